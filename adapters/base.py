@@ -1,0 +1,111 @@
+"""The adapter protocol: what every backend (reference, torch, tensorflow, third parties) implements.
+
+The runner and the conformance suite talk to every backend through this one interface, so a
+third-party adapter is certified by exactly the code path that runs the built-in ones.
+All arrays crossing this boundary are NumPy arrays in canonical names and layouts (docs/internals.md);
+parameters and gradients come back as float64 copies whatever the backend computes in.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from lockstep.spec.documents import Model, Recipe
+
+Arrays = dict[str, np.ndarray]
+
+
+@dataclass(frozen=True)
+class Support:
+    """Whether an adapter runs a construct natively, through a documented subclass, or not at all."""
+
+    status: Literal["native", "subclass", "unsupported"]
+    note: str = ""
+
+    @property
+    def supported(self) -> bool:
+        return self.status != "unsupported"
+
+
+NATIVE = Support("native")
+
+
+class UnsupportedConstruct(Exception):
+    """Raised by `build` when a model or recipe uses something the adapter declares unsupported."""
+
+    def __init__(self, construct: str, reason: str) -> None:
+        self.construct = construct
+        self.reason = reason
+        super().__init__(f"{construct}: {reason}")
+
+
+@dataclass
+class StepResult:
+    loss: float
+    learning_rate: float
+    grad_norm: float | None = None  # global gradient norm before clipping, where computed
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+class Session(ABC):
+    """One model on one device in one dtype, optionally configured to train with a recipe."""
+
+    @abstractmethod
+    def set_parameters(self, params: Arrays) -> None:
+        """Set parameters and buffers from canonical names/layouts (missing names are errors)."""
+
+    @abstractmethod
+    def get_parameters(self) -> Arrays:
+        """Parameters and buffers, canonical names and layouts, float64 copies."""
+
+    @abstractmethod
+    def forward(self, x: np.ndarray | Arrays, *, training: bool = False, masks: Arrays | None = None) -> np.ndarray:
+        """Model output (float64 copy). In training mode batch-norm buffers update, as the framework does."""
+
+    @abstractmethod
+    def loss_and_gradients(self, x: np.ndarray | Arrays, y: np.ndarray, *, masks: Arrays | None = None
+                           ) -> tuple[float, Arrays]:
+        """Training-mode forward, the recipe's loss, and d loss / d parameter (canonical), no update."""
+
+    @abstractmethod
+    def train_step(self, x: np.ndarray | Arrays, y: np.ndarray, *, masks: Arrays | None = None) -> StepResult:
+        """Forward, loss, backward, clipping, coupled L2, one optimizer step, schedule advance."""
+
+    @abstractmethod
+    def get_optimizer_state(self) -> tuple[int, dict[str, Arrays]]:
+        """(optimizer steps taken, {canonical param name: {canonical state name: float64 array}})."""
+
+    @abstractmethod
+    def set_optimizer_state(self, step: int, state: dict[str, Arrays]) -> None:
+        """Inverse of get_optimizer_state (used by resume); the schedule continues from `step`."""
+
+    def export(self, path: str | Path, *, format: str = "onnx") -> Path:
+        raise UnsupportedConstruct(f"export:{format}", f"{type(self).__name__} cannot export")
+
+
+class Adapter(ABC):
+    """A backend. Subclasses set `name` and are registered by name (built-in) or entry point."""
+
+    name: ClassVar[str]
+
+    @abstractmethod
+    def versions(self) -> dict[str, str]:
+        """Framework and adapter versions, for reports."""
+
+    @abstractmethod
+    def devices(self) -> list[str]:
+        """Devices usable right now, e.g. ["cpu", "cuda:0"]."""
+
+    @abstractmethod
+    def support(self, construct: str, *, dtype: str = "float32", device: str = "cpu") -> Support:
+        """Construct names are spec type names: "dense", "adam", "huber", "cosine", "global_norm", ..."""
+
+    @abstractmethod
+    def build(self, model: Model, *, dtype: str, device: str = "cpu", recipe: Recipe | None = None) -> Session:
+        """A session for `model`. With a recipe, the session can train (loss, optimizer, schedule, ...)."""

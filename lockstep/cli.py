@@ -1,0 +1,65 @@
+"""The `lockstep` command line: one sub-command per module in `lockstep.commands`.
+
+Each command module defines `add_arguments(parser)` and `run(args) -> int`; modules are imported only
+when their command runs, so `lockstep validate` never pays for (or needs) a framework import.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from lockstep import __version__
+
+# name -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "validate": ("lockstep.commands.validate", "validate Model, Recipe and Environment documents"),
+    "schema": ("lockstep.commands.schema", "print the JSON Schema of a document kind"),
+    "migrate": ("lockstep.commands.migrate", "rewrite documents to the current spec version"),
+    "run": ("lockstep.commands.run", "train a recipe on a backend"),
+    "compare": ("lockstep.commands.compare", "run one recipe on several backends and show where they diverge"),
+    "adapters": ("lockstep.commands.adapters", "list the installed adapters"),
+    "certify": ("lockstep.commands.certify", "certify an adapter against the reference"),
+}
+
+
+def _available() -> dict[str, tuple[str, str]]:
+    found = {}
+    for name, (module, help_text) in COMMANDS.items():
+        if importlib.util.find_spec(module) is not None:
+            found[name] = (module, help_text)
+    return found
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lockstep",
+        description="Lockstep: portable, verifiable deep-learning training.",
+    )
+    parser.add_argument("--version", action="version", version=f"lockstep {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module, help_text) in _available().items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(_module=module)
+        importlib.import_module(module).add_arguments(p)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help
+        return int(exc.code or 0)
+    if not getattr(args, "command", None):
+        parser.print_help(sys.stderr)
+        return 2
+    module = importlib.import_module(args._module)
+    try:
+        return int(module.run(args))
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0

@@ -1,0 +1,122 @@
+"""Data of spec v1: where samples come from, how they are preprocessed, split and batched.
+
+Synthetic data, the split and the data order all come from the recipe seed through the reference's
+generator (docs/spec/v1-semantics.md, "Randomness"), so every backend sees the same batches.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Union
+
+from pydantic import Field
+
+from lockstep.spec.base import Name, NonNegativeFloat, PositiveInt, Strict
+
+
+class SyntheticClassification(Strict):
+    """Gaussian blobs: class k's centre ~ N(0, separation^2 I), samples ~ centre + N(0, I); integer labels."""
+
+    type: Literal["synthetic_classification"]
+    num_samples: PositiveInt
+    shape: list[PositiveInt] = Field(min_length=1)
+    num_classes: Annotated[int, Field(ge=2)]
+    separation: NonNegativeFloat = 3.0
+
+
+class SyntheticRegression(Strict):
+    """x ~ N(0, I) of `shape`; t = x_flat @ W + noise N(0, noise^2), W ~ N(0, 1/in)."""
+
+    type: Literal["synthetic_regression"]
+    num_samples: PositiveInt
+    shape: list[PositiveInt] = Field(min_length=1)
+    targets: PositiveInt = 1
+    noise: NonNegativeFloat = 0.1
+
+
+class SyntheticSequences(Strict):
+    """Sequences [length, features] of N(0, 1) values (or integer tokens when `vocab_size` is set);
+    the label of a sequence is whether its (token-parity) sum is positive: a task that needs memory."""
+
+    type: Literal["synthetic_sequences"]
+    num_samples: PositiveInt
+    length: PositiveInt
+    features: PositiveInt = 1
+    vocab_size: PositiveInt | None = None
+    num_classes: Annotated[int, Field(ge=2)] = 2
+
+
+class NpzFile(Strict):
+    """A local .npz; `path` is relative to the recipe's folder and may not leave it."""
+
+    type: Literal["npz"]
+    path: str
+    features: str = "x"
+    targets: str = "y"
+
+
+class CsvFile(Strict):
+    """A local numeric .csv; the target column by name (with a header) or index."""
+
+    type: Literal["csv"]
+    path: str
+    target: str | int
+    header: bool = True
+    delimiter: str = Field(default=",", min_length=1, max_length=1)
+    target_type: Literal["class_index", "float"] = "float"
+
+
+class Dataset(Strict):
+    """A small real dataset that ships with Lockstep (no downloads). `digits`: 1,797 8x8 images, 10 classes."""
+
+    type: Literal["dataset"]
+    name: Literal["digits"]
+    shape: Literal["flat", "image"] = "flat"  # flat: [64]; image: [1, 8, 8]
+
+
+Source = Annotated[
+    Union[SyntheticClassification, SyntheticRegression, SyntheticSequences, NpzFile, CsvFile, Dataset],
+    Field(discriminator="type"),
+]
+
+
+class Standardize(Strict):
+    """Features: (x - mean) / std with mean and std over the training split, per feature; std 0 -> 1."""
+
+    type: Literal["standardize"]
+
+
+class MinMax(Strict):
+    """Features scaled to [low, high] with min and max over the training split, per feature."""
+
+    type: Literal["min_max"]
+    low: float = 0.0
+    high: float = 1.0
+
+
+class OneHot(Strict):
+    """Integer class targets -> one-hot float targets [num_classes]."""
+
+    type: Literal["one_hot"]
+    num_classes: Annotated[int, Field(ge=2)]
+
+
+Preprocessing = Annotated[Union[Standardize, MinMax, OneHot], Field(discriminator="type")]
+
+
+class Split(Strict):
+    """The last `validation` fraction of a seeded permutation is held out for evaluation."""
+
+    validation: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
+
+
+class Data(Strict):
+    source: Source
+    preprocessing: list[Preprocessing] = Field(default_factory=list)
+    split: Split = Field(default_factory=Split)
+    batch_size: PositiveInt
+    shuffle: bool = True  # a new seeded permutation of the training split every epoch
+    drop_last: bool = False
+
+
+Metric = Literal["accuracy", "mse", "mae", "loss"]
+MetricName = Name

@@ -1,0 +1,137 @@
+"""The three document kinds of spec v1: Model, Recipe, Environment."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Union
+
+from pydantic import Field, model_validator
+
+from lockstep.spec.base import (
+    FloatDType,
+    Metadata,
+    Name,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    Strict,
+)
+from lockstep.spec.data import Data, Metric
+from lockstep.spec.layers import Layer
+from lockstep.spec.losses import Loss
+from lockstep.spec.optimizers import Optimizer
+from lockstep.spec.schedules import Constant, GradientClipping, Schedule
+
+
+class Document(Strict):
+    apiVersion: Literal["lockstep/v1"]
+    metadata: Metadata
+
+
+# --------------------------------------------------------------------------------------------- Model
+class Input(Strict):
+    name: Name
+    shape: list[PositiveInt] = Field(min_length=0)
+    dtype: Literal["float", "int64"] = "float"  # float: the recipe's dtype
+
+
+class WeightsFile(Strict):
+    """A local .npz of canonical names -> arrays in canonical layout, relative to the model's folder."""
+
+    path: str
+    strict: bool = True  # every parameter must be present and no extra array may be
+
+
+class Model(Document):
+    """A sequence (`layers`) or a graph (`nodes` with `inputs`, and `outputs`)."""
+
+    kind: Literal["Model"]
+    inputs: list[Input] = Field(min_length=1)
+    layers: list[Layer] | None = None
+    nodes: list[Layer] | None = None
+    outputs: list[Name] | None = None
+    weights: WeightsFile | None = None
+
+    @model_validator(mode="after")
+    def _one_form(self) -> Model:
+        if (self.layers is None) == (self.nodes is None):
+            raise ValueError("a Model has either `layers` (a sequence) or `nodes` (a graph), not both or neither")
+        if self.nodes is not None and not self.outputs:
+            raise ValueError("a graph Model needs `outputs`, the names of its output nodes")
+        if self.layers is not None and self.outputs is not None:
+            raise ValueError("`outputs` belongs to graph models (`nodes`); a sequence's output is its last layer")
+        return self
+
+
+# -------------------------------------------------------------------------------------------- Recipe
+class Regularization(Strict):
+    """Coupled L2: l2 * w is added to each parameter's gradient (after clipping, before the optimizer)."""
+
+    l2: NonNegativeFloat = 0.0
+
+
+class Training(Strict):
+    steps: PositiveInt | None = None
+    epochs: PositiveInt | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> Training:
+        if (self.steps is None) == (self.epochs is None):
+            raise ValueError("training needs exactly one of `steps` or `epochs`")
+        return self
+
+
+class Evaluation(Strict):
+    every: PositiveInt | None = None  # steps; None: at the end only
+    metrics: list[Metric] = Field(default_factory=lambda: ["loss"])
+
+
+class Checkpoint(Strict):
+    every: PositiveInt  # optimizer steps
+    keep: PositiveInt = 2
+
+
+class Recipe(Document):
+    kind: Literal["Recipe"]
+    model: str | dict  # a relative path to a Model document, or the Model document inline
+    seed: NonNegativeInt
+    dtype: FloatDType = "float32"
+    data: Data
+    loss: Loss
+    optimizer: Optimizer
+    schedule: Schedule = Field(default_factory=lambda: Constant(type="constant"))
+    regularization: Regularization = Field(default_factory=Regularization)
+    gradient_clipping: GradientClipping | None = None
+    training: Training
+    evaluation: Evaluation = Field(default_factory=Evaluation)
+    checkpoint: Checkpoint | None = None
+    workers: PositiveInt = 1  # data-parallel replicas; the global batch is data.batch_size
+
+
+# --------------------------------------------------------------------------------------- Environment
+class Tolerance(Strict):
+    rtol: NonNegativeFloat
+    atol: NonNegativeFloat
+
+
+class LatencyBudget(Strict):
+    batch_size: PositiveInt = 1
+    p50_ms: PositiveFloat | None = None
+    p99_ms: PositiveFloat | None = None
+
+
+class Environment(Document):
+    kind: Literal["Environment"]
+    runtime: Literal["onnxruntime", "torch", "tensorflow"]
+    device: Annotated[str, Field(pattern=r"^(cpu|cuda(:\d+)?|gpu(:\d+)?)$")] = "cpu"
+    dtype: FloatDType = "float32"
+    batch_sizes: list[PositiveInt] = Field(default_factory=lambda: [1], min_length=1)
+    opset: Annotated[int, Field(ge=13, le=23)] = 17
+    threads: PositiveInt = 1
+    requirements: dict[str, str] = Field(default_factory=dict)  # package -> PEP 440 specifier
+    tolerance: Tolerance
+    latency_budget: LatencyBudget | None = None
+
+
+KINDS: dict[str, type[Document]] = {"Model": Model, "Recipe": Recipe, "Environment": Environment}
+AnyDocument = Annotated[Union[Model, Recipe, Environment], Field(discriminator="kind")]
