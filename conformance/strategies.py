@@ -1,0 +1,307 @@
+"""Hypothesis strategies that generate *valid* Lockstep documents, inputs and hyper-parameters.
+
+All generation lives here (the array-api-tests habit: helpers in one place). Every strategy draws
+small sizes so that one example runs in milliseconds on the float64 reference, and leans on the
+corners where frameworks diverge: stride with 'same' padding, label smoothing, amsgrad, centered
+RMSprop, Nesterov, coupled vs decoupled decay, warm-up boundaries.
+
+A generated case is a plain dict (a Model document, or a Recipe fragment) so that a failure can be
+written out verbatim as a standalone spec file.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import strategies as st
+
+API = "lockstep/v1"
+Doc = dict[str, Any]
+
+small = st.integers(min_value=1, max_value=4)
+units = st.integers(min_value=1, max_value=6)
+unit_float = st.floats(min_value=0.0, max_value=1.0, allow_nan=False)
+
+
+def model_doc(name: str, input_shape: list[int], layers: list[Doc], *, input_dtype: str = "float") -> Doc:
+    inp: Doc = {"name": "x", "shape": list(input_shape)}
+    if input_dtype != "float":
+        inp["dtype"] = input_dtype
+    return {"apiVersion": API, "kind": "Model", "metadata": {"name": name}, "inputs": [inp], "layers": layers}
+
+
+# ------------------------------------------------------------------------------------ single layers
+@st.composite
+def dense_case(draw) -> tuple[list[int], Doc]:
+    rank = draw(st.integers(1, 2))
+    shape = [draw(small) for _ in range(rank)]
+    return shape, {"type": "dense", "units": draw(units), "use_bias": draw(st.booleans())}
+
+
+def _padding(draw, n: int):
+    return draw(st.one_of(
+        st.sampled_from(["valid", "same"]),
+        st.integers(0, 2),
+        st.lists(st.integers(0, 2), min_size=n, max_size=n),
+        st.lists(st.integers(0, 2), min_size=2 * n, max_size=2 * n),
+    ))
+
+
+@st.composite
+def conv_case(draw, spatial: int) -> tuple[list[int], Doc]:
+    groups = draw(st.sampled_from([1, 1, 2]))
+    channels = groups * draw(st.integers(1, 2))
+    filters = groups * draw(st.integers(1, 3))
+    size = [draw(st.integers(3, 7)) for _ in range(spatial)]
+    kernel = [draw(st.integers(1, 3)) for _ in range(spatial)]
+    stride = [draw(st.integers(1, 2)) for _ in range(spatial)]
+    dilation = [draw(st.integers(1, 2)) for _ in range(spatial)]
+    for i in range(spatial):  # keep the dilated kernel inside the unpadded input so 'valid' fits
+        while (kernel[i] - 1) * dilation[i] + 1 > size[i]:
+            dilation[i] = 1
+            kernel[i] = max(1, kernel[i] - 1)
+    layer: Doc = {
+        "type": f"conv{spatial}d",
+        "filters": filters,
+        "kernel_size": kernel if spatial > 1 and draw(st.booleans()) else kernel[0] if len(set(kernel)) == 1
+        else kernel,
+        "stride": stride if len(set(stride)) > 1 else stride[0],
+        "padding": _padding(draw, spatial),
+        "dilation": dilation if len(set(dilation)) > 1 else dilation[0],
+        "groups": groups,
+        "use_bias": draw(st.booleans()),
+    }
+    return [channels, *size], layer
+
+
+@st.composite
+def pool_case(draw, kind: str) -> tuple[list[int], Doc]:
+    size = [draw(st.integers(2, 7)) for _ in range(2)]
+    k = draw(st.integers(1, 3))
+    k = min(k, *size)
+    layer: Doc = {"type": kind, "kernel_size": k, "padding": draw(st.sampled_from(["valid", "same"]))}
+    if draw(st.booleans()):
+        layer["stride"] = draw(st.integers(1, 3))
+    return [draw(small), *size], layer
+
+
+@st.composite
+def norm_case(draw, kind: str) -> tuple[list[int], Doc]:
+    shape = [draw(st.integers(1, 4)) for _ in range(draw(st.integers(1, 3)))]
+    if kind == "batch_norm":
+        layer: Doc = {"type": kind, "momentum": draw(st.sampled_from([0.1, 0.5, 1.0])),
+                      "epsilon": draw(st.sampled_from([1e-5, 1e-3]))}
+    else:
+        layer = {"type": kind, "dims": draw(st.integers(1, len(shape))),
+                 "epsilon": draw(st.sampled_from([1e-5, 1e-3]))}
+    return shape, layer
+
+
+@st.composite
+def recurrent_case(draw, kind: str) -> tuple[list[int], Doc]:
+    return [draw(st.integers(1, 5)), draw(small)], {
+        "type": kind, "units": draw(st.integers(1, 4)), "return_sequences": draw(st.booleans())}
+
+
+@st.composite
+def attention_case(draw) -> tuple[list[int], Doc]:
+    heads = draw(st.integers(1, 3))
+    return [draw(st.integers(1, 5)), heads * draw(st.integers(1, 3))], {
+        "type": "multi_head_attention", "num_heads": heads, "causal": draw(st.booleans()),
+        "use_bias": draw(st.booleans())}
+
+
+@st.composite
+def elementwise_case(draw, kind: str) -> tuple[list[int], Doc]:
+    shape = [draw(small) for _ in range(draw(st.integers(1, 3)))]
+    layer: Doc = {"type": kind}
+    if kind == "leaky_relu":
+        layer["negative_slope"] = draw(st.sampled_from([0.01, 0.2, 0.3]))
+    elif kind == "elu":
+        layer["alpha"] = draw(st.sampled_from([1.0, 0.5]))
+    elif kind == "gelu":
+        layer["approximate"] = draw(st.sampled_from(["none", "tanh"]))
+    elif kind in ("softmax", "log_softmax"):
+        layer["axis"] = draw(st.integers(-len(shape), len(shape) - 1))
+    elif kind == "dropout":
+        layer["rate"] = draw(st.sampled_from([0.0, 0.25, 0.5]))
+    elif kind == "reshape":
+        layer["shape"] = [-1]
+    return shape, layer
+
+
+@st.composite
+def embedding_case(draw) -> tuple[list[int], Doc]:
+    return [draw(st.integers(1, 5))], {"type": "embedding", "input_dim": draw(st.integers(2, 9)),
+                                       "output_dim": draw(small)}
+
+
+LAYER_CASES = {
+    "dense": dense_case(),
+    "conv1d": conv_case(1),
+    "conv2d": conv_case(2),
+    "max_pool2d": pool_case("max_pool2d"),
+    "avg_pool2d": pool_case("avg_pool2d"),
+    "batch_norm": norm_case("batch_norm"),
+    "layer_norm": norm_case("layer_norm"),
+    "lstm": recurrent_case("lstm"),
+    "gru": recurrent_case("gru"),
+    "multi_head_attention": attention_case(),
+    "embedding": embedding_case(),
+    **{k: elementwise_case(k) for k in (
+        "relu", "leaky_relu", "elu", "gelu", "silu", "sigmoid", "tanh", "softmax", "log_softmax",
+        "dropout", "flatten", "reshape")},
+}
+
+
+@st.composite
+def global_pool_case(draw) -> tuple[list[int], Doc]:
+    return [draw(small) for _ in range(draw(st.integers(2, 3)))], {"type": "global_avg_pool"}
+
+
+LAYER_CASES["global_avg_pool"] = global_pool_case()
+
+
+@st.composite
+def layer_model(draw, construct: str) -> Doc:
+    """A one-layer Model exercising `construct` (merge layers get a small graph)."""
+    if construct in ("add", "concat"):
+        return draw(merge_model(construct))
+    shape, layer = draw(LAYER_CASES[construct])
+    layer["name"] = construct
+    return model_doc(f"case-{construct}", shape, [layer], input_dtype="int64" if construct == "embedding"
+                     else "float")
+
+
+@st.composite
+def merge_model(draw, construct: str) -> Doc:
+    width = draw(st.integers(1, 5))
+    n = draw(st.integers(2, 3))
+    nodes: list[Doc] = [
+        {"name": f"branch{i}", "type": "dense", "units": width if construct == "add" else draw(small),
+         "inputs": ["x"]} for i in range(n)
+    ]
+    nodes.append({"name": construct, "type": construct, "inputs": [f"branch{i}" for i in range(n)]})
+    return {"apiVersion": API, "kind": "Model", "metadata": {"name": f"case-{construct}"},
+            "inputs": [{"name": "x", "shape": [draw(small)]}], "nodes": nodes, "outputs": [construct]}
+
+
+# ------------------------------------------------------------------------------- random sequences
+CHAINABLE_RANK1 = ["dense", "relu", "tanh", "gelu", "silu", "sigmoid", "elu", "leaky_relu", "layer_norm",
+                   "batch_norm", "dropout"]
+
+
+@st.composite
+def sequence_model(draw, max_layers: int = 5) -> Doc:
+    """A random feed-forward stack over [features] whose shapes agree by construction."""
+    features = draw(st.integers(1, 6))
+    layers: list[Doc] = []
+    for i in range(draw(st.integers(1, max_layers))):
+        kind = draw(st.sampled_from(CHAINABLE_RANK1))
+        layer: Doc = {"type": kind, "name": f"l{i}"}
+        if kind == "dense":
+            layer["units"] = draw(units)
+        elif kind == "dropout":
+            layer["rate"] = 0.25
+        layers.append(layer)
+    layers.append({"type": "dense", "name": "head", "units": draw(st.integers(1, 4))})
+    return model_doc("random-sequence", [features], layers)
+
+
+@st.composite
+def graph_model(draw) -> Doc:
+    """A random residual/concat graph over [features]."""
+    width = draw(st.integers(1, 5))
+    nodes: list[Doc] = [{"name": "n0", "type": "dense", "units": width, "inputs": ["x"]}]
+    names = ["n0"]
+    for i in range(1, draw(st.integers(2, 5))):
+        kind = draw(st.sampled_from(["dense", "tanh", "add", "layer_norm"]))
+        node: Doc = {"name": f"n{i}", "type": kind}
+        if kind == "add":
+            node["inputs"] = draw(st.lists(st.sampled_from(names), min_size=2, max_size=2))
+        else:
+            node["inputs"] = [draw(st.sampled_from(names))]
+            if kind == "dense":
+                node["units"] = width
+        nodes.append(node)
+        names.append(node["name"])
+    nodes.append({"name": "cat", "type": "concat", "inputs": [names[-1], "n0"]})
+    nodes.append({"name": "out", "type": "dense", "units": draw(st.integers(1, 3)), "inputs": ["cat"]})
+    used = {i for n in nodes for i in n["inputs"]}
+    # every node must feed an output: sum leftovers into the concat
+    dangling = [n for n in names if n not in used and n != names[-1]]
+    nodes[-2]["inputs"] += dangling
+    return {"apiVersion": API, "kind": "Model", "metadata": {"name": "random-graph"},
+            "inputs": [{"name": "x", "shape": [draw(st.integers(1, 5))]}], "nodes": nodes, "outputs": ["out"]}
+
+
+# ----------------------------------------------------------------------------- training fragments
+def _lr():
+    return st.sampled_from([1e-3, 1e-2, 0.1, 0.3])
+
+
+@st.composite
+def optimizer_case(draw, kind: str) -> Doc:
+    opt: Doc = {"type": kind, "learning_rate": draw(_lr())}
+    if kind == "sgd":
+        opt["momentum"] = draw(st.sampled_from([0.0, 0.5, 0.9]))
+        opt["dampening"] = 0.0 if draw(st.booleans()) else draw(st.sampled_from([0.0, 0.1, 0.5]))
+        opt["nesterov"] = bool(opt["momentum"] > 0 and opt["dampening"] == 0 and draw(st.booleans()))
+    elif kind in ("adam", "adamw"):
+        opt["beta1"] = draw(st.sampled_from([0.0, 0.5, 0.9]))
+        opt["beta2"] = draw(st.sampled_from([0.9, 0.999]))
+        opt["epsilon"] = draw(st.sampled_from([1e-8, 1e-3, 0.1]))
+        opt["amsgrad"] = draw(st.booleans())
+        if kind == "adamw":
+            opt["weight_decay"] = draw(st.sampled_from([0.0, 0.01, 0.1]))
+    elif kind == "rmsprop":
+        opt["rho"] = draw(st.sampled_from([0.9, 0.99]))
+        opt["epsilon"] = draw(st.sampled_from([1e-8, 1e-3, 0.1]))
+        opt["momentum"] = draw(st.sampled_from([0.0, 0.9]))
+        opt["centered"] = draw(st.booleans())
+    elif kind == "adagrad":
+        opt["epsilon"] = draw(st.sampled_from([1e-10, 1e-3]))
+        opt["initial_accumulator_value"] = draw(st.sampled_from([0.0, 0.1]))
+    return opt
+
+
+@st.composite
+def schedule_case(draw, kind: str) -> Doc:
+    sched: Doc = {"type": kind}
+    if kind == "step":
+        sched.update(step_size=draw(st.integers(1, 3)), gamma=draw(st.sampled_from([0.1, 0.5])))
+    elif kind == "exponential":
+        sched["gamma"] = draw(st.sampled_from([0.5, 0.9]))
+    elif kind == "cosine":
+        sched.update(decay_steps=draw(st.integers(1, 4)), min_learning_rate=draw(st.sampled_from([0.0, 1e-3])))
+    if kind == "warmup" or draw(st.booleans()):
+        sched["type"] = "constant" if kind == "warmup" else kind
+        sched["warmup"] = {"steps": draw(st.integers(1, 3)), "start_factor": draw(st.sampled_from([0.0, 0.25]))}
+    return sched
+
+
+@st.composite
+def loss_case(draw, kind: str, outputs: int) -> Doc:
+    loss: Doc = {"type": kind, "reduction": draw(st.sampled_from(["mean", "sum"]))}
+    if kind == "huber":
+        loss["delta"] = draw(st.sampled_from([0.5, 1.0, 2.0]))
+    if kind in ("binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy"):
+        loss["from_logits"] = draw(st.booleans())
+        loss["label_smoothing"] = draw(st.sampled_from([0.0, 0.1]))
+    return loss
+
+
+@st.composite
+def clipping_case(draw, kind: str) -> Doc:
+    if kind == "global_norm":
+        return {"type": "global_norm", "max_norm": draw(st.sampled_from([1e-3, 0.1, 1.0, 100.0]))}
+    return {"type": "value", "clip_value": draw(st.sampled_from([1e-3, 0.05, 10.0]))}
+
+
+LAYERS = sorted([*LAYER_CASES, "add", "concat"])
+LOSSES = ["mse", "mae", "huber", "binary_crossentropy", "categorical_crossentropy",
+          "sparse_categorical_crossentropy", "nll"]
+OPTIMIZERS = ["sgd", "adam", "adamw", "rmsprop", "adagrad"]
+SCHEDULES = ["constant", "step", "exponential", "cosine", "warmup"]
+CLIPPING = ["global_norm", "value"]
+REGULARIZATION = ["l2"]
