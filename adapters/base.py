@@ -45,6 +45,14 @@ class UnsupportedConstruct(Exception):
         super().__init__(f"{construct}: {reason}")
 
 
+class NonFiniteError(ArithmeticError):
+    """A step produced a non-finite loss or gradient; raised before any parameter changes."""
+
+    def __init__(self, quantity: str) -> None:
+        self.quantity = quantity
+        super().__init__(f"non-finite {quantity}")
+
+
 @dataclass
 class StepResult:
     loss: float
@@ -75,7 +83,9 @@ class Session(ABC):
 
     @abstractmethod
     def train_step(self, x: np.ndarray | Arrays, y: np.ndarray, *, masks: Arrays | None = None) -> StepResult:
-        """Forward, loss, backward, clipping, coupled L2, one optimizer step, schedule advance."""
+        """Forward, loss, backward, clipping, coupled L2, one optimizer step, schedule advance.
+
+        Raises NonFiniteError (naming the loss or the parameter whose gradient) before updating anything."""
 
     @abstractmethod
     def get_optimizer_state(self) -> tuple[int, dict[str, Arrays]]:

@@ -34,8 +34,11 @@ class SyntheticRegression(Strict):
 
 
 class SyntheticSequences(Strict):
-    """Sequences [length, features] of N(0, 1) values (or integer tokens when `vocab_size` is set);
-    the label of a sequence is whether its (token-parity) sum is positive: a task that needs memory."""
+    """Sequences [length, features] of N(0, 1) values, or [length] integer tokens when `vocab_size` is set.
+
+    The label depends on the whole sequence (a task that needs memory): the standardized sum s of the
+    first feature (or of the centred tokens); 2 classes: s > 0; K classes: min(K-1, floor(K Φ(s))).
+    """
 
     type: Literal["synthetic_sequences"]
     num_samples: PositiveInt
