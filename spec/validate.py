@@ -163,7 +163,12 @@ def pydantic_diagnostics(cls: type[BaseModel], exc: ValidationError, doc: Loaded
             continue
         seen.add(key)
         out.append(Diagnostic(doc.file, line, col, format_path(path), message, expected, suggestion, "schema"))
-    return out
+    # `lr: 0.1` gives both "unknown field `lr`" (did you mean `learning_rate`?) and "missing
+    # `learning_rate`": the first says it all.
+    meant = {d.path.rsplit(".", 1)[0] + "." + d.suggestion if "." in d.path else d.suggestion
+             for d in out if d.suggestion and d.message.startswith("unknown field")}
+    out = [d for d in out if not (d.message.startswith("missing required field") and d.path in meant)]
+    return sorted(out, key=lambda d: (d.line, d.column))
 
 
 # ------------------------------------------------------------------------------------------ documents
@@ -175,6 +180,7 @@ def check_header(doc: LoadedDocument) -> list[Diagnostic]:
                            "a mapping with `apiVersion` and `kind`", code="schema")]
     out = []
     version = data.get("apiVersion")
+    version = version if isinstance(version, str) or version is None else repr(version)
     if version is None:
         out.append(Diagnostic(doc.file, doc.line, doc.column, "apiVersion", "missing required field `apiVersion`",
                               f"`{SUPPORTED_VERSIONS[-1]}`", code="version"))
@@ -185,6 +191,7 @@ def check_header(doc: LoadedDocument) -> list[Diagnostic]:
                               + ", ".join(f"`{v}`" for v in (*migrations.MIGRATABLE, *SUPPORTED_VERSIONS))
                               + " (a newer version needs a newer lockstep)", code="version"))
     kind = data.get("kind")
+    kind = kind if isinstance(kind, str) or kind is None else repr(kind)
     if kind not in KINDS:
         line, col = doc.locate(("kind",))
         close = difflib.get_close_matches(str(kind), list(KINDS), n=1, cutoff=0.5)
