@@ -37,9 +37,10 @@ class ReferenceSession(Session):
         return np.array(self.net.forward(x, self.params, self.buffers, training=training, masks=masks))
 
     def loss_and_gradients(self, x, y, *, masks: Arrays | None = None) -> tuple[float, Arrays]:
-        out = self.net.forward(x, self.params, self.buffers, training=True, masks=masks)
-        value, g = losses.compute(self.recipe.loss, out, y)
-        return value, self.net.backward(g)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # non-finite values are reported
+            out = self.net.forward(x, self.params, self.buffers, training=True, masks=masks)
+            value, g = losses.compute(self.recipe.loss, out, y)
+            return value, self.net.backward(g)
 
     def train_step(self, x, y, *, masks: Arrays | None = None) -> StepResult:
         r = self.recipe

@@ -24,6 +24,8 @@ def _load(target: str, extra: str | None = None) -> type[Adapter]:
     try:
         obj = getattr(importlib.import_module(module), attr)
     except ModuleNotFoundError as exc:
+        if exc.name and (exc.name == module or module.startswith(exc.name + ".")) and module.startswith("lockstep."):
+            raise AdapterNotFound(f"adapter `{target}` is not part of this lockstep release") from None
         hint = f"; install it with: pip install 'lockstep[{extra}]'" if extra else ""
         raise AdapterNotFound(f"adapter `{target}` needs the module `{exc.name}`, which is not installed{hint}") \
             from None

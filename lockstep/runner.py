@@ -24,7 +24,7 @@ import numpy as np
 from lockstep import atomic
 from lockstep.adapters.base import NonFiniteError, Session
 from lockstep.reference import losses, metrics
-from lockstep.reference.data import Dataset, DataError, prepare
+from lockstep.reference.data import DataError, Dataset, prepare
 from lockstep.reference.initializers import initial_parameters
 from lockstep.reference.random import dropout_mask
 from lockstep.spec.diagnostics import Diagnostic
@@ -211,7 +211,7 @@ def train(prep: Prepared, session: Session, *, out: Path | None = None, resume: 
     metrics_path = out / "metrics.jsonl" if out else None
     if metrics_path is not None:
         atomic.write_text(metrics_path, "".join(json.dumps(h) + "\n" for h in history))
-    log = open(metrics_path, "a", encoding="utf-8") if metrics_path else None  # noqa: SIM115
+    log = open(metrics_path, "a", encoding="utf-8") if metrics_path else None
     step_times: list[float] = []
     eval_metrics: dict[str, float] = {}
     loss = math.nan

@@ -121,7 +121,7 @@ def pydantic_diagnostics(cls: type[BaseModel], exc: ValidationError, doc: Loaded
     seen: set[tuple[str, str]] = set()
     for err in exc.errors(include_url=False):
         loc = tuple(err["loc"])
-        path, owner = _walk(cls, doc.data, loc)
+        path, _ = _walk(cls, doc.data, loc)
         kind = err["type"]
         suggestion = None
         expected = None

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from hypothesis import given, note
 from hypothesis import strategies as st
+from pydantic import TypeAdapter
 
 from lockstep.conformance import strategies as cs
 from lockstep.reference import clipping, losses, optimizers, schedules
@@ -18,7 +19,6 @@ from lockstep.spec.layers import ParamSpec
 from lockstep.spec.losses import Loss
 from lockstep.spec.optimizers import Optimizer
 from lockstep.spec.schedules import GradientClipping, Schedule
-from pydantic import TypeAdapter
 
 LOSS = TypeAdapter(Loss)
 OPT = TypeAdapter(Optimizer)

@@ -59,3 +59,10 @@ def test_every_example_has_the_editor_modeline() -> None:
         assert first.startswith("# yaml-language-server: $schema="), path
         target = (path.parent / first.split("=", 1)[1]).resolve()
         assert target.is_file(), f"{path}: modeline points at missing {target}"
+
+
+def test_field_reference_page_is_up_to_date() -> None:
+    out = subprocess.run([sys.executable, str(ROOT / "docs" / "tools" / "gen_spec_reference.py")], capture_output=True,
+                         text=True, check=True).stdout
+    assert (ROOT / "docs" / "spec" / "v1-fields.md").read_text() == out, (
+        "docs/spec/v1-fields.md is stale: python docs/tools/gen_spec_reference.py > docs/spec/v1-fields.md")

@@ -99,9 +99,9 @@ def test_unknown_version_and_kind(tmp_path: Path, capsys) -> None:
 
 
 def test_no_framework_imported() -> None:
-    code = ("import sys\nfrom lockstep.cli import main\nmain(['validate', '-q', %r])\n"
+    code = ("import sys\nfrom lockstep.cli import main\nmain(['validate', '-q', {!r}])\n"
             "bad = [m for m in ('torch', 'tensorflow', 'onnxruntime', 'keras') if m in sys.modules]\n"
-            "print(bad)\n") % str(ROOT / "examples")
+            "print(bad)\n").format(str(ROOT / "examples"))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().endswith("[]"), out
 

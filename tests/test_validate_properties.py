@@ -107,7 +107,7 @@ def test_mutations_are_rejected_at_the_right_line(data: dict, draw) -> None:
         changed = where
     text = dump_yaml(mutant)
     note(text)
-    doc, (obj, diags) = _validate(text)
+    doc, (_obj, diags) = _validate(text)
     assert diags, f"mutation {kind} at {changed} was accepted"
     # the error is reported on the line of the changed node (or its enclosing mapping)
     want = {doc.locate(changed), doc.key_location(changed), doc.locate(where), doc.key_location(where)}
