@@ -37,7 +37,8 @@ class TorchSession(Session):
         if recipe is not None:
             self.loss_fn = losses.build(recipe.loss)
             self.l2 = recipe.regularization.l2
-            self.opt = optimizers.build(recipe.optimizer, self.params, self.l2)
+            # a parameter-free model still has a loss; torch.optim refuses an empty parameter list
+            self.opt = optimizers.build(recipe.optimizer, self.params, self.l2) if self.params else None
             self.l2_outside = optimizers.coupled_l2_outside(recipe.optimizer) and self.l2 > 0
             self.clip = recipe.gradient_clipping
             self.base_lr = recipe.optimizer.learning_rate
@@ -85,7 +86,8 @@ class TorchSession(Session):
             p.grad = None
         out = self.net(self._inputs(x), self._masks(masks))
         loss = self.loss_fn(out, self._target(y))
-        loss.backward()
+        if loss.requires_grad:
+            loss.backward()
         return loss
 
     def loss_and_gradients(self, x, y, *, masks: Arrays | None = None) -> tuple[float, Arrays]:
@@ -101,7 +103,7 @@ class TorchSession(Session):
         loss = self._loss_backward(x, y, masks)
         value = loss.item()
         grads = [p.grad for p in self.params if p.grad is not None]
-        norm = torch.nn.utils.get_total_norm(grads, foreach=False)
+        norm = torch.nn.utils.get_total_norm(grads, foreach=False) if grads else torch.zeros(())
         norm_value = float(norm)
         if not math.isfinite(value) or not math.isfinite(norm_value):
             for k, s in self.buffer_slots.items():
@@ -121,9 +123,10 @@ class TorchSession(Session):
                     if p.grad is not None:
                         p.grad.add_(p, alpha=self.l2)
         lr = schedules.factor(self.recipe.schedule, self.base_lr, self.step)
-        for group in self.opt.param_groups:
-            group["lr"] = lr
-        self.opt.step()
+        if self.opt is not None:
+            for group in self.opt.param_groups:
+                group["lr"] = lr
+            self.opt.step()
         self.step += 1
         return StepResult(value, lr, norm_value)
 
@@ -136,6 +139,8 @@ class TorchSession(Session):
 
     def get_optimizer_state(self) -> tuple[int, dict[str, Arrays]]:
         out: dict[str, Arrays] = {}
+        if self.opt is None:
+            return self.step, out
         for name, s in self.slots.items():
             st = self.opt.state.get(s.param, {})
             out[name] = {k: self._numpy(s.view(v)) for k, v in st.items() if k != "step" and torch.is_tensor(v)
@@ -144,6 +149,8 @@ class TorchSession(Session):
 
     def set_optimizer_state(self, step: int, state: dict[str, Arrays]) -> None:
         self.step = int(step)
+        if self.opt is None:
+            return
         scalar = torch.float64 if self.dtype == torch.float64 else torch.float32
         for name, s in self.slots.items():
             st = self.opt.state[s.param]

@@ -1,6 +1,6 @@
 """elu -> native `one(nn.ELU(layer.alpha))`."""
 
-from torch import nn  # noqa: F401
+from torch import nn
 
 from lockstep.adapters.torch.layers._simple import batched, one  # noqa: F401
 

@@ -17,7 +17,8 @@ class GRU(Wrapped):
         return out if self.seq else out[:, -1]
 
     def slots(self):
-        return {"weight_ih": Slot(self.rnn.weight_ih_l0, None, True), "weight_hh": Slot(self.rnn.weight_hh_l0, None, True),
+        return {"weight_ih": Slot(self.rnn.weight_ih_l0, None, True),
+                "weight_hh": Slot(self.rnn.weight_hh_l0, None, True),
                 "bias_ih": Slot(self.rnn.bias_ih_l0), "bias_hh": Slot(self.rnn.bias_hh_l0)}
 
 

@@ -1,6 +1,6 @@
 """leaky_relu -> native `one(nn.LeakyReLU(layer.negative_slope))`."""
 
-from torch import nn  # noqa: F401
+from torch import nn
 
 from lockstep.adapters.torch.layers._simple import batched, one  # noqa: F401
 

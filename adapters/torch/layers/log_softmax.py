@@ -1,8 +1,8 @@
 """log_softmax -> native `one(nn.LogSoftmax(dim=batched(layer.axis)))`."""
 
-from torch import nn  # noqa: F401
+from torch import nn
 
-from lockstep.adapters.torch.layers._simple import batched, one  # noqa: F401
+from lockstep.adapters.torch.layers._simple import batched, one
 
 
 def build(layer, shapes, dtype):

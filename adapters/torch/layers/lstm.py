@@ -22,7 +22,8 @@ class LSTM(Wrapped):
         return out if self.seq else out[:, -1]
 
     def slots(self):
-        return {"weight_ih": Slot(self.rnn.weight_ih_l0, None, True), "weight_hh": Slot(self.rnn.weight_hh_l0, None, True),
+        return {"weight_ih": Slot(self.rnn.weight_ih_l0, None, True),
+                "weight_hh": Slot(self.rnn.weight_hh_l0, None, True),
                 "bias": Slot(self.rnn.bias_ih_l0)}
 
 

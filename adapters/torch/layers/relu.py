@@ -1,6 +1,6 @@
 """relu -> native `one(nn.ReLU())`."""
 
-from torch import nn  # noqa: F401
+from torch import nn
 
 from lockstep.adapters.torch.layers._simple import batched, one  # noqa: F401
 
