@@ -1,19 +1,57 @@
-"""The reference as an adapter: the float64 oracle behind the same interface as every framework."""
+"""The reference as an adapter: the float64 oracle behind the same interface as every framework.
+
+The runner and the conformance suite then have one code path for every backend. The reference always
+computes in float64, also for float32 recipes (it is what float32 backends are measured against);
+`versions()` and `support()` say so, so reports never pass it off as a float32 run.
+"""
 
 from __future__ import annotations
 
 import platform
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from lockstep import __version__
-from lockstep.adapters.base import NATIVE, Adapter, Arrays, NonFiniteError, Session, StepResult, Support
+from lockstep.adapters.base import (
+    Adapter,
+    Arrays,
+    NonFiniteError,
+    Session,
+    StepResult,
+    Support,
+    UnsupportedConstruct,
+)
 from lockstep.reference import clipping, losses, optimizers, schedules
 from lockstep.reference.model import ReferenceModel
 
+if TYPE_CHECKING:
+    from lockstep.spec.documents import Model, Recipe
+
+COMPUTE_NOTE = "computes in float64 whatever the dtype asked for: the reference is the oracle"
+
+
+def _constructs() -> frozenset[str]:
+    """Every spec v1 type name the reference runs: all of them (initializers and data steps included)."""
+    from typing import get_args
+
+    from lockstep.spec import data, initializers
+    from lockstep.spec.layers import LAYER_TYPES
+
+    names = {*LAYER_TYPES, *losses.TYPES, *optimizers.TYPES, *schedules.TYPES, "global_norm", "value", "warmup",
+             "l2"}
+    for module in (data, initializers):
+        for obj in vars(module).values():
+            field = getattr(obj, "model_fields", {}).get("type")
+            if field is not None:
+                names.update(a for a in get_args(field.annotation) if isinstance(a, str))
+    return frozenset(names)
+
 
 class ReferenceSession(Session):
-    def __init__(self, model, recipe=None) -> None:
+    """One model in float64 NumPy; parameters, buffers and optimizer state are plain dicts of arrays."""
+
+    def __init__(self, model: Model, recipe: Recipe | None = None) -> None:
         self.net = ReferenceModel(model)
         self.recipe = recipe
         self.params: Arrays = {k: np.zeros(s.shape) for k, s in self.net.param_specs.items()}
@@ -21,35 +59,45 @@ class ReferenceSession(Session):
         self.step = 0
         self.states = optimizers.init_states(recipe.optimizer, self.params) if recipe is not None else {}
 
+    def _recipe(self) -> Recipe:
+        if self.recipe is None:
+            raise RuntimeError("this session was built without a recipe: it can run forward only")
+        return self.recipe
+
     def set_parameters(self, params: Arrays) -> None:
         missing = [k for k in (*self.params, *self.buffers) if k not in params]
         if missing:
             raise KeyError(f"missing parameters: {', '.join(missing)}")
-        for k in self.params:
-            self.params[k] = np.array(params[k], dtype=np.float64)
-        for k in self.buffers:
-            self.buffers[k] = np.array(params[k], dtype=np.float64)
+        for group, specs in ((self.params, self.net.param_specs), (self.buffers, self.net.buffer_specs)):
+            for k in group:
+                a = np.array(params[k], dtype=np.float64)
+                if a.shape != tuple(specs[k].shape):
+                    raise ValueError(f"`{k}` has shape {list(a.shape)}, the model needs {list(specs[k].shape)}")
+                group[k] = a
 
     def get_parameters(self) -> Arrays:
         return {**{k: v.copy() for k, v in self.params.items()}, **{k: v.copy() for k, v in self.buffers.items()}}
 
-    def forward(self, x, *, training: bool = False, masks: Arrays | None = None) -> np.ndarray:
-        return np.array(self.net.forward(x, self.params, self.buffers, training=training, masks=masks))
+    def forward(self, x: np.ndarray | Arrays, *, training: bool = False, masks: Arrays | None = None) -> np.ndarray:
+        out = self.net.forward(x, self.params, self.buffers, training=training, masks=masks)
+        return np.array(out, dtype=np.float64)
 
-    def loss_and_gradients(self, x, y, *, masks: Arrays | None = None) -> tuple[float, Arrays]:
+    def loss_and_gradients(self, x: np.ndarray | Arrays, y: np.ndarray, *, masks: Arrays | None = None
+                           ) -> tuple[float, Arrays]:
+        """Note: updates batch-norm buffers (a training-mode forward), like the frameworks do."""
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # non-finite values are reported
             out = self.net.forward(x, self.params, self.buffers, training=True, masks=masks)
-            value, g = losses.compute(self.recipe.loss, out, y)
+            value, g = losses.compute(self._recipe().loss, out, y)
             return value, self.net.backward(g)
 
-    def train_step(self, x, y, *, masks: Arrays | None = None) -> StepResult:
-        r = self.recipe
+    def train_step(self, x: np.ndarray | Arrays, y: np.ndarray, *, masks: Arrays | None = None) -> StepResult:
+        r = self._recipe()
         saved = {k: v.copy() for k, v in self.buffers.items()}
         value, grads = self.loss_and_gradients(x, y, masks=masks)
         bad = "loss" if not np.isfinite(value) else next(
             (f"gradient of {k}" for k, g in grads.items() if not np.all(np.isfinite(g))), None)
         if bad is not None:
-            self.buffers = saved
+            self.buffers = saved  # nothing changes on a failed step, not even running statistics
             raise NonFiniteError(bad)
         grads, norm = clipping.clip(grads, r.gradient_clipping)
         lr = schedules.learning_rate(r.schedule, r.optimizer.learning_rate, self.step)
@@ -62,6 +110,9 @@ class ReferenceSession(Session):
         return self.step, {k: {n: a.copy() for n, a in s.items()} for k, s in self.states.items()}
 
     def set_optimizer_state(self, step: int, state: dict[str, Arrays]) -> None:
+        unknown = sorted(set(state) - set(self.states))
+        if unknown:
+            raise KeyError(f"optimizer state for unknown parameters: {', '.join(unknown)}")
         self.step = int(step)
         for k, s in state.items():
             for n, a in s.items():
@@ -69,20 +120,29 @@ class ReferenceSession(Session):
 
 
 class ReferenceAdapter(Adapter):
-    """Always computes in float64, whatever dtype is asked for: it is the oracle."""
+    """The float64 NumPy reference, on the CPU. Always computes in float64, whatever dtype is asked for."""
 
     name = "reference"
 
     def versions(self) -> dict[str, str]:
-        return {"lockstep": __version__, "numpy": np.__version__, "python": platform.python_version()}
+        return {"lockstep": __version__, "numpy": np.__version__, "python": platform.python_version(),
+                "compute_dtype": "float64"}
 
     def devices(self) -> list[str]:
         return ["cpu"]
 
     def support(self, construct: str, *, dtype: str = "float32", device: str = "cpu") -> Support:
-        return NATIVE if device == "cpu" else Support("unsupported", "the reference runs on the CPU only")
-
-    def build(self, model, *, dtype: str, device: str = "cpu", recipe=None) -> Session:
         if device != "cpu":
-            raise ValueError("the reference backend runs on the CPU only")
+            return Support("unsupported", "the reference runs on the CPU only")
+        if construct not in _constructs():
+            return Support("unsupported", f"`{construct}` is not a spec v1 construct")
+        if dtype != "float64":
+            return Support("native", COMPUTE_NOTE)
+        return Support("native")
+
+    def build(self, model: Model, *, dtype: str, device: str = "cpu", recipe: Recipe | None = None) -> Session:
+        if device != "cpu":
+            raise UnsupportedConstruct(f"device:{device}", "the reference backend runs on the CPU only (--device cpu)")
+        if dtype not in ("float32", "float64"):
+            raise UnsupportedConstruct(f"dtype:{dtype}", "the reference takes float32 or float64 recipes")
         return ReferenceSession(model, recipe)

@@ -52,6 +52,16 @@ class Prepared:
     base_dir: Path
     total_steps: int
 
+    @property
+    def dropouts(self) -> dict[str, tuple[tuple[int, ...], float]]:
+        """Dropout layers that need the standard's keep-mask each step (computed once)."""
+        cached = self.__dict__.get("_dropouts")
+        if cached is None:
+            cached = {n.name: (n.shape, n.layer.rate) for n in self.graph.nodes
+                      if n.type == "dropout" and n.layer.rate > 0}  # type: ignore[attr-defined]
+            self.__dict__["_dropouts"] = cached
+        return cached
+
 
 def load_recipe(path: str | Path) -> tuple[Recipe, Model, Path]:
     from lockstep.spec.semantics import load_model
@@ -119,8 +129,7 @@ def _load_weights(model: Model, base: Path, initial: dict[str, np.ndarray]) -> d
 
 
 def masks_for(prep: Prepared, step: int, batch: int) -> dict[str, np.ndarray] | None:
-    drops = {n.name: (n.shape, n.layer.rate) for n in prep.graph.nodes
-             if n.type == "dropout" and n.layer.rate > 0}  # type: ignore[attr-defined]
+    drops = prep.dropouts
     if not drops:
         return None
     return {name: dropout_mask(prep.recipe.seed, name, step, (batch, *shape), rate)
@@ -236,9 +245,10 @@ def train(prep: Prepared, session: Session, *, out: Path | None = None, resume: 
             history.append(record)
             if log is not None:
                 log.write(json.dumps(record) + "\n")
-                log.flush()
             if ckpt_dir is not None and r.checkpoint is not None and (
                     done % r.checkpoint.every == 0 or done == prep.total_steps):
+                if log is not None:
+                    log.flush()  # the log reaches the checkpoint's step before the checkpoint exists
                 save_checkpoint(ckpt_dir, done, session, prep, r.checkpoint.keep)
             if progress is not None:
                 progress.update(done, loss)

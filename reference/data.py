@@ -2,7 +2,9 @@
 
 Every random choice comes from the standard's streams (reference/random.py): synthetic samples
 ("data", "synthetic"), the split ("data", "split"), the order of epoch e ("data", "order", e).
-`batch(step)` maps a global optimizer step to its batch without state, which makes resume exact.
+`Dataset.batch(step)` maps a global optimizer step to its batch without state, which makes resume
+exact: a resumed run asks for the same batches an uninterrupted one would.
+Bad input files are reported as `DataError`s that name the file (and line), never as tracebacks.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from lockstep.reference.random import stream
-from lockstep.spec.documents import Recipe
+from lockstep.spec.documents import Recipe, Training
 from lockstep.spec.losses import CLASS_INDEX_LOSSES
 from lockstep.spec.semantics import resolve_path
 
@@ -25,6 +27,7 @@ class DataError(Exception):
     """Bad data input; the message names the file (and line) and what is wrong."""
 
 
+# ------------------------------------------------------------------------------------------ sources
 def _phi(z: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.vectorize(math.erf)(z / math.sqrt(2.0)))
 
@@ -36,21 +39,28 @@ def _classes_from_score(score: np.ndarray, k: int) -> np.ndarray:
 
 
 def load_source(recipe: Recipe, base_dir: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Features and targets of the whole source (before split and preprocessing)."""
+    """Features and targets of the whole source, before split and preprocessing.
+
+    Synthetic sources draw, in this order, from stream (seed, "data", "synthetic"): classification:
+    centres [K, *shape], labels [n], noise [n, *shape]; regression: x [n, *shape], W [in, targets],
+    noise [n, targets]; sequences: tokens [n, length] or values [n, length, features].
+    """
     s = recipe.data.source
-    rng = stream(recipe.seed, "data", "synthetic")
     if s.type == "synthetic_classification":
+        rng = stream(recipe.seed, "data", "synthetic")
         centres = rng.normal(0.0, s.separation, size=(s.num_classes, *s.shape))
         y = rng.integers(0, s.num_classes, size=s.num_samples)
         x = centres[y] + rng.normal(size=(s.num_samples, *s.shape))
         return x, y
     if s.type == "synthetic_regression":
+        rng = stream(recipe.seed, "data", "synthetic")
         x = rng.normal(size=(s.num_samples, *s.shape))
         n_in = int(np.prod(s.shape))
         w = rng.normal(0.0, 1.0 / math.sqrt(n_in), size=(n_in, s.targets))
         y = x.reshape(s.num_samples, -1) @ w + s.noise * rng.normal(size=(s.num_samples, s.targets))
         return x, y
     if s.type == "synthetic_sequences":
+        rng = stream(recipe.seed, "data", "synthetic")
         if s.vocab_size:
             x = rng.integers(0, s.vocab_size, size=(s.num_samples, s.length))
             centred = x - (s.vocab_size - 1) / 2.0
@@ -59,17 +69,24 @@ def load_source(recipe: Recipe, base_dir: Path) -> tuple[np.ndarray, np.ndarray]
         x = rng.normal(size=(s.num_samples, s.length, s.features))
         return x, _classes_from_score(x[..., 0].sum(axis=1) / math.sqrt(s.length), s.num_classes)
     if s.type == "dataset":
-        with resources.files("lockstep.reference").joinpath("datasets/digits.npz").open("rb") as fh, \
-                np.load(fh) as z:
-            images, targets = z["images"].astype(np.float64), z["targets"].astype(np.int64)
+        images, targets = load_digits()
         return (images.reshape(-1, 64) if s.shape == "flat" else images[:, None]), targets
     try:
         path = resolve_path(base_dir, s.path)
     except ValueError as exc:
         raise DataError(str(exc)) from None
+    if not path.is_file():
+        raise DataError(f"{path}: no such data file (from `data.source.path: {s.path}`)")
     if s.type == "npz":
         return _load_npz(path, s.features, s.targets)
-    return _load_csv(path, s.target, s.header, s.delimiter)
+    return _load_csv(path, s.target, s.header, s.delimiter, s.target_type)
+
+
+def load_digits() -> tuple[np.ndarray, np.ndarray]:
+    """The shipped digits dataset: images float64 [1797, 8, 8] (0..16) and int64 targets [1797]."""
+    with resources.files("lockstep.reference").joinpath("datasets/digits.npz").open("rb") as fh, \
+            np.load(fh, allow_pickle=False) as z:
+        return z["images"].astype(np.float64), z["targets"].astype(np.int64)
 
 
 def _load_npz(path: Path, features: str, targets: str) -> tuple[np.ndarray, np.ndarray]:
@@ -77,128 +94,228 @@ def _load_npz(path: Path, features: str, targets: str) -> tuple[np.ndarray, np.n
         with np.load(path, allow_pickle=False) as z:
             missing = [k for k in (features, targets) if k not in z.files]
             if missing:
-                raise DataError(f"{path}: no array named {', '.join(map(repr, missing))} (it has {z.files})")
+                raise DataError(f"{path}: no array named {' or '.join(map(repr, missing))} "
+                                f"(it holds {', '.join(map(repr, z.files)) or 'nothing'})")
             x, y = z[features], z[targets]
     except DataError:
         raise
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, EOFError) as exc:
         raise DataError(f"{path}: not a readable .npz file ({exc})") from None
+    for key, a in ((features, x), (targets, y)):
+        if a.ndim == 0:
+            raise DataError(f"{path}: `{key}` is a scalar; it needs a leading sample axis")
+        if not (np.issubdtype(a.dtype, np.number) or a.dtype == np.bool_) or np.iscomplexobj(a):
+            raise DataError(f"{path}: `{key}` has dtype {a.dtype}; it must be real numbers")
+        if np.issubdtype(a.dtype, np.floating) and not np.all(np.isfinite(a)):
+            first = np.argwhere(~np.isfinite(a))[0]
+            raise DataError(f"{path}: `{key}` holds a non-finite value at index {tuple(int(i) for i in first)}")
     if len(x) != len(y):
         raise DataError(f"{path}: `{features}` has {len(x)} samples but `{targets}` has {len(y)}")
-    if not np.issubdtype(x.dtype, np.number) or not np.issubdtype(y.dtype, np.number):
-        raise DataError(f"{path}: arrays must be numeric")
     return x, y
 
 
-def _load_csv(path: Path, target: str | int, header: bool, delimiter: str) -> tuple[np.ndarray, np.ndarray]:
+def _load_csv(path: Path, target: str | int, header: bool, delimiter: str,
+              target_type: str = "float") -> tuple[np.ndarray, np.ndarray]:
     try:
-        with open(path, newline="", encoding="utf-8") as fh:
-            rows = list(csv.reader(fh, delimiter=delimiter))
-    except (OSError, UnicodeDecodeError) as exc:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            reader = csv.reader(fh, delimiter=delimiter)
+            rows = [(reader.line_num, row) for row in reader]  # line_num: the line the record ends on
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise DataError(f"{path}: cannot read ({exc})") from None
-    first = 0
+    rows = [(i, r) for i, r in rows if r and any(c.strip() for c in r)]  # blank lines are not samples
     names: list[str] = []
     if header:
         if not rows:
-            raise DataError(f"{path}: empty file")
-        names, first = [c.strip() for c in rows[0]], 1
+            raise DataError(f"{path}: empty file (a header line was expected)")
+        names = [c.strip() for c in rows[0][1]]
+        rows = rows[1:]
     if isinstance(target, str):
+        if not header:
+            raise DataError(f"{path}: the target column is named (`{target}`) but `header` is false; "
+                            "give its index instead")
         if target not in names:
             raise DataError(f"{path}:1: no column `{target}` (columns: {', '.join(names)})")
         col = names.index(target)
     else:
         col = target
-    values = []
-    width = None
-    for i, row in enumerate(rows[first:], start=first + 1):
-        if not row or all(not c.strip() for c in row):
-            continue
-        if width is None:
-            width = len(row)
-            if not -width <= col < width:
-                raise DataError(f"{path}:{i}: target column {col} is outside the {width} columns")
-        if len(row) != width:
-            raise DataError(f"{path}:{i}: {len(row)} cells, expected {width}")
-        try:
-            values.append([float(c) for c in row])
-        except ValueError:
-            bad = next(c for c in row if not _is_float(c))
-            raise DataError(f"{path}:{i}: `{bad}` is not a number") from None
-    if not values:
+    if not rows:
         raise DataError(f"{path}: no data rows")
-    a = np.array(values)
-    col %= a.shape[1]
-    return np.delete(a, col, axis=1), a[:, col]
+    width = len(names) if header else len(rows[0][1])
+    if not -width <= col < width:
+        raise DataError(f"{path}: target column {col} is outside the {width} columns")
+    col %= width
+    values = np.empty((len(rows), width))
+    for r, (line, row) in enumerate(rows):
+        if len(row) != width:
+            raise DataError(f"{path}:{line}: {len(row)} cells, expected {width}")
+        for c, cell in enumerate(row):
+            try:
+                v = float(cell)
+            except ValueError:
+                raise DataError(f"{path}:{line}: `{cell.strip()}` in column {_column(names, c)} is not a number") \
+                    from None
+            if not math.isfinite(v):
+                raise DataError(f"{path}:{line}: `{cell.strip()}` in column {_column(names, c)} is not a finite "
+                                "number")
+            if c == col and target_type == "class_index" and (v < 0 or v != int(v)):
+                raise DataError(f"{path}:{line}: target `{cell.strip()}` is not a class index "
+                                "(a non-negative integer)")
+            values[r, c] = v
+    y = values[:, col]
+    return np.delete(values, col, axis=1), (y.astype(np.int64) if target_type == "class_index" else y)
 
 
-def _is_float(s: str) -> bool:
-    try:
-        float(s)
-        return True
-    except ValueError:
-        return False
+def _column(names: list[str], c: int) -> str:
+    return f"`{names[c]}`" if c < len(names) else str(c + 1)
 
 
+# ------------------------------------------------------------------------------------------ batches
 @dataclass
 class Dataset:
+    """The prepared training and evaluation arrays and the standard's batch order over them."""
+
     x_train: np.ndarray
     y_train: np.ndarray
-    x_eval: np.ndarray
+    x_eval: np.ndarray  # the validation split, or the training split when there is none
     y_eval: np.ndarray
     batch_size: int
     shuffle: bool
     drop_last: bool
     seed: int
+    held_out: bool = False  # whether x_eval is a validation split (False: it is the training data)
 
     @property
     def steps_per_epoch(self) -> int:
         n = len(self.x_train)
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
 
+    def total_steps(self, training: Training) -> int:
+        """Optimizer steps of a run: `training.steps`, or `epochs` full passes."""
+        return training.steps if training.steps is not None else (training.epochs or 0) * self.steps_per_epoch
+
     def order(self, epoch: int) -> np.ndarray:
+        """Sample order of `epoch`: stream (seed, "data", "order", str(epoch)).permutation(n), or identity."""
+        cached = self.__dict__.get("_order")
+        if cached is not None and cached[0] == epoch:
+            return cached[1]
         n = len(self.x_train)
-        return stream(self.seed, "data", "order", str(epoch)).permutation(n) if self.shuffle else np.arange(n)
+        order = stream(self.seed, "data", "order", str(epoch)).permutation(n) if self.shuffle else np.arange(n)
+        self.__dict__["_order"] = (epoch, order)  # one permutation per epoch, not per step
+        return order
 
     def batch(self, step: int) -> tuple[int, np.ndarray, np.ndarray]:
-        """(epoch, x, y) of global optimizer step `step` (0-based)."""
+        """(epoch, x, y) of global optimizer step `step` (0-based); a pure function of the step."""
         epoch, i = divmod(step, self.steps_per_epoch)
         idx = self.order(epoch)[i * self.batch_size:(i + 1) * self.batch_size]
         return epoch, self.x_train[idx], self.y_train[idx]
 
+    batches = batch  # the name the runner issue uses
 
-def prepare(recipe: Recipe, base_dir: Path, input_dtype: str = "float") -> Dataset:
+
+# -------------------------------------------------------------------------------------------- prepare
+def prepare(recipe: Recipe, base_dir: Path, input_dtype: str = "float", *,
+            input_shape: tuple[int, ...] | None = None, output_shape: tuple[int, ...] | None = None) -> Dataset:
+    """Load, split, preprocess and cast the recipe's data.
+
+    `input_dtype` is the model input's dtype (`int64` token indices are not preprocessed). With the
+    model's per-sample `input_shape`/`output_shape`, the data is checked against them (file sources
+    cannot be checked statically) and 1-D float targets become [n, 1] only where the model outputs [1].
+    """
     x, y = load_source(recipe, base_dir)
+    where = _describe(recipe, base_dir)
     n = len(x)
     perm = stream(recipe.seed, "data", "split").permutation(n)
     n_eval = math.ceil(n * recipe.data.split.validation)
+    if n - n_eval < 1:
+        raise DataError(f"{where}: {n} samples leave no training sample after holding out {n_eval}")
     train, held = perm[: n - n_eval], perm[n - n_eval:]
     x_train, y_train = x[train], y[train]
     x_eval, y_eval = (x[held], y[held]) if n_eval else (x_train, y_train)
+    if recipe.data.drop_last and len(x_train) < recipe.data.batch_size:
+        raise DataError(f"{where}: batch_size {recipe.data.batch_size} exceeds the {len(x_train)} training "
+                        "samples and drop_last is set: no batch would remain")
+    if input_shape is not None and tuple(x_train.shape[1:]) != tuple(input_shape):
+        raise DataError(f"{where}: samples have shape {list(x_train.shape[1:])} but the model input has shape "
+                        f"{list(input_shape)}")
     dtype = np.dtype(recipe.dtype)
-    if input_dtype != "int64":
+    features = [p for p in recipe.data.preprocessing if p.type in ("standardize", "min_max")]
+    if input_dtype == "int64":
+        if features:
+            raise DataError(f"`{features[0].type}` preprocesses floating-point features, but the model takes "
+                            "integer indices (`dtype: int64`)")
+        if not np.issubdtype(x_train.dtype, np.integer) and not np.array_equal(x_train, np.round(x_train)):
+            raise DataError(f"{where}: the model takes integer indices but the features are not integers")
+        x_train, x_eval = x_train.astype(np.int64), x_eval.astype(np.int64)
+    else:
         x_train, x_eval = x_train.astype(np.float64), x_eval.astype(np.float64)
-        for p in recipe.data.preprocessing:
+        for p in features:  # fitted on the training split only, applied to both, in float64
             if p.type == "standardize":
                 mean, std = x_train.mean(axis=0), x_train.std(axis=0)
                 std = np.where(std > 0, std, 1.0)
                 x_train, x_eval = (x_train - mean) / std, (x_eval - mean) / std
-            elif p.type == "min_max":
+            else:
                 lo, hi = x_train.min(axis=0), x_train.max(axis=0)
                 span = np.where(hi > lo, hi - lo, 1.0)
                 x_train = p.low + (x_train - lo) / span * (p.high - p.low)
                 x_eval = p.low + (x_eval - lo) / span * (p.high - p.low)
         x_train, x_eval = x_train.astype(dtype), x_eval.astype(dtype)
-    else:
-        x_train, x_eval = x_train.astype(np.int64), x_eval.astype(np.int64)
-    one_hot = next((p for p in recipe.data.preprocessing if p.type == "one_hot"), None)
-    if one_hot is not None:
-        eye = np.eye(one_hot.num_classes, dtype=dtype)
-        y_train, y_eval = eye[y_train.astype(np.int64)], eye[y_eval.astype(np.int64)]
-    elif recipe.loss.type in CLASS_INDEX_LOSSES:
-        y_train, y_eval = y_train.astype(np.int64), y_eval.astype(np.int64)
-    else:
-        y_train, y_eval = y_train.astype(dtype), y_eval.astype(dtype)
-    if recipe.loss.type == "binary_crossentropy" and y_train.ndim == 1:
+    y_train, y_eval = _targets(recipe, y_train, where), _targets(recipe, y_eval, where)
+    if output_shape is not None:
+        y_train, y_eval = _fit_targets(recipe, y_train, tuple(output_shape), where), \
+            _fit_targets(recipe, y_eval, tuple(output_shape), where)
+    elif y_train.ndim == 1 and recipe.loss.type not in CLASS_INDEX_LOSSES:
         y_train, y_eval = y_train[:, None], y_eval[:, None]
     return Dataset(x_train, y_train, x_eval, y_eval, recipe.data.batch_size, recipe.data.shuffle,
-                   recipe.data.drop_last, recipe.seed)
+                   recipe.data.drop_last, recipe.seed, held_out=bool(n_eval))
+
+
+def _describe(recipe: Recipe, base_dir: Path) -> str:
+    s = recipe.data.source
+    if s.type in ("npz", "csv"):
+        try:
+            return str(resolve_path(base_dir, s.path))
+        except ValueError:
+            return s.path
+    return f"data source `{getattr(s, 'name', s.type)}`"
+
+
+def _class_indices(y: np.ndarray, where: str) -> np.ndarray:
+    if y.size and (not np.issubdtype(y.dtype, np.integer)
+                   and not (np.all(np.isfinite(y)) and np.array_equal(y, np.round(y)))):
+        raise DataError(f"{where}: class targets must be integers")
+    y = y.astype(np.int64)
+    if y.size and y.min() < 0:
+        raise DataError(f"{where}: class targets must be non-negative (found {int(y.min())})")
+    return y
+
+
+def _targets(recipe: Recipe, y: np.ndarray, where: str) -> np.ndarray:
+    """int64 class indices for sparse losses, one-hot rows where asked, else floats in the recipe's dtype."""
+    dtype = np.dtype(recipe.dtype)
+    one_hot = next((p for p in recipe.data.preprocessing if p.type == "one_hot"), None)
+    if one_hot is not None:
+        y = _class_indices(y, where)
+        if y.size and y.max() >= one_hot.num_classes:
+            raise DataError(f"{where}: class {int(y.max())} does not fit one_hot with num_classes "
+                            f"{one_hot.num_classes}")
+        return np.eye(one_hot.num_classes, dtype=dtype)[y]
+    if recipe.loss.type in CLASS_INDEX_LOSSES:
+        return _class_indices(y, where)
+    return y.astype(dtype)
+
+
+def _fit_targets(recipe: Recipe, y: np.ndarray, out: tuple[int, ...], where: str) -> np.ndarray:
+    """Check targets against the model's per-sample output shape (class axis last)."""
+    if recipe.loss.type in CLASS_INDEX_LOSSES:
+        if tuple(y.shape[1:]) != out[:-1]:
+            raise DataError(f"{where}: class targets have shape {list(y.shape[1:])} per sample; a model output "
+                            f"of shape {list(out)} needs {list(out[:-1])}")
+        if out and y.size and y.max() >= out[-1]:
+            raise DataError(f"{where}: class {int(y.max())} is out of range for a model with {out[-1]} outputs")
+        return y
+    if y.ndim == 1 and out == (1,):
+        y = y[:, None]
+    if tuple(y.shape[1:]) != out:
+        raise DataError(f"{where}: targets have shape {list(y.shape[1:])} per sample but the model outputs "
+                        f"shape {list(out)}")
+    return y

@@ -99,11 +99,11 @@ class TorchSession(Session):
         return float(loss), grads
 
     def train_step(self, x, y, *, masks: Arrays | None = None) -> StepResult:
-        buffers = {k: s.view().detach().clone() for k, s in self.buffer_slots.items()}
+        buffers = {k: s.view().detach().clone() for k, s in self.buffer_slots.items()} if self.buffer_slots else {}
         loss = self._loss_backward(x, y, masks)
         value = loss.item()
         grads = [p.grad for p in self.params if p.grad is not None]
-        norm = torch.nn.utils.get_total_norm(grads, foreach=False) if grads else torch.zeros(())
+        norm = torch.nn.utils.get_total_norm(grads) if grads else torch.zeros(())
         norm_value = float(norm)
         if not math.isfinite(value) or not math.isfinite(norm_value):
             for k, s in self.buffer_slots.items():

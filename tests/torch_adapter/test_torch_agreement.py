@@ -12,14 +12,14 @@ from hypothesis import strategies as st
 
 pytest.importorskip("torch")
 
-from lockstep.adapters.reference import ReferenceAdapter  # noqa: E402
-from lockstep.adapters.torch import TorchAdapter  # noqa: E402
-from lockstep.conformance import strategies as cs  # noqa: E402
-from lockstep.conformance.checks import compare, compare_dicts  # noqa: E402
-from lockstep.runner import prepare_run  # noqa: E402
-from lockstep.spec.documents import Model, Recipe  # noqa: E402
-from lockstep.spec.graph import build_graph  # noqa: E402
-from lockstep.spec.loader import dump_yaml  # noqa: E402
+from lockstep.adapters.reference import ReferenceAdapter
+from lockstep.adapters.torch import TorchAdapter
+from lockstep.conformance import strategies as cs
+from lockstep.conformance.checks import compare, compare_dicts
+from lockstep.runner import prepare_run
+from lockstep.spec.documents import Model, Recipe
+from lockstep.spec.graph import build_graph
+from lockstep.spec.loader import dump_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 
