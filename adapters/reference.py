@@ -7,6 +7,7 @@ computes in float64, also for float32 recipes (it is what float32 backends are m
 
 from __future__ import annotations
 
+import functools
 import platform
 from typing import TYPE_CHECKING
 
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 COMPUTE_NOTE = "computes in float64 whatever the dtype asked for: the reference is the oracle"
 
 
+@functools.cache
 def _constructs() -> frozenset[str]:
     """Every spec v1 type name the reference runs: all of them (initializers and data steps included)."""
     from typing import get_args
@@ -42,7 +44,7 @@ def _constructs() -> frozenset[str]:
              "l2"}
     for module in (data, initializers):
         for obj in vars(module).values():
-            field = getattr(obj, "model_fields", {}).get("type")
+            field = getattr(obj, "model_fields", {}).get("type") if isinstance(obj, type) else None
             if field is not None:
                 names.update(a for a in get_args(field.annotation) if isinstance(a, str))
     return frozenset(names)

@@ -1,4 +1,6 @@
-"""Small, dependency-free SVG line charts (loss curves), so a run needs no plotting library."""
+"""Small, dependency-free SVG line charts (loss curves), so a run needs no plotting library.
+
+Hand-written SVG: axes with ticks and labels, lines, dots, a legend; viewable in any browser."""
 
 from __future__ import annotations
 
@@ -16,6 +18,38 @@ def _ticks(lo: float, hi: float, n: int = 5) -> list[float]:
     step = next(m * mag for m in (1, 2, 5, 10) if m * mag >= raw)
     start = math.ceil(lo / step) * step
     return [start + i * step for i in range(int((hi - start) / step) + 1)]
+
+
+def _log_ticks(lo: float, hi: float) -> list[float]:
+    """Ticks in log10 space: whole decades, with 2x and 5x added when the range spans few decades."""
+    mults = (1, 2, 5) if hi - lo < 3 else (1,)
+    ticks = [math.log10(m) + d for d in range(math.floor(lo), math.ceil(hi) + 1) for m in mults]
+    inside = [t for t in ticks if lo - 1e-9 <= t <= hi + 1e-9]
+    return inside if len(inside) >= 2 else _ticks(lo, hi)
+
+
+def _envelope(pts: list[tuple[float, float]], columns: int) -> list[tuple[float, float]]:
+    """At most ~2 points per pixel column (each column's min and max, in order): a million-step run
+    still draws its noise band faithfully in a file of a few hundred kilobytes."""
+    if len(pts) <= 2 * columns:
+        return pts
+    x0, x1 = pts[0][0], pts[-1][0]
+    span = (x1 - x0) or 1.0
+    out: list[tuple[float, float]] = []
+    bucket: list[tuple[float, float]] = []
+    current = 0
+    for p in pts:
+        col = int((p[0] - x0) / span * (columns - 1))
+        if col != current and bucket:
+            lo, hi = min(bucket, key=lambda q: q[1]), max(bucket, key=lambda q: q[1])
+            out.extend(sorted({lo, hi}))
+            bucket = []
+        current = col
+        bucket.append(p)
+    if bucket:
+        lo, hi = min(bucket, key=lambda q: q[1]), max(bucket, key=lambda q: q[1])
+        out.extend(sorted({lo, hi}))
+    return out
 
 
 def _fmt(v: float) -> str:
@@ -39,6 +73,8 @@ def line_chart(series: dict[str, list[tuple[float, float]]], *, title: str, xlab
         x1 = x0 + 1
     if y1 == y0:
         y1 = y0 + 1
+    pad = 0.04 * (y1 - y0)  # keep the extremes off the frame
+    y0, y1 = y0 - pad, y1 + pad
     ml, mr, mt, mb = 70, 20, 40, 50
     pw, ph = width - ml - mr, height - mt - mb
 
@@ -56,7 +92,7 @@ def line_chart(series: dict[str, list[tuple[float, float]]], *, title: str, xlab
     for t in _ticks(x0, x1):
         out.append(f'<line x1="{sx(t):.1f}" y1="{mt + ph}" x2="{sx(t):.1f}" y2="{mt + ph + 5}" stroke="#888"/>'
                    f'<text x="{sx(t):.1f}" y="{mt + ph + 18}" text-anchor="middle">{_fmt(t)}</text>')
-    for t in _ticks(y0, y1):
+    for t in (_log_ticks(y0, y1) if log_y else _ticks(y0, y1)):
         yv = 10**t if log_y else t
         y = sy(yv)
         out.append(f'<line x1="{ml - 5}" y1="{y:.1f}" x2="{ml + pw}" y2="{y:.1f}" stroke="#eee"/>'
@@ -69,6 +105,7 @@ def line_chart(series: dict[str, list[tuple[float, float]]], *, title: str, xlab
         color = COLORS[i % len(COLORS)]
         good = [p for p in pts if math.isfinite(p[1]) and (p[1] > 0 or not log_y)]
         if good:
+            good = _envelope(good, pw)
             path = " ".join(f"{'M' if j == 0 else 'L'}{sx(x):.1f},{sy(y):.1f}" for j, (x, y) in enumerate(good))
             out.append(f'<path d="{path}" fill="none" stroke="{color}" stroke-width="1.5"/>')
         legend.append((name, color, "line"))

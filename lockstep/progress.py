@@ -1,10 +1,19 @@
-"""Progress for long runs: a live bar on a terminal, a few plain lines in logs and CI."""
+"""Progress for long runs: a live bar on a terminal, a few plain lines in logs and CI.
+
+It writes to stderr, so stdout stays clean for a command's result; on a terminal the bar is redrawn in
+place (\\r) at most ten times a second, elsewhere a line is printed every 10% of the run.
+"""
 
 from __future__ import annotations
 
 import sys
 import time
 from typing import TextIO
+
+
+def _duration(seconds: float) -> str:
+    s = round(seconds)
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
 
 
 class Progress:
@@ -14,31 +23,41 @@ class Progress:
         self.stream = stream or sys.stderr
         self.enabled = enabled
         self.tty = enabled and hasattr(self.stream, "isatty") and self.stream.isatty()
-        self.t0 = time.perf_counter()
-        self.start = start
         self.every = max(1, total // 10)
+        self.resume(start)
+
+    def resume(self, step: int) -> None:
+        """Count the rate from `step` (a resumed run starts part-way)."""
+        self.start = self.done = step
+        self.t0 = time.perf_counter()
         self.last_draw = 0.0
 
     def update(self, step: int, loss: float) -> None:
         self.done = step
         if not self.enabled:
             return
-        rate = (step - self.start) / max(time.perf_counter() - self.t0, 1e-9)
+        now = time.perf_counter()
+        elapsed = max(now - self.t0, 1e-9)
+        rate = (step - self.start) / elapsed
+        eta = (self.total - step) / rate if rate > 0 else 0.0
         if self.tty:
-            now = time.perf_counter()
             if now - self.last_draw < 0.1 and step < self.total:
                 return
             self.last_draw = now
             width = 28
             filled = int(width * step / max(self.total, 1))
             bar = "#" * filled + "." * (width - filled)
-            self.stream.write(f"\r{self.label} {step:>6}/{self.total} [{bar}] loss {loss:.4g}  {rate:.1f} step/s ")
+            self.stream.write(f"\r{self.label} {step:>{len(str(self.total))}}/{self.total} [{bar}] "
+                              f"loss {loss:<10.4g} {rate:7.1f} step/s  eta {_duration(eta)} \x1b[K")
             self.stream.flush()
         elif step % self.every == 0 or step == self.total:
-            self.stream.write(f"{self.label} step {step}/{self.total} loss {loss:.6g} ({rate:.1f} step/s)\n")
+            self.stream.write(f"{self.label} step {step}/{self.total} loss {loss:.6g} ({rate:.1f} step/s, "
+                              f"eta {_duration(eta)})\n")
             self.stream.flush()
 
     def close(self) -> None:
+        """End the live line so that later messages start on a fresh one."""
         if self.enabled and self.tty:
             self.stream.write("\n")
             self.stream.flush()
+            self.tty = False

@@ -3,8 +3,9 @@
 Data and initial weights are prepared once, by the standard, and handed to the backend; then each
 step feeds the batch of that step (a pure function of the step number), the standard's dropout
 masks, and lets the backend do forward, loss, backward, clipping, L2 and the optimizer step.
-Checkpoints hold everything the rest of the run depends on, so `--resume` after a kill ends with
-the same bits as a run that was never interrupted.
+Checkpoints hold everything the rest of the run depends on (parameters, buffers, optimizer state, the
+step, the metrics so far), so `--resume` after a kill at any point ends with the same bits and the
+same metrics.jsonl as a run that was never interrupted.
 """
 
 from __future__ import annotations
@@ -15,14 +16,15 @@ import json
 import math
 import statistics
 import time
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from lockstep import atomic
-from lockstep.adapters.base import NonFiniteError, Session
+from lockstep.adapters.base import NonFiniteError, Session, UnsupportedConstruct
 from lockstep.reference import losses, metrics
 from lockstep.reference.data import DataError, Dataset, prepare
 from lockstep.reference.initializers import initial_parameters
@@ -30,6 +32,13 @@ from lockstep.reference.random import dropout_mask
 from lockstep.spec.diagnostics import Diagnostic
 from lockstep.spec.documents import Model, Recipe
 from lockstep.spec.graph import ModelGraph, build_graph
+
+if TYPE_CHECKING:
+    from lockstep.adapters.base import Adapter
+    from lockstep.progress import Progress
+
+CHECKPOINT_FORMAT = 1
+EVAL_CHUNK = 4096  # samples per evaluation forward: bounds memory on large validation sets
 
 
 class RunError(Exception):
@@ -41,8 +50,18 @@ class RunError(Exception):
         super().__init__(message)
 
 
+class RunFailed(RunError):
+    """Training stopped (non-finite loss or gradient); `result` holds the steps completed before it."""
+
+    def __init__(self, message: str, result: RunResult) -> None:
+        super().__init__(message, 1)
+        self.result = result
+
+
 @dataclass
 class Prepared:
+    """Everything a run needs before it meets a backend; identical for every backend."""
+
     recipe: Recipe
     model: Model
     graph: ModelGraph
@@ -63,72 +82,118 @@ class Prepared:
         return cached
 
 
+# ---------------------------------------------------------------------------------------- preparing
 def load_recipe(path: str | Path) -> tuple[Recipe, Model, Path]:
+    """The validated recipe, its resolved model and the recipe's folder; RunError (exit 2) with diagnostics."""
+    from lockstep.spec.loader import load_file
     from lockstep.spec.semantics import load_model
     from lockstep.spec.validate import load_and_validate
 
     path = Path(path)
     if not path.is_file():
-        raise RunError(f"{path}: no such recipe file")
+        raise RunError(f"{path}: no such recipe file" if not path.exists() else f"{path}: not a file")
     docs, diags = load_and_validate(path)
     if diags:
-        raise RunError(f"{path}: the recipe is not valid", 2, diags)
+        raise RunError(f"{path}: the recipe is not valid ({len(diags)} problem{'s' * (len(diags) > 1)})", 2, diags)
     recipes = [d for d in docs if isinstance(d, Recipe)]
     if len(recipes) != 1:
         raise RunError(f"{path}: expected exactly one Recipe document, found {len(recipes)}")
-    recipe = recipes[0]
-    from lockstep.spec.loader import load_file
-
     loaded = next(d for d in load_file(path) if isinstance(d.data, dict) and d.data.get("kind") == "Recipe")
-    model, diags = load_model(recipe, loaded, path.parent)
+    model, diags = load_model(recipes[0], loaded, path.parent)
     if model is None or diags:
         raise RunError(f"{path}: the recipe's model is not valid", 2, diags)
-    return recipe, model, path.parent
+    return recipes[0], model, path.parent
 
 
-def recipe_hash(recipe: Recipe, model: Model) -> str:
-    canonical = json.dumps({"recipe": recipe.model_dump(mode="json", exclude={"model"}),
-                            "model": model.model_dump(mode="json")}, sort_keys=True)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+def _model_dir(recipe: Recipe, base: Path) -> Path:
+    """Where the model document lives: a weights path is relative to it, not to the recipe."""
+    from lockstep.spec.semantics import resolve_path
+
+    return resolve_path(base, recipe.model).parent if isinstance(recipe.model, str) else base
+
+
+def recipe_hash(recipe: Recipe, model: Model, weights_sha256: str | None = None) -> str:
+    """sha256 of the canonical JSON (sorted keys, no spaces) of the validated recipe with its model resolved.
+
+    Defaults are filled in, so two spellings of one recipe hash alike; a weights file adds its digest."""
+    doc = recipe.model_dump(mode="json")
+    doc["model"] = model.model_dump(mode="json")
+    if weights_sha256 is not None:
+        doc["model"]["weights"]["sha256"] = weights_sha256
+    canonical = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 def prepare_run(path: str | Path, steps: int | None = None) -> Prepared:
+    """Load and validate the recipe, prepare its data and initial weights once. `steps` caps the run."""
     recipe, model, base = load_recipe(path)
     graph = build_graph(model)
     try:
-        data = prepare(recipe, base, model.inputs[0].dtype)
+        data = prepare(recipe, base, model.inputs[0].dtype, input_shape=tuple(model.inputs[0].shape),
+                       output_shape=tuple(graph.output_shapes()[0]))
     except DataError as exc:
         raise RunError(str(exc)) from None
     initial = initial_parameters(graph, recipe.seed)
+    digest = None
     if model.weights is not None:
-        initial.update(_load_weights(model, base, initial))
-    total = recipe.training.steps or recipe.training.epochs * data.steps_per_epoch  # type: ignore[operator]
+        loaded, digest = _load_weights(model, _model_dir(recipe, base), initial)
+        initial.update(loaded)
+    total = data.total_steps(recipe.training)
+    if total < 1:
+        raise RunError(f"{path}: the recipe trains for 0 steps")
     if steps is not None:
         total = min(total, steps)
-    return Prepared(recipe, model, graph, data, initial, recipe_hash(recipe, model), base, total)
+    return Prepared(recipe, model, graph, data, initial, recipe_hash(recipe, model, digest), base, total)
 
 
-def _load_weights(model: Model, base: Path, initial: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def _load_weights(model: Model, base: Path, initial: dict[str, np.ndarray]
+                  ) -> tuple[dict[str, np.ndarray], str]:
     from lockstep.spec.semantics import resolve_path
 
-    path = resolve_path(base, model.weights.path)  # type: ignore[union-attr]
+    assert model.weights is not None
     try:
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k].astype(np.float64) for k in z.files}
-    except (OSError, ValueError) as exc:
-        raise RunError(f"{path}: cannot read weights ({exc})") from None
+        path = resolve_path(base, model.weights.path)
+        raw = path.read_bytes()
+        with np.load(io.BytesIO(raw), allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise RunError(f"{model.weights.path}: cannot read weights ({exc})") from None
     extra = sorted(set(arrays) - set(initial))
     missing = sorted(set(initial) - set(arrays))
-    if model.weights.strict and (extra or missing):  # type: ignore[union-attr]
-        raise RunError(f"{path}: weights do not match the model (missing: {missing or 'none'}; "
-                       f"unexpected: {extra or 'none'})")
+    if model.weights.strict and (extra or missing):
+        raise RunError(f"{path}: weights do not match the model (missing: {', '.join(missing) or 'none'}; "
+                       f"unexpected: {', '.join(extra) or 'none'}); set `weights.strict: false` to load a subset")
+    out = {}
     for k, a in arrays.items():
-        if k in initial and a.shape != initial[k].shape:
-            raise RunError(f"{path}: `{k}` has shape {list(a.shape)}, the model needs {list(initial[k].shape)}")
-    return {k: a for k, a in arrays.items() if k in initial}
+        if k not in initial:
+            continue
+        if not np.issubdtype(a.dtype, np.number) or a.shape != initial[k].shape:
+            raise RunError(f"{path}: `{k}` is {a.dtype} {list(a.shape)}; the model needs float "
+                           f"{list(initial[k].shape)}")
+        if not np.all(np.isfinite(a)):
+            raise RunError(f"{path}: `{k}` holds non-finite values")
+        out[k] = a.astype(np.float64)
+    return out, hashlib.sha256(raw).hexdigest()
+
+
+def build_session(prep: Prepared, backend: str, device: str = "cpu") -> tuple[Adapter, Session]:
+    """The backend's adapter and a session for this recipe; every "cannot" becomes a RunError (exit 2)."""
+    from lockstep.adapters.registry import AdapterNotFound, get
+
+    try:
+        adapter = get(backend)
+        session = adapter.build(prep.model, dtype=prep.recipe.dtype, device=device, recipe=prep.recipe)
+    except AdapterNotFound as exc:
+        raise RunError(str(exc)) from None
+    except UnsupportedConstruct as exc:
+        raise RunError(f"backend `{backend}` cannot run this recipe: {exc.construct}: {exc.reason}") from None
+    except ValueError as exc:
+        raise RunError(f"backend `{backend}`: {exc}") from None
+    return adapter, session
 
 
 def masks_for(prep: Prepared, step: int, batch: int) -> dict[str, np.ndarray] | None:
+    """The standard's dropout keep-masks of 0-based optimizer step `step`, for a batch of `batch` samples."""
     drops = prep.dropouts
     if not drops:
         return None
@@ -137,53 +202,68 @@ def masks_for(prep: Prepared, step: int, batch: int) -> dict[str, np.ndarray] | 
 
 
 def evaluate(prep: Prepared, session: Session) -> dict[str, float]:
+    """The recipe's metrics in eval mode, on the validation split (or the training data when none)."""
     r = prep.recipe
     x, y = prep.data.x_eval, prep.data.y_eval
-    out = session.forward(x, training=False)
+    outs = [session.forward(x[i:i + EVAL_CHUNK], training=False) for i in range(0, len(x), EVAL_CHUNK)]
+    out = outs[0] if len(outs) == 1 else np.concatenate(outs)
     result: dict[str, float] = {}
-    for m in r.evaluation.metrics:
-        if m == "loss":
-            result["loss"] = losses.compute(r.loss, out, y)[0]
-        elif m == "accuracy":
-            result["accuracy"] = metrics.accuracy(out, y, r.loss.type, getattr(r.loss, "from_logits", True))
-        elif m == "mse":
-            result["mse"] = metrics.mse(out, y)
-        elif m == "mae":
-            result["mae"] = metrics.mae(out, y)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        for m in r.evaluation.metrics:
+            if m == "loss":
+                result["loss"] = float(losses.compute(r.loss, out, y)[0])
+            elif m == "accuracy":
+                result["accuracy"] = metrics.accuracy(out, y, r.loss.type, getattr(r.loss, "from_logits", True))
+            elif m == "mse":
+                result["mse"] = metrics.mse(out, y)
+            elif m == "mae":
+                result["mae"] = metrics.mae(out, y)
     return result
 
 
 # --------------------------------------------------------------------------------------- checkpoints
-def save_checkpoint(folder: Path, step: int, session: Session, prep: Prepared, keep: int) -> Path:
+def save_checkpoint(folder: Path, step: int, session: Session, prep: Prepared, keep: int, *,
+                    history: str = "", backend: str = "") -> Path:
+    """Write `step-XXXXXXXX.npz` atomically (parameters, buffers, optimizer state, metrics so far); keep `keep`."""
     params = session.get_parameters()
     opt_step, state = session.get_optimizer_state()
-    arrays = {f"param/{k}": v for k, v in params.items()}
+    arrays: dict[str, np.ndarray] = {f"param/{k}": v for k, v in params.items()}
     arrays.update({f"opt/{p}/{n}": a for p, s in state.items() for n, a in s.items()})
-    meta = {"step": step, "optimizer_step": opt_step, "recipe_hash": prep.recipe_hash}
+    meta = {"format": CHECKPOINT_FORMAT, "step": step, "optimizer_step": opt_step,
+            "recipe_hash": prep.recipe_hash, "backend": backend, "dtype": prep.recipe.dtype}
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    arrays["history"] = np.frombuffer(history.encode(), dtype=np.uint8)  # metrics.jsonl up to `step`
     buf = io.BytesIO()
     np.savez(buf, **arrays)
     path = folder / f"step-{step:08d}.npz"
     atomic.write_bytes(path, buf.getvalue())
-    for old in sorted(folder.glob("step-*.npz"))[:-keep]:
+    for old in checkpoints(folder)[:-keep]:
         old.unlink(missing_ok=True)
     return path
 
 
 def load_checkpoint(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray], dict[str, dict[str, np.ndarray]]]:
+    """(meta with `history`: the metric records up to its step, parameters and buffers, optimizer state)."""
     with np.load(path, allow_pickle=False) as z:
         meta = json.loads(bytes(z["meta"]).decode())
+        text = bytes(z["history"]).decode() if "history" in z.files else ""
         params = {k[6:]: z[k] for k in z.files if k.startswith("param/")}
         state: dict[str, dict[str, np.ndarray]] = {}
         for k in z.files:
             if k.startswith("opt/"):
                 p, n = k[4:].rsplit("/", 1)
                 state.setdefault(p, {})[n] = z[k]
+    meta["history"] = [json.loads(line) for line in text.splitlines() if line]
     return meta, params, state
 
 
+def checkpoints(folder: Path) -> list[Path]:
+    """Checkpoints in `folder`, oldest first."""
+    return sorted(folder.glob("step-[0-9]*.npz")) if folder.is_dir() else []
+
+
 def latest_checkpoint(folder: Path) -> Path | None:
-    found = sorted(folder.glob("step-*.npz"))
+    found = checkpoints(folder)
     return found[-1] if found else None
 
 
@@ -196,103 +276,143 @@ class RunResult:
     history: list[dict[str, Any]] = field(default_factory=list)
     step_times: list[float] = field(default_factory=list)
     session: Session | None = None
+    resumed_from: int | None = None  # the checkpoint step a --resume continued from
+    eval_time: float = 0.0
+
+
+def _resume_point(ckpt_dir: Path, prep: Prepared) -> tuple[int, dict[str, Any], dict[str, np.ndarray],
+                                                            dict[str, dict[str, np.ndarray]]] | None:
+    """The newest readable checkpoint of this recipe (an unreadable newest one falls back to the one before)."""
+    problems = []
+    for path in reversed(checkpoints(ckpt_dir)):
+        try:
+            meta, params, state = load_checkpoint(path)
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+            problems.append(f"{path.name}: {exc}")
+            continue
+        theirs = str(meta.get("recipe_hash", "?"))
+        if theirs != prep.recipe_hash:
+            raise RunError(f"{path}: the checkpoint is from a different recipe (hash {theirs[:12]}, this recipe "
+                           f"{prep.recipe_hash[:12]}); use another --out, or run without --resume to start afresh")
+        if meta["step"] > prep.total_steps:
+            raise RunError(f"{path}: the checkpoint is at step {meta['step']}, past this run's "
+                           f"{prep.total_steps} steps")
+        return meta["step"], meta, params, state
+    if problems:
+        raise RunError(f"{ckpt_dir}: no readable checkpoint ({'; '.join(problems)})")
+    return None
 
 
 def train(prep: Prepared, session: Session, *, out: Path | None = None, resume: bool = False,
-          progress: Any = None) -> RunResult:
-    """Run the recipe on `session` (already built). With `out`, write metrics, checkpoints and plots."""
+          progress: Progress | None = None, backend: str = "") -> RunResult:
+    """Run the recipe on `session` (already built). With `out`, write metrics.jsonl and checkpoints.
+
+    Raises RunFailed (exit 1) on a non-finite loss or gradient, RunError (exit 2) for an unusable resume."""
     r = prep.recipe
-    start = 0
+    start, resumed_from = 0, None
     history: list[dict[str, Any]] = []
-    ckpt_dir = out / "checkpoints" if out else None
+    lines: list[str] = []
+    ckpt_dir = out / "checkpoints" if out is not None and r.checkpoint is not None else None
+    last_ckpt = 0
     session.set_parameters(prep.initial)
     if resume and ckpt_dir is not None:
-        last = latest_checkpoint(ckpt_dir)
-        if last is not None:
-            meta, params, state = load_checkpoint(last)
-            if meta["recipe_hash"] != prep.recipe_hash:
-                raise RunError(f"{last}: checkpoint is from a different recipe (hash {meta['recipe_hash'][:12]}, "
-                               f"this recipe {prep.recipe_hash[:12]}); use another --out or drop --resume")
+        point = _resume_point(ckpt_dir, prep)
+        if point is not None:
+            start, meta, params, state = point
             session.set_parameters(params)
             session.set_optimizer_state(meta["optimizer_step"], state)
-            start = meta["step"]
-            history = _read_history(out / "metrics.jsonl", start)  # type: ignore[operator]
-    metrics_path = out / "metrics.jsonl" if out else None
+            history = meta["history"]
+            lines = [json.dumps(h) + "\n" for h in history]
+            resumed_from = last_ckpt = start
+    elif ckpt_dir is not None:
+        for stale in checkpoints(ckpt_dir):  # a fresh run must never resume into an older run's state
+            stale.unlink()
+    metrics_path = out / "metrics.jsonl" if out is not None else None
     if metrics_path is not None:
-        atomic.write_text(metrics_path, "".join(json.dumps(h) + "\n" for h in history))
-    log = open(metrics_path, "a", encoding="utf-8") if metrics_path else None
-    step_times: list[float] = []
-    eval_metrics: dict[str, float] = {}
-    loss = math.nan
+        atomic.write_text(metrics_path, "".join(lines))  # drops what a killed run wrote past its checkpoint
+    log = open(metrics_path, "a", encoding="utf-8") if metrics_path is not None else None
+    if progress is not None:
+        progress.resume(start)
+    result = RunResult(prep.total_steps, history[-1]["loss"] if history else math.nan, {}, history, [],
+                       session, resumed_from)
     every = r.evaluation.every
+    eval_time = 0.0
     try:
         for step in range(start, prep.total_steps):
+            done = step + 1
             epoch, x, y = prep.data.batch(step)
             masks = masks_for(prep, step, len(x))
             t0 = time.perf_counter()
             try:
                 res = session.train_step(x, y, masks=masks)
+                quantity = None if math.isfinite(res.loss) else "loss"  # in case an adapter does not check
             except NonFiniteError as exc:
-                raise RunError(f"step {step + 1}: non-finite {exc.quantity}; stopped. "
-                               + ("The last good checkpoint is kept." if ckpt_dir else ""), 1) from None
-            step_times.append(time.perf_counter() - t0)
-            loss = res.loss
-            record: dict[str, Any] = {"step": step + 1, "epoch": epoch, "loss": loss, "lr": res.learning_rate}
-            done = step + 1
+                quantity = exc.quantity
+            if quantity is not None:
+                kept = (f"the last good checkpoint, step {last_ckpt}, is kept in {ckpt_dir}" if last_ckpt
+                        else "no checkpoint had been written")
+                raise RunFailed(f"step {done}: non-finite {quantity}; the run stopped ({kept})", result)
+            result.step_times.append(time.perf_counter() - t0)
+            result.final_loss = loss = float(res.loss)
+            record: dict[str, Any] = {"step": done, "epoch": epoch, "loss": loss, "lr": float(res.learning_rate)}
+            if res.grad_norm is not None:
+                record["grad_norm"] = float(res.grad_norm)
             if (every and done % every == 0) or done == prep.total_steps:
-                eval_metrics = evaluate(prep, session)
-                record["eval"] = eval_metrics
+                t1 = time.perf_counter()
+                result.eval_metrics = record["eval"] = evaluate(prep, session)
+                eval_time += time.perf_counter() - t1
+            line = json.dumps(record) + "\n"
             history.append(record)
+            lines.append(line)
             if log is not None:
-                log.write(json.dumps(record) + "\n")
+                log.write(line)
             if ckpt_dir is not None and r.checkpoint is not None and (
                     done % r.checkpoint.every == 0 or done == prep.total_steps):
                 if log is not None:
                     log.flush()  # the log reaches the checkpoint's step before the checkpoint exists
-                save_checkpoint(ckpt_dir, done, session, prep, r.checkpoint.keep)
+                save_checkpoint(ckpt_dir, done, session, prep, r.checkpoint.keep, history="".join(lines),
+                                backend=backend)
+                last_ckpt = done
             if progress is not None:
                 progress.update(done, loss)
     finally:
+        result.eval_time = eval_time
         if log is not None:
             log.close()
-    if not eval_metrics and prep.total_steps == start:
-        eval_metrics = evaluate(prep, session)
-        loss = history[-1]["loss"] if history else math.nan
-    return RunResult(prep.total_steps, loss, eval_metrics, history, step_times, session)
+    if not result.eval_metrics:  # resumed from the final checkpoint: nothing left to train
+        last_eval = next((h["eval"] for h in reversed(history) if "eval" in h), None)
+        result.eval_metrics = last_eval if last_eval is not None else evaluate(prep, session)
+    return result
 
 
-def _read_history(path: Path, upto: int) -> list[dict[str, Any]]:
-    """metrics.jsonl records up to the checkpoint's step (a killed run may have written more, or half a line)."""
-    out = []
-    if path.is_file():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if rec.get("step", 0) <= upto:
-                out.append(rec)
-    return out
-
-
+# -------------------------------------------------------------------------------------------- report
 def write_report(out: Path, prep: Prepared, result: RunResult, *, backend: str, device: str,
-                 versions: dict[str, str], wall: float) -> None:
+                 versions: dict[str, str], wall: float, error: str | None = None) -> None:
+    """report.json (what ran, where, how it ended, how fast) and loss.svg (train loss, eval loss dots)."""
     from lockstep.plot import line_chart
 
     times = result.step_times
+    done = result.history[-1]["step"] if result.history else 0
     report = {
         "recipe": prep.recipe.metadata.name,
         "recipe_hash": prep.recipe_hash,
         "spec_version": prep.recipe.apiVersion,
+        "status": "failed" if error else "ok",
+        "error": error,
         "backend": backend,
+        "versions": versions,
         "device": device,
         "dtype": prep.recipe.dtype,
-        "versions": versions,
-        "steps": result.steps,
-        "final_train_loss": result.final_loss,
+        "steps": done,
+        "total_steps": prep.total_steps,
+        "resumed_from": result.resumed_from,
+        "final_train_loss": result.history[-1]["loss"] if result.history else None,
         "final_metrics": result.eval_metrics,
+        "evaluated_on": "validation" if prep.data.held_out else "training",
         "timings": {
-            "wall_s": wall,
+            "total_s": wall,
+            "train_s": sum(times),
+            "eval_s": result.eval_time,
             "steps_timed": len(times),
             "step_median_ms": statistics.median(times) * 1e3 if times else None,
             "steps_per_s": len(times) / sum(times) if times and sum(times) > 0 else None,
@@ -301,9 +421,10 @@ def write_report(out: Path, prep: Prepared, result: RunResult, *, backend: str, 
     atomic.write_json(out / "report.json", report)
     train_pts = [(h["step"], h["loss"]) for h in result.history]
     eval_pts = [(h["step"], h["eval"]["loss"]) for h in result.history if "eval" in h and "loss" in h["eval"]]
-    span = [v for _, v in train_pts if v > 0]
-    log_y = bool(span) and max(span) / min(span) > 50
+    positive = [v for _, v in train_pts + eval_pts if v > 0 and math.isfinite(v)]
+    log_y = len(positive) == len(train_pts) + len(eval_pts) and bool(positive) and max(positive) / min(positive) > 50
+    title = f"{prep.recipe.metadata.name} on {backend} ({prep.recipe.dtype})"
     svg = line_chart({"train loss": train_pts}, points={"eval loss": eval_pts} if eval_pts else None,
-                     title=f"{prep.recipe.metadata.name} on {backend}", xlabel="optimizer step", ylabel="loss",
+                     title=title, xlabel="optimizer step", ylabel="loss" + (" (log scale)" if log_y else ""),
                      log_y=log_y)
     atomic.write_text(out / "loss.svg", svg)

@@ -1,88 +1,477 @@
 """Semantic checks beyond the schema: shapes through the model, graph structure, references between
-documents, and hyper-parameter combinations. Each problem is located at the field it concerns."""
+documents, data against model, loss against output, and hyper-parameter combinations.
+
+The schema (pydantic, and the exported JSON Schema) can only judge one field at a time; a spec that
+passes it can still fail minutes into a run on a GPU. Everything here is decided statically, without
+numpy or a framework, so `lockstep validate` stays a seconds-long CI step. Each problem is one
+`Diagnostic` located at the field it concerns (`loaded.locate(path)`), naming the layers, fields and
+shapes involved.
+
+`validate.validate_document` calls `check(document, loaded, base_dir=...)` after pydantic validation.
+`infer_shapes` and `layer_names` are the public helpers that tools share with the reference.
+"""
 
 from __future__ import annotations
 
+import ast
+import csv
+import difflib
 import math
 import os
 import re
+import struct
+import zipfile
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol
 
+from lockstep.spec.base import Shape, ShapeError
 from lockstep.spec.diagnostics import Diagnostic, SpecError, format_path
 from lockstep.spec.documents import Environment, Model, Recipe
-from lockstep.spec.graph import ModelGraph, build_graph
-from lockstep.spec.loader import LoadedDocument
+from lockstep.spec.graph import ModelGraph, Node, build_graph, default_name
+from lockstep.spec.losses import CLASS_INDEX_LOSSES
 
-_SPECIFIER = re.compile(r"^\s*(~=|==|!=|<=|>=|<|>|===)\s*[A-Za-z0-9_.*+!-]+\s*$")
+__all__ = [
+    "DIGITS_SHAPES", "ArrayInfo", "Located", "check", "check_environment", "check_model", "check_recipe",
+    "data_feature_shape", "infer_shapes", "layer_names", "load_model", "num_classes", "num_samples",
+    "read_npz_header", "resolve_path", "valid_requirement", "valid_specifier",
+]
 
-DIGITS_SHAPES = {"flat": (64,), "image": (1, 8, 8)}
+PathParts = tuple[str | int, ...]
+
+DIGITS_SHAPES: dict[str, Shape] = {"flat": (64,), "image": (1, 8, 8)}
+DIGITS_SAMPLES = 1797
+DIGITS_CLASSES = 10
+FLOAT32_EPS = 2.0**-23
+MAX_CSV_BYTES = 64 * 1024 * 1024  # larger files are not read at validation time (checked when a run loads them)
+MAX_NPY_HEADER = 64 * 1024
 
 
-def _diag(doc: LoadedDocument, path: tuple, message: str, suggestion: str | None = None,
+class Located(Protocol):
+    """What the checks need of a loaded document: its file name, its data and where each field is."""
+
+    file: str
+    data: Any
+
+    def locate(self, path: PathParts) -> tuple[int, int]: ...
+
+
+def _diag(doc: Located, path: PathParts, message: str, suggestion: str | None = None,
           code: str = "semantic", expected: str | None = None) -> Diagnostic:
-    line, col = doc.locate(path)
+    line, col = doc.locate(tuple(path))
     return Diagnostic(doc.file, line, col, format_path(path), message, expected, suggestion, code)
 
 
+# ------------------------------------------------------------------------------------- public helpers
+def layer_names(model: Model) -> list[str]:
+    """Every layer's name in document order: its `name`, or `<type>_<index>` (the reference's naming)."""
+    raw = model.layers if model.layers is not None else model.nodes or []
+    return [default_name(layer, i) for i, layer in enumerate(raw)]
+
+
+def infer_shapes(model: Model) -> dict[str, Shape]:
+    """Per-sample output shape of every layer, in execution order.
+
+    Raises ShapeError (a ValueError) naming every problem when the model's shapes, names or graph do
+    not work out; `check` reports the same problems with their locations.
+    """
+    graph = build_graph(model)
+    if graph.problems:
+        raise ShapeError("; ".join(p.message for p in graph.problems))
+    return {n.name: n.shape for n in graph.nodes}
+
+
 def resolve_path(base_dir: Path, relative: str) -> Path:
-    """A path from a spec, resolved inside the spec's folder. Leaving the folder (absolute paths, `..`)
-    is refused unless LOCKSTEP_ALLOW_OUTSIDE_PATHS=1: a spec must not read arbitrary files."""
-    p = Path(relative)
-    full = (p if p.is_absolute() else base_dir / p).resolve()
+    """A path from a spec, resolved inside the spec's folder.
+
+    Leaving the folder (absolute paths, `..`, symlinks pointing out) is refused unless
+    LOCKSTEP_ALLOW_OUTSIDE_PATHS=1: validating or running a spec must not read arbitrary files.
+    Raises ValueError with a message naming the path.
+    """
+    try:
+        p = Path(relative)
+        full = (p if p.is_absolute() else Path(base_dir) / p).resolve()
+        root = Path(base_dir).resolve()
+    except (OSError, ValueError, RuntimeError) as exc:  # NUL bytes, symlink loops
+        raise ValueError(f"`{relative}` is not a usable path ({exc})") from None
     if os.environ.get("LOCKSTEP_ALLOW_OUTSIDE_PATHS") != "1":
-        root = base_dir.resolve()
-        if p.is_absolute() or not full.is_relative_to(root):
-            raise ValueError(f"`{relative}` leaves the spec's folder {root}; "
-                             "set LOCKSTEP_ALLOW_OUTSIDE_PATHS=1 to allow it")
+        how = None
+        if p.is_absolute():
+            how = "is an absolute path; paths in a spec are relative to"
+        elif not full.is_relative_to(root):
+            how = "leaves"
+        if how:
+            raise ValueError(f"`{relative}` {how} the spec's folder {root} "
+                             "(set LOCKSTEP_ALLOW_OUTSIDE_PATHS=1 to allow other paths)")
     return full
 
 
-def check(document: object, doc: LoadedDocument, *, base_dir: Path) -> list[Diagnostic]:
+# ----------------------------------------------------------------------------------------- dispatch
+def check(document: object, loaded: Located, *, base_dir: Path) -> list[Diagnostic]:
+    """Every semantic problem of one schema-valid document (empty when there is none)."""
     if isinstance(document, Model):
-        return check_model(document, doc, base_dir=base_dir)
+        return check_model(document, loaded, base_dir=Path(base_dir))
     if isinstance(document, Recipe):
-        return check_recipe(document, doc, base_dir=base_dir)
+        return check_recipe(document, loaded, base_dir=Path(base_dir))
     if isinstance(document, Environment):
-        return check_environment(document, doc)
+        return check_environment(document, loaded)
     return []
 
 
-def check_model(model: Model, doc: LoadedDocument, *, base_dir: Path, prefix: tuple = ()) -> list[Diagnostic]:
+# -------------------------------------------------------------------------------------------- models
+_EXPECTED_RANK = {"conv1d": 2, "conv2d": 3, "max_pool2d": 3, "avg_pool2d": 3, "lstm": 2, "gru": 2,
+                  "multi_head_attention": 2}
+
+
+def _reshape_example(shape: Shape, rank: int, kind: str) -> list[int] | None:
+    n = math.prod(shape)
+    if rank == 3:
+        if len(shape) == 1:
+            k = math.isqrt(n)
+            return [1, k, k] if k * k == n else [1, n, 1]
+        return [shape[0], shape[1], math.prod(shape[2:])] if len(shape) > 3 else [1, *shape]
+    if rank == 2:
+        if len(shape) == 1:
+            return [1, n] if kind == "conv1d" else [n, 1]
+        return [shape[0], math.prod(shape[1:])]
+    return None
+
+
+def _shape_hint(node: Node) -> str:
+    """How to fix the commonest rank mismatch: the previous layer's output has the wrong rank."""
+    want = _EXPECTED_RANK.get(node.type)
+    if want is None or len(node.input_shapes) != 1 or len(node.input_shapes[0]) == want:
+        return ""
+    example = _reshape_example(node.input_shapes[0], want, node.type)
+    return f"; insert `{{type: reshape, shape: {example}}}` before `{node.name}`" if example else ""
+
+
+def _graph_code(message: str) -> str:
+    if "cannot take" in message:
+        return "shape"
+    if "integer indices" in message or "floating-point" in message:
+        return "dtype"
+    if "has no parameter" in message:
+        return "initializer"
+    return "graph"
+
+
+def check_model(model: Model, doc: Located, *, base_dir: Path, prefix: PathParts = ()) -> list[Diagnostic]:
+    """Names, references, cycles, dangling nodes, dtypes, shapes, initializer keys, weights file."""
     graph = build_graph(model)
-    out = [_diag(doc, (*prefix, *p.where), p.message, p.suggestion, code="shape" if "cannot take" in p.message
-                 else "graph") for p in graph.problems]
+    section = "layers" if model.layers is not None else "nodes"
+    by_index = {n.index: n for n in graph.nodes}
+    out = []
+    for p in graph.problems:
+        message = p.message
+        if "cannot take" in message and len(p.where) == 2 and p.where[0] == section and p.where[1] in by_index:
+            message += _shape_hint(by_index[p.where[1]])  # type: ignore[index]
+        out.append(_diag(doc, (*prefix, *p.where), message, p.suggestion, code=_graph_code(p.message)))
     if model.weights is not None:
-        try:
-            full = resolve_path(base_dir, model.weights.path)
-            if not full.is_file():
-                out.append(_diag(doc, (*prefix, "weights", "path"), f"weights file `{model.weights.path}` "
-                                 f"does not exist (looked for {full})", code="reference"))
-        except ValueError as exc:
-            out.append(_diag(doc, (*prefix, "weights", "path"), str(exc), code="path"))
+        out.extend(_check_weights(model, graph, doc, base_dir, prefix))
     return out
 
 
-def load_model(recipe: Recipe, doc: LoadedDocument, base_dir: Path) -> tuple[Model | None, list[Diagnostic]]:
-    """The recipe's model (inline, or the document at its relative path), validated."""
+def _check_weights(model: Model, graph: ModelGraph, doc: Located, base_dir: Path,
+                   prefix: PathParts) -> list[Diagnostic]:
+    where = (*prefix, "weights", "path")
+    path = model.weights.path  # type: ignore[union-attr]
+    try:
+        full = resolve_path(base_dir, path)
+    except ValueError as exc:
+        return [_diag(doc, where, str(exc), code="path")]
+    if not full.is_file():
+        return [_diag(doc, where, f"weights file `{path}` does not exist (looked for {full})", code="reference")]
+    try:
+        arrays = read_npz_header(full)
+    except ValueError as exc:
+        return [_diag(doc, where, f"weights file `{path}` is not a readable .npz: {exc}", code="reference")]
+    if graph.problems:
+        return []  # canonical names and shapes are unknown until the model itself is right
+    wanted = {**graph.parameters(), **graph.buffers()}
+    out = []
+    strict = model.weights.strict  # type: ignore[union-attr]
+    missing = [k for k in wanted if k not in arrays]
+    extra = [k for k in arrays if k not in wanted]
+    if strict and (missing or extra):
+        parts = []
+        if missing:
+            parts.append("missing " + ", ".join(f"`{k}`" for k in missing[:8]) + (" ..." if len(missing) > 8 else ""))
+        if extra:
+            hints = []
+            for k in extra[:8]:
+                close = difflib.get_close_matches(k, [m for m in missing] or list(wanted), n=1)
+                hints.append(f"`{k}`" + (f" (did you mean `{close[0]}`?)" if close else ""))
+            parts.append("unexpected " + ", ".join(hints) + (" ..." if len(extra) > 8 else ""))
+        out.append(_diag(doc, where, f"weights file `{path}` does not match the model's canonical names "
+                         f"({'; '.join(parts)}); with `strict: true` every parameter and buffer must be present "
+                         "and nothing else", code="weights"))
+    for name, spec in wanted.items():
+        info = arrays.get(name)
+        if info is None:
+            continue
+        if info.shape != tuple(spec.shape):
+            out.append(_diag(doc, where, f"`{name}` in `{path}` has shape {list(info.shape)}, the model's "
+                             f"canonical layout is {list(spec.shape)}", code="weights"))
+        elif info.kind not in "fiub":
+            out.append(_diag(doc, where, f"`{name}` in `{path}` has dtype {info.descr}; weights must be real "
+                             "numbers", code="weights"))
+    return out
+
+
+# ---------------------------------------------------------------------------------------- .npz files
+@dataclass(frozen=True)
+class ArrayInfo:
+    """What an .npy header says: per-array shape (with the leading axis) and dtype."""
+
+    shape: Shape
+    descr: str
+    kind: str  # numpy's kind letter: f float, i int, u unsigned, b bool, c complex, O object, ...
+
+
+def _npy_header(fh: Any) -> ArrayInfo:
+    if fh.read(6) != b"\x93NUMPY":
+        raise ValueError("a member is not a .npy array")
+    version = fh.read(2)
+    if len(version) != 2:
+        raise ValueError("truncated .npy header")
+    major = version[0]
+    if major == 1:
+        size_bytes, fmt = 2, "<H"
+    elif major in (2, 3):
+        size_bytes, fmt = 4, "<I"
+    else:
+        raise ValueError(f"unknown .npy format version {major}")
+    raw = fh.read(size_bytes)
+    if len(raw) != size_bytes:
+        raise ValueError("truncated .npy header")
+    (length,) = struct.unpack(fmt, raw)
+    if length > MAX_NPY_HEADER:
+        raise ValueError("oversized .npy header")
+    text = fh.read(length).decode("utf-8" if major == 3 else "latin-1")
+    try:
+        header = ast.literal_eval(text)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        raise ValueError("unreadable .npy header") from None
+    shape = header.get("shape") if isinstance(header, dict) else None
+    if not isinstance(shape, tuple) or not all(isinstance(s, int) and s >= 0 for s in shape):
+        raise ValueError("unreadable .npy header")
+    descr = header.get("descr")
+    if isinstance(descr, str) and descr:
+        kind = descr.lstrip("<>|=")[:1]
+    else:
+        kind, descr = "V", str(descr)  # structured dtypes
+    return ArrayInfo(tuple(shape), descr, kind)
+
+
+def read_npz_header(path: Path) -> dict[str, ArrayInfo]:
+    """Names, shapes and dtypes of the arrays in an .npz, from the .npy headers only.
+
+    No numpy and no array data: validation stays fast and dependency-free, and a hostile file cannot
+    make it unpickle anything. Raises ValueError for anything that is not a readable .npz.
+    """
+    try:
+        with zipfile.ZipFile(path) as z:
+            out = {}
+            for member in z.infolist():
+                if member.filename.endswith(".npy"):
+                    with z.open(member) as fh:
+                        out[member.filename[:-4]] = _npy_header(fh)
+            return out
+    except (OSError, EOFError, zipfile.BadZipFile, NotImplementedError, RuntimeError, struct.error,
+            UnicodeDecodeError) as exc:
+        raise ValueError(str(exc) or type(exc).__name__) from None
+
+
+# -------------------------------------------------------------------------------------- recipe data
+@dataclass
+class DataFacts:
+    """What is statically known about a recipe's data: every field None when unknown."""
+
+    label: str  # how messages name the source
+    samples: int | None = None
+    features: Shape | None = None
+    feature_kind: str | None = None  # "float" or "int"
+    targets: Shape | None = None  # per sample, after one_hot
+    target_kind: str | None = None  # "class" (indices), "onehot", "float"
+    classes: int | None = None
+    vocab: int | None = None
+
+
+def data_feature_shape(recipe: Recipe) -> Shape | None:
+    """Per-sample feature shape of a synthetic or shipped source (None for files)."""
+    s = recipe.data.source
+    if s.type in ("synthetic_classification", "synthetic_regression"):
+        return tuple(s.shape)
+    if s.type == "synthetic_sequences":
+        return (s.length,) if s.vocab_size else (s.length, s.features)
+    if s.type == "dataset":
+        return DIGITS_SHAPES[s.shape]
+    return None
+
+
+def num_samples(recipe: Recipe) -> int | None:
+    """Number of samples of a synthetic or shipped source (None for files)."""
+    s = recipe.data.source
+    if s.type == "dataset":
+        return DIGITS_SAMPLES
+    return getattr(s, "num_samples", None)
+
+
+def num_classes(recipe: Recipe) -> int | None:
+    """Number of classes of a synthetic or shipped classification source."""
+    s = recipe.data.source
+    if s.type == "dataset":
+        return DIGITS_CLASSES
+    if s.type in ("synthetic_classification", "synthetic_sequences"):
+        return s.num_classes
+    return None
+
+
+def _source_facts(recipe: Recipe, doc: Located, base_dir: Path, out: list[Diagnostic]) -> DataFacts:
+    s = recipe.data.source
+    facts = DataFacts(label=f"`{s.type}`", samples=num_samples(recipe), features=data_feature_shape(recipe),
+                      classes=num_classes(recipe))
+    if s.type in ("synthetic_classification", "dataset", "synthetic_sequences"):
+        facts.feature_kind = "int" if getattr(s, "vocab_size", None) else "float"
+        facts.vocab = getattr(s, "vocab_size", None)
+        facts.targets, facts.target_kind = (), "class"
+        if s.type == "dataset":
+            facts.label = f"the `{s.name}` dataset"
+    elif s.type == "synthetic_regression":
+        facts.feature_kind, facts.targets, facts.target_kind = "float", (s.targets,), "float"
+    else:
+        where = ("data", "source", "path")
+        facts.label = f"`{s.path}`"
+        try:
+            full = resolve_path(base_dir, s.path)
+        except ValueError as exc:
+            out.append(_diag(doc, where, str(exc), code="path"))
+            return facts
+        if not full.is_file():
+            out.append(_diag(doc, where, f"data file `{s.path}` does not exist (looked for {full})", code="reference"))
+            return facts
+        if s.type == "npz":
+            _npz_facts(s, full, facts, doc, out)
+        else:
+            _csv_facts(s, full, facts, doc, out)
+    return facts
+
+
+def _npz_facts(s: Any, full: Path, facts: DataFacts, doc: Located, out: list[Diagnostic]) -> None:
+    try:
+        arrays = read_npz_header(full)
+    except ValueError as exc:
+        out.append(_diag(doc, ("data", "source", "path"), f"`{s.path}` is not a readable .npz file: {exc}",
+                         code="data"))
+        return
+    bad = False
+    for key, field in ((s.features, "features"), (s.targets, "targets")):
+        if key not in arrays:
+            close = difflib.get_close_matches(key, list(arrays), n=1)
+            out.append(_diag(doc, ("data", "source", field), f"`{s.path}` has no array `{key}` (it holds "
+                             f"{', '.join(f'`{k}`' for k in arrays) or 'nothing'})", close[0] if close else None,
+                             code="data"))
+            bad = True
+        elif arrays[key].kind not in "fiub" or not arrays[key].shape:
+            what = "a scalar" if not arrays[key].shape else f"dtype {arrays[key].descr}"
+            out.append(_diag(doc, ("data", "source", field), f"array `{key}` in `{s.path}` is {what}; it must be "
+                             "real numbers with a leading sample axis", code="data"))
+            bad = True
+    if bad:
+        return
+    x, y = arrays[s.features], arrays[s.targets]
+    if x.shape[0] != y.shape[0]:
+        out.append(_diag(doc, ("data", "source", "path"), f"`{s.features}` has {x.shape[0]} samples but "
+                         f"`{s.targets}` has {y.shape[0]} in `{s.path}`", code="data"))
+        return
+    facts.samples, facts.features = x.shape[0], x.shape[1:]
+    facts.feature_kind = "int" if x.kind in "iub" else "float"
+    facts.targets, facts.target_kind = y.shape[1:], ("class" if y.kind in "iub" else "float")
+
+
+def _csv_facts(s: Any, full: Path, facts: DataFacts, doc: Located, out: list[Diagnostic]) -> None:
+    if full.stat().st_size > MAX_CSV_BYTES:
+        return
+    try:
+        with open(full, newline="", encoding="utf-8-sig") as fh:
+            rows = (r for r in csv.reader(fh, delimiter=s.delimiter) if r and any(c.strip() for c in r))
+            first = next(rows, None)
+            count = sum(1 for _ in rows)
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        out.append(_diag(doc, ("data", "source", "path"), f"cannot read `{s.path}`: {exc}", code="data"))
+        return
+    if first is None:
+        out.append(_diag(doc, ("data", "source", "path"), f"`{s.path}` is empty", code="data"))
+        return
+    width = len(first)
+    names = [c.strip() for c in first] if s.header else []
+    samples = count if s.header else count + 1
+    if isinstance(s.target, str):
+        if not s.header:
+            out.append(_diag(doc, ("data", "source", "target"), f"the target column is named (`{s.target}`) but "
+                             "`header` is false; give the column's index instead", code="data"))
+            return
+        if s.target not in names:
+            close = difflib.get_close_matches(s.target, names, n=1)
+            out.append(_diag(doc, ("data", "source", "target"), f"`{s.path}` has no column `{s.target}` "
+                             f"(columns: {', '.join(names)})", close[0] if close else None, code="data"))
+            return
+    elif not -width <= s.target < width:
+        out.append(_diag(doc, ("data", "source", "target"), f"target column {s.target} is outside the {width} "
+                         f"columns of `{s.path}`", code="data"))
+        return
+    if samples < 1:
+        out.append(_diag(doc, ("data", "source", "path"), f"`{s.path}` has no data rows", code="data"))
+        return
+    facts.samples, facts.features, facts.feature_kind = samples, (width - 1,), "float"
+    facts.targets, facts.target_kind = (), ("class" if s.target_type == "class_index" else "float")
+
+
+# ---------------------------------------------------------------------------------- recipe -> model
+class _Nested:
+    """A recipe's inline `model` seen as a document of its own, located inside the recipe."""
+
+    def __init__(self, parent: Any, data: Any) -> None:
+        self.parent = parent
+        self.data = data
+        self.file = parent.file
+        self.index = getattr(parent, "index", 0)
+        self.line, self.column = parent.locate(("model",))
+
+    def locate(self, path: PathParts) -> tuple[int, int]:
+        return self.parent.locate(("model", *tuple(path)))
+
+    def key_location(self, path: PathParts) -> tuple[int, int]:
+        finder = getattr(self.parent, "key_location", None)
+        return finder(("model", *tuple(path))) if finder else self.locate(path)
+
+
+def load_model(recipe: Recipe, doc: Located, base_dir: Path) -> tuple[Model | None, list[Diagnostic]]:
+    """The recipe's model (inline, or the one Model document at its relative path), validated.
+
+    Problems of an inline model are located in the recipe (`model.layers[2].units`); problems of a
+    model file are located in that file.
+    """
     from lockstep.spec.validate import validate_document
 
     if isinstance(recipe.model, dict):
-        sub = LoadedDocument(recipe.model, doc.file, doc.index, *doc.locate(("model",)))
-        sub.positions = {k[1:]: v for k, v in doc.positions.items() if k[:1] == ("model",)}
-        sub.key_positions = {k[1:]: v for k, v in doc.key_positions.items() if k[:1] == ("model",)}
-        obj, diags = validate_document(sub, base_dir=base_dir)
-        fixed = [Diagnostic(d.file, d.line, d.column, format_path(("model",)) + ("." + d.path if d.path else ""),
-                            d.message, d.expected, d.suggestion, d.code, d.related) for d in diags]
+        obj, diags = validate_document(_Nested(doc, recipe.model), base_dir=base_dir)  # type: ignore[arg-type]
+        fixed = [Diagnostic(d.file, d.line, d.column, "model" + ("." + d.path if d.path else ""), d.message,
+                            d.expected, d.suggestion, d.code, d.related) for d in diags]
         if obj is not None and not isinstance(obj, Model):
-            return None, [_diag(doc, ("model", "kind"), "an inline `model` must be a Model document")]
+            return None, [_diag(doc, ("model", "kind"), f"an inline `model` must be a Model document, not a "
+                                f"{type(obj).__name__}", "Model", code="kind")]
         return obj, fixed  # type: ignore[return-value]
     try:
         full = resolve_path(base_dir, recipe.model)
     except ValueError as exc:
         return None, [_diag(doc, ("model",), str(exc), code="path")]
     if not full.is_file():
+        near = sorted(p.name for p in full.parent.glob("*.y*ml")) if full.parent.is_dir() else []
+        close = difflib.get_close_matches(full.name, near, n=1)
         return None, [_diag(doc, ("model",), f"model file `{recipe.model}` does not exist (looked for {full})",
-                            code="reference")]
+                            close[0] if close else None, code="reference")]
     from lockstep.spec.loader import load_file
 
     try:
@@ -97,139 +486,388 @@ def load_model(recipe: Recipe, doc: LoadedDocument, base_dir: Path) -> tuple[Mod
     return obj, diags  # type: ignore[return-value]
 
 
-def data_feature_shape(recipe: Recipe) -> tuple[int, ...] | None:
-    s = recipe.data.source
-    if s.type in ("synthetic_classification", "synthetic_regression"):
-        return tuple(s.shape)
-    if s.type == "synthetic_sequences":
-        return (s.length,) if s.vocab_size else (s.length, s.features)
-    if s.type == "dataset":
-        return DIGITS_SHAPES[s.shape]
-    return None
-
-
-def num_samples(recipe: Recipe) -> int | None:
-    s = recipe.data.source
-    if s.type == "dataset":
-        return 1797
-    return getattr(s, "num_samples", None)
-
-
-def num_classes(recipe: Recipe) -> int | None:
-    s = recipe.data.source
-    if s.type == "dataset":
-        return 10
-    if s.type in ("synthetic_classification", "synthetic_sequences"):
-        return s.num_classes
-    return None
-
-
-def check_recipe(recipe: Recipe, doc: LoadedDocument, *, base_dir: Path) -> list[Diagnostic]:
+# ------------------------------------------------------------------------------------------ recipes
+def check_recipe(recipe: Recipe, doc: Located, *, base_dir: Path) -> list[Diagnostic]:
+    """The model reference, data files, sample counts, schedule lengths, and recipe against model."""
     out: list[Diagnostic] = []
     model, diags = load_model(recipe, doc, base_dir)
     out.extend(diags)
-    src = recipe.data.source
-    if src.type in ("npz", "csv"):
-        try:
-            full = resolve_path(base_dir, src.path)
-            if not full.is_file():
-                out.append(_diag(doc, ("data", "source", "path"), f"data file `{src.path}` does not exist "
-                                 f"(looked for {full})", code="reference"))
-        except ValueError as exc:
-            out.append(_diag(doc, ("data", "source", "path"), str(exc), code="path"))
+    facts = _source_facts(recipe, doc, base_dir, out)
+    _apply_preprocessing(recipe, facts, doc, out)
 
-    n = num_samples(recipe)
-    if n is not None:
-        n_train = n - math.ceil(n * recipe.data.split.validation)
+    n_train = None
+    if facts.samples is not None:
+        held = math.ceil(facts.samples * recipe.data.split.validation)
+        n_train = facts.samples - held
+        b = recipe.data.batch_size
         if n_train < 1:
-            out.append(_diag(doc, ("data", "split", "validation"), "the split leaves no training samples"))
-        elif recipe.data.batch_size > n_train and recipe.data.drop_last:
-            out.append(_diag(doc, ("data", "batch_size"), f"batch_size {recipe.data.batch_size} exceeds the "
-                             f"{n_train} training samples and drop_last is set: no batch would remain"))
-    steps = recipe.training.steps
-    warm = recipe.schedule.warmup
-    if steps is not None:
-        if warm is not None and warm.steps >= steps:
-            out.append(_diag(doc, ("schedule", "warmup", "steps"), f"warm-up of {warm.steps} steps does not end "
-                             f"before training does ({steps} steps)"))
-        for key in ("evaluation", "checkpoint"):
-            section = getattr(recipe, key)
-            if section is not None and section.every is not None and section.every > steps:
-                out.append(_diag(doc, (key, "every"), f"every {section.every} steps never happens in a run of "
-                                 f"{steps} steps"))
-    pre_types = [p.type for p in recipe.data.preprocessing]
-    for i, t in enumerate(pre_types):
-        if pre_types.count(t) > 1 and pre_types.index(t) != i:
-            out.append(_diag(doc, ("data", "preprocessing", i), f"`{t}` appears twice"))
-    if "standardize" in pre_types and "min_max" in pre_types:
-        out.append(_diag(doc, ("data", "preprocessing"), "use one of `standardize` and `min_max`, not both"))
+            out.append(_diag(doc, ("data", "split", "validation"), f"holding out {held} of {facts.samples} samples "
+                             "leaves no training sample", code="range"))
+            n_train = None
+        elif b > n_train:
+            split = f" ({held} of {facts.samples} are held out for validation)" if held else ""
+            what = ("drop_last is set, so no batch would remain" if recipe.data.drop_last
+                    else "every batch would be the whole training split")
+            out.append(_diag(doc, ("data", "batch_size"), f"batch_size {b} exceeds the {n_train} training "
+                             f"samples{split}: {what}", code="range", expected=f"at most {n_train}"))
+    total = _total_steps(recipe, n_train)
+    out.extend(_check_schedule(recipe, total, doc))
+    opt = recipe.optimizer
+    if opt.type == "sgd" and opt.nesterov and opt.momentum == 0:
+        out.append(_diag(doc, ("optimizer", "nesterov"), "Nesterov momentum needs `momentum` > 0; with momentum 0 "
+                         "`nesterov: true` does nothing", code="range"))
     if model is not None:
-        out.extend(_check_recipe_against_model(recipe, model, doc))
+        out.extend(_check_against_model(recipe, model, facts, n_train, doc))
     return out
 
 
-def _check_recipe_against_model(recipe: Recipe, model: Model, doc: LoadedDocument) -> list[Diagnostic]:
+def _apply_preprocessing(recipe: Recipe, facts: DataFacts, doc: Located, out: list[Diagnostic]) -> None:
+    kinds = [p.type for p in recipe.data.preprocessing]
+    for i, t in enumerate(kinds):
+        if kinds.index(t) != i:
+            out.append(_diag(doc, ("data", "preprocessing", i), f"`{t}` appears twice (first at "
+                             f"data.preprocessing[{kinds.index(t)}])", code="data"))
+    if "standardize" in kinds and "min_max" in kinds:
+        out.append(_diag(doc, ("data", "preprocessing", kinds.index("min_max")),
+                         "use one of `standardize` and `min_max`, not both: the second undoes the first", code="data"))
+    if "one_hot" in kinds:
+        i = kinds.index("one_hot")
+        oh = recipe.data.preprocessing[i]
+        if facts.target_kind == "float" and recipe.data.source.type == "synthetic_regression":
+            out.append(_diag(doc, ("data", "preprocessing", i), "`one_hot` turns class indices into one-hot rows, "
+                             "but `synthetic_regression` gives real-valued targets", code="data"))
+            return
+        if facts.classes is not None and facts.classes != oh.num_classes:  # type: ignore[union-attr]
+            out.append(_diag(doc, ("data", "preprocessing", i, "num_classes"), f"one_hot makes "
+                             f"{oh.num_classes} classes but {facts.label} has {facts.classes}",  # type: ignore[union-attr]
+                             code="data", expected=str(facts.classes)))
+        if facts.targets is not None:
+            facts.targets = (*facts.targets, oh.num_classes)  # type: ignore[union-attr]
+        facts.target_kind = "onehot"
+        facts.classes = oh.num_classes  # type: ignore[union-attr]
+
+
+def _total_steps(recipe: Recipe, n_train: int | None) -> int | None:
+    if recipe.training.steps is not None:
+        return recipe.training.steps
+    if n_train is None:
+        return None
+    b = recipe.data.batch_size
+    per_epoch = n_train // b if recipe.data.drop_last else math.ceil(n_train / b)
+    return (recipe.training.epochs or 0) * per_epoch or None
+
+
+def _check_schedule(recipe: Recipe, total: int | None, doc: Located) -> list[Diagnostic]:
+    out = []
+    sched = recipe.schedule
+    lr = recipe.optimizer.learning_rate
+    if sched.type == "cosine" and sched.min_learning_rate > lr:
+        out.append(_diag(doc, ("schedule", "min_learning_rate"), f"min_learning_rate {sched.min_learning_rate} is "
+                         f"above the optimizer's learning_rate {lr}: the cosine would rise, not decay", code="range",
+                         expected=f"at most {lr}"))
+    if total is None:
+        return out
+    run = f"{total} training steps" + ("" if recipe.training.steps is not None else
+                                       f" ({recipe.training.epochs} epochs)")
+    warm = sched.warmup.steps if sched.warmup is not None else 0
+    if warm and warm >= total:
+        out.append(_diag(doc, ("schedule", "warmup", "steps"), f"the warm-up of {warm} steps does not end before "
+                         f"training does ({run})", code="range", expected=f"fewer than {total}"))
+    else:
+        left = total - warm
+        after = f"{left} steps follow the warm-up" if warm else f"training has {run}"
+        if sched.type == "cosine" and sched.decay_steps > left:
+            out.append(_diag(doc, ("schedule", "decay_steps"), f"cosine decays over {sched.decay_steps} steps but "
+                             f"{after}: the learning rate would still be decaying when training ends",
+                             code="range", expected=f"at most {left}"))
+        if sched.type == "step" and sched.step_size >= left:
+            out.append(_diag(doc, ("schedule", "step_size"), f"the step schedule first decays after "
+                             f"{sched.step_size} steps but {after}: it would never decay", code="range",
+                             expected=f"fewer than {left}"))
+    for key in ("evaluation", "checkpoint"):
+        section = getattr(recipe, key)
+        if section is not None and section.every is not None and section.every > total:
+            out.append(_diag(doc, (key, "every"), f"every {section.every} steps never happens in a run of {run}",
+                             code="range", expected=f"at most {total}"))
+    return out
+
+
+def _output_node(graph: ModelGraph) -> Node | None:
+    """The node that produces the output, looking through dropout (identity at evaluation)."""
+    node = graph.by_name.get(graph.outputs[0]) if graph.outputs else None
+    while node is not None and node.type == "dropout" and node.inputs:
+        node = graph.by_name.get(node.inputs[0])
+    return node
+
+
+def _flatten_hint(graph: ModelGraph) -> str:
+    for n in graph.nodes:
+        if n.type == "dense" and n.input_shapes and len(n.input_shapes[0]) > 1 and n.name in _feeds_output(graph):
+            return (f"; `{n.name}` (dense) acts on the last axis of its input {list(n.input_shapes[0])} only: "
+                    f"insert `{{type: flatten}}` before it")
+        if n.type in ("lstm", "gru") and n.layer.return_sequences and n.name in _feeds_output(graph):  # type: ignore[attr-defined]
+            return f"; `{n.name}` ({n.type}) has `return_sequences: true`, which keeps the time axis"
+    return ""
+
+
+def _feeds_output(graph: ModelGraph) -> set[str]:
+    """Nodes on the single-input chain that ends at the output."""
+    chain, node = set(), graph.by_name.get(graph.outputs[0]) if graph.outputs else None
+    while node is not None and len(node.inputs) == 1:
+        chain.add(node.name)
+        node = graph.by_name.get(node.inputs[0])
+    if node is not None:
+        chain.add(node.name)
+    return chain
+
+
+def _describe_output(graph: ModelGraph, model_ref: str) -> str:
+    node = _output_node(graph)
+    what = f"`{node.name}` ({node.type})" if node is not None else f"`{graph.outputs[0]}`"
+    return f"the model{model_ref} outputs {list(graph.output_shapes()[0])} from {what}"
+
+
+def _check_against_model(recipe: Recipe, model: Model, facts: DataFacts, n_train: int | None,
+                         doc: Located) -> list[Diagnostic]:
     out: list[Diagnostic] = []
-    graph: ModelGraph = build_graph(model)
+    graph = build_graph(model)
     if graph.problems:
-        return out
+        return out  # already reported against the model
     if len(model.inputs) != 1 or len(graph.outputs) != 1:
-        out.append(_diag(doc, ("model",), "a recipe trains a model with one input and one output in spec v1"))
+        out.append(_diag(doc, ("model",), f"a recipe trains a model with one input and one output in spec v1; "
+                         f"this one has {len(model.inputs)} inputs and {len(graph.outputs)} outputs", code="model"))
         return out
-    feat = data_feature_shape(recipe)
-    inp = tuple(model.inputs[0].shape)
-    if feat is not None and feat != inp:
-        out.append(_diag(doc, ("data", "source"), f"the data gives samples of shape {list(feat)} but model input "
-                         f"`{model.inputs[0].name}` has shape {list(inp)}"))
-    tokens = recipe.data.source.type == "synthetic_sequences" and recipe.data.source.vocab_size
-    if model.inputs[0].dtype == "int64" and not tokens:
-        out.append(_diag(doc, ("data", "source"), "the model takes integer indices (`dtype: int64`) but the "
-                         "data gives floating-point features"))
-    out_shape = graph.output_shapes()[0]
-    loss = recipe.loss
-    classes = num_classes(recipe)
-    one_hot = next((p for p in recipe.data.preprocessing if p.type == "one_hot"), None)
-    last = out_shape[-1] if out_shape else 1
-    if loss.type in ("sparse_categorical_crossentropy", "nll", "categorical_crossentropy"):
-        if last < 2:
-            out.append(_diag(doc, ("loss", "type"), f"`{loss.type}` needs one output per class (at least 2), but "
-                             f"the model's output shape is {list(out_shape)}"))
-        elif classes is not None and classes != last:
-            out.append(_diag(doc, ("loss", "type"), f"the data has {classes} classes but the model outputs {last} "
-                             f"values per sample (shape {list(out_shape)})"))
-    if loss.type == "categorical_crossentropy" and one_hot is None and recipe.data.source.type != "npz":
-        out.append(_diag(doc, ("loss", "type"), "`categorical_crossentropy` needs one-hot targets: add "
-                         "`{type: one_hot, num_classes: N}` to data.preprocessing, or use "
-                         "`sparse_categorical_crossentropy`", "sparse_categorical_crossentropy"))
-    if one_hot is not None:
-        if loss.type in ("sparse_categorical_crossentropy", "nll"):
-            out.append(_diag(doc, ("data", "preprocessing"), f"`{loss.type}` takes class indices; remove the "
-                             "`one_hot` step"))
-        elif one_hot.num_classes != last:
-            out.append(_diag(doc, ("data", "preprocessing"), f"one_hot makes {one_hot.num_classes} classes but the "
-                             f"model outputs {last}"))
-    if loss.type == "binary_crossentropy" and classes is not None and classes != 2:
-        out.append(_diag(doc, ("loss", "type"), f"`binary_crossentropy` needs two classes; the data has {classes}"))
-    if loss.type in ("mse", "mae", "huber") and recipe.data.source.type == "synthetic_regression":
-        t = recipe.data.source.targets
-        if out_shape != (t,):
-            out.append(_diag(doc, ("loss", "type"), f"the data has {t} regression targets per sample but the model "
-                             f"outputs shape {list(out_shape)}"))
-    if "accuracy" in recipe.evaluation.metrics and recipe.data.source.type == "synthetic_regression":
-        out.append(_diag(doc, ("evaluation", "metrics"), "`accuracy` needs class targets; this data is regression"))
+    ref = f" `{recipe.model}`" if isinstance(recipe.model, str) else ""
+    inp = model.inputs[0]
+    if facts.features is not None and facts.features != tuple(inp.shape):
+        out.append(_diag(doc, ("data", "source"), f"{facts.label} gives samples of shape {list(facts.features)} but "
+                         f"input `{inp.name}` of the model{ref} has shape {list(inp.shape)}", code="data",
+                         expected=str(list(inp.shape))))
+    if inp.dtype == "int64" and facts.feature_kind == "float":
+        out.append(_diag(doc, ("data", "source"), f"input `{inp.name}` of the model{ref} takes integer indices "
+                         f"(`dtype: int64`) but {facts.label} gives floating-point features", code="dtype"))
+    if inp.dtype == "int64":
+        for i, p in enumerate(recipe.data.preprocessing):
+            if p.type in ("standardize", "min_max"):
+                out.append(_diag(doc, ("data", "preprocessing", i), f"`{p.type}` rescales floating-point features, "
+                                 f"but input `{inp.name}` of the model{ref} takes integer indices", code="dtype"))
+    if facts.vocab is not None:
+        for n in graph.nodes:
+            if n.type == "embedding" and inp.name in n.inputs and n.layer.input_dim < facts.vocab:  # type: ignore[attr-defined]
+                out.append(_diag(doc, ("data", "source", "vocab_size"), f"tokens range over 0..{facts.vocab - 1} "
+                                 f"but embedding `{n.name}` of the model{ref} has input_dim "
+                                 f"{n.layer.input_dim}", code="data",  # type: ignore[attr-defined]
+                                 expected=f"input_dim >= {facts.vocab}"))
+    out.extend(_check_batch_norm(recipe, graph, n_train, ref, doc))
+    out.extend(_check_loss(recipe, graph, facts, ref, doc))
+    if "accuracy" in recipe.evaluation.metrics and facts.target_kind == "float":
+        i = recipe.evaluation.metrics.index("accuracy")
+        out.append(_diag(doc, ("evaluation", "metrics", i), f"`accuracy` needs class targets; {facts.label} gives "
+                         "real-valued targets", code="metric"))
     return out
 
 
-def check_environment(env: Environment, doc: LoadedDocument) -> list[Diagnostic]:
+def _check_batch_norm(recipe: Recipe, graph: ModelGraph, n_train: int | None, ref: str,
+                      doc: Located) -> list[Diagnostic]:
+    """Batch norm in training needs two or more values per channel (batch x spatial positions)."""
+    b = recipe.data.batch_size
+    for n in graph.nodes:
+        if n.type != "batch_norm":
+            continue
+        spatial = math.prod(n.input_shapes[0][1:])
+        if b * spatial < 2:
+            return [_diag(doc, ("data", "batch_size"), f"batch_norm `{n.name}` of the model{ref} normalizes each "
+                          f"channel over the batch, and a batch of {b} sample(s) of shape {list(n.input_shapes[0])} "
+                          "gives it one value per channel", code="range", expected="at least 2")]
+        if n_train is not None and not recipe.data.drop_last and n_train % b and (n_train % b) * spatial < 2:
+            return [_diag(doc, ("data", "batch_size"), f"the last batch of every epoch holds {n_train % b} sample of "
+                          f"the {n_train} training samples, and batch_norm `{n.name}` of the model{ref} needs two or "
+                          "more values per channel: set `drop_last: true` or change batch_size", code="range")]
+    return []
+
+
+def _fits(targets: Shape, out: Shape, class_index: bool) -> bool:
+    if class_index:
+        return targets == out[:-1]
+    return targets == out or (targets == () and out == (1,))
+
+
+def _check_loss(recipe: Recipe, graph: ModelGraph, facts: DataFacts, ref: str, doc: Located) -> list[Diagnostic]:
+    out: list[Diagnostic] = []
+    loss = recipe.loss
+    shape = graph.output_shapes()[0]
+    last = shape[-1] if shape else 1
+    node = _output_node(graph)
+    ends = node.type if node is not None else None
+    said = _describe_output(graph, ref)
+    sparse = loss.type in CLASS_INDEX_LOSSES
+    here = ("loss", "type")
+
+    if loss.type in (*CLASS_INDEX_LOSSES, "categorical_crossentropy") and last < 2:
+        out.append(_diag(doc, here, f"`{loss.type}` needs one output per class (at least 2) on the last axis, but "
+                         f"{said}", code="loss"))
+        return out
+    if sparse and facts.target_kind == "onehot":
+        i = [p.type for p in recipe.data.preprocessing].index("one_hot")
+        out.append(_diag(doc, ("data", "preprocessing", i), f"`{loss.type}` takes class indices; remove the "
+                         "`one_hot` step or use `categorical_crossentropy`", code="loss"))
+        return out
+    if loss.type == "categorical_crossentropy" and facts.target_kind == "class":
+        out.append(_diag(doc, here, f"`categorical_crossentropy` needs one-hot targets but {facts.label} gives class "
+                         "indices: add `{type: one_hot, num_classes: N}` to data.preprocessing, or use "
+                         "`sparse_categorical_crossentropy`", "sparse_categorical_crossentropy", code="loss"))
+        return out
+    if (sparse or loss.type in ("categorical_crossentropy", "binary_crossentropy")) and \
+            recipe.data.source.type == "synthetic_regression":
+        out.append(_diag(doc, here, f"`{loss.type}` needs class targets but `synthetic_regression` gives "
+                         "real-valued ones; use `mse`, `mae` or `huber`", code="loss"))
+        return out
+
+    if facts.targets is not None and not _fits(facts.targets, shape, sparse):
+        if sparse:
+            need = f"{[*facts.targets, 'C']}".replace("'C'", "C")
+            msg = (f"the targets are class indices of shape {list(facts.targets)} per sample, so the output must be "
+                   f"{need} with C classes, but {said}")
+        elif facts.targets == () and loss.type == "binary_crossentropy":
+            msg = (f"`binary_crossentropy` with one 0/1 target per sample needs an output of shape [1], but {said}"
+                   + ("; for one output per class use `sparse_categorical_crossentropy`" if last >= 2 else ""))
+        else:
+            msg = f"{facts.label} gives targets of shape {list(facts.targets) or [1]} per sample but {said}"
+        out.append(_diag(doc, here, msg + _flatten_hint(graph), code="loss"))
+        return out
+    if sparse and facts.classes is not None and facts.classes != last:
+        out.append(_diag(doc, here, f"{facts.label} has {facts.classes} classes but {said} ({last} values per sample "
+                         "on the class axis)", code="loss", expected=f"an output of {facts.classes} classes"))
+    if loss.type == "categorical_crossentropy" and facts.target_kind == "onehot" and facts.classes != last:
+        i = [p.type for p in recipe.data.preprocessing].index("one_hot")
+        out.append(_diag(doc, ("data", "preprocessing", i, "num_classes"), f"one_hot makes {facts.classes} classes "
+                         f"but {said}", code="loss", expected=str(last)))
+    if loss.type == "binary_crossentropy" and facts.target_kind == "class" and facts.classes not in (None, 2):
+        out.append(_diag(doc, here, f"`binary_crossentropy` takes 0/1 targets; {facts.label} has {facts.classes} "
+                         "classes (use `sparse_categorical_crossentropy`)", "sparse_categorical_crossentropy",
+                         code="loss"))
+    out.extend(_check_output_activation(recipe, node, ends, shape, said, doc))
+    return out
+
+
+def _check_output_activation(recipe: Recipe, node: Node | None, ends: str | None, shape: Shape, said: str,
+                             doc: Located) -> list[Diagnostic]:
+    """Logits vs probabilities vs log-probabilities: the mistakes that train silently wrong or give NaN."""
+    loss = recipe.loss
+    axis_last = node is not None and ends in ("softmax", "log_softmax") and \
+        node.layer.axis % max(len(shape), 1) == len(shape) - 1  # type: ignore[attr-defined]
+    if loss.type == "nll":
+        if not (ends == "log_softmax" and axis_last):
+            return [_diag(doc, ("loss", "type"), f"`nll` takes log-probabilities over the last axis, but {said}: end "
+                          "the model with `{type: log_softmax}`, or use `sparse_categorical_crossentropy` with "
+                          "`from_logits: true`", code="loss")]
+        return []
+    if loss.type in ("categorical_crossentropy", "sparse_categorical_crossentropy"):
+        if not loss.from_logits and not (ends == "softmax" and axis_last):
+            return [_diag(doc, ("loss", "from_logits"), f"`from_logits: false` means the model outputs probabilities "
+                          f"(a softmax over the last axis), but {said}: end it with `{{type: softmax}}` or set "
+                          "`from_logits: true`", "true", code="loss")]
+        if loss.from_logits and ends == "softmax":
+            return [_diag(doc, ("loss", "from_logits"), f"{said}, which already gives probabilities; "
+                          "`from_logits: true` would apply softmax a second time: set `from_logits: false` or "
+                          "remove the softmax", "false", code="loss")]
+    if loss.type == "binary_crossentropy":
+        if not loss.from_logits and ends not in ("sigmoid", "softmax"):
+            return [_diag(doc, ("loss", "from_logits"), f"`from_logits: false` means the model outputs probabilities "
+                          f"in (0, 1), but {said}: end it with `{{type: sigmoid}}` or set `from_logits: true`",
+                          "true", code="loss")]
+        if loss.from_logits and ends == "sigmoid":
+            return [_diag(doc, ("loss", "from_logits"), f"{said}, which already gives probabilities; "
+                          "`from_logits: true` would apply the sigmoid a second time: set `from_logits: false` or "
+                          "remove the sigmoid", "false", code="loss")]
+    return []
+
+
+# -------------------------------------------------------------------------------------- environments
+_RELEASE = r"[0-9]+(?:\.[0-9]+)*"
+_PRE = r"(?:[-_.]?(?:a|b|c|rc|alpha|beta|pre|preview)[-_.]?[0-9]*)?"
+_POST = r"(?:-[0-9]+|[-_.]?(?:post|rev|r)[-_.]?[0-9]*)?"
+_DEV = r"(?:[-_.]?dev[-_.]?[0-9]*)?"
+_LOCAL = r"(?:\+[a-z0-9]+(?:[-_.][a-z0-9]+)*)?"
+_EPOCH = r"(?:[0-9]+!)?"
+_PUBLIC = rf"v?{_EPOCH}{_RELEASE}{_PRE}{_POST}{_DEV}"
+_CLAUSE = re.compile(
+    rf"""^\s*(?:
+        ===\s*[^\s,;]+                                                  # arbitrary equality
+      | (?:==|!=)\s*(?:v?{_EPOCH}{_RELEASE}\.\*|{_PUBLIC}{_LOCAL})      # prefix match or exact version
+      | ~=\s*v?{_EPOCH}[0-9]+(?:\.[0-9]+)+{_PRE}{_POST}{_DEV}           # compatible release: two parts or more
+      | (?:<=|>=|<|>)\s*{_PUBLIC}                                       # ordered comparison
+    )\s*$""",
+    re.VERBOSE | re.IGNORECASE,
+)
+_BARE_VERSION = re.compile(rf"^\s*{_PUBLIC}\s*$", re.IGNORECASE)
+_PACKAGE = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
+
+
+def valid_specifier(spec: str) -> bool:
+    """Whether `spec` is a PEP 440 version specifier set (`>=1.17`, `~=2.2`, `>=2,<3`, `==1.*`).
+
+    A small regex instead of `packaging`, which `lockstep.spec` does not depend on. An empty string
+    means "any version".
+    """
+    if not spec.strip():
+        return True
+    return all(_CLAUSE.match(clause) for clause in spec.split(","))
+
+
+def valid_requirement(name: str) -> bool:
+    """Whether `name` is a PEP 508 distribution name."""
+    return bool(_PACKAGE.match(name))
+
+
+def _specifier_suggestion(spec: str) -> str | None:
+    s = spec.strip()
+    if _BARE_VERSION.match(s):
+        return f"=={s}"
+    if s.startswith("^") and _BARE_VERSION.match(s[1:]):
+        major = s[1:].lstrip("v").split(".")[0]
+        return f">={s[1:]},<{int(major) + 1}" if major.isdigit() else None
+    if s.startswith("~") and not s.startswith("~=") and _BARE_VERSION.match(s[1:]):
+        return f"~={s[1:]}" if "." in s else None
+    if s.startswith("=") and not s.startswith("==") and _BARE_VERSION.match(s[1:]):
+        return f"=={s[1:]}"
+    return None
+
+
+def check_environment(env: Environment, doc: Located) -> list[Diagnostic]:
+    """Requirement names and specifiers, a tolerance that can be met and means something, the budget."""
     out = []
     for pkg, spec in env.requirements.items():
-        parts = [s for s in spec.split(",")]
-        if not all(_SPECIFIER.match(s) for s in parts):
-            out.append(_diag(doc, ("requirements", pkg), f"`{spec}` is not a version specifier",
-                             expected="PEP 440 specifiers such as `>=1.17`, `==2.13.0` or `>=2.2,<3`"))
-    if env.latency_budget is not None and env.latency_budget.batch_size not in env.batch_sizes:
-        out.append(_diag(doc, ("latency_budget", "batch_size"), f"batch size {env.latency_budget.batch_size} is "
-                         f"not among batch_sizes {env.batch_sizes}"))
-    if env.runtime == "onnxruntime" and env.device.startswith("gpu"):
-        out.append(_diag(doc, ("device",), "onnxruntime names its GPU device `cuda`", "cuda"))
+        if not valid_requirement(pkg):
+            out.append(_diag(doc, ("requirements", pkg), f"`{pkg}` is not a package name", code="requirement",
+                             expected="a PEP 508 name such as `onnxruntime` or `torch`"))
+        if not valid_specifier(spec):
+            out.append(_diag(doc, ("requirements", pkg), f"`{spec}` is not a version specifier for `{pkg}`",
+                             _specifier_suggestion(spec), code="requirement",
+                             expected="PEP 440 specifiers such as `>=1.17`, `==2.13.0`, `~=2.2` or `>=2.2,<3`"))
+    tol = env.tolerance
+    if tol.rtol == 0 and tol.atol == 0:
+        out.append(_diag(doc, ("tolerance",), "rtol and atol are both 0: predictions would have to equal the "
+                         "float64 reference bit for bit, which no runtime does", code="tolerance"))
+    elif env.dtype == "float32" and tol.atol == 0 and tol.rtol < FLOAT32_EPS / 2:
+        out.append(_diag(doc, ("tolerance", "rtol"), f"rtol {tol.rtol:g} with atol 0 is below float32's rounding "
+                         f"error ({FLOAT32_EPS / 2:.3g}): rounding the reference to float32 alone would exceed it",
+                         code="tolerance", expected=f"at least {FLOAT32_EPS:.3g} for float32"))
+    if tol.rtol >= 1:
+        out.append(_diag(doc, ("tolerance", "rtol"), f"rtol {tol.rtol:g} accepts predictions off by 100% or more "
+                         "(even 0 for any reference value): it checks nothing", code="tolerance",
+                         expected="a value below 1"))
+    budget = env.latency_budget
+    if budget is not None:
+        if budget.batch_size not in env.batch_sizes:
+            out.append(_diag(doc, ("latency_budget", "batch_size"), f"batch size {budget.batch_size} is not among "
+                             f"batch_sizes {env.batch_sizes}", code="range",
+                             expected="one of " + ", ".join(map(str, env.batch_sizes))))
+        if budget.p50_ms is not None and budget.p99_ms is not None and budget.p50_ms > budget.p99_ms:
+            out.append(_diag(doc, ("latency_budget", "p50_ms"), f"p50_ms {budget.p50_ms} exceeds p99_ms "
+                             f"{budget.p99_ms}: the median cannot be slower than the 99th percentile", code="range"))
+    if env.device.startswith("gpu") and env.runtime in ("onnxruntime", "torch"):
+        fixed = "cuda" + env.device[3:]
+        out.append(_diag(doc, ("device",), f"{env.runtime} names its GPU device `cuda`, not `gpu`", fixed,
+                         code="device"))
     return out

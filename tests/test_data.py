@@ -56,13 +56,13 @@ def test_csv_and_npz(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("text,message", [
-    ("a,b,label\n1,2,0\n3,x,1\n", "d.csv:3: `x` is not a number"),
+    ("a,b,label\n1,2,0\n3,x,1\n", "d.csv:3: `x`.* is not a number"),
     ("a,b,label\n1,2,0\n3,1\n", "d.csv:3: 2 cells, expected 3"),
     ("a,b\n1,2\n", "no column `label`"),
 ])
 def test_csv_errors_name_file_and_line(tmp_path: Path, text: str, message: str) -> None:
     (tmp_path / "d.csv").write_text(text)
-    with pytest.raises(DataError, match=message.replace("`", ".")):
+    with pytest.raises(DataError, match=message):
         prepare(recipe({"type": "csv", "path": "d.csv", "target": "label"}), tmp_path)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import asdict
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -11,25 +12,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lockstep.adapters.registry import AdapterNotFound, get, names
+    from lockstep.adapters.registry import available
 
-    rows = []
-    for name in names():
-        try:
-            adapter = get(name)
-            rows.append({"name": name, "available": True, "versions": adapter.versions(),
-                         "devices": adapter.devices()})
-        except AdapterNotFound as exc:
-            rows.append({"name": name, "available": False, "reason": str(exc)})
-        except Exception as exc:  # a broken third-party adapter must not hide the others
-            rows.append({"name": name, "available": False, "reason": f"failed to load: {exc}"})
+    rows = available()
     if args.format == "json":
-        print(json.dumps(rows, indent=2))
+        print(json.dumps([asdict(r) for r in rows], indent=2))
         return 0
+    width = max(len(r.name) for r in rows) + 2
     for r in rows:
-        if r["available"]:
-            versions = ", ".join(f"{k} {v}" for k, v in r["versions"].items())
-            print(f"{r['name']:<12} {', '.join(r['devices']):<16} {versions}")
+        if r.available:
+            versions = ", ".join(f"{k} {v}" for k, v in r.versions.items())
+            print(f"{r.name:<{width}}{', '.join(r.devices):<18}{versions}")
         else:
-            print(f"{r['name']:<12} unavailable: {r['reason']}")
+            print(f"{r.name:<{width}}unavailable: {r.reason}")
     return 0

@@ -19,27 +19,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lockstep.adapters.registry import AdapterNotFound, get
     from lockstep.compare import format_table, plot, run_compare
-    from lockstep.runner import RunError, prepare_run
+    from lockstep.runner import prepare_sessions
 
     names = [b.strip() for b in args.backends.split(",") if b.strip()]
     if len(names) < 2:
         print("lockstep compare: give at least two backends", file=sys.stderr)
         return 2
-    try:
-        prep = prepare_run(args.recipe, args.steps)
-        sessions = {n: get(n).build(prep.model, dtype=prep.recipe.dtype, device=args.device if n != "reference"
-                                    else "cpu", recipe=prep.recipe) for n in names}
-    except RunError as exc:
-        for d in exc.diagnostics:
-            print(d.format(), file=sys.stderr)
-        print(f"lockstep compare: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except (AdapterNotFound, ValueError, KeyError) as exc:
-        print(f"lockstep compare: {exc}", file=sys.stderr)
-        return 2
-    result = run_compare(prep, sessions)
+    ready = prepare_sessions("lockstep compare", args.recipe, names, args.device, args.steps)
+    if isinstance(ready, int):
+        return ready
+    prep, built = ready
+    result = run_compare(prep, {n: session for n, (_, session) in built.items()})
     if args.format == "json":
         print(json.dumps(result.to_json(), indent=2))
     else:

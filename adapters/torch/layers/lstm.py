@@ -5,26 +5,19 @@ bias and `bias_hh_l0` is held at zero and frozen, so gradients land on one bias.
 import torch
 from torch import nn
 
-from lockstep.adapters.torch.layers._base import Slot, Wrapped
+from lockstep.adapters.torch.layers._base import Slot
+from lockstep.adapters.torch.layers._recurrent import Recurrent
 
 
-class LSTM(Wrapped):
+class LSTM(Recurrent):
     def __init__(self, layer, shape, dtype) -> None:
-        super().__init__()
-        self.rnn = nn.LSTM(shape[-1], layer.units, batch_first=True, dtype=dtype)
+        super().__init__(nn.LSTM, layer, shape, dtype)
         with torch.no_grad():
             self.rnn.bias_hh_l0.zero_()
         self.rnn.bias_hh_l0.requires_grad_(False)
-        self.seq = layer.return_sequences
-
-    def forward(self, inputs, mask=None):
-        out, _ = self.rnn(inputs[0])
-        return out if self.seq else out[:, -1]
 
     def slots(self):
-        return {"weight_ih": Slot(self.rnn.weight_ih_l0, None, True),
-                "weight_hh": Slot(self.rnn.weight_hh_l0, None, True),
-                "bias": Slot(self.rnn.bias_ih_l0)}
+        return {**super().slots(), "bias": Slot(self.rnn.bias_ih_l0)}
 
 
 def build(layer, shapes, dtype):

@@ -1,0 +1,176 @@
+"""Finding adapters (built-in, entry point, module:attribute), clear messages when one cannot be used, the
+`lockstep adapters` listing, and the reference adapter's own contract."""
+
+from __future__ import annotations
+
+import json
+import re
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lockstep.adapters import registry
+from lockstep.adapters.base import NonFiniteError, UnsupportedConstruct
+from lockstep.adapters.reference import ReferenceAdapter
+from lockstep.adapters.registry import AdapterNotFound, get
+from lockstep.cli import main
+from lockstep.spec.documents import Model, Recipe
+
+VENDOR = '''
+from lockstep.adapters.reference import ReferenceAdapter
+
+class VendorAdapter(ReferenceAdapter):
+    name = "vendor"
+
+    def versions(self):
+        return {"vendor": "9.9"}
+
+class NotAnAdapter:
+    pass
+'''
+
+
+@pytest.fixture
+def vendor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """An importable third-party module `vendor_pkg` with an adapter class."""
+    (tmp_path / "vendor_pkg.py").write_text(VENDOR)
+    (tmp_path / "broken_pkg.py").write_text("raise RuntimeError('vendor bug at import')\n")
+    (tmp_path / "needs_framework.py").write_text("import lockstep_no_such_framework\nclass A: ...\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return "vendor_pkg"
+
+
+def _entry_points(monkeypatch: pytest.MonkeyPatch, **targets: str) -> None:
+    eps = [metadata.EntryPoint(name=n, value=v, group=registry.GROUP) for n, v in targets.items()]
+    monkeypatch.setattr(metadata, "entry_points", lambda group=None: [e for e in eps if e.group == group])
+
+
+def test_builtin_reference_by_name_and_alias() -> None:
+    assert isinstance(get("reference"), ReferenceAdapter)
+    assert isinstance(get("Reference"), ReferenceAdapter)
+    assert {"reference", "torch", "tensorflow"} <= set(registry.names())
+
+
+def test_module_attribute(vendor: str) -> None:
+    adapter = get(f"{vendor}:VendorAdapter")
+    assert adapter.name == "vendor" and adapter.versions() == {"vendor": "9.9"}
+
+
+@pytest.mark.parametrize("target,message", [
+    ("nope", "unknown adapter `nope`; known: reference"),
+    ("lockstep_absent_mod:Thing", "no module `lockstep_absent_mod`"),
+    ("vendor_pkg:Missing", "`vendor_pkg` has no attribute `Missing`"),
+    ("vendor_pkg:NotAnAdapter", "is not a Lockstep adapter"),
+    ("broken_pkg:Thing", "failed to import: RuntimeError: vendor bug at import"),
+    ("needs_framework:A", "needs the module `lockstep_no_such_framework`, which is not installed"),
+    ("vendor_pkg:", "not of the form `module:attribute`"),
+])
+def test_clear_messages(vendor: str, target: str, message: str) -> None:
+    with pytest.raises(AdapterNotFound, match=re.escape(message)):
+        get(target)
+
+
+def test_missing_framework_says_which_extra(vendor: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(registry.BUILTIN, "torch", ("needs_framework:A", "torch"))
+    with pytest.raises(AdapterNotFound, match=r"install lockstep\[torch\]"):
+        get("torch")
+
+
+def test_entry_points(vendor: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    _entry_points(monkeypatch, vendor="vendor_pkg:VendorAdapter", broken="broken_pkg:Thing")
+    assert "vendor" in registry.names() and "broken" in registry.names()
+    assert get("vendor").versions() == {"vendor": "9.9"}
+    with pytest.raises(AdapterNotFound, match=re.escape("(entry point `broken_pkg:Thing`) failed to load")):
+        get("broken")
+    rows = {r.name: r for r in registry.available()}
+    assert rows["vendor"].available and rows["vendor"].source == "entry point vendor_pkg:VendorAdapter"
+    assert not rows["broken"].available and "vendor bug" in rows["broken"].reason
+    assert rows["reference"].available and rows["reference"].devices == ["cpu"]
+
+
+def test_adapters_command_lists_available_and_unavailable(vendor: str, monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    _entry_points(monkeypatch, vendor="vendor_pkg:VendorAdapter", broken="broken_pkg:Thing")
+    assert main(["adapters"]) == 0
+    text = capsys.readouterr().out
+    assert "reference" in text and "numpy" in text and "broken" in text and "unavailable" in text
+    assert main(["adapters", "--format", "json"]) == 0
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows["reference"]["versions"]["compute_dtype"] == "float64"
+    assert rows["vendor"]["available"] and not rows["broken"]["available"]
+
+
+# ------------------------------------------------------------------------------ the reference adapter
+MODEL = Model.model_validate({
+    "apiVersion": "lockstep/v1", "kind": "Model", "metadata": {"name": "m"}, "inputs": [{"name": "x", "shape": [3]}],
+    "layers": [{"type": "dense", "units": 4}, {"type": "batch_norm"}, {"type": "relu"},
+               {"type": "dense", "units": 2}]})
+
+
+def _recipe(lr: float = 0.1) -> Recipe:
+    return Recipe.model_validate({
+        "apiVersion": "lockstep/v1", "kind": "Recipe", "metadata": {"name": "r"}, "model": "m.yaml", "seed": 0,
+        "data": {"source": {"type": "synthetic_classification", "num_samples": 8, "shape": [3], "num_classes": 2},
+                 "batch_size": 4},
+        "loss": {"type": "sparse_categorical_crossentropy", "from_logits": True},
+        "optimizer": {"type": "adam", "learning_rate": lr}, "training": {"steps": 3}})
+
+
+def _session(lr: float = 0.1):
+    from lockstep.reference.initializers import initial_parameters
+    from lockstep.spec.graph import build_graph
+
+    s = ReferenceAdapter().build(MODEL, dtype="float32", recipe=_recipe(lr))
+    s.set_parameters(initial_parameters(build_graph(MODEL), 0))
+    return s
+
+
+def test_reference_says_it_computes_in_float64() -> None:
+    a = ReferenceAdapter()
+    assert a.support("dense", dtype="float64").status == "native" and not a.support("dense", dtype="float64").note
+    assert "float64" in a.support("dense", dtype="float32").note
+    assert a.support("glorot_uniform").supported and a.support("one_hot").supported
+    assert not a.support("no_such_layer").supported and not a.support("dense", device="cuda").supported
+    with pytest.raises(UnsupportedConstruct, match="CPU only"):
+        a.build(MODEL, dtype="float32", device="cuda")
+
+
+def test_reference_session_contract() -> None:
+    s = _session()
+    x, y = np.arange(12, dtype=np.float32).reshape(4, 3) / 10, np.array([0, 1, 1, 0])
+    with pytest.raises(KeyError, match="missing parameters"):
+        s.set_parameters({})
+    before = s.get_parameters()
+    assert all(v.dtype == np.float64 for v in before.values()) and "batch_norm_1.running_mean" in before
+    res = s.train_step(x, y)
+    assert np.isfinite(res.loss) and res.learning_rate == 0.1 and res.grad_norm is not None
+    step, state = s.get_optimizer_state()
+    assert step == 1 and set(state["dense_0.weight"]) >= {"exp_avg", "exp_avg_sq"}
+    # a copy restored into a new session continues identically
+    t = _session()
+    t.set_parameters(s.get_parameters())
+    t.set_optimizer_state(step, state)
+    a, b = s.train_step(x, y), t.train_step(x, y)
+    assert a.loss == b.loss
+    assert all(np.array_equal(v, t.get_parameters()[k]) for k, v in s.get_parameters().items())
+
+
+def test_non_finite_step_changes_nothing() -> None:
+    s = _session()
+    x, y = np.full((4, 3), np.inf, dtype=np.float32), np.array([0, 1, 1, 0])
+    before, (step, _) = s.get_parameters(), s.get_optimizer_state()
+    with pytest.raises(NonFiniteError) as info:
+        s.train_step(x, y)
+    assert info.value.quantity == "loss" or info.value.quantity.startswith("gradient of ")
+    after = s.get_parameters()
+    assert all(np.array_equal(before[k], after[k]) for k in before), "a failed step must not touch buffers"
+    assert s.get_optimizer_state()[0] == step
+
+
+def test_forward_only_session_refuses_to_train() -> None:
+    s = ReferenceAdapter().build(MODEL, dtype="float64")
+    with pytest.raises(RuntimeError, match="without a recipe"):
+        s.train_step(np.zeros((2, 3)), np.zeros(2, dtype=np.int64))
+
