@@ -15,6 +15,7 @@ import io
 import json
 import math
 import statistics
+import sys
 import time
 import zipfile
 from dataclasses import dataclass, field
@@ -190,6 +191,24 @@ def build_session(prep: Prepared, backend: str, device: str = "cpu") -> tuple[Ad
     except ValueError as exc:
         raise RunError(f"backend `{backend}`: {exc}") from None
     return adapter, session
+
+
+def prepare_sessions(prog: str, recipe: str | Path, backends: list[str], device: str = "cpu",
+                     steps: int | None = None) -> int | tuple[Prepared, dict[str, tuple[Adapter, Session]]]:
+    """The one preparation path of `lockstep run` and `lockstep compare`: the recipe prepared once and a
+    session per backend, or, for bad input, the diagnostics printed to stderr and the exit code (2).
+
+    When several backends are compared, the reference (the CPU oracle) runs on the CPU whatever `device`."""
+    try:
+        prep = prepare_run(recipe, steps)
+        built = {name: build_session(prep, name, "cpu" if name == "reference" and len(backends) > 1 else device)
+                 for name in backends}
+    except RunError as exc:
+        for d in exc.diagnostics:
+            print(d.format(), file=sys.stderr)
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return exc.exit_code
+    return prep, built
 
 
 def masks_for(prep: Prepared, step: int, batch: int) -> dict[str, np.ndarray] | None:

@@ -1,62 +1,189 @@
-"""Generate the committed JSON Schemas from the pydantic models (`python -m lockstep.spec.schema_export --write`).
+"""Generate the committed JSON Schemas from the pydantic models.
 
-The schemas are committed under spec/schemas/v1/ so editors and other tools (check-jsonschema,
-yaml-language-server) can use them without installing Lockstep; a test fails when they drift.
+    python -m lockstep.spec.schema_export --write    # rewrite spec/schemas/v1/*.schema.json
+    python -m lockstep.spec.schema_export --check    # exit 1 if the committed files are stale
+
+The schemas are committed so that editors (yaml-language-server), check-jsonschema and tools in other
+languages can check documents without installing Lockstep; tests/test_schemas.py fails when they drift
+from the models. They are JSON Schema draft 2020-12; every object rejects unknown keys, like the
+models. Descriptions come from the models' docstrings and from the comments on their field lines.
+The schema checks structure only: shapes, graphs and references are `lockstep validate`'s job.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
+import inspect
+import io
 import json
+import re
+import sys
+import tokenize
 from pathlib import Path
 from typing import Any
 
-from lockstep.spec.documents import KINDS
+from pydantic import BaseModel
+from pydantic.json_schema import GenerateJsonSchema, models_json_schema
 
-SCHEMA_DIR = Path(__file__).resolve().parent / "schemas" / "v1"
-BASE_ID = "https://lockstep.dev/schemas/v1/"
+from lockstep.spec.base import API_VERSION
+from lockstep.spec.documents import KINDS, Model
+
+VERSION = API_VERSION.split("/", 1)[1]  # "v1"
+SCHEMA_ROOT = Path(__file__).resolve().parent / "schemas"
+SCHEMA_DIR = SCHEMA_ROOT / VERSION
+BASE_ID = f"https://lockstep.dev/schemas/{VERSION}/"
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
+REGENERATE = "python -m lockstep.spec.schema_export --write"
+
+KIND_DESCRIPTIONS = {
+    "Model": "A neural network: named inputs, and layers as a sequence (`layers`) or a graph (`nodes` + `outputs`).",
+    "Recipe": "How to train a model: data, loss, optimizer, schedule, clipping, steps, evaluation and checkpoints, "
+              "all seeded; the model is inline or a relative path to a Model document.",
+    "Environment": "A deployment target: runtime, device, dtype, batch sizes, required packages, the prediction "
+                   "tolerance against the float64 reference and a latency budget.",
+}
+MODEL_PATH_DESCRIPTION = ("A path to a Model document, relative to this recipe's folder (it may not leave it), "
+                          "or the Model written inline.")
+
+
+# ------------------------------------------------------------------------------ field descriptions
+@functools.cache
+def _line_comments(cls: type) -> dict[str, str]:
+    """`name: type = default  # comment` lines of one class body -> {name: comment}."""
+    try:
+        source = inspect.getsource(cls)
+    except (OSError, TypeError):
+        return {}
+    found: dict[str, str] = {}
+    field = re.compile(r"^\s+([A-Za-z_]\w*)\s*:")
+    lines = source.splitlines()
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+            if tok.type == tokenize.COMMENT:
+                m = field.match(lines[tok.start[0] - 1])
+                if m and tok.start[1] > m.end():
+                    text = re.sub(r"\bNone\b", "null", tok.string.lstrip("#").strip())  # YAML's word for it
+                    if text and not text.startswith(("type:", "noqa")):
+                        found.setdefault(m.group(1), text)
+    except (tokenize.TokenError, IndentationError):
+        return {}
+    return found
+
+
+def field_comments(cls: type[BaseModel]) -> dict[str, str]:
+    """Comments on the field lines of a model and its bases (the nearest definition wins)."""
+    out: dict[str, str] = {}
+    for klass in cls.__mro__:
+        if isinstance(klass, type) and issubclass(klass, BaseModel) and klass is not BaseModel:
+            for name, text in _line_comments(klass).items():
+                if name in cls.model_fields:
+                    out.setdefault(name, text)
+    return out
+
+
+class _Generator(GenerateJsonSchema):
+    """pydantic's generator, plus field descriptions taken from the comments on field lines."""
+
+    def model_schema(self, schema: Any) -> dict[str, Any]:
+        out = super().model_schema(schema)
+        props = out.get("properties", {})
+        for name, text in field_comments(schema["cls"]).items():
+            if name in props and "description" not in props[name]:
+                props[name]["description"] = text
+        return out
+
+
+# ------------------------------------------------------------------------------------ generation
+def _rename_refs(node: Any, renames: dict[str, str]) -> Any:
+    if isinstance(node, dict):
+        return {k: _rename_refs(v, renames) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_rename_refs(v, renames) for v in node]
+    if isinstance(node, str) and node.startswith("#/$defs/"):
+        return "#/$defs/" + renames.get(node[8:], node[8:])
+    return node
+
+
+def _definitions(classes: list[type[BaseModel]]) -> dict[str, Any]:
+    """Shared `$defs` of several models: one namespace, so equal class names in two modules
+    (the initializer and the schedule `Constant`) get distinct, readable names."""
+    _, top = models_json_schema([(c, "validation") for c in classes], ref_template="#/$defs/{model}",
+                                schema_generator=_Generator)
+    defs = top.get("$defs", {})
+    renames = {}
+    for key in defs:
+        m = re.fullmatch(r"lockstep__spec__(\w+?)__(\w+)", key)
+        if m:
+            renames[key] = m.group(1).rstrip("s").title() + m.group(2)  # initializers -> InitializerConstant
+    defs = _rename_refs({renames.get(k, k): v for k, v in defs.items()}, renames)
+    recipe = defs.get("Recipe")
+    if recipe is not None and "Model" in defs:
+        recipe["properties"]["model"] = {
+            "title": "Model", "description": MODEL_PATH_DESCRIPTION,
+            "anyOf": [{"type": "string", "minLength": 1}, {"$ref": "#/$defs/Model"}],
+        }
+    for kind, text in KIND_DESCRIPTIONS.items():
+        if kind in defs:
+            defs[kind].setdefault("description", text)
+    return defs
 
 
 def kind_schema(kind: str) -> dict[str, Any]:
-    schema = KINDS[kind].model_json_schema(mode="validation")
-    return {"$schema": DRAFT, "$id": f"{BASE_ID}{kind.lower()}.schema.json",
-            "title": f"Lockstep v1 {kind}", **{k: v for k, v in schema.items() if k != "title"}}
+    """The schema of one document kind (`Model`, `Recipe`, `Environment`)."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown kind `{kind}`; one of {', '.join(KINDS)}")
+    classes = [KINDS[kind]] + ([Model] if kind == "Recipe" else [])
+    defs = _definitions(classes)
+    root = defs.pop(kind)
+    root.pop("title", None)
+    return {"$schema": DRAFT, "$id": f"{BASE_ID}{kind.lower()}.schema.json", "title": f"Lockstep {VERSION} {kind}",
+            "$comment": f"Generated from the pydantic models: {REGENERATE}", **root, "$defs": defs}
 
 
 def document_schema() -> dict[str, Any]:
-    """One schema for any document: dispatch on `kind` (if/then keeps error messages specific)."""
-    defs: dict[str, Any] = {}
-    branches = []
-    for kind in KINDS:
-        s = KINDS[kind].model_json_schema(mode="validation", ref_template="#/$defs/{model}")
-        defs.update(s.pop("$defs", {}))
-        defs[kind] = s
-        branches.append({"if": {"properties": {"kind": {"const": kind}}, "required": ["kind"]},
-                         "then": {"$ref": f"#/$defs/{kind}"}})
+    """One schema for any document, dispatching on `kind` (if/then keeps error messages specific)."""
+    defs = _definitions(list(KINDS.values()))
+    branches = [{"if": {"properties": {"kind": {"const": k}}, "required": ["kind"]}, "then": {"$ref": f"#/$defs/{k}"}}
+                for k in KINDS]
     return {
         "$schema": DRAFT,
         "$id": f"{BASE_ID}document.schema.json",
-        "title": "Lockstep v1 document (Model, Recipe or Environment)",
+        "title": f"Lockstep {VERSION} document (Model, Recipe or Environment)",
+        "description": "Any Lockstep document; `kind` selects Model, Recipe or Environment.",
+        "$comment": f"Generated from the pydantic models: {REGENERATE}",
         "type": "object",
         "required": ["apiVersion", "kind"],
-        "properties": {"kind": {"enum": list(KINDS)}, "apiVersion": {"const": "lockstep/v1"}},
+        "properties": {"apiVersion": {"const": API_VERSION}, "kind": {"enum": list(KINDS)}},
         "allOf": branches,
         "$defs": defs,
     }
 
 
 def all_schemas() -> dict[str, dict[str, Any]]:
+    """File name -> schema, for every committed file of the current version."""
     out = {f"{k.lower()}.schema.json": kind_schema(k) for k in KINDS}
     out["document.schema.json"] = document_schema()
     return out
 
 
 def render(schema: dict[str, Any]) -> str:
-    return json.dumps(schema, indent=2, sort_keys=True) + "\n"
+    """The committed text: sorted keys, two-space indent, final newline (stable diffs)."""
+    return json.dumps(schema, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def stale(folder: Path = SCHEMA_DIR) -> list[str]:
+    """Names of committed schema files that are missing or differ from the models."""
+    out = []
+    for name, schema in all_schemas().items():
+        path = folder / name
+        if not path.is_file() or path.read_text(encoding="utf-8") != render(schema):
+            out.append(name)
+    return out
 
 
 def write(folder: Path = SCHEMA_DIR) -> list[Path]:
+    """Rewrite every schema file of the current version (atomically)."""
     from lockstep.atomic import write_text
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -67,15 +194,23 @@ def write(folder: Path = SCHEMA_DIR) -> list[Path]:
     return paths
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--write", action="store_true", help="rewrite spec/schemas/v1/*.schema.json")
-    args = ap.parse_args()
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m lockstep.spec.schema_export",
+                                 description="Generate the JSON Schemas of the current spec version.")
+    group = ap.add_mutually_exclusive_group()
+    group.add_argument("--write", action="store_true", help=f"rewrite spec/schemas/{VERSION}/*.schema.json")
+    group.add_argument("--check", action="store_true", help="exit 1 if the committed schemas are stale")
+    args = ap.parse_args(argv)
     if args.write:
         for p in write():
             print(p)
+    elif args.check:
+        names = stale()
+        for n in names:
+            print(f"{SCHEMA_DIR / n} is out of date with the models: run {REGENERATE}", file=sys.stderr)
+        return 1 if names else 0
     else:
-        print(render(document_schema()))
+        print(render(document_schema()), end="")
     return 0
 
 

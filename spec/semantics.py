@@ -93,7 +93,8 @@ def resolve_path(base_dir: Path, relative: str) -> Path:
         full = (p if p.is_absolute() else Path(base_dir) / p).resolve()
         root = Path(base_dir).resolve()
     except (OSError, ValueError, RuntimeError) as exc:  # NUL bytes, symlink loops
-        raise ValueError(f"`{relative}` is not a usable path ({exc})") from None
+        shown = relative.encode("unicode_escape").decode("ascii")
+        raise ValueError(f"`{shown}` is not a usable path ({exc})") from None
     if os.environ.get("LOCKSTEP_ALLOW_OUTSIDE_PATHS") != "1":
         how = None
         if p.is_absolute():
@@ -110,12 +111,15 @@ def resolve_path(base_dir: Path, relative: str) -> Path:
 def check(document: object, loaded: Located, *, base_dir: Path) -> list[Diagnostic]:
     """Every semantic problem of one schema-valid document (empty when there is none)."""
     if isinstance(document, Model):
-        return check_model(document, loaded, base_dir=Path(base_dir))
-    if isinstance(document, Recipe):
-        return check_recipe(document, loaded, base_dir=Path(base_dir))
-    if isinstance(document, Environment):
-        return check_environment(document, loaded)
-    return []
+        out = check_model(document, loaded, base_dir=Path(base_dir))
+    elif isinstance(document, Recipe):
+        out = check_recipe(document, loaded, base_dir=Path(base_dir))
+    elif isinstance(document, Environment):
+        out = check_environment(document, loaded)
+    else:
+        return []
+    here = [d for d in out if d.file == loaded.file]  # a recipe's model file reports in its own file, after
+    return sorted(here, key=lambda d: (d.line, d.column)) + [d for d in out if d.file != loaded.file]
 
 
 # -------------------------------------------------------------------------------------------- models
@@ -128,7 +132,7 @@ def _reshape_example(shape: Shape, rank: int, kind: str) -> list[int] | None:
     if rank == 3:
         if len(shape) == 1:
             k = math.isqrt(n)
-            return [1, k, k] if k * k == n else [1, n, 1]
+            return [1, k, k] if k * k == n and k > 1 else None
         return [shape[0], shape[1], math.prod(shape[2:])] if len(shape) > 3 else [1, *shape]
     if rank == 2:
         if len(shape) == 1:
@@ -143,7 +147,10 @@ def _shape_hint(node: Node) -> str:
     if want is None or len(node.input_shapes) != 1 or len(node.input_shapes[0]) == want:
         return ""
     example = _reshape_example(node.input_shapes[0], want, node.type)
-    return f"; insert `{{type: reshape, shape: {example}}}` before `{node.name}`" if example else ""
+    if example is None:
+        layout = {2: "[C, L]" if node.type == "conv1d" else "[T, features]", 3: "[C, H, W]"}[want]
+        return f"; insert a `reshape` to {layout} before `{node.name}`"
+    return f"; insert `{{type: reshape, shape: {example}}}` before `{node.name}`"
 
 
 def _graph_code(message: str) -> str:
@@ -181,7 +188,7 @@ def _check_weights(model: Model, graph: ModelGraph, doc: Located, base_dir: Path
     except ValueError as exc:
         return [_diag(doc, where, str(exc), code="path")]
     if not full.is_file():
-        return [_diag(doc, where, f"weights file `{path}` does not exist (looked for {full})", code="reference")]
+        return [_diag(doc, where, _missing("weights file", path, full), code="reference")]
     try:
         arrays = read_npz_header(full)
     except ValueError as exc:
@@ -219,6 +226,12 @@ def _check_weights(model: Model, graph: ModelGraph, doc: Located, base_dir: Path
     return out
 
 
+def _missing(what: str, relative: str, full: Path) -> str:
+    if full.is_dir():
+        return f"{what} `{relative}` is a folder, not a file ({full})"
+    return f"{what} `{relative}` does not exist (looked for {full})"
+
+
 # ---------------------------------------------------------------------------------------- .npz files
 @dataclass(frozen=True)
 class ArrayInfo:
@@ -251,7 +264,7 @@ def _npy_header(fh: Any) -> ArrayInfo:
     text = fh.read(length).decode("utf-8" if major == 3 else "latin-1")
     try:
         header = ast.literal_eval(text)
-    except (ValueError, SyntaxError, MemoryError, RecursionError):
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
         raise ValueError("unreadable .npy header") from None
     shape = header.get("shape") if isinstance(header, dict) else None
     if not isinstance(shape, tuple) or not all(isinstance(s, int) and s >= 0 for s in shape):
@@ -349,7 +362,7 @@ def _source_facts(recipe: Recipe, doc: Located, base_dir: Path, out: list[Diagno
             out.append(_diag(doc, where, str(exc), code="path"))
             return facts
         if not full.is_file():
-            out.append(_diag(doc, where, f"data file `{s.path}` does not exist (looked for {full})", code="reference"))
+            out.append(_diag(doc, where, _missing("data file", s.path, full), code="reference"))
             return facts
         if s.type == "npz":
             _npz_facts(s, full, facts, doc, out)
@@ -386,8 +399,10 @@ def _npz_facts(s: Any, full: Path, facts: DataFacts, doc: Located, out: list[Dia
                          f"`{s.targets}` has {y.shape[0]} in `{s.path}`", code="data"))
         return
     facts.samples, facts.features = x.shape[0], x.shape[1:]
-    facts.feature_kind = "int" if x.kind in "iub" else "float"
-    facts.targets, facts.target_kind = y.shape[1:], ("class" if y.kind in "iub" else "float")
+    # float arrays may hold integral tokens or labels (a run accepts those), so only integer dtypes are telling
+    facts.feature_kind = "int" if x.kind in "iub" else None
+    facts.targets = y.shape[1:]
+    facts.target_kind = "class" if y.kind in "iub" and len(y.shape) == 1 else None
 
 
 def _csv_facts(s: Any, full: Path, facts: DataFacts, doc: Located, out: list[Diagnostic]) -> None:
@@ -424,8 +439,8 @@ def _csv_facts(s: Any, full: Path, facts: DataFacts, doc: Located, out: list[Dia
     if samples < 1:
         out.append(_diag(doc, ("data", "source", "path"), f"`{s.path}` has no data rows", code="data"))
         return
-    facts.samples, facts.features, facts.feature_kind = samples, (width - 1,), "float"
-    facts.targets, facts.target_kind = (), ("class" if s.target_type == "class_index" else "float")
+    facts.samples, facts.features = samples, (width - 1,)
+    facts.targets, facts.target_kind = (), ("class" if s.target_type == "class_index" else None)
 
 
 # ---------------------------------------------------------------------------------- recipe -> model
@@ -456,17 +471,21 @@ def load_model(recipe: Recipe, doc: Located, base_dir: Path) -> tuple[Model | No
     from lockstep.spec.validate import validate_document
 
     if isinstance(recipe.model, dict):
+        kind = recipe.model.get("kind")
+        if kind is not None and kind != "Model":
+            return None, [_diag(doc, ("model", "kind"), f"an inline `model` must be a Model document, not "
+                                f"`{kind}`", "Model", code="kind")]
         obj, diags = validate_document(_Nested(doc, recipe.model), base_dir=base_dir)  # type: ignore[arg-type]
         fixed = [Diagnostic(d.file, d.line, d.column, "model" + ("." + d.path if d.path else ""), d.message,
                             d.expected, d.suggestion, d.code, d.related) for d in diags]
-        if obj is not None and not isinstance(obj, Model):
-            return None, [_diag(doc, ("model", "kind"), f"an inline `model` must be a Model document, not a "
-                                f"{type(obj).__name__}", "Model", code="kind")]
         return obj, fixed  # type: ignore[return-value]
     try:
         full = resolve_path(base_dir, recipe.model)
     except ValueError as exc:
         return None, [_diag(doc, ("model",), str(exc), code="path")]
+    if full.is_dir():
+        return None, [_diag(doc, ("model",), f"`{recipe.model}` is a folder; `model` names a Model document "
+                            "file (or holds the Model inline)", code="reference")]
     if not full.is_file():
         near = sorted(p.name for p in full.parent.glob("*.y*ml")) if full.parent.is_dir() else []
         close = difflib.get_close_matches(full.name, near, n=1)
@@ -640,9 +659,12 @@ def _check_against_model(recipe: Recipe, model: Model, facts: DataFacts, n_train
     ref = f" `{recipe.model}`" if isinstance(recipe.model, str) else ""
     inp = model.inputs[0]
     if facts.features is not None and facts.features != tuple(inp.shape):
-        out.append(_diag(doc, ("data", "source"), f"{facts.label} gives samples of shape {list(facts.features)} but "
-                         f"input `{inp.name}` of the model{ref} has shape {list(inp.shape)}", code="data",
-                         expected=str(list(inp.shape))))
+        src = recipe.data.source
+        fix = next((k for k, v in DIGITS_SHAPES.items() if v == tuple(inp.shape)), None) \
+            if src.type == "dataset" else None
+        out.append(_diag(doc, ("data", "source", "shape") if fix else ("data", "source"),
+                         f"{facts.label} gives samples of shape {list(facts.features)} but input `{inp.name}` of the "
+                         f"model{ref} has shape {list(inp.shape)}", fix, code="data"))
     if inp.dtype == "int64" and facts.feature_kind == "float":
         out.append(_diag(doc, ("data", "source"), f"input `{inp.name}` of the model{ref} takes integer indices "
                          f"(`dtype: int64`) but {facts.label} gives floating-point features", code="dtype"))
@@ -725,12 +747,18 @@ def _check_loss(recipe: Recipe, graph: ModelGraph, facts: DataFacts, ref: str, d
 
     if facts.targets is not None and not _fits(facts.targets, shape, sparse):
         if sparse:
-            need = f"{[*facts.targets, 'C']}".replace("'C'", "C")
-            msg = (f"the targets are class indices of shape {list(facts.targets)} per sample, so the output must be "
-                   f"{need} with C classes, but {said}")
+            need = "[" + ", ".join([*map(str, facts.targets), "C"]) + "]"
+            which = ("one class index per sample" if facts.targets == ()
+                     else f"class indices of shape {list(facts.targets)} per sample")
+            msg = f"the targets are {which}, so the output must be {need} (C classes), but {said}"
         elif facts.targets == () and loss.type == "binary_crossentropy":
             msg = (f"`binary_crossentropy` with one 0/1 target per sample needs an output of shape [1], but {said}"
                    + ("; for one output per class use `sparse_categorical_crossentropy`" if last >= 2 else ""))
+        elif facts.target_kind == "onehot":
+            i = [p.type for p in recipe.data.preprocessing].index("one_hot")
+            out.append(_diag(doc, ("data", "preprocessing", i, "num_classes"), f"one_hot makes targets of shape "
+                             f"{list(facts.targets)} per sample but {said}" + _flatten_hint(graph), code="loss"))
+            return out
         else:
             msg = f"{facts.label} gives targets of shape {list(facts.targets) or [1]} per sample but {said}"
         out.append(_diag(doc, here, msg + _flatten_hint(graph), code="loss"))

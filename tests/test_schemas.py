@@ -1,56 +1,176 @@
-"""The committed JSON Schemas match the models, and they accept and reject what the validator does."""
+"""The committed JSON Schemas match the models, and accept and reject what the validator does."""
 
 from __future__ import annotations
 
+import copy
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import jsonschema
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from lockstep.cli import main
+from lockstep.conformance import strategies as cs
+from lockstep.spec.documents import KINDS
 from lockstep.spec.loader import load_file
-from lockstep.spec.schema_export import SCHEMA_DIR, all_schemas, render
+from lockstep.spec.schema_export import REGENERATE, SCHEMA_DIR, all_schemas, render, stale
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((ROOT / "examples").rglob("*.yaml"))
+Validator = jsonschema.Draft202012Validator
+
+
+def committed(name: str) -> dict:
+    return json.loads((SCHEMA_DIR / f"{name}.schema.json").read_text())
+
+
+DOCUMENT = Validator(committed("document"))
+GOOD_MODEL = {"apiVersion": "lockstep/v1", "kind": "Model", "metadata": {"name": "m"},
+              "inputs": [{"name": "x", "shape": [3]}], "layers": [{"type": "dense", "units": 2}]}
 
 
 def test_committed_schemas_match_the_models() -> None:
     for name, schema in all_schemas().items():
-        committed = SCHEMA_DIR / name
-        assert committed.is_file(), f"{committed} is missing: run python -m lockstep.spec.schema_export --write"
-        assert committed.read_text() == render(schema), (
-            f"{committed} is out of date with the pydantic models: run python -m lockstep.spec.schema_export --write")
+        path = SCHEMA_DIR / name
+        assert path.is_file(), f"{path} is missing: run {REGENERATE}"
+        assert path.read_text() == render(schema), f"{path} is out of date with the pydantic models: run {REGENERATE}"
+    assert stale() == []
+
+
+def test_export_check_flag_reports_stale_files(tmp_path: Path) -> None:
+    assert stale(tmp_path) == [*all_schemas()]
+    proc = subprocess.run([sys.executable, "-m", "lockstep.spec.schema_export", "--check"], capture_output=True,
+                          text=True)
+    assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.parametrize("name", ["model", "recipe", "environment", "document"])
+def test_schema_metadata(name: str) -> None:
+    schema = committed(name)
+    Validator.check_schema(schema)
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    assert schema["$id"].endswith(f"/v1/{name}.schema.json") and schema["title"].startswith("Lockstep v1")
+    assert schema["description"] and REGENERATE in schema["$comment"]
+
+
+def _objects(node: object):
+    if isinstance(node, dict):
+        if "properties" in node and node.get("type") == "object":
+            yield node
+        for v in node.values():
+            yield from _objects(v)
+    elif isinstance(node, list):
+        for v in node:
+            yield from _objects(v)
+
+
+@pytest.mark.parametrize("name", ["model", "recipe", "environment", "document"])
+def test_every_object_rejects_unknown_keys(name: str) -> None:
+    root = committed(name)
+    for obj in _objects(root):
+        if obj is not root or name != "document":  # the document root defers to its kind's branch
+            assert obj.get("additionalProperties") is False, obj.get("title")
+    assert list(DOCUMENT.iter_errors({**GOOD_MODEL, "extra": 1}))
+
+
+def test_descriptions_come_from_docstrings_and_field_comments() -> None:
+    defs = committed("document")["$defs"]
+    assert defs["Dense"]["description"].startswith("y = x @ weight + bias")
+    assert defs["Evaluation"]["properties"]["every"]["description"] == "steps; null: at the end only"
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: str(p.relative_to(ROOT)))
-def test_examples_pass_the_exported_schema(path: Path) -> None:
-    schema = json.loads((SCHEMA_DIR / "document.schema.json").read_text())
+def test_examples_pass_the_exported_schemas(path: Path) -> None:
     for doc in load_file(path):
-        jsonschema.validate(doc.data, schema, cls=jsonschema.Draft202012Validator)
+        DOCUMENT.validate(doc.data)
+        Validator(committed(doc.data["kind"].lower())).validate(doc.data)
 
 
-def test_exported_schema_rejects_unknown_keys_and_bad_types() -> None:
-    schema = json.loads((SCHEMA_DIR / "model.schema.json").read_text())
-    good = {"apiVersion": "lockstep/v1", "kind": "Model", "metadata": {"name": "m"},
-            "inputs": [{"name": "x", "shape": [3]}], "layers": [{"type": "dense", "units": 2}]}
-    v = jsonschema.Draft202012Validator(schema)
-    assert not list(v.iter_errors(good))
-    for bad in ({**good, "extra": 1}, {**good, "layers": [{"type": "dense", "units": -1}]},
-                {**good, "layers": [{"type": "dense", "units": 2, "lr": 1}]}):
+def test_document_schema_dispatches_on_kind() -> None:
+    assert not list(DOCUMENT.iter_errors(GOOD_MODEL))
+    for bad in ({**GOOD_MODEL, "kind": "Modle"}, {**GOOD_MODEL, "apiVersion": "lockstep/v9"},
+                {k: v for k, v in GOOD_MODEL.items() if k != "kind"}, {**GOOD_MODEL, "runtime": "torch"}):
+        assert list(DOCUMENT.iter_errors(bad)), bad
+
+
+def test_equal_class_names_stay_apart() -> None:
+    """The initializer `constant` and the schedule `constant` are different objects."""
+    model = copy.deepcopy(GOOD_MODEL)
+    model["layers"][0]["initializers"] = {"weight": {"type": "constant", "value": 0.5}}
+    assert not list(DOCUMENT.iter_errors(model))
+    assert not list(Validator(committed("model")).iter_errors(model))
+
+
+def test_inline_model_in_a_recipe_is_checked() -> None:
+    recipe = {"apiVersion": "lockstep/v1", "kind": "Recipe", "metadata": {"name": "r"}, "model": GOOD_MODEL,
+              "seed": 0, "data": {"source": {"type": "synthetic_regression", "num_samples": 8, "shape": [3],
+                                             "targets": 2}, "batch_size": 4},
+              "loss": {"type": "mse"}, "optimizer": {"type": "sgd", "learning_rate": 0.1}, "training": {"steps": 2}}
+    for v in (DOCUMENT, Validator(committed("recipe"))):
+        assert not list(v.iter_errors(recipe))
+        assert not list(v.iter_errors({**recipe, "model": "model.yaml"}))
+        bad = copy.deepcopy(recipe)
+        bad["model"]["layers"][0]["units"] = 0
         assert list(v.iter_errors(bad))
+        assert list(v.iter_errors({**recipe, "optimizer": {"type": "sgd", "lr": 0.1}}))
 
 
-def test_schema_command_prints_each_kind() -> None:
-    for kind in ("Model", "Recipe", "Environment"):
-        out = subprocess.run([sys.executable, "-m", "lockstep", "schema", "--kind", kind], capture_output=True,
-                             text=True, check=True).stdout
-        assert json.loads(out)["title"] == f"Lockstep v1 {kind}"
-    out = subprocess.run([sys.executable, "-m", "lockstep", "schema"], capture_output=True, text=True,
-                         check=True).stdout
-    assert json.loads(out)["$id"].endswith("document.schema.json")
+@pytest.mark.parametrize("bad", [
+    {**GOOD_MODEL, "extra": 1},
+    {**GOOD_MODEL, "layers": [{"type": "dense", "units": -1}]},
+    {**GOOD_MODEL, "layers": [{"type": "dense", "units": 2, "lr": 1}]},
+    {**GOOD_MODEL, "layers": [{"type": "dense", "units": 2, "initializers": {"weight": {"type": "zeros", "x": 1}}}]},
+    {**GOOD_MODEL, "metadata": {"name": "m", "owner": "me"}},
+    {**GOOD_MODEL, "layers": [{"type": "dense"}]},
+    {**GOOD_MODEL, "layers": [{"type": "dens", "units": 2}]},
+])
+def test_model_schema_rejects_what_pydantic_rejects(bad: dict) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError):
+        KINDS["Model"].model_validate(bad)
+    assert list(Validator(committed("model")).iter_errors(bad))
+
+
+@given(st.one_of(st.sampled_from(cs.LAYERS).flatmap(cs.layer_model), cs.sequence_model(), cs.graph_model()))
+def test_generated_models_pass_the_exported_schema(model: dict) -> None:
+    KINDS["Model"].model_validate(model)
+    assert not [e.message for e in DOCUMENT.iter_errors(model)]
+
+
+@pytest.mark.skipif(shutil.which("check-jsonschema") is None and not (Path(sys.executable).parent /
+                                                                       "check-jsonschema").exists(),
+                    reason="check-jsonschema is not installed")
+def test_check_jsonschema_cli(tmp_path: Path) -> None:
+    exe = shutil.which("check-jsonschema") or str(Path(sys.executable).parent / "check-jsonschema")
+    schema = str(SCHEMA_DIR / "document.schema.json")
+    ok = subprocess.run([exe, "--schemafile", schema, *map(str, EXAMPLES)], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    (tmp_path / "bad.yaml").write_text("apiVersion: lockstep/v1\nkind: Model\nmetadata: {name: m}\n"
+                                       "inputs: [{name: x, shape: [3]}]\nlayers: [{type: dense, unitz: 2}]\n")
+    bad = subprocess.run([exe, "--schemafile", schema, str(tmp_path / "bad.yaml")], capture_output=True, text=True)
+    assert bad.returncode == 1 and "unitz" in bad.stdout + bad.stderr
+
+
+# ----------------------------------------------------------------------------------------- command
+@pytest.mark.parametrize("kind", [*KINDS, None])
+def test_schema_command_prints_the_committed_schema(kind: str | None, capsys) -> None:
+    assert main(["schema", *(["--kind", kind] if kind else [])]) == 0
+    out = capsys.readouterr().out
+    assert out == (SCHEMA_DIR / f"{(kind or 'document').lower()}.schema.json").read_text()
+
+
+def test_schema_command_versions(capsys) -> None:
+    assert main(["schema", "--version", "lockstep/v1", "--kind", "Model"]) == 0
+    assert json.loads(capsys.readouterr().out)["title"] == "Lockstep v1 Model"
+    assert main(["schema", "--version", "v7"]) == 2
+    assert "unknown spec version" in capsys.readouterr().err
+    assert main(["schema", "--kind", "Modle"]) == 2
 
 
 def test_every_example_has_the_editor_modeline() -> None:

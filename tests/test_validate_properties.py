@@ -32,7 +32,7 @@ def recipes(draw) -> dict:
         "model": model, "seed": draw(st.integers(0, 2**31)),
         "data": {"source": {"type": "synthetic_regression", "num_samples": 64, "shape": features,
                             "targets": classes},
-                 "batch_size": draw(st.integers(1, 16))},
+                 "batch_size": draw(st.integers(2, 16).filter(lambda b: 64 % b != 1))},
         "loss": draw(st.sampled_from(["mse", "mae", "huber"]).flatmap(lambda k: cs.loss_case(k, classes))),
         "optimizer": opt,
         "schedule": draw(st.sampled_from(["constant", "step", "exponential", "cosine"]).flatmap(cs.schedule_case)),

@@ -35,16 +35,16 @@ def _fail(exc: Exception, code: int) -> int:
 
 def run(args: argparse.Namespace) -> int:
     from lockstep.progress import Progress
-    from lockstep.runner import RunError, RunFailed, build_session, prepare_run, train, write_report
+    from lockstep.runner import RunError, RunFailed, prepare_sessions, train, write_report
 
     if args.steps is not None and args.steps < 1:
         print("lockstep run: --steps must be at least 1", file=sys.stderr)
         return 2
-    try:
-        prep = prepare_run(args.recipe, args.steps)
-        adapter, session = build_session(prep, args.backend, args.device)
-    except RunError as exc:
-        return _fail(exc, exc.exit_code)
+    ready = prepare_sessions("lockstep run", args.recipe, [args.backend], args.device, args.steps)
+    if isinstance(ready, int):
+        return ready
+    prep, built = ready
+    adapter, session = built[args.backend]
     name = prep.recipe.metadata.name
     out = Path(args.out or f"runs/{name}-{re.sub(r'[^A-Za-z0-9_.-]+', '_', args.backend)}")
     try:
