@@ -103,6 +103,9 @@ def build_graph(model: Model) -> ModelGraph:
                 problems.append(GraphProblem((section, i), "every node of a graph needs a `name`"))
             if not layer.inputs:
                 problems.append(GraphProblem((section, i), "every node of a graph needs `inputs`"))
+            elif layer.arity == 1 and len(layer.inputs) != 1:
+                problems.append(GraphProblem((section, i, "inputs"), f"`{layer.type}` takes exactly one input, "  # type: ignore[attr-defined]
+                                             f"got {len(layer.inputs)}; merge them first with `add` or `concat`"))
             nodes.append(Node(default_name(layer, i), layer, list(layer.inputs or []), i))
         outputs = list(model.outputs or [])
 

@@ -1,196 +1,449 @@
 """Load YAML and JSON documents with the line and column of every node.
 
-Safe by construction: the file is *composed* (parsed to nodes) and never constructed by PyYAML, so no
-tag can run code; only the standard YAML tags are accepted. Duplicate keys are errors naming both
-lines. Size, nesting depth and the number of nodes (alias expansion included) are bounded, so an
-alias bomb or a pathological file fails fast with a clear message instead of eating memory.
+Why it is built this way:
+
+- **Safe by construction.** Documents are built straight from the parser's *events*; PyYAML's
+  constructor never runs, so no tag can execute code. Only the standard YAML tags are accepted
+  (`!!python/...`, `!custom` and friends are errors).
+- **Bounded.** The C composer recurses once per nesting level and crashes the interpreter on a deeply
+  nested file (`[[[[...`), so we do not use it: the events come from a flat state machine (libyaml's,
+  or PyYAML's pure parser) and the document is built without recursion. File size (`MAX_BYTES`),
+  nesting depth (`MAX_DEPTH`, aliases included) and the number of nodes after alias expansion
+  (`MAX_NODES`) are capped, so an alias bomb or a pathological file fails fast with a clear message.
+- **Strict.** Duplicate keys are errors naming both lines; merge keys (`<<`) are refused rather than
+  silently applied or ignored.
+- **YAML 1.2 scalars.** Plain scalars resolve by the YAML 1.2 core schema, the one JSON agrees with:
+  `1e-3` is a number, `yes`/`no`/`on`/`off` are strings, `010` is ten and `1:20` is a string.
+- **Fast.** One pass over libyaml's events builds the data and the positions together.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
-from yaml.constructor import SafeConstructor
+from yaml.events import (
+    AliasEvent,
+    DocumentEndEvent,
+    DocumentStartEvent,
+    MappingEndEvent,
+    MappingStartEvent,
+    ScalarEvent,
+    SequenceEndEvent,
+    SequenceStartEvent,
+    StreamEndEvent,
+    StreamStartEvent,
+)
 
 from lockstep.spec.diagnostics import Diagnostic, SpecError, format_path
 
-try:  # the C parser is ~10x faster; the pure-Python one behaves the same
-    from yaml import CSafeLoader as _Loader
+try:  # libyaml's parser is ~10x faster; PyYAML's pure one emits the same events
+    from yaml import CSafeDumper as _BaseDumper
+    from yaml import CSafeLoader as _Parser
 except ImportError:  # pragma: no cover - depends on how PyYAML was built
-    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+    from yaml import SafeDumper as _BaseDumper  # type: ignore[assignment]
+    from yaml import SafeLoader as _Parser  # type: ignore[assignment]
+
+__all__ = ["MAX_BYTES", "MAX_DEPTH", "MAX_NODES", "LoadedDocument", "dump_yaml", "load_file", "load_text",
+           "read_text"]
 
 MAX_BYTES = 5 * 1024 * 1024
+"""Largest file read, in bytes. Real specs are a few KB; anything bigger is a mistake or an attack."""
 MAX_DEPTH = 64
-MAX_NODES = 200_000
+"""Deepest nesting of lists and mappings, aliases included."""
+MAX_NODES = 500_000
+"""Most nodes in one document after alias expansion (an alias bomb stops here, without expanding)."""
 
-_STR = "tag:yaml.org,2002:str"
-_SCALAR_TAGS = {
-    _STR, "tag:yaml.org,2002:int", "tag:yaml.org,2002:float", "tag:yaml.org,2002:bool",
-    "tag:yaml.org,2002:null",
-}
-_MAP = "tag:yaml.org,2002:map"
-_SEQ = "tag:yaml.org,2002:seq"
-_constructor = SafeConstructor()
+PathParts = tuple[str | int, ...]
 
-_FLOAT_12 = re.compile(r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)[eE][-+]?[0-9]+$")
+_TAG = "tag:yaml.org,2002:"
+_STR, _INT, _FLOAT, _BOOL, _NULL = (_TAG + t for t in ("str", "int", "float", "bool", "null"))
+_KEEP_TEXT = {_TAG + "timestamp", _TAG + "binary"}  # standard tags whose text we keep; the schema judges it
+_MAP_TAGS = {None, "!", _TAG + "map"}
+_SEQ_TAGS = {None, "!", _TAG + "seq"}
 
-Path_ = tuple[str | int, ...]
+# YAML 1.2 core schema (https://yaml.org/spec/1.2.2/#1023-core-schema)
+_INT_RE = re.compile(r"[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+")
+_FLOAT_RE = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
+_INF_RE = re.compile(r"[-+]?\.(inf|Inf|INF)")
+_NAN_RE = re.compile(r"\.(nan|NaN|NAN)")
+_NULLS = frozenset(("", "~", "null", "Null", "NULL"))
+_TRUE = frozenset(("true", "True", "TRUE"))
+_FALSE = frozenset(("false", "False", "FALSE"))
+_NUMBER_START = frozenset("0123456789+-.")
 
 
 @dataclass
 class LoadedDocument:
-    """One document of a file: plain data plus where each node came from."""
+    """One document of a file: plain data, and where each of its nodes was written.
+
+    `positions` maps a field path (`("layers", 2, "units")`) to the 1-based (line, column) of the
+    node's value; `key_positions` maps it to where the key was written.
+    """
 
     data: Any
     file: str
     index: int
     line: int = 1
     column: int = 1
-    positions: dict[Path_, tuple[int, int]] = field(default_factory=dict, repr=False)
-    key_positions: dict[Path_, tuple[int, int]] = field(default_factory=dict, repr=False)
+    positions: dict[PathParts, tuple[int, int]] = field(default_factory=dict, repr=False)
+    key_positions: dict[PathParts, tuple[int, int]] = field(default_factory=dict, repr=False)
 
-    def locate(self, path: Path_ | list[str | int]) -> tuple[int, int]:
+    def locate(self, path: PathParts | list[str | int]) -> tuple[int, int]:
         """Line and column of the deepest existing node on `path` (a missing key points at its mapping)."""
-        path = tuple(path)
-        while path:
-            if path in self.positions:
-                return self.positions[path]
-            path = path[:-1]
+        parts = tuple(path)
+        positions = self.positions
+        while parts:
+            found = positions.get(parts)
+            if found is not None:
+                return found
+            parts = parts[:-1]
         return (self.line, self.column)
 
-    def key_location(self, path: Path_ | list[str | int]) -> tuple[int, int]:
-        """Where the key itself is written (for unknown keys), else `locate`."""
-        path = tuple(path)
-        return self.key_positions.get(path) or self.locate(path)
+    def key_location(self, path: PathParts | list[str | int]) -> tuple[int, int]:
+        """Where the key itself is written (for unknown keys), else `locate(path)`."""
+        return self.key_positions.get(tuple(path)) or self.locate(path)
 
 
-class _Builder:
+class _Abort(Exception):
+    """A bound was hit: stop reading this file."""
+
+    def __init__(self, message: str, code: str, mark: Any = None) -> None:
+        super().__init__(message)
+        self.message, self.code, self.mark = message, code, mark
+
+
+class _Frame:
+    """An open list or mapping while its events arrive."""
+
+    __slots__ = ("anchor", "expect_value", "first_keys", "height", "is_map", "key", "key_part", "mark",
+                 "nodes_at_start", "path", "skip_value", "value")
+
+    def __init__(self, value: Any, path: PathParts | None, anchor: str | None, nodes: int, mark: Any) -> None:
+        self.mark = mark
+        self.value = value
+        self.is_map = isinstance(value, dict)
+        self.path = path  # None: not recorded (inside a rejected key, or under a duplicate)
+        self.anchor = anchor
+        self.nodes_at_start = nodes
+        self.height = 1
+        self.key: Any = None  # mapping: the key waiting for its value, and its path element
+        self.key_part: str | int = ""
+        self.expect_value = False
+        self.skip_value = False  # the value belongs to a rejected key: read it, keep nothing
+        self.first_keys: dict[Any, tuple[int, int]] = {}
+
+
+def _resolve_plain(value: str) -> Any:
+    """A plain (unquoted) scalar by the YAML 1.2 core schema."""
+    if not value:
+        return None
+    first = value[0]
+    if first in _NUMBER_START:
+        if _INT_RE.fullmatch(value):
+            try:
+                if value.startswith("0o"):
+                    return int(value[2:], 8)
+                if value.startswith("0x"):
+                    return int(value[2:], 16)
+                return int(value, 10)
+            except ValueError:  # more digits than Python converts (sys.int_info): keep the text
+                return value
+        if _FLOAT_RE.fullmatch(value):
+            return float(value)
+        if _INF_RE.fullmatch(value):
+            return -math.inf if first == "-" else math.inf
+        if _NAN_RE.fullmatch(value):
+            return math.nan
+        return value
+    if value in _NULLS:
+        return None
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    return value
+
+
+class _Reader:
+    """Builds every document of one text from parser events."""
+
     def __init__(self, file: str) -> None:
         self.file = file
-        self.nodes = 0
         self.errors: list[Diagnostic] = []
 
-    def error(self, node: yaml.Node, path: Path_, message: str, code: str, **kw: Any) -> None:
-        m = node.start_mark
-        self.errors.append(Diagnostic(self.file, m.line + 1, m.column + 1, format_path(path), message,
-                                      code=code, **kw))
+    def _error(self, mark: Any, path: PathParts | None, message: str, code: str, **kw: Any) -> None:
+        self.errors.append(Diagnostic(self.file, mark.line + 1, mark.column + 1, format_path(path or ()),
+                                      message, code=code, **kw))
 
-    def build(self, node: yaml.Node, path: Path_, doc: LoadedDocument, depth: int) -> Any:
-        self.nodes += 1
-        if self.nodes > MAX_NODES:
-            raise _TooBig(f"more than {MAX_NODES} nodes (alias expansion included): refusing to expand further")
-        if depth > MAX_DEPTH:
-            raise _TooBig(f"nesting deeper than {MAX_DEPTH} levels")
-        doc.positions[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
-        tag = node.tag
-        if isinstance(node, yaml.ScalarNode):
-            if tag not in _SCALAR_TAGS:
-                if tag in ("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:binary"):
-                    return node.value  # keep the text; the schema decides whether it is acceptable
-                self.error(node, path, f"the tag `{tag}` is not allowed: only plain YAML values are read "
-                           "(nothing in a spec is ever executed)", "tag")
-                return None
-            if not node.style:  # plain scalars resolve by YAML 1.2's core schema, not 1.1's
-                if tag == _STR and _FLOAT_12.match(node.value):
-                    return float(node.value)
-                if tag == "tag:yaml.org,2002:bool" and node.value.lower() not in ("true", "false"):
-                    return node.value  # `yes`, `no`, `on`, `off` stay strings (the "Norway problem")
-            return _constructor.construct_object(node, deep=False)
-        if isinstance(node, yaml.SequenceNode):
-            if tag != _SEQ:
-                self.error(node, path, f"the tag `{tag}` is not allowed on a list", "tag")
-            return [self.build(item, (*path, i), doc, depth + 1) for i, item in enumerate(node.value)]
-        if isinstance(node, yaml.MappingNode):
-            if tag != _MAP:
-                self.error(node, path, f"the tag `{tag}` is not allowed on a mapping", "tag")
-            out: dict[Any, Any] = {}
-            seen: dict[Any, yaml.Node] = {}
-            for key_node, value_node in node.value:
-                if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
-                    if key_node.tag == "tag:yaml.org,2002:merge":
-                        self.error(key_node, path, "merge keys (`<<`) are not supported; write the keys out",
-                                   "merge-key")
+    def _scalar(self, ev: ScalarEvent, path: PathParts | None) -> Any:
+        tag, value = ev.tag, ev.value
+        if tag is None or tag == "!":
+            return _resolve_plain(value) if not ev.style and tag is None else value
+        if tag == _STR:
+            return value
+        if tag in (_INT, _FLOAT, _BOOL, _NULL):
+            resolved = _resolve_plain(value)
+            ok = {_INT: lambda v: isinstance(v, int) and not isinstance(v, bool),
+                  _FLOAT: lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+                  _BOOL: lambda v: isinstance(v, bool), _NULL: lambda v: v is None}[tag](resolved)
+            if ok:
+                return float(resolved) if tag == _FLOAT else resolved
+            self._error(ev.start_mark, path, f"`{value}` is not a valid `!!{tag[len(_TAG):]}`", "tag")
+            return value
+        if tag in _KEEP_TEXT:
+            return value
+        self._error(ev.start_mark, path, f"the tag `{tag}` is not allowed: only plain YAML and JSON values are "
+                    "read (nothing in a spec is ever executed)", "tag")
+        return None
+
+    def document(self, parser: Any, index: int) -> LoadedDocument:
+        """Build one document; the parser stands after its DocumentStartEvent."""
+        doc = LoadedDocument(None, self.file, index)
+        positions, key_positions = doc.positions, doc.key_positions
+        anchors: dict[str, tuple[Any, int, int]] = {}  # name -> (value, nodes, height)
+        open_anchors: set[str] = set()
+        stack: list[_Frame] = []
+        nodes = 0
+        get_event = parser.get_event
+        root_set = False
+
+        while True:
+            ev = get_event()
+            cls = ev.__class__
+            # ----------------------------------------------------------- where the next node goes
+            if cls is MappingEndEvent or cls is SequenceEndEvent:
+                frame = stack.pop()
+                value, height, mark, scalar = frame.value, frame.height, frame.mark, None
+                count = nodes - frame.nodes_at_start + 1
+                if frame.anchor is not None:
+                    anchors[frame.anchor] = (value, count, height)
+                    open_anchors.discard(frame.anchor)
+            else:
+                if stack:
+                    top = stack[-1]
+                    if top.is_map:
+                        if not top.expect_value or top.skip_value or top.path is None:
+                            path: PathParts | None = None  # a key (recorded in `_key`), or not recorded
+                        else:
+                            path = (*top.path, top.key_part)
                     else:
-                        self.error(key_node, path, "mapping keys must be plain scalars", "key")
+                        path = None if top.path is None else (*top.path, len(top.value))
+                else:
+                    path = ()
+                mark, scalar = ev.start_mark, None
+                if cls is AliasEvent:
+                    name = ev.anchor
+                    if name in open_anchors:
+                        raise _Abort(f"alias `*{name}` refers to the node that contains it (a recursive "
+                                     "structure)", "alias", mark)
+                    if name not in anchors:
+                        raise _Abort(f"alias `*{name}` has no anchor `&{name}` before it", "alias", mark)
+                    value, count, height = anchors[name]
+                    nodes += count
+                    if nodes > MAX_NODES:
+                        raise _Abort(f"more than {MAX_NODES} values once aliases are expanded (an alias bomb?): "
+                                     "refusing to expand further", "too-large", mark)
+                    if len(stack) + height > MAX_DEPTH:
+                        raise _Abort(f"nested deeper than {MAX_DEPTH} levels through alias `*{name}` (the limit "
+                                     "for a document)",
+                                     "too-large", mark)
+                    if path is not None:
+                        positions[path] = (mark.line + 1, mark.column + 1)
+                    value = _copy(value) if height else value
+                else:
+                    nodes += 1
+                    if nodes > MAX_NODES:
+                        raise _Abort(f"more than {MAX_NODES} values in one document (the limit)", "too-large", mark)
+                    if path is not None:
+                        positions[path] = (mark.line + 1, mark.column + 1)
+                    if cls is ScalarEvent:
+                        value, height, scalar = self._scalar(ev, path), 0, ev
+                        if ev.anchor is not None:
+                            anchors[ev.anchor] = (value, 1, 0)
+                    elif cls is MappingStartEvent or cls is SequenceStartEvent:
+                        if len(stack) >= MAX_DEPTH:
+                            raise _Abort(f"nested deeper than {MAX_DEPTH} levels (the limit for a document)",
+                                         "too-large", mark)
+                        is_map = cls is MappingStartEvent
+                        if ev.tag not in (_MAP_TAGS if is_map else _SEQ_TAGS):
+                            self._error(mark, path, f"the tag `{ev.tag}` is not allowed on a "
+                                        f"{'mapping' if is_map else 'list'}", "tag")
+                        if ev.anchor is not None:
+                            open_anchors.add(ev.anchor)
+                        stack.append(_Frame({} if is_map else [], path, ev.anchor, nodes, mark))
+                        continue
+                    else:  # pragma: no cover - the parser emits nothing else inside a document
+                        raise _Abort(f"unexpected YAML event {cls.__name__}", "yaml", mark)
+            # ------------------------------------------------------------ deliver the finished node
+            if not stack:
+                if root_set:  # pragma: no cover - one node per document
+                    raise _Abort("more than one node in a document", "yaml", mark)
+                doc.data = value
+                root_set = True
+                end = get_event()
+                if end.__class__ is not DocumentEndEvent:  # pragma: no cover
+                    raise _Abort("expected the end of the document", "yaml", end.start_mark)
+                if positions:
+                    doc.line, doc.column = positions.get((), (1, 1))
+                return doc
+            top = stack[-1]
+            if height + 1 > top.height:
+                top.height = height + 1
+            if not top.is_map:
+                top.value.append(value)
+            elif top.expect_value:
+                if not top.skip_value:
+                    top.value[top.key] = value
+                top.expect_value = top.skip_value = False
+            else:
+                self._key(top, value, scalar, mark, key_positions)
+
+    def _key(self, top: _Frame, key: Any, scalar: Any, mark: Any, key_positions: dict[PathParts, tuple[int, int]]
+             ) -> None:
+        """A mapping key arrived (`scalar` is its event, None when it was a list, mapping or alias)."""
+        at = (mark.line + 1, mark.column + 1)
+        top.expect_value, top.skip_value = True, True
+        if isinstance(key, (dict, list)):
+            self._error(mark, top.path, "mapping keys must be plain scalars (a string, most often)", "key")
+        elif key == "<<" and scalar is not None and not scalar.style and scalar.tag is None:
+            self._error(mark, top.path, "merge keys (`<<`) are not supported; write the keys out", "merge-key")
+        elif key in top.first_keys:
+            first = top.first_keys[key]
+            child = None if top.path is None else (*top.path, _key_part(key))
+            self._error(mark, child, f"duplicate key `{key}` (first defined on line {first[0]})", "duplicate-key",
+                        related=(first,))
+        else:
+            top.first_keys[key] = at
+            top.key, top.key_part, top.skip_value = key, _key_part(key), False
+            if top.path is not None:
+                key_positions[(*top.path, top.key_part)] = at
+
+    def read(self, text: str) -> list[LoadedDocument]:
+        parser = _Parser(text)
+        docs: list[LoadedDocument] = []
+        try:
+            parser.get_event()  # StreamStartEvent
+            while True:
+                ev = parser.get_event()
+                if ev.__class__ is StreamEndEvent:
+                    break
+                if ev.__class__ is DocumentStartEvent:
+                    docs.append(self.document(parser, len(docs)))
+                elif ev.__class__ is StreamStartEvent:  # pragma: no cover
                     continue
-                key = self.build(key_node, (*path, "<key>"), doc, depth + 1)
-                if key in seen:
-                    first = seen[key].start_mark
-                    self.error(key_node, (*path, str(key)),
-                               f"duplicate key `{key}` (first defined on line {first.line + 1})",
-                               "duplicate-key", related=((first.line + 1, first.column + 1),))
-                    continue
-                seen[key] = key_node
-                child: Path_ = (*path, key if isinstance(key, (str, int)) else str(key))
-                doc.key_positions[child] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
-                out[key] = self.build(value_node, child, doc, depth + 1)
-            doc.positions.pop((*path, "<key>"), None)
-            return out
-        raise _TooBig(f"unexpected YAML node {type(node).__name__}")  # pragma: no cover
+        finally:
+            parser.dispose()
+        return docs
 
 
-class _TooBig(Exception):
-    pass
+def _key_part(key: Any) -> str | int:
+    """The path element for a mapping key: strings as they are, anything else as its text."""
+    return key if isinstance(key, str) else str(key)
 
 
-def _compose_all(text: str) -> Iterator[yaml.Node]:
-    loader = _Loader(text)
-    try:
-        while loader.check_node():
-            yield loader.get_node()
-    finally:
-        loader.dispose()
+def _copy(value: Any) -> Any:
+    """A deep copy of plain data (aliases are expanded into independent copies)."""
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    return value
+
+
+def _char_offset_to_line_col(text: str, offset: int) -> tuple[int, int]:
+    before = text[:offset]
+    return before.count("\n") + 1, len(before) - (before.rfind("\n") + 1) + 1
+
+
+def _byte_offset_to_line_col(text: str, offset: int) -> tuple[int, int]:
+    return _char_offset_to_line_col(text.encode("utf-8", "surrogatepass")[:offset].decode("utf-8", "replace"),
+                                    offset)
+
+
+# JSON that YAML does not read as it is: surrogate-pair escapes (`json.dumps` writes them for emoji), raw
+# C1 controls and raw line separators (U+2028/9, which YAML folds) inside strings. They only occur
+# inside JSON strings, so rewriting them as YAML escapes of the same characters keeps the meaning
+# (columns after them on that line shift by the escape's length).
+_JSON_ESCAPES = re.compile(r"\\(?:u([dD][89abAB][0-9a-fA-F]{2})\\u([dD][c-fC-F][0-9a-fA-F]{2})|.)"
+                           r"|[\x7f-\x9f\u2028\u2029]", re.S)
+_RAW = re.compile(r"[\x7f-\x9f\u2028\u2029]")
+
+
+def _json_compatible(text: str) -> str:
+    if "\\u" not in text and not _RAW.search(text):
+        return text
+
+    def fix(m: re.Match[str]) -> str:
+        if m.group(1):
+            high, low = int(m.group(1), 16), int(m.group(2), 16)
+            return f"\\U{0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00):08X}"
+        found = m.group(0)
+        return f"\\u{ord(found):04X}" if len(found) == 1 else found
+
+    return _JSON_ESCAPES.sub(fix, text)
 
 
 def load_text(text: str, file: str = "<string>") -> list[LoadedDocument]:
-    """All documents in `text`; raises SpecError with located diagnostics for anything unreadable."""
+    """All documents in `text`; raises SpecError with located diagnostics for anything unreadable.
+
+    JSON is read as YAML 1.2 (of which it is a subset), so both get the same line numbers and checks.
+    """
     if "\x00" in text:
         raise SpecError([Diagnostic(file, 0, 0, "", "binary file: not a YAML or JSON document", code="binary")])
-    builder = _Builder(file)
-    docs: list[LoadedDocument] = []
+    if file.lower().endswith(".json") or text.lstrip("\ufeff \t\r\n")[:1] in ("{", "["):
+        text = _json_compatible(text)
+    reader = _Reader(file)
     try:
-        for index, node in enumerate(_compose_all(text)):
-            doc = LoadedDocument(None, file, index, node.start_mark.line + 1, node.start_mark.column + 1)
-            doc.data = builder.build(node, (), doc, 0)
-            docs.append(doc)
+        docs = reader.read(text)
+    except _Abort as exc:
+        line, col = (exc.mark.line + 1, exc.mark.column + 1) if exc.mark is not None else (0, 0)
+        raise SpecError([*reader.errors, Diagnostic(file, line, col, "", exc.message, code=exc.code)]
+                        ) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
-        problem = exc.problem or exc.context or "invalid YAML"
-        if "found undefined alias" in str(problem) or "found undefined alias" in str(exc):
-            problem = "undefined alias"
-        raise SpecError([Diagnostic(file, line, col, "", f"invalid YAML: {problem}", code="yaml")]) from None
-    except yaml.YAMLError as exc:  # reader errors: control characters, bad encodings
-        mark = getattr(exc, "position", None)
-        raise SpecError([Diagnostic(file, 0, 0, "", f"unreadable text: {exc}", code="yaml")]) from None
-    except _TooBig as exc:
-        raise SpecError([Diagnostic(file, 0, 0, "", f"document too large: {exc}", code="too-large")]) from None
-    except RecursionError:
-        raise SpecError([Diagnostic(file, 0, 0, "", f"document nested deeper than {MAX_DEPTH} levels",
-                                    code="too-large")]) from None
-    if builder.errors:
-        raise SpecError(builder.errors)
+        problem = exc.problem or exc.context or "not valid YAML"
+        if exc.context and exc.problem and exc.context_mark and exc.context_mark.line != getattr(mark, "line", -1):
+            problem += f" ({exc.context} on line {exc.context_mark.line + 1})"
+        raise SpecError([*reader.errors, Diagnostic(file, line, col, "", f"invalid YAML: {problem}", code="yaml")]
+                        ) from None
+    except yaml.reader.ReaderError as exc:  # libyaml counts bytes of UTF-8, PyYAML characters
+        line, col = (_byte_offset_to_line_col(text, exc.position) if _Parser.__name__.startswith("C")
+                     else _char_offset_to_line_col(text, exc.position))
+        what = f"character U+{exc.character:04X}" if isinstance(exc.character, int) else "byte"
+        raise SpecError([Diagnostic(file, line, col, "", f"unreadable text: {what}: {exc.reason}",
+                                    code="yaml")]) from None
+    except UnicodeEncodeError as exc:  # a lone surrogate in a str handed to us (files decode as UTF-8 first)
+        line, col = _char_offset_to_line_col(text, exc.start)
+        raise SpecError([Diagnostic(file, line, col, "", f"not valid Unicode text (lone surrogate "
+                                    f"U+{ord(text[exc.start]):04X})", code="encoding")]) from None
+    except yaml.YAMLError as exc:  # pragma: no cover - every PyYAML error above is marked or a reader error
+        raise SpecError([Diagnostic(file, 0, 0, "", f"invalid YAML: {exc}", code="yaml")]) from None
+    if reader.errors:
+        raise SpecError(reader.errors)
     if not docs:
-        raise SpecError([Diagnostic(file, 0, 0, "", "no document: the file is empty", code="empty")])
+        raise SpecError([Diagnostic(file, 0, 0, "", "no document: the file is empty (or only comments)",
+                                    code="empty")])
     return docs
 
 
 def read_text(path: str | os.PathLike[str]) -> str:
-    """The file's text, or SpecError(io_error=True) naming what is wrong with it."""
+    """The file's text, or SpecError naming what is wrong with it (io_error=True when it cannot be read)."""
     name = str(path)
     p = Path(path)
     try:
         size = p.stat().st_size
         if size > MAX_BYTES:
             raise SpecError([Diagnostic(name, 0, 0, "", f"file is {size} bytes; documents are limited to "
-                                        f"{MAX_BYTES} bytes", code="too-large")])
-        raw = p.read_bytes()
+                                        f"{MAX_BYTES} bytes ({MAX_BYTES // (1024 * 1024)} MiB)", code="too-large")])
+        with p.open("rb") as fh:
+            raw = fh.read(MAX_BYTES + 1)
     except SpecError:
         raise
     except IsADirectoryError:
@@ -198,19 +451,41 @@ def read_text(path: str | os.PathLike[str]) -> str:
     except OSError as exc:
         raise SpecError([Diagnostic(name, 0, 0, "", f"cannot read: {exc.strerror or exc}", code="io")],
                         io_error=True) from None
+    if len(raw) > MAX_BYTES:  # a pipe or a file that grew
+        raise SpecError([Diagnostic(name, 0, 0, "", f"more than {MAX_BYTES} bytes; documents are limited to "
+                                    f"{MAX_BYTES} bytes", code="too-large")])
     if b"\x00" in raw:
         raise SpecError([Diagnostic(name, 0, 0, "", "binary file: not a YAML or JSON document", code="binary")])
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise SpecError([Diagnostic(name, line, 0, "", "not valid UTF-8 text", code="encoding")]) from None
+        head = raw[: exc.start]
+        line = head.count(b"\n") + 1
+        column = len(head[head.rfind(b"\n") + 1:].decode("utf-8", "replace")) + 1
+        raise SpecError([Diagnostic(name, line, column, "", f"not valid UTF-8 text (byte 0x{raw[exc.start]:02x})",
+                                    code="encoding")]) from None
 
 
 def load_file(path: str | os.PathLike[str]) -> list[LoadedDocument]:
+    """Every document of one YAML or JSON file (SpecError for anything unreadable)."""
     return load_text(read_text(path), str(path))
 
 
-def dump_yaml(data: Any) -> str:
-    """Plain block YAML in key order, for migrated or generated documents."""
-    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=None)
+# --------------------------------------------------------------------------------------------- dump
+class _Dumper(_BaseDumper):  # type: ignore[misc, valid-type]
+    """safe_dump, but strings that YAML 1.2 would read as numbers (`1e-3`, `0o17`) are quoted, so that
+    what we write reads back the same with this loader and with YAML 1.1 tools alike."""
+
+
+_Dumper.add_implicit_resolver(_FLOAT, re.compile(r"^(?:[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?)$"),
+                              list("-+0123456789."))
+_Dumper.add_implicit_resolver(_INT, re.compile(r"^(?:0o[0-7]+|0x[0-9a-fA-F]+)$"), list("0"))
+
+
+def dump_yaml(data: Any, *, block: bool = False) -> str:
+    """YAML in key order that this loader reads back equal: block style with leaf lists and mappings in
+    flow style (`shape: [3, 32, 32]`), or, with `block=True`, block style throughout on unwrapped lines."""
+    if block:
+        return yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, default_flow_style=False,
+                         width=2**31 - 1)
+    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, default_flow_style=None)

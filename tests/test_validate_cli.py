@@ -1,16 +1,21 @@
-"""`lockstep validate` as users run it: exit codes, formats, no tracebacks, no framework imports."""
+"""`lockstep validate` as users run it: exit codes, the four formats, messages, bad input, no tracebacks,
+no framework imports, the pre-commit hook."""
 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
+import yaml
 
 from lockstep.cli import main
+from lockstep.spec.base import SUPPORTED_VERSIONS
+from lockstep.spec.loader import MAX_BYTES
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -37,6 +42,15 @@ optimizer:
 training: {steps: 3}
 """
 
+ENV = """{
+  "apiVersion": "lockstep/v1",
+  "kind": "Environment",
+  "metadata": {"name": "e"},
+  "runtime": "onnxruntime",
+  "tolerance": {"rtol": 1e-4, "atol": 1e-5}
+}
+"""
+
 
 @pytest.fixture()
 def folder(tmp_path: Path) -> Path:
@@ -45,68 +59,236 @@ def folder(tmp_path: Path) -> Path:
     return tmp_path
 
 
+def run(args: list[str], capsys) -> tuple[int, str, str]:
+    code = main(["validate", *args])
+    out = capsys.readouterr()
+    assert "Traceback" not in out.out + out.err
+    return code, out.out, out.err
+
+
 def test_examples_are_valid(capsys) -> None:
-    assert main(["validate", str(ROOT / "examples")]) == 0
-    assert "valid" in capsys.readouterr().out
+    if not any((ROOT / "examples").rglob("*.yaml")):
+        pytest.skip("no examples yet")
+    code, out, _ = run([str(ROOT / "examples")], capsys)
+    assert code == 0, out
+    assert re.fullmatch(r"\d+ files?, \d+ documents?, 0 errors\n", out)
+
+
+def test_valid_files_and_summary(folder: Path, tmp_path: Path, capsys) -> None:
+    (tmp_path / "env.json").write_text(ENV)
+    (tmp_path / "two.yml").write_text(GOOD + "---\n" + GOOD.replace("name: m}", "name: m2}"))
+    code, out, _ = run([str(folder / "m.yaml"), str(tmp_path / "env.json"), str(tmp_path / "two.yml")], capsys)
+    assert (code, out) == (0, "3 files, 4 documents, 0 errors\n")
+    assert run(["-q", str(folder / "m.yaml")], capsys)[:2] == (0, "")
 
 
 def test_text_error_has_line_path_and_suggestion(folder: Path, capsys) -> None:
-    assert main(["validate", str(folder / "r.yaml")]) == 1
-    out = capsys.readouterr().out
-    assert f"{folder / 'r.yaml'}:12:3: optimizer.lr: unknown field `lr`" in out
-    assert "did you mean `learning_rate`?" in out
+    code, out, _ = run([str(folder / "r.yaml")], capsys)
+    assert code == 1
+    first = out.splitlines()[0]
+    assert first.startswith(f"{folder / 'r.yaml'}:12:3: optimizer.lr: unknown field `lr`")
+    assert first.endswith("did you mean `learning_rate`?")
+    assert "missing required field `learning_rate`" not in out  # the unknown key says it all
+    assert out.splitlines()[-1] == "1 file, 1 document, 1 error"
+
+
+def test_plain_word_messages(tmp_path: Path, capsys) -> None:
+    (tmp_path / "m.yaml").write_text(GOOD.replace("units: 3}", "units: -3}\n  - {type: dnse}\n  - {type: dropout, "
+                                                  "rate: 1.5}\n  - {type: dense, units: 2.5}"))
+    code, out, _ = run(["-q", str(tmp_path / "m.yaml")], capsys)
+    lines = out.splitlines()
+    assert code == 1 and len(lines) == 4, out
+    assert lines[0].endswith(":6:26: layers[0].units: expected an integer > 0, got -3")
+    assert ":7:12: layers[1].type: unknown type `dnse`" in lines[1] and "did you mean `dense`?" in lines[1]
+    assert lines[2].endswith(":8:27: layers[2].rate: expected a number < 1, got 1.5")
+    assert lines[3].endswith(":9:26: layers[3].units: expected an integer, got 2.5")
 
 
 def test_json_format(folder: Path, capsys) -> None:
-    assert main(["validate", "--format", "json", str(folder)]) == 1
-    errs = json.loads(capsys.readouterr().out)
-    assert {"file", "line", "column", "path", "message"} <= set(errs[0])
-    assert errs[0]["line"] == 12 and errs[0]["path"] == "optimizer.lr"
+    code, out, _ = run(["--format", "json", str(folder)], capsys)
+    errs = json.loads(out)
+    assert code == 1 and len(errs) == 1
+    assert {"file", "line", "column", "path", "message", "expected", "suggestion", "code"} <= set(errs[0])
+    assert (errs[0]["line"], errs[0]["column"], errs[0]["path"]) == (12, 3, "optimizer.lr")
+    assert errs[0]["suggestion"] == "learning_rate"
+    assert json.loads(run(["--format", "json", str(folder / "m.yaml")], capsys)[1]) == []
 
 
-def test_github_format(folder: Path, capsys) -> None:
-    main(["validate", "--format", "github", str(folder / "r.yaml")])
-    line = capsys.readouterr().out.splitlines()[0]
-    assert line.startswith("::error file=") and ",line=12,col=3," in line
+def test_github_format(folder: Path, tmp_path: Path, capsys) -> None:
+    (tmp_path / "empty.yaml").write_text("")
+    code, out, _ = run(["--format", "github", str(folder / "r.yaml"), str(tmp_path / "empty.yaml")], capsys)
+    first, second = out.splitlines()
+    assert code == 1
+    assert re.fullmatch(r"::error file=[^,]+r\.yaml,line=12,col=3,title=lockstep%3A optimizer\.lr::optimizer\.lr: "
+                        r"unknown field `lr` .*did you mean `learning_rate`\?", first), first
+    assert re.fullmatch(r"::error file=[^,]+empty\.yaml,title=lockstep%3A empty::no document.*", second), second
 
 
 def test_junit_format(folder: Path, capsys) -> None:
-    main(["validate", "--format", "junit", str(folder)])
-    suite = ElementTree.fromstring(capsys.readouterr().out)
-    assert suite.get("tests") == "2" and suite.get("failures") == "1"
+    (folder / "two.yaml").write_text(GOOD + "---\n" + GOOD.replace("units: 3", "units: 0"))
+    (folder / "broken.yaml").write_text("a: [\n")
+    code, out, _ = run(["--format", "junit", str(folder), str(folder / "missing.yaml")], capsys)
+    assert code == 2  # a missing path
+    root = ElementTree.fromstring(out)
+    suite = root.find("testsuite")
+    cases = suite.findall("testcase")
+    # broken.yaml (1), m.yaml (1), r.yaml (1), two.yaml (2 documents), the missing path (1)
+    assert (suite.get("tests"), suite.get("failures"), len(cases)) == ("6", "4", 6)
+    failed = {(c.get("classname").rsplit("/", 1)[-1], c.get("name")) for c in cases if c.find("failure") is not None}
+    assert failed == {("broken.yaml", "document 1"), ("r.yaml", "document 1"), ("two.yaml", "document 2"),
+                      ("missing.yaml", "path")}
 
 
-def test_glob_and_missing_paths(folder: Path, capsys) -> None:
-    assert main(["validate", str(folder / "m*.yaml")]) == 0
-    assert main(["validate", str(folder / "nope.yaml")]) == 2
-    assert main(["validate", str(folder / "*.nothing")]) == 2
-    empty = folder / "empty"
-    empty.mkdir()
-    assert main(["validate", str(empty)]) == 2
+def test_globs_folders_and_missing_paths(folder: Path, capsys) -> None:
+    assert run([str(folder / "m*.yaml")], capsys)[0] == 0
+    code, out, _ = run([str(folder / "nope.yaml")], capsys)
+    assert code == 2 and "no such file or folder" in out
+    code, out, _ = run([str(folder / "*.nothing")], capsys)
+    assert code == 2 and "no .yaml, .yml or .json file matches this pattern" in out
+    (folder / "empty").mkdir()
+    (folder / "empty" / "notes.txt").write_text("not a spec")
+    code, out, _ = run([str(folder / "empty")], capsys)
+    assert code == 2 and "folder holds no .yaml, .yml or .json file" in out
+    (folder / "sub" / ".hidden").mkdir(parents=True)
+    (folder / "sub" / ".hidden" / "x.yaml").write_text("not: [valid")
+    (folder / "sub" / "m.YML").write_text(GOOD)
+    code, out, _ = run([str(folder / "sub"), str(folder / "m.yaml"), str(folder / "m.yaml")], capsys)
+    assert (code, out.splitlines()[-1]) == (0, "2 files, 2 documents, 0 errors")  # hidden folders skipped
 
 
-def test_usage_error_exit_2(capsys) -> None:
+def test_unreadable_file_exit_2(folder: Path, capsys, monkeypatch: pytest.MonkeyPatch) -> None:
+    real_open = Path.open
+
+    def deny(self: Path, *args, **kwargs):
+        if self.name == "m.yaml":
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_open(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", deny)
+    code, out, _ = run([str(folder)], capsys)
+    assert code == 2 and "m.yaml:0:0: cannot read: Permission denied" in out
+
+
+def test_usage_errors_exit_2(capsys) -> None:
     assert main(["validate"]) == 2
     assert main(["validate", "--format", "xml", "x"]) == 2
+    assert "usage" in capsys.readouterr().err
 
 
-def test_unknown_version_and_kind(tmp_path: Path, capsys) -> None:
+def test_unknown_and_newer_version_and_kind(tmp_path: Path, capsys) -> None:
     (tmp_path / "v.yaml").write_text("apiVersion: lockstep/v9\nkind: Modle\nmetadata: {name: a}\n")
-    assert main(["validate", str(tmp_path / "v.yaml")]) == 1
-    out = capsys.readouterr().out
-    assert "unknown spec version `lockstep/v9`" in out and "lockstep/v1" in out
-    assert "unknown kind `Modle`" in out and "did you mean `Model`?" in out
+    code, out, _ = run([str(tmp_path / "v.yaml")], capsys)
+    assert code == 1
+    assert "v.yaml:1:13: apiVersion: unknown spec version `lockstep/v9`" in out
+    assert all(f"`{v}`" in out for v in SUPPORTED_VERSIONS) and "newer" in out
+    assert "v.yaml:2:7: kind: unknown kind `Modle`" in out and "did you mean `Model`?" in out
+
+
+BAD_INPUTS = {
+    "invalid.yaml": ("a: [1,\nb: 2\n", "yaml", 3),  # where the parser gave up; the message names line 1
+    "dup.yaml": (GOOD + "kind: Model\n", "duplicate-key", 7),
+    "tag.yaml": ("apiVersion: !!python/object/apply:os.system ['touch /tmp/lockstep-pwned']\n", "tag", 1),
+    "bomb.yaml": ("a: &a [x,x,x,x,x,x,x,x,x,x]\n" + "".join(
+        f"{c}: &{c} [" + ",".join([f"*{p}"] * 10) + "]\n" for p, c in zip("abcdefg", "bcdefgh", strict=True)),
+        "too-large", None),
+    "deep.yaml": ("a: " + "[" * 10_000 + "]" * 10_000 + "\n", "too-large", 1),
+    "binary.yaml": (b"\x89PNG\r\n\x1a\n\x00\x00", "binary", 0),
+    "latin1.json": ('{"a": "caf\xe9"}'.encode("latin-1"), "encoding", 1),
+    "empty.yaml": ("", "empty", 0),
+    "nulls.yaml": ("---\n---\n", "schema", 2),
+    "list.json": ("[1, 2]", "schema", 1),
+    "scalar.yaml": ("just text\n", "schema", 1),
+    "kind.yaml": ("apiVersion: lockstep/v1\nkind: Pipeline\nmetadata: {name: p}\n", "kind", 2),
+    "version.yaml": ("apiVersion: lockstep/v2\nkind: Model\n", "version", 1),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_INPUTS))
+def test_bad_input_is_reported_never_raised(name: str, tmp_path: Path, capsys) -> None:
+    content, code, line = BAD_INPUTS[name]
+    path = tmp_path / name
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    exit_code, out, _ = run(["--format", "json", str(path)], capsys)
+    errs = json.loads(out)
+    assert exit_code == 1 and errs, out
+    assert errs[0]["code"] == code, errs
+    if line is not None:
+        assert errs[0]["line"] == line, errs
+    assert not Path("/tmp/lockstep-pwned").exists()
+
+
+def test_huge_file_is_refused(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "huge.yaml"
+    with path.open("wb") as fh:
+        fh.truncate(MAX_BYTES + 1)  # sparse: no need to write 5 MB
+    code, out, _ = run([str(path)], capsys)
+    assert code == 1 and f"limited to {MAX_BYTES} bytes" in out
 
 
 def test_no_framework_imported() -> None:
-    code = ("import sys\nfrom lockstep.cli import main\nmain(['validate', '-q', {!r}])\n"
-            "bad = [m for m in ('torch', 'tensorflow', 'onnxruntime', 'keras') if m in sys.modules]\n"
-            "print(bad)\n").format(str(ROOT / "examples"))
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip().endswith("[]"), out
+    code = (
+        "import sys\n"
+        "import lockstep.spec, lockstep.spec.loader, lockstep.spec.validate\n"
+        "heavy = ('torch', 'tensorflow', 'onnxruntime', 'keras', 'jax')\n"
+        "assert not [m for m in heavy if m in sys.modules], 'import lockstep.spec'\n"
+        "from lockstep.cli import main\n"
+        f"main(['validate', '-q', {str(ROOT / 'examples')!r}, {str(ROOT / '.pre-commit-hooks.yaml')!r}])\n"
+        "print([m for m in heavy if m in sys.modules])\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.stdout.strip().endswith("[]"), proc.stdout + proc.stderr
 
 
 def test_python_dash_m_runs(folder: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "lockstep", "validate", str(folder / "r.yaml")],
                           capture_output=True, text=True)
-    assert proc.returncode == 1 and "Traceback" not in proc.stdout + proc.stderr
+    assert proc.returncode == 1 and "optimizer.lr" in proc.stdout
+    assert "Traceback" not in proc.stdout + proc.stderr
+
+
+def test_pre_commit_hook() -> None:
+    hooks = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
+    (hook,) = [h for h in hooks if h["id"] == "lockstep-validate"]
+    assert hook["entry"] == "lockstep validate" and hook["language"] == "python"
+    files = re.compile(hook["files"])
+    assert all(files.search(f) for f in ("a.yaml", "dir/b.yml", "c.json"))
+    assert not any(files.search(f) for f in ("a.py", "yaml.txt", "x.jsonl"))
+
+
+def test_messages_for_unions_keys_and_inline_models(tmp_path: Path, capsys) -> None:
+    (tmp_path / "d.csv").write_text("a,b,c,d,e\n" + "1,2,3,4,0\n" * 8)
+    recipe = BAD.replace("model: m.yaml\n", """model:
+  apiVersion: lockstep/v1
+  kind: Model
+  metadata: {name: m}
+  inputs: [{name: x, shape: [4]}]
+  layers:
+    - {type: dense, unitz: 3}
+    - type: dense
+      units: 3
+      initializers: {weight: {type: glorot_uniform, seed: -1}, 5: {type: ones}}
+""").replace("source: {type: synthetic_classification, num_samples: 10, shape: [4], num_classes: 3}",
+             "source: {type: csv, path: d.csv, target: 1.5}").replace("lr: 0.1", "learning_rate: 0.1")
+    (tmp_path / "r.yaml").write_text(recipe)
+    code, out, _ = run(["-q", str(tmp_path / "r.yaml")], capsys)
+    assert code == 1
+    assert out.splitlines() == [f"{tmp_path / 'r.yaml'}:{tail}" for tail in (
+        "16:44: data.source.target: expected a string or an integer, got 1.5",
+    )]
+    (tmp_path / "r.yaml").write_text(recipe.replace("target: 1.5", "target: b"))
+    code, out, _ = run(["-q", str(tmp_path / "r.yaml")], capsys)
+    assert code == 1
+    assert out.splitlines() == [f"{tmp_path / 'r.yaml'}:{tail}" for tail in (
+        "10:21: model.layers[0].unitz: unknown field `unitz` (expected one of `name`, `inputs`, `initializers`, "
+        "`units`, `use_bias`); did you mean `units`?",
+        "13:59: model.layers[1].initializers.weight.seed: expected an integer >= 0, got -1",
+        "13:64: model.layers[1].initializers.5: key `5`: expected a string, got 5",
+    )]
+
+
+def test_globs_pick_documents_only(folder: Path, capsys) -> None:
+    (folder / "README.md").write_text("# not a spec: ignored by a pattern\n")
+    code, out, _ = run([str(folder / "*")], capsys)
+    assert code == 1 and out.splitlines()[-1] == "2 files, 2 documents, 1 error"
+    code, out, _ = run([str(folder / "README.md")], capsys)  # named explicitly: read, and rejected
+    assert code == 1 and "README.md" in out

@@ -1,47 +1,132 @@
-"""The PyTorch adapter: every v1 construct on native torch.nn / torch.optim, CPU and CUDA, float32/64."""
+"""The PyTorch adapter: every spec v1 construct on native torch.nn / torch.optim, CPU and CUDA, float32/64.
+
+`support()` answers from one table: `native` where a torch class or option has the standard's semantics,
+`subclass` where a documented subclass or a native option closes a gap (the note says how; the full
+account is docs/adapters/torch.md). Nothing in v1 is unsupported on torch.
+"""
 
 from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING
 
 import torch
 
 from lockstep import __version__
-from lockstep.adapters.base import NATIVE, Adapter, Session, Support
-from lockstep.adapters.torch.session import TorchSession
+from lockstep.adapters.base import Adapter, Session, Support, UnsupportedConstruct
+from lockstep.adapters.torch.session import DTYPES, TorchSession
 
-SUBCLASS = {
-    "conv1d": "explicit F.pad before the native conv when 'same' padding is asymmetric",
-    "conv2d": "explicit F.pad before the native conv when 'same' padding is asymmetric",
-    "max_pool2d": "F.pad with -inf before the native pool (torch pads symmetrically, at most k/2)",
-    "avg_pool2d": "asymmetric padding: native window sum divided by the native count of in-bounds positions",
-    "dropout": "the standard's keep-mask replaces torch's RNG",
-    "lstm": "bias_hh held at zero and frozen: the standard has one bias",
-    "binary_crossentropy": "label smoothing applied to the targets before the native loss",
-    "categorical_crossentropy": "from probabilities: -Σ t log p in torch ops (no native loss)",
-    "global_norm": "norm from get_total_norm; max_norm rescaled to cancel torch's +1e-6",
-    "cosine": "closed form per step (CosineAnnealingLR is periodic past T_max)",
-    "warmup": "closed form per step (LinearLR rejects start_factor 0)",
+if TYPE_CHECKING:
+    from lockstep.spec.documents import Model, Recipe
+
+SUBCLASS: dict[str, str] = {
+    "conv1d": "asymmetric padding (the standard's 'same' with stride: odd element at the end) is an explicit "
+              "F.pad before the native nn.Conv1d (PaddedConv1d); symmetric padding is native",
+    "conv2d": "asymmetric padding (the standard's 'same' with stride: odd element at the end) is an explicit "
+              "F.pad before the native nn.Conv2d (PaddedConv2d); symmetric padding is native",
+    "max_pool2d": "asymmetric or larger-than-half-window padding is F.pad with -inf before nn.MaxPool2d "
+                  "(PaddedMaxPool2d)",
+    "avg_pool2d": "asymmetric padding: native window sums (divisor_override=1) divided by the in-bounds count "
+                  "(PaddedAvgPool2d); symmetric padding is count_include_pad=False",
+    "dropout": "the standard's keep-mask replaces torch's RNG (StandardDropout, an nn.Dropout subclass)",
+    "lstm": "torch's second bias bias_hh_l0 is held at zero and frozen so the gradient lands on the one bias",
+    "binary_crossentropy": "label smoothing is applied to the targets; from probabilities the loss is "
+                           "-(t log p + (1-t) log(1-p)) in torch ops (F.binary_cross_entropy clamps); "
+                           "from logits F.binary_cross_entropy_with_logits is native",
+    "categorical_crossentropy": "from logits native (F.cross_entropy, label_smoothing); from probabilities "
+                                "-Σ t log p in torch ops (torch has no such loss)",
+    "sparse_categorical_crossentropy": "from logits native (F.cross_entropy, label_smoothing); from "
+                                       "probabilities -Σ t log p in torch ops",
+    "adamw": "coupled L2 (regularization.l2) is added to the gradients by the session: AdamW's weight_decay is "
+             "the decoupled one",
+    "cosine": "HeldCosineAnnealingLR: CosineAnnealingLR holding eta_min after T_max (torch's is periodic)",
+    "warmup": "LinearLR(start_factor); a start factor of 0 (LinearLR refuses it) is LambdaLR(t / W)",
+    "global_norm": "get_total_norm + clip_grads_with_norm_ with max_norm rescaled by (norm + 1e-6) / norm to "
+                   "cancel torch's epsilon",
+}
+
+NATIVE_NOTES: dict[str, str] = {
+    "dense": "nn.Linear (weight transposed)", "gru": "nn.GRU(batch_first=True): gates r, z, n, reset after",
+    "multi_head_attention": "nn.MultiheadAttention(batch_first=True), q/k/v slices of in_proj_weight",
+    "batch_norm": "nn.BatchNorm1d/2d/3d: torch's momentum and running-variance conventions are the standard's",
+    "step": "StepLR", "exponential": "ExponentialLR", "constant": "no scheduler",
+    "sgd": "torch.optim.SGD", "adam": "torch.optim.Adam", "rmsprop": "torch.optim.RMSprop(alpha=rho)",
+    "adagrad": "torch.optim.Adagrad(lr_decay=0)", "l2": "the optimizer's weight_decay (coupled)",
+    "value": "clip_grad_value_",
 }
 
 
+@functools.cache
+def _spec_constructs() -> tuple[frozenset[str], frozenset[str]]:
+    """(constructs the adapter runs, constructs the standard prepares before any backend: data, init)."""
+    from typing import get_args
+
+    from lockstep.spec import data, initializers, losses, optimizers, schedules
+    from lockstep.spec.layers import LAYER_TYPES
+
+    def types(*modules) -> set[str]:
+        found = set()
+        for module in modules:
+            for obj in vars(module).values():
+                field = getattr(obj, "model_fields", {}).get("type") if isinstance(obj, type) else None
+                if field is not None:
+                    found.update(a for a in get_args(field.annotation) if isinstance(a, str))
+        return found
+
+    run = {*LAYER_TYPES, *types(losses, optimizers, schedules), "warmup", "l2"}
+    return frozenset(run), frozenset(types(data, initializers) - run)
+
+
 class TorchAdapter(Adapter):
+    """`--backend torch`. `allow_tf32=None` reads LOCKSTEP_ALLOW_TF32 (off unless set to 1)."""
+
     name = "torch"
 
+    def __init__(self, allow_tf32: bool | None = None) -> None:
+        self.allow_tf32 = allow_tf32
+
     def versions(self) -> dict[str, str]:
-        return {"lockstep": __version__, "torch": torch.__version__}
+        v = {"lockstep": __version__, "torch": torch.__version__}
+        if torch.cuda.is_available():
+            v["cuda"] = str(torch.version.cuda)
+            v["cudnn"] = str(torch.backends.cudnn.version())
+        return v
 
     def devices(self) -> list[str]:
         return ["cpu", *(f"cuda:{i}" for i in range(torch.cuda.device_count()))]
 
+    def _device_problem(self, device: str) -> str | None:
+        kind, _, index = device.partition(":")
+        if kind == "cpu" and not index:
+            return None
+        if kind != "cuda" or (index and not index.isdigit()):
+            return f"unknown device `{device}` (cpu, cuda or cuda:N)"
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            return "torch sees no CUDA device here"
+        if index and int(index) >= count:
+            return f"there is no {device} (torch sees {count} CUDA device{'s' * (count > 1)})"
+        return None
+
     def support(self, construct: str, *, dtype: str = "float32", device: str = "cpu") -> Support:
-        if device != "cpu" and not device.startswith("cuda"):
-            return Support("unsupported", f"unknown device {device}")
-        if device.startswith("cuda") and not torch.cuda.is_available():
-            return Support("unsupported", "no CUDA device")
+        problem = self._device_problem(device)
+        if problem:
+            return Support("unsupported", problem)
+        if dtype not in DTYPES:
+            return Support("unsupported", f"dtype {dtype}: the adapter runs float32 and float64")
+        run, prepared = _spec_constructs()
         if construct in SUBCLASS:
             return Support("subclass", SUBCLASS[construct])
-        return NATIVE
+        if construct in run:
+            return Support("native", NATIVE_NOTES.get(construct, ""))
+        if construct in prepared:
+            return Support("native", "prepared by the standard (data, initial weights) and handed over as arrays")
+        return Support("unsupported", f"`{construct}` is not a spec v1 construct")
 
-    def build(self, model, *, dtype: str, device: str = "cpu", recipe=None) -> Session:
-        if device.startswith("cuda") and not torch.cuda.is_available():
-            raise ValueError("CUDA was asked for but torch sees no CUDA device")
-        return TorchSession(model, dtype=dtype, device=device, recipe=recipe)
+    def build(self, model: Model, *, dtype: str, device: str = "cpu", recipe: Recipe | None = None) -> Session:
+        problem = self._device_problem(device)
+        if problem:
+            raise UnsupportedConstruct(f"device:{device}", problem)
+        if dtype not in DTYPES:
+            raise UnsupportedConstruct(f"dtype:{dtype}", "the torch adapter runs float32 and float64")
+        return TorchSession(model, dtype=dtype, device=device, recipe=recipe, allow_tf32=self.allow_tf32)

@@ -1,50 +1,81 @@
-"""Spec losses on native torch.nn.functional losses.
+"""Spec losses on native torch.nn.functional losses, built once per session for the output's rank.
 
-Divergences closed here: cross-entropy takes the class axis at dim 1 in torch (moved from last);
-binary label smoothing (t(1 - s) + s/2) has no torch option, so targets are smoothed before the native
-loss; categorical cross-entropy from probabilities has no native loss and is -Σ t log p with torch ops.
-torch's binary_cross_entropy clamps log at -100 where the standard does not clip: identical for p in
-(e^-100, 1 - e^-100)."""
+Gaps closed here (docs/adapters/torch.md):
+- the standard puts the class axis last; torch's cross_entropy / nll_loss want it at dim 1: moved
+  (`movedim`, a view) for outputs of rank > 2;
+- binary label smoothing (`t(1 - s) + s/2`) has no torch option: targets are smoothed first;
+- from probabilities, F.binary_cross_entropy clamps log at -100 and its gradient's denominator at
+  1e-12, and categorical cross-entropy from probabilities has no torch loss; the standard clips
+  nothing (p = 0 or 1 gives an infinite loss that stops the run), so both are `-Σ t log p` written in
+  torch ops, differentiated by autograd;
+- targets are reshaped to the prediction's shape only where the data gives a flat target.
+Reductions are torch's own `mean` / `sum` over every element (per-sample losses for cross-entropy).
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 
+if TYPE_CHECKING:
+    from lockstep.spec.losses import Loss
 
-def _class_dim_1(y: torch.Tensor) -> torch.Tensor:
-    return y if y.dim() == 2 else y.movedim(-1, 1)
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def _same_shape(y: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    return t if t.shape == y.shape else t.reshape(y.shape)
 
 
 def _reduce(per: torch.Tensor, reduction: str) -> torch.Tensor:
     return per.sum() if reduction == "sum" else per.mean()
 
 
-def build(loss):
+def build(loss: Loss, output_rank: int) -> LossFn:
+    """`fn(prediction, target) -> scalar loss` for a spec loss and a batched prediction of `output_rank`."""
     t, red = loss.type, loss.reduction
     if t == "mse":
-        return lambda y, tg: F.mse_loss(y, tg.reshape(y.shape), reduction=red)
+        return lambda y, tg: F.mse_loss(y, _same_shape(y, tg), reduction=red)
     if t == "mae":
-        return lambda y, tg: F.l1_loss(y, tg.reshape(y.shape), reduction=red)
+        return lambda y, tg: F.l1_loss(y, _same_shape(y, tg), reduction=red)
     if t == "huber":
-        return lambda y, tg: F.huber_loss(y, tg.reshape(y.shape), reduction=red, delta=loss.delta)
-    s = getattr(loss, "label_smoothing", 0.0)
+        delta = loss.delta
+        return lambda y, tg: F.huber_loss(y, _same_shape(y, tg), reduction=red, delta=delta)
+    s = float(getattr(loss, "label_smoothing", 0.0))
     if t == "binary_crossentropy":
-        fn = F.binary_cross_entropy_with_logits if loss.from_logits else F.binary_cross_entropy
-        return lambda y, tg: fn(y, tg.reshape(y.shape) * (1 - s) + 0.5 * s, reduction=red)
+        if loss.from_logits:
+            return lambda y, tg: F.binary_cross_entropy_with_logits(y, _smooth_binary(_same_shape(y, tg), s),
+                                                                    reduction=red)
+        return lambda y, tg: _reduce(_binary_from_probabilities(y, _smooth_binary(_same_shape(y, tg), s)), red)
+    to_dim1 = (lambda v: v) if output_rank <= 2 else (lambda v: v.movedim(-1, 1))
     if t == "nll":
-        return lambda y, tg: F.nll_loss(_class_dim_1(y), tg, reduction=red)
+        return lambda y, tg: F.nll_loss(to_dim1(y), tg, reduction=red)
     if t == "sparse_categorical_crossentropy":
         if loss.from_logits:
-            return lambda y, tg: F.cross_entropy(_class_dim_1(y), tg, reduction=red, label_smoothing=s)
-        return lambda y, tg: _prob_ce(y, F.one_hot(tg, y.shape[-1]).to(y.dtype), s, red)
+            return lambda y, tg: F.cross_entropy(to_dim1(y), tg, reduction=red, label_smoothing=s)
+        return lambda y, tg: _reduce(_categorical_from_probabilities(y, F.one_hot(tg, y.shape[-1]), s), red)
     if t == "categorical_crossentropy":
         if loss.from_logits:
-            return lambda y, tg: F.cross_entropy(_class_dim_1(y), _class_dim_1(tg), reduction=red, label_smoothing=s)
-        return lambda y, tg: _prob_ce(y, tg, s, red)
-    raise KeyError(t)
+            return lambda y, tg: F.cross_entropy(to_dim1(y), to_dim1(tg), reduction=red, label_smoothing=s)
+        return lambda y, tg: _reduce(_categorical_from_probabilities(y, tg, s), red)
+    raise KeyError(f"no torch mapping for loss `{t}`")
 
 
-def _prob_ce(p: torch.Tensor, t: torch.Tensor, s: float, red: str) -> torch.Tensor:
-    t = t * (1 - s) + s / p.shape[-1]
-    return _reduce(-(t * torch.log(p)).sum(-1), red)
+def _smooth_binary(t: torch.Tensor, s: float) -> torch.Tensor:
+    return t * (1 - s) + 0.5 * s if s else t
+
+
+def _binary_from_probabilities(p: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Per element -(t log p + (1 - t) log(1 - p)), unclipped (F.binary_cross_entropy clamps)."""
+    return -(t * torch.log(p) + (1 - t) * torch.log1p(-p))
+
+
+def _categorical_from_probabilities(p: torch.Tensor, t: torch.Tensor, s: float) -> torch.Tensor:
+    """Per position -Σ_c t_c log p_c with smoothing t(1 - s) + s/C; torch has no loss from probabilities."""
+    t = t.to(p.dtype)
+    if s:
+        t = t * (1 - s) + s / p.shape[-1]
+    return -(t * torch.log(p)).sum(-1)

@@ -1,26 +1,85 @@
-"""Learning rate per optimizer step. torch's CosineAnnealingLR is recursive and periodic past T_max
-(the standard holds at the minimum) and LinearLR rejects a start factor of 0, so instead of chaining
-schedulers the session sets each step's rate from the standard's closed forms (what a torch
-LambdaLR does), evaluated in Python float64."""
+"""Spec learning-rate schedules on native torch.optim.lr_scheduler, stepped once per optimizer step.
+
+| spec | torch |
+| --- | --- |
+| constant | no scheduler (ConstantLR(1.0) after a warm-up) |
+| step | StepLR(step_size, gamma) |
+| exponential | ExponentialLR(gamma) |
+| cosine | `HeldCosineAnnealingLR`: CosineAnnealingLR(T_max, eta_min) that holds eta_min after T_max |
+| warm-up (W steps from f) | LinearLR(f, 1.0, W); LambdaLR(t / W) when f = 0; then SequentialLR(milestones=[W]) |
+
+Gaps closed: CosineAnnealingLR is periodic past T_max (it rises again) where the standard holds the
+minimum: the subclass returns eta_min for t > T_max. LinearLR rejects start_factor 0 (its recursive form
+divides by the previous factor), and the standard's default warm-up starts at 0: a LambdaLR with the
+closed form `t / W` takes its place. torch's schedulers are recursive (each rate is the previous times a
+factor); they agree with the standard's closed forms to a few ulps (tests/torch_adapter). A resumed run
+replays the scheduler up to its step, so its rates are bit-identical to an uninterrupted run's.
+"""
 
 from __future__ import annotations
 
-import math
+import warnings
+from typing import TYPE_CHECKING
+
+import torch
+from torch.optim import lr_scheduler as sched
+
+if TYPE_CHECKING:
+    from lockstep.spec.schedules import Schedule, Warmup
 
 
-def factor(schedule, base: float, t: int) -> float:
-    """lr(t) for optimizer step t (0-based)."""
-    w = schedule.warmup
-    if w is not None:
-        if t < w.steps:
-            return base * (w.start_factor + (1 - w.start_factor) * t / w.steps)
-        t -= w.steps
+class HeldCosineAnnealingLR(sched.CosineAnnealingLR):
+    """CosineAnnealingLR that stays at eta_min after T_max (the standard's cosine), instead of rising."""
+
+    def get_lr(self) -> list[float]:  # type: ignore[override]
+        if self.last_epoch > self.T_max:
+            return [self.eta_min for _ in self.optimizer.param_groups]
+        return super().get_lr()  # type: ignore[return-value]
+
+    def _get_closed_form_lr(self) -> list[float]:
+        if self.last_epoch > self.T_max:
+            return [self.eta_min for _ in self.base_lrs]
+        return super()._get_closed_form_lr()  # type: ignore[return-value]
+
+
+def _main(schedule: Schedule, opt: torch.optim.Optimizer) -> sched.LRScheduler | None:
     k = schedule.type
     if k == "constant":
-        return base
+        return None
     if k == "step":
-        return base * schedule.gamma ** (t // schedule.step_size)
+        return sched.StepLR(opt, step_size=schedule.step_size, gamma=schedule.gamma)
     if k == "exponential":
-        return base * schedule.gamma**t
-    lo, big_t = schedule.min_learning_rate, schedule.decay_steps
-    return lo + (base - lo) * (1 + math.cos(math.pi * min(t, big_t) / big_t)) / 2
+        return sched.ExponentialLR(opt, gamma=schedule.gamma)
+    if k == "cosine":
+        return HeldCosineAnnealingLR(opt, T_max=schedule.decay_steps, eta_min=schedule.min_learning_rate)
+    raise KeyError(f"no torch mapping for schedule `{k}`")
+
+
+def _warmup(warmup: Warmup, opt: torch.optim.Optimizer) -> sched.LRScheduler:
+    w, f = warmup.steps, warmup.start_factor
+    if f > 0:
+        return sched.LinearLR(opt, start_factor=f, end_factor=1.0, total_iters=w)
+    return sched.LambdaLR(opt, lambda t: t / w if t < w else 1.0)
+
+
+def build(schedule: Schedule, opt: torch.optim.Optimizer) -> sched.LRScheduler | None:
+    """The scheduler for `schedule` on `opt` (whose lr is the base rate), or None for a constant rate."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # SequentialLR's constructor-time stepping notices
+        main = _main(schedule, opt)
+        if schedule.warmup is None:
+            return main
+        warm = _warmup(schedule.warmup, opt)
+        if main is None:  # hold the base rate exactly after the warm-up (LinearLR's recursion ends within ulps)
+            main = sched.ConstantLR(opt, factor=1.0, total_iters=0)
+        return sched.SequentialLR(opt, [warm, main], milestones=[schedule.warmup.steps])
+
+
+def fast_forward(scheduler: sched.LRScheduler | None, steps: int) -> None:
+    """Advance a fresh scheduler by `steps` optimizer steps (resume), exactly as training would have."""
+    if scheduler is None:
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "scheduler.step() before optimizer.step()"
+        for _ in range(steps):
+            scheduler.step()

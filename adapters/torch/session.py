@@ -1,161 +1,286 @@
-"""A spec model on torch: canonical parameters in and out, native forward/backward/optimizer step."""
+"""A spec model on torch: canonical parameters in and out, native forward, backward and optimizer step.
+
+`train_step` is the loop a careful hand-written torch script runs, with nothing added per step that the
+standard does not require: `torch.from_numpy` for the batch (no copy when the dtype matches), the
+model's own forward, the native loss, `backward`, one non-finite check (the global norm when clipping
+needs it anyway, else torch's fused GradScaler check), at most one host sync (the loss, with the check's
+flag), native clipping, `optimizer.step()`, `scheduler.step()`. The step must not change anything when
+the loss or a gradient is non-finite (adapters/base.py), so the sync comes before the update; on a CPU
+this costs nothing, on a GPU it stops the host from queueing the update ahead of the backward pass.
+"""
 
 from __future__ import annotations
 
 import math
 import os
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
-from lockstep.adapters.base import Arrays, NonFiniteError, Session, StepResult
-from lockstep.adapters.torch import losses, optimizers, schedules
-from lockstep.adapters.torch.model import TorchModel
+from lockstep.adapters.base import Arrays, NonFiniteError, Session, StepResult, UnsupportedConstruct
+from lockstep.adapters.torch import clipping, losses, optimizers, schedules
+from lockstep.adapters.torch.model import build_model
+
+if TYPE_CHECKING:
+    from lockstep.spec.documents import Model, Recipe
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
+TF32_ENV = "LOCKSTEP_ALLOW_TF32"
 
 
-def configure_tf32() -> None:
-    """TF32 is off (conformance); LOCKSTEP_ALLOW_TF32=1 turns it on for users who want speed."""
-    allow = os.environ.get("LOCKSTEP_ALLOW_TF32") == "1"
+def configure_tf32(allow: bool | None = None) -> bool:
+    """TF32 off (the standard's float32 is IEEE float32); on with `allow=True` or LOCKSTEP_ALLOW_TF32=1.
+
+    These are process-wide torch flags: the last session built decides them."""
+    if allow is None:
+        allow = os.environ.get(TF32_ENV, "").strip().lower() in ("1", "true", "yes", "on")
     torch.backends.cuda.matmul.allow_tf32 = allow
     torch.backends.cudnn.allow_tf32 = allow
+    return allow
+
+
+def to_numpy(t: torch.Tensor) -> np.ndarray:
+    """A float64 NumPy copy that aliases nothing in the session."""
+    t = t.detach()
+    if t.dtype == torch.float64 and t.device.type == "cpu":
+        return t.numpy().copy()
+    return t.to("cpu", torch.float64).numpy()
 
 
 class TorchSession(Session):
-    def __init__(self, model, *, dtype: str, device: str, recipe=None) -> None:
-        configure_tf32()
+    """One spec model as torch modules on one device in one dtype; with a recipe, it trains."""
+
+    def __init__(self, model: Model, *, dtype: str, device: str = "cpu", recipe: Recipe | None = None,
+                 allow_tf32: bool | None = None) -> None:
+        self.tf32 = configure_tf32(allow_tf32)
         self.dtype = DTYPES[dtype]
         self.device = torch.device(device)
-        self.net = TorchModel(model, self.dtype).to(self.device)
-        self.slots = self.net.slots()
-        self.buffer_slots = self.net.buffer_slots()
-        self.int_inputs = {k for k, v in self.net.graph.input_dtypes.items() if v == "int64"}
-        self.recipe = recipe
+        self.cpu = self.device.type == "cpu"
+        self.model = build_model(model, self.dtype, self.device)
+        self.net = self.model.net
+        self.slots = self.model.slots
+        self.buffer_slots = self.model.buffer_slots
+        self.all_slots = {**self.slots, **self.buffer_slots}
+        self.dropouts = self.model.dropouts
+        graph = self.model.graph
+        self.input_names = list(graph.input_shapes)
+        self.int_inputs = [graph.input_dtypes[n] == "int64" for n in self.input_names]
+        self.index_limits = self._index_limits() if not self.cpu else {}
+        self.training: bool | None = None  # the mode the modules are in (switching recurses: do it only on change)
         self.step = 0
+        self.recipe = recipe
         self.params = [p for p in self.net.parameters() if p.requires_grad]
+        self.buffers = [s.tensor for s in self.buffer_slots.values()]
+        self.snapshot = [torch.empty_like(b) for b in self.buffers]
+        self.opt: torch.optim.Optimizer | None = None
+        self.scheduler = None
         if recipe is not None:
-            self.loss_fn = losses.build(recipe.loss)
-            self.l2 = recipe.regularization.l2
-            # a parameter-free model still has a loss; torch.optim refuses an empty parameter list
-            self.opt = optimizers.build(recipe.optimizer, self.params, self.l2) if self.params else None
-            self.l2_outside = optimizers.coupled_l2_outside(recipe.optimizer) and self.l2 > 0
-            self.clip = recipe.gradient_clipping
-            self.base_lr = recipe.optimizer.learning_rate
+            self._configure_training(recipe)
 
-    # ------------------------------------------------------------------------------ conversion
-    def _tensor(self, a: np.ndarray, integer: bool = False) -> torch.Tensor:
-        t = torch.from_numpy(np.ascontiguousarray(a))
-        t = t.long() if integer else t.to(self.dtype)
-        return t.to(self.device, non_blocking=True)
+    def _configure_training(self, recipe: Recipe) -> None:
+        if len(self.model.graph.outputs) != 1:
+            raise UnsupportedConstruct("outputs", "a recipe trains a model with exactly one output")
+        out_rank = len(self.model.graph.output_shapes()[0]) + 1
+        self.loss_fn = losses.build(recipe.loss, out_rank)
+        self.l2 = recipe.regularization.l2
+        self.l2_in_session = self.l2 > 0 and optimizers.coupled_l2_in_session(recipe.optimizer)
+        self.clip = recipe.gradient_clipping
+        self.clip_norm = self.clip.max_norm if self.clip is not None and self.clip.type == "global_norm" else None
+        self.clip_value = self.clip.clip_value if self.clip is not None and self.clip.type == "value" else None
+        self.check = clipping.NonFiniteCheck(self.device)
+        self.base_lr = recipe.optimizer.learning_rate
+        if self.params:  # torch.optim refuses an empty parameter list; a parameter-free model still has a loss
+            self.opt = optimizers.build(recipe.optimizer, self.params, self.l2)
+            self.group = self.opt.param_groups[0]
+            self.scheduler = schedules.build(recipe.schedule, self.opt)
+        else:
+            self.scheduler = None
 
-    def _inputs(self, x) -> dict[str, torch.Tensor]:
-        if not isinstance(x, dict):
-            x = {self.net.input_names[0]: x}
-        return {k: self._tensor(v, k in self.int_inputs) for k, v in x.items()}
+    # ------------------------------------------------------------------------------------ conversion
+    def _index_limits(self) -> dict[int, int]:
+        """Input position -> smallest embedding size it feeds: checked on the host before a CUDA transfer,
+        since an out-of-range index on the device is an assert that poisons the CUDA context."""
+        limits: dict[int, int] = {}
+        for node in self.model.graph.nodes:
+            if node.type == "embedding":
+                for src in node.inputs:
+                    if src in self.input_names:
+                        i = self.input_names.index(src)
+                        limits[i] = min(limits.get(i, node.layer.input_dim), node.layer.input_dim)
+        return limits
+
+    def _tensor(self, a: np.ndarray, integer: bool) -> torch.Tensor:
+        """The batch as a tensor without a copy where torch can share the array's memory (a runner batch)."""
+        if not isinstance(a, np.ndarray) or not a.flags.writeable:
+            a = np.array(a)
+        try:
+            t = torch.from_numpy(a)
+        except ValueError:  # negative strides, non-native byte order
+            t = torch.from_numpy(np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("=")))
+        if integer:
+            if t.dtype != torch.int64:
+                t = t.long()
+        elif t.dtype != self.dtype:
+            t = t.to(self.dtype)
+        return t if self.cpu else t.to(self.device, non_blocking=True)
+
+    def _inputs(self, x: np.ndarray | Arrays) -> list[torch.Tensor]:
+        arrays = [x[n] for n in self.input_names] if isinstance(x, dict) else [x]
+        if len(arrays) != len(self.input_names):
+            raise ValueError(f"the model takes inputs {self.input_names}; pass a dict of arrays")
+        for i, limit in self.index_limits.items():
+            a = np.asarray(arrays[i])
+            if a.size and (a.min() < 0 or a.max() >= limit):
+                raise IndexError(f"input `{self.input_names[i]}` holds indices outside [0, {limit})")
+        return [self._tensor(a, integer) for a, integer in zip(arrays, self.int_inputs, strict=True)]
 
     def _target(self, y: np.ndarray) -> torch.Tensor:
+        y = np.asarray(y)
         return self._tensor(y, np.issubdtype(y.dtype, np.integer))
 
-    def _masks(self, masks):
-        return {k: self._tensor(v) for k, v in masks.items()} if masks else None
+    def _mode(self, training: bool, masks: Arrays | None) -> None:
+        if self.training is not training:
+            self.net.train(training)
+            self.training = training
+        if training and self.dropouts:
+            for name, layer in self.dropouts.items():
+                keep = None if masks is None else masks.get(name)
+                layer.set_mask(None if keep is None else self._tensor(np.asarray(keep), False))
 
-    @staticmethod
-    def _numpy(t: torch.Tensor) -> np.ndarray:
-        return t.detach().to("cpu", torch.float64).numpy().copy()
-
-    # ------------------------------------------------------------------------------ protocol
+    # ------------------------------------------------------------------------------------ parameters
     def set_parameters(self, params: Arrays) -> None:
-        for name, slot in {**self.slots, **self.buffer_slots}.items():
-            if name not in params:
-                raise KeyError(f"missing parameter {name}")
-            slot.write(torch.as_tensor(params[name], dtype=slot.param.dtype, device=slot.param.device))
+        missing = [k for k in self.all_slots if k not in params]
+        if missing:
+            raise KeyError(f"missing parameters: {', '.join(missing)}")
+        for name, slot in self.all_slots.items():
+            value = np.asarray(params[name])
+            shape = tuple(slot.view().shape)
+            if value.shape != shape:
+                raise ValueError(f"`{name}` has shape {list(value.shape)}, the model needs {list(shape)}")
+            slot.write(torch.from_numpy(np.array(value, dtype=np.float64)))
 
     def get_parameters(self) -> Arrays:
-        return {k: self._numpy(s.view()) for k, s in {**self.slots, **self.buffer_slots}.items()}
+        return {k: to_numpy(s.view()) for k, s in self.all_slots.items()}
 
-    def forward(self, x, *, training: bool = False, masks: Arrays | None = None) -> np.ndarray:
-        self.net.train(training)
+    # --------------------------------------------------------------------------------------- compute
+    def forward(self, x: np.ndarray | Arrays, *, training: bool = False, masks: Arrays | None = None) -> np.ndarray:
+        self._mode(training, masks)
         with torch.no_grad():
-            out = self.net(self._inputs(x), self._masks(masks))
-        return self._numpy(out)
+            out = self.net(*self._inputs(x))
+        return [to_numpy(o) for o in out] if isinstance(out, list) else to_numpy(out)  # type: ignore[return-value]
 
-    def _loss_backward(self, x, y, masks) -> torch.Tensor:
-        self.net.train(True)
+    def _require_recipe(self) -> None:
+        if self.recipe is None:
+            raise RuntimeError("this session was built without a recipe: it can run forward only")
+
+    def _loss_backward(self, x: np.ndarray | Arrays, y: np.ndarray, masks: Arrays | None) -> torch.Tensor:
+        self._mode(True, masks)
+        out = self.net(*self._inputs(x))
+        loss = self.loss_fn(out, self._target(y))
         for p in self.params:
             p.grad = None
-        out = self.net(self._inputs(x), self._masks(masks))
-        loss = self.loss_fn(out, self._target(y))
         if loss.requires_grad:
             loss.backward()
         return loss
 
-    def loss_and_gradients(self, x, y, *, masks: Arrays | None = None) -> tuple[float, Arrays]:
+    def loss_and_gradients(self, x: np.ndarray | Arrays, y: np.ndarray, *, masks: Arrays | None = None
+                           ) -> tuple[float, Arrays]:
+        self._require_recipe()
         loss = self._loss_backward(x, y, masks)
         grads = {}
         for name, s in self.slots.items():
-            g = s.param.grad
-            grads[name] = self._numpy(s.view(g)) if g is not None else np.zeros(tuple(s.view().shape))
-        return float(loss), grads
+            g = s.tensor.grad
+            grads[name] = to_numpy(s.view(g)) if g is not None else np.zeros(tuple(s.view().shape))
+        return loss.item(), grads
 
-    def train_step(self, x, y, *, masks: Arrays | None = None) -> StepResult:
-        buffers = {k: s.view().detach().clone() for k, s in self.buffer_slots.items()} if self.buffer_slots else {}
+    def train_step(self, x: np.ndarray | Arrays, y: np.ndarray, *, masks: Arrays | None = None) -> StepResult:
+        self._require_recipe()
+        for saved, live in zip(self.snapshot, self.buffers, strict=True):  # batch-norm statistics, for a rollback
+            saved.copy_(live)
         loss = self._loss_backward(x, y, masks)
-        value = loss.item()
         grads = [p.grad for p in self.params if p.grad is not None]
-        norm = torch.nn.utils.get_total_norm(grads) if grads else torch.zeros(())
-        norm_value = float(norm)
-        if not math.isfinite(value) or not math.isfinite(norm_value):
-            for k, s in self.buffer_slots.items():
-                s.write(buffers[k])
+        flag = clipping.total_norm(grads) if self.clip_norm is not None and grads else (
+            self.check(grads) if grads else None)
+        if flag is None:
+            value, flag_value = loss.item(), 0.0
+        elif self.cpu:
+            value, flag_value = loss.item(), flag.item()
+        else:  # one device-to-host transfer for both
+            value, flag_value = torch.stack([loss.detach().double().reshape(()), flag.double().reshape(())]).tolist()
+        bad_grads = not math.isfinite(flag_value) if self.clip_norm is not None else flag_value != 0.0
+        if not math.isfinite(value) or bad_grads:
+            for saved, live in zip(self.snapshot, self.buffers, strict=True):
+                live.copy_(saved)
             raise NonFiniteError("loss" if not math.isfinite(value) else f"gradient of {self._non_finite()}")
-        if self.clip is not None:
-            if self.clip.type == "global_norm":
-                if norm_value > self.clip.max_norm:
-                    # torch divides by (norm + 1e-6); the standard by the norm: scale max_norm to cancel it
-                    adjusted = self.clip.max_norm * (norm_value + 1e-6) / norm_value
-                    torch.nn.utils.clip_grads_with_norm_(self.params, adjusted, norm, foreach=False)
-            else:
-                torch.nn.utils.clip_grad_value_(self.params, self.clip.clip_value, foreach=False)
-        if self.l2_outside:
+        norm = None
+        if self.clip_norm is not None and grads:
+            norm = flag_value
+            if norm > self.clip_norm:
+                clipping.clip_to_norm(self.params, self.clip_norm, flag, norm)
+        elif self.clip_value is not None:
+            clipping.clip_by_value(self.params, self.clip_value)
+        if self.l2_in_session and grads:
             with torch.no_grad():
-                for p in self.params:
-                    if p.grad is not None:
-                        p.grad.add_(p, alpha=self.l2)
-        lr = schedules.factor(self.recipe.schedule, self.base_lr, self.step)
-        if self.opt is not None:
-            for group in self.opt.param_groups:
-                group["lr"] = lr
+                torch._foreach_add_(grads, [p for p in self.params if p.grad is not None], alpha=self.l2)
+        if self.opt is None:
+            lr = self.base_lr
+        else:
+            lr = self.group["lr"]
             self.opt.step()
+            if self.scheduler is not None:
+                self.scheduler.step()
         self.step += 1
-        return StepResult(value, lr, norm_value)
+        return StepResult(value, float(lr), norm)
 
     def _non_finite(self) -> str:
         for name, s in self.slots.items():
-            g = s.param.grad
-            if g is not None and not torch.isfinite(s.view(g)).all():
+            g = s.tensor.grad
+            if g is not None and not bool(torch.isfinite(s.view(g)).all()):
                 return name
         return "a parameter"
 
+    # ---------------------------------------------------------------------------------- optimizer state
     def get_optimizer_state(self) -> tuple[int, dict[str, Arrays]]:
         out: dict[str, Arrays] = {}
         if self.opt is None:
             return self.step, out
-        for name, s in self.slots.items():
-            st = self.opt.state.get(s.param, {})
-            out[name] = {k: self._numpy(s.view(v)) for k, v in st.items() if k != "step" and torch.is_tensor(v)
-                         and v.shape == s.param.shape}
+        opt = self.recipe.optimizer  # type: ignore[union-attr]
+        names = optimizers.state_names(opt)
+        for cname, s in self.slots.items():
+            st = self.opt.state.get(s.tensor, {})
+            out[cname] = {n: to_numpy(s.view(st[n])) if st.get(n) is not None else self._initial_state(n, s)
+                          for n in names}
         return self.step, out
 
+    def _initial_state(self, name: str, slot) -> np.ndarray:
+        shape = tuple(slot.view().shape)
+        if name == "sum":
+            return np.full(shape, self.recipe.optimizer.initial_accumulator_value)  # type: ignore[union-attr]
+        return np.zeros(shape)
+
     def set_optimizer_state(self, step: int, state: dict[str, Arrays]) -> None:
+        unknown = sorted(set(state) - set(self.slots))
+        if unknown:
+            raise KeyError(f"optimizer state for unknown parameters: {', '.join(unknown)}")
         self.step = int(step)
         if self.opt is None:
             return
-        scalar = torch.float64 if self.dtype == torch.float64 else torch.float32
-        for name, s in self.slots.items():
-            st = self.opt.state[s.param]
-            st["step"] = torch.tensor(float(step), dtype=scalar)
-            for k, v in state.get(name, {}).items():
-                if k not in st:
-                    st[k] = torch.zeros_like(s.param, memory_format=torch.preserve_format)
-                s.write(torch.as_tensor(v, dtype=s.param.dtype, device=s.param.device), st[k])
+        opt = self.recipe.optimizer  # type: ignore[union-attr]
+        names = optimizers.state_names(opt)
+        scalar = torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32  # torch's own choice
+        self.opt.state.clear()
+        if self.step > 0 or opt.type != "sgd":  # SGD's first step sets its buffer to the gradient: keep it empty
+            for cname, s in self.slots.items():
+                st = self.opt.state[s.tensor]
+                if optimizers.has_step_count(opt):
+                    st["step"] = torch.tensor(float(self.step), dtype=scalar)
+                for n in names:
+                    if n not in st:
+                        st[n] = torch.zeros_like(s.tensor, memory_format=torch.preserve_format)
+                    value = state.get(cname, {}).get(n)
+                    s.write(torch.from_numpy(np.asarray(value, dtype=np.float64)) if value is not None
+                            else torch.from_numpy(self._initial_state(n, s)), into=st[n])
+        self.group["lr"] = self.base_lr  # a fresh scheduler, replayed to `step`: the same rates, bit for bit
+        self.scheduler = schedules.build(self.recipe.schedule, self.opt)  # type: ignore[union-attr]
+        schedules.fast_forward(self.scheduler, self.step)

@@ -1,4 +1,10 @@
-"""`lockstep compare RECIPE --backends reference,torch`: exit 0 when all agree, 1 when not, 2 usage."""
+"""`lockstep compare RECIPE --backends reference,torch[,tensorflow]`: one recipe on several backends in lock
+step (same initial bits, same batches, same dropout masks); a per-step table of losses and relative
+differences against the first backend, and the first step and quantity that exceed the tolerance.
+
+Exit 0 when every backend agrees with the first at every step, 1 when one diverges, 2 for bad input
+(invalid recipe, unknown or unavailable backend, bad arguments).
+"""
 
 from __future__ import annotations
 
@@ -9,28 +15,40 @@ from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("recipe", metavar="RECIPE")
-    parser.add_argument("--backends", default="reference,torch", help="comma-separated; the first is the baseline")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--steps", type=int, help="compare only the first N steps")
-    parser.add_argument("--format", choices=["text", "json"], default="text")
-    parser.add_argument("--out", metavar="DIR", help="write compare.json and loss/difference plots here")
-    parser.add_argument("--every", type=int, default=1, help="print every Nth step in the table")
+    parser.add_argument("recipe", metavar="RECIPE", help="a Recipe document (.yaml, .yml or .json)")
+    parser.add_argument("--backends", default="reference,torch",
+                        help="comma-separated adapter names; the first is the baseline (default: reference,torch)")
+    parser.add_argument("--device", default="cpu",
+                        help="device for the framework backends (the reference always runs on the CPU)")
+    parser.add_argument("--steps", type=int, metavar="N", help="compare only the first N steps")
+    parser.add_argument("--format", choices=["text", "json"], default="text", help="stdout format (default: text)")
+    parser.add_argument("--out", metavar="DIR", help="also write DIR/compare.json and the plot DIR/compare.svg")
+    parser.add_argument("--every", type=int, default=1, metavar="K", help="text table: print every Kth step")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress display")
 
 
 def run(args: argparse.Namespace) -> int:
     from lockstep.compare import format_table, plot, run_compare
+    from lockstep.progress import Progress
     from lockstep.runner import prepare_sessions
 
     names = [b.strip() for b in args.backends.split(",") if b.strip()]
-    if len(names) < 2:
-        print("lockstep compare: give at least two backends", file=sys.stderr)
+    if len(names) < 2 or len(set(names)) != len(names):
+        print("lockstep compare: give two or more different backends, e.g. --backends reference,torch",
+              file=sys.stderr)
+        return 2
+    if (args.steps is not None and args.steps < 1) or args.every < 1:
+        print("lockstep compare: --steps and --every must be at least 1", file=sys.stderr)
         return 2
     ready = prepare_sessions("lockstep compare", args.recipe, names, args.device, args.steps)
     if isinstance(ready, int):
         return ready
     prep, built = ready
-    result = run_compare(prep, {n: session for n, (_, session) in built.items()})
+    progress = Progress(prep.total_steps, label=f"compare {','.join(names)}", enabled=not args.quiet)
+    try:
+        result = run_compare(prep, {n: session for n, (_, session) in built.items()}, progress)
+    finally:
+        progress.close()
     if args.format == "json":
         print(json.dumps(result.to_json(), indent=2))
     else:
@@ -39,6 +57,10 @@ def run(args: argparse.Namespace) -> int:
         from lockstep.atomic import write_json
 
         out = Path(args.out)
-        write_json(out / "compare.json", result.to_json())
-        plot(result, out / "compare.svg")
+        try:
+            write_json(out / "compare.json", result.to_json())
+            plot(result, out / "compare.svg")
+        except OSError as exc:
+            print(f"lockstep compare: cannot write to {out}: {exc.strerror or exc}", file=sys.stderr)
+            return 2
     return 0 if result.agree else 1

@@ -1,13 +1,12 @@
-"""Shared bits of the sigmoid-family activations."""
+"""Shared bits of the sigmoid family (sigmoid, silu, LSTM/GRU gates, binary cross-entropy)."""
+
+from __future__ import annotations
 
 import numpy as np
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
-    """Overflow-free logistic function."""
-    out = np.empty_like(x, dtype=np.float64)
-    pos = x >= 0
-    out[pos] = 1.0 / (1.0 + np.exp(-x[pos]))
-    e = np.exp(x[~pos])
-    out[~pos] = e / (1.0 + e)
-    return out
+    """σ(x) = 1 / (1 + e^-x), written with e^-|x| so that no exponential overflows for large |x|."""
+    x = np.asarray(x, dtype=np.float64)
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))

@@ -1,82 +1,91 @@
-"""N-d (1 or 2 spatial axes) grouped, strided, dilated cross-correlation, channels-first.
+"""Windows over channels-first arrays, shared by conv1d, conv2d and the pools, and the conv math itself.
 
-Padding comes from the spec (`resolve_padding`: 'same' puts the odd element at the end), so the
-math here only ever sees explicit (before, after) pads.
+A window view [N, C, *out, *kernel] of the padded input makes convolution one einsum and pooling one
+reduction (im2col without the copy); its adjoint, `scatter_windows`, adds window gradients back onto the
+input with one strided slice per kernel offset (a loop over kernel positions, never over samples).
+Padding arrives resolved by the spec (`resolve_padding`: 'same' puts the odd element at the end), so
+the math here only ever sees explicit (before, after) pairs.
 """
 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from lockstep.spec.layers import Conv1d, Conv2d
 
-def pad(x: np.ndarray, pads, value: float = 0.0) -> np.ndarray:
+Pads = Sequence[tuple[int, int]]
+
+
+def pad(x: np.ndarray, pads: Pads, value: float = 0.0) -> np.ndarray:
+    """Pad the spatial axes (everything after [N, C]) with `value`."""
     return np.pad(x, [(0, 0), (0, 0), *pads], constant_values=value)
 
 
-def windows(xp: np.ndarray, kernel, stride, dilation, out) -> np.ndarray:
-    """[N, C, *out, *kernel] view of the padded input."""
-    n = len(kernel)
+def unpad(dxp: np.ndarray, pads: Pads) -> np.ndarray:
+    """The adjoint of `pad`: drop the padded border."""
+    inner = tuple(slice(before, dxp.shape[2 + i] - after) for i, (before, after) in enumerate(pads))
+    return dxp[(slice(None), slice(None), *inner)]
+
+
+def windows(xp: np.ndarray, kernel: Sequence[int], stride: Sequence[int], dilation: Sequence[int],
+            out: Sequence[int]) -> np.ndarray:
+    """[N, C, *out, *kernel] view: windows(xp)[n, c, o.., k..] = xp[n, c, o·stride + k·dilation ..]."""
     span = tuple((k - 1) * d + 1 for k, d in zip(kernel, dilation, strict=True))
-    w = sliding_window_view(xp, span, axis=tuple(range(2, 2 + n)))
-    idx = (slice(None), slice(None),
-           *(slice(0, o * s, s) for o, s in zip(out, stride, strict=True)),
-           *(slice(None, None, d) for d in dilation))
-    return w[idx]
+    w = sliding_window_view(xp, span, axis=tuple(range(2, 2 + len(kernel))))
+    return w[(slice(None), slice(None),
+              *(slice(0, o * s, s) for o, s in zip(out, stride, strict=True)),
+              *(slice(None, None, d) for d in dilation))]
 
 
-def scatter_windows(dwin: np.ndarray, padded_shape, kernel, stride, dilation, out) -> np.ndarray:
-    """Adjoint of `windows`: add each window position's gradient back onto the padded input."""
-    n = len(kernel)
-    dxp = np.zeros(padded_shape, dtype=dwin.dtype)
-    for offs in itertools.product(*(range(k) for k in kernel)):
-        sl = tuple(slice(o * d, o * d + s * (m - 1) + 1, s)
-                   for o, d, s, m in zip(offs, dilation, stride, out, strict=True))
-        dxp[(slice(None), slice(None), *sl)] += dwin[(Ellipsis, *offs)] if n else dwin
+def scatter_windows(dwin: np.ndarray, padded_shape: Sequence[int], kernel: Sequence[int], stride: Sequence[int],
+                    dilation: Sequence[int], out: Sequence[int]) -> np.ndarray:
+    """The adjoint of `windows`: every window position's gradient added back onto the padded input."""
+    dxp = np.zeros(padded_shape)
+    for offset in itertools.product(*(range(k) for k in kernel)):
+        at = tuple(slice(i * d, i * d + s * (o - 1) + 1, s)
+                   for i, d, s, o in zip(offset, dilation, stride, out, strict=True))
+        dxp[(slice(None), slice(None), *at)] += dwin[(Ellipsis, *offset)]
     return dxp
 
 
-def unpad(dxp: np.ndarray, pads) -> np.ndarray:
-    sl = tuple(slice(b, dxp.shape[2 + i] - a) for i, (b, a) in enumerate(pads))
-    return dxp[(slice(None), slice(None), *sl)]
+def _letters(spatial: int) -> tuple[str, str]:
+    return "uvw"[:spatial], "ijk"[:spatial]  # output positions, kernel offsets
 
 
-def conv_forward(layer, x, params):
-    shape = x.shape[1:]
-    kernel, stride, dilation, pads = layer.geometry(shape)
-    out = layer.output_shape([shape])[1:]
-    xp = pad(x, pads)
-    win = windows(xp, kernel, stride, dilation, out)  # [N, C, *out, *k]
-    g = layer.groups
+def conv_forward(layer: Conv1d | Conv2d, x: np.ndarray, params: dict[str, np.ndarray]) -> tuple[np.ndarray, tuple]:
+    """y[n, f, o] = b[f] + Σ_{c in group(f), k} w[f, c, k] · x_pad[n, c, o·stride + k·dilation]."""
+    kernel, stride, dilation, pads = layer.geometry(x.shape[1:])
+    out = layer.output_shape([x.shape[1:]])[1:]
     n, c = x.shape[:2]
+    g = layer.groups
     w = params["weight"]  # [F, C/g, *k]
     f = w.shape[0]
-    wg = w.reshape(g, f // g, c // g, *kernel)
-    wing = win.reshape(n, g, c // g, *out, *kernel)
-    s = len(kernel)
-    sp = "pq"[:s]
-    kk = "ij"[:s]
-    y = np.einsum(f"ngc{sp}{kk},gfc{kk}->ngf{sp}", wing, wg, optimize=True).reshape(n, f, *out)
-    if "bias" in params:
-        y = y + params["bias"].reshape(1, f, *([1] * s))
-    return y, (wing, wg, xp.shape, kernel, stride, dilation, out, pads, x.shape)
+    xp = pad(x, pads)
+    win = windows(xp, kernel, stride, dilation, out).reshape(n, g, c // g, *out, *kernel)
+    wg = w.reshape(g, f // g, c // g, *kernel)  # group-major: filter f belongs to group f // (F/g)
+    o, k = _letters(len(kernel))
+    y = np.einsum(f"ngc{o}{k},gfc{k}->ngf{o}", win, wg, optimize=True).reshape(n, f, *out)
+    if layer.use_bias:
+        y = y + params["bias"].reshape(1, f, *([1] * len(kernel)))
+    return y, (win, wg, xp.shape, kernel, stride, dilation, out, pads)
 
 
-def conv_backward(layer, gy, cache):
-    wing, wg, padded_shape, kernel, stride, dilation, out, pads, xshape = cache
-    n, c = xshape[:2]
-    g = layer.groups
+def conv_backward(layer: Conv1d | Conv2d, grad_output: np.ndarray, cache: tuple
+                  ) -> tuple[list[np.ndarray | None], dict[str, np.ndarray]]:
+    """dL/dw = Σ_{n, o} window ⊗ g;  dL/dwindow = Σ_f g w, scattered back onto x;  dL/db = Σ_{n, o} g."""
+    win, wg, padded_shape, kernel, stride, dilation, out, pads = cache
+    n, g, cg = win.shape[:3]
     f = wg.shape[0] * wg.shape[1]
-    s = len(kernel)
-    sp = "pq"[:s]
-    kk = "ij"[:s]
-    gyg = gy.reshape(n, g, f // g, *out)
-    dw = np.einsum(f"ngc{sp}{kk},ngf{sp}->gfc{kk}", wing, gyg, optimize=True).reshape(f, c // g, *kernel)
-    dwin = np.einsum(f"ngf{sp},gfc{kk}->ngc{sp}{kk}", gyg, wg, optimize=True).reshape(n, c, *out, *kernel)
+    o, k = _letters(len(kernel))
+    gy = grad_output.reshape(n, g, f // g, *out)
+    dw = np.einsum(f"ngc{o}{k},ngf{o}->gfc{k}", win, gy, optimize=True).reshape(f, cg, *kernel)
+    dwin = np.einsum(f"ngf{o},gfc{k}->ngc{o}{k}", gy, wg, optimize=True).reshape(n, g * cg, *out, *kernel)
     dx = unpad(scatter_windows(dwin, padded_shape, kernel, stride, dilation, out), pads)
     grads = {"weight": dw}
     if layer.use_bias:
-        grads["bias"] = gy.sum(axis=tuple(i for i in range(gy.ndim) if i != 1))
+        grads["bias"] = grad_output.sum(axis=(0, *range(2, grad_output.ndim)))
     return [dx], grads

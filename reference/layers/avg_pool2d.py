@@ -1,22 +1,31 @@
-"""avg_pool2d: the mean of each window over the positions inside the input (padding is not counted)."""
+"""avg_pool2d over [N, C, H, W]: y = (Σ of the window's in-bounds values) / (number of in-bounds positions).
+
+Padding is not counted (torch's count_include_pad=False, TensorFlow's 'same'); a window that overhangs
+the border averages fewer values. dL/dx: each window's g / count, added onto the positions it covers.
+"""
+
+from __future__ import annotations
 
 import numpy as np
 
 from lockstep.reference.layers._conv import pad, scatter_windows, unpad, windows
+from lockstep.reference.layers.context import Cache, ForwardContext, Gradients, Params
+from lockstep.spec.layers import AvgPool2d
 
 
-def forward(layer, inputs, params, ctx):
+def forward(layer: AvgPool2d, inputs: list[np.ndarray], params: Params, ctx: ForwardContext
+            ) -> tuple[np.ndarray, Cache]:
     (x,) = inputs
     kernel, stride, pads = layer.geometry(x.shape[1:])
     out = layer.output_shape([x.shape[1:]])[1:]
+    inside = pad(np.ones((1, 1, *x.shape[2:])), pads)  # 1 on the input, 0 on the padding
+    count = windows(inside, kernel, stride, (1, 1), out).sum(axis=(-2, -1))  # [1, 1, P, Q]
     xp = pad(x, pads)
-    ones = pad(np.ones((1, 1, *x.shape[2:])), pads)
-    count = windows(ones, kernel, stride, (1, 1), out).sum(axis=(-2, -1))  # [1, 1, *out]
     y = windows(xp, kernel, stride, (1, 1), out).sum(axis=(-2, -1)) / count
     return y, (count, xp.shape, kernel, stride, out, pads)
 
 
-def backward(layer, g, cache):
-    count, padded, kernel, stride, out, pads = cache
-    dwin = np.broadcast_to((g / count)[..., None, None], (*g.shape, *kernel))
-    return [unpad(scatter_windows(dwin, padded, kernel, stride, (1, 1), out), pads)], {}
+def backward(layer: AvgPool2d, grad_output: np.ndarray, cache: Cache) -> Gradients:
+    count, padded_shape, kernel, stride, out, pads = cache
+    dwin = np.broadcast_to((grad_output / count)[..., None, None], (*grad_output.shape, *kernel))
+    return [unpad(scatter_windows(dwin, padded_shape, kernel, stride, (1, 1), out), pads)], {}

@@ -1,50 +1,69 @@
-"""batch_norm over the batch and spatial axes, per channel (axis 1).
+"""batch_norm, per channel (axis 1 of [N, C, ...]) over the batch and every spatial axis; m values each.
 
-Training: x̂ = (x - μ_B) / sqrt(σ²_B + ε) with the biased batch variance; running statistics update as
-running = (1 - momentum) running + momentum stat, using the *unbiased* variance m/(m-1) σ²_B.
-Eval: x̂ = (x - running_mean) / sqrt(running_var + ε). y = weight x̂ + bias.
+training:  μ = mean x,  σ² = mean (x - μ)²  (biased),  x̂ = (x - μ) / √(σ² + ε),  y = weight x̂ + bias;
+           running_mean ← (1 - momentum) running_mean + momentum μ
+           running_var  ← (1 - momentum) running_var  + momentum σ² m / (m - 1)   (unbiased)
+eval:      x̂ = (x - running_mean) / √(running_var + ε).
+
+momentum weighs the *new* statistic (torch's convention; Keras's momentum is 1 - this one).
+Backward in training goes through μ and σ² as well:
+dL/dx = (1 / (m √(σ² + ε))) (m ĝ - Σ ĝ - x̂ Σ ĝ x̂) with ĝ = weight ⊙ g, sums per channel.
 """
+
+from __future__ import annotations
 
 import numpy as np
 
-
-def _axes(x):
-    return (0, *range(2, x.ndim))
-
-
-def _bshape(x):
-    return (1, x.shape[1], *([1] * (x.ndim - 2)))
+from lockstep.reference.layers.context import Cache, ForwardContext, Gradients, Params
+from lockstep.spec.layers import BatchNorm
 
 
-def forward(layer, inputs, params, ctx):
+def _axes(x: np.ndarray) -> tuple[int, ...]:
+    return (0, *range(2, x.ndim))  # everything but the channel axis
+
+
+def _per_channel(v: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """A [C] vector shaped to broadcast against x = [N, C, ...]."""
+    return v.reshape(1, x.shape[1], *([1] * (x.ndim - 2)))
+
+
+def _buffer(ctx: ForwardContext, name: str) -> np.ndarray:
+    if name not in ctx.buffers:
+        raise KeyError(f"batch_norm needs its buffer `{name}`")
+    return ctx.buffers[name]
+
+
+def forward(layer: BatchNorm, inputs: list[np.ndarray], params: Params, ctx: ForwardContext
+            ) -> tuple[np.ndarray, Cache]:
     (x,) = inputs
-    axes, bs = _axes(x), _bshape(x)
-    w, b = params["weight"].reshape(bs), params["bias"].reshape(bs)
-    if ctx.training:
-        m = x.size // x.shape[1]
-        if m < 2:
-            raise ValueError("batch_norm in training needs more than one value per channel")
-        mean = x.mean(axis=axes)
-        var = x.var(axis=axes)
-        inv = 1.0 / np.sqrt(var + layer.epsilon)
-        xhat = (x - mean.reshape(bs)) * inv.reshape(bs)
-        mom = layer.momentum
-        rm, rv = ctx.buffers["running_mean"], ctx.buffers["running_var"]
-        rm[...] = (1 - mom) * rm + mom * mean
-        rv[...] = (1 - mom) * rv + mom * var * m / (m - 1)
-        return w * xhat + b, (True, xhat, inv.reshape(bs), w, m)
-    inv = 1.0 / np.sqrt(ctx.buffers["running_var"] + layer.epsilon)
-    xhat = (x - ctx.buffers["running_mean"].reshape(bs)) * inv.reshape(bs)
-    return w * xhat + b, (False, xhat, inv.reshape(bs), w, None)
+    running_mean, running_var = _buffer(ctx, "running_mean"), _buffer(ctx, "running_var")
+    weight, bias = _per_channel(params["weight"], x), _per_channel(params["bias"], x)
+    if not ctx.training:
+        inv_std = _per_channel(1.0 / np.sqrt(running_var + layer.epsilon), x)
+        x_hat = (x - _per_channel(running_mean, x)) * inv_std
+        return weight * x_hat + bias, (False, x_hat, inv_std, weight, None)
+
+    axes = _axes(x)
+    m = x.size // x.shape[1]
+    if m < 2:  # the unbiased variance needs two values; torch refuses too
+        raise ValueError(f"batch_norm in training needs more than one value per channel, got {list(x.shape)}")
+    mean = x.mean(axis=axes)
+    var = x.var(axis=axes)  # biased: it normalizes
+    inv_std = _per_channel(1.0 / np.sqrt(var + layer.epsilon), x)
+    x_hat = (x - _per_channel(mean, x)) * inv_std
+    mom = layer.momentum
+    running_mean[...] = (1.0 - mom) * running_mean + mom * mean  # in place: the caller's buffers
+    running_var[...] = (1.0 - mom) * running_var + mom * var * (m / (m - 1))
+    return weight * x_hat + bias, (True, x_hat, inv_std, weight, m)
 
 
-def backward(layer, g, cache):
-    training, xhat, inv, w, m = cache
-    axes = _axes(g)
-    grads = {"weight": (g * xhat).sum(axis=axes), "bias": g.sum(axis=axes)}
-    dxhat = g * w
-    if not training:
-        return [dxhat * inv], grads
-    dx = inv / m * (m * dxhat - dxhat.sum(axis=axes, keepdims=True)
-                    - xhat * (dxhat * xhat).sum(axis=axes, keepdims=True))
+def backward(layer: BatchNorm, grad_output: np.ndarray, cache: Cache) -> Gradients:
+    training, x_hat, inv_std, weight, m = cache
+    axes = _axes(grad_output)
+    grads = {"weight": (grad_output * x_hat).sum(axis=axes), "bias": grad_output.sum(axis=axes)}
+    g_hat = grad_output * weight
+    if not training:  # the running statistics are constants
+        return [g_hat * inv_std], grads
+    dx = inv_std / m * (m * g_hat - g_hat.sum(axis=axes, keepdims=True)
+                        - x_hat * (g_hat * x_hat).sum(axis=axes, keepdims=True))
     return [dx], grads

@@ -1,15 +1,34 @@
-"""dropout: identity in eval; in training y = x · mask / (1 - rate) with the standard's keep-mask."""
+"""dropout: eval y = x;  training y = x ⊙ mask / (1 - rate), so E[y] = x;  dL/dx = g ⊙ mask / (1 - rate).
+
+The keep-mask is never drawn here: it comes from the standard's stream (`reference.random.dropout_mask`),
+handed to every backend, so that all of them drop the same units at the same step.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lockstep.reference.layers.context import Cache, ForwardContext, Gradients, Params
+from lockstep.spec.layers import Dropout
 
 
-def forward(layer, inputs, params, ctx):
+def forward(layer: Dropout, inputs: list[np.ndarray], params: Params, ctx: ForwardContext
+            ) -> tuple[np.ndarray, Cache]:
     (x,) = inputs
-    if not ctx.training or layer.rate == 0.0:
+    if not ctx.training:
         return x, None
     if ctx.dropout_mask is None:
-        raise ValueError(f"dropout `{layer.name}` in training needs the standard's keep-mask")
-    scale = ctx.dropout_mask / (1.0 - layer.rate)
+        if layer.rate == 0.0:  # the keep-mask of rate 0 keeps everything
+            return x, None
+        raise ValueError(f"dropout `{layer.name or 'dropout'}` in training needs the standard's keep-mask "
+                         "(ForwardContext.dropout_mask)")
+    mask = np.asarray(ctx.dropout_mask)
+    if mask.shape != x.shape:
+        raise ValueError(f"dropout keep-mask has shape {list(mask.shape)}, the input {list(x.shape)}")
+    scale = mask / (1.0 - layer.rate)
     return x * scale, scale
 
 
-def backward(layer, g, scale):
-    return [g if scale is None else g * scale], {}
+def backward(layer: Dropout, grad_output: np.ndarray, cache: Cache) -> Gradients:
+    scale = cache
+    return [grad_output if scale is None else grad_output * scale], {}

@@ -1,17 +1,38 @@
-"""embedding: y[..., :] = weight[index, :]; the gradient adds rows back (repeated indices accumulate)."""
+"""embedding: y[..., :] = W[index, :] for integer indices in [0, input_dim); W is [input_dim, output_dim].
+
+dL/dW adds each position's gradient row onto its index's row (repeated indices accumulate);
+the indices get no gradient (None).
+"""
+
+from __future__ import annotations
 
 import numpy as np
 
-
-def forward(layer, inputs, params, ctx):
-    idx = np.asarray(inputs[0]).astype(np.int64)
-    if idx.size and (idx.min() < 0 or idx.max() >= layer.input_dim):
-        raise ValueError(f"embedding index out of range [0, {layer.input_dim})")
-    return params["weight"][idx], (idx, params["weight"].shape)
+from lockstep.reference.layers.context import Cache, ForwardContext, Gradients, Params
+from lockstep.spec.layers import Embedding
 
 
-def backward(layer, g, cache):
+def _indices(x: np.ndarray, input_dim: int) -> np.ndarray:
+    """Integer indices, refusing what a framework would silently wrap, clamp or truncate."""
+    x = np.asarray(x)
+    if not np.issubdtype(x.dtype, np.integer):
+        if not np.all(np.isfinite(x)) or np.any(x != np.round(x)):
+            raise ValueError("embedding indices must be integers")
+    idx = x.astype(np.int64)
+    if idx.size and (idx.min() < 0 or idx.max() >= input_dim):
+        raise ValueError(f"embedding index out of range [0, {input_dim}): found {idx.min()}..{idx.max()}")
+    return idx
+
+
+def forward(layer: Embedding, inputs: list[np.ndarray], params: Params, ctx: ForwardContext
+            ) -> tuple[np.ndarray, Cache]:
+    idx = _indices(inputs[0], layer.input_dim)
+    w = params["weight"]
+    return w[idx], (idx, w.shape)
+
+
+def backward(layer: Embedding, grad_output: np.ndarray, cache: Cache) -> Gradients:
     idx, shape = cache
     dw = np.zeros(shape)
-    np.add.at(dw, idx.reshape(-1), g.reshape(-1, shape[1]))
+    np.add.at(dw, idx.reshape(-1), grad_output.reshape(-1, shape[1]))  # scatter-add: repeats accumulate
     return [None], {"weight": dw}

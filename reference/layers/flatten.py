@@ -1,10 +1,22 @@
-"""flatten: [N, d1, ..., dk] -> [N, d1 * ... * dk], row-major over the channels-first layout."""
+"""flatten: [N, d1, ..., dk] -> [N, d1 · ... · dk], row-major over the channels-first layout.
+
+The order matters: a channels-last framework flattens [H, W, C] and must transpose first to agree.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lockstep.reference.layers.context import Cache, ForwardContext, Gradients, Params
+from lockstep.spec.layers import Flatten
 
 
-def forward(layer, inputs, params, ctx):
+def forward(layer: Flatten, inputs: list[np.ndarray], params: Params, ctx: ForwardContext
+            ) -> tuple[np.ndarray, Cache]:
     (x,) = inputs
     return x.reshape(x.shape[0], -1), x.shape
 
 
-def backward(layer, g, shape):
-    return [g.reshape(shape)], {}
+def backward(layer: Flatten, grad_output: np.ndarray, cache: Cache) -> Gradients:
+    shape = cache
+    return [grad_output.reshape(shape)], {}

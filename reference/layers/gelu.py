@@ -1,28 +1,47 @@
-"""gelu: none -> x Φ(x) with Φ the normal CDF (erf); tanh -> 0.5 x (1 + tanh(√(2/π)(x + 0.044715 x³)))."""
+"""gelu.
+
+approximate "none":  y = x Φ(x), Φ the standard normal CDF;  dy/dx = Φ(x) + x φ(x), φ(x) = e^(-x²/2) / √(2π).
+approximate "tanh":  y = ½ x (1 + tanh u), u = √(2/π) (x + 0.044715 x³);
+                     dy/dx = ½ (1 + tanh u) + ½ x (1 - tanh² u) √(2/π) (1 + 3 · 0.044715 x²).
+
+NumPy has no erf; Φ comes from the C library's erfc through `math.erfc`, elementwise, as
+Φ(x) = ½ erfc(-x / √2): unlike ½ (1 + erf(x / √2)) it keeps full relative precision for x ≪ 0.
+"""
+
+from __future__ import annotations
 
 import math
 
 import numpy as np
 
-_erf = np.frompyfunc(math.erf, 1, 1)
-_C = math.sqrt(2.0 / math.pi)
+from lockstep.reference.layers.context import Cache, ForwardContext, Gradients, Params
+from lockstep.spec.layers import GELU
+
+_erfc = np.vectorize(math.erfc, otypes=[np.float64])
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+_A = 0.044715
 
 
-def forward(layer, inputs, params, ctx):
+def normal_cdf(x: np.ndarray) -> np.ndarray:
+    """Φ(x) to float64 accuracy."""
+    return 0.5 * _erfc(-np.asarray(x, dtype=np.float64) / math.sqrt(2.0))
+
+
+def forward(layer: GELU, inputs: list[np.ndarray], params: Params, ctx: ForwardContext) -> tuple[np.ndarray, Cache]:
     (x,) = inputs
     if layer.approximate == "tanh":
-        u = _C * (x + 0.044715 * x**3)
-        th = np.tanh(u)
-        return 0.5 * x * (1 + th), (x, th)
-    cdf = 0.5 * (1.0 + _erf(x / math.sqrt(2.0)).astype(np.float64))
+        t = np.tanh(_SQRT_2_OVER_PI * (x + _A * x**3))
+        return 0.5 * x * (1.0 + t), (x, t)
+    cdf = normal_cdf(x)
     return x * cdf, (x, cdf)
 
 
-def backward(layer, g, cache):
+def backward(layer: GELU, grad_output: np.ndarray, cache: Cache) -> Gradients:
     x, aux = cache
     if layer.approximate == "tanh":
-        th = aux
-        du = _C * (1 + 3 * 0.044715 * x**2)
-        return [g * (0.5 * (1 + th) + 0.5 * x * (1 - th**2) * du)], {}
-    pdf = np.exp(-0.5 * x**2) / math.sqrt(2 * math.pi)
-    return [g * (aux + x * pdf)], {}
+        t = aux
+        du_dx = _SQRT_2_OVER_PI * (1.0 + 3.0 * _A * x**2)
+        return [grad_output * (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t**2) * du_dx)], {}
+    cdf = aux
+    pdf = np.exp(-0.5 * x**2) / math.sqrt(2.0 * math.pi)
+    return [grad_output * (cdf + x * pdf)], {}

@@ -1,13 +1,23 @@
-"""global_avg_pool: [N, C, *spatial] -> [N, C], the mean over every spatial axis."""
+"""global_avg_pool: [N, C, *spatial] -> [N, C], y = mean over every spatial axis; dL/dx = g / count."""
+
+from __future__ import annotations
+
+import math
 
 import numpy as np
 
+from lockstep.reference.layers.context import Cache, ForwardContext, Gradients, Params
+from lockstep.spec.layers import GlobalAvgPool
 
-def forward(layer, inputs, params, ctx):
+
+def forward(layer: GlobalAvgPool, inputs: list[np.ndarray], params: Params, ctx: ForwardContext
+            ) -> tuple[np.ndarray, Cache]:
     (x,) = inputs
     return x.mean(axis=tuple(range(2, x.ndim))), x.shape
 
 
-def backward(layer, g, shape):
-    count = int(np.prod(shape[2:]))
-    return [np.broadcast_to(g.reshape(*g.shape, *([1] * (len(shape) - 2))), shape) / count], {}
+def backward(layer: GlobalAvgPool, grad_output: np.ndarray, cache: Cache) -> Gradients:
+    shape = cache
+    count = math.prod(shape[2:])
+    g = grad_output.reshape(*grad_output.shape, *([1] * (len(shape) - 2)))
+    return [np.broadcast_to(g / count, shape).copy()], {}

@@ -1,24 +1,38 @@
-"""layer_norm: each sample normalized over its last `dims` axes (biased variance); y = weight x̂ + bias."""
+"""layer_norm: each sample normalized over its last `dims` axes (m values), the same in training and eval.
+
+μ = mean x,  σ² = mean (x - μ)² (biased),  x̂ = (x - μ) / √(σ² + ε),  y = weight ⊙ x̂ + bias,
+with weight and bias shaped like those last axes.
+dL/dx = (1 / (m √(σ² + ε))) (m ĝ - Σ ĝ - x̂ Σ ĝ x̂) with ĝ = weight ⊙ g, sums over the normalized axes.
+"""
+
+from __future__ import annotations
+
+import math
 
 import numpy as np
 
+from lockstep.reference.layers.context import Cache, ForwardContext, Gradients, Params
+from lockstep.spec.layers import LayerNorm
 
-def forward(layer, inputs, params, ctx):
+
+def forward(layer: LayerNorm, inputs: list[np.ndarray], params: Params, ctx: ForwardContext
+            ) -> tuple[np.ndarray, Cache]:
     (x,) = inputs
     axes = tuple(range(x.ndim - layer.dims, x.ndim))
     mean = x.mean(axis=axes, keepdims=True)
     var = x.var(axis=axes, keepdims=True)
-    inv = 1.0 / np.sqrt(var + layer.epsilon)
-    xhat = (x - mean) * inv
-    return params["weight"] * xhat + params["bias"], (xhat, inv, params["weight"], axes)
+    inv_std = 1.0 / np.sqrt(var + layer.epsilon)
+    x_hat = (x - mean) * inv_std
+    weight = params["weight"]
+    return weight * x_hat + params["bias"], (x_hat, inv_std, weight, axes)
 
 
-def backward(layer, g, cache):
-    xhat, inv, w, axes = cache
-    lead = tuple(range(g.ndim - len(axes)))
-    grads = {"weight": (g * xhat).sum(axis=lead), "bias": g.sum(axis=lead)}
-    dxhat = g * w
-    m = int(np.prod([g.shape[a] for a in axes]))
-    dx = inv / m * (m * dxhat - dxhat.sum(axis=axes, keepdims=True)
-                    - xhat * (dxhat * xhat).sum(axis=axes, keepdims=True))
+def backward(layer: LayerNorm, grad_output: np.ndarray, cache: Cache) -> Gradients:
+    x_hat, inv_std, weight, axes = cache
+    leading = tuple(range(grad_output.ndim - len(axes)))
+    grads = {"weight": (grad_output * x_hat).sum(axis=leading), "bias": grad_output.sum(axis=leading)}
+    g_hat = grad_output * weight
+    m = math.prod(grad_output.shape[a] for a in axes)
+    dx = inv_std / m * (m * g_hat - g_hat.sum(axis=axes, keepdims=True)
+                        - x_hat * (g_hat * x_hat).sum(axis=axes, keepdims=True))
     return [dx], grads

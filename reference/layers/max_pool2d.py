@@ -1,26 +1,33 @@
-"""max_pool2d: the maximum of each window; padding is -inf so it never wins.
-Ties send the gradient to the first maximum in row-major window order."""
+"""max_pool2d over [N, C, H, W]: y[n, c, p, q] = max over the window at (p·s₀, q·s₁) of x padded with -inf,
+
+so padding never wins (a window always holds at least one real value: the spec keeps padding < window).
+The gradient goes to the window's maximum; on a tie, to the first one in row-major window order.
+"""
+
+from __future__ import annotations
 
 import numpy as np
 
 from lockstep.reference.layers._conv import pad, scatter_windows, unpad, windows
+from lockstep.reference.layers.context import Cache, ForwardContext, Gradients, Params
+from lockstep.spec.layers import MaxPool2d
 
 
-def forward(layer, inputs, params, ctx):
+def forward(layer: MaxPool2d, inputs: list[np.ndarray], params: Params, ctx: ForwardContext
+            ) -> tuple[np.ndarray, Cache]:
     (x,) = inputs
     kernel, stride, pads = layer.geometry(x.shape[1:])
     out = layer.output_shape([x.shape[1:]])[1:]
     xp = pad(x, pads, -np.inf)
-    win = windows(xp, kernel, stride, (1, 1), out)
-    flat = win.reshape(*win.shape[:4], -1)
+    flat = windows(xp, kernel, stride, (1, 1), out).reshape(*x.shape[:2], *out, -1)  # [N, C, P, Q, kh·kw]
     arg = flat.argmax(axis=-1)
     y = np.take_along_axis(flat, arg[..., None], axis=-1)[..., 0]
     return y, (arg, flat.shape, xp.shape, kernel, stride, out, pads)
 
 
-def backward(layer, g, cache):
-    arg, flat_shape, padded, kernel, stride, out, pads = cache
+def backward(layer: MaxPool2d, grad_output: np.ndarray, cache: Cache) -> Gradients:
+    arg, flat_shape, padded_shape, kernel, stride, out, pads = cache
     dflat = np.zeros(flat_shape)
-    np.put_along_axis(dflat, arg[..., None], g[..., None], axis=-1)
+    np.put_along_axis(dflat, arg[..., None], grad_output[..., None], axis=-1)
     dwin = dflat.reshape(*flat_shape[:4], *kernel)
-    return [unpad(scatter_windows(dwin, padded, kernel, stride, (1, 1), out), pads)], {}
+    return [unpad(scatter_windows(dwin, padded_shape, kernel, stride, (1, 1), out), pads)], {}

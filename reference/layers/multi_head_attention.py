@@ -1,58 +1,77 @@
-"""multi_head_attention (self-attention over [N, T, E]):
+"""multi_head_attention: self-attention over [N, T, E] with H heads of d = E / H, no dropout:
 
-Q, K, V = x W_q + b_q, x W_k + b_k, x W_v + b_v, split into H heads of d = E/H contiguous columns;
-A = softmax(Q K^T / sqrt(d) + M) with M = -inf above the diagonal when causal; y = concat(A V) W_o + b_o.
+Q, K, V = x W_q + b_q, x W_k + b_k, x W_v + b_v          (weights [E, E] in [in, out] layout)
+head h takes columns h·d .. (h+1)·d - 1 of each of Q, K, V
+A_h = softmax(Q_h K_hᵀ / √d + M), M[i, j] = -∞ for j > i when causal, else 0
+y = concat_h(A_h V_h) W_o + b_o
 """
+
+from __future__ import annotations
+
+import math
 
 import numpy as np
 
+from lockstep.reference.layers.context import Cache, ForwardContext, Gradients, Params
+from lockstep.spec.layers import MultiHeadAttention
 
-def _split(a, n, t, h):
-    return a.reshape(n, t, h, -1).transpose(0, 2, 1, 3)  # [N, H, T, d]
+_PROJECTIONS = ("query", "key", "value")
 
 
-def forward(layer, inputs, params, ctx):
+def _heads(a: np.ndarray, h: int) -> np.ndarray:
+    """[N, T, E] -> [N, H, T, d], head h holding columns h·d .. (h+1)·d - 1."""
+    n, t, e = a.shape
+    return a.reshape(n, t, h, e // h).transpose(0, 2, 1, 3)
+
+
+def _merge(a: np.ndarray) -> np.ndarray:
+    """[N, H, T, d] -> [N, T, E], the inverse of `_heads`."""
+    n, h, t, d = a.shape
+    return a.transpose(0, 2, 1, 3).reshape(n, t, h * d)
+
+
+def _dense(layer: MultiHeadAttention, params: Params, name: str, a: np.ndarray) -> np.ndarray:
+    y = a @ params[f"{name}_weight"]
+    return y + params[f"{name}_bias"] if layer.use_bias else y
+
+
+def forward(layer: MultiHeadAttention, inputs: list[np.ndarray], params: Params, ctx: ForwardContext
+            ) -> tuple[np.ndarray, Cache]:
     (x,) = inputs
-    n, t, e = x.shape
+    t = x.shape[1]
     h = layer.num_heads
-    d = e // h
-
-    def proj(name, a):
-        y = a @ params[f"{name}_weight"]
-        return y + params[f"{name}_bias"] if layer.use_bias else y
-
-    q, k, v = (_split(proj(p, x), n, t, h) for p in ("query", "key", "value"))
-    s = q @ k.transpose(0, 1, 3, 2) / np.sqrt(d)
-    if layer.causal:
-        s = np.where(np.triu(np.ones((t, t), dtype=bool), 1), -np.inf, s)
-    s = s - s.max(axis=-1, keepdims=True)
-    a = np.exp(s)
-    a /= a.sum(axis=-1, keepdims=True)
-    o = (a @ v).transpose(0, 2, 1, 3).reshape(n, t, e)
-    return proj("output", o), (x, q, k, v, a, o, params)
+    scale = 1.0 / math.sqrt(x.shape[2] // h)
+    q, k, v = (_heads(_dense(layer, params, name, x), h) for name in _PROJECTIONS)
+    s = np.einsum("nhid,nhjd->nhij", q, k) * scale
+    if layer.causal:  # the diagonal is always allowed, so no row is all -inf
+        s = np.where(np.triu(np.ones((t, t), dtype=bool), k=1), -np.inf, s)
+    e = np.exp(s - s.max(axis=-1, keepdims=True))
+    a = e / e.sum(axis=-1, keepdims=True)
+    o = _merge(np.einsum("nhij,nhjd->nhid", a, v))
+    return _dense(layer, params, "output", o), (x, q, k, v, a, o, scale, params)
 
 
-def backward(layer, g, cache):
-    x, q, k, v, a, o, params = cache
-    n, t, e = x.shape
+def backward(layer: MultiHeadAttention, grad_output: np.ndarray, cache: Cache) -> Gradients:
+    x, q, k, v, a, o, scale, params = cache
+    e = x.shape[2]
     h = layer.num_heads
-    d = e // h
-    grads = {}
-    x2, o2, g2 = x.reshape(-1, e), o.reshape(-1, e), g.reshape(-1, e)
-    grads["output_weight"] = o2.T @ g2
-    do = _split(g @ params["output_weight"].T, n, t, h)
-    da = do @ v.transpose(0, 1, 3, 2)
-    dv = a.transpose(0, 1, 3, 2) @ do
-    ds = a * (da - (da * a).sum(axis=-1, keepdims=True)) / np.sqrt(d)
-    dq = ds @ k
-    dk = ds.transpose(0, 1, 3, 2) @ q
-    dx = np.zeros_like(x, dtype=np.float64)
-    for name, dp in (("query", dq), ("key", dk), ("value", dv)):
-        dp2 = dp.transpose(0, 2, 1, 3).reshape(-1, e)
-        grads[f"{name}_weight"] = x2.T @ dp2
+    do = _heads(grad_output @ params["output_weight"].T, h)
+    da = np.einsum("nhid,nhjd->nhij", do, v)
+    dv = np.einsum("nhij,nhid->nhjd", a, do)
+    ds = a * (da - (da * a).sum(axis=-1, keepdims=True)) * scale  # softmax backward; masked entries have a = 0
+    dq = np.einsum("nhij,nhjd->nhid", ds, k)
+    dk = np.einsum("nhij,nhid->nhjd", ds, q)
+    x2 = x.reshape(-1, e)
+    dx = np.zeros(x.shape)
+    grads: Params = {}
+    for name, d_heads in zip(_PROJECTIONS, (dq, dk, dv), strict=True):
+        d2 = _merge(d_heads).reshape(-1, e)
+        grads[f"{name}_weight"] = x2.T @ d2
         if layer.use_bias:
-            grads[f"{name}_bias"] = dp2.sum(axis=0)
-        dx += (dp2 @ params[f"{name}_weight"].T).reshape(n, t, e)
+            grads[f"{name}_bias"] = d2.sum(axis=0)
+        dx += (d2 @ params[f"{name}_weight"].T).reshape(x.shape)
+    g2 = grad_output.reshape(-1, e)
+    grads["output_weight"] = o.reshape(-1, e).T @ g2
     if layer.use_bias:
         grads["output_bias"] = g2.sum(axis=0)
     return [dx], grads

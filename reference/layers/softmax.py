@@ -1,20 +1,32 @@
-"""softmax along a per-sample axis: e^(x - max) / Σ e^(x - max)."""
+"""softmax along a per-sample axis: y = e^(x - max) / Σ e^(x - max);  dL/dx = y ⊙ (g - Σ g ⊙ y).
+
+`axis` counts per-sample axes (0 is the first axis after the batch axis); a negative axis counts from
+the end, which is the same axis with or without the batch axis.
+"""
+
+from __future__ import annotations
 
 import numpy as np
 
+from lockstep.reference.layers.context import Cache, ForwardContext, Gradients, Params
+from lockstep.spec.layers import Softmax
+
 
 def batched_axis(axis: int) -> int:
+    """The per-sample `axis` in an array that carries the batch axis first."""
     return axis if axis < 0 else axis + 1
 
 
-def forward(layer, inputs, params, ctx):
+def forward(layer: Softmax, inputs: list[np.ndarray], params: Params, ctx: ForwardContext
+            ) -> tuple[np.ndarray, Cache]:
+    (x,) = inputs
     ax = batched_axis(layer.axis)
-    x = inputs[0]
-    e = np.exp(x - x.max(axis=ax, keepdims=True))
+    e = np.exp(x - x.max(axis=ax, keepdims=True))  # shifting by the max changes nothing but overflow
     y = e / e.sum(axis=ax, keepdims=True)
     return y, y
 
 
-def backward(layer, g, y):
+def backward(layer: Softmax, grad_output: np.ndarray, cache: Cache) -> Gradients:
+    y = cache
     ax = batched_axis(layer.axis)
-    return [y * (g - (g * y).sum(axis=ax, keepdims=True))], {}
+    return [y * (grad_output - (grad_output * y).sum(axis=ax, keepdims=True))], {}

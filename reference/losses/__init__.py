@@ -1,4 +1,7 @@
-"""The reference math of every v1 loss, one module per spec `type`."""
+"""The reference math of every v1 loss, one module per spec `type` (the formula is in each docstring).
+
+Predictions are [N, ..., C] with the class axis last; everything is float64.
+"""
 
 from __future__ import annotations
 
@@ -7,18 +10,21 @@ from types import ModuleType
 
 import numpy as np
 
+from lockstep.spec.losses import Loss
+
 TYPES = ("mse", "mae", "huber", "binary_crossentropy", "categorical_crossentropy",
          "sparse_categorical_crossentropy", "nll")
 
 
 def get(type_name: str) -> ModuleType:
+    """The module `reference/losses/<type>.py` with `forward` and `backward`."""
     if type_name not in TYPES:
         raise KeyError(f"no reference implementation for loss `{type_name}`")
     return importlib.import_module(f"lockstep.reference.losses.{type_name}")
 
 
-def compute(loss, prediction: np.ndarray, target: np.ndarray) -> tuple[float, np.ndarray]:
-    """The loss value and d loss / d prediction, in float64."""
+def compute(loss: Loss, prediction: np.ndarray, target: np.ndarray) -> tuple[float, np.ndarray]:
+    """The reduced loss and ∂loss/∂prediction, both in float64 (the prediction is cast first)."""
     mod = get(loss.type)
     value, cache = mod.forward(loss, np.asarray(prediction, dtype=np.float64), target)
     return value, mod.backward(loss, cache)

@@ -1,22 +1,47 @@
-"""categorical_crossentropy: -Σ_c t_c log p_c per sample position (class axis last), p = softmax(y)
-from logits; targets one-hot or soft. Label smoothing t ← t(1 - s) + s/C. No probability clipping."""
+"""categorical_crossentropy: ℓ = −Σ_c t_c log p_c per position (class axis last), then reduced over
+positions (mean over N and any extra axes, or sum). Targets one-hot or soft, never renormalized.
+
+Label smoothing first: t ← t (1 − s) + s/C.
+From logits p = softmax(y), computed as log p = log_softmax(y); ∂ℓ/∂y = p Σ_c t_c − t
+(= p − t for targets summing to 1).
+From probabilities log p is taken as given, with no clipping and no renormalization of p; a class
+with t_c = 0 contributes 0 whatever p_c is (0 log 0 = 0); ∂ℓ/∂p = −t / p (0 where t_c = 0).
+"""
+
+from __future__ import annotations
 
 import numpy as np
 
-from lockstep.reference.losses._common import log_softmax, reduce
+from lockstep.reference.losses._common import log_softmax, reduce, smooth, xdivy, xlogy
+from lockstep.spec.losses import CategoricalCrossentropy, SparseCategoricalCrossentropy
+
+Cache = tuple[np.ndarray, np.ndarray, np.ndarray, float]
 
 
-def forward(loss, y, t):
-    t = np.asarray(t, dtype=np.float64)
-    c = y.shape[-1]
-    t = t * (1 - loss.label_smoothing) + loss.label_smoothing / c
-    logp = log_softmax(y) if loss.from_logits else np.log(y)
-    value, scale = reduce(-(t * logp).sum(axis=-1), loss.reduction)
+def forward_soft(loss: CategoricalCrossentropy | SparseCategoricalCrossentropy, y: np.ndarray,
+                 t: np.ndarray) -> tuple[float, Cache]:
+    """The loss for float target rows t of y's shape (shared with the sparse form)."""
+    t = smooth(t, loss.label_smoothing, y.shape[-1])
+    if loss.from_logits:
+        logp = log_softmax(y)
+        per = -(t * logp).sum(axis=-1)
+    else:
+        logp = y  # unused: the gradient from probabilities needs only y and t
+        per = -xlogy(t, y).sum(axis=-1)
+    value, scale = reduce(per, loss.reduction)
     return value, (y, t, logp, scale)
 
 
-def backward(loss, cache):
+def forward(loss: CategoricalCrossentropy, prediction: np.ndarray, target: np.ndarray) -> tuple[float, Cache]:
+    t = np.asarray(target, dtype=np.float64)
+    if t.shape != prediction.shape:
+        raise ValueError(f"categorical targets of shape {list(t.shape)} must match predictions "
+                         f"{list(prediction.shape)} (use sparse_categorical_crossentropy for class indices)")
+    return forward_soft(loss, prediction, t)
+
+
+def backward(loss: CategoricalCrossentropy | SparseCategoricalCrossentropy, cache: Cache) -> np.ndarray:
     y, t, logp, scale = cache
     if loss.from_logits:
         return (np.exp(logp) * t.sum(axis=-1, keepdims=True) - t) * scale
-    return -(t / y) * scale
+    return -xdivy(t, y) * scale

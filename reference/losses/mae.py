@@ -1,16 +1,23 @@
-"""mae: reduce(|y - t|) over every element; the derivative at y = t is 0."""
+"""mae: ℓ = |y − t| per element, reduced by mean (over every element) or sum.
+
+∂ℓ/∂y = sign(y − t), and the standard fixes the subgradient at y = t to 0 (as torch's L1Loss does),
+so an exact fit stays put.
+"""
+
+from __future__ import annotations
 
 import numpy as np
 
-from lockstep.reference.losses._common import reduce
+from lockstep.reference.losses._common import element_target, reduce
+from lockstep.spec.losses import MAE
 
 
-def forward(loss, y, t):
-    d = y - t
+def forward(loss: MAE, prediction: np.ndarray, target: np.ndarray) -> tuple[float, tuple[np.ndarray, float]]:
+    d = prediction - element_target(prediction, target)
     value, scale = reduce(np.abs(d), loss.reduction)
     return value, (d, scale)
 
 
-def backward(loss, cache):
+def backward(loss: MAE, cache: tuple[np.ndarray, float]) -> np.ndarray:
     d, scale = cache
-    return np.sign(d) * scale
+    return np.sign(d) * scale  # np.sign(0) == 0

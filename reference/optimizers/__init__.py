@@ -1,4 +1,9 @@
-"""The reference math of every v1 optimizer, one module per spec `type` (PyTorch's formulation)."""
+"""The reference math of every v1 optimizer, one module per spec `type`, in PyTorch's formulation.
+
+Each module has `init_state(opt, param) -> {state name: array}` and
+`step(opt, param, grad, state, lr, t) -> new param` (t is the 1-based step count; state is updated in
+place; the param passed in is never modified). State names are torch's (canonical names in the standard).
+"""
 
 from __future__ import annotations
 
@@ -7,26 +12,42 @@ from types import ModuleType
 
 import numpy as np
 
+from lockstep.spec.optimizers import Optimizer
+
 TYPES = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
+
+Arrays = dict[str, np.ndarray]
 
 
 def get(type_name: str) -> ModuleType:
+    """The module `reference/optimizers/<type>.py`."""
     if type_name not in TYPES:
         raise KeyError(f"no reference implementation for optimizer `{type_name}`")
     return importlib.import_module(f"lockstep.reference.optimizers.{type_name}")
 
 
-def init_states(opt, params: dict[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
+def init_states(opt: Optimizer, params: Arrays) -> dict[str, Arrays]:
+    """Fresh state for every parameter, by canonical name."""
     mod = get(opt.type)
     return {k: mod.init_state(opt, np.asarray(v, dtype=np.float64)) for k, v in params.items()}
 
 
-def apply(opt, params: dict[str, np.ndarray], grads: dict[str, np.ndarray], states: dict[str, dict[str, np.ndarray]],
-          lr: float, t: int, l2: float = 0.0) -> dict[str, np.ndarray]:
-    """One step for every parameter: coupled L2 (g + l2·w) first, then the optimizer's rule. t is 1-based."""
+def apply(opt: Optimizer, params: Arrays, grads: Arrays, states: dict[str, Arrays], lr: float, t: int,
+          l2: float = 0.0) -> Arrays:
+    """One step for every parameter: coupled L2 (g ← g + l2 · w, after clipping), then the rule.
+
+    `params` is not modified; the new parameters are returned. t is the 1-based step count.
+    """
+    if t < 1:
+        raise ValueError(f"optimizer steps count from 1, got t={t}")
     mod = get(opt.type)
-    out = {}
-    for k, w in params.items():
-        g = grads[k] + l2 * w if l2 else grads[k]
-        out[k] = mod.step(opt, w, g, states[k], lr, t)
+    out: Arrays = {}
+    for name, w in params.items():
+        if name not in grads:
+            raise KeyError(f"no gradient for parameter `{name}`")
+        w = np.asarray(w, dtype=np.float64)
+        g = np.asarray(grads[name], dtype=np.float64)
+        if l2:
+            g = g + l2 * w
+        out[name] = mod.step(opt, w, g, states[name], lr, t)
     return out

@@ -1,9 +1,21 @@
-"""adamw: decoupled decay w ← w (1 - lr · weight_decay), then the Adam step."""
+"""adamw, PyTorch's formulation (torch.optim.AdamW): decoupled decay, then the Adam step of adam.py:
+
+    w ← w (1 − lr · weight_decay)
+    w ← adam(w, g)
+
+The decay scales with the scheduled lr (as torch's does; Keras's AdamW also multiplies by lr).
+"""
+
+from __future__ import annotations
+
+import numpy as np
 
 from lockstep.reference.optimizers import adam
+from lockstep.spec.optimizers import AdamW
 
 init_state = adam.init_state
 
 
-def step(opt, param, grad, state, lr, t):
-    return adam.step(opt, param * (1 - lr * opt.weight_decay), grad, state, lr, t)
+def step(opt: AdamW, param: np.ndarray, grad: np.ndarray, state: dict[str, np.ndarray], lr: float,
+         t: int) -> np.ndarray:
+    return adam.step(opt, param * (1.0 - lr * opt.weight_decay), grad, state, lr, t)

@@ -1,5 +1,9 @@
 """constant: lr(t) = base."""
 
+from __future__ import annotations
 
-def learning_rate(schedule, base: float, t: int) -> float:
-    return base
+from lockstep.spec.schedules import Constant
+
+
+def learning_rate(schedule: Constant, base: float, t: int) -> float:
+    return float(base)

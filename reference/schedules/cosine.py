@@ -1,8 +1,16 @@
-"""cosine: lr(t) = min + (base - min)(1 + cos(π min(t, T)/T))/2, T = decay_steps; held at min after T."""
+"""cosine: lr(t) = min + (base − min) · (1 + cos(π · min(t, T) / T)) / 2, T = decay_steps.
+
+Held at `min` (an absolute learning rate, not a fraction of base) from t = T on; torch's
+CosineAnnealingLR would rise again after T, Keras's CosineDecay holds at alpha · base.
+"""
+
+from __future__ import annotations
 
 import math
 
+from lockstep.spec.schedules import Cosine
 
-def learning_rate(schedule, base: float, t: int) -> float:
+
+def learning_rate(schedule: Cosine, base: float, t: int) -> float:
     lo, big_t = schedule.min_learning_rate, schedule.decay_steps
-    return lo + (base - lo) * (1 + math.cos(math.pi * min(t, big_t) / big_t)) / 2
+    return lo + (base - lo) * (1.0 + math.cos(math.pi * min(t, big_t) / big_t)) / 2.0

@@ -1,56 +1,42 @@
-"""What every torch layer wrapper provides: a forward over a list of inputs, and the map between the
-standard's canonical parameters and torch's own (which tensor, which slice, transposed or not)."""
+"""What every torch layer file shares: `Slot`, the map between one canonical parameter and torch.
+
+A canonical parameter (spec/layers.py: name, shape, layout) lives in torch as a whole tensor, a slice
+of a fused tensor (attention's q/k/v rows of `in_proj_weight`), or the transpose of one (dense
+`[in, out]` vs `Linear.weight [out, in]`). A `Slot` names which, so parameters, gradients and
+optimizer state all convert through one description and never through copies of the rules.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import torch
-from torch import nn
 
 
 @dataclass(frozen=True)
 class Slot:
-    """Canonical parameter <-> torch tensor: `param[index]`, transposed when `transpose` (2-D)."""
+    """Canonical parameter <-> `tensor[index]`, transposed when `transpose` (2-D only)."""
 
-    param: torch.Tensor
+    tensor: torch.Tensor
     index: slice | None = None
     transpose: bool = False
 
-    def view(self, tensor: torch.Tensor | None = None) -> torch.Tensor:
-        t = self.param if tensor is None else tensor
+    def view(self, of: torch.Tensor | None = None) -> torch.Tensor:
+        """The canonical view of the slot's tensor, or of `of` (its gradient or optimizer state)."""
+        t = self.tensor if of is None else of
         if self.index is not None:
             t = t[self.index]
         return t.T if self.transpose else t
 
-    def write(self, value: torch.Tensor, tensor: torch.Tensor | None = None) -> None:
+    def write(self, value: torch.Tensor, into: torch.Tensor | None = None) -> None:
+        """Copy a canonical-layout value into the slot (or into `into`, laid out like the slot's tensor)."""
         with torch.no_grad():
-            self.view(tensor).copy_(value)
+            self.view(into).copy_(value)
 
 
-class Wrapped(nn.Module):
-    """A spec layer on native torch modules. `forward(inputs, mask)`; `slots()` names its parameters."""
-
-    def slots(self) -> dict[str, Slot]:
-        return {}
-
-    def buffer_slots(self) -> dict[str, Slot]:
-        return {}
+Slots = dict[str, Slot]
 
 
-def native(module: nn.Module, **slots: tuple) -> Wrapped:
-    """Wrap a single-input native module whose parameters map one to one."""
-
-    class _Native(Wrapped):
-        def __init__(self) -> None:
-            super().__init__()
-            self.inner = module
-
-        def forward(self, inputs, mask=None):
-            return self.inner(inputs[0])
-
-        def slots(self) -> dict[str, Slot]:
-            return {k: Slot(getattr(self.inner, attr), None, t) for k, (attr, t) in slots.items()
-                    if getattr(self.inner, attr, None) is not None}
-
-    return _Native()
+def batched_axis(axis: int) -> int:
+    """A per-sample axis (spec) as an axis of the batched tensor."""
+    return axis if axis < 0 else axis + 1

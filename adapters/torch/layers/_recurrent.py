@@ -1,21 +1,26 @@
-"""Shared by lstm and gru: a native batch-first nn.LSTM/nn.GRU returning the last or every hidden state,
-its [gates*H, F] weights exposed transposed as the canonical [F, gates*H]."""
+"""Shared by lstm and gru: batch-first native recurrent layers that return the standard's output.
 
-from torch import nn
+nn.LSTM / nn.GRU return `(output, state)`; the standard's layer returns the last hidden state `h_T`, or
+every `h_t` with `return_sequences`. The subclasses `SequenceLSTM` / `SequenceGRU` only select that
+output. Weights are `[gates*H, F]` in torch and `[F, gates*H]` canonically: transposed slots.
+"""
 
-from lockstep.adapters.torch.layers._base import Slot, Wrapped
+from __future__ import annotations
+
+import torch
+
+from lockstep.adapters.torch.layers._base import Slot, Slots
 
 
-class Recurrent(Wrapped):
-    def __init__(self, cls: type[nn.Module], layer, shape, dtype) -> None:
-        super().__init__()
-        self.rnn = cls(shape[-1], layer.units, batch_first=True, dtype=dtype)
-        self.seq = layer.return_sequences
+class ReturnSequences:
+    """Mixin for nn.LSTM / nn.GRU: zero initial state, output h_T or every h_t."""
 
-    def forward(self, inputs, mask=None):
-        out, _ = self.rnn(inputs[0])
-        return out if self.seq else out[:, -1]
+    return_sequences: bool
 
-    def slots(self):
-        return {"weight_ih": Slot(self.rnn.weight_ih_l0, None, True),
-                "weight_hh": Slot(self.rnn.weight_hh_l0, None, True)}
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        out, _ = super().forward(x)  # type: ignore[misc]
+        return out if self.return_sequences else out[:, -1]
+
+
+def weight_slots(m: torch.nn.Module) -> Slots:
+    return {"weight_ih": Slot(m.weight_ih_l0, transpose=True), "weight_hh": Slot(m.weight_hh_l0, transpose=True)}

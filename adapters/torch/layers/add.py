@@ -1,13 +1,23 @@
-"""add -> elementwise + of the inputs."""
+"""add -> `Add`: the inputs summed left to right with torch's `+` (torch has no add layer)."""
 
-from lockstep.adapters.torch.layers._simple import Lambda
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from lockstep.spec.base import Shape
+from lockstep.spec.layers import Add as AddSpec
 
 
-def build(layer, shapes, dtype):
-    def fn(xs):
-        out = xs[0]
-        for x in xs[1:]:
+class Add(nn.Module):
+    """Elementwise sum of two or more same-shaped tensors, in input order."""
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        out = xs[0] + xs[1]
+        for x in xs[2:]:
             out = out + x
         return out
 
-    return Lambda(fn)
+
+def build(layer: AddSpec, shapes: list[Shape], dtype: torch.dtype) -> nn.Module:
+    return Add()

@@ -1,34 +1,39 @@
-"""avg_pool2d -> nn.AvgPool2d. Without padding: native as is. With padding (the standard does not
-count padded positions): symmetric pads use count_include_pad=False; asymmetric 'same' pads divide
-the native window sum of the zero-padded input by the native window count of a padded ones mask."""
+"""avg_pool2d -> nn.AvgPool2d; the standard divides by the in-bounds positions only.
+
+Symmetric padding up to half the window: native `count_include_pad=False`. Otherwise (the standard's
+'same' with its odd element at the end, or larger explicit pads) `PaddedAvgPool2d`: the native window
+*sum* (`divisor_override=1`) of the zero-padded input divided by the number of in-bounds positions of
+each window, computed once at build time.
+"""
+
+from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lockstep.adapters.torch.layers._base import Wrapped
-from lockstep.adapters.torch.layers._conv import torch_pad
+from lockstep.adapters.torch.layers._conv import f_pad, symmetric
+from lockstep.spec.base import Shape
+from lockstep.spec.layers import AvgPool2d
 
 
-class AvgPool(Wrapped):
-    def __init__(self, layer, shape, dtype) -> None:
-        super().__init__()
-        kernel, stride, pads = layer.geometry(shape)
-        self.asym = any(b != a for b, a in pads)
-        if self.asym:
-            self.pad = torch_pad(pads)
-            self.pool = nn.AvgPool2d(kernel, stride, count_include_pad=True)
-            ones = F.pad(torch.ones((1, 1, *shape[1:]), dtype=dtype), self.pad)
-            self.register_buffer("count", self.pool(ones), persistent=False)
-        else:
-            self.pool = nn.AvgPool2d(kernel, stride, padding=tuple(b for b, _ in pads), count_include_pad=False)
+class PaddedAvgPool2d(nn.AvgPool2d):
+    """Window sums of the zero-padded input / in-bounds counts (padding is never counted)."""
 
-    def forward(self, inputs, mask=None):
-        x = inputs[0]
-        if self.asym:
-            return self.pool(F.pad(x, self.pad)) / self.count
-        return self.pool(x)
+    def __init__(self, kernel: tuple[int, ...], stride: tuple[int, ...], pads: list[int], size: tuple[int, int],
+                 dtype: torch.dtype) -> None:
+        super().__init__(kernel, stride, padding=0, divisor_override=1)
+        self.pre_pad = pads
+        ones = F.pad(torch.ones((1, 1, *size), dtype=dtype), pads)
+        self.register_buffer("count", super().forward(ones)[0], persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(F.pad(x, self.pre_pad)) / self.count
 
 
-def build(layer, shapes, dtype):
-    return AvgPool(layer, shapes[0], dtype)
+def build(layer: AvgPool2d, shapes: list[Shape], dtype: torch.dtype) -> nn.Module:
+    kernel, stride, pads = layer.geometry(shapes[0])
+    if symmetric(pads) and all(b <= k // 2 for (b, _), k in zip(pads, kernel, strict=True)):
+        return nn.AvgPool2d(kernel, stride, padding=tuple(b for b, _ in pads), ceil_mode=False,
+                            count_include_pad=False)
+    return PaddedAvgPool2d(kernel, stride, f_pad(pads), tuple(shapes[0][1:]), dtype)

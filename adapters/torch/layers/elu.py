@@ -1,9 +1,13 @@
-"""elu -> native `one(nn.ELU(layer.alpha))`."""
+"""elu -> nn.ELU(alpha)."""
 
+from __future__ import annotations
+
+import torch
 from torch import nn
 
-from lockstep.adapters.torch.layers._simple import batched, one  # noqa: F401
+from lockstep.spec.base import Shape
+from lockstep.spec.layers import ELU
 
 
-def build(layer, shapes, dtype):
-    return one(nn.ELU(layer.alpha))
+def build(layer: ELU, shapes: list[Shape], dtype: torch.dtype) -> nn.ELU:
+    return nn.ELU(alpha=layer.alpha)

@@ -1,19 +1,32 @@
-"""gru -> nn.GRU(batch_first=True). torch's gates (r, z, n) with the reset applied after the recurrent
-matmul are the standard's; weights are transposed; bias_ih/bias_hh map one to one."""
+"""gru -> `SequenceGRU`, a batch-first nn.GRU subclass that only selects the output.
 
+torch's GRU is the standard's: gates (r, z, n) in that row order, the reset gate applied after the
+recurrent matmul (`n = tanh(x W_in + b_in + r ⊙ (h W_hn + b_hn))`), two biases. Weights are transposed.
+"""
+
+from __future__ import annotations
+
+import torch
 from torch import nn
 
-from lockstep.adapters.torch.layers._base import Slot
-from lockstep.adapters.torch.layers._recurrent import Recurrent
+from lockstep.adapters.torch.layers._base import Slot, Slots
+from lockstep.adapters.torch.layers._recurrent import ReturnSequences, weight_slots
+from lockstep.spec.base import Shape
+from lockstep.spec.layers import GRU
 
 
-class GRU(Recurrent):
-    def __init__(self, layer, shape, dtype) -> None:
-        super().__init__(nn.GRU, layer, shape, dtype)
+class SequenceGRU(ReturnSequences, nn.GRU):
+    """nn.GRU(batch_first=True), returning h_T or every h_t."""
 
-    def slots(self):
-        return {**super().slots(), "bias_ih": Slot(self.rnn.bias_ih_l0), "bias_hh": Slot(self.rnn.bias_hh_l0)}
+    def __init__(self, features: int, units: int, return_sequences: bool, dtype: torch.dtype) -> None:
+        super().__init__(features, units, num_layers=1, bias=True, batch_first=True, dropout=0.0,
+                         bidirectional=False, dtype=dtype)
+        self.return_sequences = return_sequences
 
 
-def build(layer, shapes, dtype):
-    return GRU(layer, shapes[0], dtype)
+def build(layer: GRU, shapes: list[Shape], dtype: torch.dtype) -> nn.Module:
+    return SequenceGRU(shapes[0][-1], layer.units, layer.return_sequences, dtype)
+
+
+def slots(m: SequenceGRU) -> Slots:
+    return {**weight_slots(m), "bias_ih": Slot(m.bias_ih_l0), "bias_hh": Slot(m.bias_hh_l0)}

@@ -1,9 +1,14 @@
-"""log_softmax -> native `one(nn.LogSoftmax(dim=batched(layer.axis)))`."""
+"""log_softmax -> nn.LogSoftmax over the per-sample `axis` (shifted by one for the batch axis)."""
 
+from __future__ import annotations
+
+import torch
 from torch import nn
 
-from lockstep.adapters.torch.layers._simple import batched, one
+from lockstep.adapters.torch.layers._base import batched_axis
+from lockstep.spec.base import Shape
+from lockstep.spec.layers import LogSoftmax
 
 
-def build(layer, shapes, dtype):
-    return one(nn.LogSoftmax(dim=batched(layer.axis)))
+def build(layer: LogSoftmax, shapes: list[Shape], dtype: torch.dtype) -> nn.LogSoftmax:
+    return nn.LogSoftmax(dim=batched_axis(layer.axis))

@@ -1,8 +1,13 @@
-"""reshape -> Tensor.reshape keeping the batch axis."""
+"""reshape -> nn.Flatten then nn.Unflatten to the target shape (row-major, the batch axis kept)."""
 
-from lockstep.adapters.torch.layers._simple import Lambda
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from lockstep.spec.base import Shape
+from lockstep.spec.layers import Reshape
 
 
-def build(layer, shapes, dtype):
-    target = tuple(layer.output_shape(shapes))
-    return Lambda(lambda xs: xs[0].reshape(xs[0].shape[0], *target))
+def build(layer: Reshape, shapes: list[Shape], dtype: torch.dtype) -> nn.Module:
+    return nn.Sequential(nn.Flatten(start_dim=1, end_dim=-1), nn.Unflatten(1, tuple(layer.output_shape(shapes))))

@@ -1,9 +1,13 @@
-"""sigmoid -> native `one(nn.Sigmoid())`."""
+"""sigmoid -> nn.Sigmoid."""
 
+from __future__ import annotations
+
+import torch
 from torch import nn
 
-from lockstep.adapters.torch.layers._simple import batched, one  # noqa: F401
+from lockstep.spec.base import Shape
+from lockstep.spec.layers import Sigmoid
 
 
-def build(layer, shapes, dtype):
-    return one(nn.Sigmoid())
+def build(layer: Sigmoid, shapes: list[Shape], dtype: torch.dtype) -> nn.Sigmoid:
+    return nn.Sigmoid()

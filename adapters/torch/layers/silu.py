@@ -1,9 +1,13 @@
-"""silu -> native `one(nn.SiLU())`."""
+"""silu -> nn.SiLU (x σ(x))."""
 
+from __future__ import annotations
+
+import torch
 from torch import nn
 
-from lockstep.adapters.torch.layers._simple import batched, one  # noqa: F401
+from lockstep.spec.base import Shape
+from lockstep.spec.layers import SiLU
 
 
-def build(layer, shapes, dtype):
-    return one(nn.SiLU())
+def build(layer: SiLU, shapes: list[Shape], dtype: torch.dtype) -> nn.SiLU:
+    return nn.SiLU()

@@ -1,9 +1,13 @@
-"""tanh -> native `one(nn.Tanh())`."""
+"""tanh -> nn.Tanh."""
 
+from __future__ import annotations
+
+import torch
 from torch import nn
 
-from lockstep.adapters.torch.layers._simple import batched, one  # noqa: F401
+from lockstep.spec.base import Shape
+from lockstep.spec.layers import Tanh
 
 
-def build(layer, shapes, dtype):
-    return one(nn.Tanh())
+def build(layer: Tanh, shapes: list[Shape], dtype: torch.dtype) -> nn.Tanh:
+    return nn.Tanh()

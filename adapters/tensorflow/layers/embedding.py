@@ -1,0 +1,24 @@
+"""embedding -> keras.layers.Embedding; its `embeddings` `[input_dim, output_dim]` is the canonical weight.
+
+Out-of-range indices: TensorFlow's gather raises on the CPU (the standard's error); on GPUs it returns
+zeros instead, which the runner never feeds (the data pipeline checks indices against `input_dim`).
+Its gradient is an IndexedSlices, densified by the session before clipping and the optimizer step,
+so every row's optimizer state decays every step as the standard's dense update says."""
+
+from __future__ import annotations
+
+import keras
+
+from lockstep.adapters.tensorflow.layers._base import Layout, Slot, Slots
+from lockstep.spec.base import Shape
+from lockstep.spec.layers import Embedding
+
+LAYOUT: Layout = "channels_first"
+
+
+def build(layer: Embedding, shapes: list[Shape], dtype: str, channels_last: bool = False) -> keras.layers.Embedding:
+    return keras.layers.Embedding(layer.input_dim, layer.output_dim, dtype=dtype)
+
+
+def slots(m: keras.layers.Embedding) -> Slots:
+    return {"weight": Slot.of(m.embeddings)}

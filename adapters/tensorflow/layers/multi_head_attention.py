@@ -1,0 +1,69 @@
+"""multi_head_attention -> `SelfAttention`, a keras.layers.MultiHeadAttention subclass.
+
+Keras's math is the standard's (per-head scaled dot product, heads over contiguous E/H columns, no
+attention dropout, causal masking of j > i by `use_causal_mask`). The subclass only fixes the call to
+self-attention, `attn(x, x)`, and, in float64, the scale: Keras multiplies by `tf.cast(1/sqrt(d))` of a
+Python float, which passes through float32 (a 1e-8 relative error for d = 2), so the subclass scales
+the query by the exact float64 constant and lets Keras scale by 1. Keras keeps each projection as an EinsumDense: query/key/value kernels
+`[E, heads, E/heads]` and biases `[heads, E/heads]`, the output kernel `[heads, E/heads, E]`; those are
+row-major reshapes of the canonical `[E, E]` / `[E]`.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from lockstep.adapters.tensorflow.layers._base import Layout, Slot, Slots
+from lockstep.spec.base import Shape
+from lockstep.spec.layers import MultiHeadAttention
+
+LAYOUT: Layout = "channels_first"  # [T, E] sequences
+
+PROJECTIONS = {"query": "_query_dense", "key": "_key_dense", "value": "_value_dense", "output": "_output_dense"}
+
+
+class SelfAttention(keras.layers.MultiHeadAttention):
+    """MultiHeadAttention called as self-attention, causal when asked, with an exact 1/sqrt(d) in float64."""
+
+    def __init__(self, causal: bool, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.causal = causal
+
+    def build(self, input_shape) -> None:
+        super().build(input_shape, input_shape)
+
+    def call(self, inputs, training=None):
+        return super().call(inputs, inputs, use_causal_mask=self.causal, training=training)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def _compute_attention(self, query, key, value, *args, **kwargs):
+        if query.dtype != tf.float64:
+            return super()._compute_attention(query, key, value, *args, **kwargs)
+        # Keras casts the Python scale with tf.cast (through float32): scale the query exactly instead
+        query = query * tf.constant(self._inverse_sqrt_key_dim, tf.float64)
+        scale, self._inverse_sqrt_key_dim = self._inverse_sqrt_key_dim, 1.0
+        try:
+            return super()._compute_attention(query, key, value, *args, **kwargs)
+        finally:
+            self._inverse_sqrt_key_dim = scale
+
+
+def build(layer: MultiHeadAttention, shapes: list[Shape], dtype: str, channels_last: bool = False) -> SelfAttention:
+    _, e = shapes[0]
+    head = e // layer.num_heads
+    return SelfAttention(layer.causal, num_heads=layer.num_heads, key_dim=head, value_dim=head,
+                         use_bias=layer.use_bias, dropout=0.0, dtype=dtype)
+
+
+def slots(m: SelfAttention) -> Slots:
+    s: Slots = {}
+    for name, attr in PROJECTIONS.items():
+        dense = getattr(m, attr)
+        e = dense.kernel.shape[0] if name != "output" else dense.kernel.shape[-1]
+        s[f"{name}_weight"] = Slot.of(dense.kernel, lambda a, e=e: a.reshape(e, e))
+        if m._use_bias:
+            s[f"{name}_bias"] = Slot.of(dense.bias, lambda a, e=e: a.reshape(e))
+    return s

@@ -1,0 +1,85 @@
+"""Spec losses on native Keras losses, each built with the session's dtype (Keras losses otherwise
+compute in the global floatx, float32).
+
+Divergences closed here (docs/adapters/tensorflow.md):
+- reduction: Keras's elementwise losses (mse, mae, huber, binary CE) first average over the last axis
+  per sample and then reduce; the standard reduces over every element. The adapter gives Keras a
+  trailing axis of size 1, so Keras's per-sample value *is* the standard's per-element one, and
+  Keras's "sum_over_batch_size" / "sum" are then the standard's "mean" / "sum" exactly.
+- probabilities: Keras clips probabilities to [1e-7, 1 - 1e-7] (and adds 1e-7 inside the logs, and
+  renormalizes categorical ones); the standard never clips. From probabilities, binary and categorical
+  cross-entropy (sparse included) are therefore `-Σ t log p` written in TensorFlow ops, as is nll,
+  which Keras does not have.
+- label smoothing: Keras's binary (t(1 - s) + s/2) and categorical (t(1 - s) + s/C) smoothing are the
+  standard's; sparse CE has no smoothing in Keras, so with smoothing the targets are one-hot encoded
+  and Keras's categorical CE (from logits) takes them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import keras
+import tensorflow as tf
+
+LossFn = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
+
+KERAS_REDUCTION = {"mean": "sum_over_batch_size", "sum": "sum"}
+
+
+def _reduce(per: tf.Tensor, reduction: str) -> tf.Tensor:
+    return tf.reduce_sum(per) if reduction == "sum" else tf.reduce_mean(per)
+
+
+def build(loss, dtype: str) -> LossFn:
+    """`fn(prediction, target) -> scalar loss` for a spec loss; prediction [N, ..., C] in `dtype`."""
+    t, red = loss.type, loss.reduction
+    kred = KERAS_REDUCTION[red]
+    s = getattr(loss, "label_smoothing", 0.0)
+    if t in ("mse", "mae", "huber") or (t == "binary_crossentropy" and loss.from_logits):
+        if t == "mse":
+            native = keras.losses.MeanSquaredError(reduction=kred, dtype=dtype)
+        elif t == "mae":
+            native = keras.losses.MeanAbsoluteError(reduction=kred, dtype=dtype)
+        elif t == "huber":
+            native = keras.losses.Huber(delta=loss.delta, reduction=kred, dtype=dtype)
+        else:
+            native = keras.losses.BinaryCrossentropy(from_logits=True, label_smoothing=s, reduction=kred,
+                                                     dtype=dtype)
+
+        def elementwise(y: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
+            target = tf.reshape(tf.cast(target, y.dtype), tf.shape(y))
+            return native(target[..., None], y[..., None])
+
+        return elementwise
+    if t == "binary_crossentropy":
+        def binary_probs(p: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
+            target = tf.reshape(tf.cast(target, p.dtype), tf.shape(p)) * (1 - s) + 0.5 * s
+            return _reduce(-(target * tf.math.log(p) + (1 - target) * tf.math.log1p(-p)), red)
+
+        return binary_probs
+    if t == "nll":
+        def nll(y: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
+            picked = tf.gather(y, tf.cast(target, tf.int64)[..., None], batch_dims=len(y.shape) - 1)
+            return _reduce(-picked[..., 0], red)
+
+        return nll
+    sparse = t == "sparse_categorical_crossentropy"
+    if loss.from_logits:
+        if sparse and s == 0.0:
+            native = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction=kred, dtype=dtype)
+            return lambda y, target: native(target, y)
+        native = keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=s, reduction=kred,
+                                                      dtype=dtype)
+        if sparse:
+            return lambda y, target: native(tf.one_hot(tf.cast(target, tf.int64), tf.shape(y)[-1], dtype=y.dtype), y)
+        return lambda y, target: native(target, y)
+
+    def categorical_probs(p: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
+        classes = tf.shape(p)[-1]
+        if sparse:
+            target = tf.one_hot(tf.cast(target, tf.int64), classes, dtype=p.dtype)
+        target = tf.cast(target, p.dtype) * (1 - s) + s / tf.cast(classes, p.dtype)
+        return _reduce(-tf.reduce_sum(target * tf.math.log(p), axis=-1), red)
+
+    return categorical_probs

@@ -1,0 +1,47 @@
+"""Gradient clipping on torch.nn.utils, and the non-finite check that precedes it.
+
+Global norm: the standard scales by exactly min(1, c / ||g||); torch's clip_grads_with_norm_ scales by
+c / (||g|| + 1e-6). The session computes ||g|| natively (`get_total_norm`, needed anyway to report it)
+and, only when ||g|| > c, calls clip_grads_with_norm_ with max_norm c (||g|| + 1e-6) / ||g||, which
+cancels torch's epsilon (to rounding). By value: clip_grad_value_ is the standard's clip(g, -c, c).
+
+Non-finite gradients must stop a step before anything changes. With global-norm clipping the norm is
+non-finite exactly then (or when the sum of squares overflows, which the standard's float64 norm would
+not: float32 gradients beyond ~1e19). Otherwise the check is the one torch's own GradScaler runs: one
+fused `_amp_foreach_non_finite_check_and_unscale_` over all gradients with scale 1 (a no-op multiply).
+"""
+
+from __future__ import annotations
+
+import torch
+
+EPS = 1e-6  # torch.nn.utils.clip_grads_with_norm_'s epsilon
+
+
+def total_norm(grads: list[torch.Tensor]) -> torch.Tensor:
+    return torch.nn.utils.get_total_norm(grads, norm_type=2.0, error_if_nonfinite=False)
+
+
+def clip_to_norm(params: list[torch.Tensor], max_norm: float, norm: torch.Tensor, norm_value: float) -> None:
+    """g <- g c / ||g|| when ||g|| > c (the caller checked), torch's epsilon cancelled."""
+    torch.nn.utils.clip_grads_with_norm_(params, max_norm * (norm_value + EPS) / norm_value, norm)
+
+
+def clip_by_value(params: list[torch.Tensor], clip_value: float) -> None:
+    torch.nn.utils.clip_grad_value_(params, clip_value)
+
+
+class NonFiniteCheck:
+    """found_inf = any gradient holds inf or NaN, on the gradients' device, without a host sync."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.found = torch.zeros(1, dtype=torch.float32, device=device)
+        self.one = torch.ones(1, dtype=torch.float32, device=device)
+        self.fused = hasattr(torch, "_amp_foreach_non_finite_check_and_unscale_")
+
+    def __call__(self, grads: list[torch.Tensor]) -> torch.Tensor:
+        if not self.fused:  # fall back to the public norm
+            return (~torch.isfinite(total_norm(grads))).to(torch.float32).reshape(1)
+        self.found.zero_()  # one session: every gradient shares one dtype and device
+        torch._amp_foreach_non_finite_check_and_unscale_(grads, self.found, self.one)
+        return self.found

@@ -1,0 +1,329 @@
+"""Reference vs TensorFlow in training: every optimizer (with coupled L2, schedules and clipping drawn
+alongside), every schedule, both clippings, every loss, every example recipe, in float64 to
+|a - r| <= 1e-10·|r| + 1e-12·s after each of several steps (parameters and optimizer state); the
+compiled step's contract (one trace for every batch size, nothing applied on a non-finite step, resume
+from canonical state is bitwise); and the user's paths: `lockstep run --backend tensorflow` and
+`lockstep compare --backends reference,torch,tensorflow`."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, note, settings
+from hypothesis import strategies as st
+
+pytest.importorskip("tensorflow")
+
+from lockstep.adapters.base import NonFiniteError
+from lockstep.adapters.reference import ReferenceAdapter
+from lockstep.adapters.tensorflow import TensorFlowAdapter
+from lockstep.cli import main
+from lockstep.conformance import strategies as cs
+from lockstep.conformance.checks import compare, compare_dicts
+from lockstep.runner import masks_for, prepare_run
+from lockstep.spec.documents import Model, Recipe
+from lockstep.spec.graph import build_graph
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = sorted((ROOT / "examples").glob("*/recipe.yaml"))
+
+
+def _recipe(model_doc: dict, loss: dict | None = None, optimizer: dict | None = None, dtype: str = "float64",
+            **extra) -> Recipe:
+    return Recipe.model_validate({
+        "apiVersion": "lockstep/v1", "kind": "Recipe", "metadata": {"name": "case"}, "model": model_doc,
+        "seed": 0, "dtype": dtype,
+        "data": {"source": {"type": "synthetic_regression", "num_samples": 8, "shape": [1]}, "batch_size": 4},
+        "loss": loss or {"type": "mse"}, "optimizer": optimizer or {"type": "sgd", "learning_rate": 0.1},
+        "training": {"steps": 3}, **extra})
+
+
+def _assert(checks) -> None:
+    bad = [c for c in checks if not c.ok]
+    assert not bad, "; ".join(f"{c.quantity}: error {c.error:.3g} > tolerance {c.tolerance:.3g}" for c in bad)
+
+
+def _head(loss: dict | None) -> list[dict]:
+    kind = (loss or {}).get("type")
+    if kind == "nll":
+        return [{"type": "log_softmax"}]
+    if kind in ("categorical_crossentropy", "sparse_categorical_crossentropy") and not loss["from_logits"]:
+        return [{"type": "softmax"}]
+    if kind == "binary_crossentropy" and not loss["from_logits"]:
+        return [{"type": "sigmoid"}]
+    return []
+
+
+def _targets(recipe: Recipe, rng, n: int = 5) -> np.ndarray:
+    kind = recipe.loss.type
+    if kind in ("sparse_categorical_crossentropy", "nll"):
+        return rng.integers(0, 3, size=n)
+    if kind == "categorical_crossentropy":
+        return rng.dirichlet(np.ones(3), size=n)  # soft targets
+    if kind == "binary_crossentropy":
+        return rng.random((n, 3))
+    return rng.normal(size=(n, 3))
+
+
+def train_case(opt: dict, sched: dict | None = None, clip: dict | None = None, l2: float = 0.0,
+               loss: dict | None = None, seed: int = 0, steps: int = 4) -> list:
+    """Several steps of a small MLP on reference and TensorFlow; every step's loss, lr, parameters, state."""
+    layers = [{"type": "dense", "name": "a", "units": 4}, {"type": "tanh"}, {"type": "dense", "name": "b", "units": 3},
+              *_head(loss)]
+    doc = cs.model_doc("m", [3], layers)
+    extra: dict = {"regularization": {"l2": l2}}
+    if sched:
+        extra["schedule"] = sched
+    if clip:
+        extra["gradient_clipping"] = clip
+    recipe = _recipe(doc, loss, opt, **extra)
+    model = Model.model_validate(doc)
+    rng = np.random.default_rng(seed)
+    ref = ReferenceAdapter().build(model, dtype="float64", recipe=recipe)
+    tfs = TensorFlowAdapter().build(model, dtype="float64", recipe=recipe)
+    state = {k: rng.normal(size=s.shape) * 0.5 for k, s in build_graph(model).parameters().items()}
+    ref.set_parameters(state)
+    tfs.set_parameters(state)
+    checks = []
+    for step in range(steps):
+        x = rng.normal(size=(5, 3))
+        y = _targets(recipe, rng)
+        rr, rt = ref.train_step(x, y), tfs.train_step(x, y)
+        checks.append(compare(f"step {step + 1} loss", rt.loss, rr.loss))
+        checks.append(compare(f"step {step + 1} lr", rt.learning_rate, rr.learning_rate))
+        checks.append(compare(f"step {step + 1} grad norm", rt.grad_norm, rr.grad_norm))
+        checks += compare_dicts(f"step {step + 1} parameter", tfs.get_parameters(), ref.get_parameters())
+        _, so = tfs.get_optimizer_state()
+        _, sr = ref.get_optimizer_state()
+        for p in sr:
+            checks += compare_dicts(f"step {step + 1} state {p}", so.get(p, {}), sr[p])
+    return checks
+
+
+@st.composite
+def training_setup(draw, kind: str) -> dict:
+    """An optimizer with coupled L2, a schedule (warm-up included) and clipping drawn alongside."""
+    return {"opt": draw(cs.optimizer_case(kind)), "l2": draw(st.sampled_from([0.0, 0.01])),
+            "sched": draw(st.one_of(st.none(), st.sampled_from(cs.SCHEDULES).flatmap(cs.schedule_case))),
+            "clip": draw(st.one_of(st.none(), st.sampled_from(cs.CLIPPING).flatmap(cs.clipping_case)))}
+
+
+@pytest.mark.parametrize("kind", cs.OPTIMIZERS)
+@settings(max_examples=4)
+@given(data=st.data(), seed=st.integers(0, 2**16))
+def test_optimizer_updates(kind: str, data, seed: int) -> None:
+    setup = data.draw(training_setup(kind))
+    note(f"{setup}")
+    _assert(train_case(**setup, seed=seed))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", cs.OPTIMIZERS)
+@settings(max_examples=25)
+@given(data=st.data(), seed=st.integers(0, 2**16))
+def test_optimizer_updates_many(kind: str, data, seed: int) -> None:
+    setup = data.draw(training_setup(kind))
+    note(f"{setup}")
+    _assert(train_case(**setup, seed=seed))
+
+
+@pytest.mark.parametrize("kind", cs.SCHEDULES)
+@settings(max_examples=2)
+@given(data=st.data())
+def test_schedules(kind: str, data) -> None:
+    sched = data.draw(cs.schedule_case(kind))
+    note(f"schedule: {sched}")
+    _assert(train_case({"type": "sgd", "learning_rate": 0.1, "momentum": 0.9}, sched=sched, steps=7))
+
+
+@pytest.mark.parametrize("kind", cs.CLIPPING)
+@settings(max_examples=3)
+@given(data=st.data())
+def test_clipping(kind: str, data) -> None:
+    clip = data.draw(cs.clipping_case(kind))
+    note(f"clipping: {clip}")
+    _assert(train_case({"type": "adam", "learning_rate": 0.01}, clip=clip))
+
+
+@pytest.mark.parametrize("kind", cs.LOSSES)
+@settings(max_examples=3)
+@given(data=st.data())
+def test_losses_in_training(kind: str, data) -> None:
+    loss = data.draw(cs.loss_case(kind, 3))
+    note(f"loss: {loss}")
+    _assert(train_case({"type": "sgd", "learning_rate": 0.1}, loss=loss, steps=2))
+
+
+def _example_checks(recipe_path: Path, steps: int) -> list:
+    prep = prepare_run(recipe_path, steps=steps)
+    r64 = prep.recipe.model_copy(update={"dtype": "float64"})
+    ref = ReferenceAdapter().build(prep.model, dtype="float64", recipe=r64)
+    tfs = TensorFlowAdapter().build(prep.model, dtype="float64", recipe=r64)
+    ref.set_parameters(prep.initial)
+    tfs.set_parameters(prep.initial)
+    checks = []
+    for step in range(steps):
+        _, x, y = prep.data.batch(step)
+        x = x.astype(np.float64) if x.dtype.kind == "f" else x
+        y = y.astype(np.float64) if y.dtype.kind == "f" else y
+        masks = masks_for(prep, step, len(x))
+        if step == 0:
+            lt, gt = tfs.loss_and_gradients(x, y, masks=masks)
+            lr, gr = ref.loss_and_gradients(x, y, masks=masks)
+            checks += [compare("step 1 loss (no update)", lt, lr), *compare_dicts("step 1 gradient", gt, gr)]
+            tfs.set_parameters(prep.initial)  # undo the batch-norm statistics of that forward
+            ref.set_parameters(prep.initial)
+        checks.append(compare(f"step {step + 1} loss", tfs.train_step(x, y, masks=masks).loss,
+                              ref.train_step(x, y, masks=masks).loss))
+        checks += compare_dicts(f"step {step + 1}", tfs.get_parameters(), ref.get_parameters())
+    xe = prep.data.x_eval[:64]
+    xe = xe.astype(np.float64) if xe.dtype.kind == "f" else xe
+    checks.append(compare("eval output", tfs.forward(xe), ref.forward(xe)))
+    return checks
+
+
+@pytest.mark.parametrize("recipe", EXAMPLES, ids=lambda p: p.parent.name)
+def test_example_recipes_float64(recipe: Path) -> None:
+    _assert(_example_checks(recipe, 5))
+
+
+# ---------------------------------------------------------------------------------- the compiled step
+CNN = cs.model_doc("cnn", [1, 6, 6], [
+    {"type": "conv2d", "name": "c", "filters": 2, "kernel_size": 3, "padding": "same"},
+    {"type": "batch_norm", "name": "bn"}, {"type": "relu"}, {"type": "dropout", "name": "drop", "rate": 0.5},
+    {"type": "flatten"}, {"type": "dense", "name": "d", "units": 3}])
+
+
+def _cnn_session(dtype: str = "float32", opt: dict | None = None):
+    recipe = _recipe(CNN, {"type": "sparse_categorical_crossentropy", "from_logits": True},
+                     opt or {"type": "adam", "learning_rate": 0.01, "amsgrad": True}, dtype=dtype,
+                     schedule={"type": "cosine", "decay_steps": 5, "warmup": {"steps": 2}})
+    model = Model.model_validate(CNN)
+    session = TensorFlowAdapter().build(model, dtype=dtype, recipe=recipe)
+    rng = np.random.default_rng(3)
+    init = {k: rng.normal(size=s.shape) * 0.3 for k, s in build_graph(model).parameters().items()}
+    init.update({"bn.running_mean": np.zeros(2), "bn.running_var": np.ones(2)})
+    session.set_parameters(init)
+    return session
+
+
+def _batch(n: int, rng):
+    return (rng.normal(size=(n, 1, 6, 6)).astype(np.float32), rng.integers(0, 3, size=n),
+            {"drop": rng.random((n, 2, 6, 6)) >= 0.5})
+
+
+def test_one_trace_for_every_batch_size() -> None:
+    """The last, shorter batch of an epoch reuses the compiled step (fixed signature, batch axis None)."""
+    s = _cnn_session()
+    rng = np.random.default_rng(0)
+    for n in (8, 8, 3, 8, 5):
+        x, y, m = _batch(n, rng)
+        s.train_step(x, y, masks=m)
+        s.forward(x)
+    assert s._functions["step"].experimental_get_tracing_count() == 1
+    assert s._functions["eval"].experimental_get_tracing_count() == 1
+
+
+def test_non_finite_step_changes_nothing() -> None:
+    s = _cnn_session()
+    rng = np.random.default_rng(1)
+    x, y, m = _batch(4, rng)
+    s.train_step(x, y, masks=m)
+    before, (step, state) = s.get_parameters(), s.get_optimizer_state()
+    x[0, 0, 0, 0] = np.nan
+    with pytest.raises(NonFiniteError) as err:
+        s.train_step(x, y, masks=m)
+    assert err.value.quantity == "loss"
+    after, (step2, state2) = s.get_parameters(), s.get_optimizer_state()
+    assert step2 == step == 1 and int(s.opt.iterations.numpy()) == 1
+    for k in before:  # batch-norm statistics included
+        np.testing.assert_array_equal(after[k], before[k])
+    for p in state:
+        for n in state[p]:
+            np.testing.assert_array_equal(state2[p][n], state[p][n])
+
+
+def test_non_finite_gradient_is_named() -> None:
+    doc = cs.model_doc("m", [2], [{"type": "dense", "name": "d", "units": 1}])
+    recipe = _recipe(doc, {"type": "mse"}, {"type": "sgd", "learning_rate": 0.1})
+    s = TensorFlowAdapter().build(Model.model_validate(doc), dtype="float64", recipe=recipe)
+    s.set_parameters({"d.weight": np.array([[0.0], [1e300]]), "d.bias": np.zeros(1)})
+    with pytest.raises(NonFiniteError) as err:  # the loss overflows too: named first
+        s.train_step(np.array([[1e300, 1.0]]), np.array([[0.0]]))
+    assert err.value.quantity == "loss"
+
+
+def test_resume_from_canonical_state_is_bitwise() -> None:
+    """get/set_parameters + get/set_optimizer_state carry everything: an interrupted run continues exactly."""
+    rng = np.random.default_rng(2)
+    batches = [_batch(5, rng) for _ in range(6)]
+    a = _cnn_session(opt={"type": "sgd", "learning_rate": 0.1, "momentum": 0.9, "dampening": 0.1})
+    b = _cnn_session(opt={"type": "sgd", "learning_rate": 0.1, "momentum": 0.9, "dampening": 0.1})
+    for x, y, m in batches[:3]:
+        a.train_step(x, y, masks=m)
+    step, state = a.get_optimizer_state()
+    b.set_parameters(a.get_parameters())
+    b.set_optimizer_state(step, state)
+    for x, y, m in batches[3:]:
+        ra, rb = a.train_step(x, y, masks=m), b.train_step(x, y, masks=m)
+        assert ra.loss == rb.loss and ra.learning_rate == rb.learning_rate
+    pa, pb = a.get_parameters(), b.get_parameters()
+    for k in pa:
+        np.testing.assert_array_equal(pa[k], pb[k])
+
+
+def test_adapter_reports_support_and_versions() -> None:
+    a = TensorFlowAdapter()
+    assert a.support("dense").status == "native"
+    assert a.support("adam").status == "subclass" and "ε" in a.support("adam").note
+    assert a.support("dense", device="cuda:99").status == "unsupported"
+    assert a.support("dense", device="tpu").status == "unsupported"
+    v = a.versions()
+    assert {"tensorflow", "keras", "lockstep"} <= set(v)
+    assert "cpu" in a.devices()
+
+
+# --------------------------------------------------------------------------------------- the CLI paths
+def _copy(recipe: Path, tmp_path: Path, dtype: str) -> Path:
+    folder = tmp_path / recipe.parent.name
+    shutil.copytree(recipe.parent, folder)
+    text = (folder / "recipe.yaml").read_text()
+    (folder / "recipe.yaml").write_text(text.replace("dtype: float32", f"dtype: {dtype}"))
+    return folder / "recipe.yaml"
+
+
+def test_lockstep_run_tensorflow(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "run"
+    code = main(["run", str(ROOT / "examples" / "small-cnn" / "recipe.yaml"), "--backend", "tensorflow",
+                 "--out", str(out), "--quiet"])
+    assert code == 0, capsys.readouterr().err
+    report = json.loads((out / "report.json").read_text())
+    assert report["status"] == "ok" and report["backend"] == "tensorflow" and report["steps"] == 150
+    assert report["final_metrics"]["accuracy"] > 0.8
+    assert report["versions"]["onednn"] == "off"
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 150
+
+
+def test_compare_three_backends(tmp_path: Path, capsys) -> None:
+    """reference, torch and TensorFlow in lock step (float64): all agree at every step."""
+    pytest.importorskip("torch")
+    recipe = _copy(ROOT / "examples" / "residual-graph" / "recipe.yaml", tmp_path, "float64")
+    code = main(["compare", str(recipe), "--backends", "reference,torch,tensorflow", "--steps", "8",
+                 "--format", "json"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0, report["first_divergence"]
+    assert report["backends"] == ["reference", "torch", "tensorflow"] and len(report["steps"]) == 8
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("recipe", EXAMPLES, ids=lambda p: p.parent.name)
+def test_full_runs_agree_in_float64(recipe: Path, tmp_path: Path, capsys) -> None:
+    """Whole example trainings against the reference, every step, every parameter, to 1e-10 relative."""
+    code = main(["compare", str(_copy(recipe, tmp_path, "float64")), "--backends", "reference,tensorflow",
+                 "--format", "json"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0, report["first_divergence"]

@@ -1,0 +1,59 @@
+"""Shared by the torch adapter's tests: recipes around a model, random states and inputs, the assertion.
+
+The comparison rule is conformance/checks.py's (docs/spec/v1-semantics.md#tolerances):
+float64 |a - r| <= 1e-10·|r| + 1e-12·s, s the largest magnitude of the quantity's kind;
+float32 (provisional, against the float64 reference) |a - r| <= 1e-4·|r| + 1e-5·s.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lockstep.adapters.reference import ReferenceAdapter
+from lockstep.adapters.torch import TorchAdapter
+from lockstep.conformance.checks import Check
+from lockstep.spec.documents import Model, Recipe
+from lockstep.spec.graph import build_graph
+
+
+def recipe(model_doc: dict, loss: dict | None = None, optimizer: dict | None = None, dtype: str = "float64",
+           **extra) -> Recipe:
+    return Recipe.model_validate({
+        "apiVersion": "lockstep/v1", "kind": "Recipe", "metadata": {"name": "case"}, "model": model_doc,
+        "seed": 0, "dtype": dtype,
+        "data": {"source": {"type": "synthetic_regression", "num_samples": 8, "shape": [1]}, "batch_size": 4},
+        "loss": loss or {"type": "mse"}, "optimizer": optimizer or {"type": "sgd", "learning_rate": 0.1},
+        "training": {"steps": 3}, **extra})
+
+
+def random_state(model: Model, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Parameters ~ N(0, 0.25), buffers positive (running variances must be)."""
+    graph = build_graph(model)
+    out = {k: rng.normal(size=s.shape) * 0.5 for k, s in graph.parameters().items()}
+    out.update({k: np.abs(rng.normal(size=s.shape)) + 0.5 for k, s in graph.buffers().items()})
+    return out
+
+
+def random_input(model: Model, rng: np.random.Generator, n: int = 4) -> np.ndarray:
+    graph = build_graph(model)
+    (name, shape), = graph.input_shapes.items()
+    if graph.input_dtypes[name] == "int64":
+        dim = min(nd.layer.input_dim for nd in graph.nodes if nd.type == "embedding")
+        return rng.integers(0, dim, size=(n, *shape))
+    return rng.normal(size=(n, *shape))
+
+
+def sessions(model: Model, r: Recipe, dtype: str = "float64", device: str = "cpu"):
+    ref = ReferenceAdapter().build(model, dtype="float64", recipe=r)
+    tch = TorchAdapter().build(model, dtype=dtype, device=device, recipe=r)
+    return ref, tch
+
+
+def assert_checks(checks: list[Check]) -> None:
+    bad = [c for c in checks if not c.ok]
+    assert not bad, "; ".join(f"{c.quantity}: error {c.error:.3g} > tolerance {c.tolerance:.3g}" for c in bad)
+
+
+def worst_ratio(checks: list[Check]) -> float:
+    """The largest error/tolerance ratio (1/margin) of a list of passing checks."""
+    return max((c.ratio for c in checks), default=0.0)
