@@ -140,6 +140,7 @@ class TorchSession(Session):
         return self._tensor(y, np.issubdtype(y.dtype, np.integer))
 
     def _mode(self, training: bool, masks: Arrays | None) -> None:
+        training = bool(training)
         if self.training is not training:
             self.net.train(training)
             self.training = training
@@ -223,8 +224,10 @@ class TorchSession(Session):
         if self.l2_in_session and grads:
             with torch.no_grad():
                 torch._foreach_add_(grads, [p for p in self.params if p.grad is not None], alpha=self.l2)
-        if self.opt is None:
-            lr = self.base_lr
+        if self.opt is None:  # a model without parameters: nothing to update, the standard's rate reported
+            from lockstep.reference.schedules import learning_rate
+
+            lr = learning_rate(self.recipe.schedule, self.base_lr, self.step)  # type: ignore[union-attr]
         else:
             lr = self.group["lr"]
             self.opt.step()

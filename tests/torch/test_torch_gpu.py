@@ -12,7 +12,7 @@ from hypothesis import find
 
 pytest.importorskip("torch.nn")  # not "torch": without torch installed, this folder would import as `torch`
 import torch
-from torch_test_cases import assert_checks, random_input, random_state, sessions
+from torch_test_cases import assert_checks, random_input, random_state, sessions, state_checks
 
 from lockstep.adapters.torch import TorchAdapter
 from lockstep.conformance import strategies as cs
@@ -43,9 +43,8 @@ def test_examples_on_cuda(path: Path, dtype: str) -> None:
         rr, rg = ref.train_step(x, y, masks=masks), gpu.train_step(x, y, masks=masks)
         checks.append(compare(f"step {step + 1} loss", rg.loss, rr.loss, dtype))
         checks += compare_dicts(f"step {step + 1}", gpu.get_parameters(), ref.get_parameters(), dtype)
-        (_, sg), (_, sr) = gpu.get_optimizer_state(), ref.get_optimizer_state()
-        for p in sr:
-            checks += compare_dicts(f"step {step + 1} state {p}", sg[p], sr[p], dtype)
+        checks += state_checks(f"step {step + 1} state", gpu.get_optimizer_state()[1], ref.get_optimizer_state()[1],
+                               dtype)
     x_eval = prep.data.x_eval[:256]
     checks.append(compare("eval output", gpu.forward(x_eval), ref.forward(x_eval), dtype))
     assert_checks(checks)

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 pytest.importorskip("torch.nn")  # not "torch": without torch installed, this folder would import as `torch`
 import torch
 from pydantic import TypeAdapter
-from torch_test_cases import assert_checks, random_state, recipe, sessions
+from torch_test_cases import assert_checks, random_state, recipe, sessions, state_checks
 
 from lockstep.adapters.base import NonFiniteError
 from lockstep.adapters.torch import TorchAdapter, schedules
@@ -83,10 +83,8 @@ def train_case(opt: dict, sched: dict | None = None, clip: dict | None = None, l
             checks.append(compare(f"step {step} grad norm", rt.grad_norm, rr.grad_norm, dtype))
         checks += compare_dicts(f"step {step} parameter", tch.get_parameters(), ref.get_parameters(), dtype)
         (ts, so), (rs, sr) = tch.get_optimizer_state(), ref.get_optimizer_state()
-        assert ts == rs == step and set(so) == set(sr)
-        for p in sr:
-            assert set(so[p]) == set(sr[p]), p
-            checks += compare_dicts(f"step {step} state {p}", so[p], sr[p], dtype)
+        assert ts == rs == step and all(set(so[p]) == set(sr[p]) for p in sr)
+        checks += state_checks(f"step {step} state", so, sr, dtype)
     assert_checks(checks)
 
 

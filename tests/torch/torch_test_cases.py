@@ -11,7 +11,7 @@ import numpy as np
 
 from lockstep.adapters.reference import ReferenceAdapter
 from lockstep.adapters.torch import TorchAdapter
-from lockstep.conformance.checks import Check
+from lockstep.conformance.checks import Check, compare_dicts
 from lockstep.spec.documents import Model, Recipe
 from lockstep.spec.graph import build_graph
 
@@ -47,6 +47,20 @@ def sessions(model: Model, r: Recipe, dtype: str = "float64", device: str = "cpu
     ref = ReferenceAdapter().build(model, dtype="float64", recipe=r)
     tch = TorchAdapter().build(model, dtype=dtype, device=device, recipe=r)
     return ref, tch
+
+
+def state_checks(prefix: str, actual: dict[str, dict[str, np.ndarray]], reference: dict[str, dict[str, np.ndarray]],
+                 dtype: str) -> list[Check]:
+    """Optimizer state compared per state name across all parameters (the kind whose scale s applies): a
+    parameter whose gradient is mathematically 0 (a bias before batch norm) has round-off-sized state."""
+    assert set(actual) == set(reference), (sorted(actual), sorted(reference))
+    names = {n for st in reference.values() for n in st}
+    checks = []
+    for n in sorted(names):
+        ref = {p: st[n] for p, st in reference.items() if n in st}
+        got = {p: st[n] for p, st in actual.items() if n in st}
+        checks += compare_dicts(f"{prefix} {n} of", got, ref, dtype)
+    return checks
 
 
 def assert_checks(checks: list[Check]) -> None:
