@@ -409,6 +409,10 @@ def load_text(text: str, file: str = "<string>") -> list[LoadedDocument]:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
         problem = exc.problem or exc.context or "not valid YAML"
+        if "maximum nesting depth" in problem:  # libyaml ≥ 0.2.6 stops its scanner, which reads ahead, at 1000
+            raise SpecError([*reader.errors, Diagnostic(file, line, col, "", f"nested deeper than {MAX_DEPTH} "
+                                                        "levels (the limit for a document)", code="too-large")]
+                            ) from None
         if exc.context and exc.problem and exc.context_mark and exc.context_mark.line != getattr(mark, "line", -1):
             problem += f" ({exc.context} on line {exc.context_mark.line + 1})"
         raise SpecError([*reader.errors, Diagnostic(file, line, col, "", f"invalid YAML: {problem}", code="yaml")]

@@ -18,9 +18,13 @@ Divergences closed here (docs/adapters/tensorflow.md):
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import keras
 import tensorflow as tf
+
+if TYPE_CHECKING:
+    from lockstep.spec.losses import Loss
 
 LossFn = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
 
@@ -31,7 +35,7 @@ def _reduce(per: tf.Tensor, reduction: str) -> tf.Tensor:
     return tf.reduce_sum(per) if reduction == "sum" else tf.reduce_mean(per)
 
 
-def build(loss, dtype: str) -> LossFn:
+def build(loss: Loss, dtype: str) -> LossFn:
     """`fn(prediction, target) -> scalar loss` for a spec loss; prediction [N, ..., C] in `dtype`."""
     t, red = loss.type, loss.reduction
     kred = KERAS_REDUCTION[red]

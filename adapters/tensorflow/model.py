@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import keras
 import numpy as np
 import tensorflow as tf
 
@@ -141,5 +140,3 @@ def slot_groups(slots: Slots) -> dict[int, tuple[Any, list[tuple[str, Slot]]]]:
         out.setdefault(id(slot.variable), (slot.variable, []))[1].append((name, slot))
     return out
 
-
-__all__ = ["TFModel", "keras"]

@@ -25,9 +25,16 @@ session adds l2·w to the gradient after clipping, as the standard says.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import keras
 import tensorflow as tf
 from keras import ops
+
+if TYPE_CHECKING:
+    from keras.optimizers.schedules import LearningRateSchedule
+
+    from lockstep.spec.optimizers import Optimizer
 
 # canonical state name -> the Keras attribute holding that state, one variable per model variable
 STATE = {
@@ -149,7 +156,7 @@ class StandardAdagrad(keras.optimizers.Adagrad):
         self.assign_sub(variable, lr * g / (ops.sqrt(s) + self.epsilon))
 
 
-def build(opt, learning_rate) -> keras.optimizers.Optimizer:
+def build(opt: Optimizer, learning_rate: LearningRateSchedule) -> keras.optimizers.Optimizer:
     """The Keras optimizer for a spec optimizer; `learning_rate` is a schedule (see schedules.py)."""
     t = opt.type
     if t == "sgd":
@@ -169,7 +176,7 @@ def build(opt, learning_rate) -> keras.optimizers.Optimizer:
     raise KeyError(t)
 
 
-def state_variables(optimizer: keras.optimizers.Optimizer, kind: str, variable) -> dict:
+def state_variables(optimizer: keras.optimizers.Optimizer, kind: str, variable: Any) -> dict[str, Any]:
     """{canonical state name: the Keras state variable of `variable`} for the states this optimizer keeps."""
     i = optimizer._get_variable_index(variable)
     out = {}

@@ -11,15 +11,19 @@ LearningRateSchedule subclass with the standard's closed forms, computed in floa
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import keras
 import tensorflow as tf
+
+if TYPE_CHECKING:
+    from lockstep.spec.schedules import Schedule
 
 
 class StandardSchedule(keras.optimizers.schedules.LearningRateSchedule):
     """lr(t) of the spec schedule (warm-up first) at optimizer step t = `iterations` (0-based), float64."""
 
-    def __init__(self, schedule, base: float) -> None:
+    def __init__(self, schedule: Schedule, base: float) -> None:
         self.schedule = schedule
         self.base = float(base)
 

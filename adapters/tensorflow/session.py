@@ -7,22 +7,28 @@ non-finite check, clipping, coupled L2 and the optimizer's `apply` (which evalua
 its own `iterations`); on a non-finite loss or gradient the step applies nothing and restores the
 batch-norm statistics the forward pass moved, inside the same graph. Python sees one small vector per
 step (loss, norm, learning rate, ok), so a step costs one host synchronization, as `model.fit`'s does.
+The session calls each entry point's ConcreteFunction directly with tensors (autograph off: nothing in
+these graphs needs it), which skips tf.function's per-call dispatch.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import tensorflow as tf
 
-from lockstep.adapters.base import Arrays, NonFiniteError, Session, StepResult
+from lockstep.adapters.base import Arrays, NonFiniteError, Session, StepResult, UnsupportedConstruct
 from lockstep.adapters.tensorflow import losses, optimizers
 from lockstep.adapters.tensorflow.model import TFModel, read, slot_groups
 from lockstep.adapters.tensorflow.schedules import StandardSchedule
 from lockstep.spec.losses import CLASS_INDEX_LOSSES
+
+if TYPE_CHECKING:
+    from lockstep.spec.documents import Model, Recipe
 
 DTYPES = {"float32": tf.float32, "float64": tf.float64}
 
@@ -37,16 +43,23 @@ def device_name(device: str) -> str:
     raise ValueError(f"unknown device `{device}` (cpu, cuda, cuda:N)")
 
 
-def configure_tf32() -> None:
-    """TF32 is off (conformance); LOCKSTEP_ALLOW_TF32=1 turns it on for users who want speed."""
-    tf.config.experimental.enable_tensor_float_32_execution(os.environ.get("LOCKSTEP_ALLOW_TF32") == "1")
+def configure_tf32(allow: bool | None = None) -> None:
+    """TF32 is off (conformance: TensorFlow turns it on by default on Ampere and later GPUs);
+    LOCKSTEP_ALLOW_TF32=1 (or allow=True) turns it on for users who want speed. A process-wide setting."""
+    if allow is None:
+        allow = os.environ.get("LOCKSTEP_ALLOW_TF32") == "1"
+    tf.config.experimental.enable_tensor_float_32_execution(allow)
 
 
 class TFSession(Session):
-    def __init__(self, model, *, dtype: str, device: str = "cpu", recipe=None) -> None:
+    """One spec model as Keras layers on one device, in float32 or float64 (per-layer dtype policies,
+    never the global floatx), optionally with a recipe's loss, optimizer, schedule, clipping and L2."""
+
+    def __init__(self, model: Model, *, dtype: str, device: str = "cpu", recipe: Recipe | None = None,
+                 allow_tf32: bool | None = None) -> None:
         if dtype not in DTYPES:
             raise ValueError(f"dtype {dtype} is not supported (float32, float64)")
-        configure_tf32()
+        configure_tf32(allow_tf32)
         self.dtype = dtype
         self.np_dtype = np.dtype(dtype)
         self.device = device_name(device)
@@ -80,7 +93,7 @@ class TFSession(Session):
     # ------------------------------------------------------------------------------ conversion
     # Compiled functions take flat positional tensors, in this order: the model inputs (input_spec's
     # order), then the target, then the dropout keep-masks (mask_spec's order).
-    def _input_args(self, x) -> list[tf.Tensor]:
+    def _input_args(self, x: np.ndarray | Arrays) -> list[tf.Tensor]:
         if not isinstance(x, dict):
             x = {self.net.input_names[0]: x}
         return [tf.convert_to_tensor(np.asarray(x[k], dtype=np.int64 if k in self.int_inputs else self.np_dtype))
@@ -192,7 +205,7 @@ class TFSession(Session):
                 out.update({name: slot.view(native) for name, slot in members})
         return out
 
-    def forward(self, x, *, training: bool = False, masks: Arrays | None = None) -> np.ndarray:
+    def forward(self, x: np.ndarray | Arrays, *, training: bool = False, masks: Arrays | None = None) -> np.ndarray:
         if training:
             fn = self._compile("train_forward", self._graph_train_forward, target=False, masks=True)
             out = fn(*self._input_args(x), *self._mask_args(masks))
@@ -200,18 +213,19 @@ class TFSession(Session):
             out = self._compile("eval", self._graph_eval, target=False, masks=False)(*self._input_args(x))
         return np.array(out.numpy(), dtype=np.float64)
 
-    def _gradients(self, x, y, masks: Arrays | None) -> tuple[float, Arrays]:
+    def _gradients(self, x: np.ndarray | Arrays, y: np.ndarray, masks: Arrays | None) -> tuple[float, Arrays]:
         fn = self._compile("loss_grads", self._graph_loss_grads, target=True, masks=True)
         loss, *grads = fn(*self._input_args(x), self._target_arg(y), *self._mask_args(masks))
         by_var = {id(v): g.numpy() for v, g in zip(self.net.trainable, grads, strict=True)}
         return float(loss.numpy()), {name: slot.view(by_var[id(slot.variable)])
                                      for name, slot in self.net.slots.items()}
 
-    def loss_and_gradients(self, x, y, *, masks: Arrays | None = None) -> tuple[float, Arrays]:
+    def loss_and_gradients(self, x: np.ndarray | Arrays, y: np.ndarray, *, masks: Arrays | None = None
+                           ) -> tuple[float, Arrays]:
         self._need_recipe()
         return self._gradients(x, y, masks)
 
-    def train_step(self, x, y, *, masks: Arrays | None = None) -> StepResult:
+    def train_step(self, x: np.ndarray | Arrays, y: np.ndarray, *, masks: Arrays | None = None) -> StepResult:
         self._need_recipe()
         if self.opt is None:  # a parameter-free model still has a loss
             value, _ = self._gradients(x, y, masks)
@@ -227,7 +241,7 @@ class TFSession(Session):
         self.step += 1
         return StepResult(float(loss), float(lr), float(norm))
 
-    def _non_finite(self, x, y, masks: Arrays | None) -> str:
+    def _non_finite(self, x: np.ndarray | Arrays, y: np.ndarray, masks: Arrays | None) -> str:
         """Which gradient was non-finite: recomputed (the step kept nothing), buffers restored after."""
         buffers = {k: s.view(s.variable.numpy()) for k, s in self.net.buffer_slots.items()}
         _, grads = self._gradients(x, y, masks)
@@ -238,6 +252,26 @@ class TFSession(Session):
     def _need_recipe(self) -> None:
         if self.recipe is None:
             raise RuntimeError("this session was built without a recipe: it can run forward only")
+
+    def export(self, path: str | Path, *, format: str = "savedmodel") -> Path:
+        """A TensorFlow SavedModel of the eval forward (signature `serving_default`: the model's named
+        inputs, batch axis free, -> {"output": channels-first output}); TF Serving / TFLite take it."""
+        if format != "savedmodel":
+            raise UnsupportedConstruct(f"export:{format}", "the TensorFlow adapter exports format='savedmodel' "
+                                                           "(no ONNX converter ships with it)")
+        specs = [tf.TensorSpec(s.shape, s.dtype, name=k) for k, s in self.input_spec.items()]
+        names = list(self.input_spec)
+
+        def serve(*args):
+            with tf.device(self.device):
+                return {"output": self.net(dict(zip(names, args, strict=True)), None, training=False)}
+
+        module = tf.Module()
+        module.variables_ = [v.value for v in (*self.net.trainable, *self.net.buffers)]
+        module.serve = tf.function(serve, input_signature=specs, autograph=False)
+        out = Path(path)
+        tf.saved_model.save(module, str(out), signatures={"serving_default": module.serve.get_concrete_function()})
+        return out
 
     def get_optimizer_state(self) -> tuple[int, dict[str, Arrays]]:
         out: dict[str, Arrays] = {}

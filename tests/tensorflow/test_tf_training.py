@@ -158,11 +158,11 @@ def test_losses_in_training(kind: str, data) -> None:
     _assert(train_case({"type": "sgd", "learning_rate": 0.1}, loss=loss, steps=2))
 
 
-def _example_checks(recipe_path: Path, steps: int) -> list:
+def _example_checks(recipe_path: Path, steps: int, device: str = "cpu") -> list:
     prep = prepare_run(recipe_path, steps=steps)
     r64 = prep.recipe.model_copy(update={"dtype": "float64"})
     ref = ReferenceAdapter().build(prep.model, dtype="float64", recipe=r64)
-    tfs = TensorFlowAdapter().build(prep.model, dtype="float64", recipe=r64)
+    tfs = TensorFlowAdapter().build(prep.model, dtype="float64", device=device, recipe=r64)
     ref.set_parameters(prep.initial)
     tfs.set_parameters(prep.initial)
     checks = []
@@ -189,6 +189,21 @@ def _example_checks(recipe_path: Path, steps: int) -> list:
 @pytest.mark.parametrize("recipe", EXAMPLES, ids=lambda p: p.parent.name)
 def test_example_recipes_float64(recipe: Path) -> None:
     _assert(_example_checks(recipe, 5))
+
+
+def _gpus() -> int:
+    import tensorflow as tf
+
+    return len(tf.config.list_physical_devices("GPU"))
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("recipe", EXAMPLES, ids=lambda p: p.parent.name)
+def test_example_recipes_float64_on_gpu(recipe: Path) -> None:
+    """The same 5-step float64 agreement on the first GPU (TF32 off), where TensorFlow sees one."""
+    if not _gpus():
+        pytest.skip("TensorFlow sees no GPU")
+    _assert(_example_checks(recipe, 5, device="cuda:0"))
 
 
 # ---------------------------------------------------------------------------------- the compiled step
@@ -276,12 +291,60 @@ def test_resume_from_canonical_state_is_bitwise() -> None:
         np.testing.assert_array_equal(pa[k], pb[k])
 
 
+def test_export_savedmodel(tmp_path: Path) -> None:
+    """The eval forward as a SavedModel whose serving signature reproduces the session's outputs."""
+    import tensorflow as tf
+
+    from lockstep.adapters.base import UnsupportedConstruct
+
+    s = _cnn_session()
+    rng = np.random.default_rng(4)
+    x, y, m = _batch(6, rng)
+    s.train_step(x, y, masks=m)
+    loaded = tf.saved_model.load(str(s.export(tmp_path / "model")))
+    out = loaded.signatures["serving_default"](x=tf.constant(x))["output"].numpy()
+    np.testing.assert_array_equal(out, s.forward(x))
+    with pytest.raises(UnsupportedConstruct):
+        s.export(tmp_path / "m.onnx", format="onnx")
+
+
+def test_importing_the_adapter_package_does_not_import_tensorflow() -> None:
+    """Without TensorFlow, `import lockstep.adapters.tensorflow` works and the registry says what to install."""
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['tensorflow'] = None\n"
+            "import lockstep.adapters.tensorflow as t\n"
+            "from lockstep.adapters.registry import AdapterNotFound, get\n"
+            "try:\n    get('tensorflow')\nexcept AdapterNotFound as e:\n    print(e)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "lockstep[tensorflow]" in out
+
+
 def test_adapter_reports_support_and_versions() -> None:
+    from lockstep.adapters.tensorflow.adapter import _spec_constructs
+
     a = TensorFlowAdapter()
+    run, prepared = _spec_constructs()
+    for construct in sorted(run | prepared):
+        for dtype in ("float32", "float64"):
+            s = a.support(construct, dtype=dtype)
+            assert s.supported and (s.status == "native" or s.note), (construct, s)
     assert a.support("dense").status == "native"
+    assert a.support("he_uniform").status == "native" and a.support("nonsense").status == "unsupported"
     assert a.support("adam").status == "subclass" and "ε" in a.support("adam").note
     assert a.support("dense", device="cuda:99").status == "unsupported"
     assert a.support("dense", device="tpu").status == "unsupported"
+    assert a.support("dense", dtype="float16").status == "unsupported"
+    model = Model.model_validate(cs.model_doc("m", [2], [{"type": "dense", "units": 1}]))
+    from lockstep.adapters.base import UnsupportedConstruct
+
+    with pytest.raises(UnsupportedConstruct):
+        a.build(model, dtype="float16")
+    with pytest.raises(UnsupportedConstruct, match="GPU"):
+        a.build(model, dtype="float32", device="cuda:99")
+    with pytest.raises(RuntimeError, match="without a recipe"):
+        a.build(model, dtype="float32").train_step(np.zeros((1, 2), np.float32), np.zeros((1, 1)))
     v = a.versions()
     assert {"tensorflow", "keras", "lockstep"} <= set(v)
     assert "cpu" in a.devices()
@@ -308,6 +371,39 @@ def test_lockstep_run_tensorflow(tmp_path: Path, capsys) -> None:
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 150
 
 
+def test_run_interrupted_and_resumed_is_bitwise(tmp_path: Path) -> None:
+    """`lockstep run --resume` semantics through the runner: stopped after step 130 (checkpoint at 100), resumed
+    on a fresh session, it ends with the bits and the metrics.jsonl of an uninterrupted run."""
+    from lockstep.runner import build_session, load_checkpoint, train
+
+    class Stop(Exception):
+        pass
+
+    class StopAt:
+        def resume(self, step: int) -> None:
+            pass
+
+        def update(self, step: int, loss: float) -> None:
+            if step == 130:
+                raise Stop
+
+    prep = prepare_run(ROOT / "examples" / "digits-mlp" / "recipe.yaml")
+    full, cut = tmp_path / "full", tmp_path / "cut"
+    train(prep, build_session(prep, "tensorflow")[1], out=full)
+    with pytest.raises(Stop):
+        train(prep, build_session(prep, "tensorflow")[1], out=cut, progress=StopAt())  # type: ignore[arg-type]
+    result = train(prep, build_session(prep, "tensorflow")[1], out=cut, resume=True)
+    assert result.resumed_from == 100
+    _, a, sa = load_checkpoint(sorted((full / "checkpoints").glob("*.npz"))[-1])
+    _, b, sb = load_checkpoint(sorted((cut / "checkpoints").glob("*.npz"))[-1])
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k])
+    for p in sa:
+        for n in sa[p]:
+            np.testing.assert_array_equal(sa[p][n], sb[p][n])
+    assert (full / "metrics.jsonl").read_text() == (cut / "metrics.jsonl").read_text()
+
+
 def test_compare_three_backends(tmp_path: Path, capsys) -> None:
     """reference, torch and TensorFlow in lock step (float64): all agree at every step."""
     pytest.importorskip("torch")
@@ -319,6 +415,38 @@ def test_compare_three_backends(tmp_path: Path, capsys) -> None:
     assert report["backends"] == ["reference", "torch", "tensorflow"] and len(report["steps"]) == 8
 
 
+@pytest.mark.parametrize("recipe", EXAMPLES, ids=lambda p: p.parent.name)
+def test_first_steps_agree_in_float32(recipe: Path, tmp_path: Path, capsys) -> None:
+    """float32 TensorFlow against the float64 reference over the first 5 steps (compare's float32 rule)."""
+    code = main(["compare", str(_copy(recipe, tmp_path, "float32")), "--backends", "reference,tensorflow",
+                 "--steps", "5", "--format", "json"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0, report["first_divergence"]
+
+
+QUICK = ("digits-mlp", "inline-model", "residual-graph", "small-cnn")  # default; the other full runs are slow
+
+
+@pytest.mark.parametrize("recipe", [pytest.param(r, id=r.parent.name, marks=() if r.parent.name in QUICK
+                                                 else pytest.mark.slow) for r in EXAMPLES])
+def test_full_float32_runs_torch_vs_tensorflow(recipe: Path) -> None:
+    """Whole float32 trainings on torch and TensorFlow in lock step: loss and every parameter agree at every
+    step under `lockstep compare`'s float32 rule, and the runs end with the same evaluation metrics."""
+    pytest.importorskip("torch")
+    from lockstep.compare import run_compare
+    from lockstep.runner import build_session, evaluate
+
+    prep = prepare_run(recipe)
+    if prep.recipe.dtype != "float32":
+        pytest.skip("a float64 recipe (its float64 agreement is tested above)")
+    sessions = {b: build_session(prep, b)[1] for b in ("torch", "tensorflow")}
+    result = run_compare(prep, sessions)
+    assert result.agree, {b: (s, c.quantity, c.error, c.tolerance) for b, (s, c) in result.first_divergence.items()}
+    metrics = {b: evaluate(prep, s) for b, s in sessions.items()}
+    for k, v in metrics["torch"].items():
+        assert metrics["tensorflow"][k] == pytest.approx(v, rel=1e-3, abs=1e-4), (k, metrics)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("recipe", EXAMPLES, ids=lambda p: p.parent.name)
 def test_full_runs_agree_in_float64(recipe: Path, tmp_path: Path, capsys) -> None:
@@ -327,3 +455,64 @@ def test_full_runs_agree_in_float64(recipe: Path, tmp_path: Path, capsys) -> Non
                  "--format", "json"])
     report = json.loads(capsys.readouterr().out)
     assert code == 0, report["first_divergence"]
+
+
+@pytest.mark.parametrize("loss", [
+    {"type": "sparse_categorical_crossentropy", "from_logits": True, "label_smoothing": 0.1},
+    {"type": "sparse_categorical_crossentropy", "from_logits": True, "reduction": "sum"},
+    {"type": "categorical_crossentropy", "from_logits": False},
+    {"type": "nll"},
+    {"type": "binary_crossentropy", "from_logits": True, "label_smoothing": 0.2},
+    {"type": "huber", "delta": 0.5, "reduction": "sum"},
+], ids=lambda d: f"{d['type']}-{d.get('reduction', 'mean')}")
+def test_losses_over_sequence_outputs(loss: dict) -> None:
+    """Per-position losses over [N, T, C] outputs reduce over every position (and element) as the standard says."""
+    head = {"nll": [{"type": "log_softmax"}], "categorical_crossentropy": [{"type": "softmax"}]}.get(loss["type"], [])
+    doc = cs.model_doc("seq", [5, 3], [{"type": "gru", "name": "g", "units": 4, "return_sequences": True},
+                                      {"type": "dense", "name": "d", "units": 3}, *head])
+    recipe = _recipe(doc, loss)
+    model = Model.model_validate(doc)
+    rng = np.random.default_rng(5)
+    ref = ReferenceAdapter().build(model, dtype="float64", recipe=recipe)
+    tfs = TensorFlowAdapter().build(model, dtype="float64", recipe=recipe)
+    state = {k: rng.normal(size=s.shape) * 0.5 for k, s in build_graph(model).parameters().items()}
+    ref.set_parameters(state)
+    tfs.set_parameters(state)
+    x = rng.normal(size=(4, 5, 3))
+    if loss["type"] in ("sparse_categorical_crossentropy", "nll"):
+        y = rng.integers(0, 3, size=(4, 5))
+    elif loss["type"] == "categorical_crossentropy":
+        y = rng.dirichlet(np.ones(3), size=(4, 5))
+    elif loss["type"] == "binary_crossentropy":
+        y = rng.integers(0, 2, size=(4, 5, 3)).astype(float)
+    else:
+        y = rng.normal(size=(4, 5, 3))
+    lt, gt = tfs.loss_and_gradients(x, y)
+    lr, gr = ref.loss_and_gradients(x, y)
+    _assert([compare("loss", lt, lr), *compare_dicts("gradient", gt, gr)])
+
+
+def test_graph_with_two_inputs_and_a_shared_value() -> None:
+    doc = {"apiVersion": "lockstep/v1", "kind": "Model", "metadata": {"name": "two"},
+           "inputs": [{"name": "a", "shape": [3]}, {"name": "b", "shape": [2, 4, 4]}],
+           "nodes": [{"name": "c", "type": "conv2d", "filters": 2, "kernel_size": 2, "inputs": ["b"]},
+                     {"name": "p", "type": "global_avg_pool", "inputs": ["c"]},
+                     {"name": "d", "type": "dense", "units": 2, "inputs": ["a"]},
+                     {"name": "s", "type": "add", "inputs": ["p", "d", "d"]},
+                     {"name": "o", "type": "dense", "units": 1, "inputs": ["s"]}],
+           "outputs": ["o"]}
+    recipe = _recipe(doc)
+    model = Model.model_validate(doc)
+    rng = np.random.default_rng(6)
+    ref = ReferenceAdapter().build(model, dtype="float64", recipe=recipe)
+    tfs = TensorFlowAdapter().build(model, dtype="float64", recipe=recipe)
+    state = {k: rng.normal(size=s.shape) for k, s in build_graph(model).parameters().items()}
+    ref.set_parameters(state)
+    tfs.set_parameters(state)
+    x = {"a": rng.normal(size=(3, 3)), "b": rng.normal(size=(3, 2, 4, 4))}
+    y = rng.normal(size=(3, 1))
+    checks = [compare("output", tfs.forward(x), ref.forward(x))]
+    for step in range(3):
+        checks.append(compare(f"step {step} loss", tfs.train_step(x, y).loss, ref.train_step(x, y).loss))
+        checks += compare_dicts(f"step {step}", tfs.get_parameters(), ref.get_parameters())
+    _assert(checks)

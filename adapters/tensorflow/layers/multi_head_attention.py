@@ -4,9 +4,16 @@ Keras's math is the standard's (per-head scaled dot product, heads over contiguo
 attention dropout, causal masking of j > i by `use_causal_mask`). The subclass only fixes the call to
 self-attention, `attn(x, x)`, and, in float64, the scale: Keras multiplies by `tf.cast(1/sqrt(d))` of a
 Python float, which passes through float32 (a 1e-8 relative error for d = 2), so the subclass scales
-the query by the exact float64 constant and lets Keras scale by 1. Keras keeps each projection as an EinsumDense: query/key/value kernels
-`[E, heads, E/heads]` and biases `[heads, E/heads]`, the output kernel `[heads, E/heads, E]`; those are
-row-major reshapes of the canonical `[E, E]` / `[E]`.
+the query by the exact float64 constant and lets Keras scale by 1.
+
+Keras keeps each projection as an EinsumDense: query/key/value kernels `[E, heads, E/heads]` and
+biases `[heads, E/heads]`, the output kernel `[heads, E/heads, E]`; those are row-major reshapes of the
+canonical `[E, E]` / `[E]`.
+
+Keras 3's TensorFlow `ops.add` turns `x + bias` into `tf.nn.bias_add` whenever the bias squeezes to one
+axis, and guesses channels-first when that axis matches `x.shape[1]`: with a head size of 1 and as many
+heads as time steps, the `[heads, 1]` projection bias is then added along time (keras-team/keras#20386
+introduced the shortcut). `_BroadcastBias` adds the projection biases by plain broadcasting instead.
 """
 
 from __future__ import annotations
@@ -23,6 +30,15 @@ LAYOUT: Layout = "channels_first"  # [T, E] sequences
 PROJECTIONS = {"query": "_query_dense", "key": "_key_dense", "value": "_value_dense", "output": "_output_dense"}
 
 
+class _BroadcastBias(keras.layers.EinsumDense):
+    """EinsumDense whose bias is added with numpy broadcasting (`tf.add`), never Keras's bias_add guess."""
+
+    def call(self, inputs, training=None):
+        x = keras.ops.einsum(self.equation, inputs, self.kernel)
+        x = x if self.bias is None else tf.add(x, self.bias)
+        return x if self.activation is None else self.activation(x)
+
+
 class SelfAttention(keras.layers.MultiHeadAttention):
     """MultiHeadAttention called as self-attention, causal when asked, with an exact 1/sqrt(d) in float64."""
 
@@ -32,6 +48,10 @@ class SelfAttention(keras.layers.MultiHeadAttention):
 
     def build(self, input_shape) -> None:
         super().build(input_shape, input_shape)
+        for attr in PROJECTIONS.values():
+            dense = getattr(self, attr)
+            if type(dense) is keras.layers.EinsumDense:
+                dense.__class__ = _BroadcastBias
 
     def call(self, inputs, training=None):
         return super().call(inputs, inputs, use_causal_mask=self.causal, training=training)
