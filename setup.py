@@ -15,11 +15,17 @@ for part in PARTS:
     packages.extend(f"lockstep.{part}.{sub}" for sub in find_packages(part))
     package_dir[f"lockstep.{part}"] = part
 
+# The example documents ship as data (`lockstep.examples`): `lockstep certify` trains them at level 4, and
+# users copy from them, also when Lockstep is installed from a wheel rather than from this repository.
+packages.append("lockstep.examples")
+package_dir["lockstep.examples"] = "examples"
+
 setup(
     packages=packages,
     package_dir=package_dir,
     package_data={
         "lockstep.spec": ["schemas/*/*.json"],
         "lockstep.reference": ["datasets/*.npz"],
+        "lockstep.examples": ["*.yaml", "*/*.yaml", "*/*.csv", "*/*.npz", "*/*.md"],
     },
 )

@@ -1,62 +1,104 @@
-"""Comparing an adapter's numbers with the reference's: the observed error, the tolerance, the margin.
+"""Comparing a backend's numbers with the reference's: the observed error, the tolerance, the margin.
 
-The float64 rule of the normative docs: |a - r| <= rtol·|r| + atol_scale·s with rtol = 1e-10,
-atol_scale = 1e-12 and s the scale of the quantity's kind: the largest magnitude among all reference
-tensors of that kind (all gradients, all parameters). A quantity that is mathematically zero (the
-gradient of a key bias in attention, say) then demands agreement to round-off of its kind, not to 0.
+One primitive, `check(quantity, actual, reference, rule)`, serves the conformance suite, `lockstep compare`
+and the adapters' tests, so that every report measures errors the same way: elementwise
+|a - r| <= rtol·|r| + atol (docs/spec/v1-semantics.md, Tolerances), with `atol` a number or an array of
+the quantity's shape (the derived float32 bounds are elementwise).
+
+`compare`/`compare_dicts` apply the fixed rules that need no derivation: float64 rtol = 1e-10 and
+atol = 1e-12·s, s the scale of the quantity's kind (the largest magnitude among all reference tensors of
+that kind: all gradients, all parameters), so a quantity that is mathematically zero (the gradient of a key
+bias in attention) must agree to round-off of its kind, not to 0; and the provisional whole-run float32
+rule rtol = 1e-4, atol = 1e-5·s that `lockstep compare` uses beyond the first steps.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
-FLOAT64 = (1e-10, 1e-12)
-# Provisional float32 rule until the conformance suite derives per-quantity bounds (docs/spec/v1-semantics.md).
-FLOAT32 = (1e-4, 1e-5)
+from lockstep.reference.tolerances import FLOAT64_ATOL, FLOAT64_RTOL, Tolerance
+
+FLOAT64 = (FLOAT64_RTOL, FLOAT64_ATOL)
+FLOAT32_WHOLE_RUN = (1e-4, 1e-5)
+"""(rtol, atol as a multiple of the kind's scale) for whole float32 runs against float64: the derived
+bounds are first order and hold for a few steps (docs/spec/v1-semantics.md); beyond them a run is compared
+by this looser, stated rule, which `lockstep compare` reports as such."""
 
 
 @dataclass(frozen=True)
 class Check:
+    """One compared quantity: its largest error, the allowed error where the ratio peaks, the worst ratio."""
+
     quantity: str
-    error: float  # max |a - r| - rtol |r| (<= atol means pass)
-    tolerance: float
+    error: float  # max |a - r|
+    tolerance: float  # rtol |r| + atol at the element where the ratio is largest
     ratio: float  # max over elements of |a - r| / (rtol |r| + atol): <= 1 passes; 1/ratio is the margin
 
     @property
     def ok(self) -> bool:
         return self.ratio <= 1.0
 
+    @property
+    def margin(self) -> float:
+        return math.inf if self.ratio == 0 else 1.0 / self.ratio
 
-def tolerances(dtype: str) -> tuple[float, float]:
-    return FLOAT64 if dtype == "float64" else FLOAT32
+    def describe(self) -> str:
+        """`gradient dense.weight: error 3.2e-07 > tolerance 1.1e-07 (ratio 2.9)` or the passing form."""
+        if not math.isfinite(self.ratio) and self.tolerance == 0.0 and math.isinf(self.error):
+            return f"{self.quantity}: non-finite or wrongly shaped"
+        op = "<=" if self.ok else ">"
+        return f"{self.quantity}: error {self.error:.3g} {op} tolerance {self.tolerance:.3g} (ratio {self.ratio:.3g})"
 
 
-def compare(quantity: str, actual: np.ndarray, reference: np.ndarray, dtype: str = "float64",
-            scale: float | None = None) -> Check:
+def check(quantity: str, actual: np.ndarray | float, reference: np.ndarray | float, rule: Tolerance) -> Check:
+    """Compare elementwise under `rule` (its atol may be an array of the reference's shape)."""
     a = np.asarray(actual, dtype=np.float64)
     r = np.asarray(reference, dtype=np.float64)
-    if a.shape != r.shape:
-        return Check(quantity, float("inf"), 0.0, float("inf"))
-    rtol, atol_scale = tolerances(dtype)
+    if a.shape != r.shape or not np.all(np.isfinite(a)):
+        return Check(quantity, math.inf, 0.0, math.inf)
     if r.size == 0:
         return Check(quantity, 0.0, 0.0, 0.0)
-    atol = atol_scale * max(scale if scale is not None else float(np.max(np.abs(r))), 1e-300)
-    allowed = rtol * np.abs(r) + atol
+    allowed = np.broadcast_to(np.maximum(rule.allowed(r), np.finfo(np.float64).tiny), r.shape)
     diff = np.abs(a - r)
-    if not np.all(np.isfinite(a)):
-        return Check(quantity, float("inf"), float(np.max(allowed)), float("inf"))
-    ratio = float(np.max(diff / allowed))
-    return Check(quantity, float(np.max(diff)), float(np.max(allowed)), ratio)
+    ratios = diff / allowed
+    at = np.unravel_index(int(np.argmax(ratios)), ratios.shape) if ratios.ndim else ()
+    return Check(quantity, float(np.max(diff)), float(allowed[at]), float(ratios[at]))
+
+
+def tolerances(dtype: str) -> tuple[float, float]:
+    """(rtol, atol scale) of the fixed rules: float64's, or float32's whole-run rule."""
+    return FLOAT64 if dtype == "float64" else FLOAT32_WHOLE_RUN
+
+
+def fixed_rule(dtype: str, scale: float) -> Tolerance:
+    rtol, atol_scale = tolerances(dtype)
+    return Tolerance(rtol, atol_scale * max(float(scale), 1e-300))
+
+
+def scale_of(arrays: dict[str, np.ndarray] | list[np.ndarray]) -> float:
+    """s of a kind: the largest magnitude among its reference tensors."""
+    values = arrays.values() if isinstance(arrays, dict) else arrays
+    return max((float(np.max(np.abs(v))) for v in values if np.size(v)), default=0.0)
+
+
+def compare(quantity: str, actual: np.ndarray | float, reference: np.ndarray | float, dtype: str = "float64",
+            scale: float | None = None) -> Check:
+    """The fixed rule of `dtype`, s = `scale` or the reference's own largest magnitude."""
+    r = np.asarray(reference, dtype=np.float64)
+    s = scale if scale is not None else (float(np.max(np.abs(r))) if r.size else 0.0)
+    return check(quantity, actual, reference, fixed_rule(dtype, s))
 
 
 def compare_dicts(prefix: str, actual: dict, reference: dict, dtype: str = "float64") -> list[Check]:
-    out = []
-    scale = max((float(np.max(np.abs(v))) for v in reference.values() if np.size(v)), default=0.0)
-    for k in reference:
-        if k not in actual:
-            out.append(Check(f"{prefix} {k} (missing)", float("inf"), 0.0, float("inf")))
-        else:
-            out.append(compare(f"{prefix} {k}", actual[k], reference[k], dtype, scale))
-    return out
+    """Every tensor of one kind (all gradients, all parameters) under the fixed rule with the kind's scale."""
+    scale = scale_of(reference)
+    return [compare(f"{prefix} {k}", actual[k], v, dtype, scale) if k in actual
+            else Check(f"{prefix} {k} (missing)", math.inf, 0.0, math.inf) for k, v in reference.items()]
+
+
+def worst(checks: list[Check]) -> Check | None:
+    """The check with the largest ratio (the nearest to, or furthest beyond, its tolerance)."""
+    return max(checks, key=lambda c: c.ratio, default=None)

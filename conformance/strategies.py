@@ -305,3 +305,97 @@ OPTIMIZERS = ["sgd", "adam", "adamw", "rmsprop", "adagrad"]
 SCHEDULES = ["constant", "step", "exponential", "cosine", "warmup"]
 CLIPPING = ["global_norm", "value"]
 REGULARIZATION = ["l2"]
+
+
+# ----------------------------------------------------------------------------- conformance cases
+# One strategy per kind of construct (`*_problem`), each drawing a whole `Case` (model, training fields, seed, batch)
+# that exercises the construct; conformance/suite.py picks them by construct name.
+seeds = st.integers(min_value=0, max_value=2**32 - 1)
+
+
+@st.composite
+def layer_problem(draw, construct: str):
+    """A one-layer model (merge layers: a small graph) trained with mse on N(0, 1) targets."""
+    from lockstep.conformance.cases import Case, batch_norm_can_train
+
+    case = Case(construct, draw(layer_model(construct)), seed=draw(seeds), batch=draw(st.integers(1, 5)))
+    if construct == "batch_norm" and not batch_norm_can_train(case):
+        case = Case(construct, case.model, seed=case.seed, batch=case.batch + 1)
+    return case
+
+
+HEADS = {  # what turns logits into the loss's input when the loss reads probabilities / log-probabilities
+    "nll": [{"type": "log_softmax"}],
+    "categorical_crossentropy": [{"type": "softmax"}],
+    "sparse_categorical_crossentropy": [{"type": "softmax"}],
+    "binary_crossentropy": [{"type": "sigmoid"}],
+}
+LOSS_TARGETS = {"sparse_categorical_crossentropy": "classes", "nll": "classes",
+                "categorical_crossentropy": "probabilities", "binary_crossentropy": "binary"}
+
+
+@st.composite
+def loss_problem(draw, construct: str):
+    """A dense model (sometimes over a sequence, so the loss reduces over positions too) under the loss."""
+    from lockstep.conformance.cases import Case
+
+    classes = draw(st.integers(2, 5))
+    loss = draw(loss_case(construct, classes))
+    head = HEADS.get(construct, []) if not loss.get("from_logits", False) else []
+    shape = [draw(small)] if draw(st.booleans()) else [draw(st.integers(1, 3)), draw(small)]
+    layers = [{"type": "dense", "name": "out", "units": classes}, *head]
+    return Case(construct, model_doc(f"case-{construct}", shape, layers), {"loss": loss}, seed=draw(seeds),
+                batch=draw(st.integers(1, 5)), targets=LOSS_TARGETS.get(construct, "regression"))
+
+
+def _training_model(draw, name: str) -> Doc:
+    """A small two-layer model whose gradients are all non-zero (training-level cases)."""
+    features = draw(st.integers(1, 4))
+    hidden = draw(st.integers(1, 4))
+    return model_doc(name, [features], [{"type": "dense", "name": "hidden", "units": hidden}, {"type": "tanh"},
+                                        {"type": "dense", "name": "out", "units": draw(st.integers(1, 3))}])
+
+
+UPDATE_STEPS = 3  # parameters are compared after at most this many steps (the first-order bound's range)
+SCHEDULE_STEPS = 8  # schedules run longer: the learning rate is compared at every step
+
+
+@st.composite
+def optimizer_problem(draw, construct: str):
+    from lockstep.conformance.cases import Case
+
+    fields = {"optimizer": draw(optimizer_case(construct))}
+    return Case(construct, _training_model(draw, f"case-{construct}"), fields, seed=draw(seeds),
+                batch=draw(st.integers(1, 5)), steps=UPDATE_STEPS)
+
+
+@st.composite
+def schedule_problem(draw, construct: str):
+    from lockstep.conformance.cases import Case
+
+    opt = draw(st.sampled_from([{"type": "sgd", "learning_rate": 0.1},
+                                {"type": "adam", "learning_rate": 0.01}]))
+    fields = {"optimizer": opt, "schedule": draw(schedule_case(construct))}
+    return Case(construct, _training_model(draw, f"case-{construct}"), fields, seed=draw(seeds),
+                batch=draw(st.integers(1, 5)), steps=SCHEDULE_STEPS)
+
+
+@st.composite
+def clipping_problem(draw, construct: str):
+    from lockstep.conformance.cases import Case
+
+    opt = draw(st.sampled_from([{"type": "sgd", "learning_rate": 0.1}, {"type": "adam", "learning_rate": 0.01}]))
+    fields = {"optimizer": opt, "gradient_clipping": draw(clipping_case(construct))}
+    return Case(construct, _training_model(draw, f"case-{construct}"), fields, seed=draw(seeds),
+                batch=draw(st.integers(1, 5)), steps=UPDATE_STEPS)
+
+
+@st.composite
+def regularization_problem(draw, construct: str):
+    from lockstep.conformance.cases import Case
+
+    opt = draw(st.sampled_from(["sgd", "adam", "rmsprop"]))
+    fields = {"optimizer": draw(optimizer_case(opt)),
+              "regularization": {"l2": draw(st.sampled_from([1e-3, 0.01, 0.1]))}}
+    return Case(construct, _training_model(draw, f"case-{construct}"), fields, seed=draw(seeds),
+                batch=draw(st.integers(1, 5)), steps=UPDATE_STEPS)

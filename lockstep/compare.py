@@ -5,8 +5,9 @@ the same dropout keep-masks at every step (the runner's preparation, `runner.pre
 optimizer step the loss and every parameter (buffers included) of each backend are compared with the first
 backend's: float64 by the standard's rule in `reference/tolerances.py`, `|a - r| <= 1e-10 |r| + 1e-12 s`
 (`s` the largest magnitude of the quantity's kind: the loss, or all parameters); float32 by the whole-run
-rule `1e-4 |r| + 1e-5 s` (docs/adapters.md): the derived float32 bounds of docs/spec/v1-semantics.md are
-first order and hold for a few steps, which is what `lockstep certify` checks construct by construct.
+rule `1e-4 |r| + 1e-5 s` (conformance/checks.py, docs/adapters.md): the derived float32 bounds of
+docs/spec/v1-semantics.md are first order and hold for a few steps, which is what `lockstep certify` checks
+construct by construct.
 The table shows relative differences, the verdict names the first step and quantity (the loss, or a
 parameter) that exceeds its tolerance.
 
@@ -24,45 +25,8 @@ from typing import Any
 import numpy as np
 
 from lockstep.adapters.base import NonFiniteError, Session
-from lockstep.reference import tolerances as standard
+from lockstep.conformance.checks import Check, compare, scale_of, tolerances
 from lockstep.runner import Prepared, masks_for
-
-FLOAT32_WHOLE_RUN = (1e-4, 1e-5)  # (rtol, atol as a multiple of the kind's scale), float32 against float64
-
-
-def tolerances(dtype: str) -> tuple[float, float]:
-    """(rtol, atol scale) of the comparison in `dtype`."""
-    return (standard.FLOAT64_RTOL, standard.FLOAT64_ATOL) if dtype == "float64" else FLOAT32_WHOLE_RUN
-
-
-@dataclass(frozen=True)
-class Check:
-    """One compared quantity: the largest error, the largest allowed error, their worst elementwise ratio."""
-
-    quantity: str
-    error: float
-    tolerance: float
-    ratio: float  # max |a - r| / (rtol |r| + atol): <= 1 passes
-
-    @property
-    def ok(self) -> bool:
-        return self.ratio <= 1.0
-
-
-def check(quantity: str, actual: np.ndarray | float, reference: np.ndarray | float, dtype: str,
-          scale: float) -> Check:
-    rtol, atol_scale = tolerances(dtype)
-    rule = standard.Tolerance(rtol, atol_scale * max(scale, 1e-300))
-    a, r = np.asarray(actual, dtype=np.float64), np.asarray(reference, dtype=np.float64)
-    if a.shape != r.shape or not np.all(np.isfinite(a)):
-        return Check(quantity, math.inf, 0.0, math.inf)
-    if r.size == 0:
-        return Check(quantity, 0.0, 0.0, 0.0)
-    return Check(quantity, float(np.max(np.abs(a - r))), float(np.max(rule.allowed(r))), rule.ratio(a, r))
-
-
-def _scale(arrays: dict[str, np.ndarray]) -> float:
-    return max((float(np.max(np.abs(v))) for v in arrays.values() if np.size(v)), default=0.0)
 
 
 @dataclass
@@ -136,9 +100,9 @@ def _pair(loss: float, base_loss: float, params: dict[str, np.ndarray], base: di
     """The relative differences shown are the rule's own measure: max |a - r| / (|r| + (atol/rtol)·s) per
     element, so a value <= rtol passes and a mathematically zero quantity is measured against its kind's scale."""
     rtol = tolerances(dtype)[0]
-    loss_check = check("loss", loss, base_loss, dtype, abs(base_loss))
-    scale = _scale(base)
-    param_checks = [check(f"parameter {k}", params[k], v, dtype, scale) if k in params
+    loss_check = compare("loss", loss, base_loss, dtype, abs(base_loss))
+    scale = scale_of(base)
+    param_checks = [compare(f"parameter {k}", params[k], v, dtype, scale) if k in params
                     else Check(f"parameter {k} (missing)", math.inf, 0.0, math.inf) for k, v in base.items()]
     worst_param = max(param_checks, key=lambda c: c.ratio, default=None)
     diff = PairDiff(loss_check.ratio * rtol, worst_param.ratio * rtol if worst_param else 0.0,

@@ -25,6 +25,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", metavar="DIR", help="also write DIR/compare.json and the plot DIR/compare.svg")
     parser.add_argument("--every", type=int, default=1, metavar="K", help="text table: print every Kth step")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress display")
+    parser.add_argument("--conformance", action="store_true",
+                        help="compare as `lockstep certify` does (the first backend must be `reference`): eval "
+                             "outputs, loss and gradients of the first batch, then loss, learning rate, parameters "
+                             "and optimizer state over the steps, under the derived tolerances; this replays the "
+                             "failures that certify writes")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -44,6 +49,8 @@ def run(args: argparse.Namespace) -> int:
     if isinstance(ready, int):
         return ready
     prep, built = ready
+    if args.conformance:
+        return _conformance(prep, built, names, args)
     progress = Progress(prep.total_steps, label=f"compare {','.join(names)}", enabled=not args.quiet)
     try:
         result = run_compare(prep, {n: session for n, (_, session) in built.items()}, progress)
@@ -64,3 +71,41 @@ def run(args: argparse.Namespace) -> int:
             print(f"lockstep compare: cannot write to {out}: {exc.strerror or exc}", file=sys.stderr)
             return 2
     return 0 if result.agree else 1
+
+
+def _conformance(prep, built, names: list[str], args: argparse.Namespace) -> int:
+    """The conformance levels 1-3 on this recipe, the reference against each other backend."""
+    from lockstep.conformance.levels import MODULES, Pair
+
+    if names[0] != "reference":
+        print("lockstep compare: --conformance compares against the reference: give --backends reference,A",
+              file=sys.stderr)
+        return 2
+    reference = built["reference"][1]
+    report: dict[str, list[dict]] = {}
+    ok = True
+    for name in names[1:]:
+        pair = Pair(prep, reference, built[name][1], prep.recipe.dtype)
+        rows = []
+        for level in (1, 2, 3):
+            for c in MODULES[level].checks(pair):
+                rows.append({"level": level, "quantity": c.quantity, "error": c.error, "tolerance": c.tolerance,
+                             "ratio": c.ratio, "ok": c.ok, "text": c.describe()})
+        report[name] = rows
+        ok = ok and all(r["ok"] for r in rows)
+    if args.format == "json":
+        print(json.dumps({"agree": ok, "dtype": prep.recipe.dtype, "backends": names,
+                          "checks": {b: [{k: v for k, v in r.items() if k != "text"} for r in rows]
+                                     for b, rows in report.items()}}, indent=2, default=str))
+        return 0 if ok else 1
+    for name, rows in report.items():
+        bad = [r for r in rows if not r["ok"]]
+        print(f"{name} against reference ({prep.recipe.dtype}, {len(rows)} comparisons, conformance tolerances):")
+        for r in rows:
+            if not r["ok"] or args.every == 1:
+                print(f"  {'ok  ' if r['ok'] else 'FAIL'} level {r['level']} {r['text']}")
+        if bad:
+            print(f"{name} diverges: first at {bad[0]['text']}")
+        else:
+            print(f"{name} agrees with the reference in every comparison")
+    return 0 if ok else 1

@@ -1,0 +1,24 @@
+"""The four conformance levels, one module each (TOSA's verifier keeps one file per compliance mode):
+
+1. `predictions`: forward outputs in eval mode;
+2. `gradients`: the loss and every parameter gradient of one training-mode batch (and the buffers that
+   batch moves);
+3. `updates`: loss, learning rate, parameters and optimizer state over k optimizer steps, schedules,
+   clipping and regularization included;
+4. `recipes`: short training trajectories of the example recipes (the same comparison as `updates`, on
+   the real data, models and hyper-parameters users start from).
+
+Each module has `checks(pair: Pair) -> list[Check]`: the comparisons of one prepared case, reference
+against the adapter, under the tolerances of conformance/tolerance.py.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from lockstep.conformance.levels import gradients, predictions, recipes, updates
+from lockstep.conformance.levels._pair import Pair
+
+MODULES: dict[int, ModuleType] = {1: predictions, 2: gradients, 3: updates, 4: recipes}
+
+__all__ = ["MODULES", "Pair"]

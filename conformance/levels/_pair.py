@@ -1,0 +1,32 @@
+"""A prepared case on two sessions, the reference and the adapter under test, from the same starting bits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from lockstep.adapters.base import Session
+from lockstep.runner import Prepared, masks_for
+
+
+@dataclass
+class Pair:
+    prep: Prepared
+    reference: Session
+    actual: Session
+    dtype: str  # the dtype the adapter computes in (the reference always computes in float64)
+
+    def start(self) -> None:
+        """Both sessions at the case's initial parameters and buffers."""
+        self.reference.set_parameters(self.prep.initial)
+        self.actual.set_parameters(self.prep.initial)
+
+    def batch(self, step: int) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray] | None]:
+        """(x, y, dropout masks) of 0-based optimizer step `step`, as the runner feeds them."""
+        _, x, y = self.prep.data.batch(step)
+        return x, y, masks_for(self.prep, step, len(x))
+
+    @property
+    def model(self):
+        return self.prep.model

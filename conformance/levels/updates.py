@@ -1,0 +1,94 @@
+"""Level 3, updates: k optimizer steps from identical parameters on the case's batches; after every step
+the loss, the learning rate and every parameter (buffers included); after the last, every optimizer state.
+
+In float32 the parameter bounds are first order (conformance/tolerance.py) and hold for a few steps:
+parameters are compared for the first `tolerance.FLOAT32_PARAMETER_STEPS` steps and the learning rate
+at every step; in float64 everything is compared at every step.
+"""
+
+from __future__ import annotations
+
+from lockstep.adapters.base import NonFiniteError
+from lockstep.conformance.checks import Check, check
+from lockstep.conformance.levels._pair import Pair
+from lockstep.conformance.tolerance import (
+    FLOAT32_PARAMETER_STEPS,
+    StepTracker,
+    batch_rules,
+    learning_rate_rule,
+)
+from lockstep.reference import schedules
+
+NAME = "updates"
+
+
+def checks(pair: Pair, steps: int | None = None) -> list[Check]:
+    prep = pair.prep
+    recipe = prep.recipe
+    steps = prep.total_steps if steps is None else min(steps, prep.total_steps)
+    pair.start()
+    tracker = StepTracker(recipe, pair.dtype)
+    out: list[Check] = []
+    compared = steps if pair.dtype == "float64" else min(steps, FLOAT32_PARAMETER_STEPS)
+    for step in range(steps):
+        x, y, masks = pair.batch(step)
+        label = f"step {step + 1}"
+        before = pair.reference.get_parameters()
+        if step < compared:  # the bounds of this step, at the reference's parameters before it
+            buffers = {k: v.copy() for k, v in before.items()}
+            loss_r, grads_r = pair.reference.loss_and_gradients(x, y, masks=masks)
+            rules = batch_rules(prep.model, before, x, y, masks, recipe.loss, loss_r, grads_r, pair.dtype)
+            pair.reference.set_parameters(buffers)  # undo the batch-norm update of that extra forward
+        try:
+            res_r = pair.reference.train_step(x, y, masks=masks)
+        except NonFiniteError as exc:  # the case left the finite range: nothing more to compare
+            out.append(_stopped_check(pair, x, y, masks, label, exc))
+            break
+        try:
+            res_a = pair.actual.train_step(x, y, masks=masks)
+        except NonFiniteError as exc:
+            out.append(Check(f"{label} non-finite {exc.quantity} (the reference's is finite)", float("inf"),
+                             0.0, float("inf")))
+            break
+        lr_rule = learning_rate_rule(pair.dtype, recipe.optimizer.learning_rate, step)
+        out.append(check(f"{label} learning_rate", res_a.learning_rate,
+                         schedules.learning_rate(recipe.schedule, recipe.optimizer.learning_rate, step), lr_rule))
+        if step >= compared:
+            continue
+        after_r = pair.reference.get_parameters()
+        _, states_r = pair.reference.get_optimizer_state()
+        loss_rule = rules.loss
+        feedback = tracker.loss_feedback(grads_r)
+        if feedback:
+            loss_rule = type(loss_rule)(loss_rule.rtol, loss_rule.atol + feedback)
+        out.append(check(f"{label} loss", res_a.loss, res_r.loss, loss_rule))
+        tracker.step(rules, grads_r, before, after_r, states_r, res_r.learning_rate)
+        after_a = pair.actual.get_parameters()
+        for k, v in after_r.items():
+            rule = tracker.parameter_rule(k, after_r) if k in grads_r else tracker.buffer_rule(k, after_r, rules)
+            out.append(check(f"{label} parameter {k}", after_a.get(k, float("nan")), v, rule))
+    else:
+        out += _state_checks(pair, tracker, f"step {compared}")
+    return out
+
+
+def _state_checks(pair: Pair, tracker: StepTracker, label: str) -> list[Check]:
+    step_r, states_r = pair.reference.get_optimizer_state()
+    step_a, states_a = pair.actual.get_optimizer_state()
+    out = [Check(f"{label} optimizer step count {step_a} (reference {step_r})", 0.0 if step_a == step_r else 1.0,
+                 0.0, 0.0 if step_a == step_r else float("inf"))]
+    for p, states in states_r.items():
+        for n, v in states.items():
+            got = states_a.get(p, {}).get(n, float("nan"))
+            out.append(check(f"{label} optimizer_state {n} of {p}", got, v, tracker.state_rule(p, n, states_r)))
+    return out
+
+
+def _stopped_check(pair: Pair, x, y, masks, label: str, exc: NonFiniteError) -> Check:
+    """The reference stopped on a non-finite value: the adapter must stop too (and change nothing)."""
+    try:
+        pair.actual.train_step(x, y, masks=masks)
+    except NonFiniteError:
+        return Check(f"{label} both stop on non-finite {exc.quantity}", 0.0, 0.0, 0.0)
+    return Check(f"{label} the reference stops on non-finite {exc.quantity}, the adapter does not", float("inf"),
+                 0.0, float("inf"))

@@ -1,0 +1,149 @@
+"""What a certification produces: one `CheckResult` per (construct, level, dtype, device), gathered in a
+`Certification`. Reports (conformance/report.py) render these; nothing here runs an adapter.
+
+Vocabulary (docs/conformance.md):
+- a *check* is one construct at one level in one dtype on one device, exercised by `examples`
+  hypothesis-generated cases;
+- its *worst* is the comparison (quantity, error, tolerance) with the largest error/tolerance ratio
+  over every example and every compared quantity; the *margin* is 1/ratio (> 1 passes);
+- a failing check carries the shrunk counterexample's folder (a standalone spec that reproduces it).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+Outcome = Literal["pass", "fail", "unsupported", "error"]
+
+LEVELS: dict[int, str] = {1: "predictions", 2: "gradients", 3: "updates", 4: "recipes"}
+"""Level number -> name: 1 forward outputs in eval mode; 2 loss and gradients of one batch; 3 parameters
+and optimizer state after k steps (schedules, clipping, regularization included); 4 short training
+trajectories of the example recipes."""
+
+
+@dataclass(frozen=True)
+class Worst:
+    """The comparison nearest to (or furthest beyond) its tolerance within one check."""
+
+    quantity: str  # e.g. "output", "loss", "gradient dense.weight", "step 2 parameter dense.bias"
+    error: float  # max |a - r| of that quantity
+    tolerance: float  # the allowed |a - r| at the element where the ratio is largest
+    ratio: float  # max over elements of |a - r| / (rtol |r| + atol); <= 1 passes
+
+    @property
+    def margin(self) -> float:
+        """How many times the observed error fits in the tolerance (inf when the error is 0)."""
+        return math.inf if self.ratio == 0 else 1.0 / self.ratio
+
+
+@dataclass
+class CheckResult:
+    construct: str  # a spec v1 type name ("conv2d", "adam", "cosine", "global_norm", "l2") or a recipe name
+    level: int  # a key of LEVELS
+    dtype: str
+    device: str
+    outcome: Outcome
+    examples: int = 0  # examples run (for a failure: up to and including the first failing one)
+    worst: Worst | None = None
+    seconds: float = 0.0
+    support: str = ""  # the adapter's support status and note ("native", "subclass: ...", "unsupported: ...")
+    message: str = ""  # for fail/error: what diverged first, in words; for unsupported: the adapter's reason
+    failure_dir: str | None = None  # relative to the report folder: failures/<name>/
+    reproduce: str | None = None  # the command that reproduces the failure
+
+    @property
+    def level_name(self) -> str:
+        return LEVELS[self.level]
+
+    @property
+    def name(self) -> str:
+        """A stable identifier: `conv2d.gradients.float32.cpu`."""
+        return f"{self.construct}.{self.level_name}.{self.dtype}.{self.device}"
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["level_name"] = self.level_name
+        if self.worst is not None:
+            d["worst"]["margin"] = _finite(self.worst.margin)
+            for k in ("error", "tolerance", "ratio"):
+                d["worst"][k] = _finite(d["worst"][k])
+        return d
+
+
+@dataclass
+class Certification:
+    """A whole run of `lockstep certify`: its settings, the environment, and every check."""
+
+    adapter: str
+    adapter_versions: dict[str, str]
+    spec_version: str
+    suite_version: str
+    seed: int
+    examples: int  # examples per check asked for
+    levels: list[int]
+    dtypes: list[str]
+    devices: list[str]
+    environment: dict[str, str]  # fingerprint: python, platform, cpu, numpy, hostname-free
+    checks: list[CheckResult] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def certified(self) -> bool:
+        """Every supported check passed (unsupported constructs are reported, not failed), and at least one ran."""
+        ran = [c for c in self.checks if c.outcome != "unsupported"]
+        return bool(ran) and all(c.outcome == "pass" for c in ran)
+
+    def counts(self) -> dict[str, int]:
+        out = {"pass": 0, "fail": 0, "unsupported": 0, "error": 0}
+        for c in self.checks:
+            out[c.outcome] += 1
+        return out
+
+    def coverage(self) -> dict[str, dict[str, str]]:
+        """construct -> level name -> the combined outcome over dtypes and devices ("pass", "fail", ...).
+
+        A cell is "fail" if any of its checks failed, "error" if one errored, "unsupported" if none ran,
+        "partial" if some passed and some are unsupported, else "pass"."""
+        cells: dict[str, dict[str, list[str]]] = {}
+        for c in self.checks:
+            cells.setdefault(c.construct, {}).setdefault(c.level_name, []).append(c.outcome)
+        out: dict[str, dict[str, str]] = {}
+        for construct, levels in cells.items():
+            out[construct] = {}
+            for level, outcomes in levels.items():
+                s = set(outcomes)
+                out[construct][level] = ("fail" if "fail" in s else "error" if "error" in s
+                                         else "unsupported" if s == {"unsupported"}
+                                         else "partial" if "unsupported" in s else "pass")
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "certified": self.certified,
+            "adapter": self.adapter,
+            "adapter_versions": self.adapter_versions,
+            "spec_version": self.spec_version,
+            "suite_version": self.suite_version,
+            "seed": self.seed,
+            "examples_per_check": self.examples,
+            "examples_run": sum(c.examples for c in self.checks),
+            "levels": {str(k): LEVELS[k] for k in self.levels},
+            "dtypes": self.dtypes,
+            "devices": self.devices,
+            "environment": self.environment,
+            "seconds": round(self.seconds, 3),
+            "counts": self.counts(),
+            "coverage": self.coverage(),
+            "checks": [c.to_json() for c in self.checks],
+        }
+
+
+def _finite(x: float) -> float | str:
+    """JSON has no inf/nan: they are written as the strings "inf" and "nan"."""
+    if math.isnan(x):
+        return "nan"
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    return x

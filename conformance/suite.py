@@ -1,0 +1,375 @@
+"""The certification suite: which checks exist, how one check runs, and a whole certification.
+
+A check is one construct at one or more levels (a layer is checked at levels 1 and 2 on the same cases),
+in one dtype, on one device. Hypothesis draws `examples` cases for it from the construct's strategy
+(conformance/strategies.py), each case is prepared by the runner's own path and run on the reference and
+on the adapter, and the level modules compare them (conformance/levels/). The first failing case is shrunk
+by hypothesis and written out as a standalone spec (`failures/<check>/`) with the command that reproduces it.
+
+Runs are reproducible: the same adapter, `seed` and `examples` draw the same cases (hypothesis's
+`seed`, no example database).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from lockstep import SPEC_VERSION, __version__
+from lockstep.adapters.base import Adapter, UnsupportedConstruct
+from lockstep.conformance import strategies as cs
+from lockstep.conformance.cases import Case
+from lockstep.conformance.checks import Check
+from lockstep.conformance.levels import MODULES, Pair
+from lockstep.conformance.results import LEVELS, Certification, CheckResult, Worst
+
+SUITE_VERSION = "1.0.0"
+DEFAULT_EXAMPLES = 6  # per check; `--examples` raises it (docs/conformance.md has the detection table)
+DEFAULT_SEED = 0
+SHRINK_SECONDS = 60.0  # a failing case is shrunk for at most this long; the best case so far is kept
+AUXILIARY = ("dense", "tanh", "mse", "sgd", "constant")  # what every generated case may use besides its construct
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One construct's entry in the suite: the levels it is checked at and the strategy that draws its cases."""
+
+    construct: str
+    levels: tuple[int, ...]
+    strategy: Callable[[str], Any]  # construct -> a hypothesis strategy of Case
+    needs: tuple[str, ...] = ()  # other constructs its cases use (besides AUXILIARY)
+
+
+def _specs() -> list[Spec]:
+    out = [Spec(c, (1, 2), cs.layer_problem) for c in cs.LAYERS]
+    out += [Spec(c, (2,), cs.loss_problem, tuple(h["type"] for h in cs.HEADS.get(c, []))) for c in cs.LOSSES]
+    out += [Spec(c, (3,), cs.optimizer_problem) for c in cs.OPTIMIZERS]
+    out += [Spec(c, (3,), cs.schedule_problem, ("adam",)) for c in cs.SCHEDULES]
+    out += [Spec(c, (3,), cs.clipping_problem, ("adam",)) for c in cs.CLIPPING]
+    out += [Spec(c, (3,), cs.regularization_problem, ("adam", "rmsprop")) for c in cs.REGULARIZATION]
+    return out
+
+
+SPECS: list[Spec] = _specs()
+
+
+def example_recipes() -> list[Path]:
+    """The example recipes that ship with Lockstep (level 4), sorted by folder name."""
+    try:
+        root = Path(str(resources.files("lockstep.examples")))
+    except (ModuleNotFoundError, TypeError):
+        root = Path(__file__).resolve().parents[1] / "examples"
+    return sorted(root.glob("*/recipe.yaml"))
+
+
+# ------------------------------------------------------------------------------------------ one check
+class _Diverged(Exception):
+    """Raised inside a hypothesis example when a comparison fails (hypothesis then shrinks the case)."""
+
+    def __init__(self, case: Case, checks: dict[int, list[Check]]) -> None:
+        self.case = case
+        self.checks = checks
+        super().__init__("diverged")
+
+
+class _ShrinkBudget(BaseException):
+    """Stops hypothesis's shrinking when SHRINK_SECONDS are spent (the best failing case so far is kept).
+    A BaseException, so that hypothesis does not take it for a failure of its own."""
+
+
+@dataclass
+class _Explored:
+    """What one check saw over its examples."""
+
+    calls: int = 0
+    first_failure_at: int | None = None
+    worst: dict[int, Check] = field(default_factory=dict)
+    failing: _Diverged | None = None
+    error: BaseException | None = None
+    error_case: Case | None = None
+    unsupported: str | None = None
+
+
+@dataclass
+class Target:
+    """The adapter under test and where it runs."""
+
+    adapter: Adapter
+    name: str
+    dtype: str
+    device: str
+
+
+def run_pair(target: Target, case: Case, levels: tuple[int, ...], workdir: Path) -> dict[int, list[Check]]:
+    """Prepare `case` (written into `workdir`), build both sessions and run the levels' comparisons."""
+    from lockstep.adapters.reference import ReferenceAdapter
+
+    prep = case.prepare(workdir, target.dtype)
+    reference = ReferenceAdapter().build(prep.model, dtype="float64", recipe=prep.recipe)
+    actual = target.adapter.build(prep.model, dtype=target.dtype, device=target.device, recipe=prep.recipe)
+    pair = Pair(prep, reference, actual, target.dtype)
+    return {level: MODULES[level].checks(pair) for level in levels}
+
+
+def _explore(target: Target, spec: Spec, examples: int, seed: int) -> _Explored:
+    from hypothesis import HealthCheck, Phase, Verbosity, given, settings
+    from hypothesis import seed as hypothesis_seed
+
+    seen = _Explored()
+    shrink_started: list[float] = []
+
+    def body(case: Case) -> None:
+        if seen.unsupported is not None:
+            return
+        seen.calls += 1
+        if seen.first_failure_at is not None:
+            if not shrink_started:
+                shrink_started.append(time.perf_counter())
+            elif time.perf_counter() - shrink_started[0] > SHRINK_SECONDS:
+                raise _ShrinkBudget
+        with tempfile.TemporaryDirectory(prefix="lockstep-case-") as tmp:
+            try:
+                results = run_pair(target, case, spec.levels, Path(tmp))
+            except UnsupportedConstruct as exc:
+                seen.unsupported = f"{exc.construct}: {exc.reason}"
+                return
+        bad = False
+        for level, checks in results.items():
+            w = max(checks, key=lambda c: c.ratio, default=None)
+            if w is not None and (level not in seen.worst or w.ratio > seen.worst[level].ratio):
+                seen.worst[level] = w
+            bad = bad or any(not c.ok for c in checks)
+        if bad:
+            if seen.first_failure_at is None:
+                seen.first_failure_at = seen.calls
+            seen.failing = _Diverged(case, results)
+            raise seen.failing
+
+    strategy = spec.strategy(spec.construct)
+    test = hypothesis_seed(seed)(settings(
+        max_examples=examples, database=None, deadline=None, derandomize=False, print_blob=False,
+        report_multiple_bugs=False, verbosity=Verbosity.quiet, phases=[Phase.generate, Phase.shrink],
+        suppress_health_check=list(HealthCheck))(given(strategy)(body)))
+    try:
+        test()
+    except _Diverged as exc:
+        seen.failing = exc
+    except _ShrinkBudget:
+        pass  # seen.failing holds the best failing case so far
+    except Exception as exc:  # the adapter (or the suite) raised on a valid case
+        seen.error = exc
+    return seen
+
+
+def run_check(target: Target, spec: Spec, examples: int = DEFAULT_EXAMPLES, seed: int = DEFAULT_SEED,
+              report_dir: Path | None = None) -> list[CheckResult]:
+    """One construct at its levels in one dtype on one device: a CheckResult per level."""
+    support = target.adapter.support(spec.construct, dtype=target.dtype, device=target.device)
+    base = {"construct": spec.construct, "dtype": target.dtype, "device": target.device,
+            "support": support.status + (f": {support.note}" if support.note else "")}
+    if not support.supported:
+        return [CheckResult(level=lv, outcome="unsupported", message=support.note, **base) for lv in spec.levels]
+    for other in (*AUXILIARY, *spec.needs):
+        s = target.adapter.support(other, dtype=target.dtype, device=target.device)
+        if not s.supported:
+            return [CheckResult(level=lv, outcome="unsupported", message=f"its cases need `{other}`: {s.note}",
+                                **base) for lv in spec.levels]
+    t0 = time.perf_counter()
+    seen = _explore(target, spec, examples, seed)
+    seconds = time.perf_counter() - t0
+    return _results(target, spec, seen, seconds, report_dir, base)
+
+
+def _results(target: Target, spec: Spec, seen: _Explored, seconds: float, report_dir: Path | None,
+             base: dict[str, Any]) -> list[CheckResult]:
+    per = seconds / max(len(spec.levels), 1)
+    if seen.unsupported is not None:
+        return [CheckResult(level=lv, outcome="unsupported", message=seen.unsupported, seconds=per, **base)
+                for lv in spec.levels]
+    if seen.error is not None:
+        msg = f"{type(seen.error).__name__}: {seen.error}"
+        return [CheckResult(level=lv, outcome="error", examples=seen.calls, message=msg[:2000], seconds=per, **base)
+                for lv in spec.levels]
+    out = []
+    for lv in spec.levels:
+        failing = seen.failing
+        level_checks = failing.checks.get(lv, []) if failing else []
+        first_bad = next((c for c in level_checks if not c.ok), None)
+        if first_bad is not None and failing is not None:
+            worst = max(level_checks, key=lambda c: c.ratio)
+            result = CheckResult(level=lv, outcome="fail", examples=seen.first_failure_at or seen.calls,
+                                 worst=_worst(worst), seconds=per, message=first_bad.describe(), **base)
+            if report_dir is not None:
+                result.failure_dir, result.reproduce = write_failure(report_dir, target, result, failing)
+            out.append(result)
+        else:
+            w = seen.worst.get(lv)
+            n = seen.first_failure_at or seen.calls
+            out.append(CheckResult(level=lv, outcome="pass", examples=n, worst=_worst(w) if w else None,
+                                   seconds=per, **base))
+    return out
+
+
+def _worst(c: Check) -> Worst:
+    return Worst(c.quantity, c.error, c.tolerance, c.ratio)
+
+
+def write_failure(report_dir: Path, target: Target, result: CheckResult, failing: _Diverged) -> tuple[str, str]:
+    """The shrunk case as a standalone spec in `report_dir/failures/<check>/`; (relative folder, command)."""
+    from lockstep import atomic
+
+    rel = f"failures/{result.name}"
+    folder = report_dir / rel
+    case = failing.case
+    recipe = case.write(folder, target.dtype, note=f"lockstep certify: {target.name} fails {result.name}: "
+                                                   f"{result.message}")
+    device = f" --device {target.device}" if target.device != "cpu" else ""
+    command = f"lockstep compare {recipe} --backends reference,{target.name} --conformance{device}"
+    lines = [f"# {result.name}: {target.name} diverges from the reference", "",
+             f"First diverging quantity: {result.message}", "", "Reproduce:", "", f"    {command}", "",
+             "Every comparison of this (shrunk) case:", ""]
+    for level, checks in failing.checks.items():
+        lines.append(f"Level {level} ({LEVELS[level]}):")
+        lines += [f"- {'ok  ' if c.ok else 'FAIL'} {c.describe()}" for c in checks]
+        lines.append("")
+    atomic.write_text(folder / "README.md", "\n".join(lines))
+    atomic.write_json(folder / "case.json", {"check": result.name, "adapter": target.name,
+                                             "case": case.to_json(), "command": command})
+    return rel, command
+
+
+# ---------------------------------------------------------------------------------------- recipes
+def run_recipe(target: Target, recipe: Path, steps: int, report_dir: Path | None) -> CheckResult:
+    """Level 4 on one example recipe: its first `steps` steps in `target.dtype`."""
+    import shutil
+
+    from lockstep.adapters.reference import ReferenceAdapter
+    from lockstep.runner import RunError, prepare_run
+
+    name = recipe.parent.name
+    base = {"construct": name, "level": 4, "dtype": target.dtype, "device": target.device}
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="lockstep-recipe-") as tmp:
+        copy = Path(tmp) / name
+        shutil.copytree(recipe.parent, copy)
+        path = copy / recipe.name
+        _set_dtype(path, target.dtype)
+        try:
+            prep = prepare_run(path, steps)
+            reference = ReferenceAdapter().build(prep.model, dtype="float64", recipe=prep.recipe)
+            actual = target.adapter.build(prep.model, dtype=target.dtype, device=target.device, recipe=prep.recipe)
+            checks = MODULES[4].checks(Pair(prep, reference, actual, target.dtype), steps)
+        except UnsupportedConstruct as exc:
+            return CheckResult(outcome="unsupported", message=f"{exc.construct}: {exc.reason}", **base)
+        except RunError as exc:
+            return CheckResult(outcome="error", message=f"the example does not prepare: {exc}", **base)
+        except Exception as exc:
+            return CheckResult(outcome="error", examples=1, message=f"{type(exc).__name__}: {exc}"[:2000],
+                               seconds=time.perf_counter() - t0, **base)
+        seconds = time.perf_counter() - t0
+        w = max(checks, key=lambda c: c.ratio, default=None)
+        bad = next((c for c in checks if not c.ok), None)
+        result = CheckResult(outcome="fail" if bad else "pass", examples=1, worst=_worst(w) if w else None,
+                             seconds=seconds, message=bad.describe() if bad else "", **base)
+        if bad and report_dir is not None:
+            rel = f"failures/{result.name}"
+            shutil.copytree(copy, report_dir / rel, dirs_exist_ok=True)
+            dev = f" --device {target.device}" if target.device != "cpu" else ""
+            result.failure_dir = rel
+            result.reproduce = (f"lockstep compare {report_dir / rel / recipe.name} --backends "
+                                f"reference,{target.name} --conformance --steps {steps}{dev}")
+        return result
+
+
+def _set_dtype(path: Path, dtype: str) -> None:
+    """Rewrite the copied recipe's `dtype:` (a top-level key) to the dtype under test."""
+    import re
+
+    text = path.read_text(encoding="utf-8")
+    new, n = re.subn(r"(?m)^dtype:.*$", f"dtype: {dtype}", text)
+    if n == 0:
+        new = re.sub(r"(?m)^(kind: Recipe\s*)$", rf"\1\ndtype: {dtype}", text, count=1)
+    path.write_text(new, encoding="utf-8")
+
+
+# ------------------------------------------------------------------------------------ certification
+@dataclass
+class Options:
+    levels: tuple[int, ...] = (1, 2, 3, 4)
+    dtypes: tuple[str, ...] = ("float32", "float64")
+    devices: tuple[str, ...] | None = None  # None: every device the adapter offers
+    examples: int = DEFAULT_EXAMPLES
+    seed: int = DEFAULT_SEED
+    constructs: tuple[str, ...] | None = None  # None: all
+    recipe_steps: int = 5
+    report_dir: Path | None = None
+
+
+def plan(adapter: Adapter, options: Options) -> Iterator[tuple[Spec | Path, str, str]]:
+    """Every (spec or example recipe, dtype, device) the options ask for, in report order."""
+    devices = options.devices or tuple(adapter.devices())
+    for device in devices:
+        for dtype in options.dtypes:
+            for spec in SPECS:
+                levels = tuple(lv for lv in spec.levels if lv in options.levels)
+                if levels and (options.constructs is None or spec.construct in options.constructs):
+                    yield Spec(spec.construct, levels, spec.strategy, spec.needs), dtype, device
+            if 4 in options.levels:
+                for recipe in example_recipes():
+                    if options.constructs is None or recipe.parent.name in options.constructs:
+                        yield recipe, dtype, device
+
+
+def certify(adapter: Adapter, name: str, options: Options,
+            on_result: Callable[[int, int, CheckResult], None] | None = None) -> Certification:
+    """Run every planned check; `on_result(done, total, result)` reports progress after each."""
+    cert = Certification(
+        adapter=name, adapter_versions=dict(adapter.versions()), spec_version=SPEC_VERSION,
+        suite_version=SUITE_VERSION, seed=options.seed, examples=options.examples, levels=list(options.levels),
+        dtypes=list(options.dtypes), devices=list(options.devices or adapter.devices()),
+        environment=fingerprint())
+    items = list(plan(adapter, options))
+    t0 = time.perf_counter()
+    done = 0
+    for item, dtype, device in items:
+        target = Target(adapter, name, dtype, device)
+        if isinstance(item, Path):
+            results = [run_recipe(target, item, options.recipe_steps, options.report_dir)]
+        else:
+            results = run_check(target, item, options.examples, options.seed, options.report_dir)
+        done += 1
+        for r in results:
+            cert.checks.append(r)
+            if on_result is not None:
+                on_result(done, len(items), r)
+    cert.seconds = time.perf_counter() - t0
+    return cert
+
+
+def fingerprint() -> dict[str, str]:
+    """The environment a certificate was produced in (no host names or user names)."""
+    import numpy as np
+
+    env = {"python": platform.python_version(), "implementation": platform.python_implementation(),
+           "platform": platform.platform(terse=True), "machine": platform.machine(),
+           "processor": platform.processor() or platform.machine(), "cpu_count": str(os.cpu_count() or "?"),
+           "numpy": np.__version__, "lockstep": __version__}
+    try:
+        import hypothesis
+
+        env["hypothesis"] = hypothesis.__version__
+    except ImportError:  # pragma: no cover - a core dependency
+        pass
+    return env
+
+
+def margin_text(ratio: float) -> str:
+    return "∞" if ratio == 0 else "non-finite" if not math.isfinite(ratio) else f"×{1 / ratio:.3g}"

@@ -1,0 +1,205 @@
+"""The tolerance of every quantity the suite compares, in each dtype (docs/spec/v1-semantics.md, Tolerances).
+
+float64: rtol = 1e-10, atol = max(1e-12, 2γ_n(2⁻⁵³))·s with s the scale of the quantity's kind.
+float32: rtol = 2u, atol = (γ_n(u) + γ_n(2⁻⁵³))·M elementwise, n and M from the reference's magnitude pass
+(reference/error_bounds.py) for outputs, losses and gradients; parameters and optimizer state after k
+steps carry the gradients' bounds through the optimizer (first order, `STEP RULES` below).
+
+Every rule is evaluated at the reference's values, before the backend's are looked at: nothing here
+depends on what the backend returned.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from lockstep.conformance.checks import scale_of
+from lockstep.reference import tolerances as T
+from lockstep.reference.tolerances import Tolerance
+
+Arrays = dict[str, np.ndarray]
+
+FLOAT32_PARAMETER_STEPS = 3
+"""float32 parameters and optimizer state are compared after at most this many steps: the bounds are first
+order and neglect the feedback of parameter differences through the loss's curvature (docs, Tolerances)."""
+
+
+def float64_rule(quantity: str, scale: float, length: int = 1) -> Tolerance:
+    """The fixed float64 rule for a quantity whose kind has scale `scale`."""
+    return T.tolerance(quantity, "float64", length, max(float(scale), 1e-300))
+
+
+@dataclass
+class BatchRules:
+    """Tolerances of one training-mode batch: the loss and every parameter gradient."""
+
+    loss: Tolerance
+    gradients: dict[str, Tolerance]
+    output_length: int = 1
+
+
+def output_rule(model: object, params: Arrays, x: np.ndarray, reference_output: np.ndarray, dtype: str) -> Tolerance:
+    """Tolerance of the eval-mode output for the batch `x` at parameters `params`."""
+    if dtype == "float64":
+        return float64_rule("output", scale_of([reference_output]), _output_length(model, params, x))
+    from lockstep.reference.error_bounds import model_bounds
+
+    return model_bounds(model, params, x, training=False).output.tolerance(dtype)
+
+
+def batch_rules(model: object, params: Arrays, x: np.ndarray, y: np.ndarray, masks: Arrays | None, loss: object,
+                reference_loss: float, reference_grads: Arrays, dtype: str) -> BatchRules:
+    """Tolerances of the loss and the gradients of one training-mode batch at `params`."""
+    if dtype == "float64":
+        scale = scale_of(reference_grads)
+        n = _output_length(model, params, x)
+        return BatchRules(float64_rule("loss", abs(reference_loss), n),
+                          {k: float64_rule("gradient", scale, n) for k in reference_grads}, n)
+    from lockstep.reference.error_bounds import model_bounds
+
+    b = model_bounds(model, params, x, training=True, masks=masks, loss=loss, y=y)
+    assert b.loss is not None
+    return BatchRules(b.loss.tolerance(dtype), {k: g.tolerance(dtype) for k, g in b.gradients.items()},
+                      b.output.length)
+
+
+def buffer_rule(name: str, prep: object, x: np.ndarray, reference_after: Arrays, rules: BatchRules,
+                dtype: str) -> Tolerance:
+    """Tolerance of a buffer (batch-norm running statistic) after one training-mode forward."""
+    buffers = [v for k, v in reference_after.items() if k in prep.graph.buffers()]  # type: ignore[attr-defined]
+    if dtype == "float64":
+        return float64_rule("parameter", scale_of(buffers))
+    raise NotImplementedError("float32 buffer bounds")
+
+
+def _output_length(model: object, params: Arrays, x: np.ndarray) -> int:
+    """n of the output for float64's floor: the sum of every node's length, an upper bound of the longest
+    path (the floor 1e-12·s only gives way to 2γ_n beyond ~4,500 roundings)."""
+    from lockstep.spec.graph import build_graph
+
+    graph = build_graph(model)  # type: ignore[arg-type]
+    return max(1, sum(T.layer_length(nd.layer, nd.input_shapes, batch=len(x)) for nd in graph.nodes))
+
+
+# ----------------------------------------------------------------------------------- STEP RULES
+# Parameters after k steps (float32). With δ_s the bound on a gradient's error at step s (its tolerance's
+# allowed error at the reference's gradient: 2u|g| + atol), clipping and coupled L2 transform it first:
+#   global_norm: g' = c·g with c = min(1, max_norm/‖g‖):  δ' = c·δ + |g'|·(‖δ‖₂/‖g‖ + γ_{N+2}(u)) whenever
+#                ‖g‖ + ‖δ‖₂ ≥ max_norm (the clip may act on either side), else δ' = δ;
+#   value:       clip is 1-Lipschitz and exact: δ' = δ;
+#   l2:          g'' = g' + λw: δ'' = δ' + λ·Δw_{s−1} + 3u·|g''| (Δw the parameter's bound after s−1 steps).
+# Then `reference.tolerances.parameter_tolerance` (the doc's Σ_s (lr_s κ_s δ_s + c_opt u lr_s|d_s|) + k u M_w).
+# Optimizer state after k steps: a state linear in the gradients (exp_avg, grad_avg, SGD's momentum_buffer)
+# weighs each step's gradient by at most 1: Δ = Σ_s δ_s + k·c_f·u·M; a quadratic one (exp_avg_sq,
+# max_exp_avg_sq, square_avg, Adagrad's sum) by at most 1 times 2|g_s|: Δ = Σ_s 2|g_s|δ_s + δ_s² + k·c_f·u·M;
+# RMSprop's momentum_buffer is a sum of directions: Δ = Σ_s κ_s δ_s + k·c_f·u·M.
+LINEAR_STATES = frozenset({"exp_avg", "grad_avg", "momentum_buffer"})
+QUADRATIC_STATES = frozenset({"exp_avg_sq", "max_exp_avg_sq", "square_avg", "sum"})
+
+
+@dataclass
+class _Track:
+    """What the float32 step rules carry from step to step, per parameter."""
+
+    steps: list[tuple[float, float, float, float]] = field(default_factory=list)  # (lr, κ, δ, lr|d|)
+    param_atol: float = 0.0  # the parameter's bound after the last step
+    linear: float = 0.0  # Σ δ_s
+    quadratic: float = 0.0  # Σ 2|g_s| δ_s + δ_s²
+    directions: float = 0.0  # Σ κ_s δ_s
+
+
+class StepTracker:
+    """Accumulates the float32 bounds of parameters and optimizer state step by step (float64: fixed rules)."""
+
+    def __init__(self, recipe: object, dtype: str) -> None:
+        self.recipe = recipe
+        self.dtype = dtype
+        self.tracks: dict[str, _Track] = {}
+        self.k = 0
+
+    def parameter_atol(self, name: str) -> float:
+        t = self.tracks.get(name)
+        return t.param_atol if t else 0.0
+
+    def loss_feedback(self, grads: Arrays) -> float:
+        """First-order effect on the loss of the parameter differences so far: Σ |∂L/∂w| Δw."""
+        if self.dtype == "float64":
+            return 0.0
+        return float(sum(np.sum(np.abs(g)) * self.parameter_atol(k) for k, g in grads.items()))
+
+    def step(self, rules: BatchRules, grads: Arrays, params_before: Arrays, params_after: Arrays,
+             states_after: dict[str, Arrays], lr: float) -> None:
+        """Record step k+1 from the reference's gradients, parameters (before/after) and state (after)."""
+        self.k += 1
+        if self.dtype == "float64":
+            return
+        r = self.recipe
+        u = T.unit_roundoff(self.dtype)
+        deltas = {k: float(np.max(rules.gradients[k].allowed(g))) if np.size(g) else 0.0 for k, g in grads.items()}
+        clip = getattr(r, "gradient_clipping", None)
+        if clip is not None and clip.type == "global_norm":
+            norm = math.sqrt(sum(float(np.sum(g * g)) for g in grads.values()))
+            dnorm = math.sqrt(sum(d * d * np.size(grads[k]) for k, d in deltas.items()))
+            n_total = sum(int(np.size(g)) for g in grads.values())
+            if norm > 0 and norm + dnorm >= clip.max_norm:
+                c = min(1.0, clip.max_norm / norm)
+                rel = dnorm / norm + T.gamma(n_total + 2, u)
+                deltas = {k: c * d + float(np.max(np.abs(grads[k]))) * c * rel if np.size(grads[k]) else 0.0
+                          for k, d in deltas.items()}
+                grads = {k: g * c for k, g in grads.items()}
+        l2 = float(r.regularization.l2)
+        if l2:
+            grads = {k: g + l2 * params_before[k] for k, g in grads.items()}
+            deltas = {k: d + l2 * self.parameter_atol(k) + 3 * u * float(np.max(np.abs(grads[k]), initial=0.0))
+                      for k, d in deltas.items()}
+        opt = r.optimizer
+        for k, g in grads.items():
+            tr = self.tracks.setdefault(k, _Track())
+            d = deltas[k]
+            state = states_after.get(k, {})
+            kappa = float(np.max(T.update_sensitivity(opt, state, g, self.k), initial=0.0)) if np.size(g) else 0.0
+            moved = float(np.max(np.abs(params_after[k] - params_before[k]), initial=0.0))
+            tr.steps.append((lr, kappa, d, moved))
+            w_mag = max(float(np.max(np.abs(params_before[k]), initial=0.0)),
+                        float(np.max(np.abs(params_after[k]), initial=0.0)))
+            tr.param_atol = T.parameter_tolerance(self.dtype, opt.type, tr.steps, w_mag).atol
+            gmax = float(np.max(np.abs(g), initial=0.0))
+            tr.linear += d
+            tr.quadratic += 2 * gmax * d + d * d
+            tr.directions += kappa * d
+
+    def buffer_rule(self, name: str, reference_params: Arrays, rules: BatchRules) -> Tolerance:
+        if self.dtype == "float64":
+            return float64_rule("parameter", scale_of(reference_params))
+        raise NotImplementedError("float32 buffer bounds")
+
+    def parameter_rule(self, name: str, reference_params: Arrays) -> Tolerance:
+        if self.dtype == "float64":
+            return float64_rule("parameter", scale_of(reference_params))
+        u = T.unit_roundoff(self.dtype)
+        return Tolerance(2.0 * u, self.parameter_atol(name))
+
+    def state_rule(self, param: str, state: str, reference_state: dict[str, Arrays]) -> Tolerance:
+        """Tolerance of optimizer state `state` of `param` (float64: the kind is the state name across params)."""
+        values = [s[state] for s in reference_state.values() if state in s]
+        if self.dtype == "float64":
+            return float64_rule("optimizer_state", scale_of(values))
+        u = T.unit_roundoff(self.dtype)
+        tr = self.tracks.get(param, _Track())
+        m = float(np.max(np.abs(reference_state[param][state]), initial=0.0))
+        rounding = self.k * T.FUNCTION_ULPS * u * m
+        if state in QUADRATIC_STATES:
+            atol = tr.quadratic
+        elif state == "momentum_buffer" and self.recipe.optimizer.type == "rmsprop":  # type: ignore[attr-defined]
+            atol = tr.directions
+        else:
+            atol = tr.linear
+        return Tolerance(2.0 * u, atol + rounding)
+
+
+def learning_rate_rule(dtype: str, base: float, t: int) -> Tolerance:
+    """The schedule's value at 0-based step t: torch's chainable schedulers multiply t times."""
+    return T.tolerance("learning_rate", dtype, t + T.FUNCTION_ULPS + 4, base)
