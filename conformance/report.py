@@ -213,7 +213,9 @@ def summary_table(cert: Certification, *, width: int = 100) -> str:
     ]
     for c in _problems(cert):
         if c.outcome == "fail":
-            what = _worst_words(c.worst) if c.worst is not None else _first_line(c.message) or "failed"
+            # the first diverging quantity (in computation order) says where to look; the worst may be downstream
+            what = (f"first diverges at {_first_line(c.message)}" if c.message
+                    else _worst_words(c.worst) if c.worst is not None else "failed")
             where = f" → {c.failure_dir}" if c.failure_dir else ""
             footer.append(f"FAIL {c.name}: {what}{where}")
         else:
