@@ -52,9 +52,9 @@ def _specs() -> list[Spec]:
     out = [Spec(c, (1, 2), cs.layer_problem) for c in cs.LAYERS]
     out += [Spec(c, (2,), cs.loss_problem, tuple(h["type"] for h in cs.HEADS.get(c, []))) for c in cs.LOSSES]
     out += [Spec(c, (3,), cs.optimizer_problem) for c in cs.OPTIMIZERS]
-    out += [Spec(c, (3,), cs.schedule_problem, ("adam",)) for c in cs.SCHEDULES]
-    out += [Spec(c, (3,), cs.clipping_problem, ("adam",)) for c in cs.CLIPPING]
-    out += [Spec(c, (3,), cs.regularization_problem, ("adam", "rmsprop")) for c in cs.REGULARIZATION]
+    out += [Spec(c, (3,), cs.schedule_problem) for c in cs.SCHEDULES]
+    out += [Spec(c, (3,), cs.clipping_problem) for c in cs.CLIPPING]
+    out += [Spec(c, (3,), cs.regularization_problem, ("adam",)) for c in cs.REGULARIZATION]
     return out
 
 
@@ -74,7 +74,7 @@ def example_recipes() -> list[Path]:
 class _Diverged(Exception):
     """Raised inside a hypothesis example when a comparison fails (hypothesis then shrinks the case)."""
 
-    def __init__(self, case: Case, checks: dict[int, list[Check]]) -> None:
+    def __init__(self, case: Case, checks: dict[int, list[Check] | Exception]) -> None:
         self.case = case
         self.checks = checks
         super().__init__("diverged")
@@ -89,8 +89,10 @@ class _ShrinkBudget(BaseException):
 class _Explored:
     """What one check saw over its examples."""
 
-    calls: int = 0
-    first_failure_at: int | None = None
+    calls: int = 0  # every call, shrinking included
+    ran: int = 0  # cases run on both backends
+    rejected: int = 0  # cases the adapter could not build (UnsupportedConstruct)
+    first_failure_at: int | None = None  # the number of cases run up to the first failing one
     worst: dict[int, Check] = field(default_factory=dict)
     failing: _Diverged | None = None
     error: BaseException | None = None
@@ -108,27 +110,36 @@ class Target:
     device: str
 
 
-def run_pair(target: Target, case: Case, levels: tuple[int, ...], workdir: Path) -> dict[int, list[Check]]:
-    """Prepare `case` (written into `workdir`), build both sessions and run the levels' comparisons."""
+def run_pair(target: Target, case: Case, levels: tuple[int, ...], workdir: Path
+             ) -> dict[int, list[Check] | Exception]:
+    """Prepare `case` (written into `workdir`), build both sessions and run each level's comparisons; a level
+    whose run raised (other than UnsupportedConstruct, which propagates) maps to the exception."""
     from lockstep.adapters.reference import ReferenceAdapter
 
     prep = case.prepare(workdir, target.dtype)
     reference = ReferenceAdapter().build(prep.model, dtype="float64", recipe=prep.recipe)
     actual = target.adapter.build(prep.model, dtype=target.dtype, device=target.device, recipe=prep.recipe)
     pair = Pair(prep, reference, actual, target.dtype)
-    return {level: MODULES[level].checks(pair) for level in levels}
+    out: dict[int, list[Check] | Exception] = {}
+    for level in levels:
+        try:
+            out[level] = MODULES[level].checks(pair)
+        except UnsupportedConstruct:
+            raise
+        except Exception as exc:  # the adapter raised on a valid case: an error of this level
+            out[level] = exc
+    return out
 
 
 def _explore(target: Target, spec: Spec, examples: int, seed: int) -> _Explored:
-    from hypothesis import HealthCheck, Phase, Verbosity, given, settings
+    from hypothesis import HealthCheck, Phase, Verbosity, given, reject, settings
     from hypothesis import seed as hypothesis_seed
+    from hypothesis.errors import Unsatisfiable
 
     seen = _Explored()
     shrink_started: list[float] = []
 
     def body(case: Case) -> None:
-        if seen.unsupported is not None:
-            return
         seen.calls += 1
         if seen.first_failure_at is not None:
             if not shrink_started:
@@ -138,18 +149,23 @@ def _explore(target: Target, spec: Spec, examples: int, seed: int) -> _Explored:
         with tempfile.TemporaryDirectory(prefix="lockstep-case-") as tmp:
             try:
                 results = run_pair(target, case, spec.levels, Path(tmp))
-            except UnsupportedConstruct as exc:
+            except UnsupportedConstruct as exc:  # this case only: the adapter may run others
                 seen.unsupported = f"{exc.construct}: {exc.reason}"
-                return
+                seen.rejected += 1
+                reject()
+        seen.ran += 1
         bad = False
         for level, checks in results.items():
+            if isinstance(checks, Exception):
+                bad = True
+                continue
             w = max(checks, key=lambda c: c.ratio, default=None)
             if w is not None and (level not in seen.worst or w.ratio > seen.worst[level].ratio):
                 seen.worst[level] = w
             bad = bad or any(not c.ok for c in checks)
         if bad:
             if seen.first_failure_at is None:
-                seen.first_failure_at = seen.calls
+                seen.first_failure_at = seen.ran
             seen.failing = _Diverged(case, results)
             raise seen.failing
 
@@ -164,17 +180,24 @@ def _explore(target: Target, spec: Spec, examples: int, seed: int) -> _Explored:
         seen.failing = exc
     except _ShrinkBudget:
         pass  # seen.failing holds the best failing case so far
-    except Exception as exc:  # the adapter (or the suite) raised on a valid case
+    except Unsatisfiable:
+        pass  # every case drawn was unsupported: seen.ran == 0
+    except Exception as exc:  # the suite itself raised (preparing a case): an error of every level
         seen.error = exc
     return seen
 
 
-def run_check(target: Target, spec: Spec, examples: int = DEFAULT_EXAMPLES, seed: int = DEFAULT_SEED,
-              report_dir: Path | None = None) -> list[CheckResult]:
-    """One construct at its levels in one dtype on one device: a CheckResult per level."""
+def _base(target: Target, spec: Spec) -> dict[str, Any]:
     support = target.adapter.support(spec.construct, dtype=target.dtype, device=target.device)
-    base = {"construct": spec.construct, "dtype": target.dtype, "device": target.device,
+    return {"construct": spec.construct, "dtype": target.dtype, "device": target.device,
             "support": support.status + (f": {support.note}" if support.note else "")}
+
+
+def unsupported_results(target: Target, spec: Spec) -> list[CheckResult] | None:
+    """The results of a check whose construct (or one its cases need) the adapter declares unsupported, without
+    running anything; None when the check would run. The pytest plugin asks this for checks it skips."""
+    support = target.adapter.support(spec.construct, dtype=target.dtype, device=target.device)
+    base = _base(target, spec)
     if not support.supported:
         return [CheckResult(level=lv, outcome="unsupported", message=support.note, **base) for lv in spec.levels]
     for other in (*AUXILIARY, *spec.needs):
@@ -182,6 +205,16 @@ def run_check(target: Target, spec: Spec, examples: int = DEFAULT_EXAMPLES, seed
         if not s.supported:
             return [CheckResult(level=lv, outcome="unsupported", message=f"its cases need `{other}`: {s.note}",
                                 **base) for lv in spec.levels]
+    return None
+
+
+def run_check(target: Target, spec: Spec, examples: int = DEFAULT_EXAMPLES, seed: int = DEFAULT_SEED,
+              report_dir: Path | None = None) -> list[CheckResult]:
+    """One construct at its levels in one dtype on one device: a CheckResult per level."""
+    unsupported = unsupported_results(target, spec)
+    if unsupported is not None:
+        return unsupported
+    base = _base(target, spec)
     t0 = time.perf_counter()
     seen = _explore(target, spec, examples, seed)
     seconds = time.perf_counter() - t0
@@ -191,30 +224,39 @@ def run_check(target: Target, spec: Spec, examples: int = DEFAULT_EXAMPLES, seed
 def _results(target: Target, spec: Spec, seen: _Explored, seconds: float, report_dir: Path | None,
              base: dict[str, Any]) -> list[CheckResult]:
     per = seconds / max(len(spec.levels), 1)
-    if seen.unsupported is not None:
+    if seen.ran == 0 and seen.unsupported is not None:
         return [CheckResult(level=lv, outcome="unsupported", message=seen.unsupported, seconds=per, **base)
                 for lv in spec.levels]
     if seen.error is not None:
         msg = f"{type(seen.error).__name__}: {seen.error}"
-        return [CheckResult(level=lv, outcome="error", examples=seen.calls, message=msg[:2000], seconds=per, **base)
+        return [CheckResult(level=lv, outcome="error", examples=seen.ran, message=msg[:2000], seconds=per, **base)
                 for lv in spec.levels]
+    skipped = (f"{seen.rejected} generated case{'s' * (seen.rejected != 1)} the adapter cannot build were skipped "
+               f"({seen.unsupported})") if seen.rejected else ""
     out = []
+    n = seen.first_failure_at or seen.ran
+    failing = seen.failing
     for lv in spec.levels:
-        failing = seen.failing
         level_checks = failing.checks.get(lv, []) if failing else []
+        if isinstance(level_checks, Exception):
+            msg = f"{type(level_checks).__name__}: {level_checks}"
+            result = CheckResult(level=lv, outcome="error", examples=n, seconds=per, message=msg[:2000], **base)
+            if report_dir is not None and failing is not None:
+                result.failure_dir, result.reproduce = write_failure(report_dir, target, result, failing)
+            out.append(result)
+            continue
         first_bad = next((c for c in level_checks if not c.ok), None)
         if first_bad is not None and failing is not None:
             worst = max(level_checks, key=lambda c: c.ratio)
-            result = CheckResult(level=lv, outcome="fail", examples=seen.first_failure_at or seen.calls,
-                                 worst=_worst(worst), seconds=per, message=first_bad.describe(), **base)
+            result = CheckResult(level=lv, outcome="fail", examples=n, worst=_worst(worst), seconds=per,
+                                 message=first_bad.describe(), **base)
             if report_dir is not None:
                 result.failure_dir, result.reproduce = write_failure(report_dir, target, result, failing)
             out.append(result)
         else:
             w = seen.worst.get(lv)
-            n = seen.first_failure_at or seen.calls
             out.append(CheckResult(level=lv, outcome="pass", examples=n, worst=_worst(w) if w else None,
-                                   seconds=per, **base))
+                                   seconds=per, message=skipped, **base))
     return out
 
 
@@ -238,7 +280,10 @@ def write_failure(report_dir: Path, target: Target, result: CheckResult, failing
              "Every comparison of this (shrunk) case:", ""]
     for level, checks in failing.checks.items():
         lines.append(f"Level {level} ({LEVELS[level]}):")
-        lines += [f"- {'ok  ' if c.ok else 'FAIL'} {c.describe()}" for c in checks]
+        if isinstance(checks, Exception):
+            lines.append(f"- ERROR {type(checks).__name__}: {checks}")
+        else:
+            lines += [f"- {'ok  ' if c.ok else 'FAIL'} {c.describe()}" for c in checks]
         lines.append("")
     atomic.write_text(folder / "README.md", "\n".join(lines))
     atomic.write_json(folder / "case.json", {"check": result.name, "adapter": target.name,
@@ -331,11 +376,7 @@ def plan(adapter: Adapter, options: Options) -> Iterator[tuple[Spec | Path, str,
 def certify(adapter: Adapter, name: str, options: Options,
             on_result: Callable[[int, int, CheckResult], None] | None = None) -> Certification:
     """Run every planned check; `on_result(done, total, result)` reports progress after each."""
-    cert = Certification(
-        adapter=name, adapter_versions=dict(adapter.versions()), spec_version=SPEC_VERSION,
-        suite_version=SUITE_VERSION, seed=options.seed, examples=options.examples, levels=list(options.levels),
-        dtypes=list(options.dtypes), devices=list(options.devices or adapter.devices()),
-        environment=fingerprint())
+    cert = new_certification(adapter, name, options)
     items = list(plan(adapter, options))
     t0 = time.perf_counter()
     done = 0
@@ -352,6 +393,15 @@ def certify(adapter: Adapter, name: str, options: Options,
                 on_result(done, len(items), r)
     cert.seconds = time.perf_counter() - t0
     return cert
+
+
+def new_certification(adapter: Adapter, name: str, options: Options) -> Certification:
+    """An empty certificate of `adapter` under `options` (lockstep certify and the pytest plugin fill it)."""
+    return Certification(
+        adapter=name, adapter_versions=dict(adapter.versions()), spec_version=SPEC_VERSION,
+        suite_version=SUITE_VERSION, seed=options.seed, examples=options.examples, levels=list(options.levels),
+        dtypes=list(options.dtypes), devices=list(options.devices or adapter.devices()),
+        environment=fingerprint())
 
 
 def fingerprint() -> dict[str, str]:

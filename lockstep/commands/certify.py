@@ -41,7 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress display")
 
 
-def _levels(text: str) -> tuple[int, ...] | None:
+def parse_levels(text: str) -> tuple[int, ...] | None:
+    """`all`, level numbers or names, comma-separated; None when the text is none of those (also used by the
+    pytest plugin, so `--level` and `--lockstep-level` read alike)."""
     if text.strip().lower() == "all":
         return (1, 2, 3, 4)
     out = []
@@ -91,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     from lockstep.conformance import report
     from lockstep.conformance.suite import SPECS, Options, certify, example_recipes
 
-    levels = _levels(args.level)
+    levels = parse_levels(args.level)
     if levels is None:
         print(f"lockstep certify: --level {args.level!r}: expected 1-4, level names "
               f"({', '.join(LEVEL_NAMES)}) or `all`", file=sys.stderr)

@@ -88,7 +88,13 @@ def _conformance(prep, built, names: list[str], args: argparse.Namespace) -> int
         pair = Pair(prep, reference, built[name][1], prep.recipe.dtype)
         rows = []
         for level in (1, 2, 3):
-            for c in MODULES[level].checks(pair):
+            try:
+                checks = MODULES[level].checks(pair)
+            except Exception as exc:  # the adapter raised: an error to report, not a traceback
+                rows.append({"level": level, "quantity": "error", "error": "inf", "tolerance": 0.0, "ratio": "inf",
+                             "ok": False, "text": f"{name} raised {type(exc).__name__}: {exc}"})
+                continue
+            for c in checks:
                 rows.append({"level": level, "quantity": c.quantity, "error": c.error, "tolerance": c.tolerance,
                              "ratio": c.ratio, "ok": c.ok, "text": c.describe()})
         report[name] = rows

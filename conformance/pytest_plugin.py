@@ -1,0 +1,526 @@
+"""`pytest --lockstep-adapter=A`: the conformance suite of `lockstep certify` as pytest items.
+
+A vendor's CI already speaks pytest: with this plugin each planned check (conformance.suite.plan) is one item,
+`lockstep::<adapter>::<construct>[<level>-<dtype>-<device>]`, so `-k`, `-x`, `-m lockstep`, `--lf`, `--junitxml`
+and test dashboards treat the suite like the vendor's own tests, next to them in one run. Checks run through
+suite.run_check / suite.run_recipe, exactly as `lockstep certify` runs them, and `--lockstep-report DIR` writes the
+same reports (report.json, junit.xml, report.html, report.md).
+
+The plugin is registered under `pytest11`, so every pytest run on a machine with Lockstep installed loads this
+module: without `--lockstep-adapter` it only adds its options. It imports nothing else, collects nothing and
+registers no other hook.
+
+Expectations (`--lockstep-expect FILE`) are a TOML file mapping glob patterns over check names (the names of the
+reports, `<construct>.<level>.<dtype>.<device>`, e.g. `conv2d.gradients.float32.cpu`) to reasons:
+
+    [skip]      # not run, reported as skipped with the reason
+    "*.recipes.*" = "no example recipe fits acme's subset"
+
+    [xfail]     # run; a failure is expected (XFAIL), a pass shows as XPASS (a failure under xfail_strict = true)
+    "sgd.updates.float32.*" = "acme#12: nesterov rounds differently in float32"
+
+skip wins over xfail; within a section the first pattern that matches gives the reason. The adapter's own
+`support()` answers need no entry: a check it declares unsupported is skipped with its note.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import pytest
+
+if TYPE_CHECKING:
+    from lockstep.adapters.base import Adapter
+    from lockstep.conformance.results import Certification, CheckResult
+    from lockstep.conformance.suite import Options, Spec, Target
+
+ROOT = "lockstep"  # the first segment of every node id: `pytest --lockstep-adapter=A lockstep::A` runs only the suite
+PLUGIN = "lockstep-conformance"
+DTYPES = ("float32", "float64")
+OPTIONS = ("lockstep_level", "lockstep_dtype", "lockstep_device", "lockstep_examples", "lockstep_seed",
+           "lockstep_construct", "lockstep_recipe_steps", "lockstep_report", "lockstep_expect")
+
+
+# ------------------------------------------------------------------------------------------------ options
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("lockstep", "Lockstep conformance suite (docs/certify.md)")
+    group.addoption("--lockstep-adapter", metavar="A", default=None,
+                    help="run the conformance suite against adapter A: a name (built-in or entry point "
+                         "`lockstep.adapters`) or module:attribute. Without it the plugin does nothing")
+    group.addoption("--lockstep-level", metavar="L", default="all",
+                    help="levels, comma-separated: 1 predictions, 2 gradients, 3 updates, 4 recipes, or `all` "
+                         "(default)")
+    group.addoption("--lockstep-dtype", metavar="D", default="float32,float64",
+                    help="dtypes, comma-separated (default: float32,float64)")
+    group.addoption("--lockstep-device", metavar="X", default=None,
+                    help="devices, comma-separated (default: every device the adapter offers)")
+    group.addoption("--lockstep-examples", metavar="N", type=int, default=None,
+                    help="hypothesis examples per check (default: lockstep certify's)")
+    group.addoption("--lockstep-seed", metavar="S", type=int, default=None,
+                    help="seed of the generated cases (default: lockstep certify's)")
+    group.addoption("--lockstep-construct", metavar="C", default=None,
+                    help="only these constructs or example recipes, comma-separated (e.g. dense,sgd,digits-mlp)")
+    group.addoption("--lockstep-recipe-steps", metavar="K", type=int, default=None,
+                    help="level 4: optimizer steps of each example recipe (default: lockstep certify's)")
+    group.addoption("--lockstep-report", metavar="DIR", default=None,
+                    help="write lockstep certify's reports into DIR at the end of the session (failing cases "
+                         "in DIR/failures/; without it they go to pytest's cache folder)")
+    group.addoption("--lockstep-expect", metavar="FILE", default=None,
+                    help="TOML expectations: [skip] and [xfail] tables of check-name glob = reason")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Activate only with --lockstep-adapter: then load the adapter (a usage error if it cannot) and register."""
+    if config.getoption("lockstep_adapter", None) is None:
+        given = [o for o in OPTIONS if config.getoption(o, None) not in (None, "all", "float32,float64")]
+        if given:
+            raise pytest.UsageError(f"--{given[0].replace('_', '-')} needs --lockstep-adapter")
+        return
+    config.addinivalue_line("markers", "lockstep: a Lockstep conformance check (pytest --lockstep-adapter=A)")
+    config.pluginmanager.register(Suite.from_config(config), PLUGIN)
+
+
+# ------------------------------------------------------------------------------------------------ expectations
+class ExpectationsError(ValueError):
+    """The expectations file is unreadable or not of the documented form; the message names the file."""
+
+
+@dataclass(frozen=True)
+class Expectations:
+    """What an adapter expects of the suite: (glob, reason) pairs to skip and to xfail."""
+
+    skip: tuple[tuple[str, str], ...] = ()
+    xfail: tuple[tuple[str, str], ...] = ()
+    source: str = ""
+
+    @classmethod
+    def load(cls, path: str | Path) -> Expectations:
+        """Read a TOML expectations file (module docstring); ExpectationsError says what is wrong."""
+        import tomllib
+
+        path = Path(path)
+        try:
+            doc = tomllib.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ExpectationsError(f"{path}: cannot read: {exc.strerror or exc}") from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ExpectationsError(f"{path}: not valid TOML: {exc}") from None
+        unknown = sorted(set(doc) - {"skip", "xfail"})
+        if unknown:
+            raise ExpectationsError(f"{path}: unknown key `{unknown[0]}`; expected the tables [skip] and [xfail] "
+                                    "of `\"check-name glob\" = \"reason\"`")
+        tables: dict[str, tuple[tuple[str, str], ...]] = {}
+        for kind in ("skip", "xfail"):
+            table = doc.get(kind, {})
+            if not isinstance(table, dict):
+                raise ExpectationsError(f"{path}: `{kind}` must be a table: [{kind}] then `\"glob\" = \"reason\"`")
+            for pattern, reason in table.items():
+                if not isinstance(reason, str) or not reason.strip():
+                    raise ExpectationsError(f"{path}: [{kind}] \"{pattern}\": the value must be the reason, a "
+                                            "non-empty string")
+            tables[kind] = tuple(table.items())
+        return cls(tables["skip"], tables["xfail"], str(path))
+
+    def match(self, check: str) -> tuple[str, str] | None:
+        """("skip" or "xfail", reason) for a check name such as `conv2d.gradients.float32.cpu`, or None."""
+        for kind, entries in (("skip", self.skip), ("xfail", self.xfail)):
+            for pattern, reason in entries:
+                if fnmatch.fnmatchcase(check, pattern):
+                    return kind, reason
+        return None
+
+
+# ------------------------------------------------------------------------------------------------ the plan
+@dataclass(frozen=True)
+class Planned:
+    """One item: a construct (or example recipe) at one level in one dtype on one device."""
+
+    index: int  # report order (the order of lockstep certify)
+    construct: str
+    level: int
+    dtype: str
+    device: str
+    spec: Spec | None = None  # None for an example recipe (level 4)
+    recipe: Path | None = None
+
+    @property
+    def check(self) -> str:
+        """The check's name in the reports: `conv2d.gradients.float32.cpu`."""
+        from lockstep.conformance.results import LEVELS
+
+        return f"{self.construct}.{LEVELS[self.level]}.{self.dtype}.{self.device}"
+
+    @property
+    def item_name(self) -> str:
+        from lockstep.conformance.results import LEVELS
+
+        return f"{self.construct}[{LEVELS[self.level]}-{self.dtype}-{self.device}]"
+
+    @property
+    def group(self) -> tuple[str, str, str]:
+        """The checks that share one hypothesis run (a layer's levels 1 and 2 run on the same cases)."""
+        return self.construct, self.dtype, self.device
+
+
+class CheckFailed(Exception):
+    """A check diverged from the reference (or the adapter raised); the message is the whole story."""
+
+
+# ------------------------------------------------------------------------------------------------ the session
+class Suite:
+    """The active plugin: the adapter, the options, the plan, and the results for the reports."""
+
+    def __init__(self, config: pytest.Config, adapter: Adapter, name: str, options: Options,
+                 expectations: Expectations, failures_dir: Path, report_dir: Path | None) -> None:
+        from lockstep.conformance.suite import Spec, plan
+
+        self.config, self.adapter, self.name, self.options = config, adapter, name, options
+        self.expectations, self.failures_dir, self.report_dir = expectations, failures_dir, report_dir
+        # the node id segment: the name typed, or the adapter's own name for `module:attribute`
+        self.segment = name if ":" not in name else str(getattr(adapter, "name", "adapter"))
+        self.source = _source(adapter, config.rootpath)
+        self.planned: list[Planned] = []
+        for item, dtype, device in plan(adapter, options):
+            if isinstance(item, Path):
+                self.planned.append(Planned(len(self.planned), item.parent.name, 4, dtype, device, recipe=item))
+            else:
+                for level in item.levels:
+                    one = Spec(item.construct, (level,), item.strategy, item.needs)
+                    self.planned.append(Planned(len(self.planned), item.construct, level, dtype, device, spec=one))
+        self.by_check = {p.check: p for p in self.planned}
+        self.selected: dict[tuple[str, str, str], set[int]] = {}  # group -> levels to run (after -k, -m, ...)
+        self.cache: dict[tuple[str, str, str], dict[int, CheckResult]] = {}
+        self.results: dict[int, CheckResult] = {}  # planned index -> result, for the reports
+        self.started: float | None = None
+        self.selection: list[str] = []  # `lockstep::...` node ids given as arguments
+        self.written: dict[str, Path] | None = None
+        self.versions: dict[str, str] = {}
+        self.unreported = 0  # checks an expectation skipped without an answer from support(): not in the reports
+        self.write_error: str | None = None
+
+    @classmethod
+    def from_config(cls, config: pytest.Config) -> Suite:
+        """Validate the options as `lockstep certify` does and load the adapter; pytest.UsageError otherwise."""
+        from lockstep.adapters.registry import AdapterNotFound, get
+        from lockstep.commands.certify import LEVEL_NAMES, parse_levels
+        from lockstep.conformance.suite import DEFAULT_EXAMPLES, DEFAULT_SEED, SPECS, Options, example_recipes
+
+        opt = config.getoption
+        name = str(opt("lockstep_adapter")).strip()
+        levels = parse_levels(opt("lockstep_level"))
+        if levels is None:
+            raise pytest.UsageError(f"--lockstep-level {opt('lockstep_level')!r}: expected 1-4, level names "
+                                    f"({', '.join(LEVEL_NAMES)}) or `all`")
+        dtypes = _split(opt("lockstep_dtype"))
+        if not dtypes or any(d not in DTYPES for d in dtypes):
+            raise pytest.UsageError(f"--lockstep-dtype: expected float32 and/or float64, got {opt('lockstep_dtype')!r}")
+        examples = DEFAULT_EXAMPLES if opt("lockstep_examples") is None else opt("lockstep_examples")
+        steps = 5 if opt("lockstep_recipe_steps") is None else opt("lockstep_recipe_steps")
+        if examples < 1 or steps < 1:
+            raise pytest.UsageError("--lockstep-examples and --lockstep-recipe-steps must be at least 1")
+        constructs = _split(opt("lockstep_construct")) or None
+        if constructs:
+            known = {s.construct for s in SPECS} | {p.parent.name for p in example_recipes()}
+            unknown = [c for c in constructs if c not in known]
+            if unknown:
+                from difflib import get_close_matches
+
+                hint = get_close_matches(unknown[0], sorted(known), n=1)
+                raise pytest.UsageError(f"--lockstep-construct: unknown `{unknown[0]}`" + (
+                    f"; did you mean `{hint[0]}`?" if hint else f"; known: {', '.join(sorted(known))}"))
+        try:
+            adapter = get(name)
+            offered = list(adapter.devices())
+            versions = dict(adapter.versions())
+        except AdapterNotFound as exc:
+            raise pytest.UsageError(f"--lockstep-adapter {name}: {exc}") from None
+        except Exception as exc:  # a third party's devices() or versions() must not become a traceback either
+            raise pytest.UsageError(f"--lockstep-adapter {name}: {type(exc).__name__}: {exc}") from None
+        devices = _split(opt("lockstep_device")) or None
+        missing = [d for d in devices or () if d not in offered]
+        if missing:
+            raise pytest.UsageError(f"--lockstep-device: adapter `{name}` offers {', '.join(offered)}; "
+                                    f"not {missing[0]}")
+        expectations = Expectations()
+        if opt("lockstep_expect"):
+            try:
+                expectations = Expectations.load(_from_invocation(config, opt("lockstep_expect")))
+            except ExpectationsError as exc:
+                raise pytest.UsageError(f"--lockstep-expect {exc}") from None
+        report_dir = _from_invocation(config, opt("lockstep_report")) if opt("lockstep_report") else None
+        if report_dir is not None and report_dir.exists() and not report_dir.is_dir():
+            raise pytest.UsageError(f"--lockstep-report {report_dir}: exists and is not a folder")
+        if report_dir is not None and config.getoption("numprocesses", None):
+            raise pytest.UsageError("--lockstep-report needs one process (drop -n): the report gathers every check")
+        options = Options(levels=levels, dtypes=dtypes, devices=devices, examples=examples,
+                          seed=DEFAULT_SEED if opt("lockstep_seed") is None else opt("lockstep_seed"),
+                          constructs=constructs, recipe_steps=steps, report_dir=report_dir)
+        suite = cls(config, adapter, name, options, expectations, report_dir or _failures_home(config, name),
+                    report_dir)
+        suite.versions = versions
+        suite.selection = [a for a in config.args if a.startswith(ROOT + "::")]
+        if suite.selection:  # node ids of ours are not paths: take them out of pytest's own collection
+            config.args[:] = [a for a in config.args if a not in suite.selection]
+        if not hasattr(config, "workerinput"):  # a new session replaces an earlier one's failures, as certify does
+            _clear_failures(suite.failures_dir)
+        return suite
+
+    # --------------------------------------------------------------------------------------- hooks
+    def pytest_report_header(self, config: pytest.Config) -> list[str]:
+        o = self.options
+        versions = ", ".join(f"{k} {v}" for k, v in self.versions.items())
+        devices = ", ".join(o.devices or self.adapter.devices())
+        expect = f"; expectations {self.expectations.source}" if self.expectations.source else ""
+        return [f"lockstep: adapter {self.name} ({versions})",
+                f"lockstep: levels {','.join(map(str, o.levels))}, {', '.join(o.dtypes)}, devices {devices}, "
+                f"{o.examples} examples per check, seed {o.seed}{expect}"]
+
+    @pytest.hookimpl(tryfirst=True)  # before -k/-m deselection and --lf, which must see our items
+    def pytest_collection_modifyitems(self, session: pytest.Session, config: pytest.Config,
+                                      items: list[pytest.Item]) -> None:
+        root = SuiteCollector.from_parent(session, name=ROOT, nodeid=ROOT)
+        adapter = AdapterCollector.from_parent(root, name=self.segment)
+        mine = []
+        for p in self.planned:
+            item = CheckItem.from_parent(adapter, name=p.item_name, planned=p, suite=self)
+            item.add_marker(pytest.mark.lockstep)
+            expected = self.expectations.match(p.check)
+            if expected is not None and expected[0] == "xfail":
+                item.add_marker(pytest.mark.xfail(reason=expected[1]))
+            mine.append(item)
+        if self.selection:
+            chosen = [i for i in mine if any(_selects(s, i.nodeid) for s in self.selection)]
+            lost = [s for s in self.selection if not any(_selects(s, i.nodeid) for i in mine)]
+            if lost:
+                raise pytest.UsageError(f"not found: {lost[0]} (no Lockstep check has that id; list them with pytest "
+                                        f"--lockstep-adapter={self.name} {ROOT}::{self.segment} --collect-only -q)")
+            mine = chosen
+        # report them as collected by their collector, so that "collected N items" and other plugins count them
+        config.hook.pytest_collectreport(report=pytest.CollectReport(adapter.nodeid, "passed", None, mine))
+        items.extend(mine)
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """The levels of each group that will run, so that one hypothesis run serves them all."""
+        for item in session.items:
+            if isinstance(item, CheckItem) and item.skip_reason is None:
+                self.selected.setdefault(item.planned.group, set()).add(item.planned.level)
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if self.report_dir is None or hasattr(self.config, "workerinput"):
+            return
+        from lockstep.conformance import report
+
+        cert = self.certification()
+        try:
+            self.written = report.write_reports(cert, self.report_dir)
+        except OSError as exc:
+            self.write_error = f"cannot write the report to {self.report_dir}: {exc.strerror or exc}"
+            if session.exitstatus == pytest.ExitCode.OK:
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        from lockstep.conformance.report import summary_table
+
+        if hasattr(self.config, "workerinput") or not (self.results or self.unreported):
+            return  # nothing of ours ran here (deselected, or pytest-xdist's controller)
+        cert = self.certification()
+        counts = cert.counts()
+        tr = terminalreporter
+        tr.section(f"lockstep certification: {self.name}")
+        if tr.config.getoption("verbose") > 0 and cert.checks:
+            tr.write_line(summary_table(cert))
+        reported = sum(counts.values())
+        verdict = "" if not reported else " · certified for these checks" if cert.certified else " · NOT certified"
+        unreported = f", {self.unreported} skipped by expectations (not reported)" if self.unreported else ""
+        tr.write_line(f"{reported} checks: {counts['pass']} pass, {counts['fail']} fail, {counts['error']} error, "
+                      f"{counts['unsupported']} unsupported{unreported}{verdict}")
+        if self.written:
+            w = self.written
+            tr.write_line(f"report: {w['html']} (also {w['json'].name}, {w['junit'].name}, {w['markdown'].name})")
+        if self.write_error:
+            tr.write_line(f"lockstep: {self.write_error}", red=True)
+
+    # --------------------------------------------------------------------------------------- running
+    def target(self, p: Planned) -> Target:
+        from lockstep.conformance.suite import Target
+
+        return Target(self.adapter, self.name, p.dtype, p.device)
+
+    def result(self, p: Planned) -> CheckResult:
+        """The check's result, running its group's hypothesis run once for every selected level."""
+        from lockstep.conformance.suite import Spec, run_check, run_recipe
+
+        if self.started is None:
+            self.started = time.perf_counter()
+        if p.recipe is not None:
+            r = run_recipe(self.target(p), p.recipe, self.options.recipe_steps, self.failures_dir)
+            self.results[p.index] = r
+            return r
+        cached = self.cache.setdefault(p.group, {})
+        if p.level not in cached:
+            assert p.spec is not None
+            levels = tuple(sorted((self.selected.get(p.group, set()) | {p.level}) - set(cached)))
+            spec = Spec(p.spec.construct, levels, p.spec.strategy, p.spec.needs)
+            for r in run_check(self.target(p), spec, self.options.examples, self.options.seed, self.failures_dir):
+                cached[r.level] = r
+                self.results[self.by_check[r.name].index] = r
+        return cached[p.level]
+
+    def describe(self, r: CheckResult) -> str:
+        """The failure text: what diverged first, error vs tolerance, the failure folder and how to reproduce."""
+        from lockstep.conformance.report import fmt_margin
+
+        examples = f"{r.examples} example{'s' if r.examples != 1 else ''}"
+        if r.outcome == "error":
+            return (f"{r.name}: ERROR: the check could not complete on {self.segment} ({examples})\n"
+                    f"  {r.message}\n"
+                    f"  (run it alone: lockstep certify --adapter {self.name} --construct {r.construct} "
+                    f"--level {r.level} --dtype {r.dtype} --device {r.device})")
+        lines = [f"{r.name}: {self.segment} diverges from the reference (first failure after {examples})",
+                 f"  first diverging quantity: {r.message}"]
+        if r.worst is not None:
+            w = r.worst
+            lines.append(f"  worst:                    {w.quantity}: error {w.error:.3g}, tolerance {w.tolerance:.3g}, "
+                         f"margin {fmt_margin(w)}")
+        if r.failure_dir:
+            folder = _shown(self.failures_dir / r.failure_dir)
+            lines.append(f"  failure folder:           {folder}/ (README.md lists every comparison)")
+        if r.reproduce:
+            lines.append(f"  reproduce:                {r.reproduce}")
+        return "\n".join(lines)
+
+    def certification(self) -> Certification:
+        """What ran, in lockstep certify's order, as a Certification for the reports."""
+        from lockstep.conformance.suite import new_certification
+
+        cert = new_certification(self.adapter, self.name, self.options)
+        cert.checks = [self.results[i] for i in sorted(self.results)]
+        cert.seconds = 0.0 if self.started is None else time.perf_counter() - self.started
+        return cert
+
+
+# ------------------------------------------------------------------------------------------------ nodes
+class SuiteCollector(pytest.Collector):
+    """`lockstep`: the root of the suite's items (never collected from files)."""
+
+    def collect(self) -> list[pytest.Item | pytest.Collector]:
+        return []
+
+
+class AdapterCollector(pytest.Collector):
+    """`lockstep::<adapter>`."""
+
+    def collect(self) -> list[pytest.Item | pytest.Collector]:
+        return []
+
+
+class CheckItem(pytest.Item):
+    """One check; runs it (or takes its group's cached result) and reports the outcome."""
+
+    def __init__(self, *, planned: Planned, suite: Suite, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.planned = planned
+        self.suite = suite
+        expected = suite.expectations.match(planned.check)
+        self.skip_reason = expected[1] if expected is not None and expected[0] == "skip" else None
+
+    def runtest(self) -> None:
+        p, suite = self.planned, self.suite
+        if self.skip_reason is not None:
+            if p.spec is not None:
+                from lockstep.conformance.suite import unsupported_results
+
+                found = unsupported_results(suite.target(p), p.spec)
+                if found:  # the report says what the adapter declares, as lockstep certify's would
+                    suite.results[p.index] = found[0]
+            if p.index not in suite.results:
+                suite.unreported += 1
+            _skip(f"{self.skip_reason} (expected skip, {suite.expectations.source})")
+        r = suite.result(p)
+        if r.outcome == "pass":
+            return
+        if r.outcome == "unsupported":
+            _skip(f"{suite.segment} does not support {r.construct}: {r.message or r.support}")
+        raise CheckFailed(suite.describe(r))
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+        if isinstance(excinfo.value, CheckFailed):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo, style=style)
+
+    def reportinfo(self) -> tuple[Path | str, int | None, str]:
+        """The adapter class's source is the item's location: what skips and xunit point at."""
+        return (*self.suite.source, self.nodeid)
+
+
+# ------------------------------------------------------------------------------------------------ helpers
+def _skip(reason: str) -> NoReturn:
+    """Skip, reported at the item's location (the adapter's class) rather than at this line of the plugin."""
+    try:
+        exc = pytest.skip.Exception(reason, _use_item_location=True)  # what pytest's own skip marks raise
+    except TypeError:  # a pytest without that (private) argument: the plugin's line is shown instead
+        pytest.skip(reason)
+    raise exc
+
+
+def _source(adapter: Adapter, fallback: Path) -> tuple[Path | str, int]:
+    """(file, 0-based line) of the adapter's class, for reports that want a location."""
+    import inspect
+
+    try:
+        cls = type(adapter)
+        return _shown(Path(inspect.getsourcefile(cls) or "")), inspect.getsourcelines(cls)[1] - 1
+    except (OSError, TypeError):
+        return fallback, 0
+
+
+def _split(text: str | None) -> tuple[str, ...]:
+    return tuple(t.strip() for t in (text or "").split(",") if t.strip())
+
+
+def _selects(selection: str, nodeid: str) -> bool:
+    return nodeid == selection or nodeid.startswith(selection + "::") or nodeid.startswith(selection + "[")
+
+
+def _from_invocation(config: pytest.Config, path: str) -> Path:
+    """Paths given on the command line are relative to where pytest was invoked (not the rootdir)."""
+    p = Path(path).expanduser()
+    if p.is_absolute():
+        return p
+    try:
+        return Path(os.path.relpath(config.invocation_params.dir / p))
+    except ValueError:  # another drive
+        return config.invocation_params.dir / p
+
+
+def _failures_home(config: pytest.Config, name: str) -> Path:
+    """Without --lockstep-report, failing cases are kept in pytest's cache folder (or the temporary folder)."""
+    import re
+
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", name)
+    cache = getattr(config, "cache", None)
+    if cache is not None:
+        return _shown(cache.mkdir(f"lockstep-{slug}"))
+    import tempfile
+
+    return Path(tempfile.gettempdir()) / f"lockstep-{slug}-{os.getpid()}"
+
+
+def _shown(path: Path) -> Path:
+    """A path relative to the working folder when it lies inside it: shorter, and copy-pasteable."""
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve())
+    except ValueError:
+        return path
+
+
+def _clear_failures(folder: Path) -> None:
+    import shutil
+
+    if (folder / "failures").is_dir():
+        shutil.rmtree(folder / "failures", ignore_errors=True)
