@@ -95,7 +95,7 @@ def test_generated_cases_are_valid_specs(spec: suite.Spec, data, tmp_path_factor
     prep = case.prepare(folder, "float64")
     weights, x, y = case.arrays()
     _, bx, by = prep.data.batch(0)  # every sample, in the standard's (seeded) split order
-    assert bx.shape == x.shape and by.shape[0] == len(x)
+    assert bx.shape == x.shape and by.shape[0] == len(y)
     np.testing.assert_array_equal(np.sort(bx.reshape(len(bx), -1), axis=0),
                                   np.sort(x.astype(bx.dtype).reshape(len(x), -1), axis=0))
     for k, v in weights.items():

@@ -1,0 +1,136 @@
+"""Adapters with planted bugs: the conformance suite proves its own power by catching every one of them.
+
+Each mutant (one file here) is the reference adapter with exactly one bug of a kind frameworks really have
+(Adam's ε placement, RMSprop's ε inside the root, SGD momentum formulations, coupled vs decoupled decay,
+loss reduction and label smoothing, 'same' padding, gate order, batch-norm momentum, a late schedule, a
+learning rate one float32 ulp off). `detect` certifies one with the suite's default settings, restricted
+to the constructs it touches, and says which check caught it after how many examples;
+`python -m lockstep.conformance.mutants` prints the table for all of them (docs/conformance-mutants.md).
+A mutant is *caught* when the certification is not certified and a check of a construct the mutant
+touches fails (a failure, not an error: a crash proves nothing about the suite's power).
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from lockstep.adapters.base import Adapter
+from lockstep.conformance.results import Certification, CheckResult
+from lockstep.conformance.suite import Options, certify
+
+DTYPES: tuple[str, ...] = ("float64",)
+"""The dtypes a restricted detection run certifies. float64 only for now: the float32 bounds are still being
+written (conformance/tolerance.py raises NotImplementedError for float32 batch-norm buffers, so the float32
+batch_norm gradients check errors for every adapter, the reference included). When they are
+complete this becomes ("float32", "float64"), certify's default; `--dtype float32,float64` runs both now."""
+
+OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
+SCHEDULES = ("step", "exponential", "cosine", "warmup")  # `constant` cannot show a schedule's timing
+LOSSES = ("mse", "mae", "huber", "binary_crossentropy", "categorical_crossentropy",
+          "sparse_categorical_crossentropy", "nll")
+
+
+@dataclass(frozen=True)
+class Mutant:
+    """One planted bug: what it plants, the constructs whose checks must catch it, its adapter class."""
+
+    name: str
+    plants: str  # one line, for the table
+    constructs: tuple[str, ...]  # spec type names; the certification is restricted to these
+    adapter: str  # `module:attribute` of its Adapter class (also usable as `lockstep certify --adapter`)
+    dtypes: tuple[str, ...] | None = None  # None: DTYPES; the float32-ulp mutants are float64 bugs only
+
+    def load(self) -> Adapter:
+        """An instance of the mutant's adapter class."""
+        module, _, attr = self.adapter.partition(":")
+        return getattr(importlib.import_module(module), attr)()
+
+
+def _m(name: str, cls: str, plants: str, constructs: tuple[str, ...], dtypes: tuple[str, ...] | None = None
+       ) -> Mutant:
+    return Mutant(name, plants, constructs, f"{__name__}.{name}:{cls}", dtypes)
+
+
+MUTANTS: dict[str, Mutant] = {m.name: m for m in (
+    _m("adam_epsilon_placement", "AdamEpsilonPlacementAdapter",
+       "Adam ε added to the uncorrected √v (Keras)", ("adam", "adamw")),
+    _m("adam_no_bias_correction", "AdamNoBiasCorrectionAdapter",
+       "Adam without 1 − βᵗ bias correction (BERT's AdamWeightDecayOptimizer)", ("adam", "adamw")),
+    _m("rmsprop_epsilon_inside_root", "RMSpropEpsilonInsideRootAdapter",
+       "RMSprop g/√(v + ε) (Keras)", ("rmsprop",)),
+    _m("sgd_momentum_keras", "SGDMomentumKerasAdapter",
+       "SGD momentum v ← μv − lr·g, lr inside the buffer (Keras)", ("sgd", *SCHEDULES)),
+    _m("sgd_dampening_first_step", "SGDDampeningFirstStepAdapter",
+       "SGD dampening applied to b₁ (zero-initialized buffer)", ("sgd",)),
+    _m("adamw_coupled_decay", "AdamWCoupledDecayAdapter",
+       "AdamW decay added to the gradient (torch.optim.Adam(weight_decay))", ("adamw",)),
+    _m("loss_reduction", "LossReductionAdapter",
+       "`mean` loss divided by the batch size only (batchmean)", LOSSES),
+    _m("label_smoothing", "LabelSmoothingAdapter",
+       "label smoothing s/(C − 1) over the other classes (fairseq)",
+       ("categorical_crossentropy", "sparse_categorical_crossentropy")),
+    _m("same_padding_asymmetry", "SamePaddingAsymmetryAdapter",
+       "'same' padding's odd element first on strided axes (SAME_LOWER)",
+       ("conv1d", "conv2d", "max_pool2d", "avg_pool2d")),
+    _m("lstm_gate_order", "LSTMGateOrderAdapter",
+       "LSTM (i, f, g, o) weights read as ONNX's (i, o, f, c)", ("lstm",)),
+    _m("gru_gate_order", "GRUGateOrderAdapter",
+       "GRU (r, z, n) weights read as Keras's (z, r, h)", ("gru",)),
+    _m("batch_norm_momentum", "BatchNormMomentumAdapter",
+       "batch_norm momentum weighs the running statistic (Keras)", ("batch_norm",)),
+    _m("schedule_one_step_late", "ScheduleOneStepLateAdapter",
+       "update t runs at lr(t − 1)", SCHEDULES),
+    _m("learning_rate_float32_ulp", "LearningRateFloat32UlpAdapter",
+       "float64 run, lr one float32 ulp high, reported", OPTIMIZERS, ("float64",)),
+    _m("learning_rate_float32_ulp_silent", "LearningRateFloat32UlpSilentAdapter",
+       "float64 run, lr one float32 ulp high, float64 lr reported", OPTIMIZERS, ("float64",)),
+)}
+
+
+@dataclass
+class Detection:
+    """One mutant's certification and the verdict on it."""
+
+    mutant: Mutant
+    certification: Certification
+    seconds: float
+
+    @property
+    def failures(self) -> list[CheckResult]:
+        """Failing checks of the constructs the mutant touches, in report order."""
+        return [c for c in self.certification.checks if c.outcome == "fail" and c.construct in self.mutant.constructs]
+
+    @property
+    def caught_by(self) -> CheckResult | None:
+        """The failing touched check that needed the fewest examples (the first in report order on a tie)."""
+        return min(self.failures, key=lambda c: c.examples, default=None)
+
+    @property
+    def caught(self) -> bool:
+        return not self.certification.certified and self.caught_by is not None
+
+
+def options_for(mutant: Mutant | None, examples: int, seed: int, *, full: bool = False,
+                constructs: tuple[str, ...] | None = None, dtypes: tuple[str, ...] | None = None) -> Options:
+    """Certify's default options (all levels), restricted to the mutant's constructs and dtypes unless `full`
+    (every construct, both dtypes: the whole default certification)."""
+    if full:
+        return Options(examples=examples, seed=seed)
+    wanted = constructs or (mutant.constructs if mutant else ())
+    return replace(Options(), examples=examples, seed=seed, constructs=tuple(wanted),
+                   dtypes=dtypes or (mutant.dtypes if mutant and mutant.dtypes else DTYPES))
+
+
+def detect(mutant: Mutant, options: Options, on_result: Callable[[int, int, CheckResult], None] | None = None
+           ) -> Detection:
+    """Certify the mutant's adapter with `options` (see `options_for`)."""
+    adapter = mutant.load()
+    t0 = time.perf_counter()
+    cert = certify(adapter, adapter.name, options, on_result)
+    return Detection(mutant, cert, time.perf_counter() - t0)
+
+
+__all__ = ["DTYPES", "MUTANTS", "Detection", "Mutant", "detect", "options_for"]
