@@ -39,6 +39,7 @@ class BatchRules:
     loss: Tolerance
     gradients: dict[str, Tolerance]
     output_length: int = 1
+    buffers: dict[str, Tolerance] = field(default_factory=dict)  # running statistics after the batch
 
 
 def output_rule(model: object, params: Arrays, x: np.ndarray, reference_output: np.ndarray, dtype: str) -> Tolerance:
@@ -51,28 +52,28 @@ def output_rule(model: object, params: Arrays, x: np.ndarray, reference_output: 
 
 
 def batch_rules(model: object, params: Arrays, x: np.ndarray, y: np.ndarray, masks: Arrays | None, loss: object,
-                reference_loss: float, reference_grads: Arrays, dtype: str) -> BatchRules:
-    """Tolerances of the loss and the gradients of one training-mode batch at `params`."""
+                reference_loss: float, reference_grads: Arrays, dtype: str,
+                reference_buffers: Arrays | None = None) -> BatchRules:
+    """Tolerances of the loss, the gradients and the buffers after one training-mode batch at `params`
+    (`reference_buffers`: the reference's buffers after it, whose largest magnitude is float64's scale)."""
     if dtype == "float64":
         scale = scale_of(reference_grads)
         n = _output_length(model, params, x)
+        buffer_scale = scale_of(reference_buffers or {})
         return BatchRules(float64_rule("loss", abs(reference_loss), n),
-                          {k: float64_rule("gradient", scale, n) for k in reference_grads}, n)
+                          {k: float64_rule("gradient", scale, n) for k in reference_grads}, n,
+                          {k: float64_rule("parameter", buffer_scale, n) for k in (reference_buffers or {})})
     from lockstep.reference.error_bounds import model_bounds
 
     b = model_bounds(model, params, x, training=True, masks=masks, loss=loss, y=y)
     assert b.loss is not None
     return BatchRules(b.loss.tolerance(dtype), {k: g.tolerance(dtype) for k, g in b.gradients.items()},
-                      b.output.length)
+                      b.output.length, {k: v.tolerance(dtype) for k, v in b.buffers.items()})
 
 
-def buffer_rule(name: str, prep: object, x: np.ndarray, reference_after: Arrays, rules: BatchRules,
-                dtype: str) -> Tolerance:
-    """Tolerance of a buffer (batch-norm running statistic) after one training-mode forward."""
-    buffers = [v for k, v in reference_after.items() if k in prep.graph.buffers()]  # type: ignore[attr-defined]
-    if dtype == "float64":
-        return float64_rule("parameter", scale_of(buffers))
-    raise NotImplementedError("float32 buffer bounds")
+def buffer_rule(name: str, rules: BatchRules) -> Tolerance:
+    """Tolerance of a buffer (a batch-norm running statistic) after one training-mode forward."""
+    return rules.buffers[name]
 
 
 def _output_length(model: object, params: Arrays, x: np.ndarray) -> int:
@@ -105,7 +106,7 @@ class _Track:
     """What the float32 step rules carry from step to step, per parameter."""
 
     steps: list[tuple[float, float, float, float]] = field(default_factory=list)  # (lr, κ, δ, lr|d|)
-    param_atol: float = 0.0  # the parameter's bound after the last step
+    param_atol: float = 0.0  # the parameter's bound after the last step (a buffer's: an array)
     linear: float = 0.0  # Σ δ_s
     quadratic: float = 0.0  # Σ 2|g_s| δ_s + δ_s²
     directions: float = 0.0  # Σ κ_s δ_s
@@ -118,6 +119,7 @@ class StepTracker:
         self.recipe = recipe
         self.dtype = dtype
         self.tracks: dict[str, _Track] = {}
+        self.buffer_atol: dict[str, np.ndarray] = {}
         self.k = 0
 
     def parameter_atol(self, name: str) -> float:
@@ -136,6 +138,8 @@ class StepTracker:
         self.k += 1
         if self.dtype == "float64":
             return
+        for k, rule in rules.buffers.items():
+            self.buffer_atol[k] = self.buffer_atol.get(k, 0.0) + np.asarray(rule.atol)
         r = self.recipe
         u = T.unit_roundoff(self.dtype)
         deltas = {k: float(np.max(rules.gradients[k].allowed(g))) if np.size(g) else 0.0 for k, g in grads.items()}
@@ -172,9 +176,11 @@ class StepTracker:
             tr.directions += kappa * d
 
     def buffer_rule(self, name: str, reference_params: Arrays, rules: BatchRules) -> Tolerance:
+        """A running statistic after k steps: each step's bound added to the last's, carried with a weight
+        (1 − momentum) ≤ 1 (first order, like the parameters)."""
         if self.dtype == "float64":
             return float64_rule("parameter", scale_of(reference_params))
-        raise NotImplementedError("float32 buffer bounds")
+        return Tolerance(2.0 * T.unit_roundoff(self.dtype), self.buffer_atol[name])
 
     def parameter_rule(self, name: str, reference_params: Arrays) -> Tolerance:
         if self.dtype == "float64":

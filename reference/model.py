@@ -64,6 +64,12 @@ class ReferenceModel:
         return {n.name: (n.shape, n.layer.rate) for n in self.graph.nodes  # type: ignore[attr-defined]
                 if n.type == "dropout" and n.layer.rate > 0}  # type: ignore[attr-defined]
 
+    @property
+    def tape(self) -> list[tuple[Node, Any]]:
+        """(node, forward cache) of the last forward, in execution order: what `backward` differentiates,
+        and what reference/error_bounds.py runs the magnitude pass on."""
+        return [(s.node, s.cache) for s in self._tape]
+
     # ------------------------------------------------------------------------------------- forward
     def forward(self, inputs: np.ndarray | Arrays, params: Arrays, buffers: Arrays | None = None, *,
                 training: bool = False, masks: Arrays | None = None) -> np.ndarray | list[np.ndarray]:

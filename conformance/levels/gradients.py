@@ -15,16 +15,15 @@ def checks(pair: Pair) -> list[Check]:
     x, y, masks = pair.batch(0)
     loss_r, grads_r = pair.reference.loss_and_gradients(x, y, masks=masks)
     loss_a, grads_a = pair.actual.loss_and_gradients(x, y, masks=masks)
+    buffers = sorted(pair.prep.graph.buffers())
+    after_r = pair.reference.get_parameters()
     rules = batch_rules(pair.model, pair.prep.initial, x, y, masks, pair.prep.recipe.loss, loss_r, grads_r,
-                        pair.dtype)
+                        pair.dtype, {k: after_r[k] for k in buffers})
     out = [check("loss", loss_a, loss_r, rules.loss)]
     out += [check(f"gradient {k}", grads_a.get(k, _missing()), g, rules.gradients[k]) for k, g in grads_r.items()]
-    buffers = set(pair.prep.graph.buffers())
     if buffers:
-        after_r, after_a = pair.reference.get_parameters(), pair.actual.get_parameters()
-        for k in sorted(buffers):
-            rule = buffer_rule(k, pair.prep, x, after_r, rules, pair.dtype)
-            out.append(check(f"buffer {k}", after_a.get(k, _missing()), after_r[k], rule))
+        after_a = pair.actual.get_parameters()
+        out += [check(f"buffer {k}", after_a.get(k, _missing()), after_r[k], buffer_rule(k, rules)) for k in buffers]
     return out
 
 

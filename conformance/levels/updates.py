@@ -37,7 +37,9 @@ def checks(pair: Pair, steps: int | None = None) -> list[Check]:
         if step < compared:  # the bounds of this step, at the reference's parameters before it
             buffers = {k: v.copy() for k, v in before.items()}
             loss_r, grads_r = pair.reference.loss_and_gradients(x, y, masks=masks)
-            rules = batch_rules(prep.model, before, x, y, masks, recipe.loss, loss_r, grads_r, pair.dtype)
+            moved = pair.reference.get_parameters()
+            rules = batch_rules(prep.model, before, x, y, masks, recipe.loss, loss_r, grads_r, pair.dtype,
+                                {k: moved[k] for k in prep.graph.buffers()})
             pair.reference.set_parameters(buffers)  # undo the batch-norm update of that extra forward
         try:
             res_r = pair.reference.train_step(x, y, masks=masks)

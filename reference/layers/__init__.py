@@ -1,7 +1,9 @@
 """The reference math of every v1 layer: one module per spec `type`, named like it (spec/layers.py).
 
 Each module has `forward(layer, inputs, params, ctx) -> (output, cache)` and
-`backward(layer, grad_output, cache) -> (input_grads, param_grads)`; see docs/internals.md.
+`backward(layer, grad_output, cache) -> (input_grads, param_grads)`; see docs/internals.md. Beside them,
+`magnitude` and `magnitude_backward` are the layer's rules of the float32 magnitude pass
+(reference/layers/_magnitude.py, reference/error_bounds.py, docs/spec/v1-semantics.md § Tolerances).
 All modules are imported here so that a missing or broken one fails at import, not mid-training.
 """
 

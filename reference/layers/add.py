@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from lockstep.reference.layers._magnitude import Mags
 from lockstep.reference.layers.context import Cache, ForwardContext, Gradients, Params
 from lockstep.spec.layers import Add
 
@@ -20,3 +21,15 @@ def forward(layer: Add, inputs: list[np.ndarray], params: Params, ctx: ForwardCo
 def backward(layer: Add, grad_output: np.ndarray, cache: Cache) -> Gradients:
     count = cache
     return [grad_output] * count, {}
+
+
+def magnitude(layer: Add, inputs: list[np.ndarray], mags: Mags, params: Params, cache: Cache
+              ) -> tuple[np.ndarray, Cache]:
+    """A_y = Σ_k A_k: each input's error passes unchanged, the k − 1 additions round within Σ A_k."""
+    return forward(layer, mags, params, ForwardContext())[0], None
+
+
+def magnitude_backward(layer: Add, grad: np.ndarray, grad_mag: np.ndarray, cache: Cache, mag_cache: Cache,
+                       params: Params) -> Gradients:
+    """G_k = G for every input."""
+    return backward(layer, grad_mag, cache)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from lockstep.reference.layers._conv import pad, scatter_windows, unpad, windows
+from lockstep.reference.layers._magnitude import Mags
 from lockstep.reference.layers.context import Cache, ForwardContext, Gradients, Params
 from lockstep.spec.layers import AvgPool2d
 
@@ -29,3 +30,15 @@ def backward(layer: AvgPool2d, grad_output: np.ndarray, cache: Cache) -> Gradien
     count, padded_shape, kernel, stride, out, pads = cache
     dwin = np.broadcast_to((grad_output / count)[..., None, None], (*grad_output.shape, *kernel))
     return [unpad(scatter_windows(dwin, padded_shape, kernel, stride, (1, 1), out), pads)], {}
+
+
+def magnitude(layer: AvgPool2d, inputs: list[np.ndarray], mags: Mags, params: Params, cache: Cache
+              ) -> tuple[np.ndarray, Cache]:
+    """A_y = avg_pool(A_x): positive weights 1/count; the window sum's own rounding is at most that."""
+    return forward(layer, mags, params, ForwardContext())[0], None
+
+
+def magnitude_backward(layer: AvgPool2d, grad: np.ndarray, grad_mag: np.ndarray, cache: Cache, mag_cache: Cache,
+                       params: Params) -> Gradients:
+    """G_x = avg_pool's adjoint of G (positive weights)."""
+    return backward(layer, grad_mag, cache)

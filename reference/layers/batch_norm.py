@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from lockstep.reference.layers._magnitude import Mags, normalize, normalize_backward
 from lockstep.reference.layers.context import Cache, ForwardContext, Gradients, Params
 from lockstep.spec.layers import BatchNorm
 
@@ -67,3 +68,44 @@ def backward(layer: BatchNorm, grad_output: np.ndarray, cache: Cache) -> Gradien
     dx = inv_std / m * (m * g_hat - g_hat.sum(axis=axes, keepdims=True)
                         - x_hat * (g_hat * x_hat).sum(axis=axes, keepdims=True))
     return [dx], grads
+
+
+def magnitude(layer: BatchNorm, inputs: list[np.ndarray], mags: Mags, params: Params, cache: Cache
+              ) -> tuple[np.ndarray, Cache]:
+    """A_y = |w| A_x̂ + |b|. Eval: A_x̂ = r·max(A_x, |x| + |running_mean|) (x·wr + (b − μ wr) cancels);
+    training: `_magnitude.normalize` over the batch and spatial axes (the batch statistics)."""
+    (x,) = inputs
+    training, x_hat, inv_std, weight, _ = cache
+    if training:
+        a_hat, rho = normalize(x, mags[0], x_hat, inv_std, _axes(x))
+    else:
+        a_hat, rho = inv_std * np.maximum(mags[0], np.abs(x) + np.abs(_per_channel(params["running_mean"], x))), None
+    return np.abs(weight) * a_hat + np.abs(_per_channel(params["bias"], x)), (a_hat, rho)
+
+
+def magnitude_backward(layer: BatchNorm, grad: np.ndarray, grad_mag: np.ndarray, cache: Cache, mag_cache: Cache,
+                       params: Params) -> Gradients:
+    """dw: Σ A_x̂ G;  db: Σ G;  dx: |w| r G in eval, `_magnitude.normalize_backward` in training."""
+    training, x_hat, inv_std, weight, _ = cache
+    a_hat, rho = mag_cache
+    axes = _axes(grad)
+    grads = {"weight": (grad_mag * a_hat).sum(axis=axes), "bias": grad_mag.sum(axis=axes)}
+    if not training:
+        return [np.abs(weight) * inv_std * grad_mag], grads
+    return [normalize_backward(grad, grad_mag, weight, x_hat, a_hat, inv_std, rho, axes)], grads
+
+
+def magnitude_buffers(layer: BatchNorm, x: np.ndarray, a_x: np.ndarray, params: Params) -> dict[str, np.ndarray]:
+    """M of the running statistics after one training forward (params: the buffers before it).
+
+    μ = mean x: M_μ = mean A_x;  σ² = mean (x − μ)²: M_σ² = mean 2|x − μ|(A_x + M_μ) + σ² (its own sum);
+    running ← (1 − momentum)·running + momentum·statistic (× m/(m − 1) for the variance):
+    M = (1 − momentum)|running| + momentum·M_statistic. Their length is the input's plus `layer_length`."""
+    axes = _axes(x)
+    m = x.size // x.shape[1]
+    mom = layer.momentum
+    m_mean = a_x.mean(axis=axes)
+    dev = np.abs(x - _per_channel(x.mean(axis=axes), x))
+    m_var = (2.0 * dev * (a_x + _per_channel(m_mean, x)) + dev * dev).mean(axis=axes) * (m / (m - 1))
+    return {"running_mean": (1.0 - mom) * np.abs(params["running_mean"]) + mom * m_mean,
+            "running_var": (1.0 - mom) * np.abs(params["running_var"]) + mom * m_var}

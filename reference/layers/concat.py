@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from lockstep.reference.layers._magnitude import Mags
 from lockstep.reference.layers.context import Cache, ForwardContext, Gradients, Params
 from lockstep.spec.layers import Concat
 
@@ -18,3 +19,15 @@ def forward(layer: Concat, inputs: list[np.ndarray], params: Params, ctx: Forwar
 def backward(layer: Concat, grad_output: np.ndarray, cache: Cache) -> Gradients:
     ax, sizes = cache
     return list(np.split(grad_output, np.cumsum(sizes)[:-1], axis=ax)), {}
+
+
+def magnitude(layer: Concat, inputs: list[np.ndarray], mags: Mags, params: Params, cache: Cache
+              ) -> tuple[np.ndarray, Cache]:
+    """A_y = the inputs' A, concatenated (exact)."""
+    return forward(layer, mags, params, ForwardContext())[0], None
+
+
+def magnitude_backward(layer: Concat, grad: np.ndarray, grad_mag: np.ndarray, cache: Cache, mag_cache: Cache,
+                       params: Params) -> Gradients:
+    """G split back into the pieces."""
+    return backward(layer, grad_mag, cache)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from lockstep.reference.layers._magnitude import Mags, absolute
 from lockstep.reference.layers.context import Cache, ForwardContext, Gradients, Params
 from lockstep.spec.layers import Dense
 
@@ -28,3 +29,15 @@ def backward(layer: Dense, grad_output: np.ndarray, cache: Cache) -> Gradients:
     if layer.use_bias:
         grads["bias"] = g2.sum(axis=0)
     return [grad_output @ w.T], grads
+
+
+def magnitude(layer: Dense, inputs: list[np.ndarray], mags: Mags, params: Params, cache: Cache
+              ) -> tuple[np.ndarray, Cache]:
+    """A_y = A_x |W| + |b|: Higham's dot-product bound; A_x ≥ |x| makes it cover the own rounding too."""
+    return forward(layer, mags, absolute(params), ForwardContext())
+
+
+def magnitude_backward(layer: Dense, grad: np.ndarray, grad_mag: np.ndarray, cache: Cache, mag_cache: Cache,
+                       params: Params) -> Gradients:
+    """dx: G |W|ᵀ;  dW: Σ A_xᵀ G;  db: Σ G (the layer's own backward, on magnitudes)."""
+    return backward(layer, grad_mag, mag_cache)

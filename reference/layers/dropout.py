@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from lockstep.reference.layers._magnitude import Mags
 from lockstep.reference.layers.context import Cache, ForwardContext, Gradients, Params
 from lockstep.spec.layers import Dropout
 
@@ -32,3 +33,16 @@ def forward(layer: Dropout, inputs: list[np.ndarray], params: Params, ctx: Forwa
 def backward(layer: Dropout, grad_output: np.ndarray, cache: Cache) -> Gradients:
     scale = cache
     return [grad_output if scale is None else grad_output * scale], {}
+
+
+def magnitude(layer: Dropout, inputs: list[np.ndarray], mags: Mags, params: Params, cache: Cache
+              ) -> tuple[np.ndarray, Cache]:
+    """A_y = A_x ⊙ mask / (1 − rate) in training (the same keep-mask), A_x in eval."""
+    scale = cache
+    return (mags[0] if scale is None else mags[0] * scale), None
+
+
+def magnitude_backward(layer: Dropout, grad: np.ndarray, grad_mag: np.ndarray, cache: Cache, mag_cache: Cache,
+                       params: Params) -> Gradients:
+    """G_x = G ⊙ mask / (1 − rate)."""
+    return backward(layer, grad_mag, cache)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from lockstep.reference.layers._magnitude import Mags, activation, activation_backward
 from lockstep.reference.layers.context import Cache, ForwardContext, Gradients, Params
 from lockstep.spec.layers import ELU
 
@@ -17,3 +18,25 @@ def forward(layer: ELU, inputs: list[np.ndarray], params: Params, ctx: ForwardCo
 def backward(layer: ELU, grad_output: np.ndarray, cache: Cache) -> Gradients:
     positive, negative = cache
     return [grad_output * np.where(positive, 1.0, negative + layer.alpha)], {}
+
+
+def magnitude(layer: ELU, inputs: list[np.ndarray], mags: Mags, params: Params, cache: Cache
+              ) -> tuple[np.ndarray, Cache]:
+    """x > 0: A_x;  x ≤ 0: max(α eˣ A_x, α(eˣ + 1)) (the local slope; eˣ − 1 cancels near 0)."""
+    positive, negative = cache
+    ex = negative / layer.alpha + 1.0  # eˣ on the negative side
+    own = np.where(positive, 0.0, layer.alpha * (ex + 1.0))
+    a_y = activation(np.where(positive, 1.0, layer.alpha * ex), mags[0], own)
+    return a_y, (mags[0], ex, a_y)
+
+
+def magnitude_backward(layer: ELU, grad: np.ndarray, grad_mag: np.ndarray, cache: Cache, mag_cache: Cache,
+                       params: Params) -> Gradients:
+    """x > 0: G.  x ≤ 0: f′ = α eˣ (from x: own α eˣ, error α eˣ·A_x) or y + α (from the result: own
+    |y| + α, error A_y): m(f′) = max(α eˣ A_x, A_y, |y| + α), G_x = α eˣ G + |g|·m(f′)."""
+    positive, negative = cache
+    a_x, ex, a_y = mag_cache
+    slope = layer.alpha * ex
+    m = np.maximum(np.maximum(slope * a_x, a_y), np.abs(negative) + layer.alpha)
+    g_neg = activation_backward(slope, m, grad, grad_mag)
+    return [np.where(positive, grad_mag, g_neg)], {}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from lockstep.reference.layers._magnitude import Mags, absolute
 from lockstep.reference.layers.context import Cache, ForwardContext, Gradients, Params
 from lockstep.spec.layers import Embedding
 
@@ -36,3 +37,15 @@ def backward(layer: Embedding, grad_output: np.ndarray, cache: Cache) -> Gradien
     dw = np.zeros(shape)
     np.add.at(dw, idx.reshape(-1), grad_output.reshape(-1, shape[1]))  # scatter-add: repeats accumulate
     return [None], {"weight": dw}
+
+
+def magnitude(layer: Embedding, inputs: list[np.ndarray], mags: Mags, params: Params, cache: Cache
+              ) -> tuple[np.ndarray, Cache]:
+    """A_y = |W|[index]: a gather is exact (W's rounding to the working precision is the final rounding)."""
+    return forward(layer, inputs, absolute(params), ForwardContext())[0], None
+
+
+def magnitude_backward(layer: Embedding, grad: np.ndarray, grad_mag: np.ndarray, cache: Cache, mag_cache: Cache,
+                       params: Params) -> Gradients:
+    """dW: G scatter-added onto the indexed rows; the indices get none."""
+    return backward(layer, grad_mag, cache)

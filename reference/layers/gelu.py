@@ -14,6 +14,7 @@ import math
 
 import numpy as np
 
+from lockstep.reference.layers._magnitude import Mags, activation, activation_backward
 from lockstep.reference.layers.context import Cache, ForwardContext, Gradients, Params
 from lockstep.spec.layers import GELU
 
@@ -45,3 +46,33 @@ def backward(layer: GELU, grad_output: np.ndarray, cache: Cache) -> Gradients:
     cdf = aux
     pdf = np.exp(-0.5 * x**2) / math.sqrt(2.0 * math.pi)
     return [grad_output * (cdf + x * pdf)], {}
+
+
+
+def _slope(layer: GELU, x: np.ndarray, aux: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(f′, f″, own(f′)). exact: f′ = Φ + xφ, f″ = φ(2 − x²), own ½(1 + |erf|) + |x|φ; tanh: f′ = ½(1 + t) +
+    ½x(1 − t²)u′, f″ = (1 − t²)(u′ − x t u′² + ½x u″), own ½(1 + |t|) + ½|x|(1 + t²)u′."""
+    if layer.approximate == "tanh":
+        t = aux
+        du = _SQRT_2_OVER_PI * (1.0 + 3.0 * _A * x**2)
+        d2u = _SQRT_2_OVER_PI * 6.0 * _A * x
+        return (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t**2) * du, (1.0 - t**2) * (du - x * t * du**2 + 0.5 * x * d2u),
+                0.5 * (1.0 + np.abs(t)) + 0.5 * np.abs(x) * (1.0 + t**2) * du)
+    pdf = np.exp(-0.5 * x**2) / math.sqrt(2.0 * math.pi)
+    return aux + x * pdf, pdf * (2.0 - x**2), 0.5 * (1.0 + np.abs(2.0 * aux - 1.0)) + np.abs(x) * pdf
+
+
+def magnitude(layer: GELU, inputs: list[np.ndarray], mags: Mags, params: Params, cache: Cache
+              ) -> tuple[np.ndarray, Cache]:
+    """A_y = max(|f′(x)| A_x, ½|x|(1 + |e|)), e = erf(x/√2) or tanh u: 1 + e cancels for x ≪ 0."""
+    x, aux = cache
+    e = aux if layer.approximate == "tanh" else 2.0 * aux - 1.0
+    slope, _, _ = _slope(layer, x, aux)
+    return activation(slope, mags[0], 0.5 * np.abs(x) * (1.0 + np.abs(e))), mags[0]
+
+
+def magnitude_backward(layer: GELU, grad: np.ndarray, grad_mag: np.ndarray, cache: Cache, mag_cache: Cache,
+                       params: Params) -> Gradients:
+    """G_x = |f′| G + |g|·max(|f″| A_x, own(f′)) (`_slope`)."""
+    slope, curvature, own = _slope(layer, *cache)
+    return [activation_backward(slope, np.maximum(np.abs(curvature) * mag_cache, own), grad, grad_mag)], {}

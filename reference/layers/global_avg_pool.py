@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 
+from lockstep.reference.layers._magnitude import Mags
 from lockstep.reference.layers.context import Cache, ForwardContext, Gradients, Params
 from lockstep.spec.layers import GlobalAvgPool
 
@@ -21,3 +22,15 @@ def backward(layer: GlobalAvgPool, grad_output: np.ndarray, cache: Cache) -> Gra
     count = math.prod(shape[2:])
     g = grad_output.reshape(*grad_output.shape, *([1] * (len(shape) - 2)))
     return [np.broadcast_to(g / count, shape).copy()], {}
+
+
+def magnitude(layer: GlobalAvgPool, inputs: list[np.ndarray], mags: Mags, params: Params, cache: Cache
+              ) -> tuple[np.ndarray, Cache]:
+    """A_y = mean of A_x over the spatial axes."""
+    return forward(layer, mags, params, ForwardContext())[0], None
+
+
+def magnitude_backward(layer: GlobalAvgPool, grad: np.ndarray, grad_mag: np.ndarray, cache: Cache, mag_cache: Cache,
+                       params: Params) -> Gradients:
+    """G_x = G / count, broadcast."""
+    return backward(layer, grad_mag, cache)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from lockstep.reference.layers._act import sigmoid
+from lockstep.reference.layers._magnitude import Mags, activation, sigmoid_slope, tanh_slope, times
 from lockstep.reference.layers.context import Cache, ForwardContext, Gradients, Params
 from lockstep.spec.layers import GRU
 
@@ -66,3 +67,66 @@ def backward(layer: GRU, grad_output: np.ndarray, cache: Cache) -> Gradients:
         "bias_hh": dc_all.sum(axis=(0, 1)),
     }
     return [da_all @ w_ih.T], grads
+
+
+def magnitude(layer: GRU, inputs: list[np.ndarray], mags: Mags, params: Params, cache: Cache
+              ) -> tuple[np.ndarray, Cache]:
+    """Per step: A_a = A_x|W_ih| + |b_ih|, A_c = A_h|W_hh| + |b_hh|; r, z, n by the activation rule on
+    A_a + A_c and A_an + |c_n| A_r + r A_cn; A_h′ = A_z(|h| + |n|) + |1 − z| A_n + z A_h (also n + z(h − n))."""
+    _, w_ih, w_hh, h_prev, states = cache
+    hs = layer.units
+    ab_hh = np.abs(w_hh)
+    a_in = mags[0] @ np.abs(w_ih) + np.abs(params["bias_ih"])
+    a_h = np.zeros_like(h_prev[:, 0])
+    a_hprev, a_states, a_hs = [], [], []
+    for t, (r, z, n, c_n) in enumerate(states):
+        a_hprev.append(a_h)
+        a, a_c = a_in[:, t], a_h @ ab_hh + np.abs(params["bias_hh"])
+        a_r = activation(r * (1 - r), a[:, :hs] + a_c[:, :hs], r)
+        a_z = activation(z * (1 - z), a[:, hs:2 * hs] + a_c[:, hs:2 * hs], z)
+        a_n = activation(1 - n * n, a[:, 2 * hs:] + np.abs(c_n) * a_r + r * a_c[:, 2 * hs:], np.abs(n))
+        h = h_prev[:, t]
+        a_h = a_z * (np.abs(h) + np.abs(n)) + np.abs(1.0 - z) * a_n + z * a_h
+        a_states.append((a_r, a_z, a_n, a_c[:, 2 * hs:]))
+        a_hs.append(a_h)
+    a_y = np.stack(a_hs, axis=1) if layer.return_sequences else a_h
+    return a_y, (mags[0], np.stack(a_hprev, axis=1), a_states)
+
+
+def magnitude_backward(layer: GRU, grad: np.ndarray, grad_mag: np.ndarray, cache: Cache, mag_cache: Cache,
+                       params: Params) -> Gradients:
+    """BPTT on magnitudes: signal × cached c is G(|c| + A_c) (1 − z has magnitude max(A_z, |1 − z|), h − n
+    A_h + A_n); gate derivatives carry their own; G_h ← G_h(z + A_z) + G_c|W_hh|ᵀ; parameter gradients
+    Σ A_xᵀ G_a, Σ A_hᵀ G_c, Σ G_a, Σ G_c; dx: G_a|W_ih|ᵀ."""
+    x, w_ih, w_hh, h_prev, states = cache
+    a_x, a_hprev, a_states = mag_cache
+    n_batch, steps, _ = x.shape
+    hs = layer.units
+    g_a_all = np.zeros((n_batch, steps, 3 * hs))
+    g_c_all = np.zeros((n_batch, steps, 3 * hs))
+    g_h = np.zeros((n_batch, hs))
+    for t in reversed(range(steps)):
+        r, z, n, c_n = states[t]
+        a_r, a_z, a_n, a_cn = a_states[t]
+        if layer.return_sequences:
+            g_h = g_h + grad_mag[:, t]
+        elif t == steps - 1:
+            g_h = g_h + grad_mag
+        g_dn = times(g_h, 1.0 - z, np.maximum(a_z, np.abs(1.0 - z)))
+        g_dz = times(g_h, h_prev[:, t] - n, a_hprev[:, t] + a_n)
+        d_n, m_n = tanh_slope(n, a_n)
+        d_r, m_r = sigmoid_slope(r, a_r)
+        d_z, m_z = sigmoid_slope(z, a_z)
+        g_an = g_dn * (np.abs(d_n) + m_n)
+        g_ar = g_an * (np.abs(c_n) * d_r + a_cn * d_r + np.abs(c_n) * m_r)
+        g_az = g_dz * (d_z + m_z)
+        g_a_all[:, t] = np.concatenate([g_ar, g_az, g_an], axis=1)
+        g_c_all[:, t] = np.concatenate([g_ar, g_az, times(g_an, r, a_r)], axis=1)
+        g_h = times(g_h, z, a_z) + g_c_all[:, t] @ np.abs(w_hh).T
+    grads = {
+        "weight_ih": np.einsum("ntf,ntg->fg", a_x, g_a_all),
+        "weight_hh": np.einsum("nth,ntg->hg", a_hprev, g_c_all),
+        "bias_ih": g_a_all.sum(axis=(0, 1)),
+        "bias_hh": g_c_all.sum(axis=(0, 1)),
+    }
+    return [g_a_all @ np.abs(w_ih).T], grads

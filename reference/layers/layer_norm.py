@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 
+from lockstep.reference.layers._magnitude import Mags, normalize, normalize_backward
 from lockstep.reference.layers.context import Cache, ForwardContext, Gradients, Params
 from lockstep.spec.layers import LayerNorm
 
@@ -36,3 +37,23 @@ def backward(layer: LayerNorm, grad_output: np.ndarray, cache: Cache) -> Gradien
     dx = inv_std / m * (m * g_hat - g_hat.sum(axis=axes, keepdims=True)
                         - x_hat * (g_hat * x_hat).sum(axis=axes, keepdims=True))
     return [dx], grads
+
+
+def magnitude(layer: LayerNorm, inputs: list[np.ndarray], mags: Mags, params: Params, cache: Cache
+              ) -> tuple[np.ndarray, Cache]:
+    """A_y = |w| A_x̂ + |b|, A_x̂ from `_magnitude.normalize` (x̂'s own rounding includes r(|x| + |μ| + mean|x|):
+    a single normalized value has x̂ = 0 exactly, yet float32 leaves ≈ u|x|/√ε)."""
+    (x,) = inputs
+    x_hat, inv_std, weight, axes = cache
+    a_hat, rho = normalize(x, mags[0], x_hat, inv_std, axes)
+    return np.abs(weight) * a_hat + np.abs(params["bias"]), (a_hat, rho)
+
+
+def magnitude_backward(layer: LayerNorm, grad: np.ndarray, grad_mag: np.ndarray, cache: Cache, mag_cache: Cache,
+                       params: Params) -> Gradients:
+    """dx: `_magnitude.normalize_backward`;  dw: Σ A_x̂ G;  db: Σ G (sums over the leading axes)."""
+    x_hat, inv_std, weight, axes = cache
+    a_hat, rho = mag_cache
+    leading = tuple(range(grad.ndim - len(axes)))
+    grads = {"weight": (grad_mag * a_hat).sum(axis=leading), "bias": grad_mag.sum(axis=leading)}
+    return [normalize_backward(grad, grad_mag, weight, x_hat, a_hat, inv_std, rho, axes)], grads

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from lockstep.reference.layers._magnitude import Mags
 from lockstep.reference.layers.context import Cache, ForwardContext, Gradients, Params
 from lockstep.spec.layers import LeakyReLU
 
@@ -18,3 +19,15 @@ def forward(layer: LeakyReLU, inputs: list[np.ndarray], params: Params, ctx: For
 def backward(layer: LeakyReLU, grad_output: np.ndarray, cache: Cache) -> Gradients:
     slope = cache
     return [grad_output * slope], {}
+
+
+def magnitude(layer: LeakyReLU, inputs: list[np.ndarray], mags: Mags, params: Params, cache: Cache
+              ) -> tuple[np.ndarray, Cache]:
+    """A_y = max(1, slope)·A_x: the Lipschitz constant across both branches; the product rounds within it."""
+    return max(1.0, layer.negative_slope) * mags[0], None
+
+
+def magnitude_backward(layer: LeakyReLU, grad: np.ndarray, grad_mag: np.ndarray, cache: Cache, mag_cache: Cache,
+                       params: Params) -> Gradients:
+    """G_x = slope(x)·G (the slope is an exact constant on the reference's branch)."""
+    return backward(layer, grad_mag, cache)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from lockstep.reference.layers._magnitude import Mags
 from lockstep.reference.layers.context import Cache, ForwardContext, Gradients, Params
 from lockstep.reference.layers.softmax import batched_axis
 from lockstep.spec.layers import LogSoftmax
@@ -25,3 +26,27 @@ def backward(layer: LogSoftmax, grad_output: np.ndarray, cache: Cache) -> Gradie
     y = cache
     ax = batched_axis(layer.axis)
     return [grad_output - np.exp(y) * grad_output.sum(axis=ax, keepdims=True)], {}
+
+
+def magnitude(layer: LogSoftmax, inputs: list[np.ndarray], mags: Mags, params: Params, cache: Cache
+              ) -> tuple[np.ndarray, Cache]:
+    """A_y = max(A + Σ sA, |x − m| + Σ s|x − m| + log S + 1), s = eʸ, S = Σ e^(x−m) (log S = −max y):
+    input errors through I − 1sᵀ; own: the shift, the exponent's rounding, log S (+1: S's relative error)."""
+    (x,) = inputs
+    ax = batched_axis(layer.axis)
+    y = cache
+    s = np.exp(y)
+    shift = np.abs(x - x.max(axis=ax, keepdims=True))
+    prop = mags[0] + np.sum(s * mags[0], axis=ax, keepdims=True)
+    own = shift + np.sum(s * shift, axis=ax, keepdims=True) - y.max(axis=ax, keepdims=True) + 1.0
+    a_y = np.maximum(prop, own)
+    return a_y, a_y
+
+
+def magnitude_backward(layer: LogSoftmax, grad: np.ndarray, grad_mag: np.ndarray, cache: Cache, mag_cache: Cache,
+                       params: Params) -> Gradients:
+    """dx = g − s Σ g: G_x = G + s Σ G (g's error, and the own abs terms) + s |Σ g| A_y (s = eʸ carries y's)."""
+    ax = batched_axis(layer.axis)
+    s = np.exp(cache)
+    return [grad_mag + s * np.sum(grad_mag, axis=ax, keepdims=True)
+            + s * np.abs(np.sum(grad, axis=ax, keepdims=True)) * mag_cache], {}

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from lockstep.reference.layers._act import sigmoid
+from lockstep.reference.layers._magnitude import Mags, activation, sigmoid_slope, tanh_slope, times
 from lockstep.reference.layers.context import Cache, ForwardContext, Gradients, Params
 from lockstep.spec.layers import LSTM
 
@@ -66,3 +67,66 @@ def backward(layer: LSTM, grad_output: np.ndarray, cache: Cache) -> Gradients:
         "bias": dz_all.sum(axis=(0, 1)),
     }
     return [dz_all @ w_ih.T], grads
+
+
+def magnitude(layer: LSTM, inputs: list[np.ndarray], mags: Mags, params: Params, cache: Cache
+              ) -> tuple[np.ndarray, Cache]:
+    """Per step: A_z = A_x|W_ih| + A_h|W_hh| + |b|; gates and tanh c by the activation rule (local slope);
+    products by both partials: A_c = |c′|A_f + f A_c′ + |g|A_i + i A_g, A_h = |tanh c| A_o + o A_tanh c."""
+    _, w_ih, w_hh, h_prev, c_prev, gates, tanh_c = cache
+    hs = layer.units
+    ab_ih, ab_hh = np.abs(w_ih), np.abs(w_hh)
+    a_proj = mags[0] @ ab_ih + np.abs(params["bias"])
+    a_h, a_c = np.zeros_like(h_prev[:, 0]), np.zeros_like(h_prev[:, 0])
+    a_hprev, a_cprev, a_gates, a_hs = [], [], [], []
+    for t, (i, f, g, o) in enumerate(gates):
+        a_hprev.append(a_h)
+        a_cprev.append(a_c)
+        a_z = a_proj[:, t] + a_h @ ab_hh
+        a_i, a_f = activation(i * (1 - i), a_z[:, :hs], i), activation(f * (1 - f), a_z[:, hs:2 * hs], f)
+        a_g = activation(1 - g * g, a_z[:, 2 * hs:3 * hs], np.abs(g))
+        a_o = activation(o * (1 - o), a_z[:, 3 * hs:], o)
+        a_c = np.abs(c_prev[t]) * a_f + f * a_c + np.abs(g) * a_i + i * a_g
+        tc = tanh_c[t]
+        a_tc = activation(1 - tc * tc, a_c, np.abs(tc))
+        a_h = np.abs(tc) * a_o + o * a_tc
+        a_gates.append((a_i, a_f, a_g, a_o, a_tc))
+        a_hs.append(a_h)
+    a_y = np.stack(a_hs, axis=1) if layer.return_sequences else a_h
+    return a_y, (mags[0], np.stack(a_hprev, axis=1), a_cprev, a_gates)
+
+
+def magnitude_backward(layer: LSTM, grad: np.ndarray, grad_mag: np.ndarray, cache: Cache, mag_cache: Cache,
+                       params: Params) -> Gradients:
+    """BPTT on magnitudes: every product of the signal with a cached value c is G(|c| + A_c), the gate
+    derivatives s(1 − s), 1 − g², 1 − tanh²c carry their own magnitudes; G_h ← G_z|W_hh|ᵀ, G_c ← G_c(f + A_f);
+    dW_ih: Σ A_xᵀ G_z, dW_hh: Σ A_hᵀ G_z, db: Σ G_z, dx: G_z|W_ih|ᵀ."""
+    x, w_ih, w_hh, _, c_prev, gates, tanh_c = cache
+    a_x, a_hprev, a_cprev, a_gates = mag_cache
+    n, steps, _ = x.shape
+    hs = layer.units
+    g_z_all = np.zeros((n, steps, 4 * hs))
+    g_h, g_c = np.zeros((n, hs)), np.zeros((n, hs))
+    for t in reversed(range(steps)):
+        i, f, g, o = gates[t]
+        a_i, a_f, a_g, a_o, a_tc = a_gates[t]
+        if layer.return_sequences:
+            g_h = g_h + grad_mag[:, t]
+        elif t == steps - 1:
+            g_h = g_h + grad_mag
+        tc = tanh_c[t]
+        d_tc, m_tc = tanh_slope(tc, a_tc)
+        g_o = times(g_h, tc, a_tc)
+        g_c = g_c + g_h * (o * d_tc + a_o * d_tc + o * m_tc)
+        slopes = [sigmoid_slope(i, a_i), sigmoid_slope(f, a_f), tanh_slope(g, a_g), sigmoid_slope(o, a_o)]
+        signals = [times(g_c, g, a_g), times(g_c, c_prev[t], a_cprev[t]), times(g_c, i, a_i), g_o]
+        g_z = np.concatenate([sig * (np.abs(d) + m) for sig, (d, m) in zip(signals, slopes, strict=True)], axis=1)
+        g_z_all[:, t] = g_z
+        g_h = g_z @ np.abs(w_hh).T
+        g_c = times(g_c, f, a_f)
+    grads = {
+        "weight_ih": np.einsum("ntf,ntg->fg", a_x, g_z_all),
+        "weight_hh": np.einsum("nth,ntg->hg", a_hprev, g_z_all),
+        "bias": g_z_all.sum(axis=(0, 1)),
+    }
+    return [g_z_all @ np.abs(w_ih).T], grads

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from lockstep.reference.layers._conv import pad, scatter_windows, unpad, windows
+from lockstep.reference.layers._magnitude import Mags
 from lockstep.reference.layers.context import Cache, ForwardContext, Gradients, Params
 from lockstep.spec.layers import MaxPool2d
 
@@ -31,3 +32,16 @@ def backward(layer: MaxPool2d, grad_output: np.ndarray, cache: Cache) -> Gradien
     np.put_along_axis(dflat, arg[..., None], grad_output[..., None], axis=-1)
     dwin = dflat.reshape(*flat_shape[:4], *kernel)
     return [unpad(scatter_windows(dwin, padded_shape, kernel, stride, (1, 1), out), pads)], {}
+
+
+def magnitude(layer: MaxPool2d, inputs: list[np.ndarray], mags: Mags, params: Params, cache: Cache
+              ) -> tuple[np.ndarray, Cache]:
+    """A_y = max over the window of A_x: a max is 1-Lipschitz in the ∞-norm and exact."""
+    return forward(layer, mags, params, ForwardContext())[0], None
+
+
+def magnitude_backward(layer: MaxPool2d, grad: np.ndarray, grad_mag: np.ndarray, cache: Cache, mag_cache: Cache,
+                       params: Params) -> Gradients:
+    """G routed to the reference's argmax (a near-tie that flips the argmax is a branch change, outside
+    first-order bounds)."""
+    return backward(layer, grad_mag, cache)

@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 
+from lockstep.reference.layers._magnitude import Mags, absolute, softmax, softmax_backward
 from lockstep.reference.layers.context import Cache, ForwardContext, Gradients, Params
 from lockstep.spec.layers import MultiHeadAttention
 
@@ -75,3 +76,50 @@ def backward(layer: MultiHeadAttention, grad_output: np.ndarray, cache: Cache) -
     if layer.use_bias:
         grads["output_bias"] = g2.sum(axis=0)
     return [dx], grads
+
+
+def magnitude(layer: MultiHeadAttention, inputs: list[np.ndarray], mags: Mags, params: Params, cache: Cache
+              ) -> tuple[np.ndarray, Cache]:
+    """Projections A_x|W| + |b|; scores scale·(|Q| A_Kᵀ + A_Q |K|ᵀ); the softmax rule per row (masked
+    entries 0); A_o = A_a|V| + a A_V; output A_o|W_o| + |b_o|."""
+    _, q, k, v, a, _, scale, _ = cache
+    h = layer.num_heads
+    ap = absolute(params)
+    a_q, a_k, a_v = (_heads(_dense(layer, ap, name, mags[0]), h) for name in _PROJECTIONS)
+    a_s = (np.einsum("nhid,nhjd->nhij", np.abs(q), a_k) + np.einsum("nhid,nhjd->nhij", a_q, np.abs(k))) * scale
+    s = np.einsum("nhid,nhjd->nhij", q, k) * scale
+    live = a > 0
+    s_max = np.where(live, s, -np.inf).max(axis=-1, keepdims=True)
+    a_a = softmax(a, np.where(live, np.abs(s - s_max), 0.0), a_s, -1)
+    a_o = _merge(np.einsum("nhij,nhjd->nhid", a_a, np.abs(v)) + np.einsum("nhij,nhjd->nhid", a, a_v))
+    return _dense(layer, ap, "output", a_o), (mags[0], a_q, a_k, a_v, a_a, a_o)
+
+
+def magnitude_backward(layer: MultiHeadAttention, grad: np.ndarray, grad_mag: np.ndarray, cache: Cache,
+                       mag_cache: Cache, params: Params) -> Gradients:
+    """G_o = G|W_o|ᵀ; G_A = G_o(|V| + A_V)ᵀ, G_V = (a + A_a)ᵀ G_o; scores: the softmax backward rule × scale;
+    G_Q = G_s(|K| + A_K), G_K = G_sᵀ(|Q| + A_Q); weights Σ A_xᵀ G_Q (…), A_oᵀ G; biases Σ G; dx Σ G_Q|W_Q|ᵀ …."""
+    x, q, k, v, a, _, scale, _ = cache
+    a_x, a_q, a_k, a_v, a_a, a_o = mag_cache
+    e = x.shape[2]
+    h = layer.num_heads
+    g_do = _heads(grad_mag @ np.abs(params["output_weight"]).T, h)
+    g_da = np.einsum("nhid,nhjd->nhij", g_do, np.abs(v) + a_v)
+    g_dv = np.einsum("nhij,nhid->nhjd", a + a_a, g_do)
+    g_ds = softmax_backward(a, a_a, None, g_da, -1) * scale
+    g_dq = np.einsum("nhij,nhjd->nhid", g_ds, np.abs(k) + a_k)
+    g_dk = np.einsum("nhij,nhid->nhjd", g_ds, np.abs(q) + a_q)
+    a_x2 = a_x.reshape(-1, e)
+    g_x = np.zeros(x.shape)
+    grads: Params = {}
+    for name, d_heads in zip(_PROJECTIONS, (g_dq, g_dk, g_dv), strict=True):
+        d2 = _merge(d_heads).reshape(-1, e)
+        grads[f"{name}_weight"] = a_x2.T @ d2
+        if layer.use_bias:
+            grads[f"{name}_bias"] = d2.sum(axis=0)
+        g_x += (d2 @ np.abs(params[f"{name}_weight"]).T).reshape(x.shape)
+    g2 = grad_mag.reshape(-1, e)
+    grads["output_weight"] = a_o.reshape(-1, e).T @ g2
+    if layer.use_bias:
+        grads["output_bias"] = g2.sum(axis=0)
+    return [g_x], grads

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from lockstep.reference.layers._magnitude import Mags
 from lockstep.reference.layers.context import Cache, ForwardContext, Gradients, Params
 from lockstep.spec.layers import ReLU
 
@@ -16,3 +17,15 @@ def forward(layer: ReLU, inputs: list[np.ndarray], params: Params, ctx: ForwardC
 def backward(layer: ReLU, grad_output: np.ndarray, cache: Cache) -> Gradients:
     positive = cache
     return [np.where(positive, grad_output, 0.0)], {}
+
+
+def magnitude(layer: ReLU, inputs: list[np.ndarray], mags: Mags, params: Params, cache: Cache
+              ) -> tuple[np.ndarray, Cache]:
+    """A_y = A_x: relu is 1-Lipschitz and exact (also where the error moves x across 0)."""
+    return mags[0], None
+
+
+def magnitude_backward(layer: ReLU, grad: np.ndarray, grad_mag: np.ndarray, cache: Cache, mag_cache: Cache,
+                       params: Params) -> Gradients:
+    """G_x = G where x > 0 (the reference's branch; a sign flip within the forward error is a branch change)."""
+    return backward(layer, grad_mag, cache)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from lockstep.reference.layers._magnitude import Mags
 from lockstep.reference.layers.context import Cache, ForwardContext, Gradients, Params
 from lockstep.spec.layers import Reshape
 
@@ -17,3 +18,15 @@ def forward(layer: Reshape, inputs: list[np.ndarray], params: Params, ctx: Forwa
 def backward(layer: Reshape, grad_output: np.ndarray, cache: Cache) -> Gradients:
     shape = cache
     return [grad_output.reshape(shape)], {}
+
+
+def magnitude(layer: Reshape, inputs: list[np.ndarray], mags: Mags, params: Params, cache: Cache
+              ) -> tuple[np.ndarray, Cache]:
+    """A_y = A_x, reshaped."""
+    return forward(layer, mags, params, ForwardContext())[0], None
+
+
+def magnitude_backward(layer: Reshape, grad: np.ndarray, grad_mag: np.ndarray, cache: Cache, mag_cache: Cache,
+                       params: Params) -> Gradients:
+    """G_x = G, reshaped back."""
+    return backward(layer, grad_mag, cache)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from lockstep.reference.layers._magnitude import Mags, softmax, softmax_backward
 from lockstep.reference.layers.context import Cache, ForwardContext, Gradients, Params
 from lockstep.spec.layers import Softmax
 
@@ -30,3 +31,18 @@ def backward(layer: Softmax, grad_output: np.ndarray, cache: Cache) -> Gradients
     y = cache
     ax = batched_axis(layer.axis)
     return [y * (grad_output - (grad_output * y).sum(axis=ax, keepdims=True))], {}
+
+
+def magnitude(layer: Softmax, inputs: list[np.ndarray], mags: Mags, params: Params, cache: Cache
+              ) -> tuple[np.ndarray, Cache]:
+    """A_y = max(y(A + Σ yA), y(|x − m| + Σ y|x − m| + 1)), m the row max (`_magnitude.softmax`)."""
+    (x,) = inputs
+    ax = batched_axis(layer.axis)
+    a_y = softmax(cache, np.abs(x - x.max(axis=ax, keepdims=True)), mags[0], ax)
+    return a_y, a_y
+
+
+def magnitude_backward(layer: Softmax, grad: np.ndarray, grad_mag: np.ndarray, cache: Cache, mag_cache: Cache,
+                       params: Params) -> Gradients:
+    """G_x = y(G + Σ G y) + |g − Σ g y| A_y + y Σ |g| A_y: dx = y ⊙ (g − Σ g y) cancels, its magnitude does not."""
+    return [softmax_backward(cache, mag_cache, grad, grad_mag, batched_axis(layer.axis))], {}

@@ -1,0 +1,81 @@
+"""Time of a default `lockstep certify` and its false alarms, per built-in adapter, over several seeds.
+
+For each seed: the certification with default settings (every construct, all four levels, float32 and
+float64, the CPU), timed from the first check to the last (adapter import and start-up excluded, they are
+printed separately). Prints one row per seed (checks, examples run, failures, errors, seconds, examples/s),
+then the totals and, last, `false alarms: N` (checks that failed or errored on an adapter that is correct).
+
+    python benchmarks/certify_time.py --adapter torch [--seeds 0-4] [--examples 6]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+def _seeds(text: str) -> list[int]:
+    out: list[int] = []
+    for part in text.split(","):
+        lo, _, hi = part.partition("-")
+        out += list(range(int(lo), int(hi or lo) + 1))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--adapter", default="torch")
+    ap.add_argument("--seeds", default="0", help="e.g. 0-9 or 0,3,7 (default: 0)")
+    ap.add_argument("--examples", type=int, default=None, help="examples per check (default: the suite's)")
+    ap.add_argument("--dtype", default="float32,float64")
+    ap.add_argument("--levels", default="1,2,3,4")
+    ap.add_argument("--verbose", "-v", action="store_true", help="print every failing or erroring check")
+    args = ap.parse_args(argv)
+
+    t0 = time.perf_counter()
+    from lockstep.adapters.registry import get
+    from lockstep.conformance import suite
+
+    adapter = get(args.adapter)
+    adapter.devices()
+    startup = time.perf_counter() - t0
+    examples = args.examples or suite.DEFAULT_EXAMPLES
+    print(f"adapter {args.adapter} ({', '.join(f'{k} {v}' for k, v in adapter.versions().items())}); "
+          f"start-up {startup:.1f} s; {examples} examples per check; dtypes {args.dtype}; levels {args.levels}")
+    print(f"{'seed':>5}{'checks':>8}{'examples':>10}{'fail':>6}{'error':>7}{'unsupp.':>9}{'seconds':>9}{'ex/s':>8}"
+          f"{'min margin':>12}")
+    totals = {"checks": 0, "examples": 0, "fail": 0, "error": 0, "seconds": 0.0}
+    for seed in _seeds(args.seeds):
+        options = suite.Options(levels=tuple(int(x) for x in args.levels.split(",")),
+                                dtypes=tuple(args.dtype.split(",")), examples=examples, seed=seed)
+        cert = suite.certify(adapter, args.adapter, options)
+        counts = cert.counts()
+        n_examples = sum(c.examples for c in cert.checks)
+        ran = [c for c in cert.checks if c.worst is not None and c.outcome == "pass"]
+        min_margin = min((c.worst.margin for c in ran), default=float("inf"))
+        print(f"{seed:>5}{len(cert.checks):>8}{n_examples:>10}{counts['fail']:>6}{counts['error']:>7}"
+              f"{counts['unsupported']:>9}{cert.seconds:>9.1f}{n_examples / cert.seconds:>8.1f}{min_margin:>12.3g}",
+              flush=True)
+        if args.verbose:
+            for c in cert.checks:
+                if c.outcome in ("fail", "error"):
+                    print(f"      {c.outcome.upper()} {c.name}: {c.message[:300]}")
+        totals["checks"] += len(cert.checks)
+        totals["examples"] += n_examples
+        totals["fail"] += counts["fail"]
+        totals["error"] += counts["error"]
+        totals["seconds"] += cert.seconds
+    print(f"total: {totals['checks']} checks, {totals['examples']} examples, {totals['seconds']:.1f} s, "
+          f"{totals['examples'] / max(totals['seconds'], 1e-9):.1f} examples/s")
+    print(f"false alarms: {totals['fail'] + totals['error']}")
+    return 0 if totals["fail"] + totals["error"] == 0 else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,344 @@
+"""Per-quantity error bounds of a whole model: the magnitude pass of docs/spec/v1-semantics.md § Tolerances.
+
+A float32 backend is compared with the float64 reference under |a − r| ≤ rtol·|r| + atol elementwise,
+rtol = 2u, atol = (γ_n(u) + γ_n(2⁻⁵³))·M (+ n·λ, see `UNDERFLOW`): n the quantity's effective length
+(`reference.tolerances`: lengths add along the longest input→output path, `loss_length`, `gradient_length`),
+M its magnitude, an array shaped like the quantity. This module computes both for a model's output(s), its
+loss and every parameter gradient, from one reference forward (whose caches it reuses) and the layers'
+`magnitude` / `magnitude_backward` rules (reference/layers/_magnitude.py states the contract).
+
+API:
+
+    model_bounds(model, params, x, *, training, masks=None, loss=None, y=None, dtype="float32") -> Bounds
+        model: a spec Model or a ReferenceModel; params: parameters and buffers by canonical name (not
+        modified: batch-norm statistics are updated on a copy); x: an array, or a dict for several inputs
+        (int64 for embeddings); masks: dropout keep-masks by layer name (training); loss + y: the loss spec
+        and its targets, needed for the loss and gradient bounds; dtype: the backend's precision (its
+        underflow threshold enters the magnitudes).
+    Bounds(outputs: dict[str, Bound], loss: Bound | None, gradients: dict[str, Bound], buffers: dict[str, Bound])
+        buffers (training only): the batch-norm running statistics after the forward;
+        .output: the single output's Bound; .scale(kind): the largest M of a kind ("output", "loss",
+        "gradient"); .gradient_tolerances(dtype): every gradient's Tolerance (float64: the kind's scale).
+    Bound(quantity, length, magnitude, peak, dtype)
+        .tolerance(dtype, scale=None) -> reference.tolerances.Tolerance. float32: the derived elementwise
+        rule (atol an array; infinite where the quantity is not representable). float64: the fixed rule
+        rtol = 1e-10, atol = max(1e-12, 2γ_n(2⁻⁵³))·s with s = `scale` if given (the doc's kind scale: the
+        largest |r| among the reference tensors of that kind), else this bound's largest M.
+        .representable(dtype): False where a magnitude on the quantity's paths exceeds the dtype's largest
+        number, or a loss from probabilities is within its error bound of log 0 or 1/0: float32 may then
+        return inf or nan, and the first-order bound says nothing (compare such a quantity with nothing).
+
+The bounds are first order in u and assume every branch (relu's sign, max-pool's argmax, mae's sign,
+huber's clip) is the reference's: a value within its own error bound of a kink can take the other branch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from lockstep.reference import layers as ref_layers
+from lockstep.reference import losses as ref_losses
+from lockstep.reference.layers._act import sigmoid
+from lockstep.reference.layers._magnitude import softmax as softmax_magnitude
+from lockstep.reference.losses._common import class_indices, element_target, log_softmax, one_hot, smooth
+from lockstep.reference.model import ReferenceModel
+from lockstep.reference.tolerances import (
+    UNIT_ROUNDOFF,
+    Tolerance,
+    batch_length,
+    gamma,
+    gradient_length,
+    layer_length,
+    loss_length,
+    loss_magnitude,
+    tolerance,
+    unit_roundoff,
+)
+from lockstep.spec.documents import Model
+
+Arrays = dict[str, np.ndarray]
+
+UNDERFLOW = {"float32": float(np.finfo(np.float32).tiny), "float64": float(np.finfo(np.float64).tiny)}
+"""λ, the smallest normal number: below it a rounding is absolute (≤ λ with flush-to-zero, as GPU kernels
+may do), not relative, so atol gets n·λ. It only matters for values near underflow (softmax of logits
+that differ by ≳ 87 gives e^(x−m) in float32's subnormal range)."""
+
+CLASS_LOSSES = ("categorical_crossentropy", "sparse_categorical_crossentropy", "nll")
+
+
+@dataclass
+class Bound:
+    """One quantity's effective length n and elementwise magnitude M (the same shape as the quantity).
+
+    `peak` is the largest magnitude on any path into the quantity: float32 values stay below their
+    magnitudes, so no intermediate can overflow while peak is finite in the dtype; beyond that the bound
+    says nothing and `tolerance` is infinite (`representable` is False)."""
+
+    quantity: str  # "output", "loss" or "gradient" (reference.tolerances.QUANTITIES)
+    length: int
+    magnitude: np.ndarray
+    peak: float = 0.0
+    dtype: str = "float32"  # the dtype whose underflow floor the magnitudes carry
+
+    def representable(self, dtype: str) -> bool:
+        """Whether every magnitude on the quantity's paths is below `dtype`'s largest finite number."""
+        return bool(self.peak < float(np.finfo(np.dtype(dtype)).max))
+
+    def tolerance(self, dtype: str, scale: float | None = None) -> Tolerance:
+        """float32: rtol = 2u, atol = (γ_n(u) + γ_n(2⁻⁵³))·M + n·λ, elementwise; float64: the fixed rule."""
+        if dtype == "float64":
+            s = float(np.max(self.magnitude, initial=0.0)) if scale is None else float(scale)
+            return tolerance(self.quantity, "float64", self.length, s)
+        if dtype != self.dtype:
+            raise ValueError(f"these bounds carry {self.dtype}'s underflow floor: compute them for {dtype}")
+        u = unit_roundoff(dtype)
+        n = max(int(self.length), 1)
+        if not self.representable(dtype):
+            return Tolerance(2.0 * u, np.full(np.shape(self.magnitude), np.inf))
+        g = gamma(n, u) + gamma(n, UNIT_ROUNDOFF["float64"])
+        return Tolerance(2.0 * u, g * np.asarray(self.magnitude, dtype=np.float64) + n * UNDERFLOW[dtype])
+
+
+@dataclass
+class Bounds:
+    """The bounds of one forward (and, with a loss, one backward) of a model on one batch."""
+
+    outputs: dict[str, Bound]
+    loss: Bound | None = None
+    gradients: dict[str, Bound] = field(default_factory=dict)
+    buffers: dict[str, Bound] = field(default_factory=dict)  # training: batch-norm running statistics after it
+
+    @property
+    def output(self) -> Bound:
+        """The bound of the model's only output."""
+        if len(self.outputs) != 1:
+            raise ValueError(f"the model has outputs {sorted(self.outputs)}: use `outputs[name]`")
+        return next(iter(self.outputs.values()))
+
+    def scale(self, kind: str) -> float:
+        """The largest magnitude among all bounds of a kind ("output", "loss", "gradient")."""
+        group = {"output": list(self.outputs.values()), "gradient": list(self.gradients.values()),
+                 "loss": [self.loss] if self.loss is not None else []}[kind]
+        return max((float(np.max(b.magnitude, initial=0.0)) for b in group), default=0.0)
+
+    def gradient_tolerances(self, dtype: str) -> dict[str, Tolerance]:
+        """Every parameter gradient's tolerance; float64 uses the gradients' common scale."""
+        s = self.scale("gradient") if dtype == "float64" else None
+        return {k: b.tolerance(dtype, s) for k, b in self.gradients.items()}
+
+
+def model_bounds(model: Model | ReferenceModel, params: Arrays, x: np.ndarray | Arrays, *, training: bool,
+                 masks: Arrays | None = None, loss: object | None = None, y: np.ndarray | None = None,
+                 dtype: str = "float32") -> Bounds:
+    """n and M of the output(s), and with `loss` and `y` of the loss and of every parameter gradient.
+
+    `dtype` sets the underflow floor λ/u that every nonzero magnitude carries (see `floored`)."""
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # non-finite: not representable
+        return _model_bounds(model, params, x, training=training, masks=masks, loss=loss, y=y, dtype=dtype)
+
+
+def _model_bounds(model: Model | ReferenceModel, params: Arrays, x: np.ndarray | Arrays, *, training: bool,
+                  masks: Arrays | None, loss: object | None, y: np.ndarray | None, dtype: str) -> Bounds:
+    net = model if isinstance(model, ReferenceModel) else ReferenceModel(model)
+    floor = UNDERFLOW[dtype] / unit_roundoff(dtype)
+    buffers = {k: np.array(params[k], dtype=np.float64) for k in net.buffer_specs}  # training updates a copy
+    values: Arrays = dict(net.forward_with_intermediates(x, params, buffers, training=training, masks=masks))
+    inputs = x if isinstance(x, dict) else {net.input_names[0]: x}
+    batch = 0
+    mags: dict[str, np.ndarray | None] = {}
+    lengths: dict[str, int] = {}
+    peaks: dict[str, float] = {}
+    for name in net.input_names:
+        v = np.asarray(inputs[name])
+        batch = v.shape[0]
+        integer = net.graph.input_dtypes[name] == "int64"
+        values[name] = v if integer else v.astype(np.float64)
+        mags[name] = None if integer else np.abs(values[name])
+        lengths[name], peaks[name] = 0, _peak(mags[name])
+
+    tape = net.tape
+    local: dict[str, dict[str, np.ndarray]] = {}  # per node: parameters and buffers by short name
+    mag_caches: dict[str, object] = {}
+    for node, cache in tape:
+        p = {k: np.asarray(params[f"{node.name}.{k}"], dtype=np.float64)
+             for k in (*node.layer.parameters(node.input_shapes), *node.layer.buffers(node.input_shapes))}
+        local[node.name] = p
+        mod = ref_layers.get(node.type)
+        a_out, mag_caches[node.name] = mod.magnitude(
+            node.layer, [values[i] for i in node.inputs], [mags[i] for i in node.inputs], p, cache)
+        mags[node.name] = floored(a_out, floor)
+        k = layer_length(node.layer, node.input_shapes, training=training, batch=batch)
+        lengths[node.name] = max(lengths[i] for i in node.inputs) + k
+        peaks[node.name] = max(_peak(mags[node.name]), *(peaks[i] for i in node.inputs))
+
+    outputs = {o: Bound("output", lengths[o], _array(mags[o]), peaks[o], dtype) for o in net.output_names}
+    buffer_bounds: dict[str, Bound] = {}
+    if training:
+        for node, _ in tape:
+            if node.type == "batch_norm":
+                (src,) = node.inputs
+                n = lengths[src] + layer_length(node.layer, node.input_shapes, training=True, batch=batch) + 1
+                for short, m in ref_layers.get("batch_norm").magnitude_buffers(
+                        node.layer, values[src], _array(mags[src]), local[node.name]).items():
+                    m = floored(m, floor)
+                    buffer_bounds[f"{node.name}.{short}"] = Bound("parameter", n, m, max(peaks[src], _peak(m)), dtype)
+    if loss is None or y is None:
+        return Bounds(outputs, buffers=buffer_bounds)
+    if len(net.output_names) != 1:
+        raise ValueError("a loss needs a model with exactly one output")
+    out = net.output_names[0]
+    pred, a_pred = values[out], _array(mags[out])
+    _, grad = ref_losses.compute(loss, pred, y)  # type: ignore[arg-type]
+    own, seed = loss_terms(loss, pred, y, a_pred)
+    own, seed = float(floored(np.asarray(own), floor)), floored(seed, floor)
+    kind = loss.type  # type: ignore[attr-defined]
+    classes = pred.shape[-1] if pred.ndim > 1 else 1
+    n_loss = loss_length(kind, classes, pred.size // classes if kind in CLASS_LOSSES else pred.size)
+    n_out = lengths[out]
+    loss_m = np.asarray(loss_magnitude(own, grad, a_pred))
+    # log p and 1/p are linear to first order only while p's error bound stays below p
+    singular = np.inf if near_singularity(loss, pred, y, gamma(n_out, unit_roundoff(dtype)) * a_pred) else 0.0
+    loss_bound = Bound("loss", n_out + n_loss, loss_m, max(peaks[out], _peak(loss_m), singular), dtype)
+
+    # (dL/dvalue, its magnitude G, the peak on its paths) per value still to be differentiated
+    pending: dict[str, tuple[np.ndarray, np.ndarray, float]] = {
+        out: (grad, seed, max(peaks[out], _peak(seed), singular))}
+    grads: dict[str, Bound] = {}
+    for node, cache in reversed(tape):
+        if node.name not in pending:
+            continue
+        g, g_mag, peak = pending.pop(node.name)
+        peak = max(peak, peaks[node.name])
+        mod = ref_layers.get(node.type)
+        d_inputs, _ = mod.backward(node.layer, g, cache)
+        m_inputs, m_params = mod.magnitude_backward(node.layer, g, g_mag, cache, mag_caches[node.name],
+                                                    local[node.name])
+        n_grad = gradient_length(n_out, n_loss, [batch_length(node.layer, node.input_shapes, batch)])
+        for short, m in m_params.items():
+            m = floored(m, floor)
+            grads[f"{node.name}.{short}"] = Bound("gradient", n_grad, m, max(peak, _peak(m)), dtype)
+        for src, d, m in zip(node.inputs, d_inputs, m_inputs, strict=True):
+            if d is None:
+                continue
+            m = floored(m, floor)
+            if src in pending:  # several consumers: the gradients (and their bounds) add
+                d0, m0, p0 = pending[src]
+                pending[src] = (d0 + d, m0 + m, max(p0, peak, _peak(m0 + m)))
+            else:
+                pending[src] = (d, m, max(peak, _peak(m)))
+    for name, spec in net.param_specs.items():  # a parameter no loss path reaches has gradient 0, exactly
+        grads.setdefault(name, Bound("gradient", n_out, np.zeros(spec.shape), 0.0, dtype))
+    return Bounds(outputs, loss_bound, {k: grads[k] for k in net.param_specs}, buffer_bounds)
+
+
+def floored(m: np.ndarray, floor: float) -> np.ndarray:
+    """M + λ/u where M > 0: a rounding below the normal range is absolute (≤ λ, also flushed to zero),
+    and λ = γ·λ/u to first order, so λ/u in every nonzero magnitude carries underflow through later
+    divisions and logs (a probability of 1e-40 has float32 relative error ~1e-2, which 1/p amplifies).
+    M = 0 means every term is exactly 0, which stays exact."""
+    m = np.asarray(m, dtype=np.float64)
+    return np.where(m > 0, m + floor, m)
+
+
+def _peak(m: np.ndarray | None) -> float:
+    return 0.0 if m is None or np.size(m) == 0 else float(np.max(m))
+
+
+# -------------------------------------------------------------------------------------------- losses
+def loss_terms(loss: object, prediction: np.ndarray, target: np.ndarray, a_pred: np.ndarray
+               ) -> tuple[float, np.ndarray]:
+    """(own, G_y): the loss's own magnitude (its formula with every term absolute, plus the target's
+    rounding to the working precision carried by ∂ℓ/∂t) and the magnitude of ∂L/∂y, max(|∂²L/∂y²|·A_y,
+    own terms of the derivative's formula). `loss_magnitude` adds the output's error Σ|∂L/∂y|·A_y."""
+    kind = loss.type  # type: ignore[attr-defined]
+    y = np.asarray(prediction, dtype=np.float64)
+    mean = loss.reduction == "mean"  # type: ignore[attr-defined]
+    if kind in ("mse", "mae", "huber", "binary_crossentropy"):
+        t = element_target(y, target)
+        scale = 1.0 / y.size if mean else 1.0
+        d = y - t
+        if kind == "mse":
+            own_i = d * d + 2.0 * np.abs(d) * np.abs(t)
+            seed = 2.0 * np.maximum(a_pred, np.abs(d) + np.abs(t))
+        elif kind == "mae":
+            own_i = np.abs(d) + np.abs(t)
+            seed = (d != 0).astype(np.float64)  # ±1 exactly on the reference's side of the kink
+        elif kind == "huber":
+            delta = loss.delta  # type: ignore[attr-defined]
+            quad = np.abs(d) <= delta
+            own_i = np.where(quad, 0.5 * d * d + np.abs(d) * np.abs(t),
+                             delta * (np.abs(d) + 0.5 * delta) + delta * np.abs(t))
+            seed = np.where(quad, np.maximum(a_pred, np.abs(d) + np.abs(t)), delta)
+        else:
+            own_i, seed = _binary_terms(loss, y, smooth(t, loss.label_smoothing, 2), a_pred)  # type: ignore[attr-defined]
+        return float(scale * own_i.sum()), scale * seed
+    if kind == "nll":
+        oh = one_hot(class_indices(y, target), y.shape[-1])
+        scale = 1.0 / (y.size // y.shape[-1]) if mean else 1.0
+        return float(scale * np.sum(oh * np.abs(y))), scale * oh
+    if kind == "sparse_categorical_crossentropy":
+        t = one_hot(class_indices(y, target), y.shape[-1])
+    else:
+        t = np.asarray(target, dtype=np.float64)
+    t = smooth(t, loss.label_smoothing, y.shape[-1])  # type: ignore[attr-defined]
+    scale = 1.0 / (y.size // y.shape[-1]) if mean else 1.0
+    at = np.abs(t)
+    if loss.from_logits:  # type: ignore[attr-defined]
+        logp = log_softmax(y)
+        shift = np.abs(y - y.max(axis=-1, keepdims=True))
+        log_s = -logp.max(axis=-1, keepdims=True)
+        own = np.sum(at * (shift + log_s + 1.0) + at * np.abs(logp))  # value terms + the target's rounding
+        p = np.exp(logp)
+        seed = at.sum(axis=-1, keepdims=True) * softmax_magnitude(p, shift, a_pred, -1) + at  # p Σt − t
+        return float(scale * own), scale * seed
+    with np.errstate(divide="ignore", invalid="ignore"):
+        logp = np.where(at > 0, np.log(y), 0.0)
+        own = 2.0 * np.sum(at * np.abs(logp))  # value terms + the target's rounding
+        seed = np.where(at > 0, np.maximum(at * a_pred / (y * y), at / np.abs(y)), 0.0)  # −t / p
+    return float(scale * own), scale * seed
+
+
+def near_singularity(loss: object, prediction: np.ndarray, target: np.ndarray, error: np.ndarray) -> bool:
+    """Whether a loss from probabilities takes log p or 1/p (or of 1 − p) of a p whose error bound `error`
+    reaches its distance to 0: there float32 may return ±inf and the first-order bound says nothing."""
+    kind = loss.type  # type: ignore[attr-defined]
+    if getattr(loss, "from_logits", True) or kind not in ("binary_crossentropy", "categorical_crossentropy",
+                                                          "sparse_categorical_crossentropy"):
+        return False
+    p = np.asarray(prediction, dtype=np.float64)
+    if kind == "binary_crossentropy":
+        t = smooth(element_target(p, target), loss.label_smoothing, 2)  # type: ignore[attr-defined]
+        return bool(np.any((t != 0) & (error >= p)) or np.any((t != 1) & (error >= 1.0 - p)))
+    t = one_hot(class_indices(p, target), p.shape[-1]) if kind == "sparse_categorical_crossentropy" else target
+    t = smooth(np.asarray(t, dtype=np.float64), loss.label_smoothing, p.shape[-1])  # type: ignore[attr-defined]
+    return bool(np.any((t != 0) & (error >= p)))
+
+
+def _binary_terms(loss: object, y: np.ndarray, t: np.ndarray, a_pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Binary cross-entropy per element: (own, seed) from logits or from probabilities."""
+    at, a1t = np.abs(t), np.abs(1.0 - t)
+    if loss.from_logits:  # type: ignore[attr-defined]
+        # abs terms of both max(y, 0) − t y + log1p(e^−|y|) and (1 − t) y + max(−y, 0) + log(e^−m + e^(−y−m)),
+        # +1 for the log of a rounded sum, + |y||t| for the target's rounding
+        own = np.abs(y) * (1.0 + 2.0 * at + a1t) + np.log1p(np.exp(-np.abs(y))) + 1.0
+        s = sigmoid(y)
+        return own, np.maximum(s * (1.0 - s) * a_pred, s + at)  # σ(y) − t
+    p = y
+    w, w1 = at > 0, a1t > 0  # a term whose weight is 0 contributes 0 (0 log 0 = 0), as in the reference
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        lp, l1p = np.where(w, np.log(p), 0.0), np.where(w1, np.log1p(-p), 0.0)
+        inv_p, inv_q = np.where(w, 1.0 / p, 0.0), np.where(w1, 1.0 / (1.0 - p), 0.0)
+        # value terms, 1 − p's rounding u(1 + p) carried through log, and the target's rounding (∂ℓ/∂t)
+        own = at * np.abs(lp) + a1t * np.abs(l1p) + a1t * (1.0 + p) * inv_q + at * (np.abs(lp) + np.abs(l1p))
+        # −t/p + (1 − t)/(1 − p): curvature t/p² + (1 − t)/(1 − p)², the abs terms, 1 − p's rounding, t's
+        curvature = at * inv_p**2 + a1t * inv_q**2
+        terms = at * inv_p + a1t * inv_q + a1t * (1.0 + p) * inv_q**2 + at * (inv_p + inv_q)
+    return own, np.maximum(curvature * a_pred, terms)
+
+
+def _array(a: np.ndarray | None) -> np.ndarray:
+    if a is None:  # an integer model input returned as an output: exact
+        raise ValueError("an integer output has no float bound")
+    return np.asarray(a, dtype=np.float64)
