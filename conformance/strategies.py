@@ -413,3 +413,89 @@ def regularization_problem(draw, construct: str):
               "regularization": {"l2": draw(st.sampled_from([1e-3, 0.01, 0.1]))}}
     return Case(construct, _training_model(draw, f"case-{construct}"), fields, seed=draw(seeds),
                 batch=draw(st.integers(1, 5)), steps=UPDATE_STEPS)
+
+
+# ---------------------------------------------------------------------------------- random models
+# Bugs that live between constructs (a loss's strided gradient into a batch norm, a layout change before
+# flatten, a recurrent layer after a conv) need models of several layers: `random_model_problem` grows a
+# chain from a grammar of what each per-sample rank accepts, keeps a layer only when the standard's own
+# shape inference (spec.graph) accepts it, then adds a head and draws any loss with matching targets.
+_ACTIVATIONS = ["relu", "tanh", "gelu", "silu", "sigmoid", "elu", "leaky_relu"]
+_BY_RANK: dict[int, list[str]] = {
+    1: ["dense", "layer_norm", "batch_norm", "dropout", *_ACTIVATIONS],
+    2: ["conv1d", "batch_norm", "layer_norm", "dense", "lstm", "gru", "multi_head_attention", "dropout",
+        "global_avg_pool", "flatten", *_ACTIVATIONS],
+    3: ["conv2d", "max_pool2d", "avg_pool2d", "batch_norm", "layer_norm", "dropout", "global_avg_pool", "flatten",
+        *_ACTIVATIONS],
+}
+
+
+def _random_layer(draw, kind: str, shape: list[int]) -> Doc:
+    layer: Doc = {"type": kind}
+    if kind == "dense":
+        layer["units"] = draw(st.integers(1, 5))
+    elif kind in ("conv1d", "conv2d"):
+        layer.update(filters=draw(st.integers(1, 4)), kernel_size=draw(st.integers(1, 2)),
+                     stride=draw(st.integers(1, 2)), padding=draw(st.sampled_from(["valid", "same"])))
+    elif kind in ("max_pool2d", "avg_pool2d"):
+        layer.update(kernel_size=draw(st.integers(1, 2)), padding=draw(st.sampled_from(["valid", "same"])))
+    elif kind in ("lstm", "gru"):
+        layer.update(units=draw(st.integers(1, 4)), return_sequences=draw(st.booleans()))
+    elif kind == "multi_head_attention":
+        heads = [h for h in (1, 2, 3) if shape[-1] % h == 0]
+        layer.update(num_heads=draw(st.sampled_from(heads)), causal=draw(st.booleans()))
+    elif kind == "layer_norm":
+        layer["dims"] = draw(st.integers(1, len(shape)))
+    elif kind == "batch_norm":
+        layer["momentum"] = draw(st.sampled_from([0.1, 0.5]))
+    elif kind == "dropout":
+        layer["rate"] = draw(st.sampled_from([0.0, 0.25]))
+    elif kind == "leaky_relu":
+        layer["negative_slope"] = 0.2
+    return layer
+
+
+def _output_shape(doc: Doc) -> list[int] | None:
+    from lockstep.spec.documents import Model
+    from lockstep.spec.graph import build_graph
+
+    try:
+        graph = build_graph(Model.model_validate(doc))
+    except Exception:
+        return None
+    if graph.problems:
+        return None
+    return list(graph.output_shapes()[0])
+
+
+@st.composite
+def random_model_problem(draw, construct: str = "random_model"):
+    """A chain of 2-5 layers over [F], [C, L] or [C, H, W] inputs, a head, and any loss."""
+    from lockstep.conformance.cases import Case, batch_norm_can_train
+
+    rank = draw(st.integers(1, 3))
+    shape = [draw(st.integers(1, 4)) for _ in range(rank)]
+    if rank == 3:
+        shape[1], shape[2] = draw(st.integers(2, 5)), draw(st.integers(2, 5))
+    doc = model_doc("random-model", shape, [])
+    out = list(shape)
+    for i in range(draw(st.integers(2, 5))):
+        kind = draw(st.sampled_from(_BY_RANK[min(len(out), 3)]))
+        layer = {**_random_layer(draw, kind, out), "name": f"l{i}"}
+        grown = _output_shape({**doc, "layers": [*doc["layers"], layer]})
+        if grown is not None and len(grown) <= 3 and all(d >= 1 for d in grown):
+            doc["layers"].append(layer)
+            out = grown
+    if not doc["layers"]:
+        doc["layers"].append({"type": "dense", "name": "l0", "units": 2})
+    kind = draw(st.sampled_from(LOSSES))
+    classes = draw(st.integers(2, 4))
+    loss = draw(loss_case(kind, classes))
+    doc["layers"].append({"type": "dense", "name": "head", "units": classes})
+    if not loss.get("from_logits", False):
+        doc["layers"] += [dict(h) for h in HEADS.get(kind, [])]
+    case = Case(construct, doc, {"loss": loss}, seed=draw(seeds), batch=draw(st.integers(2, 4)),
+                targets=LOSS_TARGETS.get(kind, "regression"))
+    if not batch_norm_can_train(case):
+        case = Case(construct, doc, {"loss": loss}, seed=case.seed, batch=case.batch + 2, targets=case.targets)
+    return case

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from lockstep import SPEC_VERSION, __version__
-from lockstep.adapters.base import Adapter, UnsupportedConstruct
+from lockstep.adapters.base import Adapter, Support, UnsupportedConstruct
 from lockstep.conformance import strategies as cs
 from lockstep.conformance.cases import Case
 from lockstep.conformance.checks import Check
@@ -36,6 +36,9 @@ DEFAULT_EXAMPLES = 6  # per check; `--examples` raises it (docs/conformance.md h
 DEFAULT_SEED = 0
 SHRINK_SECONDS = 60.0  # a failing case is shrunk for at most this long; the best case so far is kept
 AUXILIARY = ("dense", "tanh", "mse", "sgd", "constant")  # what every generated case may use besides its construct
+COMPOSITES = {"random_model": "composite: 2-5 random layers, a head and any loss; a case whose constructs the "
+                              "adapter cannot build is skipped"}
+"""Checks of combinations rather than one construct (bugs between layers: layouts, strides, gradient flow)."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,7 @@ def _specs() -> list[Spec]:
     out += [Spec(c, (3,), cs.schedule_problem) for c in cs.SCHEDULES]
     out += [Spec(c, (3,), cs.clipping_problem) for c in cs.CLIPPING]
     out += [Spec(c, (3,), cs.regularization_problem, ("adam",)) for c in cs.REGULARIZATION]
+    out += [Spec(c, (1, 2), cs.random_model_problem) for c in COMPOSITES]
     return out
 
 
@@ -187,8 +191,14 @@ def _explore(target: Target, spec: Spec, examples: int, seed: int) -> _Explored:
     return seen
 
 
+def _support(target: Target, spec: Spec) -> Support:
+    if spec.construct in COMPOSITES:  # not a construct: each case's constructs are asked for at build
+        return Support("native", COMPOSITES[spec.construct])
+    return target.adapter.support(spec.construct, dtype=target.dtype, device=target.device)
+
+
 def _base(target: Target, spec: Spec) -> dict[str, Any]:
-    support = target.adapter.support(spec.construct, dtype=target.dtype, device=target.device)
+    support = _support(target, spec)
     return {"construct": spec.construct, "dtype": target.dtype, "device": target.device,
             "support": support.status + (f": {support.note}" if support.note else "")}
 
@@ -196,11 +206,11 @@ def _base(target: Target, spec: Spec) -> dict[str, Any]:
 def unsupported_results(target: Target, spec: Spec) -> list[CheckResult] | None:
     """The results of a check whose construct (or one its cases need) the adapter declares unsupported, without
     running anything; None when the check would run. The pytest plugin asks this for checks it skips."""
-    support = target.adapter.support(spec.construct, dtype=target.dtype, device=target.device)
+    support = _support(target, spec)
     base = _base(target, spec)
     if not support.supported:
         return [CheckResult(level=lv, outcome="unsupported", message=support.note, **base) for lv in spec.levels]
-    for other in (*AUXILIARY, *spec.needs):
+    for other in () if spec.construct in COMPOSITES else (*AUXILIARY, *spec.needs):
         s = target.adapter.support(other, dtype=target.dtype, device=target.device)
         if not s.supported:
             return [CheckResult(level=lv, outcome="unsupported", message=f"its cases need `{other}`: {s.note}",

@@ -1,6 +1,8 @@
 """The tolerance of every quantity the suite compares, in each dtype (docs/spec/v1-semantics.md, Tolerances).
 
-float64: rtol = 1e-10, atol = max(1e-12, 2γ_n(2⁻⁵³))·s with s the scale of the quantity's kind.
+float64: rtol = 1e-10, atol = max(1e-12, 2γ_n(2⁻⁵³))·s with s the scale of the quantity's kind (for outputs,
+losses, gradients and buffers the larger of max |r| and the magnitude pass's max M, so a kind that is
+mathematically 0 still has its round-off scale).
 float32: rtol = 2u, atol = (γ_n(u) + γ_n(2⁻⁵³))·M elementwise, n and M from the reference's magnitude pass
 (reference/error_bounds.py) for outputs, losses and gradients; parameters and optimizer state after k
 steps carry the gradients' bounds through the optimizer (first order, `STEP RULES` below).
@@ -44,29 +46,31 @@ class BatchRules:
 
 def output_rule(model: object, params: Arrays, x: np.ndarray, reference_output: np.ndarray, dtype: str) -> Tolerance:
     """Tolerance of the eval-mode output for the batch `x` at parameters `params`."""
-    if dtype == "float64":
-        return float64_rule("output", scale_of([reference_output]), _output_length(model, params, x))
     from lockstep.reference.error_bounds import model_bounds
 
-    return model_bounds(model, params, x, training=False).output.tolerance(dtype)
+    b = model_bounds(model, params, x, training=False, dtype=dtype)
+    if dtype == "float64":
+        return float64_rule("output", max(scale_of([reference_output]), b.scale("output")), b.output.length)
+    return b.output.tolerance(dtype)
 
 
 def batch_rules(model: object, params: Arrays, x: np.ndarray, y: np.ndarray, masks: Arrays | None, loss: object,
                 reference_loss: float, reference_grads: Arrays, dtype: str,
                 reference_buffers: Arrays | None = None) -> BatchRules:
     """Tolerances of the loss, the gradients and the buffers after one training-mode batch at `params`
-    (`reference_buffers`: the reference's buffers after it, whose largest magnitude is float64's scale)."""
-    if dtype == "float64":
-        scale = scale_of(reference_grads)
-        n = _output_length(model, params, x)
-        buffer_scale = scale_of(reference_buffers or {})
-        return BatchRules(float64_rule("loss", abs(reference_loss), n),
-                          {k: float64_rule("gradient", scale, n) for k in reference_grads}, n,
-                          {k: float64_rule("parameter", buffer_scale, n) for k in (reference_buffers or {})})
+    (`reference_buffers`: the reference's buffers after it, part of float64's scale)."""
     from lockstep.reference.error_bounds import model_bounds
 
-    b = model_bounds(model, params, x, training=True, masks=masks, loss=loss, y=y)
+    b = model_bounds(model, params, x, training=True, masks=masks, loss=loss, y=y, dtype=dtype)
     assert b.loss is not None
+    if dtype == "float64":  # the kind's scale: the largest of |r| and the magnitude pass's M
+        n = b.output.length
+        grad_scale = max(scale_of(reference_grads), b.scale("gradient"))
+        buffer_scale = max([scale_of(reference_buffers or {})]
+                           + [float(np.max(v.magnitude, initial=0.0)) for v in b.buffers.values()])
+        return BatchRules(float64_rule("loss", max(abs(reference_loss), b.scale("loss")), b.loss.length),
+                          {k: float64_rule("gradient", grad_scale, g.length) for k, g in b.gradients.items()}, n,
+                          {k: float64_rule("parameter", buffer_scale, v.length) for k, v in b.buffers.items()})
     return BatchRules(b.loss.tolerance(dtype), {k: g.tolerance(dtype) for k, g in b.gradients.items()},
                       b.output.length, {k: v.tolerance(dtype) for k, v in b.buffers.items()})
 
@@ -74,15 +78,6 @@ def batch_rules(model: object, params: Arrays, x: np.ndarray, y: np.ndarray, mas
 def buffer_rule(name: str, rules: BatchRules) -> Tolerance:
     """Tolerance of a buffer (a batch-norm running statistic) after one training-mode forward."""
     return rules.buffers[name]
-
-
-def _output_length(model: object, params: Arrays, x: np.ndarray) -> int:
-    """n of the output for float64's floor: the sum of every node's length, an upper bound of the longest
-    path (the floor 1e-12·s only gives way to 2γ_n beyond ~4,500 roundings)."""
-    from lockstep.spec.graph import build_graph
-
-    graph = build_graph(model)  # type: ignore[arg-type]
-    return max(1, sum(T.layer_length(nd.layer, nd.input_shapes, batch=len(x)) for nd in graph.nodes))
 
 
 # ----------------------------------------------------------------------------------- STEP RULES

@@ -1,8 +1,9 @@
 """Spec losses on native torch.nn.functional losses, built once per session for the output's rank.
 
 Gaps closed here (docs/adapters/torch.md):
-- the standard puts the class axis last; torch's cross_entropy / nll_loss want it at dim 1: moved
-  (`movedim`, a view) for outputs of rank > 2;
+- the standard puts the class axis last; torch's cross_entropy / nll_loss want it at dim 1: outputs of
+  rank > 2 are read as rows [N·positions, C] (a reshape view; `movedim` to dim 1 would hand the backward
+  a strided gradient, which torch 2.13's CPU batch norm mis-reads, see layers/batch_norm.py);
 - binary label smoothing (`t(1 - s) + s/2`) has no torch option: targets are smoothed first;
 - from probabilities, F.binary_cross_entropy clamps log at -100 and its gradient's denominator at
   1e-12, and categorical cross-entropy from probabilities has no torch loss; the standard clips
@@ -50,16 +51,19 @@ def build(loss: Loss, output_rank: int) -> LossFn:
             return lambda y, tg: F.binary_cross_entropy_with_logits(y, _smooth_binary(_same_shape(y, tg), s),
                                                                     reduction=red)
         return lambda y, tg: _reduce(_binary_from_probabilities(y, _smooth_binary(_same_shape(y, tg), s)), red)
-    to_dim1 = (lambda v: v) if output_rank <= 2 else (lambda v: v.movedim(-1, 1))
+    # positions become rows: [N, ..., C] -> [N·positions, C] (a view), the layout torch's class losses read;
+    # the mean over rows is the standard's mean over positions
+    rows = (lambda v: v) if output_rank <= 2 else (lambda v: v.reshape(-1, v.shape[-1]))
+    flat = (lambda v: v) if output_rank <= 2 else (lambda v: v.reshape(-1))
     if t == "nll":
-        return lambda y, tg: F.nll_loss(to_dim1(y), tg, reduction=red)
+        return lambda y, tg: F.nll_loss(rows(y), flat(tg), reduction=red)
     if t == "sparse_categorical_crossentropy":
         if loss.from_logits:
-            return lambda y, tg: F.cross_entropy(to_dim1(y), tg, reduction=red, label_smoothing=s)
+            return lambda y, tg: F.cross_entropy(rows(y), flat(tg), reduction=red, label_smoothing=s)
         return lambda y, tg: _reduce(_categorical_from_probabilities(y, F.one_hot(tg, y.shape[-1]), s), red)
     if t == "categorical_crossentropy":
         if loss.from_logits:
-            return lambda y, tg: F.cross_entropy(to_dim1(y), to_dim1(tg), reduction=red, label_smoothing=s)
+            return lambda y, tg: F.cross_entropy(rows(y), rows(tg), reduction=red, label_smoothing=s)
         return lambda y, tg: _reduce(_categorical_from_probabilities(y, tg, s), red)
     raise KeyError(f"no torch mapping for loss `{t}`")
 

@@ -267,3 +267,32 @@ def test_tf32_is_off_unless_asked(monkeypatch) -> None:
     monkeypatch.setenv("LOCKSTEP_ALLOW_TF32", "1")
     assert configure_tf32() is True and torch.backends.cudnn.allow_tf32
     assert configure_tf32(False) is False and not torch.backends.cuda.matmul.allow_tf32
+
+
+@pytest.mark.parametrize("loss", [{"type": "categorical_crossentropy", "from_logits": True},
+                                  {"type": "sparse_categorical_crossentropy", "from_logits": True}, {"type": "nll"}],
+                         ids=lambda d: d["type"])
+@pytest.mark.parametrize("shape", [[2, 1, 2], [4, 1, 4], [3, 2, 1]], ids=str)
+def test_class_loss_over_positions_after_batch_norm(loss: dict, shape: list[int]) -> None:
+    """Regression: conv2d -> batch_norm -> a class loss over [C, 1, W] outputs (found by `lockstep certify`'s
+    random models). torch 2.13's CPU batch-norm backward mis-read the strided gradient that `movedim` handed
+    it (wrong gradients, or "grad_input must be contiguous"); the adapter now feeds it row-major gradients."""
+    layers = [{"type": "conv2d", "name": "c", "filters": shape[0], "kernel_size": 1},
+              {"type": "batch_norm", "name": "bn"}]
+    if loss["type"] == "nll":
+        layers.append({"type": "log_softmax"})
+    doc = cs.model_doc("m", shape, layers)
+    r = recipe(doc, loss)
+    model = Model.model_validate(doc)
+    rng = np.random.default_rng(3)
+    ref, tch = sessions(model, r)
+    state = random_state(model, rng)
+    ref.set_parameters(state)
+    tch.set_parameters(state)
+    x = rng.normal(size=(3, *shape))
+    classes = shape[-1]
+    y = (rng.dirichlet(np.ones(classes), size=(3, *shape[:-1])) if loss["type"] == "categorical_crossentropy"
+         else rng.integers(0, classes, size=(3, *shape[:-1])))
+    lr, gr = ref.loss_and_gradients(x, y)
+    lt, gt = tch.loss_and_gradients(x, y)
+    assert_checks([compare("loss", lt, lr), *compare_dicts("gradient", gt, gr)])
