@@ -469,18 +469,25 @@ def _output_shape(doc: Doc) -> list[int] | None:
 
 
 @st.composite
-def random_model_problem(draw, construct: str = "random_model"):
-    """A chain of 2-5 layers over [F], [C, L] or [C, H, W] inputs, a head, and any loss."""
+def random_model_problem(draw, construct: str = "random_model", allowed: frozenset[str] | None = None):
+    """A chain of 2-5 layers over [F], [C, L] or [C, H, W] inputs, a dense head, and any loss; with `allowed`,
+    only those layer types and losses (what the adapter under test supports; dense is always used)."""
     from lockstep.conformance.cases import Case, batch_norm_can_train
 
-    rank = draw(st.integers(1, 3))
+    def ok(kind: str) -> bool:
+        return allowed is None or kind in allowed
+
+    rank = draw(st.sampled_from([r for r in (1, 2, 3) if any(ok(k) for k in _BY_RANK[r])] or [1]))
     shape = [draw(st.integers(1, 4)) for _ in range(rank)]
     if rank == 3:
         shape[1], shape[2] = draw(st.integers(2, 5)), draw(st.integers(2, 5))
     doc = model_doc("random-model", shape, [])
     out = list(shape)
     for i in range(draw(st.integers(2, 5))):
-        kind = draw(st.sampled_from(_BY_RANK[min(len(out), 3)]))
+        kinds = [k for k in _BY_RANK[min(len(out), 3)] if ok(k)]
+        if not kinds:
+            break
+        kind = draw(st.sampled_from(kinds))
         layer = {**_random_layer(draw, kind, out), "name": f"l{i}"}
         grown = _output_shape({**doc, "layers": [*doc["layers"], layer]})
         if grown is not None and len(grown) <= 3 and all(d >= 1 for d in grown):
@@ -488,9 +495,12 @@ def random_model_problem(draw, construct: str = "random_model"):
             out = grown
     if not doc["layers"]:
         doc["layers"].append({"type": "dense", "name": "l0", "units": 2})
-    kind = draw(st.sampled_from(LOSSES))
+    kind = draw(st.sampled_from([k for k in LOSSES if ok(k) and all(ok(h["type"]) for h in HEADS.get(k, []))]
+                                or ["mse"]))
     classes = draw(st.integers(2, 4))
     loss = draw(loss_case(kind, classes))
+    if not ok(HEADS.get(kind, [{"type": "dense"}])[0]["type"]):
+        loss["from_logits"] = True  # the probability head is not supported: the loss reads logits
     doc["layers"].append({"type": "dense", "name": "head", "units": classes})
     if not loss.get("from_logits", False):
         doc["layers"] += [dict(h) for h in HEADS.get(kind, [])]

@@ -32,7 +32,7 @@ from lockstep.conformance.levels import MODULES, Pair
 from lockstep.conformance.results import LEVELS, Certification, CheckResult, Worst
 
 SUITE_VERSION = "1.0.0"
-DEFAULT_EXAMPLES = 6  # per check; `--examples` raises it (docs/conformance.md has the detection table)
+DEFAULT_EXAMPLES = 10  # per check; `--examples` raises it (docs/conformance.md has the detection table)
 DEFAULT_SEED = 0
 SHRINK_SECONDS = 60.0  # a failing case is shrunk for at most this long; the best case so far is kept
 AUXILIARY = ("dense", "tanh", "mse", "sgd", "constant")  # what every generated case may use besides its construct
@@ -173,7 +173,10 @@ def _explore(target: Target, spec: Spec, examples: int, seed: int) -> _Explored:
             seen.failing = _Diverged(case, results)
             raise seen.failing
 
-    strategy = spec.strategy(spec.construct)
+    if spec.construct in COMPOSITES:  # draw only what the adapter says it runs
+        strategy = spec.strategy(spec.construct, supported_constructs(target))
+    else:
+        strategy = spec.strategy(spec.construct)
     test = hypothesis_seed(seed)(settings(
         max_examples=examples, database=None, deadline=None, derandomize=False, print_blob=False,
         report_multiple_bugs=False, verbosity=Verbosity.quiet, phases=[Phase.generate, Phase.shrink],
@@ -189,6 +192,12 @@ def _explore(target: Target, spec: Spec, examples: int, seed: int) -> _Explored:
     except Exception as exc:  # the suite itself raised (preparing a case): an error of every level
         seen.error = exc
     return seen
+
+
+def supported_constructs(target: Target) -> frozenset[str]:
+    """The layer types and losses the adapter supports in this dtype on this device."""
+    names = [*cs.LAYERS, *cs.LOSSES]
+    return frozenset(c for c in names if target.adapter.support(c, dtype=target.dtype, device=target.device).supported)
 
 
 def _support(target: Target, spec: Spec) -> Support:

@@ -5,7 +5,8 @@ Each mutant (one file here) is the reference adapter with exactly one bug of a k
 loss reduction and label smoothing, 'same' padding, gate order, batch-norm momentum, a late schedule, a
 learning rate one float32 ulp off). `detect` certifies one with the suite's default settings, restricted
 to the constructs it touches, and says which check caught it after how many examples;
-`python -m lockstep.conformance.mutants` prints the table for all of them (docs/conformance-mutants.md).
+`python -m lockstep.conformance.mutants` prints the table for all of them (docs/conformance.md, "The suite
+proves its own power").
 A mutant is *caught* when the certification is not certified and a check of a construct the mutant
 touches fails (a failure, not an error: a crash proves nothing about the suite's power).
 """
@@ -21,11 +22,9 @@ from lockstep.adapters.base import Adapter
 from lockstep.conformance.results import Certification, CheckResult
 from lockstep.conformance.suite import Options, certify
 
-DTYPES: tuple[str, ...] = ("float64",)
-"""The dtypes a restricted detection run certifies. float64 only for now: the float32 bounds are still being
-written (conformance/tolerance.py raises NotImplementedError for float32 batch-norm buffers, so the float32
-batch_norm gradients check errors for every adapter, the reference included). When they are
-complete this becomes ("float32", "float64"), certify's default; `--dtype float32,float64` runs both now."""
+DTYPES: tuple[str, ...] = ("float32", "float64")
+"""The dtypes a restricted detection run certifies: certify's default, both (the float32-ulp mutants are
+float64 bugs and set their own)."""
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
 SCHEDULES = ("step", "exponential", "cosine", "warmup")  # `constant` cannot show a schedule's timing
