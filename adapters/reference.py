@@ -7,9 +7,8 @@ computes in float64, also for float32 recipes (it is what float32 backends are m
 
 from __future__ import annotations
 
-import functools
 import platform
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -25,6 +24,7 @@ from lockstep.adapters.base import (
 )
 from lockstep.reference import clipping, losses, optimizers, schedules
 from lockstep.reference.model import ReferenceModel
+from lockstep.spec.constructs import construct_names
 
 if TYPE_CHECKING:
     from lockstep.spec.documents import Model, Recipe
@@ -32,22 +32,10 @@ if TYPE_CHECKING:
 COMPUTE_NOTE = "computes in float64 whatever the dtype asked for: the reference is the oracle"
 
 
-@functools.cache
 def _constructs() -> frozenset[str]:
-    """Every spec v1 type name the reference runs: all of them (initializers and data steps included)."""
-    from typing import get_args
-
-    from lockstep.spec import data, initializers
-    from lockstep.spec.layers import LAYER_TYPES
-
-    names = {*LAYER_TYPES, *losses.TYPES, *optimizers.TYPES, *schedules.TYPES, "global_norm", "value", "warmup",
-             "l2"}
-    for module in (data, initializers):
-        for obj in vars(module).values():
-            field = getattr(obj, "model_fields", {}).get("type") if isinstance(obj, type) else None
-            if field is not None:
-                names.update(a for a in get_args(field.annotation) if isinstance(a, str))
-    return frozenset(names)
+    """Every spec v1 type name: the reference runs all of them (initializers and data steps included)."""
+    run, prepared = construct_names()
+    return run | prepared
 
 
 class ReferenceSession(Session):
@@ -84,12 +72,27 @@ class ReferenceSession(Session):
         out = self.net.forward(x, self.params, self.buffers, training=training, masks=masks)
         return np.array(out, dtype=np.float64)
 
+    # The three places a training step's math is chosen; the conformance mutants override one each.
+    def compute_loss(self, loss: Any, prediction: np.ndarray, target: np.ndarray) -> tuple[float, np.ndarray]:
+        """The reduced loss and d loss / d prediction (`reference/losses/`)."""
+        return losses.compute(loss, prediction, target)
+
+    def learning_rate(self, t: int) -> float:
+        """The learning rate of 0-based optimizer step `t` (`reference/schedules/`)."""
+        r = self._recipe()
+        return schedules.learning_rate(r.schedule, r.optimizer.learning_rate, t)
+
+    def optimizer_step(self, opt: Any, name: str, param: np.ndarray, grad: np.ndarray, state: Arrays, lr: float,
+                       t: int) -> np.ndarray:
+        """One parameter's update at 1-based step `t` (`reference/optimizers/`)."""
+        return optimizers.rule(opt, name, param, grad, state, lr, t)
+
     def loss_and_gradients(self, x: np.ndarray | Arrays, y: np.ndarray, *, masks: Arrays | None = None
                            ) -> tuple[float, Arrays]:
         """Note: updates batch-norm buffers (a training-mode forward), like the frameworks do."""
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # non-finite values are reported
             out = self.net.forward(x, self.params, self.buffers, training=True, masks=masks)
-            value, g = losses.compute(self._recipe().loss, out, y)
+            value, g = self.compute_loss(self._recipe().loss, out, y)
             return value, self.net.backward(g)
 
     def train_step(self, x: np.ndarray | Arrays, y: np.ndarray, *, masks: Arrays | None = None) -> StepResult:
@@ -102,10 +105,10 @@ class ReferenceSession(Session):
             self.buffers = saved  # nothing changes on a failed step, not even running statistics
             raise NonFiniteError(bad)
         grads, norm = clipping.clip(grads, r.gradient_clipping)
-        lr = schedules.learning_rate(r.schedule, r.optimizer.learning_rate, self.step)
+        lr = self.learning_rate(self.step)
         self.step += 1
         self.params = optimizers.apply(r.optimizer, self.params, grads, self.states, lr, self.step,
-                                       r.regularization.l2)
+                                       r.regularization.l2, self.optimizer_step)
         return StepResult(value, lr, norm)
 
     def get_optimizer_state(self) -> tuple[int, dict[str, Arrays]]:

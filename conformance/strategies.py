@@ -375,44 +375,41 @@ UPDATE_STEPS = 3  # parameters are compared after at most this many steps (the f
 SCHEDULE_STEPS = 8  # schedules run longer: the learning rate is compared at every step
 
 
-@st.composite
-def optimizer_problem(draw, construct: str):
+def _training_problem(draw, construct: str, fields: Doc, steps: int = UPDATE_STEPS):
+    """A `Case` training the small two-layer model with `fields` (optimizer, schedule, clipping, ...)."""
     from lockstep.conformance.cases import Case
 
-    fields = {"optimizer": draw(optimizer_case(construct))}
     return Case(construct, _training_model(draw, f"case-{construct}"), fields, seed=draw(seeds),
-                batch=draw(st.integers(1, 5)), steps=UPDATE_STEPS)
+                batch=draw(st.integers(1, 5)), steps=steps)
+
+
+def _sgd(draw) -> Doc:
+    """SGD whose learning rate acts at once (lr outside the buffer), with or without momentum."""
+    return {"type": "sgd", "learning_rate": 0.1, "momentum": draw(st.sampled_from([0.0, 0.9]))}
+
+
+@st.composite
+def optimizer_problem(draw, construct: str):
+    return _training_problem(draw, construct, {"optimizer": draw(optimizer_case(construct))})
 
 
 @st.composite
 def schedule_problem(draw, construct: str):
-    from lockstep.conformance.cases import Case
-
-    opt = {"type": "sgd", "learning_rate": 0.1, "momentum": draw(st.sampled_from([0.0, 0.9]))}
-    fields = {"optimizer": opt, "schedule": draw(schedule_case(construct))}
-    return Case(construct, _training_model(draw, f"case-{construct}"), fields, seed=draw(seeds),
-                batch=draw(st.integers(1, 5)), steps=SCHEDULE_STEPS)
+    fields = {"optimizer": _sgd(draw), "schedule": draw(schedule_case(construct))}
+    return _training_problem(draw, construct, fields, SCHEDULE_STEPS)
 
 
 @st.composite
 def clipping_problem(draw, construct: str):
-    from lockstep.conformance.cases import Case
-
-    opt = {"type": "sgd", "learning_rate": 0.1, "momentum": draw(st.sampled_from([0.0, 0.9]))}
-    fields = {"optimizer": opt, "gradient_clipping": draw(clipping_case(construct))}
-    return Case(construct, _training_model(draw, f"case-{construct}"), fields, seed=draw(seeds),
-                batch=draw(st.integers(1, 5)), steps=UPDATE_STEPS)
+    return _training_problem(draw, construct, {"optimizer": _sgd(draw),
+                                               "gradient_clipping": draw(clipping_case(construct))})
 
 
 @st.composite
 def regularization_problem(draw, construct: str):
-    from lockstep.conformance.cases import Case
-
     opt = draw(st.sampled_from(["sgd", "adam"]))  # coupled L2 inside Adam is where frameworks differ
-    fields = {"optimizer": draw(optimizer_case(opt)),
-              "regularization": {"l2": draw(st.sampled_from([1e-3, 0.01, 0.1]))}}
-    return Case(construct, _training_model(draw, f"case-{construct}"), fields, seed=draw(seeds),
-                batch=draw(st.integers(1, 5)), steps=UPDATE_STEPS)
+    return _training_problem(draw, construct, {"optimizer": draw(optimizer_case(opt)),
+                                               "regularization": {"l2": draw(st.sampled_from([1e-3, 0.01, 0.1]))}})
 
 
 # ---------------------------------------------------------------------------------- random models

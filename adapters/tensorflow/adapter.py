@@ -8,7 +8,6 @@ says how; the full account is docs/adapters/tensorflow.md). Nothing in v1 is uns
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import platform
@@ -20,6 +19,7 @@ import tensorflow as tf
 from lockstep import __version__
 from lockstep.adapters.base import Adapter, Session, Support, UnsupportedConstruct
 from lockstep.adapters.tensorflow.session import DTYPES, TFSession, device_name
+from lockstep.spec.constructs import construct_names
 
 if TYPE_CHECKING:
     from lockstep.spec.documents import Model, Recipe
@@ -75,27 +75,6 @@ NATIVE_NOTES: dict[str, str] = {
     "mae": "MeanAbsoluteError (per element)", "huber": "Huber(delta) (per element)",
     "global_norm": "tf.clip_by_global_norm (no epsilon)", "value": "tf.clip_by_value",
 }
-
-
-@functools.cache
-def _spec_constructs() -> tuple[frozenset[str], frozenset[str]]:
-    """(constructs the adapter runs, constructs the standard prepares before any backend: data, init)."""
-    from typing import get_args
-
-    from lockstep.spec import data, initializers, losses, optimizers, schedules
-    from lockstep.spec.layers import LAYER_TYPES
-
-    def types(*modules) -> set[str]:
-        found = set()
-        for module in modules:
-            for obj in vars(module).values():
-                field = getattr(obj, "model_fields", {}).get("type") if isinstance(obj, type) else None
-                if field is not None:
-                    found.update(a for a in get_args(field.annotation) if isinstance(a, str))
-        return found
-
-    run = {*LAYER_TYPES, *types(losses, optimizers, schedules), "warmup", "l2"}
-    return frozenset(run), frozenset(types(data, initializers) - run)
 
 
 def _configure_gpus() -> None:
@@ -177,7 +156,7 @@ class TensorFlowAdapter(Adapter):
             return Support("unsupported", problem)
         if dtype not in DTYPES:
             return Support("unsupported", f"dtype {dtype}: the adapter runs float32 and float64")
-        run, prepared = _spec_constructs()
+        run, prepared = construct_names()
         if construct in SUBCLASS:
             return Support("subclass", SUBCLASS[construct])
         if construct in run:

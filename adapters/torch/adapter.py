@@ -7,7 +7,6 @@ account is docs/adapters/torch.md). Nothing in v1 is unsupported on torch.
 
 from __future__ import annotations
 
-import functools
 from typing import TYPE_CHECKING
 
 import torch
@@ -15,6 +14,7 @@ import torch
 from lockstep import __version__
 from lockstep.adapters.base import Adapter, Session, Support, UnsupportedConstruct
 from lockstep.adapters.torch.session import DTYPES, TorchSession
+from lockstep.spec.constructs import construct_names
 
 if TYPE_CHECKING:
     from lockstep.spec.documents import Model, Recipe
@@ -56,27 +56,6 @@ NATIVE_NOTES: dict[str, str] = {
 }
 
 
-@functools.cache
-def _spec_constructs() -> tuple[frozenset[str], frozenset[str]]:
-    """(constructs the adapter runs, constructs the standard prepares before any backend: data, init)."""
-    from typing import get_args
-
-    from lockstep.spec import data, initializers, losses, optimizers, schedules
-    from lockstep.spec.layers import LAYER_TYPES
-
-    def types(*modules) -> set[str]:
-        found = set()
-        for module in modules:
-            for obj in vars(module).values():
-                field = getattr(obj, "model_fields", {}).get("type") if isinstance(obj, type) else None
-                if field is not None:
-                    found.update(a for a in get_args(field.annotation) if isinstance(a, str))
-        return found
-
-    run = {*LAYER_TYPES, *types(losses, optimizers, schedules), "warmup", "l2"}
-    return frozenset(run), frozenset(types(data, initializers) - run)
-
-
 class TorchAdapter(Adapter):
     """`--backend torch`. `allow_tf32=None` reads LOCKSTEP_ALLOW_TF32 (off unless set to 1)."""
 
@@ -114,7 +93,7 @@ class TorchAdapter(Adapter):
             return Support("unsupported", problem)
         if dtype not in DTYPES:
             return Support("unsupported", f"dtype {dtype}: the adapter runs float32 and float64")
-        run, prepared = _spec_constructs()
+        run, prepared = construct_names()
         if construct in SUBCLASS:
             return Support("subclass", SUBCLASS[construct])
         if construct in run:

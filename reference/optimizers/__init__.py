@@ -8,6 +8,7 @@ place; the param passed in is never modified). State names are torch's (canonica
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from types import ModuleType
 
 import numpy as np
@@ -32,15 +33,24 @@ def init_states(opt: Optimizer, params: Arrays) -> dict[str, Arrays]:
     return {k: mod.init_state(opt, np.asarray(v, dtype=np.float64)) for k, v in params.items()}
 
 
+StepFn = Callable[[Optimizer, str, np.ndarray, np.ndarray, Arrays, float, int], np.ndarray]
+"""(opt, parameter name, w, g, state, lr, t) -> new w: one parameter's update."""
+
+
+def rule(opt: Optimizer, name: str, w: np.ndarray, g: np.ndarray, state: Arrays, lr: float, t: int) -> np.ndarray:
+    """The standard's update of one parameter: `reference/optimizers/<opt.type>.py`'s `step`."""
+    return get(opt.type).step(opt, w, g, state, lr, t)
+
+
 def apply(opt: Optimizer, params: Arrays, grads: Arrays, states: dict[str, Arrays], lr: float, t: int,
-          l2: float = 0.0) -> Arrays:
+          l2: float = 0.0, step: StepFn = rule) -> Arrays:
     """One step for every parameter: coupled L2 (g ← g + l2 · w, after clipping), then the rule.
 
-    `params` is not modified; the new parameters are returned. t is the 1-based step count.
+    `params` is not modified; the new parameters are returned. t is the 1-based step count. `step` is the
+    per-parameter rule (the standard's; the conformance mutants pass a planted bug).
     """
     if t < 1:
         raise ValueError(f"optimizer steps count from 1, got t={t}")
-    mod = get(opt.type)
     out: Arrays = {}
     for name, w in params.items():
         if name not in grads:
@@ -49,5 +59,5 @@ def apply(opt: Optimizer, params: Arrays, grads: Arrays, states: dict[str, Array
         g = np.asarray(grads[name], dtype=np.float64)
         if l2:
             g = g + l2 * w
-        out[name] = mod.step(opt, w, g, states[name], lr, t)
+        out[name] = step(opt, name, w, g, states[name], lr, t)
     return out

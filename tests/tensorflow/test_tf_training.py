@@ -322,10 +322,10 @@ def test_importing_the_adapter_package_does_not_import_tensorflow() -> None:
 
 
 def test_adapter_reports_support_and_versions() -> None:
-    from lockstep.adapters.tensorflow.adapter import _spec_constructs
+    from lockstep.spec.constructs import construct_names
 
     a = TensorFlowAdapter()
-    run, prepared = _spec_constructs()
+    run, prepared = construct_names()
     for construct in sorted(run | prepared):
         for dtype in ("float32", "float64"):
             s = a.support(construct, dtype=dtype)

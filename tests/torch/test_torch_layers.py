@@ -195,10 +195,10 @@ def test_graph_with_two_inputs_and_shared_values() -> None:
 
 # ------------------------------------------------------------------------------------------ adapter
 def test_support_answers_every_spec_construct() -> None:
-    from lockstep.adapters.torch.adapter import _spec_constructs
+    from lockstep.spec.constructs import construct_names
 
     adapter = TorchAdapter()
-    run, prepared = _spec_constructs()
+    run, prepared = construct_names()
     for construct in sorted(run | prepared):
         for dtype in ("float32", "float64"):
             s = adapter.support(construct, dtype=dtype)
