@@ -119,3 +119,47 @@ class Adapter(ABC):
     @abstractmethod
     def build(self, model: Model, *, dtype: str, device: str = "cpu", recipe: Recipe | None = None) -> Session:
         """A session for `model`. With a recipe, the session can train (loss, optimizer, schedule, ...)."""
+
+
+class FrameworkAdapter(Adapter):
+    """An adapter over a framework whose `support()` answers from two tables, as the built-in ones do.
+
+    `SUBCLASS` (construct -> how a documented subclass or option closes a gap) and `NATIVE_NOTES`
+    (construct -> the native class used); every other spec v1 construct is native, the standard's data and
+    initializers are prepared before the framework sees them, anything else is unsupported. Subclasses set
+    `name`, the tables, `FRAMEWORK` (for messages) and `device_problem`, and call `check_target` in `build`."""
+
+    SUBCLASS: ClassVar[dict[str, str]] = {}
+    NATIVE_NOTES: ClassVar[dict[str, str]] = {}
+    FRAMEWORK: ClassVar[str] = "framework"
+    DTYPES: ClassVar[tuple[str, ...]] = ("float32", "float64")
+
+    def device_problem(self, device: str) -> str | None:
+        """Why `device` cannot be used here, or None."""
+        return None if device == "cpu" else f"{self.FRAMEWORK} runs on the CPU only here"
+
+    def support(self, construct: str, *, dtype: str = "float32", device: str = "cpu") -> Support:
+        from lockstep.spec.constructs import construct_names
+
+        problem = self.device_problem(device)
+        if problem:
+            return Support("unsupported", problem)
+        if dtype not in self.DTYPES:
+            return Support("unsupported", f"dtype {dtype}: the adapter runs {' and '.join(self.DTYPES)}")
+        run, prepared = construct_names()
+        if construct in self.SUBCLASS:
+            return Support("subclass", self.SUBCLASS[construct])
+        if construct in run:
+            return Support("native", self.NATIVE_NOTES.get(construct, ""))
+        if construct in prepared:
+            return Support("native", "prepared by the standard (data, initial weights) and handed over as arrays")
+        return Support("unsupported", f"`{construct}` is not a spec v1 construct")
+
+    def check_target(self, dtype: str, device: str) -> None:
+        """UnsupportedConstruct for a device or dtype this adapter cannot build for."""
+        problem = self.device_problem(device)
+        if problem:
+            raise UnsupportedConstruct(f"device:{device}", problem)
+        if dtype not in self.DTYPES:
+            raise UnsupportedConstruct(f"dtype:{dtype}", f"the {self.FRAMEWORK} adapter runs "
+                                                         f"{' and '.join(self.DTYPES)}")

@@ -17,9 +17,8 @@ import keras
 import tensorflow as tf
 
 from lockstep import __version__
-from lockstep.adapters.base import Adapter, Session, Support, UnsupportedConstruct
-from lockstep.adapters.tensorflow.session import DTYPES, TFSession, device_name
-from lockstep.spec.constructs import construct_names
+from lockstep.adapters.base import FrameworkAdapter, Session
+from lockstep.adapters.tensorflow.session import TFSession, device_name
 
 if TYPE_CHECKING:
     from lockstep.spec.documents import Model, Recipe
@@ -115,10 +114,13 @@ def onednn_state() -> str:
     return "off" if value.strip().lower() in ("0", "false", "off") else "on"
 
 
-class TensorFlowAdapter(Adapter):
+class TensorFlowAdapter(FrameworkAdapter):
     """`--backend tensorflow`. `allow_tf32=None` reads LOCKSTEP_ALLOW_TF32 (off unless set to 1)."""
 
     name = "tensorflow"
+    SUBCLASS = SUBCLASS
+    NATIVE_NOTES = NATIVE_NOTES
+    FRAMEWORK = "TensorFlow"
 
     def __init__(self, allow_tf32: bool | None = None) -> None:
         self.allow_tf32 = allow_tf32
@@ -136,7 +138,7 @@ class TensorFlowAdapter(Adapter):
     def devices(self) -> list[str]:
         return ["cpu", *(f"cuda:{i}" for i in range(len(tf.config.list_physical_devices("GPU"))))]
 
-    def _device_problem(self, device: str) -> str | None:
+    def device_problem(self, device: str) -> str | None:
         try:
             name = device_name(device)
         except ValueError as exc:
@@ -150,25 +152,6 @@ class TensorFlowAdapter(Adapter):
             return f"there is no {device} (TensorFlow sees {count} GPU{'s' * (count > 1)})"
         return None
 
-    def support(self, construct: str, *, dtype: str = "float32", device: str = "cpu") -> Support:
-        problem = self._device_problem(device)
-        if problem:
-            return Support("unsupported", problem)
-        if dtype not in DTYPES:
-            return Support("unsupported", f"dtype {dtype}: the adapter runs float32 and float64")
-        run, prepared = construct_names()
-        if construct in SUBCLASS:
-            return Support("subclass", SUBCLASS[construct])
-        if construct in run:
-            return Support("native", NATIVE_NOTES.get(construct, ""))
-        if construct in prepared:
-            return Support("native", "prepared by the standard (data, initial weights) and handed over as arrays")
-        return Support("unsupported", f"`{construct}` is not a spec v1 construct")
-
     def build(self, model: Model, *, dtype: str, device: str = "cpu", recipe: Recipe | None = None) -> Session:
-        problem = self._device_problem(device)
-        if problem:
-            raise UnsupportedConstruct(f"device:{device}", problem)
-        if dtype not in DTYPES:
-            raise UnsupportedConstruct(f"dtype:{dtype}", "the TensorFlow adapter runs float32 and float64")
+        self.check_target(dtype, device)
         return TFSession(model, dtype=dtype, device=device, recipe=recipe, allow_tf32=self.allow_tf32)

@@ -12,9 +12,8 @@ from typing import TYPE_CHECKING
 import torch
 
 from lockstep import __version__
-from lockstep.adapters.base import Adapter, Session, Support, UnsupportedConstruct
-from lockstep.adapters.torch.session import DTYPES, TorchSession
-from lockstep.spec.constructs import construct_names
+from lockstep.adapters.base import FrameworkAdapter, Session
+from lockstep.adapters.torch.session import TorchSession
 
 if TYPE_CHECKING:
     from lockstep.spec.documents import Model, Recipe
@@ -56,10 +55,13 @@ NATIVE_NOTES: dict[str, str] = {
 }
 
 
-class TorchAdapter(Adapter):
+class TorchAdapter(FrameworkAdapter):
     """`--backend torch`. `allow_tf32=None` reads LOCKSTEP_ALLOW_TF32 (off unless set to 1)."""
 
     name = "torch"
+    SUBCLASS = SUBCLASS
+    NATIVE_NOTES = NATIVE_NOTES
+    FRAMEWORK = "torch"
 
     def __init__(self, allow_tf32: bool | None = None) -> None:
         self.allow_tf32 = allow_tf32
@@ -74,7 +76,7 @@ class TorchAdapter(Adapter):
     def devices(self) -> list[str]:
         return ["cpu", *(f"cuda:{i}" for i in range(torch.cuda.device_count()))]
 
-    def _device_problem(self, device: str) -> str | None:
+    def device_problem(self, device: str) -> str | None:
         kind, _, index = device.partition(":")
         if kind == "cpu" and not index:
             return None
@@ -87,25 +89,6 @@ class TorchAdapter(Adapter):
             return f"there is no {device} (torch sees {count} CUDA device{'s' * (count > 1)})"
         return None
 
-    def support(self, construct: str, *, dtype: str = "float32", device: str = "cpu") -> Support:
-        problem = self._device_problem(device)
-        if problem:
-            return Support("unsupported", problem)
-        if dtype not in DTYPES:
-            return Support("unsupported", f"dtype {dtype}: the adapter runs float32 and float64")
-        run, prepared = construct_names()
-        if construct in SUBCLASS:
-            return Support("subclass", SUBCLASS[construct])
-        if construct in run:
-            return Support("native", NATIVE_NOTES.get(construct, ""))
-        if construct in prepared:
-            return Support("native", "prepared by the standard (data, initial weights) and handed over as arrays")
-        return Support("unsupported", f"`{construct}` is not a spec v1 construct")
-
     def build(self, model: Model, *, dtype: str, device: str = "cpu", recipe: Recipe | None = None) -> Session:
-        problem = self._device_problem(device)
-        if problem:
-            raise UnsupportedConstruct(f"device:{device}", problem)
-        if dtype not in DTYPES:
-            raise UnsupportedConstruct(f"dtype:{dtype}", "the torch adapter runs float32 and float64")
+        self.check_target(dtype, device)
         return TorchSession(model, dtype=dtype, device=device, recipe=recipe, allow_tf32=self.allow_tf32)
