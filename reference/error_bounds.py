@@ -47,6 +47,7 @@ from lockstep.reference.model import ReferenceModel
 from lockstep.reference.tolerances import (
     UNIT_ROUNDOFF,
     Tolerance,
+    backward_excess,
     batch_length,
     gamma,
     gradient_length,
@@ -202,6 +203,15 @@ def _model_bounds(model: Model | ReferenceModel, params: Arrays, x: np.ndarray |
     singular = np.inf if near_singularity(loss, pred, y, gamma(n_out, unit_roundoff(dtype)) * a_pred) else 0.0
     loss_bound = Bound("loss", n_out + n_loss, loss_m, max(peaks[out], _peak(loss_m), singular), dtype)
 
+    # the backward's own extra roundings, over the whole model (an upper bound of any path's): reductions
+    # longer than the forward's (`backward_excess`), k − 1 additions where a value feeds k consumers, and
+    # the rounding of each float input to the working precision
+    consumers: dict[str, int] = {}
+    for node, _ in tape:
+        for src in node.inputs:
+            consumers[src] = consumers.get(src, 0) + 1
+    extra = (sum(backward_excess(node.layer, node.input_shapes) for node, _ in tape)
+             + sum(max(0, c - 1) for c in consumers.values()) + 1)
     # (dL/dvalue, its magnitude G, the peak on its paths) per value still to be differentiated
     pending: dict[str, tuple[np.ndarray, np.ndarray, float]] = {
         out: (grad, seed, max(peaks[out], _peak(seed), singular))}
@@ -215,7 +225,7 @@ def _model_bounds(model: Model | ReferenceModel, params: Arrays, x: np.ndarray |
         d_inputs, _ = mod.backward(node.layer, g, cache)
         m_inputs, m_params = mod.magnitude_backward(node.layer, g, g_mag, cache, mag_caches[node.name],
                                                     local[node.name])
-        n_grad = gradient_length(n_out, n_loss, [batch_length(node.layer, node.input_shapes, batch)])
+        n_grad = gradient_length(n_out, n_loss, [batch_length(node.layer, node.input_shapes, batch)], extra)
         for short, m in m_params.items():
             m = floored(m, floor)
             grads[f"{node.name}.{short}"] = Bound("gradient", n_grad, m, max(peak, _peak(m)), dtype)

@@ -160,11 +160,32 @@ def path_length(lengths: Iterable[int]) -> int:
     return sum(int(n) for n in lengths)
 
 
-def gradient_length(forward: int, loss: int, batch_reductions: Iterable[int]) -> int:
+def gradient_length(forward: int, loss: int, batch_reductions: Iterable[int], backward_extra: int = 0) -> int:
     """n of a parameter gradient: the forward path (whose errors enter the cached activations), the
-    loss, the backward path (transposed reductions, bounded by the forward ones) and the sums over the
-    batch that every parameter gradient ends with."""
-    return 2 * int(forward) + int(loss) + sum(int(n) for n in batch_reductions)
+    loss, the backward path (transposed reductions: the forward ones plus `backward_extra`, see
+    `backward_excess`) and the sums over the batch that every parameter gradient ends with."""
+    return 2 * int(forward) + int(loss) + sum(int(n) for n in batch_reductions) + int(backward_extra)
+
+
+def backward_excess(layer: object, input_shapes: Sequence[Sequence[int]]) -> int:
+    """How much longer a layer's input-gradient reduction is than its forward one (0 for most layers).
+
+    dense sums dx over its `units` outputs where the forward summed over its inputs; a convolution sums over
+    filters/groups·∏k instead of C/groups·∏k; an LSTM (GRU) step sums the recurrent gradient over its 4H (3H)
+    gate columns where the forward summed F + H."""
+    t = layer.type  # type: ignore[attr-defined]
+    x = tuple(input_shapes[0]) if input_shapes else ()
+    if t == "dense":
+        return max(0, layer.units - x[-1])  # type: ignore[attr-defined]
+    if t in ("conv1d", "conv2d"):
+        k = layer.kernel_size  # type: ignore[attr-defined]
+        ks = math.prod([k] * (1 if t == "conv1d" else 2) if isinstance(k, int) else list(k))
+        return max(0, (layer.filters - x[0]) // layer.groups * ks)  # type: ignore[attr-defined]
+    if t in ("lstm", "gru"):
+        gates = 4 if t == "lstm" else 3
+        steps, feat, h = x[0], x[1], layer.units  # type: ignore[attr-defined]
+        return steps * max(0, gates * h - (feat + h))
+    return 0
 
 
 def loss_length(loss_type: str, classes: int, positions: int) -> int:

@@ -137,7 +137,8 @@ def test_model_bounds_lengths_and_shapes() -> None:
     assert b.output.length == n_out == (3 + PRODUCT_ROUNDING + 1) + 0 + (4 + PRODUCT_ROUNDING + 1)
     n_loss = loss_length("mse", 2, 10)
     assert b.loss is not None and b.loss.length == n_out + n_loss
-    assert b.gradients["a.weight"].length == gradient_length(n_out, n_loss, [5])
+    # backward excess: `a` sums dx over 4 outputs where its forward summed 3 inputs (+1), the input's rounding (+1)
+    assert b.gradients["a.weight"].length == gradient_length(n_out, n_loss, [5], 2)
     assert b.gradients["a.weight"].magnitude.shape == (3, 4) and b.output.magnitude.shape == (5, 2)
     w1, b1, w2 = (np.abs(params[k]) for k in ("a.weight", "a.bias", "b.weight"))
     assert np.allclose(b.output.magnitude, (np.abs(x) @ w1 + b1) @ w2 + np.abs(params["b.bias"]))  # relu: 1-Lipschitz
