@@ -137,6 +137,14 @@ def run(args: argparse.Namespace) -> int:
     if out.exists() and not out.is_dir():
         print(f"lockstep certify: --report {out}: exists and is not a folder", file=sys.stderr)
         return 2
+    try:  # failures are written as they are found: the folder must be writable before the first check
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".lockstep-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        print(f"lockstep certify: --report {out}: cannot write there ({exc.strerror or exc})", file=sys.stderr)
+        return 2
     name = args.adapter
     options = Options(levels=levels, dtypes=dtypes, devices=devices, examples=args.examples, seed=args.seed,
                       constructs=constructs, recipe_steps=args.recipe_steps, report_dir=out)

@@ -204,3 +204,12 @@ def test_certify_command_end_to_end(tmp_path: Path, capsys) -> None:
     code = main(["certify", "--adapter", "reference", "--dtype", "float64", "--construct", "adam",
                  "--report", str(out), "--quiet"])
     assert code == 0 and not (out / "failures").exists()  # a new run replaces the old failures
+
+
+def test_certify_unwritable_report_folder_exits_2(tmp_path: Path, capsys) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    assert main(["certify", "--adapter", "reference", "--construct", "dense", "--report", str(blocker)]) == 2
+    assert "not a folder" in capsys.readouterr().err
+    assert main(["certify", "--adapter", "reference", "--construct", "dense", "--report", str(blocker / "r")]) == 2
+    assert "cannot write there" in capsys.readouterr().err
