@@ -43,7 +43,14 @@ class PairDiff:
 class StepRow:
     step: int
     losses: dict[str, float]
-    diffs: dict[str, PairDiff]
+    diffs: dict[str, PairDiff]  # each later backend against the first
+    pairs: dict[str, PairDiff] = field(default_factory=dict)  # "a/b": every other pair of later backends
+
+
+def pair_names(backends: list[str]) -> list[tuple[str, str]]:
+    """The pairs of backends after the first (the first is compared with each of them already)."""
+    later = backends[1:]
+    return [(a, b) for i, a in enumerate(later) for b in later[i + 1:]]
 
 
 @dataclass
@@ -86,7 +93,9 @@ class Comparison:
             "steps": [{"step": r.step, "loss": {b: _num(v) for b, v in r.losses.items()},
                        "diff": {b: {"loss_rel": _num(d.loss_rel), "param_rel": _num(d.param_rel), "param": d.param,
                                     "worst": d.worst.quantity, "ratio": _num(d.worst.ratio)}
-                                for b, d in r.diffs.items()}} for r in self.rows],
+                                for b, d in r.diffs.items()},
+                       "pairwise": {k: {"loss_rel": _num(d.loss_rel), "param_rel": _num(d.param_rel), "param": d.param}
+                                    for k, d in r.pairs.items()}} for r in self.rows],
         }
 
 
@@ -140,13 +149,15 @@ def run_compare(prep: Prepared, sessions: dict[str, Session], progress: Any = No
                         result.first_divergence[n] = Divergence(
                             step + 1, f"non-finite {failed[who]} on {who} only", math.inf, 0.0)
             break
-        ref_params = sessions[base].get_parameters()
+        params = {n: s.get_parameters() for n, s in sessions.items()}
         diffs: dict[str, PairDiff] = {}
         for n in names[1:]:
-            diffs[n], bad = _pair(losses[n], losses[base], sessions[n].get_parameters(), ref_params, dtype)
+            diffs[n], bad = _pair(losses[n], losses[base], params[n], params[base], dtype)
             if bad is not None and n not in result.first_divergence:
                 result.first_divergence[n] = Divergence(step + 1, bad.quantity, bad.error, bad.tolerance)
-        result.rows.append(StepRow(step + 1, losses, diffs))
+        pairs = {f"{a}/{b}": _pair(losses[b], losses[a], params[b], params[a], dtype)[0]
+                 for a, b in pair_names(names)}  # shown, not judged: the verdict is against the first backend
+        result.rows.append(StepRow(step + 1, losses, diffs, pairs))
         if progress is not None:
             progress.update(step + 1, losses[base])
     return result
@@ -163,6 +174,9 @@ def format_table(c: Comparison, every: int = 1) -> str:
     diff_w = {b: max(12, len(b) + 9) for b in others}
     head = f"{'step':>6}" + "".join(f"{'loss ' + b:>{loss_w}}" for b in c.backends)
     head += "".join(f"{'Δloss ' + b:>{diff_w[b]}}{'Δparam ' + b:>{diff_w[b]}}" for b in others)
+    pairs = [f"{a}/{b}" for a, b in pair_names(c.backends)]
+    pair_w = {p: max(12, len(p) + 9) for p in pairs}
+    head += "".join(f"{'Δloss ' + p:>{pair_w[p]}}{'Δparam ' + p:>{pair_w[p]}}" for p in pairs)
     lines.append(head)
     last = c.rows[-1].step if c.rows else 0
     for r in c.rows:
@@ -170,6 +184,8 @@ def format_table(c: Comparison, every: int = 1) -> str:
             continue
         line = f"{r.step:>6}" + "".join(f"{r.losses[b]:>{loss_w}.12g}" for b in c.backends)
         line += "".join(f"{r.diffs[b].loss_rel:>{diff_w[b]}.2e}{r.diffs[b].param_rel:>{diff_w[b]}.2e}" for b in others)
+        line += "".join(f"{r.pairs[p].loss_rel:>{pair_w[p]}.2e}{r.pairs[p].param_rel:>{pair_w[p]}.2e}"
+                        for p in pairs if p in r.pairs)
         lines.append(line)
     lines.append("")
     for b in others:
@@ -182,6 +198,13 @@ def format_table(c: Comparison, every: int = 1) -> str:
         else:
             lines.append(f"{b} agrees with {c.backends[0]} at every one of {len(c.rows)} steps "
                          f"({c.dtype} tolerance){detail}")
+    for p in pairs:
+        worst = max((r.pairs[p] for r in c.rows if p in r.pairs), key=lambda d: d.param_rel, default=None)
+        if worst is not None:
+            a, b = p.split("/")
+            lines.append(f"{b} against {a} (shown, not judged): largest relative parameter difference "
+                         f"{worst.param_rel:.2e} ({worst.param}), loss "
+                         f"{max(r.pairs[p].loss_rel for r in c.rows if p in r.pairs):.2e}")
     for b, (s, q) in c.stopped.items():
         lines.append(f"{b} stopped at step {s}: non-finite {q}")
     return "\n".join(lines)
@@ -201,6 +224,10 @@ def plot(c: Comparison, path: Path) -> None:
     for b in c.backends[1:]:
         diffs[f"parameters: {b} vs {c.backends[0]}"] = [(r.step, max(r.diffs[b].param_rel, floor)) for r in c.rows]
         diffs[f"loss: {b} vs {c.backends[0]}"] = [(r.step, max(r.diffs[b].loss_rel, floor)) for r in c.rows]
+    for a, b in pair_names(c.backends):
+        key = f"{a}/{b}"
+        diffs[f"parameters: {b} vs {a}"] = [(r.step, max(r.pairs[key].param_rel, floor)) for r in c.rows
+                                            if key in r.pairs]
     if c.rows:
         diffs[f"rtol {c.tolerance[0]:g}"] = [(c.rows[0].step, c.tolerance[0]), (c.rows[-1].step, c.tolerance[0])]
     bottom = line_chart(diffs, title="largest relative difference per step (log scale)", xlabel="optimizer step",

@@ -413,6 +413,13 @@ def test_compare_three_backends(tmp_path: Path, capsys) -> None:
     report = json.loads(capsys.readouterr().out)
     assert code == 0, report["first_divergence"]
     assert report["backends"] == ["reference", "torch", "tensorflow"] and len(report["steps"]) == 8
+    # the pair of frameworks is shown too (torch against TensorFlow), each step
+    assert all(set(row["pairwise"]) == {"torch/tensorflow"} for row in report["steps"])
+    assert max(row["pairwise"]["torch/tensorflow"]["param_rel"] for row in report["steps"]) < 1e-10
+    assert main(["compare", str(recipe), "--backends", "reference,torch,tensorflow", "--steps", "3", "-q",
+                 "--out", str(tmp_path / "out")]) == 0
+    assert "parameters: tensorflow vs torch" in (tmp_path / "out" / "compare.svg").read_text()
+    assert "tensorflow against torch (shown, not judged)" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("recipe", EXAMPLES, ids=lambda p: p.parent.name)
