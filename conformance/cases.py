@@ -17,7 +17,7 @@ Folder layout of a written case (`Case.write`):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -47,9 +47,6 @@ class Case:
     steps: int = 1
     targets: str = "regression"
     param_scale: float = 0.5  # parameters ~ N(0, param_scale²)
-
-    def with_steps(self, steps: int) -> Case:
-        return replace(self, steps=steps)
 
     # ------------------------------------------------------------------------------------ arrays
     def arrays(self) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:

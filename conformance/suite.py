@@ -12,7 +12,6 @@ Runs are reproducible: the same adapter, `seed` and `examples` draw the same cas
 
 from __future__ import annotations
 
-import math
 import os
 import platform
 import tempfile
@@ -21,15 +20,18 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lockstep import SPEC_VERSION, __version__
 from lockstep.adapters.base import Adapter, Support, UnsupportedConstruct
 from lockstep.conformance import strategies as cs
 from lockstep.conformance.cases import Case
 from lockstep.conformance.checks import Check
-from lockstep.conformance.levels import MODULES, Pair
+from lockstep.conformance.levels import MODULES, Pair, run_levels
 from lockstep.conformance.results import LEVELS, Certification, CheckResult, Worst
+
+if TYPE_CHECKING:
+    from lockstep.runner import Prepared
 
 SUITE_VERSION = "1.0.0"
 DEFAULT_EXAMPLES = 10  # per check; `--examples` raises it (docs/conformance.md has the detection table)
@@ -93,7 +95,6 @@ class _ShrinkBudget(BaseException):
 class _Explored:
     """What one check saw over its examples."""
 
-    calls: int = 0  # every call, shrinking included
     ran: int = 0  # cases run on both backends
     rejected: int = 0  # cases the adapter could not build (UnsupportedConstruct)
     first_failure_at: int | None = None  # the number of cases run up to the first failing one
@@ -114,25 +115,20 @@ class Target:
     device: str
 
 
+def build_pair(target: Target, prep: Prepared) -> Pair:
+    """The reference (float64, CPU) and the adapter under test, both built for the prepared recipe."""
+    from lockstep.adapters.reference import ReferenceAdapter
+
+    reference = ReferenceAdapter().build(prep.model, dtype="float64", recipe=prep.recipe)
+    actual = target.adapter.build(prep.model, dtype=target.dtype, device=target.device, recipe=prep.recipe)
+    return Pair(prep, reference, actual, target.dtype)
+
+
 def run_pair(target: Target, case: Case, levels: tuple[int, ...], workdir: Path
              ) -> dict[int, list[Check] | Exception]:
     """Prepare `case` (written into `workdir`), build both sessions and run each level's comparisons; a level
     whose run raised (other than UnsupportedConstruct, which propagates) maps to the exception."""
-    from lockstep.adapters.reference import ReferenceAdapter
-
-    prep = case.prepare(workdir, target.dtype)
-    reference = ReferenceAdapter().build(prep.model, dtype="float64", recipe=prep.recipe)
-    actual = target.adapter.build(prep.model, dtype=target.dtype, device=target.device, recipe=prep.recipe)
-    pair = Pair(prep, reference, actual, target.dtype)
-    out: dict[int, list[Check] | Exception] = {}
-    for level in levels:
-        try:
-            out[level] = MODULES[level].checks(pair)
-        except UnsupportedConstruct:
-            raise
-        except Exception as exc:  # the adapter raised on a valid case: an error of this level
-            out[level] = exc
-    return out
+    return run_levels(build_pair(target, case.prepare(workdir, target.dtype)), levels)
 
 
 def _explore(target: Target, spec: Spec, examples: int, seed: int) -> _Explored:
@@ -144,7 +140,6 @@ def _explore(target: Target, spec: Spec, examples: int, seed: int) -> _Explored:
     shrink_started: list[float] = []
 
     def body(case: Case) -> None:
-        seen.calls += 1
         if seen.first_failure_at is not None:
             if not shrink_started:
                 shrink_started.append(time.perf_counter())
@@ -315,7 +310,6 @@ def run_recipe(target: Target, recipe: Path, steps: int, report_dir: Path | None
     """Level 4 on one example recipe: its first `steps` steps in `target.dtype`."""
     import shutil
 
-    from lockstep.adapters.reference import ReferenceAdapter
     from lockstep.runner import RunError, prepare_run
 
     name = recipe.parent.name
@@ -327,10 +321,7 @@ def run_recipe(target: Target, recipe: Path, steps: int, report_dir: Path | None
         path = copy / recipe.name
         _set_dtype(path, target.dtype)
         try:
-            prep = prepare_run(path, steps)
-            reference = ReferenceAdapter().build(prep.model, dtype="float64", recipe=prep.recipe)
-            actual = target.adapter.build(prep.model, dtype=target.dtype, device=target.device, recipe=prep.recipe)
-            checks = MODULES[4].checks(Pair(prep, reference, actual, target.dtype), steps)
+            checks = MODULES[4].checks(build_pair(target, prepare_run(path, steps)), steps)
         except UnsupportedConstruct as exc:
             return CheckResult(outcome="unsupported", message=f"{exc.construct}: {exc.reason}", **base)
         except RunError as exc:
@@ -438,7 +429,3 @@ def fingerprint() -> dict[str, str]:
     except ImportError:  # pragma: no cover - a core dependency
         pass
     return env
-
-
-def margin_text(ratio: float) -> str:
-    return "∞" if ratio == 0 else "non-finite" if not math.isfinite(ratio) else f"×{1 / ratio:.3g}"

@@ -36,11 +36,10 @@ def float64_rule(quantity: str, scale: float, length: int = 1) -> Tolerance:
 
 @dataclass
 class BatchRules:
-    """Tolerances of one training-mode batch: the loss and every parameter gradient."""
+    """Tolerances of one training-mode batch: the loss, every parameter gradient, and the buffers after it."""
 
     loss: Tolerance
     gradients: dict[str, Tolerance]
-    output_length: int = 1
     buffers: dict[str, Tolerance] = field(default_factory=dict)  # running statistics after the batch
 
 
@@ -64,20 +63,14 @@ def batch_rules(model: object, params: Arrays, x: np.ndarray, y: np.ndarray, mas
     b = model_bounds(model, params, x, training=True, masks=masks, loss=loss, y=y, dtype=dtype)
     assert b.loss is not None
     if dtype == "float64":  # the kind's scale: the largest of |r| and the magnitude pass's M
-        n = b.output.length
         grad_scale = max(scale_of(reference_grads), b.scale("gradient"))
         buffer_scale = max([scale_of(reference_buffers or {})]
                            + [float(np.max(v.magnitude, initial=0.0)) for v in b.buffers.values()])
         return BatchRules(float64_rule("loss", max(abs(reference_loss), b.scale("loss")), b.loss.length),
-                          {k: float64_rule("gradient", grad_scale, g.length) for k, g in b.gradients.items()}, n,
+                          {k: float64_rule("gradient", grad_scale, g.length) for k, g in b.gradients.items()},
                           {k: float64_rule("parameter", buffer_scale, v.length) for k, v in b.buffers.items()})
     return BatchRules(b.loss.tolerance(dtype), {k: g.tolerance(dtype) for k, g in b.gradients.items()},
-                      b.output.length, {k: v.tolerance(dtype) for k, v in b.buffers.items()})
-
-
-def buffer_rule(name: str, rules: BatchRules) -> Tolerance:
-    """Tolerance of a buffer (a batch-norm running statistic) after one training-mode forward."""
-    return rules.buffers[name]
+                      {k: v.tolerance(dtype) for k, v in b.buffers.items()})
 
 
 # ----------------------------------------------------------------------------------- STEP RULES
@@ -170,7 +163,7 @@ class StepTracker:
             tr.quadratic += 2 * gmax * d + d * d
             tr.directions += kappa * d
 
-    def buffer_rule(self, name: str, reference_params: Arrays, rules: BatchRules) -> Tolerance:
+    def buffer_rule(self, name: str, reference_params: Arrays) -> Tolerance:
         """A running statistic after k steps: each step's bound added to the last's, carried with a weight
         (1 − momentum) ≤ 1 (first order, like the parameters)."""
         if self.dtype == "float64":

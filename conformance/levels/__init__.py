@@ -16,9 +16,26 @@ from __future__ import annotations
 
 from types import ModuleType
 
+from lockstep.adapters.base import UnsupportedConstruct
+from lockstep.conformance.checks import Check
 from lockstep.conformance.levels import gradients, predictions, recipes, updates
 from lockstep.conformance.levels._pair import Pair
 
 MODULES: dict[int, ModuleType] = {1: predictions, 2: gradients, 3: updates, 4: recipes}
 
-__all__ = ["MODULES", "Pair"]
+__all__ = ["MODULES", "Pair", "run_levels"]
+
+
+def run_levels(pair: Pair, levels: tuple[int, ...], *, reraise_unsupported: bool = True
+               ) -> dict[int, list[Check] | Exception]:
+    """Each level's comparisons of one pair; a level whose run raised (the adapter failed on a valid case)
+    maps to the exception. UnsupportedConstruct propagates unless `reraise_unsupported` is False."""
+    out: dict[int, list[Check] | Exception] = {}
+    for level in levels:
+        try:
+            out[level] = MODULES[level].checks(pair)
+        except Exception as exc:
+            if reraise_unsupported and isinstance(exc, UnsupportedConstruct):
+                raise
+            out[level] = exc
+    return out

@@ -13,7 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from lockstep.adapters.base import Session
+import numpy as np
+
+from lockstep.adapters.base import Arrays, Session
 from lockstep.adapters.reference import ReferenceAdapter, ReferenceSession
 
 if TYPE_CHECKING:
@@ -61,3 +63,18 @@ def rewrite_layers(model: Model, change: Callable[[Node], Any]) -> Model:
         if replacement is not None:
             layers[node.index] = replacement
     return model.model_copy(update={section: layers})
+
+
+def adam_moments(opt: Any, param: np.ndarray, grad: np.ndarray, state: Arrays, lr: float
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The standard's Adam(W) step up to the update: (param after AdamW's decoupled decay, m, v with the
+    amsgrad maximum applied), the moments updated in `state`. The Adam mutants differ only after this."""
+    if opt.type == "adamw":
+        param = param * (1.0 - lr * opt.weight_decay)
+    m, v = state["exp_avg"], state["exp_avg_sq"]
+    m[...] = opt.beta1 * m + (1.0 - opt.beta1) * grad
+    v[...] = opt.beta2 * v + (1.0 - opt.beta2) * grad * grad
+    if opt.amsgrad:
+        np.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
+        v = state["max_exp_avg_sq"]
+    return param, m, v

@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from lockstep.adapters.base import Arrays
-from lockstep.conformance.mutants._base import MutantAdapter, MutantSession
+from lockstep.conformance.mutants._base import MutantAdapter, MutantSession, adam_moments
 
 
 class _Session(MutantSession):
@@ -22,14 +22,7 @@ class _Session(MutantSession):
                        t: int) -> np.ndarray:
         if opt.type not in ("adam", "adamw"):
             return super().optimizer_step(opt, name, param, grad, state, lr, t)
-        if opt.type == "adamw":
-            param = param * (1.0 - lr * opt.weight_decay)
-        m, v = state["exp_avg"], state["exp_avg_sq"]
-        m[...] = opt.beta1 * m + (1.0 - opt.beta1) * grad
-        v[...] = opt.beta2 * v + (1.0 - opt.beta2) * grad * grad
-        if opt.amsgrad:
-            np.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
-            v = state["max_exp_avg_sq"]
+        param, m, v = adam_moments(opt, param, grad, state, lr)
         alpha = lr * math.sqrt(1.0 - opt.beta2**t) / (1.0 - opt.beta1**t)
         return param - alpha * m / (np.sqrt(v) + opt.epsilon)  # the bug: ε next to the uncorrected √v
 

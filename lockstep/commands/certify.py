@@ -69,9 +69,9 @@ class _Progress:
     def __call__(self, done: int, total: int, result) -> None:
         if not self.enabled:
             return
-        from lockstep.conformance.suite import margin_text
+        from lockstep.conformance.report import fmt_margin
 
-        margin = margin_text(result.worst.ratio) if result.worst else ""
+        margin = fmt_margin(result.worst)
         outcome = {"pass": "pass", "fail": "FAIL", "error": "ERROR", "unsupported": "unsupported"}[result.outcome]
         elapsed = time.perf_counter() - self.t0
         line = (f"[{done:>{len(str(total))}}/{total}] {result.name:<52} {outcome:<11} {margin:<10} "

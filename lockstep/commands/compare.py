@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _conformance(prep, built, names: list[str], args: argparse.Namespace) -> int:
     """The conformance levels 1-3 on this recipe, the reference against each other backend."""
-    from lockstep.conformance.levels import MODULES, Pair
+    from lockstep.conformance.levels import Pair, run_levels
 
     if names[0] != "reference":
         print("lockstep compare: --conformance compares against the reference: give --backends reference,A",
@@ -87,12 +87,10 @@ def _conformance(prep, built, names: list[str], args: argparse.Namespace) -> int
     for name in names[1:]:
         pair = Pair(prep, reference, built[name][1], prep.recipe.dtype)
         rows = []
-        for level in (1, 2, 3):
-            try:
-                checks = MODULES[level].checks(pair)
-            except Exception as exc:  # the adapter raised: an error to report, not a traceback
+        for level, checks in run_levels(pair, (1, 2, 3), reraise_unsupported=False).items():
+            if isinstance(checks, Exception):  # the adapter raised: an error to report, not a traceback
                 rows.append({"level": level, "quantity": "error", "error": "inf", "tolerance": 0.0, "ratio": "inf",
-                             "ok": False, "text": f"{name} raised {type(exc).__name__}: {exc}"})
+                             "ok": False, "text": f"{name} raised {type(checks).__name__}: {checks}"})
                 continue
             for c in checks:
                 rows.append({"level": level, "quantity": c.quantity, "error": c.error, "tolerance": c.tolerance,
