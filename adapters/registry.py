@@ -1,7 +1,7 @@
 """Find adapters: built-in by name, third-party by the `lockstep.adapters` entry point, or `module:attribute`.
 
 Frameworks are imported only when their adapter is asked for, so listing or validating never pays for
-torch or tensorflow, and a missing framework becomes one clear sentence ("install lockstep[torch]")
+torch or tensorflow, and a missing framework becomes one clear sentence ("install lockstep-standard[torch]")
 instead of an ImportError traceback.
 """
 
@@ -14,6 +14,7 @@ from importlib import metadata
 from lockstep.adapters.base import Adapter
 
 GROUP = "lockstep.adapters"
+DISTRIBUTION = "lockstep-standard"  # the name on the package index; the import name is `lockstep`
 
 # name -> (module:attribute, the optional extra that installs its framework)
 BUILTIN: dict[str, tuple[str, str | None]] = {
@@ -42,13 +43,13 @@ def _load(target: str, extra: str | None = None) -> object:
             if module.startswith("lockstep."):
                 raise AdapterNotFound(f"adapter `{target}` is not part of this lockstep release") from None
             raise AdapterNotFound(f"no module `{missing}` (from `{target}`); is its package installed?") from None
-        hint = f"; install lockstep[{extra}] (pip install 'lockstep[{extra}]')" if extra else ""
+        hint = f"; install it with: pip install '{DISTRIBUTION}[{extra}]'" if extra else ""
         raise AdapterNotFound(f"adapter `{target}` needs the module `{missing}`, which is not installed{hint}") \
             from None
     except AttributeError:
         raise AdapterNotFound(f"`{module}` has no attribute `{attr}`") from None
     except Exception as exc:  # a framework that is installed but broken (missing shared library, ...)
-        hint = f" (reinstall lockstep[{extra}])" if extra else ""
+        hint = f" (reinstall it: pip install --force-reinstall '{DISTRIBUTION}[{extra}]')" if extra else ""
         raise AdapterNotFound(f"adapter `{target}` failed to import: {type(exc).__name__}: {exc}{hint}") from None
     return obj
 

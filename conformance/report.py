@@ -333,7 +333,11 @@ def margins_svg(cert: Certification) -> str:
         return "nonfinite" if math.isnan(w.ratio) or math.isinf(w.ratio) else "zero" if w.ratio <= 0 else "finite"
 
     kinds = {id(c): kind(c.worst) for c in checks if c.worst is not None}
-    logs = [math.log10(c.worst.ratio) for c in checks if c.worst is not None and kinds[id(c)] == "finite"]
+
+    def log_ratio(w: Worst) -> float:  # clamped, so that every decade of the axis is a finite float (1e308 ...)
+        return max(-300.0, min(300.0, math.log10(w.ratio)))
+
+    logs = [log_ratio(c.worst) for c in checks if c.worst is not None and kinds[id(c)] == "finite"]
     lo, hi = min([-1.0, *logs]), max([1.0, *logs])
     pad = 0.05 * (hi - lo)
     lo, hi = lo - pad, hi + pad
@@ -404,7 +408,7 @@ def margins_svg(cert: Certification) -> str:
         y = sy(t)
         fill = ' fill="#d62728"' if t == 0 else ""
         out.append(f'<line x1="{ml - 5}" y1="{y:.1f}" x2="{plot_right}" y2="{y:.1f}" stroke="#e4e4e4"/>'
-                   f'<text x="{ml - 8}" y="{y + 4:.1f}" text-anchor="end"{fill}>{fmt_number(10.0**t)}</text>')
+                   f'<text x="{ml - 8}" y="{y + 4:.1f}" text-anchor="end"{fill}>{_decade(t)}</text>')
     out.append(f'<line x1="{ml}" y1="{y1:.1f}" x2="{plot_right}" y2="{y1:.1f}" stroke="#d62728" '
                'stroke-width="1.5" stroke-dasharray="6 3"/>')
     if has_nonfinite:
@@ -439,7 +443,7 @@ def margins_svg(cert: Certification) -> str:
         k, fill = kinds[id(c)], color[c.dtype]
         stroke = ' stroke="#000" stroke-width="1"' if c.outcome != "pass" else ""
         if k == "finite":
-            cy = sy(math.log10(c.worst.ratio))
+            cy = sy(log_ratio(c.worst))
             out.append(f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="4" fill="{fill}"{stroke}><title>{tip}</title></circle>')
         elif k == "zero":  # a triangle pointing down: below every finite ratio
             out.append(f'<path d="M{cx - 4.5:.1f},{zero_y - 4:.1f} L{cx + 4.5:.1f},{zero_y - 4:.1f} '
@@ -453,6 +457,11 @@ def margins_svg(cert: Certification) -> str:
                    'no check ran</text>')
     out.append("</svg>")
     return "\n".join(out) + "\n"
+
+
+def _decade(t: int) -> str:
+    """The label of the axis tick at 10**t (t may lie beyond what a float64 holds)."""
+    return fmt_number(10.0**t) if -300 <= t <= 300 else f"1e{t}"
 
 
 def _margin_subtitle(cert: Certification, n: int) -> str:

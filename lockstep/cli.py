@@ -1,13 +1,15 @@
 """The `lockstep` command line: one sub-command per module in `lockstep.commands`.
 
-Each command module defines `add_arguments(parser)` and `run(args) -> int`; modules are imported only
-when their command runs, so `lockstep validate` never pays for (or needs) a framework import.
+Each command module defines `add_arguments(parser)` and `run(args) -> int`. Only the module of the command
+that runs is imported: `lockstep validate` never pays for (or needs) hypothesis, NumPy or a framework, and
+`lockstep --help` lists every command from the one-line help below without importing any of them.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import sys
 
 from lockstep import __version__
@@ -25,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 
 def _available() -> dict[str, tuple[str, str]]:
+    """The commands whose module is present (finding a module does not import it)."""
     found = {}
     for name, (module, help_text) in COMMANDS.items():
         if importlib.util.find_spec(module) is not None:
@@ -32,7 +35,20 @@ def _available() -> dict[str, tuple[str, str]]:
     return found
 
 
-def build_parser() -> argparse.ArgumentParser:
+def command_of(argv: list[str]) -> str | None:
+    """The sub-command named in `argv`: the first word that is not an option (the top level has only
+    options without values: --help, --version), or None."""
+    for arg in argv:
+        if arg == "--":
+            return None
+        if not arg.startswith("-"):
+            return arg if arg in COMMANDS else None
+    return None
+
+
+def build_parser(command: str | None = None, *, every: bool = False) -> argparse.ArgumentParser:
+    """The parser with every command listed; only `command`'s module is imported and given its options
+    (`every=True` imports and fills them all: documentation tools and tests that need the whole tree)."""
     parser = argparse.ArgumentParser(
         prog="lockstep",
         description="Lockstep: portable, verifiable deep-learning training.",
@@ -42,12 +58,14 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (module, help_text) in _available().items():
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.set_defaults(_module=module)
-        importlib.import_module(module).add_arguments(p)
+        if every or name == command:
+            importlib.import_module(module).add_arguments(p)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(command_of(argv))
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help

@@ -1,18 +1,42 @@
 """Small, dependency-free SVG line charts (loss curves), so a run needs no plotting library.
 
-Hand-written SVG: axes with ticks and labels, lines, dots, a legend; viewable in any browser."""
+Hand-written SVG: axes with ticks and labels, lines, dots, a legend; viewable in any browser. A chart takes
+any values: a diverging run (1e300, inf, NaN) must still get its plot, and above all must not hide the run's
+real outcome behind a plotting traceback. Values are drawn clamped to ±1e300 (beyond that a value is off the
+scale anyway), non-finite ones are left out and counted in the legend."""
 
 from __future__ import annotations
 
 import math
+import re
 from xml.sax.saxutils import escape
 
 COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd"]
+LIMIT = 1e300  # |values| are clamped here: every span, pad and tick below stays a finite float
+_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def text(value: object) -> str:
+    """`value` as XML character data: escaped, and without the characters XML 1.0 cannot hold at all."""
+    return escape(_XML_INVALID.sub("\ufffd", str(value)))
+
+
+def _clamp(v: float) -> float:
+    return max(-LIMIT, min(LIMIT, v))
+
+
+def _span(lo: float, hi: float) -> tuple[float, float]:
+    """A range that ticks can divide: never empty, never narrower than float64 resolves around it (all-equal
+    values, one point, or 0 and 1e-300 become a flat line in the middle of a range of width 1 or more)."""
+    least = max(abs(lo), abs(hi), 1e-280) * 1e-9
+    if hi - lo > least:
+        return lo, hi
+    mid, half = lo / 2 + hi / 2, max(least, 0.5)
+    return mid - half, mid + half
 
 
 def _ticks(lo: float, hi: float, n: int = 5) -> list[float]:
-    if hi <= lo:
-        hi = lo + 1.0
+    lo, hi = _span(lo, hi)
     raw = (hi - lo) / n
     mag = 10 ** math.floor(math.log10(raw))
     step = next(m * mag for m in (1, 2, 5, 10) if m * mag >= raw)
@@ -56,23 +80,32 @@ def _fmt(v: float) -> str:
     return f"{v:.3g}"
 
 
+def _fmt_log(t: float) -> str:
+    """The label of a log-axis tick at 10**t, also where 10**t is beyond float64."""
+    return _fmt(10**t) if -300 <= t <= 300 else f"1e{round(t)}"
+
+
 def line_chart(series: dict[str, list[tuple[float, float]]], *, title: str, xlabel: str, ylabel: str,
                points: dict[str, list[tuple[float, float]]] | None = None, log_y: bool = False,
                width: int = 720, height: int = 400) -> str:
-    """Series are drawn as lines, `points` as dots; y can be log-scaled (non-positive values dropped)."""
+    """Series are drawn as lines, `points` as dots; y can be log-scaled (non-positive values dropped).
+
+    Any float is accepted (±inf, NaN, 1e308, subnormals, empty series): non-finite points are not drawn
+    and the legend says how many there were."""
     points = points or {}
-    allxy = [p for s in (*series.values(), *points.values()) for p in s if math.isfinite(p[1])]
-    if log_y:
-        allxy = [p for p in allxy if p[1] > 0]
-    if not allxy:
-        allxy = [(0.0, 0.0), (1.0, 1.0)]
-    fy = (lambda v: math.log10(v)) if log_y else (lambda v: v)
-    x0, x1 = min(p[0] for p in allxy), max(p[0] for p in allxy)
-    y0, y1 = min(fy(p[1]) for p in allxy), max(fy(p[1]) for p in allxy)
-    if x1 == x0:
-        x1 = x0 + 1
-    if y1 == y0:
-        y1 = y0 + 1
+
+    def drawable(p: tuple[float, float]) -> bool:
+        x, y = float(p[0]), float(p[1])
+        return math.isfinite(x) and math.isfinite(y) and (y > 0 or not log_y)
+
+    def u(y: float) -> float:  # the plotted coordinate of a drawable y
+        return _clamp(math.log10(y)) if log_y else _clamp(y)
+
+    kept = {name: [(_clamp(float(x)), u(float(y))) for x, y in pts if drawable((x, y))]
+            for name, pts in (*series.items(), *points.items())}
+    allxy = [p for pts in kept.values() for p in pts] or [(0.0, 0.0), (1.0, 1.0)]
+    x0, x1 = _span(min(p[0] for p in allxy), max(p[0] for p in allxy))
+    y0, y1 = _span(min(p[1] for p in allxy), max(p[1] for p in allxy))
     pad = 0.04 * (y1 - y0)  # keep the extremes off the frame
     y0, y1 = y0 - pad, y1 + pad
     ml, mr, mt, mb = 70, 20, 40, 50
@@ -81,45 +114,49 @@ def line_chart(series: dict[str, list[tuple[float, float]]], *, title: str, xlab
     def sx(x: float) -> float:
         return ml + (x - x0) / (x1 - x0) * pw
 
-    def sy(y: float) -> float:
-        return mt + ph - (fy(y) - y0) / (y1 - y0) * ph
+    def sy(v: float) -> float:  # v in plotted coordinates
+        return mt + ph - (v - y0) / (y1 - y0) * ph
 
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
            f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">',
            '<rect width="100%" height="100%" fill="white"/>',
-           f'<text x="{width / 2}" y="22" text-anchor="middle" font-size="15">{escape(title)}</text>',
+           f'<text x="{width / 2}" y="22" text-anchor="middle" font-size="15">{text(title)}</text>',
            f'<rect x="{ml}" y="{mt}" width="{pw}" height="{ph}" fill="none" stroke="#888"/>']
     for t in _ticks(x0, x1):
         out.append(f'<line x1="{sx(t):.1f}" y1="{mt + ph}" x2="{sx(t):.1f}" y2="{mt + ph + 5}" stroke="#888"/>'
                    f'<text x="{sx(t):.1f}" y="{mt + ph + 18}" text-anchor="middle">{_fmt(t)}</text>')
     for t in (_log_ticks(y0, y1) if log_y else _ticks(y0, y1)):
-        yv = 10**t if log_y else t
-        y = sy(yv)
+        y = sy(t)
         out.append(f'<line x1="{ml - 5}" y1="{y:.1f}" x2="{ml + pw}" y2="{y:.1f}" stroke="#eee"/>'
-                   f'<text x="{ml - 8}" y="{y + 4:.1f}" text-anchor="end">{_fmt(yv)}</text>')
-    out.append(f'<text x="{ml + pw / 2}" y="{height - 10}" text-anchor="middle">{escape(xlabel)}</text>')
+                   f'<text x="{ml - 8}" y="{y + 4:.1f}" text-anchor="end">{_fmt_log(t) if log_y else _fmt(t)}</text>')
+    out.append(f'<text x="{ml + pw / 2}" y="{height - 10}" text-anchor="middle">{text(xlabel)}</text>')
     out.append(f'<text x="16" y="{mt + ph / 2}" text-anchor="middle" '
-               f'transform="rotate(-90 16 {mt + ph / 2})">{escape(ylabel)}</text>')
+               f'transform="rotate(-90 16 {mt + ph / 2})">{text(ylabel)}</text>')
     legend = []
     for i, (name, pts) in enumerate(series.items()):
         color = COLORS[i % len(COLORS)]
-        good = [p for p in pts if math.isfinite(p[1]) and (p[1] > 0 or not log_y)]
+        good = _envelope(kept[name], pw)
         if good:
-            good = _envelope(good, pw)
             path = " ".join(f"{'M' if j == 0 else 'L'}{sx(x):.1f},{sy(y):.1f}" for j, (x, y) in enumerate(good))
             out.append(f'<path d="{path}" fill="none" stroke="{color}" stroke-width="1.5"/>')
-        legend.append((name, color, "line"))
+        legend.append((_legend_name(name, len(pts) - len(kept[name]), log_y), color, "line"))
     for i, (name, pts) in enumerate(points.items()):
         color = COLORS[(i + len(series)) % len(COLORS)]
-        for x, y in pts:
-            if math.isfinite(y) and (y > 0 or not log_y):
-                out.append(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="3.5" fill="{color}"/>')
-        legend.append((name, color, "dot"))
+        for x, y in kept[name]:
+            out.append(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="3.5" fill="{color}"/>')
+        legend.append((_legend_name(name, len(pts) - len(kept[name]), log_y), color, "dot"))
     for i, (name, color, kind) in enumerate(legend):
         y = mt + 14 + 16 * i
         mark = (f'<line x1="{ml + pw - 150}" y1="{y - 4}" x2="{ml + pw - 130}" y2="{y - 4}" stroke="{color}" '
                 f'stroke-width="2"/>' if kind == "line" else
                 f'<circle cx="{ml + pw - 140}" cy="{y - 4}" r="3.5" fill="{color}"/>')
-        out.append(mark + f'<text x="{ml + pw - 124}" y="{y}">{escape(name)}</text>')
+        out.append(mark + f'<text x="{ml + pw - 124}" y="{y}">{text(name)}</text>')
     out.append("</svg>")
     return "\n".join(out) + "\n"
+
+
+def _legend_name(name: str, dropped: int, log_y: bool) -> str:
+    if not dropped:
+        return name
+    what = "non-finite or non-positive" if log_y else "non-finite"
+    return f"{name} ({dropped} {what} not drawn)"

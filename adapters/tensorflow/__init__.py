@@ -1,4 +1,4 @@
-"""The TensorFlow adapter (`pip install 'lockstep[tensorflow]'`): `--backend tensorflow`.
+"""The TensorFlow adapter (`pip install 'lockstep-standard[tensorflow]'`): `--backend tensorflow`.
 
 Importing this package does not import TensorFlow; `TensorFlowAdapter` does, on first access, so a
 missing TensorFlow surfaces as one ModuleNotFoundError naming `tensorflow` (which the registry turns

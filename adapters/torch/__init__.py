@@ -1,4 +1,4 @@
-"""The PyTorch adapter (`pip install 'lockstep[torch]'`): `--backend torch`.
+"""The PyTorch adapter (`pip install 'lockstep-standard[torch]'`): `--backend torch`.
 
 Importing this package does not import torch; `TorchAdapter` does, on first access, so a missing torch
 surfaces as one ModuleNotFoundError naming `torch` (which the registry turns into an install hint).

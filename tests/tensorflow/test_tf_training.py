@@ -318,7 +318,7 @@ def test_importing_the_adapter_package_does_not_import_tensorflow() -> None:
             "from lockstep.adapters.registry import AdapterNotFound, get\n"
             "try:\n    get('tensorflow')\nexcept AdapterNotFound as e:\n    print(e)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert "lockstep[tensorflow]" in out
+    assert "pip install 'lockstep-standard[tensorflow]'" in out
 
 
 def test_adapter_reports_support_and_versions() -> None:

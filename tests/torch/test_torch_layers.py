@@ -234,4 +234,4 @@ def test_importing_the_adapter_package_does_not_import_torch() -> None:
         "try:\n    get('torch')\nexcept AdapterNotFound as e:\n    print(e)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert "lockstep[torch]" in out
+    assert "pip install 'lockstep-standard[torch]'" in out

@@ -1,0 +1,112 @@
+"""The command line as installed: lazy imports, help, the distribution's name everywhere users read it."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lockstep.cli import COMMANDS, build_parser, command_of, main
+
+ROOT = Path(__file__).resolve().parents[1]
+DISTRIBUTION = "lockstep-standard"
+
+
+def _imported(*args: str) -> set[str]:
+    """The modules `python -X importtime -m lockstep ARGS` imports."""
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "lockstep", *args], capture_output=True,
+                          text=True, cwd=ROOT)
+    names = {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
+    assert names, proc.stderr[-2000:]
+    return names
+
+
+@pytest.mark.parametrize("args", [("validate", "--help"), ("validate", "examples/digits-mlp/recipe.yaml"),
+                                  ("--help",), ("--version",), ("schema", "--kind", "Model")])
+def test_light_commands_import_no_hypothesis_numpy_or_framework(args: tuple[str, ...]) -> None:
+    heavy = {"hypothesis", "numpy", "torch", "tensorflow", "onnxruntime", "lockstep.conformance"}
+    loaded = _imported(*args) & heavy
+    assert not loaded, f"`lockstep {' '.join(args)}` imported {sorted(loaded)}"
+
+
+def test_cli_works_without_importlib_util_preloaded() -> None:
+    """A normal (non-editable) install has no editable-finder hook that happens to import importlib.util."""
+    code = ("import sys, importlib\n"
+            "sys.modules.pop('importlib.util', None)\n"
+            "if hasattr(importlib, 'util'): del importlib.util\n"
+            "from lockstep.cli import main\n"
+            "sys.exit(main(['validate', 'examples/digits-mlp/recipe.yaml']))\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_top_level_help_lists_every_command(capsys) -> None:
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for name, (_, help_text) in COMMANDS.items():
+        assert re.search(rf"^\s+{name}\s+{re.escape(help_text)}$", out, re.M), f"{name} missing from:\n{out}"
+
+
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_each_command_help_shows_its_options(command: str, capsys) -> None:
+    assert main([command, "--help"]) == 0
+    out = capsys.readouterr().out
+    full = build_parser(every=True)._subparsers._group_actions[0].choices[command].format_help()  # type: ignore
+    assert out == full and out.startswith(f"usage: lockstep {command}")
+
+
+def test_command_of_finds_the_command_word() -> None:
+    assert command_of(["validate", "x"]) == "validate"
+    assert command_of(["--version"]) is None and command_of([]) is None and command_of(["nope"]) is None
+    assert command_of(["-h", "run", "r.yaml"]) == "run" and command_of(["--", "run"]) is None
+
+
+def test_usage_errors_are_exit_2(capsys) -> None:
+    assert main([]) == 2
+    assert main(["nope"]) == 2
+    assert main(["validate"]) == 2
+    assert "the following arguments are required: PATH" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------------ distribution name
+def test_distribution_name_is_the_free_one() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["name"] == DISTRIBUTION
+    assert project["optional-dependencies"]["all"] == [f"{DISTRIBUTION}[torch,tensorflow,onnx]"]
+    acme = tomllib.loads((ROOT / "examples" / "acme-adapter" / "pyproject.toml").read_text())["project"]
+    assert DISTRIBUTION in acme["dependencies"], acme["dependencies"]
+
+
+def _user_texts() -> list[Path]:
+    return [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md")), *sorted((ROOT / "adapters").rglob("*.py"))]
+
+
+def test_docs_never_install_the_wrong_package() -> None:
+    """`pip install lockstep` or `lockstep[torch]` would install an unrelated project from the index."""
+    wrong = re.compile(r"pip install\s+(?:-U\s+)?['\"]?lockstep(?![-\w])|(?<![-\w])lockstep\[")
+    found = [f"{p.relative_to(ROOT)}:{i}: {line.strip()}" for p in _user_texts()
+             for i, line in enumerate(p.read_text().splitlines(), 1) if wrong.search(line)]
+    assert not found, "\n".join(found)
+
+
+def test_missing_framework_hint_names_the_distribution() -> None:
+    code = ("import sys; sys.modules['torch'] = None\n"
+            "from lockstep.adapters.registry import AdapterNotFound, get\n"
+            "try:\n    get('torch')\nexcept AdapterNotFound as e:\n    print(e)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert f"pip install '{DISTRIBUTION}[torch]'" in out, out
+
+
+def test_pre_commit_hook_installs_this_distribution() -> None:
+    """pre-commit installs the hook's repository itself (`language: python`): no additional dependency may
+    name a package from the index, and the entry is the console script of this distribution."""
+    (hook,) = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
+    assert hook["language"] == "python" and hook["entry"] == "lockstep validate"
+    assert "additional_dependencies" not in hook
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts["lockstep"] == "lockstep.cli:main"
