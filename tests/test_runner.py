@@ -222,13 +222,14 @@ def test_resume_after_a_crash_between_checkpoints_is_bitwise_identical(tmp_path:
     assert json.loads((cut / "report.json").read_text())["resumed_from"] == 40
 
 
-def test_resume_refuses_another_recipe_and_fresh_runs_drop_old_checkpoints(tmp_path: Path, capsys) -> None:
+def test_resume_refuses_another_recipe_and_overwrite_drops_old_checkpoints(tmp_path: Path, capsys) -> None:
     out = tmp_path / "out"
     assert main(["run", str(_tiny(tmp_path)), "--out", str(out), "--quiet"]) == 0
     other = _tiny(tmp_path, TINY.replace("learning_rate: 0.02", "learning_rate: 0.03"))
     assert main(["run", str(other), "--out", str(out), "--resume", "--quiet"]) == 2
     assert "checkpoint is from a different recipe" in capsys.readouterr().err
-    assert main(["run", str(other), "--out", str(out), "--steps", "20", "--quiet"]) == 0
+    assert main(["run", str(other), "--out", str(out), "--steps", "20", "--quiet"]) == 2  # tests/test_runfolder.py
+    assert main(["run", str(other), "--out", str(out), "--steps", "20", "--quiet", "--overwrite"]) == 0
     assert [p.name for p in (out / "checkpoints").iterdir()] == ["step-00000020.npz"]
     assert len(_records(out)) == 20
 

@@ -1,0 +1,339 @@
+"""Output folders of `lockstep run` (and `lockstep compare --out`): one writer at a time, never clobbered, never
+written over an input.
+
+What a folder promises (docs/guarantees.md):
+- **Locked while a run lives.** `claim` takes an exclusive `fcntl.flock` on `DIR/.lockstep.lock` and holds it until
+  `release()` or the process ends; the kernel drops the lock of a process that dies (kill -9, power loss of the
+  process), so a stale lock never needs cleaning up. The holder's pid, host, start time and command are written
+  into the lock file, and a second claim is refused naming them.
+- **Never clobbered.** A fresh claim of a folder that holds anything (another run, or files that are not a run's)
+  is refused; `mode="resume"` continues what is there; `mode="overwrite"` first removes the previous run's own
+  files (the `outputs` named by the caller) and nothing else. The removal is marked by `DIR/.lockstep-clearing`
+  before the first file moves and finished by whichever claim comes next if the process is killed part-way, so
+  the folder never holds a mix of the old run and the new one.
+- **Never over an input.** Before anything is created or removed, every output path (and every path inside an
+  output folder) is checked against the command's input files: the recipe, its model file, weights, data.
+
+The API, for a command that writes into a folder (`lockstep compare --out DIR` calls it like `lockstep run`):
+
+    from lockstep.runfolder import FolderError, check_out_arg, claim, recipe_inputs
+
+    try:
+        check_out_arg(args.out, "--out")                       # '' is a usage error, not "the default"
+        folder = claim(out, outputs=("compare.json", "compare.svg"), inputs=recipe_inputs(args.recipe),
+                       mode="overwrite" if args.overwrite else "fresh", prog="lockstep compare",
+                       hint="choose another --out, or --overwrite to replace its compare.json and compare.svg")
+    except FolderError as exc:
+        print(exc, file=sys.stderr)                            # one line, names the folder and what to do
+        return 2
+    try:
+        ...                                                    # train, then write the outputs (atomically)
+    finally:
+        folder.release()                                       # also a context manager: `with claim(...):`
+
+`claim` raises FolderError (a usage/IO problem, exit 2) and never a bare OSError. It does no training and
+imports neither NumPy nor a framework; `recipe_inputs` loads (and validates) the recipe.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import errno
+import fcntl
+import json
+import os
+import shutil
+import socket
+import stat
+import sys
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Literal
+
+LOCK_NAME = ".lockstep.lock"
+CLEARING_NAME = ".lockstep-clearing"  # present while an --overwrite removes the previous run's files
+TRASH_PREFIX = ".lockstep-old-"  # the previous run's files on their way out (removed at the next claim)
+BOOKKEEPING = (LOCK_NAME, CLEARING_NAME)
+
+RUN_OUTPUTS: tuple[str, ...] = ("metrics.jsonl", "report.json", "loss.svg", "checkpoints")
+"""What `lockstep run` writes into its folder (besides the lock): the files `--overwrite` removes."""
+
+Mode = Literal["fresh", "resume", "overwrite"]
+
+
+class FolderError(Exception):
+    """The folder cannot be used as asked (busy, not empty, would overwrite an input, not writable): exit 2.
+
+    The message is one line, starts with the command's name and says what to do."""
+
+
+def check_out_arg(value: str | None, flag: str = "--out", prog: str = "lockstep") -> None:
+    """An explicitly empty folder argument is a mistake (an unset shell variable), never "use the default"."""
+    if value is not None and not value.strip():
+        raise FolderError(f"{prog}: {flag} is empty; give a folder, or leave {flag} out for the default")
+    if value is not None and "\0" in value:
+        raise FolderError(f"{prog}: {flag} contains a NUL character")
+
+
+def _shown(path: Path) -> str:
+    return str(path).encode("unicode_escape").decode("ascii") if not str(path).isprintable() else str(path)
+
+
+def check_outputs(folder: Path, outputs: Iterable[str], inputs: Iterable[str | os.PathLike[str]],
+                  prog: str = "lockstep") -> None:
+    """FolderError when an output (a file, or a folder such as `checkpoints/`) is an input or holds one."""
+    root = Path(os.path.abspath(folder))
+    with contextlib.suppress(OSError, RuntimeError):
+        root = root.resolve()
+    for inp in inputs:
+        try:
+            source = Path(inp).resolve()
+        except (OSError, RuntimeError):
+            continue
+        for name in (*outputs, *BOOKKEEPING):
+            target = root / name
+            with contextlib.suppress(OSError, RuntimeError):
+                target = target.resolve()
+            if source == target or source.is_relative_to(target):
+                out = _shown(root / name)
+                raise FolderError(f"{prog}: {out} would overwrite the input {_shown(Path(inp))}; choose another "
+                                  "output folder" if source == target else
+                                  f"{prog}: {out}, which this command writes, holds the input {_shown(Path(inp))}; "
+                                  "choose another output folder")
+
+
+def recipe_inputs(recipe: str | os.PathLike[str]) -> list[Path]:
+    """The files a recipe reads: itself, its model document, the model's weights, its data file.
+
+    A recipe that does not load or validate gives just itself (the command reports why when it prepares)."""
+    from lockstep.runner import RunError, load_recipe
+    from lockstep.spec.semantics import resolve_path
+
+    path = Path(recipe)
+    found = [path]
+    try:
+        doc, model, base = load_recipe(path)
+    except (RunError, OSError, ValueError):
+        return found
+    with contextlib.suppress(ValueError):
+        model_dir = base
+        if isinstance(doc.model, str):
+            model_file = resolve_path(base, doc.model)
+            found.append(model_file)
+            model_dir = model_file.parent
+        if model.weights is not None:
+            found.append(resolve_path(model_dir, model.weights.path))
+    source = doc.data.source
+    if getattr(source, "path", None) is not None:
+        with contextlib.suppress(ValueError):
+            found.append(resolve_path(base, source.path))  # type: ignore[union-attr]
+    return found
+
+
+class RunFolder:
+    """A claimed output folder; the lock is held until `release()` (or the process ends)."""
+
+    def __init__(self, path: Path, fd: int, notes: list[str]) -> None:
+        self.path = path
+        self._fd: int | None = fd
+        self.notes = notes  # what the claim did that the user should hear of (an interrupted --overwrite finished)
+
+    def release(self) -> None:
+        """Drop the lock (idempotent). The lock file stays: deleting it would race with a waiting claim."""
+        if self._fd is None:
+            return
+        fd, self._fd = self._fd, None
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, 0)
+        with contextlib.suppress(OSError):
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+    def __enter__(self) -> RunFolder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def holder(folder: Path) -> dict[str, object] | None:
+    """Who holds (or last held) the folder's lock, from the lock file; None when unknown."""
+    try:
+        return json.loads((Path(folder) / LOCK_NAME).read_text(encoding="utf-8") or "null")
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+
+
+def _describe(info: dict[str, object] | None) -> str:
+    if not isinstance(info, dict):
+        return "another process (it has not said which)"
+    cmd = str(info.get("command", "")).strip()
+    return (f"pid {info.get('pid', '?')} on {info.get('host', '?')}, started {info.get('started', '?')}"
+            + (f" (`{cmd[:200]}`)" if cmd else ""))
+
+
+def _open_lock(folder: Path, prog: str) -> int:
+    path = folder / LOCK_NAME
+    flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK
+    try:
+        fd = os.open(path, flags, 0o644)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise FolderError(f"{prog}: {_shown(path)} is a symbolic link; remove it") from None
+        if exc.errno == errno.EISDIR:
+            raise FolderError(f"{prog}: {_shown(path)} is not a regular file; remove it") from None
+        raise FolderError(f"{prog}: cannot write in {_shown(folder)} ({exc.strerror or exc})") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise FolderError(f"{prog}: {_shown(path)} is not a regular file; remove it")
+    return fd
+
+
+def _lock(folder: Path, prog: str) -> int:
+    """An exclusive lock on the folder's lock file; FolderError naming the holder when another has it."""
+    for _ in range(10):
+        fd = _open_lock(folder, prog)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            info = None
+            with contextlib.suppress(OSError, ValueError, UnicodeDecodeError):
+                info = json.loads(os.pread(fd, 65536, 0).decode("utf-8") or "null")
+            os.close(fd)
+            raise FolderError(f"{prog}: {_shown(folder)} is in use by another Lockstep command: {_describe(info)}; "
+                              "wait for it to end, or choose another folder") from None
+        except OSError as exc:  # e.g. a file system without locks
+            os.close(fd)
+            raise FolderError(f"{prog}: cannot lock {_shown(folder / LOCK_NAME)} ({exc.strerror or exc})") from None
+        try:  # the file we locked must still be the one at that path (not removed and recreated meanwhile)
+            same = os.stat(folder / LOCK_NAME, follow_symlinks=False).st_ino == os.fstat(fd).st_ino
+        except OSError:
+            same = False
+        if same:
+            return fd
+        os.close(fd)
+    raise FolderError(f"{prog}: {_shown(folder / LOCK_NAME)} keeps being replaced; is another program removing it?")
+
+
+def _write_holder(fd: int, prog: str) -> None:
+    info = {
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "started": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "command": " ".join(sys.argv)[:500] or prog,  # the process's own command line, as `ps` shows it
+    }
+    data = (json.dumps(info) + "\n").encode("utf-8")
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, data, 0)
+    os.fsync(fd)
+
+
+def _fsync_dir(folder: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _own_files(folder: Path, outputs: Sequence[str]) -> list[str]:
+    """The names in `folder` that belong to a run with these outputs: the outputs and their atomic temporaries."""
+    names = []
+    with os.scandir(folder) as it:
+        for entry in it:
+            n = entry.name
+            if n in outputs or any(n.startswith(f".{o}.") and n.endswith(".tmp") for o in outputs):
+                names.append(n)
+    return sorted(names)
+
+
+def _clear(folder: Path, names: Sequence[str]) -> None:
+    """Move `names` out of the folder, marked so that a kill part-way is finished by the next claim."""
+    marker = folder / CLEARING_NAME
+    if not marker.exists():
+        marker.write_text(json.dumps(list(names)) + "\n", encoding="utf-8")
+        _fsync_dir(folder)
+    trash = folder / f"{TRASH_PREFIX}{os.getpid()}-{os.urandom(4).hex()}"
+    trash.mkdir()
+    for n in names:
+        with contextlib.suppress(FileNotFoundError):
+            os.rename(folder / n, trash / n)
+    _fsync_dir(folder)
+    marker.unlink()
+    _fsync_dir(folder)
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+def _finish_interrupted(folder: Path, outputs: Sequence[str]) -> list[str]:
+    """Finish an --overwrite that a kill interrupted, and drop the trash of earlier ones."""
+    notes = []
+    marker = folder / CLEARING_NAME
+    if marker.is_file():
+        try:
+            planned = [str(n) for n in json.loads(marker.read_text(encoding="utf-8"))]
+        except (OSError, ValueError, TypeError):
+            planned = []
+        names = sorted(set(planned) | set(_own_files(folder, outputs)))
+        names = [n for n in names if "/" not in n and n not in BOOKKEEPING and not n.startswith(TRASH_PREFIX)]
+        _clear(folder, names)
+        notes.append(f"{_shown(folder)}: finished removing a previous run's files (an --overwrite was interrupted)")
+    with os.scandir(folder) as it:
+        for entry in it:
+            if entry.name.startswith(TRASH_PREFIX) and entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path, ignore_errors=True)
+    return notes
+
+
+def contents(folder: Path) -> list[str]:
+    """What the folder holds besides Lockstep's own bookkeeping (the lock, an interrupted clearing's trash)."""
+    with os.scandir(folder) as it:
+        return sorted(e.name for e in it if e.name not in BOOKKEEPING and not e.name.startswith(TRASH_PREFIX))
+
+
+def claim(folder: str | os.PathLike[str], *, outputs: Sequence[str], inputs: Iterable[str | os.PathLike[str]] = (),
+          mode: Mode = "fresh", prog: str = "lockstep", hint: str | None = None) -> RunFolder:
+    """Create (if needed), lock and prepare `folder` for a command that writes `outputs` into it.
+
+    mode "fresh": the folder must be new or empty; "resume": whatever is there is kept; "overwrite": the
+    `outputs` already there are removed first (nothing else is). `inputs` are checked first: no output may be
+    or contain one. `hint` ends the refusal of a non-empty folder (default: how to get past it with a flag
+    name of `lockstep run`). Raises FolderError (exit 2)."""
+    path = Path(folder)
+    inputs = list(inputs)
+    check_outputs(path, outputs, inputs, prog)
+    if path.exists() and not path.is_dir():
+        raise FolderError(f"{prog}: {_shown(path)} exists and is not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise FolderError(f"{prog}: cannot create the folder {_shown(path)} ({exc.strerror or exc})") from None
+    fd = _lock(path, prog)
+    try:
+        _write_holder(fd, prog)
+        notes = _finish_interrupted(path, outputs)
+        if mode == "overwrite":
+            _clear(path, _own_files(path, outputs))
+        elif mode == "fresh":
+            found = contents(path)
+            if found:
+                ours = [n for n in found if n in outputs]
+                listed = ", ".join(n + ("/" if (path / n).is_dir() else "") for n in found[:6])
+                listed += f" and {len(found) - 6} more" if len(found) > 6 else ""
+                what = "another run" if ours else "files that are not from a Lockstep run"
+                raise FolderError(
+                    f"{prog}: {_shown(path)} already holds {what} ({listed}); "
+                    + (hint or ("continue that run with --resume, replace it with --overwrite, or choose another "
+                                "--out" if ours else "choose another --out, or --overwrite to write beside them")))
+        # a probe: an unwritable folder is found here, not after the first training step
+        probe = path / f".lockstep-probe-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        os.close(fd)
+        raise FolderError(f"{prog}: cannot write in {_shown(path)} ({exc.strerror or exc})") from None
+    except BaseException:  # FolderError, KeyboardInterrupt: the lock goes with the refusal
+        os.close(fd)
+        raise
+    return RunFolder(path, fd, notes)

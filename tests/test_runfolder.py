@@ -1,0 +1,316 @@
+"""Run folders: locked while a run lives, never clobbered by a new run, never written over an input; outputs that
+cannot be written are a clear exit 2 with the run's real outcome still said."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from xml.etree import ElementTree
+
+import pytest
+
+from lockstep import atomic, runner
+from lockstep.cli import main
+from lockstep.runfolder import LOCK_NAME, RUN_OUTPUTS, FolderError, claim, holder
+
+ROOT = Path(__file__).resolve().parents[1]
+DIGITS = ROOT / "examples" / "digits-mlp"
+
+TINY = """apiVersion: lockstep/v1
+kind: Recipe
+metadata: {name: tiny}
+model:
+  apiVersion: lockstep/v1
+  kind: Model
+  metadata: {name: m}
+  inputs: [{name: x, shape: [4]}]
+  layers: [{type: dense, units: 8}, {type: relu}, {type: dense, units: 3}]
+seed: 5
+dtype: float64
+data:
+  source: {type: synthetic_classification, num_samples: 64, shape: [4], num_classes: 3}
+  batch_size: 16
+loss: {type: sparse_categorical_crossentropy, from_logits: true}
+optimizer: {type: adam, learning_rate: 0.02}
+training: {steps: 20}
+evaluation: {every: 10, metrics: [loss]}
+checkpoint: {every: 10, keep: 2}
+"""
+
+
+def _recipe(folder: Path, text: str = TINY, name: str = "tiny.yaml") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_text(text)
+    return folder / name
+
+
+def _run(recipe: Path, out: Path, *extra: str) -> int:
+    return main(["run", str(recipe), "--out", str(out), "--quiet", *extra])
+
+
+def _steps(out: Path) -> list[int]:
+    return [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()]
+
+
+HOLD = textwrap.dedent("""
+    import sys, time
+    from lockstep.runfolder import claim
+    folder = claim(sys.argv[1], outputs=("metrics.jsonl",), mode="resume", prog="lockstep run")
+    print("holding", flush=True)
+    time.sleep(600)
+""")
+
+
+@pytest.fixture()
+def held(tmp_path: Path):
+    """A folder whose lock another live process holds; yields (folder, process)."""
+    folder = tmp_path / "held"
+    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(folder)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "holding"
+        yield folder, proc
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+# ------------------------------------------------------------------------------------------------ the lock
+def test_a_live_holder_is_named_and_a_dead_one_releases_the_lock(held, capsys) -> None:
+    folder, proc = held
+    with pytest.raises(FolderError, match=rf"in use by another Lockstep command: pid {proc.pid} on "):
+        claim(folder, outputs=RUN_OUTPUTS, mode="resume")
+    assert holder(folder)["pid"] == proc.pid and holder(folder)["started"]
+    assert _run(_recipe(folder.parent / "r"), folder, "--resume") == 2
+    err = capsys.readouterr().err
+    assert f"pid {proc.pid}" in err and "Traceback" not in err and not (folder / "metrics.jsonl").exists()
+    os.kill(proc.pid, signal.SIGKILL)  # a killed run leaves its lock file behind, but not the lock
+    proc.wait()
+    with claim(folder, outputs=RUN_OUTPUTS, mode="resume") as mine:
+        assert holder(folder)["pid"] == os.getpid() and mine.path == folder
+    assert (folder / LOCK_NAME).is_file()
+
+
+def test_two_runs_into_one_folder_at_once_one_wins(tmp_path: Path) -> None:
+    """Both exited 0 and left a mix before; now exactly one runs and the other is refused (busy or not empty)."""
+    recipe = _recipe(tmp_path, TINY.replace("steps: 20", "steps: 300"))
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "lockstep", "run", str(recipe), "--out", str(out), "--quiet"]
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    results = [(p.communicate()[1], p.returncode)[::-1] for p in procs]
+    codes = sorted(code for code, _ in results)
+    assert codes == [0, 2], results
+    err = next(e for code, e in results if code == 2)
+    assert ("in use by another Lockstep command" in err or "already holds another run" in err), err
+    assert _steps(out) == list(range(1, 301))
+
+
+# ------------------------------------------------------------------------------------- fresh, resume, overwrite
+def test_a_fresh_run_never_deletes_another_runs_checkpoints(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "out"
+    assert _run(_recipe(tmp_path), out) == 0
+    before = sorted(p.name for p in (out / "checkpoints").iterdir())
+    other = _recipe(tmp_path, TINY.replace("learning_rate: 0.02", "learning_rate: 0.03"), "other.yaml")
+    assert _run(other, out, "--steps", "10") == 2
+    err = capsys.readouterr().err
+    assert "already holds another run (checkpoints/, loss.svg, metrics.jsonl, report.json)" in err
+    assert "--resume" in err and "--overwrite" in err
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == before == ["step-00000010.npz",
+                                                                                 "step-00000020.npz"]
+
+
+def test_overwrite_replaces_only_the_previous_runs_files(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "out"
+    assert _run(_recipe(tmp_path), out) == 0
+    (out / "notes.txt").write_text("mine")
+    (out / ".report.json.abc.tmp").write_text("a killed write's leftover")
+    assert _run(_recipe(tmp_path), out, "--steps", "10") == 2
+    assert "already holds another run" in capsys.readouterr().err
+    assert _run(_recipe(tmp_path), out, "--overwrite", "--steps", "10") == 0
+    assert sorted(p.name for p in out.iterdir()) == sorted([LOCK_NAME, "notes.txt", *RUN_OUTPUTS])
+    assert (out / "notes.txt").read_text() == "mine" and _steps(out) == list(range(1, 11))
+    assert [p.name for p in (out / "checkpoints").iterdir()] == ["step-00000010.npz"]
+
+
+def test_a_folder_of_other_files_is_refused_unless_overwrite(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "data.csv").write_text("1,2\n")
+    assert _run(_recipe(tmp_path), out) == 2
+    assert "holds files that are not from a Lockstep run (data.csv)" in capsys.readouterr().err
+    assert _run(_recipe(tmp_path), out, "--overwrite") == 0 and (out / "data.csv").read_text() == "1,2\n"
+
+
+KILL_MID_CLEAR = textwrap.dedent("""
+    import os, signal, sys
+    from lockstep import runfolder
+    real = os.rename
+    def rename(a, b):
+        real(a, b)
+        os.kill(os.getpid(), signal.SIGKILL)  # killed after moving the first file of the old run
+    os.rename = rename
+    runfolder.claim(sys.argv[1], outputs=runfolder.RUN_OUTPUTS, mode="overwrite")
+""")
+
+
+def test_a_kill_during_overwrite_never_leaves_a_mix(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "out"
+    recipe = _recipe(tmp_path)
+    assert _run(recipe, out) == 0
+    proc = subprocess.run([sys.executable, "-c", KILL_MID_CLEAR, str(out)])
+    assert proc.returncode == -signal.SIGKILL
+    left = sorted(p.name for p in out.iterdir())
+    assert ".lockstep-clearing" in left and len([n for n in left if n in RUN_OUTPUTS]) == 3, left
+    # whatever comes next finishes the removal first: here a --resume, which then has nothing to resume
+    assert _run(recipe, out, "--resume", "--steps", "10") == 0
+    err = capsys.readouterr().err
+    assert "finished removing a previous run's files" in err and "nothing to resume" in err
+    assert _steps(out) == list(range(1, 11)) and [p.name for p in (out / "checkpoints").iterdir()] == [
+        "step-00000010.npz"]
+    assert sorted(p.name for p in out.iterdir()) == sorted([LOCK_NAME, *RUN_OUTPUTS])
+
+
+def test_resume_with_nothing_to_resume_says_so_before_training(tmp_path: Path, capsys, monkeypatch) -> None:
+    real = runner.train
+    said: list[str] = []
+
+    def train(*args, **kw):
+        said.append(capsys.readouterr().err)
+        return real(*args, **kw)
+
+    monkeypatch.setattr(runner, "train", train)
+    out = tmp_path / "out"
+    assert _run(_recipe(tmp_path), out, "--resume", "--steps", "5") == 0
+    assert len(said) == 1 and f"nothing to resume in {out} (no checkpoint); training from step 0" in said[0]
+    no_ckpt = _recipe(tmp_path, TINY.replace("checkpoint: {every: 10, keep: 2}\n", ""), "nock.yaml")
+    assert _run(no_ckpt, tmp_path / "o2", "--resume") == 0
+    assert "the recipe writes no checkpoints" in said[1]
+
+
+# ------------------------------------------------------------------------------------ outputs never over inputs
+def test_an_output_never_overwrites_an_input(tmp_path: Path, capsys) -> None:
+    folder = tmp_path / "w"
+    shutil.copytree(DIGITS, folder)
+    (folder / "recipe.yaml").rename(folder / "report.json")  # `lockstep run report.json --out .`
+    before = (folder / "report.json").read_bytes()
+    for extra in ((), ("--overwrite",), ("--resume",)):
+        assert _run(folder / "report.json", folder, *extra) == 2
+        err = capsys.readouterr().err
+        assert f"{folder / 'report.json'} would overwrite the input" in err, err
+    assert (folder / "report.json").read_bytes() == before and not (folder / "metrics.jsonl").exists()
+    # the model file inside the folder that holds the checkpoints: --overwrite would have removed it
+    (folder / "report.json").rename(folder / "recipe.yaml")
+    (folder / "checkpoints").mkdir()
+    (folder / "model.yaml").rename(folder / "checkpoints" / "model.yaml")
+    text = (folder / "recipe.yaml").read_text().replace("model: model.yaml", "model: checkpoints/model.yaml")
+    (folder / "recipe.yaml").write_text(text)
+    assert _run(folder / "recipe.yaml", folder, "--overwrite") == 2
+    assert "holds the input" in capsys.readouterr().err and (folder / "checkpoints" / "model.yaml").is_file()
+
+
+def test_data_and_weights_files_are_inputs_too(tmp_path: Path, capsys) -> None:
+    folder = tmp_path / "w"
+    shutil.copytree(ROOT / "examples" / "csv-binary", folder)
+    text = (folder / "recipe.yaml").read_text()
+    assert "points.csv" in text
+    (folder / "points.csv").rename(folder / "metrics.jsonl")
+    (folder / "recipe.yaml").write_text(text.replace("points.csv", "metrics.jsonl"))
+    assert _run(folder / "recipe.yaml", folder, "--overwrite") == 2
+    assert "would overwrite the input" in capsys.readouterr().err and (folder / "metrics.jsonl").stat().st_size
+
+
+# ------------------------------------------------------------------------------------------- bad --out values
+def test_bad_out_values_are_exit_2_before_any_work(tmp_path: Path, capsys, monkeypatch) -> None:
+    monkeypatch.setattr(runner, "prepare_sessions", lambda *a, **k: pytest.fail("trained despite a bad --out"))
+    recipe = _recipe(tmp_path)
+    (tmp_path / "file").write_text("")
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    cases = {
+        "": "--out is empty",
+        "  ": "--out is empty",
+        str(tmp_path / "file"): "exists and is not a folder",
+        str(tmp_path / "file" / "sub"): "cannot create the folder",  # a path under a regular file: as root too
+        str(fifo): "exists and is not a folder",
+    }
+    for value, message in cases.items():
+        assert main(["run", str(recipe), "--out", value, "--quiet"]) == 2, value
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err, (value, err)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders; the path-under-a-file case "
+                                              "of test_bad_out_values_are_exit_2_before_any_work covers root")
+def test_read_only_folder_is_exit_2(tmp_path: Path, capsys) -> None:
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    try:
+        assert _run(_recipe(tmp_path), ro / "out") == 2
+        assert _run(_recipe(tmp_path), ro) == 2
+        err = capsys.readouterr().err
+        assert "Permission denied" in err and "Traceback" not in err
+    finally:
+        ro.chmod(0o755)
+
+
+def test_lock_file_that_is_not_a_file_is_refused(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    (out / LOCK_NAME).mkdir(parents=True)
+    with pytest.raises(FolderError, match="is not a regular file"):
+        claim(out, outputs=RUN_OUTPUTS)
+    shutil.rmtree(out)
+    out.mkdir()
+    (out / LOCK_NAME).symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(FolderError, match="symbolic link"):
+        claim(out, outputs=RUN_OUTPUTS)
+    assert not (tmp_path / "elsewhere").exists()
+
+
+# ------------------------------------------------------------------------------------- outputs that fail late
+BAD_LR = TINY.replace("optimizer: {type: adam, learning_rate: 0.02}", "optimizer: {type: sgd, learning_rate: 1.0e+30}")
+
+
+def test_sgd_at_lr_1e30_says_non_finite_loss_and_still_plots(tmp_path: Path, capsys) -> None:
+    """Its losses reach ~1e300 before inf: the plot overflowed and its traceback hid the run's outcome."""
+    out = tmp_path / "out"
+    assert _run(_recipe(tmp_path, BAD_LR), out) == 1
+    err = capsys.readouterr().err
+    assert "non-finite" in err and "Traceback" not in err and "OverflowError" not in err
+    assert ElementTree.parse(out / "loss.svg").getroot().tag.endswith("svg")
+    assert json.loads((out / "report.json").read_text())["status"] == "failed"
+
+
+def test_report_that_cannot_be_written_is_exit_2_and_the_outcome_is_said(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "out"
+    recipe = _recipe(tmp_path)
+    assert _run(recipe, out, "--steps", "10") == 0
+    (out / "report.json").unlink()
+    (out / "report.json").mkdir()  # report.json is a folder
+    assert _run(recipe, out, "--resume") == 2
+    captured = capsys.readouterr()
+    assert "tiny: 20 steps on reference (resumed at step 10)" in captured.out
+    assert f"cannot write the report in {out}" in captured.err and "Traceback" not in captured.err
+
+
+def test_disk_full_is_exit_2_and_the_outcome_is_said(tmp_path: Path, capsys, monkeypatch) -> None:
+    real = atomic.write_bytes
+
+    def full(path, data):
+        if Path(path).name in ("report.json", "loss.svg"):
+            raise OSError(28, "No space left on device", str(path))
+        return real(path, data)
+
+    monkeypatch.setattr(atomic, "write_bytes", full)
+    assert _run(_recipe(tmp_path), tmp_path / "ok") == 2
+    captured = capsys.readouterr()
+    assert "tiny: 20 steps on reference" in captured.out and "No space left on device" in captured.err
+    assert _run(_recipe(tmp_path, BAD_LR), tmp_path / "failed") == 2  # a failed run: its failure is still said
+    captured = capsys.readouterr()
+    assert "non-finite" in captured.err and "No space left on device" in captured.err
+    assert "Traceback" not in captured.err
