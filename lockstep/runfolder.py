@@ -76,6 +76,23 @@ def check_out_arg(value: str | None, flag: str = "--out", prog: str = "lockstep"
         raise FolderError(f"{prog}: {flag} contains a NUL character")
 
 
+def writable_folder(value: str | os.PathLike[str], flag: str = "--out", prog: str = "lockstep") -> Path:
+    """The folder named by an output argument, created if missing and proven writable (a probe file), so that a
+    command fails before its work rather than after it. FolderError (exit 2) names the flag and the reason."""
+    check_out_arg(os.fspath(value), flag, prog)
+    path = Path(value)
+    if path.exists() and not path.is_dir():
+        raise FolderError(f"{prog}: {flag} {_shown(path)}: exists and is not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".lockstep-probe-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise FolderError(f"{prog}: {flag} {_shown(path)}: cannot write there ({exc.strerror or exc})") from None
+    return path
+
+
 def _shown(path: Path) -> str:
     return str(path).encode("unicode_escape").decode("ascii") if not str(path).isprintable() else str(path)
 

@@ -110,3 +110,42 @@ def test_pre_commit_hook_installs_this_distribution() -> None:
     assert "additional_dependencies" not in hook
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
     assert scripts["lockstep"] == "lockstep.cli:main"
+
+
+# ------------------------------------------------------------------------------------------ output arguments
+OLD_MODEL = """apiVersion: lockstep/v1alpha1
+kind: Model
+metadata: {name: m}
+inputs: [{name: x, shape: [4]}]
+layers: [{type: dense, units: 3}]
+"""
+
+
+@pytest.mark.parametrize("value, message", [
+    ("", "--out is empty"),
+    (" ", "--out is empty"),
+    ("{file}", "exists and is not a folder"),
+    ("{file}/sub", "cannot write there (Not a directory)"),  # a path under a regular file: unwritable, also as root
+])
+def test_migrate_out_is_checked_before_any_file_is_touched(value: str, message: str, tmp_path: Path, capsys) -> None:
+    (tmp_path / "file").write_text("")
+    doc = tmp_path / "m.yaml"
+    doc.write_text(OLD_MODEL)
+    assert main(["migrate", str(doc), "--out", value.format(file=tmp_path / "file")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err, err
+    assert doc.read_text() == OLD_MODEL  # `--out ''` used to mean "in place"
+
+
+@pytest.mark.parametrize("value, message", [
+    ("", "--report is empty"),
+    ("{file}", "exists and is not a folder"),
+    ("{file}/sub", "cannot write there (Not a directory)"),
+])
+def test_certify_report_is_checked_before_the_adapter_loads(value: str, message: str, tmp_path: Path,
+                                                           capsys) -> None:
+    (tmp_path / "file").write_text("")
+    report = value.format(file=tmp_path / "file")
+    assert main(["certify", "--adapter", "no-such-adapter", "--report", report, "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "unknown adapter" not in err and "Traceback" not in err, err

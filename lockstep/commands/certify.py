@@ -89,6 +89,15 @@ class _Progress:
 
 
 def run(args: argparse.Namespace) -> int:
+    from lockstep.runfolder import FolderError, check_out_arg, writable_folder
+
+    try:  # an explicit --report is checked before anything else is loaded
+        check_out_arg(args.report, "--report", "lockstep certify")
+        if args.report is not None:
+            writable_folder(args.report, "--report", "lockstep certify")
+    except FolderError as exc:
+        print(exc, file=sys.stderr)
+        return 2
     from lockstep.adapters.registry import AdapterNotFound, get
     from lockstep.conformance import report
     from lockstep.conformance.suite import SPECS, Options, certify, example_recipes
@@ -133,17 +142,11 @@ def run(args: argparse.Namespace) -> int:
             print(f"lockstep certify: adapter `{args.adapter}` offers {', '.join(offered)}; not {missing[0]}",
                   file=sys.stderr)
             return 2
-    out = Path(args.report or f"certify-{adapter.name if hasattr(adapter, 'name') else 'adapter'}")
-    if out.exists() and not out.is_dir():
-        print(f"lockstep certify: --report {out}: exists and is not a folder", file=sys.stderr)
-        return 2
     try:  # failures are written as they are found: the folder must be writable before the first check
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".lockstep-write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        print(f"lockstep certify: --report {out}: cannot write there ({exc.strerror or exc})", file=sys.stderr)
+        out = writable_folder(args.report or f"certify-{getattr(adapter, 'name', 'adapter')}", "--report",
+                              "lockstep certify")
+    except FolderError as exc:
+        print(exc, file=sys.stderr)
         return 2
     name = args.adapter
     options = Options(levels=levels, dtypes=dtypes, devices=devices, examples=args.examples, seed=args.seed,

@@ -73,10 +73,18 @@ def _inputs(raw_paths: list[str]) -> tuple[list[tuple[Path, Path]], list[str]]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from lockstep.runfolder import FolderError, check_out_arg, writable_folder
     from lockstep.spec.loader import load_text, read_text
     from lockstep.spec.migrations import CURRENT, migrate, needs_migration
     from lockstep.spec.validate import check_header, validate_document
 
+    try:  # `--out ''` is a mistake, never "in place"; an unusable --out fails before any file is read
+        check_out_arg(args.out, "--out", "lockstep migrate")
+        if args.out is not None and not args.check:
+            writable_folder(args.out, "--out", "lockstep migrate")
+    except FolderError as exc:
+        print(exc, file=sys.stderr)
+        return 2
     pairs, problems = _inputs(args.paths)
     for p in problems:
         print(p, file=sys.stderr)
@@ -84,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     targets: dict[Path, Path] = {}
     for f, root in pairs:
-        target = (Path(args.out) / f.relative_to(root)) if args.out else f
+        target = (Path(args.out) / f.relative_to(root)) if args.out is not None else f
         if target.resolve() in targets.values():
             print(f"{f}: would be written to {target}, like another input; give the files one --out each",
                   file=sys.stderr)
