@@ -151,16 +151,24 @@ def recipe_inputs(recipe: str | os.PathLike[str]) -> list[Path]:
 class RunFolder:
     """A claimed output folder; the lock is held until `release()` (or the process ends)."""
 
-    def __init__(self, path: Path, fd: int, notes: list[str]) -> None:
+    def __init__(self, path: Path, fd: int, notes: list[str], created: bool = False) -> None:
         self.path = path
         self._fd: int | None = fd
         self.notes = notes  # what the claim did that the user should hear of (an interrupted --overwrite finished)
+        self.created = created  # the claim made the folder: it goes again if nothing was written into it
 
     def release(self) -> None:
-        """Drop the lock (idempotent). The lock file stays: deleting it would race with a waiting claim."""
+        """Drop the lock (idempotent). The lock file stays, except in a folder that this claim created and
+        nothing was written into (a run refused by its backend leaves no empty folder behind); a claim waiting
+        on the removed file finds it gone once it has the lock, and starts again."""
         if self._fd is None:
             return
         fd, self._fd = self._fd, None
+        if self.created:
+            with contextlib.suppress(OSError):
+                if not contents(self.path) and not any(self.path.glob(f"{TRASH_PREFIX}*")):
+                    os.unlink(self.path / LOCK_NAME)  # still locked: no one can have taken it meanwhile
+                    os.rmdir(self.path)
         with contextlib.suppress(OSError):
             os.ftruncate(fd, 0)
         with contextlib.suppress(OSError):
@@ -190,11 +198,13 @@ def _describe(info: dict[str, object] | None) -> str:
             + (f" (`{cmd[:200]}`)" if cmd else ""))
 
 
-def _open_lock(folder: Path, prog: str) -> int:
+def _open_lock(folder: Path, prog: str) -> int | None:
     path = folder / LOCK_NAME
     flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK
     try:
         fd = os.open(path, flags, 0o644)
+    except FileNotFoundError:  # the folder went away (a claim that created it, and released it empty)
+        return None
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise FolderError(f"{prog}: {_shown(path)} is a symbolic link; remove it") from None
@@ -210,7 +220,13 @@ def _open_lock(folder: Path, prog: str) -> int:
 def _lock(folder: Path, prog: str) -> int:
     """An exclusive lock on the folder's lock file; FolderError naming the holder when another has it."""
     for _ in range(10):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise FolderError(f"{prog}: cannot create the folder {_shown(folder)} ({exc.strerror or exc})") from None
         fd = _open_lock(folder, prog)
+        if fd is None:
+            continue
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -322,10 +338,7 @@ def claim(folder: str | os.PathLike[str], *, outputs: Sequence[str], inputs: Ite
     check_outputs(path, outputs, inputs, prog)
     if path.exists() and not path.is_dir():
         raise FolderError(f"{prog}: {_shown(path)} exists and is not a folder")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise FolderError(f"{prog}: cannot create the folder {_shown(path)} ({exc.strerror or exc})") from None
+    created = not path.exists()
     fd = _lock(path, prog)
     try:
         _write_holder(fd, prog)
@@ -353,4 +366,4 @@ def claim(folder: str | os.PathLike[str], *, outputs: Sequence[str], inputs: Ite
     except BaseException:  # FolderError, KeyboardInterrupt: the lock goes with the refusal
         os.close(fd)
         raise
-    return RunFolder(path, fd, notes)
+    return RunFolder(path, fd, notes, created)

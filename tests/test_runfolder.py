@@ -314,3 +314,13 @@ def test_disk_full_is_exit_2_and_the_outcome_is_said(tmp_path: Path, capsys, mon
     captured = capsys.readouterr()
     assert "non-finite" in captured.err and "No space left on device" in captured.err
     assert "Traceback" not in captured.err
+
+
+def test_a_run_refused_by_its_backend_leaves_no_folder_behind(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "new"
+    assert main(["run", str(_recipe(tmp_path)), "--out", str(out), "--backend", "nope", "--quiet"]) == 2
+    assert "unknown adapter" in capsys.readouterr().err and not out.exists()
+    out.mkdir()  # a folder that was there before stays, with its (free) lock file
+    assert main(["run", str(_recipe(tmp_path)), "--out", str(out), "--backend", "nope", "--quiet"]) == 2
+    assert [p.name for p in out.iterdir()] == [LOCK_NAME] and holder(out) is None
+    assert _run(_recipe(tmp_path), out) == 0  # and counts as empty
