@@ -74,7 +74,7 @@ def test_clear_messages(vendor: str, target: str, message: str) -> None:
 
 def test_missing_framework_says_which_extra(vendor: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(registry.BUILTIN, "torch", ("needs_framework:A", "torch"))
-    with pytest.raises(AdapterNotFound, match=r"install lockstep\[torch\]"):
+    with pytest.raises(AdapterNotFound, match=r"pip install 'lockstep-standard\[torch\]'"):
         get("torch")
 
 
