@@ -49,7 +49,7 @@ import stat
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 LOCK_NAME = ".lockstep.lock"
 CLEARING_NAME = ".lockstep-clearing"  # present while an --overwrite removes the previous run's files
@@ -120,17 +120,18 @@ def check_outputs(folder: Path, outputs: Iterable[str], inputs: Iterable[str | o
                                   "choose another output folder")
 
 
-def recipe_inputs(recipe: str | os.PathLike[str]) -> list[Path]:
+def recipe_inputs(recipe: str | os.PathLike[str], loaded: tuple[Any, Any, Path] | None = None) -> list[Path]:
     """The files a recipe reads: itself, its model document, the model's weights, its data file.
 
-    A recipe that does not load or validate gives just itself (the command reports why when it prepares)."""
+    `loaded` is what `runner.load_recipe(recipe)` returned, when the caller has it already. A recipe that does
+    not load or validate gives just itself (the command reports why when it prepares)."""
     from lockstep.runner import RunError, load_recipe
     from lockstep.spec.semantics import resolve_path
 
     path = Path(recipe)
     found = [path]
     try:
-        doc, model, base = load_recipe(path)
+        doc, model, base = loaded if loaded is not None else load_recipe(path)
     except (RunError, OSError, ValueError):
         return found
     with contextlib.suppress(ValueError):

@@ -53,14 +53,16 @@ def run(args: argparse.Namespace) -> int:
         print(exc, file=sys.stderr)
         return 2
     try:  # the recipe names the default folder and the inputs that no output may overwrite
-        recipe, _, _ = load_recipe(args.recipe)
+        loaded = load_recipe(args.recipe)
     except RunError as exc:
         return _fail(exc, exc.exit_code)
+    recipe = loaded[0]
     name = recipe.metadata.name
     out = Path(args.out or f"runs/{name}-{re.sub(r'[^A-Za-z0-9_.-]+', '_', args.backend)}")
     mode = "resume" if args.resume else "overwrite" if args.overwrite else "fresh"
     try:
-        folder = claim(out, outputs=RUN_OUTPUTS, inputs=recipe_inputs(args.recipe), mode=mode, prog="lockstep run")
+        folder = claim(out, outputs=RUN_OUTPUTS, inputs=recipe_inputs(args.recipe, loaded), mode=mode,
+                       prog="lockstep run")
     except FolderError as exc:
         print(exc, file=sys.stderr)
         return 2
