@@ -101,9 +101,12 @@ def line_chart(series: dict[str, list[tuple[float, float]]], *, title: str, xlab
     def u(y: float) -> float:  # the plotted coordinate of a drawable y
         return _clamp(math.log10(y)) if log_y else _clamp(y)
 
-    kept = {name: [(_clamp(float(x)), u(float(y))) for x, y in pts if drawable((x, y))]
-            for name, pts in (*series.items(), *points.items())}
-    allxy = [p for pts in kept.values() for p in pts] or [(0.0, 0.0), (1.0, 1.0)]
+    def keep(pts: list[tuple[float, float]]) -> list[tuple[float, float]]:
+        return [(_clamp(float(x)), u(float(y))) for x, y in pts if drawable((x, y))]
+
+    lines = {name: keep(pts) for name, pts in series.items()}
+    dots = {name: keep(pts) for name, pts in points.items()}
+    allxy = [p for pts in (*lines.values(), *dots.values()) for p in pts] or [(0.0, 0.0), (1.0, 1.0)]
     x0, x1 = _span(min(p[0] for p in allxy), max(p[0] for p in allxy))
     y0, y1 = _span(min(p[1] for p in allxy), max(p[1] for p in allxy))
     pad = 0.04 * (y1 - y0)  # keep the extremes off the frame
@@ -135,16 +138,16 @@ def line_chart(series: dict[str, list[tuple[float, float]]], *, title: str, xlab
     legend = []
     for i, (name, pts) in enumerate(series.items()):
         color = COLORS[i % len(COLORS)]
-        good = _envelope(kept[name], pw)
+        good = _envelope(lines[name], pw)
         if good:
             path = " ".join(f"{'M' if j == 0 else 'L'}{sx(x):.1f},{sy(y):.1f}" for j, (x, y) in enumerate(good))
             out.append(f'<path d="{path}" fill="none" stroke="{color}" stroke-width="1.5"/>')
-        legend.append((_legend_name(name, len(pts) - len(kept[name]), log_y), color, "line"))
+        legend.append((_legend_name(name, len(pts) - len(lines[name]), log_y), color, "line"))
     for i, (name, pts) in enumerate(points.items()):
         color = COLORS[(i + len(series)) % len(COLORS)]
-        for x, y in kept[name]:
+        for x, y in dots[name]:
             out.append(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="3.5" fill="{color}"/>')
-        legend.append((_legend_name(name, len(pts) - len(kept[name]), log_y), color, "dot"))
+        legend.append((_legend_name(name, len(pts) - len(dots[name]), log_y), color, "dot"))
     for i, (name, color, kind) in enumerate(legend):
         y = mt + 14 + 16 * i
         mark = (f'<line x1="{ml + pw - 150}" y1="{y - 4}" x2="{ml + pw - 130}" y2="{y - 4}" stroke="{color}" '

@@ -64,3 +64,11 @@ def test_non_finite_values_are_counted_in_the_legend() -> None:
 def test_any_title_is_escaped(title: str) -> None:
     svg = line_chart({"a": [(1.0, 1.0)]}, title=title, xlabel=title, ylabel=title)
     _check_svg(svg, title)
+
+
+def test_a_line_and_dots_of_one_name_keep_their_own_values() -> None:
+    svg = line_chart({"loss": [(1.0, 1.0), (2.0, 2.0)]}, points={"loss": [(1.0, 5.0)]}, title="t", xlabel="x",
+                     ylabel="y")
+    root = _check_svg(svg, None)
+    (path,) = [e for e in root.iter(f"{SVG}path")]
+    assert path.get("d", "").count("L") == 1, path.get("d")  # the line has its two points, not the one dot
