@@ -7,10 +7,10 @@ What a folder promises (docs/guarantees.md):
   process), so a stale lock never needs cleaning up. The holder's pid, host, start time and command are written
   into the lock file, and a second claim is refused naming them.
 - **Never clobbered.** A fresh claim of a folder that holds anything (another run, or files that are not a run's)
-  is refused; `mode="resume"` continues what is there; `mode="overwrite"` first removes the previous run's own
-  files (the `outputs` named by the caller) and nothing else. The removal is marked by `DIR/.lockstep-clearing`
-  before the first file moves and finished by whichever claim comes next if the process is killed part-way, so
-  the folder never holds a mix of the old run and the new one.
+  is refused; `mode="resume"` continues what is there; `mode="overwrite"` removes the previous run's own files
+  (the `outputs` named by the caller) and nothing else, when the command calls `start()` (ready to write). The
+  removal is marked by `DIR/.lockstep-clearing` before the first file moves and finished by whichever claim
+  comes next if the process is killed part-way, so the folder never holds a mix of the old run and the new one.
 - **Never over an input.** Before anything is created or removed, every output path (and every path inside an
   output folder) is checked against the command's input files: the recipe, its model file, weights, data.
 
@@ -27,7 +27,9 @@ The API, for a command that writes into a folder (`lockstep compare --out DIR` c
         print(exc, file=sys.stderr)                            # one line, names the folder and what to do
         return 2
     try:
-        ...                                                    # train, then write the outputs (atomically)
+        ...                                                    # load inputs, build what the command needs
+        folder.start()                                         # --overwrite: the previous outputs go now
+        ...                                                    # work, then write the outputs (atomically)
     finally:
         folder.release()                                       # also a context manager: `with claim(...):`
 
@@ -152,11 +154,26 @@ def recipe_inputs(recipe: str | os.PathLike[str], loaded: tuple[Any, Any, Path] 
 class RunFolder:
     """A claimed output folder; the lock is held until `release()` (or the process ends)."""
 
-    def __init__(self, path: Path, fd: int, notes: list[str], created: bool = False) -> None:
+    def __init__(self, path: Path, fd: int, notes: list[str], created: bool = False, *, mode: Mode = "fresh",
+                 outputs: Sequence[str] = (), prog: str = "lockstep") -> None:
         self.path = path
         self._fd: int | None = fd
         self.notes = notes  # what the claim did that the user should hear of (an interrupted --overwrite finished)
         self.created = created  # the claim made the folder: it goes again if nothing was written into it
+        self.mode, self.outputs, self.prog = mode, tuple(outputs), prog
+
+    def start(self) -> None:
+        """Call once the command is ready to write (inputs loaded, backend built). With mode "overwrite" this is
+        when the previous run's files go: a command refused before it (a typo in a backend name) leaves them as
+        they were. A no-op in the other modes. FolderError (exit 2) if they cannot be removed."""
+        if self.mode != "overwrite" or self._fd is None:
+            return
+        self.mode = "fresh"  # once
+        try:
+            _clear(self.path, _own_files(self.path, self.outputs))
+        except OSError as exc:
+            raise FolderError(f"{self.prog}: cannot remove the previous run's files in {_shown(self.path)} "
+                              f"({exc.strerror or exc})") from None
 
     def release(self) -> None:
         """Drop the lock (idempotent). The lock file stays, except in a folder that this claim created and
@@ -331,9 +348,9 @@ def claim(folder: str | os.PathLike[str], *, outputs: Sequence[str], inputs: Ite
     """Create (if needed), lock and prepare `folder` for a command that writes `outputs` into it.
 
     mode "fresh": the folder must be new or empty; "resume": whatever is there is kept; "overwrite": the
-    `outputs` already there are removed first (nothing else is). `inputs` are checked first: no output may be
-    or contain one. `hint` ends the refusal of a non-empty folder (default: how to get past it with a flag
-    name of `lockstep run`). Raises FolderError (exit 2)."""
+    `outputs` already there are removed (nothing else is) when the command calls `start()`. `inputs` are
+    checked first: no output may be or contain one. `hint` ends the refusal of a non-empty folder (default:
+    how to get past it with the flags of `lockstep run`). Raises FolderError (exit 2)."""
     path = Path(folder)
     inputs = list(inputs)
     check_outputs(path, outputs, inputs, prog)
@@ -344,9 +361,7 @@ def claim(folder: str | os.PathLike[str], *, outputs: Sequence[str], inputs: Ite
     try:
         _write_holder(fd, prog)
         notes = _finish_interrupted(path, outputs)
-        if mode == "overwrite":
-            _clear(path, _own_files(path, outputs))
-        elif mode == "fresh":
+        if mode == "fresh":
             found = contents(path)
             if found:
                 ours = [n for n in found if n in outputs]
@@ -367,4 +382,4 @@ def claim(folder: str | os.PathLike[str], *, outputs: Sequence[str], inputs: Ite
     except BaseException:  # FolderError, KeyboardInterrupt: the lock goes with the refusal
         os.close(fd)
         raise
-    return RunFolder(path, fd, notes, created)
+    return RunFolder(path, fd, notes, created, mode=mode, outputs=outputs, prog=prog)

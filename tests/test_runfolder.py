@@ -137,6 +137,16 @@ def test_overwrite_replaces_only_the_previous_runs_files(tmp_path: Path, capsys)
     assert [p.name for p in (out / "checkpoints").iterdir()] == ["step-00000010.npz"]
 
 
+def test_overwrite_keeps_the_previous_run_when_the_new_one_cannot_start(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "out"
+    assert _run(_recipe(tmp_path), out) == 0
+    before = {p.name: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert _run(_recipe(tmp_path), out, "--overwrite", "--backend", "nope") == 2
+    assert "unknown adapter" in capsys.readouterr().err
+    after = {p.name: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert after.keys() == before.keys() and all(after[k] == before[k] for k in before if k != LOCK_NAME)
+
+
 def test_a_folder_of_other_files_is_refused_unless_overwrite(tmp_path: Path, capsys) -> None:
     out = tmp_path / "out"
     out.mkdir()
@@ -154,7 +164,7 @@ KILL_MID_CLEAR = textwrap.dedent("""
         real(a, b)
         os.kill(os.getpid(), signal.SIGKILL)  # killed after moving the first file of the old run
     os.rename = rename
-    runfolder.claim(sys.argv[1], outputs=runfolder.RUN_OUTPUTS, mode="overwrite")
+    runfolder.claim(sys.argv[1], outputs=runfolder.RUN_OUTPUTS, mode="overwrite").start()
 """)
 
 

@@ -13,6 +13,10 @@ import re
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from lockstep.runfolder import RunFolder
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,8 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     again = parser.add_mutually_exclusive_group()
     again.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
     again.add_argument("--overwrite", action="store_true",
-                       help="start afresh in an --out that holds an earlier run: its metrics.jsonl, report.json, "
-                            "loss.svg and checkpoints/ are removed first (nothing else is)")
+                       help="start afresh in an --out holding an earlier run: its metrics.jsonl, report.json, "
+                            "loss.svg and checkpoints/ are removed (nothing else is) when the new run can train")
     parser.add_argument("--steps", type=int, metavar="N", help="stop after N steps at most (smoke tests)")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress display")
 
@@ -69,14 +73,17 @@ def run(args: argparse.Namespace) -> int:
     try:
         for note in folder.notes:
             print(f"lockstep run: {note}", file=sys.stderr)
-        return _train(args, out, recipe.checkpoint is not None)
+        return _train(args, folder, recipe.checkpoint is not None)
     finally:
         folder.release()
 
 
-def _train(args: argparse.Namespace, out: Path, checkpointed: bool) -> int:
+def _train(args: argparse.Namespace, folder: RunFolder, checkpointed: bool) -> int:
     from lockstep.progress import Progress
+    from lockstep.runfolder import FolderError
     from lockstep.runner import RunError, RunFailed, latest_checkpoint, prepare_sessions, train, write_report
+
+    out = folder.path
 
     if args.resume:  # said before training starts from step 0, not after
         if not checkpointed:
@@ -93,6 +100,11 @@ def _train(args: argparse.Namespace, out: Path, checkpointed: bool) -> int:
     if isinstance(ready, int):
         return ready
     prep, built = ready
+    try:  # ready to train: --overwrite removes the previous run's files now, not before the backend was built
+        folder.start()
+    except FolderError as exc:
+        print(exc, file=sys.stderr)
+        return 2
     adapter, session = built[args.backend]
     name = prep.recipe.metadata.name
     versions = dict(adapter.versions())

@@ -95,7 +95,8 @@ def test_run_on_torch_writes_the_runner_outputs(tmp_path: Path, capsys) -> None:
     assert report["versions"]["torch"]
     lines = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     assert len(lines) == 60 and "grad_norm" not in lines[0]  # no clipping: no norm computed
-    assert main(["run", str(recipe), "--backend", "torch", "--device", "cuda:7", "--out", str(out)]) == 2
+    assert main(["run", str(recipe), "--backend", "torch", "--device", "cuda:7", "--out", str(out), "--overwrite"]) == 2
+    assert (out / "report.json").is_file()  # a run that cannot start leaves the previous one as it was
 
 
 @pytest.mark.slow  # three subprocesses that import torch; the in-process resume tests run by default
