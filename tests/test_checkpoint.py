@@ -377,9 +377,25 @@ def _npy(shape: tuple[int, ...], payload: bytes) -> bytes:
     return buf.getvalue() + payload
 
 
-def test_a_header_claiming_a_trillion_elements_allocates_nothing(world: World, tmp_path: Path) -> None:
+def _forged_meta(world: World, name: str, entry: dict) -> bytes:
+    """The newest checkpoint's `meta.npy` with `name`'s metadata entry replaced and the digest recomputed."""
+    meta_raw = np.lib.format.read_array(io.BytesIO(zipfile.ZipFile(io.BytesIO(world.files[NEWEST])).read("meta.npy")))
+    doc = json.loads(meta_raw.tobytes())
+    doc["checkpoint"]["params"][name] = entry
+    doc["sha256"] = ckpt._meta_digest(doc["checkpoint"])
+    out = io.BytesIO()
+    np.lib.format.write_array(out, np.frombuffer(ckpt._canonical(doc), dtype=np.uint8))
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("meta_too", [False, True], ids=["header only", "header and rehashed metadata"])
+def test_a_header_claiming_a_trillion_elements_allocates_nothing(world: World, tmp_path: Path, meta_too: bool) -> None:
+    trillion = {"dtype": "<f8", "shape": [10**6, 10**6], "sha256": "0" * 64}
+
     def forged(entries: dict[str, bytes]) -> None:
         entries["param/dense_0.weight.npy"] = _npy((10**6, 10**6), b"\0" * 16)
+        if meta_too:
+            entries["meta.npy"] = _forged_meta(world, "dense_0.weight", trillion)
     path = tmp_path / NEWEST
     path.write_bytes(_rezip(world.files[NEWEST], forged))
     tracemalloc.start()
@@ -396,21 +412,13 @@ def test_a_header_claiming_a_trillion_elements_allocates_nothing(world: World, t
 def test_consistent_metadata_for_the_wrong_shapes_is_refused(world: World, tmp_path: Path) -> None:
     """A checkpoint whose hashes all agree (rewritten by hand, or another model) but whose entries are not the
     session's: refused by the comparison with the live session, not just by the hashes."""
-    meta_raw = np.lib.format.read_array(io.BytesIO(zipfile.ZipFile(io.BytesIO(world.files[NEWEST])).read("meta.npy")))
-    doc = json.loads(meta_raw.tobytes())
-    body = doc["checkpoint"]
     big = np.zeros((3, 1))
-    body["params"]["dense_0.weight"] = ckpt._entry(big)
-    doc["sha256"] = ckpt._meta_digest(body)
-    meta = np.frombuffer(ckpt._canonical(doc), dtype=np.uint8)
 
     def change(entries: dict[str, bytes]) -> None:
         out = io.BytesIO()
         np.lib.format.write_array(out, big)
         entries["param/dense_0.weight.npy"] = out.getvalue()
-        out = io.BytesIO()
-        np.lib.format.write_array(out, meta)
-        entries["meta.npy"] = out.getvalue()
+        entries["meta.npy"] = _forged_meta(world, "dense_0.weight", ckpt._entry(big))
     path = tmp_path / NEWEST
     path.write_bytes(_rezip(world.files[NEWEST], change))
     assert read_checkpoint(path).params["dense_0.weight"].shape == (3, 1)  # intact as a file

@@ -58,6 +58,8 @@ CASES: dict[str, tuple[dict[str, str], int, str]] = {
                        "source": "{type: npz, path: x1e30.npz}"}, 1, "gradient of dense_0.weight"),
 }
 FINISHING = {  # float32 holds these: no backend may stop
+    "gradients-1e20": {"layers": "[{type: dense, units: 1}]", "source": "{type: npz, path: x1e20.npz}",
+                       "loss": "{type: mae}", "optimizer": "{type: sgd, learning_rate: 1.0e-30}"},
     "mse-targets-1e18": {"source": "{type: npz, path: t1e18.npz}", "optimizer": "{type: sgd, learning_rate: 1.0e-30}"},
     "cross-entropy-adam-lr-1e30": {"layers": "[{type: dense, units: 8}, {type: tanh}, {type: dense, units: 3}]",
                                    "source": CLASSES, "loss": "{type: sparse_categorical_crossentropy, "
@@ -72,6 +74,7 @@ def _write(folder: Path, fields: dict[str, str], dtype: str = "float32") -> Path
     for name, scale in (("t1e20", 1e20), ("t1e19", 1e19), ("t1e18", 1e18)):
         np.savez(folder / f"{name}.npz", x=x, y=rng.normal(size=(64, 1)) * scale)
     np.savez(folder / "x1e30.npz", x=x * 1e30, y=rng.normal(size=(64, 1)) * 1e15)
+    np.savez(folder / "x1e20.npz", x=x * 1e20, y=rng.normal(size=(64, 1)))
     values = {"layers": MLP, "source": REGRESSION, "loss": "{type: mse}", "extra": "", "dtype": dtype,
               "optimizer": "{type: sgd, learning_rate: 0.01}", **fields}
     path = folder / "recipe.yaml"
@@ -111,8 +114,13 @@ def test_float32_recipes_stop_at_the_same_step_on_every_backend(case: str, backe
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("case", sorted(FINISHING))
-def test_float32_recipes_that_float32_holds_finish_on_every_backend(case: str, backend: str, tmp_path: Path) -> None:
+def test_float32_recipes_that_float32_holds_finish_on_every_backend(case: str, backend: str, tmp_path: Path,
+                                                                    request: pytest.FixtureRequest) -> None:
     _need(backend)
+    if case == "gradients-1e20" and backend == "tensorflow":
+        request.applymarker(pytest.mark.xfail(strict=True, reason=(
+            "the TensorFlow session checks finiteness through tf.linalg.global_norm, whose float32 sum of squares "
+            "overflows for gradients above ~1.8e19: it stops at step 1 on representable gradients (adapter bug)")))
     got = _stop(_write(tmp_path, FINISHING[case]), backend)
     assert got is None, f"{case} on {backend}: stopped at {got}; float32 holds every value of this run"
 
