@@ -24,12 +24,14 @@ from lockstep.adapters.base import (
 )
 from lockstep.reference import clipping, losses, optimizers, schedules
 from lockstep.reference.model import ReferenceModel
+from lockstep.reference.representable import limit, loss_to_range, to_range
 from lockstep.spec.constructs import construct_names
 
 if TYPE_CHECKING:
     from lockstep.spec.documents import Model, Recipe
 
-COMPUTE_NOTE = "computes in float64 whatever the dtype asked for: the reference is the oracle"
+COMPUTE_NOTE = ("computes in float64 whatever the dtype asked for (the reference is the oracle); beyond float32's "
+                "range a value is non-finite, as in float32")
 
 
 def _constructs() -> frozenset[str]:
@@ -39,11 +41,16 @@ def _constructs() -> frozenset[str]:
 
 
 class ReferenceSession(Session):
-    """One model in float64 NumPy; parameters, buffers and optimizer state are plain dicts of arrays."""
+    """One model in float64 NumPy; parameters, buffers and optimizer state are plain dicts of arrays.
 
-    def __init__(self, model: Model, recipe: Recipe | None = None) -> None:
+    For `dtype` float32 a value beyond float32's range is ±∞ where the standard checks it (the model output,
+    the loss, the gradients, the state after a step: `reference/representable.py`), so the run stops where
+    float32 would."""
+
+    def __init__(self, model: Model, recipe: Recipe | None = None, dtype: str = "float64") -> None:
         self.net = ReferenceModel(model)
         self.recipe = recipe
+        self.bound = limit(dtype)
         self.params: Arrays = {k: np.zeros(s.shape) for k, s in self.net.param_specs.items()}
         self.buffers: Arrays = {k: np.zeros(s.shape) for k, s in self.net.buffer_specs.items()}
         self.step = 0
@@ -70,7 +77,7 @@ class ReferenceSession(Session):
 
     def forward(self, x: np.ndarray | Arrays, *, training: bool = False, masks: Arrays | None = None) -> np.ndarray:
         out = self.net.forward(x, self.params, self.buffers, training=training, masks=masks)
-        return np.array(out, dtype=np.float64)
+        return to_range(np.array(out, dtype=np.float64), self.bound)
 
     # The three places a training step's math is chosen; the conformance mutants override one each.
     def compute_loss(self, loss: Any, prediction: np.ndarray, target: np.ndarray) -> tuple[float, np.ndarray]:
@@ -91,9 +98,14 @@ class ReferenceSession(Session):
                            ) -> tuple[float, Arrays]:
         """Note: updates batch-norm buffers (a training-mode forward), like the frameworks do."""
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # non-finite values are reported
-            out = self.net.forward(x, self.params, self.buffers, training=True, masks=masks)
+            out = to_range(self.net.forward(x, self.params, self.buffers, training=True, masks=masks), self.bound)
             value, g = self.compute_loss(self._recipe().loss, out, y)
-            return value, self.net.backward(g)
+            grads = self.net.backward(g)
+            if self.bound is None:
+                return value, grads
+            loss = self._recipe().loss
+            value = loss_to_range(loss.type, loss.reduction, value, out.shape, self.bound)
+            return value, {k: to_range(v, self.bound) for k, v in grads.items()}
 
     def train_step(self, x: np.ndarray | Arrays, y: np.ndarray, *, masks: Arrays | None = None) -> StepResult:
         r = self._recipe()
@@ -109,6 +121,11 @@ class ReferenceSession(Session):
         self.step += 1
         self.params = optimizers.apply(r.optimizer, self.params, grads, self.states, lr, self.step,
                                        r.regularization.l2, self.optimizer_step)
+        if self.bound is not None:  # what float32 would hold after the update: ±∞ beyond its range
+            for group in (self.params, self.buffers):
+                group.update({k: to_range(v, self.bound) for k, v in group.items()})
+            for s in self.states.values():
+                s.update({n: to_range(a, self.bound) for n, a in s.items()})
         return StepResult(value, lr, norm)
 
     def get_optimizer_state(self) -> tuple[int, dict[str, Arrays]]:
@@ -150,4 +167,4 @@ class ReferenceAdapter(Adapter):
             raise UnsupportedConstruct(f"device:{device}", "the reference backend runs on the CPU only (--device cpu)")
         if dtype not in ("float32", "float64"):
             raise UnsupportedConstruct(f"dtype:{dtype}", "the reference takes float32 or float64 recipes")
-        return ReferenceSession(model, recipe)
+        return ReferenceSession(model, recipe, dtype)

@@ -26,6 +26,8 @@ import numpy as np
 
 from lockstep import atomic
 from lockstep.adapters.base import NonFiniteError, Session, UnsupportedConstruct
+from lockstep.checkpoint import Checkpoint, Layout, ResumeRefused, checkpoints, resume_point, save_checkpoint
+from lockstep.checkpoint import load_checkpoint as load_checkpoint  # re-exported: tools and tests read checkpoints
 from lockstep.reference import losses, metrics
 from lockstep.reference.data import DataError, Dataset, prepare
 from lockstep.reference.initializers import initial_parameters
@@ -38,7 +40,6 @@ if TYPE_CHECKING:
     from lockstep.adapters.base import Adapter
     from lockstep.progress import Progress
 
-CHECKPOINT_FORMAT = 1
 EVAL_CHUNK = 4096  # samples per evaluation forward: bounds memory on large validation sets
 
 
@@ -240,52 +241,6 @@ def evaluate(prep: Prepared, session: Session) -> dict[str, float]:
     return result
 
 
-# --------------------------------------------------------------------------------------- checkpoints
-def save_checkpoint(folder: Path, step: int, session: Session, prep: Prepared, keep: int, *,
-                    history: str = "", backend: str = "") -> Path:
-    """Write `step-XXXXXXXX.npz` atomically (parameters, buffers, optimizer state, metrics so far); keep `keep`."""
-    params = session.get_parameters()
-    opt_step, state = session.get_optimizer_state()
-    arrays: dict[str, np.ndarray] = {f"param/{k}": v for k, v in params.items()}
-    arrays.update({f"opt/{p}/{n}": a for p, s in state.items() for n, a in s.items()})
-    meta = {"format": CHECKPOINT_FORMAT, "step": step, "optimizer_step": opt_step,
-            "recipe_hash": prep.recipe_hash, "backend": backend, "dtype": prep.recipe.dtype}
-    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
-    arrays["history"] = np.frombuffer(history.encode(), dtype=np.uint8)  # metrics.jsonl up to `step`
-    buf = io.BytesIO()
-    np.savez(buf, **arrays)
-    path = folder / f"step-{step:08d}.npz"
-    atomic.write_bytes(path, buf.getvalue())
-    for old in checkpoints(folder)[:-keep]:
-        old.unlink(missing_ok=True)
-    return path
-
-
-def load_checkpoint(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray], dict[str, dict[str, np.ndarray]]]:
-    """(meta with `history`: the metric records up to its step, parameters and buffers, optimizer state)."""
-    with np.load(path, allow_pickle=False) as z:
-        meta = json.loads(bytes(z["meta"]).decode())
-        text = bytes(z["history"]).decode() if "history" in z.files else ""
-        params = {k[6:]: z[k] for k in z.files if k.startswith("param/")}
-        state: dict[str, dict[str, np.ndarray]] = {}
-        for k in z.files:
-            if k.startswith("opt/"):
-                p, n = k[4:].rsplit("/", 1)
-                state.setdefault(p, {})[n] = z[k]
-    meta["history"] = [json.loads(line) for line in text.splitlines() if line]
-    return meta, params, state
-
-
-def checkpoints(folder: Path) -> list[Path]:
-    """Checkpoints in `folder`, oldest first."""
-    return sorted(folder.glob("step-[0-9]*.npz")) if folder.is_dir() else []
-
-
-def latest_checkpoint(folder: Path) -> Path | None:
-    found = checkpoints(folder)
-    return found[-1] if found else None
-
-
 # --------------------------------------------------------------------------------------------- train
 @dataclass
 class RunResult:
@@ -299,27 +254,13 @@ class RunResult:
     eval_time: float = 0.0
 
 
-def _resume_point(ckpt_dir: Path, prep: Prepared) -> tuple[int, dict[str, Any], dict[str, np.ndarray],
-                                                            dict[str, dict[str, np.ndarray]]] | None:
-    """The newest readable checkpoint of this recipe (an unreadable newest one falls back to the one before)."""
-    problems = []
-    for path in reversed(checkpoints(ckpt_dir)):
-        try:
-            meta, params, state = load_checkpoint(path)
-        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
-            problems.append(f"{path.name}: {exc}")
-            continue
-        theirs = str(meta.get("recipe_hash", "?"))
-        if theirs != prep.recipe_hash:
-            raise RunError(f"{path}: the checkpoint is from a different recipe (hash {theirs[:12]}, this recipe "
-                           f"{prep.recipe_hash[:12]}); use another --out, or run without --resume to start afresh")
-        if meta["step"] > prep.total_steps:
-            raise RunError(f"{path}: the checkpoint is at step {meta['step']}, past this run's "
-                           f"{prep.total_steps} steps")
-        return meta["step"], meta, params, state
-    if problems:
-        raise RunError(f"{ckpt_dir}: no readable checkpoint ({'; '.join(problems)})")
-    return None
+def _resume_point(ckpt_dir: Path, prep: Prepared, session: Session) -> Checkpoint | None:
+    """The newest intact checkpoint of this recipe, verified against `session` (lockstep/checkpoint.py)."""
+    try:
+        return resume_point(ckpt_dir, recipe_hash=prep.recipe_hash, total_steps=prep.total_steps,
+                            layout=Layout.of(session), warn=lambda m: print(f"lockstep run: {m}", file=sys.stderr))
+    except ResumeRefused as exc:
+        raise RunError(str(exc)) from None
 
 
 def train(prep: Prepared, session: Session, *, out: Path | None = None, resume: bool = False,
@@ -335,13 +276,12 @@ def train(prep: Prepared, session: Session, *, out: Path | None = None, resume: 
     last_ckpt = 0
     session.set_parameters(prep.initial)
     if resume and ckpt_dir is not None:
-        point = _resume_point(ckpt_dir, prep)
+        point = _resume_point(ckpt_dir, prep, session)
         if point is not None:
-            start, meta, params, state = point
-            session.set_parameters(params)
-            session.set_optimizer_state(meta["optimizer_step"], state)
-            history = meta["history"]
-            lines = [json.dumps(h) + "\n" for h in history]
+            start = point.step
+            session.set_parameters(point.params)
+            session.set_optimizer_state(point.optimizer_step, point.state)
+            history, lines = point.history, point.history_lines
             resumed_from = last_ckpt = start
     elif ckpt_dir is not None:
         for stale in checkpoints(ckpt_dir):  # a fresh run must never resume into an older run's state
