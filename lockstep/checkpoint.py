@@ -436,7 +436,7 @@ def resume_point(folder: Path, *, recipe_hash: str, total_steps: int, layout: La
             ck = read_checkpoint(path, layout, recipe_hash)
         except ForeignCheckpoint as exc:
             raise ResumeRefused(f"{path}: the checkpoint is from a different recipe (hash {str(exc)[:12]}, this "
-                                f"recipe {recipe_hash[:12]}); use another --out, or run without --resume to start "
+                                f"recipe {recipe_hash[:12]}); use another --out, or --overwrite to start "
                                 f"afresh") from None
         except CheckpointError as exc:
             warn(f"{path}: unreadable checkpoint skipped: it {exc}")
@@ -449,7 +449,7 @@ def resume_point(folder: Path, *, recipe_hash: str, total_steps: int, layout: La
         return ck
     if skipped:
         raise ResumeRefused(f"{folder}: no intact checkpoint to resume from ({len(skipped)} unreadable, named "
-                            f"above); run without --resume to start afresh")
+                            f"above); run with --overwrite instead of --resume to start afresh")
     return None
 
 

@@ -81,7 +81,8 @@ def run(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace, folder: RunFolder, checkpointed: bool) -> int:
     from lockstep.progress import Progress
     from lockstep.runfolder import FolderError
-    from lockstep.runner import RunError, RunFailed, latest_checkpoint, prepare_sessions, train, write_report
+    from lockstep.checkpoint import checkpoints
+    from lockstep.runner import RunError, RunFailed, prepare_sessions, train, write_report
 
     out = folder.path
 
@@ -93,7 +94,7 @@ def _train(args: argparse.Namespace, folder: RunFolder, checkpointed: bool) -> i
             print(f"lockstep run: {out / 'checkpoints'} is not a folder; remove it, or use another --out",
                   file=sys.stderr)
             return 2
-        elif latest_checkpoint(out / "checkpoints") is None:
+        elif not checkpoints(out / "checkpoints"):
             print(f"lockstep run: --resume: nothing to resume in {out} (no checkpoint); training from step 0",
                   file=sys.stderr)
     ready = prepare_sessions("lockstep run", args.recipe, [args.backend], args.device, args.steps)
