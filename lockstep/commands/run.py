@@ -79,9 +79,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace, folder: RunFolder, checkpointed: bool) -> int:
+    from lockstep.checkpoint import checkpoints
     from lockstep.progress import Progress
     from lockstep.runfolder import FolderError
-    from lockstep.checkpoint import checkpoints
     from lockstep.runner import RunError, RunFailed, prepare_sessions, train, write_report
 
     out = folder.path
