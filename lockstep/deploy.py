@@ -19,6 +19,7 @@ import hashlib
 import importlib.util
 import io
 import json
+import logging
 import math
 import platform
 import sys
@@ -285,9 +286,9 @@ def export_onnx(prep: Any, params: dict[str, np.ndarray], env: Environment, expo
         session.set_parameters(params)
         with tempfile.TemporaryDirectory(prefix="lockstep-export-") as tmp:
             model = session.export(Path(tmp) / "model.onnx", opset=env.opset).read_bytes()
-        from lockstep.adapters.onnxruntime.export import check
-
         import onnx
+
+        from lockstep.adapters.onnxruntime.export import check
 
         check(onnx.load_from_string(model))
     else:
@@ -302,13 +303,28 @@ def export_onnx(prep: Any, params: dict[str, np.ndarray], env: Environment, expo
 def quantize(model: bytes, prep: Any, env: Environment) -> bytes:
     """onnxruntime.quantization on the float32 export: dynamic (weights int8, activations at run time) or
     static (QDQ, activation ranges calibrated on the first samples of the recipe's training data)."""
-    import tempfile
-
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_dynamic, \
-        quantize_static
-
     q = env.quantization
     mode = q.mode if q is not None else "dynamic"
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # onnxruntime.quantization logs advice ("consider pre-processing") on the root
+    try:
+        return _quantize(model, prep, q, mode)
+    finally:
+        root.setLevel(level)
+
+
+def _quantize(model: bytes, prep: Any, q: Any, mode: str) -> bytes:
+    import tempfile
+
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quantize_dynamic,
+        quantize_static,
+    )
+
     with tempfile.TemporaryDirectory(prefix="lockstep-quantize-") as tmp:
         src, dst = Path(tmp) / "float32.onnx", Path(tmp) / "int8.onnx"
         src.write_bytes(model)
@@ -473,7 +489,7 @@ def deploy(p: Plan, *, progress: Any = None) -> Result:
             got_v = _metric(metric, prep.recipe, out, y[rows])
             drop = ref_v - got_v if metric == "accuracy" else got_v - ref_v
             ok = bool(math.isfinite(drop) and drop <= max_drop)
-            checks.append(Check("metric", f"{metric} drop", ok, drop, max_drop,
+            checks.append(Check("metric", f"{metric} {'drop' if metric == 'accuracy' else 'rise'}", ok, drop, max_drop,
                                 drop / max_drop if max_drop > 0 and math.isfinite(drop) and drop > 0 else
                                 (0.0 if drop <= 0 else math.inf),
                                 details={"metric": metric, "reference": ref_v, "deployed": got_v,
