@@ -377,9 +377,14 @@ def _metric(name: str, recipe: Any, out: np.ndarray, y: np.ndarray) -> float:
         return metrics.mae(out, y)
 
 
-def latency(run: Any, feeds: dict[str, np.ndarray], *, warmup: int = WARMUP_RUNS, min_runs: int = MIN_TIMED_RUNS,
-            min_seconds: float = MIN_TIMED_SECONDS, max_runs: int = MAX_TIMED_RUNS) -> dict[str, Any]:
-    """Warm up, then time single forwards until both `min_runs` and `min_seconds` are reached: p50, p99, mean."""
+def latency(run: Any, feeds: dict[str, np.ndarray], *, warmup: int | None = None, min_runs: int | None = None,
+            min_seconds: float | None = None, max_runs: int | None = None) -> dict[str, Any]:
+    """Warm up, then time single forwards until both `min_runs` and `min_seconds` are reached: p50, p99, mean.
+    Defaults: the module's WARMUP_RUNS, MIN_TIMED_RUNS, MIN_TIMED_SECONDS, MAX_TIMED_RUNS, read at call time."""
+    warmup = WARMUP_RUNS if warmup is None else warmup
+    min_runs = MIN_TIMED_RUNS if min_runs is None else min_runs
+    min_seconds = MIN_TIMED_SECONDS if min_seconds is None else min_seconds
+    max_runs = MAX_TIMED_RUNS if max_runs is None else max_runs
     for _ in range(warmup):
         run(feeds)
     times: list[float] = []
