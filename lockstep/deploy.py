@@ -21,6 +21,7 @@ import io
 import json
 import logging
 import math
+import os
 import platform
 import sys
 import time
@@ -40,6 +41,8 @@ WARMUP_RUNS = 20
 MIN_TIMED_RUNS = 300  # p99 is then the 3rd-slowest run or better; never fewer
 MIN_TIMED_SECONDS = 1.0  # and at least this long (up to MAX_TIMED_RUNS), for a stable p50/p99
 MAX_TIMED_RUNS = 20_000
+MAX_THREADS_PER_CORE = 4  # more intra-op threads than this (and than 64) is refused before any work
+MAX_BATCH_BYTES = 2**30  # one batch of float64 inputs; a larger batch size is refused before any work
 OUTPUTS = ("model.onnx", "environment.lock.json", "deploy.json", "summary.txt")
 
 
@@ -207,6 +210,10 @@ def check_target(env: Environment, exporter: str = "spec") -> None:
         if env.dtype == "float16":
             raise DeployError("--exporter torch exports float32 and float64 (and int8 through float32); "
                               "a float16 target takes the spec exporter (--exporter spec)")
+    cores = os.cpu_count() or 1
+    if env.threads > max(MAX_THREADS_PER_CORE * cores, 64):
+        raise DeployError(f"threads {env.threads}: this machine has {cores} CPU cores; onnxruntime would start "
+                          f"{env.threads} threads (at most {max(MAX_THREADS_PER_CORE * cores, 64)} here)")
     if env.dtype == "int8" and importlib.util.find_spec("onnxruntime.quantization") is None:
         raise DeployError("an int8 target needs onnxruntime.quantization, which this onnxruntime lacks")
 
@@ -423,10 +430,6 @@ def requirement_checks(requirements: dict[str, str]) -> list[Check]:
 
 def deploy(p: Plan, *, progress: Any = None) -> Result:
     """Export, run on the target and check; raises DeployError (exit 2) for input found bad while loading."""
-    from lockstep.adapters.onnxruntime.session import NUMPY, open_session, providers
-    from lockstep.adapters.reference import ReferenceAdapter
-    from lockstep.conformance.checks import check
-    from lockstep.reference.tolerances import Tolerance
     from lockstep.runner import RunError, prepare_run
 
     def say(msg: str) -> None:
@@ -452,7 +455,34 @@ def deploy(p: Plan, *, progress: Any = None) -> Result:
         if isinstance(exc, UnsupportedConstruct):
             raise DeployError(f"cannot export to ONNX: layer type `{exc.construct}`: {exc.reason}", 1) from None
         raise DeployError(f"cannot export to ONNX: {type(exc).__name__}: {exc}", 1) from None
+    per_sample = int(np.prod(prep.data.x_eval.shape[1:])) * 8
+    too_big = [b for b in {*env.batch_sizes, env.latency_budget.batch_size if env.latency_budget else 1}
+               if b * per_sample > MAX_BATCH_BYTES]
+    if too_big:
+        raise DeployError(f"batch size {max(too_big)} needs {max(too_big) * per_sample / 2**30:.1f} GiB of inputs "
+                          f"(at most {MAX_BATCH_BYTES / 2**30:.0f} GiB per batch here): lower `batch_sizes`")
     atomic.write_bytes(p.out / "model.onnx", model)
+    try:
+        return _run_checks(p, prep, params, weights_info, model, progress)
+    except DeployError:
+        raise
+    except Exception as exc:  # onnxruntime refusing the model or a batch: the deployment failed, with the reason
+        raise DeployError(f"onnxruntime failed on the exported model: {type(exc).__name__}: "
+                          f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''}", 1) from None
+
+
+def _run_checks(p: Plan, prep: Any, params: dict[str, np.ndarray], weights_info: dict[str, Any], model: bytes,
+                progress: Any) -> Result:
+    from lockstep.adapters.onnxruntime.session import NUMPY, open_session, providers
+    from lockstep.adapters.reference import ReferenceAdapter
+    from lockstep.conformance.checks import check
+    from lockstep.reference.tolerances import Tolerance
+
+    def say(msg: str) -> None:
+        if progress is not None:
+            progress(msg)
+
+    env = p.environment
     session = open_session(model, env.device, env.threads)
     input_names = list(prep.graph.input_shapes)
     name = input_names[0]
