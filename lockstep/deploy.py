@@ -461,6 +461,8 @@ def deploy(p: Plan, *, progress: Any = None) -> Result:
     if too_big:
         raise DeployError(f"batch size {max(too_big)} needs {max(too_big) * per_sample / 2**30:.1f} GiB of inputs "
                           f"(at most {MAX_BATCH_BYTES / 2**30:.0f} GiB per batch here): lower `batch_sizes`")
+    for stale in OUTPUTS[1:]:  # an earlier deploy's verdict must not sit beside this model if this one fails
+        (p.out / stale).unlink(missing_ok=True)
     atomic.write_bytes(p.out / "model.onnx", model)
     try:
         return _run_checks(p, prep, params, weights_info, model, progress)
@@ -496,7 +498,7 @@ def _run_checks(p: Plan, prep: Any, params: dict[str, np.ndarray], weights_info:
     checks: list[Check] = []
     tol = env.tolerance
     rule = Tolerance(tol.rtol, tol.atol) if tol is not None else None
-    outputs_at: dict[int, np.ndarray] = {}
+    outputs_at: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     for b in env.batch_sizes:
         say(f"predictions at batch size {b}")
         got, idx = [], []
