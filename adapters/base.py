@@ -103,6 +103,9 @@ class Adapter(ABC):
     """A backend. Subclasses set `name` and are registered by name (built-in) or entry point."""
 
     name: ClassVar[str]
+    levels: ClassVar[tuple[int, ...]] = (1, 2, 3, 4)
+    """The conformance levels the adapter can be checked at: (1,) for a runtime that only predicts (the suite
+    reports the others unsupported); training adapters run all four."""
 
     @abstractmethod
     def versions(self) -> dict[str, str]:

@@ -21,8 +21,9 @@ BUILTIN: dict[str, tuple[str, str | None]] = {
     "reference": ("lockstep.adapters.reference:ReferenceAdapter", None),
     "torch": ("lockstep.adapters.torch:TorchAdapter", "torch"),
     "tensorflow": ("lockstep.adapters.tensorflow:TensorFlowAdapter", "tensorflow"),
+    "onnxruntime": ("lockstep.adapters.onnxruntime:OnnxRuntimeAdapter", "onnx"),
 }
-ALIASES = {"pytorch": "torch", "tf": "tensorflow"}
+ALIASES = {"pytorch": "torch", "tf": "tensorflow", "ort": "onnxruntime"}
 
 
 class AdapterNotFound(LookupError):

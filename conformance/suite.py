@@ -38,6 +38,7 @@ DEFAULT_EXAMPLES = 10  # per check; `--examples` raises it (docs/conformance.md 
 DEFAULT_SEED = 0
 SHRINK_SECONDS = 60.0  # a failing case is shrunk for at most this long; the best case so far is kept
 AUXILIARY = ("dense", "tanh", "mse", "sgd", "constant")  # what every generated case may use besides its construct
+TRAINING_AUXILIARY = ("mse", "sgd", "constant")  # of those, what only training levels (2-4) run
 COMPOSITES = {"random_model": "composite: 2-5 random layers, a head and any loss; a case whose constructs the "
                               "adapter cannot build is skipped"}
 """Checks of combinations rather than one construct (bugs between layers: layouts, strides, gradient flow)."""
@@ -207,14 +208,32 @@ def _base(target: Target, spec: Spec) -> dict[str, Any]:
             "support": support.status + (f": {support.note}" if support.note else "")}
 
 
+def adapter_levels(adapter: Adapter) -> tuple[int, ...]:
+    """The levels an adapter can be checked at (`Adapter.levels`; a third-party class without it: all four)."""
+    return tuple(getattr(adapter, "levels", (1, 2, 3, 4)))
+
+
+def _levels_note(adapter: Adapter) -> str:
+    runs = adapter_levels(adapter)
+    return (f"the adapter runs level{'s' * (len(runs) != 1)} "
+            f"{', '.join(f'{lv} ({LEVELS[lv]})' for lv in runs) or 'none'} only")
+
+
 def unsupported_results(target: Target, spec: Spec) -> list[CheckResult] | None:
-    """The results of a check whose construct (or one its cases need) the adapter declares unsupported, without
-    running anything; None when the check would run. The pytest plugin asks this for checks it skips."""
+    """The results of a check whose construct (or one its cases need) the adapter declares unsupported, or
+    none of whose levels it runs (`Adapter.levels`), without running anything; None when the check would
+    run. The pytest plugin asks this for checks it skips."""
     support = _support(target, spec)
     base = _base(target, spec)
     if not support.supported:
         return [CheckResult(level=lv, outcome="unsupported", message=support.note, **base) for lv in spec.levels]
-    for other in () if spec.construct in COMPOSITES else (*AUXILIARY, *spec.needs):
+    levels = [lv for lv in spec.levels if lv in adapter_levels(target.adapter)]
+    if not levels:
+        return [CheckResult(level=lv, outcome="unsupported", message=_levels_note(target.adapter), **base)
+                for lv in spec.levels]
+    trains = any(lv > 1 for lv in levels)  # a predictions-only check needs no loss, optimizer or schedule
+    auxiliary = AUXILIARY if trains else tuple(a for a in AUXILIARY if a not in TRAINING_AUXILIARY)
+    for other in () if spec.construct in COMPOSITES else (*auxiliary, *(spec.needs if trains else ())):
         s = target.adapter.support(other, dtype=target.dtype, device=target.device)
         if not s.supported:
             return [CheckResult(level=lv, outcome="unsupported", message=f"its cases need `{other}`: {s.note}",
@@ -229,10 +248,14 @@ def run_check(target: Target, spec: Spec, examples: int = DEFAULT_EXAMPLES, seed
     if unsupported is not None:
         return unsupported
     base = _base(target, spec)
+    runs = adapter_levels(target.adapter)
+    skipped = [CheckResult(level=lv, outcome="unsupported", message=_levels_note(target.adapter), **base)
+               for lv in spec.levels if lv not in runs]
+    spec = Spec(spec.construct, tuple(lv for lv in spec.levels if lv in runs), spec.strategy, spec.needs)
     t0 = time.perf_counter()
     seen = _explore(target, spec, examples, seed)
     seconds = time.perf_counter() - t0
-    return _results(target, spec, seen, seconds, report_dir, base)
+    return sorted(_results(target, spec, seen, seconds, report_dir, base) + skipped, key=lambda r: r.level)
 
 
 def _results(target: Target, spec: Spec, seen: _Explored, seconds: float, report_dir: Path | None,
@@ -314,6 +337,8 @@ def run_recipe(target: Target, recipe: Path, steps: int, report_dir: Path | None
 
     name = recipe.parent.name
     base = {"construct": name, "level": 4, "dtype": target.dtype, "device": target.device}
+    if 4 not in adapter_levels(target.adapter):
+        return CheckResult(outcome="unsupported", message=_levels_note(target.adapter), **base)
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="lockstep-recipe-") as tmp:
         copy = Path(tmp) / name

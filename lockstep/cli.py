@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "compare": ("lockstep.commands.compare", "run one recipe on several backends and show where they diverge"),
     "adapters": ("lockstep.commands.adapters", "list the installed adapters"),
     "certify": ("lockstep.commands.certify", "certify an adapter against the reference"),
+    "deploy": ("lockstep.commands.deploy", "export a trained model to ONNX, run it on its target, check it"),
 }
 
 

@@ -72,6 +72,7 @@ class Prepared:
     recipe_hash: str
     base_dir: Path
     total_steps: int
+    recipe_path: Path | None = None  # the recipe file (report.json records it for `lockstep deploy RUN`)
 
     @property
     def dropouts(self) -> dict[str, tuple[tuple[int, ...], float]]:
@@ -145,7 +146,7 @@ def prepare_run(path: str | Path, steps: int | None = None) -> Prepared:
         raise RunError(f"{path}: the recipe trains for 0 steps")
     if steps is not None:
         total = min(total, steps)
-    return Prepared(recipe, model, graph, data, initial, recipe_hash(recipe, model, digest), base, total)
+    return Prepared(recipe, model, graph, data, initial, recipe_hash(recipe, model, digest), base, total, Path(path))
 
 
 def _load_weights(model: Model, base: Path, initial: dict[str, np.ndarray]
@@ -355,6 +356,7 @@ def write_report(out: Path, prep: Prepared, result: RunResult, *, backend: str, 
     report = {
         "recipe": prep.recipe.metadata.name,
         "recipe_hash": prep.recipe_hash,
+        "recipe_path": str(prep.recipe_path.resolve()) if prep.recipe_path else None,
         "spec_version": prep.recipe.apiVersion,
         "status": "failed" if error else "ok",
         "error": error,

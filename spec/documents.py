@@ -120,16 +120,28 @@ class LatencyBudget(Strict):
     p99_ms: PositiveFloat | None = None
 
 
+class Quantization(Strict):
+    """How an int8 target is quantized from the float32 export (onnxruntime.quantization)."""
+
+    mode: Literal["dynamic", "static"] = "dynamic"
+    calibration_samples: PositiveInt = 256  # static: the first samples of the recipe's training data
+
+
+DeployDType = Literal["float32", "float64", "float16", "int8"]
+
+
 class Environment(Document):
     kind: Literal["Environment"]
     runtime: Literal["onnxruntime", "torch", "tensorflow"]
     device: Annotated[str, Field(pattern=r"^(cpu|cuda(:\d+)?|gpu(:\d+)?)$")] = "cpu"
-    dtype: FloatDType = "float32"
+    dtype: DeployDType = "float32"
     batch_sizes: list[PositiveInt] = Field(default_factory=lambda: [1], min_length=1)
     opset: Annotated[int, Field(ge=13, le=23)] = 17
     threads: PositiveInt = 1
     requirements: dict[str, str] = Field(default_factory=dict)  # package -> PEP 440 specifier
-    tolerance: Tolerance
+    tolerance: Tolerance | None = None  # required except for int8 (semantics.check_environment)
+    quantization: Quantization | None = None  # int8 only; None: dynamic
+    max_metric_drop: dict[Metric, NonNegativeFloat] | None = None  # required for int8
     latency_budget: LatencyBudget | None = None
 
 

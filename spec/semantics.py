@@ -862,6 +862,30 @@ def _specifier_suggestion(spec: str) -> str | None:
     return None
 
 
+def _check_deploy_dtype(env: Environment, doc: Located) -> list[Diagnostic]:
+    """int8 is judged by a metric budget (elementwise errors of a quantized model say little), every other
+    dtype by its tolerance; quantization settings belong to int8 targets on onnxruntime."""
+    out = []
+    if env.dtype == "int8":
+        if not env.max_metric_drop:
+            out.append(_diag(doc, ("max_metric_drop",), "an int8 target needs `max_metric_drop`: the largest "
+                             "worsening of each recipe metric it accepts (quantized predictions are judged by "
+                             "their metrics, not elementwise)", code="tolerance",
+                             expected="e.g. `max_metric_drop: {accuracy: 0.02}`"))
+        if env.runtime != "onnxruntime":
+            out.append(_diag(doc, ("dtype",), f"int8 targets are quantized by onnxruntime.quantization; runtime "
+                             f"`{env.runtime}` has no int8 deployment here", code="range",
+                             expected="runtime: onnxruntime"))
+    elif env.tolerance is None:
+        out.append(_diag(doc, ("tolerance",), f"a {env.dtype} target needs `tolerance` (rtol, atol): how closely its "
+                         "predictions must match the float64 reference", code="tolerance",
+                         expected="e.g. `tolerance: {rtol: 1.0e-4, atol: 1.0e-5}`"))
+    if env.quantization is not None and env.dtype != "int8":
+        out.append(_diag(doc, ("quantization",), f"`quantization` applies to int8 targets; this one is {env.dtype}",
+                         code="range", expected="dtype: int8, or no `quantization`"))
+    return out
+
+
 def check_environment(env: Environment, doc: Located) -> list[Diagnostic]:
     """Requirement names and specifiers, a tolerance that can be met and means something, the budget."""
     out = []
@@ -873,15 +897,19 @@ def check_environment(env: Environment, doc: Located) -> list[Diagnostic]:
             out.append(_diag(doc, ("requirements", pkg), f"`{spec}` is not a version specifier for `{pkg}`",
                              _specifier_suggestion(spec), code="requirement",
                              expected="PEP 440 specifiers such as `>=1.17`, `==2.13.0`, `~=2.2` or `>=2.2,<3`"))
+    out += _check_deploy_dtype(env, doc)
     tol = env.tolerance
-    if tol.rtol == 0 and tol.atol == 0:
+    eps = {"float32": FLOAT32_EPS, "float16": 2.0**-10}.get(env.dtype)
+    if tol is None:
+        pass
+    elif tol.rtol == 0 and tol.atol == 0:
         out.append(_diag(doc, ("tolerance",), "rtol and atol are both 0: predictions would have to equal the "
                          "float64 reference bit for bit, which no runtime does", code="tolerance"))
-    elif env.dtype == "float32" and tol.atol == 0 and tol.rtol < FLOAT32_EPS / 2:
-        out.append(_diag(doc, ("tolerance", "rtol"), f"rtol {tol.rtol:g} with atol 0 is below float32's rounding "
-                         f"error ({FLOAT32_EPS / 2:.3g}): rounding the reference to float32 alone would exceed it",
-                         code="tolerance", expected=f"at least {FLOAT32_EPS:.3g} for float32"))
-    if tol.rtol >= 1:
+    elif eps is not None and tol.atol == 0 and tol.rtol < eps / 2:
+        out.append(_diag(doc, ("tolerance", "rtol"), f"rtol {tol.rtol:g} with atol 0 is below {env.dtype}'s rounding "
+                         f"error ({eps / 2:.3g}): rounding the reference to {env.dtype} alone would exceed it",
+                         code="tolerance", expected=f"at least {eps:.3g} for {env.dtype}"))
+    if tol is not None and tol.rtol >= 1:
         out.append(_diag(doc, ("tolerance", "rtol"), f"rtol {tol.rtol:g} accepts predictions off by 100% or more "
                          "(even 0 for any reference value): it checks nothing", code="tolerance",
                          expected="a value below 1"))

@@ -59,7 +59,7 @@ def test_module_attribute(vendor: str) -> None:
 
 
 @pytest.mark.parametrize("target,message", [
-    ("nope", "unknown adapter `nope`; known: reference"),
+    ("nope", "unknown adapter `nope`; known: onnxruntime, reference"),
     ("lockstep_absent_mod:Thing", "no module `lockstep_absent_mod`"),
     ("vendor_pkg:Missing", "`vendor_pkg` has no attribute `Missing`"),
     ("vendor_pkg:NotAnAdapter", "is not a Lockstep adapter"),

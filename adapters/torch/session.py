@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -170,6 +171,29 @@ class TorchSession(Session):
         with torch.no_grad():
             out = self.net(*self._inputs(x))
         return [to_numpy(o) for o in out] if isinstance(out, list) else to_numpy(out)  # type: ignore[return-value]
+
+    def export(self, path: str | Path, *, format: str = "onnx", opset: int = 17) -> Path:
+        """torch.onnx.export of the eval-mode module, batch axis dynamic, inputs and outputs named as the Model.
+
+        torch 2.13's default exporter (dynamo=True) needs onnxscript; this uses the TorchScript exporter
+        (dynamo=False), which needs only onnx and still ships, deprecated. Its DeprecationWarning is silenced:
+        the choice is deliberate (docs/tutorials/deploy.md)."""
+        import warnings
+
+        if format != "onnx":
+            raise UnsupportedConstruct(f"export:{format}", "the torch adapter exports ONNX only")
+        self._mode(False, None)
+        graph = self.model.graph
+        kinds = zip(self.input_names, self.int_inputs, strict=True)
+        example = [torch.zeros((1, *graph.input_shapes[n]), dtype=torch.int64 if integer else self.dtype,
+                               device=self.device) for n, integer in kinds]
+        names = {n: {0: "N"} for n in (*self.input_names, *graph.outputs)}
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(self.net, tuple(example), str(path), dynamo=False, opset_version=opset,
+                              input_names=self.input_names, output_names=list(graph.outputs), dynamic_axes=names,
+                              do_constant_folding=True)
+        return Path(path)
 
     def _require_recipe(self) -> None:
         if self.recipe is None:

@@ -7,6 +7,8 @@ learning rate one float32 ulp off). `detect` certifies one with the suite's defa
 to the constructs it touches, and says which check caught it after how many examples;
 `python -m lockstep.conformance.mutants` prints the table for all of them (docs/conformance.md, "The suite
 proves its own power").
+The `export_*` mutants plant exporter bugs in the onnxruntime adapter's ONNX export (`_export.py`); their
+control is the correct onnxruntime adapter, and they need lockstep-standard[onnx].
 A mutant is *caught* when the certification is not certified and a check of a construct the mutant
 touches fails (a failure, not an error: a crash proves nothing about the suite's power).
 """
@@ -14,6 +16,7 @@ touches fails (a failure, not an error: a crash proves nothing about the suite's
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -25,6 +28,9 @@ from lockstep.conformance.suite import Options, certify
 DTYPES: tuple[str, ...] = ("float32", "float64")
 """The dtypes a restricted detection run certifies: certify's default, both (the float32-ulp mutants are
 float64 bugs and set their own)."""
+
+REFERENCE = "lockstep.adapters.reference:ReferenceAdapter"
+ONNXRUNTIME = "lockstep.adapters.onnxruntime:OnnxRuntimeAdapter"
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
 SCHEDULES = ("step", "exponential", "cosine", "warmup")  # `constant` cannot show a schedule's timing
@@ -41,16 +47,30 @@ class Mutant:
     constructs: tuple[str, ...]  # spec type names; the certification is restricted to these
     adapter: str  # `module:attribute` of its Adapter class (also usable as `lockstep certify --adapter`)
     dtypes: tuple[str, ...] | None = None  # None: DTYPES; the float32-ulp mutants are float64 bugs only
+    control: str = REFERENCE  # `module:attribute` of the correct adapter it is a mutant of (the false-alarm check)
 
     def load(self) -> Adapter:
         """An instance of the mutant's adapter class."""
-        module, _, attr = self.adapter.partition(":")
-        return getattr(importlib.import_module(module), attr)()
+        return _load(self.adapter)
+
+    def load_control(self) -> Adapter:
+        """An instance of the correct adapter the mutant plants its bug in."""
+        return _load(self.control)
+
+    @property
+    def available(self) -> bool:
+        """Whether its framework is installed (the export mutants need lockstep-standard[onnx])."""
+        return self.control == REFERENCE or importlib.util.find_spec("onnxruntime") is not None
 
 
-def _m(name: str, cls: str, plants: str, constructs: tuple[str, ...], dtypes: tuple[str, ...] | None = None
-       ) -> Mutant:
-    return Mutant(name, plants, constructs, f"{__name__}.{name}:{cls}", dtypes)
+def _load(target: str) -> Adapter:
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)()
+
+
+def _m(name: str, cls: str, plants: str, constructs: tuple[str, ...], dtypes: tuple[str, ...] | None = None,
+       control: str = REFERENCE) -> Mutant:
+    return Mutant(name, plants, constructs, f"{__name__}.{name}:{cls}", dtypes, control)
 
 
 MUTANTS: dict[str, Mutant] = {m.name: m for m in (
@@ -86,6 +106,13 @@ MUTANTS: dict[str, Mutant] = {m.name: m for m in (
        "float64 run, lr one float32 ulp high, reported", OPTIMIZERS, ("float64",)),
     _m("learning_rate_float32_ulp_silent", "LearningRateFloat32UlpSilentAdapter",
        "float64 run, lr one float32 ulp high, float64 lr reported", OPTIMIZERS, ("float64",)),
+    _m("export_same_padding_lower", "ExportSamePaddingLowerAdapter",
+       "ONNX export: 'same' written as SAME_LOWER (odd pad first on strided axes)",
+       ("conv1d", "conv2d", "max_pool2d", "avg_pool2d"), control=ONNXRUNTIME),
+    _m("export_lstm_gate_order", "ExportLSTMGateOrderAdapter",
+       "ONNX export: LSTM blocks (i, f, g, o) not reordered to ONNX's (i, o, f, c)", ("lstm",), control=ONNXRUNTIME),
+    _m("export_layer_norm_epsilon", "ExportLayerNormEpsilonAdapter",
+       "ONNX export: layer_norm ε dropped (ONNX's default 1e-5)", ("layer_norm",), control=ONNXRUNTIME),
 )}
 
 

@@ -103,14 +103,28 @@ MEANINGS: dict[str, str] = {
     # documents: Environment
     "documents.Environment.runtime": "The runtime the model is deployed on.",
     "documents.Environment.device": "`cpu`, `cuda` or `cuda:N` (`gpu`/`gpu:N` for TensorFlow).",
-    "documents.Environment.dtype": "The floating-point type the deployed model computes in.",
+    "documents.Environment.dtype": "The type the deployed model computes in: `float32`, `float64`, `float16`, or "
+                                   "`int8` (the float32 export quantized, see `quantization`).",
     "documents.Environment.batch_sizes": "Batch sizes the deployed model must accept; predictions are checked "
                                          "at each.",
     "documents.Environment.opset": "The ONNX opset to export with (runtime `onnxruntime`).",
     "documents.Environment.threads": "Intra-op threads the runtime may use.",
     "documents.Environment.requirements": "Package name to PEP 440 version specifier (`>=1.17`, `~=2.2`, "
                                           "`==2.13.0`) that the target must satisfy; `\"\"` accepts any version.",
-    "documents.Environment.tolerance": "How closely deployed predictions must match the float64 reference.",
+    "documents.Environment.tolerance": "How closely deployed predictions must match the float64 reference. "
+                                       "Required, except for `int8` (judged by `max_metric_drop`; a tolerance "
+                                       "given there is checked too).",
+    "documents.Environment.quantization": "`int8` only: how the float32 export is quantized "
+                                          "(`onnxruntime.quantization`); `null`: dynamic.",
+    "documents.Environment.max_metric_drop": "Recipe metric (`accuracy`, `loss`, `mse`, `mae`) to the largest "
+                                             "worsening allowed against the reference's value on the evaluation "
+                                             "data (accuracy lower, the others higher). Required for `int8`; "
+                                             "checked for any dtype when given.",
+    "documents.Quantization.mode": "`dynamic`: int8 weights, activations quantized at run time "
+                                   "(`quantize_dynamic`). `static`: weights and activations, activation ranges "
+                                   "calibrated on the recipe's training data (`quantize_static`, QDQ).",
+    "documents.Quantization.calibration_samples": "`static`: how many samples of the recipe's training data "
+                                                  "(from the first) calibrate the activation ranges.",
     "documents.Environment.latency_budget": "The latency the deployed model must stay within; `null`: not "
                                             "measured against a budget.",
     "documents.Tolerance.rtol": "Relative tolerance: every prediction `y` must satisfy "
@@ -407,6 +421,7 @@ OBJECTS = {  # nested objects: (word, anchor)
     documents.Training: ("training", "#training"), documents.Evaluation: ("evaluation", "#evaluation"),
     documents.Checkpoint: ("checkpoint", "#checkpoints"), documents.Tolerance: ("tolerance", "#tolerance"),
     documents.LatencyBudget: ("latency budget", "#latency-budget"), schedules.Warmup: ("warm-up", "#warm-up"),
+    documents.Quantization: ("quantization", "#quantization"),
 }
 PLURAL = {"integer": "integers", "number": "numbers", "string": "strings", "name": "names", "boolean": "booleans"}
 

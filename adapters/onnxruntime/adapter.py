@@ -1,0 +1,95 @@
+"""The ONNX Runtime adapter: a spec model exported from the standard and run on onnxruntime, predictions only.
+
+`support()` says `native` for every layer, naming the ONNX operator(s) it is exported to; `subclass` for
+layers whose float64 export is written from other operators because ONNX Runtime's CPU provider has no
+float64 kernel for theirs (the note says which); and `unsupported` for losses, optimizers, schedules,
+clipping and regularization: a deployment runtime does not train. `levels = (1,)`: the conformance suite
+checks predictions and reports levels 2-4 unsupported.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+import onnx
+import onnxruntime as ort
+
+from lockstep import __version__
+from lockstep.adapters.base import Adapter, Session, Support, UnsupportedConstruct
+from lockstep.adapters.onnxruntime import layers
+from lockstep.adapters.onnxruntime.export import Exporter
+from lockstep.adapters.onnxruntime.session import PREDICTIONS_ONLY, OnnxRuntimeSession
+from lockstep.spec.graph import build_graph
+from lockstep.spec.layers import LAYER_TYPES
+
+if TYPE_CHECKING:
+    from lockstep.spec.documents import Model, Recipe
+
+
+def cuda_available() -> bool:
+    return "CUDAExecutionProvider" in ort.get_available_providers()
+
+
+class OnnxRuntimeAdapter(Adapter):
+    """`--adapter onnxruntime`: the spec's own ONNX export on ONNX Runtime (CPU; CUDA where its provider is)."""
+
+    name = "onnxruntime"
+    levels: ClassVar[tuple[int, ...]] = (1,)
+    exporter: ClassVar[type[Exporter]] = Exporter
+    DTYPES: ClassVar[tuple[str, ...]] = ("float32", "float64", "float16")
+
+    def __init__(self, *, threads: int = 1, opset: int = 17) -> None:
+        self.threads = threads
+        self.opset = opset
+
+    def versions(self) -> dict[str, str]:
+        return {"lockstep": __version__, "onnx": onnx.__version__, "onnxruntime": ort.__version__,
+                "opset": str(self.opset), "exporter": "spec"}
+
+    def devices(self) -> list[str]:
+        return ["cpu", *(["cuda:0"] if cuda_available() else [])]
+
+    def device_problem(self, device: str) -> str | None:
+        kind, _, index = device.partition(":")
+        if kind == "cpu" and not index:
+            return None
+        if kind != "cuda" or (index and not index.isdigit()):
+            return f"unknown device `{device}` (cpu, cuda or cuda:N)"
+        if not cuda_available():
+            return "this onnxruntime has no CUDAExecutionProvider (install onnxruntime-gpu on a machine with CUDA)"
+        return None
+
+    def support(self, construct: str, *, dtype: str = "float32", device: str = "cpu") -> Support:
+        from lockstep.spec.constructs import construct_names
+
+        problem = self.device_problem(device)
+        if problem:
+            return Support("unsupported", problem)
+        if dtype not in self.DTYPES:
+            return Support("unsupported", f"dtype {dtype}: the adapter runs {', '.join(self.DTYPES)}")
+        run, prepared = construct_names()
+        if construct in LAYER_TYPES:
+            module = layers.get(construct)
+            if dtype == "float64" and hasattr(module, "FLOAT64"):
+                return Support("subclass", module.FLOAT64)
+            return Support("native", module.OP)
+        if construct in run:
+            return Support("unsupported", PREDICTIONS_ONLY)
+        if construct in prepared:
+            return Support("native", "prepared by the standard (data, initial weights) and handed over as arrays")
+        return Support("unsupported", f"`{construct}` is not a spec v1 construct")
+
+    def build(self, model: Model, *, dtype: str, device: str = "cpu", recipe: Recipe | None = None) -> Session:
+        """A predictions-only session (a recipe is accepted and ignored: nothing here trains)."""
+        problem = self.device_problem(device)
+        if problem:
+            raise UnsupportedConstruct(f"device:{device}", problem)
+        if dtype not in self.DTYPES:
+            raise UnsupportedConstruct(f"dtype:{dtype}", f"the onnxruntime adapter runs {', '.join(self.DTYPES)}")
+        for node in build_graph(model).nodes:  # refuse before any work what has no ONNX form here
+            module = layers.get(node.type)
+            reason = module.problem(node.layer, dtype, self.opset) if hasattr(module, "problem") else None
+            if reason:
+                raise UnsupportedConstruct(node.type, reason)
+        return OnnxRuntimeSession(model, dtype=dtype, device=device, threads=self.threads, opset=self.opset,
+                                  exporter=self.exporter, recipe=recipe)

@@ -1,0 +1,14 @@
+"""softmax -> Softmax(axis) (opset 13 on: along that one axis, as the standard says)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lockstep.adapters.onnxruntime.layers._base import Graph, batched_axis
+from lockstep.spec.graph import Node
+
+OP = "Softmax"
+
+
+def export(g: Graph, node: Node, inputs: list[str], params: dict[str, np.ndarray]) -> str:
+    return g.op("Softmax", inputs, node.name, axis=batched_axis(node.layer.axis))  # type: ignore[attr-defined]

@@ -1,0 +1,50 @@
+"""`lockstep deploy RECIPE_OR_RUN --environment ENV`: export, run on the target, check against the reference.
+
+Exit 0 when every check holds (predictions within the tolerance at every batch size, or the metric budget
+for int8; the latency budget; the requirements), 1 when one fails (or the model cannot be exported), 2 for
+bad input found before any work (missing weights, a runtime or provider not installed, an unwritable
+folder, an invalid document). See lockstep/deploy.py and docs/tutorials/deploy.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+PROG = "lockstep deploy"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("source", metavar="RECIPE_OR_RUN",
+                        help="a finished run folder (its final checkpoint is deployed) or a recipe with --weights")
+    parser.add_argument("--environment", "-e", required=True, metavar="ENV",
+                        help="the Environment document of the target (runtime onnxruntime)")
+    parser.add_argument("--weights", "-w", metavar="CKPT",
+                        help="a checkpoint (step-XXXXXXXX.npz) or an .npz of canonical parameters "
+                             "(default for a run folder: its latest checkpoint)")
+    parser.add_argument("--out", metavar="DIR", help="output folder (default: deploy/<environment name>)")
+    parser.add_argument("--format", choices=("text", "json"), default="text",
+                        help="what to print: the text summary (default) or deploy.json")
+    parser.add_argument("--exporter", choices=("spec", "torch"), default="spec",
+                        help="spec (default): ONNX built from the Model document itself, no framework needed; "
+                             "torch: torch.onnx.export of the torch adapter's module (TorchScript exporter)")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress lines on stderr")
+
+
+def run(args: argparse.Namespace) -> int:
+    from lockstep.deploy import DeployError, deploy, main_error, plan
+
+    try:
+        p = plan(args.source, args.environment, weights=args.weights, out=args.out, exporter=args.exporter)
+        result = deploy(p, progress=None if args.quiet else lambda msg: print(f"{PROG}: {msg}", file=sys.stderr))
+    except DeployError as exc:
+        return main_error(PROG, exc)
+    except OSError as exc:  # disk full or the folder vanished while writing outputs
+        print(f"{PROG}: cannot write the outputs: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    if args.format == "json":
+        print(json.dumps(result.report, indent=2))
+    else:
+        print(result.summary)
+    return 0 if result.ok else 1

@@ -1,0 +1,648 @@
+"""`lockstep deploy`: export a trained model from the standard itself, run it on the Environment's target, and
+check it against the float64 reference, the latency budget and the required versions.
+
+A deployment is where frameworks silently change numbers (exporter rewrites, fused kernels, quantization),
+so the check is the same as everywhere else in Lockstep: the float64 reference's predictions for the same
+weights and inputs, elementwise, under the Environment's tolerance, at every batch size the target must
+accept (an int8 target is judged by its metric budget instead). Everything that can be found wrong with
+the input is found before any work: a missing or unreadable weights file, a runtime that is not installed,
+CUDA asked for where there is none, an output folder that cannot be written (`DeployError`, exit 2).
+
+Outputs (`DIR/`): `model.onnx`, `environment.lock.json` (resolved versions, provider, machine
+fingerprint), `deploy.json` (every check with error, tolerance and margin; latency; the verdict) and
+`summary.txt` (the text summary). Exit 0 when every check holds, 1 when one fails, 2 for bad input.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import io
+import json
+import logging
+import math
+import os
+import platform
+import sys
+import time
+import zipfile
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lockstep import __version__, atomic
+from lockstep.spec.documents import Environment
+
+EXPORTERS = ("spec", "torch")
+WARMUP_RUNS = 20
+MIN_TIMED_RUNS = 300  # p99 is then the 3rd-slowest run or better; never fewer
+MIN_TIMED_SECONDS = 1.0  # and at least this long (up to MAX_TIMED_RUNS), for a stable p50/p99
+MAX_TIMED_RUNS = 20_000
+MAX_THREADS_PER_CORE = 4  # more intra-op threads than this (and than 64) is refused before any work
+MAX_BATCH_BYTES = 2**30  # one batch of float64 inputs; a larger batch size is refused before any work
+OUTPUTS = ("model.onnx", "environment.lock.json", "deploy.json", "summary.txt")
+
+
+class DeployError(Exception):
+    """Bad input or an unusable target, found before any work; exit 2 unless stated."""
+
+    def __init__(self, message: str, exit_code: int = 2, diagnostics: list | None = None) -> None:
+        self.exit_code = exit_code
+        self.diagnostics = diagnostics or []
+        super().__init__(message)
+
+
+@dataclass
+class Check:
+    """One deploy check: what was observed, the limit, and whether it holds."""
+
+    kind: str  # predictions | metric | latency | requirement
+    name: str
+    ok: bool
+    observed: float | str | None = None
+    limit: float | str | None = None
+    ratio: float | None = None  # observed / allowed (predictions, latency): <= 1 holds, 1/ratio is the margin
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def margin(self) -> float | None:
+        if self.ratio is None:
+            return None
+        return math.inf if self.ratio == 0 else 1.0 / self.ratio
+
+    def to_json(self) -> dict[str, Any]:
+        margin = self.margin
+        return {"kind": self.kind, "name": self.name, "ok": self.ok, "observed": _finite(self.observed),
+                "limit": _finite(self.limit), "ratio": _finite(self.ratio),
+                "margin": None if margin is None or not math.isfinite(margin) else margin, **self.details}
+
+
+def _finite(v: Any) -> Any:
+    """JSON has no inf or nan: they become null (the ratio of an exact match is 0, its margin null: infinite)."""
+    return None if isinstance(v, float) and not math.isfinite(v) else v
+
+
+@dataclass
+class Plan:
+    """Everything deploy needs, resolved and checked before any work."""
+
+    source: Path  # the recipe or the run folder as given
+    recipe_path: Path
+    weights_path: Path
+    environment_path: Path
+    environment: Environment
+    out: Path
+    exporter: str = "spec"
+    run_folder: Path | None = None
+
+
+@dataclass
+class Result:
+    plan: Plan
+    checks: list[Check]
+    latency: dict[str, Any]
+    lock: dict[str, Any]
+    report: dict[str, Any]
+    summary: str
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+
+# ------------------------------------------------------------------------------------------ planning
+def load_environment(path: str | Path) -> Environment:
+    """The validated Environment document at `path` (DeployError with the diagnostics otherwise)."""
+    from lockstep.spec.validate import load_and_validate
+
+    path = Path(path)
+    if not path.is_file():
+        raise DeployError(f"--environment {path}: " + ("no such file" if not path.exists() else "not a file"))
+    docs, diags = load_and_validate(path)
+    if diags:
+        raise DeployError(f"{path}: the environment is not valid ({len(diags)} problem{'s' * (len(diags) > 1)})",
+                          2, diags)
+    envs = [d for d in docs if isinstance(d, Environment)]
+    if len(envs) != 1:
+        raise DeployError(f"{path}: expected exactly one Environment document, found {len(envs)}")
+    return envs[0]
+
+
+def _run_recipe(run: Path) -> Path:
+    """The recipe a run folder was trained from: report.json's `recipe_path`, or a recipe.yaml beside it."""
+    report = run / "report.json"
+    if report.is_file():
+        try:
+            recorded = json.loads(report.read_text(encoding="utf-8")).get("recipe_path")
+        except (OSError, ValueError, AttributeError):
+            recorded = None
+        if recorded and Path(recorded).is_file():
+            return Path(recorded)
+        if recorded:
+            raise DeployError(f"{run}: the run's recipe {recorded} no longer exists; give the recipe and "
+                              f"--weights {run}/checkpoints/step-XXXXXXXX.npz")
+    for name in ("recipe.yaml", "recipe.yml", "recipe.json"):
+        if (run / name).is_file():
+            return run / name
+    raise DeployError(f"{run}: a run folder that does not name its recipe (report.json has no `recipe_path`); "
+                      f"give the recipe and --weights {run}/checkpoints/step-XXXXXXXX.npz")
+
+
+def plan(source: str | Path, environment: str | Path, *, weights: str | Path | None = None,
+         out: str | Path | None = None, exporter: str = "spec") -> Plan:
+    """Resolve the inputs and check the target before any work (DeployError, exit 2, on any problem)."""
+    from lockstep.runner import latest_checkpoint
+
+    if exporter not in EXPORTERS:
+        raise DeployError(f"--exporter {exporter!r}: expected one of {', '.join(EXPORTERS)}")
+    env_path = Path(environment)
+    env = load_environment(env_path)
+    check_target(env, exporter)
+    src = Path(source)
+    run_folder = None
+    if src.is_dir():
+        run_folder = src
+        recipe_path = _run_recipe(src)
+        if weights is None:
+            found = latest_checkpoint(src / "checkpoints")
+            if found is None:
+                raise DeployError(f"{src}: no checkpoint in {src / 'checkpoints'} (a recipe without `checkpoint:` "
+                                  "writes none); give --weights")
+            weights = found
+    elif src.is_file():
+        recipe_path = src
+        if weights is None:
+            raise DeployError(f"{src}: a recipe needs --weights (a checkpoint `step-XXXXXXXX.npz` or an .npz of "
+                              "canonical parameters); or give the run folder it was trained into")
+    else:
+        raise DeployError(f"{src}: no such recipe or run folder")
+    weights_path = Path(weights)
+    if not weights_path.is_file():
+        raise DeployError(f"--weights {weights_path}: " + ("no such file" if not weights_path.exists()
+                                                            else "not a file"))
+    name = env.metadata.name
+    out_dir = Path(out) if out is not None else Path("deploy") / name
+    _check_out(out_dir, [recipe_path, weights_path, env_path])
+    return Plan(src, recipe_path, weights_path, env_path, env, out_dir, exporter, run_folder)
+
+
+def check_target(env: Environment, exporter: str = "spec") -> None:
+    """The runtime, provider, exporter and quantization this Environment needs are here (else exit 2)."""
+    if env.runtime != "onnxruntime":
+        raise DeployError(f"runtime `{env.runtime}`: lockstep deploy runs onnxruntime Environments (validate "
+                          f"checks the others)")
+    for module in ("onnx", "onnxruntime"):
+        if importlib.util.find_spec(module) is None:
+            raise DeployError(f"runtime onnxruntime needs `{module}`, which is not installed; "
+                              "install lockstep-standard[onnx] (pip install 'lockstep-standard[onnx]')")
+    import onnxruntime as ort
+
+    if env.device.startswith(("cuda", "gpu")) and "CUDAExecutionProvider" not in ort.get_available_providers():
+        raise DeployError(f"device `{env.device}`: this onnxruntime {ort.__version__} has no CUDAExecutionProvider "
+                          f"(providers: {', '.join(ort.get_available_providers())}); install onnxruntime-gpu "
+                          "on a machine with CUDA, or deploy to `device: cpu`")
+    if exporter == "torch":
+        if importlib.util.find_spec("torch") is None:
+            raise DeployError("--exporter torch needs torch, which is not installed; install lockstep-standard[torch]")
+        if env.dtype == "float16":
+            raise DeployError("--exporter torch exports float32 and float64 (and int8 through float32); "
+                              "a float16 target takes the spec exporter (--exporter spec)")
+    cores = os.cpu_count() or 1
+    if env.threads > max(MAX_THREADS_PER_CORE * cores, 64):
+        raise DeployError(f"threads {env.threads}: this machine has {cores} CPU cores; onnxruntime would start "
+                          f"{env.threads} threads (at most {max(MAX_THREADS_PER_CORE * cores, 64)} here)")
+    if env.dtype == "int8" and importlib.util.find_spec("onnxruntime.quantization") is None:
+        raise DeployError("an int8 target needs onnxruntime.quantization, which this onnxruntime lacks")
+
+
+def _check_out(out: Path, inputs: list[Path]) -> None:
+    """The output folder can be written, and no output would overwrite an input."""
+    if out.exists() and not out.is_dir():
+        raise DeployError(f"--out {out}: exists and is not a folder")
+    targets = {(out / name).resolve() for name in OUTPUTS}
+    for p in inputs:
+        if p.resolve() in targets:
+            raise DeployError(f"--out {out}: writing {p.name} there would overwrite the input {p}")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".lockstep-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise DeployError(f"--out {out}: cannot write there ({exc.strerror or exc})") from None
+
+
+# ------------------------------------------------------------------------------------------- weights
+def load_weights(path: Path, prep: Any) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Canonical parameters and buffers from a run checkpoint or a plain .npz; (arrays, provenance)."""
+    from lockstep.checkpoint import CheckpointError, load_checkpoint
+
+    expected = {**prep.graph.parameters(), **prep.graph.buffers()}
+    info: dict[str, Any] = {"path": str(path)}
+    try:
+        raw = path.read_bytes()
+        info["sha256"] = hashlib.sha256(raw).hexdigest()
+        with np.load(io.BytesIO(raw), allow_pickle=False) as z:
+            files = list(z.files)
+            is_checkpoint = "meta" in files and any(k.startswith("param/") for k in files)
+            arrays = {} if is_checkpoint else {k: z[k] for k in files}
+        if is_checkpoint:
+            meta, arrays, _ = load_checkpoint(path)
+            theirs = str(meta.get("recipe_hash", ""))
+            if theirs and theirs != prep.recipe_hash:
+                raise DeployError(f"{path}: the checkpoint is from a different recipe (hash {theirs[:12]}, the recipe "
+                                  f"{prep.recipe_hash[:12]}): the recipe changed since the run, or this is another "
+                                  "run's checkpoint")
+            info.update(kind="checkpoint", step=meta.get("step"), total_steps=prep.total_steps,
+                        backend=meta.get("backend"))
+        else:
+            info["kind"] = "npz"
+    except DeployError:
+        raise
+    except CheckpointError as exc:
+        raise DeployError(f"--weights {path}: the checkpoint does not verify: it {exc}") from None
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        raise DeployError(f"--weights {path}: cannot read it ({exc})") from None
+    missing = sorted(set(expected) - set(arrays))
+    if missing:
+        raise DeployError(f"{path}: missing {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''} "
+                          f"(the model has {len(expected)} parameters and buffers)")
+    out = {}
+    for k, spec in expected.items():
+        a = np.asarray(arrays[k])
+        if not np.issubdtype(a.dtype, np.number) or a.shape != tuple(spec.shape):
+            raise DeployError(f"{path}: `{k}` is {a.dtype} {list(a.shape)}; the model needs float {list(spec.shape)}")
+        if not np.all(np.isfinite(a)):
+            raise DeployError(f"{path}: `{k}` holds non-finite values")
+        out[k] = a.astype(np.float64)
+    return out, info
+
+
+# -------------------------------------------------------------------------------------------- export
+def export_onnx(prep: Any, params: dict[str, np.ndarray], env: Environment, exporter: str) -> bytes:
+    """The serialized ONNX model: from the spec (default) or torch.onnx.export of the torch adapter's module;
+    int8 targets are the float32 export quantized (`quantize`)."""
+    dtype = "float32" if env.dtype == "int8" else env.dtype
+    if exporter == "torch":
+        import tempfile
+
+        from lockstep.adapters.torch.session import TorchSession
+
+        session = TorchSession(prep.model, dtype=dtype, device="cpu")
+        session.set_parameters(params)
+        with tempfile.TemporaryDirectory(prefix="lockstep-export-") as tmp:
+            model = session.export(Path(tmp) / "model.onnx", opset=env.opset).read_bytes()
+        import onnx
+
+        from lockstep.adapters.onnxruntime.export import check
+
+        check(onnx.load_from_string(model))
+    else:
+        from lockstep.adapters.onnxruntime.export import export_model
+
+        model = export_model(prep.model, params, dtype=dtype, opset=env.opset).SerializeToString()
+    if env.dtype == "int8":
+        model = quantize(model, prep, env)
+    return model
+
+
+def quantize(model: bytes, prep: Any, env: Environment) -> bytes:
+    """onnxruntime.quantization on the float32 export: dynamic (weights int8, activations at run time) or
+    static (QDQ, activation ranges calibrated on the first samples of the recipe's training data)."""
+    q = env.quantization
+    mode = q.mode if q is not None else "dynamic"
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # onnxruntime.quantization logs advice ("consider pre-processing") on the root
+    try:
+        return _quantize(model, prep, q, mode)
+    finally:
+        root.setLevel(level)
+
+
+def _quantize(model: bytes, prep: Any, q: Any, mode: str) -> bytes:
+    import tempfile
+
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quantize_dynamic,
+        quantize_static,
+    )
+
+    with tempfile.TemporaryDirectory(prefix="lockstep-quantize-") as tmp:
+        src, dst = Path(tmp) / "float32.onnx", Path(tmp) / "int8.onnx"
+        src.write_bytes(model)
+        if mode == "dynamic":
+            quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8)
+        else:
+            name = next(iter(prep.graph.input_shapes))
+            samples = prep.data.x_train[: (q.calibration_samples if q else 256)]
+            float_input = prep.graph.input_dtypes[name] != "int64"
+
+            class Reader(CalibrationDataReader):
+                def __init__(self) -> None:
+                    self.rows = iter(range(len(samples)))
+
+                def get_next(self) -> dict[str, np.ndarray] | None:
+                    i = next(self.rows, None)
+                    if i is None:
+                        return None
+                    x = samples[i:i + 1]
+                    return {name: x.astype(np.float32) if float_input else x.astype(np.int64)}
+
+            quantize_static(str(src), str(dst), Reader(), quant_format=QuantFormat.QDQ,
+                            activation_type=QuantType.QInt8, weight_type=QuantType.QInt8)
+        return dst.read_bytes()
+
+
+# ------------------------------------------------------------------------------------------- running
+def _batches(n: int, b: int) -> list[slice]:
+    """Whole batches of `b` over `n` samples (at least one, which wraps around when n < b)."""
+    return [slice(i, i + b) for i in range(0, max(n - b + 1, 1), b)]
+
+
+def _take(x: np.ndarray, s: slice, b: int) -> np.ndarray:
+    part = x[s]
+    if len(part) < b:  # fewer samples than one batch: repeat them (the check is per sample anyway)
+        part = np.resize(part, (b, *x.shape[1:]))
+    return part
+
+
+def _metric(name: str, recipe: Any, out: np.ndarray, y: np.ndarray) -> float:
+    from lockstep.reference import losses, metrics
+
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        if name == "loss":
+            return float(losses.compute(recipe.loss, out, y)[0])
+        if name == "accuracy":
+            return metrics.accuracy(out, y, recipe.loss.type, getattr(recipe.loss, "from_logits", True))
+        if name == "mse":
+            return metrics.mse(out, y)
+        return metrics.mae(out, y)
+
+
+def latency(run: Any, feeds: dict[str, np.ndarray], *, warmup: int | None = None, min_runs: int | None = None,
+            min_seconds: float | None = None, max_runs: int | None = None) -> dict[str, Any]:
+    """Warm up, then time single forwards until both `min_runs` and `min_seconds` are reached: p50, p99, mean.
+    Defaults: the module's WARMUP_RUNS, MIN_TIMED_RUNS, MIN_TIMED_SECONDS, MAX_TIMED_RUNS, read at call time."""
+    warmup = WARMUP_RUNS if warmup is None else warmup
+    min_runs = MIN_TIMED_RUNS if min_runs is None else min_runs
+    min_seconds = MIN_TIMED_SECONDS if min_seconds is None else min_seconds
+    max_runs = MAX_TIMED_RUNS if max_runs is None else max_runs
+    for _ in range(warmup):
+        run(feeds)
+    times: list[float] = []
+    start = time.perf_counter()
+    while len(times) < max_runs and (len(times) < min_runs or time.perf_counter() - start < min_seconds):
+        t0 = time.perf_counter()
+        run(feeds)
+        times.append(time.perf_counter() - t0)
+    ms = np.asarray(times) * 1e3
+    return {"warmup_runs": warmup, "runs": len(times), "p50_ms": float(np.percentile(ms, 50)),
+            "p99_ms": float(np.percentile(ms, 99)), "mean_ms": float(ms.mean()), "min_ms": float(ms.min())}
+
+
+def requirement_checks(requirements: dict[str, str]) -> list[Check]:
+    """Each required package's installed version against its PEP 440 specifier (`packaging`)."""
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+    from packaging.version import InvalidVersion, Version
+
+    out = []
+    for pkg, spec in requirements.items():
+        try:
+            installed = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out.append(Check("requirement", f"requirement {pkg}{spec}", False, None, spec or "any",
+                             details={"package": pkg, "message": f"{pkg} is not installed"}))
+            continue
+        try:
+            ok = not spec.strip() or SpecifierSet(spec).contains(Version(installed), prereleases=True)
+            message = "" if ok else f"{pkg} {installed} does not satisfy {spec}"
+        except (InvalidSpecifier, InvalidVersion) as exc:
+            ok, message = False, f"{pkg}: {exc}"
+        out.append(Check("requirement", f"requirement {pkg}{spec}", ok, installed, spec or "any",
+                         details={"package": pkg, **({"message": message} if message else {})}))
+    return out
+
+
+def deploy(p: Plan, *, progress: Any = None) -> Result:
+    """Export, run on the target and check; raises DeployError (exit 2) for input found bad while loading."""
+    from lockstep.runner import RunError, prepare_run
+
+    def say(msg: str) -> None:
+        if progress is not None:
+            progress(msg)
+
+    env = p.environment
+    try:
+        prep = prepare_run(p.recipe_path)
+    except RunError as exc:
+        raise DeployError(f"{p.recipe_path}: {exc}", exc.exit_code, exc.diagnostics) from None
+    params, weights_info = load_weights(p.weights_path, prep)
+    if p.run_folder is not None and weights_info.get("kind") == "checkpoint" and \
+            weights_info.get("step") != prep.total_steps:
+        raise DeployError(f"{p.weights_path}: the run stopped at step {weights_info.get('step')} of "
+                          f"{prep.total_steps} (no final checkpoint); give --weights to deploy it anyway")
+    say(f"exporting ({p.exporter} exporter, {env.dtype}, opset {env.opset})")
+    try:
+        model = export_onnx(prep, params, env, p.exporter)
+    except Exception as exc:  # an exporter failure on a valid model: the deployment fails, with the reason
+        from lockstep.adapters.base import UnsupportedConstruct
+
+        if isinstance(exc, UnsupportedConstruct):
+            raise DeployError(f"cannot export to ONNX: layer type `{exc.construct}`: {exc.reason}", 1) from None
+        raise DeployError(f"cannot export to ONNX: {type(exc).__name__}: {exc}", 1) from None
+    per_sample = int(np.prod(prep.data.x_eval.shape[1:])) * 8
+    too_big = [b for b in {*env.batch_sizes, env.latency_budget.batch_size if env.latency_budget else 1}
+               if b * per_sample > MAX_BATCH_BYTES]
+    if too_big:
+        raise DeployError(f"batch size {max(too_big)} needs {max(too_big) * per_sample / 2**30:.1f} GiB of inputs "
+                          f"(at most {MAX_BATCH_BYTES / 2**30:.0f} GiB per batch here): lower `batch_sizes`")
+    for stale in OUTPUTS[1:]:  # an earlier deploy's verdict must not sit beside this model if this one fails
+        (p.out / stale).unlink(missing_ok=True)
+    atomic.write_bytes(p.out / "model.onnx", model)
+    try:
+        return _run_checks(p, prep, params, weights_info, model, progress)
+    except DeployError:
+        raise
+    except Exception as exc:  # onnxruntime refusing the model or a batch: the deployment failed, with the reason
+        raise DeployError(f"onnxruntime failed on the exported model: {type(exc).__name__}: "
+                          f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''}", 1) from None
+
+
+def _run_checks(p: Plan, prep: Any, params: dict[str, np.ndarray], weights_info: dict[str, Any], model: bytes,
+                progress: Any) -> Result:
+    from lockstep.adapters.onnxruntime.session import NUMPY, open_session, providers
+    from lockstep.adapters.reference import ReferenceAdapter
+    from lockstep.conformance.checks import check
+    from lockstep.reference.tolerances import Tolerance
+
+    def say(msg: str) -> None:
+        if progress is not None:
+            progress(msg)
+
+    env = p.environment
+    session = open_session(model, env.device, env.threads)
+    input_names = list(prep.graph.input_shapes)
+    name = input_names[0]
+    float_np = np.float32 if env.dtype == "int8" else NUMPY[env.dtype]
+    cast = (lambda a: a.astype(np.int64)) if prep.graph.input_dtypes[name] == "int64" else \
+        (lambda a: np.ascontiguousarray(a, dtype=float_np))
+    x, y = prep.data.x_eval, prep.data.y_eval
+    ref_session = ReferenceAdapter().build(prep.model, dtype="float64")
+    ref_session.set_parameters(params)
+    reference = np.concatenate([ref_session.forward(x[i:i + 4096]) for i in range(0, len(x), 4096)])
+    checks: list[Check] = []
+    tol = env.tolerance
+    rule = Tolerance(tol.rtol, tol.atol) if tol is not None else None
+    outputs_at: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    for b in env.batch_sizes:
+        say(f"predictions at batch size {b}")
+        got, idx = [], []
+        for s in _batches(len(x), b):
+            batch = _take(x, s, b)
+            got.append(np.asarray(session.run(None, {name: cast(batch)})[0], dtype=np.float64))
+            idx.append(np.resize(np.arange(len(x))[s], b))
+        out = np.concatenate(got)
+        rows = np.concatenate(idx)
+        outputs_at[b] = (rows, out)
+        expected = reference[rows]
+        if rule is not None:
+            c = check(f"predictions at batch {b}", out, expected, rule)
+            checks.append(Check("predictions", c.quantity, c.ok, c.error, c.tolerance, c.ratio,
+                                details={"batch_size": b, "samples": len(rows), "rtol": tol.rtol, "atol": tol.atol}))
+        else:  # int8 without a tolerance: the elementwise error is reported, the metric budget judges
+            err = float(np.max(np.abs(out - expected))) if out.size else 0.0
+            checks.append(Check("predictions", f"predictions at batch {b} (reported)", True, err, None, None,
+                                details={"batch_size": b, "samples": len(rows), "judged": False}))
+    if env.max_metric_drop:
+        b = max(outputs_at, key=lambda k: len(outputs_at[k][0]))
+        rows, out = outputs_at[b]
+        for metric, max_drop in env.max_metric_drop.items():
+            ref_v = _metric(metric, prep.recipe, reference[rows], y[rows])
+            got_v = _metric(metric, prep.recipe, out, y[rows])
+            drop = ref_v - got_v if metric == "accuracy" else got_v - ref_v
+            ok = bool(math.isfinite(drop) and drop <= max_drop)
+            checks.append(Check("metric", f"{metric} {'drop' if metric == 'accuracy' else 'rise'}", ok, drop, max_drop,
+                                drop / max_drop if max_drop > 0 and math.isfinite(drop) and drop > 0 else
+                                (0.0 if drop <= 0 else math.inf),
+                                details={"metric": metric, "reference": ref_v, "deployed": got_v,
+                                         "batch_size": b, "samples": len(rows)}))
+    budget = env.latency_budget
+    lb = budget.batch_size if budget is not None else env.batch_sizes[0]
+    say(f"latency at batch size {lb}")
+    feeds = {name: cast(_take(x, slice(0, lb), lb))}
+    lat = {"batch_size": lb, **latency(lambda f: session.run(None, f), feeds)}
+    if budget is not None:
+        for stat in ("p50_ms", "p99_ms"):
+            limit = getattr(budget, stat)
+            if limit is not None:
+                checks.append(Check("latency", f"latency {stat[:3]} at batch {lb}", lat[stat] <= limit, lat[stat],
+                                    limit, lat[stat] / limit, details={"unit": "ms", "batch_size": lb}))
+    checks += requirement_checks(env.requirements)
+    lock = environment_lock(p, model, providers(env.device), session)
+    report = {
+        "verdict": "pass" if all(c.ok for c in checks) else "fail",
+        "recipe": prep.recipe.metadata.name, "recipe_path": str(p.recipe_path), "recipe_hash": prep.recipe_hash,
+        "weights": weights_info, "environment": env.metadata.name, "environment_path": str(p.environment_path),
+        "exporter": p.exporter, "dtype": env.dtype, "opset": env.opset, "device": env.device,
+        "threads": env.threads, "evaluated_on": "validation" if prep.data.held_out else "training",
+        "evaluation_samples": len(x), "checks": [c.to_json() for c in checks], "latency": lat,
+        "outputs": {k: str(p.out / k) for k in OUTPUTS},
+    }
+    result = Result(p, checks, lat, lock, report, "")
+    result.summary = summary(result)
+    atomic.write_json(p.out / "environment.lock.json", lock)
+    atomic.write_json(p.out / "deploy.json", report)
+    atomic.write_text(p.out / "summary.txt", result.summary + "\n")
+    return result
+
+
+def environment_lock(p: Plan, model: bytes, provider: list[Any], session: Any) -> dict[str, Any]:
+    """What ran where: resolved versions, the provider ONNX Runtime used, the machine."""
+    import onnx
+    import onnxruntime as ort
+
+    from lockstep.conformance.suite import fingerprint
+
+    env = p.environment
+    versions = {"lockstep": __version__, "python": platform.python_version(), "numpy": np.__version__,
+                "onnx": onnx.__version__, "onnxruntime": ort.__version__}
+    if p.exporter == "torch":
+        import torch
+
+        versions["torch"] = torch.__version__
+    resolved = {}
+    for pkg in env.requirements:
+        try:
+            resolved[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            resolved[pkg] = None
+    return {"environment": env.metadata.name, "runtime": env.runtime, "device": env.device,
+            "providers_requested": [x if isinstance(x, str) else x[0] for x in provider],
+            "providers_used": list(session.get_providers()), "threads": env.threads, "dtype": env.dtype,
+            "quantization": env.quantization.model_dump() if env.quantization else None, "opset": env.opset,
+            "exporter": p.exporter, "versions": versions, "requirements": resolved,
+            "model_sha256": hashlib.sha256(model).hexdigest(), "fingerprint": fingerprint()}
+
+
+# ------------------------------------------------------------------------------------------- summary
+def _fmt(v: Any, unit: str = "") -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, str):
+        return v
+    return f"{v:.3g}{unit}"
+
+
+def _margin(c: Check) -> str:
+    m = c.margin
+    if m is None:
+        return ""
+    return "×∞" if not math.isfinite(m) else f"×{m:.3g}"
+
+
+def summary(r: Result) -> str:
+    """The short text report (also summary.txt)."""
+    p, env = r.plan, r.plan.environment
+    rep = r.report
+    w = rep["weights"]
+    weights = f"{w['path']}" + (f" (step {w['step']})" if w.get("kind") == "checkpoint" else "")
+    lines = [f"deploy {rep['recipe']} to {env.metadata.name}: onnxruntime {r.lock['versions']['onnxruntime']}, "
+             f"{', '.join(r.lock['providers_used'][:1])}, {env.dtype}, opset {env.opset}, "
+             f"{env.threads} thread{'s' * (env.threads != 1)}",
+             f"model: {p.exporter} exporter, weights {weights} -> {p.out / 'model.onnx'}",
+             f"checked on {rep['evaluation_samples']} {rep['evaluated_on']} samples against the float64 reference",
+             ""]
+    rows = [("check", "observed", "limit", "margin", "")]
+    for c in r.checks:
+        unit = " ms" if c.kind == "latency" else ""
+        rows.append((c.name, _fmt(c.observed, unit), _fmt(c.limit, unit), _margin(c),
+                     "ok" if c.ok and c.details.get("judged", True) else ("reported" if c.ok else "FAIL")))
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    for row in rows:
+        lines.append("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
+    lat = r.latency
+    lines += ["", f"latency at batch {lat['batch_size']}: p50 {lat['p50_ms']:.3g} ms, p99 {lat['p99_ms']:.3g} ms "
+                  f"over {lat['runs']} runs after {lat['warmup_runs']} warm-up runs"]
+    failed = [c for c in r.checks if not c.ok]
+    lines.append(f"verdict: {'PASS' if not failed else 'FAIL'} ({len(r.checks)} checks"
+                 + (f", {len(failed)} failed: {', '.join(c.name for c in failed)}" if failed else "") + ")")
+    for c in failed:
+        if c.details.get("message"):
+            lines.append(f"  {c.details['message']}")
+    lines.append(f"outputs: {p.out}/ ({', '.join(OUTPUTS)})")
+    return "\n".join(lines)
+
+
+def main_error(prog: str, exc: DeployError) -> int:
+    """Print a DeployError (and its diagnostics) the way every command does; its exit code."""
+    for d in exc.diagnostics:
+        print(d.format(), file=sys.stderr)
+    print(f"{prog}: {exc}", file=sys.stderr)
+    return exc.exit_code

@@ -1,0 +1,8 @@
+"""The onnxruntime tests need lockstep-standard[onnx]; without it they skip (the project builds and tests without it)."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("onnx")
