@@ -154,7 +154,7 @@ def _run_recipe(run: Path) -> Path:
 def plan(source: str | Path, environment: str | Path, *, weights: str | Path | None = None,
          out: str | Path | None = None, exporter: str = "spec") -> Plan:
     """Resolve the inputs and check the target before any work (DeployError, exit 2, on any problem)."""
-    from lockstep.runner import latest_checkpoint
+    from lockstep.checkpoint import checkpoints
 
     if exporter not in EXPORTERS:
         raise DeployError(f"--exporter {exporter!r}: expected one of {', '.join(EXPORTERS)}")
@@ -167,11 +167,11 @@ def plan(source: str | Path, environment: str | Path, *, weights: str | Path | N
         run_folder = src
         recipe_path = _run_recipe(src)
         if weights is None:
-            found = latest_checkpoint(src / "checkpoints")
-            if found is None:
+            found = checkpoints(src / "checkpoints")  # the newest: a damaged one is named, not passed over
+            if not found:
                 raise DeployError(f"{src}: no checkpoint in {src / 'checkpoints'} (a recipe without `checkpoint:` "
                                   "writes none); give --weights")
-            weights = found
+            weights = found[-1]
     elif src.is_file():
         recipe_path = src
         if weights is None:

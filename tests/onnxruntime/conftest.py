@@ -1,4 +1,4 @@
-"""The onnxruntime tests need lockstep-standard[onnx]; without it they skip (the project builds and tests without it)."""
+"""The onnxruntime tests need lockstep-standard[onnx]; without it they skip (the project tests without it)."""
 
 from __future__ import annotations
 
