@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from lockstep.spec.base import Name, NonNegativeFloat, PositiveInt, Strict
+from lockstep.spec.base import Int, Name, NonNegativeFloat, PositiveInt, Probability, Real, Strict
 
 
 class SyntheticClassification(Strict):
@@ -62,7 +62,7 @@ class CsvFile(Strict):
 
     type: Literal["csv"]
     path: str
-    target: str | int
+    target: str | Int
     header: bool = True
     delimiter: str = Field(default=",", min_length=1, max_length=1)
     target_type: Literal["class_index", "float"] = "float"
@@ -92,8 +92,16 @@ class MinMax(Strict):
     """Features scaled to [low, high] with min and max over the training split, per feature."""
 
     type: Literal["min_max"]
-    low: float = 0.0
-    high: float = 1.0
+    low: Real = 0.0
+    high: Real = 1.0
+
+    @model_validator(mode="after")
+    def _range(self) -> MinMax:
+        if not self.low < self.high:
+            raise ValueError(f"`low` ({self.low:g}) must be below `high` ({self.high:g})")
+        if not abs(self.high - self.low) < float("inf"):
+            raise ValueError(f"the range [{self.low:g}, {self.high:g}] is wider than a float64 can hold")
+        return self
 
 
 class OneHot(Strict):
@@ -109,7 +117,7 @@ Preprocessing = Annotated[Union[Standardize, MinMax, OneHot], Field(discriminato
 class Split(Strict):
     """The last `validation` fraction of a seeded permutation is held out for evaluation."""
 
-    validation: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
+    validation: Probability = 0.0
 
 
 class Data(Strict):

@@ -368,8 +368,8 @@ def _constraints(metas: list[Any]) -> dict[str, Any]:
             out.update(_constraints(list(m.metadata)))
             continue
         for attr in ("gt", "ge", "lt", "le", "min_length", "max_length", "pattern"):
-            if getattr(m, attr, None) is not None:
-                out[attr] = getattr(m, attr)
+            if getattr(m, attr, None) is not None and getattr(m, attr) not in (base.INT64_MIN, base.INT64_MAX):
+                out[attr] = getattr(m, attr)  # the 64-bit bounds of every integer are stated once, in prose
     return out
 
 
