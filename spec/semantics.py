@@ -14,6 +14,7 @@ shapes involved.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import difflib
 import io
 import itertools
@@ -492,12 +493,13 @@ def load_model(recipe: Recipe, doc: Located, base_dir: Path) -> tuple[Model | No
         close = difflib.get_close_matches(full.name, near, n=1)
         return None, [_diag(doc, ("model",), f"model file `{recipe.model}` does not exist (looked for {full})",
                             close[0] if close else None, code="reference")]
-    from lockstep.spec.loader import load_file
+    from lockstep.spec.loader import load_text, read_text
 
+    shown = os.path.normpath(os.path.join(base_dir, recipe.model))  # as the user would name it, not resolved
     try:
-        docs = load_file(full)
+        docs = load_text(read_text(full), shown)
     except SpecError as exc:
-        return None, exc.diagnostics
+        return None, [dataclasses.replace(d, file=shown) if d.file == str(full) else d for d in exc.diagnostics]
     models = [d for d in docs if isinstance(d.data, dict) and d.data.get("kind") == "Model"]
     if len(models) != 1:
         return None, [_diag(doc, ("model",), f"`{recipe.model}` must hold exactly one Model document, "

@@ -554,6 +554,8 @@ def validate_paths(paths: list[str]) -> Result:
     """Validate every document under `paths`; never raises for bad input."""
     files, problems = expand_paths(paths)
     result = Result(diagnostics=list(problems), io_error=bool(problems), path_problems=list(problems))
+    seen: set[tuple[Any, ...]] = set()
+    real: dict[str, str] = {}
     for f in files:
         result.files += 1
         try:
@@ -566,6 +568,18 @@ def validate_paths(paths: list[str]) -> Result:
         for doc in docs:
             result.documents += 1
             _, diags = validate_document(doc)
-            result.diagnostics.extend(diags)
+            result.diagnostics.extend(d for d in diags if _first_time(d, seen, real))
             result.per_document.append((str(f), doc.index, diags))
     return result
+
+
+def _first_time(d: Diagnostic, seen: set[tuple[Any, ...]], real: dict[str, str]) -> bool:
+    """Whether `d` is new: a model file's problem reported by the recipe that uses it and by the file itself
+    (or by two recipes) is one problem, counted once, whichever way its path was written."""
+    if d.file not in real:
+        real[d.file] = os.path.realpath(d.file) if d.line else d.file
+    key = (real[d.file], d.line, d.column, d.path, d.message)
+    if key in seen:
+        return False
+    seen.add(key)
+    return True
