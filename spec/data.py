@@ -10,7 +10,9 @@ from typing import Annotated, Literal, Union
 
 from pydantic import Field, model_validator
 
-from lockstep.spec.base import Int, Name, NonNegativeFloat, PositiveInt, Probability, Real, Strict
+from lockstep.spec.base import INT64_MAX, Int, Name, NonNegativeFloat, PositiveInt, Probability, Real, Strict
+
+Classes = Annotated[int, Field(ge=2, le=INT64_MAX)]
 
 
 class SyntheticClassification(Strict):
@@ -19,7 +21,7 @@ class SyntheticClassification(Strict):
     type: Literal["synthetic_classification"]
     num_samples: PositiveInt
     shape: list[PositiveInt] = Field(min_length=1)
-    num_classes: Annotated[int, Field(ge=2)]
+    num_classes: Classes
     separation: NonNegativeFloat = 3.0
 
 
@@ -45,7 +47,7 @@ class SyntheticSequences(Strict):
     length: PositiveInt
     features: PositiveInt = 1
     vocab_size: PositiveInt | None = None
-    num_classes: Annotated[int, Field(ge=2)] = 2
+    num_classes: Classes = 2
 
 
 class NpzFile(Strict):
@@ -108,7 +110,7 @@ class OneHot(Strict):
     """Integer class targets -> one-hot float targets [num_classes]."""
 
     type: Literal["one_hot"]
-    num_classes: Annotated[int, Field(ge=2)]
+    num_classes: Classes
 
 
 Preprocessing = Annotated[Union[Standardize, MinMax, OneHot], Field(discriminator="type")]

@@ -60,7 +60,7 @@ MAX_BYTES = 5 * 1024 * 1024
 """Largest file read, in bytes. Real specs are a few KB; anything bigger is a mistake or an attack."""
 MAX_DEPTH = 64
 """Deepest nesting of lists and mappings, aliases included."""
-MAX_NODES = 500_000
+MAX_NODES = 100_000
 """Most nodes in one file, all its documents together, after alias expansion (an alias bomb stops here,
 without expanding)."""
 MAX_DOCUMENTS = 1_000

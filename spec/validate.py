@@ -43,6 +43,9 @@ __all__ = ["DOCUMENT_SUFFIXES", "Result", "check_header", "expand_paths", "load_
            "pydantic_diagnostics", "validate_document", "validate_paths"]
 
 DOCUMENT_SUFFIXES = (".yaml", ".yml", ".json")
+MAX_DIAGNOSTICS = 100
+"""Most problems listed for one document (then one line says how many more): a list of 500,000 wrong items
+must not take minutes and gigabytes to report."""
 
 # Names that users bring from PyTorch and Keras, mapped to the standard's.
 SYNONYMS = {
@@ -313,8 +316,14 @@ def _message(err: Any, annotation: Any) -> tuple[str, str | None, str | None]:
 def pydantic_diagnostics(cls: type[BaseModel], exc: ValidationError, doc: LoadedDocument) -> list[Diagnostic]:
     """Every error of one failed `cls.model_validate(doc.data)`, located in the document."""
     out: list[Diagnostic] = []
+    seen: set[Diagnostic] = set()
     union_types: dict[str, int] = {}  # path -> index in `out` of a "expected X, got Y" about one alternative
-    for err in exc.errors(include_url=False):
+    errors = exc.errors(include_url=False)
+    more = 0
+    for done, err in enumerate(errors):
+        if len(out) >= MAX_DIAGNOSTICS:
+            more = len(errors) - done
+            break
         loc = tuple(err["loc"])
         path, owner, annotation, about = _walk(cls, loc)
         kind = err["type"]
@@ -367,14 +376,26 @@ def pydantic_diagnostics(cls: type[BaseModel], exc: ValidationError, doc: Loaded
                     continue
                 union_types[where] = len(out)
         diag = Diagnostic(doc.file, line, col, where, message, expected, suggestion, "schema")
-        if diag not in out:
+        if diag not in seen:
+            seen.add(diag)
             out.append(diag)
     # `lr: 0.1` gives both "unknown field `lr`" (did you mean `learning_rate`?) and "missing
     # `learning_rate`": the first says it all.
     meant = {(d.path.rsplit(".", 1)[0] + "." if "." in d.path else "") + d.suggestion
              for d in out if d.suggestion and d.message.startswith("unknown field")}
     out = [d for d in out if not (d.message.startswith("missing required field") and d.path in meant)]
-    return sorted(out, key=lambda d: (d.line, d.column))
+    return sorted(out, key=lambda d: (d.line, d.column)) + ([_more(doc, more)] if more else [])
+
+
+def _more(doc: LoadedDocument, count: int) -> Diagnostic:
+    return Diagnostic(doc.file, doc.line, doc.column, "", f"and {count} more problem{'s' * (count != 1)} in this "
+                      f"document (only the first {MAX_DIAGNOSTICS} are listed)", code="too-many")
+
+
+def _capped(doc: LoadedDocument, diags: list[Diagnostic]) -> list[Diagnostic]:
+    if len(diags) <= MAX_DIAGNOSTICS + 1:
+        return diags
+    return [*diags[:MAX_DIAGNOSTICS], _more(doc, len(diags) - MAX_DIAGNOSTICS)]
 
 
 def _ctx(err: Any, key: str, default: Any) -> Any:
@@ -453,7 +474,7 @@ def validate_document(doc: LoadedDocument, *, base_dir: str | os.PathLike[str] |
     try:
         obj = cls.model_validate(doc.data)
     except ValidationError as exc:
-        return None, pydantic_diagnostics(cls, exc, doc)
+        return None, _capped(doc, pydantic_diagnostics(cls, exc, doc))
     except (RecursionError, MemoryError) as exc:
         return None, [Diagnostic(doc.file, doc.line, doc.column, "", f"document too large to validate ({exc})",
                                  code="too-large")]
@@ -468,7 +489,7 @@ def validate_document(doc: LoadedDocument, *, base_dir: str | os.PathLike[str] |
         problems = exc.diagnostics
     except Exception as exc:  # a checker bug: report it against the document
         problems = [_internal(doc, "semantic checks", exc)]
-    return (obj if not problems else None), problems
+    return (obj if not problems else None), _capped(doc, problems)
 
 
 def load_and_validate(path: str | os.PathLike[str]) -> tuple[list[Document], list[Diagnostic]]:
