@@ -11,6 +11,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import zipfile
 from pathlib import Path
 
@@ -480,10 +481,37 @@ def test_a_fifo_is_refused_not_read(tmp_path: Path) -> None:
         assert "Traceback" not in proc.stdout + proc.stderr
 
 
-@FIFO
-def test_fifos_named_by_a_document_are_refused(tmp_path: Path) -> None:
-    for name in ("m.yaml", "d.csv", "d.npz", "w.npz"):
+@pytest.fixture()
+def fifo(tmp_path: Path):
+    """mkfifo, with a watchdog: after 10 s it opens every FIFO for writing and closes it again, so a reader
+    that blocked on one (the defect) reads an empty file and fails its test instead of hanging the suite."""
+    made: list[Path] = []
+    stop = threading.Event()
+
+    def watchdog() -> None:
+        while not stop.wait(10):
+            for p in made:
+                try:
+                    os.close(os.open(p, os.O_WRONLY | os.O_NONBLOCK))  # ENXIO unless someone is blocked reading
+                except OSError:
+                    pass
+
+    def make(name: str) -> Path:
         os.mkfifo(tmp_path / name)
+        made.append(tmp_path / name)
+        return tmp_path / name
+
+    thread = threading.Thread(target=watchdog, daemon=True)
+    thread.start()
+    yield make
+    stop.set()
+    thread.join()
+
+
+@FIFO
+def test_fifos_named_by_a_document_are_refused(tmp_path: Path, fifo) -> None:
+    for name in ("m.yaml", "d.csv", "d.npz", "w.npz"):
+        fifo(name)
     texts = {
         "model": RECIPE.replace(RECIPE[RECIPE.index("model:"):RECIPE.index("seed:")], "model: m.yaml\n"),
         "data": BCE,
@@ -555,15 +583,14 @@ def test_examples_stay_valid_under_a_small_limit(monkeypatch: pytest.MonkeyPatch
     assert code == 0, out
 
 
-def test_read_text_handles_a_file_replaced_by_a_fifo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@FIFO
+def test_read_text_handles_a_file_replaced_by_a_fifo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fifo) -> None:
     """The descriptor is checked again after opening (with O_NONBLOCK, so opening a FIFO cannot block)."""
     from lockstep.spec import files
     from lockstep.spec.diagnostics import SpecError
     from lockstep.spec.loader import read_text
 
-    if not hasattr(os, "mkfifo"):
-        pytest.skip("named pipes are POSIX")
-    os.mkfifo(tmp_path / "p.yaml")
+    fifo("p.yaml")
     (tmp_path / "f.yaml").write_text("a: 1\n")
     real = files.check_regular
     monkeypatch.setattr(files, "check_regular", lambda p: real(tmp_path / "f.yaml"))  # the race: stat saw a file
