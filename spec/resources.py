@@ -225,7 +225,8 @@ def too_much(needs: list[Need], limit: Limit, scope: str) -> tuple[Need, str] | 
     flag = limit.source.startswith("--memory-limit")
     said += ")" if flag else f"; set {ENV} or --memory-limit to change it)"
     if worst.bytes > limit.bytes:
-        return worst, f"{worst.what} alone need {format_bytes(worst.bytes)} ({worst.bytes:,} bytes) {scope}, {said}"
+        return worst, (f"{worst.what} need {format_bytes(worst.bytes)} ({worst.bytes:,} bytes) on their own {scope}, "
+                       f"{said}")
     top = sorted(needs, key=lambda n: -n.bytes)[:3]
     parts = "; ".join(f"{n.what}: {format_bytes(n.bytes)}" for n in top)
     return worst, (f"about {format_bytes(total)} ({total:,} bytes) are needed {scope}, {said}; the largest parts: "

@@ -585,8 +585,8 @@ def _check_memory(recipe: Recipe, model: Model, facts: DataFacts, total_steps: i
         held = math.ceil(samples * recipe.data.split.validation)
         n_eval = held or samples
         c = min(n_eval, resources.EVAL_CHUNK)
-        chunk = resources.activation_needs(graph, prefix, section, c, 1, f"evaluation, {c} sample{'s' * (c != 1)} "
-                                           "at a time")
+        chunk = resources.activation_needs(graph, prefix, section, c, 1, f"evaluation ({c} sample{'s' * (c != 1)} "
+                                           "at a time)")
         outputs = math.prod(graph.output_shapes()[0]) * n_eval * resources.FLOAT_BYTES
         if outputs:
             chunk.append(resources.Need(f"the model's outputs on {n_eval} evaluation samples", ("evaluation",),
