@@ -539,10 +539,11 @@ def check_recipe(recipe: Recipe, doc: Located, *, base_dir: Path) -> list[Diagno
         out.append(_diag(doc, ("optimizer", "nesterov"), "Nesterov momentum needs `momentum` > 0; with momentum 0 "
                          "`nesterov: true` does nothing", code="range"))
     if model is not None:
-        found = _check_against_model(recipe, model, facts, n_train, doc)
+        graph = build_graph(model)
+        found = _check_against_model(recipe, model, graph, facts, n_train, doc)
         out.extend(found)
-        if not found:
-            out.extend(_check_memory(recipe, model, facts, total, doc))
+        if not found and not graph.problems:
+            out.extend(_check_memory(recipe, model, graph, facts, total, doc))
     return out
 
 
@@ -564,7 +565,7 @@ def _check_model_memory(model: Model, graph: ModelGraph, doc: Located, prefix: P
     return [] if found is None else [_diag(doc, found[0].path, found[1], code="memory")]
 
 
-def _check_memory(recipe: Recipe, model: Model, facts: DataFacts, total_steps: int | None,
+def _check_memory(recipe: Recipe, model: Model, graph: ModelGraph, facts: DataFacts, total_steps: int | None,
                   doc: Located) -> list[Diagnostic]:
     """Parameters, optimizer state, the activations of a batch, the data and the history against the limit."""
     limit = _memory_limit(doc, ())
@@ -572,7 +573,6 @@ def _check_memory(recipe: Recipe, model: Model, facts: DataFacts, total_steps: i
         return [limit]
     if limit.bytes is None:
         return []
-    graph = build_graph(model)
     section = "layers" if model.layers is not None else "nodes"
     prefix: PathParts = ("model",)
     states = resources.optimizer_states(recipe.optimizer)
@@ -720,10 +720,9 @@ def _describe_output(graph: ModelGraph, model_ref: str) -> str:
     return f"the model{model_ref} outputs {list(graph.output_shapes()[0])} from {what}"
 
 
-def _check_against_model(recipe: Recipe, model: Model, facts: DataFacts, n_train: int | None,
+def _check_against_model(recipe: Recipe, model: Model, graph: ModelGraph, facts: DataFacts, n_train: int | None,
                          doc: Located) -> list[Diagnostic]:
     out: list[Diagnostic] = []
-    graph = build_graph(model)
     if graph.problems:
         return out  # already reported against the model
     if len(model.inputs) != 1 or len(graph.outputs) != 1:
