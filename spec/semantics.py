@@ -598,7 +598,8 @@ def _check_memory(recipe: Recipe, model: Model, graph: ModelGraph, facts: DataFa
         src = recipe.data.source
         if src.type == "synthetic_classification":
             data += src.num_classes * features
-        needs.append(resources.Need(f"the data ({samples:,} samples of {list(facts.features or ())} features)",
+        about = "about " if facts.samples is None else ""
+        needs.append(resources.Need(f"the data ({about}{samples:,} samples of {list(facts.features or ())} features)",
                                     ("data", "source"), data * resources.FLOAT_BYTES))
     needs.extend(train)
     if total_steps is not None:
