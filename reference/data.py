@@ -4,12 +4,17 @@ Every random choice comes from the standard's streams (reference/random.py): syn
 ("data", "synthetic"), the split ("data", "split"), the order of epoch e ("data", "order", e).
 `Dataset.batch(step)` maps a global optimizer step to its batch without state, which makes resume
 exact: a resumed run asks for the same batches an uninterrupted one would.
-Bad input files are reported as `DataError`s that name the file (and line), never as tracebacks.
+Bad input files are reported as `DataError`s that name the file (and line), never as tracebacks. A file
+is opened only if it is a regular file (a FIFO would block forever), an .npz only after its headers
+were checked against the bytes it really holds (spec/npy.py), and a file's data only if it fits the
+memory limit (spec/resources.py) before anything is allocated; a csv is read in two passes, counting
+then filling one array, so its text is never held in memory.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import math
 from dataclasses import dataclass
 from importlib import resources
@@ -18,9 +23,14 @@ from pathlib import Path
 import numpy as np
 
 from lockstep.reference.random import stream
+from lockstep.spec import resources as memory
 from lockstep.spec.documents import Recipe, Training
+from lockstep.spec.files import NotRegularFileError, file_kind, open_regular
 from lockstep.spec.losses import CLASS_INDEX_LOSSES
+from lockstep.spec.npy import read_npz_header
 from lockstep.spec.semantics import resolve_path
+
+PROBABILITY_LOSSES = ("binary_crossentropy", "categorical_crossentropy")  # targets are probabilities in [0, 1]
 
 
 class DataError(Exception):
@@ -76,10 +86,18 @@ def load_source(recipe: Recipe, base_dir: Path) -> tuple[np.ndarray, np.ndarray]
     except ValueError as exc:
         raise DataError(str(exc)) from None
     if not path.is_file():
-        raise DataError(f"{path}: no such data file (from `data.source.path: {s.path}`)")
+        try:
+            kind = file_kind(path.stat().st_mode)
+        except OSError:
+            raise DataError(f"{path}: no such data file (from `data.source.path: {s.path}`)") from None
+        raise DataError(f"{path}: is {kind}, not a regular file: refusing to read it (from `data.source.path: "
+                        f"{s.path}`)")
+    probabilities = recipe.loss.type in PROBABILITY_LOSSES and not any(
+        p.type == "one_hot" for p in recipe.data.preprocessing)
     if s.type == "npz":
-        return _load_npz(path, s.features, s.targets)
-    return _load_csv(path, s.target, s.header, s.delimiter, s.target_type)
+        return _load_npz(path, s.features, s.targets, probabilities=probabilities)
+    return _load_csv(path, s.target, s.header, s.delimiter, s.target_type, probabilities=probabilities,
+                     loss=recipe.loss.type)
 
 
 def load_digits() -> tuple[np.ndarray, np.ndarray]:
@@ -89,16 +107,33 @@ def load_digits() -> tuple[np.ndarray, np.ndarray]:
         return z["images"].astype(np.float64), z["targets"].astype(np.int64)
 
 
-def _load_npz(path: Path, features: str, targets: str) -> tuple[np.ndarray, np.ndarray]:
+def _fits_memory(path: Path, what: str, values: int) -> None:
+    """DataError unless `values` float64 numbers, in the copies data preparation makes, fit the memory limit."""
     try:
-        with np.load(path, allow_pickle=False) as z:
-            missing = [k for k in (features, targets) if k not in z.files]
-            if missing:
-                raise DataError(f"{path}: no array named {' or '.join(map(repr, missing))} "
-                                f"(it holds {', '.join(map(repr, z.files)) or 'nothing'})")
+        limit = memory.memory_limit()
+    except ValueError as exc:
+        raise DataError(f"{memory.ENV}: {exc}") from None
+    need = values * memory.FEATURE_COPIES * memory.FLOAT_BYTES
+    if limit.bytes is not None and need > limit.bytes:
+        raise DataError(f"{path}: {what} need about {memory.format_bytes(need)} once prepared in float64, more "
+                        f"than the memory limit of {memory.format_bytes(limit.bytes)} ({limit.source})")
+
+
+def _load_npz(path: Path, features: str, targets: str, *, probabilities: bool = False
+              ) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        arrays = read_npz_header(path)  # every header against the bytes really there, before numpy allocates
+    except ValueError as exc:
+        raise DataError(f"{path}: not a readable .npz file ({exc})") from None
+    missing = [k for k in (features, targets) if k not in arrays]
+    if missing:
+        raise DataError(f"{path}: no array named {' or '.join(map(repr, missing))} "
+                        f"(it holds {', '.join(map(repr, arrays)) or 'nothing'})")
+    _fits_memory(path, f"`{features}` {list(arrays[features].shape)} and `{targets}` {list(arrays[targets].shape)}",
+                 math.prod(arrays[features].shape) + math.prod(arrays[targets].shape))
+    try:
+        with open_regular(path) as fh, np.load(fh, allow_pickle=False) as z:
             x, y = z[features], z[targets]
-    except DataError:
-        raise
     except (OSError, ValueError, EOFError) as exc:
         raise DataError(f"{path}: not a readable .npz file ({exc})") from None
     for key, a in ((features, x), (targets, y)):
@@ -111,24 +146,33 @@ def _load_npz(path: Path, features: str, targets: str) -> tuple[np.ndarray, np.n
             raise DataError(f"{path}: `{key}` holds a non-finite value at index {tuple(int(i) for i in first)}")
     if len(x) != len(y):
         raise DataError(f"{path}: `{features}` has {len(x)} samples but `{targets}` has {len(y)}")
+    if probabilities and y.size and (y.min() < 0 or y.max() > 1):
+        first = np.argwhere((y < 0) | (y > 1))[0]
+        index = tuple(int(i) for i in first)
+        raise DataError(f"{path}: `{targets}` holds {y[index]:g} at index {index}, outside [0, 1]: the loss takes "
+                        "probabilities (or 0/1 labels) as targets")
     return x, y
 
 
-def _load_csv(path: Path, target: str | int, header: bool, delimiter: str,
-              target_type: str = "float") -> tuple[np.ndarray, np.ndarray]:
+def _load_csv(path: Path, target: str | int, header: bool, delimiter: str, target_type: str = "float", *,
+              probabilities: bool = False, loss: str = "") -> tuple[np.ndarray, np.ndarray]:
+    """Two passes: count the records (nothing kept), check the memory, then parse into one float64 array."""
+    names: list[str] = []
+    count, width, named = 0, 0, not header
     try:
-        with open(path, newline="", encoding="utf-8-sig") as fh:
-            reader = csv.reader(fh, delimiter=delimiter)
-            rows = [(reader.line_num, row) for row in reader]  # line_num: the line the record ends on
+        with open_regular(path) as raw, io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as fh:
+            for _line, row in _records(fh, delimiter):
+                if not named:
+                    names, width, named = [c.strip() for c in row], len(row), True
+                    continue
+                width = width or len(row)
+                count += 1
+    except NotRegularFileError as exc:
+        raise DataError(f"{path}: {exc}") from None
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise DataError(f"{path}: cannot read ({exc})") from None
-    rows = [(i, r) for i, r in rows if r and any(c.strip() for c in r)]  # blank lines are not samples
-    names: list[str] = []
-    if header:
-        if not rows:
-            raise DataError(f"{path}: empty file (a header line was expected)")
-        names = [c.strip() for c in rows[0][1]]
-        rows = rows[1:]
+    if not named:
+        raise DataError(f"{path}: empty file (a header line was expected)")
     if isinstance(target, str):
         if not header:
             raise DataError(f"{path}: the target column is named (`{target}`) but `header` is false; "
@@ -138,31 +182,61 @@ def _load_csv(path: Path, target: str | int, header: bool, delimiter: str,
         col = names.index(target)
     else:
         col = target
-    if not rows:
+    if not count:
         raise DataError(f"{path}: no data rows")
-    width = len(names) if header else len(rows[0][1])
     if not -width <= col < width:
         raise DataError(f"{path}: target column {col} is outside the {width} columns")
     col %= width
-    values = np.empty((len(rows), width))
-    for r, (line, row) in enumerate(rows):
-        if len(row) != width:
-            raise DataError(f"{path}:{line}: {len(row)} cells, expected {width}")
-        for c, cell in enumerate(row):
-            try:
-                v = float(cell)
-            except ValueError:
-                raise DataError(f"{path}:{line}: `{cell.strip()}` in column {_column(names, c)} is not a number") \
-                    from None
-            if not math.isfinite(v):
-                raise DataError(f"{path}:{line}: `{cell.strip()}` in column {_column(names, c)} is not a finite "
-                                "number")
-            if c == col and target_type == "class_index" and (v < 0 or v != int(v)):
-                raise DataError(f"{path}:{line}: target `{cell.strip()}` is not a class index "
-                                "(a non-negative integer)")
-            values[r, c] = v
+    _fits_memory(path, f"{count:,} rows of {width} columns", count * width)
+    values = np.empty((count, width))
+    try:
+        with open_regular(path) as raw, io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as fh:
+            records = _records(fh, delimiter)
+            if header:
+                next(records, None)
+            r = -1
+            for r, (line, row) in enumerate(records):
+                if r >= count:
+                    raise DataError(f"{path}: the file grew while it was read")
+                values[r] = _parse_row(path, line, row, width, names, col, target_type, probabilities, loss)
+            if r + 1 != count:
+                raise DataError(f"{path}: the file shrank while it was read")
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise DataError(f"{path}: cannot read ({exc})") from None
     y = values[:, col]
     return np.delete(values, col, axis=1), (y.astype(np.int64) if target_type == "class_index" else y)
+
+
+def _records(fh: io.TextIOWrapper, delimiter: str):
+    """(line the record ends on, cells) of every non-blank record (blank lines are not samples)."""
+    reader = csv.reader(fh, delimiter=delimiter)
+    for row in reader:
+        if row and any(c.strip() for c in row):
+            yield reader.line_num, row
+
+
+def _parse_row(path: Path, line: int, row: list[str], width: int, names: list[str], col: int, target_type: str,
+               probabilities: bool, loss: str) -> list[float]:
+    if len(row) != width:
+        raise DataError(f"{path}:{line}: {len(row)} cells, expected {width}")
+    out = []
+    for c, cell in enumerate(row):
+        try:
+            v = float(cell)
+        except ValueError:
+            raise DataError(f"{path}:{line}: `{cell.strip()}` in column {_column(names, c)} is not a number") \
+                from None
+        if not math.isfinite(v):
+            raise DataError(f"{path}:{line}: `{cell.strip()}` in column {_column(names, c)} is not a finite "
+                            "number")
+        if c == col and target_type == "class_index" and (v < 0 or v != int(v)):
+            raise DataError(f"{path}:{line}: target `{cell.strip()}` is not a class index "
+                            "(a non-negative integer)")
+        if c == col and probabilities and not 0.0 <= v <= 1.0:
+            raise DataError(f"{path}:{line}: target `{cell.strip()}` in column {_column(names, c)} is outside "
+                            f"[0, 1]: `{loss}` takes probabilities (or 0/1 labels) as targets")
+        out.append(v)
+    return out
 
 
 def _column(names: list[str], c: int) -> str:

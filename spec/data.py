@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from lockstep.spec.base import Name, NonNegativeFloat, PositiveInt, Strict
+from lockstep.spec.base import INT64_MAX, Int, Name, NonNegativeFloat, PositiveInt, Probability, Real, Strict
+
+Classes = Annotated[int, Field(ge=2, le=INT64_MAX)]
 
 
 class SyntheticClassification(Strict):
@@ -19,7 +21,7 @@ class SyntheticClassification(Strict):
     type: Literal["synthetic_classification"]
     num_samples: PositiveInt
     shape: list[PositiveInt] = Field(min_length=1)
-    num_classes: Annotated[int, Field(ge=2)]
+    num_classes: Classes
     separation: NonNegativeFloat = 3.0
 
 
@@ -45,7 +47,7 @@ class SyntheticSequences(Strict):
     length: PositiveInt
     features: PositiveInt = 1
     vocab_size: PositiveInt | None = None
-    num_classes: Annotated[int, Field(ge=2)] = 2
+    num_classes: Classes = 2
 
 
 class NpzFile(Strict):
@@ -62,7 +64,7 @@ class CsvFile(Strict):
 
     type: Literal["csv"]
     path: str
-    target: str | int
+    target: str | Int
     header: bool = True
     delimiter: str = Field(default=",", min_length=1, max_length=1)
     target_type: Literal["class_index", "float"] = "float"
@@ -92,15 +94,23 @@ class MinMax(Strict):
     """Features scaled to [low, high] with min and max over the training split, per feature."""
 
     type: Literal["min_max"]
-    low: float = 0.0
-    high: float = 1.0
+    low: Real = 0.0
+    high: Real = 1.0
+
+    @model_validator(mode="after")
+    def _range(self) -> MinMax:
+        if not self.low < self.high:
+            raise ValueError(f"`low` ({self.low:g}) must be below `high` ({self.high:g})")
+        if not abs(self.high - self.low) < float("inf"):
+            raise ValueError(f"the range [{self.low:g}, {self.high:g}] is wider than a float64 can hold")
+        return self
 
 
 class OneHot(Strict):
     """Integer class targets -> one-hot float targets [num_classes]."""
 
     type: Literal["one_hot"]
-    num_classes: Annotated[int, Field(ge=2)]
+    num_classes: Classes
 
 
 Preprocessing = Annotated[Union[Standardize, MinMax, OneHot], Field(discriminator="type")]
@@ -109,7 +119,7 @@ Preprocessing = Annotated[Union[Standardize, MinMax, OneHot], Field(discriminato
 class Split(Strict):
     """The last `validation` fraction of a seeded permutation is held out for evaluation."""
 
-    validation: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
+    validation: Probability = 0.0
 
 
 class Data(Strict):

@@ -2,8 +2,28 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+# What a terminal (or a log viewer) would act on rather than show: C0 and C1 controls (ESC starts an ANSI
+# sequence, CSI U+009B does on its own, CR and LF forge lines), line and paragraph separators, bidi
+# overrides (which reorder what is shown), and lone surrogates (which cannot be printed at all).
+UNSAFE_BEYOND_C0 = "\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff"
+UNSAFE = "\x00-\x1f" + UNSAFE_BEYOND_C0  # regex class ranges
+_UNSAFE = re.compile(f"[{UNSAFE}]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape_one(m: re.Match[str]) -> str:
+    c = m.group(0)
+    return _NAMED.get(c) or (f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}")
+
+
+def escape_text(text: str) -> str:
+    """`text` with every character a terminal would act on written as an escape (`\\x1b`, `\\n`, `\\u202e`):
+    documents and file names are input, and echoing them raw would let them recolour, rewrite or forge lines."""
+    return _UNSAFE.sub(_escape_one, text) if _UNSAFE.search(text) else text
 
 
 @dataclass(frozen=True)
@@ -25,15 +45,23 @@ class Diagnostic:
         d["related"] = [list(x) for x in self.related]
         return d
 
-    def format(self) -> str:
-        """`file:line:col: path: message (expected ...) did you mean ...?` — one line, grep-friendly."""
-        where = f"{self.file}:{self.line}:{self.column}"
-        text = f"{where}: {self.path + ': ' if self.path else ''}{self.message}"
+    def location(self) -> str:
+        """`file:line:col`, control characters escaped."""
+        return f"{escape_text(self.file)}:{self.line}:{self.column}"
+
+    def body(self) -> str:
+        """`path: message (expected ...); did you mean ...?`, control characters escaped."""
+        text = f"{self.path + ': ' if self.path else ''}{self.message}"
         if self.expected:
             text += f" (expected {self.expected})"
         if self.suggestion:
             text += f"; did you mean `{self.suggestion}`?"
-        return text
+        return escape_text(text)
+
+    def format(self) -> str:
+        """`file:line:col: path: message (expected ...) did you mean ...?` — one line, grep-friendly, with
+        every control character of the document or the file name escaped (`\\x1b`), never printed raw."""
+        return f"{self.location()}: {self.body()}"
 
 
 class SpecError(Exception):

@@ -7,10 +7,11 @@ They live in the spec, not in one command, so that every command that reports on
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from xml.sax.saxutils import escape, quoteattr
 
-from lockstep.spec.diagnostics import Diagnostic
+from lockstep.spec.diagnostics import UNSAFE_BEYOND_C0, Diagnostic, escape_text
 
 __all__ = ["FORMATS", "github", "json_text", "junit", "plural", "render", "summary", "text"]
 
@@ -27,8 +28,8 @@ def summary(files: int, documents: int, errors: int) -> str:
 
 
 def _body(d: Diagnostic) -> str:
-    """The diagnostic without its `file:line:col: ` prefix."""
-    return d.format()[len(f"{d.file}:{d.line}:{d.column}: "):]
+    """The diagnostic without its `file:line:col: ` prefix (control characters escaped)."""
+    return d.body()
 
 
 def text(diagnostics: Iterable[Diagnostic], files: int, documents: int, *, quiet: bool = False) -> str:
@@ -40,9 +41,18 @@ def text(diagnostics: Iterable[Diagnostic], files: int, documents: int, *, quiet
     return "\n".join(lines)
 
 
+# json.dumps escapes C0 inside strings itself (the newlines outside them are the layout); DEL, C1, bidi controls and
+# surrogates it writes raw. They only occur inside strings, where a JSON escape keeps the value.
+_JSON_UNSAFE = re.compile(f"[{UNSAFE_BEYOND_C0}]")
+
+
 def json_text(diagnostics: Iterable[Diagnostic]) -> str:
-    """A JSON list of objects: file, line, column, path, message, expected, suggestion, code, related."""
-    return json.dumps([d.to_dict() for d in diagnostics], indent=2, ensure_ascii=False)
+    """A JSON list of objects: file, line, column, path, message, expected, suggestion, code, related.
+
+    Strings keep their exact value (tools get the real text); every control character is written as a
+    JSON escape (`\\u009b`), so printing the report acts on nothing."""
+    text = json.dumps([d.to_dict() for d in diagnostics], indent=2, ensure_ascii=False)
+    return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group(0)):04x}", text)
 
 
 def _property(s: str) -> str:
@@ -61,12 +71,12 @@ def github(diagnostics: Iterable[Diagnostic]) -> str:
     """
     out = []
     for d in diagnostics:
-        params = [f"file={_property(d.file)}"]
+        params = [f"file={_property(escape_text(d.file))}"]
         if d.line > 0:
             params.append(f"line={d.line}")
             if d.column > 0:
                 params.append(f"col={d.column}")
-        params.append(f"title={_property('lockstep: ' + (d.path or d.code))}")
+        params.append(f"title={_property(escape_text('lockstep: ' + (d.path or d.code)))}")
         out.append(f"::error {','.join(params)}::{_data(_body(d))}")
     return "\n".join(out)
 
@@ -79,7 +89,7 @@ def junit(per_document: Iterable[tuple[str, int, list[Diagnostic]]], path_proble
 
     def case(classname: str, name: str, diags: list[Diagnostic]) -> None:
         nonlocal failures
-        head = f"    <testcase classname={quoteattr(classname)} name={quoteattr(name)}"
+        head = f"    <testcase classname={quoteattr(escape_text(classname))} name={quoteattr(name)}"
         if not diags:
             cases.append(head + "/>")
             return

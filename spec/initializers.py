@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from lockstep.spec.base import NonNegativeInt, PositiveFloat, Strict
+from lockstep.spec.base import NonNegativeInt, PositiveFloat, Real, Strict
 
 
 class _Seeded(Strict):
@@ -27,18 +27,26 @@ class Ones(_Seeded):
 
 class Constant(_Seeded):
     type: Literal["constant"]
-    value: float
+    value: Real
 
 
 class Uniform(_Seeded):
     type: Literal["uniform"]
-    low: float = -0.05
-    high: float = 0.05
+    low: Real = -0.05
+    high: Real = 0.05
+
+    @model_validator(mode="after")
+    def _range(self) -> Uniform:
+        if not self.low < self.high:
+            raise ValueError(f"`low` ({self.low:g}) must be below `high` ({self.high:g})")
+        if not abs(self.high - self.low) < float("inf"):
+            raise ValueError(f"the range [{self.low:g}, {self.high:g}] is wider than a float64 can hold")
+        return self
 
 
 class Normal(_Seeded):
     type: Literal["normal"]
-    mean: float = 0.0
+    mean: Real = 0.0
     std: PositiveFloat = 0.05
 
 

@@ -16,7 +16,19 @@ from typing import Annotated, ClassVar, Literal, Union
 
 from pydantic import Field, field_validator
 
-from lockstep.spec.base import Name, PositiveFloat, PositiveInt, Probability, Shape, ShapeError, Strict
+from lockstep.spec.base import (
+    Int,
+    Name,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    Probability,
+    Real,
+    Shape,
+    ShapeError,
+    Strict,
+)
 from lockstep.spec.initializers import (
     EMBEDDING_UNIFORM,
     GLOROT_UNIFORM,
@@ -101,7 +113,7 @@ class Dense(LayerBase):
 
 
 # ---------------------------------------------------------------------------------------------- conv
-Padding1d = Union[Literal["valid", "same"], Annotated[int, Field(ge=0)], list[Annotated[int, Field(ge=0)]]]
+Padding1d = Union[Literal["valid", "same"], NonNegativeInt, list[NonNegativeInt]]
 
 
 def same_padding(size: int, kernel: int, stride: int, dilation: int) -> tuple[int, int]:
@@ -266,7 +278,7 @@ class Reshape(LayerBase):
     """Per-sample reshape in row-major order; at most one -1."""
 
     type: Literal["reshape"]
-    shape: list[int] = Field(min_length=1)
+    shape: list[Int] = Field(min_length=1)
 
     @field_validator("shape")
     @classmethod
@@ -307,7 +319,7 @@ class BatchNorm(LayerBase):
     """
 
     type: Literal["batch_norm"]
-    momentum: Annotated[float, Field(gt=0.0, le=1.0)] = 0.1
+    momentum: Annotated[Real, Field(gt=0.0, le=1.0)] = 0.1
     epsilon: PositiveFloat = 1e-5
 
     def output_shape(self, inputs: list[Shape]) -> Shape:
@@ -453,7 +465,7 @@ class LeakyReLU(_Elementwise):
     """x if x > 0 else negative_slope * x (Keras's default slope is 0.3; the standard's is 0.01)."""
 
     type: Literal["leaky_relu"]
-    negative_slope: Annotated[float, Field(ge=0.0)] = 0.01
+    negative_slope: NonNegativeFloat = 0.01
 
 
 class ELU(_Elementwise):
@@ -481,7 +493,7 @@ class Tanh(_Elementwise):
 
 
 class _AxisActivation(_Elementwise):
-    axis: int = -1  # per-sample axis; negative counts from the end
+    axis: Int = -1  # per-sample axis; negative counts from the end
 
     def output_shape(self, inputs: list[Shape]) -> Shape:
         x = inputs[0]
@@ -517,7 +529,7 @@ class Concat(LayerBase):
     """Concatenation along a per-sample axis (default 0: the channel axis of the channels-first layout)."""
 
     type: Literal["concat"]
-    axis: int = 0
+    axis: Int = 0
     arity: ClassVar[int] = 0
 
     def output_shape(self, inputs: list[Shape]) -> Shape:

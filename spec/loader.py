@@ -8,10 +8,13 @@ Why it is built this way:
 - **Bounded.** The C composer recurses once per nesting level and crashes the interpreter on a deeply
   nested file (`[[[[...`), so we do not use it: the events come from a flat state machine (libyaml's,
   or PyYAML's pure parser) and the document is built without recursion. File size (`MAX_BYTES`),
-  nesting depth (`MAX_DEPTH`, aliases included) and the number of nodes after alias expansion
-  (`MAX_NODES`) are capped, so an alias bomb or a pathological file fails fast with a clear message.
+  nesting depth (`MAX_DEPTH`, aliases included), the number of nodes in a file after alias expansion
+  (`MAX_NODES`) and the number of documents in a file (`MAX_DOCUMENTS`) are capped, so an alias bomb,
+  a million empty documents or a pathological file fails fast with a clear message and bounded memory.
+  Only regular files are opened (spec/files.py): a FIFO would block the reader forever.
 - **Strict.** Duplicate keys are errors naming both lines; merge keys (`<<`) are refused rather than
-  silently applied or ignored.
+  silently applied or ignored. A `.json` file must be JSON (RFC 8259): a trailing comma, a comment or
+  `NaN`, which YAML would read, is an error.
 - **YAML 1.2 scalars.** Plain scalars resolve by the YAML 1.2 core schema, the one JSON agrees with:
   `1e-3` is a number, `yes`/`no`/`on`/`off` are strings, `010` is ten and `1:20` is a string.
 - **Fast.** One pass over libyaml's events builds the data and the positions together.
@@ -19,11 +22,11 @@ Why it is built this way:
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -41,6 +44,7 @@ from yaml.events import (
 )
 
 from lockstep.spec.diagnostics import Diagnostic, SpecError, format_path
+from lockstep.spec.files import NotRegularFileError, open_regular
 
 try:  # libyaml's parser is ~10x faster; PyYAML's pure one emits the same events
     from yaml import CSafeDumper as _BaseDumper
@@ -49,15 +53,19 @@ except ImportError:  # pragma: no cover - depends on how PyYAML was built
     from yaml import SafeDumper as _BaseDumper  # type: ignore[assignment]
     from yaml import SafeLoader as _Parser  # type: ignore[assignment]
 
-__all__ = ["MAX_BYTES", "MAX_DEPTH", "MAX_NODES", "LoadedDocument", "dump_yaml", "load_file", "load_text",
-           "read_text"]
+__all__ = ["MAX_BYTES", "MAX_DEPTH", "MAX_DOCUMENTS", "MAX_NODES", "LoadedDocument", "dump_yaml", "load_file",
+           "load_text", "read_text"]
 
 MAX_BYTES = 5 * 1024 * 1024
 """Largest file read, in bytes. Real specs are a few KB; anything bigger is a mistake or an attack."""
 MAX_DEPTH = 64
 """Deepest nesting of lists and mappings, aliases included."""
-MAX_NODES = 500_000
-"""Most nodes in one document after alias expansion (an alias bomb stops here, without expanding)."""
+MAX_NODES = 100_000
+"""Most nodes in one file, all its documents together, after alias expansion (an alias bomb stops here,
+without expanding)."""
+MAX_DOCUMENTS = 1_000
+"""Most documents (`---`) in one file. Real files hold a handful; a million empty ones would otherwise
+take gigabytes of memory to report on."""
 
 PathParts = tuple[str | int, ...]
 
@@ -176,6 +184,7 @@ class _Reader:
     def __init__(self, file: str) -> None:
         self.file = file
         self.errors: list[Diagnostic] = []
+        self.nodes = 0  # every node of the file so far, aliases expanded (MAX_NODES bounds the file's memory)
 
     def _error(self, mark: Any, path: PathParts | None, message: str, code: str, **kw: Any) -> None:
         self.errors.append(Diagnostic(self.file, mark.line + 1, mark.column + 1, format_path(path or ()),
@@ -209,7 +218,7 @@ class _Reader:
         anchors: dict[str, tuple[Any, int, int]] = {}  # name -> (value, nodes, height)
         open_anchors: set[str] = set()
         stack: list[_Frame] = []
-        nodes = 0
+        nodes = self.nodes
         get_event = parser.get_event
         root_set = False
 
@@ -247,8 +256,8 @@ class _Reader:
                     value, count, height = anchors[name]
                     nodes += count
                     if nodes > MAX_NODES:
-                        raise _Abort(f"more than {MAX_NODES} values once aliases are expanded (an alias bomb?): "
-                                     "refusing to expand further", "too-large", mark)
+                        raise _Abort(f"more than {MAX_NODES} values in one file once aliases are expanded (an alias "
+                                     "bomb?): refusing to expand further", "too-large", mark)
                     if len(stack) + height > MAX_DEPTH:
                         raise _Abort(f"nested deeper than {MAX_DEPTH} levels through alias `*{name}` (the limit "
                                      "for a document)",
@@ -259,7 +268,7 @@ class _Reader:
                 else:
                     nodes += 1
                     if nodes > MAX_NODES:
-                        raise _Abort(f"more than {MAX_NODES} values in one document (the limit)", "too-large", mark)
+                        raise _Abort(f"more than {MAX_NODES} values in one file (the limit)", "too-large", mark)
                     if path is not None:
                         positions[path] = (mark.line + 1, mark.column + 1)
                     if cls is ScalarEvent:
@@ -291,6 +300,7 @@ class _Reader:
                     raise _Abort("expected the end of the document", "yaml", end.start_mark)
                 if positions:
                     doc.line, doc.column = positions.get((), (1, 1))
+                self.nodes = nodes
                 return doc
             top = stack[-1]
             if height + 1 > top.height:
@@ -334,6 +344,9 @@ class _Reader:
                 if ev.__class__ is StreamEndEvent:
                     break
                 if ev.__class__ is DocumentStartEvent:
+                    if len(docs) >= MAX_DOCUMENTS:
+                        raise _Abort(f"more than {MAX_DOCUMENTS} documents in one file (the limit); split it",
+                                     "too-large", ev.start_mark)
                     docs.append(self.document(parser, len(docs)))
                 elif ev.__class__ is StreamStartEvent:  # pragma: no cover
                     continue
@@ -389,6 +402,40 @@ def _json_compatible(text: str) -> str:
     return _JSON_ESCAPES.sub(fix, text)
 
 
+def _json_error(text: str, file: str, exc: json.JSONDecodeError) -> Diagnostic:
+    """One located diagnostic for text that is not JSON; a trailing comma (which YAML would accept) by name."""
+    before = text[: exc.pos].rstrip()
+    if before.endswith(",") and text[exc.pos: exc.pos + 1] in ("}", "]"):
+        line, col = _char_offset_to_line_col(text, len(before) - 1)
+        closer = text[exc.pos]
+        return Diagnostic(file, line, col, "", f"invalid JSON: a trailing comma before `{closer}` (JSON allows "
+                          "none; remove it)", code="json")
+    return Diagnostic(file, exc.lineno, exc.colno, "", f"invalid JSON: {exc.msg}", code="json")
+
+
+class _JsonConstant(ValueError):
+    pass
+
+
+def _refuse_constant(name: str) -> Any:
+    raise _JsonConstant(name)
+
+
+def _check_json(text: str, file: str) -> None:
+    """A `.json` file must be JSON, not merely YAML: JSON tools and the schema read it as JSON."""
+    try:
+        json.loads(text, parse_constant=_refuse_constant)
+    except json.JSONDecodeError as exc:
+        raise SpecError([_json_error(text, file, exc)]) from None
+    except _JsonConstant as exc:
+        found = re.search(rf"(?<![\w\"]){re.escape(str(exc))}(?![\w\"])", text)
+        line, col = _char_offset_to_line_col(text, found.start()) if found else (0, 0)
+        raise SpecError([Diagnostic(file, line, col, "", f"invalid JSON: `{exc}` is not a JSON value (JSON has no "
+                                    "NaN or infinity)", code="json")]) from None
+    except (RecursionError, ValueError, MemoryError):
+        return  # nested too deep or a number too long for Python: the YAML reader below says which, located
+
+
 def load_text(text: str, file: str = "<string>") -> list[LoadedDocument]:
     """All documents in `text`; raises SpecError with located diagnostics for anything unreadable.
 
@@ -396,7 +443,10 @@ def load_text(text: str, file: str = "<string>") -> list[LoadedDocument]:
     """
     if "\x00" in text:
         raise SpecError([Diagnostic(file, 0, 0, "", "binary file: not a YAML or JSON document", code="binary")])
-    if file.lower().endswith(".json") or text.lstrip("\ufeff \t\r\n")[:1] in ("{", "["):
+    is_json = file.lower().endswith(".json")
+    if is_json:
+        _check_json(text, file)
+    if is_json or text.lstrip("\ufeff \t\r\n")[:1] in ("{", "["):
         text = _json_compatible(text)
     reader = _Reader(file)
     try:
@@ -440,18 +490,20 @@ def load_text(text: str, file: str = "<string>") -> list[LoadedDocument]:
 def read_text(path: str | os.PathLike[str]) -> str:
     """The file's text, or SpecError naming what is wrong with it (io_error=True when it cannot be read)."""
     name = str(path)
-    p = Path(path)
+    if not name:
+        raise SpecError([Diagnostic(name, 0, 0, "", "empty path", code="io")], io_error=True)
     try:
-        size = p.stat().st_size
-        if size > MAX_BYTES:
-            raise SpecError([Diagnostic(name, 0, 0, "", f"file is {size} bytes; documents are limited to "
-                                        f"{MAX_BYTES} bytes ({MAX_BYTES // (1024 * 1024)} MiB)", code="too-large")])
-        with p.open("rb") as fh:
+        with open_regular(path) as fh:  # a FIFO or a device is refused before it is opened
+            size = os.fstat(fh.fileno()).st_size
+            if size > MAX_BYTES:
+                raise SpecError([Diagnostic(name, 0, 0, "", f"file is {size} bytes; documents are limited to "
+                                            f"{MAX_BYTES} bytes ({MAX_BYTES // (1024 * 1024)} MiB)",
+                                            code="too-large")])
             raw = fh.read(MAX_BYTES + 1)
     except SpecError:
         raise
-    except IsADirectoryError:
-        raise SpecError([Diagnostic(name, 0, 0, "", "is a directory", code="io")], io_error=True) from None
+    except NotRegularFileError as exc:
+        raise SpecError([Diagnostic(name, 0, 0, "", str(exc), code="io")], io_error=True) from None
     except OSError as exc:
         raise SpecError([Diagnostic(name, 0, 0, "", f"cannot read: {exc.strerror or exc}", code="io")],
                         io_error=True) from None

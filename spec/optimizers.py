@@ -10,9 +10,9 @@ from typing import Annotated, Literal, Union
 
 from pydantic import Field
 
-from lockstep.spec.base import NonNegativeFloat, PositiveFloat, Strict
+from lockstep.spec.base import NonNegativeFloat, PositiveFloat, Probability, Strict
 
-Beta = Annotated[float, Field(ge=0.0, lt=1.0)]
+Beta = Probability  # [0, 1)
 
 
 class _Optimizer(Strict):

@@ -8,12 +8,12 @@ from typing import Annotated, Literal, Union
 
 from pydantic import Field
 
-from lockstep.spec.base import NonNegativeFloat, PositiveFloat, PositiveInt, Strict
+from lockstep.spec.base import NonNegativeFloat, PositiveFloat, PositiveInt, Strict, UnitInterval
 
 
 class Warmup(Strict):
     steps: PositiveInt
-    start_factor: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
+    start_factor: UnitInterval = 0.0
 
 
 class _Schedule(Strict):

@@ -13,23 +13,28 @@ shapes involved.
 
 from __future__ import annotations
 
-import ast
 import csv
+import dataclasses
 import difflib
+import io
+import itertools
 import math
 import os
 import re
-import struct
-import zipfile
+import stat
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from lockstep.spec.base import Shape, ShapeError
+from lockstep.spec import resources
+from lockstep.spec.base import FLOAT_MAX, Shape, ShapeError
 from lockstep.spec.diagnostics import Diagnostic, SpecError, format_path
 from lockstep.spec.documents import Environment, Model, Recipe
+from lockstep.spec.files import file_kind, open_regular
 from lockstep.spec.graph import ModelGraph, Node, build_graph, default_name
 from lockstep.spec.losses import CLASS_INDEX_LOSSES
+from lockstep.spec.npy import ArrayInfo, read_npz_header
 
 __all__ = [
     "DIGITS_SHAPES", "ArrayInfo", "Located", "check", "check_environment", "check_model", "check_recipe",
@@ -44,7 +49,6 @@ DIGITS_SAMPLES = 1797
 DIGITS_CLASSES = 10
 FLOAT32_EPS = 2.0**-23
 MAX_CSV_BYTES = 64 * 1024 * 1024  # larger files are not read at validation time (checked when a run loads them)
-MAX_NPY_HEADER = 64 * 1024
 
 
 class Located(Protocol):
@@ -176,6 +180,8 @@ def check_model(model: Model, doc: Located, *, base_dir: Path, prefix: PathParts
         out.append(_diag(doc, (*prefix, *p.where), message, p.suggestion, code=_graph_code(p.message)))
     if model.weights is not None:
         out.extend(_check_weights(model, graph, doc, base_dir, prefix))
+    if not graph.problems:
+        out.extend(_check_model_memory(model, graph, doc, prefix))
     return out
 
 
@@ -227,73 +233,19 @@ def _check_weights(model: Model, graph: ModelGraph, doc: Located, base_dir: Path
 
 
 def _missing(what: str, relative: str, full: Path) -> str:
-    if full.is_dir():
+    """Why `full` cannot be read as a file: a folder, a FIFO, a device or a socket (never opened), or missing."""
+    try:
+        mode = full.stat().st_mode
+    except OSError:
+        return f"{what} `{relative}` does not exist (looked for {full})"
+    if stat.S_ISDIR(mode):
         return f"{what} `{relative}` is a folder, not a file ({full})"
-    return f"{what} `{relative}` does not exist (looked for {full})"
+    return f"{what} `{relative}` is {file_kind(mode)}, not a regular file: refusing to read it ({full})"
 
 
 # ---------------------------------------------------------------------------------------- .npz files
-@dataclass(frozen=True)
-class ArrayInfo:
-    """What an .npy header says: per-array shape (with the leading axis) and dtype."""
-
-    shape: Shape
-    descr: str
-    kind: str  # numpy's kind letter: f float, i int, u unsigned, b bool, c complex, O object, ...
-
-
-def _npy_header(fh: Any) -> ArrayInfo:
-    if fh.read(6) != b"\x93NUMPY":
-        raise ValueError("a member is not a .npy array")
-    version = fh.read(2)
-    if len(version) != 2:
-        raise ValueError("truncated .npy header")
-    major = version[0]
-    if major == 1:
-        size_bytes, fmt = 2, "<H"
-    elif major in (2, 3):
-        size_bytes, fmt = 4, "<I"
-    else:
-        raise ValueError(f"unknown .npy format version {major}")
-    raw = fh.read(size_bytes)
-    if len(raw) != size_bytes:
-        raise ValueError("truncated .npy header")
-    (length,) = struct.unpack(fmt, raw)
-    if length > MAX_NPY_HEADER:
-        raise ValueError("oversized .npy header")
-    text = fh.read(length).decode("utf-8" if major == 3 else "latin-1")
-    try:
-        header = ast.literal_eval(text)
-    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-        raise ValueError("unreadable .npy header") from None
-    shape = header.get("shape") if isinstance(header, dict) else None
-    if not isinstance(shape, tuple) or not all(isinstance(s, int) and s >= 0 for s in shape):
-        raise ValueError("unreadable .npy header")
-    descr = header.get("descr")
-    if isinstance(descr, str) and descr:
-        kind = descr.lstrip("<>|=")[:1]
-    else:
-        kind, descr = "V", str(descr)  # structured dtypes
-    return ArrayInfo(tuple(shape), descr, kind)
-
-
-def read_npz_header(path: Path) -> dict[str, ArrayInfo]:
-    """Names, shapes and dtypes of the arrays in an .npz, from the .npy headers only.
-
-    No numpy and no array data: validation stays fast and dependency-free, and a hostile file cannot
-    make it unpickle anything. Raises ValueError for anything that is not a readable .npz.
-    """
-    try:
-        with zipfile.ZipFile(path) as z:
-            out = {}
-            for member in z.infolist():
-                if member.filename.endswith(".npy"):
-                    with z.open(member) as fh:
-                        out[member.filename[:-4]] = _npy_header(fh)
-            return out
-    except (OSError, EOFError, zipfile.BadZipFile, NotImplementedError, RuntimeError, struct.error,
-            UnicodeDecodeError) as exc:
-        raise ValueError(str(exc) or type(exc).__name__) from None
+# ArrayInfo and read_npz_header live in spec/npy.py (headers checked against the bytes really there);
+# they are re-exported here, where tools have always found them.
 
 
 # -------------------------------------------------------------------------------------- recipe data
@@ -309,6 +261,8 @@ class DataFacts:
     target_kind: str | None = None  # "class" (indices), "onehot", "float"
     classes: int | None = None
     vocab: int | None = None
+    approx_samples: int | None = None  # a large csv's row count estimated from its first MiB (memory check only)
+    target_values: tuple[tuple[float, int], tuple[float, int], str] | None = None  # (low, line), (high, line), what
 
 
 def data_feature_shape(recipe: Recipe) -> Shape | None:
@@ -405,23 +359,44 @@ def _npz_facts(s: Any, full: Path, facts: DataFacts, doc: Located, out: list[Dia
     facts.target_kind = "class" if y.kind in "iub" and len(y.shape) == 1 else None
 
 
+def _csv_rows(fh: Any, delimiter: str) -> Iterator[tuple[int, list[str]]]:
+    """(line the record ends on, cells) of every non-blank record."""
+    reader = csv.reader(fh, delimiter=delimiter)
+    for row in reader:
+        if row and any(c.strip() for c in row):
+            yield reader.line_num, row
+
+
 def _csv_facts(s: Any, full: Path, facts: DataFacts, doc: Located, out: list[Diagnostic]) -> None:
-    if full.stat().st_size > MAX_CSV_BYTES:
-        return
+    """Rows, columns and the target column's range of a csv source (a large file: its size, from its first MiB)."""
     try:
-        with open(full, newline="", encoding="utf-8-sig") as fh:
-            rows = (r for r in csv.reader(fh, delimiter=s.delimiter) if r and any(c.strip() for c in r))
+        with open_regular(full) as raw, io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as fh:
+            size = os.fstat(raw.fileno()).st_size
+            if size > MAX_CSV_BYTES:  # not read whole at validation: the memory check gets an estimate
+                sample = fh.read(2**20)
+                rows_seen = max(sample.count("\n"), 1)
+                head = next(csv.reader([sample.split("\n", 1)[0]], delimiter=s.delimiter), [])
+                facts.approx_samples = size * rows_seen // max(len(sample.encode()), 1)
+                facts.features = (max(len(head) - 1, 0),)
+                return
+            rows = _csv_rows(fh, s.delimiter)
             first = next(rows, None)
-            count = sum(1 for _ in rows)
+            if first is None:
+                out.append(_diag(doc, ("data", "source", "path"), f"`{s.path}` is empty", code="data"))
+                return
+            width = len(first[1])
+            names = [c.strip() for c in first[1]] if s.header else []
+            col = (names.index(s.target) if s.target in names else None) if isinstance(s.target, str) \
+                else (s.target % width if -width <= s.target < width else None)
+            data_rows = rows if s.header else itertools.chain([first], rows)
+            count, target = 0, _Range()
+            for line, row in data_rows:
+                count += 1
+                if col is not None and col < len(row):
+                    target.add(row[col], line)
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         out.append(_diag(doc, ("data", "source", "path"), f"cannot read `{s.path}`: {exc}", code="data"))
         return
-    if first is None:
-        out.append(_diag(doc, ("data", "source", "path"), f"`{s.path}` is empty", code="data"))
-        return
-    width = len(first)
-    names = [c.strip() for c in first] if s.header else []
-    samples = count if s.header else count + 1
     if isinstance(s.target, str):
         if not s.header:
             out.append(_diag(doc, ("data", "source", "target"), f"the target column is named (`{s.target}`) but "
@@ -432,15 +407,40 @@ def _csv_facts(s: Any, full: Path, facts: DataFacts, doc: Located, out: list[Dia
             out.append(_diag(doc, ("data", "source", "target"), f"`{s.path}` has no column `{s.target}` "
                              f"(columns: {', '.join(names)})", close[0] if close else None, code="data"))
             return
-    elif not -width <= s.target < width:
+    elif col is None:
         out.append(_diag(doc, ("data", "source", "target"), f"target column {s.target} is outside the {width} "
                          f"columns of `{s.path}`", code="data"))
         return
-    if samples < 1:
+    if count < 1:
         out.append(_diag(doc, ("data", "source", "path"), f"`{s.path}` has no data rows", code="data"))
         return
-    facts.samples, facts.features = samples, (width - 1,)
+    facts.samples, facts.features = count, (width - 1,)
     facts.targets, facts.target_kind = (), ("class" if s.target_type == "class_index" else None)
+    if target.numeric and target.low is not None:
+        column = f"column `{names[col]}`" if names else f"column {col}"  # type: ignore[index]
+        facts.target_values = (target.low, target.high, f"`{s.path}` {column}")  # type: ignore[assignment]
+
+
+class _Range:
+    """The smallest and largest value of a column, with their lines (numeric stays False past a non-number)."""
+
+    def __init__(self) -> None:
+        self.numeric = True
+        self.low: tuple[float, int] | None = None
+        self.high: tuple[float, int] | None = None
+
+    def add(self, cell: str, line: int) -> None:
+        if not self.numeric:
+            return
+        try:
+            v = float(cell)
+        except ValueError:
+            self.numeric = False  # data preparation names the cell
+            return
+        if self.low is None or v < self.low[0]:
+            self.low = (v, line)
+        if self.high is None or v > self.high[0]:
+            self.high = (v, line)
 
 
 # ---------------------------------------------------------------------------------- recipe -> model
@@ -487,16 +487,19 @@ def load_model(recipe: Recipe, doc: Located, base_dir: Path) -> tuple[Model | No
         return None, [_diag(doc, ("model",), f"`{recipe.model}` is a folder; `model` names a Model document "
                             "file (or holds the Model inline)", code="reference")]
     if not full.is_file():
+        if full.exists():  # a FIFO, a device or a socket: never opened
+            return None, [_diag(doc, ("model",), _missing("model file", recipe.model, full), code="reference")]
         near = sorted(p.name for p in full.parent.glob("*.y*ml")) if full.parent.is_dir() else []
         close = difflib.get_close_matches(full.name, near, n=1)
         return None, [_diag(doc, ("model",), f"model file `{recipe.model}` does not exist (looked for {full})",
                             close[0] if close else None, code="reference")]
-    from lockstep.spec.loader import load_file
+    from lockstep.spec.loader import load_text, read_text
 
+    shown = os.path.normpath(os.path.join(base_dir, recipe.model))  # as the user would name it, not resolved
     try:
-        docs = load_file(full)
+        docs = load_text(read_text(full), shown)
     except SpecError as exc:
-        return None, exc.diagnostics
+        return None, [dataclasses.replace(d, file=shown) if d.file == str(full) else d for d in exc.diagnostics]
     models = [d for d in docs if isinstance(d.data, dict) and d.data.get("kind") == "Model"]
     if len(models) != 1:
         return None, [_diag(doc, ("model",), f"`{recipe.model}` must hold exactly one Model document, "
@@ -536,8 +539,74 @@ def check_recipe(recipe: Recipe, doc: Located, *, base_dir: Path) -> list[Diagno
         out.append(_diag(doc, ("optimizer", "nesterov"), "Nesterov momentum needs `momentum` > 0; with momentum 0 "
                          "`nesterov: true` does nothing", code="range"))
     if model is not None:
-        out.extend(_check_against_model(recipe, model, facts, n_train, doc))
+        graph = build_graph(model)
+        found = _check_against_model(recipe, model, graph, facts, n_train, doc)
+        out.extend(found)
+        if not found and not graph.problems:
+            out.extend(_check_memory(recipe, model, graph, facts, total, doc))
     return out
+
+
+def _memory_limit(doc: Located, where: PathParts) -> resources.Limit | Diagnostic:
+    try:
+        return resources.memory_limit()
+    except ValueError as exc:
+        return _diag(doc, where, f"{resources.ENV}: {exc}", code="memory")
+
+
+def _check_model_memory(model: Model, graph: ModelGraph, doc: Located, prefix: PathParts) -> list[Diagnostic]:
+    """A Model alone: its parameters must fit (held once, in float64)."""
+    limit = _memory_limit(doc, prefix)
+    if isinstance(limit, Diagnostic):
+        return [limit]
+    section = "layers" if model.layers is not None else "nodes"
+    needs = resources.parameter_needs(graph, prefix, section, copies=1)
+    found = resources.too_much(needs, limit, "to hold the model in float64")
+    return [] if found is None else [_diag(doc, found[0].path, found[1], code="memory")]
+
+
+def _check_memory(recipe: Recipe, model: Model, graph: ModelGraph, facts: DataFacts, total_steps: int | None,
+                  doc: Located) -> list[Diagnostic]:
+    """Parameters, optimizer state, the activations of a batch, the data and the history against the limit."""
+    limit = _memory_limit(doc, ())
+    if isinstance(limit, Diagnostic):
+        return [limit]
+    if limit.bytes is None:
+        return []
+    section = "layers" if model.layers is not None else "nodes"
+    prefix: PathParts = ("model",)
+    states = resources.optimizer_states(recipe.optimizer)
+    needs = resources.parameter_needs(graph, prefix, section, copies=resources.PARAM_COPIES, states=states)
+    b = recipe.data.batch_size
+    train = resources.activation_needs(graph, prefix, section, b, resources.ACTIVATION_COPIES,
+                                       f"a training batch of {b} sample{'s' * (b != 1)}")
+    samples = facts.samples if facts.samples is not None else facts.approx_samples
+    if samples is not None:
+        held = math.ceil(samples * recipe.data.split.validation)
+        n_eval = held or samples
+        c = min(n_eval, resources.EVAL_CHUNK)
+        chunk = resources.activation_needs(graph, prefix, section, c, 1, f"evaluation ({c} sample{'s' * (c != 1)} "
+                                           "at a time)")
+        outputs = math.prod(graph.output_shapes()[0]) * n_eval * resources.FLOAT_BYTES
+        if outputs:
+            chunk.append(resources.Need(f"the model's outputs on {n_eval} evaluation samples", ("evaluation",),
+                                        outputs))
+        train = train if sum(n.bytes for n in train) >= sum(n.bytes for n in chunk) else chunk
+        features = math.prod(facts.features) if facts.features is not None else 1
+        targets = math.prod(facts.targets) if facts.targets else 1
+        data = samples * (features * resources.FEATURE_COPIES + targets * resources.TARGET_COPIES)
+        src = recipe.data.source
+        if src.type == "synthetic_classification":
+            data += src.num_classes * features
+        about = "about " if facts.samples is None else ""
+        needs.append(resources.Need(f"the data ({about}{samples:,} samples of {list(facts.features or ())} features)",
+                                    ("data", "source"), data * resources.FLOAT_BYTES))
+    needs.extend(train)
+    if total_steps is not None:
+        needs.append(resources.Need(f"the run's history ({total_steps:,} steps)", ("training",),
+                                    total_steps * resources.HISTORY_BYTES_PER_STEP))
+    found = resources.too_much(needs, limit, "to run this recipe")
+    return [] if found is None else [_diag(doc, found[0].path, found[1], code="memory")]
 
 
 def _apply_preprocessing(recipe: Recipe, facts: DataFacts, doc: Located, out: list[Diagnostic]) -> None:
@@ -599,6 +668,12 @@ def _check_schedule(recipe: Recipe, total: int | None, doc: Located) -> list[Dia
             out.append(_diag(doc, ("schedule", "decay_steps"), f"cosine decays over {sched.decay_steps} steps but "
                              f"{after}: the learning rate would still be decaying when training ends",
                              code="range", expected=f"at most {left}"))
+        power = (left - 1) // sched.step_size if sched.type == "step" else left - 1
+        if sched.type in ("exponential", "step") and sched.gamma > 1 and \
+                math.log(lr) + power * math.log(sched.gamma) > math.log(FLOAT_MAX):
+            out.append(_diag(doc, ("schedule", "gamma"), f"gamma {sched.gamma:g} grows the learning rate past the "
+                             f"largest float64 before training ends ({lr:g} x {sched.gamma:g}^{power} at the last of "
+                             f"{run})", code="range", expected="a gamma that keeps the learning rate finite"))
         if sched.type == "step" and sched.step_size >= left:
             out.append(_diag(doc, ("schedule", "step_size"), f"the step schedule first decays after "
                              f"{sched.step_size} steps but {after}: it would never decay", code="range",
@@ -646,10 +721,9 @@ def _describe_output(graph: ModelGraph, model_ref: str) -> str:
     return f"the model{model_ref} outputs {list(graph.output_shapes()[0])} from {what}"
 
 
-def _check_against_model(recipe: Recipe, model: Model, facts: DataFacts, n_train: int | None,
+def _check_against_model(recipe: Recipe, model: Model, graph: ModelGraph, facts: DataFacts, n_train: int | None,
                          doc: Located) -> list[Diagnostic]:
     out: list[Diagnostic] = []
-    graph = build_graph(model)
     if graph.problems:
         return out  # already reported against the model
     if len(model.inputs) != 1 or len(graph.outputs) != 1:
@@ -770,12 +844,38 @@ def _check_loss(recipe: Recipe, graph: ModelGraph, facts: DataFacts, ref: str, d
         i = [p.type for p in recipe.data.preprocessing].index("one_hot")
         out.append(_diag(doc, ("data", "preprocessing", i, "num_classes"), f"one_hot makes {facts.classes} classes "
                          f"but {said}", code="loss", expected=str(last)))
+    out.extend(_check_target_values(loss.type, facts, last, recipe, doc))
     if loss.type == "binary_crossentropy" and facts.target_kind == "class" and facts.classes not in (None, 2):
         out.append(_diag(doc, here, f"`binary_crossentropy` takes 0/1 targets; {facts.label} has {facts.classes} "
                          "classes (use `sparse_categorical_crossentropy`)", "sparse_categorical_crossentropy",
                          code="loss"))
     out.extend(_check_output_activation(recipe, node, ends, shape, said, doc))
     return out
+
+
+def _check_target_values(loss: str, facts: DataFacts, last: int, recipe: Recipe, doc: Located) -> list[Diagnostic]:
+    """A file's target values against the loss: BCE takes [0, 1] (5 would train to a loss of -5e6), class
+    indices run from 0 to the number of outputs - 1 (or of one_hot classes)."""
+    if facts.target_values is None:
+        return []
+    (low, low_line), (high, high_line), what = facts.target_values
+    where = ("data", "source", "target")
+    if loss == "binary_crossentropy" and facts.target_kind != "onehot" and (low < 0 or high > 1):
+        bad, line = (low, low_line) if low < 0 else (high, high_line)
+        return [_diag(doc, where, f"{what} holds {bad:g} (line {line}), but `binary_crossentropy` takes targets "
+                      "in [0, 1] (probabilities, or 0/1 labels)", code="data", expected="values in [0, 1]")]
+    one_hot = next((p for p in recipe.data.preprocessing if p.type == "one_hot"), None)
+    classes = one_hot.num_classes if one_hot is not None else last if loss in CLASS_INDEX_LOSSES else None
+    if classes is None:
+        return []
+    if low < 0:
+        return [_diag(doc, where, f"{what} holds {low:g} (line {low_line}); class indices are 0 or more",
+                      code="data", expected=f"class indices 0 to {classes - 1}")]
+    if high >= classes:
+        by = "one_hot's num_classes gives" if one_hot is not None else "the model's outputs give"
+        return [_diag(doc, where, f"{what} holds class {high:g} (line {high_line}), but {by} {classes} classes "
+                      f"(0 to {classes - 1})", code="data", expected=f"class indices 0 to {classes - 1}")]
+    return []
 
 
 def _check_output_activation(recipe: Recipe, node: Node | None, ends: str | None, shape: Shape, said: str,

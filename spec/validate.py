@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import difflib
 import glob
+import json
+import math
 import os
 import re
+import stat
 import types
 import typing
 from dataclasses import dataclass, field
@@ -21,9 +24,10 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from lockstep.spec.base import API_VERSION, SUPPORTED_VERSIONS
+from lockstep.spec.base import API_VERSION, INT64_MAX, INT64_MIN, SUPPORTED_VERSIONS
 from lockstep.spec.diagnostics import Diagnostic, SpecError, format_path
 from lockstep.spec.documents import KINDS, Document
+from lockstep.spec.files import NotRegularFileError
 from lockstep.spec.loader import LoadedDocument, load_file
 
 try:  # migrations and semantics are separate parts of the spec; validation works without either
@@ -39,6 +43,9 @@ __all__ = ["DOCUMENT_SUFFIXES", "Result", "check_header", "expand_paths", "load_
            "pydantic_diagnostics", "validate_document", "validate_paths"]
 
 DOCUMENT_SUFFIXES = (".yaml", ".yml", ".json")
+MAX_DIAGNOSTICS = 100
+"""Most problems listed for one document (then one line says how many more): a list of 500,000 wrong items
+must not take minutes and gigabytes to report."""
 
 # Names that users bring from PyTorch and Keras, mapped to the standard's.
 SYNONYMS = {
@@ -165,13 +172,33 @@ def _noun(annotation: Any) -> str:
 
 
 def _number(value: Any) -> str:
+    """A bound from a constraint, as written in the spec's docs."""
+    if value == INT64_MAX:
+        return "2**63 - 1 (the largest 64-bit integer)"
+    if value == INT64_MIN:
+        return "-2**63 (the smallest 64-bit integer)"
     if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
         return str(int(value))
     return str(value)
 
 
+def _real(value: float) -> str:
+    """A float input as YAML writes it: `3.0` stays `3.0` (an integer field must say why it refuses it)."""
+    if math.isnan(value):
+        return ".nan"
+    if math.isinf(value):
+        return ".inf" if value > 0 else "-.inf"
+    return repr(value)
+
+
+def _quoted(text: str) -> str:
+    """A string input in double quotes, control characters escaped, shortened past 60 characters."""
+    text = text if len(text) <= 60 else text[:57] + "..."
+    return json.dumps(text, ensure_ascii=False)
+
+
 def _got(value: Any) -> str:
-    """The input, said briefly (`-3`, `'abc'`, `a list`)."""
+    """The input, said briefly (`-3`, `3.0`, `the string "abc"`, `a list`)."""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -184,9 +211,46 @@ def _got(value: Any) -> str:
         text = repr(list(value))
         return f"the list {text}" if len(text) <= 40 else f"a list of {len(value)} items"
     if isinstance(value, str):
-        text = value if len(value) <= 60 else value[:57] + "..."
-        return repr(text)
-    return _number(value)
+        return f"the string {_quoted(value)}"
+    if isinstance(value, float):
+        return _real(value)
+    if isinstance(value, int) and abs(value) >= 10**30:
+        return f"an integer of {len(str(abs(value)))} digits"
+    return str(value)
+
+
+# YAML 1.1 spelled booleans these ways; YAML 1.2 (and JSON, and the schema) read them as strings.
+_YAML11_BOOLS = {"yes": True, "no": False, "on": True, "off": False, "y": True, "n": False}
+
+
+def _type_message(kind: str, given: Any) -> str:
+    """`expected an integer, got the string "64"; remove the quotes`: what was expected, what was written,
+    and the fix when it is obvious. Strict types convert nothing, so a number in quotes is a string."""
+    want = _TYPE_WORDS[kind]
+    got = _got(given)
+    if isinstance(given, str):
+        text = given.strip()
+        if kind in ("int_type", "int_parsing") and re.fullmatch(r"[-+]?[0-9]+", text):
+            return f"expected {want}, got {got}; remove the quotes"
+        if kind in ("float_type", "float_parsing"):
+            try:
+                number = float(text)
+            except ValueError:
+                number = math.nan
+            if math.isfinite(number):
+                return f"expected {want}, got {got}; remove the quotes"
+        if kind in ("bool_type", "bool_parsing"):
+            if text.lower() in ("true", "false"):
+                return f"expected {want}, got {got}; remove the quotes"
+            if text.lower() in _YAML11_BOOLS:
+                word = "true" if _YAML11_BOOLS[text.lower()] else "false"
+                return (f"expected {want}, got {got} (YAML 1.2 and JSON read `{given}` as a string); "
+                        f"write `{word}`")
+    if kind in ("int_type", "int_from_float") and isinstance(given, float) and given.is_integer():
+        return f"expected {want}, got {got}; write {int(given)}"
+    if kind == "float_type" and isinstance(given, int) and not isinstance(given, bool):
+        return f"expected a finite number, got {got}, too large for a float64"
+    return f"expected {want}, got {got}"
 
 
 def _choices(expected: str) -> list[str]:
@@ -219,7 +283,7 @@ def _message(err: Any, annotation: Any) -> tuple[str, str | None, str | None]:
     given = err.get("input")
     got = _got(given)
     if kind in _TYPE_WORDS:
-        return f"expected {_TYPE_WORDS[kind]}, got {got}", None, None
+        return _type_message(kind, given), None, None
     if kind in _COMPARISONS:
         key, sign = _COMPARISONS[kind]
         return f"expected {_noun(annotation)} {sign} {_number(ctx.get(key))}, got {got}", None, None
@@ -252,8 +316,14 @@ def _message(err: Any, annotation: Any) -> tuple[str, str | None, str | None]:
 def pydantic_diagnostics(cls: type[BaseModel], exc: ValidationError, doc: LoadedDocument) -> list[Diagnostic]:
     """Every error of one failed `cls.model_validate(doc.data)`, located in the document."""
     out: list[Diagnostic] = []
+    seen: set[Diagnostic] = set()
     union_types: dict[str, int] = {}  # path -> index in `out` of a "expected X, got Y" about one alternative
-    for err in exc.errors(include_url=False):
+    errors = exc.errors(include_url=False)
+    more = 0
+    for done, err in enumerate(errors):
+        if len(out) >= MAX_DIAGNOSTICS:
+            more = len(errors) - done
+            break
         loc = tuple(err["loc"])
         path, owner, annotation, about = _walk(cls, loc)
         kind = err["type"]
@@ -306,14 +376,26 @@ def pydantic_diagnostics(cls: type[BaseModel], exc: ValidationError, doc: Loaded
                     continue
                 union_types[where] = len(out)
         diag = Diagnostic(doc.file, line, col, where, message, expected, suggestion, "schema")
-        if diag not in out:
+        if diag not in seen:
+            seen.add(diag)
             out.append(diag)
     # `lr: 0.1` gives both "unknown field `lr`" (did you mean `learning_rate`?) and "missing
     # `learning_rate`": the first says it all.
     meant = {(d.path.rsplit(".", 1)[0] + "." if "." in d.path else "") + d.suggestion
              for d in out if d.suggestion and d.message.startswith("unknown field")}
     out = [d for d in out if not (d.message.startswith("missing required field") and d.path in meant)]
-    return sorted(out, key=lambda d: (d.line, d.column))
+    return sorted(out, key=lambda d: (d.line, d.column)) + ([_more(doc, more)] if more else [])
+
+
+def _more(doc: LoadedDocument, count: int) -> Diagnostic:
+    return Diagnostic(doc.file, doc.line, doc.column, "", f"and {count} more problem{'s' * (count != 1)} in this "
+                      f"document (only the first {MAX_DIAGNOSTICS} are listed)", code="too-many")
+
+
+def _capped(doc: LoadedDocument, diags: list[Diagnostic]) -> list[Diagnostic]:
+    if len(diags) <= MAX_DIAGNOSTICS + 1:
+        return diags
+    return [*diags[:MAX_DIAGNOSTICS], _more(doc, len(diags) - MAX_DIAGNOSTICS)]
 
 
 def _ctx(err: Any, key: str, default: Any) -> Any:
@@ -392,7 +474,7 @@ def validate_document(doc: LoadedDocument, *, base_dir: str | os.PathLike[str] |
     try:
         obj = cls.model_validate(doc.data)
     except ValidationError as exc:
-        return None, pydantic_diagnostics(cls, exc, doc)
+        return None, _capped(doc, pydantic_diagnostics(cls, exc, doc))
     except (RecursionError, MemoryError) as exc:
         return None, [Diagnostic(doc.file, doc.line, doc.column, "", f"document too large to validate ({exc})",
                                  code="too-large")]
@@ -407,7 +489,7 @@ def validate_document(doc: LoadedDocument, *, base_dir: str | os.PathLike[str] |
         problems = exc.diagnostics
     except Exception as exc:  # a checker bug: report it against the document
         problems = [_internal(doc, "semantic checks", exc)]
-    return (obj if not problems else None), problems
+    return (obj if not problems else None), _capped(doc, problems)
 
 
 def load_and_validate(path: str | os.PathLike[str]) -> tuple[list[Document], list[Diagnostic]]:
@@ -428,12 +510,28 @@ def load_and_validate(path: str | os.PathLike[str]) -> tuple[list[Document], lis
     return valid, diags
 
 
+def _not_regular(p: Path) -> Diagnostic | None:
+    """An I/O diagnostic if `p` exists but is a FIFO, a device or a socket (never opened: it could block)."""
+    try:
+        mode = p.stat().st_mode
+    except OSError:
+        return None  # missing or a broken link: said elsewhere, or skipped by a search
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None
+    return Diagnostic(str(p), 0, 0, "", str(NotRegularFileError(p, mode)), code="io")
+
+
 def expand_paths(paths: list[str]) -> tuple[list[Path], list[Diagnostic]]:
     """Files, folders (recursive, *.yaml/*.yml/*.json, hidden folders skipped) and globs -> files,
-    in order and without duplicates; plus an I/O diagnostic for each path that names nothing."""
+    in order and without duplicates; plus an I/O diagnostic for each path that names nothing, and for
+    each FIFO, device or socket met on the way (refused unread: reading one can block forever)."""
     files: list[Path] = []
     problems: list[Diagnostic] = []
     for raw in paths:
+        if not raw:
+            problems.append(Diagnostic("''", 0, 0, "", "empty path (to validate the current folder, say `.`)",
+                                       code="io"))
+            continue
         if glob.has_magic(raw):
             # a pattern picks folders (searched) and documents: `configs/*` skips configs/README.md
             matches = [Path(m) for m in sorted(glob.glob(raw, recursive=True))
@@ -446,16 +544,26 @@ def expand_paths(paths: list[str]) -> tuple[list[Path], list[Diagnostic]]:
         for p in matches:
             try:
                 if p.is_dir():
-                    found = sorted(f for f in p.rglob("*") if f.suffix.lower() in DOCUMENT_SUFFIXES
-                                   and not any(part.startswith(".") for part in f.relative_to(p).parts)
-                                   and f.is_file())
-                    if not found:
+                    found, odd_files = [], 0
+                    for f in sorted(p.rglob("*")):
+                        if f.suffix.lower() not in DOCUMENT_SUFFIXES or \
+                                any(part.startswith(".") for part in f.relative_to(p).parts):
+                            continue
+                        if f.is_file():
+                            found.append(f)
+                        elif (odd := _not_regular(f)) is not None:
+                            problems.append(odd)
+                            odd_files += 1
+                    if not found and not odd_files:
                         problems.append(Diagnostic(str(p), 0, 0, "", "folder holds no .yaml, .yml or .json file",
                                                    code="io"))
                     files.extend(found)
-                elif p.exists():
-                    if p.is_file() or not glob.has_magic(raw):  # a glob's folders were searched above
-                        files.append(p)
+                elif p.is_file():
+                    files.append(p)
+                elif (odd := _not_regular(p)) is not None:
+                    problems.append(odd)
+                elif p.exists():  # pragma: no cover - neither a file, a folder nor anything else
+                    files.append(p)
                 else:
                     problems.append(Diagnostic(str(p), 0, 0, "", "no such file or folder", code="io"))
             except OSError as exc:
@@ -467,6 +575,8 @@ def validate_paths(paths: list[str]) -> Result:
     """Validate every document under `paths`; never raises for bad input."""
     files, problems = expand_paths(paths)
     result = Result(diagnostics=list(problems), io_error=bool(problems), path_problems=list(problems))
+    seen: set[tuple[Any, ...]] = set()
+    real: dict[str, str] = {}
     for f in files:
         result.files += 1
         try:
@@ -479,6 +589,18 @@ def validate_paths(paths: list[str]) -> Result:
         for doc in docs:
             result.documents += 1
             _, diags = validate_document(doc)
-            result.diagnostics.extend(diags)
+            result.diagnostics.extend(d for d in diags if _first_time(d, seen, real))
             result.per_document.append((str(f), doc.index, diags))
     return result
+
+
+def _first_time(d: Diagnostic, seen: set[tuple[Any, ...]], real: dict[str, str]) -> bool:
+    """Whether `d` is new: a model file's problem reported by the recipe that uses it and by the file itself
+    (or by two recipes) is one problem, counted once, whichever way its path was written."""
+    if d.file not in real:
+        real[d.file] = os.path.realpath(d.file) if d.line else d.file
+    key = (real[d.file], d.line, d.column, d.path, d.message)
+    if key in seen:
+        return False
+    seen.add(key)
+    return True

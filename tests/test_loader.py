@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lockstep.spec import loader
+from lockstep.spec import files, loader
 from lockstep.spec.diagnostics import SpecError
 from lockstep.spec.loader import MAX_BYTES, MAX_DEPTH, dump_yaml, load_file, load_text, read_text
 
@@ -169,7 +169,10 @@ def test_files_binary_encoding_size_and_io(tmp_path: Path, monkeypatch: pytest.M
         with pytest.raises(SpecError) as exc:
             read_text(missing)
         assert exc.value.io_error
-    monkeypatch.setattr(Path, "open", lambda *a, **k: (_ for _ in ()).throw(PermissionError(13, "Permission denied")))
+    def deny(*_args, **_kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(files.os, "open", deny)
     with pytest.raises(SpecError) as exc:
         read_text(tmp_path / "bom.yaml")
     assert exc.value.io_error and "Permission denied" in exc.value.diagnostics[0].message

@@ -185,7 +185,7 @@ MEANINGS: dict[str, str] = {
     "initializers._Seeded.seed": "Draw this parameter from its own seed instead of the recipe's seed (the "
                                  "stream is still named after the parameter).",
     "initializers.Constant.value": "The value of every element.",
-    "initializers.Uniform.low": "Lower bound.",
+    "initializers.Uniform.low": "Lower bound; must be below `high`.",
     "initializers.Uniform.high": "Upper bound.",
     "initializers.Normal.mean": "Mean.",
     "initializers.Normal.std": "Standard deviation (not truncated).",
@@ -276,7 +276,7 @@ MEANINGS: dict[str, str] = {
     "data.Dataset.name": "The dataset. `digits`: 1,797 8x8 grey images of hand-written digits (values 0..16), "
                          "10 classes.",
     "data.Dataset.shape": "`flat`: samples `[64]`; `image`: samples `[1, 8, 8]` (channels first).",
-    "data.MinMax.low": "Value the training minimum of each feature maps to.",
+    "data.MinMax.low": "Value the training minimum of each feature maps to; must be below `high`.",
     "data.MinMax.high": "Value the training maximum of each feature maps to.",
     "data.OneHot.num_classes": "Length of the one-hot rows; class targets must lie in `[0, num_classes)`.",
 }
@@ -382,8 +382,8 @@ def _constraints(metas: list[Any]) -> dict[str, Any]:
             out.update(_constraints(list(m.metadata)))
             continue
         for attr in ("gt", "ge", "lt", "le", "min_length", "max_length", "pattern"):
-            if getattr(m, attr, None) is not None:
-                out[attr] = getattr(m, attr)
+            if getattr(m, attr, None) is not None and getattr(m, attr) not in (base.INT64_MIN, base.INT64_MAX):
+                out[attr] = getattr(m, attr)  # the 64-bit bounds of every integer are stated once, in prose
     return out
 
 

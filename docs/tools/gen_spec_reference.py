@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
 from lockstep.spec import data, documents, initializers, layers, losses, optimizers, schedules
-from lockstep.spec.base import Shape
+from lockstep.spec.base import INT64_MAX, INT64_MIN, Shape
 
 SECTIONS = [
     ("Documents", [documents.Model, documents.Input, documents.WeightsFile, documents.Recipe,
@@ -60,7 +60,7 @@ def _constraints(field) -> str:
     for m in field.metadata:
         for attr, sym in (("gt", ">"), ("ge", "≥"), ("lt", "<"), ("le", "≤"), ("min_length", "min length"),
                           ("max_length", "max length"), ("pattern", "pattern")):
-            if getattr(m, attr, None) is not None:
+            if getattr(m, attr, None) is not None and getattr(m, attr) not in (INT64_MIN, INT64_MAX):
                 parts.append(f"{sym} {getattr(m, attr)}")
     return ", ".join(parts)
 

@@ -11,6 +11,7 @@ import sys
 
 from lockstep.spec.formats import FORMATS, render
 from lockstep.spec.loader import MAX_BYTES, MAX_DEPTH
+from lockstep.spec.resources import memory_size
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -20,16 +21,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="text (default: one line per problem and a summary), json (a list of error objects), "
                              "github (workflow annotations), junit (XML, one test case per document)")
     parser.add_argument("--quiet", "-q", action="store_true", help="text format: print the problems only, no summary")
+    parser.add_argument("--memory-limit", type=memory_size, metavar="SIZE",
+                        help="memory a recipe's run may need (16GiB, 512M, 8e9, none); default: LOCKSTEP_MEMORY_LIMIT, "
+                             "else the memory available on this machine")
     parser.epilog = (f"Exit codes: 0 every document is valid, 1 a document is invalid, 2 usage error or a path "
                      f"that cannot be read. Files over {MAX_BYTES // (1024 * 1024)} MiB and documents nested "
                      f"deeper than {MAX_DEPTH} levels are refused.")
 
 
 def run(args: argparse.Namespace) -> int:
+    from lockstep.spec.resources import using_memory_limit
     from lockstep.spec.validate import validate_paths
 
     try:
-        result = validate_paths(args.paths)
+        with using_memory_limit(args.memory_limit):
+            result = validate_paths(args.paths)
     except Exception as exc:  # a bug, not bad input: still no traceback unless asked for
         if os.environ.get("LOCKSTEP_DEBUG"):
             raise

@@ -1,0 +1,66 @@
+"""Open the files that users and documents name, without ever blocking on one that is not a file.
+
+Opening a named pipe (FIFO) for reading waits for a writer, forever; a device can have side effects
+when opened (a tape rewinds, a watchdog starts), and a socket cannot be read. So a path is checked
+with `stat` first and refused, before any `open`, unless it is a regular file; it is then opened with
+`O_NONBLOCK` and checked again on the open descriptor, so a file swapped for a FIFO in between is
+refused too, without blocking.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from typing import IO
+
+__all__ = ["NotRegularFileError", "check_regular", "file_kind", "open_regular"]
+
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0) \
+    | getattr(os, "O_BINARY", 0)
+
+
+def file_kind(mode: int) -> str:
+    """What a stat mode names, in words ("a named pipe (FIFO)")."""
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO)"
+    if stat.S_ISCHR(mode):
+        return "a character device"
+    if stat.S_ISBLK(mode):
+        return "a block device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
+
+
+class NotRegularFileError(OSError):
+    """The path names a FIFO, a device, a socket or a folder: refused without reading it."""
+
+    def __init__(self, path: str | os.PathLike[str], mode: int) -> None:
+        self.kind = file_kind(mode)
+        super().__init__(f"is {self.kind}, not a regular file: refusing to read it")
+        self.path = os.fspath(path)
+
+
+def check_regular(path: str | os.PathLike[str]) -> os.stat_result:
+    """The stat of `path` (symlinks followed); NotRegularFileError unless it is a regular file."""
+    st = os.stat(path)
+    if not stat.S_ISREG(st.st_mode):
+        raise NotRegularFileError(path, st.st_mode)
+    return st
+
+
+def open_regular(path: str | os.PathLike[str]) -> IO[bytes]:
+    """`path` opened for reading in binary mode, or NotRegularFileError (an OSError) if it is not a
+    regular file; other OSErrors (missing, permission) pass through."""
+    check_regular(path)
+    fd = os.open(path, _OPEN_FLAGS)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):  # swapped after the check above
+            raise NotRegularFileError(path, st.st_mode)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise

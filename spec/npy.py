@@ -1,0 +1,155 @@
+""".npy and .npz headers read without numpy, and checked against the bytes the file really holds.
+
+numpy allocates an array from its header's shape before it reads a byte of data: a 1.3 KB .npz whose
+header claims 10^12 rows fails with MemoryError, or worse, succeeds on an overcommitting system and
+dies later. So every header is checked here first, against the file size (.npy) or the member's size
+(.npz), and a member's size against what its compression can produce: what passes is an array whose
+data is really there. No array data is read and nothing is ever unpickled, so validation stays fast
+and dependency-free; the runner calls the same functions before it hands a file to numpy.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import re
+import struct
+import zipfile
+from dataclasses import dataclass
+from typing import IO
+
+from lockstep.spec.files import open_regular
+
+__all__ = ["MAX_NPY_HEADER", "ArrayInfo", "read_npy_file", "read_npy_header", "read_npz_header"]
+
+MAX_NPY_HEADER = 64 * 1024
+MAX_DEFLATE_RATIO = 1032  # deflate's largest possible expansion (258 bytes from 2 bits), plus slack below
+_DESCR = re.compile(r"[<>|=]?([a-zA-Z?])(\d*)(?:\[\w+\])?")
+
+
+@dataclass(frozen=True)
+class ArrayInfo:
+    """What an .npy header says: per-array shape (with the leading axis) and dtype."""
+
+    shape: tuple[int, ...]
+    descr: str
+    kind: str  # numpy's kind letter: f float, i int, u unsigned, b bool, c complex, O object, ...
+    itemsize: int | None = None  # bytes per element; None for structured dtypes
+
+    @property
+    def nbytes(self) -> int | None:
+        """Bytes of data the header promises (None when the element size is unknown)."""
+        if self.itemsize is None:
+            return None
+        n = self.itemsize
+        for s in self.shape:
+            n *= s
+        return n
+
+    @property
+    def dtype_name(self) -> str:
+        names = {"f": "float", "i": "int", "u": "uint", "c": "complex"}
+        if self.kind in names and self.itemsize:
+            return f"{names[self.kind]}{8 * self.itemsize}"
+        return {"b": "bool", "?": "bool"}.get(self.kind, self.descr)
+
+
+def _itemsize(descr: str) -> tuple[str, int | None]:
+    m = _DESCR.fullmatch(descr)
+    if m is None:
+        return "V", None
+    kind, digits = m.group(1), m.group(2)
+    if kind == "?":
+        return "b", 1
+    if kind == "O":
+        return "O", 8
+    if not digits:
+        return kind, 1 if kind in "bB" else None
+    size = int(digits)
+    return kind, size * 4 if kind == "U" else size
+
+
+def read_npy_header(fh: IO[bytes], available: int | None = None) -> tuple[ArrayInfo, int]:
+    """(the header's array, the header's length in bytes) of the .npy stream at `fh`; with `available`
+    (the bytes of the whole .npy), ValueError unless the data the header promises is all there."""
+    if fh.read(6) != b"\x93NUMPY":
+        raise ValueError("not a .npy array")
+    version = fh.read(2)
+    if len(version) != 2:
+        raise ValueError("truncated .npy header")
+    major = version[0]
+    if major == 1:
+        size_bytes, fmt = 2, "<H"
+    elif major in (2, 3):
+        size_bytes, fmt = 4, "<I"
+    else:
+        raise ValueError(f"unknown .npy format version {major}")
+    raw = fh.read(size_bytes)
+    if len(raw) != size_bytes:
+        raise ValueError("truncated .npy header")
+    (length,) = struct.unpack(fmt, raw)
+    if length > MAX_NPY_HEADER:
+        raise ValueError("oversized .npy header")
+    body = fh.read(length)
+    if len(body) != length:
+        raise ValueError("truncated .npy header")
+    try:
+        header = ast.literal_eval(body.decode("utf-8" if major == 3 else "latin-1"))
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError, UnicodeDecodeError):
+        raise ValueError("unreadable .npy header") from None
+    shape = header.get("shape") if isinstance(header, dict) else None
+    if not isinstance(shape, tuple) or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0
+                                               for s in shape):
+        raise ValueError("unreadable .npy header")
+    descr = header.get("descr")
+    if isinstance(descr, str) and descr:
+        kind, itemsize = _itemsize(descr)
+    else:
+        kind, itemsize, descr = "V", None, str(descr)  # structured dtypes
+    info = ArrayInfo(tuple(shape), descr, kind, itemsize)
+    head = 6 + 2 + size_bytes + length
+    promised = info.nbytes
+    if available is not None and promised is not None and kind != "O" and promised > available - head:
+        raise ValueError(f"its header claims shape {list(shape)} of {info.dtype_name} ({promised:,} bytes of data) "
+                         f"but only {max(available - head, 0):,} bytes follow it")
+    return info, head
+
+
+def read_npy_file(path: str | os.PathLike[str]) -> ArrayInfo:
+    """The array of a local .npy file, its header checked against the file's size (ValueError if not)."""
+    try:
+        with open_regular(path) as fh:
+            return read_npy_header(fh, os.fstat(fh.fileno()).st_size)[0]
+    except (OSError, struct.error) as exc:
+        raise ValueError(str(exc) or type(exc).__name__) from None
+
+
+def read_npz_header(path: str | os.PathLike[str]) -> dict[str, ArrayInfo]:
+    """Names, shapes and dtypes of the arrays in an .npz, from the .npy headers only, each checked
+    against its member's size. Raises ValueError for anything that is not a readable, honest .npz."""
+    try:
+        with open_regular(path) as raw, zipfile.ZipFile(raw) as z:
+            out = {}
+            for member in z.infolist():
+                if not member.filename.endswith(".npy"):
+                    continue
+                name = member.filename[:-4]
+                if member.compress_type == zipfile.ZIP_STORED:
+                    limit = member.compress_size
+                elif member.compress_type == zipfile.ZIP_DEFLATED:
+                    limit = member.compress_size * MAX_DEFLATE_RATIO + 1024
+                else:
+                    raise ValueError(f"array `{name}` is compressed with method {member.compress_type}; .npz "
+                                     "members are stored or deflated (np.savez, np.savez_compressed)")
+                if member.file_size > limit:
+                    raise ValueError(f"array `{name}` claims {member.file_size:,} bytes but its "
+                                     f"{member.compress_size:,} stored bytes cannot hold them")
+                with z.open(member) as fh:
+                    try:
+                        out[name] = read_npy_header(fh, member.file_size)[0]
+                    except ValueError as exc:
+                        raise ValueError(f"array `{name}`: {exc}") from None
+            return out
+    except (OSError, EOFError, zipfile.BadZipFile, NotImplementedError, RuntimeError, struct.error,
+            UnicodeDecodeError) as exc:
+        raise ValueError(str(exc) or type(exc).__name__) from None
