@@ -14,6 +14,7 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
+import yaml
 
 from lockstep import atomic, runner
 from lockstep.cli import main
@@ -206,7 +207,9 @@ def test_resume_with_nothing_to_resume_says_so_before_training(tmp_path: Path, c
 def test_an_output_never_overwrites_an_input(tmp_path: Path, capsys) -> None:
     folder = tmp_path / "w"
     shutil.copytree(DIGITS, folder)
-    (folder / "recipe.yaml").rename(folder / "report.json")  # `lockstep run report.json --out .`
+    recipe = yaml.safe_load((folder / "recipe.yaml").read_text())
+    (folder / "recipe.yaml").unlink()
+    (folder / "report.json").write_text(json.dumps(recipe))  # `lockstep run report.json --out .`
     before = (folder / "report.json").read_bytes()
     for extra in ((), ("--overwrite",), ("--resume",)):
         assert _run(folder / "report.json", folder, *extra) == 2
@@ -214,7 +217,8 @@ def test_an_output_never_overwrites_an_input(tmp_path: Path, capsys) -> None:
         assert f"{folder / 'report.json'} would overwrite the input" in err, err
     assert (folder / "report.json").read_bytes() == before and not (folder / "metrics.jsonl").exists()
     # the model file inside the folder that holds the checkpoints: --overwrite would have removed it
-    (folder / "report.json").rename(folder / "recipe.yaml")
+    (folder / "report.json").unlink()
+    (folder / "recipe.yaml").write_text(yaml.safe_dump(recipe))
     (folder / "checkpoints").mkdir()
     (folder / "model.yaml").rename(folder / "checkpoints" / "model.yaml")
     text = (folder / "recipe.yaml").read_text().replace("model: model.yaml", "model: checkpoints/model.yaml")

@@ -154,10 +154,22 @@ def test_every_float_field_refuses_infinity() -> None:
                     continue
                 fields += 1
                 for bad in (float("inf"), float("nan")):
-                    errors = _errors(cls, {name: bad})
+                    errors = _errors(cls, {name: _holding(field.annotation, bad)})
                     assert any(e["loc"][:1] == (name,) and e["type"] == "finite_number" for e in errors), (
                         f"{cls.__name__}.{name} accepts {bad}: {errors}")
     assert fields >= 30
+
+
+def _holding(annotation: object, bad: float) -> object:
+    """`bad` where the field's float sits: the value itself, or under a valid key of a dict-typed field."""
+    import typing
+
+    for arm in (annotation, *typing.get_args(annotation)):
+        if typing.get_origin(arm) is dict:
+            key_type = typing.get_args(arm)[0]
+            keys = [k for k in _leaf_types(key_type) if isinstance(k, str)] or ["key"]
+            return {keys[0]: bad}
+    return bad
 
 
 def _leaf_types(annotation: object) -> set:
