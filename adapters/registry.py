@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from importlib import metadata
 
 from lockstep.adapters.base import Adapter
+from lockstep.errors import LockstepError
 
 GROUP = "lockstep.adapters"
 DISTRIBUTION = "lockstep-standard"  # the name on the package index; the import name is `lockstep`
@@ -26,7 +27,7 @@ BUILTIN: dict[str, tuple[str, str | None]] = {
 ALIASES = {"pytorch": "torch", "tf": "tensorflow", "ort": "onnxruntime"}
 
 
-class AdapterNotFound(LookupError):
+class AdapterNotFound(LockstepError, LookupError):
     """No usable adapter by that name; the message says why and what to do."""
 
 

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from lockstep import __version__, atomic
+from lockstep.errors import LockstepError
 from lockstep.spec.documents import Environment
 
 EXPORTERS = ("spec", "torch")
@@ -46,13 +47,8 @@ MAX_BATCH_BYTES = 2**30  # one batch of float64 inputs; a larger batch size is r
 OUTPUTS = ("model.onnx", "environment.lock.json", "deploy.json", "summary.txt")
 
 
-class DeployError(Exception):
+class DeployError(LockstepError):
     """Bad input or an unusable target, found before any work; exit 2 unless stated."""
-
-    def __init__(self, message: str, exit_code: int = 2, diagnostics: list | None = None) -> None:
-        self.exit_code = exit_code
-        self.diagnostics = diagnostics or []
-        super().__init__(message)
 
 
 @dataclass

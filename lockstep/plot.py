@@ -163,3 +163,41 @@ def _legend_name(name: str, dropped: int, log_y: bool) -> str:
         return name
     what = "non-finite or non-positive" if log_y else "non-finite"
     return f"{name} ({dropped} {what} not drawn)"
+
+
+def stack(svgs: list[str], width: int = 720, height: int = 400) -> str:
+    """Several `line_chart` SVGs one above the other in one document (nested <svg> elements)."""
+    body = [svg.strip().replace("<svg ", f'<svg x="0" y="{i * height}" ', 1) for i, svg in enumerate(svgs)]
+    total = height * len(svgs)
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{total}" '
+            f'viewBox="0 0 {width} {total}">\n' + "\n".join(body) + "\n</svg>\n")
+
+
+def _log_scale(values: list[float]) -> bool:
+    """A log axis when every value is positive and they span more than a factor of 50 (a loss falling fast)."""
+    positive = [v for v in values if v > 0 and math.isfinite(v)]
+    return len(positive) == len(values) and bool(positive) and max(positive) / min(positive) > 50
+
+
+def run_chart(history: list[dict], title: str) -> str:
+    """The plot of a run (metrics.jsonl records): the training loss with the evaluation loss as dots, then the
+    learning rate per step, then one panel per other evaluation metric (accuracy, mse, mae), so that a schedule
+    or a metric that stops improving is seen beside the loss rather than guessed from it."""
+    train = [(h["step"], h["loss"]) for h in history]
+    evals = [h for h in history if isinstance(h.get("eval"), dict)]
+    eval_loss = [(h["step"], h["eval"]["loss"]) for h in evals if "loss" in h["eval"]]
+    log_y = _log_scale([v for _, v in train + eval_loss])
+    panels = [line_chart({"train loss": train}, points={"eval loss": eval_loss} if eval_loss else None,
+                         title=title, xlabel="optimizer step", ylabel="loss" + (" (log scale)" if log_y else ""),
+                         log_y=log_y)]
+    rates = [(h["step"], h["lr"]) for h in history if "lr" in h]
+    if rates:
+        panels.append(line_chart({"learning rate": rates}, title="learning rate (the step's, after warm-up "
+                                 "and schedule)", xlabel="optimizer step", ylabel="learning rate"))
+    names = list(dict.fromkeys(k for h in evals for k in h["eval"] if k != "loss"))
+    for name in names:
+        pts = [(h["step"], h["eval"][name]) for h in evals if name in h["eval"]]
+        line = len(pts) > 1  # a line through the evaluations; a lone evaluation is a dot
+        panels.append(line_chart({f"eval {name}": pts} if line else {}, points=None if line else {f"eval {name}": pts},
+                                 title=f"evaluation {name}", xlabel="optimizer step", ylabel=name))
+    return panels[0] if len(panels) == 1 else stack(panels)

@@ -1,7 +1,8 @@
 """Progress for long runs: a live bar on a terminal, a few plain lines in logs and CI.
 
 It writes to stderr, so stdout stays clean for a command's result; on a terminal the bar is redrawn in
-place (\\r) at most ten times a second, elsewhere a line is printed every 10% of the run.
+place (\\r) at most ten times a second, elsewhere a line is printed every 10% of the run. Both show the latest
+evaluation metrics (`eval@40 loss 0.31 accuracy 0.92`) once the recipe has computed some.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ class Progress:
         self.enabled = enabled
         self.tty = enabled and hasattr(self.stream, "isatty") and self.stream.isatty()
         self.every = max(1, total // 10)
+        self.evaluated: tuple[int, dict[str, float]] | None = None  # (step, metrics) of the latest evaluation
         self.resume(start)
 
     def resume(self, step: int) -> None:
@@ -32,8 +34,12 @@ class Progress:
         self.t0 = time.perf_counter()
         self.last_draw = 0.0
 
-    def update(self, step: int, loss: float) -> None:
+    def update(self, step: int, loss: float, metrics: dict[str, float] | None = None) -> None:
+        """Step `step` is done with training loss `loss`; `metrics` are the evaluation metrics when this step
+        computed them (they are shown, with their step, until the next evaluation)."""
         self.done = step
+        if metrics:
+            self.evaluated = (step, dict(metrics))
         if not self.enabled:
             return
         now = time.perf_counter()
@@ -48,12 +54,19 @@ class Progress:
             filled = int(width * step / max(self.total, 1))
             bar = "#" * filled + "." * (width - filled)
             self.stream.write(f"\r{self.label} {step:>{len(str(self.total))}}/{self.total} [{bar}] "
-                              f"loss {loss:<10.4g} {rate:7.1f} step/s  eta {_duration(eta)} \x1b[K")
+                              f"loss {loss:<10.4g}{self._eval(4)} {rate:7.1f} step/s  eta {_duration(eta)} \x1b[K")
             self.stream.flush()
         elif step % self.every == 0 or step == self.total:
-            self.stream.write(f"{self.label} step {step}/{self.total} loss {loss:.6g} ({rate:.1f} step/s, "
-                              f"eta {_duration(eta)})\n")
+            self.stream.write(f"{self.label} step {step}/{self.total} loss {loss:.6g}{self._eval(6)} ({rate:.1f} "
+                              f"step/s, eta {_duration(eta)})\n")
             self.stream.flush()
+
+    def _eval(self, digits: int) -> str:
+        """` eval@40 loss 0.31 accuracy 0.92`: the latest evaluation and its step, or nothing before the first."""
+        if self.evaluated is None:
+            return ""
+        step, metrics = self.evaluated
+        return f" eval@{step} " + " ".join(f"{k} {v:.{digits}g}" for k, v in metrics.items())
 
     def close(self) -> None:
         """End the live line so that later messages start on a fresh one."""

@@ -53,18 +53,21 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+from lockstep.errors import LockstepError
+
 LOCK_NAME = ".lockstep.lock"
 CLEARING_NAME = ".lockstep-clearing"  # present while an --overwrite removes the previous run's files
 TRASH_PREFIX = ".lockstep-old-"  # the previous run's files on their way out (removed at the next claim)
 BOOKKEEPING = (LOCK_NAME, CLEARING_NAME)
 
-RUN_OUTPUTS: tuple[str, ...] = ("metrics.jsonl", "report.json", "loss.svg", "checkpoints")
+RUN_OUTPUTS: tuple[str, ...] = ("metrics.jsonl", "report.json", "loss.svg", "checkpoints", "recipe.resolved.yaml",
+                                 "tensorboard")
 """What `lockstep run` writes into its folder (besides the lock): the files `--overwrite` removes."""
 
 Mode = Literal["fresh", "resume", "overwrite"]
 
 
-class FolderError(Exception):
+class FolderError(LockstepError):
     """The folder cannot be used as asked (busy, not empty, would overwrite an input, not writable): exit 2.
 
     The message is one line, starts with the command's name and says what to do."""

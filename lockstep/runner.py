@@ -18,6 +18,7 @@ import statistics
 import sys
 import time
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,6 +29,7 @@ from lockstep import atomic
 from lockstep.adapters.base import NonFiniteError, Session, UnsupportedConstruct
 from lockstep.checkpoint import Checkpoint, Layout, ResumeRefused, checkpoints, resume_point, save_checkpoint
 from lockstep.checkpoint import load_checkpoint as load_checkpoint  # re-exported: tools and tests read checkpoints
+from lockstep.errors import LockstepError
 from lockstep.reference import losses, metrics
 from lockstep.reference.data import DataError, Dataset, prepare
 from lockstep.reference.initializers import initial_parameters
@@ -43,13 +45,11 @@ if TYPE_CHECKING:
 EVAL_CHUNK = 4096  # samples per evaluation forward: bounds memory on large validation sets
 
 
-class RunError(Exception):
+class RunError(LockstepError):
     """A problem that stops a run before or during training; `exit_code` 1 (failed run) or 2 (bad input)."""
 
     def __init__(self, message: str, exit_code: int = 2, diagnostics: list[Diagnostic] | None = None) -> None:
-        self.exit_code = exit_code
-        self.diagnostics = diagnostics or []
-        super().__init__(message)
+        super().__init__(message, exit_code, diagnostics)
 
 
 class RunFailed(RunError):
@@ -130,6 +130,14 @@ def recipe_hash(recipe: Recipe, model: Model, weights_sha256: str | None = None)
 def prepare_run(path: str | Path, steps: int | None = None) -> Prepared:
     """Load and validate the recipe, prepare its data and initial weights once. `steps` caps the run."""
     recipe, model, base = load_recipe(path)
+    return prepare_loaded(recipe, model, base, steps, Path(path))
+
+
+def prepare_loaded(recipe: Recipe, model: Model, base: Path, steps: int | None = None,
+                   path: Path | None = None) -> Prepared:
+    """`prepare_run` for a recipe already validated (the Python API's, with its overrides applied): its data
+    and initial weights, relative paths resolved against `base`; `path` names the recipe in messages."""
+    path = path if path is not None else base / f"<recipe {recipe.metadata.name}>"
     graph = build_graph(model)
     try:
         data = prepare(recipe, base, model.inputs[0].dtype, input_shape=tuple(model.inputs[0].shape),
@@ -146,7 +154,7 @@ def prepare_run(path: str | Path, steps: int | None = None) -> Prepared:
         raise RunError(f"{path}: the recipe trains for 0 steps")
     if steps is not None:
         total = min(total, steps)
-    return Prepared(recipe, model, graph, data, initial, recipe_hash(recipe, model, digest), base, total, Path(path))
+    return Prepared(recipe, model, graph, data, initial, recipe_hash(recipe, model, digest), base, total, path)
 
 
 def _load_weights(model: Model, base: Path, initial: dict[str, np.ndarray]
@@ -265,8 +273,10 @@ def _resume_point(ckpt_dir: Path, prep: Prepared, session: Session) -> Checkpoin
 
 
 def train(prep: Prepared, session: Session, *, out: Path | None = None, resume: bool = False,
-          progress: Progress | None = None, backend: str = "") -> RunResult:
-    """Run the recipe on `session` (already built). With `out`, write metrics.jsonl and checkpoints.
+          progress: Progress | None = None, backend: str = "",
+          on_step: Callable[[dict[str, Any]], None] | None = None) -> RunResult:
+    """Run the recipe on `session` (already built). With `out`, write metrics.jsonl and checkpoints; `on_step`
+    sees each step's metrics.jsonl record once it is logged (TensorBoard event files are written from it).
 
     Raises RunFailed (exit 1) on a non-finite loss or gradient, RunError (exit 2) for an unusable resume."""
     r = prep.recipe
@@ -333,8 +343,10 @@ def train(prep: Prepared, session: Session, *, out: Path | None = None, resume: 
                 save_checkpoint(ckpt_dir, done, session, prep, r.checkpoint.keep, history="".join(lines),
                                 backend=backend)
                 last_ckpt = done
+            if on_step is not None:
+                on_step(record)
             if progress is not None:
-                progress.update(done, loss)
+                progress.update(done, loss, record.get("eval"))
     finally:
         result.eval_time = eval_time
         if log is not None:
@@ -347,9 +359,11 @@ def train(prep: Prepared, session: Session, *, out: Path | None = None, resume: 
 
 # -------------------------------------------------------------------------------------------- report
 def write_report(out: Path, prep: Prepared, result: RunResult, *, backend: str, device: str,
-                 versions: dict[str, str], wall: float, error: str | None = None) -> None:
-    """report.json (what ran, where, how it ended, how fast) and loss.svg (train loss, eval loss dots)."""
-    from lockstep.plot import line_chart
+                 versions: dict[str, str], wall: float, error: str | None = None,
+                 extra: dict[str, Any] | None = None) -> None:
+    """report.json (what ran, where, how it ended, how fast; `extra` fields added) and loss.svg (train loss with
+    eval loss dots, the learning rate, and every other evaluation metric)."""
+    from lockstep.plot import run_chart
 
     times = result.step_times
     done = result.history[-1]["step"] if result.history else 0
@@ -379,13 +393,7 @@ def write_report(out: Path, prep: Prepared, result: RunResult, *, backend: str, 
             "steps_per_s": len(times) / sum(times) if times and sum(times) > 0 else None,
         },
     }
+    report.update(extra or {})
     atomic.write_json(out / "report.json", report)
-    train_pts = [(h["step"], h["loss"]) for h in result.history]
-    eval_pts = [(h["step"], h["eval"]["loss"]) for h in result.history if "eval" in h and "loss" in h["eval"]]
-    positive = [v for _, v in train_pts + eval_pts if v > 0 and math.isfinite(v)]
-    log_y = len(positive) == len(train_pts) + len(eval_pts) and bool(positive) and max(positive) / min(positive) > 50
     title = f"{prep.recipe.metadata.name} on {backend} ({prep.recipe.dtype})"
-    svg = line_chart({"train loss": train_pts}, points={"eval loss": eval_pts} if eval_pts else None,
-                     title=title, xlabel="optimizer step", ylabel="loss" + (" (log scale)" if log_y else ""),
-                     log_y=log_y)
-    atomic.write_text(out / "loss.svg", svg)
+    atomic.write_text(out / "loss.svg", run_chart(result.history, title))

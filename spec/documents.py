@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from lockstep.spec.base import (
     FloatDType,
@@ -106,6 +106,12 @@ class Recipe(Document):
     evaluation: Evaluation = Field(default_factory=Evaluation)
     checkpoint: Checkpoint | None = None
     workers: PositiveInt = 1  # data-parallel replicas; the global batch is data.batch_size
+
+    @field_validator("model", mode="before")
+    @classmethod
+    def _inline_model(cls, value: object) -> object:
+        """A Model built in Python is held inline as its document (what a file would hold); JSON Schema unchanged."""
+        return value.model_dump(mode="json", exclude_defaults=True) if isinstance(value, Model) else value
 
 
 # --------------------------------------------------------------------------------------- Environment

@@ -93,13 +93,28 @@ def test_entry_points(vendor: str, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_adapters_command_lists_available_and_unavailable(vendor: str, monkeypatch: pytest.MonkeyPatch,
                                                           capsys: pytest.CaptureFixture[str]) -> None:
     _entry_points(monkeypatch, vendor="vendor_pkg:VendorAdapter", broken="broken_pkg:Thing")
-    assert main(["adapters"]) == 0
-    text = capsys.readouterr().out
+    assert main(["adapters"]) == 1  # a third-party adapter that is installed but does not load is an error
+    captured = capsys.readouterr()
+    text = captured.out
     assert "reference" in text and "numpy" in text and "broken" in text and "unavailable" in text
-    assert main(["adapters", "--format", "json"]) == 0
+    assert captured.err == ("lockstep adapters: the adapter `broken` cannot be used: entry point "
+                            "`broken = broken_pkg:Thing` (group lockstep.adapters): RuntimeError: vendor bug at "
+                            "import\n"), captured.err
+    assert main(["adapters", "--format", "json"]) == 1
     rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
     assert rows["reference"]["versions"]["compute_dtype"] == "float64"
     assert rows["vendor"]["available"] and not rows["broken"]["available"]
+
+
+def test_adapters_command_exits_0_when_every_third_party_adapter_loads(
+        vendor: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    _entry_points(monkeypatch, vendor="vendor_pkg:VendorAdapter")
+    assert main(["adapters"]) == 0, capsys.readouterr().err
+    assert capsys.readouterr().err == ""
+    _entry_points(monkeypatch, vendor="vendor_pkg:VendorAdapter", notone="vendor_pkg:NotAnAdapter")
+    assert main(["adapters"]) == 1
+    err = capsys.readouterr().err
+    assert "`notone = vendor_pkg:NotAnAdapter`" in err and "is not a Lockstep adapter" in err, err
 
 
 # ------------------------------------------------------------------------------ the reference adapter

@@ -119,10 +119,13 @@ def test_a_fresh_run_never_deletes_another_runs_checkpoints(tmp_path: Path, caps
     other = _recipe(tmp_path, TINY.replace("learning_rate: 0.02", "learning_rate: 0.03"), "other.yaml")
     assert _run(other, out, "--steps", "10") == 2
     err = capsys.readouterr().err
-    assert "already holds another run (checkpoints/, loss.svg, metrics.jsonl, report.json)" in err
+    assert "already holds another run (checkpoints/, loss.svg, metrics.jsonl, recipe.resolved.yaml, report.json)" in err
     assert "--resume" in err and "--overwrite" in err
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == before == ["step-00000010.npz",
                                                                                  "step-00000020.npz"]
+
+
+WRITTEN = [n for n in RUN_OUTPUTS if n != "tensorboard"]  # what a run without --tensorboard writes
 
 
 def test_overwrite_replaces_only_the_previous_runs_files(tmp_path: Path, capsys) -> None:
@@ -133,7 +136,7 @@ def test_overwrite_replaces_only_the_previous_runs_files(tmp_path: Path, capsys)
     assert _run(_recipe(tmp_path), out, "--steps", "10") == 2
     assert "already holds another run" in capsys.readouterr().err
     assert _run(_recipe(tmp_path), out, "--overwrite", "--steps", "10") == 0
-    assert sorted(p.name for p in out.iterdir()) == sorted([LOCK_NAME, "notes.txt", *RUN_OUTPUTS])
+    assert sorted(p.name for p in out.iterdir()) == sorted([LOCK_NAME, "notes.txt", *WRITTEN])
     assert (out / "notes.txt").read_text() == "mine" and _steps(out) == list(range(1, 11))
     assert [p.name for p in (out / "checkpoints").iterdir()] == ["step-00000010.npz"]
 
@@ -176,14 +179,14 @@ def test_a_kill_during_overwrite_never_leaves_a_mix(tmp_path: Path, capsys) -> N
     proc = subprocess.run([sys.executable, "-c", KILL_MID_CLEAR, str(out)])
     assert proc.returncode == -signal.SIGKILL
     left = sorted(p.name for p in out.iterdir())
-    assert ".lockstep-clearing" in left and len([n for n in left if n in RUN_OUTPUTS]) == 3, left
+    assert ".lockstep-clearing" in left and len([n for n in left if n in RUN_OUTPUTS]) == len(WRITTEN) - 1, left
     # whatever comes next finishes the removal first: here a --resume, which then has nothing to resume
     assert _run(recipe, out, "--resume", "--steps", "10") == 0
     err = capsys.readouterr().err
     assert "finished removing a previous run's files" in err and "nothing to resume" in err
     assert _steps(out) == list(range(1, 11)) and [p.name for p in (out / "checkpoints").iterdir()] == [
         "step-00000010.npz"]
-    assert sorted(p.name for p in out.iterdir()) == sorted([LOCK_NAME, *RUN_OUTPUTS])
+    assert sorted(p.name for p in out.iterdir()) == sorted([LOCK_NAME, *WRITTEN])
 
 
 def test_resume_with_nothing_to_resume_says_so_before_training(tmp_path: Path, capsys, monkeypatch) -> None:

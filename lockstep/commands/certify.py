@@ -10,10 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 from typing import TextIO
-
-LEVEL_NAMES = {"predictions": 1, "gradients": 2, "updates": 3, "recipes": 4}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -44,18 +41,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def parse_levels(text: str) -> tuple[int, ...] | None:
     """`all`, level numbers or names, comma-separated; None when the text is none of those (also used by the
     pytest plugin, so `--level` and `--lockstep-level` read alike)."""
-    if text.strip().lower() == "all":
-        return (1, 2, 3, 4)
-    out = []
-    for part in text.split(","):
-        p = part.strip().lower()
-        if p.isdigit() and int(p) in (1, 2, 3, 4):
-            out.append(int(p))
-        elif p in LEVEL_NAMES:
-            out.append(LEVEL_NAMES[p])
-        else:
-            return None
-    return tuple(sorted(set(out))) or None
+    from lockstep.api import LockstepError, _levels
+
+    try:
+        return _levels(text)
+    except LockstepError:
+        return None
 
 
 class _Progress:
@@ -89,92 +80,26 @@ class _Progress:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lockstep.runfolder import FolderError, check_out_arg, writable_folder
-
-    try:  # an explicit --report is checked before anything else is loaded
-        check_out_arg(args.report, "--report", "lockstep certify")
-        if args.report is not None:
-            writable_folder(args.report, "--report", "lockstep certify")
-    except FolderError as exc:
-        print(exc, file=sys.stderr)
-        return 2
-    from lockstep.adapters.registry import AdapterNotFound, get
+    from lockstep import api
     from lockstep.conformance import report
-    from lockstep.conformance.suite import SPECS, Options, certify, example_recipes
+    from lockstep.errors import LockstepError
+    from lockstep.runfolder import FolderError
 
-    levels = parse_levels(args.level)
-    if levels is None:
-        print(f"lockstep certify: --level {args.level!r}: expected 1-4, level names "
-              f"({', '.join(LEVEL_NAMES)}) or `all`", file=sys.stderr)
-        return 2
-    dtypes = tuple(d.strip() for d in args.dtype.split(",") if d.strip())
-    bad = [d for d in dtypes if d not in ("float32", "float64")]
-    if bad or not dtypes:
-        print(f"lockstep certify: --dtype: expected float32 and/or float64, got {args.dtype!r}", file=sys.stderr)
-        return 2
-    if args.examples < 1 or args.recipe_steps < 1:
-        print("lockstep certify: --examples and --recipe-steps must be at least 1", file=sys.stderr)
-        return 2
-    constructs = None
-    if args.construct:
-        constructs = tuple(c.strip() for c in args.construct.split(",") if c.strip())
-        known = {s.construct for s in SPECS} | {p.parent.name for p in example_recipes()}
-        unknown = [c for c in constructs if c not in known]
-        if unknown:
-            from difflib import get_close_matches
-
-            hint = get_close_matches(unknown[0], sorted(known), n=1)
-            print(f"lockstep certify: --construct: unknown `{unknown[0]}`"
-                  + (f"; did you mean `{hint[0]}`?" if hint else f"; known: {', '.join(sorted(known))}"),
-                  file=sys.stderr)
-            return 2
+    progress = _Progress(sys.stderr, not args.quiet)
     try:
-        adapter = get(args.adapter)
-        offered = list(adapter.devices())
-    except AdapterNotFound as exc:
-        print(f"lockstep certify: {exc}", file=sys.stderr)
-        return 2
-    devices = None
-    if args.device:
-        devices = tuple(d.strip() for d in args.device.split(",") if d.strip())
-        missing = [d for d in devices if d not in offered]
-        if missing:
-            print(f"lockstep certify: adapter `{args.adapter}` offers {', '.join(offered)}; not {missing[0]}",
-                  file=sys.stderr)
-            return 2
-    try:  # failures are written as they are found: the folder must be writable before the first check
-        out = writable_folder(args.report or f"certify-{getattr(adapter, 'name', 'adapter')}", "--report",
-                              "lockstep certify")
-    except FolderError as exc:
+        cert = api.certify(args.adapter, levels=args.level, dtypes=args.dtype, devices=args.device,
+                           examples=args.examples, seed=args.seed, constructs=args.construct,
+                           recipe_steps=args.recipe_steps, report=args.report if args.report is not None else True,
+                           progress=progress, log=None if not args.quiet else lambda _m: None)
+    except FolderError as exc:  # its sentence names the command already
         print(exc, file=sys.stderr)
         return 2
-    name = args.adapter
-    options = Options(levels=levels, dtypes=dtypes, devices=devices, examples=args.examples, seed=args.seed,
-                      constructs=constructs, recipe_steps=args.recipe_steps, report_dir=out)
-    progress = _Progress(sys.stderr, not args.quiet)
-    if not args.quiet:
-        print(f"lockstep certify: adapter `{name}`, levels {','.join(map(str, levels))}, {', '.join(dtypes)}, "
-              f"devices {', '.join(devices or offered)}, {args.examples} examples per check, seed {args.seed}",
-              file=sys.stderr)
-    _clear_failures(out)
-    try:
-        cert = certify(adapter, name, options, progress)
+    except LockstepError as exc:
+        print(f"lockstep certify: {exc}", file=sys.stderr)
+        return exc.exit_code
     finally:
         progress.close()
-    try:
-        paths = report.write_reports(cert, out)
-    except OSError as exc:
-        print(f"lockstep certify: cannot write the report to {out}: {exc.strerror or exc}", file=sys.stderr)
-        return 2
     print(report.summary_table(cert))
+    paths = cert.files
     print(f"report: {paths['html']} (also {paths['json'].name}, {paths['junit'].name}, {paths['markdown'].name})")
     return 0 if cert.certified else 1
-
-
-def _clear_failures(out: Path) -> None:
-    """A new certification replaces the failures of an earlier one in the same folder."""
-    import shutil
-
-    failures = out / "failures"
-    if failures.is_dir():
-        shutil.rmtree(failures, ignore_errors=True)

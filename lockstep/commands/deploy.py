@@ -1,4 +1,5 @@
-"""`lockstep deploy RECIPE_OR_RUN --environment ENV`: export, run on the target, check against the reference.
+"""`lockstep deploy RECIPE_OR_RUN --environment ENV`: export, run on the target, check against the reference
+(`lockstep.deploy`).
 
 Exit 0 when every check holds (predictions within the tolerance at every batch size, or the metric budget
 for int8; the latency budget; the requirements), 1 when one fails (or the model cannot be exported), 2 for
@@ -33,16 +34,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lockstep.deploy import DeployError, deploy, main_error, plan
+    from lockstep import api
+    from lockstep.errors import LockstepError
 
     try:
-        p = plan(args.source, args.environment, weights=args.weights, out=args.out, exporter=args.exporter)
-        result = deploy(p, progress=None if args.quiet else lambda msg: print(f"{PROG}: {msg}", file=sys.stderr))
-    except DeployError as exc:
-        return main_error(PROG, exc)
-    except OSError as exc:  # disk full or the folder vanished while writing outputs
-        print(f"{PROG}: cannot write the outputs: {exc.strerror or exc}", file=sys.stderr)
-        return 2
+        result = api.deploy(args.source, args.environment, weights=args.weights, out=args.out,
+                            exporter=args.exporter, progress=not args.quiet)
+    except LockstepError as exc:
+        for d in exc.diagnostics:
+            print(d.format(), file=sys.stderr)
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return exc.exit_code
     if args.format == "json":
         print(json.dumps(result.report, indent=2))
     else:

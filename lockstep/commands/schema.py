@@ -14,14 +14,6 @@ import sys
 from lockstep.spec.documents import KINDS
 
 
-def _versions() -> list[str]:
-    from lockstep.spec.schema_export import SCHEMA_ROOT, VERSION
-
-    found = {p.name for p in SCHEMA_ROOT.iterdir() if p.is_dir() and any(p.glob("*.schema.json"))} \
-        if SCHEMA_ROOT.is_dir() else set()
-    return sorted(found | {VERSION})
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--kind", choices=list(KINDS), help="one document kind (default: any document)")
     parser.add_argument("--version", default=None, metavar="V",
@@ -29,19 +21,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lockstep.spec.schema_export import SCHEMA_ROOT, VERSION, document_schema, kind_schema, render
+    from lockstep.api import LockstepError, schema_text
 
-    version = (args.version or VERSION).removeprefix("lockstep/")
-    known = _versions()
-    if version not in known:
-        print(f"lockstep schema: unknown spec version `{args.version}`; this lockstep has "
-              + ", ".join(known), file=sys.stderr)
-        return 2
-    name = f"{args.kind.lower() if args.kind else 'document'}.schema.json"
-    path = SCHEMA_ROOT / version / name
-    if path.is_file():
-        text = path.read_text(encoding="utf-8")
-    else:  # only the current version can be generated
-        text = render(kind_schema(args.kind) if args.kind else document_schema())
+    try:
+        text = schema_text(args.kind, args.version)
+    except LockstepError as exc:
+        print(f"lockstep schema: {exc}", file=sys.stderr)
+        return exc.exit_code
     sys.stdout.write(text)
     return 0

@@ -1,4 +1,5 @@
-"""`lockstep validate PATH...`: validate documents; exit 0 valid, 1 invalid, 2 usage or unreadable.
+"""`lockstep validate PATH...`: validate documents (`lockstep.validate`); exit 0 valid, 1 invalid, 2 usage or
+unreadable.
 
 Imports only the spec (pydantic, PyYAML): never a framework, so it runs in seconds in any CI job.
 """
@@ -30,19 +31,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lockstep.spec.resources import using_memory_limit
-    from lockstep.spec.validate import validate_paths
+    from lockstep.api import validate
 
     try:
-        with using_memory_limit(args.memory_limit):
-            result = validate_paths(args.paths)
+        result = validate(args.paths, memory_limit=args.memory_limit)
     except Exception as exc:  # a bug, not bad input: still no traceback unless asked for
         if os.environ.get("LOCKSTEP_DEBUG"):
             raise
         print(f"lockstep validate: internal error ({type(exc).__name__}: {exc}); set LOCKSTEP_DEBUG=1 for the "
               "traceback and please report it", file=sys.stderr)
         return 2
-    out = render(args.format, result.diagnostics, files=result.files, documents=result.documents,
+    out = render(args.format, list(result), files=result.files, documents=result.documents,
                  per_document=result.per_document, path_problems=result.path_problems, quiet=args.quiet)
     if out:
         print(out)

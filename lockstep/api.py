@@ -1,0 +1,1038 @@
+"""Lockstep's Python API: the one implementation behind every `lockstep` command (docs/python-api.md).
+
+    lockstep.load(path) -> Model | Recipe | Environment        (validated; `provenance(doc)` says where it was written)
+    lockstep.validate(paths) -> Diagnostics                    (a list of Diagnostic, as `lockstep validate` prints)
+    lockstep.dump(doc, path=None) -> str                       (YAML, written atomically; load -> dump -> load is exact)
+    lockstep.run(recipe, backend=..., overrides=...) -> RunResult   (final parameters as NumPy arrays, history, folder)
+    lockstep.compare(recipe, backends=[...]) -> Comparison
+    lockstep.certify(adapter, levels=..., dtypes=...) -> Certificate  (report.json as objects)
+    lockstep.deploy(run_or_recipe, environment) -> DeployResult
+    lockstep.migrate(paths) -> list[Migration];  lockstep.schema(kind) -> dict
+
+Each command of `lockstep` parses its arguments, calls one of these, prints what it returns and exits with the
+code it implies; a problem is a `LockstepError` carrying the sentence, the located diagnostics and the exit code
+the command prints. Stable within spec v1: names and keyword arguments are only ever added.
+
+This module imports neither NumPy nor a framework at the top (`lockstep validate` and `lockstep schema` start
+through it); each function imports what it needs. Recipes may be given as a path or as a `lockstep.spec.Recipe`
+built or edited in Python; `overrides` (`--set`) and `seed` (`--seed`) change a copy, validated like the file.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+import re
+import sys
+import weakref
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Union
+
+from lockstep.errors import LockstepError
+from lockstep.spec.diagnostics import Diagnostic, escape_text, format_path
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from lockstep.adapters.base import Adapter
+    from lockstep.adapters.registry import Listing
+    from lockstep.certificate import Certificate
+    from lockstep.compare import Comparison
+    from lockstep.conformance.results import CheckResult
+    from lockstep.deploy import Result as DeployResult
+    from lockstep.spec.documents import Document, Model, Recipe
+    from lockstep.spec.loader import LoadedDocument
+    from lockstep.spec.resources import Limit
+
+__all__ = ["Certificate", "Diagnostics", "Location", "LockstepError", "Migration", "Provenance", "RunResult",
+           "TrainingFailed", "certify", "compare", "deploy", "dump", "list_adapters", "load", "migrate",
+           "provenance", "run", "schema", "validate"]
+
+PathLike = Union[str, "os.PathLike[str]"]
+Overrides = Union[Mapping[str, Any], Iterable[str]]
+"""`{"optimizer.learning_rate": 0.01}` (values as Python), or `["optimizer.learning_rate=0.01"]` (values as YAML)."""
+
+
+def _stderr(prefix: str) -> Callable[[str], None]:
+    return lambda message: print(f"{prefix}: {message}", file=sys.stderr)
+
+
+# ============================================================================================ provenance
+@dataclass(frozen=True)
+class Location:
+    file: str
+    line: int  # 1-based; 0 when unknown
+    column: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where a document returned by `load` was written: its file, its index among the file's documents, and
+    for a Recipe its model resolved (inline, or the Model document its `model` path names)."""
+
+    file: str
+    index: int
+    model: Model | None = None
+    _loaded: LoadedDocument | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def base_dir(self) -> Path:
+        """The folder the document's relative paths (model, weights, data) resolve against."""
+        return Path(self.file).parent
+
+    def where(self, path: str = "") -> Location:
+        """The line and column of a field (`"optimizer.learning_rate"`, `"model.layers[2].units"`; `""`: the
+        document), or of the nearest enclosing one that the file spells out (a default is not written)."""
+        if self._loaded is None:
+            return Location(self.file, 0, 0)
+        parts = tuple(int(p) if isinstance(p, str) and p.isdigit() else p for p in _key_parts(path)) if path else ()
+        line, column = self._loaded.locate(parts) if parts else (self._loaded.line, self._loaded.column)
+        return Location(self.file, line, column)
+
+
+_PROVENANCE: dict[int, tuple[weakref.ref[Any], Provenance]] = {}
+
+
+def _remember(doc: Any, prov: Provenance) -> None:
+    key = id(doc)
+    _PROVENANCE[key] = (weakref.ref(doc, lambda _ref, key=key: _PROVENANCE.pop(key, None)), prov)
+
+
+def provenance(doc: Any) -> Provenance | None:
+    """Where `doc` (as returned by `load`) was read from; None for a document built in Python or copied. Kept
+    beside the document, not in it, so that a loaded document equals the same document built by hand."""
+    entry = _PROVENANCE.get(id(doc))
+    return entry[1] if entry is not None and entry[0]() is doc else None
+
+
+# ============================================================================================ diagnostics
+@dataclass(frozen=True)
+class UnlocatedDiagnostic(Diagnostic):
+    """A problem with no place in a file: in a `--set` override (`where` = "--set optimizer.lr=0.1") or in a
+    document built in Python (`where` = "<recipe digits>"). Printed as `WHERE: message`; when `named`, the field
+    path is the one the override names and is not repeated."""
+
+    where: str = ""
+    named: bool = False
+
+    def location(self) -> str:
+        return escape_text(self.where or self.file)
+
+    def body(self) -> str:
+        if not self.named:
+            return super().body()
+        text = self.message
+        if self.expected and not self.suggestion:
+            text += f" (expected {self.expected})"
+        if self.suggestion:
+            text += f"; did you mean `{self.suggestion}`?"
+        return escape_text(text)
+
+
+class Diagnostics(list[Diagnostic]):
+    """What `validate` found: the list of every Diagnostic (empty: everything is valid), with the counts that
+    `lockstep validate` summarizes."""
+
+    def __init__(self, diagnostics: Iterable[Diagnostic] = (), *, files: int = 0, documents: int = 0,
+                 io_error: bool = False, per_document: list[tuple[str, int, list[Diagnostic]]] | None = None,
+                 path_problems: list[Diagnostic] | None = None) -> None:
+        super().__init__(diagnostics)
+        self.files, self.documents, self.io_error = files, documents, io_error
+        self.per_document = per_document or []  # (file, document index, its diagnostics), every document
+        self.path_problems = path_problems or []  # paths that name no readable file
+
+    @property
+    def ok(self) -> bool:
+        return not self
+
+
+def _limit(memory_limit: Limit | int | str | None) -> Limit | None:
+    from lockstep.spec.resources import Limit, parse_size
+
+    if memory_limit is None or isinstance(memory_limit, Limit):
+        return memory_limit
+    try:
+        size = parse_size(memory_limit) if isinstance(memory_limit, str) else int(memory_limit)
+    except (TypeError, ValueError) as exc:
+        raise LockstepError(f"memory_limit {memory_limit!r}: {exc}") from None
+    return Limit(size, f"memory_limit={memory_limit}")
+
+
+def validate(paths: PathLike | Iterable[PathLike], *, memory_limit: Limit | int | str | None = None) -> Diagnostics:
+    """Validate every document under `paths` (files, folders searched for .yaml/.yml/.json, globs): the same
+    diagnostics, in the same order, as `lockstep validate`. Never raises for bad documents or paths; those are
+    diagnostics (`result.io_error` when a path could not be read). `memory_limit` (bytes, or "16GiB"): what a
+    recipe's run may need, default LOCKSTEP_MEMORY_LIMIT or this machine's available memory."""
+    from lockstep.spec.resources import using_memory_limit
+    from lockstep.spec.validate import validate_paths
+
+    items = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+    with using_memory_limit(_limit(memory_limit)):
+        r = validate_paths([os.fspath(p) for p in items])
+    return Diagnostics(r.diagnostics, files=r.files, documents=r.documents, io_error=r.io_error,
+                       per_document=r.per_document, path_problems=r.path_problems)
+
+
+# ============================================================================================ load / dump
+def load(path: PathLike, kind: str | None = None) -> Document:
+    """The validated document in `path` (a Model, Recipe or Environment; `kind` picks one from a file that
+    holds several). Raises LockstepError with the diagnostics `lockstep validate` would print (exit_code 1 for
+    an invalid document, 2 for a file that cannot be read). `provenance(doc)` gives its file, the line of each
+    field, and for a recipe the resolved model."""
+    from lockstep.spec.diagnostics import SpecError
+    from lockstep.spec.documents import KINDS, Recipe
+    from lockstep.spec.loader import load_file
+    from lockstep.spec.semantics import load_model
+    from lockstep.spec.validate import validate_document
+
+    if kind is not None and kind not in KINDS:
+        raise LockstepError(f"kind {kind!r}: expected one of {', '.join(KINDS)}")
+    path = Path(path)
+    try:
+        docs = load_file(path)
+    except SpecError as exc:
+        raise LockstepError(f"{path}: cannot be read" if exc.io_error else f"{path}: not a valid document",
+                            2 if exc.io_error else 1, exc.diagnostics) from None
+    chosen = [d for d in docs if kind is None or (isinstance(d.data, dict) and d.data.get("kind") == kind)]
+    if len(chosen) != 1:
+        what = f"{kind} documents" if kind else "documents"
+        hint = "; pass kind=\"Model\", \"Recipe\" or \"Environment\"" if kind is None and len(chosen) > 1 else ""
+        raise LockstepError(f"{path}: holds {len(chosen)} {what}, expected one{hint}", 1)
+    doc = chosen[0]
+    obj, diags = validate_document(doc)
+    if obj is None or diags:
+        n = len(diags)
+        raise LockstepError(f"{path}: the document is not valid ({n} problem{'s' * (n != 1)})", 1, diags)
+    model = load_model(obj, doc, path.parent)[0] if isinstance(obj, Recipe) else None
+    _remember(obj, Provenance(str(path), doc.index, model, doc))
+    return obj
+
+
+_FIRST = ("apiVersion", "kind", "metadata", "type", "name")
+
+
+def _ordered(value: Any) -> Any:
+    """Mappings with `apiVersion`, `kind`, `metadata`, `type` and `name` first (as people write them)."""
+    if isinstance(value, dict):
+        keys = [k for k in _FIRST if k in value] + [k for k in value if k not in _FIRST]
+        return {k: _ordered(value[k]) for k in keys}
+    if isinstance(value, list):
+        return [_ordered(v) for v in value]
+    return value
+
+
+def _document_data(doc: Document) -> dict[str, Any]:
+    """The data a file would hold for `doc`: what differs from the standard's defaults, in the usual key order."""
+    return _ordered(doc.model_dump(mode="json", exclude_defaults=True))
+
+
+def dump(doc: Document | Iterable[Document], path: PathLike | None = None) -> str:
+    """`doc` (or several documents, separated by `---`) as YAML, written atomically to `path` when given (a
+    `.json` path gets JSON); returns the text. Fields equal to the standard's default are left out, so a dumped
+    document reads like a hand-written one and `load(dump(load(f)))` equals `load(f)`. The document is checked
+    against the schema first (it may have been edited in Python, where assignments are not validated): an
+    invalid one raises LockstepError (exit_code 1) and nothing is written."""
+    from pydantic import ValidationError
+
+    from lockstep.spec.documents import KINDS, Document
+    from lockstep.spec.loader import LoadedDocument, dump_yaml
+    from lockstep.spec.validate import pydantic_diagnostics
+
+    docs = [doc] if isinstance(doc, Document) else list(doc)
+    if not docs or not all(isinstance(d, Document) for d in docs):
+        raise LockstepError("dump: expected a Model, Recipe or Environment (or a list of them), got "
+                            f"{type(doc).__name__}", 2)
+    label = os.fspath(path) if path is not None else "<dump>"
+    data = []
+    for i, d in enumerate(docs):
+        item = _document_data(d)
+        cls = KINDS[item["kind"]]
+        try:
+            cls.model_validate(item)
+        except ValidationError as exc:
+            diags = pydantic_diagnostics(cls, exc, LoadedDocument(item, label, i, 0, 0))
+            raise LockstepError(f"{label}: not written: the {item['kind']} is not valid", 1,
+                                [UnlocatedDiagnostic(**_fields(x), where=f"<{item['kind'].lower()} "
+                                                     f"{d.metadata.name}>") for x in diags]) from None
+        data.append(item)
+    if path is not None and Path(path).suffix.lower() == ".json":
+        if len(data) != 1:
+            raise LockstepError(f"{label}: a JSON file holds one document; dump {len(data)} to YAML", 2)
+        text = json.dumps(data[0], indent=2, ensure_ascii=False) + "\n"
+    else:
+        text = "---\n".join(dump_yaml(d) for d in data)
+    if path is not None:
+        from lockstep.atomic import write_text
+
+        try:
+            write_text(path, text)
+        except OSError as exc:
+            raise LockstepError(f"{label}: cannot write: {exc.strerror or exc}", 2) from None
+    return text
+
+
+def _fields(d: Diagnostic) -> dict[str, Any]:
+    return {f.name: getattr(d, f.name) for f in fields(Diagnostic)}
+
+
+# ============================================================================================ overrides
+_SEGMENT = re.compile(r"([^.\[\]=]+)((?:\[\d+\])*)")
+
+
+def _key_parts(key: str) -> tuple[str | int, ...]:
+    """"model.layers[2].units" -> ("model", "layers", 2, "units"); ValueError for anything else."""
+    parts: list[str | int] = []
+    for segment in key.split("."):
+        m = _SEGMENT.fullmatch(segment.strip())
+        if m is None:
+            raise ValueError(f"`{key}` is not a dotted field path (e.g. optimizer.learning_rate, "
+                             "model.layers[0].units)")
+        parts.append(m.group(1))
+        parts.extend(int(i) for i in re.findall(r"\[(\d+)\]", m.group(2)))
+    return tuple(parts)
+
+
+@dataclass
+class _Change:
+    said: str  # how the user wrote it: "--set optimizer.lr=0.1", "--seed 3"
+    parts: tuple[str | int, ...]
+    value: Any
+    path: str = ""  # the field path as diagnostics write it, once applied ("model.layers[0].units")
+    created: str | None = None  # the first mapping or field the override brought into being
+
+
+def _yaml_value(text: str, said: str) -> Any:
+    from lockstep.spec.diagnostics import SpecError
+    from lockstep.spec.loader import load_text
+
+    try:
+        docs = load_text(text, said)
+    except SpecError as exc:
+        raise LockstepError(f"{said}: the value is not YAML ({exc.diagnostics[0].message})") from None
+    if len(docs) > 1:
+        raise LockstepError(f"{said}: the value holds {len(docs)} YAML documents; give one value")
+    return docs[0].data if docs else None
+
+
+def _changes(overrides: Overrides | None, seed: int | None) -> list[_Change]:
+    out: list[_Change] = []
+    if isinstance(overrides, Mapping):
+        items = [(str(k), v, f"--set {k}={json.dumps(v, ensure_ascii=False, default=str)}")
+                 for k, v in overrides.items()]
+    else:
+        items = []
+        for text in overrides or ():
+            if not isinstance(text, str):
+                raise LockstepError(f"overrides: expected `KEY=VALUE` strings or a mapping, got {text!r}")
+            key, eq, value = text.partition("=")
+            said = f"--set {text}"
+            if not eq or not key.strip():
+                raise LockstepError(f"{said}: expected KEY=VALUE, e.g. --set optimizer.learning_rate=0.01")
+            items.append((key.strip(), _yaml_value(value, said), said))
+    for key, value, said in items:
+        try:
+            out.append(_Change(said, _key_parts(key), value))
+        except ValueError as exc:
+            raise LockstepError(f"{said}: {exc}") from None
+    if seed is not None:
+        out.append(_Change(f"--seed {seed}", ("seed",), seed))
+    return out
+
+
+def _apply(data: Any, change: _Change) -> None:
+    """Set one override in a recipe's data (a copy), creating the mappings on its path that the file leaves to
+    their defaults. LockstepError (exit 2) when the path runs through a value that is not a mapping or a list."""
+    from lockstep.spec.validate import _got
+
+    parts, node = list(change.parts), data
+    done: list[str | int] = []
+    if parts[0] == "model" and len(parts) > 1 and isinstance(data.get("model"), str):
+        raise LockstepError(f"{change.said}: the recipe's model is the file `{data['model']}`, which overrides do "
+                            "not change; give the model inline in the recipe, or edit that file")
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        if isinstance(node, list):
+            if isinstance(part, str) and part.isdigit():
+                part = parts[i] = int(part)
+            if not isinstance(part, int) or not 0 <= part < len(node):
+                raise LockstepError(f"{change.said}: `{format_path(done) or 'the recipe'}` is a list of {len(node)} "
+                                    f"item{'s' * (len(node) != 1)}; `{part}` is not one of its indexes")
+        elif isinstance(node, dict):
+            if isinstance(part, int):
+                raise LockstepError(f"{change.said}: `{format_path(done)}` is a mapping, not a list")
+            if not last and not isinstance(node.get(part), (dict, list)):
+                if node.get(part) is not None:
+                    raise LockstepError(f"{change.said}: `{format_path([*done, part])}` is {_got(node[part])}, "
+                                        "not a mapping")
+                node[part] = {}  # a section left to its defaults: the override spells it out
+                change.created = change.created or format_path([*done, part])
+            elif last and part not in node:
+                change.created = change.created or format_path([*done, part])
+        else:
+            raise LockstepError(f"{change.said}: `{format_path(done)}` is {_got(node)}, not a mapping")
+        done.append(part)
+        if last:
+            node[part] = copy.deepcopy(change.value)
+        else:
+            node = node[part]
+    change.path = format_path(done)
+
+
+def _attribute(d: Diagnostic, changes: list[_Change], where: str | None) -> Diagnostic:
+    """A diagnostic about an overridden field (or one it created) names the override instead of a file
+    position; one about a document built in Python names the document (`where`)."""
+    def under(path: str, prefix: str | None) -> bool:
+        return prefix is not None and (path == prefix or path.startswith((prefix + ".", prefix + "[")))
+
+    for c in reversed(changes):  # the last override of a field is the one that stands
+        if under(d.path, c.path) or under(d.path, c.created):
+            return UnlocatedDiagnostic(**_fields(d), where=c.said, named=d.path == c.path)
+    if where is not None:
+        return UnlocatedDiagnostic(**_fields(d), where=where)
+    return d
+
+
+@dataclass
+class _Effective:
+    """A recipe as a run sees it: validated, overrides applied, its model resolved."""
+
+    recipe: Recipe
+    model: Model
+    base: Path  # what its relative paths resolve against
+    path: Path | None  # its file, if it has one
+    label: str  # how messages name it
+    changes: list[_Change]
+
+
+def _effective(recipe: PathLike | Recipe, overrides: Overrides | None = None, seed: int | None = None
+               ) -> _Effective:
+    """Load (or take) the recipe, apply `overrides` and `seed`, validate it all as `lockstep validate` would,
+    and resolve its model. Messages and exit codes are `lockstep run`'s (2: bad input)."""
+    from lockstep.runner import RunError
+    from lockstep.spec.diagnostics import SpecError
+    from lockstep.spec.documents import Recipe
+    from lockstep.spec.loader import LoadedDocument, load_file
+    from lockstep.spec.semantics import load_model
+    from lockstep.spec.validate import validate_document
+
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise LockstepError(f"seed {seed!r}: expected an integer")
+    changes = _changes(overrides, seed)
+    where = None
+    if isinstance(recipe, Recipe):
+        prov = provenance(recipe)
+        path = Path(prov.file) if prov else None
+        base = prov.base_dir if prov else Path.cwd()
+        label = prov.file if prov else f"<recipe {recipe.metadata.name}>"
+        where = None if prov else label
+        docs = [LoadedDocument(_document_data(recipe), label, 0, 0, 0)]  # edited in Python: positions unknown
+    elif isinstance(recipe, (str, os.PathLike)):
+        path = Path(recipe)
+        base, label = path.parent, str(path)
+        if not path.is_file():
+            raise RunError(f"{path}: no such recipe file" if not path.exists() else f"{path}: not a file")
+        try:
+            docs = load_file(path)
+        except SpecError as exc:
+            n = len(exc.diagnostics)
+            raise RunError(f"{path}: the recipe is not valid ({n} problem{'s' * (n > 1)})", 2,
+                           exc.diagnostics) from None
+    else:
+        raise LockstepError(f"expected a recipe file or a lockstep.spec.Recipe, got {type(recipe).__name__}")
+    targets = [d for d in docs if isinstance(d.data, dict) and d.data.get("kind") == "Recipe"]
+    if changes:
+        if len(targets) != 1:
+            raise RunError(f"{label}: expected exactly one Recipe document, found {len(targets)}")
+        targets[0].data = copy.deepcopy(targets[0].data)
+        for c in changes:
+            _apply(targets[0].data, c)
+    valid, diags = [], []
+    for d in docs:
+        obj, problems = validate_document(d, base_dir=base)
+        diags.extend(_attribute(p, changes, where) for p in problems)
+        if obj is not None:
+            valid.append((obj, d))
+    if diags:
+        n = len(diags)
+        raise RunError(f"{label}: the recipe is not valid ({n} problem{'s' * (n > 1)})", 2, diags)
+    recipes = [(o, d) for o, d in valid if isinstance(o, Recipe)]
+    if len(recipes) != 1:
+        raise RunError(f"{label}: expected exactly one Recipe document, found {len(recipes)}")
+    obj, doc = recipes[0]
+    model, problems = load_model(obj, doc, base)
+    if model is None or problems:
+        raise RunError(f"{label}: the recipe's model is not valid", 2,
+                       [_attribute(p, changes, where) for p in problems])
+    return _Effective(obj, model, base, path, label, changes)
+
+
+def _resolved_yaml(eff: _Effective) -> str:
+    """recipe.resolved.yaml: the effective recipe, every default filled in, the model inline."""
+    from lockstep.spec.loader import dump_yaml
+
+    data = eff.recipe.model_dump(mode="json", exclude_none=True)
+    data["model"] = eff.model.model_dump(mode="json", exclude_none=True)
+    said = ", ".join(c.said for c in eff.changes) or "none"
+    source = str(eff.path.resolve()) if eff.path is not None else eff.label
+    head = (f"# The recipe this run trained: every default filled in, its model inline, after overrides: {said}.\n"
+            f"# Written by lockstep run from {source};\n"
+            f"# relative paths in it (data, weights) are relative to {eff.base.resolve()}.\n")
+    return escape_text(head).replace("\\n", "\n") + dump_yaml(_ordered(data))
+
+
+# ============================================================================================ run
+@dataclass
+class RunResult:
+    """A finished (or resumed-to-the-end) run: what the run folder holds, as Python objects and arrays."""
+
+    recipe: Recipe  # the effective recipe: overrides and seed applied
+    model: Model
+    backend: str
+    device: str
+    folder: Path  # metrics.jsonl, report.json, loss.svg, recipe.resolved.yaml, checkpoints/
+    parameters: dict[str, np.ndarray]  # final parameters and buffers, canonical names and layouts, float64
+    history: list[dict[str, Any]]  # metrics.jsonl: one record per step (step, epoch, loss, lr, eval, ...)
+    metrics: dict[str, float]  # the final evaluation (the recipe's metrics)
+    steps: int  # steps trained in all (a resumed run counts the steps before the resume)
+    resumed_from: int | None
+    recipe_hash: str  # sha256 of the effective recipe with its model (report.json `recipe_hash`)
+    fingerprint: dict[str, Any]  # the machine and library versions the numbers came from
+    report: dict[str, Any]  # report.json
+
+    @property
+    def final_loss(self) -> float:
+        return float(self.history[-1]["loss"]) if self.history else float("nan")
+
+    @property
+    def losses(self) -> np.ndarray:
+        """The training loss of every step (step k at index k - 1)."""
+        import numpy as np
+
+        return np.array([h["loss"] for h in self.history], dtype=np.float64)
+
+    @property
+    def learning_rates(self) -> np.ndarray:
+        """The learning rate each step used (after warm-up and schedule)."""
+        import numpy as np
+
+        return np.array([h["lr"] for h in self.history], dtype=np.float64)
+
+    def metric(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """(steps, values) of one evaluation metric over the run (`"loss"`, `"accuracy"`, `"mse"`, `"mae"`)."""
+        import numpy as np
+
+        pts = [(h["step"], h["eval"][name]) for h in self.history if name in (h.get("eval") or {})]
+        if not pts and name not in self.metrics:
+            raise KeyError(f"no evaluation metric `{name}` in this run (it has {', '.join(self.metrics) or 'none'})")
+        return (np.array([p[0] for p in pts], dtype=np.int64), np.array([p[1] for p in pts], dtype=np.float64))
+
+
+class TrainingFailed(LockstepError):
+    """Training stopped at a non-finite loss or gradient (exit 1); `result` holds the steps done before it."""
+
+    exit_code = 1
+
+
+def _fingerprint(versions: dict[str, str]) -> dict[str, Any]:
+    """The machine fingerprint (lockstep/fingerprint.py where this lockstep has it), else the basics."""
+    try:
+        from lockstep.fingerprint import fingerprint  # type: ignore[import-not-found]
+
+        return dict(fingerprint())
+    except ImportError:
+        import platform
+
+        import numpy as np
+
+        from lockstep import __version__
+
+        return {"python": platform.python_version(), "platform": platform.platform(terse=True),
+                "machine": platform.machine(), "numpy": np.__version__, "lockstep": __version__, **versions}
+
+
+def run(recipe: PathLike | Recipe, backend: str = "reference", out: PathLike | None = None, resume: bool = False,
+        overrides: Overrides | None = None, *, seed: int | None = None, device: str = "cpu", steps: int | None = None,
+        overwrite: bool = False, tensorboard: bool = False, progress: bool = False,
+        log: Callable[[str], None] | None = None) -> RunResult:
+    """Train `recipe` (a file, or a `lockstep.spec.Recipe`) on `backend` into the run folder `out` (default
+    `runs/<recipe name>-<backend>`), as `lockstep run` does: locked while it lives, never clobbered (`resume`
+    continues it from its last verified checkpoint, `overwrite` replaces an earlier run's files), with
+    metrics.jsonl, checkpoints, report.json, loss.svg and recipe.resolved.yaml (the effective recipe).
+
+    `overrides` change fields of a copy (`{"optimizer.learning_rate": 0.01}` or `["training.steps=50"]`), `seed`
+    the seed; both are validated like the file, and a problem names the override. `steps` caps the run;
+    `tensorboard` also writes event files into `out/tensorboard/`; `progress` draws progress on stderr; `log`
+    receives the notes a run prints (default: stderr).
+
+    Raises LockstepError for bad input (exit_code 2: invalid recipe, unknown backend, busy folder, ...) and
+    TrainingFailed (exit_code 1, `.result` = the steps before) when a loss or gradient becomes non-finite."""
+    import time
+
+    from lockstep import atomic
+    from lockstep import tensorboard as tb
+    from lockstep.checkpoint import checkpoints
+    from lockstep.progress import Progress
+    from lockstep.runfolder import RUN_OUTPUTS, check_out_arg, claim, recipe_inputs
+    from lockstep.runner import RunError, RunFailed, build_session, prepare_loaded, train, write_report
+
+    say = log or _stderr("lockstep")
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
+        raise LockstepError("--steps must be at least 1")
+    if resume and overwrite:
+        raise LockstepError("resume and overwrite exclude each other: continue the run, or replace it")
+    check_out_arg(None if out is None else os.fspath(out), "--out", "lockstep run")
+    which = None
+    if tensorboard:
+        try:
+            which = tb.require()
+        except tb.Unavailable as exc:
+            raise LockstepError(str(exc)) from None
+    eff = _effective(recipe, overrides, seed)
+    name = eff.recipe.metadata.name
+    folder_path = Path(out) if out is not None else Path(f"runs/{name}-{re.sub(r'[^A-Za-z0-9_.-]+', '_', backend)}")
+    inputs = recipe_inputs(eff.path or eff.base / "<recipe>", (eff.recipe, eff.model, eff.base))
+    folder = claim(folder_path, outputs=RUN_OUTPUTS, inputs=inputs,
+                   mode="resume" if resume else "overwrite" if overwrite else "fresh", prog="lockstep run")
+    writer = None
+    try:
+        for note in folder.notes:
+            say(note)
+        checkpointed = eff.recipe.checkpoint is not None
+        where = folder.path
+        if resume:  # said before training starts from step 0, not after
+            if not checkpointed:
+                say(f"--resume: nothing to resume: the recipe writes no checkpoints (no `checkpoint:` section); "
+                    f"training from step 0 into {where}")
+            elif (where / "checkpoints").exists() and not (where / "checkpoints").is_dir():
+                raise LockstepError(f"{where / 'checkpoints'} is not a folder; remove it, or use another --out")
+            elif not checkpoints(where / "checkpoints"):
+                say(f"--resume: nothing to resume in {where} (no checkpoint); training from step 0")
+        prep = prepare_loaded(eff.recipe, eff.model, eff.base, steps, eff.path)
+        adapter, session = build_session(prep, backend, device)
+        folder.start()  # --overwrite removes the previous run's files now, not before the backend was built
+        resolved = _resolved_yaml(eff)
+        atomic.write_text(where / RESOLVED, resolved)
+        if which is not None:
+            writer = tb.Recorder(tb.open_writer(where / tb.FOLDER, which))
+        versions = dict(adapter.versions())
+        bar = Progress(prep.total_steps, label=f"{name} [{backend}]", enabled=progress)
+        extra = {"overrides": [c.said for c in eff.changes],
+                 "recipe_resolved": {"file": RESOLVED, "sha256": hashlib.sha256(resolved.encode()).hexdigest()}}
+        t0 = time.perf_counter()
+
+        def finish(result: Any, error: str | None = None) -> RunResult:
+            """report.json and loss.svg written (LockstepError, exit 2, when they cannot be), as a RunResult."""
+            try:
+                write_report(where, prep, result, backend=backend, device=device, versions=versions,
+                             wall=time.perf_counter() - t0, error=error, extra=extra)
+                report = json.loads((where / "report.json").read_text(encoding="utf-8"))
+                problem = None
+            except OSError as exc:
+                at = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+                report, problem = {}, f"cannot write the report in {where}{at}: {exc.strerror or exc}"
+            done = RunResult(eff.recipe, eff.model, backend, device, where, session.get_parameters(),
+                             list(result.history), dict(result.eval_metrics),
+                             result.history[-1]["step"] if result.history else 0, result.resumed_from,
+                             prep.recipe_hash, report.get("fingerprint") or _fingerprint(versions), report)
+            if problem is not None:
+                err = LockstepError(problem, 2)
+                err.result = done
+                raise err
+            return done
+
+        try:
+            result = train(prep, session, out=where, resume=resume, progress=bar, backend=backend, on_step=writer)
+        except RunFailed as exc:
+            bar.close()
+            failed = TrainingFailed(str(exc), 1, exc.diagnostics)
+            try:
+                failed.result = finish(exc.result, str(exc))
+            except LockstepError as write_error:  # the run's outcome is said even when its report is not written
+                say(str(write_error))
+                failed.result, failed.exit_code = write_error.result, 2
+            raise failed from None
+        except RunError:
+            bar.close()
+            raise
+        except OSError as exc:  # disk full, permissions: the last complete checkpoint is still there
+            bar.close()
+            at = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+            raise LockstepError(f"cannot write in {where}{at}: {exc.strerror or exc}; the last complete checkpoint "
+                                "is kept (continue with --resume)") from None
+        bar.close()
+        return finish(result)
+    finally:
+        if writer is not None:
+            writer.close()
+        folder.release()
+
+
+RESOLVED = "recipe.resolved.yaml"
+
+
+# ============================================================================================ compare
+def compare(recipe: PathLike | Recipe, backends: Iterable[str] = ("reference", "torch"), *, device: str = "cpu",
+            steps: int | None = None, overrides: Overrides | None = None, seed: int | None = None,
+            progress: bool = False) -> Comparison:
+    """`lockstep compare`: one recipe on several backends from the same initial bits and batches, judged step by
+    step against the first backend (`lockstep.compare.run_compare`). The reference runs on the CPU whatever
+    `device` when it is one of several. `overrides` and `seed` as in `run`."""
+    from lockstep.compare import run_compare
+    from lockstep.progress import Progress
+    from lockstep.runner import build_session, prepare_loaded
+
+    names = [b.strip() for b in ([backends] if isinstance(backends, str) else backends)]
+    if len(names) < 2 or len(set(names)) != len(names) or not all(names):
+        raise LockstepError("give two or more different backends, e.g. backends=[\"reference\", \"torch\"]")
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
+        raise LockstepError("--steps must be at least 1")
+    eff = _effective(recipe, overrides, seed)
+    prep = prepare_loaded(eff.recipe, eff.model, eff.base, steps, eff.path)
+    sessions = {n: build_session(prep, n, "cpu" if n == "reference" else device)[1] for n in names}
+    bar = Progress(prep.total_steps, label=f"compare {','.join(names)}", enabled=progress)
+    try:
+        return run_compare(prep, sessions, bar)
+    finally:
+        bar.close()
+
+
+# ============================================================================================ certify
+EXAMPLE_ADAPTERS = {"acme": "examples/acme-adapter"}
+"""Adapters that ship as examples in the repository, not installed with Lockstep: the hint when one is asked for."""
+
+
+def _adapter(name: str | Adapter) -> Adapter:
+    from lockstep.adapters.registry import AdapterNotFound, get
+
+    if not isinstance(name, str):
+        return name
+    try:
+        return get(name)
+    except AdapterNotFound as exc:
+        folder = EXAMPLE_ADAPTERS.get(name.lower())
+        if folder is not None and name.lower() not in str(exc).split("known:", 1)[-1]:
+            raise AdapterNotFound(f"{exc}; `{name}` is the example adapter in {folder}: install it first with "
+                                  f"`pip install ./{folder}` from the repository's root") from None
+        raise
+
+
+LEVEL_NAMES = {"predictions": 1, "gradients": 2, "updates": 3, "recipes": 4}
+
+
+def _levels(levels: str | int | Iterable[int | str]) -> tuple[int, ...]:
+    items = [levels] if isinstance(levels, (str, int)) else list(levels)
+    if any(isinstance(x, str) and x.strip().lower() == "all" for x in items):
+        return (1, 2, 3, 4)
+    out = set()
+    for x in items:
+        for part in (x.split(",") if isinstance(x, str) else [x]):
+            p = str(part).strip().lower()
+            if p.isdigit() and int(p) in (1, 2, 3, 4):
+                out.add(int(p))
+            elif p in LEVEL_NAMES:
+                out.add(LEVEL_NAMES[p])
+            else:
+                raise LockstepError(f"--level {levels!r}: expected 1-4, level names ({', '.join(LEVEL_NAMES)}) or "
+                                    "`all`")
+    if not out:
+        raise LockstepError(f"--level {levels!r}: expected 1-4, level names ({', '.join(LEVEL_NAMES)}) or `all`")
+    return tuple(sorted(out))
+
+
+def _names(value: str | Iterable[str] | None) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    items = value.split(",") if isinstance(value, str) else [str(v) for v in value]
+    return tuple(s.strip() for s in items if s.strip())
+
+
+def certify(adapter: str | Adapter, *, levels: str | int | Iterable[int | str] = "all",
+            dtypes: str | Iterable[str] = ("float32", "float64"), devices: str | Iterable[str] | None = None,
+            examples: int | None = None, seed: int | None = None, constructs: str | Iterable[str] | None = None,
+            recipe_steps: int = 5, report: PathLike | bool = True,
+            progress: Callable[[int, int, CheckResult], None] | None = None,
+            log: Callable[[str], None] | None = None) -> Certificate:
+    """`lockstep certify`: the conformance suite against the float64 reference. `adapter` is a name (built-in,
+    entry point `lockstep.adapters`, or module:attribute) or an adapter object; `levels` 1-4 or their names;
+    `examples` hypothesis examples per check; `seed` one seed, one set of cases. `report`: the folder of
+    report.json, junit.xml, report.html, report.md and the failures' reproducers (True: `certify-<adapter>/`,
+    False: none). `progress(done, total, result)` is called after each check, counting the checks the summary
+    counts. Raises LockstepError (exit_code 2) for bad settings or an unusable adapter."""
+    from difflib import get_close_matches
+
+    from lockstep.certificate import Certificate
+    from lockstep.conformance import report as reports
+    from lockstep.conformance.suite import DEFAULT_EXAMPLES, DEFAULT_SEED, SPECS, Options, example_recipes, plan
+    from lockstep.conformance.suite import certify as run_suite
+    from lockstep.runfolder import check_out_arg, writable_folder
+
+    say = log or _stderr("lockstep certify")
+    examples = DEFAULT_EXAMPLES if examples is None else examples
+    seed = DEFAULT_SEED if seed is None else seed
+    explicit = report if report is not True and report is not False else None
+    check_out_arg(None if explicit is None else os.fspath(explicit), "--report", "lockstep certify")
+    if explicit is not None:  # an explicit report folder is checked before anything else is loaded
+        writable_folder(explicit, "--report", "lockstep certify")
+    chosen_levels = _levels(levels)
+    chosen_dtypes = _names(dtypes) or ()
+    if not chosen_dtypes or any(d not in ("float32", "float64") for d in chosen_dtypes):
+        raise LockstepError(f"--dtype: expected float32 and/or float64, got {dtypes!r}")
+    if examples < 1 or recipe_steps < 1:
+        raise LockstepError("--examples and --recipe-steps must be at least 1")
+    chosen = _names(constructs)
+    if chosen:
+        known = {s.construct for s in SPECS} | {p.parent.name for p in example_recipes()}
+        unknown = [c for c in chosen if c not in known]
+        if unknown:
+            hint = get_close_matches(unknown[0], sorted(known), n=1)
+            raise LockstepError(f"--construct: unknown `{unknown[0]}`"
+                                + (f"; did you mean `{hint[0]}`?" if hint else f"; known: {', '.join(sorted(known))}"))
+    name = adapter if isinstance(adapter, str) else getattr(adapter, "name", type(adapter).__name__)
+    instance = _adapter(adapter)
+    offered = list(instance.devices())
+    chosen_devices = _names(devices)
+    if chosen_devices:
+        missing = [d for d in chosen_devices if d not in offered]
+        if missing:
+            raise LockstepError(f"adapter `{name}` offers {', '.join(offered)}; not {missing[0]}")
+    out = None
+    if report is not False:  # failures are written as they are found: the folder must be writable first
+        out = writable_folder(explicit if explicit is not None else f"certify-{getattr(instance, 'name', 'adapter')}",
+                              "--report", "lockstep certify")
+        _clear_failures(out)
+    options = Options(levels=chosen_levels, dtypes=chosen_dtypes, devices=chosen_devices or None, examples=examples,
+                      seed=seed, constructs=chosen or None, recipe_steps=recipe_steps, report_dir=out)
+    say(f"adapter `{name}`, levels {','.join(map(str, chosen_levels))}, {', '.join(chosen_dtypes)}, devices "
+        f"{', '.join(chosen_devices or offered)}, {examples} examples per check, seed {seed}")
+    # the progress counts what the summary counts: one result per level of a construct, one per example recipe
+    total = sum(1 if isinstance(item, Path) else len(item.levels) for item, _, _ in plan(instance, options))
+    count = [0]
+
+    def each(_item_done: int, _items: int, result: CheckResult) -> None:
+        count[0] += 1
+        if progress is not None:
+            progress(count[0], total, result)
+
+    cert = run_suite(instance, name, options, each)
+    files: dict[str, Path] = {}
+    if out is not None:
+        try:
+            files = reports.write_reports(cert, out)
+        except OSError as exc:
+            raise LockstepError(f"cannot write the report to {out}: {exc.strerror or exc}") from None
+    return Certificate.of(cert, out, files)
+
+
+def _clear_failures(out: Path) -> None:
+    """A new certification replaces the failures of an earlier one in the same folder."""
+    import shutil
+
+    failures = out / "failures"
+    if failures.is_dir():
+        shutil.rmtree(failures, ignore_errors=True)
+
+
+# ============================================================================================ deploy
+def deploy(source: PathLike, environment: PathLike, *, weights: PathLike | None = None, out: PathLike | None = None,
+           exporter: str = "spec", progress: bool | Callable[[str], None] = False) -> DeployResult:
+    """`lockstep deploy`: export `source` (a run folder, or a recipe with `weights`) to ONNX, run it on the target
+    the Environment document describes, and check predictions against the float64 reference, latency against
+    the budget and versions against the requirements. `result.ok`, `result.checks`, `result.report`
+    (deploy.json), `result.summary`. LockstepError (exit_code 2) for inputs found unusable before any work."""
+    from lockstep.deploy import deploy as run_deploy
+    from lockstep.deploy import plan
+
+    say = progress if callable(progress) else _stderr("lockstep deploy") if progress else None
+    p = plan(source, environment, weights=weights, out=out, exporter=exporter)
+    try:
+        return run_deploy(p, progress=say)
+    except OSError as exc:  # disk full or the folder vanished while writing outputs
+        raise LockstepError(f"cannot write the outputs: {exc.strerror or exc}") from None
+
+
+# ============================================================================================ adapters
+def list_adapters() -> list[Listing]:
+    """Every adapter known here (built-in and entry points `lockstep.adapters`), with its versions and devices,
+    or the reason it cannot be used (`available` False)."""
+    from lockstep.adapters.registry import available
+
+    return available()
+
+
+# ============================================================================================ schema
+def schema_text(kind: str | None = None, version: str | None = None) -> str:
+    """The JSON Schema text `lockstep schema` prints: the committed file of that spec version and kind (the
+    document schema, any kind, when `kind` is None), or the current version generated from the models."""
+    from lockstep.spec.documents import KINDS
+    from lockstep.spec.schema_export import SCHEMA_ROOT, VERSION, document_schema, kind_schema, render
+
+    if kind is not None and kind not in KINDS:
+        raise LockstepError(f"kind {kind!r}: expected one of {', '.join(KINDS)}")
+    wanted = (version or VERSION).removeprefix("lockstep/")
+    found = {p.name for p in SCHEMA_ROOT.iterdir() if p.is_dir() and any(p.glob("*.schema.json"))} \
+        if SCHEMA_ROOT.is_dir() else set()
+    known = sorted(found | {VERSION})
+    if wanted not in known:
+        raise LockstepError(f"unknown spec version `{version}`; this lockstep has " + ", ".join(known))
+    path = SCHEMA_ROOT / wanted / f"{kind.lower() if kind else 'document'}.schema.json"
+    if path.is_file():
+        return path.read_text(encoding="utf-8")
+    return render(kind_schema(kind) if kind else document_schema())  # only the current version can be generated
+
+
+def schema(kind: str | None = None, version: str | None = None) -> dict[str, Any]:
+    """The JSON Schema of a document kind (None: any document) for spec `version` (default: the current one)."""
+    return json.loads(schema_text(kind, version))
+
+
+# ============================================================================================ migrate
+@dataclass
+class Migration:
+    """What `migrate` did with one file. `status`: "migrated" (written to `target`), "current" (nothing to do),
+    "copied" (already current, copied under `out`), "needed" (check=True: it needs migrating), "invalid" (its
+    documents are not valid before or after migration: `diagnostics`), "unreadable" or "unwritable"
+    (`message`). `exit_code` is what `lockstep migrate` exits with for it."""
+
+    file: Path
+    status: str
+    target: Path | None = None
+    versions: list[str] = field(default_factory=list)  # the versions it was written against (when migrated)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    message: str = ""
+    io_error: bool = False  # unreadable: the file could not be read (2), rather than parsed (1)
+
+    @property
+    def exit_code(self) -> int:
+        if self.status == "unreadable":
+            return 2 if self.io_error else 1
+        return {"migrated": 0, "current": 0, "copied": 0, "needed": 1, "invalid": 1}.get(self.status, 2)
+
+
+def migrate(paths: PathLike | Iterable[PathLike], *, check: bool = False, out: PathLike | None = None
+            ) -> list[Migration]:
+    """Rewrite documents to the current spec version, in place or under `out` (keeping paths relative to the
+    folder or glob each was found through); `check` writes nothing. A file is written only when every document
+    in it is valid after migration; writes are atomic; leading comments (modelines) are kept. LockstepError
+    (exit_code 2) for paths that name no document or an unusable `out`, before any file is written."""
+    from lockstep.atomic import write_text
+    from lockstep.runfolder import check_out_arg, writable_folder
+    from lockstep.spec.diagnostics import SpecError
+    from lockstep.spec.loader import load_text, read_text
+    from lockstep.spec.migrations import CURRENT, needs_migration
+    from lockstep.spec.migrations import migrate as migrate_data
+    from lockstep.spec.validate import check_header, validate_document
+
+    # an explicitly empty --out is a mistake, never "in place"; an unusable --out fails before any file is read
+    check_out_arg(None if out is None else os.fspath(out), "--out", "lockstep migrate")
+    if out is not None and not check:
+        writable_folder(out, "--out", "lockstep migrate")
+    items = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+    pairs, problems = _inputs([os.fspath(p) for p in items])
+    if problems:
+        raise LockstepError("\n".join(problems), 2)
+    targets: dict[Path, Path] = {}
+    for f, root in pairs:
+        target = (Path(out) / f.relative_to(root)) if out is not None else f
+        if target.resolve() in targets.values():
+            raise LockstepError(f"{f}: would be written to {target}, like another input; give the files one --out "
+                                "each")
+        targets[f] = target.resolve()
+
+    def write(f: Path, text: str, done: Migration) -> Migration:
+        try:
+            write_text(targets[f], text)
+        except OSError as exc:
+            return Migration(f, "unwritable", targets[f], done.versions,
+                             message=f"{f}: cannot write {targets[f]}: {exc.strerror or exc}")
+        return done
+
+    results: list[Migration] = []
+    for f, _root in pairs:
+        try:
+            text = read_text(f)
+            docs = load_text(text, str(f))
+        except SpecError as exc:
+            results.append(Migration(f, "unreadable", diagnostics=exc.diagnostics, io_error=exc.io_error))
+            continue
+        old = [d.data for d in docs]
+        if not any(needs_migration(d) for d in old):
+            header = [d for doc in docs for d in check_header(doc)]
+            if header:
+                results.append(Migration(f, "invalid", diagnostics=header))
+            elif check or out is None:
+                results.append(Migration(f, "current"))
+            else:  # copied, so that the files under --out still find each other
+                results.append(write(f, text, Migration(f, "copied", targets[f])))
+            continue
+        versions = sorted({str(d.get("apiVersion")) for d in old if needs_migration(d) and isinstance(d, dict)})
+        new = [migrate_data(d) if isinstance(d, dict) else d for d in old]
+        diags = []
+        for doc, data in zip(docs, new, strict=True):
+            doc.data = data
+            diags.extend(validate_document(doc)[1])
+        if check:
+            results.append(Migration(f, "needed", None, versions, diags))
+        elif diags:
+            results.append(Migration(f, "invalid", None, versions, diags,
+                                     f"{f}: not written: invalid after migration to {CURRENT}"))
+        else:
+            results.append(write(f, _render(f, text, new), Migration(f, "migrated", targets[f], versions)))
+    return results
+
+
+def _leading_comments(text: str) -> str:
+    """The comment block at the top of a YAML file (modelines, licence headers), kept verbatim."""
+    keep = []
+    for line in text.splitlines(keepends=True):
+        if line.lstrip().startswith("#") or not line.strip():
+            keep.append(line)
+        else:
+            break
+    block = "".join(keep).rstrip("\n")
+    return block + "\n" if block else ""
+
+
+def _render(path: Path, original: str, documents: list[object]) -> str:
+    """Migrated documents as the file's format: JSON stays JSON; YAML keeps its leading comments."""
+    from lockstep.spec.loader import dump_yaml
+
+    if path.suffix == ".json" and len(documents) == 1:
+        return json.dumps(documents[0], indent=2, ensure_ascii=False) + "\n"
+    return _leading_comments(original) + "---\n".join(dump_yaml(d) for d in documents)
+
+
+def _inputs(raw_paths: list[str]) -> tuple[list[tuple[Path, Path]], list[str]]:
+    """(file, root it was found under) for every argument; `root` places the file under `out`."""
+    import glob
+
+    from lockstep.spec.validate import expand_paths
+
+    pairs: list[tuple[Path, Path]] = []
+    problems: list[str] = []
+    for raw in raw_paths:
+        files, diags = expand_paths([raw])
+        problems.extend(d.format() for d in diags)
+        if glob.has_magic(raw):
+            parts = Path(raw).parts
+            fixed = list(parts[: next(i for i, p in enumerate(parts) if glob.has_magic(p))])
+            root = Path(*fixed) if fixed else Path(".")
+        else:
+            root = Path(raw) if Path(raw).is_dir() else Path(raw).parent
+        pairs.extend((f, root) for f in files)
+    unique = list(dict.fromkeys(pairs))
+    return unique, problems
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Certificate":  # a dataclass of the conformance suite's: defined on first use, like the suite
+        from lockstep.certificate import Certificate
+
+        return Certificate
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,69 @@
+"""`lockstep.Certificate`: what `lockstep.certify` returns, report.json's content as objects.
+
+Kept out of lockstep/api.py because it extends the conformance suite's `Certification`, and `lockstep validate`
+(which starts through the API) must not import the suite.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from lockstep.conformance.results import Certification, CheckResult, Worst
+from lockstep.errors import LockstepError
+
+
+@dataclass
+class Certificate(Certification):
+    """A certification as objects: report.json's content (adapter, versions, settings, environment, every
+    CheckResult with its worst comparison), `certified`, `counts()`, `coverage()`; `report_dir` and `files` say
+    where the reports were written (none when `report=False`). `Certificate.read(path)` reads a report.json."""
+
+    report_dir: Path | None = None
+    files: dict[str, Path] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, cert: Certification, report_dir: Path | None = None, files: dict[str, Path] | None = None
+           ) -> Certificate:
+        """`cert` (the suite's result) with where its reports were written."""
+        return cls(**{f.name: getattr(cert, f.name) for f in fields(Certification)}, report_dir=report_dir,
+                   files=dict(files or {}))
+
+    @property
+    def failures(self) -> list[CheckResult]:
+        """The checks that failed or errored, each with the folder of its standalone reproducer."""
+        return [c for c in self.checks if c.outcome in ("fail", "error")]
+
+    @classmethod
+    def read(cls, path: str | os.PathLike[str]) -> Certificate:
+        """The certificate a report.json (or the folder holding it) records."""
+        p = Path(path)
+        p = p / "report.json" if p.is_dir() else p
+        try:
+            data = json.loads(p.read_text(encoding="utf-8"))
+            return cls(adapter=data["adapter"], adapter_versions=data["adapter_versions"],
+                       spec_version=data["spec_version"], suite_version=data["suite_version"], seed=data["seed"],
+                       examples=data["examples_per_check"], levels=sorted(int(k) for k in data["levels"]),
+                       dtypes=data["dtypes"], devices=data["devices"], environment=data["environment"],
+                       checks=[_check(c) for c in data["checks"]], seconds=float(data["seconds"]),
+                       report_dir=p.parent, files={"json": p})
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise LockstepError(f"{p}: not a certification report ({type(exc).__name__}: {exc})") from None
+
+
+def _number(v: Any) -> float:
+    return float(v)  # report.json writes inf and nan as the strings "inf" and "nan"
+
+
+def _check(d: dict[str, Any]) -> CheckResult:
+    names = {f.name for f in fields(CheckResult)}
+    c = CheckResult(**{k: v for k, v in d.items() if k in names and k != "worst"})
+    w = d.get("worst")
+    if w:
+        c.worst = Worst(w["quantity"], _number(w["error"]), _number(w["tolerance"]), _number(w["ratio"]))
+    return c
+
+

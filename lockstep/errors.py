@@ -1,0 +1,27 @@
+"""The one exception a caller of Lockstep's Python API needs to catch.
+
+Every problem that the command line reports as a sentence and an exit code (an invalid recipe, an unknown
+backend, a busy run folder, a failed run) is raised by the API as a `LockstepError`, so that a notebook or
+another tool can catch one type and read the same sentence, located diagnostics and exit code the CLI would
+have printed. Kept free of NumPy and of every framework: `import lockstep` imports nothing heavier.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class LockstepError(Exception):
+    """A problem stated in one sentence (`str(exc)`); `exit_code` is what `lockstep` exits with (2: bad input
+    or I/O, 1: an invalid document or a failed run), `diagnostics` the located problems (file, line, column,
+    field path, message, suggestion) when there are any, and `result` what was computed before it, if anything
+    (a run that stopped at a non-finite loss still has its steps)."""
+
+    exit_code: int = 2
+
+    def __init__(self, message: str, exit_code: int | None = None, diagnostics: list[Any] | None = None) -> None:
+        if exit_code is not None:
+            self.exit_code = exit_code
+        self.diagnostics: list[Any] = list(diagnostics or [])
+        self.result: Any = None
+        super().__init__(message)
