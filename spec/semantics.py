@@ -157,6 +157,22 @@ def _shape_hint(node: Node) -> str:
     return f"; insert `{{type: reshape, shape: {example}}}` before `{node.name}`"
 
 
+def _channels_hint(node: Node, model: Model) -> str:
+    """A Keras habit: images written channels-last ([H, W, C], e.g. [8, 8, 1]) where the standard, like ONNX and
+    PyTorch, is channels-first ([C, H, W]); said with the fixed shape."""
+    if node.type not in ("conv2d", "max_pool2d", "avg_pool2d") or len(node.input_shapes) != 1:
+        return ""
+    shape = list(node.input_shapes[0])
+    if len(shape) != 3 or shape[-1] > 4 or shape[0] <= shape[-1]:
+        return ""
+    fixed = [shape[-1], *shape[:-1]]
+    source = node.inputs[0]
+    fix = (f"write the input `{source}` as `shape: {fixed}` (and its data in that layout)"
+           if source in {i.name for i in model.inputs} else f"give `{node.name}` an input of shape {fixed}")
+    return (f"; {node.type} takes channels-first images [C, H, W] in the standard (as in ONNX and PyTorch), and "
+            f"{shape} looks channels-last ([H, W, C], Keras's default): {fix}")
+
+
 def _graph_code(message: str) -> str:
     if "cannot take" in message:
         return "shape"
@@ -176,7 +192,8 @@ def check_model(model: Model, doc: Located, *, base_dir: Path, prefix: PathParts
     for p in graph.problems:
         message = p.message
         if "cannot take" in message and len(p.where) == 2 and p.where[0] == section and p.where[1] in by_index:
-            message += _shape_hint(by_index[p.where[1]])  # type: ignore[index]
+            node = by_index[p.where[1]]  # type: ignore[index]
+            message += _channels_hint(node, model) or _shape_hint(node)
         out.append(_diag(doc, (*prefix, *p.where), message, p.suggestion, code=_graph_code(p.message)))
     if model.weights is not None:
         out.extend(_check_weights(model, graph, doc, base_dir, prefix))

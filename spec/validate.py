@@ -318,6 +318,7 @@ def pydantic_diagnostics(cls: type[BaseModel], exc: ValidationError, doc: Loaded
     out: list[Diagnostic] = []
     seen: set[Diagnostic] = set()
     union_types: dict[str, int] = {}  # path -> index in `out` of a "expected X, got Y" about one alternative
+    union_words: dict[str, tuple[int, str]] = {}  # path -> (index in `out`, input) of "`SAME` is not allowed here"
     errors = exc.errors(include_url=False)
     more = 0
     for done, err in enumerate(errors):
@@ -337,6 +338,9 @@ def pydantic_diagnostics(cls: type[BaseModel], exc: ValidationError, doc: Loaded
             suggestion = synonym if synonym in fields else _close(key, fields)
             message = f"unknown field `{key}`"
             expected = f"one of {', '.join(f'`{f}`' for f in fields)}" if fields else None
+            habit = _framework_habit(owner, key, err.get("input"))
+            if habit:
+                message, expected, suggestion = f"{message}: {habit}", None, None
             line, col = doc.key_location(path)
         elif kind == "missing":
             message = f"missing required field `{path[-1] if path else loc[-1]}`"
@@ -375,16 +379,54 @@ def pydantic_diagnostics(cls: type[BaseModel], exc: ValidationError, doc: Loaded
                                         f"{wanted}, got {_got(err.get('input'))}", code="schema")
                     continue
                 union_types[where] = len(out)
+            elif about == "alternative" and kind == "literal_error" and isinstance(err.get("input"), str):
+                union_words[where] = (len(out), err["input"])
         diag = Diagnostic(doc.file, line, col, where, message, expected, suggestion, "schema")
         if diag not in seen:
             seen.add(diag)
             out.append(diag)
+    out = _one_per_union(out, union_words, union_types)
     # `lr: 0.1` gives both "unknown field `lr`" (did you mean `learning_rate`?) and "missing
     # `learning_rate`": the first says it all.
     meant = {(d.path.rsplit(".", 1)[0] + "." if "." in d.path else "") + d.suggestion
              for d in out if d.suggestion and d.message.startswith("unknown field")}
     out = [d for d in out if not (d.message.startswith("missing required field") and d.path in meant)]
     return sorted(out, key=lambda d: (d.line, d.column)) + ([_more(doc, more)] if more else [])
+
+
+def _one_per_union(out: list[Diagnostic], words: dict[str, tuple[int, str]], types_: dict[str, int]
+                   ) -> list[Diagnostic]:
+    """`padding: SAME` fails every member of `valid | same | integer | list`: one diagnostic says so, with the
+    suggestion (`same`), rather than one per member ("expected an integer or a list" only confuses)."""
+    drop = set()
+    for where, (i, given) in words.items():
+        j = types_.get(where)
+        if j is None or i >= len(out) or j >= len(out):
+            continue
+        word, typed = out[i], out[j]
+        choices = re.findall(r"`([^`]*)`", word.expected or "")
+        others = typed.message.split(", got ", 1)[0].removeprefix("expected ")
+        fix = "; remove the quotes" if "an integer" in others and re.fullmatch(r"[-+]?[0-9]+", given.strip()) else ""
+        expected = ", ".join([*(f"`{c}`" for c in choices), *others.split(" or ")[:-1]])
+        expected = f"{expected} or {others.split(' or ')[-1]}" if expected else others
+        out[i] = Diagnostic(word.file, word.line, word.column, word.path, word.message + fix, expected,
+                            word.suggestion, word.code, word.related)
+        drop.add(j)
+    return [d for k, d in enumerate(out) if k not in drop]
+
+
+def _framework_habit(owner: Any, key: str, value: Any) -> str | None:
+    """What a PyTorch or Keras habit means in the standard, for an unknown field that is one."""
+    from lockstep.spec import optimizers
+
+    if key == "weight_decay" and isinstance(owner, type) and issubclass(owner, optimizers._Optimizer) \
+            and owner is not optimizers.AdamW:
+        kind = owner.model_fields["type"].annotation.__args__[0]
+        amount = value if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.01
+        return (f"`{kind}` has no weight decay in the standard. PyTorch's `weight_decay` on SGD and Adam is "
+                f"coupled L2 (added to the gradient): write `regularization: {{l2: {amount}}}` in the recipe; for "
+                f"decoupled weight decay (AdamW) write `type: adamw` with `weight_decay: {amount}`")
+    return None
 
 
 def _more(doc: LoadedDocument, count: int) -> Diagnostic:
