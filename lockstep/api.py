@@ -620,7 +620,11 @@ def run(recipe: PathLike | Recipe, backend: str = "reference", out: PathLike | N
         resolved = _resolved_yaml(eff)
         atomic.write_text(where / RESOLVED, resolved)
         if which is not None:
-            writer = tb.Recorder(tb.open_writer(where / tb.FOLDER, which))
+            try:
+                writer = tb.Recorder(tb.open_writer(where / tb.FOLDER, which), say)
+            except Exception as exc:  # an installed but unusable writer: said before the first step
+                raise LockstepError(f"--tensorboard: cannot write event files with {which} ({type(exc).__name__}: "
+                                    f"{exc})") from None
         versions = dict(adapter.versions())
         bar = Progress(prep.total_steps, label=f"{name} [{backend}]", enabled=progress)
         extra = {"overrides": [c.said for c in eff.changes],

@@ -10,9 +10,11 @@ machine with neither gets one sentence and exit 2 before any training (`require`
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -76,19 +78,24 @@ class _PackageWriter:
 
 
 class _TensorFlowWriter:
-    """`tf.summary` (TensorFlow 2), for machines where TensorFlow is installed and the tensorboard package is not."""
+    """`tf.summary` (TensorFlow 2), for machines where TensorFlow is installed and the tensorboard package is not.
+
+    `tf.summary.scalar` itself lives in the tensorboard package (TensorFlow 2.21 raises TBNotInstalledError
+    without it), so scalars are written with TensorFlow's own `tf.summary.write` and the metadata of
+    TensorBoard's scalars plugin: what `tf.summary.scalar` writes, read by TensorBoard the same way."""
 
     def __init__(self, folder: Path) -> None:
-        import tensorflow as tf
-
-        import lockstep.adapters.tensorflow  # noqa: F401  (its environment defaults precede TensorFlow's import)
-
+        importlib.import_module("lockstep.adapters.tensorflow")  # its environment defaults precede TensorFlow's import
+        tf = importlib.import_module("tensorflow")
         self._tf = tf
         self._writer = tf.summary.create_file_writer(str(folder))
+        meta = tf.compat.v1.SummaryMetadata
+        self._metadata = meta(plugin_data=meta.PluginData(plugin_name="scalars"), data_class=1)  # DATA_CLASS_SCALAR
 
     def scalar(self, tag: str, value: float, step: int) -> None:
+        tf = self._tf
         with self._writer.as_default():
-            self._tf.summary.scalar(tag, value, step=step)
+            tf.summary.write(tag, tf.constant(value, tf.float32), step=step, metadata=self._metadata)
 
     def close(self) -> None:
         self._writer.flush()
@@ -103,19 +110,44 @@ def open_writer(folder: Path, which: str | None = None) -> Writer:
 
 
 class Recorder:
-    """Turns each metrics.jsonl record into scalars (the runner calls it once per logged step)."""
+    """Turns each metrics.jsonl record into scalars (the runner calls it once per logged step).
 
-    def __init__(self, writer: Writer) -> None:
-        self.writer = writer
+    Event files are a view: a writer that fails mid-run (a full disk, a broken TensorBoard install) is said
+    once through `warn` and dropped, and the run, its metrics.jsonl and its checkpoints go on."""
+
+    def __init__(self, writer: Writer, warn: Callable[[str], None] | None = None) -> None:
+        self.writer: Writer | None = writer
+        self.warn = warn
 
     def __call__(self, record: dict[str, Any]) -> None:
+        if self.writer is None:
+            return
         step = int(record["step"])
         scalars = {"train/loss": record.get("loss"), "train/learning_rate": record.get("lr"),
                    "train/grad_norm": record.get("grad_norm")}
         scalars.update({f"eval/{k}": v for k, v in (record.get("eval") or {}).items()})
-        for tag, value in scalars.items():
-            if isinstance(value, (int, float)) and math.isfinite(value):  # a non-finite step stops the run anyway
-                self.writer.scalar(tag, float(value), step)
+        try:
+            for tag, value in scalars.items():
+                if isinstance(value, (int, float)) and math.isfinite(value):  # a non-finite step stops the run
+                    self.writer.scalar(tag, float(value), step)
+        except Exception as exc:
+            self._drop(f"TensorBoard event files stopped at step {step} ({type(exc).__name__}: {exc}); "
+                       "metrics.jsonl has every step")
+
+    def _drop(self, message: str) -> None:
+        writer, self.writer = self.writer, None
+        if self.warn is not None:
+            self.warn(message)
+        try:
+            if writer is not None:
+                writer.close()
+        except Exception:  # already failing: the first message said why
+            pass
 
     def close(self) -> None:
-        self.writer.close()
+        if self.writer is not None:
+            try:
+                self.writer.close()
+            except Exception as exc:
+                self._drop(f"TensorBoard event files may be incomplete ({type(exc).__name__}: {exc})")
+            self.writer = None

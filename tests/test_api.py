@@ -1,0 +1,253 @@
+"""The Python API as its users call it: `import lockstep` and the public names, nothing else of the package.
+
+A platform team validates from its own CI tool, a researcher trains from a notebook and reads arrays back, a
+vendor certifies from its own harness: each test is one of those calls, checked against what the matching
+`lockstep` command does with the same input (the CLI is a thin layer on these functions).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import lockstep
+
+ROOT = Path(__file__).resolve().parents[1]
+DIGITS = ROOT / "examples" / "digits-mlp" / "recipe.yaml"
+MISTAKES = ROOT / "docs" / "tutorials" / "mistakes"
+
+TINY = """apiVersion: lockstep/v1
+kind: Recipe
+metadata: {name: tiny}
+model:
+  apiVersion: lockstep/v1
+  kind: Model
+  metadata: {name: m}
+  inputs: [{name: x, shape: [4]}]
+  layers:
+    - {type: dense, name: hidden, units: 8}
+    - {type: relu}
+    - {type: dense, name: out, units: 3}
+seed: 5
+dtype: float64
+data:
+  source: {type: synthetic_classification, num_samples: 96, shape: [4], num_classes: 3}
+  split: {validation: 0.25}
+  batch_size: 16
+loss: {type: sparse_categorical_crossentropy, from_logits: true}
+optimizer: {type: adam, learning_rate: 0.02}
+training: {steps: 20}
+evaluation: {every: 5, metrics: [loss, accuracy]}
+checkpoint: {every: 10}
+"""
+
+
+def _cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "lockstep", *args], capture_output=True, text=True, cwd=cwd)
+
+
+@pytest.fixture
+def tiny(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny.yaml"
+    path.write_text(TINY)
+    return path
+
+
+# ------------------------------------------------------------------------------------------- import
+def test_import_lockstep_is_light_and_lists_the_api() -> None:
+    code = ("import sys, lockstep\n"
+            "heavy = [m for m in ('numpy', 'pydantic', 'yaml', 'hypothesis', 'torch', 'tensorflow', 'onnxruntime')"
+            " if m in sys.modules]\n"
+            "print(heavy, sorted(lockstep.__all__))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.startswith("[] "), f"`import lockstep` imported {out}"
+    for name in ("load", "validate", "run", "compare", "certify", "deploy", "dump", "RunResult", "Certificate",
+                 "Comparison", "Diagnostic", "LockstepError"):
+        assert f"'{name}'" in out, f"{name} missing from lockstep.__all__: {out}"
+
+
+BLOCKED = textwrap.dedent("""
+    import sys
+    from importlib.abc import MetaPathFinder
+
+    class NoFrameworks(MetaPathFinder):
+        # As on a machine where no framework is installed: importing one fails.
+        def find_spec(self, name, path=None, target=None):
+            if name.split(".")[0] in ("torch", "tensorflow", "keras", "onnx", "onnxruntime", "jax", "tensorboard"):
+                raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+            return None
+
+    sys.meta_path.insert(0, NoFrameworks())
+""")
+
+
+def test_everything_above_the_api_works_without_any_framework(tiny: Path, tmp_path: Path) -> None:
+    """With torch, TensorFlow, ONNX and TensorBoard unimportable: every module of the API and the commands
+    imports, and load, validate, dump, run, compare and certify work on the reference."""
+    code = BLOCKED + textwrap.dedent(f"""
+        import importlib, pkgutil
+        import lockstep, lockstep.commands
+        for m in ["lockstep.api", "lockstep.certificate", "lockstep.compare", "lockstep.deploy", "lockstep.runner",
+                  "lockstep.tensorboard", "lockstep.cli", "lockstep.spec",
+                  *(f"lockstep.commands.{{i.name}}" for i in pkgutil.iter_modules(lockstep.commands.__path__))]:
+            importlib.import_module(m)
+        recipe = lockstep.load({str(tiny)!r})
+        assert not lockstep.validate([{str(tiny)!r}])
+        lockstep.dump(recipe, {str(tmp_path / "copy.yaml")!r})
+        result = lockstep.run(recipe, out={str(tmp_path / "run")!r}, overrides={{"training.steps": 10}})
+        assert result.steps == 10 and result.parameters["hidden.weight"].shape == (4, 8)
+        c = lockstep.compare(recipe, backends=["reference", "lockstep.adapters.reference:ReferenceAdapter"],
+                             steps=3)
+        assert c.agree
+        cert = lockstep.certify("reference", levels=[1], dtypes=["float64"], constructs=["dense"], examples=2,
+                                report=False, log=lambda m: None)
+        assert cert.certified and cert.counts()["pass"] == 1
+        try:
+            lockstep.run(recipe, backend="torch", out={str(tmp_path / "torch")!r})
+        except lockstep.LockstepError as exc:
+            assert exc.exit_code == 2 and "lockstep-standard[torch]" in str(exc), exc
+        else:
+            raise AssertionError("torch ran without torch")
+        for m in ("torch", "tensorflow", "onnxruntime"):
+            assert m not in sys.modules, m
+        print("ok")
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-3000:]
+
+
+# ------------------------------------------------------------------------------------------- load
+def test_load_returns_the_validated_document_and_where_it_was_written() -> None:
+    recipe = lockstep.load(DIGITS)
+    assert isinstance(recipe, lockstep.spec.Recipe) and recipe.optimizer.type == "adam"
+    where = lockstep.provenance(recipe)
+    assert where is not None and where.file == str(DIGITS)
+    line = next(i for i, t in enumerate(DIGITS.read_text().splitlines(), 1) if "learning_rate" in t)
+    assert where.where("optimizer.learning_rate").line == line, where.where("optimizer.learning_rate")
+    assert where.model is not None and where.model.metadata.name == "digits-mlp"  # model.yaml, resolved
+    assert lockstep.provenance(recipe.model_copy()) is None  # a copy is no longer the file's document
+
+
+def test_load_refuses_invalid_and_unreadable_files_with_the_cli_s_diagnostics(tmp_path: Path) -> None:
+    with pytest.raises(lockstep.LockstepError) as bad:
+        lockstep.load(MISTAKES / "recipe.yaml")
+    assert bad.value.exit_code == 1
+    shown = _cli("validate", str(MISTAKES / "recipe.yaml")).stdout.splitlines()[:-1]
+    assert [d.format() for d in bad.value.diagnostics] == shown
+    with pytest.raises(lockstep.LockstepError) as missing:
+        lockstep.load(tmp_path / "nothing.yaml")
+    assert missing.value.exit_code == 2 and "nothing.yaml" in missing.value.diagnostics[0].format()
+    two = tmp_path / "two.yaml"
+    two.write_text((ROOT / "examples" / "digits-mlp" / "model.yaml").read_text() + "---\n"
+                   + (ROOT / "examples" / "onnx-cpu.environment.yaml").read_text())
+    with pytest.raises(lockstep.LockstepError, match="holds 2 documents, expected one; pass kind="):
+        lockstep.load(two)
+    assert lockstep.load(two, kind="Environment").runtime == "onnxruntime"
+
+
+# ------------------------------------------------------------------------------------------- validate
+def test_validate_gives_the_diagnostics_the_cli_prints() -> None:
+    found = lockstep.validate([MISTAKES])
+    proc = _cli("validate", str(MISTAKES))
+    assert proc.returncode == 1 and [d.format() for d in found] == proc.stdout.splitlines()[:-1]
+    assert (found.files, found.documents, found.ok) == (2, 2, False)
+    first = found[0]
+    assert isinstance(first, lockstep.Diagnostic) and (first.line, first.column, first.path) == (12, 5, "layers[2]")
+    assert "insert `{type: reshape, shape: [4, 36]}`" in first.message
+    typo = next(d for d in found if d.path == "optimizer.lr")
+    assert typo.suggestion == "learning_rate" and typo.file.endswith("recipe.yaml")
+    ok = lockstep.validate(str(ROOT / "examples"))
+    assert ok == [] and ok.ok and ok.files >= 10
+
+
+# ------------------------------------------------------------------------------------------- dump
+def test_a_recipe_built_in_python_dumps_loads_and_runs(tmp_path: Path) -> None:
+    model = lockstep.spec.Model(apiVersion="lockstep/v1", kind="Model", metadata={"name": "mlp"},
+                                inputs=[{"name": "x", "shape": [4]}],
+                                layers=[{"type": "dense", "units": 8}, {"type": "relu"},
+                                        {"type": "dense", "units": 2}])
+    recipe = lockstep.spec.Recipe(
+        apiVersion="lockstep/v1", kind="Recipe", metadata={"name": "built"}, model=model, seed=1,
+        data={"source": {"type": "synthetic_regression", "num_samples": 64, "shape": [4], "targets": 2},
+              "batch_size": 16},
+        loss={"type": "mse"}, optimizer={"type": "sgd", "learning_rate": 0.05}, training={"steps": 8})
+    text = lockstep.dump(recipe, tmp_path / "built.yaml")
+    assert text == (tmp_path / "built.yaml").read_text() and text.startswith("apiVersion: lockstep/v1\nkind: Recipe\n")
+    assert "dtype" not in text  # defaults are the standard's: not spelled out
+    again = lockstep.load(tmp_path / "built.yaml")
+    assert again == recipe
+    ran = lockstep.run(recipe, out=tmp_path / "run")  # from the object, not the file
+    from_file = lockstep.run(tmp_path / "built.yaml", out=tmp_path / "run2")
+    assert ran.recipe_hash == from_file.recipe_hash and np.array_equal(ran.losses, from_file.losses)
+    dumped = lockstep.dump(again, tmp_path / "built.json")
+    assert json.loads(dumped) == json.loads((tmp_path / "built.json").read_text())
+
+
+def test_dump_refuses_a_document_made_invalid_in_python_and_writes_nothing(tmp_path: Path) -> None:
+    recipe = lockstep.load(DIGITS)
+    recipe.optimizer.learning_rate = -1.0  # pydantic does not check assignments
+    with pytest.raises(lockstep.LockstepError) as exc:
+        lockstep.dump(recipe, tmp_path / "bad.yaml")
+    assert exc.value.exit_code == 1 and not (tmp_path / "bad.yaml").exists()
+    assert exc.value.diagnostics[0].format() == ("<recipe digits-mlp>: optimizer.learning_rate: expected a number "
+                                                 "> 0, got -1.0")
+    with pytest.raises(lockstep.LockstepError, match="expected a Model, Recipe or Environment"):
+        lockstep.dump({"kind": "Recipe"}, tmp_path / "dict.yaml")
+
+
+# ------------------------------------------------------------------------------------------- run
+def test_run_returns_arrays_history_and_the_folder_of_the_same_run_the_cli_makes(tiny: Path, tmp_path: Path
+                                                                                 ) -> None:
+    result = lockstep.run(tiny, out=tmp_path / "api", overrides=["optimizer.learning_rate=0.05"], seed=9)
+    proc = _cli("run", str(tiny), "--out", str(tmp_path / "cli"), "--set", "optimizer.learning_rate=0.05",
+                "--seed", "9", "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "api" / "metrics.jsonl").read_bytes() == (tmp_path / "cli" / "metrics.jsonl").read_bytes()
+    report = json.loads((tmp_path / "cli" / "report.json").read_text())
+    assert isinstance(result, lockstep.RunResult) and result.report["recipe_hash"] == report["recipe_hash"]
+    assert result.recipe.seed == 9 and result.recipe.optimizer.learning_rate == 0.05
+    assert result.steps == 20 and result.losses.shape == (20,) and result.learning_rates[0] == 0.05
+    steps, accuracy = result.metric("accuracy")
+    assert list(steps) == [5, 10, 15, 20] and accuracy[-1] == result.metrics["accuracy"]
+    assert set(result.parameters) == {"hidden.weight", "hidden.bias", "out.weight", "out.bias"}
+    assert result.parameters["hidden.weight"].dtype == np.float64 and result.parameters["out.weight"].shape == (8, 3)
+    assert result.folder == tmp_path / "api" and (result.folder / "loss.svg").is_file()
+    assert result.fingerprint["numpy"] == np.__version__
+    assert proc.stdout.strip() == (f"tiny: 20 steps on reference; final train loss {result.final_loss:.4g}; eval "
+                                   f"loss {result.metrics['loss']:.4g}, accuracy {result.metrics['accuracy']:.4g}; "
+                                   f"outputs in {tmp_path / 'cli'}/")
+
+
+def test_run_problems_are_lockstep_errors_with_the_cli_s_exit_codes(tiny: Path, tmp_path: Path) -> None:
+    with pytest.raises(lockstep.LockstepError) as bad:
+        lockstep.run(tiny, out=tmp_path / "a", overrides={"optimizer.lr": 0.1})
+    assert bad.value.exit_code == 2 and [d.format() for d in bad.value.diagnostics] == [
+        '--set optimizer.lr=0.1: unknown field `lr`; did you mean `learning_rate`?']
+    with pytest.raises(lockstep.LockstepError, match="unknown adapter `nope`") as unknown:
+        lockstep.run(tiny, backend="nope", out=tmp_path / "b")
+    assert unknown.value.exit_code == 2 and not (tmp_path / "b").exists()
+    with pytest.raises(lockstep.TrainingFailed) as failed:
+        lockstep.run(tiny, out=tmp_path / "c", overrides={"optimizer.learning_rate": 1e300})
+    assert failed.value.exit_code == 1 and "non-finite" in str(failed.value)
+    assert failed.value.result.steps < 20 and failed.value.result.report["status"] == "failed"
+
+
+def test_compare_and_certify_return_objects(tiny: Path, tmp_path: Path) -> None:
+    c = lockstep.compare(tiny, backends=["reference", "lockstep.adapters.reference:ReferenceAdapter"], steps=4)
+    assert isinstance(c, lockstep.Comparison) and c.agree and len(c.rows) == 4
+    seen: list[tuple[int, int]] = []
+    cert = lockstep.certify("reference", levels="predictions,updates", dtypes="float64", constructs=["dense", "sgd"],
+                            examples=2, report=tmp_path / "cert", progress=lambda d, t, r: seen.append((d, t)),
+                            log=lambda m: None)
+    assert isinstance(cert, lockstep.Certificate) and cert.certified and not cert.failures
+    assert seen == [(1, 2), (2, 2)] and sum(cert.counts().values()) == 2  # the progress counts what the summary does
+    back = lockstep.Certificate.read(tmp_path / "cert")
+    assert back.checks == cert.checks and back.certified and back.files["json"] == tmp_path / "cert" / "report.json"
+    with pytest.raises(lockstep.LockstepError, match="--level 'five'"):
+        lockstep.certify("reference", levels="five")
