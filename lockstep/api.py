@@ -461,7 +461,8 @@ def _effective(recipe: PathLike | Recipe, overrides: Overrides | None = None, se
             valid.append((obj, d))
     if diags:
         n = len(diags)
-        raise RunError(f"{label}: the recipe is not valid ({n} problem{'s' * (n > 1)})", 2, diags)
+        said = f" with {', '.join(c.said for c in changes)}" if changes else ""  # a file's problem may be theirs
+        raise RunError(f"{label}{said}: the recipe is not valid ({n} problem{'s' * (n > 1)})", 2, diags)
     recipes = [(o, d) for o, d in valid if isinstance(o, Recipe)]
     if len(recipes) != 1:
         raise RunError(f"{label}: expected exactly one Recipe document, found {len(recipes)}")
@@ -474,17 +475,17 @@ def _effective(recipe: PathLike | Recipe, overrides: Overrides | None = None, se
 
 
 def _resolved_yaml(eff: _Effective) -> str:
-    """recipe.resolved.yaml: the effective recipe, every default filled in, the model inline."""
+    """recipe.resolved.yaml: the effective recipe, every default filled in, the model inline; a comment header
+    says where it came from and which overrides made it (each on a line of its own, control characters escaped)."""
     from lockstep.spec.loader import dump_yaml
 
     data = eff.recipe.model_dump(mode="json", exclude_none=True)
     data["model"] = eff.model.model_dump(mode="json", exclude_none=True)
-    said = ", ".join(c.said for c in eff.changes) or "none"
     source = str(eff.path.resolve()) if eff.path is not None else eff.label
-    head = (f"# The recipe this run trained: every default filled in, its model inline, after overrides: {said}.\n"
-            f"# Written by lockstep run from {source};\n"
-            f"# relative paths in it (data, weights) are relative to {eff.base.resolve()}.\n")
-    return escape_text(head).replace("\\n", "\n") + dump_yaml(_ordered(data))
+    lines = ["The recipe this run trained (lockstep run): every default filled in, its model inline.",
+             f"From: {source}", f"Relative paths in it (data, weights) are relative to {eff.base.resolve()}"]
+    lines += [f"Override: {c.said}" for c in eff.changes] or ["Overrides: none"]
+    return "".join(f"# {escape_text(line)}\n" for line in lines) + dump_yaml(_ordered(data))
 
 
 # ============================================================================================ run

@@ -236,3 +236,19 @@ def test_a_writer_that_fails_mid_run_is_said_once_and_the_run_goes_on(tmp_path: 
     assert err == ("lockstep run: TensorBoard event files stopped at step 3 (OSError: [Errno 28] No space left on "
                    "device); metrics.jsonl has every step\n"), err
     assert len((tmp_path / "metrics.jsonl").read_text().splitlines()) == 6
+
+
+def test_docs_running_shows_real_outputs(tmp_path: Path) -> None:
+    """The marked blocks of docs/running.md are what their commands print (run from a copy of examples/)."""
+    import shutil
+
+    text = (ROOT / "docs" / "running.md").read_text(encoding="utf-8")
+    marked = re.findall(r"<!-- output: (.*?) -->\n```\n(.*?)```", text, re.S)
+    assert len(marked) >= 2
+    shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    for spec, shown in marked:
+        command, _, options = spec.partition(" || ")
+        proc = subprocess.run([sys.executable, "-m", "lockstep", *command.split()[1:]], capture_output=True,
+                              text=True, cwd=tmp_path)
+        produced = f"$ {command}\n{proc.stdout}" + (proc.stderr if "stderr" in options else "")
+        assert produced == shown, produced

@@ -73,7 +73,8 @@ def test_an_invalid_override_is_named_and_nothing_runs(args: list[str], said: st
     assert _run(tiny, tmp_path / "out", *args) == 2
     err = capsys.readouterr().err.splitlines()
     assert err[0] == said or err[0].startswith(said + " ("), err
-    assert err[1] == f"lockstep run: {tiny}: the recipe is not valid (1 problem)" and len(err) == 2, err
+    given = " ".join(args).replace(" --", ", --")  # how the summary lists the overrides
+    assert err[1] == f"lockstep run: {tiny} with {given}: the recipe is not valid (1 problem)" and len(err) == 2, err
     assert not (tmp_path / "out").exists()
 
 
@@ -198,3 +199,12 @@ def test_overrides_of_a_recipe_object_leave_the_object_alone(tmp_path: Path, tin
     with pytest.raises(LockstepError) as exc:
         _effective(recipe, {"training.steps": True})
     assert exc.value.diagnostics[0].format() == "--set training.steps=true: expected an integer, got true"
+
+
+def test_a_file_s_problem_that_an_override_brings_out_names_the_overrides(tmp_path: Path, capsys) -> None:
+    digits = ROOT / "examples" / "digits-mlp" / "recipe.yaml"
+    assert _run(digits, tmp_path / "out", "--set", "training.steps=50") == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].endswith("checkpoint.every: every 100 steps never happens in a run of 50 training steps "
+                           "(expected at most 50)") and err[0].startswith(f"{digits}:")
+    assert err[1] == f"lockstep run: {digits} with --set training.steps=50: the recipe is not valid (1 problem)"
