@@ -198,7 +198,7 @@ def load(path: PathLike, kind: str | None = None) -> Document:
     try:
         docs = load_file(path)
     except SpecError as exc:
-        raise LockstepError(f"{path}: cannot be read" if exc.io_error else f"{path}: not a valid document",
+        raise LockstepError(escape_text(f"{path}: cannot be read" if exc.io_error else f"{path}: not a valid document"),
                             2 if exc.io_error else 1, exc.diagnostics) from None
     chosen = [d for d in docs if kind is None or (isinstance(d.data, dict) and d.data.get("kind") == kind)]
     if len(chosen) != 1:
@@ -292,7 +292,7 @@ def _key_parts(key: str) -> tuple[str | int, ...]:
     for segment in key.split("."):
         m = _SEGMENT.fullmatch(segment.strip())
         if m is None:
-            raise ValueError(f"`{key}` is not a dotted field path (e.g. optimizer.learning_rate, "
+            raise ValueError(f"`{escape_text(key)}` is not a dotted field path (e.g. optimizer.learning_rate, "
                              "model.layers[0].units)")
         parts.append(m.group(1))
         parts.extend(int(i) for i in re.findall(r"\[(\d+)\]", m.group(2)))
@@ -321,10 +321,12 @@ def _yaml_value(text: str, said: str) -> Any:
     return docs[0].data if docs else None
 
 
-def _changes(overrides: Overrides | None, seed: int | None) -> list[_Change]:
+def _changes(overrides: Overrides | str | None, seed: int | None) -> list[_Change]:
     out: list[_Change] = []
+    if isinstance(overrides, str):  # one "key=value"
+        overrides = [overrides]
     if isinstance(overrides, Mapping):
-        items = [(str(k), v, f"--set {k}={json.dumps(v, ensure_ascii=False, default=str)}")
+        items = [(str(k), v, escape_text(f"--set {k}={json.dumps(v, ensure_ascii=False, default=str)}"))
                  for k, v in overrides.items()]
     else:
         items = []
@@ -332,7 +334,7 @@ def _changes(overrides: Overrides | None, seed: int | None) -> list[_Change]:
             if not isinstance(text, str):
                 raise LockstepError(f"overrides: expected `KEY=VALUE` strings or a mapping, got {text!r}")
             key, eq, value = text.partition("=")
-            said = f"--set {text}"
+            said = escape_text(f"--set {text}")  # echoed in messages: control characters never printed raw
             if not eq or not key.strip():
                 raise LockstepError(f"{said}: expected KEY=VALUE, e.g. --set optimizer.learning_rate=0.01")
             items.append((key.strip(), _yaml_value(value, said), said))
@@ -349,6 +351,13 @@ def _changes(overrides: Overrides | None, seed: int | None) -> list[_Change]:
 def _apply(data: Any, change: _Change) -> None:
     """Set one override in a recipe's data (a copy), creating the mappings on its path that the file leaves to
     their defaults. LockstepError (exit 2) when the path runs through a value that is not a mapping or a list."""
+    try:
+        _set(data, change)
+    except LockstepError as exc:
+        raise LockstepError(escape_text(str(exc))) from None
+
+
+def _set(data: Any, change: _Change) -> None:
     from lockstep.spec.validate import _got
 
     parts, node = list(change.parts), data
@@ -941,7 +950,8 @@ def migrate(paths: PathLike | Iterable[PathLike], *, check: bool = False, out: P
     items = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
     pairs, problems = _inputs([os.fspath(p) for p in items])
     if problems:
-        raise LockstepError("\n".join(problems), 2)
+        n = len(problems)
+        raise LockstepError(f"{n} path{'s' * (n != 1)} name no readable document", 2, problems)
     targets: dict[Path, Path] = {}
     for f, root in pairs:
         target = (Path(out) / f.relative_to(root)) if out is not None else f
@@ -1013,17 +1023,17 @@ def _render(path: Path, original: str, documents: list[object]) -> str:
     return _leading_comments(original) + "---\n".join(dump_yaml(d) for d in documents)
 
 
-def _inputs(raw_paths: list[str]) -> tuple[list[tuple[Path, Path]], list[str]]:
+def _inputs(raw_paths: list[str]) -> tuple[list[tuple[Path, Path]], list[Diagnostic]]:
     """(file, root it was found under) for every argument; `root` places the file under `out`."""
     import glob
 
     from lockstep.spec.validate import expand_paths
 
     pairs: list[tuple[Path, Path]] = []
-    problems: list[str] = []
+    problems: list[Diagnostic] = []
     for raw in raw_paths:
         files, diags = expand_paths([raw])
-        problems.extend(d.format() for d in diags)
+        problems.extend(diags)
         if glob.has_magic(raw):
             parts = Path(raw).parts
             fixed = list(parts[: next(i for i, p in enumerate(parts) if glob.has_magic(p))])

@@ -90,7 +90,9 @@ def test_an_invalid_override_is_named_and_nothing_runs(args: list[str], said: st
     (["--set", "model.layers[7].units=1"], "lockstep run: --set model.layers[7].units=1: `model.layers` is a list "
                                            "of 3 items; `7` is not one of its indexes"),
     (["--set", "model.layers.x=1"], "lockstep run: --set model.layers.x=1: `model.layers` is a list of 3 items"),
-    (["--set", "training.steps=1\n---\n2"], "lockstep run: --set training.steps=1\n---\n2: the value holds 2 YAML"),
+    (["--set", "training.steps=1\n---\n2"], "lockstep run: --set training.steps=1\\n---\\n2: the value holds 2 YAML"),
+    (["--set", "a\x1b[31m=1"], "lockstep run: --set a\\x1b[31m=1: `a\\x1b[31m` is not a dotted field path"),
+    (["--set", "x\u202e.y=1"], "--set x\\u202e.y=1: x\\u202e: unknown field `x\\u202e`"),
 ])
 def test_a_malformed_override_is_a_usage_error(args: list[str], said: str, tiny: Path, tmp_path: Path,
                                                capsys) -> None:
@@ -208,3 +210,13 @@ def test_a_file_s_problem_that_an_override_brings_out_names_the_overrides(tmp_pa
     assert err[0].endswith("checkpoint.every: every 100 steps never happens in a run of 50 training steps "
                            "(expected at most 50)") and err[0].startswith(f"{digits}:")
     assert err[1] == f"lockstep run: {digits} with --set training.steps=50: the recipe is not valid (1 problem)"
+
+
+def test_list_indexes_both_ways_and_one_string_override(tiny: Path) -> None:
+    by_brackets = _effective(tiny, ["model.layers[0].units=5"])
+    by_dots = _effective(tiny, "model.layers.0.units=5")  # a single string is one override
+    assert by_brackets.model == by_dots.model and by_dots.model.layers[0].units == 5
+    with pytest.raises(LockstepError) as exc:
+        _effective(tiny, ["model.layers[0].units=0"])
+    assert [d.format() for d in exc.value.diagnostics] == [
+        "--set model.layers[0].units=0: expected an integer > 0, got 0"]

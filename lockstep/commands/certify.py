@@ -84,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
     from lockstep.conformance import report
     from lockstep.errors import LockstepError
     from lockstep.runfolder import FolderError
+    from lockstep.spec.diagnostics import escape_text
 
     progress = _Progress(sys.stderr, not args.quiet)
     try:
@@ -95,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
         print(exc, file=sys.stderr)
         return 2
     except LockstepError as exc:
-        print(f"lockstep certify: {exc}", file=sys.stderr)
+        print(f"lockstep certify: {escape_text(str(exc))}", file=sys.stderr)
         return exc.exit_code
     finally:
         progress.close()

@@ -36,6 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from lockstep import api
     from lockstep.errors import LockstepError
+    from lockstep.spec.diagnostics import escape_text
 
     try:
         result = api.deploy(args.source, args.environment, weights=args.weights, out=args.out,
@@ -43,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     except LockstepError as exc:
         for d in exc.diagnostics:
             print(d.format(), file=sys.stderr)
-        print(f"{PROG}: {exc}", file=sys.stderr)
+        print(f"{PROG}: {escape_text(str(exc))}", file=sys.stderr)
         return exc.exit_code
     if args.format == "json":
         print(json.dumps(result.report, indent=2))

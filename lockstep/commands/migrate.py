@@ -30,6 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from lockstep.api import LockstepError, migrate
     from lockstep.runfolder import FolderError
+    from lockstep.spec.diagnostics import escape_text
     from lockstep.spec.migrations import CURRENT
 
     try:
@@ -38,7 +39,10 @@ def run(args: argparse.Namespace) -> int:
         print(exc, file=sys.stderr)
         return 2
     except LockstepError as exc:
-        print(exc, file=sys.stderr)
+        for d in exc.diagnostics:  # paths that name nothing: one line each, as `lockstep validate` says them
+            print(d.format(), file=sys.stderr)
+        if not exc.diagnostics:
+            print(escape_text(str(exc)), file=sys.stderr)
         return exc.exit_code
     for m in results:
         for d in m.diagnostics:

@@ -48,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
     from lockstep import api
     from lockstep.errors import LockstepError
     from lockstep.runfolder import FolderError
+    from lockstep.spec.diagnostics import escape_text
 
     def say(message: str) -> None:
         print(f"lockstep run: {message}", file=sys.stderr)
@@ -62,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     except LockstepError as exc:
         for d in exc.diagnostics:
             print(d.format(), file=sys.stderr)
-        say(str(exc))
+        say(escape_text(str(exc)))
         if exc.result is not None and not isinstance(exc, api.TrainingFailed):
             _summary(exc.result)  # trained, but the report could not be written
         return exc.exit_code

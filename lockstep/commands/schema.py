@@ -22,11 +22,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from lockstep.api import LockstepError, schema_text
+    from lockstep.spec.diagnostics import escape_text
 
     try:
         text = schema_text(args.kind, args.version)
     except LockstepError as exc:
-        print(f"lockstep schema: {exc}", file=sys.stderr)
+        print(f"lockstep schema: {escape_text(str(exc))}", file=sys.stderr)
         return exc.exit_code
     sys.stdout.write(text)
     return 0
