@@ -12,6 +12,8 @@ import sys
 import time
 from typing import TextIO
 
+from lockstep.api import LEVEL_NAMES as LEVEL_NAMES  # re-exported: the pytest plugin reads levels alike
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from lockstep.conformance.suite import DEFAULT_EXAMPLES, DEFAULT_SEED
