@@ -61,6 +61,9 @@ class _PackageWriter:
     """The tensorboard package's event file writer (what torch.utils.tensorboard uses), scalars as simple values."""
 
     def __init__(self, folder: Path) -> None:
+        # the tensorboard package imports TensorFlow where it is installed: the adapter's environment defaults
+        # (quiet start-up, oneDNN off) must precede that import, as they precede the adapter's own
+        importlib.import_module("lockstep.adapters.tensorflow")
         from tensorboard.compat.proto.event_pb2 import Event
         from tensorboard.compat.proto.summary_pb2 import Summary
         from tensorboard.summary.writer.event_file_writer import EventFileWriter
