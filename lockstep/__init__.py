@@ -76,4 +76,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_API, *_CALLABLE_MODULES})
+    return sorted({*__all__, "__version__"})
