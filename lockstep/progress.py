@@ -25,7 +25,7 @@ class Progress:
         self.enabled = enabled
         self.tty = enabled and hasattr(self.stream, "isatty") and self.stream.isatty()
         self.every = max(1, total // 10)
-        self.evaluated: tuple[int, dict[str, float]] | None = None  # (step, metrics) of the latest evaluation
+        self.latest_eval: tuple[int, dict[str, float]] | None = None  # (step, metrics) of the latest evaluation
         self.resume(start)
 
     def resume(self, step: int) -> None:
@@ -34,12 +34,13 @@ class Progress:
         self.t0 = time.perf_counter()
         self.last_draw = 0.0
 
-    def update(self, step: int, loss: float, metrics: dict[str, float] | None = None) -> None:
-        """Step `step` is done with training loss `loss`; `metrics` are the evaluation metrics when this step
-        computed them (they are shown, with their step, until the next evaluation)."""
+    def evaluated(self, step: int, metrics: dict[str, float]) -> None:
+        """Step `step` computed the evaluation metrics `metrics`: shown, with their step, from the next update
+        on until the next evaluation (the runner calls this before `update` of that step)."""
+        self.latest_eval = (step, dict(metrics))
+
+    def update(self, step: int, loss: float) -> None:
         self.done = step
-        if metrics:
-            self.evaluated = (step, dict(metrics))
         if not self.enabled:
             return
         now = time.perf_counter()
@@ -63,9 +64,9 @@ class Progress:
 
     def _eval(self, digits: int) -> str:
         """` eval@40 loss 0.31 accuracy 0.92`: the latest evaluation and its step, or nothing before the first."""
-        if self.evaluated is None:
+        if self.latest_eval is None:
             return ""
-        step, metrics = self.evaluated
+        step, metrics = self.latest_eval
         return f" eval@{step} " + " ".join(f"{k} {v:.{digits}g}" for k, v in metrics.items())
 
     def close(self) -> None:

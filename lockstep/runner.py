@@ -346,7 +346,9 @@ def train(prep: Prepared, session: Session, *, out: Path | None = None, resume: 
             if on_step is not None:
                 on_step(record)
             if progress is not None:
-                progress.update(done, loss, record.get("eval"))
+                if "eval" in record and hasattr(progress, "evaluated"):  # any object with update() still serves
+                    progress.evaluated(done, record["eval"])
+                progress.update(done, loss)
     finally:
         result.eval_time = eval_time
         if log is not None:

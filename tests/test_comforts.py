@@ -109,7 +109,9 @@ def test_progress_shows_the_latest_evaluation_metrics() -> None:
     plain = io.StringIO()
     p = Progress(40, label="r", stream=plain)
     for s in range(1, 41):
-        p.update(s, 1.0 / s, {"loss": 2.0 / s, "accuracy": s / 40} if s % 8 == 0 else None)
+        if s % 8 == 0:
+            p.evaluated(s, {"loss": 2.0 / s, "accuracy": s / 40})
+        p.update(s, 1.0 / s)
     lines = plain.getvalue().splitlines()
     assert lines[0].startswith("r step 4/40 loss 0.25 (")  # no evaluation yet: nothing said
     assert lines[1].startswith("r step 8/40 loss 0.125 eval@8 loss 0.25 accuracy 0.2 (")
