@@ -441,7 +441,10 @@ def _effective(recipe: PathLike | Recipe, overrides: Overrides | None = None, se
         base = prov.base_dir if prov else Path.cwd()
         label = prov.file if prov else f"<recipe {recipe.metadata.name}>"
         where = None if prov else label
-        docs = [LoadedDocument(_document_data(recipe), label, 0, 0, 0)]  # edited in Python: positions unknown
+        loaded = prov._loaded if prov else None  # a loaded recipe's fields keep the lines they were written on
+        docs = [LoadedDocument(_document_data(recipe), label, loaded.index if loaded else 0,
+                               loaded.line if loaded else 0, loaded.column if loaded else 0,
+                               dict(loaded.positions) if loaded else {}, dict(loaded.key_positions) if loaded else {})]
     elif isinstance(recipe, (str, os.PathLike)):
         path = Path(recipe)
         base, label = path.parent, str(path)

@@ -251,3 +251,14 @@ def test_compare_and_certify_return_objects(tiny: Path, tmp_path: Path) -> None:
     assert back.checks == cert.checks and back.certified and back.files["json"] == tmp_path / "cert" / "report.json"
     with pytest.raises(lockstep.LockstepError, match="--level 'five'"):
         lockstep.certify("reference", levels="five")
+
+
+def test_a_loaded_recipe_edited_in_python_is_checked_where_its_fields_were_written(tmp_path: Path) -> None:
+    recipe = lockstep.load(DIGITS)
+    recipe.optimizer.learning_rate = -1.0
+    with pytest.raises(lockstep.LockstepError) as exc:
+        lockstep.run(recipe, out=tmp_path / "run")
+    line = lockstep.provenance(recipe).where("optimizer.learning_rate")
+    assert [d.format() for d in exc.value.diagnostics] == [
+        f"{line}: optimizer.learning_rate: expected a number > 0, got -1.0"]
+    assert exc.value.exit_code == 2 and not (tmp_path / "run").exists()
