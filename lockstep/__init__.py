@@ -26,7 +26,10 @@ from __future__ import annotations
 import importlib
 import sys
 import types
-from typing import Any
+
+TYPE_CHECKING = False  # `typing` itself costs more than this whole module: imported for type checkers only
+if TYPE_CHECKING:
+    from typing import Any
 
 __version__ = "0.1.0"
 SPEC_VERSION = "lockstep/v1"
