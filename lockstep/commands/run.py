@@ -34,6 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="start afresh in an --out holding an earlier run: its metrics.jsonl, report.json, "
                             "loss.svg and checkpoints/ are removed (nothing else is) when the new run can train")
     parser.add_argument("--steps", type=int, metavar="N", help="stop after N steps at most (smoke tests)")
+    parser.add_argument("--replicas", type=int, metavar="N",
+                        help="data-parallel replicas (default: the recipe's `distribution.replicas`, else 1; under "
+                             "torchrun: WORLD_SIZE); torch starts one process per replica (docs/distributed.md)")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress display")
 
 
@@ -61,8 +64,12 @@ def run(args: argparse.Namespace) -> int:
     except RunError as exc:
         return _fail(exc, exc.exit_code)
     recipe = loaded[0]
-    name = recipe.metadata.name
-    out = Path(args.out or f"runs/{name}-{re.sub(r'[^A-Za-z0-9_.-]+', '_', args.backend)}")
+    from lockstep.distributed import run_command as run_data_parallel
+
+    code = run_data_parallel(args, loaded)  # --replicas N, the recipe's distribution, torchrun; None: one process
+    if code is not None:
+        return code
+    out = out_folder(args, recipe)
     mode = "resume" if args.resume else "overwrite" if args.overwrite else "fresh"
     try:
         folder = claim(out, outputs=RUN_OUTPUTS, inputs=recipe_inputs(args.recipe, loaded), mode=mode,
@@ -76,6 +83,11 @@ def run(args: argparse.Namespace) -> int:
         return _train(args, folder, recipe.checkpoint is not None)
     finally:
         folder.release()
+
+
+def out_folder(args: argparse.Namespace, recipe) -> Path:
+    """`--out`, or runs/<recipe name>-<backend>."""
+    return Path(args.out or f"runs/{recipe.metadata.name}-{re.sub(r'[^A-Za-z0-9_.-]+', '_', args.backend)}")
 
 
 def _train(args: argparse.Namespace, folder: RunFolder, checkpointed: bool) -> int:
