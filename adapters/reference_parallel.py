@@ -4,9 +4,9 @@
 (reference/data_parallel.py): `train_step` then clips, regularizes and updates exactly as one process does,
 on the global gradient every replica holds after its all-reduce. With one replica it *is* the one-process
 session, bit for bit. With N > 1:
-- `sync` batch norm, or none: one forward of the global batch (its statistics are the global batch's), the
-  loss of each shard weighted by its share, one backward: the one-process gradient up to the order of
-  additions;
+- `sync` batch norm, or none: the one-process step of the global batch, computed as one process computes
+  it, so the oracle is bit for bit the same for every N (a session whose seams are overridden computes one
+  forward of the global batch, each shard's loss weighted by its share, and one backward);
 - `local` batch norm: each shard runs forward and backward on its own, from the same running statistics,
   which are then averaged over the replicas.
 
@@ -42,6 +42,7 @@ class DataParallelReferenceSession(ReferenceSession):
         self.replicas = int(replicas)
         self.batch_norm = batch_norm
         self.has_batch_norm = any(n.type == "batch_norm" for n in self.net.graph.nodes)
+        self.distribution = {"strategy": "data_parallel", "replicas": self.replicas, "batch_norm": batch_norm}
         self._last: list[tuple[int, int]] = []
 
     # ----------------------------------------------------------------------- seams (the standard's rules)
@@ -61,6 +62,13 @@ class DataParallelReferenceSession(ReferenceSession):
         """What batch-norm statistics are over in training: `local` (each shard) or `sync` (the global batch)."""
         return "local" if self.batch_norm == "local" else "sync"
 
+    def _one_process(self) -> bool:
+        """Whether the seams are the standard's (not a mutant's): then a step without local batch-norm statistics
+        is the one-process step mathematically, and the oracle computes it exactly so, bit for bit, for any N."""
+        cls = type(self)
+        return all(getattr(cls, seam) is getattr(DataParallelReferenceSession, seam)
+                   for seam in ("shards", "shard_weights", "shard_masks"))
+
     # ------------------------------------------------------------------------------------- the step
     def last_shards(self) -> list[tuple[int, int]]:
         """The `[lo, hi)` of the last global batch each replica consumed, in rank order."""
@@ -69,9 +77,9 @@ class DataParallelReferenceSession(ReferenceSession):
     def loss_and_gradients(self, x: np.ndarray | Arrays, y: np.ndarray, *, masks: Arrays | None = None
                            ) -> tuple[float, Arrays]:
         n = len(y)
-        if self.replicas == 1:
-            self._last = [(0, n)]
-            return super().loss_and_gradients(x, y, masks=masks)
+        if self.replicas == 1 or (self._one_process() and not (self.has_batch_norm and self.statistics() == "local")):
+            self._last = self.shards(n) if self.replicas > 1 else [(0, n)]
+            return super().loss_and_gradients(x, y, masks=masks)  # the same math: computed as one process does
         bounds = self.shards(n)
         self._last = list(bounds)
         loss = self._recipe().loss

@@ -438,16 +438,27 @@ def _train(args: argparse.Namespace, out: Path, folder: Any, n: int, replica: Re
         return 2
     except RuntimeError as exc:  # a collective failed: another replica died or hung
         progress.close()
-        _say(f"replica {replica.rank}: lost the other replicas ({' '.join(str(exc).split())[:200]})")
+        _say(f"replica {replica.rank}: lost contact with the other replicas ({_short(exc)})")
+        if replica.size > 1:  # a process group with a dead peer can abort in its destructor: leave at once
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(1)
         return 1
     progress.close()
     code = report(result)
     if replica.writer:
         summary = ", ".join(f"{k} {v:.4g}" for k, v in result.eval_metrics.items())
         resumed = f" (resumed at step {result.resumed_from})" if result.resumed_from else ""
-        print(f"{name}: {result.steps} steps on {args.backend} x{n} replicas{resumed}; final train loss "
+        print(f"{name}: {result.steps} steps on {args.backend}, {n} replica{'s' * (n != 1)}{resumed}; final train loss "
               f"{result.final_loss:.4g}; eval {summary}; outputs in {out}/")
     return code
+
+
+def _short(exc: BaseException) -> str:
+    """The gist of a collective's error (gloo's start with a source location in brackets)."""
+    text = " ".join(str(exc).split())
+    text = text.rsplit("] ", 1)[-1]
+    return (text.split(". ")[0] or type(exc).__name__)[:160]
 
 
 # -------------------------------------------------------------------------------------------- launcher

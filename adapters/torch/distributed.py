@@ -63,8 +63,8 @@ def _no_buffer_sync() -> dict[str, bool]:
 
 _NO_BUFFER_SYNC = _no_buffer_sync()
 
-SYNC_NOTE_CPU = ("written: batch-norm statistics over the global batch in torch ops, summed by "
-                 "torch.distributed.nn.functional.all_reduce (nn.SyncBatchNorm runs on CUDA only)")
+SYNC_NOTE_CPU = ("written: batch-norm statistics over the global batch in torch ops, summed by torch's "
+                 "differentiable all_reduce (nn.SyncBatchNorm runs on CUDA only)")
 SYNC_NOTE_CUDA = "native: nn.SyncBatchNorm"
 
 

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-LEVEL_NAMES = {"predictions": 1, "gradients": 2, "updates": 3, "recipes": 4}
+LEVEL_NAMES = {"predictions": 1, "gradients": 2, "updates": 3, "recipes": 4, "data_parallel": 5}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,7 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="adapter name (built-in or entry point `lockstep.adapters`) or module:attribute")
     parser.add_argument("--level", default="all", metavar="L",
                         help="levels, comma-separated: 1 predictions, 2 gradients, 3 updates, 4 recipes, "
-                             "or `all` (default); `3` alone runs level 3 only")
+                             "5 data_parallel, or `all` (default: 1-4; level 5 starts worker processes and is "
+                             "asked for by name or number); `3` alone runs level 3 only")
     parser.add_argument("--dtype", default="float32,float64", metavar="D",
                         help="dtypes, comma-separated (default: float32,float64)")
     parser.add_argument("--device", default=None, metavar="X",
@@ -49,7 +50,7 @@ def parse_levels(text: str) -> tuple[int, ...] | None:
     out = []
     for part in text.split(","):
         p = part.strip().lower()
-        if p.isdigit() and int(p) in (1, 2, 3, 4):
+        if p.isdigit() and int(p) in (1, 2, 3, 4, 5):
             out.append(int(p))
         elif p in LEVEL_NAMES:
             out.append(LEVEL_NAMES[p])
@@ -104,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
 
     levels = parse_levels(args.level)
     if levels is None:
-        print(f"lockstep certify: --level {args.level!r}: expected 1-4, level names "
+        print(f"lockstep certify: --level {args.level!r}: expected 1-5, level names "
               f"({', '.join(LEVEL_NAMES)}) or `all`", file=sys.stderr)
         return 2
     dtypes = tuple(d.strip() for d in args.dtype.split(",") if d.strip())
