@@ -149,6 +149,8 @@ def data_parallel_session(adapter: Adapter, model: Model, *, dtype: str, device:
     if name == "tensorflow":
         from lockstep.adapters.tensorflow import distributed as tf_dp
 
+        if not driver and device == "cpu":
+            tf_dp.configure_logical_cpus(replicas)  # before anything starts TensorFlow's runtime
         adapter.check_target(dtype, device)  # type: ignore[attr-defined]
         cls = tf_dp.TFDataParallelDriver if driver else tf_dp.TFDataParallelSession
         return cls(model, dtype=dtype, device=device, recipe=recipe, replicas=replicas, batch_norm=batch_norm)
