@@ -81,6 +81,20 @@ def TFDataParallelSession(model: Model, *, dtype: str, device: str = "cpu", reci
     return _session_class()(model, dtype=dtype, recipe=recipe, replicas=replicas, batch_norm=batch_norm)
 
 
+_STRATEGIES: dict[int, Any] = {}
+
+
+def _strategy(replicas: int) -> Any:
+    """One MirroredStrategy per replica count and process, shared by every session: each strategy numbers its
+    collectives from the same start, and TensorFlow refuses a second strategy's all-reduce of another shape
+    under a number the first one used ("Shape mismatch in the collective instance")."""
+    import tensorflow as tf
+
+    if replicas not in _STRATEGIES:
+        _STRATEGIES[replicas] = tf.distribute.MirroredStrategy([f"/cpu:{i}" for i in range(replicas)])
+    return _STRATEGIES[replicas]
+
+
 def _define() -> type:
     import tensorflow as tf
 
@@ -91,8 +105,7 @@ def _define() -> type:
 
         def __init__(self, model: Model, *, dtype: str, recipe: Recipe | None, replicas: int,
                      batch_norm: str | None) -> None:
-            devices = [f"/cpu:{i}" for i in range(replicas)]
-            self.strategy = tf.distribute.MirroredStrategy(devices)
+            self.strategy = _strategy(replicas)
             with self.strategy.scope():
                 super().__init__(model, dtype=dtype, device="cpu", recipe=recipe)
             self.replicas, self.batch_norm = replicas, batch_norm
@@ -273,9 +286,12 @@ def _serve(conn: Connection, most: int) -> None:
 
 
 class _Worker:
-    """One spawned process hosting TensorFlow sessions for a driver (started once, reused)."""
+    """One spawned process hosting TensorFlow sessions of one replica count for a driver (started once, reused).
 
-    current: ClassVar[_Worker | None] = None
+    One count per process: TensorFlow's collectives key their groups by creation order, and a process that ran
+    a strategy over 2 devices fails one over 3 ("joining a group with size 3, but that group has size 2")."""
+
+    workers: ClassVar[dict[int, _Worker]] = {}
 
     def __init__(self, most: int) -> None:
         import atexit
@@ -292,13 +308,11 @@ class _Worker:
 
     @classmethod
     def get(cls, replicas: int) -> _Worker:
-        from lockstep.conformance.levels.data_parallel import REPLICAS
-
-        w = cls.current
-        if w is None or w.most < replicas or not w.proc.is_alive():
+        w = cls.workers.get(replicas)
+        if w is None or not w.proc.is_alive():
             if w is not None:
                 w.close()
-            w = cls.current = _Worker(max(replicas, *REPLICAS))
+            w = cls.workers[replicas] = _Worker(replicas)
         return w
 
     def reply(self) -> Any:
@@ -326,8 +340,8 @@ class _Worker:
         self.proc.join(timeout=5)
         if self.proc.is_alive():
             self.proc.kill()
-        if _Worker.current is self:
-            _Worker.current = None
+        if _Worker.workers.get(self.most) is self:
+            del _Worker.workers[self.most]
 
 
 class TFDataParallelDriver(Session):
