@@ -292,3 +292,16 @@ def test_resume_notes() -> None:
                                                                {"replicas": 3, "batch_norm": "local"}, False)
     assert "not the one an uninterrupted run" in resume_note({"replicas": 2, "batch_norm": "local"},
                                                              {"replicas": 3, "batch_norm": "local"}, True)
+
+
+def test_certify_level_5_by_name_on_the_reference(tmp_path: Path, capsys) -> None:
+    """The oracle against itself: certified, every comparison exact, and the level named in the report."""
+    report = tmp_path / "cert"
+    code = main(["certify", "--adapter", "reference", "--level", "data_parallel", "--examples", "3", "--construct",
+                 "data_parallel,data_parallel_local,data_parallel_sync,inline-model", "--report", str(report), "-q"])
+    assert code == 0, capsys.readouterr()
+    cert = json.loads((report / "report.json").read_text())
+    checks = cert["checks"]
+    assert {c["level"] for c in checks} == {5} and {c["outcome"] for c in checks} == {"pass"}, checks
+    assert {c["construct"] for c in checks} == {"data_parallel", "data_parallel_local", "data_parallel_sync",
+                                                "inline-model"}, checks
