@@ -69,16 +69,21 @@ SYNC_NOTE_CUDA = "native: nn.SyncBatchNorm"
 
 
 # --------------------------------------------------------------------------------------- process group
+BACKEND_ENV = "LOCKSTEP_DIST_BACKEND"
+
+
 def backend_for(device: str) -> str:
-    """The collective backend of a device: NCCL for CUDA, gloo for the CPU."""
-    return "nccl" if device.startswith("cuda") else "gloo"
+    """The collective backend of a device: NCCL for CUDA, gloo for the CPU; LOCKSTEP_DIST_BACKEND overrides it
+    (gloo also runs CUDA tensors, e.g. several replicas sharing one GPU, which NCCL refuses)."""
+    return os.environ.get(BACKEND_ENV) or ("nccl" if device.startswith("cuda") else "gloo")
 
 
-def init_process_group(rank: int, size: int, device: str, init_method: str = "env://") -> dict[str, Any]:
+def init_process_group(rank: int, size: int, device: str, init_method: str = "env://",
+                       backend: str | None = None) -> dict[str, Any]:
     """Join (or check) the default process group; returns what report.json records about it.
 
     `env://` reads MASTER_ADDR and MASTER_PORT (set by torchrun, or by `lockstep run`'s launcher)."""
-    backend = backend_for(device)
+    backend = backend or backend_for(device)
     if not dist.is_initialized():
         dist.init_process_group(backend, init_method=init_method, rank=rank, world_size=size, timeout=TIMEOUT)
     elif dist.get_world_size() != size or dist.get_rank() != rank:
@@ -283,7 +288,7 @@ def _serve(rank: int, size: int, port: int, conn: Connection) -> None:
     commands from the driver until told to stop."""
     try:
         torch.set_num_threads(threads_per_replica(size))
-        init_process_group(rank, size, "cpu", f"tcp://127.0.0.1:{port}")
+        init_process_group(rank, size, "cpu", f"tcp://127.0.0.1:{port}", backend="gloo")
         groups = {n: dist.new_group(list(range(n))) for n in range(1, size)}  # every rank creates every group
         groups[size] = None
     except Exception as exc:
@@ -410,10 +415,7 @@ class TorchDataParallelSession(Session):
 
     def __init__(self, model: Model, *, dtype: str, device: str = "cpu", recipe: Recipe | None = None,
                  replicas: int, batch_norm: str | None = None) -> None:
-        if device != "cpu":
-            raise ValueError("the torch replica pool runs on the CPU (gloo); CUDA replicas are started by "
-                             "`lockstep run --replicas N` or torchrun, one per GPU")
-        self.pool = ReplicaPool.get(replicas)
+        self.pool = ReplicaPool.get(replicas)  # gloo: on the CPU, or every replica on one GPU (`device`)
         self.replicas, self.batch_norm = replicas, batch_norm
         self.distribution = {"strategy": "data_parallel", "replicas": replicas, "batch_norm": batch_norm}
         self.pool.all("build", {"model": model, "dtype": dtype, "device": device, "recipe": recipe,

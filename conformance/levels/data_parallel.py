@@ -7,7 +7,7 @@ by a derived one-step bound, never a free-running trajectory). The oracle is `Da
 (float64, any N, in one process). Per step the level checks:
 - the loss, the learning rate, every parameter and buffer after the step and every optimizer state, against
   the oracle, under the float32 bounds of the step (the one-process bounds of reference/error_bounds.py,
-  for `local` batch norm one per shard, combined as the gradients are; every length grows by N + 3 for the
+  for `local` batch norm one per shard, combined as the gradients are; every length grows by N + 2 for the
   cross-replica sum, the loss weighting N·w_r and the average's 1/N) or float64's fixed rules;
 - the same for the adapter's ordinary one-process session from the same state, where the semantics equal
   one process (no batch norm, or `sync`): N replicas and one process agree with one oracle;

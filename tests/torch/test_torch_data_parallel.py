@@ -162,3 +162,30 @@ def test_level_5_certifies_torch_on_the_example_recipes() -> None:
                                                                recipe_steps=2))
     assert cert.certified, [(c.name, c.outcome, c.message) for c in cert.checks]
     assert len(cert.checks) == 6 and all(c.examples == 1 for c in cert.checks)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("norm", ["sync", "local"])
+def test_replicas_sharing_one_gpu_equal_the_reference_semantics(tmp_path: Path, norm: str) -> None:
+    """On CUDA, `sync` is the native nn.SyncBatchNorm: two replicas share GPU 0 over gloo (NCCL needs one GPU
+    per replica), float64, a whole epoch and its uneven last batch."""
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    from lockstep.adapters.torch.distributed import TorchDataParallelSession
+
+    prep = prepare_run(write(tmp_path, norm=norm, samples=43, steps=5))
+    oracle = DataParallelReferenceSession(prep.model, prep.recipe, "float64", replicas=2, batch_norm=norm)
+    gpu = TorchDataParallelSession(prep.model, dtype="float64", device="cuda:0", recipe=prep.recipe, replicas=2,
+                                   batch_norm=norm)
+    oracle.set_parameters(prep.initial)
+    gpu.set_parameters(prep.initial)
+    for step in range(prep.total_steps):
+        _, x, y = prep.data.batch(step)
+        masks = masks_for(prep, step, len(x))
+        a, b = oracle.train_step(x, y, masks=masks), gpu.train_step(x, y, masks=masks)
+        assert b.loss == pytest.approx(a.loss, rel=1e-11), (step, a.loss, b.loss)
+    want, got = oracle.get_parameters(), gpu.get_parameters()
+    worst = {k: float(np.max(np.abs(got[k] - v))) for k, v in want.items()}
+    assert max(worst.values()) < 1e-9, worst
