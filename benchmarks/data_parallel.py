@@ -15,7 +15,7 @@ docs/distributed.md).
 
     python benchmarks/data_parallel.py [--recipes digits-mlp,small-cnn] [--replicas 2] [--steps 30]
                                        [--warmup 5] [--batch-norm sync|local] [--device cpu|cuda]
-                                       [--backend gloo|nccl]
+                                       [--backend gloo|nccl] [--threads T] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def _cpus() -> int:
 
 
 def _worker(rank: int, size: int, port: int, recipe: str, batch_norm: str | None, steps: int, warmup: int,
-            device: str, backend: str | None, queue) -> None:
+            device: str, backend: str | None, threads: int | None, queue) -> None:
     import torch
     import torch.distributed as dist
 
@@ -46,7 +46,7 @@ def _worker(rank: int, size: int, port: int, recipe: str, batch_norm: str | None
     from lockstep.adapters.torch.session import TorchSession
     from lockstep.runner import masks_for, prepare_run
 
-    torch.set_num_threads(max(1, _cpus() // size))
+    torch.set_num_threads(threads or max(1, _cpus() // size))
     init_process_group(rank, size, device, f"tcp://127.0.0.1:{port}", backend=backend)
     shared = backend == "gloo" and device.startswith("cuda")  # every replica on the one GPU
     if device.startswith("cuda"):
@@ -84,12 +84,20 @@ def _worker(rank: int, size: int, port: int, recipe: str, batch_norm: str | None
         queue.put({"step": statistics.median(times), "all_reduce": statistics.median(reduce_times[warmup:]),
                    "parameters": numel, "batch": prep.recipe.data.batch_size, "threads": torch.get_num_threads()})
     dist.barrier()
-    dist.destroy_process_group()
+    sys.stdout.flush()
+    os._exit(0)  # not through the interpreter's exit, where gloo's threads can abort the process (SIGABRT)
 
 
 def measure(recipe: Path, replicas: int, batch_norm: str | None, steps: int, warmup: int, device: str,
-            backend: str | None = None) -> dict:
-    """Rank 0's medians for `replicas` processes training `recipe`."""
+            backend: str | None = None, threads: int | None = None, repeats: int = 1) -> dict:
+    """Rank 0's medians for `replicas` processes training `recipe` (the median run of `repeats`)."""
+    runs = sorted((_measure_once(recipe, replicas, batch_norm, steps, warmup, device, backend, threads)
+                   for _ in range(repeats)), key=lambda r: r["step"])
+    return runs[len(runs) // 2]
+
+
+def _measure_once(recipe: Path, replicas: int, batch_norm: str | None, steps: int, warmup: int, device: str,
+                  backend: str | None, threads: int | None) -> dict:
     import torch.multiprocessing as mp
 
     from lockstep.distributed import free_port
@@ -98,7 +106,7 @@ def measure(recipe: Path, replicas: int, batch_norm: str | None, steps: int, war
     queue = ctx.SimpleQueue()
     port = free_port()
     procs = [ctx.Process(target=_worker, args=(r, replicas, port, str(recipe), batch_norm, steps, warmup, device,
-                                               backend, queue)) for r in range(replicas)]
+                                               backend, threads, queue)) for r in range(replicas)]
     for p in procs:
         p.start()
     for p in procs:
@@ -119,20 +127,26 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="cpu")
     p.add_argument("--backend", default=None, help="collective backend (default: nccl on cuda, gloo on cpu; gloo "
                                                     "with cuda puts every replica on GPU 0)")
+    p.add_argument("--threads", type=int, default=None, help="intra-op threads of every process (default: the "
+                                                              "CPUs shared out)")
+    p.add_argument("--repeats", type=int, default=3, help="runs of each measurement; the median run is shown")
     args = p.parse_args(argv)
     counts = [int(n) for n in args.replicas.split(",")]
-    print(f"{_cpus()} CPUs; {args.steps} steps timed after {args.warmup}; batch norm `{args.batch_norm}` "
+    print(f"{_cpus()} CPUs; {args.steps} steps timed after {args.warmup}, median of {args.repeats} runs; batch norm "
+          f"`{args.batch_norm}` "
           f"(where the model has one); device {args.device}; {args.backend or 'default'} collectives")
     print(f"{'recipe':<14} {'N':>2} {'threads':>7} {'batch':>5} {'params':>8} {'ms/step':>8} {'vs N=1':>7} "
           f"{'all-reduce ms':>13} {'share':>6}")
     ratios = []
     for name in args.recipes.split(","):
         recipe = ROOT / "examples" / name / "recipe.yaml"
-        base = measure(recipe, 1, None, args.steps, args.warmup, args.device, args.backend)
+        base = measure(recipe, 1, None, args.steps, args.warmup, args.device, args.backend, args.threads,
+                       args.repeats)
         print(f"{name:<14} {1:>2} {base['threads']:>7} {base['batch']:>5} {base['parameters']:>8} "
               f"{base['step'] * 1e3:>8.2f} {1.0:>7.2f} {'-':>13} {'-':>6}")
         for n in counts:
-            r = measure(recipe, n, args.batch_norm, args.steps, args.warmup, args.device, args.backend)
+            r = measure(recipe, n, args.batch_norm, args.steps, args.warmup, args.device, args.backend, args.threads,
+                        args.repeats)
             ratio = r["step"] / base["step"]
             print(f"{name:<14} {n:>2} {r['threads']:>7} {r['batch']:>5} {r['parameters']:>8} {r['step'] * 1e3:>8.2f} "
                   f"{ratio:>7.2f} {r['all_reduce'] * 1e3:>13.3f} {r['all_reduce'] / r['step']:>6.1%}")

@@ -260,6 +260,10 @@ def run_command(args: argparse.Namespace, loaded: tuple[Any, Any, Path]) -> int 
              f"{world.size}); give the same count, or leave --replicas out")
         return 2
     kind = engine_kind(args.backend)
+    if kind == "in-process" and args.backend.lower() in ("tensorflow", "tf") and os.environ.get("TF_CONFIG"):
+        _say("TF_CONFIG is set, but several TensorFlow workers (MultiWorkerMirroredStrategy) are not wired in this "
+             "release: unset TF_CONFIG to train the replicas in this process (docs/distributed.md)")
+        return 2
     if kind is None:
         _say(f"backend `{args.backend}` has no data-parallel engine (torch, tensorflow and reference have one); "
              "run it without replicas")
@@ -347,16 +351,26 @@ def train_replicas(args: argparse.Namespace, loaded: tuple[Any, Any, Path], n: i
         if replica.writer and code == 0:
             code = _resume_messages(args, out, recipe.checkpoint is not None) or 0
         code = replica.agree(code)
-        if code:
-            return code
-        return _train(args, out, folder, n, replica)
+        if code == 0:
+            code = _train(args, out, folder, n, replica)
     except KeyboardInterrupt:
-        return 130
+        code = 130
     finally:
         if folder is not None:
             folder.release()
-        with contextlib.suppress(Exception):
-            leave(args.backend)
+    if replica.size > 1:  # a process of a group: end without gloo's destructors, which can abort (SIGABRT) at exit
+        _exit(code)
+    with contextlib.suppress(Exception):
+        leave(args.backend)
+    return code
+
+
+def _exit(code: int) -> None:
+    """End this replica's process now, its output flushed ("terminate called without an active exception": gloo's
+    threads, torn down by the interpreter's exit, abort a process that had finished its work)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _train(args: argparse.Namespace, out: Path, folder: Any, n: int, replica: Replica) -> int:
@@ -442,9 +456,7 @@ def _train(args: argparse.Namespace, out: Path, folder: Any, n: int, replica: Re
         progress.close()
         _say(f"replica {replica.rank}: lost contact with the other replicas ({_short(exc)})")
         if replica.size > 1:  # a process group with a dead peer can abort in its destructor: leave at once
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(1)
+            _exit(1)
         return 1
     progress.close()
     code = report(result)

@@ -315,8 +315,8 @@ def _serve(rank: int, size: int, port: int, conn: Connection) -> None:
             conn.send(("nonfinite", exc.quantity))
         except Exception as exc:
             conn.send(("error", f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}"))
-    if dist.is_initialized():
-        dist.destroy_process_group()
+    conn.close()
+    os._exit(0)  # not through the interpreter's exit, where gloo's threads can abort the process
 
 
 class ReplicaPool:
