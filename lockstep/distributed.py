@@ -229,6 +229,20 @@ def _say(message: str) -> None:
     print(f"lockstep run: {message}", file=sys.stderr)
 
 
+def _usable_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def max_local_replicas() -> int:
+    """How many replicas one machine may start (processes that each load a framework, or TensorFlow devices):
+    LOCKSTEP_MAX_REPLICAS, else twice the usable CPUs and at least 8."""
+    env = os.environ.get("LOCKSTEP_MAX_REPLICAS", "").strip()
+    return int(env) if env.isdigit() and int(env) > 0 else max(8, 2 * _usable_cpus())
+
+
 def requested(args: argparse.Namespace, recipe: Recipe) -> int | None:
     """How many replicas this command asks for (None: an ordinary one-process run)."""
     from lockstep.spec.distribution import replicas_of
@@ -267,6 +281,12 @@ def run_command(args: argparse.Namespace, loaded: tuple[Any, Any, Path]) -> int 
     if kind is None:
         _say(f"backend `{args.backend}` has no data-parallel engine (torch, tensorflow and reference have one); "
              "run it without replicas")
+        return 2
+    most = max_local_replicas()
+    starts_here = (kind == "processes" and world is None) or args.backend.lower() in ("tensorflow", "tf")
+    if starts_here and n > most:
+        _say(f"{n} replicas would run {n} copies of the model on this machine's {_usable_cpus()} CPUs; at most {most} "
+             "here (LOCKSTEP_MAX_REPLICAS raises it); `--backend reference --replicas N` checks the semantics of any N")
         return 2
     if kind == "in-process" and world is not None and world.size > 1:
         _say(f"backend `{args.backend}` runs all its replicas in one process: start it without torchrun "

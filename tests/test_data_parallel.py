@@ -253,7 +253,9 @@ def test_checkpoints_record_their_replicas_inside_the_verified_metadata(tmp_path
     ([], {"RANK": "2", "WORLD_SIZE": "2"}, "RANK=2 is not a rank of WORLD_SIZE=2"),
     (["--replicas", "3", "--backend", "torch"], {"RANK": "0", "WORLD_SIZE": "2"},
      "--replicas 3, but torchrun started 2 processes"),
-], ids=["zero", "divide", "no-engine", "in-process-under-torchrun", "bad-rank", "rank-outside", "mismatch"])
+    (["--replicas", "64", "--backend", "torch"], {"LOCKSTEP_MAX_REPLICAS": "8"}, "64 replicas would run 64 copies of "
+     "the model on this machine"),
+], ids=["zero", "divide", "no-engine", "in-process-under-torchrun", "bad-rank", "rank-outside", "mismatch", "too-many"])
 def test_refusals_exit_2_with_one_line(tmp_path: Path, capsys, monkeypatch, args: list[str], env: dict,
                                        words: str) -> None:
     for k, v in env.items():
