@@ -368,7 +368,7 @@ def train_replicas(args: argparse.Namespace, loaded: tuple[Any, Any, Path], n: i
             except FolderError as exc:
                 print(exc, file=sys.stderr)
                 code = 2
-        if replica.writer and code == 0:
+        if replica.writer and code == 0 and not launched:  # (a launcher said it already)
             code = _resume_messages(args, out, recipe.checkpoint is not None) or 0
         code = replica.agree(code)
         if code == 0:
