@@ -214,7 +214,7 @@ class Suite:
         name = str(opt("lockstep_adapter")).strip()
         levels = parse_levels(opt("lockstep_level"))
         if levels is None:
-            raise pytest.UsageError(f"--lockstep-level {opt('lockstep_level')!r}: expected 1-4, level names "
+            raise pytest.UsageError(f"--lockstep-level {opt('lockstep_level')!r}: expected 1-5, level names "
                                     f"({', '.join(LEVEL_NAMES)}) or `all`")
         dtypes = _split(opt("lockstep_dtype"))
         if not dtypes or any(d not in DTYPES for d in dtypes):

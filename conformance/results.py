@@ -17,10 +17,11 @@ from typing import Any, Literal
 
 Outcome = Literal["pass", "fail", "unsupported", "error"]
 
-LEVELS: dict[int, str] = {1: "predictions", 2: "gradients", 3: "updates", 4: "recipes"}
+LEVELS: dict[int, str] = {1: "predictions", 2: "gradients", 3: "updates", 4: "recipes", 5: "data_parallel"}
 """Level number -> name: 1 forward outputs in eval mode; 2 loss and gradients of one batch; 3 parameters
 and optimizer state after k steps (schedules, clipping, regularization included); 4 short training
-trajectories of the example recipes."""
+trajectories of the example recipes; 5 the data-parallel engine on 2 and 3 replicas, step by step (asked for
+by name or number: not part of `all`, it starts worker processes)."""
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from lockstep.conformance import strategies as cs
 from lockstep.conformance.cases import Case
 from lockstep.conformance.checks import Check
 from lockstep.conformance.levels import MODULES, Pair, run_levels
+from lockstep.conformance.levels import data_parallel as dp
 from lockstep.conformance.results import LEVELS, Certification, CheckResult, Worst
 
 if TYPE_CHECKING:
@@ -66,6 +67,8 @@ def _specs() -> list[Spec]:
 
 
 SPECS: list[Spec] = _specs()
+SPECS += [Spec(c, (dp.LEVEL,), dp.problem) for c in dp.CONSTRUCTS]  # level 5 (conformance/levels/data_parallel.py)
+COMPOSITES.update(dp.CONSTRUCTS)
 
 
 def example_recipes() -> list[Path]:
@@ -122,7 +125,7 @@ def build_pair(target: Target, prep: Prepared) -> Pair:
 
     reference = ReferenceAdapter().build(prep.model, dtype="float64", recipe=prep.recipe)
     actual = target.adapter.build(prep.model, dtype=target.dtype, device=target.device, recipe=prep.recipe)
-    return Pair(prep, reference, actual, target.dtype)
+    return Pair(prep, reference, actual, target.dtype, target)
 
 
 def run_pair(target: Target, case: Case, levels: tuple[int, ...], workdir: Path
@@ -209,8 +212,10 @@ def _base(target: Target, spec: Spec) -> dict[str, Any]:
 
 
 def adapter_levels(adapter: Adapter) -> tuple[int, ...]:
-    """The levels an adapter can be checked at (`Adapter.levels`; a third-party class without it: all four)."""
-    return tuple(getattr(adapter, "levels", (1, 2, 3, 4)))
+    """The levels an adapter can be checked at (`Adapter.levels`; a third-party class without it: all four).
+    One that trains (level 4) can be asked for level 5, data_parallel: without an engine it reports unsupported."""
+    levels = tuple(getattr(adapter, "levels", (1, 2, 3, 4)))
+    return (*levels, dp.LEVEL) if 4 in levels and dp.LEVEL not in levels else levels
 
 
 def _levels_note(adapter: Adapter) -> str:
@@ -393,7 +398,7 @@ class Options:
     report_dir: Path | None = None
 
 
-def plan(adapter: Adapter, options: Options) -> Iterator[tuple[Spec | Path, str, str]]:
+def plan(adapter: Adapter, options: Options) -> Iterator[tuple[Spec | Path | dp.ExampleRecipe, str, str]]:
     """Every (spec or example recipe, dtype, device) the options ask for, in report order."""
     devices = options.devices or tuple(adapter.devices())
     for device in devices:
@@ -406,6 +411,10 @@ def plan(adapter: Adapter, options: Options) -> Iterator[tuple[Spec | Path, str,
                 for recipe in example_recipes():
                     if options.constructs is None or recipe.parent.name in options.constructs:
                         yield recipe, dtype, device
+            if dp.LEVEL in options.levels:
+                for recipe in example_recipes():
+                    if options.constructs is None or recipe.parent.name in options.constructs:
+                        yield dp.ExampleRecipe(recipe), dtype, device
 
 
 def certify(adapter: Adapter, name: str, options: Options,
@@ -419,6 +428,8 @@ def certify(adapter: Adapter, name: str, options: Options,
         target = Target(adapter, name, dtype, device)
         if isinstance(item, Path):
             results = [run_recipe(target, item, options.recipe_steps, options.report_dir)]
+        elif isinstance(item, dp.ExampleRecipe):
+            results = dp.run_recipe(target, item.path, options.recipe_steps, options.report_dir)
         else:
             results = run_check(target, item, options.examples, options.seed, options.report_dir)
         done += 1

@@ -740,7 +740,8 @@ def _adapter(name: str | Adapter) -> Adapter:
         raise
 
 
-LEVEL_NAMES = {"predictions": 1, "gradients": 2, "updates": 3, "recipes": 4}
+LEVEL_NAMES = {"predictions": 1, "gradients": 2, "updates": 3, "recipes": 4, "data_parallel": 5}
+"""Level 5 starts worker processes: `all` means 1-4, level 5 is asked for by name or number."""
 
 
 def _levels(levels: str | int | Iterable[int | str]) -> tuple[int, ...]:
@@ -751,15 +752,15 @@ def _levels(levels: str | int | Iterable[int | str]) -> tuple[int, ...]:
     for x in items:
         for part in (x.split(",") if isinstance(x, str) else [x]):
             p = str(part).strip().lower()
-            if p.isdigit() and int(p) in (1, 2, 3, 4):
+            if p.isdigit() and int(p) in (1, 2, 3, 4, 5):
                 out.add(int(p))
             elif p in LEVEL_NAMES:
                 out.add(LEVEL_NAMES[p])
             else:
-                raise LockstepError(f"--level {levels!r}: expected 1-4, level names ({', '.join(LEVEL_NAMES)}) or "
+                raise LockstepError(f"--level {levels!r}: expected 1-5, level names ({', '.join(LEVEL_NAMES)}) or "
                                     "`all`")
     if not out:
-        raise LockstepError(f"--level {levels!r}: expected 1-4, level names ({', '.join(LEVEL_NAMES)}) or `all`")
+        raise LockstepError(f"--level {levels!r}: expected 1-5, level names ({', '.join(LEVEL_NAMES)}) or `all`")
     return tuple(sorted(out))
 
 

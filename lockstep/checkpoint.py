@@ -94,6 +94,7 @@ class Checkpoint:
     params: dict[str, np.ndarray]
     state: dict[str, dict[str, np.ndarray]]
     history_text: str  # metrics.jsonl up to `step`, byte for byte
+    distribution: dict[str, Any] | None = None  # the replicas that wrote it (a data-parallel run), else None
 
     @property
     def history_lines(self) -> list[str]:
@@ -148,9 +149,10 @@ def _entry(a: np.ndarray) -> dict[str, Any]:
 
 # ------------------------------------------------------------------------------------------------ write
 def save_checkpoint(folder: Path, step: int, session: Session, prep: Prepared, keep: int, *,
-                    history: str = "", backend: str = "") -> Path:
+                    history: str = "", backend: str = "", distribution: dict[str, Any] | None = None) -> Path:
     """Write `step-XXXXXXXX.npz` atomically (parameters, buffers, optimizer state, metrics so far, hashes);
-    then keep the newest `keep` checkpoints up to this step."""
+    then keep the newest `keep` checkpoints up to this step. `distribution` (strategy, replicas, batch_norm)
+    records what a data-parallel run was: nothing in the arrays is per replica."""
     params = {k: np.ascontiguousarray(v, dtype=ARRAY_DTYPE) for k, v in session.get_parameters().items()}
     opt_step, raw_state = session.get_optimizer_state()
     state = {p: {n: np.ascontiguousarray(a, dtype=ARRAY_DTYPE) for n, a in s.items()} for p, s in raw_state.items()}
@@ -159,6 +161,8 @@ def save_checkpoint(folder: Path, step: int, session: Session, prep: Prepared, k
             "backend": backend, "dtype": prep.recipe.dtype, "history": _entry(text),
             "params": {k: _entry(v) for k, v in params.items()},
             "state": {p: {n: _entry(a) for n, a in s.items()} for p, s in state.items()}}
+    if distribution is not None:
+        body["distribution"] = {k: distribution.get(k) for k in ("strategy", "replicas", "batch_norm")}
     meta = _canonical({"format": FORMAT, "sha256": _meta_digest(body), "checkpoint": body})
     arrays: dict[str, np.ndarray] = {f"param/{k}": v for k, v in params.items()}
     arrays.update({f"opt/{p}/{n}": a for p, s in state.items() for n, a in s.items()})
@@ -401,7 +405,9 @@ def _read(path: Path, layout: Layout | None, recipe_hash: str | None) -> Checkpo
     history = _history(arrays.pop("history").tobytes(), step)
     params = {k: arrays[f"param/{k}"] for k in params_meta}
     state = {p: {n: arrays[f"opt/{p}/{n}"] for n in s} for p, s in state_meta.items()}
-    return Checkpoint(path, step, opt_step, theirs, body["backend"], body["dtype"], params, state, history)
+    dist = body.get("distribution")
+    return Checkpoint(path, step, opt_step, theirs, body["backend"], body["dtype"], params, state, history,
+                      dist if isinstance(dist, dict) else None)
 
 
 def load_checkpoint(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray], dict[str, dict[str, np.ndarray]]]:

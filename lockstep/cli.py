@@ -74,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help(sys.stderr)
         return 2
+    args._argv = argv  # a data-parallel `lockstep run` starts its replicas with the same arguments
     module = importlib.import_module(args._module)
     try:
         return int(module.run(args))

@@ -40,6 +40,7 @@ from lockstep.spec.graph import ModelGraph, build_graph
 
 if TYPE_CHECKING:
     from lockstep.adapters.base import Adapter
+    from lockstep.distributed import Replica
     from lockstep.progress import Progress
 
 EVAL_CHUNK = 4096  # samples per evaluation forward: bounds memory on large validation sets
@@ -118,8 +119,11 @@ def _model_dir(recipe: Recipe, base: Path) -> Path:
 def recipe_hash(recipe: Recipe, model: Model, weights_sha256: str | None = None) -> str:
     """sha256 of the canonical JSON (sorted keys, no spaces) of the validated recipe with its model resolved.
 
-    Defaults are filled in, so two spellings of one recipe hash alike; a weights file adds its digest."""
+    Defaults are filled in, so two spellings of one recipe hash alike; a weights file adds its digest. The
+    `distribution` section is left out: a checkpoint holds no per-replica state, so a run may resume on another
+    replica count (the checkpoint records the one it was written with, and resuming says what changed)."""
     doc = recipe.model_dump(mode="json")
+    doc.pop("distribution", None)
     doc["model"] = model.model_dump(mode="json")
     if weights_sha256 is not None:
         doc["model"]["weights"]["sha256"] = weights_sha256
@@ -263,8 +267,21 @@ class RunResult:
     eval_time: float = 0.0
 
 
-def _resume_point(ckpt_dir: Path, prep: Prepared, session: Session) -> Checkpoint | None:
-    """The newest intact checkpoint of this recipe, verified against `session` (lockstep/checkpoint.py)."""
+def _resume_point(ckpt_dir: Path, prep: Prepared, session: Session, replica: Replica | None = None
+                  ) -> Checkpoint | None:
+    """The newest intact checkpoint of this recipe, verified against `session` (lockstep/checkpoint.py); in a
+    data-parallel run rank 0 finds it (and sets damaged ones aside) and every rank gets the same one."""
+    if replica is not None:
+        found: Checkpoint | RunError | None = None
+        if replica.writer:
+            try:
+                found = _resume_point(ckpt_dir, prep, session)
+            except RunError as exc:
+                found = exc
+        found = replica.share(found)
+        if isinstance(found, RunError):
+            raise found
+        return found
     try:
         return resume_point(ckpt_dir, recipe_hash=prep.recipe_hash, total_steps=prep.total_steps,
                             layout=Layout.of(session), warn=lambda m: print(f"lockstep run: {m}", file=sys.stderr))
@@ -274,12 +291,15 @@ def _resume_point(ckpt_dir: Path, prep: Prepared, session: Session) -> Checkpoin
 
 def train(prep: Prepared, session: Session, *, out: Path | None = None, resume: bool = False,
           progress: Progress | None = None, backend: str = "",
-          on_step: Callable[[dict[str, Any]], None] | None = None) -> RunResult:
+          on_step: Callable[[dict[str, Any]], None] | None = None, replica: Replica | None = None) -> RunResult:
     """Run the recipe on `session` (already built). With `out`, write metrics.jsonl and checkpoints; `on_step`
     sees each step's metrics.jsonl record once it is logged (TensorBoard event files are written from it).
 
-    Raises RunFailed (exit 1) on a non-finite loss or gradient, RunError (exit 2) for an unusable resume."""
+    In a data-parallel run with a process per replica (`replica`, lockstep/distributed.py) every rank trains and
+    only rank 0 evaluates and writes. Raises RunFailed (exit 1) on a non-finite loss or gradient, RunError
+    (exit 2) for an unusable resume."""
     r = prep.recipe
+    writer = replica is None or replica.writer
     start, resumed_from = 0, None
     history: list[dict[str, Any]] = []
     lines: list[str] = []
@@ -287,17 +307,18 @@ def train(prep: Prepared, session: Session, *, out: Path | None = None, resume: 
     last_ckpt = 0
     session.set_parameters(prep.initial)
     if resume and ckpt_dir is not None:
-        point = _resume_point(ckpt_dir, prep, session)
+        point = _resume_point(ckpt_dir, prep, session, replica)
         if point is not None:
             start = point.step
             session.set_parameters(point.params)
             session.set_optimizer_state(point.optimizer_step, point.state)
             history, lines = point.history, point.history_lines
             resumed_from = last_ckpt = start
-    elif ckpt_dir is not None:
+            _say_resumed(prep, point, session, writer)
+    elif ckpt_dir is not None and writer:
         for stale in checkpoints(ckpt_dir):  # a fresh run must never resume into an older run's state
             stale.unlink()
-    metrics_path = out / "metrics.jsonl" if out is not None else None
+    metrics_path = out / "metrics.jsonl" if out is not None and writer else None
     if metrics_path is not None:
         atomic.write_text(metrics_path, "".join(lines))  # drops what a killed run wrote past its checkpoint
     log = open(metrics_path, "a", encoding="utf-8") if metrics_path is not None else None
@@ -327,7 +348,7 @@ def train(prep: Prepared, session: Session, *, out: Path | None = None, resume: 
             record: dict[str, Any] = {"step": done, "epoch": epoch, "loss": loss, "lr": float(res.learning_rate)}
             if res.grad_norm is not None:
                 record["grad_norm"] = float(res.grad_norm)
-            if (every and done % every == 0) or done == prep.total_steps:
+            if writer and ((every and done % every == 0) or done == prep.total_steps):
                 t1 = time.perf_counter()
                 result.eval_metrics = record["eval"] = evaluate(prep, session)
                 eval_time += time.perf_counter() - t1
@@ -336,12 +357,12 @@ def train(prep: Prepared, session: Session, *, out: Path | None = None, resume: 
             lines.append(line)
             if log is not None:
                 log.write(line)
-            if ckpt_dir is not None and r.checkpoint is not None and (
+            if writer and ckpt_dir is not None and r.checkpoint is not None and (
                     done % r.checkpoint.every == 0 or done == prep.total_steps):
                 if log is not None:
                     log.flush()  # the log reaches the checkpoint's step before the checkpoint exists
                 save_checkpoint(ckpt_dir, done, session, prep, r.checkpoint.keep, history="".join(lines),
-                                backend=backend)
+                                backend=backend, distribution=getattr(session, "distribution", None))
                 last_ckpt = done
             if on_step is not None:
                 on_step(record)
@@ -353,10 +374,20 @@ def train(prep: Prepared, session: Session, *, out: Path | None = None, resume: 
         result.eval_time = eval_time
         if log is not None:
             log.close()
-    if not result.eval_metrics:  # resumed from the final checkpoint: nothing left to train
+    if writer and not result.eval_metrics:  # resumed from the final checkpoint: nothing left to train
         last_eval = next((h["eval"] for h in reversed(history) if "eval" in h), None)
         result.eval_metrics = last_eval if last_eval is not None else evaluate(prep, session)
     return result
+
+
+def _say_resumed(prep: Prepared, point: Checkpoint, session: Session, writer: bool) -> None:
+    """A resume on another replica count says what that changes (lockstep/distributed.py)."""
+    from lockstep.distributed import resume_note
+
+    note = resume_note(point.distribution, getattr(session, "distribution", None),
+                       any(n.type == "batch_norm" for n in prep.graph.nodes))
+    if note and writer:
+        print(f"lockstep run: {note}", file=sys.stderr)
 
 
 # -------------------------------------------------------------------------------------------- report

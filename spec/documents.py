@@ -91,6 +91,18 @@ class Checkpoint(Strict):
     keep: PositiveInt = 2
 
 
+class Distribution(Strict):
+    """How one run's steps are spread over replicas (docs/spec/v1-semantics.md, "Data parallelism").
+
+    The global batch stays `data.batch_size`: replica r of N gets a contiguous shard of every batch, the
+    gradient is the mean over the whole global batch, and randomness is indexed by global sample, so N changes
+    nothing but the order of additions, except batch-norm statistics under `batch_norm: local`."""
+
+    strategy: Literal["data_parallel"]
+    replicas: PositiveInt = 1
+    batch_norm: Literal["local", "sync"] | None = None  # required when the model has batch_norm
+
+
 class Recipe(Document):
     kind: Literal["Recipe"]
     model: str | dict  # a relative path to a Model document, or the Model document inline
@@ -105,7 +117,8 @@ class Recipe(Document):
     training: Training
     evaluation: Evaluation = Field(default_factory=Evaluation)
     checkpoint: Checkpoint | None = None
-    workers: PositiveInt = 1  # data-parallel replicas; the global batch is data.batch_size
+    workers: PositiveInt = 1  # deprecated: `distribution.replicas` (anything but 1 is refused with that hint)
+    distribution: Distribution | None = None  # data-parallel replicas; None: one process
 
     @field_validator("model", mode="before")
     @classmethod

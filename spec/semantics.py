@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from lockstep.spec import resources
+from lockstep.spec import distribution, resources
 from lockstep.spec.base import FLOAT_MAX, Shape, ShapeError
 from lockstep.spec.diagnostics import Diagnostic, SpecError, format_path
 from lockstep.spec.documents import Environment, Model, Recipe
@@ -558,6 +558,9 @@ def check_recipe(recipe: Recipe, doc: Located, *, base_dir: Path) -> list[Diagno
     if model is not None:
         graph = build_graph(model)
         found = _check_against_model(recipe, model, graph, facts, n_train, doc)
+        if not graph.problems:
+            found += [_diag(doc, p.path, p.message, code="distribution", expected=p.expected)
+                      for p in distribution.problems(recipe, graph, n_train, total)]
         out.extend(found)
         if not found and not graph.problems:
             out.extend(_check_memory(recipe, model, graph, facts, total, doc))

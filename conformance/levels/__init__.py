@@ -6,7 +6,9 @@
 3. `updates`: loss, learning rate, parameters and optimizer state over k optimizer steps, schedules,
    clipping and regularization included;
 4. `recipes`: short training trajectories of the example recipes (the same comparison as `updates`, on
-   the real data, models and hyper-parameters users start from).
+   the real data, models and hyper-parameters users start from);
+5. `data_parallel`: the adapter's data-parallel engine on 2 and 3 replicas against the reference's
+   data-parallel semantics, step by step (asked for explicitly: it starts processes).
 
 Each module has `checks(pair: Pair) -> list[Check]`: the comparisons of one prepared case, reference
 against the adapter, under the tolerances of conformance/tolerance.py.
@@ -18,10 +20,10 @@ from types import ModuleType
 
 from lockstep.adapters.base import UnsupportedConstruct
 from lockstep.conformance.checks import Check
-from lockstep.conformance.levels import gradients, predictions, recipes, updates
+from lockstep.conformance.levels import data_parallel, gradients, predictions, recipes, updates
 from lockstep.conformance.levels._pair import Pair
 
-MODULES: dict[int, ModuleType] = {1: predictions, 2: gradients, 3: updates, 4: recipes}
+MODULES: dict[int, ModuleType] = {1: predictions, 2: gradients, 3: updates, 4: recipes, 5: data_parallel}
 
 __all__ = ["MODULES", "Pair", "run_levels"]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -16,6 +17,7 @@ class Pair:
     reference: Session
     actual: Session
     dtype: str  # the dtype the adapter computes in (the reference always computes in float64)
+    target: Any = None  # suite.Target: the adapter under test and where it runs (level 5 builds its replicas)
 
     def start(self) -> None:
         """Both sessions at the case's initial parameters and buffers."""

@@ -48,6 +48,7 @@ class Mutant:
     adapter: str  # `module:attribute` of its Adapter class (also usable as `lockstep certify --adapter`)
     dtypes: tuple[str, ...] | None = None  # None: DTYPES; the float32-ulp mutants are float64 bugs only
     control: str = REFERENCE  # `module:attribute` of the correct adapter it is a mutant of (the false-alarm check)
+    levels: tuple[int, ...] | None = None  # None: certify's default levels; (5,): a data-parallel bug
 
     def load(self) -> Adapter:
         """An instance of the mutant's adapter class."""
@@ -69,8 +70,11 @@ def _load(target: str) -> Adapter:
 
 
 def _m(name: str, cls: str, plants: str, constructs: tuple[str, ...], dtypes: tuple[str, ...] | None = None,
-       control: str = REFERENCE) -> Mutant:
-    return Mutant(name, plants, constructs, f"{__name__}.{name}:{cls}", dtypes, control)
+       control: str = REFERENCE, levels: tuple[int, ...] | None = None) -> Mutant:
+    return Mutant(name, plants, constructs, f"{__name__}.{name}:{cls}", dtypes, control, levels)
+
+
+DATA_PARALLEL = (5,)  # level 5, data_parallel (conformance/levels/data_parallel.py)
 
 
 MUTANTS: dict[str, Mutant] = {m.name: m for m in (
@@ -113,6 +117,21 @@ MUTANTS: dict[str, Mutant] = {m.name: m for m in (
        "ONNX export: LSTM blocks (i, f, g, o) not reordered to ONNX's (i, o, f, c)", ("lstm",), control=ONNXRUNTIME),
     _m("export_layer_norm_epsilon", "ExportLayerNormEpsilonAdapter",
        "ONNX export: layer_norm ε dropped (ONNX's default 1e-5)", ("layer_norm",), control=ONNXRUNTIME),
+    _m("dp_gradient_sum", "DPGradientSumAdapter",
+       "data parallel: gradients summed over the replicas, not averaged", ("data_parallel",),
+       levels=DATA_PARALLEL),
+    _m("dp_batch_norm_synced", "DPBatchNormSyncedAdapter",
+       "data parallel: batch norm synchronized when `local` was asked", ("data_parallel_local",),
+       levels=DATA_PARALLEL),
+    _m("dp_batch_norm_local", "DPBatchNormLocalAdapter",
+       "data parallel: batch norm per replica when `sync` was asked", ("data_parallel_sync",),
+       levels=DATA_PARALLEL),
+    _m("dp_same_dropout_mask", "DPSameDropoutMaskAdapter",
+       "data parallel: every replica uses the first replica's dropout mask", ("data_parallel",),
+       levels=DATA_PARALLEL),
+    _m("dp_skip_uneven_shard", "DPSkipUnevenShardAdapter",
+       "data parallel: the replica with the smaller shard of an uneven batch skips it", ("data_parallel",),
+       levels=DATA_PARALLEL),
 )}
 
 
@@ -140,14 +159,19 @@ class Detection:
 
 
 def options_for(mutant: Mutant | None, examples: int, seed: int, *, full: bool = False,
-                constructs: tuple[str, ...] | None = None, dtypes: tuple[str, ...] | None = None) -> Options:
+                constructs: tuple[str, ...] | None = None, dtypes: tuple[str, ...] | None = None,
+                levels: tuple[int, ...] | None = None) -> Options:
     """Certify's default options (all levels), restricted to the mutant's constructs and dtypes unless `full`
-    (every construct, both dtypes: the whole default certification)."""
+    (every construct, both dtypes: the whole default certification); a data-parallel mutant's level 5 is
+    added (it is not one of the default levels)."""
+    wanted_levels = levels or (mutant.levels if mutant and mutant.levels else None)
     if full:
-        return Options(examples=examples, seed=seed)
+        base = Options(examples=examples, seed=seed)
+        return replace(base, levels=tuple(sorted({*base.levels, *(wanted_levels or ())})))
     wanted = constructs or (mutant.constructs if mutant else ())
     return replace(Options(), examples=examples, seed=seed, constructs=tuple(wanted),
-                   dtypes=dtypes or (mutant.dtypes if mutant and mutant.dtypes else DTYPES))
+                   dtypes=dtypes or (mutant.dtypes if mutant and mutant.dtypes else DTYPES),
+                   **({"levels": wanted_levels} if wanted_levels else {}))
 
 
 def detect(mutant: Mutant, options: Options, on_result: Callable[[int, int, CheckResult], None] | None = None

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 from lockstep.conformance.mutants import DTYPES, MUTANTS, Detection, detect, options_for
 from lockstep.conformance.results import Certification
-from lockstep.conformance.suite import DEFAULT_EXAMPLES, DEFAULT_SEED, certify
+from lockstep.conformance.suite import DEFAULT_EXAMPLES, DEFAULT_SEED, Options, certify
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -74,8 +74,9 @@ def control(detections: Sequence[Detection], examples: int, seed: int, full: boo
         constructs = tuple(dict.fromkeys(c for d in group for c in d.mutant.constructs))
         dtypes = tuple(dict.fromkeys(t for d in group for t in d.certification.dtypes)) or DTYPES
         adapter = group[0].mutant.load_control()
+        levels = tuple(sorted({*Options().levels, *(lv for d in group for lv in d.mutant.levels or ())}))
         out.append(certify(adapter, adapter.name, options_for(None, examples, seed, full=full,
-                                                               constructs=constructs, dtypes=dtypes)))
+                                                               constructs=constructs, dtypes=dtypes, levels=levels)))
     return out
 
 

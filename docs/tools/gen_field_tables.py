@@ -87,8 +87,18 @@ MEANINGS: dict[str, str] = {
     "documents.Recipe.evaluation": "Which metrics to compute on the held-out split, and how often.",
     "documents.Recipe.checkpoint": "Write checkpoints (parameters, buffers, optimizer state) so a run can "
                                    "resume; `null`: none.",
-    "documents.Recipe.workers": "Data-parallel replicas; the global batch stays `data.batch_size`. Reserved: "
-                                "v1 runners train on one worker.",
+    "documents.Recipe.workers": "Deprecated, kept so older recipes stay valid: only `1` is accepted; replicas are "
+                                "`distribution.replicas`.",
+    "documents.Recipe.distribution": "Train on several replicas with data parallelism (see [Data "
+                                     "parallelism](#data-parallelism)); `null`: one process, unless "
+                                     "`lockstep run --replicas N` asks for more.",
+    "documents.Distribution.strategy": "`data_parallel`: every replica holds the whole model and trains on a "
+                                       "shard of each global batch; gradients are averaged over the global batch.",
+    "documents.Distribution.replicas": "How many replicas (processes or devices) share each batch; must divide "
+                                       "`data.batch_size`. `lockstep run --replicas N` overrides it.",
+    "documents.Distribution.batch_norm": "What batch-norm statistics are computed over in training: `local` (each "
+                                         "replica's own shard) or `sync` (the whole global batch, as one process). "
+                                         "Required when the model has `batch_norm`.",
     "documents.Regularization.l2": "Coupled L2: `l2 * w` is added to every trainable parameter's gradient after "
                                    "clipping, before the optimizer. It is not part of the reported loss.",
     "documents.Training.steps": "Train for this many optimizer steps (give `steps` or `epochs`, not both).",
@@ -422,6 +432,7 @@ OBJECTS = {  # nested objects: (word, anchor)
     documents.Checkpoint: ("checkpoint", "#checkpoints"), documents.Tolerance: ("tolerance", "#tolerance"),
     documents.LatencyBudget: ("latency budget", "#latency-budget"), schedules.Warmup: ("warm-up", "#warm-up"),
     documents.Quantization: ("quantization", "#quantization"),
+    documents.Distribution: ("distribution", "#data-parallelism"),
 }
 PLURAL = {"integer": "integers", "number": "numbers", "string": "strings", "name": "names", "boolean": "booleans"}
 

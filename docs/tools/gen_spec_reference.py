@@ -17,6 +17,7 @@ from lockstep.spec.base import INT64_MAX, INT64_MIN, Shape
 SECTIONS = [
     ("Documents", [documents.Model, documents.Input, documents.WeightsFile, documents.Recipe,
                    documents.Regularization, documents.Training, documents.Evaluation, documents.Checkpoint,
+                   documents.Distribution,
                    documents.Environment, documents.Tolerance, documents.LatencyBudget]),
     ("Layers", list(layers.LAYER_CLASSES)),
     ("Initializers", list(typing.get_args(typing.get_args(initializers.Initializer)[0]))),

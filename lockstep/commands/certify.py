@@ -22,7 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="adapter name (built-in or entry point `lockstep.adapters`) or module:attribute")
     parser.add_argument("--level", default="all", metavar="L",
                         help="levels, comma-separated: 1 predictions, 2 gradients, 3 updates, 4 recipes, "
-                             "or `all` (default); `3` alone runs level 3 only")
+                             "5 data_parallel, or `all` (default: 1-4; level 5 starts worker processes and is "
+                             "asked for by name or number); `3` alone runs level 3 only")
     parser.add_argument("--dtype", default="float32,float64", metavar="D",
                         help="dtypes, comma-separated (default: float32,float64)")
     parser.add_argument("--device", default=None, metavar="X",

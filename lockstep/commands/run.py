@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -38,6 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "effective recipe is written to recipe.resolved.yaml)")
     parser.add_argument("--seed", type=int, metavar="S", help="the recipe's seed (the same as --set seed=S)")
     parser.add_argument("--steps", type=int, metavar="N", help="stop after N steps at most (smoke tests)")
+    parser.add_argument("--replicas", type=int, metavar="N",
+                        help="data-parallel replicas (default: the recipe's `distribution.replicas`, else 1; under "
+                             "torchrun: WORLD_SIZE); torch starts one process per replica (docs/distributed.md)")
     parser.add_argument("--tensorboard", action="store_true",
                         help="also write TensorBoard event files into DIR/tensorboard/ (needs the tensorboard "
                              "package or TensorFlow)")
@@ -53,6 +57,11 @@ def run(args: argparse.Namespace) -> int:
     def say(message: str) -> None:
         print(f"lockstep run: {message}", file=sys.stderr)
 
+    from lockstep.distributed import run_command as run_data_parallel
+
+    code = run_data_parallel(args)  # --replicas N, the recipe's distribution, torchrun; None: one process
+    if code is not None:
+        return code
     try:
         result = api.run(args.recipe, args.backend, args.out, args.resume, args.overrides, seed=args.seed,
                          device=args.device, steps=args.steps, overwrite=args.overwrite, tensorboard=args.tensorboard,
@@ -69,6 +78,13 @@ def run(args: argparse.Namespace) -> int:
         return exc.exit_code
     _summary(result)
     return 0
+
+
+def out_folder(args: argparse.Namespace, recipe) -> Path:
+    """`--out`, or runs/<recipe name>-<backend> (the data-parallel paths write there too)."""
+    import re
+
+    return Path(args.out or f"runs/{recipe.metadata.name}-{re.sub(r'[^A-Za-z0-9_.-]+', '_', args.backend)}")
 
 
 def _summary(r: RunResult) -> None:

@@ -26,9 +26,11 @@ def _results(cert: Certification) -> str:
 
 
 @functools.cache
-def _control(constructs: tuple[str, ...], dtypes: tuple[str, ...], adapter: type = ReferenceAdapter) -> Certification:
+def _control(constructs: tuple[str, ...], dtypes: tuple[str, ...], adapter: type = ReferenceAdapter,
+             levels: tuple[int, ...] | None = None) -> Certification:
     """The correct adapter (or the seams with no bug) certified like a mutant would be on `constructs`."""
-    options = options_for(None, suite.DEFAULT_EXAMPLES, suite.DEFAULT_SEED, constructs=constructs, dtypes=dtypes)
+    options = options_for(None, suite.DEFAULT_EXAMPLES, suite.DEFAULT_SEED, constructs=constructs, dtypes=dtypes,
+                          levels=levels)
     return suite.certify(adapter(), adapter.name, options)
 
 
@@ -58,7 +60,7 @@ def test_the_reference_passes_where_the_mutant_is_caught(mutant: Mutant) -> None
     """No false alarm: the same constructs, dtypes, examples and seed certify the correct adapter (the reference,
     or the onnxruntime adapter for the export mutants)."""
     _needs(mutant)
-    cert = _control(mutant.constructs, _dtypes(mutant), type(mutant.load_control()))
+    cert = _control(mutant.constructs, _dtypes(mutant), type(mutant.load_control()), mutant.levels)
     assert cert.certified, f"false alarm on the constructs of `{mutant.name}`:\n{_results(cert)}"
 
 

@@ -184,7 +184,7 @@ def test_expectations_skip_and_xfail(broken: pytest.Pytester) -> None:
 @pytest.mark.parametrize(("args", "message"), [
     (["--lockstep-adapter=nope"], "ERROR: --lockstep-adapter nope: unknown adapter `nope`; known: *"),
     (["--lockstep-adapter=no_such_module:Adapter"], "ERROR: --lockstep-adapter no_such_module:Adapter: no module *"),
-    (["--lockstep-adapter=reference", "--lockstep-level=7"], "ERROR: --lockstep-level '7': expected 1-4*"),
+    (["--lockstep-adapter=reference", "--lockstep-level=7"], "ERROR: --lockstep-level '7': expected 1-5*"),
     (["--lockstep-adapter=reference", "--lockstep-dtype=float16"], "ERROR: --lockstep-dtype: expected float32*"),
     (["--lockstep-adapter=reference", "--lockstep-construct=dens"], "ERROR: *unknown `dens`; did you mean `dense`?"),
     (["--lockstep-adapter=reference", "--lockstep-device=cuda:0"], "ERROR: *offers cpu; not cuda:0"),

@@ -1,0 +1,385 @@
+"""Data parallelism on TensorFlow: `tf.distribute.MirroredStrategy` over N logical CPU devices in one process
+(docs/distributed.md; the semantics: docs/spec/v1-semantics.md, "Data parallelism").
+
+The model, its optimizer and their variables are created under the strategy (mirrored variables, one copy per
+replica). A step is two compiled functions. The first: `strategy.run` gives replica r its shard of the global
+batch (and of the global dropout masks) and takes the gradient of the *sum* of its loss terms divided by the
+global batch's count M (1 for `sum`): Σ_r of these is the global loss, whatever the shards' sizes (the loss is
+built with Keras's `sum` reduction: Keras scales a `mean` by 1/N under a strategy, right for equal shards
+only). The replica context's native `all_reduce` sums the gradients; the global norm, the non-finite check,
+clipping and coupled L2 act on that sum, identical on every replica. The second, only for a finite step:
+the optimizer's native `apply` in the replica context, as in Keras's fit; Keras sums what the replicas pass,
+so replica 0 passes the gradient and the others zeros, and the sum is the gradient exactly. Batch norm:
+`local` is Keras's per-replica statistics with the running statistics created with aggregation MEAN (the
+replicas' updates averaged: layers/batch_norm.py); `sync` is Keras's own `synchronized=True` (an all-reduce
+of the sums, E[x²] − E[x]²).
+
+Logical devices can only be configured before TensorFlow initializes its runtime, once per process:
+`lockstep run --backend tensorflow --replicas N` configures them first thing; a driver (the conformance
+suite, a test) in a process where TensorFlow already runs uses `TFDataParallelDriver`, the same session in a
+worker process. Several machines (MultiWorkerMirroredStrategy with TF_CONFIG) are described in
+docs/distributed.md.
+"""
+
+from __future__ import annotations
+
+import os
+import traceback
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from lockstep.adapters.base import Arrays, NonFiniteError, Session, StepResult, UnsupportedConstruct
+from lockstep.reference.data_parallel import shard_bounds
+
+if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
+
+    from lockstep.spec.documents import Model, Recipe
+
+MAX_REPLICAS_ENV = "LOCKSTEP_TF_LOGICAL_CPUS"
+"""Logical CPU devices to create (default: the replicas asked for): a driver worker creates the most it serves."""
+
+
+def configure_logical_cpus(replicas: int) -> None:
+    """Split the CPU into at least `replicas` logical devices, before TensorFlow initializes; an
+    UnsupportedConstruct (naming what to do) when TensorFlow already runs with fewer."""
+    import tensorflow as tf
+
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    current = tf.config.get_logical_device_configuration(cpu) or []
+    if len(current) >= replicas:
+        return
+    want = max(replicas, int(os.environ.get(MAX_REPLICAS_ENV, "0") or 0))
+    try:
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * want)
+    except RuntimeError:
+        have = len(tf.config.list_logical_devices("CPU"))
+        raise UnsupportedConstruct("distribution", f"TensorFlow already runs in this process with {have} logical "
+                                   f"CPU device{'s' * (have != 1)}; {replicas} replicas need {replicas}, configured "
+                                   "before TensorFlow starts (a new process)") from None
+
+
+def _session_class() -> type:
+    """TFDataParallelSession, defined on first use (it subclasses TFSession, which imports TensorFlow)."""
+    global _SESSION
+    if _SESSION is None:
+        _SESSION = _define()
+    return _SESSION
+
+
+_SESSION: type | None = None
+
+
+def TFDataParallelSession(model: Model, *, dtype: str, device: str = "cpu", recipe: Recipe | None = None,
+                          replicas: int, batch_norm: str | None = None) -> Session:
+    """`replicas` replicas of `model` in this process under MirroredStrategy (see the module docstring)."""
+    if device != "cpu":
+        raise UnsupportedConstruct(f"device:{device}", "TensorFlow data parallelism runs on logical CPU devices "
+                                   "here (MirroredStrategy over GPUs is not wired in this release)")
+    configure_logical_cpus(replicas)
+    return _session_class()(model, dtype=dtype, recipe=recipe, replicas=replicas, batch_norm=batch_norm)
+
+
+_STRATEGIES: dict[int, Any] = {}
+
+
+def _strategy(replicas: int) -> Any:
+    """One MirroredStrategy per replica count and process, shared by every session: each strategy numbers its
+    collectives from the same start, and TensorFlow refuses a second strategy's all-reduce of another shape
+    under a number the first one used ("Shape mismatch in the collective instance")."""
+    import tensorflow as tf
+
+    if replicas not in _STRATEGIES:
+        _STRATEGIES[replicas] = tf.distribute.MirroredStrategy([f"/cpu:{i}" for i in range(replicas)])
+    return _STRATEGIES[replicas]
+
+
+def _define() -> type:
+    import tensorflow as tf
+
+    from lockstep.adapters.tensorflow.session import TFSession
+
+    class _TFDataParallelSession(TFSession):
+        """The TFSession protocol over MirroredStrategy replicas; every method takes the global batch."""
+
+        def __init__(self, model: Model, *, dtype: str, recipe: Recipe | None, replicas: int,
+                     batch_norm: str | None) -> None:
+            self.strategy = _strategy(replicas)
+            with self.strategy.scope():
+                super().__init__(model, dtype=dtype, device="cpu", recipe=recipe)
+            self.replicas, self.batch_norm = replicas, batch_norm
+            self.distribution = {"strategy": "data_parallel", "replicas": replicas, "batch_norm": batch_norm}
+            self.synchronized = batch_norm == "sync" and replicas > 1
+            for step in self.net.steps:
+                if step.type == "batch_norm":
+                    step.layer.synchronized = self.synchronized
+            self.reduction = recipe.loss.reduction if recipe is not None else "mean"
+            if recipe is not None:  # each replica sums its loss terms (Keras scales a `mean` by 1/N under a strategy)
+                from lockstep.adapters.tensorflow import losses
+                from lockstep.reference.representable import ELEMENT_LOSSES
+
+                self.sum_loss_fn = losses.build(recipe.loss.model_copy(update={"reduction": "sum"}), dtype)
+                out = self.net.graph.output_shapes()[0]
+                self.terms_per_sample = int(np.prod(out if recipe.loss.type in ELEMENT_LOSSES else out[:-1]))
+            self._last: list[tuple[int, int]] = []
+            self._dp_step: Any = None
+
+        def batch_norm_note(self) -> str:
+            return "native: keras BatchNormalization(synchronized=True) under MirroredStrategy"
+
+        def last_shards(self) -> list[tuple[int, int]]:
+            return list(self._last)
+
+        # ----------------------------------------------------------------------------- per replica
+        def _distribute(self, x: np.ndarray | Arrays, y: np.ndarray, masks: Arrays | None) -> tuple:
+            n = len(y)
+            bounds = shard_bounds(n, self.replicas)
+            self._last = list(bounds)
+            # the global loss is Σ_r (sum of replica r's terms) / M, M the global batch's terms (`sum`: / 1)
+            w = tf.constant(1.0 / (n * self.terms_per_sample) if self.reduction == "mean" else 1.0, tf.float64)
+            # every replica gets the whole batch and slices its shard with tensors: its trace then has no static
+            # batch size, so every replica traces the same graph (with shards of 3 and 2 samples TensorFlow would
+            # trace two, whose gradients of synchronized batch norm all-reduce in different orders: a deadlock
+            # reported as "Values to regroup had different lengths")
+            args = [*self._input_args(x), self._target_arg(y), *self._mask_args(masks)]
+            shards = [(tf.constant(lo, tf.int64), tf.constant(hi - lo, tf.int64)) for lo, hi in bounds]
+            return self.strategy.experimental_distribute_values_from_function(
+                lambda ctx: (*args, *shards[ctx.replica_id_in_sync_group], w))
+
+        def _replica_gradients(self, *args):
+            """On one replica: its shard's weighted loss and gradient, summed over the replicas."""
+            *batch, lo, size, weight = args
+            batch = [tf.slice(a, tf.concat([[lo], tf.zeros([len(a.shape) - 1], tf.int64)], 0),
+                              tf.concat([[size], -tf.ones([len(a.shape) - 1], tf.int64)], 0)) for a in batch]
+            inputs, y, masks = self._unpack(tuple(batch), True)
+            context = tf.distribute.get_replica_context()
+            with tf.GradientTape() as tape:
+                local = self.sum_loss_fn(self.net(inputs, masks, training=True), y)
+                scaled = local * tf.cast(weight, local.dtype)
+            grads = tape.gradient(scaled, self.net.trainable, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+            grads = [tf.convert_to_tensor(g) for g in grads]
+            total, *grads = context.all_reduce(tf.distribute.ReduceOp.SUM, [scaled, *grads])
+            return [total, *grads]
+
+        def _replica_step(self, *args):
+            total, *grads = self._replica_gradients(*args)
+            norm = tf.linalg.global_norm(grads)
+            finite = tf.math.logical_and(tf.math.is_finite(total), tf.math.is_finite(norm))
+            gs = grads
+            if self.clip is not None and self.clip.type == "global_norm":
+                gs, _ = tf.clip_by_global_norm(gs, self.clip.max_norm, use_norm=norm)
+            elif self.clip is not None:
+                gs = [tf.clip_by_value(g, -self.clip.clip_value, self.clip.clip_value) for g in gs]
+            if self.l2:
+                gs = [g + self.l2 * v.value for g, v in zip(gs, self.net.trainable, strict=True)]
+            return [total, norm, finite, *gs]
+
+        def _graph_dp_step(self, per_replica):
+            """Gradients summed, checked, clipped and regularized on every replica; nothing applied yet."""
+            total, norm, finite, *gs = self.strategy.run(self._replica_step, args=per_replica)
+            lr = self.schedule(self.opt.iterations)
+            first = self.strategy.experimental_local_results
+            f64 = tf.float64
+            flags = tf.stack([tf.cast(first(total)[0], f64), tf.cast(first(norm)[0], f64), tf.cast(lr, f64),
+                              tf.cast(first(finite)[0], f64)])
+            return flags, gs
+
+        def _replica_apply(self, *gs):
+            """The optimizer's native `apply` in the replica context, as in Keras's own fit: Keras sums what every
+            replica passes, so replica 0 passes the gradient (identical on every replica) and the others zeros:
+            the sum is the gradient exactly (gradients pre-divided by N would not be, for N = 3)."""
+            context = tf.distribute.get_replica_context()
+            own = tf.cast(tf.equal(context.replica_id_in_sync_group, 0), gs[0].dtype) if gs else None
+            self.opt.apply([g * tf.cast(own, g.dtype) for g in gs], self.net.trainable)
+            return tf.constant(True)
+
+        def _graph_dp_apply(self, gs):
+            return self.strategy.run(self._replica_apply, args=tuple(gs))
+
+        def _graph_dp_gradients(self, per_replica):
+            out = self.strategy.run(self._replica_gradients, args=per_replica)
+            return [self.strategy.experimental_local_results(o)[0] for o in out]
+
+        # ---------------------------------------------------------------------------------- protocol
+        def loss_and_gradients(self, x: np.ndarray | Arrays, y: np.ndarray, *, masks: Arrays | None = None
+                               ) -> tuple[float, Arrays]:
+            self._need_recipe()
+            fn = self._functions.get("dp_gradients")
+            if fn is None:
+                fn = self._functions["dp_gradients"] = tf.function(self._graph_dp_gradients, reduce_retracing=True,
+                                                                   autograph=False)
+            total, *grads = fn(self._distribute(x, y, masks))
+            by_var = {id(v): g.numpy() for v, g in zip(self.net.trainable, grads, strict=True)}
+            return float(total.numpy()), {name: slot.view(by_var[id(slot.variable)])
+                                          for name, slot in self.net.slots.items()}
+
+        def train_step(self, x: np.ndarray | Arrays, y: np.ndarray, *, masks: Arrays | None = None) -> StepResult:
+            self._need_recipe()
+            if self.opt is None:
+                value, _ = self.loss_and_gradients(x, y, masks=masks)
+                if not np.isfinite(value):
+                    raise NonFiniteError("loss")
+                lr = float(self.schedule(self.step).numpy())
+                self.step += 1
+                return StepResult(value, lr, 0.0)
+            fn = self._functions.get("dp_step")
+            if fn is None:
+                fn = self._functions["dp_step"] = tf.function(self._graph_dp_step, reduce_retracing=True,
+                                                              autograph=False)
+                self._functions["dp_apply"] = tf.function(self._graph_dp_apply, reduce_retracing=True,
+                                                          autograph=False)
+            saved = [tf.identity(b.value) for b in self.net.buffers]
+            flags, gs = fn(self._distribute(x, y, masks))
+            loss, norm, lr, ok = flags.numpy()
+            if not ok:
+                for b, v in zip(self.net.buffers, saved, strict=True):  # nothing changes on a failed step
+                    b.assign(v)
+                if not np.isfinite(loss):
+                    raise NonFiniteError("loss")
+                _, grads = self.loss_and_gradients(x, y, masks=masks)
+                for b, v in zip(self.net.buffers, saved, strict=True):
+                    b.assign(v)
+                bad = next((k for k, g in grads.items() if not np.all(np.isfinite(g))), "a parameter")
+                raise NonFiniteError(f"gradient of {bad}")
+            self._functions["dp_apply"](gs)
+            self.step += 1
+            return StepResult(float(loss), float(lr), float(norm))
+
+    return _TFDataParallelSession
+
+
+# ---------------------------------------------------------------------------------- driver: a worker
+def _serve(conn: Connection, most: int) -> None:
+    """A driver's worker process: TensorFlow with `most` logical CPUs, serving one session at a time."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    os.environ[MAX_REPLICAS_ENV] = str(most)
+    session: Any = None
+    try:
+        configure_logical_cpus(most)
+    except Exception as exc:
+        conn.send(("error", f"{type(exc).__name__}: {exc}"))
+        return
+    conn.send(("ok", None))
+    while True:
+        try:
+            op, payload = conn.recv()
+        except (EOFError, OSError):
+            break
+        if op == "close":
+            break
+        try:
+            if op == "build":
+                session = None
+                session = TFDataParallelSession(**payload)
+                conn.send(("ok", None))
+            else:
+                method, args, kwargs = payload
+                conn.send(("ok", getattr(session, method)(*args, **kwargs)))
+        except NonFiniteError as exc:
+            conn.send(("nonfinite", exc.quantity))
+        except UnsupportedConstruct as exc:
+            conn.send(("unsupported", (exc.construct, exc.reason)))
+        except Exception as exc:
+            conn.send(("error", f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}"))
+
+
+class _Worker:
+    """One spawned process hosting TensorFlow sessions of one replica count for a driver (started once, reused).
+
+    One count per process: TensorFlow's collectives key their groups by creation order, and a process that ran
+    a strategy over 2 devices fails one over 3 ("joining a group with size 3, but that group has size 2")."""
+
+    workers: ClassVar[dict[int, _Worker]] = {}
+
+    def __init__(self, most: int) -> None:
+        import atexit
+        import multiprocessing as mp
+
+        ctx = mp.get_context("spawn")
+        self.most = most
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_serve, args=(child, most), daemon=True, name="lockstep-tf-replicas")
+        self.proc.start()
+        child.close()
+        self.reply()
+        atexit.register(self.close)
+
+    @classmethod
+    def get(cls, replicas: int) -> _Worker:
+        w = cls.workers.get(replicas)
+        if w is None or not w.proc.is_alive():
+            if w is not None:
+                w.close()
+            w = cls.workers[replicas] = _Worker(replicas)
+        return w
+
+    def reply(self) -> Any:
+        try:
+            status, value = self.conn.recv()
+        except (EOFError, OSError):
+            raise RuntimeError(f"the TensorFlow replica process died (exit code {self.proc.exitcode})") from None
+        if status == "nonfinite":
+            raise NonFiniteError(value)
+        if status == "unsupported":
+            raise UnsupportedConstruct(*value)
+        if status == "error":
+            raise RuntimeError(f"TensorFlow replicas: {value}")
+        return value
+
+    def ask(self, op: str, payload: Any) -> Any:
+        self.conn.send((op, payload))
+        return self.reply()
+
+    def close(self) -> None:
+        try:
+            self.conn.send(("close", None))
+        except (OSError, ValueError):
+            pass
+        self.proc.join(timeout=5)
+        if self.proc.is_alive():
+            self.proc.kill()
+        if _Worker.workers.get(self.most) is self:
+            del _Worker.workers[self.most]
+
+
+class TFDataParallelDriver(Session):
+    """TFDataParallelSession in a worker process, driven as one session (for callers in which TensorFlow may
+    already run with one logical CPU: the conformance suite, tests, benchmarks)."""
+
+    def __init__(self, model: Model, *, dtype: str, device: str = "cpu", recipe: Recipe | None = None,
+                 replicas: int, batch_norm: str | None = None) -> None:
+        self.worker = _Worker.get(replicas)
+        self.replicas, self.batch_norm = replicas, batch_norm
+        self.distribution = {"strategy": "data_parallel", "replicas": replicas, "batch_norm": batch_norm}
+        self.worker.ask("build", {"model": model, "dtype": dtype, "device": device, "recipe": recipe,
+                                  "replicas": replicas, "batch_norm": batch_norm})
+
+    def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        return self.worker.ask("call", (method, args, kwargs))
+
+    def set_parameters(self, params: Arrays) -> None:
+        self._call("set_parameters", params)
+
+    def get_parameters(self) -> Arrays:
+        return self._call("get_parameters")
+
+    def forward(self, x: np.ndarray | Arrays, *, training: bool = False, masks: Arrays | None = None) -> np.ndarray:
+        return self._call("forward", x, training=training, masks=masks)
+
+    def loss_and_gradients(self, x: np.ndarray | Arrays, y: np.ndarray, *, masks: Arrays | None = None
+                           ) -> tuple[float, Arrays]:
+        return self._call("loss_and_gradients", x, y, masks=masks)
+
+    def train_step(self, x: np.ndarray | Arrays, y: np.ndarray, *, masks: Arrays | None = None) -> StepResult:
+        return self._call("train_step", x, y, masks=masks)
+
+    def get_optimizer_state(self) -> tuple[int, dict[str, Arrays]]:
+        return self._call("get_optimizer_state")
+
+    def set_optimizer_state(self, step: int, state: dict[str, Arrays]) -> None:
+        self._call("set_optimizer_state", step, state)
+
+    def last_shards(self) -> list[tuple[int, int]]:
+        return self._call("last_shards")

@@ -1,0 +1,715 @@
+"""Data-parallel runs: `lockstep run RECIPE --replicas N` (or the recipe's `distribution`), and `torchrun`.
+
+The semantics are the standard's (docs/spec/v1-semantics.md, "Data parallelism"); this module only starts
+and stops processes and builds the engine of each backend (docs/distributed.md):
+
+- an engine with one process per replica (torch: DDP over torch.distributed) is started the standard way:
+  `lockstep run` becomes a launcher that holds the run folder's lock and starts N copies of the same
+  command with torchrun's environment variables (RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE,
+  MASTER_ADDR, MASTER_PORT); `torchrun --nproc-per-node N -m lockstep run ...` starts the same workers
+  itself (and multi-node runs use torchrun's rendezvous, with no code here). Rank 0 writes metrics,
+  checkpoints and the report; a worker that dies ends the run (exit 1) with its rank and cause;
+- an engine that runs every replica in this process (the reference, the oracle of the others;
+  TensorFlow's MirroredStrategy over N logical devices) trains here, like a one-process run.
+
+Nothing here imports a framework at module level: `lockstep run` without replicas never pays for it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import argparse
+
+    from lockstep.adapters.base import Adapter, Session
+    from lockstep.runner import Prepared
+    from lockstep.spec.documents import Model, Recipe
+
+ENV_LAUNCHER = "LOCKSTEP_LAUNCHER"
+"""Set by `lockstep run`'s launcher in its workers (its pid): the launcher holds the run folder's lock."""
+WORLD_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+PROCESS_ENGINES = {"torch": "lockstep.adapters.torch.distributed"}
+IN_PROCESS_ENGINES = {"reference", "tensorflow"}
+GRACE_S = 5.0  # how long the launcher waits for the other workers after one failed, before it kills them
+
+
+def free_port() -> int:
+    """A TCP port free on the loopback interface right now (the rendezvous of a local process group)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# ------------------------------------------------------------------------------------------- the world
+@dataclass(frozen=True)
+class World:
+    """This process's place in a launched group, from torchrun's environment variables."""
+
+    rank: int
+    size: int
+    local_rank: int
+    launcher: str  # "lockstep" (this module's launcher) or "torchrun" (or any launcher setting the variables)
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | os._Environ[str] | None = None) -> World | None:
+        """The world described by RANK and WORLD_SIZE (with LOCAL_RANK), or None when they are not set.
+        ValueError (one line) for values that are not a rank inside a world."""
+        env = os.environ if env is None else env
+        if "RANK" not in env and "WORLD_SIZE" not in env:
+            return None
+        values = {}
+        for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
+            raw = env.get(name, "0" if name == "LOCAL_RANK" else "")
+            if not raw.strip().isdigit():
+                raise ValueError(f"the environment variable {name}={raw!r} is not a non-negative integer "
+                                 "(RANK and WORLD_SIZE come from torchrun or `lockstep run --replicas N`)")
+            values[name] = int(raw)
+        if values["WORLD_SIZE"] < 1 or values["RANK"] >= values["WORLD_SIZE"]:
+            raise ValueError(f"RANK={values['RANK']} is not a rank of WORLD_SIZE={values['WORLD_SIZE']}")
+        return cls(values["RANK"], values["WORLD_SIZE"], values["LOCAL_RANK"],
+                   "lockstep" if env.get(ENV_LAUNCHER) else "torchrun")
+
+
+@dataclass
+class Replica:
+    """A rank's handle on its group, for the runner: who it is and how ranks agree on one value."""
+
+    rank: int = 0
+    size: int = 1
+    share: Callable[[Any], Any] = field(default=lambda obj: obj)  # rank 0's value, on every rank
+    agree: Callable[[int], int] = field(default=lambda code: code)  # the largest of every rank's code
+    info: dict[str, Any] = field(default_factory=dict)  # the process group, for report.json
+
+    @property
+    def writer(self) -> bool:
+        return self.rank == 0
+
+
+# ------------------------------------------------------------------------------------------ engines
+def engine_kind(backend: str, adapter: Adapter | None = None) -> str | None:
+    """"processes" (one process per replica), "in-process" (every replica in this process) or None (the
+    backend has no data-parallel engine). A third-party adapter declares one with a `data_parallel` method and
+    a `data_parallel_processes` attribute (docs/distributed.md)."""
+    from lockstep.adapters.registry import ALIASES
+
+    name = ALIASES.get(backend.lower(), backend.lower())
+    if name in PROCESS_ENGINES:
+        return "processes"
+    if name in IN_PROCESS_ENGINES:
+        return "in-process"
+    if adapter is None:
+        from lockstep.adapters.registry import get
+
+        try:
+            adapter = get(backend)
+        except Exception:
+            return None
+    if not callable(getattr(adapter, "data_parallel", None)):
+        return None
+    return "processes" if getattr(adapter, "data_parallel_processes", False) else "in-process"
+
+
+def data_parallel_session(adapter: Adapter, model: Model, *, dtype: str, device: str, recipe: Recipe,
+                          replicas: int, batch_norm: str | None, driver: bool = False) -> Session:
+    """A session training `replicas` replicas of `model` with the standard's data-parallel semantics.
+
+    For an engine with one process per replica, `driver=False` is this process's replica (its group must be
+    joined: `join`), `driver=True` is every replica, started in a pool of worker processes and driven from here
+    (the conformance suite, benchmarks). In-process engines are the same either way."""
+    from lockstep.adapters.reference import ReferenceAdapter
+
+    custom = getattr(adapter, "data_parallel", None)
+    if callable(custom):
+        return custom(model, dtype=dtype, device=device, recipe=recipe, replicas=replicas, batch_norm=batch_norm,
+                      driver=driver)
+    if isinstance(adapter, ReferenceAdapter):
+        from lockstep.adapters.reference_parallel import DataParallelReferenceSession
+
+        adapter.build(model, dtype=dtype, device=device)  # the reference's own device and dtype errors
+        return DataParallelReferenceSession(model, recipe, dtype, replicas=replicas, batch_norm=batch_norm)
+    name = getattr(adapter, "name", "")
+    if name == "torch":
+        from lockstep.adapters.torch import distributed as torch_dp
+
+        adapter.check_target(dtype, device)  # type: ignore[attr-defined]
+        cls = torch_dp.TorchDataParallelSession if driver else torch_dp.TorchReplicaSession
+        return cls(model, dtype=dtype, device=device, recipe=recipe, replicas=replicas, batch_norm=batch_norm)
+    if name == "tensorflow":
+        from lockstep.adapters.tensorflow import distributed as tf_dp
+
+        if not driver and device == "cpu":
+            tf_dp.configure_logical_cpus(replicas)  # before anything starts TensorFlow's runtime
+        adapter.check_target(dtype, device)  # type: ignore[attr-defined]
+        cls = tf_dp.TFDataParallelDriver if driver else tf_dp.TFDataParallelSession
+        return cls(model, dtype=dtype, device=device, recipe=recipe, replicas=replicas, batch_norm=batch_norm)
+    from lockstep.adapters.base import UnsupportedConstruct
+
+    raise UnsupportedConstruct("distribution", f"the `{name}` adapter has no data-parallel engine")
+
+
+def join(backend: str, world: World | None, device: str) -> Replica:
+    """This process's Replica: for an engine with a process per replica, join its process group (gloo on the
+    CPU, NCCL on CUDA; a one-replica run without a launcher makes a group of one); in-process engines: rank 0 of 1."""
+    from lockstep.adapters.registry import ALIASES
+
+    name = ALIASES.get(backend.lower(), backend.lower())
+    if name != "torch":
+        return Replica(info={"engine": "in-process"})
+    import torch
+    import torch.distributed as dist
+
+    from lockstep.adapters.torch import distributed as torch_dp
+
+    if world is None:
+        rank, size, method = 0, 1, f"tcp://127.0.0.1:{free_port()}"
+    else:
+        rank, size, method = world.rank, world.size, "env://"
+    if device.startswith("cuda") and size > 1:
+        torch.cuda.set_device(world.local_rank if world is not None else 0)
+    info = torch_dp.init_process_group(rank, size, device, method)
+    objects = dist.new_group(backend="gloo") if info["backend"] != "gloo" else None
+
+    def agree(code: int) -> int:
+        t = torch.tensor([int(code)], dtype=torch.int64)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX, group=objects)
+        return int(t.item())
+
+    info.update({"engine": "processes", "launcher": world.launcher if world else "lockstep",
+                 "master_addr": os.environ.get("MASTER_ADDR") if world else "127.0.0.1",
+                 "master_port": os.environ.get("MASTER_PORT") if world else None})
+    return Replica(rank, size, lambda obj: torch_dp.share(obj, objects), agree, info)
+
+
+def leave(backend: str) -> None:
+    """Leave the process group joined by `join` (a no-op for in-process engines)."""
+    if backend.lower() in ("torch", "pytorch") and "torch.distributed" in sys.modules:
+        import torch.distributed as dist
+
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+
+# --------------------------------------------------------------------------------------- resuming
+def effective_statistics(distribution: dict[str, Any] | None, has_batch_norm: bool) -> str:
+    """What batch norm's training statistics are over: "global batch", or "shards of N" (local, N > 1)."""
+    n = int((distribution or {}).get("replicas", 1))
+    local = (distribution or {}).get("batch_norm") == "local"
+    return f"shards of {n} replicas (`batch_norm: local`)" if has_batch_norm and local and n > 1 else "global batch"
+
+
+def resume_note(saved: dict[str, Any] | None, now: dict[str, Any] | None, has_batch_norm: bool) -> str | None:
+    """What a resume on another replica count changes, or None when nothing does (docs/distributed.md)."""
+    n_saved = int((saved or {}).get("replicas", 1))
+    n_now = int((now or {}).get("replicas", 1))
+    before, after = effective_statistics(saved, has_batch_norm), effective_statistics(now, has_batch_norm)
+    if before == after and n_saved == n_now:
+        return None
+    head = f"the checkpoint was written by {n_saved} replica{'s' * (n_saved != 1)}, this run has {n_now}"
+    if before == after:
+        return (f"{head}: the semantics do not depend on the replica count (batch-norm statistics over the "
+                f"{after}), so it continues the same run, equal up to the order of additions")
+    return (f"{head}: batch-norm statistics in training were over the {before} and are now over the {after}, "
+            "so from here the run is not the one an uninterrupted run would have made")
+
+
+# ------------------------------------------------------------------------------------------ the command
+def _say(message: str) -> None:
+    print(f"lockstep run: {message}", file=sys.stderr)
+
+
+def _usable_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def max_local_replicas() -> int:
+    """How many replicas one machine may start (processes that each load a framework, or TensorFlow devices):
+    LOCKSTEP_MAX_REPLICAS, else twice the usable CPUs and at least 8."""
+    env = os.environ.get("LOCKSTEP_MAX_REPLICAS", "").strip()
+    return int(env) if env.isdigit() and int(env) > 0 else max(8, 2 * _usable_cpus())
+
+
+def requested(args: argparse.Namespace, recipe: Recipe) -> int | None:
+    """How many replicas this command asks for (None: an ordinary one-process run)."""
+    from lockstep.spec.distribution import replicas_of
+
+    world = World.from_env()
+    if world is not None:
+        return world.size
+    if args.replicas is not None:
+        return args.replicas
+    return replicas_of(recipe) if recipe.distribution is not None and replicas_of(recipe) > 1 else None
+
+
+def _effective(args: argparse.Namespace) -> tuple[Any, Any, Path] | int:
+    """(recipe, model, base) as the run sees it, `--set` and `--seed` applied (lockstep.api), or the exit code
+    after printing why it cannot be loaded."""
+    from lockstep import api
+    from lockstep.spec.diagnostics import escape_text
+
+    try:
+        eff = api._effective(args.recipe, getattr(args, "overrides", None), getattr(args, "seed", None))
+    except api.LockstepError as exc:
+        for d in exc.diagnostics:
+            print(d.format(), file=sys.stderr)
+        _say(escape_text(str(exc)))
+        return exc.exit_code
+    return eff.recipe, eff.model, eff.base
+
+
+def run_command(args: argparse.Namespace) -> int | None:
+    """The data-parallel paths of `lockstep run`; None when the command is an ordinary one-process run."""
+    if getattr(args, "replicas", None) is not None and args.replicas < 1:
+        _say("--replicas must be at least 1")
+        return 2
+    try:
+        world = World.from_env()
+    except ValueError as exc:
+        _say(str(exc))
+        return 2
+    if world is None and args.replicas is None and not _may_distribute(args.recipe):
+        return None  # no replicas asked for anywhere: the ordinary run loads the recipe itself
+    loaded = _effective(args)
+    if isinstance(loaded, int):
+        return loaded
+    recipe = loaded[0]
+    n = requested(args, recipe)
+    if n is None:
+        return None
+    if getattr(args, "tensorboard", False):
+        _say("--tensorboard is not available with data-parallel replicas in this release; leave it out")
+        return 2
+    if world is not None and args.replicas is not None and args.replicas != world.size:
+        _say(f"--replicas {args.replicas}, but {world.launcher} started {world.size} processes (WORLD_SIZE="
+             f"{world.size}); give the same count, or leave --replicas out")
+        return 2
+    kind = engine_kind(args.backend)
+    if kind == "in-process" and args.backend.lower() in ("tensorflow", "tf") and os.environ.get("TF_CONFIG"):
+        _say("TF_CONFIG is set, but several TensorFlow workers (MultiWorkerMirroredStrategy) are not wired in this "
+             "release: unset TF_CONFIG to train the replicas in this process (docs/distributed.md)")
+        return 2
+    if kind is None:
+        _say(f"backend `{args.backend}` has no data-parallel engine (torch, tensorflow and reference have one); "
+             "run it without replicas")
+        return 2
+    most = max_local_replicas()
+    starts_here = (kind == "processes" and world is None) or args.backend.lower() in ("tensorflow", "tf")
+    if starts_here and n > most:
+        _say(f"{n} replicas would run {n} copies of the model on this machine's {_usable_cpus()} CPUs; at most {most} "
+             "here (LOCKSTEP_MAX_REPLICAS raises it); `--backend reference --replicas N` checks the semantics of any N")
+        return 2
+    if kind == "in-process" and world is not None and world.size > 1:
+        _say(f"backend `{args.backend}` runs all its replicas in one process: start it without torchrun "
+             f"(`lockstep run ... --backend {args.backend} --replicas {world.size}`)")
+        return 2
+    if kind == "processes" and world is None and n > 1:
+        return launch(args, loaded, n)
+    return train_replicas(args, loaded, n, world)
+
+
+def _may_distribute(recipe: str) -> bool:
+    """Whether the recipe file mentions a `distribution` section at all (a cheap look before loading it: an
+    ordinary run then parses it once, in lockstep.api)."""
+    try:
+        with open(recipe, "rb") as fh:
+            return b"distribution" in fh.read(8 * 1024 * 1024)
+    except OSError:
+        return False  # the ordinary path reports why it cannot be read
+
+
+def out_folder(args: argparse.Namespace, recipe: Recipe) -> Path:
+    """The run folder `lockstep run` writes into (`--out`, or runs/<recipe name>-<backend>)."""
+    from lockstep.commands.run import out_folder as default
+
+    return default(args, recipe)
+
+
+def _plan(args: argparse.Namespace, n: int) -> tuple[Prepared, int] | int:
+    """The prepared run and the replica count, or the exit code after saying why the count cannot run it."""
+    from lockstep.runner import RunError, prepare_loaded
+    from lockstep.spec import distribution
+
+    loaded = _effective(args)
+    if isinstance(loaded, int):
+        return loaded
+    try:
+        prep = prepare_loaded(*loaded, args.steps, Path(args.recipe))
+    except RunError as exc:
+        for d in exc.diagnostics:
+            print(d.format(), file=sys.stderr)
+        _say(str(exc))
+        return exc.exit_code
+    found = distribution.problems(prep.recipe, prep.graph, len(prep.data.x_train), prep.total_steps, n)
+    if found:
+        source = "--replicas" if args.replicas is not None else "the recipe's distribution"
+        for p in found:
+            _say(f"{n} replicas ({source}): {'.'.join(map(str, p.path))}: {p.message}")
+        return 2
+    return prep, n
+
+
+def _resume_messages(args: argparse.Namespace, out: Path, checkpointed: bool) -> int | None:
+    from lockstep.checkpoint import checkpoints
+
+    if not args.resume:
+        return None
+    if not checkpointed:
+        _say(f"--resume: nothing to resume: the recipe writes no checkpoints (no `checkpoint:` section); training "
+             f"from step 0 into {out}")
+    elif (out / "checkpoints").exists() and not (out / "checkpoints").is_dir():
+        _say(f"{out / 'checkpoints'} is not a folder; remove it, or use another --out")
+        return 2
+    elif not checkpoints(out / "checkpoints"):
+        _say(f"--resume: nothing to resume in {out} (no checkpoint); training from step 0")
+    return None
+
+
+def train_replicas(args: argparse.Namespace, loaded: tuple[Any, Any, Path], n: int, world: World | None) -> int:
+    """Train as this process's replica (rank 0 of an in-process engine, or one rank of a launched group)."""
+    from lockstep.runfolder import RUN_OUTPUTS, FolderError, claim, recipe_inputs
+
+    recipe = loaded[0]
+    out = out_folder(args, recipe)
+    launched = world is not None and world.launcher == "lockstep"
+    if launched:
+        _die_with_launcher()
+    try:
+        replica = join(args.backend, world, args.device)
+    except (RuntimeError, ValueError, OSError) as exc:
+        _say(f"cannot join the replicas' process group: {' '.join(str(exc).split())[:300]}")
+        return 1
+    folder = None
+    try:
+        code = 0
+        if replica.writer and not launched:  # torchrun, or an in-process engine: rank 0 holds the folder
+            mode = "resume" if args.resume else "overwrite" if args.overwrite else "fresh"
+            try:
+                folder = claim(out, outputs=RUN_OUTPUTS, inputs=recipe_inputs(args.recipe, loaded), mode=mode,
+                               prog="lockstep run")
+                for note in folder.notes:
+                    _say(note)
+            except FolderError as exc:
+                print(exc, file=sys.stderr)
+                code = 2
+        if replica.writer and code == 0 and not launched:  # (a launcher said it already)
+            code = _resume_messages(args, out, recipe.checkpoint is not None) or 0
+        code = replica.agree(code)
+        if code == 0:
+            code = _train(args, out, folder, n, replica)
+    except KeyboardInterrupt:
+        code = 130
+    finally:
+        if folder is not None:
+            folder.release()
+    if replica.size > 1:  # a process of a group: end without gloo's destructors, which can abort (SIGABRT) at exit
+        _exit(code)
+    with contextlib.suppress(Exception):
+        leave(args.backend)
+    return code
+
+
+def _exit(code: int) -> None:
+    """End this replica's process now, its output flushed ("terminate called without an active exception": gloo's
+    threads, torn down by the interpreter's exit, abort a process that had finished its work)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def _train(args: argparse.Namespace, out: Path, folder: Any, n: int, replica: Replica) -> int:
+    from lockstep.adapters.base import UnsupportedConstruct
+    from lockstep.adapters.registry import AdapterNotFound, get
+    from lockstep.progress import Progress
+    from lockstep.runfolder import FolderError
+    from lockstep.runner import RunError, RunFailed, train, write_report
+
+    planned = _plan(args, n)
+    code = replica.agree(planned if isinstance(planned, int) else 0)
+    if code:
+        return code
+    assert not isinstance(planned, int)
+    prep, n = planned
+    batch_norm = prep.recipe.distribution.batch_norm if prep.recipe.distribution is not None else None
+    session = None
+    try:
+        adapter = get(args.backend)
+        session = data_parallel_session(adapter, prep.model, dtype=prep.recipe.dtype, device=args.device,
+                                        recipe=prep.recipe, replicas=n, batch_norm=batch_norm)
+    except AdapterNotFound as exc:
+        _say(str(exc))
+    except UnsupportedConstruct as exc:
+        _say(f"backend `{args.backend}` cannot run this recipe: {exc.construct}: {exc.reason}")
+    except (ValueError, RuntimeError) as exc:
+        _say(f"backend `{args.backend}`: {' '.join(str(exc).split())[:300]}")
+    code = replica.agree(0 if session is not None else 2)
+    if code:
+        return code
+    assert session is not None
+    if folder is not None:
+        try:
+            folder.start()
+        except FolderError as exc:
+            print(exc, file=sys.stderr)
+            code = 2
+    code = replica.agree(code)
+    if code:
+        return code
+    name = prep.recipe.metadata.name
+    versions = dict(adapter.versions())
+    progress = Progress(prep.total_steps, label=f"{name} [{args.backend} x{n}]",
+                        enabled=replica.writer and not args.quiet)
+    t0 = time.perf_counter()
+    extra = {"distribution": {"strategy": "data_parallel", "replicas": n, "batch_norm": batch_norm,
+                              "world_size": replica.size if replica.info.get("engine") == "processes" else 1,
+                              **replica.info}}
+    if hasattr(session, "batch_norm_note") and batch_norm == "sync":
+        extra["distribution"]["sync_batch_norm"] = session.batch_norm_note()
+
+    def report(result: Any, error: str | None = None) -> int:
+        if not replica.writer:
+            return 0
+        try:
+            write_report(out, prep, result, backend=args.backend, device=args.device, versions=versions,
+                         wall=time.perf_counter() - t0, error=error, extra=extra)
+        except OSError as exc:
+            _say(f"cannot write the report in {out}: {exc.strerror or exc}")
+            return 2
+        return 0
+
+    try:
+        result = train(prep, session, out=out, resume=args.resume, progress=progress if replica.writer else None,
+                       backend=args.backend, replica=replica)
+    except RunFailed as exc:
+        progress.close()
+        code = report(exc.result, str(exc))
+        if replica.writer:
+            _say(str(exc))
+        return max(1, code)
+    except RunError as exc:
+        progress.close()
+        if replica.writer:
+            _say(str(exc))
+        return exc.exit_code
+    except OSError as exc:
+        progress.close()
+        _say(f"cannot write in {out}: {exc.strerror or exc}; the last complete checkpoint is kept (continue with "
+             "--resume)")
+        return 2
+    except RuntimeError as exc:  # a collective failed: another replica died or hung
+        progress.close()
+        _say(f"replica {replica.rank}: lost contact with the other replicas ({_short(exc)})")
+        if replica.size > 1:  # a process group with a dead peer can abort in its destructor: leave at once
+            _exit(1)
+        return 1
+    progress.close()
+    code = report(result)
+    if replica.writer:
+        summary = ", ".join(f"{k} {v:.4g}" for k, v in result.eval_metrics.items())
+        resumed = f" (resumed at step {result.resumed_from})" if result.resumed_from else ""
+        print(f"{name}: {result.steps} steps on {args.backend}, {n} replica{'s' * (n != 1)}{resumed}; final train loss "
+              f"{result.final_loss:.4g}; eval {summary}; outputs in {out}/")
+    return code
+
+
+def _short(exc: BaseException) -> str:
+    """The gist of a collective's error (gloo's start with a source location in brackets)."""
+    text = " ".join(str(exc).split())
+    text = text.rsplit("] ", 1)[-1]
+    return (text.split(". ")[0] or type(exc).__name__)[:160]
+
+
+# -------------------------------------------------------------------------------------------- launcher
+def _die_with_launcher() -> None:
+    """A launched worker ends with its launcher (Linux's PR_SET_PDEATHSIG), so that no replica trains on in a
+    run folder whose lock is gone; a launcher already gone ends it at once."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
+    launcher = os.environ.get(ENV_LAUNCHER, "")
+    if launcher.isdigit() and os.getppid() != int(launcher):
+        os._exit(1)
+
+
+@dataclass
+class Worker:
+    rank: int
+    proc: subprocess.Popen[bytes]
+    log: Path | None  # stderr of ranks > 0 (rank 0 writes to the launcher's own)
+
+
+def launch(args: argparse.Namespace, loaded: tuple[Any, Any, Path], n: int) -> int:
+    """Hold the run folder and start `n` workers (this same command, with torchrun's variables); exit with
+    theirs, or 1 naming the first worker that died and why."""
+    from lockstep.runfolder import RUN_OUTPUTS, FolderError, claim, recipe_inputs
+
+    recipe = loaded[0]
+    out = out_folder(args, recipe)
+    mode = "resume" if args.resume else "overwrite" if args.overwrite else "fresh"
+    try:
+        folder = claim(out, outputs=RUN_OUTPUTS, inputs=recipe_inputs(args.recipe, loaded), mode=mode,
+                       prog="lockstep run")
+    except FolderError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    try:
+        for note in folder.notes:
+            _say(note)
+        planned = _plan(args, n)  # said once, here, before any process starts
+        if isinstance(planned, int):
+            return planned
+        problem = _device_problem(args.device, n)
+        if problem:
+            _say(problem)
+            return 2
+        code = _resume_messages(args, out, recipe.checkpoint is not None)
+        if code:
+            return code
+        try:
+            folder.start()
+        except FolderError as exc:
+            print(exc, file=sys.stderr)
+            return 2
+        return _supervise(args, n, out)
+    finally:
+        folder.release()
+
+
+def _device_problem(device: str, n: int) -> str | None:
+    if not device.startswith("cuda"):
+        return None
+    import torch
+
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if device != "cuda":
+        return f"--device {device} names one GPU; {n} replicas take one GPU each: use --device cuda"
+    if count < n:
+        return f"{n} replicas on CUDA need {n} GPUs (one per replica, NCCL); torch sees {count}"
+    return None
+
+
+def _worker_env(rank: int, n: int, port: int) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({"RANK": str(rank), "WORLD_SIZE": str(n), "LOCAL_RANK": str(rank), "LOCAL_WORLD_SIZE": str(n),
+                "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), ENV_LAUNCHER: str(os.getpid()),
+                "GROUP_RANK": "0", "ROLE_RANK": str(rank), "ROLE_WORLD_SIZE": str(n)})
+    if "OMP_NUM_THREADS" not in os.environ:
+        try:
+            cpus = len(os.sched_getaffinity(0))
+        except (AttributeError, OSError):
+            cpus = os.cpu_count() or 1
+        env["OMP_NUM_THREADS"] = str(max(1, cpus // n))
+    return env
+
+
+def _supervise(args: argparse.Namespace, n: int, out: Path) -> int:
+    argv = list(getattr(args, "_argv", None) or sys.argv[1:])
+    port = free_port()
+    logs = Path(tempfile.mkdtemp(prefix="lockstep-replicas-"))
+    workers: list[Worker] = []
+    try:
+        for rank in range(n):
+            log = logs / f"rank-{rank}.log" if rank else None
+            stream = open(log, "wb") if log is not None else None
+            try:
+                proc = subprocess.Popen([sys.executable, "-m", "lockstep", *argv], env=_worker_env(rank, n, port),
+                                        stdout=subprocess.DEVNULL if rank else None, stderr=stream)
+            finally:
+                if stream is not None:
+                    stream.close()
+            workers.append(Worker(rank, proc, log))
+        return _wait(workers, out)
+    except KeyboardInterrupt:
+        _stop(workers)
+        print("interrupted", file=sys.stderr)
+        return 130
+    finally:
+        _stop(workers)
+        for w in workers:
+            if w.log is not None:
+                with contextlib.suppress(OSError):
+                    w.log.unlink()
+        with contextlib.suppress(OSError):
+            logs.rmdir()
+
+
+def _wait(workers: list[Worker], out: Path) -> int:
+    """Wait for every worker; on the first failure stop the others and say which rank failed and why."""
+    first: Worker | None = None
+    while True:
+        running = [w for w in workers if w.proc.poll() is None]
+        failed = [w for w in workers if w.proc.returncode not in (None, 0)]
+        if failed and first is None:
+            killed = [w for w in failed if w.proc.returncode < 0]
+            first = (killed or failed)[0]
+            deadline = time.monotonic() + GRACE_S
+            while time.monotonic() < deadline and any(w.proc.poll() is None for w in workers):
+                time.sleep(0.05)
+            _stop(workers)
+            break
+        if not running:
+            break
+        time.sleep(0.05)
+    if first is None:
+        return 0
+    codes = {w.proc.returncode for w in workers}
+    if len(codes) == 1 and first.proc.returncode > 0:  # every replica ended alike (said by rank 0)
+        return first.proc.returncode
+    _say(f"replica {first.rank} of {len(workers)} {_cause(first)}; the run stopped and the other replicas were "
+         f"ended{_last_checkpoint(out)}")
+    return 1
+
+
+def _cause(w: Worker) -> str:
+    code = w.proc.returncode
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return f"(pid {w.proc.pid}) was killed by {name}"
+    tail = ""
+    if w.log is not None:
+        with contextlib.suppress(OSError):
+            lines = [line for line in w.log.read_text(errors="replace").splitlines() if line.strip()]
+            tail = f": {lines[-1].strip()[:300]}" if lines else ""
+    return f"(pid {w.proc.pid}) exited with code {code}{tail}"
+
+
+def _last_checkpoint(out: Path) -> str:
+    from lockstep.checkpoint import checkpoints, step_of
+
+    found = checkpoints(out / "checkpoints")
+    if not found:
+        return " (no checkpoint had been written)"
+    return f"; the last checkpoint, step {step_of(found[-1])}, is in {out / 'checkpoints'} (continue with --resume)"
+
+
+def _stop(workers: list[Worker]) -> None:
+    """Terminate the workers still running (SIGTERM, then SIGKILL after GRACE_S)."""
+    alive = [w for w in workers if w.proc.poll() is None]
+    for w in alive:
+        with contextlib.suppress(OSError):
+            w.proc.terminate()
+    deadline = time.monotonic() + GRACE_S
+    for w in alive:
+        try:
+            w.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(OSError):
+                w.proc.kill()
+            w.proc.wait()

@@ -1,0 +1,309 @@
+"""Data parallelism without a framework: the standard's rules (spec/distribution.py), the reference's semantics
+for any replica count (adapters/reference_parallel.py), `lockstep run --backend reference --replicas N`,
+checkpoints across replica counts, and the command's refusals."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from dp_support import write
+from hypothesis import given
+from hypothesis import strategies as st
+
+from lockstep.adapters.reference import ReferenceSession
+from lockstep.adapters.reference_parallel import DataParallelReferenceSession
+from lockstep.checkpoint import load_checkpoint
+from lockstep.cli import main
+from lockstep.distributed import World, resume_note
+from lockstep.runner import masks_for, prepare_run
+from lockstep.spec.distribution import shard_bounds
+
+
+# ----------------------------------------------------------------------------------------- the rules
+@given(st.integers(0, 200), st.integers(1, 17))
+def test_shards_are_contiguous_in_rank_order_and_as_even_as_can_be(batch: int, replicas: int) -> None:
+    bounds = shard_bounds(batch, replicas)
+    sizes = [hi - lo for lo, hi in bounds]
+    assert len(bounds) == replicas and bounds[0][0] == 0 and bounds[-1][1] == batch, bounds
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(bounds)), bounds
+    assert max(sizes) - min(sizes) <= 1 and sizes == sorted(sizes, reverse=True), sizes
+    assert sizes == [len(a) for a in np.array_split(np.arange(batch), replicas)], (sizes, batch, replicas)
+
+
+@pytest.mark.parametrize(("batch", "replicas"), [(-1, 2), (4, 0)])
+def test_shards_refuse_what_cannot_be_split(batch: int, replicas: int) -> None:
+    with pytest.raises(ValueError, match="cannot be split"):
+        shard_bounds(batch, replicas)
+
+
+@pytest.mark.parametrize(("kwargs", "where", "words"), [
+    ({"replicas": 5}, "distribution.replicas", "5 replicas do not divide batch_size 12"),
+    ({"replicas": 6}, "distribution.replicas", "the last batch of every epoch holds 5"),
+    ({"norm": None, "replicas": 2, "extra": ""}, None, None),
+    ({"norm": "local", "replicas": 12, "samples": 48}, "distribution.batch_norm", "one value per channel"),
+    ({"norm": "local", "replicas": 4}, "distribution.batch_norm", "smallest shard of the last batch (1 sample)"),
+    ({"norm": "sync", "replicas": 4}, None, None),
+    ({"replicas": 6, "steps": 3}, None, None),  # the short last batch is never reached in 3 steps
+    ({"replicas": 6, "extra": ""}, "distribution.replicas", "at most 5 replicas"),
+], ids=["divide", "last-batch", "fine", "local-shard", "local-last-shard", "sync-one-value", "unreached", "expected"])
+def test_validate_checks_the_replicas_at_the_right_line(tmp_path: Path, capsys, kwargs: dict, where: str | None,
+                                                        words: str | None) -> None:
+    path = write(tmp_path, **kwargs)
+    code = main(["validate", str(path)])
+    out = capsys.readouterr().out
+    if where is None:
+        assert code == 0, out
+        return
+    assert code == 1, out
+    line = next(i for i, t in enumerate(path.read_text().splitlines(), 1) if t.startswith("distribution:"))
+    assert f"{path}:{line}:" in out and f"{where}: " in out and words in out, out
+
+
+def test_a_model_with_batch_norm_must_say_local_or_sync(tmp_path: Path, capsys) -> None:
+    path = write(tmp_path, extra="")
+    path.write_text(path.read_text().replace("    - {type: tanh}", "    - {type: batch_norm}\n    - {type: tanh}"))
+    assert main(["validate", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert "distribution: the model has batch_norm (`batch_norm_1`)" in out and "`batch_norm: local`" in out, out
+
+
+def test_workers_is_deprecated_with_the_replacement_named(tmp_path: Path, capsys) -> None:
+    path = write(tmp_path, replicas=None, extra="workers: 3\n")
+    assert main(["validate", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert "workers: `workers: 3` is no longer read: write `distribution: {strategy: data_parallel, replicas: 3}`" \
+        in out, out
+    path.write_text(path.read_text().replace("workers: 3", "workers: 1"))
+    assert main(["validate", str(path)]) == 0
+
+
+@pytest.mark.parametrize("bad", ["{strategy: model_parallel}", "{strategy: data_parallel, replicas: 0}",
+                                 "{strategy: data_parallel, replicas: '2'}", "{strategy: data_parallel, batch_norm: "
+                                 "global}", "{replicas: 2}", "{strategy: data_parallel, replicas: 2.0}"])
+def test_the_section_is_strict(tmp_path: Path, capsys, bad: str) -> None:
+    path = write(tmp_path, replicas=None)
+    path.write_text(path.read_text() + f"distribution: {bad}\n")
+    assert main(["validate", str(path)]) == 1, capsys.readouterr().out
+
+
+# ------------------------------------------------------------------------------------ the semantics
+class _ShardWise(DataParallelReferenceSession):
+    """The oracle forced onto its shard-by-shard path (an overridden seam that changes nothing)."""
+
+    def shard_weights(self, sizes: list[int], total: int, reduction: str) -> list[float]:
+        return super().shard_weights(sizes, total, reduction)
+
+
+def _trajectory(session: ReferenceSession, prep, steps: int) -> tuple[list[float], dict]:
+    session.set_parameters(prep.initial)
+    losses = []
+    for step in range(steps):
+        _, x, y = prep.data.batch(step)
+        losses.append(session.train_step(x, y, masks=masks_for(prep, step, len(x))).loss)
+    return losses, session.get_parameters()
+
+
+@pytest.fixture(scope="module")
+def preps(tmp_path_factory) -> dict:
+    tmp = tmp_path_factory.mktemp("dp")
+    return {(norm, red): prepare_run(write(tmp, name=f"{norm}-{red}", norm=norm, replicas=2, reduction=red, samples=43))
+            for norm in (None, "sync", "local") for red in ("mean", "sum")}
+
+
+@given(st.sampled_from([None, "sync"]), st.sampled_from(["mean", "sum"]), st.integers(1, 5))
+def test_without_local_statistics_any_replica_count_is_one_process(preps, norm, reduction, replicas) -> None:
+    """Bit for bit in the oracle (it computes the one-process step), and to round-off on the shard-wise path."""
+    prep = preps[(norm, reduction)]
+    one_loss, one = _trajectory(ReferenceSession(prep.model, prep.recipe, "float64"), prep, 5)
+    dp_loss, dp = _trajectory(DataParallelReferenceSession(prep.model, prep.recipe, "float64", replicas=replicas,
+                                                           batch_norm=norm), prep, 5)
+    assert dp_loss == one_loss and all(np.array_equal(dp[k], one[k]) for k in one), (replicas, norm, reduction)
+    sw_loss, sw = _trajectory(_ShardWise(prep.model, prep.recipe, "float64", replicas=replicas, batch_norm=norm),
+                              prep, 5)
+    assert np.allclose(sw_loss, one_loss, rtol=1e-12, atol=0), (sw_loss, one_loss)
+    worst = max(float(np.max(np.abs(sw[k] - one[k]))) for k in one)
+    # 1e-9: with batch norm the bias before it has a gradient of 0 ± 1e-17, which Adam turns into steps of ~1e-10
+    assert worst < 1e-9, f"{replicas} replicas, {norm}, {reduction}: parameters differ by {worst:.3g}"
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("replicas", [2, 3])
+def test_local_statistics_are_each_shards_and_the_gradient_weighs_shards_by_size(preps, reduction, replicas) -> None:
+    """An independent derivation: one one-process session per shard, weighted n_r/n (mean) or 1 (sum), and the
+    running statistics averaged; on the last, uneven batch of the epoch (7 samples over 2 or 3 replicas)."""
+    prep = preps[("local", reduction)]
+    step = prep.data.steps_per_epoch - 1
+    _, x, y = prep.data.batch(step)
+    masks = masks_for(prep, step, len(x))
+    oracle = DataParallelReferenceSession(prep.model, prep.recipe, "float64", replicas=replicas, batch_norm="local")
+    oracle.set_parameters(prep.initial)
+    loss, grads = oracle.loss_and_gradients(x, y, masks=masks)
+    bounds = shard_bounds(len(y), replicas)
+    assert oracle.last_shards() == bounds and len(y) == 7, (oracle.last_shards(), len(y))
+    want_loss, want = 0.0, {k: np.zeros_like(v) for k, v in grads.items()}
+    running = []
+    for lo, hi in bounds:
+        one = ReferenceSession(prep.model, prep.recipe, "float64")
+        one.set_parameters(prep.initial)
+        v, g = one.loss_and_gradients(x[lo:hi], y[lo:hi], masks={k: m[lo:hi] for k, m in masks.items()})
+        w = (hi - lo) / len(y) if reduction == "mean" else 1.0
+        want_loss += w * v
+        for k in want:
+            want[k] += w * g[k]
+        running.append(one.get_parameters())
+    assert loss == pytest.approx(want_loss, rel=1e-14), (loss, want_loss)
+    for k in want:
+        assert np.allclose(grads[k], want[k], rtol=1e-13, atol=1e-16), k
+    after = oracle.get_parameters()
+    for k in ("batch_norm_1.running_mean", "batch_norm_1.running_var"):
+        mean = sum(r[k] for r in running) / replicas
+        assert np.allclose(after[k], mean, rtol=1e-14), (k, after[k], mean)
+
+
+def test_dropout_masks_belong_to_samples_not_replicas(preps) -> None:
+    """Each replica's keep-mask is its rows of the global batch's mask: concatenated, they are the global mask."""
+    prep = preps[(None, "mean")]
+    seen: list = []
+
+    class Spy(DataParallelReferenceSession):
+        def shard_masks(self, masks, rank, lo, hi):
+            part = super().shard_masks(masks, rank, lo, hi)
+            seen.append(part)
+            return part
+
+    _, x, y = prep.data.batch(0)
+    masks = masks_for(prep, 0, len(x))
+    for replicas in (2, 3, 4):
+        seen.clear()
+        s = Spy(prep.model, prep.recipe, "float64", replicas=replicas)
+        s.set_parameters(prep.initial)
+        s.loss_and_gradients(x, y, masks=masks)
+        for name, mask in masks.items():
+            assert np.array_equal(np.concatenate([p[name] for p in seen]), mask), (replicas, name)
+
+
+# ---------------------------------------------------------------------------------------- the command
+def _report(out: Path) -> dict:
+    return json.loads((out / "report.json").read_text())
+
+
+def test_reference_replicas_write_what_they_were_and_resume_on_other_counts_bit_for_bit(tmp_path: Path,
+                                                                                        capsys) -> None:
+    path = write(tmp_path, norm="sync", replicas=2, steps=12)
+    one, split = tmp_path / "one", tmp_path / "split"
+    assert main(["run", str(path), "--backend", "reference", "--replicas", "1", "--out", str(one), "-q"]) == 0
+    assert main(["run", str(path), "--backend", "reference", "--steps", "8", "--out", str(split), "-q"]) == 0
+    report = _report(split)
+    assert report["distribution"] == {"strategy": "data_parallel", "replicas": 2, "batch_norm": "sync",
+                                      "world_size": 1, "engine": "in-process"}, report["distribution"]
+    meta, _, _ = load_checkpoint(split / "checkpoints" / "step-00000008.npz")
+    assert meta["step"] == 8
+    capsys.readouterr()
+    assert main(["run", str(path), "--backend", "reference", "--replicas", "3", "--resume", "--out", str(split),
+                 "-q"]) == 0
+    err = capsys.readouterr().err
+    assert "written by 2 replicas, this run has 3: the semantics do not depend on the replica count" in err, err
+    a = load_checkpoint(one / "checkpoints" / "step-00000012.npz")
+    b = load_checkpoint(split / "checkpoints" / "step-00000012.npz")
+    assert all(np.array_equal(a[1][k], b[1][k]) for k in a[1]), "resumed on 3 replicas, not the one-process bits"
+    losses = [[json.loads(line)["loss"] for line in (d / "metrics.jsonl").read_text().splitlines()]
+              for d in (one, split)]
+    assert losses[0] == losses[1], losses  # (the run stopped at --steps 8 also evaluated there: that line differs)
+
+
+def test_a_resume_that_changes_local_statistics_says_so(tmp_path: Path, capsys) -> None:
+    path = write(tmp_path, norm="local", replicas=2, steps=8)
+    out = tmp_path / "out"
+    assert main(["run", str(path), "--backend", "reference", "--steps", "4", "--out", str(out), "-q"]) == 0
+    capsys.readouterr()
+    assert main(["run", str(path), "--backend", "reference", "--replicas", "1", "--resume", "--out", str(out),
+                 "-q"]) == 0
+    err = capsys.readouterr().err
+    assert "were over the shards of 2 replicas (`batch_norm: local`) and are now over the global batch" in err, err
+
+
+def test_checkpoints_record_their_replicas_inside_the_verified_metadata(tmp_path: Path) -> None:
+    path = write(tmp_path, norm="local", replicas=2, steps=4)
+    out = tmp_path / "out"
+    assert main(["run", str(path), "--backend", "reference", "--out", str(out), "-q"]) == 0
+    from lockstep.checkpoint import read_checkpoint
+
+    ck = read_checkpoint(out / "checkpoints" / "step-00000004.npz")
+    assert ck.distribution == {"strategy": "data_parallel", "replicas": 2, "batch_norm": "local"}, ck.distribution
+    raw = (out / "checkpoints" / "step-00000004.npz").read_bytes()
+    forged = raw.replace(b'"replicas":2', b'"replicas":3')
+    assert forged != raw
+    (out / "checkpoints" / "step-00000004.npz").write_bytes(forged)
+    from lockstep.checkpoint import CheckpointError
+
+    with pytest.raises(CheckpointError):
+        read_checkpoint(out / "checkpoints" / "step-00000004.npz")
+
+
+@pytest.mark.parametrize(("args", "env", "words"), [
+    (["--replicas", "0"], {}, "--replicas must be at least 1"),
+    (["--replicas", "5"], {}, "5 replicas (--replicas): distribution.replicas: 5 replicas do not divide batch_size 12"),
+    (["--backend", "onnxruntime"], {}, "has no data-parallel engine"),
+    ([], {"RANK": "0", "WORLD_SIZE": "2"}, "runs all its replicas in one process: start it without torchrun"),
+    ([], {"RANK": "x", "WORLD_SIZE": "2"}, "RANK='x' is not a non-negative integer"),
+    ([], {"RANK": "2", "WORLD_SIZE": "2"}, "RANK=2 is not a rank of WORLD_SIZE=2"),
+    (["--replicas", "3", "--backend", "torch"], {"RANK": "0", "WORLD_SIZE": "2"},
+     "--replicas 3, but torchrun started 2 processes"),
+    (["--replicas", "64", "--backend", "torch"], {"LOCKSTEP_MAX_REPLICAS": "8"}, "64 replicas would run 64 copies of "
+     "the model on this machine"),
+], ids=["zero", "divide", "no-engine", "in-process-under-torchrun", "bad-rank", "rank-outside", "mismatch", "too-many"])
+def test_refusals_exit_2_with_one_line(tmp_path: Path, capsys, monkeypatch, args: list[str], env: dict,
+                                       words: str) -> None:
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    path = write(tmp_path)
+    code = main(["run", str(path), "--out", str(tmp_path / "out"), "-q", *args])
+    err = capsys.readouterr().err
+    assert code == 2 and words in err and "Traceback" not in err, (code, err)
+    assert not (tmp_path / "out" / "metrics.jsonl").exists()
+
+
+def test_a_model_with_batch_norm_and_replicas_asked_on_the_command_line_must_state_the_mode(tmp_path: Path,
+                                                                                             capsys) -> None:
+    path = write(tmp_path, replicas=None)
+    path.write_text(path.read_text().replace("    - {type: tanh}", "    - {type: batch_norm}\n    - {type: tanh}"))
+    assert main(["run", str(path), "--backend", "reference", "--replicas", "2", "--out", str(tmp_path / "o"),
+                 "-q"]) == 2
+    assert "model: the model has batch_norm" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("env", "want"), [
+    ({}, None),
+    ({"RANK": "1", "WORLD_SIZE": "3", "LOCAL_RANK": "1"}, World(1, 3, 1, "torchrun")),
+    ({"RANK": "0", "WORLD_SIZE": "2", "LOCKSTEP_LAUNCHER": "123"}, World(0, 2, 0, "lockstep")),
+])
+def test_the_world_comes_from_torchruns_variables(env: dict, want: World | None) -> None:
+    assert World.from_env(env) == want
+
+
+def test_resume_notes() -> None:
+    two_sync = {"replicas": 2, "batch_norm": "sync"}
+    assert resume_note(two_sync, two_sync, True) is None
+    assert resume_note(None, {"replicas": 1, "batch_norm": None}, True) is None
+    assert "equal up to the order of additions" in resume_note(two_sync, {"replicas": 3, "batch_norm": "sync"}, True)
+    assert "equal up to the order of additions" in resume_note({"replicas": 2, "batch_norm": "local"},
+                                                               {"replicas": 3, "batch_norm": "local"}, False)
+    assert "not the one an uninterrupted run" in resume_note({"replicas": 2, "batch_norm": "local"},
+                                                             {"replicas": 3, "batch_norm": "local"}, True)
+
+
+def test_certify_level_5_by_name_on_the_reference(tmp_path: Path, capsys) -> None:
+    """The oracle against itself: certified, every comparison exact, and the level named in the report."""
+    report = tmp_path / "cert"
+    code = main(["certify", "--adapter", "reference", "--level", "data_parallel", "--examples", "3", "--construct",
+                 "data_parallel,data_parallel_local,data_parallel_sync,inline-model", "--report", str(report), "-q"])
+    assert code == 0, capsys.readouterr()
+    cert = json.loads((report / "report.json").read_text())
+    checks = cert["checks"]
+    assert {c["level"] for c in checks} == {5} and {c["outcome"] for c in checks} == {"pass"}, checks
+    assert {c["construct"] for c in checks} == {"data_parallel", "data_parallel_local", "data_parallel_sync",
+                                                "inline-model"}, checks
