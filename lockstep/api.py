@@ -830,7 +830,7 @@ def certify(adapter: str | Adapter, *, levels: str | int | Iterable[int | str] =
     say(f"adapter `{name}`, levels {','.join(map(str, chosen_levels))}, {', '.join(chosen_dtypes)}, devices "
         f"{', '.join(chosen_devices or offered)}, {examples} examples per check, seed {seed}")
     # the progress counts what the summary counts: one result per level of a construct, one per example recipe
-    total = sum(1 if isinstance(item, Path) else len(item.levels) for item, _, _ in plan(instance, options))
+    total = sum(len(item.levels) if hasattr(item, "levels") else 1 for item, _, _ in plan(instance, options))
     count = [0]
 
     def each(_item_done: int, _items: int, result: CheckResult) -> None:
