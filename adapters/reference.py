@@ -104,12 +104,14 @@ class ReferenceSession(Session):
         if bad is not None:
             self.buffers = saved  # nothing changes on a failed step, not even running statistics
             raise NonFiniteError(bad)
+        raw = grads
         grads, norm = clipping.clip(grads, r.gradient_clipping)
         lr = self.learning_rate(self.step)
         self.step += 1
         self.params = optimizers.apply(r.optimizer, self.params, grads, self.states, lr, self.step,
                                        r.regularization.l2, self.optimizer_step)
-        return StepResult(value, lr, norm)
+        # the gradients before clipping: the re-synchronized judgement derives the step's bounds from them
+        return StepResult(value, lr, norm, {"gradients": raw})
 
     def get_optimizer_state(self) -> tuple[int, dict[str, Arrays]]:
         return self.step, {k: {n: a.copy() for n, a in s.items()} for k, s in self.states.items()}
@@ -144,6 +146,13 @@ class ReferenceAdapter(Adapter):
         if dtype != "float64":
             return Support("native", COMPUTE_NOTE)
         return Support("native")
+
+    def configure_threads(self, intra_op: int, inter_op: int = 1) -> dict[str, Any]:
+        """NumPy's OpenBLAS threads (the reference's matrix products), where that BLAS can be reached."""
+        from lockstep.fingerprint import blas_threads
+
+        threads = blas_threads(intra_op)
+        return {} if threads is None else {"blas": threads}
 
     def build(self, model: Model, *, dtype: str, device: str = "cpu", recipe: Recipe | None = None) -> Session:
         if device != "cpu":

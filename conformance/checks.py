@@ -108,3 +108,64 @@ def compare_dicts(prefix: str, actual: dict, reference: dict, dtype: str = "floa
 def worst(checks: list[Check]) -> Check | None:
     """The check with the largest ratio (the nearest to, or furthest beyond, its tolerance)."""
     return max(checks, key=lambda c: c.ratio, default=None)
+
+
+class CheckPlan:
+    """`check` of many quantities against fixed reference values and rules, prepared once and run on several
+    backends' values: one flat array for all of them (a re-synchronized step compares every parameter and
+    optimizer state of each backend; per-tensor NumPy calls would cost more than the step itself)."""
+
+    def __init__(self, items: list[tuple[str, np.ndarray | float, Tolerance]]) -> None:
+        self.quantities = [q for q, _, _ in items]
+        self.shapes = [np.shape(r) for _, r, _ in items]
+        refs = [np.asarray(r, dtype=np.float64).reshape(-1) for _, r, _ in items]
+        allowed = [np.broadcast_to(rule.allowed(r), np.shape(r)).reshape(-1) for (_, r, rule) in items]
+        self.sizes = np.array([x.size for x in refs], dtype=np.int64)
+        self.starts = np.concatenate([[0], np.cumsum(self.sizes)[:-1]]).astype(np.int64)
+        self.r = np.concatenate(refs) if refs else np.zeros(0)
+        self.allowed = np.maximum(np.concatenate(allowed), np.finfo(np.float64).tiny) if allowed else np.zeros(0)
+        self.bounded = np.isfinite(self.allowed)
+        self.safe_allowed = np.where(self.bounded, self.allowed, 1.0)
+
+    def run(self, actuals: list[np.ndarray | float]) -> list[Check]:
+        """The Checks of these values (in the plan's order): the same as `check` of each."""
+        out: list[Check | None] = [None] * len(self.quantities)
+        parts, ok = [], []
+        for i, (a, shape, size) in enumerate(zip(actuals, self.shapes, self.sizes, strict=True)):
+            a = np.asarray(a, dtype=np.float64)
+            if a.shape != shape:
+                out[i] = Check(self.quantities[i], math.inf, 0.0, math.inf)
+                parts.append(np.zeros(size))
+            else:
+                parts.append(a.reshape(-1))
+                ok.append(i)
+        if not len(self.r):
+            return [c or Check(q, 0.0, 0.0, 0.0) for c, q in zip(out, self.quantities, strict=True)]
+        a = np.concatenate(parts)
+        bad = ~(np.isfinite(a) | ~self.bounded)
+        with np.errstate(invalid="ignore"):
+            diff = np.where(self.bounded, np.abs(a - self.r), 0.0)
+        ratios = np.where(self.bounded, diff / self.safe_allowed, 0.0)
+        nonempty = self.sizes > 0
+        starts = self.starts[nonempty]
+        any_bad = np.zeros(len(self.sizes), dtype=bool)
+        max_diff = np.zeros(len(self.sizes))
+        if len(starts):
+            any_bad[nonempty] = np.maximum.reduceat(bad.astype(np.int8), starts) > 0
+            max_diff[nonempty] = np.maximum.reduceat(np.where(bad, 0.0, diff), starts)
+        for i in ok:
+            quantity, size, start = self.quantities[i], int(self.sizes[i]), int(self.starts[i])
+            if size == 0:
+                out[i] = Check(quantity, 0.0, 0.0, 0.0)
+            elif any_bad[i]:
+                out[i] = Check(quantity, math.inf, 0.0, math.inf)
+            else:
+                seg = ratios[start:start + size]
+                k = int(np.argmax(seg))
+                out[i] = Check(quantity, float(max_diff[i]), float(self.allowed[start + k]), float(seg[k]))
+        return out  # type: ignore[return-value]
+
+
+def check_many(items: list[tuple[str, np.ndarray | float, np.ndarray | float, Tolerance]]) -> list[Check]:
+    """`check` of many (quantity, actual, reference, rule) at once, over one flat array (`CheckPlan`)."""
+    return CheckPlan([(q, r, rule) for q, _, r, rule in items]).run([a for _, a, _, _ in items])

@@ -34,8 +34,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"seed of the generated cases; one seed, one set of cases (default: {DEFAULT_SEED})")
     parser.add_argument("--construct", default=None, metavar="C",
                         help="only these constructs or example recipes, comma-separated (e.g. adam,conv2d,small-cnn)")
-    parser.add_argument("--recipe-steps", type=int, default=5, metavar="K",
-                        help="level 4: optimizer steps of each example recipe (default: 5)")
+    parser.add_argument("--recipe-steps", type=int, default=None, metavar="K",
+                        help="level 4: judge only the first K steps of each example recipe (default: every step)")
+    parser.add_argument("--threads", type=int, default=None, metavar="N",
+                        help="the adapter's intra-op threads (default: the CPUs this process may use); inter-op 1")
     parser.add_argument("--report", default=None, metavar="DIR",
                         help="report folder (default: certify-<adapter>/)")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress display")
@@ -103,8 +105,9 @@ def run(args: argparse.Namespace) -> int:
     if bad or not dtypes:
         print(f"lockstep certify: --dtype: expected float32 and/or float64, got {args.dtype!r}", file=sys.stderr)
         return 2
-    if args.examples < 1 or args.recipe_steps < 1:
-        print("lockstep certify: --examples and --recipe-steps must be at least 1", file=sys.stderr)
+    if args.examples < 1 or (args.recipe_steps is not None and args.recipe_steps < 1) or (
+            args.threads is not None and args.threads < 1):
+        print("lockstep certify: --examples, --recipe-steps and --threads must be at least 1", file=sys.stderr)
         return 2
     constructs = None
     if args.construct:
@@ -121,6 +124,9 @@ def run(args: argparse.Namespace) -> int:
             return 2
     try:
         adapter = get(args.adapter)
+        from lockstep.runner import configure_threads
+
+        configure_threads(adapter, args.adapter, args.threads)  # recorded in the report's environment
         offered = list(adapter.devices())
     except AdapterNotFound as exc:
         print(f"lockstep certify: {exc}", file=sys.stderr)
