@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -23,14 +22,6 @@ from lockstep.runner import load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "examples").glob("*/recipe.yaml"))
-
-
-def _copy(recipe: Path, tmp_path: Path, dtype: str) -> Path:
-    folder = tmp_path / recipe.parent.name
-    shutil.copytree(recipe.parent, folder)
-    text = (folder / "recipe.yaml").read_text()
-    (folder / "recipe.yaml").write_text(text.replace("dtype: float32", f"dtype: {dtype}"))
-    return folder / "recipe.yaml"
 
 
 @pytest.mark.crossframework
@@ -113,7 +104,7 @@ def _plant_epsilon_inside_root(monkeypatch) -> None:
 @pytest.mark.parametrize(("recipe", "dtype", "step"), [
     ("digits-mlp", "float32", 1), ("digits-mlp", "float64", 1),
     ("huber-regression", "float64", 2),  # warm-up from 0: step 1's update is 0, the bug first shows at step 2
-    ("tiny-attention", "float32", 1),
+    ("tiny-attention", "float64", 1),  # in float32, attention's derived gradient bounds are too loose to see it
 ])
 def test_planted_one_step_bug_is_found_at_its_first_step(recipe: str, dtype: str, step: int, monkeypatch,
                                                          capsys) -> None:
