@@ -72,6 +72,8 @@ class StepVerdict:
     derived: bool = False  # whether the derived bounds were computed (else `worst.ratio` is an upper bound)
     loss: float = math.nan  # the backend's loss of this step
     note: str = ""
+    result: StepResult | None = field(default=None, repr=False)  # what the backend returned (for `derived_worst`)
+    state: TrainingState | None = field(default=None, repr=False)  # its state after the step (idem)
 
 
 class Judge:
@@ -205,8 +207,17 @@ class Judge:
                 self.tiers[tier] += 1
                 self._start[key] = (tier, count + 1)
                 return StepVerdict(rs.t, not failed, max(checks, key=lambda c: c.ratio), failed, tier == DERIVED,
-                                   float(res.loss))
+                                   float(res.loss), result=res, state=got)
         raise AssertionError("unreachable")
+
+    def derived_worst(self, rs: ReferenceStep, verdict: StepVerdict) -> Check | None:
+        """The worst check of a judged step under the derived rules (its verdict may have been settled by their
+        lower bounds, whose ratios are only upper bounds): the margin a report states. Needs the verdict's
+        `result` and `state`; recomputes the step's magnitude pass when the reference has moved on."""
+        if verdict.derived or verdict.result is None or verdict.state is None or rs.after is None:
+            return verdict.worst
+        checks = self._checks(rs, verdict.result, verdict.state, DERIVED)
+        return max(checks, key=lambda c: c.ratio)
 
     def _checks(self, rs: ReferenceStep, res: StepResult, got: TrainingState, tier: int) -> list[Check]:
         assert rs.after is not None and rs.result is not None

@@ -430,6 +430,13 @@ def train(prep: Prepared, session: Session, *, out: Path | None = None, resume: 
 
 
 # -------------------------------------------------------------------------------------------- report
+def _environment() -> dict[str, Any]:
+    """The machine fingerprint (lockstep/fingerprint.py): float32 numbers depend on the CPU and threads."""
+    from lockstep.fingerprint import fingerprint
+
+    return fingerprint()
+
+
 def write_report(out: Path, prep: Prepared, result: RunResult, *, backend: str, device: str,
                  versions: dict[str, str], wall: float, error: str | None = None) -> None:
     """report.json (what ran, where, how it ended, how fast) and loss.svg (train loss, eval loss dots)."""
@@ -453,6 +460,7 @@ def write_report(out: Path, prep: Prepared, result: RunResult, *, backend: str, 
         "final_train_loss": result.history[-1]["loss"] if result.history else None,
         "final_metrics": result.eval_metrics,
         "evaluated_on": "validation" if prep.data.held_out else "training",
+        "environment": _environment(),
         "timings": {
             "total_s": wall,
             "train_s": sum(times),

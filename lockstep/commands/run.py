@@ -23,6 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", metavar="DIR", help="output folder (default: runs/<recipe name>-<backend>)")
     parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
     parser.add_argument("--steps", type=int, metavar="N", help="stop after N steps at most (smoke tests)")
+    parser.add_argument("--threads", type=int, default=None, metavar="N",
+                        help="intra-op threads (default: the CPUs this process may use); inter-op threads are 1")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress display")
 
 
@@ -37,10 +39,11 @@ def run(args: argparse.Namespace) -> int:
     from lockstep.progress import Progress
     from lockstep.runner import RunError, RunFailed, prepare_sessions, train, write_report
 
-    if args.steps is not None and args.steps < 1:
-        print("lockstep run: --steps must be at least 1", file=sys.stderr)
+    if (args.steps is not None and args.steps < 1) or (args.threads is not None and args.threads < 1):
+        print("lockstep run: --steps and --threads must be at least 1", file=sys.stderr)
         return 2
-    ready = prepare_sessions("lockstep run", args.recipe, [args.backend], args.device, args.steps)
+    ready = prepare_sessions("lockstep run", args.recipe, [args.backend], args.device, args.steps,
+                             threads=args.threads)
     if isinstance(ready, int):
         return ready
     prep, built = ready
