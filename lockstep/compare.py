@@ -296,21 +296,21 @@ def run_compare(prep: Prepared, sessions: dict[str, Session], progress: Any = No
 def format_table(c: Comparison) -> str:
     """The per-step table (judged steps only when `every` > 1), then the verdicts and the drift summary."""
     first, others = c.backends[0], c.backends[1:]
-    judged_list = ", ".join(c.judged) or "none"
+    judged_list = " and ".join(c.judged) or "no backend"
+    rule = ("the float64 rule |a - r| <= 1e-10|r| + 1e-12 s" if c.dtype == "float64" else
+            "the derived one-step float32 bounds (docs/spec/v1-semantics.md)")
+    shown = "every step" if c.every <= 1 else f"the judged steps: the first {FIRST_STEPS}, every {c.every}th, the last"
     lines = [
-        f"{c.dtype} comparison of {', '.join(c.backends)}, {c.total_steps} steps",
-        f"verdict (re-synchronized, judged): each judged step of {judged_list} starts from the reference's exact "
-        "state after the step before",
-        "  (parameters, buffers, optimizer state, step count; the same batch and dropout masks), runs one native "
-        "training step,",
-        f"  and is compared with the reference's step under {c.rule()};",
-        "  `ratio`: that step's largest error/tolerance (at most: a step that passes the bounds' cheap lower "
-        "bounds is not derived in full), at most 1 holds",
-        f"drift (free-running, shown, not judged): each backend trains on its own from the same initial bits; "
-        f"Δ = max |a - r| / (|r| + {DRIFT_FLOOR:g}·s)",
-        f"  against `{first}` (s: the largest magnitude of the quantity's kind); "
-        + ("float32 rounding compounds step after step, so drift grows by design" if c.dtype != "float64"
-           else "float64 drift stays at round-off"), ""]
+        f"{c.dtype} comparison of {', '.join(c.backends)} over {c.total_steps} steps (rows: {shown})",
+        f"verdict: re-synchronized, judged. Each judged step of {judged_list} starts from the reference's exact",
+        "  state after the step before (parameters, buffers, optimizer state, step count; the same batch and dropout",
+        "  masks), runs one native training step and must match the reference's step",
+        f"  under {rule}; `ratio` is that step's largest error/tolerance (an upper bound where",
+        "  the derived bounds' cheap lower bounds already pass): at most 1 holds.",
+        "drift: free-running, shown, not judged. Each backend also trains on its own from the same initial bits;",
+        f"  Δ = max |a - r| / (|r| + {DRIFT_FLOOR:g} s) against `{first}` (s: the largest magnitude of the quantity's "
+        "kind);",
+        "  float32 rounding compounds step after step, so float32 drift grows by design.", ""]
     loss_w = max(16, *(len(b) + 6 for b in c.backends))
     diff_w = {b: max(12, len(b) + 9) for b in others}
     pairs = [f"{a}/{b}" for a, b in pair_names(c.backends)]
@@ -357,9 +357,8 @@ def verdict_lines(c: Comparison) -> list[str]:
                          f"({n} of {judged} judged steps fail): {d.describe()}")
         else:
             w = c.worst(b)
-            detail = f"; worst ratio {w[1].ratio:.3g} at step {w[0]} ({w[1].quantity})" if w is not None else ""
-            lines.append(f"verdict (re-synchronized, judged): {b} holds at every one of {judged} judged steps"
-                         f"{detail}")
+            detail = f" (worst: ratio {w[1].ratio:.2e} at step {w[0]}, {w[1].quantity})" if w is not None else ""
+            lines.append(f"verdict (re-synchronized, judged): {b} holds at every one of {judged} judged steps{detail}")
     keys = [(b, f"{b} against {c.backends[0]}") for b in c.backends[1:]]
     keys += [(f"{a}/{b}", f"{b} against {a}") for a, b in pair_names(c.backends)]
     for key, label in keys:
@@ -371,8 +370,8 @@ def verdict_lines(c: Comparison) -> list[str]:
         loss = max((d.loss_rel for _, d in found if math.isfinite(d.loss_rel)), default=math.nan)
         g = c.growth(key)
         grow = "" if g is None else f"; grows ×{g:.3f} per step"
-        lines.append(f"drift (free-running, not judged): {label}: largest relative parameter difference "
-                     f"{worst.param_rel:.2e} ({worst.param}, step {s}), loss {loss:.2e}{grow}")
+        lines.append(f"drift (free-running, not judged): {label}: largest relative difference {worst.param_rel:.2e} "
+                     f"in the parameters (step {s}, {worst.param}), {loss:.2e} in the loss{grow}")
     for b, (s, q) in c.stopped.items():
         lines.append(f"drift (free-running, not judged): {b} stopped at step {s}: non-finite {q}")
     return lines
