@@ -143,9 +143,9 @@ class CheckPlan:
             return [c or Check(q, 0.0, 0.0, 0.0) for c, q in zip(out, self.quantities, strict=True)]
         a = np.concatenate(parts)
         bad = ~(np.isfinite(a) | ~self.bounded)
-        with np.errstate(invalid="ignore"):
+        with np.errstate(invalid="ignore", over="ignore"):
             diff = np.where(self.bounded, np.abs(a - self.r), 0.0)
-        ratios = np.where(self.bounded, diff / self.safe_allowed, 0.0)
+            ratios = np.where(self.bounded, diff / self.safe_allowed, 0.0)
         nonempty = self.sizes > 0
         starts = self.starts[nonempty]
         any_bad = np.zeros(len(self.sizes), dtype=bool)
