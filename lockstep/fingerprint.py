@@ -28,7 +28,16 @@ _THREADS: dict[str, dict[str, Any]] = {}  # backend -> the thread settings in ef
 
 
 def default_threads() -> int:
-    """The CPUs this process may run on (its affinity mask), the runner's default intra-op thread count."""
+    """The runner's default intra-op thread count: OMP_NUM_THREADS where the environment sets it (the usual way
+    to ask every framework for fewer threads), else the CPUs this process may run on (its affinity mask)."""
+    asked = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if asked.isdigit() and int(asked) > 0:
+        return int(asked)
+    return usable_cpus()
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask)."""
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):  # not Linux
@@ -88,7 +97,7 @@ def record_threads(backend: str, settings: dict[str, Any]) -> None:
 def cpu() -> dict[str, Any]:
     """CPU model, vendor, the ISA flags that pick kernels, logical CPUs and the affinity mask's size."""
     out: dict[str, Any] = {"machine": platform.machine(), "logical_cpus": os.cpu_count(),
-                           "usable_cpus": default_threads()}
+                           "usable_cpus": usable_cpus()}
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
             text = f.read()

@@ -181,8 +181,9 @@ def _load_weights(model: Model, base: Path, initial: dict[str, np.ndarray]
 
 
 def configure_threads(adapter: Adapter, backend: str, threads: int | None = None) -> dict[str, Any]:
-    """Set the backend's intra-op threads (`threads`, default: the CPUs this process may use) and one inter-op
-    thread, before it builds anything; returns and records (lockstep/fingerprint.py) what is in effect.
+    """Set the backend's intra-op threads (`threads`; default: OMP_NUM_THREADS if set, else the CPUs this process
+    may use) and one inter-op thread, before it builds anything; returns and records (lockstep/fingerprint.py)
+    what is in effect.
 
     Thread counts change the order of float32 reductions, and oversubscribed thread pools cost more than they
     give on small models, so the runner never leaves them to a framework's default."""

@@ -37,7 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--recipe-steps", type=int, default=None, metavar="K",
                         help="level 4: judge only the first K steps of each example recipe (default: every step)")
     parser.add_argument("--threads", type=int, default=None, metavar="N",
-                        help="the adapter's intra-op threads (default: the CPUs this process may use); inter-op 1")
+                        help="the adapter's intra-op threads (default: OMP_NUM_THREADS if set, else the CPUs "
+                             "this process may use); inter-op 1")
     parser.add_argument("--report", default=None, metavar="DIR",
                         help="report folder (default: certify-<adapter>/)")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress display")

@@ -29,8 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="judge every N-th step (and the first 3 and the last); the table shows the judged "
                              "steps (default: 1, every step)")
     parser.add_argument("--threads", type=int, default=None, metavar="N",
-                        help="intra-op threads of every framework backend (default: the CPUs this process may "
-                             "use); inter-op threads are 1")
+                        help="intra-op threads of every backend (default: OMP_NUM_THREADS if set, else the CPUs "
+                             "this process may use); inter-op threads are 1")
     parser.add_argument("--format", choices=["text", "json"], default="text", help="stdout format (default: text)")
     parser.add_argument("--out", metavar="DIR", help="also write DIR/compare.json and the plot DIR/compare.svg")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress display")

@@ -24,7 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
     parser.add_argument("--steps", type=int, metavar="N", help="stop after N steps at most (smoke tests)")
     parser.add_argument("--threads", type=int, default=None, metavar="N",
-                        help="intra-op threads (default: the CPUs this process may use); inter-op threads are 1")
+                        help="intra-op threads (default: OMP_NUM_THREADS if set, else the CPUs this process may "
+                             "use); inter-op threads are 1")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress display")
 
 
