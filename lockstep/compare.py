@@ -370,8 +370,9 @@ def verdict_lines(c: Comparison) -> list[str]:
         loss = max((d.loss_rel for _, d in found if math.isfinite(d.loss_rel)), default=math.nan)
         g = c.growth(key)
         grow = "" if g is None else f"; grows ×{g:.3f} per step"
+        where = f"step {s}, {worst.param}" if worst.param else f"step {s}"
         lines.append(f"drift (free-running, not judged): {label}: largest relative difference {worst.param_rel:.2e} "
-                     f"in the parameters (step {s}, {worst.param}), {loss:.2e} in the loss{grow}")
+                     f"in the parameters ({where}), {loss:.2e} in the loss{grow}")
     for b, (s, q) in c.stopped.items():
         lines.append(f"drift (free-running, not judged): {b} stopped at step {s}: non-finite {q}")
     return lines

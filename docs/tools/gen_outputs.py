@@ -48,7 +48,7 @@ DOCS = [ROOT / "README.md", *sorted((ROOT / "docs" / "tutorials").glob("*.md"))]
 MARKER = re.compile(r"^<!-- output: (?P<spec>.*?) -->\n```[^\n]*\n(?P<body>.*?)^```$", re.M | re.S)
 NUMBER = re.compile(r"(?<![\w.])[-+]?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?(?![\w.])", re.I)
 TIMING = re.compile(r"\b\d+(?:\.\d+)?(?: ?s\b| step/s|(?= ms\b)| examples/s)|eta \d+:\d+|\(total +\d+s\)")
-WHERE = re.compile(r"\((?:worst: [^)]*|step \d+, [^)]*)\)")
+WHERE = re.compile(r"\((?:worst: [^)]*|step \d+(?:, [^)]*)?)\)")
 GROWTH = re.compile(r"×\d+(?:\.\d+)?")
 ROUNDOFF = re.compile(r"(?<![\w.])[-+]?\d+(?:\.\d+)?e[-+]?\d+(?![\w.])", re.I)
 TIMEOUT = 3600
