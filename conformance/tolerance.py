@@ -202,12 +202,12 @@ def learning_rate_rule(dtype: str, base: float, t: int) -> Tolerance:
 
 # ---------------------------------------------------------------------- RE-SYNCHRONIZED STEP RULES
 # One step t from the reference's state after step t−1 (docs/spec/v1-semantics.md, "Re-synchronized
-# comparison"). float32: the state arrives rounded to float32 (each element off by ≤ u relative), the step's
-# gradients are off by at most their batch bounds δ; the step rules above with k = 1, κ the one-step
-# sensitivity (`reference.tolerances.step_sensitivity`), the optimizer's bias corrections at the real t, plus
-# what the rounded state does to the step (`state_input_rounding`): lr·Δd on the parameter, Δs on each state,
-# u|b_old| on a running statistic, λu|w| on the gradient with coupled L2. float64: the fixed rules, each
-# quantity against its kind's scale (the state arrives exact).
+# comparison"), elementwise. float32: the state arrives rounded to float32 (each element off by ≤ u relative),
+# the step's gradients are off by at most their batch bounds δ (elementwise, after clipping and L2 as in the
+# STEP RULES above); `reference.tolerances.one_step_errors` carries δ, the rounded state and the state's own
+# update roundings into the direction (Δd) and each state; a parameter gets lr·Δd + c_opt u|Δw| + c_w u|w|,
+# a running statistic its batch bound plus u|b_old|. float64: the fixed rules, each quantity against its kind's
+# scale (the state arrives exact).
 @dataclass
 class StepRules:
     """The tolerance of everything one re-synchronized training step produces."""
