@@ -69,9 +69,9 @@ def check(quantity: str, actual: np.ndarray | float, reference: np.ndarray | flo
     bounded = np.isfinite(allowed)
     if not np.all(np.isfinite(a) | ~bounded):
         return Check(quantity, math.inf, 0.0, math.inf)
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore", over="ignore"):  # a huge error over a tiny tolerance is an inf ratio
         diff = np.where(bounded, np.abs(a - r), 0.0)
-    ratios = np.where(bounded, diff / np.where(bounded, allowed, 1.0), 0.0)
+        ratios = np.where(bounded, diff / np.where(bounded, allowed, 1.0), 0.0)
     at = np.unravel_index(int(np.argmax(ratios)), ratios.shape) if ratios.ndim else ()
     return Check(quantity, float(np.max(diff)), float(allowed[at]), float(ratios[at]))
 
