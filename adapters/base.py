@@ -54,6 +54,25 @@ class NonFiniteError(ArithmeticError):
 
 
 @dataclass
+class TrainingState:
+    """Everything a training step depends on besides its batch and dropout masks: the optimizer step count
+    (the schedule's position, Adam's bias-correction t), parameters and buffers, and every optimizer state.
+
+    `lockstep compare` hands the reference's state after step k-1 to each backend to judge its step k
+    (docs/spec/v1-semantics.md, "Re-synchronized comparison"); canonical names and layouts, float64."""
+
+    step: int
+    parameters: Arrays  # parameters and buffers
+    optimizer: dict[str, Arrays] = field(default_factory=dict)  # {param: {canonical state name: array}}
+
+    def copy(self) -> TrainingState:
+        """A deep copy (sessions may update arrays in place)."""
+        return TrainingState(int(self.step), {k: np.array(v, dtype=np.float64) for k, v in self.parameters.items()},
+                             {p: {n: np.array(a, dtype=np.float64) for n, a in s.items()}
+                              for p, s in self.optimizer.items()})
+
+
+@dataclass
 class StepResult:
     loss: float
     learning_rate: float
@@ -95,6 +114,39 @@ class Session(ABC):
     def set_optimizer_state(self, step: int, state: dict[str, Arrays]) -> None:
         """Inverse of get_optimizer_state (used by resume); the schedule continues from `step`."""
 
+    def get_state(self) -> TrainingState:
+        """The full training state (parameters, buffers, optimizer state, step count), float64 copies.
+
+        The default is built on `get_parameters` and `get_optimizer_state`; a session may override it with a
+        faster path (one transfer instead of one per tensor), returning the same values."""
+        step, optimizer = self.get_optimizer_state()
+        return TrainingState(step, self.get_parameters(), optimizer)
+
+    def set_state(self, state: TrainingState) -> None:
+        """Load a full training state: after it, `train_step` computes exactly the step that follows `state`
+        (the same learning rate, bias corrections, momentum buffers and batch-norm statistics).
+
+        The default is built on `set_parameters` and `set_optimizer_state`, so an adapter that restores
+        checkpoints already supports it; override it where a faster path exists."""
+        self.set_parameters(state.parameters)
+        self.set_optimizer_state(state.step, state.optimizer)
+
+    def step_from(self, state: TrainingState, x: np.ndarray | Arrays, y: np.ndarray, *,
+                  masks: Arrays | None = None) -> tuple[StepResult, TrainingState]:
+        """One training step from `state` (another trajectory's: the reference's, in `lockstep compare`): its
+        result and the state after it. This session's own state is left as it was, so its own trajectory goes
+        on undisturbed. Raises NonFiniteError like `train_step`.
+
+        The default is `set_state`, `train_step`, `get_state` and `set_state` back; a session may do it in
+        fewer transfers (one compiled call), or on a second model of its own."""
+        own = self.get_state()
+        self.set_state(state)
+        try:
+            result = self.train_step(x, y, masks=masks)
+            return result, self.get_state()
+        finally:
+            self.set_state(own)
+
     def export(self, path: str | Path, *, format: str = "onnx") -> Path:
         raise UnsupportedConstruct(f"export:{format}", f"{type(self).__name__} cannot export")
 
@@ -122,6 +174,11 @@ class Adapter(ABC):
     @abstractmethod
     def build(self, model: Model, *, dtype: str, device: str = "cpu", recipe: Recipe | None = None) -> Session:
         """A session for `model`. With a recipe, the session can train (loss, optimizer, schedule, ...)."""
+
+    def configure_threads(self, intra_op: int, inter_op: int = 1) -> dict[str, Any]:
+        """Set the framework's CPU thread pools (process-wide) before `build`; returns the settings in effect
+        (recorded in reports: float32 results may depend on them). The default does nothing and returns {}."""
+        return {}
 
 
 class FrameworkAdapter(Adapter):

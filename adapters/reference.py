@@ -116,6 +116,7 @@ class ReferenceSession(Session):
         if bad is not None:
             self.buffers = saved  # nothing changes on a failed step, not even running statistics
             raise NonFiniteError(bad)
+        raw = grads
         grads, norm = clipping.clip(grads, r.gradient_clipping)
         lr = self.learning_rate(self.step)
         self.step += 1
@@ -126,7 +127,8 @@ class ReferenceSession(Session):
                 group.update({k: to_range(v, self.bound) for k, v in group.items()})
             for s in self.states.values():
                 s.update({n: to_range(a, self.bound) for n, a in s.items()})
-        return StepResult(value, lr, norm)
+        # the gradients before clipping: the re-synchronized judgement derives the step's bounds from them
+        return StepResult(value, lr, norm, {"gradients": raw})
 
     def get_optimizer_state(self) -> tuple[int, dict[str, Arrays]]:
         return self.step, {k: {n: a.copy() for n, a in s.items()} for k, s in self.states.items()}
@@ -161,6 +163,13 @@ class ReferenceAdapter(Adapter):
         if dtype != "float64":
             return Support("native", COMPUTE_NOTE)
         return Support("native")
+
+    def configure_threads(self, intra_op: int, inter_op: int = 1) -> dict[str, Any]:
+        """NumPy's OpenBLAS threads (the reference's matrix products), where that BLAS can be reached."""
+        from lockstep.fingerprint import blas_threads
+
+        threads = blas_threads(intra_op)
+        return {} if threads is None else {"blas": threads}
 
     def build(self, model: Model, *, dtype: str, device: str = "cpu", recipe: Recipe | None = None) -> Session:
         if device != "cpu":

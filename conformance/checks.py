@@ -8,8 +8,10 @@ the quantity's shape (the derived float32 bounds are elementwise).
 `compare`/`compare_dicts` apply the fixed rules that need no derivation: float64 rtol = 1e-10 and
 atol = 1e-12·s, s the scale of the quantity's kind (the largest magnitude among all reference tensors of
 that kind: all gradients, all parameters), so a quantity that is mathematically zero (the gradient of a key
-bias in attention) must agree to round-off of its kind, not to 0; and the provisional whole-run float32
-rule rtol = 1e-4, atol = 1e-5·s that `lockstep compare` uses beyond the first steps.
+bias in attention) must agree to round-off of its kind, not to 0; and a loose float32 rule rtol = 1e-4,
+atol = 1e-5·s for the adapters' one-shot tests from identical inputs (one forward, one gradient). No verdict
+on a float32 *trajectory* uses it: those are judged step by step from a shared state (conformance/resync.py).
+`CheckPlan`/`check_many` are `check` of many quantities over one flat array.
 """
 
 from __future__ import annotations
@@ -23,9 +25,9 @@ from lockstep.reference.tolerances import FLOAT64_ATOL, FLOAT64_RTOL, Tolerance
 
 FLOAT64 = (FLOAT64_RTOL, FLOAT64_ATOL)
 FLOAT32_WHOLE_RUN = (1e-4, 1e-5)
-"""(rtol, atol as a multiple of the kind's scale) for whole float32 runs against float64: the derived
-bounds are first order and hold for a few steps (docs/spec/v1-semantics.md); beyond them a run is compared
-by this looser, stated rule, which `lockstep compare` reports as such."""
+"""(rtol, atol as a multiple of the kind's scale) of the adapters' one-shot float32 tests (a forward or a
+gradient from identical inputs). Free-running float32 trajectories are never compared by any rule: they
+drift apart by design; `lockstep compare` judges each step re-synchronized instead."""
 
 
 @dataclass(frozen=True)
@@ -67,9 +69,9 @@ def check(quantity: str, actual: np.ndarray | float, reference: np.ndarray | flo
     bounded = np.isfinite(allowed)
     if not np.all(np.isfinite(a) | ~bounded):
         return Check(quantity, math.inf, 0.0, math.inf)
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore", over="ignore"):  # a huge error over a tiny tolerance is an inf ratio
         diff = np.where(bounded, np.abs(a - r), 0.0)
-    ratios = np.where(bounded, diff / np.where(bounded, allowed, 1.0), 0.0)
+        ratios = np.where(bounded, diff / np.where(bounded, allowed, 1.0), 0.0)
     at = np.unravel_index(int(np.argmax(ratios)), ratios.shape) if ratios.ndim else ()
     return Check(quantity, float(np.max(diff)), float(allowed[at]), float(ratios[at]))
 
@@ -108,3 +110,64 @@ def compare_dicts(prefix: str, actual: dict, reference: dict, dtype: str = "floa
 def worst(checks: list[Check]) -> Check | None:
     """The check with the largest ratio (the nearest to, or furthest beyond, its tolerance)."""
     return max(checks, key=lambda c: c.ratio, default=None)
+
+
+class CheckPlan:
+    """`check` of many quantities against fixed reference values and rules, prepared once and run on several
+    backends' values: one flat array for all of them (a re-synchronized step compares every parameter and
+    optimizer state of each backend; per-tensor NumPy calls would cost more than the step itself)."""
+
+    def __init__(self, items: list[tuple[str, np.ndarray | float, Tolerance]]) -> None:
+        self.quantities = [q for q, _, _ in items]
+        self.shapes = [np.shape(r) for _, r, _ in items]
+        refs = [np.asarray(r, dtype=np.float64).reshape(-1) for _, r, _ in items]
+        allowed = [np.broadcast_to(rule.allowed(r), np.shape(r)).reshape(-1) for (_, r, rule) in items]
+        self.sizes = np.array([x.size for x in refs], dtype=np.int64)
+        self.starts = np.concatenate([[0], np.cumsum(self.sizes)[:-1]]).astype(np.int64)
+        self.r = np.concatenate(refs) if refs else np.zeros(0)
+        self.allowed = np.maximum(np.concatenate(allowed), np.finfo(np.float64).tiny) if allowed else np.zeros(0)
+        self.bounded = np.isfinite(self.allowed)
+        self.safe_allowed = np.where(self.bounded, self.allowed, 1.0)
+
+    def run(self, actuals: list[np.ndarray | float]) -> list[Check]:
+        """The Checks of these values (in the plan's order): the same as `check` of each."""
+        out: list[Check | None] = [None] * len(self.quantities)
+        parts, ok = [], []
+        for i, (a, shape, size) in enumerate(zip(actuals, self.shapes, self.sizes, strict=True)):
+            a = np.asarray(a, dtype=np.float64)
+            if a.shape != shape:
+                out[i] = Check(self.quantities[i], math.inf, 0.0, math.inf)
+                parts.append(np.zeros(size))
+            else:
+                parts.append(a.reshape(-1))
+                ok.append(i)
+        if not len(self.r):
+            return [c or Check(q, 0.0, 0.0, 0.0) for c, q in zip(out, self.quantities, strict=True)]
+        a = np.concatenate(parts)
+        bad = ~(np.isfinite(a) | ~self.bounded)
+        with np.errstate(invalid="ignore", over="ignore"):
+            diff = np.where(self.bounded, np.abs(a - self.r), 0.0)
+            ratios = np.where(self.bounded, diff / self.safe_allowed, 0.0)
+        nonempty = self.sizes > 0
+        starts = self.starts[nonempty]
+        any_bad = np.zeros(len(self.sizes), dtype=bool)
+        max_diff = np.zeros(len(self.sizes))
+        if len(starts):
+            any_bad[nonempty] = np.maximum.reduceat(bad.astype(np.int8), starts) > 0
+            max_diff[nonempty] = np.maximum.reduceat(np.where(bad, 0.0, diff), starts)
+        for i in ok:
+            quantity, size, start = self.quantities[i], int(self.sizes[i]), int(self.starts[i])
+            if size == 0:
+                out[i] = Check(quantity, 0.0, 0.0, 0.0)
+            elif any_bad[i]:
+                out[i] = Check(quantity, math.inf, 0.0, math.inf)
+            else:
+                seg = ratios[start:start + size]
+                k = int(np.argmax(seg))
+                out[i] = Check(quantity, float(max_diff[i]), float(self.allowed[start + k]), float(seg[k]))
+        return out  # type: ignore[return-value]
+
+
+def check_many(items: list[tuple[str, np.ndarray | float, np.ndarray | float, Tolerance]]) -> list[Check]:
+    """`check` of many (quantity, actual, reference, rule) at once, over one flat array (`CheckPlan`)."""
+    return CheckPlan([(q, r, rule) for q, _, r, rule in items]).run([a for _, a, _, _ in items])

@@ -220,8 +220,8 @@ class Suite:
         if not dtypes or any(d not in DTYPES for d in dtypes):
             raise pytest.UsageError(f"--lockstep-dtype: expected float32 and/or float64, got {opt('lockstep_dtype')!r}")
         examples = DEFAULT_EXAMPLES if opt("lockstep_examples") is None else opt("lockstep_examples")
-        steps = 5 if opt("lockstep_recipe_steps") is None else opt("lockstep_recipe_steps")
-        if examples < 1 or steps < 1:
+        steps = opt("lockstep_recipe_steps")  # None: every step of each example
+        if examples < 1 or (steps is not None and steps < 1):
             raise pytest.UsageError("--lockstep-examples and --lockstep-recipe-steps must be at least 1")
         constructs = _split(opt("lockstep_construct")) or None
         if constructs:
@@ -358,7 +358,7 @@ class Suite:
         if self.started is None:
             self.started = time.perf_counter()
         if p.recipe is not None:
-            r = run_recipe(self.target(p), p.recipe, self.options.recipe_steps, self.failures_dir)
+            r = run_recipe(self.target(p), p.recipe, self.options.recipe_steps, self.failures_dir, self.options.seed)
             self.results[p.index] = r
             return r
         cached = self.cache.setdefault(p.group, {})

@@ -334,8 +334,11 @@ def write_failure(report_dir: Path, target: Target, result: CheckResult, failing
 
 
 # ---------------------------------------------------------------------------------------- recipes
-def run_recipe(target: Target, recipe: Path, steps: int, report_dir: Path | None) -> CheckResult:
-    """Level 4 on one example recipe: its first `steps` steps in `target.dtype`."""
+def run_recipe(target: Target, recipe: Path, steps: int | None, report_dir: Path | None, seed: int = DEFAULT_SEED
+               ) -> CheckResult:
+    """Level 4 on one example recipe in `target.dtype`: every step (or the first `steps`) judged re-synchronized.
+    A `seed` other than the default shifts the recipe's own seed by it (its initial weights, data, order and
+    dropout masks all follow), so `--seed` varies the recipes as it varies the generated cases."""
     import shutil
 
     from lockstep.runner import RunError, prepare_run
@@ -350,6 +353,8 @@ def run_recipe(target: Target, recipe: Path, steps: int, report_dir: Path | None
         shutil.copytree(recipe.parent, copy)
         path = copy / recipe.name
         _set_dtype(path, target.dtype)
+        if seed != DEFAULT_SEED:
+            _shift_seed(path, seed)
         try:
             checks = MODULES[4].checks(build_pair(target, prepare_run(path, steps)), steps)
         except UnsupportedConstruct as exc:
@@ -368,10 +373,25 @@ def run_recipe(target: Target, recipe: Path, steps: int, report_dir: Path | None
             rel = f"failures/{result.name}"
             shutil.copytree(copy, report_dir / rel, dirs_exist_ok=True)
             dev = f" --device {target.device}" if target.device != "cpu" else ""
+            cap = f" --steps {steps}" if steps is not None else ""
             result.failure_dir = rel
             result.reproduce = (f"lockstep compare {report_dir / rel / recipe.name} --backends "
-                                f"reference,{target.name} --conformance --steps {steps}{dev}")
+                                f"reference,{target.name}{cap}{dev}")
         return result
+
+
+def _shift_seed(path: Path, shift: int) -> None:
+    """Add `shift` to the copied recipe's top-level `seed:` (the recipe default, 0, where it has none)."""
+    import re
+
+    text = path.read_text(encoding="utf-8")
+    found = re.search(r"(?m)^seed:\s*(\d+)\s*$", text)
+    value = (int(found.group(1)) if found else 0) + int(shift)
+    if found:
+        text = text[:found.start()] + f"seed: {value}" + text[found.end():]
+    else:
+        text = re.sub(r"(?m)^(kind: Recipe\s*)$", rf"\1\nseed: {value}", text, count=1)
+    path.write_text(text, encoding="utf-8")
 
 
 def _set_dtype(path: Path, dtype: str) -> None:
@@ -394,7 +414,7 @@ class Options:
     examples: int = DEFAULT_EXAMPLES
     seed: int = DEFAULT_SEED
     constructs: tuple[str, ...] | None = None  # None: all
-    recipe_steps: int = 5
+    recipe_steps: int | None = None  # level 4: every step of each example unless capped
     report_dir: Path | None = None
 
 
@@ -427,9 +447,9 @@ def certify(adapter: Adapter, name: str, options: Options,
     for item, dtype, device in items:
         target = Target(adapter, name, dtype, device)
         if isinstance(item, Path):
-            results = [run_recipe(target, item, options.recipe_steps, options.report_dir)]
+            results = [run_recipe(target, item, options.recipe_steps, options.report_dir, options.seed)]
         elif isinstance(item, dp.ExampleRecipe):
-            results = dp.run_recipe(target, item.path, options.recipe_steps, options.report_dir)
+            results = dp.run_recipe(target, item.path, options.recipe_steps or dp.RECIPE_STEPS, options.report_dir)
         else:
             results = run_check(target, item, options.examples, options.seed, options.report_dir)
         done += 1
@@ -451,13 +471,24 @@ def new_certification(adapter: Adapter, name: str, options: Options) -> Certific
 
 
 def fingerprint() -> dict[str, str]:
-    """The environment a certificate was produced in (no host names or user names)."""
-    import numpy as np
+    """The environment a certificate was produced in, flat strings (lockstep/fingerprint.py: CPU model and ISA,
+    threads, oneDNN/MKL settings, framework builds; no host names or user names)."""
+    import json
 
+    from lockstep import fingerprint as machine
+
+    fp = machine.fingerprint()
+    cpu = fp["cpu"]
     env = {"python": platform.python_version(), "implementation": platform.python_implementation(),
            "platform": platform.platform(terse=True), "machine": platform.machine(),
-           "processor": platform.processor() or platform.machine(), "cpu_count": str(os.cpu_count() or "?"),
-           "numpy": np.__version__, "lockstep": __version__}
+           "processor": str(cpu.get("model") or platform.processor() or platform.machine()),
+           "cpu_count": str(os.cpu_count() or "?"), "usable_cpus": str(cpu.get("usable_cpus", "?")),
+           "isa": " ".join(cpu.get("isa", [])), "numpy": fp["numpy"]["version"],
+           "blas": str(fp["numpy"].get("blas", "?")), "lockstep": __version__,
+           "threads": json.dumps(fp["threads"], sort_keys=True), "env": json.dumps(fp["env"], sort_keys=True)}
+    for framework in ("torch", "tensorflow"):
+        if framework in fp:
+            env[framework] = json.dumps(fp[framework], sort_keys=True)
     try:
         import hypothesis
 

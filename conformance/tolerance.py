@@ -55,12 +55,13 @@ def output_rule(model: object, params: Arrays, x: np.ndarray, reference_output: 
 
 def batch_rules(model: object, params: Arrays, x: np.ndarray, y: np.ndarray, masks: Arrays | None, loss: object,
                 reference_loss: float, reference_grads: Arrays, dtype: str,
-                reference_buffers: Arrays | None = None) -> BatchRules:
+                reference_buffers: Arrays | None = None, reuse: bool = False) -> BatchRules:
     """Tolerances of the loss, the gradients and the buffers after one training-mode batch at `params`
-    (`reference_buffers`: the reference's buffers after it, part of float64's scale)."""
+    (`reference_buffers`: the reference's buffers after it, part of float64's scale; `reuse`: `model` is the
+    ReferenceModel that just ran this batch, see `model_bounds`)."""
     from lockstep.reference.error_bounds import model_bounds
 
-    b = model_bounds(model, params, x, training=True, masks=masks, loss=loss, y=y, dtype=dtype)
+    b = model_bounds(model, params, x, training=True, masks=masks, loss=loss, y=y, dtype=dtype, reuse=reuse)
     assert b.loss is not None
     if dtype == "float64":  # the kind's scale: the largest of |r| and the magnitude pass's M
         grad_scale = max(scale_of(reference_grads), b.scale("gradient"))
@@ -197,3 +198,94 @@ class StepTracker:
 def learning_rate_rule(dtype: str, base: float, t: int) -> Tolerance:
     """The schedule's value at 0-based step t: torch's chainable schedulers multiply t times."""
     return T.tolerance("learning_rate", dtype, t + T.FUNCTION_ULPS + 4, base)
+
+
+# ---------------------------------------------------------------------- RE-SYNCHRONIZED STEP RULES
+# One step t from the reference's state after step t−1 (docs/spec/v1-semantics.md, "Re-synchronized
+# comparison"), elementwise. float32: the state arrives rounded to float32 (each element off by ≤ u relative),
+# the step's gradients are off by at most their batch bounds δ (elementwise, after clipping and L2 as in the
+# STEP RULES above); `reference.tolerances.one_step_errors` carries δ, the rounded state and the state's own
+# update roundings into the direction (Δd) and each state; a parameter gets lr·Δd + c_opt u|Δw| + c_w u|w|,
+# a running statistic its batch bound plus u|b_old|. float64: the fixed rules, each quantity against its kind's
+# scale (the state arrives exact).
+@dataclass
+class StepRules:
+    """The tolerance of everything one re-synchronized training step produces."""
+
+    loss: Tolerance
+    learning_rate: Tolerance
+    parameters: dict[str, Tolerance]  # parameters and buffers
+    states: dict[str, dict[str, Tolerance]]  # {param: {state name: rule}}
+
+
+def resync_rules(recipe: object, dtype: str, t: int, batch: BatchRules | None, grads: Arrays,
+                 before: object, after: object, lr: float, loss_value: float = 0.0) -> StepRules:
+    """Rules of step t (1-based) from the reference's `before` state (a TrainingState) to its `after`, under
+    `batch` (the rules of its batch at `before`: `batch_rules`, or `value_batch_rules` for a lower bound).
+    `grads` are the reference's gradients of the batch before clipping; float64 needs no batch rules
+    (None: the loss against |L|, `loss_value`, as its scale)."""
+    opt = recipe.optimizer  # type: ignore[attr-defined]
+    w0, w1 = before.parameters, after.parameters  # type: ignore[attr-defined]
+    s0, s1 = before.optimizer, after.optimizer  # type: ignore[attr-defined]
+    lr_rule = learning_rate_rule(dtype, opt.learning_rate, t - 1)
+    if dtype == "float64":
+        loss_rule = batch.loss if batch is not None else float64_rule("loss", abs(loss_value))
+        pscale = scale_of(w1)
+        names = {n for s in s1.values() for n in s}
+        sscale = {n: scale_of([s[n] for s in s1.values() if n in s]) for n in names}
+        return StepRules(loss_rule, lr_rule, {k: float64_rule("parameter", pscale) for k in w1},
+                         {p: {n: float64_rule("optimizer_state", sscale[n]) for n in s} for p, s in s1.items()})
+    assert batch is not None, "float32 needs the batch's rules"
+    u = T.unit_roundoff(dtype)
+    # δ elementwise: the batch bound of each gradient element (2u|g| + atol, as `check` allows it)
+    deltas = {k: np.broadcast_to(batch.gradients[k].allowed(g), np.shape(g)).astype(np.float64)
+              for k, g in grads.items()}
+    grads = {k: np.asarray(g, dtype=np.float64) for k, g in grads.items()}
+    clip = getattr(recipe, "gradient_clipping", None)
+    if clip is not None and clip.type == "global_norm":  # as StepTracker.step, elementwise
+        norm = math.sqrt(sum(float(np.sum(g * g)) for g in grads.values()))
+        dnorm = math.sqrt(sum(float(np.sum(d * d)) for d in deltas.values()))
+        n_total = sum(int(np.size(g)) for g in grads.values())
+        if norm > 0 and norm + dnorm >= clip.max_norm:
+            c = min(1.0, clip.max_norm / norm)
+            rel = dnorm / norm + T.gamma(n_total + 2, u)
+            deltas = {k: c * d + np.abs(grads[k]) * c * rel for k, d in deltas.items()}
+            grads = {k: g * c for k, g in grads.items()}
+    elif clip is not None:  # value clipping is exact and 1-Lipschitz: δ' = δ
+        grads = {k: np.clip(g, -clip.clip_value, clip.clip_value) for k, g in grads.items()}
+    l2 = float(recipe.regularization.l2)  # type: ignore[attr-defined]
+    if l2:  # the gradient gains λw, w rounded on its way in (u|w|), and the sum's and product's roundings
+        grads = {k: g + l2 * np.asarray(w0[k], dtype=np.float64) for k, g in grads.items()}
+        deltas = {k: d + l2 * u * np.abs(w0[k]) + 3 * u * np.abs(grads[k]) for k, d in deltas.items()}
+    c_opt = T.OPTIMIZER_OPS[opt.type]
+    w_rounding = 3 if opt.type == "adamw" else 1  # w handed over rounded; AdamW also rounds w·(1 − lr·wd)
+    params: dict[str, Tolerance] = {}
+    states: dict[str, dict[str, Tolerance]] = {}
+    for k, g in grads.items():
+        after_k = s1.get(k, {})
+        dd, ds = T.one_step_errors(opt, s0.get(k, {}), after_k, g, deltas[k], t, u)
+        w_old, w_new = np.asarray(w0[k], dtype=np.float64), np.asarray(w1[k], dtype=np.float64)
+        atol = lr * dd + c_opt * u * np.abs(w_new - w_old) + w_rounding * u * np.abs(w_old)
+        params[k] = Tolerance(2.0 * u, atol)
+        states[k] = {n: Tolerance(2.0 * u, ds[n] if n in ds else T.FUNCTION_ULPS * u * np.abs(v))
+                     for n, v in after_k.items()}
+    for k in w1:
+        if k not in params:  # a buffer: this batch's bound plus the rounding of the statistic handed over
+            atol = np.asarray(batch.buffers[k].atol) if k in batch.buffers else 0.0
+            params[k] = Tolerance(2.0 * u, atol + u * np.abs(np.asarray(w0[k], dtype=np.float64)))
+    return StepRules(batch.loss, lr_rule, params, states)
+
+
+def value_batch_rules(model: object, batch_size: int, loss: object, loss_value: float, grads: Arrays,
+                      buffers: Arrays, dtype: str, floor: Arrays | None = None, lengths: object = None
+                      ) -> BatchRules:
+    """`batch_rules` with every magnitude M replaced by the reference's |value| (M ≥ |value|): each rule is at
+    most the derived one, so what passes under these passes under `batch_rules`, without its magnitude pass
+    (`reference.error_bounds.value_bounds`)."""
+    from lockstep.reference.error_bounds import value_bounds
+
+    b = value_bounds(model, batch_size, loss=loss, loss_value=loss_value, gradients=grads, buffers=buffers,
+                     dtype=dtype, floor=floor, lengths=lengths)  # type: ignore[arg-type]
+    assert b.loss is not None
+    return BatchRules(b.loss.tolerance(dtype), {k: g.tolerance(dtype) for k, g in b.gradients.items()},
+                      {k: v.tolerance(dtype) for k, v in b.buffers.items()})

@@ -573,7 +573,7 @@ def _fingerprint(versions: dict[str, str]) -> dict[str, Any]:
 def run(recipe: PathLike | Recipe, backend: str = "reference", out: PathLike | None = None, resume: bool = False,
         overrides: Overrides | None = None, *, seed: int | None = None, device: str = "cpu", steps: int | None = None,
         overwrite: bool = False, tensorboard: bool = False, progress: bool = False,
-        log: Callable[[str], None] | None = None) -> RunResult:
+        log: Callable[[str], None] | None = None, threads: int | None = None) -> RunResult:
     """Train `recipe` (a file, or a `lockstep.spec.Recipe`) on `backend` into the run folder `out` (default
     `runs/<recipe name>-<backend>`), as `lockstep run` does: locked while it lives, never clobbered (`resume`
     continues it from its last verified checkpoint, `overwrite` replaces an earlier run's files), with
@@ -582,7 +582,8 @@ def run(recipe: PathLike | Recipe, backend: str = "reference", out: PathLike | N
     `overrides` change fields of a copy (`{"optimizer.learning_rate": 0.01}` or `["training.steps=50"]`), `seed`
     the seed; both are validated like the file, and a problem names the override. `steps` caps the run;
     `tensorboard` also writes event files into `out/tensorboard/`; `progress` draws progress on stderr; `log`
-    receives the notes a run prints (default: stderr).
+    receives the notes a run prints (default: stderr); `threads` the backend's intra-op threads (default:
+    OMP_NUM_THREADS if set, else the CPUs this process may use; inter-op 1).
 
     Raises LockstepError for bad input (exit_code 2: invalid recipe, unknown backend, busy folder, ...) and
     TrainingFailed (exit_code 1, `.result` = the steps before) when a loss or gradient becomes non-finite."""
@@ -598,6 +599,8 @@ def run(recipe: PathLike | Recipe, backend: str = "reference", out: PathLike | N
     say = log or _stderr("lockstep")
     if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
         raise LockstepError("--steps must be at least 1")
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise LockstepError("--threads must be at least 1")
     if resume and overwrite:
         raise LockstepError("resume and overwrite exclude each other: continue the run, or replace it")
     check_out_arg(None if out is None else os.fspath(out), "--out", "lockstep run")
@@ -628,7 +631,7 @@ def run(recipe: PathLike | Recipe, backend: str = "reference", out: PathLike | N
             elif not checkpoints(where / "checkpoints"):
                 say(f"--resume: nothing to resume in {where} (no checkpoint); training from step 0")
         prep = prepare_loaded(eff.recipe, eff.model, eff.base, steps, eff.path)
-        adapter, session = build_session(prep, backend, device)
+        adapter, session = build_session(prep, backend, device, threads)
         folder.start()  # --overwrite removes the previous run's files now, not before the backend was built
         resolved = _resolved_yaml(eff)
         atomic.write_text(where / RESOLVED, resolved)
@@ -774,12 +777,15 @@ def _names(value: str | Iterable[str] | None) -> tuple[str, ...] | None:
 def certify(adapter: str | Adapter, *, levels: str | int | Iterable[int | str] = "all",
             dtypes: str | Iterable[str] = ("float32", "float64"), devices: str | Iterable[str] | None = None,
             examples: int | None = None, seed: int | None = None, constructs: str | Iterable[str] | None = None,
-            recipe_steps: int = 5, report: PathLike | bool = True,
+            recipe_steps: int | None = None, report: PathLike | bool = True,
             progress: Callable[[int, int, CheckResult], None] | None = None,
-            log: Callable[[str], None] | None = None) -> Certificate:
+            log: Callable[[str], None] | None = None, threads: int | None = None) -> Certificate:
     """`lockstep certify`: the conformance suite against the float64 reference. `adapter` is a name (built-in,
     entry point `lockstep.adapters`, or module:attribute) or an adapter object; `levels` 1-4 or their names;
-    `examples` hypothesis examples per check; `seed` one seed, one set of cases. `report`: the folder of
+    `examples` hypothesis examples per check; `seed` one seed, one set of cases (the example recipes' seeds are
+    shifted by it too); `recipe_steps` caps level 4 (default: every step of each example recipe, each judged
+    from the reference's state); `threads` the adapter's intra-op threads (default: OMP_NUM_THREADS if set, else
+    the CPUs this process may use). `report`: the folder of
     report.json, junit.xml, report.html, report.md and the failures' reproducers (True: `certify-<adapter>/`,
     False: none). `progress(done, total, result)` is called after each check, counting the checks the summary
     counts. Raises LockstepError (exit_code 2) for bad settings or an unusable adapter."""
@@ -802,8 +808,8 @@ def certify(adapter: str | Adapter, *, levels: str | int | Iterable[int | str] =
     chosen_dtypes = _names(dtypes) or ()
     if not chosen_dtypes or any(d not in ("float32", "float64") for d in chosen_dtypes):
         raise LockstepError(f"--dtype: expected float32 and/or float64, got {dtypes!r}")
-    if examples < 1 or recipe_steps < 1:
-        raise LockstepError("--examples and --recipe-steps must be at least 1")
+    if examples < 1 or (recipe_steps is not None and recipe_steps < 1) or (threads is not None and threads < 1):
+        raise LockstepError("--examples, --recipe-steps and --threads must be at least 1")
     chosen = _names(constructs)
     if chosen:
         known = {s.construct for s in SPECS} | {p.parent.name for p in example_recipes()}
@@ -814,6 +820,9 @@ def certify(adapter: str | Adapter, *, levels: str | int | Iterable[int | str] =
                                 + (f"; did you mean `{hint[0]}`?" if hint else f"; known: {', '.join(sorted(known))}"))
     name = adapter if isinstance(adapter, str) else getattr(adapter, "name", type(adapter).__name__)
     instance = _adapter(adapter)
+    from lockstep.runner import configure_threads
+
+    configure_threads(instance, name, threads)  # recorded in the report's environment
     offered = list(instance.devices())
     chosen_devices = _names(devices)
     if chosen_devices:

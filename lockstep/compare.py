@@ -1,23 +1,27 @@
-"""Run one recipe on several backends in lock step and find where they first diverge.
+"""One recipe on several backends: every step judged re-synchronized, the free-running drift shown.
 
-Every backend starts from the same initial bits (the standard's initializers) and takes the same batch and
-the same dropout keep-masks at every step (the runner's preparation, `runner.prepare_sessions`). After each
-optimizer step the loss and every parameter (buffers included) of each backend are compared with the first
-backend's: float64 by the standard's rule in `reference/tolerances.py`, `|a - r| <= 1e-10 |r| + 1e-12 s`
-(`s` the largest magnitude of the quantity's kind: the loss, or all parameters); float32 by the whole-run
-rule `1e-4 |r| + 1e-5 s` (conformance/checks.py, docs/adapters.md): the derived float32 bounds of
-docs/spec/v1-semantics.md are first order and hold for a few steps, which is what `lockstep certify` checks
-construct by construct.
-The table shows relative differences, the verdict names the first step and quantity (the loss, or a
-parameter) that exceeds its tolerance.
+**Verdicts (judged).** To judge step t, each backend other than the reference starts from the reference's
+exact state after step t−1 (parameters, buffers, every optimizer state, the step count: `Session.set_state`),
+takes the same batch and dropout masks, runs ONE native training step, and its loss, learning rate,
+parameters, buffers, optimizer state and step count are compared with the reference's step t: float32 under
+the derived one-step bounds, float64 under the fixed rule (conformance/resync.py, the same judgement as level
+4 of `lockstep certify`; docs/spec/v1-semantics.md, "Re-synchronized comparison"). Nothing carries over from
+one step to the next, so a divergence names a difference in one step's math, at any run length and on any
+machine. Every step is judged, or with `every=N` the first `FIRST_STEPS`, every N-th and the last.
 
-A backend that stops on a non-finite loss or gradient (NonFiniteError) agrees with the others only if
-they all stop at the same step; the comparison ends there.
+**Drift (shown, not judged).** Every listed backend also trains freely from the same initial bits on the same
+batches; the table and plot show the per-step losses and relative differences of those trajectories and how
+fast they grow. In float32 they grow by design (rounding compounds through kinks, ties and normalization
+statistics, and kernels chosen by CPU features round differently), so no verdict rests on them.
+
+The reference (always float64, on the CPU) is the judge whether or not it is listed; when it is not, it runs
+alongside as the source of every judged step's state.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,26 +29,38 @@ from typing import Any
 import numpy as np
 
 from lockstep.adapters.base import NonFiniteError, Session
-from lockstep.conformance.checks import Check, compare, scale_of, tolerances
-from lockstep.runner import Prepared, masks_for
+from lockstep.conformance.checks import Check, scale_of
+from lockstep.conformance.resync import Judge, StepVerdict
+from lockstep.runner import Prepared
+
+FIRST_STEPS = 3
+"""With `every` > 1, the first steps are judged anyway (warm-up, the first momentum and bias corrections)."""
+
+DRIFT_FLOOR = 0.01
+"""Drift is max |a − r| / (|r| + DRIFT_FLOOR·s), s the largest magnitude of the quantity's kind: a relative
+difference that measures elements near 0 against 1% of their kind's scale instead of against 0."""
+
+JUDGE = "reference"
 
 
 @dataclass
 class PairDiff:
-    """One backend against the first at one step: relative differences shown, and the worst check."""
+    """Free-running drift of one backend against another at one step."""
 
     loss_rel: float
     param_rel: float  # the largest over parameters and buffers
     param: str  # the tensor where param_rel is reached
-    worst: Check  # the check with the largest error/tolerance ratio (loss or a parameter)
 
 
 @dataclass
 class StepRow:
+    """One step: the free-running losses and drift, and the re-synchronized verdicts of the judged steps."""
+
     step: int
     losses: dict[str, float]
-    diffs: dict[str, PairDiff]  # each later backend against the first
-    pairs: dict[str, PairDiff] = field(default_factory=dict)  # "a/b": every other pair of later backends
+    diffs: dict[str, PairDiff]  # each later backend against the first (drift)
+    pairs: dict[str, PairDiff] = field(default_factory=dict)  # "a/b": every other pair of later backends (drift)
+    judged: dict[str, StepVerdict] = field(default_factory=dict)  # backend -> its re-synchronized step
 
 
 def pair_names(backends: list[str]) -> list[tuple[str, str]]:
@@ -55,48 +71,116 @@ def pair_names(backends: list[str]) -> list[tuple[str, str]]:
 
 @dataclass
 class Divergence:
+    """The first re-synchronized step of a backend that does not hold, and its first failing quantity."""
+
     step: int
     quantity: str
     error: float
     tolerance: float
+    ratio: float = math.inf
+
+    def describe(self) -> str:
+        if not math.isfinite(self.error) and self.tolerance == 0.0:
+            return self.quantity
+        return (f"{self.quantity}: error {self.error:.3g} > tolerance {self.tolerance:.3g} "
+                f"(ratio {self.ratio:.3g})")
 
     def to_json(self) -> dict[str, Any]:
         return {"step": self.step, "quantity": self.quantity, "error": _num(self.error),
-                "tolerance": _num(self.tolerance)}
+                "tolerance": _num(self.tolerance), "ratio": _num(self.ratio)}
+
+
+def judged_steps(total: int, every: int) -> set[int]:
+    """The 1-based steps judged: all with every = 1; else the first FIRST_STEPS, every N-th and the last."""
+    if every <= 1:
+        return set(range(1, total + 1))
+    return {s for s in range(1, total + 1) if s <= FIRST_STEPS or s % every == 0 or s == total}
 
 
 @dataclass
 class Comparison:
-    backends: list[str]
+    backends: list[str]  # as listed; the first is the drift baseline
     dtype: str
     total_steps: int
+    every: int = 1
     rows: list[StepRow] = field(default_factory=list)
+    judged: list[str] = field(default_factory=list)  # the backends judged against the reference
     first_divergence: dict[str, Divergence] = field(default_factory=dict)
-    stopped: dict[str, tuple[int, str]] = field(default_factory=dict)  # backend -> (step, non-finite quantity)
+    failing_steps: dict[str, int] = field(default_factory=dict)  # backend -> how many judged steps failed
+    stopped: dict[str, tuple[int, str]] = field(default_factory=dict)  # free run -> (step, non-finite quantity)
+    tiers: list[int] = field(default_factory=lambda: [0, 0, 0])
+    worst_derived: dict[str, tuple[int, Check]] = field(default_factory=dict)  # backend -> its worst judged step
 
     @property
     def agree(self) -> bool:
+        """Every judged backend holds at every judged step (drift is not judged)."""
         return not self.first_divergence
 
     @property
-    def tolerance(self) -> tuple[float, float]:
-        return tolerances(self.dtype)
+    def steps_judged(self) -> int:
+        return sum(1 for r in self.rows if r.judged)
+
+    def worst(self, backend: str) -> tuple[int, Check] | None:
+        """(step, check) of the judged step with the largest error/tolerance ratio, under the derived rules."""
+        if backend in self.worst_derived:
+            return self.worst_derived[backend]
+        found = [(r.step, r.judged[backend].worst) for r in self.rows if backend in r.judged]
+        found = [f for f in found if f[1] is not None]
+        return max(found, key=lambda f: f[1].ratio) if found else None  # type: ignore[union-attr, return-value]
+
+    def growth(self, key: str) -> float | None:
+        """Drift growth per step of a later backend (or "a/b" pair): the geometric mean factor of its largest
+        relative parameter difference from the first step where it is nonzero to the last step."""
+        pts = [(r.step, (r.diffs.get(key) or r.pairs.get(key))) for r in self.rows]
+        pts = [(s, d.param_rel) for s, d in pts if d is not None and math.isfinite(d.param_rel) and d.param_rel > 0]
+        if len(pts) < 2 or pts[-1][0] == pts[0][0]:
+            return None
+        (s0, d0), (s1, d1) = pts[0], pts[-1]
+        return float((d1 / d0) ** (1.0 / (s1 - s0)))
+
+    def rule(self) -> str:
+        if self.dtype == "float64":
+            return "the float64 rule |a - r| <= 1e-10 |r| + 1e-12 s (s: the largest magnitude of the quantity's kind)"
+        return ("the derived one-step float32 bounds (docs/spec/v1-semantics.md, \"Re-synchronized comparison\")")
 
     def to_json(self) -> dict[str, Any]:
-        rtol, atol = self.tolerance
+        verdicts: dict[str, Any] = {}
+        for b in self.judged:
+            w = self.worst(b)
+            verdicts[b] = {
+                "holds": b not in self.first_divergence,
+                "first_divergence": self.first_divergence[b].to_json() if b in self.first_divergence else None,
+                "failing_steps": self.failing_steps.get(b, 0),
+                "worst": None if w is None else {"step": w[0], "quantity": w[1].quantity, "ratio": _num(w[1].ratio),
+                                                 "error": _num(w[1].error), "tolerance": _num(w[1].tolerance)}}
+        drift_growth = {k: self.growth(k) for k in [*self.backends[1:], *(f"{a}/{b}" for a, b in
+                                                                         pair_names(self.backends))]}
         return {
-            "backends": self.backends, "baseline": self.backends[0], "dtype": self.dtype,
-            "tolerance": {"rtol": rtol, "atol_scale": atol, "rule": "|a - r| <= rtol |r| + atol_scale s"},
-            "agree": self.agree, "steps_compared": len(self.rows), "total_steps": self.total_steps,
+            "backends": self.backends, "baseline": self.backends[0], "judge": JUDGE, "dtype": self.dtype,
+            "agree": self.agree, "total_steps": self.total_steps, "steps_compared": len(self.rows),
+            "verdict": {"kind": "re-synchronized", "judged": True, "rule": self.rule(), "every": self.every,
+                        "steps_judged": self.steps_judged, "backends": verdicts,
+                        "tiers": {"value": self.tiers[0], "floor": self.tiers[1], "derived": self.tiers[2]}},
             "first_divergence": {b: d.to_json() for b, d in self.first_divergence.items()},
+            "drift": {"kind": "free-running", "judged": False, "baseline": self.backends[0],
+                      "measure": f"max |a - r| / (|r| + {DRIFT_FLOOR:g} s)",
+                      "growth_per_step": {k: _num(v) if v is not None else None for k, v in drift_growth.items()},
+                      "stopped": {b: {"step": s, "quantity": q} for b, (s, q) in self.stopped.items()}},
             "stopped": {b: {"step": s, "quantity": q} for b, (s, q) in self.stopped.items()},
-            "steps": [{"step": r.step, "loss": {b: _num(v) for b, v in r.losses.items()},
-                       "diff": {b: {"loss_rel": _num(d.loss_rel), "param_rel": _num(d.param_rel), "param": d.param,
-                                    "worst": d.worst.quantity, "ratio": _num(d.worst.ratio)}
-                                for b, d in r.diffs.items()},
-                       "pairwise": {k: {"loss_rel": _num(d.loss_rel), "param_rel": _num(d.param_rel), "param": d.param}
-                                    for k, d in r.pairs.items()}} for r in self.rows],
+            "steps": [_row_json(r) for r in self.rows],
         }
+
+
+def _row_json(r: StepRow) -> dict[str, Any]:
+    return {"step": r.step, "loss": {b: _num(v) for b, v in r.losses.items()},
+            "diff": {b: {"loss_rel": _num(d.loss_rel), "param_rel": _num(d.param_rel), "param": d.param}
+                     for b, d in r.diffs.items()},
+            "pairwise": {k: {"loss_rel": _num(d.loss_rel), "param_rel": _num(d.param_rel), "param": d.param}
+                         for k, d in r.pairs.items()},
+            "judged": {b: {"holds": v.ok, "ratio": _num(v.worst.ratio) if v.worst else 0.0,
+                           "quantity": v.worst.quantity if v.worst else "", "derived": v.derived,
+                           **({"failed": [c.quantity for c in v.failed]} if v.failed else {})}
+                       for b, v in r.judged.items()}}
 
 
 def _num(v: float) -> float | str:
@@ -104,135 +188,230 @@ def _num(v: float) -> float | str:
     return v if math.isfinite(v) else str(v)
 
 
-def _pair(loss: float, base_loss: float, params: dict[str, np.ndarray], base: dict[str, np.ndarray], dtype: str
-          ) -> tuple[PairDiff, Check | None]:
-    """The relative differences shown are the rule's own measure: max |a - r| / (|r| + (atol/rtol)·s) per
-    element, so a value <= rtol passes and a mathematically zero quantity is measured against its kind's scale."""
-    rtol = tolerances(dtype)[0]
-    loss_check = compare("loss", loss, base_loss, dtype, abs(base_loss))
-    scale = scale_of(base)
-    param_checks = [compare(f"parameter {k}", params[k], v, dtype, scale) if k in params
-                    else Check(f"parameter {k} (missing)", math.inf, 0.0, math.inf) for k, v in base.items()]
-    worst_param = max(param_checks, key=lambda c: c.ratio, default=None)
-    diff = PairDiff(loss_check.ratio * rtol, worst_param.ratio * rtol if worst_param else 0.0,
-                    worst_param.quantity.removeprefix("parameter ") if worst_param else "",
-                    max([loss_check, *param_checks], key=lambda c: c.ratio))
-    return diff, next((c for c in [loss_check, *param_checks] if not c.ok), None)
+def drift(loss: float, base_loss: float, params: dict[str, np.ndarray], base: dict[str, np.ndarray]) -> PairDiff:
+    """Relative differences of one free-running backend against another (DRIFT_FLOOR)."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        loss_rel = abs(loss - base_loss) / abs(base_loss) if base_loss else abs(loss)
+        floor = DRIFT_FLOOR * scale_of(base)
+        worst, where = 0.0, ""
+        for k, r in base.items():
+            a = params.get(k)
+            if a is None or np.shape(a) != np.shape(r):
+                return PairDiff(float(loss_rel), math.inf, k)
+            if np.size(r) == 0:
+                continue
+            rel = float(np.max(np.abs(a - r) / (np.abs(r) + max(floor, 1e-300))))
+            if not math.isfinite(rel) or rel > worst:
+                worst, where = rel, k
+                if not math.isfinite(rel):
+                    break
+    return PairDiff(float(loss_rel), worst, where)
 
 
-def run_compare(prep: Prepared, sessions: dict[str, Session], progress: Any = None) -> Comparison:
-    """Train every session on the prepared recipe in lock step; compare after every step."""
+def run_compare(prep: Prepared, sessions: dict[str, Session], progress: Any = None, *,
+                reference: Session | None = None, build: Callable[[str], Session] | None = None,
+                every: int = 1) -> Comparison:
+    """Train every session freely (drift) and judge every backend's steps re-synchronized.
+
+    `sessions`: the session of each listed backend, in order (the first is the drift baseline). Each one's
+    judged steps run through `Session.step_from`, which leaves its own free-running trajectory undisturbed.
+    `reference`: the judge (default: `sessions["reference"]`, else `build("reference")`)."""
     names = list(sessions)
-    base = names[0]
     dtype = prep.recipe.dtype
-    result = Comparison(names, dtype, prep.total_steps)
+    judge_session = reference or sessions.get(JUDGE) or (build(JUDGE) if build else None)
+    if judge_session is None:
+        raise ValueError("the re-synchronized comparison needs the reference session (or `build`)")
+    judged = [n for n in names if n != JUDGE]
+    result = Comparison(names, dtype, prep.total_steps, every, judged=judged)
+    judge = Judge(prep, judge_session, dtype)
+    steps = judged_steps(prep.total_steps, every)
+    judge_session.set_parameters(prep.initial)
     for s in sessions.values():
-        s.set_parameters(prep.initial)
-    for step in range(prep.total_steps):
-        _, x, y = prep.data.batch(step)
-        masks = masks_for(prep, step, len(x))
+        if s is not judge_session:
+            s.set_parameters(prep.initial)
+    base = names[0]
+    worst: dict[str, tuple[Any, StepVerdict]] = {}
+    for index in range(prep.total_steps):
+        t = index + 1
+        rs = judge.reference_step(index, keep=t in steps)
+        if rs.stopped is not None and t not in steps:  # a failed step changes nothing: the state before is now
+            rs.before = judge_session.get_state()
         losses: dict[str, float] = {}
-        failed: dict[str, str] = {}
-        for n, s in sessions.items():
-            try:
-                losses[n] = float(s.train_step(x, y, masks=masks).loss)
-            except NonFiniteError as exc:
-                failed[n] = exc.quantity
+        params: dict[str, dict[str, np.ndarray]] = {}
+        for n in names:
+            s = sessions[n]
+            if s is judge_session:
+                if rs.stopped is not None:
+                    result.stopped[n] = (t, rs.stopped)
+                    losses[n] = math.nan
+                else:
+                    losses[n] = float(rs.result.loss)  # type: ignore[union-attr]
+                    params[n] = rs.after.parameters if rs.after is not None else s.get_parameters()
+                continue
+            if n in result.stopped:
                 losses[n] = math.nan
-        if failed:
-            for n, q in failed.items():
-                result.stopped[n] = (step + 1, q)
-            if len(failed) < len(names):  # some stopped, some did not: that is a divergence
-                for n in names[1:]:
-                    if n not in result.first_divergence and (n in failed) != (base in failed):
-                        who = n if n in failed else base
-                        result.first_divergence[n] = Divergence(
-                            step + 1, f"non-finite {failed[who]} on {who} only", math.inf, 0.0)
-            break
-        params = {n: s.get_parameters() for n, s in sessions.items()}
-        diffs: dict[str, PairDiff] = {}
-        for n in names[1:]:
-            diffs[n], bad = _pair(losses[n], losses[base], params[n], params[base], dtype)
-            if bad is not None and n not in result.first_divergence:
-                result.first_divergence[n] = Divergence(step + 1, bad.quantity, bad.error, bad.tolerance)
-        pairs = {f"{a}/{b}": _pair(losses[b], losses[a], params[b], params[a], dtype)[0]
-                 for a, b in pair_names(names)}  # shown, not judged: the verdict is against the first backend
-        result.rows.append(StepRow(step + 1, losses, diffs, pairs))
+                continue
+            try:
+                losses[n] = float(s.train_step(rs.x, rs.y, masks=rs.masks).loss)
+                params[n] = s.get_parameters()
+            except NonFiniteError as exc:
+                result.stopped[n] = (t, exc.quantity)
+                losses[n] = math.nan
+        verdicts: dict[str, StepVerdict] = {}
+        if t in steps or rs.stopped is not None:
+            for n in judged:
+                v = judge.judge(rs, sessions[n])
+                verdicts[n] = v
+                if v.worst is not None and (n not in worst or v.worst.ratio > worst[n][1].worst.ratio):
+                    if n in worst:
+                        worst[n][1].result = worst[n][1].state = None
+                    worst[n] = (rs, v)
+                else:
+                    v.result = v.state = None  # only each backend's worst step keeps what it returned
+                if not v.ok:
+                    result.failing_steps[n] = result.failing_steps.get(n, 0) + 1
+                    if n not in result.first_divergence:
+                        c = v.failed[0] if v.failed else v.worst
+                        assert c is not None
+                        result.first_divergence[n] = Divergence(t, c.quantity, c.error, c.tolerance, c.ratio)
+        result.tiers = list(judge.tiers)
+        diffs = {n: drift(losses[n], losses[base], params[n], params[base]) for n in names[1:]
+                 if n in params and base in params}
+        pairs = {f"{a}/{b}": drift(losses[b], losses[a], params[b], params[a]) for a, b in pair_names(names)
+                 if a in params and b in params}
+        result.rows.append(StepRow(t, losses, diffs, pairs, verdicts))
         if progress is not None:
-            progress.update(step + 1, losses[base])
+            progress.update(t, losses[base])
+        if rs.stopped is not None:  # the reference cannot go on: nothing left to judge from
+            break
+    for n, (rs, v) in worst.items():  # its margin under the derived bounds (lower tiers give upper bounds)
+        c = judge.derived_worst(rs, v)
+        v.result = v.state = None
+        if c is not None:
+            result.worst_derived[n] = (v.t, c)
     return result
 
 
-def format_table(c: Comparison, every: int = 1) -> str:
-    """Per-step losses and relative differences against the first backend, then the verdict per backend."""
-    others = c.backends[1:]
-    rtol, atol = c.tolerance
-    lines = [f"{c.dtype} comparison against `{c.backends[0]}`: |a - r| <= {rtol:g}·|r| + {atol:g}·s "
-             "(s: the largest magnitude of the quantity's kind);\ndifferences below are max |a - r| / (|r| + "
-             f"{atol / rtol:g}·s): at most {rtol:g} passes", ""]
-    loss_w = max(20, *(len(b) + 7 for b in c.backends))
+# ------------------------------------------------------------------------------------------- text
+def format_table(c: Comparison) -> str:
+    """The per-step table (judged steps only when `every` > 1), then the verdicts and the drift summary."""
+    first, others = c.backends[0], c.backends[1:]
+    judged_list = " and ".join(c.judged) or "no backend"
+    rule = ("the float64 rule |a - r| <= 1e-10|r| + 1e-12 s" if c.dtype == "float64" else
+            "the derived one-step float32 bounds (docs/spec/v1-semantics.md)")
+    shown = "every step" if c.every <= 1 else f"the judged steps: the first {FIRST_STEPS}, every {c.every}th, the last"
+    lines = [
+        f"{c.dtype} comparison of {', '.join(c.backends)} over {c.total_steps} steps (rows: {shown})",
+        f"verdict: re-synchronized, judged. Each judged step of {judged_list} starts from the reference's exact",
+        "  state after the step before (parameters, buffers, optimizer state, step count; the same batch and dropout",
+        "  masks), runs one native training step and must match the reference's step",
+        f"  under {rule}; `ratio` is that step's largest error/tolerance (an upper bound where",
+        "  the derived bounds' cheap lower bounds already pass): at most 1 holds.",
+        "drift: free-running, shown, not judged. Each backend also trains on its own from the same initial bits;",
+        f"  Δ = max |a - r| / (|r| + {DRIFT_FLOOR:g} s) against `{first}` (s: the largest magnitude of the quantity's "
+        "kind);",
+        "  float32 rounding compounds step after step, so float32 drift grows by design.", ""]
+    loss_w = max(16, *(len(b) + 6 for b in c.backends))
     diff_w = {b: max(12, len(b) + 9) for b in others}
-    head = f"{'step':>6}" + "".join(f"{'loss ' + b:>{loss_w}}" for b in c.backends)
-    head += "".join(f"{'Δloss ' + b:>{diff_w[b]}}{'Δparam ' + b:>{diff_w[b]}}" for b in others)
     pairs = [f"{a}/{b}" for a, b in pair_names(c.backends)]
     pair_w = {p: max(12, len(p) + 9) for p in pairs}
+    ratio_w = {b: max(12, len(b) + 7) for b in c.judged}
+    head = f"{'step':>6}" + "".join(f"{'loss ' + b:>{loss_w}}" for b in c.backends)
+    head += "".join(f"{'Δloss ' + b:>{diff_w[b]}}{'Δparam ' + b:>{diff_w[b]}}" for b in others)
     head += "".join(f"{'Δloss ' + p:>{pair_w[p]}}{'Δparam ' + p:>{pair_w[p]}}" for p in pairs)
+    head += "".join(f"{'ratio ' + b:>{ratio_w[b]}}" for b in c.judged)
     lines.append(head)
-    last = c.rows[-1].step if c.rows else 0
     for r in c.rows:
-        if every > 1 and r.step % every and r.step not in (1, last):
+        if c.every > 1 and not r.judged:
             continue
-        line = f"{r.step:>6}" + "".join(f"{r.losses[b]:>{loss_w}.12g}" for b in c.backends)
-        line += "".join(f"{r.diffs[b].loss_rel:>{diff_w[b]}.2e}{r.diffs[b].param_rel:>{diff_w[b]}.2e}" for b in others)
-        line += "".join(f"{r.pairs[p].loss_rel:>{pair_w[p]}.2e}{r.pairs[p].param_rel:>{pair_w[p]}.2e}"
-                        for p in pairs if p in r.pairs)
+        line = f"{r.step:>6}" + "".join(_cell(r.losses.get(b, math.nan), loss_w, ".10g") for b in c.backends)
+        for b in others:
+            d = r.diffs.get(b)
+            line += (_cell(d.loss_rel, diff_w[b]) + _cell(d.param_rel, diff_w[b])) if d else " " * (2 * diff_w[b])
+        for p in pairs:
+            d = r.pairs.get(p)
+            line += (_cell(d.loss_rel, pair_w[p]) + _cell(d.param_rel, pair_w[p])) if d else " " * (2 * pair_w[p])
+        for b in c.judged:
+            v = r.judged.get(b)
+            text = "" if v is None or v.worst is None else (f"{v.worst.ratio:.2e}" if v.ok else "FAIL")
+            line += f"{text:>{ratio_w[b]}}"
         lines.append(line)
     lines.append("")
-    for b in others:
-        worst = max((r.diffs[b] for r in c.rows), key=lambda d: d.param_rel, default=None)
-        detail = f"; largest relative parameter difference {worst.param_rel:.2e} ({worst.param})" if worst else ""
-        if b in c.first_divergence:
-            d = c.first_divergence[b]
-            lines.append(f"{b} diverges from {c.backends[0]} at step {d.step}: {d.quantity} differs by "
-                         f"{d.error:.3g} (tolerance {d.tolerance:.3g}){detail}")
-        else:
-            lines.append(f"{b} agrees with {c.backends[0]} at every one of {len(c.rows)} steps "
-                         f"({c.dtype} tolerance){detail}")
-    for p in pairs:
-        worst = max((r.pairs[p] for r in c.rows if p in r.pairs), key=lambda d: d.param_rel, default=None)
-        if worst is not None:
-            a, b = p.split("/")
-            lines.append(f"{b} against {a} (shown, not judged): largest relative parameter difference "
-                         f"{worst.param_rel:.2e} ({worst.param}), loss "
-                         f"{max(r.pairs[p].loss_rel for r in c.rows if p in r.pairs):.2e}")
-    for b, (s, q) in c.stopped.items():
-        lines.append(f"{b} stopped at step {s}: non-finite {q}")
+    lines += verdict_lines(c)
     return "\n".join(lines)
 
 
+def _cell(v: float, width: int, fmt: str = ".2e") -> str:
+    return f"{v:>{width}{fmt}}" if math.isfinite(v) else f"{'nan' if math.isnan(v) else v:>{width}}"
+
+
+def verdict_lines(c: Comparison) -> list[str]:
+    """The summary: one verdict line per judged backend, then one drift line per pair (labelled as such)."""
+    lines = []
+    for b in c.judged:
+        judged = sum(1 for r in c.rows if b in r.judged)
+        if b in c.first_divergence:
+            d = c.first_divergence[b]
+            n = c.failing_steps.get(b, 1)
+            lines.append(f"verdict (re-synchronized, judged): {b} DIVERGES from the reference at step {d.step} "
+                         f"({n} of {judged} judged steps fail): {d.describe()}")
+        else:
+            w = c.worst(b)
+            detail = f" (worst: ratio {w[1].ratio:.2e} at step {w[0]}, {w[1].quantity})" if w is not None else ""
+            lines.append(f"verdict (re-synchronized, judged): {b} holds at every one of {judged} judged steps{detail}")
+    keys = [(b, f"{b} against {c.backends[0]}") for b in c.backends[1:]]
+    keys += [(f"{a}/{b}", f"{b} against {a}") for a, b in pair_names(c.backends)]
+    for key, label in keys:
+        found = [(r.step, r.diffs.get(key) or r.pairs.get(key)) for r in c.rows]
+        found = [(s, d) for s, d in found if d is not None]
+        if not found:
+            continue
+        s, worst = max(found, key=lambda f: f[1].param_rel if math.isfinite(f[1].param_rel) else math.inf)
+        loss = max((d.loss_rel for _, d in found if math.isfinite(d.loss_rel)), default=math.nan)
+        g = c.growth(key)
+        grow = "" if g is None else f"; grows ×{g:.3f} per step"
+        where = f"step {s}, {worst.param}" if worst.param else f"step {s}"
+        lines.append(f"drift (free-running, not judged): {label}: largest relative difference {worst.param_rel:.2e} "
+                     f"in the parameters ({where}), {loss:.2e} in the loss{grow}")
+    for b, (s, q) in c.stopped.items():
+        lines.append(f"drift (free-running, not judged): {b} stopped at step {s}: non-finite {q}")
+    return lines
+
+
+# ------------------------------------------------------------------------------------------- plot
 def plot(c: Comparison, path: Path) -> None:
-    """One SVG, two panels: every backend's loss curve overlaid, and the per-step relative differences
-    against the first backend on a log axis with the tolerance drawn in."""
+    """One SVG, three panels: the free-running losses; their drift (log axis); the judged steps' worst
+    error/tolerance ratio per backend (log axis, the line at 1 is the verdict's threshold)."""
     from lockstep.atomic import write_text
     from lockstep.plot import line_chart
 
-    losses = {b: [(r.step, r.losses[b]) for r in c.rows] for b in c.backends}
-    top = line_chart(losses, title=f"loss per step ({c.dtype}, same batches and initial weights)",
+    losses = {b: [(r.step, r.losses[b]) for r in c.rows if math.isfinite(r.losses.get(b, math.nan))]
+              for b in c.backends}
+    top = line_chart(losses, title=f"loss per step ({c.dtype}, free-running from the same initial bits)",
                      xlabel="optimizer step", ylabel="training loss")
     floor = 1e-17
     diffs: dict[str, list[tuple[float, float]]] = {}
     for b in c.backends[1:]:
-        diffs[f"parameters: {b} vs {c.backends[0]}"] = [(r.step, max(r.diffs[b].param_rel, floor)) for r in c.rows]
-        diffs[f"loss: {b} vs {c.backends[0]}"] = [(r.step, max(r.diffs[b].loss_rel, floor)) for r in c.rows]
+        diffs[f"parameters: {b} vs {c.backends[0]}"] = [(r.step, max(r.diffs[b].param_rel, floor)) for r in c.rows
+                                                        if b in r.diffs and math.isfinite(r.diffs[b].param_rel)]
+        diffs[f"loss: {b} vs {c.backends[0]}"] = [(r.step, max(r.diffs[b].loss_rel, floor)) for r in c.rows
+                                                  if b in r.diffs and math.isfinite(r.diffs[b].loss_rel)]
     for a, b in pair_names(c.backends):
         key = f"{a}/{b}"
         diffs[f"parameters: {b} vs {a}"] = [(r.step, max(r.pairs[key].param_rel, floor)) for r in c.rows
-                                            if key in r.pairs]
+                                            if key in r.pairs and math.isfinite(r.pairs[key].param_rel)]
+    middle = line_chart(diffs, title="drift: largest relative difference per step (free-running, not judged)",
+                        xlabel="optimizer step", ylabel="relative difference", log_y=True)
+    ratios: dict[str, list[tuple[float, float]]] = {}
+    for b in c.judged:
+        ratios[f"{b}: worst error/tolerance"] = [
+            (r.step, max(min(r.judged[b].worst.ratio, 1e6), floor)) for r in c.rows  # type: ignore[union-attr]
+            if b in r.judged and r.judged[b].worst is not None]
     if c.rows:
-        diffs[f"rtol {c.tolerance[0]:g}"] = [(c.rows[0].step, c.tolerance[0]), (c.rows[-1].step, c.tolerance[0])]
-    bottom = line_chart(diffs, title="largest relative difference per step (log scale)", xlabel="optimizer step",
-                        ylabel="relative difference", log_y=True)
-    write_text(path, _stack([top, bottom]))
+        ratios["1: the verdict's threshold"] = [(c.rows[0].step, 1.0), (c.rows[-1].step, 1.0)]
+    bottom = line_chart(ratios, title=f"verdict: each judged step re-synchronized to the reference ({c.dtype})",
+                        xlabel="optimizer step", ylabel="error / tolerance", log_y=True)
+    write_text(path, _stack([top, middle, bottom]))
 
 
 def _stack(svgs: list[str], width: int = 720, height: int = 400) -> str:
@@ -244,3 +423,15 @@ def _stack(svgs: list[str], width: int = 720, height: int = 400) -> str:
     total = height * len(svgs)
     return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{total}" '
             f'viewBox="0 0 {width} {total}">\n' + "\n".join(body) + "\n</svg>\n")
+
+
+__all__ = [
+    "Comparison",
+    "Divergence",
+    "PairDiff",
+    "StepRow",
+    "format_table",
+    "judged_steps",
+    "plot",
+    "run_compare",
+]

@@ -131,9 +131,12 @@ def recipe_hash(recipe: Recipe, model: Model, weights_sha256: str | None = None)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def prepare_run(path: str | Path, steps: int | None = None) -> Prepared:
-    """Load and validate the recipe, prepare its data and initial weights once. `steps` caps the run."""
+def prepare_run(path: str | Path, steps: int | None = None, dtype: str | None = None) -> Prepared:
+    """Load and validate the recipe, prepare its data and initial weights once. `steps` caps the run; `dtype`
+    replaces the recipe's (`lockstep compare --dtype`: the same recipe in float32 and float64)."""
     recipe, model, base = load_recipe(path)
+    if dtype is not None and dtype != recipe.dtype:
+        recipe = recipe.model_copy(update={"dtype": dtype})
     return prepare_loaded(recipe, model, base, steps, Path(path))
 
 
@@ -191,12 +194,33 @@ def _load_weights(model: Model, base: Path, initial: dict[str, np.ndarray]
     return out, hashlib.sha256(raw).hexdigest()
 
 
-def build_session(prep: Prepared, backend: str, device: str = "cpu") -> tuple[Adapter, Session]:
-    """The backend's adapter and a session for this recipe; every "cannot" becomes a RunError (exit 2)."""
+def configure_threads(adapter: Adapter, backend: str, threads: int | None = None) -> dict[str, Any]:
+    """Set the backend's intra-op threads (`threads`; default: OMP_NUM_THREADS if set, else the CPUs this process
+    may use) and one inter-op thread, before it builds anything; returns and records (lockstep/fingerprint.py)
+    what is in effect.
+
+    Thread counts change the order of float32 reductions, and oversubscribed thread pools cost more than they
+    give on small models, so the runner never leaves them to a framework's default."""
+    from lockstep.fingerprint import default_threads, record_threads
+
+    want = default_threads() if threads is None else int(threads)
+    configure = getattr(adapter, "configure_threads", None)
+    settings: dict[str, Any] = {"requested": want}
+    if callable(configure):
+        settings.update(configure(want, 1) or {})
+    record_threads(backend, settings)
+    return settings
+
+
+def build_session(prep: Prepared, backend: str, device: str = "cpu", threads: int | None = None
+                  ) -> tuple[Adapter, Session]:
+    """The backend's adapter and a session for this recipe, its threads configured first (`configure_threads`);
+    every "cannot" becomes a RunError (exit 2)."""
     from lockstep.adapters.registry import AdapterNotFound, get
 
     try:
         adapter = get(backend)
+        configure_threads(adapter, backend, threads)
         session = adapter.build(prep.model, dtype=prep.recipe.dtype, device=device, recipe=prep.recipe)
     except AdapterNotFound as exc:
         raise RunError(str(exc)) from None
@@ -208,14 +232,16 @@ def build_session(prep: Prepared, backend: str, device: str = "cpu") -> tuple[Ad
 
 
 def prepare_sessions(prog: str, recipe: str | Path, backends: list[str], device: str = "cpu",
-                     steps: int | None = None) -> int | tuple[Prepared, dict[str, tuple[Adapter, Session]]]:
+                     steps: int | None = None, *, threads: int | None = None, dtype: str | None = None
+                     ) -> int | tuple[Prepared, dict[str, tuple[Adapter, Session]]]:
     """The one preparation path of `lockstep run` and `lockstep compare`: the recipe prepared once and a
     session per backend, or, for bad input, the diagnostics printed to stderr and the exit code (2).
 
     When several backends are compared, the reference (the CPU oracle) runs on the CPU whatever `device`."""
     try:
-        prep = prepare_run(recipe, steps)
-        built = {name: build_session(prep, name, "cpu" if name == "reference" and len(backends) > 1 else device)
+        prep = prepare_run(recipe, steps, dtype)
+        built = {name: build_session(prep, name, "cpu" if name == "reference" and len(backends) > 1 else device,
+                                     threads)
                  for name in backends}
     except RunError as exc:
         for d in exc.diagnostics:
@@ -391,6 +417,13 @@ def _say_resumed(prep: Prepared, point: Checkpoint, session: Session, writer: bo
 
 
 # -------------------------------------------------------------------------------------------- report
+def _environment() -> dict[str, Any]:
+    """The machine fingerprint (lockstep/fingerprint.py): float32 numbers depend on the CPU and threads."""
+    from lockstep.fingerprint import fingerprint
+
+    return fingerprint()
+
+
 def write_report(out: Path, prep: Prepared, result: RunResult, *, backend: str, device: str,
                  versions: dict[str, str], wall: float, error: str | None = None,
                  extra: dict[str, Any] | None = None) -> None:
@@ -417,6 +450,7 @@ def write_report(out: Path, prep: Prepared, result: RunResult, *, backend: str, 
         "final_train_loss": result.history[-1]["loss"] if result.history else None,
         "final_metrics": result.eval_metrics,
         "evaluated_on": "validation" if prep.data.held_out else "training",
+        "environment": _environment(),
         "timings": {
             "total_s": wall,
             "train_s": sum(times),

@@ -132,20 +132,29 @@ class Bounds:
 
 def model_bounds(model: Model | ReferenceModel, params: Arrays, x: np.ndarray | Arrays, *, training: bool,
                  masks: Arrays | None = None, loss: object | None = None, y: np.ndarray | None = None,
-                 dtype: str = "float32") -> Bounds:
+                 dtype: str = "float32", reuse: bool = False) -> Bounds:
     """n and M of the output(s), and with `loss` and `y` of the loss and of every parameter gradient.
 
-    `dtype` sets the underflow floor λ/u that every nonzero magnitude carries (see `floored`)."""
+    `dtype` sets the underflow floor λ/u that every nonzero magnitude carries (see `floored`). `reuse`: `model`
+    is a ReferenceModel whose last forward and backward were exactly this batch at these parameters with this
+    loss (a reference session's training step just ran them): its values, caches and output gradients are
+    taken instead of computed again."""
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # non-finite: not representable
-        return _model_bounds(model, params, x, training=training, masks=masks, loss=loss, y=y, dtype=dtype)
+        return _model_bounds(model, params, x, training=training, masks=masks, loss=loss, y=y, dtype=dtype,
+                             reuse=reuse)
 
 
 def _model_bounds(model: Model | ReferenceModel, params: Arrays, x: np.ndarray | Arrays, *, training: bool,
-                  masks: Arrays | None, loss: object | None, y: np.ndarray | None, dtype: str) -> Bounds:
+                  masks: Arrays | None, loss: object | None, y: np.ndarray | None, dtype: str,
+                  reuse: bool = False) -> Bounds:
     net = model if isinstance(model, ReferenceModel) else ReferenceModel(model)
+    reuse = reuse and isinstance(model, ReferenceModel) and bool(net.last_values) and bool(net.output_gradients)
     floor = UNDERFLOW[dtype] / unit_roundoff(dtype)
-    buffers = {k: np.array(params[k], dtype=np.float64) for k in net.buffer_specs}  # training updates a copy
-    values: Arrays = dict(net.forward_with_intermediates(x, params, buffers, training=training, masks=masks))
+    if reuse:
+        values: Arrays = dict(net.last_values)
+    else:
+        buffers = {k: np.array(params[k], dtype=np.float64) for k in net.buffer_specs}  # training updates a copy
+        values = dict(net.forward_with_intermediates(x, params, buffers, training=training, masks=masks))
     inputs = x if isinstance(x, dict) else {net.input_names[0]: x}
     batch = 0
     mags: dict[str, np.ndarray | None] = {}
@@ -170,9 +179,9 @@ def _model_bounds(model: Model | ReferenceModel, params: Arrays, x: np.ndarray |
         a_out, mag_caches[node.name] = mod.magnitude(
             node.layer, [values[i] for i in node.inputs], [mags[i] for i in node.inputs], p, cache)
         mags[node.name] = floored(a_out, floor)
-        k = layer_length(node.layer, node.input_shapes, training=training, batch=batch)
-        lengths[node.name] = max(lengths[i] for i in node.inputs) + k
         peaks[node.name] = max(_peak(mags[node.name]), *(peaks[i] for i in node.inputs))
+    n = model_lengths(net, batch, training=training, loss=loss)
+    lengths.update(n.values)
 
     outputs = {o: Bound("output", lengths[o], _array(mags[o]), peaks[o], dtype) for o in net.output_names}
     buffer_bounds: dict[str, Bound] = {}
@@ -180,11 +189,11 @@ def _model_bounds(model: Model | ReferenceModel, params: Arrays, x: np.ndarray |
         for node, _ in tape:
             if node.type == "batch_norm":
                 (src,) = node.inputs
-                n = lengths[src] + layer_length(node.layer, node.input_shapes, training=True, batch=batch) + 1
                 for short, m in ref_layers.get("batch_norm").magnitude_buffers(
                         node.layer, values[src], _array(mags[src]), local[node.name]).items():
                     m = floored(m, floor)
-                    buffer_bounds[f"{node.name}.{short}"] = Bound("parameter", n, m, max(peaks[src], _peak(m)), dtype)
+                    name = f"{node.name}.{short}"
+                    buffer_bounds[name] = Bound("parameter", n.buffers[name], m, max(peaks[src], _peak(m)), dtype)
     if loss is None or y is None:
         return Bounds(outputs, buffers=buffer_bounds)
     if len(net.output_names) != 1:
@@ -194,24 +203,13 @@ def _model_bounds(model: Model | ReferenceModel, params: Arrays, x: np.ndarray |
     _, grad = ref_losses.compute(loss, pred, y)  # type: ignore[arg-type]
     own, seed = loss_terms(loss, pred, y, a_pred)
     own, seed = float(floored(np.asarray(own), floor)), floored(seed, floor)
-    kind = loss.type  # type: ignore[attr-defined]
-    classes = pred.shape[-1] if pred.ndim > 1 else 1
-    n_loss = loss_length(kind, classes, pred.size // classes if kind in CLASS_LOSSES else pred.size)
-    n_out = lengths[out]
+    n_loss = n.loss - n.outputs[out]
+    n_out = n.outputs[out]
     loss_m = np.asarray(loss_magnitude(own, grad, a_pred))
     # log p and 1/p are linear to first order only while p's error bound stays below p
     singular = np.inf if near_singularity(loss, pred, y, gamma(n_out, unit_roundoff(dtype)) * a_pred) else 0.0
     loss_bound = Bound("loss", n_out + n_loss, loss_m, max(peaks[out], _peak(loss_m), singular), dtype)
 
-    # the backward's own extra roundings, over the whole model (an upper bound of any path's): reductions
-    # longer than the forward's (`backward_excess`), k − 1 additions where a value feeds k consumers, and
-    # the rounding of each float input to the working precision
-    consumers: dict[str, int] = {}
-    for node, _ in tape:
-        for src in node.inputs:
-            consumers[src] = consumers.get(src, 0) + 1
-    extra = (sum(backward_excess(node.layer, node.input_shapes) for node, _ in tape)
-             + sum(max(0, c - 1) for c in consumers.values()) + 1)
     # (dL/dvalue, its magnitude G, the peak on its paths) per value still to be differentiated
     pending: dict[str, tuple[np.ndarray, np.ndarray, float]] = {
         out: (grad, seed, max(peaks[out], _peak(seed), singular))}
@@ -222,13 +220,17 @@ def _model_bounds(model: Model | ReferenceModel, params: Arrays, x: np.ndarray |
         g, g_mag, peak = pending.pop(node.name)
         peak = max(peak, peaks[node.name])
         mod = ref_layers.get(node.type)
-        d_inputs, _ = mod.backward(node.layer, g, cache)
+        if reuse:  # the session's own backward already sent each input its share
+            g = net.output_gradients.get(node.name, g)
+            d_inputs = [None] if node.type == "embedding" else [0.0] * len(node.inputs)  # as `backward` returns
+        else:
+            d_inputs, _ = mod.backward(node.layer, g, cache)
         m_inputs, m_params = mod.magnitude_backward(node.layer, g, g_mag, cache, mag_caches[node.name],
                                                     local[node.name])
-        n_grad = gradient_length(n_out, n_loss, [batch_length(node.layer, node.input_shapes, batch)], extra)
         for short, m in m_params.items():
             m = floored(m, floor)
-            grads[f"{node.name}.{short}"] = Bound("gradient", n_grad, m, max(peak, _peak(m)), dtype)
+            name = f"{node.name}.{short}"
+            grads[name] = Bound("gradient", n.gradients[name], m, max(peak, _peak(m)), dtype)
         for src, d, m in zip(node.inputs, d_inputs, m_inputs, strict=True):
             if d is None:
                 continue
@@ -241,6 +243,105 @@ def _model_bounds(model: Model | ReferenceModel, params: Arrays, x: np.ndarray |
     for name, spec in net.param_specs.items():  # a parameter no loss path reaches has gradient 0, exactly
         grads.setdefault(name, Bound("gradient", n_out, np.zeros(spec.shape), 0.0, dtype))
     return Bounds(outputs, loss_bound, {k: grads[k] for k in net.param_specs}, buffer_bounds)
+
+
+@dataclass
+class Lengths:
+    """The effective lengths n of one forward (and backward) of a model on a batch: they depend on the shapes
+    and the batch size only, never on the values, so they are known before any arithmetic."""
+
+    values: dict[str, int]  # every model input (0) and node output
+    outputs: dict[str, int]
+    loss: int | None = None  # n_out + loss_length
+    gradients: dict[str, int] = field(default_factory=dict)  # per parameter (a node's params share theirs)
+    buffers: dict[str, int] = field(default_factory=dict)  # training: batch-norm running statistics
+
+
+def model_lengths(model: Model | ReferenceModel, batch: int, *, training: bool, loss: object | None = None
+                  ) -> Lengths:
+    """n of every quantity `model_bounds` bounds, for a batch of `batch` samples (the same numbers: it uses
+    this function)."""
+    net = model if isinstance(model, ReferenceModel) else ReferenceModel(model)
+    values = dict.fromkeys(net.input_names, 0)
+    for node in net.graph.nodes:
+        k = layer_length(node.layer, node.input_shapes, training=training, batch=batch)
+        values[node.name] = max(values[i] for i in node.inputs) + k
+    outputs = {o: values[o] for o in net.output_names}
+    buffers: dict[str, int] = {}
+    if training:
+        for node in net.graph.nodes:
+            if node.type == "batch_norm":
+                (src,) = node.inputs
+                n = values[src] + layer_length(node.layer, node.input_shapes, training=True, batch=batch) + 1
+                buffers.update({f"{node.name}.{b}": n for b in node.layer.buffers(node.input_shapes)})
+    if loss is None or len(net.output_names) != 1:
+        return Lengths(values, outputs, buffers=buffers)
+    out = net.output_names[0]
+    shape = (batch, *net.shapes[out]) if out in net.shapes else (batch, *net.graph.input_shapes[out])
+    size = int(np.prod(shape))
+    kind = loss.type  # type: ignore[attr-defined]
+    classes = shape[-1] if len(shape) > 1 else 1
+    n_out = outputs[out]
+    n_loss = loss_length(kind, classes, size // classes if kind in CLASS_LOSSES else size)
+    # the backward's own extra roundings, over the whole model (an upper bound of any path's): reductions
+    # longer than the forward's (`backward_excess`), k − 1 additions where a value feeds k consumers, and
+    # the rounding of each float input to the working precision
+    consumers: dict[str, int] = {}
+    for node in net.graph.nodes:
+        for src in node.inputs:
+            consumers[src] = consumers.get(src, 0) + 1
+    extra = (sum(backward_excess(node.layer, node.input_shapes) for node in net.graph.nodes)
+             + sum(max(0, c - 1) for c in consumers.values()) + 1)
+    gradients = {}
+    for node in net.graph.nodes:
+        n = gradient_length(n_out, n_loss, [batch_length(node.layer, node.input_shapes, batch)], extra)
+        gradients.update({f"{node.name}.{k}": n for k in node.layer.parameters(node.input_shapes)})
+    return Lengths(values, outputs, n_out + n_loss, gradients, buffers)
+
+
+def gradient_floor(net: ReferenceModel) -> Arrays:
+    """A lower bound of every parameter gradient's magnitude M, from the last forward and backward of `net`:
+    each layer's own backward applied to |δ| (δ the gradient that reached its output). A parameter gradient is
+    linear in δ, Σ c·δ with coefficients c from the forward; its magnitude is at least Σ|c||δ| (the magnitude
+    rules replace every term by its absolute value, and G ≥ |δ|), which is at least |Σ c|δ||. Where the
+    gradient itself cancels to about 0 (a bias before batch norm), |g| is no measure of its round-off; this is."""
+    out: Arrays = {}
+    for node, cache in net.tape:
+        g = net.output_gradients.get(node.name)
+        if g is None:
+            continue
+        _, d_params = ref_layers.get(node.type).backward(node.layer, np.abs(g), cache)
+        out.update({f"{node.name}.{k}": np.abs(d) for k, d in d_params.items()})
+    return out
+
+
+def value_bounds(model: Model | ReferenceModel, batch: int, *, loss: object, loss_value: float, gradients: Arrays,
+                 buffers: Arrays | None = None, dtype: str = "float32", floor: Arrays | None = None,
+                 lengths: Lengths | None = None) -> Bounds:
+    """The bounds of one training batch with every magnitude M replaced by the reference's own |value|.
+
+    M ≥ |value| elementwise (the magnitude pass bounds each value by the same computation on absolute
+    values), and every tolerance built from bounds grows with M, so each tolerance from these is at most the
+    one from `model_bounds`: a comparison that passes under them passes under the derived bounds. It costs no
+    arithmetic beyond |value| (the lengths depend on shapes only), which lets the re-synchronized comparison
+    skip the magnitude pass on every step that passes anyway. Representability is not judged here (a
+    finite tolerance is a lower bound of an infinite one). `floor`: better lower bounds of the gradients'
+    magnitudes (`gradient_floor`), used where larger than |g|; `lengths`: `model_lengths` of this batch size,
+    when the caller keeps them."""
+    net = model if isinstance(model, ReferenceModel) else ReferenceModel(model)
+    n = lengths if lengths is not None else model_lengths(net, batch, training=True, loss=loss)
+    assert n.loss is not None
+    loss_bound = Bound("loss", n.loss, np.asarray(abs(float(loss_value))), 0.0, dtype)
+    floor = floor or {}
+    grads = {}
+    for k, g in gradients.items():
+        m = np.abs(np.asarray(g, dtype=np.float64))
+        if k in floor and np.shape(floor[k]) == m.shape:
+            m = np.maximum(m, floor[k])
+        grads[k] = Bound("gradient", n.gradients.get(k, 1), m, 0.0, dtype)
+    bufs = {k: Bound("parameter", n.buffers[k], np.abs(np.asarray(v, dtype=np.float64)), 0.0, dtype)
+            for k, v in (buffers or {}).items() if k in n.buffers}
+    return Bounds({}, loss_bound, grads, bufs)
 
 
 def floored(m: np.ndarray, floor: float) -> np.ndarray:

@@ -57,6 +57,8 @@ class ReferenceModel:
         self._tape: list[_Step] = []
         self._inputs: Arrays = {}
         self.input_gradients: dict[str, np.ndarray | None] = {}  # d/d each model input, set by `backward`
+        self.output_gradients: Arrays = {}  # d/d each node's output in the last `backward` (not copies)
+        self.last_values: Arrays = {}  # each node's output in the last forward (not copies)
 
     # ------------------------------------------------------------------------------------ metadata
     def dropout_layers(self) -> dict[str, tuple[Shape, float]]:
@@ -102,6 +104,7 @@ class ReferenceModel:
             y, cache = ref_layers.get(node.type).forward(node.layer, [values[i] for i in node.inputs], p, ctx)
             values[node.name] = outputs[node.name] = y
             self._tape.append(_Step(node, cache))
+        self.last_values = outputs
         return outputs
 
     def _prepare_inputs(self, inputs: np.ndarray | Arrays) -> Arrays:
@@ -139,11 +142,13 @@ class ReferenceModel:
         for name, g in zip(self.output_names, grad_outs, strict=True):
             _accumulate(pending, name, np.asarray(g, dtype=np.float64))
         grads: Arrays = {}
+        self.output_gradients = {}
         for step in reversed(self._tape):  # reverse topological order: every consumer is done first
             node = step.node
             g = pending.pop(node.name, None)
             if g is None:  # cannot happen in a validated graph (every node feeds an output)
                 continue
+            self.output_gradients[node.name] = g
             d_inputs, d_params = ref_layers.get(node.type).backward(node.layer, g, step.cache)
             for short, d in d_params.items():
                 grads[self._param_names[node.name][short]] = d

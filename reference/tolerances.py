@@ -260,3 +260,120 @@ def parameter_tolerance(dtype: str, opt_type: str, steps: Sequence[tuple[float, 
     c = OPTIMIZER_OPS[opt_type]
     atol = sum(lr * kappa * delta + c * u * step for lr, kappa, delta, step in steps)
     return Tolerance(2.0 * u, atol + len(steps) * u * abs(param_magnitude))
+
+
+# ------------------------------------------------------------------- one re-synchronized step
+def step_sensitivity(opt: object, state: dict[str, np.ndarray], grad: np.ndarray, t: int) -> np.ndarray:
+    """κ of one step from an exact state, elementwise: |Δd_t| ≤ κ·δ when only this step's gradient is off by
+    at most δ (the re-synchronized comparison: the state before the step is the reference's). Evaluated at
+    the reference's state after step t; `grad` is the gradient the optimizer saw (clipped, L2 added).
+
+    Square roots of running squares are Lipschitz in g (√(a + c·g²) has slope ≤ √c), so the bounds hold
+    however small v is: sgd (1 − dampening, 1 at t = 1; Nesterov 1 + μ·that), adam
+    (1 − β₁)/(c₁ den) + |m̂|·√((1 − β₂)/c₂)/den², rmsprop (1 + |g|√(1 − ρ)/den)/den (centered: √(v − a²)
+    has slope √(ρ(1 − ρ)) ≤ √(1 − ρ)), adagrad (1 + |g|/den)/den."""
+    g = np.abs(np.asarray(grad, dtype=np.float64))
+    kind = opt.type  # type: ignore[attr-defined]
+    if kind == "sgd":
+        mu = opt.momentum  # type: ignore[attr-defined]
+        if mu == 0:
+            return np.ones_like(g)
+        c = 1.0 if t == 1 else 1.0 - opt.dampening  # type: ignore[attr-defined]
+        return np.full_like(g, 1.0 + mu * c if opt.nesterov else c)  # type: ignore[attr-defined]
+    if kind in ("adam", "adamw"):
+        v = state["max_exp_avg_sq"] if opt.amsgrad else state["exp_avg_sq"]  # type: ignore[attr-defined]
+        c1, c2 = 1.0 - opt.beta1**t, 1.0 - opt.beta2**t  # type: ignore[attr-defined]
+        den = np.sqrt(v / c2) + opt.epsilon  # type: ignore[attr-defined]
+        m_hat = np.abs(state["exp_avg"]) / c1
+        return (1.0 - opt.beta1) / (c1 * den) + m_hat * math.sqrt((1.0 - opt.beta2) / c2) / den**2  # type: ignore[attr-defined]
+    if kind == "rmsprop":
+        v = state["square_avg"]
+        if opt.centered:  # type: ignore[attr-defined]
+            a = state["grad_avg"]
+            den = np.sqrt(np.maximum(v - a * a, 0.0)) + opt.epsilon  # type: ignore[attr-defined]
+        else:
+            den = np.sqrt(v) + opt.epsilon  # type: ignore[attr-defined]
+        return (1.0 + g * math.sqrt(1.0 - opt.rho) / den) / den  # type: ignore[attr-defined]
+    if kind == "adagrad":
+        den = np.sqrt(state["sum"]) + opt.epsilon  # type: ignore[attr-defined]
+        return (1.0 + g / den) / den
+    raise KeyError(f"no sensitivity rule for optimizer `{kind}`")
+
+
+def one_step_errors(opt: object, before: dict[str, np.ndarray], after: dict[str, np.ndarray], grad: np.ndarray,
+                    delta: np.ndarray, t: int, u: float) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Elementwise error bounds of one optimizer step t from a handed-over state (the re-synchronized step):
+    (|Δd|, the step direction's error, and {state name: |Δ state after|}).
+
+    Three sources, each bounded elementwise, first order in u and δ:
+    - the gradient's error δ (the batch bound, after clipping and L2): the direction moves by κ·δ
+      (`step_sensitivity`), a state by its weight on g times δ (or on g²: times 2|g|δ + δ²);
+    - the state handed over, each element rounded to the working precision (≤ u|s_old|);
+    - the state's own update a·s_old + b·(g or g²): ≤ 2u(|a·s_old| + |b·term|) for two products and a sum
+      (3u with the square), relative to the terms, not to the result, which may cancel.
+    A running square v (all terms ≥ 0) is off by ≤ 4u·v, so √v by ≤ 2u√v and the direction, where √v
+    divides, by ≤ 2u|d|. The roundings of d from its states and of the final w − lr·d are relative to lr|d|:
+    `OPTIMIZER_OPS` counts them (the caller's c_opt u lr|d|). At t = 1 SGD's buffer is the gradient itself."""
+    g = np.abs(np.asarray(grad, dtype=np.float64))
+    dl = np.asarray(delta, dtype=np.float64) * np.ones_like(g)
+    kind = opt.type  # type: ignore[attr-defined]
+    old = {n: np.abs(np.asarray(before[n], dtype=np.float64)) if n in before else np.zeros_like(g) for n in after}
+    new = {n: np.abs(np.asarray(a, dtype=np.float64)) for n, a in after.items()}
+    kappa = step_sensitivity(opt, after, grad, t)
+    if kind == "sgd":
+        mu = opt.momentum  # type: ignore[attr-defined]
+        if mu == 0:
+            return kappa * dl, {}
+        damp = 0.0 if t == 1 else opt.dampening  # type: ignore[attr-defined]
+        b_old = old["momentum_buffer"]
+        eb = (1.0 - damp) * dl + (0.0 if t == 1 else u * mu * b_old + 2 * u * (mu * b_old + (1.0 - damp) * g))
+        dd = dl + mu * eb + u * (g + mu * new["momentum_buffer"]) if opt.nesterov else eb  # type: ignore[attr-defined]
+        return dd, {"momentum_buffer": eb}
+    if kind in ("adam", "adamw"):
+        b1, b2 = opt.beta1, opt.beta2  # type: ignore[attr-defined]
+        c1, c2 = 1.0 - b1**t, 1.0 - b2**t
+        m_old, v_old = old["exp_avg"], old["exp_avg_sq"]
+        em = (1.0 - b1) * dl + u * b1 * m_old + 2 * u * (b1 * m_old + (1.0 - b1) * g)
+        ev = (1.0 - b2) * (2 * g * dl + dl * dl) + u * b2 * v_old + 3 * u * (b2 * v_old + (1.0 - b2) * g * g)
+        out = {"exp_avg": em, "exp_avg_sq": ev}
+        v = new["exp_avg_sq"]
+        if opt.amsgrad:  # type: ignore[attr-defined]
+            out["max_exp_avg_sq"] = np.maximum(ev, u * old["max_exp_avg_sq"])
+            v = new["max_exp_avg_sq"]
+        den = np.sqrt(v / c2) + opt.epsilon  # type: ignore[attr-defined]
+        d = new["exp_avg"] / c1 / den
+        # κ·δ carries the gradient's error; the rounding of m (handed over and updated) divides by c1·den; v's
+        # roundings (≤ 4u·v: terms ≥ 0) move √v̂ by ≤ 2u√v̂ ≤ 2u·den, the direction by ≤ 2u|d|
+        dd = kappa * dl + (u * b1 * m_old + 2 * u * (b1 * m_old + (1.0 - b1) * g)) / (c1 * den) + 2 * u * d
+        return dd, out
+    if kind == "rmsprop":
+        rho, mu = opt.rho, opt.momentum  # type: ignore[attr-defined]
+        v_old, v = old["square_avg"], new["square_avg"]
+        ev = (1.0 - rho) * (2 * g * dl + dl * dl) + u * rho * v_old + 3 * u * (rho * v_old + (1.0 - rho) * g * g)
+        out = {"square_avg": ev}
+        if opt.centered:  # type: ignore[attr-defined]
+            a_old, a = old["grad_avg"], new["grad_avg"]
+            ea_round = u * rho * a_old + 2 * u * (rho * a_old + (1.0 - rho) * g)
+            out["grad_avg"] = (1.0 - rho) * dl + ea_round
+            x = np.maximum(np.asarray(after["square_avg"], dtype=np.float64)
+                           - np.asarray(after["grad_avg"], dtype=np.float64) ** 2, 0.0)
+            ex = 4 * u * v + 2 * a * ea_round + 2 * u * (v + a * a)  # v's and a's roundings, a², the difference
+            with np.errstate(divide="ignore", invalid="ignore"):
+                droot = np.minimum(np.where(x > 0, ex / (2.0 * np.sqrt(x)), np.inf), np.sqrt(ex))
+            den = np.sqrt(x) + opt.epsilon  # type: ignore[attr-defined]
+        else:
+            droot = 2 * u * np.sqrt(v)
+            den = np.sqrt(v) + opt.epsilon  # type: ignore[attr-defined]
+        dq = kappa * dl + g * droot / den**2
+        if mu > 0:
+            b_old = old["momentum_buffer"]
+            eb = dq + u * mu * b_old + 2 * u * (mu * b_old + g / den)
+            out["momentum_buffer"] = eb
+            return eb, out
+        return dq, out
+    if kind == "adagrad":
+        s_old, s_new = old["sum"], new["sum"]
+        es = 2 * g * dl + dl * dl + u * s_old + 2 * u * (s_old + g * g)
+        den = np.sqrt(s_new) + opt.epsilon  # type: ignore[attr-defined]
+        return kappa * dl + 1.5 * u * g / den, {"sum": es}
+    raise KeyError(f"no step rule for optimizer `{kind}`")

@@ -6,6 +6,10 @@ import os
 
 from hypothesis import HealthCheck, settings
 
+# torch's OpenMP reads its wait policy when torch loads, which a test module may do before the adapter package
+# sets its default (adapters/torch/__init__.py): set it here first, the same way, unless the caller chose one
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 settings.register_profile(
     "ci",
     derandomize=True,

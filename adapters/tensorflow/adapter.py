@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import platform
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import keras
 import tensorflow as tf
@@ -151,6 +151,20 @@ class TensorFlowAdapter(FrameworkAdapter):
         if int(name.rsplit(":", 1)[1]) >= count:
             return f"there is no {device} (TensorFlow sees {count} GPU{'s' * (count > 1)})"
         return None
+
+    def configure_threads(self, intra_op: int, inter_op: int = 1) -> dict[str, Any]:
+        """tf.config.threading's intra- and inter-op pools. TensorFlow fixes them when its runtime starts (the
+        first op anywhere in the process): asked later for other values, it keeps its own, and the values in
+        effect are reported (0 is TensorFlow's default: every core)."""
+        threading = tf.config.threading
+        for setter, value in ((threading.set_intra_op_parallelism_threads, intra_op),
+                              (threading.set_inter_op_parallelism_threads, inter_op)):
+            try:
+                setter(max(1, int(value)))
+            except RuntimeError:  # "... cannot be modified after initialization"
+                pass
+        return {"intra_op": threading.get_intra_op_parallelism_threads(),
+                "inter_op": threading.get_inter_op_parallelism_threads()}
 
     def build(self, model: Model, *, dtype: str, device: str = "cpu", recipe: Recipe | None = None) -> Session:
         self.check_target(dtype, device)

@@ -21,7 +21,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import tensorflow as tf
 
-from lockstep.adapters.base import Arrays, NonFiniteError, Session, StepResult, UnsupportedConstruct
+from lockstep.adapters.base import (
+    Arrays,
+    NonFiniteError,
+    Session,
+    StepResult,
+    TrainingState,
+    UnsupportedConstruct,
+)
 from lockstep.adapters.tensorflow import losses, optimizers
 from lockstep.adapters.tensorflow.model import TFModel, read, slot_groups
 from lockstep.adapters.tensorflow.schedules import StandardSchedule
@@ -75,6 +82,8 @@ class TFSession(Session):
         self.opt = None
         self._functions: dict[str, Any] = {}  # tf.function per entry point (tracing counts, tests)
         self._compiled: dict[str, Callable] = {}  # their concrete functions, called on every step
+        self._io: _StateIO | None = None  # get_state/set_state's compiled transfers, made on first use
+        self._version = 0  # bumped by everything that may change a variable (the state cache's key)
         if recipe is not None:
             out = tuple(graph.output_shapes()[0])
             self.class_index = recipe.loss.type in CLASS_INDEX_LOSSES
@@ -185,6 +194,7 @@ class TFSession(Session):
 
     # ------------------------------------------------------------------------------ protocol
     def set_parameters(self, params: Arrays) -> None:
+        self._version += 1
         for group in (slot_groups(self.net.slots), slot_groups(self.net.buffer_slots)):
             for variable, members in group.values():
                 native = read(variable)
@@ -198,6 +208,9 @@ class TFSession(Session):
                 variable.assign(native)
 
     def get_parameters(self) -> Arrays:
+        if self._io is not None:  # one compiled read instead of one per variable (`lockstep compare`'s drift)
+            state = self._io.latest() or self._io.get()
+            return {k: v.copy() for k, v in state.parameters.items()}
         out: Arrays = {}
         for slots in (self.net.slots, self.net.buffer_slots):
             for variable, members in slot_groups(slots).values():
@@ -227,6 +240,7 @@ class TFSession(Session):
 
     def train_step(self, x: np.ndarray | Arrays, y: np.ndarray, *, masks: Arrays | None = None) -> StepResult:
         self._need_recipe()
+        self._version += 1
         if self.opt is None:  # a parameter-free model still has a loss
             value, _ = self._gradients(x, y, masks)
             if not np.isfinite(value):
@@ -273,6 +287,34 @@ class TFSession(Session):
         tf.saved_model.save(module, str(out), signatures={"serving_default": module.serve.get_concrete_function()})
         return out
 
+    # ------------------------------------------------------------------------------ full training state
+    def _state_io(self) -> _StateIO:
+        if self._io is None:
+            self._io = _StateIO(self)
+        return self._io
+
+    def get_state(self) -> TrainingState:
+        """Every variable (parameters, buffers, optimizer state, `iterations`) in one graph call."""
+        return self._state_io().get()
+
+    def set_state(self, state: TrainingState) -> None:
+        """Every variable assigned in one graph call; the step count is Keras's `iterations`, which the
+        schedule and Adam's bias corrections read, so the next step is the one after `state`."""
+        self._state_io().set(state)
+
+    def step_from(self, state: TrainingState, x: np.ndarray | Arrays, y: np.ndarray, *,
+                  masks: Arrays | None = None) -> tuple[StepResult, TrainingState]:
+        """Load, step, read, put back: the state transfers are one compiled call each, and this session's own
+        state is not read again when it was just read (`lockstep compare` reads it for the drift table)."""
+        io = self._state_io()
+        own = io.latest() or io.get()
+        io.set(state)
+        try:
+            result = self.train_step(x, y, masks=masks)
+            return result, io.get()
+        finally:
+            io.set(own)
+
     def get_optimizer_state(self) -> tuple[int, dict[str, Arrays]]:
         out: dict[str, Arrays] = {}
         if self.opt is None:
@@ -284,6 +326,7 @@ class TFSession(Session):
         return self.step, out
 
     def set_optimizer_state(self, step: int, state: dict[str, Arrays]) -> None:
+        self._version += 1
         self.step = int(step)
         if self.opt is None:
             return
@@ -300,3 +343,200 @@ class TFSession(Session):
                     if canonical in state.get(name, {}):
                         slot.write(native, state[name][canonical])
                 state_var.assign(native)
+
+
+class _StateIO:
+    """The full training state of a TFSession moved in one compiled call each way.
+
+    One group per Keras variable (a parameter, a buffer, one optimizer state of a parameter) with the
+    canonical slots that live in it, plus the optimizer's `iterations`. The values travel as one flat host
+    array per dtype (each variable a view of its part of it, laid out like the variable), so a transfer is
+    one conversion and one call however many variables the model has. A variable whose slots do not cover
+    every element (or whose canonical values are not all given) is read first: nothing is ever written from
+    a stale copy."""
+
+    def __init__(self, session: TFSession) -> None:
+        self.session = session
+        groups: list[tuple[Any, list[tuple[str, str, str | None, Any]]]] = []  # variable, [(kind, name, state, slot)]
+        for variable, members in slot_groups(session.net.slots).values():
+            groups.append((variable, [("parameter", n, None, slot) for n, slot in members]))
+        for variable, members in slot_groups(session.net.buffer_slots).values():
+            groups.append((variable, [("parameter", n, None, slot) for n, slot in members]))
+        opt = session.opt
+        if opt is not None:
+            kind = session.recipe.optimizer.type  # type: ignore[union-attr]
+            for variable, members in slot_groups(session.net.slots).values():
+                for canonical, state_var in optimizers.state_variables(opt, kind, variable).items():
+                    groups.append((state_var, [("state", n, canonical, slot) for n, slot in members]))
+        self.groups = groups
+        self.covered = [self._covers(v, [m[3] for m in members]) for v, members in groups]
+        dtypes = sorted({np.dtype(tf.as_dtype(v.dtype).as_numpy_dtype).str for v, _ in groups})
+        sizes = {dt: 0 for dt in dtypes}
+        places = []  # per group: (dtype, offset, size, shape)
+        for v, _ in groups:
+            dt, shape = np.dtype(tf.as_dtype(v.dtype).as_numpy_dtype).str, tuple(int(d) for d in v.shape)
+            size = int(np.prod(shape))
+            places.append((dt, sizes[dt], size, shape))
+            sizes[dt] += size
+        self.dtypes = dtypes
+        self.flat = {dt: np.zeros(sizes[dt], dtype=np.dtype(dt)) for dt in dtypes}
+        self.natives = [self.flat[dt][o:o + n].reshape(shape) for dt, o, n, shape in places]
+        for native, (variable, _) in zip(self.natives, groups, strict=True):
+            native[...] = read(variable)
+        variables = [g[0] for g in groups]
+        iterations = opt.iterations if opt is not None else None
+        order = [[(i, o, n, shape) for i, (d, o, n, shape) in enumerate(places) if d == dt] for dt in dtypes]
+
+        def get_all():
+            out = [tf.concat([tf.reshape(variables[i].value, [-1]) for i, _, _, _ in part], 0) for part in order]
+            return [*out, tf.identity(iterations.value)] if iterations is not None else out
+
+        def set_all(*flats):
+            for flat, part in zip(flats, order, strict=False):
+                for i, o, n, shape in part:
+                    variables[i].assign(tf.reshape(flat[o:o + n], shape))
+            if iterations is not None:
+                iterations.assign(flats[-1])
+            return tf.constant(True)
+
+        specs = [tf.TensorSpec((sizes[dt],), tf.as_dtype(np.dtype(dt))) for dt in dtypes]
+        if iterations is not None:
+            specs.append(tf.TensorSpec((), tf.as_dtype(iterations.dtype)))
+            self.iterations_dtype = np.dtype(tf.as_dtype(iterations.dtype).as_numpy_dtype)
+        self.cached: tuple[int, TrainingState] | None = None  # (the session's version, its state then)
+        # every canonical array, in order, per dtype: (kind, name, state, shape) and where its elements sit in the
+        # flat array (slot positions inside the variable plus the variable's offset): one scatter packs a state,
+        # one gather unpacks it
+        self.members: dict[str, list[tuple[str, str, str | None, tuple[int, ...]]]] = {dt: [] for dt in dtypes}
+        where: dict[str, list[np.ndarray]] = {dt: [] for dt in dtypes}
+        for (_, members), (dt, offset, size, shape) in zip(groups, places, strict=True):
+            for kind, name, state, slot in members:
+                idx = np.arange(size, dtype=np.int64).reshape(shape) if slot.index is None else slot.index
+                self.members[dt].append((kind, name, state, tuple(idx.shape)))
+                where[dt].append(offset + idx.reshape(-1))
+        self.where = {dt: np.concatenate(w) if w else np.zeros(0, np.int64) for dt, w in where.items()}
+        self.splits = {dt: np.cumsum([int(np.prod(m[3])) for m in self.members[dt]])[:-1] for dt in dtypes}
+        self.fast = all(self.covered)  # every element of every variable is some canonical value's
+        with tf.device(session.device):
+            self.getter = tf.function(get_all, autograph=False).get_concrete_function()
+            self.setter = tf.function(set_all, input_signature=specs, autograph=False).get_concrete_function()
+
+    @staticmethod
+    def _covers(variable: Any, slots: list[Any]) -> bool:
+        if any(s.index is None for s in slots):
+            return True
+        seen = np.zeros(int(np.prod(variable.shape)), dtype=bool)
+        for s in slots:
+            seen[s.index.reshape(-1)] = True
+        return bool(seen.all())
+
+    def get(self) -> TrainingState:
+        state = self._unpack(self.getter())
+        self.cached = (self.session._version, state)
+        return state
+
+    def latest(self) -> TrainingState | None:
+        """The state last read, if nothing has changed the variables since (else None)."""
+        if self.cached is not None and self.cached[0] == self.session._version:
+            return self.cached[1]
+        return None
+
+    def _unpack(self, out: list) -> TrainingState:
+        """A TrainingState from the flat tensors of `get_all` (one per dtype, then `iterations`)."""
+        flats = {dt: t.numpy() for dt, t in zip(self.dtypes, out, strict=False)}
+        params: Arrays = {}
+        states: dict[str, Arrays] = {}
+        for dt in self.dtypes:
+            values = np.split(flats[dt][self.where[dt]].astype(np.float64), self.splits[dt])
+            for (kind, name, state, shape), v in zip(self.members[dt], values, strict=True):
+                if kind == "parameter":
+                    params[name] = v.reshape(shape)
+                else:
+                    states.setdefault(name, {})[state] = v.reshape(shape)  # type: ignore[index]
+        return self._finish(out, params, states)
+
+    def _unpack_slow(self, out: list) -> TrainingState:
+        """`_unpack` group by group, through each slot's own view (the reference for the fast path)."""
+        flats = {dt: t.numpy() for dt, t in zip(self.dtypes, out, strict=False)}
+        params: Arrays = {}
+        states: dict[str, Arrays] = {}
+        offsets = dict.fromkeys(self.dtypes, 0)
+        for (_, members), mine in zip(self.groups, self.natives, strict=True):
+            dt = mine.dtype.str
+            native = flats[dt][offsets[dt]:offsets[dt] + mine.size].reshape(mine.shape)
+            offsets[dt] += mine.size
+            for kind, name, state, slot in members:
+                if kind == "parameter":
+                    params[name] = slot.view(native)
+                else:
+                    states.setdefault(name, {})[state] = slot.view(native)  # type: ignore[index]
+        return self._finish(out, params, states)
+
+    def _finish(self, out: list, params: Arrays, states: dict[str, Arrays]) -> TrainingState:
+        s = self.session
+        step = s.step if s.opt is None else int(np.asarray(out[-1]))
+        if s.opt is not None:
+            for name in s.net.slots:
+                states.setdefault(name, {})
+        return TrainingState(step, params, states)
+
+    def set(self, state: TrainingState) -> None:
+        self.setter(*self._pack(state))
+        self.session.step = int(state.step)
+        self.session._version += 1
+
+    def _pack(self, state: TrainingState) -> list:
+        """`state` as the setter's arguments: one flat tensor per dtype, then `iterations`."""
+        s = self.session
+        if self.fast:
+            try:
+                values = {dt: [np.asarray(state.parameters[name] if kind == "parameter"
+                                          else state.optimizer[name][st], dtype=np.float64)
+                               for kind, name, st, _ in self.members[dt]] for dt in self.dtypes}
+            except KeyError:  # something missing: the slow path names it, or keeps the variable's own value
+                values = None
+            if values is not None and all(v.shape == m[3] for dt in self.dtypes
+                                          for v, m in zip(values[dt], self.members[dt], strict=True)):
+                step = int(state.step)
+                if step < 0:
+                    raise ValueError(f"the optimizer step count must be at least 0, got {step}")
+                unknown = sorted(set(state.optimizer) - set(s.net.slots))
+                if unknown:
+                    raise KeyError(f"optimizer state for unknown parameters: {', '.join(unknown)}")
+                for dt in self.dtypes:
+                    if values[dt]:
+                        self.flat[dt][self.where[dt]] = np.concatenate([v.reshape(-1) for v in values[dt]])
+                args = [tf.convert_to_tensor(self.flat[dt]) for dt in self.dtypes]
+                if s.opt is not None:
+                    args.append(tf.convert_to_tensor(np.asarray(step, dtype=self.iterations_dtype)))
+                return args
+        return self._pack_slow(state)
+
+    def _pack_slow(self, state: TrainingState) -> list:
+        """`_pack` group by group through each slot (a variable not fully covered, or values missing)."""
+        s = self.session
+        step = int(state.step)
+        if step < 0:
+            raise ValueError(f"the optimizer step count must be at least 0, got {step}")
+        missing = [k for k in (*s.net.slots, *s.net.buffer_slots) if k not in state.parameters]
+        if missing:
+            raise KeyError(f"missing parameters: {', '.join(missing)}")
+        unknown = sorted(set(state.optimizer) - set(s.net.slots))
+        if unknown:
+            raise KeyError(f"optimizer state for unknown parameters: {', '.join(unknown)}")
+        for i, (variable, members) in enumerate(self.groups):
+            values = [state.parameters[name] if kind == "parameter" else state.optimizer.get(name, {}).get(st)
+                      for kind, name, st, _ in members]
+            native = self.natives[i]
+            if not (self.covered[i] and all(v is not None for v in values)):
+                native[...] = read(variable)
+            for (_, name, _, slot), value in zip(members, values, strict=True):
+                if value is not None:
+                    try:
+                        slot.write(native, value)
+                    except ValueError as exc:
+                        raise ValueError(f"`{name}`: {exc}") from None
+        args = [tf.convert_to_tensor(self.flat[dt]) for dt in self.dtypes]
+        if s.opt is not None:
+            args.append(tf.convert_to_tensor(np.asarray(step, dtype=self.iterations_dtype)))
+        return args

@@ -7,7 +7,7 @@ account is docs/adapters/torch.md). Nothing in v1 is unsupported on torch.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -88,6 +88,16 @@ class TorchAdapter(FrameworkAdapter):
         if index and int(index) >= count:
             return f"there is no {device} (torch sees {count} CUDA device{'s' * (count > 1)})"
         return None
+
+    def configure_threads(self, intra_op: int, inter_op: int = 1) -> dict[str, Any]:
+        """torch.set_num_threads (intra-op, any time) and set_num_interop_threads (only before torch's first
+        inter-op work: afterwards it is fixed, and the value in effect is reported)."""
+        torch.set_num_threads(max(1, int(intra_op)))
+        try:
+            torch.set_num_interop_threads(max(1, int(inter_op)))
+        except RuntimeError:  # "cannot set number of interop threads after parallel work has started"
+            pass
+        return {"intra_op": torch.get_num_threads(), "inter_op": torch.get_num_interop_threads()}
 
     def build(self, model: Model, *, dtype: str, device: str = "cpu", recipe: Recipe | None = None) -> Session:
         self.check_target(dtype, device)

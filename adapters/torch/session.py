@@ -19,7 +19,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from lockstep.adapters.base import Arrays, NonFiniteError, Session, StepResult, UnsupportedConstruct
+from lockstep.adapters.base import (
+    Arrays,
+    NonFiniteError,
+    Session,
+    StepResult,
+    TrainingState,
+    UnsupportedConstruct,
+)
 from lockstep.adapters.torch import clipping, losses, optimizers, schedules
 from lockstep.adapters.torch.model import build_model
 
@@ -54,6 +61,8 @@ class TorchSession(Session):
 
     def __init__(self, model: Model, *, dtype: str, device: str = "cpu", recipe: Recipe | None = None,
                  allow_tf32: bool | None = None) -> None:
+        self.spec = (model, dtype, device, recipe, allow_tf32)  # what `step_from`'s second model is built from
+        self._shadow: TorchSession | None = None
         self.tf32 = configure_tf32(allow_tf32)
         self.dtype = DTYPES[dtype]
         self.device = torch.device(device)
@@ -267,6 +276,18 @@ class TorchSession(Session):
                 return name
         return "a parameter"
 
+    def step_from(self, state: TrainingState, x: np.ndarray | Arrays, y: np.ndarray, *,
+                  masks: Arrays | None = None) -> tuple[StepResult, TrainingState]:
+        """On a second model of this session's (built once, on first use), so that this one's own state,
+        scheduler included, is never touched: the second one moves forward step by step (its scheduler replays
+        only the steps in between), where moving this one back and forth would replay its scheduler from 0."""
+        if self._shadow is None:
+            model, dtype, device, recipe, allow_tf32 = self.spec
+            self._shadow = TorchSession(model, dtype=dtype, device=device, recipe=recipe, allow_tf32=allow_tf32)
+        self._shadow.set_state(state)
+        result = self._shadow.train_step(x, y, masks=masks)
+        return result, self._shadow.get_state()
+
     # ---------------------------------------------------------------------------------- optimizer state
     def get_optimizer_state(self) -> tuple[int, dict[str, Arrays]]:
         out: dict[str, Arrays] = {}
@@ -287,27 +308,53 @@ class TorchSession(Session):
         return np.zeros(shape)
 
     def set_optimizer_state(self, step: int, state: dict[str, Arrays]) -> None:
+        """Load canonical optimizer state, writing into torch's own state tensors where they exist (the
+        re-synchronized comparison calls this every step), and put the scheduler at `step`.
+
+        The scheduler has always been stepped exactly `self.step` times: moving forward replays only the
+        difference, moving back replays a fresh one from 0; either way the rates are bit-identical to an
+        uninterrupted run's (torch's schedulers are recursive)."""
         unknown = sorted(set(state) - set(self.slots))
         if unknown:
             raise KeyError(f"optimizer state for unknown parameters: {', '.join(unknown)}")
-        self.step = int(step)
+        step = int(step)
+        if step < 0:
+            raise ValueError(f"the optimizer step count must be at least 0, got {step}")
         if self.opt is None:
+            self.step = step
             return
         opt = self.recipe.optimizer  # type: ignore[union-attr]
         names = optimizers.state_names(opt)
-        scalar = torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32  # torch's own choice
-        self.opt.state.clear()
-        if self.step > 0 or opt.type != "sgd":  # SGD's first step sets its buffer to the gradient: keep it empty
+        if step == 0 and opt.type == "sgd":  # SGD's first step sets its buffer to the gradient: keep it empty
+            self.opt.state.clear()
+        else:
+            scalar = torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32  # torch's choice
+            counted = optimizers.has_step_count(opt)
+            started: set[int] = set()
             for cname, s in self.slots.items():
                 st = self.opt.state[s.tensor]
-                if optimizers.has_step_count(opt):
-                    st["step"] = torch.tensor(float(self.step), dtype=scalar)
+                if id(s.tensor) not in started:  # the first slot of a (possibly fused) tensor resets its entries
+                    started.add(id(s.tensor))
+                    if counted:
+                        held = st.get("step")
+                        if isinstance(held, torch.Tensor) and held.dtype == scalar and held.dim() == 0:
+                            held.fill_(float(step))
+                        else:
+                            st["step"] = torch.tensor(float(step), dtype=scalar)
+                    for n in names:
+                        held = st.get(n)
+                        if isinstance(held, torch.Tensor) and held.shape == s.tensor.shape:
+                            held.zero_()
+                        else:
+                            st[n] = torch.zeros_like(s.tensor, memory_format=torch.preserve_format)
                 for n in names:
-                    if n not in st:
-                        st[n] = torch.zeros_like(s.tensor, memory_format=torch.preserve_format)
                     value = state.get(cname, {}).get(n)
                     s.write(torch.from_numpy(np.asarray(value, dtype=np.float64)) if value is not None
                             else torch.from_numpy(self._initial_state(n, s)), into=st[n])
-        self.group["lr"] = self.base_lr  # a fresh scheduler, replayed to `step`: the same rates, bit for bit
-        self.scheduler = schedules.build(self.recipe.schedule, self.opt)  # type: ignore[union-attr]
-        schedules.fast_forward(self.scheduler, self.step)
+        if step < self.step:  # a fresh scheduler replayed from 0
+            self.group["lr"] = self.base_lr
+            self.scheduler = schedules.build(self.recipe.schedule, self.opt)  # type: ignore[union-attr]
+            schedules.fast_forward(self.scheduler, step)
+        elif step > self.step:
+            schedules.fast_forward(self.scheduler, step - self.step)
+        self.step = step

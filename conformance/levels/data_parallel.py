@@ -389,6 +389,11 @@ def _distribution(n: int, mode: str | None) -> Any:
     return Distribution(strategy="data_parallel", replicas=n, batch_norm=mode)
 
 
+RECIPE_STEPS = 5
+"""Level 5 runs this many steps of each example recipe unless `--recipe-steps` says otherwise: every step
+starts worker processes' collectives, and the generated cases already cover whole epochs and uneven batches."""
+
+
 def run_recipe(target: Any, recipe: Path, steps: int, report_dir: Path | None) -> list[CheckResult]:
     """Level 5 on one example recipe: its first `steps` steps on 2 and 3 replicas in `target.dtype`."""
     from lockstep.conformance import suite

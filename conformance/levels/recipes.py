@@ -1,15 +1,48 @@
-"""Level 4, recipes: the first steps of every example recipe (examples/*/recipe.yaml): the real data,
-models and hyper-parameters users start from, compared as level 3 compares a generated case."""
+"""Level 4, recipes: every example recipe (examples/*/recipe.yaml) over its whole length, on the real data,
+models and hyper-parameters users start from: the eval output of the first batch from the initial weights,
+then every training step judged re-synchronized (conformance/resync.py, the judgement of `lockstep compare`):
+the adapter starts each step from the reference's exact state after the step before and runs one native
+step, whose loss, learning rate, parameters, buffers, optimizer state and step count must agree with the
+reference's step under the one-step rules. Nothing carries over between steps, so the whole run is judged
+without the first-order bounds of level 3 running out, and a failing step names a bug in that step's math.
+"""
 
 from __future__ import annotations
 
 from lockstep.conformance.checks import Check
-from lockstep.conformance.levels import predictions, updates
+from lockstep.conformance.levels import predictions
 from lockstep.conformance.levels._pair import Pair
 
 NAME = "recipes"
-STEPS = 5  # optimizer steps of each example compared (float32 parameters: the first 3, see updates)
+STEPS: int | None = None  # every step of each example (`--recipe-steps` caps it)
 
 
-def checks(pair: Pair, steps: int = STEPS) -> list[Check]:
-    return [*predictions.checks(pair), *updates.checks(pair, steps)]
+def _at(check: Check, step: int) -> Check:
+    return Check(f"step {step} {check.quantity}", check.error, check.tolerance, check.ratio)
+
+
+def checks(pair: Pair, steps: int | None = STEPS) -> list[Check]:
+    """The predictions of the first batch, the worst check of the whole run, and at the first failing step
+    every failing check (the run stops there, or where the reference stops on a non-finite step)."""
+    from lockstep.conformance.resync import Judge
+
+    out = predictions.checks(pair)
+    pair.start()
+    total = pair.prep.total_steps if steps is None else min(steps, pair.prep.total_steps)
+    judge = Judge(pair.prep, pair.reference, pair.dtype)
+    worst = None  # (reference step, verdict) with the largest ratio
+    for index in range(total):
+        rs = judge.reference_step(index)
+        verdict = judge.judge(rs, pair.actual, scratch=True)
+        if not verdict.ok:
+            return [*out, *(_at(c, verdict.t) for c in verdict.failed)]
+        if verdict.worst is not None and (worst is None or verdict.worst.ratio > worst[1].worst.ratio):
+            worst = (rs, verdict)
+        else:
+            verdict.result = verdict.state = None  # only the worst step's are kept
+        if rs.stopped is not None:
+            break
+    if worst is None:
+        return out
+    derived = judge.derived_worst(*worst)  # the margin under the derived bounds, not their lower bounds
+    return [*out, *([_at(derived, worst[1].t)] if derived is not None else [])]

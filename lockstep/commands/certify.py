@@ -34,8 +34,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"seed of the generated cases; one seed, one set of cases (default: {DEFAULT_SEED})")
     parser.add_argument("--construct", default=None, metavar="C",
                         help="only these constructs or example recipes, comma-separated (e.g. adam,conv2d,small-cnn)")
-    parser.add_argument("--recipe-steps", type=int, default=5, metavar="K",
-                        help="level 4: optimizer steps of each example recipe (default: 5)")
+    parser.add_argument("--recipe-steps", type=int, default=None, metavar="K",
+                        help="level 4: judge only the first K steps of each example recipe (default: every step)")
+    parser.add_argument("--threads", type=int, default=None, metavar="N",
+                        help="the adapter's intra-op threads (default: OMP_NUM_THREADS if set, else the CPUs "
+                             "this process may use); inter-op 1")
     parser.add_argument("--report", default=None, metavar="DIR",
                         help="report folder (default: certify-<adapter>/)")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress display")
@@ -94,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
         cert = api.certify(args.adapter, levels=args.level, dtypes=args.dtype, devices=args.device,
                            examples=args.examples, seed=args.seed, constructs=args.construct,
                            recipe_steps=args.recipe_steps, report=args.report if args.report is not None else True,
-                           progress=progress, log=None if not args.quiet else lambda _m: None)
+                           progress=progress, log=None if not args.quiet else lambda _m: None, threads=args.threads)
     except FolderError as exc:  # its sentence names the command already
         print(exc, file=sys.stderr)
         return 2

@@ -45,6 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tensorboard", action="store_true",
                         help="also write TensorBoard event files into DIR/tensorboard/ (needs the tensorboard "
                              "package or TensorFlow)")
+    parser.add_argument("--threads", type=int, default=None, metavar="N",
+                        help="intra-op threads (default: OMP_NUM_THREADS if set, else the CPUs this process may "
+                             "use); inter-op threads are 1")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress display")
 
 
@@ -65,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         result = api.run(args.recipe, args.backend, args.out, args.resume, args.overrides, seed=args.seed,
                          device=args.device, steps=args.steps, overwrite=args.overwrite, tensorboard=args.tensorboard,
-                         progress=not args.quiet, log=say)
+                         progress=not args.quiet, log=say, threads=args.threads)
     except FolderError as exc:  # its sentence names the command already
         print(exc, file=sys.stderr)
         return 2

@@ -8,7 +8,6 @@ from canonical state is bitwise); and the user's paths: `lockstep run --backend 
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -351,14 +350,6 @@ def test_adapter_reports_support_and_versions() -> None:
 
 
 # --------------------------------------------------------------------------------------- the CLI paths
-def _copy(recipe: Path, tmp_path: Path, dtype: str) -> Path:
-    folder = tmp_path / recipe.parent.name
-    shutil.copytree(recipe.parent, folder)
-    text = (folder / "recipe.yaml").read_text()
-    (folder / "recipe.yaml").write_text(text.replace("dtype: float32", f"dtype: {dtype}"))
-    return folder / "recipe.yaml"
-
-
 def test_lockstep_run_tensorflow(tmp_path: Path, capsys) -> None:
     out = tmp_path / "run"
     code = main(["run", str(ROOT / "examples" / "small-cnn" / "recipe.yaml"), "--backend", "tensorflow",
@@ -404,64 +395,65 @@ def test_run_interrupted_and_resumed_is_bitwise(tmp_path: Path) -> None:
     assert (full / "metrics.jsonl").read_text() == (cut / "metrics.jsonl").read_text()
 
 
+@pytest.mark.crossframework
 def test_compare_three_backends(tmp_path: Path, capsys) -> None:
-    """reference, torch and TensorFlow in lock step (float64): all agree at every step."""
+    """reference, torch and TensorFlow (float64): every step judged re-synchronized and holding; the frameworks'
+    free-running drift against each other shown too, each step, and labelled as drift."""
     pytest.importorskip("torch")
-    recipe = _copy(ROOT / "examples" / "residual-graph" / "recipe.yaml", tmp_path, "float64")
+    recipe = ROOT / "examples" / "residual-graph" / "recipe.yaml"
     code = main(["compare", str(recipe), "--backends", "reference,torch,tensorflow", "--steps", "8",
-                 "--format", "json"])
+                 "--dtype", "float64", "--format", "json"])
     report = json.loads(capsys.readouterr().out)
     assert code == 0, report["first_divergence"]
     assert report["backends"] == ["reference", "torch", "tensorflow"] and len(report["steps"]) == 8
+    assert set(report["verdict"]["backends"]) == {"torch", "tensorflow"}
+    assert all(set(row["judged"]) == {"torch", "tensorflow"} for row in report["steps"])
     # the pair of frameworks is shown too (torch against TensorFlow), each step
     assert all(set(row["pairwise"]) == {"torch/tensorflow"} for row in report["steps"])
     assert max(row["pairwise"]["torch/tensorflow"]["param_rel"] for row in report["steps"]) < 1e-10
     assert main(["compare", str(recipe), "--backends", "reference,torch,tensorflow", "--steps", "3", "-q",
-                 "--out", str(tmp_path / "out")]) == 0
+                 "--dtype", "float64", "--out", str(tmp_path / "out")]) == 0
     assert "parameters: tensorflow vs torch" in (tmp_path / "out" / "compare.svg").read_text()
-    assert "tensorflow against torch (shown, not judged)" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "drift (free-running, not judged): tensorflow against torch" in out
+    assert "verdict (re-synchronized, judged): tensorflow holds at every one of 3 judged steps" in out
 
 
-@pytest.mark.parametrize("recipe", EXAMPLES, ids=lambda p: p.parent.name)
-def test_first_steps_agree_in_float32(recipe: Path, tmp_path: Path, capsys) -> None:
-    """float32 TensorFlow against the float64 reference over the first 5 steps (compare's float32 rule)."""
-    code = main(["compare", str(_copy(recipe, tmp_path, "float32")), "--backends", "reference,tensorflow",
-                 "--steps", "5", "--format", "json"])
+@pytest.mark.crossframework
+def test_compare_judges_without_a_listed_reference(capsys) -> None:
+    """`--backends torch,tensorflow`: the reference still judges both (it runs alongside, unlisted); drift is
+    against torch, the first listed."""
+    pytest.importorskip("torch")
+    recipe = ROOT / "examples" / "inline-model" / "recipe.yaml"
+    code = main(["compare", str(recipe), "--backends", "torch,tensorflow", "--steps", "4", "--format", "json"])
     report = json.loads(capsys.readouterr().out)
     assert code == 0, report["first_divergence"]
+    assert report["judge"] == "reference" and report["baseline"] == "torch"
+    assert set(report["verdict"]["backends"]) == {"torch", "tensorflow"}
+    assert set(report["steps"][0]["diff"]) == {"tensorflow"}
 
 
-QUICK = ("digits-mlp", "inline-model", "residual-graph", "small-cnn")  # default; the other full runs are slow
+QUICK = ("csv-binary", "digits-mlp", "inline-model", "residual-graph")  # by default; the other whole runs are slow
 
 
+@pytest.mark.crossframework
 @pytest.mark.parametrize("recipe", [pytest.param(r, id=r.parent.name, marks=() if r.parent.name in QUICK
                                                  else pytest.mark.slow) for r in EXAMPLES])
-def test_full_float32_runs_torch_vs_tensorflow(recipe: Path) -> None:
-    """Whole float32 trainings on torch and TensorFlow in lock step: loss and every parameter agree at every
-    step under `lockstep compare`'s float32 rule, and the runs end with the same evaluation metrics."""
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_whole_examples_hold_torch_and_tensorflow(recipe: Path, dtype: str) -> None:
+    """Whole trainings of every example on the reference, torch and TensorFlow, every step of both frameworks
+    judged re-synchronized: they hold in float32 and float64 on any machine and thread count. The free-running
+    trajectories are run and their drift measured, but never asserted (in float32 it grows by design)."""
     pytest.importorskip("torch")
     from lockstep.compare import run_compare
-    from lockstep.runner import build_session, evaluate
+    from lockstep.runner import build_session
 
-    prep = prepare_run(recipe)
-    if prep.recipe.dtype != "float32":
-        pytest.skip("a float64 recipe (its float64 agreement is tested above)")
-    sessions = {b: build_session(prep, b)[1] for b in ("torch", "tensorflow")}
+    prep = prepare_run(recipe, dtype=dtype)
+    sessions = {b: build_session(prep, b)[1] for b in ("reference", "torch", "tensorflow")}
     result = run_compare(prep, sessions)
-    assert result.agree, {b: (s, c.quantity, c.error, c.tolerance) for b, (s, c) in result.first_divergence.items()}
-    metrics = {b: evaluate(prep, s) for b, s in sessions.items()}
-    for k, v in metrics["torch"].items():
-        assert metrics["tensorflow"][k] == pytest.approx(v, rel=1e-3, abs=1e-4), (k, metrics)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("recipe", EXAMPLES, ids=lambda p: p.parent.name)
-def test_full_runs_agree_in_float64(recipe: Path, tmp_path: Path, capsys) -> None:
-    """Whole example trainings against the reference, every step, every parameter, to 1e-10 relative."""
-    code = main(["compare", str(_copy(recipe, tmp_path, "float64")), "--backends", "reference,tensorflow",
-                 "--format", "json"])
-    report = json.loads(capsys.readouterr().out)
-    assert code == 0, report["first_divergence"]
+    assert result.agree, {b: (d.step, d.describe()) for b, d in result.first_divergence.items()}
+    assert result.steps_judged == prep.total_steps == len(result.rows)
+    assert all(set(r.judged) == {"torch", "tensorflow"} for r in result.rows)
 
 
 @pytest.mark.parametrize("loss", [

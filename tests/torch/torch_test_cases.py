@@ -2,7 +2,9 @@
 
 The comparison rule is conformance/checks.py's (docs/spec/v1-semantics.md#tolerances):
 float64 |a - r| <= 1e-10·|r| + 1e-12·s, s the largest magnitude of the quantity's kind;
-float32 (provisional, against the float64 reference) |a - r| <= 1e-4·|r| + 1e-5·s.
+float32 (one-shot comparisons from identical inputs, against the float64 reference) |a - r| <= 1e-4·|r| + 1e-5·s.
+Training in float32 is never compared free-running: `judged_checks` judges each step re-synchronized
+(conformance/resync.py), as `lockstep compare` does.
 """
 
 from __future__ import annotations
@@ -71,3 +73,20 @@ def assert_checks(checks: list[Check]) -> None:
 def worst_ratio(checks: list[Check]) -> float:
     """The largest error/tolerance ratio (1/margin) of a list of passing checks."""
     return max((c.ratio for c in checks), default=0.0)
+
+
+def judged_checks(model: Model, r: Recipe, ref, actual, batches, dtype: str) -> list[Check]:
+    """Each step of `actual` judged re-synchronized against the reference session `ref` (both already at the
+    same starting state): the worst check of every step, and every failing one, labelled with the step."""
+    from types import SimpleNamespace
+
+    from lockstep.conformance.resync import Judge
+
+    judge = Judge(SimpleNamespace(model=model, recipe=r), ref, dtype)  # type: ignore[arg-type]
+    out = []
+    for t, (x, y, *masks) in enumerate(batches, 1):
+        rs = judge.step(t, x, y, masks[0] if masks else None)
+        v = judge.judge(rs, actual)
+        out += [Check(f"step {t} {c.quantity}", c.error, c.tolerance, c.ratio) for c in (v.failed or [v.worst])
+                if c is not None]
+    return out

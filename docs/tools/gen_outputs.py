@@ -1,0 +1,199 @@
+"""Every command output shown in README.md and docs/tutorials/, produced by running the command.
+
+A shown output is a fenced block right after a marker comment naming the commands it shows:
+
+    <!-- output: lockstep compare examples/huber-regression/recipe.yaml --every 50 || mask=float64, slow -->
+    ```
+    $ lockstep compare examples/huber-regression/recipe.yaml --every 50
+    ...what it printed...
+    ```
+
+Commands are separated by ` ;; `; after ` || ` come options, comma-separated:
+
+- `mask=float32`: every number is machine-dependent (float32 results, margins): the check compares the text with
+  every number replaced by `#`, i.e. only through words such as verdicts; `mask=float64` (the default): only
+  round-off-sized numbers (those printed in e-notation: differences, ratios) are masked, float64 values
+  (losses, metrics, counts) are compared exactly as printed. Timings, and where a worst case was reached,
+  are masked in both;
+- `keep=REGEX`: show only the lines matching REGEX and the last line (`...` stands for the lines left out);
+- `stderr`: show what the command printed on stderr too (after stdout);
+- `slow`: the check is slow (TensorFlow, a certification): `tests/test_docs_outputs.py` marks it so.
+
+Each block is rewritten as `$ command` then its output, for every command in order. Commands run with `bash`
+in a scratch folder that holds a copy of `examples/`, `my-recipe/` (= examples/digits-mlp), `my-cnn/`
+(= examples/small-cnn), `configs/` (docs/tools/fixtures/configs: documents with mistakes, for
+`lockstep validate`) and the out-of-tree `acme` adapter made visible as if installed (an entry point on
+PYTHONPATH), with this interpreter's `lockstep` first on PATH.
+
+    python docs/tools/gen_outputs.py            # rewrite every shown output
+    python docs/tools/gen_outputs.py --check    # exit 1 when a committed output differs from a fresh run
+    python docs/tools/gen_outputs.py --list     # the markers, one per line
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs" / "tutorials").glob("*.md"))]
+MARKER = re.compile(r"^<!-- output: (?P<spec>.*?) -->\n```[^\n]*\n(?P<body>.*?)^```$", re.M | re.S)
+NUMBER = re.compile(r"(?<![\w.])[-+]?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?(?![\w.])", re.I)
+TIMING = re.compile(r"\b\d+(?:\.\d+)?(?: ?s\b| step/s|(?= ms\b)| examples/s)|eta \d+:\d+|\(total +\d+s\)")
+WHERE = re.compile(r"\((?:worst: [^)]*|step \d+(?:, [^)]*)?)\)")
+GROWTH = re.compile(r"×\d+(?:\.\d+)?")
+ROUNDOFF = re.compile(r"(?<![\w.])[-+]?\d+(?:\.\d+)?e[-+]?\d+(?![\w.])", re.I)
+TIMEOUT = 3600
+
+
+@dataclass
+class Shown:
+    """One marker and its block: where it is, what it runs, how it is checked."""
+
+    path: Path
+    start: int  # the block's body in the file's text
+    end: int
+    commands: list[str]
+    body: str
+    options: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def slow(self) -> bool:
+        return "slow" in self.options
+
+    @property
+    def label(self) -> str:
+        return f"{self.path.relative_to(ROOT)}: {self.commands[-1]}"
+
+
+def parse(path: Path) -> list[Shown]:
+    """The markers of one document, in order."""
+    text = path.read_text(encoding="utf-8")
+    out = []
+    for m in MARKER.finditer(text):
+        spec, _, opts = m.group("spec").partition(" || ")
+        options = {}
+        for part in filter(None, (o.strip() for o in opts.split(","))):
+            key, _, value = part.partition("=")
+            options[key.strip()] = value.strip()
+        commands = [c.strip() for c in spec.split(" ;; ") if c.strip()]
+        out.append(Shown(path, m.start("body"), m.end("body"), commands, m.group("body"), options))
+    return out
+
+
+def sandbox(folder: Path) -> dict[str, str]:
+    """Fill `folder` with what the shown commands use; the environment to run them in."""
+    shutil.copytree(ROOT / "examples", folder / "examples")
+    shutil.copytree(ROOT / "examples" / "digits-mlp", folder / "my-recipe")
+    shutil.copytree(ROOT / "examples" / "small-cnn", folder / "my-cnn")
+    shutil.copytree(ROOT / "docs" / "tools" / "fixtures" / "configs", folder / "configs")
+    shim = folder / ".acme-entry-point"  # the acme adapter as if `pip install examples/acme-adapter` had run
+    info = shim / "acme_lockstep_adapter-0.0.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-lockstep-adapter\nVersion: 0.0.0\n")
+    (info / "entry_points.txt").write_text("[lockstep.adapters]\nacme = acme_lockstep:AcmeAdapter\n")
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(shim), str(ROOT / "examples" / "acme-adapter" / "src"),
+                                                     env.get("PYTHONPATH", "")]))
+    env.setdefault("COLUMNS", "120")
+    env["LOCKSTEP_DOCS_OUTPUTS"] = "1"
+    return env
+
+
+def run(shown: Shown, folder: Path, env: dict[str, str]) -> str:
+    """The new body of a block: `$ command` and its output, for each command."""
+    lines: list[str] = []
+    for command in shown.commands:
+        proc = subprocess.run(["bash", "-c", command], cwd=folder, env=env, capture_output=True, text=True,
+                              timeout=TIMEOUT, stdin=subprocess.DEVNULL)
+        output = proc.stdout + (proc.stderr if "stderr" in shown.options else "")
+        lines.append(f"$ {command}")
+        lines += _keep(output.rstrip("\n").splitlines(), shown.options.get("keep"))
+    return "\n".join(lines) + "\n"
+
+
+def _keep(lines: list[str], pattern: str | None) -> list[str]:
+    if not pattern:
+        return lines
+    wanted = re.compile(pattern)
+    out: list[str] = []
+    for i, line in enumerate(lines):
+        if wanted.search(line) or i == len(lines) - 1:
+            out.append(line)
+        elif not out or out[-1] != "...":
+            out.append("...")
+    return out
+
+
+def mask(text: str, mode: str = "float64") -> str:
+    """The text as the check compares it. Always masked: timings, and where a worst case or a largest difference
+    was reached (`(worst: ...)`, `(step N, name)`) and drift's growth, which round-off decides. float32: every
+    number; float64: the round-off-sized ones (printed in e-notation: differences, ratios), so that values
+    (losses, metrics, counts) are compared exactly as printed."""
+    text = TIMING.sub("#", text)
+    text = WHERE.sub("(#)", text)
+    text = GROWTH.sub("×#", text)
+    if mode == "float32":
+        return NUMBER.sub("#", text)
+    return ROUNDOFF.sub("#", text)
+
+
+def rewrite(paths: list[Path], *, check: bool, only_fast: bool = False) -> int:
+    """Regenerate every block (or only compare, with `check`); returns the number of differing blocks."""
+    differing = 0
+    with tempfile.TemporaryDirectory(prefix="lockstep-docs-") as tmp:
+        folder = Path(tmp)
+        env = sandbox(folder)
+        for path in paths:
+            text = path.read_text(encoding="utf-8")
+            shown = [s for s in parse(path) if not (only_fast and s.slow)]
+            for s in reversed(shown):  # from the end: earlier offsets stay valid
+                fresh = run(s, folder, env)
+                mode = s.options.get("mask", "float64")
+                if mask(fresh, mode) != mask(s.body, mode):
+                    differing += 1
+                    if check:
+                        diff = difflib.unified_diff(mask(s.body, mode).splitlines(), mask(fresh, mode).splitlines(),
+                                                    "committed", "fresh", lineterm="", n=1)
+                        print(f"{s.label}: differs\n" + "\n".join(diff), file=sys.stderr)
+                text = text[:s.start] + fresh + text[s.end:]
+            if not check and text != path.read_text(encoding="utf-8"):
+                from lockstep.atomic import write_text
+
+                write_text(path, text)
+                print(f"rewrote {path.relative_to(ROOT)}", file=sys.stderr)
+    return differing
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("files", nargs="*", type=Path, help="documents (default: README.md and docs/tutorials/*.md)")
+    p.add_argument("--check", action="store_true", help="compare with a fresh run; change nothing")
+    p.add_argument("--fast", action="store_true", help="only the blocks not marked slow")
+    p.add_argument("--list", action="store_true", help="list the markers")
+    args = p.parse_args(argv)
+    paths = [f.resolve() for f in args.files] or DOCS
+    if args.list:
+        for path in paths:
+            for s in parse(path):
+                print(f"{s.label}{' (slow)' if s.slow else ''}")
+        return 0
+    differing = rewrite(paths, check=args.check, only_fast=args.fast)
+    if args.check:
+        print(f"{differing} shown output(s) differ from a fresh run" if differing else "every shown output is current",
+              file=sys.stderr)
+        return 1 if differing else 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
