@@ -553,21 +553,11 @@ class TrainingFailed(LockstepError):
     exit_code = 1
 
 
-def _fingerprint(versions: dict[str, str]) -> dict[str, Any]:
-    """The machine fingerprint (lockstep/fingerprint.py where this lockstep has it), else the basics."""
-    try:
-        from lockstep.fingerprint import fingerprint  # type: ignore[import-not-found]
+def _fingerprint() -> dict[str, Any]:
+    """The machine fingerprint (lockstep/fingerprint.py): CPU, threads, library builds."""
+    from lockstep.fingerprint import fingerprint
 
-        return dict(fingerprint())
-    except ImportError:
-        import platform
-
-        import numpy as np
-
-        from lockstep import __version__
-
-        return {"python": platform.python_version(), "platform": platform.platform(terse=True),
-                "machine": platform.machine(), "numpy": np.__version__, "lockstep": __version__, **versions}
+    return dict(fingerprint())
 
 
 def run(recipe: PathLike | Recipe, backend: str = "reference", out: PathLike | None = None, resume: bool = False,
@@ -660,7 +650,7 @@ def run(recipe: PathLike | Recipe, backend: str = "reference", out: PathLike | N
             done = RunResult(eff.recipe, eff.model, backend, device, where, session.get_parameters(),
                              list(result.history), dict(result.eval_metrics),
                              result.history[-1]["step"] if result.history else 0, result.resumed_from,
-                             prep.recipe_hash, report.get("fingerprint") or _fingerprint(versions), report)
+                             prep.recipe_hash, report.get("environment") or _fingerprint(), report)
             if problem is not None:
                 err = LockstepError(problem, 2)
                 err.result = done
@@ -698,29 +688,74 @@ RESOLVED = "recipe.resolved.yaml"
 
 
 # ============================================================================================ compare
-def compare(recipe: PathLike | Recipe, backends: Iterable[str] = ("reference", "torch"), *, device: str = "cpu",
-            steps: int | None = None, overrides: Overrides | None = None, seed: int | None = None,
-            progress: bool = False) -> Comparison:
-    """`lockstep compare`: one recipe on several backends from the same initial bits and batches, judged step by
-    step against the first backend (`lockstep.compare.run_compare`). The reference runs on the CPU whatever
-    `device` when it is one of several. `overrides` and `seed` as in `run`."""
-    from lockstep.compare import run_compare
-    from lockstep.progress import Progress
+def canonical_backend(name: str) -> str:
+    """A built-in adapter's name whatever its spelling (`PyTorch`, `tf`); other names as given."""
+    from lockstep.adapters.registry import ALIASES, BUILTIN
+
+    key = ALIASES.get(name.lower(), name.lower())
+    return key if key in BUILTIN else name
+
+
+def _compare_sessions(recipe: PathLike | Recipe, backends: Iterable[str] | str, *, device: str, steps: int | None,
+                      overrides: Overrides | None, seed: int | None, dtype: str | None, threads: int | None
+                      ) -> tuple[Any, dict[str, tuple[Adapter, Any]]]:
+    """The prepared recipe (overrides, seed and dtype applied) and an (adapter, session) per backend, every input
+    checked first (LockstepError, exit 2)."""
     from lockstep.runner import build_session, prepare_loaded
 
-    names = [b.strip() for b in ([backends] if isinstance(backends, str) else backends)]
-    if len(names) < 2 or len(set(names)) != len(names) or not all(names):
-        raise LockstepError("give two or more different backends, e.g. backends=[\"reference\", \"torch\"]")
-    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
-        raise LockstepError("--steps must be at least 1")
+    names = [canonical_backend(b.strip()) for b in (backends.split(",") if isinstance(backends, str) else backends)
+             if b.strip()]
+    if len(names) < 2:
+        raise LockstepError("give two or more backends, e.g. --backends reference,torch")
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise LockstepError(f"--backends names `{repeated[0]}` more than once (aliases included: pytorch is torch, "
+                            "tf is tensorflow)")
+    for label, value in (("--steps", steps), ("--threads", threads)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise LockstepError(f"{label} must be at least 1")
+    if dtype is not None and dtype not in ("float32", "float64"):
+        raise LockstepError(f"--dtype {dtype!r}: expected float32 or float64")
     eff = _effective(recipe, overrides, seed)
-    prep = prepare_loaded(eff.recipe, eff.model, eff.base, steps, eff.path)
-    sessions = {n: build_session(prep, n, "cpu" if n == "reference" else device)[1] for n in names}
+    doc = eff.recipe if dtype is None or dtype == eff.recipe.dtype else eff.recipe.model_copy(update={"dtype": dtype})
+    prep = prepare_loaded(doc, eff.model, eff.base, steps, eff.path)
+    # the reference is the CPU oracle whatever `device`
+    built = {n: build_session(prep, n, "cpu" if n == "reference" else device, threads) for n in names}
+    return prep, built
+
+
+def compare(recipe: PathLike | Recipe, backends: Iterable[str] | str = ("reference", "torch"), *, device: str = "cpu",
+            steps: int | None = None, overrides: Overrides | None = None, seed: int | None = None, every: int = 1,
+            dtype: str | None = None, threads: int | None = None, progress: bool = False) -> Comparison:
+    """`lockstep compare`: one recipe on several backends from the same initial bits and batches. Every step (or
+    with `every=N` the first three, every N-th and the last) of every backend is judged re-synchronized: it
+    starts from the reference's exact state after the step before, so a verdict is about one step's math, on any
+    machine; the free-running trajectories are tabulated as drift, not judged (`lockstep.compare`). The
+    reference is the judge whether listed or not, and runs on the CPU. `overrides` and `seed` as in `run`;
+    `dtype` runs the recipe in another dtype; `threads` as in `run`.
+
+    The result: `.agree`, `.first_divergence` (backend -> step and quantity), `.rows` (per step), `.arrays()`
+    (the per-step table as NumPy arrays) and `.to_json()` (what `--format json` prints)."""
+    from lockstep.compare import run_compare
+    from lockstep.fingerprint import fingerprint
+    from lockstep.progress import Progress
+    from lockstep.runner import build_session
+
+    if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+        raise LockstepError("--every must be at least 1")
+    prep, built = _compare_sessions(recipe, backends, device=device, steps=steps, overrides=overrides, seed=seed,
+                                    dtype=dtype, threads=threads)
+    names = list(built)
+    reference = built["reference"][1] if "reference" in built else build_session(prep, "reference", "cpu", threads)[1]
     bar = Progress(prep.total_steps, label=f"compare {','.join(names)}", enabled=progress)
     try:
-        return run_compare(prep, sessions, bar)
+        result = run_compare(prep, {n: session for n, (_, session) in built.items()}, bar, reference=reference,
+                             every=every)
     finally:
         bar.close()
+    result.meta = {"recipe": prep.recipe.metadata.name, "recipe_hash": prep.recipe_hash,
+                   "versions": {n: dict(a.versions()) for n, (a, _) in built.items()}, "environment": fingerprint()}
+    return result
 
 
 # ============================================================================================ certify

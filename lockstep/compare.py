@@ -110,6 +110,7 @@ class Comparison:
     stopped: dict[str, tuple[int, str]] = field(default_factory=dict)  # free run -> (step, non-finite quantity)
     tiers: list[int] = field(default_factory=lambda: [0, 0, 0])
     worst_derived: dict[str, tuple[int, Check]] = field(default_factory=dict)  # backend -> its worst judged step
+    meta: dict[str, Any] = field(default_factory=dict)  # recipe name and hash, versions, machine (lockstep.api)
 
     @property
     def agree(self) -> bool:
@@ -138,6 +139,24 @@ class Comparison:
         (s0, d0), (s1, d1) = pts[0], pts[-1]
         return float((d1 / d0) ** (1.0 / (s1 - s0)))
 
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The per-step table as NumPy arrays, one entry per column: `step`; `loss/<backend>` (free-running);
+        `drift/<backend>` (largest relative parameter difference against the first backend); `ratio/<backend>`
+        (the judged step's error/tolerance ratio, NaN where the step was not judged); `holds/<backend>` (1.0 a
+        judged step held, 0.0 it did not, NaN not judged)."""
+        out: dict[str, np.ndarray] = {"step": np.array([r.step for r in self.rows], dtype=np.int64)}
+        for b in self.backends:
+            out[f"loss/{b}"] = np.array([r.losses.get(b, math.nan) for r in self.rows], dtype=np.float64)
+        for b in self.backends[1:]:
+            out[f"drift/{b}"] = np.array([r.diffs[b].param_rel if b in r.diffs else math.nan for r in self.rows],
+                                         dtype=np.float64)
+        for b in self.judged:
+            verdicts = [r.judged.get(b) for r in self.rows]
+            out[f"ratio/{b}"] = np.array([math.nan if v is None else (v.worst.ratio if v.worst else 0.0)
+                                          for v in verdicts], dtype=np.float64)
+            out[f"holds/{b}"] = np.array([math.nan if v is None else float(v.ok) for v in verdicts], dtype=np.float64)
+        return out
+
     def rule(self) -> str:
         if self.dtype == "float64":
             return "the float64 rule |a - r| <= 1e-10 |r| + 1e-12 s (s: the largest magnitude of the quantity's kind)"
@@ -156,6 +175,7 @@ class Comparison:
         drift_growth = {k: self.growth(k) for k in [*self.backends[1:], *(f"{a}/{b}" for a, b in
                                                                          pair_names(self.backends))]}
         return {
+            **self.meta,
             "backends": self.backends, "baseline": self.backends[0], "judge": JUDGE, "dtype": self.dtype,
             "agree": self.agree, "total_steps": self.total_steps, "steps_compared": len(self.rows),
             "verdict": {"kind": "re-synchronized", "judged": True, "rule": self.rule(), "every": self.every,

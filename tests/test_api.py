@@ -218,7 +218,7 @@ def test_run_returns_arrays_history_and_the_folder_of_the_same_run_the_cli_makes
     assert set(result.parameters) == {"hidden.weight", "hidden.bias", "out.weight", "out.bias"}
     assert result.parameters["hidden.weight"].dtype == np.float64 and result.parameters["out.weight"].shape == (8, 3)
     assert result.folder == tmp_path / "api" and (result.folder / "loss.svg").is_file()
-    assert result.fingerprint["numpy"] == np.__version__
+    assert result.fingerprint["numpy"]["version"] == np.__version__ and "cpu" in result.fingerprint
     assert proc.stdout.strip() == (f"tiny: 20 steps on reference; final train loss {result.final_loss:.4g}; eval "
                                    f"loss {result.metrics['loss']:.4g}, accuracy {result.metrics['accuracy']:.4g}; "
                                    f"outputs in {tmp_path / 'cli'}/")

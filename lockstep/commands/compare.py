@@ -32,7 +32,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="intra-op threads of every backend (default: OMP_NUM_THREADS if set, else the CPUs "
                              "this process may use); inter-op threads are 1")
     parser.add_argument("--format", choices=["text", "json"], default="text", help="stdout format (default: text)")
-    parser.add_argument("--out", metavar="DIR", help="also write DIR/compare.json and the plot DIR/compare.svg")
+    parser.add_argument("--out", metavar="DIR", help="also write DIR/compare.json and the plot DIR/compare.svg (the "
+                        "folder is locked while the comparison runs; a folder holding anything else is refused)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the compare.json and compare.svg of an earlier comparison in --out")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
+                        help="override a field of the recipe, e.g. --set training.steps=50 (repeatable; the value "
+                             "is YAML; validated like the file)")
+    parser.add_argument("--seed", type=int, metavar="S", help="the recipe's seed (the same as --set seed=S)")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress display")
     parser.add_argument("--conformance", action="store_true",
                         help="compare as `lockstep certify` levels 1-3 do (the first backend must be `reference`): "
@@ -43,29 +50,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def canonical(name: str) -> str:
     """A built-in adapter's name whatever its spelling (`PyTorch`, `tf`); other names as given."""
-    from lockstep.adapters.registry import ALIASES, BUILTIN
+    from lockstep.api import canonical_backend
 
-    key = ALIASES.get(name.lower(), name.lower())
-    return key if key in BUILTIN else name
-
-
-def _usable_out(text: str) -> str | None:
-    """Why --out cannot be written to, or None (checked before any training: no run is wasted on it)."""
-    import os
-
-    if not text.strip():
-        return "--out: an empty path"
-    out = Path(text)
-    if out.exists() and not out.is_dir():
-        return f"--out {out}: exists and is not a folder"
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / f".lockstep-write-test-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        return f"--out {out}: cannot write there ({exc.strerror or exc})"
-    return None
+    return canonical_backend(name)
 
 
 def _usage(message: str) -> int:
@@ -73,63 +60,69 @@ def _usage(message: str) -> int:
     return 2
 
 
+OUTPUTS = ("compare.json", "compare.svg")
+
+
 def run(args: argparse.Namespace) -> int:
-    from lockstep.compare import format_table, plot, run_compare
-    from lockstep.progress import Progress
-    from lockstep.runner import RunError, build_session, prepare_sessions
+    from lockstep import api
+    from lockstep.errors import LockstepError
+    from lockstep.runfolder import FolderError, check_out_arg, claim, recipe_inputs
+    from lockstep.spec.diagnostics import escape_text
 
-    names = [canonical(b.strip()) for b in args.backends.split(",") if b.strip()]
-    if len(names) < 2:
-        return _usage("give two or more backends, e.g. --backends reference,torch")
-    repeated = sorted({n for n in names if names.count(n) > 1})
-    if repeated:
-        return _usage(f"--backends names `{repeated[0]}` more than once (aliases included: pytorch is torch, tf "
-                      "is tensorflow)")
-    if (args.steps is not None and args.steps < 1) or args.every < 1:
-        return _usage("--steps and --every must be at least 1")
-    if args.threads is not None and args.threads < 1:
-        return _usage("--threads must be at least 1")
-    if args.out is not None:
-        problem = _usable_out(args.out)
-        if problem:
-            return _usage(problem)
-        # TODO(runfolder): take the run-folder lock on --out here (lockstep/runfolder.py, harden-cli)
-    ready = prepare_sessions("lockstep compare", args.recipe, names, args.device, args.steps, threads=args.threads,
-                             dtype=args.dtype)
-    if isinstance(ready, int):
-        return ready
-    prep, built = ready
-    if args.conformance:
-        return _conformance(prep, built, names, args)
-    try:  # the judge: the listed reference, or one of its own
-        reference = built["reference"][1] if "reference" in built else build_session(prep, "reference")[1]
-    except RunError as exc:
-        return _usage(str(exc))
-    progress = Progress(prep.total_steps, label=f"compare {','.join(names)}", enabled=not args.quiet)
+    if args.every < 1:
+        return _usage("--every must be at least 1")
+    folder = None
     try:
-        result = run_compare(prep, {n: session for n, (_, session) in built.items()}, progress, reference=reference,
-                             every=args.every)
+        if args.out is not None:  # checked and locked before any training: no run is wasted on it
+            check_out_arg(args.out, "--out", "lockstep compare")
+            folder = claim(Path(args.out), outputs=OUTPUTS, inputs=recipe_inputs(args.recipe),
+                           mode="overwrite" if args.overwrite else "fresh", prog="lockstep compare",
+                           hint="choose another --out, or --overwrite to replace its compare.json and compare.svg")
+        if args.conformance:
+            prep, built = api._compare_sessions(args.recipe, args.backends, device=args.device, steps=args.steps,
+                                                overrides=args.overrides, seed=args.seed, dtype=args.dtype,
+                                                threads=args.threads)
+            return _conformance(prep, built, list(built), args)
+        result = api.compare(args.recipe, args.backends, device=args.device, steps=args.steps,
+                             overrides=args.overrides, seed=args.seed, every=args.every, dtype=args.dtype,
+                             threads=args.threads, progress=not args.quiet)
+        code = _show(result, args)
+        if folder is not None:
+            folder.start()
+            code = max(code, _write(result, Path(args.out)))
+        return code
+    except FolderError as exc:  # its sentence names the command already
+        print(exc, file=sys.stderr)
+        return 2
+    except LockstepError as exc:
+        for d in exc.diagnostics:
+            print(d.format(), file=sys.stderr)
+        return _usage(escape_text(str(exc))) if exc.exit_code == 2 else exc.exit_code
     finally:
-        progress.close()
-    from lockstep.fingerprint import fingerprint
+        if folder is not None:
+            folder.release()
 
-    doc = {**result.to_json(), "recipe": prep.recipe.metadata.name, "recipe_hash": prep.recipe_hash,
-           "versions": {n: dict(a.versions()) for n, (a, _) in built.items()}, "environment": fingerprint()}
+
+def _show(result, args: argparse.Namespace) -> int:
+    from lockstep.compare import format_table
+
     if args.format == "json":
-        print(json.dumps(doc, indent=2))
+        print(json.dumps(result.to_json(), indent=2))
     else:
         print(format_table(result))
-    if args.out:
-        from lockstep.atomic import write_json
-
-        out = Path(args.out)
-        try:
-            write_json(out / "compare.json", doc)
-            plot(result, out / "compare.svg")
-        except OSError as exc:
-            print(f"lockstep compare: cannot write to {out}: {exc.strerror or exc}", file=sys.stderr)
-            return 2
     return 0 if result.agree else 1
+
+
+def _write(result, out: Path) -> int:
+    from lockstep.atomic import write_json
+    from lockstep.compare import plot
+
+    try:
+        write_json(out / "compare.json", result.to_json())
+        plot(result, out / "compare.svg")
+    except OSError as exc:
+        return _usage(f"cannot write to {out}: {exc.strerror or exc}")
+    return 0
 
 
 def _conformance(prep, built, names: list[str], args: argparse.Namespace) -> int:
