@@ -40,13 +40,11 @@ import numpy as np
 
 from lockstep.reference import layers as ref_layers
 from lockstep.reference import losses as ref_losses
-from lockstep.reference.layers._act import sigmoid
-from lockstep.reference.layers._magnitude import softmax as softmax_magnitude
-from lockstep.reference.losses._common import class_indices, element_target, log_softmax, one_hot, smooth
 from lockstep.reference.model import ReferenceModel
 from lockstep.reference.tolerances import (
     UNIT_ROUNDOFF,
     Tolerance,
+    construct_rule,
     backward_excess,
     batch_length,
     gamma,
@@ -65,9 +63,6 @@ UNDERFLOW = {"float32": float(np.finfo(np.float32).tiny), "float64": float(np.fi
 """λ, the smallest normal number: below it a rounding is absolute (≤ λ with flush-to-zero, as GPU kernels
 may do), not relative, so atol gets n·λ. It only matters for values near underflow (softmax of logits
 that differ by ≳ 87 gives e^(x−m) in float32's subnormal range)."""
-
-CLASS_LOSSES = ("categorical_crossentropy", "sparse_categorical_crossentropy", "nll")
-
 
 @dataclass
 class Bound:
@@ -278,11 +273,8 @@ def model_lengths(model: Model | ReferenceModel, batch: int, *, training: bool, 
         return Lengths(values, outputs, buffers=buffers)
     out = net.output_names[0]
     shape = (batch, *net.shapes[out]) if out in net.shapes else (batch, *net.graph.input_shapes[out])
-    size = int(np.prod(shape))
-    kind = loss.type  # type: ignore[attr-defined]
-    classes = shape[-1] if len(shape) > 1 else 1
     n_out = outputs[out]
-    n_loss = loss_length(kind, classes, size // classes if kind in CLASS_LOSSES else size)
+    n_loss = loss_length(loss, shape)
     # the backward's own extra roundings, over the whole model (an upper bound of any path's): reductions
     # longer than the forward's (`backward_excess`), k − 1 additions where a value feeds k consumers, and
     # the rounding of each float input to the working precision
@@ -362,91 +354,16 @@ def loss_terms(loss: object, prediction: np.ndarray, target: np.ndarray, a_pred:
                ) -> tuple[float, np.ndarray]:
     """(own, G_y): the loss's own magnitude (its formula with every term absolute, plus the target's
     rounding to the working precision carried by ∂ℓ/∂t) and the magnitude of ∂L/∂y, max(|∂²L/∂y²|·A_y,
-    own terms of the derivative's formula). `loss_magnitude` adds the output's error Σ|∂L/∂y|·A_y."""
-    kind = loss.type  # type: ignore[attr-defined]
-    y = np.asarray(prediction, dtype=np.float64)
-    mean = loss.reduction == "mean"  # type: ignore[attr-defined]
-    if kind in ("mse", "mae", "huber", "binary_crossentropy"):
-        t = element_target(y, target)
-        scale = 1.0 / y.size if mean else 1.0
-        d = y - t
-        if kind == "mse":
-            own_i = d * d + 2.0 * np.abs(d) * np.abs(t)
-            seed = 2.0 * np.maximum(a_pred, np.abs(d) + np.abs(t))
-        elif kind == "mae":
-            own_i = np.abs(d) + np.abs(t)
-            seed = (d != 0).astype(np.float64)  # ±1 exactly on the reference's side of the kink
-        elif kind == "huber":
-            delta = loss.delta  # type: ignore[attr-defined]
-            quad = np.abs(d) <= delta
-            own_i = np.where(quad, 0.5 * d * d + np.abs(d) * np.abs(t),
-                             delta * (np.abs(d) + 0.5 * delta) + delta * np.abs(t))
-            seed = np.where(quad, np.maximum(a_pred, np.abs(d) + np.abs(t)), delta)
-        else:
-            own_i, seed = _binary_terms(loss, y, smooth(t, loss.label_smoothing, 2), a_pred)  # type: ignore[attr-defined]
-        return float(scale * own_i.sum()), scale * seed
-    if kind == "nll":
-        oh = one_hot(class_indices(y, target), y.shape[-1])
-        scale = 1.0 / (y.size // y.shape[-1]) if mean else 1.0
-        return float(scale * np.sum(oh * np.abs(y))), scale * oh
-    if kind == "sparse_categorical_crossentropy":
-        t = one_hot(class_indices(y, target), y.shape[-1])
-    else:
-        t = np.asarray(target, dtype=np.float64)
-    t = smooth(t, loss.label_smoothing, y.shape[-1])  # type: ignore[attr-defined]
-    scale = 1.0 / (y.size // y.shape[-1]) if mean else 1.0
-    at = np.abs(t)
-    if loss.from_logits:  # type: ignore[attr-defined]
-        logp = log_softmax(y)
-        shift = np.abs(y - y.max(axis=-1, keepdims=True))
-        log_s = -logp.max(axis=-1, keepdims=True)
-        own = np.sum(at * (shift + log_s + 1.0) + at * np.abs(logp))  # value terms + the target's rounding
-        p = np.exp(logp)
-        seed = at.sum(axis=-1, keepdims=True) * softmax_magnitude(p, shift, a_pred, -1) + at  # p Σt − t
-        return float(scale * own), scale * seed
-    with np.errstate(divide="ignore", invalid="ignore"):
-        logp = np.where(at > 0, np.log(y), 0.0)
-        own = 2.0 * np.sum(at * np.abs(logp))  # value terms + the target's rounding
-        seed = np.where(at > 0, np.maximum(at * a_pred / (y * y), at / np.abs(y)), 0.0)  # −t / p
-    return float(scale * own), scale * seed
+    own terms of the derivative's formula): `terms` of reference/losses/<type>.py. `loss_magnitude` adds the
+    output's error Σ|∂L/∂y|·A_y."""
+    return construct_rule("loss", loss.type, "terms")(loss, prediction, target, a_pred)  # type: ignore[attr-defined]
 
 
 def near_singularity(loss: object, prediction: np.ndarray, target: np.ndarray, error: np.ndarray) -> bool:
     """Whether a loss from probabilities takes log p or 1/p (or of 1 − p) of a p whose error bound `error`
-    reaches its distance to 0: there float32 may return ±inf and the first-order bound says nothing."""
-    kind = loss.type  # type: ignore[attr-defined]
-    if getattr(loss, "from_logits", True) or kind not in ("binary_crossentropy", "categorical_crossentropy",
-                                                          "sparse_categorical_crossentropy"):
-        return False
-    p = np.asarray(prediction, dtype=np.float64)
-    if kind == "binary_crossentropy":
-        t = smooth(element_target(p, target), loss.label_smoothing, 2)  # type: ignore[attr-defined]
-        return bool(np.any((t != 0) & (error >= p)) or np.any((t != 1) & (error >= 1.0 - p)))
-    t = one_hot(class_indices(p, target), p.shape[-1]) if kind == "sparse_categorical_crossentropy" else target
-    t = smooth(np.asarray(t, dtype=np.float64), loss.label_smoothing, p.shape[-1])  # type: ignore[attr-defined]
-    return bool(np.any((t != 0) & (error >= p)))
-
-
-def _binary_terms(loss: object, y: np.ndarray, t: np.ndarray, a_pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Binary cross-entropy per element: (own, seed) from logits or from probabilities."""
-    at, a1t = np.abs(t), np.abs(1.0 - t)
-    if loss.from_logits:  # type: ignore[attr-defined]
-        # abs terms of both max(y, 0) − t y + log1p(e^−|y|) and (1 − t) y + max(−y, 0) + log(e^−m + e^(−y−m)),
-        # +1 for the log of a rounded sum, + |y||t| for the target's rounding
-        own = np.abs(y) * (1.0 + 2.0 * at + a1t) + np.log1p(np.exp(-np.abs(y))) + 1.0
-        s = sigmoid(y)
-        return own, np.maximum(s * (1.0 - s) * a_pred, s + at)  # σ(y) − t
-    p = y
-    w, w1 = at > 0, a1t > 0  # a term whose weight is 0 contributes 0 (0 log 0 = 0), as in the reference
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        lp, l1p = np.where(w, np.log(p), 0.0), np.where(w1, np.log1p(-p), 0.0)
-        inv_p, inv_q = np.where(w, 1.0 / p, 0.0), np.where(w1, 1.0 / (1.0 - p), 0.0)
-        # value terms, 1 − p's rounding u(1 + p) carried through log, and the target's rounding (∂ℓ/∂t)
-        own = at * np.abs(lp) + a1t * np.abs(l1p) + a1t * (1.0 + p) * inv_q + at * (np.abs(lp) + np.abs(l1p))
-        # −t/p + (1 − t)/(1 − p): curvature t/p² + (1 − t)/(1 − p)², the abs terms, 1 − p's rounding, t's
-        curvature = at * inv_p**2 + a1t * inv_q**2
-        terms = at * inv_p + a1t * inv_q + a1t * (1.0 + p) * inv_q**2 + at * (inv_p + inv_q)
-    return own, np.maximum(curvature * a_pred, terms)
+    reaches its distance to 0: there float32 may return ±inf and the first-order bound says nothing
+    (`singular` of reference/losses/<type>.py)."""
+    return bool(construct_rule("loss", loss.type, "singular")(loss, prediction, target, error))  # type: ignore[attr-defined]
 
 
 def _array(a: np.ndarray | None) -> np.ndarray:

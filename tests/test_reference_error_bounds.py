@@ -39,7 +39,14 @@ from lockstep.conformance import strategies as cs
 from lockstep.reference import error_bounds as eb
 from lockstep.reference import layers as ref_layers
 from lockstep.reference.layers.context import ForwardContext
-from lockstep.reference.tolerances import PRODUCT_ROUNDING, gamma, gradient_length, layer_length, loss_length
+from lockstep.reference.tolerances import (
+    FUNCTION_ULPS,
+    PRODUCT_ROUNDING,
+    gamma,
+    gradient_length,
+    layer_length,
+    loss_length,
+)
 from lockstep.spec.documents import Model, Recipe
 from lockstep.spec.graph import build_graph
 from lockstep.spec.layers import LAYER_TYPES
@@ -135,7 +142,8 @@ def test_model_bounds_lengths_and_shapes() -> None:
     graph = build_graph(model)
     n_out = sum(layer_length(nd.layer, nd.input_shapes) for nd in graph.nodes)
     assert b.output.length == n_out == (3 + PRODUCT_ROUNDING + 1) + 0 + (4 + PRODUCT_ROUNDING + 1)
-    n_loss = loss_length("mse", 2, 10)
+    n_loss = loss_length(mse, (5, 2))
+    assert n_loss == FUNCTION_ULPS + 3 + 10 + 1  # one subtraction and one function per element, then 10 of them
     assert b.loss is not None and b.loss.length == n_out + n_loss
     # backward excess: `a` sums dx over 4 outputs where its forward summed 3 inputs (+1), the input's rounding (+1)
     assert b.gradients["a.weight"].length == gradient_length(n_out, n_loss, [5], 2)

@@ -1,51 +1,22 @@
-"""The reference math of every v1 layer: one module per spec `type`, named like it (spec/layers.py).
+"""The reference math of every v1 layer: one module per spec `type`, named like it (spec/constructs.py).
 
 Each module has `forward(layer, inputs, params, ctx) -> (output, cache)` and
-`backward(layer, grad_output, cache) -> (input_grads, param_grads)`; see docs/internals.md. Beside them,
-`magnitude` and `magnitude_backward` are the layer's rules of the float32 magnitude pass
-(reference/layers/_magnitude.py, reference/error_bounds.py, docs/spec/v1-semantics.md § Tolerances).
-All modules are imported here so that a missing or broken one fails at import, not mid-training.
+`backward(layer, grad_output, cache) -> (input_grads, param_grads)`; see docs/internals.md. Beside them sit
+the layer's float32 rules: `magnitude` and `magnitude_backward` (the magnitude pass, reference/layers/
+_magnitude.py, reference/error_bounds.py) and `reduction_length`, `batch_length`, `backward_excess`
+(reference/layers/_rules.py, reference/tolerances.py), docs/spec/v1-semantics.md § Tolerances.
+Every module is imported here, through the registry of constructs, so that a missing or broken one fails at
+import (naming the file to write), not mid-training.
 """
 
 from __future__ import annotations
 
 from types import ModuleType
 
-from lockstep.reference.layers import (
-    add,
-    avg_pool2d,
-    batch_norm,
-    concat,
-    conv1d,
-    conv2d,
-    dense,
-    dropout,
-    elu,
-    embedding,
-    flatten,
-    gelu,
-    global_avg_pool,
-    gru,
-    layer_norm,
-    leaky_relu,
-    log_softmax,
-    lstm,
-    max_pool2d,
-    multi_head_attention,
-    relu,
-    reshape,
-    sigmoid,
-    silu,
-    softmax,
-    tanh,
-)
 from lockstep.reference.layers.context import ForwardContext
+from lockstep.spec import constructs
 
-MODULES: dict[str, ModuleType] = {m.__name__.rsplit(".", 1)[1]: m for m in (
-    dense, conv1d, conv2d, max_pool2d, avg_pool2d, global_avg_pool, flatten, reshape, dropout, batch_norm,
-    layer_norm, embedding, lstm, gru, multi_head_attention, relu, leaky_relu, elu, gelu, silu, sigmoid, tanh,
-    softmax, log_softmax, add, concat,
-)}
+MODULES: dict[str, ModuleType] = {c.name: c.load("reference") for c in constructs.of_kind("layer")}
 
 __all__ = ["MODULES", "ForwardContext", "get"]
 

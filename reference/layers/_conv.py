@@ -10,11 +10,13 @@ the math here only ever sees explicit (before, after) pairs.
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Sequence
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from lockstep.reference.tolerances import PRODUCT_ROUNDING
 from lockstep.spec.layers import Conv1d, Conv2d
 
 Pads = Sequence[tuple[int, int]]
@@ -89,3 +91,25 @@ def conv_backward(layer: Conv1d | Conv2d, grad_output: np.ndarray, cache: tuple
     if layer.use_bias:
         grads["bias"] = grad_output.sum(axis=(0, *range(2, grad_output.ndim)))
     return [dx], grads
+
+
+# ------------------------------------------------------------------- float32 rules of conv1d and conv2d
+def _kernel_volume(layer: Conv1d | Conv2d, spatial: int) -> int:
+    k = layer.kernel_size
+    return math.prod([k] * spatial if isinstance(k, int) else list(k))
+
+
+def conv_reduction_length(layer: Conv1d | Conv2d, input_shapes: Sequence[Sequence[int]], spatial: int) -> int:
+    """A dot product over C/groups · ∏kernel inputs (each factor rounded on its way in), then the bias."""
+    return (input_shapes[0][0] // layer.groups) * _kernel_volume(layer, spatial) + PRODUCT_ROUNDING + 1
+
+
+def conv_batch_length(layer: Conv1d | Conv2d, input_shapes: Sequence[Sequence[int]], batch: int) -> int:
+    """The kernel and bias gradients sum over the batch and every output position."""
+    out = layer.output_shape([tuple(s) for s in input_shapes])
+    return batch * math.prod(out[1:])
+
+
+def conv_backward_excess(layer: Conv1d | Conv2d, input_shapes: Sequence[Sequence[int]], spatial: int) -> int:
+    """dx sums over filters/groups · ∏kernel where the forward summed C/groups · ∏kernel."""
+    return max(0, (layer.filters - input_shapes[0][0]) // layer.groups * _kernel_volume(layer, spatial))

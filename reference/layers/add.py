@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from lockstep.reference.layers._magnitude import Mags
+from lockstep.reference.layers._rules import Shapes, no_excess, no_parameters
 from lockstep.reference.layers.context import Cache, ForwardContext, Gradients, Params
 from lockstep.spec.layers import Add
 
@@ -33,3 +34,13 @@ def magnitude_backward(layer: Add, grad: np.ndarray, grad_mag: np.ndarray, cache
                        params: Params) -> Gradients:
     """G_k = G for every input."""
     return backward(layer, grad_mag, cache)
+
+
+# ---------------------------------------------------------- float32 rules (reference/layers/_rules.py)
+def reduction_length(layer: Add, input_shapes: Shapes, *, training: bool = False, batch: int = 1) -> int:
+    """k inputs: k − 1 additions."""
+    return len(input_shapes) - 1
+
+
+batch_length = no_parameters
+backward_excess = no_excess

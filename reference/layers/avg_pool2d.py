@@ -6,10 +6,13 @@ the border averages fewer values. dL/dx: each window's g / count, added onto the
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from lockstep.reference.layers._conv import pad, scatter_windows, unpad, windows
 from lockstep.reference.layers._magnitude import Mags
+from lockstep.reference.layers._rules import Shapes, no_excess, no_parameters
 from lockstep.reference.layers.context import Cache, ForwardContext, Gradients, Params
 from lockstep.spec.layers import AvgPool2d
 
@@ -42,3 +45,14 @@ def magnitude_backward(layer: AvgPool2d, grad: np.ndarray, grad_mag: np.ndarray,
                        params: Params) -> Gradients:
     """G_x = avg_pool's adjoint of G (positive weights)."""
     return backward(layer, grad_mag, cache)
+
+
+# ---------------------------------------------------------- float32 rules (reference/layers/_rules.py)
+def reduction_length(layer: AvgPool2d, input_shapes: Shapes, *, training: bool = False, batch: int = 1) -> int:
+    """A sum over the window, then one division."""
+    k = layer.kernel_size
+    return (k * k if isinstance(k, int) else math.prod(k)) + 1
+
+
+batch_length = no_parameters
+backward_excess = no_excess

@@ -12,9 +12,12 @@ dL/dx = (1 / (m √(σ² + ε))) (m ĝ - Σ ĝ - x̂ Σ ĝ x̂) with ĝ = weight
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from lockstep.reference.layers._magnitude import Mags, normalize, normalize_backward
+from lockstep.reference.layers._rules import FUNCTION_ULPS, Shapes, first, no_excess
 from lockstep.reference.layers.context import Cache, ForwardContext, Gradients, Params
 from lockstep.spec.layers import BatchNorm
 
@@ -109,3 +112,19 @@ def magnitude_buffers(layer: BatchNorm, x: np.ndarray, a_x: np.ndarray, params: 
     m_var = (2.0 * dev * (a_x + _per_channel(m_mean, x)) + dev * dev).mean(axis=axes) * (m / (m - 1))
     return {"running_mean": (1.0 - mom) * np.abs(params["running_mean"]) + mom * m_mean,
             "running_var": (1.0 - mom) * np.abs(params["running_var"]) + mom * m_var}
+
+
+# ---------------------------------------------------------- float32 rules (reference/layers/_rules.py)
+def reduction_length(layer: BatchNorm, input_shapes: Shapes, *, training: bool = False, batch: int = 1) -> int:
+    """Training: mean and variance over batch × positions (two passes), a root and a division, the affine
+    product and sum; eval: the running statistics' root and division, the affine map."""
+    x = first(input_shapes)
+    return 2 * batch * math.prod(x[1:]) + 2 * FUNCTION_ULPS + 3 if training else FUNCTION_ULPS + 3
+
+
+def batch_length(layer: BatchNorm, input_shapes: Shapes, batch: int) -> int:
+    """The weight and bias gradients sum over the batch and every position of a channel."""
+    return batch * math.prod(first(input_shapes)[1:])
+
+
+backward_excess = no_excess

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from lockstep.reference.layers._magnitude import Mags
+from lockstep.reference.layers._rules import exact, no_excess, no_parameters
 from lockstep.reference.layers.context import Cache, ForwardContext, Gradients, Params
 from lockstep.spec.layers import Concat
 
@@ -31,3 +32,9 @@ def magnitude_backward(layer: Concat, grad: np.ndarray, grad_mag: np.ndarray, ca
                        params: Params) -> Gradients:
     """G split back into the pieces."""
     return backward(layer, grad_mag, cache)
+
+
+# ---------------------------------------------------------- float32 rules (reference/layers/_rules.py)
+reduction_length = exact  # it moves values and never rounds
+batch_length = no_parameters
+backward_excess = no_excess

@@ -10,8 +10,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from lockstep.reference.layers._conv import conv_backward, conv_forward
+from lockstep.reference.layers._conv import (
+    conv_backward,
+    conv_backward_excess,
+    conv_batch_length,
+    conv_forward,
+    conv_reduction_length,
+)
 from lockstep.reference.layers._magnitude import Mags, absolute
+from lockstep.reference.layers._rules import Shapes
 from lockstep.reference.layers.context import Cache, ForwardContext, Gradients, Params
 from lockstep.spec.layers import Conv2d
 
@@ -35,3 +42,19 @@ def magnitude_backward(layer: Conv2d, grad: np.ndarray, grad_mag: np.ndarray, ca
                        params: Params) -> Gradients:
     """dx: G scattered through |W|;  dW: Σ window(A_x) G;  db: Σ G (the conv backward, on magnitudes)."""
     return conv_backward(layer, grad_mag, mag_cache)
+
+
+# ---------------------------------------------------------- float32 rules (reference/layers/_rules.py)
+def reduction_length(layer: Conv2d, input_shapes: Shapes, *, training: bool = False, batch: int = 1) -> int:
+    """A dot product over C/groups · ∏kernel inputs, each factor rounded on its way in, then the bias."""
+    return conv_reduction_length(layer, input_shapes, 2)
+
+
+def batch_length(layer: Conv2d, input_shapes: Shapes, batch: int) -> int:
+    """The kernel and bias gradients sum over the batch and every output position."""
+    return conv_batch_length(layer, input_shapes, batch)
+
+
+def backward_excess(layer: Conv2d, input_shapes: Shapes) -> int:
+    """dx sums over filters/groups · ∏kernel instead of C/groups · ∏kernel."""
+    return conv_backward_excess(layer, input_shapes, 2)

@@ -5,9 +5,12 @@ dL/dx = g Wᵀ;  dL/dW = Σ over every leading position of xᵀ g;  dL/db = Σ g
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from lockstep.reference.layers._magnitude import Mags, absolute
+from lockstep.reference.layers._rules import PRODUCT_ROUNDING, Shapes, first
 from lockstep.reference.layers.context import Cache, ForwardContext, Gradients, Params
 from lockstep.spec.layers import Dense
 
@@ -41,3 +44,19 @@ def magnitude_backward(layer: Dense, grad: np.ndarray, grad_mag: np.ndarray, cac
                        params: Params) -> Gradients:
     """dx: G |W|ᵀ;  dW: Σ A_xᵀ G;  db: Σ G (the layer's own backward, on magnitudes)."""
     return backward(layer, grad_mag, mag_cache)
+
+
+# ---------------------------------------------------------- float32 rules (reference/layers/_rules.py)
+def reduction_length(layer: Dense, input_shapes: Shapes, *, training: bool = False, batch: int = 1) -> int:
+    """x W + b: a dot product over the `in` features, each factor rounded on its way in, then the bias."""
+    return first(input_shapes)[-1] + PRODUCT_ROUNDING + 1
+
+
+def batch_length(layer: Dense, input_shapes: Shapes, batch: int) -> int:
+    """dW and db sum over the batch and every leading position."""
+    return batch * math.prod(first(input_shapes)[:-1])
+
+
+def backward_excess(layer: Dense, input_shapes: Shapes) -> int:
+    """dx sums over the `units` outputs where the forward summed over the inputs."""
+    return max(0, layer.units - first(input_shapes)[-1])

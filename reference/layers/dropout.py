@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from lockstep.reference.layers._magnitude import Mags
+from lockstep.reference.layers._rules import Shapes, no_excess, no_parameters
 from lockstep.reference.layers.context import Cache, ForwardContext, Gradients, Params
 from lockstep.spec.layers import Dropout
 
@@ -46,3 +47,13 @@ def magnitude_backward(layer: Dropout, grad: np.ndarray, grad_mag: np.ndarray, c
                        params: Params) -> Gradients:
     """G_x = G ⊙ mask / (1 − rate)."""
     return backward(layer, grad_mag, cache)
+
+
+# ---------------------------------------------------------- float32 rules (reference/layers/_rules.py)
+def reduction_length(layer: Dropout, input_shapes: Shapes, *, training: bool = False, batch: int = 1) -> int:
+    """Training: a product with the keep-mask and the 1/(1 − rate) scale; eval: the identity."""
+    return 2 if training else 0
+
+
+batch_length = no_parameters
+backward_excess = no_excess

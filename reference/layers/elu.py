@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from lockstep.reference.layers._magnitude import Mags, activation, activation_backward
+from lockstep.reference.layers._rules import no_excess, no_parameters, one_function
 from lockstep.reference.layers.context import Cache, ForwardContext, Gradients, Params
 from lockstep.spec.layers import ELU
 
@@ -40,3 +41,9 @@ def magnitude_backward(layer: ELU, grad: np.ndarray, grad_mag: np.ndarray, cache
     m = np.maximum(np.maximum(slope * a_x, a_y), np.abs(negative) + layer.alpha)
     g_neg = activation_backward(slope, m, grad, grad_mag)
     return [np.where(positive, grad_mag, g_neg)], {}
+
+
+# ---------------------------------------------------------- float32 rules (reference/layers/_rules.py)
+reduction_length = one_function  # one library function and two roundings around it
+batch_length = no_parameters
+backward_excess = no_excess

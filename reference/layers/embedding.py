@@ -6,9 +6,12 @@ the indices get no gradient (None).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from lockstep.reference.layers._magnitude import Mags, absolute
+from lockstep.reference.layers._rules import Shapes, exact, first, no_excess
 from lockstep.reference.layers.context import Cache, ForwardContext, Gradients, Params
 from lockstep.spec.layers import Embedding
 
@@ -49,3 +52,15 @@ def magnitude_backward(layer: Embedding, grad: np.ndarray, grad_mag: np.ndarray,
                        params: Params) -> Gradients:
     """dW: G scatter-added onto the indexed rows; the indices get none."""
     return backward(layer, grad_mag, cache)
+
+
+# ---------------------------------------------------------- float32 rules (reference/layers/_rules.py)
+reduction_length = exact  # a row lookup never rounds
+
+
+def batch_length(layer: Embedding, input_shapes: Shapes, batch: int) -> int:
+    """The table's gradient sums over the batch and every index position."""
+    return batch * math.prod(first(input_shapes))
+
+
+backward_excess = no_excess

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from lockstep.reference.layers._magnitude import Mags
+from lockstep.reference.layers._rules import exact, no_excess, no_parameters
 from lockstep.reference.layers.context import Cache, ForwardContext, Gradients, Params
 from lockstep.spec.layers import Flatten
 
@@ -33,3 +34,9 @@ def magnitude_backward(layer: Flatten, grad: np.ndarray, grad_mag: np.ndarray, c
                        params: Params) -> Gradients:
     """G_x = G, reshaped back."""
     return backward(layer, grad_mag, cache)
+
+
+# ---------------------------------------------------------- float32 rules (reference/layers/_rules.py)
+reduction_length = exact  # it moves values and never rounds
+batch_length = no_parameters
+backward_excess = no_excess

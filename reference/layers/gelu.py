@@ -15,6 +15,7 @@ import math
 import numpy as np
 
 from lockstep.reference.layers._magnitude import Mags, activation, activation_backward
+from lockstep.reference.layers._rules import FUNCTION_ULPS, Shapes, no_excess, no_parameters
 from lockstep.reference.layers.context import Cache, ForwardContext, Gradients, Params
 from lockstep.spec.layers import GELU
 
@@ -76,3 +77,13 @@ def magnitude_backward(layer: GELU, grad: np.ndarray, grad_mag: np.ndarray, cach
     """G_x = |f′| G + |g|·max(|f″| A_x, own(f′)) (`_slope`)."""
     slope, curvature, own = _slope(layer, *cache)
     return [activation_backward(slope, np.maximum(np.abs(curvature) * mag_cache, own), grad, grad_mag)], {}
+
+
+# ---------------------------------------------------------- float32 rules (reference/layers/_rules.py)
+def reduction_length(layer: GELU, input_shapes: Shapes, *, training: bool = False, batch: int = 1) -> int:
+    """Two library functions (erf or tanh, and its argument's) and four roundings."""
+    return 2 * FUNCTION_ULPS + 4
+
+
+batch_length = no_parameters
+backward_excess = no_excess

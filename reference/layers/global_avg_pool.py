@@ -7,6 +7,7 @@ import math
 import numpy as np
 
 from lockstep.reference.layers._magnitude import Mags
+from lockstep.reference.layers._rules import Shapes, first, no_excess, no_parameters
 from lockstep.reference.layers.context import Cache, ForwardContext, Gradients, Params
 from lockstep.spec.layers import GlobalAvgPool
 
@@ -34,3 +35,14 @@ def magnitude_backward(layer: GlobalAvgPool, grad: np.ndarray, grad_mag: np.ndar
                        params: Params) -> Gradients:
     """G_x = G / count, broadcast."""
     return backward(layer, grad_mag, cache)
+
+
+# ---------------------------------------------------------- float32 rules (reference/layers/_rules.py)
+def reduction_length(layer: GlobalAvgPool, input_shapes: Shapes, *, training: bool = False,
+                     batch: int = 1) -> int:
+    """A sum over every spatial position, then one division."""
+    return math.prod(first(input_shapes)[1:]) + 1
+
+
+batch_length = no_parameters
+backward_excess = no_excess

@@ -13,6 +13,7 @@ import numpy as np
 
 from lockstep.reference.layers._act import sigmoid
 from lockstep.reference.layers._magnitude import Mags, activation, sigmoid_slope, tanh_slope, times
+from lockstep.reference.layers._rules import FUNCTION_ULPS, PRODUCT_ROUNDING, Shapes, first
 from lockstep.reference.layers.context import Cache, ForwardContext, Gradients, Params
 from lockstep.spec.layers import GRU
 
@@ -130,3 +131,22 @@ def magnitude_backward(layer: GRU, grad: np.ndarray, grad_mag: np.ndarray, cache
         "bias_hh": g_c_all.sum(axis=(0, 1)),
     }
     return [g_a_all @ np.abs(w_ih).T], grads
+
+
+# ---------------------------------------------------------- float32 rules (reference/layers/_rules.py)
+def reduction_length(layer: GRU, input_shapes: Shapes, *, training: bool = False, batch: int = 1) -> int:
+    """Each of T steps: the gate pre-activations (F + H products, rounded factors), three library
+    functions' worth of gates and three more roundings; the steps chain."""
+    steps, feat = first(input_shapes)[:2]
+    return steps * (feat + layer.units + 2 * PRODUCT_ROUNDING + 3 * FUNCTION_ULPS + 3)
+
+
+def batch_length(layer: GRU, input_shapes: Shapes, batch: int) -> int:
+    """Every weight gradient sums over the batch and the T steps."""
+    return batch * first(input_shapes)[0]
+
+
+def backward_excess(layer: GRU, input_shapes: Shapes) -> int:
+    """A step's recurrent gradient sums over the 3H gate columns where the forward summed F + H."""
+    steps, feat = first(input_shapes)[:2]
+    return steps * max(0, 3 * layer.units - (feat + layer.units))

@@ -12,6 +12,7 @@ import math
 import numpy as np
 
 from lockstep.reference.layers._magnitude import Mags, normalize, normalize_backward
+from lockstep.reference.layers._rules import FUNCTION_ULPS, Shapes, first, no_excess
 from lockstep.reference.layers.context import Cache, ForwardContext, Gradients, Params
 from lockstep.spec.layers import LayerNorm
 
@@ -57,3 +58,19 @@ def magnitude_backward(layer: LayerNorm, grad: np.ndarray, grad_mag: np.ndarray,
     leading = tuple(range(grad.ndim - len(axes)))
     grads = {"weight": (grad_mag * a_hat).sum(axis=leading), "bias": grad_mag.sum(axis=leading)}
     return [normalize_backward(grad, grad_mag, weight, x_hat, a_hat, inv_std, rho, axes)], grads
+
+
+# ---------------------------------------------------------- float32 rules (reference/layers/_rules.py)
+def reduction_length(layer: LayerNorm, input_shapes: Shapes, *, training: bool = False, batch: int = 1) -> int:
+    """Mean and variance over the normalized D values (two passes), a root and a division, the affine map."""
+    d = math.prod(first(input_shapes)[-layer.dims:])
+    return 2 * d + 2 * FUNCTION_ULPS + 3
+
+
+def batch_length(layer: LayerNorm, input_shapes: Shapes, batch: int) -> int:
+    """The weight and bias gradients sum over the batch and every leading (unnormalized) position."""
+    x = first(input_shapes)
+    return batch * math.prod(x[:len(x) - layer.dims])
+
+
+backward_excess = no_excess

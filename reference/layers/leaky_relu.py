@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from lockstep.reference.layers._magnitude import Mags
+from lockstep.reference.layers._rules import Shapes, no_excess, no_parameters
 from lockstep.reference.layers.context import Cache, ForwardContext, Gradients, Params
 from lockstep.spec.layers import LeakyReLU
 
@@ -31,3 +32,13 @@ def magnitude_backward(layer: LeakyReLU, grad: np.ndarray, grad_mag: np.ndarray,
                        params: Params) -> Gradients:
     """G_x = slope(x)·G (the slope is an exact constant on the reference's branch)."""
     return backward(layer, grad_mag, cache)
+
+
+# ---------------------------------------------------------- float32 rules (reference/layers/_rules.py)
+def reduction_length(layer: LeakyReLU, input_shapes: Shapes, *, training: bool = False, batch: int = 1) -> int:
+    """One product (slope · x) on the negative side."""
+    return 1
+
+
+batch_length = no_parameters
+backward_excess = no_excess

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from lockstep.reference.layers._magnitude import Mags
+from lockstep.reference.layers._rules import FUNCTION_ULPS, Shapes, first, no_excess, no_parameters
 from lockstep.reference.layers.context import Cache, ForwardContext, Gradients, Params
 from lockstep.reference.layers.softmax import batched_axis
 from lockstep.spec.layers import LogSoftmax
@@ -50,3 +51,13 @@ def magnitude_backward(layer: LogSoftmax, grad: np.ndarray, grad_mag: np.ndarray
     s = np.exp(cache)
     return [grad_mag + s * np.sum(grad_mag, axis=ax, keepdims=True)
             + s * np.abs(np.sum(grad, axis=ax, keepdims=True)) * mag_cache], {}
+
+
+# ---------------------------------------------------------- float32 rules (reference/layers/_rules.py)
+def reduction_length(layer: LogSoftmax, input_shapes: Shapes, *, training: bool = False, batch: int = 1) -> int:
+    """The sum over the axis, exp and log (two functions), one subtraction."""
+    return first(input_shapes)[layer.axis] + 2 * FUNCTION_ULPS + 1
+
+
+batch_length = no_parameters
+backward_excess = no_excess

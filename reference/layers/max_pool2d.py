@@ -10,6 +10,7 @@ import numpy as np
 
 from lockstep.reference.layers._conv import pad, scatter_windows, unpad, windows
 from lockstep.reference.layers._magnitude import Mags
+from lockstep.reference.layers._rules import exact, no_excess, no_parameters
 from lockstep.reference.layers.context import Cache, ForwardContext, Gradients, Params
 from lockstep.spec.layers import MaxPool2d
 
@@ -45,3 +46,9 @@ def magnitude_backward(layer: MaxPool2d, grad: np.ndarray, grad_mag: np.ndarray,
     """G routed to the reference's argmax (a near-tie that flips the argmax is a branch change, outside
     first-order bounds)."""
     return backward(layer, grad_mag, cache)
+
+
+# ---------------------------------------------------------- float32 rules (reference/layers/_rules.py)
+reduction_length = exact  # it selects values and never rounds
+batch_length = no_parameters
+backward_excess = no_excess

@@ -13,6 +13,7 @@ import math
 import numpy as np
 
 from lockstep.reference.layers._magnitude import Mags, absolute, softmax, softmax_backward
+from lockstep.reference.layers._rules import FUNCTION_ULPS, PRODUCT_ROUNDING, Shapes, first, no_excess
 from lockstep.reference.layers.context import Cache, ForwardContext, Gradients, Params
 from lockstep.spec.layers import MultiHeadAttention
 
@@ -123,3 +124,21 @@ def magnitude_backward(layer: MultiHeadAttention, grad: np.ndarray, grad_mag: np
     if layer.use_bias:
         grads["output_bias"] = g2.sum(axis=0)
     return [g_x], grads
+
+
+# ---------------------------------------------------------- float32 rules (reference/layers/_rules.py)
+def reduction_length(layer: MultiHeadAttention, input_shapes: Shapes, *, training: bool = False,
+                     batch: int = 1) -> int:
+    """The input and output projections (E products each, rounded factors, + bias), the scores over d = E/heads
+    (+ the scale), the softmax over T keys (two functions) and the weighted sum over T values."""
+    steps, e = first(input_shapes)
+    d = e // layer.num_heads
+    return 2 * (e + PRODUCT_ROUNDING + 1) + (d + 1) + (steps + 2 * FUNCTION_ULPS) + steps
+
+
+def batch_length(layer: MultiHeadAttention, input_shapes: Shapes, batch: int) -> int:
+    """Every projection's gradient sums over the batch and the T positions."""
+    return batch * first(input_shapes)[0]
+
+
+backward_excess = no_excess

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from lockstep.reference.layers._magnitude import Mags
+from lockstep.reference.layers._rules import exact, no_excess, no_parameters
 from lockstep.reference.layers.context import Cache, ForwardContext, Gradients, Params
 from lockstep.spec.layers import ReLU
 
@@ -29,3 +30,9 @@ def magnitude_backward(layer: ReLU, grad: np.ndarray, grad_mag: np.ndarray, cach
                        params: Params) -> Gradients:
     """G_x = G where x > 0 (the reference's branch; a sign flip within the forward error is a branch change)."""
     return backward(layer, grad_mag, cache)
+
+
+# ---------------------------------------------------------- float32 rules (reference/layers/_rules.py)
+reduction_length = exact  # it compares values and never rounds
+batch_length = no_parameters
+backward_excess = no_excess

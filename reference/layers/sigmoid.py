@@ -6,6 +6,7 @@ import numpy as np
 
 from lockstep.reference.layers._act import sigmoid
 from lockstep.reference.layers._magnitude import Mags, activation, activation_backward, sigmoid_slope
+from lockstep.reference.layers._rules import no_excess, no_parameters, one_function
 from lockstep.reference.layers.context import Cache, ForwardContext, Gradients, Params
 from lockstep.spec.layers import Sigmoid
 
@@ -33,3 +34,9 @@ def magnitude_backward(layer: Sigmoid, grad: np.ndarray, grad_mag: np.ndarray, c
     """f′ = y(1 − y) from the result: m(f′) = max(|1 − 2y| A_y, y(1 + y)) (1 − y loses y's rounding near 1)."""
     slope, m = sigmoid_slope(cache, mag_cache)
     return [activation_backward(slope, m, grad, grad_mag)], {}
+
+
+# ---------------------------------------------------------- float32 rules (reference/layers/_rules.py)
+reduction_length = one_function  # one library function and two roundings around it
+batch_length = no_parameters
+backward_excess = no_excess

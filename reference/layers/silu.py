@@ -6,6 +6,7 @@ import numpy as np
 
 from lockstep.reference.layers._act import sigmoid
 from lockstep.reference.layers._magnitude import Mags, activation, activation_backward
+from lockstep.reference.layers._rules import no_excess, no_parameters, one_function
 from lockstep.reference.layers.context import Cache, ForwardContext, Gradients, Params
 from lockstep.spec.layers import SiLU
 
@@ -37,3 +38,9 @@ def magnitude_backward(layer: SiLU, grad: np.ndarray, grad_mag: np.ndarray, cach
     curvature = s * (1.0 - s) * (2.0 + x * (1.0 - 2.0 * s))
     own = s * (1.0 + np.abs(x) * (1.0 + s))
     return [activation_backward(slope, np.maximum(np.abs(curvature) * mag_cache, own), grad, grad_mag)], {}
+
+
+# ---------------------------------------------------------- float32 rules (reference/layers/_rules.py)
+reduction_length = one_function  # one library function and two roundings around it
+batch_length = no_parameters
+backward_excess = no_excess

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from lockstep.reference.layers._magnitude import Mags, softmax, softmax_backward
+from lockstep.reference.layers._rules import FUNCTION_ULPS, Shapes, first, no_excess, no_parameters
 from lockstep.reference.layers.context import Cache, ForwardContext, Gradients, Params
 from lockstep.spec.layers import Softmax
 
@@ -46,3 +47,13 @@ def magnitude_backward(layer: Softmax, grad: np.ndarray, grad_mag: np.ndarray, c
                        params: Params) -> Gradients:
     """G_x = y(G + Σ G y) + |g − Σ g y| A_y + y Σ |g| A_y: dx = y ⊙ (g − Σ g y) cancels, its magnitude does not."""
     return [softmax_backward(cache, mag_cache, grad, grad_mag, batched_axis(layer.axis))], {}
+
+
+# ---------------------------------------------------------- float32 rules (reference/layers/_rules.py)
+def reduction_length(layer: Softmax, input_shapes: Shapes, *, training: bool = False, batch: int = 1) -> int:
+    """The sum over the axis, exp and the division (two functions), one subtraction."""
+    return first(input_shapes)[layer.axis] + 2 * FUNCTION_ULPS + 1
+
+
+batch_length = no_parameters
+backward_excess = no_excess

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from lockstep.reference.layers._magnitude import Mags, activation, activation_backward, tanh_slope
+from lockstep.reference.layers._rules import no_excess, no_parameters, one_function
 from lockstep.reference.layers.context import Cache, ForwardContext, Gradients, Params
 from lockstep.spec.layers import Tanh
 
@@ -31,3 +32,9 @@ def magnitude_backward(layer: Tanh, grad: np.ndarray, grad_mag: np.ndarray, cach
     """f′ = 1 − y² from the result: m(f′) = max(2|y| A_y, 1 + y²)."""
     slope, m = tanh_slope(cache, mag_cache)
     return [activation_backward(slope, m, grad, grad_mag)], {}
+
+
+# ---------------------------------------------------------- float32 rules (reference/layers/_rules.py)
+reduction_length = one_function  # one library function and two roundings around it
+batch_length = no_parameters
+backward_excess = no_excess

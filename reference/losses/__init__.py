@@ -5,22 +5,22 @@ Predictions are [N, ..., C] with the class axis last; everything is float64.
 
 from __future__ import annotations
 
-import importlib
 from types import ModuleType
 
 import numpy as np
 
+from lockstep.spec import constructs
 from lockstep.spec.losses import Loss
 
-TYPES = ("mse", "mae", "huber", "binary_crossentropy", "categorical_crossentropy",
-         "sparse_categorical_crossentropy", "nll")
+TYPES = constructs.names("loss")
 
 
 def get(type_name: str) -> ModuleType:
-    """The module `reference/losses/<type>.py` with `forward` and `backward`."""
+    """The module `reference/losses/<type>.py` with `forward` and `backward` (and the float32 rules `length`,
+    `terms`, `singular`: reference/losses/_rules.py)."""
     if type_name not in TYPES:
         raise KeyError(f"no reference implementation for loss `{type_name}`")
-    return importlib.import_module(f"lockstep.reference.losses.{type_name}")
+    return constructs.get(type_name, "loss").load("reference")
 
 
 def compute(loss: Loss, prediction: np.ndarray, target: np.ndarray) -> tuple[float, np.ndarray]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from lockstep.reference.losses._common import log_softmax, reduce, smooth, xdivy, xlogy
+from lockstep.reference.losses._rules import Terms, categorical_singular, categorical_terms, class_length
 from lockstep.spec.losses import CategoricalCrossentropy, SparseCategoricalCrossentropy
 
 Cache = tuple[np.ndarray, np.ndarray, np.ndarray, float]
@@ -45,3 +46,21 @@ def backward(loss: CategoricalCrossentropy | SparseCategoricalCrossentropy, cach
     if loss.from_logits:
         return (np.exp(logp) * t.sum(axis=-1, keepdims=True) - t) * scale
     return -xdivy(t, y) * scale
+
+
+# ----------------------------------------------------------- float32 rules (reference/losses/_rules.py)
+length = class_length
+
+
+def terms(loss: CategoricalCrossentropy, prediction: np.ndarray, target: np.ndarray, a_pred: np.ndarray
+          ) -> Terms:
+    y = np.asarray(prediction, dtype=np.float64)
+    t = smooth(np.asarray(target, dtype=np.float64), loss.label_smoothing, y.shape[-1])
+    return categorical_terms(loss, y, t, a_pred)
+
+
+def singular(loss: CategoricalCrossentropy, prediction: np.ndarray, target: np.ndarray, error: np.ndarray
+             ) -> bool:
+    p = np.asarray(prediction, dtype=np.float64)
+    return categorical_singular(loss, p, smooth(np.asarray(target, dtype=np.float64), loss.label_smoothing,
+                                                p.shape[-1]), error)

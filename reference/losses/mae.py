@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from lockstep.reference.losses._common import element_target, reduce
+from lockstep.reference.losses._rules import Terms, element_length, element_terms, never
 from lockstep.spec.losses import MAE
 
 
@@ -21,3 +22,17 @@ def forward(loss: MAE, prediction: np.ndarray, target: np.ndarray) -> tuple[floa
 def backward(loss: MAE, cache: tuple[np.ndarray, float]) -> np.ndarray:
     d, scale = cache
     return np.sign(d) * scale  # np.sign(0) == 0
+
+
+# ----------------------------------------------------------- float32 rules (reference/losses/_rules.py)
+length = element_length
+singular = never
+
+
+def terms(loss: MAE, prediction: np.ndarray, target: np.ndarray, a_pred: np.ndarray) -> Terms:
+    """own: |d| + |t|; ∂ℓ/∂y = sign(d): ±1 exactly on the reference's side of the kink."""
+    def per(y: np.ndarray, t: np.ndarray, a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        d = y - t
+        return np.abs(d) + np.abs(t), (d != 0).astype(np.float64)
+
+    return element_terms(loss, prediction, target, a_pred, per)

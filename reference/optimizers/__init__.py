@@ -7,24 +7,33 @@ place; the param passed in is never modified). State names are torch's (canonica
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from types import ModuleType
 
 import numpy as np
 
+from lockstep.spec import constructs
 from lockstep.spec.optimizers import Optimizer
 
-TYPES = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
+TYPES = constructs.names("optimizer")
 
 Arrays = dict[str, np.ndarray]
 
 
 def get(type_name: str) -> ModuleType:
-    """The module `reference/optimizers/<type>.py`."""
+    """The module `reference/optimizers/<type>.py` (MissingPart names the file when it is not written yet)."""
     if type_name not in TYPES:
         raise KeyError(f"no reference implementation for optimizer `{type_name}`")
-    return importlib.import_module(f"lockstep.reference.optimizers.{type_name}")
+    return constructs.get(type_name, "optimizer").load("reference")
+
+
+def coupled_l2(grad: np.ndarray, param: np.ndarray, l2: float) -> np.ndarray:
+    """Coupled L2 (`regularization.l2`): g ← g + l2 · w, after clipping, before the optimizer's rule."""
+    return grad + l2 * param
+
+
+REGULARIZATION: dict[str, Callable[[np.ndarray, np.ndarray, float], np.ndarray]] = {"l2": coupled_l2}
+"""Every regularization construct of the recipe's `regularization` section, by name."""
 
 
 def init_states(opt: Optimizer, params: Arrays) -> dict[str, Arrays]:
@@ -58,6 +67,6 @@ def apply(opt: Optimizer, params: Arrays, grads: Arrays, states: dict[str, Array
         w = np.asarray(w, dtype=np.float64)
         g = np.asarray(grads[name], dtype=np.float64)
         if l2:
-            g = g + l2 * w
+            g = coupled_l2(g, w, l2)
         out[name] = step(opt, name, w, g, states[name], lr, t)
     return out

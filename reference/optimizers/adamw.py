@@ -19,3 +19,13 @@ init_state = adam.init_state
 def step(opt: AdamW, param: np.ndarray, grad: np.ndarray, state: dict[str, np.ndarray], lr: float,
          t: int) -> np.ndarray:
     return adam.step(opt, param * (1.0 - lr * opt.weight_decay), grad, state, lr, t)
+
+
+# ------------------------------------------------------- float32 rules (reference/optimizers/_rules.py)
+state_names = adam.state_names
+STATES = adam.STATES
+OPS = 14  # adam's 12 and the decay's product and subtraction
+W_ROUNDINGS = 3  # w handed over rounded, and w·(1 − lr·wd)'s two roundings
+sensitivity = adam.sensitivity
+step_sensitivity = adam.step_sensitivity
+step_errors = adam.step_errors
