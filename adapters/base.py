@@ -192,6 +192,9 @@ class FrameworkAdapter(Adapter):
     SUBCLASS: ClassVar[dict[str, str]] = {}
     NATIVE_NOTES: ClassVar[dict[str, str]] = {}
     FRAMEWORK: ClassVar[str] = "framework"
+    PART: ClassVar[str | None] = None
+    """The registry part holding this adapter's mappings ("torch", "tensorflow"; spec/constructs.py): a construct
+    its mapping modules declare in `UNSUPPORTED` is unsupported, with the declared reason."""
     DTYPES: ClassVar[tuple[str, ...]] = ("float32", "float64")
 
     def device_problem(self, device: str) -> str | None:
@@ -207,6 +210,12 @@ class FrameworkAdapter(Adapter):
         if dtype not in self.DTYPES:
             return Support("unsupported", f"dtype {dtype}: the adapter runs {' and '.join(self.DTYPES)}")
         run, prepared = construct_names()
+        if self.PART is not None and construct in run:
+            from lockstep.spec.constructs import get
+
+            reason = get(construct).unsupported(self.PART)  # type: ignore[arg-type]
+            if reason:
+                return Support("unsupported", reason)
         if construct in self.SUBCLASS:
             return Support("subclass", self.SUBCLASS[construct])
         if construct in run:

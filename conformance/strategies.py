@@ -151,7 +151,7 @@ def embedding_case(draw) -> tuple[list[int], Doc]:
                                        "output_dim": draw(small)}
 
 
-LAYER_CASES = {
+LAYER_CASES: dict[str, Any] = {  # per layer: a strategy of (input shape, layer fields); merges: see MERGE_LAYERS
     "dense": dense_case(),
     "conv1d": conv_case(1),
     "conv2d": conv_case(2),
@@ -177,11 +177,15 @@ def global_pool_case(draw) -> tuple[list[int], Doc]:
 LAYER_CASES["global_avg_pool"] = global_pool_case()
 
 
+MERGE_LAYERS = ("add", "concat")
+"""Layers of several inputs: their LAYER_CASES entry draws a whole small graph Model (`merge_model`)."""
+
+
 @st.composite
 def layer_model(draw, construct: str) -> Doc:
     """A one-layer Model exercising `construct` (merge layers get a small graph)."""
-    if construct in ("add", "concat"):
-        return draw(merge_model(construct))
+    if construct in MERGE_LAYERS:
+        return draw(LAYER_CASES[construct])
     shape, layer = draw(LAYER_CASES[construct])
     layer["name"] = construct
     return model_doc(f"case-{construct}", shape, [layer], input_dtype="int64" if construct == "embedding"
@@ -199,6 +203,9 @@ def merge_model(draw, construct: str) -> Doc:
     nodes.append({"name": construct, "type": construct, "inputs": [f"branch{i}" for i in range(n)]})
     return {"apiVersion": API, "kind": "Model", "metadata": {"name": f"case-{construct}"},
             "inputs": [{"name": "x", "shape": [draw(small)]}], "nodes": nodes, "outputs": [construct]}
+
+
+LAYER_CASES.update({name: merge_model(name) for name in MERGE_LAYERS})
 
 
 # ------------------------------------------------------------------------------- random sequences
@@ -255,71 +262,131 @@ def _lr():
     return st.sampled_from([1e-3, 1e-2, 0.1, 0.3])
 
 
+def _sgd_fields(draw, opt: Doc) -> None:
+    opt["momentum"] = draw(st.sampled_from([0.0, 0.5, 0.9, 0.99]))
+    opt["dampening"] = draw(st.sampled_from([0.0, 0.1, 0.5]))  # with momentum: b_1 = g is the corner
+    opt["nesterov"] = bool(opt["momentum"] > 0 and opt["dampening"] == 0 and draw(st.booleans()))
+
+
+def _adam_fields(draw, opt: Doc) -> None:
+    opt["beta1"] = draw(st.sampled_from([0.0, 0.5, 0.9]))
+    opt["beta2"] = draw(st.sampled_from([0.9, 0.999]))
+    opt["epsilon"] = draw(st.sampled_from([1e-8, 1e-3, 0.1]))
+    opt["amsgrad"] = draw(st.booleans())
+
+
+def _adamw_fields(draw, opt: Doc) -> None:
+    _adam_fields(draw, opt)
+    opt["weight_decay"] = draw(st.sampled_from([0.0, 0.01, 0.1]))
+
+
+def _rmsprop_fields(draw, opt: Doc) -> None:
+    opt["rho"] = draw(st.sampled_from([0.9, 0.99]))
+    opt["epsilon"] = draw(st.sampled_from([1e-8, 1e-3, 0.1]))
+    opt["momentum"] = draw(st.sampled_from([0.0, 0.9]))
+    opt["centered"] = draw(st.booleans())
+
+
+def _adagrad_fields(draw, opt: Doc) -> None:
+    opt["epsilon"] = draw(st.sampled_from([1e-10, 1e-3]))
+    opt["initial_accumulator_value"] = draw(st.sampled_from([0.0, 0.1]))
+
+
+def _no_fields(draw, doc: Doc) -> None:
+    """A construct drawn with its defaults only (beyond what every construct of its kind draws)."""
+
+
+OPTIMIZER_CASES: dict[str, Any] = {"sgd": _sgd_fields, "adam": _adam_fields, "adamw": _adamw_fields,
+                                   "rmsprop": _rmsprop_fields, "adagrad": _adagrad_fields}
+"""Per optimizer, `fields(draw, opt)`: its hyper-parameters, drawn into the optimizer document."""
+
+
 @st.composite
 def optimizer_case(draw, kind: str) -> Doc:
     opt: Doc = {"type": kind, "learning_rate": draw(_lr())}
-    if kind == "sgd":
-        opt["momentum"] = draw(st.sampled_from([0.0, 0.5, 0.9, 0.99]))
-        opt["dampening"] = draw(st.sampled_from([0.0, 0.1, 0.5]))  # with momentum: b_1 = g is the corner
-        opt["nesterov"] = bool(opt["momentum"] > 0 and opt["dampening"] == 0 and draw(st.booleans()))
-    elif kind in ("adam", "adamw"):
-        opt["beta1"] = draw(st.sampled_from([0.0, 0.5, 0.9]))
-        opt["beta2"] = draw(st.sampled_from([0.9, 0.999]))
-        opt["epsilon"] = draw(st.sampled_from([1e-8, 1e-3, 0.1]))
-        opt["amsgrad"] = draw(st.booleans())
-        if kind == "adamw":
-            opt["weight_decay"] = draw(st.sampled_from([0.0, 0.01, 0.1]))
-    elif kind == "rmsprop":
-        opt["rho"] = draw(st.sampled_from([0.9, 0.99]))
-        opt["epsilon"] = draw(st.sampled_from([1e-8, 1e-3, 0.1]))
-        opt["momentum"] = draw(st.sampled_from([0.0, 0.9]))
-        opt["centered"] = draw(st.booleans())
-    elif kind == "adagrad":
-        opt["epsilon"] = draw(st.sampled_from([1e-10, 1e-3]))
-        opt["initial_accumulator_value"] = draw(st.sampled_from([0.0, 0.1]))
+    OPTIMIZER_CASES[kind](draw, opt)
     return opt
+
+
+def _step_fields(draw, sched: Doc) -> None:
+    sched.update(step_size=draw(st.integers(1, 3)), gamma=draw(st.sampled_from([0.1, 0.5])))
+
+
+def _exponential_fields(draw, sched: Doc) -> None:
+    sched["gamma"] = draw(st.sampled_from([0.5, 0.9]))
+
+
+def _cosine_fields(draw, sched: Doc) -> None:
+    sched.update(decay_steps=draw(st.integers(1, 4)), min_learning_rate=draw(st.sampled_from([0.0, 1e-3])))
+
+
+SCHEDULE_CASES: dict[str, Any] = {"constant": _no_fields, "step": _step_fields, "exponential": _exponential_fields,
+                                  "cosine": _cosine_fields, "warmup": _no_fields}
+"""Per schedule, `fields(draw, sched)`; `warmup` is a constant schedule that always warms up (any other schedule
+warms up in half of its cases)."""
 
 
 @st.composite
 def schedule_case(draw, kind: str) -> Doc:
     sched: Doc = {"type": kind}
-    if kind == "step":
-        sched.update(step_size=draw(st.integers(1, 3)), gamma=draw(st.sampled_from([0.1, 0.5])))
-    elif kind == "exponential":
-        sched["gamma"] = draw(st.sampled_from([0.5, 0.9]))
-    elif kind == "cosine":
-        sched.update(decay_steps=draw(st.integers(1, 4)), min_learning_rate=draw(st.sampled_from([0.0, 1e-3])))
+    SCHEDULE_CASES[kind](draw, sched)
     if kind == "warmup" or draw(st.booleans()):
         sched["type"] = "constant" if kind == "warmup" else kind
         sched["warmup"] = {"steps": draw(st.integers(1, 3)), "start_factor": draw(st.sampled_from([0.0, 0.25]))}
     return sched
 
 
+def _huber_fields(draw, loss: Doc) -> None:
+    loss["delta"] = draw(st.sampled_from([0.5, 1.0, 2.0]))
+
+
+def _cross_entropy_fields(draw, loss: Doc) -> None:
+    loss["from_logits"] = draw(st.booleans())
+    loss["label_smoothing"] = draw(st.sampled_from([0.0, 0.1, 0.2]))
+
+
+LOSS_CASES: dict[str, Any] = {"mse": _no_fields, "mae": _no_fields, "huber": _huber_fields,
+                              "binary_crossentropy": _cross_entropy_fields,
+                              "categorical_crossentropy": _cross_entropy_fields,
+                              "sparse_categorical_crossentropy": _cross_entropy_fields, "nll": _no_fields}
+"""Per loss, `fields(draw, loss)` beyond the reduction every loss draws."""
+
+
 @st.composite
 def loss_case(draw, kind: str, outputs: int) -> Doc:
     loss: Doc = {"type": kind, "reduction": draw(st.sampled_from(["mean", "sum"]))}
-    if kind == "huber":
-        loss["delta"] = draw(st.sampled_from([0.5, 1.0, 2.0]))
-    if kind in ("binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy"):
-        loss["from_logits"] = draw(st.booleans())
-        loss["label_smoothing"] = draw(st.sampled_from([0.0, 0.1, 0.2]))
+    LOSS_CASES[kind](draw, loss)
     return loss
+
+
+CLIPPING_CASES: dict[str, Any] = {
+    "global_norm": lambda draw: {"type": "global_norm", "max_norm": draw(st.sampled_from([1e-3, 0.1, 1.0, 100.0]))},
+    "value": lambda draw: {"type": "value", "clip_value": draw(st.sampled_from([1e-3, 0.05, 10.0]))},
+}
+"""Per clipping, `fn(draw) -> the gradient_clipping document`."""
 
 
 @st.composite
 def clipping_case(draw, kind: str) -> Doc:
-    if kind == "global_norm":
-        return {"type": "global_norm", "max_norm": draw(st.sampled_from([1e-3, 0.1, 1.0, 100.0]))}
-    return {"type": "value", "clip_value": draw(st.sampled_from([1e-3, 0.05, 10.0]))}
+    return CLIPPING_CASES[kind](draw)
 
 
-LAYERS = sorted([*LAYER_CASES, "add", "concat"])
-LOSSES = ["mse", "mae", "huber", "binary_crossentropy", "categorical_crossentropy",
-          "sparse_categorical_crossentropy", "nll"]
-OPTIMIZERS = ["sgd", "adam", "adamw", "rmsprop", "adagrad"]
-SCHEDULES = ["constant", "step", "exponential", "cosine", "warmup"]
-CLIPPING = ["global_norm", "value"]
-REGULARIZATION = ["l2"]
+REGULARIZATION_CASES: dict[str, Any] = {"l2": lambda draw: {"l2": draw(st.sampled_from([1e-3, 0.01, 0.1]))}}
+"""Per regularization, `fn(draw) -> the regularization document`."""
+
+
+def _names(kind: str) -> list[str]:
+    from lockstep.spec import constructs
+
+    return list(constructs.names(kind))  # type: ignore[arg-type]
+
+
+LAYERS = sorted(_names("layer"))
+LOSSES = _names("loss")
+OPTIMIZERS = _names("optimizer")
+SCHEDULES = [*_names("schedule"), *_names("warmup")]
+CLIPPING = _names("clipping")
+REGULARIZATION = _names("regularization")
 
 
 # ----------------------------------------------------------------------------- conformance cases
@@ -409,7 +476,7 @@ def clipping_problem(draw, construct: str):
 def regularization_problem(draw, construct: str):
     opt = draw(st.sampled_from(["sgd", "adam"]))  # coupled L2 inside Adam is where frameworks differ
     return _training_problem(draw, construct, {"optimizer": draw(optimizer_case(opt)),
-                                               "regularization": {"l2": draw(st.sampled_from([1e-3, 0.01, 0.1]))}})
+                                               "regularization": REGULARIZATION_CASES[construct](draw)})
 
 
 # ---------------------------------------------------------------------------------- random models

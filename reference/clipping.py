@@ -10,10 +10,12 @@ value:        g ← clip(g, −c, c) elementwise.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
-from lockstep.spec.schedules import GradientClipping
+from lockstep.spec.schedules import ClipGlobalNorm, ClipValue, GradientClipping
 
 Arrays = dict[str, np.ndarray]
 
@@ -23,17 +25,30 @@ def global_norm(grads: Arrays) -> float:
     return math.sqrt(sum(float(np.sum(np.square(g, dtype=np.float64))) for g in grads.values()))
 
 
+def _global_norm(grads: Arrays, clipping: ClipGlobalNorm, norm: float) -> Arrays:
+    if not math.isfinite(norm):
+        return {k: np.full(np.shape(g), np.nan) for k, g in grads.items()}
+    if norm <= clipping.max_norm:
+        return dict(grads)
+    scale = clipping.max_norm / norm
+    return {k: g * scale for k, g in grads.items()}
+
+
+def _value(grads: Arrays, clipping: ClipValue, norm: float) -> Arrays:
+    c = clipping.clip_value
+    return {k: np.clip(g, -c, c) for k, g in grads.items()}
+
+
+CLIPPING: dict[str, Callable[[Arrays, Any, float], Arrays]] = {"global_norm": _global_norm, "value": _value}
+"""Every clipping of spec v1, by name: `fn(grads, clipping, ‖g‖) -> clipped grads`."""
+
+
 def clip(grads: Arrays, clipping: GradientClipping | None) -> tuple[Arrays, float]:
     """The clipped gradients (a new dict; arrays are new where changed) and ‖g‖ before clipping."""
     norm = global_norm(grads)
     if clipping is None:
         return dict(grads), norm
-    if clipping.type == "global_norm":
-        if not math.isfinite(norm):
-            return {k: np.full(np.shape(g), np.nan) for k, g in grads.items()}, norm
-        if norm <= clipping.max_norm:
-            return dict(grads), norm
-        scale = clipping.max_norm / norm
-        return {k: g * scale for k, g in grads.items()}, norm
-    c = clipping.clip_value
-    return {k: np.clip(g, -c, c) for k, g in grads.items()}, norm
+    if clipping.type not in CLIPPING:
+        raise KeyError(f"no reference implementation for clipping `{clipping.type}`: add it to `CLIPPING` in "
+                       "reference/clipping.py")
+    return CLIPPING[clipping.type](grads, clipping, norm), norm

@@ -16,9 +16,11 @@ from __future__ import annotations
 import csv
 import io
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -49,38 +51,58 @@ def _classes_from_score(score: np.ndarray, k: int) -> np.ndarray:
 
 
 def load_source(recipe: Recipe, base_dir: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Features and targets of the whole source, before split and preprocessing.
+    """Features and targets of the whole source, before split and preprocessing (`SOURCES` by type).
 
     Synthetic sources draw, in this order, from stream (seed, "data", "synthetic"): classification:
     centres [K, *shape], labels [n], noise [n, *shape]; regression: x [n, *shape], W [in, targets],
     noise [n, targets]; sequences: tokens [n, length] or values [n, length, features].
     """
+    kind = recipe.data.source.type
+    if kind not in SOURCES:
+        raise DataError(f"no reference implementation for data source `{kind}`")
+    return SOURCES[kind](recipe, base_dir)
+
+
+def _synthetic_classification(recipe: Recipe, base_dir: Path) -> tuple[np.ndarray, np.ndarray]:
     s = recipe.data.source
-    if s.type == "synthetic_classification":
-        rng = stream(recipe.seed, "data", "synthetic")
-        centres = rng.normal(0.0, s.separation, size=(s.num_classes, *s.shape))
-        y = rng.integers(0, s.num_classes, size=s.num_samples)
-        x = centres[y] + rng.normal(size=(s.num_samples, *s.shape))
-        return x, y
-    if s.type == "synthetic_regression":
-        rng = stream(recipe.seed, "data", "synthetic")
-        x = rng.normal(size=(s.num_samples, *s.shape))
-        n_in = int(np.prod(s.shape))
-        w = rng.normal(0.0, 1.0 / math.sqrt(n_in), size=(n_in, s.targets))
-        y = x.reshape(s.num_samples, -1) @ w + s.noise * rng.normal(size=(s.num_samples, s.targets))
-        return x, y
-    if s.type == "synthetic_sequences":
-        rng = stream(recipe.seed, "data", "synthetic")
-        if s.vocab_size:
-            x = rng.integers(0, s.vocab_size, size=(s.num_samples, s.length))
-            centred = x - (s.vocab_size - 1) / 2.0
-            spread = math.sqrt((s.vocab_size**2 - 1) / 12.0 * s.length) or 1.0
-            return x, _classes_from_score(centred.sum(axis=1) / spread, s.num_classes)
-        x = rng.normal(size=(s.num_samples, s.length, s.features))
-        return x, _classes_from_score(x[..., 0].sum(axis=1) / math.sqrt(s.length), s.num_classes)
-    if s.type == "dataset":
-        images, targets = load_digits()
-        return (images.reshape(-1, 64) if s.shape == "flat" else images[:, None]), targets
+    rng = stream(recipe.seed, "data", "synthetic")
+    centres = rng.normal(0.0, s.separation, size=(s.num_classes, *s.shape))
+    y = rng.integers(0, s.num_classes, size=s.num_samples)
+    x = centres[y] + rng.normal(size=(s.num_samples, *s.shape))
+    return x, y
+
+
+def _synthetic_regression(recipe: Recipe, base_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+    s = recipe.data.source
+    rng = stream(recipe.seed, "data", "synthetic")
+    x = rng.normal(size=(s.num_samples, *s.shape))
+    n_in = int(np.prod(s.shape))
+    w = rng.normal(0.0, 1.0 / math.sqrt(n_in), size=(n_in, s.targets))
+    y = x.reshape(s.num_samples, -1) @ w + s.noise * rng.normal(size=(s.num_samples, s.targets))
+    return x, y
+
+
+def _synthetic_sequences(recipe: Recipe, base_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+    s = recipe.data.source
+    rng = stream(recipe.seed, "data", "synthetic")
+    if s.vocab_size:
+        x = rng.integers(0, s.vocab_size, size=(s.num_samples, s.length))
+        centred = x - (s.vocab_size - 1) / 2.0
+        spread = math.sqrt((s.vocab_size**2 - 1) / 12.0 * s.length) or 1.0
+        return x, _classes_from_score(centred.sum(axis=1) / spread, s.num_classes)
+    x = rng.normal(size=(s.num_samples, s.length, s.features))
+    return x, _classes_from_score(x[..., 0].sum(axis=1) / math.sqrt(s.length), s.num_classes)
+
+
+def _dataset(recipe: Recipe, base_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+    s = recipe.data.source
+    images, targets = load_digits()
+    return (images.reshape(-1, 64) if s.shape == "flat" else images[:, None]), targets
+
+
+def _file(recipe: Recipe, base_dir: Path) -> Path:
+    """The source's file, resolved against the recipe's folder: a regular file, or a DataError naming it."""
+    s = recipe.data.source
     try:
         path = resolve_path(base_dir, s.path)
     except ValueError as exc:
@@ -92,12 +114,29 @@ def load_source(recipe: Recipe, base_dir: Path) -> tuple[np.ndarray, np.ndarray]
             raise DataError(f"{path}: no such data file (from `data.source.path: {s.path}`)") from None
         raise DataError(f"{path}: is {kind}, not a regular file: refusing to read it (from `data.source.path: "
                         f"{s.path}`)")
-    probabilities = recipe.loss.type in PROBABILITY_LOSSES and not any(
-        p.type == "one_hot" for p in recipe.data.preprocessing)
-    if s.type == "npz":
-        return _load_npz(path, s.features, s.targets, probabilities=probabilities)
-    return _load_csv(path, s.target, s.header, s.delimiter, s.target_type, probabilities=probabilities,
+    return path
+
+
+def _probabilities(recipe: Recipe) -> bool:
+    return recipe.loss.type in PROBABILITY_LOSSES and not any(p.type == "one_hot" for p in recipe.data.preprocessing)
+
+
+def _npz(recipe: Recipe, base_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+    s = recipe.data.source
+    return _load_npz(_file(recipe, base_dir), s.features, s.targets, probabilities=_probabilities(recipe))
+
+
+def _csv(recipe: Recipe, base_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+    s = recipe.data.source
+    path = _file(recipe, base_dir)
+    return _load_csv(path, s.target, s.header, s.delimiter, s.target_type, probabilities=_probabilities(recipe),
                      loss=recipe.loss.type)
+
+
+SOURCES: dict[str, Callable[[Recipe, Path], tuple[np.ndarray, np.ndarray]]] = {
+    "synthetic_classification": _synthetic_classification, "synthetic_regression": _synthetic_regression,
+    "synthetic_sequences": _synthetic_sequences, "npz": _npz, "csv": _csv, "dataset": _dataset}
+"""Every data source of spec v1, by type: `fn(recipe, base_dir) -> (features, targets)` of the whole source."""
 
 
 def load_digits() -> tuple[np.ndarray, np.ndarray]:
@@ -312,7 +351,7 @@ def prepare(recipe: Recipe, base_dir: Path, input_dtype: str = "float", *,
         raise DataError(f"{where}: samples have shape {list(x_train.shape[1:])} but the model input has shape "
                         f"{list(input_shape)}")
     dtype = np.dtype(recipe.dtype)
-    features = [p for p in recipe.data.preprocessing if p.type in ("standardize", "min_max")]
+    features = [p for p in recipe.data.preprocessing if p.type != "one_hot"]
     if input_dtype == "int64":
         if features:
             raise DataError(f"`{features[0].type}` preprocesses floating-point features, but the model takes "
@@ -323,15 +362,7 @@ def prepare(recipe: Recipe, base_dir: Path, input_dtype: str = "float", *,
     else:
         x_train, x_eval = x_train.astype(np.float64), x_eval.astype(np.float64)
         for p in features:  # fitted on the training split only, applied to both, in float64
-            if p.type == "standardize":
-                mean, std = x_train.mean(axis=0), x_train.std(axis=0)
-                std = np.where(std > 0, std, 1.0)
-                x_train, x_eval = (x_train - mean) / std, (x_eval - mean) / std
-            else:
-                lo, hi = x_train.min(axis=0), x_train.max(axis=0)
-                span = np.where(hi > lo, hi - lo, 1.0)
-                x_train = p.low + (x_train - lo) / span * (p.high - p.low)
-                x_eval = p.low + (x_eval - lo) / span * (p.high - p.low)
+            x_train, x_eval = PREPROCESSING[p.type](p, x_train, x_eval)
         x_train, x_eval = x_train.astype(dtype), x_eval.astype(dtype)
     y_train, y_eval = _targets(recipe, y_train, where), _targets(recipe, y_eval, where)
     if output_shape is not None:
@@ -341,6 +372,34 @@ def prepare(recipe: Recipe, base_dir: Path, input_dtype: str = "float", *,
         y_train, y_eval = y_train[:, None], y_eval[:, None]
     return Dataset(x_train, y_train, x_eval, y_eval, recipe.data.batch_size, recipe.data.shuffle,
                    recipe.data.drop_last, recipe.seed, held_out=bool(n_eval))
+
+
+def _standardize(p: object, x_train: np.ndarray, x_eval: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(x − mean) / std per feature, fitted on the training split (a constant feature keeps std 1)."""
+    mean, std = x_train.mean(axis=0), x_train.std(axis=0)
+    std = np.where(std > 0, std, 1.0)
+    return (x_train - mean) / std, (x_eval - mean) / std
+
+
+def _min_max(p: Any, x_train: np.ndarray, x_eval: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """low + (x − min) / (max − min) · (high − low) per feature, fitted on the training split."""
+    lo, hi = x_train.min(axis=0), x_train.max(axis=0)
+    span = np.where(hi > lo, hi - lo, 1.0)
+    return p.low + (x_train - lo) / span * (p.high - p.low), p.low + (x_eval - lo) / span * (p.high - p.low)
+
+
+def _one_hot(p: Any, y: np.ndarray, dtype: np.dtype, where: str) -> np.ndarray:
+    """Integer class targets -> one-hot rows [num_classes] in the recipe's dtype (a target step: `_targets`)."""
+    y = _class_indices(y, where)
+    if y.size and y.max() >= p.num_classes:
+        raise DataError(f"{where}: class {int(y.max())} does not fit one_hot with num_classes {p.num_classes}")
+    return np.eye(p.num_classes, dtype=dtype)[y]
+
+
+PREPROCESSING: dict[str, Callable[..., Any]] = {"standardize": _standardize, "min_max": _min_max,
+                                                "one_hot": _one_hot}
+"""Every preprocessing step of spec v1, by type: feature steps `fn(step, x_train, x_eval) -> (x_train, x_eval)`,
+fitted on the training split; `one_hot`, a target step, `fn(step, y, dtype, where) -> y`."""
 
 
 def _describe(recipe: Recipe, base_dir: Path) -> str:
@@ -368,11 +427,7 @@ def _targets(recipe: Recipe, y: np.ndarray, where: str) -> np.ndarray:
     dtype = np.dtype(recipe.dtype)
     one_hot = next((p for p in recipe.data.preprocessing if p.type == "one_hot"), None)
     if one_hot is not None:
-        y = _class_indices(y, where)
-        if y.size and y.max() >= one_hot.num_classes:
-            raise DataError(f"{where}: class {int(y.max())} does not fit one_hot with num_classes "
-                            f"{one_hot.num_classes}")
-        return np.eye(one_hot.num_classes, dtype=dtype)[y]
+        return PREPROCESSING["one_hot"](one_hot, y, dtype, where)
     if recipe.loss.type in CLASS_INDEX_LOSSES:
         return _class_indices(y, where)
     return y.astype(dtype)

@@ -18,7 +18,8 @@ layout: dense [in, out], conv [out, in/groups, *k], recurrent [in, gates·units]
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -45,34 +46,46 @@ def orthogonal(shape: tuple[int, ...], gain: float, rng: np.random.Generator) ->
     return gain * q.reshape(shape)
 
 
+def _fan(init: Any, spec: ParamSpec) -> int:
+    return spec.fan_in if init.mode == "fan_in" else spec.fan_out
+
+
+def _he_uniform(init: Any, spec: ParamSpec, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    limit = math.sqrt(6.0 / _fan(init, spec))
+    return rng.uniform(-limit, limit, size=shape)
+
+
+def _glorot_uniform(init: Any, spec: ParamSpec, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    limit = init.gain * math.sqrt(6.0 / (spec.fan_in + spec.fan_out))
+    return rng.uniform(-limit, limit, size=shape)
+
+
+Draw = Callable[[Any, ParamSpec, np.random.Generator, tuple[int, ...]], np.ndarray]
+
+INITIALIZERS: dict[str, Draw] = {
+    "zeros": lambda init, spec, rng, shape: np.zeros(shape),
+    "ones": lambda init, spec, rng, shape: np.ones(shape),
+    "constant": lambda init, spec, rng, shape: np.full(shape, float(init.value)),
+    "uniform": lambda init, spec, rng, shape: rng.uniform(init.low, init.high, size=shape),
+    "normal": lambda init, spec, rng, shape: rng.normal(init.mean, init.std, size=shape),
+    "glorot_uniform": _glorot_uniform,
+    "glorot_normal": lambda init, spec, rng, shape: rng.normal(
+        0.0, init.gain * math.sqrt(2.0 / (spec.fan_in + spec.fan_out)), size=shape),
+    "he_uniform": _he_uniform,
+    "he_normal": lambda init, spec, rng, shape: rng.normal(0.0, math.sqrt(2.0 / _fan(init, spec)), size=shape),
+    "orthogonal": lambda init, spec, rng, shape: orthogonal(shape, init.gain, rng),
+}
+"""Every initializer of spec v1 by name (`fn(init, spec, rng, shape) -> float64 array`); the spec's other names
+for the same initializer (xavier_*, kaiming_*) are added below."""
+INITIALIZERS.update({"xavier_uniform": INITIALIZERS["glorot_uniform"], "xavier_normal": INITIALIZERS["glorot_normal"],
+                     "kaiming_uniform": INITIALIZERS["he_uniform"], "kaiming_normal": INITIALIZERS["he_normal"]})
+
+
 def initialize(init: Initializer, spec: ParamSpec, rng: np.random.Generator) -> np.ndarray:
     """The initial value of one parameter with `init`, drawn from `rng`, in float64."""
-    shape = tuple(spec.shape)
-    t = init.type
-    if t == "zeros":
-        return np.zeros(shape)
-    if t == "ones":
-        return np.ones(shape)
-    if t == "constant":
-        return np.full(shape, float(init.value))
-    if t == "uniform":
-        return rng.uniform(init.low, init.high, size=shape)
-    if t == "normal":
-        return rng.normal(init.mean, init.std, size=shape)
-    if t in ("glorot_uniform", "xavier_uniform"):
-        limit = init.gain * math.sqrt(6.0 / (spec.fan_in + spec.fan_out))
-        return rng.uniform(-limit, limit, size=shape)
-    if t in ("glorot_normal", "xavier_normal"):
-        return rng.normal(0.0, init.gain * math.sqrt(2.0 / (spec.fan_in + spec.fan_out)), size=shape)
-    if t in ("he_uniform", "kaiming_uniform", "he_normal", "kaiming_normal"):
-        fan = spec.fan_in if init.mode == "fan_in" else spec.fan_out
-        if t in ("he_uniform", "kaiming_uniform"):
-            limit = math.sqrt(6.0 / fan)
-            return rng.uniform(-limit, limit, size=shape)
-        return rng.normal(0.0, math.sqrt(2.0 / fan), size=shape)
-    if t == "orthogonal":
-        return orthogonal(shape, init.gain, rng)
-    raise KeyError(f"unknown initializer `{t}`")
+    if init.type not in INITIALIZERS:
+        raise KeyError(f"unknown initializer `{init.type}`")
+    return INITIALIZERS[init.type](init, spec, rng, tuple(spec.shape))
 
 
 def initial_value(name: str, spec: ParamSpec, override: Initializer | None, seed: int) -> np.ndarray:

@@ -301,6 +301,19 @@ class Construct:
             raise MissingPart(self._write(part, loc, f"{', '.join(f'`{m}`' for m in missing)} in "))
         return module
 
+    def unsupported(self, part: Part) -> str | None:
+        """The reason a backend part declares this construct unsupported (`UNSUPPORTED = {name: reason}` in the
+        package of its per-construct modules, or in the kind's grouped module), or None."""
+        loc = self.where(part)
+        if not isinstance(loc, Location):
+            return None
+        home = loc.module.rsplit(".", 1)[0] if loc.table is None else loc.module
+        try:
+            declared = getattr(importlib.import_module(home), "UNSUPPORTED", {})
+        except ModuleNotFoundError:
+            return None
+        return next((str(declared[n]) for n in self.names if n in declared), None)
+
     def rule(self, part: Part, name: str) -> Any:
         """One rule (function or constant) of the construct's own module for `part`, or MissingPart."""
         return getattr(self.load(part, rules=(name,)), name)

@@ -68,6 +68,8 @@ class OnnxRuntimeAdapter(Adapter):
         if dtype not in self.DTYPES:
             return Support("unsupported", f"dtype {dtype}: the adapter runs {', '.join(self.DTYPES)}")
         run, prepared = construct_names()
+        if construct in layers.UNSUPPORTED:
+            return Support("unsupported", layers.UNSUPPORTED[construct])
         if construct in LAYER_TYPES:
             module = layers.get(construct)
             if dtype == "float64" and hasattr(module, "FLOAT64"):
@@ -87,6 +89,8 @@ class OnnxRuntimeAdapter(Adapter):
         if dtype not in self.DTYPES:
             raise UnsupportedConstruct(f"dtype:{dtype}", f"the onnxruntime adapter runs {', '.join(self.DTYPES)}")
         for node in build_graph(model).nodes:  # refuse before any work what has no ONNX form here
+            if node.type in layers.UNSUPPORTED:
+                raise UnsupportedConstruct(node.type, layers.UNSUPPORTED[node.type])
             module = layers.get(node.type)
             reason = module.problem(node.layer, dtype, self.opset) if hasattr(module, "problem") else None
             if reason:

@@ -121,6 +121,7 @@ class TensorFlowAdapter(FrameworkAdapter):
     SUBCLASS = SUBCLASS
     NATIVE_NOTES = NATIVE_NOTES
     FRAMEWORK = "TensorFlow"
+    PART = "tensorflow"
 
     def __init__(self, allow_tf32: bool | None = None) -> None:
         self.allow_tf32 = allow_tf32

@@ -98,6 +98,7 @@ def _strategy(replicas: int) -> Any:
 def _define() -> type:
     import tensorflow as tf
 
+    from lockstep.adapters.tensorflow.clipping import clip_and_regularize
     from lockstep.adapters.tensorflow.session import TFSession
 
     class _TFDataParallelSession(TFSession):
@@ -166,13 +167,7 @@ def _define() -> type:
             total, *grads = self._replica_gradients(*args)
             norm = tf.linalg.global_norm(grads)
             finite = tf.math.logical_and(tf.math.is_finite(total), tf.math.is_finite(norm))
-            gs = grads
-            if self.clip is not None and self.clip.type == "global_norm":
-                gs, _ = tf.clip_by_global_norm(gs, self.clip.max_norm, use_norm=norm)
-            elif self.clip is not None:
-                gs = [tf.clip_by_value(g, -self.clip.clip_value, self.clip.clip_value) for g in gs]
-            if self.l2:
-                gs = [g + self.l2 * v.value for g, v in zip(gs, self.net.trainable, strict=True)]
+            gs = clip_and_regularize(grads, self.clip, norm, self.l2, self.net.trainable)
             return [total, norm, finite, *gs]
 
         def _graph_dp_step(self, per_replica):

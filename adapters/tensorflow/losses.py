@@ -8,8 +8,8 @@ Divergences closed here (docs/adapters/tensorflow.md):
   Keras's "sum_over_batch_size" / "sum" are then the standard's "mean" / "sum" exactly.
 - probabilities: Keras clips probabilities to [1e-7, 1 - 1e-7] (and adds 1e-7 inside the logs, and
   renormalizes categorical ones); the standard never clips. From probabilities, binary and categorical
-  cross-entropy (sparse included) are therefore `-Σ t log p` written in TensorFlow ops, as is nll,
-  which Keras does not have.
+  cross-entropy (sparse included) are therefore `-Σ t log p` written in TensorFlow ops (their label
+  smoothing is the reference's own `smooth` on tensors), as is nll, which Keras does not have.
 - label smoothing: Keras's binary (t(1 - s) + s/2) and categorical (t(1 - s) + s/C) smoothing are the
   standard's; sparse CE has no smoothing in Keras, so with smoothing the targets are one-hot encoded
   and Keras's categorical CE (from logits) takes them.
@@ -18,10 +18,12 @@ Divergences closed here (docs/adapters/tensorflow.md):
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import keras
 import tensorflow as tf
+
+from lockstep.reference.losses import smooth
 
 if TYPE_CHECKING:
     from lockstep.spec.losses import Loss
@@ -35,40 +37,55 @@ def _reduce(per: tf.Tensor, reduction: str) -> tf.Tensor:
     return tf.reduce_sum(per) if reduction == "sum" else tf.reduce_mean(per)
 
 
-def build(loss: Loss, dtype: str) -> LossFn:
-    """`fn(prediction, target) -> scalar loss` for a spec loss; prediction [N, ..., C] in `dtype`."""
-    t, red = loss.type, loss.reduction
+def _elementwise(native: keras.losses.Loss) -> LossFn:
+    """A Keras elementwise loss given a trailing axis of size 1: its per-sample value is the standard's
+    per-element one, and its reduction the standard's over every element."""
+    def elementwise(y: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
+        target = tf.reshape(tf.cast(target, y.dtype), tf.shape(y))
+        return native(target[..., None], y[..., None])
+
+    return elementwise
+
+
+def _mse(loss: Any, dtype: str) -> LossFn:
+    return _elementwise(keras.losses.MeanSquaredError(reduction=KERAS_REDUCTION[loss.reduction], dtype=dtype))
+
+
+def _mae(loss: Any, dtype: str) -> LossFn:
+    return _elementwise(keras.losses.MeanAbsoluteError(reduction=KERAS_REDUCTION[loss.reduction], dtype=dtype))
+
+
+def _huber(loss: Any, dtype: str) -> LossFn:
+    return _elementwise(keras.losses.Huber(delta=loss.delta, reduction=KERAS_REDUCTION[loss.reduction],
+                                           dtype=dtype))
+
+
+def _binary_crossentropy(loss: Any, dtype: str) -> LossFn:
+    red, s = loss.reduction, loss.label_smoothing
+    if loss.from_logits:
+        return _elementwise(keras.losses.BinaryCrossentropy(from_logits=True, label_smoothing=s,
+                                                            reduction=KERAS_REDUCTION[red], dtype=dtype))
+
+    def binary_probs(p: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
+        target = smooth(tf.reshape(tf.cast(target, p.dtype), tf.shape(p)), s, 2)
+        return _reduce(-(target * tf.math.log(p) + (1 - target) * tf.math.log1p(-p)), red)
+
+    return binary_probs
+
+
+def _nll(loss: Any, dtype: str) -> LossFn:
+    red = loss.reduction
+
+    def nll(y: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
+        picked = tf.gather(y, tf.cast(target, tf.int64)[..., None], batch_dims=len(y.shape) - 1)
+        return _reduce(-picked[..., 0], red)
+
+    return nll
+
+
+def _cross_entropy(loss: Any, dtype: str, sparse: bool) -> LossFn:
+    red, s = loss.reduction, loss.label_smoothing
     kred = KERAS_REDUCTION[red]
-    s = getattr(loss, "label_smoothing", 0.0)
-    if t in ("mse", "mae", "huber") or (t == "binary_crossentropy" and loss.from_logits):
-        if t == "mse":
-            native = keras.losses.MeanSquaredError(reduction=kred, dtype=dtype)
-        elif t == "mae":
-            native = keras.losses.MeanAbsoluteError(reduction=kred, dtype=dtype)
-        elif t == "huber":
-            native = keras.losses.Huber(delta=loss.delta, reduction=kred, dtype=dtype)
-        else:
-            native = keras.losses.BinaryCrossentropy(from_logits=True, label_smoothing=s, reduction=kred,
-                                                     dtype=dtype)
-
-        def elementwise(y: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
-            target = tf.reshape(tf.cast(target, y.dtype), tf.shape(y))
-            return native(target[..., None], y[..., None])
-
-        return elementwise
-    if t == "binary_crossentropy":
-        def binary_probs(p: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
-            target = tf.reshape(tf.cast(target, p.dtype), tf.shape(p)) * (1 - s) + 0.5 * s
-            return _reduce(-(target * tf.math.log(p) + (1 - target) * tf.math.log1p(-p)), red)
-
-        return binary_probs
-    if t == "nll":
-        def nll(y: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
-            picked = tf.gather(y, tf.cast(target, tf.int64)[..., None], batch_dims=len(y.shape) - 1)
-            return _reduce(-picked[..., 0], red)
-
-        return nll
-    sparse = t == "sparse_categorical_crossentropy"
     if loss.from_logits:
         if sparse and s == 0.0:
             native = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction=kred, dtype=dtype)
@@ -83,7 +100,23 @@ def build(loss: Loss, dtype: str) -> LossFn:
         classes = tf.shape(p)[-1]
         if sparse:
             target = tf.one_hot(tf.cast(target, tf.int64), classes, dtype=p.dtype)
-        target = tf.cast(target, p.dtype) * (1 - s) + s / tf.cast(classes, p.dtype)
+        target = smooth(tf.cast(target, p.dtype), s, tf.cast(classes, p.dtype))
         return _reduce(-tf.reduce_sum(target * tf.math.log(p), axis=-1), red)
 
     return categorical_probs
+
+
+LOSSES: dict[str, Callable[[Any, str], LossFn]] = {
+    "mse": _mse, "mae": _mae, "huber": _huber, "binary_crossentropy": _binary_crossentropy,
+    "categorical_crossentropy": lambda loss, dtype: _cross_entropy(loss, dtype, sparse=False),
+    "sparse_categorical_crossentropy": lambda loss, dtype: _cross_entropy(loss, dtype, sparse=True),
+    "nll": _nll,
+}
+"""Each spec loss's TensorFlow mapping, by name: `fn(loss, dtype) -> fn(prediction, target) -> scalar`."""
+
+
+def build(loss: Loss, dtype: str) -> LossFn:
+    """`fn(prediction, target) -> scalar loss` for a spec loss; prediction [N, ..., C] in `dtype`."""
+    if loss.type not in LOSSES:
+        raise KeyError(f"no TensorFlow mapping for loss `{loss.type}`")
+    return LOSSES[loss.type](loss, dtype)

@@ -25,6 +25,7 @@ session adds l2·w to the gradient after clipping, as the standard says.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import keras
@@ -156,24 +157,35 @@ class StandardAdagrad(keras.optimizers.Adagrad):
         self.assign_sub(variable, lr * g / (ops.sqrt(s) + self.epsilon))
 
 
+OPTIMIZERS: dict[str, Callable[[Any, Any], keras.optimizers.Optimizer]] = {
+    "sgd": lambda opt, lr: StandardSGD(lr, opt.momentum, opt.dampening, opt.nesterov),
+    "adam": lambda opt, lr: StandardAdam(learning_rate=lr, beta_1=opt.beta1, beta_2=opt.beta2, epsilon=opt.epsilon,
+                                         amsgrad=opt.amsgrad),
+    "adamw": lambda opt, lr: StandardAdamW(learning_rate=lr, weight_decay=opt.weight_decay, beta_1=opt.beta1,
+                                           beta_2=opt.beta2, epsilon=opt.epsilon, amsgrad=opt.amsgrad),
+    "rmsprop": lambda opt, lr: StandardRMSprop(learning_rate=lr, rho=opt.rho, momentum=opt.momentum,
+                                               epsilon=opt.epsilon, centered=opt.centered),
+    "adagrad": lambda opt, lr: StandardAdagrad(learning_rate=lr, epsilon=opt.epsilon,
+                                               initial_accumulator_value=opt.initial_accumulator_value),
+}
+"""Each spec optimizer's Keras mapping, by name: `fn(opt, learning-rate schedule) -> keras optimizer`."""
+
+
 def build(opt: Optimizer, learning_rate: LearningRateSchedule) -> keras.optimizers.Optimizer:
     """The Keras optimizer for a spec optimizer; `learning_rate` is a schedule (see schedules.py)."""
-    t = opt.type
-    if t == "sgd":
-        return StandardSGD(learning_rate, opt.momentum, opt.dampening, opt.nesterov)
-    if t == "adam":
-        return StandardAdam(learning_rate=learning_rate, beta_1=opt.beta1, beta_2=opt.beta2, epsilon=opt.epsilon,
-                            amsgrad=opt.amsgrad)
-    if t == "adamw":
-        return StandardAdamW(learning_rate=learning_rate, weight_decay=opt.weight_decay, beta_1=opt.beta1,
-                             beta_2=opt.beta2, epsilon=opt.epsilon, amsgrad=opt.amsgrad)
-    if t == "rmsprop":
-        return StandardRMSprop(learning_rate=learning_rate, rho=opt.rho, momentum=opt.momentum,
-                               epsilon=opt.epsilon, centered=opt.centered)
-    if t == "adagrad":
-        return StandardAdagrad(learning_rate=learning_rate, epsilon=opt.epsilon,
-                               initial_accumulator_value=opt.initial_accumulator_value)
-    raise KeyError(t)
+    if opt.type not in OPTIMIZERS:
+        raise KeyError(f"no TensorFlow mapping for optimizer `{opt.type}`")
+    return OPTIMIZERS[opt.type](opt, learning_rate)
+
+
+def coupled_l2(grads: list[Any], variables: list[Any], l2: float) -> list[Any]:
+    """g ← g + l2·w for every trainable variable, in the compiled step after clipping (adapters/tensorflow/
+    clipping.py): the standard's coupled L2 (Keras's `weight_decay` is the decoupled rule)."""
+    return [g + l2 * v.value for g, v in zip(grads, variables, strict=True)]
+
+
+REGULARIZATION: dict[str, Callable[[list[Any], list[Any], float], list[Any]]] = {"l2": coupled_l2}
+"""Each spec regularization's TensorFlow mapping, by name."""
 
 
 def state_variables(optimizer: keras.optimizers.Optimizer, kind: str, variable: Any) -> dict[str, Any]:

@@ -30,6 +30,7 @@ from lockstep.adapters.base import (
     UnsupportedConstruct,
 )
 from lockstep.adapters.tensorflow import losses, optimizers
+from lockstep.adapters.tensorflow.clipping import clip_and_regularize
 from lockstep.adapters.tensorflow.model import TFModel, read, slot_groups
 from lockstep.adapters.tensorflow.schedules import StandardSchedule
 from lockstep.spec.losses import CLASS_INDEX_LOSSES
@@ -173,13 +174,7 @@ class TFSession(Session):
             finite = tf.math.logical_and(tf.math.is_finite(loss), tf.math.is_finite(norm))
 
             def apply():
-                gs = grads
-                if self.clip is not None and self.clip.type == "global_norm":
-                    gs, _ = tf.clip_by_global_norm(gs, self.clip.max_norm, use_norm=norm)
-                elif self.clip is not None:
-                    gs = [tf.clip_by_value(g, -self.clip.clip_value, self.clip.clip_value) for g in gs]
-                if self.l2:
-                    gs = [g + self.l2 * v.value for g, v in zip(gs, self.net.trainable, strict=True)]
+                gs = clip_and_regularize(grads, self.clip, norm, self.l2, self.net.trainable)
                 self.opt.apply(gs, self.net.trainable)
                 return tf.constant(True)
 

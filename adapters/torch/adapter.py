@@ -62,6 +62,7 @@ class TorchAdapter(FrameworkAdapter):
     SUBCLASS = SUBCLASS
     NATIVE_NOTES = NATIVE_NOTES
     FRAMEWORK = "torch"
+    PART = "torch"
 
     def __init__(self, allow_tf32: bool | None = None) -> None:
         self.allow_tf32 = allow_tf32

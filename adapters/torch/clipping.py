@@ -13,6 +13,9 @@ fused `_amp_foreach_non_finite_check_and_unscale_` over all gradients with scale
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import torch
 
 EPS = 1e-6  # torch.nn.utils.clip_grads_with_norm_'s epsilon
@@ -29,6 +32,26 @@ def clip_to_norm(params: list[torch.Tensor], max_norm: float, norm: torch.Tensor
 
 def clip_by_value(params: list[torch.Tensor], clip_value: float) -> None:
     torch.nn.utils.clip_grad_value_(params, clip_value)
+
+
+def _global_norm(params: list[torch.Tensor], clipping: Any, norm: torch.Tensor, norm_value: float) -> None:
+    if norm_value > clipping.max_norm:
+        clip_to_norm(params, clipping.max_norm, norm, norm_value)
+
+
+CLIPPING: dict[str, Callable[[list[torch.Tensor], Any, Any, float], None]] = {
+    "global_norm": _global_norm,
+    "value": lambda params, clipping, norm, norm_value: clip_by_value(params, clipping.clip_value),
+}
+"""Each spec clipping's torch mapping, by name: `fn(params, clipping, norm tensor, norm value)`, in place on the
+gradients (the norm is the one the step computed for its non-finite check; value clipping does not read it)."""
+
+
+def clip(params: list[torch.Tensor], clipping: Any, norm: Any, norm_value: float) -> None:
+    """Clip the parameters' gradients in place as the recipe's `gradient_clipping` says."""
+    if clipping.type not in CLIPPING:
+        raise KeyError(f"no torch mapping for clipping `{clipping.type}`")
+    CLIPPING[clipping.type](params, clipping, norm, norm_value)
 
 
 class NonFiniteCheck:

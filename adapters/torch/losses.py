@@ -4,7 +4,8 @@ Gaps closed here (docs/adapters/torch.md):
 - the standard puts the class axis last; torch's cross_entropy / nll_loss want it at dim 1: outputs of
   rank > 2 are read as rows [N·positions, C] (a reshape view; `movedim` to dim 1 would hand the backward
   a strided gradient, which torch 2.13's CPU batch norm mis-reads, see layers/batch_norm.py);
-- binary label smoothing (`t(1 - s) + s/2`) has no torch option: targets are smoothed first;
+- binary label smoothing (`t(1 - s) + s/2`) has no torch option: targets are smoothed first, by the
+  reference's own `smooth` (the formula is stated once, in reference/losses/_common.py);
 - from probabilities, F.binary_cross_entropy clamps log at -100 and its gradient's denominator at
   1e-12, and categorical cross-entropy from probabilities has no torch loss; the standard clips
   nothing (p = 0 or 1 gives an infinite loss that stops the run), so both are `-Σ t log p` written in
@@ -16,10 +17,12 @@ Reductions are torch's own `mean` / `sum` over every element (per-sample losses 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
+
+from lockstep.reference.losses import smooth
 
 if TYPE_CHECKING:
     from lockstep.spec.losses import Loss
@@ -35,41 +38,68 @@ def _reduce(per: torch.Tensor, reduction: str) -> torch.Tensor:
     return per.sum() if reduction == "sum" else per.mean()
 
 
+def _rows(output_rank: int) -> tuple[Callable[[torch.Tensor], torch.Tensor], Callable[[torch.Tensor], torch.Tensor]]:
+    """Positions become rows: [N, ..., C] -> [N·positions, C] (a view), the layout torch's class losses read;
+    the mean over rows is the standard's mean over positions. (rows of predictions, flat class targets)"""
+    if output_rank <= 2:
+        return (lambda v: v), (lambda v: v)
+    return (lambda v: v.reshape(-1, v.shape[-1])), (lambda v: v.reshape(-1))
+
+
+def _mse(loss: Any, output_rank: int) -> LossFn:
+    return lambda y, tg: F.mse_loss(y, _same_shape(y, tg), reduction=loss.reduction)
+
+
+def _mae(loss: Any, output_rank: int) -> LossFn:
+    return lambda y, tg: F.l1_loss(y, _same_shape(y, tg), reduction=loss.reduction)
+
+
+def _huber(loss: Any, output_rank: int) -> LossFn:
+    red, delta = loss.reduction, loss.delta
+    return lambda y, tg: F.huber_loss(y, _same_shape(y, tg), reduction=red, delta=delta)
+
+
+def _binary_crossentropy(loss: Any, output_rank: int) -> LossFn:
+    red, s = loss.reduction, float(loss.label_smoothing)
+    if loss.from_logits:
+        return lambda y, tg: F.binary_cross_entropy_with_logits(y, smooth(_same_shape(y, tg), s, 2), reduction=red)
+    return lambda y, tg: _reduce(_binary_from_probabilities(y, smooth(_same_shape(y, tg), s, 2)), red)
+
+
+def _nll(loss: Any, output_rank: int) -> LossFn:
+    rows, flat = _rows(output_rank)
+    return lambda y, tg: F.nll_loss(rows(y), flat(tg), reduction=loss.reduction)
+
+
+def _sparse_categorical_crossentropy(loss: Any, output_rank: int) -> LossFn:
+    rows, flat = _rows(output_rank)
+    red, s = loss.reduction, float(loss.label_smoothing)
+    if loss.from_logits:
+        return lambda y, tg: F.cross_entropy(rows(y), flat(tg), reduction=red, label_smoothing=s)
+    return lambda y, tg: _reduce(_categorical_from_probabilities(y, F.one_hot(tg, y.shape[-1]), s), red)
+
+
+def _categorical_crossentropy(loss: Any, output_rank: int) -> LossFn:
+    rows, _ = _rows(output_rank)
+    red, s = loss.reduction, float(loss.label_smoothing)
+    if loss.from_logits:
+        return lambda y, tg: F.cross_entropy(rows(y), rows(tg), reduction=red, label_smoothing=s)
+    return lambda y, tg: _reduce(_categorical_from_probabilities(y, tg, s), red)
+
+
+LOSSES: dict[str, Callable[[Any, int], LossFn]] = {
+    "mse": _mse, "mae": _mae, "huber": _huber, "binary_crossentropy": _binary_crossentropy,
+    "categorical_crossentropy": _categorical_crossentropy,
+    "sparse_categorical_crossentropy": _sparse_categorical_crossentropy, "nll": _nll,
+}
+"""Each spec loss's torch mapping, by name: `fn(loss, output_rank) -> fn(prediction, target) -> scalar`."""
+
+
 def build(loss: Loss, output_rank: int) -> LossFn:
     """`fn(prediction, target) -> scalar loss` for a spec loss and a batched prediction of `output_rank`."""
-    t, red = loss.type, loss.reduction
-    if t == "mse":
-        return lambda y, tg: F.mse_loss(y, _same_shape(y, tg), reduction=red)
-    if t == "mae":
-        return lambda y, tg: F.l1_loss(y, _same_shape(y, tg), reduction=red)
-    if t == "huber":
-        delta = loss.delta
-        return lambda y, tg: F.huber_loss(y, _same_shape(y, tg), reduction=red, delta=delta)
-    s = float(getattr(loss, "label_smoothing", 0.0))
-    if t == "binary_crossentropy":
-        if loss.from_logits:
-            return lambda y, tg: F.binary_cross_entropy_with_logits(y, _smooth_binary(_same_shape(y, tg), s),
-                                                                    reduction=red)
-        return lambda y, tg: _reduce(_binary_from_probabilities(y, _smooth_binary(_same_shape(y, tg), s)), red)
-    # positions become rows: [N, ..., C] -> [N·positions, C] (a view), the layout torch's class losses read;
-    # the mean over rows is the standard's mean over positions
-    rows = (lambda v: v) if output_rank <= 2 else (lambda v: v.reshape(-1, v.shape[-1]))
-    flat = (lambda v: v) if output_rank <= 2 else (lambda v: v.reshape(-1))
-    if t == "nll":
-        return lambda y, tg: F.nll_loss(rows(y), flat(tg), reduction=red)
-    if t == "sparse_categorical_crossentropy":
-        if loss.from_logits:
-            return lambda y, tg: F.cross_entropy(rows(y), flat(tg), reduction=red, label_smoothing=s)
-        return lambda y, tg: _reduce(_categorical_from_probabilities(y, F.one_hot(tg, y.shape[-1]), s), red)
-    if t == "categorical_crossentropy":
-        if loss.from_logits:
-            return lambda y, tg: F.cross_entropy(rows(y), rows(tg), reduction=red, label_smoothing=s)
-        return lambda y, tg: _reduce(_categorical_from_probabilities(y, tg, s), red)
-    raise KeyError(f"no torch mapping for loss `{t}`")
-
-
-def _smooth_binary(t: torch.Tensor, s: float) -> torch.Tensor:
-    return t * (1 - s) + 0.5 * s if s else t
+    if loss.type not in LOSSES:
+        raise KeyError(f"no torch mapping for loss `{loss.type}`")
+    return LOSSES[loss.type](loss, output_rank)
 
 
 def _binary_from_probabilities(p: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -78,8 +108,6 @@ def _binary_from_probabilities(p: torch.Tensor, t: torch.Tensor) -> torch.Tensor
 
 
 def _categorical_from_probabilities(p: torch.Tensor, t: torch.Tensor, s: float) -> torch.Tensor:
-    """Per position -Σ_c t_c log p_c with smoothing t(1 - s) + s/C; torch has no loss from probabilities."""
-    t = t.to(p.dtype)
-    if s:
-        t = t * (1 - s) + s / p.shape[-1]
-    return -(t * torch.log(p)).sum(-1)
+    """Per position -Σ_c t_c log p_c with the standard's smoothing (the reference's `smooth`, t(1 - s) + s/C);
+    torch has no loss from probabilities."""
+    return -(smooth(t.to(p.dtype), s, p.shape[-1]) * torch.log(p)).sum(-1)

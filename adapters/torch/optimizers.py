@@ -14,7 +14,8 @@ Optimizer state keys in torch are the standard's canonical state names (`momentu
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -22,24 +23,42 @@ if TYPE_CHECKING:
     from lockstep.spec.optimizers import Optimizer
 
 
+def _sgd(opt: Any, params: list[torch.Tensor], l2: float) -> torch.optim.Optimizer:
+    return torch.optim.SGD(params, lr=opt.learning_rate, momentum=opt.momentum, dampening=opt.dampening,
+                           nesterov=opt.nesterov, weight_decay=l2, maximize=False)
+
+
+def _adam(opt: Any, params: list[torch.Tensor], l2: float) -> torch.optim.Optimizer:
+    return torch.optim.Adam(params, lr=opt.learning_rate, betas=(opt.beta1, opt.beta2), eps=opt.epsilon,
+                            weight_decay=l2, amsgrad=opt.amsgrad, maximize=False)
+
+
+def _adamw(opt: Any, params: list[torch.Tensor], l2: float) -> torch.optim.Optimizer:
+    """AdamW's weight_decay is the decoupled decay; coupled L2 is added by the session (`coupled_l2_in_session`)."""
+    return torch.optim.AdamW(params, lr=opt.learning_rate, betas=(opt.beta1, opt.beta2), eps=opt.epsilon,
+                             weight_decay=opt.weight_decay, amsgrad=opt.amsgrad, maximize=False)
+
+
+def _rmsprop(opt: Any, params: list[torch.Tensor], l2: float) -> torch.optim.Optimizer:
+    return torch.optim.RMSprop(params, lr=opt.learning_rate, alpha=opt.rho, eps=opt.epsilon, weight_decay=l2,
+                               momentum=opt.momentum, centered=opt.centered, maximize=False)
+
+
+def _adagrad(opt: Any, params: list[torch.Tensor], l2: float) -> torch.optim.Optimizer:
+    return torch.optim.Adagrad(params, lr=opt.learning_rate, lr_decay=0.0, weight_decay=l2, eps=opt.epsilon,
+                               initial_accumulator_value=opt.initial_accumulator_value, maximize=False)
+
+
+OPTIMIZERS: dict[str, Callable[[Any, list[torch.Tensor], float], torch.optim.Optimizer]] = {
+    "sgd": _sgd, "adam": _adam, "adamw": _adamw, "rmsprop": _rmsprop, "adagrad": _adagrad}
+"""Each spec optimizer's torch mapping, by name: `fn(opt, params, l2) -> torch.optim optimizer` (l2 is passed as
+torch's coupled `weight_decay` where the optimizer has one)."""
+
+
 def build(opt: Optimizer, params: list[torch.Tensor], l2: float) -> torch.optim.Optimizer:
-    t = opt.type
-    lr = opt.learning_rate
-    if t == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=opt.momentum, dampening=opt.dampening,
-                               nesterov=opt.nesterov, weight_decay=l2, maximize=False)
-    if t in ("adam", "adamw"):
-        cls = torch.optim.AdamW if t == "adamw" else torch.optim.Adam
-        decay = opt.weight_decay if t == "adamw" else l2
-        return cls(params, lr=lr, betas=(opt.beta1, opt.beta2), eps=opt.epsilon, weight_decay=decay,
-                   amsgrad=opt.amsgrad, maximize=False)
-    if t == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr, alpha=opt.rho, eps=opt.epsilon, weight_decay=l2,
-                                   momentum=opt.momentum, centered=opt.centered, maximize=False)
-    if t == "adagrad":
-        return torch.optim.Adagrad(params, lr=lr, lr_decay=0.0, weight_decay=l2, eps=opt.epsilon,
-                                   initial_accumulator_value=opt.initial_accumulator_value, maximize=False)
-    raise KeyError(f"no torch mapping for optimizer `{t}`")
+    if opt.type not in OPTIMIZERS:
+        raise KeyError(f"no torch mapping for optimizer `{opt.type}`")
+    return OPTIMIZERS[opt.type](opt, params, l2)
 
 
 def coupled_l2_in_session(opt: Optimizer) -> bool:
@@ -47,19 +66,23 @@ def coupled_l2_in_session(opt: Optimizer) -> bool:
     return opt.type == "adamw"
 
 
+def add_coupled_l2(grads: list[torch.Tensor], params: list[torch.Tensor], l2: float) -> None:
+    """g ← g + l2·w in place, after clipping: coupled L2 where the optimizer's weight_decay cannot carry it."""
+    with torch.no_grad():
+        torch._foreach_add_(grads, params, alpha=l2)
+
+
+REGULARIZATION: dict[str, str] = {
+    "l2": "the optimizer's coupled weight_decay (added inside step(), after the session clipped); AdamW: the "
+          "session adds l2·w itself (add_coupled_l2)"}
+"""How each spec regularization maps onto torch, by name."""
+
+
 def state_names(opt: Optimizer) -> tuple[str, ...]:
-    """The canonical state names this configuration keeps (the reference's `init_state` keys)."""
-    t = opt.type
-    if t == "sgd":
-        return ("momentum_buffer",) if opt.momentum > 0 else ()
-    if t in ("adam", "adamw"):
-        return ("exp_avg", "exp_avg_sq", "max_exp_avg_sq") if opt.amsgrad else ("exp_avg", "exp_avg_sq")
-    if t == "rmsprop":
-        return ("square_avg", *(("grad_avg",) if opt.centered else ()),
-                *(("momentum_buffer",) if opt.momentum > 0 else ()))
-    if t == "adagrad":
-        return ("sum",)
-    raise KeyError(t)
+    """The canonical state names this configuration keeps: the reference's (reference/optimizers/<type>.py)."""
+    from lockstep.reference import optimizers as reference
+
+    return tuple(reference.get(opt.type).state_names(opt))
 
 
 def has_step_count(opt: Optimizer) -> bool:

@@ -247,16 +247,11 @@ class TorchSession(Session):
             for saved, live in zip(self.snapshot, self.buffers, strict=True):
                 live.copy_(saved)
             raise NonFiniteError("loss" if not math.isfinite(value) else f"gradient of {self._non_finite()}")
-        norm = None
-        if self.clip_norm is not None and grads:
-            norm = flag_value
-            if norm > self.clip_norm:
-                clipping.clip_to_norm(self.params, self.clip_norm, flag, norm)
-        elif self.clip_value is not None:
-            clipping.clip_by_value(self.params, self.clip_value)
+        norm = flag_value if self.clip_norm is not None and grads else None
+        if self.clip is not None and (grads or self.clip_norm is None):
+            clipping.clip(self.params, self.clip, flag, flag_value)
         if self.l2_in_session and grads:
-            with torch.no_grad():
-                torch._foreach_add_(grads, [p for p in self.params if p.grad is not None], alpha=self.l2)
+            optimizers.add_coupled_l2(grads, [p for p in self.params if p.grad is not None], self.l2)
         if self.opt is None:  # a model without parameters: nothing to update, the standard's rate reported
             from lockstep.reference.schedules import learning_rate
 

@@ -9,10 +9,13 @@ from types import ModuleType
 
 import numpy as np
 
+from lockstep.reference.losses._common import smooth
 from lockstep.spec import constructs
 from lockstep.spec.losses import Loss
 
 TYPES = constructs.names("loss")
+
+__all__ = ["TYPES", "compute", "get", "smooth"]  # smooth: label smoothing, also for adapters' written losses
 
 
 def get(type_name: str) -> ModuleType:

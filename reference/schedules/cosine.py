@@ -7,10 +7,12 @@ CosineAnnealingLR would rise again after T, Keras's CosineDecay holds at alpha Â
 from __future__ import annotations
 
 import math
+from typing import Any
 
+from lockstep.reference.schedules._ops import SCALAR
 from lockstep.spec.schedules import Cosine
 
 
-def learning_rate(schedule: Cosine, base: float, t: int) -> float:
+def learning_rate(schedule: Cosine, base: float, t: Any, ops: Any = SCALAR) -> Any:
     lo, big_t = schedule.min_learning_rate, schedule.decay_steps
-    return lo + (base - lo) * (1.0 + math.cos(math.pi * min(t, big_t) / big_t)) / 2.0
+    return lo + (base - lo) * (1.0 + ops.cos(math.pi * ops.minimum(t, big_t) / big_t)) / 2.0

@@ -8,16 +8,24 @@ Single-input modules take one tensor; merge modules (`add`, `concat`) take sever
 
 from __future__ import annotations
 
-import importlib
 from types import ModuleType
 
-from lockstep.spec.layers import LAYER_TYPES
+from lockstep.spec import constructs
 
-TYPES: tuple[str, ...] = tuple(LAYER_TYPES)
+TYPES: tuple[str, ...] = constructs.names("layer")
+
+UNSUPPORTED: dict[str, str] = {}
+"""Layer types this backend declares it cannot map, with the reason (none in v1): tests/test_construct_coverage.py
+accepts a declaration here instead of a module, and `get` refuses the type with the reason."""
 
 
 def get(type_name: str) -> ModuleType:
-    """The torch mapping of a spec layer type."""
-    if type_name not in LAYER_TYPES:
+    """The torch mapping of a spec layer type, adapters/torch/layers/<type>.py:
+    MissingPart names the file to write when the module is missing."""
+    if type_name in UNSUPPORTED:  # declared: the suite reports it unsupported, a run refuses it by name
+        from lockstep.adapters.base import UnsupportedConstruct
+
+        raise UnsupportedConstruct(type_name, UNSUPPORTED[type_name])
+    if type_name not in TYPES:
         raise KeyError(f"no torch mapping for layer `{type_name}`")
-    return importlib.import_module(f"lockstep.adapters.torch.layers.{type_name}")
+    return constructs.get(type_name, "layer").load("torch")
