@@ -207,15 +207,16 @@ class Suite:
     def from_config(cls, config: pytest.Config) -> Suite:
         """Validate the options as `lockstep certify` does and load the adapter; pytest.UsageError otherwise."""
         from lockstep.adapters.registry import AdapterNotFound, get
-        from lockstep.commands.certify import LEVEL_NAMES, parse_levels
+        from lockstep.conformance.results import LEVEL_NAMES, parse_levels
         from lockstep.conformance.suite import DEFAULT_EXAMPLES, DEFAULT_SEED, SPECS, Options, example_recipes
 
         opt = config.getoption
         name = str(opt("lockstep_adapter")).strip()
-        levels = parse_levels(opt("lockstep_level"))
-        if levels is None:
+        try:
+            levels = parse_levels(opt("lockstep_level"))
+        except ValueError:
             raise pytest.UsageError(f"--lockstep-level {opt('lockstep_level')!r}: expected 1-5, level names "
-                                    f"({', '.join(LEVEL_NAMES)}) or `all`")
+                                    f"({', '.join(LEVEL_NAMES)}) or `all`") from None
         dtypes = _split(opt("lockstep_dtype"))
         if not dtypes or any(d not in DTYPES for d in dtypes):
             raise pytest.UsageError(f"--lockstep-dtype: expected float32 and/or float64, got {opt('lockstep_dtype')!r}")

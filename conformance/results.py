@@ -12,6 +12,7 @@ Vocabulary (docs/conformance.md):
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -22,6 +23,32 @@ LEVELS: dict[int, str] = {1: "predictions", 2: "gradients", 3: "updates", 4: "re
 and optimizer state after k steps (schedules, clipping, regularization included); 4 short training
 trajectories of the example recipes; 5 the data-parallel engine on 2 and 3 replicas, step by step (asked for
 by name or number: not part of `all`, it starts worker processes)."""
+
+LEVEL_NAMES: dict[str, int] = {name: number for number, name in LEVELS.items()}
+DEFAULT_LEVELS: tuple[int, ...] = (1, 2, 3, 4)
+"""What `all` means: level 5 starts worker processes and is asked for by name or number."""
+
+
+def parse_levels(levels: str | int | Iterable[int | str]) -> tuple[int, ...]:
+    """Levels given as numbers or names (comma-separated text, or several), or `all`; ValueError otherwise.
+    One reading for `lockstep certify --level`, the Python API and the pytest plugin's `--lockstep-level`."""
+    items = [levels] if isinstance(levels, (str, int)) else list(levels)
+    if any(isinstance(x, str) and x.strip().lower() == "all" for x in items):
+        return DEFAULT_LEVELS
+    expected = f"--level {levels!r}: expected 1-5, level names ({', '.join(LEVEL_NAMES)}) or `all`"
+    out = set()
+    for x in items:
+        for part in (x.split(",") if isinstance(x, str) else [x]):
+            p = str(part).strip().lower()
+            if p.isdigit() and int(p) in LEVELS:
+                out.add(int(p))
+            elif p in LEVEL_NAMES:
+                out.add(LEVEL_NAMES[p])
+            else:
+                raise ValueError(expected)
+    if not out:
+        raise ValueError(expected)
+    return tuple(sorted(out))
 
 
 @dataclass(frozen=True)

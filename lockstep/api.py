@@ -32,6 +32,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
+from lockstep.conformance.results import parse_levels  # light: dataclasses only, no NumPy, no suite
 from lockstep.errors import LockstepError
 from lockstep.spec.diagnostics import Diagnostic, escape_text, format_path
 
@@ -778,28 +779,12 @@ def _adapter(name: str | Adapter) -> Adapter:
         raise
 
 
-LEVEL_NAMES = {"predictions": 1, "gradients": 2, "updates": 3, "recipes": 4, "data_parallel": 5}
-"""Level 5 starts worker processes: `all` means 1-4, level 5 is asked for by name or number."""
-
-
 def _levels(levels: str | int | Iterable[int | str]) -> tuple[int, ...]:
-    items = [levels] if isinstance(levels, (str, int)) else list(levels)
-    if any(isinstance(x, str) and x.strip().lower() == "all" for x in items):
-        return (1, 2, 3, 4)
-    out = set()
-    for x in items:
-        for part in (x.split(",") if isinstance(x, str) else [x]):
-            p = str(part).strip().lower()
-            if p.isdigit() and int(p) in (1, 2, 3, 4, 5):
-                out.add(int(p))
-            elif p in LEVEL_NAMES:
-                out.add(LEVEL_NAMES[p])
-            else:
-                raise LockstepError(f"--level {levels!r}: expected 1-5, level names ({', '.join(LEVEL_NAMES)}) or "
-                                    "`all`")
-    if not out:
-        raise LockstepError(f"--level {levels!r}: expected 1-5, level names ({', '.join(LEVEL_NAMES)}) or `all`")
-    return tuple(sorted(out))
+    """conformance/results.py's reading of levels, its ValueError as a LockstepError (exit 2)."""
+    try:
+        return parse_levels(levels)
+    except ValueError as exc:
+        raise LockstepError(str(exc)) from None
 
 
 def _names(value: str | Iterable[str] | None) -> tuple[str, ...] | None:

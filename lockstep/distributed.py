@@ -30,18 +30,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lockstep.adapters.data_parallel import data_parallel_session, engine_kind
+
 if TYPE_CHECKING:
     import argparse
 
-    from lockstep.adapters.base import Adapter, Session
     from lockstep.runner import Prepared
-    from lockstep.spec.documents import Model, Recipe
+    from lockstep.spec.documents import Recipe
 
 ENV_LAUNCHER = "LOCKSTEP_LAUNCHER"
 """Set by `lockstep run`'s launcher in its workers (its pid): the launcher holds the run folder's lock."""
 WORLD_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
-PROCESS_ENGINES = {"torch": "lockstep.adapters.torch.distributed"}
-IN_PROCESS_ENGINES = {"reference", "tensorflow"}
 GRACE_S = 5.0  # how long the launcher waits for the other workers after one failed, before it kills them
 
 
@@ -98,65 +97,8 @@ class Replica:
 
 
 # ------------------------------------------------------------------------------------------ engines
-def engine_kind(backend: str, adapter: Adapter | None = None) -> str | None:
-    """"processes" (one process per replica), "in-process" (every replica in this process) or None (the
-    backend has no data-parallel engine). A third-party adapter declares one with a `data_parallel` method and
-    a `data_parallel_processes` attribute (docs/distributed.md)."""
-    from lockstep.adapters.registry import ALIASES
-
-    name = ALIASES.get(backend.lower(), backend.lower())
-    if name in PROCESS_ENGINES:
-        return "processes"
-    if name in IN_PROCESS_ENGINES:
-        return "in-process"
-    if adapter is None:
-        from lockstep.adapters.registry import get
-
-        try:
-            adapter = get(backend)
-        except Exception:
-            return None
-    if not callable(getattr(adapter, "data_parallel", None)):
-        return None
-    return "processes" if getattr(adapter, "data_parallel_processes", False) else "in-process"
-
-
-def data_parallel_session(adapter: Adapter, model: Model, *, dtype: str, device: str, recipe: Recipe,
-                          replicas: int, batch_norm: str | None, driver: bool = False) -> Session:
-    """A session training `replicas` replicas of `model` with the standard's data-parallel semantics.
-
-    For an engine with one process per replica, `driver=False` is this process's replica (its group must be
-    joined: `join`), `driver=True` is every replica, started in a pool of worker processes and driven from here
-    (the conformance suite, benchmarks). In-process engines are the same either way."""
-    from lockstep.adapters.reference import ReferenceAdapter
-
-    custom = getattr(adapter, "data_parallel", None)
-    if callable(custom):
-        return custom(model, dtype=dtype, device=device, recipe=recipe, replicas=replicas, batch_norm=batch_norm,
-                      driver=driver)
-    if isinstance(adapter, ReferenceAdapter):
-        from lockstep.adapters.reference_parallel import DataParallelReferenceSession
-
-        adapter.build(model, dtype=dtype, device=device)  # the reference's own device and dtype errors
-        return DataParallelReferenceSession(model, recipe, dtype, replicas=replicas, batch_norm=batch_norm)
-    name = getattr(adapter, "name", "")
-    if name == "torch":
-        from lockstep.adapters.torch import distributed as torch_dp
-
-        adapter.check_target(dtype, device)  # type: ignore[attr-defined]
-        cls = torch_dp.TorchDataParallelSession if driver else torch_dp.TorchReplicaSession
-        return cls(model, dtype=dtype, device=device, recipe=recipe, replicas=replicas, batch_norm=batch_norm)
-    if name == "tensorflow":
-        from lockstep.adapters.tensorflow import distributed as tf_dp
-
-        if not driver and device == "cpu":
-            tf_dp.configure_logical_cpus(replicas)  # before anything starts TensorFlow's runtime
-        adapter.check_target(dtype, device)  # type: ignore[attr-defined]
-        cls = tf_dp.TFDataParallelDriver if driver else tf_dp.TFDataParallelSession
-        return cls(model, dtype=dtype, device=device, recipe=recipe, replicas=replicas, batch_norm=batch_norm)
-    from lockstep.adapters.base import UnsupportedConstruct
-
-    raise UnsupportedConstruct("distribution", f"the `{name}` adapter has no data-parallel engine")
+# Which engine a backend has and how to build it are the adapters' business (adapters/data_parallel.py, which
+# the conformance suite's level 5 uses too); re-exported here for the runner and the launcher.
 
 
 def join(backend: str, world: World | None, device: str) -> Replica:
@@ -333,9 +275,9 @@ def _may_distribute(recipe: str) -> bool:
 
 def out_folder(args: argparse.Namespace, recipe: Recipe) -> Path:
     """The run folder `lockstep run` writes into (`--out`, or runs/<recipe name>-<backend>)."""
-    from lockstep.commands.run import out_folder as default
+    from lockstep.runfolder import default_out
 
-    return default(args, recipe)
+    return default_out(args.out, recipe.metadata.name, args.backend)
 
 
 def _plan(args: argparse.Namespace, n: int) -> tuple[Prepared, int] | int:

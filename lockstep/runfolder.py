@@ -73,6 +73,13 @@ class FolderError(LockstepError):
     The message is one line, starts with the command's name and says what to do."""
 
 
+def default_out(out: str | os.PathLike[str] | None, recipe_name: str, backend: str) -> Path:
+    """`--out`, or runs/<recipe name>-<backend> (`lockstep run`, one process or data parallel)."""
+    import re
+
+    return Path(out or f"runs/{recipe_name}-{re.sub(r'[^A-Za-z0-9_.-]+', '_', backend)}")
+
+
 def check_out_arg(value: str | None, flag: str = "--out", prog: str = "lockstep") -> None:
     """An explicitly empty folder argument is a mistake (an unset shell variable), never "use the default"."""
     if value is not None and not value.strip():

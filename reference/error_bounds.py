@@ -44,9 +44,9 @@ from lockstep.reference.model import ReferenceModel
 from lockstep.reference.tolerances import (
     UNIT_ROUNDOFF,
     Tolerance,
-    construct_rule,
     backward_excess,
     batch_length,
+    construct_rule,
     gamma,
     gradient_length,
     layer_length,

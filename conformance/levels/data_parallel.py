@@ -228,8 +228,8 @@ class _Epochs:
 def compare(pair: Pair, replicas: int, batch_norm: str | None, steps: int | None = None,
             actual: Session | None = None) -> list[Check]:
     """Every step of `pair`'s prepared run on `replicas` replicas of the adapter against the oracle."""
+    from lockstep.adapters.data_parallel import data_parallel_session
     from lockstep.adapters.reference_parallel import DataParallelReferenceSession
-    from lockstep.distributed import data_parallel_session
 
     prep, target = pair.prep, pair.target
     recipe = prep.recipe

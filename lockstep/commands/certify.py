@@ -12,8 +12,6 @@ import sys
 import time
 from typing import TextIO
 
-from lockstep.api import LEVEL_NAMES as LEVEL_NAMES  # re-exported: the pytest plugin reads levels alike
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from lockstep.conformance.suite import DEFAULT_EXAMPLES, DEFAULT_SEED
@@ -42,17 +40,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--report", default=None, metavar="DIR",
                         help="report folder (default: certify-<adapter>/)")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress display")
-
-
-def parse_levels(text: str) -> tuple[int, ...] | None:
-    """`all`, level numbers or names, comma-separated; None when the text is none of those (also used by the
-    pytest plugin, so `--level` and `--lockstep-level` read alike)."""
-    from lockstep.api import LockstepError, _levels
-
-    try:
-        return _levels(text)
-    except LockstepError:
-        return None
 
 
 class _Progress:

@@ -85,9 +85,9 @@ def run(args: argparse.Namespace) -> int:
 
 def out_folder(args: argparse.Namespace, recipe) -> Path:
     """`--out`, or runs/<recipe name>-<backend> (the data-parallel paths write there too)."""
-    import re
+    from lockstep.runfolder import default_out
 
-    return Path(args.out or f"runs/{recipe.metadata.name}-{re.sub(r'[^A-Za-z0-9_.-]+', '_', args.backend)}")
+    return default_out(args.out, recipe.metadata.name, args.backend)
 
 
 def _summary(r: RunResult) -> None:

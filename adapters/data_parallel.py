@@ -1,0 +1,79 @@
+"""Which data-parallel engine a backend has, and building it (docs/distributed.md; spec/distribution.py).
+
+An adapter-level choice, shared by `lockstep run --replicas` (lockstep/distributed.py) and the conformance
+suite's level 5 (conformance/levels/data_parallel.py): the built-in engines (the reference's oracle, torch's
+DDP replicas, TensorFlow's MirroredStrategy), or a third-party adapter's own `data_parallel`. Nothing here
+imports a framework at module level.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from lockstep.adapters.base import Adapter, Session
+    from lockstep.spec.documents import Model, Recipe
+
+PROCESS_ENGINES = {"torch": "lockstep.adapters.torch.distributed"}
+IN_PROCESS_ENGINES = {"reference", "tensorflow"}
+
+
+def engine_kind(backend: str, adapter: Adapter | None = None) -> str | None:
+    """"processes" (one process per replica), "in-process" (every replica in this process) or None (the
+    backend has no data-parallel engine). A third-party adapter declares one with a `data_parallel` method and
+    a `data_parallel_processes` attribute (docs/distributed.md)."""
+    from lockstep.adapters.registry import ALIASES
+
+    name = ALIASES.get(backend.lower(), backend.lower())
+    if name in PROCESS_ENGINES:
+        return "processes"
+    if name in IN_PROCESS_ENGINES:
+        return "in-process"
+    if adapter is None:
+        from lockstep.adapters.registry import get
+
+        try:
+            adapter = get(backend)
+        except Exception:
+            return None
+    if not callable(getattr(adapter, "data_parallel", None)):
+        return None
+    return "processes" if getattr(adapter, "data_parallel_processes", False) else "in-process"
+
+
+def data_parallel_session(adapter: Adapter, model: Model, *, dtype: str, device: str, recipe: Recipe,
+                          replicas: int, batch_norm: str | None, driver: bool = False) -> Session:
+    """A session training `replicas` replicas of `model` with the standard's data-parallel semantics.
+
+    For an engine with one process per replica, `driver=False` is this process's replica (its group must be
+    joined: `join`), `driver=True` is every replica, started in a pool of worker processes and driven from here
+    (the conformance suite, benchmarks). In-process engines are the same either way."""
+    from lockstep.adapters.reference import ReferenceAdapter
+
+    custom = getattr(adapter, "data_parallel", None)
+    if callable(custom):
+        return custom(model, dtype=dtype, device=device, recipe=recipe, replicas=replicas, batch_norm=batch_norm,
+                      driver=driver)
+    if isinstance(adapter, ReferenceAdapter):
+        from lockstep.adapters.reference_parallel import DataParallelReferenceSession
+
+        adapter.build(model, dtype=dtype, device=device)  # the reference's own device and dtype errors
+        return DataParallelReferenceSession(model, recipe, dtype, replicas=replicas, batch_norm=batch_norm)
+    name = getattr(adapter, "name", "")
+    if name == "torch":
+        from lockstep.adapters.torch import distributed as torch_dp
+
+        adapter.check_target(dtype, device)  # type: ignore[attr-defined]
+        cls = torch_dp.TorchDataParallelSession if driver else torch_dp.TorchReplicaSession
+        return cls(model, dtype=dtype, device=device, recipe=recipe, replicas=replicas, batch_norm=batch_norm)
+    if name == "tensorflow":
+        from lockstep.adapters.tensorflow import distributed as tf_dp
+
+        if not driver and device == "cpu":
+            tf_dp.configure_logical_cpus(replicas)  # before anything starts TensorFlow's runtime
+        adapter.check_target(dtype, device)  # type: ignore[attr-defined]
+        cls = tf_dp.TFDataParallelDriver if driver else tf_dp.TFDataParallelSession
+        return cls(model, dtype=dtype, device=device, recipe=recipe, replicas=replicas, batch_norm=batch_norm)
+    from lockstep.adapters.base import UnsupportedConstruct
+
+    raise UnsupportedConstruct("distribution", f"the `{name}` adapter has no data-parallel engine")
