@@ -32,7 +32,6 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
-from lockstep.conformance.results import parse_levels  # light: dataclasses only, no NumPy, no suite
 from lockstep.errors import LockstepError
 from lockstep.spec.diagnostics import Diagnostic, escape_text, format_path
 
@@ -781,6 +780,8 @@ def _adapter(name: str | Adapter) -> Adapter:
 
 def _levels(levels: str | int | Iterable[int | str]) -> tuple[int, ...]:
     """conformance/results.py's reading of levels, its ValueError as a LockstepError (exit 2)."""
+    from lockstep.conformance.results import parse_levels  # not at the top: `lockstep validate` starts here
+
     try:
         return parse_levels(levels)
     except ValueError as exc:
