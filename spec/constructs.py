@@ -15,7 +15,8 @@ A construct is (name, kind, spec model). Its parts, for a layer `<name>` (other 
 - `strategy`: an entry of conformance/strategies.py's `LAYER_CASES`, `LOSS_CASES`, `OPTIMIZER_CASES`,
   `SCHEDULE_CASES`, `CLIPPING_CASES` or `REGULARIZATION_CASES`;
 - `fields`: `Field(description=...)` on every field of its model;
-- `docs`: a section (or, for initializers, a table row) naming it in docs/spec/v1.md.
+- `docs`: a section (or, for initializers, a table row) naming it in docs/spec/v1.md and, for what a backend
+  runs, its normative math (and float32 rules' rows) in docs/spec/v1-semantics.md.
 
 A backend may declare a construct unsupported instead of mapping it: `UNSUPPORTED = {name: reason}` in the
 package of the per-construct modules or in the grouped module (tests/test_construct_coverage.py reads both).
@@ -44,11 +45,16 @@ Part = Literal["reference", "tolerance", "torch", "tensorflow", "onnx", "strateg
 PARTS: tuple[Part, ...] = typing.get_args(Part)
 
 SPEC_PAGE = "docs/spec/v1.md"
+SEMANTICS_PAGE = "docs/spec/v1-semantics.md"
 GUIDE = "docs/internals.md, \"Adding a construct\""
 
 
-class MissingPart(LookupError):
-    """A construct lacks a part (or a rule of one): the message names the construct and the file to write."""
+class MissingPart(KeyError):
+    """A construct lacks a part (or a rule of one): the message names the construct and the file to write.
+    (A KeyError, as an unknown name always was here, so callers' `except KeyError` keep working.)"""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
 
 
 class UnknownConstruct(KeyError):
@@ -78,7 +84,8 @@ class Location:
 
 @dataclass(frozen=True)
 class Shared:
-    """The part is one rule for the whole kind (e.g. every schedule's learning-rate tolerance), at `where`."""
+    """The part is one rule for the whole kind (e.g. every schedule's learning-rate tolerance), at `where`:
+    `module[:attribute,...]`, or repository files."""
 
     where: str
     note: str
@@ -100,11 +107,11 @@ _PREPARED = "prepared by the standard (data, initial weights) and handed over to
 _PREDICTIONS = "ONNX export carries the eval forward only (predictions): nothing here is exported"
 _LR_RULE = Shared("lockstep.conformance.tolerance:learning_rate_rule",
                   "the learning rate of every schedule (and warm-up) against its closed form: t + c_f + 4 roundings")
-_STEP_RULES = Shared("lockstep.conformance.tolerance:STEP RULES",
+_STEP_RULES = Shared("lockstep.conformance.tolerance:StepTracker,resync_rules",
                      "the gradient's error bound carried through clipping and coupled L2 (StepTracker, resync_rules)")
 _NO_CASES = Shared("tests/test_reference_init.py, tests/test_data.py",
                    "prepared constructs are exact (handed over as arrays): tested against the reference, not certified")
-_EXACT = Shared("lockstep.conformance.tolerance", "exact: every backend receives the prepared arrays bit for bit")
+_EXACT = Shared("lockstep.conformance.checks", "exact: every backend receives the prepared arrays bit for bit")
 
 
 def _own(pattern: str, required: tuple[str, ...], what: str) -> typing.Callable[[str], Location]:
@@ -270,6 +277,11 @@ class Construct:
             return _LAYOUT[self.kind][part](self.name)
         except KeyError:
             raise KeyError(f"no part `{part}`; parts: {', '.join(PARTS)}") from None
+
+    @property
+    def semantics_name(self) -> str | None:
+        """How docs/spec/v1-semantics.md names it (None: prepared constructs are stated in docs/spec/v1.md)."""
+        return None if not self.runs else "warm-up" if self.kind == "warmup" else self.name
 
     @property
     def docs_anchor(self) -> tuple[str, str]:
