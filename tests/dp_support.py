@@ -1,4 +1,5 @@
-"""Recipes for the data-parallel tests (tests/test_data_parallel.py, tests/torch/, tests/tensorflow/)."""
+"""Recipes for the data-parallel tests (tests/test_data_parallel.py and the data-parallel modules of
+tests/backends/torch_specific/ and tests/backends/tensorflow_specific/)."""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ the derived tolerance (ratio ≤ 1) for outputs, losses and every gradient, for 
 
 Worst ratios observed in one sweep (torch 2.13 CPU, float32, LOCKSTEP_HYPOTHESIS=random
 LOCKSTEP_BOUNDS_EXAMPLES=1000: 1000 examples per layer type, per random sequence/graph and per loss,
-inputs and parameters as in tests/torch plus stressed spreads and offsets; 4.5 minutes), as
+inputs and parameters as in tests/backends plus stressed spreads and offsets; 4.5 minutes), as
 output / loss / gradient:
 
     add 0.43/0.062/0.090  avg_pool2d 0.33/0.061/0.066  batch_norm 0.36/0.021/0.019  concat 0.46/0.046/0.085
@@ -223,7 +223,8 @@ def _recipe(model_doc: dict, loss: dict) -> Recipe:
 
 
 def _state(model: Model, rng: np.random.Generator, spread: float = 1.0) -> dict[str, np.ndarray]:
-    """Parameters ~ N(0, 0.25·spread²), buffers positive (running variances must be), as tests/torch do."""
+    """Parameters ~ N(0, 0.25·spread²), buffers positive (running variances must be), as the backend tests draw
+    them (tests/backends/backend_support.py)."""
     graph = build_graph(model)
     out = {k: rng.normal(size=s.shape) * 0.5 * spread for k, s in graph.parameters().items()}
     out.update({k: np.abs(rng.normal(size=s.shape)) + 0.5 for k, s in graph.buffers().items()})

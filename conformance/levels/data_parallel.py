@@ -127,7 +127,8 @@ def problem(construct: str = "data_parallel", allowed: frozenset[str] | None = N
                                           {"type": "sgd", "learning_rate": 0.05}]))
         spatial = shape[1] - 1 if conv else 1  # conv1d with kernel 2: L - 1 positions per sample
         # `local` needs two values per channel in every shard; `sync` cases keep to that too, so that a `local`
-        # engine fails them rather than erroring (one-sample shards under `sync`: tests/torch/test_torch_data_parallel)
+        # engine fails them rather than erroring (one-sample shards under `sync`:
+        # tests/backends/torch_specific/test_torch_data_parallel.py)
         shardable = mode is not None
         per = draw(st.integers(1, 3))
         if shardable and per * spatial < 2:

@@ -19,7 +19,7 @@ from lockstep.adapters.reference_parallel import DataParallelReferenceSession
 from lockstep.cli import main
 from lockstep.runner import masks_for, prepare_run
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # tests/: dp_support
 from dp_support import write
 
 

@@ -14,7 +14,7 @@ from lockstep import deploy as deploy_module
 from lockstep.cli import main
 from lockstep.runner import prepare_run
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 EXAMPLES = ROOT / "examples"
 ENVS = {name: EXAMPLES / f"{name}.environment.yaml" for name in ("onnx-cpu", "onnx-cpu-float16", "onnx-cpu-int8")}
 
