@@ -21,29 +21,36 @@ _spec.loader.exec_module(gen)  # type: ignore[union-attr]
 SHOWN = [s for path in gen.DOCS for s in gen.parse(path)]
 
 
-@pytest.fixture(scope="module")
-def scratch(tmp_path_factory) -> tuple[Path, dict[str, str]]:
-    folder = tmp_path_factory.mktemp("docs-outputs")
-    return folder, gen.sandbox(folder)
-
-
 def test_there_are_shown_outputs() -> None:
     labels = [s.label for s in SHOWN]
     assert any("lockstep validate" in x for x in labels) and any("lockstep compare" in x for x in labels), labels
     assert all(s.commands for s in SHOWN)
 
 
-@pytest.mark.parametrize("shown", [pytest.param(s, id=s.label, marks=[pytest.mark.slow] if s.slow else [])
-                                   for s in SHOWN])
-def test_shown_output_is_current(shown, scratch) -> None:
-    folder, env = scratch
-    if any(c.split()[0] == "lockstep" for c in shown.commands) and shutil.which("bash") is None:
+def _pages(slow: bool) -> list:
+    """One test per page: its fast blocks (in page order), and, marked slow, all of its blocks where it has slow
+    ones (a page is a sequence: a later block may use what an earlier one wrote)."""
+    out = []
+    for path in gen.DOCS:
+        blocks = gen.parse(path)
+        has_slow = any(b.slow for b in blocks)
+        if slow and has_slow:
+            out.append(pytest.param(path, True, id=f"{path.relative_to(ROOT)} (all)", marks=[pytest.mark.slow]))
+        elif not slow and any(not b.slow for b in blocks):
+            out.append(pytest.param(path, False, id=f"{path.relative_to(ROOT)} (fast)"))
+    return out
+
+
+@pytest.mark.parametrize(("path", "with_slow"), [*_pages(False), *_pages(True)])
+def test_shown_outputs_are_current(path: Path, with_slow: bool) -> None:
+    if shutil.which("bash") is None:
         pytest.skip("no bash")
-    fresh = gen.run(shown, folder, env)
-    mode = shown.options.get("mask", "float64")
-    assert gen.mask(shown.body, mode) == gen.mask(fresh, mode), (
-        f"{shown.label}: the committed output is stale; run `python docs/tools/gen_outputs.py`\n--- committed\n"
-        f"{shown.body}\n--- fresh\n{fresh}")
+    shown = [s for s in gen.parse(path) if with_slow or not s.slow]
+    fresh = gen.run_document(shown)
+    stale = [(s, body, diff) for s, body in zip(shown, fresh, strict=True) if (diff := gen.stale(s, body))]
+    assert not stale, "\n\n".join(
+        f"{s.label}: the committed output is stale; run `python docs/tools/gen_outputs.py`\n{diff}\n--- fresh\n{body}"
+        for s, body, diff in stale)
 
 
 def test_masking() -> None:
