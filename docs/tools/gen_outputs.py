@@ -144,13 +144,13 @@ def mask(text: str, mode: str = "float64") -> str:
     """The text as the check compares it. Always masked: timings, and where a worst case or a largest difference
     was reached (`(worst: ...)`, `(step N, name)`) and drift's growth, which round-off decides. float32: every
     number; float64: the round-off-sized ones (printed in e-notation: differences, ratios), so that values
-    (losses, metrics, counts) are compared exactly as printed."""
+    (losses, metrics, counts) are compared exactly as printed. Runs of spaces count as one: a table's columns
+    widen with a masked number's width."""
     text = TIMING.sub("#", text)
     text = WHERE.sub("(#)", text)
     text = GROWTH.sub("×#", text)
-    if mode == "float32":
-        return NUMBER.sub("#", text)
-    return ROUNDOFF.sub("#", text)
+    text = NUMBER.sub("#", text) if mode == "float32" else ROUNDOFF.sub("#", text)
+    return re.sub(r"(?<=\S) {2,}", " ", text)
 
 
 def run_document(shown: list[Shown]) -> list[str]:
