@@ -269,7 +269,7 @@ def dump(doc: Document | Iterable[Document], path: PathLike | None = None) -> st
     else:
         text = "---\n".join(dump_yaml(d) for d in data)
     if path is not None:
-        from lockstep.atomic import write_text
+        from lockstep.spec.atomic import write_text
 
         try:
             write_text(path, text)
@@ -579,12 +579,12 @@ def run(recipe: PathLike | Recipe, backend: str = "reference", out: PathLike | N
     TrainingFailed (exit_code 1, `.result` = the steps before) when a loss or gradient becomes non-finite."""
     import time
 
-    from lockstep import atomic
     from lockstep import tensorboard as tb
     from lockstep.checkpoint import checkpoints
     from lockstep.progress import Progress
     from lockstep.runfolder import RUN_OUTPUTS, check_out_arg, claim, recipe_inputs
     from lockstep.runner import RunError, RunFailed, build_session, prepare_loaded, train, write_report
+    from lockstep.spec import atomic
 
     say = log or _stderr("lockstep")
     if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
@@ -983,8 +983,8 @@ def migrate(paths: PathLike | Iterable[PathLike], *, check: bool = False, out: P
     folder or glob each was found through); `check` writes nothing. A file is written only when every document
     in it is valid after migration; writes are atomic; leading comments (modelines) are kept. LockstepError
     (exit_code 2) for paths that name no document or an unusable `out`, before any file is written."""
-    from lockstep.atomic import write_text
     from lockstep.runfolder import check_out_arg, writable_folder
+    from lockstep.spec.atomic import write_text
     from lockstep.spec.diagnostics import SpecError
     from lockstep.spec.loader import load_text, read_text
     from lockstep.spec.migrations import CURRENT, needs_migration

@@ -33,8 +33,9 @@ from typing import Any
 
 import numpy as np
 
-from lockstep import __version__, atomic
+from lockstep import __version__
 from lockstep.errors import LockstepError
+from lockstep.spec import atomic
 from lockstep.spec.documents import Environment
 
 EXPORTERS = ("spec", "torch")

@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from lockstep import atomic
 from lockstep.adapters.base import NonFiniteError, Session, UnsupportedConstruct
 from lockstep.checkpoint import Checkpoint, Layout, ResumeRefused, checkpoints, resume_point, save_checkpoint
 from lockstep.checkpoint import load_checkpoint as load_checkpoint  # re-exported: tools and tests read checkpoints
@@ -34,6 +33,7 @@ from lockstep.reference import losses, metrics
 from lockstep.reference.data import DataError, Dataset, prepare
 from lockstep.reference.initializers import initial_parameters
 from lockstep.reference.random import dropout_mask
+from lockstep.spec import atomic
 from lockstep.spec.diagnostics import Diagnostic
 from lockstep.spec.documents import Model, Recipe
 from lockstep.spec.graph import ModelGraph, build_graph

@@ -184,7 +184,7 @@ def stale(folder: Path = SCHEMA_DIR) -> list[str]:
 
 def write(folder: Path = SCHEMA_DIR) -> list[Path]:
     """Rewrite every schema file of the current version (atomically)."""
-    from lockstep.atomic import write_text
+    from lockstep.spec.atomic import write_text
 
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
