@@ -95,6 +95,7 @@ def sandbox(folder: Path) -> dict[str, str]:
     shutil.copytree(ROOT / "examples" / "digits-mlp", folder / "my-recipe")
     shutil.copytree(ROOT / "examples" / "small-cnn", folder / "my-cnn")
     shutil.copytree(ROOT / "docs" / "tools" / "fixtures" / "configs", folder / "configs")
+    shutil.copytree(ROOT / "docs" / "tutorials" / "mistakes", folder / "docs" / "tutorials" / "mistakes")  # README
     shim = folder / ".acme-entry-point"  # the acme adapter as if `pip install examples/acme-adapter` had run
     info = shim / "acme_lockstep_adapter-0.0.0.dist-info"
     info.mkdir(parents=True)
