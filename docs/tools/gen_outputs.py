@@ -188,7 +188,7 @@ def rewrite(paths: list[Path], *, check: bool, only_fast: bool = False) -> int:
                     print(f"{s.label}: differs\n{diff}", file=sys.stderr)
             text = text[:s.start] + body + text[s.end:]
         if not check and text != path.read_text(encoding="utf-8"):
-            from lockstep.atomic import write_text
+            from lockstep.spec.atomic import write_text
 
             write_text(path, text)
             print(f"rewrote {path.relative_to(ROOT)}", file=sys.stderr)
