@@ -18,6 +18,7 @@ Nothing here imports a framework at module level: `lockstep run` without replica
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -40,6 +41,9 @@ if TYPE_CHECKING:
 
 ENV_LAUNCHER = "LOCKSTEP_LAUNCHER"
 """Set by `lockstep run`'s launcher in its workers (its pid): the launcher holds the run folder's lock."""
+TF_CONFIG = "TF_CONFIG"
+"""TensorFlow's cluster description: with `--backend tensorflow`, each process is one worker of a
+MultiWorkerMirroredStrategy (one replica per worker), started by the user or a cluster manager."""
 WORLD_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
 GRACE_S = 5.0  # how long the launcher waits for the other workers after one failed, before it kills them
 
@@ -59,7 +63,8 @@ class World:
     rank: int
     size: int
     local_rank: int
-    launcher: str  # "lockstep" (this module's launcher) or "torchrun" (or any launcher setting the variables)
+    launcher: str  # "lockstep" (this module's launcher), "torchrun" (or any launcher setting the variables) or
+    # "TF_CONFIG" (TensorFlow workers)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | os._Environ[str] | None = None) -> World | None:
@@ -79,6 +84,35 @@ class World:
             raise ValueError(f"RANK={values['RANK']} is not a rank of WORLD_SIZE={values['WORLD_SIZE']}")
         return cls(values["RANK"], values["WORLD_SIZE"], values["LOCAL_RANK"],
                    "lockstep" if env.get(ENV_LAUNCHER) else "torchrun")
+
+    @classmethod
+    def from_tf_config(cls, env: dict[str, str] | os._Environ[str] | None = None) -> World | None:
+        """The TensorFlow workers described by TF_CONFIG (`cluster.worker` and this process's `task`), or None when
+        it is not set: one replica per worker, worker 0 writes the run. ValueError (one line) for a TF_CONFIG that
+        does not describe a worker of a list of workers."""
+        env = os.environ if env is None else env
+        raw = env.get(TF_CONFIG, "").strip()
+        if not raw:
+            return None
+        try:
+            config = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"TF_CONFIG is not JSON ({exc.msg} at character {exc.pos})") from None
+        cluster = config.get("cluster") if isinstance(config, dict) else None
+        task = config.get("task") if isinstance(config, dict) else None
+        workers = cluster.get("worker") if isinstance(cluster, dict) else None
+        if not isinstance(workers, list) or not workers or not all(isinstance(w, str) and w for w in workers):
+            raise ValueError('TF_CONFIG has no `cluster.worker` list of "host:port" addresses')
+        others = sorted(set(cluster) - {"worker"})
+        if others:
+            raise ValueError(f"TF_CONFIG's cluster has {', '.join(others)}: Lockstep's TensorFlow replicas are "
+                             "workers only (worker 0 writes the run; docs/distributed.md)")
+        index = task.get("index") if isinstance(task, dict) else None
+        if (not isinstance(task, dict) or task.get("type") != "worker" or not isinstance(index, int)
+                or isinstance(index, bool) or not 0 <= index < len(workers)):
+            raise ValueError(f"TF_CONFIG's `task` must be {{\"type\": \"worker\", \"index\": i}} with 0 <= i < "
+                             f"{len(workers)} (its workers); got {json.dumps(task)}")
+        return cls(index, len(workers), 0, TF_CONFIG)
 
 
 @dataclass
@@ -107,6 +141,11 @@ def join(backend: str, world: World | None, device: str) -> Replica:
     from lockstep.adapters.registry import ALIASES
 
     name = ALIASES.get(backend.lower(), backend.lower())
+    if name == "tensorflow" and world is not None and world.launcher == TF_CONFIG:
+        from lockstep.adapters.tensorflow import distributed as tf_dp
+
+        share, agree, info = tf_dp.join_workers(world.size)
+        return Replica(world.rank, world.size, share, agree, {"engine": "processes", "launcher": TF_CONFIG, **info})
     if name != "torch":
         return Replica(info={"engine": "in-process"})
     import torch
@@ -185,11 +224,11 @@ def max_local_replicas() -> int:
     return int(env) if env.isdigit() and int(env) > 0 else max(8, 2 * _usable_cpus())
 
 
-def requested(args: argparse.Namespace, recipe: Recipe) -> int | None:
+def requested(args: argparse.Namespace, recipe: Recipe, world: World | None = None) -> int | None:
     """How many replicas this command asks for (None: an ordinary one-process run)."""
     from lockstep.spec.distribution import replicas_of
 
-    world = World.from_env()
+    world = world if world is not None else World.from_env()
     if world is not None:
         return world.size
     if args.replicas is not None:
@@ -198,14 +237,15 @@ def requested(args: argparse.Namespace, recipe: Recipe) -> int | None:
 
 
 def _effective(args: argparse.Namespace) -> tuple[Any, Any, Path] | int:
-    """(recipe, model, base) as the run sees it, `--set` and `--seed` applied (lockstep.api), or the exit code
-    after printing why it cannot be loaded."""
-    from lockstep import api
+    """(recipe, model, base) as the run sees it, `--set` and `--seed` applied (lockstep/effective.py, as the API
+    reads it), or the exit code after printing why it cannot be loaded."""
+    from lockstep import effective
+    from lockstep.errors import LockstepError
     from lockstep.spec.diagnostics import escape_text
 
     try:
-        eff = api._effective(args.recipe, getattr(args, "overrides", None), getattr(args, "seed", None))
-    except api.LockstepError as exc:
+        eff = effective.read(args.recipe, getattr(args, "overrides", None), getattr(args, "seed", None))
+    except LockstepError as exc:
         for d in exc.diagnostics:
             print(d.format(), file=sys.stderr)
         _say(escape_text(str(exc)))
@@ -220,6 +260,8 @@ def run_command(args: argparse.Namespace) -> int | None:
         return 2
     try:
         world = World.from_env()
+        if world is None and _is_tensorflow(args.backend):
+            world = World.from_tf_config()
     except ValueError as exc:
         _say(str(exc))
         return 2
@@ -229,38 +271,47 @@ def run_command(args: argparse.Namespace) -> int | None:
     if isinstance(loaded, int):
         return loaded
     recipe = loaded[0]
-    n = requested(args, recipe)
+    n = requested(args, recipe, world)
     if n is None:
         return None
     if getattr(args, "tensorboard", False):
         _say("--tensorboard is not available with data-parallel replicas in this release; leave it out")
         return 2
     if world is not None and args.replicas is not None and args.replicas != world.size:
-        _say(f"--replicas {args.replicas}, but {world.launcher} started {world.size} processes (WORLD_SIZE="
-             f"{world.size}); give the same count, or leave --replicas out")
+        started = (f"TF_CONFIG names {world.size} workers (one replica each)" if world.launcher == TF_CONFIG else
+                   f"{world.launcher} started {world.size} processes (WORLD_SIZE={world.size})")
+        _say(f"--replicas {args.replicas}, but {started}; give the same count, or leave --replicas out")
         return 2
     kind = engine_kind(args.backend)
-    if kind == "in-process" and args.backend.lower() in ("tensorflow", "tf") and os.environ.get("TF_CONFIG"):
-        _say("TF_CONFIG is set, but several TensorFlow workers (MultiWorkerMirroredStrategy) are not wired in this "
-             "release: unset TF_CONFIG to train the replicas in this process (docs/distributed.md)")
-        return 2
     if kind is None:
         _say(f"backend `{args.backend}` has no data-parallel engine (torch, tensorflow and reference have one); "
              "run it without replicas")
         return 2
     most = max_local_replicas()
-    starts_here = (kind == "processes" and world is None) or args.backend.lower() in ("tensorflow", "tf")
+    starts_here = (kind == "processes" and world is None) or (_is_tensorflow(args.backend) and world is None)
     if starts_here and n > most:
         _say(f"{n} replicas would run {n} copies of the model on this machine's {_usable_cpus()} CPUs; at most {most} "
              "here (LOCKSTEP_MAX_REPLICAS raises it); `--backend reference --replicas N` checks the semantics of any N")
         return 2
-    if kind == "in-process" and world is not None and world.size > 1:
+    if kind == "in-process" and world is not None and world.size > 1 and world.launcher != TF_CONFIG:
         _say(f"backend `{args.backend}` runs all its replicas in one process: start it without torchrun "
              f"(`lockstep run ... --backend {args.backend} --replicas {world.size}`)")
         return 2
     if kind == "processes" and world is None and n > 1:
         return launch(args, loaded, n)
     return train_replicas(args, loaded, n, world)
+
+
+def _lost_contact(exc: BaseException) -> bool:
+    """Whether `exc` is how an engine reports a collective that failed: torch raises RuntimeError (gloo, NCCL);
+    TensorFlow's workers raise its OpError kinds (UnavailableError, DeadlineExceededError, ...)."""
+    if isinstance(exc, RuntimeError):
+        return True
+    return type(exc).__module__.startswith("tensorflow.") and type(exc).__name__.endswith("Error")
+
+
+def _is_tensorflow(backend: str) -> bool:
+    return backend.lower() in ("tensorflow", "tf")
 
 
 def _may_distribute(recipe: str) -> bool:
@@ -451,7 +502,9 @@ def _train(args: argparse.Namespace, out: Path, folder: Any, n: int, replica: Re
         _say(f"cannot write in {out}: {exc.strerror or exc}; the last complete checkpoint is kept (continue with "
              "--resume)")
         return 2
-    except RuntimeError as exc:  # a collective failed: another replica died or hung
+    except Exception as exc:  # a collective failed: another replica died or hung
+        if not _lost_contact(exc):
+            raise
         progress.close()
         _say(f"replica {replica.rank}: lost contact with the other replicas ({_short(exc)})")
         if replica.size > 1:  # a process group with a dead peer can abort in its destructor: leave at once
@@ -469,6 +522,10 @@ def _train(args: argparse.Namespace, out: Path, folder: Any, n: int, replica: Re
 
 def _short(exc: BaseException) -> str:
     """The gist of a collective's error (gloo's start with a source location in brackets)."""
+    message = getattr(exc, "message", None)  # TensorFlow's OpError: its message, without the graph's node names
+    if isinstance(message, str) and message.strip():
+        first = message.strip().splitlines()[0]
+        return f"{type(exc).__name__}: {first}"[:160]
     text = " ".join(str(exc).split())
     text = text.rsplit("] ", 1)[-1]
     return (text.split(". ")[0] or type(exc).__name__)[:160]

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tests_support import tiny_recipe
 
 import lockstep
 
@@ -22,30 +23,11 @@ ROOT = Path(__file__).resolve().parents[1]
 DIGITS = ROOT / "examples" / "digits-mlp" / "recipe.yaml"
 MISTAKES = ROOT / "docs" / "tutorials" / "mistakes"
 
-TINY = """apiVersion: lockstep/v1
-kind: Recipe
-metadata: {name: tiny}
-model:
-  apiVersion: lockstep/v1
-  kind: Model
-  metadata: {name: m}
-  inputs: [{name: x, shape: [4]}]
-  layers:
-    - {type: dense, name: hidden, units: 8}
-    - {type: relu}
-    - {type: dense, name: out, units: 3}
-seed: 5
-dtype: float64
-data:
-  source: {type: synthetic_classification, num_samples: 96, shape: [4], num_classes: 3}
-  split: {validation: 0.25}
-  batch_size: 16
-loss: {type: sparse_categorical_crossentropy, from_logits: true}
-optimizer: {type: adam, learning_rate: 0.02}
-training: {steps: 20}
-evaluation: {every: 5, metrics: [loss, accuracy]}
-checkpoint: {every: 10}
-"""
+TINY = tiny_recipe(
+    layers="\n    - {type: dense, name: hidden, units: 8}\n    - {type: relu}"
+           "\n    - {type: dense, name: out, units: 3}",
+    data="  split: {validation: 0.25}\n",
+    tail="evaluation: {every: 5, metrics: [loss, accuracy]}\ncheckpoint: {every: 10}\n")
 
 
 def _cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:

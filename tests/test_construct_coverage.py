@@ -9,7 +9,8 @@ one of them fails here with the file to write (docs/internals.md, "Adding a cons
     tensorflow  its TensorFlow mapping, likewise
     onnx        its ONNX export (layers only), or `UNSUPPORTED[name]`
     strategy    its hypothesis strategy in conformance/strategies.py (the conformance suite's cases)
-    fields      a description on every field of its model (`Field(description=...)`; see FIELDS_PENDING)
+    fields      a description on every field of its model (`Field(description=...)`: the schema, editor hovers
+                and the docs tables come from it)
     docs        its section (or table row) in docs/spec/v1.md, and (what a backend runs) its normative math in
                 docs/spec/v1-semantics.md
 
@@ -30,8 +31,6 @@ from lockstep.spec.constructs import Construct, Location, NotApplicable, Shared
 
 ROOT = Path(__file__).resolve().parents[1]
 FRAMEWORKS = {"torch": "torch", "tensorflow": "tensorflow", "onnx": "onnxruntime"}
-FIELDS_PENDING = ("field meanings move into Field(description=...) in #14 part 2 (spec-once); until that merges "
-                  "they live in docs/tools/gen_field_tables.py: the coordinator makes this strict at the merge")
 CHECKED = ("reference", "tolerance", "torch", "tensorflow", "onnx", "strategy", "docs")
 
 
@@ -94,7 +93,6 @@ def test_every_construct_has_every_part(construct: Construct, part: str) -> None
     construct.load(part)  # type: ignore[arg-type]  # MissingPart says which file to write
 
 
-@pytest.mark.xfail(reason=FIELDS_PENDING, strict=False)
 def test_every_field_has_a_description() -> None:
     """The `fields` part: every field of every construct's model says what it means in the schema itself (editor
     hovers, the generated docs tables)."""

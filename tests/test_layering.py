@@ -32,13 +32,7 @@ PARTS = ("spec", "reference", "adapters", "conformance")
 ABOVE_RUNNER = ("lockstep.api", "lockstep.cli", "lockstep.commands", "lockstep.__main__")
 ROOT_NAMES = {"__version__", "SPEC_VERSION"}  # what lower layers may take from `lockstep` itself
 CONFORMANCE_RUNNER = {"lockstep.runner"}
-KNOWN = {
-    ("spec/schema_export.py", "lockstep.atomic"):
-        "#14 part 2 (spec-once) moves lockstep/atomic.py below spec/; drop this entry when it lands",
-    ("lockstep/distributed.py", "lockstep.api"):
-        "the data-parallel `lockstep run` hook (run_command, _effective) loads the recipe through the API: it is "
-        "command-level code in a runner-level module, to move under lockstep/commands/",
-}
+KNOWN: dict[tuple[str, str], str] = {}
 """Upward imports known and being removed elsewhere: each entry names who removes it."""
 
 ALLOWED: dict[str, tuple[str, ...]] = {

@@ -13,6 +13,7 @@ import strategies as docs
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests_support import tiny_recipe
 
 from lockstep.api import _effective
 from lockstep.cli import main
@@ -22,23 +23,7 @@ from lockstep.spec.loader import dump_yaml
 ROOT = Path(__file__).resolve().parents[1]
 DIGITS = ROOT / "examples" / "digits-mlp" / "recipe.yaml"
 
-TINY = """apiVersion: lockstep/v1
-kind: Recipe
-metadata: {name: tiny}
-model:
-  apiVersion: lockstep/v1
-  kind: Model
-  metadata: {name: m}
-  inputs: [{name: x, shape: [4]}]
-  layers: [{type: dense, units: 8}, {type: relu}, {type: dense, units: 3}]
-seed: 5
-data:
-  source: {type: synthetic_classification, num_samples: 96, shape: [4], num_classes: 3}
-  batch_size: 16
-loss: {type: sparse_categorical_crossentropy, from_logits: true}
-optimizer: {type: sgd, learning_rate: 0.1}
-training: {steps: 12}
-"""
+TINY = tiny_recipe(dtype=None, optimizer="{type: sgd, learning_rate: 0.1}", steps=12)
 
 
 @pytest.fixture

@@ -15,34 +15,17 @@ from xml.etree import ElementTree
 
 import pytest
 import yaml
+from tests_support import tiny_recipe
 
-from lockstep import atomic, runner
+from lockstep import runner
 from lockstep.cli import main
 from lockstep.runfolder import LOCK_NAME, RUN_OUTPUTS, FolderError, claim, holder
+from lockstep.spec import atomic
 
 ROOT = Path(__file__).resolve().parents[1]
 DIGITS = ROOT / "examples" / "digits-mlp"
 
-TINY = """apiVersion: lockstep/v1
-kind: Recipe
-metadata: {name: tiny}
-model:
-  apiVersion: lockstep/v1
-  kind: Model
-  metadata: {name: m}
-  inputs: [{name: x, shape: [4]}]
-  layers: [{type: dense, units: 8}, {type: relu}, {type: dense, units: 3}]
-seed: 5
-dtype: float64
-data:
-  source: {type: synthetic_classification, num_samples: 64, shape: [4], num_classes: 3}
-  batch_size: 16
-loss: {type: sparse_categorical_crossentropy, from_logits: true}
-optimizer: {type: adam, learning_rate: 0.02}
-training: {steps: 20}
-evaluation: {every: 10, metrics: [loss]}
-checkpoint: {every: 10, keep: 2}
-"""
+TINY = tiny_recipe(samples=64, tail="evaluation: {every: 10, metrics: [loss]}\ncheckpoint: {every: 10, keep: 2}\n")
 
 
 def _recipe(folder: Path, text: str = TINY, name: str = "tiny.yaml") -> Path:

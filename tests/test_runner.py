@@ -15,7 +15,7 @@ from xml.etree import ElementTree
 
 import numpy as np
 import pytest
-from tests_support import RESUMABLE
+from tests_support import RESUMABLE, tiny_recipe
 
 from lockstep.cli import main
 from lockstep.plot import line_chart
@@ -62,32 +62,11 @@ def test_every_example_trains_and_its_loss_falls(recipe: Path, tmp_path: Path) -
     assert svg.tag.endswith("svg") and any(e.tag.endswith("path") for e in svg.iter())
 
 
-TINY = """apiVersion: lockstep/v1
-kind: Recipe
-metadata: {name: tiny}
-model:
-  apiVersion: lockstep/v1
-  kind: Model
-  metadata: {name: m}
-  inputs: [{name: x, shape: [4]}]
-  layers:
-    - {type: dense, units: 16}
-    - {type: relu}
-    - {type: dropout, rate: 0.1}
-    - {type: dense, units: 3}
-seed: 5
-dtype: float64
-data:
-  source: {type: synthetic_classification, num_samples: 120, shape: [4], num_classes: 3}
-  preprocessing: [{type: standardize}]
-  split: {validation: 0.25}
-  batch_size: 16
-loss: {type: sparse_categorical_crossentropy, from_logits: true}
-optimizer: {type: adam, learning_rate: 0.02}
-training: {steps: 60}
-evaluation: {every: 10, metrics: [loss, accuracy]}
-checkpoint: {every: 20, keep: 2}
-"""
+TINY = tiny_recipe(
+    layers="\n    - {type: dense, units: 16}\n    - {type: relu}\n    - {type: dropout, rate: 0.1}"
+           "\n    - {type: dense, units: 3}",
+    samples=120, data="  preprocessing: [{type: standardize}]\n  split: {validation: 0.25}\n", steps=60,
+    tail="evaluation: {every: 10, metrics: [loss, accuracy]}\ncheckpoint: {every: 20, keep: 2}\n")
 
 
 def _tiny(tmp_path: Path, text: str = TINY) -> Path:

@@ -17,14 +17,18 @@ of the sums, E[x²] − E[x]²).
 Logical devices can only be configured before TensorFlow initializes its runtime, once per process:
 `lockstep run --backend tensorflow --replicas N` configures them first thing; a driver (the conformance
 suite, a test) in a process where TensorFlow already runs uses `TFDataParallelDriver`, the same session in a
-worker process. Several machines (MultiWorkerMirroredStrategy with TF_CONFIG) are described in
-docs/distributed.md.
+worker process. Several workers: where TF_CONFIG is set, each process is one worker of a
+MultiWorkerMirroredStrategy with one replica, the same session code (every worker builds the whole global batch
+from the recipe and takes its shard by its global replica id); `join_workers` gives the runner its agreement
+over the strategy's collectives (docs/distributed.md).
 """
 
 from __future__ import annotations
 
 import os
+import pickle
 import traceback
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -73,26 +77,91 @@ _SESSION: type | None = None
 
 def TFDataParallelSession(model: Model, *, dtype: str, device: str = "cpu", recipe: Recipe | None = None,
                           replicas: int, batch_norm: str | None = None) -> Session:
-    """`replicas` replicas of `model` in this process under MirroredStrategy (see the module docstring)."""
+    """`replicas` replicas of `model` under MirroredStrategy in this process, or, where TF_CONFIG is set, this
+    worker's replica under MultiWorkerMirroredStrategy (see the module docstring)."""
     if device != "cpu":
         raise UnsupportedConstruct(f"device:{device}", "TensorFlow data parallelism runs on logical CPU devices "
                                    "here (MirroredStrategy over GPUs is not wired in this release)")
-    configure_logical_cpus(replicas)
+    if not _multi_worker():
+        configure_logical_cpus(replicas)
     return _session_class()(model, dtype=dtype, recipe=recipe, replicas=replicas, batch_norm=batch_norm)
 
 
-_STRATEGIES: dict[int, Any] = {}
+_STRATEGIES: dict[int | str, Any] = {}
+COLLECTIVE_TIMEOUT_ENV = "LOCKSTEP_TF_COLLECTIVE_TIMEOUT"
+DEFAULT_COLLECTIVE_TIMEOUT_S = 600.0
+"""How long a worker waits in one collective (the first one waits for every worker to start) before it gives
+the run up as lost: a dead worker ends the others' runs, exit 1, instead of hanging them."""
+MULTI_WORKER = "multi-worker"
+
+
+def _multi_worker() -> bool:
+    return bool(os.environ.get("TF_CONFIG", "").strip())
 
 
 def _strategy(replicas: int) -> Any:
-    """One MirroredStrategy per replica count and process, shared by every session: each strategy numbers its
+    """One strategy per replica count and process, shared by every session: each strategy numbers its
     collectives from the same start, and TensorFlow refuses a second strategy's all-reduce of another shape
-    under a number the first one used ("Shape mismatch in the collective instance")."""
+    under a number the first one used ("Shape mismatch in the collective instance"). Where TF_CONFIG is set,
+    the process's one MultiWorkerMirroredStrategy (one replica per worker)."""
     import tensorflow as tf
 
+    if _multi_worker():
+        strategy = _worker_strategy()
+        if strategy.num_replicas_in_sync != replicas:
+            raise UnsupportedConstruct("distribution", f"TF_CONFIG names {strategy.num_replicas_in_sync} workers "
+                                       f"(one replica each), not {replicas}")
+        return strategy
     if replicas not in _STRATEGIES:
         _STRATEGIES[replicas] = tf.distribute.MirroredStrategy([f"/cpu:{i}" for i in range(replicas)])
     return _STRATEGIES[replicas]
+
+
+def _worker_strategy() -> Any:
+    """This worker's MultiWorkerMirroredStrategy (TF_CONFIG), made before any other TensorFlow operation runs in
+    the process, as TensorFlow requires: `join_workers` makes it first thing."""
+    import tensorflow as tf
+
+    if MULTI_WORKER not in _STRATEGIES:
+        tf.get_logger().setLevel("ERROR")  # "using CollectiveAllReduceStrategy eagerly" for the few eager collectives
+        timeout = float(os.environ.get(COLLECTIVE_TIMEOUT_ENV, "") or DEFAULT_COLLECTIVE_TIMEOUT_S)
+        options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=timeout)
+        _STRATEGIES[MULTI_WORKER] = tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
+    return _STRATEGIES[MULTI_WORKER]
+
+
+def join_workers(workers: int) -> tuple[Callable[[Any], Any], Callable[[int], int], dict[str, Any]]:
+    """The workers' agreement for the runner, over the strategy's own collectives (no channel of ours): `share`
+    (worker 0's object on every worker, pickled: the workers are one trusted job) and `agree` (the largest of
+    every worker's code), and what report.json records."""
+    import tensorflow as tf
+
+    strategy = _worker_strategy()
+    if strategy.num_replicas_in_sync != workers:
+        raise RuntimeError(f"TF_CONFIG names {workers} workers, but the strategy has {strategy.num_replicas_in_sync} "
+                           "replicas (one device per worker is supported)")
+
+    def gather(values: np.ndarray) -> np.ndarray:
+        """Every worker's 1-D int32 `values` (one length on every worker), concatenated in worker order."""
+        def on_replica(v: Any) -> Any:
+            return tf.distribute.get_replica_context().all_gather(v, axis=0)
+        out = strategy.run(on_replica, args=(tf.constant(values, tf.int32),))
+        return strategy.experimental_local_results(out)[0].numpy()
+
+    def agree(code: int) -> int:
+        return int(gather(np.array([int(code)])).max())
+
+    def share(obj: Any) -> Any:
+        data = np.frombuffer(pickle.dumps(obj), dtype=np.uint8).astype(np.int32)
+        lengths = gather(np.array([len(data)]))
+        padded = np.zeros(int(lengths.max()), np.int32)
+        padded[:len(data)] = data
+        first = gather(padded)[:int(lengths[0])]
+        return pickle.loads(first.astype(np.uint8).tobytes())
+
+    resolver = strategy.cluster_resolver
+    return share, agree, {"tensorflow_strategy": "MultiWorkerMirroredStrategy",
+                          "workers": list(resolver.cluster_spec().as_dict().get("worker", []))}
 
 
 def _define() -> type:
