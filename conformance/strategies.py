@@ -151,6 +151,13 @@ def embedding_case(draw) -> tuple[list[int], Doc]:
                                        "output_dim": draw(small)}
 
 
+@st.composite
+def rms_norm_case(draw) -> tuple[list[int], Doc]:
+    shape = [draw(st.integers(1, 4)) for _ in range(draw(st.integers(1, 3)))]
+    return shape, {"type": "rms_norm", "dims": draw(st.integers(1, len(shape))),
+                   "epsilon": draw(st.sampled_from([1e-6, 1e-5, 1e-3])), "scale": draw(st.booleans())}
+
+
 LAYER_CASES: dict[str, Any] = {  # per layer: a strategy of (input shape, layer fields); merges: see MERGE_LAYERS
     "dense": dense_case(),
     "conv1d": conv_case(1),
@@ -159,6 +166,7 @@ LAYER_CASES: dict[str, Any] = {  # per layer: a strategy of (input shape, layer 
     "avg_pool2d": pool_case("avg_pool2d"),
     "batch_norm": norm_case("batch_norm"),
     "layer_norm": norm_case("layer_norm"),
+    "rms_norm": rms_norm_case(),
     "lstm": recurrent_case("lstm"),
     "gru": recurrent_case("gru"),
     "multi_head_attention": attention_case(),

@@ -354,6 +354,25 @@ class LayerNorm(LayerBase):
         return {"weight": _param(shape, ONES), "bias": _param(shape, ZEROS)}
 
 
+class RMSNorm(LayerBase):
+    """Root-mean-square normalization over the last `dims` axes (no centring): x / √(mean(x²) + ε), ε inside the
+    root as torch.nn.RMSNorm and keras.layers.RMSNormalization place it, then times a learned `weight`."""
+
+    type: Literal["rms_norm"] = Field(description="`rms_norm`: root-mean-square normalization (no mean subtracted).")
+    dims: PositiveInt = Field(1, description="Normalize each sample over its last `dims` axes.")
+    epsilon: PositiveFloat = Field(1e-6, description="Added to the mean of squares inside the square root: "
+                                                     "`x / sqrt(mean(x²) + epsilon)`.")
+    scale: bool = Field(True, description="Multiply by a learned `weight` (shaped like the normalized axes); "
+                                          "`false`: no parameter.")
+
+    def output_shape(self, inputs: list[Shape]) -> Shape:
+        _rank_at_least("rms_norm", inputs[0], self.dims, f"at least {self.dims} axes (dims={self.dims})")
+        return inputs[0]
+
+    def parameters(self, inputs: list[Shape]) -> dict[str, ParamSpec]:
+        return {"weight": _param(tuple(inputs[0][-self.dims:]), ONES)} if self.scale else {}
+
+
 # ----------------------------------------------------------------------------------------- embedding
 class Embedding(LayerBase):
     """Integer indices [...] -> [..., output_dim] by row lookup in weight [input_dim, output_dim]."""
@@ -549,7 +568,7 @@ class Concat(LayerBase):
 
 LAYER_CLASSES = (
     Dense, Conv1d, Conv2d, MaxPool2d, AvgPool2d, GlobalAvgPool, Flatten, Reshape, Dropout, BatchNorm,
-    LayerNorm, Embedding, LSTM, GRU, MultiHeadAttention, ReLU, LeakyReLU, ELU, GELU, SiLU, Sigmoid, Tanh,
+    LayerNorm, RMSNorm, Embedding, LSTM, GRU, MultiHeadAttention, ReLU, LeakyReLU, ELU, GELU, SiLU, Sigmoid, Tanh,
     Softmax, LogSoftmax, Add, Concat,
 )
 

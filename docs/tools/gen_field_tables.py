@@ -327,6 +327,11 @@ PARAMS: dict[str, dict[str, Any]] = {
                  ("bias", ("the input's last `dims` axes", "list(x[-dims:])"),
                   ("the first of them", "x[-dims]"), ("the last of them", "x[-1]"), "")],
     },
+    "rms_norm": {
+        "example": {"dims": 2}, "input": (3, 4, 5), "env": lambda l, x: {"x": x, "dims": l.dims},
+        "rows": [("weight", ("the input's last `dims` axes", "list(x[-dims:])"),
+                  ("the first of them", "x[-dims]"), ("the last of them", "x[-1]"), "`scale: true`")],
+    },
     "embedding": {
         "example": {"input_dim": 10, "output_dim": 4}, "input": (7,),
         "env": lambda l, x: {"input_dim": l.input_dim, "output_dim": l.output_dim},
@@ -495,6 +500,9 @@ def render_default(f: FieldInfo) -> str:
 
 
 def meaning(cls: type[BaseModel], field: str) -> str:
+    described = cls.model_fields[field].description  # Field(description=...) first (#14 part 2 moves every
+    if described:                                      # meaning there); MEANINGS below for the rest
+        return described
     for klass in cls.__mro__:
         if isinstance(klass, type) and issubclass(klass, BaseModel) and klass is not BaseModel:
             key = f"{klass.__module__.rsplit('.', 1)[-1]}.{klass.__name__}.{field}"
