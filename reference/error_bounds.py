@@ -167,7 +167,8 @@ def _model_bounds(model: Model | ReferenceModel, params: Arrays, x: np.ndarray |
     local: dict[str, dict[str, np.ndarray]] = {}  # per node: parameters and buffers by short name
     mag_caches: dict[str, object] = {}
     for node, cache in tape:
-        names = {**net.graph.param_names(node), **{k: f"{node.name}.{k}" for k in node.layer.buffers(node.input_shapes)}}
+        names = {**net.graph.param_names(node),  # tied parameters under their owner's name
+                 **{k: f"{node.name}.{k}" for k in node.layer.buffers(node.input_shapes)}}
         p = {k: np.asarray(params[full], dtype=np.float64) for k, full in names.items()}
         local[node.name] = p
         mod = ref_layers.get(node.type)

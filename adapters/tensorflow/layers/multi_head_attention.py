@@ -23,8 +23,8 @@ import numpy as np
 import tensorflow as tf
 
 from lockstep.adapters.tensorflow.layers._base import Layout, Slot, Slots
-from lockstep.spec.base import Shape
 from lockstep.reference.layers.multi_head_attention import rotary_tables
+from lockstep.spec.base import Shape
 from lockstep.spec.layers import MultiHeadAttention
 
 LAYOUT: Layout = "channels_first"  # [T, E] sequences

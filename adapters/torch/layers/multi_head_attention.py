@@ -14,8 +14,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from lockstep.adapters.torch.layers._base import Slot, Slots
-from lockstep.spec.base import Shape
 from lockstep.reference.layers.multi_head_attention import rotary_tables
+from lockstep.spec.base import Shape
 from lockstep.spec.layers import MultiHeadAttention, Rotary
 
 PROJECTIONS = ("query", "key", "value")
