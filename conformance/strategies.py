@@ -158,7 +158,9 @@ def embedding_case(draw) -> tuple[list[int], Doc]:
 
 @st.composite
 def rms_norm_case(draw) -> tuple[list[int], Doc]:
-    shape = [draw(st.integers(1, 4)) for _ in range(draw(st.integers(1, 3)))]
+    # the last axis has 2 values or more: over one value rms_norm is x/√(x² + ε) ≈ sign(x), whose gradient
+    # ε/(x² + ε)^(3/2) is all cancellation (the derived bounds cover it; fixed-rule agreement tests cannot)
+    shape = [draw(st.integers(1, 4)) for _ in range(draw(st.integers(0, 2)))] + [draw(st.integers(2, 4))]
     return shape, {"type": "rms_norm", "dims": draw(st.integers(1, len(shape))),
                    "epsilon": draw(st.sampled_from([1e-6, 1e-5, 1e-3])), "scale": draw(st.booleans())}
 
