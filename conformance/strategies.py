@@ -121,9 +121,14 @@ def recurrent_case(draw, kind: str) -> tuple[list[int], Doc]:
 @st.composite
 def attention_case(draw) -> tuple[list[int], Doc]:
     heads = draw(st.integers(1, 3))
-    return [draw(st.integers(1, 5)), heads * draw(st.integers(1, 3))], {
-        "type": "multi_head_attention", "num_heads": heads, "causal": draw(st.booleans()),
-        "use_bias": draw(st.booleans())}
+    rotary = draw(st.one_of(st.none(), st.fixed_dictionaries({  # rotary (RoPE) in 1 case of 2: even head sizes
+        "base": st.sampled_from([10000.0, 100.0, 3.0]), "pairing": st.sampled_from(["half_split", "interleaved"])})))
+    head = 2 * draw(st.integers(1, 2)) if rotary else draw(st.integers(1, 3))
+    layer: Doc = {"type": "multi_head_attention", "num_heads": heads, "causal": draw(st.booleans()),
+                  "use_bias": draw(st.booleans())}
+    if rotary:
+        layer["rotary"] = rotary
+    return [draw(st.integers(1, 5)), heads * head], layer
 
 
 @st.composite
@@ -151,18 +156,48 @@ def embedding_case(draw) -> tuple[list[int], Doc]:
                                        "output_dim": draw(small)}
 
 
+@st.composite
+def rms_norm_case(draw) -> tuple[list[int], Doc]:
+    # the last axis has 2 values or more: over one value rms_norm is x/√(x² + ε) ≈ sign(x), whose gradient
+    # ε/(x² + ε)^(3/2) is all cancellation (the derived bounds cover it; fixed-rule agreement tests cannot)
+    shape = [draw(st.integers(1, 4)) for _ in range(draw(st.integers(0, 2)))] + [draw(st.integers(2, 4))]
+    return shape, {"type": "rms_norm", "dims": draw(st.integers(1, len(shape))),
+                   "epsilon": draw(st.sampled_from([1e-6, 1e-5, 1e-3])), "scale": draw(st.booleans())}
+
+
+@st.composite
+def positional_embedding_case(draw) -> tuple[list[int], Doc]:
+    steps = draw(st.integers(1, 6))
+    return [steps, draw(st.integers(1, 5))], {
+        "type": "positional_embedding", "encoding": draw(st.sampled_from(["learned", "sinusoidal"])),
+        "max_length": steps + draw(st.integers(0, 3)), "base": draw(st.sampled_from([10000.0, 10.0]))}
+
+
+@st.composite
+def tied_dense_model(draw) -> Doc:
+    """dense `tied_to` an embedding (in 1 case of 3 of `dense`): indices -> embedding -> tanh -> tied head, so the
+    table's gradient adds its two uses (the lookup and the head)."""
+    vocab, width = draw(st.integers(2, 7)), draw(st.integers(1, 4))
+    layers = [{"type": "embedding", "name": "table", "input_dim": vocab, "output_dim": width},
+              {"type": "tanh", "name": "mix"},
+              {"type": "dense", "name": "dense", "units": vocab, "tied_to": "table", "use_bias": draw(st.booleans())}]
+    return model_doc("case-dense-tied", [draw(st.integers(1, 4))], layers, input_dtype="int64")
+
+
 LAYER_CASES: dict[str, Any] = {  # per layer: a strategy of (input shape, layer fields); merges: see MERGE_LAYERS
-    "dense": dense_case(),
+    "dense": st.one_of(dense_case(), dense_case(), tied_dense_model()),  # a tied head draws a whole Model
     "conv1d": conv_case(1),
     "conv2d": conv_case(2),
     "max_pool2d": pool_case("max_pool2d"),
     "avg_pool2d": pool_case("avg_pool2d"),
     "batch_norm": norm_case("batch_norm"),
     "layer_norm": norm_case("layer_norm"),
+    "rms_norm": rms_norm_case(),
     "lstm": recurrent_case("lstm"),
     "gru": recurrent_case("gru"),
     "multi_head_attention": attention_case(),
     "embedding": embedding_case(),
+    "positional_embedding": positional_embedding_case(),
     **{k: elementwise_case(k) for k in (
         "relu", "leaky_relu", "elu", "gelu", "silu", "sigmoid", "tanh", "softmax", "log_softmax",
         "dropout", "flatten", "reshape")},
@@ -177,16 +212,17 @@ def global_pool_case(draw) -> tuple[list[int], Doc]:
 LAYER_CASES["global_avg_pool"] = global_pool_case()
 
 
-MERGE_LAYERS = ("add", "concat")
+MERGE_LAYERS = ("add", "multiply", "concat")
 """Layers of several inputs: their LAYER_CASES entry draws a whole small graph Model (`merge_model`)."""
 
 
 @st.composite
 def layer_model(draw, construct: str) -> Doc:
     """A one-layer Model exercising `construct` (merge layers get a small graph)."""
-    if construct in MERGE_LAYERS:
-        return draw(LAYER_CASES[construct])
-    shape, layer = draw(LAYER_CASES[construct])
+    drawn = draw(LAYER_CASES[construct])
+    if construct in MERGE_LAYERS or isinstance(drawn, dict):  # a whole Model (merges, a tied dense head)
+        return drawn
+    shape, layer = drawn
     layer["name"] = construct
     return model_doc(f"case-{construct}", shape, [layer], input_dtype="int64" if construct == "embedding"
                      else "float")
@@ -197,7 +233,7 @@ def merge_model(draw, construct: str) -> Doc:
     width = draw(st.integers(1, 5))
     n = draw(st.integers(2, 3))
     nodes: list[Doc] = [
-        {"name": f"branch{i}", "type": "dense", "units": width if construct == "add" else draw(small),
+        {"name": f"branch{i}", "type": "dense", "units": width if construct in ("add", "multiply") else draw(small),
          "inputs": ["x"]} for i in range(n)
     ]
     nodes.append({"name": construct, "type": construct, "inputs": [f"branch{i}" for i in range(n)]})

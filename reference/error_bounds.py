@@ -167,8 +167,9 @@ def _model_bounds(model: Model | ReferenceModel, params: Arrays, x: np.ndarray |
     local: dict[str, dict[str, np.ndarray]] = {}  # per node: parameters and buffers by short name
     mag_caches: dict[str, object] = {}
     for node, cache in tape:
-        p = {k: np.asarray(params[f"{node.name}.{k}"], dtype=np.float64)
-             for k in (*node.layer.parameters(node.input_shapes), *node.layer.buffers(node.input_shapes))}
+        names = {**net.graph.param_names(node),  # tied parameters under their owner's name
+                 **{k: f"{node.name}.{k}" for k in node.layer.buffers(node.input_shapes)}}
+        p = {k: np.asarray(params[full], dtype=np.float64) for k, full in names.items()}
         local[node.name] = p
         mod = ref_layers.get(node.type)
         a_out, mag_caches[node.name] = mod.magnitude(
@@ -224,7 +225,9 @@ def _model_bounds(model: Model | ReferenceModel, params: Arrays, x: np.ndarray |
                                                     local[node.name])
         for short, m in m_params.items():
             m = floored(m, floor)
-            name = f"{node.name}.{short}"
+            name = net.graph.param_names(node)[short]
+            if name in grads:  # a tied parameter: the gradients of its uses (and their bounds) add
+                m, peak = grads[name].magnitude + m, max(peak, grads[name].peak)
             grads[name] = Bound("gradient", n.gradients[name], m, max(peak, _peak(m)), dtype)
         for src, d, m in zip(node.inputs, d_inputs, m_inputs, strict=True):
             if d is None:
@@ -284,10 +287,11 @@ def model_lengths(model: Model | ReferenceModel, batch: int, *, training: bool, 
             consumers[src] = consumers.get(src, 0) + 1
     extra = (sum(backward_excess(node.layer, node.input_shapes) for node in net.graph.nodes)
              + sum(max(0, c - 1) for c in consumers.values()) + 1)
-    gradients = {}
+    gradients: dict[str, int] = {}
     for node in net.graph.nodes:
         n = gradient_length(n_out, n_loss, [batch_length(node.layer, node.input_shapes, batch)], extra)
-        gradients.update({f"{node.name}.{k}": n for k in node.layer.parameters(node.input_shapes)})
+        for name in net.graph.param_names(node).values():  # a tied parameter: the longer use, + 1 for the sum
+            gradients[name] = max(gradients[name], n) + 1 if name in gradients else n
     return Lengths(values, outputs, n_out + n_loss, gradients, buffers)
 
 
@@ -303,7 +307,9 @@ def gradient_floor(net: ReferenceModel) -> Arrays:
         if g is None:
             continue
         _, d_params = ref_layers.get(node.type).backward(node.layer, np.abs(g), cache)
-        out.update({f"{node.name}.{k}": np.abs(d) for k, d in d_params.items()})
+        for short, d in d_params.items():  # a tied parameter: the floors of its uses add
+            name = net.graph.param_names(node)[short]
+            out[name] = out[name] + np.abs(d) if name in out else np.abs(d)
     return out
 
 

@@ -50,8 +50,7 @@ class ReferenceModel:
         self.output_names: list[str] = list(self.graph.outputs)
         self.shapes: dict[str, Shape] = {n.name: n.shape for n in self.graph.nodes}  # per sample
         # short name -> canonical name, per node
-        self._param_names = {n.name: {k: f"{n.name}.{k}" for k in n.layer.parameters(n.input_shapes)}
-                             for n in self.graph.nodes}
+        self._param_names = {n.name: self.graph.param_names(n) for n in self.graph.nodes}  # ties included
         self._buffer_names = {n.name: {k: f"{n.name}.{k}" for k in n.layer.buffers(n.input_shapes)}
                               for n in self.graph.nodes}
         self._tape: list[_Step] = []
@@ -150,8 +149,8 @@ class ReferenceModel:
                 continue
             self.output_gradients[node.name] = g
             d_inputs, d_params = ref_layers.get(node.type).backward(node.layer, g, step.cache)
-            for short, d in d_params.items():
-                grads[self._param_names[node.name][short]] = d
+            for short, d in d_params.items():  # a tied parameter gathers the gradients of every use
+                _accumulate(grads, self._param_names[node.name][short], d)
             for src, d in zip(node.inputs, d_inputs, strict=True):
                 if d is not None:
                     _accumulate(pending, src, d)

@@ -65,6 +65,14 @@ class ModelGraph:
     def buffers(self) -> dict[str, ParamSpec]:
         return {f"{n.name}.{k}": v for n in self.nodes for k, v in n.layer.buffers(n.input_shapes).items()}
 
+    def param_names(self, node: Node) -> dict[str, str]:
+        """Short name -> canonical name of every parameter `node` computes with: its own (`<node>.<param>`) and
+        the ones it is tied to (`<owner>.<param>`: one array, owned by the other layer, e.g. a dense head tied
+        to an embedding's table)."""
+        names = {k: f"{node.name}.{k}" for k in node.layer.parameters(node.input_shapes)}
+        names.update({k: f"{owner}.{p}" for k, (owner, p) in node.layer.ties().items()})
+        return names
+
 
 def default_name(layer: LayerBase, index: int) -> str:
     return layer.name or f"{layer.type}_{index}"  # type: ignore[attr-defined]
@@ -215,6 +223,11 @@ def _infer(graph: ModelGraph, section: str) -> None:
             return
         shapes[n.name] = n.shape
         dtypes[n.name] = "float"
+        if n.layer.ties():
+            problem = _tie_problem(graph, n)
+            if problem:
+                graph.problems.append(GraphProblem((section, n.index, "tied_to"), *problem))
+                return
         params = n.layer.parameters(n.input_shapes)
         for key in n.layer.initializers:
             if key not in params:
@@ -223,3 +236,25 @@ def _infer(graph: ModelGraph, section: str) -> None:
                     (section, n.index, "initializers", key),
                     f"`{n.name}` ({n.type}) has no parameter `{key}`; its parameters are "
                     f"{', '.join(params) or 'none'}", close[0] if close else None))
+
+
+def _tie_problem(graph: ModelGraph, node: Node) -> tuple[str, str | None] | None:
+    """Why `node`'s tied parameter cannot be the one it names (an `embedding` whose table, transposed, is a dense
+    weight of this node's shape), with a suggestion; None when it can."""
+    owner = node.layer.tied_to  # type: ignore[attr-defined]
+    layers = {n.name: n for n in graph.nodes}
+    target = layers.get(owner)
+    if target is None or target is node:
+        close = difflib.get_close_matches(owner, [n.name for n in graph.nodes if n.type == "embedding"], n=1)
+        what = "itself" if target is node else "no layer of this model"
+        return f"`{node.name}` ({node.type}) is tied to `{owner}`, which is {what}", close[0] if close else None
+    if target.type != "embedding":
+        return f"`{node.name}` ({node.type}) is tied to `{owner}`, a {target.type}: only an embedding's table can " \
+               "be tied", None
+    want = (node.input_shapes[0][-1], node.layer.units)  # type: ignore[attr-defined]
+    table = (target.layer.input_dim, target.layer.output_dim)  # type: ignore[attr-defined]
+    if table != want[::-1]:
+        return (f"`{node.name}` ({node.type}, {want[0]} features in, {want[1]} units) is tied to `{owner}`, whose "
+                f"table is [input_dim, output_dim] = {list(table)}: it needs [{want[1]}, {want[0]}] (units = "
+                "input_dim, input features = output_dim)", None)
+    return None

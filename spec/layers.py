@@ -82,6 +82,11 @@ class LayerBase(Strict):
         """Non-trainable state updated in training (e.g. running statistics)."""
         return {}
 
+    def ties(self) -> dict[str, tuple[str, str]]:
+        """Parameters this layer uses but another layer owns: short name -> (owner's layer name, its short name).
+        They are not in `parameters()`: the model keeps one array, under the owner's canonical name."""
+        return {}
+
     @property
     def input_dtype(self) -> str:
         return "float"
@@ -104,15 +109,23 @@ class Dense(LayerBase):
     type: Literal["dense"] = Field(description="`dense`: a fully connected layer over the last axis.")
     units: PositiveInt = Field(description="Output features.")
     use_bias: bool = Field(True, description="Add `bias` after the matrix product.")
+    tied_to: Name | None = Field(None, description="The name of an `embedding` layer whose table `[units, in]` "
+                                                   "this layer uses, transposed, as its weight (tied input and "
+                                                   "output embeddings: `y = x · tableᵀ`); the layer then has no "
+                                                   "`weight` of its own, and gradients of both uses add up in "
+                                                   "the one table.")
 
     def output_shape(self, inputs: list[Shape]) -> Shape:
         (x,) = inputs
         _rank_at_least("dense", x, 1, "at least one feature axis [..., in]")
         return (*x[:-1], self.units)
 
+    def ties(self) -> dict[str, tuple[str, str]]:
+        return {"weight": (self.tied_to, "weight")} if self.tied_to else {}
+
     def parameters(self, inputs: list[Shape]) -> dict[str, ParamSpec]:
         n_in = inputs[0][-1]
-        p = {"weight": _param((n_in, self.units), GLOROT_UNIFORM)}
+        p = {} if self.tied_to else {"weight": _param((n_in, self.units), GLOROT_UNIFORM)}
         if self.use_bias:
             p["bias"] = _param((self.units,), ZEROS, n_in, self.units)
         return p
@@ -379,6 +392,25 @@ class LayerNorm(LayerBase):
         return {"weight": _param(shape, ONES), "bias": _param(shape, ZEROS)}
 
 
+class RMSNorm(LayerBase):
+    """Root-mean-square normalization over the last `dims` axes (no centring): x / √(mean(x²) + ε), ε inside the
+    root as torch.nn.RMSNorm and keras.layers.RMSNormalization place it, then times a learned `weight`."""
+
+    type: Literal["rms_norm"] = Field(description="`rms_norm`: root-mean-square normalization (no mean subtracted).")
+    dims: PositiveInt = Field(1, description="Normalize each sample over its last `dims` axes.")
+    epsilon: PositiveFloat = Field(1e-6, description="Added to the mean of squares inside the square root: "
+                                                     "`x / sqrt(mean(x²) + epsilon)`.")
+    scale: bool = Field(True, description="Multiply by a learned `weight` (shaped like the normalized axes); "
+                                          "`false`: no parameter.")
+
+    def output_shape(self, inputs: list[Shape]) -> Shape:
+        _rank_at_least("rms_norm", inputs[0], self.dims, f"at least {self.dims} axes (dims={self.dims})")
+        return inputs[0]
+
+    def parameters(self, inputs: list[Shape]) -> dict[str, ParamSpec]:
+        return {"weight": _param(tuple(inputs[0][-self.dims:]), ONES)} if self.scale else {}
+
+
 # ----------------------------------------------------------------------------------------- embedding
 class Embedding(LayerBase):
     """Integer indices [...] -> [..., output_dim] by row lookup in weight [input_dim, output_dim]."""
@@ -397,6 +429,36 @@ class Embedding(LayerBase):
 
     def parameters(self, inputs: list[Shape]) -> dict[str, ParamSpec]:
         return {"weight": _param((self.input_dim, self.output_dim), EMBEDDING_UNIFORM)}
+
+
+class PositionalEmbedding(LayerBase):
+    """Adds a position code to a sequence [T, d]: a learned table's first T rows, or the sinusoidal code of
+    Vaswani et al. (sin on even columns, cos on odd ones; docs/spec/v1-semantics.md, "positional_embedding")."""
+
+    type: Literal["positional_embedding"] = Field(
+        description="`positional_embedding`: adds a position code to every step of a sequence `[T, d]`.")
+    encoding: Literal["learned", "sinusoidal"] = Field(
+        description="`learned`: a trained table `weight` `[max_length, d]`, row `t` added at position `t`. "
+                    "`sinusoidal`: the fixed code `sin(t·ω_i)` in column `2i`, `cos(t·ω_i)` in column `2i+1`, "
+                    "`ω_i = base^(-2i/d)` (interleaved, as Vaswani et al.); no parameters.")
+    max_length: PositiveInt = Field(description="The longest sequence accepted: `T <= max_length` (the learned "
+                                                "table's number of rows).")
+    base: PositiveFloat = Field(10000.0, description="`sinusoidal` only: the wavelength base of `ω_i = "
+                                                     "base^(-2i/d)`.")
+
+    def output_shape(self, inputs: list[Shape]) -> Shape:
+        (x,) = inputs
+        _rank_exactly("positional_embedding", x, 2, "a sequence [T, d]")
+        if x[0] > self.max_length:
+            raise ShapeError(f"positional_embedding: the sequence has {x[0]} steps, more than max_length="
+                             f"{self.max_length}")
+        return x
+
+    def parameters(self, inputs: list[Shape]) -> dict[str, ParamSpec]:
+        if self.encoding != "learned":
+            return {}
+        d = inputs[0][-1]
+        return {"weight": _param((self.max_length, d), EMBEDDING_UNIFORM)}
 
 
 # ----------------------------------------------------------------------------------------- recurrent
@@ -450,6 +512,17 @@ class GRU(_Recurrent):
         }
 
 
+class Rotary(Strict):
+    """Rotary position embedding (RoPE, Su et al.) of the queries and keys, per head, after their projections."""
+
+    base: PositiveFloat = Field(10000.0, description="The frequency base: pair `i` of a head of size `d` turns "
+                                                     "by `t·base^(-2i/d)` at position `t`.")
+    pairing: Literal["half_split", "interleaved"] = Field(
+        "half_split", description="Which columns of a head rotate together: `half_split` pairs `(i, i + d/2)` "
+                                  "(GPT-NeoX, Hugging Face Llama, KerasHub); `interleaved` pairs `(2i, 2i + 1)` "
+                                  "(the RoFormer paper, Meta's original Llama code).")
+
+
 class MultiHeadAttention(LayerBase):
     """Self-attention over [T, E]: softmax(Q K^T / sqrt(E/heads) + mask) V per head, then the output projection.
 
@@ -461,6 +534,8 @@ class MultiHeadAttention(LayerBase):
     num_heads: PositiveInt = Field(description="Number of heads; must divide the embedding size `E`.")
     causal: bool = Field(False, description="Mask future positions: position `i` attends to `j <= i` only.")
     use_bias: bool = Field(True, description="Give each of the four projections a bias.")
+    rotary: Rotary | None = Field(None, description="Rotate queries and keys by position (RoPE) before the "
+                                                    "scores; the head size must be even. Absent: no rotation.")
 
     def output_shape(self, inputs: list[Shape]) -> Shape:
         (x,) = inputs
@@ -469,6 +544,9 @@ class MultiHeadAttention(LayerBase):
             raise ShapeError(
                 f"multi_head_attention: embedding size {x[1]} is not divisible by num_heads={self.num_heads}"
             )
+        if self.rotary is not None and (x[1] // self.num_heads) % 2:
+            raise ShapeError(f"multi_head_attention: rotary needs an even head size, got E/num_heads = "
+                             f"{x[1]}/{self.num_heads} = {x[1] // self.num_heads}")
         return x
 
     def parameters(self, inputs: list[Shape]) -> dict[str, ParamSpec]:
@@ -559,6 +637,21 @@ class Add(LayerBase):
         return inputs[0]
 
 
+class Multiply(LayerBase):
+    """Elementwise product of two or more inputs of one shape (no broadcasting), left to right: gated MLPs."""
+
+    type: Literal["multiply"] = Field(description="`multiply`: elementwise product of two or more inputs of one "
+                                                  "shape (graph models).")
+    arity: ClassVar[int] = 0
+
+    def output_shape(self, inputs: list[Shape]) -> Shape:
+        if len(inputs) < 2:
+            raise ShapeError(f"multiply needs at least two inputs, got {len(inputs)}")
+        if any(s != inputs[0] for s in inputs):
+            raise ShapeError(f"multiply needs inputs of one shape, got {[list(s) for s in inputs]}")
+        return inputs[0]
+
+
 class Concat(LayerBase):
     """Concatenation along a per-sample axis (default 0: the channel axis of the channels-first layout)."""
 
@@ -585,8 +678,8 @@ class Concat(LayerBase):
 
 LAYER_CLASSES = (
     Dense, Conv1d, Conv2d, MaxPool2d, AvgPool2d, GlobalAvgPool, Flatten, Reshape, Dropout, BatchNorm,
-    LayerNorm, Embedding, LSTM, GRU, MultiHeadAttention, ReLU, LeakyReLU, ELU, GELU, SiLU, Sigmoid, Tanh,
-    Softmax, LogSoftmax, Add, Concat,
+    LayerNorm, RMSNorm, Embedding, PositionalEmbedding, LSTM, GRU, MultiHeadAttention, ReLU, LeakyReLU, ELU, GELU,
+    SiLU, Sigmoid, Tanh, Softmax, LogSoftmax, Add, Multiply, Concat,
 )
 
 Layer = Annotated[Union[LAYER_CLASSES], Field(discriminator="type")]

@@ -193,10 +193,10 @@ def test_unknown_names_and_missing_parts_say_what_to_do() -> None:
         constructs.get("densse", "layer")
     assert constructs.get("constant").kind == "schedule"  # a schedule and an initializer: the one a backend runs
     assert constructs.get("constant", "initializer").kind == "initializer"
-    fake = Construct("rms_norm", "layer", None)
+    fake = Construct("group_norm", "layer", None)
     with pytest.raises(constructs.MissingPart) as info:
         fake.load("tolerance")
-    assert str(info.value).startswith("layer `rms_norm` has no tolerance part: write reference/layers/rms_norm.py")
+    assert str(info.value).startswith("layer `group_norm` has no tolerance part: write reference/layers/group_norm.py")
     with pytest.raises(constructs.MissingPart, match=r"adapters/torch/losses.py"):
         Construct("poisson", "loss", None).load("torch")
     with pytest.raises(constructs.MissingPart, match=r"`UNSUPPORTED` of adapters/onnxruntime/layers/__init__.py"):
@@ -212,10 +212,10 @@ def test_rules_fail_loudly_for_a_layer_without_them() -> None:
 
     from lockstep.reference import tolerances
 
-    ghost = SimpleNamespace(type="rms_norm")
-    with pytest.raises(KeyError, match="rms_norm"):
+    ghost = SimpleNamespace(type="group_norm")
+    with pytest.raises(KeyError, match="group_norm"):
         tolerances.batch_length(ghost, [(4,)], 2)
-    with pytest.raises(KeyError, match="rms_norm"):
+    with pytest.raises(KeyError, match="group_norm"):
         tolerances.backward_excess(ghost, [(4,)])
-    with pytest.raises(KeyError, match="rms_norm"):
+    with pytest.raises(KeyError, match="group_norm"):
         tolerances.layer_length(ghost, [(4,)])

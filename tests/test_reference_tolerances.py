@@ -52,12 +52,14 @@ def test_every_layer_type_has_a_length_rule() -> None:
     shapes = {"dense": [(3, 4)], "conv1d": [(2, 9)], "conv2d": [(2, 6, 6)], "max_pool2d": [(2, 6, 6)],
               "avg_pool2d": [(2, 6, 6)], "global_avg_pool": [(2, 6, 6)], "batch_norm": [(2, 6)],
               "layer_norm": [(3, 4)], "lstm": [(5, 3)], "gru": [(5, 3)], "multi_head_attention": [(5, 4)],
-              "add": [(3,), (3,)], "concat": [(3,), (3,)], "softmax": [(3, 7)], "log_softmax": [(3, 7)]}
+              "add": [(3,), (3,)], "concat": [(3,), (3,)], "softmax": [(3, 7)], "log_softmax": [(3, 7)],
+              "multiply": [(3,), (3,)]}
     extra = {"dense": {"units": 2}, "conv1d": {"filters": 2, "kernel_size": 3},
              "conv2d": {"filters": 2, "kernel_size": [3, 2]}, "max_pool2d": {"kernel_size": 2},
              "avg_pool2d": {"kernel_size": 2}, "lstm": {"units": 2}, "gru": {"units": 2},
              "multi_head_attention": {"num_heads": 2}, "dropout": {"rate": 0.5}, "reshape": {"shape": [-1]},
-             "embedding": {"input_dim": 5, "output_dim": 2}}
+             "embedding": {"input_dim": 5, "output_dim": 2},
+             "positional_embedding": {"encoding": "learned", "max_length": 4}}
     for kind, cls in LAYER_TYPES.items():
         layer: LayerBase = cls.model_validate({"type": kind, **extra.get(kind, {})})
         ins = shapes.get(kind, [(3, 4)])

@@ -282,7 +282,7 @@ def test_messages_for_unions_keys_and_inline_models(tmp_path: Path, capsys) -> N
     assert code == 1
     assert out.splitlines() == [f"{tmp_path / 'r.yaml'}:{tail}" for tail in (
         "10:21: model.layers[0].unitz: unknown field `unitz` (expected one of `name`, `inputs`, `initializers`, "
-        "`units`, `use_bias`); did you mean `units`?",
+        "`units`, `use_bias`, `tied_to`); did you mean `units`?",
         "13:59: model.layers[1].initializers.weight.seed: expected an integer >= 0, got -1",
         "13:64: model.layers[1].initializers.5: key `5`: expected a string, got 5",
     )]

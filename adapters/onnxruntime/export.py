@@ -83,10 +83,10 @@ class Exporter:
             problem = module.problem(node.layer, self.dtype, self.opset) if hasattr(module, "problem") else None
             if problem:
                 raise UnsupportedConstruct(node.type, problem)
-            own = {**node.layer.parameters(node.input_shapes), **node.layer.buffers(node.input_shapes)}
+            own = {**graph.param_names(node),  # tied parameters under their owner's name
+                   **{k: f"{node.name}.{k}" for k in node.layer.buffers(node.input_shapes)}}
             p = {}
-            for short in own:
-                key = f"{node.name}.{short}"
+            for short, key in own.items():
                 if key not in params:
                     raise KeyError(f"missing parameter `{key}`")
                 p[short] = np.asarray(params[key], dtype=np.float64)

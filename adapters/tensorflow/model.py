@@ -19,7 +19,7 @@ from lockstep.spec.documents import Model
 from lockstep.spec.graph import build_graph
 
 TAKES_TRAINING = frozenset({"batch_norm", "dropout", "lstm", "gru", "multi_head_attention"})
-MERGES = frozenset({"add", "concat"})
+MERGES = frozenset({"add", "concat", "multiply"})
 
 
 @dataclass
@@ -67,6 +67,10 @@ class TFModel:
             out = want and len(n.shape) >= 2
             self.steps.append(Step(n.name, n.type, list(n.inputs), layer, want, out))
             is_cl[n.name] = out
+        built = {s.name: s.layer for s in self.steps}
+        for n, s in zip(self.graph.nodes, self.steps, strict=True):  # tied parameters: the owner's variable
+            for short, (owner, owned) in n.layer.ties().items():
+                layers.get(n.type).tie(s.layer, short, built[owner], owned)
         self._build()
         self.slots: Slots = {}
         self.buffer_slots: Slots = {}

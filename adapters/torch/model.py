@@ -78,10 +78,14 @@ def build_model(model: Model, dtype: torch.dtype, device: torch.device) -> Torch
     slots: dict[str, Slot] = {}
     buffer_slots: dict[str, Slot] = {}
     dropouts: dict[str, StandardDropout] = {}
+    built = {n.name: m for n, m in zip(graph.nodes, modules, strict=True)}
     for node, module in zip(graph.nodes, modules, strict=True):
         mapping = layers.get(node.type)
+        ties = node.layer.ties()  # parameters owned by another layer: shared, reached through the owner's slot
+        for short, (owner, owned) in ties.items():
+            mapping.tie(module, short, built[owner], owned)
         if hasattr(mapping, "slots"):
-            slots.update({f"{node.name}.{k}": s for k, s in mapping.slots(module).items()})
+            slots.update({f"{node.name}.{k}": s for k, s in mapping.slots(module).items() if k not in ties})
         if hasattr(mapping, "buffer_slots"):
             buffer_slots.update({f"{node.name}.{k}": s for k, s in mapping.buffer_slots(module).items()})
         if isinstance(module, StandardDropout):

@@ -52,7 +52,7 @@ LAYER_COMMON = {"name", "inputs", "initializers"}  # described once, in "Fields 
 PARAMS: dict[str, dict[str, Any]] = {
     "dense": {
         "example": {"units": 5}, "input": (3, 4), "env": lambda l, x: {"in": x[-1], "units": l.units},
-        "rows": [("weight", "[in, units]", "in", "units", ""),
+        "rows": [("weight", "[in, units]", "in", "units", "none with `tied_to` (the embedding's table, transposed)"),
                  ("bias", "[units]", "in", "units", "`use_bias: true`")],
     },
     "conv1d": {
@@ -79,6 +79,16 @@ PARAMS: dict[str, dict[str, Any]] = {
                   ("the first of them", "x[-dims]"), ("the last of them", "x[-1]"), ""),
                  ("bias", ("the input's last `dims` axes", "list(x[-dims:])"),
                   ("the first of them", "x[-dims]"), ("the last of them", "x[-1]"), "")],
+    },
+    "rms_norm": {
+        "example": {"dims": 2}, "input": (3, 4, 5), "env": lambda l, x: {"x": x, "dims": l.dims},
+        "rows": [("weight", ("the input's last `dims` axes", "list(x[-dims:])"),
+                  ("the first of them", "x[-dims]"), ("the last of them", "x[-1]"), "`scale: true`")],
+    },
+    "positional_embedding": {
+        "example": {"encoding": "learned", "max_length": 16}, "input": (7, 4),
+        "env": lambda l, x: {"max_length": l.max_length, "d": x[-1]},
+        "rows": [("weight", "[max_length, d]", "max_length", "d", "`encoding: learned`")],
     },
     "embedding": {
         "example": {"input_dim": 10, "output_dim": 4}, "input": (7,),
@@ -186,6 +196,7 @@ OBJECTS = {  # nested objects: (word, anchor)
     documents.LatencyBudget: ("latency budget", "#latency-budget"), schedules.Warmup: ("warm-up", "#warm-up"),
     documents.Quantization: ("quantization", "#quantization"),
     documents.Distribution: ("distribution", "#data-parallelism"),
+    layers.Rotary: ("rotary", "#multi_head_attention"),
 }
 PLURAL = {"integer": "integers", "number": "numbers", "string": "strings", "name": "names", "boolean": "booleans"}
 

@@ -1,6 +1,8 @@
 """dense: y = x W + b over the last axis of an input of any rank; W is [in, out] (not torch's [out, in]).
 
 dL/dx = g Wᵀ;  dL/dW = Σ over every leading position of xᵀ g;  dL/db = Σ g.
+Tied (`tied_to` an embedding): W = Eᵀ for the table E [units, in]; dL/dE = (Σ xᵀ g)ᵀ, which the model adds to
+the embedding's own gradient of E.
 """
 
 from __future__ import annotations
@@ -15,9 +17,14 @@ from lockstep.reference.layers.context import Cache, ForwardContext, Gradients, 
 from lockstep.spec.layers import Dense
 
 
+def _weight(layer: Dense, params: Params) -> np.ndarray:
+    """W in [in, out]: the layer's own, or (`tied_to`) the embedding's table [units, in] transposed."""
+    return params["weight"].T if layer.tied_to else params["weight"]
+
+
 def forward(layer: Dense, inputs: list[np.ndarray], params: Params, ctx: ForwardContext) -> tuple[np.ndarray, Cache]:
     (x,) = inputs
-    w = params["weight"]
+    w = _weight(layer, params)
     y = x @ w
     if layer.use_bias:
         y = y + params["bias"]
@@ -28,7 +35,7 @@ def backward(layer: Dense, grad_output: np.ndarray, cache: Cache) -> Gradients:
     x, w = cache
     x2 = x.reshape(-1, x.shape[-1])  # every leading position is one more row
     g2 = grad_output.reshape(-1, grad_output.shape[-1])
-    grads = {"weight": x2.T @ g2}
+    grads = {"weight": g2.T @ x2 if layer.tied_to else x2.T @ g2}  # tied: in the table's layout [units, in]
     if layer.use_bias:
         grads["bias"] = g2.sum(axis=0)
     return [grad_output @ w.T], grads

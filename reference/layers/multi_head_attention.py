@@ -4,6 +4,9 @@ Q, K, V = x W_q + b_q, x W_k + b_k, x W_v + b_v          (weights [E, E] in [in,
 head h takes columns h·d .. (h+1)·d - 1 of each of Q, K, V
 A_h = softmax(Q_h K_hᵀ / √d + M), M[i, j] = -∞ for j > i when causal, else 0
 y = concat_h(A_h V_h) W_o + b_o
+With `rotary` (RoPE), each head's Q_h and K_h are rotated before the scores: row t, pair p = (a, b) of columns,
+θ_i = base^(−2i/d):  (q_a, q_b) <- (q_a cos tθ_i − q_b sin tθ_i,  q_b cos tθ_i + q_a sin tθ_i), pairs
+(i, i + d/2) for `half_split`, (2i, 2i + 1) for `interleaved`, i = 0 .. d/2 − 1. The backward rotates by −tθ_i.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import numpy as np
 from lockstep.reference.layers._magnitude import Mags, absolute, softmax, softmax_backward
 from lockstep.reference.layers._rules import FUNCTION_ULPS, PRODUCT_ROUNDING, Shapes, first, no_excess
 from lockstep.reference.layers.context import Cache, ForwardContext, Gradients, Params
-from lockstep.spec.layers import MultiHeadAttention
+from lockstep.spec.layers import MultiHeadAttention, Rotary
 
 _PROJECTIONS = ("query", "key", "value")
 
@@ -32,6 +35,54 @@ def _merge(a: np.ndarray) -> np.ndarray:
     return a.transpose(0, 2, 1, 3).reshape(n, t, h * d)
 
 
+def rotary_tables(rotary: Rotary, t: int, d: int) -> tuple[np.ndarray, np.ndarray]:
+    """(cos, sin) [T, d] in float64, laid out like a head's columns: column c holds the angle of its pair
+    (every backend is handed these tables, rounded once to its dtype)."""
+    theta = np.power(float(rotary.base), -2.0 * np.arange(d // 2) / d)
+    angle = np.arange(t, dtype=np.float64)[:, None] * theta[None, :]  # [T, d/2]
+    wide = (np.concatenate([angle, angle], axis=-1) if rotary.pairing == "half_split"
+            else np.repeat(angle, 2, axis=-1))
+    return np.cos(wide), np.sin(wide)
+
+
+def rotate_pairs(a: np.ndarray, pairing: str, *, sign: bool = True) -> np.ndarray:
+    """The 90° turn of every pair (a, b) -> (−b, a) over the last axis (`sign` False: the partner, (b, a))."""
+    d = a.shape[-1]
+    if pairing == "half_split":
+        first, second = a[..., : d // 2], a[..., d // 2:]
+        return np.concatenate([-second if sign else second, first], axis=-1)
+    out = np.empty_like(a)
+    out[..., 0::2] = -a[..., 1::2] if sign else a[..., 1::2]
+    out[..., 1::2] = a[..., 0::2]
+    return out
+
+
+def _rope(layer: MultiHeadAttention, a: np.ndarray, *, inverse: bool = False) -> np.ndarray:
+    """Rotate [N, H, T, d] by +tθ (or −tθ, the transpose, for the backward)."""
+    if layer.rotary is None:
+        return a
+    cos, sin = rotary_tables(layer.rotary, a.shape[2], a.shape[3])
+    if inverse:
+        return a * cos - rotate_pairs(a * sin, layer.rotary.pairing)
+    return a * cos + rotate_pairs(a, layer.rotary.pairing) * sin
+
+
+def _rope_magnitude(layer: MultiHeadAttention, m: np.ndarray) -> np.ndarray:
+    """|cos|·M + |sin|·partner(M): a rotation's error from its input's (own roundings relative, within)."""
+    if layer.rotary is None:
+        return m
+    cos, sin = rotary_tables(layer.rotary, m.shape[2], m.shape[3])
+    return np.abs(cos) * m + np.abs(sin) * rotate_pairs(m, layer.rotary.pairing, sign=False)
+
+
+def _rope_magnitude_backward(layer: MultiHeadAttention, g: np.ndarray) -> np.ndarray:
+    """The transpose's magnitude: |cos|·G + partner(|sin|·G)."""
+    if layer.rotary is None:
+        return g
+    cos, sin = rotary_tables(layer.rotary, g.shape[2], g.shape[3])
+    return np.abs(cos) * g + rotate_pairs(np.abs(sin) * g, layer.rotary.pairing, sign=False)
+
+
 def _dense(layer: MultiHeadAttention, params: Params, name: str, a: np.ndarray) -> np.ndarray:
     y = a @ params[f"{name}_weight"]
     return y + params[f"{name}_bias"] if layer.use_bias else y
@@ -44,6 +95,7 @@ def forward(layer: MultiHeadAttention, inputs: list[np.ndarray], params: Params,
     h = layer.num_heads
     scale = 1.0 / math.sqrt(x.shape[2] // h)
     q, k, v = (_heads(_dense(layer, params, name, x), h) for name in _PROJECTIONS)
+    q, k = _rope(layer, q), _rope(layer, k)  # rotary: the rotated ones are cached
     s = np.einsum("nhid,nhjd->nhij", q, k) * scale
     if layer.causal:  # the diagonal is always allowed, so no row is all -inf
         s = np.where(np.triu(np.ones((t, t), dtype=bool), k=1), -np.inf, s)
@@ -61,8 +113,8 @@ def backward(layer: MultiHeadAttention, grad_output: np.ndarray, cache: Cache) -
     da = np.einsum("nhid,nhjd->nhij", do, v)
     dv = np.einsum("nhij,nhid->nhjd", a, do)
     ds = a * (da - (da * a).sum(axis=-1, keepdims=True)) * scale  # softmax backward; masked entries have a = 0
-    dq = np.einsum("nhij,nhjd->nhid", ds, k)
-    dk = np.einsum("nhij,nhid->nhjd", ds, q)
+    dq = _rope(layer, np.einsum("nhij,nhjd->nhid", ds, k), inverse=True)
+    dk = _rope(layer, np.einsum("nhij,nhid->nhjd", ds, q), inverse=True)
     x2 = x.reshape(-1, e)
     dx = np.zeros(x.shape)
     grads: Params = {}
@@ -87,6 +139,7 @@ def magnitude(layer: MultiHeadAttention, inputs: list[np.ndarray], mags: Mags, p
     h = layer.num_heads
     ap = absolute(params)
     a_q, a_k, a_v = (_heads(_dense(layer, ap, name, mags[0]), h) for name in _PROJECTIONS)
+    a_q, a_k = _rope_magnitude(layer, a_q), _rope_magnitude(layer, a_k)
     a_s = (np.einsum("nhid,nhjd->nhij", np.abs(q), a_k) + np.einsum("nhid,nhjd->nhij", a_q, np.abs(k))) * scale
     s = np.einsum("nhid,nhjd->nhij", q, k) * scale
     live = a > 0
@@ -108,8 +161,8 @@ def magnitude_backward(layer: MultiHeadAttention, grad: np.ndarray, grad_mag: np
     g_da = np.einsum("nhid,nhjd->nhij", g_do, np.abs(v) + a_v)
     g_dv = np.einsum("nhij,nhid->nhjd", a + a_a, g_do)
     g_ds = softmax_backward(a, a_a, None, g_da, -1) * scale
-    g_dq = np.einsum("nhij,nhjd->nhid", g_ds, np.abs(k) + a_k)
-    g_dk = np.einsum("nhij,nhid->nhjd", g_ds, np.abs(q) + a_q)
+    g_dq = _rope_magnitude_backward(layer, np.einsum("nhij,nhjd->nhid", g_ds, np.abs(k) + a_k))
+    g_dk = _rope_magnitude_backward(layer, np.einsum("nhij,nhid->nhjd", g_ds, np.abs(q) + a_q))
     a_x2 = a_x.reshape(-1, e)
     g_x = np.zeros(x.shape)
     grads: Params = {}
@@ -129,11 +182,12 @@ def magnitude_backward(layer: MultiHeadAttention, grad: np.ndarray, grad_mag: np
 # ---------------------------------------------------------- float32 rules (reference/layers/_rules.py)
 def reduction_length(layer: MultiHeadAttention, input_shapes: Shapes, *, training: bool = False,
                      batch: int = 1) -> int:
-    """The input and output projections (E products each, rounded factors, + bias), the scores over d = E/heads
-    (+ the scale), the softmax over T keys (two functions) and the weighted sum over T values."""
+    """The input and output projections (E products each, rounded factors, + bias), rotary's turn (3), the scores
+    over d = E/heads (+ the scale), the softmax over T keys (two functions) and the weighted sum over T values."""
     steps, e = first(input_shapes)
     d = e // layer.num_heads
-    return 2 * (e + PRODUCT_ROUNDING + 1) + (d + 1) + (steps + 2 * FUNCTION_ULPS) + steps
+    rotary = 3 if layer.rotary is not None else 0  # the tables' rounding, a product, the pair's sum
+    return 2 * (e + PRODUCT_ROUNDING + 1) + rotary + (d + 1) + (steps + 2 * FUNCTION_ULPS) + steps
 
 
 def batch_length(layer: MultiHeadAttention, input_shapes: Shapes, batch: int) -> int:

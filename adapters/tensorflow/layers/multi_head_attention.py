@@ -19,9 +19,11 @@ introduced the shortcut). `_BroadcastBias` adds the projection biases by plain b
 from __future__ import annotations
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from lockstep.adapters.tensorflow.layers._base import Layout, Slot, Slots
+from lockstep.reference.layers.multi_head_attention import rotary_tables
 from lockstep.spec.base import Shape
 from lockstep.spec.layers import MultiHeadAttention
 
@@ -42,9 +44,10 @@ class _BroadcastBias(keras.layers.EinsumDense):
 class SelfAttention(keras.layers.MultiHeadAttention):
     """MultiHeadAttention called as self-attention, causal when asked, with an exact 1/sqrt(d) in float64."""
 
-    def __init__(self, causal: bool, **kwargs) -> None:
+    def __init__(self, causal: bool, rotary: tuple[np.ndarray, np.ndarray, str] | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
         self.causal = causal
+        self.rotary = rotary  # (cos, sin) [T, d] float64 from the reference, and the pairing
 
     def build(self, input_shape) -> None:
         super().build(input_shape, input_shape)
@@ -59,7 +62,18 @@ class SelfAttention(keras.layers.MultiHeadAttention):
     def compute_output_shape(self, input_shape):
         return input_shape
 
+    def _turn(self, a):
+        """(a, b) -> (−b, a) over the pairs of the last axis."""
+        d = a.shape[-1]
+        if self.rotary[2] == "half_split":
+            return tf.concat([-a[..., d // 2:], a[..., : d // 2]], axis=-1)
+        return tf.reshape(tf.stack([-a[..., 1::2], a[..., 0::2]], axis=-1), tf.shape(a))
+
     def _compute_attention(self, query, key, value, *args, **kwargs):
+        if self.rotary is not None:  # Keras's seam between the projections and the scores: q, k [B, T, N, d]
+            cos, sin = (tf.constant(t[:, None, :], dtype=query.dtype) for t in self.rotary[:2])
+            query = query * cos + self._turn(query) * sin
+            key = key * cos + self._turn(key) * sin
         if query.dtype != tf.float64:
             return super()._compute_attention(query, key, value, *args, **kwargs)
         # Keras casts the Python scale with tf.cast (through float32): scale the query exactly instead
@@ -72,9 +86,10 @@ class SelfAttention(keras.layers.MultiHeadAttention):
 
 
 def build(layer: MultiHeadAttention, shapes: list[Shape], dtype: str, channels_last: bool = False) -> SelfAttention:
-    _, e = shapes[0]
+    t, e = shapes[0]
     head = e // layer.num_heads
-    return SelfAttention(layer.causal, num_heads=layer.num_heads, key_dim=head, value_dim=head,
+    rotary = None if layer.rotary is None else (*rotary_tables(layer.rotary, t, head), layer.rotary.pairing)
+    return SelfAttention(layer.causal, rotary, num_heads=layer.num_heads, key_dim=head, value_dim=head,
                          use_bias=layer.use_bias, dropout=0.0, dtype=dtype)
 
 
