@@ -5,7 +5,8 @@ Vocabulary (docs/conformance.md):
 - a *check* is one construct at one level in one dtype on one device, exercised by `examples`
   hypothesis-generated cases;
 - its *worst* is the comparison (quantity, error, tolerance) with the largest error/tolerance ratio
-  over every example and every compared quantity; the *margin* is 1/ratio (> 1 passes);
+  over every example and every compared quantity (the shrinker's cases included); the *margin* is 1/ratio
+  (> 1 passes); a level fails when any case failed it, so the outcome and the worst never disagree;
 - a failing check carries the shrunk counterexample's folder (a standalone spec that reproduces it).
 """
 
@@ -46,7 +47,8 @@ class CheckResult:
     dtype: str
     device: str
     outcome: Outcome
-    examples: int = 0  # examples run (for a failure: up to and including the first failing one)
+    examples: int = 0  # cases run (a failure: up to and including the first failing this level; a pass: every
+    # case the check ran, those shrinking another level's failure included: what `worst` covers)
     worst: Worst | None = None
     seconds: float = 0.0
     support: str = ""  # the adapter's support status and note ("native", "subclass: ...", "unsupported: ...")

@@ -102,8 +102,10 @@ class _Explored:
     ran: int = 0  # cases run on both backends
     rejected: int = 0  # cases the adapter could not build (UnsupportedConstruct)
     first_failure_at: int | None = None  # the number of cases run up to the first failing one
-    worst: dict[int, Check] = field(default_factory=dict)
-    failing: _Diverged | None = None
+    worst: dict[int, Check] = field(default_factory=dict)  # per level, over every case run (shrinking included)
+    failing: _Diverged | None = None  # the case hypothesis shrank (it fails at least one level)
+    level_first_failure: dict[int, int] = field(default_factory=dict)  # level -> cases run up to its first failure
+    level_failing: dict[int, _Diverged] = field(default_factory=dict)  # level -> the last case failing that level
     error: BaseException | None = None
     error_case: Case | None = None
     unsupported: str | None = None
@@ -157,19 +159,23 @@ def _explore(target: Target, spec: Spec, examples: int, seed: int) -> _Explored:
                 seen.rejected += 1
                 reject()
         seen.ran += 1
-        bad = False
+        bad_levels = []
         for level, checks in results.items():
             if isinstance(checks, Exception):
-                bad = True
+                bad_levels.append(level)
                 continue
             w = max(checks, key=lambda c: c.ratio, default=None)
             if w is not None and (level not in seen.worst or w.ratio > seen.worst[level].ratio):
                 seen.worst[level] = w
-            bad = bad or any(not c.ok for c in checks)
-        if bad:
+            if any(not c.ok for c in checks):
+                bad_levels.append(level)
+        if bad_levels:
             if seen.first_failure_at is None:
                 seen.first_failure_at = seen.ran
             seen.failing = _Diverged(case, results)
+            for level in bad_levels:  # a level keeps its own failing case: the shrunk one may fail only another
+                seen.level_first_failure.setdefault(level, seen.ran)
+                seen.level_failing[level] = seen.failing
             raise seen.failing
 
     if spec.construct in COMPOSITES:  # draw only what the adapter says it runs
@@ -276,30 +282,42 @@ def _results(target: Target, spec: Spec, seen: _Explored, seconds: float, report
     skipped = (f"{seen.rejected} generated case{'s' * (seen.rejected != 1)} the adapter cannot build were skipped "
                f"({seen.unsupported})") if seen.rejected else ""
     out = []
-    n = seen.first_failure_at or seen.ran
-    failing = seen.failing
     for lv in spec.levels:
-        level_checks = failing.checks.get(lv, []) if failing else []
+        # a level fails if any case it ran failed it (not only if the shrunk case does), and its figure is its
+        # worst over every case run: the outcome and the ratio always agree (ratio > 1 never reads "pass")
+        failing = _failing_case(seen, lv)
+        w = seen.worst.get(lv)
+        worst = _worst(w) if w else None
+        if failing is None:
+            out.append(CheckResult(level=lv, outcome="pass", examples=seen.ran, worst=worst, seconds=per,
+                                   message=skipped, **base))
+            continue
+        n = seen.level_first_failure.get(lv, seen.first_failure_at or seen.ran)
+        level_checks = failing.checks[lv]
         if isinstance(level_checks, Exception):
             msg = f"{type(level_checks).__name__}: {level_checks}"
-            result = CheckResult(level=lv, outcome="error", examples=n, seconds=per, message=msg[:2000], **base)
-            if report_dir is not None and failing is not None:
-                result.failure_dir, result.reproduce = write_failure(report_dir, target, result, failing)
-            out.append(result)
-            continue
-        first_bad = next((c for c in level_checks if not c.ok), None)
-        if first_bad is not None and failing is not None:
-            worst = max(level_checks, key=lambda c: c.ratio)
-            result = CheckResult(level=lv, outcome="fail", examples=n, worst=_worst(worst), seconds=per,
-                                 message=first_bad.describe(), **base)
-            if report_dir is not None:
-                result.failure_dir, result.reproduce = write_failure(report_dir, target, result, failing)
-            out.append(result)
+            result = CheckResult(level=lv, outcome="error", examples=n, worst=worst, seconds=per,
+                                 message=msg[:2000], **base)
         else:
-            w = seen.worst.get(lv)
-            out.append(CheckResult(level=lv, outcome="pass", examples=n, worst=_worst(w) if w else None,
-                                   seconds=per, message=skipped, **base))
+            first_bad = next(c for c in level_checks if not c.ok)
+            result = CheckResult(level=lv, outcome="fail", examples=n, worst=worst, seconds=per,
+                                 message=first_bad.describe(), **base)
+        if report_dir is not None:
+            result.failure_dir, result.reproduce = write_failure(report_dir, target, result, failing)
+        out.append(result)
     return out
+
+
+def _failing_case(seen: _Explored, level: int) -> _Diverged | None:
+    """The case that shows `level` failing: the shrunk case where it fails there, else the last (most shrunk)
+    case that failed that level; None when every case passed it."""
+    for candidate in (seen.failing, seen.level_failing.get(level)):
+        if candidate is None:
+            continue
+        checks = candidate.checks.get(level)
+        if isinstance(checks, Exception) or (checks is not None and any(not c.ok for c in checks)):
+            return candidate
+    return None
 
 
 def _worst(c: Check) -> Worst:
