@@ -74,6 +74,14 @@ class CheckResult:
                 d["worst"][k] = _finite(d["worst"][k])
         return d
 
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> CheckResult:
+        """The CheckResult `to_json` wrote (the pytest plugin's workers send theirs to the controller so)."""
+        fields = {k: v for k, v in d.items() if k not in ("level_name", "worst")}
+        w = d.get("worst")
+        worst = None if w is None else Worst(w["quantity"], *(float(w[k]) for k in ("error", "tolerance", "ratio")))
+        return cls(**fields, worst=worst)
+
 
 @dataclass
 class Certification:

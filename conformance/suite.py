@@ -469,28 +469,60 @@ def plan(adapter: Adapter, options: Options) -> Iterator[tuple[Spec | Path | dp.
                         yield dp.ExampleRecipe(recipe), dtype, device
 
 
+def run_item(target: Target, item: Spec | Path | dp.ExampleRecipe, options: Options) -> list[CheckResult]:
+    """One planned item (a construct's check, an example recipe at level 4 or 5): its CheckResults."""
+    if isinstance(item, Path):
+        return [run_recipe(target, item, options.recipe_steps, options.report_dir, options.seed)]
+    if isinstance(item, dp.ExampleRecipe):
+        return dp.run_recipe(target, item.path, options.recipe_steps or dp.RECIPE_STEPS, options.report_dir)
+    return run_check(target, item, options.examples, options.seed, options.report_dir)
+
+
 def certify(adapter: Adapter, name: str, options: Options,
-            on_result: Callable[[int, int, CheckResult], None] | None = None) -> Certification:
-    """Run every planned check; `on_result(done, total, result)` reports progress after each."""
+            on_result: Callable[[int, int, CheckResult], None] | None = None, *, jobs: int = 1,
+            source: str | bytes | None = None, threads: int = 1) -> Certification:
+    """Run every planned check; `on_result(done, total, result)` reports progress after each, in plan order.
+
+    With `jobs` > 1 the items run in that many worker processes (conformance/parallel.py), each with `threads`
+    intra-op threads and the adapter rebuilt from `source` (a name, or the pickled adapter: `parallel.
+    adapter_source`); the certificate is the one a serial run gives (the same cases, verdicts and order)."""
     cert = new_certification(adapter, name, options)
     items = list(plan(adapter, options))
     t0 = time.perf_counter()
-    done = 0
-    for item, dtype, device in items:
-        target = Target(adapter, name, dtype, device)
-        if isinstance(item, Path):
-            results = [run_recipe(target, item, options.recipe_steps, options.report_dir, options.seed)]
-        elif isinstance(item, dp.ExampleRecipe):
-            results = dp.run_recipe(target, item.path, options.recipe_steps or dp.RECIPE_STEPS, options.report_dir)
-        else:
-            results = run_check(target, item, options.examples, options.seed, options.report_dir)
-        done += 1
+
+    def hand_on(index: int, results: list[CheckResult]) -> None:
         for r in results:
             cert.checks.append(r)
             if on_result is not None:
-                on_result(done, len(items), r)
+                on_result(index + 1, len(items), r)
+
+    if jobs > 1 and len(items) > 1:
+        from dataclasses import asdict
+
+        from lockstep.conformance import parallel
+
+        setup = parallel.Setup(source if source is not None else parallel.adapter_source(adapter, adapter),
+                               name, asdict(options), threads, tuple(parallel.item_name(i) for i in items))
+        parallel.run(setup, jobs, hand_on, lambda index, message: _error_results(items[index], name, adapter,
+                                                                                 message))
+    else:
+        for index, (item, dtype, device) in enumerate(items):
+            hand_on(index, run_item(Target(adapter, name, dtype, device), item, options))
     cert.seconds = time.perf_counter() - t0
     return cert
+
+
+def _error_results(planned: tuple[Spec | Path | dp.ExampleRecipe, str, str], name: str, adapter: Adapter,
+                   message: str) -> list[CheckResult]:
+    """An item that could not be run at all: an error at each of its levels (what a serial run's crash would be)."""
+    item, dtype, device = planned
+    if isinstance(item, Spec):
+        base = _base(Target(adapter, name, dtype, device), item)
+        return [CheckResult(level=lv, outcome="error", message=message, **base) for lv in item.levels]
+    construct = item.parent.name if isinstance(item, Path) else item.path.parent.name
+    level = 4 if isinstance(item, Path) else dp.LEVEL
+    return [CheckResult(construct=construct, level=level, dtype=dtype, device=device, outcome="error",
+                        message=message)]
 
 
 def new_certification(adapter: Adapter, name: str, options: Options) -> Certification:
