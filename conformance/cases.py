@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from lockstep import atomic
+from lockstep.spec import atomic
 from lockstep.spec.loader import dump_yaml
 
 Doc = dict[str, Any]

@@ -17,7 +17,7 @@ from urllib.parse import quote
 from xml.sax.saxutils import escape as xml_escape
 from xml.sax.saxutils import quoteattr
 
-from lockstep.atomic import write_json, write_text
+from lockstep.spec.atomic import write_json, write_text
 
 from .results import LEVELS, Certification, CheckResult, Worst
 

@@ -340,7 +340,7 @@ def _worst(c: Check) -> Worst:
 
 def write_failure(report_dir: Path, target: Target, result: CheckResult, failing: _Diverged) -> tuple[str, str]:
     """The shrunk case as a standalone spec in `report_dir/failures/<check>/`; (relative folder, command)."""
-    from lockstep import atomic
+    from lockstep.spec import atomic
 
     rel = f"failures/{result.name}"
     folder = report_dir / rel

@@ -20,7 +20,6 @@ built or edited in Python; `overrides` (`--set`) and `seed` (`--seed`) change a 
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import os
@@ -28,12 +27,12 @@ import re
 import sys
 import weakref
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
 from lockstep.errors import LockstepError
-from lockstep.spec.diagnostics import Diagnostic, escape_text, format_path
+from lockstep.spec.diagnostics import Diagnostic, UnlocatedDiagnostic, escape_text
 
 if TYPE_CHECKING:
     import numpy as np
@@ -44,6 +43,7 @@ if TYPE_CHECKING:
     from lockstep.compare import Comparison
     from lockstep.conformance.results import CheckResult
     from lockstep.deploy import Result as DeployResult
+    from lockstep.effective import EffectiveRecipe
     from lockstep.spec.documents import Document, Model, Recipe
     from lockstep.spec.loader import LoadedDocument
     from lockstep.spec.resources import Limit
@@ -92,7 +92,9 @@ class Provenance:
         document), or of the nearest enclosing one that the file spells out (a default is not written)."""
         if self._loaded is None:
             return Location(self.file, 0, 0)
-        parts = tuple(int(p) if isinstance(p, str) and p.isdigit() else p for p in _key_parts(path)) if path else ()
+        from lockstep.effective import key_parts
+
+        parts = tuple(int(p) if isinstance(p, str) and p.isdigit() else p for p in key_parts(path)) if path else ()
         line, column = self._loaded.locate(parts) if parts else (self._loaded.line, self._loaded.column)
         return Location(self.file, line, column)
 
@@ -113,29 +115,6 @@ def provenance(doc: Any) -> Provenance | None:
 
 
 # ============================================================================================ diagnostics
-@dataclass(frozen=True)
-class UnlocatedDiagnostic(Diagnostic):
-    """A problem with no place in a file: in a `--set` override (`where` = "--set optimizer.lr=0.1") or in a
-    document built in Python (`where` = "<recipe digits>"). Printed as `WHERE: message`; when `named`, the field
-    path is the one the override names and is not repeated."""
-
-    where: str = ""
-    named: bool = False
-
-    def location(self) -> str:
-        return escape_text(self.where or self.file)
-
-    def body(self) -> str:
-        if not self.named:
-            return super().body()
-        text = self.message
-        if self.expected and not self.suggestion:
-            text += f" (expected {self.expected})"
-        if self.suggestion:
-            text += f"; did you mean `{self.suggestion}`?"
-        return escape_text(text)
-
-
 class Diagnostics(list[Diagnostic]):
     """What `validate` found: the list of every Diagnostic (empty: everything is valid), with the counts that
     `lockstep validate` summarizes."""
@@ -187,10 +166,9 @@ def load(path: PathLike, kind: str | None = None) -> Document:
     an invalid document, 2 for a file that cannot be read). `provenance(doc)` gives its file, the line of each
     field, and for a recipe the resolved model."""
     from lockstep.spec.diagnostics import SpecError
-    from lockstep.spec.documents import KINDS, Recipe
+    from lockstep.spec.documents import KINDS
     from lockstep.spec.loader import load_file
-    from lockstep.spec.semantics import load_model
-    from lockstep.spec.validate import validate_document
+    from lockstep.spec.resolve import resolve_document
 
     if kind is not None and kind not in KINDS:
         raise LockstepError(f"kind {kind!r}: expected one of {', '.join(KINDS)}")
@@ -206,12 +184,13 @@ def load(path: PathLike, kind: str | None = None) -> Document:
         hint = "; pass kind=\"Model\", \"Recipe\" or \"Environment\"" if kind is None and len(chosen) > 1 else ""
         raise LockstepError(f"{path}: holds {len(chosen)} {what}, expected one{hint}", 1)
     doc = chosen[0]
-    obj, diags = validate_document(doc)
-    if obj is None or diags:
+    resolved, diags = resolve_document(doc)
+    if resolved is None or diags:
         n = len(diags)
         raise LockstepError(f"{path}: the document is not valid ({n} problem{'s' * (n != 1)})", 1, diags)
-    model = load_model(obj, doc, path.parent)[0] if isinstance(obj, Recipe) else None
-    _remember(obj, Provenance(str(path), doc.index, model, doc))
+    obj = resolved.document
+    model = resolved.model.document if resolved.model is not None else None
+    _remember(obj, Provenance(str(path), doc.index, model, doc))  # type: ignore[arg-type]
     return obj
 
 
@@ -259,8 +238,8 @@ def dump(doc: Document | Iterable[Document], path: PathLike | None = None) -> st
         except ValidationError as exc:
             diags = pydantic_diagnostics(cls, exc, LoadedDocument(item, label, i, 0, 0))
             raise LockstepError(f"{label}: not written: the {item['kind']} is not valid", 1,
-                                [UnlocatedDiagnostic(**_fields(x), where=f"<{item['kind'].lower()} "
-                                                     f"{d.metadata.name}>") for x in diags]) from None
+                                [UnlocatedDiagnostic.of(x, f"<{item['kind'].lower()} {d.metadata.name}>")
+                                 for x in diags]) from None
         data.append(item)
     if path is not None and Path(path).suffix.lower() == ".json":
         if len(data) != 1:
@@ -269,7 +248,7 @@ def dump(doc: Document | Iterable[Document], path: PathLike | None = None) -> st
     else:
         text = "---\n".join(dump_yaml(d) for d in data)
     if path is not None:
-        from lockstep.atomic import write_text
+        from lockstep.spec.atomic import write_text
 
         try:
             write_text(path, text)
@@ -278,215 +257,32 @@ def dump(doc: Document | Iterable[Document], path: PathLike | None = None) -> st
     return text
 
 
-def _fields(d: Diagnostic) -> dict[str, Any]:
-    return {f.name: getattr(d, f.name) for f in fields(Diagnostic)}
-
-
-# ============================================================================================ overrides
-_SEGMENT = re.compile(r"([^.\[\]=]+)((?:\[\d+\])*)")
-
-
-def _key_parts(key: str) -> tuple[str | int, ...]:
-    """"model.layers[2].units" -> ("model", "layers", 2, "units"); ValueError for anything else."""
-    parts: list[str | int] = []
-    for segment in key.split("."):
-        m = _SEGMENT.fullmatch(segment.strip())
-        if m is None:
-            raise ValueError(f"`{escape_text(key)}` is not a dotted field path (e.g. optimizer.learning_rate, "
-                             "model.layers[0].units)")
-        parts.append(m.group(1))
-        parts.extend(int(i) for i in re.findall(r"\[(\d+)\]", m.group(2)))
-    return tuple(parts)
-
-
-@dataclass
-class _Change:
-    said: str  # how the user wrote it: "--set optimizer.lr=0.1", "--seed 3"
-    parts: tuple[str | int, ...]
-    value: Any
-    path: str = ""  # the field path as diagnostics write it, once applied ("model.layers[0].units")
-    created: str | None = None  # the first mapping or field the override brought into being
-
-
-def _yaml_value(text: str, said: str) -> Any:
-    from lockstep.spec.diagnostics import SpecError
-    from lockstep.spec.loader import load_text
-
-    try:
-        docs = load_text(text, said)
-    except SpecError as exc:
-        raise LockstepError(f"{said}: the value is not YAML ({exc.diagnostics[0].message})") from None
-    if len(docs) > 1:
-        raise LockstepError(f"{said}: the value holds {len(docs)} YAML documents; give one value")
-    return docs[0].data if docs else None
-
-
-def _changes(overrides: Overrides | str | None, seed: int | None) -> list[_Change]:
-    out: list[_Change] = []
-    if isinstance(overrides, str):  # one "key=value"
-        overrides = [overrides]
-    if isinstance(overrides, Mapping):
-        items = [(str(k), v, escape_text(f"--set {k}={json.dumps(v, ensure_ascii=False, default=str)}"))
-                 for k, v in overrides.items()]
-    else:
-        items = []
-        for text in overrides or ():
-            if not isinstance(text, str):
-                raise LockstepError(f"overrides: expected `KEY=VALUE` strings or a mapping, got {text!r}")
-            key, eq, value = text.partition("=")
-            said = escape_text(f"--set {text}")  # echoed in messages: control characters never printed raw
-            if not eq or not key.strip():
-                raise LockstepError(f"{said}: expected KEY=VALUE, e.g. --set optimizer.learning_rate=0.01")
-            items.append((key.strip(), _yaml_value(value, said), said))
-    for key, value, said in items:
-        try:
-            out.append(_Change(said, _key_parts(key), value))
-        except ValueError as exc:
-            raise LockstepError(f"{said}: {exc}") from None
-    if seed is not None:
-        out.append(_Change(f"--seed {seed}", ("seed",), seed))
-    return out
-
-
-def _apply(data: Any, change: _Change) -> None:
-    """Set one override in a recipe's data (a copy), creating the mappings on its path that the file leaves to
-    their defaults. LockstepError (exit 2) when the path runs through a value that is not a mapping or a list."""
-    try:
-        _set(data, change)
-    except LockstepError as exc:
-        raise LockstepError(escape_text(str(exc))) from None
-
-
-def _set(data: Any, change: _Change) -> None:
-    from lockstep.spec.validate import _got
-
-    parts, node = list(change.parts), data
-    done: list[str | int] = []
-    if parts[0] == "model" and len(parts) > 1 and isinstance(data.get("model"), str):
-        raise LockstepError(f"{change.said}: the recipe's model is the file `{data['model']}`, which overrides do "
-                            "not change; give the model inline in the recipe, or edit that file")
-    for i, part in enumerate(parts):
-        last = i == len(parts) - 1
-        if isinstance(node, list):
-            if isinstance(part, str) and part.isdigit():
-                part = parts[i] = int(part)
-            if not isinstance(part, int) or not 0 <= part < len(node):
-                raise LockstepError(f"{change.said}: `{format_path(done) or 'the recipe'}` is a list of {len(node)} "
-                                    f"item{'s' * (len(node) != 1)}; `{part}` is not one of its indexes")
-        elif isinstance(node, dict):
-            if isinstance(part, int):
-                raise LockstepError(f"{change.said}: `{format_path(done)}` is a mapping, not a list")
-            if not last and not isinstance(node.get(part), (dict, list)):
-                if node.get(part) is not None:
-                    raise LockstepError(f"{change.said}: `{format_path([*done, part])}` is {_got(node[part])}, "
-                                        "not a mapping")
-                node[part] = {}  # a section left to its defaults: the override spells it out
-                change.created = change.created or format_path([*done, part])
-            elif last and part not in node:
-                change.created = change.created or format_path([*done, part])
-        else:
-            raise LockstepError(f"{change.said}: `{format_path(done)}` is {_got(node)}, not a mapping")
-        done.append(part)
-        if last:
-            node[part] = copy.deepcopy(change.value)
-        else:
-            node = node[part]
-    change.path = format_path(done)
-
-
-def _attribute(d: Diagnostic, changes: list[_Change], where: str | None) -> Diagnostic:
-    """A diagnostic about an overridden field (or one it created) names the override instead of a file
-    position; one about a document built in Python names the document (`where`)."""
-    def under(path: str, prefix: str | None) -> bool:
-        return prefix is not None and (path == prefix or path.startswith((prefix + ".", prefix + "[")))
-
-    for c in reversed(changes):  # the last override of a field is the one that stands
-        if under(d.path, c.path) or under(d.path, c.created):
-            return UnlocatedDiagnostic(**_fields(d), where=c.said, named=d.path == c.path)
-    if where is not None:
-        return UnlocatedDiagnostic(**_fields(d), where=where)
-    return d
-
-
-@dataclass
-class _Effective:
-    """A recipe as a run sees it: validated, overrides applied, its model resolved."""
-
-    recipe: Recipe
-    model: Model
-    base: Path  # what its relative paths resolve against
-    path: Path | None  # its file, if it has one
-    label: str  # how messages name it
-    changes: list[_Change]
-
-
+# ============================================================================================ recipes
 def _effective(recipe: PathLike | Recipe, overrides: Overrides | None = None, seed: int | None = None
-               ) -> _Effective:
-    """Load (or take) the recipe, apply `overrides` and `seed`, validate it all as `lockstep validate` would,
-    and resolve its model. Messages and exit codes are `lockstep run`'s (2: bad input)."""
-    from lockstep.runner import RunError
-    from lockstep.spec.diagnostics import SpecError
+               ) -> EffectiveRecipe:
+    """The recipe a command runs (`lockstep.effective`): a file, or a `lockstep.spec.Recipe` (its fields keep the
+    lines they were written on when `load` read it), with `overrides` and `seed` applied and everything validated
+    once, its model resolved. Messages and exit codes are `lockstep run`'s (2: bad input)."""
+    from lockstep import effective
     from lockstep.spec.documents import Recipe
-    from lockstep.spec.loader import LoadedDocument, load_file
-    from lockstep.spec.semantics import load_model
-    from lockstep.spec.validate import validate_document
+    from lockstep.spec.loader import LoadedDocument
 
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-        raise LockstepError(f"seed {seed!r}: expected an integer")
-    changes = _changes(overrides, seed)
-    where = None
-    if isinstance(recipe, Recipe):
-        prov = provenance(recipe)
-        path = Path(prov.file) if prov else None
-        base = prov.base_dir if prov else Path.cwd()
-        label = prov.file if prov else f"<recipe {recipe.metadata.name}>"
-        where = None if prov else label
-        loaded = prov._loaded if prov else None  # a loaded recipe's fields keep the lines they were written on
-        docs = [LoadedDocument(_document_data(recipe), label, loaded.index if loaded else 0,
-                               loaded.line if loaded else 0, loaded.column if loaded else 0,
-                               dict(loaded.positions) if loaded else {}, dict(loaded.key_positions) if loaded else {})]
-    elif isinstance(recipe, (str, os.PathLike)):
-        path = Path(recipe)
-        base, label = path.parent, str(path)
-        if not path.is_file():
-            raise RunError(f"{path}: no such recipe file" if not path.exists() else f"{path}: not a file")
-        try:
-            docs = load_file(path)
-        except SpecError as exc:
-            n = len(exc.diagnostics)
-            raise RunError(f"{path}: the recipe is not valid ({n} problem{'s' * (n > 1)})", 2,
-                           exc.diagnostics) from None
-    else:
+    if isinstance(recipe, (str, os.PathLike)):
+        return effective.read(recipe, overrides, seed)
+    if not isinstance(recipe, Recipe):
         raise LockstepError(f"expected a recipe file or a lockstep.spec.Recipe, got {type(recipe).__name__}")
-    targets = [d for d in docs if isinstance(d.data, dict) and d.data.get("kind") == "Recipe"]
-    if changes:
-        if len(targets) != 1:
-            raise RunError(f"{label}: expected exactly one Recipe document, found {len(targets)}")
-        targets[0].data = copy.deepcopy(targets[0].data)
-        for c in changes:
-            _apply(targets[0].data, c)
-    valid, diags = [], []
-    for d in docs:
-        obj, problems = validate_document(d, base_dir=base)
-        diags.extend(_attribute(p, changes, where) for p in problems)
-        if obj is not None:
-            valid.append((obj, d))
-    if diags:
-        n = len(diags)
-        said = f" with {', '.join(c.said for c in changes)}" if changes else ""  # a file's problem may be theirs
-        raise RunError(f"{label}{said}: the recipe is not valid ({n} problem{'s' * (n > 1)})", 2, diags)
-    recipes = [(o, d) for o, d in valid if isinstance(o, Recipe)]
-    if len(recipes) != 1:
-        raise RunError(f"{label}: expected exactly one Recipe document, found {len(recipes)}")
-    obj, doc = recipes[0]
-    model, problems = load_model(obj, doc, base)
-    if model is None or problems:
-        raise RunError(f"{label}: the recipe's model is not valid", 2,
-                       [_attribute(p, changes, where) for p in problems])
-    return _Effective(obj, model, base, path, label, changes)
+    prov = provenance(recipe)
+    path = Path(prov.file) if prov else None
+    label = prov.file if prov else f"<recipe {recipe.metadata.name}>"
+    loaded = prov._loaded if prov else None  # a loaded recipe's fields keep the lines they were written on
+    docs = [LoadedDocument(_document_data(recipe), label, loaded.index if loaded else 0,
+                           loaded.line if loaded else 0, loaded.column if loaded else 0,
+                           dict(loaded.positions) if loaded else {}, dict(loaded.key_positions) if loaded else {})]
+    return effective.from_documents(docs, base=prov.base_dir if prov else Path.cwd(), label=label, path=path,
+                                    where=None if prov else label, overrides=overrides, seed=seed)
 
 
-def _resolved_yaml(eff: _Effective) -> str:
+def _resolved_yaml(eff: EffectiveRecipe) -> str:
     """recipe.resolved.yaml: the effective recipe, every default filled in, the model inline; a comment header
     says where it came from and which overrides made it (each on a line of its own, control characters escaped)."""
     from lockstep.spec.loader import dump_yaml
@@ -579,12 +375,12 @@ def run(recipe: PathLike | Recipe, backend: str = "reference", out: PathLike | N
     TrainingFailed (exit_code 1, `.result` = the steps before) when a loss or gradient becomes non-finite."""
     import time
 
-    from lockstep import atomic
     from lockstep import tensorboard as tb
     from lockstep.checkpoint import checkpoints
     from lockstep.progress import Progress
     from lockstep.runfolder import RUN_OUTPUTS, check_out_arg, claim, recipe_inputs
     from lockstep.runner import RunError, RunFailed, build_session, prepare_loaded, train, write_report
+    from lockstep.spec import atomic
 
     say = log or _stderr("lockstep")
     if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
@@ -1000,8 +796,8 @@ def migrate(paths: PathLike | Iterable[PathLike], *, check: bool = False, out: P
     folder or glob each was found through); `check` writes nothing. A file is written only when every document
     in it is valid after migration; writes are atomic; leading comments (modelines) are kept. LockstepError
     (exit_code 2) for paths that name no document or an unusable `out`, before any file is written."""
-    from lockstep.atomic import write_text
     from lockstep.runfolder import check_out_arg, writable_folder
+    from lockstep.spec.atomic import write_text
     from lockstep.spec.diagnostics import SpecError
     from lockstep.spec.loader import load_text, read_text
     from lockstep.spec.migrations import CURRENT, needs_migration

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from lockstep import atomic
+from lockstep.spec import atomic
 
 if TYPE_CHECKING:
     from lockstep.adapters.base import Session

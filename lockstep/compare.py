@@ -402,8 +402,8 @@ def verdict_lines(c: Comparison) -> list[str]:
 def plot(c: Comparison, path: Path) -> None:
     """One SVG, three panels: the free-running losses; their drift (log axis); the judged steps' worst
     error/tolerance ratio per backend (log axis, the line at 1 is the verdict's threshold)."""
-    from lockstep.atomic import write_text
     from lockstep.plot import line_chart
+    from lockstep.spec.atomic import write_text
 
     losses = {b: [(r.step, r.losses[b]) for r in c.rows if math.isfinite(r.losses.get(b, math.nan))]
               for b in c.backends}

@@ -33,8 +33,9 @@ from typing import Any
 
 import numpy as np
 
-from lockstep import __version__, atomic
+from lockstep import __version__
 from lockstep.errors import LockstepError
+from lockstep.spec import atomic
 from lockstep.spec.documents import Environment
 
 EXPORTERS = ("spec", "torch")
@@ -112,16 +113,16 @@ class Result:
 # ------------------------------------------------------------------------------------------ planning
 def load_environment(path: str | Path) -> Environment:
     """The validated Environment document at `path` (DeployError with the diagnostics otherwise)."""
-    from lockstep.spec.validate import load_and_validate
+    from lockstep.spec.resolve import resolve_file
 
     path = Path(path)
     if not path.is_file():
         raise DeployError(f"--environment {path}: " + ("no such file" if not path.exists() else "not a file"))
-    docs, diags = load_and_validate(path)
+    resolved, diags = resolve_file(path)
     if diags:
         raise DeployError(f"{path}: the environment is not valid ({len(diags)} problem{'s' * (len(diags) > 1)})",
                           2, diags)
-    envs = [d for d in docs if isinstance(d, Environment)]
+    envs = [r.document for r in resolved if isinstance(r.document, Environment)]
     if len(envs) != 1:
         raise DeployError(f"{path}: expected exactly one Environment document, found {len(envs)}")
     return envs[0]

@@ -25,3 +25,11 @@ class LockstepError(Exception):
         self.diagnostics: list[Any] = list(diagnostics or [])
         self.result: Any = None
         super().__init__(message)
+
+
+class RunError(LockstepError):
+    """A problem that stops a run before or during training; `exit_code` 1 (failed run) or 2 (bad input).
+    (Here rather than in the runner, which imports NumPy: reading a recipe raises it too.)"""
+
+    def __init__(self, message: str, exit_code: int = 2, diagnostics: list[Any] | None = None) -> None:
+        super().__init__(message, exit_code, diagnostics)

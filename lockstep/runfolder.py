@@ -131,7 +131,7 @@ def recipe_inputs(recipe: str | os.PathLike[str], loaded: tuple[Any, Any, Path] 
     `loaded` is what `runner.load_recipe(recipe)` returned, when the caller has it already. A recipe that does
     not load or validate gives just itself (the command reports why when it prepares)."""
     from lockstep.runner import RunError, load_recipe
-    from lockstep.spec.semantics import resolve_path
+    from lockstep.spec.paths import resolve_path
 
     path = Path(recipe)
     found = [path]

@@ -25,16 +25,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from lockstep import atomic
 from lockstep.adapters.base import NonFiniteError, Session, UnsupportedConstruct
 from lockstep.checkpoint import Checkpoint, Layout, ResumeRefused, checkpoints, resume_point, save_checkpoint
 from lockstep.checkpoint import load_checkpoint as load_checkpoint  # re-exported: tools and tests read checkpoints
-from lockstep.errors import LockstepError
+from lockstep.errors import RunError
 from lockstep.reference import losses, metrics
 from lockstep.reference.data import DataError, Dataset, prepare
 from lockstep.reference.initializers import initial_parameters
 from lockstep.reference.random import dropout_mask
-from lockstep.spec.diagnostics import Diagnostic
+from lockstep.spec import atomic
 from lockstep.spec.documents import Model, Recipe
 from lockstep.spec.graph import ModelGraph, build_graph
 
@@ -44,13 +43,6 @@ if TYPE_CHECKING:
     from lockstep.progress import Progress
 
 EVAL_CHUNK = 4096  # samples per evaluation forward: bounds memory on large validation sets
-
-
-class RunError(LockstepError):
-    """A problem that stops a run before or during training; `exit_code` 1 (failed run) or 2 (bad input)."""
-
-    def __init__(self, message: str, exit_code: int = 2, diagnostics: list[Diagnostic] | None = None) -> None:
-        super().__init__(message, exit_code, diagnostics)
 
 
 class RunFailed(RunError):
@@ -88,30 +80,17 @@ class Prepared:
 
 # ---------------------------------------------------------------------------------------- preparing
 def load_recipe(path: str | Path) -> tuple[Recipe, Model, Path]:
-    """The validated recipe, its resolved model and the recipe's folder; RunError (exit 2) with diagnostics."""
-    from lockstep.spec.loader import load_file
-    from lockstep.spec.semantics import load_model
-    from lockstep.spec.validate import load_and_validate
+    """The validated recipe, its resolved model and the recipe's folder (`lockstep.effective.read`: the file and
+    its model read and validated once); RunError (exit 2) with diagnostics."""
+    from lockstep import effective
 
-    path = Path(path)
-    if not path.is_file():
-        raise RunError(f"{path}: no such recipe file" if not path.exists() else f"{path}: not a file")
-    docs, diags = load_and_validate(path)
-    if diags:
-        raise RunError(f"{path}: the recipe is not valid ({len(diags)} problem{'s' * (len(diags) > 1)})", 2, diags)
-    recipes = [d for d in docs if isinstance(d, Recipe)]
-    if len(recipes) != 1:
-        raise RunError(f"{path}: expected exactly one Recipe document, found {len(recipes)}")
-    loaded = next(d for d in load_file(path) if isinstance(d.data, dict) and d.data.get("kind") == "Recipe")
-    model, diags = load_model(recipes[0], loaded, path.parent)
-    if model is None or diags:
-        raise RunError(f"{path}: the recipe's model is not valid", 2, diags)
-    return recipes[0], model, path.parent
+    eff = effective.read(path)
+    return eff.recipe, eff.model, eff.base
 
 
 def _model_dir(recipe: Recipe, base: Path) -> Path:
     """Where the model document lives: a weights path is relative to it, not to the recipe."""
-    from lockstep.spec.semantics import resolve_path
+    from lockstep.spec.paths import resolve_path
 
     return resolve_path(base, recipe.model).parent if isinstance(recipe.model, str) else base
 
@@ -166,7 +145,7 @@ def prepare_loaded(recipe: Recipe, model: Model, base: Path, steps: int | None =
 
 def _load_weights(model: Model, base: Path, initial: dict[str, np.ndarray]
                   ) -> tuple[dict[str, np.ndarray], str]:
-    from lockstep.spec.semantics import resolve_path
+    from lockstep.spec.paths import resolve_path
 
     assert model.weights is not None
     try:

@@ -28,7 +28,7 @@ from lockstep.spec.documents import Recipe, Training
 from lockstep.spec.files import NotRegularFileError, file_kind, open_regular
 from lockstep.spec.losses import CLASS_INDEX_LOSSES
 from lockstep.spec.npy import read_npz_header
-from lockstep.spec.semantics import resolve_path
+from lockstep.spec.paths import resolve_path
 
 PROBABILITY_LOSSES = ("binary_crossentropy", "categorical_crossentropy")  # targets are probabilities in [0, 1]
 

@@ -57,9 +57,11 @@ class Strict(BaseModel):
 
 
 class Metadata(Strict):
-    name: Name
-    description: str = ""
-    labels: dict[str, str] = Field(default_factory=dict)
+    name: Name = Field(description=(
+        "The document's name: reports, run folders (`runs/<name>-<backend>`) and checkpoints use it."))
+    description: str = Field("", description="Free text for people; ignored by every tool.")
+    labels: dict[str, str] = Field(default_factory=dict, description=(
+        "Free key/value strings for your own tooling; ignored by Lockstep."))
 
 
 class ShapeError(ValueError):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 # What a terminal (or a log viewer) would act on rather than show: C0 and C1 controls (ESC starts an ANSI
@@ -62,6 +62,35 @@ class Diagnostic:
         """`file:line:col: path: message (expected ...) did you mean ...?` — one line, grep-friendly, with
         every control character of the document or the file name escaped (`\\x1b`), never printed raw."""
         return f"{self.location()}: {self.body()}"
+
+
+@dataclass(frozen=True)
+class UnlocatedDiagnostic(Diagnostic):
+    """A problem with no place in a file: in a `--set` override (`where` = "--set optimizer.lr=0.1") or in a
+    document built in Python (`where` = "<recipe digits>"). Printed as `WHERE: message`; when `named`, the field
+    path is the one the override names and is not repeated."""
+
+    where: str = ""
+    named: bool = False
+
+    @classmethod
+    def of(cls, d: Diagnostic, where: str, named: bool = False) -> UnlocatedDiagnostic:
+        """`d` said at `where` instead of a file position."""
+        return cls(**{f.name: getattr(d, f.name) for f in fields(Diagnostic)}, where=where, named=named)
+
+    def location(self) -> str:
+        return escape_text(self.where or self.file)
+
+    def body(self) -> str:
+        if not self.named:
+            return super().body()
+        text = self.message
+        if self.expected and not self.suggestion:
+            text += f" (expected {self.expected})"
+        if self.suggestion:
+            text += f"; did you mean `{self.suggestion}`?"
+        return escape_text(text)
+
 
 
 class SpecError(Exception):

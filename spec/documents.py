@@ -24,33 +24,52 @@ from lockstep.spec.schedules import Constant, GradientClipping, Schedule
 
 
 class Document(Strict):
-    apiVersion: Literal["lockstep/v1"]
-    metadata: Metadata
+    apiVersion: Literal["lockstep/v1"] = Field(description=(
+        "The spec version the document was written against (`lockstep/v1`); `lockstep migrate` rewrites documents of "
+        "older versions."))
+    metadata: Metadata = Field(description="The document's name, and free text and labels for people and tools.")
 
 
 # --------------------------------------------------------------------------------------------- Model
 class Input(Strict):
-    name: Name
-    shape: list[PositiveInt] = Field(min_length=0)
-    dtype: Literal["float", "int64"] = "float"  # float: the recipe's dtype
+    name: Name = Field(description="The input's name; graph nodes refer to it in their `inputs`.")
+    shape: list[PositiveInt] = Field(min_length=0, description=(
+        "Per-sample shape (no batch axis), e.g. `[64]`, `[1, 8, 8]` (channels first), `[16, 2]` (a sequence `[T, "
+        "F]`). `[]` is a scalar per sample."))
+    dtype: Literal["float", "int64"] = Field("float", description=(
+        "`float`: floating point in the recipe's `dtype`. `int64`: integer indices, which only an `embedding` may "
+        "take."))
 
 
 class WeightsFile(Strict):
     """A local .npz of canonical names -> arrays in canonical layout, relative to the model's folder."""
 
-    path: str
-    strict: bool = True  # every parameter must be present and no extra array may be
+    path: str = Field(description=(
+        "A `.npz` file relative to the model document's folder. Keys are canonical names (`dense_0.weight`, buffers "
+        "included), arrays in canonical layout."))
+    strict: bool = Field(True, description=(
+        "`true`: every parameter and buffer must be in the file and nothing else. `false`: arrays present are "
+        "loaded, the rest are initialized as usual, unknown keys are ignored."))
 
 
 class Model(Document):
     """A sequence (`layers`) or a graph (`nodes` with `inputs`, and `outputs`)."""
 
-    kind: Literal["Model"]
-    inputs: list[Input] = Field(min_length=1)
-    layers: list[Layer] | None = None
-    nodes: list[Layer] | None = None
-    outputs: list[Name] | None = None
-    weights: WeightsFile | None = None
+    kind: Literal["Model"] = Field(description=(
+        "`Model`: a neural network (inputs, and layers as a sequence or a graph)."))
+    inputs: list[Input] = Field(min_length=1, description=(
+        "The model's named inputs, in order. A sequence model (`layers`) has exactly one; a recipe in v1 trains "
+        "models with one input."))
+    layers: list[Layer] | None = Field(None, description=(
+        "A sequence: each layer takes the previous layer's output (the first takes the input). Give either `layers` "
+        "or `nodes`, never both."))
+    nodes: list[Layer] | None = Field(None, description=(
+        "A graph: every node has a `name` and `inputs` naming model inputs or other nodes. Give either `layers` or "
+        "`nodes`."))
+    outputs: list[Name] | None = Field(None, description=(
+        "Graph models only (required there): the names of the nodes whose values are the model's outputs, in order."))
+    weights: WeightsFile | None = Field(None, description=(
+        "Start from parameters stored in a local `.npz` instead of the initializers."))
 
     @model_validator(mode="after")
     def _one_form(self) -> Model:
@@ -67,12 +86,16 @@ class Model(Document):
 class Regularization(Strict):
     """Coupled L2: l2 * w is added to each parameter's gradient (after clipping, before the optimizer)."""
 
-    l2: NonNegativeFloat = 0.0
+    l2: NonNegativeFloat = Field(0.0, description=(
+        "Coupled L2: `l2 * w` is added to every trainable parameter's gradient after clipping, before the optimizer. "
+        "It is not part of the reported loss."))
 
 
 class Training(Strict):
-    steps: PositiveInt | None = None
-    epochs: PositiveInt | None = None
+    steps: PositiveInt | None = Field(None, description=(
+        "Train for this many optimizer steps (give `steps` or `epochs`, not both)."))
+    epochs: PositiveInt | None = Field(None, description=(
+        "Train for this many passes over the training split: `epochs * steps_per_epoch` optimizer steps."))
 
     @model_validator(mode="after")
     def _one(self) -> Training:
@@ -82,13 +105,17 @@ class Training(Strict):
 
 
 class Evaluation(Strict):
-    every: PositiveInt | None = None  # steps; None: at the end only
-    metrics: list[Metric] = Field(default_factory=lambda: ["loss"])
+    every: PositiveInt | None = Field(None, description=(
+        "Evaluate after every this many optimizer steps, and always after the last one; `null`: after the last step "
+        "only."))
+    metrics: list[Metric] = Field(default_factory=lambda: ["loss"], description=(
+        "Metrics computed in evaluation mode on the validation split (on the training split when `validation` is 0)."))
 
 
 class Checkpoint(Strict):
-    every: PositiveInt  # optimizer steps
-    keep: PositiveInt = 2
+    every: PositiveInt = Field(description=(
+        "Write a checkpoint after every this many optimizer steps, and after the last."))
+    keep: PositiveInt = Field(2, description="How many of the newest checkpoints to keep; older ones are deleted.")
 
 
 class Distribution(Strict):
@@ -98,27 +125,49 @@ class Distribution(Strict):
     gradient is the mean over the whole global batch, and randomness is indexed by global sample, so N changes
     nothing but the order of additions, except batch-norm statistics under `batch_norm: local`."""
 
-    strategy: Literal["data_parallel"]
-    replicas: PositiveInt = 1
-    batch_norm: Literal["local", "sync"] | None = None  # required when the model has batch_norm
+    strategy: Literal["data_parallel"] = Field(description=(
+        "`data_parallel`: every replica holds the whole model and trains on a shard of each global batch; gradients "
+        "are averaged over the global batch."))
+    replicas: PositiveInt = Field(1, description=(
+        "How many replicas (processes or devices) share each batch; must divide `data.batch_size`. `lockstep run "
+        "--replicas N` overrides it."))
+    batch_norm: Literal["local", "sync"] | None = Field(None, description=(
+        "What batch-norm statistics are computed over in training: `local` (each replica's own shard) or `sync` (the "
+        "whole global batch, as one process). Required when the model has `batch_norm`."))
 
 
 class Recipe(Document):
-    kind: Literal["Recipe"]
-    model: str | dict  # a relative path to a Model document, or the Model document inline
-    seed: NonNegativeInt
-    dtype: FloatDType = "float32"
-    data: Data
-    loss: Loss
-    optimizer: Optimizer
-    schedule: Schedule = Field(default_factory=lambda: Constant(type="constant"))
-    regularization: Regularization = Field(default_factory=Regularization)
-    gradient_clipping: GradientClipping | None = None
-    training: Training
-    evaluation: Evaluation = Field(default_factory=Evaluation)
-    checkpoint: Checkpoint | None = None
-    workers: PositiveInt = 1  # deprecated: `distribution.replicas` (anything but 1 is refused with that hint)
-    distribution: Distribution | None = None  # data-parallel replicas; None: one process
+    kind: Literal["Recipe"] = Field(description=(
+        "`Recipe`: how to train a model (data, loss, optimizer, schedule, steps, evaluation)."))
+    model: str | dict = Field(description=(
+        "A path to a file holding exactly one Model document, relative to this recipe's folder (which it may not "
+        "leave), or a complete Model document written inline."))
+    seed: NonNegativeInt = Field(description=(
+        "The root of every random choice: initial parameters, synthetic data, the split, the data order and dropout "
+        "masks (docs/spec/v1.md, \"Randomness\")."))
+    dtype: FloatDType = Field("float32", description=(
+        "The floating-point type the backend trains in. The reference always computes in float64; the dtype decides "
+        "which tolerance applies."))
+    data: Data = Field(description="Where samples come from and how they are preprocessed, split and batched.")
+    loss: Loss = Field(description="The training loss (also the `loss` metric).")
+    optimizer: Optimizer = Field(description=(
+        "The update rule and its hyper-parameters, including the base learning rate."))
+    schedule: Schedule = Field(default_factory=lambda: Constant(type="constant"), description=(
+        "How the learning rate changes per optimizer step (the default keeps it constant)."))
+    regularization: Regularization = Field(default_factory=Regularization, description=(
+        "Coupled L2 regularization (added to the gradient)."))
+    gradient_clipping: GradientClipping | None = Field(None, description=(
+        "Clip gradients before regularization and the optimizer; `null`: no clipping."))
+    training: Training = Field(description="How long to train: `steps` or `epochs`.")
+    evaluation: Evaluation = Field(default_factory=Evaluation, description=(
+        "Which metrics to compute on the held-out split, and how often."))
+    checkpoint: Checkpoint | None = Field(None, description=(
+        "Write checkpoints (parameters, buffers, optimizer state) so a run can resume; `null`: none."))
+    workers: PositiveInt = Field(1, description=(
+        "Deprecated, kept so older recipes stay valid: only `1` is accepted; replicas are `distribution.replicas`."))
+    distribution: Distribution | None = Field(None, description=(
+        "Train on several replicas with data parallelism (docs/spec/v1.md, \"Data parallelism\"); `null`: one "
+        "process, unless `lockstep run --replicas N` asks for more."))
 
     @field_validator("model", mode="before")
     @classmethod
@@ -129,39 +178,60 @@ class Recipe(Document):
 
 # --------------------------------------------------------------------------------------- Environment
 class Tolerance(Strict):
-    rtol: NonNegativeFloat
-    atol: NonNegativeFloat
+    rtol: NonNegativeFloat = Field(description=(
+        "Relative tolerance: every prediction `y` must satisfy `|y - y_ref| <= atol + rtol * |y_ref|`."))
+    atol: NonNegativeFloat = Field(description="Absolute tolerance in the same inequality.")
 
 
 class LatencyBudget(Strict):
-    batch_size: PositiveInt = 1
-    p50_ms: PositiveFloat | None = None
-    p99_ms: PositiveFloat | None = None
+    batch_size: PositiveInt = Field(1, description=(
+        "The batch size latency is measured at; must be one of `batch_sizes`."))
+    p50_ms: PositiveFloat | None = Field(None, description=(
+        "Largest allowed median latency of one forward pass, in milliseconds."))
+    p99_ms: PositiveFloat | None = Field(None, description="Largest allowed 99th-percentile latency, in milliseconds.")
 
 
 class Quantization(Strict):
     """How an int8 target is quantized from the float32 export (onnxruntime.quantization)."""
 
-    mode: Literal["dynamic", "static"] = "dynamic"
-    calibration_samples: PositiveInt = 256  # static: the first samples of the recipe's training data
+    mode: Literal["dynamic", "static"] = Field("dynamic", description=(
+        "`dynamic`: int8 weights, activations quantized at run time (`quantize_dynamic`). `static`: weights and "
+        "activations, activation ranges calibrated on the recipe's training data (`quantize_static`, QDQ)."))
+    calibration_samples: PositiveInt = Field(256, description=(
+        "`static`: how many samples of the recipe's training data (from the first) calibrate the activation ranges."))
 
 
 DeployDType = Literal["float32", "float64", "float16", "int8"]
 
 
 class Environment(Document):
-    kind: Literal["Environment"]
-    runtime: Literal["onnxruntime", "torch", "tensorflow"]
-    device: Annotated[str, Field(pattern=r"^(cpu|cuda(:\d+)?|gpu(:\d+)?)$")] = "cpu"
-    dtype: DeployDType = "float32"
-    batch_sizes: list[PositiveInt] = Field(default_factory=lambda: [1], min_length=1)
-    opset: Annotated[int, Field(ge=13, le=23)] = 17
-    threads: PositiveInt = 1
-    requirements: dict[str, str] = Field(default_factory=dict)  # package -> PEP 440 specifier
-    tolerance: Tolerance | None = None  # required except for int8 (semantics.check_environment)
-    quantization: Quantization | None = None  # int8 only; None: dynamic
-    max_metric_drop: dict[Metric, NonNegativeFloat] | None = None  # required for int8
-    latency_budget: LatencyBudget | None = None
+    kind: Literal["Environment"] = Field(description=(
+        "`Environment`: a deployment target (runtime, device, dtype, tolerance, latency budget)."))
+    runtime: Literal["onnxruntime", "torch", "tensorflow"] = Field(description="The runtime the model is deployed on.")
+    device: Annotated[str, Field(pattern=r"^(cpu|cuda(:\d+)?|gpu(:\d+)?)$")] = Field("cpu", description=(
+        "`cpu`, `cuda` or `cuda:N` (`gpu`/`gpu:N` for TensorFlow)."))
+    dtype: DeployDType = Field("float32", description=(
+        "The type the deployed model computes in: `float32`, `float64`, `float16`, or `int8` (the float32 export "
+        "quantized, see `quantization`)."))
+    batch_sizes: list[PositiveInt] = Field(default_factory=lambda: [1], min_length=1, description=(
+        "Batch sizes the deployed model must accept; predictions are checked at each."))
+    opset: Annotated[int, Field(ge=13, le=23)] = Field(17, description=(
+        "The ONNX opset to export with (runtime `onnxruntime`)."))
+    threads: PositiveInt = Field(1, description="Intra-op threads the runtime may use.")
+    requirements: dict[str, str] = Field(default_factory=dict, description=(
+        "Package name to PEP 440 version specifier (`>=1.17`, `~=2.2`, `==2.13.0`) that the target must satisfy; "
+        "`\"\"` accepts any version."))
+    tolerance: Tolerance | None = Field(None, description=(
+        "How closely deployed predictions must match the float64 reference. Required, except for `int8` (judged by "
+        "`max_metric_drop`; a tolerance given there is checked too)."))
+    quantization: Quantization | None = Field(None, description=(
+        "`int8` only: how the float32 export is quantized (`onnxruntime.quantization`); `null`: dynamic."))
+    max_metric_drop: dict[Metric, NonNegativeFloat] | None = Field(None, description=(
+        "Recipe metric (`accuracy`, `loss`, `mse`, `mae`) to the largest worsening allowed against the reference's "
+        "value on the evaluation data (accuracy lower, the others higher). Required for `int8`; checked for any "
+        "dtype when given."))
+    latency_budget: LatencyBudget | None = Field(None, description=(
+        "The latency the deployed model must stay within; `null`: not measured against a budget."))
 
 
 KINDS: dict[str, type[Document]] = {"Model": Model, "Recipe": Recipe, "Environment": Environment}

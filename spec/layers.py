@@ -60,9 +60,15 @@ def _param(shape: Shape, init: object, fan_in: int | None = None, fan_out: int |
 class LayerBase(Strict):
     """Fields common to every layer. `inputs` is used in graph models only."""
 
-    name: Name | None = None
-    inputs: list[Name] | None = None
-    initializers: dict[str, Initializer] = Field(default_factory=dict)
+    name: Name | None = Field(None, description=(
+        "The layer's name. In a sequence it defaults to `<type>_<index>`; in a graph it is required. Names are "
+        "unique within a model and differ from input names."))
+    inputs: list[Name] | None = Field(None, description=(
+        "Graph models only: the names of the model inputs or nodes this node takes, in order. Not allowed in "
+        "`layers`."))
+    initializers: dict[str, Initializer] = Field(default_factory=dict, description=(
+        "Parameter name (`weight`, `bias`, `weight_hh`, ...) to initializer, replacing that parameter's default. "
+        "Unknown names are errors."))
 
     arity: ClassVar[int] = 1  # class constant: number of inputs (0 = two or more)
 
@@ -95,9 +101,9 @@ def _rank_exactly(layer: str, shape: Shape, rank: int, what: str) -> None:
 class Dense(LayerBase):
     """y = x @ weight + bias over the last axis; weight [in, units]."""
 
-    type: Literal["dense"]
-    units: PositiveInt
-    use_bias: bool = True
+    type: Literal["dense"] = Field(description="`dense`: a fully connected layer over the last axis.")
+    units: PositiveInt = Field(description="Output features.")
+    use_bias: bool = Field(True, description="Add `bias` after the matrix product.")
 
     def output_shape(self, inputs: list[Shape]) -> Shape:
         (x,) = inputs
@@ -154,13 +160,20 @@ def resolve_padding(padding, sizes: Shape, kernel: tuple[int, ...], stride: tupl
 
 
 class _Conv(LayerBase):
-    filters: PositiveInt
-    kernel_size: PositiveInt | list[PositiveInt]
-    stride: PositiveInt | list[PositiveInt] = 1
-    padding: Padding1d = "valid"
-    dilation: PositiveInt | list[PositiveInt] = 1
-    groups: PositiveInt = 1
-    use_bias: bool = True
+    filters: PositiveInt = Field(description="Output channels.")
+    kernel_size: PositiveInt | list[PositiveInt] = Field(description=(
+        "Window size: one integer for every spatial axis, or one per axis."))
+    stride: PositiveInt | list[PositiveInt] = Field(1, description=(
+        "Step between windows: one integer, or one per spatial axis."))
+    padding: Padding1d = Field("valid", description=(
+        "`valid` (none), `same` (output `ceil(size / stride)`, extra element at the end), an integer (that many on "
+        "both sides of every axis), one integer per axis, or `[before, after]` pairs for every axis in order."))
+    dilation: PositiveInt | list[PositiveInt] = Field(1, description=(
+        "Spacing between kernel taps: one integer, or one per spatial axis."))
+    groups: PositiveInt = Field(1, description=(
+        "Split input and output channels into this many groups convolved separately; must divide both. `groups` = "
+        "channels = filters is a depthwise convolution."))
+    use_bias: bool = Field(True, description="Add a per-filter `bias`.")
 
     spatial: ClassVar[int] = 1  # class constant
 
@@ -205,22 +218,25 @@ class _Conv(LayerBase):
 class Conv1d(_Conv):
     """Cross-correlation over [C, L]; kernel [filters, C/groups, k]."""
 
-    type: Literal["conv1d"]
+    type: Literal["conv1d"] = Field(description="`conv1d`: a 1-D convolution (cross-correlation) over `[C, L]`.")
     spatial: ClassVar[int] = 1
 
 
 class Conv2d(_Conv):
     """Cross-correlation over [C, H, W]; kernel [filters, C/groups, kh, kw]."""
 
-    type: Literal["conv2d"]
+    type: Literal["conv2d"] = Field(description="`conv2d`: a 2-D convolution (cross-correlation) over `[C, H, W]`.")
     spatial: ClassVar[int] = 2
 
 
 # --------------------------------------------------------------------------------------------- pools
 class _Pool2d(LayerBase):
-    kernel_size: PositiveInt | list[PositiveInt]
-    stride: PositiveInt | list[PositiveInt] | None = None  # None: equal to kernel_size
-    padding: Padding1d = "valid"
+    kernel_size: PositiveInt | list[PositiveInt] = Field(description=(
+        "Window size: one integer for both axes, or `[kh, kw]`."))
+    stride: PositiveInt | list[PositiveInt] | None = Field(None, description=(
+        "Step between windows, one integer or `[sh, sw]`; `null`: equal to `kernel_size`."))
+    padding: Padding1d = Field("valid", description=(
+        "As for convolutions. Every padding amount must be smaller than the window."))
 
     def geometry(self, x: Shape):
         k = _tuple(self.kernel_size, 2, "kernel_size")
@@ -244,19 +260,21 @@ class _Pool2d(LayerBase):
 class MaxPool2d(_Pool2d):
     """Max over windows; padded positions never win (padding is -inf)."""
 
-    type: Literal["max_pool2d"]
+    type: Literal["max_pool2d"] = Field(description="`max_pool2d`: the maximum over each window of `[C, H, W]`.")
 
 
 class AvgPool2d(_Pool2d):
     """Mean over the window's positions that lie inside the input (padding is not counted)."""
 
-    type: Literal["avg_pool2d"]
+    type: Literal["avg_pool2d"] = Field(description=(
+        "`avg_pool2d`: the mean over each window of `[C, H, W]` (padding not counted)."))
 
 
 class GlobalAvgPool(LayerBase):
     """[C, *spatial] -> [C]: mean over every spatial axis."""
 
-    type: Literal["global_avg_pool"]
+    type: Literal["global_avg_pool"] = Field(description=(
+        "`global_avg_pool`: the mean over every spatial axis, `[C, ...]` to `[C]`."))
 
     def output_shape(self, inputs: list[Shape]) -> Shape:
         (x,) = inputs
@@ -268,7 +286,7 @@ class GlobalAvgPool(LayerBase):
 class Flatten(LayerBase):
     """[d1, ..., dn] -> [d1*...*dn] in row-major order of the channels-first layout."""
 
-    type: Literal["flatten"]
+    type: Literal["flatten"] = Field(description="`flatten`: every per-sample axis into one, in row-major order.")
 
     def output_shape(self, inputs: list[Shape]) -> Shape:
         return (math.prod(inputs[0]),)
@@ -277,8 +295,10 @@ class Flatten(LayerBase):
 class Reshape(LayerBase):
     """Per-sample reshape in row-major order; at most one -1."""
 
-    type: Literal["reshape"]
-    shape: list[Int] = Field(min_length=1)
+    type: Literal["reshape"] = Field(description="`reshape`: a per-sample reshape in row-major order.")
+    shape: list[Int] = Field(min_length=1, description=(
+        "The per-sample target shape (no batch axis), row-major; one entry may be `-1` (inferred). Zero and other "
+        "negative sizes are errors."))
 
     @field_validator("shape")
     @classmethod
@@ -303,8 +323,10 @@ class Reshape(LayerBase):
 class Dropout(LayerBase):
     """Eval: identity. Train: x * mask / (1 - rate), mask ~ Bernoulli(1 - rate) from the standard's stream."""
 
-    type: Literal["dropout"]
-    rate: Probability
+    type: Literal["dropout"] = Field(description=(
+        "`dropout`: zeroes values with probability `rate` in training (the standard's masks); identity in evaluation."))
+    rate: Probability = Field(description=(
+        "Probability of dropping each value in training; kept values are scaled by `1 / (1 - rate)`."))
 
     def output_shape(self, inputs: list[Shape]) -> Shape:
         return inputs[0]
@@ -318,9 +340,12 @@ class BatchNorm(LayerBase):
     Eval: uses the running statistics.
     """
 
-    type: Literal["batch_norm"]
-    momentum: Annotated[Real, Field(gt=0.0, le=1.0)] = 0.1
-    epsilon: PositiveFloat = 1e-5
+    type: Literal["batch_norm"] = Field(description=(
+        "`batch_norm`: normalizes each channel over the batch (running statistics in evaluation)."))
+    momentum: Annotated[Real, Field(gt=0.0, le=1.0)] = Field(0.1, description=(
+        "Weight of the NEW batch statistic in the running averages (PyTorch's convention; Keras's `momentum=0.99` is "
+        "`0.01` here)."))
+    epsilon: PositiveFloat = Field(1e-5, description="Added to the variance inside the square root.")
 
     def output_shape(self, inputs: list[Shape]) -> Shape:
         _rank_at_least("batch_norm", inputs[0], 1, "a channel axis [C, ...]")
@@ -341,9 +366,9 @@ class BatchNorm(LayerBase):
 class LayerNorm(LayerBase):
     """Normalizes each sample over its last `dims` axes (biased variance), then weight * x_hat + bias."""
 
-    type: Literal["layer_norm"]
-    dims: PositiveInt = 1
-    epsilon: PositiveFloat = 1e-5
+    type: Literal["layer_norm"] = Field(description="`layer_norm`: normalizes each sample over its last `dims` axes.")
+    dims: PositiveInt = Field(1, description="Normalize each sample over its last `dims` axes.")
+    epsilon: PositiveFloat = Field(1e-5, description="Added to the variance inside the square root.")
 
     def output_shape(self, inputs: list[Shape]) -> Shape:
         _rank_at_least("layer_norm", inputs[0], self.dims, f"at least {self.dims} axes (dims={self.dims})")
@@ -358,9 +383,10 @@ class LayerNorm(LayerBase):
 class Embedding(LayerBase):
     """Integer indices [...] -> [..., output_dim] by row lookup in weight [input_dim, output_dim]."""
 
-    type: Literal["embedding"]
-    input_dim: PositiveInt
-    output_dim: PositiveInt
+    type: Literal["embedding"] = Field(description=(
+        "`embedding`: integer indices to rows of a `[input_dim, output_dim]` matrix."))
+    input_dim: PositiveInt = Field(description="Vocabulary size: indices must lie in `[0, input_dim)`.")
+    output_dim: PositiveInt = Field(description="Length of each embedding vector.")
 
     @property
     def input_dtype(self) -> str:
@@ -375,8 +401,9 @@ class Embedding(LayerBase):
 
 # ----------------------------------------------------------------------------------------- recurrent
 class _Recurrent(LayerBase):
-    units: PositiveInt
-    return_sequences: bool = False
+    units: PositiveInt = Field(description="Hidden state size `H`.")
+    return_sequences: bool = Field(False, description=(
+        "`true`: output every step's hidden state `[T, H]`; `false`: the last one, `[H]`."))
 
     gates: ClassVar[int] = 1  # class constant
 
@@ -389,7 +416,8 @@ class _Recurrent(LayerBase):
 class LSTM(_Recurrent):
     """Gates (i, f, g, o); zero initial state; one bias. weight_ih [F, 4H], weight_hh [H, 4H], bias [4H]."""
 
-    type: Literal["lstm"]
+    type: Literal["lstm"] = Field(description=(
+        "`lstm`: a long short-term memory layer over a sequence `[T, F]`, gates (i, f, g, o)."))
     gates: ClassVar[int] = 4
 
     def parameters(self, inputs: list[Shape]) -> dict[str, ParamSpec]:
@@ -408,7 +436,8 @@ class GRU(_Recurrent):
     n = tanh(x W_in + b_in + r ⊙ (h W_hn + b_hn)); h' = (1 - z) ⊙ n + z ⊙ h.
     """
 
-    type: Literal["gru"]
+    type: Literal["gru"] = Field(description=(
+        "`gru`: a gated recurrent unit over a sequence `[T, F]`, gates (r, z, n), reset after the recurrent product."))
     gates: ClassVar[int] = 3
 
     def parameters(self, inputs: list[Shape]) -> dict[str, ParamSpec]:
@@ -427,10 +456,11 @@ class MultiHeadAttention(LayerBase):
     Projections are dense ([E, E] weights, [in, out] layout); heads split E in order; `causal` masks j > i.
     """
 
-    type: Literal["multi_head_attention"]
-    num_heads: PositiveInt
-    causal: bool = False
-    use_bias: bool = True
+    type: Literal["multi_head_attention"] = Field(description=(
+        "`multi_head_attention`: self-attention over a sequence `[T, E]`."))
+    num_heads: PositiveInt = Field(description="Number of heads; must divide the embedding size `E`.")
+    causal: bool = Field(False, description="Mask future positions: position `i` attends to `j <= i` only.")
+    use_bias: bool = Field(True, description="Give each of the four projections a bias.")
 
     def output_shape(self, inputs: list[Shape]) -> Shape:
         (x,) = inputs
@@ -458,42 +488,46 @@ class _Elementwise(LayerBase):
 
 
 class ReLU(_Elementwise):
-    type: Literal["relu"]
+    type: Literal["relu"] = Field(description="`relu`: `max(x, 0)`.")
 
 
 class LeakyReLU(_Elementwise):
     """x if x > 0 else negative_slope * x (Keras's default slope is 0.3; the standard's is 0.01)."""
 
-    type: Literal["leaky_relu"]
-    negative_slope: NonNegativeFloat = 0.01
+    type: Literal["leaky_relu"] = Field(description=(
+        "`leaky_relu`: `x` for positive `x`, `negative_slope * x` otherwise."))
+    negative_slope: NonNegativeFloat = Field(0.01, description=(
+        "Slope for negative inputs (Keras's default is 0.3; the standard's is 0.01, as PyTorch's)."))
 
 
 class ELU(_Elementwise):
-    type: Literal["elu"]
-    alpha: PositiveFloat = 1.0
+    type: Literal["elu"] = Field(description="`elu`: `x` for positive `x`, `alpha (exp(x) - 1)` otherwise.")
+    alpha: PositiveFloat = Field(1.0, description="Saturation value for negative inputs: `alpha (exp(x) - 1)`.")
 
 
 class GELU(_Elementwise):
     """approximate: none -> x Φ(x) (erf); tanh -> 0.5 x (1 + tanh(sqrt(2/π)(x + 0.044715 x³)))."""
 
-    type: Literal["gelu"]
-    approximate: Literal["none", "tanh"] = "none"
+    type: Literal["gelu"] = Field(description="`gelu`: `x Φ(x)`, exact or by the tanh approximation.")
+    approximate: Literal["none", "tanh"] = Field("none", description=(
+        "`none`: exact, with the normal CDF via erf. `tanh`: the tanh approximation."))
 
 
 class SiLU(_Elementwise):
-    type: Literal["silu"]
+    type: Literal["silu"] = Field(description="`silu`: `x σ(x)` (swish).")
 
 
 class Sigmoid(_Elementwise):
-    type: Literal["sigmoid"]
+    type: Literal["sigmoid"] = Field(description="`sigmoid`: `1 / (1 + exp(-x))`.")
 
 
 class Tanh(_Elementwise):
-    type: Literal["tanh"]
+    type: Literal["tanh"] = Field(description="`tanh`: the hyperbolic tangent.")
 
 
 class _AxisActivation(_Elementwise):
-    axis: Int = -1  # per-sample axis; negative counts from the end
+    axis: Int = Field(-1, description=(
+        "Per-sample axis to normalize over (no batch axis); negative counts from the end."))
 
     def output_shape(self, inputs: list[Shape]) -> Shape:
         x = inputs[0]
@@ -503,18 +537,18 @@ class _AxisActivation(_Elementwise):
 
 
 class Softmax(_AxisActivation):
-    type: Literal["softmax"]
+    type: Literal["softmax"] = Field(description="`softmax`: probabilities over one axis.")
 
 
 class LogSoftmax(_AxisActivation):
-    type: Literal["log_softmax"]
+    type: Literal["log_softmax"] = Field(description="`log_softmax`: log-probabilities over one axis.")
 
 
 # ------------------------------------------------------------------------------------------- merging
 class Add(LayerBase):
     """Elementwise sum of two or more inputs of one shape (no broadcasting)."""
 
-    type: Literal["add"]
+    type: Literal["add"] = Field(description="`add`: the elementwise sum of two or more inputs of one shape.")
     arity: ClassVar[int] = 0
 
     def output_shape(self, inputs: list[Shape]) -> Shape:
@@ -528,8 +562,10 @@ class Add(LayerBase):
 class Concat(LayerBase):
     """Concatenation along a per-sample axis (default 0: the channel axis of the channels-first layout)."""
 
-    type: Literal["concat"]
-    axis: Int = 0
+    type: Literal["concat"] = Field(description="`concat`: two or more inputs joined along one axis.")
+    axis: Int = Field(0, description=(
+        "Per-sample axis to join along (no batch axis); 0 is the channel axis of a channels-first shape. Negative "
+        "counts from the end."))
     arity: ClassVar[int] = 0
 
     def output_shape(self, inputs: list[Shape]) -> Shape:

@@ -13,26 +13,27 @@ Reduction = Literal["mean", "sum"]
 
 
 class _Loss(Strict):
-    reduction: Reduction = "mean"
+    reduction: Reduction = Field("mean", description=(
+        "`mean`: average of the per-element (or per-position) losses over the batch; `sum`: their sum."))
 
 
 class MSE(_Loss):
     """mean((y - t)^2) over every element."""
 
-    type: Literal["mse"]
+    type: Literal["mse"] = Field(description="`mse`: the squared error `(y - t)²` per element.")
 
 
 class MAE(_Loss):
     """mean(|y - t|) over every element."""
 
-    type: Literal["mae"]
+    type: Literal["mae"] = Field(description="`mae`: the absolute error `|y - t|` per element.")
 
 
 class Huber(_Loss):
     """0.5 d^2 if |d| <= delta else delta (|d| - 0.5 delta), d = y - t, per element."""
 
-    type: Literal["huber"]
-    delta: PositiveFloat = 1.0
+    type: Literal["huber"] = Field(description="`huber`: quadratic within `delta` of the target, linear beyond.")
+    delta: PositiveFloat = Field(1.0, description="Where the loss turns from quadratic to linear.")
 
 
 class BinaryCrossentropy(_Loss):
@@ -41,9 +42,12 @@ class BinaryCrossentropy(_Loss):
     Label smoothing: t <- t (1 - s) + s / 2. Probabilities are never clipped.
     """
 
-    type: Literal["binary_crossentropy"]
-    from_logits: bool
-    label_smoothing: Probability = 0.0
+    type: Literal["binary_crossentropy"] = Field(description=(
+        "`binary_crossentropy`: cross-entropy of 0/1 (or soft) targets per element."))
+    from_logits: bool = Field(description=(
+        "Required. `true`: predictions are logits (a sigmoid is applied inside the loss, stably); `false`: "
+        "probabilities in (0, 1)."))
+    label_smoothing: Probability = Field(0.0, description="`s`: targets become `t (1 - s) + s / 2`.")
 
 
 class CategoricalCrossentropy(_Loss):
@@ -52,23 +56,28 @@ class CategoricalCrossentropy(_Loss):
     Label smoothing: t <- t (1 - s) + s / C.
     """
 
-    type: Literal["categorical_crossentropy"]
-    from_logits: bool
-    label_smoothing: Probability = 0.0
+    type: Literal["categorical_crossentropy"] = Field(description=(
+        "`categorical_crossentropy`: cross-entropy of one-hot (or soft) targets over the last axis."))
+    from_logits: bool = Field(description=(
+        "Required. `true`: predictions are logits (log-softmax inside the loss); `false`: probabilities over the "
+        "last axis."))
+    label_smoothing: Probability = Field(0.0, description="`s`: targets become `t (1 - s) + s / C`.")
 
 
 class SparseCategoricalCrossentropy(_Loss):
     """Categorical cross-entropy with integer class targets [N, ...]."""
 
-    type: Literal["sparse_categorical_crossentropy"]
-    from_logits: bool
-    label_smoothing: Probability = 0.0
+    type: Literal["sparse_categorical_crossentropy"] = Field(description=(
+        "`sparse_categorical_crossentropy`: cross-entropy of integer class targets over the last axis."))
+    from_logits: bool = Field(description="Required, as for `categorical_crossentropy`.")
+    label_smoothing: Probability = Field(0.0, description="`s`: the one-hot target becomes `t (1 - s) + s / C`.")
 
 
 class NLL(_Loss):
     """-y[target] per sample, y being log-probabilities (e.g. from log_softmax), integer targets."""
 
-    type: Literal["nll"]
+    type: Literal["nll"] = Field(description=(
+        "`nll`: the negative log-likelihood of integer class targets, from log-probabilities."))
 
 
 Loss = Annotated[

@@ -6,28 +6,25 @@
 The schemas are committed so that editors (yaml-language-server), check-jsonschema and tools in other
 languages can check documents without installing Lockstep; tests/test_schemas.py fails when they drift
 from the models. They are JSON Schema draft 2020-12; every object rejects unknown keys, like the
-models. Descriptions come from the models' docstrings and from the comments on their field lines.
+models. Descriptions come from the models: an object's from its class docstring, a field's from its
+`Field(description=...)` (the same text as the field tables of docs/spec/v1.md, and editors' hover docs).
 The schema checks structure only: shapes, graphs and references are `lockstep validate`'s job.
 """
 
 from __future__ import annotations
 
 import argparse
-import functools
-import inspect
-import io
 import json
 import re
 import sys
-import tokenize
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
-from pydantic.json_schema import GenerateJsonSchema, models_json_schema
+from pydantic.json_schema import models_json_schema
 
 from lockstep.spec.base import API_VERSION
-from lockstep.spec.documents import KINDS, Model
+from lockstep.spec.documents import KINDS, Model, Recipe
 
 VERSION = API_VERSION.split("/", 1)[1]  # "v1"
 SCHEMA_ROOT = Path(__file__).resolve().parent / "schemas"
@@ -43,55 +40,6 @@ KIND_DESCRIPTIONS = {
     "Environment": "A deployment target: runtime, device, dtype, batch sizes, required packages, the prediction "
                    "tolerance against the float64 reference and a latency budget.",
 }
-MODEL_PATH_DESCRIPTION = ("A path to a Model document, relative to this recipe's folder (it may not leave it), "
-                          "or the Model written inline.")
-
-
-# ------------------------------------------------------------------------------ field descriptions
-@functools.cache
-def _line_comments(cls: type) -> dict[str, str]:
-    """`name: type = default  # comment` lines of one class body -> {name: comment}."""
-    try:
-        source = inspect.getsource(cls)
-    except (OSError, TypeError):
-        return {}
-    found: dict[str, str] = {}
-    field = re.compile(r"^\s+([A-Za-z_]\w*)\s*:")
-    lines = source.splitlines()
-    try:
-        for tok in tokenize.generate_tokens(io.StringIO(source).readline):
-            if tok.type == tokenize.COMMENT:
-                m = field.match(lines[tok.start[0] - 1])
-                if m and tok.start[1] > m.end():
-                    text = re.sub(r"\bNone\b", "null", tok.string.lstrip("#").strip())  # YAML's word for it
-                    if text and not text.startswith(("type:", "noqa")):
-                        found.setdefault(m.group(1), text)
-    except (tokenize.TokenError, IndentationError):
-        return {}
-    return found
-
-
-def field_comments(cls: type[BaseModel]) -> dict[str, str]:
-    """Comments on the field lines of a model and its bases (the nearest definition wins)."""
-    out: dict[str, str] = {}
-    for klass in cls.__mro__:
-        if isinstance(klass, type) and issubclass(klass, BaseModel) and klass is not BaseModel:
-            for name, text in _line_comments(klass).items():
-                if name in cls.model_fields:
-                    out.setdefault(name, text)
-    return out
-
-
-class _Generator(GenerateJsonSchema):
-    """pydantic's generator, plus field descriptions taken from the comments on field lines."""
-
-    def model_schema(self, schema: Any) -> dict[str, Any]:
-        out = super().model_schema(schema)
-        props = out.get("properties", {})
-        for name, text in field_comments(schema["cls"]).items():
-            if name in props and "description" not in props[name]:
-                props[name]["description"] = text
-        return out
 
 
 # ------------------------------------------------------------------------------------ generation
@@ -108,8 +56,7 @@ def _rename_refs(node: Any, renames: dict[str, str]) -> Any:
 def _definitions(classes: list[type[BaseModel]]) -> dict[str, Any]:
     """Shared `$defs` of several models: one namespace, so equal class names in two modules
     (the initializer and the schedule `Constant`) get distinct, readable names."""
-    _, top = models_json_schema([(c, "validation") for c in classes], ref_template="#/$defs/{model}",
-                                schema_generator=_Generator)
+    _, top = models_json_schema([(c, "validation") for c in classes], ref_template="#/$defs/{model}")
     defs = top.get("$defs", {})
     renames = {}
     for key in defs:
@@ -120,7 +67,7 @@ def _definitions(classes: list[type[BaseModel]]) -> dict[str, Any]:
     recipe = defs.get("Recipe")
     if recipe is not None and "Model" in defs:
         recipe["properties"]["model"] = {
-            "title": "Model", "description": MODEL_PATH_DESCRIPTION,
+            "title": "Model", "description": Recipe.model_fields["model"].description,
             "anyOf": [{"type": "string", "minLength": 1}, {"$ref": "#/$defs/Model"}],
         }
     for kind, text in KIND_DESCRIPTIONS.items():
@@ -184,7 +131,7 @@ def stale(folder: Path = SCHEMA_DIR) -> list[str]:
 
 def write(folder: Path = SCHEMA_DIR) -> list[Path]:
     """Rewrite every schema file of the current version (atomically)."""
-    from lockstep.atomic import write_text
+    from lockstep.spec.atomic import write_text
 
     folder.mkdir(parents=True, exist_ok=True)
     paths = []

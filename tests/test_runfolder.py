@@ -16,9 +16,10 @@ from xml.etree import ElementTree
 import pytest
 import yaml
 
-from lockstep import atomic, runner
+from lockstep import runner
 from lockstep.cli import main
 from lockstep.runfolder import LOCK_NAME, RUN_OUTPUTS, FolderError, claim, holder
+from lockstep.spec import atomic
 
 ROOT = Path(__file__).resolve().parents[1]
 DIGITS = ROOT / "examples" / "digits-mlp"

@@ -7,16 +7,18 @@ import json
 import shutil
 import subprocess
 import sys
+import typing
 from pathlib import Path
 
 import jsonschema
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import BaseModel
 
 from lockstep.cli import main
 from lockstep.conformance import strategies as cs
-from lockstep.spec.documents import KINDS
+from lockstep.spec.documents import KINDS, Evaluation
 from lockstep.spec.loader import load_file
 from lockstep.spec.schema_export import REGENERATE, SCHEMA_DIR, all_schemas, render, stale
 
@@ -78,10 +80,65 @@ def test_every_object_rejects_unknown_keys(name: str) -> None:
     assert list(DOCUMENT.iter_errors({**GOOD_MODEL, "extra": 1}))
 
 
-def test_descriptions_come_from_docstrings_and_field_comments() -> None:
+def test_descriptions_come_from_docstrings_and_field_descriptions() -> None:
     defs = committed("document")["$defs"]
     assert defs["Dense"]["description"].startswith("y = x @ weight + bias")
-    assert defs["Evaluation"]["properties"]["every"]["description"] == "steps; null: at the end only"
+    assert defs["Evaluation"]["properties"]["every"]["description"] == \
+        Evaluation.model_fields["every"].description
+    # the fields docs/editors.md's hover promise once missed
+    for where, field, word in (("SGD", "momentum", "Momentum"), ("Adam", "epsilon", "sqrt(v̂)"),
+                               ("CategoricalCrossentropy", "label_smoothing", "t (1 - s) + s / C"),
+                               ("SparseCategoricalCrossentropy", "label_smoothing", "one-hot target"),
+                               ("BinaryCrossentropy", "label_smoothing", "s / 2")):
+        text = defs[where]["properties"][field].get("description", "")
+        assert word in text, f"{where}.{field}: {text!r}"
+
+
+def _document_models() -> dict[str, type[BaseModel]]:
+    """Every model class a document can hold, by name: the kinds and everything their fields reach."""
+    found: dict[str, type[BaseModel]] = {}
+
+    def walk(annotation: object) -> None:
+        for arg in typing.get_args(annotation):
+            walk(arg)
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel) and annotation not in found.values():
+            found[f"{annotation.__module__.rsplit('.', 1)[-1]}.{annotation.__name__}"] = annotation
+            for f in annotation.model_fields.values():
+                walk(f.annotation)
+
+    for cls in KINDS.values():
+        walk(cls)
+    return found
+
+
+def test_every_field_of_every_document_model_has_a_description() -> None:
+    """One meaning per field, in the model: the schema's hover text and the docs' tables both come from it."""
+    models = _document_models()
+    assert {"documents.Recipe", "layers.Dense", "optimizers.SGD", "losses.Huber", "data.CsvFile",
+            "initializers.HeNormal", "schedules.Warmup", "base.Metadata"} <= set(models), sorted(models)
+    missing = [f"{name}.{field}" for name, cls in models.items() for field, info in cls.model_fields.items()
+               if not (info.description or "").strip()]
+    assert not missing, f"fields without Field(description=...): {missing}"
+    for schema in ("model", "recipe", "environment", "document"):
+        without = [f"{schema}: {name}.{prop}" for name, d in committed(schema)["$defs"].items()
+                   for prop, s in d.get("properties", {}).items() if not s.get("description")]
+        assert not without, f"schema properties without a description: {without}"
+
+
+def test_field_tables_of_the_spec_page_are_current() -> None:
+    """The field tables of docs/spec/v1.md are generated from the models (types, defaults, meanings)."""
+    out = subprocess.run([sys.executable, str(ROOT / "docs" / "tools" / "gen_field_tables.py"), "--check"],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, f"{out.stderr}\nrun: python docs/tools/gen_field_tables.py"
+
+
+def test_a_field_without_a_description_fails_the_docs_generator(tmp_path: Path) -> None:
+    script = (f"import sys; sys.path.insert(0, {str(ROOT / 'docs' / 'tools')!r}); import gen_field_tables as g\n"
+              "from lockstep.spec.optimizers import SGD\n"
+              "SGD.model_fields['momentum'].description = None\n"
+              "sys.exit(g.main(['--check']))\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert out.returncode == 2 and "optimizers.SGD.momentum has no description" in out.stderr, out.stderr
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: str(p.relative_to(ROOT)))

@@ -347,13 +347,13 @@ def test_data_preparation_refuses_data_beyond_the_memory_limit(tmp_path: Path, m
 
 
 def test_a_large_csv_is_estimated_from_its_first_mebibyte(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Files over semantics.MAX_CSV_BYTES are not read whole at validation: their rows are estimated."""
-    from lockstep.spec import semantics
+    """Files over MAX_CSV_BYTES are not read whole at validation: their rows are estimated."""
+    from lockstep.spec.semantics import data as semantics_data
 
     (tmp_path / "d.csv").write_text("a,b,c,d,t\n" + "0.5,1.5,2.5,3.5,1\n" * 20_000)
     text = RECIPE.replace("source: {type: synthetic_classification, num_samples: 64, shape: [4], num_classes: 3}",
                           "source: {type: csv, path: d.csv, target: t, target_type: class_index}")
-    monkeypatch.setattr(semantics, "MAX_CSV_BYTES", 1000)
+    monkeypatch.setattr(semantics_data, "MAX_CSV_BYTES", 1000)
     monkeypatch.setenv(resources.ENV, "1MiB")
     d = one(text, tmp_path)
     assert d.path == "data.source" and re.search(r"the data \(about (19,99\d|20,00\d) samples of \[4\] features\)",

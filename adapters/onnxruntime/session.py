@@ -79,7 +79,7 @@ class OnnxRuntimeSession(Session):
         return self._proto
 
     def export(self, path: str | Path, *, format: str = "onnx") -> Path:
-        from lockstep import atomic
+        from lockstep.spec import atomic
 
         if format != "onnx":
             raise UnsupportedConstruct(f"export:{format}", "the onnxruntime adapter exports ONNX only")

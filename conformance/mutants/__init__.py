@@ -61,7 +61,8 @@ class Mutant:
     @property
     def available(self) -> bool:
         """Whether its framework is installed (the export mutants need lockstep-standard[onnx])."""
-        return self.control == REFERENCE or importlib.util.find_spec("onnxruntime") is not None
+        needs = ("onnx", "onnxruntime")
+        return self.control == REFERENCE or all(importlib.util.find_spec(m) is not None for m in needs)
 
 
 def _load(target: str) -> Adapter:

@@ -11,11 +11,14 @@ The page is written by hand; only the regions between markers are generated:
     <!-- /params -->
     <!-- initializers -->                    every initializer type with its fields
     <!-- /initializers -->
+    <!-- header -->                          the fields every document starts with
+    <!-- /header -->
 
-Types, constraints and defaults come from the models. Meanings come from MEANINGS below, one per field:
-a field added to a model without a meaning here makes this script fail, so the normative page always
-describes every field. Parameter shapes are written symbolically in PARAMS and checked against the
-layer's own `parameters()`/`buffers()` for a sample input, so a changed layout fails here too.
+Types, constraints, defaults and meanings come from the models: a field's meaning is its
+`Field(description=...)` (also the JSON Schema's description, which editors show on hover). A field added to
+a model without a description makes this script fail, so the normative page always describes every field.
+Parameter shapes are written symbolically in PARAMS and checked against the layer's own
+`parameters()`/`buffers()` for a sample input, so a changed layout fails here too.
 """
 
 from __future__ import annotations
@@ -40,256 +43,6 @@ MODULES = {m.__name__.rsplit(".", 1)[-1]: m for m in (base, data, documents, ini
                                                         optimizers, schedules)}
 HEADER_FIELDS = {"apiVersion", "kind", "metadata"}  # described once, in "Every document"
 LAYER_COMMON = {"name", "inputs", "initializers"}  # described once, in "Fields every layer has"
-
-# ------------------------------------------------------------------------------------------ meanings
-# Keyed by "<module>.<class that declares the field>.<field>"; looked up along the MRO.
-MEANINGS: dict[str, str] = {
-    # base
-    "base.Metadata.name": "The document's name: reports, run folders (`runs/<name>-<backend>`) and checkpoints use it.",
-    "base.Metadata.description": "Free text for people; ignored by every tool.",
-    "base.Metadata.labels": "Free key/value strings for your own tooling; ignored by Lockstep.",
-    # documents: Model
-    "documents.Model.inputs": "The model's named inputs, in order. A sequence model (`layers`) has exactly one; "
-                              "a recipe in v1 trains models with one input.",
-    "documents.Model.layers": "A sequence: each layer takes the previous layer's output (the first takes the "
-                              "input). Give either `layers` or `nodes`, never both.",
-    "documents.Model.nodes": "A graph: every node has a `name` and `inputs` naming model inputs or other nodes. "
-                             "Give either `layers` or `nodes`.",
-    "documents.Model.outputs": "Graph models only (required there): the names of the nodes whose values are "
-                               "the model's outputs, in order.",
-    "documents.Model.weights": "Start from parameters stored in a local `.npz` instead of the initializers.",
-    "documents.Input.name": "The input's name; graph nodes refer to it in their `inputs`.",
-    "documents.Input.shape": "Per-sample shape (no batch axis), e.g. `[64]`, `[1, 8, 8]` (channels first), "
-                             "`[16, 2]` (a sequence `[T, F]`). `[]` is a scalar per sample.",
-    "documents.Input.dtype": "`float`: floating point in the recipe's `dtype`. `int64`: integer indices, which "
-                             "only an `embedding` may take.",
-    "documents.WeightsFile.path": "A `.npz` file relative to the model document's folder. Keys are canonical "
-                                  "names (`dense_0.weight`, buffers included), arrays in canonical layout.",
-    "documents.WeightsFile.strict": "`true`: every parameter and buffer must be in the file and nothing else. "
-                                    "`false`: arrays present are loaded, the rest are initialized as usual, "
-                                    "unknown keys are ignored.",
-    # documents: Recipe
-    "documents.Recipe.model": "A path to a file holding exactly one Model document, relative to this recipe's "
-                              "folder, or a complete Model document written inline.",
-    "documents.Recipe.seed": "The root of every random choice: initial parameters, synthetic data, the split, "
-                             "the data order and dropout masks (see [Randomness](#randomness)).",
-    "documents.Recipe.dtype": "The floating-point type the backend trains in. The reference always computes in "
-                              "float64; the dtype decides which tolerance applies.",
-    "documents.Recipe.data": "Where samples come from and how they are preprocessed, split and batched.",
-    "documents.Recipe.loss": "The training loss (also the `loss` metric).",
-    "documents.Recipe.optimizer": "The update rule and its hyper-parameters, including the base learning rate.",
-    "documents.Recipe.schedule": "How the learning rate changes per optimizer step (the default keeps it "
-                                 "constant).",
-    "documents.Recipe.regularization": "Coupled L2 regularization (added to the gradient).",
-    "documents.Recipe.gradient_clipping": "Clip gradients before regularization and the optimizer; `null`: no "
-                                          "clipping.",
-    "documents.Recipe.training": "How long to train: `steps` or `epochs`.",
-    "documents.Recipe.evaluation": "Which metrics to compute on the held-out split, and how often.",
-    "documents.Recipe.checkpoint": "Write checkpoints (parameters, buffers, optimizer state) so a run can "
-                                   "resume; `null`: none.",
-    "documents.Recipe.workers": "Deprecated, kept so older recipes stay valid: only `1` is accepted; replicas are "
-                                "`distribution.replicas`.",
-    "documents.Recipe.distribution": "Train on several replicas with data parallelism (see [Data "
-                                     "parallelism](#data-parallelism)); `null`: one process, unless "
-                                     "`lockstep run --replicas N` asks for more.",
-    "documents.Distribution.strategy": "`data_parallel`: every replica holds the whole model and trains on a "
-                                       "shard of each global batch; gradients are averaged over the global batch.",
-    "documents.Distribution.replicas": "How many replicas (processes or devices) share each batch; must divide "
-                                       "`data.batch_size`. `lockstep run --replicas N` overrides it.",
-    "documents.Distribution.batch_norm": "What batch-norm statistics are computed over in training: `local` (each "
-                                         "replica's own shard) or `sync` (the whole global batch, as one process). "
-                                         "Required when the model has `batch_norm`.",
-    "documents.Regularization.l2": "Coupled L2: `l2 * w` is added to every trainable parameter's gradient after "
-                                   "clipping, before the optimizer. It is not part of the reported loss.",
-    "documents.Training.steps": "Train for this many optimizer steps (give `steps` or `epochs`, not both).",
-    "documents.Training.epochs": "Train for this many passes over the training split: "
-                                 "`epochs * steps_per_epoch` optimizer steps.",
-    "documents.Evaluation.every": "Evaluate after every this many optimizer steps, and always after the last "
-                                  "one; `null`: after the last step only.",
-    "documents.Evaluation.metrics": "Metrics computed in evaluation mode on the validation split (on the "
-                                    "training split when `validation` is 0).",
-    "documents.Checkpoint.every": "Write a checkpoint after every this many optimizer steps, and after the last.",
-    "documents.Checkpoint.keep": "How many of the newest checkpoints to keep; older ones are deleted.",
-    # documents: Environment
-    "documents.Environment.runtime": "The runtime the model is deployed on.",
-    "documents.Environment.device": "`cpu`, `cuda` or `cuda:N` (`gpu`/`gpu:N` for TensorFlow).",
-    "documents.Environment.dtype": "The type the deployed model computes in: `float32`, `float64`, `float16`, or "
-                                   "`int8` (the float32 export quantized, see `quantization`).",
-    "documents.Environment.batch_sizes": "Batch sizes the deployed model must accept; predictions are checked "
-                                         "at each.",
-    "documents.Environment.opset": "The ONNX opset to export with (runtime `onnxruntime`).",
-    "documents.Environment.threads": "Intra-op threads the runtime may use.",
-    "documents.Environment.requirements": "Package name to PEP 440 version specifier (`>=1.17`, `~=2.2`, "
-                                          "`==2.13.0`) that the target must satisfy; `\"\"` accepts any version.",
-    "documents.Environment.tolerance": "How closely deployed predictions must match the float64 reference. "
-                                       "Required, except for `int8` (judged by `max_metric_drop`; a tolerance "
-                                       "given there is checked too).",
-    "documents.Environment.quantization": "`int8` only: how the float32 export is quantized "
-                                          "(`onnxruntime.quantization`); `null`: dynamic.",
-    "documents.Environment.max_metric_drop": "Recipe metric (`accuracy`, `loss`, `mse`, `mae`) to the largest "
-                                             "worsening allowed against the reference's value on the evaluation "
-                                             "data (accuracy lower, the others higher). Required for `int8`; "
-                                             "checked for any dtype when given.",
-    "documents.Quantization.mode": "`dynamic`: int8 weights, activations quantized at run time "
-                                   "(`quantize_dynamic`). `static`: weights and activations, activation ranges "
-                                   "calibrated on the recipe's training data (`quantize_static`, QDQ).",
-    "documents.Quantization.calibration_samples": "`static`: how many samples of the recipe's training data "
-                                                  "(from the first) calibrate the activation ranges.",
-    "documents.Environment.latency_budget": "The latency the deployed model must stay within; `null`: not "
-                                            "measured against a budget.",
-    "documents.Tolerance.rtol": "Relative tolerance: every prediction `y` must satisfy "
-                                "`|y - y_ref| <= atol + rtol * |y_ref|`.",
-    "documents.Tolerance.atol": "Absolute tolerance in the same inequality.",
-    "documents.LatencyBudget.batch_size": "The batch size latency is measured at; must be one of `batch_sizes`.",
-    "documents.LatencyBudget.p50_ms": "Largest allowed median latency of one forward pass, in milliseconds.",
-    "documents.LatencyBudget.p99_ms": "Largest allowed 99th-percentile latency, in milliseconds.",
-    # layers: common
-    "layers.LayerBase.name": "The layer's name. In a sequence it defaults to `<type>_<index>`; in a graph it "
-                             "is required. Names are unique within a model and differ from input names.",
-    "layers.LayerBase.inputs": "Graph models only: the names of the model inputs or nodes this node takes, in "
-                               "order. Not allowed in `layers`.",
-    "layers.LayerBase.initializers": "Parameter name (`weight`, `bias`, `weight_hh`, ...) to initializer, "
-                                     "replacing that parameter's default. Unknown names are errors.",
-    # layers
-    "layers.Dense.units": "Output features.",
-    "layers.Dense.use_bias": "Add `bias` after the matrix product.",
-    "layers._Conv.filters": "Output channels.",
-    "layers._Conv.kernel_size": "Window size: one integer for every spatial axis, or one per axis.",
-    "layers._Conv.stride": "Step between windows: one integer, or one per spatial axis.",
-    "layers._Conv.padding": "`valid` (none), `same` (output `ceil(size / stride)`, extra element at the end), "
-                            "an integer (that many on both sides of every axis), one integer per axis, or "
-                            "`[before, after]` pairs for every axis in order.",
-    "layers._Conv.dilation": "Spacing between kernel taps: one integer, or one per spatial axis.",
-    "layers._Conv.groups": "Split input and output channels into this many groups convolved separately; must "
-                           "divide both. `groups` = channels = filters is a depthwise convolution.",
-    "layers._Conv.use_bias": "Add a per-filter `bias`.",
-    "layers._Pool2d.kernel_size": "Window size: one integer for both axes, or `[kh, kw]`.",
-    "layers._Pool2d.stride": "Step between windows, one integer or `[sh, sw]`; `null`: equal to `kernel_size`.",
-    "layers._Pool2d.padding": "As for convolutions. Every padding amount must be smaller than the window.",
-    "layers.Reshape.shape": "The per-sample target shape (no batch axis), row-major; one entry may be `-1` "
-                            "(inferred). Zero and other negative sizes are errors.",
-    "layers.Dropout.rate": "Probability of dropping each value in training; kept values are scaled by "
-                           "`1 / (1 - rate)`.",
-    "layers.BatchNorm.momentum": "Weight of the NEW batch statistic in the running averages "
-                                 "(PyTorch's convention; Keras's `momentum=0.99` is `0.01` here).",
-    "layers.BatchNorm.epsilon": "Added to the variance inside the square root.",
-    "layers.LayerNorm.dims": "Normalize each sample over its last `dims` axes.",
-    "layers.LayerNorm.epsilon": "Added to the variance inside the square root.",
-    "layers.Embedding.input_dim": "Vocabulary size: indices must lie in `[0, input_dim)`.",
-    "layers.Embedding.output_dim": "Length of each embedding vector.",
-    "layers._Recurrent.units": "Hidden state size `H`.",
-    "layers._Recurrent.return_sequences": "`true`: output every step's hidden state `[T, H]`; `false`: the "
-                                          "last one, `[H]`.",
-    "layers.MultiHeadAttention.num_heads": "Number of heads; must divide the embedding size `E`.",
-    "layers.MultiHeadAttention.causal": "Mask future positions: position `i` attends to `j <= i` only.",
-    "layers.MultiHeadAttention.use_bias": "Give each of the four projections a bias.",
-    "layers.LeakyReLU.negative_slope": "Slope for negative inputs (Keras's default is 0.3; the standard's is "
-                                       "0.01, as PyTorch's).",
-    "layers.ELU.alpha": "Saturation value for negative inputs: `alpha (exp(x) - 1)`.",
-    "layers.GELU.approximate": "`none`: exact, with the normal CDF via erf. `tanh`: the tanh approximation.",
-    "layers._AxisActivation.axis": "Per-sample axis to normalize over (no batch axis); negative counts from the "
-                                   "end.",
-    "layers.Concat.axis": "Per-sample axis to join along (no batch axis); 0 is the channel axis of a "
-                          "channels-first shape. Negative counts from the end.",
-    # initializers
-    "initializers._Seeded.seed": "Draw this parameter from its own seed instead of the recipe's seed (the "
-                                 "stream is still named after the parameter).",
-    "initializers.Constant.value": "The value of every element.",
-    "initializers.Uniform.low": "Lower bound; must be below `high`.",
-    "initializers.Uniform.high": "Upper bound.",
-    "initializers.Normal.mean": "Mean.",
-    "initializers.Normal.std": "Standard deviation (not truncated).",
-    "initializers.GlorotUniform.gain": "Multiplies the bound.",
-    "initializers.GlorotNormal.gain": "Multiplies the standard deviation.",
-    "initializers.HeUniform.mode": "Which fan the bound uses.",
-    "initializers.HeNormal.mode": "Which fan the standard deviation uses.",
-    "initializers.Orthogonal.gain": "Multiplies the orthogonal matrix.",
-    # losses
-    "losses._Loss.reduction": "`mean`: average of the per-element (or per-position) losses over the batch; "
-                              "`sum`: their sum.",
-    "losses.Huber.delta": "Where the loss turns from quadratic to linear.",
-    "losses.BinaryCrossentropy.from_logits": "Required. `true`: predictions are logits (a sigmoid is applied "
-                                             "inside the loss, stably); `false`: probabilities in (0, 1).",
-    "losses.BinaryCrossentropy.label_smoothing": "`s`: targets become `t (1 - s) + s / 2`.",
-    "losses.CategoricalCrossentropy.from_logits": "Required. `true`: predictions are logits (log-softmax inside "
-                                                  "the loss); `false`: probabilities over the last axis.",
-    "losses.CategoricalCrossentropy.label_smoothing": "`s`: targets become `t (1 - s) + s / C`.",
-    "losses.SparseCategoricalCrossentropy.from_logits": "Required, as for `categorical_crossentropy`.",
-    "losses.SparseCategoricalCrossentropy.label_smoothing": "`s`: the one-hot target becomes "
-                                                            "`t (1 - s) + s / C`.",
-    # optimizers
-    "optimizers._Optimizer.learning_rate": "Base learning rate; the schedule scales it per step.",
-    "optimizers.SGD.momentum": "Momentum `μ`; 0 keeps no buffer.",
-    "optimizers.SGD.dampening": "Scales the gradient entering the buffer by `1 - dampening` (not on the "
-                                "first step).",
-    "optimizers.SGD.nesterov": "Nesterov momentum: step with `g + μ b` instead of `b`. Needs `momentum > 0`.",
-    "optimizers.Adam.beta1": "Decay of the first-moment average `m`.",
-    "optimizers.Adam.beta2": "Decay of the second-moment average `v`.",
-    "optimizers.Adam.epsilon": "Added to `sqrt(v̂)` after bias correction (PyTorch's placement).",
-    "optimizers.Adam.amsgrad": "Use the running maximum of `v` (state `max_exp_avg_sq`).",
-    "optimizers.AdamW.weight_decay": "Decoupled decay: `w ← w (1 - lr · weight_decay)` before the Adam step.",
-    "optimizers.RMSprop.rho": "Decay of the squared-gradient average (Keras's default is 0.9; the standard's "
-                              "is 0.99).",
-    "optimizers.RMSprop.epsilon": "Added OUTSIDE the square root: `sqrt(v) + ε`.",
-    "optimizers.RMSprop.momentum": "Momentum on the scaled step; 0 keeps no buffer.",
-    "optimizers.RMSprop.centered": "Divide by the estimated standard deviation `sqrt(v - a²)` instead of "
-                                   "`sqrt(v)`.",
-    "optimizers.Adagrad.epsilon": "Added outside the square root.",
-    "optimizers.Adagrad.initial_accumulator_value": "Starting value of the squared-gradient sum.",
-    # schedules and clipping
-    "schedules._Schedule.warmup": "A linear warm-up before the schedule; `null`: none.",
-    "schedules.Warmup.steps": "Warm-up length `W` in optimizer steps; the schedule proper starts after it.",
-    "schedules.Warmup.start_factor": "The learning rate at step 0 is `start_factor * base`; it rises linearly "
-                                     "to `base` at step `W`.",
-    "schedules.Step.step_size": "Multiply the rate by `gamma` every this many steps.",
-    "schedules.Step.gamma": "Decay factor.",
-    "schedules.Exponential.gamma": "Decay factor per step.",
-    "schedules.Cosine.decay_steps": "Steps `T` (after the warm-up) from `base` down to `min_learning_rate`; "
-                                    "the rate stays there afterwards.",
-    "schedules.Cosine.min_learning_rate": "The final learning rate; at most the base rate.",
-    "schedules.ClipGlobalNorm.max_norm": "Largest allowed L2 norm of all gradients taken together.",
-    "schedules.ClipValue.clip_value": "Every gradient element is clipped to `[-clip_value, clip_value]`.",
-    # data
-    "data.Data.source": "Where the samples come from.",
-    "data.Data.preprocessing": "Steps applied in order, each type at most once; fitted on the training split.",
-    "data.Data.split": "How much is held out for evaluation.",
-    "data.Data.batch_size": "Samples per optimizer step (the global batch).",
-    "data.Data.shuffle": "`true`: every epoch visits the training split in a new seeded order; `false`: in "
-                         "stored order.",
-    "data.Data.drop_last": "Drop an epoch's last, smaller batch.",
-    "data.Split.validation": "Fraction held out: the last `ceil(n * validation)` samples of a seeded "
-                             "permutation. 0: no hold-out (evaluation uses the training split).",
-    "data.SyntheticClassification.num_samples": "Number of samples `n` (before the split).",
-    "data.SyntheticClassification.shape": "Per-sample feature shape.",
-    "data.SyntheticClassification.num_classes": "Number of classes `K` (labels `0..K-1`).",
-    "data.SyntheticClassification.separation": "Standard deviation of the class centres; larger is easier.",
-    "data.SyntheticRegression.num_samples": "Number of samples `n`.",
-    "data.SyntheticRegression.shape": "Per-sample feature shape.",
-    "data.SyntheticRegression.targets": "Targets per sample; targets are `[targets]` per sample.",
-    "data.SyntheticRegression.noise": "Standard deviation of the Gaussian noise added to the targets.",
-    "data.SyntheticSequences.num_samples": "Number of sequences `n`.",
-    "data.SyntheticSequences.length": "Steps per sequence `T`.",
-    "data.SyntheticSequences.features": "Features per step `F` (float sequences; ignored with `vocab_size`).",
-    "data.SyntheticSequences.vocab_size": "Emit integer tokens `[T]` in `[0, vocab_size)` instead of float "
-                                          "features `[T, F]`.",
-    "data.SyntheticSequences.num_classes": "Number of classes of the sequence label.",
-    "data.NpzFile.path": "A `.npz` file relative to the recipe's folder.",
-    "data.NpzFile.features": "Name of the features array (samples on axis 0).",
-    "data.NpzFile.targets": "Name of the targets array (samples on axis 0).",
-    "data.CsvFile.path": "A numeric `.csv` file relative to the recipe's folder; one sample per line.",
-    "data.CsvFile.target": "The target column: its header name, or its 0-based index (negative counts from the "
-                           "end). Every other column is a feature.",
-    "data.CsvFile.header": "The first non-blank line names the columns.",
-    "data.CsvFile.delimiter": "One character separating cells.",
-    "data.CsvFile.target_type": "`float`: targets are real numbers (regression, binary cross-entropy); "
-                                "`class_index`: non-negative integers.",
-    "data.Dataset.name": "The dataset. `digits`: 1,797 8x8 grey images of hand-written digits (values 0..16), "
-                         "10 classes.",
-    "data.Dataset.shape": "`flat`: samples `[64]`; `image`: samples `[1, 8, 8]` (channels first).",
-    "data.MinMax.low": "Value the training minimum of each feature maps to; must be below `high`.",
-    "data.MinMax.high": "Value the training maximum of each feature maps to.",
-    "data.OneHot.num_classes": "Length of the one-hot rows; class targets must lie in `[0, num_classes)`.",
-}
 
 # ------------------------------------------------------------------------------------------ params
 # Symbolic canonical parameters per layer type: (name, shape, fan_in, fan_out, when). Each symbolic
@@ -494,13 +247,19 @@ def render_default(f: FieldInfo) -> str:
     return f"`{yaml_value(value)}`"
 
 
-def meaning(cls: type[BaseModel], field: str) -> str:
-    for klass in cls.__mro__:
-        if isinstance(klass, type) and issubclass(klass, BaseModel) and klass is not BaseModel:
-            key = f"{klass.__module__.rsplit('.', 1)[-1]}.{klass.__name__}.{field}"
-            if key in MEANINGS:
-                return MEANINGS[key]
-    raise KeyError(f"no meaning for {cls.__module__}.{cls.__name__}.{field}: add one to MEANINGS in {__file__}")
+def meaning(cls: type[BaseModel], field: str, page: str = "") -> str:
+    """The field's `Field(description=...)`, its references to a section of the spec written as links (`page`:
+    the page the sections are on, relative to the page written; "" for v1.md itself)."""
+    text = cls.model_fields[field].description
+    if not text:
+        raise KeyError(f"{cls.__module__}.{cls.__name__}.{field} has no description: give it "
+                       "`Field(description=...)` in the model")
+    return SECTION.sub(lambda m: f"[{m.group(1)}]({page}#{m.group(1).lower().replace(' ', '-')})", text)
+
+
+SECTION = re.compile(r'docs/spec/v1\.md, "([^"]+)"')
+"""How a description names a section of docs/spec/v1.md (`(docs/spec/v1.md, "Randomness")`): plain text in an
+editor's hover, a link in the generated tables."""
 
 
 def fields_table(cls: type[BaseModel], *, skip: set[str] = frozenset()) -> str:  # type: ignore[assignment]
@@ -594,7 +353,8 @@ def initializers_table() -> str:
 
 
 # ------------------------------------------------------------------------------------------ the page
-MARKER = re.compile(r"(<!-- (fields|params|initializers)(?:: ([\w.]+))? -->\n)(.*?)(<!-- /\2 -->)", re.DOTALL)
+MARKER = re.compile(r"(<!-- (fields|params|initializers|header)(?:: ([\w.]+))? -->\n)(.*?)(<!-- /\2 -->)",
+                    re.DOTALL)
 
 
 def resolve_class(ref: str) -> type[BaseModel]:
@@ -605,7 +365,22 @@ def resolve_class(ref: str) -> type[BaseModel]:
     return cls
 
 
+def header_table() -> str:
+    """The three fields every document starts with (`kind`'s meaning gathers each kind's own)."""
+    doc = documents.Document.model_fields
+    kinds = " ".join(cls.model_fields["kind"].description or "" for cls in documents.KINDS.values())
+    rows = [["`apiVersion`", render_type(doc["apiVersion"].annotation), "**required**",
+             meaning(documents.Document, "apiVersion")],
+            ["`kind`", " or ".join(f"`{k}`" for k in documents.KINDS), "**required**",
+             f"The document kind; the rest of the document follows that kind's table. {kinds}"],
+            ["`metadata`", render_type(doc["metadata"].annotation), "**required**",
+             meaning(documents.Document, "metadata")]]
+    return "\n".join(["| field | type | default | meaning |", "| --- | --- | --- | --- |", *map(row, rows)])
+
+
 def generate(kind: str, arg: str | None) -> str:
+    if kind == "header":
+        return header_table()
     if kind == "fields":
         return fields_table(resolve_class(arg or ""))
     if kind == "params":

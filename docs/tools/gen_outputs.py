@@ -17,13 +17,16 @@ Commands are separated by ` ;; `; after ` || ` come options, comma-separated:
   are masked in both;
 - `keep=REGEX`: show only the lines matching REGEX and the last line (`...` stands for the lines left out);
 - `stderr`: show what the command printed on stderr too (after stdout);
+- `acme`: the out-of-tree example adapter is installed for this block (`lockstep certify --adapter acme`);
 - `slow`: the check is slow (TensorFlow, a certification): `tests/test_docs_outputs.py` marks it so.
 
-Each block is rewritten as `$ command` then its output, for every command in order. Commands run with `bash`
-in a scratch folder that holds a copy of `examples/`, `my-recipe/` (= examples/digits-mlp), `my-cnn/`
-(= examples/small-cnn), `configs/` (docs/tools/fixtures/configs: documents with mistakes, for
-`lockstep validate`) and the out-of-tree `acme` adapter made visible as if installed (an entry point on
-PYTHONPATH), with this interpreter's `lockstep` first on PATH.
+Each block is rewritten as `$ command` then its output, for every command in order. The blocks of one page run
+in page order (a block may use what an earlier one wrote; a block not marked slow never depends on a slow one),
+with `bash`, in a scratch folder of the page's own that holds a copy of `examples/`, `my-recipe/`
+(= examples/digits-mlp), `my-cnn/` (= examples/small-cnn), `configs/` (docs/tools/fixtures/configs: documents
+with mistakes, for `lockstep validate`) and `docs/tutorials/mistakes/` (the documents with mistakes the README
+validates); for blocks marked `acme` the out-of-tree `acme` adapter is visible as if installed (an entry point
+on PYTHONPATH); this interpreter's `lockstep` is first on PATH.
 
     python docs/tools/gen_outputs.py            # rewrite every shown output
     python docs/tools/gen_outputs.py --check    # exit 1 when a committed output differs from a fresh run
@@ -52,6 +55,7 @@ WHERE = re.compile(r"\((?:worst: [^)]*|step \d+(?:, [^)]*)?)\)")
 GROWTH = re.compile(r"×\d+(?:\.\d+)?")
 ROUNDOFF = re.compile(r"(?<![\w.])[-+]?\d+(?:\.\d+)?e[-+]?\d+(?![\w.])", re.I)
 TIMEOUT = 3600
+ACME = "LOCKSTEP_DOCS_ACME"  # where the acme adapter's entry point lies; on PYTHONPATH only for blocks marked `acme`
 
 
 @dataclass
@@ -95,6 +99,7 @@ def sandbox(folder: Path) -> dict[str, str]:
     shutil.copytree(ROOT / "examples" / "digits-mlp", folder / "my-recipe")
     shutil.copytree(ROOT / "examples" / "small-cnn", folder / "my-cnn")
     shutil.copytree(ROOT / "docs" / "tools" / "fixtures" / "configs", folder / "configs")
+    shutil.copytree(ROOT / "docs" / "tutorials" / "mistakes", folder / "docs" / "tutorials" / "mistakes")
     shim = folder / ".acme-entry-point"  # the acme adapter as if `pip install examples/acme-adapter` had run
     info = shim / "acme_lockstep_adapter-0.0.0.dist-info"
     info.mkdir(parents=True)
@@ -102,8 +107,7 @@ def sandbox(folder: Path) -> dict[str, str]:
     (info / "entry_points.txt").write_text("[lockstep.adapters]\nacme = acme_lockstep:AcmeAdapter\n")
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(shim), str(ROOT / "examples" / "acme-adapter" / "src"),
-                                                     env.get("PYTHONPATH", "")]))
+    env[ACME] = os.pathsep.join([str(shim), str(ROOT / "examples" / "acme-adapter" / "src")])
     env.setdefault("COLUMNS", "120")
     env["LOCKSTEP_DOCS_OUTPUTS"] = "1"
     return env
@@ -112,6 +116,8 @@ def sandbox(folder: Path) -> dict[str, str]:
 def run(shown: Shown, folder: Path, env: dict[str, str]) -> str:
     """The new body of a block: `$ command` and its output, for each command."""
     lines: list[str] = []
+    if "acme" in shown.options:  # the example vendor adapter, as if `pip install ./examples/acme-adapter` had run
+        env = {**env, "PYTHONPATH": os.pathsep.join(filter(None, [env[ACME], env.get("PYTHONPATH", "")]))}
     for command in shown.commands:
         proc = subprocess.run(["bash", "-c", command], cwd=folder, env=env, capture_output=True, text=True,
                               timeout=TIMEOUT, stdin=subprocess.DEVNULL)
@@ -138,39 +144,54 @@ def mask(text: str, mode: str = "float64") -> str:
     """The text as the check compares it. Always masked: timings, and where a worst case or a largest difference
     was reached (`(worst: ...)`, `(step N, name)`) and drift's growth, which round-off decides. float32: every
     number; float64: the round-off-sized ones (printed in e-notation: differences, ratios), so that values
-    (losses, metrics, counts) are compared exactly as printed."""
+    (losses, metrics, counts) are compared exactly as printed. Runs of spaces count as one: a table's columns
+    widen with a masked number's width."""
     text = TIMING.sub("#", text)
     text = WHERE.sub("(#)", text)
     text = GROWTH.sub("×#", text)
-    if mode == "float32":
-        return NUMBER.sub("#", text)
-    return ROUNDOFF.sub("#", text)
+    text = NUMBER.sub("#", text) if mode == "float32" else ROUNDOFF.sub("#", text)
+    return re.sub(r"(?<=\S) {2,}", " ", text)
 
 
-def rewrite(paths: list[Path], *, check: bool, only_fast: bool = False) -> int:
-    """Regenerate every block (or only compare, with `check`); returns the number of differing blocks."""
-    differing = 0
+def run_document(shown: list[Shown]) -> list[str]:
+    """Fresh bodies of one document's blocks, run in document order in a scratch folder of its own: a tutorial
+    is a sequence (a block may use what an earlier block of the same page wrote, e.g. a run folder), and one
+    page never sees another's files."""
     with tempfile.TemporaryDirectory(prefix="lockstep-docs-") as tmp:
         folder = Path(tmp)
         env = sandbox(folder)
-        for path in paths:
-            text = path.read_text(encoding="utf-8")
-            shown = [s for s in parse(path) if not (only_fast and s.slow)]
-            for s in reversed(shown):  # from the end: earlier offsets stay valid
-                fresh = run(s, folder, env)
-                mode = s.options.get("mask", "float64")
-                if mask(fresh, mode) != mask(s.body, mode):
-                    differing += 1
-                    if check:
-                        diff = difflib.unified_diff(mask(s.body, mode).splitlines(), mask(fresh, mode).splitlines(),
-                                                    "committed", "fresh", lineterm="", n=1)
-                        print(f"{s.label}: differs\n" + "\n".join(diff), file=sys.stderr)
-                text = text[:s.start] + fresh + text[s.end:]
-            if not check and text != path.read_text(encoding="utf-8"):
-                from lockstep.atomic import write_text
+        return [run(s, folder, env) for s in shown]
 
-                write_text(path, text)
-                print(f"rewrote {path.relative_to(ROOT)}", file=sys.stderr)
+
+def stale(s: Shown, fresh: str) -> str | None:
+    """A unified diff of the committed block against a fresh run, as the check compares them; None if equal."""
+    mode = s.options.get("mask", "float64")
+    if mask(fresh, mode) == mask(s.body, mode):
+        return None
+    return "\n".join(difflib.unified_diff(mask(s.body, mode).splitlines(), mask(fresh, mode).splitlines(),
+                                          "committed", "fresh", lineterm="", n=1))
+
+
+def rewrite(paths: list[Path], *, check: bool, only_fast: bool = False) -> int:
+    """Regenerate every block (or only compare, with `check`); returns the number of differing blocks. With
+    `only_fast`, a page's blocks marked slow are left out (a fast block never depends on a slow one)."""
+    differing = 0
+    for path in paths:
+        text = path.read_text(encoding="utf-8")
+        shown = [s for s in parse(path) if not (only_fast and s.slow)]
+        fresh = run_document(shown)
+        for s, body in reversed(list(zip(shown, fresh, strict=True))):  # from the end: earlier offsets stay valid
+            diff = stale(s, body)
+            if diff is not None:
+                differing += 1
+                if check:
+                    print(f"{s.label}: differs\n{diff}", file=sys.stderr)
+            text = text[:s.start] + body + text[s.end:]
+        if not check and text != path.read_text(encoding="utf-8"):
+            from lockstep.spec.atomic import write_text
+
+            write_text(path, text)
+            print(f"rewrote {path.relative_to(ROOT)}", file=sys.stderr)
     return differing
 
 

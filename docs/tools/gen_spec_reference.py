@@ -1,6 +1,10 @@
-"""Generate docs/spec/v1.md's field tables from the pydantic models, so the page cannot drift.
+"""Generate docs/spec/v1-fields.md, the compact index of every field, from the pydantic models, so it cannot drift.
 
     python docs/tools/gen_spec_reference.py > docs/spec/v1-fields.md
+
+Types, defaults and constraints come from the fields' annotations; meanings from their `Field(description=...)`
+(through gen_field_tables.meaning, which also fills the tables of docs/spec/v1.md). tests/test_schemas.py fails
+when the committed page differs from what this prints.
 """
 
 from __future__ import annotations
@@ -8,6 +12,7 @@ from __future__ import annotations
 import inspect
 import typing
 
+from gen_field_tables import meaning  # docs/tools/, beside this script
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
@@ -89,9 +94,10 @@ def table(cls: type[BaseModel]) -> str:
     rows = [(n, f) for n, f in cls.model_fields.items() if n not in ("type", "kind")
             and not (issubclass(cls, layers.LayerBase) and n in COMMON)]
     if rows:
-        lines += ["| field | type | default | constraints |", "| --- | --- | --- | --- |"]
+        lines += ["| field | type | default | constraints | meaning |", "| --- | --- | --- | --- | --- |"]
         for n, f in rows:
-            lines.append(f"| `{n}` | {_type(f.annotation)} | {_default(f)} | {_constraints(f)} |")
+            text = meaning(cls, n, page="v1.md").replace("|", "\\|")
+            lines.append(f"| `{n}` | {_type(f.annotation)} | {_default(f)} | {_constraints(f)} | {text} |")
         lines.append("")
     if issubclass(cls, layers.LayerBase) and tags:
         lines += _layer_params(cls, tags[0])

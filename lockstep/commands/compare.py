@@ -114,8 +114,8 @@ def _show(result, args: argparse.Namespace) -> int:
 
 
 def _write(result, out: Path) -> int:
-    from lockstep.atomic import write_json
     from lockstep.compare import plot
+    from lockstep.spec.atomic import write_json
 
     try:
         write_json(out / "compare.json", result.to_json())

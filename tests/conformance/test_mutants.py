@@ -135,6 +135,7 @@ def test_a_mutant_certifies_like_any_third_party_adapter(tmp_path: Path, capsys)
 
 def test_the_export_seams_alone_change_nothing() -> None:
     """The export mutants' base (MutantExporter, no bug planted) exports bit for bit what the adapter does."""
+    pytest.importorskip("onnx")
     pytest.importorskip("onnxruntime")
     from lockstep.adapters.onnxruntime import OnnxRuntimeAdapter
     from lockstep.conformance.mutants._export import ExportMutantAdapter

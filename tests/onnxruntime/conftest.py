@@ -4,5 +4,5 @@ from __future__ import annotations
 
 import pytest
 
-pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
+pytest.importorskip("onnxruntime")

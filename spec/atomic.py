@@ -1,4 +1,8 @@
-"""Write files atomically: a crash or a kill never leaves a partial output behind."""
+"""Write files atomically: a crash or a kill never leaves a partial output behind.
+
+It lives in `spec/` (the bottom layer) and imports nothing of Lockstep, so that every part (spec/ itself for the
+committed schemas, the runner, checkpoints, the conformance reports, deploy) writes through one implementation.
+"""
 
 from __future__ import annotations
 

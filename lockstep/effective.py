@@ -1,0 +1,232 @@
+"""The effective recipe: the one way every command reads the recipe it runs.
+
+`lockstep run`, `compare`, `deploy`, the data-parallel launcher, the conformance suite's recipes and the Python
+API all get a recipe here: from a file, or from a `lockstep.spec.Recipe` given as documents (`from_documents`),
+with `--set` overrides and `--seed` applied to a copy of its data, every document validated as `lockstep validate`
+would (`spec/resolve.py`: each document and the recipe's model read and validated once), and a problem in an
+overridden field said against the override rather than a file position. Messages and exit codes are `lockstep
+run`'s (`RunError`, exit 2: bad input).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union
+
+from lockstep.errors import LockstepError, RunError
+from lockstep.spec import wording
+from lockstep.spec.diagnostics import Diagnostic, SpecError, UnlocatedDiagnostic, escape_text, format_path
+from lockstep.spec.documents import Model, Recipe
+from lockstep.spec.loader import LoadedDocument, load_file, load_text
+from lockstep.spec.resolve import Resolved, resolve_documents
+
+__all__ = ["EffectiveRecipe", "Override", "Overrides", "apply", "attribute", "from_documents", "key_parts",
+           "parse_overrides", "read"]
+
+PathLike = Union[str, "os.PathLike[str]"]
+Overrides = Union[Mapping[str, Any], Iterable[str]]
+"""`{"optimizer.learning_rate": 0.01}` (values as Python), or `["optimizer.learning_rate=0.01"]` (values as YAML)."""
+
+_SEGMENT = re.compile(r"([^.\[\]=]+)((?:\[\d+\])*)")
+
+
+def key_parts(key: str) -> tuple[str | int, ...]:
+    """"model.layers[2].units" -> ("model", "layers", 2, "units"); ValueError for anything else."""
+    parts: list[str | int] = []
+    for segment in key.split("."):
+        m = _SEGMENT.fullmatch(segment.strip())
+        if m is None:
+            raise ValueError(f"`{escape_text(key)}` is not a dotted field path (e.g. optimizer.learning_rate, "
+                             "model.layers[0].units)")
+        parts.append(m.group(1))
+        parts.extend(int(i) for i in re.findall(r"\[(\d+)\]", m.group(2)))
+    return tuple(parts)
+
+
+@dataclass
+class Override:
+    """One `--set KEY=VALUE` (or `--seed N`), and once applied, the field path it set."""
+
+    said: str  # how the user wrote it: "--set optimizer.lr=0.1", "--seed 3"
+    parts: tuple[str | int, ...]
+    value: Any
+    path: str = ""  # the field path as diagnostics write it, once applied ("model.layers[0].units")
+    created: str | None = None  # the first mapping or field the override brought into being
+
+
+def _yaml_value(text: str, said: str) -> Any:
+    try:
+        docs = load_text(text, said)
+    except SpecError as exc:
+        raise LockstepError(f"{said}: the value is not YAML ({exc.diagnostics[0].message})") from None
+    if len(docs) > 1:
+        raise LockstepError(f"{said}: the value holds {len(docs)} YAML documents; give one value")
+    return docs[0].data if docs else None
+
+
+def parse_overrides(given: Overrides | str | None, seed: int | None) -> list[Override]:
+    """`--set` (a mapping, strings `KEY=VALUE` or one such string) and `--seed` as overrides, in order;
+    LockstepError (exit 2) for one that is not a dotted field path and a value."""
+    out: list[Override] = []
+    if isinstance(given, str):  # one "key=value"
+        given = [given]
+    if isinstance(given, Mapping):
+        items = [(str(k), v, escape_text(f"--set {k}={json.dumps(v, ensure_ascii=False, default=str)}"))
+                 for k, v in given.items()]
+    else:
+        items = []
+        for text in given or ():
+            if not isinstance(text, str):
+                raise LockstepError(f"overrides: expected `KEY=VALUE` strings or a mapping, got {text!r}")
+            key, eq, value = text.partition("=")
+            said = escape_text(f"--set {text}")  # echoed in messages: control characters never printed raw
+            if not eq or not key.strip():
+                raise LockstepError(f"{said}: expected KEY=VALUE, e.g. --set optimizer.learning_rate=0.01")
+            items.append((key.strip(), _yaml_value(value, said), said))
+    for key, value, said in items:
+        try:
+            out.append(Override(said, key_parts(key), value))
+        except ValueError as exc:
+            raise LockstepError(f"{said}: {exc}") from None
+    if seed is not None:
+        out.append(Override(f"--seed {seed}", ("seed",), seed))
+    return out
+
+
+def apply(data: Any, change: Override) -> None:
+    """Set one override in a recipe's data (a copy), creating the mappings on its path that the file leaves to
+    their defaults. LockstepError (exit 2) when the path runs through a value that is not a mapping or a list."""
+    try:
+        _set(data, change)
+    except LockstepError as exc:
+        raise LockstepError(escape_text(str(exc))) from None
+
+
+def _set(data: Any, change: Override) -> None:
+    parts, node = list(change.parts), data
+    done: list[str | int] = []
+    if parts[0] == "model" and len(parts) > 1 and isinstance(data.get("model"), str):
+        raise LockstepError(f"{change.said}: the recipe's model is the file `{data['model']}`, which overrides do "
+                            "not change; give the model inline in the recipe, or edit that file")
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        if isinstance(node, list):
+            if isinstance(part, str) and part.isdigit():
+                part = parts[i] = int(part)
+            if not isinstance(part, int) or not 0 <= part < len(node):
+                raise LockstepError(f"{change.said}: `{format_path(done) or 'the recipe'}` is a list of {len(node)} "
+                                    f"item{'s' * (len(node) != 1)}; `{part}` is not one of its indexes")
+        elif isinstance(node, dict):
+            if isinstance(part, int):
+                raise LockstepError(f"{change.said}: `{format_path(done)}` is a mapping, not a list")
+            if not last and not isinstance(node.get(part), (dict, list)):
+                if node.get(part) is not None:
+                    raise LockstepError(f"{change.said}: `{format_path([*done, part])}` is {wording.said(node[part])}, "
+                                        "not a mapping")
+                node[part] = {}  # a section left to its defaults: the override spells it out
+                change.created = change.created or format_path([*done, part])
+            elif last and part not in node:
+                change.created = change.created or format_path([*done, part])
+        else:
+            raise LockstepError(f"{change.said}: `{format_path(done)}` is {wording.said(node)}, not a mapping")
+        done.append(part)
+        if last:
+            node[part] = copy.deepcopy(change.value)
+        else:
+            node = node[part]
+    change.path = format_path(done)
+
+
+def attribute(d: Diagnostic, changes: list[Override], where: str | None) -> Diagnostic:
+    """A diagnostic about an overridden field (or one it created) names the override instead of a file
+    position; one about a document built in Python names the document (`where`)."""
+    def under(path: str, prefix: str | None) -> bool:
+        return prefix is not None and (path == prefix or path.startswith((prefix + ".", prefix + "[")))
+
+    for c in reversed(changes):  # the last override of a field is the one that stands
+        if under(d.path, c.path) or under(d.path, c.created):
+            return UnlocatedDiagnostic.of(d, c.said, named=d.path == c.path)
+    if where is not None:
+        return UnlocatedDiagnostic.of(d, where)
+    return d
+
+
+@dataclass
+class EffectiveRecipe:
+    """A recipe as a run sees it: validated, overrides applied, its model resolved (`resolved` keeps where each
+    field of the recipe and of its model was written)."""
+
+    recipe: Recipe
+    model: Model
+    base: Path  # what its relative paths resolve against
+    path: Path | None  # its file, if it has one
+    label: str  # how messages name it
+    changes: list[Override]
+    resolved: Resolved = field(repr=False)
+
+    @property
+    def model_dir(self) -> Path:
+        """What the model's relative paths (its weights file) resolve against: the model file's folder."""
+        return self.resolved.model.base_dir if self.resolved.model is not None else self.base
+
+
+def _problems(what: str, n: int) -> str:
+    return f"{what} is not valid ({n} problem{'s' * (n > 1)})"
+
+
+def read(path: PathLike, overrides: Overrides | str | None = None, seed: int | None = None) -> EffectiveRecipe:
+    """The recipe file at `path` with `overrides` and `seed` applied; RunError (exit 2) with the diagnostics when
+    it, its model or an override is not valid, or when the file holds no Recipe or several."""
+    changes = _checked(overrides, seed)
+    path = Path(path)
+    if not path.is_file():
+        raise RunError(f"{path}: no such recipe file" if not path.exists() else f"{path}: not a file")
+    try:
+        docs = load_file(path)
+    except SpecError as exc:
+        raise RunError(f"{path}: {_problems('the recipe', len(exc.diagnostics))}", 2, exc.diagnostics) from None
+    return _resolve(docs, changes, base=path.parent, label=str(path), path=path, where=None)
+
+
+def from_documents(docs: list[LoadedDocument], *, base: Path, label: str, path: Path | None = None,
+                   where: str | None = None, overrides: Overrides | str | None = None, seed: int | None = None
+                   ) -> EffectiveRecipe:
+    """`read` for documents already loaded (a `lockstep.spec.Recipe` given to the API): relative paths resolve
+    against `base`, messages name `label`, and `where` (when given) replaces a file position in diagnostics."""
+    return _resolve(docs, _checked(overrides, seed), base=base, label=label, path=path, where=where)
+
+
+def _checked(overrides: Overrides | str | None, seed: int | None) -> list[Override]:
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise LockstepError(f"seed {seed!r}: expected an integer")
+    return parse_overrides(overrides, seed)
+
+
+def _resolve(docs: list[LoadedDocument], changes: list[Override], *, base: Path, label: str, path: Path | None,
+             where: str | None) -> EffectiveRecipe:
+    targets = [d for d in docs if isinstance(d.data, dict) and d.data.get("kind") == "Recipe"]
+    if changes:
+        if len(targets) != 1:
+            raise RunError(f"{label}: expected exactly one Recipe document, found {len(targets)}")
+        targets[0].data = copy.deepcopy(targets[0].data)
+        for c in changes:
+            apply(targets[0].data, c)
+    valid, problems = resolve_documents(docs, base_dir=base)
+    diags = [attribute(p, changes, where) for p in problems]
+    if diags:
+        said = f" with {', '.join(c.said for c in changes)}" if changes else ""  # a file's problem may be theirs
+        raise RunError(f"{label}{said}: {_problems('the recipe', len(diags))}", 2, diags)
+    recipes = [r for r in valid if isinstance(r.document, Recipe)]
+    if len(recipes) != 1:
+        raise RunError(f"{label}: expected exactly one Recipe document, found {len(recipes)}")
+    resolved = recipes[0]
+    if resolved.model is None:  # pragma: no cover - a recipe is valid only with a valid model
+        raise RunError(f"{label}: the recipe's model is not valid", 2)
+    return EffectiveRecipe(resolved.document, resolved.model.document, base, path, label, changes,  # type: ignore[arg-type]
+                           resolved)

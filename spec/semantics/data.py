@@ -1,0 +1,269 @@
+"""What a recipe's data statically is, for the semantic checks: samples, feature and target shapes and kinds,
+classes, vocabulary, and a csv target column's range, read from the source's fields or from the headers of its
+file (never the whole array: a .npz's headers, a csv's rows up to `MAX_CSV_BYTES`), with the preprocessing
+applied. Problems met on the way (a missing array or column, an unreadable file) are diagnostics.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import io
+import itertools
+import math
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lockstep.spec.base import Shape
+from lockstep.spec.diagnostics import Diagnostic
+from lockstep.spec.documents import Recipe
+from lockstep.spec.files import open_regular
+from lockstep.spec.npy import read_npz_header
+from lockstep.spec.paths import missing_file, resolve_path
+from lockstep.spec.semantics.located import Located
+from lockstep.spec.semantics.located import diag as _diag
+
+__all__ = ["DIGITS_CLASSES", "DIGITS_SAMPLES", "DIGITS_SHAPES", "MAX_CSV_BYTES", "DataFacts", "apply_preprocessing",
+           "data_feature_shape", "num_classes", "num_samples", "source_facts", "total_steps"]
+
+DIGITS_SHAPES: dict[str, Shape] = {"flat": (64,), "image": (1, 8, 8)}
+DIGITS_SAMPLES = 1797
+DIGITS_CLASSES = 10
+MAX_CSV_BYTES = 64 * 1024 * 1024  # larger files are not read at validation time (checked when a run loads them)
+
+
+@dataclass
+class DataFacts:
+    """What is statically known about a recipe's data: every field None when unknown."""
+
+    label: str  # how messages name the source
+    samples: int | None = None
+    features: Shape | None = None
+    feature_kind: str | None = None  # "float" or "int"
+    targets: Shape | None = None  # per sample, after one_hot
+    target_kind: str | None = None  # "class" (indices), "onehot", "float"
+    classes: int | None = None
+    vocab: int | None = None
+    approx_samples: int | None = None  # a large csv's row count estimated from its first MiB (memory check only)
+    target_values: tuple[tuple[float, int], tuple[float, int], str] | None = None  # (low, line), (high, line), what
+
+
+def data_feature_shape(recipe: Recipe) -> Shape | None:
+    """Per-sample feature shape of a synthetic or shipped source (None for files)."""
+    s = recipe.data.source
+    if s.type in ("synthetic_classification", "synthetic_regression"):
+        return tuple(s.shape)
+    if s.type == "synthetic_sequences":
+        return (s.length,) if s.vocab_size else (s.length, s.features)
+    if s.type == "dataset":
+        return DIGITS_SHAPES[s.shape]
+    return None
+
+
+def num_samples(recipe: Recipe) -> int | None:
+    """Number of samples of a synthetic or shipped source (None for files)."""
+    s = recipe.data.source
+    if s.type == "dataset":
+        return DIGITS_SAMPLES
+    return getattr(s, "num_samples", None)
+
+
+def num_classes(recipe: Recipe) -> int | None:
+    """Number of classes of a synthetic or shipped classification source."""
+    s = recipe.data.source
+    if s.type == "dataset":
+        return DIGITS_CLASSES
+    if s.type in ("synthetic_classification", "synthetic_sequences"):
+        return s.num_classes
+    return None
+
+
+def source_facts(recipe: Recipe, doc: Located, base_dir: Path, out: list[Diagnostic]) -> DataFacts:
+    """The facts of the recipe's source; problems with its file are appended to `out`."""
+    s = recipe.data.source
+    facts = DataFacts(label=f"`{s.type}`", samples=num_samples(recipe), features=data_feature_shape(recipe),
+                      classes=num_classes(recipe))
+    if s.type in ("synthetic_classification", "dataset", "synthetic_sequences"):
+        facts.feature_kind = "int" if getattr(s, "vocab_size", None) else "float"
+        facts.vocab = getattr(s, "vocab_size", None)
+        facts.targets, facts.target_kind = (), "class"
+        if s.type == "dataset":
+            facts.label = f"the `{s.name}` dataset"
+    elif s.type == "synthetic_regression":
+        facts.feature_kind, facts.targets, facts.target_kind = "float", (s.targets,), "float"
+    else:
+        where = ("data", "source", "path")
+        facts.label = f"`{s.path}`"
+        try:
+            full = resolve_path(base_dir, s.path)
+        except ValueError as exc:
+            out.append(_diag(doc, where, str(exc), code="path"))
+            return facts
+        if not full.is_file():
+            out.append(_diag(doc, where, missing_file("data file", s.path, full), code="reference"))
+            return facts
+        if s.type == "npz":
+            _npz_facts(s, full, facts, doc, out)
+        else:
+            _csv_facts(s, full, facts, doc, out)
+    return facts
+
+
+def _npz_facts(s: Any, full: Path, facts: DataFacts, doc: Located, out: list[Diagnostic]) -> None:
+    try:
+        arrays = read_npz_header(full)
+    except ValueError as exc:
+        out.append(_diag(doc, ("data", "source", "path"), f"`{s.path}` is not a readable .npz file: {exc}",
+                         code="data"))
+        return
+    bad = False
+    for key, field in ((s.features, "features"), (s.targets, "targets")):
+        if key not in arrays:
+            close = difflib.get_close_matches(key, list(arrays), n=1)
+            out.append(_diag(doc, ("data", "source", field), f"`{s.path}` has no array `{key}` (it holds "
+                             f"{', '.join(f'`{k}`' for k in arrays) or 'nothing'})", close[0] if close else None,
+                             code="data"))
+            bad = True
+        elif arrays[key].kind not in "fiub" or not arrays[key].shape:
+            what = "a scalar" if not arrays[key].shape else f"dtype {arrays[key].descr}"
+            out.append(_diag(doc, ("data", "source", field), f"array `{key}` in `{s.path}` is {what}; it must be "
+                             "real numbers with a leading sample axis", code="data"))
+            bad = True
+    if bad:
+        return
+    x, y = arrays[s.features], arrays[s.targets]
+    if x.shape[0] != y.shape[0]:
+        out.append(_diag(doc, ("data", "source", "path"), f"`{s.features}` has {x.shape[0]} samples but "
+                         f"`{s.targets}` has {y.shape[0]} in `{s.path}`", code="data"))
+        return
+    facts.samples, facts.features = x.shape[0], x.shape[1:]
+    # float arrays may hold integral tokens or labels (a run accepts those), so only integer dtypes are telling
+    facts.feature_kind = "int" if x.kind in "iub" else None
+    facts.targets = y.shape[1:]
+    facts.target_kind = "class" if y.kind in "iub" and len(y.shape) == 1 else None
+
+
+def _csv_rows(fh: Any, delimiter: str) -> Iterator[tuple[int, list[str]]]:
+    """(line the record ends on, cells) of every non-blank record."""
+    reader = csv.reader(fh, delimiter=delimiter)
+    for row in reader:
+        if row and any(c.strip() for c in row):
+            yield reader.line_num, row
+
+
+def _csv_facts(s: Any, full: Path, facts: DataFacts, doc: Located, out: list[Diagnostic]) -> None:
+    """Rows, columns and the target column's range of a csv source (a large file: its size, from its first MiB)."""
+    try:
+        with open_regular(full) as raw, io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as fh:
+            size = os.fstat(raw.fileno()).st_size
+            if size > MAX_CSV_BYTES:  # not read whole at validation: the memory check gets an estimate
+                sample = fh.read(2**20)
+                rows_seen = max(sample.count("\n"), 1)
+                head = next(csv.reader([sample.split("\n", 1)[0]], delimiter=s.delimiter), [])
+                facts.approx_samples = size * rows_seen // max(len(sample.encode()), 1)
+                facts.features = (max(len(head) - 1, 0),)
+                return
+            rows = _csv_rows(fh, s.delimiter)
+            first = next(rows, None)
+            if first is None:
+                out.append(_diag(doc, ("data", "source", "path"), f"`{s.path}` is empty", code="data"))
+                return
+            width = len(first[1])
+            names = [c.strip() for c in first[1]] if s.header else []
+            col = (names.index(s.target) if s.target in names else None) if isinstance(s.target, str) \
+                else (s.target % width if -width <= s.target < width else None)
+            data_rows = rows if s.header else itertools.chain([first], rows)
+            count, target = 0, _Range()
+            for line, row in data_rows:
+                count += 1
+                if col is not None and col < len(row):
+                    target.add(row[col], line)
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        out.append(_diag(doc, ("data", "source", "path"), f"cannot read `{s.path}`: {exc}", code="data"))
+        return
+    if isinstance(s.target, str):
+        if not s.header:
+            out.append(_diag(doc, ("data", "source", "target"), f"the target column is named (`{s.target}`) but "
+                             "`header` is false; give the column's index instead", code="data"))
+            return
+        if s.target not in names:
+            close = difflib.get_close_matches(s.target, names, n=1)
+            out.append(_diag(doc, ("data", "source", "target"), f"`{s.path}` has no column `{s.target}` "
+                             f"(columns: {', '.join(names)})", close[0] if close else None, code="data"))
+            return
+    elif col is None:
+        out.append(_diag(doc, ("data", "source", "target"), f"target column {s.target} is outside the {width} "
+                         f"columns of `{s.path}`", code="data"))
+        return
+    if count < 1:
+        out.append(_diag(doc, ("data", "source", "path"), f"`{s.path}` has no data rows", code="data"))
+        return
+    facts.samples, facts.features = count, (width - 1,)
+    facts.targets, facts.target_kind = (), ("class" if s.target_type == "class_index" else None)
+    if target.numeric and target.low is not None:
+        column = f"column `{names[col]}`" if names else f"column {col}"  # type: ignore[index]
+        facts.target_values = (target.low, target.high, f"`{s.path}` {column}")  # type: ignore[assignment]
+
+
+class _Range:
+    """The smallest and largest value of a column, with their lines (numeric stays False past a non-number)."""
+
+    def __init__(self) -> None:
+        self.numeric = True
+        self.low: tuple[float, int] | None = None
+        self.high: tuple[float, int] | None = None
+
+    def add(self, cell: str, line: int) -> None:
+        if not self.numeric:
+            return
+        try:
+            v = float(cell)
+        except ValueError:
+            self.numeric = False  # data preparation names the cell
+            return
+        if self.low is None or v < self.low[0]:
+            self.low = (v, line)
+        if self.high is None or v > self.high[0]:
+            self.high = (v, line)
+
+
+def apply_preprocessing(recipe: Recipe, facts: DataFacts, doc: Located, out: list[Diagnostic]) -> None:
+    """The preprocessing steps applied to `facts` (one_hot changes the targets); misuse appended to `out`."""
+    kinds = [p.type for p in recipe.data.preprocessing]
+    for i, t in enumerate(kinds):
+        if kinds.index(t) != i:
+            out.append(_diag(doc, ("data", "preprocessing", i), f"`{t}` appears twice (first at "
+                             f"data.preprocessing[{kinds.index(t)}])", code="data"))
+    if "standardize" in kinds and "min_max" in kinds:
+        out.append(_diag(doc, ("data", "preprocessing", kinds.index("min_max")),
+                         "use one of `standardize` and `min_max`, not both: the second undoes the first", code="data"))
+    if "one_hot" in kinds:
+        i = kinds.index("one_hot")
+        oh = recipe.data.preprocessing[i]
+        if facts.target_kind == "float" and recipe.data.source.type == "synthetic_regression":
+            out.append(_diag(doc, ("data", "preprocessing", i), "`one_hot` turns class indices into one-hot rows, "
+                             "but `synthetic_regression` gives real-valued targets", code="data"))
+            return
+        if facts.classes is not None and facts.classes != oh.num_classes:  # type: ignore[union-attr]
+            out.append(_diag(doc, ("data", "preprocessing", i, "num_classes"), f"one_hot makes "
+                             f"{oh.num_classes} classes but {facts.label} has {facts.classes}",  # type: ignore[union-attr]
+                             code="data", expected=str(facts.classes)))
+        if facts.targets is not None:
+            facts.targets = (*facts.targets, oh.num_classes)  # type: ignore[union-attr]
+        facts.target_kind = "onehot"
+        facts.classes = oh.num_classes  # type: ignore[union-attr]
+
+
+def total_steps(recipe: Recipe, n_train: int | None) -> int | None:
+    """Optimizer steps of the whole run (None when epochs are given and the training samples are unknown)."""
+    if recipe.training.steps is not None:
+        return recipe.training.steps
+    if n_train is None:
+        return None
+    b = recipe.data.batch_size
+    per_epoch = n_train // b if recipe.data.drop_last else math.ceil(n_train / b)
+    return (recipe.training.epochs or 0) * per_epoch or None
+
