@@ -43,8 +43,8 @@ DTYPES = {"float32": tf.float32, "float64": tf.float64}
 REWRITES = os.environ.get("LOCKSTEP_TF_GRAPH_REWRITES") == "1"
 """Whether TensorFlow's graph optimizer (grappler) rewrites the session's compiled functions. Off by default: the
 graph then runs exactly the ops the adapter wrote (no fused kernels, no reordered arithmetic: what is certified is
-what runs, op for op), and a function's first call, where grappler spends its time, costs a third to a fifth as
-much (docs/adapters/tensorflow.md). LOCKSTEP_TF_GRAPH_REWRITES=1 turns grappler back on."""
+what runs, op for op), and a function's first call, where grappler spends its time, costs 40 % to 9 % as much
+(docs/adapters/tensorflow.md). LOCKSTEP_TF_GRAPH_REWRITES=1 turns grappler back on."""
 
 
 @contextmanager
