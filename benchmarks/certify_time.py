@@ -5,7 +5,16 @@ float64, the CPU), timed from the first check to the last (adapter import and st
 printed separately). Prints one row per seed (checks, examples run, failures, errors, seconds, examples/s),
 then the totals and, last, `false alarms: N` (checks that failed or errored on an adapter that is correct).
 
-    python benchmarks/certify_time.py --adapter torch [--seeds 0-4] [--examples 6]
+    python benchmarks/certify_time.py --adapter torch [--seeds 0-4] [--examples 6] [--jobs 2]
+
+`--jobs N` runs the checks in N worker processes as `lockstep certify --jobs N` does (each with its share of
+`--threads`, default the CPUs this process may use); the default, 1, runs them in this process with `--threads`
+intra-op threads. The time is the wall time from the first check to the last, workers' start-up included.
+
+`--cases` also counts the distinct generated cases each run covers (a case's spec hashed: model, training
+fields, array seed, batch, steps, targets), per run and over all seeds; `--shared-seed` draws them as before
+issue 13 (every check under the run's seed itself, so checks sharing a strategy drew the same cases), for
+comparison.
 """
 
 from __future__ import annotations
@@ -36,25 +45,46 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dtype", default="float32,float64")
     ap.add_argument("--levels", default="1,2,3,4")
     ap.add_argument("--verbose", "-v", action="store_true", help="print every failing or erroring check")
+    ap.add_argument("--jobs", type=int, default=1, help="worker processes (default 1: this process)")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="intra-op threads in all (default: the CPUs this process may use), shared by the workers")
+    ap.add_argument("--cases", action="store_true", help="count the distinct generated cases (spec hashes)")
+    ap.add_argument("--shared-seed", action="store_true",
+                    help="every check draws under the run's seed itself (the draws before issue 13), to compare")
     args = ap.parse_args(argv)
 
     t0 = time.perf_counter()
     from lockstep.adapters.registry import get
     from lockstep.conformance import suite
+    from lockstep.conformance.parallel import threads_per_worker
+    from lockstep.fingerprint import default_threads
+    from lockstep.runner import configure_threads
 
+    if args.jobs < 1 or (args.threads is not None and args.threads < 1):
+        ap.error("--jobs and --threads must be at least 1")
+    if args.jobs > 1 and args.cases:
+        ap.error("--cases counts in this process: use it with --jobs 1")
     adapter = get(args.adapter)
     adapter.devices()
+    threads = args.threads or default_threads()
+    if args.jobs > 1:
+        threads = threads_per_worker(threads, args.jobs)
+    configure_threads(adapter, args.adapter, threads)
+    if args.shared_seed:
+        suite.check_seed = lambda seed, *_: seed
+    cases = _CaseCounter(suite) if args.cases else None
     startup = time.perf_counter() - t0
     examples = args.examples or suite.DEFAULT_EXAMPLES
     print(f"adapter {args.adapter} ({', '.join(f'{k} {v}' for k, v in adapter.versions().items())}); "
-          f"start-up {startup:.1f} s; {examples} examples per check; dtypes {args.dtype}; levels {args.levels}")
+          f"start-up {startup:.1f} s; {examples} examples per check; dtypes {args.dtype}; levels {args.levels}; "
+          f"{args.jobs} process{'es' * (args.jobs > 1)} x {threads} threads")
     print(f"{'seed':>5}{'checks':>8}{'examples':>10}{'fail':>6}{'error':>7}{'unsupp.':>9}{'seconds':>9}{'ex/s':>8}"
           f"{'min margin':>12}")
     totals = {"checks": 0, "examples": 0, "fail": 0, "error": 0, "seconds": 0.0}
     for seed in _seeds(args.seeds):
         options = suite.Options(levels=tuple(int(x) for x in args.levels.split(",")),
                                 dtypes=tuple(args.dtype.split(",")), examples=examples, seed=seed)
-        cert = suite.certify(adapter, args.adapter, options)
+        cert = suite.certify(adapter, args.adapter, options, jobs=args.jobs, source=args.adapter, threads=threads)
         counts = cert.counts()
         n_examples = sum(c.examples for c in cert.checks)
         ran = [c for c in cert.checks if c.worst is not None and c.outcome == "pass"]
@@ -62,6 +92,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{seed:>5}{len(cert.checks):>8}{n_examples:>10}{counts['fail']:>6}{counts['error']:>7}"
               f"{counts['unsupported']:>9}{cert.seconds:>9.1f}{n_examples / cert.seconds:>8.1f}{min_margin:>12.3g}",
               flush=True)
+        if cases is not None:
+            print(cases.line(f"seed {seed}"), flush=True)
+            cases.next_run()
         if args.verbose:
             for c in cert.checks:
                 if c.outcome in ("fail", "error"):
@@ -73,8 +106,43 @@ def main(argv: list[str] | None = None) -> int:
         totals["seconds"] += cert.seconds
     print(f"total: {totals['checks']} checks, {totals['examples']} examples, {totals['seconds']:.1f} s, "
           f"{totals['examples'] / max(totals['seconds'], 1e-9):.1f} examples/s")
+    if cases is not None and len(_seeds(args.seeds)) > 1:
+        print(cases.line("all seeds", every=True))
     print(f"false alarms: {totals['fail'] + totals['error']}")
     return 0 if totals["fail"] + totals["error"] == 0 else 1
+
+
+class _CaseCounter:
+    """Every generated case a certification runs, hashed by its spec (`Case.to_json()`), per run and overall."""
+
+    def __init__(self, suite) -> None:
+        import hashlib
+        import json
+
+        self.run: list[tuple[str, str]] = []  # (spec hash, dtype) of every case run by this run
+        self.all: set[str] = set()
+        self.generated_all = 0
+        real = suite.run_pair
+
+        def counting(target, case, levels, workdir):
+            text = json.dumps(case.to_json(), sort_keys=True, separators=(",", ":"))
+            self.run.append((hashlib.sha256(text.encode()).hexdigest(), target.dtype))
+            return real(target, case, levels, workdir)
+
+        suite.run_pair = counting
+
+    def line(self, label: str, every: bool = False) -> str:
+        if every:
+            return f"  {label}: {len(self.all)} distinct generated cases of {self.generated_all} run"
+        specs = {h for h, _ in self.run}
+        pairs = set(self.run)
+        return (f"  {label}: {len(self.run)} generated cases run, {len(specs)} distinct specs, {len(pairs)} distinct "
+                f"(spec, dtype) pairs")
+
+    def next_run(self) -> None:
+        self.all.update(h for h, _ in self.run)
+        self.generated_all += len(self.run)
+        self.run = []
 
 
 if __name__ == "__main__":

@@ -42,6 +42,8 @@ if TYPE_CHECKING:
 ROOT = "lockstep"  # the first segment of every node id: `pytest --lockstep-adapter=A lockstep::A` runs only the suite
 PLUGIN = "lockstep-conformance"
 DTYPES = ("float32", "float64")
+RESULT = "result"  # a check's result, carried on its report from a pytest-xdist worker (`TestReport.lockstep`)
+UNREPORTED = "unreported"  # a check skipped by expectations without a result, carried likewise
 OPTIONS = ("lockstep_level", "lockstep_dtype", "lockstep_device", "lockstep_examples", "lockstep_seed",
            "lockstep_construct", "lockstep_recipe_steps", "lockstep_report", "lockstep_expect")
 
@@ -201,6 +203,7 @@ class Suite:
         self.written: dict[str, Path] | None = None
         self.versions: dict[str, str] = {}
         self.unreported = 0  # checks an expectation skipped without an answer from support(): not in the reports
+        self.unreported_items: set[int] = set()  # their planned indices (pytest-xdist's reports may repeat)
         self.write_error: str | None = None
 
     @classmethod
@@ -256,8 +259,6 @@ class Suite:
         report_dir = _from_invocation(config, opt("lockstep_report")) if opt("lockstep_report") else None
         if report_dir is not None and report_dir.exists() and not report_dir.is_dir():
             raise pytest.UsageError(f"--lockstep-report {report_dir}: exists and is not a folder")
-        if report_dir is not None and config.getoption("numprocesses", None):
-            raise pytest.UsageError("--lockstep-report needs one process (drop -n): the report gathers every check")
         options = Options(levels=levels, dtypes=dtypes, devices=devices, examples=examples,
                           seed=DEFAULT_SEED if opt("lockstep_seed") is None else opt("lockstep_seed"),
                           constructs=constructs, recipe_steps=steps, report_dir=report_dir)
@@ -269,6 +270,13 @@ class Suite:
             config.args[:] = [a for a in config.args if a not in suite.selection]
         if not hasattr(config, "workerinput"):  # a new session replaces an earlier one's failures, as certify does
             _clear_failures(suite.failures_dir)
+        else:  # a pytest-xdist worker: its share of the CPUs, so N workers × threads do not oversubscribe
+            from lockstep.conformance.parallel import threads_per_worker
+            from lockstep.fingerprint import default_threads
+            from lockstep.runner import configure_threads
+
+            workers = int(config.workerinput.get("workercount", 1))  # type: ignore[attr-defined]
+            configure_threads(adapter, name, threads_per_worker(default_threads(), workers))
         return suite
 
     # --------------------------------------------------------------------------------------- hooks
@@ -287,9 +295,12 @@ class Suite:
         root = SuiteCollector.from_parent(session, name=ROOT, nodeid=ROOT)
         adapter = AdapterCollector.from_parent(root, name=self.segment)
         mine = []
+        grouped = config.pluginmanager.hasplugin("xdist")
         for p in self.planned:
             item = CheckItem.from_parent(adapter, name=p.item_name, planned=p, suite=self)
             item.add_marker(pytest.mark.lockstep)
+            if grouped:  # `--dist loadgroup` keeps a construct's levels (one hypothesis run) on one worker
+                item.add_marker(pytest.mark.xdist_group(name=f"lockstep-{'-'.join(p.group)}"))
             expected = self.expectations.match(p.check)
             if expected is not None and expected[0] == "xfail":
                 item.add_marker(pytest.mark.xfail(reason=expected[1]))
@@ -310,6 +321,28 @@ class Suite:
         for item in session.items:
             if isinstance(item, CheckItem) and item.skip_reason is None:
                 self.selected.setdefault(item.planned.group, set()).add(item.planned.level)
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+        """A check's result rides on its report (`report.lockstep`, plain JSON: pytest-xdist sends a report's
+        attributes to the controller as they are; user properties would also land in the user's junit XML)."""
+        outcome = yield
+        if isinstance(item, CheckItem) and call.when == "call" and item.payload:
+            outcome.get_result().lockstep = list(item.payload)
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Under pytest-xdist the controller runs no check: it gathers the workers' results from their reports,
+        so its summary and reports are a serial run's."""
+        from lockstep.conformance.results import CheckResult
+
+        for key, value in getattr(report, "lockstep", None) or ():
+            if key == RESULT and value["index"] not in self.results:
+                if self.started is None:
+                    self.started = time.perf_counter()
+                self.results[value["index"]] = CheckResult.from_json(value["result"])
+            elif key == UNREPORTED and value not in self.unreported_items:
+                self.unreported_items.add(value)
+                self.unreported += 1
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if self.report_dir is None or hasattr(self.config, "workerinput"):
@@ -429,6 +462,7 @@ class CheckItem(pytest.Item):
         self.suite = suite
         expected = suite.expectations.match(planned.check)
         self.skip_reason = expected[1] if expected is not None and expected[0] == "skip" else None
+        self.payload: list[tuple[str, Any]] = []  # what the controller needs of this check (makereport)
 
     def runtest(self) -> None:
         p, suite = self.planned, self.suite
@@ -439,10 +473,15 @@ class CheckItem(pytest.Item):
                 found = unsupported_results(suite.target(p), p.spec)
                 if found:  # the report says what the adapter declares, as lockstep certify's would
                     suite.results[p.index] = found[0]
-            if p.index not in suite.results:
+            if p.index in suite.results:
+                self.payload.append((RESULT, {"index": p.index, "result": suite.results[p.index].to_json()}))
+            elif p.index not in suite.unreported_items:
+                suite.unreported_items.add(p.index)
                 suite.unreported += 1
+                self.payload.append((UNREPORTED, p.index))
             _skip(f"{self.skip_reason} (expected skip, {suite.expectations.source})")
         r = suite.result(p)
+        self.payload.append((RESULT, {"index": p.index, "result": r.to_json()}))
         if r.outcome == "pass":
             return
         if r.outcome == "unsupported":

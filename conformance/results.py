@@ -5,7 +5,8 @@ Vocabulary (docs/conformance.md):
 - a *check* is one construct at one level in one dtype on one device, exercised by `examples`
   hypothesis-generated cases;
 - its *worst* is the comparison (quantity, error, tolerance) with the largest error/tolerance ratio
-  over every example and every compared quantity; the *margin* is 1/ratio (> 1 passes);
+  over every example and every compared quantity (the shrinker's cases included); the *margin* is 1/ratio
+  (> 1 passes); a level fails when any case failed it, so the outcome and the worst never disagree;
 - a failing check carries the shrunk counterexample's folder (a standalone spec that reproduces it).
 """
 
@@ -73,7 +74,8 @@ class CheckResult:
     dtype: str
     device: str
     outcome: Outcome
-    examples: int = 0  # examples run (for a failure: up to and including the first failing one)
+    examples: int = 0  # cases run (a failure: up to and including the first failing this level; a pass: every
+    # case the check ran, those shrinking another level's failure included: what `worst` covers)
     worst: Worst | None = None
     seconds: float = 0.0
     support: str = ""  # the adapter's support status and note ("native", "subclass: ...", "unsupported: ...")
@@ -98,6 +100,14 @@ class CheckResult:
             for k in ("error", "tolerance", "ratio"):
                 d["worst"][k] = _finite(d["worst"][k])
         return d
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> CheckResult:
+        """The CheckResult `to_json` wrote (the pytest plugin's workers send theirs to the controller so)."""
+        fields = {k: v for k, v in d.items() if k not in ("level_name", "worst")}
+        w = d.get("worst")
+        worst = None if w is None else Worst(w["quantity"], *(float(w[k]) for k in ("error", "tolerance", "ratio")))
+        return cls(**fields, worst=worst)
 
 
 @dataclass

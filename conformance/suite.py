@@ -6,8 +6,12 @@ in one dtype, on one device. Hypothesis draws `examples` cases for it from the c
 on the adapter, and the level modules compare them (conformance/levels/). The first failing case is shrunk
 by hypothesis and written out as a standalone spec (`failures/<check>/`) with the command that reproduces it.
 
-Runs are reproducible: the same adapter, `seed` and `examples` draw the same cases (hypothesis's
-`seed`, no example database).
+Runs are reproducible: the same `seed` and `examples` draw the same cases (hypothesis's `seed`, no example
+database), whatever the adapter, the order the checks run in, or the process that runs them (`--jobs`). Each
+check draws independently: its hypothesis seed is derived from (seed, construct, dtype, device)
+(`check_seed`), so checks that share a strategy (the five optimizers, float32 and float64 of one construct) do
+not draw the same cases. Hypothesis's first case of every check is still its simplest (the smallest sizes,
+batch 1, seed 0): kept on purpose, as one deterministic minimal-shape case per check (docs/conformance.md).
 """
 
 from __future__ import annotations
@@ -102,8 +106,10 @@ class _Explored:
     ran: int = 0  # cases run on both backends
     rejected: int = 0  # cases the adapter could not build (UnsupportedConstruct)
     first_failure_at: int | None = None  # the number of cases run up to the first failing one
-    worst: dict[int, Check] = field(default_factory=dict)
-    failing: _Diverged | None = None
+    worst: dict[int, Check] = field(default_factory=dict)  # per level, over every case run (shrinking included)
+    failing: _Diverged | None = None  # the case hypothesis shrank (it fails at least one level)
+    level_first_failure: dict[int, int] = field(default_factory=dict)  # level -> cases run up to its first failure
+    level_failing: dict[int, _Diverged] = field(default_factory=dict)  # level -> the last case failing that level
     error: BaseException | None = None
     error_case: Case | None = None
     unsupported: str | None = None
@@ -135,6 +141,16 @@ def run_pair(target: Target, case: Case, levels: tuple[int, ...], workdir: Path
     return run_levels(build_pair(target, case.prepare(workdir, target.dtype)), levels)
 
 
+def check_seed(seed: int, construct: str, dtype: str, device: str) -> int:
+    """The hypothesis seed of one check: a hash of the run's seed and the check's name without its level (a
+    layer's levels share one hypothesis run, and the pytest plugin may run them apart), so every check draws
+    its own cases, the same ones in any order and in any process."""
+    import hashlib
+
+    digest = hashlib.sha256(f"lockstep-check/{int(seed)}/{construct}/{dtype}/{device}".encode()).digest()
+    return int.from_bytes(digest[:8], "big")
+
+
 def _explore(target: Target, spec: Spec, examples: int, seed: int) -> _Explored:
     from hypothesis import HealthCheck, Phase, Verbosity, given, reject, settings
     from hypothesis import seed as hypothesis_seed
@@ -157,26 +173,30 @@ def _explore(target: Target, spec: Spec, examples: int, seed: int) -> _Explored:
                 seen.rejected += 1
                 reject()
         seen.ran += 1
-        bad = False
+        bad_levels = []
         for level, checks in results.items():
             if isinstance(checks, Exception):
-                bad = True
+                bad_levels.append(level)
                 continue
             w = max(checks, key=lambda c: c.ratio, default=None)
             if w is not None and (level not in seen.worst or w.ratio > seen.worst[level].ratio):
                 seen.worst[level] = w
-            bad = bad or any(not c.ok for c in checks)
-        if bad:
+            if any(not c.ok for c in checks):
+                bad_levels.append(level)
+        if bad_levels:
             if seen.first_failure_at is None:
                 seen.first_failure_at = seen.ran
             seen.failing = _Diverged(case, results)
+            for level in bad_levels:  # a level keeps its own failing case: the shrunk one may fail only another
+                seen.level_first_failure.setdefault(level, seen.ran)
+                seen.level_failing[level] = seen.failing
             raise seen.failing
 
     if spec.construct in COMPOSITES:  # draw only what the adapter says it runs
         strategy = spec.strategy(spec.construct, supported_constructs(target))
     else:
         strategy = spec.strategy(spec.construct)
-    test = hypothesis_seed(seed)(settings(
+    test = hypothesis_seed(check_seed(seed, spec.construct, target.dtype, target.device))(settings(
         max_examples=examples, database=None, deadline=None, derandomize=False, print_blob=False,
         report_multiple_bugs=False, verbosity=Verbosity.quiet, phases=[Phase.generate, Phase.shrink],
         suppress_health_check=list(HealthCheck))(given(strategy)(body)))
@@ -276,30 +296,42 @@ def _results(target: Target, spec: Spec, seen: _Explored, seconds: float, report
     skipped = (f"{seen.rejected} generated case{'s' * (seen.rejected != 1)} the adapter cannot build were skipped "
                f"({seen.unsupported})") if seen.rejected else ""
     out = []
-    n = seen.first_failure_at or seen.ran
-    failing = seen.failing
     for lv in spec.levels:
-        level_checks = failing.checks.get(lv, []) if failing else []
+        # a level fails if any case it ran failed it (not only if the shrunk case does), and its figure is its
+        # worst over every case run: the outcome and the ratio always agree (ratio > 1 never reads "pass")
+        failing = _failing_case(seen, lv)
+        w = seen.worst.get(lv)
+        worst = _worst(w) if w else None
+        if failing is None:
+            out.append(CheckResult(level=lv, outcome="pass", examples=seen.ran, worst=worst, seconds=per,
+                                   message=skipped, **base))
+            continue
+        n = seen.level_first_failure.get(lv, seen.first_failure_at or seen.ran)
+        level_checks = failing.checks[lv]
         if isinstance(level_checks, Exception):
             msg = f"{type(level_checks).__name__}: {level_checks}"
-            result = CheckResult(level=lv, outcome="error", examples=n, seconds=per, message=msg[:2000], **base)
-            if report_dir is not None and failing is not None:
-                result.failure_dir, result.reproduce = write_failure(report_dir, target, result, failing)
-            out.append(result)
-            continue
-        first_bad = next((c for c in level_checks if not c.ok), None)
-        if first_bad is not None and failing is not None:
-            worst = max(level_checks, key=lambda c: c.ratio)
-            result = CheckResult(level=lv, outcome="fail", examples=n, worst=_worst(worst), seconds=per,
-                                 message=first_bad.describe(), **base)
-            if report_dir is not None:
-                result.failure_dir, result.reproduce = write_failure(report_dir, target, result, failing)
-            out.append(result)
+            result = CheckResult(level=lv, outcome="error", examples=n, worst=worst, seconds=per,
+                                 message=msg[:2000], **base)
         else:
-            w = seen.worst.get(lv)
-            out.append(CheckResult(level=lv, outcome="pass", examples=n, worst=_worst(w) if w else None,
-                                   seconds=per, message=skipped, **base))
+            first_bad = next(c for c in level_checks if not c.ok)
+            result = CheckResult(level=lv, outcome="fail", examples=n, worst=worst, seconds=per,
+                                 message=first_bad.describe(), **base)
+        if report_dir is not None:
+            result.failure_dir, result.reproduce = write_failure(report_dir, target, result, failing)
+        out.append(result)
     return out
+
+
+def _failing_case(seen: _Explored, level: int) -> _Diverged | None:
+    """The case that shows `level` failing: the shrunk case where it fails there, else the last (most shrunk)
+    case that failed that level; None when every case passed it."""
+    for candidate in (seen.failing, seen.level_failing.get(level)):
+        if candidate is None:
+            continue
+        checks = candidate.checks.get(level)
+        if isinstance(checks, Exception) or (checks is not None and any(not c.ok for c in checks)):
+            return candidate
+    return None
 
 
 def _worst(c: Check) -> Worst:
@@ -437,28 +469,60 @@ def plan(adapter: Adapter, options: Options) -> Iterator[tuple[Spec | Path | dp.
                         yield dp.ExampleRecipe(recipe), dtype, device
 
 
+def run_item(target: Target, item: Spec | Path | dp.ExampleRecipe, options: Options) -> list[CheckResult]:
+    """One planned item (a construct's check, an example recipe at level 4 or 5): its CheckResults."""
+    if isinstance(item, Path):
+        return [run_recipe(target, item, options.recipe_steps, options.report_dir, options.seed)]
+    if isinstance(item, dp.ExampleRecipe):
+        return dp.run_recipe(target, item.path, options.recipe_steps or dp.RECIPE_STEPS, options.report_dir)
+    return run_check(target, item, options.examples, options.seed, options.report_dir)
+
+
 def certify(adapter: Adapter, name: str, options: Options,
-            on_result: Callable[[int, int, CheckResult], None] | None = None) -> Certification:
-    """Run every planned check; `on_result(done, total, result)` reports progress after each."""
+            on_result: Callable[[int, int, CheckResult], None] | None = None, *, jobs: int = 1,
+            source: str | bytes | None = None, threads: int = 1) -> Certification:
+    """Run every planned check; `on_result(done, total, result)` reports progress after each, in plan order.
+
+    With `jobs` > 1 the items run in that many worker processes (conformance/parallel.py), each with `threads`
+    intra-op threads and the adapter rebuilt from `source` (a name, or the pickled adapter: `parallel.
+    adapter_source`); the certificate is the one a serial run gives (the same cases, verdicts and order)."""
     cert = new_certification(adapter, name, options)
     items = list(plan(adapter, options))
     t0 = time.perf_counter()
-    done = 0
-    for item, dtype, device in items:
-        target = Target(adapter, name, dtype, device)
-        if isinstance(item, Path):
-            results = [run_recipe(target, item, options.recipe_steps, options.report_dir, options.seed)]
-        elif isinstance(item, dp.ExampleRecipe):
-            results = dp.run_recipe(target, item.path, options.recipe_steps or dp.RECIPE_STEPS, options.report_dir)
-        else:
-            results = run_check(target, item, options.examples, options.seed, options.report_dir)
-        done += 1
+
+    def hand_on(index: int, results: list[CheckResult]) -> None:
         for r in results:
             cert.checks.append(r)
             if on_result is not None:
-                on_result(done, len(items), r)
+                on_result(index + 1, len(items), r)
+
+    if jobs > 1 and len(items) > 1:
+        from dataclasses import asdict
+
+        from lockstep.conformance import parallel
+
+        setup = parallel.Setup(source if source is not None else parallel.adapter_source(adapter, adapter),
+                               name, asdict(options), threads, tuple(parallel.item_name(i) for i in items))
+        parallel.run(setup, jobs, hand_on, lambda index, message: _error_results(items[index], name, adapter,
+                                                                                 message))
+    else:
+        for index, (item, dtype, device) in enumerate(items):
+            hand_on(index, run_item(Target(adapter, name, dtype, device), item, options))
     cert.seconds = time.perf_counter() - t0
     return cert
+
+
+def _error_results(planned: tuple[Spec | Path | dp.ExampleRecipe, str, str], name: str, adapter: Adapter,
+                   message: str) -> list[CheckResult]:
+    """An item that could not be run at all: an error at each of its levels (what a serial run's crash would be)."""
+    item, dtype, device = planned
+    if isinstance(item, Spec):
+        base = _base(Target(adapter, name, dtype, device), item)
+        return [CheckResult(level=lv, outcome="error", message=message, **base) for lv in item.levels]
+    construct = item.parent.name if isinstance(item, Path) else item.path.parent.name
+    level = 4 if isinstance(item, Path) else dp.LEVEL
+    return [CheckResult(construct=construct, level=level, dtype=dtype, device=device, outcome="error",
+                        message=message)]
 
 
 def new_certification(adapter: Adapter, name: str, options: Options) -> Certification:

@@ -596,13 +596,15 @@ def certify(adapter: str | Adapter, *, levels: str | int | Iterable[int | str] =
             examples: int | None = None, seed: int | None = None, constructs: str | Iterable[str] | None = None,
             recipe_steps: int | None = None, report: PathLike | bool = True,
             progress: Callable[[int, int, CheckResult], None] | None = None,
-            log: Callable[[str], None] | None = None, threads: int | None = None) -> Certificate:
+            log: Callable[[str], None] | None = None, threads: int | None = None, jobs: int | None = 1) -> Certificate:
     """`lockstep certify`: the conformance suite against the float64 reference. `adapter` is a name (built-in,
     entry point `lockstep.adapters`, or module:attribute) or an adapter object; `levels` 1-4 or their names;
     `examples` hypothesis examples per check; `seed` one seed, one set of cases (the example recipes' seeds are
     shifted by it too); `recipe_steps` caps level 4 (default: every step of each example recipe, each judged
     from the reference's state); `threads` the adapter's intra-op threads (default: OMP_NUM_THREADS if set, else
-    the CPUs this process may use). `report`: the folder of
+    the CPUs this process may use; with `jobs`, the total that the workers share); `jobs` the worker processes the
+    checks run in (default 1: in this process; None: the CPUs this process may use, what the command defaults to),
+    with a certificate identical to one process's (the same cases, verdicts and order). `report`: the folder of
     report.json, junit.xml, report.html, report.md and the failures' reproducers (True: `certify-<adapter>/`,
     False: none). `progress(done, total, result)` is called after each check, counting the checks the summary
     counts. Raises LockstepError (exit_code 2) for bad settings or an unusable adapter."""
@@ -627,6 +629,8 @@ def certify(adapter: str | Adapter, *, levels: str | int | Iterable[int | str] =
         raise LockstepError(f"--dtype: expected float32 and/or float64, got {dtypes!r}")
     if examples < 1 or (recipe_steps is not None and recipe_steps < 1) or (threads is not None and threads < 1):
         raise LockstepError("--examples, --recipe-steps and --threads must be at least 1")
+    if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
+        raise LockstepError(f"--jobs must be at least 1, got {jobs!r}")
     chosen = _names(constructs)
     if chosen:
         known = {s.construct for s in SPECS} | {p.parent.name for p in example_recipes()}
@@ -637,9 +641,19 @@ def certify(adapter: str | Adapter, *, levels: str | int | Iterable[int | str] =
                                 + (f"; did you mean `{hint[0]}`?" if hint else f"; known: {', '.join(sorted(known))}"))
     name = adapter if isinstance(adapter, str) else getattr(adapter, "name", type(adapter).__name__)
     instance = _adapter(adapter)
+    from lockstep.conformance.parallel import adapter_source, threads_per_worker
+    from lockstep.fingerprint import default_threads, usable_cpus
     from lockstep.runner import configure_threads
 
-    configure_threads(instance, name, threads)  # recorded in the report's environment
+    workers = usable_cpus() if jobs is None else jobs
+    source: str | bytes | None = None
+    if workers > 1:  # each worker gets its share of the threads: N workers × threads never oversubscribe
+        threads = threads_per_worker(default_threads() if threads is None else threads, workers)
+        try:
+            source = adapter_source(adapter, instance)
+        except ValueError as exc:
+            raise LockstepError(str(exc)) from None
+    configure_threads(instance, name, threads)  # recorded in the report's environment (a worker's, with jobs)
     offered = list(instance.devices())
     chosen_devices = _names(devices)
     if chosen_devices:
@@ -654,7 +668,8 @@ def certify(adapter: str | Adapter, *, levels: str | int | Iterable[int | str] =
     options = Options(levels=chosen_levels, dtypes=chosen_dtypes, devices=chosen_devices or None, examples=examples,
                       seed=seed, constructs=chosen or None, recipe_steps=recipe_steps, report_dir=out)
     say(f"adapter `{name}`, levels {','.join(map(str, chosen_levels))}, {', '.join(chosen_dtypes)}, devices "
-        f"{', '.join(chosen_devices or offered)}, {examples} examples per check, seed {seed}")
+        f"{', '.join(chosen_devices or offered)}, {examples} examples per check, seed {seed}"
+        + (f", {workers} worker processes × {threads} threads" if workers > 1 else ""))
     # the progress counts what the summary counts: one result per level of a construct, one per example recipe
     total = sum(len(item.levels) if hasattr(item, "levels") else 1 for item, _, _ in plan(instance, options))
     count = [0]
@@ -664,7 +679,9 @@ def certify(adapter: str | Adapter, *, levels: str | int | Iterable[int | str] =
         if progress is not None:
             progress(count[0], total, result)
 
-    cert = run_suite(instance, name, options, each)
+    cert = run_suite(instance, name, options, each, jobs=workers, source=source, threads=threads or 1)
+    if workers > 1:
+        cert.environment["jobs"] = str(workers)
     files: dict[str, Path] = {}
     if out is not None:
         try:

@@ -14,7 +14,8 @@ these graphs needs it), which skips tf.function's per-call dispatch.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +40,46 @@ if TYPE_CHECKING:
     from lockstep.spec.documents import Model, Recipe
 
 DTYPES = {"float32": tf.float32, "float64": tf.float64}
+
+REWRITES = os.environ.get("LOCKSTEP_TF_GRAPH_REWRITES") == "1"
+"""Whether TensorFlow's graph optimizer (grappler) rewrites the session's compiled functions. Off by default: the
+graph then runs exactly the ops the adapter wrote (no fused kernels, no reordered arithmetic: what is certified is
+what runs, op for op), and a function's first call, where grappler spends its time, costs 40 % to 9 % as much
+(docs/adapters/tensorflow.md). LOCKSTEP_TF_GRAPH_REWRITES=1 turns grappler back on."""
+
+
+@contextmanager
+def plain_graphs() -> Iterator[None]:
+    """Calls of compiled functions inside run without grappler's rewrites (unless REWRITES), for this thread only:
+    the per-call options TensorFlow attaches to a function call, not the process-wide optimizer setting, so other
+    TensorFlow code in the process keeps its own. A no-op inside a graph (tf.function) being traced."""
+    if REWRITES or not tf.executing_eagerly():
+        yield
+        return
+    from tensorflow.core.protobuf import config_pb2
+    from tensorflow.python.eager import context
+
+    ctx = context.context()
+    saved = ctx.function_call_options
+    config = config_pb2.ConfigProto()
+    if saved.config_proto_serialized:
+        config.ParseFromString(saved.config_proto_serialized)
+    config.graph_options.rewrite_options.disable_meta_optimizer = True
+    ctx.function_call_options = context.FunctionCallOptions(executor_type=saved.executor_type, config_proto=config)
+    try:
+        yield
+    finally:
+        ctx.function_call_options = saved
+
+
+def _plain(function: Callable) -> Callable:
+    """`function` (a ConcreteFunction) called under `plain_graphs`."""
+
+    def call(*args):
+        with plain_graphs():
+            return function(*args)
+
+    return call
 
 
 def device_name(device: str) -> str:
@@ -138,7 +179,7 @@ class TFSession(Session):
                      *(self.mask_spec.values() if masks else [])]
             function = tf.function(fn, input_signature=specs, reduce_retracing=True, autograph=False)
             self._functions[name] = function
-            self._compiled[name] = function.get_concrete_function()
+            self._compiled[name] = _plain(function.get_concrete_function())
         return self._compiled[name]
 
     # ------------------------------------------------------------------------------ graphs
@@ -413,8 +454,8 @@ class _StateIO:
         self.splits = {dt: np.cumsum([int(np.prod(m[3])) for m in self.members[dt]])[:-1] for dt in dtypes}
         self.fast = all(self.covered)  # every element of every variable is some canonical value's
         with tf.device(session.device):
-            self.getter = tf.function(get_all, autograph=False).get_concrete_function()
-            self.setter = tf.function(set_all, input_signature=specs, autograph=False).get_concrete_function()
+            self.getter = _plain(tf.function(get_all, autograph=False).get_concrete_function())
+            self.setter = _plain(tf.function(set_all, input_signature=specs, autograph=False).get_concrete_function())
 
     @staticmethod
     def _covers(variable: Any, slots: list[Any]) -> bool:

@@ -37,6 +37,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=None, metavar="N",
                         help="the adapter's intra-op threads (default: OMP_NUM_THREADS if set, else the CPUs "
                              "this process may use); inter-op 1")
+    parser.add_argument("--jobs", "-j", type=int, default=None, metavar="N",
+                        help="run the checks in N worker processes (default: the CPUs this process may use; 1: in "
+                             "this process); the report is the one a single process gives. --threads is then the "
+                             "total the workers share")
     parser.add_argument("--report", default=None, metavar="DIR",
                         help="report folder (default: certify-<adapter>/)")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress display")
@@ -84,7 +88,8 @@ def run(args: argparse.Namespace) -> int:
         cert = api.certify(args.adapter, levels=args.level, dtypes=args.dtype, devices=args.device,
                            examples=args.examples, seed=args.seed, constructs=args.construct,
                            recipe_steps=args.recipe_steps, report=args.report if args.report is not None else True,
-                           progress=progress, log=None if not args.quiet else lambda _m: None, threads=args.threads)
+                           progress=progress, log=None if not args.quiet else lambda _m: None, threads=args.threads,
+                           jobs=args.jobs)
     except FolderError as exc:  # its sentence names the command already
         print(exc, file=sys.stderr)
         return 2

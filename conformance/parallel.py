@@ -1,0 +1,218 @@
+"""`lockstep certify --jobs N`: the planned checks run in N worker processes, reported as a serial run would be.
+
+Each worker is a fresh interpreter (the `spawn` start method: a framework's threads do not survive `fork`) that
+imports nothing heavy until it has set its thread counts: its environment first (OMP_NUM_THREADS and the BLAS
+pools), then the adapter (resolved by name, or unpickled), then `runner.configure_threads` with its share of the
+CPUs, so N workers × threads do not oversubscribe the machine. It plans the certification itself (`suite.plan`
+is deterministic) and runs the items it is handed by index; each check's cases come from its own hypothesis seed
+(`suite.check_seed`), so a check draws the same cases in any worker, in any order. The parent hands the results
+on in plan order, so the progress counts checks in order and the certificate lists them as a serial run does.
+
+A worker that dies (a crash in native code, a kill) takes only what it was running: the pool is restarted and the
+unfinished items run again; an item that was running when two workers died is reported as an `error` of its
+levels instead of being tried a third time. Ctrl-C stops the workers with the parent.
+
+This module imports only the standard library at its top: a worker unpickles it before it sets its threads.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+"""Set in each worker's environment before anything that reads them loads (torch's OpenMP, NumPy's BLAS)."""
+
+ATTEMPTS = 2  # an item running when this many workers died is reported as an error, not run again
+
+
+class WorkerSetupError(RuntimeError):
+    """A worker could not resolve the adapter or plan the certification (the message says why)."""
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What every worker needs, as plain picklable data (the suite's classes are rebuilt in the worker)."""
+
+    adapter: str | bytes  # a name or `module:attribute` resolved in the worker, or the pickled adapter instance
+    name: str  # the adapter's name in the certificate
+    options: dict[str, Any]  # suite.Options as keyword arguments
+    threads: int  # intra-op threads of each worker
+    plan: tuple[str, ...]  # the parent's plan (item names), which each worker's must equal
+
+
+def adapter_source(given: Any, instance: Any) -> str | bytes:
+    """How a worker gets the adapter: the name it was given by, else the instance pickled. ValueError (one line)
+    when neither works: an adapter object whose class cannot be imported by its module path."""
+    if isinstance(given, str):
+        return given
+    try:
+        return pickle.dumps(instance)
+    except Exception as exc:
+        raise ValueError(f"--jobs needs an adapter a worker process can rebuild: give it by name or "
+                         f"module:attribute, or make {type(instance).__name__} picklable "
+                         f"({type(exc).__name__}: {exc})") from None
+
+
+def threads_per_worker(total: int, jobs: int) -> int:
+    """Each worker's intra-op threads: its share of `total` (at least 1)."""
+    return max(1, int(total) // max(1, int(jobs)))
+
+
+# ------------------------------------------------------------------------------------------------ the worker
+_WORKER: dict[str, Any] = {}
+
+
+def _init(setup: Setup, started: Any) -> None:
+    """Worker start: threads first, then the adapter and the plan. An error is kept and raised by each task
+    (a failing initializer would only break the pool without saying why)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it stops the workers
+    for variable in THREAD_VARIABLES:
+        os.environ[variable] = str(setup.threads)
+    _WORKER["started"] = started
+    try:
+        from lockstep.conformance import suite
+        from lockstep.runner import configure_threads
+
+        if isinstance(setup.adapter, bytes):
+            adapter = pickle.loads(setup.adapter)
+        else:
+            from lockstep.api import _adapter
+
+            adapter = _adapter(setup.adapter)
+        configure_threads(adapter, setup.name, setup.threads)
+        options = suite.Options(**setup.options)
+        items = list(suite.plan(adapter, options))
+        names = tuple(item_name(item) for item in items)
+        if names != setup.plan:
+            raise WorkerSetupError("the worker planned other checks than the parent (an adapter whose devices or "
+                                   "support differ between processes?)")
+        _WORKER.update(adapter=adapter, options=options, items=items, name=setup.name)
+    except BaseException as exc:
+        _WORKER["error"] = f"{type(exc).__name__}: {exc}"
+
+
+def _run(index: int) -> list[Any]:
+    """One planned item in the worker: the CheckResults `suite.certify` would append for it."""
+    if "error" in _WORKER:
+        raise WorkerSetupError(f"a worker process could not start: {_WORKER['error']}")
+    from lockstep.conformance import suite
+
+    _WORKER["started"].put((index, os.getpid()))
+    item, dtype, device = _WORKER["items"][index]
+    target = suite.Target(_WORKER["adapter"], _WORKER["name"], dtype, device)
+    return suite.run_item(target, item, _WORKER["options"])
+
+
+def item_name(item: tuple[Any, str, str]) -> str:
+    """A planned item as text: what the parent and each worker compare their plans by."""
+    what, dtype, device = item
+    levels = getattr(what, "levels", None)
+    label = getattr(what, "construct", None) or str(getattr(what, "path", what))
+    return f"{label}{list(levels) if levels is not None else ''}.{dtype}.{device}"
+
+
+# ------------------------------------------------------------------------------------------------ the parent
+def run(setup: Setup, jobs: int, on_done: Callable[[int, list[Any]], None],
+        error_results: Callable[[int, str], list[Any]]) -> None:
+    """Run every planned item in up to `jobs` workers; `on_done(index, results)` is called in plan order.
+    `error_results(index, message)` makes an item's results when the workers running it kept dying."""
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
+
+    total = len(setup.plan)
+    done: dict[int, list[Any]] = {}
+    deaths: dict[int, int] = {}
+    handed = 0
+    context = multiprocessing.get_context("spawn")
+
+    def hand_on() -> None:
+        nonlocal handed
+        while handed in done:
+            on_done(handed, done.pop(handed))
+            handed += 1
+
+    while handed + len(done) < total:
+        pending = [i for i in range(handed, total) if i not in done]
+        started = context.SimpleQueue()  # no feeder thread: what a worker put is there when it dies
+        executor = ProcessPoolExecutor(max_workers=min(jobs, len(pending)), mp_context=context,
+                                       initializer=_init, initargs=(setup, started))
+        broken = False
+        try:
+            with _without_main(setup):
+                futures = {executor.submit(_run, i): i for i in pending}  # the workers start here
+            processes = dict(getattr(executor, "_processes", None) or {})  # pid -> Process, to see who died
+            waiting = set(futures)
+            while waiting and not broken:
+                finished, waiting = wait(waiting, return_when=FIRST_COMPLETED)
+                for future in sorted(finished, key=futures.__getitem__):
+                    try:
+                        done[futures[future]] = future.result()
+                    except BrokenProcessPool:
+                        broken = True
+                hand_on()
+        except BaseException:
+            _stop(executor)
+            raise
+        finally:
+            executor.shutdown(wait=not broken, cancel_futures=True)
+        if broken:
+            running: dict[int, int] = {}  # item -> the pid that was running it
+            while not started.empty():
+                index, pid = started.get()
+                running[index] = pid
+            running = {i: pid for i, pid in running.items() if i not in done}
+            if not running:
+                raise WorkerSetupError("the worker processes died before running any check (run with --jobs 1 "
+                                       "to see why)")
+            for process in processes.values():
+                process.join(5)
+            # the pool terminates the survivors (SIGTERM) when one dies: the others' items are bystanders
+            died = {pid for pid, p in processes.items() if p.exitcode not in (None, 0, -signal.SIGTERM)}
+            culprits = [i for i, pid in running.items() if pid in died] or list(running)
+            for index in culprits:
+                deaths[index] = deaths.get(index, 0) + 1
+                if deaths[index] >= ATTEMPTS:
+                    done[index] = error_results(index, f"the worker process running this check died {ATTEMPTS} "
+                                                       "times (killed, or a crash in native code); run it alone "
+                                                       "with --jobs 1 to see")
+            hand_on()
+        started.close()
+
+
+@contextmanager
+def _without_main(setup: Setup) -> Iterator[None]:
+    """Start workers that do not re-run the parent's main script. `spawn` imports it in every child, so a script
+    calling `lockstep.certify(..., jobs=2)` without an `if __name__ == "__main__":` guard would start workers from
+    its workers; the workers need nothing of it (they import the suite and the adapter by name), unless the
+    adapter's class lives there (pickled by reference to `__main__`): then the script is imported, and needs
+    the guard, as any multiprocessing program does."""
+    import sys
+
+    main = sys.modules.get("__main__")
+    needs_main = isinstance(setup.adapter, bytes) and b"__main__" in setup.adapter
+    if main is None or needs_main:
+        yield
+        return
+    saved = {k: main.__dict__[k] for k in ("__file__", "__spec__") if k in main.__dict__}
+    try:
+        main.__dict__.pop("__file__", None)
+        main.__dict__["__spec__"] = None
+        yield
+    finally:
+        main.__dict__.pop("__spec__", None)
+        main.__dict__.update(saved)
+
+
+def _stop(executor: Any) -> None:
+    """Terminate the workers now (Ctrl-C or an error in the parent): their work is lost anyway."""
+    for process in list((getattr(executor, "_processes", None) or {}).values()):
+        if process.is_alive():
+            process.terminate()
+

@@ -1,0 +1,155 @@
+"""`lockstep certify --jobs N` and the pytest plugin under pytest-xdist: the checks run in worker processes and
+the certificate is the one a single process gives (the same cases, verdicts and order; timings aside)."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lockstep import api
+from lockstep.adapters.reference import ReferenceAdapter, ReferenceSession
+from lockstep.cli import main
+from lockstep.conformance import parallel
+from lockstep.errors import LockstepError
+
+CONSTRUCTS = "dense,relu,adam,step,mse,random_model,digits-mlp"
+SETTINGS: dict[str, Any] = {"dtypes": "float32,float64", "examples": 3, "constructs": CONSTRUCTS,
+                            "recipe_steps": 3, "report": False}
+
+
+def _checks(cert: Any) -> list[dict[str, Any]]:
+    """A certificate's checks as JSON, timings aside."""
+    return [{k: v for k, v in c.to_json().items() if k != "seconds"} for c in cert.checks]
+
+
+def _certify(adapter: Any, jobs: int | None, **kw: Any) -> tuple[Any, list[tuple[int, int, str]]]:
+    seen: list[tuple[int, int, str]] = []
+    cert = api.certify(adapter, **{**SETTINGS, **kw}, jobs=jobs, log=lambda _m: None,
+                       progress=lambda done, total, r: seen.append((done, total, r.name)))
+    return cert, seen
+
+
+def test_jobs_give_the_serial_certificate() -> None:
+    serial, serial_progress = _certify("reference", 1)
+    parallel_cert, parallel_progress = _certify("reference", 2)
+    assert _checks(parallel_cert) == _checks(serial)
+    assert parallel_progress == serial_progress, "the progress counts the checks in plan order"
+    assert [d for d, _, _ in parallel_progress] == list(range(1, len(serial.checks) + 1))
+    assert parallel_cert.environment["jobs"] == "2" and "jobs" not in serial.environment
+    assert serial.certified and parallel_cert.certified
+
+
+def test_jobs_with_a_failing_adapter_give_the_same_failures(tmp_path: Path) -> None:
+    """Failures too: the same shrunk cases, messages and figures, and each failure folder written by its worker."""
+    from lockstep.conformance.mutants import MUTANTS
+
+    adapter = MUTANTS["adam_epsilon_placement"].adapter  # module:attribute, resolved in each worker
+    serial, _ = _certify(adapter, 1, constructs="adam,adamw,sgd", report=tmp_path / "one")
+    two, _ = _certify(adapter, 2, constructs="adam,adamw,sgd", report=tmp_path / "two")
+    in_two = json.dumps(_checks(two)).replace(str(tmp_path / "two"), "REPORT")
+    assert in_two == json.dumps(_checks(serial)).replace(str(tmp_path / "one"), "REPORT")
+    failed = [c for c in two.checks if c.outcome == "fail"]
+    assert failed, "the mutant must be caught"
+    for c in failed:
+        one_case = json.loads((tmp_path / "one" / c.failure_dir / "case.json").read_text(encoding="utf-8"))["case"]
+        two_case = json.loads((tmp_path / "two" / c.failure_dir / "case.json").read_text(encoding="utf-8"))["case"]
+        assert one_case == two_case, c.name
+
+
+@pytest.mark.slow
+def test_jobs_on_torch_give_the_serial_certificate() -> None:
+    pytest.importorskip("torch")
+    serial, _ = _certify("torch", 1, threads=1)
+    two, _ = _certify("torch", 2, threads=1)  # one thread each way: the same float32 reductions
+    assert _checks(two) == _checks(serial)
+
+
+class _PicklableAdapter(ReferenceAdapter):
+    """An adapter object (not a name): pickled for the workers."""
+
+    name = "picklable"
+
+
+def test_an_adapter_object_is_pickled_for_the_workers() -> None:
+    one, _ = _certify(_PicklableAdapter(), 1, constructs="dense,sgd")
+    two, _ = _certify(_PicklableAdapter(), 2, constructs="dense,sgd")
+    assert _checks(two) == _checks(one) and one.adapter == "picklable"
+
+
+def test_an_adapter_no_worker_can_rebuild_is_a_usage_error() -> None:
+    class Local(ReferenceAdapter):  # defined in a function: pickle cannot find it by name
+        name = "local"
+
+    with pytest.raises(LockstepError) as info:
+        api.certify(Local(), constructs="dense", jobs=2, report=False, log=lambda _m: None)
+    assert info.value.exit_code == 2 and "--jobs needs an adapter a worker process can rebuild" in str(info.value)
+    assert api.certify(Local(), constructs="dense", dtypes="float64", examples=2, jobs=1, report=False,
+                       log=lambda _m: None).certified  # in one process it needs no pickling
+
+
+@pytest.mark.parametrize("value", ["0", "-2", "two"])
+def test_bad_jobs_are_usage_errors(value: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["certify", "--adapter", "reference", "--jobs", value, "--report", str(tmp_path / "r"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "--jobs" in err and "Traceback" not in err, err
+
+
+def test_threads_are_shared_among_the_workers() -> None:
+    assert parallel.threads_per_worker(2, 2) == 1
+    assert parallel.threads_per_worker(16, 4) == 4
+    assert parallel.threads_per_worker(3, 4) == 1  # never 0
+    cert, _ = _certify("reference", 2, constructs="dense", threads=8)
+    assert json.loads(cert.environment["threads"])["reference"]["requested"] == 4
+
+
+# ------------------------------------------------------------------------------------------ dying workers
+class _DyingSession(ReferenceSession):
+    def forward(self, x: Any, *, training: bool = False, masks: Any = None) -> Any:
+        if multiprocessing.parent_process() is not None:  # only ever in a worker: never the test's own process
+            os._exit(3)
+        return super().forward(x, training=training, masks=masks)
+
+
+class DyingOnReluAdapter(ReferenceAdapter):
+    """A worker that builds a relu case dies at once (a crash in native code, say)."""
+
+    name = "dying"
+
+    def build(self, model: Any, *, dtype: str, device: str = "cpu", recipe: Any = None) -> Any:
+        if any(getattr(layer, "type", None) == "relu" for layer in model.layers or ()):
+            return _DyingSession(model, recipe)
+        return super().build(model, dtype=dtype, device=device, recipe=recipe)
+
+
+def test_a_dying_worker_costs_only_its_check() -> None:
+    cert, progress = _certify(DyingOnReluAdapter(), 2, constructs="dense,relu,sgd,adam,tanh,mse", dtypes="float64")
+    by = {c.name: c for c in cert.checks}
+    assert [n for _, _, n in progress] == [c.name for c in cert.checks]
+    for level in ("predictions", "gradients"):
+        r = by[f"relu.{level}.float64.cpu"]
+        assert r.outcome == "error" and "worker process running this check died" in r.message, r
+    assert all(c.outcome == "pass" for c in cert.checks if c.construct != "relu"), _checks(cert)
+
+
+# ------------------------------------------------------------------------------------------ pytest-xdist
+pytest_plugins = ["pytester"]
+
+
+def test_the_pytest_plugin_under_xdist_gives_the_same_outcomes(pytester: pytest.Pytester) -> None:
+    pytest.importorskip("xdist")
+    common = ["-p", "no:cacheprovider", "--lockstep-adapter=reference", "--lockstep-dtype=float64",
+              "--lockstep-examples=2", "--lockstep-construct=dense,conv2d,adam,mse,digits-mlp",
+              "--lockstep-recipe-steps=2", "-q"]
+    one = pytester.runpytest_subprocess(*common, "--lockstep-report=one")
+    two = pytester.runpytest_subprocess(*common, "-n", "2", "--lockstep-report=two")
+    one.assert_outcomes(passed=7)
+    two.assert_outcomes(passed=7)
+    assert "7 checks: 7 pass, 0 fail, 0 error, 0 unsupported" in two.stdout.str(), two.stdout.str()
+    reports = [json.loads((pytester.path / d / "report.json").read_text(encoding="utf-8")) for d in ("one", "two")]
+    assert [{k: v for k, v in c.items() if k != "seconds"} for c in reports[0]["checks"]] == \
+        [{k: v for k, v in c.items() if k != "seconds"} for c in reports[1]["checks"]]
