@@ -301,3 +301,16 @@ class FrameworkAdapter(Adapter):
         if dtype not in self.DTYPES:
             raise UnsupportedConstruct(f"dtype:{dtype}", f"the {self.FRAMEWORK} adapter runs "
                                                          f"{' and '.join(self.DTYPES)}")
+
+
+def provenance_table(adapter: Adapter, dtypes: tuple[str, ...] = ("float32", "float64"), device: str = "cpu"
+                     ) -> list[tuple[str, str, dict[str, Support]]]:
+    """(construct, kind, {dtype: Support}) for every construct a backend runs (spec/constructs.py's order):
+    `lockstep adapters --details` and the provenance tests read the adapter's declarations through it."""
+    from lockstep.spec.constructs import constructs
+
+    out = []
+    for c in constructs():
+        if c.runs:
+            out.append((c.name, c.kind, {dt: adapter.support(c.name, dtype=dt, device=device) for dt in dtypes}))
+    return out

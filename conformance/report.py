@@ -604,8 +604,8 @@ def _check_tip(c: CheckResult) -> str:
 
 
 def _html_checks(cert: Certification) -> str:
-    heads = ["construct", "level", "dtype", "device", "outcome", "provenance", "support", "examples", "worst quantity", "error",
-             "tolerance", "margin", "time"]
+    heads = ["construct", "level", "dtype", "device", "outcome", "provenance", "support", "examples",
+             "worst quantity", "error", "tolerance", "margin", "time"]
     problems = {id(c): i for i, c in enumerate(_problems(cert))}
     rows = ["<table>", "<tr>" + "".join(f"<th>{h}</th>" for h in heads) + "</tr>"]
     for c in ordered_checks(cert):

@@ -13,8 +13,8 @@ float64, so every constant is handed over as a float64 NumPy scalar and the sche
 | exponential | ExponentialDecay(base, 1, γ) | native |
 | cosine | CosineDecay(base, T, alpha=min/base): Keras's floor is a fraction of the rate | bridged |
 | cosine + warm-up | CosineDecay(base·f, T, alpha, warmup_target=base, warmup_steps=W) | bridged |
-| constant | a float64 constant: Keras has no constant schedule, and a float learning rate becomes a float32 variable | written |
-| warm-up before step/exponential/constant | the reference's warm-up factor (reference/schedules/warmup.py) on float64 tensors, then the schedule at t - W | written |
+| constant | a float64 constant (a float rate would be a float32 variable) | written |
+| other warm-ups | the reference's warm-up factor on float64 tensors, then the schedule at t - W | written |
 
 `StandardSchedule(schedule, base)` is what the session holds: it calls the schedule above.
 """

@@ -44,7 +44,7 @@ PROVENANCE: dict[str, Support | dict[str, Support]] = {
                                    "in_proj_weight; the causal mask as attn_mask"),
     "flatten": native("torch.nn.Flatten"), "reshape": native("torch.nn.Flatten + torch.nn.Unflatten"),
     "global_avg_pool": native("torch.nn.AdaptiveAvgPool1d/2d/3d(1); ranks above 4: torch.mean"),
-    "add": native("torch's + (torch has no add layer)"), "concat": native("torch.cat"),
+    "add": native("torch.add (the + operator: torch has no add layer)"), "concat": native("torch.cat"),
     "relu": native("torch.nn.ReLU"), "leaky_relu": native("torch.nn.LeakyReLU(negative_slope)"),
     "elu": native("torch.nn.ELU(alpha)"), "gelu": native("torch.nn.GELU(approximate)"),
     "silu": native("torch.nn.SiLU"), "sigmoid": native("torch.nn.Sigmoid"), "tanh": native("torch.nn.Tanh"),
@@ -67,7 +67,7 @@ PROVENANCE: dict[str, Support | dict[str, Support]] = {
     "l2": written("with AdamW (whose weight_decay is decoupled) the session adds l2·w to the gradients "
                   "(torch._foreach_add_); with every other optimizer native: its coupled weight_decay"),
     # schedules
-    "constant": native("no scheduler: the optimizer's lr"), "step": native("torch.optim.lr_scheduler.StepLR"),
+    "constant": native("no scheduler: torch.optim's lr as it is"), "step": native("torch.optim.lr_scheduler.StepLR"),
     "exponential": native("torch.optim.lr_scheduler.ExponentialLR"),
     "cosine": bridged("torch.optim.lr_scheduler.CosineAnnealingLR held at eta_min after T_max "
                       "(HeldCosineAnnealingLR; torch's is periodic)"),
