@@ -330,8 +330,8 @@ def test_adapter_reports_support_and_versions() -> None:
             s = a.support(construct, dtype=dtype)
             assert s.supported and (s.status == "native" or s.note), (construct, s)
     assert a.support("dense").status == "native"
-    assert a.support("he_uniform").status == "native" and a.support("nonsense").status == "unsupported"
-    assert a.support("adam").status == "subclass" and "ε" in a.support("adam").note
+    assert a.support("he_uniform").status == "written" and a.support("nonsense").status == "unsupported"
+    assert a.support("adam").status == "bridged" and "ε" in a.support("adam").note
     assert a.support("dense", device="cuda:99").status == "unsupported"
     assert a.support("dense", device="tpu").status == "unsupported"
     assert a.support("dense", dtype="float16").status == "unsupported"

@@ -204,9 +204,9 @@ def test_support_answers_every_spec_construct() -> None:
             s = adapter.support(construct, dtype=dtype)
             assert s.supported, (construct, s)
             assert s.status == "native" or s.note, construct  # every subclass says how it closes the gap
-    assert adapter.support("conv2d").status == "subclass"
+    assert adapter.support("conv2d").status == "bridged"
     assert adapter.support("dense").status == "native"
-    assert adapter.support("warmup").status == "subclass"
+    assert adapter.support("warmup").status == "written"
     assert not adapter.support("no_such_layer").supported
     assert not adapter.support("dense", dtype="float16").supported
     assert not adapter.support("dense", device="tpu").supported
