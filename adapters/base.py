@@ -21,19 +21,72 @@ if TYPE_CHECKING:
 Arrays = dict[str, np.ndarray]
 
 
+Provenance = Literal["native", "bridged", "written"]
+PROVENANCES: tuple[Provenance, ...] = ("native", "bridged", "written")
+"""What a certificate's verdict on a construct is evidence about (docs/adapters.md, "Provenance"):
+
+- `native`: the framework's own op or class computes it, named in the note (`torch.optim.Adam`,
+  `keras.layers.Conv2D`); the adapter only passes the standard's parameters and converts layouts;
+- `bridged`: the framework's own op or class, with an adjustment the note states (ε scaled per step, a
+  max_norm rescaled to cancel torch's 1e-6, an explicit pad in front of the native convolution);
+- `written`: the adapter's own math (in framework ops or not), with the reason no native form fits.
+
+A construct whose configurations differ (Keras SGD: native without momentum, written with it) declares the
+least native of them, and its note says which configuration is which: a verdict never claims more than the
+cases it covers."""
+
+
 @dataclass(frozen=True)
 class Support:
-    """Whether an adapter runs a construct natively, through a documented subclass, or not at all."""
+    """Whether an adapter runs a construct, and if so its provenance (`native`, `bridged`, `written`), with a
+    note naming the framework class or op, the adjustment, or the reason; `unsupported` with the reason.
 
-    status: Literal["native", "subclass", "unsupported"]
+    `status="subclass"` (the vocabulary before provenance) is read as `written`: a claim nobody stated is
+    never counted as native."""
+
+    status: Literal["native", "bridged", "written", "unsupported", "subclass"]
     note: str = ""
+
+    def __post_init__(self) -> None:
+        if self.status == "subclass":
+            object.__setattr__(self, "status", "written")
+        if self.status not in (*PROVENANCES, "unsupported"):
+            raise ValueError(f"support status `{self.status}`: expected one of {', '.join(PROVENANCES)} or "
+                             f"unsupported")
 
     @property
     def supported(self) -> bool:
         return self.status != "unsupported"
 
+    @property
+    def provenance(self) -> Provenance | None:
+        """native, bridged or written; None when unsupported."""
+        return None if self.status == "unsupported" else self.status  # type: ignore[return-value]
+
+    def label(self) -> str:
+        """`native: torch.optim.Adam`, the form reports show beside a verdict."""
+        return self.status + (f": {self.note}" if self.note else "")
+
+
+def native(note: str) -> Support:
+    """The framework's own op or class, named in `note`."""
+    return Support("native", note)
+
+
+def bridged(note: str) -> Support:
+    """The framework's own op or class with an adjustment: `note` names both."""
+    return Support("bridged", note)
+
+
+def written(note: str) -> Support:
+    """The adapter's own math: `note` says what and why no native form fits."""
+    return Support("written", note)
+
 
 NATIVE = Support("native")
+PREPARED = written("prepared by the standard (data, initial weights) and handed over as arrays: no framework "
+                   "code computes it")
+UNDECLARED = written("no provenance declared for this construct (counted as written)")
 
 
 class UnsupportedConstruct(Exception):
@@ -182,13 +235,18 @@ class Adapter(ABC):
 
 
 class FrameworkAdapter(Adapter):
-    """An adapter over a framework whose `support()` answers from two tables, as the built-in ones do.
+    """An adapter over a framework whose `support()` answers from one table, as the built-in ones do.
 
-    `SUBCLASS` (construct -> how a documented subclass or option closes a gap) and `NATIVE_NOTES`
-    (construct -> the native class used); every other spec v1 construct is native, the standard's data and
-    initializers are prepared before the framework sees them, anything else is unsupported. Subclasses set
-    `name`, the tables, `FRAMEWORK` (for messages) and `device_problem`, and call `check_target` in `build`."""
+    `PROVENANCE`: construct -> `native(...)`, `bridged(...)` or `written(...)` (adapters/base.py), or a dict
+    {dtype: one of those} where the dtype changes the answer. Every construct a backend runs must be declared
+    (tests/test_provenance.py); one that is not reads `written` ("no provenance declared"). The standard's data
+    and initializers are prepared before the framework sees them (`written`, by the standard); a construct the
+    registry part's mapping modules declare in `UNSUPPORTED` is unsupported, with the reason; anything else is
+    unsupported. (`SUBCLASS` and `NATIVE_NOTES`, the tables before provenance, are still read, as `written` and
+    `native`.) Subclasses set `name`, the table, `FRAMEWORK` (for messages) and `device_problem`, and call
+    `check_target` in `build`."""
 
+    PROVENANCE: ClassVar[dict[str, Support | dict[str, Support]]] = {}
     SUBCLASS: ClassVar[dict[str, str]] = {}
     NATIVE_NOTES: ClassVar[dict[str, str]] = {}
     FRAMEWORK: ClassVar[str] = "framework"
@@ -196,6 +254,19 @@ class FrameworkAdapter(Adapter):
     """The registry part holding this adapter's mappings ("torch", "tensorflow"; spec/constructs.py): a construct
     its mapping modules declare in `UNSUPPORTED` is unsupported, with the declared reason."""
     DTYPES: ClassVar[tuple[str, ...]] = ("float32", "float64")
+
+    def declared(self, construct: str, dtype: str) -> Support | None:
+        """The provenance this adapter declares for `construct` in `dtype`, or None where it declares none."""
+        entry = self.PROVENANCE.get(construct)
+        if isinstance(entry, dict):
+            entry = entry.get(dtype)
+        if entry is not None:
+            return entry
+        if construct in self.SUBCLASS:
+            return written(self.SUBCLASS[construct])
+        if construct in self.NATIVE_NOTES:
+            return native(self.NATIVE_NOTES[construct])
+        return None
 
     def device_problem(self, device: str) -> str | None:
         """Why `device` cannot be used here, or None."""
@@ -216,12 +287,10 @@ class FrameworkAdapter(Adapter):
             reason = get(construct).unsupported(self.PART)  # type: ignore[arg-type]
             if reason:
                 return Support("unsupported", reason)
-        if construct in self.SUBCLASS:
-            return Support("subclass", self.SUBCLASS[construct])
         if construct in run:
-            return Support("native", self.NATIVE_NOTES.get(construct, ""))
+            return self.declared(construct, dtype) or UNDECLARED
         if construct in prepared:
-            return Support("native", "prepared by the standard (data, initial weights) and handed over as arrays")
+            return PREPARED
         return Support("unsupported", f"`{construct}` is not a spec v1 construct")
 
     def check_target(self, dtype: str, device: str) -> None:
@@ -232,3 +301,16 @@ class FrameworkAdapter(Adapter):
         if dtype not in self.DTYPES:
             raise UnsupportedConstruct(f"dtype:{dtype}", f"the {self.FRAMEWORK} adapter runs "
                                                          f"{' and '.join(self.DTYPES)}")
+
+
+def provenance_table(adapter: Adapter, dtypes: tuple[str, ...] = ("float32", "float64"), device: str = "cpu"
+                     ) -> list[tuple[str, str, dict[str, Support]]]:
+    """(construct, kind, {dtype: Support}) for every construct a backend runs (spec/constructs.py's order):
+    `lockstep adapters --details` and the provenance tests read the adapter's declarations through it."""
+    from lockstep.spec.constructs import constructs
+
+    out = []
+    for c in constructs():
+        if c.runs:
+            out.append((c.name, c.kind, {dt: adapter.support(c.name, dtype=dt, device=device) for dt in dtypes}))
+    return out

@@ -131,6 +131,18 @@ def _cells(cert: Certification) -> dict[tuple[str, int], list[CheckResult]]:
     return cells
 
 
+def _by_construct(cert: Certification) -> dict[str, list[CheckResult]]:
+    out: dict[str, list[CheckResult]] = {}
+    for c in ordered_checks(cert):
+        out.setdefault(c.construct, []).append(c)
+    return out
+
+
+def _junit_provenance(c: CheckResult) -> str:
+    return (f"      <properties><property name=\"provenance\" value={_xml_attr(c.provenance)}/></properties>\n"
+            if c.provenance else "")
+
+
 def _smallest_margin(checks: Iterable[CheckResult]) -> Worst | None:
     """The passing check's worst with the largest ratio (the smallest margin), if any passed with a comparison."""
     worsts = [c.worst for c in checks if c.outcome == "pass" and c.worst is not None]
@@ -163,6 +175,21 @@ def _counts_words(cert: Certification) -> str:
             f"{n['unsupported']} unsupported")
 
 
+def _provenance_words(cert: Certification) -> str:
+    """`provenance of the checks run: native 40 · bridged 12 · written 20`."""
+    n = cert.provenance_counts()
+    return "provenance of the checks run: " + " · ".join(f"{k} {v}" for k, v in n.items())
+
+
+def _construct_provenance(checks: Iterable[CheckResult]) -> str:
+    """A construct's provenance over its checks: `native`, or `native/written` where dtypes differ (in check
+    order); `composite` for random models and example recipes, `-` where nothing declared one."""
+    seen = list(dict.fromkeys(c.provenance for c in checks if c.provenance))
+    if seen:
+        return "/".join(seen)
+    return "-"
+
+
 def _examples_words(cert: Certification) -> str:
     return f"{sum(c.examples for c in cert.checks)} examples run ({cert.examples} per check asked)"
 
@@ -180,14 +207,16 @@ def summary_table(cert: Certification, *, width: int = 100) -> str:
     levels = _levels(cert)
     cells = _cells(cert)
     coverage = cert.coverage()
+    by_construct = _by_construct(cert)
     rows: list[tuple[str, list[str]]] = []
     for construct in _constructs(cert):
         texts = []
         for level in levels:
             outcome = coverage.get(construct, {}).get(LEVELS.get(level, str(level)))
             texts.append("-" if outcome is None else _cell_text(outcome, cells.get((construct, level), [])))
+        texts.append(_construct_provenance(by_construct.get(construct, [])))
         rows.append((_plain(construct), texts))
-    heads = [LEVELS.get(level, str(level)) for level in levels]
+    heads = [*(LEVELS.get(level, str(level)) for level in levels), "provenance"]
     col_widths = [max([len(h)] + [len(r[1][i]) for r in rows]) for i, h in enumerate(heads)]
     name_width = max([len("construct")] + [len(r[0]) for r in rows])
     name_width = max(8, min(name_width, width - sum(w + 2 for w in col_widths)))
@@ -208,6 +237,7 @@ def summary_table(cert: Certification, *, width: int = 100) -> str:
         f"adapter {cert.adapter}" + (f" ({_versions(cert)})" if cert.adapter_versions else "")
         + f" · spec {cert.spec_version} · suite {cert.suite_version}",
         _counts_words(cert),
+        _provenance_words(cert),
         f"{_examples_words(cert)} · {fmt_seconds(cert.seconds)} · seed {cert.seed}",
         _verdict(cert),
     ]
@@ -288,7 +318,7 @@ def _junit_case(c: CheckResult, classname: str) -> str:
         out = f"examples {c.examples}" + (f"; worst {_worst_words(c.worst)}" if c.worst else "")
         if c.support:
             out += f"; support {c.support}"
-        return f"{head}>\n      <system-out>{_xml_text(out)}</system-out>\n    </testcase>\n"
+        return f"{head}>\n{_junit_provenance(c)}      <system-out>{_xml_text(out)}</system-out>\n    </testcase>\n"
     if c.outcome == "unsupported":
         reason = c.message or c.support or "unsupported"
         return f"{head}>\n      <skipped message={_xml_attr(reason)}/>\n    </testcase>\n"
@@ -301,8 +331,8 @@ def _junit_case(c: CheckResult, classname: str) -> str:
         tag = "failure"
     else:
         message, kind, tag = _first_line(c.message) or "error", "error", "error"
-    return (f"{head}>\n      <{tag} message={_xml_attr(message)} type={_xml_attr(kind)}>{_xml_text(body)}</{tag}>\n"
-            "    </testcase>\n")
+    return (f"{head}>\n{_junit_provenance(c)}      <{tag} message={_xml_attr(message)} type={_xml_attr(kind)}>"
+            f"{_xml_text(body)}</{tag}>\n    </testcase>\n")
 
 
 def _problem_text(c: CheckResult) -> str:
@@ -480,6 +510,7 @@ th{background:#f4f4f4} td.num{text-align:right;font-variant-numeric:tabular-nums
 .verdict.yes{background:#2e7d32} .verdict.no{background:#c62828}
 .pass{background:#d4edda} .fail{background:#f8d7da;font-weight:bold} .error{background:#ffe0b2;font-weight:bold}
 .unsupported{background:#eceff1;color:#666} .partial{background:#fff3cd} .na{color:#aaa}
+td.prov{font-style:italic} td.prov.native{color:#1b5e20} td.prov.bridged{color:#8d6e00} td.prov.written{color:#b71c1c}
 pre{background:#f6f8fa;padding:8px;overflow-x:auto;white-space:pre-wrap} .plot{overflow-x:auto}
 .facts th{background:none;border:none;text-align:right;padding-right:12px;color:#555}
 .facts td{border:none}
@@ -500,7 +531,8 @@ def html_report(cert: Certification) -> str:
     n = cert.counts()
     facts = [("adapter", cert.adapter), ("adapter versions", _versions(cert) or "-"),
              ("spec version", cert.spec_version), ("suite version", cert.suite_version),
-             ("checks", _counts_words(cert)), ("examples", _examples_words(cert)),
+             ("checks", _counts_words(cert)), ("provenance", _provenance_words(cert)),
+             ("examples", _examples_words(cert)),
              ("time", fmt_seconds(cert.seconds)), ("seed", str(cert.seed)),
              ("levels", ", ".join(f"{k} {LEVELS.get(k, '')}" for k in _levels(cert))),
              ("dtypes", ", ".join(cert.dtypes)), ("devices", ", ".join(cert.devices)),
@@ -512,7 +544,10 @@ def html_report(cert: Certification) -> str:
         f"<style>\n{_CSS}\n</style>", "</head>", "<body>",
         f"<h1>Lockstep certification of <code>{_h(cert.adapter)}</code></h1>",
         f'<p><span class="verdict {verdict_class}">{_verdict(cert)}</span> &nbsp; '
-        f"{n['pass']} pass · {n['fail']} fail · {n['error']} error · {n['unsupported']} unsupported</p>",
+        f"{n['pass']} pass · {n['fail']} fail · {n['error']} error · {n['unsupported']} unsupported · "
+        f"{_h(_provenance_words(cert))}</p>",
+        "<p>Provenance says what a verdict is evidence about: <b>native</b>, the framework's own op or class "
+        "(named); <b>bridged</b>, that op with a stated adjustment; <b>written</b>, the adapter's own math.</p>",
         '<table class="facts">',
         *(f"<tr><th>{_h(k)}</th><td>{_h(v)}</td></tr>" for k, v in facts),
         "</table>",
@@ -535,8 +570,9 @@ def html_report(cert: Certification) -> str:
 
 def _html_coverage(cert: Certification) -> str:
     levels, cells, coverage = _levels(cert), _cells(cert), cert.coverage()
+    by_construct = _by_construct(cert)
     rows = ["<table>", "<tr><th>construct</th>"
-            + "".join(f"<th>{level} {_h(LEVELS.get(level, ''))}</th>" for level in levels) + "</tr>"]
+            + "".join(f"<th>{level} {_h(LEVELS.get(level, ''))}</th>" for level in levels) + "<th>provenance</th></tr>"]
     for construct in _constructs(cert):
         tds = []
         for level in levels:
@@ -547,6 +583,8 @@ def _html_coverage(cert: Certification) -> str:
                 continue
             tip = "\n".join(_check_tip(c) for c in checks)
             tds.append(f'<td class="{outcome}" title="{_h(tip)}">{_h(_cell_text(outcome, checks))}</td>')
+        prov = _construct_provenance(by_construct.get(construct, []))
+        tds.append(f'<td class="prov {_h(prov.split("/")[-1])}">{_h(prov)}</td>')
         rows.append(f"<tr><th>{_h(construct)}</th>{''.join(tds)}</tr>")
     rows.append("</table>")
     return "\n".join(rows)
@@ -566,8 +604,8 @@ def _check_tip(c: CheckResult) -> str:
 
 
 def _html_checks(cert: Certification) -> str:
-    heads = ["construct", "level", "dtype", "device", "outcome", "support", "examples", "worst quantity", "error",
-             "tolerance", "margin", "time"]
+    heads = ["construct", "level", "dtype", "device", "outcome", "provenance", "support", "examples",
+             "worst quantity", "error", "tolerance", "margin", "time"]
     problems = {id(c): i for i, c in enumerate(_problems(cert))}
     rows = ["<table>", "<tr>" + "".join(f"<th>{h}</th>" for h in heads) + "</tr>"]
     for c in ordered_checks(cert):
@@ -579,7 +617,8 @@ def _html_checks(cert: Certification) -> str:
             outcome = f'<span title="{_h(c.message)}">{outcome}</span>'
         cols = [f"<td>{_h(c.construct)}</td>", f"<td>{c.level} {_h(c.level_name)}</td>",
                 f"<td>{_h(c.dtype)}</td>", f"<td>{_h(c.device)}</td>", f'<td class="{c.outcome}">{outcome}</td>',
-                f"<td>{_h(c.support)}</td>", f'<td class="num">{c.examples}</td>',
+                f"<td>{_h(c.provenance or '-')}</td>", f"<td>{_h(c.support)}</td>",
+                f'<td class="num">{c.examples}</td>',
                 f"<td>{_h(w.quantity) if w else ''}</td>",
                 f'<td class="num">{fmt_number(w.error) if w else ""}</td>',
                 f'<td class="num">{fmt_number(w.tolerance) if w else ""}</td>',
@@ -661,19 +700,23 @@ def markdown_report(cert: Certification) -> str:
            f"| versions | {_md(_versions(cert) or '-')} |",
            f"| spec / suite | {_md(cert.spec_version)} / {_md(cert.suite_version)} |",
            f"| checks | {_md(_counts_words(cert))} |",
+           f"| provenance | {_md(_provenance_words(cert))} |",
            f"| examples | {_md(_examples_words(cert))} |",
            f"| time | {fmt_seconds(cert.seconds)} |",
            f"| seed | {cert.seed} |",
            f"| dtypes / devices | {_md(', '.join(cert.dtypes))} / {_md(', '.join(cert.devices))} |",
            "", "## Coverage", "",
-           "| construct | " + " | ".join(f"{level} {_md(LEVELS.get(level, ''))}" for level in levels) + " |",
-           "| --- |" + " --- |" * len(levels)]
+           "| construct | " + " | ".join(f"{level} {_md(LEVELS.get(level, ''))}" for level in levels)
+           + " | provenance |",
+           "| --- |" + " --- |" * (len(levels) + 1)]
+    by_construct = _by_construct(cert)
     for construct in _constructs(cert):
         texts = []
         for level in levels:
             outcome = coverage.get(construct, {}).get(LEVELS.get(level, str(level)))
             text = "-" if outcome is None else _md(_cell_text(outcome, cells.get((construct, level), [])))
             texts.append(f"**{text}**" if outcome in ("fail", "error") else text)
+        texts.append(_md(_construct_provenance(by_construct.get(construct, []))))
         out.append(f"| {_md(construct)} | " + " | ".join(texts) + " |")
     problems = _problems(cert)
     out += ["", f"## {_problems_title(problems)} ({len(problems)})", ""]

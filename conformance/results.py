@@ -19,6 +19,9 @@ from typing import Any, Literal
 
 Outcome = Literal["pass", "fail", "unsupported", "error"]
 
+PROVENANCES: tuple[str, ...] = ("native", "bridged", "written")
+"""adapters/base.py's provenance vocabulary (restated: this module imports no adapter)."""
+
 LEVELS: dict[int, str] = {1: "predictions", 2: "gradients", 3: "updates", 4: "recipes", 5: "data_parallel"}
 """Level number -> name: 1 forward outputs in eval mode; 2 loss and gradients of one batch; 3 parameters
 and optimizer state after k steps (schedules, clipping, regularization included); 4 short training
@@ -78,10 +81,12 @@ class CheckResult:
     # case the check ran, those shrinking another level's failure included: what `worst` covers)
     worst: Worst | None = None
     seconds: float = 0.0
-    support: str = ""  # the adapter's support status and note ("native", "subclass: ...", "unsupported: ...")
+    support: str = ""  # the adapter's provenance or "unsupported", and its note ("native: torch.optim.Adam")
     message: str = ""  # for fail/error: what diverged first, in words; for unsupported: the adapter's reason
     failure_dir: str | None = None  # relative to the report folder: failures/<name>/
     reproduce: str | None = None  # the command that reproduces the failure
+    provenance: str | None = None  # native | bridged | written: what the verdict is evidence about; None for
+    # composites, example recipes and unsupported checks (adapters/base.py, PROVENANCES)
 
     @property
     def level_name(self) -> str:
@@ -139,6 +144,15 @@ class Certification:
             out[c.outcome] += 1
         return out
 
+    def provenance_counts(self) -> dict[str, int]:
+        """How many checks that ran rest on the framework's own op (native), on it with a stated adjustment
+        (bridged) or on the adapter's own math (written); composites and example recipes are not counted."""
+        out = dict.fromkeys(PROVENANCES, 0)
+        for c in self.checks:
+            if c.outcome != "unsupported" and c.provenance in out:
+                out[c.provenance] += 1
+        return out
+
     def coverage(self) -> dict[str, dict[str, str]]:
         """construct -> level name -> the combined outcome over dtypes and devices ("pass", "fail", ...).
 
@@ -173,6 +187,7 @@ class Certification:
             "environment": self.environment,
             "seconds": round(self.seconds, 3),
             "counts": self.counts(),
+            "provenance_counts": self.provenance_counts(),
             "coverage": self.coverage(),
             "checks": [c.to_json() for c in self.checks],
         }

@@ -227,8 +227,12 @@ def _support(target: Target, spec: Spec) -> Support:
 
 def _base(target: Target, spec: Spec) -> dict[str, Any]:
     support = _support(target, spec)
+    if spec.construct in COMPOSITES:  # no provenance of its own: each case's constructs have theirs
+        return {"construct": spec.construct, "dtype": target.dtype, "device": target.device,
+                "support": COMPOSITES[spec.construct]}
     return {"construct": spec.construct, "dtype": target.dtype, "device": target.device,
-            "support": support.status + (f": {support.note}" if support.note else "")}
+            "support": support.status + (f": {support.note}" if support.note else ""),
+            "provenance": support.provenance}
 
 
 def adapter_levels(adapter: Adapter) -> tuple[int, ...]:

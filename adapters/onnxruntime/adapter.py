@@ -1,8 +1,10 @@
 """The ONNX Runtime adapter: a spec model exported from the standard and run on onnxruntime, predictions only.
 
-`support()` says `native` for every layer, naming the ONNX operator(s) it is exported to; `subclass` for
-layers whose float64 export is written from other operators because ONNX Runtime's CPU provider has no
-float64 kernel for theirs (the note says which); and `unsupported` for losses, optimizers, schedules,
+`support()` says `native` for every layer exported to its own ONNX operator, naming it (`written` where a layer
+module declares `PROVENANCE = "written"`: attention is its formula in MatMul/Softmax); for a float64 export
+written from other operators because ONNX Runtime's CPU provider has no float64 kernel for theirs, `written`
+(the note says which; `FLOAT64_PROVENANCE = "bridged"` where the native operator runs with an adjustment:
+batch norm's ε folded into the running variance); and `unsupported` for losses, optimizers, schedules,
 clipping and regularization: a deployment runtime does not train. `levels = (1,)`: the conformance suite
 checks predictions and reports levels 2-4 unsupported.
 """
@@ -15,7 +17,7 @@ import onnx
 import onnxruntime as ort
 
 from lockstep import __version__
-from lockstep.adapters.base import Adapter, Session, Support, UnsupportedConstruct
+from lockstep.adapters.base import PREPARED, Adapter, Session, Support, UnsupportedConstruct
 from lockstep.adapters.onnxruntime import layers
 from lockstep.adapters.onnxruntime.export import Exporter
 from lockstep.adapters.onnxruntime.session import PREDICTIONS_ONLY, OnnxRuntimeSession
@@ -72,13 +74,15 @@ class OnnxRuntimeAdapter(Adapter):
             return Support("unsupported", layers.UNSUPPORTED[construct])
         if construct in LAYER_TYPES:
             module = layers.get(construct)
-            if dtype == "float64" and hasattr(module, "FLOAT64"):
-                return Support("subclass", module.FLOAT64)
-            return Support("native", module.OP)
+            if hasattr(module, "provenance"):  # the answer depends on the opset
+                return Support(*module.provenance(dtype, self.opset))
+            if dtype == "float64" and hasattr(module, "FLOAT64"):  # written from other operators, unless stated
+                return Support(getattr(module, "FLOAT64_PROVENANCE", "written"), module.FLOAT64)
+            return Support(getattr(module, "PROVENANCE", "native"), module.OP)
         if construct in run:
             return Support("unsupported", PREDICTIONS_ONLY)
         if construct in prepared:
-            return Support("native", "prepared by the standard (data, initial weights) and handed over as arrays")
+            return PREPARED
         return Support("unsupported", f"`{construct}` is not a spec v1 construct")
 
     def build(self, model: Model, *, dtype: str, device: str = "cpu", recipe: Recipe | None = None) -> Session:

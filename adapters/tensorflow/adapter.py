@@ -1,9 +1,10 @@
 """The TensorFlow adapter: every spec v1 construct on native Keras 3 layers, losses and optimizers
 (TensorFlow backend), CPU and GPU, float32/64.
 
-`support()` answers from one table: `native` where a Keras (or TensorFlow) class or option has the
-standard's semantics, `subclass` where a documented subclass or a native option closes a gap (the note
-says how; the full account is docs/adapters/tensorflow.md). Nothing in v1 is unsupported.
+`support()` answers from one table, `PROVENANCE`: `native` where a Keras (or TensorFlow) class or op has the
+standard's semantics (named), `bridged` where it does with a stated adjustment, `written` where the adapter
+computes the construct itself (the note says why; the full account is docs/adapters/tensorflow.md). Nothing in
+v1 is unsupported.
 """
 
 from __future__ import annotations
@@ -17,63 +18,104 @@ import keras
 import tensorflow as tf
 
 from lockstep import __version__
-from lockstep.adapters.base import FrameworkAdapter, Session
+from lockstep.adapters.base import FrameworkAdapter, Session, Support, bridged, native, written
 from lockstep.adapters.tensorflow.session import TFSession, device_name
 
 if TYPE_CHECKING:
     from lockstep.spec.documents import Model, Recipe
 
-SUBCLASS: dict[str, str] = {
-    "conv1d": "PaddedConv1D (a Conv1D subclass) zero-pads explicit padding, and runs stride with dilation (which "
-              "Keras refuses) at stride 1 keeping every stride-th output; 'valid'/'same' are native",
-    "conv2d": "PaddedConv2D (a Conv2D subclass) zero-pads explicit padding, and runs stride with dilation (which "
-              "Keras refuses) at stride 1 keeping every stride-th output; 'valid'/'same' are native",
-    "max_pool2d": "explicit padding: PaddedMaxPool2D pads with -inf before the native pool; 'valid'/'same' native",
-    "avg_pool2d": "explicit padding: PaddedAvgPool2D rescales the native average of the zero-padded input by "
-                  "window size / in-bounds count; 'valid'/'same' native (SAME already excludes padding)",
-    "dropout": "the standard's keep-mask replaces TensorFlow's RNG (StandardDropout, a Dropout subclass)",
-    "batch_norm": "StandardBatchNorm: momentum = 1 - m (Keras weights the running value) and the moving variance "
-                  "moved toward the unbiased batch variance (Keras uses the biased one)",
-    "leaky_relu": "float64: StandardLeakyReLU, where(x > 0, x, slope·x) (TensorFlow's kernel holds the slope in "
-                  "float32); float32 native LeakyReLU(negative_slope)",
-    "gelu": "float64: StandardGELU with float64 constants (tf.nn.gelu rounds them through float32); float32 "
-            "native gelu(approximate)",
-    "multi_head_attention": "SelfAttention (a MultiHeadAttention subclass) called as attn(x, x); in float64 the "
-                            "query is scaled by an exact 1/sqrt(d) (Keras casts it through float32)",
-    "binary_crossentropy": "from logits native (BinaryCrossentropy, label smoothing); from probabilities "
-                           "-(t log p + (1 - t) log(1 - p)) in tf ops (Keras clips p to [1e-7, 1 - 1e-7])",
-    "categorical_crossentropy": "from logits native (CategoricalCrossentropy, label smoothing); from "
-                                "probabilities -Σ t log p in tf ops (Keras clips and renormalizes p)",
-    "sparse_categorical_crossentropy": "from logits native (SparseCategoricalCrossentropy; with label smoothing "
-                                       "one-hot targets into CategoricalCrossentropy); from probabilities -Σ t log p "
-                                       "in tf ops",
-    "nll": "no Keras loss: -y[target] with tf.gather",
-    "sgd": "StandardSGD.update_step: b = μb + (1 - d)g with b₁ = g, w -= lr·b (Keras keeps v = μv - lr·g)",
-    "adam": "StandardAdam.update_step: ε added to the bias-corrected root (Keras adds it before the correction)",
-    "adamw": "StandardAdamW: the standard's Adam step after Keras's decoupled decay (decay kept in float64)",
-    "rmsprop": "StandardRMSprop.update_step: ε outside the root, lr outside the momentum buffer",
-    "adagrad": "StandardAdagrad: ε outside the root, accumulators start exactly at initial_accumulator_value",
-    "constant": "StandardSchedule, a float64 LearningRateSchedule (Keras's schedules compute in float32)",
-    "step": "StandardSchedule, a float64 LearningRateSchedule (Keras's schedules compute in float32)",
-    "exponential": "StandardSchedule, a float64 LearningRateSchedule (Keras's schedules compute in float32)",
-    "cosine": "StandardSchedule, a float64 LearningRateSchedule (Keras's schedules compute in float32)",
-    "warmup": "StandardSchedule (only CosineDecay has a Keras warm-up, starting from initial_learning_rate)",
-    "l2": "added to the gradients after clipping in the compiled step (Keras's weight_decay is decoupled, "
-          "its regularizers act through the loss)",
+PROVENANCE: dict[str, Support | dict[str, Support]] = {
+    # layers
+    "dense": native("keras.layers.Dense (kernel [in, out] as is); `tied_to`: x · Eᵀ with the embedding's own "
+                    "variable (tf.matmul)"),
+    "conv1d": bridged("keras.layers.Conv1D ('valid'/'same' as is); explicit padding is a zero pad before it, and "
+                      "stride with dilation (Keras refuses) runs it at stride 1 keeping every stride-th output "
+                      "(PaddedConv1D)"),
+    "conv2d": bridged("keras.layers.Conv2D ('valid'/'same' as is); explicit padding is a zero pad before it, and "
+                      "stride with dilation (Keras refuses) runs it at stride 1 keeping every stride-th output "
+                      "(PaddedConv2D)"),
+    "max_pool2d": bridged("keras.layers.MaxPooling2D ('valid'/'same' as is); explicit padding is a -inf pad before "
+                          "it (PaddedMaxPool2D)"),
+    "avg_pool2d": bridged("keras.layers.AveragePooling2D ('valid'/'same' as is: SAME excludes padding); explicit "
+                          "padding rescales its average of the zero-padded input by window size / in-bounds count "
+                          "(PaddedAvgPool2D)"),
+    "dropout": written("x · keep / (1 - rate) (StandardDropout): the standard's keep-mask replaces TensorFlow's RNG, "
+                       "so keras.layers.Dropout's own noise never runs"),
+    "batch_norm": bridged("keras.layers.BatchNormalization with momentum = 1 - m (Keras weights the running value); "
+                          "after its own update the moving variance gets (1 - m)·σ²/(n - 1) more, the standard's "
+                          "unbiased running variance (StandardBatchNorm)"),
+    "layer_norm": native("keras.layers.LayerNormalization(axis=last dims, epsilon)"),
+    "embedding": native("keras.layers.Embedding"),
+    "lstm": native("keras.layers.LSTM: gates i, f, c(=g), o and one bias, as the standard"),
+    "gru": native("keras.layers.GRU(reset_after=True): gate blocks z, r, h reordered, bias [2, 3H] split"),
+    "multi_head_attention": written("with `rotary`: the rotation of q and k written by the adapter into "
+                                    "keras.layers.MultiHeadAttention's seam between projections and scores "
+                                    "(_compute_attention; Keras has no rotary option); without `rotary` bridged: "
+                                    "keras.layers.MultiHeadAttention called as attn(x, x); projection biases added "
+                                    "by broadcasting (Keras's bias_add guesses the axis wrong for head size 1); in "
+                                    "float64 the query is scaled by an exact 1/sqrt(d) (Keras casts it through "
+                                    "float32)"),
+    "rms_norm": native("keras.layers.RMSNormalization(axis, epsilon); `scale: false`: its scale held at ones, "
+                       "not trained"),
+    "positional_embedding": written("sinusoidal: the standard's float64 table rounded once to the dtype and "
+                                    "added (Keras has no such layer; KerasHub's SinePositionEncoding is "
+                                    "half-split); learned: native keras.layers.Embedding looked up at positions "
+                                    "0..T-1 and added"),
+    "multiply": native("keras.layers.Multiply"),
+    "flatten": native("keras.layers.Flatten (channels-first)"), "reshape": native("keras.layers.Reshape"),
+    "global_avg_pool": native("keras.layers.GlobalAveragePooling1D/2D/3D; ranks above 4: keras.ops.mean"),
+    "add": native("keras.layers.Add"), "concat": native("keras.layers.Concatenate"),
+    "relu": native("keras.layers.ReLU"), "elu": native("keras.layers.ELU(alpha)"),
+    "leaky_relu": {"float32": native("keras.layers.LeakyReLU(negative_slope)"),
+                   "float64": written("where(x > 0, x, slope·x) (StandardLeakyReLU): TensorFlow's LeakyRelu kernel "
+                                      "holds the slope in float32")},
+    "gelu": {"float32": native("keras.activations.gelu(approximate)"),
+             "float64": written("the two GELU formulas with float64 constants (StandardGELU): tf.nn.gelu rounds "
+                                "0.044715 and 1/√2 through float32")},
+    "silu": native("keras.activations.silu"), "sigmoid": native("keras.activations.sigmoid"),
+    "tanh": native("keras.activations.tanh"), "softmax": native("keras.layers.Softmax(axis)"),
+    "log_softmax": native("keras.activations.log_softmax(axis)"),
+    # losses
+    "mse": native("keras.losses.MeanSquaredError (per element)"),
+    "mae": native("keras.losses.MeanAbsoluteError (per element)"),
+    "huber": native("keras.losses.Huber(delta) (per element)"),
+    "binary_crossentropy": written("from probabilities -(t log p + (1 - t) log(1 - p)) in tf ops (Keras clips p "
+                                   "to [1e-7, 1 - 1e-7]); from logits native keras.losses.BinaryCrossentropy"),
+    "categorical_crossentropy": written("from probabilities -Σ t log p in tf ops (Keras clips and renormalizes "
+                                        "p); from logits native keras.losses.CategoricalCrossentropy"),
+    "sparse_categorical_crossentropy": written("from probabilities -Σ t log p in tf ops; from logits native "
+                                               "keras.losses.SparseCategoricalCrossentropy (with label smoothing "
+                                               "CategoricalCrossentropy of one-hot targets)"),
+    "nll": written("-y[target] with tf.gather: Keras has no negative log-likelihood loss"),
+    # optimizers (adapters/tensorflow/optimizers.py)
+    "sgd": written("with momentum StandardSGD.update_step: b = μb + (1 - d)g, b₁ = g, w -= lr·b (Keras keeps "
+                   "v = μv - lr·g: no mapping once the rate changes or dampening is set); without momentum native "
+                   "keras.optimizers.SGD"),
+    "adam": bridged("keras.optimizers.Adam's own update_step, handed ε̂ = ε·√(1 - β₂ᵗ) and a step size that "
+                    "replaces its bias corrections (1 - βᵗ from float32-rounded β's) by the standard's"),
+    "adamw": bridged("keras.optimizers.AdamW: its own decoupled decay (float64 in float64 runs) and Adam "
+                     "update_step, handed ε̂ = ε·√(1 - β₂ᵗ) and the standard's bias corrections"),
+    "rmsprop": written("StandardRMSprop.update_step: ε outside the root, lr outside the momentum buffer (Keras's "
+                       "√(v + ε) has no scalar mapping)"),
+    "adagrad": written("StandardAdagrad.update_step: ε outside the root (Keras's √(s + ε) has no scalar mapping), "
+                       "accumulators start exactly at initial_accumulator_value"),
+    "l2": written("g + l2·w in the compiled step after clipping (Keras's weight_decay is decoupled, its "
+                  "regularizers act through the loss)"),
+    # schedules (adapters/tensorflow/schedules.py)
+    "constant": written("a float64 constant (ConstantRate): Keras has no constant schedule, and a float learning "
+                        "rate becomes a float32 variable"),
+    "step": native("keras.optimizers.schedules.ExponentialDecay(staircase=True), float64 constants"),
+    "exponential": native("keras.optimizers.schedules.ExponentialDecay(decay_steps=1), float64 constants"),
+    "cosine": bridged("keras.optimizers.schedules.CosineDecay with alpha = min / base (Keras's floor is a fraction "
+                      "of the rate), float64 constants"),
+    "warmup": written("the reference's warm-up factor on float64 tensors, then the schedule at t - W (WarmupThen): "
+                      "only CosineDecay has a Keras warm-up, which cosine schedules use (bridged: "
+                      "initial_learning_rate = base·f, warmup_target = base)"),
+    # clipping
+    "global_norm": native("tf.clip_by_global_norm (no epsilon)"), "value": native("tf.clip_by_value"),
 }
-
-NATIVE_NOTES: dict[str, str] = {
-    "dense": "Dense (kernel [in, out] as is)", "embedding": "Embedding",
-    "lstm": "LSTM: gates i, f, c(=g), o and one bias, as the standard",
-    "gru": "GRU(reset_after=True): gate blocks z, r, h reordered, bias [2, 3H] split into bias_ih/bias_hh",
-    "layer_norm": "LayerNormalization(axis=last dims, epsilon)", "flatten": "Flatten (channels-first)",
-    "reshape": "Reshape", "global_avg_pool": "GlobalAveragePooling1D/2D/3D", "add": "Add",
-    "concat": "Concatenate", "relu": "ReLU", "elu": "ELU(alpha)", "silu": "Activation('silu')",
-    "sigmoid": "Activation('sigmoid')", "tanh": "Activation('tanh')", "softmax": "Softmax(axis)",
-    "log_softmax": "Activation(log_softmax(axis))", "mse": "MeanSquaredError (per element)",
-    "mae": "MeanAbsoluteError (per element)", "huber": "Huber(delta) (per element)",
-    "global_norm": "tf.clip_by_global_norm (no epsilon)", "value": "tf.clip_by_value",
-}
+"""Every construct's provenance on TensorFlow (adapters/base.py: native, bridged, written), audited against the
+mapping modules; docs/adapters/tensorflow.md tells the same story in prose."""
 
 
 def _configure_gpus() -> None:
@@ -118,8 +160,7 @@ class TensorFlowAdapter(FrameworkAdapter):
     """`--backend tensorflow`. `allow_tf32=None` reads LOCKSTEP_ALLOW_TF32 (off unless set to 1)."""
 
     name = "tensorflow"
-    SUBCLASS = SUBCLASS
-    NATIVE_NOTES = NATIVE_NOTES
+    PROVENANCE = PROVENANCE
     FRAMEWORK = "TensorFlow"
     PART = "tensorflow"
 

@@ -1,26 +1,36 @@
-"""Spec optimizers as subclasses of the native Keras optimizers, with the standard's update rules.
+"""Spec optimizers on Keras's own optimizers where a stated parameter mapping reaches the standard's numbers,
+and documented subclasses that write the update where none does (docs/adapters/tensorflow.md, "Optimizers").
 
-The standard states its optimizers in PyTorch's formulation, and every Keras optimizer differs in at
-least one place, so each is a documented subclass that keeps Keras's machinery (its state variables
-and their names, `iterations`, learning-rate schedule, AdamW's decoupled decay, in-graph application)
-and overrides only `update_step`:
+The standard states its optimizers in PyTorch's formulation. Decided one by one, each with a float64 test
+against the reference (tests/test_provenance.py):
 
-- SGD: Keras keeps `v = μv - lr·g` (learning rate inside the buffer, no dampening, first buffer
-  -lr·g); the standard's buffer is `b₁ = g`, `b = μb + (1 - d)g`, `w -= lr·b` (Nesterov: `g + μb`).
-- Adam/AdamW: Keras adds ε to √v before the bias correction of the step size
-  (`lr·√(1-β₂ᵗ)/(1-β₁ᵗ) · m/(√v + ε)`); the standard adds it after: `lr·m̂/(√v̂ + ε)`. Keras's
-  default ε is 1e-7; the spec's value is always passed. AdamW's decoupled decay `w -= lr·wd·w`
-  before the step is Keras's rule and the standard's (re-done only to keep the decay in float64).
-- RMSprop: Keras puts ε inside the root and the learning rate inside the momentum buffer, and
-  defaults ρ to 0.9; the standard has `den = √v + ε` (centered: `√(v - a²) + ε`), `b = μb + g/den`,
-  `w -= lr·b`, and the spec's ρ is always passed.
-- Adagrad: Keras puts ε inside the root (`√(s + ε)`) and starts the accumulator at 0.1; the standard
-  divides by `√s + ε` and the spec's initial value is always passed.
+- SGD without momentum: `keras.optimizers.SGD` as it is (w -= lr·g): native.
+- Adam / AdamW: `keras.optimizers.Adam` / `AdamW` running their own `update_step`, bridged. Keras computes
+  `w -= α·m/(√v + ε)` with `α = lr·√(1-β₂ᵗ)/(1-β₁ᵗ)`; the standard's `w -= lr·m̂/(√v̂ + ε)` is the same
+  expression with ε̂ = ε·√(1-β₂ᵗ) in Keras's place, so each step hands Keras ε̂ (float64, then the variable's
+  dtype). Keras's α comes from `ops.cast(β, dtype)` raised to t in the variable's dtype: in float32 (and for
+  a Python β, also in float64, since `ops.cast` of a Python float goes through float32) 1 - β₂ᵗ is off by
+  1.3e-5 relative at β₂ = 0.999, t = 1. The learning rate handed to Keras's update_step therefore carries
+  the ratio of the standard's bias corrections (float64) to Keras's own (recomputed with Keras's ops), so
+  Keras's α lands on the standard's to a few roundings. AdamW's decoupled decay is Keras's own
+  `_apply_weight_decay` (w -= w·wd·lr, before the step, the standard's order), the decay a float64 scalar in
+  float64 runs. m, v and v_max are Keras's own state variables and mean what the standard's do.
+- SGD with momentum: no mapping. Keras keeps `v = μv - lr·g` (the learning rate inside the buffer, no
+  dampening, first buffer -lr·g); equal to the standard's -lr·b only for a constant rate and dampening 0,
+  so a schedule would change past steps' weight. `StandardSGD.update_step` writes `b₁ = g`,
+  `b = μb + (1 - d)g`, `w -= lr·b` (Nesterov `g + μb`).
+- RMSprop: no mapping. Keras divides by `√(v + ε)` (ε inside the root: no scalar ε̂ gives `√v + ε` for
+  every v) and keeps the learning rate inside the momentum buffer. `StandardRMSprop.update_step` writes
+  `den = √v + ε` (centered `√(v - a²) + ε`), `b = μb + g/den`, `w -= lr·b`.
+- Adagrad: no mapping. Keras divides by `√(s + ε)` (ε inside the root again) and its Constant initializer
+  rounds the initial accumulator through float32. `StandardAdagrad` writes `w -= lr·g/(√s + ε)`.
 
-Scalars that depend only on the step (bias corrections) are computed in float64 and cast, as PyTorch
-computes them in Python floats (and never through `keras.ops.cast` of a Python float, which rounds it
-to float32 first). Coupled L2 is not Keras's `weight_decay` (which is decoupled): the
-session adds l2·w to the gradient after clipping, as the standard says.
+Python constants Keras casts through float32 in a float64 run (`ops.cast`/`tf.cast` of a Python float
+converts it to a float32 tensor first): β₁, β₂ (Adam's `ops.cast(self.beta_1, dtype)`) and the weight
+decay (`tf.cast(self.weight_decay, dtype)`). `build` replaces them by float64 NumPy scalars in float64 runs,
+which cast exactly (in float32 runs they stay Python floats: a NumPy float64 would promote Keras's float32
+arithmetic to float64). Coupled L2 is not Keras's `weight_decay` (which is decoupled): the session adds l2·w
+to the gradient after clipping, as the standard says.
 """
 
 from __future__ import annotations
@@ -29,6 +39,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import ops
 
@@ -47,8 +58,21 @@ STATE = {
 STATE["adamw"] = STATE["adam"]
 
 
+def _float64_constants(optimizer: Any, var_list: list[Any], names: tuple[str, ...]) -> None:
+    """In a float64 run, the Python constants Keras would cast through float32 become float64 NumPy scalars."""
+    if var_list and tf.as_dtype(var_list[0].dtype) == tf.float64:
+        for name in names:
+            value = getattr(optimizer, name, None)
+            if isinstance(value, float):
+                setattr(optimizer, name, np.float64(value))
+
+
+class KerasSGD(keras.optimizers.SGD):
+    """keras.optimizers.SGD without momentum, untouched (w -= lr·g): only the class name says so."""
+
+
 class StandardSGD(keras.optimizers.SGD):
-    """SGD with PyTorch's momentum buffer (dampening, first step b = g, Nesterov on the buffer)."""
+    """SGD with momentum: PyTorch's buffer (dampening, first step b = g, Nesterov on the buffer), written."""
 
     def __init__(self, learning_rate, momentum: float, dampening: float, nesterov: bool) -> None:
         super().__init__(learning_rate=learning_rate, momentum=float(momentum), nesterov=nesterov)
@@ -67,51 +91,57 @@ class StandardSGD(keras.optimizers.SGD):
         self.assign_sub(variable, lr * step)
 
 
-class _StandardAdamStep:
-    """The standard's Adam step: ε added to the bias-corrected root."""
+def _sgd(opt: Any, lr: Any) -> keras.optimizers.Optimizer:
+    if opt.momentum == 0:
+        return KerasSGD(learning_rate=lr, momentum=0.0, nesterov=False)
+    return StandardSGD(lr, opt.momentum, opt.dampening, opt.nesterov)
 
-    beta_1: float
-    beta_2: float
-    epsilon: float
-    amsgrad: bool
+
+class _BridgedAdamStep:
+    """Keras's own Adam update_step, handed ε̂ = ε·√(1-β₂ᵗ) and a learning rate whose ratio to the schedule's
+    turns Keras's bias corrections into the standard's (see the module docstring)."""
+
+    beta_1: Any
+    beta_2: Any
+    epsilon: Any
+    iterations: Any
+
+    def build(self, var_list):
+        if getattr(self, "built", False):
+            return
+        super().build(var_list)  # type: ignore[misc]
+        _float64_constants(self, var_list, ("beta_1", "beta_2", "weight_decay"))
+
+    def _keras_bias_factor(self, dtype: Any) -> Any:
+        """√(1-β₂ᵗ)/(1-β₁ᵗ) as keras.optimizers.Adam.update_step computes it (the same ops, in `dtype`)."""
+        local_step = ops.cast(self.iterations + 1, dtype)
+        beta_1_power = ops.power(ops.cast(self.beta_1, dtype), local_step)
+        beta_2_power = ops.power(ops.cast(self.beta_2, dtype), local_step)
+        return ops.sqrt(1 - beta_2_power) / (1 - beta_1_power)
 
     def update_step(self, gradient, variable, learning_rate):
         dt = variable.dtype
-        lr = ops.cast(learning_rate, dt)
-        g = ops.cast(gradient, dt)
-        t = tf.cast(self.iterations + 1, tf.float64)  # type: ignore[attr-defined]
-        bc1 = tf.cast(1 - tf.pow(tf.constant(self.beta_1, tf.float64), t), dt)
-        bc2 = tf.cast(1 - tf.pow(tf.constant(self.beta_2, tf.float64), t), dt)
-        i = self._get_variable_index(variable)  # type: ignore[attr-defined]
-        m, v = self._momentums[i], self._velocities[i]  # type: ignore[attr-defined]
-        self.assign(m, self.beta_1 * m + (1 - self.beta_1) * g)  # type: ignore[attr-defined]
-        self.assign(v, self.beta_2 * v + (1 - self.beta_2) * g * g)  # type: ignore[attr-defined]
-        if self.amsgrad:
-            v_hat = self._velocity_hats[i]  # type: ignore[attr-defined]
-            self.assign(v_hat, ops.maximum(v_hat, v))  # type: ignore[attr-defined]
-            v = v_hat
-        self.assign_sub(variable, lr * (m / bc1) / (ops.sqrt(v / bc2) + self.epsilon))  # type: ignore[attr-defined]
+        f64 = tf.float64
+        t = tf.cast(self.iterations + 1, f64)
+        c1 = 1 - tf.pow(tf.constant(float(self.beta_1), f64), t)
+        c2 = 1 - tf.pow(tf.constant(float(self.beta_2), f64), t)
+        keras_factor = tf.cast(self._keras_bias_factor(dt), f64)
+        lr = tf.cast(learning_rate, f64) * (tf.sqrt(c2) / c1) / keras_factor
+        epsilon = self.epsilon
+        self.epsilon = tf.cast(float(epsilon) * tf.sqrt(c2), dt)  # ε̂, read by Keras's update_step
+        try:
+            super().update_step(gradient, variable, tf.cast(lr, dt))  # type: ignore[misc]
+        finally:
+            self.epsilon = epsilon
 
 
-class StandardAdam(_StandardAdamStep, keras.optimizers.Adam):
-    """Adam with ε outside the bias-corrected root (PyTorch's placement)."""
+class KerasAdam(_BridgedAdamStep, keras.optimizers.Adam):
+    """keras.optimizers.Adam's own update_step with ε̂ and the standard's bias corrections (bridged)."""
 
 
-class StandardAdamW(_StandardAdamStep, keras.optimizers.AdamW):
-    """AdamW: Keras's decoupled decay (w -= lr·wd·w first), then the standard's Adam step.
-
-    Keras's `_apply_weight_decay` casts the Python decay to float32 (`tf.cast` of a Python float) before
-    multiplying float64 variables; this one is the same update with the decay in the variable's dtype."""
-
-    def _apply_weight_decay(self, variables):
-        if self.weight_decay is None:
-            return
-        lr = self.learning_rate
-        for variable in variables:
-            v = variable.value if isinstance(variable, keras.Variable) else variable
-            if self._use_weight_decay(variable):
-                decay = tf.cast(lr, v.dtype) * tf.constant(self.weight_decay, v.dtype)
-                v.assign_sub(v * decay)
+class KerasAdamW(_BridgedAdamStep, keras.optimizers.AdamW):
+    """keras.optimizers.AdamW: Keras's decoupled decay (w -= w·wd·lr, first), then Keras's Adam update_step
+    with ε̂ and the standard's bias corrections (bridged); the decay is a float64 scalar in float64 runs."""
 
 
 class StandardRMSprop(keras.optimizers.RMSprop):
@@ -158,10 +188,10 @@ class StandardAdagrad(keras.optimizers.Adagrad):
 
 
 OPTIMIZERS: dict[str, Callable[[Any, Any], keras.optimizers.Optimizer]] = {
-    "sgd": lambda opt, lr: StandardSGD(lr, opt.momentum, opt.dampening, opt.nesterov),
-    "adam": lambda opt, lr: StandardAdam(learning_rate=lr, beta_1=opt.beta1, beta_2=opt.beta2, epsilon=opt.epsilon,
+    "sgd": _sgd,
+    "adam": lambda opt, lr: KerasAdam(learning_rate=lr, beta_1=opt.beta1, beta_2=opt.beta2, epsilon=opt.epsilon,
                                          amsgrad=opt.amsgrad),
-    "adamw": lambda opt, lr: StandardAdamW(learning_rate=lr, weight_decay=opt.weight_decay, beta_1=opt.beta1,
+    "adamw": lambda opt, lr: KerasAdamW(learning_rate=lr, weight_decay=opt.weight_decay, beta_1=opt.beta1,
                                            beta_2=opt.beta2, epsilon=opt.epsilon, amsgrad=opt.amsgrad),
     "rmsprop": lambda opt, lr: StandardRMSprop(learning_rate=lr, rho=opt.rho, momentum=opt.momentum,
                                                epsilon=opt.epsilon, centered=opt.centered),

@@ -31,6 +31,7 @@ float64 bugs and set their own)."""
 
 REFERENCE = "lockstep.adapters.reference:ReferenceAdapter"
 ONNXRUNTIME = "lockstep.adapters.onnxruntime:OnnxRuntimeAdapter"
+TORCH = "lockstep.adapters.torch:TorchAdapter"
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
 SCHEDULES = ("step", "exponential", "cosine", "warmup")  # `constant` cannot show a schedule's timing
@@ -61,8 +62,10 @@ class Mutant:
     @property
     def available(self) -> bool:
         """Whether its framework is installed (the export mutants need lockstep-standard[onnx])."""
-        needs = ("onnx", "onnxruntime")
-        return self.control == REFERENCE or all(importlib.util.find_spec(m) is not None for m in needs)
+        if self.control == REFERENCE:
+            return True
+        needs = ("torch",) if self.control == TORCH else ("onnx", "onnxruntime")
+        return all(importlib.util.find_spec(m) is not None for m in needs)
 
 
 def _load(target: str) -> Adapter:
@@ -89,6 +92,8 @@ MUTANTS: dict[str, Mutant] = {m.name: m for m in (
        "SGD momentum v ← μv − lr·g, lr inside the buffer (Keras)", ("sgd", *SCHEDULES)),
     _m("sgd_dampening_first_step", "SGDDampeningFirstStepAdapter",
        "SGD dampening applied to b₁ (zero-initialized buffer)", ("sgd",)),
+    _m("claims_native_sgd", "ClaimsNativeSGDAdapter",
+       "claims native torch.optim.SGD; Nesterov hand-written on b_{t-1}", ("sgd",), control=TORCH),
     _m("adamw_coupled_decay", "AdamWCoupledDecayAdapter",
        "AdamW decay added to the gradient (torch.optim.Adam(weight_decay))", ("adamw",)),
     _m("loss_reduction", "LossReductionAdapter",

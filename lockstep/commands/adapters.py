@@ -16,6 +16,45 @@ from dataclasses import asdict
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=["text", "json"], default="text")
+    parser.add_argument("--details", action="store_true",
+                        help="every construct each available adapter runs, with its provenance per dtype: native "
+                             "(the framework's own op or class, named), bridged (with a stated adjustment) or "
+                             "written (the adapter's own math, with the reason)")
+    parser.add_argument("--adapter", metavar="A", action="append",
+                        help="with --details: only this adapter (repeatable; default: every available one)")
+
+
+def _details(rows: list, wanted: list[str] | None) -> tuple[dict[str, list[dict]], list[str]]:
+    """{adapter: [{construct, kind, float32: {status, note}, float64: {...}}]} and the names asked for that are not
+    available here."""
+    from lockstep.adapters.base import provenance_table
+    from lockstep.adapters.registry import get
+
+    names = [r.name for r in rows if r.available]
+    missing = [n for n in wanted or [] if n not in names]
+    out: dict[str, list[dict]] = {}
+    for name in (n for n in names if not wanted or n in wanted):
+        adapter = get(name)
+        out[name] = [{"construct": construct, "kind": kind,
+                      **{dt: {"status": s.status, "note": s.note} for dt, s in by_dtype.items()}}
+                     for construct, kind, by_dtype in provenance_table(adapter)]
+    return out, missing
+
+
+def _print_details(details: dict[str, list[dict]]) -> None:
+    for name, rows in details.items():
+        counts = {k: sum(r[dt]["status"] == k for r in rows for dt in ("float32", "float64"))
+                  for k in ("native", "bridged", "written", "unsupported")}
+        print(f"{name}: " + ", ".join(f"{k} {v}" for k, v in counts.items()) + " (constructs × float32, float64)")
+        width = max(len(r["construct"]) for r in rows) + 2
+        for r in rows:
+            a, b = r["float32"], r["float64"]
+            if a == b:
+                print(f"  {r['construct']:<{width}}{a['status']:<18}{a['note']}")
+                continue
+            for first, (dt, s) in zip((True, False), (("float32", a), ("float64", b)), strict=True):
+                print(f"  {r['construct'] if first else '':<{width}}{dt + ': ' + s['status']:<18}{s['note']}")
+        print()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -23,6 +62,16 @@ def run(args: argparse.Namespace) -> int:
     from lockstep.api import list_adapters
 
     rows = list_adapters()
+    if getattr(args, "details", False):
+        details, missing = _details(rows, args.adapter)
+        if args.format == "json":
+            print(json.dumps(details, indent=2, ensure_ascii=False))
+        else:
+            _print_details(details)
+        for name in missing:
+            print(f"lockstep adapters: `{name}` is not an available adapter here (`lockstep adapters` lists them)",
+                  file=sys.stderr)
+        return 2 if missing else 0
     if args.format == "json":
         print(json.dumps([asdict(r) for r in rows], indent=2))
     else:

@@ -194,16 +194,17 @@ def test_graph_with_two_inputs_and_a_shared_value(backend: str, name: str) -> No
 
 # ------------------------------------------------------------------------------------------ adapter
 SUPPORT = {  # what each adapter says of a few constructs, and how its build refuses a missing device
-    "torch": {"status": {"conv2d": "subclass", "dense": "native", "warmup": "subclass"}, "note": {},
+    "torch": {"status": {"conv2d": "bridged", "dense": "native", "warmup": "written"}, "note": {},
               "device": r"cuda:99|no CUDA", "versions": {"torch", "lockstep"}},
-    "tensorflow": {"status": {"dense": "native", "he_uniform": "native", "adam": "subclass"}, "note": {"adam": "ε"},
+    "tensorflow": {"status": {"dense": "native", "he_uniform": "written", "adam": "bridged"}, "note": {"adam": "ε"},
                    "device": "GPU", "versions": {"tensorflow", "keras", "lockstep"}},
 }
 
 
 def test_support_answers_every_spec_construct(backend: str) -> None:
-    """Every construct of the spec is supported on the CPU in float32 and float64, each documented subclass says
-    how it closes its gap; what is not a construct, a dtype or a device it lacks is unsupported."""
+    """Every construct of the spec is supported on the CPU in float32 and float64, each one not native says how
+    it closes its gap (provenance: bridged or written); what is not a construct, a dtype or a device it lacks is
+    unsupported."""
     from lockstep.spec.constructs import construct_names
 
     a = adapter(backend)

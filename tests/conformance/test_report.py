@@ -195,12 +195,12 @@ def test_markdown(tmp_path: Path) -> None:
     md = write_reports(mixed(), tmp_path)["markdown"].read_text(encoding="utf-8")
     assert md.startswith("# Lockstep certification of torch: **NOT CERTIFIED**")
     lines = md.splitlines()
-    header = lines.index("| construct | 1 predictions | 2 gradients | 3 updates |")
-    assert lines[header + 1] == "| --- | --- | --- | --- |"
+    header = lines.index("| construct | 1 predictions | 2 gradients | 3 updates | provenance |")
+    assert lines[header + 1] == "| --- | --- | --- | --- | --- |"
     rows = {line.split(" | ")[0]: line for line in lines[header + 2:] if line.startswith("| ")}
-    assert rows["| conv2d"] == "| conv2d | - | **FAIL** | - |"
-    assert rows["| lstm"] == "| lstm | unsupported | - | - |"
-    assert rows["| batchnorm"] == "| batchnorm | partial ×10 | - | - |"
+    assert rows["| conv2d"] == "| conv2d | - | **FAIL** | - | - |"
+    assert rows["| lstm"] == "| lstm | unsupported | - | - | - |"
+    assert rows["| batchnorm"] == "| batchnorm | partial ×10 | - | - | - |"
     assert any(r.startswith("| odd\\<\\&\\>") for r in rows)  # escaped
     assert "\n```text\n" + REPRO + "\n```\n" in md
     assert "[failures/conv2d.gradients.float32.cpu/](failures/conv2d.gradients.float32.cpu/)" in md
@@ -226,7 +226,7 @@ def test_summary_table_fits_and_names_failures(width: int) -> None:
     text = summary_table(cert, width=width)
     lines = text.splitlines()
     assert all(len(line) <= width for line in lines), [line for line in lines if len(line) > width]
-    assert lines[0].split() == ["construct", "predictions", "gradients", "updates"]
+    assert lines[0].split() == ["construct", "predictions", "gradients", "updates", "provenance"]
     assert "NOT CERTIFIED" in lines
     joined = " ".join(line.strip() for line in lines)
     assert "FAIL conv2d.gradients.float32.cpu: first diverges at gradient conv.weight differs first" in joined
@@ -240,11 +240,46 @@ def test_summary_table_fits_and_names_failures(width: int) -> None:
 def test_summary_table_cells() -> None:
     lines = summary_table(mixed()).splitlines()
     row = {line.split()[0]: line.split(None, 1)[1] for line in lines[2:] if line and not line.startswith("-")}
-    assert row["dense"].split() == ["pass", "×37", "-", "-"]
-    assert row["conv2d"].split() == ["-", "FAIL", "-"]
-    assert row["lstm"].split() == ["unsupported", "-", "-"]
-    assert row["batchnorm"].split() == ["partial", "×10", "-", "-"]
-    assert row["softmax"].split() == ["FAIL", "-", "-"]
+    assert row["dense"].split() == ["pass", "×37", "-", "-", "-"]
+    assert row["conv2d"].split() == ["-", "FAIL", "-", "-"]
+    assert row["lstm"].split() == ["unsupported", "-", "-", "-"]
+    assert row["batchnorm"].split() == ["partial", "×10", "-", "-", "-"]
+    assert row["softmax"].split() == ["FAIL", "-", "-", "-"]
+
+
+def _with_provenance() -> Certification:
+    """adam bridged in both dtypes, gelu native in float32 and written in float64, a composite without one."""
+    def check(construct: str, level: int, dtype: str, provenance: str | None, outcome: str = "pass") -> CheckResult:
+        support = f"{provenance}: note of {construct}" if provenance else "composite: random layers"
+        return CheckResult(construct, level, dtype, "cpu", outcome, 5, Worst("q", 1e-9, 1e-8, 0.1), 0.1, support,
+                           provenance=provenance)
+    return _cert([check("adam", 3, "float32", "bridged"), check("adam", 3, "float64", "bridged"),
+                  check("gelu", 1, "float32", "native"), check("gelu", 1, "float64", "written"),
+                  check("random_model", 1, "float32", None),
+                  CheckResult("lstm", 1, "float32", "cpu", "unsupported", support="unsupported: no")])
+
+
+def test_provenance_beside_every_verdict_and_counted(tmp_path: Path) -> None:
+    cert = _with_provenance()
+    assert cert.provenance_counts() == {"native": 1, "bridged": 2, "written": 1}
+    assert cert.to_json()["provenance_counts"] == {"native": 1, "bridged": 2, "written": 1}
+    assert [c["provenance"] for c in cert.to_json()["checks"]][:4] == ["bridged", "bridged", "native", "written"]
+    text = summary_table(cert)
+    row = {line.split()[0]: line.split()[1:] for line in text.splitlines()[2:] if line and not line.startswith("-")}
+    assert row["adam"][-1] == "bridged" and row["gelu"][-1] == "native/written", row
+    assert row["random_model"][-1] == "-"
+    assert "provenance of the checks run: native 1 · bridged 2 · written 1" in text
+    paths = write_reports(cert, tmp_path)
+    md = paths["markdown"].read_text(encoding="utf-8")
+    gelu = next(line for line in md.splitlines() if line.startswith("| gelu |"))
+    assert gelu.endswith(" | native/written |"), gelu
+    assert "| provenance | provenance of the checks run: native 1 · bridged 2 · written 1 |" in md
+    page = paths["html"].read_text(encoding="utf-8")
+    assert "<td>bridged</td><td>bridged: note of adam</td>" in page
+    assert '<td class="prov written">native/written</td>' in page
+    root = ET.parse(paths["junit"]).getroot()
+    props = {c.get("name"): [p.get("value") for p in c.iter("property")] for c in _cases(root)}
+    assert props["gelu[float64,cpu]"] == ["written"] and props["random_model[float32,cpu]"] == []
 
 
 def test_summary_table_certified() -> None:

@@ -13,6 +13,7 @@ from lockstep.adapters.onnxruntime.layers._base import Graph
 from lockstep.spec.graph import Node
 
 OP = "BatchNormalization (eval: running statistics)"
+FLOAT64_PROVENANCE = "bridged"  # the native operator, its ε folded into running_var
 FLOAT64 = "float64: BatchNormalization with ε folded into running_var in float64 (ONNX's epsilon attribute is 32-bit)"
 
 

@@ -18,6 +18,15 @@ OP = "Gelu (opset 20 on; Erf or Tanh formula before)"
 FLOAT64 = "float64: approximate tanh only, in Mul/Add/Tanh (no float64 Erf kernel for approximate none)"
 
 
+def provenance(dtype: str, opset: int) -> tuple[str, str]:
+    """(status, note): the Gelu operator is native from opset 20 in float32; the formulas are written."""
+    if dtype == "float64":
+        return "written", FLOAT64
+    if opset >= 20:
+        return "native", "Gelu(approximate)"
+    return "written", f"x·½(1 + Erf(x/√2)) or the tanh formula in operators (opset {opset} has no Gelu)"
+
+
 def problem(layer: GELU, dtype: str, opset: int) -> str | None:
     if dtype == "float64" and layer.approximate == "none":
         return "approximate `none` has no float64 form on ONNX Runtime (its CPU provider has no float64 Erf)"

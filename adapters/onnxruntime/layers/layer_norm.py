@@ -13,6 +13,15 @@ from lockstep.adapters.onnxruntime.layers._base import Graph
 from lockstep.spec.graph import Node
 
 OP = "LayerNormalization (opset 17 on; ReduceMean/Sqrt/Div before)"
+
+
+def provenance(dtype: str, opset: int) -> tuple[str, str]:
+    """(status, note): the LayerNormalization operator is native from opset 17 in float32; the formula is written."""
+    if dtype == "float64":
+        return "written", FLOAT64
+    if opset >= 17:
+        return "native", "LayerNormalization(axis=-dims, epsilon)"
+    return "written", f"ReduceMean, Sub, Mul, Sqrt, Div (opset {opset} has no LayerNormalization)"
 FLOAT64 = "float64: ReduceMean, Sub, Mul, Sqrt, Div with a float64 ε (ONNX's epsilon attribute is 32-bit)"
 
 

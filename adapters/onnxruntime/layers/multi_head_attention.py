@@ -16,6 +16,7 @@ from lockstep.spec.graph import Node
 from lockstep.spec.layers import Rotary
 
 OP = "MatMul, Softmax (the formula in ONNX operators)"
+PROVENANCE = "written"  # no attention operator in the opsets the exporter targets
 
 
 def _project(g: Graph, node: Node, x: str, which: str, params: dict[str, np.ndarray]) -> str:

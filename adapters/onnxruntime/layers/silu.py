@@ -8,6 +8,7 @@ from lockstep.adapters.onnxruntime.layers._base import Graph
 from lockstep.spec.graph import Node
 
 OP = "Mul(x, Sigmoid(x))"
+PROVENANCE = "written"  # the formula: ONNX has no SiLU operator
 
 
 def export(g: Graph, node: Node, inputs: list[str], params: dict[str, np.ndarray]) -> str:

@@ -46,7 +46,7 @@ def test_support_names_the_onnx_operator_and_refuses_training() -> None:
     a = OnnxRuntimeAdapter()
     dense = a.support("dense")
     assert dense.status == "native" and "Gemm" in dense.note
-    assert a.support("conv2d", dtype="float64").status == "subclass"
+    assert a.support("conv2d", dtype="float64").status == "written"
     assert "Conv" in a.support("conv2d", dtype="float64").note
     for construct in ("adam", "mse", "cosine", "global_norm", "l2", "warmup"):
         s = a.support(construct)
