@@ -82,9 +82,9 @@ def _init(setup: Setup, started: Any) -> None:
         if isinstance(setup.adapter, bytes):
             adapter = pickle.loads(setup.adapter)
         else:
-            from lockstep.api import _adapter
+            from lockstep.adapters.registry import get
 
-            adapter = _adapter(setup.adapter)
+            adapter = get(setup.adapter)  # the parent found it already (and explained a missing one)
         configure_threads(adapter, setup.name, setup.threads)
         options = suite.Options(**setup.options)
         items = list(suite.plan(adapter, options))
