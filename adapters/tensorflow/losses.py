@@ -9,7 +9,11 @@ Divergences closed here (docs/adapters/tensorflow.md):
 - probabilities: Keras clips probabilities to [1e-7, 1 - 1e-7] (and adds 1e-7 inside the logs, and
   renormalizes categorical ones); the standard never clips. From probabilities, binary and categorical
   cross-entropy (sparse included) are therefore `-Σ t log p` written in TensorFlow ops (their label
-  smoothing is the reference's own `smooth` on tensors), as is nll, which Keras does not have.
+  smoothing is the reference's own `smooth` on tensors), as is nll, which Keras does not have. The logs are
+  `tf.math.xlogy(t, p)` and `tf.math.xlog1py(1 - t, -p)`: a term whose weight is 0 is 0 whatever p is
+  (0 log 0 = 0, v1-semantics § Losses), and their native gradients with respect to p are `xdivy(t, p)` /
+  `xdivy(1 - t, 1 - p)`, exactly 0 there too (a plain `t * log(p)` gives 0 · (-inf) = NaN at a saturated
+  sigmoid or softmax).
 - label smoothing: Keras's binary (t(1 - s) + s/2) and categorical (t(1 - s) + s/C) smoothing are the
   standard's; sparse CE has no smoothing in Keras, so with smoothing the targets are one-hot encoded
   and Keras's categorical CE (from logits) takes them.
@@ -68,7 +72,7 @@ def _binary_crossentropy(loss: Any, dtype: str) -> LossFn:
 
     def binary_probs(p: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
         target = smooth(tf.reshape(tf.cast(target, p.dtype), tf.shape(p)), s, 2)
-        return _reduce(-(target * tf.math.log(p) + (1 - target) * tf.math.log1p(-p)), red)
+        return _reduce(-(tf.math.xlogy(target, p) + tf.math.xlog1py(1 - target, -p)), red)
 
     return binary_probs
 
@@ -101,7 +105,7 @@ def _cross_entropy(loss: Any, dtype: str, sparse: bool) -> LossFn:
         if sparse:
             target = tf.one_hot(tf.cast(target, tf.int64), classes, dtype=p.dtype)
         target = smooth(tf.cast(target, p.dtype), s, tf.cast(classes, p.dtype))
-        return _reduce(-tf.reduce_sum(target * tf.math.log(p), axis=-1), red)
+        return _reduce(-tf.reduce_sum(tf.math.xlogy(target, p), axis=-1), red)
 
     return categorical_probs
 

@@ -8,8 +8,11 @@ Gaps closed here (docs/adapters/torch.md):
   reference's own `smooth` (the formula is stated once, in reference/losses/_common.py);
 - from probabilities, F.binary_cross_entropy clamps log at -100 and its gradient's denominator at
   1e-12, and categorical cross-entropy from probabilities has no torch loss; the standard clips
-  nothing (p = 0 or 1 gives an infinite loss that stops the run), so both are `-Σ t log p` written in
-  torch ops, differentiated by autograd;
+  nothing (p = 0 or 1 under a nonzero weight gives an infinite loss that stops the run), so both are
+  `-Σ t log p` written in torch ops, differentiated by autograd. A term whose weight (t, 1 - t, t_c) is
+  0 is 0 in value and gradient whatever p is (0 log 0 = 0, v1-semantics § Losses): `_xlogy` masks it
+  with two `torch.where`s (torch.xlogy's gradient w/p is NaN at w = p = 0, and so is autograd's through
+  a single where: 0 · (1/0));
 - targets are reshaped to the prediction's shape only where the data gives a flat target.
 Reductions are torch's own `mean` / `sum` over every element (per-sample losses for cross-entropy).
 """
@@ -102,12 +105,25 @@ def build(loss: Loss, output_rank: int) -> LossFn:
     return LOSSES[loss.type](loss, output_rank)
 
 
+def _xlogy(w: torch.Tensor, p: torch.Tensor, *, log1p: bool = False) -> torch.Tensor:
+    """w·log p (with `log1p`: w·log1p(p)), exactly 0 in value and in both gradients wherever w = 0, whatever p.
+
+    The inner `where` hands log a harmless argument where the term is masked, so its backward (1/p at p = 0:
+    inf, times the outer where's 0: NaN) never sees the edge; the outer `where` then gives that element's
+    gradient as exactly 0. Native ops only (no custom autograd Function)."""
+    masked = w == 0
+    safe = torch.where(masked, 0.0 if log1p else 1.0, p)
+    return torch.where(masked, 0.0, w * (torch.log1p(safe) if log1p else torch.log(safe)))
+
+
 def _binary_from_probabilities(p: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """Per element -(t log p + (1 - t) log(1 - p)), unclipped (F.binary_cross_entropy clamps)."""
-    return -(t * torch.log(p) + (1 - t) * torch.log1p(-p))
+    """Per element -(t log p + (1 - t) log(1 - p)), unclipped (F.binary_cross_entropy clamps); a term of
+    weight 0 is 0 (p = 1 under t = 1, p = 0 under t = 0: a saturated sigmoid)."""
+    return -(_xlogy(t, p) + _xlogy(1 - t, -p, log1p=True))
 
 
 def _categorical_from_probabilities(p: torch.Tensor, t: torch.Tensor, s: float) -> torch.Tensor:
     """Per position -Σ_c t_c log p_c with the standard's smoothing (the reference's `smooth`, t(1 - s) + s/C);
-    torch has no loss from probabilities."""
-    return -(smooth(t.to(p.dtype), s, p.shape[-1]) * torch.log(p)).sum(-1)
+    torch has no loss from probabilities. A class of weight t_c = 0 adds 0 whatever p_c is (a softmax row
+    saturated to [1, 0])."""
+    return -_xlogy(smooth(t.to(p.dtype), s, p.shape[-1]), p).sum(-1)
