@@ -560,8 +560,10 @@ def _boundary(draw, sched: Doc, construct: str) -> None:
     """Boundaries inside the SCHEDULE_STEPS compared: a warm-up ending at the first or the last steps (or not
     before the run ends), start factors 0 and 1, a decay ending exactly at a compared step."""
     if construct == "warmup" or draw(st.booleans()):
-        sched["warmup"] = {"steps": draw(st.sampled_from([1, SCHEDULE_STEPS - 2, SCHEDULE_STEPS - 1,
-                                                          SCHEDULE_STEPS])),
+        # the validator refuses a warm-up that does not end before training, and a decaying schedule that never
+        # decays after it: a constant schedule's warm-up leaves one step, a decaying one's two
+        last = SCHEDULE_STEPS - 1 if sched["type"] == "constant" else SCHEDULE_STEPS - 2
+        sched["warmup"] = {"steps": draw(st.sampled_from(sorted({1, last - 1, last}))),
                            "start_factor": draw(st.sampled_from([0.0, 1.0]))}
     else:
         sched.pop("warmup", None)
