@@ -128,6 +128,7 @@ def apply(case: Case, rng: np.random.Generator, graph: Any, weights: dict[str, n
             x = lattice(rng, x.shape, 4)
         if case.targets == "regression":
             y = lattice(rng, y.shape, 4)
+        weights = _probe_at_kink(case, rng, weights)
     elif edge == "magnitude" and not integer_input:
         s = limit_scale(dtype, large=bool(rng.integers(0, 2)))
         x = x * s
@@ -150,6 +151,33 @@ def apply(case: Case, rng: np.random.Generator, graph: Any, weights: dict[str, n
         x = x.copy()
         x[..., int(rng.integers(0, x.shape[-1]))] = 0.0
     return weights, x, y
+
+
+def _probe_at_kink(case: Case, rng: np.random.Generator, weights: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The dense probe in front of a kink (strategies.edge_layer_model) puts one output unit exactly on it for
+    every sample: a zero column (relu, leaky_relu, elu at 0), or, before a max-pool, a copy of its neighbour
+    column (two equal positions in a window: a tie)."""
+    if "probe.weight" not in weights:
+        return weights
+    w = weights["probe.weight"].copy()
+    b = weights.get("probe.bias")
+    b = None if b is None else b.copy()
+    j = int(rng.integers(0, w.shape[1]))
+    if case.construct == "max_pool2d":
+        if w.shape[1] < 2:
+            return weights
+        k = j + 1 if j + 1 < w.shape[1] else j - 1
+        w[:, k] = w[:, j]
+        if b is not None:
+            b[k] = b[j]
+    else:
+        w[:, j] = 0.0
+        if b is not None:
+            b[j] = 0.0
+    out = {**weights, "probe.weight": w}
+    if b is not None:
+        out["probe.bias"] = b
+    return out
 
 
 def _saturated_targets(case: Case, graph: Any, weights: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray
