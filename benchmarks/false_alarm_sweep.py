@@ -47,8 +47,25 @@ def main(argv: list[str] | None = None) -> int:
 
     from lockstep.adapters.registry import get
     from lockstep.conformance import suite
+    from lockstep.errors import LockstepError
 
-    adapter = get(args.adapter)
+    try:
+        adapter = get(args.adapter)
+    except (LockstepError, KeyError) as exc:
+        print(f"false_alarm_sweep: {exc}", file=sys.stderr)
+        return 2
+    known = {s.construct for s in suite.SPECS}
+    unknown = sorted(set(args.construct.split(",")) - known) if args.construct else []
+    if unknown or not seeds or (args.examples is not None and args.examples < 1):
+        print(f"false_alarm_sweep: unknown constructs {', '.join(unknown)}" if unknown
+              else "false_alarm_sweep: need at least one seed and one example", file=sys.stderr)
+        return 2
+    if args.report is not None:
+        try:
+            args.report.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            print(f"false_alarm_sweep: cannot create the report folder {args.report}: {exc.strerror}", file=sys.stderr)
+            return 2
     failures = 0
     t_all = time.perf_counter()
     for seed in seeds:

@@ -304,6 +304,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     args = parser.parse_args(argv)
+    if (args.examples is not None and args.examples < 1) or (args.seed is not None and args.seed < 0):
+        parser.error("--examples must be at least 1 and --seed not negative")
     rows = census(args.examples, args.seed, args.dtype)
     names = list(CLASSES)
     reach = ["kink", "tie", "saturated", "zero_weight", "large_logits"]

@@ -180,3 +180,27 @@ def test_every_edge_case_is_a_valid_spec(spec: suite.Spec, tmp_path: Path) -> No
 
     run()
     assert count[0] > 0, f"no edge case drawn for {spec.construct} in 60 examples"
+
+
+def test_false_alarm_sweep_passes_the_reference_and_prints_a_mutants_failures(capsys, tmp_path: Path) -> None:
+    """benchmarks/false_alarm_sweep.py: exit 0 on a correct adapter; on a wrong one exit 1, every failing check
+    named with its reproducer folder; bad usage exits 2 with one line."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "false_alarm_sweep.py"
+    spec = importlib.util.spec_from_file_location("false_alarm_sweep", path)
+    assert spec is not None and spec.loader is not None
+    sweep = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sweep)
+    assert sweep.main(["--adapter", "reference", "--seeds", "0", "--construct", "relu", "--examples", "4"]) == 0
+    assert "1 of 1 seeds certified" in capsys.readouterr().out
+    mutant = "lockstep.conformance.mutants.relu_kink_gradient:ReLUKinkGradientAdapter"
+    assert sweep.main(["--adapter", mutant, "--seeds", "0", "--construct", "relu", "--dtype", "float32",
+                       "--report", str(tmp_path / "r")]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL relu.gradients.float32.cpu" in out and "failures/relu.gradients.float32.cpu" in out, out
+    assert (tmp_path / "r" / "seed-0" / "report.json").is_file()
+    for bad in (["--adapter", "nope"], ["--adapter", "reference", "--construct", "nope"],
+                ["--adapter", "reference", "--seeds", "x"], ["--adapter", "reference", "--examples", "0"]):
+        assert sweep.main(bad) == 2, bad
+        assert capsys.readouterr().err.startswith("false_alarm_sweep: ")
