@@ -3,7 +3,9 @@
 All generation lives here (the array-api-tests habit: helpers in one place). Every strategy draws
 small sizes so that one example runs in milliseconds on the float64 reference, and leans on the
 corners where frameworks diverge: stride with 'same' padding, label smoothing, amsgrad, centered
-RMSprop, Nesterov, coupled vs decoupled decay, warm-up boundaries.
+RMSprop, Nesterov, coupled vs decoupled decay, warm-up boundaries; and a share of every construct's cases
+(conformance/edges.py, EDGE_SHARE) goes to its edge classes: exact kinks and ties, saturated outputs, large
+offsets and magnitudes, length-1 and blocking-threshold sizes, clipping thresholds, schedule boundaries.
 
 A generated case is a plain dict (a Model document, or a Recipe fragment) so that a failure can be
 written out verbatim as a standalone spec file.
