@@ -47,10 +47,12 @@ class Case:
     steps: int = 1
     targets: str = "regression"
     param_scale: float = 0.5  # parameters ~ N(0, param_scale²)
+    edges: tuple[str, ...] = ()  # the edge class the strategy steered the case into (conformance/edges.py)
 
     # ------------------------------------------------------------------------------------ arrays
-    def arrays(self) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
-        """(parameters and buffers, x, y) from `seed`; buffers are positive (running variances must be)."""
+    def arrays(self, dtype: str = "float64") -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+        """(parameters and buffers, x, y) from `seed`; buffers are positive (running variances must be). An edge
+        case's arrays are then moved into its class (conformance/edges.py; `magnitude` depends on `dtype`)."""
         from lockstep.spec.documents import Model
         from lockstep.spec.graph import build_graph
 
@@ -66,6 +68,10 @@ class Case:
             x = rng.normal(size=(self.batch, *shape))
         out = tuple(graph.output_shapes()[0])
         y = draw_targets(self.targets, rng, self.batch, out)
+        if self.edges:
+            from lockstep.conformance import edges
+
+            weights, x, y = edges.apply(self, rng, graph, weights, x, y, dtype)
         return weights, x, y
 
     # ------------------------------------------------------------------------------------- files
@@ -87,7 +93,7 @@ class Case:
     def write(self, folder: Path, dtype: str, *, note: str = "") -> Path:
         """Write the case as a standalone spec into `folder`; returns the recipe's path."""
         folder.mkdir(parents=True, exist_ok=True)
-        weights, x, y = self.arrays()
+        weights, x, y = self.arrays(dtype)
         model, recipe = self.documents(dtype)
         header = f"# {note}\n" if note else ""
         atomic.write_text(folder / "model.yaml", header + dump_yaml(model))
@@ -105,7 +111,7 @@ class Case:
     def to_json(self) -> Doc:
         return {"construct": self.construct, "model": self.model, "recipe": self.recipe, "seed": self.seed,
                 "batch": self.batch, "steps": self.steps, "targets": self.targets,
-                "param_scale": self.param_scale}
+                "param_scale": self.param_scale, "edges": list(self.edges)}
 
 
 def draw_targets(kind: str, rng: np.random.Generator, n: int, out: tuple[int, ...]) -> np.ndarray:

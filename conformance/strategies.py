@@ -3,7 +3,9 @@
 All generation lives here (the array-api-tests habit: helpers in one place). Every strategy draws
 small sizes so that one example runs in milliseconds on the float64 reference, and leans on the
 corners where frameworks diverge: stride with 'same' padding, label smoothing, amsgrad, centered
-RMSprop, Nesterov, coupled vs decoupled decay, warm-up boundaries.
+RMSprop, Nesterov, coupled vs decoupled decay, warm-up boundaries; and a share of every construct's cases
+(conformance/edges.py, EDGE_SHARE) goes to its edge classes: exact kinks and ties, saturated outputs, large
+offsets and magnitudes, length-1 and blocking-threshold sizes, clipping thresholds, schedule boundaries.
 
 A generated case is a plain dict (a Model document, or a Recipe fragment) so that a failure can be
 written out verbatim as a standalone spec file.
@@ -11,9 +13,12 @@ written out verbatim as a standalone spec file.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from hypothesis import strategies as st
+
+from lockstep.conformance import edges
 
 API = "lockstep/v1"
 Doc = dict[str, Any]
@@ -433,13 +438,86 @@ seeds = st.integers(min_value=0, max_value=2**32 - 1)
 
 @st.composite
 def layer_problem(draw, construct: str):
-    """A one-layer model (merge layers: a small graph) trained with mse on N(0, 1) targets."""
+    """A one-layer model (merge layers: a small graph) trained with mse on N(0, 1) targets; in EDGE_SHARE of the
+    cases steered into one of the construct's edge classes (conformance/edges.py)."""
     from lockstep.conformance.cases import Case, batch_norm_can_train
 
-    case = Case(construct, draw(layer_model(construct)), seed=draw(seeds), batch=draw(st.integers(1, 5)))
-    if construct == "batch_norm" and not batch_norm_can_train(case):
-        case = Case(construct, case.model, seed=case.seed, batch=case.batch + 1)
+    edge = edges.pick(draw, edges.LAYER_EDGES.get(construct, ()))
+    model = draw(edge_layer_model(construct, edge)) if edge else draw(layer_model(construct))
+    batch = 1 if edge == "tiny_shape" else draw(st.integers(1, 5))
+    case = Case(construct, model, seed=draw(seeds), batch=batch, edges=(edge,) if edge else ())
+    if not batch_norm_can_train(case):
+        case = replace(case, batch=case.batch + 1)
     return case
+
+
+@st.composite
+def edge_layer_model(draw, construct: str, edge: str) -> Doc:
+    """`layer_model(construct)` moved into a structural edge class (`tiny_shape`, `blocking`); for `kink` a dense
+    probe on the lattice goes first, so that a kink's gradient reaches a parameter (level 2 compares parameter
+    gradients). Array classes change only the arrays (conformance/edges.py)."""
+    drawn = draw(LAYER_CASES[construct])
+    if construct in MERGE_LAYERS or isinstance(drawn, dict):  # a whole Model (merges, a tied dense head)
+        return drawn
+    shape, layer = drawn
+    layer["name"] = construct
+    layers = [layer]
+    if edge == "tiny_shape":
+        shape, layer = _tiny(construct, shape, layer)
+        layers = [layer]
+    elif edge == "blocking":
+        shape, layer = _blocking(draw, construct, shape, layer)
+        layers = [layer]
+    elif edge == "kink" and construct != "dense":  # a dense probe keeps the shape and feeds the kink
+        layers = [{"type": "dense", "name": "probe", "units": shape[-1]}, layer]
+    doc = model_doc(f"case-{construct}", shape, layers, input_dtype="int64" if construct == "embedding" else "float")
+    if _output_shape(doc) is None:  # not a valid edge of this draw: the plain layer
+        return model_doc(f"case-{construct}", shape, [layer] if edge != "kink" else layers,
+                         input_dtype="int64" if construct == "embedding" else "float")
+    return doc
+
+
+_SEQUENCE = ("lstm", "gru", "multi_head_attention", "embedding")
+
+
+def _tiny(construct: str, shape: list[int], layer: Doc) -> tuple[list[int], Doc]:
+    """Length-1 sequences, 1×1 feature maps, one-element axes."""
+    if construct in ("conv1d", "conv2d"):
+        n = len(shape) - 1
+        layer = {**layer, "kernel_size": 1, "dilation": 1,
+                 "padding": layer["padding"] if isinstance(layer["padding"], str) else 0}
+        return [shape[0], *[1] * n], layer
+    if construct in ("max_pool2d", "avg_pool2d"):
+        return [shape[0], 1, 1], {**layer, "kernel_size": 1}
+    if construct == "global_avg_pool":
+        return [shape[0], *[1] * (len(shape) - 1)], layer
+    if construct in _SEQUENCE:
+        return [1, *shape[1:]], layer
+    return [1] * len(shape), layer
+
+
+def _blocking(draw, construct: str, shape: list[int], layer: Doc) -> tuple[list[int], Doc]:
+    """One inner size from edges.BLOCK_SIZES (the others stay small, so a case stays cheap)."""
+    size = draw(st.sampled_from(edges.BLOCK_SIZES))
+    inner = draw(st.booleans())  # the reduction side (inputs) or the produced side (units, filters)
+    if construct == "dense":
+        return ([*shape[:-1], size], layer) if inner else (shape, {**layer, "units": size})
+    if construct in ("conv1d", "conv2d"):
+        layer = {**layer, "groups": 1}
+        sizes = [min(d, 5) for d in shape[1:]]
+        if inner:
+            return [size, *sizes], {**layer, "filters": draw(st.integers(1, 3))}
+        return [draw(st.integers(1, 2)), *sizes], {**layer, "filters": size}
+    if construct in ("lstm", "gru"):
+        steps = min(shape[0], 3)
+        return ([steps, size], layer) if inner else ([steps, shape[1]], {**layer, "units": size})
+    if construct == "multi_head_attention":
+        heads = draw(st.sampled_from([h for h in (1, 2, 3) if size % h == 0]))
+        layer = {**layer, "num_heads": heads}
+        if (size // heads) % 2:  # rotary pairs the columns of a head: an odd head size has none to rotate with
+            layer.pop("rotary", None)
+        return [min(shape[0], 4), size], layer
+    return shape, layer
 
 
 HEADS = {  # what turns logits into the loss's input when the loss reads probabilities / log-probabilities
@@ -457,13 +535,23 @@ def loss_problem(draw, construct: str):
     """A dense model (sometimes over a sequence, so the loss reduces over positions too) under the loss."""
     from lockstep.conformance.cases import Case
 
+    edge = edges.pick(draw, edges.LOSS_EDGES.get(construct, ()))
     classes = draw(st.integers(2, 5))
     loss = draw(loss_case(construct, classes))
+    if edge == "saturated" and "from_logits" in loss:
+        # probabilities of exactly 0 and 1 against targets of weight 0 in 2 of 3 cases (0·log 0); smoothing
+        # would put weight on the saturated side (an infinite loss, which is not this edge)
+        loss["from_logits"] = draw(st.sampled_from([False, False, True]))
+        if not loss["from_logits"]:
+            loss["label_smoothing"] = 0.0
     head = HEADS.get(construct, []) if not loss.get("from_logits", False) else []
     shape = [draw(small)] if draw(st.booleans()) else [draw(st.integers(1, 3)), draw(small)]
+    batch = draw(st.integers(1, 5))
+    if edge == "tiny_shape":
+        shape, batch = [1] * len(shape), 1
     layers = [{"type": "dense", "name": "out", "units": classes}, *head]
     return Case(construct, model_doc(f"case-{construct}", shape, layers), {"loss": loss}, seed=draw(seeds),
-                batch=draw(st.integers(1, 5)), targets=LOSS_TARGETS.get(construct, "regression"))
+                batch=batch, targets=LOSS_TARGETS.get(construct, "regression"), edges=(edge,) if edge else ())
 
 
 def _training_model(draw, name: str) -> Doc:
@@ -478,12 +566,15 @@ UPDATE_STEPS = 3  # parameters are compared after at most this many steps (the f
 SCHEDULE_STEPS = 8  # schedules run longer: the learning rate is compared at every step
 
 
-def _training_problem(draw, construct: str, fields: Doc, steps: int = UPDATE_STEPS):
+def _training_problem(draw, construct: str, fields: Doc, steps: int = UPDATE_STEPS, edge: str | None = None):
     """A `Case` training the small two-layer model with `fields` (optimizer, schedule, clipping, ...)."""
     from lockstep.conformance.cases import Case
 
-    return Case(construct, _training_model(draw, f"case-{construct}"), fields, seed=draw(seeds),
-                batch=draw(st.integers(1, 5)), steps=steps)
+    batch = draw(st.integers(1, 5))
+    model = _training_model(draw, f"case-{construct}")
+    if edge == "tiny_shape":
+        batch = 1
+    return Case(construct, model, fields, seed=draw(seeds), batch=batch, steps=steps, edges=(edge,) if edge else ())
 
 
 def _sgd(draw) -> Doc:
@@ -493,26 +584,81 @@ def _sgd(draw) -> Doc:
 
 @st.composite
 def optimizer_problem(draw, construct: str):
-    return _training_problem(draw, construct, {"optimizer": draw(optimizer_case(construct))})
+    edge = edges.pick(draw, edges.TRAINING_EDGES["optimizer"])
+    return _training_problem(draw, construct, {"optimizer": draw(optimizer_case(construct))}, edge=edge)
 
 
 @st.composite
 def schedule_problem(draw, construct: str):
-    fields = {"optimizer": _sgd(draw), "schedule": draw(schedule_case(construct))}
-    return _training_problem(draw, construct, fields, SCHEDULE_STEPS)
+    edge = edges.pick(draw, edges.TRAINING_EDGES["schedule"])
+    sched = draw(schedule_case(construct))
+    if edge == "boundary":
+        _boundary(draw, sched, construct)
+    fields = {"optimizer": _sgd(draw), "schedule": sched}
+    return _training_problem(draw, construct, fields, SCHEDULE_STEPS, edge)
+
+
+def _boundary(draw, sched: Doc, construct: str) -> None:
+    """Boundaries inside the SCHEDULE_STEPS compared: a warm-up ending at the first or the last steps (or not
+    before the run ends), start factors 0 and 1, a decay ending exactly at a compared step."""
+    if construct == "warmup" or draw(st.booleans()):
+        # the validator refuses a warm-up that does not end before training, and a decaying schedule that never
+        # decays after it: a constant schedule's warm-up leaves one step, a decaying one's two
+        last = SCHEDULE_STEPS - 1 if sched["type"] == "constant" else SCHEDULE_STEPS - 2
+        sched["warmup"] = {"steps": draw(st.sampled_from(sorted({1, last - 1, last}))),
+                           "start_factor": draw(st.sampled_from([0.0, 1.0]))}
+    else:
+        sched.pop("warmup", None)
+    left = SCHEDULE_STEPS - sched.get("warmup", {}).get("steps", 0)
+    if sched["type"] == "cosine":
+        sched["decay_steps"] = draw(st.sampled_from(sorted({1, max(left - 1, 1)})))
+    elif sched["type"] == "step":
+        sched["step_size"] = draw(st.sampled_from(sorted({1, max(left - 1, 1)})))
 
 
 @st.composite
 def clipping_problem(draw, construct: str):
-    return _training_problem(draw, construct, {"optimizer": _sgd(draw),
-                                               "gradient_clipping": draw(clipping_case(construct))})
+    edge = edges.pick(draw, edges.TRAINING_EDGES["clipping"])
+    case = _training_problem(draw, construct, {"optimizer": _sgd(draw),
+                                               "gradient_clipping": draw(clipping_case(construct))}, edge=edge)
+    if edge == "threshold":
+        case = replace(case, recipe={**case.recipe, "gradient_clipping": _at_threshold(draw, case)})
+    return case
+
+
+def _at_threshold(draw, case) -> Doc:
+    """The case's clipping with its threshold exactly at the first step's gradient: max_norm = ‖g‖ (float64),
+    or clip_value = one of the |g| (the largest, or one inside the range, so some entries sit on it)."""
+    import numpy as np
+
+    from lockstep.reference import losses
+    from lockstep.reference.model import ReferenceModel
+    from lockstep.spec.documents import Model
+    from lockstep.spec.losses import MSE
+
+    weights, x, y = case.arrays()
+    net = ReferenceModel(Model.model_validate(case.model))
+    out = net.forward(x, weights, dict(weights), training=True)
+    _, g = losses.compute(MSE(type="mse"), out, y)
+    grads = np.concatenate([v.ravel() for v in net.backward(g).values()])
+    clip = dict(case.recipe["gradient_clipping"])
+    if clip["type"] == "global_norm":
+        norm = float(np.sqrt(np.sum(grads * grads)))
+        if norm > 0:
+            clip["max_norm"] = norm
+    else:
+        nonzero = np.sort(np.abs(grads[grads != 0]))
+        if nonzero.size:
+            clip["clip_value"] = float(nonzero[draw(st.integers(0, nonzero.size - 1))])
+    return clip
 
 
 @st.composite
 def regularization_problem(draw, construct: str):
+    edge = edges.pick(draw, edges.TRAINING_EDGES["regularization"])
     opt = draw(st.sampled_from(["sgd", "adam"]))  # coupled L2 inside Adam is where frameworks differ
     return _training_problem(draw, construct, {"optimizer": draw(optimizer_case(opt)),
-                                               "regularization": REGULARIZATION_CASES[construct](draw)})
+                                               "regularization": REGULARIZATION_CASES[construct](draw)}, edge=edge)
 
 
 # ---------------------------------------------------------------------------------- random models

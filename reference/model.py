@@ -59,6 +59,10 @@ class ReferenceModel:
         self.output_gradients: Arrays = {}  # d/d each node's output in the last `backward` (not copies)
         self.last_values: Arrays = {}  # each node's output in the last forward (not copies)
 
+    def layer_module(self, layer_type: str) -> Any:
+        """The reference module (forward, backward) of a layer type: the seam the kink mutants override."""
+        return ref_layers.get(layer_type)
+
     # ------------------------------------------------------------------------------------ metadata
     def dropout_layers(self) -> dict[str, tuple[Shape, float]]:
         """Dropout layers that need a keep-mask in training: name -> (per-sample shape, rate)."""
@@ -100,7 +104,7 @@ class ReferenceModel:
                  for short, full in self._param_names[node.name].items()}
             b = {short: _lookup(buffers, full, "buffer") for short, full in self._buffer_names[node.name].items()}
             ctx = ForwardContext(training=training, buffers=b, dropout_mask=masks.get(node.name))
-            y, cache = ref_layers.get(node.type).forward(node.layer, [values[i] for i in node.inputs], p, ctx)
+            y, cache = self.layer_module(node.type).forward(node.layer, [values[i] for i in node.inputs], p, ctx)
             values[node.name] = outputs[node.name] = y
             self._tape.append(_Step(node, cache))
         self.last_values = outputs
@@ -148,7 +152,7 @@ class ReferenceModel:
             if g is None:  # cannot happen in a validated graph (every node feeds an output)
                 continue
             self.output_gradients[node.name] = g
-            d_inputs, d_params = ref_layers.get(node.type).backward(node.layer, g, step.cache)
+            d_inputs, d_params = self.layer_module(node.type).backward(node.layer, g, step.cache)
             for short, d in d_params.items():  # a tied parameter gathers the gradients of every use
                 _accumulate(grads, self._param_names[node.name][short], d)
             for src, d in zip(node.inputs, d_inputs, strict=True):

@@ -50,7 +50,9 @@ PROVENANCE: dict[str, Support | dict[str, Support]] = {
     "gru": native("keras.layers.GRU(reset_after=True): gate blocks z, r, h reordered, bias [2, 3H] split"),
     "multi_head_attention": written("with `rotary`: the rotation of q and k written by the adapter into "
                                     "keras.layers.MultiHeadAttention's seam between projections and scores "
-                                    "(_compute_attention; Keras has no rotary option); without `rotary` bridged: "
+                                    "(_compute_attention; Keras has no rotary option); causal in float64: scores, "
+                                    "−∞ mask and softmax written (Keras masks with a float32-range −2.4e38); "
+                                    "otherwise bridged: "
                                     "keras.layers.MultiHeadAttention called as attn(x, x); projection biases added "
                                     "by broadcasting (Keras's bias_add guesses the axis wrong for head size 1); in "
                                     "float64 the query is scaled by an exact 1/sqrt(d) (Keras casts it through "

@@ -69,12 +69,12 @@ class DataParallelCase(Case):
     replicas: int = 2
     batch_norm: str | None = None
 
-    def arrays(self) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    def arrays(self, dtype: str = "float64") -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
         """The case's parameters (as `Case` draws them) and `samples` inputs and targets."""
         from lockstep.spec.documents import Model
         from lockstep.spec.graph import build_graph
 
-        weights, _, _ = super().arrays()
+        weights, _, _ = super().arrays(dtype)
         graph = build_graph(Model.model_validate(self.model))
         (_, shape), = graph.input_shapes.items()
         rng = np.random.default_rng([self.seed, 1])

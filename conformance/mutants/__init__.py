@@ -3,7 +3,8 @@
 Each mutant (one file here) is the reference adapter with exactly one bug of a kind frameworks really have
 (Adam's ε placement, RMSprop's ε inside the root, SGD momentum formulations, coupled vs decoupled decay,
 loss reduction and label smoothing, 'same' padding, gate order, batch-norm momentum, a late schedule, a
-learning rate one float32 ulp off). `detect` certifies one with the suite's default settings, restricted
+warm-up one step short, a learning rate one float32 ulp off, 0·log 0 at saturated probabilities, relu's kink
+and max-pool ties taking the other branch). `detect` certifies one with the suite's default settings, restricted
 to the constructs it touches, and says which check caught it after how many examples;
 `python -m lockstep.conformance.mutants` prints the table for all of them (docs/conformance.md, "The suite
 proves its own power").
@@ -112,6 +113,14 @@ MUTANTS: dict[str, Mutant] = {m.name: m for m in (
        "batch_norm momentum weighs the running statistic (Keras)", ("batch_norm",)),
     _m("schedule_one_step_late", "ScheduleOneStepLateAdapter",
        "update t runs at lr(t − 1)", SCHEDULES),
+    _m("warmup_ends_early", "WarmupEndsEarlyAdapter",
+       "warm-up's last step (t = W − 1) at the full rate (1-based step < W)", SCHEDULES),
+    _m("probability_zero_log_zero", "ProbabilityZeroLogZeroAdapter",
+       "cross-entropy from probabilities without 0·log 0 = 0 (NaN at a saturated output)",
+       ("binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy")),
+    _m("relu_kink_gradient", "ReLUKinkGradientAdapter", "relu'(0) = 1 (mask x ≥ 0)", ("relu",)),
+    _m("max_pool_last_tie", "MaxPoolLastTieAdapter", "max-pool tie routed to the window's last maximum",
+       ("max_pool2d",)),
     _m("learning_rate_float32_ulp", "LearningRateFloat32UlpAdapter",
        "float64 run, lr one float32 ulp high, reported", OPTIMIZERS, ("float64",)),
     _m("learning_rate_float32_ulp_silent", "LearningRateFloat32UlpSilentAdapter",

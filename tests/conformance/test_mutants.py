@@ -151,3 +151,27 @@ def test_the_export_seams_alone_change_nothing() -> None:
         plain.set_parameters(params)
         seams.set_parameters(params)
         assert plain.proto().graph == seams.proto().graph, dtype
+
+
+@pytest.mark.parametrize(("name", "layer", "x"), [
+    ("relu_kink_gradient", {"type": "relu"}, [[-1.0, 0.0, 2.0, 0.0]]),
+    ("max_pool_last_tie", {"type": "max_pool2d", "kernel_size": 2, "stride": 2}, [[[[1.0, 1.0], [0.5, 1.0]]]]),
+])
+def test_kink_mutants_change_only_the_gradient_at_the_kink(name: str, layer: dict, x: list) -> None:
+    """Same forward as the reference; the input gradient differs exactly where the kink or tie is."""
+    from lockstep.reference.model import ReferenceModel
+
+    xs = np.array(x)
+    model = Model.model_validate({"apiVersion": "lockstep/v1", "kind": "Model", "metadata": {"name": "m"},
+                                  "inputs": [{"name": "x", "shape": list(xs.shape[1:])}],
+                                  "layers": [{**layer, "name": "k"}]})
+    session = MUTANTS[name].load().build(model, dtype="float64")
+    reference = ReferenceModel(model)
+    assert np.array_equal(session.forward(xs), reference.forward(xs, {}, {}))
+    session.net.forward(xs, {}, {}, training=True)
+    session.net.backward(np.ones_like(reference.forward(xs, {}, {}, training=True)))
+    reference.backward(np.ones_like(session.forward(xs)))
+    got, want = session.net.input_gradients["x"], reference.input_gradients["x"]
+    differs = got != want
+    at_kink = xs == 0 if name == "relu_kink_gradient" else xs == 1.0
+    assert np.any(differs) and np.all(at_kink[differs]), f"{name}: {got} vs {want} at {xs}"

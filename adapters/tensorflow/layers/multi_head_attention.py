@@ -6,6 +6,9 @@ self-attention, `attn(x, x)`, and, in float64, the scale: Keras multiplies by `t
 Python float, which passes through float32 (a 1e-8 relative error for d = 2), so the subclass scales
 the query by the exact float64 constant and lets Keras scale by 1.
 
+Causal attention in float64 is computed here (scores, the standard's −∞ mask, softmax): Keras's TensorFlow
+`dot_product_attention` masks with a float32-range constant even in float64 (`_causal_float64`).
+
 Keras keeps each projection as an EinsumDense: query/key/value kernels `[E, heads, E/heads]` and
 biases `[heads, E/heads]`, the output kernel `[heads, E/heads, E]`; those are row-major reshapes of the
 canonical `[E, E]` / `[E]`.
@@ -78,11 +81,26 @@ class SelfAttention(keras.layers.MultiHeadAttention):
             return super()._compute_attention(query, key, value, *args, **kwargs)
         # Keras casts the Python scale with tf.cast (through float32): scale the query exactly instead
         query = query * tf.constant(self._inverse_sqrt_key_dim, tf.float64)
+        if self.causal:
+            return self._causal_float64(query, key, value)
         scale, self._inverse_sqrt_key_dim = self._inverse_sqrt_key_dim, 1.0
         try:
             return super()._compute_attention(query, key, value, *args, **kwargs)
         finally:
             self._inverse_sqrt_key_dim = scale
+
+
+    def _causal_float64(self, query, key, value):
+        """Causal attention with the standard's −∞ mask, in float64. Keras's TensorFlow `dot_product_attention`
+        (what `use_causal_mask` reaches) writes −0.7 × float32's max (≈ −2.4e38) into masked scores in float64
+        too, so a row whose allowed scores all lie below that attends to the future (docs/conformance.md, bugs
+        found; docs/reproducers/keras-causal-mask). q, k, v: [B, T, N, d], q already scaled."""
+        scores = tf.einsum("btnd,bsnd->bnts", query, key)
+        steps = tf.shape(scores)[-1]
+        allowed = tf.linalg.band_part(tf.ones([steps, steps], tf.bool), -1, 0)  # j <= i
+        scores = tf.where(allowed, scores, tf.constant(-np.inf, tf.float64))
+        weights = tf.nn.softmax(scores, axis=-1)
+        return tf.einsum("bnts,bsnd->btnd", weights, value), weights
 
 
 def build(layer: MultiHeadAttention, shapes: list[Shape], dtype: str, channels_last: bool = False) -> SelfAttention:
