@@ -262,9 +262,10 @@ def _has_tie(nd: Any, x: np.ndarray) -> bool:
 
 def census(examples: int | None = None, seed: int | None = None, dtype: str = "float32"
            ) -> list[tuple[str, int, dict[str, int], dict[str, int]]]:
-    """The cases a default certification draws for every generated check (same strategies, seed and number of
-    examples; hypothesis's draws do not depend on the outcome of a passing case): per check, (construct, cases,
-    count per edge class drawn, count per edge reached by the arrays in `dtype`)."""
+    """The cases a default certification draws for every generated check of `dtype` on the CPU (same strategies,
+    check seeds (`suite.check_seed`) and number of examples; hypothesis's draws do not depend on the outcome of a
+    passing case): per check, (construct, cases, count per edge class drawn, count per edge reached by the
+    arrays in `dtype`)."""
     from hypothesis import HealthCheck, Phase, Verbosity, given, settings
     from hypothesis import seed as hypothesis_seed
 
@@ -283,7 +284,7 @@ def census(examples: int | None = None, seed: int | None = None, dtype: str = "f
 
         strategy = spec.strategy(spec.construct, None) if spec.construct in suite.COMPOSITES \
             else spec.strategy(spec.construct)
-        hypothesis_seed(seed)(settings(
+        hypothesis_seed(suite.check_seed(seed, spec.construct, dtype, "cpu"))(settings(
             max_examples=examples, database=None, deadline=None, derandomize=False, print_blob=False,
             verbosity=Verbosity.quiet, phases=[Phase.generate], suppress_health_check=list(HealthCheck))(
             given(strategy)(record)))()
