@@ -49,3 +49,21 @@ def no_parameters(layer: object, input_shapes: Shapes, batch: int) -> int:
 def no_excess(layer: object, input_shapes: Shapes) -> int:
     """The input gradient's reductions are no longer than the forward's."""
     return 0
+
+
+def recurrent_reduction_length(units: int, input_shapes: Shapes) -> int:
+    """A gated recurrent layer (lstm, gru): each of T steps forms the gate pre-activations (F + H products,
+    rounded factors), three library functions' worth of gates and three more roundings; the steps chain."""
+    steps, feat = first(input_shapes)[:2]
+    return steps * (feat + units + 2 * PRODUCT_ROUNDING + 3 * FUNCTION_ULPS + 3)
+
+
+def recurrent_batch_length(input_shapes: Shapes, batch: int) -> int:
+    """A recurrent layer's weight gradients sum over the batch and the T steps."""
+    return batch * first(input_shapes)[0]
+
+
+def recurrent_backward_excess(gates: int, units: int, input_shapes: Shapes) -> int:
+    """A step's recurrent gradient sums over the gates·H gate columns where the forward summed F + H."""
+    steps, feat = first(input_shapes)[:2]
+    return steps * max(0, gates * units - (feat + units))

@@ -13,7 +13,12 @@ import numpy as np
 
 from lockstep.reference.layers._act import sigmoid
 from lockstep.reference.layers._magnitude import Mags, activation, sigmoid_slope, tanh_slope, times
-from lockstep.reference.layers._rules import FUNCTION_ULPS, PRODUCT_ROUNDING, Shapes, first
+from lockstep.reference.layers._rules import (
+    Shapes,
+    recurrent_backward_excess,
+    recurrent_batch_length,
+    recurrent_reduction_length,
+)
 from lockstep.reference.layers.context import Cache, ForwardContext, Gradients, Params
 from lockstep.spec.layers import GRU
 
@@ -135,18 +140,13 @@ def magnitude_backward(layer: GRU, grad: np.ndarray, grad_mag: np.ndarray, cache
 
 # ---------------------------------------------------------- float32 rules (reference/layers/_rules.py)
 def reduction_length(layer: GRU, input_shapes: Shapes, *, training: bool = False, batch: int = 1) -> int:
-    """Each of T steps: the gate pre-activations (F + H products, rounded factors), three library
-    functions' worth of gates and three more roundings; the steps chain."""
-    steps, feat = first(input_shapes)[:2]
-    return steps * (feat + layer.units + 2 * PRODUCT_ROUNDING + 3 * FUNCTION_ULPS + 3)
+    return recurrent_reduction_length(layer.units, input_shapes)
 
 
 def batch_length(layer: GRU, input_shapes: Shapes, batch: int) -> int:
-    """Every weight gradient sums over the batch and the T steps."""
-    return batch * first(input_shapes)[0]
+    return recurrent_batch_length(input_shapes, batch)
 
 
 def backward_excess(layer: GRU, input_shapes: Shapes) -> int:
-    """A step's recurrent gradient sums over the 3H gate columns where the forward summed F + H."""
-    steps, feat = first(input_shapes)[:2]
-    return steps * max(0, 3 * layer.units - (feat + layer.units))
+    """3 gates: the recurrent gradient sums over 3H columns."""
+    return recurrent_backward_excess(3, layer.units, input_shapes)

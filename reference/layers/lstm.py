@@ -13,7 +13,12 @@ import numpy as np
 
 from lockstep.reference.layers._act import sigmoid
 from lockstep.reference.layers._magnitude import Mags, activation, sigmoid_slope, tanh_slope, times
-from lockstep.reference.layers._rules import FUNCTION_ULPS, PRODUCT_ROUNDING, Shapes, first
+from lockstep.reference.layers._rules import (
+    Shapes,
+    recurrent_backward_excess,
+    recurrent_batch_length,
+    recurrent_reduction_length,
+)
 from lockstep.reference.layers.context import Cache, ForwardContext, Gradients, Params
 from lockstep.spec.layers import LSTM
 
@@ -135,18 +140,13 @@ def magnitude_backward(layer: LSTM, grad: np.ndarray, grad_mag: np.ndarray, cach
 
 # ---------------------------------------------------------- float32 rules (reference/layers/_rules.py)
 def reduction_length(layer: LSTM, input_shapes: Shapes, *, training: bool = False, batch: int = 1) -> int:
-    """Each of T steps: the gate pre-activations (F + H products, rounded factors), three library
-    functions' worth of gates and three more roundings; the steps chain."""
-    steps, feat = first(input_shapes)[:2]
-    return steps * (feat + layer.units + 2 * PRODUCT_ROUNDING + 3 * FUNCTION_ULPS + 3)
+    return recurrent_reduction_length(layer.units, input_shapes)
 
 
 def batch_length(layer: LSTM, input_shapes: Shapes, batch: int) -> int:
-    """Every weight gradient sums over the batch and the T steps."""
-    return batch * first(input_shapes)[0]
+    return recurrent_batch_length(input_shapes, batch)
 
 
 def backward_excess(layer: LSTM, input_shapes: Shapes) -> int:
-    """A step's recurrent gradient sums over the 4H gate columns where the forward summed F + H."""
-    steps, feat = first(input_shapes)[:2]
-    return steps * max(0, 4 * layer.units - (feat + layer.units))
+    """4 gates: the recurrent gradient sums over 4H columns."""
+    return recurrent_backward_excess(4, layer.units, input_shapes)
