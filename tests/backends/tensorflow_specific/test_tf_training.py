@@ -15,6 +15,9 @@ import pytest
 
 pytest.importorskip("tensorflow")
 
+from backend_support import assert_checks
+from backend_support import recipe as case_recipe
+
 from lockstep.adapters.base import NonFiniteError
 from lockstep.adapters.reference import ReferenceAdapter
 from lockstep.adapters.tensorflow import TensorFlowAdapter
@@ -22,26 +25,11 @@ from lockstep.cli import main
 from lockstep.conformance import strategies as cs
 from lockstep.conformance.checks import compare, compare_dicts
 from lockstep.runner import masks_for, prepare_run
-from lockstep.spec.documents import Model, Recipe
+from lockstep.spec.documents import Model
 from lockstep.spec.graph import build_graph
 
 ROOT = Path(__file__).resolve().parents[3]
 EXAMPLES = sorted((ROOT / "examples").glob("*/recipe.yaml"))
-
-
-def _recipe(model_doc: dict, loss: dict | None = None, optimizer: dict | None = None, dtype: str = "float64",
-            **extra) -> Recipe:
-    return Recipe.model_validate({
-        "apiVersion": "lockstep/v1", "kind": "Recipe", "metadata": {"name": "case"}, "model": model_doc,
-        "seed": 0, "dtype": dtype,
-        "data": {"source": {"type": "synthetic_regression", "num_samples": 8, "shape": [1]}, "batch_size": 4},
-        "loss": loss or {"type": "mse"}, "optimizer": optimizer or {"type": "sgd", "learning_rate": 0.1},
-        "training": {"steps": 3}, **extra})
-
-
-def _assert(checks) -> None:
-    bad = [c for c in checks if not c.ok]
-    assert not bad, "; ".join(f"{c.quantity}: error {c.error:.3g} > tolerance {c.tolerance:.3g}" for c in bad)
 
 
 def _example_checks(recipe_path: Path, steps: int, device: str = "cpu") -> list:
@@ -84,7 +72,7 @@ def test_example_recipes_float64_on_gpu(recipe: Path) -> None:
     """The same 5-step float64 agreement on the first GPU (TF32 off), where TensorFlow sees one."""
     if not _gpus():
         pytest.skip("TensorFlow sees no GPU")
-    _assert(_example_checks(recipe, 5, device="cuda:0"))
+    assert_checks(_example_checks(recipe, 5, device="cuda:0"))
 
 
 # ---------------------------------------------------------------------------------- the compiled step
@@ -95,7 +83,7 @@ CNN = cs.model_doc("cnn", [1, 6, 6], [
 
 
 def _cnn_session(dtype: str = "float32", opt: dict | None = None):
-    recipe = _recipe(CNN, {"type": "sparse_categorical_crossentropy", "from_logits": True},
+    recipe = case_recipe(CNN, {"type": "sparse_categorical_crossentropy", "from_logits": True},
                      opt or {"type": "adam", "learning_rate": 0.01, "amsgrad": True}, dtype=dtype,
                      schedule={"type": "cosine", "decay_steps": 5, "warmup": {"steps": 2}})
     model = Model.model_validate(CNN)
@@ -145,7 +133,7 @@ def test_non_finite_step_changes_nothing() -> None:
 
 def test_non_finite_gradient_is_named() -> None:
     doc = cs.model_doc("m", [2], [{"type": "dense", "name": "d", "units": 1}])
-    recipe = _recipe(doc, {"type": "mse"}, {"type": "sgd", "learning_rate": 0.1})
+    recipe = case_recipe(doc, {"type": "mse"}, {"type": "sgd", "learning_rate": 0.1})
     s = TensorFlowAdapter().build(Model.model_validate(doc), dtype="float64", recipe=recipe)
     s.set_parameters({"d.weight": np.array([[0.0], [1e300]]), "d.bias": np.zeros(1)})
     with pytest.raises(NonFiniteError) as err:  # the loss overflows too: named first
