@@ -8,7 +8,6 @@ imports a framework at module level.
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -70,7 +69,7 @@ def data_parallel_session(adapter: Adapter, model: Model, *, dtype: str, device:
     if name == "tensorflow":
         from lockstep.adapters.tensorflow import distributed as tf_dp
 
-        if not driver and device == "cpu" and not os.environ.get("TF_CONFIG"):  # lockstep.distributed.TF_CONFIG
+        if not driver and device == "cpu" and not tf_dp.multi_worker():
             tf_dp.configure_logical_cpus(replicas)  # before anything starts TensorFlow's runtime
         adapter.check_target(dtype, device)  # type: ignore[attr-defined]
         cls = tf_dp.TFDataParallelDriver if driver else tf_dp.TFDataParallelSession

@@ -82,7 +82,7 @@ def TFDataParallelSession(model: Model, *, dtype: str, device: str = "cpu", reci
     if device != "cpu":
         raise UnsupportedConstruct(f"device:{device}", "TensorFlow data parallelism runs on logical CPU devices "
                                    "here (MirroredStrategy over GPUs is not wired in this release)")
-    if not _multi_worker():
+    if not multi_worker():
         configure_logical_cpus(replicas)
     return _session_class()(model, dtype=dtype, recipe=recipe, replicas=replicas, batch_norm=batch_norm)
 
@@ -95,7 +95,9 @@ the run up as lost: a dead worker ends the others' runs, exit 1, instead of hang
 MULTI_WORKER = "multi-worker"
 
 
-def _multi_worker() -> bool:
+def multi_worker() -> bool:
+    """Whether this process is one of several TensorFlow workers (TF_CONFIG set): then it holds one replica and
+    splits no logical devices."""
     return bool(os.environ.get("TF_CONFIG", "").strip())
 
 
@@ -106,7 +108,7 @@ def _strategy(replicas: int) -> Any:
     the process's one MultiWorkerMirroredStrategy (one replica per worker)."""
     import tensorflow as tf
 
-    if _multi_worker():
+    if multi_worker():
         strategy = _worker_strategy()
         if strategy.num_replicas_in_sync != replicas:
             raise UnsupportedConstruct("distribution", f"TF_CONFIG names {strategy.num_replicas_in_sync} workers "
