@@ -387,10 +387,21 @@ def names(kind: Kind) -> tuple[str, ...]:
     return tuple(n for c in of_kind(kind) for n in c.names)
 
 
+@functools.cache
+def _named() -> dict[str, tuple[Construct, ...]]:
+    """Every spec name (aliases included) -> its constructs, in `constructs()` order (`get` is on hot paths: the
+    re-synchronized judgement looks up each layer's rules every step)."""
+    out: dict[str, list[Construct]] = {}
+    for c in constructs():
+        for n in c.names:
+            out.setdefault(n, []).append(c)
+    return {n: tuple(cs) for n, cs in out.items()}
+
+
 def get(name: str, kind: Kind | None = None) -> Construct:
     """The construct called `name` (of `kind`, where a name is used by two kinds: `constant` is a schedule and an
     initializer; without `kind` the one a backend runs). UnknownConstruct names the closest spec names."""
-    found = [c for c in constructs() if name in c.names and (kind is None or c.kind == kind)]
+    found = [c for c in _named().get(name, ()) if kind is None or c.kind == kind]
     if found:
         return sorted(found, key=lambda c: not c.runs)[0]
     import difflib

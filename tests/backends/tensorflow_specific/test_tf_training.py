@@ -160,6 +160,49 @@ def test_resume_from_canonical_state_is_bitwise() -> None:
         np.testing.assert_array_equal(pa[k], pb[k])
 
 
+def _states_equal(a, b) -> None:
+    assert a.step == b.step, (a.step, b.step)
+    assert set(a.parameters) == set(b.parameters) and set(a.optimizer) == set(b.optimizer)
+    for k in a.parameters:
+        np.testing.assert_array_equal(a.parameters[k], b.parameters[k], err_msg=k)
+    for p in a.optimizer:
+        for n in a.optimizer[p]:
+            np.testing.assert_array_equal(a.optimizer[p][n], b.optimizer[p][n], err_msg=f"{n} of {p}")
+
+
+@pytest.mark.parametrize("opt", [{"type": "adam", "learning_rate": 0.01},
+                                 {"type": "sgd", "learning_rate": 0.1, "momentum": 0.9, "nesterov": True}])
+def test_fused_step_from_is_set_step_get_and_leaves_its_own_state(opt: dict) -> None:
+    """`step_from` is one compiled call (load, the step's own graph, read, put back): bitwise the same as loading
+    the state into another session and stepping it there, and this session's own state (batch-norm statistics,
+    optimizer state, step count) is exactly as before; a non-finite step still raises, naming the quantity."""
+    rng = np.random.default_rng(3)
+    batches = [_batch(5, rng) for _ in range(4)]
+    judged, own, scratch = (_cnn_session(opt=opt) for _ in range(3))
+    for x, y, m in batches[:3]:
+        judged.train_step(x, y, masks=m)
+    start = judged.get_state()
+    own.train_step(*batches[3][:2], masks=batches[3][2])  # a different state of its own
+    mine = own.get_state()
+    x, y, m = batches[0]
+    result, after = own.step_from(start, x, y, masks=m)
+    assert own._functions["step_from"].experimental_get_tracing_count() == 1
+    assert own._functions["step"].experimental_get_tracing_count() == 1  # the step's graph was not traced again
+    scratch.set_state(start)
+    expected = scratch.train_step(x, y, masks=m)
+    assert (result.loss, result.learning_rate, result.grad_norm) == (
+        expected.loss, expected.learning_rate, expected.grad_norm)
+    _states_equal(after, scratch.get_state())
+    _states_equal(own.get_state(), mine)
+    assert own.step == mine.step
+    bad = x.copy()
+    bad[0, 0, 0, 0] = np.nan
+    with pytest.raises(NonFiniteError) as err:
+        own.step_from(start, bad, y, masks=m)
+    assert err.value.quantity == "loss"
+    _states_equal(own.get_state(), mine)
+
+
 def test_export_savedmodel(tmp_path: Path) -> None:
     """The eval forward as a SavedModel whose serving signature reproduces the session's outputs."""
     import tensorflow as tf
