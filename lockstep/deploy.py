@@ -94,6 +94,8 @@ class Plan:
     out: Path
     exporter: str = "spec"
     run_folder: Path | None = None
+    overrides: list[str] = field(default_factory=list)  # the run's `--set KEY=VALUE`s (KEY=VALUE), in order
+    seed: int | None = None  # the run's `--seed`
 
 
 @dataclass
@@ -126,6 +128,29 @@ def load_environment(path: str | Path) -> Environment:
     if len(envs) != 1:
         raise DeployError(f"{path}: expected exactly one Environment document, found {len(envs)}")
     return envs[0]
+
+
+def _run_overrides(run: Path) -> tuple[list[str], int | None]:
+    """The `--set`s and `--seed` a run folder was trained with (report.json `overrides`, as the run said them), so
+    that deploy rebuilds the recipe the run trained, not the file's: a checkpoint of `lockstep run R --set ...`
+    belongs to the effective recipe (its hash says so)."""
+    report = run / "report.json"
+    try:
+        said = json.loads(report.read_text(encoding="utf-8")).get("overrides") or [] if report.is_file() else []
+    except (OSError, ValueError, AttributeError):
+        said = []
+    sets: list[str] = []
+    seed: int | None = None
+    for text in said if isinstance(said, list) else [said]:
+        flag, _, value = text.partition(" ") if isinstance(text, str) else ("", "", "")
+        if flag == "--set" and value:
+            sets.append(value)
+        elif flag == "--seed" and value.strip().lstrip("-").isdigit():
+            seed = int(value)
+        else:
+            raise DeployError(f"{report}: `overrides` holds {text!r}, which is neither `--set KEY=VALUE` nor "
+                              f"`--seed N`; give the recipe and --weights {run}/checkpoints/step-XXXXXXXX.npz")
+    return sets, seed
 
 
 def _run_recipe(run: Path) -> Path:
@@ -183,7 +208,8 @@ def plan(source: str | Path, environment: str | Path, *, weights: str | Path | N
     name = env.metadata.name
     out_dir = Path(out) if out is not None else Path("deploy") / name
     _check_out(out_dir, [recipe_path, weights_path, env_path])
-    return Plan(src, recipe_path, weights_path, env_path, env, out_dir, exporter, run_folder)
+    sets, seed = _run_overrides(run_folder) if run_folder is not None else ([], None)
+    return Plan(src, recipe_path, weights_path, env_path, env, out_dir, exporter, run_folder, sets, seed)
 
 
 def check_target(env: Environment, exporter: str = "spec") -> None:
@@ -429,7 +455,8 @@ def requirement_checks(requirements: dict[str, str]) -> list[Check]:
 
 def deploy(p: Plan, *, progress: Any = None) -> Result:
     """Export, run on the target and check; raises DeployError (exit 2) for input found bad while loading."""
-    from lockstep.runner import RunError, prepare_run
+    from lockstep import effective
+    from lockstep.runner import prepare_loaded
 
     def say(msg: str) -> None:
         if progress is not None:
@@ -437,8 +464,9 @@ def deploy(p: Plan, *, progress: Any = None) -> Result:
 
     env = p.environment
     try:
-        prep = prepare_run(p.recipe_path)
-    except RunError as exc:
+        eff = effective.read(p.recipe_path, p.overrides, p.seed)  # the run's own `--set`s and `--seed`, if any
+        prep = prepare_loaded(eff.recipe, eff.model, eff.base, path=p.recipe_path)
+    except LockstepError as exc:  # RunError, or an override the run recorded that no longer parses
         raise DeployError(f"{p.recipe_path}: {exc}", exc.exit_code, exc.diagnostics) from None
     params, weights_info = load_weights(p.weights_path, prep)
     if p.run_folder is not None and weights_info.get("kind") == "checkpoint" and \
@@ -546,6 +574,7 @@ def _run_checks(p: Plan, prep: Any, params: dict[str, np.ndarray], weights_info:
     report = {
         "verdict": "pass" if all(c.ok for c in checks) else "fail",
         "recipe": prep.recipe.metadata.name, "recipe_path": str(p.recipe_path), "recipe_hash": prep.recipe_hash,
+        "overrides": [f"--set {o}" for o in p.overrides] + ([f"--seed {p.seed}"] if p.seed is not None else []),
         "weights": weights_info, "environment": env.metadata.name, "environment_path": str(p.environment_path),
         "exporter": p.exporter, "dtype": env.dtype, "opset": env.opset, "device": env.device,
         "threads": env.threads, "evaluated_on": "validation" if prep.data.held_out else "training",

@@ -261,3 +261,26 @@ def test_run_folders_without_a_recipe_or_a_final_checkpoint_are_refused(digits_r
     shutil.copytree(digits_run, empty)
     shutil.rmtree(empty / "checkpoints")
     _usage([str(empty), "--environment", env, "--out", str(tmp_path / "o")], capsys, "no checkpoint")
+
+
+def test_a_run_trained_with_overrides_deploys_its_own_recipe(tmp_path: Path, capsys) -> None:
+    """`lockstep run R --set ... --seed ...` trains the effective recipe; deploying its folder rebuilds that recipe
+    (report.json `overrides`), not the file's: the checkpoint's recipe hash matches and the overrides are recorded.
+    A recorded override that is not one is refused by name."""
+    run = tmp_path / "run"
+    assert main(["run", str(EXAMPLES / "csv-binary" / "recipe.yaml"), "--out", str(run), "--quiet",
+                 "--set", "optimizer.learning_rate=0.02", "--set", "data.preprocessing=[]", "--seed", "3"]) == 0
+    out = tmp_path / "deployed"
+    code, _, err = _deploy([str(run), "--environment", str(ENVS["onnx-cpu"]), "--out", str(out)], capsys)
+    report = _report(out)
+    assert code in (0, 1), err
+    _all_but_latency_hold(report)
+    assert report["recipe_hash"] == json.loads((run / "report.json").read_text())["recipe_hash"]
+    assert report["overrides"] == ["--set optimizer.learning_rate=0.02", "--set data.preprocessing=[]", "--seed 3"]
+    bad = tmp_path / "bad-run"
+    shutil.copytree(run, bad)
+    meta = json.loads((bad / "report.json").read_text())
+    meta["overrides"] = ["--frobnicate 1"]
+    (bad / "report.json").write_text(json.dumps(meta))
+    _usage([str(bad), "--environment", str(ENVS["onnx-cpu"]), "--out", str(tmp_path / "o")], capsys,
+           "--frobnicate 1", "neither")
