@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import math
 import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -54,6 +57,26 @@ def to_numpy(t: torch.Tensor) -> np.ndarray:
     if t.dtype == torch.float64 and t.device.type == "cpu":
         return t.numpy().copy()
     return t.to("cpu", torch.float64).numpy()
+
+
+@contextmanager
+def _native_output_silenced() -> Iterator[None]:
+    """File descriptors 1 and 2 sent to /dev/null for the duration: the TorchScript exporter prints the whole graph
+    from C++ before raising on an operator it cannot export (one line of reason, a hundred of graph), which Python's
+    redirect_stdout cannot catch. The exception carries the reason; the caller reports it."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 1)
+        os.dup2(null, 2)
+        yield
+    finally:
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in (*saved, null):
+            os.close(fd)
 
 
 class TorchSession(Session):
@@ -197,7 +220,9 @@ class TorchSession(Session):
         example = [torch.zeros((1, *graph.input_shapes[n]), dtype=torch.int64 if integer else self.dtype,
                                device=self.device) for n, integer in kinds]
         names = {n: {0: "N"} for n in (*self.input_names, *graph.outputs)}
-        with warnings.catch_warnings(), torch.no_grad():
+        from lockstep.adapters.torch.layers import rms_norm
+
+        with warnings.catch_warnings(), torch.no_grad(), rms_norm.decomposed(self.net), _native_output_silenced():
             warnings.simplefilter("ignore")
             torch.onnx.export(self.net, tuple(example), str(path), dynamo=False, opset_version=opset,
                               input_names=self.input_names, output_names=list(graph.outputs), dynamic_axes=names,

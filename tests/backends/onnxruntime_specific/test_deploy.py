@@ -94,6 +94,7 @@ def test_digits_mlp_run_folder_deploys_to_every_example_environment(digits_run: 
     ("small-cnn", tuple(ENVS)),
     ("tiny-attention", ("onnx-cpu",)),
     ("lstm-sequences", ("onnx-cpu",)),
+    ("tiny-gpt", ("onnx-cpu",)),  # rms_norm through the torch exporter at opset 17
 ])
 def test_the_other_examples_deploy(example: str, envs: tuple[str, ...], tmp_path: Path, capsys) -> None:
     run = _train(tmp_path, example, backend="torch")

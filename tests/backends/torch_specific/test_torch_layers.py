@@ -115,3 +115,20 @@ def test_building_leaves_torch_rng_alone() -> None:
     state = torch.get_rng_state()
     _net([{"type": "dense", "units": 64}, {"type": "lstm", "units": 8}], [5, 3])
     assert torch.equal(state, torch.get_rng_state())
+
+
+@pytest.mark.parametrize("scale", [True, False])
+def test_rms_norm_exports_at_opset_17_and_is_put_back(tmp_path, scale: bool) -> None:
+    """The TorchScript exporter has no ONNX form of aten::rms_norm below opset 23: the export writes it out (the
+    same formula and weight), ONNX Runtime then gives torch's outputs, and the session keeps its nn.RMSNorm."""
+    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    model, s = _net([{"type": "dense", "name": "d", "units": 6},
+                     {"type": "rms_norm", "name": "n", "scale": scale}], [3, 4])
+    rng = np.random.default_rng(0)
+    s.set_parameters(random_state(model, rng))
+    x = rng.normal(size=(5, 3, 4))
+    path = s.export(tmp_path / "m.onnx", opset=17)
+    got = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    np.testing.assert_allclose(got, s.forward(x), rtol=1e-12, atol=1e-12)
+    assert any(isinstance(m, torch.nn.RMSNorm) for m in s.net.modules())
