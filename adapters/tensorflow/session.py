@@ -212,7 +212,11 @@ class TFSession(Session):
             lr = self.schedule(self.opt.iterations)  # this step's rate, before apply() advances iterations
             loss, grads = self._loss_grads(inputs, y, masks)
             norm = tf.linalg.global_norm(grads)
-            finite = tf.math.logical_and(tf.math.is_finite(loss), tf.math.is_finite(norm))
+            if self.clip is not None and self.clip.type == "global_norm":  # the clipping needs the norm itself
+                grads_ok = tf.math.is_finite(norm)
+            else:  # each gradient finite: a float32 sum of squares overflows above ~1.8e19 on representable ones
+                grads_ok = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in grads]) if grads else True
+            finite = tf.math.logical_and(tf.math.is_finite(loss), grads_ok)
 
             def apply():
                 gs = clip_and_regularize(grads, self.clip, norm, self.l2, self.net.trainable)
