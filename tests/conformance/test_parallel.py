@@ -230,3 +230,20 @@ def test_the_pytest_plugin_under_xdist_gives_the_same_outcomes(pytester: pytest.
     reports = [json.loads((pytester.path / d / "report.json").read_text(encoding="utf-8")) for d in ("one", "two")]
     assert [{k: v for k, v in c.items() if k != "seconds"} for c in reports[0]["checks"]] == \
         [{k: v for k, v in c.items() if k != "seconds"} for c in reports[1]["checks"]]
+
+
+@pytest.mark.slow
+def test_the_pytest_plugin_under_xdist_on_torch_gives_certify_s_figures(pytester: pytest.Pytester,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two xdist workers, each a process with pytest's modules and the plugin loaded, give the figures of a
+    certification in this process, to the bit (one thread everywhere: the same float32 reductions)."""
+    pytest.importorskip("xdist")
+    pytest.importorskip("torch")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the workers' default threads
+    constructs = "dense,relu,mse,adam,random_model"
+    run = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--lockstep-adapter=torch", "--lockstep-examples=3",
+                                        f"--lockstep-construct={constructs}", "-n", "2", "--lockstep-report=two", "-q")
+    run.assert_outcomes(passed=16)
+    plugin = json.loads((pytester.path / "two" / "report.json").read_text(encoding="utf-8"))["checks"]
+    cert, _ = _certify("torch", 1, threads=1, constructs=constructs)
+    assert [{k: v for k, v in c.items() if k != "seconds"} for c in plugin] == _checks(cert)
