@@ -64,6 +64,20 @@ def threads_per_worker(total: int, jobs: int) -> int:
     return max(1, int(total) // max(1, int(jobs)))
 
 
+CHECK_THREADS = 1
+"""A check's intra-op threads unless `--threads` says otherwise, whatever `--jobs`. Threads change a framework's
+float32 reductions (torch's oneDNN convolutions, batch-norm statistics: measured in docs/conformance.md), so a
+default that followed the process layout (all CPUs in one process, a share in each worker) gave `--jobs 1` and
+`--jobs 2` different figures, and a 2-core laptop and a 64-core CI machine different certificates. The cases are
+small: one thread costs a serial run little, and the default `--jobs` (one worker per CPU) uses the machine."""
+
+
+def check_threads(threads: int | None, jobs: int) -> int:
+    """The intra-op threads every check runs with: `threads` given is the total that `jobs` workers share, its
+    share each; none given is CHECK_THREADS, the same in one process and in any number of workers."""
+    return CHECK_THREADS if threads is None else threads_per_worker(threads, jobs)
+
+
 # ------------------------------------------------------------------------------------------------ the worker
 _WORKER: dict[str, Any] = {}
 

@@ -69,8 +69,8 @@ def test_jobs_on_torch_give_the_serial_certificate() -> None:
     pytest.importorskip("torch")
     from lockstep import cli  # noqa: F401 - one more local module in this process than in the workers
 
-    serial, _ = _certify("torch", 1, threads=1)
-    two, _ = _certify("torch", 2, threads=1)  # one thread each way: the same float32 reductions
+    serial, _ = _certify("torch", 1)
+    two, _ = _certify("torch", 2)  # the default threads: one per check either way, the same float32 reductions
     diff = [(a["construct"], a["level"], a["dtype"], a["worst"], b["worst"])
             for a, b in zip(_checks(serial), _checks(two), strict=True) if a != b]
     assert not diff, f"serial against --jobs 2: {diff}"
@@ -184,6 +184,16 @@ def test_threads_are_shared_among_the_workers() -> None:
     assert json.loads(cert.environment["threads"])["reference"]["requested"] == 4
 
 
+def test_a_check_has_the_same_threads_whatever_the_jobs() -> None:
+    """Threads change float32 reductions: by default every check runs with CHECK_THREADS, in one process or in
+    workers, on any machine; a --threads given is the total the workers share."""
+    assert parallel.check_threads(None, 1) == parallel.check_threads(None, 2) == parallel.check_threads(None, 64) == 1
+    assert parallel.check_threads(8, 1) == 8 and parallel.check_threads(8, 2) == 4
+    requested = [json.loads(_certify("reference", jobs, constructs="dense")[0].environment["threads"])
+                 ["reference"]["requested"] for jobs in (1, 2)]
+    assert requested == [parallel.CHECK_THREADS] * 2, requested
+
+
 # ------------------------------------------------------------------------------------------ dying workers
 class _DyingSession(ReferenceSession):
     def forward(self, x: Any, *, training: bool = False, masks: Any = None) -> Any:
@@ -236,14 +246,15 @@ def test_the_pytest_plugin_under_xdist_gives_the_same_outcomes(pytester: pytest.
 def test_the_pytest_plugin_under_xdist_on_torch_gives_certify_s_figures(pytester: pytest.Pytester,
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """Two xdist workers, each a process with pytest's modules and the plugin loaded, give the figures of a
-    certification in this process, to the bit (one thread everywhere: the same float32 reductions)."""
+    certification in this process, to the bit (the default threads, one per check everywhere: the same float32
+    reductions)."""
     pytest.importorskip("xdist")
     pytest.importorskip("torch")
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the workers' default threads
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)  # the plugin's threads do not follow it
     constructs = "dense,relu,mse,adam,random_model"
     run = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--lockstep-adapter=torch", "--lockstep-examples=3",
                                         f"--lockstep-construct={constructs}", "-n", "2", "--lockstep-report=two", "-q")
     run.assert_outcomes(passed=16)
     plugin = json.loads((pytester.path / "two" / "report.json").read_text(encoding="utf-8"))["checks"]
-    cert, _ = _certify("torch", 1, threads=1, constructs=constructs)
+    cert, _ = _certify("torch", 1, constructs=constructs)
     assert [{k: v for k, v in c.items() if k != "seconds"} for c in plugin] == _checks(cert)
