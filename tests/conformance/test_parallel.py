@@ -62,15 +62,18 @@ def test_jobs_with_a_failing_adapter_give_the_same_failures(tmp_path: Path) -> N
 
 
 @pytest.mark.slow
-def test_jobs_on_torch_give_the_serial_certificate() -> None:
+@pytest.mark.parametrize("framework", ["torch", "tensorflow"])
+def test_jobs_on_a_framework_give_the_serial_certificate(framework: str) -> None:
     """Float figures too, to the bit: which example and quantity is worst at a round-off error (2.2e-16 in
     float64) depends on the cases drawn, and a worker that ran other checks first drew other cases while
-    hypothesis mixed the literals of the modules imported so far into its draws (`suite.seeded_draws`)."""
-    pytest.importorskip("torch")
+    hypothesis mixed the literals of the modules imported so far into its draws (`suite.seeded_draws`). An
+    adapter that reuses what it built for one case in the next (a cache of models or traced functions) must
+    give the same figures whichever cases its process ran before."""
+    pytest.importorskip(framework)
     from lockstep import cli  # noqa: F401 - one more local module in this process than in the workers
 
-    serial, _ = _certify("torch", 1)
-    two, _ = _certify("torch", 2)  # the default threads: one per check either way, the same float32 reductions
+    serial, _ = _certify(framework, 1)
+    two, _ = _certify(framework, 2)  # the default threads: one per check either way, the same float32 reductions
     diff = [(a["construct"], a["level"], a["dtype"], a["worst"], b["worst"])
             for a, b in zip(_checks(serial), _checks(two), strict=True) if a != b]
     assert not diff, f"serial against --jobs 2: {diff}"
