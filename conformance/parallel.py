@@ -2,11 +2,13 @@
 
 Each worker is a fresh interpreter (the `spawn` start method: a framework's threads do not survive `fork`) that
 imports nothing heavy until it has set its thread counts: its environment first (OMP_NUM_THREADS and the BLAS
-pools), then the adapter (resolved by name, or unpickled), then `runner.configure_threads` with its share of the
-CPUs, so N workers × threads do not oversubscribe the machine. It plans the certification itself (`suite.plan`
-is deterministic) and runs the items it is handed by index; each check's cases come from its own hypothesis seed
-(`suite.check_seed`), so a check draws the same cases in any worker, in any order. The parent hands the results
-on in plan order, so the progress counts checks in order and the certificate lists them as a serial run does.
+pools), then the adapter (resolved by name, or unpickled), then `runner.configure_threads` with the threads every
+check runs with (`check_threads`: one, as in a serial run, unless `--threads` gives a total to share), so N
+workers × threads do not oversubscribe the machine and the float32 reductions are a serial run's. It plans the
+certification itself (`suite.plan` is deterministic) and runs the items it is handed by index; each check's cases
+come from its own hypothesis seed (`suite.check_seed`) and from nothing else a process carries (`suite.seeded_draws`),
+so a check draws the same cases in any worker, in any order. The parent hands the results on in plan order, so the
+progress counts checks in order and the certificate lists them as a serial run does.
 
 A worker that dies (a crash in native code, a kill) takes only what it was running: the pool is restarted and the
 unfinished items run again; an item that was running when two workers died is reported as an `error` of its

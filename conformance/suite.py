@@ -157,7 +157,7 @@ def seeded_draws() -> Iterator[None]:
     """Hypothesis draws from its seed alone while this is open: the cases of a check must not depend on what else
     the process has imported.
 
-    Hypothesis (6.131 on) mixes into its draws (about one in twenty integers, floats and strings) literals it
+    Recent hypothesis (6.170 here) mixes into its draws (about one in twenty integers, floats and strings) literals it
     collects from the source of every *local* module imported so far: any module outside site-packages and the
     standard library, such as an editable install of Lockstep, a user's script or a third-party adapter. The
     same check seed then drew other cases after one more such module was imported: by a check that ran earlier
