@@ -8,8 +8,8 @@ then the totals and, last, `false alarms: N` (checks that failed or errored on a
     python benchmarks/certify_time.py --adapter torch [--seeds 0-4] [--examples 6] [--jobs 2]
 
 `--jobs N` runs the checks in N worker processes as `lockstep certify --jobs N` does (each with its share of
-`--threads`, default the CPUs this process may use); the default, 1, runs them in this process with `--threads`
-intra-op threads. The time is the wall time from the first check to the last, workers' start-up included.
+`--threads` where given, else 1 thread, as certify's checks have); the default, 1, runs them in this process.
+The time is the wall time from the first check to the last, workers' start-up included.
 
 `--cases` also counts the distinct generated cases each run covers (a case's spec hashed: model, training
 fields, array seed, batch, steps, targets), per run and over all seeds; `--shared-seed` draws them as before
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--verbose", "-v", action="store_true", help="print every failing or erroring check")
     ap.add_argument("--jobs", type=int, default=1, help="worker processes (default 1: this process)")
     ap.add_argument("--threads", type=int, default=None,
-                    help="intra-op threads in all (default: the CPUs this process may use), shared by the workers")
+                    help="intra-op threads in all, shared by the workers (default: 1 per check, as lockstep certify)")
     ap.add_argument("--cases", action="store_true", help="count the distinct generated cases (spec hashes)")
     ap.add_argument("--shared-seed", action="store_true",
                     help="every check draws under the run's seed itself (the draws before issue 13), to compare")
@@ -56,8 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     from lockstep.adapters.registry import get
     from lockstep.conformance import suite
-    from lockstep.conformance.parallel import threads_per_worker
-    from lockstep.fingerprint import default_threads
+    from lockstep.conformance.parallel import check_threads
     from lockstep.runner import configure_threads
 
     if args.jobs < 1 or (args.threads is not None and args.threads < 1):
@@ -66,9 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--cases counts in this process: use it with --jobs 1")
     adapter = get(args.adapter)
     adapter.devices()
-    threads = args.threads or default_threads()
-    if args.jobs > 1:
-        threads = threads_per_worker(threads, args.jobs)
+    threads = check_threads(args.threads, args.jobs)
     configure_threads(adapter, args.adapter, threads)
     if args.shared_seed:
         suite.check_seed = lambda seed, *_: seed

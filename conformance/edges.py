@@ -284,10 +284,11 @@ def census(examples: int | None = None, seed: int | None = None, dtype: str = "f
 
         strategy = spec.strategy(spec.construct, None) if spec.construct in suite.COMPOSITES \
             else spec.strategy(spec.construct)
-        hypothesis_seed(suite.check_seed(seed, spec.construct, dtype, "cpu"))(settings(
-            max_examples=examples, database=None, deadline=None, derandomize=False, print_blob=False,
-            verbosity=Verbosity.quiet, phases=[Phase.generate], suppress_health_check=list(HealthCheck))(
-            given(strategy)(record)))()
+        with suite.seeded_draws():  # as a check draws them
+            hypothesis_seed(suite.check_seed(seed, spec.construct, dtype, "cpu"))(settings(
+                max_examples=examples, database=None, deadline=None, derandomize=False, print_blob=False,
+                verbosity=Verbosity.quiet, phases=[Phase.generate], suppress_health_check=list(HealthCheck))(
+                given(strategy)(record)))()
         classes: dict[str, int] = {}
         hits: dict[str, int] = {}
         for case in drawn:

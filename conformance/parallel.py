@@ -2,11 +2,13 @@
 
 Each worker is a fresh interpreter (the `spawn` start method: a framework's threads do not survive `fork`) that
 imports nothing heavy until it has set its thread counts: its environment first (OMP_NUM_THREADS and the BLAS
-pools), then the adapter (resolved by name, or unpickled), then `runner.configure_threads` with its share of the
-CPUs, so N workers × threads do not oversubscribe the machine. It plans the certification itself (`suite.plan`
-is deterministic) and runs the items it is handed by index; each check's cases come from its own hypothesis seed
-(`suite.check_seed`), so a check draws the same cases in any worker, in any order. The parent hands the results
-on in plan order, so the progress counts checks in order and the certificate lists them as a serial run does.
+pools), then the adapter (resolved by name, or unpickled), then `runner.configure_threads` with the threads every
+check runs with (`check_threads`: one, as in a serial run, unless `--threads` gives a total to share), so N
+workers × threads do not oversubscribe the machine and the float32 reductions are a serial run's. It plans the
+certification itself (`suite.plan` is deterministic) and runs the items it is handed by index; each check's cases
+come from its own hypothesis seed (`suite.check_seed`) and from nothing else a process carries (`suite.seeded_draws`),
+so a check draws the same cases in any worker, in any order. The parent hands the results on in plan order, so the
+progress counts checks in order and the certificate lists them as a serial run does.
 
 A worker that dies (a crash in native code, a kill) takes only what it was running: the pool is restarted and the
 unfinished items run again; an item that was running when two workers died is reported as an `error` of its
@@ -62,6 +64,20 @@ def adapter_source(given: Any, instance: Any) -> str | bytes:
 def threads_per_worker(total: int, jobs: int) -> int:
     """Each worker's intra-op threads: its share of `total` (at least 1)."""
     return max(1, int(total) // max(1, int(jobs)))
+
+
+CHECK_THREADS = 1
+"""A check's intra-op threads unless `--threads` says otherwise, whatever `--jobs`. Threads change a framework's
+float32 reductions (torch's oneDNN convolutions, batch-norm statistics: measured in docs/conformance.md), so a
+default that followed the process layout (all CPUs in one process, a share in each worker) gave `--jobs 1` and
+`--jobs 2` different figures, and a 2-core laptop and a 64-core CI machine different certificates. The cases are
+small: one thread costs a serial run little, and the default `--jobs` (one worker per CPU) uses the machine."""
+
+
+def check_threads(threads: int | None, jobs: int) -> int:
+    """The intra-op threads every check runs with: `threads` given is the total that `jobs` workers share, its
+    share each; none given is CHECK_THREADS, the same in one process and in any number of workers."""
+    return CHECK_THREADS if threads is None else threads_per_worker(threads, jobs)
 
 
 # ------------------------------------------------------------------------------------------------ the worker

@@ -270,13 +270,12 @@ class Suite:
             config.args[:] = [a for a in config.args if a not in suite.selection]
         if not hasattr(config, "workerinput"):  # a new session replaces an earlier one's failures, as certify does
             _clear_failures(suite.failures_dir)
-        else:  # a pytest-xdist worker: its share of the CPUs, so N workers × threads do not oversubscribe
-            from lockstep.conformance.parallel import threads_per_worker
-            from lockstep.fingerprint import default_threads
-            from lockstep.runner import configure_threads
+        from lockstep.conformance.parallel import CHECK_THREADS
+        from lockstep.runner import configure_threads
 
-            workers = int(config.workerinput.get("workercount", 1))  # type: ignore[attr-defined]
-            configure_threads(adapter, name, threads_per_worker(default_threads(), workers))
+        # the threads `lockstep certify` gives every check, in this process or in any pytest-xdist worker: the same
+        # figures as the certificate's, with or without -n (N workers × 1 thread never oversubscribe N CPUs)
+        configure_threads(adapter, name, CHECK_THREADS)
         return suite
 
     # --------------------------------------------------------------------------------------- hooks

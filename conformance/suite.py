@@ -21,6 +21,7 @@ import platform
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -151,6 +152,36 @@ def check_seed(seed: int, construct: str, dtype: str, device: str) -> int:
     return int.from_bytes(digest[:8], "big")
 
 
+@contextmanager
+def seeded_draws() -> Iterator[None]:
+    """Hypothesis draws from its seed alone while this is open: the cases of a check must not depend on what else
+    the process has imported.
+
+    Recent hypothesis (6.170 here) mixes into its draws (about one in twenty integers, floats and strings) literals it
+    collects from the source of every *local* module imported so far: any module outside site-packages and the
+    standard library, such as an editable install of Lockstep, a user's script or a third-party adapter. The
+    same check seed then drew other cases after one more such module was imported: by a check that ran earlier
+    in the process (a `--jobs` worker has run other checks than the serial run had at that point), by the CLI,
+    or by a test module (issue #13: `--jobs 2` against a serial run). While this is open the pool of local
+    literals is empty (hypothesis's own global constants stay); the pool is hypothesis's private state, so a
+    version without it (older, or renamed) runs unchanged, and tests/conformance/test_parallel.py fails on one
+    that moved it."""
+    try:
+        from hypothesis.internal.conjecture import providers
+
+        cache, collect, empty = providers.CONSTANTS_CACHE, providers._get_local_constants, providers.Constants()
+    except (ImportError, AttributeError):
+        yield
+        return
+    providers._get_local_constants = lambda: empty
+    cache.cache.clear()  # the allowed constants per kind of draw, filled from the pool in force
+    try:
+        yield
+    finally:
+        providers._get_local_constants = collect
+        cache.cache.clear()
+
+
 def _explore(target: Target, spec: Spec, examples: int, seed: int) -> _Explored:
     from hypothesis import HealthCheck, Phase, Verbosity, given, reject, settings
     from hypothesis import seed as hypothesis_seed
@@ -201,7 +232,8 @@ def _explore(target: Target, spec: Spec, examples: int, seed: int) -> _Explored:
         report_multiple_bugs=False, verbosity=Verbosity.quiet, phases=[Phase.generate, Phase.shrink],
         suppress_health_check=list(HealthCheck))(given(strategy)(body)))
     try:
-        test()
+        with seeded_draws():
+            test()
     except _Diverged as exc:
         seen.failing = exc
     except _ShrinkBudget:

@@ -601,8 +601,8 @@ def certify(adapter: str | Adapter, *, levels: str | int | Iterable[int | str] =
     entry point `lockstep.adapters`, or module:attribute) or an adapter object; `levels` 1-4 or their names;
     `examples` hypothesis examples per check; `seed` one seed, one set of cases (the example recipes' seeds are
     shifted by it too); `recipe_steps` caps level 4 (default: every step of each example recipe, each judged
-    from the reference's state); `threads` the adapter's intra-op threads (default: OMP_NUM_THREADS if set, else
-    the CPUs this process may use; with `jobs`, the total that the workers share); `jobs` the worker processes the
+    from the reference's state); `threads` the adapter's intra-op threads (default: 1 per check, whatever `jobs`;
+    with `jobs`, the total that the workers share); `jobs` the worker processes the
     checks run in (default 1: in this process; None: the CPUs this process may use, what the command defaults to),
     with a certificate identical to one process's (the same cases, verdicts and order). `report`: the folder of
     report.json, junit.xml, report.html, report.md and the failures' reproducers (True: `certify-<adapter>/`,
@@ -641,14 +641,14 @@ def certify(adapter: str | Adapter, *, levels: str | int | Iterable[int | str] =
                                 + (f"; did you mean `{hint[0]}`?" if hint else f"; known: {', '.join(sorted(known))}"))
     name = adapter if isinstance(adapter, str) else getattr(adapter, "name", type(adapter).__name__)
     instance = _adapter(adapter)
-    from lockstep.conformance.parallel import adapter_source, threads_per_worker
-    from lockstep.fingerprint import default_threads, usable_cpus
+    from lockstep.conformance.parallel import adapter_source, check_threads
+    from lockstep.fingerprint import usable_cpus
     from lockstep.runner import configure_threads
 
     workers = usable_cpus() if jobs is None else jobs
+    threads = check_threads(threads, workers)  # the same per check whatever `jobs`, unless `threads` is given
     source: str | bytes | None = None
-    if workers > 1:  # each worker gets its share of the threads: N workers × threads never oversubscribe
-        threads = threads_per_worker(default_threads() if threads is None else threads, workers)
+    if workers > 1:
         try:
             source = adapter_source(adapter, instance)
         except ValueError as exc:

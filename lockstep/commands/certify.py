@@ -35,12 +35,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--recipe-steps", type=int, default=None, metavar="K",
                         help="level 4: judge only the first K steps of each example recipe (default: every step)")
     parser.add_argument("--threads", type=int, default=None, metavar="N",
-                        help="the adapter's intra-op threads (default: OMP_NUM_THREADS if set, else the CPUs "
-                             "this process may use); inter-op 1")
+                        help="the adapter's intra-op threads (default: 1 per check, with any --jobs, so that "
+                             "--jobs never changes a figure); inter-op 1")
     parser.add_argument("--jobs", "-j", type=int, default=None, metavar="N",
                         help="run the checks in N worker processes (default: the CPUs this process may use; 1: in "
-                             "this process); the report is the one a single process gives. --threads is then the "
-                             "total the workers share")
+                             "this process); the report is the one a single process gives. A --threads given is then "
+                             "the total the workers share")
     parser.add_argument("--report", default=None, metavar="DIR",
                         help="report folder (default: certify-<adapter>/)")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress display")
