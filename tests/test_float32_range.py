@@ -166,3 +166,27 @@ def test_a_mean_loss_overflows_when_the_sum_of_its_terms_does(value: float, m: i
     total = abs(value) * (m if reduction == "mean" else 1)
     expected = math.copysign(math.inf, value) if total > FLOAT32_MAX else value
     assert got == expected, f"{reduction} of {m} terms, loss {value}: got {got}, expected {expected}"
+
+
+
+def test_json_outputs_are_strict(tmp_path: Path) -> None:
+    """Every JSON output goes through `write_json`: a non-finite number is the string "inf"/"-inf"/"nan" (float()
+    reads it back), never the bare NaN/Infinity tokens that jq, browsers and most JSON parsers reject. A run
+    stopped by a non-finite loss writes its report and metrics that way too."""
+    import json
+
+    from lockstep.cli import main
+    from lockstep.spec.atomic import write_json
+
+    def refuse(token: str) -> None:
+        raise AssertionError(f"a JSON output holds the non-JSON token {token}")
+
+    write_json(tmp_path / "x.json", {"a": math.inf, "b": [math.nan, 1.5, -math.inf], "c": (np.float64("nan"),)})
+    data = json.loads((tmp_path / "x.json").read_text(), parse_constant=refuse)
+    assert data == {"a": "inf", "b": ["nan", 1.5, "-inf"], "c": ["nan"]}, data
+    recipe = _write(tmp_path, CASES["sgd-lr-1e30"][0])
+    out = tmp_path / "run"
+    assert main(["run", str(recipe), "--backend", "reference", "--out", str(out), "--quiet"]) == 1
+    json.loads((out / "report.json").read_text(), parse_constant=refuse)
+    for line in (out / "metrics.jsonl").read_text().splitlines():
+        json.loads(line, parse_constant=refuse)
