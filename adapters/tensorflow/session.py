@@ -136,7 +136,8 @@ class TFSession(Session):
         self.mask_spec = {k: tf.TensorSpec((None, *s), tf.bool) for k, s in self.net.dropout_shapes.items()}
         self.recipe = recipe
         self.step = 0
-        self.opt = None
+        self._opt: Any = None
+        self._opt_pending = False  # a recipe's optimizer not built yet (`opt` builds it on first use)
         self._functions: dict[str, Any] = {}  # tf.function per entry point (tracing counts, tests)
         self._compiled: dict[str, Callable] = {}  # their concrete functions, called on every step
         self._io: _StateIO | None = None  # get_state/set_state's compiled transfers, made on first use
@@ -153,9 +154,24 @@ class TFSession(Session):
             self.l2 = recipe.regularization.l2
             self.clip = recipe.gradient_clipping
             if self.net.trainable:
-                with tf.device(self.device):
-                    self.opt = optimizers.build(recipe.optimizer, self.schedule)
-                    self.opt.build(self.net.trainable)
+                if recipe.optimizer.type not in optimizers.OPTIMIZERS:  # the same error as building it now
+                    raise KeyError(f"no TensorFlow mapping for optimizer `{recipe.optimizer.type}`")
+                self._opt_pending = True
+                if tf.distribute.has_strategy():  # its variables belong to the strategy entered around us
+                    _ = self.opt
+
+    @property
+    def opt(self) -> Any:
+        """The recipe's Keras optimizer (None without a recipe or trainable parameters), built on first use: a
+        session that only runs forward passes and gradients (conformance levels 1 and 2) never needs its state
+        variables, and creating them is about 60 % of building such a session."""
+        if self._opt_pending:
+            self._opt_pending = False
+            with tf.device(self.device):
+                opt = optimizers.build(self.recipe.optimizer, self.schedule)  # type: ignore[union-attr]
+                opt.build(self.net.trainable)
+            self._opt = opt
+        return self._opt
 
     # ------------------------------------------------------------------------------ conversion
     # Compiled functions take flat positional tensors, in this order: the model inputs (input_spec's
