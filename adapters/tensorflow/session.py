@@ -266,7 +266,8 @@ class TFSession(Session):
 
             def apply():
                 gs = clip_and_regularize(grads, self.clip, norm, self.l2, self.net.trainable)
-                self.opt.apply(gs, self.net.trainable)
+                with self.schedule.held(self.opt.iterations, lr):  # Keras asks for the rate again: this one
+                    self.opt.apply(gs, self.net.trainable)
                 return tf.constant(True)
 
             def rollback():
