@@ -200,6 +200,17 @@ class Session(ABC):
         finally:
             self.set_state(own)
 
+    def expect_few_calls(self) -> None:
+        """A hint that this session will serve a few calls only (one generated conformance case). A session that
+        compiles its entry points may then run them uncompiled, with the same kernels, where compiling would
+        cost more than it saves, and say so in `execution`. The default ignores it."""
+        return None
+
+    @property
+    def execution(self) -> str:
+        """How this session runs its calls, in a word for certificates (`eager`, `compiled`); "" if unstated."""
+        return ""
+
     def export(self, path: str | Path, *, format: str = "onnx") -> Path:
         raise UnsupportedConstruct(f"export:{format}", f"{type(self).__name__} cannot export")
 

@@ -181,6 +181,17 @@ def _provenance_words(cert: Certification) -> str:
     return "provenance of the checks run: " + " · ".join(f"{k} {v}" for k, v in n.items())
 
 
+def _execution_words(cert: Certification) -> str:
+    """`execution: eager at levels 1, 2, 3 (152 checks) · compiled at level 4 (14 checks)`; "" when the adapter's
+    sessions state no mode (adapters/base.py, `Session.execution`)."""
+    parts = []
+    for mode, levels in cert.execution_counts().items():
+        at = ", ".join(map(str, levels))
+        n = sum(levels.values())
+        parts.append(f"{mode} at level{'s' * (len(levels) > 1)} {at} ({n} check{'s' * (n != 1)})")
+    return ("execution: " + " · ".join(parts)) if parts else ""
+
+
 def _construct_provenance(checks: Iterable[CheckResult]) -> str:
     """A construct's provenance over its checks: `native`, or `native/written` where dtypes differ (in check
     order); `composite` for random models and example recipes, `-` where nothing declared one."""
@@ -238,6 +249,7 @@ def summary_table(cert: Certification, *, width: int = 100) -> str:
         + f" · spec {cert.spec_version} · suite {cert.suite_version}",
         _counts_words(cert),
         _provenance_words(cert),
+        *filter(None, [_execution_words(cert)]),
         f"{_examples_words(cert)} · {fmt_seconds(cert.seconds)} · seed {cert.seed}",
         _verdict(cert),
     ]
@@ -532,6 +544,7 @@ def html_report(cert: Certification) -> str:
     facts = [("adapter", cert.adapter), ("adapter versions", _versions(cert) or "-"),
              ("spec version", cert.spec_version), ("suite version", cert.suite_version),
              ("checks", _counts_words(cert)), ("provenance", _provenance_words(cert)),
+             *((("execution", _execution_words(cert).removeprefix("execution: ")),) if _execution_words(cert) else ()),
              ("examples", _examples_words(cert)),
              ("time", fmt_seconds(cert.seconds)), ("seed", str(cert.seed)),
              ("levels", ", ".join(f"{k} {LEVELS.get(k, '')}" for k in _levels(cert))),
@@ -598,13 +611,15 @@ def _check_tip(c: CheckResult) -> str:
         s += f", {c.examples} example{'s' if c.examples != 1 else ''}"
     if c.support:
         s += f"; {c.support}"
+    if c.execution and c.outcome != "unsupported":
+        s += f"; ran {c.execution}"
     if c.outcome == "unsupported" and c.message:
         s += f"; {c.message}"
     return s
 
 
 def _html_checks(cert: Certification) -> str:
-    heads = ["construct", "level", "dtype", "device", "outcome", "provenance", "support", "examples",
+    heads = ["construct", "level", "dtype", "device", "outcome", "provenance", "support", "execution", "examples",
              "worst quantity", "error", "tolerance", "margin", "time"]
     problems = {id(c): i for i, c in enumerate(_problems(cert))}
     rows = ["<table>", "<tr>" + "".join(f"<th>{h}</th>" for h in heads) + "</tr>"]
@@ -618,7 +633,7 @@ def _html_checks(cert: Certification) -> str:
         cols = [f"<td>{_h(c.construct)}</td>", f"<td>{c.level} {_h(c.level_name)}</td>",
                 f"<td>{_h(c.dtype)}</td>", f"<td>{_h(c.device)}</td>", f'<td class="{c.outcome}">{outcome}</td>',
                 f"<td>{_h(c.provenance or '-')}</td>", f"<td>{_h(c.support)}</td>",
-                f'<td class="num">{c.examples}</td>',
+                f"<td>{_h(c.execution or '-')}</td>", f'<td class="num">{c.examples}</td>',
                 f"<td>{_h(w.quantity) if w else ''}</td>",
                 f'<td class="num">{fmt_number(w.error) if w else ""}</td>',
                 f'<td class="num">{fmt_number(w.tolerance) if w else ""}</td>',
@@ -701,6 +716,8 @@ def markdown_report(cert: Certification) -> str:
            f"| spec / suite | {_md(cert.spec_version)} / {_md(cert.suite_version)} |",
            f"| checks | {_md(_counts_words(cert))} |",
            f"| provenance | {_md(_provenance_words(cert))} |",
+           *([f"| execution | {_md(_execution_words(cert).removeprefix('execution: '))} |"]
+             if _execution_words(cert) else []),
            f"| examples | {_md(_examples_words(cert))} |",
            f"| time | {fmt_seconds(cert.seconds)} |",
            f"| seed | {cert.seed} |",

@@ -87,6 +87,8 @@ class CheckResult:
     reproduce: str | None = None  # the command that reproduces the failure
     provenance: str | None = None  # native | bridged | written: what the verdict is evidence about; None for
     # composites, example recipes and unsupported checks (adapters/base.py, PROVENANCES)
+    execution: str = ""  # how the adapter's sessions ran this check's cases (`Session.execution`: "eager",
+    # "compiled"); "" where the adapter does not say or nothing ran
 
     @property
     def level_name(self) -> str:
@@ -152,6 +154,16 @@ class Certification:
             if c.outcome != "unsupported" and c.provenance in out:
                 out[c.provenance] += 1
         return out
+
+    def execution_counts(self) -> dict[str, dict[int, int]]:
+        """How the adapter ran the checks: execution mode -> level -> checks run so (`CheckResult.execution`;
+        checks for which the adapter stated none are left out)."""
+        out: dict[str, dict[int, int]] = {}
+        for c in self.checks:
+            if c.outcome != "unsupported" and c.execution:
+                levels = out.setdefault(c.execution, {})
+                levels[c.level] = levels.get(c.level, 0) + 1
+        return {mode: dict(sorted(levels.items())) for mode, levels in sorted(out.items(), key=lambda m: min(m[1]))}
 
     def coverage(self) -> dict[str, dict[str, str]]:
         """construct -> level name -> the combined outcome over dtypes and devices ("pass", "fail", ...).

@@ -124,22 +124,33 @@ class Target:
     name: str
     dtype: str
     device: str
+    executions: set[str] = field(default_factory=set)  # how the sessions built for it ran (`Session.execution`)
+
+    def execution(self) -> str:
+        """What its certificate records: the sessions' execution modes, sorted, joined ("" if none stated)."""
+        return "/".join(sorted(e for e in self.executions if e))
 
 
-def build_pair(target: Target, prep: Prepared) -> Pair:
-    """The reference (float64, CPU) and the adapter under test, both built for the prepared recipe."""
+def build_pair(target: Target, prep: Prepared, *, few_calls: bool = False) -> Pair:
+    """The reference (float64, CPU) and the adapter under test, both built for the prepared recipe. `few_calls`
+    hints the adapter's session that it serves one generated case (`Session.expect_few_calls`: it may skip
+    compiling); the mode it then runs in is recorded on `target` for the certificate."""
     from lockstep.adapters.reference import ReferenceAdapter
 
     reference = ReferenceAdapter().build(prep.model, dtype="float64", recipe=prep.recipe)
     actual = target.adapter.build(prep.model, dtype=target.dtype, device=target.device, recipe=prep.recipe)
+    if few_calls:
+        actual.expect_few_calls()
+    target.executions.add(getattr(actual, "execution", ""))  # a third-party session need not subclass Session
     return Pair(prep, reference, actual, target.dtype, target)
 
 
 def run_pair(target: Target, case: Case, levels: tuple[int, ...], workdir: Path
              ) -> dict[int, list[Check] | Exception]:
-    """Prepare `case` (written into `workdir`), build both sessions and run each level's comparisons; a level
-    whose run raised (other than UnsupportedConstruct, which propagates) maps to the exception."""
-    return run_levels(build_pair(target, case.prepare(workdir, target.dtype)), levels)
+    """Prepare `case` (written into `workdir`), build both sessions (the adapter's told it serves a few calls)
+    and run each level's comparisons; a level whose run raised (other than UnsupportedConstruct, which
+    propagates) maps to the exception."""
+    return run_levels(build_pair(target, case.prepare(workdir, target.dtype), few_calls=True), levels)
 
 
 def check_seed(seed: int, construct: str, dtype: str, device: str) -> int:
@@ -331,6 +342,7 @@ def _results(target: Target, spec: Spec, seen: _Explored, seconds: float, report
                 for lv in spec.levels]
     skipped = (f"{seen.rejected} generated case{'s' * (seen.rejected != 1)} the adapter cannot build were skipped "
                f"({seen.unsupported})") if seen.rejected else ""
+    base = {**base, "execution": target.execution()}
     out = []
     for lv in spec.levels:
         # a level fails if any case it ran failed it (not only if the shrunk case does), and its figure is its
@@ -436,7 +448,8 @@ def run_recipe(target: Target, recipe: Path, steps: int | None, report_dir: Path
         w = max(checks, key=lambda c: c.ratio, default=None)
         bad = next((c for c in checks if not c.ok), None)
         result = CheckResult(outcome="fail" if bad else "pass", examples=1, worst=_worst(w) if w else None,
-                             seconds=seconds, message=bad.describe() if bad else "", **base)
+                             seconds=seconds, message=bad.describe() if bad else "", execution=target.execution(),
+                             **base)
         if bad and report_dir is not None:
             rel = f"failures/{result.name}"
             shutil.copytree(copy, report_dir / rel, dirs_exist_ok=True)

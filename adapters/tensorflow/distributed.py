@@ -175,6 +175,8 @@ def _define() -> type:
     class _TFDataParallelSession(TFSession):
         """The TFSession protocol over MirroredStrategy replicas; every method takes the global batch."""
 
+        can_run_eagerly = False  # its replicated steps are tf.functions of their own: it always runs compiled
+
         def __init__(self, model: Model, *, dtype: str, recipe: Recipe | None, replicas: int,
                      batch_norm: str | None) -> None:
             self.strategy = _strategy(replicas)

@@ -119,18 +119,41 @@ class _BridgedAdamStep:
         beta_2_power = ops.power(ops.cast(self.beta_2, dtype), local_step)
         return ops.sqrt(1 - beta_2_power) / (1 - beta_1_power)
 
-    def update_step(self, gradient, variable, learning_rate):
-        dt = variable.dtype
+    def apply(self, grads, trainable_variables=None):
+        """Keras's apply, with the bridge's scalars computed once for all variables of the step (`_bridge`)."""
+        # a plain attribute, past Keras's tracking of what an optimizer holds (it is no state)
+        self.__dict__["_bridged"] = None if tf.distribute.has_strategy() else {}
+        try:
+            return super().apply(grads, trainable_variables)  # type: ignore[misc]
+        finally:
+            self.__dict__["_bridged"] = None
+
+    def _bridge(self, learning_rate, dt) -> tuple[Any, Any]:
+        """(the learning rate handed to Keras, ε̂), both in `dt`. They depend only on `iterations` (which Keras
+        advances after every variable's update) and the step's rate, so inside one `apply` they are computed once
+        per dtype and reused for every variable: the same values, a fraction of the ops (eagerly, where each op
+        costs ~50 µs, and in a traced graph). Not cached under a distribution strategy (replicas' threads)."""
+        cache = getattr(self, "_bridged", None)
+        key = (id(learning_rate), dt)
+        if cache is not None and key in cache:
+            return cache[key]
         f64 = tf.float64
         t = tf.cast(self.iterations + 1, f64)
         c1 = 1 - tf.pow(tf.constant(float(self.beta_1), f64), t)
         c2 = 1 - tf.pow(tf.constant(float(self.beta_2), f64), t)
         keras_factor = tf.cast(self._keras_bias_factor(dt), f64)
         lr = tf.cast(learning_rate, f64) * (tf.sqrt(c2) / c1) / keras_factor
+        out = (tf.cast(lr, dt), tf.cast(float(self.epsilon) * tf.sqrt(c2), dt))
+        if cache is not None:
+            cache[key] = out
+        return out
+
+    def update_step(self, gradient, variable, learning_rate):
+        lr, epsilon_hat = self._bridge(learning_rate, variable.dtype)
         epsilon = self.epsilon
-        self.epsilon = tf.cast(float(epsilon) * tf.sqrt(c2), dt)  # ε̂, read by Keras's update_step
+        self.epsilon = epsilon_hat  # ε̂, read by Keras's update_step
         try:
-            super().update_step(gradient, variable, tf.cast(lr, dt))  # type: ignore[misc]
+            super().update_step(gradient, variable, lr)  # type: ignore[misc]
         finally:
             self.epsilon = epsilon
 

@@ -21,7 +21,8 @@ float64, so every constant is handed over as a float64 NumPy scalar and the sche
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import keras
@@ -133,9 +134,37 @@ class StandardSchedule(keras.optimizers.schedules.LearningRateSchedule):
         self.schedule = schedule
         self.base = float(base)
         self.native = build(schedule, self.base)
+        self._traced: tuple[Any, Any, Any] | None = None  # (graph, step, rate): the last rate put in a graph
+        self._held: tuple[Any, Any] | None = None  # (step, rate) while `held` is active
+
+    @contextmanager
+    def held(self, step: Any, rate: Any) -> Iterator[None]:
+        """Inside, a call with the step variable `step` returns `rate`, already computed for it: the session
+        computes the step's rate to report it, then Keras's `apply` asks for it again (and AdamW's weight decay
+        once per variable); `iterations` moves only at the end of `apply`, so it is the same value, computed once
+        (eagerly a Keras schedule is some 20 ops). Only for the duration of one step's `apply`."""
+        self._held = (step, rate)
+        try:
+            yield
+        finally:
+            self._held = None
 
     def __call__(self, step):
-        return tf.cast(self.native(step), tf.float64)
+        """The rate at `step`. While a graph is traced, a second call with the same step variable in the same graph
+        reuses the first call's tensor: Keras's AdamW asks for the rate once per variable for its weight decay, and
+        `iterations` does not change inside one `apply` (Keras advances it last), so the value is the same and the
+        graph holds the schedule once instead of once per variable. Eager calls, and calls under a distribution
+        strategy (whose replicas trace in threads of their own), always compute."""
+        if self._held is not None and self._held[0] is step:
+            return self._held[1]
+        if tf.executing_eagerly() or tf.distribute.has_strategy():
+            return tf.cast(self.native(step), tf.float64)
+        graph = tf.compat.v1.get_default_graph()
+        if self._traced is not None and self._traced[0] is graph and self._traced[1] is step:
+            return self._traced[2]
+        rate = tf.cast(self.native(step), tf.float64)
+        self._traced = (graph, step, rate)
+        return rate
 
     def get_config(self) -> dict:
         return {"schedule": self.schedule.model_dump(mode="json"), "base": self.base}

@@ -9,6 +9,12 @@ batch-norm statistics the forward pass moved, inside the same graph. Python sees
 step (loss, norm, learning rate, ok), so a step costs one host synchronization, as `model.fit`'s does.
 The session calls each entry point's ConcreteFunction directly with tensors (autograph off: nothing in
 these graphs needs it), which skips tf.function's per-call dispatch.
+
+A session told it will serve only a few calls (`expect_few_calls`: the conformance suite's generated cases, one
+forward, one gradient or up to 8 steps each) runs the same entry points eagerly instead: the same Python, the
+same Keras layers and optimizer, the same TensorFlow kernels, dispatched op by op, with nothing traced. Tracing
+and a graph's first call cost about 0.1 s per entry point, more than such a case's whole run eagerly
+(docs/adapters/tensorflow.md, "Eager for a few calls"). `execution` says which mode a session ran in.
 """
 
 from __future__ import annotations
@@ -46,6 +52,13 @@ REWRITES = os.environ.get("LOCKSTEP_TF_GRAPH_REWRITES") == "1"
 graph then runs exactly the ops the adapter wrote (no fused kernels, no reordered arithmetic: what is certified is
 what runs, op for op), and a function's first call, where grappler spends its time, costs 40 % to 9 % as much
 (docs/adapters/tensorflow.md). LOCKSTEP_TF_GRAPH_REWRITES=1 turns grappler back on."""
+
+COMPILE_ALWAYS = os.environ.get("LOCKSTEP_TF_COMPILE_ALWAYS") == "1"
+"""LOCKSTEP_TF_COMPILE_ALWAYS=1: sessions ignore `expect_few_calls` and compile every entry point, so a certification
+checks the compiled graphs at every level (slower: each generated case then traces its own functions)."""
+
+EAGER = "eager"
+COMPILED = "compiled"
 
 
 @contextmanager
@@ -104,6 +117,8 @@ class TFSession(Session):
     """One spec model as Keras layers on one device, in float32 or float64 (per-layer dtype policies,
     never the global floatx), optionally with a recipe's loss, optimizer, schedule, clipping and L2."""
 
+    can_run_eagerly = True  # whether `expect_few_calls` may switch this class's entry points to eager
+
     def __init__(self, model: Model, *, dtype: str, device: str = "cpu", recipe: Recipe | None = None,
                  allow_tf32: bool | None = None) -> None:
         if dtype not in DTYPES:
@@ -121,11 +136,13 @@ class TFSession(Session):
         self.mask_spec = {k: tf.TensorSpec((None, *s), tf.bool) for k, s in self.net.dropout_shapes.items()}
         self.recipe = recipe
         self.step = 0
-        self.opt = None
+        self._opt: Any = None
+        self._opt_pending = False  # a recipe's optimizer not built yet (`opt` builds it on first use)
         self._functions: dict[str, Any] = {}  # tf.function per entry point (tracing counts, tests)
         self._compiled: dict[str, Callable] = {}  # their concrete functions, called on every step
         self._io: _StateIO | None = None  # get_state/set_state's compiled transfers, made on first use
         self._version = 0  # bumped by everything that may change a variable (the state cache's key)
+        self.eager = False  # entry points run op by op (`expect_few_calls`) instead of compiled
         if recipe is not None:
             out = tuple(graph.output_shapes()[0])
             self.class_index = recipe.loss.type in CLASS_INDEX_LOSSES
@@ -137,9 +154,24 @@ class TFSession(Session):
             self.l2 = recipe.regularization.l2
             self.clip = recipe.gradient_clipping
             if self.net.trainable:
-                with tf.device(self.device):
-                    self.opt = optimizers.build(recipe.optimizer, self.schedule)
-                    self.opt.build(self.net.trainable)
+                if recipe.optimizer.type not in optimizers.OPTIMIZERS:  # the same error as building it now
+                    raise KeyError(f"no TensorFlow mapping for optimizer `{recipe.optimizer.type}`")
+                self._opt_pending = True
+                if tf.distribute.has_strategy():  # its variables belong to the strategy entered around us
+                    _ = self.opt
+
+    @property
+    def opt(self) -> Any:
+        """The recipe's Keras optimizer (None without a recipe or trainable parameters), built on first use: a
+        session that only runs forward passes and gradients (conformance levels 1 and 2) never needs its state
+        variables, and creating them is about 60 % of building such a session."""
+        if self._opt_pending:
+            self._opt_pending = False
+            with tf.device(self.device):
+                opt = optimizers.build(self.recipe.optimizer, self.schedule)  # type: ignore[union-attr]
+                opt.build(self.net.trainable)
+            self._opt = opt
+        return self._opt
 
     # ------------------------------------------------------------------------------ conversion
     # Compiled functions take flat positional tensors, in this order: the model inputs (input_spec's
@@ -169,12 +201,30 @@ class TFSession(Session):
         keep = dict(zip(self.mask_spec, args[n + int(target):], strict=True)) if masks else {}
         return inputs, y, keep
 
+    # ------------------------------------------------------------------------------ execution mode
+    def expect_few_calls(self) -> None:
+        """Run the entry points eagerly from now on (unless LOCKSTEP_TF_COMPILE_ALWAYS=1): for a session that serves
+        a few calls, tracing a graph costs more than running its ops one by one, and the ops are the same."""
+        if self.can_run_eagerly and not COMPILE_ALWAYS and not self.eager:
+            self.eager = True
+            self._compiled.clear()
+            self._functions.clear()
+            self._io = None
+
+    @property
+    def execution(self) -> str:
+        """`eager` (op by op, nothing traced) or `compiled` (a tf.function graph per entry point, grappler off)."""
+        return EAGER if self.eager else COMPILED
+
     def _compile(self, name: str, fn: Callable, *, target: bool, masks: bool) -> Callable:
-        """The concrete function of `fn` over (inputs, [target], [masks]), traced once on first use.
+        """The concrete function of `fn` over (inputs, [target], [masks]), traced once on first use; in eager
+        mode `fn` itself, which runs the same ops one by one.
 
         Calling the ConcreteFunction directly with tensors skips tf.function's per-call signature
         matching and cache lookup (a third of a small model's step time on a CPU)."""
-        if name not in self._compiled:
+        if name not in self._compiled and self.eager:
+            self._compiled[name] = fn
+        elif name not in self._compiled:
             specs = [*self.input_spec.values(), *([self.target_spec] if target else []),
                      *(self.mask_spec.values() if masks else [])]
             function = tf.function(fn, input_signature=specs, reduce_retracing=True, autograph=False)
@@ -220,7 +270,8 @@ class TFSession(Session):
 
             def apply():
                 gs = clip_and_regularize(grads, self.clip, norm, self.l2, self.net.trainable)
-                self.opt.apply(gs, self.net.trainable)
+                with self.schedule.held(self.opt.iterations, lr):  # Keras asks for the rate again: this one
+                    self.opt.apply(gs, self.net.trainable)
                 return tf.constant(True)
 
             def rollback():
@@ -498,6 +549,15 @@ class _StateIO:
         self.where = {dt: np.concatenate(w) if w else np.zeros(0, np.int64) for dt, w in where.items()}
         self.splits = {dt: np.cumsum([int(np.prod(m[3])) for m in self.members[dt]])[:-1] for dt in dtypes}
         self.fast = all(self.covered)  # every element of every variable is some canonical value's
+        if session.eager:  # the same reads and assignments, op by op
+            def on_device(fn: Callable) -> Callable:
+                def call(*args):
+                    with tf.device(session.device):
+                        return fn(*args)
+                return call
+
+            self.getter, self.setter = on_device(get_all), on_device(set_all)
+            return
         with tf.device(session.device):
             self.getter = _plain(tf.function(get_all, autograph=False).get_concrete_function())
             self.setter = _plain(tf.function(set_all, input_signature=specs, autograph=False).get_concrete_function())
