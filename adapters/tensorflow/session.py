@@ -397,8 +397,9 @@ class TFSession(Session):
                   masks: Arrays | None = None) -> tuple[StepResult, TrainingState]:
         """Load, step, read, put back, in ONE compiled call (`_graph_step_from`): `lockstep compare` judges every
         step this way, and four host round trips per judged step cost more than a small model's step itself.
-        A non-finite step takes the unfused path below, which names the quantity."""
-        if self.opt is None:
+        A non-finite step takes the unfused path below, which names the quantity; so does an eager session (no
+        graph to fuse into: its ops run one by one either way)."""
+        if self.eager or self.opt is None:
             return self._step_from_unfused(state, x, y, masks)
         io = self._state_io()
         fn = self._compiled.get("step_from") or self._compile_step_from(io)
@@ -435,8 +436,8 @@ class TFSession(Session):
 
     def _step_from_unfused(self, state: TrainingState, x: np.ndarray | Arrays, y: np.ndarray,
                            masks: Arrays | None) -> tuple[StepResult, TrainingState]:
-        """Load, step, read, put back as separate calls (a parameter-free model; a non-finite step, whose
-        `train_step` names the quantity)."""
+        """Load, step, read, put back as separate calls (an eager session; a parameter-free model; a non-finite step,
+        whose `train_step` names the quantity)."""
         io = self._state_io()
         own = io.latest() or io.get()
         io.set(state)
