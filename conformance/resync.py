@@ -172,9 +172,10 @@ class Judge:
     def judge(self, rs: ReferenceStep, session: Session, *, scratch: bool = False) -> StepVerdict:
         """`session` from the reference's state before step `rs.t`, one native step, compared. The session's
         own state is left as it was (`Session.step_from`), unless it is `scratch` (used for nothing else:
-        level 4), where the step simply runs on it."""
+        level 4), where the step simply runs on it, or through the adapter's own `step_from` where it has one
+        (TensorFlow's is one compiled call where set, step and get are three)."""
         try:
-            if scratch:
+            if scratch and type(session).step_from is Session.step_from:  # the default would save and restore
                 session.set_state(rs.before)
                 res = session.train_step(rs.x, rs.y, masks=rs.masks)
                 got = session.get_state()
