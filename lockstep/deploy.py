@@ -130,15 +130,20 @@ def load_environment(path: str | Path) -> Environment:
     return envs[0]
 
 
-def _run_overrides(run: Path) -> tuple[list[str], int | None]:
+def _run_record(run: Path) -> dict[str, Any]:
+    """A run folder's report.json, or {} where there is none or it is unreadable (the callers say what is missing)."""
+    try:
+        data = json.loads((run / "report.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _run_overrides(run: Path, record: dict[str, Any]) -> tuple[list[str], int | None]:
     """The `--set`s and `--seed` a run folder was trained with (report.json `overrides`, as the run said them), so
     that deploy rebuilds the recipe the run trained, not the file's: a checkpoint of `lockstep run R --set ...`
     belongs to the effective recipe (its hash says so)."""
-    report = run / "report.json"
-    try:
-        said = json.loads(report.read_text(encoding="utf-8")).get("overrides") or [] if report.is_file() else []
-    except (OSError, ValueError, AttributeError):
-        said = []
+    said = record.get("overrides") or []
     sets: list[str] = []
     seed: int | None = None
     for text in said if isinstance(said, list) else [said]:
@@ -148,24 +153,19 @@ def _run_overrides(run: Path) -> tuple[list[str], int | None]:
         elif flag == "--seed" and value.strip().lstrip("-").isdigit():
             seed = int(value)
         else:
-            raise DeployError(f"{report}: `overrides` holds {text!r}, which is neither `--set KEY=VALUE` nor "
-                              f"`--seed N`; give the recipe and --weights {run}/checkpoints/step-XXXXXXXX.npz")
+            raise DeployError(f"{run / 'report.json'}: `overrides` holds {text!r}, which is neither `--set KEY=VALUE` "
+                              f"nor `--seed N`; give the recipe and --weights {run}/checkpoints/step-XXXXXXXX.npz")
     return sets, seed
 
 
-def _run_recipe(run: Path) -> Path:
+def _run_recipe(run: Path, record: dict[str, Any]) -> Path:
     """The recipe a run folder was trained from: report.json's `recipe_path`, or a recipe.yaml beside it."""
-    report = run / "report.json"
-    if report.is_file():
-        try:
-            recorded = json.loads(report.read_text(encoding="utf-8")).get("recipe_path")
-        except (OSError, ValueError, AttributeError):
-            recorded = None
-        if recorded and Path(recorded).is_file():
-            return Path(recorded)
-        if recorded:
-            raise DeployError(f"{run}: the run's recipe {recorded} no longer exists; give the recipe and "
-                              f"--weights {run}/checkpoints/step-XXXXXXXX.npz")
+    recorded = record.get("recipe_path")
+    if recorded and Path(recorded).is_file():
+        return Path(recorded)
+    if recorded:
+        raise DeployError(f"{run}: the run's recipe {recorded} no longer exists; give the recipe and "
+                          f"--weights {run}/checkpoints/step-XXXXXXXX.npz")
     for name in ("recipe.yaml", "recipe.yml", "recipe.json"):
         if (run / name).is_file():
             return run / name
@@ -185,9 +185,11 @@ def plan(source: str | Path, environment: str | Path, *, weights: str | Path | N
     check_target(env, exporter)
     src = Path(source)
     run_folder = None
+    record: dict[str, Any] = {}
     if src.is_dir():
         run_folder = src
-        recipe_path = _run_recipe(src)
+        record = _run_record(src)
+        recipe_path = _run_recipe(src, record)
         if weights is None:
             found = checkpoints(src / "checkpoints")  # the newest: a damaged one is named, not passed over
             if not found:
@@ -208,7 +210,7 @@ def plan(source: str | Path, environment: str | Path, *, weights: str | Path | N
     name = env.metadata.name
     out_dir = Path(out) if out is not None else Path("deploy") / name
     _check_out(out_dir, [recipe_path, weights_path, env_path])
-    sets, seed = _run_overrides(run_folder) if run_folder is not None else ([], None)
+    sets, seed = _run_overrides(run_folder, record) if run_folder is not None else ([], None)
     return Plan(src, recipe_path, weights_path, env_path, env, out_dir, exporter, run_folder, sets, seed)
 
 
