@@ -17,6 +17,8 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from lockstep.spec.atomic import strict_json
+
 Outcome = Literal["pass", "fail", "unsupported", "error"]
 
 PROVENANCES: tuple[str, ...] = ("native", "bridged", "written")
@@ -103,9 +105,9 @@ class CheckResult:
         d = asdict(self)
         d["level_name"] = self.level_name
         if self.worst is not None:
-            d["worst"]["margin"] = _finite(self.worst.margin)
+            d["worst"]["margin"] = strict_json(self.worst.margin)
             for k in ("error", "tolerance", "ratio"):
-                d["worst"][k] = _finite(d["worst"][k])
+                d["worst"][k] = strict_json(d["worst"][k])
         return d
 
     @classmethod
@@ -205,10 +207,3 @@ class Certification:
         }
 
 
-def _finite(x: float) -> float | str:
-    """JSON has no inf/nan: they are written as the strings "inf" and "nan"."""
-    if math.isnan(x):
-        return "nan"
-    if math.isinf(x):
-        return "inf" if x > 0 else "-inf"
-    return x

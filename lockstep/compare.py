@@ -32,6 +32,7 @@ from lockstep.adapters.base import NonFiniteError, Session
 from lockstep.conformance.checks import Check, scale_of
 from lockstep.conformance.resync import Judge, StepVerdict
 from lockstep.runner import Prepared
+from lockstep.spec.atomic import strict_json
 
 FIRST_STEPS = 3
 """With `every` > 1, the first steps are judged anyway (warm-up, the first momentum and bias corrections)."""
@@ -86,8 +87,8 @@ class Divergence:
                 f"(ratio {self.ratio:.3g})")
 
     def to_json(self) -> dict[str, Any]:
-        return {"step": self.step, "quantity": self.quantity, "error": _num(self.error),
-                "tolerance": _num(self.tolerance), "ratio": _num(self.ratio)}
+        return {"step": self.step, "quantity": self.quantity, "error": strict_json(self.error),
+                "tolerance": strict_json(self.tolerance), "ratio": strict_json(self.ratio)}
 
 
 def judged_steps(total: int, every: int) -> set[int]:
@@ -170,11 +171,11 @@ class Comparison:
                 "holds": b not in self.first_divergence,
                 "first_divergence": self.first_divergence[b].to_json() if b in self.first_divergence else None,
                 "failing_steps": self.failing_steps.get(b, 0),
-                "worst": None if w is None else {"step": w[0], "quantity": w[1].quantity, "ratio": _num(w[1].ratio),
-                                                 "error": _num(w[1].error), "tolerance": _num(w[1].tolerance)}}
+                "worst": None if w is None else {"step": w[0], "quantity": w[1].quantity, "ratio": w[1].ratio,
+                                                 "error": w[1].error, "tolerance": w[1].tolerance}}
         drift_growth = {k: self.growth(k) for k in [*self.backends[1:], *(f"{a}/{b}" for a, b in
                                                                          pair_names(self.backends))]}
-        return {
+        return strict_json({  # JSON has no inf/NaN: written as strings
             **self.meta,
             "backends": self.backends, "baseline": self.backends[0], "judge": JUDGE, "dtype": self.dtype,
             "agree": self.agree, "total_steps": self.total_steps, "steps_compared": len(self.rows),
@@ -184,28 +185,23 @@ class Comparison:
             "first_divergence": {b: d.to_json() for b, d in self.first_divergence.items()},
             "drift": {"kind": "free-running", "judged": False, "baseline": self.backends[0],
                       "measure": f"max |a - r| / (|r| + {DRIFT_FLOOR:g} s)",
-                      "growth_per_step": {k: _num(v) if v is not None else None for k, v in drift_growth.items()},
+                      "growth_per_step": drift_growth,
                       "stopped": {b: {"step": s, "quantity": q} for b, (s, q) in self.stopped.items()}},
             "stopped": {b: {"step": s, "quantity": q} for b, (s, q) in self.stopped.items()},
             "steps": [_row_json(r) for r in self.rows],
-        }
+        })
 
 
 def _row_json(r: StepRow) -> dict[str, Any]:
-    return {"step": r.step, "loss": {b: _num(v) for b, v in r.losses.items()},
-            "diff": {b: {"loss_rel": _num(d.loss_rel), "param_rel": _num(d.param_rel), "param": d.param}
+    return {"step": r.step, "loss": dict(r.losses),
+            "diff": {b: {"loss_rel": d.loss_rel, "param_rel": d.param_rel, "param": d.param}
                      for b, d in r.diffs.items()},
-            "pairwise": {k: {"loss_rel": _num(d.loss_rel), "param_rel": _num(d.param_rel), "param": d.param}
+            "pairwise": {k: {"loss_rel": d.loss_rel, "param_rel": d.param_rel, "param": d.param}
                          for k, d in r.pairs.items()},
-            "judged": {b: {"holds": v.ok, "ratio": _num(v.worst.ratio) if v.worst else 0.0,
+            "judged": {b: {"holds": v.ok, "ratio": v.worst.ratio if v.worst else 0.0,
                            "quantity": v.worst.quantity if v.worst else "", "derived": v.derived,
                            **({"failed": [c.quantity for c in v.failed]} if v.failed else {})}
                        for b, v in r.judged.items()}}
-
-
-def _num(v: float) -> float | str:
-    """JSON has no inf/NaN: those become strings."""
-    return v if math.isfinite(v) else str(v)
 
 
 def drift(loss: float, base_loss: float, params: dict[str, np.ndarray], base: dict[str, np.ndarray]) -> PairDiff:

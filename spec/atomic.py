@@ -51,14 +51,16 @@ def write_text(path: str | os.PathLike[str], text: str) -> None:
 def write_json(path: str | os.PathLike[str], obj: Any) -> None:
     """Strict JSON: a non-finite float is written as the string "inf", "-inf" or "nan" (Python's `float()` reads
     them back), never as the bare `Infinity`/`NaN` tokens that jq, JavaScript and most JSON parsers reject."""
-    write_text(path, json.dumps(_finite(obj), indent=2, sort_keys=False, allow_nan=False) + "\n")
+    write_text(path, json.dumps(strict_json(obj), indent=2, sort_keys=False, allow_nan=False) + "\n")
 
 
-def _finite(obj: Any) -> Any:
+def strict_json(obj: Any) -> Any:
+    """`obj` with every non-finite float (nested in dicts, lists and tuples) as the string "inf", "-inf" or "nan":
+    the one rule of every JSON Lockstep writes or prints, so that a reader needs one `float()` for all of them."""
     if isinstance(obj, float):
         return obj if math.isfinite(obj) else str(obj)
     if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
+        return {k: strict_json(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_finite(v) for v in obj]
+        return [strict_json(v) for v in obj]
     return obj
