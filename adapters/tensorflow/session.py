@@ -395,7 +395,7 @@ class TFSession(Session):
 
     def step_from(self, state: TrainingState, x: np.ndarray | Arrays, y: np.ndarray, *,
                   masks: Arrays | None = None) -> tuple[StepResult, TrainingState]:
-        """Load, step, read, put back, in ONE compiled call (`_graph_step_from`): `lockstep compare` judges every
+        """Load, step, read, put back, in ONE compiled call (`_compile_step_from`): `lockstep compare` judges every
         step this way, and four host round trips per judged step cost more than a small model's step itself.
         A non-finite step takes the unfused path below, which names the quantity; so does an eager session (no
         graph to fuse into: its ops run one by one either way)."""
