@@ -19,6 +19,7 @@ and a graph's first call cost about 0.1 s per entry point, more than such a case
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -262,11 +263,7 @@ class TFSession(Session):
             lr = self.schedule(self.opt.iterations)  # this step's rate, before apply() advances iterations
             loss, grads = self._loss_grads(inputs, y, masks)
             norm = tf.linalg.global_norm(grads)
-            if self.clip is not None and self.clip.type == "global_norm":  # the clipping needs the norm itself
-                grads_ok = tf.math.is_finite(norm)
-            else:  # each gradient finite: a float32 sum of squares overflows above ~1.8e19 on representable ones
-                grads_ok = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in grads]) if grads else True
-            finite = tf.math.logical_and(tf.math.is_finite(loss), grads_ok)
+            by_norm = self.clip is not None and self.clip.type == "global_norm"  # the clipping needs the norm itself
 
             def apply():
                 gs = clip_and_regularize(grads, self.clip, norm, self.l2, self.net.trainable)
@@ -279,6 +276,20 @@ class TFSession(Session):
                     b.assign(v)
                 return tf.constant(False)
 
+            if self.eager:  # the same rule on the values at hand: ~20 ops fewer, each ~0.1 ms eagerly
+                loss_v, norm_v, lr_v = float(loss.numpy()), float(norm.numpy()), float(lr.numpy())
+                grads_ok = math.isfinite(norm_v) if by_norm else all(np.isfinite(g.numpy()).all() for g in grads)
+                ok = math.isfinite(loss_v) and grads_ok
+                if ok:
+                    apply()
+                else:
+                    rollback()
+                return np.array([loss_v, norm_v, lr_v, float(ok)])
+            if by_norm:
+                grads_ok = tf.math.is_finite(norm)
+            else:  # each gradient finite: a float32 sum of squares overflows above ~1.8e19 on representable ones
+                grads_ok = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in grads]) if grads else True
+            finite = tf.math.logical_and(tf.math.is_finite(loss), grads_ok)
             ok = tf.cond(finite, apply, rollback)
             f64 = tf.float64
             return tf.stack([tf.cast(loss, f64), tf.cast(norm, f64), tf.cast(lr, f64), tf.cast(ok, f64)])
@@ -340,7 +351,7 @@ class TFSession(Session):
             self.step += 1
             return StepResult(value, lr, 0.0)
         fn = self._compile("step", self._graph_step, target=True, masks=True)
-        loss, norm, lr, ok = fn(*self._input_args(x), self._target_arg(y), *self._mask_args(masks)).numpy()
+        loss, norm, lr, ok = np.asarray(fn(*self._input_args(x), self._target_arg(y), *self._mask_args(masks)))
         if not ok:
             raise NonFiniteError("loss" if not np.isfinite(loss) else f"gradient of {self._non_finite(x, y, masks)}")
         self.step += 1
@@ -550,18 +561,26 @@ class _StateIO:
         self.where = {dt: np.concatenate(w) if w else np.zeros(0, np.int64) for dt, w in where.items()}
         self.splits = {dt: np.cumsum([int(np.prod(m[3])) for m in self.members[dt]])[:-1] for dt in dtypes}
         self.fast = all(self.covered)  # every element of every variable is some canonical value's
-        if session.eager:  # the same reads and assignments, op by op
-            def on_device(fn: Callable) -> Callable:
-                def call(*args):
-                    with tf.device(session.device):
-                        return fn(*args)
-                return call
+        self._transfers: dict[str, Callable] = {}  # "get", "set": made on first use (`_transfer`)
 
-            self.getter, self.setter = on_device(get_all), on_device(set_all)
-            return
-        with tf.device(session.device):
-            self.getter = _plain(tf.function(get_all, autograph=False).get_concrete_function())
-            self.setter = _plain(tf.function(set_all, input_signature=specs, autograph=False).get_concrete_function())
+    def _transfer(self, name: str) -> Callable:
+        """`get_all` or `set_all` as this session runs: traced on first use when it compiles (each trace costs a
+        tenth of a second or more, and a session judged only through the fused `step_from`, certify's level 4,
+        never calls them), the Python function itself, op by op, when it runs eagerly."""
+        fn = self._transfers.get(name)
+        if fn is None:
+            s = self.session
+            body = self.get_all if name == "get" else self.set_all
+            with tf.device(s.device):
+                if s.eager:
+                    def fn(*args, _body=body):
+                        with tf.device(s.device):
+                            return _body(*args)
+                else:
+                    signature = None if name == "get" else self.specs
+                    fn = _plain(tf.function(body, input_signature=signature, autograph=False).get_concrete_function())
+            self._transfers[name] = fn
+        return fn
 
     @staticmethod
     def _covers(variable: Any, slots: list[Any]) -> bool:
@@ -573,7 +592,7 @@ class _StateIO:
         return bool(seen.all())
 
     def get(self) -> TrainingState:
-        state = self._unpack(self.getter())
+        state = self._unpack(self._transfer("get")())
         self.cached = (self.session._version, state)
         return state
 
@@ -623,7 +642,7 @@ class _StateIO:
         return TrainingState(step, params, states)
 
     def set(self, state: TrainingState) -> None:
-        self.setter(*self._pack(state))
+        self._transfer("set")(*self._pack(state))
         self.session.step = int(state.step)
         self.session._version += 1
 
