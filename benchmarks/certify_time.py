@@ -15,6 +15,10 @@ The time is the wall time from the first check to the last, workers' start-up in
 fields, array seed, batch, steps, targets), per run and over all seeds; `--shared-seed` draws them as before
 issue 13 (every check under the run's seed itself, so checks sharing a strategy drew the same cases), for
 comparison.
+
+`--own` splits the time between the adapter's own calls (its sessions' protocol methods and `build`, each timed
+exclusive of the others it calls) and everything else (hypothesis, writing the cases, the reference, the rules),
+and prints the adapter's calls by method: what a faster adapter could remove at most.
 """
 
 from __future__ import annotations
@@ -49,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=None,
                     help="intra-op threads in all, shared by the workers (default: 1 per check, as lockstep certify)")
     ap.add_argument("--cases", action="store_true", help="count the distinct generated cases (spec hashes)")
+    ap.add_argument("--own", action="store_true",
+                    help="time the adapter's own calls (its sessions' methods and build) apart from the rest")
     ap.add_argument("--shared-seed", action="store_true",
                     help="every check draws under the run's seed itself (the draws before issue 13), to compare")
     args = ap.parse_args(argv)
@@ -61,8 +67,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.jobs < 1 or (args.threads is not None and args.threads < 1):
         ap.error("--jobs and --threads must be at least 1")
-    if args.jobs > 1 and args.cases:
-        ap.error("--cases counts in this process: use it with --jobs 1")
+    if args.jobs > 1 and (args.cases or args.own):
+        ap.error("--cases and --own count in this process: use them with --jobs 1")
     adapter = get(args.adapter)
     adapter.devices()
     threads = check_threads(args.threads, args.jobs)
@@ -70,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.shared_seed:
         suite.check_seed = lambda seed, *_: seed
     cases = _CaseCounter(suite) if args.cases else None
+    own = _OwnTimer(adapter) if args.own else None
     startup = time.perf_counter() - t0
     examples = args.examples or suite.DEFAULT_EXAMPLES
     print(f"adapter {args.adapter} ({', '.join(f'{k} {v}' for k, v in adapter.versions().items())}); "
@@ -105,8 +112,82 @@ def main(argv: list[str] | None = None) -> int:
           f"{totals['examples'] / max(totals['seconds'], 1e-9):.1f} examples/s")
     if cases is not None and len(_seeds(args.seeds)) > 1:
         print(cases.line("all seeds", every=True))
+    if own is not None:
+        own.report(totals["seconds"])
+        own.close()
     print(f"false alarms: {totals['fail'] + totals['error']}")
     return 0 if totals["fail"] + totals["error"] == 0 else 1
+
+
+class _OwnTimer:
+    """Wall time inside the adapter: `build` and every protocol method of the sessions it builds, each call timed
+    exclusive of the timed calls it makes (a default `step_from` is its set_state, train_step and get_state)."""
+
+    METHODS = ("forward", "loss_and_gradients", "train_step", "set_parameters", "get_parameters",
+               "get_optimizer_state", "set_optimizer_state", "get_state", "set_state", "step_from")
+
+    def __init__(self, adapter) -> None:
+        import collections
+
+        self.seconds: collections.Counter[str] = collections.Counter()
+        self.calls: collections.Counter[str] = collections.Counter()
+        self._stack: list[float] = []
+        self._wrapped: set[type] = set()
+        build = adapter.build
+
+        def timed_build(*args, **kwargs):
+            session = self._timed("build", build)(*args, **kwargs)
+            self._wrap_class(type(session))
+            return session
+
+        adapter.build = timed_build
+        self._restore: list[tuple[object, str, object | None]] = [(adapter, "build", adapter.__dict__.get("build"))]
+
+    def close(self) -> None:
+        """Put back what was wrapped (the adapter and its session classes may live on in the process)."""
+        for owner, name, saved in reversed(self._restore):
+            if saved is None:
+                delattr(owner, name)
+            else:
+                setattr(owner, name, saved)
+        self._restore = []
+
+    def _timed(self, label: str, fn):
+        import functools
+        import time
+
+        @functools.wraps(fn)
+        def call(*args, **kwargs):
+            t0 = time.perf_counter()
+            self._stack.append(0.0)
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                spent = time.perf_counter() - t0
+                inner = self._stack.pop()
+                self.seconds[label] += spent - inner
+                self.calls[label] += 1
+                if self._stack:
+                    self._stack[-1] += spent
+
+        return call
+
+    def _wrap_class(self, cls: type) -> None:
+        if cls in self._wrapped:
+            return
+        self._wrapped.add(cls)
+        for name in self.METHODS:
+            fn = getattr(cls, name, None)
+            if fn is not None:
+                self._restore.append((cls, name, cls.__dict__.get(name)))
+                setattr(cls, name, self._timed(name, fn))
+
+    def report(self, total: float) -> None:
+        own = sum(self.seconds.values())
+        print(f"adapter's own calls: {own:.1f} s of {total:.1f} s; everything else (hypothesis, the cases, the "
+              f"reference, the rules): {total - own:.1f} s")
+        for label, seconds in self.seconds.most_common():
+            print(f"  {label:<22}{seconds:>8.2f} s{self.calls[label]:>8} calls")
 
 
 class _CaseCounter:

@@ -1,0 +1,45 @@
+"""benchmarks/certify_time.py's `--own` split, which docs/conformance.md's "Why 2× is out of reach" quotes."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "certify_time.py"
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location("certify_time_under_test", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_own_splits_the_adapters_calls_from_the_rest(capsys) -> None:
+    """The adapter's own time (build and its sessions' calls, each exclusive) plus the rest is the run's time, and
+    every call the suite made is counted once."""
+    rc = _script().main(["--adapter", "reference", "--levels", "1,2", "--dtype", "float64", "--examples", "2",
+                         "--own"])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    total = float(re.search(r"total: .*?, ([\d.]+) s,", out).group(1))
+    own, whole, rest = (float(x) for x in re.search(
+        r"adapter's own calls: ([\d.]+) s of ([\d.]+) s; everything else .*?: ([\d.]+) s", out).groups())
+    assert whole == pytest.approx(total, abs=0.05) and own + rest == pytest.approx(whole, abs=0.15), out
+    calls = dict((m.group(1), int(m.group(2))) for m in re.finditer(r"^  (\w+)\s+[\d.]+ s\s+(\d+) calls$", out, re.M))
+    assert calls.get("build", 0) > 0 and calls.get("forward", 0) > 0 and calls.get("loss_and_gradients", 0) > 0, out
+    from lockstep.adapters.reference import ReferenceSession
+
+    script = _script()
+    wrapped = [name for name in script._OwnTimer.METHODS
+               if hasattr(getattr(ReferenceSession, name, None), "__wrapped__")]
+    assert wrapped == [], f"the timing wrappers stayed on {wrapped}"
+
+
+def test_own_needs_one_process() -> None:
+    with pytest.raises(SystemExit) as err:
+        _script().main(["--adapter", "reference", "--jobs", "2", "--own"])
+    assert err.value.code == 2
