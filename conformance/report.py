@@ -181,15 +181,15 @@ def _provenance_words(cert: Certification) -> str:
     return "provenance of the checks run: " + " · ".join(f"{k} {v}" for k, v in n.items())
 
 
-def _execution_words(cert: Certification) -> str:
-    """`execution: eager at levels 1, 2, 3 (152 checks) · compiled at level 4 (14 checks)`; "" when the adapter's
-    sessions state no mode (adapters/base.py, `Session.execution`)."""
+def _execution_modes(cert: Certification) -> str:
+    """`eager at levels 1, 2, 3 (152 checks) · compiled at level 4 (14 checks)`; "" when the adapter's sessions
+    state no mode (adapters/base.py, `Session.execution`)."""
     parts = []
     for mode, levels in cert.execution_counts().items():
         at = ", ".join(map(str, levels))
         n = sum(levels.values())
         parts.append(f"{mode} at level{'s' * (len(levels) > 1)} {at} ({n} check{'s' * (n != 1)})")
-    return ("execution: " + " · ".join(parts)) if parts else ""
+    return " · ".join(parts)
 
 
 def _construct_provenance(checks: Iterable[CheckResult]) -> str:
@@ -249,7 +249,7 @@ def summary_table(cert: Certification, *, width: int = 100) -> str:
         + f" · spec {cert.spec_version} · suite {cert.suite_version}",
         _counts_words(cert),
         _provenance_words(cert),
-        *filter(None, [_execution_words(cert)]),
+        *[f"execution: {modes}" for modes in [_execution_modes(cert)] if modes],
         f"{_examples_words(cert)} · {fmt_seconds(cert.seconds)} · seed {cert.seed}",
         _verdict(cert),
     ]
@@ -541,10 +541,11 @@ def _href(path: str) -> str:
 def html_report(cert: Certification) -> str:
     """One self-contained page: header and verdict, coverage table, margin plot, all checks, failures."""
     n = cert.counts()
+    execution = _execution_modes(cert)
     facts = [("adapter", cert.adapter), ("adapter versions", _versions(cert) or "-"),
              ("spec version", cert.spec_version), ("suite version", cert.suite_version),
              ("checks", _counts_words(cert)), ("provenance", _provenance_words(cert)),
-             *((("execution", _execution_words(cert).removeprefix("execution: ")),) if _execution_words(cert) else ()),
+             *((("execution", execution),) if execution else ()),
              ("examples", _examples_words(cert)),
              ("time", fmt_seconds(cert.seconds)), ("seed", str(cert.seed)),
              ("levels", ", ".join(f"{k} {LEVELS.get(k, '')}" for k in _levels(cert))),
@@ -709,6 +710,7 @@ def _md_link(path: str) -> str:
 def markdown_report(cert: Certification) -> str:
     """The essentials in Markdown: summary, coverage table, failures (and unsupported constructs)."""
     levels, cells, coverage = _levels(cert), _cells(cert), cert.coverage()
+    execution = _execution_modes(cert)
     out = [f"# Lockstep certification of {_md(cert.adapter)}: **{_verdict(cert)}**", "",
            "| | |", "| --- | --- |",
            f"| adapter | {_md(cert.adapter)} |",
@@ -716,8 +718,7 @@ def markdown_report(cert: Certification) -> str:
            f"| spec / suite | {_md(cert.spec_version)} / {_md(cert.suite_version)} |",
            f"| checks | {_md(_counts_words(cert))} |",
            f"| provenance | {_md(_provenance_words(cert))} |",
-           *([f"| execution | {_md(_execution_words(cert).removeprefix('execution: '))} |"]
-             if _execution_words(cert) else []),
+           *([f"| execution | {_md(execution)} |"] if execution else []),
            f"| examples | {_md(_examples_words(cert))} |",
            f"| time | {fmt_seconds(cert.seconds)} |",
            f"| seed | {cert.seed} |",

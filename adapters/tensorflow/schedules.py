@@ -134,7 +134,6 @@ class StandardSchedule(keras.optimizers.schedules.LearningRateSchedule):
         self.schedule = schedule
         self.base = float(base)
         self.native = build(schedule, self.base)
-        self._traced: tuple[Any, Any, Any] | None = None  # (graph, step, rate): the last rate put in a graph
         self._held: tuple[Any, Any] | None = None  # (step, rate) while `held` is active
 
     @contextmanager
@@ -150,21 +149,11 @@ class StandardSchedule(keras.optimizers.schedules.LearningRateSchedule):
             self._held = None
 
     def __call__(self, step):
-        """The rate at `step`. While a graph is traced, a second call with the same step variable in the same graph
-        reuses the first call's tensor: Keras's AdamW asks for the rate once per variable for its weight decay, and
-        `iterations` does not change inside one `apply` (Keras advances it last), so the value is the same and the
-        graph holds the schedule once instead of once per variable. Eager calls, and calls under a distribution
-        strategy (whose replicas trace in threads of their own), always compute."""
+        """The rate at `step`: inside `held` (one step's `apply`, traced or eager) the rate the session computed for
+        it, else computed."""
         if self._held is not None and self._held[0] is step:
             return self._held[1]
-        if tf.executing_eagerly() or tf.distribute.has_strategy():
-            return tf.cast(self.native(step), tf.float64)
-        graph = tf.compat.v1.get_default_graph()
-        if self._traced is not None and self._traced[0] is graph and self._traced[1] is step:
-            return self._traced[2]
-        rate = tf.cast(self.native(step), tf.float64)
-        self._traced = (graph, step, rate)
-        return rate
+        return tf.cast(self.native(step), tf.float64)
 
     def get_config(self) -> dict:
         return {"schedule": self.schedule.model_dump(mode="json"), "base": self.base}

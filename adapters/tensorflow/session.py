@@ -571,13 +571,13 @@ class _StateIO:
         if fn is None:
             s = self.session
             body = self.get_all if name == "get" else self.set_all
-            with tf.device(s.device):
-                if s.eager:
-                    def fn(*args, _body=body):
-                        with tf.device(s.device):
-                            return _body(*args)
-                else:
-                    signature = None if name == "get" else self.specs
+            if s.eager:
+                def fn(*args, _body=body):
+                    with tf.device(s.device):
+                        return _body(*args)
+            else:
+                signature = None if name == "get" else self.specs
+                with tf.device(s.device):
                     fn = _plain(tf.function(body, input_signature=signature, autograph=False).get_concrete_function())
             self._transfers[name] = fn
         return fn
