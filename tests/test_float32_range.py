@@ -168,7 +168,6 @@ def test_a_mean_loss_overflows_when_the_sum_of_its_terms_does(value: float, m: i
     assert got == expected, f"{reduction} of {m} terms, loss {value}: got {got}, expected {expected}"
 
 
-
 def test_json_outputs_are_strict(tmp_path: Path) -> None:
     """Every JSON output goes through `write_json`: a non-finite number is the string "inf"/"-inf"/"nan" (float()
     reads it back), never the bare NaN/Infinity tokens that jq, browsers and most JSON parsers reject. A run
