@@ -222,6 +222,10 @@ class Adapter(ABC):
     levels: ClassVar[tuple[int, ...]] = (1, 2, 3, 4)
     """The conformance levels the adapter can be checked at: (1,) for a runtime that only predicts (the suite
     reports the others unsupported); training adapters run all four."""
+    EXECUTION: ClassVar[str] = ""
+    """How the adapter's sessions run their calls, in a sentence (`lockstep adapters --details`): a certificate's
+    verdicts are evidence about that execution (eager ops, a compiled graph, an exported model), and each check
+    records the mode its session ran in (`Session.execution`). "" if unstated."""
 
     @abstractmethod
     def versions(self) -> dict[str, str]:

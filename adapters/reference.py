@@ -150,6 +150,7 @@ class ReferenceAdapter(Adapter):
     """The float64 NumPy reference, on the CPU. Always computes in float64, whatever dtype is asked for."""
 
     name = "reference"
+    EXECUTION = "NumPy in float64, the standard's formulas as written (reference/)"
 
     def versions(self) -> dict[str, str]:
         return {"lockstep": __version__, "numpy": np.__version__, "python": platform.python_version(),

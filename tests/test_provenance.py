@@ -6,6 +6,7 @@ through the bias-correction bridge)."""
 from __future__ import annotations
 
 import importlib
+import json
 import re
 from typing import Any
 from unittest import mock
@@ -89,6 +90,10 @@ def test_adapters_details_cli(capsys) -> None:
     assert main(["adapters", "--details", "--adapter", "reference"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("reference: native 0, bridged 0, written ") and "\n  dense " in out
+    assert "\n  execution: NumPy in float64" in out
+    assert main(["adapters", "--details", "--adapter", "reference", "--format", "json"]) == 0
+    detail = json.loads(capsys.readouterr().out)["reference"]
+    assert detail["execution"].startswith("NumPy") and detail["constructs"][0]["construct"] == "dense"
     assert main(["adapters", "--details", "--adapter", "no-such"]) == 2
     assert "not an available adapter" in capsys.readouterr().err
 

@@ -39,6 +39,8 @@ class OnnxRuntimeAdapter(Adapter):
     levels: ClassVar[tuple[int, ...]] = (1,)
     exporter: ClassVar[type[Exporter]] = Exporter
     DTYPES: ClassVar[tuple[str, ...]] = ("float32", "float64", "float16")
+    EXECUTION = ("the model exported to ONNX by Lockstep's exporter, run by an ONNX Runtime InferenceSession "
+                 "(graph optimizations at ONNX Runtime's defaults)")
 
     def __init__(self, *, threads: int = 1, opset: int = 17) -> None:
         self.threads = threads

@@ -165,6 +165,9 @@ class TensorFlowAdapter(FrameworkAdapter):
     PROVENANCE = PROVENANCE
     FRAMEWORK = "TensorFlow"
     PART = "tensorflow"
+    EXECUTION = ("compiled: one tf.function graph per entry point, traced once, grappler's rewrites off (unless "
+                 "LOCKSTEP_TF_GRAPH_REWRITES=1); eager (the same ops one by one) in a session told it serves a few "
+                 "calls: certify's generated cases, levels 1-3 (LOCKSTEP_TF_COMPILE_ALWAYS=1 compiles those too)")
 
     def __init__(self, allow_tf32: bool | None = None) -> None:
         self.allow_tf32 = allow_tf32

@@ -97,6 +97,7 @@ class TorchAdapter(FrameworkAdapter):
     PROVENANCE = PROVENANCE
     FRAMEWORK = "torch"
     PART = "torch"
+    EXECUTION = "eager: torch ops one by one (nothing compiled or scripted)"
 
     def __init__(self, allow_tf32: bool | None = None) -> None:
         self.allow_tf32 = allow_tf32

@@ -24,28 +24,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="with --details: only this adapter (repeatable; default: every available one)")
 
 
-def _details(rows: list, wanted: list[str] | None) -> tuple[dict[str, list[dict]], list[str]]:
-    """{adapter: [{construct, kind, float32: {status, note}, float64: {...}}]} and the names asked for that are not
-    available here."""
+def _details(rows: list, wanted: list[str] | None) -> tuple[dict[str, dict], list[str]]:
+    """{adapter: {execution, constructs: [{construct, kind, float32: {status, note}, float64: {...}}]}} and the
+    names asked for that are not available here."""
     from lockstep.adapters.base import provenance_table
     from lockstep.adapters.registry import get
 
     names = [r.name for r in rows if r.available]
     missing = [n for n in wanted or [] if n not in names]
-    out: dict[str, list[dict]] = {}
+    out: dict[str, dict] = {}
     for name in (n for n in names if not wanted or n in wanted):
         adapter = get(name)
-        out[name] = [{"construct": construct, "kind": kind,
-                      **{dt: {"status": s.status, "note": s.note} for dt, s in by_dtype.items()}}
-                     for construct, kind, by_dtype in provenance_table(adapter)]
+        out[name] = {"execution": getattr(adapter, "EXECUTION", ""),
+                     "constructs": [{"construct": construct, "kind": kind,
+                                     **{dt: {"status": s.status, "note": s.note} for dt, s in by_dtype.items()}}
+                                    for construct, kind, by_dtype in provenance_table(adapter)]}
     return out, missing
 
 
-def _print_details(details: dict[str, list[dict]]) -> None:
-    for name, rows in details.items():
+def _print_details(details: dict[str, dict]) -> None:
+    for name, detail in details.items():
+        rows = detail["constructs"]
         counts = {k: sum(r[dt]["status"] == k for r in rows for dt in ("float32", "float64"))
                   for k in ("native", "bridged", "written", "unsupported")}
         print(f"{name}: " + ", ".join(f"{k} {v}" for k, v in counts.items()) + " (constructs × float32, float64)")
+        print(f"  execution: {detail['execution'] or 'not stated by the adapter'}")
         width = max(len(r["construct"]) for r in rows) + 2
         for r in rows:
             a, b = r["float32"], r["float64"]
