@@ -10,6 +10,10 @@ come from its own hypothesis seed (`suite.check_seed`) and from nothing else a p
 so a check draws the same cases in any worker, in any order. The parent hands the results on in plan order, so the
 progress counts checks in order and the certificate lists them as a serial run does.
 
+`lockstep certify` starts its workers (`Workers`) before it imports the adapter itself when the adapter is given by
+name: each worker's import of the framework (seconds for TensorFlow) then overlaps the parent's own and its
+planning, instead of following them.
+
 A worker that dies (a crash in native code, a kill) takes only what it was running: the pool is restarted and the
 unfinished items run again; an item that was running when two workers died is reported as an `error` of its
 levels instead of being tried a third time. Ctrl-C stops the workers with the parent.
@@ -84,39 +88,56 @@ def check_threads(threads: int | None, jobs: int) -> int:
 _WORKER: dict[str, Any] = {}
 
 
-def _init(setup: Setup, started: Any) -> None:
-    """Worker start: threads first, then the adapter and the plan. An error is kept and raised by each task
-    (a failing initializer would only break the pool without saying why)."""
+def _init(source: str | bytes, name: str, threads: int, started: Any) -> None:
+    """Worker start: threads first, then the adapter (the framework's import, the slow part). An error is kept and
+    raised by each task (a failing initializer would only break the pool without saying why)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it stops the workers
     for variable in THREAD_VARIABLES:
-        os.environ[variable] = str(setup.threads)
+        os.environ[variable] = str(threads)
     _WORKER["started"] = started
     try:
-        from lockstep.conformance import suite
+        from lockstep.conformance import suite  # noqa: F401  (imported here, not by the first task)
         from lockstep.runner import configure_threads
 
-        if isinstance(setup.adapter, bytes):
-            adapter = pickle.loads(setup.adapter)
+        if isinstance(source, bytes):
+            adapter = pickle.loads(source)
         else:
             from lockstep.adapters.registry import get
 
-            adapter = get(setup.adapter)  # the parent found it already (and explained a missing one)
-        configure_threads(adapter, setup.name, setup.threads)
-        options = suite.Options(**setup.options)
-        items = list(suite.plan(adapter, options))
-        names = tuple(item_name(item) for item in items)
-        if names != setup.plan:
-            raise WorkerSetupError("the worker planned other checks than the parent (an adapter whose devices or "
-                                   "support differ between processes?)")
-        _WORKER.update(adapter=adapter, options=options, items=items, name=setup.name)
+            adapter = get(source)
+        configure_threads(adapter, name, threads)
+        _WORKER.update(adapter=adapter, name=name)
     except BaseException as exc:
         _WORKER["error"] = f"{type(exc).__name__}: {exc}"
 
 
-def _run(index: int) -> list[Any]:
+def _ready() -> None:
+    """A task that only makes the pool start a process (workers started ahead of the plan: `Workers`)."""
+
+
+def _prepare(setup: Setup) -> None:
+    """The certification's options and plan, once per worker: its plan must be the parent's."""
+    from lockstep.conformance import suite
+
+    options = suite.Options(**setup.options)
+    items = list(suite.plan(_WORKER["adapter"], options))
+    if tuple(item_name(item) for item in items) != setup.plan:
+        raise WorkerSetupError("the worker planned other checks than the parent (an adapter whose devices or "
+                               "support differ between processes?)")
+    _WORKER.update(setup=setup, options=options, items=items)
+
+
+def _run(index: int, setup: Setup) -> list[Any]:
     """One planned item in the worker: the CheckResults `suite.certify` would append for it."""
     if "error" in _WORKER:
         raise WorkerSetupError(f"a worker process could not start: {_WORKER['error']}")
+    if _WORKER.get("setup") != setup:
+        try:
+            _prepare(setup)
+        except WorkerSetupError:
+            raise
+        except Exception as exc:
+            raise WorkerSetupError(f"a worker process could not plan the checks: {type(exc).__name__}: {exc}") from None
     from lockstep.conformance import suite
 
     _WORKER["started"].put((index, os.getpid()))
@@ -134,10 +155,42 @@ def item_name(item: tuple[Any, str, str]) -> str:
 
 
 # ------------------------------------------------------------------------------------------------ the parent
+class Workers:
+    """`jobs` worker processes started now, each importing the adapter (`source`) with `threads` threads, for a
+    `run` that comes later: the parent imports the adapter and plans meanwhile. `close()` in any case (a run that
+    used them has shut them down already; otherwise they are stopped)."""
+
+    def __init__(self, source: str | bytes, name: str, threads: int, jobs: int) -> None:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        self.source, self.name, self.threads, self.jobs = source, name, threads, jobs
+        context = multiprocessing.get_context("spawn")
+        self.started = context.SimpleQueue()  # no feeder thread: what a worker put is there when it dies
+        self.executor = ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_init,
+                                            initargs=(source, name, threads, self.started))
+        try:
+            with _without_main(source):
+                for _ in range(jobs):  # the pool starts one process per task submitted while none is idle
+                    self.executor.submit(_ready)
+        except BaseException:
+            self.close()
+            raise
+
+    def serves(self, setup: Setup) -> bool:
+        return (self.source, self.name, self.threads) == (setup.adapter, setup.name, setup.threads)
+
+    def close(self) -> None:
+        _stop(self.executor)
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        self.started.close()
+
+
 def run(setup: Setup, jobs: int, on_done: Callable[[int, list[Any]], None],
-        error_results: Callable[[int, str], list[Any]]) -> None:
+        error_results: Callable[[int, str], list[Any]], workers: Workers | None = None) -> None:
     """Run every planned item in up to `jobs` workers; `on_done(index, results)` is called in plan order.
-    `error_results(index, message)` makes an item's results when the workers running it kept dying."""
+    `error_results(index, message)` makes an item's results when the workers running it kept dying. `workers`:
+    processes started ahead for this setup (used first; a restart after a death starts new ones)."""
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
@@ -147,6 +200,7 @@ def run(setup: Setup, jobs: int, on_done: Callable[[int, list[Any]], None],
     deaths: dict[int, int] = {}
     handed = 0
     context = multiprocessing.get_context("spawn")
+    ahead = workers if workers is not None and workers.serves(setup) else None
 
     def hand_on() -> None:
         nonlocal handed
@@ -156,13 +210,17 @@ def run(setup: Setup, jobs: int, on_done: Callable[[int, list[Any]], None],
 
     while handed + len(done) < total:
         pending = [i for i in range(handed, total) if i not in done]
-        started = context.SimpleQueue()  # no feeder thread: what a worker put is there when it dies
-        executor = ProcessPoolExecutor(max_workers=min(jobs, len(pending)), mp_context=context,
-                                       initializer=_init, initargs=(setup, started))
+        if ahead is not None:
+            executor, started, ahead = ahead.executor, ahead.started, None
+        else:
+            started = context.SimpleQueue()  # no feeder thread: what a worker put is there when it dies
+            executor = ProcessPoolExecutor(max_workers=min(jobs, len(pending)), mp_context=context,
+                                           initializer=_init, initargs=(setup.adapter, setup.name, setup.threads,
+                                                                        started))
         broken = False
         try:
-            with _without_main(setup):
-                futures = {executor.submit(_run, i): i for i in pending}  # the workers start here
+            with _without_main(setup.adapter):
+                futures = {executor.submit(_run, i, setup): i for i in pending}  # the workers start here
             processes = dict(getattr(executor, "_processes", None) or {})  # pid -> Process, to see who died
             waiting = set(futures)
             while waiting and not broken:
@@ -203,7 +261,7 @@ def run(setup: Setup, jobs: int, on_done: Callable[[int, list[Any]], None],
 
 
 @contextmanager
-def _without_main(setup: Setup) -> Iterator[None]:
+def _without_main(source: str | bytes) -> Iterator[None]:
     """Start workers that do not re-run the parent's main script. `spawn` imports it in every child, so a script
     calling `lockstep.certify(..., jobs=2)` without an `if __name__ == "__main__":` guard would start workers from
     its workers; the workers need nothing of it (they import the suite and the adapter by name), unless the
@@ -212,7 +270,7 @@ def _without_main(setup: Setup) -> Iterator[None]:
     import sys
 
     main = sys.modules.get("__main__")
-    needs_main = isinstance(setup.adapter, bytes) and b"__main__" in setup.adapter
+    needs_main = isinstance(source, bytes) and b"__main__" in source
     if main is None or needs_main:
         yield
         return

@@ -529,12 +529,13 @@ def run_item(target: Target, item: Spec | Path | dp.ExampleRecipe, options: Opti
 
 def certify(adapter: Adapter, name: str, options: Options,
             on_result: Callable[[int, int, CheckResult], None] | None = None, *, jobs: int = 1,
-            source: str | bytes | None = None, threads: int = 1) -> Certification:
+            source: str | bytes | None = None, threads: int = 1, workers: Any = None) -> Certification:
     """Run every planned check; `on_result(done, total, result)` reports progress after each, in plan order.
 
     With `jobs` > 1 the items run in that many worker processes (conformance/parallel.py), each with `threads`
     intra-op threads and the adapter rebuilt from `source` (a name, or the pickled adapter: `parallel.
-    adapter_source`); the certificate is the one a serial run gives (the same cases, verdicts and order)."""
+    adapter_source`); the certificate is the one a serial run gives (the same cases, verdicts and order).
+    `workers`: a `parallel.Workers` started ahead (used if it fits; stopped at once if the run is serial)."""
     cert = new_certification(adapter, name, options)
     items = list(plan(adapter, options))
     t0 = time.perf_counter()
@@ -553,8 +554,10 @@ def certify(adapter: Adapter, name: str, options: Options,
         setup = parallel.Setup(source if source is not None else parallel.adapter_source(adapter, adapter),
                                name, asdict(options), threads, tuple(parallel.item_name(i) for i in items))
         parallel.run(setup, jobs, hand_on, lambda index, message: _error_results(items[index], name, adapter,
-                                                                                 message))
+                                                                                 message), workers)
     else:
+        if workers is not None:  # one item: not worth the workers, which would compete with this process
+            workers.close()
         for index, (item, dtype, device) in enumerate(items):
             hand_on(index, run_item(Target(adapter, name, dtype, device), item, options))
     cert.seconds = time.perf_counter() - t0

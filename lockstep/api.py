@@ -610,10 +610,7 @@ def certify(adapter: str | Adapter, *, levels: str | int | Iterable[int | str] =
     counts. Raises LockstepError (exit_code 2) for bad settings or an unusable adapter."""
     from difflib import get_close_matches
 
-    from lockstep.certificate import Certificate
-    from lockstep.conformance import report as reports
-    from lockstep.conformance.suite import DEFAULT_EXAMPLES, DEFAULT_SEED, SPECS, Options, example_recipes, plan
-    from lockstep.conformance.suite import certify as run_suite
+    from lockstep.conformance.suite import DEFAULT_EXAMPLES, DEFAULT_SEED, SPECS, example_recipes
     from lockstep.runfolder import check_out_arg, writable_folder
 
     say = log or _stderr("lockstep certify")
@@ -640,13 +637,41 @@ def certify(adapter: str | Adapter, *, levels: str | int | Iterable[int | str] =
             raise LockstepError(f"--construct: unknown `{unknown[0]}`"
                                 + (f"; did you mean `{hint[0]}`?" if hint else f"; known: {', '.join(sorted(known))}"))
     name = adapter if isinstance(adapter, str) else getattr(adapter, "name", type(adapter).__name__)
-    instance = _adapter(adapter)
-    from lockstep.conformance.parallel import adapter_source, check_threads
+    from lockstep.conformance.parallel import Workers, check_threads
     from lockstep.fingerprint import usable_cpus
-    from lockstep.runner import configure_threads
 
     workers = usable_cpus() if jobs is None else jobs
     threads = check_threads(threads, workers)  # the same per check whatever `jobs`, unless `threads` is given
+    ahead = None
+    if workers > 1 and isinstance(adapter, str):
+        from lockstep.adapters.registry import names
+
+        if adapter in names():  # started before this process imports the framework: the imports overlap
+            ahead = Workers(adapter, name, threads, workers)
+    try:
+        return _certify(adapter, name, workers=workers, threads=threads, ahead=ahead,
+                        explicit=explicit, report=report, devices=devices, say=say, progress=progress,
+                        options=dict(levels=chosen_levels, dtypes=chosen_dtypes, examples=examples, seed=seed,
+                                     constructs=chosen or None, recipe_steps=recipe_steps))
+    finally:
+        if ahead is not None:
+            ahead.close()
+
+
+def _certify(adapter: str | Adapter, name: str, *, workers: int, threads: int, ahead: Any,
+             explicit: PathLike | None, report: PathLike | bool, devices: str | Iterable[str] | None,
+             say: Callable[[str], None], progress: Callable[[int, int, CheckResult], None] | None,
+             options: dict[str, Any]) -> Certificate:
+    """`certify` once its arguments are checked (and its workers started ahead, if any)."""
+    from lockstep.certificate import Certificate
+    from lockstep.conformance import report as reports
+    from lockstep.conformance.parallel import adapter_source
+    from lockstep.conformance.suite import Options, plan
+    from lockstep.conformance.suite import certify as run_suite
+    from lockstep.runfolder import writable_folder
+    from lockstep.runner import configure_threads
+
+    instance = _adapter(adapter)
     source: str | bytes | None = None
     if workers > 1:
         try:
@@ -665,13 +690,12 @@ def certify(adapter: str | Adapter, *, levels: str | int | Iterable[int | str] =
         out = writable_folder(explicit if explicit is not None else f"certify-{getattr(instance, 'name', 'adapter')}",
                               "--report", "lockstep certify")
         _clear_failures(out)
-    options = Options(levels=chosen_levels, dtypes=chosen_dtypes, devices=chosen_devices or None, examples=examples,
-                      seed=seed, constructs=chosen or None, recipe_steps=recipe_steps, report_dir=out)
-    say(f"adapter `{name}`, levels {','.join(map(str, chosen_levels))}, {', '.join(chosen_dtypes)}, devices "
-        f"{', '.join(chosen_devices or offered)}, {examples} examples per check, seed {seed}"
+    chosen = Options(devices=chosen_devices or None, report_dir=out, **options)
+    say(f"adapter `{name}`, levels {','.join(map(str, chosen.levels))}, {', '.join(chosen.dtypes)}, devices "
+        f"{', '.join(chosen_devices or offered)}, {chosen.examples} examples per check, seed {chosen.seed}"
         + (f", {workers} worker processes × {threads} threads" if workers > 1 else ""))
     # the progress counts what the summary counts: one result per level of a construct, one per example recipe
-    total = sum(len(item.levels) if hasattr(item, "levels") else 1 for item, _, _ in plan(instance, options))
+    total = sum(len(item.levels) if hasattr(item, "levels") else 1 for item, _, _ in plan(instance, chosen))
     count = [0]
 
     def each(_item_done: int, _items: int, result: CheckResult) -> None:
@@ -679,7 +703,7 @@ def certify(adapter: str | Adapter, *, levels: str | int | Iterable[int | str] =
         if progress is not None:
             progress(count[0], total, result)
 
-    cert = run_suite(instance, name, options, each, jobs=workers, source=source, threads=threads or 1)
+    cert = run_suite(instance, name, chosen, each, jobs=workers, source=source, threads=threads or 1, workers=ahead)
     if workers > 1:
         cert.environment["jobs"] = str(workers)
     files: dict[str, Path] = {}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -195,6 +196,50 @@ def test_a_check_has_the_same_threads_whatever_the_jobs() -> None:
     requested = [json.loads(_certify("reference", jobs, constructs="dense")[0].environment["threads"])
                  ["reference"]["requested"] for jobs in (1, 2)]
     assert requested == [parallel.CHECK_THREADS] * 2, requested
+
+
+def _recording(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Record, in order, each process pool created and each time `certify` resolves the adapter in this process."""
+    import concurrent.futures
+
+    events: list[Any] = []
+    pool = concurrent.futures.ProcessPoolExecutor
+
+    class Recorded(pool):  # type: ignore[misc, valid-type]
+        def __init__(self, *args: Any, **kw: Any) -> None:
+            super().__init__(*args, **kw)
+            events.append(self)
+
+    resolve = api._adapter
+    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", Recorded)
+    monkeypatch.setattr(api, "_adapter", lambda a: (events.append("adapter"), resolve(a))[1])
+    return events
+
+
+def test_workers_start_before_the_adapter_is_imported_and_run_the_checks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """By name, the workers start first (their imports of the framework overlap this process's), and the run uses
+    those very processes: no second pool."""
+    events = _recording(monkeypatch)
+    cert, _ = _certify("reference", 2, constructs="dense,relu")
+    assert len(events) == 2 and events[1] == "adapter" and events[0] != "adapter", events
+    assert cert.certified and cert.environment["jobs"] == "2"
+    _, serial = _recording(monkeypatch), _certify("reference", 1, constructs="dense,relu")[0]
+    assert _checks(cert) == _checks(serial)
+
+
+def test_workers_started_ahead_stop_when_certify_stops(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An error found after the workers started (a device the adapter does not offer) leaves no process behind;
+    so does a plan of one item, which runs in this process."""
+    events = _recording(monkeypatch)
+    with pytest.raises(LockstepError, match="offers cpu"):
+        _certify("reference", 2, devices="cuda:7")
+    cert, _ = _certify("reference", 2, constructs="dense", levels="1", dtypes="float64")
+    assert cert.certified and len(cert.checks) == 1
+    assert len([e for e in events if e != "adapter"]) == 2, events  # both started ahead
+    deadline = time.monotonic() + 20
+    while multiprocessing.active_children() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not multiprocessing.active_children()
 
 
 # ------------------------------------------------------------------------------------------ dying workers
