@@ -74,6 +74,21 @@ def test_usage_errors_are_exit_2(capsys) -> None:
 
 
 # ------------------------------------------------------------------------------------------ distribution name
+@pytest.mark.parametrize("where", ["build_parser", "run"])
+def test_ctrl_c_anywhere_is_one_word_and_exit_130(where: str, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    """Ctrl-C while the command's modules still import (building the parser) or while it runs: `interrupted`, 130,
+    no traceback (a `lockstep certify` interrupted in its first 0.3 s printed one)."""
+    import lockstep.cli as cli
+    import lockstep.commands.validate as validate
+
+    def interrupt(*_a, **_k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli if where == "build_parser" else validate, where, interrupt)
+    assert main(["validate", "examples/"]) == 130
+    assert capsys.readouterr().err == "interrupted\n"
+
+
 def test_distribution_name_is_the_free_one() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert project["name"] == DISTRIBUTION
