@@ -230,6 +230,7 @@ def test_workers_start_before_the_adapter_is_imported_and_run_the_checks(monkeyp
 def test_workers_started_ahead_stop_when_certify_stops(monkeypatch: pytest.MonkeyPatch) -> None:
     """An error found after the workers started (a device the adapter does not offer) leaves no process behind;
     so does a plan of one item, which runs in this process."""
+    before = set(multiprocessing.active_children())  # other tests' long-lived processes (replicas) stay
     events = _recording(monkeypatch)
     with pytest.raises(LockstepError, match="offers cpu"):
         _certify("reference", 2, devices="cuda:7")
@@ -237,9 +238,9 @@ def test_workers_started_ahead_stop_when_certify_stops(monkeypatch: pytest.Monke
     assert cert.certified and len(cert.checks) == 1
     assert len([e for e in events if e != "adapter"]) == 2, events  # both started ahead
     deadline = time.monotonic() + 20
-    while multiprocessing.active_children() and time.monotonic() < deadline:
+    while set(multiprocessing.active_children()) - before and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not multiprocessing.active_children()
+    assert not set(multiprocessing.active_children()) - before
 
 
 # ------------------------------------------------------------------------------------------ dying workers
