@@ -156,11 +156,12 @@ def item_name(item: tuple[Any, str, str]) -> str:
 
 # ------------------------------------------------------------------------------------------------ the parent
 class Workers:
-    """`jobs` worker processes started now, each importing the adapter (`source`) with `threads` threads, for a
-    `run` that comes later: the parent imports the adapter and plans meanwhile. `close()` in any case (a run that
-    used them has shut them down already; otherwise they are stopped)."""
+    """A pool of up to `jobs` workers with `start` of them started now, each importing the adapter (`source`) with
+    `threads` threads, for a `run` that comes later: the parent imports the adapter and plans meanwhile (the run
+    starts more, up to `jobs`, if its plan has more items than `start`). `close()` in any case (a run that used
+    them has shut them down already; otherwise they are stopped)."""
 
-    def __init__(self, source: str | bytes, name: str, threads: int, jobs: int) -> None:
+    def __init__(self, source: str | bytes, name: str, threads: int, jobs: int, start: int) -> None:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
@@ -171,7 +172,7 @@ class Workers:
                                             initargs=(source, name, threads, self.started))
         try:
             with _without_main(source):
-                for _ in range(jobs):  # the pool starts one process per task submitted while none is idle
+                for _ in range(min(start, jobs)):  # the pool starts a process per task submitted while none is idle
                     self.executor.submit(_ready)
         except BaseException:
             self.close()

@@ -22,7 +22,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -516,6 +516,12 @@ def plan(adapter: Adapter, options: Options) -> Iterator[tuple[Spec | Path | dp.
                 for recipe in example_recipes():
                     if options.constructs is None or recipe.parent.name in options.constructs:
                         yield dp.ExampleRecipe(recipe), dtype, device
+
+
+def plan_size(options: Options) -> int:
+    """How many items `plan` gives, before any adapter is loaded: a plan asks the adapter only for its devices, so
+    without `options.devices` this counts one device (the CPU every adapter offers), a lower bound."""
+    return sum(1 for _ in plan(None, replace(options, devices=options.devices or ("cpu",))))  # type: ignore[arg-type]
 
 
 def run_item(target: Target, item: Spec | Path | dp.ExampleRecipe, options: Options) -> list[CheckResult]:

@@ -642,17 +642,19 @@ def certify(adapter: str | Adapter, *, levels: str | int | Iterable[int | str] =
 
     workers = usable_cpus() if jobs is None else jobs
     threads = check_threads(threads, workers)  # the same per check whatever `jobs`, unless `threads` is given
+    options = dict(levels=chosen_levels, dtypes=chosen_dtypes, examples=examples, seed=seed,
+                   constructs=chosen or None, recipe_steps=recipe_steps)
     ahead = None
     if workers > 1 and isinstance(adapter, str):
         from lockstep.adapters.registry import names
+        from lockstep.conformance.suite import Options, plan_size
 
-        if adapter in names():  # started before this process imports the framework: the imports overlap
-            ahead = Workers(adapter, name, threads, workers)
+        start = min(workers, plan_size(Options(devices=_names(devices) or None, **options)))  # never idle ones
+        if start > 1 and adapter in names():  # started before this process imports the framework: imports overlap
+            ahead = Workers(adapter, name, threads, workers, start)
     try:
-        return _certify(adapter, name, workers=workers, threads=threads, ahead=ahead,
-                        explicit=explicit, report=report, devices=devices, say=say, progress=progress,
-                        options=dict(levels=chosen_levels, dtypes=chosen_dtypes, examples=examples, seed=seed,
-                                     constructs=chosen or None, recipe_steps=recipe_steps))
+        return _certify(adapter, name, workers=workers, threads=threads, ahead=ahead, explicit=explicit,
+                        report=report, devices=devices, say=say, progress=progress, options=options)
     finally:
         if ahead is not None:
             ahead.close()

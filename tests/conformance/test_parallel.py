@@ -227,16 +227,27 @@ def test_workers_start_before_the_adapter_is_imported_and_run_the_checks(monkeyp
     assert _checks(cert) == _checks(serial)
 
 
+@pytest.mark.parametrize("kw", [{}, {"constructs": ("dense", "digits-mlp")}, {"levels": (4,)}, {"dtypes": ("float64",)},
+                                {"devices": ("cpu", "cuda:0")}])
+def test_plan_size_is_known_before_the_adapter(kw: dict[str, Any]) -> None:
+    """How many workers to start ahead: the plan's size without the adapter (its devices only multiply it)."""
+    from lockstep.conformance.suite import Options, plan, plan_size
+
+    options = Options(**kw)
+    devices = len(kw.get("devices", ("cpu",)))
+    assert plan_size(options) == len(list(plan(ReferenceAdapter(), Options(**{**kw, "devices": ("cpu",)})))) * devices
+
+
 def test_workers_started_ahead_stop_when_certify_stops(monkeypatch: pytest.MonkeyPatch) -> None:
-    """An error found after the workers started (a device the adapter does not offer) leaves no process behind;
-    so does a plan of one item, which runs in this process."""
+    """An error found after the workers started (a device the adapter does not offer) leaves no process behind; a
+    plan of one item runs in this process and starts none."""
     before = set(multiprocessing.active_children())  # other tests' long-lived processes (replicas) stay
     events = _recording(monkeypatch)
     with pytest.raises(LockstepError, match="offers cpu"):
         _certify("reference", 2, devices="cuda:7")
     cert, _ = _certify("reference", 2, constructs="dense", levels="1", dtypes="float64")
     assert cert.certified and len(cert.checks) == 1
-    assert len([e for e in events if e != "adapter"]) == 2, events  # both started ahead
+    assert len([e for e in events if e != "adapter"]) == 1, events  # the first only
     deadline = time.monotonic() + 20
     while set(multiprocessing.active_children()) - before and time.monotonic() < deadline:
         time.sleep(0.1)
