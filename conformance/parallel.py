@@ -232,6 +232,7 @@ def run(setup: Setup, jobs: int, on_done: Callable[[int, list[Any]], None],
 
     while handed + len(done) < total:
         pending = [i for i in range(handed, total) if i not in done]
+        early = ahead is not None
         if ahead is not None:
             executor, started, ahead = ahead.executor, ahead.started, None
         else:
@@ -242,7 +243,16 @@ def run(setup: Setup, jobs: int, on_done: Callable[[int, list[Any]], None],
         broken = False
         try:
             with _without_main(setup.adapter):
-                futures = {executor.submit(_run, i, setup): i for i in pending}  # the workers start here
+                try:
+                    futures = {executor.submit(_run, i, setup): i for i in pending}  # the workers start here
+                except BrokenProcessPool:
+                    if not early:
+                        raise
+                    # a worker started ahead died before it was given an item (killed while importing): no item
+                    # is to blame, so start afresh
+                    executor.shutdown(wait=False, cancel_futures=True)
+                    started.close()
+                    continue
             processes = dict(getattr(executor, "_processes", None) or {})  # pid -> Process, to see who died
             waiting = set(futures)
             while waiting and not broken:

@@ -228,6 +228,31 @@ def test_workers_start_before_the_adapter_is_imported_and_run_the_checks(monkeyp
     assert _checks(cert) == _checks(serial)
 
 
+def test_workers_started_ahead_that_died_are_replaced() -> None:
+    """A worker started ahead that dies before it is given an item (killed while importing the framework) breaks
+    its pool: the run starts a fresh one, blames no item, and gives the serial certificate."""
+    import signal
+
+    from lockstep.conformance import suite
+
+    options = suite.Options(dtypes=("float64",), examples=2, constructs=("dense", "relu"), levels=(1,))
+    ahead = parallel.Workers("reference", "reference", 1, 2, 2)
+    try:
+        deadline = time.monotonic() + 30
+        while len(ahead.executor._processes or {}) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        for pid in list(ahead.executor._processes or {}):
+            os.kill(pid, signal.SIGKILL)
+        while not ahead.executor._broken and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert ahead.executor._broken, "the pool did not notice its workers died"
+        cert = suite.certify(ReferenceAdapter(), "reference", options, jobs=2, source="reference", workers=ahead)
+    finally:
+        ahead.close()
+    serial = suite.certify(ReferenceAdapter(), "reference", options)
+    assert _checks(cert) == _checks(serial) and all(c.outcome == "pass" for c in cert.checks), _checks(cert)
+
+
 @pytest.mark.parametrize("kw", [{}, {"constructs": ("dense", "digits-mlp")}, {"levels": (4,)}, {"dtypes": ("float64",)},
                                 {"devices": ("cpu", "cuda:0")}])
 def test_plan_size_is_known_before_the_adapter(kw: dict[str, Any]) -> None:
