@@ -99,9 +99,10 @@ def main(argv: list[str] | None = None) -> int:
     import keras
     import tensorflow as tf
 
-    tf.config.threading.set_intra_op_parallelism_threads(1)
+    threads = adapter.configure_threads(1)  # kept as they are where TensorFlow's runtime has started already
     n, steps = args.repeat, max(2, args.repeat // 10)
-    print(f"tensorflow {tf.__version__}, keras {keras.__version__}, 1 intra-op thread, best of 5 x {n} calls")
+    print(f"tensorflow {tf.__version__}, keras {keras.__version__}, intra-op threads {threads['intra_op']} "
+          f"(0: every core), best of 5 x {n} calls")
 
     print("an eager op on a 4x3 float32 tensor (baseline: tf.raw_ops.AddV2)")
     a = tf.constant(np.ones((4, 3), np.float32))
