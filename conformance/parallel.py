@@ -186,7 +186,7 @@ class Workers:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
-        self.source, self.name, self.threads, self.jobs = source, name, threads, jobs
+        self.source, self.name, self.threads = source, name, threads
         context = multiprocessing.get_context("spawn")
         self.started = context.SimpleQueue()  # no feeder thread: what a worker put is there when it dies
         self.executor = ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_init,

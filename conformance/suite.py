@@ -541,7 +541,7 @@ def certify(adapter: Adapter, name: str, options: Options,
     With `jobs` > 1 the items run in that many worker processes (conformance/parallel.py), each with `threads`
     intra-op threads and the adapter rebuilt from `source` (a name, or the pickled adapter: `parallel.
     adapter_source`); the certificate is the one a serial run gives (the same cases, verdicts and order).
-    `workers`: a `parallel.Workers` started ahead (used if it fits; stopped at once if the run is serial)."""
+    `workers`: a `parallel.Workers` started ahead for this run (the caller closes it)."""
     cert = new_certification(adapter, name, options)
     items = list(plan(adapter, options))
     t0 = time.perf_counter()
@@ -562,8 +562,6 @@ def certify(adapter: Adapter, name: str, options: Options,
         parallel.run(setup, jobs, hand_on, lambda index, message: _error_results(items[index], name, adapter,
                                                                                  message), workers)
     else:
-        if workers is not None:  # one item: not worth the workers, which would compete with this process
-            workers.close()
         for index, (item, dtype, device) in enumerate(items):
             hand_on(index, run_item(Target(adapter, name, dtype, device), item, options))
     cert.seconds = time.perf_counter() - t0

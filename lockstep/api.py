@@ -644,24 +644,25 @@ def certify(adapter: str | Adapter, *, levels: str | int | Iterable[int | str] =
     threads = check_threads(threads, workers)  # the same per check whatever `jobs`, unless `threads` is given
     options = dict(levels=chosen_levels, dtypes=chosen_dtypes, examples=examples, seed=seed,
                    constructs=chosen or None, recipe_steps=recipe_steps)
+    chosen_devices = _names(devices)
     ahead = None
     if workers > 1 and isinstance(adapter, str):
         from lockstep.adapters.registry import names
         from lockstep.conformance.suite import Options, plan_size
 
-        start = min(workers, plan_size(Options(devices=_names(devices) or None, **options)))  # never idle ones
+        start = min(workers, plan_size(Options(devices=chosen_devices or None, **options)))  # never idle ones
         if start > 1 and adapter in names():  # started before this process imports the framework: imports overlap
             ahead = Workers(adapter, name, threads, workers, start)
     try:
         return _certify(adapter, name, workers=workers, threads=threads, ahead=ahead, explicit=explicit,
-                        report=report, devices=devices, say=say, progress=progress, options=options)
+                        report=report, chosen_devices=chosen_devices, say=say, progress=progress, options=options)
     finally:
         if ahead is not None:
             ahead.close()
 
 
 def _certify(adapter: str | Adapter, name: str, *, workers: int, threads: int, ahead: Any,
-             explicit: PathLike | None, report: PathLike | bool, devices: str | Iterable[str] | None,
+             explicit: PathLike | None, report: PathLike | bool, chosen_devices: tuple[str, ...] | None,
              say: Callable[[str], None], progress: Callable[[int, int, CheckResult], None] | None,
              options: dict[str, Any]) -> Certificate:
     """`certify` once its arguments are checked (and its workers started ahead, if any)."""
@@ -682,7 +683,6 @@ def _certify(adapter: str | Adapter, name: str, *, workers: int, threads: int, a
             raise LockstepError(str(exc)) from None
     configure_threads(instance, name, threads)  # recorded in the report's environment (a worker's, with jobs)
     offered = list(instance.devices())
-    chosen_devices = _names(devices)
     if chosen_devices:
         missing = [d for d in chosen_devices if d not in offered]
         if missing:
