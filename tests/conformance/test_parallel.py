@@ -328,22 +328,34 @@ def test_the_pytest_plugin_under_xdist_gives_the_same_outcomes(pytester: pytest.
         [{k: v for k, v in c.items() if k != "seconds"} for c in reports[1]["checks"]]
 
 
+XDIST_TORCH_CONSTRUCTS = "dense,relu,mse,adam,random_model"
+
+
+@pytest.fixture
+def torch_certificate() -> list[dict[str, Any]]:
+    """The in-process torch certification the plugin's is compared with, made before `pytester` snapshots
+    sys.modules: made inside the test, the modules it first imported (torch, the loader, the suite) were taken out
+    of sys.modules at teardown, and the next test of the same xdist worker to import them failed (torch:
+    `SystemError: ... bad call flags`) or hung (the YAML loader compared events against re-imported classes)."""
+    pytest.importorskip("torch")
+    return _checks(_certify("torch", 1, constructs=XDIST_TORCH_CONSTRUCTS)[0])
+
+
 @pytest.mark.slow
-def test_the_pytest_plugin_under_xdist_on_torch_gives_certify_s_figures(pytester: pytest.Pytester,
+def test_the_pytest_plugin_under_xdist_on_torch_gives_certify_s_figures(torch_certificate: list[dict[str, Any]],
+                                                                        pytester: pytest.Pytester,
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """Two xdist workers, each a process with pytest's modules and the plugin loaded, give the figures of a
     certification in this process, to the bit (the default threads, one per check everywhere: the same float32
     reductions)."""
     pytest.importorskip("xdist")
-    pytest.importorskip("torch")
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)  # the plugin's threads do not follow it
-    constructs = "dense,relu,mse,adam,random_model"
     run = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--lockstep-adapter=torch", "--lockstep-examples=3",
-                                        f"--lockstep-construct={constructs}", "-n", "2", "--lockstep-report=two", "-q")
+                                        f"--lockstep-construct={XDIST_TORCH_CONSTRUCTS}", "-n", "2",
+                                        "--lockstep-report=two", "-q")
     run.assert_outcomes(passed=16)
     plugin = json.loads((pytester.path / "two" / "report.json").read_text(encoding="utf-8"))["checks"]
-    cert, _ = _certify("torch", 1, constructs=constructs)
-    assert [{k: v for k, v in c.items() if k != "seconds"} for c in plugin] == _checks(cert)
+    assert [{k: v for k, v in c.items() if k != "seconds"} for c in plugin] == torch_certificate
 
 
 # ------------------------------------------------------------------------------------------ a killed parent
