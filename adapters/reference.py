@@ -82,7 +82,7 @@ class ReferenceSession(Session):
         out = self.net.forward(x, self.params, self.buffers, training=training, masks=masks)
         return to_range(np.array(out, dtype=np.float64), self.bound)
 
-    # The three places a training step's math is chosen; the conformance mutants override one each.
+    # The four places a training step's math is chosen; the conformance mutants override one each.
     def compute_loss(self, loss: Any, prediction: np.ndarray, target: np.ndarray) -> tuple[float, np.ndarray]:
         """The reduced loss and d loss / d prediction (`reference/losses/`)."""
         return losses.compute(loss, prediction, target)
@@ -91,6 +91,10 @@ class ReferenceSession(Session):
         """The learning rate of 0-based optimizer step `t` (`reference/schedules/`)."""
         r = self._recipe()
         return schedules.learning_rate(r.schedule, r.optimizer.learning_rate, t)
+
+    def clip_gradients(self, grads: Arrays, clip: Any) -> tuple[Arrays, float]:
+        """The clipped gradients and ‖g‖ before clipping (`reference/clipping.py`)."""
+        return clipping.clip(grads, clip)
 
     def optimizer_step(self, opt: Any, name: str, param: np.ndarray, grad: np.ndarray, state: Arrays, lr: float,
                        t: int) -> np.ndarray:
@@ -120,7 +124,7 @@ class ReferenceSession(Session):
             self.buffers = saved  # nothing changes on a failed step, not even running statistics
             raise NonFiniteError(bad)
         raw = grads
-        grads, norm = clipping.clip(grads, r.gradient_clipping)
+        grads, norm = self.clip_gradients(grads, r.gradient_clipping)
         lr = self.learning_rate(self.step)
         self.step += 1
         self.params = optimizers.apply(r.optimizer, self.params, grads, self.states, lr, self.step,

@@ -42,6 +42,8 @@ CLASSES: dict[str, str] = {
     "blocking": "an inner size that crosses kernel blocking thresholds (7, 8, 9, 16, 17, 64, 65, 129)",
     "zero_grad": "an input feature that is 0 in every sample: gradients exactly 0 (optimizer state at 0/ε)",
     "threshold": "clipping exactly at its threshold (max_norm = ‖g‖, clip_value = a |g| of the first step)",
+    "overflow_norm": "gradients whose sum of squares overflows the dtype while ‖g‖ does not (inputs ×2^70 into a "
+                     "first layer whose weights are ×2^-70, MAE loss: |g| ~ 2^70, ‖g‖ > 2^64; ×2^520 in float64)",
     "boundary": "schedule boundaries inside the steps run: warm-up ending at the last steps, decay ends, "
                 "start factor 0 or 1",
 }
@@ -90,19 +92,28 @@ LOSS_EDGES: dict[str, tuple[str, ...]] = {
 }
 TRAINING_EDGES: dict[str, tuple[str, ...]] = {  # optimizers, clipping, regularization (level 3)
     "optimizer": ("zero_grad", "tiny_shape"),
-    "clipping": ("threshold", "zero_grad"),
+    "clipping": ("threshold", "zero_grad", "overflow_norm"),
     "regularization": ("zero_grad",),
     "schedule": ("boundary",),
 }
 """Per kind of training construct, its edge classes. Level 3 runs several steps, so no class there moves values
-toward the dtype's limits (a first step's update would carry them out of range)."""
+toward the dtype's limits (a first step's update would carry them out of range), except `overflow_norm`, whose
+huge gradients the clipping itself bounds before they reach the parameters."""
+
+CLIPPING_EDGE_SHARE = 0.6
+"""Clipping's share: its three classes are each a corner of the one rule a check covers (a threshold met
+exactly, zero gradients, a norm whose sum of squares overflows), and each should come up in a default run."""
+
+OVERFLOW_NORM_SCALE = {"float32": 2.0 ** 70, "float64": 2.0 ** 520}
+"""`overflow_norm`'s scale per dtype: gradients of about this size have a sum of squares beyond the dtype
+(above 2^128 and 2^1024) and a norm well inside it."""
 
 
-def pick(draw: Any, classes: tuple[str, ...]) -> str | None:
-    """An edge class with probability EDGE_SHARE, else None. Drawn so that hypothesis shrinks towards None."""
+def pick(draw: Any, classes: tuple[str, ...], share: float = EDGE_SHARE) -> str | None:
+    """An edge class with probability `share`, else None. Drawn so that hypothesis shrinks towards None."""
     from hypothesis import strategies as st
 
-    if not classes or draw(st.integers(0, 99)) < 100 - round(100 * EDGE_SHARE):
+    if not classes or draw(st.integers(0, 99)) < 100 - round(100 * share):
         return None
     return draw(st.sampled_from(classes))
 
@@ -150,6 +161,12 @@ def apply(case: Case, rng: np.random.Generator, graph: Any, weights: dict[str, n
     elif edge == "constant" and not integer_input:
         x = np.broadcast_to(x.reshape(x.shape[0], -1)[:, :1].reshape((x.shape[0],) + (1,) * (x.ndim - 1)),
                             x.shape).copy()
+    elif edge == "overflow_norm" and not integer_input:
+        s = OVERFLOW_NORM_SCALE[dtype]  # a power of two: the first layer's pre-activations are the unscaled ones
+        first = next((f"{nd.name}.weight" for nd in graph.nodes if f"{nd.name}.weight" in weights), None)
+        if first is not None:
+            x = x * s
+            weights = {**weights, first: weights[first] / s}
     elif edge == "zero_grad" and not integer_input:
         x = x.copy()
         x[..., int(rng.integers(0, x.shape[-1]))] = 0.0
@@ -217,7 +234,8 @@ def reached(case: Case, dtype: str = "float32") -> dict[str, bool]:
         values = net.forward_with_intermediates(x, weights, {k: v.copy() for k, v in weights.items()})
         out = np.asarray(net.forward(x, weights, {k: v.copy() for k, v in weights.items()}))
     inputs = {"x": np.asarray(x, dtype=np.float64), **values}
-    got = {"kink": False, "tie": False, "saturated": False, "zero_weight": False, "large_logits": False}
+    got = {"kink": False, "tie": False, "saturated": False, "zero_weight": False, "large_logits": False,
+           "overflow_norm": "overflow_norm" in case.edges and _sum_of_squares_overflows(case, net, weights, x, y, kind)}
     for nd in net.graph.nodes:
         a = np.asarray(inputs[nd.inputs[0]], dtype=np.float64).astype(kind)
         if nd.type in _ACT_KINKS and np.any(a == 0):
@@ -247,6 +265,22 @@ def reached(case: Case, dtype: str = "float32") -> dict[str, bool]:
                 else (p == 0) & (t == 0)
             got["zero_weight"] = bool(np.any(zero_weight)) and not loss.get("label_smoothing", 0.0)
     return got
+
+
+def _sum_of_squares_overflows(case: Case, net: Any, weights: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray,
+                              kind: type) -> bool:
+    """Whether the first step's gradients, each finite in `kind`, have a sum of squares beyond it (‖g‖ not)."""
+    from lockstep.reference import losses
+    from lockstep.spec.documents import Recipe
+
+    recipe = Recipe.model_validate(case.documents("float64")[1] | {"model": case.model})
+    with np.errstate(all="ignore"):
+        out = net.forward(x, weights, {k: v.copy() for k, v in weights.items()}, training=True)
+        _, g = losses.compute(recipe.loss, out, y)
+        grads = [np.asarray(v).astype(kind) for v in net.backward(g).values()]
+        finite = all(np.all(np.isfinite(v)) for v in grads)
+        squares = sum(np.sum(np.square(v)) for v in grads)
+    return bool(finite and not np.isfinite(squares))
 
 
 def _has_tie(nd: Any, x: np.ndarray) -> bool:
@@ -313,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--examples must be at least 1 and --seed not negative")
     rows = census(args.examples, args.seed, args.dtype)
     names = list(CLASSES)
-    reach = ["kink", "tie", "saturated", "zero_weight", "large_logits"]
+    reach = ["kink", "tie", "saturated", "zero_weight", "large_logits", "overflow_norm"]
     print("| check | cases | " + " | ".join(names) + " | reached: " + " | ".join(reach) + " |")
     print("| --- " * (2 + len(names) + len(reach)) + "|")
     total = {k: 0 for k in names}

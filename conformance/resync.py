@@ -165,8 +165,17 @@ class Judge:
             b = model_bounds(self.net, rs.before.parameters, rs.x, training=True, masks=rs.masks,
                              loss=self.prep.recipe.loss, y=rs.y, dtype=self.dtype)
             rs._representable = bool(b.loss is not None and b.loss.representable(self.dtype)
-                                     and all(g.representable(self.dtype) for g in b.gradients.values()))
+                                     and all(g.representable(self.dtype) for g in b.gradients.values())
+                                     and self._norm_representable(rs))
         return rs._representable
+
+    def _norm_representable(self, rs: ReferenceStep) -> bool:
+        """Global-norm clipping needs ‖g‖ itself: finite gradients whose norm is beyond float32 cannot be clipped
+        in float32 (below that, the adapters must not overflow: docs/spec/v1-semantics.md, clipping)."""
+        clip = self.prep.recipe.gradient_clipping
+        if clip is None or clip.type != "global_norm" or rs.result is None or rs.result.grad_norm is None:
+            return True
+        return bool(rs.result.grad_norm < float(np.finfo(self.dtype).max))
 
     # ------------------------------------------------------------------------------------------ judging
     def judge(self, rs: ReferenceStep, session: Session, *, scratch: bool = False) -> StepVerdict:

@@ -618,11 +618,13 @@ def _boundary(draw, sched: Doc, construct: str) -> None:
 
 @st.composite
 def clipping_problem(draw, construct: str):
-    edge = edges.pick(draw, edges.TRAINING_EDGES["clipping"])
+    edge = edges.pick(draw, edges.TRAINING_EDGES["clipping"], edges.CLIPPING_EDGE_SHARE)
     case = _training_problem(draw, construct, {"optimizer": _sgd(draw),
                                                "gradient_clipping": draw(clipping_case(construct))}, edge=edge)
     if edge == "threshold":
         case = replace(case, recipe={**case.recipe, "gradient_clipping": _at_threshold(draw, case)})
+    elif edge == "overflow_norm":  # MAE: the loss stays moderate while the gradients grow with the inputs
+        case = replace(case, recipe={**case.recipe, "loss": {"type": "mae"}})
     return case
 
 

@@ -1,6 +1,8 @@
 """Gradient clipping, applied to the loss gradients before coupled L2 and the optimizer.
 
-global_norm:  ‖g‖ = √(Σ_params Σ_i g_i²) over all parameters together;
+global_norm:  ‖g‖ = √(Σ_params Σ_i g_i²) over all parameters together, the true norm: where the sum of
+              squares overflows but ‖g‖ does not (float32 gradients whose norm is above 2^64, float64 above
+              2^512), it is computed on the gradients scaled by a power of two (exact) and scaled back;
               g ← g · min(1, max_norm / ‖g‖), no ε (torch adds 1e-6 to ‖g‖; tf.clip_by_global_norm does
               not). ‖g‖ = 0 leaves g as is; a non-finite ‖g‖ makes every gradient NaN, as
               tf.clip_by_global_norm does, so the failure surfaces instead of hiding as a zero step.
@@ -21,8 +23,26 @@ Arrays = dict[str, np.ndarray]
 
 
 def global_norm(grads: Arrays) -> float:
-    """‖g‖₂ over every gradient together, accumulated in float64."""
-    return math.sqrt(sum(float(np.sum(np.square(g, dtype=np.float64))) for g in grads.values()))
+    """‖g‖₂ over every gradient together, accumulated in float64; inf only where ‖g‖ itself is not finite."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = sum(float(np.sum(np.square(g, dtype=np.float64))) for g in grads.values())
+        if math.isfinite(total) or not all(np.all(np.isfinite(g)) for g in grads.values()):
+            return math.sqrt(total)
+        return scaled_norm(grads)
+
+
+def scaled_norm(grads: Arrays) -> float:
+    """‖g‖₂ of finite gradients whose sum of squares overflows: √(Σ (g·2⁻ᵉ)²)·2ᵉ with 2ᵉ above the largest |g|
+    (the scalings are exact, so only the sum's and the root's roundings remain, as in the plain form)."""
+    top = max((float(np.max(np.abs(g))) for g in grads.values() if np.size(g)), default=0.0)
+    e = math.frexp(top)[1]
+    with np.errstate(under="ignore"):
+        root = math.sqrt(sum(float(np.sum(np.square(np.ldexp(np.asarray(g, dtype=np.float64), -e))))
+                             for g in grads.values()))
+    try:
+        return math.ldexp(root, e)
+    except OverflowError:  # ‖g‖ itself beyond float64
+        return math.inf
 
 
 def _global_norm(grads: Arrays, clipping: ClipGlobalNorm, norm: float) -> Arrays:

@@ -114,7 +114,10 @@ PROVENANCE: dict[str, Support | dict[str, Support]] = {
                       "only CosineDecay has a Keras warm-up, which cosine schedules use (bridged: "
                       "initial_learning_rate = base·f, warmup_target = base)"),
     # clipping
-    "global_norm": native("tf.clip_by_global_norm (no epsilon)"), "value": native("tf.clip_by_value"),
+    "global_norm": bridged("tf.clip_by_global_norm (no epsilon) with use_norm = tf.linalg.global_norm, taken "
+                           "again on the gradients scaled by a power of two where its sum of squares overflows "
+                           "(norms above 2^64 in float32)"),
+    "value": native("tf.clip_by_value"),
 }
 """Every construct's provenance on TensorFlow (adapters/base.py: native, bridged, written), audited against the
 mapping modules; docs/adapters/tensorflow.md tells the same story in prose."""

@@ -2,13 +2,18 @@
 place for both graphs.
 
 Global norm: `tf.clip_by_global_norm` with the norm the step already computed for its non-finite check: it
-scales by exactly min(1, c / ||g||), the standard's rule (no epsilon). By value: `tf.clip_by_value`, the
-standard's clip(g, -c, c). Coupled L2 adds l2·w to every gradient after clipping (Keras's `weight_decay` is
-decoupled and its regularizers act through the loss): `adapters/tensorflow/optimizers.py`'s REGULARIZATION.
+scales by exactly min(1, c / ||g||), the standard's rule (no epsilon). The norm is `tf.linalg.global_norm`,
+whose sum of squares overflows in the gradients' dtype although the norm does not (float32 norms above
+2^64); there, and only there, `global_norm` computes it again on the gradients scaled by a power of two
+(exact) and scales it back, so finite gradients never give a non-finite norm below the dtype's limit.
+By value: `tf.clip_by_value`, the standard's clip(g, -c, c). Coupled L2 adds l2·w to every gradient after
+clipping (Keras's `weight_decay` is decoupled and its regularizers act through the loss):
+`adapters/tensorflow/optimizers.py`'s REGULARIZATION.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -21,6 +26,27 @@ CLIPPING: dict[str, Callable[[Grads, Any, tf.Tensor], Grads]] = {
     "value": lambda gs, clip, norm: [tf.clip_by_value(g, -clip.clip_value, clip.clip_value) for g in gs],
 }
 """Each spec clipping's TensorFlow mapping, by name: `fn(gradients, clipping, global norm) -> gradients`."""
+
+
+def global_norm(grads: Grads) -> tf.Tensor:
+    """‖g‖ as the standard means it: tf.linalg.global_norm, or `_scaled_norm` where that overflowed (a
+    tf.cond in a graph; eagerly, a look at the value)."""
+    norm = tf.linalg.global_norm(grads)
+    if not grads:
+        return norm
+    if tf.executing_eagerly():
+        return norm if math.isfinite(float(norm.numpy())) else _scaled_norm(grads)
+    return tf.cond(tf.math.is_finite(norm), lambda: norm, lambda: _scaled_norm(grads))
+
+
+def _scaled_norm(grads: Grads) -> tf.Tensor:
+    """global_norm(g·2⁻ᵉ)·2ᵉ, 2ᵉ above the largest |g|: exact scalings. Non-finite gradients stay non-finite
+    (inf scales by 0 into NaN)."""
+    top = tf.reduce_max(tf.stack([tf.reduce_max(tf.abs(g)) for g in grads]))
+    e = tf.math.floor(tf.math.log(tf.cast(top, tf.float64)) / math.log(2.0)) + 1.0
+    down = tf.cast(tf.pow(tf.constant(2.0, tf.float64), -e), grads[0].dtype)
+    root = tf.cast(tf.linalg.global_norm([g * down for g in grads]), tf.float64)
+    return tf.cast(root * tf.pow(tf.constant(2.0, tf.float64), e), grads[0].dtype)
 
 
 def clip_and_regularize(grads: Grads, clipping: Any, norm: tf.Tensor, l2: float, variables: list[Any]) -> Grads:

@@ -169,7 +169,7 @@ def join_workers(workers: int) -> tuple[Callable[[Any], Any], Callable[[int], in
 def _define() -> type:
     import tensorflow as tf
 
-    from lockstep.adapters.tensorflow.clipping import clip_and_regularize
+    from lockstep.adapters.tensorflow.clipping import clip_and_regularize, global_norm
     from lockstep.adapters.tensorflow.session import TFSession
 
     class _TFDataParallelSession(TFSession):
@@ -238,7 +238,7 @@ def _define() -> type:
 
         def _replica_step(self, *args):
             total, *grads = self._replica_gradients(*args)
-            norm = tf.linalg.global_norm(grads)
+            norm = global_norm(grads)
             finite = tf.math.logical_and(tf.math.is_finite(total), tf.math.is_finite(norm))
             gs = clip_and_regularize(grads, self.clip, norm, self.l2, self.net.trainable)
             return [total, norm, finite, *gs]

@@ -38,7 +38,7 @@ from lockstep.adapters.base import (
     UnsupportedConstruct,
 )
 from lockstep.adapters.tensorflow import losses, optimizers
-from lockstep.adapters.tensorflow.clipping import clip_and_regularize
+from lockstep.adapters.tensorflow.clipping import clip_and_regularize, global_norm
 from lockstep.adapters.tensorflow.model import TFModel, read, slot_groups
 from lockstep.adapters.tensorflow.schedules import StandardSchedule
 from lockstep.spec.losses import CLASS_INDEX_LOSSES
@@ -262,7 +262,7 @@ class TFSession(Session):
             saved = [tf.identity(b.value) for b in self.net.buffers]
             lr = self.schedule(self.opt.iterations)  # this step's rate, before apply() advances iterations
             loss, grads = self._loss_grads(inputs, y, masks)
-            norm = tf.linalg.global_norm(grads)
+            norm = global_norm(grads)
             by_norm = self.clip is not None and self.clip.type == "global_norm"  # the clipping needs the norm itself
 
             def apply():

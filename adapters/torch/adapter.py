@@ -83,7 +83,9 @@ PROVENANCE: dict[str, Support | dict[str, Support]] = {
                       "reference's t / W; other start factors native LinearLR(start_factor)"),
     # clipping
     "global_norm": bridged("torch.nn.utils.clip_grads_with_norm_ with max_norm rescaled by (norm + 1e-6) / norm "
-                           "to cancel torch's epsilon"),
+                           "to cancel torch's epsilon; the norm is get_total_norm's, taken again on the gradients "
+                           "scaled by a power of two where its sum of squares overflows (norms above 2^64 in "
+                           "float32)"),
     "value": native("torch.nn.utils.clip_grad_value_"),
 }
 """Every construct's provenance on torch (adapters/base.py: native, bridged, written), audited against the

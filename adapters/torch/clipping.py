@@ -6,13 +6,17 @@ and, only when ||g|| > c, calls clip_grads_with_norm_ with max_norm c (||g|| + 1
 cancels torch's epsilon (to rounding). By value: clip_grad_value_ is the standard's clip(g, -c, c).
 
 Non-finite gradients must stop a step before anything changes. With global-norm clipping the norm is
-non-finite exactly then (or when the sum of squares overflows, which the standard's float64 norm would
-not: float32 gradients beyond ~1e19). Otherwise the check is the one torch's own GradScaler runs: one
-fused `_amp_foreach_non_finite_check_and_unscale_` over all gradients with scale 1 (a no-op multiply).
+non-finite then, and also where `get_total_norm`'s sum of squares overflows although the norm does not
+(float32 gradients whose norm is above 2^64: torch sums the squares in the gradients' dtype); there, and
+only there, `scaled_norm` computes it again natively on the gradients scaled by a power of two (exact), so
+finite gradients stop a step only when their norm itself is beyond the dtype, as the standard says.
+Otherwise the check is the one torch's own GradScaler runs: one fused
+`_amp_foreach_non_finite_check_and_unscale_` over all gradients with scale 1 (a no-op multiply).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -23,6 +27,19 @@ EPS = 1e-6  # torch.nn.utils.clip_grads_with_norm_'s epsilon
 
 def total_norm(grads: list[torch.Tensor]) -> torch.Tensor:
     return torch.nn.utils.get_total_norm(grads, norm_type=2.0, error_if_nonfinite=False)
+
+
+def scaled_norm(grads: list[torch.Tensor]) -> torch.Tensor:
+    """‖g‖ of finite gradients whose sum of squares overflowed: get_total_norm of g·2⁻ᵉ (2ᵉ above the largest
+    |g|), times 2ᵉ on the host in float64, then in the gradients' dtype (inf only if ‖g‖ is beyond it)."""
+    top = max(float(g.abs().max()) for g in grads if g.numel())
+    e = math.frexp(top)[1]
+    root = float(total_norm([torch.ldexp(g, torch.tensor(-e, device=g.device)) for g in grads]))
+    try:
+        value = math.ldexp(root, e)
+    except OverflowError:
+        value = math.inf
+    return torch.tensor(value, dtype=grads[0].dtype, device=grads[0].device)
 
 
 def clip_to_norm(params: list[torch.Tensor], max_norm: float, norm: torch.Tensor, norm_value: float) -> None:

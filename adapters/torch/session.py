@@ -267,6 +267,10 @@ class TorchSession(Session):
             value, flag_value = loss.item(), flag.item()
         else:  # one device-to-host transfer for both
             value, flag_value = torch.stack([loss.detach().double().reshape(()), flag.double().reshape(())]).tolist()
+        if self.clip_norm is not None and grads and math.isfinite(value) and not math.isfinite(flag_value) \
+                and float(self.check(grads)) == 0.0:  # finite gradients, their sum of squares overflowed
+            flag = clipping.scaled_norm(grads)
+            flag_value = flag.item()
         bad_grads = not math.isfinite(flag_value) if self.clip_norm is not None else flag_value != 0.0
         if not math.isfinite(value) or bad_grads:
             for saved, live in zip(self.snapshot, self.buffers, strict=True):

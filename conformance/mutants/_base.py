@@ -1,8 +1,9 @@
 """What every mutant is built from: the reference adapter with one seam opened where a bug is planted.
 
 A mutant must differ from the reference in exactly its planted bug, so nothing here re-derives any math:
-`MutantSession` is `ReferenceSession`, whose training step is split at the three places framework bugs live
-(the loss, the learning rate of a step, one parameter's optimizer rule), each the reference's own function;
+`MutantSession` is `ReferenceSession`, whose training step is split at the four places framework bugs live
+(the loss, the learning rate of a step, the gradient clipping, one parameter's optimizer rule), each the
+reference's own function;
 `MutantAdapter` builds it, optionally from a rewritten model (how an adapter that passes a wrong argument
 to a native layer behaves). A mutant overrides one of these and nothing else; the suite's
 test certifies the unmodified `MutantAdapter` to show that the seams themselves change nothing.
@@ -24,8 +25,9 @@ if TYPE_CHECKING:
 
 
 class MutantSession(ReferenceSession):
-    """`ReferenceSession` as it is: its loss (`compute_loss`), learning rate (`learning_rate`) and per-parameter
-    optimizer rule (`optimizer_step`) are the seams a mutant overrides (adapters/reference.py)."""
+    """`ReferenceSession` as it is: its loss (`compute_loss`), learning rate (`learning_rate`), clipping
+    (`clip_gradients`) and per-parameter optimizer rule (`optimizer_step`) are the seams a mutant overrides
+    (adapters/reference.py)."""
 
 
 class MutantAdapter(ReferenceAdapter):

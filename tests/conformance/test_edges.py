@@ -122,6 +122,42 @@ def test_threshold_edge_clips_exactly_at_the_first_gradient(kind: str) -> None:
     assert seen[0], f"no threshold edge drawn for {kind} in 60 examples"
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("kind", ["global_norm", "value"])
+def test_overflow_norm_edge_overflows_the_sum_of_squares_not_the_norm(kind: str, dtype: str) -> None:
+    """The class's promise, in the dtype: every gradient finite, their sum of squares not, ‖g‖ (the reference's
+    float64 norm, scaled where float64 overflows too) and the loss well inside the dtype."""
+    from lockstep.reference import clipping, losses
+    from lockstep.reference.model import ReferenceModel
+    from lockstep.spec.documents import Model
+    from lockstep.spec.losses import MAE
+
+    kind_ = np.float32 if dtype == "float32" else np.float64
+    seen = [0]
+
+    @settings(SETTINGS, max_examples=60)
+    @given(case=cs.clipping_problem(kind))
+    def run(case: Case) -> None:
+        if case.edges != ("overflow_norm",):
+            return
+        assert case.recipe["loss"] == {"type": "mae"}, case.recipe
+        weights, x, y = case.arrays(dtype)
+        net = ReferenceModel(Model.model_validate(case.model))
+        loss, g = losses.compute(MAE(type="mae"), net.forward(x, weights, dict(weights), training=True), y)
+        grads = {k: v.astype(kind_) for k, v in net.backward(g).items()}
+        with np.errstate(over="ignore"):
+            squares = sum(np.sum(np.square(v)) for v in grads.values())
+        norm = clipping.global_norm({k: v.astype(np.float64) for k, v in grads.items()})
+        assert all(np.all(np.isfinite(v)) for v in grads.values()), grads
+        assert not np.isfinite(squares), f"{dtype} sum of squares {squares} did not overflow"
+        assert math.isfinite(norm) and norm < float(np.finfo(kind_).max), f"‖g‖ {norm} beyond {dtype}"
+        assert abs(loss) < 1e6, f"loss {loss} is not moderate"
+        seen[0] += 1
+
+    run()
+    assert seen[0], f"no overflow_norm edge drawn for {kind} in 60 examples"
+
+
 @pytest.mark.parametrize("construct", ["constant", "step", "exponential", "cosine", "warmup"])
 def test_schedule_boundary_edges_are_valid_recipes(construct: str, tmp_path: Path) -> None:
     from lockstep.runner import prepare_run
@@ -150,7 +186,7 @@ def test_the_default_certification_lands_in_every_edge_class() -> None:
     rows = edges.census() + edges.census(dtype="float64")  # a default certification runs both, each its own draws
     drawn = {k: sum(r[2].get(k, 0) for r in rows) for k in edges.CLASSES}
     reached = {k: sum(r[3].get(k, 0) for r in rows) for k in ("kink", "tie", "saturated", "zero_weight",
-                                                               "large_logits")}
+                                                               "large_logits", "overflow_norm")}
     assert all(drawn.values()), f"edge classes the default draws never reach: {drawn}"
     assert all(reached.values()), f"edge values the default arrays never contain: {reached}"
     n = sum(r[1] for r in rows)
