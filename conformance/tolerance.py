@@ -81,7 +81,9 @@ def batch_rules(model: object, params: Arrays, x: np.ndarray, y: np.ndarray, mas
 #                ‖g‖ + ‖δ‖₂ ≥ max_norm (the clip may act on either side), else δ' = δ;
 #   value:       clip is 1-Lipschitz and exact: δ' = δ;
 #   l2:          g'' = g' + λw: δ'' = δ' + λ·Δw_{s−1} + 3u·|g''| (Δw the parameter's bound after s−1 steps).
-# Then `reference.tolerances.parameter_tolerance` (the doc's Σ_s (lr_s κ_s δ_s + c_opt u lr_s|d_s|) + k u M_w).
+# (each + λ, the smallest normal number, where the clip scales: a product below the normal range rounds absolutely).
+# Then `reference.tolerances.parameter_tolerance` (the doc's Σ_s (lr_s κ_s δ_s + c_opt u lr_s|d_s|) + k u M_w
+# + k(c_opt + 1)λ).
 # Optimizer state after k steps: a state linear in the gradients (exp_avg, grad_avg, SGD's momentum_buffer)
 # weighs each step's gradient by at most 1: Δ = Σ_s δ_s + k·c_f·u·M; a quadratic one (exp_avg_sq,
 # max_exp_avg_sq, square_avg, Adagrad's sum) by at most 1 times 2|g_s|: Δ = Σ_s 2|g_s|δ_s + δ_s² + k·c_f·u·M;
@@ -139,7 +141,8 @@ class StepTracker:
             if norm > 0 and norm + dnorm >= clip.max_norm:
                 c = min(1.0, clip.max_norm / norm)
                 rel = dnorm / norm + T.gamma(n_total + 2, u)
-                deltas = {k: c * d + float(np.max(np.abs(grads[k]))) * c * rel if np.size(grads[k]) else 0.0
+                lam = float(np.finfo(np.dtype(self.dtype)).tiny)  # the scaling's rounding below the normal range
+                deltas = {k: c * d + float(np.max(np.abs(grads[k]))) * c * rel + lam if np.size(grads[k]) else 0.0
                           for k, d in deltas.items()}
                 grads = {k: g * c for k, g in grads.items()}
         elif clip is not None and clip.type != "value":  # value clipping: δ' = δ
@@ -186,7 +189,8 @@ class StepTracker:
         u = T.unit_roundoff(self.dtype)
         tr = self.tracks.get(param, _Track())
         m = float(np.max(np.abs(reference_state[param][state]), initial=0.0))
-        rounding = self.k * T.FUNCTION_ULPS * u * m
+        rounding = self.k * (T.FUNCTION_ULPS * u * m + T.optimizer_ops(self.recipe.optimizer.type)  # type: ignore[attr-defined]
+                             * float(np.finfo(np.dtype(self.dtype)).tiny))  # roundings below the normal range
         atol = {"quadratic": tr.quadratic, "directions": tr.directions, "linear": tr.linear}[
             T.state_class(self.recipe.optimizer.type, state)]  # type: ignore[attr-defined]
         return Tolerance(2.0 * u, atol + rounding)
@@ -239,7 +243,10 @@ def resync_rules(recipe: object, dtype: str, t: int, batch: BatchRules | None, g
         return StepRules(loss_rule, lr_rule, {k: float64_rule("parameter", pscale) for k in w1},
                          {p: {n: float64_rule("optimizer_state", sscale[n]) for n in s} for p, s in s1.items()})
     assert batch is not None, "float32 needs the batch's rules"
+    from lockstep.reference.error_bounds import UNDERFLOW
+
     u = T.unit_roundoff(dtype)
+    lam = UNDERFLOW[dtype]  # a rounding below the normal range is absolute (≤ λ, flushed to zero too)
     # δ elementwise: the batch bound of each gradient element (2u|g| + atol, as `check` allows it)
     deltas = {k: np.broadcast_to(batch.gradients[k].allowed(g), np.shape(g)).astype(np.float64)
               for k, g in grads.items()}
@@ -252,7 +259,7 @@ def resync_rules(recipe: object, dtype: str, t: int, batch: BatchRules | None, g
         if norm > 0 and norm + dnorm >= clip.max_norm:
             c = min(1.0, clip.max_norm / norm)
             rel = dnorm / norm + T.gamma(n_total + 2, u)
-            deltas = {k: c * d + np.abs(grads[k]) * c * rel for k, d in deltas.items()}
+            deltas = {k: c * d + np.abs(grads[k]) * c * rel + lam for k, d in deltas.items()}
             grads = {k: g * c for k, g in grads.items()}
     elif clip is not None and clip.type == "value":  # value clipping is exact and 1-Lipschitz: δ' = δ
         grads = {k: np.clip(g, -clip.clip_value, clip.clip_value) for k, g in grads.items()}
@@ -270,9 +277,10 @@ def resync_rules(recipe: object, dtype: str, t: int, batch: BatchRules | None, g
         after_k = s1.get(k, {})
         dd, ds = T.one_step_errors(opt, s0.get(k, {}), after_k, g, deltas[k], t, u)
         w_old, w_new = np.asarray(w0[k], dtype=np.float64), np.asarray(w1[k], dtype=np.float64)
-        atol = lr * dd + c_opt * u * np.abs(w_new - w_old) + w_rounding * u * np.abs(w_old)
+        atol = lr * dd + c_opt * u * np.abs(w_new - w_old) + w_rounding * u * np.abs(w_old) \
+            + (c_opt + w_rounding) * lam  # each of the update's roundings, below the normal range
         params[k] = Tolerance(2.0 * u, atol)
-        states[k] = {n: Tolerance(2.0 * u, ds[n] if n in ds else T.FUNCTION_ULPS * u * np.abs(v))
+        states[k] = {n: Tolerance(2.0 * u, (ds[n] if n in ds else T.FUNCTION_ULPS * u * np.abs(v)) + c_opt * lam)
                      for n, v in after_k.items()}
     for k in w1:
         if k not in params:  # a buffer: this batch's bound plus the rounding of the statistic handed over

@@ -188,16 +188,18 @@ def parameter_tolerance(dtype: str, opt_type: str, steps: Sequence[tuple[float, 
     """Tolerance for a parameter after k steps from identical starting values on identical batches.
 
     `steps` holds, per step s: (lr_s, max κ_s, δ_s the gradient atol at that step, max lr_s·|d_s|).
-    atol = Σ_s (lr_s κ_s δ_s + c_opt u lr_s |d_s|) + k u M_w, first order: the feedback of parameter
-    differences through the loss's curvature (≈ lr‖H‖ per step) is neglected, so it holds for few steps.
-    float64 uses the fixed rule of `tolerance`.
+    atol = Σ_s (lr_s κ_s δ_s + c_opt u lr_s |d_s|) + k u M_w + k (c_opt + 1) λ, first order: the feedback of
+    parameter differences through the loss's curvature (≈ lr‖H‖ per step) is neglected, so it holds for few
+    steps. λ, the smallest normal number: each rounding below the normal range is absolute (flushed to zero
+    too). float64 uses the fixed rule of `tolerance`.
     """
     if dtype == "float64":
         return tolerance("parameter", dtype, 1, param_magnitude)
     u = unit_roundoff(dtype)
     c = optimizer_ops(opt_type)
     atol = sum(lr * kappa * delta + c * u * step for lr, kappa, delta, step in steps)
-    return Tolerance(2.0 * u, atol + len(steps) * u * abs(param_magnitude))
+    lam = float(np.finfo(np.dtype(dtype)).tiny)
+    return Tolerance(2.0 * u, atol + len(steps) * (u * abs(param_magnitude) + (c + 1) * lam))
 
 
 # ------------------------------------------------------------------- one re-synchronized step

@@ -6,7 +6,9 @@ the standard (and the reference) takes: found by the `overflow_norm` edge class 
 in real frameworks"; the reproducer is docs/reproducers/overflowing-norm/). Each adapter now takes the norm
 again on gradients scaled by a power of two, there and only there. Checked here: the reference's norm, each
 adapter's norm function against it (and bitwise against the native norm where that does not overflow), and
-whole clipped runs in both dtypes, compiled and eager.
+whole clipped runs in both dtypes, compiled and eager. And the other end, met on the way: the same run with a
+bias, whose clipped update is a float32 subnormal, which the one-step rules once judged without their underflow
+term (λ per rounding, as the batch rules have it): torch was off by one subnormal ulp, TensorFlow flushed to 0.
 """
 
 from __future__ import annotations
@@ -189,3 +191,39 @@ def test_eager_and_compiled_steps_take_the_same_rescued_norm(dtype: str, tmp_pat
     assert math.isfinite(n0) and n0 > 2.0**64 * (dtype == "float32"), n0
     assert n0 == n1, (n0, n1)
     assert all(np.array_equal(p0[k], p1[k]) for k in p0), (p0, p1)
+
+
+# ------------------------------------------------------------------------------- updates below the normal range
+def _with_bias(tmp_path: Path) -> Path:
+    """The float32 reproducer with its dense bias back: the bias's update, 1e-21 × ~4e-21 (its gradient scaled
+    by max_norm/‖g‖), is a float32 subnormal, which TensorFlow's CPU kernels flush to 0."""
+    for name in ("model.yaml", "recipe.yaml", "points.csv"):
+        text = (REPRODUCER / name).read_text()
+        (tmp_path / name).write_text("\n".join(line for line in text.split("\n") if "use_bias" not in line))
+    return tmp_path / "recipe.yaml"
+
+
+def test_one_step_rules_carry_the_underflow_floor() -> None:
+    """Each rounding of an update may be off by λ = 2⁻¹²⁶ absolutely below the normal range (v1-semantics, the
+    one-step rules): a parameter's atol is at least (c_opt + c_w)·λ whatever its values."""
+    from types import SimpleNamespace
+
+    from lockstep.conformance.tolerance import BatchRules, resync_rules
+    from lockstep.reference.tolerances import Tolerance, optimizer_ops
+    from lockstep.spec.optimizers import SGD
+
+    lam = float(np.finfo(np.float32).tiny)
+    g = {"w": np.array([4e-42, -3e-45, 0.0])}
+    recipe = SimpleNamespace(optimizer=SGD(type="sgd", learning_rate=1e-21), gradient_clipping=None,
+                             regularization=SimpleNamespace(l2=0.0))
+    state = SimpleNamespace(parameters={"w": np.zeros(3)}, optimizer={"w": {}})
+    batch = BatchRules(Tolerance(0.0, 0.0), {"w": Tolerance(0.0, 0.0)}, {})
+    rules = resync_rules(recipe, "float32", 1, batch, g, state, state, 1e-21)
+    assert np.all(np.asarray(rules.parameters["w"].atol) >= (optimizer_ops("sgd") + 1) * lam), rules.parameters
+
+
+def test_subnormal_updates_agree_on_every_backend(backend: str, tmp_path: Path) -> None:
+    from lockstep import api
+
+    result = api.compare(_with_bias(tmp_path), ("reference", backend))
+    assert result.agree, f"{backend} diverges: {result.first_divergence}"
