@@ -20,23 +20,21 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests_support import FRAMEWORKS, import_framework
 
 from lockstep.reference.clipping import global_norm
 
 ROOT = Path(__file__).resolve().parents[1]
 REPRODUCER = ROOT / "docs" / "reproducers" / "overflowing-norm"
-BACKENDS = ("torch", "tensorflow")
+BACKENDS = FRAMEWORKS
 DTYPES = ("float32", "float64")
 SQRT_MAX_EXPONENT = {"float32": 64, "float64": 512}  # a norm above 2^this has squares beyond the dtype
 
 
 @pytest.fixture(params=BACKENDS, scope="module")
 def backend(request: pytest.FixtureRequest) -> str:
-    name = request.param
-    if name == "tensorflow":
-        import lockstep.adapters.tensorflow  # noqa: F401 - sets TensorFlow's environment before its import
-    pytest.importorskip(name)
-    return name
+    """Each framework adapter, skipped where its framework is not installed."""
+    return import_framework(request.param)
 
 
 @st.composite

@@ -17,13 +17,14 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from tests_support import FRAMEWORKS, import_framework
 
 from lockstep.conformance.checks import compare
 from lockstep.reference import losses as reference_losses
 
 ROOT = Path(__file__).resolve().parents[1]
 REPRODUCERS = ROOT / "docs" / "reproducers"
-BACKENDS = ("torch", "tensorflow")
+BACKENDS = FRAMEWORKS
 DTYPES = ("float32", "float64")
 CLASS_INDEX = ("sparse_categorical_crossentropy",)
 
@@ -31,11 +32,7 @@ CLASS_INDEX = ("sparse_categorical_crossentropy",)
 @pytest.fixture(params=BACKENDS, scope="module")
 def backend(request: pytest.FixtureRequest) -> str:
     """Each framework adapter, skipped where its framework is not installed."""
-    name = request.param
-    if name == "tensorflow":
-        import lockstep.adapters.tensorflow  # noqa: F401 - sets TensorFlow's environment before its import
-    pytest.importorskip(name)
-    return name
+    return import_framework(request.param)
 
 
 def _loss(doc: dict[str, Any]) -> Any:

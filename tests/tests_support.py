@@ -1,5 +1,18 @@
 """Shared test data."""
 
+FRAMEWORKS = ("torch", "tensorflow")
+
+
+def import_framework(name: str) -> str:
+    """`name` (torch or tensorflow) imported the way its adapter needs, or the test skipped where it is not
+    installed: TensorFlow's environment is set by the adapter's package before TensorFlow's own import."""
+    import pytest
+
+    if name == "tensorflow":
+        import lockstep.adapters.tensorflow  # noqa: F401 - sets TensorFlow's environment before its import
+    pytest.importorskip(name)
+    return name
+
 LAYERS = "[{type: dense, units: 8}, {type: relu}, {type: dense, units: 3}]"
 
 
