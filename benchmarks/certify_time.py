@@ -33,12 +33,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 
-def _seeds(text: str) -> list[int]:
-    out: list[int] = []
-    for part in text.split(","):
-        lo, _, hi = part.partition("-")
-        out += list(range(int(lo), int(hi or lo) + 1))
-    return out
+from benchmarks import seed_list  # noqa: E402 - after the repository root is on the path
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,6 +53,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--shared-seed", action="store_true",
                     help="every check draws under the run's seed itself (the draws before issue 13), to compare")
     args = ap.parse_args(argv)
+    try:
+        seeds = seed_list(args.seeds)
+    except ValueError as exc:
+        ap.error(str(exc))
 
     t0 = time.perf_counter()
     from lockstep.adapters.registry import get
@@ -85,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'seed':>5}{'checks':>8}{'examples':>10}{'fail':>6}{'error':>7}{'unsupp.':>9}{'seconds':>9}{'ex/s':>8}"
           f"{'min margin':>12}")
     totals = {"checks": 0, "examples": 0, "fail": 0, "error": 0, "seconds": 0.0}
-    for seed in _seeds(args.seeds):
+    for seed in seeds:
         options = suite.Options(levels=tuple(int(x) for x in args.levels.split(",")),
                                 dtypes=tuple(args.dtype.split(",")), examples=examples, seed=seed)
         cert = suite.certify(adapter, args.adapter, options, jobs=args.jobs, source=args.adapter, threads=threads)
@@ -110,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         totals["seconds"] += cert.seconds
     print(f"total: {totals['checks']} checks, {totals['examples']} examples, {totals['seconds']:.1f} s, "
           f"{totals['examples'] / max(totals['seconds'], 1e-9):.1f} examples/s")
-    if cases is not None and len(_seeds(args.seeds)) > 1:
+    if cases is not None and len(seeds) > 1:
         print(cases.line("all seeds", every=True))
     if own is not None:
         own.report(totals["seconds"])

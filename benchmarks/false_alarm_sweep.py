@@ -19,13 +19,11 @@ import sys
 import time
 from pathlib import Path
 
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
 
-def _seeds(text: str) -> list[int]:
-    out: list[int] = []
-    for part in text.split(","):
-        lo, _, hi = part.partition("-")
-        out += list(range(int(lo), int(hi) + 1)) if hi else [int(lo)]
-    return out
+from benchmarks import seed_list  # noqa: E402 - after the repository root is on the path
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report", type=Path, default=None, help="a report folder per failing seed under DIR")
     try:
         args = parser.parse_args(argv)
-        seeds = _seeds(args.seeds)
+        seeds = seed_list(args.seeds)
         levels = tuple(int(v) for v in args.level.split(","))
     except ValueError as exc:
         print(f"false_alarm_sweep: {exc}", file=sys.stderr)

@@ -43,3 +43,23 @@ def test_own_needs_one_process() -> None:
     with pytest.raises(SystemExit) as err:
         _script().main(["--adapter", "reference", "--jobs", "2", "--own"])
     assert err.value.code == 2
+
+
+@pytest.mark.parametrize(("text", "seeds"), [("0", [0]), ("0-3", [0, 1, 2, 3]), ("0,3,7", [0, 3, 7]),
+                                             ("0-1, 9", [0, 1, 9]), ("5-5", [5])])
+def test_seed_lists_parse(text: str, seeds: list[int]) -> None:
+    assert _seed_list()(text) == seeds
+
+
+@pytest.mark.parametrize("text", ["", "x", "3-1", "-2", "1-", "1.5", "0,,1"])
+def test_bad_seed_lists_name_the_part(text: str) -> None:
+    with pytest.raises(ValueError, match="--seeds"):
+        _seed_list()(text)
+
+
+def _seed_list():
+    """benchmarks/__init__.py's seed_list (the benchmarks are scripts, not an installed package)."""
+    spec = importlib.util.spec_from_file_location("benchmarks_under_test", SCRIPT.parent / "__init__.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.seed_list
