@@ -141,7 +141,7 @@ class StepTracker:
             if norm > 0 and norm + dnorm >= clip.max_norm:
                 c = min(1.0, clip.max_norm / norm)
                 rel = dnorm / norm + T.gamma(n_total + 2, u)
-                lam = float(np.finfo(np.dtype(self.dtype)).tiny)  # the scaling's rounding below the normal range
+                lam = T.underflow(self.dtype)  # the scaling's rounding below the normal range
                 deltas = {k: c * d + float(np.max(np.abs(grads[k]))) * c * rel + lam if np.size(grads[k]) else 0.0
                           for k, d in deltas.items()}
                 grads = {k: g * c for k, g in grads.items()}
@@ -189,8 +189,8 @@ class StepTracker:
         u = T.unit_roundoff(self.dtype)
         tr = self.tracks.get(param, _Track())
         m = float(np.max(np.abs(reference_state[param][state]), initial=0.0))
-        rounding = self.k * (T.FUNCTION_ULPS * u * m + T.optimizer_ops(self.recipe.optimizer.type)  # type: ignore[attr-defined]
-                             * float(np.finfo(np.dtype(self.dtype)).tiny))  # roundings below the normal range
+        ops = T.optimizer_ops(self.recipe.optimizer.type)  # type: ignore[attr-defined]
+        rounding = self.k * (T.FUNCTION_ULPS * u * m + ops * T.underflow(self.dtype))  # λ: below the normal range
         atol = {"quadratic": tr.quadratic, "directions": tr.directions, "linear": tr.linear}[
             T.state_class(self.recipe.optimizer.type, state)]  # type: ignore[attr-defined]
         return Tolerance(2.0 * u, atol + rounding)
@@ -243,10 +243,8 @@ def resync_rules(recipe: object, dtype: str, t: int, batch: BatchRules | None, g
         return StepRules(loss_rule, lr_rule, {k: float64_rule("parameter", pscale) for k in w1},
                          {p: {n: float64_rule("optimizer_state", sscale[n]) for n in s} for p, s in s1.items()})
     assert batch is not None, "float32 needs the batch's rules"
-    from lockstep.reference.error_bounds import UNDERFLOW
-
     u = T.unit_roundoff(dtype)
-    lam = UNDERFLOW[dtype]  # a rounding below the normal range is absolute (≤ λ, flushed to zero too)
+    lam = T.underflow(dtype)  # a rounding below the normal range is absolute (≤ λ, flushed to zero too)
     # δ elementwise: the batch bound of each gradient element (2u|g| + atol, as `check` allows it)
     deltas = {k: np.broadcast_to(batch.gradients[k].allowed(g), np.shape(g)).astype(np.float64)
               for k, g in grads.items()}

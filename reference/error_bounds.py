@@ -53,13 +53,14 @@ from lockstep.reference.tolerances import (
     loss_length,
     loss_magnitude,
     tolerance,
+    underflow,
     unit_roundoff,
 )
 from lockstep.spec.documents import Model
 
 Arrays = dict[str, np.ndarray]
 
-UNDERFLOW = {"float32": float(np.finfo(np.float32).tiny), "float64": float(np.finfo(np.float64).tiny)}
+UNDERFLOW = {"float32": underflow("float32"), "float64": underflow("float64")}
 """λ, the smallest normal number: below it a rounding is absolute (≤ λ with flush-to-zero, as GPU kernels
 may do), not relative, so atol gets n·λ. It only matters for values near underflow (softmax of logits
 that differ by ≳ 87 gives e^(x−m) in float32's subnormal range)."""

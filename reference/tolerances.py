@@ -61,6 +61,12 @@ class Tolerance:
         return float(np.max(np.abs(a - r) / allowed))
 
 
+def underflow(dtype: str) -> float:
+    """λ, the smallest normal number of `dtype`: a rounding below the normal range is absolute (≤ λ, flushed
+    to zero included, as TensorFlow's CPU kernels and GPU kernels may do), not relative."""
+    return float(np.finfo(np.dtype(dtype)).tiny)
+
+
 def unit_roundoff(dtype: str) -> float:
     try:
         return UNIT_ROUNDOFF[dtype]
@@ -198,8 +204,7 @@ def parameter_tolerance(dtype: str, opt_type: str, steps: Sequence[tuple[float, 
     u = unit_roundoff(dtype)
     c = optimizer_ops(opt_type)
     atol = sum(lr * kappa * delta + c * u * step for lr, kappa, delta, step in steps)
-    lam = float(np.finfo(np.dtype(dtype)).tiny)
-    return Tolerance(2.0 * u, atol + len(steps) * (u * abs(param_magnitude) + (c + 1) * lam))
+    return Tolerance(2.0 * u, atol + len(steps) * (u * abs(param_magnitude) + (c + 1) * underflow(dtype)))
 
 
 # ------------------------------------------------------------------- one re-synchronized step

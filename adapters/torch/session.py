@@ -268,7 +268,7 @@ class TorchSession(Session):
         else:  # one device-to-host transfer for both
             value, flag_value = torch.stack([loss.detach().double().reshape(()), flag.double().reshape(())]).tolist()
         if self.clip_norm is not None and grads and math.isfinite(value) and not math.isfinite(flag_value) \
-                and float(self.check(grads)) == 0.0:  # finite gradients, their sum of squares overflowed
+                and all(bool(torch.isfinite(g).all()) for g in grads):  # finite gradients, squares overflowed
             flag = clipping.scaled_norm(grads)
             flag_value = flag.item()
         bad_grads = not math.isfinite(flag_value) if self.clip_norm is not None else flag_value != 0.0
