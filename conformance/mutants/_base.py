@@ -47,7 +47,7 @@ class MutantAdapter(ReferenceAdapter):
 
     def build(self, model: Model, *, dtype: str, device: str = "cpu", recipe: Recipe | None = None) -> Session:
         super().build(model, dtype=dtype, device=device, recipe=recipe)  # the reference's device/dtype errors
-        return self.session_class(self.rewrite_model(model), recipe)
+        return self.session_class(self.rewrite_model(model), recipe, dtype)  # float32: the reference's range rule
 
 
 def rewrite_layers(model: Model, change: Callable[[Node], Any]) -> Model:

@@ -21,12 +21,10 @@ from lockstep.reference import clipping
 
 
 class _Session(MutantSession):
-    kind: type = np.float64  # the run's dtype (the adapter sets it: mutant sessions compute in float64)
-
     def clip_gradients(self, grads: Any, clip: Any) -> tuple[Any, float]:
         if clip is None or clip.type != "global_norm":
             return super().clip_gradients(grads, clip)
-        kind = self.kind
+        kind = np.float32 if self.bound is not None else np.float64  # the run's dtype (float32: a range bound)
         with np.errstate(over="ignore", invalid="ignore"):  # the bug: the squares summed in the dtype
             norm = float(np.sqrt(sum(np.sum(np.square(np.asarray(g, dtype=kind))) for g in grads.values())))
         return clipping.CLIPPING[clip.type](grads, clip, norm if math.isfinite(norm) else math.inf), norm
@@ -37,8 +35,3 @@ class GlobalNormOverflowAdapter(MutantAdapter):
 
     name = "mutant-global_norm_overflow"
     session_class = _Session
-
-    def build(self, model: Any, *, dtype: str, device: str = "cpu", recipe: Any = None) -> Any:
-        session = super().build(model, dtype=dtype, device=device, recipe=recipe)
-        session.kind = np.float32 if dtype == "float32" else np.float64
-        return session

@@ -12,8 +12,8 @@ from lockstep.conformance.mutants._gates import GateOrderNet
 
 
 class _Session(MutantSession):
-    def __init__(self, model, recipe=None) -> None:
-        super().__init__(model, recipe)
+    def __init__(self, model, recipe=None, dtype: str = "float64") -> None:
+        super().__init__(model, recipe, dtype)
         self.net = GateOrderNet(self.net, "lstm", canonical_order="ifgo", framework_order="iogf")
 
 

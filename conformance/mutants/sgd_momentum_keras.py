@@ -17,8 +17,8 @@ from lockstep.conformance.mutants._base import MutantAdapter, MutantSession
 
 
 class _Session(MutantSession):
-    def __init__(self, model, recipe=None) -> None:
-        super().__init__(model, recipe)
+    def __init__(self, model, recipe=None, dtype: str = "float64") -> None:
+        super().__init__(model, recipe, dtype)
         self.velocity: Arrays = {}  # Keras's `v` per parameter: what this "framework" really keeps
 
     def optimizer_step(self, opt, name: str, param: np.ndarray, grad: np.ndarray, state: Arrays, lr: float,
