@@ -179,8 +179,9 @@ def item_name(item: tuple[Any, str, str]) -> str:
 class Workers:
     """A pool of up to `jobs` workers with `start` of them started now, each importing the adapter (`source`) with
     `threads` threads, for a `run` that comes later: the parent imports the adapter and plans meanwhile (the run
-    starts more, up to `jobs`, if its plan has more items than `start`). `close()` in any case (a run that used
-    them has shut them down already; otherwise they are stopped)."""
+    starts more, up to `jobs`, if its plan has more items than `start`). `run` makes its own pools the same way,
+    with `start` 0 (its tasks start the processes). `close()` in any case (a run that used them has shut them
+    down already; otherwise they are stopped)."""
 
     def __init__(self, source: str | bytes, name: str, threads: int, jobs: int, start: int) -> None:
         import multiprocessing
@@ -213,15 +214,13 @@ def run(setup: Setup, jobs: int, on_done: Callable[[int, list[Any]], None],
     """Run every planned item in up to `jobs` workers; `on_done(index, results)` is called in plan order.
     `error_results(index, message)` makes an item's results when the workers running it kept dying. `workers`:
     processes started ahead for this setup (used first; a restart after a death starts new ones)."""
-    import multiprocessing
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures import FIRST_COMPLETED, wait
     from concurrent.futures.process import BrokenProcessPool
 
     total = len(setup.plan)
     done: dict[int, list[Any]] = {}
     deaths: dict[int, int] = {}
     handed = 0
-    context = multiprocessing.get_context("spawn")
     ahead = workers if workers is not None and workers.serves(setup) else None
 
     def hand_on() -> None:
@@ -233,13 +232,8 @@ def run(setup: Setup, jobs: int, on_done: Callable[[int, list[Any]], None],
     while handed + len(done) < total:
         pending = [i for i in range(handed, total) if i not in done]
         early = ahead is not None
-        if ahead is not None:
-            executor, started, ahead = ahead.executor, ahead.started, None
-        else:
-            started = context.SimpleQueue()  # no feeder thread: what a worker put is there when it dies
-            executor = ProcessPoolExecutor(max_workers=min(jobs, len(pending)), mp_context=context,
-                                           initializer=_init, initargs=(setup.adapter, setup.name, setup.threads,
-                                                                        started))
+        pool = ahead or Workers(setup.adapter, setup.name, setup.threads, min(jobs, len(pending)), start=0)
+        executor, started, ahead = pool.executor, pool.started, None
         broken = False
         try:
             with _without_main(setup.adapter):
