@@ -127,8 +127,9 @@ class ReferenceSession(Session):
         grads, norm = self.clip_gradients(grads, r.gradient_clipping)
         lr = self.learning_rate(self.step)
         self.step += 1
-        self.params = optimizers.apply(r.optimizer, self.params, grads, self.states, lr, self.step,
-                                       r.regularization.l2, self.optimizer_step)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # inf and NaN state are the standard's
+            self.params = optimizers.apply(r.optimizer, self.params, grads, self.states, lr, self.step,
+                                           r.regularization.l2, self.optimizer_step)
         if self.bound is not None:  # what float32 would hold after the update: ±∞ beyond its range
             for group in (self.params, self.buffers):
                 group.update({k: to_range(v, self.bound) for k, v in group.items()})

@@ -38,6 +38,7 @@ class Check:
     error: float  # max |a - r|
     tolerance: float  # rtol |r| + atol at the element where the ratio is largest
     ratio: float  # max over elements of |a - r| / (rtol |r| + atol): <= 1 passes; 1/ratio is the margin
+    why: str = ""  # where no error can be measured: what was wrong ("shape [3], the reference's [2, 3]")
 
     @property
     def ok(self) -> bool:
@@ -49,6 +50,8 @@ class Check:
 
     def describe(self) -> str:
         """`gradient dense.weight: error 3.2e-07 > tolerance 1.1e-07 (ratio 2.9)` or the passing form."""
+        if self.why:
+            return f"{self.quantity}: {self.why}"
         if not math.isfinite(self.ratio) and self.tolerance == 0.0 and math.isinf(self.error):
             return f"{self.quantity}: non-finite or wrongly shaped"
         op = "<=" if self.ok else ">"
@@ -60,7 +63,7 @@ def check(quantity: str, actual: np.ndarray | float, reference: np.ndarray | flo
     a = np.asarray(actual, dtype=np.float64)
     r = np.asarray(reference, dtype=np.float64)
     if a.shape != r.shape:
-        return Check(quantity, math.inf, 0.0, math.inf)
+        return Check(quantity, math.inf, 0.0, math.inf, _shape_why(a.shape, r.shape))
     if r.size == 0:
         return Check(quantity, 0.0, 0.0, 0.0)
     allowed = np.broadcast_to(np.maximum(rule.allowed(r), np.finfo(np.float64).tiny), r.shape)
@@ -68,12 +71,23 @@ def check(quantity: str, actual: np.ndarray | float, reference: np.ndarray | flo
     # value, inf and nan included, is accepted there; everywhere else a non-finite value fails
     bounded = np.isfinite(allowed)
     if not np.all(np.isfinite(a) | ~bounded):
-        return Check(quantity, math.inf, 0.0, math.inf)
+        return Check(quantity, math.inf, 0.0, math.inf, _non_finite_why(a, r, bounded))
     with np.errstate(invalid="ignore", over="ignore"):  # a huge error over a tiny tolerance is an inf ratio
         diff = np.where(bounded, np.abs(a - r), 0.0)
         ratios = np.where(bounded, diff / np.where(bounded, allowed, 1.0), 0.0)
     at = np.unravel_index(int(np.argmax(ratios)), ratios.shape) if ratios.ndim else ()
     return Check(quantity, float(np.max(diff)), float(allowed[at]), float(ratios[at]))
+
+
+def _shape_why(got: tuple[int, ...], want: tuple[int, ...]) -> str:
+    return f"shape {list(got)}, the reference's {list(want)}"
+
+
+def _non_finite_why(a: np.ndarray, r: np.ndarray, bounded: np.ndarray) -> str:
+    """The first non-finite value where a finite one is due, and the reference's value there."""
+    at = tuple(int(i) for i in np.argwhere(~np.isfinite(a) & bounded)[0]) if a.ndim else ()
+    where = f" at index {at}" if at else ""
+    return f"non-finite ({float(a[at])}{where}; the reference's is {float(r[at]):.6g})"
 
 
 def tolerances(dtype: str) -> tuple[float, float]:
@@ -104,7 +118,7 @@ def compare_dicts(prefix: str, actual: dict, reference: dict, dtype: str = "floa
     """Every tensor of one kind (all gradients, all parameters) under the fixed rule with the kind's scale."""
     scale = scale_of(reference)
     return [compare(f"{prefix} {k}", actual[k], v, dtype, scale) if k in actual
-            else Check(f"{prefix} {k} (missing)", math.inf, 0.0, math.inf) for k, v in reference.items()]
+            else Check(f"{prefix} {k}", math.inf, 0.0, math.inf, "missing") for k, v in reference.items()]
 
 
 def worst(checks: list[Check]) -> Check | None:
@@ -136,7 +150,7 @@ class CheckPlan:
         for i, (a, shape, size) in enumerate(zip(actuals, self.shapes, self.sizes, strict=True)):
             a = np.asarray(a, dtype=np.float64)
             if a.shape != shape:
-                out[i] = Check(self.quantities[i], math.inf, 0.0, math.inf)
+                out[i] = Check(self.quantities[i], math.inf, 0.0, math.inf, _shape_why(a.shape, shape))
                 parts.append(np.zeros(size))
             else:
                 parts.append(a.reshape(-1))
@@ -160,7 +174,10 @@ class CheckPlan:
             if size == 0:
                 out[i] = Check(quantity, 0.0, 0.0, 0.0)
             elif any_bad[i]:
-                out[i] = Check(quantity, math.inf, 0.0, math.inf)
+                shape, part = self.shapes[i], slice(start, start + size)
+                why = _non_finite_why(a[part].reshape(shape), self.r[part].reshape(shape),
+                                      self.bounded[part].reshape(shape))
+                out[i] = Check(quantity, math.inf, 0.0, math.inf, why)
             else:
                 seg = ratios[start:start + size]
                 k = int(np.argmax(seg))

@@ -164,7 +164,8 @@ def _run(index: int, setup: Setup) -> list[Any]:
     _WORKER["started"].put((index, os.getpid()))
     item, dtype, device = _WORKER["items"][index]
     target = suite.Target(_WORKER["adapter"], _WORKER["name"], dtype, device)
-    return suite.run_item(target, item, _WORKER["options"])
+    with suite.adapter_code("code"):  # a SystemExit sent back would end the parent: it comes back as an exception
+        return suite.run_item(target, item, _WORKER["options"])
 
 
 def item_name(item: tuple[Any, str, str]) -> str:
@@ -256,6 +257,10 @@ def run(setup: Setup, jobs: int, on_done: Callable[[int, list[Any]], None],
                         done[futures[future]] = future.result()
                     except BrokenProcessPool:
                         broken = True
+                    except WorkerSetupError:
+                        raise
+                    except Exception as exc:  # the item raised past the suite's own handlers: its error, not the run's
+                        done[futures[future]] = error_results(futures[future], f"{type(exc).__name__}: {exc}"[:2000])
                 hand_on()
         except BaseException:
             _stop(executor)

@@ -178,11 +178,17 @@ class Suite:
     """The active plugin: the adapter, the options, the plan, and the results for the reports."""
 
     def __init__(self, config: pytest.Config, adapter: Adapter, name: str, options: Options,
-                 expectations: Expectations, failures_dir: Path, report_dir: Path | None) -> None:
+                 expectations: Expectations, failures_dir: Path, report_dir: Path | None, *,
+                 home: Path | None = None) -> None:
         from lockstep.conformance.suite import Spec, plan
 
         self.config, self.adapter, self.name, self.options = config, adapter, name, options
         self.expectations, self.failures_dir, self.report_dir = expectations, failures_dir, report_dir
+        # where they are written: absolute, from the working folder before any adapter code ran (`home`); the
+        # relative forms above are what messages and reproduce commands show
+        self.home = home or Path.cwd()
+        self.failures_abs = self.home / failures_dir
+        self.report_abs = None if report_dir is None else self.home / report_dir
         # the node id segment: the name typed, or the adapter's own name for `module:attribute`
         self.segment = name if ":" not in name else str(getattr(adapter, "name", "adapter"))
         self.source = _source(adapter, config.rootpath)
@@ -211,10 +217,22 @@ class Suite:
         """Validate the options as `lockstep certify` does and load the adapter; pytest.UsageError otherwise."""
         from lockstep.adapters.registry import AdapterNotFound, get
         from lockstep.conformance.results import LEVEL_NAMES, parse_levels
-        from lockstep.conformance.suite import DEFAULT_EXAMPLES, DEFAULT_SEED, SPECS, Options, example_recipes
+        from lockstep.conformance.suite import (
+            DEFAULT_EXAMPLES,
+            DEFAULT_SEED,
+            SPECS,
+            AdapterError,
+            Options,
+            adapter_code,
+            adapter_devices,
+            adapter_versions,
+            describe,
+            example_recipes,
+        )
 
         opt = config.getoption
         name = str(opt("lockstep_adapter")).strip()
+        home = Path.cwd()
         try:
             levels = parse_levels(opt("lockstep_level"))
         except ValueError:
@@ -227,7 +245,10 @@ class Suite:
         steps = opt("lockstep_recipe_steps")  # None: every step of each example
         if examples < 1 or (steps is not None and steps < 1):
             raise pytest.UsageError("--lockstep-examples and --lockstep-recipe-steps must be at least 1")
-        constructs = _split(opt("lockstep_construct")) or None
+        given = opt("lockstep_construct")
+        constructs = _split(given) or None
+        if given is not None and not constructs:  # `--lockstep-construct "$UNSET"` must not mean every construct
+            raise pytest.UsageError(f"--lockstep-construct {given!r} names no construct")
         if constructs:
             known = {s.construct for s in SPECS} | {p.parent.name for p in example_recipes()}
             unknown = [c for c in constructs if c not in known]
@@ -237,14 +258,20 @@ class Suite:
                 hint = get_close_matches(unknown[0], sorted(known), n=1)
                 raise pytest.UsageError(f"--lockstep-construct: unknown `{unknown[0]}`" + (
                     f"; did you mean `{hint[0]}`?" if hint else f"; known: {', '.join(sorted(known))}"))
+        # the folders first, absolute: the adapter's code (its import included) may change the working folder
+        report_dir = _from_invocation(config, opt("lockstep_report")) if opt("lockstep_report") else None
+        if report_dir is not None and report_dir.exists() and not report_dir.is_dir():
+            raise pytest.UsageError(f"--lockstep-report {report_dir}: exists and is not a folder")
+        failures_dir = report_dir or _failures_home(config, name)
         try:
-            adapter = get(name)
-            offered = list(adapter.devices())
-            versions = dict(adapter.versions())
-        except AdapterNotFound as exc:
+            with adapter_code("import"):
+                adapter = get(name)
+            offered = list(adapter_devices(adapter))  # checked: a string is not a list of devices
+            versions = adapter_versions(adapter)
+        except (AdapterNotFound, AdapterError) as exc:
             raise pytest.UsageError(f"--lockstep-adapter {name}: {exc}") from None
-        except Exception as exc:  # a third party's devices() or versions() must not become a traceback either
-            raise pytest.UsageError(f"--lockstep-adapter {name}: {type(exc).__name__}: {exc}") from None
+        except Exception as exc:  # a third party's import must not become a traceback either
+            raise pytest.UsageError(f"--lockstep-adapter {name}: {describe(exc)}") from None
         devices = _split(opt("lockstep_device")) or None
         missing = [d for d in devices or () if d not in offered]
         if missing:
@@ -256,33 +283,33 @@ class Suite:
                 expectations = Expectations.load(_from_invocation(config, opt("lockstep_expect")))
             except ExpectationsError as exc:
                 raise pytest.UsageError(f"--lockstep-expect {exc}") from None
-        report_dir = _from_invocation(config, opt("lockstep_report")) if opt("lockstep_report") else None
-        if report_dir is not None and report_dir.exists() and not report_dir.is_dir():
-            raise pytest.UsageError(f"--lockstep-report {report_dir}: exists and is not a folder")
-        options = Options(levels=levels, dtypes=dtypes, devices=devices, examples=examples,
+        options = Options(levels=levels, dtypes=dtypes, devices=devices or tuple(offered), examples=examples,
                           seed=DEFAULT_SEED if opt("lockstep_seed") is None else opt("lockstep_seed"),
                           constructs=constructs, recipe_steps=steps, report_dir=report_dir)
-        suite = cls(config, adapter, name, options, expectations, report_dir or _failures_home(config, name),
-                    report_dir)
+        suite = cls(config, adapter, name, options, expectations, failures_dir, report_dir, home=home)
         suite.versions = versions
         suite.selection = [a for a in config.args if a.startswith(ROOT + "::")]
         if suite.selection:  # node ids of ours are not paths: take them out of pytest's own collection
             config.args[:] = [a for a in config.args if a not in suite.selection]
         if not hasattr(config, "workerinput"):  # a new session replaces an earlier one's failures, as certify does
-            _clear_failures(suite.failures_dir)
+            _clear_failures(suite.failures_abs)
         from lockstep.conformance.parallel import CHECK_THREADS
         from lockstep.runner import configure_threads
 
         # the threads `lockstep certify` gives every check, in this process or in any pytest-xdist worker: the same
         # figures as the certificate's, with or without -n (N workers × 1 thread never oversubscribe N CPUs)
-        configure_threads(adapter, name, CHECK_THREADS)
+        try:
+            with adapter_code("configure_threads()"):
+                configure_threads(adapter, name, CHECK_THREADS)
+        except Exception as exc:
+            raise pytest.UsageError(f"--lockstep-adapter {name}: configure_threads() raised {describe(exc)}") from None
         return suite
 
     # --------------------------------------------------------------------------------------- hooks
     def pytest_report_header(self, config: pytest.Config) -> list[str]:
         o = self.options
         versions = ", ".join(f"{k} {v}" for k, v in self.versions.items())
-        devices = ", ".join(o.devices or self.adapter.devices())
+        devices = ", ".join(o.devices or ())
         expect = f"; expectations {self.expectations.source}" if self.expectations.source else ""
         return [f"lockstep: adapter {self.name} ({versions})",
                 f"lockstep: levels {','.join(map(str, o.levels))}, {', '.join(o.dtypes)}, devices {devices}, "
@@ -350,7 +377,10 @@ class Suite:
 
         cert = self.certification()
         try:
-            self.written = report.write_reports(cert, self.report_dir)
+            written = report.write_reports(cert, self.report_abs or self.report_dir)
+            if self.report_abs is not None and _still_in(self.home):  # shown as given, unless an adapter moved us
+                written = {kind: self.report_dir / path.relative_to(self.report_abs) for kind, path in written.items()}
+            self.written = written
         except OSError as exc:
             self.write_error = f"cannot write the report to {self.report_dir}: {exc.strerror or exc}"
             if session.exitstatus == pytest.ExitCode.OK:
@@ -391,7 +421,8 @@ class Suite:
         if self.started is None:
             self.started = time.perf_counter()
         if p.recipe is not None:
-            r = run_recipe(self.target(p), p.recipe, self.options.recipe_steps, self.failures_dir, self.options.seed)
+            r = run_recipe(self.target(p), p.recipe, self.options.recipe_steps, self.failures_abs, self.options.seed,
+                           shown=self.failures_dir)
             self.results[p.index] = r
             return r
         cached = self.cache.setdefault(p.group, {})
@@ -399,7 +430,8 @@ class Suite:
             assert p.spec is not None
             levels = tuple(sorted((self.selected.get(p.group, set()) | {p.level}) - set(cached)))
             spec = Spec(p.spec.construct, levels, p.spec.strategy, p.spec.needs)
-            for r in run_check(self.target(p), spec, self.options.examples, self.options.seed, self.failures_dir):
+            for r in run_check(self.target(p), spec, self.options.examples, self.options.seed, self.failures_abs,
+                               shown=self.failures_dir):
                 cached[r.level] = r
                 self.results[self.by_check[r.name].index] = r
         return cached[p.level]
@@ -421,7 +453,7 @@ class Suite:
             lines.append(f"  worst:                    {w.quantity}: error {w.error:.3g}, tolerance {w.tolerance:.3g}, "
                          f"margin {fmt_margin(w)}")
         if r.failure_dir:
-            folder = _shown(self.failures_dir / r.failure_dir)
+            folder = _shown(self.failures_abs / r.failure_dir)
             lines.append(f"  failure folder:           {folder}/ (README.md lists every comparison)")
         if r.reproduce:
             lines.append(f"  reproduce:                {r.reproduce}")
@@ -431,7 +463,7 @@ class Suite:
         """What ran, in lockstep certify's order, as a Certification for the reports."""
         from lockstep.conformance.suite import new_certification
 
-        cert = new_certification(self.adapter, self.name, self.options)
+        cert = new_certification(self.adapter, self.name, self.options, self.versions or None)
         cert.checks = [self.results[i] for i in sorted(self.results)]
         cert.seconds = 0.0 if self.started is None else time.perf_counter() - self.started
         return cert
@@ -470,7 +502,7 @@ class CheckItem(pytest.Item):
                 from lockstep.conformance.suite import unsupported_results
 
                 found = unsupported_results(suite.target(p), p.spec)
-                if found:  # the report says what the adapter declares, as lockstep certify's would
+                if found and found[0].outcome == "unsupported":  # what the adapter declares, as certify reports it
                     suite.results[p.index] = found[0]
             if p.index in suite.results:
                 self.payload.append((RESULT, {"index": p.index, "result": suite.results[p.index].to_json()}))
@@ -556,6 +588,14 @@ def _shown(path: Path) -> Path:
         return path.resolve().relative_to(Path.cwd().resolve())
     except ValueError:
         return path
+
+
+def _still_in(folder: Path) -> bool:
+    """Whether the working folder is still `folder` (an adapter may have changed it, or removed it)."""
+    try:
+        return Path.cwd().samefile(folder)
+    except OSError:
+        return False
 
 
 def _clear_failures(folder: Path) -> None:

@@ -13,6 +13,7 @@ Vocabulary (docs/conformance.md):
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
@@ -57,6 +58,24 @@ def parse_levels(levels: str | int | Iterable[int | str]) -> tuple[int, ...]:
     return tuple(sorted(out))
 
 
+SAFE_NAME_BYTES = 100
+"""The longest folder name `safe_name` gives, in UTF-8 bytes: well under the 255 of common file systems, with room
+for a prefix (`certify-`) and for the paths under it."""
+
+
+def safe_name(text: str, *, fallback: str = "adapter", limit: int = SAFE_NAME_BYTES) -> str:
+    """`text` as one folder name that cannot leave its parent or surprise a shell: letters and digits (any script),
+    `.`, `_` and `-` kept, every run of anything else (`/`, `:`, `..`, spaces, control characters) one `-`, at most
+    `limit` UTF-8 bytes; never empty, `.` or `..` (then `fallback`). Adapter and device names are third-party text,
+    and a default folder or a failure folder is built from them."""
+    out = "".join(c if c.isalnum() or c in "._-" else "-" for c in str(text))
+    out = re.sub(r"-{2,}", "-", re.sub(r"\.{2,}", "-", out)).strip("-")  # `..` is no part of a name: a separator
+    while len(out.encode("utf-8")) > limit:
+        out = out[:-1]
+    out = out.rstrip("-")
+    return fallback if not out.strip(".") else out
+
+
 @dataclass(frozen=True)
 class Worst:
     """The comparison nearest to (or furthest beyond) its tolerance within one check."""
@@ -85,7 +104,7 @@ class CheckResult:
     seconds: float = 0.0
     support: str = ""  # the adapter's provenance or "unsupported", and its note ("native: torch.optim.Adam")
     message: str = ""  # for fail/error: what diverged first, in words; for unsupported: the adapter's reason
-    failure_dir: str | None = None  # relative to the report folder: failures/<name>/
+    failure_dir: str | None = None  # relative to the report folder: failures/<name>/ (`failure_folder`)
     reproduce: str | None = None  # the command that reproduces the failure
     provenance: str | None = None  # native | bridged | written: what the verdict is evidence about; None for
     # composites, example recipes and unsupported checks (adapters/base.py, PROVENANCES)
@@ -100,6 +119,12 @@ class CheckResult:
     def name(self) -> str:
         """A stable identifier: `conv2d.gradients.float32.cpu`."""
         return f"{self.construct}.{self.level_name}.{self.dtype}.{self.device}"
+
+    @property
+    def failure_folder(self) -> str:
+        """Where its failing case goes, relative to the report folder: `failures/<name>`, the name made safe as one
+        folder name (`safe_name`): the device part is the adapter's text, and `x/../../..` must not climb out."""
+        return f"failures/{safe_name(self.name, fallback='check')}"
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)

@@ -26,6 +26,7 @@ import numpy as np
 
 from lockstep.adapters.base import NonFiniteError, Session, StepResult, TrainingState
 from lockstep.conformance.checks import Check, CheckPlan
+from lockstep.conformance.levels._pair import handed
 from lockstep.conformance.tolerance import BatchRules, StepRules, batch_rules, resync_rules, value_batch_rules
 from lockstep.reference import schedules
 from lockstep.runner import Prepared, masks_for
@@ -185,11 +186,11 @@ class Judge:
         (TensorFlow's is one compiled call where set, step and get are three)."""
         try:
             if scratch and type(session).step_from is Session.step_from:  # the default would save and restore
-                session.set_state(rs.before)
-                res = session.train_step(rs.x, rs.y, masks=rs.masks)
+                session.set_state(handed(rs.before))
+                res = session.train_step(handed(rs.x), handed(rs.y), masks=handed(rs.masks))
                 got = session.get_state()
             else:
-                res, got = session.step_from(rs.before, rs.x, rs.y, masks=rs.masks)
+                res, got = session.step_from(handed(rs.before), handed(rs.x), handed(rs.y), masks=handed(rs.masks))
         except NonFiniteError as exc:
             if rs.stopped is not None:
                 return StepVerdict(rs.t, True, Check(f"both stop on non-finite {rs.stopped}", 0.0, 0.0, 0.0))

@@ -20,11 +20,12 @@ import os
 import platform
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
+from shlex import quote
 from typing import TYPE_CHECKING, Any
 
 from lockstep import SPEC_VERSION, __version__
@@ -34,7 +35,8 @@ from lockstep.conformance.cases import Case
 from lockstep.conformance.checks import Check
 from lockstep.conformance.levels import MODULES, Pair, run_levels
 from lockstep.conformance.levels import data_parallel as dp
-from lockstep.conformance.results import LEVELS, Certification, CheckResult, Worst
+from lockstep.conformance.results import LEVELS, PROVENANCES, Certification, CheckResult, Worst
+from lockstep.spec.wording import got
 
 if TYPE_CHECKING:
     from lockstep.runner import Prepared
@@ -83,6 +85,116 @@ def example_recipes() -> list[Path]:
     except (ModuleNotFoundError, TypeError):
         root = Path(__file__).resolve().parents[1] / "examples"
     return sorted(root.glob("*/recipe.yaml"))
+
+
+# ------------------------------------------------------------------------------- the adapter's boundary
+class AdapterRaised(Exception):
+    """Adapter code raised a BaseException that is not an Exception (SystemExit, GeneratorExit, a class of its
+    own), held as an ordinary exception: it is the check's error, never the end of the certification. Only
+    KeyboardInterrupt keeps its meaning (the user's Ctrl-C)."""
+
+    def __init__(self, original: BaseException, what: str) -> None:
+        self.original = original
+        self.what = what
+        super().__init__(f"{describe(original)} (raised by the adapter's {what}: a BaseException that is not an "
+                         "Exception)")
+
+
+@contextmanager
+def adapter_code(what: str) -> Iterator[None]:
+    """Around a call into the adapter (`what`: "build()", "devices()", "session", ...): a BaseException other
+    than KeyboardInterrupt comes out as AdapterRaised, which the suite reports like any exception the adapter
+    raised. Exceptions pass unchanged (UnsupportedConstruct must reach its handlers)."""
+    try:
+        yield
+    except (Exception, KeyboardInterrupt, _ShrinkBudget):
+        raise
+    except BaseException as exc:
+        raise AdapterRaised(exc, what) from None
+
+
+def describe(exc: BaseException) -> str:
+    """An exception as a report's message says it: `TypeName: text` (AdapterRaised says its own sentence), even
+    when the exception's own `str()` raises."""
+    try:
+        text = str(exc)
+    except Exception:
+        text = "(its message cannot be shown: str() raised)"
+    if isinstance(exc, AdapterRaised):
+        return text
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class AdapterError(ValueError):
+    """The adapter cannot be used at all: what its versions() or devices() answered (or raised) is unusable. One
+    line, naming the method; `lockstep certify` exits 2 with it, the pytest plugin makes it a usage error."""
+
+
+def adapter_devices(adapter: Adapter) -> tuple[str, ...]:
+    """`adapter.devices()` checked: a list (or tuple) of non-empty, printable device names, at least one. A device
+    named twice is certified once (the first place kept): the same checks twice would only repeat themselves.
+    AdapterError otherwise: a string would be read as one device per character ("cpu": c, p, u)."""
+    try:
+        with adapter_code("devices()"):
+            answer = adapter.devices()
+            names = list(answer) if isinstance(answer, (list, tuple)) else None
+    except Exception as exc:
+        raise AdapterError(f"devices() raised {describe(exc)}") from None
+    if names is None:
+        raise AdapterError(f"devices() returned {got(answer)}; expected a list of device names, such as ['cpu']")
+    if not names:
+        raise AdapterError("the adapter offers no device: devices() returned an empty list; expected at least one "
+                           "device name, such as ['cpu']")
+    for device in names:
+        if not isinstance(device, str) or not device.strip() or not device.isprintable():
+            raise AdapterError(f"devices() returned {got(answer)}: {got(device)} is not a device name (expected "
+                               "non-empty strings of printable characters)")
+    return tuple(dict.fromkeys(names))
+
+
+def adapter_versions(adapter: Adapter) -> dict[str, str]:
+    """`adapter.versions()` checked: a mapping of package to version, both given as text (`str()` of each, so a
+    number or None shows as written). AdapterError otherwise: the certificate records these."""
+    try:
+        with adapter_code("versions()"):
+            answer = adapter.versions()
+            if not isinstance(answer, Mapping):
+                raise AdapterError(f"versions() returned {got(answer)}; expected a mapping of package to version, "
+                                   "such as {'acme': '1.0'}")
+            return {str(k): str(v) for k, v in answer.items()}
+    except AdapterError:
+        raise
+    except Exception as exc:
+        raise AdapterError(f"versions() raised {describe(exc)}") from None
+
+
+class SupportError(Exception):
+    """support() raised, or answered something that is not a Support: an error of the checks that asked."""
+
+
+SUPPORT_STATUSES = (*PROVENANCES, "unsupported", "subclass")
+
+
+def checked_support(adapter: Adapter, construct: str, *, dtype: str, device: str) -> Support:
+    """`adapter.support(construct, ...)` as a Support. An object that is not one but has a `status` of the Support
+    vocabulary (and a `note`) is read as that Support; anything else, or an exception, is a SupportError naming
+    the construct and what came back."""
+    try:
+        with adapter_code("support()"):
+            answer = adapter.support(construct, dtype=dtype, device=device)
+    except Exception as exc:
+        raise SupportError(f"support() for `{construct}` ({dtype}, {device}) raised {describe(exc)}") from None
+    if isinstance(answer, Support):
+        return answer
+    status = None if isinstance(answer, (str, bytes)) else getattr(answer, "status", None)
+    if isinstance(status, str) and status in SUPPORT_STATUSES:
+        note = getattr(answer, "note", "")
+        try:
+            return Support(status, note if isinstance(note, str) else "" if note is None else str(note))  # type: ignore[arg-type]
+        except Exception:
+            pass
+    raise SupportError(f"support() returned {got(answer)} for `{construct}`; expected a Support "
+                       "(lockstep.adapters.base.Support: native, bridged, written or unsupported, with a note)")
 
 
 # ------------------------------------------------------------------------------------------ one check
@@ -138,10 +250,12 @@ def build_pair(target: Target, prep: Prepared, *, few_calls: bool = False) -> Pa
     from lockstep.adapters.reference import ReferenceAdapter
 
     reference = ReferenceAdapter().build(prep.model, dtype="float64", recipe=prep.recipe)
-    actual = target.adapter.build(prep.model, dtype=target.dtype, device=target.device, recipe=prep.recipe)
-    if few_calls:
-        actual.expect_few_calls()
-    target.executions.add(getattr(actual, "execution", ""))  # a third-party session need not subclass Session
+    with adapter_code("build()"):
+        actual = target.adapter.build(prep.model, dtype=target.dtype, device=target.device, recipe=prep.recipe)
+        if few_calls:
+            actual.expect_few_calls()
+        execution = getattr(actual, "execution", "")  # a third-party session need not subclass Session
+    target.executions.add(execution if isinstance(execution, str) else "")
     return Pair(prep, reference, actual, target.dtype, target)
 
 
@@ -149,8 +263,16 @@ def run_pair(target: Target, case: Case, levels: tuple[int, ...], workdir: Path
              ) -> dict[int, list[Check] | Exception]:
     """Prepare `case` (written into `workdir`), build both sessions (the adapter's told it serves a few calls)
     and run each level's comparisons; a level whose run raised (other than UnsupportedConstruct, which
-    propagates) maps to the exception."""
-    return run_levels(build_pair(target, case.prepare(workdir, target.dtype), few_calls=True), levels)
+    propagates) maps to the exception, a BaseException of the adapter's session included (AdapterRaised)."""
+    pair = build_pair(target, case.prepare(workdir, target.dtype), few_calls=True)
+    out: dict[int, list[Check] | Exception] = {}
+    for level in levels:  # one level at a time: a BaseException in one level leaves the others' results
+        try:
+            with adapter_code("session"):
+                out.update(run_levels(pair, (level,)))
+        except AdapterRaised as exc:
+            out[level] = exc
+    return out
 
 
 def check_seed(seed: int, construct: str, dtype: str, device: str) -> int:
@@ -234,10 +356,14 @@ def _explore(target: Target, spec: Spec, examples: int, seed: int) -> _Explored:
                 seen.level_failing[level] = seen.failing
             raise seen.failing
 
-    if spec.construct in COMPOSITES:  # draw only what the adapter says it runs
-        strategy = spec.strategy(spec.construct, supported_constructs(target))
-    else:
-        strategy = spec.strategy(spec.construct)
+    try:
+        if spec.construct in COMPOSITES:  # draw only what the adapter says it runs
+            strategy = spec.strategy(spec.construct, supported_constructs(target))
+        else:
+            strategy = spec.strategy(spec.construct)
+    except SupportError as exc:
+        seen.error = exc
+        return seen
     test = hypothesis_seed(check_seed(seed, spec.construct, target.dtype, target.device))(settings(
         max_examples=examples, database=None, deadline=None, derandomize=False, print_blob=False,
         report_multiple_bugs=False, verbosity=Verbosity.quiet, phases=[Phase.generate, Phase.shrink],
@@ -259,13 +385,14 @@ def _explore(target: Target, spec: Spec, examples: int, seed: int) -> _Explored:
 def supported_constructs(target: Target) -> frozenset[str]:
     """The layer types and losses the adapter supports in this dtype on this device."""
     names = [*cs.LAYERS, *cs.LOSSES]
-    return frozenset(c for c in names if target.adapter.support(c, dtype=target.dtype, device=target.device).supported)
+    return frozenset(c for c in names
+                     if checked_support(target.adapter, c, dtype=target.dtype, device=target.device).supported)
 
 
 def _support(target: Target, spec: Spec) -> Support:
     if spec.construct in COMPOSITES:  # not a construct: each case's constructs are asked for at build
         return Support("native", COMPOSITES[spec.construct])
-    return target.adapter.support(spec.construct, dtype=target.dtype, device=target.device)
+    return checked_support(target.adapter, spec.construct, dtype=target.dtype, device=target.device)
 
 
 def _base(target: Target, spec: Spec) -> dict[str, Any]:
@@ -294,7 +421,20 @@ def _levels_note(adapter: Adapter) -> str:
 def unsupported_results(target: Target, spec: Spec) -> list[CheckResult] | None:
     """The results of a check whose construct (or one its cases need) the adapter declares unsupported, or
     none of whose levels it runs (`Adapter.levels`), without running anything; None when the check would
-    run. The pytest plugin asks this for checks it skips."""
+    run. The pytest plugin asks this for checks it skips. A support() that raises or answers no Support makes
+    the check an error (SupportError's message), as it would when run."""
+    try:
+        return _unsupported(target, spec)
+    except SupportError as exc:
+        return _support_error(target, spec, exc)
+
+
+def _support_error(target: Target, spec: Spec, exc: SupportError) -> list[CheckResult]:
+    return [CheckResult(construct=spec.construct, level=lv, dtype=target.dtype, device=target.device,
+                        outcome="error", message=str(exc)[:2000]) for lv in spec.levels]
+
+
+def _unsupported(target: Target, spec: Spec) -> list[CheckResult] | None:
     support = _support(target, spec)
     base = _base(target, spec)
     if not support.supported:
@@ -306,7 +446,7 @@ def unsupported_results(target: Target, spec: Spec) -> list[CheckResult] | None:
     trains = any(lv > 1 for lv in levels)  # a predictions-only check needs no loss, optimizer or schedule
     auxiliary = AUXILIARY if trains else tuple(a for a in AUXILIARY if a not in TRAINING_AUXILIARY)
     for other in () if spec.construct in COMPOSITES else (*auxiliary, *(spec.needs if trains else ())):
-        s = target.adapter.support(other, dtype=target.dtype, device=target.device)
+        s = checked_support(target.adapter, other, dtype=target.dtype, device=target.device)
         if not s.supported:
             return [CheckResult(level=lv, outcome="unsupported", message=f"its cases need `{other}`: {s.note}",
                                 **base) for lv in spec.levels]
@@ -314,12 +454,16 @@ def unsupported_results(target: Target, spec: Spec) -> list[CheckResult] | None:
 
 
 def run_check(target: Target, spec: Spec, examples: int = DEFAULT_EXAMPLES, seed: int = DEFAULT_SEED,
-              report_dir: Path | None = None) -> list[CheckResult]:
-    """One construct at its levels in one dtype on one device: a CheckResult per level."""
+              report_dir: Path | None = None, *, shown: Path | None = None) -> list[CheckResult]:
+    """One construct at its levels in one dtype on one device: a CheckResult per level. Failing cases go under
+    `report_dir`; `shown` is that folder as the reproduce commands name it (default: `report_dir`)."""
     unsupported = unsupported_results(target, spec)
     if unsupported is not None:
         return unsupported
-    base = _base(target, spec)
+    try:
+        base = _base(target, spec)
+    except SupportError as exc:  # support() answered once, then not
+        return _support_error(target, spec, exc)
     runs = adapter_levels(target.adapter)
     skipped = [CheckResult(level=lv, outcome="unsupported", message=_levels_note(target.adapter), **base)
                for lv in spec.levels if lv not in runs]
@@ -327,17 +471,17 @@ def run_check(target: Target, spec: Spec, examples: int = DEFAULT_EXAMPLES, seed
     t0 = time.perf_counter()
     seen = _explore(target, spec, examples, seed)
     seconds = time.perf_counter() - t0
-    return sorted(_results(target, spec, seen, seconds, report_dir, base) + skipped, key=lambda r: r.level)
+    return sorted(_results(target, spec, seen, seconds, report_dir, base, shown) + skipped, key=lambda r: r.level)
 
 
 def _results(target: Target, spec: Spec, seen: _Explored, seconds: float, report_dir: Path | None,
-             base: dict[str, Any]) -> list[CheckResult]:
+             base: dict[str, Any], shown: Path | None = None) -> list[CheckResult]:
     per = seconds / max(len(spec.levels), 1)
     if seen.ran == 0 and seen.unsupported is not None:
         return [CheckResult(level=lv, outcome="unsupported", message=seen.unsupported, seconds=per, **base)
                 for lv in spec.levels]
     if seen.error is not None:
-        msg = f"{type(seen.error).__name__}: {seen.error}"
+        msg = describe(seen.error)
         return [CheckResult(level=lv, outcome="error", examples=seen.ran, message=msg[:2000], seconds=per, **base)
                 for lv in spec.levels]
     skipped = (f"{seen.rejected} generated case{'s' * (seen.rejected != 1)} the adapter cannot build were skipped "
@@ -357,7 +501,7 @@ def _results(target: Target, spec: Spec, seen: _Explored, seconds: float, report
         n = seen.level_first_failure.get(lv, seen.first_failure_at or seen.ran)
         level_checks = failing.checks[lv]
         if isinstance(level_checks, Exception):
-            msg = f"{type(level_checks).__name__}: {level_checks}"
+            msg = describe(level_checks)
             result = CheckResult(level=lv, outcome="error", examples=n, worst=worst, seconds=per,
                                  message=msg[:2000], **base)
         else:
@@ -365,7 +509,7 @@ def _results(target: Target, spec: Spec, seen: _Explored, seconds: float, report
             result = CheckResult(level=lv, outcome="fail", examples=n, worst=worst, seconds=per,
                                  message=first_bad.describe(), **base)
         if report_dir is not None:
-            result.failure_dir, result.reproduce = write_failure(report_dir, target, result, failing)
+            result.failure_dir, result.reproduce = write_failure(report_dir, target, result, failing, shown=shown)
         out.append(result)
     return out
 
@@ -386,24 +530,28 @@ def _worst(c: Check) -> Worst:
     return Worst(c.quantity, c.error, c.tolerance, c.ratio)
 
 
-def write_failure(report_dir: Path, target: Target, result: CheckResult, failing: _Diverged) -> tuple[str, str]:
-    """The shrunk case as a standalone spec in `report_dir/failures/<check>/`; (relative folder, command)."""
+def write_failure(report_dir: Path, target: Target, result: CheckResult, failing: _Diverged, *,
+                  shown: Path | None = None) -> tuple[str, str]:
+    """The shrunk case as a standalone spec in `report_dir/failures/<check>/` (the check's name made a safe folder
+    name: `CheckResult.failure_folder`); (relative folder, command). The command names the folder through `shown`
+    (the report folder as the user gave it) where given."""
     from lockstep.spec import atomic
 
-    rel = f"failures/{result.name}"
+    rel = result.failure_folder
     folder = report_dir / rel
     case = failing.case
     recipe = case.write(folder, target.dtype, note=f"lockstep certify: {target.name} fails {result.name}: "
                                                    f"{result.message}")
-    device = f" --device {target.device}" if target.device != "cpu" else ""
-    command = f"lockstep compare {recipe} --backends reference,{target.name} --conformance{device}"
+    device = f" --device {quote(target.device)}" if target.device != "cpu" else ""  # the adapter's text: quoted
+    command = (f"lockstep compare {quote(str((shown or report_dir) / rel / recipe.relative_to(folder)))} "
+               f"--backends {quote(f'reference,{target.name}')} --conformance{device}")
     lines = [f"# {result.name}: {target.name} diverges from the reference", "",
              f"First diverging quantity: {result.message}", "", "Reproduce:", "", f"    {command}", "",
              "Every comparison of this (shrunk) case:", ""]
     for level, checks in failing.checks.items():
         lines.append(f"Level {level} ({LEVELS[level]}):")
         if isinstance(checks, Exception):
-            lines.append(f"- ERROR {type(checks).__name__}: {checks}")
+            lines.append(f"- ERROR {describe(checks)}")
         else:
             lines += [f"- {'ok  ' if c.ok else 'FAIL'} {c.describe()}" for c in checks]
         lines.append("")
@@ -414,11 +562,12 @@ def write_failure(report_dir: Path, target: Target, result: CheckResult, failing
 
 
 # ---------------------------------------------------------------------------------------- recipes
-def run_recipe(target: Target, recipe: Path, steps: int | None, report_dir: Path | None, seed: int = DEFAULT_SEED
-               ) -> CheckResult:
+def run_recipe(target: Target, recipe: Path, steps: int | None, report_dir: Path | None, seed: int = DEFAULT_SEED,
+               *, shown: Path | None = None) -> CheckResult:
     """Level 4 on one example recipe in `target.dtype`: every step (or the first `steps`) judged re-synchronized.
     A `seed` other than the default shifts the recipe's own seed by it (its initial weights, data, order and
-    dropout masks all follow), so `--seed` varies the recipes as it varies the generated cases."""
+    dropout masks all follow), so `--seed` varies the recipes as it varies the generated cases. `shown`: the report
+    folder as the reproduce command names it (default: `report_dir`)."""
     import shutil
 
     from lockstep.runner import RunError, prepare_run
@@ -436,13 +585,15 @@ def run_recipe(target: Target, recipe: Path, steps: int | None, report_dir: Path
         if seed != DEFAULT_SEED:
             _shift_seed(path, seed)
         try:
-            checks = MODULES[4].checks(build_pair(target, prepare_run(path, steps)), steps)
+            pair = build_pair(target, prepare_run(path, steps))
+            with adapter_code("session"):
+                checks = MODULES[4].checks(pair, steps)
         except UnsupportedConstruct as exc:
             return CheckResult(outcome="unsupported", message=f"{exc.construct}: {exc.reason}", **base)
         except RunError as exc:
             return CheckResult(outcome="error", message=f"the example does not prepare: {exc}", **base)
         except Exception as exc:
-            return CheckResult(outcome="error", examples=1, message=f"{type(exc).__name__}: {exc}"[:2000],
+            return CheckResult(outcome="error", examples=1, message=describe(exc)[:2000],
                                seconds=time.perf_counter() - t0, **base)
         seconds = time.perf_counter() - t0
         w = max(checks, key=lambda c: c.ratio, default=None)
@@ -451,13 +602,13 @@ def run_recipe(target: Target, recipe: Path, steps: int | None, report_dir: Path
                              seconds=seconds, message=bad.describe() if bad else "", execution=target.execution(),
                              **base)
         if bad and report_dir is not None:
-            rel = f"failures/{result.name}"
+            rel = result.failure_folder
             shutil.copytree(copy, report_dir / rel, dirs_exist_ok=True)
-            dev = f" --device {target.device}" if target.device != "cpu" else ""
+            dev = f" --device {quote(target.device)}" if target.device != "cpu" else ""
             cap = f" --steps {steps}" if steps is not None else ""
             result.failure_dir = rel
-            result.reproduce = (f"lockstep compare {report_dir / rel / recipe.name} --backends "
-                                f"reference,{target.name}{cap}{dev}")
+            result.reproduce = (f"lockstep compare {quote(str((shown or report_dir) / rel / recipe.name))} "
+                                f"--backends {quote(f'reference,{target.name}')}{cap}{dev}")
         return result
 
 
@@ -496,12 +647,13 @@ class Options:
     seed: int = DEFAULT_SEED
     constructs: tuple[str, ...] | None = None  # None: all
     recipe_steps: int | None = None  # level 4: every step of each example unless capped
-    report_dir: Path | None = None
+    report_dir: Path | None = None  # where failing cases are written (lockstep certify makes it absolute first)
+    report_shown: Path | None = None  # report_dir as the user named it, in the reproduce commands (default: it)
 
 
 def plan(adapter: Adapter, options: Options) -> Iterator[tuple[Spec | Path | dp.ExampleRecipe, str, str]]:
     """Every (spec or example recipe, dtype, device) the options ask for, in report order."""
-    devices = options.devices or tuple(adapter.devices())
+    devices = options.devices or adapter_devices(adapter)
     for device in devices:
         for dtype in options.dtypes:
             for spec in SPECS:
@@ -527,22 +679,30 @@ def plan_size(options: Options) -> int:
 def run_item(target: Target, item: Spec | Path | dp.ExampleRecipe, options: Options) -> list[CheckResult]:
     """One planned item (a construct's check, an example recipe at level 4 or 5): its CheckResults."""
     if isinstance(item, Path):
-        return [run_recipe(target, item, options.recipe_steps, options.report_dir, options.seed)]
+        return [run_recipe(target, item, options.recipe_steps, options.report_dir, options.seed,
+                           shown=options.report_shown)]
     if isinstance(item, dp.ExampleRecipe):
-        return dp.run_recipe(target, item.path, options.recipe_steps or dp.RECIPE_STEPS, options.report_dir)
-    return run_check(target, item, options.examples, options.seed, options.report_dir)
+        try:
+            with adapter_code("data-parallel engine"):
+                return dp.run_recipe(target, item.path, options.recipe_steps or dp.RECIPE_STEPS, options.report_dir)
+        except AdapterRaised as exc:
+            return [CheckResult(construct=item.path.parent.name, level=dp.LEVEL, dtype=target.dtype,
+                                device=target.device, outcome="error", message=str(exc)[:2000])]
+    return run_check(target, item, options.examples, options.seed, options.report_dir, shown=options.report_shown)
 
 
 def certify(adapter: Adapter, name: str, options: Options,
             on_result: Callable[[int, int, CheckResult], None] | None = None, *, jobs: int = 1,
-            source: str | bytes | None = None, threads: int = 1, workers: Any = None) -> Certification:
+            source: str | bytes | None = None, threads: int = 1, workers: Any = None,
+            versions: dict[str, str] | None = None) -> Certification:
     """Run every planned check; `on_result(done, total, result)` reports progress after each, in plan order.
 
     With `jobs` > 1 the items run in that many worker processes (conformance/parallel.py), each with `threads`
     intra-op threads and the adapter rebuilt from `source` (a name, or the pickled adapter: `parallel.
     adapter_source`); the certificate is the one a serial run gives (the same cases, verdicts and order).
-    `workers`: a `parallel.Workers` started ahead for this run (the caller closes it)."""
-    cert = new_certification(adapter, name, options)
+    `workers`: a `parallel.Workers` started ahead for this run (the caller closes it). `versions`: what the
+    caller read (and checked) of `adapter.versions()` already."""
+    cert = new_certification(adapter, name, options, versions)
     items = list(plan(adapter, options))
     t0 = time.perf_counter()
 
@@ -573,7 +733,10 @@ def _error_results(planned: tuple[Spec | Path | dp.ExampleRecipe, str, str], nam
     """An item that could not be run at all: an error at each of its levels (what a serial run's crash would be)."""
     item, dtype, device = planned
     if isinstance(item, Spec):
-        base = _base(Target(adapter, name, dtype, device), item)
+        try:
+            base = _base(Target(adapter, name, dtype, device), item)
+        except SupportError:
+            base = {"construct": item.construct, "dtype": dtype, "device": device}
         return [CheckResult(level=lv, outcome="error", message=message, **base) for lv in item.levels]
     construct = item.parent.name if isinstance(item, Path) else item.path.parent.name
     level = 4 if isinstance(item, Path) else dp.LEVEL
@@ -581,13 +744,15 @@ def _error_results(planned: tuple[Spec | Path | dp.ExampleRecipe, str, str], nam
                         message=message)]
 
 
-def new_certification(adapter: Adapter, name: str, options: Options) -> Certification:
-    """An empty certificate of `adapter` under `options` (lockstep certify and the pytest plugin fill it)."""
+def new_certification(adapter: Adapter, name: str, options: Options, versions: dict[str, str] | None = None
+                      ) -> Certification:
+    """An empty certificate of `adapter` under `options` (lockstep certify and the pytest plugin fill it).
+    `versions`: the adapter's versions as already read (else asked here: AdapterError if unusable)."""
     return Certification(
-        adapter=name, adapter_versions=dict(adapter.versions()), spec_version=SPEC_VERSION,
-        suite_version=SUITE_VERSION, seed=options.seed, examples=options.examples, levels=list(options.levels),
-        dtypes=list(options.dtypes), devices=list(options.devices or adapter.devices()),
-        environment=fingerprint())
+        adapter=name, adapter_versions=dict(adapter_versions(adapter) if versions is None else versions),
+        spec_version=SPEC_VERSION, suite_version=SUITE_VERSION, seed=options.seed, examples=options.examples,
+        levels=list(options.levels), dtypes=list(options.dtypes),
+        devices=list(options.devices or adapter_devices(adapter)), environment=fingerprint())
 
 
 def fingerprint() -> dict[str, str]:

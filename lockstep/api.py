@@ -61,6 +61,40 @@ def _stderr(prefix: str) -> Callable[[str], None]:
     return lambda message: print(f"{prefix}: {message}", file=sys.stderr)
 
 
+def _got(value: Any) -> str:
+    """What a message says was received ("int 42", "None"); imported only when there is a mistake to say."""
+    from lockstep.effective import got
+
+    return got(value)
+
+
+def _path(value: Any, name: str) -> str:
+    """`value` (str or os.PathLike) as a str; LockstepError naming the argument for another type or a NUL
+    character, which the OS would otherwise report as a TypeError or ValueError from deep inside a command."""
+    text = os.fspath(value) if isinstance(value, os.PathLike) else value
+    if not isinstance(text, str):
+        raise LockstepError(f"{name}: expected a path (str or os.PathLike), got {_got(value)}")
+    if "\0" in text:
+        raise LockstepError(f"{name}: the path contains a NUL character")
+    return text
+
+
+def _paths(value: Any, name: str) -> list[str]:
+    """One path or several (any iterable of them) as strs, each checked as `_path` does."""
+    if isinstance(value, (str, os.PathLike)):
+        return [_path(value, name)]
+    if isinstance(value, (bytes, bytearray, Mapping)) or not isinstance(value, Iterable):
+        raise LockstepError(f"{name}: expected a path or a list of paths, got {_got(value)}")
+    return [_path(v, name) for v in value]
+
+
+def _text(value: Any, name: str, what: str) -> str:
+    """A name given as a string (a backend, a device); LockstepError naming the argument for anything else."""
+    if not isinstance(value, str):
+        raise LockstepError(f"{name}: expected {what} (a string), got {_got(value)}")
+    return value
+
+
 # ============================================================================================ provenance
 @dataclass(frozen=True)
 class Location:
@@ -137,6 +171,10 @@ def _limit(memory_limit: Limit | int | str | None) -> Limit | None:
 
     if memory_limit is None or isinstance(memory_limit, Limit):
         return memory_limit
+    if not isinstance(memory_limit, str):  # bytes as any integer type; 2.5 or True is a mistake, not truncated
+        from lockstep.effective import as_integer
+
+        memory_limit = as_integer(memory_limit, "memory_limit")
     try:
         size = parse_size(memory_limit) if isinstance(memory_limit, str) else int(memory_limit)
     except (TypeError, ValueError) as exc:
@@ -147,14 +185,15 @@ def _limit(memory_limit: Limit | int | str | None) -> Limit | None:
 def validate(paths: PathLike | Iterable[PathLike], *, memory_limit: Limit | int | str | None = None) -> Diagnostics:
     """Validate every document under `paths` (files, folders searched for .yaml/.yml/.json, globs): the same
     diagnostics, in the same order, as `lockstep validate`. Never raises for bad documents or paths; those are
-    diagnostics (`result.io_error` when a path could not be read). `memory_limit` (bytes, or "16GiB"): what a
-    recipe's run may need, default LOCKSTEP_MEMORY_LIMIT or this machine's available memory."""
+    diagnostics (`result.io_error` when a path could not be read); only what cannot be a path at all (another
+    type, a NUL character) raises LockstepError. `memory_limit` (bytes, or "16GiB"): what a recipe's run may need,
+    default LOCKSTEP_MEMORY_LIMIT or this machine's available memory."""
     from lockstep.spec.resources import using_memory_limit
     from lockstep.spec.validate import validate_paths
 
-    items = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+    items = _paths(paths, "paths")
     with using_memory_limit(_limit(memory_limit)):
-        r = validate_paths([os.fspath(p) for p in items])
+        r = validate_paths(items)
     return Diagnostics(r.diagnostics, files=r.files, documents=r.documents, io_error=r.io_error,
                        per_document=r.per_document, path_problems=r.path_problems)
 
@@ -163,20 +202,30 @@ def validate(paths: PathLike | Iterable[PathLike], *, memory_limit: Limit | int 
 def load(path: PathLike, kind: str | None = None) -> Document:
     """The validated document in `path` (a Model, Recipe or Environment; `kind` picks one from a file that
     holds several). Raises LockstepError with the diagnostics `lockstep validate` would print (exit_code 1 for
-    an invalid document, 2 for a file that cannot be read). `provenance(doc)` gives its file, the line of each
-    field, and for a recipe the resolved model."""
+    an invalid document, 2 for a path that names no readable file: empty, a folder, a FIFO). `provenance(doc)`
+    gives its file, the line of each field, and for a recipe the resolved model."""
     from lockstep.spec.diagnostics import SpecError
     from lockstep.spec.documents import KINDS
     from lockstep.spec.loader import load_file
     from lockstep.spec.resolve import resolve_document
 
-    if kind is not None and kind not in KINDS:
-        raise LockstepError(f"kind {kind!r}: expected one of {', '.join(KINDS)}")
+    if kind is not None and (not isinstance(kind, str) or kind not in KINDS):
+        raise LockstepError(f"kind {escape_text(repr(kind))}: expected one of {', '.join(KINDS)}")
+    if not _path(path, "path"):
+        raise LockstepError("load: no path given (an empty path names no file)")
     path = Path(path)
+    if path.is_dir():  # said as such: "cannot be read" would send the user looking for a permission problem
+        raise LockstepError(escape_text(f"{path}: is a directory; load reads one document file (validate() reads "
+                                        "folders)"))
+    if path.exists() and not path.is_file():
+        raise LockstepError(escape_text(f"{path}: is not a regular file (a FIFO, device or socket is never read: "
+                                        "reading one can block forever)"))
     try:
         docs = load_file(path)
     except SpecError as exc:
-        raise LockstepError(escape_text(f"{path}: cannot be read" if exc.io_error else f"{path}: not a valid document"),
+        reason = exc.diagnostics[0].message if exc.io_error and len(exc.diagnostics) == 1 else ""
+        said = f"{path}: {reason}" if reason.startswith("cannot read") else f"{path}: cannot be read"
+        raise LockstepError(escape_text(said if exc.io_error else f"{path}: not a valid document"),
                             2 if exc.io_error else 1, exc.diagnostics) from None
     chosen = [d for d in docs if kind is None or (isinstance(d.data, dict) and d.data.get("kind") == kind)]
     if len(chosen) != 1:
@@ -190,26 +239,15 @@ def load(path: PathLike, kind: str | None = None) -> Document:
         raise LockstepError(f"{path}: the document is not valid ({n} problem{'s' * (n != 1)})", 1, diags)
     obj = resolved.document
     model = resolved.model.document if resolved.model is not None else None
-    _remember(obj, Provenance(str(path), doc.index, model, doc))  # type: ignore[arg-type]
+    _remember(obj, Provenance(str(path), doc.index, model, doc))
     return obj
-
-
-_FIRST = ("apiVersion", "kind", "metadata", "type", "name")
-
-
-def _ordered(value: Any) -> Any:
-    """Mappings with `apiVersion`, `kind`, `metadata`, `type` and `name` first (as people write them)."""
-    if isinstance(value, dict):
-        keys = [k for k in _FIRST if k in value] + [k for k in value if k not in _FIRST]
-        return {k: _ordered(value[k]) for k in keys}
-    if isinstance(value, list):
-        return [_ordered(v) for v in value]
-    return value
 
 
 def _document_data(doc: Document) -> dict[str, Any]:
     """The data a file would hold for `doc`: what differs from the standard's defaults, in the usual key order."""
-    return _ordered(doc.model_dump(mode="json", exclude_defaults=True))
+    from lockstep.effective import ordered
+
+    return ordered(doc.model_dump(mode="json", exclude_defaults=True))
 
 
 def dump(doc: Document | Iterable[Document], path: PathLike | None = None) -> str:
@@ -224,10 +262,13 @@ def dump(doc: Document | Iterable[Document], path: PathLike | None = None) -> st
     from lockstep.spec.loader import LoadedDocument, dump_yaml
     from lockstep.spec.validate import pydantic_diagnostics
 
-    docs = [doc] if isinstance(doc, Document) else list(doc)
+    iterable = isinstance(doc, Iterable) and not isinstance(doc, (str, bytes, bytearray, Mapping))
+    docs = [doc] if isinstance(doc, Document) else list(doc) if iterable else []
     if not docs or not all(isinstance(d, Document) for d in docs):
         raise LockstepError("dump: expected a Model, Recipe or Environment (or a list of them), got "
-                            f"{type(doc).__name__}", 2)
+                            f"{_got(doc)}", 2)
+    if path is not None and not _path(path, "path"):
+        raise LockstepError("dump: the path is empty; give a file, or path=None for the text only")
     label = os.fspath(path) if path is not None else "<dump>"
     data = []
     for i, d in enumerate(docs):
@@ -268,9 +309,12 @@ def _effective(recipe: PathLike | Recipe, overrides: Overrides | None = None, se
     from lockstep.spec.loader import LoadedDocument
 
     if isinstance(recipe, (str, os.PathLike)):
+        if not _path(recipe, "recipe"):
+            raise LockstepError("recipe: no path given (an empty path names no file)")
         return effective.read(recipe, overrides, seed)
     if not isinstance(recipe, Recipe):
-        raise LockstepError(f"expected a recipe file or a lockstep.spec.Recipe, got {type(recipe).__name__}")
+        raise LockstepError(f"recipe: expected a recipe file (str or os.PathLike) or a lockstep.spec.Recipe, got "
+                            f"{_got(recipe)}")
     prov = provenance(recipe)
     path = Path(prov.file) if prov else None
     label = prov.file if prov else f"<recipe {recipe.metadata.name}>"
@@ -280,20 +324,6 @@ def _effective(recipe: PathLike | Recipe, overrides: Overrides | None = None, se
                            dict(loaded.positions) if loaded else {}, dict(loaded.key_positions) if loaded else {})]
     return effective.from_documents(docs, base=prov.base_dir if prov else Path.cwd(), label=label, path=path,
                                     where=None if prov else label, overrides=overrides, seed=seed)
-
-
-def _resolved_yaml(eff: EffectiveRecipe) -> str:
-    """recipe.resolved.yaml: the effective recipe, every default filled in, the model inline; a comment header
-    says where it came from and which overrides made it (each on a line of its own, control characters escaped)."""
-    from lockstep.spec.loader import dump_yaml
-
-    data = eff.recipe.model_dump(mode="json", exclude_none=True)
-    data["model"] = eff.model.model_dump(mode="json", exclude_none=True)
-    source = str(eff.path.resolve()) if eff.path is not None else eff.label
-    lines = ["The recipe this run trained (lockstep run): every default filled in, its model inline.",
-             f"From: {source}", f"Relative paths in it (data, weights) are relative to {eff.base.resolve()}"]
-    lines += [f"Override: {c.said}" for c in eff.changes] or ["Overrides: none"]
-    return "".join(f"# {escape_text(line)}\n" for line in lines) + dump_yaml(_ordered(data))
 
 
 # ============================================================================================ run
@@ -377,19 +407,20 @@ def run(recipe: PathLike | Recipe, backend: str = "reference", out: PathLike | N
 
     from lockstep import tensorboard as tb
     from lockstep.checkpoint import checkpoints
+    from lockstep.effective import RESOLVED, as_integer, resolved_yaml
     from lockstep.progress import Progress
     from lockstep.runfolder import RUN_OUTPUTS, check_out_arg, claim, recipe_inputs
     from lockstep.runner import RunError, RunFailed, build_session, prepare_loaded, train, write_report
     from lockstep.spec import atomic
 
     say = log or _stderr("lockstep")
-    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
-        raise LockstepError("--steps must be at least 1")
-    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
-        raise LockstepError("--threads must be at least 1")
+    steps = as_integer(steps, "steps", 1, "--steps")
+    threads = as_integer(threads, "threads", 1, "--threads")
+    backend = _text(backend, "backend", "an adapter name")
+    device = _text(device, "device", "a device name such as cpu or cuda")
     if resume and overwrite:
         raise LockstepError("resume and overwrite exclude each other: continue the run, or replace it")
-    check_out_arg(None if out is None else os.fspath(out), "--out", "lockstep run")
+    check_out_arg(None if out is None else _path(out, "out"), "--out", "lockstep run")
     which = None
     if tensorboard:
         try:
@@ -419,7 +450,7 @@ def run(recipe: PathLike | Recipe, backend: str = "reference", out: PathLike | N
         prep = prepare_loaded(eff.recipe, eff.model, eff.base, steps, eff.path)
         adapter, session = build_session(prep, backend, device, threads)
         folder.start()  # --overwrite removes the previous run's files now, not before the backend was built
-        resolved = _resolved_yaml(eff)
+        resolved = resolved_yaml(eff)
         atomic.write_text(where / RESOLVED, resolved)
         if which is not None:
             try:
@@ -480,9 +511,6 @@ def run(recipe: PathLike | Recipe, backend: str = "reference", out: PathLike | N
         folder.release()
 
 
-RESOLVED = "recipe.resolved.yaml"
-
-
 # ============================================================================================ compare
 def canonical_backend(name: str) -> str:
     """A built-in adapter's name whatever its spelling (`PyTorch`, `tf`); other names as given."""
@@ -497,19 +525,24 @@ def _compare_sessions(recipe: PathLike | Recipe, backends: Iterable[str] | str, 
                       ) -> tuple[Any, dict[str, tuple[Adapter, Any]]]:
     """The prepared recipe (overrides, seed and dtype applied) and an (adapter, session) per backend, every input
     checked first (LockstepError, exit 2)."""
+    from lockstep.effective import as_integer
     from lockstep.runner import build_session, prepare_loaded
 
-    names = [canonical_backend(b.strip()) for b in (backends.split(",") if isinstance(backends, str) else backends)
-             if b.strip()]
+    if not isinstance(backends, str) and (not isinstance(backends, Iterable) or isinstance(backends, Mapping)):
+        raise LockstepError(f"backends: expected adapter names (a list, or one comma-separated string), got "
+                            f"{_got(backends)}")
+    given = backends.split(",") if isinstance(backends, str) else [_text(b, "backends", "an adapter name")
+                                                                   for b in backends]
+    names = [canonical_backend(b.strip()) for b in given if b.strip()]
     if len(names) < 2:
         raise LockstepError("give two or more backends, e.g. --backends reference,torch")
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
         raise LockstepError(f"--backends names `{repeated[0]}` more than once (aliases included: pytorch is torch, "
                             "tf is tensorflow)")
-    for label, value in (("--steps", steps), ("--threads", threads)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            raise LockstepError(f"{label} must be at least 1")
+    steps = as_integer(steps, "steps", 1, "--steps")
+    threads = as_integer(threads, "threads", 1, "--threads")
+    device = _text(device, "device", "a device name such as cpu or cuda")
     if dtype is not None and dtype not in ("float32", "float64"):
         raise LockstepError(f"--dtype {dtype!r}: expected float32 or float64")
     eff = _effective(recipe, overrides, seed)
@@ -533,12 +566,14 @@ def compare(recipe: PathLike | Recipe, backends: Iterable[str] | str = ("referen
     The result: `.agree`, `.first_divergence` (backend -> step and quantity), `.rows` (per step), `.arrays()`
     (the per-step table as NumPy arrays) and `.to_json()` (what `--format json` prints)."""
     from lockstep.compare import run_compare
+    from lockstep.effective import as_integer
     from lockstep.fingerprint import fingerprint
     from lockstep.progress import Progress
     from lockstep.runner import build_session
 
-    if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-        raise LockstepError("--every must be at least 1")
+    every = as_integer(every, "every", 1, "--every") if every is not None else every
+    if every is None:
+        raise LockstepError("every: expected an integer, got None")
     prep, built = _compare_sessions(recipe, backends, device=device, steps=steps, overrides=overrides, seed=seed,
                                     dtype=dtype, threads=threads)
     names = list(built)
@@ -575,20 +610,39 @@ def _adapter(name: str | Adapter) -> Adapter:
 
 
 def _levels(levels: str | int | Iterable[int | str]) -> tuple[int, ...]:
-    """conformance/results.py's reading of levels, its ValueError as a LockstepError (exit 2)."""
+    """conformance/results.py's reading of levels, its ValueError as a LockstepError (exit 2); NumPy integers
+    count as the ints they are."""
+    import numbers
+
     from lockstep.conformance.results import parse_levels  # not at the top: `lockstep validate` starts here
 
+    def level(x: Any) -> Any:
+        return int(x) if isinstance(x, numbers.Integral) and not isinstance(x, bool) else x
+
+    if not isinstance(levels, (str, numbers.Integral)) and (not isinstance(levels, Iterable)
+                                                             or isinstance(levels, Mapping)):
+        raise LockstepError(f"levels: expected 1-5, level names or `all` (one, a list, or comma-separated), got "
+                            f"{_got(levels)}")
     try:
-        return parse_levels(levels)
+        return parse_levels(level(levels) if not isinstance(levels, Iterable) or isinstance(levels, str)
+                            else [level(x) for x in levels])
     except ValueError as exc:
         raise LockstepError(str(exc)) from None
 
 
-def _names(value: str | Iterable[str] | None) -> tuple[str, ...] | None:
+def _names(value: str | Iterable[str] | None, flag: str) -> tuple[str, ...] | None:
+    """Comma-separated text or several names, as a tuple (None: not given). Given but naming nothing (`''`, `','`)
+    is refused, never read as "all": an unset shell variable must not turn a narrow run into the whole suite."""
     if value is None:
         return None
-    items = value.split(",") if isinstance(value, str) else [str(v) for v in value]
-    return tuple(s.strip() for s in items if s.strip())
+    if not isinstance(value, str) and (not isinstance(value, Iterable) or isinstance(value, (bytes, Mapping))):
+        raise LockstepError(f"{flag}: expected names (a list, or one comma-separated string), got {_got(value)}")
+    items = value.split(",") if isinstance(value, str) else [_text(v, flag, "a name") for v in value]
+    names = tuple(s.strip() for s in items if s.strip())
+    if not names:
+        raise LockstepError(f"{flag} {escape_text(repr(value))} names nothing; give one or more, or leave {flag} out "
+                            "for all")
+    return names
 
 
 def certify(adapter: str | Adapter, *, levels: str | int | Iterable[int | str] = "all",
@@ -606,29 +660,47 @@ def certify(adapter: str | Adapter, *, levels: str | int | Iterable[int | str] =
     checks run in (default 1: in this process; None: the CPUs this process may use, what the command defaults to),
     with a certificate identical to one process's (the same cases, verdicts and order). `report`: the folder of
     report.json, junit.xml, report.html, report.md and the failures' reproducers (True: `certify-<adapter>/`,
-    False: none). `progress(done, total, result)` is called after each check, counting the checks the summary
-    counts. Raises LockstepError (exit_code 2) for bad settings or an unusable adapter."""
+    False: none; a relative folder is taken from the working folder of this call, whatever the adapter does with
+    its own). `progress(done, total, result)` is called after each check, counting the checks the summary
+    counts. Raises LockstepError (exit_code 2) for bad settings or an unusable adapter (one that cannot load, whose
+    `name` is not a string, or whose versions() or devices() answer is unusable)."""
     from difflib import get_close_matches
 
     from lockstep.conformance.suite import DEFAULT_EXAMPLES, DEFAULT_SEED, SPECS, example_recipes
-    from lockstep.runfolder import check_out_arg, writable_folder
+    from lockstep.effective import as_integer
+    from lockstep.runfolder import check_out_arg, foreign_report_folder, writable_folder
 
     say = log or _stderr("lockstep certify")
-    examples = DEFAULT_EXAMPLES if examples is None else examples
-    seed = DEFAULT_SEED if seed is None else seed
-    explicit = report if report is not True and report is not False else None
-    check_out_arg(None if explicit is None else os.fspath(explicit), "--report", "lockstep certify")
-    if explicit is not None:  # an explicit report folder is checked before anything else is loaded
-        writable_folder(explicit, "--report", "lockstep certify")
+    try:  # a relative report folder is in this folder, whatever the adapter's code later does with the process's
+        home = Path.cwd()
+    except OSError as exc:
+        raise LockstepError(f"the working folder cannot be read ({exc.strerror or exc})") from None
+    name = adapter if isinstance(adapter, str) else ""  # an adapter object's own name, checked below
+    if not isinstance(adapter, str):
+        if isinstance(adapter, type):
+            raise LockstepError(f"adapter: got the class {adapter.__name__}; pass an instance ({adapter.__name__}())")
+        if not all(callable(getattr(adapter, m, None)) for m in ("versions", "devices", "support", "build")):
+            raise LockstepError(f"adapter: expected an adapter name or a Lockstep adapter object, got {_got(adapter)}")
+        name = _own_name(adapter, "adapter", type(adapter).__name__, empty=False)
+    # every argument is checked before any check runs (and before a report folder is made)
+    examples = as_integer(DEFAULT_EXAMPLES if examples is None else examples, "examples", 1, "--examples")
+    seed = as_integer(DEFAULT_SEED if seed is None else seed, "seed")
+    recipe_steps = as_integer(recipe_steps, "recipe_steps", 1, "--recipe-steps")
+    threads = as_integer(threads, "threads", 1, "--threads")
+    jobs = as_integer(jobs, "jobs", 1, "--jobs")
     chosen_levels = _levels(levels)
-    chosen_dtypes = _names(dtypes) or ()
+    chosen_dtypes = _names(dtypes, "--dtype") if dtypes is not None else ()
     if not chosen_dtypes or any(d not in ("float32", "float64") for d in chosen_dtypes):
-        raise LockstepError(f"--dtype: expected float32 and/or float64, got {dtypes!r}")
-    if examples < 1 or (recipe_steps is not None and recipe_steps < 1) or (threads is not None and threads < 1):
-        raise LockstepError("--examples, --recipe-steps and --threads must be at least 1")
-    if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
-        raise LockstepError(f"--jobs must be at least 1, got {jobs!r}")
-    chosen = _names(constructs)
+        raise LockstepError(f"--dtype: expected float32 and/or float64, got {escape_text(repr(dtypes))}")
+    chosen = _names(constructs, "--construct")
+    chosen_devices = _names(devices, "--device")
+    if chosen_devices:  # a device named twice is certified once, as one that devices() lists twice
+        chosen_devices = tuple(dict.fromkeys(chosen_devices))
+    explicit = report if report is not True and report is not False else None
+    check_out_arg(None if explicit is None else _path(explicit, "report"), "--report", "lockstep certify")
+    if explicit is not None:  # an explicit report folder is checked before anything else is loaded
+        foreign_report_folder(Path(explicit))
+        writable_folder(explicit, "--report", "lockstep certify")
     if chosen:
         known = {s.construct for s in SPECS} | {p.parent.name for p in example_recipes()}
         unknown = [c for c in chosen if c not in known]
@@ -636,15 +708,13 @@ def certify(adapter: str | Adapter, *, levels: str | int | Iterable[int | str] =
             hint = get_close_matches(unknown[0], sorted(known), n=1)
             raise LockstepError(f"--construct: unknown `{unknown[0]}`"
                                 + (f"; did you mean `{hint[0]}`?" if hint else f"; known: {', '.join(sorted(known))}"))
-    name = adapter if isinstance(adapter, str) else getattr(adapter, "name", type(adapter).__name__)
     from lockstep.conformance.parallel import Workers, check_threads
     from lockstep.fingerprint import usable_cpus
 
     workers = usable_cpus() if jobs is None else jobs
     threads = check_threads(threads, workers)  # the same per check whatever `jobs`, unless `threads` is given
     options = dict(levels=chosen_levels, dtypes=chosen_dtypes, examples=examples, seed=seed,
-                   constructs=chosen or None, recipe_steps=recipe_steps)
-    chosen_devices = _names(devices)
+                   constructs=chosen, recipe_steps=recipe_steps)
     ahead = None
     if workers > 1 and isinstance(adapter, str):
         from lockstep.adapters.registry import names
@@ -655,44 +725,90 @@ def certify(adapter: str | Adapter, *, levels: str | int | Iterable[int | str] =
             ahead = Workers(adapter, name, threads, workers, start)
     try:
         return _certify(adapter, name, workers=workers, threads=threads, ahead=ahead, explicit=explicit,
-                        report=report, chosen_devices=chosen_devices, say=say, progress=progress, options=options)
+                        report=report, chosen_devices=chosen_devices, say=say, progress=progress, options=options,
+                        home=home)
     finally:
         if ahead is not None:
             ahead.close()
 
 
+def _own_name(adapter: Any, label: str, default: str, *, empty: bool = True) -> str:
+    """The adapter's `name` attribute (`default` where it has none): a string, or LockstepError. It names the
+    certificate and the default report folder, and keys process-wide tables (the threads record), so None or a
+    number is refused rather than carried; `empty=False` refuses a blank one too (an adapter object's name is its
+    certificate's)."""
+    from lockstep.conformance.suite import adapter_code, describe
+
+    try:
+        with adapter_code("`name`"):
+            own = getattr(adapter, "name", default)
+    except Exception as exc:
+        raise LockstepError(f"{label}: reading its `name` raised {describe(exc)}") from None
+    if not isinstance(own, str) or (not empty and not own.strip()):
+        raise LockstepError(f"{label}: its `name` is {_got(own)}; expected {'a' if empty else 'a non-empty'} string "
+                            "(the name its certificate and reproduce commands use)")
+    return own
+
+
 def _certify(adapter: str | Adapter, name: str, *, workers: int, threads: int, ahead: Any,
              explicit: PathLike | None, report: PathLike | bool, chosen_devices: tuple[str, ...] | None,
              say: Callable[[str], None], progress: Callable[[int, int, CheckResult], None] | None,
-             options: dict[str, Any]) -> Certificate:
-    """`certify` once its arguments are checked (and its workers started ahead, if any)."""
+             options: dict[str, Any], home: Path) -> Certificate:
+    """`certify` once its arguments are checked (and its workers started ahead, if any). `home`: the working
+    folder when it was called, which a relative report folder is in (read before any adapter code ran)."""
     from lockstep.certificate import Certificate
     from lockstep.conformance import report as reports
-    from lockstep.conformance.parallel import adapter_source
-    from lockstep.conformance.suite import Options, plan
+    from lockstep.conformance.parallel import WorkerSetupError, adapter_source
+    from lockstep.conformance.results import safe_name
+    from lockstep.conformance.suite import (
+        AdapterError,
+        AdapterRaised,
+        Options,
+        adapter_code,
+        adapter_devices,
+        adapter_versions,
+        describe,
+        plan,
+    )
     from lockstep.conformance.suite import certify as run_suite
-    from lockstep.runfolder import writable_folder
+    from lockstep.runfolder import foreign_report_folder, writable_folder
     from lockstep.runner import configure_threads
 
-    instance = _adapter(adapter)
+    try:
+        with adapter_code("import"):
+            instance = _adapter(adapter)
+    except AdapterRaised as exc:
+        raise LockstepError(f"adapter `{name}` failed to load: {exc}") from None
+    own = _own_name(instance, f"adapter `{name}`", "adapter")
     source: str | bytes | None = None
     if workers > 1:
         try:
             source = adapter_source(adapter, instance)
         except ValueError as exc:
             raise LockstepError(str(exc)) from None
-    configure_threads(instance, name, threads)  # recorded in the report's environment (a worker's, with jobs)
-    offered = list(instance.devices())
+    try:  # first: a framework takes its thread counts before it starts (devices() may start it)
+        with adapter_code("configure_threads()"):  # recorded in the report's environment (a worker's, with jobs)
+            configure_threads(instance, name, threads)
+    except Exception as exc:
+        raise LockstepError(f"adapter `{name}`: configure_threads() raised {describe(exc)}") from None
+    try:  # the adapter's own answers, checked once: every later step uses these
+        offered = list(adapter_devices(instance))
+        versions = adapter_versions(instance)
+    except AdapterError as exc:
+        raise LockstepError(f"adapter `{name}`: {exc}") from None
     if chosen_devices:
         missing = [d for d in chosen_devices if d not in offered]
         if missing:
             raise LockstepError(f"adapter `{name}` offers {', '.join(offered)}; not {missing[0]}")
-    out = None
+    out = shown = None
     if report is not False:  # failures are written as they are found: the folder must be writable first
-        out = writable_folder(explicit if explicit is not None else f"certify-{getattr(instance, 'name', 'adapter')}",
-                              "--report", "lockstep certify")
+        # the default folder's name is the adapter's, made safe: its text must not climb out of the working folder
+        shown = Path(explicit) if explicit is not None else Path(f"certify-{safe_name(own)}")
+        out = home / shown
+        foreign_report_folder(out)  # a run's or a deployment's folder keeps its own report.json
+        out = writable_folder(out, "--report", "lockstep certify")
         _clear_failures(out)
-    chosen = Options(devices=chosen_devices or None, report_dir=out, **options)
+    chosen = Options(devices=tuple(chosen_devices or offered), report_dir=out, report_shown=shown, **options)
     say(f"adapter `{name}`, levels {','.join(map(str, chosen.levels))}, {', '.join(chosen.dtypes)}, devices "
         f"{', '.join(chosen_devices or offered)}, {chosen.examples} examples per check, seed {chosen.seed}"
         + (f", {workers} worker processes × {threads} threads" if workers > 1 else ""))
@@ -705,7 +821,11 @@ def _certify(adapter: str | Adapter, name: str, *, workers: int, threads: int, a
         if progress is not None:
             progress(count[0], total, result)
 
-    cert = run_suite(instance, name, chosen, each, jobs=workers, source=source, threads=threads or 1, workers=ahead)
+    try:
+        cert = run_suite(instance, name, chosen, each, jobs=workers, source=source, threads=threads or 1,
+                         workers=ahead, versions=versions)
+    except WorkerSetupError as exc:  # the worker processes cannot load or plan the adapter
+        raise LockstepError(f"adapter `{name}`: {exc}") from None
     if workers > 1:
         cert.environment["jobs"] = str(workers)
     files: dict[str, Path] = {}
@@ -714,7 +834,18 @@ def _certify(adapter: str | Adapter, name: str, *, workers: int, threads: int, a
             files = reports.write_reports(cert, out)
         except OSError as exc:
             raise LockstepError(f"cannot write the report to {out}: {exc.strerror or exc}") from None
+        if shown is not None and _still_in(home):  # as the user named it, unless the adapter moved
+            files = {kind: shown / path.relative_to(out) for kind, path in files.items()}  # the working folder
+            out = shown
     return Certificate.of(cert, out, files)
+
+
+def _still_in(folder: Path) -> bool:
+    """Whether the working folder is still `folder` (an adapter may have changed it, or removed it)."""
+    try:
+        return Path.cwd().samefile(folder)
+    except OSError:
+        return False
 
 
 def _clear_failures(out: Path) -> None:
@@ -737,7 +868,10 @@ def deploy(source: PathLike, environment: PathLike, *, weights: PathLike | None 
     from lockstep.deploy import plan
 
     say = progress if callable(progress) else _stderr("lockstep deploy") if progress else None
-    p = plan(source, environment, weights=weights, out=out, exporter=exporter)
+    for name, value in (("source", source), ("environment", environment), ("weights", weights), ("out", out)):
+        if value is not None or name in ("source", "environment"):
+            _path(value, name)
+    p = plan(source, environment, weights=weights, out=out, exporter=_text(exporter, "exporter", "an exporter name"))
     try:
         return run_deploy(p, progress=say)
     except OSError as exc:  # disk full or the folder vanished while writing outputs
@@ -760,8 +894,12 @@ def schema_text(kind: str | None = None, version: str | None = None) -> str:
     from lockstep.spec.documents import KINDS
     from lockstep.spec.schema_export import SCHEMA_ROOT, VERSION, document_schema, kind_schema, render
 
-    if kind is not None and kind not in KINDS:
-        raise LockstepError(f"kind {kind!r}: expected one of {', '.join(KINDS)}")
+    if kind is not None and (not isinstance(kind, str) or kind not in KINDS):
+        raise LockstepError(f"kind {escape_text(repr(kind))}: expected one of {', '.join(KINDS)}")
+    if version is not None and not isinstance(version, str):
+        raise LockstepError(f"version: expected a spec version such as v1 (a string), got {_got(version)}")
+    if version is not None and not version.strip():  # an unset shell variable, never "the current version"
+        raise LockstepError("the spec version is empty; give one such as v1, or leave it out for the current version")
     wanted = (version or VERSION).removeprefix("lockstep/")
     found = {p.name for p in SCHEMA_ROOT.iterdir() if p.is_dir() and any(p.glob("*.schema.json"))} \
         if SCHEMA_ROOT.is_dir() else set()
@@ -784,8 +922,9 @@ def schema(kind: str | None = None, version: str | None = None) -> dict[str, Any
 class Migration:
     """What `migrate` did with one file. `status`: "migrated" (written to `target`), "current" (nothing to do),
     "copied" (already current, copied under `out`), "needed" (check=True: it needs migrating), "invalid" (its
-    documents are not valid before or after migration: `diagnostics`), "unreadable" or "unwritable"
-    (`message`). `exit_code` is what `lockstep migrate` exits with for it."""
+    documents are not valid before or after migration, or name a file that cannot go beside them under `out`:
+    `diagnostics`), "unreadable" or "unwritable" (`message`). `named`: (source, copy) of the data and weights
+    files copied beside it under `out`. `exit_code` is what `lockstep migrate` exits with for it."""
 
     file: Path
     status: str
@@ -794,6 +933,7 @@ class Migration:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     message: str = ""
     io_error: bool = False  # unreadable: the file could not be read (2), rather than parsed (1)
+    named: list[tuple[Path, Path]] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
@@ -806,73 +946,163 @@ def migrate(paths: PathLike | Iterable[PathLike], *, check: bool = False, out: P
             ) -> list[Migration]:
     """Rewrite documents to the current spec version, in place or under `out` (keeping paths relative to the
     folder or glob each was found through); `check` writes nothing. A file is written only when every document
-    in it is valid after migration; writes are atomic; leading comments (modelines) are kept. LockstepError
-    (exit_code 2) for paths that name no document or an unusable `out`, before any file is written."""
+    in it is valid after migration; writes are atomic; leading comments (modelines) are kept. Under `out`, what a
+    document names goes beside it (data and weights files copied; a model file not among `paths` migrated or
+    copied as if it were), files already under `out` are not read again as input, and a file not written leaves
+    nothing there (nor an `out` folder this call made). LockstepError (exit_code 2) for paths that name no
+    document or an unusable `out`, before any file is written."""
+    import contextlib
+
     from lockstep.runfolder import check_out_arg, writable_folder
     from lockstep.spec.atomic import write_text
-    from lockstep.spec.diagnostics import SpecError
+    from lockstep.spec.diagnostics import SpecError, format_path
     from lockstep.spec.loader import load_text, read_text
-    from lockstep.spec.migrations import CURRENT, needs_migration
-    from lockstep.spec.migrations import migrate as migrate_data
+    from lockstep.spec.migrations import CURRENT, companions, copy_file, migrate_document, needs_migration
     from lockstep.spec.validate import check_header, validate_document
 
     # an explicitly empty --out is a mistake, never "in place"; an unusable --out fails before any file is read
-    check_out_arg(None if out is None else os.fspath(out), "--out", "lockstep migrate")
-    if out is not None and not check:
-        writable_folder(out, "--out", "lockstep migrate")
-    items = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
-    pairs, problems = _inputs([os.fspath(p) for p in items])
+    items = _paths(paths, "paths")
+    check_out_arg(None if out is None else _path(out, "out"), "--out", "lockstep migrate")
+    out_dir = None if out is None else Path(out)
+    pairs, problems = _inputs(items)
     if problems:
         n = len(problems)
         raise LockstepError(f"{n} path{'s' * (n != 1)} name no readable document", 2, problems)
+    if out_dir is not None:  # `migrate ip --out ip/new`: ip/new holds outputs, not more inputs
+        pairs = [(f, root) for f, root in pairs if _within(root, out_dir) or not _within(f, out_dir)]
     targets: dict[Path, Path] = {}
     for f, root in pairs:
-        target = (Path(out) / f.relative_to(root)) if out is not None else f
+        target = (out_dir / f.relative_to(root)) if out_dir is not None else f
         if target.resolve() in targets.values():
             raise LockstepError(f"{f}: would be written to {target}, like another input; give the files one --out "
                                 "each")
         targets[f] = target.resolve()
+    made: list[Path] = []  # folders this call creates under --out: removed at the end if still empty
 
-    def write(f: Path, text: str, done: Migration) -> Migration:
+    def tidy() -> None:
+        for folder in sorted(set(made), key=lambda p: len(p.parts), reverse=True):
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only an empty one goes
+
+    if out_dir is not None and not check:
+        made += _missing_folders(out_dir)
         try:
+            writable_folder(out_dir, "--out", "lockstep migrate")
+        except BaseException:
+            tidy()
+            raise
+    sources = {f.resolve() for f in targets}  # every document read, so that none is overwritten by a copy
+    copied: set[Path] = set()
+    queue = [f for f, _root in pairs]
+
+    def write(f: Path, text: str, done: Migration, copies: list[tuple[Path, Path]], models: list[tuple[Path, Path]]
+              ) -> Migration:
+        new_files: list[Path] = []
+        copies = [(source, dest) for source, dest in copies if dest.resolve() not in copied]  # once per run
+        try:
+            for source, dest in copies:  # what the document names first: once written, it finds them
+                made.extend(_missing_folders(dest.parent))
+                if not dest.exists():
+                    new_files.append(dest)
+                copy_file(source, dest)
+            made.extend(_missing_folders(targets[f].parent))
             write_text(targets[f], text)
         except OSError as exc:
+            for p in new_files:  # a file not written leaves nothing of its own behind
+                with contextlib.suppress(OSError):
+                    p.unlink()
             return Migration(f, "unwritable", targets[f], done.versions,
                              message=f"{f}: cannot write {targets[f]}: {exc.strerror or exc}")
+        copied.update(dest.resolve() for _source, dest in copies)
+        for source, dest in models:  # a model file it names, not given: handled next, as if it had been
+            if source.resolve() not in sources:
+                sources.add(source.resolve())
+                targets[source] = dest.resolve()
+                queue.append(source)
+        done.named = copies
         return done
 
-    results: list[Migration] = []
-    for f, _root in pairs:
+    def named(f: Path, docs: list[Any]
+              ) -> tuple[list[tuple[Path, Path]], list[tuple[Path, Path]], list[Diagnostic]]:
+        """The data and weights files to copy beside `f`'s target, the model files it names, and the problems."""
+        copies, models, diags = [], [], []
+        for doc in docs:
+            placed, found = companions(doc, f, targets[f])
+            diags.extend(found)
+            for field_path, source, dest in placed:
+                if source.resolve() == dest.resolve():
+                    continue  # --out is the document's own folder: already there
+                if field_path == ("model",):
+                    if source.resolve() not in sources and dest.resolve() in targets.values():
+                        diags.append(Diagnostic(doc.file, *doc.locate(field_path), format_path(field_path),
+                                                f"its copy would overwrite the output of another input, {dest}",
+                                                code="path"))
+                    else:
+                        models.append((source, dest))
+                elif dest.resolve() in sources:
+                    diags.append(Diagnostic(doc.file, *doc.locate(field_path), format_path(field_path),
+                                            f"its copy would overwrite the input {dest}", code="path"))
+                else:
+                    copies.append((source, dest))
+        return copies, models, diags
+
+    def not_placed(f: Path, versions: list[str], diags: list[Diagnostic]) -> Migration:
+        return Migration(f, "invalid", None, versions, diags,
+                         f"{f}: not written: a file it names cannot be placed beside it under {out_dir}")
+
+    def one(f: Path) -> Migration:
         try:
             text = read_text(f)
             docs = load_text(text, str(f))
         except SpecError as exc:
-            results.append(Migration(f, "unreadable", diagnostics=exc.diagnostics, io_error=exc.io_error))
-            continue
+            return Migration(f, "unreadable", diagnostics=exc.diagnostics, io_error=exc.io_error)
         old = [d.data for d in docs]
         if not any(needs_migration(d) for d in old):
             header = [d for doc in docs for d in check_header(doc)]
             if header:
-                results.append(Migration(f, "invalid", diagnostics=header))
-            elif check or out is None:
-                results.append(Migration(f, "current"))
-            else:  # copied, so that the files under --out still find each other
-                results.append(write(f, text, Migration(f, "copied", targets[f])))
-            continue
+                return Migration(f, "invalid", diagnostics=header)
+            if check or out_dir is None:
+                return Migration(f, "current")
+            copies, models, diags = named(f, docs)  # copied, so that the files under --out find each other
+            return not_placed(f, [], diags) if diags else write(f, text, Migration(f, "copied", targets[f]), copies,
+                                                                 models)
         versions = sorted({str(d.get("apiVersion")) for d in old if needs_migration(d) and isinstance(d, dict)})
-        new = [migrate_data(d) if isinstance(d, dict) else d for d in old]
         diags = []
-        for doc, data in zip(docs, new, strict=True):
-            doc.data = data
+        for doc in docs:
+            if needs_migration(doc.data):
+                migrate_document(doc)  # renamed fields keep their lines: diagnostics point at the old names
             diags.extend(validate_document(doc)[1])
         if check:
-            results.append(Migration(f, "needed", None, versions, diags))
-        elif diags:
-            results.append(Migration(f, "invalid", None, versions, diags,
-                                     f"{f}: not written: invalid after migration to {CURRENT}"))
-        else:
-            results.append(write(f, _render(f, text, new), Migration(f, "migrated", targets[f], versions)))
-    return results
+            return Migration(f, "needed", None, versions, diags)
+        if diags:
+            return Migration(f, "invalid", None, versions, diags,
+                             f"{f}: not written: invalid after migration to {CURRENT}")
+        copies, models, diags = named(f, docs) if out_dir is not None else ([], [], [])
+        if diags:
+            return not_placed(f, versions, diags)
+        return write(f, _render(f, text, [doc.data for doc in docs]), Migration(f, "migrated", targets[f], versions),
+                     copies, models)
+
+    try:
+        return [one(f) for f in queue]  # the queue grows while it is read: model files that recipes name
+    finally:
+        tidy()
+
+
+def _within(path: Path, folder: Path) -> bool:
+    try:
+        return path.resolve().is_relative_to(folder.resolve())
+    except (OSError, RuntimeError):
+        return False
+
+
+def _missing_folders(folder: Path) -> list[Path]:
+    """`folder` and those of its parents that do not exist yet (what creating it would make)."""
+    missing = []
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
 
 
 def _leading_comments(text: str) -> str:

@@ -52,7 +52,14 @@ MAX_NPY_HEADER = 10_000  # NumPy's own default cap for a header's length
 
 
 class CheckpointError(Exception):
-    """The checkpoint cannot be read or does not verify; the message says why, in one line."""
+    """The checkpoint cannot be read or does not verify; the message says why, in one line, as the end of a
+    sentence about the file: a verb ("is not an intact zip") or "its ..." (`reason` makes it a sentence)."""
+
+    @property
+    def reason(self) -> str:
+        """'it is ...' or 'its metadata ...': callers write "<file>: ...: {reason}", never "it its"."""
+        text = str(self)
+        return text if text.startswith("its ") else f"it {text}"
 
 
 class ForeignCheckpoint(Exception):
@@ -211,13 +218,13 @@ def _read_file(path: Path, cap: int | None) -> bytes:
 def _member(zf: zipfile.ZipFile, infos: dict[str, zipfile.ZipInfo], name: str, limit: int) -> bytes:
     info = infos[name]
     if info.compress_type != zipfile.ZIP_STORED or info.flag_bits & 0x1:
-        raise CheckpointError(f"entry `{name}` is compressed or encrypted (checkpoints store entries as they are)")
+        raise CheckpointError(f"its entry `{name}` is compressed or encrypted (checkpoints store entries as they are)")
     if info.file_size > limit or info.compress_size != info.file_size:
-        raise CheckpointError(f"entry `{name}` claims {info.file_size} bytes, more than the file can hold")
+        raise CheckpointError(f"its entry `{name}` claims {info.file_size} bytes, more than the file can hold")
     with zf.open(info) as fh:  # reads to the end: zipfile checks the CRC-32
         raw = fh.read(info.file_size + 1)
     if len(raw) != info.file_size:
-        raise CheckpointError(f"entry `{name}` is {len(raw)} bytes, its zip header says {info.file_size}")
+        raise CheckpointError(f"its entry `{name}` is {len(raw)} bytes, its zip header says {info.file_size}")
     return raw
 
 
@@ -231,16 +238,16 @@ def _array(name: str, raw: bytes, dtype: np.dtype, shape: tuple[int, ...] | None
     elif major in (2, 3):
         header = np.lib.format.read_array_header_2_0(fp, max_header_size=MAX_NPY_HEADER)
     else:
-        raise CheckpointError(f"entry `{name}` has an unknown .npy version {major}")
+        raise CheckpointError(f"its entry `{name}` has an unknown .npy version {major}")
     got_shape, fortran, got_dtype = header
     got_shape = tuple(got_shape)
     if got_dtype != dtype or fortran or (got_shape != shape if shape is not None else len(got_shape) != 1):
         want = list(shape) if shape is not None else "[n]"
-        raise CheckpointError(f"entry `{name}` is {got_dtype.str} {list(got_shape)}"
+        raise CheckpointError(f"its entry `{name}` is {got_dtype.str} {list(got_shape)}"
                               f"{' (Fortran order)' if fortran else ''}; expected {dtype.str} {want}")
     data_bytes = len(raw) - fp.tell()
     if data_bytes != math.prod(got_shape) * dtype.itemsize:
-        raise CheckpointError(f"entry `{name}` holds {data_bytes} data bytes; its header claims {dtype.str} "
+        raise CheckpointError(f"its entry `{name}` holds {data_bytes} data bytes; its header claims {dtype.str} "
                               f"{list(got_shape)}")
     # The bytes as the checked dtype (a number or a byte, never an object): what np.load(allow_pickle=False)
     # would return, without parsing the header a second time.
@@ -298,7 +305,7 @@ def _check_layout(body: dict[str, Any], layout: Layout) -> None:
     for k, want in layout.params.items():
         dtype, shape, _ = _shape_of(params[k], f"param/{k}")
         if dtype != ARRAY_DTYPE or shape != want:
-            raise CheckpointError(f"`param/{k}` is {dtype.str} {list(shape)}; the session holds "
+            raise CheckpointError(f"its `param/{k}` is {dtype.str} {list(shape)}; the session holds "
                                   f"{ARRAY_DTYPE.str} {list(want)}")
     if set(state) != set(layout.state):
         raise CheckpointError(_difference("parameters with optimizer state", set(state), set(layout.state)))
@@ -309,7 +316,7 @@ def _check_layout(body: dict[str, Any], layout: Layout) -> None:
         for n, want in names.items():
             dtype, shape, _ = _shape_of(state[p][n], f"opt/{p}/{n}")
             if dtype != ARRAY_DTYPE or shape != want:
-                raise CheckpointError(f"`opt/{p}/{n}` is {dtype.str} {list(shape)}; the session holds "
+                raise CheckpointError(f"its `opt/{p}/{n}` is {dtype.str} {list(shape)}; the session holds "
                                       f"{ARRAY_DTYPE.str} {list(want)}")
 
 
@@ -340,7 +347,8 @@ def _history(text_bytes: bytes, step: int) -> str:
 def read_checkpoint(path: Path, layout: Layout | None = None, recipe_hash: str | None = None) -> Checkpoint:
     """The verified checkpoint at `path`. With `layout`, its entries must be exactly the session's; with
     `recipe_hash`, an intact checkpoint of another recipe raises ForeignCheckpoint. Anything unreadable or
-    unverified raises CheckpointError (never another exception: the file's bytes are untrusted)."""
+    unverified raises CheckpointError (never another exception: the file's bytes are untrusted). Only a name
+    `step-N.npz` says a step (it must be the metadata's); a user's renamed copy is verified by its contents."""
     try:
         return _read(path, layout, recipe_hash)
     except (CheckpointError, ForeignCheckpoint):
@@ -368,7 +376,7 @@ def _read(path: Path, layout: Layout | None, recipe_hash: str | None) -> Checkpo
         raise CheckpointError("has no `meta` entry")
     body = _meta(_array("meta", _member(zf, infos, "meta.npy", len(data)), TEXT_DTYPE, None).tobytes())
     step, opt_step = _int(body, "step", 1), _int(body, "optimizer_step", 0)
-    if named != step:
+    if named is not None and named != step:  # only a `step-N.npz` name says a step; a renamed copy may keep it
         raise CheckpointError(f"its metadata says step {step}, its name step {named}")
     theirs = body.get("recipe_hash")
     if not isinstance(theirs, str) or not re.fullmatch(r"[0-9a-f]{64}", theirs):
@@ -395,12 +403,12 @@ def _read(path: Path, layout: Layout | None, recipe_hash: str | None) -> Checkpo
         key, entry = spec
         dtype, shape, digest = _shape_of(entry, key)
         if (key == "history") != (dtype == TEXT_DTYPE) or (key == "history" and len(shape) != 1):
-            raise CheckpointError(f"entry `{key}` is {dtype.str} {list(shape)} in its metadata")
+            raise CheckpointError(f"its entry `{key}` is {dtype.str} {list(shape)} in its metadata")
         if math.prod(shape) * dtype.itemsize > len(data):
-            raise CheckpointError(f"entry `{key}` claims {list(shape)}, more than the file holds")
+            raise CheckpointError(f"its entry `{key}` claims {list(shape)}, more than the file holds")
         a = _array(key, _member(zf, infos, member, len(data)), dtype, shape)
         if array_digest(a) != digest:
-            raise CheckpointError(f"entry `{key}` does not match its SHA-256")
+            raise CheckpointError(f"its entry `{key}` does not match its SHA-256")
         arrays[key] = a
     history = _history(arrays.pop("history").tobytes(), step)
     params = {k: arrays[f"param/{k}"] for k in params_meta}
@@ -445,7 +453,7 @@ def resume_point(folder: Path, *, recipe_hash: str, total_steps: int, layout: La
                                 f"recipe {recipe_hash[:12]}); use another --out, or --overwrite to start "
                                 f"afresh") from None
         except CheckpointError as exc:
-            warn(f"{path}: unreadable checkpoint skipped: it {exc}")
+            warn(f"{path}: unreadable checkpoint skipped: {exc.reason}")
             skipped.append(path)
             continue
         if ck.step > total_steps:

@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import os
 import sys
+from typing import Any
 
 from lockstep import __version__
 
@@ -65,11 +67,55 @@ def build_parser(command: str | None = None, *, every: bool = False) -> argparse
 
 
 def main(argv: list[str] | None = None) -> int:
+    watched = sys.stdout = _WatchedOutput(sys.stdout)
     try:
-        return _main(argv)
+        code = _main(argv)
+        sys.stdout.flush()  # here, where a failure is reported, not at exit, where Python prints it raw
+        return code
     except KeyboardInterrupt:  # Ctrl-C at any point, the start-up's imports included: one word, no traceback
         print("interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:  # standard output on a full disk (`> /dev/full`), a vanished terminal...
+        if exc is not watched.failed or isinstance(exc, BrokenPipeError):
+            raise
+        print(f"lockstep: cannot write to standard output: {exc.strerror or exc}", file=sys.stderr)
+        watched.silence()
+        return 1
+    finally:
+        sys.stdout = watched.inner
+
+
+class _WatchedOutput:
+    """Standard output as it is, remembering the error a write or flush raised: an OSError from anywhere else
+    (a file a command writes) is that command's to report, and is not taken for a full terminal."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner.inner if isinstance(inner, _WatchedOutput) else inner
+        self.failed: OSError | None = None
+
+    def write(self, text: str) -> int:
+        try:
+            return self.inner.write(text)
+        except OSError as exc:
+            self.failed = exc
+            raise
+
+    def flush(self) -> None:
+        try:
+            self.inner.flush()
+        except OSError as exc:
+            self.failed = exc
+            raise
+
+    def silence(self) -> None:
+        """Point the file descriptor at /dev/null: Python's own flush at exit would print a second, raw error."""
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), self.inner.fileno())
+        except (OSError, ValueError, AttributeError):
+            pass
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
 
 
 def _main(argv: list[str] | None) -> int:

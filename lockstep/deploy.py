@@ -37,6 +37,7 @@ from lockstep import __version__
 from lockstep.errors import LockstepError
 from lockstep.spec import atomic
 from lockstep.spec.documents import Environment
+from lockstep.spec.files import NotRegularFileError, open_regular
 
 EXPORTERS = ("spec", "torch")
 WARMUP_RUNS = 20
@@ -46,6 +47,7 @@ MAX_TIMED_RUNS = 20_000
 MAX_THREADS_PER_CORE = 4  # more intra-op threads than this (and than 64) is refused before any work
 MAX_BATCH_BYTES = 2**30  # one batch of float64 inputs; a larger batch size is refused before any work
 OUTPUTS = ("model.onnx", "environment.lock.json", "deploy.json", "summary.txt")
+MAX_RECORD_BYTES = 64 << 20  # a run's report.json is kilobytes (its history is in metrics.jsonl); read no more
 
 
 class DeployError(LockstepError):
@@ -96,6 +98,7 @@ class Plan:
     run_folder: Path | None = None
     overrides: list[str] = field(default_factory=list)  # the run's `--set KEY=VALUE`s (KEY=VALUE), in order
     seed: int | None = None  # the run's `--seed`
+    weights_given: bool = False  # --weights was given: a run folder's unfinished checkpoint is then deployed
 
 
 @dataclass
@@ -131,12 +134,37 @@ def load_environment(path: str | Path) -> Environment:
 
 
 def _run_record(run: Path) -> dict[str, Any]:
-    """A run folder's report.json, or {} where there is none or it is unreadable (the callers say what is missing)."""
-    try:
-        data = json.loads((run / "report.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    """A run folder's report.json, or {} where there is none (the callers say what is missing). The file is the
+    run's, but a damaged one must be named, not hang deploy (a FIFO), exhaust memory or crash the parser."""
+    path = run / "report.json"
+    if not path.exists() and not path.is_symlink():
         return {}
-    return data if isinstance(data, dict) else {}
+
+    def damaged(what: str) -> DeployError:
+        return DeployError(f"{path}: {what}; give the recipe and --weights {run}/checkpoints/step-XXXXXXXX.npz")
+
+    try:
+        with open_regular(path) as fh:  # a FIFO is refused before it could block
+            size = os.fstat(fh.fileno()).st_size
+            if size > MAX_RECORD_BYTES:
+                raise damaged(f"is {size} bytes, more than a run's report ({MAX_RECORD_BYTES} at most)")
+            raw = fh.read(MAX_RECORD_BYTES + 1)
+    except NotRegularFileError as exc:
+        raise damaged(f"is {exc.kind}, not a regular file" if exc.kind.startswith("a ") else "is not a regular file") \
+            from None
+    except OSError as exc:
+        raise damaged(f"cannot be read ({exc.strerror or exc})") from None
+    if len(raw) > MAX_RECORD_BYTES:
+        raise damaged(f"is more than {MAX_RECORD_BYTES} bytes, more than a run's report")
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except RecursionError:
+        raise damaged("is not a run's report: its JSON is nested too deeply") from None
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise damaged(f"is not valid JSON ({' '.join(str(exc).split())[:200]})") from None
+    if not isinstance(data, dict):
+        raise damaged(f"is not a run's report (a JSON {type(data).__name__}, not an object)")
+    return data
 
 
 def _run_overrides(run: Path, record: dict[str, Any]) -> tuple[list[str], int | None]:
@@ -150,21 +178,32 @@ def _run_overrides(run: Path, record: dict[str, Any]) -> tuple[list[str], int | 
         flag, _, value = text.partition(" ") if isinstance(text, str) else ("", "", "")
         if flag == "--set" and value:
             sets.append(value)
-        elif flag == "--seed" and value.strip().lstrip("-").isdigit():
+        elif flag == "--seed" and _is_int(value):
             seed = int(value)
         else:
-            raise DeployError(f"{run / 'report.json'}: `overrides` holds {text!r}, which is neither `--set KEY=VALUE` "
+            shown = repr(text) if len(repr(text)) <= 120 else repr(text)[:117] + "..."
+            raise DeployError(f"{run / 'report.json'}: `overrides` holds {shown}, which is neither `--set KEY=VALUE` "
                               f"nor `--seed N`; give the recipe and --weights {run}/checkpoints/step-XXXXXXXX.npz")
     return sets, seed
+
+
+def _is_int(text: str) -> bool:
+    """An integer int() reads without surprise (ASCII digits, not 5000 of them, no '²', no '--5')."""
+    digits = text.strip().removeprefix("-")
+    return digits.isascii() and digits.isdigit() and len(digits) <= 40
 
 
 def _run_recipe(run: Path, record: dict[str, Any]) -> Path:
     """The recipe a run folder was trained from: report.json's `recipe_path`, or a recipe.yaml beside it."""
     recorded = record.get("recipe_path")
+    if recorded is not None and (not isinstance(recorded, str) or not recorded.strip() or "\0" in recorded):
+        raise DeployError(f"{run / 'report.json'}: `recipe_path` is {recorded!r}, not a path; give the recipe and "
+                          f"--weights {run}/checkpoints/step-XXXXXXXX.npz")
     if recorded and Path(recorded).is_file():
         return Path(recorded)
     if recorded:
-        raise DeployError(f"{run}: the run's recipe {recorded} no longer exists; give the recipe and "
+        gone = "is not a regular file" if Path(recorded).exists() else "no longer exists"
+        raise DeployError(f"{run}: the run's recipe {recorded} {gone}; give the recipe and "
                           f"--weights {run}/checkpoints/step-XXXXXXXX.npz")
     for name in ("recipe.yaml", "recipe.yml", "recipe.json"):
         if (run / name).is_file():
@@ -180,6 +219,15 @@ def plan(source: str | Path, environment: str | Path, *, weights: str | Path | N
 
     if exporter not in EXPORTERS:
         raise DeployError(f"--exporter {exporter!r}: expected one of {', '.join(EXPORTERS)}")
+    if out is not None and not os.fsdecode(out).strip():  # an unset shell variable, never "the default" (as `run`)
+        raise DeployError("--out is empty; give a folder, or leave --out out for the default")
+    for flag, value in (("RECIPE_OR_RUN", source), ("--environment", environment), ("--weights", weights),
+                        ("--out", out)):
+        if value is not None and not os.fsdecode(value).strip():  # Path('') is '.', the current folder
+            raise DeployError(f"{flag} is empty; give a path")
+        if value is not None and "\0" in os.fsdecode(value):
+            raise DeployError(f"{flag} contains a NUL character")
+    weights_given = weights is not None
     env_path = Path(environment)
     env = load_environment(env_path)
     check_target(env, exporter)
@@ -201,6 +249,8 @@ def plan(source: str | Path, environment: str | Path, *, weights: str | Path | N
         if weights is None:
             raise DeployError(f"{src}: a recipe needs --weights (a checkpoint `step-XXXXXXXX.npz` or an .npz of "
                               "canonical parameters); or give the run folder it was trained into")
+    elif src.exists():
+        raise DeployError(f"{src}: not a regular file (a FIFO, device or socket); give a recipe file or a run folder")
     else:
         raise DeployError(f"{src}: no such recipe or run folder")
     weights_path = Path(weights)
@@ -211,7 +261,8 @@ def plan(source: str | Path, environment: str | Path, *, weights: str | Path | N
     out_dir = Path(out) if out is not None else Path("deploy") / name
     _check_out(out_dir, [recipe_path, weights_path, env_path])
     sets, seed = _run_overrides(run_folder, record) if run_folder is not None else ([], None)
-    return Plan(src, recipe_path, weights_path, env_path, env, out_dir, exporter, run_folder, sets, seed)
+    return Plan(src, recipe_path, weights_path, env_path, env, out_dir, exporter, run_folder, sets, seed,
+                weights_given)
 
 
 def check_target(env: Environment, exporter: str = "spec") -> None:
@@ -269,11 +320,14 @@ def load_weights(path: Path, prep: Any) -> tuple[dict[str, np.ndarray], dict[str
     info: dict[str, Any] = {"path": str(path)}
     try:
         raw = path.read_bytes()
+        if raw[:4] not in (b"PK\x03\x04", b"PK\x05\x06"):  # a zip (or an empty one); np.load would try pickle
+            raise DeployError(f"--weights {path}: cannot read it: not an .npz checkpoint or weights file (not a zip "
+                              "archive); give a checkpoint `step-XXXXXXXX.npz` or an .npz of canonical parameters")
         info["sha256"] = hashlib.sha256(raw).hexdigest()
         with np.load(io.BytesIO(raw), allow_pickle=False) as z:
             files = list(z.files)
             is_checkpoint = "meta" in files and any(k.startswith("param/") for k in files)
-            arrays = {} if is_checkpoint else {k: z[k] for k in files}
+            arrays = {} if is_checkpoint else {k: _npz_array(z, k, path) for k in files}
         if is_checkpoint:
             meta, arrays, _ = load_checkpoint(path)
             theirs = str(meta.get("recipe_hash", ""))
@@ -288,7 +342,7 @@ def load_weights(path: Path, prep: Any) -> tuple[dict[str, np.ndarray], dict[str
     except DeployError:
         raise
     except CheckpointError as exc:
-        raise DeployError(f"--weights {path}: the checkpoint does not verify: it {exc}") from None
+        raise DeployError(f"--weights {path}: the checkpoint does not verify: {exc.reason}") from None
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
         raise DeployError(f"--weights {path}: cannot read it ({exc})") from None
     missing = sorted(set(expected) - set(arrays))
@@ -304,6 +358,17 @@ def load_weights(path: Path, prep: Any) -> tuple[dict[str, np.ndarray], dict[str
             raise DeployError(f"{path}: `{k}` holds non-finite values")
         out[k] = a.astype(np.float64)
     return out, info
+
+
+def _npz_array(z: Any, key: str, path: Path) -> np.ndarray:
+    """One array of a plain .npz; an object (pickled) array is refused by name, not with NumPy's advice to unpickle."""
+    try:
+        return z[key]
+    except ValueError as exc:
+        if "pickle" in str(exc):
+            raise DeployError(f"--weights {path}: `{key}` is an object (pickled) array, not numbers; weights are "
+                              "numeric arrays") from None
+        raise
 
 
 # -------------------------------------------------------------------------------------------- export
@@ -469,9 +534,11 @@ def deploy(p: Plan, *, progress: Any = None) -> Result:
         eff = effective.read(p.recipe_path, p.overrides, p.seed)  # the run's own `--set`s and `--seed`, if any
         prep = prepare_loaded(eff.recipe, eff.model, eff.base, path=p.recipe_path)
     except LockstepError as exc:  # RunError, or an override the run recorded that no longer parses
-        raise DeployError(f"{p.recipe_path}: {exc}", exc.exit_code, exc.diagnostics) from None
+        said = str(exc)  # most already name the recipe: name it once
+        raise DeployError(said if said.startswith(str(p.recipe_path)) else f"{p.recipe_path}: {said}",
+                          exc.exit_code, exc.diagnostics) from None
     params, weights_info = load_weights(p.weights_path, prep)
-    if p.run_folder is not None and weights_info.get("kind") == "checkpoint" and \
+    if p.run_folder is not None and not p.weights_given and weights_info.get("kind") == "checkpoint" and \
             weights_info.get("step") != prep.total_steps:
         raise DeployError(f"{p.weights_path}: the run stopped at step {weights_info.get('step')} of "
                           f"{prep.total_steps} (no final checkpoint); give --weights to deploy it anyway")

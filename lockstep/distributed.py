@@ -22,6 +22,7 @@ import json
 import os
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -318,9 +319,11 @@ def _may_distribute(recipe: str) -> bool:
     """Whether the recipe file mentions a `distribution` section at all (a cheap look before loading it: an
     ordinary run then parses it once, in lockstep.api)."""
     try:
+        if not stat.S_ISREG(os.stat(recipe).st_mode):
+            return False  # a FIFO would block the open; the ordinary path says it is not a regular file
         with open(recipe, "rb") as fh:
             return b"distribution" in fh.read(8 * 1024 * 1024)
-    except OSError:
+    except (OSError, ValueError):
         return False  # the ordinary path reports why it cannot be read
 
 
@@ -353,6 +356,27 @@ def _plan(args: argparse.Namespace, n: int) -> tuple[Prepared, int] | int:
             _say(f"{n} replicas ({source}): {'.'.join(map(str, p.path))}: {p.message}")
         return 2
     return prep, n
+
+
+def _write_resolved(args: argparse.Namespace, out: Path) -> dict[str, Any] | int:
+    """recipe.resolved.yaml written as `lockstep run` writes it in one process, and report.json's `overrides` and
+    `recipe_resolved` entries; the exit code (2) after saying why where it cannot be written."""
+    import hashlib
+
+    from lockstep import effective
+    from lockstep.effective import RESOLVED, resolved_yaml
+    from lockstep.errors import LockstepError
+    from lockstep.spec import atomic
+
+    try:
+        eff = effective.read(args.recipe, getattr(args, "overrides", None), getattr(args, "seed", None))
+        text = resolved_yaml(eff)
+        atomic.write_text(out / RESOLVED, text)
+    except (LockstepError, OSError) as exc:
+        _say(f"cannot write {out / RESOLVED}: {getattr(exc, 'strerror', None) or exc}")
+        return 2
+    return {"overrides": [c.said for c in eff.changes],
+            "recipe_resolved": {"file": RESOLVED, "sha256": hashlib.sha256(text.encode()).hexdigest()}}
 
 
 def _resume_messages(args: argparse.Namespace, out: Path, checkpointed: bool) -> int | None:
@@ -471,6 +495,13 @@ def _train(args: argparse.Namespace, out: Path, folder: Any, n: int, replica: Re
                               **replica.info}}
     if hasattr(session, "batch_norm_note") and batch_norm == "sync":
         extra["distribution"]["sync_batch_norm"] = session.batch_norm_note()
+    # what a one-process run records: recipe.resolved.yaml and the overrides in force (every replica agrees on
+    # the outcome: one that stopped alone would leave the others waiting in a collective)
+    resolved = _write_resolved(args, out) if replica.writer else {}
+    code = replica.agree(resolved if isinstance(resolved, int) else 0)
+    if code:
+        return code
+    extra.update(resolved if isinstance(resolved, dict) else {})
 
     def report(result: Any, error: str | None = None) -> int:
         if not replica.writer:

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import copy
 import json
+import numbers
 import os
 import re
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,9 +27,22 @@ from lockstep.spec.diagnostics import Diagnostic, SpecError, UnlocatedDiagnostic
 from lockstep.spec.documents import Model, Recipe
 from lockstep.spec.loader import LoadedDocument, load_file, load_text
 from lockstep.spec.resolve import Resolved, resolve_documents
+from lockstep.spec.wording import got
 
-__all__ = ["EffectiveRecipe", "Override", "Overrides", "apply", "attribute", "from_documents", "key_parts",
-           "parse_overrides", "read"]
+__all__ = [
+    "EffectiveRecipe",
+    "Override",
+    "Overrides",
+    "apply",
+    "as_integer",
+    "attribute",
+    "from_documents",
+    "got",
+    "key_parts",
+    "parse_overrides",
+    "plain",
+    "read",
+]
 
 PathLike = Union[str, "os.PathLike[str]"]
 Overrides = Union[Mapping[str, Any], Iterable[str]]
@@ -47,6 +62,42 @@ def key_parts(key: str) -> tuple[str | int, ...]:
         parts.append(m.group(1))
         parts.extend(int(i) for i in re.findall(r"\[(\d+)\]", m.group(2)))
     return tuple(parts)
+
+
+def as_integer(value: Any, name: str, minimum: int | None = None, flag: str | None = None) -> int | None:
+    """None, or `value` as a Python int: any integer type counts (NumPy's too, as a notebook computes them), a
+    bool or a float never does, so that `steps=2.5` is said to be a mistake rather than truncated. LockstepError
+    (exit 2) names `name`; below `minimum`, the message names `flag` (the command's spelling) as the CLI says it."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise LockstepError(f"{name}: expected an integer, got {got(value)}")
+    number = int(value)
+    if minimum is not None and number < minimum:
+        raise LockstepError(f"{flag or name} must be at least {minimum}")
+    return number
+
+
+def plain(value: Any) -> Any:
+    """An override's value as the YAML a file would hold: NumPy scalars and arrays, other integer and real number
+    types and tuples become Python's int, float and list (a file cannot hold an `np.int64`, so validating one
+    would refuse `3` for not being an integer)."""
+    np = sys.modules.get("numpy")  # not imported: then no value can be a NumPy one
+    if np is not None and isinstance(value, np.ndarray):
+        return value.tolist()
+    if np is not None and isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, bool) or value is None or type(value) in (str, int, float):
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value)
+    if isinstance(value, Mapping):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    return value
 
 
 @dataclass
@@ -76,8 +127,11 @@ def parse_overrides(given: Overrides | str | None, seed: int | None) -> list[Ove
     out: list[Override] = []
     if isinstance(given, str):  # one "key=value"
         given = [given]
+    if (given is not None and not isinstance(given, (Mapping, Iterable))) or isinstance(given, (bytes, bytearray)):
+        raise LockstepError(f"overrides: expected a mapping of field paths to values, or `KEY=VALUE` strings, got "
+                            f"{got(given)}")
     if isinstance(given, Mapping):
-        items = [(str(k), v, escape_text(f"--set {k}={json.dumps(v, ensure_ascii=False, default=str)}"))
+        items = [(str(k), plain(v), escape_text(f"--set {k}={json.dumps(plain(v), ensure_ascii=False, default=str)}"))
                  for k, v in given.items()]
     else:
         items = []
@@ -94,6 +148,7 @@ def parse_overrides(given: Overrides | str | None, seed: int | None) -> list[Ove
             out.append(Override(said, key_parts(key), value))
         except ValueError as exc:
             raise LockstepError(f"{said}: {exc}") from None
+    seed = as_integer(seed, "seed")
     if seed is not None:
         out.append(Override(f"--seed {seed}", ("seed",), seed))
     return out
@@ -203,8 +258,6 @@ def from_documents(docs: list[LoadedDocument], *, base: Path, label: str, path: 
 
 
 def _checked(overrides: Overrides | str | None, seed: int | None) -> list[Override]:
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-        raise LockstepError(f"seed {seed!r}: expected an integer")
     return parse_overrides(overrides, seed)
 
 
@@ -230,3 +283,33 @@ def _resolve(docs: list[LoadedDocument], changes: list[Override], *, base: Path,
         raise RunError(f"{label}: the recipe's model is not valid", 2)
     return EffectiveRecipe(resolved.document, resolved.model.document, base, path, label, changes,  # type: ignore[arg-type]
                            resolved)
+
+
+RESOLVED = "recipe.resolved.yaml"
+"""The effective recipe a run folder holds beside its report (`resolved_yaml`)."""
+
+_FIRST = ("apiVersion", "kind", "metadata", "type", "name")
+
+
+def ordered(value: Any) -> Any:
+    """Mappings with `apiVersion`, `kind`, `metadata`, `type` and `name` first (as people write them)."""
+    if isinstance(value, dict):
+        keys = [k for k in _FIRST if k in value] + [k for k in value if k not in _FIRST]
+        return {k: ordered(value[k]) for k in keys}
+    if isinstance(value, list):
+        return [ordered(v) for v in value]
+    return value
+
+
+def resolved_yaml(eff: EffectiveRecipe) -> str:
+    """recipe.resolved.yaml: the effective recipe, every default filled in, the model inline; a comment header
+    says where it came from and which overrides made it (each on a line of its own, control characters escaped)."""
+    from lockstep.spec.loader import dump_yaml
+
+    data = eff.recipe.model_dump(mode="json", exclude_none=True)
+    data["model"] = eff.model.model_dump(mode="json", exclude_none=True)
+    source = str(eff.path.resolve()) if eff.path is not None else eff.label
+    lines = ["The recipe this run trained (lockstep run): every default filled in, its model inline.",
+             f"From: {source}", f"Relative paths in it (data, weights) are relative to {eff.base.resolve()}"]
+    lines += [f"Override: {c.said}" for c in eff.changes] or ["Overrides: none"]
+    return "".join(f"# {escape_text(line)}\n" for line in lines) + dump_yaml(ordered(data))

@@ -66,6 +66,37 @@ RUN_OUTPUTS: tuple[str, ...] = ("metrics.jsonl", "report.json", "loss.svg", "che
 
 Mode = Literal["fresh", "resume", "overwrite"]
 
+OTHER_COMMANDS: dict[str, tuple[str, ...]] = {
+    "a run's": ("metrics.jsonl", "checkpoints", "recipe.resolved.yaml"),
+    "a comparison's": ("compare.json",),
+    "a deployment's": ("model.onnx", "deploy.json", "environment.lock.json"),
+}
+"""Files that say which other command a folder belongs to (`certify --report` would replace its report.json)."""
+
+
+def foreign_report_folder(folder: Path, prog: str = "lockstep certify", flag: str = "--report") -> None:
+    """Refuse a report folder that holds another command's outputs: a certification rewrites its own reports in
+    place run after run, but replacing a run's report.json would orphan the run (deploy reads it). FolderError."""
+    if not folder.is_dir():
+        return
+    for whose, names in OTHER_COMMANDS.items():
+        found = [n for n in names if (folder / n).exists()]
+        if found:
+            raise FolderError(f"{prog}: {flag} {_shown(folder)} holds {whose} outputs ({', '.join(found)}); "
+                              f"choose another {flag} folder")
+    report = folder / "report.json"
+    if report.is_file():
+        from lockstep.spec.files import open_regular
+
+        try:
+            with open_regular(report) as fh:  # swapped for a FIFO since is_file(): refused, not waited on
+                head = json.loads(fh.read()) if os.fstat(fh.fileno()).st_size <= 1 << 28 else None
+        except (OSError, ValueError, RecursionError):
+            head = None
+        if not (isinstance(head, dict) and "certified" in head and "checks" in head):
+            raise FolderError(f"{prog}: {flag} {_shown(folder)} holds a report.json that is not a certificate; "
+                              f"choose another {flag} folder")
+
 
 class FolderError(LockstepError):
     """The folder cannot be used as asked (busy, not empty, would overwrite an input, not writable): exit 2.

@@ -133,7 +133,7 @@ def prepare_loaded(recipe: Recipe, model: Model, base: Path, steps: int | None =
     initial = initial_parameters(graph, recipe.seed)
     digest = None
     if model.weights is not None:
-        loaded, digest = _load_weights(model, _model_dir(recipe, base), initial)
+        loaded, digest = _load_weights(model, _model_dir(recipe, base), initial, recipe.dtype)
         initial.update(loaded)
     total = data.total_steps(recipe.training)
     if total < 1:
@@ -143,7 +143,7 @@ def prepare_loaded(recipe: Recipe, model: Model, base: Path, steps: int | None =
     return Prepared(recipe, model, graph, data, initial, recipe_hash(recipe, model, digest), base, total, path)
 
 
-def _load_weights(model: Model, base: Path, initial: dict[str, np.ndarray]
+def _load_weights(model: Model, base: Path, initial: dict[str, np.ndarray], dtype: str = "float64"
                   ) -> tuple[dict[str, np.ndarray], str]:
     from lockstep.spec.paths import resolve_path
 
@@ -169,7 +169,13 @@ def _load_weights(model: Model, base: Path, initial: dict[str, np.ndarray]
                            f"{list(initial[k].shape)}")
         if not np.all(np.isfinite(a)):
             raise RunError(f"{path}: `{k}` holds non-finite values")
-        out[k] = a.astype(np.float64)
+        a = a.astype(np.float64)
+        beyond = np.argwhere(np.abs(a) > np.finfo(dtype).max)
+        if beyond.size:  # the recipe's dtype would hold ±inf there: a run that starts from non-finite weights
+            first = tuple(int(i) for i in beyond[0])
+            raise RunError(f"{path}: `{k}` holds {a[first]:.6g} at index {first}, beyond the range of the recipe's "
+                           f"dtype ({dtype}: ±{np.finfo(dtype).max:.6g})")
+        out[k] = a
     return out, hashlib.sha256(raw).hexdigest()
 
 
@@ -199,6 +205,11 @@ def build_session(prep: Prepared, backend: str, device: str = "cpu", threads: in
 
     try:
         adapter = get(backend)
+        levels = tuple(getattr(adapter, "levels", (1, 2, 3, 4)))
+        if 3 not in levels:  # found here, before a run folder is written (it stopped at the first step)
+            does = "predictions and gradients" if 2 in levels else "predictions"
+            raise RunError(f"backend `{backend}` cannot train a recipe: it computes {does} only (conformance levels "
+                           f"{', '.join(map(str, levels))}); deploy a trained model to it with `lockstep deploy`")
         configure_threads(adapter, backend, threads)
         session = adapter.build(prep.model, dtype=prep.recipe.dtype, device=device, recipe=prep.recipe)
     except AdapterNotFound as exc:
@@ -207,6 +218,11 @@ def build_session(prep: Prepared, backend: str, device: str = "cpu", threads: in
         raise RunError(f"backend `{backend}` cannot run this recipe: {exc.construct}: {exc.reason}") from None
     except ValueError as exc:
         raise RunError(f"backend `{backend}`: {exc}") from None
+    except (KeyboardInterrupt, RunError):
+        raise
+    except BaseException as exc:  # a third-party adapter's failure (RuntimeError, SystemExit...): said, no traceback
+        raise RunError(f"backend `{backend}` could not build a session: {type(exc).__name__}: "
+                       f"{' '.join(str(exc).split())[:300]}") from None
     return adapter, session
 
 
@@ -270,6 +286,7 @@ class RunResult:
     session: Session | None = None
     resumed_from: int | None = None  # the checkpoint step a --resume continued from
     eval_time: float = 0.0
+    resumed_backend: str | None = None  # the backend that wrote that checkpoint
 
 
 def _resume_point(ckpt_dir: Path, prep: Prepared, session: Session, replica: Replica | None = None
@@ -311,6 +328,7 @@ def train(prep: Prepared, session: Session, *, out: Path | None = None, resume: 
     ckpt_dir = out / "checkpoints" if out is not None and r.checkpoint is not None else None
     last_ckpt = 0
     session.set_parameters(prep.initial)
+    point: Checkpoint | None = None
     if resume and ckpt_dir is not None:
         point = _resume_point(ckpt_dir, prep, session, replica)
         if point is not None:
@@ -319,7 +337,7 @@ def train(prep: Prepared, session: Session, *, out: Path | None = None, resume: 
             session.set_optimizer_state(point.optimizer_step, point.state)
             history, lines = point.history, point.history_lines
             resumed_from = last_ckpt = start
-            _say_resumed(prep, point, session, writer)
+            _say_resumed(prep, point, session, writer, backend)
     elif ckpt_dir is not None and writer:
         for stale in checkpoints(ckpt_dir):  # a fresh run must never resume into an older run's state
             stale.unlink()
@@ -331,6 +349,8 @@ def train(prep: Prepared, session: Session, *, out: Path | None = None, resume: 
         progress.resume(start)
     result = RunResult(prep.total_steps, history[-1]["loss"] if history else math.nan, {}, history, [],
                        session, resumed_from)
+    if resumed_from is not None and point is not None and backend and point.backend != backend:
+        result.resumed_backend = point.backend
     every = r.evaluation.every
     eval_time = 0.0
     try:
@@ -385,14 +405,18 @@ def train(prep: Prepared, session: Session, *, out: Path | None = None, resume: 
     return result
 
 
-def _say_resumed(prep: Prepared, point: Checkpoint, session: Session, writer: bool) -> None:
-    """A resume on another replica count says what that changes (lockstep/distributed.py)."""
+def _say_resumed(prep: Prepared, point: Checkpoint, session: Session, writer: bool, backend: str = "") -> None:
+    """A resume on another replica count (lockstep/distributed.py) or another backend says what that changes."""
     from lockstep.distributed import resume_note
 
     note = resume_note(point.distribution, getattr(session, "distribution", None),
                        any(n.type == "batch_norm" for n in prep.graph.nodes))
     if note and writer:
         print(f"lockstep run: {note}", file=sys.stderr)
+    if backend and point.backend and point.backend != backend and writer:
+        print(f"lockstep run: --resume: the checkpoint at step {point.step} was written by `{point.backend}`; the "
+              f"steps after it run on `{backend}` (the same recipe, within the standard's tolerances, not the bits of "
+              f"an uninterrupted run on either; report.json's `resumed_from_backend` says so)", file=sys.stderr)
 
 
 # -------------------------------------------------------------------------------------------- report
@@ -426,6 +450,7 @@ def write_report(out: Path, prep: Prepared, result: RunResult, *, backend: str, 
         "steps": done,
         "total_steps": prep.total_steps,
         "resumed_from": result.resumed_from,
+        **({"resumed_from_backend": result.resumed_backend} if result.resumed_backend else {}),
         "final_train_loss": result.history[-1]["loss"] if result.history else None,
         "final_metrics": result.eval_metrics,
         "evaluated_on": "validation" if prep.data.held_out else "training",

@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
@@ -218,6 +219,9 @@ def _load_csv(path: Path, target: str | int, header: bool, delimiter: str, targe
                             "give its index instead")
         if target not in names:
             raise DataError(f"{path}:1: no column `{target}` (columns: {', '.join(names)})")
+        if names.count(target) > 1:
+            raise DataError(f"{path}:1: column `{target}` appears {names.count(target)} times in the header; "
+                            "name the target by its index")
         col = names.index(target)
     else:
         col = target
@@ -254,6 +258,11 @@ def _records(fh: io.TextIOWrapper, delimiter: str):
             yield reader.line_num, row
 
 
+_NUMBER = re.compile(r"\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*", re.ASCII)
+"""A CSV cell's number: ASCII decimal digits, an optional point and exponent (Python's float() also takes
+underscores, `5_0` = 50, and every script's digits, `٥` = 5: a typo or a foreign file read as a number)."""
+
+
 def _parse_row(path: Path, line: int, row: list[str], width: int, names: list[str], col: int, target_type: str,
                probabilities: bool, loss: str) -> list[float]:
     if len(row) != width:
@@ -263,8 +272,9 @@ def _parse_row(path: Path, line: int, row: list[str], width: int, names: list[st
         try:
             v = float(cell)
         except ValueError:
-            raise DataError(f"{path}:{line}: `{cell.strip()}` in column {_column(names, c)} is not a number") \
-                from None
+            v = None
+        if v is None or (math.isfinite(v) and not _NUMBER.fullmatch(cell)):  # float() also reads 5_0 and ٥
+            raise DataError(f"{path}:{line}: `{cell.strip()}` in column {_column(names, c)} is not a number")
         if not math.isfinite(v):
             raise DataError(f"{path}:{line}: `{cell.strip()}` in column {_column(names, c)} is not a finite "
                             "number")
@@ -363,8 +373,10 @@ def prepare(recipe: Recipe, base_dir: Path, input_dtype: str = "float", *,
         x_train, x_eval = x_train.astype(np.float64), x_eval.astype(np.float64)
         for p in features:  # fitted on the training split only, applied to both, in float64
             x_train, x_eval = PREPROCESSING[p.type](p, x_train, x_eval)
-        x_train, x_eval = x_train.astype(dtype), x_eval.astype(dtype)
-    y_train, y_eval = _targets(recipe, y_train, where), _targets(recipe, y_eval, where)
+        x_train, x_eval = _in_range(x_train, dtype, "feature", where, train), \
+            _in_range(x_eval, dtype, "feature", where, held if n_eval else train)
+    y_train, y_eval = _targets(recipe, y_train, where, train), \
+        _targets(recipe, y_eval, where, held if n_eval else train)
     if output_shape is not None:
         y_train, y_eval = _fit_targets(recipe, y_train, tuple(output_shape), where), \
             _fit_targets(recipe, y_eval, tuple(output_shape), where)
@@ -422,7 +434,7 @@ def _class_indices(y: np.ndarray, where: str) -> np.ndarray:
     return y
 
 
-def _targets(recipe: Recipe, y: np.ndarray, where: str) -> np.ndarray:
+def _targets(recipe: Recipe, y: np.ndarray, where: str, rows: np.ndarray | None = None) -> np.ndarray:
     """int64 class indices for sparse losses, one-hot rows where asked, else floats in the recipe's dtype."""
     dtype = np.dtype(recipe.dtype)
     one_hot = next((p for p in recipe.data.preprocessing if p.type == "one_hot"), None)
@@ -430,7 +442,22 @@ def _targets(recipe: Recipe, y: np.ndarray, where: str) -> np.ndarray:
         return PREPROCESSING["one_hot"](one_hot, y, dtype, where)
     if recipe.loss.type in CLASS_INDEX_LOSSES:
         return _class_indices(y, where)
-    return y.astype(dtype)
+    return _in_range(y, dtype, "target", where, rows)
+
+
+def _in_range(a: np.ndarray, dtype: np.dtype, what: str, where: str, rows: np.ndarray | None = None) -> np.ndarray:
+    """`a` in the recipe's dtype; a finite value beyond that dtype's range (1e300 in a float32 recipe) is refused
+    here, naming its sample (`rows`: each row's index in the source), rather than becoming ±inf that stops the
+    run at its first step."""
+    with np.errstate(over="ignore"):
+        out = a.astype(dtype)
+    if np.issubdtype(dtype, np.floating) and not np.all(np.isfinite(out)):
+        first = tuple(int(i) for i in np.argwhere(~np.isfinite(out))[0])
+        sample = int(rows[first[0]]) if rows is not None and len(first) else first[0] if first else 0
+        at = f" {list(first[1:])}" if len(first) > 1 else ""
+        raise DataError(f"{where}: sample {sample}'s {what}{at} is {float(a[first]):.6g}, beyond the range of the "
+                        f"recipe's dtype ({dtype}: ±{float(np.finfo(dtype).max):.6g})")
+    return out
 
 
 def _fit_targets(recipe: Recipe, y: np.ndarray, out: tuple[int, ...], where: str) -> np.ndarray:

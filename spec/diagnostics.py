@@ -8,8 +8,9 @@ from typing import Any
 
 # What a terminal (or a log viewer) would act on rather than show: C0 and C1 controls (ESC starts an ANSI
 # sequence, CSI U+009B does on its own, CR and LF forge lines), line and paragraph separators, bidi
-# overrides (which reorder what is shown), and lone surrogates (which cannot be printed at all).
-UNSAFE_BEYOND_C0 = "\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff"
+# overrides (which reorder what is shown), lone surrogates (which cannot be printed at all), and the
+# noncharacters U+FFFE and U+FFFF (which XML 1.0 forbids: a JUnit report holding one does not parse).
+UNSAFE_BEYOND_C0 = "\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff\ufffe\uffff"
 UNSAFE = "\x00-\x1f" + UNSAFE_BEYOND_C0  # regex class ranges
 _UNSAFE = re.compile(f"[{UNSAFE}]")
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}

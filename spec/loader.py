@@ -147,6 +147,11 @@ class _Frame:
         self.first_keys: dict[Any, tuple[int, int]] = {}
 
 
+class LongInteger(str):
+    """An unquoted integer with more digits than Python converts (`sys.get_int_max_str_digits`), kept as its text:
+    no field takes such a value, and its message must not call it a quoted string."""
+
+
 def _resolve_plain(value: str) -> Any:
     """A plain (unquoted) scalar by the YAML 1.2 core schema."""
     if not value:
@@ -160,8 +165,8 @@ def _resolve_plain(value: str) -> Any:
                 if value.startswith("0x"):
                     return int(value[2:], 16)
                 return int(value, 10)
-            except ValueError:  # more digits than Python converts (sys.int_info): keep the text
-                return value
+            except ValueError:  # more digits than Python converts (sys.int_info): keep the text, marked as a number
+                return LongInteger(value)
         if _FLOAT_RE.fullmatch(value):
             return float(value)
         if _INF_RE.fullmatch(value):

@@ -90,7 +90,7 @@ def resolve_document(doc: LoadedDocument, *, base_dir: str | os.PathLike[str] | 
         return None, problems
     if _migrations is not None and _migrations.needs_migration(doc.data):
         try:
-            doc.data = _migrations.migrate(doc.data)
+            _migrations.migrate_document(doc)  # renamed fields keep the lines of their old names
         except Exception as exc:  # a document must never crash the validator: report, don't raise
             return None, [_internal(doc, "migration", exc)]
     cls = KINDS[doc.data["kind"]]

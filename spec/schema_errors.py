@@ -20,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from lockstep.spec.base import INT64_MAX, INT64_MIN
 from lockstep.spec.diagnostics import Diagnostic, format_path
-from lockstep.spec.loader import LoadedDocument
+from lockstep.spec.loader import LoadedDocument, LongInteger
 from lockstep.spec.wording import close_match as _close
 from lockstep.spec.wording import one_of as _one_of
 from lockstep.spec.wording import said as _got
@@ -158,6 +158,9 @@ def _type_message(kind: str, given: Any) -> str:
     and the fix when it is obvious. Strict types convert nothing, so a number in quotes is a string."""
     want = _TYPE_WORDS[kind]
     got = _got(given)
+    if isinstance(given, LongInteger):
+        digits = len(given.lstrip("+-"))
+        return f"expected {want}, got an integer of {digits} digits, far beyond any value this field takes"
     if isinstance(given, str):
         text = given.strip()
         if kind in ("int_type", "int_parsing") and re.fullmatch(r"[-+]?[0-9]+", text):
@@ -319,7 +322,8 @@ def _one_per_union(out: list[Diagnostic], words: dict[str, tuple[int, str]], typ
         word, typed = out[i], out[j]
         choices = re.findall(r"`([^`]*)`", word.expected or "")
         others = typed.message.split(", got ", 1)[0].removeprefix("expected ")
-        fix = "; remove the quotes" if "an integer" in others and re.fullmatch(r"[-+]?[0-9]+", given.strip()) else ""
+        fix = "; remove the quotes" if "an integer" in others and re.fullmatch(r"[-+]?[0-9]+", given.strip()) \
+            and not isinstance(given, LongInteger) else ""
         expected = ", ".join([*(f"`{c}`" for c in choices), *others.split(" or ")[:-1]])
         expected = f"{expected} or {others.split(' or ')[-1]}" if expected else others
         out[i] = Diagnostic(word.file, word.line, word.column, word.path, word.message + fix, expected,

@@ -66,3 +66,17 @@ def close_match(word: Any, choices: list[str] | tuple[str, ...], cutoff: float =
         lowered = {c.lower(): c for c in choices}
         return lowered.get(str(word).lower())
     return found[0]
+
+
+def got(value: Any) -> str:
+    """A value an argument or an adapter's answer held, as a message shows it ("float 2.5", "str 'cpu'", "None"):
+    its type and a short, escaped repr; a repr that raises (a third party's object) gives the type alone."""
+    from lockstep.spec.diagnostics import escape_text
+
+    if value is None:
+        return "None"
+    try:
+        shown = repr(value)
+    except Exception:
+        return type(value).__name__
+    return escape_text(f"{type(value).__name__} {shown if len(shown) <= 60 else shown[:57] + '...'}")

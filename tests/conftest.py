@@ -1,9 +1,13 @@
-"""Test-wide settings: hypothesis runs derandomized (reproducible in CI) unless LOCKSTEP_HYPOTHESIS=random."""
+"""Test-wide settings: hypothesis runs derandomized (reproducible in CI) unless LOCKSTEP_HYPOTHESIS=random; fixtures
+several test files share."""
 
 from __future__ import annotations
 
 import os
+import signal
+from collections.abc import Iterator
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 # torch's OpenMP reads its wait policy when torch loads, which a test module may do before the adapter package
@@ -20,3 +24,19 @@ settings.register_profile(
 )
 settings.register_profile("random", deadline=None, max_examples=200, print_blob=True)
 settings.load_profile("random" if os.environ.get("LOCKSTEP_HYPOTHESIS") == "random" else "ci")
+
+
+@pytest.fixture
+def no_hang() -> Iterator[None]:
+    """A read that blocks (a FIFO opened for reading) fails the test after 20 s instead of hanging the run."""
+    if not hasattr(signal, "SIGALRM") or not hasattr(os, "mkfifo"):
+        pytest.skip("no FIFOs or SIGALRM here")
+
+    def _alarm(signum: int, frame: object) -> None:
+        raise AssertionError("a read blocked for 20 s (a FIFO read as a file?)")
+
+    old = signal.signal(signal.SIGALRM, _alarm)
+    signal.alarm(20)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, old)

@@ -14,10 +14,8 @@ import io
 import json
 import os
 import shutil
-import signal
 import tracemalloc
 import zipfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -112,18 +110,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
 def no_fsync(monkeypatch: pytest.MonkeyPatch) -> None:
     """Thousands of resumes: durability is not what these tests are about (atomic.py's tests are)."""
     monkeypatch.setattr(os, "fsync", lambda fd: None)
-
-
-@pytest.fixture
-def no_hang() -> Iterator[None]:
-    """A read that blocks (a FIFO opened for reading) fails the test instead of hanging it."""
-    def _alarm(signum, frame):
-        raise AssertionError("reading a checkpoint blocked for 20 s")
-    old = signal.signal(signal.SIGALRM, _alarm)
-    signal.alarm(20)
-    yield
-    signal.alarm(0)
-    signal.signal(signal.SIGALRM, old)
 
 
 def _same_checkpoint(got: ckpt.Checkpoint, want: ckpt.Checkpoint, what: str) -> None:

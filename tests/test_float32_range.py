@@ -52,6 +52,13 @@ CASES: dict[str, tuple[dict[str, str], int, str]] = {
     "batch-norm-adam-lr-1e30": ({"layers": "[{type: dense, units: 8}, {type: batch_norm}, {type: relu}, "
                                            "{type: dense, units: 1}]",
                                  "optimizer": "{type: adam, learning_rate: 1.0e+30}"}, 2, "loss"),
+    # hyper-parameters beyond float32's range (torch raised "value cannot be converted to type float without
+    # overflow" converting them or lr/(1 - β₁) for its float32 kernels: a traceback instead of the stop)
+    "sgd-lr-1e39": ({"optimizer": "{type: sgd, learning_rate: 1.0e+39}"}, 2, "loss"),
+    "adam-lr-1e38": ({"optimizer": "{type: adam, learning_rate: 1.0e+38}"}, 2, "loss"),
+    "rmsprop-lr-1e39": ({"optimizer": "{type: rmsprop, learning_rate: 1.0e+39}"}, 2, "loss"),
+    "adagrad-lr-1e39": ({"optimizer": "{type: adagrad, learning_rate: 1.0e+39}"}, 2, "loss"),
+    "sgd-l2-1e39": ({"extra": "regularization: {l2: 1.0e+39}"}, 2, "loss"),
     "mse-targets-1e20": ({"source": "{type: npz, path: t1e20.npz}"}, 1, "loss"),
     "mse-targets-1e19": ({"source": "{type: npz, path: t1e19.npz}"}, 1, "loss"),  # terms overflow, not the mean
     "gradient-1e45": ({"layers": "[{type: dense, units: 1, initializers: {weight: {type: constant, value: 1.0e-25}}}]",
@@ -61,6 +68,10 @@ FINISHING = {  # float32 holds these: no backend may stop
     "gradients-1e20": {"layers": "[{type: dense, units: 1}]", "source": "{type: npz, path: x1e20.npz}",
                        "loss": "{type: mae}", "optimizer": "{type: sgd, learning_rate: 1.0e-30}"},
     "mse-targets-1e18": {"source": "{type: npz, path: t1e18.npz}", "optimizer": "{type: sgd, learning_rate: 1.0e-30}"},
+    # clipping thresholds beyond float32 clip nothing (torch raised converting c; TensorFlow's clip_by_global_norm
+    # scaled by inf · 1/inf = NaN)
+    "clip-value-1e39": {"extra": "gradient_clipping: {type: value, clip_value: 1.0e+39}"},
+    "clip-norm-1e39": {"extra": "gradient_clipping: {type: global_norm, max_norm: 1.0e+39}"},
     "cross-entropy-adam-lr-1e30": {"layers": "[{type: dense, units: 8}, {type: tanh}, {type: dense, units: 3}]",
                                    "source": CLASSES, "loss": "{type: sparse_categorical_crossentropy, "
                                                              "from_logits: true}",
@@ -189,3 +200,105 @@ def test_json_outputs_are_strict(tmp_path: Path) -> None:
     json.loads((out / "report.json").read_text(), parse_constant=refuse)
     for line in (out / "metrics.jsonl").read_text().splitlines():
         json.loads(line, parse_constant=refuse)
+
+
+OPTIMIZER_CONFIGS = {
+    "sgd": {"lr": 0.1},
+    "sgd-momentum-nesterov": {"lr": 0.1, "momentum": 0.9, "nesterov": True, "weight_decay": 0.01},
+    "adam": {"lr": 0.01, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.01},
+    "adam-amsgrad": {"lr": 0.01, "amsgrad": True},
+    "adamw": {"lr": 0.01, "weight_decay": 0.1},
+    "rmsprop-centered": {"lr": 0.01, "momentum": 0.5, "centered": True},
+    "adagrad": {"lr": 0.1, "initial_accumulator_value": 0.1},
+}
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZER_CONFIGS))
+def test_torch_wide_step_is_torchs_step_to_float32_rounding(name: str) -> None:
+    """The float64 twin step that takes over near float32's limits computes what torch's own float32 step does
+    (parameters and every state tensor, over three steps: state created, then carried), to float32 rounding."""
+    torch = pytest.importorskip("torch")
+    from lockstep.adapters.torch.optimizers import wide_step
+
+    kind = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW,
+            "rmsprop": torch.optim.RMSprop, "adagrad": torch.optim.Adagrad}[name.split("-")[0]]
+    gen = torch.Generator().manual_seed(0)
+    start = [torch.randn(5, 3, generator=gen), torch.randn(3, generator=gen)]
+    native = [t.clone().requires_grad_() for t in start]
+    twin = [t.clone().requires_grad_() for t in start]
+    opt_native, opt_twin = kind(native, **OPTIMIZER_CONFIGS[name]), kind(twin, **OPTIMIZER_CONFIGS[name])
+    for _ in range(3):
+        grads = [torch.randn(t.shape, generator=gen) for t in start]
+        for params in (native, twin):
+            for p, g in zip(params, grads, strict=True):
+                p.grad = g.clone()
+        opt_native.step()
+        wide_step(opt_twin)
+    for a, b in zip(native, twin, strict=True):
+        np.testing.assert_allclose(b.detach().numpy(), a.detach().numpy(), rtol=1e-5, atol=1e-6,
+                                   err_msg=f"{name}: parameters after the wide step")
+        assert b.dtype == torch.float32
+        for key, value in opt_native.state[a].items():
+            got = opt_twin.state[b][key]
+            assert got.dtype == value.dtype, f"{name}: state {key} is {got.dtype}, torch keeps {value.dtype}"
+            np.testing.assert_allclose(got.numpy(), value.numpy(), rtol=1e-5, atol=1e-6, err_msg=f"{name}: {key}")
+
+
+def test_torch_wide_step_rounds_beyond_float32_to_infinity() -> None:
+    """An update beyond float32's range becomes ±inf with its sign (the standard's rule), a zero gradient's
+    parameter stays as it is (w − lr·0 in float64), where torch's float32 step raised on lr = 1e39."""
+    torch = pytest.importorskip("torch")
+    from lockstep.adapters.torch.optimizers import scalars_beyond, wide_step
+
+    p = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    p.grad = torch.tensor([1.0, 0.0, -1.0])
+    opt = torch.optim.SGD([p], lr=1e39)
+    assert scalars_beyond(opt.param_groups[0], torch.float32)
+    with pytest.raises(RuntimeError, match="overflow"):  # torch's own step, the reason for the twin
+        opt.step()
+    p.data.copy_(torch.tensor([1.0, 2.0, 3.0]))
+    wide_step(opt)
+    assert p.tolist() == [-math.inf, 2.0, math.inf]
+
+
+@pytest.mark.parametrize(("group", "dtype", "beyond"), [
+    ({"lr": 0.01, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0}, "float32", False),
+    ({"lr": 1e30, "momentum": 0.9, "weight_decay": 1e5}, "float32", False),
+    ({"lr": 1e38, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0}, "float32", True),  # lr/(1 − β₁)
+    ({"lr": 1e39, "momentum": 0.0, "weight_decay": 0.0}, "float64", False),
+    ({"lr": 0.1, "eps": 1e39, "weight_decay": 0.0}, "float32", True),
+])
+def test_torch_scalars_beyond_float32(group: dict, dtype: str, beyond: bool) -> None:
+    torch = pytest.importorskip("torch")
+    from lockstep.adapters.torch.optimizers import scalars_beyond
+
+    assert scalars_beyond(group, getattr(torch, dtype)) is beyond, f"{group} in {dtype}"
+
+
+def test_torch_adamw_with_coupled_l2_beyond_float32_stops_where_the_reference_does(tmp_path: Path) -> None:
+    """AdamW's coupled L2 is added by the torch session; at l2 = 1e39 that addition raised in float32. In float64
+    (the twin step) Adam normalizes g + l2·w as the reference does, its second moment (~1e78) becomes inf in
+    float32 as the reference's does, and both stop at the same later step. (TensorFlow stops at step 2: its
+    float32 g + l2·w overflows inside the step, a rounding matter the standard does not pin.)"""
+    pytest.importorskip("torch")
+    recipe = _write(tmp_path, {"optimizer": "{type: adamw, learning_rate: 0.01, weight_decay: 0.0}",
+                               "extra": "regularization: {l2: 1.0e+39}"})
+    expected = _stop(recipe, "reference")
+    assert expected is not None and expected[0] > 2, expected
+    assert _stop(recipe, "torch") == expected
+
+
+def test_the_clip_threshold_reproducer_still_shows_the_frameworks_behaviour() -> None:
+    """docs/reproducers/clip-threshold-beyond-float32 (docs/conformance.md, "Found in real frameworks"): if a
+    framework release fixes it, the adapters' guard can go and the entry should say so."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("tensorflow")
+    pytest.importorskip("torch")
+    script = Path(__file__).resolve().parents[1] / "docs" / "reproducers" / "clip-threshold-beyond-float32" / \
+        "frameworks_only.py"
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "clip_by_global_norm(g, 1e39): [nan, nan, nan]" in done.stdout, done.stdout
+    assert "clip_grad_value_(1e39): RuntimeError: value cannot be converted" in done.stdout, done.stdout

@@ -17,12 +17,21 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import tensorflow as tf
 
 Grads = list[tf.Tensor]
 
+def clip_to_norm(grads: Grads, max_norm: float, norm: tf.Tensor) -> Grads:
+    """`tf.clip_by_global_norm`; a max_norm beyond the gradients' dtype clips nothing (a finite ‖g‖ is below it),
+    where TensorFlow would scale by inf · (1/inf) = NaN."""
+    if grads and max_norm > grads[0].dtype.max:
+        return grads
+    return tf.clip_by_global_norm(grads, max_norm, use_norm=norm)[0]
+
+
 CLIPPING: dict[str, Callable[[Grads, Any, tf.Tensor], Grads]] = {
-    "global_norm": lambda gs, clip, norm: tf.clip_by_global_norm(gs, clip.max_norm, use_norm=norm)[0],
+    "global_norm": lambda gs, clip, norm: clip_to_norm(gs, clip.max_norm, norm),
     "value": lambda gs, clip, norm: [tf.clip_by_value(g, -clip.clip_value, clip.clip_value) for g in gs],
 }
 """Each spec clipping's TensorFlow mapping, by name: `fn(gradients, clipping, global norm) -> gradients`."""
@@ -58,5 +67,6 @@ def clip_and_regularize(grads: Grads, clipping: Any, norm: tf.Tensor, l2: float,
             raise KeyError(f"no TensorFlow mapping for clipping `{clipping.type}`")
         grads = CLIPPING[clipping.type](grads, clipping, norm)
     if l2:
-        grads = REGULARIZATION["l2"](grads, variables, l2)
+        with np.errstate(over="ignore"):  # an l2 beyond float32 becomes inf converting, as the standard has it
+            grads = REGULARIZATION["l2"](grads, variables, l2)
     return grads

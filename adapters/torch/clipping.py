@@ -48,6 +48,10 @@ def clip_to_norm(params: list[torch.Tensor], max_norm: float, norm: torch.Tensor
 
 
 def clip_by_value(params: list[torch.Tensor], clip_value: float) -> None:
+    """clip(g, -c, c); a c beyond the gradients' dtype clips nothing (torch would raise converting it)."""
+    grads = [p.grad for p in params if p.grad is not None]
+    if grads and clip_value > torch.finfo(grads[0].dtype).max:
+        return
     torch.nn.utils.clip_grad_value_(params, clip_value)
 
 

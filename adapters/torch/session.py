@@ -279,7 +279,9 @@ class TorchSession(Session):
         norm = flag_value if self.clip_norm is not None and grads else None
         if self.clip is not None and (grads or self.clip_norm is None):
             clipping.clip(self.params, self.clip, flag, flag_value)
-        if self.l2_in_session and grads:
+        session_l2 = self.l2 if self.l2_in_session and grads else 0.0
+        wide = self.opt is not None and optimizers.scalars_beyond(self.group, self.dtype, session_l2)
+        if session_l2 and not wide:
             optimizers.add_coupled_l2(grads, [p for p in self.params if p.grad is not None], self.l2)
         if self.opt is None:  # a model without parameters: nothing to update, the standard's rate reported
             from lockstep.reference.schedules import learning_rate
@@ -287,7 +289,10 @@ class TorchSession(Session):
             lr = learning_rate(self.recipe.schedule, self.base_lr, self.step)  # type: ignore[union-attr]
         else:
             lr = self.group["lr"]
-            self.opt.step()
+            if wide:  # a hyper-parameter near float32's largest value: torch's step in float64, rounded back
+                optimizers.wide_step(self.opt, session_l2)
+            else:
+                self.opt.step()
             if self.scheduler is not None:
                 self.scheduler.step()
         self.step += 1

@@ -7,8 +7,22 @@ from typing import Any
 
 import numpy as np
 
-from lockstep.adapters.base import Session
+from lockstep.adapters.base import Session, TrainingState
 from lockstep.runner import Prepared, masks_for
+
+
+def handed(value: Any) -> Any:
+    """A copy of what the suite hands a session under test (an array, a dict of them, a TrainingState; anything
+    else as it is): an adapter that writes into its arguments must not change the reference's inputs, the rules'
+    or the next check's. One that zeroed the parameters `set_parameters` received once made both sides of level 2
+    start from zeros, and a wrong gradient passed."""
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    if isinstance(value, dict):
+        return {k: handed(v) for k, v in value.items()}
+    if isinstance(value, TrainingState):
+        return value.copy()
+    return value
 
 
 @dataclass
@@ -22,7 +36,7 @@ class Pair:
     def start(self) -> None:
         """Both sessions at the case's initial parameters and buffers."""
         self.reference.set_parameters(self.prep.initial)
-        self.actual.set_parameters(self.prep.initial)
+        self.actual.set_parameters(handed(self.prep.initial))
 
     def batch(self, step: int) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray] | None]:
         """(x, y, dropout masks) of 0-based optimizer step `step`, as the runner feeds them."""

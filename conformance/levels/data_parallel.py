@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import shlex
 import shutil
 import tempfile
 import time
@@ -37,6 +38,7 @@ import numpy as np
 from lockstep.adapters.base import NonFiniteError, Session, UnsupportedConstruct
 from lockstep.conformance.cases import Case, draw_targets
 from lockstep.conformance.checks import Check, check, scale_of
+from lockstep.conformance.levels._pair import handed
 from lockstep.conformance.tolerance import BatchRules, StepTracker, float64_rule, learning_rate_rule
 from lockstep.reference import data_parallel as dp
 from lockstep.reference import schedules
@@ -252,8 +254,8 @@ def compare(pair: Pair, replicas: int, batch_norm: str | None, steps: int | None
         t, states_before = oracle.get_optimizer_state()
         engines = [(tag, actual)] + ([("one process", one_process)] if one_process is not None else [])
         for _, session in engines:  # re-synchronized: every engine starts the step from the oracle's state
-            session.set_parameters(before)
-            session.set_optimizer_state(t, states_before)
+            session.set_parameters(handed(before))
+            session.set_optimizer_state(t, handed(states_before))
         loss_r, grads_r = oracle.loss_and_gradients(x, y, masks=masks)
         moved = oracle.get_parameters()
         rules = step_rules(prep, before, x, y, masks, replicas, local, loss_r, grads_r,
@@ -274,7 +276,7 @@ def compare(pair: Pair, replicas: int, batch_norm: str | None, steps: int | None
         stop = False
         for name, session in engines:
             try:
-                res = session.train_step(x, y, masks=masks)
+                res = session.train_step(handed(x), handed(y), masks=handed(masks))
             except NonFiniteError as exc:
                 out.append(_exact(f"{label} ({name}) non-finite {exc.quantity} (the reference's is finite)", False))
                 stop = True
@@ -344,7 +346,7 @@ def _replica_checks(actual: Session, label: str, n: int, replicas: int, epochs: 
 
 def _stopped(session: Session, x: Any, y: np.ndarray, masks: Any, label: str, exc: NonFiniteError) -> Check:
     try:
-        session.train_step(x, y, masks=masks)
+        session.train_step(handed(x), handed(y), masks=handed(masks))
     except NonFiniteError:
         return _exact(f"{label} both stop on non-finite {exc.quantity}", True)
     return _exact(f"{label} the reference stops on non-finite {exc.quantity}, the adapter does not", False)
@@ -437,8 +439,9 @@ def run_recipe(target: Any, recipe: Path, steps: int, report_dir: Path | None) -
                              worst=suite._worst(worst) if worst else None, seconds=seconds,
                              message=(bad.describe() if bad else "") + note, **base)
         if bad and report_dir is not None:
-            rel = f"failures/{result.name}"
+            rel = result.failure_folder  # a safe folder name: the device part is the adapter's text
             shutil.copytree(copy, report_dir / rel, dirs_exist_ok=True)
             result.failure_dir = rel
-            result.reproduce = f"lockstep certify --adapter {target.name} --level 5 --construct {recipe.parent.name}"
+            result.reproduce = (f"lockstep certify --adapter {shlex.quote(str(target.name))} --level 5 "
+                                f"--construct {shlex.quote(recipe.parent.name)}")
         return [result]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from lockstep.conformance.checks import Check, check
-from lockstep.conformance.levels._pair import Pair
+from lockstep.conformance.levels._pair import Pair, handed
 from lockstep.conformance.tolerance import output_rule
 
 NAME = "predictions"
@@ -13,6 +13,6 @@ def checks(pair: Pair) -> list[Check]:
     pair.start()
     x, _, _ = pair.batch(0)
     expected = pair.reference.forward(x, training=False)
-    got = pair.actual.forward(x, training=False)
+    got = pair.actual.forward(handed(x), training=False)
     rule = output_rule(pair.model, pair.prep.initial, x, expected, pair.dtype)
     return [check("output", got, expected, rule)]

@@ -18,7 +18,7 @@ STEPS: int | None = None  # every step of each example (`--recipe-steps` caps it
 
 
 def _at(check: Check, step: int) -> Check:
-    return Check(f"step {step} {check.quantity}", check.error, check.tolerance, check.ratio)
+    return Check(f"step {step} {check.quantity}", check.error, check.tolerance, check.ratio, check.why)
 
 
 def checks(pair: Pair, steps: int | None = STEPS) -> list[Check]:

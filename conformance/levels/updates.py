@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from lockstep.adapters.base import NonFiniteError
 from lockstep.conformance.checks import Check, check
-from lockstep.conformance.levels._pair import Pair
+from lockstep.conformance.levels._pair import Pair, handed
 from lockstep.conformance.tolerance import (
     FLOAT32_PARAMETER_STEPS,
     StepTracker,
@@ -46,7 +46,7 @@ def checks(pair: Pair, steps: int | None = None) -> list[Check]:
             out.append(_stopped_check(pair, x, y, masks, label, exc))
             break
         try:
-            res_a = pair.actual.train_step(x, y, masks=masks)
+            res_a = pair.actual.train_step(handed(x), handed(y), masks=handed(masks))
         except NonFiniteError as exc:
             out.append(Check(f"{label} non-finite {exc.quantity} (the reference's is finite)", float("inf"),
                              0.0, float("inf")))
@@ -88,7 +88,7 @@ def _state_checks(pair: Pair, tracker: StepTracker, label: str) -> list[Check]:
 def _stopped_check(pair: Pair, x, y, masks, label: str, exc: NonFiniteError) -> Check:
     """The reference stopped on a non-finite value: the adapter must stop too (and change nothing)."""
     try:
-        pair.actual.train_step(x, y, masks=masks)
+        pair.actual.train_step(handed(x), handed(y), masks=handed(masks))
     except NonFiniteError:
         return Check(f"{label} both stop on non-finite {exc.quantity}", 0.0, 0.0, 0.0)
     return Check(f"{label} the reference stops on non-finite {exc.quantity}, the adapter does not", float("inf"),

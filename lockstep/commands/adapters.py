@@ -3,7 +3,8 @@
 Exit 0, or 1 when a third-party adapter (an entry point of the group `lockstep.adapters`) is installed but
 cannot be loaded: a vendor's CI must not read "installed" from a listing that hides a broken package. Each
 such adapter is named on stderr with its entry point and the distribution that installed it. A built-in
-adapter whose framework is simply not installed is listed as unavailable and is no error.
+adapter whose framework is simply not installed is listed as unavailable and is no error. `--adapter A` lists
+only A (exit 2 when no adapter here is called A, rather than a listing that silently leaves it out).
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(the framework's own op or class, named), bridged (with a stated adjustment) or "
                              "written (the adapter's own math, with the reason)")
     parser.add_argument("--adapter", metavar="A", action="append",
-                        help="with --details: only this adapter (repeatable; default: every available one)")
+                        help="only this adapter (repeatable; default: every one); a name this listing does not know "
+                             "is an error (exit 2), and with --details so is one that is not available here")
 
 
 def _details(rows: list, wanted: list[str] | None) -> tuple[dict[str, dict], list[str]]:
@@ -65,6 +67,24 @@ def run(args: argparse.Namespace) -> int:
     from lockstep.api import list_adapters
 
     rows = list_adapters()
+    if args.adapter is not None:  # a filter, like `pip list`'s names: a name that matches nothing is refused
+        from lockstep.api import canonical_backend
+        from lockstep.spec.diagnostics import escape_text
+
+        if not all(a.strip() for a in args.adapter):
+            print("lockstep adapters: --adapter is empty; give an adapter name, or leave --adapter out for every one",
+                  file=sys.stderr)
+            return 2
+        wanted = list(dict.fromkeys(canonical_backend(a.strip()) for a in args.adapter))
+        known = [r.name for r in rows]
+        unknown = [a for a in wanted if a not in known]
+        for name in unknown:
+            print(f"lockstep adapters: `{escape_text(name)}` is not an available adapter here: no adapter has that "
+                  f"name (known: {', '.join(known)})", file=sys.stderr)
+        if unknown:
+            return 2
+        args.adapter = wanted
+        rows = [r for r in rows if r.name in wanted]
     if getattr(args, "details", False):
         details, missing = _details(rows, args.adapter)
         if args.format == "json":

@@ -35,7 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", metavar="DIR", help="also write DIR/compare.json and the plot DIR/compare.svg (the "
                         "folder is locked while the comparison runs; a folder holding anything else is refused)")
     parser.add_argument("--overwrite", action="store_true",
-                        help="replace the compare.json and compare.svg of an earlier comparison in --out")
+                        help="replace the compare.json and compare.svg of an earlier comparison in --out (only with "
+                             "--out: without it nothing is written)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
                         help="override a field of the recipe, e.g. --set training.steps=50 (repeatable; the value "
                              "is YAML; validated like the file)")
@@ -71,6 +72,9 @@ def run(args: argparse.Namespace) -> int:
 
     if args.every < 1:
         return _usage("--every must be at least 1")
+    if args.overwrite and args.out is None:  # nothing is written without --out: the flag would be silently void
+        return _usage("--overwrite replaces the files of an earlier comparison in --out; give --out DIR (without "
+                      "--out nothing is written)")
     folder = None
     try:
         if args.out is not None:  # checked and locked before any training: no run is wasted on it

@@ -2,7 +2,8 @@
 (`lockstep.migrate`).
 
 Files are rewritten in place by default (`--in-place` says so explicitly) or written under `--out
-DIR`, keeping their paths relative to the folder or glob they were found through. `--check` writes
+DIR`, keeping their paths relative to the folder or glob they were found through, with the data, weights
+and model files they name beside them (so that the copies run as the originals did). `--check` writes
 nothing and exits 1 when a file needs migrating, for CI. A file is written only when every document
 in it is valid after migration; writes are atomic.
 
@@ -59,4 +60,6 @@ def run(args: argparse.Namespace) -> int:
             print(f"{m.file}: migrated from {', '.join(m.versions)} to {CURRENT}{moved}")
         elif m.message:
             print(m.message, file=sys.stderr)
+        for source, copy in m.named:
+            print(f"{source}: named by {m.file}, copied -> {copy}")
     return max((m.exit_code for m in results), default=0)

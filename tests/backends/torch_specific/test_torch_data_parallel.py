@@ -85,7 +85,8 @@ def test_lockstep_run_launches_the_replicas_and_rank_0_writes(tmp_path: Path) ->
     worst = {k: float(np.max(np.abs(params[k] - want[k]))) for k in want}
     assert max(worst.values()) < 1e-9, worst  # (a bias before batch norm: a 0 ± 1e-16 gradient Adam turns into ~1e-10)
     assert sorted(p.name for p in out.iterdir()) == [".lockstep.lock", "checkpoints", "loss.svg", "metrics.jsonl",
-                                                      "report.json"], "only rank 0 writes, and only the run's files"
+                                                      "recipe.resolved.yaml", "report.json"], \
+        "only rank 0 writes, and only the run's files"
 
 
 def _children_with_rank(parent: int, rank: int) -> int | None:

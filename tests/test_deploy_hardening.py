@@ -1,0 +1,267 @@
+"""`lockstep deploy` on damaged or unusual inputs: one line naming the file, exit 2, no traceback, no hang and
+nothing written; a user's renamed or unfinished checkpoint given as --weights is deployed."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lockstep import deploy as deploy_module
+from lockstep.checkpoint import CheckpointError
+from lockstep.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "csv-binary"
+CKPT6, CKPT3 = "step-00000006.npz", "step-00000003.npz"
+
+
+@pytest.fixture(autouse=True)
+def _short_latency(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Latency over MIN_TIMED_RUNS runs as always, without the extra second per deploy."""
+    monkeypatch.setattr(deploy_module, "MIN_TIMED_SECONDS", 0.0)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The csv-binary model on 100 npz points: a finished 6-step run (`ck`, checkpoint every 3, keep 1) and the
+    same recipe stopped at step 3 (`ck3`)."""
+    root = tmp_path_factory.mktemp("deploy-hardening")
+    n1 = root / "n1"
+    n1.mkdir()
+    shutil.copy(EXAMPLE / "model.yaml", n1 / "model.yaml")
+    text = (EXAMPLE / "recipe.yaml").read_text()
+    for old, new in (("source: {type: csv, path: points.csv, target: inside, header: true}",
+                      "source: {type: npz, path: d.npz}"), ("steps: 300", "steps: 6"), ("every: 60", "every: 3"),
+                     ("every: 150", "every: 3")):
+        assert old in text, old
+        text = text.replace(old, new)
+    (n1 / "recipe.yaml").write_text(text)
+    rng = np.random.default_rng(0)
+    np.savez(n1 / "d.npz", x=rng.normal(size=(100, 2)), y=(rng.random(100) > 0.5).astype(np.float64))
+    ck, ck3 = root / "ck", root / "ck3"
+    assert main(["run", str(n1 / "recipe.yaml"), "--out", str(ck), "--quiet"]) == 0
+    assert main(["run", str(n1 / "recipe.yaml"), "--out", str(ck3), "--steps", "3", "--quiet"]) == 0
+    assert (ck / "checkpoints" / CKPT6).is_file() and (ck3 / "checkpoints" / CKPT3).is_file()
+    return {"root": root, "recipe": n1 / "recipe.yaml", "ck": ck, "ck3": ck3}
+
+
+@pytest.fixture(scope="module")
+def env(runs: dict[str, Path]) -> Path:
+    """onnx-cpu at batch sizes 1 and 4, no latency budget, no requirements."""
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    path = runs["root"] / "e.yaml"
+    path.write_text("apiVersion: lockstep/v1\nkind: Environment\nmetadata: {name: e}\nruntime: onnxruntime\n"
+                    "batch_sizes: [1, 4]\ntolerance: {rtol: 1.0e-4, atol: 1.0e-5}\n")
+    return path
+
+
+def _deploy(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(["deploy", *args, "--quiet"])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _refused(args: list[str], capsys: pytest.CaptureFixture[str], *needles: str) -> str:
+    """Exit 2, a last line on stderr (after any diagnostics) that starts with the command and holds every needle;
+    that line."""
+    code, out, err = _deploy(args, capsys)
+    assert code == 2, (code, out, err)
+    last = err.strip().splitlines()[-1]
+    assert "Traceback" not in err and last.startswith("lockstep deploy: "), err
+    for needle in needles:
+        assert needle in last, (needle, err)
+    return last
+
+
+def _no_outputs(out: Path) -> None:
+    assert not any((out / name).exists() for name in deploy_module.OUTPUTS), list(out.iterdir())
+
+
+# ------------------------------------------------------------------------------- 1. a damaged report.json
+def _damaged_run(runs: dict[str, Path], tmp_path: Path) -> Path:
+    run = tmp_path / "ck2"
+    shutil.copytree(runs["ck"], run)
+    return run
+
+
+@pytest.mark.parametrize(("damage", "needle"), [
+    ({"recipe_path": 5}, "`recipe_path` is 5, not a path"),
+    ({"recipe_path": float("nan")}, "`recipe_path` is nan, not a path"),
+    ({"recipe_path": ["a"]}, "not a path"),
+    ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+    ('{"recipe_path": ', "is not valid JSON"),
+    ("[1, 2]", "not an object"),
+    (b"\xff\xfe{}", "is not valid JSON"),
+])
+def test_damaged_report_json_is_named_with_exit_2(runs: dict[str, Path], env: Path, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str], damage: object,
+                                                 needle: str) -> None:
+    run = _damaged_run(runs, tmp_path)
+    report = run / "report.json"
+    if isinstance(damage, dict):
+        report.write_text(json.dumps({**json.loads(report.read_text()), **damage}))
+    elif isinstance(damage, bytes):
+        report.write_bytes(damage)
+    else:
+        report.write_text(str(damage))
+    out = tmp_path / "d"
+    _refused([str(run), "-e", str(env), "--out", str(out)], capsys, str(report), needle)
+    _no_outputs(out)
+
+
+def test_report_json_that_is_a_fifo_is_refused_without_hanging(runs: dict[str, Path], env: Path, tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str],
+                                                              no_hang: None) -> None:
+    run = _damaged_run(runs, tmp_path)
+    (run / "report.json").unlink()
+    os.mkfifo(run / "report.json")
+    _refused([str(run), "-e", str(env), "--out", str(tmp_path / "d")], capsys,
+             f"{run / 'report.json'}: is a named pipe (FIFO), not a regular file")
+    _no_outputs(tmp_path / "d")
+
+
+@pytest.mark.parametrize("kind", ["folder", "device", "too big"])
+def test_report_json_that_is_no_report_file_is_named(runs: dict[str, Path], env: Path, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str], no_hang: None,
+                                                     kind: str) -> None:
+    run = _damaged_run(runs, tmp_path)
+    report = run / "report.json"
+    report.unlink()
+    if kind == "folder":
+        report.mkdir()
+    elif kind == "device":
+        report.symlink_to("/dev/zero")
+    else:
+        with report.open("wb") as fh:  # sparse: no disk used
+            fh.truncate(deploy_module.MAX_RECORD_BYTES + 1)
+    needle = {"folder": "is a folder, not a regular file", "device": "is a character device, not a regular file",
+              "too big": f"is {deploy_module.MAX_RECORD_BYTES + 1} bytes, more than a run's report"}[kind]
+    _refused([str(run), "-e", str(env), "--out", str(tmp_path / "d")], capsys, f"{report}: {needle}")
+    _no_outputs(tmp_path / "d")
+
+
+# --------------------------------------------------------------------- 2. a checkpoint under another name
+def test_a_renamed_checkpoint_deploys(runs: dict[str, Path], env: Path, tmp_path: Path,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    final = tmp_path / "final.npz"
+    shutil.copy(runs["ck"] / "checkpoints" / CKPT6, final)
+    out = tmp_path / "d"
+    code, _, err = _deploy([str(runs["recipe"]), "-e", str(env), "-w", str(final), "--out", str(out)], capsys)
+    assert code == 0, err
+    weights = json.loads((out / "deploy.json").read_text())["weights"]
+    assert weights["kind"] == "checkpoint" and weights["step"] == 6
+
+
+def _flip_last_data_byte(path: Path, member_prefix: str = "param/") -> None:
+    """One bit of a parameter's data, inside the zip (the CRC-32 then disagrees)."""
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as zf:
+        info = next(i for i in zf.infolist() if i.filename.startswith(member_prefix))
+    start = info.header_offset + 30 + int.from_bytes(data[info.header_offset + 26:info.header_offset + 28], "little") \
+        + int.from_bytes(data[info.header_offset + 28:info.header_offset + 30], "little")
+    data[start + info.compress_size - 1] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+def test_a_corrupt_renamed_checkpoint_reports_the_corruption(runs: dict[str, Path], env: Path, tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    flipped = tmp_path / "flipped.npz"
+    shutil.copy(runs["ck"] / "checkpoints" / CKPT6, flipped)
+    _flip_last_data_byte(flipped)
+    last = _refused([str(runs["recipe"]), "-e", str(env), "-w", str(flipped), "--out", str(tmp_path / "d")], capsys,
+                    "does not verify: it is not an intact zip", "CRC")
+    assert "its name" not in last, last
+    _no_outputs(tmp_path / "d")
+
+
+def test_a_misnamed_checkpoint_in_a_run_folder_is_still_refused_in_one_sentence(
+        runs: dict[str, Path], env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The step-N name is the run's own: there the name must match the metadata ("its ...", never "it its")."""
+    run = _damaged_run(runs, tmp_path)
+    (run / "checkpoints" / CKPT6).rename(run / "checkpoints" / "step-00000005.npz")
+    last = _refused([str(run), "-e", str(env), "--out", str(tmp_path / "d")], capsys,
+                    "does not verify: its metadata says step 6, its name step 5")
+    assert "it its" not in last, last
+
+
+def test_resume_skip_line_reads_as_a_sentence(runs: dict[str, Path], tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """`--resume` names a skipped checkpoint as "...: its metadata says ..." (it printed "it its metadata")."""
+    run = _damaged_run(runs, tmp_path)
+    (run / "checkpoints" / CKPT6).rename(run / "checkpoints" / "step-00000005.npz")
+    code = main(["run", str(runs["recipe"]), "--out", str(run), "--resume", "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err, err
+    assert "unreadable checkpoint skipped: its metadata says step 6, its name step 5" in err, err
+    assert "it its" not in err, err
+
+
+@pytest.mark.parametrize(("message", "sentence"), [
+    ("is not an intact zip (x)", "it is not an intact zip (x)"),
+    ("its metadata says step 6, its name step 5", "its metadata says step 6, its name step 5"),
+    ("its entry `meta` has an unknown .npy version 9", "its entry `meta` has an unknown .npy version 9"),
+])
+def test_checkpoint_error_reason_is_one_sentence(message: str, sentence: str) -> None:
+    assert CheckpointError(message).reason == sentence
+
+
+# ------------------------------------------------------------------- 3. --weights of an unfinished run
+def test_explicit_weights_of_an_unfinished_run_are_deployed(runs: dict[str, Path], env: Path, tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "d"
+    code, _, err = _deploy([str(runs["ck"]), "-e", str(env), "-w", str(runs["ck3"] / "checkpoints" / CKPT3),
+                            "--out", str(out)], capsys)
+    assert code == 0, err
+    assert json.loads((out / "deploy.json").read_text())["weights"]["step"] == 3
+    # without --weights, an unfinished run folder is still refused, and told what to do
+    _refused([str(runs["ck3"]), "-e", str(env), "--out", str(tmp_path / "d3")], capsys,
+             "stopped at step 3 of 6", "give --weights")
+
+
+# -------------------------------------------------------------------------------------- 4. --out ''
+def test_empty_out_is_refused(runs: dict[str, Path], env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                              monkeypatch: pytest.MonkeyPatch) -> None:
+    here = tmp_path / "cwd"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    _refused([str(runs["ck"]), "-e", str(env), "--out", ""], capsys, "--out is empty")
+    assert list(here.iterdir()) == []
+
+
+# --------------------------------------------------------------------------------- 5. weak messages
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_a_fifo_given_as_the_recipe_is_named_not_a_regular_file(runs: dict[str, Path], env: Path, tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    fifo = tmp_path / "fifo.yaml"
+    os.mkfifo(fifo)
+    last = _refused([str(fifo), "-e", str(env), "-w", str(runs["ck"] / "checkpoints" / CKPT6), "--out",
+                     str(tmp_path / "d")], capsys, f"{fifo}: not a regular file")
+    assert "no such" not in last
+
+
+def test_an_invalid_recipe_is_named_once(runs: dict[str, Path], env: Path, tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("")
+    last = _refused([str(empty), "-e", str(env), "-w", str(runs["ck"] / "checkpoints" / CKPT6), "--out",
+                     str(tmp_path / "d")], capsys, "the recipe is not valid")
+    assert last == f"lockstep deploy: {empty}: the recipe is not valid (1 problem)", last
+
+
+def test_a_text_file_given_as_weights_is_not_an_npz(runs: dict[str, Path], env: Path, tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    garbage = tmp_path / "garbage.yaml"
+    garbage.write_text("hello: world\n")
+    obj = tmp_path / "obj.npz"
+    np.savez(obj, a=np.array([{"x": 1}], dtype=object), allow_pickle=True)
+    for weights, needle in ((garbage, "not an .npz checkpoint or weights file"), (obj, "object (pickled) array")):
+        last = _refused([str(runs["recipe"]), "-e", str(env), "-w", str(weights), "--out", str(tmp_path / "d")],
+                        capsys, f"--weights {weights}", needle)
+        assert "allow_pickle" not in last, last
