@@ -318,14 +318,21 @@ class FrameworkAdapter(Adapter):
                                                          f"{' and '.join(self.DTYPES)}")
 
 
-def provenance_table(adapter: Adapter, dtypes: tuple[str, ...] = ("float32", "float64"), device: str = "cpu"
-                     ) -> list[tuple[str, str, dict[str, Support]]]:
+def provenance_table(adapter: Adapter, dtypes: tuple[str, ...] = ("float32", "float64"), device: str = "cpu",
+                     *, strict: bool = True) -> list[tuple[str, str, dict[str, Any]]]:
     """(construct, kind, {dtype: Support}) for every construct a backend runs (spec/constructs.py's order):
-    `lockstep adapters --details` and the provenance tests read the adapter's declarations through it."""
+    `lockstep adapters --details` and the provenance tests read the adapter's declarations through it, checked
+    (adapters/checked.py). A support() that raises or answers no Support raises SupportError, or, with
+    `strict=False`, stands in its cell as that SupportError (a listing shows the other constructs)."""
+    from lockstep.adapters.checked import SupportError, checked_support
     from lockstep.spec.constructs import constructs
 
-    out = []
-    for c in constructs():
-        if c.runs:
-            out.append((c.name, c.kind, {dt: adapter.support(c.name, dtype=dt, device=device) for dt in dtypes}))
-    return out
+    def cell(construct: str, dtype: str) -> Support | SupportError:
+        try:
+            return checked_support(adapter, construct, dtype=dtype, device=device)
+        except SupportError as exc:
+            if strict:
+                raise
+            return exc
+
+    return [(c.name, c.kind, {dt: cell(c.name, dt) for dt in dtypes}) for c in constructs() if c.runs]

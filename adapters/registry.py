@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from importlib import metadata
 
 from lockstep.adapters.base import Adapter
+from lockstep.adapters.checked import AdapterError, adapter_code, adapter_devices, adapter_versions, describe
 from lockstep.errors import LockstepError
 
 GROUP = "lockstep.adapters"
@@ -36,9 +37,10 @@ def _load(target: str, extra: str | None = None) -> object:
     if not module or not attr:
         raise AdapterNotFound(f"`{target}` is not of the form `module:attribute`")
     try:
-        obj: object = importlib.import_module(module)
-        for part in attr.split("."):
-            obj = getattr(obj, part)
+        with adapter_code("import"):  # a module that calls sys.exit() at import is a broken adapter, not our exit
+            obj: object = importlib.import_module(module)
+            for part in attr.split("."):
+                obj = getattr(obj, part)
     except ModuleNotFoundError as exc:
         missing = exc.name or ""
         if missing and (module == missing or module.startswith(missing + ".")):
@@ -52,7 +54,7 @@ def _load(target: str, extra: str | None = None) -> object:
         raise AdapterNotFound(f"`{module}` has no attribute `{attr}`") from None
     except Exception as exc:  # a framework that is installed but broken (missing shared library, ...)
         hint = f" (reinstall it: pip install --force-reinstall '{DISTRIBUTION}[{extra}]')" if extra else ""
-        raise AdapterNotFound(f"adapter `{target}` failed to import: {type(exc).__name__}: {exc}{hint}") from None
+        raise AdapterNotFound(f"adapter `{target}` failed to import: {describe(exc)}{hint}") from None
     return obj
 
 
@@ -68,9 +70,10 @@ def names() -> list[str]:
 
 def _instance(obj: object, label: str) -> Adapter:
     try:
-        adapter = obj() if isinstance(obj, type) else obj
+        with adapter_code("constructor"):
+            adapter = obj() if isinstance(obj, type) else obj
     except Exception as exc:
-        raise AdapterNotFound(f"adapter `{label}` failed to start: {type(exc).__name__}: {exc}") from None
+        raise AdapterNotFound(f"adapter `{label}` failed to start: {describe(exc)}") from None
     missing = [m for m in ("versions", "devices", "support", "build") if not callable(getattr(adapter, m, None))]
     if missing:
         raise AdapterNotFound(f"`{label}` is not a Lockstep adapter (no {', '.join(missing)}); "
@@ -87,10 +90,11 @@ def get(name: str) -> Adapter:
     eps = entry_points()
     if name in eps:
         try:
-            obj = eps[name].load()
+            with adapter_code("import"):
+                obj = eps[name].load()
         except Exception as exc:  # a third party's import error must not become our traceback
             raise AdapterNotFound(f"adapter `{name}` (entry point `{eps[name].value}`) failed to load: "
-                                  f"{type(exc).__name__}: {exc}") from None
+                                  f"{describe(exc)}") from None
         return _instance(obj, name)
     if ":" in name:
         return _instance(_load(name), name)
@@ -118,9 +122,9 @@ def available() -> list[Listing]:
         source = "built-in" if name in BUILTIN else f"entry point {eps[name].value}"
         try:
             adapter = get(name)
-            rows.append(Listing(name, True, dict(adapter.versions()), list(adapter.devices()), source=source))
-        except AdapterNotFound as exc:
+            rows.append(Listing(name, True, adapter_versions(adapter), list(adapter_devices(adapter)), source=source))
+        except (AdapterNotFound, AdapterError) as exc:  # AdapterError: versions() or devices() unusable, said which
             rows.append(Listing(name, False, reason=str(exc), source=source))
         except Exception as exc:  # a broken third-party adapter must not hide the others
-            rows.append(Listing(name, False, reason=f"{type(exc).__name__}: {exc}", source=source))
+            rows.append(Listing(name, False, reason=describe(exc), source=source))
     return rows

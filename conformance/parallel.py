@@ -159,12 +159,13 @@ def _run(index: int, setup: Setup) -> list[Any]:
             raise
         except Exception as exc:
             raise WorkerSetupError(f"a worker process could not plan the checks: {type(exc).__name__}: {exc}") from None
+    from lockstep.adapters import checked
     from lockstep.conformance import suite
 
     _WORKER["started"].put((index, os.getpid()))
     item, dtype, device = _WORKER["items"][index]
     target = suite.Target(_WORKER["adapter"], _WORKER["name"], dtype, device)
-    with suite.adapter_code("code"):  # a SystemExit sent back would end the parent: it comes back as an exception
+    with checked.adapter_code("code"):  # a SystemExit sent back would end the parent: it comes back as an exception
         return suite.run_item(target, item, _WORKER["options"])
 
 

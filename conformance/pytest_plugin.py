@@ -215,20 +215,10 @@ class Suite:
     @classmethod
     def from_config(cls, config: pytest.Config) -> Suite:
         """Validate the options as `lockstep certify` does and load the adapter; pytest.UsageError otherwise."""
+        from lockstep.adapters.checked import AdapterError, adapter_code, adapter_devices, adapter_versions, describe
         from lockstep.adapters.registry import AdapterNotFound, get
         from lockstep.conformance.results import LEVEL_NAMES, parse_levels
-        from lockstep.conformance.suite import (
-            DEFAULT_EXAMPLES,
-            DEFAULT_SEED,
-            SPECS,
-            AdapterError,
-            Options,
-            adapter_code,
-            adapter_devices,
-            adapter_versions,
-            describe,
-            example_recipes,
-        )
+        from lockstep.conformance.suite import DEFAULT_EXAMPLES, DEFAULT_SEED, SPECS, Options, example_recipes
 
         opt = config.getoption
         name = str(opt("lockstep_adapter")).strip()

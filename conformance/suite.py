@@ -20,7 +20,7 @@ import os
 import platform
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from importlib import resources
@@ -30,13 +30,22 @@ from typing import TYPE_CHECKING, Any
 
 from lockstep import SPEC_VERSION, __version__
 from lockstep.adapters.base import Adapter, Support, UnsupportedConstruct
+from lockstep.adapters.checked import (
+    AdapterRaised,
+    PassThrough,
+    SupportError,
+    adapter_code,
+    adapter_devices,
+    adapter_versions,
+    checked_support,
+    describe,
+)
 from lockstep.conformance import strategies as cs
 from lockstep.conformance.cases import Case
 from lockstep.conformance.checks import Check
 from lockstep.conformance.levels import MODULES, Pair, run_levels
 from lockstep.conformance.levels import data_parallel as dp
-from lockstep.conformance.results import LEVELS, PROVENANCES, Certification, CheckResult, Worst
-from lockstep.spec.wording import got
+from lockstep.conformance.results import LEVELS, Certification, CheckResult, Worst
 
 if TYPE_CHECKING:
     from lockstep.runner import Prepared
@@ -87,116 +96,6 @@ def example_recipes() -> list[Path]:
     return sorted(root.glob("*/recipe.yaml"))
 
 
-# ------------------------------------------------------------------------------- the adapter's boundary
-class AdapterRaised(Exception):
-    """Adapter code raised a BaseException that is not an Exception (SystemExit, GeneratorExit, a class of its
-    own), held as an ordinary exception: it is the check's error, never the end of the certification. Only
-    KeyboardInterrupt keeps its meaning (the user's Ctrl-C)."""
-
-    def __init__(self, original: BaseException, what: str) -> None:
-        self.original = original
-        self.what = what
-        super().__init__(f"{describe(original)} (raised by the adapter's {what}: a BaseException that is not an "
-                         "Exception)")
-
-
-@contextmanager
-def adapter_code(what: str) -> Iterator[None]:
-    """Around a call into the adapter (`what`: "build()", "devices()", "session", ...): a BaseException other
-    than KeyboardInterrupt comes out as AdapterRaised, which the suite reports like any exception the adapter
-    raised. Exceptions pass unchanged (UnsupportedConstruct must reach its handlers)."""
-    try:
-        yield
-    except (Exception, KeyboardInterrupt, _ShrinkBudget):
-        raise
-    except BaseException as exc:
-        raise AdapterRaised(exc, what) from None
-
-
-def describe(exc: BaseException) -> str:
-    """An exception as a report's message says it: `TypeName: text` (AdapterRaised says its own sentence), even
-    when the exception's own `str()` raises."""
-    try:
-        text = str(exc)
-    except Exception:
-        text = "(its message cannot be shown: str() raised)"
-    if isinstance(exc, AdapterRaised):
-        return text
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-class AdapterError(ValueError):
-    """The adapter cannot be used at all: what its versions() or devices() answered (or raised) is unusable. One
-    line, naming the method; `lockstep certify` exits 2 with it, the pytest plugin makes it a usage error."""
-
-
-def adapter_devices(adapter: Adapter) -> tuple[str, ...]:
-    """`adapter.devices()` checked: a list (or tuple) of non-empty, printable device names, at least one. A device
-    named twice is certified once (the first place kept): the same checks twice would only repeat themselves.
-    AdapterError otherwise: a string would be read as one device per character ("cpu": c, p, u)."""
-    try:
-        with adapter_code("devices()"):
-            answer = adapter.devices()
-            names = list(answer) if isinstance(answer, (list, tuple)) else None
-    except Exception as exc:
-        raise AdapterError(f"devices() raised {describe(exc)}") from None
-    if names is None:
-        raise AdapterError(f"devices() returned {got(answer)}; expected a list of device names, such as ['cpu']")
-    if not names:
-        raise AdapterError("the adapter offers no device: devices() returned an empty list; expected at least one "
-                           "device name, such as ['cpu']")
-    for device in names:
-        if not isinstance(device, str) or not device.strip() or not device.isprintable():
-            raise AdapterError(f"devices() returned {got(answer)}: {got(device)} is not a device name (expected "
-                               "non-empty strings of printable characters)")
-    return tuple(dict.fromkeys(names))
-
-
-def adapter_versions(adapter: Adapter) -> dict[str, str]:
-    """`adapter.versions()` checked: a mapping of package to version, both given as text (`str()` of each, so a
-    number or None shows as written). AdapterError otherwise: the certificate records these."""
-    try:
-        with adapter_code("versions()"):
-            answer = adapter.versions()
-            if not isinstance(answer, Mapping):
-                raise AdapterError(f"versions() returned {got(answer)}; expected a mapping of package to version, "
-                                   "such as {'acme': '1.0'}")
-            return {str(k): str(v) for k, v in answer.items()}
-    except AdapterError:
-        raise
-    except Exception as exc:
-        raise AdapterError(f"versions() raised {describe(exc)}") from None
-
-
-class SupportError(Exception):
-    """support() raised, or answered something that is not a Support: an error of the checks that asked."""
-
-
-SUPPORT_STATUSES = (*PROVENANCES, "unsupported", "subclass")
-
-
-def checked_support(adapter: Adapter, construct: str, *, dtype: str, device: str) -> Support:
-    """`adapter.support(construct, ...)` as a Support. An object that is not one but has a `status` of the Support
-    vocabulary (and a `note`) is read as that Support; anything else, or an exception, is a SupportError naming
-    the construct and what came back."""
-    try:
-        with adapter_code("support()"):
-            answer = adapter.support(construct, dtype=dtype, device=device)
-    except Exception as exc:
-        raise SupportError(f"support() for `{construct}` ({dtype}, {device}) raised {describe(exc)}") from None
-    if isinstance(answer, Support):
-        return answer
-    status = None if isinstance(answer, (str, bytes)) else getattr(answer, "status", None)
-    if isinstance(status, str) and status in SUPPORT_STATUSES:
-        note = getattr(answer, "note", "")
-        try:
-            return Support(status, note if isinstance(note, str) else "" if note is None else str(note))  # type: ignore[arg-type]
-        except Exception:
-            pass
-    raise SupportError(f"support() returned {got(answer)} for `{construct}`; expected a Support "
-                       "(lockstep.adapters.base.Support: native, bridged, written or unsupported, with a note)")
-
-
 # ------------------------------------------------------------------------------------------ one check
 class _Diverged(Exception):
     """Raised inside a hypothesis example when a comparison fails (hypothesis then shrinks the case)."""
@@ -207,7 +106,7 @@ class _Diverged(Exception):
         super().__init__("diverged")
 
 
-class _ShrinkBudget(BaseException):
+class _ShrinkBudget(PassThrough):
     """Stops hypothesis's shrinking when SHRINK_SECONDS are spent (the best failing case so far is kept).
     A BaseException, so that hypothesis does not take it for a failure of its own."""
 

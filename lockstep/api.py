@@ -410,7 +410,15 @@ def run(recipe: PathLike | Recipe, backend: str = "reference", out: PathLike | N
     from lockstep.effective import RESOLVED, as_integer, resolved_yaml
     from lockstep.progress import Progress
     from lockstep.runfolder import RUN_OUTPUTS, check_out_arg, claim, recipe_inputs
-    from lockstep.runner import RunError, RunFailed, build_session, prepare_loaded, train, write_report
+    from lockstep.runner import (
+        RunError,
+        RunFailed,
+        backend_versions,
+        build_session,
+        prepare_loaded,
+        train,
+        write_report,
+    )
     from lockstep.spec import atomic
 
     say = log or _stderr("lockstep")
@@ -458,7 +466,7 @@ def run(recipe: PathLike | Recipe, backend: str = "reference", out: PathLike | N
             except Exception as exc:  # an installed but unusable writer: said before the first step
                 raise LockstepError(f"--tensorboard: cannot write event files with {which} ({type(exc).__name__}: "
                                     f"{exc})") from None
-        versions = dict(adapter.versions())
+        versions = backend_versions(adapter, backend)
         bar = Progress(prep.total_steps, label=f"{name} [{backend}]", enabled=progress)
         extra = {"overrides": [c.said for c in eff.changes],
                  "recipe_resolved": {"file": RESOLVED, "sha256": hashlib.sha256(resolved.encode()).hexdigest()}}
@@ -569,7 +577,7 @@ def compare(recipe: PathLike | Recipe, backends: Iterable[str] | str = ("referen
     from lockstep.effective import as_integer
     from lockstep.fingerprint import fingerprint
     from lockstep.progress import Progress
-    from lockstep.runner import build_session
+    from lockstep.runner import backend_versions, build_session
 
     every = as_integer(every, "every", 1, "--every") if every is not None else every
     if every is None:
@@ -585,7 +593,7 @@ def compare(recipe: PathLike | Recipe, backends: Iterable[str] | str = ("referen
     finally:
         bar.close()
     result.meta = {"recipe": prep.recipe.metadata.name, "recipe_hash": prep.recipe_hash,
-                   "versions": {n: dict(a.versions()) for n, (a, _) in built.items()}, "environment": fingerprint()}
+                   "versions": {n: backend_versions(a, n) for n, (a, _) in built.items()}, "environment": fingerprint()}
     return result
 
 
@@ -737,7 +745,7 @@ def _own_name(adapter: Any, label: str, default: str, *, empty: bool = True) -> 
     certificate and the default report folder, and keys process-wide tables (the threads record), so None or a
     number is refused rather than carried; `empty=False` refuses a blank one too (an adapter object's name is its
     certificate's)."""
-    from lockstep.conformance.suite import adapter_code, describe
+    from lockstep.adapters.checked import adapter_code, describe
 
     try:
         with adapter_code("`name`"):
@@ -756,20 +764,19 @@ def _certify(adapter: str | Adapter, name: str, *, workers: int, threads: int, a
              options: dict[str, Any], home: Path) -> Certificate:
     """`certify` once its arguments are checked (and its workers started ahead, if any). `home`: the working
     folder when it was called, which a relative report folder is in (read before any adapter code ran)."""
-    from lockstep.certificate import Certificate
-    from lockstep.conformance import report as reports
-    from lockstep.conformance.parallel import WorkerSetupError, adapter_source
-    from lockstep.conformance.results import safe_name
-    from lockstep.conformance.suite import (
+    from lockstep.adapters.checked import (
         AdapterError,
         AdapterRaised,
-        Options,
         adapter_code,
         adapter_devices,
         adapter_versions,
         describe,
-        plan,
     )
+    from lockstep.certificate import Certificate
+    from lockstep.conformance import report as reports
+    from lockstep.conformance.parallel import WorkerSetupError, adapter_source
+    from lockstep.conformance.results import safe_name
+    from lockstep.conformance.suite import Options, plan
     from lockstep.conformance.suite import certify as run_suite
     from lockstep.runfolder import foreign_report_folder, writable_folder
     from lockstep.runner import configure_threads

@@ -449,10 +449,11 @@ def _exit(code: int) -> None:
 
 def _train(args: argparse.Namespace, out: Path, folder: Any, n: int, replica: Replica) -> int:
     from lockstep.adapters.base import UnsupportedConstruct
+    from lockstep.adapters.checked import AdapterRaised, adapter_code
     from lockstep.adapters.registry import AdapterNotFound, get
     from lockstep.progress import Progress
     from lockstep.runfolder import FolderError
-    from lockstep.runner import RunError, RunFailed, train, write_report
+    from lockstep.runner import RunError, RunFailed, backend_versions, train, write_report
 
     planned = _plan(args, n)
     code = replica.agree(planned if isinstance(planned, int) else 0)
@@ -464,13 +465,15 @@ def _train(args: argparse.Namespace, out: Path, folder: Any, n: int, replica: Re
     session = None
     try:
         adapter = get(args.backend)
-        session = data_parallel_session(adapter, prep.model, dtype=prep.recipe.dtype, device=args.device,
-                                        recipe=prep.recipe, replicas=n, batch_norm=batch_norm)
-    except AdapterNotFound as exc:
+        versions = backend_versions(adapter, args.backend)  # refused before any run folder is written
+        with adapter_code("build()"):
+            session = data_parallel_session(adapter, prep.model, dtype=prep.recipe.dtype, device=args.device,
+                                            recipe=prep.recipe, replicas=n, batch_norm=batch_norm)
+    except (AdapterNotFound, RunError) as exc:
         _say(str(exc))
     except UnsupportedConstruct as exc:
         _say(f"backend `{args.backend}` cannot run this recipe: {exc.construct}: {exc.reason}")
-    except (ValueError, RuntimeError) as exc:
+    except (ValueError, RuntimeError, AdapterRaised) as exc:
         _say(f"backend `{args.backend}`: {' '.join(str(exc).split())[:300]}")
     code = replica.agree(0 if session is not None else 2)
     if code:
@@ -486,7 +489,6 @@ def _train(args: argparse.Namespace, out: Path, folder: Any, n: int, replica: Re
     if code:
         return code
     name = prep.recipe.metadata.name
-    versions = dict(adapter.versions())
     progress = Progress(prep.total_steps, label=f"{name} [{args.backend} x{n}]",
                         enabled=replica.writer and not args.quiet)
     t0 = time.perf_counter()

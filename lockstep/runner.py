@@ -210,6 +210,7 @@ def build_session(prep: Prepared, backend: str, device: str = "cpu", threads: in
             does = "predictions and gradients" if 2 in levels else "predictions"
             raise RunError(f"backend `{backend}` cannot train a recipe: it computes {does} only (conformance levels "
                            f"{', '.join(map(str, levels))}); deploy a trained model to it with `lockstep deploy`")
+        backend_versions(adapter, backend)  # an unusable answer is refused here, before any run folder is written
         configure_threads(adapter, backend, threads)
         session = adapter.build(prep.model, dtype=prep.recipe.dtype, device=device, recipe=prep.recipe)
     except AdapterNotFound as exc:
@@ -224,6 +225,17 @@ def build_session(prep: Prepared, backend: str, device: str = "cpu", threads: in
         raise RunError(f"backend `{backend}` could not build a session: {type(exc).__name__}: "
                        f"{' '.join(str(exc).split())[:300]}") from None
     return adapter, session
+
+
+def backend_versions(adapter: Adapter, backend: str) -> dict[str, str]:
+    """The adapter's versions() as report.json records them, checked (adapters/checked.py): a third-party
+    adapter that answers something other than a mapping, or raises, is a RunError naming the method."""
+    from lockstep.adapters.checked import AdapterError, adapter_versions
+
+    try:
+        return adapter_versions(adapter)
+    except AdapterError as exc:
+        raise RunError(f"backend `{backend}` cannot be used: {exc}") from None
 
 
 def prepare_sessions(prog: str, recipe: str | Path, backends: list[str], device: str = "cpu",

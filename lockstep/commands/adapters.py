@@ -4,7 +4,9 @@ Exit 0, or 1 when a third-party adapter (an entry point of the group `lockstep.a
 cannot be loaded: a vendor's CI must not read "installed" from a listing that hides a broken package. Each
 such adapter is named on stderr with its entry point and the distribution that installed it. A built-in
 adapter whose framework is simply not installed is listed as unavailable and is no error. `--adapter A` lists
-only A (exit 2 when no adapter here is called A, rather than a listing that silently leaves it out).
+only A (exit 2 when no adapter here is called A, rather than a listing that silently leaves it out). With
+`--details`, a construct whose support() raises or answers no Support shows `error` and the exit is 1.
+Every answer is read through adapters/checked.py: a hostile adapter is a listed reason, never a traceback.
 """
 
 from __future__ import annotations
@@ -29,26 +31,45 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _details(rows: list, wanted: list[str] | None) -> tuple[dict[str, dict], list[str]]:
     """{adapter: {execution, constructs: [{construct, kind, float32: {status, note}, float64: {...}}]}} and the
     names asked for that are not available here."""
-    from lockstep.adapters.base import provenance_table
+    from lockstep.adapters.base import Support, provenance_table
     from lockstep.adapters.registry import get
+
+    def cell(s: Support | Exception) -> dict[str, str]:
+        """A declaration, or `error` with what support() did instead (adapters/checked.py says it)."""
+        return {"status": s.status, "note": s.note} if isinstance(s, Support) else {"status": "error", "note": str(s)}
 
     names = [r.name for r in rows if r.available]
     missing = [n for n in wanted or [] if n not in names]
     out: dict[str, dict] = {}
     for name in (n for n in names if not wanted or n in wanted):
         adapter = get(name)
-        out[name] = {"execution": getattr(adapter, "EXECUTION", ""),
+        execution = getattr(adapter, "EXECUTION", "")
+        out[name] = {"execution": execution if isinstance(execution, str) else str(execution),
                      "constructs": [{"construct": construct, "kind": kind,
-                                     **{dt: {"status": s.status, "note": s.note} for dt, s in by_dtype.items()}}
-                                    for construct, kind, by_dtype in provenance_table(adapter)]}
+                                     **{dt: cell(s) for dt, s in by_dtype.items()}}
+                                    for construct, kind, by_dtype in provenance_table(adapter, strict=False)]}
     return out, missing
+
+
+def _errors(details: dict[str, dict]) -> list[str]:
+    """One line per adapter whose support() raised or answered no Support for some construct."""
+    lines = []
+    for name, detail in details.items():
+        bad = [r for r in detail["constructs"] if "error" in (r["float32"]["status"], r["float64"]["status"])]
+        if bad:
+            first = next(bad[0][dt]["note"] for dt in ("float32", "float64") if bad[0][dt]["status"] == "error")
+            lines.append(f"lockstep adapters: the adapter `{name}` cannot say what it supports for {len(bad)} "
+                         f"construct{'s' if len(bad) > 1 else ''} (first, `{bad[0]['construct']}`: {first})")
+    return lines
 
 
 def _print_details(details: dict[str, dict]) -> None:
     for name, detail in details.items():
         rows = detail["constructs"]
         counts = {k: sum(r[dt]["status"] == k for r in rows for dt in ("float32", "float64"))
-                  for k in ("native", "bridged", "written", "unsupported")}
+                  for k in ("native", "bridged", "written", "unsupported", "error")}
+        if not counts["error"]:
+            del counts["error"]
         print(f"{name}: " + ", ".join(f"{k} {v}" for k, v in counts.items()) + " (constructs × float32, float64)")
         print(f"  execution: {detail['execution'] or 'not stated by the adapter'}")
         width = max(len(r["construct"]) for r in rows) + 2
@@ -94,7 +115,10 @@ def run(args: argparse.Namespace) -> int:
         for name in missing:
             print(f"lockstep adapters: `{name}` is not an available adapter here (`lockstep adapters` lists them)",
                   file=sys.stderr)
-        return 2 if missing else 0
+        errors = _errors(details)
+        for line in errors:
+            print(line, file=sys.stderr)
+        return 2 if missing else 1 if errors else 0
     if args.format == "json":
         print(json.dumps([asdict(r) for r in rows], indent=2))
     else:

@@ -1,0 +1,127 @@
+"""A misbehaving third-party adapter under `lockstep adapters`, `run` and `compare`: one sentence and an exit
+code, never a traceback, never a run folder (certify's side is tests/conformance/test_hostile_adapters.py).
+
+Each command reads the adapter's answers through adapters/checked.py; these adapters are the reference adapter
+with one answer spoiled."""
+
+from __future__ import annotations
+
+import json
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+
+from lockstep.adapters import registry
+from lockstep.cli import main
+
+HOSTILE = '''
+import sys
+from lockstep.adapters.reference import ReferenceAdapter
+
+class StringDevices(ReferenceAdapter):
+    name = "strdev"
+    def devices(self):
+        return "cpu"
+
+class ExitingVersions(ReferenceAdapter):
+    name = "exitv"
+    def versions(self):
+        raise SystemExit(3)
+
+class ListVersions(ReferenceAdapter):
+    name = "listv"
+    def versions(self):
+        return ["x"]
+
+class NoDevices(ReferenceAdapter):
+    name = "nodev"
+    def devices(self):
+        return []
+
+class ExitingConstructor(ReferenceAdapter):
+    def __init__(self):
+        raise SystemExit("no licence")
+
+class RaisingSupport(ReferenceAdapter):
+    name = "rsup"
+    def support(self, construct, *, dtype, device):
+        if construct == "relu":
+            raise RuntimeError("relu support unknown")
+        if construct == "tanh":
+            return "native"
+        return super().support(construct, dtype=dtype, device=device)
+'''
+
+RECIPE = Path(__file__).resolve().parents[1] / "examples" / "inline-model" / "recipe.yaml"
+
+
+@pytest.fixture
+def hostile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """An importable module `hostile_pkg` of spoiled adapters, and `exiting_pkg`, which exits at import."""
+    (tmp_path / "hostile_pkg.py").write_text(HOSTILE)
+    (tmp_path / "exiting_pkg.py").write_text("import sys\nsys.exit(4)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return "hostile_pkg"
+
+
+def _entry_points(monkeypatch: pytest.MonkeyPatch, **targets: str) -> None:
+    eps = [metadata.EntryPoint(name=n, value=v, group=registry.GROUP) for n, v in targets.items()]
+    monkeypatch.setattr(metadata, "entry_points", lambda group=None: [e for e in eps if e.group == group])
+
+
+@pytest.mark.parametrize("command", ["run", "compare"])
+@pytest.mark.parametrize("attribute, said", [
+    ("ExitingVersions", "versions() raised SystemExit: 3 (raised by the adapter's versions(): a BaseException"),
+    ("ListVersions", "versions() returned list ['x']; expected a mapping of package to version"),
+    ("ExitingConstructor", "failed to start: SystemExit: no licence (raised by the adapter's constructor"),
+])
+def test_run_and_compare_refuse_an_unusable_adapter_before_any_folder(
+        hostile: str, attribute: str, said: str, command: str, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    backend = f"{hostile}:{attribute}"
+    out = tmp_path / "out"
+    argv = ([command, str(RECIPE), "--backend", backend, "--out", str(out), "-q"] if command == "run" else
+            [command, str(RECIPE), "--backends", f"reference,{backend}", "--steps", "2", "-q"])
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert said in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert err.startswith(f"lockstep {command}: "), err
+    assert not out.exists()
+
+
+def test_adapters_lists_each_unusable_adapter_with_its_reason(hostile: str, monkeypatch: pytest.MonkeyPatch,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    _entry_points(monkeypatch, strdev=f"{hostile}:StringDevices", exitv=f"{hostile}:ExitingVersions",
+                  nodev=f"{hostile}:NoDevices", exits="exiting_pkg:Anything", fine=f"{hostile}:RaisingSupport")
+    assert main(["adapters", "--format", "json"]) == 1
+    captured = capsys.readouterr()
+    rows = {r["name"]: r for r in json.loads(captured.out)}
+    assert rows["fine"]["available"] and rows["reference"]["available"]
+    reasons = {n: rows[n]["reason"] for n in ("strdev", "exitv", "nodev", "exits")}
+    assert not any(rows[n]["available"] for n in reasons), rows
+    assert reasons["strdev"].startswith("devices() returned str 'cpu'; expected a list of device names"), reasons
+    assert reasons["exitv"].startswith("versions() raised SystemExit: 3"), reasons
+    assert reasons["nodev"].startswith("the adapter offers no device"), reasons
+    assert "failed to load: SystemExit: 4 (raised by the adapter's import" in reasons["exits"], reasons
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 4 and all(line.startswith("lockstep adapters: the adapter `") for line in lines), lines
+    assert "Traceback" not in captured.err
+
+
+def test_details_show_a_raising_support_as_error_and_exit_1(hostile: str, monkeypatch: pytest.MonkeyPatch,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    _entry_points(monkeypatch, rsup=f"{hostile}:RaisingSupport")
+    assert main(["adapters", "--details", "--adapter", "rsup", "--format", "json"]) == 1
+    captured = capsys.readouterr()
+    rows = {r["construct"]: r for r in json.loads(captured.out)["rsup"]["constructs"]}
+    assert rows["relu"]["float32"] == {"status": "error", "note": "support() for `relu` (float32, cpu) raised "
+                                                                  "RuntimeError: relu support unknown"}
+    assert rows["tanh"]["float64"]["status"] == "error" and "returned str 'native'" in rows["tanh"]["float64"]["note"]
+    assert rows["dense"]["float64"]["status"] == "written"  # the rest of the listing stands
+    assert captured.err.strip() == ("lockstep adapters: the adapter `rsup` cannot say what it supports for 2 "
+                                    "constructs (first, `relu`: support() for `relu` (float32, cpu) raised "
+                                    "RuntimeError: relu support unknown)"), captured.err
+    assert main(["adapters", "--details", "--adapter", "rsup"]) == 1
+    text = capsys.readouterr().out
+    assert "error 4" in text.splitlines()[0], text.splitlines()[0]
