@@ -462,7 +462,8 @@ def run(recipe: PathLike | Recipe, backend: str = "reference", out: PathLike | N
         atomic.write_text(where / RESOLVED, resolved)
         if which is not None:
             try:
-                writer = tb.Recorder(tb.open_writer(where / tb.FOLDER, which), say)
+                stale = tb.event_files(where / tb.FOLDER)  # an earlier run's: replaced by the history resumed
+                writer = tb.Recorder(tb.open_writer(where / tb.FOLDER, which), say, stale)
             except Exception as exc:  # an installed but unusable writer: said before the first step
                 raise LockstepError(f"--tensorboard: cannot write event files with {which} ({type(exc).__name__}: "
                                     f"{exc})") from None
@@ -493,7 +494,8 @@ def run(recipe: PathLike | Recipe, backend: str = "reference", out: PathLike | N
             return done
 
         try:
-            result = train(prep, session, out=where, resume=resume, progress=bar, backend=backend, on_step=writer)
+            result = train(prep, session, out=where, resume=resume, progress=bar, backend=backend, on_step=writer,
+                           on_start=writer.restart if writer is not None else None)
         except RunFailed as exc:
             bar.close()
             failed = TrainingFailed(str(exc), 1, exc.diagnostics)

@@ -325,9 +325,11 @@ def _resume_point(ckpt_dir: Path, prep: Prepared, session: Session, replica: Rep
 
 def train(prep: Prepared, session: Session, *, out: Path | None = None, resume: bool = False,
           progress: Progress | None = None, backend: str = "",
-          on_step: Callable[[dict[str, Any]], None] | None = None, replica: Replica | None = None) -> RunResult:
+          on_step: Callable[[dict[str, Any]], None] | None = None, replica: Replica | None = None,
+          on_start: Callable[[list[dict[str, Any]]], None] | None = None) -> RunResult:
     """Run the recipe on `session` (already built). With `out`, write metrics.jsonl and checkpoints; `on_step`
-    sees each step's metrics.jsonl record once it is logged (TensorBoard event files are written from it).
+    sees each step's metrics.jsonl record once it is logged (TensorBoard event files are written from it), and
+    `on_start` the records the run starts from (a resume's, from its checkpoint; none for a fresh run).
 
     In a data-parallel run with a process per replica (`replica`, lockstep/distributed.py) every rank trains and
     only rank 0 evaluates and writes. Raises RunFailed (exit 1) on a non-finite loss or gradient, RunError
@@ -356,6 +358,8 @@ def train(prep: Prepared, session: Session, *, out: Path | None = None, resume: 
     metrics_path = out / "metrics.jsonl" if out is not None and writer else None
     if metrics_path is not None:
         atomic.write_text(metrics_path, "".join(lines))  # drops what a killed run wrote past its checkpoint
+    if on_start is not None and writer:
+        on_start(list(history))
     log = open(metrics_path, "a", encoding="utf-8") if metrics_path is not None else None
     if progress is not None:
         progress.resume(start)

@@ -112,15 +112,45 @@ def open_writer(folder: Path, which: str | None = None) -> Writer:
     return _PackageWriter(Path(folder)) if which == "tensorboard" else _TensorFlowWriter(Path(folder))
 
 
+def event_files(folder: Path) -> list[Path]:
+    """The event files in `folder` (TensorBoard reads every `events.out.tfevents.*` of a run's folder)."""
+    try:
+        return sorted(p for p in Path(folder).glob("events.out.tfevents.*") if p.is_file())
+    except OSError:
+        return []
+
+
 class Recorder:
     """Turns each metrics.jsonl record into scalars (the runner calls it once per logged step).
 
     Event files are a view: a writer that fails mid-run (a full disk, a broken TensorBoard install) is said
-    once through `warn` and dropped, and the run, its metrics.jsonl and its checkpoints go on."""
+    once through `warn` and dropped, and the run, its metrics.jsonl and its checkpoints go on.
 
-    def __init__(self, writer: Writer, warn: Callable[[str], None] | None = None) -> None:
+    `stale`: the event files an earlier run of this folder left (`event_files` before the writer opened). A resume
+    starts from a checkpoint, and the killed run had logged steps past it: kept, those steps would show twice
+    in TensorBoard (once from each run). `restart` removes them and writes the history the run starts from
+    again, so the folder always shows metrics.jsonl's steps, each once."""
+
+    def __init__(self, writer: Writer, warn: Callable[[str], None] | None = None,
+                 stale: list[Path] | None = None) -> None:
         self.writer: Writer | None = writer
         self.warn = warn
+        self.stale = list(stale or [])
+
+    def restart(self, history: list[dict[str, Any]]) -> None:
+        """The run starts from `history` (metrics.jsonl as the checkpoint holds it; empty for a fresh run): the
+        earlier event files go, and its records are written again into this run's file."""
+        for path in self.stale:
+            try:
+                path.unlink(missing_ok=True)
+            except OSError as exc:
+                self._drop(f"TensorBoard event files not written: cannot remove the earlier run's {path.name} "
+                           f"({exc.strerror or exc}), whose steps past the checkpoint would show twice; "
+                           "metrics.jsonl has every step")
+                return
+        self.stale = []
+        for record in history:
+            self(record)
 
     def __call__(self, record: dict[str, Any]) -> None:
         if self.writer is None:

@@ -240,6 +240,51 @@ def test_a_writer_that_fails_mid_run_is_said_once_and_the_run_goes_on(tmp_path: 
     assert len((tmp_path / "metrics.jsonl").read_text().splitlines()) == 6
 
 
+def test_a_resume_that_cannot_remove_the_earlier_event_files_writes_none(tmp_path: Path, monkeypatch) -> None:
+    """Kept, an earlier run's event files would show the steps past its checkpoint twice: a resume that cannot
+    remove one says so once and writes no events (metrics.jsonl is the record); one it can remove is replaced
+    by the history, written again."""
+    from lockstep import tensorboard
+
+    written: list[tuple[str, int]] = []
+
+    class Memory:
+        def scalar(self, tag: str, value: float, step: int) -> None:
+            written.append((tag, step))
+
+        def close(self) -> None:
+            pass
+
+    history = [{"step": 1, "loss": 0.5, "lr": 0.1}, {"step": 2, "loss": 0.25, "lr": 0.1}]
+    old = tmp_path / "events.out.tfevents.1.host.1.0"
+    old.write_bytes(b"old")
+    stuck = tmp_path / "events.out.tfevents.2.host.2.0"
+    stuck.write_bytes(b"old")
+    unlink = Path.unlink
+
+    def refuse(self: Path, missing_ok: bool = False) -> None:
+        if self.name == stuck.name:
+            raise PermissionError(13, "Permission denied")
+        unlink(self, missing_ok=missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", refuse)
+    said: list[str] = []
+    recorder = tensorboard.Recorder(Memory(), said.append, tensorboard.event_files(tmp_path))
+    assert recorder.stale == [old, stuck]
+    recorder.restart(history)
+    recorder({"step": 3, "loss": 0.1, "lr": 0.1})
+    assert written == [] and recorder.writer is None and not old.exists()
+    assert len(said) == 1 and said[0].startswith("TensorBoard event files not written: cannot remove the earlier "
+                                                 "run's events.out.tfevents.2.host.2.0 (Permission denied)"), said
+    monkeypatch.undo()
+    stuck.unlink()
+    old.write_bytes(b"old")
+    recorder = tensorboard.Recorder(Memory(), said.append, tensorboard.event_files(tmp_path))
+    recorder.restart(history)
+    assert not old.exists() and written == [("train/loss", 1), ("train/learning_rate", 1), ("train/loss", 2),
+                                            ("train/learning_rate", 2)]
+
+
 def test_docs_running_shows_real_outputs(tmp_path: Path) -> None:
     """The marked blocks of docs/running.md are what their commands print (run from a copy of examples/)."""
     import shutil

@@ -68,3 +68,34 @@ def test_event_files_hold_the_metrics_jsonl_numbers(tmp_path: Path) -> None:
 
 def test_writer_choice_prefers_the_tensorboard_package() -> None:
     assert tensorboard.backend() == ("tensorboard" if tensorboard._installed("tensorboard.summary") else "tensorflow")
+
+
+def _events_per_step(folder: Path, tag: str) -> dict[int, int]:
+    """How many events of `tag` each step has, over every event file of `folder`."""
+    count: dict[int, int] = {}
+    for path in folder.glob("events.out.tfevents.*"):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            for v in event.summary.value:
+                if v.tag == tag:
+                    count[event.step] = count.get(event.step, 0) + 1
+    return count
+
+
+def test_a_resume_shows_each_step_once(tmp_path: Path) -> None:
+    """A run killed past its last checkpoint had logged steps 5-6 that the resume trains again: the event files
+    show metrics.jsonl's steps, each once, with the resumed run's values (they once held both runs' steps)."""
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(RECIPE + "checkpoint: {every: 2, keep: 10}\n")
+    out = tmp_path / "run"
+    assert main(["run", str(recipe), "--out", str(out), "--quiet", "--tensorboard", "--steps", "6"]) == 0
+    assert _events_per_step(out / "tensorboard", "train/loss") == dict.fromkeys(range(1, 7), 1)
+    (out / "checkpoints" / "step-00000006.npz").unlink()  # the kill: no checkpoint past step 4 was written
+    assert main(["run", str(recipe), "--out", str(out), "--quiet", "--tensorboard", "--resume"]) == 0
+    counts = _events_per_step(out / "tensorboard", "train/loss")
+    assert counts == dict.fromkeys(range(1, 9), 1), counts
+    assert len(tensorboard.event_files(out / "tensorboard")) == 1
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    found = _scalars(out / "tensorboard")
+    assert [r["step"] for r in records] == list(range(1, 9))
+    assert all(found["train/loss"][r["step"]] == pytest.approx(r["loss"], rel=1e-6) for r in records)
+    assert sorted(found["eval/accuracy"]) == [4, 8]
