@@ -16,8 +16,9 @@ planning, instead of following them.
 
 A worker that dies (a crash in native code, a kill) takes only what it was running: the pool is restarted and the
 unfinished items run again; an item that was running when two workers died is reported as an `error` of its
-levels instead of being tried a third time. Ctrl-C stops the workers with the parent; a parent killed outright takes
-them with it (each watches it: `_exit_with_parent`).
+levels instead of being tried a third time. With a timeout (`--timeout`), an item still running past it has its
+worker killed and is reported as timed out, not run again. Ctrl-C stops the workers with the parent; a parent killed
+outright takes them with it (each watches it: `_exit_with_parent`).
 
 This module imports only the standard library at its top: a worker unpickles it before it sets its threads.
 """
@@ -211,11 +212,24 @@ class Workers:
         self.started.close()
 
 
+def timed_out_message(timeout: float) -> str:
+    """What a check stopped by `--timeout` reports (its error message)."""
+    return (f"timed out: still running after {timeout:g} s (--timeout); its worker process was stopped and the "
+            "check was not run again")
+
+
 def run(setup: Setup, jobs: int, on_done: Callable[[int, list[Any]], None],
-        error_results: Callable[[int, str], list[Any]], workers: Workers | None = None) -> None:
+        error_results: Callable[[int, str, float], list[Any]], workers: Workers | None = None,
+        timeout: float | None = None) -> None:
     """Run every planned item in up to `jobs` workers; `on_done(index, results)` is called in plan order.
-    `error_results(index, message)` makes an item's results when the workers running it kept dying. `workers`:
-    processes started ahead for this setup (used first; a restart after a death starts new ones)."""
+    `error_results(index, message, seconds)` makes an item's results when the workers running it kept dying or it
+    ran out of time (`seconds`: how long it ran, as far as the parent knows; 0 when unknown). `workers`:
+    processes started ahead for this setup (used first; a restart after a death starts new ones).
+
+    `timeout`: seconds an item may run (from when its worker took it up; the worker's own start, the framework's
+    import, is not counted). A worker past it is killed: the item is an error of its levels, not run again (a
+    hang would hang again), and the items the pool's breakage interrupted in other workers run again, unblamed."""
+    import time
     from concurrent.futures import FIRST_COMPLETED, wait
     from concurrent.futures.process import BrokenProcessPool
 
@@ -225,12 +239,19 @@ def run(setup: Setup, jobs: int, on_done: Callable[[int, list[Any]], None],
     handed = 0
     ahead = workers if workers is not None and workers.serves(setup) else None
 
+    def has_result(index: int) -> bool:
+        """Whether the item has its results (handed on, or waiting for an earlier one): the started queue also
+        lists items a worker finished long ago, and that worker may be running another one now."""
+        return index < handed or index in done
+
     def hand_on() -> None:
         nonlocal handed
         while handed in done:
             on_done(handed, done.pop(handed))
             handed += 1
 
+    running: dict[int, tuple[int, float]] = {}  # item -> (its worker's pid, when it was taken up)
+    timed_out: set[int] = set()
     while handed + len(done) < total:
         pending = [i for i in range(handed, total) if i not in done]
         early = ahead is not None
@@ -252,7 +273,11 @@ def run(setup: Setup, jobs: int, on_done: Callable[[int, list[Any]], None],
             processes = dict(getattr(executor, "_processes", None) or {})  # pid -> Process, to see who died
             waiting = set(futures)
             while waiting and not broken:
-                finished, waiting = wait(waiting, return_when=FIRST_COMPLETED)
+                if timeout is not None:
+                    _overdue(started, running, has_result, timeout, timed_out)
+                    finished, waiting = wait(waiting, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
+                else:
+                    finished, waiting = wait(waiting, return_when=FIRST_COMPLETED)
                 for future in sorted(finished, key=futures.__getitem__):
                     try:
                         done[futures[future]] = future.result()
@@ -261,7 +286,8 @@ def run(setup: Setup, jobs: int, on_done: Callable[[int, list[Any]], None],
                     except WorkerSetupError:
                         raise
                     except Exception as exc:  # the item raised past the suite's own handlers: its error, not the run's
-                        done[futures[future]] = error_results(futures[future], f"{type(exc).__name__}: {exc}"[:2000])
+                        message = f"{type(exc).__name__}: {exc}"[:2000]
+                        done[futures[future]] = error_results(futures[future], message, 0.0)
                 hand_on()
         except BaseException:
             _stop(executor)
@@ -269,27 +295,62 @@ def run(setup: Setup, jobs: int, on_done: Callable[[int, list[Any]], None],
         finally:
             executor.shutdown(wait=not broken, cancel_futures=True)
         if broken:
-            running: dict[int, int] = {}  # item -> the pid that was running it
-            while not started.empty():
-                index, pid = started.get()
-                running[index] = pid
-            running = {i: pid for i, pid in running.items() if i not in done}
+            _drain(started, running)
+            running = {i: at for i, at in running.items() if not has_result(i)}
             if not running:
                 raise WorkerSetupError("the worker processes died before running any check (run with --jobs 1 "
                                        "to see why)")
             for process in processes.values():
                 process.join(5)
+            for index in [i for i in running if i in timed_out]:  # stopped on purpose: reported, not run again
+                ran = time.monotonic() - running.pop(index)[1]
+                done[index] = error_results(index, timed_out_message(timeout or 0.0), ran)
             # the pool terminates the survivors (SIGTERM) when one dies: the others' items are bystanders
             died = {pid for pid, p in processes.items() if p.exitcode not in (None, 0, -signal.SIGTERM)}
-            culprits = [i for i, pid in running.items() if pid in died] or list(running)
+            culprits = [i for i, (pid, _) in running.items() if pid in died]
+            if not culprits and not timed_out:
+                culprits = list(running)
             for index in culprits:
                 deaths[index] = deaths.get(index, 0) + 1
                 if deaths[index] >= ATTEMPTS:
                     done[index] = error_results(index, f"the worker process running this check died {ATTEMPTS} "
                                                        "times (killed, or a crash in native code); run it alone "
-                                                       "with --jobs 1 to see")
+                                                       "with --jobs 1 to see", 0.0)
             hand_on()
+        timed_out.clear()
+        running.clear()
         started.close()
+
+
+POLL_SECONDS = 0.25  # how often a run with a timeout looks at its running items
+
+
+def _drain(started: Any, running: dict[int, tuple[int, float]]) -> None:
+    """Read what the workers said they took up (item, pid) into `running` (item -> (pid, when the parent heard))."""
+    import time
+
+    while not started.empty():
+        index, pid = started.get()
+        running[index] = (pid, time.monotonic())
+
+
+def _overdue(started: Any, running: dict[int, tuple[int, float]], has_result: Callable[[int], bool], timeout: float,
+             timed_out: set[int]) -> None:
+    """Kill the worker of every item running longer than `timeout` (once each); the pool then breaks, and `run`
+    reports those items as timed out. Items with a result are not running (their worker has moved on)."""
+    import time
+
+    _drain(started, running)
+    for index in [i for i in running if has_result(i)]:
+        del running[index]
+    now = time.monotonic()
+    for index, (pid, since) in list(running.items()):
+        if index not in timed_out and now - since > timeout:
+            timed_out.add(index)
+            try:
+                os.kill(pid, signal.SIGKILL)  # a hang in native code ignores anything milder
+            except OSError:  # it ended meanwhile: its result, if any, still counts
+                timed_out.discard(index)
 
 
 @contextmanager

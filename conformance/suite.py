@@ -593,14 +593,16 @@ def run_item(target: Target, item: Spec | Path | dp.ExampleRecipe, options: Opti
 def certify(adapter: Adapter, name: str, options: Options,
             on_result: Callable[[int, int, CheckResult], None] | None = None, *, jobs: int = 1,
             source: str | bytes | None = None, threads: int = 1, workers: Any = None,
-            versions: dict[str, str] | None = None) -> Certification:
+            versions: dict[str, str] | None = None, timeout: float | None = None) -> Certification:
     """Run every planned check; `on_result(done, total, result)` reports progress after each, in plan order.
 
     With `jobs` > 1 the items run in that many worker processes (conformance/parallel.py), each with `threads`
     intra-op threads and the adapter rebuilt from `source` (a name, or the pickled adapter: `parallel.
     adapter_source`); the certificate is the one a serial run gives (the same cases, verdicts and order).
     `workers`: a `parallel.Workers` started ahead for this run (the caller closes it). `versions`: what the
-    caller read (and checked) of `adapter.versions()` already."""
+    caller read (and checked) of `adapter.versions()` already. `timeout`: seconds each item may run before its
+    worker is stopped and the item reported an error (`--timeout`); it runs the items in worker processes, one at
+    least, since only a process can be stopped whatever it is doing."""
     cert = new_certification(adapter, name, options, versions)
     items = list(plan(adapter, options))
     t0 = time.perf_counter()
@@ -611,15 +613,15 @@ def certify(adapter: Adapter, name: str, options: Options,
             if on_result is not None:
                 on_result(index + 1, len(items), r)
 
-    if jobs > 1 and len(items) > 1:
+    if (jobs > 1 and len(items) > 1) or (timeout is not None and items):
         from dataclasses import asdict
 
         from lockstep.conformance import parallel
 
         setup = parallel.Setup(source if source is not None else parallel.adapter_source(adapter, adapter),
                                name, asdict(options), threads, tuple(parallel.item_name(i) for i in items))
-        parallel.run(setup, jobs, hand_on, lambda index, message: _error_results(items[index], name, adapter,
-                                                                                 message), workers)
+        parallel.run(setup, jobs, hand_on, lambda index, message, seconds: _error_results(
+            items[index], name, adapter, message, seconds), workers, timeout)
     else:
         for index, (item, dtype, device) in enumerate(items):
             hand_on(index, run_item(Target(adapter, name, dtype, device), item, options))
@@ -628,7 +630,7 @@ def certify(adapter: Adapter, name: str, options: Options,
 
 
 def _error_results(planned: tuple[Spec | Path | dp.ExampleRecipe, str, str], name: str, adapter: Adapter,
-                   message: str) -> list[CheckResult]:
+                   message: str, seconds: float = 0.0) -> list[CheckResult]:
     """An item that could not be run at all: an error at each of its levels (what a serial run's crash would be)."""
     item, dtype, device = planned
     if isinstance(item, Spec):
@@ -636,11 +638,12 @@ def _error_results(planned: tuple[Spec | Path | dp.ExampleRecipe, str, str], nam
             base = _base(Target(adapter, name, dtype, device), item)
         except SupportError:
             base = {"construct": item.construct, "dtype": dtype, "device": device}
-        return [CheckResult(level=lv, outcome="error", message=message, **base) for lv in item.levels]
+        return [CheckResult(level=lv, outcome="error", message=message, seconds=seconds, **base)
+                for lv in item.levels]
     construct = item.parent.name if isinstance(item, Path) else item.path.parent.name
     level = 4 if isinstance(item, Path) else dp.LEVEL
     return [CheckResult(construct=construct, level=level, dtype=dtype, device=device, outcome="error",
-                        message=message)]
+                        message=message, seconds=seconds)]
 
 
 def new_certification(adapter: Adapter, name: str, options: Options, versions: dict[str, str] | None = None

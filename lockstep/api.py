@@ -660,7 +660,8 @@ def certify(adapter: str | Adapter, *, levels: str | int | Iterable[int | str] =
             examples: int | None = None, seed: int | None = None, constructs: str | Iterable[str] | None = None,
             recipe_steps: int | None = None, report: PathLike | bool = True,
             progress: Callable[[int, int, CheckResult], None] | None = None,
-            log: Callable[[str], None] | None = None, threads: int | None = None, jobs: int | None = 1) -> Certificate:
+            log: Callable[[str], None] | None = None, threads: int | None = None, jobs: int | None = 1,
+            timeout: float | None = None) -> Certificate:
     """`lockstep certify`: the conformance suite against the float64 reference. `adapter` is a name (built-in,
     entry point `lockstep.adapters`, or module:attribute) or an adapter object; `levels` 1-4 or their names;
     `examples` hypothesis examples per check; `seed` one seed, one set of cases (the example recipes' seeds are
@@ -672,12 +673,14 @@ def certify(adapter: str | Adapter, *, levels: str | int | Iterable[int | str] =
     report.json, junit.xml, report.html, report.md and the failures' reproducers (True: `certify-<adapter>/`,
     False: none; a relative folder is taken from the working folder of this call, whatever the adapter does with
     its own). `progress(done, total, result)` is called after each check, counting the checks the summary
-    counts. Raises LockstepError (exit_code 2) for bad settings or an unusable adapter (one that cannot load, whose
-    `name` is not a string, or whose versions() or devices() answer is unusable)."""
+    counts. `timeout`: seconds a check (a construct's levels, or an example recipe) may run before its worker
+    process is stopped and the check reported an `error` (default: no limit); it runs the checks in worker
+    processes, one at least. Raises LockstepError (exit_code 2) for bad settings or an unusable adapter (one that
+    cannot load, whose `name` is not a string, or whose versions() or devices() answer is unusable)."""
     from difflib import get_close_matches
 
     from lockstep.conformance.suite import DEFAULT_EXAMPLES, DEFAULT_SEED, SPECS, example_recipes
-    from lockstep.effective import as_integer
+    from lockstep.effective import as_integer, as_seconds
     from lockstep.runfolder import check_out_arg, foreign_report_folder, writable_folder
 
     say = log or _stderr("lockstep certify")
@@ -698,6 +701,7 @@ def certify(adapter: str | Adapter, *, levels: str | int | Iterable[int | str] =
     recipe_steps = as_integer(recipe_steps, "recipe_steps", 1, "--recipe-steps")
     threads = as_integer(threads, "threads", 1, "--threads")
     jobs = as_integer(jobs, "jobs", 1, "--jobs")
+    timeout = as_seconds(timeout, "timeout", "--timeout")
     chosen_levels = _levels(levels)
     chosen_dtypes = _names(dtypes, "--dtype") if dtypes is not None else ()
     if not chosen_dtypes or any(d not in ("float32", "float64") for d in chosen_dtypes):
@@ -726,17 +730,18 @@ def certify(adapter: str | Adapter, *, levels: str | int | Iterable[int | str] =
     options = dict(levels=chosen_levels, dtypes=chosen_dtypes, examples=examples, seed=seed,
                    constructs=chosen, recipe_steps=recipe_steps)
     ahead = None
-    if workers > 1 and isinstance(adapter, str):
+    if (workers > 1 or timeout is not None) and isinstance(adapter, str):
         from lockstep.adapters.registry import names
         from lockstep.conformance.suite import Options, plan_size
 
         start = min(workers, plan_size(Options(devices=chosen_devices or None, **options)))  # never idle ones
-        if start > 1 and adapter in names():  # started before this process imports the framework: imports overlap
+        if (start > 1 or timeout is not None) and adapter in names():  # started before this process imports the
+            # framework: imports overlap (a timeout runs even one item in a worker)
             ahead = Workers(adapter, name, threads, workers, start)
     try:
         return _certify(adapter, name, workers=workers, threads=threads, ahead=ahead, explicit=explicit,
                         report=report, chosen_devices=chosen_devices, say=say, progress=progress, options=options,
-                        home=home)
+                        home=home, timeout=timeout)
     finally:
         if ahead is not None:
             ahead.close()
@@ -763,7 +768,7 @@ def _own_name(adapter: Any, label: str, default: str, *, empty: bool = True) -> 
 def _certify(adapter: str | Adapter, name: str, *, workers: int, threads: int, ahead: Any,
              explicit: PathLike | None, report: PathLike | bool, chosen_devices: tuple[str, ...] | None,
              say: Callable[[str], None], progress: Callable[[int, int, CheckResult], None] | None,
-             options: dict[str, Any], home: Path) -> Certificate:
+             options: dict[str, Any], home: Path, timeout: float | None = None) -> Certificate:
     """`certify` once its arguments are checked (and its workers started ahead, if any). `home`: the working
     folder when it was called, which a relative report folder is in (read before any adapter code ran)."""
     from lockstep.adapters.checked import (
@@ -820,7 +825,8 @@ def _certify(adapter: str | Adapter, name: str, *, workers: int, threads: int, a
     chosen = Options(devices=tuple(chosen_devices or offered), report_dir=out, report_shown=shown, **options)
     say(f"adapter `{name}`, levels {','.join(map(str, chosen.levels))}, {', '.join(chosen.dtypes)}, devices "
         f"{', '.join(chosen_devices or offered)}, {chosen.examples} examples per check, seed {chosen.seed}"
-        + (f", {workers} worker processes × {threads} threads" if workers > 1 else ""))
+        + (f", {workers} worker processes × {threads} threads" if workers > 1 else "")
+        + (f", each check stopped after {timeout:g} s" if timeout is not None else ""))
     # the progress counts what the summary counts: one result per level of a construct, one per example recipe
     total = sum(len(item.levels) if hasattr(item, "levels") else 1 for item, _, _ in plan(instance, chosen))
     count = [0]
@@ -832,11 +838,13 @@ def _certify(adapter: str | Adapter, name: str, *, workers: int, threads: int, a
 
     try:
         cert = run_suite(instance, name, chosen, each, jobs=workers, source=source, threads=threads or 1,
-                         workers=ahead, versions=versions)
+                         workers=ahead, versions=versions, timeout=timeout)
     except WorkerSetupError as exc:  # the worker processes cannot load or plan the adapter
         raise LockstepError(f"adapter `{name}`: {exc}") from None
     if workers > 1:
         cert.environment["jobs"] = str(workers)
+    if timeout is not None:
+        cert.environment["timeout"] = f"{timeout:g} s per check"
     files: dict[str, Path] = {}
     if out is not None:
         try:

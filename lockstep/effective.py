@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import numbers
 import os
 import re
@@ -76,6 +77,19 @@ def as_integer(value: Any, name: str, minimum: int | None = None, flag: str | No
     if minimum is not None and number < minimum:
         raise LockstepError(f"{flag or name} must be at least {minimum}")
     return number
+
+
+def as_seconds(value: Any, name: str, flag: str | None = None) -> float | None:
+    """None, or `value` as a duration in seconds: a real number above 0 and finite (a bool never counts).
+    LockstepError (exit 2) names `flag` (the command's spelling) or `name`."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise LockstepError(f"{name}: expected seconds (a number), got {got(value)}")
+    seconds = float(value)
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise LockstepError(f"{flag or name} must be a number of seconds above 0, got {seconds:g}")
+    return seconds
 
 
 def plain(value: Any) -> Any:

@@ -41,6 +41,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="run the checks in N worker processes (default: the CPUs this process may use; 1: in "
                              "this process); the report is the one a single process gives. A --threads given is then "
                              "the total the workers share")
+    parser.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                        help="stop a check still running after SECONDS (a hanging adapter): its worker process is "
+                             "killed and the check reported an error, the others go on (default: no limit; it runs "
+                             "the checks in worker processes, one at least)")
     parser.add_argument("--report", default=None, metavar="DIR",
                         help="report folder (default: certify-<adapter>/)")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress display")
@@ -89,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
                            examples=args.examples, seed=args.seed, constructs=args.construct,
                            recipe_steps=args.recipe_steps, report=args.report if args.report is not None else True,
                            progress=progress, log=None if not args.quiet else lambda _m: None, threads=args.threads,
-                           jobs=args.jobs)
+                           jobs=args.jobs, timeout=args.timeout)
     except FolderError as exc:  # its sentence names the command already
         print(exc, file=sys.stderr)
         return 2

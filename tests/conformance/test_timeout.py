@@ -1,0 +1,101 @@
+"""`lockstep certify --timeout S`: a check that hangs is stopped (its worker process killed) and reported an
+`error`; every other check runs and is reported as without the hang, in plan order, and the reports are written.
+
+The hanging adapter is the reference adapter whose sessions for models with tanh and no relu never return from a
+forward pass (the `tanh` checks hang; `relu`'s cases, which also draw tanh layers, do not)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lockstep import api
+from lockstep.cli import main
+from lockstep.conformance.parallel import timed_out_message
+from lockstep.errors import LockstepError
+
+HANGING = '''
+import time
+from lockstep.adapters.reference import ReferenceAdapter
+
+class Hanging(ReferenceAdapter):
+    name = "hanging"
+
+    def build(self, model, *, dtype, device="cpu", recipe=None):
+        session = super().build(model, dtype=dtype, device=device, recipe=recipe)
+        kinds = {getattr(layer, "type", None) for layer in model.layers}
+        if "tanh" in kinds and "relu" not in kinds:
+            session.forward = lambda *args, **kwargs: time.sleep(3600)
+        return session
+'''
+
+SETTINGS: dict[str, Any] = {"constructs": "relu,tanh,sigmoid,mse", "examples": 2, "log": lambda _m: None}
+
+
+@pytest.fixture
+def hanging(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """`module:attribute` of the hanging adapter, importable here and in spawned workers (they get sys.path)."""
+    (tmp_path / "hanging_pkg.py").write_text(HANGING)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return "hanging_pkg:Hanging"
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_hanging_check_is_an_error_and_the_rest_run(hanging: str, jobs: int, tmp_path: Path) -> None:
+    cert = api.certify(hanging, **SETTINGS, jobs=jobs, timeout=3, report=tmp_path / "r")
+    reference = api.certify("reference", **SETTINGS, jobs=1, report=False)
+    assert [c.name for c in cert.checks] == [c.name for c in reference.checks]  # every check, in plan order
+    errors = {c.name for c in cert.checks if c.outcome == "error"}
+    assert errors == {f"tanh.{what}.{dt}.cpu" for what in ("predictions", "gradients")
+                      for dt in ("float32", "float64")}, errors
+    assert all(c.message == timed_out_message(3) for c in cert.checks if c.outcome == "error")
+    assert all(c.outcome == r.outcome for c, r in zip(cert.checks, reference.checks, strict=True)
+               if c.name not in errors)
+    report = json.loads((tmp_path / "r" / "report.json").read_text(encoding="utf-8"))
+    assert report["environment"]["timeout"] == "3 s per check" and not report["certified"]
+
+
+def test_the_command_says_the_timeout_and_exits_1(hanging: str, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["certify", "--adapter", hanging, "--construct", "tanh", "--dtype", "float64", "--examples", "1",
+            "--timeout", "2.5", "--jobs", "1", "--report", str(tmp_path / "r")]
+    assert main(argv) == 1
+    captured = capsys.readouterr()
+    assert "each check stopped after 2.5 s" in captured.err and "Traceback" not in captured.err
+    assert "ERROR tanh.predictions.float64.cpu: timed out: still running after 2.5 s (--timeout)" in " ".join(
+        captured.out.split()), captured.out
+    report = json.loads((tmp_path / "r" / "report.json").read_text(encoding="utf-8"))
+    assert all(c["seconds"] >= 2.5 for c in report["checks"]), report["checks"]
+
+
+def test_a_timeout_that_is_not_reached_changes_nothing() -> None:
+    settings = {**SETTINGS, "constructs": "relu,sigmoid", "dtypes": "float64", "report": False}
+    timed = api.certify("reference", **settings, jobs=1, timeout=600)
+    plain = api.certify("reference", **settings, jobs=1)
+    assert [c.to_json() | {"seconds": 0} for c in timed.checks] == [c.to_json() | {"seconds": 0} for c in plain.checks]
+    assert timed.environment["timeout"] == "600 s per check" and "timeout" not in plain.environment
+
+
+@pytest.mark.parametrize("value, said", [
+    (0, "--timeout must be a number of seconds above 0, got 0"),
+    (-1.5, "--timeout must be a number of seconds above 0, got -1.5"),
+    (math.nan, "--timeout must be a number of seconds above 0, got nan"),
+    (math.inf, "--timeout must be a number of seconds above 0, got inf"),
+    ("5", "timeout: expected seconds (a number), got str '5'"),
+    (True, "timeout: expected seconds (a number), got bool True"),
+])
+def test_bad_timeouts_are_refused_before_anything_runs(value: Any, said: str) -> None:
+    with pytest.raises(LockstepError) as info:
+        api.certify("reference", constructs="relu", timeout=value, report=False)
+    assert str(info.value) == said and info.value.exit_code == 2
+
+
+@pytest.mark.parametrize("text", ["0", "-3", "nan", "inf", "soon"])
+def test_bad_timeouts_on_the_command_line_exit_2(text: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["certify", "--adapter", "reference", "--construct", "relu", f"--timeout={text}"]) == 2
+    err = capsys.readouterr().err
+    assert "--timeout" in err and "Traceback" not in err, err
