@@ -62,7 +62,7 @@ def adapter_source(given: Any, instance: Any) -> str | bytes:
     try:
         return pickle.dumps(instance)
     except Exception as exc:
-        raise ValueError(f"--jobs needs an adapter a worker process can rebuild: give it by name or "
+        raise ValueError(f"--jobs and --timeout need an adapter a worker process can rebuild: give it by name or "
                          f"module:attribute, or make {type(instance).__name__} picklable "
                          f"({type(exc).__name__}: {exc})") from None
 

@@ -795,7 +795,7 @@ def _certify(adapter: str | Adapter, name: str, *, workers: int, threads: int, a
         raise LockstepError(f"adapter `{name}` failed to load: {exc}") from None
     own = _own_name(instance, f"adapter `{name}`", "adapter")
     source: str | bytes | None = None
-    if workers > 1:
+    if workers > 1 or timeout is not None:
         try:
             source = adapter_source(adapter, instance)
         except ValueError as exc:

@@ -99,3 +99,14 @@ def test_bad_timeouts_on_the_command_line_exit_2(text: str, capsys: pytest.Captu
     assert main(["certify", "--adapter", "reference", "--construct", "relu", f"--timeout={text}"]) == 2
     err = capsys.readouterr().err
     assert "--timeout" in err and "Traceback" not in err, err
+
+
+def test_an_adapter_object_a_worker_cannot_rebuild_is_refused_with_a_timeout() -> None:
+    """A timeout runs the checks in a worker, which must rebuild the adapter: an object whose class lives only
+    here (not importable by its module path) is one sentence, as with --jobs, not a pickling traceback."""
+    from lockstep.adapters.reference import ReferenceAdapter
+
+    local = type("Local", (ReferenceAdapter,), {"name": "local"})()
+    with pytest.raises(LockstepError) as info:
+        api.certify(local, constructs="relu", timeout=5, report=False, log=lambda _m: None)
+    assert str(info.value).startswith("--jobs and --timeout need an adapter a worker process can rebuild"), info.value
