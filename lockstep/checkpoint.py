@@ -26,7 +26,6 @@ import json
 import math
 import os
 import re
-import stat
 import sys
 import zipfile
 from collections.abc import Callable
@@ -37,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lockstep.spec import atomic
+from lockstep.spec.files import NotRegularFileError, open_regular
 
 if TYPE_CHECKING:
     from lockstep.adapters.base import Session
@@ -187,24 +187,16 @@ def save_checkpoint(folder: Path, step: int, session: Session, prep: Prepared, k
 
 
 # ------------------------------------------------------------------------------------------------- read
-def _open_regular(path: Path) -> tuple[int, int]:
-    """(fd, size) of a regular file, opened without blocking (a FIFO or a device is refused, never read)."""
+def _read_file(path: Path, cap: int | None) -> bytes:
+    """The bytes of a regular file (spec.files.open_regular: a FIFO or a device is refused, never read)."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        fh = open_regular(path)
+    except NotRegularFileError as exc:
+        raise CheckpointError(f"is {exc.kind}, not a checkpoint file") from None
     except OSError as exc:
         raise CheckpointError(f"cannot be opened ({exc.strerror or exc})") from None
-    st = os.fstat(fd)
-    if not stat.S_ISREG(st.st_mode):
-        os.close(fd)
-        kind = ("a folder" if stat.S_ISDIR(st.st_mode) else "a FIFO" if stat.S_ISFIFO(st.st_mode)
-                else "a device or socket")
-        raise CheckpointError(f"is {kind}, not a checkpoint file")
-    return fd, st.st_size
-
-
-def _read_file(path: Path, cap: int | None) -> bytes:
-    fd, size = _open_regular(path)
-    with os.fdopen(fd, "rb") as fh:
+    with fh:
+        size = os.fstat(fh.fileno()).st_size
         if size == 0:
             raise CheckpointError("is empty (0 bytes)")
         if cap is not None and size > cap:

@@ -169,7 +169,8 @@ def test_an_adapter_no_worker_can_rebuild_is_a_usage_error() -> None:
 
     with pytest.raises(LockstepError) as info:
         api.certify(Local(), constructs="dense", jobs=2, report=False, log=lambda _m: None)
-    assert info.value.exit_code == 2 and "--jobs and --timeout need an adapter a worker process can rebuild" in str(info.value)
+    assert info.value.exit_code == 2
+    assert "--jobs and --timeout need an adapter a worker process can rebuild" in str(info.value)
     assert api.certify(Local(), constructs="dense", dtypes="float64", examples=2, jobs=1, report=False,
                        log=lambda _m: None).certified  # in one process it needs no pickling
 
