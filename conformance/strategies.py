@@ -223,14 +223,40 @@ MERGE_LAYERS = ("add", "multiply", "concat")
 
 @st.composite
 def layer_model(draw, construct: str) -> Doc:
-    """A one-layer Model exercising `construct` (merge layers get a small graph)."""
+    """A one-layer Model exercising `construct` (merge layers get a small graph). A layer without parameters
+    (an activation, a pool, dropout, a norm without scale) gets a dense probe in front of it: level 2 compares
+    parameter gradients, and with none upstream of the layer its backward would never be compared at all (the
+    loss alone was, and a tanh whose derivative read the wrong saved tensor was certified: the mutant
+    `tanh_gradient_from_input`). The probe keeps the shape (units = the last axis)."""
     drawn = draw(LAYER_CASES[construct])
     if construct in MERGE_LAYERS or isinstance(drawn, dict):  # a whole Model (merges, a tied dense head)
         return drawn
     shape, layer = drawn
     layer["name"] = construct
-    return model_doc(f"case-{construct}", shape, [layer], input_dtype="int64" if construct == "embedding"
-                     else "float")
+    dtype = "int64" if construct == "embedding" else "float"
+    doc = model_doc(f"case-{construct}", shape, [layer], input_dtype=dtype)
+    if dtype == "float" and not _parameters(doc):
+        probed = model_doc(f"case-{construct}", shape, [probe(shape), layer], input_dtype=dtype)
+        if _output_shape(probed) is not None:
+            return probed
+    return doc
+
+
+def probe(shape: list[int]) -> Doc:
+    """A dense layer that keeps `shape` (it maps the last axis onto itself): parameters upstream of a layer, so that
+    a gradient reaches them through the layer's backward."""
+    return {"type": "dense", "name": "probe", "units": shape[-1]}
+
+
+def _parameters(doc: Doc) -> int:
+    """How many parameter tensors a Model document has (0 for one that does not validate)."""
+    from lockstep.spec.documents import Model
+    from lockstep.spec.graph import build_graph
+
+    try:
+        return len(build_graph(Model.model_validate(doc)).parameters())
+    except Exception:
+        return 0
 
 
 @st.composite
@@ -469,7 +495,7 @@ def edge_layer_model(draw, construct: str, edge: str) -> Doc:
         shape, layer = _blocking(draw, construct, shape, layer)
         layers = [layer]
     elif edge == "kink" and construct != "dense":  # a dense probe keeps the shape and feeds the kink
-        layers = [{"type": "dense", "name": "probe", "units": shape[-1]}, layer]
+        layers = [probe(shape), layer]
     doc = model_doc(f"case-{construct}", shape, layers, input_dtype="int64" if construct == "embedding" else "float")
     if _output_shape(doc) is None:  # not a valid edge of this draw: the plain layer
         return model_doc(f"case-{construct}", shape, [layer] if edge != "kink" else layers,

@@ -119,6 +119,8 @@ MUTANTS: dict[str, Mutant] = {m.name: m for m in (
        "cross-entropy from probabilities without 0·log 0 = 0 (NaN at a saturated output)",
        ("binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy")),
     _m("relu_kink_gradient", "ReLUKinkGradientAdapter", "relu'(0) = 1 (mask x ≥ 0)", ("relu",)),
+    _m("tanh_gradient_from_input", "TanhGradientFromInputAdapter",
+       "tanh′ from the input, 1 − x², not the output's 1 − y²", ("tanh",)),
     _m("global_norm_overflow", "GlobalNormOverflowAdapter",
        "‖g‖ as a sum of squares in the dtype (inf beyond √max)", ("global_norm",)),
     _m("max_pool_last_tie", "MaxPoolLastTieAdapter", "max-pool tie routed to the window's last maximum",
