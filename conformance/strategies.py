@@ -223,11 +223,14 @@ MERGE_LAYERS = ("add", "multiply", "concat")
 
 @st.composite
 def layer_model(draw, construct: str) -> Doc:
-    """A one-layer Model exercising `construct` (merge layers get a small graph). A layer without parameters
-    (an activation, a pool, dropout, a norm without scale) gets a dense probe in front of it: level 2 compares
-    parameter gradients, and with none upstream of the layer its backward would never be compared at all (the
-    loss alone was, and a tanh whose derivative read the wrong saved tensor was certified: the mutant
-    `tanh_gradient_from_input`). The probe keeps the shape (units = the last axis)."""
+    """A one-layer Model exercising `construct` (merge layers get a small graph), with a dense probe in front of it
+    where the layer's gradient *into* it must be compared: level 2 compares parameter gradients, and only a
+    parameter upstream of the layer passes through that input gradient. A layer without parameters (an
+    activation, a pool, dropout, a norm without scale) always gets one: otherwise level 2 compared its loss alone,
+    and a tanh whose derivative read the wrong saved tensor was certified (mutant `tanh_gradient_from_input`). A
+    layer with parameters gets one in a drawn half of the cases (its bare cases keep a failure on the layer
+    alone; without the probe a layer_norm whose input gradient held μ and σ² constant was certified: mutant
+    `layer_norm_statistics_detached`). The probe keeps the shape (units = the last axis)."""
     drawn = draw(LAYER_CASES[construct])
     if construct in MERGE_LAYERS or isinstance(drawn, dict):  # a whole Model (merges, a tied dense head)
         return drawn
@@ -235,7 +238,7 @@ def layer_model(draw, construct: str) -> Doc:
     layer["name"] = construct
     dtype = "int64" if construct == "embedding" else "float"
     doc = model_doc(f"case-{construct}", shape, [layer], input_dtype=dtype)
-    if dtype == "float" and not _parameters(doc):
+    if dtype == "float" and (not _parameters(doc) or draw(st.booleans())):
         probed = model_doc(f"case-{construct}", shape, [probe(shape), layer], input_dtype=dtype)
         if _output_shape(probed) is not None:
             return probed

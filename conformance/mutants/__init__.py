@@ -121,6 +121,8 @@ MUTANTS: dict[str, Mutant] = {m.name: m for m in (
     _m("relu_kink_gradient", "ReLUKinkGradientAdapter", "relu'(0) = 1 (mask x ≥ 0)", ("relu",)),
     _m("tanh_gradient_from_input", "TanhGradientFromInputAdapter",
        "tanh′ from the input, 1 − x², not the output's 1 − y²", ("tanh",)),
+    _m("layer_norm_statistics_detached", "LayerNormStatisticsDetachedAdapter",
+       "layer_norm's input gradient with μ and σ² held constant", ("layer_norm",)),
     _m("global_norm_overflow", "GlobalNormOverflowAdapter",
        "‖g‖ as a sum of squares in the dtype (inf beyond √max)", ("global_norm",)),
     _m("max_pool_last_tie", "MaxPoolLastTieAdapter", "max-pool tie routed to the window's last maximum",
