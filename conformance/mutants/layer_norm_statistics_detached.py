@@ -22,7 +22,7 @@ from lockstep.reference.model import ReferenceModel
 
 
 def _backward(layer: Any, grad_output: np.ndarray, cache: Any) -> Any:
-    x_hat, inv_std, weight, axes = cache
+    _x_hat, inv_std, weight, _axes = cache
     _, grads = layer_norm.backward(layer, grad_output, cache)  # the parameters' gradients, exact
     return [grad_output * weight * inv_std], grads  # the bug: no terms through μ and σ²
 
