@@ -93,6 +93,8 @@ MUTANTS: dict[str, Mutant] = {m.name: m for m in (
        "SGD momentum v ← μv − lr·g, lr inside the buffer (Keras)", ("sgd", *SCHEDULES)),
     _m("sgd_dampening_first_step", "SGDDampeningFirstStepAdapter",
        "SGD dampening applied to b₁ (zero-initialized buffer)", ("sgd",)),
+    _m("sgd_nesterov_dampened_gradient", "SGDNesterovDampenedGradientAdapter",
+       "SGD Nesterov with dampening: look-ahead (1 − dampening)·g + μb", ("sgd",)),
     _m("claims_native_sgd", "ClaimsNativeSGDAdapter",
        "claims native torch.optim.SGD; Nesterov hand-written on b_{t-1}", ("sgd",), control=TORCH),
     _m("adamw_coupled_decay", "AdamWCoupledDecayAdapter",
