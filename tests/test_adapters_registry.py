@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 import re
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 import pytest
+from tests_support import fake_entry_points
 
 from lockstep.adapters import registry
 from lockstep.adapters.base import NonFiniteError, UnsupportedConstruct
@@ -40,11 +40,6 @@ def vendor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     (tmp_path / "needs_framework.py").write_text("import lockstep_no_such_framework\nclass A: ...\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     return "vendor_pkg"
-
-
-def _entry_points(monkeypatch: pytest.MonkeyPatch, **targets: str) -> None:
-    eps = [metadata.EntryPoint(name=n, value=v, group=registry.GROUP) for n, v in targets.items()]
-    monkeypatch.setattr(metadata, "entry_points", lambda group=None: [e for e in eps if e.group == group])
 
 
 def test_builtin_reference_by_name_and_alias() -> None:
@@ -79,7 +74,7 @@ def test_missing_framework_says_which_extra(vendor: str, monkeypatch: pytest.Mon
 
 
 def test_entry_points(vendor: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    _entry_points(monkeypatch, vendor="vendor_pkg:VendorAdapter", broken="broken_pkg:Thing")
+    fake_entry_points(monkeypatch, vendor="vendor_pkg:VendorAdapter", broken="broken_pkg:Thing")
     assert "vendor" in registry.names() and "broken" in registry.names()
     assert get("vendor").versions() == {"vendor": "9.9"}
     with pytest.raises(AdapterNotFound, match=re.escape("(entry point `broken_pkg:Thing`) failed to load")):
@@ -92,7 +87,7 @@ def test_entry_points(vendor: str, monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_adapters_command_lists_available_and_unavailable(vendor: str, monkeypatch: pytest.MonkeyPatch,
                                                           capsys: pytest.CaptureFixture[str]) -> None:
-    _entry_points(monkeypatch, vendor="vendor_pkg:VendorAdapter", broken="broken_pkg:Thing")
+    fake_entry_points(monkeypatch, vendor="vendor_pkg:VendorAdapter", broken="broken_pkg:Thing")
     assert main(["adapters"]) == 1  # a third-party adapter that is installed but does not load is an error
     captured = capsys.readouterr()
     text = captured.out
@@ -108,10 +103,10 @@ def test_adapters_command_lists_available_and_unavailable(vendor: str, monkeypat
 
 def test_adapters_command_exits_0_when_every_third_party_adapter_loads(
         vendor: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    _entry_points(monkeypatch, vendor="vendor_pkg:VendorAdapter")
+    fake_entry_points(monkeypatch, vendor="vendor_pkg:VendorAdapter")
     assert main(["adapters"]) == 0, capsys.readouterr().err
     assert capsys.readouterr().err == ""
-    _entry_points(monkeypatch, vendor="vendor_pkg:VendorAdapter", notone="vendor_pkg:NotAnAdapter")
+    fake_entry_points(monkeypatch, vendor="vendor_pkg:VendorAdapter", notone="vendor_pkg:NotAnAdapter")
     assert main(["adapters"]) == 1
     err = capsys.readouterr().err
     assert "`notone = vendor_pkg:NotAnAdapter`" in err and "is not a Lockstep adapter" in err, err

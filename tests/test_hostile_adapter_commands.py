@@ -7,12 +7,11 @@ with one answer spoiled."""
 from __future__ import annotations
 
 import json
-from importlib import metadata
 from pathlib import Path
 
 import pytest
+from tests_support import fake_entry_points
 
-from lockstep.adapters import registry
 from lockstep.cli import main
 
 HOSTILE = '''
@@ -65,11 +64,6 @@ def hostile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     return "hostile_pkg"
 
 
-def _entry_points(monkeypatch: pytest.MonkeyPatch, **targets: str) -> None:
-    eps = [metadata.EntryPoint(name=n, value=v, group=registry.GROUP) for n, v in targets.items()]
-    monkeypatch.setattr(metadata, "entry_points", lambda group=None: [e for e in eps if e.group == group])
-
-
 @pytest.mark.parametrize("command", ["run", "compare"])
 @pytest.mark.parametrize("attribute, said", [
     ("ExitingVersions", "versions() raised SystemExit: 3 (raised by the adapter's versions(): a BaseException"),
@@ -92,7 +86,7 @@ def test_run_and_compare_refuse_an_unusable_adapter_before_any_folder(
 
 def test_adapters_lists_each_unusable_adapter_with_its_reason(hostile: str, monkeypatch: pytest.MonkeyPatch,
                                                               capsys: pytest.CaptureFixture[str]) -> None:
-    _entry_points(monkeypatch, strdev=f"{hostile}:StringDevices", exitv=f"{hostile}:ExitingVersions",
+    fake_entry_points(monkeypatch, strdev=f"{hostile}:StringDevices", exitv=f"{hostile}:ExitingVersions",
                   nodev=f"{hostile}:NoDevices", exits="exiting_pkg:Anything", fine=f"{hostile}:RaisingSupport")
     assert main(["adapters", "--format", "json"]) == 1
     captured = capsys.readouterr()
@@ -111,7 +105,7 @@ def test_adapters_lists_each_unusable_adapter_with_its_reason(hostile: str, monk
 
 def test_details_show_a_raising_support_as_error_and_exit_1(hostile: str, monkeypatch: pytest.MonkeyPatch,
                                                             capsys: pytest.CaptureFixture[str]) -> None:
-    _entry_points(monkeypatch, rsup=f"{hostile}:RaisingSupport")
+    fake_entry_points(monkeypatch, rsup=f"{hostile}:RaisingSupport")
     assert main(["adapters", "--details", "--adapter", "rsup", "--format", "json"]) == 1
     captured = capsys.readouterr()
     rows = {r["construct"]: r for r in json.loads(captured.out)["rsup"]["constructs"]}

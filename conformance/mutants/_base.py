@@ -50,6 +50,31 @@ class MutantAdapter(ReferenceAdapter):
         return self.session_class(self.rewrite_model(model), recipe, dtype)  # float32: the reference's range rule
 
 
+def layer_session(layer_type: str, *, forward: Callable[..., Any] | None = None,
+                  backward: Callable[..., Any] | None = None) -> type[MutantSession]:
+    """A MutantSession whose model runs `layer_type` with the given forward and/or backward, the reference's own
+    for the rest: how a mutant plants a bug in one layer's math (relu's kink, a max-pool tie, a derivative)."""
+    import importlib
+    from types import SimpleNamespace
+
+    from lockstep.reference.model import ReferenceModel
+
+    own = importlib.import_module(f"lockstep.reference.layers.{layer_type}")
+    module = SimpleNamespace(forward=forward or own.forward, backward=backward or own.backward)
+
+    class _Model(ReferenceModel):
+        def layer_module(self, kind: str) -> Any:
+            return module if kind == layer_type else super().layer_module(kind)
+
+    class _Session(MutantSession):
+        def __init__(self, model: Any, recipe: Any = None, dtype: str = "float64") -> None:
+            super().__init__(model, recipe, dtype)
+            self.net = _Model(model)
+
+    _Session.__name__ = _Session.__qualname__ = f"{layer_type.title().replace('_', '')}MutantSession"
+    return _Session
+
+
 def rewrite_layers(model: Model, change: Callable[[Node], Any]) -> Model:
     """A copy of `model` in which every layer for which `change(node)` returns a layer is replaced by it.
 

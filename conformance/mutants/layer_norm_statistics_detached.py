@@ -11,14 +11,12 @@ A layer with parameters is checked behind a dense probe in a drawn half of its p
 
 from __future__ import annotations
 
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 
-from lockstep.conformance.mutants._base import MutantAdapter, MutantSession
+from lockstep.conformance.mutants._base import MutantAdapter, layer_session
 from lockstep.reference.layers import layer_norm
-from lockstep.reference.model import ReferenceModel
 
 
 def _backward(layer: Any, grad_output: np.ndarray, cache: Any) -> Any:
@@ -27,21 +25,8 @@ def _backward(layer: Any, grad_output: np.ndarray, cache: Any) -> Any:
     return [grad_output * weight * inv_std], grads  # the bug: no terms through μ and σ²
 
 
-class _Model(ReferenceModel):
-    def layer_module(self, layer_type: str) -> Any:
-        if layer_type == "layer_norm":
-            return SimpleNamespace(forward=layer_norm.forward, backward=_backward)
-        return super().layer_module(layer_type)
-
-
-class _Session(MutantSession):
-    def __init__(self, model: Any, recipe: Any = None, dtype: str = "float64") -> None:
-        super().__init__(model, recipe, dtype)
-        self.net = _Model(model)
-
-
 class LayerNormStatisticsDetachedAdapter(MutantAdapter):
     """layer_norm's input gradient without the terms through its statistics."""
 
     name = "mutant-layer_norm_statistics_detached"
-    session_class = _Session
+    session_class = layer_session("layer_norm", backward=_backward)

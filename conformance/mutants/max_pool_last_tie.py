@@ -8,15 +8,12 @@ moves a gradient, which the `kink` edge class makes (two equal columns from a de
 
 from __future__ import annotations
 
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 
-from lockstep.conformance.mutants._base import MutantAdapter, MutantSession
-from lockstep.reference.layers import max_pool2d
+from lockstep.conformance.mutants._base import MutantAdapter, layer_session
 from lockstep.reference.layers._conv import pad, windows
-from lockstep.reference.model import ReferenceModel
 
 
 def _forward(layer: Any, inputs: list[np.ndarray], params: Any, ctx: Any) -> tuple[np.ndarray, Any]:
@@ -30,21 +27,8 @@ def _forward(layer: Any, inputs: list[np.ndarray], params: Any, ctx: Any) -> tup
     return y, (arg, flat.shape, xp.shape, kernel, stride, out, pads)
 
 
-class _Model(ReferenceModel):
-    def layer_module(self, layer_type: str) -> Any:
-        if layer_type == "max_pool2d":
-            return SimpleNamespace(forward=_forward, backward=max_pool2d.backward)
-        return super().layer_module(layer_type)
-
-
-class _Session(MutantSession):
-    def __init__(self, model: Any, recipe: Any = None, dtype: str = "float64") -> None:
-        super().__init__(model, recipe, dtype)
-        self.net = _Model(model)
-
-
 class MaxPoolLastTieAdapter(MutantAdapter):
     """Max-pool ties routed to the last maximum."""
 
     name = "mutant-max_pool_last_tie"
-    session_class = _Session
+    session_class = layer_session("max_pool2d", forward=_forward)

@@ -10,14 +10,11 @@ probe's unit there exactly, in float32 too (conformance/edges.py).
 
 from __future__ import annotations
 
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 
-from lockstep.conformance.mutants._base import MutantAdapter, MutantSession
-from lockstep.reference.layers import relu
-from lockstep.reference.model import ReferenceModel
+from lockstep.conformance.mutants._base import MutantAdapter, layer_session
 
 
 def _forward(layer: Any, inputs: list[np.ndarray], params: Any, ctx: Any) -> tuple[np.ndarray, Any]:
@@ -25,21 +22,8 @@ def _forward(layer: Any, inputs: list[np.ndarray], params: Any, ctx: Any) -> tup
     return np.maximum(x, 0.0), x >= 0  # the bug: the kink counted as the positive side
 
 
-class _Model(ReferenceModel):
-    def layer_module(self, layer_type: str) -> Any:
-        if layer_type == "relu":
-            return SimpleNamespace(forward=_forward, backward=relu.backward)
-        return super().layer_module(layer_type)
-
-
-class _Session(MutantSession):
-    def __init__(self, model: Any, recipe: Any = None, dtype: str = "float64") -> None:
-        super().__init__(model, recipe, dtype)
-        self.net = _Model(model)
-
-
 class ReLUKinkGradientAdapter(MutantAdapter):
     """relu'(0) = 1."""
 
     name = "mutant-relu_kink_gradient"
-    session_class = _Session
+    session_class = layer_session("relu", forward=_forward)

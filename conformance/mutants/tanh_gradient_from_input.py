@@ -9,14 +9,11 @@ upstream of tanh, its level 2 compared the loss alone, and this mutant was certi
 
 from __future__ import annotations
 
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 
-from lockstep.conformance.mutants._base import MutantAdapter, MutantSession
-from lockstep.reference.layers import tanh
-from lockstep.reference.model import ReferenceModel
+from lockstep.conformance.mutants._base import MutantAdapter, layer_session
 
 
 def _forward(layer: Any, inputs: list[np.ndarray], params: Any, ctx: Any) -> tuple[np.ndarray, Any]:
@@ -24,21 +21,8 @@ def _forward(layer: Any, inputs: list[np.ndarray], params: Any, ctx: Any) -> tup
     return np.tanh(x), x  # the bug: the input saved for the backward, which reads it as y
 
 
-class _Model(ReferenceModel):
-    def layer_module(self, layer_type: str) -> Any:
-        if layer_type == "tanh":
-            return SimpleNamespace(forward=_forward, backward=tanh.backward)
-        return super().layer_module(layer_type)
-
-
-class _Session(MutantSession):
-    def __init__(self, model: Any, recipe: Any = None, dtype: str = "float64") -> None:
-        super().__init__(model, recipe, dtype)
-        self.net = _Model(model)
-
-
 class TanhGradientFromInputAdapter(MutantAdapter):
     """tanh′ = 1 − x²."""
 
     name = "mutant-tanh_gradient_from_input"
-    session_class = _Session
+    session_class = layer_session("tanh", forward=_forward)
