@@ -286,6 +286,10 @@ def train_case(backend: str, opt: dict, sched: dict | None = None, clip: dict | 
     r = recipe(doc, loss, opt, dtype=dtype, **extra)
     model = Model.model_validate(doc)
     rng = np.random.default_rng(seed)
+    if backend == "torch" and opt.get("type") == "sgd" and opt.get("nesterov") and opt.get("dampening"):
+        with pytest.raises(UnsupportedConstruct, match="refuses Nesterov momentum with dampening"):
+            sessions(model, r, dtype, backend=backend)
+        assume(False)  # documented (docs/adapters/torch.md): torch.optim.SGD refuses the combination
     ref, actual = sessions(model, r, dtype, backend=backend)
     state = random_state(model, rng)
     ref.set_parameters(state)
