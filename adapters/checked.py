@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from typing import Any
 
 from lockstep.adapters.base import PROVENANCES, Adapter, Support
 from lockstep.spec.wording import got
@@ -27,10 +28,21 @@ class AdapterRaised(Exception):
     KeyboardInterrupt keeps its meaning (the user's Ctrl-C)."""
 
     def __init__(self, original: BaseException, what: str) -> None:
-        self.original = original
+        self.original: BaseException | None = original
         self.what = what
         super().__init__(f"{describe(original)} (raised by the adapter's {what}: a BaseException that is not an "
                          "Exception)")
+
+    def __reduce__(self) -> tuple[Any, tuple[str, str]]:
+        """Picklable (a `--jobs` worker sends it to the parent): the message and `what`; not the original."""
+        return _restored, (str(self), self.what)
+
+
+def _restored(message: str, what: str) -> AdapterRaised:
+    exc = AdapterRaised.__new__(AdapterRaised)
+    Exception.__init__(exc, message)
+    exc.original, exc.what = None, what
+    return exc
 
 
 @contextmanager

@@ -166,8 +166,11 @@ def _run(index: int, setup: Setup) -> list[Any]:
     _WORKER["started"].put((index, os.getpid()))
     item, dtype, device = _WORKER["items"][index]
     target = suite.Target(_WORKER["adapter"], _WORKER["name"], dtype, device)
-    with checked.adapter_code("code"):  # a SystemExit sent back would end the parent: it comes back as an exception
-        return suite.run_item(target, item, _WORKER["options"])
+    try:
+        with checked.adapter_code("code"):  # a SystemExit sent back would end the parent: it comes back as an exception
+            return suite.run_item(target, item, _WORKER["options"])
+    except KeyboardInterrupt as exc:  # workers ignore SIGINT: this one is the adapter's own, not the user's Ctrl-C
+        raise checked.AdapterRaised(exc, "code") from None
 
 
 def item_name(item: tuple[Any, str, str]) -> str:
@@ -273,11 +276,10 @@ def run(setup: Setup, jobs: int, on_done: Callable[[int, list[Any]], None],
             processes = dict(getattr(executor, "_processes", None) or {})  # pid -> Process, to see who died
             waiting = set(futures)
             while waiting and not broken:
-                if timeout is not None:
-                    _overdue(started, running, has_result, timeout, timed_out)
-                    finished, waiting = wait(waiting, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
-                else:
-                    finished, waiting = wait(waiting, return_when=FIRST_COMPLETED)
+                # the started queue is read as the run goes, timeout or not: a pipe left unread fills (about 2,700
+                # items) and blocks every worker writing to it
+                _overdue(started, running, has_result, timeout, timed_out)
+                finished, waiting = wait(waiting, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
                 for future in sorted(finished, key=futures.__getitem__):
                     try:
                         done[futures[future]] = future.result()
@@ -300,10 +302,15 @@ def run(setup: Setup, jobs: int, on_done: Callable[[int, list[Any]], None],
             if not running:
                 raise WorkerSetupError("the worker processes died before running any check (run with --jobs 1 "
                                        "to see why)")
+            stopped = time.monotonic()
             for process in processes.values():
                 process.join(5)
+            for process in processes.values():  # a survivor that ignores SIGTERM would keep the pool (and us) waiting
+                if process.is_alive():
+                    process.kill()
+                    process.join(5)
             for index in [i for i in running if i in timed_out]:  # stopped on purpose: reported, not run again
-                ran = time.monotonic() - running.pop(index)[1]
+                ran = stopped - running.pop(index)[1]
                 done[index] = error_results(index, timed_out_message(timeout or 0.0), ran)
             # the pool terminates the survivors (SIGTERM) when one dies: the others' items are bystanders
             died = {pid for pid, p in processes.items() if p.exitcode not in (None, 0, -signal.SIGTERM)}
@@ -334,8 +341,8 @@ def _drain(started: Any, running: dict[int, tuple[int, float]]) -> None:
         running[index] = (pid, time.monotonic())
 
 
-def _overdue(started: Any, running: dict[int, tuple[int, float]], has_result: Callable[[int], bool], timeout: float,
-             timed_out: set[int]) -> None:
+def _overdue(started: Any, running: dict[int, tuple[int, float]], has_result: Callable[[int], bool],
+             timeout: float | None, timed_out: set[int]) -> None:
     """Kill the worker of every item running longer than `timeout` (once each); the pool then breaks, and `run`
     reports those items as timed out. Items with a result are not running (their worker has moved on)."""
     import time
@@ -343,6 +350,8 @@ def _overdue(started: Any, running: dict[int, tuple[int, float]], has_result: Ca
     _drain(started, running)
     for index in [i for i in running if has_result(i)]:
         del running[index]
+    if timeout is None:
+        return
     now = time.monotonic()
     for index, (pid, since) in list(running.items()):
         if index not in timed_out and now - since > timeout:
@@ -377,9 +386,17 @@ def _without_main(source: str | bytes) -> Iterator[None]:
         main.__dict__.update(saved)
 
 
-def _stop(executor: Any) -> None:
-    """Terminate the workers now (Ctrl-C or an error in the parent): their work is lost anyway."""
-    for process in list((getattr(executor, "_processes", None) or {}).values()):
+def _stop(executor: Any, grace: float = 2.0) -> None:
+    """Terminate the workers now (Ctrl-C or an error in the parent): their work is lost anyway. One that ignores
+    SIGTERM is killed after `grace` seconds (the pool's shutdown would otherwise wait for it forever)."""
+    import time
+
+    processes = [p for p in list((getattr(executor, "_processes", None) or {}).values()) if p.is_alive()]
+    for process in processes:
+        process.terminate()
+    deadline = time.monotonic() + grace
+    for process in processes:
+        process.join(max(0.0, deadline - time.monotonic()))
         if process.is_alive():
-            process.terminate()
+            process.kill()
 

@@ -621,7 +621,7 @@ def certify(adapter: Adapter, name: str, options: Options,
         setup = parallel.Setup(source if source is not None else parallel.adapter_source(adapter, adapter),
                                name, asdict(options), threads, tuple(parallel.item_name(i) for i in items))
         parallel.run(setup, jobs, hand_on, lambda index, message, seconds: _error_results(
-            items[index], name, adapter, message, seconds), workers, timeout)
+            items[index], message, seconds), workers, timeout)
     else:
         for index, (item, dtype, device) in enumerate(items):
             hand_on(index, run_item(Target(adapter, name, dtype, device), item, options))
@@ -629,15 +629,14 @@ def certify(adapter: Adapter, name: str, options: Options,
     return cert
 
 
-def _error_results(planned: tuple[Spec | Path | dp.ExampleRecipe, str, str], name: str, adapter: Adapter,
-                   message: str, seconds: float = 0.0) -> list[CheckResult]:
-    """An item that could not be run at all: an error at each of its levels (what a serial run's crash would be)."""
+def _error_results(planned: tuple[Spec | Path | dp.ExampleRecipe, str, str], message: str, seconds: float = 0.0
+                   ) -> list[CheckResult]:
+    """An item that could not be run at all (its worker died, or was stopped by the timeout): an error at each of
+    its levels. The adapter is not asked anything here (not even support()): this runs in the parent, and an
+    adapter that hung or crashed in a worker may do the same here, where no timeout reaches it."""
     item, dtype, device = planned
     if isinstance(item, Spec):
-        try:
-            base = _base(Target(adapter, name, dtype, device), item)
-        except SupportError:
-            base = {"construct": item.construct, "dtype": dtype, "device": device}
+        base = {"construct": item.construct, "dtype": dtype, "device": device}
         return [CheckResult(level=lv, outcome="error", message=message, seconds=seconds, **base)
                 for lv in item.levels]
     construct = item.parent.name if isinstance(item, Path) else item.path.parent.name

@@ -86,9 +86,13 @@ def as_seconds(value: Any, name: str, flag: str | None = None) -> float | None:
         return None
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise LockstepError(f"{name}: expected seconds (a number), got {got(value)}")
-    seconds = float(value)
+    try:
+        seconds = float(value)
+    except OverflowError:  # an int beyond float's range (10**400)
+        seconds = math.inf if value > 0 else -math.inf
     if not (math.isfinite(seconds) and seconds > 0):
-        raise LockstepError(f"{flag or name} must be a number of seconds above 0, got {seconds:g}")
+        shown = f"{seconds:g}" if isinstance(value, float) or not math.isinf(seconds) else str(value)[:40]
+        raise LockstepError(f"{flag or name} must be a number of seconds above 0, got {shown}")
     return seconds
 
 

@@ -44,7 +44,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
                         help="stop a check still running after SECONDS (a hanging adapter): its worker process is "
                              "killed and the check reported an error, the others go on (default: no limit; it runs "
-                             "the checks in worker processes, one at least)")
+                             "the checks in worker processes, one at least). It does not cover loading the adapter "
+                             "or its devices() and versions(), which run before any check")
     parser.add_argument("--report", default=None, metavar="DIR",
                         help="report folder (default: certify-<adapter>/)")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress display")

@@ -110,3 +110,64 @@ def test_an_adapter_object_a_worker_cannot_rebuild_is_refused_with_a_timeout() -
     with pytest.raises(LockstepError) as info:
         api.certify(local, constructs="relu", timeout=5, report=False, log=lambda _m: None)
     assert str(info.value).startswith("--jobs and --timeout need an adapter a worker process can rebuild"), info.value
+
+
+MORE = '''
+import os
+import time
+from lockstep.adapters.reference import ReferenceAdapter
+
+class SupportHangs(ReferenceAdapter):
+    """support() for sigmoid never answers in a worker process (the parent, which plans, is not a worker)."""
+    name = "support-hangs"
+
+    def support(self, construct, *, dtype="float32", device="cpu"):
+        if construct == "sigmoid" and os.environ.get("LOCKSTEP_TEST_PARENT") != str(os.getpid()):
+            time.sleep(3600)
+        return super().support(construct, dtype=dtype, device=device)
+
+class Interrupting(ReferenceAdapter):
+    """build() raises KeyboardInterrupt for tanh models: the adapter's, not the user's Ctrl-C."""
+    name = "interrupting"
+
+    def build(self, model, *, dtype, device="cpu", recipe=None):
+        kinds = {getattr(layer, "type", None) for layer in model.layers}
+        if "tanh" in kinds and "relu" not in kinds:
+            raise KeyboardInterrupt
+        return super().build(model, dtype=dtype, device=device, recipe=recipe)
+'''
+
+
+@pytest.fixture
+def more(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    (tmp_path / "more_pkg.py").write_text(MORE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("LOCKSTEP_TEST_PARENT", str(__import__("os").getpid()))
+    return "more_pkg"
+
+
+def test_a_timed_out_check_is_reported_without_asking_the_adapter_again(more: str) -> None:
+    """The parent writes a timed-out check's error without calling support(): the adapter that hung in a worker
+    would hang the parent too, where no timeout reaches."""
+    cert = api.certify(f"{more}:SupportHangs", constructs="relu,sigmoid", dtypes="float64", examples=2, jobs=1,
+                       timeout=3, report=False, log=lambda _m: None)
+    assert {c.name: c.outcome for c in cert.checks} == {
+        "relu.predictions.float64.cpu": "pass", "relu.gradients.float64.cpu": "pass",
+        "sigmoid.predictions.float64.cpu": "error", "sigmoid.gradients.float64.cpu": "error"}
+
+
+def test_a_keyboard_interrupt_from_adapter_code_in_a_worker_is_that_checks_error(more: str) -> None:
+    """Workers ignore SIGINT, so a KeyboardInterrupt there is the adapter's: an error of its check, the run goes on
+    (it ended the whole certification with 'interrupted' and no report)."""
+    cert = api.certify(f"{more}:Interrupting", constructs="relu,tanh", dtypes="float64", examples=2, jobs=2,
+                       report=False, log=lambda _m: None)
+    outcome = {c.name: (c.outcome, c.message) for c in cert.checks}
+    assert outcome["relu.gradients.float64.cpu"][0] == "pass"
+    assert outcome["tanh.gradients.float64.cpu"][0] == "error" and "KeyboardInterrupt" in \
+        outcome["tanh.gradients.float64.cpu"][1], outcome
+
+
+def test_a_timeout_beyond_floats_is_refused_in_one_line() -> None:
+    with pytest.raises(LockstepError) as info:
+        api.certify("reference", constructs="relu", timeout=10**400, report=False)
+    assert str(info.value).startswith("--timeout must be a number of seconds above 0, got 1000000")
