@@ -192,9 +192,29 @@ def configure_threads(adapter: Adapter, backend: str, threads: int | None = None
     configure = getattr(adapter, "configure_threads", None)
     settings: dict[str, Any] = {"requested": want}
     if callable(configure):
-        settings.update(configure(want, 1) or {})
+        settings.update(_plain_settings(configure(want, 1)))
     record_threads(backend, settings)
     return settings
+
+
+def _plain_settings(answer: Any) -> dict[str, Any]:
+    """What an adapter's configure_threads() answered, as report.json can record it: text keys, and values that
+    are numbers, text, booleans or None (anything else as its text). A third-party answer of another shape once
+    crashed `lockstep run` after training, while it wrote its report."""
+    from collections.abc import Mapping
+
+    def text(value: Any) -> str:
+        try:
+            return str(value)
+        except Exception:
+            return f"(a {type(value).__name__} that cannot be shown)"
+
+    if answer is None:
+        return {}
+    if not isinstance(answer, Mapping):
+        return {"answer": text(answer)}
+    return {text(k): v if v is None or isinstance(v, (bool, int, float, str)) else text(v)
+            for k, v in answer.items()}
 
 
 def build_session(prep: Prepared, backend: str, device: str = "cpu", threads: int | None = None

@@ -38,6 +38,22 @@ class NoDevices(ReferenceAdapter):
     def devices(self):
         return []
 
+class Unprintable:
+    def __str__(self):
+        raise RuntimeError("no text")
+
+class OddThreads(ReferenceAdapter):
+    name = "oddthreads"
+    def configure_threads(self, intra, inter):
+        return {1: "one", "blas": object(), "pool": Unprintable(), "intra": intra}
+
+class SecondTimeFails(ReferenceAdapter):
+    made = 0
+    def __init__(self):
+        type(self).made += 1
+        if type(self).made > 1:
+            raise RuntimeError("licence already in use")
+
 class ExitingConstructor(ReferenceAdapter):
     def __init__(self):
         raise SystemExit("no licence")
@@ -119,3 +135,22 @@ def test_details_show_a_raising_support_as_error_and_exit_1(hostile: str, monkey
     assert main(["adapters", "--details", "--adapter", "rsup"]) == 1
     text = capsys.readouterr().out
     assert "error 4" in text.splitlines()[0], text.splitlines()[0]
+
+
+def test_an_odd_configure_threads_answer_is_recorded_as_text(hostile: str, tmp_path: Path) -> None:
+    """configure_threads() answering non-text keys and unprintable values: the run trains and writes its report
+    (it crashed writing report.json, after training), the values recorded as text."""
+    out = tmp_path / "out"
+    assert main(["run", str(RECIPE), "--backend", f"{hostile}:OddThreads", "--out", str(out), "-q"]) == 0
+    text = (out / "report.json").read_text(encoding="utf-8")
+    assert '"blas": "<object object at' in text and "(a Unprintable that cannot be shown)" in text, text[:2000]
+
+
+def test_details_of_an_adapter_that_loads_only_once(hostile: str, monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    fake_entry_points(monkeypatch, once=f"{hostile}:SecondTimeFails")
+    assert main(["adapters", "--details", "--adapter", "once"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("lockstep adapters: the adapter `once` cannot be used for --details: adapter `once` "
+                          "failed to start: RuntimeError: licence already in use"), err
+    assert "Traceback" not in err

@@ -32,7 +32,7 @@ def _details(rows: list, wanted: list[str] | None) -> tuple[dict[str, dict], lis
     """{adapter: {execution, constructs: [{construct, kind, float32: {status, note}, float64: {...}}]}} and the
     names asked for that are not available here."""
     from lockstep.adapters.base import Support, provenance_table
-    from lockstep.adapters.registry import get
+    from lockstep.adapters.registry import AdapterNotFound, get
 
     def cell(s: Support | Exception) -> dict[str, str]:
         """A declaration, or `error` with what support() did instead (adapters/checked.py says it)."""
@@ -42,9 +42,18 @@ def _details(rows: list, wanted: list[str] | None) -> tuple[dict[str, dict], lis
     missing = [n for n in wanted or [] if n not in names]
     out: dict[str, dict] = {}
     for name in (n for n in names if not wanted or n in wanted):
-        adapter = get(name)
+        try:
+            adapter = get(name)
+        except AdapterNotFound as exc:  # loaded for the listing, not again (a licence, an exclusive device)
+            out[name] = {"execution": "", "constructs": [], "error": str(exc)}
+            continue
         execution = getattr(adapter, "EXECUTION", "")
-        out[name] = {"execution": execution if isinstance(execution, str) else str(execution),
+        if not isinstance(execution, str):
+            try:
+                execution = str(execution)
+            except Exception:
+                execution = "(its EXECUTION cannot be shown)"
+        out[name] = {"execution": execution,
                      "constructs": [{"construct": construct, "kind": kind,
                                      **{dt: cell(s) for dt, s in by_dtype.items()}}
                                     for construct, kind, by_dtype in provenance_table(adapter, strict=False)]}
@@ -55,6 +64,9 @@ def _errors(details: dict[str, dict]) -> list[str]:
     """One line per adapter whose support() raised or answered no Support for some construct."""
     lines = []
     for name, detail in details.items():
+        if detail.get("error"):
+            lines.append(f"lockstep adapters: the adapter `{name}` cannot be used for --details: {detail['error']}")
+            continue
         bad = [r for r in detail["constructs"] if "error" in (r["float32"]["status"], r["float64"]["status"])]
         if bad:
             first = next(bad[0][dt]["note"] for dt in ("float32", "float64") if bad[0][dt]["status"] == "error")
@@ -66,6 +78,8 @@ def _errors(details: dict[str, dict]) -> list[str]:
 def _print_details(details: dict[str, dict]) -> None:
     for name, detail in details.items():
         rows = detail["constructs"]
+        if not rows:
+            continue
         counts = {k: sum(r[dt]["status"] == k for r in rows for dt in ("float32", "float64"))
                   for k in ("native", "bridged", "written", "unsupported", "error")}
         if not counts["error"]:
