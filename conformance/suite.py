@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from lockstep import SPEC_VERSION, __version__
 from lockstep.adapters.base import Adapter, Support, UnsupportedConstruct
 from lockstep.adapters.checked import (
+    AdapterError,
     AdapterRaised,
     PassThrough,
     SupportError,
@@ -46,6 +47,7 @@ from lockstep.conformance.checks import Check
 from lockstep.conformance.levels import MODULES, Pair, run_levels
 from lockstep.conformance.levels import data_parallel as dp
 from lockstep.conformance.results import LEVELS, Certification, CheckResult, Worst
+from lockstep.spec.wording import got
 
 if TYPE_CHECKING:
     from lockstep.runner import Prepared
@@ -307,7 +309,11 @@ def _base(target: Target, spec: Spec) -> dict[str, Any]:
 def adapter_levels(adapter: Adapter) -> tuple[int, ...]:
     """The levels an adapter can be checked at (`Adapter.levels`; a third-party class without it: all four).
     One that trains (level 4) can be asked for level 5, data_parallel: without an engine it reports unsupported."""
-    levels = tuple(getattr(adapter, "levels", (1, 2, 3, 4)))
+    raw = getattr(adapter, "levels", (1, 2, 3, 4))
+    levels = tuple(raw) if isinstance(raw, (tuple, list)) else None
+    if not levels or any(isinstance(lv, bool) or lv not in LEVELS for lv in levels):
+        raise AdapterError(f"`levels` is {got(raw)}; expected the levels it can be checked at, a tuple of "
+                           f"{', '.join(map(str, LEVELS))}, such as (1, 2, 3, 4)")
     return (*levels, dp.LEVEL) if 4 in levels and dp.LEVEL not in levels else levels
 
 

@@ -783,7 +783,7 @@ def _certify(adapter: str | Adapter, name: str, *, workers: int, threads: int, a
     from lockstep.conformance import report as reports
     from lockstep.conformance.parallel import WorkerSetupError, adapter_source
     from lockstep.conformance.results import safe_name
-    from lockstep.conformance.suite import Options, plan
+    from lockstep.conformance.suite import Options, adapter_levels, plan
     from lockstep.conformance.suite import certify as run_suite
     from lockstep.runfolder import foreign_report_folder, writable_folder
     from lockstep.runner import configure_threads
@@ -808,6 +808,7 @@ def _certify(adapter: str | Adapter, name: str, *, workers: int, threads: int, a
     try:  # the adapter's own answers, checked once: every later step uses these
         offered = list(adapter_devices(instance))
         versions = adapter_versions(instance)
+        adapter_levels(instance)
     except AdapterError as exc:
         raise LockstepError(f"adapter `{name}`: {exc}") from None
     if chosen_devices:

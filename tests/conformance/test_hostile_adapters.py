@@ -378,3 +378,12 @@ def test_cli_report_path_printed_is_where_the_reports_are(tmp_path: Path, monkey
     path = Path(printed.split()[1])
     assert path.is_absolute() and path.is_file() and path == start / "r" / "report.html"
     assert not list(elsewhere.iterdir())
+
+
+@pytest.mark.parametrize("levels, shown", [(None, "None"), ("12", "str '12'"), ((), "tuple ()"),
+                                           ((1, 7), "tuple (1, 7)"), ((True,), "tuple (True,)")])
+def test_unusable_levels_are_one_line_before_any_check(levels: Any, shown: str, tmp_path: Path) -> None:
+    with pytest.raises(lockstep.LockstepError) as info:
+        lockstep.certify(_adapter(levels=levels), report=tmp_path / "r", **FAST)
+    assert str(info.value).startswith(f"adapter `hostile`: `levels` is {shown}; expected the levels"), info.value
+    assert not (tmp_path / "r" / "report.json").exists()
