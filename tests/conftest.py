@@ -8,7 +8,16 @@ import signal
 from collections.abc import Iterator
 
 import pytest
+import yaml  # noqa: F401 - see below
 from hypothesis import HealthCheck, settings
+
+import lockstep.conformance.suite
+import lockstep.spec.loader  # noqa: F401
+
+# pytester's in-process runs (the plugin tests) restore sys.modules afterwards, dropping every module the run
+# imported first: a worker whose first YAML dump happened inside one then held two `yaml` modules, and dumps
+# failed with "EmitterError: expected SCALAR, SEQUENCE-START, ..." (one copy's events, the other's emitter) in
+# whichever tests came next on that pytest-xdist worker. Imported here, they are in every snapshot.
 
 # torch's OpenMP reads its wait policy when torch loads, which a test module may do before the adapter package
 # sets its default (adapters/torch/__init__.py): set it here first, the same way, unless the caller chose one
