@@ -303,12 +303,7 @@ def run(setup: Setup, jobs: int, on_done: Callable[[int, list[Any]], None],
                 raise WorkerSetupError("the worker processes died before running any check (run with --jobs 1 "
                                        "to see why)")
             stopped = time.monotonic()
-            for process in processes.values():
-                process.join(5)
-            for process in processes.values():  # a survivor that ignores SIGTERM would keep the pool (and us) waiting
-                if process.is_alive():
-                    process.kill()
-                    process.join(5)
+            _reap(list(processes.values()), 5.0)  # the pool sent SIGTERM to the survivors
             for index in [i for i in running if i in timed_out]:  # stopped on purpose: reported, not run again
                 ran = stopped - running.pop(index)[1]
                 done[index] = error_results(index, timed_out_message(timeout or 0.0), ran)
@@ -329,7 +324,7 @@ def run(setup: Setup, jobs: int, on_done: Callable[[int, list[Any]], None],
         started.close()
 
 
-POLL_SECONDS = 0.25  # how often a run with a timeout looks at its running items
+POLL_SECONDS = 0.25  # how often a run reads the started queue and, with a timeout, looks for overdue items
 
 
 def _drain(started: Any, running: dict[int, tuple[int, float]]) -> None:
@@ -388,15 +383,22 @@ def _without_main(source: str | bytes) -> Iterator[None]:
 
 def _stop(executor: Any, grace: float = 2.0) -> None:
     """Terminate the workers now (Ctrl-C or an error in the parent): their work is lost anyway. One that ignores
-    SIGTERM is killed after `grace` seconds (the pool's shutdown would otherwise wait for it forever)."""
-    import time
-
+    SIGTERM is killed after `grace` seconds (`_reap`)."""
     processes = [p for p in list((getattr(executor, "_processes", None) or {}).values()) if p.is_alive()]
     for process in processes:
         process.terminate()
+    _reap(processes, grace)
+
+
+def _reap(processes: list[Any], grace: float) -> None:
+    """Wait up to `grace` seconds in all for terminated workers to end, then kill the ones still there: a worker
+    that ignores SIGTERM would keep the pool's shutdown, and so the parent, waiting forever."""
+    import time
+
     deadline = time.monotonic() + grace
     for process in processes:
         process.join(max(0.0, deadline - time.monotonic()))
         if process.is_alive():
             process.kill()
+            process.join(1.0)
 
