@@ -109,11 +109,52 @@ def _exit_with_parent() -> None:
     threading.Thread(target=watch, name="lockstep-exit-with-parent", daemon=True).start()
 
 
-def _init(source: str | bytes, name: str, threads: int, started: Any) -> None:
+def _die_with_parent() -> None:
+    """Linux: the kernel kills this worker when the parent's thread that started it ends (PR_SET_PDEATHSIG), even
+    while the worker's main thread holds the GIL in native code, where `_exit_with_parent`'s watch cannot run. The
+    thread that starts workers is the one that called certify, which outlives them. If the parent died before the
+    request, no signal will come: the worker ends now."""
+    import ctypes
+    import multiprocessing
+    import sys
+
+    parent = multiprocessing.parent_process()
+    if not sys.platform.startswith("linux") or parent is None:
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(1, int(signal.SIGKILL), 0, 0, 0) != 0:  # 1: PR_SET_PDEATHSIG
+            return
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent.pid:
+        os._exit(1)
+
+
+def _own_group(tmp: str | None) -> None:
+    """This worker leads a process group of its own, which the parent signals as a whole (`_signal`), and puts its
+    temporary files in its pool's folder (`tmp`), as do the processes it starts."""
+    if hasattr(os, "setpgrp"):
+        try:
+            os.setpgrp()
+        except OSError:
+            pass
+        if hasattr(signal, "SIGTTOU"):  # a background group writing to the terminal is not stopped (`stty tostop`)
+            signal.signal(signal.SIGTTOU, signal.SIG_IGN)
+    if tmp is not None:
+        import tempfile
+
+        os.environ["TMPDIR"] = tmp
+        tempfile.tempdir = tmp
+
+
+def _init(source: str | bytes, name: str, threads: int, started: Any, tmp: str | None = None) -> None:
     """Worker start: threads first, then the adapter (the framework's import, the slow part). An error is kept and
     raised by each task (a failing initializer would only break the pool without saying why)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it stops the workers
+    _die_with_parent()
     _exit_with_parent()
+    _own_group(tmp)
     for variable in THREAD_VARIABLES:
         os.environ[variable] = str(threads)
     _WORKER["started"] = started
@@ -191,13 +232,15 @@ class Workers:
 
     def __init__(self, source: str | bytes, name: str, threads: int, jobs: int, start: int) -> None:
         import multiprocessing
+        import tempfile
         from concurrent.futures import ProcessPoolExecutor
 
         self.source, self.name, self.threads = source, name, threads
         context = multiprocessing.get_context("spawn")
         self.started = context.SimpleQueue()  # no feeder thread: what a worker put is there when it dies
+        self.tmp = tempfile.mkdtemp(prefix="lockstep-certify-")  # the workers' temporary files, removed with them
         self.executor = ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_init,
-                                            initargs=(source, name, threads, self.started))
+                                            initargs=(source, name, threads, self.started, self.tmp))
         try:
             with _without_main(source):
                 for _ in range(min(start, jobs)):  # the pool starts a process per task submitted while none is idle
@@ -213,6 +256,13 @@ class Workers:
         _stop(self.executor)
         self.executor.shutdown(wait=False, cancel_futures=True)
         self.started.close()
+        self.remove_files()
+
+    def remove_files(self) -> None:
+        """Remove the workers' temporary folder (what a killed check left in it too)."""
+        import shutil
+
+        shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 def timed_out_message(timeout: float) -> str:
@@ -272,6 +322,7 @@ def run(setup: Setup, jobs: int, on_done: Callable[[int, list[Any]], None],
                     # is to blame, so start afresh
                     executor.shutdown(wait=False, cancel_futures=True)
                     started.close()
+                    pool.remove_files()
                     continue
             processes = dict(getattr(executor, "_processes", None) or {})  # pid -> Process, to see who died
             waiting = set(futures)
@@ -293,17 +344,21 @@ def run(setup: Setup, jobs: int, on_done: Callable[[int, list[Any]], None],
                 hand_on()
         except BaseException:
             _stop(executor)
+            pool.remove_files()
             raise
         finally:
             executor.shutdown(wait=not broken, cancel_futures=True)
-        if broken:
+        if not broken:
+            pool.remove_files()
+        else:
             _drain(started, running)
             running = {i: at for i, at in running.items() if not has_result(i)}
+            stopped = time.monotonic()
+            _reap(list(processes.values()), 5.0)  # the pool sent SIGTERM to the survivors
+            pool.remove_files()
             if not running:
                 raise WorkerSetupError("the worker processes died before running any check (run with --jobs 1 "
                                        "to see why)")
-            stopped = time.monotonic()
-            _reap(list(processes.values()), 5.0)  # the pool sent SIGTERM to the survivors
             for index in [i for i in running if i in timed_out]:  # stopped on purpose: reported, not run again
                 ran = stopped - running.pop(index)[1]
                 done[index] = error_results(index, timed_out_message(timeout or 0.0), ran)
@@ -351,10 +406,8 @@ def _overdue(started: Any, running: dict[int, tuple[int, float]], has_result: Ca
     for index, (pid, since) in list(running.items()):
         if index not in timed_out and now - since > timeout:
             timed_out.add(index)
-            try:
-                os.kill(pid, signal.SIGKILL)  # a hang in native code ignores anything milder
-            except OSError:  # it ended meanwhile: its result, if any, still counts
-                timed_out.discard(index)
+            if not _signal(pid, signal.SIGKILL):  # a hang in native code ignores anything milder
+                timed_out.discard(index)  # it ended meanwhile: its result, if any, still counts
 
 
 @contextmanager
@@ -386,7 +439,7 @@ def _stop(executor: Any, grace: float = 2.0) -> None:
     SIGTERM is killed after `grace` seconds (`_reap`)."""
     processes = [p for p in list((getattr(executor, "_processes", None) or {}).values()) if p.is_alive()]
     for process in processes:
-        process.terminate()
+        _signal(process.pid, signal.SIGTERM)
     _reap(processes, grace)
 
 
@@ -399,6 +452,28 @@ def _reap(processes: list[Any], grace: float) -> None:
     for process in processes:
         process.join(max(0.0, deadline - time.monotonic()))
         if process.is_alive():
-            process.kill()
+            _signal(process.pid, signal.SIGKILL)
             process.join(1.0)
+        elif process.pid is not None:  # what the worker started outlives it unless stopped too
+            _signal(process.pid, signal.SIGKILL, group_only=True)
+
+
+def _signal(pid: int | None, sig: int, *, group_only: bool = False) -> bool:
+    """Send `sig` to a worker's process group (the worker and what it started: it leads its group once started),
+    else to the worker alone (one still starting has not made its group yet). Whether anything received it."""
+    if pid is None:
+        return False
+    if hasattr(os, "killpg"):
+        try:
+            os.killpg(pid, sig)
+            return True
+        except OSError:
+            pass
+    if group_only:
+        return False
+    try:
+        os.kill(pid, sig)
+        return True
+    except OSError:
+        return False
 

@@ -29,10 +29,12 @@ import weakref
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any, TypeVar, Union
 
 from lockstep.errors import LockstepError
 from lockstep.spec.diagnostics import Diagnostic, UnlocatedDiagnostic, escape_text
+
+_T = TypeVar("_T")
 
 if TYPE_CHECKING:
     import numpy as np
@@ -675,8 +677,11 @@ def certify(adapter: str | Adapter, *, levels: str | int | Iterable[int | str] =
     its own). `progress(done, total, result)` is called after each check, counting the checks the summary
     counts. `timeout`: seconds a check (a construct's levels, or an example recipe) may run before its worker
     process is stopped and the check reported an `error` (default: no limit); it runs the checks in worker
-    processes, one at least. Raises LockstepError (exit_code 2) for bad settings or an unusable adapter (one that
-    cannot load, whose `name` is not a string, or whose versions() or devices() answer is unusable)."""
+    processes, one at least; loading the adapter and planning (its import, configure_threads(), devices(),
+    versions(), support()) may then take `timeout` or LOAD_SECONDS (120 s), whichever is longer, and past it raise
+    LockstepError (the hanging code is left running in a background thread of this process: nothing stops a thread).
+    Raises LockstepError (exit_code 2) for bad settings or an unusable adapter (one that cannot load, whose `name`
+    is not a string, or whose versions() or devices() answer is unusable)."""
     from difflib import get_close_matches
 
     from lockstep.conformance.suite import DEFAULT_EXAMPLES, DEFAULT_SEED, SPECS, example_recipes
@@ -788,29 +793,34 @@ def _certify(adapter: str | Adapter, name: str, *, workers: int, threads: int, a
     from lockstep.runfolder import foreign_report_folder, writable_folder
     from lockstep.runner import configure_threads
 
-    try:
-        with adapter_code("import"):
-            instance = _adapter(adapter)
-    except AdapterRaised as exc:
-        raise LockstepError(f"adapter `{name}` failed to load: {exc}") from None
-    own = _own_name(instance, f"adapter `{name}`", "adapter")
-    source: str | bytes | None = None
-    if workers > 1 or timeout is not None:
+    def load() -> tuple[Any, str, str | bytes | None, list[str], dict[str, str]]:
         try:
-            source = adapter_source(adapter, instance)
-        except ValueError as exc:
-            raise LockstepError(str(exc)) from None
-    try:  # first: a framework takes its thread counts before it starts (devices() may start it)
-        with adapter_code("configure_threads()"):  # recorded in the report's environment (a worker's, with jobs)
-            configure_threads(instance, name, threads)
-    except Exception as exc:
-        raise LockstepError(f"adapter `{name}`: configure_threads() raised {describe(exc)}") from None
-    try:  # the adapter's own answers, checked once: every later step uses these
-        offered = list(adapter_devices(instance))
-        versions = adapter_versions(instance)
-        adapter_levels(instance)
-    except AdapterError as exc:
-        raise LockstepError(f"adapter `{name}`: {exc}") from None
+            with adapter_code("import"):
+                instance = _adapter(adapter)
+        except AdapterRaised as exc:
+            raise LockstepError(f"adapter `{name}` failed to load: {exc}") from None
+        own = _own_name(instance, f"adapter `{name}`", "adapter")
+        source: str | bytes | None = None
+        if workers > 1 or timeout is not None:
+            try:
+                source = adapter_source(adapter, instance)
+            except ValueError as exc:
+                raise LockstepError(str(exc)) from None
+        try:  # first: a framework takes its thread counts before it starts (devices() may start it)
+            with adapter_code("configure_threads()"):  # recorded in the report's environment (a worker's, with jobs)
+                configure_threads(instance, name, threads)
+        except Exception as exc:
+            raise LockstepError(f"adapter `{name}`: configure_threads() raised {describe(exc)}") from None
+        try:  # the adapter's own answers, checked once: every later step uses these
+            offered = list(adapter_devices(instance))
+            versions = adapter_versions(instance)
+            adapter_levels(instance)
+        except AdapterError as exc:
+            raise LockstepError(f"adapter `{name}`: {exc}") from None
+        return instance, own, source, offered, versions
+
+    instance, own, source, offered, versions = _bounded(
+        timeout, load, f"adapter `{name}`: loading it (its import, configure_threads(), devices(), versions())")
     if chosen_devices:
         missing = [d for d in chosen_devices if d not in offered]
         if missing:
@@ -829,7 +839,9 @@ def _certify(adapter: str | Adapter, name: str, *, workers: int, threads: int, a
         + (f", {workers} worker processes × {threads} threads" if workers > 1 else "")
         + (f", each check stopped after {timeout:g} s" if timeout is not None else ""))
     # the progress counts what the summary counts: one result per level of a construct, one per example recipe
-    total = sum(len(item.levels) if hasattr(item, "levels") else 1 for item, _, _ in plan(instance, chosen))
+    total = _bounded(timeout, lambda: sum(len(item.levels) if hasattr(item, "levels") else 1
+                                          for item, _, _ in plan(instance, chosen)),
+                    f"adapter `{name}`: planning the checks (its support())")
     count = [0]
 
     def each(_item_done: int, _items: int, result: CheckResult) -> None:
@@ -856,6 +868,39 @@ def _certify(adapter: str | Adapter, name: str, *, workers: int, threads: int, a
             files = {kind: shown / path.relative_to(out) for kind, path in files.items()}  # the working folder
             out = shown
     return Certificate.of(cert, out, files)
+
+
+LOAD_SECONDS = 120.0
+"""With `timeout`, what loading an adapter and planning its checks may take at least (the timeout if longer): a
+framework's import takes seconds, more than a small check's timeout."""
+
+
+def _bounded(timeout: float | None, work: Callable[[], _T], what: str) -> _T:
+    """`work()`, or with a timeout, LockstepError once it has run max(timeout, LOAD_SECONDS) seconds: it runs in a
+    thread of its own (adapter code that hangs, an import waiting on a server, cannot be stopped from outside; it
+    is left running, in the background), its result or exception handed back here."""
+    if timeout is None:
+        return work()
+    import threading
+
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["result"] = work()
+        except BaseException as exc:  # handed to the caller's thread, raised there
+            box["error"] = exc
+
+    limit = max(timeout, LOAD_SECONDS)
+    thread = threading.Thread(target=target, name="lockstep-certify-load", daemon=True)
+    thread.start()
+    thread.join(limit)
+    if thread.is_alive():
+        raise LockstepError(f"{what} still running after {limit:g} s (--timeout {timeout:g}; loading gets "
+                            f"{LOAD_SECONDS:g} s at least)")
+    if "error" in box:
+        raise box["error"]
+    return box["result"]
 
 
 def _still_in(folder: Path) -> bool:

@@ -44,8 +44,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
                         help="stop a check still running after SECONDS (a hanging adapter): its worker process is "
                              "killed and the check reported an error, the others go on (default: no limit; it runs "
-                             "the checks in worker processes, one at least). It does not cover loading the adapter "
-                             "or its devices() and versions(), which run before any check")
+                             "the checks in worker processes, one at least). Loading the adapter (its import, "
+                             "devices(), versions(), support()) may take SECONDS or 120 s, whichever is longer: "
+                             "past it, exit 2")
     parser.add_argument("--report", default=None, metavar="DIR",
                         help="report folder (default: certify-<adapter>/)")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress display")

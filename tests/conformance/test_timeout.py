@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from pathlib import Path
 from typing import Any
 
@@ -171,3 +172,75 @@ def test_a_timeout_beyond_floats_is_refused_in_one_line() -> None:
     with pytest.raises(LockstepError) as info:
         api.certify("reference", constructs="relu", timeout=10**400, report=False)
     assert str(info.value).startswith("--timeout must be a number of seconds above 0, got 1000000")
+
+
+SLOW = '''
+import os
+import time
+from pathlib import Path
+
+from lockstep.adapters.reference import ReferenceAdapter
+
+
+def _wait() -> None:
+    release = Path(os.environ["LOCKSTEP_TEST_RELEASE"])
+    while not release.exists():
+        time.sleep(0.05)
+
+
+if os.environ.get("LOCKSTEP_TEST_SLOW_IMPORT"):
+    _wait()
+
+
+class SlowDevices(ReferenceAdapter):
+    name = "slow-devices"
+
+    def devices(self):
+        _wait()
+        return super().devices()
+'''
+
+
+@pytest.fixture
+def slow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A module `slow_pkg` whose import (LOCKSTEP_TEST_SLOW_IMPORT) or devices() waits until the test ends; loading
+    then gets the timeout itself (api.LOAD_SECONDS 0)."""
+    (tmp_path / "slow_pkg.py").write_text(SLOW)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    release = tmp_path / "release"
+    monkeypatch.setenv("LOCKSTEP_TEST_RELEASE", str(release))
+    monkeypatch.setattr(api, "LOAD_SECONDS", 0.0)
+    yield monkeypatch
+    release.write_text("")  # the waiting thread ends
+
+
+def test_a_hanging_import_is_an_error_after_the_timeout(slow: pytest.MonkeyPatch, tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """An adapter whose import hangs stopped nothing before: the timeout covered the checks only."""
+    slow.setenv("LOCKSTEP_TEST_SLOW_IMPORT", "1")
+    t0 = time.monotonic()
+    argv = ["certify", "--adapter", "slow_pkg:SlowDevices", "--construct", "relu", "--timeout", "1.5",
+            "--report", str(tmp_path / "r")]
+    assert main(argv) == 2
+    assert time.monotonic() - t0 < 30
+    err = capsys.readouterr().err
+    assert "adapter `slow_pkg:SlowDevices`: loading it (its import, configure_threads(), devices(), versions()) " \
+           "still running after 1.5 s (--timeout 1.5" in err and "Traceback" not in err, err
+
+
+def test_a_hanging_devices_is_an_error_after_the_timeout(slow: pytest.MonkeyPatch) -> None:
+    with pytest.raises(LockstepError, match=r"loading it .* still running after 1 s") as info:
+        api.certify("slow_pkg:SlowDevices", constructs="relu", timeout=1, report=False, log=lambda _m: None)
+    assert info.value.exit_code == 2
+
+
+def test_loading_gets_at_least_load_seconds(slow: pytest.MonkeyPatch) -> None:
+    """A framework's import takes longer than a small check's timeout: loading is given LOAD_SECONDS at least."""
+    slow.setattr(api, "LOAD_SECONDS", 2.0)
+    release = Path(__import__("os").environ["LOCKSTEP_TEST_RELEASE"])
+    timer = __import__("threading").Timer(1.0, release.write_text, args=("",))
+    timer.start()
+    cert = api.certify("slow_pkg:SlowDevices", constructs="relu", dtypes="float64", examples=1, timeout=0.5,
+                       report=False, log=lambda _m: None)
+    timer.join()
+    assert cert.certified

@@ -1,0 +1,134 @@
+"""What a stopped worker leaves behind: nothing. A check killed by `--timeout` takes the processes its adapter
+started and its temporary files with it, and a worker whose parent is killed ends even while its main thread holds
+the GIL in native code (where its watching thread cannot run)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from lockstep import api
+
+ADAPTERS = '''
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from lockstep.adapters.reference import ReferenceAdapter
+
+
+def _hangs(model):
+    kinds = {getattr(layer, "type", None) for layer in model.layers}
+    return "tanh" in kinds and "relu" not in kinds
+
+
+class Spawning(ReferenceAdapter):
+    """For tanh models: starts a helper process and writes a temporary file, then hangs."""
+    name = "spawning"
+
+    def build(self, model, *, dtype, device="cpu", recipe=None):
+        if _hangs(model):
+            child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3600)"])
+            Path(os.environ["LOCKSTEP_TEST_OUT"], f"child-{child.pid}").write_text("")
+            handle, _ = tempfile.mkstemp(prefix="spawning-")
+            os.write(handle, b"half a file")
+            time.sleep(3600)
+        return super().build(model, dtype=dtype, device=device, recipe=recipe)
+
+
+class HoldsTheGil(ReferenceAdapter):
+    """For tanh models: a regular expression that backtracks for ages without releasing the GIL."""
+    name = "holds-the-gil"
+
+    def build(self, model, *, dtype, device="cpu", recipe=None):
+        if _hangs(model):
+            Path(os.environ["LOCKSTEP_TEST_OUT"], f"worker-{os.getpid()}").write_text("")
+            re.match(r"(a+)+$", "a" * 60 + "b")
+        return super().build(model, dtype=dtype, device=device, recipe=recipe)
+'''
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")  # an orphan reparented to a PID 1 that does not reap stays a zombie
+
+
+def _wait_gone(pids: list[int], seconds: float) -> list[int]:
+    deadline = time.monotonic() + seconds
+    while any(_running(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return [p for p in pids if _running(p)]
+
+
+@pytest.fixture
+def adapters(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The adapters' module importable here and in the workers; LOCKSTEP_TEST_OUT the folder they write pids to."""
+    (tmp_path / "worker_pkg.py").write_text(ADAPTERS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    out = tmp_path / "out"
+    out.mkdir()
+    monkeypatch.setenv("LOCKSTEP_TEST_OUT", str(out))
+    return out
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists() or not hasattr(os, "killpg"),
+                    reason="process groups, found through /proc")
+def test_a_timed_out_check_takes_its_adapters_processes_and_files(adapters: Path, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temporary))
+    children: list[int] = []
+    try:
+        cert = api.certify("worker_pkg:Spawning", constructs="tanh", dtypes="float64", examples=1, jobs=1,
+                           timeout=3, report=False, log=lambda _m: None)
+        children = [int(p.name.split("-")[1]) for p in adapters.glob("child-*")]
+        assert children, "the adapter started no helper process"
+        assert {c.outcome for c in cert.checks} == {"error"}
+        assert not _wait_gone(children, 10), "the adapter's helper processes outlived their killed worker"
+        assert not list(temporary.iterdir()), f"left behind: {sorted(p.name for p in temporary.rglob('*'))}"
+    finally:
+        for pid in children:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_a_worker_holding_the_gil_ends_with_its_killed_parent(adapters: Path, tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path])}
+    proc = subprocess.Popen([sys.executable, "-m", "lockstep", "certify", "--adapter", "worker_pkg:HoldsTheGil",
+                             "--construct", "tanh", "--dtype", "float64", "--examples", "1", "--jobs", "1",
+                             "--timeout", "600", "--quiet", "--report", str(tmp_path / "report")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    workers: list[int] = []
+    try:
+        deadline = time.monotonic() + 90
+        while not workers and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.1)
+            workers = [int(p.name.split("-")[1]) for p in adapters.glob("worker-*")]
+        assert workers, "no worker reached the GIL-holding call"
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        assert not _wait_gone(workers, 10), "a worker holding the GIL outlived its killed parent"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        for pid in workers:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
