@@ -465,7 +465,7 @@ def run(recipe: PathLike | Recipe, backend: str = "reference", out: PathLike | N
         if which is not None:
             try:
                 stale = tb.event_files(where / tb.FOLDER)  # an earlier run's: replaced by the history resumed
-                writer = tb.Recorder(tb.open_writer(where / tb.FOLDER, which), say, stale)
+                writer = tb.Recorder(tb.open_writer(where / tb.FOLDER, which), say, stale, where / tb.FOLDER)
             except Exception as exc:  # an installed but unusable writer: said before the first step
                 raise LockstepError(f"--tensorboard: cannot write event files with {which} ({type(exc).__name__}: "
                                     f"{exc})") from None

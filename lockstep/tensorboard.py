@@ -132,14 +132,19 @@ class Recorder:
     again, so the folder always shows metrics.jsonl's steps, each once."""
 
     def __init__(self, writer: Writer, warn: Callable[[str], None] | None = None,
-                 stale: list[Path] | None = None) -> None:
+                 stale: list[Path] | None = None, folder: Path | None = None) -> None:
         self.writer: Writer | None = writer
         self.warn = warn
         self.stale = list(stale or [])
+        self.folder = folder  # where the writer writes: its file is removed if the run never starts (`close`)
+        self.earlier = set(self.stale)
+        self.started = False
 
     def restart(self, history: list[dict[str, Any]]) -> None:
         """The run starts from `history` (metrics.jsonl as the checkpoint holds it; empty for a fresh run): the
         earlier event files go, and its records are written again into this run's file."""
+        self.started = True
+        replaced = bool(self.stale)
         for path in self.stale:
             try:
                 path.unlink(missing_ok=True)
@@ -149,6 +154,9 @@ class Recorder:
                            "metrics.jsonl has every step")
                 return
         self.stale = []
+        if replaced and history and self.warn is not None:  # about a millisecond a step: a long history takes a while
+            self.warn(f"--tensorboard: writing the event file anew from the checkpoint's {len(history)} logged "
+                      f"step{'s' * (len(history) != 1)} (each step shows once)")
         for record in history:
             self(record)
 
@@ -184,3 +192,10 @@ class Recorder:
             except Exception as exc:
                 self._drop(f"TensorBoard event files may be incomplete ({type(exc).__name__}: {exc})")
             self.writer = None
+        if not self.started and self.folder is not None:  # refused before its first step (a resume that did not
+            for path in event_files(self.folder):  # match): its empty file would only show as a run with no data
+                if path not in self.earlier:
+                    try:
+                        path.unlink(missing_ok=True)
+                    except OSError:
+                        pass

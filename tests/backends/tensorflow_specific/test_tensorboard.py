@@ -99,3 +99,29 @@ def test_a_resume_shows_each_step_once(tmp_path: Path) -> None:
     assert [r["step"] for r in records] == list(range(1, 9))
     assert all(found["train/loss"][r["step"]] == pytest.approx(r["loss"], rel=1e-6) for r in records)
     assert sorted(found["eval/accuracy"]) == [4, 8]
+
+
+def test_a_refused_resume_leaves_the_event_files_as_they_were(tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """A resume refused before its first step (the checkpoint is another recipe's) left an empty event file
+    beside the earlier run's: TensorBoard showed it as a second run without data."""
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(RECIPE + "checkpoint: {every: 2, keep: 10}\n")
+    out = tmp_path / "run"
+    assert main(["run", str(recipe), "--out", str(out), "--quiet", "--tensorboard", "--steps", "4"]) == 0
+    before = {p.name: p.read_bytes() for p in tensorboard.event_files(out / "tensorboard")}
+    other = tmp_path / "other.yaml"
+    other.write_text(RECIPE.replace("seed: 1", "seed: 2") + "checkpoint: {every: 2, keep: 10}\n")
+    assert main(["run", str(other), "--out", str(out), "--quiet", "--tensorboard", "--resume"]) == 2
+    assert "from a different recipe" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in tensorboard.event_files(out / "tensorboard")} == before
+
+
+def test_a_resume_says_it_writes_the_event_file_anew(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(RECIPE + "checkpoint: {every: 2, keep: 10}\n")
+    out = tmp_path / "run"
+    assert main(["run", str(recipe), "--out", str(out), "--quiet", "--tensorboard", "--steps", "6"]) == 0
+    capsys.readouterr()
+    assert main(["run", str(recipe), "--out", str(out), "--quiet", "--tensorboard", "--resume"]) == 0
+    assert "writing the event file anew from the checkpoint's 6 logged steps" in capsys.readouterr().err
