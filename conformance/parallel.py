@@ -238,7 +238,10 @@ class Workers:
         self.source, self.name, self.threads = source, name, threads
         context = multiprocessing.get_context("spawn")
         self.started = context.SimpleQueue()  # no feeder thread: what a worker put is there when it dies
-        self.tmp = tempfile.mkdtemp(prefix="lockstep-certify-")  # the workers' temporary files, removed with them
+        try:  # the workers' temporary files, removed with them
+            self.tmp: str | None = tempfile.mkdtemp(prefix="lockstep-certify-")
+        except OSError:  # no usable temporary folder: the workers use the default one (and fail as a serial run would)
+            self.tmp = None
         self.executor = ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_init,
                                             initargs=(source, name, threads, self.started, self.tmp))
         try:
@@ -262,7 +265,8 @@ class Workers:
         """Remove the workers' temporary folder (what a killed check left in it too)."""
         import shutil
 
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        if self.tmp is not None:
+            shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 def timed_out_message(timeout: float) -> str:
