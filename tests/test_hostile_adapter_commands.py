@@ -58,6 +58,16 @@ class ExitingConstructor(ReferenceAdapter):
     def __init__(self):
         raise SystemExit("no licence")
 
+class ControlCharacters(ReferenceAdapter):
+    name = "ctl"
+    def versions(self):
+        return {"ctl-pkg": "1.0\\x1b[2J\\rforged"}
+    def support(self, construct, *, dtype, device):
+        from lockstep.adapters.base import Support
+        if construct == "relu":
+            return Support("native", "tf.nn.relu\\x1b[31m\\nrelu  forged line")
+        return super().support(construct, dtype=dtype, device=device)
+
 class RaisingSupport(ReferenceAdapter):
     name = "rsup"
     def support(self, construct, *, dtype, device):
@@ -154,3 +164,17 @@ def test_details_of_an_adapter_that_loads_only_once(hostile: str, monkeypatch: p
     assert err.startswith("lockstep adapters: the adapter `once` cannot be used for --details: adapter `once` "
                           "failed to start: RuntimeError: licence already in use"), err
     assert "Traceback" not in err
+
+
+def test_an_adapters_control_characters_are_shown_escaped(hostile: str, monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """Its versions() and support() notes are its own text: printed raw, an escape sequence cleared the screen and a
+    newline forged a line of the listing."""
+    fake_entry_points(monkeypatch, ctl=f"{hostile}:ControlCharacters")
+    assert main(["adapters", "--adapter", "ctl"]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\r" not in out and "1.0\\x1b[2J\\rforged" in out, out
+    assert main(["adapters", "--details", "--adapter", "ctl"]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "tf.nn.relu\\x1b[31m\\nrelu  forged line" in out, out
+    assert not any(line.startswith("relu  forged") for line in out.splitlines())

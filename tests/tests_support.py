@@ -1,5 +1,12 @@
-"""Shared test data."""
+"""Shared test data and helpers."""
 
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 FRAMEWORKS = ("torch", "tensorflow")
@@ -81,3 +88,46 @@ training: {steps: 3000}
 evaluation: {every: 250, metrics: [loss, accuracy]}
 checkpoint: {every: 100, keep: 2}
 """
+
+
+def process_running(pid: int) -> bool:
+    """Whether process `pid` runs, from /proc (Linux): a zombie does not (an orphan reparented to a PID 1 that does
+    not reap stays one)."""
+    try:
+        state = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+def still_running(pids: list[int], seconds: float) -> list[int]:
+    """The processes of `pids` still running after waiting up to `seconds` for all of them to end."""
+    deadline = time.monotonic() + seconds
+    while any(process_running(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return [p for p in pids if process_running(p)]
+
+
+def survivors_of_a_killed_parent(argv: list[str], workers: Callable[[int], list[int]], count: int, *,
+                                 env: dict[str, str] | None = None, settle: float = 1.0) -> list[int]:
+    """Start `argv`; once `workers(its pid)` lists `count` processes (within 90 s; AssertionError if not), wait
+    `settle` seconds and SIGKILL it: the workers still running 20 s later. Every process found is killed before
+    returning, whatever happened."""
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    found: list[int] = []
+    try:
+        deadline = time.monotonic() + 90
+        while len(found) < count and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.1)
+            found = workers(proc.pid)
+        assert len(found) >= count, f"the workers did not start ({len(found)} of {count} found)"
+        time.sleep(settle)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        return still_running(found, 20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        for pid in {*found, *workers(proc.pid)}:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)

@@ -60,18 +60,27 @@ def _details(rows: list, wanted: list[str] | None) -> tuple[dict[str, dict], lis
     return out, missing
 
 
+def _shown(text: object) -> str:
+    """An adapter's own text (devices, versions, notes, reasons) as the terminal shows it: a control character in
+    it is written as an escape, not obeyed (it could clear the screen or forge lines of the listing)."""
+    from lockstep.spec.diagnostics import escape_text
+
+    return escape_text(str(text))
+
+
 def _errors(details: dict[str, dict]) -> list[str]:
     """One line per adapter whose support() raised or answered no Support for some construct."""
     lines = []
     for name, detail in details.items():
         if detail.get("error"):
-            lines.append(f"lockstep adapters: the adapter `{name}` cannot be used for --details: {detail['error']}")
+            lines.append(f"lockstep adapters: the adapter `{name}` cannot be used for --details: "
+                         f"{_shown(detail['error'])}")
             continue
         bad = [r for r in detail["constructs"] if "error" in (r["float32"]["status"], r["float64"]["status"])]
         if bad:
             first = next(bad[0][dt]["note"] for dt in ("float32", "float64") if bad[0][dt]["status"] == "error")
             lines.append(f"lockstep adapters: the adapter `{name}` cannot say what it supports for {len(bad)} "
-                         f"construct{'s' if len(bad) > 1 else ''} (first, `{bad[0]['construct']}`: {first})")
+                         f"construct{'s' if len(bad) > 1 else ''} (first, `{bad[0]['construct']}`: {_shown(first)})")
     return lines
 
 
@@ -85,15 +94,15 @@ def _print_details(details: dict[str, dict]) -> None:
         if not counts["error"]:
             del counts["error"]
         print(f"{name}: " + ", ".join(f"{k} {v}" for k, v in counts.items()) + " (constructs × float32, float64)")
-        print(f"  execution: {detail['execution'] or 'not stated by the adapter'}")
+        print(f"  execution: {_shown(detail['execution'] or 'not stated by the adapter')}")
         width = max(len(r["construct"]) for r in rows) + 2
         for r in rows:
             a, b = r["float32"], r["float64"]
             if a == b:
-                print(f"  {r['construct']:<{width}}{a['status']:<18}{a['note']}")
+                print(f"  {r['construct']:<{width}}{a['status']:<18}{_shown(a['note'])}")
                 continue
             for first, (dt, s) in zip((True, False), (("float32", a), ("float64", b)), strict=True):
-                print(f"  {r['construct'] if first else '':<{width}}{dt + ': ' + s['status']:<18}{s['note']}")
+                print(f"  {r['construct'] if first else '':<{width}}{dt + ': ' + s['status']:<18}{_shown(s['note'])}")
         print()
 
 
@@ -139,10 +148,10 @@ def run(args: argparse.Namespace) -> int:
         width = max(len(r.name) for r in rows) + 2
         for r in rows:
             if r.available:
-                versions = ", ".join(f"{k} {v}" for k, v in r.versions.items())
-                print(f"{r.name:<{width}}{', '.join(r.devices):<18}{versions}")
+                versions = _shown(", ".join(f"{k} {v}" for k, v in r.versions.items()))
+                print(f"{r.name:<{width}}{_shown(', '.join(r.devices)):<18}{versions}")
             else:
-                print(f"{r.name:<{width}}unavailable: {r.reason}")
+                print(f"{r.name:<{width}}unavailable: {_shown(r.reason)}")
     eps = entry_points()
     broken = [r for r in rows if not r.available and r.name in eps and r.name not in BUILTIN]
     for r in broken:
@@ -150,6 +159,6 @@ def run(args: argparse.Namespace) -> int:
         dist = getattr(ep, "dist", None)
         by = f", installed by {dist.name} {dist.version}" if dist is not None else ""
         cause = r.reason.split(" failed to load: ", 1)[-1]
-        print(f"lockstep adapters: the adapter `{r.name}` cannot be used: entry point `{ep.name} = {ep.value}` "
-              f"(group {GROUP}{by}): {cause}", file=sys.stderr)
+        print(f"lockstep adapters: the adapter `{r.name}` cannot be used: entry point "
+              f"`{_shown(f'{ep.name} = {ep.value}')}` (group {GROUP}{_shown(by)}): {_shown(cause)}", file=sys.stderr)
     return 1 if broken else 0

@@ -3,7 +3,6 @@ the certificate is the one a single process gives (the same cases, verdicts and 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import multiprocessing
 import os
@@ -12,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests_support import survivors_of_a_killed_parent
 
 from lockstep import api
 from lockstep.adapters.reference import ReferenceAdapter, ReferenceSession
@@ -376,42 +376,14 @@ def _children(pid: int) -> list[int]:
     return out
 
 
-def _running(pid: int) -> bool:
-    try:
-        state = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state not in ("Z", "X")  # an orphan reparented to a PID 1 that does not reap stays a zombie
-
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds the workers through /proc")
 def test_workers_end_with_a_killed_certify(tmp_path: Path) -> None:
     """SIGKILL (or SIGTERM: no clean-up runs either way) on `lockstep certify --jobs 2` takes its workers with it:
     before, idle workers waited for work forever."""
-    import signal
-    import subprocess
     import sys
 
-    proc = subprocess.Popen([sys.executable, "-m", "lockstep", "certify", "--adapter", "reference", "--jobs", "2",
-                             "--quiet", "--report", str(tmp_path / "report")],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    workers: list[int] = []
-    try:
-        deadline = time.monotonic() + 60
-        while len(workers) < 2 and time.monotonic() < deadline and proc.poll() is None:
-            time.sleep(0.1)
-            workers = _children(proc.pid)
-        assert len(workers) >= 2, "the workers did not start"
-        time.sleep(1.0)  # past their start-up: the watch runs from the initializer on
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(10)
-        deadline = time.monotonic() + 20
-        while any(_running(w) for w in workers) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert not [w for w in workers if _running(w)], "workers outlived their killed parent"
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        for w in {*workers, *_children(proc.pid)}:  # a failing run leaves none behind either
-            with contextlib.suppress(OSError):
-                os.kill(w, signal.SIGKILL)
+    argv = [sys.executable, "-m", "lockstep", "certify", "--adapter", "reference", "--jobs", "2", "--quiet",
+            "--report", str(tmp_path / "report")]
+    # past their start-up (settle): the watch runs from the initializer on
+    assert not survivors_of_a_killed_parent(argv, _children, 2), "workers outlived their killed parent"

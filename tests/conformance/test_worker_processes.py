@@ -7,13 +7,12 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
+from tests_support import still_running, survivors_of_a_killed_parent
 
 from lockstep import api
 
@@ -60,21 +59,6 @@ class HoldsTheGil(ReferenceAdapter):
 '''
 
 
-def _running(pid: int) -> bool:
-    try:
-        state = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state not in ("Z", "X")  # an orphan reparented to a PID 1 that does not reap stays a zombie
-
-
-def _wait_gone(pids: list[int], seconds: float) -> list[int]:
-    deadline = time.monotonic() + seconds
-    while any(_running(p) for p in pids) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    return [p for p in pids if _running(p)]
-
-
 @pytest.fixture
 def adapters(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The adapters' module importable here and in the workers; LOCKSTEP_TEST_OUT the folder they write pids to."""
@@ -100,7 +84,7 @@ def test_a_timed_out_check_takes_its_adapters_processes_and_files(adapters: Path
         children = [int(p.name.split("-")[1]) for p in adapters.glob("child-*")]
         assert children, "the adapter started no helper process"
         assert {c.outcome for c in cert.checks} == {"error"}
-        assert not _wait_gone(children, 10), "the adapter's helper processes outlived their killed worker"
+        assert not still_running(children, 10), "the adapter's helper processes outlived their killed worker"
         assert not list(temporary.iterdir()), f"left behind: {sorted(p.name for p in temporary.rglob('*'))}"
     finally:
         for pid in children:
@@ -111,24 +95,12 @@ def test_a_timed_out_check_takes_its_adapters_processes_and_files(adapters: Path
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
 def test_a_worker_holding_the_gil_ends_with_its_killed_parent(adapters: Path, tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path])}
-    proc = subprocess.Popen([sys.executable, "-m", "lockstep", "certify", "--adapter", "worker_pkg:HoldsTheGil",
-                             "--construct", "tanh", "--dtype", "float64", "--examples", "1", "--jobs", "1",
-                             "--timeout", "600", "--quiet", "--report", str(tmp_path / "report")],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    workers: list[int] = []
-    try:
-        deadline = time.monotonic() + 90
-        while not workers and time.monotonic() < deadline and proc.poll() is None:
-            time.sleep(0.1)
-            workers = [int(p.name.split("-")[1]) for p in adapters.glob("worker-*")]
-        assert workers, "no worker reached the GIL-holding call"
-        time.sleep(0.5)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(10)
-        assert not _wait_gone(workers, 10), "a worker holding the GIL outlived its killed parent"
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        for pid in workers:
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGKILL)
+    argv = [sys.executable, "-m", "lockstep", "certify", "--adapter", "worker_pkg:HoldsTheGil", "--construct", "tanh",
+            "--dtype", "float64", "--examples", "1", "--jobs", "1", "--timeout", "600", "--quiet", "--report",
+            str(tmp_path / "report")]
+
+    def workers(_parent: int) -> list[int]:  # those that reached the GIL-holding call
+        return [int(p.name.split("-")[1]) for p in adapters.glob("worker-*")]
+
+    assert not survivors_of_a_killed_parent(argv, workers, 1, env=env, settle=0.5), \
+        "a worker holding the GIL outlived its killed parent"
