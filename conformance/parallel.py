@@ -17,7 +17,8 @@ planning, instead of following them.
 A worker that dies (a crash in native code, a kill) takes only what it was running: the pool is restarted and the
 unfinished items run again; an item that was running when two workers died is reported as an `error` of its
 levels instead of being tried a third time. With a timeout (`--timeout`), an item still running past it has its
-worker killed and is reported as timed out, not run again. Ctrl-C stops the workers with the parent; a parent killed
+worker killed and is reported as timed out, not run again, and workers that take up no item for `load_limit`
+seconds are stuck starting: an error, not a hang. Ctrl-C stops the workers with the parent; a parent killed
 outright takes them with it (each watches it: `_exit_with_parent`).
 
 This module imports only the standard library at its top: a worker unpickles it before it sets its threads.
@@ -37,6 +38,16 @@ THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"
 """Set in each worker's environment before anything that reads them loads (torch's OpenMP, NumPy's BLAS)."""
 
 ATTEMPTS = 2  # an item running when this many workers died is reported as an error, not run again
+
+LOAD_SECONDS = 120.0
+"""With a timeout, what loading the adapter may take at least (the timeout if longer): in the parent (its import,
+devices(), versions(), planning: lockstep.api) and in the workers (their start, until one takes up a check). A
+framework's import takes seconds, more than a small check's timeout."""
+
+
+def load_limit(timeout: float | None) -> float | None:
+    """Seconds loading the adapter may take with `timeout` (None: no limit)."""
+    return None if timeout is None else max(timeout, LOAD_SECONDS)
 
 
 class WorkerSetupError(RuntimeError):
@@ -285,7 +296,11 @@ def run(setup: Setup, jobs: int, on_done: Callable[[int, list[Any]], None],
 
     `timeout`: seconds an item may run (from when its worker took it up; the worker's own start, the framework's
     import, is not counted). A worker past it is killed: the item is an error of its levels, not run again (a
-    hang would hang again), and the items the pool's breakage interrupted in other workers run again, unblamed."""
+    hang would hang again), and the items the pool's breakage interrupted in other workers run again, unblamed.
+    With a timeout the workers' start is bounded too (`load_limit`): when no worker has taken up an item for that
+    long and none is running one, they are stuck starting (an adapter only one process may load at a time, held by
+    this one) and WorkerSetupError says so; and a pool is shut down without waiting on a worker that never
+    started, which is killed."""
     import time
     from concurrent.futures import FIRST_COMPLETED, wait
     from concurrent.futures.process import BrokenProcessPool
@@ -308,6 +323,7 @@ def run(setup: Setup, jobs: int, on_done: Callable[[int, list[Any]], None],
             handed += 1
 
     running: dict[int, tuple[int, float]] = {}  # item -> (its worker's pid, when it was taken up)
+    limit = load_limit(timeout)
     timed_out: set[int] = set()
     while handed + len(done) < total:
         pending = [i for i in range(handed, total) if i not in done]
@@ -330,11 +346,19 @@ def run(setup: Setup, jobs: int, on_done: Callable[[int, list[Any]], None],
                     continue
             processes = dict(getattr(executor, "_processes", None) or {})  # pid -> Process, to see who died
             waiting = set(futures)
+            moved = time.monotonic()  # when a worker last took up or finished an item (or the pool started)
             while waiting and not broken:
                 # the started queue is read as the run goes, timeout or not: a pipe left unread fills (about 2,700
                 # items) and blocks every worker writing to it
-                _overdue(started, running, has_result, timeout, timed_out)
+                if _overdue(started, running, has_result, timeout, timed_out):
+                    moved = time.monotonic()
+                if limit is not None and not running and time.monotonic() - moved > limit:
+                    raise WorkerSetupError(f"no worker process took up a check in {limit:g} s: they are stuck "
+                                           "starting (loading the adapter); an adapter that only one process may "
+                                           "load at a time cannot run with --jobs or --timeout")
                 finished, waiting = wait(waiting, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
+                if finished:
+                    moved = time.monotonic()
                 for future in sorted(finished, key=futures.__getitem__):
                     try:
                         done[futures[future]] = future.result()
@@ -351,8 +375,10 @@ def run(setup: Setup, jobs: int, on_done: Callable[[int, list[Any]], None],
             pool.remove_files()
             raise
         finally:
-            executor.shutdown(wait=not broken, cancel_futures=True)
+            executor.shutdown(wait=not broken and limit is None, cancel_futures=True)
         if not broken:
+            if limit is not None:  # a worker still starting never reads its stop: killed after a grace
+                _reap(list(processes.values()), SHUTDOWN_SECONDS)
             pool.remove_files()
         else:
             _drain(started, running)
@@ -384,34 +410,41 @@ def run(setup: Setup, jobs: int, on_done: Callable[[int, list[Any]], None],
 
 
 POLL_SECONDS = 0.25  # how often a run reads the started queue and, with a timeout, looks for overdue items
+SHUTDOWN_SECONDS = 10.0  # with a timeout, how long a finished pool's workers have to end before they are killed
 
 
-def _drain(started: Any, running: dict[int, tuple[int, float]]) -> None:
-    """Read what the workers said they took up (item, pid) into `running` (item -> (pid, when the parent heard))."""
+def _drain(started: Any, running: dict[int, tuple[int, float]]) -> int:
+    """Read what the workers said they took up (item, pid) into `running` (item -> (pid, when the parent heard));
+    how many."""
     import time
 
+    count = 0
     while not started.empty():
         index, pid = started.get()
         running[index] = (pid, time.monotonic())
+        count += 1
+    return count
 
 
 def _overdue(started: Any, running: dict[int, tuple[int, float]], has_result: Callable[[int], bool],
-             timeout: float | None, timed_out: set[int]) -> None:
+             timeout: float | None, timed_out: set[int]) -> int:
     """Kill the worker of every item running longer than `timeout` (once each); the pool then breaks, and `run`
-    reports those items as timed out. Items with a result are not running (their worker has moved on)."""
+    reports those items as timed out. Items with a result are not running (their worker has moved on). Returns how
+    many items workers took up since the last call."""
     import time
 
-    _drain(started, running)
+    taken = _drain(started, running)
     for index in [i for i in running if has_result(i)]:
         del running[index]
     if timeout is None:
-        return
+        return taken
     now = time.monotonic()
     for index, (pid, since) in list(running.items()):
         if index not in timed_out and now - since > timeout:
             timed_out.add(index)
             if not _signal(pid, signal.SIGKILL):  # a hang in native code ignores anything milder
                 timed_out.discard(index)  # it ended meanwhile: its result, if any, still counts
+    return taken
 
 
 @contextmanager

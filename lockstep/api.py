@@ -678,8 +678,9 @@ def certify(adapter: str | Adapter, *, levels: str | int | Iterable[int | str] =
     counts. `timeout`: seconds a check (a construct's levels, or an example recipe) may run before its worker
     process is stopped and the check reported an `error` (default: no limit); it runs the checks in worker
     processes, one at least; loading the adapter and planning (its import, configure_threads(), devices(),
-    versions(), support()) may then take `timeout` or LOAD_SECONDS (120 s), whichever is longer, and past it raise
-    LockstepError (the hanging code is left running in a background thread of this process: nothing stops a thread).
+    versions(), support()) may then take `timeout` or 120 s (parallel.LOAD_SECONDS), whichever is longer, and past
+    it raise LockstepError (the hanging code is left running in a background thread of this process: nothing stops
+    a thread); so may the worker processes' start (LockstepError when none takes up a check that long).
     Raises LockstepError (exit_code 2) for bad settings or an unusable adapter (one that cannot load, whose `name`
     is not a string, or whose versions() or devices() answer is unusable)."""
     from difflib import get_close_matches
@@ -870,13 +871,9 @@ def _certify(adapter: str | Adapter, name: str, *, workers: int, threads: int, a
     return Certificate.of(cert, out, files)
 
 
-LOAD_SECONDS = 120.0
-"""With `timeout`, what loading an adapter and planning its checks may take at least (the timeout if longer): a
-framework's import takes seconds, more than a small check's timeout."""
-
-
 def _bounded(timeout: float | None, work: Callable[[], _T], what: str) -> _T:
-    """`work()`, or with a timeout, LockstepError once it has run max(timeout, LOAD_SECONDS) seconds: it runs in a
+    """`work()`, or with a timeout, LockstepError once it has run `parallel.load_limit(timeout)` seconds (the
+    timeout, 120 s at least: parallel.LOAD_SECONDS): it runs in a
     thread of its own (adapter code that hangs, an import waiting on a server, cannot be stopped from outside; it
     is left running, in the background), its result or exception handed back here."""
     if timeout is None:
@@ -891,7 +888,9 @@ def _bounded(timeout: float | None, work: Callable[[], _T], what: str) -> _T:
         except BaseException as exc:  # handed to the caller's thread, raised there
             box["error"] = exc
 
-    limit = max(timeout, LOAD_SECONDS)
+    from lockstep.conformance.parallel import LOAD_SECONDS, load_limit
+
+    limit = load_limit(timeout) or 0.0
     thread = threading.Thread(target=target, name="lockstep-certify-load", daemon=True)
     thread.start()
     thread.join(limit)

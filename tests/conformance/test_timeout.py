@@ -16,6 +16,7 @@ import pytest
 
 from lockstep import api
 from lockstep.cli import main
+from lockstep.conformance import parallel
 from lockstep.conformance.parallel import timed_out_message
 from lockstep.errors import LockstepError
 
@@ -204,12 +205,12 @@ class SlowDevices(ReferenceAdapter):
 @pytest.fixture
 def slow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     """A module `slow_pkg` whose import (LOCKSTEP_TEST_SLOW_IMPORT) or devices() waits until the test ends; loading
-    then gets the timeout itself (api.LOAD_SECONDS 0)."""
+    then gets the timeout itself (parallel.LOAD_SECONDS 0)."""
     (tmp_path / "slow_pkg.py").write_text(SLOW)
     monkeypatch.syspath_prepend(str(tmp_path))
     release = tmp_path / "release"
     monkeypatch.setenv("LOCKSTEP_TEST_RELEASE", str(release))
-    monkeypatch.setattr(api, "LOAD_SECONDS", 0.0)
+    monkeypatch.setattr(parallel, "LOAD_SECONDS", 0.0)
     yield monkeypatch
     release.write_text("")  # the waiting thread ends
 
@@ -236,7 +237,7 @@ def test_a_hanging_devices_is_an_error_after_the_timeout(slow: pytest.MonkeyPatc
 
 def test_loading_gets_at_least_load_seconds(slow: pytest.MonkeyPatch) -> None:
     """A framework's import takes longer than a small check's timeout: loading is given LOAD_SECONDS at least."""
-    slow.setattr(api, "LOAD_SECONDS", 2.0)
+    slow.setattr(parallel, "LOAD_SECONDS", 2.0)
     release = Path(__import__("os").environ["LOCKSTEP_TEST_RELEASE"])
     timer = __import__("threading").Timer(1.0, release.write_text, args=("",))
     timer.start()
@@ -244,3 +245,62 @@ def test_loading_gets_at_least_load_seconds(slow: pytest.MonkeyPatch) -> None:
                        report=False, log=lambda _m: None)
     timer.join()
     assert cert.certified
+
+
+LICENSED = '''
+import os
+import time
+from pathlib import Path
+
+from lockstep.adapters.reference import ReferenceAdapter
+
+if os.environ.get("LOCKSTEP_TEST_PARENT") != str(os.getpid()):  # a worker: the first one takes the only licence
+    try:
+        if os.environ.get("LOCKSTEP_TEST_NOBODY"):  # nobody gets it: every worker waits
+            raise FileExistsError
+        os.close(os.open(os.environ["LOCKSTEP_TEST_LICENCE"], os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        while not Path(os.environ["LOCKSTEP_TEST_RELEASE"]).exists():
+            time.sleep(0.05)
+        raise SystemExit("released")
+
+
+class Licensed(ReferenceAdapter):
+    name = "licensed"
+'''
+
+
+@pytest.fixture
+def licensed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """`licensed_pkg:Licensed`, whose import in a worker takes the one licence there is (the first worker's), or
+    waits for one until the test ends."""
+    (tmp_path / "licensed_pkg.py").write_text(LICENSED)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    release = tmp_path / "release"
+    monkeypatch.setenv("LOCKSTEP_TEST_PARENT", str(__import__("os").getpid()))
+    monkeypatch.setenv("LOCKSTEP_TEST_LICENCE", str(tmp_path / "licence"))
+    monkeypatch.setenv("LOCKSTEP_TEST_RELEASE", str(release))
+    monkeypatch.setattr(parallel, "LOAD_SECONDS", 3.0)
+    monkeypatch.setattr(parallel, "SHUTDOWN_SECONDS", 2.0)
+    yield monkeypatch
+    release.write_text("")
+
+
+def test_workers_stuck_starting_are_an_error_after_the_load_limit(licensed: pytest.MonkeyPatch) -> None:
+    """No worker ever gets the licence: certify hung forever, whatever --timeout said."""
+    licensed.setenv("LOCKSTEP_TEST_NOBODY", "1")
+    t0 = time.monotonic()
+    with pytest.raises(LockstepError, match=r"no worker process took up a check in 3 s: they are stuck starting"):
+        api.certify("licensed_pkg:Licensed", constructs="relu", dtypes="float64", examples=1, jobs=1, timeout=1,
+                    report=False, log=lambda _m: None)
+    assert time.monotonic() - t0 < 30
+
+
+def test_a_worker_that_never_starts_does_not_hold_up_the_end(licensed: pytest.MonkeyPatch) -> None:
+    """One worker gets the licence and runs every check; the other waits for it at import, never reading its stop:
+    the pool's shutdown waited for it forever."""
+    t0 = time.monotonic()
+    cert = api.certify("licensed_pkg:Licensed", constructs="relu,sigmoid", dtypes="float64", examples=1, jobs=2,
+                       timeout=60, report=False, log=lambda _m: None)
+    assert cert.certified and len(cert.checks) == 4
+    assert time.monotonic() - t0 < 60
