@@ -299,8 +299,8 @@ def run(setup: Setup, jobs: int, on_done: Callable[[int, list[Any]], None],
     hang would hang again), and the items the pool's breakage interrupted in other workers run again, unblamed.
     With a timeout the workers' start is bounded too (`load_limit`): when no worker has taken up an item for that
     long and none is running one, they are stuck starting (an adapter only one process may load at a time, held by
-    this one) and WorkerSetupError says so; and a pool is shut down without waiting on a worker that never
-    started, which is killed."""
+    this one) and WorkerSetupError says so. A finished pool is shut down without waiting on a worker that never
+    started (with a timeout or not): it is killed after SHUTDOWN_SECONDS."""
     import time
     from concurrent.futures import FIRST_COMPLETED, wait
     from concurrent.futures.process import BrokenProcessPool
@@ -375,10 +375,9 @@ def run(setup: Setup, jobs: int, on_done: Callable[[int, list[Any]], None],
             pool.remove_files()
             raise
         finally:
-            executor.shutdown(wait=not broken and limit is None, cancel_futures=True)
+            executor.shutdown(wait=False, cancel_futures=True)
         if not broken:
-            if limit is not None:  # a worker still starting never reads its stop: killed after a grace
-                _reap(list(processes.values()), SHUTDOWN_SECONDS)
+            _reap(list(processes.values()), SHUTDOWN_SECONDS)  # one still starting never reads its stop: killed
             pool.remove_files()
         else:
             _drain(started, running)
@@ -410,7 +409,7 @@ def run(setup: Setup, jobs: int, on_done: Callable[[int, list[Any]], None],
 
 
 POLL_SECONDS = 0.25  # how often a run reads the started queue and, with a timeout, looks for overdue items
-SHUTDOWN_SECONDS = 10.0  # with a timeout, how long a finished pool's workers have to end before they are killed
+SHUTDOWN_SECONDS = 10.0  # how long a finished pool's workers have to end before they are killed
 
 
 def _drain(started: Any, running: dict[int, tuple[int, float]]) -> int:

@@ -296,11 +296,12 @@ def test_workers_stuck_starting_are_an_error_after_the_load_limit(licensed: pyte
     assert time.monotonic() - t0 < 30
 
 
-def test_a_worker_that_never_starts_does_not_hold_up_the_end(licensed: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("timeout", [60, None])
+def test_a_worker_that_never_starts_does_not_hold_up_the_end(licensed: pytest.MonkeyPatch, timeout: Any) -> None:
     """One worker gets the licence and runs every check; the other waits for it at import, never reading its stop:
-    the pool's shutdown waited for it forever."""
+    the pool's shutdown waited for it forever (with the default --jobs too)."""
     t0 = time.monotonic()
     cert = api.certify("licensed_pkg:Licensed", constructs="relu,sigmoid", dtypes="float64", examples=1, jobs=2,
-                       timeout=60, report=False, log=lambda _m: None)
+                       timeout=timeout, report=False, log=lambda _m: None)
     assert cert.certified and len(cert.checks) == 4
     assert time.monotonic() - t0 < 60
