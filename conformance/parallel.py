@@ -324,6 +324,9 @@ def run(setup: Setup, jobs: int, on_done: Callable[[int, list[Any]], None],
 
     running: dict[int, tuple[int, float]] = {}  # item -> (its worker's pid, when it was taken up)
     limit = load_limit(timeout)
+    # where a check runs in this process, its crash shows: one worker already, the timeout is what made it one
+    alone = ("without --timeout (in this process)" if jobs == 1 else
+             "with --jobs 1" + (" and no --timeout" if timeout is not None else ""))
     timed_out: set[int] = set()
     while handed + len(done) < total:
         pending = [i for i in range(handed, total) if i not in done]
@@ -386,8 +389,8 @@ def run(setup: Setup, jobs: int, on_done: Callable[[int, list[Any]], None],
             _reap(list(processes.values()), 5.0)  # the pool sent SIGTERM to the survivors
             pool.remove_files()
             if not running:
-                raise WorkerSetupError("the worker processes died before running any check (run with --jobs 1 "
-                                       "to see why)")
+                raise WorkerSetupError(f"the worker processes died before running any check (run {alone} to see "
+                                       "why)")
             for index in [i for i in running if i in timed_out]:  # stopped on purpose: reported, not run again
                 ran = stopped - running.pop(index)[1]
                 done[index] = error_results(index, timed_out_message(timeout or 0.0), ran)
@@ -401,7 +404,7 @@ def run(setup: Setup, jobs: int, on_done: Callable[[int, list[Any]], None],
                 if deaths[index] >= ATTEMPTS:
                     done[index] = error_results(index, f"the worker process running this check died {ATTEMPTS} "
                                                        "times (killed, or a crash in native code); run it alone "
-                                                       "with --jobs 1 to see", 0.0)
+                                                       f"{alone} to see", 0.0)
             hand_on()
         timed_out.clear()
         running.clear()

@@ -307,7 +307,17 @@ def test_a_dying_worker_costs_only_its_check() -> None:
     for level in ("predictions", "gradients"):
         r = by[f"relu.{level}.float64.cpu"]
         assert r.outcome == "error" and "worker process running this check died" in r.message, r
+        assert r.message.endswith("run it alone with --jobs 1 to see"), r.message
     assert all(c.outcome == "pass" for c in cert.checks if c.construct != "relu"), _checks(cert)
+
+
+def test_a_dying_worker_under_a_timeout_alone_is_told_to_run_without_it() -> None:
+    """With --timeout and --jobs 1 the checks run in one worker already: `--jobs 1` was no advice."""
+    cert = api.certify(DyingOnReluAdapter(), constructs="relu", dtypes="float64", examples=2, jobs=1, timeout=60,
+                       report=False, log=lambda _m: None)
+    assert {c.outcome for c in cert.checks} == {"error"}
+    assert all(c.message.endswith("run it alone without --timeout (in this process) to see") for c in cert.checks), \
+        [c.message for c in cert.checks]
 
 
 # ------------------------------------------------------------------------------------------ pytest-xdist
