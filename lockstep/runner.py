@@ -17,6 +17,7 @@ import math
 import statistics
 import sys
 import time
+import weakref
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -247,15 +248,28 @@ def build_session(prep: Prepared, backend: str, device: str = "cpu", threads: in
     return adapter, session
 
 
+_VERSIONS: weakref.WeakKeyDictionary[Any, dict[str, str]] = weakref.WeakKeyDictionary()
+
+
 def backend_versions(adapter: Adapter, backend: str) -> dict[str, str]:
     """The adapter's versions() as report.json records them, checked (adapters/checked.py): a third-party
-    adapter that answers something other than a mapping, or raises, is a RunError naming the method."""
+    adapter that answers something other than a mapping, or raises, is a RunError naming the method. Asked once per
+    adapter object: the answer checked before a run is the one its report records (it was asked again at the end)."""
     from lockstep.adapters.checked import AdapterError, adapter_versions
 
     try:
-        return adapter_versions(adapter)
+        return dict(_VERSIONS[adapter])
+    except Exception:  # not asked yet, or an object that cannot be a weak key (unhashable, no weak references)
+        pass
+    try:
+        versions = adapter_versions(adapter)
     except AdapterError as exc:
         raise RunError(f"backend `{backend}` cannot be used: {exc}") from None
+    try:
+        _VERSIONS[adapter] = dict(versions)
+    except Exception:
+        pass
+    return versions
 
 
 def prepare_sessions(prog: str, recipe: str | Path, backends: list[str], device: str = "cpu",

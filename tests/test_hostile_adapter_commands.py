@@ -68,6 +68,13 @@ class ControlCharacters(ReferenceAdapter):
             return Support("native", "tf.nn.relu\\x1b[31m\\nrelu  forged line")
         return super().support(construct, dtype=dtype, device=device)
 
+class ChangingVersions(ReferenceAdapter):
+    name = "changing"
+    asked = 0
+    def versions(self):
+        type(self).asked += 1
+        return {"changing-pkg": f"answer {type(self).asked}"}
+
 class RaisingSupport(ReferenceAdapter):
     name = "rsup"
     def support(self, construct, *, dtype, device):
@@ -178,3 +185,12 @@ def test_an_adapters_control_characters_are_shown_escaped(hostile: str, monkeypa
     out = capsys.readouterr().out
     assert "\x1b" not in out and "tf.nn.relu\\x1b[31m\\nrelu  forged line" in out, out
     assert not any(line.startswith("relu  forged") for line in out.splitlines())
+
+
+def test_run_asks_versions_once_and_records_that_answer(hostile: str, tmp_path: Path) -> None:
+    """versions() was asked before the run (checked) and again for the report: an adapter whose answer changed
+    had its report record an answer nobody checked."""
+    out = tmp_path / "out"
+    assert main(["run", str(RECIPE), "--backend", f"{hostile}:ChangingVersions", "--out", str(out), "-q"]) == 0
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert report["versions"]["changing-pkg"] == "answer 1", report["versions"]
