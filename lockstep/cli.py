@@ -11,7 +11,10 @@ import argparse
 import importlib
 import importlib.util
 import os
+import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from lockstep import __version__
@@ -66,12 +69,45 @@ def build_parser(command: str | None = None, *, every: bool = False) -> argparse
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a cancelled CI job, `kill`), raised in the main thread as Ctrl-C's KeyboardInterrupt is, so that
+    every clean-up runs before the command ends (certify's worker processes and their temporary folder, a run
+    folder's lock): killed outright by the default action, the command left them to chance."""
+
+
+def _terminate(_signum: int, _frame: Any) -> None:
+    raise Terminated
+
+
+@contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    """SIGTERM raises Terminated while a command runs, unless ignored by whoever started it; main() called from a
+    thread other than the main one (no handler can be set there) keeps the process's own handling."""
+    try:
+        previous = signal.getsignal(signal.SIGTERM)
+        if previous == signal.SIG_IGN:
+            yield
+            return
+        signal.signal(signal.SIGTERM, _terminate)
+    except (ValueError, OSError, AttributeError):
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)  # None: set outside Python
+
+
 def main(argv: list[str] | None = None) -> int:
     watched = sys.stdout = _WatchedOutput(sys.stdout)
     try:
-        code = _main(argv)
+        with _sigterm_raises():
+            code = _main(argv)
         sys.stdout.flush()  # here, where a failure is reported, not at exit, where Python prints it raw
         return code
+    except Terminated:  # SIGTERM: the clean-ups have run on the way out
+        print("terminated", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:  # Ctrl-C at any point, the start-up's imports included: one word, no traceback
         print("interrupted", file=sys.stderr)
         return 130

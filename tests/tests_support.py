@@ -131,3 +131,19 @@ def survivors_of_a_killed_parent(argv: list[str], workers: Callable[[int], list[
         for pid in {*found, *workers(proc.pid)}:
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
+
+
+def spawned_children(pid: int) -> list[int]:
+    """The worker processes (multiprocessing's spawn children) whose parent is `pid`, from /proc."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            cmd = (entry / "cmdline").read_bytes()
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == pid and b"spawn_main" in cmd:
+            out.append(int(entry.name))
+    return out

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests_support import survivors_of_a_killed_parent
+from tests_support import spawned_children, survivors_of_a_killed_parent
 
 from lockstep import api
 from lockstep.adapters.reference import ReferenceAdapter, ReferenceSession
@@ -370,23 +370,6 @@ def test_the_pytest_plugin_under_xdist_on_torch_gives_certify_s_figures(torch_ce
 
 
 # ------------------------------------------------------------------------------------------ a killed parent
-def _children(pid: int) -> list[int]:
-    """The worker processes (multiprocessing's spawn children) whose parent is `pid`, from /proc."""
-    out = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            cmd = (entry / "cmdline").read_bytes()
-        except (OSError, IndexError, ValueError):
-            continue
-        if ppid == pid and b"spawn_main" in cmd:
-            out.append(int(entry.name))
-    return out
-
-
-
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds the workers through /proc")
 def test_workers_end_with_a_killed_certify(tmp_path: Path) -> None:
     """SIGKILL (or SIGTERM: no clean-up runs either way) on `lockstep certify --jobs 2` takes its workers with it:
@@ -396,4 +379,4 @@ def test_workers_end_with_a_killed_certify(tmp_path: Path) -> None:
     argv = [sys.executable, "-m", "lockstep", "certify", "--adapter", "reference", "--jobs", "2", "--quiet",
             "--report", str(tmp_path / "report")]
     # past their start-up (settle): the watch runs from the initializer on
-    assert not survivors_of_a_killed_parent(argv, _children, 2), "workers outlived their killed parent"
+    assert not survivors_of_a_killed_parent(argv, spawned_children, 2), "workers outlived their killed parent"

@@ -7,12 +7,14 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
-from tests_support import still_running, survivors_of_a_killed_parent
+from tests_support import spawned_children, still_running, survivors_of_a_killed_parent
 
 from lockstep import api
 
@@ -22,6 +24,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import time
 import time
 from pathlib import Path
 
@@ -104,3 +107,35 @@ def test_a_worker_holding_the_gil_ends_with_its_killed_parent(adapters: Path, tm
 
     assert not survivors_of_a_killed_parent(argv, workers, 1, env=env, settle=0.5), \
         "a worker holding the GIL outlived its killed parent"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds the workers through /proc")
+def test_sigterm_stops_certify_with_its_clean_up(tmp_path: Path) -> None:
+    """SIGTERM (a cancelled CI job) ended `lockstep certify` by the default action: no clean-up ran, and the workers'
+    temporary folder stayed. Now it is handled as Ctrl-C is: workers stopped, folder removed, exit 143."""
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    env = {**os.environ, "TMPDIR": str(temporary)}
+    proc = subprocess.Popen([sys.executable, "-m", "lockstep", "certify", "--adapter", "reference", "--jobs", "2",
+                             "--quiet", "--report", str(tmp_path / "report")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, text=True)
+    workers: list[int] = []
+    try:
+        deadline = time.monotonic() + 90
+        while len(workers) < 2 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.1)
+            workers = spawned_children(proc.pid)
+        assert len(workers) >= 2, "the workers did not start"
+        time.sleep(2.0)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 143, (proc.returncode, err)
+        assert err.strip().endswith("terminated") and "Traceback" not in err, err
+        assert not still_running(workers, 10), "workers outlived the terminated command"
+        assert not list(temporary.glob("lockstep-certify-*")), sorted(p.name for p in temporary.iterdir())
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        for pid in workers:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
