@@ -75,27 +75,75 @@ class Terminated(KeyboardInterrupt):
     folder's lock): killed outright by the default action, the command left them to chance."""
 
 
+TERM_GRACE_SECONDS = 10.0
+"""After SIGTERM, how long the clean-up may take before the process ends at once (exit 143). Python runs a signal's
+handler only between bytecodes of the main thread: one waiting in native code (a collective whose peer died, a
+hung kernel) would never see it, and SIGTERM would no longer end the command."""
+
+_WATCH: dict[str, Any] = {}  # the process's one watch: its pipe's write end and whether a command is running
+
+
 def _terminate(_signum: int, _frame: Any) -> None:
     raise Terminated
 
 
+def _watch_for_term() -> int | None:
+    """The write end of the pipe a thread watches for SIGTERM (Python's signal wakeup fd writes the signal's number
+    there as soon as it arrives, whatever the main thread is doing); the thread ends the process TERM_GRACE_SECONDS
+    later if it still runs a command. One thread and pipe per process, made on first use."""
+    if "write" not in _WATCH:
+        import threading
+
+        read, write = os.pipe()
+        os.set_blocking(write, False)
+
+        def watch() -> None:
+            import time
+
+            while True:
+                try:
+                    got = os.read(read, 64)
+                except OSError:
+                    return
+                if not got:
+                    return
+                if signal.SIGTERM in got and _WATCH.get("running"):
+                    time.sleep(TERM_GRACE_SECONDS)
+                    if _WATCH.get("running"):
+                        os._exit(143)
+
+        threading.Thread(target=watch, name="lockstep-sigterm-watch", daemon=True).start()
+        _WATCH["write"] = write
+    return _WATCH["write"]
+
+
 @contextmanager
 def _sigterm_raises() -> Iterator[None]:
-    """SIGTERM raises Terminated while a command runs, unless ignored by whoever started it; main() called from a
-    thread other than the main one (no handler can be set there) keeps the process's own handling."""
+    """SIGTERM raises Terminated while a command runs, and ends the process TERM_GRACE_SECONDS later if the command
+    is still running (`_watch_for_term`); unless SIGTERM is ignored by whoever started us, or main() runs in a thread
+    other than the main one (no handler can be set there), or the process already uses Python's wakeup fd (an
+    event loop): the process's own handling then stands."""
     try:
         previous = signal.getsignal(signal.SIGTERM)
         if previous == signal.SIG_IGN:
+            yield
+            return
+        wakeup = signal.set_wakeup_fd(_watch_for_term())  # raises ValueError off the main thread
+        if wakeup != -1:  # someone else's: theirs, not ours
+            signal.set_wakeup_fd(wakeup)
             yield
             return
         signal.signal(signal.SIGTERM, _terminate)
     except (ValueError, OSError, AttributeError):
         yield
         return
+    _WATCH["running"] = True
     try:
         yield
     finally:
+        _WATCH["running"] = False
         signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)  # None: set outside Python
+        signal.set_wakeup_fd(-1)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -50,6 +50,21 @@ class Spawning(ReferenceAdapter):
         return super().build(model, dtype=dtype, device=device, recipe=recipe)
 
 
+class Swallowing(ReferenceAdapter):
+    """For tanh models: waits forever and swallows every exception, the one SIGTERM raises included."""
+    name = "swallowing"
+
+    def build(self, model, *, dtype, device="cpu", recipe=None):
+        if _hangs(model):
+            Path(os.environ["LOCKSTEP_TEST_OUT"], f"waiting-{os.getpid()}").write_text("")
+            while True:
+                try:
+                    time.sleep(3600)
+                except BaseException:
+                    pass
+        return super().build(model, dtype=dtype, device=device, recipe=recipe)
+
+
 class HoldsTheGil(ReferenceAdapter):
     """For tanh models: a regular expression that backtracks for ages without releasing the GIL."""
     name = "holds-the-gil"
@@ -139,3 +154,27 @@ def test_sigterm_stops_certify_with_its_clean_up(tmp_path: Path) -> None:
         for pid in workers:
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
+
+
+def test_sigterm_ends_a_command_that_does_not_stop_within_the_grace(adapters: Path, tmp_path: Path) -> None:
+    """A command whose main thread never gets back to Python (or swallows the exception, as here) ends
+    TERM_GRACE_SECONDS after SIGTERM: handling SIGTERM must not make a command unkillable by it."""
+    from lockstep.cli import TERM_GRACE_SECONDS
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path])}
+    proc = subprocess.Popen([sys.executable, "-m", "lockstep", "certify", "--adapter", "worker_pkg:Swallowing",
+                             "--construct", "tanh", "--dtype", "float64", "--examples", "1", "--jobs", "1", "--quiet",
+                             "--report", str(tmp_path / "report")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    try:
+        deadline = time.monotonic() + 90
+        while not list(adapters.glob("waiting-*")) and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.1)
+        assert list(adapters.glob("waiting-*")), "the command did not reach the swallowing call"
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(TERM_GRACE_SECONDS + 20) == 143
+        assert TERM_GRACE_SECONDS - 1 < time.monotonic() - t0 < TERM_GRACE_SECONDS + 20
+    finally:
+        if proc.poll() is None:
+            proc.kill()
