@@ -45,9 +45,14 @@ devices(), versions(), planning: lockstep.api) and in the workers (their start, 
 framework's import takes seconds, more than a small check's timeout."""
 
 
+LIMIT_CEILING = 1e9
+"""The longest limit set (31 years): a larger --timeout (1e10, written for "no limit") would overflow the system's
+timers and thread waits."""
+
+
 def load_limit(timeout: float | None) -> float | None:
     """Seconds loading the adapter may take with `timeout` (None: no limit)."""
-    return None if timeout is None else max(timeout, LOAD_SECONDS)
+    return None if timeout is None else min(max(timeout, LOAD_SECONDS), LIMIT_CEILING)
 
 
 class WorkerSetupError(RuntimeError):

@@ -871,15 +871,51 @@ def _certify(adapter: str | Adapter, name: str, *, workers: int, threads: int, a
     return Certificate.of(cert, out, files)
 
 
+class _LoadTimedOut(BaseException):
+    """Raised by SIGALRM in the main thread when loading the adapter runs past its limit (`_bounded`): a
+    BaseException that adapter code's `except Exception` does not swallow, and that `adapter_code` lets pass."""
+
+
 def _bounded(timeout: float | None, work: Callable[[], _T], what: str) -> _T:
     """`work()`, or with a timeout, LockstepError once it has run `parallel.load_limit(timeout)` seconds (the
-    timeout, 120 s at least: parallel.LOAD_SECONDS): it runs in a
-    thread of its own (adapter code that hangs, an import waiting on a server, cannot be stopped from outside; it
-    is left running, in the background), its result or exception handed back here."""
+    timeout, 120 s at least: parallel.LOAD_SECONDS).
+
+    In the main thread, `work` runs right there under a SIGALRM timer: adapter code keeps the thread it has
+    without a timeout (an import may set signal handlers, which only the main thread can), and a hang that returns
+    to Python, or a native one that checks for signals (a regular expression), is stopped, as are SIGTERM and Ctrl-C
+    during it. Off the main thread (or where SIGALRM is someone else's), it runs in a thread of its own, left running
+    in the background when it hangs. A hang in native code that never checks for signals is out of reach either
+    way (SIGKILL ends it)."""
     if timeout is None:
         return work()
+    import signal
     import threading
 
+    from lockstep.adapters.checked import PassThrough
+    from lockstep.conformance.parallel import LOAD_SECONDS, load_limit
+
+    limit = load_limit(timeout) or 0.0
+    late = LockstepError(f"{what} still running after {limit:g} s (--timeout {timeout:g}; loading gets "
+                         f"{LOAD_SECONDS:g} s at least)")
+    alarm = getattr(signal, "SIGALRM", None)
+    mine = (alarm is not None and threading.current_thread() is threading.main_thread()
+            and signal.getsignal(alarm) in (signal.SIG_DFL, None) and signal.getitimer(signal.ITIMER_REAL)[0] == 0)
+    if mine:
+        class TimedOut(_LoadTimedOut, PassThrough):
+            pass
+
+        def ring(_signum: int, _frame: Any) -> None:
+            raise TimedOut
+
+        signal.signal(alarm, ring)
+        try:
+            signal.setitimer(signal.ITIMER_REAL, limit)
+            return work()
+        except TimedOut:
+            raise late from None
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(alarm, signal.SIG_DFL)
     box: dict[str, Any] = {}
 
     def target() -> None:
@@ -888,15 +924,11 @@ def _bounded(timeout: float | None, work: Callable[[], _T], what: str) -> _T:
         except BaseException as exc:  # handed to the caller's thread, raised there
             box["error"] = exc
 
-    from lockstep.conformance.parallel import LOAD_SECONDS, load_limit
-
-    limit = load_limit(timeout) or 0.0
     thread = threading.Thread(target=target, name="lockstep-certify-load", daemon=True)
     thread.start()
     thread.join(limit)
     if thread.is_alive():
-        raise LockstepError(f"{what} still running after {limit:g} s (--timeout {timeout:g}; loading gets "
-                            f"{LOAD_SECONDS:g} s at least)")
+        raise late
     if "error" in box:
         raise box["error"]
     return box["result"]

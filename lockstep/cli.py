@@ -70,9 +70,18 @@ def build_parser(command: str | None = None, *, every: bool = False) -> argparse
 
 
 class Terminated(KeyboardInterrupt):
-    """SIGTERM (a cancelled CI job, `kill`), raised in the main thread as Ctrl-C's KeyboardInterrupt is, so that
-    every clean-up runs before the command ends (certify's worker processes and their temporary folder, a run
-    folder's lock): killed outright by the default action, the command left them to chance."""
+    """SIGTERM (a cancelled CI job, `kill`) or SIGHUP (a closed terminal, a dropped ssh session), raised in the main
+    thread as Ctrl-C's KeyboardInterrupt is, so that every clean-up runs before the command ends (certify's worker
+    processes and their temporary folder, a run folder's lock): ended outright by the default action, the command
+    left them to chance. `signum`: which."""
+
+    def __init__(self, signum: int = signal.SIGTERM) -> None:
+        super().__init__(signum)
+        self.signum = int(signum)
+
+
+ENDING = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+"""The signals a command handles as Terminated (where the platform has them)."""
 
 
 TERM_GRACE_SECONDS = 10.0
@@ -83,8 +92,8 @@ hung kernel) would never see it, and SIGTERM would no longer end the command."""
 _WATCH: dict[str, Any] = {}  # the process's one watch: its pipe's write end and whether a command is running
 
 
-def _terminate(_signum: int, _frame: Any) -> None:
-    raise Terminated
+def _terminate(signum: int, _frame: Any) -> None:
+    raise Terminated(signum)
 
 
 def _watch_for_term() -> int | None:
@@ -107,10 +116,11 @@ def _watch_for_term() -> int | None:
                     return
                 if not got:
                     return
-                if signal.SIGTERM in got and _WATCH.get("running"):
+                ending = [int(n) for n in ENDING if int(n) in got]
+                if ending and _WATCH.get("running"):
                     time.sleep(TERM_GRACE_SECONDS)
                     if _WATCH.get("running"):
-                        os._exit(143)
+                        os._exit(128 + ending[0])
 
         threading.Thread(target=watch, name="lockstep-sigterm-watch", daemon=True).start()
         _WATCH["write"] = write
@@ -119,21 +129,20 @@ def _watch_for_term() -> int | None:
 
 @contextmanager
 def _sigterm_raises() -> Iterator[None]:
-    """SIGTERM raises Terminated while a command runs, and ends the process TERM_GRACE_SECONDS later if the command
-    is still running (`_watch_for_term`); unless SIGTERM is ignored by whoever started us, or main() runs in a thread
-    other than the main one (no handler can be set there), or the process already uses Python's wakeup fd (an
-    event loop): the process's own handling then stands."""
+    """SIGTERM and SIGHUP raise Terminated while a command runs, and end the process TERM_GRACE_SECONDS later if the
+    command is still running (`_watch_for_term`); each unless ignored by whoever started us (`nohup`), and none where
+    main() runs in a thread other than the main one (no handler can be set there) or the process already uses
+    Python's wakeup fd (an event loop): the process's own handling then stands."""
     try:
-        previous = signal.getsignal(signal.SIGTERM)
-        if previous == signal.SIG_IGN:
-            yield
-            return
+        previous = {n: signal.getsignal(n) for n in ENDING}
         wakeup = signal.set_wakeup_fd(_watch_for_term())  # raises ValueError off the main thread
         if wakeup != -1:  # someone else's: theirs, not ours
             signal.set_wakeup_fd(wakeup)
             yield
             return
-        signal.signal(signal.SIGTERM, _terminate)
+        for n, handler in previous.items():
+            if handler != signal.SIG_IGN:
+                signal.signal(n, _terminate)
     except (ValueError, OSError, AttributeError):
         yield
         return
@@ -142,7 +151,8 @@ def _sigterm_raises() -> Iterator[None]:
         yield
     finally:
         _WATCH["running"] = False
-        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)  # None: set outside Python
+        for n, handler in previous.items():  # None: set outside Python, the default
+            signal.signal(n, handler if handler is not None else signal.SIG_DFL)
         signal.set_wakeup_fd(-1)
 
 
@@ -153,9 +163,12 @@ def main(argv: list[str] | None = None) -> int:
             code = _main(argv)
         sys.stdout.flush()  # here, where a failure is reported, not at exit, where Python prints it raw
         return code
-    except Terminated:  # SIGTERM: the clean-ups have run on the way out
-        print("terminated", file=sys.stderr)
-        return 143
+    except Terminated as ended:  # SIGTERM or SIGHUP: the clean-ups have run on the way out
+        try:  # after SIGHUP the terminal may be gone
+            print("hung up" if ended.signum == getattr(signal, "SIGHUP", None) else "terminated", file=sys.stderr)
+        except OSError:
+            pass
+        return 128 + ended.signum
     except KeyboardInterrupt:  # Ctrl-C at any point, the start-up's imports included: one word, no traceback
         print("interrupted", file=sys.stderr)
         return 130

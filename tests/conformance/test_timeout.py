@@ -193,6 +193,17 @@ if os.environ.get("LOCKSTEP_TEST_SLOW_IMPORT"):
     _wait()
 
 
+if os.environ.get("LOCKSTEP_TEST_BACKTRACKING_IMPORT"):  # native code that never returns to Python
+    import re
+
+    re.match(r"(a+)+$", "a" * 60 + "b")
+
+if os.environ.get("LOCKSTEP_TEST_SIGNAL_AT_IMPORT"):  # as a framework may: only the main thread can
+    import signal
+
+    signal.signal(signal.SIGUSR1, lambda *_args: None)
+
+
 class SlowDevices(ReferenceAdapter):
     name = "slow-devices"
 
@@ -305,3 +316,31 @@ def test_a_worker_that_never_starts_does_not_hold_up_the_end(licensed: pytest.Mo
                        timeout=timeout, report=False, log=lambda _m: None)
     assert cert.certified and len(cert.checks) == 4
     assert time.monotonic() - t0 < 60
+
+
+def test_a_hang_in_native_code_at_import_is_stopped_too(slow: pytest.MonkeyPatch) -> None:
+    """An import stuck in a backtracking regular expression (native code, holding the GIL) ran in a thread of its
+    own, out of reach of the load limit and of SIGTERM; loading runs in the main thread now, under a timer."""
+    slow.setenv("LOCKSTEP_TEST_BACKTRACKING_IMPORT", "1")
+    t0 = time.monotonic()
+    with pytest.raises(LockstepError, match=r"loading it .* still running after 1 s"):
+        api.certify("slow_pkg:SlowDevices", constructs="relu", timeout=1, report=False, log=lambda _m: None)
+    assert time.monotonic() - t0 < 20
+
+
+def test_an_adapter_setting_signal_handlers_at_import_loads_with_a_timeout(slow: pytest.MonkeyPatch) -> None:
+    """It failed with 'signal only works in main thread' with --timeout only (the load ran in another thread)."""
+    slow.setenv("LOCKSTEP_TEST_SIGNAL_AT_IMPORT", "1")
+    slow.setattr(parallel, "LOAD_SECONDS", 30.0)
+    Path(__import__("os").environ["LOCKSTEP_TEST_RELEASE"]).write_text("")  # devices() answers at once
+    cert = api.certify("slow_pkg:SlowDevices", constructs="relu", dtypes="float64", examples=1, timeout=30,
+                       report=False, log=lambda _m: None)
+    assert cert.certified
+
+
+@pytest.mark.parametrize("timeout", [1e10, 1e300])
+def test_a_timeout_beyond_the_system_timers_means_no_practical_limit(timeout: float) -> None:
+    """--timeout 1e10 (written for "no limit") overflowed a thread wait: a traceback."""
+    cert = api.certify("reference", constructs="relu", dtypes="float64", examples=1, timeout=timeout, report=False,
+                       log=lambda _m: None)
+    assert cert.certified

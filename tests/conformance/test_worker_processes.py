@@ -125,9 +125,12 @@ def test_a_worker_holding_the_gil_ends_with_its_killed_parent(adapters: Path, tm
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds the workers through /proc")
-def test_sigterm_stops_certify_with_its_clean_up(tmp_path: Path) -> None:
-    """SIGTERM (a cancelled CI job) ended `lockstep certify` by the default action: no clean-up ran, and the workers'
-    temporary folder stayed. Now it is handled as Ctrl-C is: workers stopped, folder removed, exit 143."""
+@pytest.mark.parametrize("sent, said", [("SIGTERM", "terminated"), ("SIGHUP", "hung up")])
+def test_sigterm_stops_certify_with_its_clean_up(tmp_path: Path, sent: str, said: str) -> None:
+    """SIGTERM (a cancelled CI job) or SIGHUP (a closed terminal) ended `lockstep certify` by the default action: no
+    clean-up ran, and the workers' temporary folder stayed. Now they are handled as Ctrl-C is: workers stopped,
+    folder removed, exit 128 + the signal's number."""
+    number = getattr(signal, sent)
     temporary = tmp_path / "tmp"
     temporary.mkdir()
     env = {**os.environ, "TMPDIR": str(temporary)}
@@ -142,10 +145,10 @@ def test_sigterm_stops_certify_with_its_clean_up(tmp_path: Path) -> None:
             workers = spawned_children(proc.pid)
         assert len(workers) >= 2, "the workers did not start"
         time.sleep(2.0)
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(number)
         _, err = proc.communicate(timeout=60)
-        assert proc.returncode == 143, (proc.returncode, err)
-        assert err.strip().endswith("terminated") and "Traceback" not in err, err
+        assert proc.returncode == 128 + number, (proc.returncode, err)
+        assert err.strip().endswith(said) and "Traceback" not in err, err
         assert not still_running(workers, 10), "workers outlived the terminated command"
         assert not list(temporary.glob("lockstep-certify-*")), sorted(p.name for p in temporary.iterdir())
     finally:
