@@ -134,9 +134,12 @@ def test_sigterm_stops_certify_with_its_clean_up(tmp_path: Path, sent: str, said
     temporary = tmp_path / "tmp"
     temporary.mkdir()
     env = {**os.environ, "TMPDIR": str(temporary)}
+    # the signal's default action in the command, whatever this process inherited (`nohup` ignores SIGHUP, and an
+    # ignored signal is left ignored)
     proc = subprocess.Popen([sys.executable, "-m", "lockstep", "certify", "--adapter", "reference", "--jobs", "2",
                              "--quiet", "--report", str(tmp_path / "report")],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, text=True)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, text=True,
+                            preexec_fn=lambda: signal.signal(number, signal.SIG_DFL))
     workers: list[int] = []
     try:
         deadline = time.monotonic() + 90
