@@ -108,11 +108,12 @@ def still_running(pids: list[int], seconds: float) -> list[int]:
     return [p for p in pids if process_running(p)]
 
 
-def survivors_of_a_killed_parent(argv: list[str], workers: Callable[[int], list[int]], count: int, *,
+def survivors_of_a_killed_parent(argv: list[str], workers: Callable[[int], list[int]], count: int, temporary: Path, *,
                                  env: dict[str, str] | None = None, settle: float = 1.0) -> list[int]:
     """Start `argv`; once `workers(its pid)` lists `count` processes (within 90 s; AssertionError if not), wait
     `settle` seconds and SIGKILL it: the workers still running 20 s later. Every process found is killed before
-    returning, whatever happened."""
+    returning, whatever happened. `temporary`: its TMPDIR (a killed certify cannot remove its workers' folder)."""
+    env = {**(env if env is not None else os.environ), "TMPDIR": str(temporary)}
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     found: list[int] = []
     try:

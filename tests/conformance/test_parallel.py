@@ -379,4 +379,4 @@ def test_workers_end_with_a_killed_certify(tmp_path: Path) -> None:
     argv = [sys.executable, "-m", "lockstep", "certify", "--adapter", "reference", "--jobs", "2", "--quiet",
             "--report", str(tmp_path / "report")]
     # past their start-up (settle): the watch runs from the initializer on
-    assert not survivors_of_a_killed_parent(argv, spawned_children, 2), "workers outlived their killed parent"
+    assert not survivors_of_a_killed_parent(argv, spawned_children, 2, tmp_path), "workers outlived their killed parent"

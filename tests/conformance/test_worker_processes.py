@@ -120,7 +120,7 @@ def test_a_worker_holding_the_gil_ends_with_its_killed_parent(adapters: Path, tm
     def workers(_parent: int) -> list[int]:  # those that reached the GIL-holding call
         return [int(p.name.split("-")[1]) for p in adapters.glob("worker-*")]
 
-    assert not survivors_of_a_killed_parent(argv, workers, 1, env=env, settle=0.5), \
+    assert not survivors_of_a_killed_parent(argv, workers, 1, tmp_path, env=env, settle=0.5), \
         "a worker holding the GIL outlived its killed parent"
 
 
@@ -167,7 +167,7 @@ def test_sigterm_ends_a_command_that_does_not_stop_within_the_grace(adapters: Pa
     TERM_GRACE_SECONDS after SIGTERM: handling SIGTERM must not make a command unkillable by it."""
     from lockstep.cli import TERM_GRACE_SECONDS
 
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path])}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path]), "TMPDIR": str(tmp_path)}
     proc = subprocess.Popen([sys.executable, "-m", "lockstep", "certify", "--adapter", "worker_pkg:Swallowing",
                              "--construct", "tanh", "--dtype", "float64", "--examples", "1", "--jobs", "1", "--quiet",
                              "--report", str(tmp_path / "report")],
