@@ -679,8 +679,9 @@ def certify(adapter: str | Adapter, *, levels: str | int | Iterable[int | str] =
     process is stopped and the check reported an `error` (default: no limit); it runs the checks in worker
     processes, one at least; loading the adapter and planning (its import, configure_threads(), devices(),
     versions(), support()) may then take `timeout` or 120 s (parallel.LOAD_SECONDS), whichever is longer, and past
-    it raise LockstepError (the hanging code is left running in a background thread of this process: nothing stops
-    a thread); so may the worker processes' start (LockstepError when none takes up a check that long).
+    it raise LockstepError (a SIGALRM timer in the main thread; called from another thread, the loading runs in a
+    thread of its own, left running in the background when it hangs); so may the worker processes' start
+    (LockstepError when none takes up a check that long).
     Raises LockstepError (exit_code 2) for bad settings or an unusable adapter (one that cannot load, whose `name`
     is not a string, or whose versions() or devices() answer is unusable)."""
     from difflib import get_close_matches
@@ -871,11 +872,6 @@ def _certify(adapter: str | Adapter, name: str, *, workers: int, threads: int, a
     return Certificate.of(cert, out, files)
 
 
-class _LoadTimedOut(BaseException):
-    """Raised by SIGALRM in the main thread when loading the adapter runs past its limit (`_bounded`): a
-    BaseException that adapter code's `except Exception` does not swallow, and that `adapter_code` lets pass."""
-
-
 def _bounded(timeout: float | None, work: Callable[[], _T], what: str) -> _T:
     """`work()`, or with a timeout, LockstepError once it has run `parallel.load_limit(timeout)` seconds (the
     timeout, 120 s at least: parallel.LOAD_SECONDS).
@@ -901,8 +897,9 @@ def _bounded(timeout: float | None, work: Callable[[], _T], what: str) -> _T:
     mine = (alarm is not None and threading.current_thread() is threading.main_thread()
             and signal.getsignal(alarm) in (signal.SIG_DFL, None) and signal.getitimer(signal.ITIMER_REAL)[0] == 0)
     if mine:
-        class TimedOut(_LoadTimedOut, PassThrough):
-            pass
+        class TimedOut(PassThrough):
+            """SIGALRM's: a BaseException that adapter code's `except Exception` does not swallow, and that
+            `adapter_code` lets pass."""
 
         def ring(_signum: int, _frame: Any) -> None:
             raise TimedOut

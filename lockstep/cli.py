@@ -85,9 +85,9 @@ ENDING = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasatt
 
 
 TERM_GRACE_SECONDS = 10.0
-"""After SIGTERM, how long the clean-up may take before the process ends at once (exit 143). Python runs a signal's
-handler only between bytecodes of the main thread: one waiting in native code (a collective whose peer died, a
-hung kernel) would never see it, and SIGTERM would no longer end the command."""
+"""After SIGTERM or SIGHUP, how long the clean-up may take before the process ends at once (exit 143 or 129).
+Python runs a signal's handler only between bytecodes of the main thread: one waiting in native code (a collective
+whose peer died, a hung kernel) would never see it, and SIGTERM would no longer end the command."""
 
 _WATCH: dict[str, Any] = {}  # the process's one watch: its pipe's write end and whether a command is running
 
@@ -96,10 +96,10 @@ def _terminate(signum: int, _frame: Any) -> None:
     raise Terminated(signum)
 
 
-def _watch_for_term() -> int | None:
-    """The write end of the pipe a thread watches for SIGTERM (Python's signal wakeup fd writes the signal's number
-    there as soon as it arrives, whatever the main thread is doing); the thread ends the process TERM_GRACE_SECONDS
-    later if it still runs a command. One thread and pipe per process, made on first use."""
+def _watch_for_term() -> int:
+    """The write end of the pipe a thread watches for SIGTERM and SIGHUP (Python's signal wakeup fd writes the
+    signal's number there as soon as it arrives, whatever the main thread is doing); the thread ends the process
+    TERM_GRACE_SECONDS later if it still runs a command. One thread and pipe per process, made on first use."""
     if "write" not in _WATCH:
         import threading
 

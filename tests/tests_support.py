@@ -5,7 +5,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -108,13 +108,16 @@ def still_running(pids: list[int], seconds: float) -> list[int]:
     return [p for p in pids if process_running(p)]
 
 
-def survivors_of_a_killed_parent(argv: list[str], workers: Callable[[int], list[int]], count: int, temporary: Path, *,
-                                 env: dict[str, str] | None = None, settle: float = 1.0) -> list[int]:
-    """Start `argv`; once `workers(its pid)` lists `count` processes (within 90 s; AssertionError if not), wait
-    `settle` seconds and SIGKILL it: the workers still running 20 s later. Every process found is killed before
-    returning, whatever happened. `temporary`: its TMPDIR (a killed certify cannot remove its workers' folder)."""
+@contextlib.contextmanager
+def command_with_workers(argv: list[str], workers: Callable[[int], list[int]], count: int, temporary: Path, *,
+                         env: dict[str, str] | None = None, **popen: Any) -> Iterator[tuple[Any, list[int]]]:
+    """Start `argv` (TMPDIR `temporary`: a command killed outright cannot remove its workers' folder) and wait until
+    `workers(its pid)` lists `count` processes (90 s at most; AssertionError if not): (the Popen, those pids).
+    Afterwards, whatever happened, the command and every worker found are killed. `popen`: more Popen arguments
+    (stdout and stderr default to DEVNULL)."""
     env = {**(env if env is not None else os.environ), "TMPDIR": str(temporary)}
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    popen = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, **popen}
+    proc = subprocess.Popen(argv, env=env, **popen)
     found: list[int] = []
     try:
         deadline = time.monotonic() + 90
@@ -122,16 +125,25 @@ def survivors_of_a_killed_parent(argv: list[str], workers: Callable[[int], list[
             time.sleep(0.1)
             found = workers(proc.pid)
         assert len(found) >= count, f"the workers did not start ({len(found)} of {count} found)"
+        yield proc, found
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(10)
+        for pid in {*found, *workers(proc.pid)} - {proc.pid}:  # the command itself is reaped: its pid is free
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def survivors_of_a_killed_parent(argv: list[str], workers: Callable[[int], list[int]], count: int, temporary: Path, *,
+                                 env: dict[str, str] | None = None, settle: float = 1.0) -> list[int]:
+    """Start `argv`; once `workers(its pid)` lists `count` processes, wait `settle` seconds and SIGKILL it: the workers
+    still running 20 s later (`command_with_workers` kills them all afterwards)."""
+    with command_with_workers(argv, workers, count, temporary, env=env) as (proc, found):
         time.sleep(settle)
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
         return still_running(found, 20)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        for pid in {*found, *workers(proc.pid)}:
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGKILL)
 
 
 def spawned_children(pid: int) -> list[int]:

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from tests_support import spawned_children, still_running, survivors_of_a_killed_parent
+from tests_support import command_with_workers, spawned_children, still_running, survivors_of_a_killed_parent
 
 from lockstep import api
 
@@ -133,20 +133,12 @@ def test_sigterm_stops_certify_with_its_clean_up(tmp_path: Path, sent: str, said
     number = getattr(signal, sent)
     temporary = tmp_path / "tmp"
     temporary.mkdir()
-    env = {**os.environ, "TMPDIR": str(temporary)}
+    argv = [sys.executable, "-m", "lockstep", "certify", "--adapter", "reference", "--jobs", "2", "--quiet", "--report",
+            str(tmp_path / "report")]
     # the signal's default action in the command, whatever this process inherited (`nohup` ignores SIGHUP, and an
     # ignored signal is left ignored)
-    proc = subprocess.Popen([sys.executable, "-m", "lockstep", "certify", "--adapter", "reference", "--jobs", "2",
-                             "--quiet", "--report", str(tmp_path / "report")],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, text=True,
-                            preexec_fn=lambda: signal.signal(number, signal.SIG_DFL))
-    workers: list[int] = []
-    try:
-        deadline = time.monotonic() + 90
-        while len(workers) < 2 and time.monotonic() < deadline and proc.poll() is None:
-            time.sleep(0.1)
-            workers = spawned_children(proc.pid)
-        assert len(workers) >= 2, "the workers did not start"
+    with command_with_workers(argv, spawned_children, 2, temporary, stderr=subprocess.PIPE, text=True,
+                              preexec_fn=lambda: signal.signal(number, signal.SIG_DFL)) as (proc, workers):
         time.sleep(2.0)
         proc.send_signal(number)
         _, err = proc.communicate(timeout=60)
@@ -154,12 +146,6 @@ def test_sigterm_stops_certify_with_its_clean_up(tmp_path: Path, sent: str, said
         assert err.strip().endswith(said) and "Traceback" not in err, err
         assert not still_running(workers, 10), "workers outlived the terminated command"
         assert not list(temporary.glob("lockstep-certify-*")), sorted(p.name for p in temporary.iterdir())
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        for pid in workers:
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGKILL)
 
 
 def test_sigterm_ends_a_command_that_does_not_stop_within_the_grace(adapters: Path, tmp_path: Path) -> None:
@@ -167,20 +153,15 @@ def test_sigterm_ends_a_command_that_does_not_stop_within_the_grace(adapters: Pa
     TERM_GRACE_SECONDS after SIGTERM: handling SIGTERM must not make a command unkillable by it."""
     from lockstep.cli import TERM_GRACE_SECONDS
 
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path]), "TMPDIR": str(tmp_path)}
-    proc = subprocess.Popen([sys.executable, "-m", "lockstep", "certify", "--adapter", "worker_pkg:Swallowing",
-                             "--construct", "tanh", "--dtype", "float64", "--examples", "1", "--jobs", "1", "--quiet",
-                             "--report", str(tmp_path / "report")],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    try:
-        deadline = time.monotonic() + 90
-        while not list(adapters.glob("waiting-*")) and time.monotonic() < deadline and proc.poll() is None:
-            time.sleep(0.1)
-        assert list(adapters.glob("waiting-*")), "the command did not reach the swallowing call"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path])}
+    argv = [sys.executable, "-m", "lockstep", "certify", "--adapter", "worker_pkg:Swallowing", "--construct", "tanh",
+            "--dtype", "float64", "--examples", "1", "--jobs", "1", "--quiet", "--report", str(tmp_path / "report")]
+
+    def waiting(_parent: int) -> list[int]:  # the command itself, once in the swallowing call
+        return [int(p.name.split("-")[1]) for p in adapters.glob("waiting-*")]
+
+    with command_with_workers(argv, waiting, 1, tmp_path, env=env) as (proc, _):
         t0 = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(TERM_GRACE_SECONDS + 20) == 143
         assert TERM_GRACE_SECONDS - 1 < time.monotonic() - t0 < TERM_GRACE_SECONDS + 20
-    finally:
-        if proc.poll() is None:
-            proc.kill()
