@@ -599,7 +599,8 @@ def run_item(target: Target, item: Spec | Path | dp.ExampleRecipe, options: Opti
 def certify(adapter: Adapter, name: str, options: Options,
             on_result: Callable[[int, int, CheckResult], None] | None = None, *, jobs: int = 1,
             source: str | bytes | None = None, threads: int = 1, workers: Any = None,
-            versions: dict[str, str] | None = None, timeout: float | None = None) -> Certification:
+            versions: dict[str, str] | None = None, timeout: float | None = None,
+            items: list[tuple[Spec | Path | dp.ExampleRecipe, str, str]] | None = None) -> Certification:
     """Run every planned check; `on_result(done, total, result)` reports progress after each, in plan order.
 
     With `jobs` > 1 the items run in that many worker processes (conformance/parallel.py), each with `threads`
@@ -608,9 +609,10 @@ def certify(adapter: Adapter, name: str, options: Options,
     `workers`: a `parallel.Workers` started ahead for this run (the caller closes it). `versions`: what the
     caller read (and checked) of `adapter.versions()` already. `timeout`: seconds each item may run before its
     worker is stopped and the item reported an error (`--timeout`); it runs the items in worker processes, one at
-    least, since only a process can be stopped whatever it is doing."""
+    least, since only a process can be stopped whatever it is doing. `items`: `plan(adapter, options)` as the
+    caller made it already (under its time limit: planning asks the adapter's support()), so it is asked once."""
     cert = new_certification(adapter, name, options, versions)
-    items = list(plan(adapter, options))
+    items = list(plan(adapter, options)) if items is None else items
     t0 = time.perf_counter()
 
     def hand_on(index: int, results: list[CheckResult]) -> None:

@@ -20,6 +20,7 @@ built or edited in Python; `overrides` (`--set`) and `seed` (`--seed`) change a 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -719,8 +720,10 @@ def certify(adapter: str | Adapter, *, levels: str | int | Iterable[int | str] =
         chosen_devices = tuple(dict.fromkeys(chosen_devices))
     explicit = report if report is not True and report is not False else None
     check_out_arg(None if explicit is None else _path(explicit, "report"), "--report", "lockstep certify")
+    made: list[Path] = []  # report folders this call creates: removed again if it stops before writing to them
     if explicit is not None:  # an explicit report folder is checked before anything else is loaded
         foreign_report_folder(Path(explicit))
+        made += _missing_folders(Path(explicit))
         writable_folder(explicit, "--report", "lockstep certify")
     if chosen:
         known = {s.construct for s in SPECS} | {p.parent.name for p in example_recipes()}
@@ -748,7 +751,10 @@ def certify(adapter: str | Adapter, *, levels: str | int | Iterable[int | str] =
     try:
         return _certify(adapter, name, workers=workers, threads=threads, ahead=ahead, explicit=explicit,
                         report=report, chosen_devices=chosen_devices, say=say, progress=progress, options=options,
-                        home=home, timeout=timeout)
+                        home=home, timeout=timeout, made=made)
+    except BaseException:  # an unknown adapter, one that cannot load, Ctrl-C: no empty report folder is left
+        _remove_empty(made)
+        raise
     finally:
         if ahead is not None:
             ahead.close()
@@ -775,9 +781,11 @@ def _own_name(adapter: Any, label: str, default: str, *, empty: bool = True) -> 
 def _certify(adapter: str | Adapter, name: str, *, workers: int, threads: int, ahead: Any,
              explicit: PathLike | None, report: PathLike | bool, chosen_devices: tuple[str, ...] | None,
              say: Callable[[str], None], progress: Callable[[int, int, CheckResult], None] | None,
-             options: dict[str, Any], home: Path, timeout: float | None = None) -> Certificate:
+             options: dict[str, Any], home: Path, timeout: float | None = None,
+             made: list[Path] | None = None) -> Certificate:
     """`certify` once its arguments are checked (and its workers started ahead, if any). `home`: the working
-    folder when it was called, which a relative report folder is in (read before any adapter code ran)."""
+    folder when it was called, which a relative report folder is in (read before any adapter code ran). `made`
+    gets the report folders it creates (the caller removes them, if still empty, when it stops on an error)."""
     from lockstep.adapters.checked import (
         AdapterError,
         AdapterRaised,
@@ -833,6 +841,8 @@ def _certify(adapter: str | Adapter, name: str, *, workers: int, threads: int, a
         shown = Path(explicit) if explicit is not None else Path(f"certify-{safe_name(own)}")
         out = home / shown
         foreign_report_folder(out)  # a run's or a deployment's folder keeps its own report.json
+        if made is not None:
+            made += _missing_folders(out)
         out = writable_folder(out, "--report", "lockstep certify")
         _clear_failures(out)
     chosen = Options(devices=tuple(chosen_devices or offered), report_dir=out, report_shown=shown, **options)
@@ -841,9 +851,9 @@ def _certify(adapter: str | Adapter, name: str, *, workers: int, threads: int, a
         + (f", {workers} worker processes × {threads} threads" if workers > 1 else "")
         + (f", each check stopped after {timeout:g} s" if timeout is not None else ""))
     # the progress counts what the summary counts: one result per level of a construct, one per example recipe
-    total = _bounded(timeout, lambda: sum(len(item.levels) if hasattr(item, "levels") else 1
-                                          for item, _, _ in plan(instance, chosen)),
-                    f"adapter `{name}`: planning the checks (its support())")
+    planned = _bounded(timeout, lambda: list(plan(instance, chosen)),
+                       f"adapter `{name}`: planning the checks")
+    total = sum(len(item.levels) if hasattr(item, "levels") else 1 for item, _, _ in planned)
     count = [0]
 
     def each(_item_done: int, _items: int, result: CheckResult) -> None:
@@ -853,7 +863,7 @@ def _certify(adapter: str | Adapter, name: str, *, workers: int, threads: int, a
 
     try:
         cert = run_suite(instance, name, chosen, each, jobs=workers, source=source, threads=threads or 1,
-                         workers=ahead, versions=versions, timeout=timeout)
+                         workers=ahead, versions=versions, timeout=timeout, items=planned)
     except WorkerSetupError as exc:  # the worker processes cannot load or plan the adapter
         raise LockstepError(f"adapter `{name}`: {exc}") from None
     if workers > 1:
@@ -1042,7 +1052,6 @@ def migrate(paths: PathLike | Iterable[PathLike], *, check: bool = False, out: P
     copied as if it were), files already under `out` are not read again as input, and a file not written leaves
     nothing there (nor an `out` folder this call made). LockstepError (exit_code 2) for paths that name no
     document or an unusable `out`, before any file is written."""
-    import contextlib
 
     from lockstep.runfolder import check_out_arg, writable_folder
     from lockstep.spec.atomic import write_text
@@ -1071,9 +1080,7 @@ def migrate(paths: PathLike | Iterable[PathLike], *, check: bool = False, out: P
     made: list[Path] = []  # folders this call creates under --out: removed at the end if still empty
 
     def tidy() -> None:
-        for folder in sorted(set(made), key=lambda p: len(p.parts), reverse=True):
-            with contextlib.suppress(OSError):
-                folder.rmdir()  # only an empty one goes
+        _remove_empty(made)
 
     if out_dir is not None and not check:
         made += _missing_folders(out_dir)
@@ -1194,6 +1201,14 @@ def _missing_folders(folder: Path) -> list[Path]:
         missing.append(folder)
         folder = folder.parent
     return missing
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove those of `folders` (made by this call) that are still empty, the deepest first: a command that
+    stopped leaves no empty output folder of its own behind, and never anything written into one."""
+    for folder in sorted(set(folders), key=lambda p: len(p.parts), reverse=True):
+        with contextlib.suppress(OSError):
+            folder.rmdir()  # only an empty one goes
 
 
 def _leading_comments(text: str) -> str:

@@ -192,6 +192,24 @@ def test_certify_unknown_adapter_exits_2(capsys) -> None:
     assert "unknown adapter" in capsys.readouterr().err
 
 
+def test_a_certification_that_stops_leaves_no_empty_report_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                  capsys) -> None:
+    """The report folder is made early (proven writable before the adapter loads); a run that then stops on an
+    unknown or unloadable adapter removes the folders it made, and only those, and only while empty."""
+    (tmp_path / "badad.py").write_text("raise ImportError('licence server down')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    assert main(["certify", "--adapter", "no_such_framework", "--report", str(tmp_path / "a" / "b")]) == 2
+    assert main(["certify", "--adapter", "badad:X", "--report", "r"]) == 2
+    assert main(["certify", "--adapter", "badad:X"]) == 2  # the default folder is made after the load: none either
+    assert "licence server down" in capsys.readouterr().err
+    kept = tmp_path / "kept"
+    (kept / "mine").mkdir(parents=True)
+    assert main(["certify", "--adapter", "no_such_framework", "--report", str(kept)]) == 2
+    assert {p.name for p in tmp_path.iterdir()} - {"__pycache__"} == {"badad.py", "kept"}
+    assert (kept / "mine").is_dir()
+
+
 def test_certify_command_end_to_end(tmp_path: Path, capsys) -> None:
     out = tmp_path / "report"
     code = main(["certify", "--adapter", f"{__name__}:EpsilonInside", "--dtype", "float64", "--construct",
