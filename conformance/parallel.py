@@ -293,7 +293,7 @@ def timed_out_message(timeout: float) -> str:
 
 def run(setup: Setup, jobs: int, on_done: Callable[[int, list[Any]], None],
         error_results: Callable[[int, str, float], list[Any]], workers: Workers | None = None,
-        timeout: float | None = None) -> None:
+        timeout: float | None = None, say: Callable[[str], None] | None = None) -> None:
     """Run every planned item in up to `jobs` workers; `on_done(index, results)` is called in plan order.
     `error_results(index, message, seconds)` makes an item's results when the workers running it kept dying or it
     ran out of time (`seconds`: how long it ran, as far as the parent knows; 0 when unknown). `workers`:
@@ -304,8 +304,10 @@ def run(setup: Setup, jobs: int, on_done: Callable[[int, list[Any]], None],
     hang would hang again), and the items the pool's breakage interrupted in other workers run again, unblamed.
     With a timeout the workers' start is bounded too (`load_limit`): when no worker has taken up an item for that
     long and none is running one, they are stuck starting (an adapter only one process may load at a time, held by
-    this one) and WorkerSetupError says so. A finished pool is shut down without waiting on a worker that never
-    started (with a timeout or not): it is killed after SHUTDOWN_SECONDS."""
+    this one) and WorkerSetupError says so; without a timeout there is no limit, and `say` is told once, after
+    LOAD_SECONDS, that the workers still have not started (the run would otherwise wait silently forever). A
+    finished pool is shut down without waiting on a worker that never started (with a timeout or not): it is
+    killed after SHUTDOWN_SECONDS."""
     import time
     from concurrent.futures import FIRST_COMPLETED, wait
     from concurrent.futures.process import BrokenProcessPool
@@ -329,6 +331,7 @@ def run(setup: Setup, jobs: int, on_done: Callable[[int, list[Any]], None],
 
     running: dict[int, tuple[int, float]] = {}  # item -> (its worker's pid, when it was taken up)
     limit = load_limit(timeout)
+    told = say is None  # without a limit: whether the user was told of workers that do not start
     # where a check runs in this process, its crash shows: one worker already, the timeout is what made it one
     alone = ("without --timeout (in this process)" if jobs == 1 else
              "with --jobs 1" + (" and no --timeout" if timeout is not None else ""))
@@ -360,10 +363,16 @@ def run(setup: Setup, jobs: int, on_done: Callable[[int, list[Any]], None],
                 # items) and blocks every worker writing to it
                 if _overdue(started, running, has_result, timeout, timed_out):
                     moved = time.monotonic()
-                if limit is not None and not running and time.monotonic() - moved > limit:
+                idle = not running and time.monotonic() - moved
+                if limit is not None and idle and idle > limit:
                     raise WorkerSetupError(f"no worker process took up a check in {limit:g} s: they are stuck "
                                            "starting (loading the adapter); an adapter that only one process may "
                                            "load at a time cannot run with --jobs or --timeout")
+                if not told and idle and idle > LOAD_SECONDS and say is not None:
+                    told = True
+                    say(f"no worker process has taken up a check in {LOAD_SECONDS:g} s: still loading the adapter? "
+                        "(an adapter that only one process may load at a time cannot run with --jobs: use "
+                        "--jobs 1; --timeout stops the wait); waiting")
                 finished, waiting = wait(waiting, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
                 if finished:
                     moved = time.monotonic()

@@ -600,7 +600,8 @@ def certify(adapter: Adapter, name: str, options: Options,
             on_result: Callable[[int, int, CheckResult], None] | None = None, *, jobs: int = 1,
             source: str | bytes | None = None, threads: int = 1, workers: Any = None,
             versions: dict[str, str] | None = None, timeout: float | None = None,
-            items: list[tuple[Spec | Path | dp.ExampleRecipe, str, str]] | None = None) -> Certification:
+            items: list[tuple[Spec | Path | dp.ExampleRecipe, str, str]] | None = None,
+            say: Callable[[str], None] | None = None) -> Certification:
     """Run every planned check; `on_result(done, total, result)` reports progress after each, in plan order.
 
     With `jobs` > 1 the items run in that many worker processes (conformance/parallel.py), each with `threads`
@@ -610,7 +611,8 @@ def certify(adapter: Adapter, name: str, options: Options,
     caller read (and checked) of `adapter.versions()` already. `timeout`: seconds each item may run before its
     worker is stopped and the item reported an error (`--timeout`); it runs the items in worker processes, one at
     least, since only a process can be stopped whatever it is doing. `items`: `plan(adapter, options)` as the
-    caller made it already (under its time limit: planning asks the adapter's support()), so it is asked once."""
+    caller made it already (under its time limit), so it is made once. `say`: where a line goes that the user should
+    read while the run goes on (worker processes that do not start)."""
     cert = new_certification(adapter, name, options, versions)
     items = list(plan(adapter, options)) if items is None else items
     t0 = time.perf_counter()
@@ -629,7 +631,7 @@ def certify(adapter: Adapter, name: str, options: Options,
         setup = parallel.Setup(source if source is not None else parallel.adapter_source(adapter, adapter),
                                name, asdict(options), threads, tuple(parallel.item_name(i) for i in items))
         parallel.run(setup, jobs, hand_on, lambda index, message, seconds: _error_results(
-            items[index], message, seconds), workers, timeout)
+            items[index], message, seconds), workers, timeout, say)
     else:
         for index, (item, dtype, device) in enumerate(items):
             hand_on(index, run_item(Target(adapter, name, dtype, device), item, options))

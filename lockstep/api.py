@@ -678,8 +678,8 @@ def certify(adapter: str | Adapter, *, levels: str | int | Iterable[int | str] =
     its own). `progress(done, total, result)` is called after each check, counting the checks the summary
     counts. `timeout`: seconds a check (a construct's levels, or an example recipe) may run before its worker
     process is stopped and the check reported an `error` (default: no limit); it runs the checks in worker
-    processes, one at least; loading the adapter and planning (its import, configure_threads(), devices(),
-    versions(), support()) may then take `timeout` or 120 s (parallel.LOAD_SECONDS), whichever is longer, and past
+    processes, one at least; loading the adapter (its import, configure_threads(), devices(),
+    versions(), planning) may then take `timeout` or 120 s (parallel.LOAD_SECONDS), whichever is longer, and past
     it raise LockstepError (a SIGALRM timer in the main thread; called from another thread, the loading runs in a
     thread of its own, left running in the background when it hangs); so may the worker processes' start
     (LockstepError when none takes up a check that long).
@@ -863,7 +863,8 @@ def _certify(adapter: str | Adapter, name: str, *, workers: int, threads: int, a
 
     try:
         cert = run_suite(instance, name, chosen, each, jobs=workers, source=source, threads=threads or 1,
-                         workers=ahead, versions=versions, timeout=timeout, items=planned)
+                         workers=ahead, versions=versions, timeout=timeout, items=planned,
+                         say=say)
     except WorkerSetupError as exc:  # the worker processes cannot load or plan the adapter
         raise LockstepError(f"adapter `{name}`: {exc}") from None
     if workers > 1:

@@ -45,7 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="stop a check still running after SECONDS (a hanging adapter): its worker process is "
                              "killed and the check reported an error, the others go on (default: no limit; it runs "
                              "the checks in worker processes, one at least). Loading the adapter (its import, "
-                             "devices(), versions(), support()) may take SECONDS or 120 s, whichever is longer: "
+                             "devices(), versions(), planning) may take SECONDS or 120 s, whichever is longer: "
                              "past it, exit 2")
     parser.add_argument("--report", default=None, metavar="DIR",
                         help="report folder (default: certify-<adapter>/)")

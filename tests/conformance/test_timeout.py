@@ -307,6 +307,22 @@ def test_workers_stuck_starting_are_an_error_after_the_load_limit(licensed: pyte
     assert time.monotonic() - t0 < 30
 
 
+def test_without_a_timeout_workers_stuck_starting_are_told_of(licensed: pytest.MonkeyPatch) -> None:
+    """No --timeout, no limit: the run waited silently forever; now it says so once after LOAD_SECONDS (3 s here)
+    and goes on waiting (here until the workers give up, when the licence server is released)."""
+    licensed.setenv("LOCKSTEP_TEST_NOBODY", "1")
+    said: list[str] = []
+    release = Path(__import__("os").environ["LOCKSTEP_TEST_RELEASE"])
+    timer = __import__("threading").Timer(6.0, release.write_text, args=("",))
+    timer.start()
+    with pytest.raises(LockstepError, match="a worker process could not start"):
+        api.certify("licensed_pkg:Licensed", constructs="relu,sigmoid", dtypes="float64", examples=1, jobs=2,
+                    report=False, log=said.append)
+    timer.join()
+    told = [line for line in said if "no worker process has taken up a check in 3 s" in line]
+    assert len(told) == 1 and "--jobs 1" in told[0], said
+
+
 @pytest.mark.parametrize("timeout", [60, None])
 def test_a_worker_that_never_starts_does_not_hold_up_the_end(licensed: pytest.MonkeyPatch, timeout: Any) -> None:
     """One worker gets the licence and runs every check; the other waits for it at import, never reading its stop:
