@@ -58,13 +58,19 @@ def adapter_code(what: str) -> Iterator[None]:
         raise AdapterRaised(exc, what) from None
 
 
+def safe_str(value: object, unshowable: str | None = None) -> str:
+    """`str(value)`, or `unshowable` (default: "(a T that cannot be shown)") where the adapter's object's own
+    `__str__` raises: a message or a report about an adapter's answer must not crash on the answer's text."""
+    try:
+        return str(value)
+    except Exception:
+        return unshowable if unshowable is not None else f"(a {type(value).__name__} that cannot be shown)"
+
+
 def describe(exc: BaseException) -> str:
     """An exception as a message says it: `TypeName: text` (AdapterRaised says its own sentence), even when the
     exception's own `str()` raises."""
-    try:
-        text = str(exc)
-    except Exception:
-        text = "(its message cannot be shown: str() raised)"
+    text = safe_str(exc, "(its message cannot be shown: str() raised)")
     if isinstance(exc, AdapterRaised):
         return text
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

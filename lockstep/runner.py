@@ -204,11 +204,7 @@ def _plain_settings(answer: Any) -> dict[str, Any]:
     crashed `lockstep run` after training, while it wrote its report."""
     from collections.abc import Mapping
 
-    def text(value: Any) -> str:
-        try:
-            return str(value)
-        except Exception:
-            return f"(a {type(value).__name__} that cannot be shown)"
+    from lockstep.adapters.checked import safe_str as text
 
     if answer is None:
         return {}

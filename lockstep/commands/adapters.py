@@ -32,6 +32,7 @@ def _details(rows: list, wanted: list[str] | None) -> tuple[dict[str, dict], lis
     """{adapter: {execution, constructs: [{construct, kind, float32: {status, note}, float64: {...}}]}} and the
     names asked for that are not available here."""
     from lockstep.adapters.base import Support, provenance_table
+    from lockstep.adapters.checked import safe_str
     from lockstep.adapters.registry import AdapterNotFound, get
 
     def cell(s: Support | Exception) -> dict[str, str]:
@@ -49,10 +50,7 @@ def _details(rows: list, wanted: list[str] | None) -> tuple[dict[str, dict], lis
             continue
         execution = getattr(adapter, "EXECUTION", "")
         if not isinstance(execution, str):
-            try:
-                execution = str(execution)
-            except Exception:
-                execution = "(its EXECUTION cannot be shown)"
+            execution = safe_str(execution, "(its EXECUTION cannot be shown)")
         out[name] = {"execution": execution,
                      "constructs": [{"construct": construct, "kind": kind,
                                      **{dt: cell(s) for dt, s in by_dtype.items()}}
@@ -63,9 +61,10 @@ def _details(rows: list, wanted: list[str] | None) -> tuple[dict[str, dict], lis
 def _shown(text: object) -> str:
     """An adapter's own text (devices, versions, notes, reasons) as the terminal shows it: a control character in
     it is written as an escape, not obeyed (it could clear the screen or forge lines of the listing)."""
+    from lockstep.adapters.checked import safe_str
     from lockstep.spec.diagnostics import escape_text
 
-    return escape_text(str(text))
+    return escape_text(safe_str(text))
 
 
 def _errors(details: dict[str, dict]) -> list[str]:
