@@ -29,7 +29,7 @@ from __future__ import annotations
 import os
 import pickle
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -293,7 +293,8 @@ def timed_out_message(timeout: float) -> str:
 
 def run(setup: Setup, jobs: int, on_done: Callable[[int, list[Any]], None],
         error_results: Callable[[int, str, float], list[Any]], workers: Workers | None = None,
-        timeout: float | None = None, say: Callable[[str], None] | None = None) -> None:
+        timeout: float | None = None, say: Callable[[str], None] | None = None,
+        order: Sequence[int] | None = None) -> None:
     """Run every planned item in up to `jobs` workers; `on_done(index, results)` is called in plan order.
     `error_results(index, message, seconds)` makes an item's results when the workers running it kept dying or it
     ran out of time (`seconds`: how long it ran, as far as the parent knows; 0 when unknown). `workers`:
@@ -307,7 +308,8 @@ def run(setup: Setup, jobs: int, on_done: Callable[[int, list[Any]], None],
     this one) and WorkerSetupError says so; without a timeout there is no limit, and `say` is told once, after
     LOAD_SECONDS, that the workers still have not started (the run would otherwise wait silently forever). A
     finished pool is shut down without waiting on a worker that never started (with a timeout or not): it is
-    killed after SHUTDOWN_SECONDS."""
+    killed after SHUTDOWN_SECONDS. `order`: the items in the order the workers take them up (default: plan order),
+    such that a long item is not taken up last, to run alone while the other workers idle."""
     import time
     from concurrent.futures import FIRST_COMPLETED, wait
     from concurrent.futures.process import BrokenProcessPool
@@ -337,7 +339,7 @@ def run(setup: Setup, jobs: int, on_done: Callable[[int, list[Any]], None],
              "with --jobs 1" + (" and no --timeout" if timeout is not None else ""))
     timed_out: set[int] = set()
     while handed + len(done) < total:
-        pending = [i for i in range(handed, total) if i not in done]
+        pending = [i for i in (order if order is not None else range(total)) if i >= handed and i not in done]
         early = ahead is not None
         pool = ahead or Workers(setup.adapter, setup.name, setup.threads, min(jobs, len(pending)), start=0)
         executor, started, ahead = pool.executor, pool.started, None

@@ -380,3 +380,45 @@ def test_workers_end_with_a_killed_certify(tmp_path: Path) -> None:
             "--report", str(tmp_path / "report")]
     # past their start-up (settle): the watch runs from the initializer on
     assert not survivors_of_a_killed_parent(argv, spawned_children, 2, tmp_path), "workers outlived their killed parent"
+
+
+ORDERED = '''
+import os
+from lockstep.adapters.reference import ReferenceAdapter
+
+class Ordered(ReferenceAdapter):
+    """Writes the name of each recipe it builds a session for, in the order it does."""
+    name = "ordered"
+
+    def build(self, model, *, dtype, device="cpu", recipe=None):
+        if recipe is not None:
+            with open(os.environ["LOCKSTEP_TEST_ORDER"], "a", encoding="utf-8") as f:
+                f.write(recipe.metadata.name + "\\n")
+        return super().build(model, dtype=dtype, device=device, recipe=recipe)
+'''
+
+
+def test_the_largest_example_recipe_is_taken_up_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """tiny-gpt, last by name and the longest recipe by far, ran alone at the end of a --jobs run; workers now take
+    up the largest recipe of each run of recipes first (suite.dispatch_order), and the results, the progress and
+    the report keep plan order. One worker (--timeout) shows the order the items are taken up in."""
+    from lockstep.conformance import suite
+
+    (tmp_path / "ordered_pkg.py").write_text(ORDERED)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("LOCKSTEP_TEST_ORDER", str(tmp_path / "order.txt"))
+    settings = dict(constructs="inline-model,tiny-gpt,relu", dtypes="float64", examples=1, recipe_steps=1)
+    cert, progress = _certify("ordered_pkg:Ordered", 1, timeout=120, **settings)
+    built = (tmp_path / "order.txt").read_text().split()
+    taken = [n for n in dict.fromkeys(built) if not n.startswith("conformance-")]  # the generated cases' own names
+    assert taken == ["tiny-gpt", "inline-model"] and built[0].startswith("conformance-relu"), built
+    serial, serial_progress = _certify("ordered_pkg:Ordered", 1, **settings)
+    assert _checks(cert) == _checks(serial) and progress == serial_progress
+    assert [c.construct for c in cert.checks] == ["relu", "relu", "inline-model", "tiny-gpt"]
+    items = list(suite.plan(ReferenceAdapter(), suite.Options()))
+    order = suite.dispatch_order(items)
+    assert sorted(order) == list(range(len(items)))
+    recipes = [i for i in order if isinstance(items[i][0], Path)]
+    assert [items[i][0].parent.name for i in recipes[:2]] == ["tiny-gpt", "csv-binary"]  # then plan order
+    assert [i for i in order if not isinstance(items[i][0], Path)] == [
+        i for i in range(len(items)) if not isinstance(items[i][0], Path)]
