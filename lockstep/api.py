@@ -24,7 +24,6 @@ import contextlib
 import hashlib
 import json
 import os
-import re
 import sys
 import weakref
 from collections.abc import Callable, Iterable, Mapping
@@ -412,7 +411,7 @@ def run(recipe: PathLike | Recipe, backend: str = "reference", out: PathLike | N
     from lockstep.checkpoint import checkpoints
     from lockstep.effective import RESOLVED, as_integer, resolved_yaml
     from lockstep.progress import Progress
-    from lockstep.runfolder import RUN_OUTPUTS, check_out_arg, claim, recipe_inputs
+    from lockstep.runfolder import RUN_OUTPUTS, check_out_arg, claim, default_out, recipe_inputs
     from lockstep.runner import (
         RunError,
         RunFailed,
@@ -440,7 +439,7 @@ def run(recipe: PathLike | Recipe, backend: str = "reference", out: PathLike | N
             raise LockstepError(str(exc)) from None
     eff = _effective(recipe, overrides, seed)
     name = eff.recipe.metadata.name
-    folder_path = Path(out) if out is not None else Path(f"runs/{name}-{re.sub(r'[^A-Za-z0-9_.-]+', '_', backend)}")
+    folder_path = default_out(out, name, backend)
     inputs = recipe_inputs(eff.path or eff.base / "<recipe>", (eff.recipe, eff.model, eff.base))
     folder = claim(folder_path, outputs=RUN_OUTPUTS, inputs=inputs,
                    mode="resume" if resume else "overwrite" if overwrite else "fresh", prog="lockstep run")

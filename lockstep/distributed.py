@@ -328,9 +328,11 @@ def _may_distribute(recipe: str) -> bool:
 
 
 def out_folder(args: argparse.Namespace, recipe: Recipe) -> Path:
-    """The run folder `lockstep run` writes into (`--out`, or runs/<recipe name>-<backend>)."""
-    from lockstep.runfolder import default_out
+    """The run folder `lockstep run` writes into (`--out`, or runs/<recipe name>-<backend>); an empty `--out` (an
+    unset shell variable) is refused, as one process's run refuses it."""
+    from lockstep.runfolder import check_out_arg, default_out
 
+    check_out_arg(args.out, "--out", "lockstep run")
     return default_out(args.out, recipe.metadata.name, args.backend)
 
 
@@ -400,7 +402,11 @@ def train_replicas(args: argparse.Namespace, loaded: tuple[Any, Any, Path], n: i
     from lockstep.runfolder import RUN_OUTPUTS, FolderError, claim, recipe_inputs
 
     recipe = loaded[0]
-    out = out_folder(args, recipe)
+    try:
+        out = out_folder(args, recipe)
+    except FolderError as exc:  # every rank says it and stops, before any joins the group
+        print(exc, file=sys.stderr)
+        return 2
     launched = world is not None and world.launcher == "lockstep"
     if launched:
         _die_with_launcher()
@@ -590,9 +596,9 @@ def launch(args: argparse.Namespace, loaded: tuple[Any, Any, Path], n: int) -> i
     from lockstep.runfolder import RUN_OUTPUTS, FolderError, claim, recipe_inputs
 
     recipe = loaded[0]
-    out = out_folder(args, recipe)
     mode = "resume" if args.resume else "overwrite" if args.overwrite else "fresh"
     try:
+        out = out_folder(args, recipe)
         folder = claim(out, outputs=RUN_OUTPUTS, inputs=recipe_inputs(args.recipe, loaded), mode=mode,
                        prog="lockstep run")
     except FolderError as exc:

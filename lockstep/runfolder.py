@@ -105,10 +105,13 @@ class FolderError(LockstepError):
 
 
 def default_out(out: str | os.PathLike[str] | None, recipe_name: str, backend: str) -> Path:
-    """`--out`, or runs/<recipe name>-<backend> (`lockstep run`, one process or data parallel)."""
+    """`--out`, or runs/<recipe name>-<backend> (`lockstep run` and `lockstep.run`, one process or data parallel;
+    an empty `--out` is refused before: check_out_arg)."""
     import re
 
-    return Path(out or f"runs/{recipe_name}-{re.sub(r'[^A-Za-z0-9_.-]+', '_', backend)}")
+    if out is not None:
+        return Path(out)
+    return Path(f"runs/{recipe_name}-{re.sub(r'[^A-Za-z0-9_.-]+', '_', backend)}")
 
 
 def check_out_arg(value: str | None, flag: str = "--out", prog: str = "lockstep") -> None:

@@ -255,16 +255,20 @@ def test_checkpoints_record_their_replicas_inside_the_verified_metadata(tmp_path
      "--replicas 3, but torchrun started 2 processes"),
     (["--replicas", "64", "--backend", "torch"], {"LOCKSTEP_MAX_REPLICAS": "8"}, "64 replicas would run 64 copies of "
      "the model on this machine"),
-], ids=["zero", "divide", "no-engine", "in-process-under-torchrun", "bad-rank", "rank-outside", "mismatch", "too-many"])
+    (["--replicas", "2", "--out", ""], {}, "--out is empty"),
+    (["--replicas", "2", "--backend", "torch", "--out", ""], {"RANK": "0", "WORLD_SIZE": "2"}, "--out is empty"),
+], ids=["zero", "divide", "no-engine", "in-process-under-torchrun", "bad-rank", "rank-outside", "mismatch", "too-many",
+        "empty-out", "empty-out-under-torchrun"])
 def test_refusals_exit_2_with_one_line(tmp_path: Path, capsys, monkeypatch, args: list[str], env: dict,
                                        words: str) -> None:
     for k, v in env.items():
         monkeypatch.setenv(k, v)
+    monkeypatch.chdir(tmp_path)  # an empty --out took the default runs/ folder here (data parallel only)
     path = write(tmp_path)
     code = main(["run", str(path), "--out", str(tmp_path / "out"), "-q", *args])
     err = capsys.readouterr().err
     assert code == 2 and words in err and "Traceback" not in err, (code, err)
-    assert not (tmp_path / "out" / "metrics.jsonl").exists()
+    assert not (tmp_path / "out" / "metrics.jsonl").exists() and not (tmp_path / "runs").exists()
 
 
 def test_a_model_with_batch_norm_and_replicas_asked_on_the_command_line_must_state_the_mode(tmp_path: Path,

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -83,11 +82,6 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def out_folder(args: argparse.Namespace, recipe) -> Path:
-    """`--out`, or runs/<recipe name>-<backend> (the data-parallel paths write there too)."""
-    from lockstep.runfolder import default_out
-
-    return default_out(args.out, recipe.metadata.name, args.backend)
 
 
 def _summary(r: RunResult) -> None:
