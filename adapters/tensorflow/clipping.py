@@ -25,14 +25,22 @@ Grads = list[tf.Tensor]
 def clip_to_norm(grads: Grads, max_norm: float, norm: tf.Tensor) -> Grads:
     """`tf.clip_by_global_norm`; a max_norm beyond the gradients' dtype clips nothing (a finite ‖g‖ is below it),
     where TensorFlow would scale by inf · (1/inf) = NaN."""
-    if grads and max_norm > grads[0].dtype.max:
+    if grads and float(max_norm) > float(grads[0].dtype.max):  # in Python floats: NumPy warns casting 1e39 down
         return grads
     return tf.clip_by_global_norm(grads, max_norm, use_norm=norm)[0]
 
 
+def clip_to_value(grads: Grads, clip_value: float) -> Grads:
+    """`tf.clip_by_value` at ±clip_value; a threshold beyond the gradients' dtype clips nothing, said so here rather
+    than by casting it to ±inf (the same gradients, without NumPy's overflow warning on the user's terminal)."""
+    if grads and float(clip_value) > float(grads[0].dtype.max):
+        return grads
+    return [tf.clip_by_value(g, -clip_value, clip_value) for g in grads]
+
+
 CLIPPING: dict[str, Callable[[Grads, Any, tf.Tensor], Grads]] = {
     "global_norm": lambda gs, clip, norm: clip_to_norm(gs, clip.max_norm, norm),
-    "value": lambda gs, clip, norm: [tf.clip_by_value(g, -clip.clip_value, clip.clip_value) for g in gs],
+    "value": lambda gs, clip, norm: clip_to_value(gs, clip.clip_value),
 }
 """Each spec clipping's TensorFlow mapping, by name: `fn(gradients, clipping, global norm) -> gradients`."""
 
