@@ -16,7 +16,6 @@ from __future__ import annotations
 import csv
 import io
 import math
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
@@ -32,6 +31,7 @@ from lockstep.spec.files import NotRegularFileError, file_kind, open_regular
 from lockstep.spec.losses import CLASS_INDEX_LOSSES
 from lockstep.spec.npy import read_npz_header
 from lockstep.spec.paths import resolve_path
+from lockstep.spec.semantics.data import csv_records, csv_row
 
 PROBABILITY_LOSSES = ("binary_crossentropy", "categorical_crossentropy")  # targets are probabilities in [0, 1]
 
@@ -201,7 +201,7 @@ def _load_csv(path: Path, target: str | int, header: bool, delimiter: str, targe
     count, width, named = 0, 0, not header
     try:
         with open_regular(path) as raw, io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as fh:
-            for _line, row in _records(fh, delimiter):
+            for _line, row in csv_records(fh, delimiter):
                 if not named:
                     names, width, named = [c.strip() for c in row], len(row), True
                     continue
@@ -234,7 +234,7 @@ def _load_csv(path: Path, target: str | int, header: bool, delimiter: str, targe
     values = np.empty((count, width))
     try:
         with open_regular(path) as raw, io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as fh:
-            records = _records(fh, delimiter)
+            records = csv_records(fh, delimiter)
             if header:
                 next(records, None)
             r = -1
@@ -250,46 +250,12 @@ def _load_csv(path: Path, target: str | int, header: bool, delimiter: str, targe
     return np.delete(values, col, axis=1), (y.astype(np.int64) if target_type == "class_index" else y)
 
 
-def _records(fh: io.TextIOWrapper, delimiter: str):
-    """(line the record ends on, cells) of every non-blank record (blank lines are not samples)."""
-    reader = csv.reader(fh, delimiter=delimiter)
-    for row in reader:
-        if row and any(c.strip() for c in row):
-            yield reader.line_num, row
-
-
-_NUMBER = re.compile(r"\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*", re.ASCII)
-"""A CSV cell's number: ASCII decimal digits, an optional point and exponent (Python's float() also takes
-underscores, `5_0` = 50, and every script's digits, `٥` = 5: a typo or a foreign file read as a number)."""
-
-
 def _parse_row(path: Path, line: int, row: list[str], width: int, names: list[str], col: int, target_type: str,
                probabilities: bool, loss: str) -> list[float]:
-    if len(row) != width:
-        raise DataError(f"{path}:{line}: {len(row)} cells, expected {width}")
-    out = []
-    for c, cell in enumerate(row):
-        try:
-            v = float(cell)
-        except ValueError:
-            v = None
-        if v is None or (math.isfinite(v) and not _NUMBER.fullmatch(cell)):  # float() also reads 5_0 and ٥
-            raise DataError(f"{path}:{line}: `{cell.strip()}` in column {_column(names, c)} is not a number")
-        if not math.isfinite(v):
-            raise DataError(f"{path}:{line}: `{cell.strip()}` in column {_column(names, c)} is not a finite "
-                            "number")
-        if c == col and target_type == "class_index" and (v < 0 or v != int(v)):
-            raise DataError(f"{path}:{line}: target `{cell.strip()}` is not a class index "
-                            "(a non-negative integer)")
-        if c == col and probabilities and not 0.0 <= v <= 1.0:
-            raise DataError(f"{path}:{line}: target `{cell.strip()}` in column {_column(names, c)} is outside "
-                            f"[0, 1]: `{loss}` takes probabilities (or 0/1 labels) as targets")
-        out.append(v)
-    return out
-
-
-def _column(names: list[str], c: int) -> str:
-    return f"`{names[c]}`" if c < len(names) else str(c + 1)
+    try:
+        return csv_row(row, width, names, col, target_type, probabilities, loss)
+    except ValueError as exc:
+        raise DataError(f"{path}:{line}: {exc}") from None
 
 
 # ------------------------------------------------------------------------------------------ batches

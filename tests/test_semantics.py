@@ -316,6 +316,26 @@ def test_csv_source_is_checked_statically(folder: Path) -> None:
     assert "gives samples of shape [2]" in one(recipe(source=src % "label"), folder).message
 
 
+@pytest.mark.parametrize(("row", "message"), [
+    ("1,2,3,x,0", "`d.csv`:8: `x` in column `d` is not a number"),
+    ("1,2,3,nan,0", "`d.csv`:8: `nan` in column `d` is not a finite number"),
+    ("1,2,3,1e400,0", "`d.csv`:8: `1e400` in column `d` is not a finite number"),
+    ("1,2,3,4,nan", "`d.csv`:8: `nan` in column `label` is not a finite number"),
+    ("1,2,3,4", "`d.csv`:8: 4 cells, expected 5"),
+    ("1,2,3,4,0,7", "`d.csv`:8: 6 cells, expected 5"),
+    ("1,2,3,4,0.5", "`d.csv`:8: target `0.5` is not a class index"),
+    ("1,2,3,5_0,0", "`d.csv`:8: `5_0` in column `d` is not a number"),
+])
+def test_a_csv_cell_or_row_that_a_run_refuses_is_invalid(folder: Path, row: str, message: str) -> None:
+    """validate scanned the target column's range only: a non-number, a non-finite cell or a ragged row passed
+    (exit 0) and `lockstep run` then refused the file; both apply one rule now (spec.semantics.data.csv_row)."""
+    lines = ["a,b,c,d,label", *["1,2,3,4,0"] * 20]
+    lines[7] = row  # the file's line 8
+    (folder / "d.csv").write_text("\n".join(lines) + "\n")
+    d = one(recipe(source="{type: csv, path: d.csv, target: label, target_type: class_index}"), folder)
+    assert d.path == "data.source.path" and message in d.message, d.message
+
+
 # --------------------------------------------------------------------------------- data against model
 def test_input_shape_must_match_the_data(folder: Path) -> None:
     text = recipe(source="{type: synthetic_classification, num_samples: 100, shape: [5], num_classes: 3}")

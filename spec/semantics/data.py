@@ -12,6 +12,7 @@ import io
 import itertools
 import math
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +28,7 @@ from lockstep.spec.semantics.located import Located
 from lockstep.spec.semantics.located import diag as _diag
 
 __all__ = ["DIGITS_CLASSES", "DIGITS_SAMPLES", "DIGITS_SHAPES", "MAX_CSV_BYTES", "DataFacts", "apply_preprocessing",
-           "data_feature_shape", "num_classes", "num_samples", "source_facts", "total_steps"]
+           "csv_records", "csv_row", "data_feature_shape", "num_classes", "num_samples", "source_facts", "total_steps"]
 
 DIGITS_SHAPES: dict[str, Shape] = {"flat": (64,), "image": (1, 8, 8)}
 DIGITS_SAMPLES = 1797
@@ -146,12 +147,48 @@ def _npz_facts(s: Any, full: Path, facts: DataFacts, doc: Located, out: list[Dia
     facts.target_kind = "class" if y.kind in "iub" and len(y.shape) == 1 else None
 
 
-def _csv_rows(fh: Any, delimiter: str) -> Iterator[tuple[int, list[str]]]:
-    """(line the record ends on, cells) of every non-blank record."""
+def csv_records(fh: Any, delimiter: str) -> Iterator[tuple[int, list[str]]]:
+    """(line the record ends on, cells) of every non-blank record (blank lines are not samples): how validation
+    and a run both read a csv source."""
     reader = csv.reader(fh, delimiter=delimiter)
     for row in reader:
         if row and any(c.strip() for c in row):
             yield reader.line_num, row
+
+
+_NUMBER = re.compile(r"\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*", re.ASCII)
+"""A CSV cell's number: ASCII decimal digits, an optional point and exponent (Python's float() also takes
+underscores, `5_0` = 50, and every script's digits, `٥` = 5: a typo or a foreign file read as a number)."""
+
+
+def csv_row(row: list[str], width: int, names: list[str], col: int, target_type: str, probabilities: bool = False,
+            loss: str = "") -> list[float]:
+    """One data row's values, by the standard's rule for a csv cell (v1-semantics, csv: every cell a finite
+    number; a class index a non-negative integer; probabilities in [0, 1] for a probability loss), or ValueError
+    saying what is wrong, as `lockstep run` and `lockstep validate` both say it (the caller adds file and line)."""
+    if len(row) != width:
+        raise ValueError(f"{len(row)} cells, expected {width}")
+    out = []
+    for c, cell in enumerate(row):
+        try:
+            v = float(cell)
+        except ValueError:
+            v = None
+        if v is None or (math.isfinite(v) and not _NUMBER.fullmatch(cell)):  # float() also reads 5_0 and ٥
+            raise ValueError(f"`{cell.strip()}` in column {_column(names, c)} is not a number")
+        if not math.isfinite(v):
+            raise ValueError(f"`{cell.strip()}` in column {_column(names, c)} is not a finite number")
+        if c == col and target_type == "class_index" and (v < 0 or v != int(v)):
+            raise ValueError(f"target `{cell.strip()}` is not a class index (a non-negative integer)")
+        if c == col and probabilities and not 0.0 <= v <= 1.0:
+            raise ValueError(f"target `{cell.strip()}` in column {_column(names, c)} is outside [0, 1]: `{loss}` "
+                             "takes probabilities (or 0/1 labels) as targets")
+        out.append(v)
+    return out
+
+
+def _column(names: list[str], c: int) -> str:
+    return f"`{names[c]}`" if c < len(names) else str(c + 1)
 
 
 def _csv_facts(s: Any, full: Path, facts: DataFacts, doc: Located, out: list[Diagnostic]) -> None:
@@ -166,7 +203,7 @@ def _csv_facts(s: Any, full: Path, facts: DataFacts, doc: Located, out: list[Dia
                 facts.approx_samples = size * rows_seen // max(len(sample.encode()), 1)
                 facts.features = (max(len(head) - 1, 0),)
                 return
-            rows = _csv_rows(fh, s.delimiter)
+            rows = csv_records(fh, s.delimiter)
             first = next(rows, None)
             if first is None:
                 out.append(_diag(doc, ("data", "source", "path"), f"`{s.path}` is empty", code="data"))
@@ -179,7 +216,12 @@ def _csv_facts(s: Any, full: Path, facts: DataFacts, doc: Located, out: list[Dia
             count, target = 0, _Range()
             for line, row in data_rows:
                 count += 1
-                if col is not None and col < len(row):
+                if col is not None:  # a bad cell or row: a run stops there, so validation says so (once)
+                    try:
+                        csv_row(row, width, names, col, s.target_type)
+                    except ValueError as exc:
+                        out.append(_diag(doc, ("data", "source", "path"), f"`{s.path}`:{line}: {exc}", code="data"))
+                        return
                     target.add(row[col], line)
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         out.append(_diag(doc, ("data", "source", "path"), f"cannot read `{s.path}`: {exc}", code="data"))
