@@ -965,18 +965,21 @@ def deploy(source: PathLike, environment: PathLike, *, weights: PathLike | None 
     the Environment document describes, and check predictions against the float64 reference, latency against
     the budget and versions against the requirements. `result.ok`, `result.checks`, `result.report`
     (deploy.json), `result.summary`. LockstepError (exit_code 2) for inputs found unusable before any work."""
+    from lockstep.deploy import claim_out, plan
     from lockstep.deploy import deploy as run_deploy
-    from lockstep.deploy import plan
 
     say = progress if callable(progress) else _stderr("lockstep deploy") if progress else None
     for name, value in (("source", source), ("environment", environment), ("weights", weights), ("out", out)):
         if value is not None or name in ("source", "environment"):
             _path(value, name)
     p = plan(source, environment, weights=weights, out=out, exporter=_text(exporter, "exporter", "an exporter name"))
+    folder = claim_out(p)
     try:
         return run_deploy(p, progress=say)
     except OSError as exc:  # disk full or the folder vanished while writing outputs
         raise LockstepError(f"cannot write the outputs: {exc.strerror or exc}") from None
+    finally:
+        folder.release()
 
 
 # ============================================================================================ adapters

@@ -10,11 +10,14 @@ CUDA asked for where there is none, an output folder that cannot be written (`De
 
 Outputs (`DIR/`): `model.onnx`, `environment.lock.json` (resolved versions, provider, machine
 fingerprint), `deploy.json` (every check with error, tolerance and margin; latency; the verdict) and
-`summary.txt` (the text summary). Exit 0 when every check holds, 1 when one fails, 2 for bad input.
+`summary.txt` (the text summary), written only once every check has run (a stopped or failed deploy leaves the
+folder as it was), into a folder locked for the deployment. Exit 0 when every check holds, 1 when one fails, 2
+for bad input.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import io
@@ -259,7 +262,9 @@ def plan(source: str | Path, environment: str | Path, *, weights: str | Path | N
                                                             else "not a file"))
     name = env.metadata.name
     out_dir = Path(out) if out is not None else Path("deploy") / name
-    _check_out(out_dir, [recipe_path, weights_path, env_path])
+    from lockstep.runfolder import recipe_inputs
+
+    _check_out(out_dir, [*recipe_inputs(recipe_path), weights_path, env_path])
     sets, seed = _run_overrides(run_folder, record) if run_folder is not None else ([], None)
     return Plan(src, recipe_path, weights_path, env_path, env, out_dir, exporter, run_folder, sets, seed,
                 weights_given)
@@ -295,20 +300,30 @@ def check_target(env: Environment, exporter: str = "spec") -> None:
 
 
 def _check_out(out: Path, inputs: list[Path]) -> None:
-    """The output folder can be written, and no output would overwrite an input."""
+    """No output would overwrite an input: the recipe, environment and weights, and what the recipe reads (its
+    model document, the model's weights, its data file: a model named `environment.lock.json` was replaced by
+    the lock). The folder itself is claimed (made, locked, proven writable) when the work starts:
+    `claim_out`."""
     if out.exists() and not out.is_dir():
         raise DeployError(f"--out {out}: exists and is not a folder")
-    targets = {(out / name).resolve() for name in OUTPUTS}
     for p in inputs:
-        if p.resolve() in targets:
-            raise DeployError(f"--out {out}: writing {p.name} there would overwrite the input {p}")
+        for name in OUTPUTS:
+            target = out / name
+            with contextlib.suppress(OSError, RuntimeError):
+                if p.resolve() == target.resolve():
+                    raise DeployError(f"--out {out}: writing {name} there would overwrite the input {p}")
+
+
+def claim_out(p: Plan) -> Any:
+    """The output folder, made if missing, locked for this deployment (a second `lockstep deploy` into it is
+    refused while this one runs) and proven writable; `release()` it at the end (a folder it made goes again if
+    nothing was written into it). FolderError (exit 2) otherwise."""
+    from lockstep.runfolder import FolderError, claim
+
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".lockstep-write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        raise DeployError(f"--out {out}: cannot write there ({exc.strerror or exc})") from None
+        return claim(p.out, outputs=OUTPUTS, mode="resume", prog="deploy")
+    except FolderError as exc:  # said as every other refusal of deploy's: `lockstep deploy: --out DIR: ...`
+        raise DeployError(f"--out {p.out}: {str(exc).removeprefix('deploy: ')}") from None
 
 
 # ------------------------------------------------------------------------------------------- weights
@@ -352,7 +367,7 @@ def load_weights(path: Path, prep: Any) -> tuple[dict[str, np.ndarray], dict[str
     out = {}
     for k, spec in expected.items():
         a = np.asarray(arrays[k])
-        if not np.issubdtype(a.dtype, np.number) or a.shape != tuple(spec.shape):
+        if a.dtype.kind not in "fiu" or a.shape != tuple(spec.shape):  # complex too: its imaginary part would go
             raise DeployError(f"{path}: `{k}` is {a.dtype} {list(a.shape)}; the model needs float {list(spec.shape)}")
         if not np.all(np.isfinite(a)):
             raise DeployError(f"{path}: `{k}` holds non-finite values")
@@ -557,10 +572,7 @@ def deploy(p: Plan, *, progress: Any = None) -> Result:
     if too_big:
         raise DeployError(f"batch size {max(too_big)} needs {max(too_big) * per_sample / 2**30:.1f} GiB of inputs "
                           f"(at most {MAX_BATCH_BYTES / 2**30:.0f} GiB per batch here): lower `batch_sizes`")
-    for stale in OUTPUTS[1:]:  # an earlier deploy's verdict must not sit beside this model if this one fails
-        (p.out / stale).unlink(missing_ok=True)
-    atomic.write_bytes(p.out / "model.onnx", model)
-    try:
+    try:  # nothing is written before every check has run: a deploy that fails or is stopped leaves the folder as it was
         return _run_checks(p, prep, params, weights_info, model, progress)
     except DeployError:
         raise
@@ -618,6 +630,10 @@ def _run_checks(p: Plan, prep: Any, params: dict[str, np.ndarray], weights_info:
         b = max(outputs_at, key=lambda k: len(outputs_at[k][0]))
         rows, out = outputs_at[b]
         for metric, max_drop in env.max_metric_drop.items():
+            if metric in ("mse", "mae") and reference.shape != y.shape:
+                raise DeployError(f"max_metric_drop: `{metric}` compares outputs and targets of one shape, but this "
+                                  f"recipe's outputs are {list(reference.shape[1:])} per sample and its targets "
+                                  f"{list(y.shape[1:])}; use `accuracy` or `loss`")
             ref_v = _metric(metric, prep.recipe, reference[rows], y[rows])
             got_v = _metric(metric, prep.recipe, out, y[rows])
             drop = ref_v - got_v if metric == "accuracy" else got_v - ref_v
@@ -652,6 +668,7 @@ def _run_checks(p: Plan, prep: Any, params: dict[str, np.ndarray], weights_info:
     }
     result = Result(p, checks, lat, lock, report, "")
     result.summary = summary(result)
+    atomic.write_bytes(p.out / "model.onnx", model)
     atomic.write_json(p.out / "environment.lock.json", lock)
     atomic.write_json(p.out / "deploy.json", report)
     atomic.write_text(p.out / "summary.txt", result.summary + "\n")

@@ -265,3 +265,70 @@ def test_a_text_file_given_as_weights_is_not_an_npz(runs: dict[str, Path], env: 
         last = _refused([str(runs["recipe"]), "-e", str(env), "-w", str(weights), "--out", str(tmp_path / "d")],
                         capsys, f"--weights {weights}", needle)
         assert "allow_pickle" not in last, last
+
+
+# ---------------------------------------------------------- 2026-12-06 sweep: the folder, its inputs, a stop
+def test_an_output_never_overwrites_a_file_the_recipe_reads(runs: dict[str, Path], env: Path, tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """Only the recipe, environment and weights were protected: a model document named environment.lock.json in
+    --out was replaced by the lock (and a data file named summary.txt by the summary)."""
+    folder = tmp_path / "ow"
+    folder.mkdir()
+    shutil.copy(runs["recipe"], folder / "recipe.yaml")
+    shutil.copy(runs["recipe"].parent / "d.npz", folder / "d.npz")
+    import yaml
+
+    model = yaml.safe_load((runs["recipe"].parent / "model.yaml").read_text())
+    (folder / "environment.lock.json").write_text(json.dumps(model))
+    text = (folder / "recipe.yaml").read_text()
+    (folder / "recipe.yaml").write_text(text.replace("model: model.yaml", "model: environment.lock.json"))
+    before = (folder / "environment.lock.json").read_bytes()
+    _refused([str(folder / "recipe.yaml"), "-e", str(env), "-w", str(runs["ck"] / "checkpoints" / CKPT6),
+              "--out", str(folder)], capsys, "writing environment.lock.json there would overwrite the input")
+    assert (folder / "environment.lock.json").read_bytes() == before
+
+
+def test_a_failed_or_stopped_deploy_leaves_the_previous_deployment(runs: dict[str, Path], env: Path, tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str],
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """model.onnx was written and the previous reports deleted before the checks ran: a deploy stopped (Ctrl-C,
+    SIGTERM) or failing during them left a new model without a report. Nothing is written now until every check
+    has run; a folder the deploy made is removed again."""
+    out = tmp_path / "d"
+    code, _, err = _deploy([str(runs["ck"]), "-e", str(env), "--out", str(out)], capsys)
+    assert code == 0, err
+    before = {name: (out / name).read_bytes() for name in deploy_module.OUTPUTS}
+
+    def stopped(*_a: object, **_k: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(deploy_module, "latency", stopped)
+    assert main(["deploy", str(runs["ck3"]), "-e", str(env), "-w", str(runs["ck3"] / "checkpoints" / CKPT3),
+                 "--out", str(out), "--quiet"]) == 130
+    assert {name: (out / name).read_bytes() for name in deploy_module.OUTPUTS} == before
+    fresh = tmp_path / "fresh" / "sub"
+    assert main(["deploy", str(runs["ck"]), "-e", str(env), "--out", str(fresh), "--quiet"]) == 130
+    assert not fresh.exists()
+
+
+def test_a_second_deploy_into_a_folder_in_use_is_refused(runs: dict[str, Path], env: Path, tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """Two deploys into one --out both exited 0 and left one's model beside the other's report."""
+    from lockstep.runfolder import claim
+
+    out = tmp_path / "busy"
+    with claim(out, outputs=deploy_module.OUTPUTS, mode="resume", prog="another"):
+        _refused([str(runs["ck"]), "-e", str(env), "--out", str(out)], capsys, "is in use by another Lockstep command")
+    _no_outputs(out)
+
+
+def test_complex_weights_are_refused(runs: dict[str, Path], env: Path, tmp_path: Path,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """Their imaginary part was dropped with NumPy's ComplexWarning, and the deploy passed."""
+    with np.load(runs["ck"] / "checkpoints" / CKPT6) as z:
+        arrays = {k.removeprefix("param/"): z[k] for k in z.files if k.startswith("param/")}
+    name = sorted(arrays)[0]
+    arrays[name] = arrays[name] + 5j
+    np.savez(tmp_path / "c.npz", **arrays)
+    _refused([str(runs["recipe"]), "-e", str(env), "-w", str(tmp_path / "c.npz"), "--out", str(tmp_path / "o")],
+             capsys, f"`{name}` is complex128")

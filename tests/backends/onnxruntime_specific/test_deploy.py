@@ -229,7 +229,7 @@ def test_bad_weights_and_folders_are_usage_errors(digits_run: Path, tmp_path: Pa
     a_file = tmp_path / "file"
     a_file.write_text("x")
     _usage([str(digits_run), "--environment", env, "--out", str(a_file)], capsys, "not a folder")
-    _usage([str(digits_run), "--environment", env, "--out", str(a_file / "sub")], capsys, "cannot write there")
+    _usage([str(digits_run), "--environment", env, "--out", str(a_file / "sub")], capsys, "cannot create the folder")
     _usage([str(tmp_path / "no-run"), "--environment", env], capsys, "no such recipe or run folder")
     _usage([str(digits_run), "--environment", str(tmp_path / "none.yaml")], capsys, "no such file")
 
