@@ -1079,6 +1079,9 @@ def migrate(paths: PathLike | Iterable[PathLike], *, check: bool = False, out: P
         if target.resolve() in targets.values():
             raise LockstepError(f"{f}: would be written to {target}, like another input; give the files one --out "
                                 "each")
+        if out_dir is not None and target.resolve() == f.resolve():  # `migrate m --out m`: the input itself
+            raise LockstepError(f"lockstep migrate: --out {out_dir}: {f} would be written over itself; --out "
+                                "writes a copy elsewhere (leave --out out to migrate the files in place)")
         targets[f] = target.resolve()
     made: list[Path] = []  # folders this call creates under --out: removed at the end if still empty
 
@@ -1215,24 +1218,27 @@ def _remove_empty(folders: list[Path]) -> None:
 
 
 def _leading_comments(text: str) -> str:
-    """The comment block at the top of a YAML file (modelines, licence headers), kept verbatim."""
+    """The comment block at the top of a YAML file (modelines, licence headers), kept verbatim, with a bare
+    document-start line (`---`) among it: a file that opens with `---` and then its comments lost them all."""
     keep = []
     for line in text.splitlines(keepends=True):
-        if line.lstrip().startswith("#") or not line.strip():
+        if line.lstrip().startswith("#") or not line.strip() or line.rstrip("\r\n").rstrip() == "---":
             keep.append(line)
         else:
             break
-    block = "".join(keep).rstrip("\n")
+    block = "".join(keep).rstrip("\r\n")
     return block + "\n" if block else ""
 
 
 def _render(path: Path, original: str, documents: list[object]) -> str:
-    """Migrated documents as the file's format: JSON stays JSON; YAML keeps its leading comments."""
+    """Migrated documents as the file's format: JSON stays JSON; YAML keeps its leading comments, and a file
+    whose lines end in CRLF keeps CRLF throughout (the kept header was CRLF, the rest LF)."""
     from lockstep.spec.loader import dump_yaml
 
     if path.suffix == ".json" and len(documents) == 1:
         return json.dumps(documents[0], indent=2, ensure_ascii=False) + "\n"
-    return _leading_comments(original) + "---\n".join(dump_yaml(d) for d in documents)
+    text = (_leading_comments(original) + "---\n".join(dump_yaml(d) for d in documents)).replace("\r\n", "\n")
+    return text.replace("\n", "\r\n") if original.split("\n", 1)[0].endswith("\r") else text
 
 
 def _inputs(raw_paths: list[str]) -> tuple[list[tuple[Path, Path]], list[Diagnostic]]:

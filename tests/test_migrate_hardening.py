@@ -147,8 +147,9 @@ def test_a_file_under_out_is_read_when_named_or_searched_from_inside(tmp_path: P
     assert main(["migrate", str(ip), "--out", str(sub)]) == 0
     assert "lockstep/v1alpha1" in (sub / "old.yaml").read_text()  # under --out: an output, not an input
     assert not (sub / "sub").exists()
-    assert main(["migrate", str(sub / "old.yaml"), "--out", str(sub)]) == 0
-    assert load_text((sub / "old.yaml").read_text())[0].data["apiVersion"] == CURRENT
+    assert main(["migrate", str(sub / "old.yaml"), "--out", str(ip / "elsewhere")]) == 0  # named: read
+    assert load_text((ip / "elsewhere" / "old.yaml").read_text())[0].data["apiVersion"] == CURRENT
+    assert main(["migrate", str(sub / "old.yaml"), "--out", str(sub)]) == 2  # but never written over itself
 
 
 # ---------------------------------------------------------------------------------- a failure leaves nothing
@@ -249,3 +250,42 @@ def test_migrate_document_leaves_odd_documents_alone(value: object) -> None:
     doc.data = value
     migrate_document(doc)
     assert doc.data == value
+
+
+# ------------------------------------------------------------------------ 2026-12-06 sweep: --out, header, CRLF
+@pytest.mark.parametrize("how", ["folder", "file", "dot"])
+def test_out_onto_the_inputs_own_folder_is_refused(tmp_path: Path, monkeypatch, capsys, how: str) -> None:
+    """`migrate m --out m` rewrote the inputs in place (and "copied" model.yaml onto itself), exit 0."""
+    ip = _folder(tmp_path)
+    before = (ip / "real2.yaml").read_bytes()
+    args = {"folder": [str(ip), "--out", str(ip)], "file": [str(ip / "real2.yaml"), "--out", str(ip)],
+            "dot": [".", "--out", "."]}[how]
+    if how == "dot":
+        monkeypatch.chdir(ip)
+    assert main(["migrate", *args]) == 2
+    err = capsys.readouterr().err
+    assert "would be written over itself" in err and err.startswith("lockstep migrate: "), err
+    assert (ip / "real2.yaml").read_bytes() == before
+
+
+def test_comments_after_a_document_start_line_are_kept(tmp_path: Path) -> None:
+    """A file opening with `---` lost its whole header (modeline included)."""
+    path = tmp_path / "r.yaml"
+    (tmp_path / "model.yaml").write_text(MODEL)
+    (tmp_path / "points.csv").write_text(POINTS)
+    path.write_text("# licence: MIT\n---\n# yaml-language-server: $schema=x\n" + CSV_RECIPE)
+    assert main(["migrate", str(path)]) == 0
+    text = path.read_text()
+    assert text.startswith("# licence: MIT\n---\n# yaml-language-server: $schema=x\n# a recipe of the pre-release\n")
+    assert load_text(text, str(path))[0].data["apiVersion"] == CURRENT
+
+
+def test_a_crlf_file_stays_crlf(tmp_path: Path) -> None:
+    """The kept header was CRLF and the migrated body LF: mixed line endings."""
+    path = tmp_path / "r.yaml"
+    (tmp_path / "model.yaml").write_text(MODEL)
+    (tmp_path / "points.csv").write_text(POINTS)
+    path.write_bytes(CSV_RECIPE.replace("\n", "\r\n").encode())
+    assert main(["migrate", str(path)]) == 0
+    data = path.read_bytes()
+    assert data.count(b"\n") == data.count(b"\r\n") > 10
