@@ -409,7 +409,7 @@ def run(recipe: PathLike | Recipe, backend: str = "reference", out: PathLike | N
 
     from lockstep import tensorboard as tb
     from lockstep.checkpoint import checkpoints
-    from lockstep.effective import RESOLVED, as_integer, resolved_yaml
+    from lockstep.effective import RESOLVED, as_integer, as_threads, resolved_yaml
     from lockstep.progress import Progress
     from lockstep.runfolder import RUN_OUTPUTS, check_out_arg, claim, default_out, recipe_inputs
     from lockstep.runner import (
@@ -425,7 +425,7 @@ def run(recipe: PathLike | Recipe, backend: str = "reference", out: PathLike | N
 
     say = log or _stderr("lockstep")
     steps = as_integer(steps, "steps", 1, "--steps")
-    threads = as_integer(threads, "threads", 1, "--threads")
+    threads = as_threads(threads)
     backend = _text(backend, "backend", "an adapter name")
     device = _text(device, "device", "a device name such as cpu or cuda")
     if resume and overwrite:
@@ -537,7 +537,7 @@ def _compare_sessions(recipe: PathLike | Recipe, backends: Iterable[str] | str, 
                       ) -> tuple[Any, dict[str, tuple[Adapter, Any]]]:
     """The prepared recipe (overrides, seed and dtype applied) and an (adapter, session) per backend, every input
     checked first (LockstepError, exit 2)."""
-    from lockstep.effective import as_integer
+    from lockstep.effective import as_integer, as_threads
     from lockstep.runner import build_session, prepare_loaded
 
     if not isinstance(backends, str) and (not isinstance(backends, Iterable) or isinstance(backends, Mapping)):
@@ -553,7 +553,7 @@ def _compare_sessions(recipe: PathLike | Recipe, backends: Iterable[str] | str, 
         raise LockstepError(f"--backends names `{repeated[0]}` more than once (aliases included: pytorch is torch, "
                             "tf is tensorflow)")
     steps = as_integer(steps, "steps", 1, "--steps")
-    threads = as_integer(threads, "threads", 1, "--threads")
+    threads = as_threads(threads)
     device = _text(device, "device", "a device name such as cpu or cuda")
     if dtype is not None and dtype not in ("float32", "float64"):
         raise LockstepError(f"--dtype {dtype!r}: expected float32 or float64")
@@ -687,7 +687,7 @@ def certify(adapter: str | Adapter, *, levels: str | int | Iterable[int | str] =
     from difflib import get_close_matches
 
     from lockstep.conformance.suite import DEFAULT_EXAMPLES, DEFAULT_SEED, SPECS, example_recipes
-    from lockstep.effective import as_integer, as_seconds
+    from lockstep.effective import as_integer, as_seconds, as_threads
     from lockstep.runfolder import check_out_arg, foreign_report_folder, writable_folder
 
     say = log or _stderr("lockstep certify")
@@ -706,7 +706,7 @@ def certify(adapter: str | Adapter, *, levels: str | int | Iterable[int | str] =
     examples = as_integer(DEFAULT_EXAMPLES if examples is None else examples, "examples", 1, "--examples")
     seed = as_integer(DEFAULT_SEED if seed is None else seed, "seed")
     recipe_steps = as_integer(recipe_steps, "recipe_steps", 1, "--recipe-steps")
-    threads = as_integer(threads, "threads", 1, "--threads")
+    threads = as_threads(threads)
     jobs = as_integer(jobs, "jobs", 1, "--jobs")
     timeout = as_seconds(timeout, "timeout", "--timeout")
     chosen_levels = _levels(levels)

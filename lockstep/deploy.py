@@ -47,7 +47,6 @@ WARMUP_RUNS = 20
 MIN_TIMED_RUNS = 300  # p99 is then the 3rd-slowest run or better; never fewer
 MIN_TIMED_SECONDS = 1.0  # and at least this long (up to MAX_TIMED_RUNS), for a stable p50/p99
 MAX_TIMED_RUNS = 20_000
-MAX_THREADS_PER_CORE = 4  # more intra-op threads than this (and than 64) is refused before any work
 MAX_BATCH_BYTES = 2**30  # one batch of float64 inputs; a larger batch size is refused before any work
 OUTPUTS = ("model.onnx", "environment.lock.json", "deploy.json", "summary.txt")
 MAX_RECORD_BYTES = 64 << 20  # a run's report.json is kilobytes (its history is in metrics.jsonl); read no more
@@ -291,10 +290,11 @@ def check_target(env: Environment, exporter: str = "spec") -> None:
         if env.dtype == "float16":
             raise DeployError("--exporter torch exports float32 and float64 (and int8 through float32); "
                               "a float16 target takes the spec exporter (--exporter spec)")
-    cores = os.cpu_count() or 1
-    if env.threads > max(MAX_THREADS_PER_CORE * cores, 64):
-        raise DeployError(f"threads {env.threads}: this machine has {cores} CPU cores; onnxruntime would start "
-                          f"{env.threads} threads (at most {max(MAX_THREADS_PER_CORE * cores, 64)} here)")
+    from lockstep.effective import max_threads
+
+    if env.threads > max_threads():
+        raise DeployError(f"threads {env.threads}: this machine has {os.cpu_count() or 1} CPU cores; onnxruntime "
+                          f"would start {env.threads} threads (at most {max_threads()} here)")
     if env.dtype == "int8" and importlib.util.find_spec("onnxruntime.quantization") is None:
         raise DeployError("an int8 target needs onnxruntime.quantization, which this onnxruntime lacks")
 

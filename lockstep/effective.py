@@ -79,6 +79,28 @@ def as_integer(value: Any, name: str, minimum: int | None = None, flag: str | No
     return number
 
 
+MAX_THREADS_PER_CORE = 4  # more intra-op threads than this per core (and than 64) is refused before any work
+
+
+def max_threads() -> int:
+    """The most intra-op threads a command asks a framework for on this machine: 4 per core, 64 at least. Far
+    more is a typo, and no error of the framework's: torch crashed (SIGSEGV, nothing said) at 100,000."""
+    import os
+
+    return max(MAX_THREADS_PER_CORE * (os.cpu_count() or 1), 64)
+
+
+def as_threads(value: Any, name: str = "threads", flag: str = "--threads") -> int | None:
+    """`as_integer(value, name, 1, flag)`, and at most `max_threads()` (LockstepError, exit 2, naming the limit)."""
+    import os
+
+    number = as_integer(value, name, 1, flag)
+    if number is not None and number > max_threads():
+        raise LockstepError(f"{flag} {number}: this machine has {os.cpu_count() or 1} CPU cores; at most "
+                            f"{max_threads()} threads here")
+    return number
+
+
 def as_seconds(value: Any, name: str, flag: str | None = None) -> float | None:
     """None, or `value` as a duration in seconds: a real number above 0 and finite (a bool never counts).
     LockstepError (exit 2) names `flag` (the command's spelling) or `name`."""

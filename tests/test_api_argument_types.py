@@ -111,6 +111,12 @@ WRONG: list[tuple[str, Callable[[Path], Any], tuple[str, ...]]] = [
     ("run steps=2.5", lambda r: lockstep.run(r, steps=2.5), ("steps: expected an integer", "float 2.5")),
     ("run threads='2'", lambda r: lockstep.run(r, threads="2"), ("threads: expected an integer", "str '2'")),
     ("run seed=True", lambda r: lockstep.run(r, seed=True), ("seed: expected an integer", "bool True")),
+    # 100,000 intra-op threads crashed torch (SIGSEGV, nothing said) under `compare`; refused here first
+    ("run threads=100000", lambda r: lockstep.run(r, threads=100_000), ("--threads 100000", "at most")),
+    ("compare threads=100000", lambda r: lockstep.compare(r, backends="reference,torch", threads=100_000),
+     ("--threads 100000", "at most")),
+    ("certify threads=100000", lambda r: lockstep.certify("reference", threads=100_000, report=False),
+     ("--threads 100000", "at most")),
     ("load None", lambda r: lockstep.load(None), ("path", "None")),
     ("load 42", lambda r: lockstep.load(42), ("path", "int 42")),
     ("load NUL", lambda r: lockstep.load("a\0b"), ("path", "NUL character")),
