@@ -92,8 +92,10 @@ def memory_size(text: str) -> Limit:
 
     try:
         return Limit(parse_size(text), f"--memory-limit {text.strip()}")
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+    except ValueError as exc:  # escaped: argparse prints the user's text as it is (an ANSI escape would act)
+        from lockstep.spec.diagnostics import escape_text
+
+        raise argparse.ArgumentTypeError(escape_text(str(exc))) from None
 
 
 _override: contextvars.ContextVar[Limit | None] = contextvars.ContextVar("lockstep_memory_limit", default=None)

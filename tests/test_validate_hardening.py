@@ -258,6 +258,13 @@ def test_memory_limit_sources(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, c
     assert validate_cli(["--memory-limit", "none", str(tmp_path / "r.yaml")], capsys)[0] == 0
     assert main(["validate", "--memory-limit", "ten", str(tmp_path / "r.yaml")]) == 2  # a usage error
     assert "`ten` is not a size" in capsys.readouterr().err
+    # the variable, on the command line, is a usage error too (it was an error of the first document, exit 1)
+    monkeypatch.setenv(resources.ENV, "\x1b[31mlots")
+    assert main(["validate", str(tmp_path / "r.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"lockstep validate: {resources.ENV}: `\\x1b[31mlots` is not a size"), err
+    assert main(["validate", "--memory-limit", "\x1b[31m", str(tmp_path / "r.yaml")]) == 2
+    assert "`\\x1b[31m` is not a size" in capsys.readouterr().err  # escaped, not obeyed
 
 
 @pytest.mark.parametrize("text,size", [("16GiB", 16 * 2**30), ("16G", 16 * 2**30), ("16GB", 16 * 10**9),

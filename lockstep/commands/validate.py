@@ -32,7 +32,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from lockstep.api import validate
+    from lockstep.spec import resources
+    from lockstep.spec.diagnostics import escape_text
 
+    if args.memory_limit is None:  # a bad LOCKSTEP_MEMORY_LIMIT is a usage error, as a bad --memory-limit is (it
+        try:  # was reported as an error in whichever document came first, exit 1)
+            resources.memory_limit()
+        except ValueError as exc:
+            print(f"lockstep validate: {resources.ENV}: {escape_text(str(exc))}", file=sys.stderr)
+            return 2
     try:
         result = validate(args.paths, memory_limit=args.memory_limit)
     except Exception as exc:  # a bug, not bad input: still no traceback unless asked for
