@@ -114,10 +114,12 @@ def default_out(out: str | os.PathLike[str] | None, recipe_name: str, backend: s
     return Path(f"runs/{recipe_name}-{re.sub(r'[^A-Za-z0-9_.-]+', '_', backend)}")
 
 
-def check_out_arg(value: str | None, flag: str = "--out", prog: str = "lockstep") -> None:
-    """An explicitly empty folder argument is a mistake (an unset shell variable), never "use the default"."""
+def check_out_arg(value: str | None, flag: str = "--out", prog: str = "lockstep",
+                  without: str = "for the default") -> None:
+    """An explicitly empty folder argument is a mistake (an unset shell variable), never "use the default".
+    `without`: what leaving the flag out does (`lockstep compare` has no default folder: it writes nothing)."""
     if value is not None and not value.strip():
-        raise FolderError(f"{prog}: {flag} is empty; give a folder, or leave {flag} out for the default")
+        raise FolderError(f"{prog}: {flag} is empty; give a folder, or leave {flag} out {without}")
     if value is not None and "\0" in value:
         raise FolderError(f"{prog}: {flag} contains a NUL character")
 

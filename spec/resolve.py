@@ -162,6 +162,9 @@ def _recipe_model(recipe: Recipe, doc: Located, base_dir: Path) -> tuple[Resolve
         fixed = [Diagnostic(d.file, d.line, d.column, "model" + ("." + d.path if d.path else ""), d.message,
                             d.expected, d.suggestion, d.code, d.related) for d in diags]
         return model, fixed
+    if not recipe.model.strip():  # resolved, '' is the recipe's own folder: "`` is a folder" said nothing useful
+        return None, [diag(doc, ("model",), "`model` is empty; name a Model document file (or hold the Model "
+                           "inline)", code="reference")]
     try:
         full = resolve_path(base_dir, recipe.model)
     except ValueError as exc:

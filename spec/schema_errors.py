@@ -179,7 +179,8 @@ def _type_message(kind: str, given: Any) -> str:
                 word = "true" if _YAML11_BOOLS[text.lower()] else "false"
                 return (f"expected {want}, got {got} (YAML 1.2 and JSON read `{given}` as a string); "
                         f"write `{word}`")
-    if kind in ("int_type", "int_from_float") and isinstance(given, float) and given.is_integer():
+    if kind in ("int_type", "int_from_float") and isinstance(given, float) and given.is_integer() and \
+            abs(given) < 2.0**63:  # 1e308 is "integral" too: no 309-digit suggestion
         return f"expected {want}, got {got}; write {int(given)}"
     if kind == "float_type" and isinstance(given, int) and not isinstance(given, bool):
         return f"expected a finite number, got {got}, too large for a float64"

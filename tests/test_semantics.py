@@ -316,6 +316,12 @@ def test_csv_source_is_checked_statically(folder: Path) -> None:
     assert "gives samples of shape [2]" in one(recipe(source=src % "label"), folder).message
 
 
+def test_an_empty_model_path_is_named_as_empty(folder: Path) -> None:
+    """`model: ""` resolved to the recipe's own folder: "`` is a folder"."""
+    d = one(recipe(model='""'), folder)
+    assert d.path == "model" and "`model` is empty" in d.message, d.message
+
+
 @pytest.mark.parametrize(("row", "message"), [
     ("1,2,3,x,0", "`d.csv`:8: `x` in column `d` is not a number"),
     ("1,2,3,nan,0", "`d.csv`:8: `nan` in column `d` is not a finite number"),

@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     folder = None
     try:
         if args.out is not None:  # checked and locked before any training: no run is wasted on it
-            check_out_arg(args.out, "--out", "lockstep compare")
+            check_out_arg(args.out, "--out", "lockstep compare", without="to write nothing")
             folder = claim(Path(args.out), outputs=OUTPUTS, inputs=recipe_inputs(args.recipe),
                            mode="overwrite" if args.overwrite else "fresh", prog="lockstep compare",
                            hint="choose another --out, or --overwrite to replace its compare.json and compare.svg")

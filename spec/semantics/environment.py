@@ -116,6 +116,11 @@ def check_environment(env: Environment, doc: Located) -> list[Diagnostic]:
         out.append(_diag(doc, ("tolerance", "rtol"), f"rtol {tol.rtol:g} accepts predictions off by 100% or more "
                          "(even 0 for any reference value): it checks nothing", code="tolerance",
                          expected="a value below 1"))
+    seen: set[int] = set()
+    for i, b in enumerate(env.batch_sizes):  # each checked once: a repeat ran (and reported) its checks twice
+        if b in seen:
+            out.append(_diag(doc, ("batch_sizes", i), f"batch size {b} appears twice in batch_sizes", code="range"))
+        seen.add(b)
     budget = env.latency_budget
     if budget is not None:
         if budget.batch_size not in env.batch_sizes:
