@@ -278,6 +278,10 @@ def run_command(args: argparse.Namespace) -> int | None:
     if getattr(args, "tensorboard", False):
         _say("--tensorboard is not available with data-parallel replicas in this release; leave it out")
         return 2
+    if getattr(args, "threads", None) is not None:  # it was accepted and ignored (100,000 included)
+        _say("--threads is not available with data-parallel replicas in this release (each replica takes the "
+             "framework's default, or OMP_NUM_THREADS); leave it out")
+        return 2
     if world is not None and args.replicas is not None and args.replicas != world.size:
         started = (f"TF_CONFIG names {world.size} workers (one replica each)" if world.launcher == TF_CONFIG else
                    f"{world.launcher} started {world.size} processes (WORLD_SIZE={world.size})")

@@ -256,9 +256,10 @@ def test_checkpoints_record_their_replicas_inside_the_verified_metadata(tmp_path
     (["--replicas", "64", "--backend", "torch"], {"LOCKSTEP_MAX_REPLICAS": "8"}, "64 replicas would run 64 copies of "
      "the model on this machine"),
     (["--replicas", "2", "--out", ""], {}, "--out is empty"),
+    (["--replicas", "2", "--threads", "2"], {}, "--threads is not available with data-parallel replicas"),
     (["--replicas", "2", "--backend", "torch", "--out", ""], {"RANK": "0", "WORLD_SIZE": "2"}, "--out is empty"),
 ], ids=["zero", "divide", "no-engine", "in-process-under-torchrun", "bad-rank", "rank-outside", "mismatch", "too-many",
-        "empty-out", "empty-out-under-torchrun"])
+        "empty-out", "threads", "empty-out-under-torchrun"])
 def test_refusals_exit_2_with_one_line(tmp_path: Path, capsys, monkeypatch, args: list[str], env: dict,
                                        words: str) -> None:
     for k, v in env.items():
