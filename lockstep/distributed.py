@@ -279,8 +279,8 @@ def run_command(args: argparse.Namespace) -> int | None:
         _say("--tensorboard is not available with data-parallel replicas in this release; leave it out")
         return 2
     if getattr(args, "threads", None) is not None:  # it was accepted and ignored (100,000 included)
-        _say("--threads is not available with data-parallel replicas in this release (each replica takes the "
-             "framework's default, or OMP_NUM_THREADS); leave it out")
+        _say("--threads is not available with data-parallel replicas in this release (each replica keeps its "
+             "framework's own default threads); leave it out")
         return 2
     if world is not None and args.replicas is not None and args.replicas != world.size:
         started = (f"TF_CONFIG names {world.size} workers (one replica each)" if world.launcher == TF_CONFIG else
