@@ -82,7 +82,7 @@ def expand_paths(paths: list[str]) -> tuple[list[Path], list[Diagnostic]]:
     problems: list[Diagnostic] = []
     for raw in paths:
         if not raw:
-            problems.append(Diagnostic("''", 0, 0, "", "empty path (to validate the current folder, say `.`)",
+            problems.append(Diagnostic("''", 0, 0, "", "empty path (for the current folder, say `.`)",
                                        code="io"))
             continue
         if glob.has_magic(raw):
