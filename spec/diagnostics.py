@@ -107,8 +107,9 @@ def format_path(parts: tuple[str | int, ...] | list[str | int]) -> str:
     """("layers", 2, "units") -> "layers[2].units"."""
     out = ""
     for p in parts:
-        if isinstance(p, int):
+        if isinstance(p, int) and not isinstance(p, bool):
             out += f"[{p}]"
-        else:
-            out += ("." if out else "") + str(p)
+        else:  # a YAML key may be null or a boolean: said as YAML says it (`metadata.null`, not `metadata.None`)
+            key = "null" if p is None else ("true" if p else "false") if isinstance(p, bool) else str(p)
+            out += ("." if out else "") + key
     return out

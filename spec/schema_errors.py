@@ -287,6 +287,8 @@ def pydantic_diagnostics(cls: type[BaseModel], exc: ValidationError, doc: Loaded
                 line, col = doc.key_location(path)
                 message = (f"field names must be strings, got {_got(err.get('input'))}" if kind == "invalid_key"
                            else f"key `{path[-1] if path else ''}`: {message}")
+                if kind == "invalid_key" and path:  # the key as YAML wrote it (`null`, `true`), not pydantic's str()
+                    where = format_path((*path[:-1], err.get("input")))
             elif about == "alternative" and kind in _TYPE_WORDS:  # one member of a union: merge with the others
                 if where in union_types:
                     i = union_types[where]

@@ -663,3 +663,14 @@ def test_no_output_line_of_any_format_holds_a_raw_control_character(data: dict, 
             for line in out.split("\n"):
                 found = UNSAFE_CHARS.search(line)
                 assert found is None, f"{fmt}: raw U+{ord(found.group(0)):04X} in {line!r}"
+
+
+def test_a_null_or_boolean_key_is_named_as_yaml_writes_it(tmp_path: Path) -> None:
+    """`~: 1` under metadata was reported at `metadata.None`, `true: 2` at `metadata.1`."""
+    from lockstep.spec.validate import load_and_validate
+
+    path = tmp_path / "m.yaml"
+    path.write_text("apiVersion: lockstep/v1\nkind: Model\nmetadata: {name: m, ~: 1, true: 2}\n"
+                    "inputs: [{name: x, shape: [1]}]\nlayers: [{type: dense, units: 1}]\n")
+    found = {(d.path, d.line, d.column) for d in load_and_validate(path)[1]}
+    assert found == {("metadata.null", 3, 21), ("metadata.true", 3, 11)}, found
