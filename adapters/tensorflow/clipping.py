@@ -22,10 +22,16 @@ import tensorflow as tf
 
 Grads = list[tf.Tensor]
 
+def _beyond(grads: Grads, threshold: float) -> bool:
+    """Whether a clipping threshold lies beyond the gradients' dtype, so that it clips nothing; compared in Python
+    floats (NumPy warns casting 1e39 down to float32)."""
+    return bool(grads) and float(threshold) > float(grads[0].dtype.max)
+
+
 def clip_to_norm(grads: Grads, max_norm: float, norm: tf.Tensor) -> Grads:
     """`tf.clip_by_global_norm`; a max_norm beyond the gradients' dtype clips nothing (a finite ‖g‖ is below it),
     where TensorFlow would scale by inf · (1/inf) = NaN."""
-    if grads and float(max_norm) > float(grads[0].dtype.max):  # in Python floats: NumPy warns casting 1e39 down
+    if _beyond(grads, max_norm):
         return grads
     return tf.clip_by_global_norm(grads, max_norm, use_norm=norm)[0]
 
@@ -33,7 +39,7 @@ def clip_to_norm(grads: Grads, max_norm: float, norm: tf.Tensor) -> Grads:
 def clip_to_value(grads: Grads, clip_value: float) -> Grads:
     """`tf.clip_by_value` at ±clip_value; a threshold beyond the gradients' dtype clips nothing, said so here rather
     than by casting it to ±inf (the same gradients, without NumPy's overflow warning on the user's terminal)."""
-    if grads and float(clip_value) > float(grads[0].dtype.max):
+    if _beyond(grads, clip_value):
         return grads
     return [tf.clip_by_value(g, -clip_value, clip_value) for g in grads]
 

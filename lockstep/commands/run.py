@@ -82,8 +82,6 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-
-
 def _summary(r: RunResult) -> None:
     metrics = ", ".join(f"{k} {v:.4g}" for k, v in r.metrics.items())
     resumed = f" (resumed at step {r.resumed_from})" if r.resumed_from else ""

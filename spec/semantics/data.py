@@ -218,11 +218,11 @@ def _csv_facts(s: Any, full: Path, facts: DataFacts, doc: Located, out: list[Dia
                 count += 1
                 if col is not None:  # a bad cell or row: a run stops there, so validation says so (once)
                     try:
-                        csv_row(row, width, names, col, s.target_type)
+                        values = csv_row(row, width, names, col, s.target_type)
                     except ValueError as exc:
                         out.append(_diag(doc, ("data", "source", "path"), f"`{s.path}`:{line}: {exc}", code="data"))
                         return
-                    target.add(row[col], line)
+                    target.add(values[col], line)
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         out.append(_diag(doc, ("data", "source", "path"), f"cannot read `{s.path}`: {exc}", code="data"))
         return
@@ -245,27 +245,19 @@ def _csv_facts(s: Any, full: Path, facts: DataFacts, doc: Located, out: list[Dia
         return
     facts.samples, facts.features = count, (width - 1,)
     facts.targets, facts.target_kind = (), ("class" if s.target_type == "class_index" else None)
-    if target.numeric and target.low is not None:
+    if target.low is not None:
         column = f"column `{names[col]}`" if names else f"column {col}"  # type: ignore[index]
         facts.target_values = (target.low, target.high, f"`{s.path}` {column}")  # type: ignore[assignment]
 
 
 class _Range:
-    """The smallest and largest value of a column, with their lines (numeric stays False past a non-number)."""
+    """The smallest and largest value of a column, with their lines (each value a finite number: csv_row)."""
 
     def __init__(self) -> None:
-        self.numeric = True
         self.low: tuple[float, int] | None = None
         self.high: tuple[float, int] | None = None
 
-    def add(self, cell: str, line: int) -> None:
-        if not self.numeric:
-            return
-        try:
-            v = float(cell)
-        except ValueError:
-            self.numeric = False  # data preparation names the cell
-            return
+    def add(self, v: float, line: int) -> None:
         if self.low is None or v < self.low[0]:
             self.low = (v, line)
         if self.high is None or v > self.high[0]:
