@@ -17,7 +17,6 @@ for bad input.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import importlib.util
 import io
@@ -302,16 +301,16 @@ def check_target(env: Environment, exporter: str = "spec") -> None:
 def _check_out(out: Path, inputs: list[Path]) -> None:
     """No output would overwrite an input: the recipe, environment and weights, and what the recipe reads (its
     model document, the model's weights, its data file: a model named `environment.lock.json` was replaced by
-    the lock). The folder itself is claimed (made, locked, proven writable) when the work starts:
-    `claim_out`."""
+    the lock). The run folder's own check, said as deploy's refusals are; the folder itself is claimed (made,
+    locked, proven writable) when the work starts: `claim_out`."""
+    from lockstep.runfolder import FolderError, check_outputs
+
     if out.exists() and not out.is_dir():
         raise DeployError(f"--out {out}: exists and is not a folder")
-    for p in inputs:
-        for name in OUTPUTS:
-            target = out / name
-            with contextlib.suppress(OSError, RuntimeError):
-                if p.resolve() == target.resolve():
-                    raise DeployError(f"--out {out}: writing {name} there would overwrite the input {p}")
+    try:
+        check_outputs(out, OUTPUTS, inputs, prog="deploy")
+    except FolderError as exc:
+        raise DeployError(f"--out {out}: {str(exc).removeprefix('deploy: ')}") from None
 
 
 def claim_out(p: Plan) -> Any:

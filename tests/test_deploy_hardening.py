@@ -284,7 +284,7 @@ def test_an_output_never_overwrites_a_file_the_recipe_reads(runs: dict[str, Path
     (folder / "recipe.yaml").write_text(text.replace("model: model.yaml", "model: environment.lock.json"))
     before = (folder / "environment.lock.json").read_bytes()
     _refused([str(folder / "recipe.yaml"), "-e", str(env), "-w", str(runs["ck"] / "checkpoints" / CKPT6),
-              "--out", str(folder)], capsys, "writing environment.lock.json there would overwrite the input")
+              "--out", str(folder)], capsys, "environment.lock.json would overwrite the input")
     assert (folder / "environment.lock.json").read_bytes() == before
 
 
