@@ -102,7 +102,10 @@ def expand_paths(paths: list[str]) -> tuple[list[Path], list[Diagnostic]]:
                         if f.suffix.lower() not in DOCUMENT_SUFFIXES or \
                                 any(part.startswith(".") for part in f.relative_to(p).parts):
                             continue
-                        if f.is_file():
+                        if f.is_symlink() and (odd := _link_problem(f, p)) is not None:
+                            problems.append(odd)
+                            odd_files += 1
+                        elif f.is_file():
                             found.append(f)
                         elif (odd := _not_regular(f)) is not None:
                             problems.append(odd)
@@ -121,7 +124,38 @@ def expand_paths(paths: list[str]) -> tuple[list[Path], list[Diagnostic]]:
                     problems.append(Diagnostic(str(p), 0, 0, "", "no such file or folder", code="io"))
             except OSError as exc:
                 problems.append(Diagnostic(str(p), 0, 0, "", f"cannot read: {exc.strerror or exc}", code="io"))
-    return list(dict.fromkeys(files)), problems
+    return _distinct(files), problems
+
+
+def _link_problem(link: Path, folder: Path) -> Diagnostic | None:
+    """An I/O diagnostic for a symbolic link met in a folder search that is broken, or that leads out of the folder
+    (a link to /proc/self/environ named `x.yaml` would echo its first line into a CI log): the rule of paths
+    written in a spec (`resolve_path`), with its way out. None for a link that stays inside."""
+    try:
+        target = link.resolve(strict=True)
+    except FileNotFoundError:
+        return Diagnostic(str(link), 0, 0, "", f"broken symbolic link (to {os.readlink(link)})",
+                          code="io")
+    except (OSError, RuntimeError) as exc:  # a loop
+        return Diagnostic(str(link), 0, 0, "", f"cannot follow this symbolic link ({exc})", code="io")
+    root = folder.resolve()
+    if target.is_relative_to(root) or os.environ.get("LOCKSTEP_ALLOW_OUTSIDE_PATHS") == "1":
+        return None
+    return Diagnostic(str(link), 0, 0, "", f"a symbolic link out of the folder {root} (to "
+                      f"{target}): not followed; name the file itself to validate it, or set "
+                      "LOCKSTEP_ALLOW_OUTSIDE_PATHS=1", code="io")
+
+
+def _distinct(files: list[Path]) -> list[Path]:
+    """Each file once, as first named: a file and a symbolic link to it (or the same file by two paths) are one."""
+    seen: dict[Path, Path] = {}
+    for f in files:
+        try:
+            key = f.resolve()
+        except (OSError, RuntimeError):
+            key = f
+        seen.setdefault(key, f)
+    return list(seen.values())
 
 
 def validate_paths(paths: list[str]) -> Result:

@@ -158,6 +158,34 @@ def test_globs_folders_and_missing_paths(folder: Path, capsys) -> None:
     assert (code, out.splitlines()[-1]) == (0, "2 files, 2 documents, 0 errors")  # hidden folders skipped
 
 
+def test_a_folder_search_follows_no_link_out_of_the_folder(tmp_path: Path, capsys,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """A link named `x.yaml` to a file outside (a secret, /proc/self/environ) would put its first line in a CI
+    log; a broken link was skipped silently; a file and a link to it were validated and counted twice."""
+    inside, outside = tmp_path / "specs", tmp_path / "private"
+    inside.mkdir()
+    outside.mkdir()
+    (inside / "m.yaml").write_text(GOOD)
+    (inside / "again.yaml").symlink_to("m.yaml")
+    code, out, _ = run([str(inside)], capsys)
+    assert (code, out.splitlines()[-1]) == (0, "1 file, 1 document, 0 errors"), out
+    (outside / "secret.txt").write_text("TOKEN=hunter2\n")
+    (inside / "leak.yaml").symlink_to(outside / "secret.txt")
+    (inside / "gone.yaml").symlink_to("nowhere.yaml")
+    (inside / "loop.yaml").symlink_to("loop.yaml")
+    code, out, _ = run([str(inside)], capsys)
+    assert code == 2 and "hunter2" not in out, out
+    assert f"leak.yaml:0:0: a symbolic link out of the folder {inside} (to {outside / 'secret.txt'}): " \
+           "not followed" in out, out
+    assert "gone.yaml:0:0: broken symbolic link (to nowhere.yaml)" in out, out
+    assert "loop.yaml:0:0: cannot follow this symbolic link" in out, out
+    for link in ("gone.yaml", "loop.yaml"):
+        (inside / link).unlink()
+    monkeypatch.setenv("LOCKSTEP_ALLOW_OUTSIDE_PATHS", "1")  # the way out the message names: the link is read
+    code, out, _ = run([str(inside)], capsys)
+    assert code == 1 and "leak.yaml" in out and "2 files" in out.splitlines()[-1], out
+
+
 def test_unreadable_file_exit_2(folder: Path, capsys, monkeypatch: pytest.MonkeyPatch) -> None:
     real_open = os.open  # the tests run as root, where chmod 000 denies nothing
 
