@@ -13,6 +13,7 @@ parts of a validation live one job per module:
 from __future__ import annotations
 
 import glob
+import itertools
 import os
 import stat
 from dataclasses import dataclass, field
@@ -92,6 +93,10 @@ def expand_paths(paths: list[str]) -> tuple[list[Path], list[Diagnostic]]:
             if not matches:
                 problems.append(Diagnostic(raw, 0, 0, "", "no .yaml, .yml or .json file matches this pattern",
                                            code="io"))
+            base = _fixed_part(raw)  # `configs/**/*.yaml` searches configs/: no link out of it is followed
+            odd_links = [(m, d) for m in matches if m.is_symlink() and (d := _link_problem(m, base)) is not None]
+            problems.extend(d for _, d in odd_links)
+            matches = [m for m in matches if m not in {m for m, _ in odd_links}]
         else:
             matches = [Path(raw)]
         for p in matches:
@@ -144,6 +149,13 @@ def _link_problem(link: Path, folder: Path) -> Diagnostic | None:
     return Diagnostic(str(link), 0, 0, "", f"a symbolic link out of the folder {root} (to "
                       f"{target}): not followed; name the file itself to validate it, or set "
                       "LOCKSTEP_ALLOW_OUTSIDE_PATHS=1", code="io")
+
+
+def _fixed_part(pattern: str) -> Path:
+    """The folder a glob pattern searches: its leading components without a wildcard (`.` for none)."""
+    parts = Path(pattern).parts
+    fixed = list(itertools.takewhile(lambda part: not glob.has_magic(part), parts))
+    return Path(*fixed) if fixed else Path(".")
 
 
 def _distinct(files: list[Path]) -> list[Path]:

@@ -179,6 +179,9 @@ def test_a_folder_search_follows_no_link_out_of_the_folder(tmp_path: Path, capsy
            "not followed" in out, out
     assert "gone.yaml:0:0: broken symbolic link (to nowhere.yaml)" in out, out
     assert "loop.yaml:0:0: cannot follow this symbolic link" in out, out
+    code, out, _ = run([str(inside / "**" / "*.yaml")], capsys)  # a pattern searches its fixed folder alike
+    assert code == 2 and "hunter2" not in out and "leak.yaml:0:0: a symbolic link out of the folder" in out, out
+    assert "gone.yaml:0:0: broken symbolic link" in out, out
     for link in ("gone.yaml", "loop.yaml"):
         (inside / link).unlink()
     monkeypatch.setenv("LOCKSTEP_ALLOW_OUTSIDE_PATHS", "1")  # the way out the message names: the link is read
