@@ -363,6 +363,11 @@ def load_weights(path: Path, prep: Any) -> tuple[dict[str, np.ndarray], dict[str
     if missing:
         raise DeployError(f"{path}: missing {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''} "
                           f"(the model has {len(expected)} parameters and buffers)")
+    extra = sorted(set(arrays) - set(expected))
+    if extra:  # a misnamed parameter would be dropped unseen (torch's load_state_dict is strict alike)
+        raise DeployError(f"{path}: holds {', '.join(extra[:5])}{' ...' if len(extra) > 5 else ''}, which this model "
+                          f"does not have (its {len(expected)} parameters and buffers: "
+                          f"{', '.join(sorted(expected)[:5])}{' ...' if len(expected) > 5 else ''})")
     out = {}
     for k, spec in expected.items():
         a = np.asarray(arrays[k])
@@ -605,6 +610,8 @@ def _run_checks(p: Plan, prep: Any, params: dict[str, np.ndarray], weights_info:
     checks: list[Check] = []
     tol = env.tolerance
     rule = Tolerance(tol.rtol, tol.atol) if tol is not None else None
+    if tol is not None:
+        _check_meaningful(p.environment_path, tol.rtol, tol.atol, reference)
     outputs_at: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     for b in env.batch_sizes:
         say(f"predictions at batch size {b}")
@@ -672,6 +679,19 @@ def _run_checks(p: Plan, prep: Any, params: dict[str, np.ndarray], weights_info:
     atomic.write_json(p.out / "deploy.json", report)
     atomic.write_text(p.out / "summary.txt", result.summary + "\n")
     return result
+
+
+def _check_meaningful(env_path: Path, rtol: float, atol: float, reference: np.ndarray) -> None:
+    """A tolerance that passes a model predicting 0 everywhere checks nothing on this data (`atol: 1e308`); said
+    before anything is written, as validate says `rtol >= 1`. Only the reference's outputs show it."""
+    magnitudes = np.abs(reference)
+    if not magnitudes.size or not np.any(magnitudes):
+        return
+    if np.all(magnitudes <= atol + rtol * magnitudes):
+        largest = float(magnitudes.max())
+        raise DeployError(f"{env_path}: tolerance.atol {atol:g} (with rtol {rtol:g}) is at least every reference "
+                          f"prediction on this recipe's data (the largest is {largest:.3g}): predictions of 0 would "
+                          f"pass, so it checks nothing; give an atol well below {largest:.3g}")
 
 
 def environment_lock(p: Plan, model: bytes, provider: list[Any], session: Any) -> dict[str, Any]:

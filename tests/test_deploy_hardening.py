@@ -332,3 +332,39 @@ def test_complex_weights_are_refused(runs: dict[str, Path], env: Path, tmp_path:
     np.savez(tmp_path / "c.npz", **arrays)
     _refused([str(runs["recipe"]), "-e", str(env), "-w", str(tmp_path / "c.npz"), "--out", str(tmp_path / "o")],
              capsys, f"`{name}` is complex128")
+
+
+def test_a_tolerance_that_passes_zeros_is_refused(runs: dict[str, Path], tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """`atol: 1e308` passed any prediction (validate cannot know the outputs' scale; deploy does): exit 2, nothing
+    written. An atol below the largest reference prediction still deploys."""
+    pytest.importorskip("onnxruntime")
+    weights = str(runs["ck"] / "checkpoints" / CKPT6)
+    for atol, code in (("1.0e+308", 2), ("1.0", 2), ("1.0e-5", 0)):
+        env = tmp_path / f"e{code}{atol}.yaml"
+        env.write_text("apiVersion: lockstep/v1\nkind: Environment\nmetadata: {name: e}\nruntime: onnxruntime\n"
+                       f"batch_sizes: [4]\ntolerance: {{rtol: 1.0e-4, atol: {atol}}}\n")
+        out = tmp_path / f"out-{atol}"
+        args = [str(runs["recipe"]), "-e", str(env), "-w", weights, "--out", str(out)]
+        if code == 2:
+            last = _refused(args, capsys, f"{env}: tolerance.atol {float(atol):g} (with rtol 0.0001) is at least every "
+                            "reference prediction", "predictions of 0 would pass, so it checks nothing")
+            assert "the largest is" in last and not out.exists(), last
+        else:
+            assert _deploy(args, capsys)[0] == 0 and (out / "deploy.json").is_file()
+
+
+def test_weights_with_arrays_the_model_lacks_are_refused(runs: dict[str, Path], env: Path, tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """A misnamed parameter in a plain .npz was dropped unseen (the model's own name was then missing, or, beside
+    it, the extra array was ignored)."""
+    from lockstep.checkpoint import load_checkpoint
+
+    _, arrays, _ = load_checkpoint(runs["ck"] / "checkpoints" / CKPT6)
+    weights = tmp_path / "w.npz"
+    np.savez(weights, **arrays, **{"hidden.wieght": np.zeros(3)})
+    _refused([str(runs["recipe"]), "-e", str(env), "-w", str(weights), "--out", str(tmp_path / "o")], capsys,
+             "holds hidden.wieght, which this model does not have (its ")
+    np.savez(weights, **arrays)
+    assert _deploy([str(runs["recipe"]), "-e", str(env), "-w", str(weights), "--out", str(tmp_path / "o")],
+                   capsys)[0] == 0
