@@ -195,16 +195,18 @@ def _is_int(text: str) -> bool:
 
 
 def _run_recipe(run: Path, record: dict[str, Any]) -> Path:
-    """The recipe a run folder was trained from: report.json's `recipe_path`, or a recipe.yaml beside it."""
+    """The recipe a run folder was trained from: report.json's `recipe_path` (a relative one from the run folder, as
+    any path written in a file is read from that file's folder), or a recipe.yaml beside it."""
     recorded = record.get("recipe_path")
     if recorded is not None and (not isinstance(recorded, str) or not recorded.strip() or "\0" in recorded):
         raise DeployError(f"{run / 'report.json'}: `recipe_path` is {recorded!r}, not a path; give the recipe and "
                           f"--weights {run}/checkpoints/step-XXXXXXXX.npz")
-    if recorded and Path(recorded).is_file():
-        return Path(recorded)
-    if recorded:
-        gone = "is not a regular file" if Path(recorded).exists() else "no longer exists"
-        raise DeployError(f"{run}: the run's recipe {recorded} {gone}; give the recipe and "
+    where = run / recorded if recorded else None  # `run` records it absolute; a relative one is from the folder
+    if where is not None and where.is_file():
+        return where
+    if where is not None:
+        gone = "is not a regular file" if where.exists() else "no longer exists"
+        raise DeployError(f"{run}: the run's recipe {where} {gone}; give the recipe and "
                           f"--weights {run}/checkpoints/step-XXXXXXXX.npz")
     for name in ("recipe.yaml", "recipe.yml", "recipe.json"):
         if (run / name).is_file():

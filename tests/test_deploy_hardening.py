@@ -91,6 +91,23 @@ def _damaged_run(runs: dict[str, Path], tmp_path: Path) -> Path:
     return run
 
 
+def test_a_relative_recipe_path_is_read_from_the_run_folder(runs: dict[str, Path], env: Path, tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str],
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """`run` records the recipe's absolute path; a hand-edited relative one was read from the working folder."""
+    run = _damaged_run(runs, tmp_path)
+    report = run / "report.json"
+    relative = os.path.relpath(runs["recipe"], run)
+    report.write_text(json.dumps({**json.loads(report.read_text()), "recipe_path": relative}))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert _deploy([str(run), "-e", str(env), "--out", str(tmp_path / "d")], capsys)[0] == 0
+    report.write_text(json.dumps({**json.loads(report.read_text()), "recipe_path": "gone.yaml"}))
+    _refused([str(run), "-e", str(env), "--out", str(tmp_path / "d2")], capsys,
+             f"the run's recipe {run / 'gone.yaml'} no longer exists")
+
+
 @pytest.mark.parametrize(("damage", "needle"), [
     ({"recipe_path": 5}, "`recipe_path` is 5, not a path"),
     ({"recipe_path": float("nan")}, "`recipe_path` is nan, not a path"),
