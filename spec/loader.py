@@ -152,6 +152,18 @@ class LongInteger(str):
     no field takes such a value, and its message must not call it a quoted string."""
 
 
+class BeyondFloat(float):
+    """A number written beyond float64's range (`1e400`): infinite, as YAML and JSON read it, but said as written,
+    not as `.inf`, in a message refusing it."""
+
+    written: str
+
+    def __new__(cls, text: str) -> BeyondFloat:
+        number = super().__new__(cls, text)
+        number.written = text
+        return number
+
+
 def _resolve_plain(value: str) -> Any:
     """A plain (unquoted) scalar by the YAML 1.2 core schema."""
     if not value:
@@ -168,7 +180,8 @@ def _resolve_plain(value: str) -> Any:
             except ValueError:  # more digits than Python converts (sys.int_info): keep the text, marked as a number
                 return LongInteger(value)
         if _FLOAT_RE.fullmatch(value):
-            return float(value)
+            number = float(value)
+            return BeyondFloat(value) if math.isinf(number) else number
         if _INF_RE.fullmatch(value):
             return -math.inf if first == "-" else math.inf
         if _NAN_RE.fullmatch(value):

@@ -39,6 +39,9 @@ def real(value: float) -> str:
     if math.isnan(value):
         return ".nan"
     if math.isinf(value):
+        written = getattr(value, "written", None)  # loader.BeyondFloat: `1e400` read as infinity
+        if written is not None:
+            return f"{written} (beyond float64's range, ±1.8e308)"
         return ".inf" if value > 0 else "-.inf"
     return repr(value)
 

@@ -674,3 +674,13 @@ def test_a_null_or_boolean_key_is_named_as_yaml_writes_it(tmp_path: Path) -> Non
                     "inputs: [{name: x, shape: [1]}]\nlayers: [{type: dense, units: 1}]\n")
     found = {(d.path, d.line, d.column) for d in load_and_validate(path)[1]}
     assert found == {("metadata.null", 3, 21), ("metadata.true", 3, 11)}, found
+
+
+@pytest.mark.parametrize(("written", "said"), [("1e400", "1e400"), ("-1.5E+999", "-1.5E+999"), (".inf", ".inf"),
+                                               ("-.Inf", "-.inf")])
+def test_a_number_beyond_float64_is_said_as_written(written: str, said: str) -> None:
+    """`1e400` reads as infinity (YAML's and JSON's way); its refusal said `.inf`, which the user never wrote."""
+    d = one(RECIPE.replace("learning_rate: 0.1", f"learning_rate: {written}"))
+    beyond = "" if written.lower().lstrip("-") == ".inf" else " (beyond float64's range, ±1.8e308)"
+    assert d.path == "optimizer.learning_rate" and d.message == f"expected a finite number, got {said}{beyond}", \
+        d.format()
