@@ -258,6 +258,11 @@ def pydantic_diagnostics(cls: type[BaseModel], exc: ValidationError, doc: Loaded
             habit = _framework_habit(owner, key, err.get("input"))
             if habit:
                 message, expected, suggestion = f"{message}: {habit}", None, None
+            elif suggestion is not None and suggestion in _siblings(doc.data, path[:-1]):
+                # `lr` beside `learning_rate`: suggesting the key that is already there reads as a loop
+                message = (f"unknown field `{key}`, given beside `{suggestion}`, the field it would name; remove "
+                           f"`{key}` (keep the value you mean under `{suggestion}`)")
+                expected = suggestion = None
             line, col = doc.key_location(path)
         elif kind == "missing":
             message = f"missing required field `{path[-1] if path else loc[-1]}`"
@@ -333,6 +338,16 @@ def _one_per_union(out: list[Diagnostic], words: dict[str, tuple[int, str]], typ
                             word.suggestion, word.code, word.related)
         drop.add(j)
     return [d for k, d in enumerate(out) if k not in drop]
+
+
+def _siblings(data: Any, path: tuple[Any, ...]) -> set[str]:
+    """The keys of the mapping at `path` in the document's data (empty where there is none)."""
+    for part in path:
+        try:
+            data = data[part]
+        except (KeyError, IndexError, TypeError):
+            return set()
+    return {str(k) for k in data} if isinstance(data, dict) else set()
 
 
 def _framework_habit(owner: Any, key: str, value: Any) -> str | None:

@@ -684,3 +684,16 @@ def test_a_number_beyond_float64_is_said_as_written(written: str, said: str) -> 
     beyond = "" if written.lower().lstrip("-") == ".inf" else " (beyond float64's range, ±1.8e308)"
     assert d.path == "optimizer.learning_rate" and d.message == f"expected a finite number, got {said}{beyond}", \
         d.format()
+
+
+@pytest.mark.parametrize("version", ["lockstep/v1", "lockstep/v1alpha1"])
+def test_a_synonym_beside_its_field_is_not_suggested_back(version: str) -> None:
+    """`lr` beside `learning_rate` said "did you mean `learning_rate`?" (in v1alpha1 too, where the migration's
+    rename gives way to the key that is there)."""
+    text = RECIPE.replace("learning_rate: 0.1", "lr: 0.1, learning_rate: 0.2").replace("lockstep/v1", version)
+    d = one(text)
+    assert (d.path, d.suggestion) == ("optimizer.lr", None), d.format()
+    assert d.message.startswith("unknown field `lr`, given beside `learning_rate`, the field it would name; "
+                                "remove `lr`"), d.format()
+    alone = one(RECIPE.replace("learning_rate: 0.1", "lr: 0.1"))
+    assert alone.suggestion == "learning_rate", alone.format()
