@@ -90,6 +90,21 @@ def _paths(value: Any, name: str) -> list[str]:
     return [_path(v, name) for v in value]
 
 
+def _flag(value: Any, name: str) -> bool:
+    """A yes/no argument as a bool: `overwrite="false"` is a true string, and took it to mean "replace the run"."""
+    if isinstance(value, bool) or type(value).__name__ == "bool_":  # NumPy's bool too, as a notebook computes it
+        return bool(value)
+    raise LockstepError(f"{name}: expected True or False, got {_got(value)}")
+
+
+def _callable(value: Any, name: str, what: str) -> Any:
+    """None or a function; LockstepError naming the argument for anything else (a call into it raised TypeError
+    mid-run, after the run folder was claimed)."""
+    if value is not None and not callable(value):
+        raise LockstepError(f"{name}: expected {what} or None, got {_got(value)}")
+    return value
+
+
 def _text(value: Any, name: str, what: str) -> str:
     """A name given as a string (a backend, a device); LockstepError naming the argument for anything else."""
     if not isinstance(value, str):
@@ -423,7 +438,9 @@ def run(recipe: PathLike | Recipe, backend: str = "reference", out: PathLike | N
     )
     from lockstep.spec import atomic
 
-    say = log or _stderr("lockstep")
+    say = _callable(log, "log", "a function taking a message") or _stderr("lockstep")
+    resume, overwrite = _flag(resume, "resume"), _flag(overwrite, "overwrite")
+    tensorboard, progress = _flag(tensorboard, "tensorboard"), _flag(progress, "progress")
     steps = as_integer(steps, "steps", 1, "--steps")
     threads = as_threads(threads)
     backend = _text(backend, "backend", "an adapter name")
@@ -583,6 +600,7 @@ def compare(recipe: PathLike | Recipe, backends: Iterable[str] | str = ("referen
     from lockstep.progress import Progress
     from lockstep.runner import backend_versions, build_session
 
+    progress = _flag(progress, "progress")
     every = as_integer(every, "every", 1, "--every") if every is not None else every
     if every is None:
         raise LockstepError("every: expected an integer, got None")
@@ -690,7 +708,8 @@ def certify(adapter: str | Adapter, *, levels: str | int | Iterable[int | str] =
     from lockstep.effective import as_integer, as_seconds, as_threads
     from lockstep.runfolder import check_out_arg, foreign_report_folder, writable_folder
 
-    say = log or _stderr("lockstep certify")
+    say = _callable(log, "log", "a function taking a message") or _stderr("lockstep certify")
+    progress = _callable(progress, "progress", "a function (done, total, result)")
     try:  # a relative report folder is in this folder, whatever the adapter's code later does with the process's
         home = Path.cwd()
     except OSError as exc:
@@ -968,7 +987,7 @@ def deploy(source: PathLike, environment: PathLike, *, weights: PathLike | None 
     from lockstep.deploy import claim_out, plan
     from lockstep.deploy import deploy as run_deploy
 
-    say = progress if callable(progress) else _stderr("lockstep deploy") if progress else None
+    say = progress if callable(progress) else _stderr("lockstep deploy") if _flag(progress, "progress") else None
     for name, value in (("source", source), ("environment", environment), ("weights", weights), ("out", out)):
         if value is not None or name in ("source", "environment"):
             _path(value, name)
@@ -1065,6 +1084,7 @@ def migrate(paths: PathLike | Iterable[PathLike], *, check: bool = False, out: P
 
     # an explicitly empty --out is a mistake, never "in place"; an unusable --out fails before any file is read
     items = _paths(paths, "paths")
+    check = _flag(check, "check")
     check_out_arg(None if out is None else _path(out, "out"), "--out", "lockstep migrate")
     out_dir = None if out is None else Path(out)
     pairs, problems = _inputs(items)

@@ -140,6 +140,20 @@ WRONG: list[tuple[str, Callable[[Path], Any], tuple[str, ...]]] = [
     ("certify report=5", lambda r: lockstep.certify("reference", report=5), ("report", "int 5")),
     ("deploy None", lambda r: lockstep.deploy(None, None), ("source", "None")),
     ("deploy environment=3", lambda r: lockstep.deploy(r, 3), ("environment", "int 3")),
+    # a string is true: overwrite="false" replaced the earlier run, resume="no" resumed
+    ("run overwrite='false'", lambda r: lockstep.run(r, overwrite="false"), ("overwrite", "True or False",
+                                                                             "str 'false'")),
+    ("run resume='no'", lambda r: lockstep.run(r, resume="no"), ("resume", "str 'no'")),
+    ("run resume=None", lambda r: lockstep.run(r, resume=None), ("resume", "None")),
+    ("run tensorboard=1", lambda r: lockstep.run(r, tensorboard=1), ("tensorboard", "int 1")),
+    ("run progress='yes'", lambda r: lockstep.run(r, progress="yes"), ("progress", "str 'yes'")),
+    ("run log=5", lambda r: lockstep.run(r, log=5), ("log: expected a function", "int 5")),
+    ("compare progress='no'", lambda r: lockstep.compare(r, progress="no"), ("progress", "str 'no'")),
+    ("certify log=5", lambda r: lockstep.certify("reference", log=5, report=False), ("log", "int 5")),
+    ("certify progress=True", lambda r: lockstep.certify("reference", progress=True, report=False),
+     ("progress: expected a function", "bool True")),
+    ("migrate check='false'", lambda r: lockstep.migrate(r, check="false"), ("check", "str 'false'")),
+    ("deploy progress='no'", lambda r: lockstep.deploy(r, r, progress="no"), ("progress", "str 'no'")),
 ]
 
 
