@@ -305,14 +305,16 @@ def _check_out(out: Path, inputs: list[Path]) -> None:
     model document, the model's weights, its data file: a model named `environment.lock.json` was replaced by
     the lock). The run folder's own check, said as deploy's refusals are; the folder itself is claimed (made,
     locked, proven writable) when the work starts: `claim_out`."""
-    from lockstep.runfolder import FolderError, check_outputs
+    from lockstep.runfolder import FolderError, check_out_arg, check_outputs
 
-    if out.exists() and not out.is_dir():
-        raise DeployError(f"--out {out}: exists and is not a folder")
     try:
+        check_out_arg(str(out), "--out", prog="deploy")  # a name too long, a parent that cannot be searched
+        if out.exists() and not out.is_dir():
+            raise DeployError(f"--out {out}: exists and is not a folder")
         check_outputs(out, OUTPUTS, inputs, prog="deploy")
     except FolderError as exc:
-        raise DeployError(f"--out {out}: {str(exc).removeprefix('deploy: ')}") from None
+        raise DeployError(str(exc).removeprefix("deploy: ") if str(exc).startswith("deploy: --out ") else
+                          f"--out {out}: {str(exc).removeprefix('deploy: ')}") from None
 
 
 def claim_out(p: Plan) -> Any:

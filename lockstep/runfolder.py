@@ -122,6 +122,15 @@ def check_out_arg(value: str | None, flag: str = "--out", prog: str = "lockstep"
         raise FolderError(f"{prog}: {flag} is empty; give a folder, or leave {flag} out {without}")
     if value is not None and "\0" in value:
         raise FolderError(f"{prog}: {flag} contains a NUL character")
+    if value is not None:  # a name too long, a parent that cannot be searched: said here, not as a traceback later
+        try:
+            os.stat(value)
+        except (FileNotFoundError, NotADirectoryError):
+            pass  # made later (or refused as under a file, with the command's own words)
+        except OSError as exc:
+            if exc.errno != errno.ELOOP:  # a symlink loop: refused where the folder is made, as "not a folder"
+                raise FolderError(f"{prog}: {flag} {_shown(Path(value))}: cannot use it ({exc.strerror or exc})"
+                                  ) from None
 
 
 def writable_folder(value: str | os.PathLike[str], flag: str = "--out", prog: str = "lockstep") -> Path:
@@ -400,9 +409,13 @@ def claim(folder: str | os.PathLike[str], *, outputs: Sequence[str], inputs: Ite
     path = Path(folder)
     inputs = list(inputs)
     check_outputs(path, outputs, inputs, prog)
-    if path.exists() and not path.is_dir():
-        raise FolderError(f"{prog}: {_shown(path)} exists and is not a folder")
-    created = not path.exists()
+    try:  # Path.exists lets a name too long, or a parent that cannot be searched, through as OSError
+        exists = path.exists()
+        if exists and not path.is_dir():
+            raise FolderError(f"{prog}: {_shown(path)} exists and is not a folder")
+    except OSError as exc:
+        raise FolderError(f"{prog}: cannot use {_shown(path)} ({exc.strerror or exc})") from None
+    created = not exists
     fd = _lock(path, prog)
     try:
         _write_holder(fd, prog)

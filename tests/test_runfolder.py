@@ -324,3 +324,22 @@ def test_a_run_refused_by_its_backend_leaves_no_folder_behind(tmp_path: Path, ca
     assert main(["run", str(_recipe(tmp_path)), "--out", str(out), "--backend", "nope", "--quiet"]) == 2
     assert [p.name for p in out.iterdir()] == [LOCK_NAME] and holder(out) is None
     assert _run(_recipe(tmp_path), out) == 0  # and counts as empty
+
+
+@pytest.mark.parametrize("argv", [
+    ["run", "{recipe}", "--quiet", "--out", "{bad}"],
+    ["compare", "{recipe}", "--backends", "reference", "--out", "{bad}"],
+    ["certify", "--adapter", "reference", "--examples", "1", "--level", "1", "--report", "{bad}"],
+    ["migrate", "{recipe}", "--out", "{bad}"],
+    ["deploy", "{recipe}", "--environment", "{env}", "--weights", "{recipe}", "--out", "{bad}"],
+])
+def test_an_output_folder_the_os_cannot_name_is_a_usage_error(argv: list[str], tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """A 300-character name (ENAMETOOLONG) went past Path.exists as an OSError: a traceback, exit 1."""
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(tiny_recipe())
+    bad = str(tmp_path / ("x" * 300) / "sub")
+    env = ROOT / "examples" / "onnx-cpu.environment.yaml"
+    code = main([a.format(recipe=recipe, bad=bad, env=env) for a in argv])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err and "File name too long" in err, (code, err)
