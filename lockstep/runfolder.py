@@ -346,13 +346,14 @@ def _fsync_dir(folder: Path) -> None:
 
 def _own_files(folder: Path, outputs: Sequence[str]) -> list[str]:
     """The names in `folder` that belong to a run with these outputs: the outputs and their atomic temporaries."""
-    names = []
     with os.scandir(folder) as it:
-        for entry in it:
-            n = entry.name
-            if n in outputs or any(n.startswith(f".{o}.") and n.endswith(".tmp") for o in outputs):
-                names.append(n)
-    return sorted(names)
+        return sorted(entry.name for entry in it if _is_own(entry.name, outputs))
+
+
+def _is_own(name: str, outputs: Sequence[str]) -> bool:
+    """An output's name, or one of its atomic temporaries' (`.metrics.jsonl.x1y2.tmp`)."""
+    return name in outputs or any(name.startswith(f".{o}.") and name.endswith(".tmp") and "/" not in name
+                                  for o in outputs)
 
 
 def _clear(folder: Path, names: Sequence[str]) -> None:
@@ -381,8 +382,9 @@ def _finish_interrupted(folder: Path, outputs: Sequence[str]) -> list[str]:
             planned = [str(n) for n in json.loads(marker.read_text(encoding="utf-8"))]
         except (OSError, ValueError, TypeError):
             planned = []
-        names = sorted(set(planned) | set(_own_files(folder, outputs)))
-        names = [n for n in names if "/" not in n and n not in BOOKKEEPING and not n.startswith(TRASH_PREFIX)]
+        # the marker is a file in the folder, not an authority: only a run's own names are removed (a hand-written
+        # marker naming notes.txt, or `..`, removed notes.txt, or left the folder unusable)
+        names = sorted({n for n in planned if _is_own(n, outputs)} | set(_own_files(folder, outputs)))
         _clear(folder, names)
         notes.append(f"{_shown(folder)}: finished removing a previous run's files (an --overwrite was interrupted)")
     with os.scandir(folder) as it:

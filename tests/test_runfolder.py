@@ -172,6 +172,23 @@ def test_a_kill_during_overwrite_never_leaves_a_mix(tmp_path: Path, capsys) -> N
     assert sorted(p.name for p in out.iterdir()) == sorted([LOCK_NAME, *WRITTEN])
 
 
+@pytest.mark.parametrize("planned", [["notes.txt"], [".."], ["."], ["../elsewhere.txt"], {"a": 1}, 5])
+def test_a_clearing_marker_removes_only_a_run_s_own_files(planned: object, tmp_path: Path) -> None:
+    """A hand-written `.lockstep-clearing` naming notes.txt removed it (--overwrite removes only a run's files);
+    one naming `..` left the folder unusable (every later command: "Device or resource busy")."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine\n")
+    (tmp_path / "elsewhere.txt").write_text("mine too\n")
+    (out / "metrics.jsonl").write_text("{}\n")
+    (out / ".lockstep-clearing").write_text(json.dumps(planned))
+    folder = claim(out, outputs=RUN_OUTPUTS, mode="resume")
+    folder.release()
+    assert sorted(p.name for p in out.iterdir()) == sorted([LOCK_NAME, "notes.txt"]), list(out.iterdir())
+    assert (tmp_path / "elsewhere.txt").is_file()
+    claim(out, outputs=RUN_OUTPUTS, mode="resume").release()  # usable again
+
+
 def test_resume_with_nothing_to_resume_says_so_before_training(tmp_path: Path, capsys, monkeypatch) -> None:
     real = runner.train
     said: list[str] = []
