@@ -102,6 +102,7 @@ class Checkpoint:
     state: dict[str, dict[str, np.ndarray]]
     history_text: str  # metrics.jsonl up to `step`, byte for byte
     distribution: dict[str, Any] | None = None  # the replicas that wrote it (a data-parallel run), else None
+    data_hash: str | None = None  # SHA-256 of the recipe's data file when it was written (None: generated data)
 
     @property
     def history_lines(self) -> list[str]:
@@ -170,6 +171,8 @@ def save_checkpoint(folder: Path, step: int, session: Session, prep: Prepared, k
             "state": {p: {n: _entry(a) for n, a in s.items()} for p, s in state.items()}}
     if distribution is not None:
         body["distribution"] = {k: distribution.get(k) for k in ("strategy", "replicas", "batch_norm")}
+    if getattr(prep, "data_hash", None):
+        body["data_hash"] = prep.data_hash
     meta = _canonical({"format": FORMAT, "sha256": _meta_digest(body), "checkpoint": body})
     arrays: dict[str, np.ndarray] = {f"param/{k}": v for k, v in params.items()}
     arrays.update({f"opt/{p}/{n}": a for p, s in state.items() for n, a in s.items()})
@@ -333,7 +336,28 @@ def _history(text_bytes: bytes, step: int) -> str:
             rec = None
         if not isinstance(rec, dict) or rec.get("step") != i:
             raise CheckpointError(f"its history record {i} is not the record of step {i}")
+        if problem := _record_problem(rec):  # a forged record with matching hashes crashed the run or its plot
+            raise CheckpointError(f"its history record {i} {problem}")
     return text
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _record_problem(rec: dict[str, Any]) -> str | None:
+    """What is wrong with one metrics record's fields (the ones a resumed run, its report and plot read)."""
+    for key in ("loss", "lr"):
+        if not _number(rec.get(key)):
+            return f"has no numeric `{key}`"
+    if not isinstance(rec.get("epoch"), int) or isinstance(rec.get("epoch"), bool):
+        return "has no integer `epoch`"
+    if "grad_norm" in rec and not _number(rec["grad_norm"]):
+        return "has a `grad_norm` that is not a number"
+    ev = rec.get("eval")
+    if ev is not None and not (isinstance(ev, dict) and all(isinstance(k, str) and _number(v) for k, v in ev.items())):
+        return "has an `eval` that is not a mapping of metric names to numbers"
+    return None
 
 
 def read_checkpoint(path: Path, layout: Layout | None = None, recipe_hash: str | None = None) -> Checkpoint:
@@ -406,8 +430,11 @@ def _read(path: Path, layout: Layout | None, recipe_hash: str | None) -> Checkpo
     params = {k: arrays[f"param/{k}"] for k in params_meta}
     state = {p: {n: arrays[f"opt/{p}/{n}"] for n in s} for p, s in state_meta.items()}
     dist = body.get("distribution")
+    data_hash = body.get("data_hash")
+    if data_hash is not None and (not isinstance(data_hash, str) or not re.fullmatch(r"[0-9a-f]{64}", data_hash)):
+        raise CheckpointError("its metadata has an invalid data hash")
     return Checkpoint(path, step, opt_step, theirs, body["backend"], body["dtype"], params, state, history,
-                      dist if isinstance(dist, dict) else None)
+                      dist if isinstance(dist, dict) else None, data_hash)
 
 
 def load_checkpoint(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray], dict[str, dict[str, np.ndarray]]]:
@@ -425,7 +452,8 @@ def _stderr(message: str) -> None:
 
 
 def resume_point(folder: Path, *, recipe_hash: str, total_steps: int, layout: Layout,
-                 warn: Callable[[str], None] = _stderr) -> Checkpoint | None:
+                 warn: Callable[[str], None] = _stderr, data_hash: str | None = None,
+                 data_file: str | None = None) -> Checkpoint | None:
     """The newest intact checkpoint of this recipe in `folder`, or None when there is none at all.
 
     Each unreadable one is named with the reason (one `warn` line) and skipped for the one before; after a
@@ -450,6 +478,10 @@ def resume_point(folder: Path, *, recipe_hash: str, total_steps: int, layout: La
             continue
         if ck.step > total_steps:
             raise ResumeRefused(f"{path}: the checkpoint is at step {ck.step}, past this run's {total_steps} steps")
+        if ck.data_hash is not None and data_hash is not None and ck.data_hash != data_hash:
+            raise ResumeRefused(f"{path}: the run's data file {data_file or ''} changed since step {ck.step} was "
+                                f"trained (SHA-256 {ck.data_hash[:12]} then, {data_hash[:12]} now): resuming would "
+                                "mix two datasets in one run; restore the file, or --overwrite to start afresh")
         for bad in skipped:
             _set_aside(bad, warn)
         return ck

@@ -67,6 +67,7 @@ class Prepared:
     base_dir: Path
     total_steps: int
     recipe_path: Path | None = None  # the recipe file (report.json records it for `lockstep deploy RUN`)
+    data_hash: str | None = None  # SHA-256 of the data file (npz, csv): a resume refuses data changed since
 
     @property
     def dropouts(self) -> dict[str, tuple[tuple[int, ...], float]]:
@@ -141,7 +142,25 @@ def prepare_loaded(recipe: Recipe, model: Model, base: Path, steps: int | None =
         raise RunError(f"{path}: the recipe trains for 0 steps")
     if steps is not None:
         total = min(total, steps)
-    return Prepared(recipe, model, graph, data, initial, recipe_hash(recipe, model, digest), base, total, path)
+    return Prepared(recipe, model, graph, data, initial, recipe_hash(recipe, model, digest), base, total, path,
+                    _data_hash(recipe, base))
+
+
+def _data_hash(recipe: Recipe, base: Path) -> str | None:
+    """SHA-256 of the file the recipe's data comes from (None for generated or packaged data). Kept out of the
+    recipe hash, which checkpoints written before it carry."""
+    import hashlib
+
+    from lockstep.spec.paths import resolve_path
+
+    source = recipe.data.source
+    if getattr(source, "type", None) not in ("npz", "csv"):
+        return None
+    try:
+        with open(resolve_path(base, source.path), "rb") as f:
+            return hashlib.file_digest(f, "sha256").hexdigest()
+    except (OSError, ValueError):  # it was just read: a file that went since is the resume's to find
+        return None
 
 
 def _load_weights(model: Model, base: Path, initial: dict[str, np.ndarray], dtype: str = "float64"
@@ -348,9 +367,32 @@ def _resume_point(ckpt_dir: Path, prep: Prepared, session: Session, replica: Rep
         return found
     try:
         return resume_point(ckpt_dir, recipe_hash=prep.recipe_hash, total_steps=prep.total_steps,
-                            layout=Layout.of(session), warn=lambda m: print(f"lockstep run: {m}", file=sys.stderr))
+                            layout=Layout.of(session), warn=lambda m: print(f"lockstep run: {m}", file=sys.stderr),
+                            data_hash=prep.data_hash, data_file=_data_file(prep))
     except ResumeRefused as exc:
         raise RunError(str(exc)) from None
+
+
+def _data_file(prep: Prepared) -> str | None:
+    source = prep.recipe.data.source
+    return getattr(source, "path", None) if getattr(source, "type", None) in ("npz", "csv") else None
+
+
+def _scheduled_eval(prep: Prepared, step: int) -> bool:
+    """Whether the recipe itself evaluates after `step` (every `evaluation.every` steps and at its last), as
+    opposed to the evaluation a `--steps` cap adds where it stops."""
+    every = prep.recipe.evaluation.every
+    return bool(every and step % every == 0) or step == prep.data.total_steps(prep.recipe.training)
+
+
+def _without_cap_eval(prep: Prepared, history: list[dict[str, Any]], lines: list[str]) -> None:
+    """A checkpoint written where `--steps` stopped holds that stop's evaluation in its last record; the run it
+    resumes into is the recipe's own, whose metrics.jsonl has no evaluation there (bit for bit an uninterrupted
+    run's)."""
+    if history and "eval" in history[-1] and not _scheduled_eval(prep, history[-1]["step"]):
+        last = dict(history[-1])
+        del last["eval"]
+        history[-1], lines[-1] = last, json.dumps(last) + "\n"
 
 
 def train(prep: Prepared, session: Session, *, out: Path | None = None, resume: bool = False,
@@ -380,6 +422,7 @@ def train(prep: Prepared, session: Session, *, out: Path | None = None, resume: 
             session.set_parameters(point.params)
             session.set_optimizer_state(point.optimizer_step, point.state)
             history, lines = point.history, point.history_lines
+            _without_cap_eval(prep, history, lines)
             resumed_from = last_ckpt = start
             _say_resumed(prep, point, session, writer, backend)
     elif ckpt_dir is not None and writer:
@@ -486,6 +529,7 @@ def write_report(out: Path, prep: Prepared, result: RunResult, *, backend: str, 
         "recipe": prep.recipe.metadata.name,
         "recipe_hash": prep.recipe_hash,
         "recipe_path": str(prep.recipe_path.resolve()) if prep.recipe_path else None,
+        **({"data_sha256": prep.data_hash} if prep.data_hash else {}),
         "spec_version": prep.recipe.apiVersion,
         "status": "failed" if error else "ok",
         "error": error,

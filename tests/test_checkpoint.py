@@ -481,7 +481,7 @@ def test_rotation_keeps_the_newest_and_leaves_what_it_did_not_write(world: World
     session.set_parameters(world.prep.initial)
     for step in (2, 4, 6, 8):
         ckpt.save_checkpoint(cdir, step, session, world.prep, 2, history="".join(
-            json.dumps({"step": s}) + "\n" for s in range(1, step + 1)))
+            json.dumps({"step": s, "epoch": 0, "loss": 1.0, "lr": 0.1}) + "\n" for s in range(1, step + 1)))
     assert sorted(p.name for p in cdir.iterdir()) == ["step-00000001.npz", "step-00000006.npz", "step-00000008.npz"]
     assert read_checkpoint(cdir / "step-00000008.npz", Layout.of(session)).step == 8
 
@@ -514,3 +514,76 @@ def test_load_checkpoint_keeps_its_shape_for_tools(world: World, tmp_path: Path)
     meta, params, state = ckpt.load_checkpoint(_write(tmp_path / NEWEST, world.files[NEWEST]))
     assert meta["step"] == 4 and meta["format"] == ckpt.FORMAT and [h["step"] for h in meta["history"]] == [1, 2, 3, 4]
     assert set(params) == {"dense_0.weight"} and set(state["dense_0.weight"]) >= {"exp_avg", "exp_avg_sq"}
+
+
+def _forged_history(world: World, records: list[str]) -> bytes:
+    """The newest checkpoint with its history replaced by `records` and every hash recomputed: what only a
+    deliberate rewrite makes."""
+    text = np.frombuffer("".join(records).encode(), dtype=np.uint8)
+
+    def change(entries: dict[str, bytes]) -> None:
+        out = io.BytesIO()
+        np.lib.format.write_array(out, text)
+        entries["history.npy"] = out.getvalue()
+        meta_raw = np.lib.format.read_array(io.BytesIO(entries["meta.npy"]))
+        doc = json.loads(meta_raw.tobytes())
+        doc["checkpoint"]["history"] = ckpt._entry(text)
+        doc["sha256"] = ckpt._meta_digest(doc["checkpoint"])
+        meta = io.BytesIO()
+        np.lib.format.write_array(meta, np.frombuffer(ckpt._canonical(doc), dtype=np.uint8))
+        entries["meta.npy"] = meta.getvalue()
+    return _rezip(world.files[NEWEST], change)
+
+
+@pytest.mark.parametrize(("last", "problem"), [
+    ({"step": 4}, "has no numeric `loss`"),  # was: KeyError 'loss' in the runner
+    ({"step": 4, "epoch": 1, "loss": "abc", "lr": 0.1}, "has no numeric `loss`"),  # was: TypeError in the plot
+    ({"step": 4, "epoch": 1, "loss": 1.0, "lr": True}, "has no numeric `lr`"),
+    ({"step": 4, "epoch": "1", "loss": 1.0, "lr": 0.1}, "has no integer `epoch`"),
+    ({"step": 4, "epoch": 1, "loss": 1.0, "lr": 0.1, "eval": {"loss": None}}, "has an `eval` that is not"),
+])
+def test_a_rehashed_history_with_malformed_records_is_unreadable(world: World, originals, tmp_path: Path,
+                                                                 last: dict, problem: str) -> None:
+    lines = [*world.metrics.decode().splitlines(keepends=True)[:3], json.dumps(last) + "\n"]
+    forged = _forged_history(world, lines)
+    with pytest.raises(CheckpointError, match=f"history record 4 {problem}"):
+        read_checkpoint(_write(tmp_path / NEWEST, forged))
+    got, warnings = _point(world, world.killed(tmp_path / "run"), forged)
+    assert _check_choice(world, got, warnings, originals, f"history {last}")
+
+
+def test_a_resume_after_a_steps_cap_is_bitwise_the_uninterrupted_run(world: World, tmp_path: Path) -> None:
+    """`--steps 3` evaluates where it stops; that evaluation went into step 3's checkpoint, so a resumed run's
+    metrics.jsonl held an evaluation the uninterrupted run's does not (evaluation every 2 steps here)."""
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(RECIPE.replace("training: {steps: 6}", "training: {steps: 6}\nevaluation: {every: 2}")
+                      .replace("checkpoint: {every: 2, keep: 3}", "checkpoint: {every: 1, keep: 10}"))
+    runs = {}
+    for name, args in (("whole", []), ("capped", ["--steps", "3"])):
+        runs[name] = tmp_path / name
+        assert main(["run", str(recipe), "--out", str(runs[name]), "--quiet", *args]) == 0
+    capped = [json.loads(line) for line in (runs["capped"] / "metrics.jsonl").read_text().splitlines()]
+    assert "eval" in capped[-1] and capped[-1]["step"] == 3  # the capped run still shows where it stopped
+    assert main(["run", str(recipe), "--out", str(runs["capped"]), "--quiet", "--resume"]) == 0
+    assert (runs["capped"] / "metrics.jsonl").read_bytes() == (runs["whole"] / "metrics.jsonl").read_bytes()
+    for name in ("step-00000006.npz", "step-00000004.npz"):
+        assert (runs["capped"] / "checkpoints" / name).read_bytes() == \
+            (runs["whole"] / "checkpoints" / name).read_bytes(), name
+
+
+def test_a_resume_refuses_a_data_file_changed_since(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A changed data file resumed silently: one run, two datasets (the recipe hash covers recipe and model)."""
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "d.npz", x=rng.normal(size=(8, 2)), y=rng.normal(size=(8, 1)))
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(RECIPE.replace("source: {type: synthetic_regression, num_samples: 8, shape: [2]}",
+                                     "source: {type: npz, path: d.npz}"))
+    out = tmp_path / "run"
+    assert main(["run", str(recipe), "--out", str(out), "--quiet", "--steps", "4"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert len(report["data_sha256"]) == 64
+    np.savez(tmp_path / "d.npz", x=rng.normal(size=(8, 2)), y=rng.normal(size=(8, 1)))
+    assert main(["run", str(recipe), "--out", str(out), "--quiet", "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert "step-00000004.npz: the run's data file d.npz changed since step 4 was trained" in err, err
+    assert "mix two datasets" in err and "Traceback" not in err, err
