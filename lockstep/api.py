@@ -426,7 +426,7 @@ def run(recipe: PathLike | Recipe, backend: str = "reference", out: PathLike | N
     from lockstep.checkpoint import checkpoints
     from lockstep.effective import RESOLVED, as_integer, as_threads, resolved_yaml
     from lockstep.progress import Progress
-    from lockstep.runfolder import RUN_OUTPUTS, check_out_arg, claim, default_out, recipe_inputs
+    from lockstep.runfolder import RUN_OUTPUTS, cannot_write, check_out_arg, claim, default_out, recipe_inputs
     from lockstep.runner import (
         RunError,
         RunFailed,
@@ -500,8 +500,7 @@ def run(recipe: PathLike | Recipe, backend: str = "reference", out: PathLike | N
                 report = json.loads((where / "report.json").read_text(encoding="utf-8"))
                 problem = None
             except OSError as exc:
-                at = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
-                report, problem = {}, f"cannot write the report in {where}{at}: {exc.strerror or exc}"
+                report, problem = {}, cannot_write(where, exc, report=True)
             done = RunResult(eff.recipe, eff.model, backend, device, where, session.get_parameters(),
                              list(result.history), dict(result.eval_metrics),
                              result.history[-1]["step"] if result.history else 0, result.resumed_from,
@@ -529,9 +528,7 @@ def run(recipe: PathLike | Recipe, backend: str = "reference", out: PathLike | N
             raise
         except OSError as exc:  # disk full, permissions: the last complete checkpoint is still there
             bar.close()
-            at = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
-            raise LockstepError(f"cannot write in {where}{at}: {exc.strerror or exc}; the last complete checkpoint "
-                                "is kept (continue with --resume)") from None
+            raise LockstepError(cannot_write(where, exc)) from None
         bar.close()
         return finish(result)
     finally:

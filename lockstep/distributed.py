@@ -462,7 +462,7 @@ def _train(args: argparse.Namespace, out: Path, folder: Any, n: int, replica: Re
     from lockstep.adapters.checked import AdapterRaised, adapter_code
     from lockstep.adapters.registry import AdapterNotFound, get
     from lockstep.progress import Progress
-    from lockstep.runfolder import FolderError
+    from lockstep.runfolder import FolderError, cannot_write
     from lockstep.runner import RunError, RunFailed, backend_versions, train, write_report
 
     planned = _plan(args, n)
@@ -522,7 +522,7 @@ def _train(args: argparse.Namespace, out: Path, folder: Any, n: int, replica: Re
             write_report(out, prep, result, backend=args.backend, device=args.device, versions=versions,
                          wall=time.perf_counter() - t0, error=error, extra=extra)
         except OSError as exc:
-            _say(f"cannot write the report in {out}: {exc.strerror or exc}")
+            _say(cannot_write(out, exc, report=True))
             return 2
         return 0
 
@@ -542,8 +542,7 @@ def _train(args: argparse.Namespace, out: Path, folder: Any, n: int, replica: Re
         return exc.exit_code
     except OSError as exc:
         progress.close()
-        _say(f"cannot write in {out}: {exc.strerror or exc}; the last complete checkpoint is kept (continue with "
-             "--resume)")
+        _say(cannot_write(out, exc))
         return 2
     except Exception as exc:  # a collective failed: another replica died or hung
         if not _lost_contact(exc):

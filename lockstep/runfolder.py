@@ -114,6 +114,16 @@ def default_out(out: str | os.PathLike[str] | None, recipe_name: str, backend: s
     return Path(f"runs/{recipe_name}-{re.sub(r'[^A-Za-z0-9_.-]+', '_', backend)}")
 
 
+def cannot_write(folder: Path, exc: OSError, *, report: bool = False) -> str:
+    """What a run says when an output cannot be written (a full disk, a folder where report.json goes): the file,
+    the reason, and, mid-run, what is kept. One wording for one process and for data-parallel replicas."""
+    at = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+    if report:
+        return f"cannot write the report in {folder}{at}: {exc.strerror or exc}"
+    return (f"cannot write in {folder}{at}: {exc.strerror or exc}; the last complete checkpoint is kept (remove the "
+            "cause, then continue with --resume)")
+
+
 def check_out_arg(value: str | None, flag: str = "--out", prog: str = "lockstep",
                   without: str = "for the default") -> None:
     """An explicitly empty folder argument is a mistake (an unset shell variable), never "use the default".

@@ -312,7 +312,27 @@ def test_report_that_cannot_be_written_is_exit_2_and_the_outcome_is_said(tmp_pat
     assert _run(recipe, out, "--resume") == 2
     captured = capsys.readouterr()
     assert "tiny: 20 steps on reference (resumed at step 10)" in captured.out
-    assert f"cannot write the report in {out}" in captured.err and "Traceback" not in captured.err
+    # the file in the way is named, not the temporary written beside it (`.report.json.x1y2.tmp`)
+    assert f"cannot write the report in {out} ({out / 'report.json'}): Is a directory" in captured.err, captured.err
+    assert "Traceback" not in captured.err
+    (out / "metrics.jsonl").unlink()
+    (out / "metrics.jsonl").mkdir()
+    assert _run(recipe, out, "--resume") == 2
+    err = capsys.readouterr().err
+    assert f"cannot write in {out} ({out / 'metrics.jsonl'}): Is a directory; the last complete checkpoint is kept " \
+           "(remove the cause, then continue with --resume)" in err, err
+
+
+def test_an_atomic_write_that_fails_names_the_file_it_writes(tmp_path: Path, monkeypatch) -> None:
+    """A full disk fails the write or the fsync (an error with no file name): the message named no file."""
+    def full(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(OSError) as exc:
+        atomic.write_text(tmp_path / "step.txt", "x")
+    assert (exc.value.errno, exc.value.filename) == (28, str(tmp_path / "step.txt"))
+    assert list(tmp_path.iterdir()) == []  # the temporary went
 
 
 def test_disk_full_is_exit_2_and_the_outcome_is_said(tmp_path: Path, capsys, monkeypatch) -> None:
