@@ -426,7 +426,15 @@ def run(recipe: PathLike | Recipe, backend: str = "reference", out: PathLike | N
     from lockstep.checkpoint import checkpoints
     from lockstep.effective import RESOLVED, as_integer, as_threads, resolved_yaml
     from lockstep.progress import Progress
-    from lockstep.runfolder import RUN_OUTPUTS, cannot_write, check_out_arg, claim, default_out, recipe_inputs
+    from lockstep.runfolder import (
+        RUN_OUTPUTS,
+        FolderError,
+        cannot_write,
+        check_out_arg,
+        claim,
+        default_out,
+        recipe_inputs,
+    )
     from lockstep.runner import (
         RunError,
         RunFailed,
@@ -495,12 +503,15 @@ def run(recipe: PathLike | Recipe, backend: str = "reference", out: PathLike | N
         def finish(result: Any, error: str | None = None) -> RunResult:
             """report.json and loss.svg written (LockstepError, exit 2, when they cannot be), as a RunResult."""
             try:
+                folder.check_in_place()  # else write_report would make a new folder of that name
                 write_report(where, prep, result, backend=backend, device=device, versions=versions,
                              wall=time.perf_counter() - t0, error=error, extra=extra)
                 report = json.loads((where / "report.json").read_text(encoding="utf-8"))
                 problem = None
             except OSError as exc:
                 report, problem = {}, cannot_write(where, exc, report=True)
+            except FolderError as exc:  # the folder went: its outcome is still said, its report is not written
+                report, problem = {}, str(exc).removeprefix("lockstep run: ")
             done = RunResult(eff.recipe, eff.model, backend, device, where, session.get_parameters(),
                              list(result.history), dict(result.eval_metrics),
                              result.history[-1]["step"] if result.history else 0, result.resumed_from,
@@ -513,7 +524,7 @@ def run(recipe: PathLike | Recipe, backend: str = "reference", out: PathLike | N
 
         try:
             result = train(prep, session, out=where, resume=resume, progress=bar, backend=backend, on_step=writer,
-                           on_start=writer.restart if writer is not None else None)
+                           on_start=writer.restart if writer is not None else None, guard=folder.check_in_place)
         except RunFailed as exc:
             bar.close()
             failed = TrainingFailed(str(exc), 1, exc.diagnostics)

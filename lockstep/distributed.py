@@ -519,16 +519,22 @@ def _train(args: argparse.Namespace, out: Path, folder: Any, n: int, replica: Re
         if not replica.writer:
             return 0
         try:
+            if folder is not None:
+                folder.check_in_place()
             write_report(out, prep, result, backend=args.backend, device=args.device, versions=versions,
                          wall=time.perf_counter() - t0, error=error, extra=extra)
         except OSError as exc:
             _say(cannot_write(out, exc, report=True))
             return 2
+        except FolderError as exc:
+            print(exc, file=sys.stderr)
+            return 2
         return 0
 
     try:
         result = train(prep, session, out=out, resume=args.resume, progress=progress if replica.writer else None,
-                       backend=args.backend, replica=replica)
+                       backend=args.backend, replica=replica,
+                       guard=folder.check_in_place if folder is not None else None)
     except RunFailed as exc:
         progress.close()
         code = report(exc.result, str(exc))
@@ -543,6 +549,10 @@ def _train(args: argparse.Namespace, out: Path, folder: Any, n: int, replica: Re
     except OSError as exc:
         progress.close()
         _say(cannot_write(out, exc))
+        return 2
+    except FolderError as exc:  # the run folder went (check_in_place); the other replicas lose contact and end
+        progress.close()
+        print(exc, file=sys.stderr)
         return 2
     except Exception as exc:  # a collective failed: another replica died or hung
         if not _lost_contact(exc):

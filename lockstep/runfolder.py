@@ -240,6 +240,22 @@ class RunFolder:
             raise FolderError(f"{self.prog}: cannot remove the previous run's files in {_shown(self.path)} "
                               f"({exc.strerror or exc})") from None
 
+    def check_in_place(self) -> None:
+        """FolderError (exit 2) when the folder was moved or removed while claimed: its lock file is no longer the
+        one this claim holds. Checked before a run writes a file by path (a checkpoint, the report): that write
+        would make a new, unlocked folder of the same name, and the run's files would end up in two places."""
+        if self._fd is None:
+            return
+        try:
+            held, there = os.fstat(self._fd), os.stat(self.path / LOCK_NAME)
+            same = (held.st_dev, held.st_ino) == (there.st_dev, there.st_ino)
+        except OSError:
+            same = False
+        if not same:
+            raise FolderError(f"{self.prog}: {_shown(self.path)} was moved or removed while the run wrote into it "
+                              "(its lock file is gone); the run stopped rather than start a second, unlocked "
+                              "folder of that name")
+
     def release(self) -> None:
         """Drop the lock (idempotent). The lock file stays, except in a folder that this claim created and
         nothing was written into (a run refused by its backend leaves no empty folder behind); a claim waiting

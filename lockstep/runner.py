@@ -398,10 +398,13 @@ def _without_cap_eval(prep: Prepared, history: list[dict[str, Any]], lines: list
 def train(prep: Prepared, session: Session, *, out: Path | None = None, resume: bool = False,
           progress: Progress | None = None, backend: str = "",
           on_step: Callable[[dict[str, Any]], None] | None = None, replica: Replica | None = None,
-          on_start: Callable[[list[dict[str, Any]]], None] | None = None) -> RunResult:
+          on_start: Callable[[list[dict[str, Any]]], None] | None = None,
+          guard: Callable[[], None] | None = None) -> RunResult:
     """Run the recipe on `session` (already built). With `out`, write metrics.jsonl and checkpoints; `on_step`
     sees each step's metrics.jsonl record once it is logged (TensorBoard event files are written from it), and
-    `on_start` the records the run starts from (a resume's, from its checkpoint; none for a fresh run).
+    `on_start` the records the run starts from (a resume's, from its checkpoint; none for a fresh run);
+    `guard()` is called before each checkpoint is written (the run folder's `check_in_place`: it raises when the
+    folder went).
 
     In a data-parallel run with a process per replica (`replica`, lockstep/distributed.py) every rank trains and
     only rank 0 evaluates and writes. Raises RunFailed (exit 1) on a non-finite loss or gradient, RunError
@@ -475,6 +478,8 @@ def train(prep: Prepared, session: Session, *, out: Path | None = None, resume: 
                     done % r.checkpoint.every == 0 or done == prep.total_steps):
                 if log is not None:
                     log.flush()  # the log reaches the checkpoint's step before the checkpoint exists
+                if guard is not None:
+                    guard()
                 save_checkpoint(ckpt_dir, done, session, prep, r.checkpoint.keep, history="".join(lines),
                                 backend=backend, distribution=getattr(session, "distribution", None))
                 last_ckpt = done

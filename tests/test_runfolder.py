@@ -380,3 +380,30 @@ def test_an_output_folder_the_os_cannot_name_is_a_usage_error(argv: list[str], t
     code = main([a.format(recipe=recipe, bad=bad, env=env) for a in argv])
     err = capsys.readouterr().err
     assert code == 2 and "Traceback" not in err and "File name too long" in err, (code, err)
+
+
+@pytest.mark.parametrize("how", ["moved", "removed"])
+def test_a_run_folder_that_goes_mid_run_stops_the_run(how: str, tmp_path: Path, capsys,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Moving or removing the folder mid-run made the next checkpoint write recreate it (unlocked, with no
+    metrics.jsonl) and the run ended 0 with its files in two places."""
+    out = tmp_path / "out"
+    real = runner.save_checkpoint
+    calls = []
+
+    def save(folder: Path, step: int, *args: object, **kw: object) -> Path:
+        written = real(folder, step, *args, **kw)
+        calls.append(step)
+        if len(calls) == 1:  # after the first checkpoint, the folder goes
+            if how == "moved":
+                out.rename(tmp_path / "elsewhere")
+            else:
+                shutil.rmtree(out)
+        return written
+
+    monkeypatch.setattr(runner, "save_checkpoint", save)
+    recipe = _recipe(tmp_path, TINY.replace("checkpoint: {every: 10, keep: 2}", "checkpoint: {every: 5, keep: 5}"))
+    code = _run(recipe, out)
+    err = capsys.readouterr().err
+    assert code == 2 and f"{out} was moved or removed while the run wrote into it" in err, (code, err)
+    assert not out.exists() and calls == [5], calls  # nothing recreated; the second checkpoint not written
