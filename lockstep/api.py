@@ -262,9 +262,15 @@ def load(path: PathLike, kind: str | None = None) -> Document:
 
 def _document_data(doc: Document) -> dict[str, Any]:
     """The data a file would hold for `doc`: what differs from the standard's defaults, in the usual key order."""
+    from pydantic_core import PydanticSerializationError
+
     from lockstep.effective import ordered
 
-    return ordered(doc.model_dump(mode="json", exclude_defaults=True))
+    try:  # an assignment in Python is not validated: what it set is checked when the data is validated again
+        return ordered(doc.model_dump(mode="json", exclude_defaults=True, warnings=False))
+    except PydanticSerializationError as exc:  # a value no file can hold (an object() assigned to a field)
+        raise LockstepError(f"the {type(doc).__name__} holds a value no document can hold (assigned in Python?): "
+                            f"{' '.join(str(exc).split())[:200]}") from None
 
 
 def dump(doc: Document | Iterable[Document], path: PathLike | None = None) -> str:

@@ -137,7 +137,8 @@ def plain(value: Any) -> Any:
         return {k: plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [plain(v) for v in value]
-    return value
+    raise TypeError(f"expected a value a YAML file can hold (null, true/false, a number, a string, a list or a "
+                    f"mapping), got {got(value)}")  # an object() became the string "<object object at 0x...>"
 
 
 @dataclass
@@ -171,8 +172,14 @@ def parse_overrides(given: Overrides | str | None, seed: int | None) -> list[Ove
         raise LockstepError(f"overrides: expected a mapping of field paths to values, or `KEY=VALUE` strings, got "
                             f"{got(given)}")
     if isinstance(given, Mapping):
-        items = [(str(k), plain(v), escape_text(f"--set {k}={json.dumps(plain(v), ensure_ascii=False, default=str)}"))
-                 for k, v in given.items()]
+        items = []
+        for k, v in given.items():
+            try:
+                value = plain(v)
+            except TypeError as exc:
+                raise LockstepError(escape_text(f"overrides[{k!r}]: {exc}")) from None
+            shown = json.dumps(value, ensure_ascii=False, default=str)
+            items.append((str(k), value, escape_text(f"--set {k}={shown}")))
     else:
         items = []
         for text in given or ():

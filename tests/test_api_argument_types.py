@@ -108,6 +108,10 @@ WRONG: list[tuple[str, Callable[[Path], Any], tuple[str, ...]]] = [
     ("run recipe=''", lambda r: lockstep.run(""), ("recipe", "no path given")),
     ("run recipe NUL", lambda r: lockstep.run("a\0b"), ("recipe", "NUL")),
     ("run overrides=5", lambda r: lockstep.run(r, overrides=5), ("overrides", "int 5")),
+    # an object() became the string "<object object at 0x...>", a set or bytes its str()
+    ("run overrides object()", lambda r: lockstep.run(r, overrides={"metadata.name": object()}),
+     ("overrides['metadata.name']", "a value a YAML file can hold", "got object")),
+    ("run overrides set", lambda r: lockstep.run(r, overrides={"seed": {1, 2}}), ("overrides['seed']", "got set")),
     ("run steps=2.5", lambda r: lockstep.run(r, steps=2.5), ("steps: expected an integer", "float 2.5")),
     ("run threads='2'", lambda r: lockstep.run(r, threads="2"), ("threads: expected an integer", "str '2'")),
     ("run seed=True", lambda r: lockstep.run(r, seed=True), ("seed: expected an integer", "bool True")),
@@ -238,3 +242,18 @@ def test_schema_refuses_an_empty_version(version: str, capsys: pytest.CaptureFix
     out, err = capsys.readouterr()
     assert out == "" and "version is empty" in err
     _refused(lambda: lockstep.schema(version=version), "version is empty")
+
+
+def test_a_document_edited_in_python_to_hold_odd_values_is_refused_quietly(tiny: Path, tmp_path: Path,
+                                                                          recwarn: pytest.WarningsRecorder) -> None:
+    """A wrong type assigned to a field printed pydantic's serializer UserWarnings before the refusal; an object()
+    raised PydanticSerializationError from dump and run."""
+    doc = lockstep.load(tiny)
+    doc.seed = "abc"
+    with pytest.raises(lockstep.LockstepError, match="not valid") as invalid:
+        lockstep.dump(doc)
+    assert invalid.value.exit_code == 1  # an invalid document, as `validate` says it
+    doc.seed = object()
+    for call in (lambda: lockstep.dump(doc), lambda: lockstep.run(doc, out=tmp_path / "o")):
+        _refused(call, "holds a value no document can hold", "object")
+    assert not [w for w in recwarn if "serializ" in str(w.message)], [str(w.message) for w in recwarn]

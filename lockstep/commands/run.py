@@ -85,5 +85,6 @@ def run(args: argparse.Namespace) -> int:
 def _summary(r: RunResult) -> None:
     metrics = ", ".join(f"{k} {v:.4g}" for k, v in r.metrics.items())
     resumed = f" (resumed at step {r.resumed_from})" if r.resumed_from else ""
+    evaluated = f"eval {metrics}; " if metrics else ""  # `evaluation: {metrics: []}` evaluates nothing
     print(f"{r.recipe.metadata.name}: {r.steps} steps on {r.backend}{resumed}; final train loss {r.final_loss:.4g}; "
-          f"eval {metrics}; outputs in {r.folder}/")
+          f"{evaluated}outputs in {r.folder}/")
