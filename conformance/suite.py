@@ -435,6 +435,20 @@ def _worst(c: Check) -> Worst:
     return Worst(c.quantity, c.error, c.tolerance, c.ratio)
 
 
+def command_name(target: Target) -> str:
+    """How `lockstep compare --backends` names the adapter under test: its name where the registry knows it (a
+    built-in, an entry point) or it is `module:attribute` already; else its class as `module:Class` (an object
+    handed to `lockstep.certify` by its own name is found by no command)."""
+    from lockstep.adapters.registry import names
+
+    if ":" in target.name or target.name in names():
+        return target.name
+    cls = type(target.adapter)
+    if cls.__module__ in ("__main__", "builtins") or "<" in cls.__qualname__:
+        return target.name  # nothing a command can import
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
 def write_failure(report_dir: Path, target: Target, result: CheckResult, failing: _Diverged, *,
                   shown: Path | None = None) -> tuple[str, str]:
     """The shrunk case as a standalone spec in `report_dir/failures/<check>/` (the check's name made a safe folder
@@ -449,7 +463,7 @@ def write_failure(report_dir: Path, target: Target, result: CheckResult, failing
                                                    f"{result.message}")
     device = f" --device {quote(target.device)}" if target.device != "cpu" else ""  # the adapter's text: quoted
     command = (f"lockstep compare {quote(str((shown or report_dir) / rel / recipe.relative_to(folder)))} "
-               f"--backends {quote(f'reference,{target.name}')} --conformance{device}")
+               f"--backends {quote(f'reference,{command_name(target)}')} --conformance{device}")
     lines = [f"# {result.name}: {target.name} diverges from the reference", "",
              f"First diverging quantity: {result.message}", "", "Reproduce:", "", f"    {command}", "",
              "Every comparison of this (shrunk) case:", ""]

@@ -72,6 +72,9 @@ def run(args: argparse.Namespace) -> int:
 
     if args.every < 1:
         return _usage("--every must be at least 1")
+    if args.conformance and (args.out is not None or args.every != 1):  # accepted and ignored before
+        return _usage(f"--conformance judges every step and writes nothing; leave out "
+                      f"{'--out' if args.out is not None else '--every'} (it applies to the drift comparison)")
     if args.overwrite and args.out is None:  # nothing is written without --out: the flag would be silently void
         return _usage("--overwrite replaces the files of an earlier comparison in --out; give --out DIR (without "
                       "--out nothing is written)")
@@ -137,10 +140,14 @@ def _conformance(prep, built, names: list[str], args: argparse.Namespace) -> int
         print("lockstep compare: --conformance compares against the reference: give --backends reference,A",
               file=sys.stderr)
         return 2
-    reference = built["reference"][1]
+    from lockstep.runner import build_session
+
     report: dict[str, list[dict]] = {}
     ok = True
-    for name in names[1:]:
+    for i, name in enumerate(names[1:]):
+        # each backend is judged from a reference that has not trained yet: the one shared before had taken the
+        # first backend's steps, and every backend after it "diverged" (optimizer step count 3, reference 6)
+        reference = built["reference"][1] if i == 0 else build_session(prep, "reference", "cpu", args.threads)[1]
         pair = Pair(prep, reference, built[name][1], prep.recipe.dtype)
         rows = []
         for level, checks in run_levels(pair, (1, 2, 3), reraise_unsupported=False).items():
@@ -162,8 +169,7 @@ def _conformance(prep, built, names: list[str], args: argparse.Namespace) -> int
         bad = [r for r in rows if not r["ok"]]
         print(f"{name} against reference ({prep.recipe.dtype}, {len(rows)} comparisons, conformance tolerances):")
         for r in rows:
-            if not r["ok"] or args.every == 1:
-                print(f"  {'ok  ' if r['ok'] else 'FAIL'} level {r['level']} {r['text']}")
+            print(f"  {'ok  ' if r['ok'] else 'FAIL'} level {r['level']} {r['text']}")
         if bad:
             print(f"{name} diverges: first at {bad[0]['text']}")
         else:

@@ -128,7 +128,7 @@ def test_a_planted_bug_fails_with_a_shrunk_reproducer(tmp_path: Path, capsys) ->
     folder = tmp_path / result.failure_dir
     assert {p.name for p in folder.iterdir()} >= {"model.yaml", "recipe.yaml", "weights.npz", "data.npz",
                                                   "README.md", "case.json"}
-    assert "reference,epsilon-inside --conformance" in result.reproduce
+    assert f"reference,{__name__}:EpsilonInside --conformance" in result.reproduce  # a command finds it
     # the written case reproduces the divergence through `lockstep compare`
     code = main(["compare", str(folder / "recipe.yaml"), "--backends",
                  f"reference,{__name__}:EpsilonInside", "--conformance", "--format", "json"])
@@ -140,7 +140,22 @@ def test_a_planted_bug_fails_with_a_shrunk_reproducer(tmp_path: Path, capsys) ->
     assert code == 2  # two different backends are required
     code = main(["compare", str(folder / "recipe.yaml"), "--backends", f"reference,{__name__}:ReferenceAdapter",
                  "--conformance"])
-    assert code == 0, capsys.readouterr().out
+    shown = capsys.readouterr().out
+    assert code == 0, shown
+    # three or more: each judged from a fresh reference (a shared one had trained already, and every backend
+    # after the first "diverged": optimizer step count 3, reference 6)
+    for order in ((f"{__name__}:EpsilonInside", f"{__name__}:ReferenceAdapter"),
+                  (f"{__name__}:ReferenceAdapter", f"{__name__}:EpsilonInside")):
+        code = main(["compare", str(folder / "recipe.yaml"), "--backends", ",".join(("reference", *order)),
+                     "--conformance", "--format", "json"])
+        checks = json.loads(capsys.readouterr().out)["checks"]
+        assert code == 1 and all(c["ok"] for c in checks[f"{__name__}:ReferenceAdapter"]), order
+        assert not all(c["ok"] for c in checks[f"{__name__}:EpsilonInside"]), order
+    for extra in (["--out", str(tmp_path / "o")], ["--every", "2"]):  # accepted and ignored before
+        assert main(["compare", str(folder / "recipe.yaml"), "--backends", f"reference,{__name__}:EpsilonInside",
+                     "--conformance", *extra]) == 2
+        assert f"--conformance judges every step and writes nothing; leave out {extra[0]}" in capsys.readouterr().err
+        assert not (tmp_path / "o").exists()
 
 
 def test_the_same_seed_draws_the_same_cases() -> None:
