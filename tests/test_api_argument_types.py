@@ -257,3 +257,21 @@ def test_a_document_edited_in_python_to_hold_odd_values_is_refused_quietly(tiny:
     for call in (lambda: lockstep.dump(doc), lambda: lockstep.run(doc, out=tmp_path / "o")):
         _refused(call, "holds a value no document can hold", "object")
     assert not [w for w in recwarn if "serializ" in str(w.message)], [str(w.message) for w in recwarn]
+
+
+def test_dump_replaces_only_a_regular_file(tiny: Path, tmp_path: Path) -> None:
+    """dump(doc, "/dev/null") as root replaced the device with a regular file; a FIFO or a symbolic link was
+    replaced by the file too (the link's target untouched, the link gone)."""
+    import os
+
+    doc = lockstep.load(tiny)
+    fifo, link, target = tmp_path / "f.yaml", tmp_path / "l.yaml", tmp_path / "t.yaml"
+    os.mkfifo(fifo)
+    target.write_text("mine\n")
+    link.symlink_to(target)
+    for path, kind in ((fifo, "a named pipe (FIFO)"), (link, "a symbolic link")):
+        _refused(lambda p=path: lockstep.dump(doc, p), f"it is {kind}, not a regular file: not replaced")
+    assert fifo.is_fifo() and link.is_symlink() and target.read_text() == "mine\n"
+    assert not [p for p in tmp_path.iterdir() if p.suffix == ".tmp"]  # no temporary left
+    lockstep.dump(doc, target)  # a regular file is replaced
+    assert lockstep.load(target).metadata.name == doc.metadata.name
