@@ -17,7 +17,7 @@ from urllib.parse import quote
 from xml.sax.saxutils import escape as xml_escape
 from xml.sax.saxutils import quoteattr
 
-from lockstep.spec.atomic import write_json, write_text
+from lockstep.spec.atomic import json_text, write_set
 
 from .results import LEVELS, Certification, CheckResult, Worst
 
@@ -29,17 +29,36 @@ DTYPE_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#17becf"
 
 # ------------------------------------------------------------------------------------------------ entry points
 
-def write_reports(cert: Certification, folder: Path) -> dict[str, Path]:
-    """Write report.json, junit.xml, report.html and report.md into `folder` (created if missing), each atomically.
+def write_reports(cert: Certification, folder: Path, failures: Path | None = None,
+                  trash: Path | None = None) -> dict[str, Path]:
+    """Write report.json, junit.xml, report.html and report.md into `folder` (created if missing) as one set:
+    a Ctrl-C or SIGTERM cannot leave two runs' reports side by side (`atomic.write_set`). `failures`: the folder
+    this run's failing cases were written into (staged); it becomes `folder/failures` in the same step, and an
+    earlier run's `failures/` is moved to `trash` (the caller removes it) or removed.
 
     Returns {"json": path, "junit": path, "html": path, "markdown": path}."""
+    import shutil
+
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     paths = {kind: folder / name for kind, name in REPORT_FILES.items()}
-    write_json(paths["json"], cert.to_json())
-    write_text(paths["junit"], junit_xml(cert))
-    write_text(paths["html"], html_report(cert))
-    write_text(paths["markdown"], markdown_report(cert))
+    texts = {"json": json_text(cert.to_json()),
+             "junit": junit_xml(cert), "html": html_report(cert), "markdown": markdown_report(cert)}
+
+    def swap_failures() -> None:
+        if failures is None:  # written in place (the pytest plugin's): kept as they are
+            return
+        old = folder / "failures"
+        if old.is_dir() and not old.is_symlink():
+            if trash is not None:
+                trash.parent.mkdir(parents=True, exist_ok=True)
+                old.rename(trash)
+            else:
+                shutil.rmtree(old)
+        if failures.is_dir():
+            failures.rename(old)
+
+    write_set({paths[k]: texts[k].encode("utf-8") for k in paths}, before=swap_failures)
     return paths
 
 

@@ -818,6 +818,9 @@ def _certify(adapter: str | Adapter, name: str, *, workers: int, threads: int, a
     """`certify` once its arguments are checked (and its workers started ahead, if any). `home`: the working
     folder when it was called, which a relative report folder is in (read before any adapter code ran). `made`
     gets the report folders it creates (the caller removes them, if still empty, when it stops on an error)."""
+    import dataclasses
+    import shutil
+
     from lockstep.adapters.checked import (
         AdapterError,
         AdapterRaised,
@@ -832,7 +835,7 @@ def _certify(adapter: str | Adapter, name: str, *, workers: int, threads: int, a
     from lockstep.conformance.results import safe_name
     from lockstep.conformance.suite import Options, adapter_levels, plan
     from lockstep.conformance.suite import certify as run_suite
-    from lockstep.runfolder import foreign_report_folder, writable_folder
+    from lockstep.runfolder import CERTIFY_OUTPUTS, TRASH_PREFIX, claim, foreign_report_folder, writable_folder
     from lockstep.runner import configure_threads
 
     def load() -> tuple[Any, str, str | bytes | None, list[str], dict[str, str]]:
@@ -867,7 +870,14 @@ def _certify(adapter: str | Adapter, name: str, *, workers: int, threads: int, a
         missing = [d for d in chosen_devices if d not in offered]
         if missing:
             raise LockstepError(f"adapter `{name}` offers {', '.join(offered)}; not {missing[0]}")
-    out = shown = None
+    chosen = Options(devices=tuple(chosen_devices or offered), **options)
+    # the progress counts what the summary counts: one result per level of a construct, one per example recipe
+    planned = _bounded(timeout, lambda: list(plan(instance, chosen)),
+                       f"adapter `{name}`: planning the checks")
+    total = sum(len(item.levels) if hasattr(item, "levels") else 1 for item, _, _ in planned)
+    if not total:  # an empty certificate ("NOT CERTIFIED", exit 1) replaced the earlier one
+        raise LockstepError(_nothing_planned(chosen))
+    out = shown = folder = stage = None
     if report is not False:  # failures are written as they are found: the folder must be writable first
         # the default folder's name is the adapter's, made safe: its text must not climb out of the working folder
         shown = Path(explicit) if explicit is not None else Path(f"certify-{safe_name(own)}")
@@ -875,44 +885,50 @@ def _certify(adapter: str | Adapter, name: str, *, workers: int, threads: int, a
         foreign_report_folder(out)  # a run's or a deployment's folder keeps its own report.json
         if made is not None:
             made += _missing_folders(out)
-        out = writable_folder(out, "--report", "lockstep certify")
-        _clear_failures(out)
-    chosen = Options(devices=tuple(chosen_devices or offered), report_dir=out, report_shown=shown, **options)
-    say(f"adapter `{name}`, levels {','.join(map(str, chosen.levels))}, {', '.join(chosen.dtypes)}, devices "
-        f"{', '.join(chosen_devices or offered)}, {chosen.examples} examples per check, seed {chosen.seed}"
-        + (f", {workers} worker processes × {threads} threads" if workers > 1 else "")
-        + (f", each check stopped after {timeout:g} s" if timeout is not None else ""))
-    # the progress counts what the summary counts: one result per level of a construct, one per example recipe
-    planned = _bounded(timeout, lambda: list(plan(instance, chosen)),
-                       f"adapter `{name}`: planning the checks")
-    total = sum(len(item.levels) if hasattr(item, "levels") else 1 for item, _, _ in planned)
-    count = [0]
-
-    def each(_item_done: int, _items: int, result: CheckResult) -> None:
-        count[0] += 1
-        if progress is not None:
-            progress(count[0], total, result)
-
+        # locked while it runs (a second certify, or a run or compare, into it is refused); this run's failing
+        # cases are staged and replace an earlier run's failures/ only with its reports, in one step
+        folder = claim(writable_folder(out, "--report", "lockstep certify"), outputs=CERTIFY_OUTPUTS,
+                       mode="resume", prog="lockstep certify")
+        folder.created = folder.created or any(os.path.abspath(m) == os.path.abspath(out) for m in made or [])
+        stage = out / f"{TRASH_PREFIX}{os.getpid()}-staged"
+        chosen = dataclasses.replace(chosen, report_dir=stage, report_shown=shown)
     try:
-        cert = run_suite(instance, name, chosen, each, jobs=workers, source=source, threads=threads or 1,
-                         workers=ahead, versions=versions, timeout=timeout, items=planned,
-                         say=say)
-    except WorkerSetupError as exc:  # the worker processes cannot load or plan the adapter
-        raise LockstepError(f"adapter `{name}`: {exc}") from None
-    if workers > 1:
-        cert.environment["jobs"] = str(workers)
-    if timeout is not None:
-        cert.environment["timeout"] = f"{timeout:g} s per check"
-    files: dict[str, Path] = {}
-    if out is not None:
+        say(f"adapter `{name}`, levels {','.join(map(str, chosen.levels))}, {', '.join(chosen.dtypes)}, devices "
+            f"{', '.join(chosen_devices or offered)}, {chosen.examples} examples per check, seed {chosen.seed}"
+            + (f", {workers} worker processes × {threads} threads" if workers > 1 else "")
+            + (f", each check stopped after {timeout:g} s" if timeout is not None else ""))
+        count = [0]
+
+        def each(_item_done: int, _items: int, result: CheckResult) -> None:
+            count[0] += 1
+            if progress is not None:
+                progress(count[0], total, result)
+
         try:
-            files = reports.write_reports(cert, out)
-        except OSError as exc:
-            raise LockstepError(f"cannot write the report to {out}: {exc.strerror or exc}") from None
-        if shown is not None and _still_in(home):  # as the user named it, unless the adapter moved
-            files = {kind: shown / path.relative_to(out) for kind, path in files.items()}  # the working folder
-            out = shown
-    return Certificate.of(cert, out, files)
+            cert = run_suite(instance, name, chosen, each, jobs=workers, source=source, threads=threads or 1,
+                             workers=ahead, versions=versions, timeout=timeout, items=planned,
+                             say=say)
+        except WorkerSetupError as exc:  # the worker processes cannot load or plan the adapter
+            raise LockstepError(f"adapter `{name}`: {exc}") from None
+        if workers > 1:
+            cert.environment["jobs"] = str(workers)
+        if timeout is not None:
+            cert.environment["timeout"] = f"{timeout:g} s per check"
+        files: dict[str, Path] = {}
+        if out is not None and stage is not None:
+            try:
+                files = reports.write_reports(cert, out, failures=stage / "failures", trash=stage / "previous")
+            except OSError as exc:
+                raise LockstepError(f"cannot write the report to {out}: {exc.strerror or exc}") from None
+            if shown is not None and _still_in(home):  # as the user named it, unless the adapter moved
+                files = {kind: shown / path.relative_to(out) for kind, path in files.items()}  # the working folder
+                out = shown
+        return Certificate.of(cert, out, files)
+    finally:
+        if stage is not None:
+            shutil.rmtree(stage, ignore_errors=True)
+        if folder is not None:
+            folder.release()
 
 
 def _bounded(timeout: float | None, work: Callable[[], _T], what: str) -> _T:
@@ -982,13 +998,17 @@ def _still_in(folder: Path) -> bool:
         return False
 
 
-def _clear_failures(out: Path) -> None:
-    """A new certification replaces the failures of an earlier one in the same folder."""
-    import shutil
+def _nothing_planned(options: Any) -> str:
+    """Why no check matches the options (a construct without the asked level): said, exit 2, nothing written."""
+    from lockstep.conformance.suite import SPECS
 
-    failures = out / "failures"
-    if failures.is_dir():
-        shutil.rmtree(failures, ignore_errors=True)
+    levels = ", ".join(map(str, options.levels))
+    if options.constructs:
+        have = {s.construct: s.levels for s in SPECS}
+        said = "; ".join(f"`{c}` has level{'s' * (len(have[c]) != 1)} {', '.join(map(str, have[c]))}"
+                         if c in have else f"`{c}` is an example recipe (level 4)" for c in options.constructs)
+        return f"no check to run: --level {levels} with --construct {','.join(options.constructs)} ({said})"
+    return f"no check to run at --level {levels}"
 
 
 # ============================================================================================ deploy

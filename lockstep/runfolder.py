@@ -66,6 +66,8 @@ RUN_OUTPUTS: tuple[str, ...] = ("metrics.jsonl", "report.json", "loss.svg", "che
 
 Mode = Literal["fresh", "resume", "overwrite"]
 
+CERTIFY_OUTPUTS = ("report.json", "junit.xml", "report.html", "report.md", "failures")  # lockstep certify's
+
 OTHER_COMMANDS: dict[str, tuple[str, ...]] = {
     "a run's": ("metrics.jsonl", "checkpoints", "recipe.resolved.yaml"),
     "a comparison's": ("compare.json",),
@@ -96,6 +98,10 @@ def foreign_report_folder(folder: Path, prog: str = "lockstep certify", flag: st
         if not (isinstance(head, dict) and "certified" in head and "checks" in head):
             raise FolderError(f"{prog}: {flag} {_shown(folder)} holds a report.json that is not a certificate; "
                               f"choose another {flag} folder")
+    elif found := [n for n in CERTIFY_OUTPUTS[1:] if os.path.lexists(folder / n)]:
+        # no certificate beside them: the user's own report.md or failures/ (replaced and removed before)
+        raise FolderError(f"{prog}: {flag} {_shown(folder)} holds {', '.join(found)} but no certificate report.json: "
+                          f"not a certification's folder; choose another {flag} folder")
 
 
 class FolderError(LockstepError):

@@ -6,12 +6,16 @@ committed schemas, the runner, checkpoints, the conformance reports, deploy) wri
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import math
 import os
+import signal
 import stat
 import tempfile
+import threading
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,28 +24,86 @@ def write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     """Write to a temporary file beside `path`, fsync it, then rename it over `path`. Only a regular file (or
     nothing) is replaced: renaming over /dev/null, a FIFO or a symbolic link would replace the device, the pipe or
     the link itself (OSError, nothing written)."""
-    path = Path(path)
+    write_set({Path(path): data})
+
+
+def write_set(files: Mapping[Path, bytes], before: Callable[[], None] | None = None) -> None:
+    """Write several files as one set: each to an fsynced temporary beside it first, then all renamed in a row,
+    with Ctrl-C, SIGTERM and SIGHUP held back until the last rename (a certificate's four reports were replaced
+    one by one, and a kill between two left a mix of two runs). `before()` runs first inside that window (a
+    folder swapped in with the files). Only SIGKILL, in a window of microseconds, can still split the set."""
+    staged: list[tuple[str, Path]] = []
+    try:
+        for path, data in files.items():
+            staged.append((_staged(Path(path), data), Path(path)))
+        with held_signals():
+            if before is not None:
+                before()
+            for tmp, path in staged:
+                try:
+                    os.replace(tmp, path)
+                except OSError as exc:
+                    raise _named(exc, path) from None
+    except BaseException:
+        for tmp, _ in staged:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+        raise
+
+
+def _named(exc: OSError, path: Path) -> OSError:
+    """The error said of the file being written, not of its temporary (or of no file: a full disk)."""
+    return exc if exc.errno is None else type(exc)(exc.errno, exc.strerror, str(path))
+
+
+def _staged(path: Path, data: bytes) -> str:
+    """`data` in an fsynced temporary beside `path`, with `path`'s permissions; its name."""
     _refuse_special(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        try:
-            os.fchmod(fd, _mode_for(path))
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except OSError as exc:  # said of the file being written, not of its temporary (or of no file: a full disk)
-            if exc.errno is None:
-                raise
-            raise type(exc)(exc.errno, exc.strerror, str(path)) from None
-    except BaseException:
-        try:
+        os.fchmod(fd, _mode_for(path))
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except BaseException as exc:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+        if isinstance(exc, OSError):
+            raise _named(exc, path) from None
         raise
+    return tmp
+
+
+@contextlib.contextmanager
+def held_signals() -> Iterator[None]:
+    """SIGINT, SIGTERM and SIGHUP received inside are acted on when it ends (their handlers run then, in order).
+    Python runs signal handlers in the main thread only: elsewhere (or where a handler is not Python's to
+    swap) the block runs unprotected."""
+    names = [n for n in ("SIGINT", "SIGTERM", "SIGHUP")
+             if hasattr(signal, n) and signal.getsignal(getattr(signal, n)) is not None]  # None: not set by Python
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    old = {}
+    try:
+        for n in names:
+            num = getattr(signal, n)
+            old[num] = signal.signal(num, lambda signum, _frame: caught.append(signum))
+    except (ValueError, OSError):  # pragma: no cover - not the main interpreter
+        for num, handler in old.items():
+            signal.signal(num, handler)
+        yield
+        return
+    try:
+        yield
+    finally:
+        for num, handler in old.items():
+            signal.signal(num, handler)
+        for signum in caught:  # now, as if received here: SIG_DFL ends the process, a handler runs
+            signal.raise_signal(signum)
 
 
 def _refuse_special(path: Path) -> None:
@@ -73,7 +135,12 @@ def write_text(path: str | os.PathLike[str], text: str) -> None:
 def write_json(path: str | os.PathLike[str], obj: Any) -> None:
     """Strict JSON: a non-finite float is written as the string "inf", "-inf" or "nan" (Python's `float()` reads
     them back), never as the bare `Infinity`/`NaN` tokens that jq, JavaScript and most JSON parsers reject."""
-    write_text(path, json.dumps(strict_json(obj), indent=2, sort_keys=False, allow_nan=False) + "\n")
+    write_text(path, json_text(obj))
+
+
+def json_text(obj: Any) -> str:
+    """The text `write_json` writes: strict JSON, indented, one trailing newline."""
+    return json.dumps(strict_json(obj), indent=2, sort_keys=False, allow_nan=False) + "\n"
 
 
 def strict_json(obj: Any) -> Any:

@@ -239,6 +239,60 @@ def test_certify_command_end_to_end(tmp_path: Path, capsys) -> None:
     assert code == 0 and not (out / "failures").exists()  # a new run replaces the old failures
 
 
+def test_certify_keeps_a_folder_s_failures_until_its_reports_replace_them(tmp_path: Path, capsys,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """failures/ was removed before the suite ran: a rerun stopped part-way left the old report.json naming
+    failure folders that were gone; a folder whose failures/ (or report.md) was the user's own lost it."""
+    from lockstep.conformance import suite as suite_module
+    from lockstep.runfolder import claim
+
+    mine = tmp_path / "mine"
+    (mine / "failures" / "sub").mkdir(parents=True)
+    (mine / "failures" / "precious.txt").write_text("mine\n")
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "report.md").write_text("# my notes\n")
+    for folder, found in ((mine, "failures"), (tmp_path / "notes", "report.md")):
+        assert main(["certify", "--adapter", "reference", "--dtype", "float64", "--construct", "adam", "--quiet",
+                     "--report", str(folder)]) == 2
+        err = capsys.readouterr().err
+        assert f"holds {found} but no certificate report.json: not a certification's folder" in err, err
+    assert (mine / "failures" / "precious.txt").read_text() == "mine\n"
+    assert (tmp_path / "notes" / "report.md").read_text() == "# my notes\n"
+
+    out = tmp_path / "report"
+    assert main(["certify", "--adapter", f"{__name__}:EpsilonInside", "--dtype", "float64", "--construct", "adam",
+                 "--report", str(out), "--quiet"]) == 1
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    failed = json.loads((out / "report.json").read_text())["checks"]
+    cases = [c["failure_dir"] for c in failed if c.get("failure_dir")]
+    assert cases and all((out / c / "recipe.yaml").is_file() for c in cases)
+
+    def stopped(*args: object, **kw: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(suite_module, "certify", stopped)  # Ctrl-C while the checks run
+    assert main(["certify", "--adapter", "reference", "--dtype", "float64", "--construct", "adam", "--report",
+                 str(out), "--quiet"]) == 130
+    monkeypatch.undo()
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before  # reports and cases agree
+    assert all((out / c / "recipe.yaml").is_file() for c in cases)
+    assert not [p for p in out.iterdir() if p.name.startswith(".lockstep-old-")]  # the staged cases went
+
+    held = claim(out, outputs=("report.json",), mode="resume", prog="lockstep run")  # another command holds it
+    try:
+        assert main(["certify", "--adapter", "reference", "--dtype", "float64", "--construct", "adam", "--quiet",
+                     "--report", str(out)]) == 2
+        assert "is in use by another Lockstep command" in capsys.readouterr().err
+    finally:
+        held.release()
+    # options that plan no check: exit 2, nothing replaced (an empty "NOT CERTIFIED" report replaced this one)
+    assert main(["certify", "--adapter", "reference", "--dtype", "float64", "--construct", "dense", "--level", "3",
+                 "--quiet", "--report", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "no check to run: --level 3 with --construct dense (`dense` has levels 1, 2)" in err, err
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+
+
 def test_certify_unwritable_report_folder_exits_2(tmp_path: Path, capsys) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
