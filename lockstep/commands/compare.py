@@ -95,8 +95,11 @@ def run(args: argparse.Namespace) -> int:
                              threads=args.threads, progress=not args.quiet)
         code = _show(result, args)
         if folder is not None:
-            folder.start()
-            code = max(code, _write(result, Path(args.out)))
+            from lockstep.spec.atomic import held_signals
+
+            with held_signals():  # a SIGTERM between removing the earlier files and writing these left neither
+                folder.start()
+                code = max(code, _write(result, Path(args.out)))
         return code
     except FolderError as exc:  # its sentence names the command already
         print(exc, file=sys.stderr)
