@@ -98,6 +98,10 @@ def as_threads(value: Any, name: str = "threads", flag: str = "--threads") -> in
     if number is not None and number > max_threads():
         raise LockstepError(f"{flag} {number}: this machine has {os.cpu_count() or 1} CPU cores; at most "
                             f"{max_threads()} threads here")
+    asked = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if number is None and asked.isdigit() and int(asked) > max_threads():  # the default: crashed torch alike
+        raise LockstepError(f"OMP_NUM_THREADS={asked[:20]}: this machine has {os.cpu_count() or 1} CPU cores; at "
+                            f"most {max_threads()} threads here (lower it, or give {flag})")
     return number
 
 

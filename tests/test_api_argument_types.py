@@ -275,3 +275,15 @@ def test_dump_replaces_only_a_regular_file(tiny: Path, tmp_path: Path) -> None:
     assert not [p for p in tmp_path.iterdir() if p.suffix == ".tmp"]  # no temporary left
     lockstep.dump(doc, target)  # a regular file is replaced
     assert lockstep.load(target).metadata.name == doc.metadata.name
+
+
+def test_omp_num_threads_beyond_the_limit_is_refused_like_threads(tiny: Path, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """OMP_NUM_THREADS=99999 went past the --threads limit as the default, and torch crashed (SIGSEGV, nothing
+    said); a --threads given still wins over it."""
+    _no_training(monkeypatch)
+    monkeypatch.setenv("OMP_NUM_THREADS", "99999")
+    for call in (lambda: lockstep.run(tiny, out=tmp_path / "a"), lambda: lockstep.compare(tiny),
+                 lambda: lockstep.certify("reference", report=False)):
+        _refused(call, "OMP_NUM_THREADS=99999", "at most", "give --threads")
+    assert not (tmp_path / "a").exists()

@@ -86,5 +86,6 @@ def _summary(r: RunResult) -> None:
     metrics = ", ".join(f"{k} {v:.4g}" for k, v in r.metrics.items())
     resumed = f" (resumed at step {r.resumed_from})" if r.resumed_from else ""
     evaluated = f"eval {metrics}; " if metrics else ""  # `evaluation: {metrics: []}` evaluates nothing
-    print(f"{r.recipe.metadata.name}: {r.steps} steps on {r.backend}{resumed}; final train loss {r.final_loss:.4g}; "
+    print(f"{r.recipe.metadata.name}: {r.steps} step{'s' * (r.steps != 1)} on {r.backend}{resumed}; final train loss "
+          f"{r.final_loss:.4g}; "
           f"{evaluated}outputs in {r.folder}/")
