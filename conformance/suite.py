@@ -509,8 +509,11 @@ def run_recipe(target: Target, recipe: Path, steps: int | None, report_dir: Path
                 checks = MODULES[4].checks(pair, steps)
         except UnsupportedConstruct as exc:
             return CheckResult(outcome="unsupported", message=f"{exc.construct}: {exc.reason}", **base)
-        except RunError as exc:
-            return CheckResult(outcome="error", message=f"the example does not prepare: {exc}", **base)
+        except RunError as exc:  # said of the example, not of its temporary copy (gone when this is read)
+            said = "; ".join([str(exc).replace(str(path), recipe.name),
+                              *(d.body() for d in getattr(exc, "diagnostics", ()) or ())])
+            return CheckResult(outcome="error", message=f"the example {recipe.parent.name} does not prepare: {said}",
+                               **base)
         except Exception as exc:
             return CheckResult(outcome="error", examples=1, message=describe(exc)[:2000],
                                seconds=time.perf_counter() - t0, **base)

@@ -738,6 +738,9 @@ def certify(adapter: str | Adapter, *, levels: str | int | Iterable[int | str] =
     # every argument is checked before any check runs (and before a report folder is made)
     examples = as_integer(DEFAULT_EXAMPLES if examples is None else examples, "examples", 1, "--examples")
     seed = as_integer(DEFAULT_SEED if seed is None else seed, "seed")
+    if not 0 <= seed <= MAX_CERTIFY_SEED:  # it shifts the example recipes' own seeds: theirs must stay valid
+        raise LockstepError(f"--seed {seed}: expected 0 to 2**62 (the example recipes' seeds are shifted by it, and a "
+                            "recipe's seed is a 64-bit integer of 0 or more)")
     recipe_steps = as_integer(recipe_steps, "recipe_steps", 1, "--recipe-steps")
     threads = as_threads(threads)
     jobs = as_integer(jobs, "jobs", 1, "--jobs")
@@ -790,6 +793,9 @@ def certify(adapter: str | Adapter, *, levels: str | int | Iterable[int | str] =
     finally:
         if ahead is not None:
             ahead.close()
+
+
+MAX_CERTIFY_SEED = 2**62
 
 
 def _own_name(adapter: Any, label: str, default: str, *, empty: bool = True) -> str:

@@ -141,6 +141,10 @@ WRONG: list[tuple[str, Callable[[Path], Any], tuple[str, ...]]] = [
     ("certify examples='3'", lambda r: lockstep.certify("reference", examples="3", report=False),
      ("examples: expected an integer", "str '3'")),
     ("certify levels=None", lambda r: lockstep.certify("reference", levels=None, report=False), ("levels", "None")),
+    # it shifts the example recipes' seeds: -1 or 2**63 - 1 made every one "not valid", NOT CERTIFIED, exit 1
+    ("certify seed=-1", lambda r: lockstep.certify("reference", seed=-1, report=False), ("--seed -1", "0 to 2**62")),
+    ("certify seed=2**63-1", lambda r: lockstep.certify("reference", seed=2**63 - 1, report=False),
+     ("0 to 2**62",)),
     ("certify report=5", lambda r: lockstep.certify("reference", report=5), ("report", "int 5")),
     ("deploy None", lambda r: lockstep.deploy(None, None), ("source", "None")),
     ("deploy environment=3", lambda r: lockstep.deploy(r, 3), ("environment", "int 3")),
