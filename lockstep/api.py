@@ -231,10 +231,14 @@ def load(path: PathLike, kind: str | None = None) -> Document:
     if not _path(path, "path"):
         raise LockstepError("load: no path given (an empty path names no file)")
     path = Path(path)
-    if path.is_dir():  # said as such: "cannot be read" would send the user looking for a permission problem
+    try:  # a name too long for the OS: an OSError from is_dir
+        folder, odd = path.is_dir(), path.exists() and not path.is_file()
+    except OSError as exc:
+        raise LockstepError(escape_text(f"{path}: cannot read it ({exc.strerror or exc})"), 2) from None
+    if folder:  # said as such: "cannot be read" would send the user looking for a permission problem
         raise LockstepError(escape_text(f"{path}: is a directory; load reads one document file (validate() reads "
                                         "folders)"))
-    if path.exists() and not path.is_file():
+    if odd:
         raise LockstepError(escape_text(f"{path}: is not a regular file (a FIFO, device or socket is never read: "
                                         "reading one can block forever)"))
     try:
@@ -1305,7 +1309,7 @@ def _inputs(raw_paths: list[str]) -> tuple[list[tuple[Path, Path]], list[Diagnos
     """(file, root it was found under) for every argument; `root` places the file under `out`."""
     import glob
 
-    from lockstep.spec.validate import expand_paths
+    from lockstep.spec.validate import expand_paths, fixed_part
 
     pairs: list[tuple[Path, Path]] = []
     problems: list[Diagnostic] = []
@@ -1313,11 +1317,11 @@ def _inputs(raw_paths: list[str]) -> tuple[list[tuple[Path, Path]], list[Diagnos
         files, diags = expand_paths([raw])
         problems.extend(diags)
         if glob.has_magic(raw):
-            parts = Path(raw).parts
-            fixed = list(parts[: next(i for i, p in enumerate(parts) if glob.has_magic(p))])
-            root = Path(*fixed) if fixed else Path(".")
+            root = fixed_part(raw)
         else:
-            root = Path(raw) if Path(raw).is_dir() else Path(raw).parent
+            root = Path(raw).parent
+            with contextlib.suppress(OSError):  # a name too long: expand_paths said so
+                root = Path(raw) if Path(raw).is_dir() else root
         pairs.extend((f, root) for f in files)
     unique = list(dict.fromkeys(pairs))
     return unique, problems

@@ -156,7 +156,27 @@ def _sigterm_raises() -> Iterator[None]:
         signal.set_wakeup_fd(-1)
 
 
+def _closed_streams_to_devnull() -> None:
+    """`lockstep ... >&-` starts with standard output closed: Python's sys.stdout is None (a traceback at the first
+    print), and the first file a command opens would get descriptor 1 (and a child's output). Each closed one of
+    0, 1, 2 is opened on /dev/null instead, as if redirected there."""
+    for fd, name, mode in ((0, "stdin", "r"), (1, "stdout", "w"), (2, "stderr", "w")):
+        try:
+            os.fstat(fd)
+        except OSError:
+            try:
+                got = os.open(os.devnull, os.O_RDONLY if mode == "r" else os.O_WRONLY)
+            except OSError:
+                continue
+            if got != fd:  # the lowest free descriptor is the closed one; another was already taken
+                os.dup2(got, fd)
+                os.close(got)
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(fd, mode, closefd=False))
+
+
 def main(argv: list[str] | None = None) -> int:
+    _closed_streams_to_devnull()
     watched = sys.stdout = _WatchedOutput(sys.stdout)
     try:
         with _sigterm_raises():

@@ -122,8 +122,12 @@ def load_environment(path: str | Path) -> Environment:
     from lockstep.spec.resolve import resolve_file
 
     path = Path(path)
-    if not path.is_file():
-        raise DeployError(f"--environment {path}: " + ("no such file" if not path.exists() else "not a file"))
+    try:  # a name too long for the OS: an OSError from is_file
+        found, exists = path.is_file(), path.exists()
+    except OSError as exc:
+        raise DeployError(f"--environment {path}: cannot read it ({exc.strerror or exc})") from None
+    if not found:
+        raise DeployError(f"--environment {path}: " + ("no such file" if not exists else "not a file"))
     resolved, diags = resolve_file(path)
     if diags:
         raise DeployError(f"{path}: the environment is not valid ({len(diags)} problem{'s' * (len(diags) > 1)})",

@@ -291,8 +291,12 @@ def read(path: PathLike, overrides: Overrides | str | None = None, seed: int | N
     it, its model or an override is not valid, or when the file holds no Recipe or several."""
     changes = _checked(overrides, seed)
     path = Path(path)
-    if not path.is_file():
-        raise RunError(f"{path}: no such recipe file" if not path.exists() else f"{path}: not a file")
+    try:  # a name too long for the OS: an OSError from is_file
+        found, exists = path.is_file(), path.exists()
+    except OSError as exc:
+        raise RunError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+    if not found:
+        raise RunError(f"{path}: no such recipe file" if not exists else f"{path}: not a file")
     try:
         docs = load_file(path)
     except SpecError as exc:

@@ -93,7 +93,7 @@ def expand_paths(paths: list[str]) -> tuple[list[Path], list[Diagnostic]]:
             if not matches:
                 problems.append(Diagnostic(raw, 0, 0, "", "no .yaml, .yml or .json file matches this pattern",
                                            code="io"))
-            base = _fixed_part(raw)  # `configs/**/*.yaml` searches configs/: no link out of it is followed
+            base = fixed_part(raw)  # `configs/**/*.yaml` searches configs/: no link out of it is followed
             odd_links = [(m, d) for m in matches if m.is_symlink() and (d := _link_problem(m, base)) is not None]
             problems.extend(d for _, d in odd_links)
             matches = [m for m in matches if m not in {m for m, _ in odd_links}]
@@ -151,7 +151,7 @@ def _link_problem(link: Path, folder: Path) -> Diagnostic | None:
                       "LOCKSTEP_ALLOW_OUTSIDE_PATHS=1", code="io")
 
 
-def _fixed_part(pattern: str) -> Path:
+def fixed_part(pattern: str) -> Path:
     """The folder a glob pattern searches: its leading components without a wildcard (`.` for none)."""
     parts = Path(pattern).parts
     fixed = list(itertools.takewhile(lambda part: not glob.has_magic(part), parts))

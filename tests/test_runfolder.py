@@ -427,3 +427,36 @@ def test_a_set_of_files_is_written_whole_when_a_signal_arrives_between_two(tmp_p
         signal.signal(signal.SIGTERM, previous)
     assert order == ["renaming", "handled with ['a', 'b']"], order
     assert (tmp_path / "a").read_text() == (tmp_path / "b").read_text() == "new"
+
+
+@pytest.mark.parametrize("argv", [
+    ["run", "{bad}"],
+    ["compare", "{bad}", "--backends", "reference,torch"],
+    ["migrate", "{bad}"],
+    ["validate", "{bad}"],
+    ["deploy", "{recipe}", "--environment", "{bad}", "--weights", "{recipe}"],
+])
+def test_an_input_the_os_cannot_name_is_said_not_a_traceback(argv: list[str], tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    recipe = _recipe(tmp_path)
+    bad = str(tmp_path / ("x" * 300 + ".yaml"))
+    code = main([a.format(recipe=recipe, bad=bad) for a in argv])
+    err = capsys.readouterr()
+    assert code == 2 and "Traceback" not in err.err and "File name too long" in err.out + err.err, (code, err)
+
+
+@pytest.mark.parametrize("args", [["adapters"], ["validate", "{recipe}"],
+                                  ["compare", "{recipe}", "--backends", "reference,torch", "--steps", "1",
+                                   "--out", "{out}", "-q"]])
+def test_a_closed_standard_output_is_no_traceback(args: list[str], tmp_path: Path) -> None:
+    """`lockstep validate x.yaml >&-`: Python's sys.stdout is None, and the first print raised AttributeError; a
+    comparison's outputs were lost."""
+    recipe, out = _recipe(tmp_path), tmp_path / "out"
+    if args[0] == "compare":
+        pytest.importorskip("torch")
+    proc = subprocess.run([sys.executable, "-m", "lockstep", *[a.format(recipe=recipe, out=out) for a in args]],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=300,
+                          preexec_fn=lambda: os.close(1))
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    if args[0] == "compare":
+        assert {p.name for p in out.iterdir()} >= {"compare.json", "compare.svg"}
