@@ -16,11 +16,12 @@ import re
 import struct
 import zipfile
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, Any
 
 from lockstep.spec.files import open_regular
 
-__all__ = ["MAX_NPY_HEADER", "ArrayInfo", "read_npy_file", "read_npy_header", "read_npz_header"]
+__all__ = ["MAX_NPY_HEADER", "ArrayInfo", "Values", "read_npy_file", "read_npy_header", "read_npz_header",
+           "scan_npz_values"]
 
 MAX_NPY_HEADER = 64 * 1024
 MAX_DEFLATE_RATIO = 1032  # deflate's largest possible expansion (258 bytes from 2 bits), plus slack below
@@ -35,6 +36,7 @@ class ArrayInfo:
     descr: str
     kind: str  # numpy's kind letter: f float, i int, u unsigned, b bool, c complex, O object, ...
     itemsize: int | None = None  # bytes per element; None for structured dtypes
+    fortran: bool = False  # stored column-major (fortran_order)
 
     @property
     def nbytes(self) -> int | None:
@@ -106,7 +108,7 @@ def read_npy_header(fh: IO[bytes], available: int | None = None) -> tuple[ArrayI
         kind, itemsize = _itemsize(descr)
     else:
         kind, itemsize, descr = "V", None, str(descr)  # structured dtypes
-    info = ArrayInfo(tuple(shape), descr, kind, itemsize)
+    info = ArrayInfo(tuple(shape), descr, kind, itemsize, header.get("fortran_order") is True)
     head = 6 + 2 + size_bytes + length
     promised = info.nbytes
     if available is not None and promised is not None and kind != "O" and promised > available - head:
@@ -153,3 +155,81 @@ def read_npz_header(path: str | os.PathLike[str]) -> dict[str, ArrayInfo]:
     except (OSError, EOFError, zipfile.BadZipFile, NotImplementedError, RuntimeError, struct.error,
             UnicodeDecodeError) as exc:
         raise ValueError(str(exc) or type(exc).__name__) from None
+
+
+# ------------------------------------------------------------------------------------- values, without numpy
+_TYPECODES = {("f", 2): "e", ("f", 4): "f", ("f", 8): "d", ("i", 1): "b", ("i", 2): "h", ("i", 4): "i",
+              ("i", 8): "q", ("u", 1): "B", ("u", 2): "H", ("u", 4): "I", ("u", 8): "Q", ("b", 1): "B"}
+
+
+@dataclass(frozen=True)
+class Values:
+    """What one numeric array holds, as a run will find it: its first non-finite element, its smallest and largest
+    values and its first non-integral one (each with its index, as numpy would name it)."""
+
+    nonfinite: tuple[float, tuple[int, ...]] | None
+    low: tuple[float, tuple[int, ...]] | None
+    high: tuple[float, tuple[int, ...]] | None
+    fraction: tuple[float, tuple[int, ...]] | None
+
+
+def scan_npz_values(path: str | os.PathLike[str], names: list[str], max_bytes: int) -> dict[str, Values]:
+    """The values of the named real-number arrays of an .npz (read_npz_header's checks first), each read into
+    memory once and walked at C speed: a NaN in a data file passed validation, then stopped the run. Arrays of
+    more than `max_bytes` together (or of another dtype) are left out: a large file is checked when a run loads
+    it. ValueError for an unreadable file."""
+    infos = read_npz_header(path)
+    wanted = [n for n in dict.fromkeys(names) if n in infos and (infos[n].kind, infos[n].itemsize) in _TYPECODES]
+    if sum(infos[n].nbytes or 0 for n in wanted) > max_bytes:
+        return {}
+    out = {}
+    try:
+        with open_regular(path) as raw, zipfile.ZipFile(raw) as z:
+            for name in wanted:
+                info = infos[name]
+                with z.open(name + ".npy") as fh:
+                    read_npy_header(fh)  # past the header
+                    data = fh.read(info.nbytes or 0)
+                out[name] = _values(data, info)
+    except (OSError, EOFError, zipfile.BadZipFile, NotImplementedError, RuntimeError, struct.error, KeyError) as exc:
+        raise ValueError(str(exc) or type(exc).__name__) from None
+    return out
+
+
+def _values(data: bytes, info: ArrayInfo) -> Values:
+    import itertools
+    import math
+    import operator
+    import sys
+
+    size = info.itemsize or 1
+    if size > 1 and info.descr[:1] in "<>" and (info.descr[0] == ">") != (sys.byteorder == "big"):
+        swapped = bytearray(len(data))  # the other byte order: each element's bytes reversed, slice by slice
+        for k in range(size):
+            swapped[k::size] = data[size - 1 - k::size]
+        data = bytes(swapped)
+    code = _TYPECODES[(info.kind, size)]
+    items: Any = memoryview(data).cast(code) if code != "e" else [v for (v,) in struct.iter_unpack("=e", data)]
+    if len(items) == 0:  # (a memoryview has no half-float format: float16 as a list, a rare data type)
+        return Values(None, None, None, None)
+
+    def first(flags: Any) -> int | None:
+        """The position of the first true flag, at C speed."""
+        return next(itertools.compress(itertools.count(), flags), None)
+
+    def at(flat: int) -> tuple[float, tuple[int, ...]]:
+        """The element at a flat position, and its index as numpy names it (row-major, or column-major as stored)."""
+        value, index = float(items[flat]), []
+        for d in (info.shape if info.fortran else info.shape[::-1]):
+            flat, r = divmod(flat, d)
+            index.append(r)
+        return value, tuple(index if info.fortran else index[::-1])
+
+    if info.kind == "f":
+        bad = first(map(operator.not_, map(math.isfinite, items)))
+        if bad is not None:
+            return Values(at(bad), None, None, None)
+    low, high = min(items), max(items)
+    odd = first(map(operator.not_, map(float.is_integer, items))) if info.kind == "f" else None
+    return Values(None, at(first(map(low.__eq__, items)) or 0), at(first(map(high.__eq__, items)) or 0),
+                  None if odd is None else at(odd))

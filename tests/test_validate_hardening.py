@@ -457,7 +457,9 @@ def test_binary_cross_entropy_targets_outside_0_1(tmp_path: Path, bad: float) ->
 def test_binary_cross_entropy_targets_in_an_npz(tmp_path: Path) -> None:
     np.savez(tmp_path / "d.npz", x=np.zeros((20, 4)), y=np.array([0.0, 1.0] * 9 + [5.0, 1.0])[:, None])
     text = BCE.replace("{type: csv, path: d.csv, target: t}", "{type: npz, path: d.npz}")
-    assert not diags(text, tmp_path)  # headers only at validation: values are checked when the data is read
+    d = one(text, tmp_path)  # validate reads the values too (up to 64 MiB), as the run does
+    assert "`d.npz` array `y` holds 5 (sample 18 [0]), but `binary_crossentropy` takes targets in [0, 1]" \
+        in d.message, d.format()
     recipe = Recipe.model_validate(load_text(text, "r.yaml")[0].data)
     with pytest.raises(DataError, match=r"d.npz: `y` holds 5 at index \(18, 0\), outside \[0, 1\]"):
         prepare(recipe, tmp_path)
@@ -697,3 +699,35 @@ def test_a_synonym_beside_its_field_is_not_suggested_back(version: str) -> None:
                                 "remove `lr`"), d.format()
     alone = one(RECIPE.replace("learning_rate: 0.1", "lr: 0.1"))
     assert alone.suggestion == "learning_rate", alone.format()
+
+
+@pytest.mark.parametrize(("arrays", "loss", "message"), [
+    ({"x": [[0.0, np.nan, 1, 2]] * 2, "y": [0, 1]}, "sparse", "`d.npz`: `x` holds a non-finite value (nan) at index "
+     "(0, 1)"),
+    ({"x": [[0.0] * 4] * 3, "y": [0, np.inf, 1]}, "sparse", "`y` holds a non-finite value (inf) at index (1,)"),
+    ({"x": [[0.0] * 4] * 3, "y": [0, 1.5, 1]}, "sparse", "array `y` holds 1.5 (sample 1); class indices are whole"),
+    ({"x": [[0.0] * 4] * 3, "y": [0, 7, 1]}, "sparse", "array `y` holds class 7 (sample 1), but the model's outputs "
+     "give 3 classes"),
+    ({"x": [[0.0] * 4] * 3, "y": np.array([0, -2, 1], dtype=np.int8)}, "sparse", "holds -2 (sample 1); class "
+     "indices are 0 or more"),
+    ({"x": [[0.0] * 4] * 2, "y": [[0.0, 1, 0.5], [5.0, 0, 0]]}, "bce", "array `y` holds 5 (sample 1 [0]), but "
+     "`binary_crossentropy` takes targets in [0, 1]"),
+])
+def test_npz_values_a_run_refuses_are_found_by_validate(arrays: dict, loss: str, message: str,
+                                                        tmp_path: Path) -> None:
+    """validate read an .npz's headers only: a NaN, or a class index past the outputs, passed it and stopped the
+    run when it loaded the data (the guarantee: validate accepts nothing a run then stops on for a reason it could
+    have seen)."""
+    np.savez(tmp_path / "d.npz", **{k: np.asarray(v) for k, v in arrays.items()})
+    text = RECIPE.replace("source: {type: synthetic_classification, num_samples: 64, shape: [4], num_classes: 3}",
+                          "source: {type: npz, path: d.npz}").replace("batch_size: 16", "batch_size: 1")
+    if loss == "bce":
+        text = text.replace("{type: sparse_categorical_crossentropy, from_logits: true}",
+                            "{type: binary_crossentropy, from_logits: true}")
+    d = one(text, tmp_path)
+    assert message in d.message, d.format()
+    from lockstep.runner import RunError, prepare_run
+
+    (tmp_path / "r.yaml").write_text(text)
+    with pytest.raises((RunError, ValueError)):  # the run refuses the same file
+        prepare_run(tmp_path / "r.yaml")

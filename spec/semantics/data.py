@@ -22,7 +22,7 @@ from lockstep.spec.base import Shape
 from lockstep.spec.diagnostics import Diagnostic
 from lockstep.spec.documents import Recipe
 from lockstep.spec.files import open_regular
-from lockstep.spec.npy import read_npz_header
+from lockstep.spec.npy import read_npz_header, scan_npz_values
 from lockstep.spec.paths import missing_file, resolve_path
 from lockstep.spec.semantics.located import Located
 from lockstep.spec.semantics.located import diag as _diag
@@ -49,7 +49,8 @@ class DataFacts:
     classes: int | None = None
     vocab: int | None = None
     approx_samples: int | None = None  # a large csv's row count estimated from its first MiB (memory check only)
-    target_values: tuple[tuple[float, int], tuple[float, int], str] | None = None  # (low, line), (high, line), what
+    target_values: tuple[tuple[float, str], tuple[float, str], str] | None = None  # (low, where), (high, where), what
+    target_fraction: tuple[float, str] | None = None  # a target that is not a whole number, and where
 
 
 def data_feature_shape(recipe: Recipe) -> Shape | None:
@@ -145,6 +146,27 @@ def _npz_facts(s: Any, full: Path, facts: DataFacts, doc: Located, out: list[Dia
     facts.feature_kind = "int" if x.kind in "iub" else None
     facts.targets = y.shape[1:]
     facts.target_kind = "class" if y.kind in "iub" and len(y.shape) == 1 else None
+    try:  # the values too, up to MAX_CSV_BYTES (a NaN passed validation, then stopped the run at loading)
+        values = scan_npz_values(full, [s.features, s.targets], MAX_CSV_BYTES)
+    except ValueError:
+        values = {}
+    for key in (s.features, s.targets):
+        bad = values[key].nonfinite if key in values else None
+        if bad is not None:
+            out.append(_diag(doc, ("data", "source", "path"), f"`{s.path}`: `{key}` holds a non-finite value "
+                             f"({bad[0]}) at index {bad[1]}", code="data"))
+            return
+    got = values.get(s.targets)
+    if got is not None and got.low is not None and got.high is not None:
+        facts.target_values = ((got.low[0], _sample(got.low[1])), (got.high[0], _sample(got.high[1])),
+                               f"`{s.path}` array `{s.targets}`")
+        if got.fraction is not None:
+            facts.target_fraction = (got.fraction[0], _sample(got.fraction[1]))
+
+
+def _sample(index: tuple[int, ...]) -> str:
+    """Where an element of a data array is, said as a run says it: its sample, and the place within it."""
+    return f"sample {index[0]}" + (f" {list(index[1:])}" if len(index) > 1 else "")
 
 
 def csv_records(fh: Any, delimiter: str) -> Iterator[tuple[int, list[str]]]:
@@ -222,7 +244,7 @@ def _csv_facts(s: Any, full: Path, facts: DataFacts, doc: Located, out: list[Dia
                     except ValueError as exc:
                         out.append(_diag(doc, ("data", "source", "path"), f"`{s.path}`:{line}: {exc}", code="data"))
                         return
-                    target.add(values[col], line)
+                    target.add(values[col], f"line {line}")
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         out.append(_diag(doc, ("data", "source", "path"), f"cannot read `{s.path}`: {exc}", code="data"))
         return
@@ -254,10 +276,10 @@ class _Range:
     """The smallest and largest value of a column, with their lines (each value a finite number: csv_row)."""
 
     def __init__(self) -> None:
-        self.low: tuple[float, int] | None = None
-        self.high: tuple[float, int] | None = None
+        self.low: tuple[float, str] | None = None
+        self.high: tuple[float, str] | None = None
 
-    def add(self, v: float, line: int) -> None:
+    def add(self, v: float, line: str) -> None:
         if self.low is None or v < self.low[0]:
             self.low = (v, line)
         if self.high is None or v > self.high[0]:

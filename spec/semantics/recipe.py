@@ -330,18 +330,22 @@ def _check_target_values(loss: str, facts: DataFacts, last: int, recipe: Recipe,
     where = ("data", "source", "target")
     if loss == "binary_crossentropy" and facts.target_kind != "onehot" and (low < 0 or high > 1):
         bad, line = (low, low_line) if low < 0 else (high, high_line)
-        return [_diag(doc, where, f"{what} holds {bad:g} (line {line}), but `binary_crossentropy` takes targets "
+        return [_diag(doc, where, f"{what} holds {bad:g} ({line}), but `binary_crossentropy` takes targets "
                       "in [0, 1] (probabilities, or 0/1 labels)", code="data", expected="values in [0, 1]")]
     one_hot = next((p for p in recipe.data.preprocessing if p.type == "one_hot"), None)
     classes = one_hot.num_classes if one_hot is not None else last if loss in CLASS_INDEX_LOSSES else None
     if classes is None:
         return []
+    if facts.target_fraction is not None:  # a run: "class targets must be integers"
+        value, at = facts.target_fraction
+        return [_diag(doc, where, f"{what} holds {value:g} ({at}); class indices are whole numbers", code="data",
+                      expected=f"class indices 0 to {classes - 1}")]
     if low < 0:
-        return [_diag(doc, where, f"{what} holds {low:g} (line {low_line}); class indices are 0 or more",
+        return [_diag(doc, where, f"{what} holds {low:g} ({low_line}); class indices are 0 or more",
                       code="data", expected=f"class indices 0 to {classes - 1}")]
     if high >= classes:
         by = "one_hot's num_classes gives" if one_hot is not None else "the model's outputs give"
-        return [_diag(doc, where, f"{what} holds class {high:g} (line {high_line}), but {by} {classes} classes "
+        return [_diag(doc, where, f"{what} holds class {high:g} ({high_line}), but {by} {classes} classes "
                       f"(0 to {classes - 1})", code="data", expected=f"class indices 0 to {classes - 1}")]
     return []
 
