@@ -731,3 +731,16 @@ def test_npz_values_a_run_refuses_are_found_by_validate(arrays: dict, loss: str,
     (tmp_path / "r.yaml").write_text(text)
     with pytest.raises((RunError, ValueError)):  # the run refuses the same file
         prepare_run(tmp_path / "r.yaml")
+
+
+def test_a_nan_in_a_model_s_weights_file_is_found_by_validate(tmp_path: Path) -> None:
+    """The run refuses it ("holds non-finite values"); validate read the headers only."""
+    w = {"dense_0.weight": np.zeros((4, 8)), "dense_0.bias": np.zeros(8), "dense_2.weight": np.zeros((8, 3)),
+         "dense_2.bias": np.array([0.0, np.nan, 0.0])}
+    np.savez(tmp_path / "w.npz", **w)
+    text = RECIPE.replace("layers:\n", "weights: {path: w.npz}\n  layers:\n", 1)
+    d = one(text, tmp_path)
+    assert "`dense_2.bias` in `w.npz` holds a non-finite value (nan) at index (1,)" in d.message, d.format()
+    w["dense_2.bias"] = np.zeros(3)
+    np.savez(tmp_path / "w.npz", **w)
+    assert not diags(text, tmp_path)

@@ -16,8 +16,9 @@ from lockstep.spec.base import Shape, ShapeError
 from lockstep.spec.diagnostics import Diagnostic
 from lockstep.spec.documents import Model
 from lockstep.spec.graph import ModelGraph, Node, build_graph, default_name
-from lockstep.spec.npy import read_npz_header
+from lockstep.spec.npy import read_npz_header, scan_npz_values
 from lockstep.spec.paths import missing_file, resolve_path
+from lockstep.spec.semantics.data import MAX_CSV_BYTES
 from lockstep.spec.semantics.located import Located, PathParts
 from lockstep.spec.semantics.located import diag as _diag
 
@@ -160,6 +161,16 @@ def _check_weights(model: Model, graph: ModelGraph, doc: Located, base_dir: Path
         elif info.kind not in "fiub":
             out.append(_diag(doc, where, f"`{name}` in `{path}` has dtype {info.descr}; weights must be real "
                              "numbers", code="weights"))
+    if out:
+        return out
+    try:  # the values too, up to MAX_CSV_BYTES: a NaN weight passed validation and stopped the run
+        values = scan_npz_values(full, [k for k in wanted if k in arrays], MAX_CSV_BYTES)
+    except ValueError:
+        values = {}
+    for name, got in values.items():
+        if got.nonfinite is not None:
+            return [_diag(doc, where, f"`{name}` in `{path}` holds a non-finite value ({got.nonfinite[0]}) at index "
+                          f"{got.nonfinite[1]}", code="weights")]
     return out
 
 
