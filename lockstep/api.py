@@ -60,7 +60,10 @@ Overrides = Union[Mapping[str, Any], Iterable[str]]
 
 
 def _stderr(prefix: str) -> Callable[[str], None]:
-    return lambda message: print(f"{prefix}: {message}", file=sys.stderr)
+    """A note on stderr, its control characters escaped: an adapter's name holding ESC would drive the terminal."""
+    from lockstep.spec.diagnostics import escape_text
+
+    return lambda message: print(escape_text(f"{prefix}: {message}"), file=sys.stderr)
 
 
 def _got(value: Any) -> str:
@@ -192,6 +195,9 @@ def _limit(memory_limit: Limit | int | str | None) -> Limit | None:
         from lockstep.effective import as_integer
 
         memory_limit = as_integer(memory_limit, "memory_limit")
+        if memory_limit is not None and memory_limit < 1:  # "a memory limit of -1 bytes" was taken
+            raise LockstepError(f"memory_limit {memory_limit}: expected a number of bytes above 0, or a size such as "
+                                "\"16GiB\"")
     try:
         size = parse_size(memory_limit) if isinstance(memory_limit, str) else int(memory_limit)
     except (TypeError, ValueError) as exc:
@@ -575,7 +581,8 @@ def _compare_sessions(recipe: PathLike | Recipe, backends: Iterable[str] | str, 
     from lockstep.effective import as_integer, as_threads
     from lockstep.runner import build_session, prepare_loaded
 
-    if not isinstance(backends, str) and (not isinstance(backends, Iterable) or isinstance(backends, Mapping)):
+    if not isinstance(backends, str) and (not isinstance(backends, Iterable)
+                                          or isinstance(backends, (Mapping, bytes, bytearray))):  # b"..": ints
         raise LockstepError(f"backends: expected adapter names (a list, or one comma-separated string), got "
                             f"{_got(backends)}")
     given = backends.split(",") if isinstance(backends, str) else [_text(b, "backends", "an adapter name")

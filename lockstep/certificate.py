@@ -40,17 +40,23 @@ class Certificate(Certification):
     @classmethod
     def read(cls, path: str | os.PathLike[str]) -> Certificate:
         """The certificate a report.json (or the folder holding it) records."""
+        from lockstep.api import _path
+        from lockstep.spec.files import open_regular
+
+        if not _path(path, "path"):  # '' read ./report.json
+            raise LockstepError("Certificate.read: no path given (an empty path names no file)")
         p = Path(path)
-        p = p / "report.json" if p.is_dir() else p
         try:
-            data = json.loads(p.read_text(encoding="utf-8"))
+            p = p / "report.json" if p.is_dir() else p
+            with open_regular(p) as fh:  # a FIFO is refused, not waited on forever
+                data = json.loads(fh.read().decode("utf-8"))
             return cls(adapter=data["adapter"], adapter_versions=data["adapter_versions"],
                        spec_version=data["spec_version"], suite_version=data["suite_version"], seed=data["seed"],
                        examples=data["examples_per_check"], levels=sorted(int(k) for k in data["levels"]),
                        dtypes=data["dtypes"], devices=data["devices"], environment=data["environment"],
                        checks=[_check(c) for c in data["checks"]], seconds=float(data["seconds"]),
                        report_dir=p.parent, files={"json": p})
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
             raise LockstepError(f"{p}: not a certification report ({type(exc).__name__}: {exc})") from None
 
 

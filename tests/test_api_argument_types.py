@@ -148,6 +148,11 @@ WRONG: list[tuple[str, Callable[[Path], Any], tuple[str, ...]]] = [
     ("certify report=5", lambda r: lockstep.certify("reference", report=5), ("report", "int 5")),
     ("deploy None", lambda r: lockstep.deploy(None, None), ("source", "None")),
     ("deploy environment=3", lambda r: lockstep.deploy(r, 3), ("environment", "int 3")),
+    ("compare backends=bytes", lambda r: lockstep.compare(r, backends=b"reference,torch"),
+     ("backends", "got bytes")),  # was "got int 114": the bytes' first element
+    ("validate memory_limit=-1", lambda r: lockstep.validate(r, memory_limit=-1), ("memory_limit -1", "above 0")),
+    ("Certificate.read None", lambda r: lockstep.Certificate.read(None), ("path", "None")),
+    ("Certificate.read ''", lambda r: lockstep.Certificate.read(""), ("no path given",)),  # read ./report.json
     # a string is true: overwrite="false" replaced the earlier run, resume="no" resumed
     ("run overwrite='false'", lambda r: lockstep.run(r, overwrite="false"), ("overwrite", "True or False",
                                                                              "str 'false'")),
@@ -291,3 +296,12 @@ def test_omp_num_threads_beyond_the_limit_is_refused_like_threads(tiny: Path, tm
                  lambda: lockstep.certify("reference", report=False)):
         _refused(call, "OMP_NUM_THREADS=99999", "at most", "give --threads")
     assert not (tmp_path / "a").exists()
+
+
+def test_certificate_read_refuses_a_fifo_without_waiting(tmp_path: Path) -> None:
+    """It waited forever on a FIFO named report.json (load refuses FIFOs)."""
+    import os
+
+    os.mkfifo(tmp_path / "report.json")
+    for named in (tmp_path, tmp_path / "report.json"):
+        _refused(lambda g=named: lockstep.Certificate.read(g), "not a certification report", "named pipe")
