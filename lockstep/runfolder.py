@@ -72,8 +72,19 @@ OTHER_COMMANDS: dict[str, tuple[str, ...]] = {
     "a run's": ("metrics.jsonl", "checkpoints", "recipe.resolved.yaml"),
     "a comparison's": ("compare.json",),
     "a deployment's": ("model.onnx", "deploy.json", "environment.lock.json"),
+    "a certification's": ("junit.xml", "report.html"),
 }
 """Files that say which other command a folder belongs to (`certify --report` would replace its report.json)."""
+
+
+def refuse_others(folder: Path, mine: str, prog: str, flag: str) -> None:
+    """FolderError when `folder` holds another command's outputs (OTHER_COMMANDS, all but `mine`): a comparison
+    written into a run folder mixed with the run's files, a certification replaced a run's report.json."""
+    for whose, names in OTHER_COMMANDS.items():
+        found = [n for n in names if whose != mine and os.path.lexists(folder / n)]
+        if found:
+            raise FolderError(f"{prog}: {flag} {_shown(folder)} holds {whose} outputs ({', '.join(found)}); "
+                              f"choose another {flag} folder")
 
 
 def foreign_report_folder(folder: Path, prog: str = "lockstep certify", flag: str = "--report") -> None:
@@ -81,11 +92,7 @@ def foreign_report_folder(folder: Path, prog: str = "lockstep certify", flag: st
     place run after run, but replacing a run's report.json would orphan the run (deploy reads it). FolderError."""
     if not folder.is_dir():
         return
-    for whose, names in OTHER_COMMANDS.items():
-        found = [n for n in names if (folder / n).exists()]
-        if found:
-            raise FolderError(f"{prog}: {flag} {_shown(folder)} holds {whose} outputs ({', '.join(found)}); "
-                              f"choose another {flag} folder")
+    refuse_others(folder, "a certification's", prog, flag)
     report = folder / "report.json"
     if report.is_file():
         from lockstep.spec.files import open_regular

@@ -460,3 +460,15 @@ def test_a_closed_standard_output_is_no_traceback(args: list[str], tmp_path: Pat
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
     if args[0] == "compare":
         assert {p.name for p in out.iterdir()} >= {"compare.json", "compare.svg"}
+
+
+def test_compare_refuses_a_folder_holding_another_command_s_outputs(tmp_path: Path, capsys) -> None:
+    """`compare --out RUN --overwrite` wrote compare.json beside a run's files (the run folder then refused both)."""
+    pytest.importorskip("torch")
+    recipe, out = _recipe(tmp_path), tmp_path / "run"
+    assert _run(recipe, out, "--steps", "2") == 0
+    before = sorted(p.name for p in out.iterdir())
+    assert main(["compare", str(recipe), "--backends", "reference,torch", "--steps", "1", "-q", "--out", str(out),
+                 "--overwrite"]) == 2
+    assert f"--out {out} holds a run's outputs (metrics.jsonl, checkpoints" in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == before

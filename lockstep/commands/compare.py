@@ -67,7 +67,7 @@ OUTPUTS = ("compare.json", "compare.svg")
 def run(args: argparse.Namespace) -> int:
     from lockstep import api
     from lockstep.errors import LockstepError
-    from lockstep.runfolder import FolderError, check_out_arg, claim, recipe_inputs
+    from lockstep.runfolder import FolderError, check_out_arg, claim, recipe_inputs, refuse_others
     from lockstep.spec.diagnostics import escape_text
 
     if args.every < 1:
@@ -82,6 +82,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.out is not None:  # checked and locked before any training: no run is wasted on it
             check_out_arg(args.out, "--out", "lockstep compare", without="to write nothing")
+            if Path(args.out).is_dir():  # --overwrite wrote beside a run's files (or a deployment's)
+                refuse_others(Path(args.out), "a comparison's", "lockstep compare", "--out")
             folder = claim(Path(args.out), outputs=OUTPUTS, inputs=recipe_inputs(args.recipe),
                            mode="overwrite" if args.overwrite else "fresh", prog="lockstep compare",
                            hint="choose another --out, or --overwrite to replace its compare.json and compare.svg")
