@@ -457,6 +457,7 @@ def claim(folder: str | os.PathLike[str], *, outputs: Sequence[str], inputs: Ite
     except OSError as exc:
         raise FolderError(f"{prog}: cannot use {_shown(path)} ({exc.strerror or exc})") from None
     created = not exists
+    had_lock = created is False and os.path.lexists(path / LOCK_NAME)
     fd = _lock(path, prog)
     try:
         _write_holder(fd, prog)
@@ -477,9 +478,21 @@ def claim(folder: str | os.PathLike[str], *, outputs: Sequence[str], inputs: Ite
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as exc:
-        os.close(fd)
+        _unclaim(path, fd, created, had_lock)
         raise FolderError(f"{prog}: cannot write in {_shown(path)} ({exc.strerror or exc})") from None
     except BaseException:  # FolderError, KeyboardInterrupt: the lock goes with the refusal
-        os.close(fd)
+        _unclaim(path, fd, created, had_lock)
         raise
     return RunFolder(path, fd, notes, created, mode=mode, outputs=outputs, prog=prog)
+
+
+def _unclaim(path: Path, fd: int, created: bool, had_lock: bool) -> None:
+    """A refused claim leaves the folder as it found it: a lock file it made (holding this command's pid and
+    command line, in the user's folder) goes, and a folder it made, while still held."""
+    if not had_lock:
+        with contextlib.suppress(OSError):
+            os.unlink(path / LOCK_NAME)
+        if created:
+            with contextlib.suppress(OSError):
+                os.rmdir(path)
+    os.close(fd)

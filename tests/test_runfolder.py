@@ -472,3 +472,17 @@ def test_compare_refuses_a_folder_holding_another_command_s_outputs(tmp_path: Pa
                  "--overwrite"]) == 2
     assert f"--out {out} holds a run's outputs (metrics.jsonl, checkpoints" in capsys.readouterr().err
     assert sorted(p.name for p in out.iterdir()) == before
+
+
+def test_a_refused_claim_leaves_no_lock_file_in_the_user_s_folder(tmp_path: Path) -> None:
+    """A folder refused for holding other files kept a .lockstep.lock with this command's pid and command line."""
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("x\n")
+    with pytest.raises(FolderError, match="files that are not from a Lockstep run"):
+        claim(folder, outputs=RUN_OUTPUTS)
+    assert sorted(p.name for p in folder.iterdir()) == ["notes.txt"]
+    claim(folder, outputs=RUN_OUTPUTS, mode="resume").release()  # a lock file that was there before stays
+    with pytest.raises(FolderError):
+        claim(folder, outputs=RUN_OUTPUTS)
+    assert (folder / LOCK_NAME).exists()
