@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lockstep.reference.data import DataError, load_source, prepare
 from lockstep.reference.random import stream
@@ -219,3 +221,39 @@ def test_digits_ships_with_the_package() -> None:
     assert d.x_train.shape == (1797, 1, 8, 8) and set(np.unique(d.y_train)) == set(range(10))
     x, y = load_source(recipe({"type": "dataset", "name": "digits", "shape": "flat"}), Path("."))
     assert x.shape == (1797, 64) and x.min() == 0 and x.max() == 16 and np.bincount(y).min() >= 170
+
+
+_CELLS = ["1", " 2.5 ", "-3e4", "+.5", "5.", "1E-300", "0", "5_0", "٥", "nan", "inf", "-Infinity", "1e", "", " ",
+          "1 2", "0x1", "\x1c1", "1\x0b", "\t7\t", "1e400", "--1", "+-1", ".", "e5", "1.2.3", "１"]
+
+
+@settings(max_examples=300, derandomize=True, deadline=None)
+@given(st.lists(st.sampled_from(_CELLS), min_size=1, max_size=6), st.integers(0, 5),
+       st.sampled_from(["float", "class_index"]), st.booleans())
+def test_a_csv_row_is_read_by_the_cell_rule_whatever_the_fast_path(row: list[str], col: int, target_type: str,
+                                                                   probabilities: bool) -> None:
+    """csv_row reads a whole row at once when it can: it must accept and refuse exactly as the rule cell by cell
+    (an ASCII decimal number, finite; a class index a whole number >= 0; a probability in [0, 1])."""
+    import math
+    import re
+
+    from lockstep.spec.semantics.data import csv_row
+
+    number = re.compile(r"\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*", re.ASCII)
+    col %= len(row)
+
+    def cell_ok(c: int, cell: str) -> bool:
+        if not number.fullmatch(cell) or not math.isfinite(float(cell)):
+            return False
+        v = float(cell)
+        if c == col and target_type == "class_index" and (v < 0 or v != int(v)):
+            return False
+        return not (c == col and probabilities and not 0 <= v <= 1)
+
+    expected = all(cell_ok(c, cell) for c, cell in enumerate(row))
+    try:
+        got = csv_row(row, len(row), [], col, target_type, probabilities, "binary_crossentropy")
+    except ValueError:
+        assert not expected, row
+        return
+    assert expected and got == [float(c) for c in row], row
