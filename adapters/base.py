@@ -89,6 +89,15 @@ PREPARED = written("prepared by the standard (data, initial weights) and handed 
 UNDECLARED = written("no provenance declared for this construct (counted as written)")
 
 
+def unknown_device(device: str, gpu: tuple[str, ...] = ("cuda",)) -> str | None:
+    """Why `device` is no device name of the standard's (`cpu`, `cuda`, `cuda:N`; `gpu` names are an adapter's
+    aliases), or None: one rule for every adapter (TensorFlow took `cpu:1` and `cuda:-1` as names)."""
+    kind, colon, index = device.partition(":")
+    if (kind == "cpu" and not colon) or (kind in gpu and (not colon or index.isdigit())):
+        return None
+    return f"unknown device `{device}` ({', '.join(('cpu', *gpu))} or {gpu[0]}:N)"
+
+
 class UnsupportedConstruct(Exception):
     """Raised by `build` when a model or recipe uses something the adapter declares unsupported."""
 

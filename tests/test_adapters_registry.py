@@ -185,3 +185,15 @@ def test_forward_only_session_refuses_to_train() -> None:
     with pytest.raises(RuntimeError, match="without a recipe"):
         s.train_step(np.zeros((2, 3)), np.zeros(2, dtype=np.int64))
 
+
+
+@pytest.mark.parametrize("backend", ["torch", "tensorflow", "onnxruntime"])
+@pytest.mark.parametrize("device", ["cpu:1", "cpu:0", "cuda:-1", "cuda:x", "gpu:", "tpu", ""])
+def test_every_adapter_refuses_a_device_name_the_standard_does_not_have(backend: str, device: str) -> None:
+    """TensorFlow took `cpu:1` as the CPU (a run exited 0) and answered `cuda:-1` with "sees no GPU"."""
+    from lockstep.adapters.registry import get
+
+    pytest.importorskip({"onnxruntime": "onnxruntime", "torch": "torch", "tensorflow": "tensorflow"}[backend])
+    problem = get(backend).device_problem(device)
+    assert problem is not None and problem.startswith(f"unknown device `{device}`"), problem
+    assert get(backend).device_problem("cpu") is None

@@ -17,7 +17,7 @@ import onnx
 import onnxruntime as ort
 
 from lockstep import __version__
-from lockstep.adapters.base import PREPARED, Adapter, Session, Support, UnsupportedConstruct
+from lockstep.adapters.base import PREPARED, Adapter, Session, Support, UnsupportedConstruct, unknown_device
 from lockstep.adapters.onnxruntime import layers
 from lockstep.adapters.onnxruntime.export import Exporter
 from lockstep.adapters.onnxruntime.session import PREDICTIONS_ONLY, OnnxRuntimeSession
@@ -54,11 +54,10 @@ class OnnxRuntimeAdapter(Adapter):
         return ["cpu", *(["cuda:0"] if cuda_available() else [])]
 
     def device_problem(self, device: str) -> str | None:
-        kind, _, index = device.partition(":")
-        if kind == "cpu" and not index:
+        if (unknown := unknown_device(device)) is not None:
+            return unknown
+        if device == "cpu":
             return None
-        if kind != "cuda" or (index and not index.isdigit()):
-            return f"unknown device `{device}` (cpu, cuda or cuda:N)"
         if not cuda_available():
             return "this onnxruntime has no CUDAExecutionProvider (install onnxruntime-gpu on a machine with CUDA)"
         return None

@@ -18,7 +18,7 @@ import keras
 import tensorflow as tf
 
 from lockstep import __version__
-from lockstep.adapters.base import FrameworkAdapter, Session, Support, bridged, native, written
+from lockstep.adapters.base import FrameworkAdapter, Session, Support, bridged, native, unknown_device, written
 from lockstep.adapters.tensorflow.session import TFSession, device_name
 
 if TYPE_CHECKING:
@@ -189,10 +189,9 @@ class TensorFlowAdapter(FrameworkAdapter):
         return ["cpu", *(f"cuda:{i}" for i in range(len(tf.config.list_physical_devices("GPU"))))]
 
     def device_problem(self, device: str) -> str | None:
-        try:
-            name = device_name(device)
-        except ValueError as exc:
-            return str(exc)
+        if (unknown := unknown_device(device.lower(), ("cuda", "gpu"))) is not None:  # cpu:1 was taken as the cpu
+            return unknown
+        name = device_name(device)
         if name == "/CPU:0":
             return None
         count = len(tf.config.list_physical_devices("GPU"))

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from lockstep import __version__
-from lockstep.adapters.base import FrameworkAdapter, Session, Support, bridged, native, written
+from lockstep.adapters.base import FrameworkAdapter, Session, Support, bridged, native, unknown_device, written
 from lockstep.adapters.torch.session import TorchSession
 
 if TYPE_CHECKING:
@@ -115,11 +115,11 @@ class TorchAdapter(FrameworkAdapter):
         return ["cpu", *(f"cuda:{i}" for i in range(torch.cuda.device_count()))]
 
     def device_problem(self, device: str) -> str | None:
+        if (unknown := unknown_device(device)) is not None:
+            return unknown
         kind, _, index = device.partition(":")
-        if kind == "cpu" and not index:
+        if kind == "cpu":
             return None
-        if kind != "cuda" or (index and not index.isdigit()):
-            return f"unknown device `{device}` (cpu, cuda or cuda:N)"
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
         if count == 0:
             return "torch sees no CUDA device here"
