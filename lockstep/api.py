@@ -912,7 +912,7 @@ def _certify(adapter: str | Adapter, name: str, *, workers: int, threads: int, a
     try:
         say(f"adapter `{name}`, levels {','.join(map(str, chosen.levels))}, {', '.join(chosen.dtypes)}, devices "
             f"{', '.join(chosen_devices or offered)}, {chosen.examples} examples per check, seed {chosen.seed}"
-            + (f", {workers} worker processes × {threads} threads" if workers > 1 else "")
+            + (f", {workers} worker processes × {threads} thread{'s' * (threads != 1)}" if workers > 1 else "")
             + (f", each check stopped after {timeout:g} s" if timeout is not None else ""))
         count = [0]
 

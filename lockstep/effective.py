@@ -166,6 +166,11 @@ def _yaml_value(text: str, said: str) -> Any:
     return docs[0].data if docs else None
 
 
+def _short(text: str, limit: int = 120) -> str:
+    """An override as messages echo it: a value of a million characters was echoed in full, in every message."""
+    return text if len(text) <= limit else f"{text[:limit - 30]}... ({len(text):,} characters)"
+
+
 def parse_overrides(given: Overrides | str | None, seed: int | None) -> list[Override]:
     """`--set` (a mapping, strings `KEY=VALUE` or one such string) and `--seed` as overrides, in order;
     LockstepError (exit 2) for one that is not a dotted field path and a value."""
@@ -183,14 +188,14 @@ def parse_overrides(given: Overrides | str | None, seed: int | None) -> list[Ove
             except TypeError as exc:
                 raise LockstepError(escape_text(f"overrides[{k!r}]: {exc}")) from None
             shown = json.dumps(value, ensure_ascii=False, default=str)
-            items.append((str(k), value, escape_text(f"--set {k}={shown}")))
+            items.append((str(k), value, escape_text(f"--set {_short(f'{k}={shown}')}")))
     else:
         items = []
         for text in given or ():
             if not isinstance(text, str):
                 raise LockstepError(f"overrides: expected `KEY=VALUE` strings or a mapping, got {text!r}")
             key, eq, value = text.partition("=")
-            said = escape_text(f"--set {text}")  # echoed in messages: control characters never printed raw
+            said = escape_text(f"--set {_short(text)}")  # echoed in messages: control characters never printed raw
             if not eq or not key.strip():
                 raise LockstepError(f"{said}: expected KEY=VALUE, e.g. --set optimizer.learning_rate=0.01")
             items.append((key.strip(), _yaml_value(value, said), said))
