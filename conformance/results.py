@@ -111,6 +111,10 @@ class CheckResult:
     execution: str = ""  # how the adapter's sessions ran this check's cases (`Session.execution`: "eager",
     # "compiled"); "" where the adapter does not say or nothing ran
 
+    def __post_init__(self) -> None:
+        if self.outcome == "unsupported":  # nothing ran: no evidence about anything (it showed `native`)
+            self.provenance = None
+
     @property
     def level_name(self) -> str:
         return LEVELS[self.level]
