@@ -40,10 +40,13 @@ class Certificate(Certification):
     @classmethod
     def read(cls, path: str | os.PathLike[str]) -> Certificate:
         """The certificate a report.json (or the folder holding it) records."""
-        from lockstep.api import _path
         from lockstep.spec.files import open_regular
+        from lockstep.spec.wording import got
 
-        if not _path(path, "path"):  # '' read ./report.json
+        text = os.fspath(path) if isinstance(path, os.PathLike) else path
+        if not isinstance(text, str) or "\0" in text:
+            raise LockstepError(f"path: expected a path (str or os.PathLike), got {got(path)}")
+        if not text:  # '' read ./report.json
             raise LockstepError("Certificate.read: no path given (an empty path names no file)")
         p = Path(path)
         try:
