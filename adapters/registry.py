@@ -8,6 +8,7 @@ instead of an ImportError traceback.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib import metadata
 
@@ -114,12 +115,14 @@ class Listing:
     source: str = "built-in"
 
 
-def available() -> list[Listing]:
-    """Every known adapter with its versions and devices, or the reason it cannot be used here."""
+def available(extra: Iterable[str] = ()) -> list[Listing]:
+    """Every known adapter with its versions and devices, or the reason it cannot be used here; `extra` adds
+    adapters named `module:attribute` (as compare and certify take them)."""
     eps = entry_points()
     rows = []
-    for name in names():
-        source = "built-in" if name in BUILTIN else f"entry point {eps[name].value}"
+    for name in [*names(), *(e for e in dict.fromkeys(extra) if ":" in e and e not in names())]:
+        source = ("built-in" if name in BUILTIN else f"entry point {eps[name].value}" if name in eps else
+                  "module:attribute")
         try:
             adapter = get(name)
             rows.append(Listing(name, True, adapter_versions(adapter), list(adapter_devices(adapter)), source=source))

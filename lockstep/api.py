@@ -1053,12 +1053,15 @@ def deploy(source: PathLike, environment: PathLike, *, weights: PathLike | None 
 
 
 # ============================================================================================ adapters
-def list_adapters() -> list[Listing]:
+def list_adapters(extra: Iterable[str] = ()) -> list[Listing]:
     """Every adapter known here (built-in and entry points `lockstep.adapters`), with its versions and devices,
-    or the reason it cannot be used (`available` False)."""
+    or the reason it cannot be used (`available` False); `extra`: adapters named `module:attribute` to list too."""
     from lockstep.adapters.registry import available
 
-    return available()
+    names = [extra] if isinstance(extra, str) else extra
+    if not isinstance(names, Iterable) or isinstance(names, (bytes, Mapping)):
+        raise LockstepError(f"extra: expected adapter names (`module:attribute`), got {_got(extra)}")
+    return available([_text(n, "extra", "an adapter name") for n in names])
 
 
 # ============================================================================================ schema

@@ -197,3 +197,19 @@ def test_every_adapter_refuses_a_device_name_the_standard_does_not_have(backend:
     problem = get(backend).device_problem(device)
     assert problem is not None and problem.startswith(f"unknown device `{device}`"), problem
     assert get(backend).device_problem("cpu") is None
+
+
+def test_the_adapters_command_lists_an_adapter_named_module_attribute(capsys: pytest.CaptureFixture[str],
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """compare and certify take `module:attribute`; `lockstep adapters --adapter module:attr` refused it."""
+    from lockstep.cli import main
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1]))
+    name = "conformance.mutants.adam_no_bias_correction:AdamNoBiasCorrectionAdapter"
+    assert main(["adapters", "--adapter", name]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(name) and "cpu" in out, out
+    assert main(["adapters", "--adapter", "nope_module:Nope"]) == 1
+    captured = capsys.readouterr()
+    assert "nope_module:Nope" in captured.out and "unavailable: no module `nope_module`" in captured.out
+    assert "the adapter `nope_module:Nope` cannot be used" in captured.err

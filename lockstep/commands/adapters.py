@@ -109,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
     from lockstep.adapters.registry import BUILTIN, GROUP, entry_points
     from lockstep.api import list_adapters
 
-    rows = list_adapters()
+    rows = list_adapters([a.strip() for a in args.adapter or () if ":" in a])  # module:attribute, as certify takes
     if args.adapter is not None:  # a filter, like `pip list`'s names: a name that matches nothing is refused
         from lockstep.api import canonical_backend
         from lockstep.spec.diagnostics import escape_text
@@ -160,4 +160,7 @@ def run(args: argparse.Namespace) -> int:
         cause = r.reason.split(" failed to load: ", 1)[-1]
         print(f"lockstep adapters: the adapter `{r.name}` cannot be used: entry point "
               f"`{_shown(f'{ep.name} = {ep.value}')}` (group {GROUP}{_shown(by)}): {_shown(cause)}", file=sys.stderr)
-    return 1 if broken else 0
+    named = [r for r in rows if not r.available and r.source == "module:attribute"]  # asked for by --adapter
+    for r in named:
+        print(f"lockstep adapters: the adapter `{_shown(r.name)}` cannot be used: {_shown(r.reason)}", file=sys.stderr)
+    return 1 if broken or named else 0
