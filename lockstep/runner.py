@@ -153,11 +153,11 @@ def _data_hash(recipe: Recipe, base: Path) -> str | None:
 
     from lockstep.spec.paths import resolve_path
 
-    source = recipe.data.source
-    if getattr(source, "type", None) not in ("npz", "csv"):
+    name = _file_source(recipe)
+    if name is None:
         return None
     try:
-        with open(resolve_path(base, source.path), "rb") as f:
+        with open(resolve_path(base, name), "rb") as f:
             return hashlib.file_digest(f, "sha256").hexdigest()
     except (OSError, ValueError):  # it was just read: a file that went since is the resume's to find
         return None
@@ -368,13 +368,14 @@ def _resume_point(ckpt_dir: Path, prep: Prepared, session: Session, replica: Rep
     try:
         return resume_point(ckpt_dir, recipe_hash=prep.recipe_hash, total_steps=prep.total_steps,
                             layout=Layout.of(session), warn=lambda m: print(f"lockstep run: {m}", file=sys.stderr),
-                            data_hash=prep.data_hash, data_file=_data_file(prep))
+                            data_hash=prep.data_hash, data_file=_file_source(prep.recipe))
     except ResumeRefused as exc:
         raise RunError(str(exc)) from None
 
 
-def _data_file(prep: Prepared) -> str | None:
-    source = prep.recipe.data.source
+def _file_source(recipe: Recipe) -> str | None:
+    """The data file a recipe names (an npz or csv source), as written; None for generated or packaged data."""
+    source = recipe.data.source
     return getattr(source, "path", None) if getattr(source, "type", None) in ("npz", "csv") else None
 
 

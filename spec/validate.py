@@ -96,7 +96,8 @@ def expand_paths(paths: list[str]) -> tuple[list[Path], list[Diagnostic]]:
             base = fixed_part(raw)  # `configs/**/*.yaml` searches configs/: no link out of it is followed
             odd_links = [(m, d) for m in matches if m.is_symlink() and (d := _link_problem(m, base)) is not None]
             problems.extend(d for _, d in odd_links)
-            matches = [m for m in matches if m not in {m for m, _ in odd_links}]
+            refused = {m for m, _ in odd_links}
+            matches = [m for m in matches if m not in refused]
         else:
             matches = [Path(raw)]
         for p in matches:
