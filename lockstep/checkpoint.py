@@ -135,6 +135,21 @@ def checkpoints(folder: Path) -> list[Path]:
     return [p for _, p in sorted(found)]
 
 
+def misnamed(folder: Path) -> list[Path]:
+    """Files in `folder` that look like checkpoints but are not named as lockstep names them
+    (`step-000000200.npz`, `step-200.npz`): a resume does not read them, so it says so."""
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir()
+                  if p.name.startswith("step-") and p.name.endswith(".npz") and step_of(p) is None)
+
+
+def canonical_name(path: Path) -> str | None:
+    """The name lockstep would give the checkpoint `path`'s digits say (None: no digits to go by)."""
+    m = re.fullmatch(r"step-(\d+)\.npz", path.name)
+    return f"step-{int(m.group(1)):08d}.npz" if m else None
+
+
 # ----------------------------------------------------------------------------------------------- hashes
 def array_digest(a: np.ndarray) -> str:
     """SHA-256 of the dtype, the shape and the C-order bytes: equal digests mean equal arrays, bit for bit."""
@@ -465,6 +480,11 @@ def resume_point(folder: Path, *, recipe_hash: str, total_steps: int, layout: La
         found = checkpoints(folder)
     except OSError as exc:
         raise ResumeRefused(f"{folder}: cannot list the checkpoints ({exc.strerror or exc})") from None
+    for odd in misnamed(folder):
+        right = canonical_name(odd)
+        warn(f"{odd}: not read: checkpoints are named step-XXXXXXXX.npz (the step in 8 digits or more, no extra "
+             "leading zeros)" + (f"; rename it {right} to resume from it" if right and not (folder / right).exists()
+                                 else f"; {right} is there too" if right else ""))
     for path in reversed(found):
         try:
             ck = read_checkpoint(path, layout, recipe_hash)

@@ -473,6 +473,22 @@ def test_names_that_are_not_canonical_are_not_checkpoints(tmp_path: Path) -> Non
     assert [p.name for p in ckpt.checkpoints(tmp_path)] == ["step-00000009.npz", "step-00000010.npz"]
 
 
+def test_a_resume_names_the_checkpoint_look_alikes_it_does_not_read(world: World, tmp_path: Path) -> None:
+    """A copy renamed `step-000000004.npz` (or `step-4.npz`) was passed over without a word: the run resumed from
+    an older step and the user never learned why."""
+    folder = world.killed(tmp_path / "run")
+    cdir = folder / "checkpoints"
+    (cdir / NEWEST).rename(cdir / "step-000000004.npz")
+    (cdir / "step-2.npz").write_bytes(world.files[OLDER])
+    warnings: list[str] = []
+    got = resume_point(cdir, recipe_hash=world.prep.recipe_hash, total_steps=6, layout=world.layout,
+                       warn=warnings.append)
+    assert got is not None and got.step == 2, got
+    said = "\n".join(warnings)
+    assert "step-000000004.npz: not read" in said and "rename it step-00000004.npz" in said, said
+    assert "step-2.npz: not read" in said and f"{OLDER} is there too" in said, said
+
+
 def test_rotation_keeps_the_newest_and_leaves_what_it_did_not_write(world: World, tmp_path: Path) -> None:
     cdir = tmp_path / "checkpoints"
     cdir.mkdir()

@@ -1,4 +1,4 @@
-"""Every command output shown in README.md and docs/tutorials/ is what the command prints today
+"""Every command output shown in README.md and docs/ is what the command prints today
 (docs/tools/gen_outputs.py produces them; this runs each again and compares: float64 numbers exactly as
 printed, float32 numbers, which depend on the machine, only through the words around them, e.g. verdicts).
 Blocks that need TensorFlow or a certification are marked slow."""

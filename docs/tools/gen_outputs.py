@@ -1,4 +1,4 @@
-"""Every command output shown in README.md and docs/tutorials/, produced by running the command.
+"""Every command output shown in README.md and docs/ (tutorials included), produced by running the command.
 
 A shown output is a fenced block right after a marker comment naming the commands it shows:
 
@@ -18,7 +18,12 @@ Commands are separated by ` ;; `; after ` || ` come options, comma-separated:
 - `keep=REGEX`: show only the lines matching REGEX and the last line (`...` stands for the lines left out);
 - `stderr`: show what the command printed on stderr too (after stdout);
 - `acme`: the out-of-tree example adapter is installed for this block (`lockstep certify --adapter acme`);
-- `slow`: the check is slow (TensorFlow, a certification): `tests/test_docs_outputs.py` marks it so.
+- `slow`: the check is slow (TensorFlow, a certification): `tests/test_docs_outputs.py` marks it so;
+- `columns=N`: the terminal width the commands see (120 otherwise; pytest draws its rules that wide);
+- `setup=N`: the first N commands prepare what the shown ones need (a damaged checkpoint, an earlier run) and are
+  not shown; one that fails stops the script. They may call `python "$LOCKSTEP_DOCS_TOOLS/damage.py"`.
+
+The scratch folder's own path, where a command prints it, is shown as `/tmp/docs`.
 
 Each block is rewritten as `$ command` then its output, for every command in order. The blocks of one page run
 in page order (a block may use what an earlier one wrote; a block not marked slow never depends on a slow one),
@@ -47,7 +52,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-DOCS = [ROOT / "README.md", *sorted((ROOT / "docs" / "tutorials").glob("*.md"))]
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+SHOWN_AS = "/tmp/docs"  # the scratch folder, as the shown outputs name it
 MARKER = re.compile(r"^<!-- output: (?P<spec>.*?) -->\n```[^\n]*\n(?P<body>.*?)^```$", re.M | re.S)
 NUMBER = re.compile(r"(?<![\w.])[-+]?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?(?![\w.])", re.I)
 TIMING = re.compile(r"\b\d+(?:\.\d+)?(?: ?s\b| step/s|(?= ms\b)| examples/s)|eta \d+:\d+|\(total +\d+s\)")
@@ -107,9 +113,11 @@ def sandbox(folder: Path) -> dict[str, str]:
     (info / "entry_points.txt").write_text("[lockstep.adapters]\nacme = acme_lockstep:AcmeAdapter\n")
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    env[ACME] = os.pathsep.join([str(shim), str(ROOT / "examples" / "acme-adapter" / "src")])
+    # the sandbox's copy of its source: a page may edit it (certify.md plants a bug, then fixes it)
+    env[ACME] = os.pathsep.join([str(shim), str(folder / "examples" / "acme-adapter" / "src")])
     env.setdefault("COLUMNS", "120")
     env["LOCKSTEP_DOCS_OUTPUTS"] = "1"
+    env["LOCKSTEP_DOCS_TOOLS"] = str(Path(__file__).resolve().parent)
     return env
 
 
@@ -118,10 +126,19 @@ def run(shown: Shown, folder: Path, env: dict[str, str]) -> str:
     lines: list[str] = []
     if "acme" in shown.options:  # the example vendor adapter, as if `pip install ./examples/acme-adapter` had run
         env = {**env, "PYTHONPATH": os.pathsep.join(filter(None, [env[ACME], env.get("PYTHONPATH", "")]))}
-    for command in shown.commands:
+    if "columns" in shown.options:
+        env = {**env, "COLUMNS": shown.options["columns"]}
+    hidden = int(shown.options.get("setup", "0"))
+    for i, command in enumerate(shown.commands):
         proc = subprocess.run(["bash", "-c", command], cwd=folder, env=env, capture_output=True, text=True,
                               timeout=TIMEOUT, stdin=subprocess.DEVNULL)
+        if i < hidden:
+            if proc.returncode:
+                raise RuntimeError(f"{shown.label}: its setup `{command}` failed (exit {proc.returncode}):\n"
+                                   f"{proc.stdout}{proc.stderr}")
+            continue
         output = proc.stdout + (proc.stderr if "stderr" in shown.options else "")
+        output = output.replace(str(folder.resolve()), SHOWN_AS).replace(str(folder), SHOWN_AS)
         lines.append(f"$ {command}")
         lines += _keep(output.rstrip("\n").splitlines(), shown.options.get("keep"))
     return "\n".join(lines) + "\n"
@@ -197,7 +214,7 @@ def rewrite(paths: list[Path], *, check: bool, only_fast: bool = False) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("files", nargs="*", type=Path, help="documents (default: README.md and docs/tutorials/*.md)")
+    p.add_argument("files", nargs="*", type=Path, help="documents (default: README.md and every page under docs/)")
     p.add_argument("--check", action="store_true", help="compare with a fresh run; change nothing")
     p.add_argument("--fast", action="store_true", help="only the blocks not marked slow")
     p.add_argument("--list", action="store_true", help="list the markers")
