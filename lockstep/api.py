@@ -90,7 +90,10 @@ def _paths(value: Any, name: str) -> list[str]:
         return [_path(value, name)]
     if isinstance(value, (bytes, bytearray, Mapping)) or not isinstance(value, Iterable):
         raise LockstepError(f"{name}: expected a path or a list of paths, got {_got(value)}")
-    return [_path(v, name) for v in value]
+    paths = [_path(v, name) for v in value]
+    if not paths:  # as the command line, which needs one PATH: an empty list is never "nothing to do, all fine"
+        raise LockstepError(f"{name}: the list is empty; give at least one path")
+    return paths
 
 
 def _flag(value: Any, name: str) -> bool:
@@ -1133,7 +1136,14 @@ def migrate(paths: PathLike | Iterable[PathLike], *, check: bool = False, out: P
     from lockstep.spec.atomic import write_text
     from lockstep.spec.diagnostics import SpecError, format_path
     from lockstep.spec.loader import load_text, read_text
-    from lockstep.spec.migrations import CURRENT, companions, copy_file, migrate_document, needs_migration
+    from lockstep.spec.migrations import (
+        CURRENT,
+        companions,
+        copy_file,
+        migrate_document,
+        needs_migration,
+        outdated_versions,
+    )
     from lockstep.spec.validate import check_header, validate_document
 
     # an explicitly empty --out is a mistake, never "in place"; an unusable --out fails before any file is read
@@ -1171,12 +1181,21 @@ def migrate(paths: PathLike | Iterable[PathLike], *, check: bool = False, out: P
             raise
     sources = {f.resolve() for f in targets}  # every document read, so that none is overwritten by a copy
     copied: set[Path] = set()
-    queue = [f for f, _root in pairs]
 
     def write(f: Path, text: str, done: Migration, copies: list[tuple[Path, Path]], models: list[tuple[Path, Path]]
               ) -> Migration:
         new_files: list[Path] = []
         copies = [(source, dest) for source, dest in copies if dest.resolve() not in copied]  # once per run
+        for source, dest in models:  # a model file it names, not given: placed first (a recipe written before
+            if source.resolve() in sources:  # its model, then a stop, left a recipe naming a missing file)
+                continue
+            sources.add(source.resolve())
+            targets[source] = dest.resolve()
+            placed = one(source)
+            results.append(placed)
+            if placed.status not in ("migrated", "copied"):
+                return Migration(f, "invalid", None, done.versions,
+                                 message=f"{f}: not written: the model file it names, {source}, was not written")
         try:
             for source, dest in copies:  # what the document names first: once written, it finds them
                 made.extend(_missing_folders(dest.parent))
@@ -1192,11 +1211,6 @@ def migrate(paths: PathLike | Iterable[PathLike], *, check: bool = False, out: P
             return Migration(f, "unwritable", targets[f], done.versions,
                              message=f"{f}: cannot write {targets[f]}: {exc.strerror or exc}")
         copied.update(dest.resolve() for _source, dest in copies)
-        for source, dest in models:  # a model file it names, not given: handled next, as if it had been
-            if source.resolve() not in sources:
-                sources.add(source.resolve())
-                targets[source] = dest.resolve()
-                queue.append(source)
         done.named = copies
         return done
 
@@ -1244,7 +1258,7 @@ def migrate(paths: PathLike | Iterable[PathLike], *, check: bool = False, out: P
             copies, models, diags = named(f, docs)  # copied, so that the files under --out find each other
             return not_placed(f, [], diags) if diags else write(f, text, Migration(f, "copied", targets[f]), copies,
                                                                  models)
-        versions = sorted({str(d.get("apiVersion")) for d in old if needs_migration(d) and isinstance(d, dict)})
+        versions = sorted({v for d in old for v in outdated_versions(d)})
         diags = []
         for doc in docs:
             if needs_migration(doc.data):
@@ -1261,8 +1275,11 @@ def migrate(paths: PathLike | Iterable[PathLike], *, check: bool = False, out: P
         return write(f, _render(f, text, [doc.data for doc in docs]), Migration(f, "migrated", targets[f], versions),
                      copies, models)
 
+    results: list[Migration] = []  # a model file a recipe names comes before the recipe
     try:
-        return [one(f) for f in queue]  # the queue grows while it is read: model files that recipes name
+        for f, _root in pairs:
+            results.append(one(f))
+        return results
     finally:
         tidy()
 
@@ -1293,10 +1310,12 @@ def _remove_empty(folders: list[Path]) -> None:
 
 def _leading_comments(text: str) -> str:
     """The comment block at the top of a YAML file (modelines, licence headers), kept verbatim, with a bare
-    document-start line (`---`) among it: a file that opens with `---` and then its comments lost them all."""
+    document-start line (`---`) and directives (`%YAML 1.2`) among it: a file that opens with `---`, or with a
+    directive, and then its comments lost them all."""
     keep = []
     for line in text.splitlines(keepends=True):
-        if line.lstrip().startswith("#") or not line.strip() or line.rstrip("\r\n").rstrip() == "---":
+        if line.lstrip().startswith("#") or not line.strip() or line.rstrip("\r\n").rstrip() == "---" \
+                or line.startswith("%"):
             keep.append(line)
         else:
             break

@@ -17,6 +17,7 @@ for bad input.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import importlib.util
 import io
@@ -206,6 +207,8 @@ def _run_recipe(run: Path, record: dict[str, Any]) -> Path:
         raise DeployError(f"{run / 'report.json'}: `recipe_path` is {recorded!r}, not a path; give the recipe and "
                           f"--weights {run}/checkpoints/step-XXXXXXXX.npz")
     where = run / recorded if recorded else None  # `run` records it absolute; a relative one is from the folder
+    if where is not None:
+        _searchable(f"{run / 'report.json'}: `recipe_path` {recorded}", where)
     if where is not None and where.is_file():
         return where
     if where is not None:
@@ -217,6 +220,18 @@ def _run_recipe(run: Path, record: dict[str, Any]) -> Path:
             return run / name
     raise DeployError(f"{run}: a run folder that does not name its recipe (report.json has no `recipe_path`); "
                       f"give the recipe and --weights {run}/checkpoints/step-XXXXXXXX.npz")
+
+
+def _searchable(said: str, path: str | os.PathLike[str]) -> None:
+    """A path the system cannot even look up (a name too long, a folder on the way that cannot be searched) is
+    said with the reason, as every refusal of deploy's (exit 2), not as a traceback from a later `is_dir()`."""
+    try:
+        os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        pass  # said by the check that needs it ("no such recipe or run folder")
+    except OSError as exc:
+        if exc.errno != errno.ELOOP:
+            raise DeployError(f"{said}: cannot use it ({exc.strerror or exc})") from None
 
 
 def plan(source: str | Path, environment: str | Path, *, weights: str | Path | None = None,
@@ -234,6 +249,8 @@ def plan(source: str | Path, environment: str | Path, *, weights: str | Path | N
             raise DeployError(f"{flag} is empty; give a path")
         if value is not None and "\0" in os.fsdecode(value):
             raise DeployError(f"{flag} contains a NUL character")
+        if value is not None:
+            _searchable(f"{flag} {os.fsdecode(value)}" if flag != "RECIPE_OR_RUN" else os.fsdecode(value), value)
     weights_given = weights is not None
     env_path = Path(environment)
     env = load_environment(env_path)
@@ -316,9 +333,27 @@ def _check_out(out: Path, inputs: list[Path]) -> None:
         if out.exists() and not out.is_dir():
             raise DeployError(f"--out {out}: exists and is not a folder")
         check_outputs(out, OUTPUTS, inputs, prog="deploy")
+        for name in OUTPUTS:  # a pipe, a link or a folder where an output goes: said before any work, not after it
+            kind = _not_a_file(out / name)
+            if kind:
+                raise DeployError(f"--out {out}: {name} is {kind}, not a regular file: deploy replaces it; remove "
+                                  "it or choose another folder")
     except FolderError as exc:
         raise DeployError(str(exc).removeprefix("deploy: ") if str(exc).startswith("deploy: --out ") else
                           f"--out {out}: {str(exc).removeprefix('deploy: ')}") from None
+
+
+def _not_a_file(path: Path) -> str | None:
+    """What `path` is when it is there and not a regular file (None otherwise)."""
+    import stat
+
+    from lockstep.spec.files import file_kind
+
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:
+        return None
+    return None if stat.S_ISREG(mode) else "a symbolic link" if stat.S_ISLNK(mode) else file_kind(mode)
 
 
 def claim_out(p: Plan) -> Any:
@@ -479,8 +514,9 @@ def _quantize(model: bytes, prep: Any, q: Any, mode: str) -> bytes:
 
 # ------------------------------------------------------------------------------------------- running
 def _batches(n: int, b: int) -> list[slice]:
-    """Whole batches of `b` over `n` samples (at least one, which wraps around when n < b)."""
-    return [slice(i, i + b) for i in range(0, max(n - b + 1, 1), b)]
+    """Batches of `b` over every one of `n` samples; the last may hold fewer (`_take` fills it up to `b`, and only
+    its own samples' outputs are kept). Whole batches alone left the last n mod b samples unchecked."""
+    return [slice(i, min(i + b, n)) for i in range(0, max(n, 1), b)]
 
 
 def _take(x: np.ndarray, s: slice, b: int) -> np.ndarray:
@@ -569,6 +605,7 @@ def deploy(p: Plan, *, progress: Any = None) -> Result:
             weights_info.get("step") != prep.total_steps:
         raise DeployError(f"{p.weights_path}: the run stopped at step {weights_info.get('step')} of "
                           f"{prep.total_steps} (no final checkpoint); give --weights to deploy it anyway")
+    _check_metrics(p, prep)
     say(f"exporting ({p.exporter} exporter, {env.dtype}, opset {env.opset})")
     try:
         model = export_onnx(prep, params, env, p.exporter)
@@ -591,6 +628,29 @@ def deploy(p: Plan, *, progress: Any = None) -> Result:
     except Exception as exc:  # onnxruntime refusing the model or a batch: the deployment failed, with the reason
         raise DeployError(f"onnxruntime failed on the exported model: {type(exc).__name__}: "
                           f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''}", 1) from None
+
+
+def _check_metrics(p: Plan, prep: Any) -> None:
+    """Each `max_metric_drop` metric means something for this recipe, said before any work: `mse`/`mae` compare
+    outputs and targets of one shape, and `accuracy` needs class targets (run and validate refuse it on a
+    regression recipe; here it was computed from real-valued targets and passed)."""
+    from lockstep.reference.data import PROBABILITY_LOSSES
+    from lockstep.spec.losses import CLASS_INDEX_LOSSES
+
+    out_shape = tuple(prep.graph.output_shapes()[0])
+    y = prep.data.y_eval
+    for metric in p.environment.max_metric_drop or {}:
+        if metric in ("mse", "mae") and out_shape != tuple(y.shape[1:]):
+            raise DeployError(f"{p.environment_path}: max_metric_drop: `{metric}` compares outputs and targets of one "
+                              f"shape, but this recipe's outputs are {list(out_shape)} per sample and its targets "
+                              f"{list(y.shape[1:])}; use `accuracy` or `loss`")
+        loss = prep.recipe.loss.type
+        if metric == "accuracy" and loss not in (*PROBABILITY_LOSSES, *CLASS_INDEX_LOSSES):
+            real = np.flatnonzero(np.asarray(y, dtype=np.float64).ravel() % 1)
+            if real.size:
+                raise DeployError(f"{p.environment_path}: max_metric_drop: `accuracy` needs class targets; "
+                                  f"{prep.recipe.metadata.name} trains `{loss}` on real-valued targets "
+                                  f"({float(y.ravel()[real[0]]):g} among them); use `loss`, `mse` or `mae`")
 
 
 def _run_checks(p: Plan, prep: Any, params: dict[str, np.ndarray], weights_info: dict[str, Any], model: bytes,
@@ -626,16 +686,20 @@ def _run_checks(p: Plan, prep: Any, params: dict[str, np.ndarray], weights_info:
         got, idx = [], []
         for s in _batches(len(x), b):
             batch = _take(x, s, b)
-            got.append(np.asarray(session.run(None, {name: cast(batch)})[0], dtype=np.float64))
-            idx.append(np.resize(np.arange(len(x))[s], b))
+            kept = len(range(*s.indices(len(x))))
+            got.append(np.asarray(session.run(None, {name: cast(batch)})[0], dtype=np.float64)[:kept])
+            idx.append(np.arange(len(x))[s])
         out = np.concatenate(got)
         rows = np.concatenate(idx)
         outputs_at[b] = (rows, out)
         expected = reference[rows]
         if rule is not None:
             c = check(f"predictions at batch {b}", out, expected, rule)
-            checks.append(Check("predictions", c.quantity, c.ok, c.error, c.tolerance, c.ratio,
-                                details={"batch_size": b, "samples": len(rows), "rtol": tol.rtol, "atol": tol.atol}))
+            details = {"batch_size": b, "samples": len(rows), "rtol": tol.rtol, "atol": tol.atol}
+            if c.why:  # no error to measure (a NaN or inf where the reference is finite): the value, its limit, why
+                checks.append(_unmeasured(c.quantity, c.why, out, expected, tol.rtol, tol.atol, details))
+            else:
+                checks.append(Check("predictions", c.quantity, c.ok, c.error, c.tolerance, c.ratio, details=details))
         else:  # int8 without a tolerance: the elementwise error is reported, the metric budget judges
             err = float(np.max(np.abs(out - expected))) if out.size else 0.0
             checks.append(Check("predictions", f"predictions at batch {b} (reported)", True, err, None, None,
@@ -644,10 +708,6 @@ def _run_checks(p: Plan, prep: Any, params: dict[str, np.ndarray], weights_info:
         b = max(outputs_at, key=lambda k: len(outputs_at[k][0]))
         rows, out = outputs_at[b]
         for metric, max_drop in env.max_metric_drop.items():
-            if metric in ("mse", "mae") and reference.shape != y.shape:
-                raise DeployError(f"max_metric_drop: `{metric}` compares outputs and targets of one shape, but this "
-                                  f"recipe's outputs are {list(reference.shape[1:])} per sample and its targets "
-                                  f"{list(y.shape[1:])}; use `accuracy` or `loss`")
             ref_v = _metric(metric, prep.recipe, reference[rows], y[rows])
             got_v = _metric(metric, prep.recipe, out, y[rows])
             drop = ref_v - got_v if metric == "accuracy" else got_v - ref_v
@@ -682,11 +742,29 @@ def _run_checks(p: Plan, prep: Any, params: dict[str, np.ndarray], weights_info:
     }
     result = Result(p, checks, lat, lock, report, "")
     result.summary = summary(result)
-    atomic.write_bytes(p.out / "model.onnx", model)
-    atomic.write_json(p.out / "environment.lock.json", lock)
-    atomic.write_json(p.out / "deploy.json", report)
-    atomic.write_text(p.out / "summary.txt", result.summary + "\n")
+    try:  # one set: a failure or a signal part-way leaves the earlier deployment's four files as they were
+        atomic.write_set({p.out / "model.onnx": model,
+                          p.out / "environment.lock.json": atomic.json_text(lock).encode("utf-8"),
+                          p.out / "deploy.json": atomic.json_text(report).encode("utf-8"),
+                          p.out / "summary.txt": (result.summary + "\n").encode("utf-8")})
+    except OSError as exc:
+        from lockstep.runfolder import cannot_write
+
+        raise DeployError(f"{cannot_write(p.out, exc, report=True).replace('the report', 'the deployment')}; "
+                          "the folder holds what it held before") from None
     return result
+
+
+def _unmeasured(name: str, why: str, out: np.ndarray, expected: np.ndarray, rtol: float, atol: float,
+                details: dict[str, Any]) -> Check:
+    """A failed prediction check with no error to measure: shown as the first non-finite output ("nan", "inf")
+    against the limit at that element, with the reason (it was "inf" against a limit of 0, without a word)."""
+    bad = np.argwhere(~np.isfinite(out))
+    if not len(bad):
+        return Check("predictions", name, False, None, None, None, details={**details, "message": f"{name}: {why}"})
+    at = tuple(int(i) for i in bad[0])
+    return Check("predictions", name, False, str(float(out[at])), atol + rtol * abs(float(expected[at])), None,
+                 details={**details, "message": f"{name}: {why}"})
 
 
 def _check_meaningful(env_path: Path, rtol: float, atol: float, reference: np.ndarray) -> None:

@@ -31,24 +31,75 @@ def write_set(files: Mapping[Path, bytes], before: Callable[[], None] | None = N
     """Write several files as one set: each to an fsynced temporary beside it first, then all renamed in a row,
     with Ctrl-C, SIGTERM and SIGHUP held back until the last rename (a certificate's four reports were replaced
     one by one, and a kill between two left a mix of two runs). `before()` runs first inside that window (a
-    folder swapped in with the files). Only SIGKILL, in a window of microseconds, can still split the set."""
+    folder swapped in with the files). Only SIGKILL, in a window of microseconds, can still split the set.
+
+    A rename that fails part-way (an immutable or read-only-mounted file, a folder in the way) undoes the ones
+    before it: each file it replaces is first kept as a hard link, which is put back. A file that cannot be
+    linked (a file system without hard links, an immutable file) is renamed first, so that its failure finds
+    nothing changed yet."""
     staged: list[tuple[str, Path]] = []
+    kept: dict[Path, str | None] = {}  # path -> a hard link to what it held (None: it held nothing)
     try:
         for path, data in files.items():
             staged.append((_staged(Path(path), data), Path(path)))
         with held_signals():
-            if before is not None:
-                before()
-            for tmp, path in staged:
+            try:
+                if before is not None:
+                    before()
+                if len(staged) > 1:
+                    for _, path in staged:
+                        kept[path] = _keep(path)
+                    staged.sort(key=lambda item: kept[item[1]] != "")  # the ones that cannot be undone first
+                done: list[Path] = []
                 try:
-                    os.replace(tmp, path)
-                except OSError as exc:
-                    raise _named(exc, path) from None
+                    for tmp, path in staged:
+                        try:
+                            os.replace(tmp, path)
+                        except OSError as exc:
+                            raise _named(exc, path) from None
+                        done.append(path)
+                except BaseException:
+                    for path in reversed(done):
+                        _put_back(path, kept.get(path, ""))
+                    raise
+            finally:  # inside the window: a signal acted on at its end finds no kept link
+                for link in kept.values():
+                    if link:
+                        with contextlib.suppress(OSError):
+                            os.unlink(link)
     except BaseException:
         for tmp, _ in staged:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
         raise
+
+
+def _keep(path: Path) -> str | None:
+    """A hard link beside `path` to the file it holds (None: nothing there; "": there, but it cannot be linked)."""
+    try:
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            return ""
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    for _ in range(100):
+        link = str(path.parent / f".{path.name}.{os.getpid()}-{os.urandom(4).hex()}.old.tmp")
+        try:
+            os.link(path, link)
+            return link
+        except FileExistsError:
+            continue
+        except OSError:
+            return ""
+    return ""
+
+
+def _put_back(path: Path, link: str | None) -> None:
+    """Undo one rename of a set that failed later: the kept file back, or the new one removed."""
+    with contextlib.suppress(OSError):
+        if link:
+            os.replace(link, path)
+        elif link is None:
+            os.unlink(path)
 
 
 def _named(exc: OSError, path: Path) -> OSError:

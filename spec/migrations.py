@@ -90,6 +90,14 @@ def needs_migration(data: Any) -> bool:
     return isinstance(data, dict) and _version(data.get("model")) in MIGRATABLE
 
 
+def outdated_versions(data: Any) -> list[str]:
+    """The versions `migrate` would move this document from: its own, and its inline model's ("from lockstep/v1
+    to lockstep/v1" was said of a current recipe holding an old inline model)."""
+    found = [v for v in (_version(data), _version(data.get("model")) if isinstance(data, dict) else None)
+             if v in MIGRATABLE]
+    return list(dict.fromkeys(found))
+
+
 def migrate(data: dict[str, Any]) -> dict[str, Any]:
     """The document rewritten to the current version (a copy; the input is never modified).
 

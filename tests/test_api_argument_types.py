@@ -131,6 +131,9 @@ WRONG: list[tuple[str, Callable[[Path], Any], tuple[str, ...]]] = [
     ("validate memory_limit=2.5", lambda r: lockstep.validate(r, memory_limit=2.5),
      ("memory_limit: expected an integer", "float 2.5")),
     ("migrate None", lambda r: lockstep.migrate(None), ("paths", "None")),
+    # an empty list returned [] (nothing checked, nothing said) where the command line needs one PATH
+    ("validate []", lambda r: lockstep.validate([]), ("paths", "the list is empty")),
+    ("migrate ()", lambda r: lockstep.migrate(()), ("paths", "the list is empty")),
     ("migrate out=5", lambda r: lockstep.migrate(r, out=5), ("out", "int 5")),
     ("dump None", lambda r: lockstep.dump(None), ("dump", "got None")),
     ("dump a mapping", lambda r: lockstep.dump({"kind": "Recipe"}), ("dump", "got dict")),

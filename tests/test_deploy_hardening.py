@@ -328,6 +328,58 @@ def test_a_failed_or_stopped_deploy_leaves_the_previous_deployment(runs: dict[st
     assert not fresh.exists()
 
 
+def test_an_output_that_cannot_be_replaced_leaves_the_previous_deployment_whole(
+        runs: dict[str, Path], env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The four outputs were four writes: an immutable deploy.json made the third fail, after a new model.onnx and
+    lock were in place beside the old reports (which still said PASS for other weights), and the error blamed
+    onnxruntime (exit 1). They are one set now: exit 2 naming the file, the earlier four files as they were."""
+    from tests_support import failing_rename_of
+
+    out = tmp_path / "d"
+    assert _deploy([str(runs["ck"]), "-e", str(env), "--out", str(out)], capsys)[0] == 0
+    before = {name: (out / name).read_bytes() for name in deploy_module.OUTPUTS}
+    failing_rename_of(monkeypatch, "deploy.json")
+    last = _refused([str(runs["ck3"]), "-e", str(env), "-w", str(runs["ck3"] / "checkpoints" / CKPT3),
+                     "--out", str(out)], capsys, f"cannot write the deployment in {out}", "deploy.json",
+                    "Operation not permitted", "holds what it held before")
+    assert "onnxruntime" not in last, last
+    assert {name: (out / name).read_bytes() for name in deploy_module.OUTPUTS} == before
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith(".") and p.name != ".lockstep.lock") == []
+
+
+@pytest.mark.parametrize("kind", ["fifo", "symlink", "folder"])
+def test_an_output_name_that_is_no_regular_file_is_refused_before_any_work(
+        runs: dict[str, Path], env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch, kind: str) -> None:
+    """A FIFO at deploy.json (or a link at summary.txt, a folder named model.onnx) let every check run, then the
+    write failed with "onnxruntime failed on the exported model" and exit 1."""
+    out = tmp_path / "d"
+    out.mkdir()
+    name = {"fifo": "deploy.json", "symlink": "summary.txt", "folder": "model.onnx"}[kind]
+    if kind == "fifo":
+        os.mkfifo(out / name)
+    elif kind == "symlink":
+        (out / name).symlink_to(tmp_path / "elsewhere.txt")
+    else:
+        (out / name).mkdir()
+    monkeypatch.setattr(deploy_module, "export_onnx", lambda *a, **k: pytest.fail("exported before the refusal"))
+    _refused([str(runs["ck"]), "-e", str(env), "--out", str(out)], capsys, f"{name} is a", "not a regular file")
+
+
+def test_a_path_the_system_cannot_look_up_is_said(runs: dict[str, Path], env: Path, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """A 300-character name gave a traceback from `is_dir()` (OSError: File name too long), exit 1."""
+    long = str(tmp_path / ("a" * 300))
+    _refused([long, "-e", str(env)], capsys, "cannot use it", "File name too long")
+    _refused([str(runs["ck"]), "-e", str(env), "-w", long + ".npz"], capsys, "--weights", "File name too long")
+    run = _damaged_run(runs, tmp_path)
+    record = json.loads((run / "report.json").read_text())
+    record["recipe_path"] = "r" * 300
+    (run / "report.json").write_text(json.dumps(record))
+    _refused([str(run), "-e", str(env)], capsys, "`recipe_path`", "File name too long")
+
+
 def test_a_second_deploy_into_a_folder_in_use_is_refused(runs: dict[str, Path], env: Path, tmp_path: Path,
                                                          capsys: pytest.CaptureFixture[str]) -> None:
     """Two deploys into one --out both exited 0 and left one's model beside the other's report."""
@@ -385,3 +437,68 @@ def test_weights_with_arrays_the_model_lacks_are_refused(runs: dict[str, Path], 
     np.savez(weights, **arrays)
     assert _deploy([str(runs["recipe"]), "-e", str(env), "-w", str(weights), "--out", str(tmp_path / "o")],
                    capsys)[0] == 0
+
+
+def _environment(runs: dict[str, Path], name: str, extra: str, batch_sizes: str = "[1, 4]") -> Path:
+    path = runs["root"] / f"{name}.yaml"
+    path.write_text(f"apiVersion: lockstep/v1\nkind: Environment\nmetadata: {{name: {name}}}\nruntime: onnxruntime\n"
+                    f"batch_sizes: {batch_sizes}\n{extra}")
+    return path
+
+
+def test_accuracy_on_real_valued_targets_is_refused_before_any_work(
+        runs: dict[str, Path], env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """`max_metric_drop: {accuracy: ...}` on a regression recipe was "checked" (accuracy from targets truncated
+    to integers) and passed, where run and validate refuse `accuracy` without class targets."""
+    folder = tmp_path / "reg"
+    shutil.copytree(runs["recipe"].parent, folder)
+    text = (folder / "recipe.yaml").read_text()
+    text = text.replace("type: binary_crossentropy\n  from_logits: true", "type: mse").replace("[loss, accuracy]",
+                                                                                              "[loss]")
+    (folder / "recipe.yaml").write_text(text)
+    rng = np.random.default_rng(1)
+    np.savez(folder / "d.npz", x=rng.normal(size=(100, 2)), y=rng.normal(size=100))
+    assert main(["run", str(folder / "recipe.yaml"), "--out", str(tmp_path / "run"), "--quiet"]) == 0, \
+        capsys.readouterr().err
+    monkeypatch.setattr(deploy_module, "export_onnx", lambda *a, **k: pytest.fail("exported before the refusal"))
+    accuracy = _environment(runs, "acc", "tolerance: {rtol: 1.0e-4, atol: 1.0e-5}\nmax_metric_drop: {accuracy: 0.02}\n")
+    out = tmp_path / "d"
+    _refused([str(tmp_path / "run"), "-e", str(accuracy), "--out", str(out)], capsys,
+             "max_metric_drop: `accuracy` needs class targets", "trains `mse` on real-valued targets")
+    _no_outputs(out)
+
+
+def test_non_finite_predictions_say_the_value_its_limit_and_why(runs: dict[str, Path], env: Path, tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """They were shown as `inf` against a limit of 0 (deploy.json: observed null, limit 0.0), with no reason, and
+    `--format json` printed a bare NaN token where deploy.json has the string "nan"."""
+    with np.load(runs["ck"] / "checkpoints" / CKPT6) as z:
+        params = {k[len("param/"):]: z[k] for k in z.files if k.startswith("param/")}
+    np.savez(tmp_path / "w.npz", **{k: v * 1e3 for k, v in params.items()})  # past float16's 65504 at the output
+    metric = _environment(runs, "m", "dtype: float16\ntolerance: {rtol: 1.0e-2, atol: 1.0e-2}\n"
+                          "max_metric_drop: {loss: 0.1}\n")
+    code = main(["deploy", str(runs["recipe"]), "-w", str(tmp_path / "w.npz"), "-e", str(metric),
+                 "--out", str(tmp_path / "d"), "--quiet", "--format", "json"])
+    out, err = capsys.readouterr()
+    assert code == 1, err
+    printed = json.loads(out, parse_constant=lambda token: pytest.fail(f"non-strict JSON token {token}"))
+    assert printed == json.loads((tmp_path / "d" / "deploy.json").read_text())
+    first = printed["checks"][0]
+    assert first["observed"] in ("inf", "-inf", "nan") and first["limit"] >= 1e-2, first
+    assert f"non-finite ({first['observed']} at index" in first["message"], first
+    assert any(c["kind"] == "metric" and c["deployed"] in ("inf", "nan") for c in printed["checks"]), printed
+    summary = (tmp_path / "d" / "summary.txt").read_text()
+    assert first["message"] in summary, summary
+
+
+def test_every_evaluation_sample_is_checked_at_every_batch_size(runs: dict[str, Path], tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """Only whole batches ran: at batch 32, 352 of 360 samples were checked (all 8 left out at `batch_sizes:
+    [32]` alone), while the summary said all 360 were."""
+    seven = _environment(runs, "seven", "tolerance: {rtol: 1.0e-4, atol: 1.0e-5}\n", "[7, 64]")
+    code, _, err = _deploy([str(runs["ck"]), "-e", str(seven), "--out", str(tmp_path / "d")], capsys)
+    assert code == 0, err
+    report = json.loads((tmp_path / "d" / "deploy.json").read_text())
+    assert report["evaluation_samples"] == 20, report["evaluation_samples"]  # 100 samples, 20 % held out
+    assert [c["samples"] for c in report["checks"] if c["kind"] == "predictions"] == [20, 20], report["checks"]

@@ -289,3 +289,62 @@ def test_a_crlf_file_stays_crlf(tmp_path: Path) -> None:
     assert main(["migrate", str(path)]) == 0
     data = path.read_bytes()
     assert data.count(b"\n") == data.count(b"\r\n") > 10
+
+
+@pytest.mark.parametrize("directive", ["%YAML 1.1", "%YAML 1.2", "%TAG !e! tag:example.com,2000:"])
+def test_comments_after_a_directive_are_kept(tmp_path: Path, directive: str) -> None:
+    """A file opening with `%YAML 1.2` then `---` lost its licence header and modeline."""
+    path = tmp_path / "r.yaml"
+    (tmp_path / "model.yaml").write_text(MODEL)
+    (tmp_path / "points.csv").write_text(POINTS)
+    head = f"{directive}\n---\n# licence: MIT\n# yaml-language-server: $schema=x\n"
+    path.write_text(head + CSV_RECIPE)
+    assert main(["migrate", str(path)]) == 0
+    text = path.read_text()
+    assert text.startswith(head), text
+    assert load_text(text, str(path))[0].data["apiVersion"] == CURRENT
+
+
+def test_a_model_file_a_recipe_names_is_written_under_out_before_the_recipe(tmp_path: Path, monkeypatch,
+                                                                             capsys) -> None:
+    """The recipe was written first and its model file after it: a stop between the two left a recipe under --out
+    naming a file that was not there, and a model file that did not migrate left the recipe written anyway."""
+    from lockstep.spec import atomic
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "model.yaml").write_text(MODEL.replace("lockstep/v1", "lockstep/v1alpha1"))
+    (src / "r.yaml").write_text(CSV_RECIPE)
+    (src / "points.csv").write_text(POINTS)
+    written: list[str] = []
+    real = atomic.write_text
+    monkeypatch.setattr(atomic, "write_text", lambda path, text: (written.append(Path(path).name), real(path, text)))
+    assert main(["migrate", str(src / "r.yaml"), "--out", str(tmp_path / "out")]) == 0
+    assert written == ["model.yaml", "r.yaml"], written
+    out = capsys.readouterr().out
+    assert out.index("model.yaml: migrated") < out.index("r.yaml: migrated"), out
+
+    def full(path: Path, text: str) -> None:
+        if Path(path).name == "model.yaml":
+            raise OSError(28, "No space left on device")
+        real(path, text)
+
+    monkeypatch.setattr(atomic, "write_text", full)
+    assert main(["migrate", str(src / "r.yaml"), "--out", str(tmp_path / "out2")]) == 2
+    err = capsys.readouterr().err
+    assert "model.yaml: cannot write" in err and "r.yaml: not written: the model file it names" in err, err
+    assert not (tmp_path / "out2").exists()
+
+
+def test_a_current_recipe_with_an_old_inline_model_names_the_models_version(tmp_path: Path, capsys) -> None:
+    """It said "needs migrating from lockstep/v1 to lockstep/v1" (the recipe's own version)."""
+    inline = "model:\n" + "".join(f"  {line}\n" for line in MODEL.replace("lockstep/v1", "lockstep/v1alpha1")
+                                  .splitlines())
+    recipe = CSV_RECIPE.replace("lockstep/v1alpha1", CURRENT).replace("lr:", "learning_rate:") \
+        .replace("clip_norm: 1.0\n", "").replace("model: model.yaml\n", inline)
+    (tmp_path / "points.csv").write_text(POINTS)
+    (tmp_path / "r.yaml").write_text(recipe)
+    assert main(["migrate", str(tmp_path / "r.yaml"), "--check"]) == 1
+    assert f"needs migrating from lockstep/v1alpha1 to {CURRENT}" in capsys.readouterr().out
+    assert main(["migrate", str(tmp_path / "r.yaml")]) == 0
+    assert f"migrated from lockstep/v1alpha1 to {CURRENT}" in capsys.readouterr().out

@@ -15,7 +15,7 @@ from xml.etree import ElementTree
 
 import pytest
 import yaml
-from tests_support import tiny_recipe
+from tests_support import failing_rename_of, tiny_recipe
 
 from lockstep import runner
 from lockstep.cli import main
@@ -427,6 +427,27 @@ def test_a_set_of_files_is_written_whole_when_a_signal_arrives_between_two(tmp_p
         signal.signal(signal.SIGTERM, previous)
     assert order == ["renaming", "handled with ['a', 'b']"], order
     assert (tmp_path / "a").read_text() == (tmp_path / "b").read_text() == "new"
+
+
+@pytest.mark.parametrize("linkable", [True, False])
+def test_a_set_whose_rename_fails_part_way_is_put_back_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                             linkable: bool) -> None:
+    """deploy's four outputs were four writes: a `deploy.json` that could not be replaced (immutable, read-only)
+    left a new model.onnx beside the old reports, which still said PASS for other weights. A failed rename now
+    undoes the renames before it (kept as hard links); a file that cannot be linked is renamed first."""
+    for name in ("a", "b", "c"):
+        (tmp_path / name).write_text(f"old {name}")
+    failing_rename_of(monkeypatch, "b")
+    if not linkable:
+        real_link = os.link
+        monkeypatch.setattr(atomic.os, "link", lambda src, dst, *a, **k: (
+            (_ for _ in ()).throw(PermissionError(1, "Operation not permitted")) if Path(src).name == "b"
+            else real_link(src, dst, *a, **k)))
+    with pytest.raises(PermissionError) as info:
+        atomic.write_set({tmp_path / "a": b"new", tmp_path / "new-file": b"new", tmp_path / "b": b"new",
+                          tmp_path / "c": b"new"})
+    assert info.value.filename == str(tmp_path / "b"), info.value
+    assert {p.name: p.read_text() for p in tmp_path.iterdir()} == {"a": "old a", "b": "old b", "c": "old c"}
 
 
 @pytest.mark.parametrize("argv", [

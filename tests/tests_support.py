@@ -160,3 +160,16 @@ def spawned_children(pid: int) -> list[int]:
         if ppid == pid and b"spawn_main" in cmd:
             out.append(int(entry.name))
     return out
+
+
+def failing_rename_of(monkeypatch: Any, name: str) -> None:
+    """`os.replace` of a finished temporary onto a file named `name` fails as over an immutable file (EPERM); the
+    other renames, and putting a kept file back, work."""
+    real = os.replace
+
+    def replace(src: Any, dst: Any, *args: Any, **kwargs: Any) -> None:
+        if Path(dst).name == name and ".old." not in Path(src).name:
+            raise PermissionError(1, "Operation not permitted", str(dst))
+        real(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "replace", replace)

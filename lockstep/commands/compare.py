@@ -14,6 +14,8 @@ import json
 import sys
 from pathlib import Path
 
+from lockstep.spec.atomic import strict_json
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("recipe", metavar="RECIPE", help="a Recipe document (.yaml, .yml or .json)")
@@ -119,7 +121,7 @@ def _show(result, args: argparse.Namespace) -> int:
     from lockstep.compare import format_table
 
     if args.format == "json":
-        print(json.dumps(result.to_json(), indent=2))
+        print(json.dumps(strict_json(result.to_json()), indent=2, allow_nan=False))
     else:
         print(format_table(result))
     return 0 if result.agree else 1
@@ -166,9 +168,10 @@ def _conformance(prep, built, names: list[str], args: argparse.Namespace) -> int
         report[name] = rows
         ok = ok and all(r["ok"] for r in rows)
     if args.format == "json":
-        print(json.dumps({"agree": ok, "dtype": prep.recipe.dtype, "backends": names,
-                          "checks": {b: [{k: v for k, v in r.items() if k != "text"} for r in rows]
-                                     for b, rows in report.items()}}, indent=2, default=str))
+        print(json.dumps(strict_json({"agree": ok, "dtype": prep.recipe.dtype, "backends": names,
+                                      "checks": {b: [{k: v for k, v in r.items() if k != "text"} for r in rows]
+                                                 for b, rows in report.items()}}), indent=2, default=str,
+                         allow_nan=False))
         return 0 if ok else 1
     for name, rows in report.items():
         bad = [r for r in rows if not r["ok"]]

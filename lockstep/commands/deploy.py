@@ -13,6 +13,8 @@ import argparse
 import json
 import sys
 
+from lockstep.spec.atomic import strict_json
+
 PROG = "lockstep deploy"
 
 
@@ -47,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{PROG}: {escape_text(str(exc))}", file=sys.stderr)
         return exc.exit_code
     if args.format == "json":
-        print(json.dumps(result.report, indent=2))
+        print(json.dumps(strict_json(result.report), indent=2, allow_nan=False))  # as deploy.json: "nan", never NaN
     else:
         print(result.summary)
     return 0 if result.ok else 1

@@ -49,7 +49,8 @@ class Graph:
     def param(self, hint: str, value: np.ndarray) -> str:
         """An initializer in the model's float dtype (a parameter, or a constant derived from one)."""
         name = self.name(hint)
-        self.initializers.append(numpy_helper.from_array(np.asarray(value, dtype=self.np), name))
+        with np.errstate(over="ignore"):  # a value past the dtype's range is inf there: the prediction check says so
+            self.initializers.append(numpy_helper.from_array(np.asarray(value, dtype=self.np), name))
         return name
 
     def const(self, hint: str, value: Any) -> str:
