@@ -369,8 +369,10 @@ def claim_out(p: Plan) -> Any:
 
 
 # ------------------------------------------------------------------------------------------- weights
-def load_weights(path: Path, prep: Any) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """Canonical parameters and buffers from a run checkpoint or a plain .npz; (arrays, provenance)."""
+def load_weights(path: Path, prep: Any, said: str | None = None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Canonical parameters and buffers from a run checkpoint or a plain .npz; (arrays, provenance). `said`: how
+    messages name the file (`--weights PATH` unless deploy picked it from a run folder itself)."""
+    said = said or f"--weights {path}"
     from lockstep.checkpoint import CheckpointError, load_checkpoint
 
     expected = {**prep.graph.parameters(), **prep.graph.buffers()}
@@ -378,13 +380,13 @@ def load_weights(path: Path, prep: Any) -> tuple[dict[str, np.ndarray], dict[str
     try:
         raw = path.read_bytes()
         if raw[:4] not in (b"PK\x03\x04", b"PK\x05\x06"):  # a zip (or an empty one); np.load would try pickle
-            raise DeployError(f"--weights {path}: cannot read it: not an .npz checkpoint or weights file (not a zip "
+            raise DeployError(f"{said}: cannot read it: not an .npz checkpoint or weights file (not a zip "
                               "archive); give a checkpoint `step-XXXXXXXX.npz` or an .npz of canonical parameters")
         info["sha256"] = hashlib.sha256(raw).hexdigest()
         with np.load(io.BytesIO(raw), allow_pickle=False) as z:
             files = list(z.files)
             is_checkpoint = "meta" in files and any(k.startswith("param/") for k in files)
-            arrays = {} if is_checkpoint else {k: _npz_array(z, k, path) for k in files}
+            arrays = {} if is_checkpoint else {k: _npz_array(z, k, said) for k in files}
         if is_checkpoint:
             meta, arrays, _ = load_checkpoint(path)
             theirs = str(meta.get("recipe_hash", ""))
@@ -399,9 +401,9 @@ def load_weights(path: Path, prep: Any) -> tuple[dict[str, np.ndarray], dict[str
     except DeployError:
         raise
     except CheckpointError as exc:
-        raise DeployError(f"--weights {path}: the checkpoint does not verify: {exc.reason}") from None
+        raise DeployError(f"{said}: the checkpoint does not verify: {exc.reason}") from None
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
-        raise DeployError(f"--weights {path}: cannot read it ({exc})") from None
+        raise DeployError(f"{said}: cannot read it ({exc})") from None
     missing = sorted(set(expected) - set(arrays))
     if missing:
         raise DeployError(f"{path}: missing {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''} "
@@ -422,13 +424,13 @@ def load_weights(path: Path, prep: Any) -> tuple[dict[str, np.ndarray], dict[str
     return out, info
 
 
-def _npz_array(z: Any, key: str, path: Path) -> np.ndarray:
+def _npz_array(z: Any, key: str, said: str) -> np.ndarray:
     """One array of a plain .npz; an object (pickled) array is refused by name, not with NumPy's advice to unpickle."""
     try:
         return z[key]
     except ValueError as exc:
         if "pickle" in str(exc):
-            raise DeployError(f"--weights {path}: `{key}` is an object (pickled) array, not numbers; weights are "
+            raise DeployError(f"{said}: `{key}` is an object (pickled) array, not numbers; weights are "
                               "numeric arrays") from None
         raise
 
@@ -600,7 +602,9 @@ def deploy(p: Plan, *, progress: Any = None) -> Result:
         said = str(exc)  # most already name the recipe: name it once
         raise DeployError(said if said.startswith(str(p.recipe_path)) else f"{p.recipe_path}: {said}",
                           exc.exit_code, exc.diagnostics) from None
-    params, weights_info = load_weights(p.weights_path, prep)
+    picked = p.run_folder is not None and not p.weights_given  # the run's newest checkpoint, not the user's --weights
+    params, weights_info = load_weights(p.weights_path, prep, f"{p.weights_path} (the run's newest checkpoint; "
+                                        "--weights deploys another)" if picked else None)
     if p.run_folder is not None and not p.weights_given and weights_info.get("kind") == "checkpoint" and \
             weights_info.get("step") != prep.total_steps:
         raise DeployError(f"{p.weights_path}: the run stopped at step {weights_info.get('step')} of "

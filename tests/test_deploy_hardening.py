@@ -204,8 +204,8 @@ def test_a_misnamed_checkpoint_in_a_run_folder_is_still_refused_in_one_sentence(
     run = _damaged_run(runs, tmp_path)
     (run / "checkpoints" / CKPT6).rename(run / "checkpoints" / "step-00000005.npz")
     last = _refused([str(run), "-e", str(env), "--out", str(tmp_path / "d")], capsys,
-                    "does not verify: its metadata says step 6, its name step 5")
-    assert "it its" not in last, last
+                    "does not verify: its metadata says step 6, its name step 5", "(the run's newest checkpoint; ")
+    assert "it its" not in last and "--weights " + str(run) not in last, last  # the user gave no --weights
 
 
 def test_resume_skip_line_reads_as_a_sentence(runs: dict[str, Path], tmp_path: Path,
