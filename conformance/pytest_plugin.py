@@ -201,6 +201,7 @@ class Suite:
                     one = Spec(item.construct, (level,), item.strategy, item.needs)
                     self.planned.append(Planned(len(self.planned), item.construct, level, dtype, device, spec=one))
         self.by_check = {p.check: p for p in self.planned}
+        self.by_node = {f"{ROOT}::{self.segment}::{p.item_name}": p for p in self.planned}
         self.selected: dict[tuple[str, str, str], set[int]] = {}  # group -> levels to run (after -k, -m, ...)
         self.cache: dict[tuple[str, str, str], dict[int, CheckResult]] = {}
         self.results: dict[int, CheckResult] = {}  # planned index -> result, for the reports
@@ -359,9 +360,19 @@ class Suite:
             elif key == UNREPORTED and value not in self.unreported_items:
                 self.unreported_items.add(value)
                 self.unreported += 1
+        p = self.by_node.get(report.nodeid)
+        if report.failed and not getattr(report, "lockstep", None) and p is not None and p.index not in self.results:
+            # no result came back: pytest-xdist's report of a worker that crashed running it (the adapter ended the
+            # process). It is an error of that check; the reports said "0 checks: 0 fail, 0 error" before
+            first = next((line.strip() for line in str(report.longrepr or "").splitlines() if line.strip()), "")
+            self.results[p.index] = CheckResult(p.construct, p.level, p.dtype, p.device, "error",
+                                                message=f"no result: {first or 'the process running it ended'}")
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if self.report_dir is None or hasattr(self.config, "workerinput"):
+            return
+        if session.exitstatus == pytest.ExitCode.INTERRUPTED:  # as certify: a stopped run replaces no report
+            self.write_error = f"the session was interrupted: no report written to {self.report_dir}"
             return
         from lockstep.conformance import report
 
@@ -379,7 +390,7 @@ class Suite:
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         from lockstep.conformance.report import summary_table
 
-        if hasattr(self.config, "workerinput") or not (self.results or self.unreported):
+        if hasattr(self.config, "workerinput") or not (self.results or self.unreported or self.write_error):
             return  # nothing of ours ran here (deselected, or pytest-xdist's controller)
         cert = self.certification()
         counts = cert.counts()

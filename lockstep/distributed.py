@@ -200,8 +200,9 @@ def resume_note(saved: dict[str, Any] | None, now: dict[str, Any] | None, has_ba
         return None
     head = f"the checkpoint was written by {n_saved} replica{'s' * (n_saved != 1)}, this run has {n_now}"
     if before == after:
-        return (f"{head}: the semantics do not depend on the replica count (batch-norm statistics over the "
-                f"{after}), so it continues the same run, equal up to the order of additions")
+        why = f" (batch-norm statistics over the {after})" if has_batch_norm else ""  # no batch norm: nothing to say
+        return (f"{head}: the semantics do not depend on the replica count{why}, so it continues the same run, "
+                "equal up to the order of additions")
     return (f"{head}: batch-norm statistics in training were over the {before} and are now over the {after}, "
             "so from here the run is not the one an uninterrupted run would have made")
 
@@ -256,9 +257,17 @@ def _effective(args: argparse.Namespace) -> tuple[Any, Any, Path] | int:
 
 def run_command(args: argparse.Namespace) -> int | None:
     """The data-parallel paths of `lockstep run`; None when the command is an ordinary one-process run."""
+    from lockstep.effective import as_integer
+    from lockstep.errors import LockstepError
+
     if getattr(args, "replicas", None) is not None and args.replicas < 1:
         _say("--replicas must be at least 1")
         return 2
+    try:  # as one process's run checks it (`--steps -3` wrote an empty "ok" run of -3 steps with replicas)
+        as_integer(getattr(args, "steps", None), "steps", 1, "--steps")
+    except LockstepError as exc:
+        _say(str(exc))
+        return exc.exit_code
     try:
         world = World.from_env()
         if world is None and _is_tensorflow(args.backend):
@@ -266,7 +275,7 @@ def run_command(args: argparse.Namespace) -> int | None:
     except ValueError as exc:
         _say(str(exc))
         return 2
-    if world is None and args.replicas is None and not _may_distribute(args.recipe):
+    if world is None and args.replicas is None and not _may_distribute(args.recipe) and not _sets_distribution(args):
         return None  # no replicas asked for anywhere: the ordinary run loads the recipe itself
     loaded = _effective(args)
     if isinstance(loaded, int):
@@ -289,6 +298,16 @@ def run_command(args: argparse.Namespace) -> int | None:
         return 2
     kind = engine_kind(args.backend)
     if kind is None:
+        from lockstep.adapters.registry import get
+
+        try:
+            get(args.backend)
+        except LockstepError as exc:  # a misspelt name is said as without replicas, not as "no engine"
+            _say(str(exc))
+            return exc.exit_code
+        except Exception as exc:  # an adapter that cannot load: its reason
+            _say(f"backend `{args.backend}` cannot load: {type(exc).__name__}: {exc}")
+            return 2
         _say(f"backend `{args.backend}` has no data-parallel engine (torch, tensorflow and reference have one); "
              "run it without replicas")
         return 2
@@ -304,6 +323,9 @@ def run_command(args: argparse.Namespace) -> int | None:
         return 2
     if kind == "processes" and world is None and n > 1:
         return launch(args, loaded, n)
+    if kind == "processes" and world is None and (problem := _device_problem(args.device, n)):
+        _say(problem)  # one replica joins its group here: NCCL's "not built in" was said with exit 1
+        return 2
     return train_replicas(args, loaded, n, world)
 
 
@@ -329,6 +351,13 @@ def _may_distribute(recipe: str) -> bool:
             return b"distribution" in fh.read(8 * 1024 * 1024)
     except (OSError, ValueError):
         return False  # the ordinary path reports why it cannot be read
+
+
+def _sets_distribution(args: argparse.Namespace) -> bool:
+    """Whether a `--set` names the distribution (`--set 'distribution={replicas: 2}'` on a recipe without one was
+    recorded in the run folder as applied, and the run trained in one process)."""
+    return any(str(o).split("=", 1)[0].strip().split(".", 1)[0] == "distribution"
+               for o in getattr(args, "overrides", None) or [])
 
 
 def out_folder(args: argparse.Namespace, recipe: Recipe) -> Path:
@@ -437,8 +466,8 @@ def train_replicas(args: argparse.Namespace, loaded: tuple[Any, Any, Path], n: i
         code = replica.agree(code)
         if code == 0:
             code = _train(args, out, folder, n, replica)
-    except KeyboardInterrupt:
-        code = 130
+    except KeyboardInterrupt as exc:  # Ctrl-C 130; SIGTERM/SIGHUP (the CLI's Terminated) 143/129, as one process
+        code = 128 + int(getattr(exc, "signum", signal.SIGINT))
     finally:
         if folder is not None:
             folder.release()
@@ -643,6 +672,11 @@ def launch(args: argparse.Namespace, loaded: tuple[Any, Any, Path], n: int) -> i
 def _device_problem(device: str, n: int) -> str | None:
     if not device.startswith("cuda"):
         return None
+    if n == 1:  # one replica takes the GPU --device names, as one process does
+        from lockstep.adapters.torch.adapter import TorchAdapter
+
+        problem = TorchAdapter().device_problem(device)
+        return f"--device {device}: {problem}" if problem else None
     import torch
 
     count = torch.cuda.device_count() if torch.cuda.is_available() else 0
@@ -684,11 +718,7 @@ def _supervise(args: argparse.Namespace, n: int, out: Path) -> int:
                     stream.close()
             workers.append(Worker(rank, proc, log))
         return _wait(workers, out)
-    except KeyboardInterrupt:
-        _stop(workers)
-        print("interrupted", file=sys.stderr)
-        return 130
-    finally:
+    finally:  # Ctrl-C or SIGTERM/SIGHUP: the replicas are stopped here, and the command says which and exits 130/143
         _stop(workers)
         for w in workers:
             if w.log is not None:
@@ -705,8 +735,8 @@ def _wait(workers: list[Worker], out: Path) -> int:
         running = [w for w in workers if w.proc.poll() is None]
         failed = [w for w in workers if w.proc.returncode not in (None, 0)]
         if failed and first is None:
-            killed = [w for w in failed if w.proc.returncode < 0]
-            first = (killed or failed)[0]
+            # seen ending in the same poll: the one a signal ended, not the ones that then lost contact with it
+            first = min(failed, key=lambda w: (not _signalled(w.proc.returncode), w.rank))
             deadline = time.monotonic() + GRACE_S
             while time.monotonic() < deadline and any(w.proc.poll() is None for w in workers):
                 time.sleep(0.05)
@@ -725,14 +755,28 @@ def _wait(workers: list[Worker], out: Path) -> int:
     return 1
 
 
+STOPPING = {int(getattr(signal, n)) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n)}
+"""Signals a replica's command handles (it cleans up, then exits 128 + the signal's number)."""
+
+
+def _signalled(code: int | None) -> bool:
+    """Whether an exit code is a signal's: killed by it (negative), or a replica that handled it (130, 143, 129)."""
+    return code is not None and (code < 0 or code - 128 in STOPPING)
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
 def _cause(w: Worker) -> str:
     code = w.proc.returncode
     if code < 0:
-        try:
-            name = signal.Signals(-code).name
-        except ValueError:
-            name = f"signal {-code}"
-        return f"(pid {w.proc.pid}) was killed by {name}"
+        return f"(pid {w.proc.pid}) was killed by {_signal_name(-code)}"
+    if code - 128 in STOPPING:
+        return f"(pid {w.proc.pid}) was stopped by {_signal_name(code - 128)} (exit code {code})"
     tail = ""
     if w.log is not None:
         with contextlib.suppress(OSError):

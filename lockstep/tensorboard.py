@@ -2,8 +2,8 @@
 
 `metrics.jsonl` stays the run's record (checkpoints hold it, `--resume` restores it); the event files are a
 view of it for the tool people already use, written into `RUN/tensorboard/` one scalar per metric per step:
-`train/loss`, `train/learning_rate`, `train/grad_norm` (with clipping) and `eval/<metric>` when the recipe
-evaluates. The writer is the `tensorboard` package's own (`EventFileWriter`, no TensorFlow needed) or, where
+`train/loss`, `train/learning_rate`, `train/grad_norm` (where the backend computes it) and `eval/<metric>` when
+the recipe evaluates. The writer is the `tensorboard` package's own (`EventFileWriter`, no TensorFlow needed) or, where
 only TensorFlow is installed, `tf.summary`. Neither is imported before a run asks for event files, and a
 machine with neither gets one sentence and exit 2 before any training (`require`).
 """

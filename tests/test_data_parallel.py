@@ -258,8 +258,13 @@ def test_checkpoints_record_their_replicas_inside_the_verified_metadata(tmp_path
     (["--replicas", "2", "--out", ""], {}, "--out is empty"),
     (["--replicas", "2", "--threads", "2"], {}, "--threads is not available with data-parallel replicas"),
     (["--replicas", "2", "--backend", "torch", "--out", ""], {"RANK": "0", "WORLD_SIZE": "2"}, "--out is empty"),
+    # `--steps -3` with replicas wrote an empty "ok" run of -3 steps, exit 0
+    (["--replicas", "2", "--steps", "-3"], {}, "--steps must be at least 1"),
+    (["--replicas", "2", "--steps", "0"], {}, "--steps must be at least 1"),
+    # a misspelt backend was "has no data-parallel engine"
+    (["--replicas", "2", "--backend", "tourch"], {}, "unknown adapter `tourch`; known: "),
 ], ids=["zero", "divide", "no-engine", "in-process-under-torchrun", "bad-rank", "rank-outside", "mismatch", "too-many",
-        "empty-out", "threads", "empty-out-under-torchrun"])
+        "empty-out", "threads", "empty-out-under-torchrun", "negative-steps", "zero-steps", "misspelt-backend"])
 def test_refusals_exit_2_with_one_line(tmp_path: Path, capsys, monkeypatch, args: list[str], env: dict,
                                        words: str) -> None:
     for k, v in env.items():
@@ -299,6 +304,41 @@ def test_resume_notes() -> None:
                                                                {"replicas": 3, "batch_norm": "local"}, False)
     assert "not the one an uninterrupted run" in resume_note({"replicas": 2, "batch_norm": "local"},
                                                              {"replicas": 3, "batch_norm": "local"}, True)
+    # a model without batch norm was told about "batch-norm statistics over the global batch"
+    assert "batch-norm" not in resume_note({"replicas": 2}, {"replicas": 3}, False)
+
+
+def test_a_distribution_given_only_by_set_is_the_run_the_folder_records(tmp_path: Path, capsys) -> None:
+    """`--set 'distribution={...}'` on a recipe whose file never says `distribution` trained one process, while
+    recipe.resolved.yaml and report.json's overrides recorded the 2 replicas as applied."""
+    path = write(tmp_path, replicas=None)
+    out = tmp_path / "o"
+    assert main(["run", str(path), "--backend", "reference", "--out", str(out), "-q", "--steps", "2",
+                 "--set", "distribution={strategy: data_parallel, replicas: 2}"]) == 0, capsys.readouterr().err
+    assert "2 replicas" in capsys.readouterr().out
+    assert _report(out)["distribution"]["replicas"] == 2, _report(out)["distribution"]
+
+
+class _Proc:
+    def __init__(self, pid: int, code: int | None) -> None:
+        self.pid, self.returncode = pid, code
+
+    def poll(self) -> int | None:
+        return self.returncode
+
+
+@pytest.mark.parametrize("stopped", [-9, 143, 130, 129])
+def test_the_replica_a_signal_ended_is_named_not_the_one_that_lost_contact(tmp_path: Path, capsys,
+                                                                           stopped: int) -> None:
+    """Rank 1 was terminated, and rank 0 (which then lost contact, exit 1) was blamed when both ended within one
+    poll; a replica's handled SIGTERM (143) read as "exited with code 130/143"."""
+    from lockstep import distributed
+
+    workers = [distributed.Worker(0, _Proc(100, 1), None), distributed.Worker(1, _Proc(101, stopped), None)]
+    assert distributed._wait(workers, tmp_path) == 1
+    err = capsys.readouterr().err
+    name = {-9: "killed by SIGKILL", 143: "stopped by SIGTERM", 130: "stopped by SIGINT", 129: "stopped by SIGHUP"}
+    assert f"replica 1 of 2 (pid 101) was {name[stopped]}" in err, err
 
 
 def test_certify_level_5_by_name_on_the_reference(tmp_path: Path, capsys) -> None:

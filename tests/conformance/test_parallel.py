@@ -339,6 +339,47 @@ def test_the_pytest_plugin_under_xdist_gives_the_same_outcomes(pytester: pytest.
         [{k: v for k, v in c.items() if k != "seconds"} for c in reports[1]["checks"]]
 
 
+CRASHING = """
+import os
+
+from lockstep.adapters.reference import ReferenceAdapter, ReferenceSession
+
+
+class CrashingSession(ReferenceSession):
+    def forward(self, x, **kwargs):
+        os._exit(7)  # the adapter ends its process, as a segfaulting native library would
+
+    def loss_and_gradients(self, x, y, **kwargs):
+        os._exit(7)
+
+
+class CrashingAdapter(ReferenceAdapter):
+    name = "crashing"
+
+    def build(self, model, *, dtype, device="cpu", recipe=None):
+        return CrashingSession(model, recipe)
+"""
+
+
+def test_checks_whose_xdist_worker_crashed_are_errors_in_the_reports(pytester: pytest.Pytester) -> None:
+    """pytest said "2 failed" (worker 'gw0' crashed while running ...), while report.md and junit.xml said
+    "0 checks: 0 pass, 0 fail, 0 error": no result came back from the crashed workers."""
+    pytest.importorskip("xdist")
+    pytester.makepyfile(lockstep_crashing_adapter=CRASHING)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-n", "2", "-q",
+                                           "--lockstep-adapter=lockstep_crashing_adapter:CrashingAdapter",
+                                           "--lockstep-dtype=float64", "--lockstep-examples=2",
+                                           "--lockstep-construct=tanh", "--lockstep-report=rep")
+    assert result.ret == 1, result.stdout.str()
+    report = json.loads((pytester.path / "rep" / "report.json").read_text(encoding="utf-8"))
+    outcomes = {(c["construct"], c["level_name"]): c["outcome"] for c in report["checks"]}
+    assert outcomes and set(outcomes.values()) == {"error"}, outcomes
+    assert all("crashed" in c["message"] for c in report["checks"]), [c["message"] for c in report["checks"]]
+    assert "0 error" not in (pytester.path / "rep" / "report.md").read_text(encoding="utf-8")
+    assert f"{len(outcomes)} checks: 0 pass, 0 fail, {len(outcomes)} error" in result.stdout.str(), \
+        result.stdout.str()
+
+
 XDIST_TORCH_CONSTRUCTS = "dense,relu,mse,adam,random_model"
 
 

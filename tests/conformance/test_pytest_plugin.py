@@ -147,6 +147,21 @@ def test_x_stops_and_the_report_holds_what_ran(broken: pytest.Pytester) -> None:
     assert [c["construct"] for c in report["checks"]] == ["adam"]
 
 
+def test_an_interrupted_session_replaces_no_report(broken: pytest.Pytester) -> None:
+    """Ctrl-C wrote a "0 checks" report over the earlier one, with no word that the session had stopped."""
+    first = broken.runpytest(BROKEN_ADAPTER, "--lockstep-construct=adam", *FAST, "--lockstep-report=R")
+    first.assert_outcomes(failed=1)
+    before = (broken.path / "R" / "report.json").read_bytes()
+    broken.makepyfile(lockstep_stopping_adapter=(
+        "from lockstep_broken_adapter import BrokenAdapter\n\n\nclass StoppingAdapter(BrokenAdapter):\n"
+        "    def build(self, *args, **kwargs):\n        raise KeyboardInterrupt\n"))
+    result = broken.runpytest_subprocess("--lockstep-adapter=lockstep_stopping_adapter:StoppingAdapter",
+                                         "--lockstep-construct=adam", *FAST, "--lockstep-report=R")
+    assert result.ret == pytest.ExitCode.INTERRUPTED, result.stdout.str()
+    result.stdout.fnmatch_lines(["*the session was interrupted: no report written to R*"])
+    assert (broken.path / "R" / "report.json").read_bytes() == before
+
+
 def test_failures_go_to_the_cache_without_a_report_folder(broken: pytest.Pytester) -> None:
     result = broken.runpytest(BROKEN_ADAPTER, "--lockstep-construct=adam", *FAST)
     result.assert_outcomes(failed=1)

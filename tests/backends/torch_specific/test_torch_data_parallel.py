@@ -105,6 +105,42 @@ def _children_with_rank(parent: int, rank: int) -> int | None:
 
 
 @pytest.mark.slow
+def test_sigterm_to_the_launcher_is_terminated_143_not_interrupted(tmp_path: Path) -> None:
+    """The launcher took SIGTERM for Ctrl-C ("interrupted", exit 130) where one process says "terminated" (143):
+    a CI job cancelled would read as a user's keypress. The replicas are stopped either way."""
+    path = write(tmp_path, replicas=2, samples=43, steps=4000)
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "lockstep", "run", str(path), "--backend", "torch", "--out",
+                             str(out), "-q"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 300
+        while not (out / "metrics.jsonl").exists() or not (out / "metrics.jsonl").stat().st_size:
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 143 and err.strip().splitlines()[-1] == "terminated", (proc.returncode, err)
+    assert "interrupted" not in err and "Traceback" not in err, err
+    assert not _children_with_rank(proc.pid, 0) and not _children_with_rank(proc.pid, 1)
+
+
+def test_one_replica_on_a_missing_gpu_is_refused_as_one_process_is(tmp_path: Path, capsys) -> None:
+    """It tried to join an NCCL group and said "Distributed package doesn't have NCCL built in" (exit 1)."""
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is present")
+    path = write(tmp_path, replicas=None)
+    code = main(["run", str(path), "--backend", "torch", "--replicas", "1", "--device", "cuda", "--out",
+                 str(tmp_path / "o"), "-q"])
+    err = capsys.readouterr().err
+    assert code == 2 and "--device cuda: torch sees no CUDA device here" in err and "NCCL" not in err, (code, err)
+
+
+@pytest.mark.slow
 def test_a_killed_worker_ends_the_run_naming_its_rank_and_resume_continues_on_one_replica(tmp_path: Path) -> None:
     path = write(tmp_path, norm="sync", replicas=2, samples=43, steps=400)
     out = tmp_path / "out"
