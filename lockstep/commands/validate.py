@@ -27,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "else the memory available on this machine")
     parser.epilog = (f"Exit codes: 0 every document is valid, 1 a document is invalid, 2 usage error or a path "
                      f"that cannot be read. Files over {MAX_BYTES // (1024 * 1024)} MiB and documents nested "
-                     f"deeper than {MAX_DEPTH} levels are refused.")
+                     f"deeper than {MAX_DEPTH} levels are refused as invalid (1).")
 
 
 def run(args: argparse.Namespace) -> int:
