@@ -26,6 +26,7 @@ setup(
     package_data={
         "lockstep.spec": ["schemas/*/*.json"],
         "lockstep.reference": ["datasets/*.npz"],
-        "lockstep.examples": ["*.yaml", "*/*.yaml", "*/*.csv", "*/*.npz", "*/*.md"],
+        # an example ships whole: its data, and the text and script its data was made from (tiny-gpt)
+        "lockstep.examples": ["*.yaml", "*/*.yaml", "*/*.csv", "*/*.npz", "*/*.md", "*/*.txt", "*/make_data.py"],
     },
 )

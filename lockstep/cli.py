@@ -156,14 +156,17 @@ def _sigterm_raises() -> Iterator[None]:
         signal.set_wakeup_fd(-1)
 
 
-def _closed_streams_to_devnull() -> None:
+def _closed_streams_to_devnull() -> bool:
     """`lockstep ... >&-` starts with standard output closed: Python's sys.stdout is None (a traceback at the first
     print), and the first file a command opens would get descriptor 1 (and a child's output). Each closed one of
-    0, 1, 2 is opened on /dev/null instead, as if redirected there."""
+    0, 1, 2 is opened on /dev/null instead, as if redirected there; whether standard output was closed (what the
+    command prints there is then lost, and `main` says so, as for a full disk)."""
+    closed = False
     for fd, name, mode in ((0, "stdin", "r"), (1, "stdout", "w"), (2, "stderr", "w")):
         try:
             os.fstat(fd)
         except OSError:
+            closed = closed or fd == 1
             try:
                 got = os.open(os.devnull, os.O_RDONLY if mode == "r" else os.O_WRONLY)
             except OSError:
@@ -173,15 +176,19 @@ def _closed_streams_to_devnull() -> None:
                 os.close(got)
         if getattr(sys, name) is None:
             setattr(sys, name, open(fd, mode, closefd=False))
+    return closed
 
 
 def main(argv: list[str] | None = None) -> int:
-    _closed_streams_to_devnull()
+    closed = _closed_streams_to_devnull()
     watched = sys.stdout = _WatchedOutput(sys.stdout)
     try:
         with _sigterm_raises():
             code = _main(argv)
         sys.stdout.flush()  # here, where a failure is reported, not at exit, where Python prints it raw
+        if closed and watched.written:  # the verdict went nowhere: said, as `ls >&-` says it (exit 0 hid it)
+            print("lockstep: cannot write to standard output: it is closed", file=sys.stderr)
+            return code or 1
         return code
     except Terminated as ended:  # SIGTERM or SIGHUP: the clean-ups have run on the way out
         try:  # after SIGHUP the terminal may be gone
@@ -209,8 +216,10 @@ class _WatchedOutput:
     def __init__(self, inner: Any) -> None:
         self.inner = inner.inner if isinstance(inner, _WatchedOutput) else inner
         self.failed: OSError | None = None
+        self.written = False  # whether anything was printed
 
     def write(self, text: str) -> int:
+        self.written = self.written or bool(text)
         try:
             return self.inner.write(text)
         except OSError as exc:

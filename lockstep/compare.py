@@ -79,16 +79,18 @@ class Divergence:
     error: float
     tolerance: float
     ratio: float = math.inf
+    why: str = ""  # where no error can be measured: what was wrong ("non-finite (nan; the reference's is 3.05)")
 
     def describe(self) -> str:
         if not math.isfinite(self.error) and self.tolerance == 0.0:
-            return self.quantity
+            return f"{self.quantity}: {self.why}" if self.why else self.quantity
         return (f"{self.quantity}: error {self.error:.3g} > tolerance {self.tolerance:.3g} "
                 f"(ratio {self.ratio:.3g})")
 
     def to_json(self) -> dict[str, Any]:
         return {"step": self.step, "quantity": self.quantity, "error": strict_json(self.error),
-                "tolerance": strict_json(self.tolerance), "ratio": strict_json(self.ratio)}
+                "tolerance": strict_json(self.tolerance), "ratio": strict_json(self.ratio),
+                **({"why": self.why} if self.why else {})}
 
 
 def judged_steps(total: int, every: int) -> set[int]:
@@ -289,7 +291,8 @@ def run_compare(prep: Prepared, sessions: dict[str, Session], progress: Any = No
                     if n not in result.first_divergence:
                         c = v.failed[0] if v.failed else v.worst
                         assert c is not None
-                        result.first_divergence[n] = Divergence(t, c.quantity, c.error, c.tolerance, c.ratio)
+                        result.first_divergence[n] = Divergence(t, c.quantity, c.error, c.tolerance, c.ratio,
+                                                                c.why)
         result.tiers = list(judge.tiers)
         diffs = {n: drift(losses[n], losses[base], params[n], params[base]) for n in names[1:]
                  if n in params and base in params}
@@ -385,11 +388,14 @@ def verdict_lines(c: Comparison) -> list[str]:
             continue
         s, worst = max(found, key=lambda f: f[1].param_rel if math.isfinite(f[1].param_rel) else math.inf)
         loss = max((d.loss_rel for _, d in found if math.isfinite(d.loss_rel)), default=math.nan)
+        unmeasured = next((step for step, d in found if not math.isfinite(d.loss_rel)), None)
+        in_loss = f"{loss:.2e} in the loss" if unmeasured is None else \
+            f"no finite difference in the loss from step {unmeasured} (a loss is non-finite)"  # it said 0.00e+00
         g = c.growth(key)
         grow = "" if g is None else f"; grows ×{g:.3f} per step"
         where = f"step {s}, {worst.param}" if worst.param else f"step {s}"
         lines.append(f"drift (free-running, not judged): {label}: largest relative difference {worst.param_rel:.2e} "
-                     f"in the parameters ({where}), {loss:.2e} in the loss{grow}")
+                     f"in the parameters ({where}), {in_loss}{grow}")
     for b, (s, q) in c.stopped.items():
         lines.append(f"drift (free-running, not judged): {b} stopped at step {s}: non-finite {q}")
     return lines

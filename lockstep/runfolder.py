@@ -233,11 +233,12 @@ class RunFolder:
     """A claimed output folder; the lock is held until `release()` (or the process ends)."""
 
     def __init__(self, path: Path, fd: int, notes: list[str], created: bool = False, *, mode: Mode = "fresh",
-                 outputs: Sequence[str] = (), prog: str = "lockstep") -> None:
+                 outputs: Sequence[str] = (), prog: str = "lockstep", parents: Sequence[Path] = ()) -> None:
         self.path = path
         self._fd: int | None = fd
         self.notes = notes  # what the claim did that the user should hear of (an interrupted --overwrite finished)
         self.created = created  # the claim made the folder: it goes again if nothing was written into it
+        self.parents = list(parents)  # folders above it the claim made (`runs/`): they go with it, if empty
         self.mode, self.outputs, self.prog = mode, tuple(outputs), prog
 
     def start(self) -> None:
@@ -281,6 +282,7 @@ class RunFolder:
                 if not contents(self.path) and not any(self.path.glob(f"{TRASH_PREFIX}*")):
                     os.unlink(self.path / LOCK_NAME)  # still locked: no one can have taken it meanwhile
                     os.rmdir(self.path)
+                    _remove_empty(self.parents)
         with contextlib.suppress(OSError):
             os.ftruncate(fd, 0)
         with contextlib.suppress(OSError):
@@ -458,6 +460,7 @@ def claim(folder: str | os.PathLike[str], *, outputs: Sequence[str], inputs: Ite
         raise FolderError(f"{prog}: cannot use {_shown(path)} ({exc.strerror or exc})") from None
     created = not exists
     had_lock = created is False and os.path.lexists(path / LOCK_NAME)
+    parents = _missing_parents(path) if created else []
     fd = _lock(path, prog)
     try:
         _write_holder(fd, prog)
@@ -478,21 +481,42 @@ def claim(folder: str | os.PathLike[str], *, outputs: Sequence[str], inputs: Ite
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as exc:
-        _unclaim(path, fd, created, had_lock)
+        _unclaim(path, fd, created, had_lock, parents)
         raise FolderError(f"{prog}: cannot write in {_shown(path)} ({exc.strerror or exc})") from None
     except BaseException:  # FolderError, KeyboardInterrupt: the lock goes with the refusal
-        _unclaim(path, fd, created, had_lock)
+        _unclaim(path, fd, created, had_lock, parents)
         raise
-    return RunFolder(path, fd, notes, created, mode=mode, outputs=outputs, prog=prog)
+    return RunFolder(path, fd, notes, created, mode=mode, outputs=outputs, prog=prog, parents=parents)
 
 
-def _unclaim(path: Path, fd: int, created: bool, had_lock: bool) -> None:
+def _missing_parents(path: Path) -> list[Path]:
+    """The folders above `path` that do not exist yet, the deepest first: making `path` makes them too (`runs/` of
+    the default `runs/<name>`), and a claim released with nothing written removes them again if still empty."""
+    missing = []
+    parent = Path(os.path.abspath(path)).parent
+    while parent != parent.parent and not os.path.lexists(parent):
+        missing.append(parent)
+        parent = parent.parent
+    return missing
+
+
+def _remove_empty(folders: Sequence[Path]) -> None:
+    for folder in folders:  # the deepest first; one that holds anything (another command's folder) stays
+        try:
+            os.rmdir(folder)
+        except OSError:
+            return
+
+
+def _unclaim(path: Path, fd: int, created: bool, had_lock: bool, parents: Sequence[Path] = ()) -> None:
     """A refused claim leaves the folder as it found it: a lock file it made (holding this command's pid and
-    command line, in the user's folder) goes, and a folder it made, while still held."""
+    command line, in the user's folder) goes, and a folder it made (and the folders above it that it made), while
+    still held."""
     if not had_lock:
         with contextlib.suppress(OSError):
             os.unlink(path / LOCK_NAME)
         if created:
             with contextlib.suppress(OSError):
                 os.rmdir(path)
+                _remove_empty(parents)
     os.close(fd)

@@ -163,6 +163,11 @@ def _type_message(kind: str, given: Any) -> str:
         return f"expected {want}, got an integer of {digits} digits, far beyond any value this field takes"
     if isinstance(given, str):
         text = given.strip()
+        if "_" in text and kind in ("int_type", "int_parsing", "float_type", "float_parsing") and \
+                re.fullmatch(r"[-+]?[0-9][0-9_]*(\.[0-9_]*)?([eE][-+]?[0-9]+)?", text):
+            # `1_000` has no quotes to remove: YAML 1.1 (and Python) read it as 1000, YAML 1.2 and JSON as a string
+            return (f"expected {want}, got {got} (YAML 1.2 and JSON read `{text}` as a string: a number has no "
+                    f"underscores there); write `{text.replace('_', '')}`")
         if kind in ("int_type", "int_parsing") and re.fullmatch(r"[-+]?[0-9]+", text):
             return f"expected {want}, got {got}; remove the quotes"
         if kind in ("float_type", "float_parsing"):

@@ -106,7 +106,7 @@ def expand_paths(paths: list[str]) -> tuple[list[Path], list[Diagnostic]]:
                     found, odd_files = [], 0
                     for f in sorted(p.rglob("*")):
                         if f.suffix.lower() not in DOCUMENT_SUFFIXES or \
-                                any(part.startswith(".") for part in f.relative_to(p).parts):
+                                any(part.startswith(".") for part in f.relative_to(p).parts) or _own_output(f, p):
                             continue
                         if f.is_symlink() and (odd := _link_problem(f, p)) is not None:
                             problems.append(odd)
@@ -131,6 +131,26 @@ def expand_paths(paths: list[str]) -> tuple[list[Path], list[Diagnostic]]:
             except OSError as exc:
                 problems.append(Diagnostic(str(p), 0, 0, "", f"cannot read: {exc.strerror or exc}", code="io"))
     return _distinct(files), problems
+
+
+OUTPUT_LOCK = ".lockstep.lock"  # what marks a folder Lockstep wrote into (lockstep/runfolder.py's LOCK_NAME)
+OUTPUT_JSON = frozenset({"report.json", "compare.json", "deploy.json", "environment.lock.json", "case.json"})
+"""The JSON files Lockstep's commands write (a run's report, a certificate, a comparison, a deployment, a failing
+case's record): not spec documents, so a folder search skips them inside an output folder."""
+
+
+def _own_output(f: Path, root: Path) -> bool:
+    """Whether `f` is a JSON file a Lockstep command wrote, in a folder it wrote into (`lockstep validate .` failed
+    on every run folder's report.json and certificate under the project)."""
+    if f.name not in OUTPUT_JSON:
+        return False
+    folder = f.parent
+    while True:
+        if (folder / OUTPUT_LOCK).exists():
+            return True
+        if folder == root or folder == folder.parent:
+            return False
+        folder = folder.parent
 
 
 def _link_problem(link: Path, folder: Path) -> Diagnostic | None:

@@ -213,3 +213,14 @@ def test_the_adapters_command_lists_an_adapter_named_module_attribute(capsys: py
     captured = capsys.readouterr()
     assert "nope_module:Nope" in captured.out and "unavailable: no module `nope_module`" in captured.out
     assert "the adapter `nope_module:Nope` cannot be used" in captured.err
+
+
+def test_details_of_an_adapter_that_cannot_load_say_why(vendor: str, monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """`lockstep adapters --adapter torch --details` without torch said only "not an available adapter here",
+    where the plain listing says which module is missing and what to install."""
+    monkeypatch.setitem(registry.BUILTIN, "torch", ("needs_framework:A", "torch"))
+    assert main(["adapters", "--adapter", "torch", "--details"]) == 2
+    err = capsys.readouterr().err
+    assert "`torch` is not an available adapter here: adapter `needs_framework:A` needs the module" in err, err
+    assert "pip install 'lockstep-standard[torch]'" in err, err

@@ -299,3 +299,15 @@ def test_docs_running_shows_real_outputs(tmp_path: Path) -> None:
                               text=True, cwd=tmp_path)
         produced = f"$ {command}\n{proc.stdout}" + (proc.stderr if "stderr" in options else "")
         assert produced == shown, produced
+
+
+@pytest.mark.parametrize("value, number", [("1_000", "1000"), ("2_5.0", "25.0"), ("1_0e-3", "10e-3")])
+def test_a_number_with_underscores_is_said_to_be_a_string_not_to_lose_its_quotes(value: str, number: str) -> None:
+    """`units: 1_000` was told to "remove the quotes", which it has none of: YAML 1.2 and JSON read it as a
+    string (YAML 1.1 and Python as 1000)."""
+    kind = "units" if "." not in value and "e" not in value else "rate"
+    layer = f"{{type: dense, {kind}: {value}}}" if kind == "units" else f"{{type: dropout, rate: {value}}}"
+    found = _diags(MODEL + f"inputs: [{{name: x, shape: [3]}}]\nlayers:\n  - {layer}\n")
+    assert any(f'got the string "{value}" (YAML 1.2 and JSON read `{value}` as a string' in f and
+               f"write `{number}`" in f for f in found), found
+    assert not any("remove the quotes" in f for f in found), found

@@ -194,3 +194,42 @@ def test_run_asks_versions_once_and_records_that_answer(hostile: str, tmp_path: 
     assert main(["run", str(RECIPE), "--backend", f"{hostile}:ChangingVersions", "--out", str(out), "-q"]) == 0
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
     assert report["versions"]["changing-pkg"] == "answer 1", report["versions"]
+
+
+NAN_LOSS = '''
+import math
+
+from lockstep.adapters.reference import ReferenceAdapter, ReferenceSession
+
+
+class NanSession(ReferenceSession):
+    """Returns a NaN loss from its third step on, without raising NonFiniteError as the contract asks."""
+
+    def train_step(self, x, y, *, masks=None):
+        result = super().train_step(x, y, masks=masks)
+        self.calls = getattr(self, "calls", 0) + 1
+        if self.calls >= 3:
+            result.loss = math.nan
+        return result
+
+
+class NanLoss(ReferenceAdapter):
+    name = "nanloss"
+
+    def build(self, model, *, dtype, device="cpu", recipe=None):
+        return NanSession(model, recipe)
+'''
+
+
+def test_compare_says_a_non_finite_loss_where_it_cannot_measure_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """The drift line said "0.00e+00 in the loss" while the table showed Δloss nan, and the verdict named only the
+    quantity ("...: loss") where `--conformance` says why ("non-finite (nan; the reference's is ...)")."""
+    (tmp_path / "nan_pkg.py").write_text(NAN_LOSS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert main(["compare", str(RECIPE), "--backends", "reference,nan_pkg:NanLoss", "--steps", "6", "-q"]) == 1
+    out = capsys.readouterr().out
+    verdict = next(line for line in out.splitlines() if line.startswith("verdict (re-synchronized"))
+    drift = next(line for line in out.splitlines() if line.startswith("drift (free-running"))
+    assert "DIVERGES" in verdict and "loss: non-finite (nan; the reference's is" in verdict, verdict
+    assert "0.00e+00 in the loss" not in drift and "a loss is non-finite" in drift, drift

@@ -75,3 +75,18 @@ def test_the_installed_wheel_runs_every_kind_of_command(installed: Path, tmp_pat
                "float64", "--examples", "1", "--quiet", "--report", "cert", cwd=tmp_path, env=_env())
     assert done.returncode == 0, done.stdout + done.stderr
     assert "digits-mlp" in json.loads((tmp_path / "cert" / "report.json").read_text())["coverage"]
+
+
+@pytest.mark.slow
+def test_every_example_file_ships_in_the_wheel(installed: Path) -> None:
+    """tiny-gpt's corpus.txt (the text its recipe says its data was made from) and make_data.py were left out."""
+    purelib = _sh(installed / "python", "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])",
+                  cwd=installed, env=_env()).stdout.strip()
+    shipped = Path(purelib) / "lockstep" / "examples"
+    tracked = subprocess.run(["git", "ls-files", "examples"], cwd=ROOT, capture_output=True, text=True)
+    if tracked.returncode != 0:
+        pytest.skip("not a git checkout")
+    wanted = [Path(f).relative_to("examples") for f in tracked.stdout.split()  # acme is a package of its own
+              if not f.startswith("examples/acme-adapter/")]
+    missing = [str(f) for f in wanted if not (shipped / f).is_file()]
+    assert not missing, f"left out of the wheel: {missing}"

@@ -471,14 +471,16 @@ def test_an_input_the_os_cannot_name_is_said_not_a_traceback(argv: list[str], tm
                                    "--out", "{out}", "-q"]])
 def test_a_closed_standard_output_is_no_traceback(args: list[str], tmp_path: Path) -> None:
     """`lockstep validate x.yaml >&-`: Python's sys.stdout is None, and the first print raised AttributeError; a
-    comparison's outputs were lost."""
+    comparison's outputs were lost. Then it exited 0 with its verdict printed nowhere: now it says so and exits 1,
+    as `ls >&-` and a full disk do, with the comparison's outputs written."""
     recipe, out = _recipe(tmp_path), tmp_path / "out"
     if args[0] == "compare":
         pytest.importorskip("torch")
     proc = subprocess.run([sys.executable, "-m", "lockstep", *[a.format(recipe=recipe, out=out) for a in args]],
                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=300,
                           preexec_fn=lambda: os.close(1))
-    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == "lockstep: cannot write to standard output: it is closed"
     if args[0] == "compare":
         assert {p.name for p in out.iterdir()} >= {"compare.json", "compare.svg"}
 
@@ -507,3 +509,31 @@ def test_a_refused_claim_leaves_no_lock_file_in_the_user_s_folder(tmp_path: Path
     with pytest.raises(FolderError):
         claim(folder, outputs=RUN_OUTPUTS)
     assert (folder / LOCK_NAME).exists()
+
+
+def test_a_run_refused_by_its_backend_leaves_no_empty_parent_folders(tmp_path: Path, monkeypatch, capsys) -> None:
+    """Without torch installed, `lockstep run R --backend torch` left an empty `runs/` (the default folder's
+    parent, made with it) although the run folder itself was removed."""
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_torch(name, *args, **kwargs):
+        if name == "torch" or name.startswith("torch."):
+            raise ModuleNotFoundError("No module named 'torch'", name="torch")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_torch)
+    for name in list(sys.modules):  # as on a machine without torch, whatever this process imported before
+        if name.split(".")[0] == "torch" or name.startswith("lockstep.adapters.torch"):
+            monkeypatch.delitem(sys.modules, name)
+    monkeypatch.chdir(tmp_path)
+    recipe = _recipe(tmp_path)
+    for argv in (["--backend", "torch"], ["--backend", "torch", "--out", "deep/er/out"]):
+        assert main(["run", str(recipe), "-q", *argv]) == 2
+        assert "needs the module `torch`" in capsys.readouterr().err
+        assert sorted(p.name for p in tmp_path.iterdir()) == [recipe.name], list(tmp_path.iterdir())
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "other").mkdir()  # a folder that was there, or holds another's, stays
+    assert main(["run", str(recipe), "-q", "--backend", "torch"]) == 2
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["other"]

@@ -325,3 +325,26 @@ def test_globs_pick_documents_only(folder: Path, capsys) -> None:
     assert code == 1 and out.splitlines()[-1] == "2 files, 2 documents, 1 error"
     code, out, _ = run([str(folder / "README.md")], capsys)  # named explicitly: read, and rejected
     assert code == 1 and "README.md" in out
+
+
+def test_a_folder_search_skips_the_json_reports_lockstep_wrote(tmp_path: Path, capsys) -> None:
+    """`lockstep validate .` in a project failed (exit 1) on every run's report.json, certificate and failing
+    case's case.json: the outputs of Lockstep's own commands, which are not spec documents. They are skipped inside
+    a folder a command wrote into (its `.lockstep.lock`); the run's recipe.resolved.yaml is still validated, and a
+    report.json named on the command line, or outside such a folder, is still read."""
+    from lockstep.runfolder import LOCK_NAME
+    from lockstep.spec.validate import OUTPUT_LOCK
+
+    assert OUTPUT_LOCK == LOCK_NAME
+    recipe = Path(__file__).resolve().parents[1] / "examples" / "inline-model" / "recipe.yaml"
+    assert main(["run", str(recipe), "--steps", "1", "--out", str(tmp_path / "runs" / "a"), "-q"]) == 0
+    failures = tmp_path / "runs" / "a" / "failures" / "x"
+    failures.mkdir(parents=True)
+    (failures / "case.json").write_text("{}")
+    capsys.readouterr()
+    assert main(["validate", str(tmp_path)]) == 0, capsys.readouterr().err
+    assert "1 file, 1 document, 0 errors" in capsys.readouterr().out  # recipe.resolved.yaml
+    assert main(["validate", str(tmp_path / "runs" / "a" / "report.json")]) == 1
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "report.json").write_text("{}")
+    assert main(["validate", str(tmp_path / "elsewhere")]) == 1

@@ -32,6 +32,8 @@ __all__ = ["TensorFlowAdapter"]
 
 def __getattr__(name: str) -> Any:
     if name == "TensorFlowAdapter":
+        import tensorflow  # noqa: F401  - first: without TensorFlow, the missing module is said to be it, not keras
+
         from lockstep.adapters.tensorflow.adapter import TensorFlowAdapter
 
         return TensorFlowAdapter

@@ -134,9 +134,10 @@ def run(args: argparse.Namespace) -> int:
             print(json.dumps(details, indent=2, ensure_ascii=False))
         else:
             _print_details(details)
-        for name in missing:
-            print(f"lockstep adapters: `{name}` is not an available adapter here (`lockstep adapters` lists them)",
-                  file=sys.stderr)
+        reasons = {r.name: r.reason for r in rows if not r.available and r.reason}
+        for name in missing:  # why, as the plain listing says it ("needs the module `torch`...")
+            why = f": {escape_text(reasons[name])}" if name in reasons else " (`lockstep adapters` lists them)"
+            print(f"lockstep adapters: `{escape_text(name)}` is not an available adapter here{why}", file=sys.stderr)
         errors = _errors(details)
         for line in errors:
             print(line, file=sys.stderr)
