@@ -372,8 +372,9 @@ def claim_out(p: Plan) -> Any:
 def load_weights(path: Path, prep: Any, said: str | None = None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Canonical parameters and buffers from a run checkpoint or a plain .npz; (arrays, provenance). `said`: how
     messages name the file (`--weights PATH` unless deploy picked it from a run folder itself)."""
-    said = said or f"--weights {path}"
     from lockstep.checkpoint import CheckpointError, load_checkpoint
+
+    said = said or f"--weights {path}"
 
     expected = {**prep.graph.parameters(), **prep.graph.buffers()}
     info: dict[str, Any] = {"path": str(path)}
