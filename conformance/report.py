@@ -45,6 +45,8 @@ def write_reports(cert: Certification, folder: Path, failures: Path | None = Non
     texts = {"json": json_text(cert.to_json()),
              "junit": junit_xml(cert), "html": html_report(cert), "markdown": markdown_report(cert)}
 
+    moved: list[tuple[Path, Path]] = []  # the renames swap_failures made, for unswap
+
     def swap_failures() -> None:
         if failures is None:  # written in place (the pytest plugin's): kept as they are
             return
@@ -53,12 +55,19 @@ def write_reports(cert: Certification, folder: Path, failures: Path | None = Non
             if trash is not None:
                 trash.parent.mkdir(parents=True, exist_ok=True)
                 old.rename(trash)
+                moved.append((old, trash))
             else:
                 shutil.rmtree(old)
         if failures.is_dir():
             failures.rename(old)
+            moved.append((failures, old))
 
-    write_set({paths[k]: texts[k].encode("utf-8") for k in paths}, before=swap_failures)
+    def unswap() -> None:
+        """A report that could not be renamed into place: the failures go back with the other reports."""
+        for source, target in reversed(moved):
+            target.rename(source)
+
+    write_set({paths[k]: texts[k].encode("utf-8") for k in paths}, before=swap_failures, undo=unswap)
     return paths
 
 

@@ -27,7 +27,8 @@ def write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     write_set({Path(path): data})
 
 
-def write_set(files: Mapping[Path, bytes], before: Callable[[], None] | None = None) -> None:
+def write_set(files: Mapping[Path, bytes], before: Callable[[], None] | None = None,
+              undo: Callable[[], None] | None = None) -> None:
     """Write several files as one set: each to an fsynced temporary beside it first, then all renamed in a row,
     with Ctrl-C, SIGTERM and SIGHUP held back until the last rename (a certificate's four reports were replaced
     one by one, and a kill between two left a mix of two runs). `before()` runs first inside that window (a
@@ -36,7 +37,7 @@ def write_set(files: Mapping[Path, bytes], before: Callable[[], None] | None = N
     A rename that fails part-way (an immutable or read-only-mounted file, a folder in the way) undoes the ones
     before it: each file it replaces is first kept as a hard link, which is put back. A file that cannot be
     linked (a file system without hard links, an immutable file) is renamed first, so that its failure finds
-    nothing changed yet."""
+    nothing changed yet. `undo()` then reverses what `before()` did."""
     staged: list[tuple[str, Path]] = []
     kept: dict[Path, str | None] = {}  # path -> a hard link to what it held (None: it held nothing)
     try:
@@ -61,6 +62,9 @@ def write_set(files: Mapping[Path, bytes], before: Callable[[], None] | None = N
                 except BaseException:
                     for path in reversed(done):
                         _put_back(path, kept.get(path, ""))
+                    if undo is not None:
+                        with contextlib.suppress(OSError):
+                            undo()
                     raise
             finally:  # inside the window: a signal acted on at its end finds no kept link
                 for link in kept.values():

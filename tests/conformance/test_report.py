@@ -8,6 +8,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from tests_support import failing_rename_of
 
 from lockstep.conformance.report import (
     fmt_margin,
@@ -82,6 +83,24 @@ def test_number_and_margin_formats() -> None:
 
 
 # ------------------------------------------------------------------------------------------------ files
+
+def test_a_report_that_cannot_be_replaced_leaves_the_earlier_certificate_and_its_failures(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The reports are put back when one cannot be renamed into place (an immutable report.md); the failures/
+    folder swapped in with them went back too, or the earlier reports would name failure folders that were gone."""
+    folder = tmp_path / "certify"
+    (folder / "failures" / "old-check").mkdir(parents=True)
+    write_reports(mixed(), folder)
+    before = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+    staged = tmp_path / "stage" / "failures"
+    (staged / "new-check").mkdir(parents=True)
+    failing_rename_of(monkeypatch, "report.md")
+    with pytest.raises(PermissionError):
+        write_reports(passing(), folder, failures=staged, trash=tmp_path / "stage" / "previous")
+    assert {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()} == before
+    assert [p.name for p in (folder / "failures").iterdir()] == ["old-check"]
+    assert [p.name for p in staged.iterdir()] == ["new-check"] and not (tmp_path / "stage" / "previous").exists()
+
 
 def test_writes_every_report_into_a_new_folder_atomically(tmp_path: Path) -> None:
     folder = tmp_path / "a" / "report"
