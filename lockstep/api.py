@@ -734,7 +734,7 @@ def certify(adapter: str | Adapter, *, levels: str | int | Iterable[int | str] =
 
     from lockstep.conformance.suite import DEFAULT_EXAMPLES, DEFAULT_SEED, SPECS, example_recipes
     from lockstep.effective import as_integer, as_seconds, as_threads
-    from lockstep.runfolder import check_out_arg, foreign_report_folder, writable_folder
+    from lockstep.runfolder import check_out_arg, foreign_report_folder, missing_folders, remove_empty, writable_folder
 
     say = _callable(log, "log", "a function taking a message") or _stderr("lockstep certify")
     progress = _callable(progress, "progress", "a function (done, total, result)")
@@ -772,7 +772,7 @@ def certify(adapter: str | Adapter, *, levels: str | int | Iterable[int | str] =
     made: list[Path] = []  # report folders this call creates: removed again if it stops before writing to them
     if explicit is not None:  # an explicit report folder is checked before anything else is loaded
         foreign_report_folder(Path(explicit))
-        made += _missing_folders(Path(explicit))
+        made += missing_folders(Path(explicit))
         writable_folder(explicit, "--report", "lockstep certify")
     if chosen:
         known = {s.construct for s in SPECS} | {p.parent.name for p in example_recipes()}
@@ -802,7 +802,7 @@ def certify(adapter: str | Adapter, *, levels: str | int | Iterable[int | str] =
                         report=report, chosen_devices=chosen_devices, say=say, progress=progress, options=options,
                         home=home, timeout=timeout, made=made)
     except BaseException:  # an unknown adapter, one that cannot load, Ctrl-C: no empty report folder is left
-        _remove_empty(made)
+        remove_empty(made)
         raise
     finally:
         if ahead is not None:
@@ -855,7 +855,14 @@ def _certify(adapter: str | Adapter, name: str, *, workers: int, threads: int, a
     from lockstep.conformance.results import safe_name
     from lockstep.conformance.suite import Options, adapter_levels, plan
     from lockstep.conformance.suite import certify as run_suite
-    from lockstep.runfolder import CERTIFY_OUTPUTS, TRASH_PREFIX, claim, foreign_report_folder, writable_folder
+    from lockstep.runfolder import (
+        CERTIFY_OUTPUTS,
+        TRASH_PREFIX,
+        claim,
+        foreign_report_folder,
+        missing_folders,
+        writable_folder,
+    )
     from lockstep.runner import configure_threads
 
     def load() -> tuple[Any, str, str | bytes | None, list[str], dict[str, str]]:
@@ -904,7 +911,7 @@ def _certify(adapter: str | Adapter, name: str, *, workers: int, threads: int, a
         out = home / shown
         foreign_report_folder(out)  # a run's or a deployment's folder keeps its own report.json
         if made is not None:
-            made += _missing_folders(out)
+            made += missing_folders(out)
         # locked while it runs (a second certify, or a run or compare, into it is refused); this run's failing
         # cases are staged and replace an earlier run's failures/ only with its reports, in one step
         folder = claim(writable_folder(out, "--report", "lockstep certify"), outputs=CERTIFY_OUTPUTS,
@@ -1132,7 +1139,7 @@ def migrate(paths: PathLike | Iterable[PathLike], *, check: bool = False, out: P
     nothing there (nor an `out` folder this call made). LockstepError (exit_code 2) for paths that name no
     document or an unusable `out`, before any file is written."""
 
-    from lockstep.runfolder import check_out_arg, writable_folder
+    from lockstep.runfolder import check_out_arg, missing_folders, remove_empty, writable_folder
     from lockstep.spec.atomic import write_text
     from lockstep.spec.diagnostics import SpecError, format_path
     from lockstep.spec.loader import load_text, read_text
@@ -1170,10 +1177,10 @@ def migrate(paths: PathLike | Iterable[PathLike], *, check: bool = False, out: P
     made: list[Path] = []  # folders this call creates under --out: removed at the end if still empty
 
     def tidy() -> None:
-        _remove_empty(made)
+        remove_empty(made)
 
     if out_dir is not None and not check:
-        made += _missing_folders(out_dir)
+        made += missing_folders(out_dir)
         try:
             writable_folder(out_dir, "--out", "lockstep migrate")
         except BaseException:
@@ -1198,11 +1205,11 @@ def migrate(paths: PathLike | Iterable[PathLike], *, check: bool = False, out: P
                                  message=f"{f}: not written: the model file it names, {source}, was not written")
         try:
             for source, dest in copies:  # what the document names first: once written, it finds them
-                made.extend(_missing_folders(dest.parent))
+                made.extend(missing_folders(dest.parent))
                 if not dest.exists():
                     new_files.append(dest)
                 copy_file(source, dest)
-            made.extend(_missing_folders(targets[f].parent))
+            made.extend(missing_folders(targets[f].parent))
             write_text(targets[f], text)
         except OSError as exc:
             for p in new_files:  # a file not written leaves nothing of its own behind
@@ -1289,23 +1296,6 @@ def _within(path: Path, folder: Path) -> bool:
         return path.resolve().is_relative_to(folder.resolve())
     except (OSError, RuntimeError):
         return False
-
-
-def _missing_folders(folder: Path) -> list[Path]:
-    """`folder` and those of its parents that do not exist yet (what creating it would make)."""
-    missing = []
-    while not folder.exists() and folder != folder.parent:
-        missing.append(folder)
-        folder = folder.parent
-    return missing
-
-
-def _remove_empty(folders: list[Path]) -> None:
-    """Remove those of `folders` (made by this call) that are still empty, the deepest first: a command that
-    stopped leaves no empty output folder of its own behind, and never anything written into one."""
-    for folder in sorted(set(folders), key=lambda p: len(p.parts), reverse=True):
-        with contextlib.suppress(OSError):
-            folder.rmdir()  # only an empty one goes
 
 
 def _leading_comments(text: str) -> str:

@@ -482,9 +482,10 @@ def resume_point(folder: Path, *, recipe_hash: str, total_steps: int, layout: La
         raise ResumeRefused(f"{folder}: cannot list the checkpoints ({exc.strerror or exc})") from None
     for odd in misnamed(folder):
         right = canonical_name(odd)
+        hint = "" if right is None else f"; {right} is there too" if (folder / right).exists() else \
+            f"; rename it {right} to resume from it"
         warn(f"{odd}: not read: checkpoints are named step-XXXXXXXX.npz (the step in 8 digits or more, no extra "
-             "leading zeros)" + (f"; rename it {right} to resume from it" if right and not (folder / right).exists()
-                                 else f"; {right} is there too" if right else ""))
+             f"leading zeros){hint}")
     for path in reversed(found):
         try:
             ck = read_checkpoint(path, layout, recipe_hash)

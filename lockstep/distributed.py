@@ -356,8 +356,15 @@ def _may_distribute(recipe: str) -> bool:
 def _sets_distribution(args: argparse.Namespace) -> bool:
     """Whether a `--set` names the distribution (`--set 'distribution={replicas: 2}'` on a recipe without one was
     recorded in the run folder as applied, and the run trained in one process)."""
-    return any(str(o).split("=", 1)[0].strip().split(".", 1)[0] == "distribution"
-               for o in getattr(args, "overrides", None) or [])
+    from lockstep.effective import key_parts
+
+    for given in getattr(args, "overrides", None) or []:
+        try:  # the grammar `--set` itself reads keys with; a malformed one is said when the recipe is read
+            if key_parts(str(given).partition("=")[0].strip())[:1] == ("distribution",):
+                return True
+        except ValueError:
+            continue
+    return False
 
 
 def out_folder(args: argparse.Namespace, recipe: Recipe) -> Path:

@@ -54,8 +54,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from lockstep.errors import LockstepError
+from lockstep.spec.files import OUTPUT_LOCK
 
-LOCK_NAME = ".lockstep.lock"
+LOCK_NAME = OUTPUT_LOCK
 CLEARING_NAME = ".lockstep-clearing"  # present while an --overwrite removes the previous run's files
 TRASH_PREFIX = ".lockstep-old-"  # the previous run's files on their way out (removed at the next claim)
 BOOKKEEPING = (LOCK_NAME, CLEARING_NAME)
@@ -282,7 +283,7 @@ class RunFolder:
                 if not contents(self.path) and not any(self.path.glob(f"{TRASH_PREFIX}*")):
                     os.unlink(self.path / LOCK_NAME)  # still locked: no one can have taken it meanwhile
                     os.rmdir(self.path)
-                    _remove_empty(self.parents)
+                    remove_empty(self.parents)
         with contextlib.suppress(OSError):
             os.ftruncate(fd, 0)
         with contextlib.suppress(OSError):
@@ -460,7 +461,7 @@ def claim(folder: str | os.PathLike[str], *, outputs: Sequence[str], inputs: Ite
         raise FolderError(f"{prog}: cannot use {_shown(path)} ({exc.strerror or exc})") from None
     created = not exists
     had_lock = created is False and os.path.lexists(path / LOCK_NAME)
-    parents = _missing_parents(path) if created else []
+    parents = missing_folders(path.parent) if created else []  # `runs/` of `runs/<name>`: gone with it
     fd = _lock(path, prog)
     try:
         _write_holder(fd, prog)
@@ -489,23 +490,22 @@ def claim(folder: str | os.PathLike[str], *, outputs: Sequence[str], inputs: Ite
     return RunFolder(path, fd, notes, created, mode=mode, outputs=outputs, prog=prog, parents=parents)
 
 
-def _missing_parents(path: Path) -> list[Path]:
-    """The folders above `path` that do not exist yet, the deepest first: making `path` makes them too (`runs/` of
-    the default `runs/<name>`), and a claim released with nothing written removes them again if still empty."""
+def missing_folders(folder: Path) -> list[Path]:
+    """`folder` and those of its parents that do not exist yet, the deepest first (what creating it would make)."""
     missing = []
-    parent = Path(os.path.abspath(path)).parent
-    while parent != parent.parent and not os.path.lexists(parent):
-        missing.append(parent)
-        parent = parent.parent
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
     return missing
 
 
-def _remove_empty(folders: Sequence[Path]) -> None:
-    for folder in folders:  # the deepest first; one that holds anything (another command's folder) stays
-        try:
-            os.rmdir(folder)
-        except OSError:
-            return
+def remove_empty(folders: Sequence[Path]) -> None:
+    """Remove those of `folders` (made by this command) that are still empty, the deepest first: a command that
+    stopped leaves no empty output folder of its own behind (`runs/` of the default `runs/<name>` included), and
+    never anything written into one."""
+    for folder in sorted(set(folders), key=lambda p: len(p.parts), reverse=True):
+        with contextlib.suppress(OSError):
+            folder.rmdir()  # only an empty one goes
 
 
 def _unclaim(path: Path, fd: int, created: bool, had_lock: bool, parents: Sequence[Path] = ()) -> None:
@@ -518,5 +518,5 @@ def _unclaim(path: Path, fd: int, created: bool, had_lock: bool, parents: Sequen
         if created:
             with contextlib.suppress(OSError):
                 os.rmdir(path)
-                _remove_empty(parents)
+                remove_empty(parents)
     os.close(fd)

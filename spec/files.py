@@ -13,7 +13,11 @@ import os
 import stat
 from typing import IO
 
-__all__ = ["NotRegularFileError", "check_regular", "file_kind", "open_regular"]
+__all__ = ["OUTPUT_LOCK", "NotRegularFileError", "check_regular", "file_kind", "open_regular"]
+
+OUTPUT_LOCK = ".lockstep.lock"
+"""The lock file that marks a folder a Lockstep command writes into (lockstep/runfolder.py holds it; a folder search
+of `lockstep validate` knows that folder's JSON reports by it)."""
 
 _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0) \
     | getattr(os, "O_BINARY", 0)

@@ -22,7 +22,7 @@ from typing import Any
 
 from lockstep.spec.diagnostics import Diagnostic, SpecError
 from lockstep.spec.documents import Document
-from lockstep.spec.files import NotRegularFileError
+from lockstep.spec.files import OUTPUT_LOCK, NotRegularFileError
 from lockstep.spec.header import check_header
 from lockstep.spec.loader import LoadedDocument, load_file
 from lockstep.spec.resolve import resolve_document, resolve_file
@@ -133,7 +133,6 @@ def expand_paths(paths: list[str]) -> tuple[list[Path], list[Diagnostic]]:
     return _distinct(files), problems
 
 
-OUTPUT_LOCK = ".lockstep.lock"  # what marks a folder Lockstep wrote into (lockstep/runfolder.py's LOCK_NAME)
 OUTPUT_JSON = frozenset({"report.json", "compare.json", "deploy.json", "environment.lock.json", "case.json"})
 """The JSON files Lockstep's commands write (a run's report, a certificate, a comparison, a deployment, a failing
 case's record): not spec documents, so a folder search skips them inside an output folder."""

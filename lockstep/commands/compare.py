@@ -14,7 +14,7 @@ import json
 import sys
 from pathlib import Path
 
-from lockstep.spec.atomic import strict_json
+from lockstep.spec.atomic import json_text, strict_json
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -121,7 +121,7 @@ def _show(result, args: argparse.Namespace) -> int:
     from lockstep.compare import format_table
 
     if args.format == "json":
-        print(json.dumps(strict_json(result.to_json()), indent=2, allow_nan=False))
+        print(json_text(result.to_json()), end="")  # as compare.json is written
     else:
         print(format_table(result))
     return 0 if result.agree else 1

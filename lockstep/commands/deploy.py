@@ -10,10 +10,9 @@ folder, an invalid document). See lockstep/deploy.py and docs/tutorials/deploy.m
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
-from lockstep.spec.atomic import strict_json
+from lockstep.spec.atomic import json_text
 
 PROG = "lockstep deploy"
 
@@ -49,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{PROG}: {escape_text(str(exc))}", file=sys.stderr)
         return exc.exit_code
     if args.format == "json":
-        print(json.dumps(strict_json(result.report), indent=2, allow_nan=False))  # as deploy.json: "nan", never NaN
+        print(json_text(result.report), end="")  # as deploy.json is written: "nan", never a bare NaN
     else:
         print(result.summary)
     return 0 if result.ok else 1
