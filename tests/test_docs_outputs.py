@@ -73,3 +73,17 @@ def test_masking() -> None:
     assert gen.mask("holds (worst: ratio 2e-3 at step 4, loss); DIVERGES") == "holds (#); DIVERGES"
     assert gen.mask("loss 0.4164 ratio 0.03", "float32") == "loss # ratio #"
     assert gen.mask("loss 0.4164", "float64") != gen.mask("loss 0.4165", "float64")
+
+
+def test_shown_commands_run_as_a_reader_would(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A CI machine's variables must not reach the shown commands: with CI set, pytest prints its short summary
+    untrimmed, and docs/certify.md's page went stale on CI alone (it passed here)."""
+    for name, value in {"CI": "true", "BUILD_NUMBER": "7", "PYTEST_ADDOPTS": "-v", "LOCKSTEP_MEMORY_LIMIT": "1M",
+                        "PY_COLORS": "1", "COLUMNS": "300"}.items():
+        monkeypatch.setenv(name, value)
+    env = gen.sandbox(tmp_path / "sandbox")
+    leaked = {k: env[k] for k in ("CI", "BUILD_NUMBER", "PYTEST_ADDOPTS", "LOCKSTEP_MEMORY_LIMIT", "PY_COLORS")
+              if k in env}
+    assert not leaked, f"variables of the generating process reach the shown commands: {leaked}"
+    assert env["COLUMNS"] == "120", f"COLUMNS is {env['COLUMNS']!r}, not the pages' 120"
+    assert env["LOCKSTEP_DOCS_OUTPUTS"] == "1", "the sandbox's own settings must still be there"

@@ -48,6 +48,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -99,6 +100,18 @@ def parse(path: Path) -> list[Shown]:
     return out
 
 
+# Variables that change what the shown commands print, not what they do: pytest prints its short summary in full
+# where CI or BUILD_NUMBER is set (a CI machine's page would differ from a user's), and PYTEST_*/LOCKSTEP_* settings
+# of the process that generates the pages (an xdist worker, a test's memory limit) are not the reader's.
+CHANGES_OUTPUT = ("CI", "BUILD_NUMBER", "PY_COLORS", "FORCE_COLOR", "NO_COLOR", "COLUMNS", "LINES")
+OWN_PREFIXES = ("PYTEST_", "LOCKSTEP_", "HYPOTHESIS_")
+
+
+def user_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """`environ` as a reader's shell would have it: without what makes the shown outputs depend on where they ran."""
+    return {k: v for k, v in environ.items() if k not in CHANGES_OUTPUT and not k.startswith(OWN_PREFIXES)}
+
+
 def sandbox(folder: Path) -> dict[str, str]:
     """Fill `folder` with what the shown commands use; the environment to run them in."""
     shutil.copytree(ROOT / "examples", folder / "examples")
@@ -111,11 +124,11 @@ def sandbox(folder: Path) -> dict[str, str]:
     info.mkdir(parents=True)
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-lockstep-adapter\nVersion: 0.0.0\n")
     (info / "entry_points.txt").write_text("[lockstep.adapters]\nacme = acme_lockstep:AcmeAdapter\n")
-    env = dict(os.environ)
+    env = user_environment(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     # the sandbox's copy of its source: a page may edit it (certify.md plants a bug, then fixes it)
     env[ACME] = os.pathsep.join([str(shim), str(folder / "examples" / "acme-adapter" / "src")])
-    env.setdefault("COLUMNS", "120")
+    env["COLUMNS"] = "120"
     env["LOCKSTEP_DOCS_OUTPUTS"] = "1"
     env["LOCKSTEP_DOCS_TOOLS"] = str(Path(__file__).resolve().parent)
     return env
