@@ -319,9 +319,11 @@ def format_table(c: Comparison) -> str:
     rule = ("the float64 rule |a - r| <= 1e-10|r| + 1e-12 s" if c.dtype == "float64" else
             "the derived one-step float32 bounds (docs/spec/v1-semantics.md)")
     shown = "every step" if c.every <= 1 else f"the judged steps: the first {FIRST_STEPS}, every {c.every}th, the last"
+    last = c.rows[-1].step if c.rows else 0
+    span = (f"{c.total_steps} step{'s' * (c.total_steps != 1)}" if last >= c.total_steps else
+            f"the first {last} of {c.total_steps} steps, where the reference stopped")
     lines = [
-        f"{c.dtype} comparison of {', '.join(c.backends)} over {c.total_steps} step{'s' * (c.total_steps != 1)} "
-        f"(rows: {shown})",
+        f"{c.dtype} comparison of {', '.join(c.backends)} over {span} (rows: {shown})",
         f"verdict: re-synchronized, judged. Each judged step of {judged_list} starts from the reference's exact",
         "  state after the step before (parameters, buffers, optimizer state, step count; the same batch and dropout",
         "  masks), runs one native training step and must match the reference's step",

@@ -233,3 +233,14 @@ def test_compare_says_a_non_finite_loss_where_it_cannot_measure_one(tmp_path: Pa
     drift = next(line for line in out.splitlines() if line.startswith("drift (free-running"))
     assert "DIVERGES" in verdict and "loss: non-finite (nan; the reference's is" in verdict, verdict
     assert "0.00e+00 in the loss" not in drift and "a loss is non-finite" in drift, drift
+
+
+def test_compare_header_says_how_far_it_got_when_the_reference_stops(capsys: pytest.CaptureFixture[str]) -> None:
+    """With a learning rate that makes the reference's loss non-finite at step 2, the header said "over 6 steps"
+    above a table of two rows."""
+    pytest.importorskip("torch")
+    code = main(["compare", str(RECIPE), "--backends", "reference,torch", "--steps", "6", "-q",
+                 "--set", "optimizer.learning_rate=1e200", "--set", "dtype=float64"])
+    out = capsys.readouterr().out
+    header = next(line for line in out.splitlines() if " comparison of " in line)
+    assert "over the first 2 of 6 steps, where the reference stopped" in header, (code, header)
