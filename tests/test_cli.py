@@ -73,6 +73,24 @@ def test_usage_errors_are_exit_2(capsys) -> None:
     assert "the following arguments are required: PATH" in capsys.readouterr().err
 
 
+def test_an_argument_a_command_does_not_take_gets_that_commands_usage(capsys) -> None:
+    """`lockstep schema recipe` printed the top-level usage (`lockstep [-h] [--version] COMMAND`), which does not
+    say what schema takes."""
+    assert main(["schema", "recipe"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: lockstep schema "), err
+    assert "lockstep schema: error: unrecognized arguments: recipe" in err, err
+    assert main(["--bogus"]) == 2 and "lockstep: error: unrecognized arguments: --bogus" in capsys.readouterr().err
+
+
+def test_schema_kind_is_read_in_any_case(capsys) -> None:
+    assert main(["schema", "--kind", "recipe"]) == 0
+    lower = capsys.readouterr().out
+    assert main(["schema", "--kind", "Recipe"]) == 0
+    assert lower == capsys.readouterr().out and '"Recipe"' in lower
+    assert main(["schema", "--kind", "recipes"]) == 2 and "invalid choice: 'recipes'" in capsys.readouterr().err
+
+
 # ------------------------------------------------------------------------------------------ distribution name
 @pytest.mark.parametrize("where", ["build_parser", "run"])
 def test_ctrl_c_anywhere_is_one_word_and_exit_130(where: str, monkeypatch: pytest.MonkeyPatch, capsys) -> None:

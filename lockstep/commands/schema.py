@@ -15,9 +15,15 @@ from lockstep.spec.documents import KINDS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--kind", choices=list(KINDS), help="one document kind (default: any document)")
+    parser.add_argument("--kind", choices=list(KINDS), type=_kind,
+                        help="one document kind, in any case (default: any document)")
     parser.add_argument("--version", default=None, metavar="V",
                         help="spec version, e.g. v1 or lockstep/v1 (default: the current version)")
+
+
+def _kind(text: str) -> str:
+    """`recipe` is `Recipe`: the kind's name as a user types it; anything else is left for `choices` to refuse."""
+    return next((k for k in KINDS if k.lower() == text.lower()), text)
 
 
 def run(args: argparse.Namespace) -> int:
