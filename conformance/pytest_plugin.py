@@ -578,9 +578,19 @@ def _failures_home(config: pytest.Config, name: str) -> Path:
     cache = getattr(config, "cache", None)
     if cache is not None:
         return _shown(cache.mkdir(f"lockstep-{slug}"))
+    import hashlib
     import tempfile
 
-    return Path(tempfile.gettempdir()) / f"lockstep-{slug}-{os.getpid()}"
+    # one folder per user and project, as the cache's is: a new session (and every xdist worker of it) uses the one
+    # the session before used and replaces its failures, where a folder per process was left behind by every run
+    uid = os.getuid() if hasattr(os, "getuid") else None
+    key = hashlib.sha256(f"{uid}:{config.rootpath}".encode()).hexdigest()[:12]
+    home = Path(tempfile.gettempdir()) / f"lockstep-{slug}-{key}"
+    try:
+        theirs = uid is not None and home.lstat().st_uid != uid
+    except OSError:  # not there yet
+        theirs = False
+    return Path(tempfile.gettempdir()) / f"lockstep-{slug}-{os.getpid()}" if theirs else home
 
 
 def _shown(path: Path) -> Path:

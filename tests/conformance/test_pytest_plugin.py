@@ -4,7 +4,9 @@ reference adapter (and a deliberately broken one) on a few constructs, in float6
 from __future__ import annotations
 
 import json
+import shutil
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import numpy  # noqa: F401  (imported here, once: pytester's in-process runs forget modules they import)
 import pytest
@@ -167,6 +169,28 @@ def test_failures_go_to_the_cache_without_a_report_folder(broken: pytest.Pyteste
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["  failure folder: * .pytest_cache/d/lockstep-lockstep_broken_adapter-BrokenAdapter"
                                  "/failures/adam.updates.float64.cpu/*"])
+
+
+def test_without_the_cache_failures_go_to_one_folder_per_project(broken: pytest.Pytester) -> None:
+    """With `-p no:cacheprovider`, each session (and each xdist worker) wrote a new `lockstep-<adapter>-<pid>` folder
+    in the temporary folder, and none was ever removed. Now one folder per user and project holds them, and a new
+    session replaces the last one's failures, as with the cache."""
+    def folder_of(result: pytest.RunResult) -> Path:
+        line = next(x for x in result.outlines if "failure folder:" in x)
+        return Path(line.split("failure folder:")[1].split()[0])
+
+    first = broken.runpytest_subprocess("-p", "no:cacheprovider", BROKEN_ADAPTER, "--lockstep-construct=adam", *FAST)
+    first.assert_outcomes(failed=1)
+    folder = folder_of(first)
+    try:
+        assert folder.is_absolute() and folder.is_dir(), folder
+        (folder.parent / "stale.case").mkdir()
+        again = broken.runpytest_subprocess("-p", "no:cacheprovider", BROKEN_ADAPTER, "--lockstep-construct=adam",
+                                            *FAST)
+        again.assert_outcomes(failed=1)
+        assert folder_of(again) == folder and folder.is_dir() and not (folder.parent / "stale.case").exists()
+    finally:
+        shutil.rmtree(folder.parents[1], ignore_errors=True)
 
 
 def test_expectations_skip_and_xfail(broken: pytest.Pytester) -> None:
