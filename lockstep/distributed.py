@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from lockstep.adapters.data_parallel import data_parallel_session, engine_kind
 
@@ -636,7 +636,7 @@ def _die_with_launcher() -> None:
 class Worker:
     rank: int
     proc: subprocess.Popen[bytes]
-    log: Path | None  # stderr of ranks > 0 (rank 0 writes to the launcher's own)
+    log: IO[bytes] | None  # stderr of ranks > 0 (rank 0 writes to the launcher's own): a file with no name
 
 
 def launch(args: argparse.Namespace, loaded: tuple[Any, Any, Path], n: int) -> int:
@@ -711,28 +711,25 @@ def _worker_env(rank: int, n: int, port: int) -> dict[str, str]:
 def _supervise(args: argparse.Namespace, n: int, out: Path) -> int:
     argv = list(getattr(args, "_argv", None) or sys.argv[1:])
     port = free_port()
-    logs = Path(tempfile.mkdtemp(prefix="lockstep-replicas-"))
     workers: list[Worker] = []
     try:
         for rank in range(n):
-            log = logs / f"rank-{rank}.log" if rank else None
-            stream = open(log, "wb") if log is not None else None
+            # unnamed: nothing is left in the temporary folder, even by a launcher killed with SIGKILL
+            log = tempfile.TemporaryFile(prefix="lockstep-replica-") if rank else None
             try:
                 proc = subprocess.Popen([sys.executable, "-m", "lockstep", *argv], env=_worker_env(rank, n, port),
-                                        stdout=subprocess.DEVNULL if rank else None, stderr=stream)
-            finally:
-                if stream is not None:
-                    stream.close()
+                                        stdout=subprocess.DEVNULL if rank else None, stderr=log)
+            except BaseException:
+                if log is not None:
+                    log.close()
+                raise
             workers.append(Worker(rank, proc, log))
         return _wait(workers, out)
     finally:  # Ctrl-C or SIGTERM/SIGHUP: the replicas are stopped here, and the command says which and exits 130/143
         _stop(workers)
         for w in workers:
             if w.log is not None:
-                with contextlib.suppress(OSError):
-                    w.log.unlink()
-        with contextlib.suppress(OSError):
-            logs.rmdir()
+                w.log.close()
 
 
 def _wait(workers: list[Worker], out: Path) -> int:
@@ -778,6 +775,10 @@ def _signal_name(number: int) -> str:
         return f"signal {number}"
 
 
+LOG_TAIL_BYTES = 1 << 16
+"""How much of a replica's stderr is read for its last line: a replica that printed megabytes is not read whole."""
+
+
 def _cause(w: Worker) -> str:
     code = w.proc.returncode
     if code < 0:
@@ -786,8 +787,11 @@ def _cause(w: Worker) -> str:
         return f"(pid {w.proc.pid}) was stopped by {_signal_name(code - 128)} (exit code {code})"
     tail = ""
     if w.log is not None:
-        with contextlib.suppress(OSError):
-            lines = [line for line in w.log.read_text(errors="replace").splitlines() if line.strip()]
+        with contextlib.suppress(OSError, ValueError, AttributeError):  # AttributeError: no os.pread here
+            fd = w.log.fileno()
+            size = os.fstat(fd).st_size
+            end = os.pread(fd, min(size, LOG_TAIL_BYTES), max(0, size - LOG_TAIL_BYTES))  # offset left as it is
+            lines = [line for line in end.decode(errors="replace").splitlines() if line.strip()]
             tail = f": {lines[-1].strip()[:300]}" if lines else ""
     return f"(pid {w.proc.pid}) exited with code {code}{tail}"
 

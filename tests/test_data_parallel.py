@@ -341,6 +341,22 @@ def test_the_replica_a_signal_ended_is_named_not_the_one_that_lost_contact(tmp_p
     assert f"replica 1 of 2 (pid 101) was {name[stopped]}" in err, err
 
 
+def test_a_failed_replica_is_named_with_the_last_line_of_its_stderr(capsys) -> None:
+    """The replicas' stderr goes to files with no name (a SIGKILLed launcher left `lockstep-replicas-*` folders in
+    the temporary folder); the last line is read from the end, however much a replica printed before it."""
+    import tempfile
+
+    from lockstep import distributed
+
+    log = tempfile.TemporaryFile()
+    log.write(b"warning: noise\n" * 20_000 + b"RuntimeError: the real reason\n\n")
+    worker = distributed.Worker(1, _Proc(101, 1), log)
+    assert distributed._cause(worker) == "(pid 101) exited with code 1: RuntimeError: the real reason"
+    assert log.tell() == len(b"warning: noise\n") * 20_000 + len(b"RuntimeError: the real reason\n\n"), \
+        "reading the tail must not move the offset the replica writes at"
+    log.close()
+
+
 def test_certify_level_5_by_name_on_the_reference(tmp_path: Path, capsys) -> None:
     """The oracle against itself: certified, every comparison exact, and the level named in the report."""
     report = tmp_path / "cert"

@@ -67,9 +67,12 @@ def test_lockstep_run_launches_the_replicas_and_rank_0_writes(tmp_path: Path) ->
     path = write(tmp_path, norm="sync", replicas=3, samples=43, steps=6)
     ref, out = tmp_path / "ref", tmp_path / "out"
     assert main(["run", str(path), "--backend", "reference", "--out", str(ref), "-q"]) == 0
-    done = _lockstep("run", str(path), "--backend", "torch", "--out", str(out), "-q")
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    done = _lockstep("run", str(path), "--backend", "torch", "--out", str(out), "-q", env={"TMPDIR": str(scratch)})
     assert done.returncode == 0, done.stderr
     assert "6 steps on torch, 3 replicas" in done.stdout, done.stdout
+    assert not any(p.name.startswith("lockstep-replica") for p in scratch.iterdir()), list(scratch.iterdir())
     report = json.loads((out / "report.json").read_text())
     d = report["distribution"]
     assert (d["replicas"], d["world_size"], d["backend"], d["launcher"], d["engine"]) == \
