@@ -57,7 +57,8 @@ DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 SHOWN_AS = "/tmp/docs"  # the scratch folder, as the shown outputs name it
 MARKER = re.compile(r"^<!-- output: (?P<spec>.*?) -->\n```[^\n]*\n(?P<body>.*?)^```$", re.M | re.S)
 NUMBER = re.compile(r"(?<![\w.])[-+]?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?(?![\w.])", re.I)
-TIMING = re.compile(r"\b\d+(?:\.\d+)?(?: ?s\b| step/s|(?= ms\b)| examples/s)|eta \d+:\d+|\(total +\d+s\)")
+TIMING = re.compile(r"\b\d+(?:\.\d+)?(?: ?s\b| step/s|(?= ms\b)| examples/s)|eta \d+:\d+|\(total +\d+s\)"
+                    r"|\b\d+(?= runs after \d+ warm-up)")  # latency: as many runs as fit the time (a loaded machine)
 WHERE = re.compile(r"\((?:worst: [^)]*|step \d+(?:, [^)]*)?)\)")
 GROWTH = re.compile(r"×\d+(?:\.\d+)?")
 ROUNDOFF = re.compile(r"(?<![\w.])[-+]?\d+(?:\.\d+)?e[-+]?\d+(?![\w.])", re.I)
