@@ -442,7 +442,6 @@ def run(recipe: PathLike | Recipe, backend: str = "reference", out: PathLike | N
     import time
 
     from lockstep import tensorboard as tb
-    from lockstep.checkpoint import checkpoints
     from lockstep.effective import RESOLVED, as_integer, as_threads, resolved_yaml
     from lockstep.progress import Progress
     from lockstep.runfolder import (
@@ -485,22 +484,15 @@ def run(recipe: PathLike | Recipe, backend: str = "reference", out: PathLike | N
     name = eff.recipe.metadata.name
     folder_path = default_out(out, name, backend)
     inputs = recipe_inputs(eff.path or eff.base / "<recipe>", (eff.recipe, eff.model, eff.base))
+    checkpointed = eff.recipe.checkpoint is not None
     folder = claim(folder_path, outputs=RUN_OUTPUTS, inputs=inputs,
-                   mode="resume" if resume else "overwrite" if overwrite else "fresh", prog="lockstep run")
+                   mode="resume" if resume else "overwrite" if overwrite else "fresh", prog="lockstep run",
+                   checkpointed=checkpointed if resume else None)  # (its note about nothing to resume, in notes)
     writer = None
     try:
         for note in folder.notes:
             say(note)
-        checkpointed = eff.recipe.checkpoint is not None
         where = folder.path
-        if resume:  # said before training starts from step 0, not after
-            if not checkpointed:
-                say(f"--resume: nothing to resume: the recipe writes no checkpoints (no `checkpoint:` section); "
-                    f"training from step 0 into {where}")
-            elif (where / "checkpoints").exists() and not (where / "checkpoints").is_dir():
-                raise LockstepError(f"{where / 'checkpoints'} is not a folder; remove it, or use another --out")
-            elif not checkpoints(where / "checkpoints"):
-                say(f"--resume: nothing to resume in {where} (no checkpoint); training from step 0")
         prep = prepare_loaded(eff.recipe, eff.model, eff.base, steps, eff.path)
         adapter, session = build_session(prep, backend, device, threads)
         folder.start()  # --overwrite removes the previous run's files now, not before the backend was built

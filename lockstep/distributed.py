@@ -421,20 +421,9 @@ def _write_resolved(args: argparse.Namespace, out: Path) -> dict[str, Any] | int
             "recipe_resolved": {"file": RESOLVED, "sha256": hashlib.sha256(text.encode()).hexdigest()}}
 
 
-def _resume_messages(args: argparse.Namespace, out: Path, checkpointed: bool) -> int | None:
-    from lockstep.checkpoint import checkpoints
-
-    if not args.resume:
-        return None
-    if not checkpointed:
-        _say(f"--resume: nothing to resume: the recipe writes no checkpoints (no `checkpoint:` section); training "
-             f"from step 0 into {out}")
-    elif (out / "checkpoints").exists() and not (out / "checkpoints").is_dir():
-        _say(f"{out / 'checkpoints'} is not a folder; remove it, or use another --out")
-        return 2
-    elif not checkpoints(out / "checkpoints"):
-        _say(f"--resume: nothing to resume in {out} (no checkpoint); training from step 0")
-    return None
+def _checkpointed(args: argparse.Namespace, recipe: Any) -> bool | None:
+    """claim's `checkpointed`: for --resume, whether the recipe writes checkpoints (None: not resuming)."""
+    return recipe.checkpoint is not None if args.resume else None
 
 
 def train_replicas(args: argparse.Namespace, loaded: tuple[Any, Any, Path], n: int, world: World | None) -> int:
@@ -462,14 +451,12 @@ def train_replicas(args: argparse.Namespace, loaded: tuple[Any, Any, Path], n: i
             mode = "resume" if args.resume else "overwrite" if args.overwrite else "fresh"
             try:
                 folder = claim(out, outputs=RUN_OUTPUTS, inputs=recipe_inputs(args.recipe, loaded), mode=mode,
-                               prog="lockstep run")
+                               prog="lockstep run", checkpointed=_checkpointed(args, recipe))
                 for note in folder.notes:
                     _say(note)
             except FolderError as exc:
                 print(exc, file=sys.stderr)
                 code = 2
-        if replica.writer and code == 0 and not launched:  # (a launcher said it already)
-            code = _resume_messages(args, out, recipe.checkpoint is not None) or 0
         code = replica.agree(code)
         if code == 0:
             code = _train(args, out, folder, n, replica)
@@ -649,7 +636,7 @@ def launch(args: argparse.Namespace, loaded: tuple[Any, Any, Path], n: int) -> i
     try:
         out = out_folder(args, recipe)
         folder = claim(out, outputs=RUN_OUTPUTS, inputs=recipe_inputs(args.recipe, loaded), mode=mode,
-                       prog="lockstep run")
+                       prog="lockstep run", checkpointed=_checkpointed(args, recipe))
     except FolderError as exc:
         print(exc, file=sys.stderr)
         return 2
@@ -663,9 +650,6 @@ def launch(args: argparse.Namespace, loaded: tuple[Any, Any, Path], n: int) -> i
         if problem:
             _say(problem)
             return 2
-        code = _resume_messages(args, out, recipe.checkpoint is not None)
-        if code:
-            return code
         try:
             folder.start()
         except FolderError as exc:

@@ -443,13 +443,16 @@ def contents(folder: Path) -> list[str]:
 
 
 def claim(folder: str | os.PathLike[str], *, outputs: Sequence[str], inputs: Iterable[str | os.PathLike[str]] = (),
-          mode: Mode = "fresh", prog: str = "lockstep", hint: str | None = None) -> RunFolder:
+          mode: Mode = "fresh", prog: str = "lockstep", hint: str | None = None,
+          checkpointed: bool | None = None) -> RunFolder:
     """Create (if needed), lock and prepare `folder` for a command that writes `outputs` into it.
 
     mode "fresh": the folder must be new or empty; "resume": whatever is there is kept; "overwrite": the
     `outputs` already there are removed (nothing else is) when the command calls `start()`. `inputs` are
     checked first: no output may be or contain one. `hint` ends the refusal of a non-empty folder (default:
-    how to get past it with the flags of `lockstep run`). Raises FolderError (exit 2)."""
+    how to get past it with the flags of `lockstep run`). `checkpointed`, for a run's --resume: whether its recipe
+    writes checkpoints; with nothing to resume, the folder is refused as resume_note says, or the note is added to
+    `notes`. Raises FolderError (exit 2), leaving the folder as it was."""
     path = Path(folder)
     inputs = list(inputs)
     check_outputs(path, outputs, inputs, prog)
@@ -466,15 +469,15 @@ def claim(folder: str | os.PathLike[str], *, outputs: Sequence[str], inputs: Ite
     try:
         _write_holder(fd, prog)
         notes = _finish_interrupted(path, outputs)
+        if mode == "resume" and checkpointed is not None and (note := resume_note(path, checkpointed, outputs)):
+            notes.append(note)
         if mode == "fresh":
             found = contents(path)
             if found:
                 ours = [n for n in found if n in outputs]
-                listed = ", ".join(n + ("/" if (path / n).is_dir() else "") for n in found[:6])
-                listed += f" and {len(found) - 6} more" if len(found) > 6 else ""
                 what = "another run" if ours else "files that are not from a Lockstep run"
                 raise FolderError(
-                    f"{prog}: {_shown(path)} already holds {what} ({listed}); "
+                    f"{prog}: {_shown(path)} already holds {what} ({_listed(path, found)}); "
                     + (hint or ("continue that run with --resume, replace it with --overwrite, or choose another "
                                 "--out" if ours else "choose another --out, or --overwrite to write beside them")))
         # a probe: an unwritable folder is found here, not after the first training step
@@ -488,6 +491,45 @@ def claim(folder: str | os.PathLike[str], *, outputs: Sequence[str], inputs: Ite
         _unclaim(path, fd, created, had_lock, parents)
         raise
     return RunFolder(path, fd, notes, created, mode=mode, outputs=outputs, prog=prog, parents=parents)
+
+
+def _listed(path: Path, found: Sequence[str]) -> str:
+    listed = ", ".join(n + ("/" if (path / n).is_dir() else "") for n in found[:6])
+    return listed + (f" and {len(found) - 6} more" if len(found) > 6 else "")
+
+
+def restart_problem(path: Path, outputs: Sequence[str], prog: str = "lockstep run") -> str | None:
+    """Why `--resume` must not start from step 0 in `path`, which holds no checkpoint: a finished run (its
+    report.json: another recipe's, or one that wrote no checkpoints) or files that are not a run's, which a fresh run
+    refuses to clobber and --resume replaced without a word. None for an empty folder or a run that stopped before
+    its first checkpoint (a preempted job that always passes --resume starts it again)."""
+    found = contents(path)
+    foreign = [n for n in found if n not in outputs]
+    if not foreign and "report.json" not in found:
+        return None
+    what, fix = (("files that are not from a Lockstep run", "choose another --out, or --overwrite to write beside "
+                  "them") if foreign else ("a finished run", "replace it with --overwrite, or choose another --out"))
+    return f"{prog}: --resume: nothing to resume in {_shown(path)} (no checkpoint), and it holds {what} " \
+           f"({_listed(path, found)}); {fix}"
+
+
+def resume_note(path: Path, checkpointed: bool, outputs: Sequence[str]) -> str | None:
+    """What `--resume` says before it trains from step 0 (None: there is a checkpoint to resume from), or FolderError
+    where it must not (restart_problem; `checkpoints` not a folder). One wording for one process and the replicas."""
+    from lockstep.checkpoint import checkpoints
+
+    ckpts = path / "checkpoints"
+    if checkpointed and ckpts.exists() and not ckpts.is_dir():
+        raise FolderError(f"lockstep run: {ckpts} is not a folder; remove it, or use another --out")
+    if checkpointed and checkpoints(ckpts):
+        return None
+    problem = restart_problem(path, outputs)
+    if problem is not None:
+        raise FolderError(problem)
+    if not checkpointed:
+        return (f"--resume: nothing to resume: the recipe writes no checkpoints (no `checkpoint:` section); training "
+                f"from step 0 into {path}")
+    return f"--resume: nothing to resume in {path} (no checkpoint); training from step 0"
 
 
 def missing_folders(folder: Path) -> list[Path]:

@@ -206,6 +206,31 @@ def test_resume_with_nothing_to_resume_says_so_before_training(tmp_path: Path, c
     assert "the recipe writes no checkpoints" in said[1]
 
 
+def test_resume_with_nothing_to_resume_never_replaces_a_finished_run_or_foreign_files(tmp_path: Path,
+                                                                                      capsys) -> None:
+    """--resume into another recipe's finished run that wrote no checkpoints replaced it from step 0 with exit 0
+    (without --resume it is refused), and wrote a run beside someone's notes.txt, which a fresh run refuses."""
+    no_ckpt = _recipe(tmp_path, TINY.replace("checkpoint: {every: 10, keep: 2}\n", ""), "nock.yaml")
+    out = tmp_path / "out"
+    assert _run(no_ckpt, out) == 0
+    before = (out / "report.json").read_bytes()
+    capsys.readouterr()
+    assert _run(_recipe(tmp_path), out, "--resume", "--steps", "5") == 2
+    err = capsys.readouterr().err
+    assert f"--resume: nothing to resume in {out} (no checkpoint), and it holds a finished run (loss.svg, " \
+           "metrics.jsonl, recipe.resolved.yaml, report.json); replace it with --overwrite" in err, err
+    assert (out / "report.json").read_bytes() == before
+    assert _run(no_ckpt, out, "--resume") == 2  # its own recipe too: training again from 0 is --overwrite's
+    foreign = tmp_path / "notes"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep")
+    capsys.readouterr()
+    assert _run(_recipe(tmp_path), foreign, "--resume") == 2
+    assert "holds files that are not from a Lockstep run (notes.txt); choose another --out, or --overwrite to " \
+           "write beside them" in capsys.readouterr().err
+    assert sorted(p.name for p in foreign.iterdir()) == ["notes.txt"]
+
+
 # ------------------------------------------------------------------------------------ outputs never over inputs
 def test_an_output_never_overwrites_an_input(tmp_path: Path, capsys) -> None:
     folder = tmp_path / "w"
