@@ -688,7 +688,7 @@ def _names(value: str | Iterable[str] | None, flag: str) -> tuple[str, ...] | No
     if not isinstance(value, str) and (not isinstance(value, Iterable) or isinstance(value, (bytes, Mapping))):
         raise LockstepError(f"{flag}: expected names (a list, or one comma-separated string), got {_got(value)}")
     items = value.split(",") if isinstance(value, str) else [_text(v, flag, "a name") for v in value]
-    names = tuple(s.strip() for s in items if s.strip())
+    names = tuple(dict.fromkeys(s.strip() for s in items if s.strip()))  # named twice is asked once
     if not names:
         raise LockstepError(f"{flag} {escape_text(repr(value))} names nothing; give one or more, or leave {flag} out "
                             "for all")
@@ -757,8 +757,6 @@ def certify(adapter: str | Adapter, *, levels: str | int | Iterable[int | str] =
         raise LockstepError(f"--dtype: expected float32 and/or float64, got {escape_text(repr(dtypes))}")
     chosen = _names(constructs, "--construct")
     chosen_devices = _names(devices, "--device")
-    if chosen_devices:  # a device named twice is certified once, as one that devices() lists twice
-        chosen_devices = tuple(dict.fromkeys(chosen_devices))
     explicit = report if report is not True and report is not False else None
     check_out_arg(None if explicit is None else _path(explicit, "report"), "--report", "lockstep certify")
     made: list[Path] = []  # report folders this call creates: removed again if it stops before writing to them

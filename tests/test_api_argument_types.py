@@ -227,6 +227,14 @@ def test_the_certify_command_refuses_an_empty_list(argv: list[str], tmp_path: Pa
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_dtype_named_twice_is_certified_once(tmp_path: Path) -> None:
+    """`--dtype float64,float64` ran every check twice: two identical test cases in junit.xml, counts doubled, and
+    two failing checks writing one failure folder. Devices and constructs were already taken once."""
+    cert = lockstep.certify("reference", levels="1", constructs="dense,dense", dtypes="float64,float64",
+                            devices="cpu,cpu", examples=1, report=tmp_path / "r", jobs=1)
+    assert [(c.construct, c.dtype, c.device) for c in cert.checks] == [("dense", "float64", "cpu")], cert.checks
+
+
 # ------------------------------------------------------------------------------------------- 5: ignored flags
 def test_adapters_filters_by_adapter_and_refuses_an_unknown_one(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["adapters", "--adapter", "nosuch"]) == 2
