@@ -262,3 +262,10 @@ def _main(argv: list[str] | None) -> int:
         return int(module.run(args))
     except BrokenPipeError:
         return 0
+    except Exception as exc:  # a bug (in Lockstep or an adapter), not bad input: one line, the traceback on request
+        if exc is getattr(sys.stdout, "failed", None) or os.environ.get("LOCKSTEP_DEBUG"):
+            raise  # standard output's own error (full, closed) is main's to say
+        from lockstep.errors import internal_error
+
+        print(internal_error(f"lockstep {args.command}", exc), file=sys.stderr)
+        return 1

@@ -240,6 +240,11 @@ def _set(data: Any, change: Override) -> None:
                 if node.get(part) is not None:
                     raise LockstepError(f"{change.said}: `{format_path([*done, part])}` is {wording.said(node[part])}, "
                                         "not a mapping")
+                following = parts[i + 1]
+                if isinstance(following, int) or following.isdigit():  # (it said "is a mapping, not a list")
+                    where = format_path([*done, part])
+                    raise LockstepError(f"{change.said}: `{where}` is not in the recipe, so it has no item "
+                                        f"{following} to set; give the whole list: --set '{where}=[...]'")
                 node[part] = {}  # a section left to its defaults: the override spells it out
                 change.created = change.created or format_path([*done, part])
             elif last and part not in node:

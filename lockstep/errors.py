@@ -33,3 +33,10 @@ class RunError(LockstepError):
 
     def __init__(self, message: str, exit_code: int = 2, diagnostics: list[Any] | None = None) -> None:
         super().__init__(message, exit_code, diagnostics)
+
+
+def internal_error(prog: str, exc: BaseException) -> str:
+    """What a command says about an exception that is a bug in Lockstep (or an adapter), not bad input: one line,
+    the traceback only on request, as a user was promised no traceback."""
+    return (f"{prog}: internal error ({type(exc).__name__}: {exc}); set LOCKSTEP_DEBUG=1 for the traceback and "
+            "please report it")

@@ -31,7 +31,7 @@ from lockstep.spec.files import NotRegularFileError, file_kind, open_regular
 from lockstep.spec.losses import CLASS_INDEX_LOSSES
 from lockstep.spec.npy import read_npz_header
 from lockstep.spec.paths import resolve_path
-from lockstep.spec.semantics.data import csv_records, csv_row
+from lockstep.spec.semantics.data import LARGEST_CLASS, WIDE_FLOAT, csv_records, csv_row
 
 PROBABILITY_LOSSES = ("binary_crossentropy", "categorical_crossentropy")  # targets are probabilities in [0, 1]
 
@@ -181,6 +181,8 @@ def _load_npz(path: Path, features: str, targets: str, *, probabilities: bool = 
             raise DataError(f"{path}: `{key}` is a scalar; it needs a leading sample axis")
         if not (np.issubdtype(a.dtype, np.number) or a.dtype == np.bool_) or np.iscomplexobj(a):
             raise DataError(f"{path}: `{key}` has dtype {a.dtype}; it must be real numbers")
+        if np.issubdtype(a.dtype, np.floating) and a.dtype.itemsize > 8:
+            raise DataError(f"{path}: `{key}` is {a.dtype}: {WIDE_FLOAT}")
         if np.issubdtype(a.dtype, np.floating) and not np.all(np.isfinite(a)):
             first = np.argwhere(~np.isfinite(a))[0]
             raise DataError(f"{path}: `{key}` holds a non-finite value at index {tuple(int(i) for i in first)}")
@@ -303,12 +305,14 @@ class Dataset:
 
 # -------------------------------------------------------------------------------------------- prepare
 def prepare(recipe: Recipe, base_dir: Path, input_dtype: str = "float", *,
-            input_shape: tuple[int, ...] | None = None, output_shape: tuple[int, ...] | None = None) -> Dataset:
+            input_shape: tuple[int, ...] | None = None, output_shape: tuple[int, ...] | None = None,
+            vocabulary: int | None = None) -> Dataset:
     """Load, split, preprocess and cast the recipe's data.
 
     `input_dtype` is the model input's dtype (`int64` token indices are not preprocessed). With the
     model's per-sample `input_shape`/`output_shape`, the data is checked against them (file sources
-    cannot be checked statically) and 1-D float targets become [n, 1] only where the model outputs [1].
+    cannot be checked statically) and 1-D float targets become [n, 1] only where the model outputs [1];
+    with `vocabulary` (the smallest input_dim of the embeddings the input feeds), every token index against it.
     """
     x, y = load_source(recipe, base_dir)
     where = _describe(recipe, base_dir)
@@ -334,6 +338,9 @@ def prepare(recipe: Recipe, base_dir: Path, input_dtype: str = "float", *,
                             "integer indices (`dtype: int64`)")
         if not np.issubdtype(x_train.dtype, np.integer) and not np.array_equal(x_train, np.round(x_train)):
             raise DataError(f"{where}: the model takes integer indices but the features are not integers")
+        if vocabulary is not None:  # before the cast: 1e20 is not an int64
+            for a, rows in ((x_train, train), (x_eval, held if n_eval else train)):
+                _tokens_within(a, vocabulary, where, rows)
         x_train, x_eval = x_train.astype(np.int64), x_eval.astype(np.int64)
     else:
         x_train, x_eval = x_train.astype(np.float64), x_eval.astype(np.float64)
@@ -352,18 +359,61 @@ def prepare(recipe: Recipe, base_dir: Path, input_dtype: str = "float", *,
                    recipe.data.drop_last, recipe.seed, held_out=bool(n_eval))
 
 
+def _tokens_within(a: np.ndarray, vocabulary: int, where: str, rows: np.ndarray) -> None:
+    """Every token index in [0, vocabulary), or a DataError naming the first that is not (it stopped the run at its
+    first batch, with a traceback, after the run folder was made)."""
+    bad = (a < 0) | (a >= vocabulary)
+    if a.size and bad.any():
+        first = tuple(int(i) for i in np.argwhere(bad)[0])
+        at = f" {list(first[1:])}" if len(first) > 1 else ""
+        raise DataError(f"{where}: sample {int(rows[first[0]])}'s token{at} is {a[first]:g}, outside the embedding's "
+                        f"input_dim {vocabulary} (tokens 0 to {vocabulary - 1})")
+
+
 def _standardize(p: object, x_train: np.ndarray, x_eval: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(x − mean) / std per feature, fitted on the training split (a constant feature keeps std 1)."""
-    mean, std = x_train.mean(axis=0), x_train.std(axis=0)
-    std = np.where(std > 0, std, 1.0)
-    return (x_train - mean) / std, (x_eval - mean) / std
+    """(x − mean) / std per feature, fitted on the training split (a constant feature keeps std 1).
+
+    A feature whose moments overflow float64 (values beyond about 1e154 square to inf, and x / inf is 0: the
+    feature silently became zeros) is computed as (x/c − mean/c) / (std/c) with c = max |x| instead, the same
+    number; every other feature keeps the plain formula, bit for bit."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean, std = x_train.mean(axis=0), x_train.std(axis=0)
+        wide = ~(np.isfinite(mean) & np.isfinite(std))
+    if not wide.any():
+        std = np.where(std > 0, std, 1.0)
+        return (x_train - mean) / std, (x_eval - mean) / std
+    c = np.where(wide, np.abs(x_train).max(axis=0, initial=0.0), 1.0)
+    scaled_mean, scaled_std = (x_train / c).mean(axis=0), (x_train / c).std(axis=0)
+    scaled_std = np.where(scaled_std > 0, scaled_std, 1.0)
+    plain_std = np.where(wide, 1.0, np.where(std > 0, std, 1.0))
+    plain_mean = np.where(wide, 0.0, mean)
+
+    def apply(x: np.ndarray) -> np.ndarray:
+        with np.errstate(over="ignore", invalid="ignore"):  # the plain columns of `wide`, discarded below
+            return np.where(wide, (x / c - scaled_mean) / scaled_std, (x - plain_mean) / plain_std)
+
+    return apply(x_train), apply(x_eval)
 
 
 def _min_max(p: Any, x_train: np.ndarray, x_eval: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """low + (x − min) / (max − min) · (high − low) per feature, fitted on the training split."""
-    lo, hi = x_train.min(axis=0), x_train.max(axis=0)
-    span = np.where(hi > lo, hi - lo, 1.0)
-    return p.low + (x_train - lo) / span * (p.high - p.low), p.low + (x_eval - lo) / span * (p.high - p.low)
+    """low + (x − min) / (max − min) · (high − low) per feature, fitted on the training split.
+
+    Where max − min overflows float64 (−1e308 to 1e308: the feature became NaN), the quotient is taken of halves,
+    (x/2 − min/2) / (max/2 − min/2), the same number; other features keep the plain formula, bit for bit."""
+    lo, hi = x_train.min(axis=0, initial=np.inf), x_train.max(axis=0, initial=-np.inf)
+    with np.errstate(over="ignore", invalid="ignore"):
+        span = np.where(hi > lo, hi - lo, 1.0)
+    wide = ~np.isfinite(span)
+    if not wide.any():
+        return p.low + (x_train - lo) / span * (p.high - p.low), p.low + (x_eval - lo) / span * (p.high - p.low)
+    half = np.where(wide, hi / 2 - lo / 2, 1.0)
+    span = np.where(wide, 1.0, span)
+
+    def apply(x: np.ndarray) -> np.ndarray:
+        with np.errstate(over="ignore", invalid="ignore"):
+            return p.low + np.where(wide, (x / 2 - lo / 2) / half, (x - lo) / span) * (p.high - p.low)
+
+    return apply(x_train), apply(x_eval)
 
 
 def _one_hot(p: Any, y: np.ndarray, dtype: np.dtype, where: str) -> np.ndarray:
@@ -394,6 +444,8 @@ def _class_indices(y: np.ndarray, where: str) -> np.ndarray:
     if y.size and (not np.issubdtype(y.dtype, np.integer)
                    and not (np.all(np.isfinite(y)) and np.array_equal(y, np.round(y)))):
         raise DataError(f"{where}: class targets must be integers")
+    if y.size and y.max() >= LARGEST_CLASS:  # before the cast, which would wrap it to a negative number
+        raise DataError(f"{where}: class target {y.max():g} is not a class index (an integer from 0 to 2**63 - 1)")
     y = y.astype(np.int64)
     if y.size and y.min() < 0:
         raise DataError(f"{where}: class targets must be non-negative (found {int(y.min())})")

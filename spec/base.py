@@ -9,6 +9,7 @@ library indexes with. These two types are the only number types of the spec mode
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -18,6 +19,9 @@ SUPPORTED_VERSIONS = ("lockstep/v1",)
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 FLOAT_MAX = 1.7976931348623157e308  # the largest finite float64
+OVERFLOW = {"float32": float(2**128 - 2**103), "float64": math.inf}
+"""The smallest magnitude each dtype rounds to ±inf (float32: its largest finite number plus half an ulp): a value
+from float64 data at or beyond it is not representable in a recipe of that dtype."""
 
 
 def _finite_in_schema(schema: dict[str, Any]) -> None:

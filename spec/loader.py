@@ -483,7 +483,8 @@ def load_text(text: str, file: str = "<string>") -> list[LoadedDocument]:
                             ) from None
         if exc.context and exc.problem and exc.context_mark and exc.context_mark.line != getattr(mark, "line", -1):
             problem += f" ({exc.context} on line {exc.context_mark.line + 1})"
-        raise SpecError([*reader.errors, Diagnostic(file, line, col, "", f"invalid YAML: {problem}", code="yaml")]
+        kind = "JSON" if is_json else "YAML"  # what json.loads accepts and YAML does not (`"\ud800"`): still JSON's
+        raise SpecError([*reader.errors, Diagnostic(file, line, col, "", f"invalid {kind}: {problem}", code="yaml")]
                         ) from None
     except yaml.reader.ReaderError as exc:  # libyaml counts bytes of UTF-8, PyYAML characters
         line, col = (_byte_offset_to_line_col(text, exc.position) if _Parser.__name__.startswith("C")

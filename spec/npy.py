@@ -56,6 +56,12 @@ class ArrayInfo:
         return {"b": "bool", "?": "bool"}.get(self.kind, self.descr)
 
 
+_CODES = {"f": ("f", 4), "d": ("f", 8), "e": ("f", 2), "g": ("f", 16), "b": ("i", 1),
+          "B": ("u", 1), "h": ("i", 2), "H": ("u", 2), "i": ("i", 4), "I": ("u", 4), "l": ("i", struct.calcsize("l")),
+          "L": ("u", struct.calcsize("L")), "q": ("i", 8), "Q": ("u", 8)}
+"""A descr's type code without a size: its kind and bytes, as numpy reads it (`<b` is int8, not bool)."""
+
+
 def _itemsize(descr: str) -> tuple[str, int | None]:
     m = _DESCR.fullmatch(descr)
     if m is None:
@@ -65,8 +71,8 @@ def _itemsize(descr: str) -> tuple[str, int | None]:
         return "b", 1
     if kind == "O":
         return "O", 8
-    if not digits:
-        return kind, 1 if kind in "bB" else None
+    if not digits:  # a type code (`<f`, `<d`), as numpy reads it (np.dtype): numpy writes kind and size (`<f4`)
+        return _CODES.get(kind, (kind, None))
     size = int(digits)
     return kind, size * 4 if kind == "U" else size
 

@@ -11,8 +11,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
+from lockstep.reference.data import DataError, prepare
 from lockstep.runner import RunError, prepare_run
+from lockstep.spec.documents import Recipe
 
 RECIPE = """apiVersion: lockstep/v1
 kind: Recipe
@@ -55,9 +58,16 @@ def test_data_beyond_float32_is_refused_naming_the_sample(where: str, tmp_path: 
     rng = np.random.default_rng(1)
     x, y = rng.normal(size=(40, 2)), rng.normal(size=(40, 1))
     (x if where == "feature" else y)[17, 0] = -3e300
-    with pytest.raises(RunError) as caught:
-        prepare_run(_recipe(tmp_path, x=x, y=y))
-    message = str(caught.value)
+    path = _recipe(tmp_path, x=x, y=y)
+    with pytest.raises(RunError) as caught:  # validation reads the file's values first
+        prepare_run(path)
+    message = caught.value.diagnostics[0].message
+    assert f"holds the {where} value -3e+300 (sample 17 [0]), beyond the range of the recipe's dtype (float32" \
+        in message, message
+    recipe = Recipe.model_validate(yaml.safe_load(path.read_text()))  # and the run, for files validation skips
+    with pytest.raises(DataError) as loading:
+        prepare(recipe, tmp_path)
+    message = str(loading.value)
     assert f"sample 17's {where}" in message and "-3e+300" in message and "float32" in message, message
 
 

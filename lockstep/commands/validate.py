@@ -32,6 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from lockstep.api import validate
+    from lockstep.errors import internal_error
     from lockstep.spec import resources
     from lockstep.spec.diagnostics import escape_text
 
@@ -46,8 +47,7 @@ def run(args: argparse.Namespace) -> int:
     except Exception as exc:  # a bug, not bad input: still no traceback unless asked for
         if os.environ.get("LOCKSTEP_DEBUG"):
             raise
-        print(f"lockstep validate: internal error ({type(exc).__name__}: {exc}); set LOCKSTEP_DEBUG=1 for the "
-              "traceback and please report it", file=sys.stderr)
+        print(internal_error("lockstep validate", exc), file=sys.stderr)
         return 2
     out = render(args.format, list(result), files=result.files, documents=result.documents,
                  per_document=result.per_document, path_problems=result.path_problems, quiet=args.quiet)

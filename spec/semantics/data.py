@@ -27,13 +27,18 @@ from lockstep.spec.paths import missing_file, resolve_path
 from lockstep.spec.semantics.located import Located
 from lockstep.spec.semantics.located import diag as _diag
 
-__all__ = ["DIGITS_CLASSES", "DIGITS_SAMPLES", "DIGITS_SHAPES", "MAX_CSV_BYTES", "DataFacts", "apply_preprocessing",
-           "csv_records", "csv_row", "data_feature_shape", "num_classes", "num_samples", "source_facts", "total_steps"]
+__all__ = ["DIGITS_CLASSES", "DIGITS_SAMPLES", "DIGITS_SHAPES", "LARGEST_CLASS", "MAX_CSV_BYTES", "WIDE_FLOAT",
+           "DataFacts", "apply_preprocessing", "csv_records", "csv_row", "data_feature_shape", "is_class_index",
+           "num_classes", "num_samples", "source_facts", "total_steps"]
 
 DIGITS_SHAPES: dict[str, Shape] = {"flat": (64,), "image": (1, 8, 8)}
 DIGITS_SAMPLES = 1797
 DIGITS_CLASSES = 10
 MAX_CSV_BYTES = 64 * 1024 * 1024  # larger files are not read at validation time (checked when a run loads them)
+WIDE_FLOAT = ("wider than the float64 the reference computes in (its values would be rounded, and the largest "
+              "become inf): save the data as float64")
+"""Why float128 (long double) data is refused, by validation and by a run alike."""
+LARGEST_CLASS = 2**63  # a class index must be below it: an int64, as every backend holds class targets
 
 
 @dataclass
@@ -51,6 +56,8 @@ class DataFacts:
     approx_samples: int | None = None  # a large csv's row count estimated from its first MiB (memory check only)
     target_values: tuple[tuple[float, str], tuple[float, str], str] | None = None  # (low, where), (high, where), what
     target_fraction: tuple[float, str] | None = None  # a target that is not a whole number, and where
+    feature_values: tuple[tuple[float, str], tuple[float, str], str] | None = None  # as target_values, every feature
+    feature_fraction: tuple[float, str] | None = None  # a feature that is not a whole number (token indices), where
 
 
 def data_feature_shape(recipe: Recipe) -> Shape | None:
@@ -134,6 +141,10 @@ def _npz_facts(s: Any, full: Path, facts: DataFacts, doc: Located, out: list[Dia
             out.append(_diag(doc, ("data", "source", field), f"array `{key}` in `{s.path}` is {what}; it must be "
                              "real numbers with a leading sample axis", code="data"))
             bad = True
+        elif arrays[key].kind == "f" and (arrays[key].itemsize or 0) > 8:
+            out.append(_diag(doc, ("data", "source", field), f"array `{key}` in `{s.path}` is "
+                             f"{arrays[key].dtype_name}: {WIDE_FLOAT}", code="data"))
+            bad = True
     if bad:
         return
     x, y = arrays[s.features], arrays[s.targets]
@@ -162,6 +173,12 @@ def _npz_facts(s: Any, full: Path, facts: DataFacts, doc: Located, out: list[Dia
                                f"`{s.path}` array `{s.targets}`")
         if got.fraction is not None:
             facts.target_fraction = (got.fraction[0], _sample(got.fraction[1]))
+    got = values.get(s.features)
+    if got is not None and got.low is not None and got.high is not None:
+        facts.feature_values = ((got.low[0], _sample(got.low[1])), (got.high[0], _sample(got.high[1])),
+                                f"`{s.path}` array `{s.features}`")
+        if got.fraction is not None:
+            facts.feature_fraction = (got.fraction[0], _sample(got.fraction[1]))
 
 
 def _sample(index: tuple[int, ...]) -> str:
@@ -199,7 +216,7 @@ def csv_row(row: list[str], width: int, names: list[str], col: int, target_type:
         fast = None
     if fast is not None and all(map(math.isfinite, fast)):
         v = fast[col] if 0 <= col < width else 0.0
-        if not (target_type == "class_index" and (v < 0 or v != int(v))) and not (probabilities and not 0 <= v <= 1):
+        if not (target_type == "class_index" and not is_class_index(v)) and not (probabilities and not 0 <= v <= 1):
             return fast
     out = []  # cell by cell, for the message naming the first bad one
     for c, cell in enumerate(row):
@@ -211,13 +228,18 @@ def csv_row(row: list[str], width: int, names: list[str], col: int, target_type:
             raise ValueError(f"`{cell.strip()}` in column {_column(names, c)} is not a number")
         if not math.isfinite(v):
             raise ValueError(f"`{cell.strip()}` in column {_column(names, c)} is not a finite number")
-        if c == col and target_type == "class_index" and (v < 0 or v != int(v)):
-            raise ValueError(f"target `{cell.strip()}` is not a class index (a non-negative integer)")
+        if c == col and target_type == "class_index" and not is_class_index(v):
+            raise ValueError(f"target `{cell.strip()}` is not a class index (an integer from 0 to 2**63 - 1)")
         if c == col and probabilities and not 0.0 <= v <= 1.0:
             raise ValueError(f"target `{cell.strip()}` in column {_column(names, c)} is outside [0, 1]: `{loss}` "
                              "takes probabilities (or 0/1 labels) as targets")
         out.append(v)
     return out
+
+
+def is_class_index(v: float) -> bool:
+    """Whether `v` is a class index: a whole number from 0, below LARGEST_CLASS (1e20 became -2**63 in int64)."""
+    return 0 <= v < LARGEST_CLASS and v == int(v)
 
 
 def _column(names: list[str], c: int) -> str:
@@ -246,7 +268,12 @@ def _csv_facts(s: Any, full: Path, facts: DataFacts, doc: Located, out: list[Dia
             col = (names.index(s.target) if s.target in names else None) if isinstance(s.target, str) \
                 else (s.target % width if -width <= s.target < width else None)
             data_rows = rows if s.header else itertools.chain([first], rows)
-            count, target = 0, _Range()
+            if isinstance(s.target, str) and names.count(s.target) > 1:  # as a run refuses it
+                out.append(_diag(doc, ("data", "source", "target"), f"`{s.path}`:1: column `{s.target}` appears "
+                                 f"{names.count(s.target)} times in the header; name the target by its index",
+                                 code="data"))
+                return
+            count, target, features = 0, _Range(), _Range()
             for line, row in data_rows:
                 count += 1
                 if col is not None:  # a bad cell or row: a run stops there, so validation says so (once)
@@ -256,6 +283,7 @@ def _csv_facts(s: Any, full: Path, facts: DataFacts, doc: Located, out: list[Dia
                         out.append(_diag(doc, ("data", "source", "path"), f"`{s.path}`:{line}: {exc}", code="data"))
                         return
                     target.add(values[col], f"line {line}")
+                    features.add_all(values[:col] + values[col + 1:], f"line {line}")
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         out.append(_diag(doc, ("data", "source", "path"), f"cannot read `{s.path}`: {exc}", code="data"))
         return
@@ -281,20 +309,35 @@ def _csv_facts(s: Any, full: Path, facts: DataFacts, doc: Located, out: list[Dia
     if target.low is not None:
         column = f"column `{names[col]}`" if names else f"column {col}"  # type: ignore[index]
         facts.target_values = (target.low, target.high, f"`{s.path}` {column}")  # type: ignore[assignment]
+        facts.target_fraction = target.fraction
+    if features.low is not None:
+        facts.feature_values = (features.low, features.high, f"`{s.path}`")  # type: ignore[assignment]
+        facts.feature_fraction = features.fraction
 
 
 class _Range:
-    """The smallest and largest value of a column, with their lines (each value a finite number: csv_row)."""
+    """The smallest and largest value of a column (or columns), with their lines, and the first value that is not a
+    whole number (each value a finite number: csv_row)."""
 
     def __init__(self) -> None:
         self.low: tuple[float, str] | None = None
         self.high: tuple[float, str] | None = None
+        self.fraction: tuple[float, str] | None = None
 
     def add(self, v: float, line: str) -> None:
         if self.low is None or v < self.low[0]:
             self.low = (v, line)
         if self.high is None or v > self.high[0]:
             self.high = (v, line)
+        if self.fraction is None and not v.is_integer():
+            self.fraction = (v, line)
+
+    def add_all(self, values: list[float], line: str) -> None:
+        if values:
+            self.add(min(values), line)
+            self.add(max(values), line)
+            if self.fraction is None:
+                self.fraction = next(((v, line) for v in values if not v.is_integer()), None)
 
 
 def apply_preprocessing(recipe: Recipe, facts: DataFacts, doc: Located, out: list[Diagnostic]) -> None:

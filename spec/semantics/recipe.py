@@ -13,7 +13,7 @@ import math
 from pathlib import Path
 
 from lockstep.spec import distribution, resources
-from lockstep.spec.base import FLOAT_MAX, Shape
+from lockstep.spec.base import FLOAT_MAX, OVERFLOW, Shape
 from lockstep.spec.diagnostics import Diagnostic
 from lockstep.spec.documents import Model, Recipe
 from lockstep.spec.graph import ModelGraph, Node, build_graph
@@ -222,6 +222,7 @@ def _check_against_model(recipe: Recipe, model: Model, graph: ModelGraph, facts:
                                  f"but embedding `{n.name}` of the model{ref} has input_dim "
                                  f"{n.layer.input_dim}", code="data",  # type: ignore[attr-defined]
                                  expected=f"input_dim >= {facts.vocab}"))
+    out.extend(_check_values(recipe, graph, facts, ref, doc))
     out.extend(_check_batch_norm(recipe, graph, n_train, ref, doc))
     out.extend(_check_loss(recipe, graph, facts, ref, doc))
     if "accuracy" in recipe.evaluation.metrics and facts.target_kind == "float":
@@ -229,6 +230,54 @@ def _check_against_model(recipe: Recipe, model: Model, graph: ModelGraph, facts:
         out.append(_diag(doc, ("evaluation", "metrics", i), f"`accuracy` needs class targets; {facts.label} gives "
                          "real-valued targets", code="metric"))
     return out
+
+
+def _check_values(recipe: Recipe, graph: ModelGraph, facts: DataFacts, ref: str, doc: Located) -> list[Diagnostic]:
+    """A data file's values as a run will take them (it refuses the rest at loading, or failed mid-run): token
+    indices whole and inside every embedding they index; features, min_max's bounds and real-valued targets
+    within the recipe's dtype where nothing rescales them."""
+    out: list[Diagnostic] = []
+    inp, where = graph.model.inputs[0], ("data", "source", "path")
+    kinds = [p.type for p in recipe.data.preprocessing]
+    if inp.dtype == "int64" and facts.feature_fraction is not None:
+        value, at = facts.feature_fraction
+        return [_diag(doc, where, f"input `{inp.name}` of the model{ref} takes integer indices, but "
+                      f"{facts.label} holds {value:g} ({at})", code="data", expected="whole numbers")]
+    if inp.dtype == "int64" and facts.feature_values is not None:
+        (low, low_at), (high, high_at), what = facts.feature_values
+        for n in graph.nodes:
+            dim = getattr(n.layer, "input_dim", None)
+            if n.type == "embedding" and inp.name in n.inputs and dim is not None and (low < 0 or high >= dim):
+                bad, at = (low, low_at) if low < 0 else (high, high_at)
+                return [_diag(doc, where, f"{what} holds token {bad:g} ({at}), but embedding `{n.name}` of the "
+                              f"model{ref} has input_dim {dim}", code="data", expected=f"tokens 0 to {dim - 1}")]
+    limit = OVERFLOW[recipe.dtype]
+    for i, p in enumerate(recipe.data.preprocessing):
+        for side in ("low", "high") if p.type == "min_max" else ():
+            if abs(getattr(p, side)) >= limit:
+                out.append(_diag(doc, ("data", "preprocessing", i, side), f"min_max scales features to "
+                                 f"{getattr(p, side):g}, beyond the range of the recipe's dtype ({_range(recipe)})",
+                                 code="range", expected=f"within ±{_range(recipe, True)}"))
+    rescaled = "standardize" in kinds or "min_max" in kinds
+    unscaled = [] if inp.dtype == "int64" or rescaled else [("feature", facts.feature_values)]
+    if "one_hot" not in kinds and recipe.loss.type not in CLASS_INDEX_LOSSES:
+        unscaled.append(("target", facts.target_values))
+    for kind, values in unscaled:
+        if values is None:
+            continue
+        (low, low_at), (high, high_at), what = values
+        if max(-low, high) >= limit:
+            bad, at = (low, low_at) if -low >= high else (high, high_at)
+            out.append(_diag(doc, where, f"{what} holds the {kind} value {bad:g} ({at}), beyond the range of the "
+                             f"recipe's dtype ({_range(recipe)})", code="range",
+                             expected=f"values within ±{_range(recipe, True)}"))
+    return out
+
+
+def _range(recipe: Recipe, bare: bool = False) -> str:
+    """The recipe's dtype and its largest finite number, as a run names them."""
+    top = "3.40282e+38" if recipe.dtype == "float32" else f"{FLOAT_MAX:.6g}"
+    return top if bare else f"{recipe.dtype}: ±{top}"
 
 
 def _check_batch_norm(recipe: Recipe, graph: ModelGraph, n_train: int | None, ref: str,
