@@ -167,18 +167,17 @@ def _npz_facts(s: Any, full: Path, facts: DataFacts, doc: Located, out: list[Dia
             out.append(_diag(doc, ("data", "source", "path"), f"`{s.path}`: `{key}` holds a non-finite value "
                              f"({bad[0]}) at index {bad[1]}", code="data"))
             return
-    got = values.get(s.targets)
-    if got is not None and got.low is not None and got.high is not None:
-        facts.target_values = ((got.low[0], _sample(got.low[1])), (got.high[0], _sample(got.high[1])),
-                               f"`{s.path}` array `{s.targets}`")
-        if got.fraction is not None:
-            facts.target_fraction = (got.fraction[0], _sample(got.fraction[1]))
-    got = values.get(s.features)
-    if got is not None and got.low is not None and got.high is not None:
-        facts.feature_values = ((got.low[0], _sample(got.low[1])), (got.high[0], _sample(got.high[1])),
-                                f"`{s.path}` array `{s.features}`")
-        if got.fraction is not None:
-            facts.feature_fraction = (got.fraction[0], _sample(got.fraction[1]))
+    facts.target_values, facts.target_fraction = _span(values.get(s.targets), f"`{s.path}` array `{s.targets}`")
+    facts.feature_values, facts.feature_fraction = _span(values.get(s.features), f"`{s.path}` array `{s.features}`")
+
+
+def _span(got: Any, what: str) -> tuple[Any, tuple[float, str] | None]:
+    """An array's scanned values as DataFacts holds them: ((low, where), (high, where), what) and its first value
+    that is not a whole number (None, None when they are unknown)."""
+    if got is None or got.low is None or got.high is None:
+        return None, None
+    fraction = None if got.fraction is None else (got.fraction[0], _sample(got.fraction[1]))
+    return ((got.low[0], _sample(got.low[1])), (got.high[0], _sample(got.high[1])), what), fraction
 
 
 def _sample(index: tuple[int, ...]) -> str:
