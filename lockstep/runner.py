@@ -129,7 +129,8 @@ def prepare_loaded(recipe: Recipe, model: Model, base: Path, steps: int | None =
     graph = build_graph(model)
     try:
         data = prepare(recipe, base, model.inputs[0].dtype, input_shape=tuple(model.inputs[0].shape),
-                       output_shape=tuple(graph.output_shapes()[0]), vocabulary=_vocabulary(graph))
+                       output_shape=tuple(graph.output_shapes()[0]),
+                       vocabulary=min((dim for _, dim in graph.token_tables()), default=None))
     except DataError as exc:
         raise RunError(str(exc)) from None
     initial = initial_parameters(graph, recipe.seed)
@@ -144,13 +145,6 @@ def prepare_loaded(recipe: Recipe, model: Model, base: Path, steps: int | None =
         total = min(total, steps)
     return Prepared(recipe, model, graph, data, initial, recipe_hash(recipe, model, digest), base, total, path,
                     _data_hash(recipe, base))
-
-
-def _vocabulary(graph: Any) -> int | None:
-    """The smallest input_dim of the embeddings the model's input feeds: the tokens the data may hold."""
-    name = graph.model.inputs[0].name
-    dims = [n.layer.input_dim for n in graph.nodes if n.type == "embedding" and name in n.inputs]
-    return min(dims) if dims else None
 
 
 def _data_hash(recipe: Recipe, base: Path) -> str | None:

@@ -65,6 +65,13 @@ class ModelGraph:
     def buffers(self) -> dict[str, ParamSpec]:
         return {f"{n.name}.{k}": v for n in self.nodes for k, v in n.layer.buffers(n.input_shapes).items()}
 
+    def token_tables(self) -> list[tuple[Node, int]]:
+        """(embedding, its input_dim) for each embedding the first model input feeds directly: the token indices the
+        data may hold are 0 to the smallest input_dim - 1 (validation and a run both check them)."""
+        name = self.model.inputs[0].name if self.model.inputs else None
+        return [(n, n.layer.input_dim) for n in self.nodes  # type: ignore[attr-defined]
+                if n.type == "embedding" and name in n.inputs]
+
     def param_names(self, node: Node) -> dict[str, str]:
         """Short name -> canonical name of every parameter `node` computes with: its own (`<node>.<param>`) and
         the ones it is tied to (`<owner>.<param>`: one array, owned by the other layer, e.g. a dense head tied

@@ -22,6 +22,7 @@ from lockstep.reference.data import DataError, _min_max, _standardize, prepare
 from lockstep.spec.documents import Recipe
 from lockstep.spec.npy import _itemsize
 
+ROOT = Path(__file__).resolve().parents[1]
 EMBEDDING_MODEL = """apiVersion: lockstep/v1
 kind: Model
 metadata: {name: m}
@@ -113,6 +114,17 @@ def test_the_run_checks_tokens_itself(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"sample 1's token \[1\] is 40, outside the embedding's input_dim 10"):
         prepare(recipe, tmp_path, "int64", vocabulary=10)
     assert prepare(recipe, tmp_path, "int64", vocabulary=41).x_train.dtype == np.int64
+
+
+def test_a_synthetic_vocabulary_wider_than_the_embedding_is_refused(tmp_path: Path, capsys) -> None:
+    recipe = ROOT / "examples" / "embedding-gru" / "recipe.yaml"
+    (tmp_path / "model.yaml").write_text((recipe.parent / "model.yaml").read_text())
+    path = tmp_path / "recipe.yaml"
+    path.write_text(recipe.read_text().replace("vocab_size: 10", "vocab_size: 12"))
+    assert main(["validate", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert "tokens range over 0..11 but embedding `embed` of the model `model.yaml` has input_dim 10 " \
+           "(expected input_dim >= 12)" in out, out
 
 
 # ------------------------------------------------------------------------------------------ preprocessing

@@ -216,11 +216,10 @@ def _check_against_model(recipe: Recipe, model: Model, graph: ModelGraph, facts:
                 out.append(_diag(doc, ("data", "preprocessing", i), f"`{p.type}` rescales floating-point features, "
                                  f"but input `{inp.name}` of the model{ref} takes integer indices", code="dtype"))
     if facts.vocab is not None:
-        for n in graph.nodes:
-            if n.type == "embedding" and inp.name in n.inputs and n.layer.input_dim < facts.vocab:  # type: ignore[attr-defined]
+        for n, dim in graph.token_tables():
+            if dim < facts.vocab:
                 out.append(_diag(doc, ("data", "source", "vocab_size"), f"tokens range over 0..{facts.vocab - 1} "
-                                 f"but embedding `{n.name}` of the model{ref} has input_dim "
-                                 f"{n.layer.input_dim}", code="data",  # type: ignore[attr-defined]
+                                 f"but embedding `{n.name}` of the model{ref} has input_dim {dim}", code="data",
                                  expected=f"input_dim >= {facts.vocab}"))
     out.extend(_check_values(recipe, graph, facts, ref, doc))
     out.extend(_check_batch_norm(recipe, graph, n_train, ref, doc))
@@ -245,9 +244,8 @@ def _check_values(recipe: Recipe, graph: ModelGraph, facts: DataFacts, ref: str,
                       f"{facts.label} holds {value:g} ({at})", code="data", expected="whole numbers")]
     if inp.dtype == "int64" and facts.feature_values is not None:
         (low, low_at), (high, high_at), what = facts.feature_values
-        for n in graph.nodes:
-            dim = getattr(n.layer, "input_dim", None)
-            if n.type == "embedding" and inp.name in n.inputs and dim is not None and (low < 0 or high >= dim):
+        for n, dim in graph.token_tables():
+            if low < 0 or high >= dim:
                 bad, at = (low, low_at) if low < 0 else (high, high_at)
                 return [_diag(doc, where, f"{what} holds token {bad:g} ({at}), but embedding `{n.name}` of the "
                               f"model{ref} has input_dim {dim}", code="data", expected=f"tokens 0 to {dim - 1}")]
