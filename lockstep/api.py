@@ -505,6 +505,9 @@ def run(recipe: PathLike | Recipe, backend: str = "reference", out: PathLike | N
             except Exception as exc:  # an installed but unusable writer: said before the first step
                 raise LockstepError(f"--tensorboard: cannot write event files with {which} ({type(exc).__name__}: "
                                     f"{exc})") from None
+        elif resume and tb.event_files(where / tb.FOLDER):  # a view that would stop where the earlier run stopped
+            say(f"{where / tb.FOLDER} keeps the earlier run's event files, which will not show the steps this run "
+                "adds; resume with --tensorboard to write them anew from the checkpoint")
         versions = backend_versions(adapter, backend)
         bar = Progress(prep.total_steps, label=f"{name} [{backend}]", enabled=progress)
         extra = {"overrides": [c.said for c in eff.changes],

@@ -125,3 +125,19 @@ def test_a_resume_says_it_writes_the_event_file_anew(tmp_path: Path, capsys: pyt
     capsys.readouterr()
     assert main(["run", str(recipe), "--out", str(out), "--quiet", "--tensorboard", "--resume"]) == 0
     assert "writing the event file anew from the checkpoint's 6 logged steps" in capsys.readouterr().err
+
+
+def test_a_resume_without_tensorboard_says_the_event_files_stop_where_they_were(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The event files of a run resumed without --tensorboard end at the earlier run's last step: said, not left
+    for TensorBoard to show as if the run had stopped there."""
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(RECIPE + "checkpoint: {every: 2, keep: 10}\n")
+    out = tmp_path / "run"
+    assert main(["run", str(recipe), "--out", str(out), "--quiet", "--tensorboard", "--steps", "4"]) == 0
+    before = {p.name: p.read_bytes() for p in tensorboard.event_files(out / "tensorboard")}
+    capsys.readouterr()
+    assert main(["run", str(recipe), "--out", str(out), "--quiet", "--resume"]) == 0
+    err = capsys.readouterr().err
+    assert "keeps the earlier run's event files" in err and "resume with --tensorboard" in err, err
+    assert {p.name: p.read_bytes() for p in tensorboard.event_files(out / "tensorboard")} == before
