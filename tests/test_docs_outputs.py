@@ -6,6 +6,7 @@ Blocks that need TensorFlow or a certification are marked slow."""
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 import shutil
 import sys
@@ -76,6 +77,21 @@ def test_masking() -> None:
     # how many latency runs fit the time a deploy measures for: a loaded machine fits fewer (CI had 15708)
     assert gen.mask("p99 0.0929 ms over 15708 runs after 20 warm-up runs") == \
         gen.mask("p99 0.0176 ms over 20000 runs after 20 warm-up runs")
+    # a lock's holder: another process, at another time
+    assert gen.mask("in use: pid 12873 on myhost, started 2026-12-04T16:48:46+00:00 (`x`)") == \
+        gen.mask("in use: pid 7 on myhost, started 2027-01-31T09:05:59+01:00 (`x`)")
+
+
+def test_after_commands_run_and_are_not_shown(tmp_path: Path) -> None:
+    """`setup=N` and `after=N` hide the first and the last commands (a holder started, then stopped); a hidden one
+    that fails stops the page, as a setup's does."""
+    block = gen.Shown(ROOT / "x.md", 0, 0, ["echo a > f", "cat f", "echo shown-not > g"], "",
+                      {"setup": "1", "after": "1"})
+    assert gen.run(block, tmp_path, dict(os.environ)) == "$ cat f\na\n"
+    assert (tmp_path / "g").read_text() == "shown-not\n"
+    failing = gen.Shown(ROOT / "x.md", 0, 0, ["true", "false"], "", {"after": "1"})
+    with pytest.raises(RuntimeError, match="hidden `false` failed"):
+        gen.run(failing, tmp_path, dict(os.environ))
 
 
 def test_shown_commands_run_as_a_reader_would(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -21,9 +21,12 @@ Commands are separated by ` ;; `; after ` || ` come options, comma-separated:
 - `slow`: the check is slow (TensorFlow, a certification): `tests/test_docs_outputs.py` marks it so;
 - `columns=N`: the terminal width the commands see (120 otherwise; pytest draws its rules that wide);
 - `setup=N`: the first N commands prepare what the shown ones need (a damaged checkpoint, an earlier run) and are
-  not shown; one that fails stops the script. They may call `python "$LOCKSTEP_DOCS_TOOLS/damage.py"`.
+  not shown; one that fails stops the script. They may call `python "$LOCKSTEP_DOCS_TOOLS/damage.py"`;
+- `after=N`: the last N commands are not shown either: they stop what a setup started (a run that holds a folder).
 
-The scratch folder's own path, where a command prints it, is shown as `/tmp/docs`.
+The scratch folder's own path, where a command prints it, is shown as `/tmp/docs`; this interpreter's `bin/`
+folder (where the `lockstep` command lies) is left out of the commands a lock file names, and this machine's
+name is shown as `myhost`.
 
 Each block is rewritten as `$ command` then its output, for every command in order. The blocks of one page run
 in page order (a block may use what an earlier one wrote; a block not marked slow never depends on a slow one),
@@ -45,6 +48,7 @@ import difflib
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -59,6 +63,7 @@ MARKER = re.compile(r"^<!-- output: (?P<spec>.*?) -->\n```[^\n]*\n(?P<body>.*?)^
 NUMBER = re.compile(r"(?<![\w.])[-+]?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?(?![\w.])", re.I)
 TIMING = re.compile(r"\b\d+(?:\.\d+)?(?: ?s\b| step/s|(?= ms\b)| examples/s)|eta \d+:\d+|\(total +\d+s\)"
                     r"|\b\d+(?= runs after \d+ warm-up)")  # latency: as many runs as fit the time (a loaded machine)
+HOLDER = re.compile(r"\bpid \d+|\b\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:[+-]\d\d:\d\d|Z)?")  # a lock's holder
 WHERE = re.compile(r"\((?:worst: [^)]*|step \d+(?:, [^)]*)?)\)")
 GROWTH = re.compile(r"×\d+(?:\.\d+)?")
 ROUNDOFF = re.compile(r"(?<![\w.])[-+]?\d+(?:\.\d+)?e[-+]?\d+(?![\w.])", re.I)
@@ -143,16 +148,19 @@ def run(shown: Shown, folder: Path, env: dict[str, str]) -> str:
     if "columns" in shown.options:
         env = {**env, "COLUMNS": shown.options["columns"]}
     hidden = int(shown.options.get("setup", "0"))
+    shown_end = len(shown.commands) - int(shown.options.get("after", "0"))
     for i, command in enumerate(shown.commands):
         proc = subprocess.run(["bash", "-c", command], cwd=folder, env=env, capture_output=True, text=True,
                               timeout=TIMEOUT, stdin=subprocess.DEVNULL)
-        if i < hidden:
+        if i < hidden or i >= shown_end:
             if proc.returncode:
-                raise RuntimeError(f"{shown.label}: its setup `{command}` failed (exit {proc.returncode}):\n"
+                raise RuntimeError(f"{shown.label}: its hidden `{command}` failed (exit {proc.returncode}):\n"
                                    f"{proc.stdout}{proc.stderr}")
             continue
         output = proc.stdout + (proc.stderr if "stderr" in shown.options else "")
         output = output.replace(str(folder.resolve()), SHOWN_AS).replace(str(folder), SHOWN_AS)
+        output = output.replace(f"`{Path(sys.executable).parent}{os.sep}", "`")
+        output = re.sub(rf"(?<![\w.-]){re.escape(socket.gethostname())}(?![\w-])", "myhost", output)
         lines.append(f"$ {command}")
         lines += _keep(output.rstrip("\n").splitlines(), shown.options.get("keep"))
     return "\n".join(lines) + "\n"
@@ -172,12 +180,14 @@ def _keep(lines: list[str], pattern: str | None) -> list[str]:
 
 
 def mask(text: str, mode: str = "float64") -> str:
-    """The text as the check compares it. Always masked: timings, and where a worst case or a largest difference
-    was reached (`(worst: ...)`, `(step N, name)`) and drift's growth, which round-off decides. float32: every
+    """The text as the check compares it. Always masked: timings, a lock holder's pid and start time, and where a
+    worst case or a largest difference was reached (`(worst: ...)`, `(step N, name)`) and drift's growth, which
+    round-off decides. float32: every
     number; float64: the round-off-sized ones (printed in e-notation: differences, ratios), so that values
     (losses, metrics, counts) are compared exactly as printed. Runs of spaces count as one: a table's columns
     widen with a masked number's width."""
     text = TIMING.sub("#", text)
+    text = HOLDER.sub("#", text)
     text = WHERE.sub("(#)", text)
     text = GROWTH.sub("×#", text)
     text = NUMBER.sub("#", text) if mode == "float32" else ROUNDOFF.sub("#", text)
