@@ -719,12 +719,18 @@ def _supervise(args: argparse.Namespace, n: int, out: Path) -> int:
 def _wait(workers: list[Worker], out: Path) -> int:
     """Wait for every worker; on the first failure stop the others and say which rank failed and why."""
     first: Worker | None = None
+    why = ""  # said of `first` where its exit code cannot say it (a stopped replica, ended here)
     while True:
         running = [w for w in workers if w.proc.poll() is None]
         failed = [w for w in workers if w.proc.returncode not in (None, 0)]
         if failed and first is None:
-            # seen ending in the same poll: the one a signal ended, not the ones that then lost contact with it
-            first = min(failed, key=lambda w: (not _signalled(w.proc.returncode), w.rank))
+            # a replica stopped (SIGSTOP, SIGTSTP) and alive held the others up until their collective timed out;
+            # else, of those seen ending in the same poll, the one a signal ended, not those that lost contact
+            halted = [w for w in running if _halted(w.proc.pid)]
+            first = halted[0] if halted else min(failed, key=lambda w: (not _signalled(w.proc.returncode), w.rank))
+            if halted:
+                why = (f"(pid {first.proc.pid}) was stopped by a signal (SIGSTOP or SIGTSTP) and held the others up "
+                       "until they gave up waiting for it")
             deadline = time.monotonic() + GRACE_S
             while time.monotonic() < deadline and any(w.proc.poll() is None for w in workers):
                 time.sleep(0.05)
@@ -736,9 +742,9 @@ def _wait(workers: list[Worker], out: Path) -> int:
     if first is None:
         return 0
     codes = {w.proc.returncode for w in workers}
-    if len(codes) == 1 and first.proc.returncode > 0:  # every replica ended alike (said by rank 0)
+    if len(codes) == 1 and first.proc.returncode > 0 and not why:  # every replica ended alike (said by rank 0)
         return first.proc.returncode
-    _say(f"replica {first.rank} of {len(workers)} {_cause(first)}; the run stopped and the other replicas were "
+    _say(f"replica {first.rank} of {len(workers)} {why or _cause(first)}; the run stopped and the other replicas were "
          f"ended{_last_checkpoint(out)}")
     return 1
 
@@ -761,6 +767,15 @@ def _signal_name(number: int) -> str:
 
 LOG_TAIL_BYTES = 1 << 16
 """How much of a replica's stderr is read for its last line: a replica that printed megabytes is not read whole."""
+
+
+def _halted(pid: int) -> bool:
+    """Whether process `pid` is stopped by a signal (its state in /proc is `T`); False where that cannot be read."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rpartition(b")")[2].split()[:1] == [b"T"]
+    except (OSError, IndexError):
+        return False
 
 
 def _cause(w: Worker) -> str:
@@ -795,6 +810,8 @@ def _stop(workers: list[Worker]) -> None:
     for w in alive:
         with contextlib.suppress(OSError):
             w.proc.terminate()
+            if hasattr(signal, "SIGCONT"):  # a stopped replica acts on SIGTERM (cleans up) once continued
+                w.proc.send_signal(signal.SIGCONT)
     deadline = time.monotonic() + GRACE_S
     for w in alive:
         try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -368,3 +369,31 @@ def test_certify_level_5_by_name_on_the_reference(tmp_path: Path, capsys) -> Non
     assert {c["level"] for c in checks} == {5} and {c["outcome"] for c in checks} == {"pass"}, checks
     assert {c["construct"] for c in checks} == {"data_parallel", "data_parallel_local", "data_parallel_sync",
                                                 "inline-model"}, checks
+
+
+def test_a_stopped_replica_is_named_not_the_one_that_timed_out_waiting(tmp_path: Path, capsys, monkeypatch) -> None:
+    """A replica stopped by SIGSTOP stays alive while the others' collective times out: rank 0 (exit 1) was
+    blamed. The stopped one is named, and continued so that it ends on the SIGTERM it was sent."""
+    import signal
+    import subprocess
+    import sys
+
+    from lockstep import distributed
+
+    monkeypatch.setattr(distributed, "GRACE_S", 0.5)
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        proc.send_signal(signal.SIGSTOP)
+        for _ in range(100):
+            if distributed._halted(proc.pid):
+                break
+            time.sleep(0.02)
+        workers = [distributed.Worker(0, _Proc(100, 1), None), distributed.Worker(1, proc, None)]
+        assert distributed._wait(workers, tmp_path) == 1
+        err = capsys.readouterr().err
+        assert f"replica 1 of 2 (pid {proc.pid}) was stopped by a signal (SIGSTOP or SIGTSTP)" in err, err
+        assert proc.wait(timeout=10) == -signal.SIGTERM, "continued, it ends on the SIGTERM, not a SIGKILL"
+    finally:
+        proc.kill()
+        proc.wait()
+    assert not distributed._halted(proc.pid)
