@@ -209,11 +209,11 @@ def _limit(memory_limit: Limit | int | str | None) -> Limit | None:
 
 
 def validate(paths: PathLike | Iterable[PathLike], *, memory_limit: Limit | int | str | None = None) -> Diagnostics:
-    """Validate every document under `paths` (files, folders searched for .yaml/.yml/.json, globs): the same
-    diagnostics, in the same order, as `lockstep validate`. Never raises for bad documents or paths; those are
-    diagnostics (`result.io_error` when a path could not be read); only what cannot be a path at all (another
-    type, a NUL character) raises LockstepError. `memory_limit` (bytes, or "16GiB"): what a recipe's run may need,
-    default LOCKSTEP_MEMORY_LIMIT or this machine's available memory."""
+    """Validate every document under `paths` (files, folders searched for .yaml/.yml/.json, globs, `-` for
+    standard input): the same diagnostics, in the same order, as `lockstep validate`. Never raises for bad
+    documents or paths; those are diagnostics (`result.io_error` when a path could not be read); only what cannot
+    be a path at all (another type, a NUL character) raises LockstepError. `memory_limit` (bytes, or "16GiB"):
+    what a recipe's run may need, default LOCKSTEP_MEMORY_LIMIT or this machine's available memory."""
     from lockstep.spec.resources import using_memory_limit
     from lockstep.spec.validate import validate_paths
 

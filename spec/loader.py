@@ -27,7 +27,7 @@ import math
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, BinaryIO
 
 import yaml
 from yaml.events import (
@@ -57,6 +57,7 @@ __all__ = ["MAX_BYTES", "MAX_DEPTH", "MAX_DOCUMENTS", "MAX_NODES", "LoadedDocume
            "load_text", "read_text"]
 
 MAX_BYTES = 5 * 1024 * 1024
+STDIN = "<stdin>"  # the name a document piped to `lockstep validate -` is reported under
 """Largest file read, in bytes. Real specs are a few KB; anything bigger is a mistake or an attack."""
 MAX_DEPTH = 64
 """Deepest nesting of lists and mappings, aliases included."""
@@ -526,6 +527,21 @@ def read_text(path: str | os.PathLike[str]) -> str:
     except OSError as exc:
         raise SpecError([Diagnostic(name, 0, 0, "", f"cannot read: {exc.strerror or exc}", code="io")],
                         io_error=True) from None
+    return decode(raw, name)
+
+
+def read_stream(stream: BinaryIO, name: str = STDIN) -> str:
+    """The text of a document piped in (`lockstep validate -`), with a file's checks: size, NUL bytes, UTF-8."""
+    try:
+        raw = stream.read(MAX_BYTES + 1)
+    except OSError as exc:
+        raise SpecError([Diagnostic(name, 0, 0, "", f"cannot read: {exc.strerror or exc}", code="io")],
+                        io_error=True) from None
+    return decode(raw, name)
+
+
+def decode(raw: bytes, name: str) -> str:
+    """A document's bytes as text, or SpecError: more than MAX_BYTES, binary, or not UTF-8."""
     if len(raw) > MAX_BYTES:  # a pipe or a file that grew
         raise SpecError([Diagnostic(name, 0, 0, "", f"more than {MAX_BYTES} bytes; documents are limited to "
                                     f"{MAX_BYTES} bytes", code="too-large")])

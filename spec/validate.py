@@ -16,6 +16,7 @@ import glob
 import itertools
 import os
 import stat
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from lockstep.spec.diagnostics import Diagnostic, SpecError
 from lockstep.spec.documents import Document
 from lockstep.spec.files import OUTPUT_LOCK, NotRegularFileError
 from lockstep.spec.header import check_header
-from lockstep.spec.loader import LoadedDocument, load_file
+from lockstep.spec.loader import STDIN, LoadedDocument, load_file, load_text, read_stream
 from lockstep.spec.resolve import resolve_document, resolve_file
 from lockstep.spec.schema_errors import MAX_DIAGNOSTICS, pydantic_diagnostics
 
@@ -191,25 +192,28 @@ def _distinct(files: list[Path]) -> list[Path]:
 
 
 def validate_paths(paths: list[str]) -> Result:
-    """Validate every document under `paths`; never raises for bad input."""
-    files, problems = expand_paths(paths)
+    """Validate every document under `paths` (`-`: the documents piped in on standard input, once, as
+    check-jsonschema reads it; their relative paths resolve against the current folder); never raises for bad
+    input."""
+    files, problems = expand_paths([p for p in paths if p != "-"])
+    sources: list[Path | None] = [*files, *([None] if "-" in paths else [])]  # None: standard input
     result = Result(diagnostics=list(problems), io_error=bool(problems), path_problems=list(problems))
     seen: set[tuple[Any, ...]] = set()
     real: dict[str, str] = {}
-    for f in files:
+    for f in sources:
         result.files += 1
         try:
-            docs = load_file(f)
+            docs = load_file(f) if f is not None else load_text(read_stream(sys.stdin.buffer), STDIN)
         except SpecError as exc:
             result.diagnostics.extend(exc.diagnostics)
             result.io_error |= exc.io_error
-            result.per_document.append((str(f), 0, exc.diagnostics))
+            result.per_document.append((str(f or STDIN), 0, exc.diagnostics))
             continue
         for doc in docs:
             result.documents += 1
             _, diags = resolve_document(doc)
             result.diagnostics.extend(d for d in diags if _first_time(d, seen, real))
-            result.per_document.append((str(f), doc.index, diags))
+            result.per_document.append((str(f or STDIN), doc.index, diags))
     return result
 
 

@@ -348,3 +348,26 @@ def test_a_folder_search_skips_the_json_reports_lockstep_wrote(tmp_path: Path, c
     (tmp_path / "elsewhere").mkdir()
     (tmp_path / "elsewhere" / "report.json").write_text("{}")
     assert main(["validate", str(tmp_path / "elsewhere")]) == 1
+
+
+def test_a_document_piped_in_is_validated_as_stdin(tmp_path: Path) -> None:
+    """`lockstep validate -`, as check-jsonschema reads it: one stream, named `<stdin>`, its relative paths
+    resolved against the current folder; the same checks as a file's (size, UTF-8), and exit codes alike."""
+    (tmp_path / "m.yaml").write_text(GOOD)
+
+    def validate(stdin: bytes, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "lockstep", "validate", *args], cwd=tmp_path, input=stdin,
+                              capture_output=True, timeout=60)
+
+    proc = validate(GOOD.encode(), "-")
+    assert proc.returncode == 0 and b"1 file, 1 document, 0 errors" in proc.stdout, proc
+    proc = validate(BAD.encode(), "-", "m.yaml")
+    assert proc.returncode == 1 and proc.stdout.startswith(b"<stdin>:"), proc
+    assert b"2 files, 2 documents" in proc.stdout and b"Traceback" not in proc.stderr, proc
+    proc = validate(b"\xc0\xaf kind: Model\n", "-")
+    assert proc.returncode == 1 and b"<stdin>:1:1: not valid UTF-8 text (byte 0xc0)" in proc.stdout, proc
+    proc = validate(b"a: 1\n" * (MAX_BYTES // 5 + 1), "-", "--format", "json")
+    assert proc.returncode == 1 and json.loads(proc.stdout)[0]["file"] == "<stdin>", proc
+    assert "documents are limited to" in json.loads(proc.stdout)[0]["message"], proc.stdout[:300]
+    proc = validate(GOOD.encode(), "-", "-")
+    assert proc.returncode == 0 and b"1 file, 1 document" in proc.stdout, "one stream, read once"

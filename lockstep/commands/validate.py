@@ -17,7 +17,8 @@ from lockstep.spec.resources import memory_size
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="+", metavar="PATH",
-                        help="files, folders (searched recursively for *.yaml, *.yml, *.json) or globs")
+                        help="files, folders (searched recursively for *.yaml, *.yml, *.json), globs, or - for "
+                             "standard input")
     parser.add_argument("--format", choices=FORMATS, default="text",
                         help="text (default: one line per problem and a summary), json (a list of error objects), "
                              "github (workflow annotations), junit (XML, one test case per document)")
