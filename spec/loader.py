@@ -530,13 +530,16 @@ def read_text(path: str | os.PathLike[str]) -> str:
     return decode(raw, name)
 
 
-def read_stream(stream: BinaryIO, name: str = STDIN) -> str:
-    """The text of a document piped in (`lockstep validate -`), with a file's checks: size, NUL bytes, UTF-8."""
+def read_stream(stream: BinaryIO | None, name: str = STDIN) -> str:
+    """The text of a document piped in (`lockstep validate -`), with a file's checks: size, NUL bytes, UTF-8.
+    None: there is no binary stream to read (a closed or replaced sys.stdin)."""
     try:
+        if stream is None:
+            raise OSError("no standard input")
         raw = stream.read(MAX_BYTES + 1)
-    except OSError as exc:
-        raise SpecError([Diagnostic(name, 0, 0, "", f"cannot read: {exc.strerror or exc}", code="io")],
-                        io_error=True) from None
+    except (OSError, ValueError) as exc:  # ValueError: a closed stream
+        why = getattr(exc, "strerror", None) or exc
+        raise SpecError([Diagnostic(name, 0, 0, "", f"cannot read: {why}", code="io")], io_error=True) from None
     return decode(raw, name)
 
 

@@ -203,7 +203,7 @@ def validate_paths(paths: list[str]) -> Result:
     for f in sources:
         result.files += 1
         try:
-            docs = load_file(f) if f is not None else load_text(read_stream(sys.stdin.buffer), STDIN)
+            docs = load_file(f) if f is not None else load_text(read_stream(getattr(sys.stdin, "buffer", None)), STDIN)
         except SpecError as exc:
             result.diagnostics.extend(exc.diagnostics)
             result.io_error |= exc.io_error
