@@ -172,10 +172,13 @@ def _entry(a: np.ndarray) -> dict[str, Any]:
 
 # ------------------------------------------------------------------------------------------------ write
 def save_checkpoint(folder: Path, step: int, session: Session, prep: Prepared, keep: int, *,
-                    history: str = "", backend: str = "", distribution: dict[str, Any] | None = None) -> Path:
+                    history: str = "", backend: str = "", distribution: dict[str, Any] | None = None,
+                    scheduled: Callable[[int], bool] | None = None) -> Path:
     """Write `step-XXXXXXXX.npz` atomically (parameters, buffers, optimizer state, metrics so far, hashes);
     then keep the newest `keep` checkpoints up to this step. `distribution` (strategy, replicas, batch_norm)
-    records what a data-parallel run was: nothing in the arrays is per replica."""
+    records what a data-parallel run was: nothing in the arrays is per replica. `scheduled(step)`: whether the
+    recipe writes a checkpoint at that step; an earlier one it does not (where a `--steps` cap stopped, then
+    resumed) goes, so that the folder holds the checkpoints an uninterrupted run would."""
     params = {k: np.ascontiguousarray(v, dtype=ARRAY_DTYPE) for k, v in session.get_parameters().items()}
     opt_step, raw_state = session.get_optimizer_state()
     state = {p: {n: np.ascontiguousarray(a, dtype=ARRAY_DTYPE) for n, a in s.items()} for p, s in raw_state.items()}
@@ -198,7 +201,12 @@ def save_checkpoint(folder: Path, step: int, session: Session, prep: Prepared, k
     path = folder / f"step-{step:08d}.npz"
     atomic.write_bytes(path, buf.getvalue())
     older = [p for p in checkpoints(folder) if (step_of(p) or 0) <= step]
-    for old in older[:-max(keep, 1)]:
+    if scheduled is not None:
+        strays = [p for p in older if p != path and not scheduled(step_of(p) or 0)]
+        older = [p for p in older if p not in strays]
+    else:
+        strays = []
+    for old in strays + older[:-max(keep, 1)]:
         if old.is_file() and not old.is_symlink():  # what we wrote; anything else named so is left alone
             old.unlink(missing_ok=True)
     return path

@@ -446,6 +446,7 @@ def train(prep: Prepared, session: Session, *, out: Path | None = None, resume: 
     if resumed_from is not None and point is not None and backend and point.backend != backend:
         result.resumed_backend = point.backend
     every = r.evaluation.every
+    full_steps = prep.data.total_steps(r.training)  # the recipe's own, which a `--steps` cap may stop short of
     eval_time = 0.0
     try:
         for step in range(start, prep.total_steps):
@@ -483,7 +484,8 @@ def train(prep: Prepared, session: Session, *, out: Path | None = None, resume: 
                 if guard is not None:
                     guard()
                 save_checkpoint(ckpt_dir, done, session, prep, r.checkpoint.keep, history="".join(lines),
-                                backend=backend, distribution=getattr(session, "distribution", None))
+                                backend=backend, distribution=getattr(session, "distribution", None),
+                                scheduled=lambda s: s % r.checkpoint.every == 0 or s == full_steps)
                 last_ckpt = done
             if on_step is not None:
                 on_step(record)

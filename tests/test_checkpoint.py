@@ -587,6 +587,26 @@ def test_a_resume_after_a_steps_cap_is_bitwise_the_uninterrupted_run(world: Worl
             (runs["whole"] / "checkpoints" / name).read_bytes(), name
 
 
+def test_a_resume_after_a_steps_cap_keeps_the_uninterrupted_runs_checkpoints(tmp_path: Path) -> None:
+    """`--steps 3` writes a checkpoint where it stops, off the recipe's every-2 schedule; the run resumed from it
+    kept step-3 beside steps 2, 4 and 6 (and, under `keep`, in place of an older scheduled one)."""
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(RECIPE.replace("checkpoint: {every: 2, keep: 3}", "checkpoint: {every: 2, keep: 10}"))
+    whole, capped = tmp_path / "whole", tmp_path / "capped"
+    assert main(["run", str(recipe), "--out", str(whole), "--quiet"]) == 0
+    assert main(["run", str(recipe), "--out", str(capped), "--quiet", "--steps", "3"]) == 0
+    assert sorted(p.name for p in (capped / "checkpoints").iterdir()) == ["step-00000002.npz", "step-00000003.npz"]
+    assert main(["run", str(recipe), "--out", str(capped), "--quiet", "--steps", "5", "--resume"]) == 0
+    assert sorted(p.name for p in (capped / "checkpoints").iterdir()) == \
+        ["step-00000002.npz", "step-00000004.npz", "step-00000005.npz"], "a cap's own stop stays until the next"
+    assert main(["run", str(recipe), "--out", str(capped), "--quiet", "--resume"]) == 0
+    names = sorted(p.name for p in (whole / "checkpoints").iterdir())
+    assert sorted(p.name for p in (capped / "checkpoints").iterdir()) == names == \
+        ["step-00000002.npz", "step-00000004.npz", "step-00000006.npz"]
+    for name in names:
+        assert (capped / "checkpoints" / name).read_bytes() == (whole / "checkpoints" / name).read_bytes(), name
+
+
 def test_a_resume_refuses_a_data_file_changed_since(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A changed data file resumed silently: one run, two datasets (the recipe hash covers recipe and model)."""
     rng = np.random.default_rng(0)
