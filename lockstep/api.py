@@ -138,11 +138,17 @@ class Provenance:
     index: int
     model: Model | None = None
     _loaded: LoadedDocument | None = field(default=None, repr=False, compare=False)
+    _absolute: Path | None = field(default=None, repr=False, compare=False)  # `file` from the folder of load time
+
+    @property
+    def path(self) -> Path:
+        """The file, absolute as it was when loaded: a later change of the current folder does not move it."""
+        return self._absolute if self._absolute is not None else Path(self.file).absolute()
 
     @property
     def base_dir(self) -> Path:
         """The folder the document's relative paths (model, weights, data) resolve against."""
-        return Path(self.file).parent
+        return self.path.parent
 
     def where(self, path: str = "") -> Location:
         """The line and column of a field (`"optimizer.learning_rate"`, `"model.layers[2].units"`; `""`: the
@@ -269,7 +275,7 @@ def load(path: PathLike, kind: str | None = None) -> Document:
         raise LockstepError(f"{path}: the document is not valid ({n} problem{'s' * (n != 1)})", 1, diags)
     obj = resolved.document
     model = resolved.model.document if resolved.model is not None else None
-    _remember(obj, Provenance(str(path), doc.index, model, doc))
+    _remember(obj, Provenance(str(path), doc.index, model, doc, path.absolute()))
     return obj
 
 
@@ -352,7 +358,7 @@ def _effective(recipe: PathLike | Recipe, overrides: Overrides | None = None, se
         raise LockstepError(f"recipe: expected a recipe file (str or os.PathLike) or a lockstep.spec.Recipe, got "
                             f"{_got(recipe)}")
     prov = provenance(recipe)
-    path = Path(prov.file) if prov else None
+    path = prov.path if prov else None
     label = prov.file if prov else f"<recipe {recipe.metadata.name}>"
     loaded = prov._loaded if prov else None  # a loaded recipe's fields keep the lines they were written on
     docs = [LoadedDocument(_document_data(recipe), label, loaded.index if loaded else 0,
@@ -371,7 +377,7 @@ class RunResult:
     model: Model
     backend: str
     device: str
-    folder: Path  # metrics.jsonl, report.json, loss.svg, recipe.resolved.yaml, checkpoints/
+    folder: Path  # absolute: metrics.jsonl, report.json, loss.svg, recipe.resolved.yaml, checkpoints/
     parameters: dict[str, np.ndarray]  # final parameters and buffers, canonical names and layouts, float64
     history: list[dict[str, Any]]  # metrics.jsonl: one record per step (step, epoch, loss, lr, eval, ...)
     metrics: dict[str, float]  # the final evaluation (the recipe's metrics)
@@ -506,8 +512,8 @@ def run(recipe: PathLike | Recipe, backend: str = "reference", out: PathLike | N
                 raise LockstepError(f"--tensorboard: cannot write event files with {which} ({type(exc).__name__}: "
                                     f"{exc})") from None
         elif resume and tb.event_files(where / tb.FOLDER):  # a view that would stop where the earlier run stopped
-            say(f"{where / tb.FOLDER} keeps the earlier run's event files, which will not show the steps this run "
-                "adds; resume with --tensorboard to write them anew from the checkpoint")
+            say(f"{folder.shown / tb.FOLDER} keeps the earlier run's event files, which will not show the steps "
+                "this run adds; resume with --tensorboard to write them anew from the checkpoint")
         versions = backend_versions(adapter, backend)
         bar = Progress(prep.total_steps, label=f"{name} [{backend}]", enabled=progress)
         extra = {"overrides": [c.said for c in eff.changes],
@@ -523,7 +529,7 @@ def run(recipe: PathLike | Recipe, backend: str = "reference", out: PathLike | N
                 report = json.loads((where / "report.json").read_text(encoding="utf-8"))
                 problem = None
             except OSError as exc:
-                report, problem = {}, cannot_write(where, exc, report=True)
+                report, problem = {}, cannot_write(folder.shown, exc, report=True)
             except FolderError as exc:  # the folder went: its outcome is still said, its report is not written
                 report, problem = {}, str(exc).removeprefix("lockstep run: ")
             done = RunResult(eff.recipe, eff.model, backend, device, where, session.get_parameters(),
@@ -553,7 +559,7 @@ def run(recipe: PathLike | Recipe, backend: str = "reference", out: PathLike | N
             raise
         except OSError as exc:  # disk full, permissions: the last complete checkpoint is still there
             bar.close()
-            raise LockstepError(cannot_write(where, exc)) from None
+            raise LockstepError(cannot_write(folder.shown, exc)) from None
         bar.close()
         return finish(result)
     finally:
@@ -940,10 +946,7 @@ def _certify(adapter: str | Adapter, name: str, *, workers: int, threads: int, a
                 files = reports.write_reports(cert, out, failures=stage / "failures", trash=stage / "previous")
             except OSError as exc:
                 raise LockstepError(f"cannot write the report to {out}: {exc.strerror or exc}") from None
-            if shown is not None and _still_in(home):  # as the user named it, unless the adapter moved
-                files = {kind: shown / path.relative_to(out) for kind, path in files.items()}  # the working folder
-                out = shown
-        return Certificate.of(cert, out, files)
+        return Certificate.of(cert, out, files)  # absolute: they stay right whatever the caller's folder becomes
     finally:
         if stage is not None:
             shutil.rmtree(stage, ignore_errors=True)
@@ -1008,14 +1011,6 @@ def _bounded(timeout: float | None, work: Callable[[], _T], what: str) -> _T:
     if "error" in box:
         raise box["error"]
     return box["result"]
-
-
-def _still_in(folder: Path) -> bool:
-    """Whether the working folder is still `folder` (an adapter may have changed it, or removed it)."""
-    try:
-        return Path.cwd().samefile(folder)
-    except OSError:
-        return False
 
 
 def _nothing_planned(options: Any) -> str:

@@ -20,7 +20,8 @@ from lockstep.errors import LockstepError
 class Certificate(Certification):
     """A certification as objects: report.json's content (adapter, versions, settings, environment, every
     CheckResult with its worst comparison), `certified`, `counts()`, `coverage()`; `report_dir` and `files` say
-    where the reports were written (none when `report=False`). `Certificate.read(path)` reads a report.json."""
+    where the reports were written, absolute (none when `report=False`). `Certificate.read(path)` reads a
+    report.json."""
 
     report_dir: Path | None = None
     files: dict[str, Path] = field(default_factory=dict)

@@ -128,6 +128,15 @@ def default_out(out: str | os.PathLike[str] | None, recipe_name: str, backend: s
     return Path(f"runs/{recipe_name}-{re.sub(r'[^A-Za-z0-9_.-]+', '_', backend)}")
 
 
+def said(path: Path) -> str:
+    """`path` as a message shows it: relative to the current folder where it lies under it (`runs/x`), else as it
+    is. The API returns folders absolute (RunFolder.path); the command line says them as a user would type them."""
+    try:
+        return str(path.relative_to(Path.cwd())) if path.is_absolute() else str(path)
+    except (ValueError, OSError):  # outside the current folder, or no current folder any more
+        return str(path)
+
+
 def cannot_write(folder: Path, exc: OSError, *, report: bool = False) -> str:
     """What a run says when an output cannot be written (a full disk, a folder where report.json goes): the file,
     the reason, and, mid-run, what is kept. One wording for one process and for data-parallel replicas."""
@@ -235,11 +244,13 @@ class RunFolder:
 
     def __init__(self, path: Path, fd: int, notes: list[str], created: bool = False, *, mode: Mode = "fresh",
                  outputs: Sequence[str] = (), prog: str = "lockstep", parents: Sequence[Path] = ()) -> None:
-        self.path = path
+        # `path` as the user gave it is what messages say; the command writes to it absolute, so that a later
+        # change of the current folder (by an adapter, a callback) cannot split its files between two folders
+        self.shown, self.path = path, path.absolute()
         self._fd: int | None = fd
         self.notes = notes  # what the claim did that the user should hear of (an interrupted --overwrite finished)
         self.created = created  # the claim made the folder: it goes again if nothing was written into it
-        self.parents = list(parents)  # folders above it the claim made (`runs/`): they go with it, if empty
+        self.parents = [p.absolute() for p in parents]  # folders the claim made above it (`runs/`): go with it
         self.mode, self.outputs, self.prog = mode, tuple(outputs), prog
 
     def start(self) -> None:
@@ -252,7 +263,7 @@ class RunFolder:
         try:
             _clear(self.path, _own_files(self.path, self.outputs))
         except OSError as exc:
-            raise FolderError(f"{self.prog}: cannot remove the previous run's files in {_shown(self.path)} "
+            raise FolderError(f"{self.prog}: cannot remove the previous run's files in {_shown(self.shown)} "
                               f"({exc.strerror or exc})") from None
 
     def check_in_place(self) -> None:
@@ -267,7 +278,7 @@ class RunFolder:
         except OSError:
             same = False
         if not same:
-            raise FolderError(f"{self.prog}: {_shown(self.path)} was moved or removed while the run wrote into it "
+            raise FolderError(f"{self.prog}: {_shown(self.shown)} was moved or removed while the run wrote into it "
                               "(its lock file is gone); the run stopped rather than start a second, unlocked "
                               "folder of that name")
 

@@ -105,6 +105,8 @@ def run(args: argparse.Namespace) -> int:
     finally:
         progress.close()
     print(report.summary_table(cert))
+    from lockstep.runfolder import said
+
     paths = cert.files
-    print(f"report: {paths['html']} (also {paths['json'].name}, {paths['junit'].name}, {paths['markdown'].name})")
+    print(f"report: {said(paths['html'])} (also {paths['json'].name}, {paths['junit'].name}, {paths['markdown'].name})")
     return 0 if cert.certified else 1

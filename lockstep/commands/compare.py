@@ -13,8 +13,12 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lockstep.spec.atomic import json_text, strict_json
+
+if TYPE_CHECKING:
+    from lockstep.runfolder import RunFolder
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -103,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
 
             with held_signals():  # a SIGTERM between removing the earlier files and writing these left neither
                 folder.start()
-                code = max(code, _write(result, Path(args.out)))
+                code = max(code, _write(result, folder))
         return code
     except FolderError as exc:  # its sentence names the command already
         print(exc, file=sys.stderr)
@@ -127,15 +131,18 @@ def _show(result, args: argparse.Namespace) -> int:
     return 0 if result.agree else 1
 
 
-def _write(result, out: Path) -> int:
+def _write(result, folder: RunFolder) -> int:
+    """compare.json and the plot, into the folder claimed (by its absolute path: a backend that changed the current
+    folder does not move them), which must still be where it was claimed."""
     from lockstep.compare import plot
     from lockstep.spec.atomic import write_json
 
+    folder.check_in_place()
     try:
-        write_json(out / "compare.json", result.to_json())
-        plot(result, out / "compare.svg")
+        write_json(folder.path / "compare.json", result.to_json())
+        plot(result, folder.path / "compare.svg")
     except OSError as exc:
-        return _usage(f"cannot write to {out}: {exc.strerror or exc}")
+        return _usage(f"cannot write to {folder.shown}: {exc.strerror or exc}")
     return 0
 
 

@@ -83,9 +83,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _summary(r: RunResult) -> None:
+    from lockstep.runfolder import said
+
     metrics = ", ".join(f"{k} {v:.4g}" for k, v in r.metrics.items())
     resumed = f" (resumed at step {r.resumed_from})" if r.resumed_from else ""
     evaluated = f"eval {metrics}; " if metrics else ""  # `evaluation: {metrics: []}` evaluates nothing
     print(f"{r.recipe.metadata.name}: {r.steps} step{'s' * (r.steps != 1)} on {r.backend}{resumed}; final train loss "
           f"{r.final_loss:.4g}; "
-          f"{evaluated}outputs in {r.folder}/")
+          f"{evaluated}outputs in {said(r.folder)}/")

@@ -265,7 +265,7 @@ def test_the_default_report_folder_is_a_safe_name(name: str, folder: str, tmp_pa
     monkeypatch.chdir(work)
     cert = lockstep.certify(_adapter(name), **FAST)
     made = [p.name for p in work.iterdir()]
-    assert made == [folder] and cert.files["json"] == Path(folder) / "report.json"
+    assert made == [folder] and cert.files["json"] == work / folder / "report.json"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a"] and [p.name for p in (tmp_path / "a").iterdir()] == ["b"]
     _well_formed(work / folder)
 
