@@ -8,6 +8,7 @@ vendor certifies from its own harness: each test is one of those calls, checked 
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -244,3 +245,21 @@ def test_a_loaded_recipe_edited_in_python_is_checked_where_its_fields_were_writt
     assert [d.format() for d in exc.value.diagnostics] == [
         f"{line}: optimizer.learning_rate: expected a number > 0, got -1.0"]
     assert exc.value.exit_code == 2 and not (tmp_path / "run").exists()
+
+
+def test_a_loaded_recipe_keeps_its_folder_when_the_current_folder_changes(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """load("a/recipe.yaml"), then a chdir: run trained the model.yaml of the new folder's `a/` (7 units here, not
+    the loaded recipe's 32), and report.json named a recipe file that did not exist."""
+    for where, units in (("p1", 32), ("p2", 7)):
+        folder = tmp_path / where / "a"
+        shutil.copytree(ROOT / "examples" / "digits-mlp", folder)
+        text = (folder / "model.yaml").read_text()
+        (folder / "model.yaml").write_text(text.replace("units: 32", f"units: {units}"))
+    monkeypatch.chdir(tmp_path / "p1")
+    recipe = lockstep.load("a/recipe.yaml")
+    monkeypatch.chdir(tmp_path / "p2")
+    result = lockstep.run(recipe, out=tmp_path / "out", steps=1, log=lambda _: None)
+    assert result.parameters["hidden.weight"].shape == (64, 32), result.parameters["hidden.weight"].shape
+    assert result.report["recipe_path"] == str(tmp_path / "p1" / "a" / "recipe.yaml"), result.report["recipe_path"]
+    assert result.folder == tmp_path / "out" and result.folder.is_absolute()

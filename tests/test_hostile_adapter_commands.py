@@ -75,6 +75,14 @@ class ChangingVersions(ReferenceAdapter):
         type(self).asked += 1
         return {"changing-pkg": f"answer {type(self).asked}"}
 
+class Chdir(ReferenceAdapter):
+    name = "chdir"
+    def build(self, *args, **kwargs):
+        import os
+        os.makedirs("elsewhere", exist_ok=True)
+        os.chdir("elsewhere")
+        return super().build(*args, **kwargs)
+
 class RaisingSupport(ReferenceAdapter):
     name = "rsup"
     def support(self, construct, *, dtype, device):
@@ -244,3 +252,22 @@ def test_compare_header_says_how_far_it_got_when_the_reference_stops(capsys: pyt
     out = capsys.readouterr().out
     header = next(line for line in out.splitlines() if " comparison of " in line)
     assert "over the first 2 of 6 steps, where the reference stopped" in header, (code, header)
+
+
+@pytest.mark.parametrize("command", ["run", "compare"])
+def test_an_adapter_that_changes_the_folder_does_not_move_the_outputs(
+        hostile: str, command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """An adapter's chdir: run wrote metrics.jsonl into `elsewhere/out` (then stopped, exit 2, its lock alone in
+    `out`), and compare wrote compare.json there and exited 0."""
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    argv = ([command, str(RECIPE), "--backend", f"{hostile}:Chdir", "--out", "out", "-q", "--steps", "2"]
+            if command == "run" else
+            [command, str(RECIPE), "--backends", f"reference,{hostile}:Chdir", "--steps", "2", "-q", "--out", "out"])
+    assert main(argv) == 0, capsys.readouterr().err
+    written = {"run": {"metrics.jsonl", "report.json", "loss.svg", "recipe.resolved.yaml"},
+               "compare": {"compare.json", "compare.svg"}}[command]
+    assert written <= {p.name for p in (work / "out").iterdir()}, sorted((work / "out").iterdir())
+    assert not (work / "elsewhere" / "out").exists()
