@@ -1306,7 +1306,7 @@ def _render(path: Path, original: str, documents: list[object]) -> str:
     whose lines end in CRLF keeps CRLF throughout (the kept header was CRLF, the rest LF)."""
     from lockstep.spec.loader import dump_yaml
 
-    if path.suffix == ".json" and len(documents) == 1:
+    if path.suffix.lower() == ".json" and len(documents) == 1:
         return json.dumps(documents[0], indent=2, ensure_ascii=False) + "\n"
     text = (_leading_comments(original) + "---\n".join(dump_yaml(d) for d in documents)).replace("\r\n", "\n")
     return text.replace("\n", "\r\n") if original.split("\n", 1)[0].endswith("\r") else text

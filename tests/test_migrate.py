@@ -156,11 +156,14 @@ def test_out_keeps_relative_paths_and_copies_current_files(tmp_path: Path) -> No
     assert main(["validate", str(out)]) == 0
 
 
-def test_json_stays_json(tmp_path: Path) -> None:
-    path = tmp_path / "old.json"
+@pytest.mark.parametrize("name", ["old.json", "OLD.JSON", "old.Json"])
+def test_json_stays_json(tmp_path: Path, name: str) -> None:
+    """A `.JSON` file (read as JSON, like `.json`) was rewritten as YAML, which its next read then refused."""
+    path = tmp_path / name
     path.write_text(json.dumps(data()))
     assert main(["migrate", str(path)]) == 0
     assert json.loads(path.read_text())["optimizer"]["learning_rate"] == 0.1
+    assert main(["validate", str(path)]) == 0
 
 
 def test_invalid_after_migration_is_not_written(tmp_path: Path, capsys) -> None:
