@@ -501,6 +501,18 @@ def run(recipe: PathLike | Recipe, backend: str = "reference", out: PathLike | N
         where = folder.path
         prep = prepare_loaded(eff.recipe, eff.model, eff.base, steps, eff.path)
         adapter, session = build_session(prep, backend, device, threads)
+        if which is not None:  # an unusable writer is found while the previous run (--overwrite) is still there
+            events = where / tb.FOLDER
+            if resume and events.is_symlink():  # its event files are rewritten: never through a link
+                raise LockstepError(f"--tensorboard: {folder.shown / tb.FOLDER} is a symbolic link; a resume "
+                                    "replaces the event files in it, so it must be a folder of the run's own")
+            if resume and events.exists() and not events.is_dir():
+                raise LockstepError(f"--tensorboard: {folder.shown / tb.FOLDER} is not a folder")
+            try:
+                tb.probe(where, which)
+            except Exception as exc:
+                raise LockstepError(f"--tensorboard: cannot write event files with {which} ({tb.reason(exc)}); "
+                                    "nothing was changed") from None
         folder.start()  # --overwrite removes the previous run's files now, not before the backend was built
         resolved = resolved_yaml(eff)
         atomic.write_text(where / RESOLVED, resolved)
@@ -508,9 +520,9 @@ def run(recipe: PathLike | Recipe, backend: str = "reference", out: PathLike | N
             try:
                 stale = tb.event_files(where / tb.FOLDER)  # an earlier run's: replaced by the history resumed
                 writer = tb.Recorder(tb.open_writer(where / tb.FOLDER, which), say, stale, where / tb.FOLDER)
-            except Exception as exc:  # an installed but unusable writer: said before the first step
-                raise LockstepError(f"--tensorboard: cannot write event files with {which} ({type(exc).__name__}: "
-                                    f"{exc})") from None
+            except Exception as exc:  # failed after the probe passed: said before the first step
+                raise LockstepError(f"--tensorboard: cannot write event files with {which} ({tb.reason(exc)})"
+                                    ) from None
         elif resume and tb.event_files(where / tb.FOLDER):  # a view that would stop where the earlier run stopped
             say(f"{folder.shown / tb.FOLDER} keeps the earlier run's event files, which will not show the steps "
                 "this run adds; resume with --tensorboard to write them anew from the checkpoint")

@@ -112,6 +112,28 @@ def open_writer(folder: Path, which: str | None = None) -> Writer:
     return _PackageWriter(Path(folder)) if which == "tensorboard" else _TensorFlowWriter(Path(folder))
 
 
+PROBE = ".lockstep-tensorboard-probe"  # longer than FOLDER: a path the probe fits in, the event files fit in too
+
+
+def probe(run_folder: Path, which: str) -> None:
+    """Open a writer beside where the run's will go, and remove it: a writer that cannot start (a broken install,
+    a path too long for its file's name) is found before `--overwrite` removes the previous run. Raises what
+    opening the writer raises."""
+    import shutil
+
+    where = Path(run_folder) / PROBE
+    try:
+        open_writer(where, which).close()
+    finally:
+        shutil.rmtree(where, ignore_errors=True)
+
+
+def reason(exc: BaseException) -> str:
+    """An exception as one short line: TensorFlow's errors span lines and quote their graph functions."""
+    text = " ".join(str(exc).replace("\\n", " ").replace("\\t", " ").split())
+    return f"{type(exc).__name__}: {text[:300]}"
+
+
 def event_files(folder: Path) -> list[Path]:
     """The event files in `folder` (TensorBoard reads every `events.out.tfevents.*` of a run's folder)."""
     try:

@@ -311,3 +311,50 @@ def test_a_number_with_underscores_is_said_to_be_a_string_not_to_lose_its_quotes
     assert any(f'got the string "{value}" (YAML 1.2 and JSON read `{value}` as a string' in f and
                f"write `{number}`" in f for f in found), found
     assert not any("remove the quotes" in f for f in found), found
+
+
+def _broken_writer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A writer that cannot start, as a broken TensorFlow install's: TensorFlow's errors quote lines (`\\n\\t`)."""
+    from lockstep import tensorboard
+
+    def broken(folder: Path, which: str | None = None) -> None:
+        raise ModuleNotFoundError("No module named 'tensorflow.python'\\n\\tCreating writable file")
+
+    monkeypatch.setattr(tensorboard, "require", lambda: "tensorflow")
+    monkeypatch.setattr(tensorboard, "open_writer", broken)
+
+
+def test_a_writer_that_cannot_start_leaves_the_previous_run_as_it_was(tmp_path: Path, monkeypatch, capsys) -> None:
+    """`--overwrite --tensorboard` with an unusable writer removed the previous run (checkpoints, metrics, report)
+    and then refused to start; a fresh folder was left with recipe.resolved.yaml, which the next run refused."""
+    recipe = ROOT / "examples" / "huber-regression" / "recipe.yaml"
+    out = tmp_path / "run"
+    assert main(["run", str(recipe), "--out", str(out), "--quiet", "--steps", "4"]) == 0
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    _broken_writer(monkeypatch)
+    capsys.readouterr()
+    assert main(["run", str(recipe), "--out", str(out), "--quiet", "--overwrite", "--tensorboard"]) == 2
+    err = capsys.readouterr().err
+    assert err == ("lockstep run: --tensorboard: cannot write event files with tensorflow (ModuleNotFoundError: No "
+                   "module named 'tensorflow.python' Creating writable file); nothing was changed\n"), err
+    assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    fresh = tmp_path / "fresh"
+    assert main(["run", str(recipe), "--out", str(fresh), "--quiet", "--tensorboard"]) == 2
+    assert not fresh.exists(), sorted(fresh.rglob("*"))
+
+
+def test_a_resume_never_rewrites_event_files_through_a_link(tmp_path: Path, monkeypatch, capsys) -> None:
+    """RUN/tensorboard linked to a shared log folder: a resume with --tensorboard deleted every event file in it,
+    another host's too (--overwrite removes the link itself, not what it points at)."""
+    recipe = ROOT / "examples" / "huber-regression" / "recipe.yaml"
+    out, shared = tmp_path / "run", tmp_path / "shared"
+    every = ["--set", "checkpoint={every: 2}"]
+    assert main(["run", str(recipe), "--out", str(out), "--quiet", "--steps", "4", *every]) == 0
+    shared.mkdir()
+    (shared / "events.out.tfevents.1.otherhost.1.0").write_bytes(b"theirs")
+    (out / "tensorboard").symlink_to(shared, target_is_directory=True)
+    monkeypatch.setattr("lockstep.tensorboard.require", lambda: "tensorboard")
+    capsys.readouterr()
+    assert main(["run", str(recipe), "--out", str(out), "--quiet", "--resume", "--tensorboard", *every]) == 2
+    assert "tensorboard is a symbolic link" in capsys.readouterr().err
+    assert (shared / "events.out.tfevents.1.otherhost.1.0").read_bytes() == b"theirs"
