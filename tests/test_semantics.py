@@ -422,6 +422,20 @@ def test_regression_targets(folder: Path) -> None:
     assert d.line == line_of(text, "accuracy") and d.path == "evaluation.metrics[1]"
 
 
+@pytest.mark.parametrize("metric", ["mse", "mae"])
+def test_elementwise_metrics_need_targets_of_the_outputs_shape(folder: Path, metric: str) -> None:
+    """`mse`/`mae` with class-index targets passed validation; the run then stopped at its first evaluation with
+    an internal error (a reshape of 90 indices into [90, 3]), leaving a folder without a report."""
+    text = recipe(extra=f"evaluation: {{metrics: [loss, {metric}]}}\n")
+    d = one(text, folder)
+    assert d.path == "evaluation.metrics[1]" and d.line == line_of(text, metric), d
+    assert f"`{metric}` compares the outputs with targets of their shape" in d.message, d.message
+    one_hot = recipe(loss="{type: categorical_crossentropy, from_logits: true}",
+                     extra=f"evaluation: {{metrics: [loss, {metric}]}}\n")
+    assert diags(one_hot.replace("data:\n", "data:\n  preprocessing: [{type: one_hot, num_classes: 3}]\n", 1),
+                 folder) == []
+
+
 def test_dense_after_conv_without_flatten(folder: Path) -> None:
     (folder / "cnn.yaml").write_text(HEAD + "inputs: [{name: x, shape: [1, 8, 8]}]\nlayers:\n"
                                      "  - {type: conv2d, name: conv, filters: 2, kernel_size: 3}\n"

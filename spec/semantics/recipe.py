@@ -228,6 +228,13 @@ def _check_against_model(recipe: Recipe, model: Model, graph: ModelGraph, facts:
         i = recipe.evaluation.metrics.index("accuracy")
         out.append(_diag(doc, ("evaluation", "metrics", i), f"`accuracy` needs class targets; {facts.label} gives "
                          "real-valued targets", code="metric"))
+    if recipe.loss.type in CLASS_INDEX_LOSSES and "one_hot" not in (p.type for p in recipe.data.preprocessing):
+        for i, m in enumerate(recipe.evaluation.metrics):  # one class index per position, one output per class
+            if m in ("mse", "mae"):
+                out.append(_diag(doc, ("evaluation", "metrics", i), f"`{m}` compares the outputs with targets of "
+                                 f"their shape, element by element; `{recipe.loss.type}` takes class indices, one "
+                                 "per position, not one per output", code="metric",
+                                 expected="`loss` or `accuracy` for class targets"))
     return out
 
 
