@@ -459,6 +459,10 @@ def train(prep: Prepared, session: Session, *, out: Path | None = None, resume: 
                 quantity = None if math.isfinite(res.loss) else "loss"  # in case an adapter does not check
             except NonFiniteError as exc:
                 quantity = exc.quantity
+            checkpointed = ckpt_dir is not None and r.checkpoint is not None and (
+                done % r.checkpoint.every == 0 or done == prep.total_steps)
+            if quantity is None and (checkpointed or done == prep.total_steps):  # the next step's loss says it
+                quantity = _nonfinite_parameter(session.get_parameters())  # elsewhere; nothing after these does
             if quantity is not None:
                 kept = (f"the last good checkpoint, step {last_ckpt}, is kept in {ckpt_dir}" if last_ckpt
                         else "no checkpoint had been written")
@@ -477,8 +481,7 @@ def train(prep: Prepared, session: Session, *, out: Path | None = None, resume: 
             lines.append(line)
             if log is not None:
                 log.write(line)
-            if writer and ckpt_dir is not None and r.checkpoint is not None and (
-                    done % r.checkpoint.every == 0 or done == prep.total_steps):
+            if writer and checkpointed:
                 if log is not None:
                     log.flush()  # the log reaches the checkpoint's step before the checkpoint exists
                 if guard is not None:
@@ -501,6 +504,12 @@ def train(prep: Prepared, session: Session, *, out: Path | None = None, resume: 
         last_eval = next((h["eval"] for h in reversed(history) if "eval" in h), None)
         result.eval_metrics = last_eval if last_eval is not None else evaluate(prep, session)
     return result
+
+
+def _nonfinite_parameter(params: dict[str, np.ndarray]) -> str | None:
+    """`parameter NAME` for the first parameter or buffer holding ±inf or NaN after an update; None if all finite."""
+    bad = next((k for k, v in params.items() if not np.all(np.isfinite(v))), None)
+    return None if bad is None else f"parameter `{bad}` after the update"
 
 
 def _say_resumed(prep: Prepared, point: Checkpoint, session: Session, writer: bool, backend: str = "") -> None:

@@ -148,6 +148,22 @@ def test_non_finite_loss_stops_with_exit_1_and_keeps_the_checkpoint(tmp_path: Pa
     assert (out / "loss.svg").is_file()
 
 
+@pytest.mark.parametrize("backend", ["reference", "torch"])
+def test_parameters_made_non_finite_by_the_last_step_fail_the_run(tmp_path: Path, capsys, backend: str) -> None:
+    """A learning rate of 1e308 made every parameter ±inf at the last step: no later loss could say so, and the
+    run ended "ok", exit 0, with an evaluation loss of NaN and a checkpoint deploy then refused."""
+    if backend == "torch":
+        pytest.importorskip("torch")
+    recipe = ROOT / "examples" / "inline-model" / "recipe.yaml"
+    out = tmp_path / "out"
+    assert main(["run", str(recipe), "--out", str(out), "--quiet", "--steps", "1", "--backend", backend,
+                 "--set", "optimizer.learning_rate=1e308"]) == 1
+    err = capsys.readouterr().err
+    assert "step 1: non-finite parameter `" in err and "after the update" in err, err
+    report = json.loads((out / "report.json").read_text())
+    assert report["status"] == "failed" and not (out / "checkpoints").exists()
+
+
 def test_bad_input_never_tracebacks(tmp_path: Path, capsys) -> None:
     assert main(["run", str(tmp_path / "missing.yaml")]) == 2
     (tmp_path / "bad.yaml").write_text("apiVersion: lockstep/v1\nkind: Recipe\nmetadata: {name: x}\nseed: -1\n")

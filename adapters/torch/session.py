@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -293,7 +294,11 @@ class TorchSession(Session):
                 optimizers.wide_step(self.opt, session_l2)
             else:
                 self.opt.step()
-            if self.scheduler is not None:
+            if self.scheduler is not None and wide:  # torch's scheduler counts opt.step, which wide_step stood in
+                with warnings.catch_warnings():  # for: its "scheduler before optimizer" warning is not the user's
+                    warnings.filterwarnings("ignore", "Detected call of `lr_scheduler.step", UserWarning)
+                    self.scheduler.step()
+            elif self.scheduler is not None:
                 self.scheduler.step()
         self.step += 1
         return StepResult(value, float(lr), norm)
