@@ -475,7 +475,7 @@ def run(recipe: PathLike | Recipe, backend: str = "reference", out: PathLike | N
     tensorboard, progress = _flag(tensorboard, "tensorboard"), _flag(progress, "progress")
     steps = as_integer(steps, "steps", 1, "--steps")
     threads = as_threads(threads)
-    backend = _text(backend, "backend", "an adapter name")
+    backend = canonical_backend(_text(backend, "backend", "an adapter name"))
     device = _text(device, "device", "a device name such as cpu or cuda")
     if resume and overwrite:
         raise LockstepError("resume and overwrite exclude each other: continue the run, or replace it")

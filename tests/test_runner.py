@@ -164,6 +164,23 @@ def test_parameters_made_non_finite_by_the_last_step_fail_the_run(tmp_path: Path
     assert report["status"] == "failed" and not (out / "checkpoints").exists()
 
 
+def test_a_backend_alias_is_the_backend_in_folders_checkpoints_and_reports(tmp_path: Path, monkeypatch,
+                                                                            capsys) -> None:
+    """`--backend PyTorch` then `--backend torch --resume`: the resume said the checkpoint came from another
+    backend (`PyTorch`), and the default folder depended on the spelling."""
+    pytest.importorskip("torch")
+    monkeypatch.chdir(tmp_path)
+    recipe = ROOT / "examples" / "inline-model" / "recipe.yaml"
+    assert main(["run", str(recipe), "--backend", "PyTorch", "--quiet", "--steps", "2",
+                 "--set", "checkpoint={every: 1}"]) == 0
+    assert main(["run", str(recipe), "--backend", "torch", "--quiet", "--resume", "--set", "checkpoint={every: 1}"
+                 ]) == 0
+    err = capsys.readouterr().err
+    assert "written by" not in err, err
+    report = json.loads((tmp_path / "runs" / "inline-model-torch" / "report.json").read_text())
+    assert report["backend"] == "torch" and "resumed_from_backend" not in report, report.get("resumed_from_backend")
+
+
 def test_bad_input_never_tracebacks(tmp_path: Path, capsys) -> None:
     assert main(["run", str(tmp_path / "missing.yaml")]) == 2
     (tmp_path / "bad.yaml").write_text("apiVersion: lockstep/v1\nkind: Recipe\nmetadata: {name: x}\nseed: -1\n")

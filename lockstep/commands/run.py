@@ -61,6 +61,8 @@ def run(args: argparse.Namespace) -> int:
 
     from lockstep.distributed import run_command as run_data_parallel
 
+    if isinstance(args.backend, str):  # `PyTorch` is `torch`: one folder name, one name in checkpoints and reports
+        args.backend = api.canonical_backend(args.backend)
     code = run_data_parallel(args)  # --replicas N, the recipe's distribution, torchrun; None: one process
     if code is not None:
         return code
