@@ -556,7 +556,8 @@ def run(recipe: PathLike | Recipe, backend: str = "reference", out: PathLike | N
 
         try:
             result = train(prep, session, out=where, resume=resume, progress=bar, backend=backend, on_step=writer,
-                           on_start=writer.restart if writer is not None else None, guard=folder.check_in_place)
+                           on_start=writer.restart if writer is not None else None, guard=folder.check_in_place,
+                           say=say)
         except RunFailed as exc:
             bar.close()
             failed = TrainingFailed(str(exc), 1, exc.diagnostics)

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from lockstep.runfolder import said
 from lockstep.spec import atomic
 from lockstep.spec.files import NotRegularFileError, open_regular
 
@@ -487,35 +488,36 @@ def resume_point(folder: Path, *, recipe_hash: str, total_steps: int, layout: La
     try:
         found = checkpoints(folder)
     except OSError as exc:
-        raise ResumeRefused(f"{folder}: cannot list the checkpoints ({exc.strerror or exc})") from None
+        raise ResumeRefused(f"{said(folder)}: cannot list the checkpoints ({exc.strerror or exc})") from None
     for odd in misnamed(folder):
         right = canonical_name(odd)
         hint = "" if right is None else f"; {right} is there too" if (folder / right).exists() else \
             f"; rename it {right} to resume from it"
-        warn(f"{odd}: not read: checkpoints are named step-XXXXXXXX.npz (the step in 8 digits or more, no extra "
+        warn(f"{said(odd)}: not read: checkpoints are named step-XXXXXXXX.npz (the step in 8 digits or more, no extra "
              f"leading zeros){hint}")
     for path in reversed(found):
         try:
             ck = read_checkpoint(path, layout, recipe_hash)
         except ForeignCheckpoint as exc:
-            raise ResumeRefused(f"{path}: the checkpoint is from a different recipe (hash {str(exc)[:12]}, this "
+            raise ResumeRefused(f"{said(path)}: the checkpoint is from a different recipe (hash {str(exc)[:12]}, this "
                                 f"recipe {recipe_hash[:12]}); use another --out, or --overwrite to start "
                                 f"afresh") from None
         except CheckpointError as exc:
-            warn(f"{path}: unreadable checkpoint skipped: {exc.reason}")
+            warn(f"{said(path)}: unreadable checkpoint skipped: {exc.reason}")
             skipped.append(path)
             continue
         if ck.step > total_steps:
-            raise ResumeRefused(f"{path}: the checkpoint is at step {ck.step}, past this run's {total_steps} steps")
+            raise ResumeRefused(f"{said(path)}: the checkpoint is at step {ck.step}, past this run's {total_steps} "
+                                "steps")
         if ck.data_hash is not None and data_hash is not None and ck.data_hash != data_hash:
-            raise ResumeRefused(f"{path}: the run's data file {data_file or ''} changed since step {ck.step} was "
+            raise ResumeRefused(f"{said(path)}: the run's data file {data_file or ''} changed since step {ck.step} was "
                                 f"trained (SHA-256 {ck.data_hash[:12]} then, {data_hash[:12]} now): resuming would "
                                 "mix two datasets in one run; restore the file, or --overwrite to start afresh")
         for bad in skipped:
             _set_aside(bad, warn)
         return ck
     if skipped:
-        raise ResumeRefused(f"{folder}: no intact checkpoint to resume from ({len(skipped)} unreadable, named "
+        raise ResumeRefused(f"{said(folder)}: no intact checkpoint to resume from ({len(skipped)} unreadable, named "
                             f"above); run with --overwrite instead of --resume to start afresh")
     return None
 
@@ -529,4 +531,4 @@ def _set_aside(path: Path, warn: Callable[[str], None]) -> None:
     try:
         path.rename(target)
     except OSError as exc:
-        warn(f"{path}: could not be set aside as {target.name} ({exc.strerror or exc})")
+        warn(f"{said(path)}: could not be set aside as {target.name} ({exc.strerror or exc})")

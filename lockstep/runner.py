@@ -34,6 +34,7 @@ from lockstep.reference import losses, metrics
 from lockstep.reference.data import DataError, Dataset, prepare
 from lockstep.reference.initializers import initial_parameters
 from lockstep.reference.random import dropout_mask
+from lockstep.runfolder import said
 from lockstep.spec import atomic
 from lockstep.spec.documents import Model, Recipe
 from lockstep.spec.graph import ModelGraph, build_graph
@@ -351,15 +352,15 @@ class RunResult:
     resumed_backend: str | None = None  # the backend that wrote that checkpoint
 
 
-def _resume_point(ckpt_dir: Path, prep: Prepared, session: Session, replica: Replica | None = None
-                  ) -> Checkpoint | None:
+def _resume_point(ckpt_dir: Path, prep: Prepared, session: Session, replica: Replica | None = None,
+                  say: Callable[[str], None] | None = None) -> Checkpoint | None:
     """The newest intact checkpoint of this recipe, verified against `session` (lockstep/checkpoint.py); in a
     data-parallel run rank 0 finds it (and sets damaged ones aside) and every rank gets the same one."""
     if replica is not None:
         found: Checkpoint | RunError | None = None
         if replica.writer:
             try:
-                found = _resume_point(ckpt_dir, prep, session)
+                found = _resume_point(ckpt_dir, prep, session, say=say)
             except RunError as exc:
                 found = exc
         found = replica.share(found)
@@ -368,7 +369,7 @@ def _resume_point(ckpt_dir: Path, prep: Prepared, session: Session, replica: Rep
         return found
     try:
         return resume_point(ckpt_dir, recipe_hash=prep.recipe_hash, total_steps=prep.total_steps,
-                            layout=Layout.of(session), warn=lambda m: print(f"lockstep run: {m}", file=sys.stderr),
+                            layout=Layout.of(session), warn=say or _say,
                             data_hash=prep.data_hash, data_file=_file_source(prep.recipe))
     except ResumeRefused as exc:
         raise RunError(str(exc)) from None
@@ -401,12 +402,12 @@ def train(prep: Prepared, session: Session, *, out: Path | None = None, resume: 
           progress: Progress | None = None, backend: str = "",
           on_step: Callable[[dict[str, Any]], None] | None = None, replica: Replica | None = None,
           on_start: Callable[[list[dict[str, Any]]], None] | None = None,
-          guard: Callable[[], None] | None = None) -> RunResult:
+          guard: Callable[[], None] | None = None, say: Callable[[str], None] | None = None) -> RunResult:
     """Run the recipe on `session` (already built). With `out`, write metrics.jsonl and checkpoints; `on_step`
     sees each step's metrics.jsonl record once it is logged (TensorBoard event files are written from it), and
     `on_start` the records the run starts from (a resume's, from its checkpoint; none for a fresh run);
     `guard()` is called before each checkpoint is written (the run folder's `check_in_place`: it raises when the
-    folder went).
+    folder went); `say` hears the notes about the resume (default: stderr, `lockstep run: ` first).
 
     In a data-parallel run with a process per replica (`replica`, lockstep/distributed.py) every rank trains and
     only rank 0 evaluates and writes. Raises RunFailed (exit 1) on a non-finite loss or gradient, RunError
@@ -421,7 +422,7 @@ def train(prep: Prepared, session: Session, *, out: Path | None = None, resume: 
     session.set_parameters(prep.initial)
     point: Checkpoint | None = None
     if resume and ckpt_dir is not None:
-        point = _resume_point(ckpt_dir, prep, session, replica)
+        point = _resume_point(ckpt_dir, prep, session, replica, say)
         if point is not None:
             start = point.step
             session.set_parameters(point.params)
@@ -429,7 +430,8 @@ def train(prep: Prepared, session: Session, *, out: Path | None = None, resume: 
             history, lines = point.history, point.history_lines
             _without_cap_eval(prep, history, lines)
             resumed_from = last_ckpt = start
-            _say_resumed(prep, point, session, writer, backend)
+            if writer:
+                _say_resumed(prep, point, session, backend, say or _say)
     elif ckpt_dir is not None and writer:
         for stale in checkpoints(ckpt_dir):  # a fresh run must never resume into an older run's state
             stale.unlink()
@@ -464,7 +466,7 @@ def train(prep: Prepared, session: Session, *, out: Path | None = None, resume: 
             if quantity is None and (checkpointed or done == prep.total_steps):  # the next step's loss says it
                 quantity = _nonfinite_parameter(session.get_parameters())  # elsewhere; nothing after these does
             if quantity is not None:
-                kept = (f"the last good checkpoint, step {last_ckpt}, is kept in {ckpt_dir}" if last_ckpt
+                kept = (f"the last good checkpoint, step {last_ckpt}, is kept in {said(ckpt_dir)}" if last_ckpt
                         else "no checkpoint had been written")
                 raise RunFailed(f"step {done}: non-finite {quantity}; the run stopped ({kept})", result)
             result.step_times.append(time.perf_counter() - t0)
@@ -512,18 +514,23 @@ def _nonfinite_parameter(params: dict[str, np.ndarray]) -> str | None:
     return None if bad is None else f"parameter `{bad}` after the update"
 
 
-def _say_resumed(prep: Prepared, point: Checkpoint, session: Session, writer: bool, backend: str = "") -> None:
+def _say(message: str) -> None:
+    print(f"lockstep run: {message}", file=sys.stderr)
+
+
+def _say_resumed(prep: Prepared, point: Checkpoint, session: Session, backend: str, say: Callable[[str], None]
+                 ) -> None:
     """A resume on another replica count (lockstep/distributed.py) or another backend says what that changes."""
     from lockstep.distributed import resume_note
 
     note = resume_note(point.distribution, getattr(session, "distribution", None),
                        any(n.type == "batch_norm" for n in prep.graph.nodes))
-    if note and writer:
-        print(f"lockstep run: {note}", file=sys.stderr)
-    if backend and point.backend and point.backend != backend and writer:
-        print(f"lockstep run: --resume: the checkpoint at step {point.step} was written by `{point.backend}`; the "
-              f"steps after it run on `{backend}` (the same recipe, within the standard's tolerances, not the bits of "
-              f"an uninterrupted run on either; report.json's `resumed_from_backend` says so)", file=sys.stderr)
+    if note:
+        say(note)
+    if backend and point.backend and point.backend != backend:
+        say(f"--resume: the checkpoint at step {point.step} was written by `{point.backend}`; the steps after it run "
+            f"on `{backend}` (the same recipe, within the standard's tolerances, not the bits of an uninterrupted run "
+            "on either; report.json's `resumed_from_backend` says so)")
 
 
 # -------------------------------------------------------------------------------------------- report

@@ -263,3 +263,17 @@ def test_a_loaded_recipe_keeps_its_folder_when_the_current_folder_changes(tmp_pa
     assert result.parameters["hidden.weight"].shape == (64, 32), result.parameters["hidden.weight"].shape
     assert result.report["recipe_path"] == str(tmp_path / "p1" / "a" / "recipe.yaml"), result.report["recipe_path"]
     assert result.folder == tmp_path / "out" and result.folder.is_absolute()
+
+
+def test_the_log_function_hears_every_note_of_a_resume(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """run(log=...) missed the notes the resume itself made (an unreadable checkpoint skipped, the checkpoint
+    written by another backend): they went to stderr."""
+    recipe = ROOT / "examples" / "inline-model" / "recipe.yaml"
+    out = tmp_path / "run"
+    lockstep.run(recipe, out=out, steps=2, overrides={"checkpoint": {"every": 1}}, log=lambda _: None)
+    (out / "checkpoints" / "step-00000002.npz").write_bytes(b"torn")
+    notes: list[str] = []
+    capsys.readouterr()
+    result = lockstep.run(recipe, out=out, resume=True, overrides={"checkpoint": {"every": 1}}, log=notes.append)
+    assert result.resumed_from == 1 and capsys.readouterr().err == ""
+    assert any("step-00000002.npz: unreadable checkpoint skipped" in n for n in notes), notes
