@@ -7,6 +7,9 @@ with one answer spoiled."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -81,6 +84,20 @@ class Chdir(ReferenceAdapter):
         import os
         os.makedirs("elsewhere", exist_ok=True)
         os.chdir("elsewhere")
+        return super().build(*args, **kwargs)
+
+class Chatty(ReferenceAdapter):
+    name = "chatty"
+    def versions(self):
+        import os
+        print("CHATTY versions")
+        os.write(1, b"NATIVE versions\\n")
+        return super().versions()
+    def support(self, construct, *, dtype, device):
+        print("CHATTY support")
+        return super().support(construct, dtype=dtype, device=device)
+    def build(self, *args, **kwargs):
+        print("CHATTY build")
         return super().build(*args, **kwargs)
 
 class RaisingSupport(ReferenceAdapter):
@@ -271,3 +288,17 @@ def test_an_adapter_that_changes_the_folder_does_not_move_the_outputs(
                "compare": {"compare.json", "compare.svg"}}[command]
     assert written <= {p.name for p in (work / "out").iterdir()}, sorted((work / "out").iterdir())
     assert not (work / "elsewhere" / "out").exists()
+
+
+@pytest.mark.parametrize("argv", [
+    ["adapters", "--format", "json", "--adapter", "hostile_pkg:Chatty"],
+    ["adapters", "--details", "--format", "json", "--adapter", "hostile_pkg:Chatty"],
+    ["compare", str(RECIPE), "--backends", "reference,hostile_pkg:Chatty", "--steps", "2", "-q", "--format", "json"],
+])
+def test_an_adapter_that_prints_does_not_spoil_a_json_output(hostile: str, argv: list[str], tmp_path: Path) -> None:
+    """An adapter's print (and a native write to descriptor 1) landed in front of the JSON document: json.load
+    failed on `lockstep adapters --format json` and `lockstep compare --format json`, exit 0."""
+    proc = subprocess.run([sys.executable, "-m", "lockstep", *argv], capture_output=True, text=True, timeout=300,
+                          cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(tmp_path)})
+    json.loads(proc.stdout)  # the whole of standard output is the document
+    assert "CHATTY" in proc.stderr and "NATIVE versions" in proc.stderr, proc.stderr[-500:]

@@ -12,6 +12,7 @@ Every answer is read through adapters/checked.py: a hostile adapter is a listed 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from dataclasses import asdict
@@ -108,8 +109,10 @@ def _print_details(details: dict[str, dict]) -> None:
 def run(args: argparse.Namespace) -> int:
     from lockstep.adapters.registry import BUILTIN, GROUP, entry_points
     from lockstep.api import list_adapters
+    from lockstep.commands import stdout_to_stderr
 
-    rows = list_adapters([a.strip() for a in args.adapter or () if ":" in a])  # module:attribute, as certify takes
+    with stdout_to_stderr() if args.format == "json" else contextlib.nullcontext():  # an adapter's own prints
+        rows = list_adapters([a.strip() for a in args.adapter or () if ":" in a])  # module:attribute, as certify
     if args.adapter is not None:  # a filter, like `pip list`'s names: a name that matches nothing is refused
         from lockstep.api import canonical_backend
         from lockstep.spec.diagnostics import escape_text
@@ -129,7 +132,8 @@ def run(args: argparse.Namespace) -> int:
         args.adapter = wanted
         rows = [r for r in rows if r.name in wanted]
     if getattr(args, "details", False):
-        details, missing = _details(rows, args.adapter)
+        with stdout_to_stderr() if args.format == "json" else contextlib.nullcontext():
+            details, missing = _details(rows, args.adapter)
         if args.format == "json":
             print(json.dumps(details, indent=2, ensure_ascii=False))
         else:

@@ -10,11 +10,13 @@ unknown, unavailable or repeated backend, bad arguments, an unusable --out), alw
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from lockstep.commands import stdout_to_stderr
 from lockstep.spec.atomic import json_text, strict_json
 
 if TYPE_CHECKING:
@@ -98,9 +100,10 @@ def run(args: argparse.Namespace) -> int:
                                                 overrides=args.overrides, seed=args.seed, dtype=args.dtype,
                                                 threads=args.threads)
             return _conformance(prep, built, list(built), args)
-        result = api.compare(args.recipe, args.backends, device=args.device, steps=args.steps,
-                             overrides=args.overrides, seed=args.seed, every=args.every, dtype=args.dtype,
-                             threads=args.threads, progress=not args.quiet)
+        with stdout_to_stderr() if args.format == "json" else contextlib.nullcontext():  # an adapter's prints
+            result = api.compare(args.recipe, args.backends, device=args.device, steps=args.steps,
+                                 overrides=args.overrides, seed=args.seed, every=args.every, dtype=args.dtype,
+                                 threads=args.threads, progress=not args.quiet)
         code = _show(result, args)
         if folder is not None:
             from lockstep.spec.atomic import held_signals
