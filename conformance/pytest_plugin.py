@@ -46,6 +46,13 @@ RESULT = "result"  # a check's result, carried on its report from a pytest-xdist
 UNREPORTED = "unreported"  # a check skipped by expectations without a result, carried likewise
 OPTIONS = ("lockstep_level", "lockstep_dtype", "lockstep_device", "lockstep_examples", "lockstep_seed",
            "lockstep_construct", "lockstep_recipe_steps", "lockstep_report", "lockstep_expect")
+# what an explicitly empty value of each text option would have meant, had it been read as "not given": an unset CI
+# variable (`--lockstep-report=$DIR`) must not silently change what is certified, nor drop the report
+EMPTY = {"lockstep_adapter": ("an adapter", " to run no check"), "lockstep_level": ("levels", " for all"),
+         "lockstep_dtype": ("dtypes", " for float32,float64"),
+         "lockstep_device": ("devices", " for every device the adapter offers"),
+         "lockstep_construct": ("constructs", " for all"), "lockstep_report": ("a folder", " to write no report"),
+         "lockstep_expect": ("a file", " for none")}
 
 
 # ------------------------------------------------------------------------------------------------ options
@@ -212,6 +219,9 @@ class Suite:
         self.unreported = 0  # checks an expectation skipped without an answer from support(): not in the reports
         self.unreported_items: set[int] = set()  # their planned indices (pytest-xdist's reports may repeat)
         self.write_error: str | None = None
+        self.note: str | None = None  # a line for the summary: no check ran, so no report replaced the last one
+        self.cleared = False  # the last session's failures/ removed (once a check of this one is about to run)
+        self.together: dict[int, tuple[int, ...]] = {}  # planned index -> the levels its hypothesis run had
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> Suite:
@@ -219,9 +229,21 @@ class Suite:
         from lockstep.adapters.checked import AdapterError, adapter_code, adapter_devices, adapter_versions, describe
         from lockstep.adapters.registry import AdapterNotFound, get
         from lockstep.conformance.results import LEVEL_NAMES, parse_levels
-        from lockstep.conformance.suite import DEFAULT_EXAMPLES, DEFAULT_SEED, SPECS, Options, example_recipes
+        from lockstep.conformance.suite import (
+            DEFAULT_EXAMPLES,
+            DEFAULT_SEED,
+            MAX_SEED,
+            SPECS,
+            Options,
+            example_recipes,
+        )
 
         opt = config.getoption
+        for option, (what, default) in EMPTY.items():
+            value = opt(option)
+            if isinstance(value, str) and not value.strip():
+                flag = "--" + option.replace("_", "-")
+                raise pytest.UsageError(f"{flag} is empty; give {what}, or leave {flag} out{default}")
         name = str(opt("lockstep_adapter")).strip()
         home = Path.cwd()
         try:
@@ -236,6 +258,10 @@ class Suite:
         steps = opt("lockstep_recipe_steps")  # None: every step of each example
         if examples < 1 or (steps is not None and steps < 1):
             raise pytest.UsageError("--lockstep-examples and --lockstep-recipe-steps must be at least 1")
+        seed = DEFAULT_SEED if opt("lockstep_seed") is None else opt("lockstep_seed")
+        if not 0 <= seed <= MAX_SEED:  # as `lockstep certify --seed`: a report the command can reproduce
+            raise pytest.UsageError(f"--lockstep-seed {seed}: expected 0 to 2**62 (the example recipes' seeds are "
+                                    "shifted by it, and a recipe's seed is a 64-bit integer of 0 or more)")
         given = opt("lockstep_construct")
         constructs = _split(given) or None
         if given is not None and not constructs:  # `--lockstep-construct "$UNSET"` must not mean every construct
@@ -251,8 +277,8 @@ class Suite:
                     f"; did you mean `{hint[0]}`?" if hint else f"; known: {', '.join(sorted(known))}"))
         # the folders first, absolute: the adapter's code (its import included) may change the working folder
         report_dir = _from_invocation(config, opt("lockstep_report")) if opt("lockstep_report") else None
-        if report_dir is not None and report_dir.exists() and not report_dir.is_dir():
-            raise pytest.UsageError(f"--lockstep-report {report_dir}: exists and is not a folder")
+        if report_dir is not None and not hasattr(config, "workerinput"):  # before any work, as certify
+            _check_report_folder(report_dir)
         failures_dir = report_dir or _failures_home(config, name)
         try:
             with adapter_code("import"):
@@ -264,6 +290,8 @@ class Suite:
         except Exception as exc:  # a third party's import must not become a traceback either
             raise pytest.UsageError(f"--lockstep-adapter {name}: {describe(exc)}") from None
         devices = _split(opt("lockstep_device")) or None
+        if opt("lockstep_device") is not None and not devices:  # `--lockstep-device=,`: not every device
+            raise pytest.UsageError(f"--lockstep-device {opt('lockstep_device')!r} names no device")
         missing = [d for d in devices or () if d not in offered]
         if missing:
             raise pytest.UsageError(f"--lockstep-device: adapter `{name}` offers {', '.join(offered)}; "
@@ -275,15 +303,13 @@ class Suite:
             except ExpectationsError as exc:
                 raise pytest.UsageError(f"--lockstep-expect {exc}") from None
         options = Options(levels=levels, dtypes=dtypes, devices=devices or tuple(offered), examples=examples,
-                          seed=DEFAULT_SEED if opt("lockstep_seed") is None else opt("lockstep_seed"),
+                          seed=seed,
                           constructs=constructs, recipe_steps=steps, report_dir=report_dir)
         suite = cls(config, adapter, name, options, expectations, failures_dir, report_dir, home=home)
         suite.versions = versions
         suite.selection = [a for a in config.args if a.startswith(ROOT + "::")]
         if suite.selection:  # node ids of ours are not paths: take them out of pytest's own collection
             config.args[:] = [a for a in config.args if a not in suite.selection]
-        if not hasattr(config, "workerinput"):  # a new session replaces an earlier one's failures, as certify does
-            _clear_failures(suite.failures_abs)
         from lockstep.conformance.parallel import CHECK_THREADS
         from lockstep.runner import configure_threads
 
@@ -338,6 +364,22 @@ class Suite:
         for item in session.items:
             if isinstance(item, CheckItem) and item.skip_reason is None:
                 self.selected.setdefault(item.planned.group, set()).add(item.planned.level)
+        if self.selected and not hasattr(self.config, "workerinput"):
+            self.clear_failures()
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        """pytest-xdist's controller collects nothing: its workers' collections say whether a check will run."""
+        mine = [self.by_node[i] for i in ids if i in self.by_node]
+        if any((self.expectations.match(p.check) or ("run",))[0] != "skip" for p in mine):
+            self.clear_failures()
+
+    def clear_failures(self) -> None:
+        """A session that runs a check replaces the last one's failing cases, as certify does; one that runs none
+        (`--collect-only`, a `-k` that selects none of ours) leaves them, with the report they belong to."""
+        if not self.cleared and not self.config.getoption("collectonly", False):
+            self.cleared = True
+            _clear_failures(self.failures_abs)
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
@@ -374,6 +416,14 @@ class Suite:
         if session.exitstatus == pytest.ExitCode.INTERRUPTED:  # as certify: a stopped run replaces no report
             self.write_error = f"the session was interrupted: no report written to {self.report_dir}"
             return
+        if not self.results or self.config.getoption("collectonly", False):
+            # an empty "NOT CERTIFIED" report replaced the last certificate (`--collect-only`, `-k nomatch`);
+            # `lockstep certify` refuses to run no check
+            shown = f"{self.report_dir}/"
+            there = (self.report_abs or self.report_dir).is_dir()
+            where = f"{shown} left as it was" if there else f"no report written to {shown}"
+            self.note = f"no check ran; {where}"
+            return
         from lockstep.conformance import report
 
         cert = self.certification()
@@ -390,7 +440,12 @@ class Suite:
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         from lockstep.conformance.report import summary_table
 
-        if hasattr(self.config, "workerinput") or not (self.results or self.unreported or self.write_error):
+        if hasattr(self.config, "workerinput"):
+            return
+        if self.note and not (self.results or self.unreported or self.write_error):
+            terminalreporter.write_line(f"lockstep: {self.note}")
+            return
+        if not (self.results or self.unreported or self.write_error):
             return  # nothing of ours ran here (deselected, or pytest-xdist's controller)
         cert = self.certification()
         counts = cert.counts()
@@ -408,6 +463,8 @@ class Suite:
             tr.write_line(f"report: {w['html']} (also {w['json'].name}, {w['junit'].name}, {w['markdown'].name})")
         if self.write_error:
             tr.write_line(f"lockstep: {self.write_error}", red=True)
+        if self.note:
+            tr.write_line(f"lockstep: {self.note}")
 
     # --------------------------------------------------------------------------------------- running
     def target(self, p: Planned) -> Target:
@@ -425,6 +482,7 @@ class Suite:
             r = run_recipe(self.target(p), p.recipe, self.options.recipe_steps, self.failures_abs, self.options.seed,
                            shown=self.failures_dir)
             self.results[p.index] = r
+            self.together[p.index] = (p.level,)
             return r
         cached = self.cache.setdefault(p.group, {})
         if p.level not in cached:
@@ -435,6 +493,7 @@ class Suite:
                                shown=self.failures_dir):
                 cached[r.level] = r
                 self.results[self.by_check[r.name].index] = r
+                self.together[self.by_check[r.name].index] = levels
         return cached[p.level]
 
     def describe(self, r: CheckResult) -> str:
@@ -445,8 +504,7 @@ class Suite:
         if r.outcome == "error":
             return (f"{r.name}: ERROR: the check could not complete on {self.segment} ({examples})\n"
                     f"  {r.message}\n"
-                    f"  (run it alone: lockstep certify --adapter {self.name} --construct {r.construct} "
-                    f"--level {r.level} --dtype {r.dtype} --device {r.device})")
+                    f"  (run it alone: {self.alone(r)})")
         lines = [f"{r.name}: {self.segment} diverges from the reference (first failure after {examples})",
                  f"  first diverging quantity: {r.message}"]
         if r.worst is not None:
@@ -459,6 +517,21 @@ class Suite:
         if r.reproduce:
             lines.append(f"  reproduce:                {r.reproduce}")
         return "\n".join(lines)
+
+    def alone(self, r: CheckResult) -> str:
+        """The `lockstep certify` command that runs this check alone on the same cases: the levels its hypothesis
+        run had (an error is every one of theirs), the seed, and the examples or the recipe steps."""
+        import shlex
+
+        o = self.options
+        levels = self.together.get(self.by_check[r.name].index, (r.level,)) if r.name in self.by_check else (r.level,)
+        cmd = ["lockstep", "certify", "--adapter", self.name, "--construct", r.construct,
+               "--level", ",".join(map(str, levels)), "--dtype", r.dtype, "--device", r.device]
+        if r.level == 4:
+            cmd += [] if o.recipe_steps is None else ["--recipe-steps", str(o.recipe_steps)]
+        else:
+            cmd += ["--examples", str(o.examples)]
+        return shlex.join([*cmd, "--seed", str(o.seed)])
 
     def certification(self) -> Certification:
         """What ran, in lockstep certify's order, as a Certification for the reports."""
@@ -607,6 +680,35 @@ def _still_in(folder: Path) -> bool:
         return Path.cwd().samefile(folder)
     except OSError:
         return False
+
+
+def _check_report_folder(folder: Path) -> None:
+    """--lockstep-report is refused before any work, as certify's --report is: a folder that cannot be made or
+    written (under a regular file, no permission), or that holds another command's outputs (a run's, whose
+    report.json the certificate would replace, or a report.json that is not a certificate). It is made to be proven
+    writable, and removed again if this made it. Unlike certify, `failures/` without a report.json beside it is
+    accepted: the plugin writes failing cases in place as it finds them, so a first session stopped part-way leaves
+    just that."""
+    from lockstep.runfolder import (
+        FolderError,
+        foreign_report_folder,
+        missing_folders,
+        refuse_others,
+        remove_empty,
+        writable_folder,
+    )
+
+    made = missing_folders(folder)
+    try:
+        if (folder / "report.json").is_file():  # and refuse_others: a run's report.json is not the plugin's
+            foreign_report_folder(folder, "pytest", "--lockstep-report")
+        elif folder.is_dir():
+            refuse_others(folder, "a certification's", "pytest", "--lockstep-report")
+        writable_folder(folder, "--lockstep-report", "pytest")
+    except FolderError as exc:
+        raise pytest.UsageError(str(exc).removeprefix("pytest: ")) from None
+    finally:
+        remove_empty(made)
 
 
 def _clear_failures(folder: Path) -> None:

@@ -55,6 +55,7 @@ if TYPE_CHECKING:
 SUITE_VERSION = "1.0.0"
 DEFAULT_EXAMPLES = 10  # per check; `--examples` raises it (docs/conformance.md has the detection table)
 DEFAULT_SEED = 0
+MAX_SEED = 2**62  # the largest --seed: it shifts the example recipes' own seeds, which must stay valid
 SHRINK_SECONDS = 60.0  # a failing case is shrunk for at most this long; the best case so far is kept
 AUXILIARY = ("dense", "tanh", "mse", "sgd", "constant")  # what every generated case may use besides its construct
 TRAINING_AUXILIARY = ("mse", "sgd", "constant")  # of those, what only training levels (2-4) run

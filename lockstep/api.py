@@ -746,7 +746,7 @@ def certify(adapter: str | Adapter, *, levels: str | int | Iterable[int | str] =
     is not a string, or whose versions() or devices() answer is unusable)."""
     from difflib import get_close_matches
 
-    from lockstep.conformance.suite import DEFAULT_EXAMPLES, DEFAULT_SEED, SPECS, example_recipes
+    from lockstep.conformance.suite import DEFAULT_EXAMPLES, DEFAULT_SEED, MAX_SEED, SPECS, example_recipes
     from lockstep.effective import as_integer, as_seconds, as_threads
     from lockstep.runfolder import check_out_arg, foreign_report_folder, missing_folders, remove_empty, writable_folder
 
@@ -766,7 +766,7 @@ def certify(adapter: str | Adapter, *, levels: str | int | Iterable[int | str] =
     # every argument is checked before any check runs (and before a report folder is made)
     examples = as_integer(DEFAULT_EXAMPLES if examples is None else examples, "examples", 1, "--examples")
     seed = as_integer(DEFAULT_SEED if seed is None else seed, "seed")
-    if not 0 <= seed <= MAX_CERTIFY_SEED:  # it shifts the example recipes' own seeds: theirs must stay valid
+    if not 0 <= seed <= MAX_SEED:  # it shifts the example recipes' own seeds: theirs must stay valid
         raise LockstepError(f"--seed {seed}: expected 0 to 2**62 (the example recipes' seeds are shifted by it, and a "
                             "recipe's seed is a 64-bit integer of 0 or more)")
     recipe_steps = as_integer(recipe_steps, "recipe_steps", 1, "--recipe-steps")
@@ -820,8 +820,6 @@ def certify(adapter: str | Adapter, *, levels: str | int | Iterable[int | str] =
         if ahead is not None:
             ahead.close()
 
-
-MAX_CERTIFY_SEED = 2**62
 
 
 def _own_name(adapter: Any, label: str, default: str, *, empty: bool = True) -> str:

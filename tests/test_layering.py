@@ -9,10 +9,11 @@ ones included, since they name a dependency all the same), so a lazy import cann
 - reference/ imports spec/ and reference/;
 - adapters/ import spec/, reference/, adapters/ and leaf utilities (lockstep/ modules that import nothing of
   ours: atomic, errors, fingerprint, ...);
-- conformance/ imports those, conformance/, and the one runner-level module it legitimately needs,
+- conformance/ imports those, conformance/, and the two runner-level modules it legitimately needs:
   `lockstep.runner` (a case is prepared exactly as `lockstep run` prepares a recipe; level 5 builds its engines
-  through adapters/data_parallel.py, as `lockstep run --replicas` does); importing it never loads `lockstep.api`,
-  `lockstep.cli` or `lockstep.commands`;
+  through adapters/data_parallel.py, as `lockstep run --replicas` does) and `lockstep.runfolder` (the pytest
+  plugin's --lockstep-report folder is refused by the rules certify's --report is); importing them never loads
+  `lockstep.api`, `lockstep.cli` or `lockstep.commands`;
 - the runner level (lockstep/*.py) imports neither the API nor the CLI;
 - `from lockstep import X` below the API names only the version constants (`__version__`, `SPEC_VERSION`) or a
   module allowed above: the package's lazy API names are the API's;
@@ -31,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PARTS = ("spec", "reference", "adapters", "conformance")
 ABOVE_RUNNER = ("lockstep.api", "lockstep.cli", "lockstep.commands", "lockstep.__main__")
 ROOT_NAMES = {"__version__", "SPEC_VERSION"}  # what lower layers may take from `lockstep` itself
-CONFORMANCE_RUNNER = {"lockstep.runner"}
+CONFORMANCE_RUNNER = {"lockstep.runner", "lockstep.runfolder"}
 KNOWN: dict[tuple[str, str], str] = {}
 """Upward imports known and being removed elsewhere: each entry names who removes it."""
 

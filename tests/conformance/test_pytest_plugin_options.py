@@ -1,0 +1,184 @@
+"""`pytest --lockstep-adapter=A`: what the plugin refuses before any work (as `lockstep certify` refuses it), and
+what a session that runs no check leaves of an earlier certificate. Run by pytester against the reference adapter
+(and broken ones) on one or two constructs, in float64, with 2 examples per check."""
+
+from __future__ import annotations
+
+import json
+
+import numpy  # noqa: F401  (imported here, once: pytester's in-process runs forget modules they import)
+import pytest
+
+import lockstep.adapters.reference
+import lockstep.api
+import lockstep.conformance.report
+import lockstep.conformance.suite
+from lockstep.errors import LockstepError
+
+pytest_plugins = ["pytester"]
+
+FAST = ("--lockstep-dtype=float64", "--lockstep-examples=2")
+REFERENCE = ("--lockstep-adapter=reference", "--lockstep-construct=dense", "--lockstep-level=1", *FAST)
+
+# A ReferenceAdapter whose Adam step is wrong: a failing check, and so a failure folder beside the report.
+BROKEN = '''
+from lockstep.adapters.reference import ReferenceAdapter, ReferenceSession
+
+
+class BrokenSession(ReferenceSession):
+    def train_step(self, x, y, *, masks=None):
+        result = super().train_step(x, y, masks=masks)
+        if self.recipe.optimizer.type == "adam":
+            self.params = {k: v + 1e-6 for k, v in self.params.items()}
+        return result
+
+
+class BrokenAdapter(ReferenceAdapter):
+    name = "broken"
+
+    def build(self, model, *, dtype, device="cpu", recipe=None):
+        return BrokenSession(model, recipe)
+'''
+BROKEN_ADAPTER = ("--lockstep-adapter=lockstep_broken_adapter:BrokenAdapter", "--lockstep-construct=adam", *FAST)
+
+# An adapter whose every session fails to build: each check is an `error`, whose text says how to run it alone.
+ERRING = '''
+from lockstep.adapters.reference import ReferenceAdapter
+
+
+class ErringAdapter(ReferenceAdapter):
+    name = "erring"
+
+    def build(self, model, *, dtype, device="cpu", recipe=None):
+        raise RuntimeError("no session today")
+'''
+
+
+def usage_error(result: pytest.RunResult, line: str) -> None:
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stdout.str() + result.stderr.str()
+    result.stderr.fnmatch_lines([line])
+    assert "Traceback" not in result.stderr.str() + result.stdout.str()
+    assert "collected" not in result.stdout.str()  # refused before any check was collected, let alone run
+
+
+# ------------------------------------------------------------------------------------ a session without a check
+@pytest.mark.parametrize(("args", "status"), [
+    (["--collect-only"], pytest.ExitCode.OK),
+    (["-k", "nothingmatches"], pytest.ExitCode.NO_TESTS_COLLECTED),
+    (["--lockstep-expect=skip.toml"], pytest.ExitCode.OK),  # every check skipped by the expectations
+    (["lockstep::"], pytest.ExitCode.USAGE_ERROR),  # an id no check has
+])
+def test_a_session_that_runs_no_check_replaces_no_report(pytester: pytest.Pytester, args: list[str],
+                                                         status: pytest.ExitCode) -> None:
+    """`--collect-only` (or a `-k` that selects none of the checks) rewrote the earlier certificate as an empty one,
+    "NOT CERTIFIED", and removed its failing cases, without a word; `lockstep certify` refuses to run no check."""
+    pytester.makepyfile(lockstep_broken_adapter=BROKEN)
+    pytester.syspathinsert()
+    pytester.makefile(".toml", skip='[skip]\n"*" = "not today"\n')
+    first = pytester.runpytest(*BROKEN_ADAPTER, "--lockstep-report=R")
+    first.assert_outcomes(failed=1)
+    folder = pytester.path / "R"
+    before = {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    assert (folder / "failures" / "adam.updates.float64.cpu" / "recipe.yaml") in {folder / p for p in before}
+
+    result = pytester.runpytest(*BROKEN_ADAPTER, "--lockstep-report=R", *args)
+    assert result.ret == status, result.stdout.str()
+    if status != pytest.ExitCode.USAGE_ERROR:
+        result.stdout.fnmatch_lines(["lockstep: no check ran; R/ left as it was"])
+    assert {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()} == before
+
+
+def test_collect_only_makes_no_report_folder(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest(*REFERENCE, "--lockstep-report=new/R", "--collect-only", "-q")
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(["lockstep::reference::dense[[]predictions-float64-cpu[]]",
+                                 "lockstep: no check ran; no report written to new/R/"])
+    assert not (pytester.path / "new").exists()
+
+
+# ------------------------------------------------------------------------------------ the seed
+@pytest.mark.parametrize("seed", [-1, 2**62 + 1, 2**64])
+def test_a_seed_certify_refuses_is_a_usage_error(pytester: pytest.Pytester, seed: int) -> None:
+    """-1 ran and reported the reference NOT certified (a recipe's seed error), exit 1; a seed above certify's
+    largest ran and was recorded in a report that `lockstep certify --seed` cannot reproduce."""
+    with pytest.raises(LockstepError, match="expected 0 to 2"):  # what the plugin must agree with
+        lockstep.api.certify("reference", seed=seed, report=False)
+    result = pytester.runpytest(*REFERENCE, f"--lockstep-seed={seed}", "--lockstep-report=R")
+    usage_error(result, f"ERROR: --lockstep-seed {seed}: expected 0 to 2**62 (*")
+    assert not (pytester.path / "R").exists()
+
+
+def test_the_largest_seed_runs(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest(*REFERENCE, f"--lockstep-seed={2**62}")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines([f"lockstep: levels 1, float64, devices cpu, 2 examples per check, seed {2**62}"])
+
+
+def test_run_it_alone_names_every_option_that_changes_the_cases(pytester: pytest.Pytester) -> None:
+    """The hint left out --seed, --examples and --recipe-steps (so it drew other cases), and named one level of a
+    hypothesis run that had two (an error is both levels')."""
+    pytester.makepyfile(lockstep_erring_adapter=ERRING)
+    pytester.syspathinsert()
+    result = pytester.runpytest("--lockstep-adapter=lockstep_erring_adapter:ErringAdapter",
+                                "--lockstep-construct=dense,digits-mlp", "--lockstep-dtype=float64",
+                                "--lockstep-examples=3", "--lockstep-seed=7", "--lockstep-recipe-steps=2")
+    result.assert_outcomes(failed=3)
+    adapter = "--adapter lockstep_erring_adapter:ErringAdapter"
+    result.stdout.fnmatch_lines([
+        "dense.predictions.float64.cpu: ERROR: the check could not complete on erring *",
+        f"  (run it alone: lockstep certify {adapter} --construct dense --level 1,2 --dtype float64 --device cpu "
+        "--examples 3 --seed 7)",
+        "digits-mlp.recipes.float64.cpu: ERROR: the check could not complete on erring *",
+        f"  (run it alone: lockstep certify {adapter} --construct digits-mlp --level 4 --dtype float64 --device cpu "
+        "--recipe-steps 2 --seed 7)",
+    ])
+
+
+# ------------------------------------------------------------------------------------ empty values, the folder
+@pytest.mark.parametrize("option", ["adapter", "level", "dtype", "device", "construct", "report", "expect"])
+@pytest.mark.parametrize("value", ["", " "])
+def test_an_empty_value_is_a_usage_error(pytester: pytest.Pytester, option: str, value: str) -> None:
+    """`--lockstep-report=$UNSET` wrote no report and exited 0; `--lockstep-device=` ran on every device and
+    `--lockstep-expect=` was ignored: an unset CI variable changed what was certified, without a word."""
+    args = [a for a in REFERENCE if not a.startswith(f"--lockstep-{option}=")]
+    result = pytester.runpytest(*args, f"--lockstep-{option}={value}")
+    usage_error(result, f"ERROR: --lockstep-{option} is empty; give *, or leave --lockstep-{option} out*")
+
+
+def test_a_device_list_of_no_device_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    usage_error(pytester.runpytest(*REFERENCE, "--lockstep-device=,"),
+                "ERROR: --lockstep-device ',' names no device")
+
+
+def test_a_report_folder_under_a_file_is_refused_before_any_check(pytester: pytest.Pytester) -> None:
+    """It was found only at the end, after every check had run: exit 1, "cannot write the report"."""
+    (pytester.path / "afile").write_text("mine\n")
+    result = pytester.runpytest(*REFERENCE, "--lockstep-report=afile/sub")
+    usage_error(result, "ERROR: --lockstep-report afile/sub: cannot write there (Not a directory)")
+    assert (pytester.path / "afile").read_text() == "mine\n"
+
+
+@pytest.mark.parametrize(("files", "message"), [
+    ({"report.json": '{"run": "mine"}', "metrics.jsonl": "{}\n"}, "holds a run's outputs (metrics.jsonl)"),
+    ({"report.json": '{"run": "mine"}'}, "holds a report.json that is not a certificate"),
+])
+def test_a_report_folder_of_another_command_is_refused(pytester: pytest.Pytester, files: dict[str, str],
+                                                       message: str) -> None:
+    """The four reports were written over a run's report.json (which deploy reads): certify refuses that folder."""
+    folder = pytester.path / "out"
+    folder.mkdir()
+    for name, text in files.items():
+        (folder / name).write_text(text)
+    result = pytester.runpytest(*REFERENCE, "--lockstep-report=out")
+    usage_error(result, f"ERROR: --lockstep-report out {message}; choose another --lockstep-report folder")
+    assert {p.name: p.read_text() for p in folder.iterdir()} == files
+
+
+def test_failing_cases_without_a_report_are_not_refused(pytester: pytest.Pytester) -> None:
+    """A first session stopped part-way leaves the failing cases it wrote in place, and no report.json: the next
+    session takes the folder (lockstep certify stages its cases, and refuses such a folder)."""
+    (pytester.path / "R" / "failures" / "adam.updates.float64.cpu").mkdir(parents=True)
+    result = pytester.runpytest(*REFERENCE, "--lockstep-report=R")
+    result.assert_outcomes(passed=1)
+    assert json.loads((pytester.path / "R" / "report.json").read_text())["certified"]
+    assert not (pytester.path / "R" / "failures").exists()  # replaced, as before, by a session that ran a check
