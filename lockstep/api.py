@@ -912,6 +912,7 @@ def _certify(adapter: str | Adapter, name: str, *, workers: int, threads: int, a
     planned = _bounded(timeout, lambda: list(plan(instance, chosen)),
                        f"adapter `{name}`: planning the checks")
     total = sum(len(item.levels) if hasattr(item, "levels") else 1 for item, _, _ in planned)
+    workers = min(workers, max(len(planned), 1))  # as the suite runs them: one item runs in this process
     if not total:  # an empty certificate ("NOT CERTIFIED", exit 1) replaced the earlier one
         raise LockstepError(_nothing_planned(chosen))
     out = shown = folder = stage = None

@@ -463,3 +463,13 @@ def test_the_largest_example_recipe_is_taken_up_first(tmp_path: Path, monkeypatc
     assert [items[i][0].parent.name for i in recipes[:2]] == ["tiny-gpt", "csv-binary"]  # then plan order
     assert [i for i in order if not isinstance(items[i][0], Path)] == [
         i for i in range(len(items)) if not isinstance(items[i][0], Path)]
+
+
+def test_one_planned_check_says_it_ran_in_this_process() -> None:
+    """One planned check runs in the process itself: the banner said "2 worker processes" and report.json's
+    environment `jobs: 2`, which was not what ran."""
+    said: list[str] = []
+    cert = api.certify("reference", constructs=["dense"], levels=[1], dtypes=["float64"], examples=1, jobs=2,
+                       report=False, log=said.append)
+    assert len(cert.checks) == 1 and "jobs" not in cert.environment, cert.environment
+    assert not any("worker process" in s for s in said), said
