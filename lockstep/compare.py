@@ -364,7 +364,10 @@ def format_table(c: Comparison) -> str:
 
 
 def _cell(v: float, width: int, fmt: str = ".2e") -> str:
-    return f"{v:>{width}{fmt}}" if math.isfinite(v) else f"{'nan' if math.isnan(v) else v:>{width}}"
+    """`v` right-aligned in `width`, after at least one space: a value wider than its column (a loss of
+    -6.903626714e+112) must not run into the one before it."""
+    text = f"{v:{fmt}}" if math.isfinite(v) else ("nan" if math.isnan(v) else str(v))
+    return " " + text.rjust(width - 1)
 
 
 def verdict_lines(c: Comparison) -> list[str]:

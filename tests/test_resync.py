@@ -316,3 +316,19 @@ def test_every_judged_check_is_a_check() -> None:
     for row in result.rows:
         v = row.judged["again"]
         assert isinstance(v.worst, Check) and v.ok == (v.worst.ratio <= 1.0) and v.state is None
+
+
+def test_table_cells_never_run_together(capsys: pytest.CaptureFixture[str]) -> None:
+    """A loss as wide as its column (sgd at a learning rate of 1e30: -6.903626714e+112) printed against its
+    neighbour, `46.903626714e+1126.903626714e+112`; every cell now keeps a space before it."""
+    pytest.importorskip("torch")
+    recipe = Path(__file__).resolve().parents[1] / "examples" / "huber-regression" / "recipe.yaml"
+    main(["compare", str(recipe), "--backends", "reference,torch", "--steps", "7", "--quiet",
+          "--set", "optimizer.type=sgd", "--set", "optimizer.learning_rate=1e30"])
+    out = capsys.readouterr().out
+    rows = [line.split() for line in out.splitlines() if line[:6].strip().isdigit()]
+    assert rows and all(len(r) == len(rows[0]) for r in rows), out
+    assert any(len(cell) >= 16 for r in rows for cell in r), "a loss as wide as its column should be shown"
+    for r in rows:
+        for cell in r[1:]:
+            assert cell in ("nan", "inf", "-inf", "FAIL") or float(cell) == float(cell), (cell, r)
