@@ -26,8 +26,10 @@ import logging
 import math
 import os
 import platform
+import re
 import sys
 import time
+import warnings
 import zipfile
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -54,6 +56,10 @@ MAX_RECORD_BYTES = 64 << 20  # a run's report.json is kilobytes (its history is 
 
 class DeployError(LockstepError):
     """Bad input or an unusable target, found before any work; exit 2 unless stated."""
+
+
+class RecipeMismatch(DeployError):
+    """A checkpoint whose recipe hash is not the recipe's: the recipe changed since the run, or another run's."""
 
 
 @dataclass
@@ -101,6 +107,10 @@ class Plan:
     overrides: list[str] = field(default_factory=list)  # the run's `--set KEY=VALUE`s (KEY=VALUE), in order
     seed: int | None = None  # the run's `--seed`
     weights_given: bool = False  # --weights was given: a run folder's unfinished checkpoint is then deployed
+    # a run's recipe.resolved.yaml (its recorded recipe gone or changed): the folder its relative paths are read from,
+    # the trained recipe's, which its header names; its overrides are in it already (`overrides` only reports them)
+    recipe_base: Path | None = None
+    notes: list[str] = field(default_factory=list)  # what the summary says besides the checks (the recipe used)
 
 
 @dataclass
@@ -111,6 +121,7 @@ class Result:
     lock: dict[str, Any]
     report: dict[str, Any]
     summary: str
+    notes: list[str] = field(default_factory=list)  # the plan's notes, and what quantization did to the model
 
     @property
     def ok(self) -> bool:
@@ -199,9 +210,13 @@ def _is_int(text: str) -> bool:
     return digits.isascii() and digits.isdigit() and len(digits) <= 40
 
 
-def _run_recipe(run: Path, record: dict[str, Any]) -> Path:
+def _run_recipe(run: Path, record: dict[str, Any]) -> tuple[Path, Path | None, str | None]:
     """The recipe a run folder was trained from: report.json's `recipe_path` (a relative one from the run folder, as
-    any path written in a file is read from that file's folder), or a recipe.yaml beside it."""
+    any path written in a file is read from that file's folder), or a recipe.yaml beside it; where that is gone (the
+    run folder moved, the recipe deleted), the run's own recipe.resolved.yaml, the recipe it trained with its `--set`s
+    and `--seed` applied. (path, the folder a recipe.resolved.yaml's relative paths are read from, a note saying so)."""
+    from lockstep.effective import RESOLVED
+
     recorded = record.get("recipe_path")
     if recorded is not None and (not isinstance(recorded, str) or not recorded.strip() or "\0" in recorded):
         raise DeployError(f"{run / 'report.json'}: `recipe_path` is {recorded!r}, not a path; give the recipe and "
@@ -210,16 +225,99 @@ def _run_recipe(run: Path, record: dict[str, Any]) -> Path:
     if where is not None:
         _searchable(f"{run / 'report.json'}: `recipe_path` {recorded}", where)
     if where is not None and where.is_file():
-        return where
+        return where, None, None
+    if where is None:
+        for name in ("recipe.yaml", "recipe.yml", "recipe.json"):
+            if (run / name).is_file():
+                return run / name, None, None
+    resolved = run / RESOLVED
+    if resolved.is_file():
+        base = _resolved_base(resolved)
+        if where is None:
+            said = "report.json names no recipe"
+        else:
+            said = f"the run's recipe {where} {'is not a regular file' if where.exists() else 'no longer exists'}"
+        return resolved, base, f"{said}: deploying the recipe the run trained, {resolved} (relative paths from {base})"
+    fix = (f"give the recipe and --weights {run}/checkpoints/step-XXXXXXXX.npz"
+           + (" (the recipe as the run trained it: deploy applies the run's "
+              f"{', '.join(map(str, record['overrides']))} only to a run folder)"
+              if isinstance(record.get("overrides"), list) and record["overrides"] else ""))
     if where is not None:
         gone = "is not a regular file" if where.exists() else "no longer exists"
-        raise DeployError(f"{run}: the run's recipe {where} {gone}; give the recipe and "
-                          f"--weights {run}/checkpoints/step-XXXXXXXX.npz")
-    for name in ("recipe.yaml", "recipe.yml", "recipe.json"):
-        if (run / name).is_file():
-            return run / name
-    raise DeployError(f"{run}: a run folder that does not name its recipe (report.json has no `recipe_path`); "
-                      f"give the recipe and --weights {run}/checkpoints/step-XXXXXXXX.npz")
+        raise DeployError(f"{run}: the run's recipe {where} {gone}, and the run folder has no {RESOLVED} (the "
+                          f"recipe it trained); {fix}")
+    raise DeployError(f"{run}: a run folder that does not name its recipe (report.json has no `recipe_path`, and "
+                      f"there is no {RESOLVED}); {fix}")
+
+
+RESOLVED_BASE = "# Relative paths in it (data, weights) are relative to "
+"""The line of a recipe.resolved.yaml's header (`lockstep.effective.resolved_yaml`) naming its paths' folder."""
+
+
+def _resolved_base(path: Path) -> Path:
+    """The folder a run's recipe.resolved.yaml reads its relative paths from (data, weights): the folder of the
+    recipe the run was started with, which its header names; the file's own folder for a file without that line."""
+    try:
+        with open_regular(path) as fh:
+            head = fh.read(1 << 16).decode("utf-8", "replace")
+    except (OSError, NotRegularFileError):
+        return path.parent
+    for line in head.splitlines():
+        if not line.startswith("#"):
+            break
+        named = line[len(RESOLVED_BASE):].strip() if line.startswith(RESOLVED_BASE) else ""
+        if named and os.path.isabs(named) and "\\" not in named:  # an escaped name is not the folder's own
+            return Path(named)
+    return path.parent
+
+
+def _resolved_plan(p: Plan) -> bool:
+    """Switch a run folder's plan to the run's recipe.resolved.yaml (its recorded recipe changed since the run);
+    False where there is none, or it is in use already."""
+    from lockstep.effective import RESOLVED
+
+    resolved = p.run_folder / RESOLVED if p.run_folder is not None else None
+    if resolved is None or p.recipe_base is not None or not resolved.is_file():
+        return False
+    said = p.recipe_path
+    p.recipe_path, p.recipe_base = resolved, _resolved_base(resolved)
+    p.notes.append(f"the run's recipe {said} changed since the run: deploying the recipe the run trained, "
+                   f"{resolved} (relative paths from {p.recipe_base})")
+    return True
+
+
+def _effective(recipe_path: Path, base: Path | None, overrides: list[str] | None = None,
+               seed: int | None = None) -> Any:
+    """The recipe to deploy, validated: the file with the run's `--set`s and `--seed` applied, or (`base` given) a
+    run's recipe.resolved.yaml as it stands (they are in it), its relative paths read from `base`."""
+    from lockstep import effective
+
+    if base is None:
+        return effective.read(recipe_path, overrides, seed)
+    from lockstep.errors import RunError
+    from lockstep.spec.diagnostics import SpecError
+    from lockstep.spec.loader import load_file
+
+    try:
+        docs = load_file(recipe_path)
+    except SpecError as exc:
+        n = len(exc.diagnostics)
+        raise RunError(f"{recipe_path}: the recipe is not valid ({n} problem{'s' * (n > 1)})", 2,
+                       exc.diagnostics) from None
+    return effective.from_documents(docs, base=base, label=str(recipe_path), path=recipe_path)
+
+
+def _recipe_inputs(recipe_path: Path, base: Path | None) -> list[Path]:
+    """What the recipe reads (`runfolder.recipe_inputs`), a recipe.resolved.yaml's from the folder it names."""
+    from lockstep.runfolder import recipe_inputs
+
+    if base is None:
+        return recipe_inputs(recipe_path)
+    try:
+        eff = _effective(recipe_path, base)
+    except (LockstepError, OSError, ValueError):
+        return [recipe_path]  # said when the deploy prepares it
+    return recipe_inputs(recipe_path, (eff.recipe, eff.model, eff.base))
 
 
 def _searchable(said: str, path: str | os.PathLike[str]) -> None:
@@ -257,11 +355,12 @@ def plan(source: str | Path, environment: str | Path, *, weights: str | Path | N
     check_target(env, exporter)
     src = Path(source)
     run_folder = None
+    recipe_base, note = None, None
     record: dict[str, Any] = {}
     if src.is_dir():
         run_folder = src
         record = _run_record(src)
-        recipe_path = _run_recipe(src, record)
+        recipe_path, recipe_base, note = _run_recipe(src, record)
         if weights is None:
             found = checkpoints(src / "checkpoints")  # the newest: a damaged one is named, not passed over
             if not found:
@@ -283,12 +382,10 @@ def plan(source: str | Path, environment: str | Path, *, weights: str | Path | N
                                                             else "not a file"))
     name = env.metadata.name
     out_dir = Path(out) if out is not None else Path("deploy") / name
-    from lockstep.runfolder import recipe_inputs
-
-    _check_out(out_dir, [*recipe_inputs(recipe_path), weights_path, env_path])
+    _check_out(out_dir, [*_recipe_inputs(recipe_path, recipe_base), weights_path, env_path])
     sets, seed = _run_overrides(run_folder, record) if run_folder is not None else ([], None)
     return Plan(src, recipe_path, weights_path, env_path, env, out_dir, exporter, run_folder, sets, seed,
-                weights_given)
+                weights_given, recipe_base, [note] if note else [])
 
 
 def check_target(env: Environment, exporter: str = "spec") -> None:
@@ -330,6 +427,7 @@ def _check_out(out: Path, inputs: list[Path]) -> None:
 
     try:
         check_out_arg(str(out), "--out", prog="deploy")  # a name too long, a parent that cannot be searched
+        _no_broken_link(out)
         if out.exists() and not out.is_dir():
             raise DeployError(f"--out {out}: exists and is not a folder")
         check_outputs(out, OUTPUTS, inputs, prog="deploy")
@@ -341,6 +439,26 @@ def _check_out(out: Path, inputs: list[Path]) -> None:
     except FolderError as exc:
         raise DeployError(str(exc).removeprefix("deploy: ") if str(exc).startswith("deploy: --out ") else
                           f"--out {out}: {str(exc).removeprefix('deploy: ')}") from None
+
+
+def _no_broken_link(out: Path) -> None:
+    """--out, or a folder on its way, that is a symbolic link leading nowhere (its target missing, or a loop): said
+    as such, where making the folder said "cannot create the folder (File exists)" of a path that shows nothing."""
+    for at in (out, *out.parents):
+        if not os.path.islink(at):
+            if os.path.lexists(at):
+                return  # an existing folder (or file) on the way: the checks after this one say what is wrong
+            continue
+        if os.path.exists(at):
+            return
+        try:
+            target = os.readlink(at)
+        except OSError:
+            target = "?"
+        loop = os.path.lexists(at.parent / target)
+        raise DeployError(f"--out {out}: {'it' if at == out else at} is a broken symbolic link (to {target!r}, "
+                          f"{'a loop of links' if loop else 'which does not exist'}); remove the link, "
+                          f"{'' if loop else 'make its target, '}or choose another --out")
 
 
 def _not_a_file(path: Path) -> str | None:
@@ -363,13 +481,47 @@ def claim_out(p: Plan) -> Any:
     from lockstep.runfolder import FolderError, claim
 
     try:
-        return claim(p.out, outputs=OUTPUTS, mode="resume", prog="deploy")
+        folder = claim(p.out, outputs=OUTPUTS, mode="resume", prog="deploy")
     except FolderError as exc:  # said as every other refusal of deploy's: `lockstep deploy: --out DIR: ...`
         raise DeployError(f"--out {p.out}: {str(exc).removeprefix('deploy: ')}") from None
+    removed = remove_stale_temporaries(folder.path)
+    if removed:
+        p.notes.append(f"removed {len(removed)} temporary file{'s' * (len(removed) > 1)} that an interrupted deploy "
+                       f"left in {p.out} ({', '.join(removed[:3])}{' ...' if len(removed) > 3 else ''})")
+    return folder
+
+
+_TEMPORARY = re.compile(r"\.(?:" + "|".join(re.escape(name) for name in OUTPUTS) +
+                        r")\.(?:[a-z0-9_]{8}|\d+-[0-9a-f]{8}\.old)\.tmp")
+"""The temporaries deploy's atomic writes make beside an output (`atomic.write_set`): `.model.onnx.k3j9_x2a.tmp`
+(the new file, before its rename) and `.model.onnx.4242-0a1b2c3d.old.tmp` (a link to the old one, kept for an undo)."""
+
+
+def remove_stale_temporaries(folder: Path) -> list[str]:
+    """Remove what a deploy killed part-way (SIGKILL: no handler runs) left of its own temporaries in `folder`,
+    which this deploy holds locked (no other deploy is writing there): regular files named as deploy names them,
+    nothing else. The names removed."""
+    import stat
+
+    removed = []
+    try:
+        with os.scandir(folder) as it:
+            entries = [e for e in it if _TEMPORARY.fullmatch(e.name)]
+    except OSError:
+        return removed
+    for entry in sorted(entries, key=lambda e: e.name):
+        try:
+            if stat.S_ISREG(os.lstat(entry.path).st_mode):
+                os.unlink(entry.path)
+                removed.append(entry.name)
+        except OSError:
+            continue  # said, if it matters, when the outputs are written
+    return removed
 
 
 # ------------------------------------------------------------------------------------------- weights
-def load_weights(path: Path, prep: Any, said: str | None = None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+def load_weights(path: Path, prep: Any, said: str | None = None, *,
+                 run_hint: bool = True) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Canonical parameters and buffers from a run checkpoint or a plain .npz; (arrays, provenance). `said`: how
     messages name the file (`--weights PATH` unless deploy picked it from a run folder itself)."""
     from lockstep.checkpoint import CheckpointError, load_checkpoint
@@ -392,9 +544,9 @@ def load_weights(path: Path, prep: Any, said: str | None = None) -> tuple[dict[s
             meta, arrays, _ = load_checkpoint(path)
             theirs = str(meta.get("recipe_hash", ""))
             if theirs and theirs != prep.recipe_hash:
-                raise DeployError(f"{path}: the checkpoint is from a different recipe (hash {theirs[:12]}, the recipe "
-                                  f"{prep.recipe_hash[:12]}): the recipe changed since the run, or this is another "
-                                  "run's checkpoint")
+                raise RecipeMismatch(f"{path}: the checkpoint is from a different recipe (hash {theirs[:12]}, the "
+                                     f"recipe {prep.recipe_hash[:12]}): the recipe changed since the run, or this is "
+                                     f"another run's checkpoint{_run_hint(path) if run_hint else ''}")
             info.update(kind="checkpoint", step=meta.get("step"), total_steps=prep.total_steps,
                         backend=meta.get("backend"))
         else:
@@ -423,6 +575,19 @@ def load_weights(path: Path, prep: Any, said: str | None = None) -> tuple[dict[s
             raise DeployError(f"{path}: `{k}` holds non-finite values")
         out[k] = a.astype(np.float64)
     return out, info
+
+
+def _run_hint(weights: Path) -> str:
+    """Where a checkpoint given with a recipe lies in a run folder: deploy that folder instead, which deploys the
+    recipe the run trained (its `--set`s and `--seed` applied again, or its recipe.resolved.yaml)."""
+    from lockstep.effective import RESOLVED
+
+    run = weights.parent.parent if weights.parent.name == "checkpoints" else None
+    if run is None or not ((run / "report.json").is_file() or (run / RESOLVED).is_file()):
+        return ""
+    held = f", which {run / RESOLVED} holds" if (run / RESOLVED).is_file() else ""
+    return (f"; a run given --set or --seed trained the recipe with them{held}: deploy the run folder instead "
+            f"(lockstep deploy {run} --weights {weights}), which deploys the recipe it trained")
 
 
 def _npz_array(z: Any, key: str, said: str) -> np.ndarray:
@@ -472,10 +637,40 @@ def quantize(model: bytes, prep: Any, env: Environment) -> bytes:
     root = logging.getLogger()
     level = root.level
     root.setLevel(logging.ERROR)  # onnxruntime.quantization logs advice ("consider pre-processing") on the root
-    try:
-        return _quantize(model, prep, q, mode)
+    try:  # a range of ±inf (a causal mask of -inf) gives an infinite scale, and NumPy's warnings from inside the
+        # quantizer ("invalid value encountered in divide"): said once, by name, in the summary (`scale_note`)
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return _quantize(model, prep, q, mode)
     finally:
         root.setLevel(level)
+
+
+def non_finite_scales(model: bytes) -> dict[str, float]:
+    """The quantization scales of an int8 model that are not finite (name -> value): the scale of a tensor whose
+    calibrated range reaches ±inf, which int8 cannot hold (every value of it dequantizes to nonsense)."""
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load_from_string(model).graph
+    scales = {n.input[1] for n in graph.node
+              if n.op_type in ("QuantizeLinear", "DequantizeLinear") and len(n.input) > 1}
+    out = {}
+    for t in graph.initializer:
+        if t.name in scales:
+            a = numpy_helper.to_array(t)
+            if a.dtype.kind == "f" and not np.all(np.isfinite(a)):
+                out[t.name] = float(a.ravel()[~np.isfinite(a.ravel())][0])
+    return out
+
+
+def scale_note(bad: dict[str, float]) -> str:
+    """One line for the summary about non-finite quantization scales (`non_finite_scales`)."""
+    shown = ", ".join(f"{name} ({value})" for name, value in list(bad.items())[:4]) + (" ..." if len(bad) > 4 else "")
+    one = len(bad) == 1
+    return (f"int8: {len(bad)} quantization scale{'s' * (not one)} came out non-finite: {shown}; the calibrated "
+            f"range of {'that tensor' if one else 'those tensors'} reaches ±inf (a causal mask of -inf does), which "
+            f"int8 cannot hold, so {'its' if one else 'their'} values are lost; the metric budget judges the result")
 
 
 def _quantize(model: bytes, prep: Any, q: Any, mode: str) -> bytes:
@@ -588,24 +783,31 @@ def requirement_checks(requirements: dict[str, str]) -> list[Check]:
 
 def deploy(p: Plan, *, progress: Any = None) -> Result:
     """Export, run on the target and check; raises DeployError (exit 2) for input found bad while loading."""
-    from lockstep import effective
-    from lockstep.runner import prepare_loaded
-
     def say(msg: str) -> None:
         if progress is not None:
             progress(msg)
 
     env = p.environment
-    try:
-        eff = effective.read(p.recipe_path, p.overrides, p.seed)  # the run's own `--set`s and `--seed`, if any
-        prep = prepare_loaded(eff.recipe, eff.model, eff.base, path=p.recipe_path)
-    except LockstepError as exc:  # RunError, or an override the run recorded that no longer parses
-        said = str(exc)  # most already name the recipe: name it once
-        raise DeployError(said if said.startswith(str(p.recipe_path)) else f"{p.recipe_path}: {said}",
-                          exc.exit_code, exc.diagnostics) from None
+    prep = _prepare(p)
+    _check_exporter(p, prep.model)
     picked = p.run_folder is not None and not p.weights_given  # the run's newest checkpoint, not the user's --weights
-    params, weights_info = load_weights(p.weights_path, prep, f"{p.weights_path} (the run's newest checkpoint; "
-                                        "--weights deploys another)" if picked else None)
+    said = f"{p.weights_path} (the run's newest checkpoint; --weights deploys another)" if picked else None
+    hint = p.run_folder is None  # a recipe with a run's checkpoint: deploy the run folder (not said of one)
+    try:
+        params, weights_info = load_weights(p.weights_path, prep, said, run_hint=hint)
+    except RecipeMismatch as mismatch:  # a run folder deploys the recipe the run trained: where the file its report
+        recorded = (p.recipe_path, p.recipe_base, len(p.notes))  # names changed since, its recipe.resolved.yaml
+        if not _resolved_plan(p):
+            raise
+        try:
+            _check_out(p.out, [*_recipe_inputs(p.recipe_path, p.recipe_base), p.weights_path, p.environment_path])
+            prep = _prepare(p)
+            params, weights_info = load_weights(p.weights_path, prep, said, run_hint=hint)
+        except RecipeMismatch:  # not that either: said of the recipe the run names
+            p.recipe_path, p.recipe_base = recorded[0], recorded[1]
+            del p.notes[recorded[2]:]
+            raise mismatch from None
+        _check_exporter(p, prep.model)
     if p.run_folder is not None and not p.weights_given and weights_info.get("kind") == "checkpoint" and \
             weights_info.get("step") != prep.total_steps:
         raise DeployError(f"{p.weights_path}: the run stopped at step {weights_info.get('step')} of "
@@ -619,6 +821,11 @@ def deploy(p: Plan, *, progress: Any = None) -> Result:
 
         if isinstance(exc, UnsupportedConstruct):
             raise DeployError(f"cannot export to ONNX: layer type `{exc.construct}`: {exc.reason}", 1) from None
+        if p.exporter == "torch":  # the framework's exporter, not the standard's: say which, and the way around it
+            raise DeployError(f"cannot export to ONNX: torch.onnx.export (--exporter torch) failed on this model in "
+                              f"{'float32' if env.dtype == 'int8' else env.dtype} at opset {env.opset}: "
+                              f"{type(exc).__name__}: {_one_line(exc)}; the spec exporter (--exporter spec, the "
+                              "default) exports from the standard itself", 1) from None
         raise DeployError(f"cannot export to ONNX: {type(exc).__name__}: {exc}", 1) from None
     per_sample = int(np.prod(prep.data.x_eval.shape[1:])) * 8
     too_big = [b for b in {*env.batch_sizes, env.latency_budget.batch_size if env.latency_budget else 1}
@@ -633,6 +840,55 @@ def deploy(p: Plan, *, progress: Any = None) -> Result:
     except Exception as exc:  # onnxruntime refusing the model or a batch: the deployment failed, with the reason
         raise DeployError(f"onnxruntime failed on the exported model: {type(exc).__name__}: "
                           f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''}", 1) from None
+
+
+def _one_line(exc: BaseException) -> str:
+    """An exception's message on one line (torch's carry a graph dump or advice on the lines after the first)."""
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else ""
+
+
+def _check_exporter(p: Plan, model: Any) -> None:
+    """A layer that torch's TorchScript exporter (`--exporter torch`) is known not to export at this target's dtype
+    and opset, refused before any work by name with what to do instead (it failed part-way, in torch's words:
+    "cannot export to ONNX: ValueError: Unsupported type for attn_mask: 7")."""
+    from lockstep.spec.layers import MultiHeadAttention
+
+    if p.exporter != "torch":
+        return
+    env = p.environment
+    dtype = "float32" if env.dtype == "int8" else env.dtype
+    for i, layer in enumerate(model.layers if model.layers is not None else model.nodes or []):
+        if not isinstance(layer, MultiHeadAttention):
+            continue
+        named = f"layer `{layer.name}`" if getattr(layer, "name", None) else f"layer {i}"
+        if env.opset < 14:
+            raise DeployError(f"--exporter torch cannot export {named} (multi_head_attention) at opset {env.opset}: "
+                              "torch.onnx.export writes attention as scaled_dot_product_attention, which it exports "
+                              "from opset 14 on; give the Environment `opset: 14` or later, or deploy with the spec "
+                              "exporter (--exporter spec, the default)")
+        if dtype == "float64" and layer.causal and layer.rotary is None:
+            raise DeployError(f"--exporter torch cannot export {named} (multi_head_attention, causal: true) in "
+                              "float64: torch.onnx.export turns nn.MultiheadAttention's causal mask into a float64 "
+                              "attn_mask, which its scaled_dot_product_attention export refuses (float32 and float16 "
+                              "only); deploy it with the spec exporter (--exporter spec, the default), which writes "
+                              "float64 attention, or to a float32 target")
+
+
+def _prepare(p: Plan) -> Any:
+    """The recipe prepared as the run prepared it (`runner.prepare_loaded`): its data, its hash. DeployError."""
+    from lockstep.runner import prepare_loaded
+
+    try:
+        eff = _effective(p.recipe_path, p.recipe_base, p.overrides, p.seed)  # the run's own `--set`s and `--seed`
+        return prepare_loaded(eff.recipe, eff.model, eff.base, path=p.recipe_path)
+    except LockstepError as exc:  # RunError, or an override the run recorded that no longer parses
+        said = str(exc)  # most already name the recipe: name it once
+        said = said if said.startswith(str(p.recipe_path)) else f"{p.recipe_path}: {said}"
+        if p.recipe_base is not None and not p.recipe_base.is_dir():
+            said += (f" (the run's {p.recipe_path.name} reads its relative paths from {p.recipe_base}, the folder of "
+                     "the recipe the run was started with, which no longer exists)")
+        raise DeployError(said, exc.exit_code, exc.diagnostics) from None
 
 
 def _check_metrics(p: Plan, prep: Any) -> None:
@@ -735,6 +991,10 @@ def _run_checks(p: Plan, prep: Any, params: dict[str, np.ndarray], weights_info:
                                     limit, lat[stat] / limit, details={"unit": "ms", "batch_size": lb}))
     checks += requirement_checks(env.requirements)
     lock = environment_lock(p, model, providers(env.device), session)
+    notes = list(p.notes)
+    bad_scales = non_finite_scales(model) if env.dtype == "int8" else {}
+    if bad_scales:
+        notes.append(scale_note(bad_scales))
     report = {
         "verdict": "pass" if all(c.ok for c in checks) else "fail",
         "recipe": prep.recipe.metadata.name, "recipe_path": str(p.recipe_path), "recipe_hash": prep.recipe_hash,
@@ -743,9 +1003,12 @@ def _run_checks(p: Plan, prep: Any, params: dict[str, np.ndarray], weights_info:
         "exporter": p.exporter, "dtype": env.dtype, "opset": env.opset, "device": env.device,
         "threads": env.threads, "evaluated_on": "validation" if prep.data.held_out else "training",
         "evaluation_samples": len(x), "checks": [c.to_json() for c in checks], "latency": lat,
-        "outputs": {k: str(p.out / k) for k in OUTPUTS},
+        "outputs": {k: str(p.out / k) for k in OUTPUTS}, "notes": notes,
     }
-    result = Result(p, checks, lat, lock, report, "")
+    if env.dtype == "int8":
+        report["quantization"] = {"mode": env.quantization.mode if env.quantization else "dynamic",
+                                  "non_finite_scales": {k: str(v) for k, v in bad_scales.items()}}
+    result = Result(p, checks, lat, lock, report, "", notes)
     result.summary = summary(result)
     try:  # one set: a failure or a signal part-way leaves the earlier deployment's four files as they were
         atomic.write_set({p.out / "model.onnx": model,
@@ -840,7 +1103,7 @@ def summary(r: Result) -> str:
              f"{env.threads} thread{'s' * (env.threads != 1)}",
              f"model: {p.exporter} exporter, weights {weights} -> {p.out / 'model.onnx'}",
              f"checked on {rep['evaluation_samples']} {rep['evaluated_on']} samples against the float64 reference",
-             ""]
+             *(f"note: {n}" for n in r.notes), ""]
     rows = [("check", "observed", "limit", "margin", "")]
     for c in r.checks:
         unit = " ms" if c.kind == "latency" else ""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from lockstep.spec.base import (
     FloatDType,
@@ -183,12 +183,28 @@ class Tolerance(Strict):
     atol: NonNegativeFloat = Field(description="Absolute tolerance in the same inequality.")
 
 
+LATENCY_LIMITS = ("p50_ms", "p99_ms")
+
+
 class LatencyBudget(Strict):
+    """A latency limit at one batch size: `p50_ms`, `p99_ms` or both (a budget stating neither limits nothing)."""
+
+    model_config = ConfigDict(**Strict.model_config, json_schema_extra={
+        "anyOf": [{"required": [limit], "properties": {limit: {"type": "number"}}} for limit in LATENCY_LIMITS]})
+
     batch_size: PositiveInt = Field(1, description=(
         "The batch size latency is measured at; must be one of `batch_sizes`."))
     p50_ms: PositiveFloat | None = Field(None, description=(
         "Largest allowed median latency of one forward pass, in milliseconds."))
     p99_ms: PositiveFloat | None = Field(None, description="Largest allowed 99th-percentile latency, in milliseconds.")
+
+    @model_validator(mode="after")
+    def _limits_something(self) -> LatencyBudget:
+        if self.p50_ms is None and self.p99_ms is None:  # deploy measured the latency, checked nothing and passed
+            raise ValueError("a latency budget without `p50_ms` or `p99_ms` limits nothing: give the largest median "
+                             "and/or 99th-percentile latency allowed, in milliseconds (e.g. `p99_ms: 2.0`), or leave "
+                             "`latency_budget` out (deploy then measures the latency without judging it)")
+        return self
 
 
 class Quantization(Strict):

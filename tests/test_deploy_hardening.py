@@ -104,8 +104,12 @@ def test_a_relative_recipe_path_is_read_from_the_run_folder(runs: dict[str, Path
     monkeypatch.chdir(elsewhere)
     assert _deploy([str(run), "-e", str(env), "--out", str(tmp_path / "d")], capsys)[0] == 0
     report.write_text(json.dumps({**json.loads(report.read_text()), "recipe_path": "gone.yaml"}))
-    _refused([str(run), "-e", str(env), "--out", str(tmp_path / "d2")], capsys,
-             f"the run's recipe {run / 'gone.yaml'} no longer exists")
+    code, out, err = _deploy([str(run), "-e", str(env), "--out", str(tmp_path / "d2")], capsys)  # the run's own
+    assert code == 0 and f"the run's recipe {run / 'gone.yaml'} no longer exists: deploying the recipe the run " \
+        f"trained, {run / 'recipe.resolved.yaml'}" in out, (code, out, err)  # its data read from the recipe's folder
+    (run / "recipe.resolved.yaml").unlink()
+    _refused([str(run), "-e", str(env), "--out", str(tmp_path / "d3")], capsys,
+             f"the run's recipe {run / 'gone.yaml'} no longer exists, and the run folder has no recipe.resolved.yaml")
 
 
 @pytest.mark.parametrize(("damage", "needle"), [

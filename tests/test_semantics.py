@@ -580,7 +580,7 @@ def test_tolerance_is_sane(rtol: str, atol: str, field: str, words: str) -> None
 
 
 def test_latency_budget() -> None:
-    d = one(env(extra="batch_sizes: [1, 8]\nlatency_budget: {batch_size: 4}\n"))
+    d = one(env(extra="batch_sizes: [1, 8]\nlatency_budget: {batch_size: 4, p99_ms: 2}\n"))
     assert d.line == 10 and d.path == "latency_budget.batch_size" and "not among batch_sizes [1, 8]" in d.message
     d = one(env(extra="latency_budget: {p50_ms: 5, p99_ms: 2}\n"))
     assert d.line == 9 and "the median cannot be slower" in d.message
