@@ -60,6 +60,10 @@ LOCK_NAME = OUTPUT_LOCK
 CLEARING_NAME = ".lockstep-clearing"  # present while an --overwrite removes the previous run's files
 TRASH_PREFIX = ".lockstep-old-"  # the previous run's files on their way out (removed at the next claim)
 BOOKKEEPING = (LOCK_NAME, CLEARING_NAME)
+FOLDER_OUTPUTS = frozenset({"checkpoints", "tensorboard", "failures"})  # outputs that are folders; the rest are files
+PATH_MAX = 4096  # Linux's; os.pathconf may say less for a file system
+DEEPEST = 160  # the longest path below a claimed folder a command writes (an atomic temporary of a checkpoint, an
+# event file named after the host)
 
 RUN_OUTPUTS: tuple[str, ...] = ("metrics.jsonl", "report.json", "loss.svg", "checkpoints", "recipe.resolved.yaml",
                                  "tensorboard")
@@ -466,6 +470,10 @@ def claim(folder: str | os.PathLike[str], *, outputs: Sequence[str], inputs: Ite
     `notes`. Raises FolderError (exit 2), leaving the folder as it was."""
     path = Path(folder)
     inputs = list(inputs)
+    if len(os.fsencode(path.absolute())) + DEEPEST > PATH_MAX:  # said now, not as an error at a checkpoint
+        raise FolderError(f"{prog}: {_shown(path)} is too long a path ({len(os.fsencode(path.absolute()))} bytes): "
+                          f"the files written in it take up to {DEEPEST} more, and paths are limited to {PATH_MAX} "
+                          "bytes here; choose a shorter --out")
     check_outputs(path, outputs, inputs, prog)
     try:  # Path.exists lets a name too long, or a parent that cannot be searched, through as OSError
         exists = path.exists()
@@ -491,6 +499,12 @@ def claim(folder: str | os.PathLike[str], *, outputs: Sequence[str], inputs: Ite
                     f"{prog}: {_shown(path)} already holds {what} ({_listed(path, found)}); "
                     + (hint or ("continue that run with --resume, replace it with --overwrite, or choose another "
                                 "--out" if ours else "choose another --out, or --overwrite to write beside them")))
+        if mode == "overwrite":  # a folder where a command writes a file is someone's: never removed with its contents
+            odd = [n for n in _own_files(path, outputs) if n not in FOLDER_OUTPUTS and (path / n).is_dir()
+                   and not (path / n).is_symlink()]
+            if odd:
+                raise FolderError(f"{prog}: {_shown(path / odd[0])} is a folder, where --overwrite would replace a "
+                                  "file of an earlier run: it is not that file; remove it, or choose another --out")
         # a probe: an unwritable folder is found here, not after the first training step
         probe = path / f".lockstep-probe-{os.getpid()}"
         probe.write_bytes(b"")

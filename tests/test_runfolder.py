@@ -562,3 +562,30 @@ def test_a_run_refused_by_its_backend_leaves_no_empty_parent_folders(tmp_path: P
     (tmp_path / "runs" / "other").mkdir()  # a folder that was there, or holds another's, stays
     assert main(["run", str(recipe), "-q", "--backend", "torch"]) == 2
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["other"]
+
+
+def test_overwrite_never_removes_a_folder_where_a_file_output_goes(tmp_path: Path, capsys) -> None:
+    """`compare --overwrite` removed a folder named compare.svg with everything in it."""
+    from lockstep.runfolder import FolderError, claim
+
+    (tmp_path / "compare.svg").mkdir()
+    (tmp_path / "compare.svg" / "mine.txt").write_text("keep")
+    with pytest.raises(FolderError, match="compare.svg is a folder, where --overwrite would replace a file"):
+        claim(tmp_path, outputs=("compare.json", "compare.svg"), mode="overwrite", prog="lockstep compare")
+    assert (tmp_path / "compare.svg" / "mine.txt").read_text() == "keep"
+    (tmp_path / "checkpoints").mkdir()  # an output that is a folder is still replaced
+    folder = claim(tmp_path / "run", outputs=("checkpoints", "metrics.jsonl"), mode="overwrite")
+    folder.release()
+
+
+def test_a_folder_too_deep_for_its_files_is_refused_before_any_work(tmp_path: Path) -> None:
+    """An --out of about 4,050 bytes: the folder fitted, a checkpoint's temporary did not; the run stopped with an
+    internal error (or, a little shorter, at its first checkpoint)."""
+    from lockstep.runfolder import PATH_MAX, FolderError, claim
+
+    deep = tmp_path / "d"
+    while len(os.fsencode(deep)) < PATH_MAX - 100:
+        deep = deep / ("x" * 200)
+    with pytest.raises(FolderError, match="is too long a path"):
+        claim(deep, outputs=("metrics.jsonl",))
+    assert not (tmp_path / "d").exists()
