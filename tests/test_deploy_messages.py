@@ -14,6 +14,7 @@ from pathlib import Path
 import jsonschema
 import numpy as np
 import pytest
+from test_deploy_hardening import _deploy, _refused
 
 from lockstep import deploy as deploy_module
 from lockstep.cli import main
@@ -38,20 +39,6 @@ def _environment(folder: Path, name: str, body: str) -> Path:
     return path
 
 
-def _deploy(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    code = main(["deploy", *args, "--quiet"])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def _refused(args: list[str], capsys: pytest.CaptureFixture[str], *needles: str) -> str:
-    code, out, err = _deploy(args, capsys)
-    assert code == 2, (code, out, err)
-    last = err.strip().splitlines()[-1]
-    assert "Traceback" not in err and last.startswith("lockstep deploy: "), err
-    for needle in needles:
-        assert needle in last, (needle, last)
-    return last
 
 
 @pytest.fixture(scope="module")

@@ -570,7 +570,7 @@ def test_overwrite_never_removes_a_folder_where_a_file_output_goes(tmp_path: Pat
 
     (tmp_path / "compare.svg").mkdir()
     (tmp_path / "compare.svg" / "mine.txt").write_text("keep")
-    with pytest.raises(FolderError, match="compare.svg is a folder, where --overwrite would replace a file"):
+    with pytest.raises(FolderError, match=r"compare\.svg is a folder, where --overwrite would replace a file"):
         claim(tmp_path, outputs=("compare.json", "compare.svg"), mode="overwrite", prog="lockstep compare")
     assert (tmp_path / "compare.svg" / "mine.txt").read_text() == "keep"
     (tmp_path / "checkpoints").mkdir()  # an output that is a folder is still replaced
