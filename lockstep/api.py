@@ -501,18 +501,8 @@ def run(recipe: PathLike | Recipe, backend: str = "reference", out: PathLike | N
         where = folder.path
         prep = prepare_loaded(eff.recipe, eff.model, eff.base, steps, eff.path)
         adapter, session = build_session(prep, backend, device, threads)
-        if which is not None:  # an unusable writer is found while the previous run (--overwrite) is still there
-            events = where / tb.FOLDER
-            if resume and events.is_symlink():  # its event files are rewritten: never through a link
-                raise LockstepError(f"--tensorboard: {folder.shown / tb.FOLDER} is a symbolic link; a resume "
-                                    "replaces the event files in it, so it must be a folder of the run's own")
-            if resume and events.exists() and not events.is_dir():
-                raise LockstepError(f"--tensorboard: {folder.shown / tb.FOLDER} is not a folder")
-            try:
-                tb.probe(where, which)
-            except Exception as exc:
-                raise LockstepError(f"--tensorboard: cannot write event files with {which} ({tb.reason(exc)}); "
-                                    "nothing was changed") from None
+        if which is not None and (why := tb.problem(where, folder.shown, which, resume=resume)):
+            raise LockstepError(f"--tensorboard: {why}")  # while the previous run (--overwrite) is still there
         folder.start()  # --overwrite removes the previous run's files now, not before the backend was built
         resolved = resolved_yaml(eff)
         atomic.write_text(where / RESOLVED, resolved)

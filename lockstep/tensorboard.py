@@ -115,17 +115,27 @@ def open_writer(folder: Path, which: str | None = None) -> Writer:
 PROBE = ".lockstep-tensorboard-probe"  # longer than FOLDER: a path the probe fits in, the event files fit in too
 
 
-def probe(run_folder: Path, which: str) -> None:
-    """Open a writer beside where the run's will go, and remove it: a writer that cannot start (a broken install,
-    a path too long for its file's name) is found before `--overwrite` removes the previous run. Raises what
-    opening the writer raises."""
+def problem(run_folder: Path, shown: Path, which: str, *, resume: bool) -> str | None:
+    """Why this run cannot write event files (None: it can), found before `--overwrite` removes the previous run:
+    a resume's `tensorboard/` that is a link (its event files are rewritten: never through a link) or not a folder,
+    or a writer that cannot start (a broken install, a path too long for its file's name), tried in a folder of
+    its own beside where the run's will go, then removed. `shown`: the run folder as messages name it."""
     import shutil
 
+    events = Path(run_folder) / FOLDER
+    if resume and events.is_symlink():
+        return f"{shown / FOLDER} is a symbolic link; a resume replaces the event files in it, so it must be a " \
+               "folder of the run's own"
+    if resume and events.exists() and not events.is_dir():
+        return f"{shown / FOLDER} is not a folder"
     where = Path(run_folder) / PROBE
     try:
         open_writer(where, which).close()
+    except Exception as exc:
+        return f"cannot write event files with {which} ({reason(exc)}); nothing was changed"
     finally:
         shutil.rmtree(where, ignore_errors=True)
+    return None
 
 
 def reason(exc: BaseException) -> str:
