@@ -413,6 +413,7 @@ def train(prep: Prepared, session: Session, *, out: Path | None = None, resume: 
     only rank 0 evaluates and writes. Raises RunFailed (exit 1) on a non-finite loss or gradient, RunError
     (exit 2) for an unusable resume."""
     r = prep.recipe
+    say = say or _say
     writer = replica is None or replica.writer
     start, resumed_from = 0, None
     history: list[dict[str, Any]] = []
@@ -431,7 +432,7 @@ def train(prep: Prepared, session: Session, *, out: Path | None = None, resume: 
             _without_cap_eval(prep, history, lines)
             resumed_from = last_ckpt = start
             if writer:
-                _say_resumed(prep, point, session, backend, say or _say)
+                _say_resumed(prep, point, session, backend, say)
     elif ckpt_dir is not None and writer:
         for stale in checkpoints(ckpt_dir):  # a fresh run must never resume into an older run's state
             stale.unlink()
