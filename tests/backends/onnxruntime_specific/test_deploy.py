@@ -253,6 +253,7 @@ def test_run_folders_without_a_recipe_or_a_final_checkpoint_are_refused(digits_r
     report = json.loads((old / "report.json").read_text())
     report.pop("recipe_path")
     (old / "report.json").write_text(json.dumps(report))
+    (old / "recipe.resolved.yaml").unlink()  # with it, deploy deploys the recipe the run trained
     _usage([str(old), "--environment", env, "--out", str(tmp_path / "o")], capsys, "does not name its recipe")
     partial = tmp_path / "partial"
     assert main(["run", str(EXAMPLES / "digits-mlp" / "recipe.yaml"), "--out", str(partial), "--steps", "100",
