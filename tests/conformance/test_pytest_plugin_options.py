@@ -8,6 +8,7 @@ import json
 
 import numpy  # noqa: F401  (imported here, once: pytester's in-process runs forget modules they import)
 import pytest
+from test_pytest_plugin import BROKEN, FAST  # the adapter whose Adam step is wrong
 
 import lockstep.adapters.reference
 import lockstep.api
@@ -17,28 +18,8 @@ from lockstep.errors import LockstepError
 
 pytest_plugins = ["pytester"]
 
-FAST = ("--lockstep-dtype=float64", "--lockstep-examples=2")
 REFERENCE = ("--lockstep-adapter=reference", "--lockstep-construct=dense", "--lockstep-level=1", *FAST)
 
-# A ReferenceAdapter whose Adam step is wrong: a failing check, and so a failure folder beside the report.
-BROKEN = '''
-from lockstep.adapters.reference import ReferenceAdapter, ReferenceSession
-
-
-class BrokenSession(ReferenceSession):
-    def train_step(self, x, y, *, masks=None):
-        result = super().train_step(x, y, masks=masks)
-        if self.recipe.optimizer.type == "adam":
-            self.params = {k: v + 1e-6 for k, v in self.params.items()}
-        return result
-
-
-class BrokenAdapter(ReferenceAdapter):
-    name = "broken"
-
-    def build(self, model, *, dtype, device="cpu", recipe=None):
-        return BrokenSession(model, recipe)
-'''
 BROKEN_ADAPTER = ("--lockstep-adapter=lockstep_broken_adapter:BrokenAdapter", "--lockstep-construct=adam", *FAST)
 
 # An adapter whose every session fails to build: each check is an `error`, whose text says how to run it alone.
