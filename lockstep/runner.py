@@ -464,8 +464,10 @@ def train(prep: Prepared, session: Session, *, out: Path | None = None, resume: 
                 quantity = exc.quantity
             checkpointed = ckpt_dir is not None and r.checkpoint is not None and (
                 done % r.checkpoint.every == 0 or done == prep.total_steps)
+            params = None  # fetched once where checked: the checkpoint writes these
             if quantity is None and (checkpointed or done == prep.total_steps):  # the next step's loss says it
-                quantity = _nonfinite_parameter(session.get_parameters())  # elsewhere; nothing after these does
+                params = session.get_parameters()  # elsewhere; nothing after these steps does
+                quantity = _nonfinite_parameter(params)
             if quantity is not None:
                 kept = (f"the last good checkpoint, step {last_ckpt}, is kept in {said(ckpt_dir)}" if last_ckpt
                         else "no checkpoint had been written")
@@ -489,7 +491,7 @@ def train(prep: Prepared, session: Session, *, out: Path | None = None, resume: 
                     log.flush()  # the log reaches the checkpoint's step before the checkpoint exists
                 if guard is not None:
                     guard()
-                save_checkpoint(ckpt_dir, done, session, prep, r.checkpoint.keep, history="".join(lines),
+                save_checkpoint(ckpt_dir, done, session, prep, r.checkpoint.keep, history="".join(lines), params=params,
                                 backend=backend, distribution=getattr(session, "distribution", None),
                                 scheduled=lambda s: s % r.checkpoint.every == 0 or s == full_steps)
                 last_ckpt = done
