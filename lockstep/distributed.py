@@ -727,10 +727,12 @@ def _wait(workers: list[Worker], out: Path) -> int:
             # a replica stopped (SIGSTOP, SIGTSTP) and alive held the others up until their collective timed out;
             # else, of those seen ending in the same poll, the one a signal ended, not those that lost contact
             halted = [w for w in running if _halted(w.proc.pid)]
-            first = halted[0] if halted else min(failed, key=lambda w: (not _signalled(w.proc.returncode), w.rank))
             if halted:
+                first = halted[0]
                 why = (f"(pid {first.proc.pid}) was stopped by a signal (SIGSTOP or SIGTSTP) and held the others up "
                        "until they gave up waiting for it")
+            else:
+                first = min(failed, key=lambda w: (not _signalled(w.proc.returncode), w.rank))
             deadline = time.monotonic() + GRACE_S
             while time.monotonic() < deadline and any(w.proc.poll() is None for w in workers):
                 time.sleep(0.05)

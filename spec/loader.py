@@ -57,8 +57,8 @@ __all__ = ["MAX_BYTES", "MAX_DEPTH", "MAX_DOCUMENTS", "MAX_NODES", "LoadedDocume
            "load_text", "read_text"]
 
 MAX_BYTES = 5 * 1024 * 1024
-STDIN = "<stdin>"  # the name a document piped to `lockstep validate -` is reported under
 """Largest file read, in bytes. Real specs are a few KB; anything bigger is a mistake or an attack."""
+STDIN = "<stdin>"  # the name a document piped to `lockstep validate -` is reported under
 MAX_DEPTH = 64
 """Deepest nesting of lists and mappings, aliases included."""
 MAX_NODES = 100_000
