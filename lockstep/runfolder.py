@@ -470,8 +470,9 @@ def claim(folder: str | os.PathLike[str], *, outputs: Sequence[str], inputs: Ite
     `notes`. Raises FolderError (exit 2), leaving the folder as it was."""
     path = Path(folder)
     inputs = list(inputs)
-    if len(os.fsencode(path.absolute())) + DEEPEST > PATH_MAX:  # said now, not as an error at a checkpoint
-        raise FolderError(f"{prog}: {_shown(path)} is too long a path ({len(os.fsencode(path.absolute()))} bytes): "
+    length = len(os.fsencode(path.absolute()))
+    if length + DEEPEST > PATH_MAX:  # said now, not as an error at a checkpoint
+        raise FolderError(f"{prog}: {_shown(path)} is too long a path ({length} bytes): "
                           f"the files written in it take up to {DEEPEST} more, and paths are limited to {PATH_MAX} "
                           "bytes here; choose a shorter --out")
     check_outputs(path, outputs, inputs, prog)

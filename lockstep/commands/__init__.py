@@ -9,10 +9,13 @@ from collections.abc import Iterator
 
 
 @contextlib.contextmanager
-def stdout_to_stderr() -> Iterator[None]:
+def stdout_to_stderr(enabled: bool = True) -> Iterator[None]:
     """While open, whatever is printed on standard output goes to stderr: an adapter's `print`, a framework's
     native log line (file descriptor 1). A command whose standard output is one JSON document computes it inside
-    and prints it after: nothing else may land in the document."""
+    and prints it after: nothing else may land in the document. `enabled=False`: changes nothing (text output)."""
+    if not enabled:
+        yield
+        return
     out = sys.stdout
     with contextlib.suppress(Exception):
         out.flush()

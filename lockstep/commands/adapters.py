@@ -12,7 +12,6 @@ Every answer is read through adapters/checked.py: a hostile adapter is a listed 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import sys
 from dataclasses import asdict
@@ -111,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
     from lockstep.api import list_adapters
     from lockstep.commands import stdout_to_stderr
 
-    with stdout_to_stderr() if args.format == "json" else contextlib.nullcontext():  # an adapter's own prints
+    with stdout_to_stderr(args.format == "json"):  # an adapter's own prints
         rows = list_adapters([a.strip() for a in args.adapter or () if ":" in a])  # module:attribute, as certify
     if args.adapter is not None:  # a filter, like `pip list`'s names: a name that matches nothing is refused
         from lockstep.api import canonical_backend
@@ -132,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
         args.adapter = wanted
         rows = [r for r in rows if r.name in wanted]
     if getattr(args, "details", False):
-        with stdout_to_stderr() if args.format == "json" else contextlib.nullcontext():
+        with stdout_to_stderr(args.format == "json"):
             details, missing = _details(rows, args.adapter)
         if args.format == "json":
             print(json.dumps(details, indent=2, ensure_ascii=False))

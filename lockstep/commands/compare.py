@@ -10,7 +10,6 @@ unknown, unavailable or repeated backend, bad arguments, an unusable --out), alw
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import sys
 from pathlib import Path
@@ -100,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
                                                 overrides=args.overrides, seed=args.seed, dtype=args.dtype,
                                                 threads=args.threads)
             return _conformance(prep, built, list(built), args)
-        with stdout_to_stderr() if args.format == "json" else contextlib.nullcontext():  # an adapter's prints
+        with stdout_to_stderr(args.format == "json"):  # an adapter's prints
             result = api.compare(args.recipe, args.backends, device=args.device, steps=args.steps,
                                  overrides=args.overrides, seed=args.seed, every=args.every, dtype=args.dtype,
                                  threads=args.threads, progress=not args.quiet)
