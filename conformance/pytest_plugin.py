@@ -438,7 +438,7 @@ class Suite:
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        from lockstep.conformance.report import summary_table
+        from lockstep.conformance.report import counts_line, summary_table
 
         if hasattr(self.config, "workerinput"):
             return
@@ -456,8 +456,7 @@ class Suite:
         reported = sum(counts.values())
         verdict = "" if not reported else " · certified for these checks" if cert.certified else " · NOT certified"
         unreported = f", {self.unreported} skipped by expectations (not reported)" if self.unreported else ""
-        tr.write_line(f"{reported} checks: {counts['pass']} pass, {counts['fail']} fail, {counts['error']} error, "
-                      f"{counts['unsupported']} unsupported{unreported}{verdict}")
+        tr.write_line(f"{counts_line(counts)}{unreported}{verdict}")
         if self.written:
             w = self.written
             tr.write_line(f"report: {w['html']} (also {w['json'].name}, {w['junit'].name}, {w['markdown'].name})")

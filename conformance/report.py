@@ -18,6 +18,7 @@ from xml.sax.saxutils import escape as xml_escape
 from xml.sax.saxutils import quoteattr
 
 from lockstep.spec.atomic import json_text, write_set
+from lockstep.spec.formats import plural
 
 from .results import LEVELS, Certification, CheckResult, Worst
 
@@ -198,8 +199,12 @@ def _versions(cert: Certification) -> str:
 
 
 def _counts_words(cert: Certification) -> str:
-    n = cert.counts()
-    return (f"{len(cert.checks)} checks: {n['pass']} pass, {n['fail']} fail, {n['error']} error, "
+    return counts_line(cert.counts())
+
+
+def counts_line(n: dict[str, int]) -> str:
+    """`6 checks: 4 pass, 2 fail, 0 error, 0 unsupported` — one wording for certify and the pytest plugin."""
+    return (f"{plural(sum(n.values()), 'check')}: {n['pass']} pass, {n['fail']} fail, {n['error']} error, "
             f"{n['unsupported']} unsupported")
 
 

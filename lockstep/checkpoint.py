@@ -112,7 +112,7 @@ class Checkpoint:
 
     @property
     def history(self) -> list[dict[str, Any]]:
-        return [json.loads(line) for line in self.history_lines]
+        return [atomic.read_json_line(line) for line in self.history_lines]
 
 
 def _lines(text: str) -> list[str]:
@@ -358,7 +358,7 @@ def _history(text_bytes: bytes, step: int) -> str:
         raise CheckpointError(f"its history has {len(lines)} records for step {step}")
     for i, line in enumerate(lines, 1):
         try:
-            rec = json.loads(line)
+            rec = atomic.read_json_line(line)
         except ValueError:
             rec = None
         if not isinstance(rec, dict) or rec.get("step") != i:

@@ -395,7 +395,7 @@ def _without_cap_eval(prep: Prepared, history: list[dict[str, Any]], lines: list
     if history and "eval" in history[-1] and not _scheduled_eval(prep, history[-1]["step"]):
         last = dict(history[-1])
         del last["eval"]
-        history[-1], lines[-1] = last, json.dumps(last) + "\n"
+        history[-1], lines[-1] = last, atomic.json_line(last)
 
 
 def train(prep: Prepared, session: Session, *, out: Path | None = None, resume: bool = False,
@@ -481,7 +481,7 @@ def train(prep: Prepared, session: Session, *, out: Path | None = None, resume: 
                 t1 = time.perf_counter()
                 result.eval_metrics = record["eval"] = evaluate(prep, session)
                 eval_time += time.perf_counter() - t1
-            line = json.dumps(record) + "\n"
+            line = atomic.json_line(record)
             history.append(record)
             lines.append(line)
             if log is not None:

@@ -198,6 +198,27 @@ def json_text(obj: Any) -> str:
     return json.dumps(strict_json(obj), indent=2, sort_keys=False, allow_nan=False) + "\n"
 
 
+def json_line(obj: Any) -> str:
+    """One JSON Lines record (metrics.jsonl): strict JSON on one line, with its newline."""
+    return json.dumps(strict_json(obj), allow_nan=False) + "\n"
+
+
+def read_json_line(line: str) -> Any:
+    """The record `json_line` wrote, its "inf"/"-inf"/"nan" strings floats again (an older file's bare `NaN`
+    reads too), so a resumed run holds the numbers an uninterrupted one did."""
+    return _floats_again(json.loads(line))
+
+
+def _floats_again(obj: Any) -> Any:
+    if isinstance(obj, str):
+        return float(obj) if obj in ("inf", "-inf", "nan") else obj
+    if isinstance(obj, dict):
+        return {k: _floats_again(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_floats_again(v) for v in obj]
+    return obj
+
+
 def strict_json(obj: Any) -> Any:
     """`obj` with every non-finite float (nested in dicts, lists and tuples) as the string "inf", "-inf" or "nan":
     the one rule of every JSON Lockstep writes or prints, so that a reader needs one `float()` for all of them."""

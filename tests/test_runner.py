@@ -327,3 +327,26 @@ def test_plot_stays_small_for_long_runs() -> None:
                      ylabel="y", log_y=True)
     root = ElementTree.fromstring(svg)
     assert len(svg) < 200_000 and root.tag.endswith("svg")
+
+
+def test_a_non_finite_evaluation_is_strict_json_in_metrics_jsonl_and_resumes_to_the_same_bytes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """jq and JavaScript reject bare NaN/Infinity: metrics.jsonl writes them as report.json does ("nan", "inf"),
+    and a resume reads them back as the floats an uninterrupted run held."""
+    import lockstep.runner as runner
+
+    monkeypatch.setattr(runner, "evaluate", lambda prep, session: {"loss": float("nan"), "accuracy": float("-inf")})
+    recipe, out = _tiny(tmp_path), tmp_path / "out"
+    assert main(["run", str(recipe), "--out", str(out), "--quiet"]) == 0
+
+    def refuse(token: str) -> None:
+        raise AssertionError(f"bare {token} in metrics.jsonl")
+
+    written = (out / "metrics.jsonl").read_bytes()
+    recs = [json.loads(line, parse_constant=refuse) for line in written.decode().splitlines()]
+    assert [r["eval"] for r in recs if "eval" in r] == [{"loss": "nan", "accuracy": "-inf"}] * 6
+    meta, _, _ = _final(out)
+    assert np.isnan(meta["history"][9]["eval"]["loss"]) and meta["history"][9]["eval"]["accuracy"] == -np.inf
+    (out / "checkpoints" / "step-00000060.npz").unlink()
+    assert main(["run", str(recipe), "--out", str(out), "--resume", "--quiet"]) == 0
+    assert (out / "metrics.jsonl").read_bytes() == written
