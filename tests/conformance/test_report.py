@@ -11,6 +11,7 @@ import pytest
 from tests_support import failing_rename_of
 
 from lockstep.conformance.report import (
+    counts_line,
     fmt_margin,
     fmt_number,
     fmt_ratio,
@@ -351,3 +352,9 @@ def test_margins_svg_without_checks() -> None:
     svg = margins_svg(_cert([]))
     ET.fromstring(svg)
     assert "no check ran" in svg
+
+
+def test_the_counts_line_says_one_check_and_many_checks() -> None:
+    assert counts_line({"pass": 1, "fail": 0, "error": 0, "unsupported": 0}) == (
+        "1 check: 1 pass, 0 fail, 0 error, 0 unsupported")
+    assert counts_line({"pass": 4, "fail": 2, "error": 0, "unsupported": 1}).startswith("7 checks: 4 pass, 2 fail")
