@@ -1119,15 +1119,16 @@ class Migration:
         return {"migrated": 0, "current": 0, "copied": 0, "needed": 1, "invalid": 1}.get(self.status, 2)
 
 
-def migrate(paths: PathLike | Iterable[PathLike], *, check: bool = False, out: PathLike | None = None
-            ) -> list[Migration]:
+def migrate(paths: PathLike | Iterable[PathLike], *, check: bool = False, out: PathLike | None = None,
+            on_file: Callable[[Migration], None] | None = None) -> list[Migration]:
     """Rewrite documents to the current spec version, in place or under `out` (keeping paths relative to the
     folder or glob each was found through); `check` writes nothing. A file is written only when every document
     in it is valid after migration; writes are atomic; leading comments (modelines) are kept. Under `out`, what a
     document names goes beside it (data and weights files copied; a model file not among `paths` migrated or
     copied as if it were), files already under `out` are not read again as input, and a file not written leaves
     nothing there (nor an `out` folder this call made). LockstepError (exit_code 2) for paths that name no
-    document or an unusable `out`, before any file is written."""
+    document or an unusable `out`, before any file is written. `on_file` hears each file's Migration as soon as
+    it is done, so that an interrupted call has said which files it had already written."""
 
     from lockstep.runfolder import check_out_arg, missing_folders, remove_empty, writable_folder
     from lockstep.spec.atomic import write_text
@@ -1189,7 +1190,7 @@ def migrate(paths: PathLike | Iterable[PathLike], *, check: bool = False, out: P
             sources.add(source.resolve())
             targets[source] = dest.resolve()
             placed = one(source)
-            results.append(placed)
+            record(placed)
             if placed.status not in ("migrated", "copied"):
                 return Migration(f, "invalid", None, done.versions,
                                  message=f"{f}: not written: the model file it names, {source}, was not written")
@@ -1273,9 +1274,15 @@ def migrate(paths: PathLike | Iterable[PathLike], *, check: bool = False, out: P
                      copies, models)
 
     results: list[Migration] = []  # a model file a recipe names comes before the recipe
+
+    def record(done: Migration) -> None:
+        results.append(done)
+        if on_file is not None:
+            on_file(done)
+
     try:
         for f, _root in pairs:
-            results.append(one(f))
+            record(one(f))
         return results
     finally:
         tidy()

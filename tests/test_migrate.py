@@ -142,6 +142,31 @@ def test_in_place_keeps_the_header_comments_and_is_idempotent(tmp_path: Path, ca
     assert main(["migrate", "--check", str(path)]) == 0
 
 
+def test_an_interrupted_migrate_has_said_which_files_it_wrote(tmp_path: Path, capsys,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C on the third of three files: the two written were each listed as they were done, and the last
+    line counts them; the third is as it was."""
+    from lockstep.spec import atomic
+
+    paths = [tmp_path / f"old{i}.yaml" for i in range(3)]
+    for p in paths:
+        p.write_text(OLD)
+    real, calls = atomic.write_text, []
+
+    def write_text(path, text):
+        calls.append(path)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        real(path, text)
+
+    monkeypatch.setattr(atomic, "write_text", write_text)
+    assert main(["migrate", *map(str, paths)]) == 130
+    out, err = capsys.readouterr()
+    assert out.splitlines() == [f"{p}: migrated from lockstep/v1alpha1 to lockstep/v1" for p in paths[:2]]
+    assert "stopped with 2 files written (listed above); the other files are as they were" in err, err
+    assert err.endswith("interrupted\n") and paths[2].read_text() == OLD
+
+
 def test_out_keeps_relative_paths_and_copies_current_files(tmp_path: Path) -> None:
     src = tmp_path / "src" / "sub"
     src.mkdir(parents=True)

@@ -17,6 +17,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from lockstep.api import Migration
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,34 +36,50 @@ def run(args: argparse.Namespace) -> int:
     from lockstep.api import LockstepError, migrate
     from lockstep.runfolder import FolderError
     from lockstep.spec.diagnostics import escape_text
-    from lockstep.spec.migrations import CURRENT
+    from lockstep.spec.formats import plural
+
+    said: list[Migration] = []
+
+    def say(m: Migration) -> None:  # as each file is done: an interrupted call has said what it wrote
+        said.append(m)
+        _say(m)
 
     try:
-        results = migrate(args.paths, check=args.check, out=args.out)
+        results = migrate(args.paths, check=args.check, out=args.out, on_file=say)
     except FolderError as exc:  # its sentence names the command already
         print(exc, file=sys.stderr)
         return 2
     except LockstepError as exc:
-        for d in exc.diagnostics:  # paths that name nothing: one line each, as `lockstep validate` says them
+        for d in exc.diagnostics:  # paths that name no document: one line each, as `lockstep validate` says them
             print(d.format(), file=sys.stderr)
         if not exc.diagnostics:
             print(escape_text(str(exc)), file=sys.stderr)
         return exc.exit_code
-    for m in results:
-        for d in m.diagnostics:
-            print(d.format(), file=sys.stderr)
-        moved = "" if m.target is None or m.target == m.file.resolve() else f" -> {m.target}"
-        if m.status == "current":
-            print(f"{m.file}: already {CURRENT}")
-        elif m.status == "copied":
-            print(f"{m.file}: already {CURRENT}, copied -> {m.target}")
-        elif m.status == "needed":
-            print(f"{m.file}: needs migrating from {', '.join(m.versions)} to {CURRENT}"
-                  + (" (and is invalid after migration)" if m.diagnostics else ""))
-        elif m.status == "migrated":
-            print(f"{m.file}: migrated from {', '.join(m.versions)} to {CURRENT}{moved}")
-        elif m.message:
-            print(m.message, file=sys.stderr)
-        for source, copy in m.named:
-            print(f"{source}: named by {m.file}, copied -> {copy}")
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the command line then says which, and exits as for it
+        written = sum(m.status in ("migrated", "copied") for m in said)
+        print(f"lockstep migrate: stopped with {plural(written, 'file')} written (listed above); the other files "
+              "are as they were", file=sys.stderr)
+        raise
     return max((m.exit_code for m in results), default=0)
+
+
+def _say(m: Migration) -> None:
+    from lockstep.spec.migrations import CURRENT
+
+    for d in m.diagnostics:
+        print(d.format(), file=sys.stderr)
+    moved = "" if m.target is None or m.target == m.file.resolve() else f" -> {m.target}"
+    if m.status == "current":
+        print(f"{m.file}: already {CURRENT}")
+    elif m.status == "copied":
+        print(f"{m.file}: already {CURRENT}, copied -> {m.target}")
+    elif m.status == "needed":
+        print(f"{m.file}: needs migrating from {', '.join(m.versions)} to {CURRENT}"
+              + (" (and is invalid after migration)" if m.diagnostics else ""))
+    elif m.status == "migrated":
+        print(f"{m.file}: migrated from {', '.join(m.versions)} to {CURRENT}{moved}")
+    elif m.message:
+        print(m.message, file=sys.stderr)
+    for source, copy in m.named:
+        print(f"{source}: named by {m.file}, copied -> {copy}")
+    sys.stdout.flush()
