@@ -59,14 +59,42 @@ def _load(target: str, extra: str | None = None) -> object:
     return obj
 
 
+def registered() -> dict[str, list[metadata.EntryPoint]]:
+    """Every entry point of the group by name; more than one under a name is a clash of two distributions (one
+    installed twice, with the same target, counts once)."""
+    found: dict[str, list[metadata.EntryPoint]] = {}
+    for ep in metadata.entry_points(group=GROUP):
+        same = found.setdefault(ep.name, [])
+        if all(e.value != ep.value for e in same):
+            same.append(ep)
+    return found
+
+
 def entry_points() -> dict[str, metadata.EntryPoint]:
-    """Third-party adapters registered under the entry-point group `lockstep.adapters`."""
-    return {ep.name: ep for ep in metadata.entry_points(group=GROUP)}
+    """Third-party adapters registered under the entry-point group `lockstep.adapters` (the first of a clash)."""
+    return {name: eps[0] for name, eps in registered().items()}
+
+
+def target(ep: metadata.EntryPoint) -> str:
+    """The `module:attribute` that names an entry point's adapter without the entry point."""
+    return f"{ep.module}:{ep.attr}"
+
+
+def _by(ep: metadata.EntryPoint) -> str:
+    dist = getattr(ep, "dist", None)
+    return f"{dist.name} {dist.version}" if dist is not None else "an unnamed distribution"
+
+
+def shadowed() -> list[tuple[str, metadata.EntryPoint]]:
+    """Entry points registered under a built-in adapter's name (or alias), which that name keeps meaning."""
+    return [(name, ep) for name, eps in registered().items() for ep in eps
+            if ALIASES.get(name.lower(), name.lower()) in BUILTIN]
 
 
 def names() -> list[str]:
-    """Every adapter name known here, built-in and third-party (installed or not)."""
-    return sorted({*BUILTIN, *entry_points()})
+    """Every adapter name known here, built-in and third-party (installed or not); an entry point under a built-in
+    name or alias is not one (`shadowed`)."""
+    return sorted({*BUILTIN, *(n for n in entry_points() if ALIASES.get(n.lower(), n.lower()) not in BUILTIN)})
 
 
 def _instance(obj: object, label: str) -> Adapter:
@@ -88,13 +116,18 @@ def get(name: str) -> Adapter:
     if key in BUILTIN:
         target, extra = BUILTIN[key]
         return _instance(_load(target, extra), key)
-    eps = entry_points()
+    eps = registered()
+    if len(eps.get(name, ())) > 1:  # which one wins would depend on the order of sys.path
+        raise AdapterNotFound(f"adapter `{name}` is registered by {len(eps[name])} installed distributions ("
+                              + "; ".join(f"{_by(ep)}: {ep.value}" for ep in eps[name])
+                              + "); name the one you mean as `module:attribute`, or uninstall the other")
     if name in eps:
+        ep = eps[name][0]
         try:
             with adapter_code("import"):
-                obj = eps[name].load()
+                obj = ep.load()
         except Exception as exc:  # a third party's import error must not become our traceback
-            raise AdapterNotFound(f"adapter `{name}` (entry point `{eps[name].value}`) failed to load: "
+            raise AdapterNotFound(f"adapter `{name}` (entry point `{ep.value}`) failed to load: "
                                   f"{describe(exc)}") from None
         return _instance(obj, name)
     if ":" in name:
@@ -119,10 +152,12 @@ def available(extra: Iterable[str] = ()) -> list[Listing]:
     """Every known adapter with its versions and devices, or the reason it cannot be used here; `extra` adds
     adapters named `module:attribute` (as compare and certify take them)."""
     eps = entry_points()
+    hidden = {target(ep): f"entry point {ep.value}, registered as `{name}`, which names the built-in adapter"
+              for name, ep in shadowed()}  # listed by their module:attribute, the name that reaches them
     rows = []
-    for name in [*names(), *(e for e in dict.fromkeys(extra) if ":" in e and e not in names())]:
+    for name in dict.fromkeys([*names(), *hidden, *(e for e in extra if ":" in e and e not in names())]):
         source = ("built-in" if name in BUILTIN else f"entry point {eps[name].value}" if name in eps else
-                  "module:attribute")
+                  hidden.get(name, "module:attribute"))
         try:
             adapter = get(name)
             rows.append(Listing(name, True, adapter_versions(adapter), list(adapter_devices(adapter)), source=source))

@@ -611,6 +611,12 @@ def _compare_sessions(recipe: PathLike | Recipe, backends: Iterable[str] | str, 
     prep = prepare_loaded(doc, eff.model, eff.base, steps, eff.path)
     # the reference is the CPU oracle whatever `device`
     built = {n: build_session(prep, n, "cpu" if n == "reference" else device, threads) for n in names}
+    by_class: dict[type, str] = {}
+    for n, (adapter, _session) in built.items():  # `reference` and `lockstep.adapters.reference:ReferenceAdapter`
+        first = by_class.setdefault(type(adapter), n)
+        if first != n:
+            raise LockstepError(f"--backends names one adapter twice: `{first}` and `{n}` are both "
+                                f"{type(adapter).__module__}.{type(adapter).__qualname__}")
     return prep, built
 
 

@@ -24,6 +24,7 @@ from typing import Any, Union
 
 from lockstep.errors import LockstepError, RunError
 from lockstep.spec import wording
+from lockstep.spec.base import INT64_MAX
 from lockstep.spec.diagnostics import Diagnostic, SpecError, UnlocatedDiagnostic, escape_text, format_path
 from lockstep.spec.documents import Model, Recipe
 from lockstep.spec.loader import LoadedDocument, load_file, load_text
@@ -68,7 +69,7 @@ def key_parts(key: str) -> tuple[str | int, ...]:
 def as_integer(value: Any, name: str, minimum: int | None = None, flag: str | None = None) -> int | None:
     """None, or `value` as a Python int: any integer type counts (NumPy's too, as a notebook computes them), a
     bool or a float never does, so that `steps=2.5` is said to be a mistake rather than truncated. LockstepError
-    (exit 2) names `name`; below `minimum`, the message names `flag` (the command's spelling) as the CLI says it."""
+    (exit 2) names `name`; below `minimum` or above 2**63 - 1, the message names `flag` (the command's spelling)."""
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
@@ -76,6 +77,8 @@ def as_integer(value: Any, name: str, minimum: int | None = None, flag: str | No
     number = int(value)
     if minimum is not None and number < minimum:
         raise LockstepError(f"{flag or name} must be at least {minimum}")
+    if number > INT64_MAX:  # as the documents' integers: a count past it is a typo, and no reader holds it exactly
+        raise LockstepError(f"{flag or name} must be at most {INT64_MAX} (2**63 - 1), got {number}")
     return number
 
 

@@ -112,6 +112,39 @@ def test_adapters_command_exits_0_when_every_third_party_adapter_loads(
     assert "`notone = vendor_pkg:NotAnAdapter`" in err and "is not a Lockstep adapter" in err, err
 
 
+def test_a_name_two_distributions_register_is_refused_and_named(vendor: str, monkeypatch: pytest.MonkeyPatch,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """Which of two `dup` entry points loads would depend on sys.path's order: neither does, and both are named;
+    the same target registered twice (one distribution installed twice) is no clash."""
+    fake_entry_points(monkeypatch, ("dup", "vendor_pkg:VendorAdapter"), ("dup", "vendor_pkg:NotAnAdapter"),
+                      ("twice", "vendor_pkg:VendorAdapter"), ("twice", "vendor_pkg:VendorAdapter"))
+    with pytest.raises(AdapterNotFound, match=r"adapter `dup` is registered by 2 installed distributions \(.*"
+                       r"vendor_pkg:VendorAdapter; .*vendor_pkg:NotAnAdapter\); name the one you mean"):
+        get("dup")
+    assert get("twice").versions() == {"vendor": "9.9"}
+    assert main(["adapters"]) == 1
+    err = capsys.readouterr().err
+    assert "the adapter `dup` cannot be used" in err and "registered by 2 installed distributions" in err, err
+
+
+def test_an_entry_point_with_a_built_in_name_is_listed_by_its_target_and_said(
+        vendor: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """`--adapter reference` keeps meaning the built-in one; the vendor's adapter is reachable, and listed, by its
+    module:attribute, and the listing exits 1 so that a vendor's CI sees it."""
+    fake_entry_points(monkeypatch, reference="vendor_pkg:VendorAdapter", Reference="vendor_pkg:VendorAdapter")
+    assert isinstance(get("reference"), ReferenceAdapter) and not isinstance(get("reference"), type(get(
+        "vendor_pkg:VendorAdapter")))
+    assert "Reference" not in registry.names()
+    rows = {r.name: r for r in registry.available()}
+    assert rows["reference"].source == "built-in"
+    assert rows["vendor_pkg:VendorAdapter"].available
+    assert "which names the built-in adapter" in rows["vendor_pkg:VendorAdapter"].source
+    assert main(["adapters"]) == 1
+    err = capsys.readouterr().err
+    assert ("the entry point `reference = vendor_pkg:VendorAdapter` (group lockstep.adapters) has the name of a "
+            "built-in adapter, which `reference` keeps meaning; name it `vendor_pkg:VendorAdapter`") in err, err
+
+
 # ------------------------------------------------------------------------------ the reference adapter
 MODEL = Model.model_validate({
     "apiVersion": "lockstep/v1", "kind": "Model", "metadata": {"name": "m"}, "inputs": [{"name": "x", "shape": [3]}],

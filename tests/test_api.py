@@ -76,6 +76,7 @@ def test_everything_above_the_api_works_without_any_framework(tiny: Path, tmp_pa
     code = BLOCKED + textwrap.dedent(f"""
         import importlib, pkgutil
         import lockstep, lockstep.commands
+        sys.path.insert(0, {str(Path(__file__).parent)!r})  # reference_twin, the second backend of compare
         for m in ["lockstep.api", "lockstep.certificate", "lockstep.compare", "lockstep.deploy", "lockstep.runner",
                   "lockstep.tensorboard", "lockstep.cli", "lockstep.spec",
                   *(f"lockstep.commands.{{i.name}}" for i in pkgutil.iter_modules(lockstep.commands.__path__))]:
@@ -85,7 +86,7 @@ def test_everything_above_the_api_works_without_any_framework(tiny: Path, tmp_pa
         lockstep.dump(recipe, {str(tmp_path / "copy.yaml")!r})
         result = lockstep.run(recipe, out={str(tmp_path / "run")!r}, overrides={{"training.steps": 10}})
         assert result.steps == 10 and result.parameters["hidden.weight"].shape == (4, 8)
-        c = lockstep.compare(recipe, backends=["reference", "lockstep.adapters.reference:ReferenceAdapter"],
+        c = lockstep.compare(recipe, backends=["reference", "reference_twin:ReferenceTwin"],
                              steps=3)
         assert c.agree
         cert = lockstep.certify("reference", levels=[1], dtypes=["float64"], constructs=["dense"], examples=2,
@@ -222,7 +223,7 @@ def test_run_problems_are_lockstep_errors_with_the_cli_s_exit_codes(tiny: Path, 
 
 
 def test_compare_and_certify_return_objects(tiny: Path, tmp_path: Path) -> None:
-    c = lockstep.compare(tiny, backends=["reference", "lockstep.adapters.reference:ReferenceAdapter"], steps=4)
+    c = lockstep.compare(tiny, backends=["reference", "reference_twin:ReferenceTwin"], steps=4)
     assert isinstance(c, lockstep.Comparison) and c.agree and len(c.rows) == 4
     seen: list[tuple[int, int]] = []
     cert = lockstep.certify("reference", levels="predictions,updates", dtypes="float64", constructs=["dense", "sgd"],

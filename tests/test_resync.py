@@ -241,6 +241,9 @@ def test_compare_cli_with_a_mutant(tmp_path: Path, capsys) -> None:
     assert main(["compare", recipe, "--backends", f"reference,{bug}", "--dtype", "float16"]) == 2
     err = capsys.readouterr().err
     assert "more than once" in err and "Traceback" not in err
+    assert main(["compare", recipe, "--backends", "reference,lockstep.adapters.reference:ReferenceAdapter"]) == 2
+    assert ("--backends names one adapter twice: `reference` and `lockstep.adapters.reference:ReferenceAdapter` are "
+            "both lockstep.adapters.reference.ReferenceAdapter") in capsys.readouterr().err
 
 
 def test_compare_text_says_which_verdict_is_which(capsys) -> None:

@@ -12,14 +12,15 @@ from typing import Any
 FRAMEWORKS = ("torch", "tensorflow")
 
 
-def fake_entry_points(monkeypatch: Any, **targets: str) -> None:
+def fake_entry_points(monkeypatch: Any, *pairs: tuple[str, str], **targets: str) -> None:
     """Third-party adapters as if installed: entry points of the group `lockstep.adapters`, name = module:attribute
-    (the modules must be importable: write them into a folder on sys.path)."""
+    (the modules must be importable: write them into a folder on sys.path); `pairs` can repeat a name, as two
+    distributions can."""
     from importlib import metadata
 
     from lockstep.adapters import registry
 
-    eps = [metadata.EntryPoint(name=n, value=v, group=registry.GROUP) for n, v in targets.items()]
+    eps = [metadata.EntryPoint(name=n, value=v, group=registry.GROUP) for n, v in [*pairs, *targets.items()]]
     monkeypatch.setattr(metadata, "entry_points", lambda group=None: [e for e in eps if e.group == group])
 
 

@@ -1,8 +1,9 @@
 """`lockstep adapters`: which backends are installed, their versions and devices, and why others are not.
 
 Exit 0, or 1 when a third-party adapter (an entry point of the group `lockstep.adapters`) is installed but
-cannot be loaded: a vendor's CI must not read "installed" from a listing that hides a broken package. Each
-such adapter is named on stderr with its entry point and the distribution that installed it. A built-in
+cannot be loaded, is registered by two distributions under one name, or has a built-in adapter's name (which
+keeps meaning the built-in one): a vendor's CI must not read "installed" from a listing that hides a broken
+package. Each such adapter is named on stderr with its entry point and the distribution that installed it. A built-in
 adapter whose framework is simply not installed is listed as unavailable and is no error. `--adapter A` lists
 only A (exit 2 when no adapter here is called A, rather than a listing that silently leaves it out). With
 `--details`, a construct whose support() raises or answers no Support shows `error` and the exit is 1.
@@ -106,7 +107,7 @@ def _print_details(details: dict[str, dict]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lockstep.adapters.registry import BUILTIN, GROUP, entry_points
+    from lockstep.adapters.registry import BUILTIN, GROUP, entry_points, shadowed, target
     from lockstep.api import list_adapters
     from lockstep.commands import stdout_to_stderr
 
@@ -167,4 +168,9 @@ def run(args: argparse.Namespace) -> int:
     named = [r for r in rows if not r.available and r.source == "module:attribute"]  # asked for by --adapter
     for r in named:
         print(f"lockstep adapters: the adapter `{_shown(r.name)}` cannot be used: {_shown(r.reason)}", file=sys.stderr)
-    return 1 if broken or named else 0
+    hidden = shadowed()
+    for name, ep in hidden:  # `--adapter torch` would certify the built-in one, not the vendor's
+        print(f"lockstep adapters: the entry point `{_shown(f'{ep.name} = {ep.value}')}` (group {GROUP}) has the name "
+              f"of a built-in adapter, which `{_shown(name)}` keeps meaning; name it `{_shown(target(ep))}`, or "
+              "register it under a name of its own", file=sys.stderr)
+    return 1 if broken or named or hidden else 0
