@@ -9,11 +9,13 @@ in some commands and a garbled list in others.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import os
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from lockstep.adapters.base import PROVENANCES, Adapter, Support
+from lockstep.adapters.base import PROVENANCES, Adapter, NonFiniteError, Support
+from lockstep.errors import LockstepError
 from lockstep.spec.wording import got
 
 
@@ -135,8 +137,8 @@ def checked_support(adapter: Adapter, construct: str, *, dtype: str, device: str
             answer = adapter.support(construct, dtype=dtype, device=device)
     except Exception as exc:
         raise SupportError(f"support() for `{construct}` ({dtype}, {device}) raised {describe(exc)}") from None
-    if isinstance(answer, Support):
-        return answer
+    if isinstance(answer, Support):  # its note is shown in every report: text, whatever the adapter put there
+        return answer if isinstance(answer.note, str) else Support(answer.status, safe_str(answer.note))
     status = None if isinstance(answer, (str, bytes)) else getattr(answer, "status", None)
     if isinstance(status, str) and status in SUPPORT_STATUSES:
         note = getattr(answer, "note", "")
@@ -146,3 +148,61 @@ def checked_support(adapter: Adapter, construct: str, *, dtype: str, device: str
             pass
     raise SupportError(f"support() returned {got(answer)} for `{construct}`; expected a Support "
                        "(lockstep.adapters.base.Support: native, bridged, written or unsupported, with a note)")
+
+
+# ------------------------------------------------------------------------ a session's answers, checked
+class AnswerError(ValueError):
+    """A session call answered something that is not what the protocol says (None for an array, a tuple for a
+    StepResult): the adapter's error, said as such, where a reader of the answer would fail on an attribute."""
+
+
+class session_call:  # lower case: used as a function, `with session_call(...):`
+    """Around a session call whose exception (or wrong answer, AnswerError) is the adapter's failure, not an
+    internal error of Lockstep's: raises `failed(text)`, text being what went wrong after "the adapter's"
+    ("train_step() raised RuntimeError: ..."). A non-finite result, Lockstep's own errors, Ctrl-C and a
+    GeneratorExit (the run's own generator closed around the call) pass unchanged; LOCKSTEP_DEBUG=1 lets the
+    original through, with its traceback. A class, not a generator: closing one mid-call raised from its close."""
+
+    def __init__(self, what: str, failed: Callable[[str], Exception]) -> None:
+        self.what, self.failed = what, failed
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any) -> bool:
+        if exc is None or isinstance(exc, (NonFiniteError, LockstepError, KeyboardInterrupt, PassThrough,
+                                           GeneratorExit)) or os.environ.get("LOCKSTEP_DEBUG"):
+            return False
+        held = exc if isinstance(exc, Exception) else AdapterRaised(exc, self.what)
+        text = str(held) if isinstance(held, AnswerError) else f"{self.what} raised {describe(held)}"
+        raise self.failed(text) from exc
+
+
+def step_answer(answer: Any) -> Any:
+    """train_step()'s answer: a StepResult, or anything with a numeric `loss` and `learning_rate`."""
+    try:
+        float(answer.loss), float(answer.learning_rate)
+    except Exception:
+        raise AnswerError(f"train_step() returned {got(answer)}; expected a StepResult (lockstep.adapters.base: "
+                          "a numeric loss and learning_rate)") from None
+    return answer
+
+
+def forward_answer(answer: Any) -> Any:
+    """forward()'s answer: an array of numbers (None or text would compare as an array of shape [])."""
+    if answer is None or isinstance(answer, (str, bytes, Mapping)):
+        raise AnswerError(f"forward() returned {got(answer)}; expected an array of the model's outputs")
+    return answer
+
+
+def gradients_answer(answer: Any) -> tuple[Any, Mapping[str, Any]]:
+    """loss_and_gradients()'s answer: a (loss, {parameter: gradient}) pair, every gradient an array."""
+    pair = tuple(answer) if isinstance(answer, (tuple, list)) else None
+    if pair is None or len(pair) != 2 or not isinstance(pair[1], Mapping):
+        raise AnswerError(f"loss_and_gradients() returned {got(answer)}; expected a pair (loss, a mapping of "
+                          "parameter name to gradient)")
+    missing = next((k for k, v in pair[1].items() if v is None), None)
+    if missing is not None:
+        raise AnswerError(f"loss_and_gradients() returned None as the gradient of `{safe_str(missing)}`; expected "
+                          "an array (zeros where the loss does not depend on the parameter)")
+    return pair  # type: ignore[return-value]

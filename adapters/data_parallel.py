@@ -17,6 +17,27 @@ if TYPE_CHECKING:
 PROCESS_ENGINES = {"torch": "lockstep.adapters.torch.distributed"}
 IN_PROCESS_ENGINES = {"reference", "tensorflow"}
 
+TIMEOUT_VARIABLE = "LOCKSTEP_DIST_TIMEOUT"
+DEFAULT_TIMEOUT_S = 300
+MAX_TIMEOUT_S = 7 * 24 * 3600
+
+
+def collective_timeout() -> int:
+    """Seconds a collective waits for the other replicas before it fails (a dead or hung peer): the environment's
+    LOCKSTEP_DIST_TIMEOUT, default 300. ValueError naming the variable for anything but a whole number of
+    seconds from 1 to a week (`abc` was "cannot join the replicas' process group", exit 1; `-1` timed out at
+    once)."""
+    import os
+
+    raw = os.environ.get(TIMEOUT_VARIABLE, "").strip()
+    if not raw:
+        return DEFAULT_TIMEOUT_S
+    seconds = int(raw) if raw.isdigit() else 0
+    if not 1 <= seconds <= MAX_TIMEOUT_S:
+        raise ValueError(f"{TIMEOUT_VARIABLE}={raw!r}: expected a whole number of seconds from 1 to {MAX_TIMEOUT_S} "
+                         f"(a week); unset, it is {DEFAULT_TIMEOUT_S}")
+    return seconds
+
 
 def engine_kind(backend: str, adapter: Adapter | None = None) -> str | None:
     """"processes" (one process per replica), "in-process" (every replica in this process) or None (the

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from lockstep.adapters.base import NonFiniteError, Session, StepResult, TrainingState
+from lockstep.adapters.checked import step_answer
 from lockstep.conformance.checks import Check, CheckPlan
 from lockstep.conformance.levels._pair import handed
 from lockstep.conformance.tolerance import BatchRules, StepRules, batch_rules, resync_rules, value_batch_rules
@@ -187,7 +188,7 @@ class Judge:
         try:
             if scratch and type(session).step_from is Session.step_from:  # the default would save and restore
                 session.set_state(handed(rs.before))
-                res = session.train_step(handed(rs.x), handed(rs.y), masks=handed(rs.masks))
+                res = step_answer(session.train_step(handed(rs.x), handed(rs.y), masks=handed(rs.masks)))
                 got = session.get_state()
             else:
                 res, got = session.step_from(handed(rs.before), handed(rs.x), handed(rs.y), masks=handed(rs.masks))

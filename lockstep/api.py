@@ -1329,16 +1329,14 @@ def _render(path: Path, original: str, documents: list[object]) -> str:
 
 def _inputs(raw_paths: list[str]) -> tuple[list[tuple[Path, Path]], list[Diagnostic]]:
     """(file, root it was found under) for every argument; `root` places the file under `out`."""
-    import glob
-
-    from lockstep.spec.validate import expand_paths, fixed_part
+    from lockstep.spec.validate import expand_paths, fixed_part, is_pattern
 
     pairs: list[tuple[Path, Path]] = []
     problems: list[Diagnostic] = []
     for raw in raw_paths:
         files, diags = expand_paths([raw])
         problems.extend(diags)
-        if glob.has_magic(raw):
+        if is_pattern(raw):
             root = fixed_part(raw)
         else:
             root = Path(raw).parent

@@ -8,6 +8,7 @@ that runs is imported: `lockstep validate` never pays for (or needs) hypothesis,
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import importlib.util
 import os
@@ -222,6 +223,9 @@ class _WatchedOutput:
         self.written = self.written or bool(text)
         try:
             return self.inner.write(text)
+        except BrokenPipeError:  # `| head` has read enough: the rest goes nowhere and the command ends with its
+            self.silence()  # own exit code (a 0 here passed invalid specs through a `set -o pipefail` gate)
+            return len(text)
         except OSError as exc:
             self.failed = exc
             raise
@@ -229,6 +233,10 @@ class _WatchedOutput:
     def flush(self) -> None:
         try:
             self.inner.flush()
+        except BrokenPipeError:
+            self.silence()
+            with contextlib.suppress(OSError):
+                self.inner.flush()  # what the pipe refused now goes to /dev/null, not to Python's exit
         except OSError as exc:
             self.failed = exc
             raise
@@ -260,8 +268,6 @@ def _main(argv: list[str] | None) -> int:
     module = importlib.import_module(args._module)
     try:
         return int(module.run(args))
-    except BrokenPipeError:
-        return 0
     except Exception as exc:  # a bug (in Lockstep or an adapter), not bad input: one line, the traceback on request
         if exc is getattr(sys.stdout, "failed", None) or os.environ.get("LOCKSTEP_DEBUG"):
             raise  # standard output's own error (full, closed) is main's to say

@@ -20,6 +20,7 @@ alongside as the source of every judged step's state.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,8 +30,10 @@ from typing import Any
 import numpy as np
 
 from lockstep.adapters.base import NonFiniteError, Session
+from lockstep.adapters.checked import session_call, step_answer
 from lockstep.conformance.checks import Check, scale_of
 from lockstep.conformance.resync import Judge, StepVerdict
+from lockstep.errors import LockstepError
 from lockstep.runner import Prepared
 from lockstep.spec.atomic import strict_json
 
@@ -91,6 +94,11 @@ class Divergence:
         return {"step": self.step, "quantity": self.quantity, "error": strict_json(self.error),
                 "tolerance": strict_json(self.tolerance), "ratio": strict_json(self.ratio),
                 **({"why": self.why} if self.why else {})}
+
+
+def blamed(backend: str, t: int, what: str) -> contextlib.AbstractContextManager[None]:
+    """A backend's failing session call is that backend's failure at step `t`: exit 1, one line."""
+    return session_call(what, lambda text: LockstepError(f"step {t}: the `{backend}` adapter's {text}", 1))
 
 
 def judged_steps(total: int, every: int) -> set[int]:
@@ -270,15 +278,17 @@ def run_compare(prep: Prepared, sessions: dict[str, Session], progress: Any = No
                 losses[n] = math.nan
                 continue
             try:
-                losses[n] = float(s.train_step(rs.x, rs.y, masks=rs.masks).loss)
-                params[n] = s.get_parameters()
+                with blamed(n, t, "train_step()"):
+                    losses[n] = float(step_answer(s.train_step(rs.x, rs.y, masks=rs.masks)).loss)
+                    params[n] = s.get_parameters()
             except NonFiniteError as exc:
                 result.stopped[n] = (t, exc.quantity)
                 losses[n] = math.nan
         verdicts: dict[str, StepVerdict] = {}
         if t in steps or rs.stopped is not None:
             for n in judged:
-                v = judge.judge(rs, sessions[n])
+                with blamed(n, t, "step from the reference's state"):
+                    v = judge.judge(rs, sessions[n])
                 verdicts[n] = v
                 if v.worst is not None and (n not in worst or v.worst.ratio > worst[n][1].worst.ratio):
                     if n in worst:

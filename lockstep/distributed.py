@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from lockstep.adapters.data_parallel import data_parallel_session, engine_kind
+from lockstep.adapters.data_parallel import collective_timeout, data_parallel_session, engine_kind
 
 if TYPE_CHECKING:
     import argparse
@@ -286,6 +286,11 @@ def run_command(args: argparse.Namespace) -> int | None:
         return None
     if getattr(args, "tensorboard", False):
         _say("--tensorboard is not available with data-parallel replicas in this release; leave it out")
+        return 2
+    try:
+        collective_timeout()
+    except ValueError as exc:
+        _say(str(exc))
         return 2
     if getattr(args, "threads", None) is not None:  # it was accepted and ignored (100,000 included)
         _say("--threads is not available with data-parallel replicas in this release (each replica keeps its "

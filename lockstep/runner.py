@@ -10,6 +10,8 @@ same metrics.jsonl as a run that was never interrupted.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import io
 import json
@@ -27,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lockstep.adapters.base import NonFiniteError, Session, UnsupportedConstruct
+from lockstep.adapters.checked import AnswerError, forward_answer, session_call, step_answer
 from lockstep.checkpoint import Checkpoint, Layout, ResumeRefused, checkpoints, resume_point, save_checkpoint
 from lockstep.checkpoint import load_checkpoint as load_checkpoint  # re-exported: tools and tests read checkpoints
 from lockstep.errors import RunError
@@ -318,12 +321,20 @@ def masks_for(prep: Prepared, step: int, batch: int) -> dict[str, np.ndarray] | 
             for name, (shape, rate) in drops.items()}
 
 
-def evaluate(prep: Prepared, session: Session) -> dict[str, float]:
-    """The recipe's metrics in eval mode, on the validation split (or the training data when none)."""
+def evaluate(prep: Prepared, session: Session,
+             guard: Callable[[], contextlib.AbstractContextManager[Any]] = contextlib.nullcontext) -> dict[str, float]:
+    """The recipe's metrics in eval mode, on the validation split (or the training data when none). The adapter's
+    forward calls run inside `guard()`, the metrics' own math outside it."""
     r = prep.recipe
     x, y = prep.data.x_eval, prep.data.y_eval
-    outs = [session.forward(x[i:i + EVAL_CHUNK], training=False) for i in range(0, len(x), EVAL_CHUNK)]
-    out = outs[0] if len(outs) == 1 else np.concatenate(outs)
+    with guard():
+        outs = [np.asarray(forward_answer(session.forward(x[i:i + EVAL_CHUNK], training=False)))
+                for i in range(0, len(x), EVAL_CHUNK)]
+        if any(o.ndim == 0 for o in outs):
+            raise AnswerError(f"forward() returned an array of shape [] for {len(x)} examples")
+        out = outs[0] if len(outs) == 1 else np.concatenate(outs)
+        if len(out) != len(x):
+            raise AnswerError(f"forward() returned {len(out)} outputs for {len(x)} examples")
     result: dict[str, float] = {}
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         for m in r.evaluation.metrics:
@@ -458,7 +469,8 @@ def train(prep: Prepared, session: Session, *, out: Path | None = None, resume: 
             masks = masks_for(prep, step, len(x))
             t0 = time.perf_counter()
             try:
-                res = session.train_step(x, y, masks=masks)
+                with _adapter_failure(done, backend, "train_step()", result, ckpt_dir, last_ckpt):
+                    res = step_answer(session.train_step(x, y, masks=masks))
                 quantity = None if math.isfinite(res.loss) else "loss"  # in case an adapter does not check
             except NonFiniteError as exc:
                 quantity = exc.quantity
@@ -469,9 +481,8 @@ def train(prep: Prepared, session: Session, *, out: Path | None = None, resume: 
                 params = session.get_parameters()  # elsewhere; nothing after these steps does
                 quantity = _nonfinite_parameter(params)
             if quantity is not None:
-                kept = (f"the last good checkpoint, step {last_ckpt}, is kept in {said(ckpt_dir)}" if last_ckpt
-                        else "no checkpoint had been written")
-                raise RunFailed(f"step {done}: non-finite {quantity}; the run stopped ({kept})", result)
+                raise RunFailed(f"step {done}: non-finite {quantity}; the run stopped ({_kept(ckpt_dir, last_ckpt)})",
+                                result)
             result.step_times.append(time.perf_counter() - t0)
             result.final_loss = loss = float(res.loss)
             record: dict[str, Any] = {"step": done, "epoch": epoch, "loss": loss, "lr": float(res.learning_rate)}
@@ -479,7 +490,8 @@ def train(prep: Prepared, session: Session, *, out: Path | None = None, resume: 
                 record["grad_norm"] = float(res.grad_norm)
             if writer and ((every and done % every == 0) or done == prep.total_steps):
                 t1 = time.perf_counter()
-                result.eval_metrics = record["eval"] = evaluate(prep, session)
+                result.eval_metrics = record["eval"] = evaluate(prep, session, functools.partial(
+                    _adapter_failure, done, backend, "forward()", result, ckpt_dir, last_ckpt))
                 eval_time += time.perf_counter() - t1
             line = atomic.json_line(record)
             history.append(record)
@@ -509,6 +521,20 @@ def train(prep: Prepared, session: Session, *, out: Path | None = None, resume: 
         last_eval = next((h["eval"] for h in reversed(history) if "eval" in h), None)
         result.eval_metrics = last_eval if last_eval is not None else evaluate(prep, session)
     return result
+
+
+def _kept(ckpt_dir: Path | None, last_ckpt: int) -> str:
+    return (f"the last good checkpoint, step {last_ckpt}, is kept in {said(ckpt_dir)}" if last_ckpt and ckpt_dir
+            else "no checkpoint had been written")
+
+
+def _adapter_failure(done: int, backend: str | None, what: str, result: RunResult, ckpt_dir: Path | None,
+                     last_ckpt: int) -> contextlib.AbstractContextManager[None]:
+    """The adapter's failing session call (an exception, an answer of the wrong kind) fails the run, exit 1, with
+    its report, as a non-finite loss does: a vendor's kernel error is no internal error of Lockstep's."""
+    return session_call(what, lambda text: RunFailed(
+        f"step {done}: the `{backend or 'session'}` adapter's {text}; the run stopped ({_kept(ckpt_dir, last_ckpt)})",
+        result))
 
 
 def _nonfinite_parameter(params: dict[str, np.ndarray]) -> str | None:

@@ -76,6 +76,12 @@ def _not_regular(p: Path) -> Diagnostic | None:
     return Diagnostic(str(p), 0, 0, "", str(NotRegularFileError(p, mode)), code="io")
 
 
+def is_pattern(raw: str) -> bool:
+    """A glob to expand: a path that holds `*`, `?` or `[` and names nothing as written. `env[prod].yaml` that
+    exists is that file (a pre-commit hook passes names literally): read as a pattern it named `envp.yaml`."""
+    return glob.has_magic(raw) and not os.path.lexists(raw)
+
+
 def expand_paths(paths: list[str]) -> tuple[list[Path], list[Diagnostic]]:
     """Files, folders (recursive, *.yaml/*.yml/*.json, hidden folders skipped) and globs -> files,
     in order and without duplicates; plus an I/O diagnostic for each path that names nothing, and for
@@ -87,7 +93,7 @@ def expand_paths(paths: list[str]) -> tuple[list[Path], list[Diagnostic]]:
             problems.append(Diagnostic("''", 0, 0, "", "empty path (for the current folder, say `.`)",
                                        code="io"))
             continue
-        if glob.has_magic(raw):
+        if is_pattern(raw):
             # a pattern picks folders (searched) and documents: `configs/*` skips configs/README.md
             matches = [Path(m) for m in sorted(glob.glob(raw, recursive=True))
                        if os.path.isdir(m) or m.lower().endswith(DOCUMENT_SUFFIXES)]

@@ -60,6 +60,36 @@ def test_each_command_help_shows_its_options(command: str, capsys) -> None:
     assert out == full and out.startswith(f"usage: lockstep {command}")
 
 
+@pytest.mark.parametrize("argv, dest, value", [
+    (["certify", "--adapter", "a", "--construct", "dense", "--construct", "sgd,adam"], "construct", "dense,sgd,adam"),
+    (["certify", "--adapter", "a", "--level", "1", "--level", "3"], "level", "1,3"),
+    (["certify", "--adapter", "a", "--dtype", "float64"], "dtype", "float64"),
+    (["certify", "--adapter", "a"], "dtype", "float32,float64"),
+    (["certify", "--adapter", "a", "--device", "cpu", "--device", "cuda"], "device", "cpu,cuda"),
+    (["compare", "r.yaml", "--backends", "reference", "--backends", "torch"], "backends", "reference,torch"),
+])
+def test_a_repeated_list_option_adds_up(argv: list[str], dest: str, value: str) -> None:
+    """`--construct dense --construct sgd` certified sgd alone, without a word (argparse's last-wins)."""
+    assert getattr(build_parser(argv[0]).parse_args(argv), dest) == value
+
+
+@pytest.mark.parametrize("fmt", ["text", "github", "json", "junit"])
+def test_a_pipe_closed_early_keeps_the_command_s_exit_code(fmt: str, tmp_path: Path) -> None:
+    """`lockstep validate specs/ | head` under `set -o pipefail`: exit 0 on a closed pipe passed invalid specs."""
+    import os
+
+    for i in range(30):
+        (tmp_path / f"bad{i}.yaml").write_text("apiVersion: lockstep/v1\nkind: Model\n")
+    read, write = os.pipe()
+    os.close(read)  # as `| head -c0`: every write fails with EPIPE
+    try:
+        proc = subprocess.run([sys.executable, "-m", "lockstep", "validate", "--format", fmt, str(tmp_path)],
+                              stdout=write, stderr=subprocess.PIPE, text=True, timeout=120)
+    finally:
+        os.close(write)
+    assert proc.returncode == 1 and proc.stderr == "", proc.stderr
+
+
 def test_command_of_finds_the_command_word() -> None:
     assert command_of(["validate", "x"]) == "validate"
     assert command_of(["--version"]) is None and command_of([]) is None and command_of(["nope"]) is None

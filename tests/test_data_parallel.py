@@ -264,8 +264,13 @@ def test_checkpoints_record_their_replicas_inside_the_verified_metadata(tmp_path
     (["--replicas", "2", "--steps", "0"], {}, "--steps must be at least 1"),
     # a misspelt backend was "has no data-parallel engine"
     (["--replicas", "2", "--backend", "tourch"], {}, "unknown adapter `tourch`; known: "),
+    # a bad timeout was "cannot join the replicas' process group", exit 1; `-1` timed out at once
+    (["--replicas", "2"], {"LOCKSTEP_DIST_TIMEOUT": "abc"}, "LOCKSTEP_DIST_TIMEOUT='abc': expected a whole number of "
+     "seconds from 1 to 604800"),
+    (["--replicas", "2"], {"LOCKSTEP_DIST_TIMEOUT": "-1"}, "LOCKSTEP_DIST_TIMEOUT='-1': expected a whole number"),
 ], ids=["zero", "divide", "no-engine", "in-process-under-torchrun", "bad-rank", "rank-outside", "mismatch", "too-many",
-        "empty-out", "threads", "empty-out-under-torchrun", "negative-steps", "zero-steps", "misspelt-backend"])
+        "empty-out", "threads", "empty-out-under-torchrun", "negative-steps", "zero-steps", "misspelt-backend",
+        "bad-timeout", "negative-timeout"])
 def test_refusals_exit_2_with_one_line(tmp_path: Path, capsys, monkeypatch, args: list[str], env: dict,
                                        words: str) -> None:
     for k, v in env.items():

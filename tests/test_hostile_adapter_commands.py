@@ -100,6 +100,31 @@ class Chatty(ReferenceAdapter):
         print("CHATTY build")
         return super().build(*args, **kwargs)
 
+class _Spoiled(ReferenceAdapter):
+    """A session with one call spoiled (`spoil` names it, `with_` is what it does instead)."""
+    def build(self, *args, **kwargs):
+        session = super().build(*args, **kwargs)
+        setattr(session, self.spoil, self.with_)
+        return session
+
+def _raises(*args, **kwargs):
+    raise RuntimeError("vendor kernel exploded")
+
+class NoneStep(_Spoiled):
+    spoil, with_ = "train_step", staticmethod(lambda *a, **k: None)
+
+class RaisingStep(_Spoiled):
+    spoil, with_ = "train_step", staticmethod(_raises)
+
+class NoneForward(_Spoiled):
+    spoil, with_ = "forward", staticmethod(lambda *a, **k: None)
+
+class NumberNote(ReferenceAdapter):
+    def support(self, construct, *, dtype, device):
+        from lockstep.adapters.base import Support
+        answer = super().support(construct, dtype=dtype, device=device)
+        return Support(answer.status, 12345) if answer.supported else answer
+
 class RaisingSupport(ReferenceAdapter):
     name = "rsup"
     def support(self, construct, *, dtype, device):
@@ -302,3 +327,57 @@ def test_an_adapter_that_prints_does_not_spoil_a_json_output(hostile: str, argv:
                           cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(tmp_path)})
     json.loads(proc.stdout)  # the whole of standard output is the document
     assert "CHATTY" in proc.stderr and "NATIVE versions" in proc.stderr, proc.stderr[-500:]
+
+
+@pytest.mark.parametrize("attribute, said", [
+    ("NoneStep", "step 1: the `{b}` adapter's train_step() returned None; expected a StepResult"),
+    ("RaisingStep", "step 1: the `{b}` adapter's train_step() raised RuntimeError: vendor kernel exploded"),
+    ("NoneForward", "step 30: the `{b}` adapter's forward() returned None; expected an array of the model's outputs"),
+])
+def test_a_session_that_raises_or_answers_wrongly_fails_the_run_as_the_adapter_s_fault(
+        hostile: str, attribute: str, said: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Before, each was "internal error (AttributeError: 'NoneType' object has no attribute 'loss') ... please
+    report it", with no report: now a failed run (exit 1) whose report says what the adapter did."""
+    backend, out = f"{hostile}:{attribute}", tmp_path / "out"
+    assert main(["run", str(RECIPE), "--backend", backend, "--out", str(out), "-q"]) == 1
+    err = capsys.readouterr().err
+    assert said.format(b=backend) in err and "internal error" not in err and "Traceback" not in err, err
+    report = json.loads((out / "report.json").read_text())
+    assert report["status"] == "failed" and said.format(b=backend) in report["error"], report
+
+
+@pytest.mark.parametrize("attribute, said", [
+    ("NoneStep", "step 1: the `{b}` adapter's train_step() returned None; expected a StepResult"),
+    ("RaisingStep", "step 1: the `{b}` adapter's train_step() raised RuntimeError: vendor kernel exploded"),
+])
+def test_compare_says_which_backend_failed_and_exits_1(hostile: str, attribute: str, said: str,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    backend = f"{hostile}:{attribute}"
+    assert main(["compare", str(RECIPE), "--backends", f"reference,{backend}", "--steps", "2", "-q"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("lockstep compare: " + said.format(b=backend)) and "internal error" not in err, err
+
+
+def test_a_support_note_that_is_not_text_is_shown_as_text(hostile: str) -> None:
+    from lockstep.adapters.checked import checked_support
+    from lockstep.adapters.registry import get
+
+    support = checked_support(get(f"{hostile}:NumberNote"), "dense", dtype="float64", device="cpu")
+    assert support.note == "12345" and support.status == "written"
+
+
+def test_a_generator_closed_inside_a_session_call_closes_quietly() -> None:
+    """A data-parallel replica's loop is a generator: Ctrl-C closed it inside a session call, and the call turned
+    that GeneratorExit into a failed run ("Exception ignored in ... RunFailed: ... raised GeneratorExit")."""
+    from lockstep.adapters.checked import session_call
+
+    def replica():
+        with session_call("train_step()", lambda text: RuntimeError(text)):
+            yield 1
+
+    steps = replica()
+    next(steps)
+    steps.close()  # raised RuntimeError("train_step() raised GeneratorExit ...") from the close
+    with pytest.raises(RuntimeError, match=r"^train_step\(\) raised ValueError: bad$"):
+        with session_call("train_step()", lambda text: RuntimeError(text)):
+            raise ValueError("bad")

@@ -20,7 +20,7 @@ from tests_support import RESUMABLE, tiny_recipe
 from lockstep.cli import main
 from lockstep.plot import line_chart
 from lockstep.progress import Progress
-from lockstep.runner import build_session, load_checkpoint, prepare_run, train
+from lockstep.runner import RunFailed, build_session, load_checkpoint, prepare_run, train
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPES = sorted((ROOT / "examples").glob("*/recipe.yaml"))
@@ -224,8 +224,9 @@ def test_resume_after_a_crash_between_checkpoints_is_bitwise_identical(tmp_path:
         return real(x, y, masks=masks)
 
     session.train_step = crashing  # type: ignore[method-assign]
-    with pytest.raises(_Crash):
+    with pytest.raises(RunFailed, match="step 48: the `session` adapter's train_step\\(\\) raised _Crash") as failed:
         train(prep, session, out=cut)
+    assert isinstance(failed.value.__cause__, _Crash)
     with open(cut / "metrics.jsonl", "a") as fh:
         fh.write('{"step": 48, "epo')  # what a kill mid-write leaves
     assert len(_records(cut.parent / "full")) == 60 and (cut / "checkpoints" / "step-00000040.npz").is_file()
@@ -335,7 +336,8 @@ def test_a_non_finite_evaluation_is_strict_json_in_metrics_jsonl_and_resumes_to_
     and a resume reads them back as the floats an uninterrupted run held."""
     import lockstep.runner as runner
 
-    monkeypatch.setattr(runner, "evaluate", lambda prep, session: {"loss": float("nan"), "accuracy": float("-inf")})
+    monkeypatch.setattr(runner, "evaluate", lambda prep, session, guard=None: {"loss": float("nan"),
+                                                                        "accuracy": float("-inf")})
     recipe, out = _tiny(tmp_path), tmp_path / "out"
     assert main(["run", str(recipe), "--out", str(out), "--quiet"]) == 0
 

@@ -371,3 +371,18 @@ def test_a_document_piped_in_is_validated_as_stdin(tmp_path: Path) -> None:
     assert "documents are limited to" in json.loads(proc.stdout)[0]["message"], proc.stdout[:300]
     proc = validate(GOOD.encode(), "-", "-")
     assert proc.returncode == 0 and b"1 file, 1 document" in proc.stdout, "one stream, read once"
+
+
+@pytest.mark.parametrize("name", ["x[1].yaml", "env[prod].yaml", "a*.yaml", "what?.yaml"])
+def test_a_file_whose_name_looks_like_a_glob_is_that_file(name: str, tmp_path: Path, monkeypatch, capsys) -> None:
+    """`x[1].yaml` (invalid) beside `x1.yaml` (valid): the pattern reading validated x1.yaml and said 0 errors."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / name).write_text(BAD)
+    for neighbour in ("x1.yaml", "envp.yaml", "ab.yaml", "whatX.yaml"):
+        (tmp_path / neighbour).write_text(GOOD)
+    assert main(["validate", name]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith(f"{name}:") and "1 file, 1 document" in out, out
+    assert main(["validate", "x[1].yaml" if name != "x[1].yaml" else "env[prod].yaml"]) == 0  # a pattern still
+    capsys.readouterr()
+    assert main(["migrate", "--check", name]) == 0 and capsys.readouterr().out.startswith(f"{name}: already")

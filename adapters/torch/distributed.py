@@ -41,6 +41,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lockstep.adapters.base import Arrays, NonFiniteError, Session, StepResult
+from lockstep.adapters.data_parallel import DEFAULT_TIMEOUT_S, collective_timeout
 from lockstep.adapters.torch.session import TorchSession
 from lockstep.reference.data_parallel import shard_bounds, shard_weights, take
 
@@ -49,8 +50,16 @@ if TYPE_CHECKING:
 
     from lockstep.spec.documents import Model, Recipe
 
-TIMEOUT = datetime.timedelta(seconds=int(os.environ.get("LOCKSTEP_DIST_TIMEOUT", "300")))
-"""How long a collective waits for the other replicas before it fails (a dead or hung peer)."""
+def _timeout() -> datetime.timedelta:
+    """How long a collective waits for the other replicas before it fails (a dead or hung peer); the launcher has
+    refused a bad LOCKSTEP_DIST_TIMEOUT before any replica started, so a bad one here falls back to the default."""
+    try:
+        return datetime.timedelta(seconds=collective_timeout())
+    except ValueError:
+        return datetime.timedelta(seconds=DEFAULT_TIMEOUT_S)
+
+
+TIMEOUT = _timeout()
 
 def _no_buffer_sync() -> dict[str, bool]:
     """DDP's option for "never broadcast rank 0's buffers before a forward" (buffers are synchronized by the

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lockstep.adapters.base import NonFiniteError, Session, UnsupportedConstruct
+from lockstep.adapters.checked import step_answer
 from lockstep.conformance.cases import Case, draw_targets
 from lockstep.conformance.checks import Check, check, scale_of
 from lockstep.conformance.levels._pair import handed
@@ -276,7 +277,7 @@ def compare(pair: Pair, replicas: int, batch_norm: str | None, steps: int | None
         stop = False
         for name, session in engines:
             try:
-                res = session.train_step(handed(x), handed(y), masks=handed(masks))
+                res = step_answer(session.train_step(handed(x), handed(y), masks=handed(masks)))
             except NonFiniteError as exc:
                 out.append(_exact(f"{label} ({name}) non-finite {exc.quantity} (the reference's is finite)", False))
                 stop = True

@@ -9,6 +9,7 @@ at every step; in float64 everything is compared at every step.
 from __future__ import annotations
 
 from lockstep.adapters.base import NonFiniteError
+from lockstep.adapters.checked import step_answer
 from lockstep.conformance.checks import Check, check
 from lockstep.conformance.levels._pair import Pair, handed
 from lockstep.conformance.tolerance import (
@@ -46,7 +47,7 @@ def checks(pair: Pair, steps: int | None = None) -> list[Check]:
             out.append(_stopped_check(pair, x, y, masks, label, exc))
             break
         try:
-            res_a = pair.actual.train_step(handed(x), handed(y), masks=handed(masks))
+            res_a = step_answer(pair.actual.train_step(handed(x), handed(y), masks=handed(masks)))
         except NonFiniteError as exc:
             out.append(Check(f"{label} non-finite {exc.quantity} (the reference's is finite)", float("inf"),
                              0.0, float("inf")))

@@ -12,25 +12,27 @@ import sys
 import time
 from typing import TextIO
 
+from lockstep.commands import CommaList
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from lockstep.conformance.suite import DEFAULT_EXAMPLES, DEFAULT_SEED
 
     parser.add_argument("--adapter", required=True, metavar="A",
                         help="adapter name (built-in or entry point `lockstep.adapters`) or module:attribute")
-    parser.add_argument("--level", default="all", metavar="L",
+    parser.add_argument("--level", action=CommaList, default="all", metavar="L",
                         help="levels, comma-separated: 1 predictions, 2 gradients, 3 updates, 4 recipes, "
                              "5 data_parallel, or `all` (default: 1-4; level 5 starts worker processes and is "
                              "asked for by name or number); `3` alone runs level 3 only")
-    parser.add_argument("--dtype", default="float32,float64", metavar="D",
+    parser.add_argument("--dtype", action=CommaList, default="float32,float64", metavar="D",
                         help="dtypes, comma-separated (default: float32,float64)")
-    parser.add_argument("--device", default=None, metavar="X",
+    parser.add_argument("--device", action=CommaList, default=None, metavar="X",
                         help="devices, comma-separated (default: every device the adapter offers)")
     parser.add_argument("--examples", type=int, default=DEFAULT_EXAMPLES, metavar="N",
                         help=f"hypothesis examples per check (default: {DEFAULT_EXAMPLES})")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, metavar="S",
                         help=f"seed of the generated cases; one seed, one set of cases (default: {DEFAULT_SEED})")
-    parser.add_argument("--construct", default=None, metavar="C",
+    parser.add_argument("--construct", action=CommaList, default=None, metavar="C",
                         help="only these constructs or example recipes, comma-separated (e.g. adam,conv2d,small-cnn)")
     parser.add_argument("--recipe-steps", type=int, default=None, metavar="K",
                         help="level 4: judge only the first K steps of each example recipe (default: every step)")

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lockstep.commands import stdout_to_stderr
+from lockstep.commands import CommaList, stdout_to_stderr
 from lockstep.spec.atomic import json_text, strict_json
 
 if TYPE_CHECKING:
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("recipe", metavar="RECIPE", help="a Recipe document (.yaml, .yml or .json)")
-    parser.add_argument("--backends", default="reference,torch",
+    parser.add_argument("--backends", action=CommaList, default="reference,torch",
                         help="comma-separated adapter names; the first is the drift baseline, every backend but "
                              "the reference is judged against the reference (default: reference,torch)")
     parser.add_argument("--device", default="cpu",
@@ -117,7 +117,8 @@ def run(args: argparse.Namespace) -> int:
     except LockstepError as exc:
         for d in exc.diagnostics:
             print(d.format(), file=sys.stderr)
-        return _usage(escape_text(str(exc))) if exc.exit_code == 2 else exc.exit_code
+        _usage(escape_text(str(exc)))  # 2: bad input; 1: a backend that failed (its session raised)
+        return exc.exit_code
     finally:
         if folder is not None:
             folder.release()

@@ -92,6 +92,43 @@ def test_a_session_raising_a_base_exception_errs_only_its_level(tmp_path: Path) 
     _well_formed(tmp_path / "r")
 
 
+@pytest.mark.parametrize("call, answer, level, said", [
+    ("forward", None, "predictions", "AnswerError: forward() returned None; expected an array"),
+    ("loss_and_gradients", None, "gradients", "AnswerError: loss_and_gradients() returned None; expected a pair"),
+    ("loss_and_gradients", (1.0, {"relu_in": None}), "gradients",
+     "AnswerError: loss_and_gradients() returned None as the gradient of `relu_in`"),
+    ("train_step", None, "updates", "AnswerError: train_step() returned None; expected a StepResult"),
+])
+def test_a_session_answer_of_the_wrong_kind_is_said_as_such(call: str, answer: Any, level: str, said: str) -> None:
+    """Before: "shape [], the reference's [3, 4]" for a None output, and "AttributeError: 'NoneType' object has no
+    attribute 'learning_rate'" for a None step."""
+    class Session(ReferenceSession):
+        pass
+
+    setattr(Session, call, lambda self, *a, **k: answer)
+
+    def build(self: Any, model: Any, *, dtype: str, device: str = "cpu", recipe: Any = None) -> Any:
+        return Session(model, recipe, dtype)
+
+    cert = lockstep.certify(_adapter(build=build), report=False, **{**FAST, "constructs": "dense,sgd"})
+    check = next(c for c in cert.checks if c.level_name == level)
+    assert check.outcome == "error" and check.message.startswith(said), check.message
+
+
+def test_a_missing_gradient_is_said_missing(tmp_path: Path) -> None:
+    class Session(ReferenceSession):
+        def loss_and_gradients(self, *args: Any, **kwargs: Any) -> Any:
+            loss, grads = super().loss_and_gradients(*args, **kwargs)
+            return loss, {k: v for k, v in grads.items() if not k.endswith("weight")}
+
+    def build(self: Any, model: Any, *, dtype: str, device: str = "cpu", recipe: Any = None) -> Any:
+        return Session(model, recipe, dtype)
+
+    cert = lockstep.certify(_adapter(build=build), report=False, levels=2, **{**FAST, "constructs": "dense"})
+    (check,) = cert.checks
+    assert check.outcome == "fail" and "weight: missing from loss_and_gradients()'s answer" in check.message, check
+
+
 class BuildExit(Hostile):
     name = "build-exit"
 
