@@ -18,6 +18,7 @@ from xml.sax.saxutils import escape as xml_escape
 from xml.sax.saxutils import quoteattr
 
 from lockstep.spec.atomic import json_text, write_set
+from lockstep.spec.diagnostics import UNSAFE, UNSAFE_BEYOND_C0
 from lockstep.spec.formats import plural
 
 from .results import LEVELS, Certification, CheckResult, Worst
@@ -303,7 +304,8 @@ def summary_table(cert: Certification, *, width: int = 100) -> str:
     return "\n".join(out)
 
 
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+_CONTROL = re.compile(f"[{UNSAFE}]")  # what a terminal would act on: C0, C1, bidi overrides, separators
+_CODE_CONTROL = re.compile(f"[\x00-\x08\x0b-\x1f{UNSAFE_BEYOND_C0}]")  # the same, but a code block keeps \t, \n
 
 
 def _plain(text: str) -> str:
@@ -566,8 +568,9 @@ pre{background:#f6f8fa;padding:8px;overflow-x:auto;white-space:pre-wrap} .plot{o
 
 
 def _h(text: object) -> str:
-    """HTML-escaped text (quotes included, so it is safe in attributes too), without control characters."""
-    return html.escape(_XML_INVALID.sub("\ufffd", str(text)), quote=True)
+    """HTML-escaped text (quotes included, so it is safe in attributes too), without control characters or bidi
+    overrides (which would reorder what the page shows)."""
+    return html.escape(_CODE_CONTROL.sub("\ufffd", str(text)), quote=True)
 
 
 def _href(path: str) -> str:
@@ -731,10 +734,13 @@ _MD_SPECIAL = re.compile(r"([\\`*\[\]<>|&#])")
 
 def _md(text: object) -> str:
     """Inline Markdown text: punctuation that could start markup backslash-escaped, on one line."""
-    return _MD_SPECIAL.sub(r"\\\1", " ".join(_XML_INVALID.sub("\ufffd", str(text)).split()))
+    return _MD_SPECIAL.sub(r"\\\1", " ".join(_CODE_CONTROL.sub("\ufffd", str(text)).split()))
 
 
 def _md_code_block(text: str) -> str:
+    """A fenced block of `text` (an adapter's message: its own lines kept, its escape sequences, NULs and bidi
+    overrides replaced, as `cat report.md` would act on them), its fence longer than any backtick run in it."""
+    text = _CODE_CONTROL.sub("\ufffd", text)
     fence = "`" * max(3, 1 + max((len(run) for run in re.findall("`+", text)), default=0))
     return f"{fence}text\n{text}\n{fence}"
 

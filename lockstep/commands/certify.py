@@ -110,5 +110,6 @@ def run(args: argparse.Namespace) -> int:
     from lockstep.runfolder import said
 
     paths = cert.files
-    print(f"report: {said(paths['html'])} (also {paths['json'].name}, {paths['junit'].name}, {paths['markdown'].name})")
+    print(f"report: {escape_text(said(paths['html']))} (also {paths['json'].name}, {paths['junit'].name}, "
+          f"{paths['markdown'].name})")
     return 0 if cert.certified else 1

@@ -358,3 +358,19 @@ def test_the_counts_line_says_one_check_and_many_checks() -> None:
     assert counts_line({"pass": 1, "fail": 0, "error": 0, "unsupported": 0}) == (
         "1 check: 1 pass, 0 fail, 0 error, 0 unsupported")
     assert counts_line({"pass": 4, "fail": 2, "error": 0, "unsupported": 1}).startswith("7 checks: 4 pass, 2 fail")
+
+
+def test_an_adapter_s_controls_reach_no_report_or_terminal_raw() -> None:
+    """An error message with a NUL, ESC sequences, a CR and a bidi override (U+202E) went raw into report.md's
+    code block (`cat report.md` acted on them); versions with U+202E reached report.md and the terminal."""
+    from lockstep.conformance.report import html_report, markdown_report
+
+    hostile = "kernel\x00 \x1b[31mRED\x1b[0m\r forged \u202eevil\u2066 line one\nline two\tend"
+    cert = _cert([CheckResult("dense", 1, "float64", "cpu", "error", 1, None, 0.1, message=hostile,
+                              reproduce="lockstep certify --adapter x")],
+                 adapter_versions={"x": "1.0\u202e\x1b[2J"})
+    for name, text in (("report.md", markdown_report(cert)), ("report.html", html_report(cert)),
+                       ("terminal", summary_table(cert))):
+        bad = sorted({hex(ord(c)) for c in text if c in "\x00\x1b\r\u202e\u2066"})
+        assert not bad, f"{name} holds {bad}"
+    assert "line one\nline two\tend" in markdown_report(cert)  # the message's own lines are kept in its block
