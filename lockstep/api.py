@@ -324,6 +324,8 @@ def dump(doc: Document | Iterable[Document], path: PathLike | None = None) -> st
                                 [UnlocatedDiagnostic.of(x, f"<{item['kind'].lower()} {d.metadata.name}>")
                                  for x in diags]) from None
         data.append(item)
+    if path is not None:
+        _refuse_lost_files(docs, data, Path(path), label)
     if path is not None and Path(path).suffix.lower() == ".json":
         if len(data) != 1:
             raise LockstepError(f"{label}: a JSON file holds one document; dump {len(data)} to YAML", 2)
@@ -338,6 +340,33 @@ def dump(doc: Document | Iterable[Document], path: PathLike | None = None) -> st
         except OSError as exc:
             raise LockstepError(f"{label}: cannot write: {exc.strerror or exc}", 2) from None
     return text
+
+
+def _refuse_lost_files(docs: list[Any], data: list[dict[str, Any]], path: Path, label: str) -> None:
+    """A loaded document names its model, data and weights files relative to its own folder: dumped into
+    another folder that does not hold them, it would no longer load (`model: model.yaml` from elsewhere).
+    LockstepError (exit 2) naming each, before anything is written."""
+    from lockstep.spec.migrations import named_files
+
+    try:
+        there = path.absolute().parent
+    except OSError:
+        return
+    for d, item in zip(docs, data, strict=True):
+        where = provenance(d)
+        if where is None or where.base_dir == there:
+            continue
+        lost = []
+        for field_path, written in named_files(item):
+            with contextlib.suppress(OSError, ValueError):
+                if not Path(written).is_absolute() and (where.base_dir / written).exists() \
+                        and not (there / written).exists():
+                    lost.append(f"`{'.'.join(map(str, field_path))}: {written}`")
+        if lost:
+            raise LockstepError(f"{label}: not written: {', '.join(lost)} names a file beside {where.path.name} in "
+                                f"{where.base_dir}, which {there} does not hold, so the copy would not load; copy "
+                                f"{'it' if len(lost) == 1 else 'them'} there first, or `lockstep migrate "
+                                f"{where.path} --out {there}`, which copies what a document names", 2)
 
 
 # ============================================================================================ recipes

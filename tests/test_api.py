@@ -185,6 +185,20 @@ def test_dump_refuses_a_document_made_invalid_in_python_and_writes_nothing(tmp_p
         lockstep.dump({"kind": "Recipe"}, tmp_path / "dict.yaml")
 
 
+def test_dump_of_a_loaded_recipe_into_a_folder_without_its_model_file_is_refused(tmp_path: Path) -> None:
+    """digits-mlp names `model: model.yaml`: its dump into another folder loaded nowhere ("no such file")."""
+    recipe = lockstep.load(DIGITS)
+    with pytest.raises(lockstep.LockstepError) as exc:
+        lockstep.dump(recipe, tmp_path / "copy.yaml")
+    assert exc.value.exit_code == 2 and not (tmp_path / "copy.yaml").exists()
+    assert f"not written: `model: model.yaml` names a file beside recipe.yaml in {DIGITS.parent}" in str(exc.value)
+    assert f"lockstep migrate {DIGITS} --out {tmp_path}" in str(exc.value)
+    (tmp_path / "model.yaml").write_text((DIGITS.parent / "model.yaml").read_text())
+    lockstep.dump(recipe, tmp_path / "copy.yaml")  # the model file is there now
+    assert lockstep.load(tmp_path / "copy.yaml") == recipe
+    assert lockstep.dump(recipe) == (tmp_path / "copy.yaml").read_text()  # text only: nothing to check
+
+
 # ------------------------------------------------------------------------------------------- run
 def test_run_returns_arrays_history_and_the_folder_of_the_same_run_the_cli_makes(tiny: Path, tmp_path: Path
                                                                                  ) -> None:
