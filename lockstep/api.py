@@ -790,7 +790,7 @@ def certify(adapter: str | Adapter, *, levels: str | int | Iterable[int | str] =
         name = _own_name(adapter, "adapter", type(adapter).__name__, empty=False)
     # every argument is checked before any check runs (and before a report folder is made)
     examples = as_integer(DEFAULT_EXAMPLES if examples is None else examples, "examples", 1, "--examples")
-    seed = as_integer(DEFAULT_SEED if seed is None else seed, "seed")
+    seed = as_integer(DEFAULT_SEED if seed is None else seed, "seed", maximum=None)
     if not 0 <= seed <= MAX_SEED:  # it shifts the example recipes' own seeds: theirs must stay valid
         raise LockstepError(f"--seed {seed}: expected 0 to 2**62 (the example recipes' seeds are shifted by it, and a "
                             "recipe's seed is a 64-bit integer of 0 or more)")

@@ -66,10 +66,12 @@ def key_parts(key: str) -> tuple[str | int, ...]:
     return tuple(parts)
 
 
-def as_integer(value: Any, name: str, minimum: int | None = None, flag: str | None = None) -> int | None:
+def as_integer(value: Any, name: str, minimum: int | None = None, flag: str | None = None,
+               maximum: int | None = INT64_MAX) -> int | None:
     """None, or `value` as a Python int: any integer type counts (NumPy's too, as a notebook computes them), a
     bool or a float never does, so that `steps=2.5` is said to be a mistake rather than truncated. LockstepError
-    (exit 2) names `name`; below `minimum` or above 2**63 - 1, the message names `flag` (the command's spelling)."""
+    (exit 2) names `name`; below `minimum` or above `maximum`, the message names `flag` (the command's spelling).
+    A seed passes maximum=None: its own range check says its own range."""
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
@@ -77,8 +79,9 @@ def as_integer(value: Any, name: str, minimum: int | None = None, flag: str | No
     number = int(value)
     if minimum is not None and number < minimum:
         raise LockstepError(f"{flag or name} must be at least {minimum}")
-    if number > INT64_MAX:  # as the documents' integers: a count past it is a typo, and no reader holds it exactly
-        raise LockstepError(f"{flag or name} must be at most {INT64_MAX} (2**63 - 1), got {number}")
+    if maximum is not None and number > maximum:  # 2**63 - 1, as the documents' integers: a count past it is a
+        bound = f"{maximum} (2**63 - 1)" if maximum == INT64_MAX else str(maximum)
+        raise LockstepError(f"{flag or name} must be at most {bound}, got {number}")  # typo
     return number
 
 
@@ -207,7 +210,7 @@ def parse_overrides(given: Overrides | str | None, seed: int | None) -> list[Ove
             out.append(Override(said, key_parts(key), value))
         except ValueError as exc:
             raise LockstepError(f"{said}: {exc}") from None
-    seed = as_integer(seed, "seed")
+    seed = as_integer(seed, "seed", maximum=None)  # the recipe's own seed range is validation's to say
     if seed is not None:
         out.append(Override(f"--seed {seed}", ("seed",), seed))
     return out

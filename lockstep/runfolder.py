@@ -364,6 +364,10 @@ def _lock(folder: Path, prog: str) -> int:
             with contextlib.suppress(OSError, ValueError, UnicodeDecodeError):
                 info = json.loads(os.pread(fd, 65536, 0).decode("utf-8") or "null")
             os.close(fd)
+            if isinstance(info, dict) and info.get("pid") == os.getpid() and info.get("host") == socket.gethostname():
+                raise FolderError(f"{prog}: {_shown(folder)} is in use by a command still running in this process "
+                                  f"(started {info.get('started', '?')}: a callback of a run, or a thread, started "
+                                  "this one); choose another folder, or wait for that one to return") from None
             raise FolderError(f"{prog}: {_shown(folder)} is in use by another Lockstep command: {_describe(info)}; "
                               "wait for it to end, or choose another folder") from None
         except OSError as exc:  # e.g. a file system without locks

@@ -391,7 +391,7 @@ def test_a_second_deploy_into_a_folder_in_use_is_refused(runs: dict[str, Path], 
 
     out = tmp_path / "busy"
     with claim(out, outputs=deploy_module.OUTPUTS, mode="resume", prog="another"):
-        _refused([str(runs["ck"]), "-e", str(env), "--out", str(out)], capsys, "is in use by another Lockstep command")
+        _refused([str(runs["ck"]), "-e", str(env), "--out", str(out)], capsys, "in use by a command still running in")
     _no_outputs(out)
 
 

@@ -65,6 +65,14 @@ def held(tmp_path: Path):
 
 
 # ------------------------------------------------------------------------------------------------ the lock
+def test_a_folder_this_process_holds_is_said_so(tmp_path: Path) -> None:
+    """A run started from a callback of a run on the same folder named its own pid as "another command"."""
+    with claim(tmp_path / "f", outputs=RUN_OUTPUTS), \
+            pytest.raises(FolderError, match="is in use by a command still running in this process") as refused:
+        claim(tmp_path / "f", outputs=RUN_OUTPUTS, mode="resume")
+    assert "another Lockstep command" not in str(refused.value)
+
+
 def test_a_live_holder_is_named_and_a_dead_one_releases_the_lock(held, capsys) -> None:
     folder, proc = held
     with pytest.raises(FolderError, match=rf"in use by another Lockstep command: pid {proc.pid} on "):
