@@ -469,7 +469,7 @@ def train(prep: Prepared, session: Session, *, out: Path | None = None, resume: 
             masks = masks_for(prep, step, len(x))
             t0 = time.perf_counter()
             try:
-                with _adapter_failure(done, backend, "train_step()", result, ckpt_dir, last_ckpt):
+                with _adapter_failure(done, backend, "train_step()", result, ckpt_dir, last_ckpt, replica):
                     res = step_answer(session.train_step(x, y, masks=masks))
                 quantity = None if math.isfinite(res.loss) else "loss"  # in case an adapter does not check
             except NonFiniteError as exc:
@@ -491,7 +491,7 @@ def train(prep: Prepared, session: Session, *, out: Path | None = None, resume: 
             if writer and ((every and done % every == 0) or done == prep.total_steps):
                 t1 = time.perf_counter()
                 result.eval_metrics = record["eval"] = evaluate(prep, session, functools.partial(
-                    _adapter_failure, done, backend, "forward()", result, ckpt_dir, last_ckpt))
+                    _adapter_failure, done, backend, "forward()", result, ckpt_dir, last_ckpt, replica))
                 eval_time += time.perf_counter() - t1
             line = atomic.json_line(record)
             history.append(record)
@@ -529,9 +529,13 @@ def _kept(ckpt_dir: Path | None, last_ckpt: int) -> str:
 
 
 def _adapter_failure(done: int, backend: str | None, what: str, result: RunResult, ckpt_dir: Path | None,
-                     last_ckpt: int) -> contextlib.AbstractContextManager[None]:
+                     last_ckpt: int, replica: Replica | None = None) -> contextlib.AbstractContextManager[None]:
     """The adapter's failing session call (an exception, an answer of the wrong kind) fails the run, exit 1, with
-    its report, as a non-finite loss does: a vendor's kernel error is no internal error of Lockstep's."""
+    its report, as a non-finite loss does: a vendor's kernel error is no internal error of Lockstep's. A replica
+    of a data-parallel run lets the exception through: a collective's error is how it learns that a peer died,
+    which lockstep/distributed.py says (naming that peer) and ends the process on at once."""
+    if replica is not None and replica.size > 1:
+        return contextlib.nullcontext()
     return session_call(what, lambda text: RunFailed(
         f"step {done}: the `{backend or 'session'}` adapter's {text}; the run stopped ({_kept(ckpt_dir, last_ckpt)})",
         result))
