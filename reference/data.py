@@ -441,11 +441,14 @@ def _describe(recipe: Recipe, base_dir: Path) -> str:
 
 
 def _class_indices(y: np.ndarray, where: str) -> np.ndarray:
+    if y.dtype == np.bool_:  # False/True are the classes 0 and 1 (a bool has no integer dtype to numpy)
+        y = y.astype(np.int64)
     if y.size and (not np.issubdtype(y.dtype, np.integer)
                    and not (np.all(np.isfinite(y)) and np.array_equal(y, np.round(y)))):
         raise DataError(f"{where}: class targets must be integers")
-    if y.size and y.max() >= LARGEST_CLASS:  # before the cast, which would wrap it to a negative number
-        raise DataError(f"{where}: class target {y.max():g} is not a class index (an integer from 0 to 2**63 - 1)")
+    largest = y.max().item() if y.size else 0  # compared as a Python number: no cast of 2**63 to float16
+    if largest >= LARGEST_CLASS:  # before the cast, which would wrap it to a negative number
+        raise DataError(f"{where}: class target {largest:g} is not a class index (an integer from 0 to 2**63 - 1)")
     y = y.astype(np.int64)
     if y.size and y.min() < 0:
         raise DataError(f"{where}: class targets must be non-negative (found {int(y.min())})")

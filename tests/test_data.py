@@ -166,6 +166,19 @@ def test_csv_and_npz(tmp_path: Path) -> None:
     assert d.x_train.shape == (4, 3)
 
 
+@pytest.mark.parametrize("targets", [np.array([True, False, True, True]), np.array([1, 0, 1, 1], np.float16)])
+def test_bool_and_float16_class_targets_are_class_indices(targets: np.ndarray, tmp_path: Path) -> None:
+    """Bool targets (validate accepted them) were "internal error (OverflowError: Python int too large to convert
+    to C long)"; float16 ones warned of an overflow in a cast of 2**63."""
+    import warnings
+
+    np.savez(tmp_path / "d.npz", x=np.zeros((4, 3)), y=targets)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        d = prepare(recipe({"type": "npz", "path": "d.npz"}, batch_size=2), tmp_path)
+    assert d.y_train.dtype == np.int64 and sorted(d.y_train.tolist()) == [0, 1, 1, 1]
+
+
 @pytest.mark.parametrize("text,message", [
     ("a,b,label\n1,2,0\n3,x,1\n", "d.csv:3: `x` in column `b` is not a number"),
     ("a,b,label\n1,2,0\n3,1\n", "d.csv:3: 2 cells, expected 3"),

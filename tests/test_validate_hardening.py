@@ -744,3 +744,43 @@ def test_a_nan_in_a_model_s_weights_file_is_found_by_validate(tmp_path: Path) ->
     w["dense_2.bias"] = np.zeros(3)
     np.savez(tmp_path / "w.npz", **w)
     assert not diags(text, tmp_path)
+
+
+def test_weights_a_run_refuses_are_found_by_validate(tmp_path: Path) -> None:
+    """Each passed validate, then `run` refused it (bool, beyond float32) or trained to a NaN with status ok (a
+    negative running variance under batch norm's square root)."""
+    w = {"dense_0.weight": np.zeros((4, 8)), "dense_0.bias": np.zeros(8), "dense_2.weight": np.zeros((8, 3)),
+         "dense_2.bias": np.zeros(3)}
+    text = RECIPE.replace("layers:\n", "weights: {path: w.npz}\n  layers:\n", 1)
+    for name, value, said in (
+            ("dense_2.bias", np.array([False, True, False]), "`dense_2.bias` in `w.npz` has dtype |b1; weights must "
+                                                            "be real numbers"),
+            ("dense_2.bias", np.array([0.0, 1e39, 0.0]), "`dense_2.bias` in weights file `w.npz` holds 1e+39 at index "
+                                                        "(1,), beyond the range of the recipe's dtype (float32")):
+        np.savez(tmp_path / "w.npz", **{**w, name: value})
+        d = one(text.replace("seed: 0\n", "seed: 0\ndtype: float32\n"), tmp_path)
+        assert said in d.message, d.format()
+    np.savez(tmp_path / "w.npz", **{**w, "dense_2.bias": np.array([0.0, 1e39, 0.0])})
+    assert not diags(text.replace("seed: 0\n", "seed: 0\ndtype: float64\n"), tmp_path)  # float64 holds it
+    bn = text.replace("    - {type: relu}\n", "    - {type: batch_norm}\n    - {type: relu}\n")
+    bn_w = {**w, "batch_norm_1.weight": np.ones(8), "batch_norm_1.bias": np.zeros(8),
+            "batch_norm_1.running_mean": np.zeros(8), "batch_norm_1.running_var": np.r_[np.ones(7), -1.0]}
+    np.savez(tmp_path / "w.npz", **{k.replace("dense_2", "dense_3"): v for k, v in bn_w.items()})
+    d = one(bn, tmp_path)
+    assert "`batch_norm_1.running_var` in `w.npz` holds a negative variance (-1) at index (7,)" in d.message, d.format()
+
+
+@pytest.mark.parametrize("where, old, new, said", [
+    ("optimizer", "optimizer: {type: sgd, learning_rate: 0.1, momentum: 0.9}",
+     "optimizer: {type: adam, learning_rate: 0.1, epsilon: 1.0e-300}", "optimizer.epsilon: the optimizer's epsilon"),
+    ("layer", "    - {type: relu}\n", "    - {type: layer_norm, epsilon: 1.0e-300}\n",
+     "model.layers[1].epsilon: layer_norm `layer_norm_1`'s epsilon"),
+])
+def test_an_epsilon_float32_holds_as_0_is_refused_in_a_float32_recipe(where: str, old: str, new: str,
+                                                                     said: str) -> None:
+    """torch stopped at "non-finite loss" (0/0 where a variance is 0); the float64 reference trained on."""
+    text = RECIPE.replace(old, new).replace("seed: 0\n", "seed: 0\ndtype: float32\n")
+    d = one(text)
+    assert d.format().startswith(f"r.yaml:{d.line}:{d.column}: {said} 1e-300 is 0 in float32"), d.format()
+    assert not diags(text.replace("dtype: float32", "dtype: float64"))
+    assert not diags(text.replace("1.0e-300", "1.0e-44"))  # a subnormal, but not 0

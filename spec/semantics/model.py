@@ -158,7 +158,7 @@ def _check_weights(model: Model, graph: ModelGraph, doc: Located, base_dir: Path
         if info.shape != tuple(spec.shape):
             out.append(_diag(doc, where, f"`{name}` in `{path}` has shape {list(info.shape)}, the model's "
                              f"canonical layout is {list(spec.shape)}", code="weights"))
-        elif info.kind not in "fiub":
+        elif info.kind not in "fiu":  # a bool is no weight: `run` refused it, after validate had passed it
             out.append(_diag(doc, where, f"`{name}` in `{path}` has dtype {info.descr}; weights must be real "
                              "numbers", code="weights"))
     if out:
@@ -171,6 +171,9 @@ def _check_weights(model: Model, graph: ModelGraph, doc: Located, base_dir: Path
         if got.nonfinite is not None:
             return [_diag(doc, where, f"`{name}` in `{path}` holds a non-finite value ({got.nonfinite[0]}) at index "
                           f"{got.nonfinite[1]}", code="weights")]
+        if name.endswith("running_var") and got.low is not None and got.low[0] < 0:  # its sqrt: NaN, status ok
+            return [_diag(doc, where, f"`{name}` in `{path}` holds a negative variance ({got.low[0]:g}) at index "
+                          f"{got.low[1]}; a running variance is 0 or more", code="weights")]
     return out
 
 

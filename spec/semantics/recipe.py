@@ -18,7 +18,9 @@ from lockstep.spec.diagnostics import Diagnostic
 from lockstep.spec.documents import Model, Recipe
 from lockstep.spec.graph import ModelGraph, Node, build_graph
 from lockstep.spec.losses import CLASS_INDEX_LOSSES
-from lockstep.spec.semantics.data import DIGITS_SHAPES, DataFacts
+from lockstep.spec.npy import read_npz_header, scan_npz_values
+from lockstep.spec.paths import resolve_path
+from lockstep.spec.semantics.data import DIGITS_SHAPES, MAX_CSV_BYTES, DataFacts
 from lockstep.spec.semantics.data import apply_preprocessing as _apply_preprocessing
 from lockstep.spec.semantics.data import source_facts as _source_facts
 from lockstep.spec.semantics.data import total_steps as _total_steps
@@ -60,6 +62,12 @@ def check_recipe(recipe: Recipe, doc: Located, *, base_dir: Path, model: Model |
     if model is not None:
         graph = build_graph(model)
         found = _check_against_model(recipe, model, graph, facts, n_train, doc)
+        found += _vanishing_epsilons(recipe, model, graph, doc)
+        if model.weights is not None and recipe.dtype != "float64":
+            named = isinstance(recipe.model, str)  # the weights path is the model file's, from its folder
+            beyond = _weights_beyond(recipe, model, (base_dir / recipe.model).parent if named else base_dir)
+            if beyond is not None:
+                found.append(_diag(doc, ("model",) if named else ("model", "weights", "path"), beyond, code="range"))
         if not graph.problems:
             found += [_diag(doc, p.path, p.message, code="distribution", expected=p.expected)
                       for p in distribution.problems(recipe, graph, n_train, total)]
@@ -277,6 +285,43 @@ def _check_values(recipe: Recipe, graph: ModelGraph, facts: DataFacts, ref: str,
                              f"recipe's dtype ({_range(recipe)})", code="range",
                              expected=f"values within ±{_range(recipe, True)}"))
     return out
+
+
+FLOAT32_TINY = 2.0**-149  # the smallest positive float32 (a subnormal); half of it and less round to 0
+
+
+def _vanishing_epsilons(recipe: Recipe, model: Model, graph: ModelGraph, doc: Located) -> list[Diagnostic]:
+    """An epsilon that float32 holds as 0 (1e-300 in a float32 recipe): where a variance or a square is 0, the
+    float32 backends then divide 0 by 0 (torch stopped at "non-finite loss"), while the float64 reference does
+    not."""
+    if recipe.dtype != "float32":
+        return []
+    found = [(("optimizer", "epsilon"), getattr(recipe.optimizer, "epsilon", None), "the optimizer's")]
+    named = isinstance(recipe.model, str)
+    section = "layers" if model.layers is not None else "nodes"
+    found += [(("model",) if named else ("model", section, n.index, "epsilon"), getattr(n.layer, "epsilon", None),
+               f"{n.type} `{n.name}`'s") for n in graph.nodes]
+    return [_diag(doc, where, f"{whose} epsilon {eps:g} is 0 in float32 (below half its smallest positive number, "
+                  f"{FLOAT32_TINY:.3g}), so it no longer keeps a division by a zero variance or square finite",
+                  code="range", expected=f"more than {FLOAT32_TINY / 2:.2g} in a float32 recipe")
+            for where, eps, whose in found if isinstance(eps, float) and 0 < eps <= FLOAT32_TINY / 2]
+
+
+def _weights_beyond(recipe: Recipe, model: Model, base_dir: Path) -> str | None:
+    """The first value of the model's weights file that the recipe's dtype cannot hold (1e39 in a float32 recipe),
+    as `run` refuses it; None when all fit, or when the file is not readable here (the model's checks say so)."""
+    path = model.weights.path  # type: ignore[union-attr]
+    try:
+        full = resolve_path(base_dir, path)
+        values = scan_npz_values(full, list(read_npz_header(full)), MAX_CSV_BYTES)
+    except (ValueError, OSError):
+        return None
+    for name, got in values.items():
+        for end in (got.low, got.high):
+            if end is not None and abs(end[0]) >= OVERFLOW[recipe.dtype]:
+                return (f"`{name}` in weights file `{path}` holds {end[0]:.6g} at index {end[1]}, beyond the range "
+                        f"of the recipe's dtype ({_range(recipe)})")
+    return None
 
 
 def _range(recipe: Recipe, bare: bool = False) -> str:
