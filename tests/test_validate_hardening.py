@@ -784,3 +784,17 @@ def test_an_epsilon_float32_holds_as_0_is_refused_in_a_float32_recipe(where: str
     assert d.format().startswith(f"r.yaml:{d.line}:{d.column}: {said} 1e-300 is 0 in float32"), d.format()
     assert not diags(text.replace("dtype: float32", "dtype: float64"))
     assert not diags(text.replace("1.0e-300", "1.0e-44"))  # a subnormal, but not 0
+
+
+@pytest.mark.parametrize("init, key", [("{type: constant, value: 1.0e+39}", "value"),
+                                       ("{type: uniform, low: -1.0e+300, high: 1.0}", "low"),
+                                       ("{type: glorot_uniform, gain: 1.0e+300}", "gain")])
+def test_an_initializer_number_beyond_the_dtype_is_refused(init: str, key: str) -> None:
+    """The run started from ±inf weights and stopped at step 1 with "non-finite loss"."""
+    text = RECIPE.replace("    - {type: dense, units: 8}\n", f"    - {{type: dense, units: 8, initializers: "
+                          f"{{weight: {init}}}}}\n").replace("seed: 0\n", "seed: 0\ndtype: float32\n")
+    d = one(text)
+    assert d.path == f"model.layers[0].initializers.weight.{key}" and "beyond the range of the recipe's dtype " \
+        "(float32: ±3.40282e+38)" in d.message, d.format()
+    if key == "value":
+        assert not diags(text.replace("dtype: float32", "dtype: float64"))

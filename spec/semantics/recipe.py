@@ -62,7 +62,7 @@ def check_recipe(recipe: Recipe, doc: Located, *, base_dir: Path, model: Model |
     if model is not None:
         graph = build_graph(model)
         found = _check_against_model(recipe, model, graph, facts, n_train, doc)
-        found += _vanishing_epsilons(recipe, model, graph, doc)
+        found += _vanishing_epsilons(recipe, model, graph, doc) + _initializers_beyond(recipe, model, graph, doc)
         if model.weights is not None and recipe.dtype != "float64":
             named = isinstance(recipe.model, str)  # the weights path is the model file's, from its folder
             beyond = _weights_beyond(recipe, model, (base_dir / recipe.model).parent if named else base_dir)
@@ -305,6 +305,24 @@ def _vanishing_epsilons(recipe: Recipe, model: Model, graph: ModelGraph, doc: Lo
                   f"{FLOAT32_TINY:.3g}), so it no longer keeps a division by a zero variance or square finite",
                   code="range", expected=f"more than {FLOAT32_TINY / 2:.2g} in a float32 recipe")
             for where, eps, whose in found if isinstance(eps, float) and 0 < eps <= FLOAT32_TINY / 2]
+
+
+def _initializers_beyond(recipe: Recipe, model: Model, graph: ModelGraph, doc: Located) -> list[Diagnostic]:
+    """An initializer's number that the recipe's dtype cannot hold (`constant: 1e39`, `gain: 1e300` in a float32
+    recipe): the run would start from ±inf weights and stop at its first step with a non-finite loss."""
+    named = isinstance(recipe.model, str)
+    section = "layers" if model.layers is not None else "nodes"
+    out = []
+    for n in graph.nodes:
+        for param, init in (getattr(n.layer, "initializers", None) or {}).items():
+            for key in ("value", "low", "high", "mean", "std", "gain"):
+                number = getattr(init, key, None)
+                if isinstance(number, (int, float)) and abs(number) >= OVERFLOW[recipe.dtype]:
+                    where = ("model",) if named else ("model", section, n.index, "initializers", param, key)
+                    out.append(_diag(doc, where, f"{n.type} `{n.name}`'s initializer of `{param}` has {key} "
+                                     f"{number:g}, beyond the range of the recipe's dtype ({_range(recipe)})",
+                                     code="range", expected=f"within ±{_range(recipe, True)}"))
+    return out
 
 
 def _weights_beyond(recipe: Recipe, model: Model, base_dir: Path) -> str | None:
