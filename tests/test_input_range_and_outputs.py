@@ -80,8 +80,10 @@ def test_data_float64_holds_is_accepted(tmp_path: Path) -> None:
 
 def test_weights_beyond_float32_are_refused(tmp_path: Path) -> None:
     """Before: the run started from ±inf weights and stopped at step 3 on the reference, step 2 on the frameworks."""
-    with pytest.raises(RunError, match=r"`d.weight` holds 1e\+300 at index \(0, 0\), beyond the range"):
+    with pytest.raises(RunError, match="the recipe is not valid") as refused:  # validate finds it now, before
         prepare_run(_recipe(tmp_path, weight=1e300))
+    (said,) = [d.message for d in refused.value.diagnostics]
+    assert "`d.weight` in weights file `w.npz` holds 1e+300 at index (0, 0), beyond the range" in said, said
     prepare_run(_recipe(tmp_path, weight=1e300, dtype="float64"))  # float64 holds it
 
 
