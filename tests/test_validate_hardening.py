@@ -798,3 +798,28 @@ def test_an_initializer_number_beyond_the_dtype_is_refused(init: str, key: str) 
         "(float32: ±3.40282e+38)" in d.message, d.format()
     if key == "value":
         assert not diags(text.replace("dtype: float32", "dtype: float64"))
+
+
+@pytest.mark.parametrize("old, new, path", [
+    ("source: {type: synthetic_classification, num_samples: 64, shape: [4], num_classes: 3}",
+     "source: {type: synthetic_classification, num_samples: 64, shape: [4], num_classes: 3, separation: 1.0e+300}",
+     "data.source.separation"),
+    ("optimizer: {type: sgd, learning_rate: 0.1, momentum: 0.9}",
+     "optimizer: {type: adagrad, learning_rate: 0.1, initial_accumulator_value: 1.0e+300}",
+     "optimizer.initial_accumulator_value"),
+])
+def test_a_generator_spread_or_a_starting_state_beyond_float32_is_refused(old: str, new: str, path: str) -> None:
+    """run refused the samples (exit 2) and torch could not build the Adagrad session, after validate passed."""
+    text = RECIPE.replace(old, new).replace("seed: 0\n", "seed: 0\ndtype: float32\n")
+    d = one(text)
+    assert d.path == path and "beyond the range of the recipe's dtype (float32: ±3.40282e+38)" in d.message, d.format()
+    assert not diags(text.replace("dtype: float32", "dtype: float64"))
+
+
+def test_a_regression_generator_s_noise_beyond_float32_is_refused() -> None:
+    text = RECIPE.replace("source: {type: synthetic_classification, num_samples: 64, shape: [4], num_classes: 3}",
+                          "source: {type: synthetic_regression, num_samples: 64, shape: [4], targets: 3, "
+                          "noise: 1.0e+300}").replace(
+        "loss: {type: sparse_categorical_crossentropy, from_logits: true}", "loss: {type: mse}")
+    d = one(text.replace("seed: 0\n", "seed: 0\ndtype: float32\n"))
+    assert d.path == "data.source.noise" and "spreads its targets beyond the range" in d.message, d.format()

@@ -59,6 +59,11 @@ def check_recipe(recipe: Recipe, doc: Located, *, base_dir: Path, model: Model |
     if opt.type == "sgd" and opt.nesterov and opt.momentum == 0:
         out.append(_diag(doc, ("optimizer", "nesterov"), "Nesterov momentum needs `momentum` > 0; with momentum 0 "
                          "`nesterov: true` does nothing", code="range"))
+    start = getattr(opt, "initial_accumulator_value", 0.0)
+    if start >= OVERFLOW[recipe.dtype]:  # torch could not build its session ("cannot be converted to type float")
+        out.append(_diag(doc, ("optimizer", "initial_accumulator_value"), f"Adagrad's accumulator would start at "
+                         f"{start:g}, beyond the range of the recipe's dtype ({_range(recipe)})", code="range",
+                         expected=f"below {_range(recipe, True)}"))
     if model is not None:
         graph = build_graph(model)
         found = _check_against_model(recipe, model, graph, facts, n_train, doc)
@@ -272,6 +277,15 @@ def _check_values(recipe: Recipe, graph: ModelGraph, facts: DataFacts, ref: str,
                                  f"{getattr(p, side):g}, beyond the range of the recipe's dtype ({_range(recipe)})",
                                  code="range", expected=f"within ±{_range(recipe, True)}"))
     rescaled = "standardize" in kinds or "min_max" in kinds
+    source = recipe.data.source  # a generator's spread at or past the dtype's range: its samples are too
+    spreads = [("noise", "targets")] if source.type == "synthetic_regression" and recipe.loss.type not in \
+        CLASS_INDEX_LOSSES and "one_hot" not in kinds else []
+    spreads += [("separation", "features")] if source.type == "synthetic_classification" and not rescaled else []
+    for key, what in spreads:
+        if getattr(source, key) >= limit:
+            out.append(_diag(doc, ("data", "source", key), f"{source.type}'s {key} {getattr(source, key):g} spreads "
+                             f"its {what} beyond the range of the recipe's dtype ({_range(recipe)})", code="range",
+                             expected=f"below {_range(recipe, True)}"))
     unscaled = [] if inp.dtype == "int64" or rescaled else [("feature", facts.feature_values)]
     if "one_hot" not in kinds and recipe.loss.type not in CLASS_INDEX_LOSSES:
         unscaled.append(("target", facts.target_values))
