@@ -43,9 +43,9 @@ def engine_kind(backend: str, adapter: Adapter | None = None) -> str | None:
     """"processes" (one process per replica), "in-process" (every replica in this process) or None (the
     backend has no data-parallel engine). A third-party adapter declares one with a `data_parallel` method and
     a `data_parallel_processes` attribute (docs/distributed.md)."""
-    from lockstep.adapters.registry import ALIASES
+    from lockstep.adapters.registry import builtin_key
 
-    name = ALIASES.get(backend.lower(), backend.lower())
+    name = builtin_key(backend)
     if name in PROCESS_ENGINES:
         return "processes"
     if name in IN_PROCESS_ENGINES:

@@ -29,6 +29,12 @@ BUILTIN: dict[str, tuple[str, str | None]] = {
 ALIASES = {"pytorch": "torch", "tf": "tensorflow", "ort": "onnxruntime"}
 
 
+def builtin_key(name: str) -> str:
+    """`name` lower-cased and its alias resolved (`PyTorch` and `pytorch` are `torch`): the built-in adapter's key
+    when `name` spells one (`in BUILTIN` says whether it does), the one lookup every caller shares."""
+    return ALIASES.get(name.lower(), name.lower())
+
+
 class AdapterNotFound(LockstepError, LookupError):
     """No usable adapter by that name; the message says why and what to do."""
 
@@ -88,13 +94,13 @@ def _by(ep: metadata.EntryPoint) -> str:
 def shadowed() -> list[tuple[str, metadata.EntryPoint]]:
     """Entry points registered under a built-in adapter's name (or alias), which that name keeps meaning."""
     return [(name, ep) for name, eps in registered().items() for ep in eps
-            if ALIASES.get(name.lower(), name.lower()) in BUILTIN]
+            if builtin_key(name) in BUILTIN]
 
 
 def names() -> list[str]:
     """Every adapter name known here, built-in and third-party (installed or not); an entry point under a built-in
     name or alias is not one (`shadowed`)."""
-    return sorted({*BUILTIN, *(n for n in entry_points() if ALIASES.get(n.lower(), n.lower()) not in BUILTIN)})
+    return sorted({*BUILTIN, *(n for n in entry_points() if builtin_key(n) not in BUILTIN)})
 
 
 def _instance(obj: object, label: str) -> Adapter:
@@ -112,7 +118,7 @@ def _instance(obj: object, label: str) -> Adapter:
 
 def get(name: str) -> Adapter:
     """An adapter instance by name (built-in or entry point) or `module:attribute`."""
-    key = ALIASES.get(name.lower(), name.lower())
+    key = builtin_key(name)
     if key in BUILTIN:
         target, extra = BUILTIN[key]
         return _instance(_load(target, extra), key)

@@ -199,10 +199,6 @@ def _versions(cert: Certification) -> str:
     return ", ".join(f"{k} {v}" for k, v in cert.adapter_versions.items())
 
 
-def _counts_words(cert: Certification) -> str:
-    return counts_line(cert.counts())
-
-
 def counts_line(n: dict[str, int]) -> str:
     """`6 checks: 4 pass, 2 fail, 0 error, 0 unsupported` — one wording for certify and the pytest plugin."""
     return (f"{plural(sum(n.values()), 'check')}: {n['pass']} pass, {n['fail']} fail, {n['error']} error, "
@@ -284,7 +280,7 @@ def summary_table(cert: Certification, *, width: int = 100) -> str:
     footer = [
         f"adapter {cert.adapter}" + (f" ({_versions(cert)})" if cert.adapter_versions else "")
         + f" · spec {cert.spec_version} · suite {cert.suite_version}",
-        _counts_words(cert),
+        counts_line(cert.counts()),
         _provenance_words(cert),
         *[f"execution: {modes}" for modes in [_execution_modes(cert)] if modes],
         f"{_examples_words(cert)} · {fmt_seconds(cert.seconds)} · seed {cert.seed}",
@@ -305,7 +301,7 @@ def summary_table(cert: Certification, *, width: int = 100) -> str:
 
 
 _CONTROL = re.compile(f"[{UNSAFE}]")  # what a terminal would act on: C0, C1, bidi overrides, separators
-_CODE_CONTROL = re.compile(f"[\x00-\x08\x0b-\x1f{UNSAFE_BEYOND_C0}]")  # the same, but a code block keeps \t, \n
+_SHOWN_CONTROL = re.compile(f"[\x00-\x08\x0b-\x1f{UNSAFE_BEYOND_C0}]")  # the same but \t, \n: a code block keeps them
 
 
 def _plain(text: str) -> str:
@@ -570,7 +566,7 @@ pre{background:#f6f8fa;padding:8px;overflow-x:auto;white-space:pre-wrap} .plot{o
 def _h(text: object) -> str:
     """HTML-escaped text (quotes included, so it is safe in attributes too), without control characters or bidi
     overrides (which would reorder what the page shows)."""
-    return html.escape(_CODE_CONTROL.sub("\ufffd", str(text)), quote=True)
+    return html.escape(_SHOWN_CONTROL.sub("\ufffd", str(text)), quote=True)
 
 
 def _href(path: str) -> str:
@@ -583,7 +579,7 @@ def html_report(cert: Certification) -> str:
     execution = _execution_modes(cert)
     facts = [("adapter", cert.adapter), ("adapter versions", _versions(cert) or "-"),
              ("spec version", cert.spec_version), ("suite version", cert.suite_version),
-             ("checks", _counts_words(cert)), ("provenance", _provenance_words(cert)),
+             ("checks", counts_line(cert.counts())), ("provenance", _provenance_words(cert)),
              *((("execution", execution),) if execution else ()),
              ("examples", _examples_words(cert)),
              ("time", fmt_seconds(cert.seconds)), ("seed", str(cert.seed)),
@@ -734,13 +730,13 @@ _MD_SPECIAL = re.compile(r"([\\`*\[\]<>|&#])")
 
 def _md(text: object) -> str:
     """Inline Markdown text: punctuation that could start markup backslash-escaped, on one line."""
-    return _MD_SPECIAL.sub(r"\\\1", " ".join(_CODE_CONTROL.sub("\ufffd", str(text)).split()))
+    return _MD_SPECIAL.sub(r"\\\1", " ".join(_SHOWN_CONTROL.sub("\ufffd", str(text)).split()))
 
 
 def _md_code_block(text: str) -> str:
     """A fenced block of `text` (an adapter's message: its own lines kept, its escape sequences, NULs and bidi
     overrides replaced, as `cat report.md` would act on them), its fence longer than any backtick run in it."""
-    text = _CODE_CONTROL.sub("\ufffd", text)
+    text = _SHOWN_CONTROL.sub("\ufffd", text)
     fence = "`" * max(3, 1 + max((len(run) for run in re.findall("`+", text)), default=0))
     return f"{fence}text\n{text}\n{fence}"
 
@@ -758,7 +754,7 @@ def markdown_report(cert: Certification) -> str:
            f"| adapter | {_md(cert.adapter)} |",
            f"| versions | {_md(_versions(cert) or '-')} |",
            f"| spec / suite | {_md(cert.spec_version)} / {_md(cert.suite_version)} |",
-           f"| checks | {_md(_counts_words(cert))} |",
+           f"| checks | {_md(counts_line(cert.counts()))} |",
            f"| provenance | {_md(_provenance_words(cert))} |",
            *([f"| execution | {_md(execution)} |"] if execution else []),
            f"| examples | {_md(_examples_words(cert))} |",

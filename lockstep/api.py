@@ -603,9 +603,9 @@ def run(recipe: PathLike | Recipe, backend: str = "reference", out: PathLike | N
 # ============================================================================================ compare
 def canonical_backend(name: str) -> str:
     """A built-in adapter's name whatever its spelling (`PyTorch`, `tf`); other names as given."""
-    from lockstep.adapters.registry import ALIASES, BUILTIN
+    from lockstep.adapters.registry import BUILTIN, builtin_key
 
-    key = ALIASES.get(name.lower(), name.lower())
+    key = builtin_key(name)
     return key if key in BUILTIN else name
 
 

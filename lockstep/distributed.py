@@ -139,9 +139,9 @@ class Replica:
 def join(backend: str, world: World | None, device: str) -> Replica:
     """This process's Replica: for an engine with a process per replica, join its process group (gloo on the
     CPU, NCCL on CUDA; a one-replica run without a launcher makes a group of one); in-process engines: rank 0 of 1."""
-    from lockstep.adapters.registry import ALIASES
+    from lockstep.adapters.registry import builtin_key
 
-    name = ALIASES.get(backend.lower(), backend.lower())
+    name = builtin_key(backend)
     if name == "tensorflow" and world is not None and world.launcher == TF_CONFIG:
         from lockstep.adapters.tensorflow import distributed as tf_dp
 

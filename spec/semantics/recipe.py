@@ -68,11 +68,11 @@ def check_recipe(recipe: Recipe, doc: Located, *, base_dir: Path, model: Model |
         graph = build_graph(model)
         found = _check_against_model(recipe, model, graph, facts, n_train, doc)
         found += _vanishing_epsilons(recipe, model, graph, doc) + _initializers_beyond(recipe, model, graph, doc)
-        if model.weights is not None and recipe.dtype != "float64":
-            named = isinstance(recipe.model, str)  # the weights path is the model file's, from its folder
+        if model.weights is not None and recipe.dtype != "float64":  # its path is the model file's, from its folder
+            named = isinstance(recipe.model, str)
             beyond = _weights_beyond(recipe, model, (base_dir / recipe.model).parent if named else base_dir)
             if beyond is not None:
-                found.append(_diag(doc, ("model",) if named else ("model", "weights", "path"), beyond, code="range"))
+                found.append(_diag(doc, _model_field(recipe, "weights", "path"), beyond, code="range"))
         if not graph.problems:
             found += [_diag(doc, p.path, p.message, code="distribution", expected=p.expected)
                       for p in distribution.problems(recipe, graph, n_train, total)]
@@ -304,6 +304,16 @@ def _check_values(recipe: Recipe, graph: ModelGraph, facts: DataFacts, ref: str,
 FLOAT32_TINY = 2.0**-149  # the smallest positive float32 (a subnormal); half of it and less round to 0
 
 
+def _model_field(recipe: Recipe, *field: str | int) -> PathParts:
+    """Where a diagnostic about the model's `field` points: the field in an inline model, the recipe's `model:`
+    line for a model file (the file's own lines are not this document's)."""
+    return ("model",) if isinstance(recipe.model, str) else ("model", *field)
+
+
+def _node_field(recipe: Recipe, model: Model, n: Node, *field: str | int) -> PathParts:
+    return _model_field(recipe, "layers" if model.layers is not None else "nodes", n.index, *field)
+
+
 def _vanishing_epsilons(recipe: Recipe, model: Model, graph: ModelGraph, doc: Located) -> list[Diagnostic]:
     """An epsilon that float32 holds as 0 (1e-300 in a float32 recipe): where a variance or a square is 0, the
     float32 backends then divide 0 by 0 (torch stopped at "non-finite loss"), while the float64 reference does
@@ -311,10 +321,8 @@ def _vanishing_epsilons(recipe: Recipe, model: Model, graph: ModelGraph, doc: Lo
     if recipe.dtype != "float32":
         return []
     found = [(("optimizer", "epsilon"), getattr(recipe.optimizer, "epsilon", None), "the optimizer's")]
-    named = isinstance(recipe.model, str)
-    section = "layers" if model.layers is not None else "nodes"
-    found += [(("model",) if named else ("model", section, n.index, "epsilon"), getattr(n.layer, "epsilon", None),
-               f"{n.type} `{n.name}`'s") for n in graph.nodes]
+    found += [(_node_field(recipe, model, n, "epsilon"), getattr(n.layer, "epsilon", None), f"{n.type} `{n.name}`'s")
+              for n in graph.nodes]
     return [_diag(doc, where, f"{whose} epsilon {eps:g} is 0 in float32 (below half its smallest positive number, "
                   f"{FLOAT32_TINY:.3g}), so it no longer keeps a division by a zero variance or square finite",
                   code="range", expected=f"more than {FLOAT32_TINY / 2:.2g} in a float32 recipe")
@@ -324,15 +332,13 @@ def _vanishing_epsilons(recipe: Recipe, model: Model, graph: ModelGraph, doc: Lo
 def _initializers_beyond(recipe: Recipe, model: Model, graph: ModelGraph, doc: Located) -> list[Diagnostic]:
     """An initializer's number that the recipe's dtype cannot hold (`constant: 1e39`, `gain: 1e300` in a float32
     recipe): the run would start from ±inf weights and stop at its first step with a non-finite loss."""
-    named = isinstance(recipe.model, str)
-    section = "layers" if model.layers is not None else "nodes"
     out = []
     for n in graph.nodes:
         for param, init in (getattr(n.layer, "initializers", None) or {}).items():
             for key in ("value", "low", "high", "mean", "std", "gain"):
                 number = getattr(init, key, None)
                 if isinstance(number, (int, float)) and abs(number) >= OVERFLOW[recipe.dtype]:
-                    where = ("model",) if named else ("model", section, n.index, "initializers", param, key)
+                    where = _node_field(recipe, model, n, "initializers", param, key)
                     out.append(_diag(doc, where, f"{n.type} `{n.name}`'s initializer of `{param}` has {key} "
                                      f"{number:g}, beyond the range of the recipe's dtype ({_range(recipe)})",
                                      code="range", expected=f"within ±{_range(recipe, True)}"))
