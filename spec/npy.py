@@ -11,17 +11,20 @@ and dependency-free; the runner calls the same functions before it hands a file 
 from __future__ import annotations
 
 import ast
+import contextlib
+import contextvars
 import os
 import re
 import struct
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
 from lockstep.spec.files import open_regular
 
 __all__ = ["MAX_NPY_HEADER", "ArrayInfo", "Values", "read_npy_file", "read_npy_header", "read_npz_header",
-           "scan_npz_values"]
+           "reads_once", "scan_npz_values"]
 
 MAX_NPY_HEADER = 64 * 1024
 MAX_DEFLATE_RATIO = 1032  # deflate's largest possible expansion (258 bytes from 2 bits), plus slack below
@@ -132,9 +135,46 @@ def read_npy_file(path: str | os.PathLike[str]) -> ArrayInfo:
         raise ValueError(str(exc) or type(exc).__name__) from None
 
 
+_READ: contextvars.ContextVar[dict[tuple[Any, ...], dict[Any, Any]] | None] = contextvars.ContextVar(
+    "lockstep_npz_reads", default=None)
+
+
+@contextlib.contextmanager
+def reads_once() -> Iterator[None]:
+    """Within this block, an .npz that has not changed on disk has its headers and each array's values read once:
+    a float32 recipe's weights file was read by the model's checks and again by the recipe's range check."""
+    if _READ.get() is not None:
+        yield
+        return
+    token = _READ.set({})
+    try:
+        yield
+    finally:
+        _READ.reset(token)
+
+
+def _already_read(path: str | os.PathLike[str]) -> dict[Any, Any] | None:
+    """What reads_once holds of this very file (same inode, size and mtime), or None outside reads_once."""
+    memo = _READ.get()
+    if memo is None:
+        return None
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None  # the read itself says why
+    return memo.setdefault((os.path.realpath(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns), {})
+
+
 def read_npz_header(path: str | os.PathLike[str]) -> dict[str, ArrayInfo]:
     """Names, shapes and dtypes of the arrays in an .npz, from the .npy headers only, each checked
     against its member's size. Raises ValueError for anything that is not a readable, honest .npz."""
+    known = _already_read(path)
+    if known is not None and "header" not in known:
+        known["header"] = _read_npz_header(path)
+    return dict(known["header"]) if known is not None else _read_npz_header(path)
+
+
+def _read_npz_header(path: str | os.PathLike[str]) -> dict[str, ArrayInfo]:
     try:
         with open_regular(path) as raw, zipfile.ZipFile(raw) as z:
             out = {}
@@ -188,18 +228,23 @@ def scan_npz_values(path: str | os.PathLike[str], names: list[str], max_bytes: i
     wanted = [n for n in dict.fromkeys(names) if n in infos and (infos[n].kind, infos[n].itemsize) in _TYPECODES]
     if sum(infos[n].nbytes or 0 for n in wanted) > max_bytes:
         return {}
-    out = {}
+    known = _already_read(path)
+    out = {n: known[("values", n)] for n in wanted if ("values", n) in known} if known is not None else {}
+    if len(out) == len(wanted):
+        return out
     try:
         with open_regular(path) as raw, zipfile.ZipFile(raw) as z:
-            for name in wanted:
+            for name in (n for n in wanted if n not in out):
                 info = infos[name]
                 with z.open(name + ".npy") as fh:
                     read_npy_header(fh)  # past the header
                     data = fh.read(info.nbytes or 0)
                 out[name] = _values(data, info)
+                if known is not None:
+                    known[("values", name)] = out[name]
     except (OSError, EOFError, zipfile.BadZipFile, NotImplementedError, RuntimeError, struct.error, KeyError) as exc:
         raise ValueError(str(exc) or type(exc).__name__) from None
-    return out
+    return {n: out[n] for n in wanted}
 
 
 def _values(data: bytes, info: ArrayInfo) -> Values:

@@ -25,6 +25,7 @@ from lockstep.spec.diagnostics import Diagnostic, SpecError
 from lockstep.spec.documents import KINDS, Document, Recipe
 from lockstep.spec.header import check_header
 from lockstep.spec.loader import LoadedDocument, load_file, load_text, read_text
+from lockstep.spec.npy import reads_once
 from lockstep.spec.paths import missing_file, resolve_path
 from lockstep.spec.schema_errors import capped, pydantic_diagnostics
 from lockstep.spec.semantics.located import Located, PathParts, diag
@@ -107,9 +108,10 @@ def resolve_document(doc: LoadedDocument, *, base_dir: str | os.PathLike[str] | 
     model: Resolved | None = None
     try:
         problems = []
-        if isinstance(obj, Recipe):
-            model, problems = _recipe_model(obj, doc, base)
-        problems += semantics.check(obj, doc, base_dir=base, model=model.document if model else None)  # type: ignore[arg-type]
+        with reads_once():  # the model's checks and the recipe's read one weights file once
+            if isinstance(obj, Recipe):
+                model, problems = _recipe_model(obj, doc, base)
+            problems += semantics.check(obj, doc, base_dir=base, model=model.document if model else None)  # type: ignore[arg-type]
         problems = _in_order(doc, problems)
     except SpecError as exc:
         problems = exc.diagnostics

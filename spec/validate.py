@@ -26,6 +26,7 @@ from lockstep.spec.documents import Document
 from lockstep.spec.files import OUTPUT_LOCK, NotRegularFileError
 from lockstep.spec.header import check_header
 from lockstep.spec.loader import STDIN, LoadedDocument, load_file, load_text, read_stream
+from lockstep.spec.npy import reads_once
 from lockstep.spec.resolve import resolve_document, resolve_file
 from lockstep.spec.schema_errors import MAX_DIAGNOSTICS, pydantic_diagnostics
 
@@ -206,20 +207,22 @@ def validate_paths(paths: list[str]) -> Result:
     result = Result(diagnostics=list(problems), io_error=bool(problems), path_problems=list(problems))
     seen: set[tuple[Any, ...]] = set()
     real: dict[str, str] = {}
-    for f in sources:
-        result.files += 1
-        try:
-            docs = load_file(f) if f is not None else load_text(read_stream(getattr(sys.stdin, "buffer", None)), STDIN)
-        except SpecError as exc:
-            result.diagnostics.extend(exc.diagnostics)
-            result.io_error |= exc.io_error
-            result.per_document.append((str(f or STDIN), 0, exc.diagnostics))
-            continue
-        for doc in docs:
-            result.documents += 1
-            _, diags = resolve_document(doc)
-            result.diagnostics.extend(d for d in diags if _first_time(d, seen, real))
-            result.per_document.append((str(f or STDIN), doc.index, diags))
+    with reads_once():  # a weights or data file that several documents name is read once
+        for f in sources:
+            result.files += 1
+            try:
+                docs = (load_file(f) if f is not None
+                        else load_text(read_stream(getattr(sys.stdin, "buffer", None)), STDIN))
+            except SpecError as exc:
+                result.diagnostics.extend(exc.diagnostics)
+                result.io_error |= exc.io_error
+                result.per_document.append((str(f or STDIN), 0, exc.diagnostics))
+                continue
+            for doc in docs:
+                result.documents += 1
+                _, diags = resolve_document(doc)
+                result.diagnostics.extend(d for d in diags if _first_time(d, seen, real))
+                result.per_document.append((str(f or STDIN), doc.index, diags))
     return result
 
 

@@ -770,6 +770,26 @@ def test_weights_a_run_refuses_are_found_by_validate(tmp_path: Path) -> None:
     assert "`batch_norm_1.running_var` in `w.npz` holds a negative variance (-1) at index (7,)" in d.message, d.format()
 
 
+def test_a_float32_recipe_s_weights_file_is_read_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The model's checks and the recipe's range check each read the headers and the values (six opens); one
+    validation now opens the file once for its headers and once for its values, and still finds a change."""
+    from lockstep.spec import npy
+
+    w = {"dense_0.weight": np.zeros((4, 8)), "dense_0.bias": np.zeros(8), "dense_2.weight": np.zeros((8, 3)),
+         "dense_2.bias": np.zeros(3)}
+    np.savez(tmp_path / "w.npz", **w)
+    opened: list[str] = []
+    real_open = npy.open_regular
+    monkeypatch.setattr(npy, "open_regular", lambda p, *a, **k: opened.append(Path(p).name) or real_open(p, *a, **k))
+    text = RECIPE.replace("layers:\n", "weights: {path: w.npz}\n  layers:\n", 1).replace(
+        "seed: 0\n", "seed: 0\ndtype: float32\n")
+    assert not diags(text, tmp_path)
+    assert opened.count("w.npz") == 2, opened
+    w["dense_2.bias"] = np.array([0.0, 1e39, 0.0])  # a new file between two validations is read again
+    np.savez(tmp_path / "w.npz", **w)
+    assert "holds 1e+39 at index (1,)" in one(text, tmp_path).message
+
+
 @pytest.mark.parametrize("where, old, new, said", [
     ("optimizer", "optimizer: {type: sgd, learning_rate: 0.1, momentum: 0.9}",
      "optimizer: {type: adam, learning_rate: 0.1, epsilon: 1.0e-300}", "optimizer.epsilon: the optimizer's epsilon"),
