@@ -76,9 +76,13 @@ def registered() -> dict[str, list[metadata.EntryPoint]]:
     return found
 
 
-def entry_points() -> dict[str, metadata.EntryPoint]:
-    """Third-party adapters registered under the entry-point group `lockstep.adapters` (the first of a clash)."""
-    return {name: eps[0] for name, eps in registered().items()}
+Registered = dict[str, list[metadata.EntryPoint]]
+
+
+def entry_points(found: Registered | None = None) -> dict[str, metadata.EntryPoint]:
+    """Third-party adapters registered under the entry-point group `lockstep.adapters` (the first of a clash);
+    `found`: a `registered()` already scanned, so that one listing scans the installed distributions once."""
+    return {name: eps[0] for name, eps in (registered() if found is None else found).items()}
 
 
 def target(ep: metadata.EntryPoint) -> str:
@@ -91,16 +95,16 @@ def _by(ep: metadata.EntryPoint) -> str:
     return f"{dist.name} {dist.version}" if dist is not None else "an unnamed distribution"
 
 
-def shadowed() -> list[tuple[str, metadata.EntryPoint]]:
+def shadowed(found: Registered | None = None) -> list[tuple[str, metadata.EntryPoint]]:
     """Entry points registered under a built-in adapter's name (or alias), which that name keeps meaning."""
-    return [(name, ep) for name, eps in registered().items() for ep in eps
+    return [(name, ep) for name, eps in (registered() if found is None else found).items() for ep in eps
             if builtin_key(name) in BUILTIN]
 
 
-def names() -> list[str]:
+def names(found: Registered | None = None) -> list[str]:
     """Every adapter name known here, built-in and third-party (installed or not); an entry point under a built-in
     name or alias is not one (`shadowed`)."""
-    return sorted({*BUILTIN, *(n for n in entry_points() if builtin_key(n) not in BUILTIN)})
+    return sorted({*BUILTIN, *(n for n in entry_points(found) if builtin_key(n) not in BUILTIN)})
 
 
 def _instance(obj: object, label: str) -> Adapter:
@@ -116,13 +120,13 @@ def _instance(obj: object, label: str) -> Adapter:
     return adapter  # type: ignore[return-value]
 
 
-def get(name: str) -> Adapter:
+def get(name: str, found: Registered | None = None) -> Adapter:
     """An adapter instance by name (built-in or entry point) or `module:attribute`."""
     key = builtin_key(name)
     if key in BUILTIN:
         target, extra = BUILTIN[key]
         return _instance(_load(target, extra), key)
-    eps = registered()
+    eps = registered() if found is None else found
     if len(eps.get(name, ())) > 1:  # which one wins would depend on the order of sys.path
         raise AdapterNotFound(f"adapter `{name}` is registered by {len(eps[name])} installed distributions ("
                               + "; ".join(f"{_by(ep)}: {ep.value}" for ep in eps[name])
@@ -138,7 +142,7 @@ def get(name: str) -> Adapter:
         return _instance(obj, name)
     if ":" in name:
         return _instance(_load(name), name)
-    raise AdapterNotFound(f"unknown adapter `{name}`; known: {', '.join(names())} "
+    raise AdapterNotFound(f"unknown adapter `{name}`; known: {', '.join(names(eps))} "
                           "(or give `module:attribute`)")
 
 
@@ -157,15 +161,16 @@ class Listing:
 def available(extra: Iterable[str] = ()) -> list[Listing]:
     """Every known adapter with its versions and devices, or the reason it cannot be used here; `extra` adds
     adapters named `module:attribute` (as compare and certify take them)."""
-    eps = entry_points()
+    found = registered()  # once: each of the calls below would scan every installed distribution again
+    eps, known = entry_points(found), names(found)
     hidden = {target(ep): f"entry point {ep.value}, registered as `{name}`, which names the built-in adapter"
-              for name, ep in shadowed()}  # listed by their module:attribute, the name that reaches them
+              for name, ep in shadowed(found)}  # listed by their module:attribute, the name that reaches them
     rows = []
-    for name in dict.fromkeys([*names(), *hidden, *(e for e in extra if ":" in e and e not in names())]):
+    for name in dict.fromkeys([*known, *hidden, *(e for e in extra if ":" in e and e not in known)]):
         source = ("built-in" if name in BUILTIN else f"entry point {eps[name].value}" if name in eps else
                   hidden.get(name, "module:attribute"))
         try:
-            adapter = get(name)
+            adapter = get(name, found)
             rows.append(Listing(name, True, adapter_versions(adapter), list(adapter_devices(adapter)), source=source))
         except (AdapterNotFound, AdapterError) as exc:  # AdapterError: versions() or devices() unusable, said which
             rows.append(Listing(name, False, reason=str(exc), source=source))

@@ -101,6 +101,23 @@ def test_adapters_command_lists_available_and_unavailable(vendor: str, monkeypat
     assert rows["vendor"]["available"] and not rows["broken"]["available"]
 
 
+def test_a_listing_scans_the_installed_distributions_once(vendor: str, monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """`available()` scanned them for its names (twice), its entry points, the shadowed ones and each third-party
+    row; the command twice more. Each scan walks every installed distribution's metadata."""
+    from importlib import metadata
+
+    fake_entry_points(monkeypatch, vendor="vendor_pkg:VendorAdapter", other="vendor_pkg:VendorAdapter")
+    scans: list[str | None] = []
+    fake = metadata.entry_points
+    monkeypatch.setattr(metadata, "entry_points", lambda group=None: scans.append(group) or fake(group=group))
+    rows = registry.available(["vendor_pkg:VendorAdapter"])
+    assert len(scans) == 1 and {"vendor", "other"} <= {r.name for r in rows}, scans
+    scans.clear()
+    assert main(["adapters"]) == 0, capsys.readouterr().err
+    assert len(scans) == 2, scans  # the listing's, and one for the command's notes
+
+
 def test_adapters_command_exits_0_when_every_third_party_adapter_loads(
         vendor: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     fake_entry_points(monkeypatch, vendor="vendor_pkg:VendorAdapter")

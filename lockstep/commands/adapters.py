@@ -107,7 +107,7 @@ def _print_details(details: dict[str, dict]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lockstep.adapters.registry import BUILTIN, GROUP, entry_points, shadowed, target
+    from lockstep.adapters.registry import BUILTIN, GROUP, entry_points, registered, shadowed, target
     from lockstep.api import list_adapters
     from lockstep.commands import stdout_to_stderr
 
@@ -156,7 +156,8 @@ def run(args: argparse.Namespace) -> int:
                 print(f"{r.name:<{width}}{_shown(', '.join(r.devices)):<18}{versions}")
             else:
                 print(f"{r.name:<{width}}unavailable: {_shown(r.reason)}")
-    eps = entry_points()
+    found = registered()  # once, for both notes below
+    eps = entry_points(found)
     broken = [r for r in rows if not r.available and r.name in eps and r.name not in BUILTIN]
     for r in broken:
         ep = eps[r.name]
@@ -168,7 +169,7 @@ def run(args: argparse.Namespace) -> int:
     named = [r for r in rows if not r.available and r.source == "module:attribute"]  # asked for by --adapter
     for r in named:
         print(f"lockstep adapters: the adapter `{_shown(r.name)}` cannot be used: {_shown(r.reason)}", file=sys.stderr)
-    hidden = shadowed()
+    hidden = shadowed(found)
     for name, ep in hidden:  # `--adapter torch` would certify the built-in one, not the vendor's
         print(f"lockstep adapters: the entry point `{_shown(f'{ep.name} = {ep.value}')}` (group {GROUP}) has the name "
               f"of a built-in adapter, which `{_shown(name)}` keeps meaning; name it `{_shown(target(ep))}`, or "
