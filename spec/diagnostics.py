@@ -47,8 +47,8 @@ class Diagnostic:
         return d
 
     def location(self) -> str:
-        """`file:line:col`, control characters escaped."""
-        return f"{escape_text(self.file)}:{self.line}:{self.column}"
+        """`file:line:col`, control characters escaped; an empty file name (an empty argument) as `''`."""
+        return f"{escape_text(self.file) if self.file else repr('')}:{self.line}:{self.column}"
 
     def body(self) -> str:
         """`path: message (expected ...); did you mean ...?`, control characters escaped."""

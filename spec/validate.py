@@ -91,7 +91,7 @@ def expand_paths(paths: list[str]) -> tuple[list[Path], list[Diagnostic]]:
     problems: list[Diagnostic] = []
     for raw in paths:
         if not raw:
-            problems.append(Diagnostic("''", 0, 0, "", "empty path (for the current folder, say `.`)",
+            problems.append(Diagnostic("", 0, 0, "", "empty path (for the current folder, say `.`)",
                                        code="io"))
             continue
         if is_pattern(raw):

@@ -565,7 +565,9 @@ def test_fifos_named_by_a_document_are_refused(tmp_path: Path, fifo) -> None:
 def test_an_empty_path_is_a_usage_error(capsys) -> None:
     """`validate ''` validated the current folder."""
     code, out = validate_cli([""], capsys)
-    assert code == 2 and "empty path" in out and "0 files" in out
+    assert code == 2 and "empty path" in out and "0 files" in out and out.startswith("'':0:0: "), out
+    code, out = validate_cli(["", "--format", "json"], capsys)  # the name as given, as for any other path
+    assert code == 2 and json.loads(out)[0]["file"] == "", out
 
 
 # ----------------------------------------------------------------------------------------- 6. escaping
