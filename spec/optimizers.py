@@ -60,7 +60,7 @@ class RMSprop(_Optimizer):
     epsilon: PositiveFloat = Field(1e-8, description="Added OUTSIDE the square root: `sqrt(v) + ε`.")
     momentum: Beta = Field(0.0, description="Momentum on the scaled step; 0 keeps no buffer.")
     centered: bool = Field(False, description=(
-        "Divide by the estimated standard deviation `sqrt(v - a²)` instead of `sqrt(v)`."))
+        "Divide by the estimated standard deviation `sqrt(v - a²)` instead of `sqrt(v)`. Needs `rho > 0`."))
 
 
 class Adagrad(_Optimizer):

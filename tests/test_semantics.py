@@ -533,6 +533,16 @@ def test_nesterov_needs_momentum(folder: Path) -> None:
     assert d.line == line_of(text, "nesterov") and d.path == "optimizer.nesterov"
 
 
+def test_centered_rmsprop_needs_rho(folder: Path) -> None:
+    """With rho 0, v − a² is g² − g² = 0: the step is g/ε, and torch's fused v − a² rounds below 0 to a NaN
+    (the reference's is exactly 0), so torch stopped at "non-finite loss" where the reference trained."""
+    text = recipe(optimizer="\n  type: rmsprop\n  learning_rate: 0.1\n  rho: 0\n  centered: true")
+    d = one(text, folder)
+    assert d.line == line_of(text, "centered") and d.path == "optimizer.centered" and "needs `rho` > 0" in d.message
+    assert diags(text.replace("rho: 0", "rho: 0.5"), folder) == []
+    assert diags(text.replace("centered: true", "centered: false"), folder) == []
+
+
 def test_preprocessing_combinations(folder: Path) -> None:
     found = diags(recipe(pre="[{type: standardize}, {type: min_max}, {type: standardize}]"), folder)
     assert {d.path for d in found} == {"data.preprocessing[1]", "data.preprocessing[2]"}

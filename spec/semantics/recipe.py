@@ -59,6 +59,10 @@ def check_recipe(recipe: Recipe, doc: Located, *, base_dir: Path, model: Model |
     if opt.type == "sgd" and opt.nesterov and opt.momentum == 0:
         out.append(_diag(doc, ("optimizer", "nesterov"), "Nesterov momentum needs `momentum` > 0; with momentum 0 "
                          "`nesterov: true` does nothing", code="range"))
+    if opt.type == "rmsprop" and opt.centered and opt.rho == 0:  # torch's fused v − a² rounds below 0: NaN
+        out.append(_diag(doc, ("optimizer", "centered"), "centered RMSprop needs `rho` > 0; with rho 0 the variance "
+                         "estimate v − a² is g² − g² = 0, so every step divides the gradient by epsilon alone",
+                         code="range"))
     start = getattr(opt, "initial_accumulator_value", 0.0)
     if start >= OVERFLOW[recipe.dtype]:  # torch could not build its session ("cannot be converted to type float")
         out.append(_diag(doc, ("optimizer", "initial_accumulator_value"), f"Adagrad's accumulator would start at "
