@@ -81,8 +81,8 @@ class Worst:
     """The comparison nearest to (or furthest beyond) its tolerance within one check."""
 
     quantity: str  # e.g. "output", "loss", "gradient dense.weight", "step 2 parameter dense.bias"
-    error: float  # max |a - r| of that quantity
-    tolerance: float  # the allowed |a - r| at the element where the ratio is largest
+    error: float  # |a - r| at the element of that quantity where the ratio is largest
+    tolerance: float  # the allowed |a - r| at that element
     ratio: float  # max over elements of |a - r| / (rtol |r| + atol); <= 1 passes
 
     @property

@@ -32,7 +32,7 @@ import numpy as np
 from lockstep.adapters.base import NonFiniteError, Session
 from lockstep.adapters.checked import session_call, step_answer
 from lockstep.conformance.checks import Check, scale_of
-from lockstep.conformance.resync import Judge, StepVerdict
+from lockstep.conformance.resync import Judge, StepVerdict, WorstStep
 from lockstep.errors import LockstepError
 from lockstep.runner import Prepared
 from lockstep.spec.atomic import strict_json
@@ -256,7 +256,7 @@ def run_compare(prep: Prepared, sessions: dict[str, Session], progress: Any = No
         if s is not judge_session:
             s.set_parameters(prep.initial)
     base = names[0]
-    worst: dict[str, tuple[Any, StepVerdict]] = {}
+    worst: dict[str, WorstStep] = {}  # per backend: its judged step of the largest ratio under the derived rules
     for index in range(prep.total_steps):
         t = index + 1
         rs = judge.reference_step(index, keep=t in steps)
@@ -290,12 +290,7 @@ def run_compare(prep: Prepared, sessions: dict[str, Session], progress: Any = No
                 with blamed(n, t, "step from the reference's state"):
                     v = judge.judge(rs, sessions[n])
                 verdicts[n] = v
-                if v.worst is not None and (n not in worst or v.worst.ratio > worst[n][1].worst.ratio):
-                    if n in worst:
-                        worst[n][1].result = worst[n][1].state = None
-                    worst[n] = (rs, v)
-                else:
-                    v.result = v.state = None  # only each backend's worst step keeps what it returned
+                worst.setdefault(n, judge.worst_tracker()).offer(rs, v)
                 if not v.ok:
                     result.failing_steps[n] = result.failing_steps.get(n, 0) + 1
                     if n not in result.first_divergence:
@@ -313,11 +308,9 @@ def run_compare(prep: Prepared, sessions: dict[str, Session], progress: Any = No
             progress.update(t, losses[base])
         if rs.stopped is not None:  # the reference cannot go on: nothing left to judge from
             break
-    for n, (rs, v) in worst.items():  # its margin under the derived bounds (lower tiers give upper bounds)
-        c = judge.derived_worst(rs, v)
-        v.result = v.state = None
-        if c is not None:
-            result.worst_derived[n] = (v.t, c)
+    for n, w in worst.items():  # its margin under the derived bounds (lower tiers give upper bounds)
+        if w.check is not None and w.step is not None:
+            result.worst_derived[n] = (w.step, w.check)
     return result
 
 
@@ -342,7 +335,8 @@ def format_table(c: Comparison) -> str:
         "drift: free-running, shown, not judged. Each backend also trains on its own from the same initial bits;",
         f"  Δ = max |a - r| / (|r| + {DRIFT_FLOOR:g} s) against `{first}` (s: the largest magnitude of the quantity's "
         "kind);",
-        "  float32 rounding compounds step after step, so float32 drift grows by design.", ""]
+        f"  {c.dtype} rounding compounds step after step, so drift grows by design"
+        f"{', from float64 round-off' if c.dtype == 'float64' else ''}.", ""]
     loss_w = max(16, *(len(b) + 6 for b in c.backends))
     diff_w = {b: max(12, len(b) + 9) for b in others}
     pairs = [f"{a}/{b}" for a, b in pair_names(c.backends)]

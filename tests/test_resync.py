@@ -72,6 +72,23 @@ def test_check_many_is_check_of_each(items) -> None:
     assert plan.run([r for _, _, r, _ in items]) == [check(q, r, r, rule) for q, _, r, rule in items]
 
 
+@settings(max_examples=200)
+@given(items=_items())
+def test_a_check_s_error_and_tolerance_are_its_worst_element_s(items) -> None:
+    """`error` and `tolerance` are read at one element, the one of the largest ratio, so that "error > tolerance"
+    is said of a failing check only. The largest error with the tolerance of another element read "error 2.6e-07
+    > tolerance 2.3e-07" on a check that passed (onnxruntime's silu.predictions.float32, ratio 0.64)."""
+    for c in check_many(items):
+        if c.why or not math.isfinite(c.ratio) or c.tolerance <= np.finfo(np.float64).tiny:
+            continue
+        assert c.error / c.tolerance == pytest.approx(c.ratio, rel=1e-12), c
+        assert (c.error <= c.tolerance) == c.ok, c
+    r = np.array([1e-3, 1.0])  # the largest error (1e-4 at 1.0) is not the worst element (1e-5 at 1e-3)
+    c = check("output", r + np.array([1e-5, 1e-4]), r, Tolerance(1e-3, 0.0))
+    assert (c.error, c.tolerance) == pytest.approx((1e-5, 1e-6)) and c.ratio == pytest.approx(10.0), c
+    assert c.describe() == "output: error 1e-05 > tolerance 1e-06 (ratio 10)", c.describe()
+
+
 @given(total=st.integers(1, 500), every=st.integers(1, 60))
 def test_judged_steps(total: int, every: int) -> None:
     """Every step with --every 1; else the first steps, every N-th and the last, nothing else."""

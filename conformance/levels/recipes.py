@@ -30,19 +30,13 @@ def checks(pair: Pair, steps: int | None = STEPS) -> list[Check]:
     pair.start()
     total = pair.prep.total_steps if steps is None else min(steps, pair.prep.total_steps)
     judge = Judge(pair.prep, pair.reference, pair.dtype)
-    worst = None  # (reference step, verdict) with the largest ratio
+    worst = judge.worst_tracker()  # the margin under the derived bounds, not their lower bounds
     for index in range(total):
         rs = judge.reference_step(index)
         verdict = judge.judge(rs, pair.actual, scratch=True)
         if not verdict.ok:
             return [*out, *(_at(c, verdict.t) for c in verdict.failed)]
-        if verdict.worst is not None and (worst is None or verdict.worst.ratio > worst[1].worst.ratio):
-            worst = (rs, verdict)
-        else:
-            verdict.result = verdict.state = None  # only the worst step's are kept
+        worst.offer(rs, verdict)
         if rs.stopped is not None:
             break
-    if worst is None:
-        return out
-    derived = judge.derived_worst(*worst)  # the margin under the derived bounds, not their lower bounds
-    return [*out, *([_at(derived, worst[1].t)] if derived is not None else [])]
+    return [*out, *([_at(worst.check, worst.step)] if worst.check is not None and worst.step is not None else [])]
