@@ -41,6 +41,7 @@ import numpy as np
 from lockstep import __version__
 from lockstep.errors import LockstepError
 from lockstep.spec import atomic
+from lockstep.spec.diagnostics import escape_text
 from lockstep.spec.documents import Environment
 from lockstep.spec.files import NotRegularFileError, open_regular
 
@@ -252,6 +253,21 @@ def _run_recipe(run: Path, record: dict[str, Any]) -> tuple[Path, Path | None, s
 
 RESOLVED_BASE = "# Relative paths in it (data, weights) are relative to "
 """The line of a recipe.resolved.yaml's header (`lockstep.effective.resolved_yaml`) naming its paths' folder."""
+
+
+def _refuse_another_recipe(p: Plan, name: str) -> None:
+    """A folder that holds another recipe's deployment is not this one's to replace: `deploy/<environment>`, the
+    default, took a second model's deployment without a word, as `lockstep run` never takes another run's folder.
+    A redeployment of the same recipe replaces its own; an unreadable deploy.json is no deployment to keep."""
+    try:
+        with open_regular(p.out / "deploy.json") as fh:
+            raw = fh.read(MAX_RECORD_BYTES + 1)
+        earlier = json.loads(raw).get("recipe") if len(raw) <= MAX_RECORD_BYTES else None
+    except (OSError, NotRegularFileError, ValueError, RecursionError, AttributeError):
+        return
+    if isinstance(earlier, str) and earlier != name:
+        raise DeployError(f"--out {p.out} holds the deployment of the recipe `{escape_text(earlier)}` (deploy.json), "
+                          f"and this is `{escape_text(name)}`; give another --out, or remove that folder first")
 
 
 def _resolved_base(path: Path) -> Path:
@@ -813,6 +829,7 @@ def deploy(p: Plan, *, progress: Any = None) -> Result:
         raise DeployError(f"{p.weights_path}: the run stopped at step {weights_info.get('step')} of "
                           f"{prep.total_steps} (no final checkpoint); give --weights to deploy it anyway")
     _check_metrics(p, prep)
+    _refuse_another_recipe(p, prep.recipe.metadata.name)
     say(f"exporting ({p.exporter} exporter, {env.dtype}, opset {env.opset})")
     try:
         model = export_onnx(prep, params, env, p.exporter)

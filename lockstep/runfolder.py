@@ -168,6 +168,31 @@ def check_out_arg(value: str | None, flag: str = "--out", prog: str = "lockstep"
             if exc.errno != errno.ELOOP:  # a symlink loop: refused where the folder is made, as "not a folder"
                 raise FolderError(f"{prog}: {flag} {_shown(Path(value))}: cannot use it ({exc.strerror or exc})"
                                   ) from None
+        _outside_owned_folders(Path(value), flag, prog)
+
+
+OWNED_FOLDERS: dict[str, tuple[tuple[str, ...], str, str]] = {
+    "checkpoints": (("metrics.jsonl", "recipe.resolved.yaml"), "run folder",
+                    "`lockstep run --overwrite` removes it with everything in it"),
+    "tensorboard": (("metrics.jsonl", "recipe.resolved.yaml"), "run folder",
+                    "`lockstep run --overwrite` removes it with everything in it"),
+    "failures": (("junit.xml", "report.html"), "certification's report folder",
+                 "the next certification there removes it with everything in it"),
+}
+"""A folder output of another command, by name: what marks its owner folder, the owner, and what becomes of it.
+A deployment written into RUN/checkpoints was deleted, without a word, by the next `lockstep run --overwrite`."""
+
+
+def _outside_owned_folders(out: Path, flag: str, prog: str) -> None:
+    """FolderError when `out` is, or lies in, a folder another command owns and removes (OWNED_FOLDERS)."""
+    path = Path(os.path.abspath(out))
+    for at in (path, *path.parents):
+        owned = OWNED_FOLDERS.get(at.name)
+        if owned is None or not any(os.path.lexists(at.parent / mark) for mark in owned[0]):
+            continue
+        where = "is" if at == path else f"lies in {_shown(said(at))},"
+        raise FolderError(f"{prog}: {flag} {_shown(out)} {where} the {at.name} folder of the {owned[1]} "
+                          f"{_shown(said(at.parent))}: {owned[2]}; choose a folder outside it")
 
 
 def writable_folder(value: str | os.PathLike[str], flag: str = "--out", prog: str = "lockstep") -> Path:

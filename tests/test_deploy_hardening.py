@@ -332,6 +332,39 @@ def test_a_failed_or_stopped_deploy_leaves_the_previous_deployment(runs: dict[st
     assert not fresh.exists()
 
 
+def test_another_recipe_s_deployment_is_not_replaced(runs: dict[str, Path], env: Path, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """The default folder is deploy/<environment>: a second model deployed to the same target replaced the first
+    one's deployment without a word. The same recipe deploys over its own deployment, as before."""
+    out = tmp_path / "d"
+    code, _, err = _deploy([str(runs["ck"]), "-e", str(env), "--out", str(out)], capsys)
+    assert code == 0, err
+    before = {name: (out / name).read_bytes() for name in deploy_module.OUTPUTS}
+    report = json.loads((out / "deploy.json").read_text())
+    (out / "deploy.json").write_text(json.dumps({**report, "recipe": "tiny-attention"}))
+    last = _refused([str(runs["ck"]), "-e", str(env), "--out", str(out)], capsys,
+                    f"--out {out} holds the deployment of the recipe `tiny-attention` (deploy.json), and this is "
+                    f"`{report['recipe']}`; give another --out")
+    assert (out / "model.onnx").read_bytes() == before["model.onnx"], last
+    (out / "deploy.json").write_text("{not json")  # no deployment to keep: replaced, as a broken file should be
+    assert _deploy([str(runs["ck"]), "-e", str(env), "--out", str(out)], capsys)[0] == 0
+    assert json.loads((out / "deploy.json").read_text())["recipe"] == report["recipe"]
+
+
+@pytest.mark.parametrize("inside", ["checkpoints", "checkpoints/mine", "tensorboard/x"])
+def test_out_in_a_folder_a_run_removes_is_refused(runs: dict[str, Path], env: Path, tmp_path: Path, inside: str,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """A deployment written into RUN/checkpoints was deleted by the next `lockstep run --overwrite` of that run."""
+    run = tmp_path / "run"
+    shutil.copytree(runs["ck"], run)
+    out = run / inside
+    _refused([str(run), "-e", str(env), "--out", str(out)], capsys, f"--out {out} ",
+             "the run folder", "`lockstep run --overwrite` removes it")
+    assert not (out / "deploy.json").exists() and not (run / "checkpoints" / "model.onnx").exists()
+    assert main(["certify", "--adapter", "reference", "--report", str(run / "checkpoints"), "-q"]) == 2
+    assert "the checkpoints folder of the run folder" in capsys.readouterr().err
+
+
 def test_an_output_that_cannot_be_replaced_leaves_the_previous_deployment_whole(
         runs: dict[str, Path], env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
         monkeypatch: pytest.MonkeyPatch) -> None:

@@ -597,3 +597,20 @@ def test_a_folder_too_deep_for_its_files_is_refused_before_any_work(tmp_path: Pa
     with pytest.raises(FolderError, match="is too long a path"):
         claim(deep, outputs=("metrics.jsonl",))
     assert not (tmp_path / "d").exists()
+
+
+def test_no_command_writes_into_a_folder_another_command_removes(tmp_path: Path) -> None:
+    """RUN/checkpoints and RUN/tensorboard go with `run --overwrite`, REPORT/failures with the next certification:
+    outputs put there (a deployment, a run, a report) vanished with them. A folder merely named so is free."""
+    from lockstep.runfolder import FolderError, check_out_arg
+
+    run, report = tmp_path / "run", tmp_path / "report"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "metrics.jsonl").write_text("")
+    (report / "failures").mkdir(parents=True)
+    (report / "junit.xml").write_text("")
+    for out in (run / "checkpoints", run / "tensorboard" / "a" / "b", report / "failures" / "x"):
+        with pytest.raises(FolderError, match="folder outside it"):
+            check_out_arg(str(out), "--out", "lockstep run")
+    for out in (run / "deploy", report / "more", tmp_path / "checkpoints", tmp_path / "failures" / "x"):
+        check_out_arg(str(out), "--out", "lockstep run")  # beside the outputs, or no owner: allowed
