@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, Union
 
-from lockstep.errors import LockstepError
+from lockstep.errors import LockstepError, spelled
 from lockstep.spec.diagnostics import Diagnostic, UnlocatedDiagnostic, escape_text
 
 _T = TypeVar("_T")
@@ -625,16 +625,17 @@ def _compare_sessions(recipe: PathLike | Recipe, backends: Iterable[str] | str, 
                                                                    for b in backends]
     names = [canonical_backend(b.strip()) for b in given if b.strip()]
     if len(names) < 2:
-        raise LockstepError("give two or more backends, e.g. --backends reference,torch")
+        example = spelled('backends=["reference", "torch"]', "--backends reference,torch")
+        raise LockstepError(f"give two or more backends, e.g. {example}")
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
-        raise LockstepError(f"--backends names `{repeated[0]}` more than once (aliases included: pytorch is torch, "
-                            "tf is tensorflow)")
+        raise LockstepError(f"{spelled('backends', '--backends')} names `{repeated[0]}` more than once (aliases "
+                            "included: pytorch is torch, tf is tensorflow)")
     steps = as_integer(steps, "steps", 1, "--steps")
     threads = as_threads(threads)
     device = _text(device, "device", "a device name such as cpu or cuda")
     if dtype is not None and dtype not in ("float32", "float64"):
-        raise LockstepError(f"--dtype {dtype!r}: expected float32 or float64")
+        raise LockstepError(f"{spelled('dtype', '--dtype')} {escape_text(repr(dtype))}: expected float32 or float64")
     eff = _effective(recipe, overrides, seed)
     doc = eff.recipe if dtype is None or dtype == eff.recipe.dtype else eff.recipe.model_copy(update={"dtype": dtype})
     prep = prepare_loaded(doc, eff.model, eff.base, steps, eff.path)
@@ -644,8 +645,8 @@ def _compare_sessions(recipe: PathLike | Recipe, backends: Iterable[str] | str, 
     for n, (adapter, _session) in built.items():  # `reference` and `lockstep.adapters.reference:ReferenceAdapter`
         first = by_class.setdefault(type(adapter), n)
         if first != n:
-            raise LockstepError(f"--backends names one adapter twice: `{first}` and `{n}` are both "
-                                f"{type(adapter).__module__}.{type(adapter).__qualname__}")
+            raise LockstepError(f"{spelled('backends', '--backends')} names one adapter twice: `{first}` and `{n}` "
+                                f"are both {type(adapter).__module__}.{type(adapter).__qualname__}")
     return prep, built
 
 
@@ -723,21 +724,24 @@ def _levels(levels: str | int | Iterable[int | str]) -> tuple[int, ...]:
     try:
         return parse_levels(level(levels) if not isinstance(levels, Iterable) or isinstance(levels, str)
                             else [level(x) for x in levels])
-    except ValueError as exc:
-        raise LockstepError(str(exc)) from None
+    except ValueError as exc:  # parse_levels says `--level`, as the command reads it
+        said = str(exc)
+        raise LockstepError(spelled("levels", "--level") + said.removeprefix("--level") if said.startswith("--level")
+                            else said) from None
 
 
-def _names(value: str | Iterable[str] | None, flag: str) -> tuple[str, ...] | None:
+def _names(value: str | Iterable[str] | None, name: str, flag: str) -> tuple[str, ...] | None:
     """Comma-separated text or several names, as a tuple (None: not given). Given but naming nothing (`''`, `','`)
     is refused, never read as "all": an unset shell variable must not turn a narrow run into the whole suite."""
     if value is None:
         return None
     if not isinstance(value, str) and (not isinstance(value, Iterable) or isinstance(value, (bytes, Mapping))):
-        raise LockstepError(f"{flag}: expected names (a list, or one comma-separated string), got {_got(value)}")
-    items = value.split(",") if isinstance(value, str) else [_text(v, flag, "a name") for v in value]
+        raise LockstepError(f"{name}: expected names (a list, or one comma-separated string), got {_got(value)}")
+    items = value.split(",") if isinstance(value, str) else [_text(v, name, "a name") for v in value]
     names = tuple(dict.fromkeys(s.strip() for s in items if s.strip()))  # named twice is asked once
     if not names:
-        raise LockstepError(f"{flag} {escape_text(repr(value))} names nothing; give one or more, or leave {flag} out "
+        said = spelled(name, flag)
+        raise LockstepError(f"{said} {escape_text(repr(value))} names nothing; give one or more, or leave {said} out "
                             "for all")
     return names
 
@@ -792,18 +796,19 @@ def certify(adapter: str | Adapter, *, levels: str | int | Iterable[int | str] =
     examples = as_integer(DEFAULT_EXAMPLES if examples is None else examples, "examples", 1, "--examples")
     seed = as_integer(DEFAULT_SEED if seed is None else seed, "seed", maximum=None)
     if not 0 <= seed <= MAX_SEED:  # it shifts the example recipes' own seeds: theirs must stay valid
-        raise LockstepError(f"--seed {seed}: expected 0 to 2**62 (the example recipes' seeds are shifted by it, and a "
-                            "recipe's seed is a 64-bit integer of 0 or more)")
+        raise LockstepError(f"{spelled('seed', '--seed')} {seed}: expected 0 to 2**62 (the example recipes' seeds "
+                            "are shifted by it, and a recipe's seed is a 64-bit integer of 0 or more)")
     recipe_steps = as_integer(recipe_steps, "recipe_steps", 1, "--recipe-steps")
     threads = as_threads(threads)
     jobs = as_integer(jobs, "jobs", 1, "--jobs")
     timeout = as_seconds(timeout, "timeout", "--timeout")
     chosen_levels = _levels(levels)
-    chosen_dtypes = _names(dtypes, "--dtype") if dtypes is not None else ()
+    chosen_dtypes = _names(dtypes, "dtypes", "--dtype") if dtypes is not None else ()
     if not chosen_dtypes or any(d not in ("float32", "float64") for d in chosen_dtypes):
-        raise LockstepError(f"--dtype: expected float32 and/or float64, got {escape_text(repr(dtypes))}")
-    chosen = _names(constructs, "--construct")
-    chosen_devices = _names(devices, "--device")
+        raise LockstepError(f"{spelled('dtypes', '--dtype')}: expected float32 and/or float64, got "
+                            f"{escape_text(repr(dtypes))}")
+    chosen = _names(constructs, "constructs", "--construct")
+    chosen_devices = _names(devices, "devices", "--device")
     explicit = report if report is not True and report is not False else None
     check_out_arg(None if explicit is None else _path(explicit, "report"), "--report", "lockstep certify")
     made: list[Path] = []  # report folders this call creates: removed again if it stops before writing to them
@@ -816,7 +821,7 @@ def certify(adapter: str | Adapter, *, levels: str | int | Iterable[int | str] =
         unknown = [c for c in chosen if c not in known]
         if unknown:
             hint = get_close_matches(unknown[0], sorted(known), n=1)
-            raise LockstepError(f"--construct: unknown `{unknown[0]}`"
+            raise LockstepError(f"{spelled('constructs', '--construct')}: unknown `{unknown[0]}`"
                                 + (f"; did you mean `{hint[0]}`?" if hint else f"; known: {', '.join(sorted(known))}"))
     from lockstep.conformance.parallel import Workers, check_threads
     from lockstep.fingerprint import usable_cpus

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from lockstep import __version__
+from lockstep.errors import command_line
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -184,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     closed = _closed_streams_to_devnull()
     watched = sys.stdout = _WatchedOutput(sys.stdout)
     try:
-        with _sigterm_raises():
+        with _sigterm_raises(), command_line():  # messages name --steps, not the API's steps
             code = _main(argv)
         sys.stdout.flush()  # here, where a failure is reported, not at exit, where Python prints it raw
         if closed and watched.written:  # the verdict went nowhere: said, as `ls >&-` says it (exit 0 hid it)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
 
-from lockstep.errors import LockstepError, RunError
+from lockstep.errors import LockstepError, RunError, spelled
 from lockstep.spec import wording
 from lockstep.spec.base import INT64_MAX
 from lockstep.spec.diagnostics import Diagnostic, SpecError, UnlocatedDiagnostic, escape_text, format_path
@@ -70,7 +70,7 @@ def as_integer(value: Any, name: str, minimum: int | None = None, flag: str | No
                maximum: int | None = INT64_MAX) -> int | None:
     """None, or `value` as a Python int: any integer type counts (NumPy's too, as a notebook computes them), a
     bool or a float never does, so that `steps=2.5` is said to be a mistake rather than truncated. LockstepError
-    (exit 2) names `name`; below `minimum` or above `maximum`, the message names `flag` (the command's spelling).
+    (exit 2) names `name`, or on the command line `flag` (`spelled`).
     A seed passes maximum=None: its own range check says its own range."""
     if value is None:
         return None
@@ -78,10 +78,10 @@ def as_integer(value: Any, name: str, minimum: int | None = None, flag: str | No
         raise LockstepError(f"{name}: expected an integer, got {got(value)}")
     number = int(value)
     if minimum is not None and number < minimum:
-        raise LockstepError(f"{flag or name} must be at least {minimum}")
+        raise LockstepError(f"{spelled(name, flag)} must be at least {minimum}, got {number}")
     if maximum is not None and number > maximum:  # 2**63 - 1, as the documents' integers: a count past it is a
         bound = f"{maximum} (2**63 - 1)" if maximum == INT64_MAX else str(maximum)
-        raise LockstepError(f"{flag or name} must be at most {bound}, got {number}")  # typo
+        raise LockstepError(f"{spelled(name, flag)} must be at most {bound}, got {number}")  # typo
     return number
 
 
@@ -102,12 +102,12 @@ def as_threads(value: Any, name: str = "threads", flag: str = "--threads") -> in
 
     number = as_integer(value, name, 1, flag)
     if number is not None and number > max_threads():
-        raise LockstepError(f"{flag} {number}: this machine has {os.cpu_count() or 1} CPU cores; at most "
-                            f"{max_threads()} threads here")
+        raise LockstepError(f"{spelled(name, flag)} {number}: this machine has {os.cpu_count() or 1} CPU cores; "
+                            f"at most {max_threads()} threads here")
     asked = os.environ.get("OMP_NUM_THREADS", "").strip()
     if number is None and asked.isdigit() and int(asked) > max_threads():  # the default: crashed torch alike
         raise LockstepError(f"OMP_NUM_THREADS={asked[:20]}: this machine has {os.cpu_count() or 1} CPU cores; at "
-                            f"most {max_threads()} threads here (lower it, or give {flag})")
+                            f"most {max_threads()} threads here (lower it, or give {spelled(name, flag)})")
     return number
 
 
@@ -124,7 +124,7 @@ def as_seconds(value: Any, name: str, flag: str | None = None) -> float | None:
         seconds = math.inf if value > 0 else -math.inf
     if not (math.isfinite(seconds) and seconds > 0):
         shown = f"{seconds:g}" if isinstance(value, float) or not math.isinf(seconds) else str(value)[:40]
-        raise LockstepError(f"{flag or name} must be a number of seconds above 0, got {shown}")
+        raise LockstepError(f"{spelled(name, flag)} must be a number of seconds above 0, got {shown}")
     return seconds
 
 

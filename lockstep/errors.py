@@ -8,6 +8,9 @@ have printed. Kept free of NumPy and of every framework: `import lockstep` impor
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+from collections.abc import Iterator
 from typing import Any
 
 
@@ -33,6 +36,25 @@ class RunError(LockstepError):
 
     def __init__(self, message: str, exit_code: int = 2, diagnostics: list[Any] | None = None) -> None:
         super().__init__(message, exit_code, diagnostics)
+
+
+_COMMAND_LINE: contextvars.ContextVar[bool] = contextvars.ContextVar("lockstep_command_line", default=False)
+
+
+@contextlib.contextmanager
+def command_line() -> Iterator[None]:
+    """Within this block (the `lockstep` command), arguments are named as the command spells them (`--steps`)."""
+    token = _COMMAND_LINE.set(True)
+    try:
+        yield
+    finally:
+        _COMMAND_LINE.reset(token)
+
+
+def spelled(name: str, flag: str | None) -> str:
+    """An argument as a message names it: `--steps` to the command's user, `steps` to a Python caller, who never
+    typed `--steps` (`lockstep.compare(recipe, steps=0)` said "--steps must be at least 1")."""
+    return flag if flag and _COMMAND_LINE.get() else name
 
 
 def internal_error(prog: str, exc: BaseException) -> str:

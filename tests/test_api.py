@@ -247,7 +247,7 @@ def test_compare_and_certify_return_objects(tiny: Path, tmp_path: Path) -> None:
     assert seen == [(1, 2), (2, 2)] and sum(cert.counts().values()) == 2  # the progress counts what the summary does
     back = lockstep.Certificate.read(tmp_path / "cert")
     assert back.checks == cert.checks and back.certified and back.files["json"] == tmp_path / "cert" / "report.json"
-    with pytest.raises(lockstep.LockstepError, match="--level 'five'"):
+    with pytest.raises(lockstep.LockstepError, match="levels 'five'"):
         lockstep.certify("reference", levels="five")
 
 

@@ -90,19 +90,46 @@ def test_a_non_integer_count_is_said_to_be_one_not_out_of_range(value: Any) -> N
 @given(st.sampled_from([np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint64, int]),
        st.integers(min_value=0, max_value=100))
 def test_any_integer_type_is_range_checked_as_an_int(kind: type, value: int) -> None:
-    """An integer of any type below 1 is out of range (the CLI's sentence); one of 1 or more passes the check and
-    the next problem is the missing recipe."""
+    """An integer of any type below 1 is out of range; one of 1 or more passes the check and the next problem is the
+    missing recipe."""
     call = lambda: lockstep.run("no-such-recipe.yaml", steps=kind(value))  # noqa: E731
-    _refused(call, "--steps must be at least 1" if value < 1 else "no such recipe file")
+    _refused(call, "steps must be at least 1, got 0" if value < 1 else "no such recipe file")
+
+
+@pytest.mark.parametrize("call, python, flag, command", [
+    (lambda: lockstep.compare("r.yaml", steps=0), "steps must be at least 1, got 0", "--steps",
+     ["compare", "r.yaml", "--steps", "0"]),
+    (lambda: lockstep.certify("reference", constructs=""), "constructs '' names nothing; give one or more, or leave "
+     "constructs out", "--construct", ["certify", "--adapter", "reference", "--construct", ""]),
+    (lambda: lockstep.certify("reference", levels=""), "levels '': expected 1-5", "--level",
+     ["certify", "--level", ""]),
+    (lambda: lockstep.certify("reference", seed=-1), "seed -1: expected 0 to 2**62", "--seed",
+     ["certify", "--seed", "-1"]),
+    (lambda: lockstep.certify("reference", timeout=0), "timeout must be a number of seconds above 0, got 0",
+     "--timeout", ["certify", "--timeout", "0"]),
+    (lambda: lockstep.compare("r.yaml", backends="torch"), 'give two or more backends, e.g. backends=["reference", ',
+     "--backends", ["compare", "r.yaml", "--backends", "torch"]),
+])
+def test_a_python_caller_s_argument_is_named_by_its_keyword(call: Any, python: str, flag: str, command: list[str],
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """`lockstep.compare(recipe, steps=0)` said "--steps must be at least 1": a flag the caller never typed. The
+    command still names its flags."""
+    error = _refused(call, python)
+    assert "--" not in str(error), str(error)
+    from lockstep.cli import main
+
+    assert main(command) == 2
+    err = capsys.readouterr().err
+    assert flag in err, (flag, err)
 
 
 def test_a_count_past_2_63_is_refused_by_name_before_any_work() -> None:
     """`--every 10**21` was accepted and written to compare.json, exact in no JSON reader; as in the documents,
     2**63 - 1 is the largest integer a count may be."""
     big = 10**21
-    for flag, call in (("--steps", lambda: lockstep.run("no-such-recipe.yaml", steps=big)),
-                       ("--every", lambda: lockstep.compare("no-such-recipe.yaml", ["reference", "torch"], every=big)),
-                       ("--examples", lambda: lockstep.certify("reference", examples=big))):
+    for flag, call in (("steps", lambda: lockstep.run("no-such-recipe.yaml", steps=big)),
+                       ("every", lambda: lockstep.compare("no-such-recipe.yaml", ["reference", "torch"], every=big)),
+                       ("examples", lambda: lockstep.certify("reference", examples=big))):
         _refused(call, f"{flag} must be at most 9223372036854775807 (2**63 - 1), got {big}")
     _refused(lambda: lockstep.run("no-such-recipe.yaml", steps=2**63 - 1), "no such recipe file")
 
@@ -127,11 +154,11 @@ WRONG: list[tuple[str, Callable[[Path], Any], tuple[str, ...]]] = [
     ("run threads='2'", lambda r: lockstep.run(r, threads="2"), ("threads: expected an integer", "str '2'")),
     ("run seed=True", lambda r: lockstep.run(r, seed=True), ("seed: expected an integer", "bool True")),
     # 100,000 intra-op threads crashed torch (SIGSEGV, nothing said) under `compare`; refused here first
-    ("run threads=100000", lambda r: lockstep.run(r, threads=100_000), ("--threads 100000", "at most")),
+    ("run threads=100000", lambda r: lockstep.run(r, threads=100_000), ("threads 100000", "at most")),
     ("compare threads=100000", lambda r: lockstep.compare(r, backends="reference,torch", threads=100_000),
-     ("--threads 100000", "at most")),
+     ("threads 100000", "at most")),
     ("certify threads=100000", lambda r: lockstep.certify("reference", threads=100_000, report=False),
-     ("--threads 100000", "at most")),
+     ("threads 100000", "at most")),
     ("load None", lambda r: lockstep.load(None), ("path", "None")),
     ("load 42", lambda r: lockstep.load(42), ("path", "int 42")),
     ("load NUL", lambda r: lockstep.load("a\0b"), ("path", "NUL character")),
@@ -156,7 +183,7 @@ WRONG: list[tuple[str, Callable[[Path], Any], tuple[str, ...]]] = [
      ("examples: expected an integer", "str '3'")),
     ("certify levels=None", lambda r: lockstep.certify("reference", levels=None, report=False), ("levels", "None")),
     # it shifts the example recipes' seeds: -1 or 2**63 - 1 made every one "not valid", NOT CERTIFIED, exit 1
-    ("certify seed=-1", lambda r: lockstep.certify("reference", seed=-1, report=False), ("--seed -1", "0 to 2**62")),
+    ("certify seed=-1", lambda r: lockstep.certify("reference", seed=-1, report=False), ("seed -1", "0 to 2**62")),
     ("certify seed=2**63-1", lambda r: lockstep.certify("reference", seed=2**63 - 1, report=False),
      ("0 to 2**62",)),
     ("certify report=5", lambda r: lockstep.certify("reference", report=5), ("report", "int 5")),
@@ -222,7 +249,7 @@ def test_certify_refuses_an_empty_construct_list_before_any_check(constructs: An
     monkeypatch.chdir(tmp_path)
     _no_checks(monkeypatch)
     _refused(lambda: lockstep.certify("reference", constructs=constructs, report=tmp_path / "report"),
-             "--construct", "names nothing")
+             "constructs", "names nothing")
     assert list(tmp_path.iterdir()) == []  # not even the report folder
 
 
@@ -316,7 +343,7 @@ def test_omp_num_threads_beyond_the_limit_is_refused_like_threads(tiny: Path, tm
     monkeypatch.setenv("OMP_NUM_THREADS", "99999")
     for call in (lambda: lockstep.run(tiny, out=tmp_path / "a"), lambda: lockstep.compare(tiny),
                  lambda: lockstep.certify("reference", report=False)):
-        _refused(call, "OMP_NUM_THREADS=99999", "at most", "give --threads")
+        _refused(call, "OMP_NUM_THREADS=99999", "at most", "give threads)")
     assert not (tmp_path / "a").exists()
 
 
