@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from lockstep import __version__
-from lockstep.errors import LockstepError
+from lockstep.errors import LockstepError, command_line
 from lockstep.spec import atomic
 from lockstep.spec.diagnostics import escape_text
 from lockstep.spec.documents import Environment
@@ -442,7 +442,8 @@ def _check_out(out: Path, inputs: list[Path]) -> None:
     from lockstep.runfolder import FolderError, check_out_arg, check_outputs
 
     try:
-        check_out_arg(str(out), "--out", prog="deploy")  # a name too long, a parent that cannot be searched
+        with command_line():  # deploy says its arguments as flags, to a Python caller too (`give --weights`)
+            check_out_arg(str(out), "--out", prog="deploy")  # a name too long, a parent that cannot be searched
         _no_broken_link(out)
         if out.exists() and not out.is_dir():
             raise DeployError(f"--out {out}: exists and is not a folder")
@@ -831,6 +832,10 @@ def deploy(p: Plan, *, progress: Any = None) -> Result:
     _check_metrics(p, prep)
     _refuse_another_recipe(p, prep.recipe.metadata.name)
     say(f"exporting ({p.exporter} exporter, {env.dtype}, opset {env.opset})")
+    q = env.quantization
+    if env.dtype == "int8" and q is not None and q.mode == "static" and q.calibration_samples > len(prep.data.x_train):
+        p.notes.append(f"int8 calibration used all {len(prep.data.x_train)} training samples (calibration_samples "
+                       f"asks {q.calibration_samples})")
     try:
         model = export_onnx(prep, params, env, p.exporter)
     except Exception as exc:  # an exporter failure on a valid model: the deployment fails, with the reason

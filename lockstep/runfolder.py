@@ -53,7 +53,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from lockstep.errors import LockstepError
+from lockstep.errors import LockstepError, spelled
 from lockstep.spec.files import OUTPUT_LOCK
 
 LOCK_NAME = OUTPUT_LOCK
@@ -85,6 +85,7 @@ OTHER_COMMANDS: dict[str, tuple[str, ...]] = {
 def refuse_others(folder: Path, mine: str, prog: str, flag: str) -> None:
     """FolderError when `folder` holds another command's outputs (OTHER_COMMANDS, all but `mine`): a comparison
     written into a run folder mixed with the run's files, a certification replaced a run's report.json."""
+    flag = _argument(flag)
     for whose, names in OTHER_COMMANDS.items():
         found = [n for n in names if whose != mine and os.path.lexists(folder / n)]
         if found:
@@ -98,6 +99,7 @@ def foreign_report_folder(folder: Path, prog: str = "lockstep certify", flag: st
     if not folder.is_dir():
         return
     refuse_others(folder, "a certification's", prog, flag)
+    flag = _argument(flag)
     report = folder / "report.json"
     if report.is_file():
         from lockstep.spec.files import open_regular
@@ -155,10 +157,12 @@ def check_out_arg(value: str | None, flag: str = "--out", prog: str = "lockstep"
                   without: str = "for the default") -> None:
     """An explicitly empty folder argument is a mistake (an unset shell variable), never "use the default".
     `without`: what leaving the flag out does (`lockstep compare` has no default folder: it writes nothing)."""
+    arg = _argument(flag)
     if value is not None and not value.strip():
-        raise FolderError(f"{prog}: {flag} is empty; give a folder, or leave {flag} out {without}")
+        leave = f"leave {flag} out" if arg == flag else f"pass {arg}=None"
+        raise FolderError(f"{prog}: {arg} is empty; give a folder, or {leave} {without}")
     if value is not None and "\0" in value:
-        raise FolderError(f"{prog}: {flag} contains a NUL character")
+        raise FolderError(f"{prog}: {arg} contains a NUL character")
     if value is not None:  # a name too long, a parent that cannot be searched: said here, not as a traceback later
         try:
             os.stat(value)
@@ -166,7 +170,7 @@ def check_out_arg(value: str | None, flag: str = "--out", prog: str = "lockstep"
             pass  # made later (or refused as under a file, with the command's own words)
         except OSError as exc:
             if exc.errno != errno.ELOOP:  # a symlink loop: refused where the folder is made, as "not a folder"
-                raise FolderError(f"{prog}: {flag} {_shown(Path(value))}: cannot use it ({exc.strerror or exc})"
+                raise FolderError(f"{prog}: {arg} {_shown(Path(value))}: cannot use it ({exc.strerror or exc})"
                                   ) from None
         _outside_owned_folders(Path(value), flag, prog)
 
@@ -185,7 +189,7 @@ A deployment written into RUN/checkpoints was deleted, without a word, by the ne
 
 def _outside_owned_folders(out: Path, flag: str, prog: str) -> None:
     """FolderError when `out` is, or lies in, a folder another command owns and removes (OWNED_FOLDERS)."""
-    path = Path(os.path.abspath(out))
+    path, flag = Path(os.path.abspath(out)), _argument(flag)
     for at in (path, *path.parents):
         owned = OWNED_FOLDERS.get(at.name)
         if owned is None or not any(os.path.lexists(at.parent / mark) for mark in owned[0]):
@@ -199,7 +203,7 @@ def writable_folder(value: str | os.PathLike[str], flag: str = "--out", prog: st
     """The folder named by an output argument, created if missing and proven writable (a probe file), so that a
     command fails before its work rather than after it. FolderError (exit 2) names the flag and the reason."""
     check_out_arg(os.fspath(value), flag, prog)
-    path = Path(value)
+    path, flag = Path(value), _argument(flag)
     if path.exists() and not path.is_dir():
         raise FolderError(f"{prog}: {flag} {_shown(path)}: exists and is not a folder")
     try:
@@ -210,6 +214,11 @@ def writable_folder(value: str | os.PathLike[str], flag: str = "--out", prog: st
     except OSError as exc:
         raise FolderError(f"{prog}: {flag} {_shown(path)}: cannot write there ({exc.strerror or exc})") from None
     return path
+
+
+def _argument(flag: str) -> str:
+    """An output flag as a message names it: `--report` on the command line, `report` to a Python caller."""
+    return spelled(flag.removeprefix("--"), flag)
 
 
 def _shown(path: Path) -> str:

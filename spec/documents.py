@@ -214,7 +214,8 @@ class Quantization(Strict):
         "`dynamic`: int8 weights, activations quantized at run time (`quantize_dynamic`). `static`: weights and "
         "activations, activation ranges calibrated on the recipe's training data (`quantize_static`, QDQ)."))
     calibration_samples: PositiveInt = Field(256, description=(
-        "`static`: how many samples of the recipe's training data (from the first) calibrate the activation ranges."))
+        "`static` only: how many samples of the recipe's training data (from the first) calibrate the activation "
+        "ranges; more than the training split calibrates on all of it, and deploy says so."))
 
 
 DeployDType = Literal["float32", "float64", "float16", "int8"]
@@ -244,8 +245,8 @@ class Environment(Document):
         "`int8` only: how the float32 export is quantized (`onnxruntime.quantization`); `null`: dynamic."))
     max_metric_drop: dict[Metric, NonNegativeFloat] | None = Field(None, description=(
         "Recipe metric (`accuracy`, `loss`, `mse`, `mae`) to the largest worsening allowed against the reference's "
-        "value on the evaluation data (accuracy lower, the others higher). Required for `int8`; checked for any "
-        "dtype when given."))
+        "value on the evaluation data (accuracy lower, by less than 1; the others higher). Required for `int8`; "
+        "checked for any dtype when given."))
     latency_budget: LatencyBudget | None = Field(None, description=(
         "The latency the deployed model must stay within; `null`: not measured against a budget."))
 

@@ -135,8 +135,8 @@ def build_graph(model: Model) -> ModelGraph:
         else:
             seen[n.name] = n.index
     known = set(input_shapes) | set(seen)
-    for n in nodes:
-        for j, ref in enumerate(n.inputs):
+    for n in (nodes if model.nodes is not None else []):  # a sequence's inputs are implied, never a user's mistake
+        for j, ref in enumerate(n.inputs):  # (with a name used twice, layer 1 "took itself" at a field not written)
             if ref not in known:
                 close = difflib.get_close_matches(ref, sorted(known), n=1)
                 problems.append(GraphProblem((section, n.index, "inputs", j),

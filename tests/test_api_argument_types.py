@@ -109,6 +109,10 @@ def test_any_integer_type_is_range_checked_as_an_int(kind: type, value: int) -> 
      "--timeout", ["certify", "--timeout", "0"]),
     (lambda: lockstep.compare("r.yaml", backends="torch"), 'give two or more backends, e.g. backends=["reference", ',
      "--backends", ["compare", "r.yaml", "--backends", "torch"]),
+    (lambda: lockstep.run("r.yaml", out=""), "out is empty; give a folder, or pass out=None for the default", "--out",
+     ["run", "r.yaml", "--out", ""]),
+    (lambda: lockstep.certify("reference", report=""), "report is empty; give a folder, or pass report=None",
+     "--report", ["certify", "--report", ""]),
 ])
 def test_a_python_caller_s_argument_is_named_by_its_keyword(call: Any, python: str, flag: str, command: list[str],
                                                             capsys: pytest.CaptureFixture[str]) -> None:

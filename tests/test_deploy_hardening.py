@@ -539,3 +539,16 @@ def test_every_evaluation_sample_is_checked_at_every_batch_size(runs: dict[str, 
     report = json.loads((tmp_path / "d" / "deploy.json").read_text())
     assert report["evaluation_samples"] == 20, report["evaluation_samples"]  # 100 samples, 20 % held out
     assert [c["samples"] for c in report["checks"] if c["kind"] == "predictions"] == [20, 20], report["checks"]
+
+
+def test_calibration_beyond_the_training_split_is_noted(runs: dict[str, Path], env: Path, tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """`calibration_samples: 1000000000` was capped to the training split without a word."""
+    e8 = tmp_path / "e8.yaml"
+    e8.write_text("apiVersion: lockstep/v1\nkind: Environment\nmetadata: {name: e8}\nruntime: onnxruntime\n"
+                  "dtype: int8\nquantization: {mode: static, calibration_samples: 1000000000}\n"
+                  "max_metric_drop: {loss: 10.0}\n")
+    code, _, err = _deploy([str(runs["ck"]), "-e", str(e8), "--out", str(tmp_path / "d")], capsys)
+    assert code in (0, 1), err
+    report = json.loads((tmp_path / "d" / "deploy.json").read_text())
+    assert any("calibration used all" in n and "asks 1000000000" in n for n in report["notes"]), report["notes"]

@@ -111,6 +111,18 @@ def test_graph_names_are_unique_also_against_inputs() -> None:
     assert any(d.line == 9 and "`x` is already a model input" in d.message for d in found)
 
 
+@pytest.mark.parametrize("first, second, said", [
+    ("{type: dense, name: h, units: 4}", "{type: relu, name: h}", "layers[1].name: name `h` is used twice"),
+    ("{type: dense, name: x, units: 4}", "{type: relu}", "layers[0].name: name `x` is already a model input"),
+])
+def test_a_sequence_name_used_twice_is_one_problem(first: str, second: str, said: str) -> None:
+    """A sequence layer's input is implied: a name used twice also said "layers[1].inputs[0]: node `h` takes
+    itself", of a field nobody wrote."""
+    text = HEAD + f"inputs: [{{name: x, shape: [3]}}]\nlayers:\n  - {first}\n  - {second}\n"
+    found = diags(text)
+    assert len(found) == 1 and said in found[0].format(), [d.format() for d in found]
+
+
 def test_graph_reference_suggests_a_close_name() -> None:
     text = GRAPH % "b" + "  - {name: hidden, type: relu, inputs: [x]}\n  - {name: b, type: relu, inputs: [hiden]}\n"
     d = one(text)
@@ -587,6 +599,25 @@ def test_package_names() -> None:
 def test_tolerance_is_sane(rtol: str, atol: str, field: str, words: str) -> None:
     d = one(env(rtol=rtol, atol=atol))
     assert d.line == 6 and d.path == field and words in d.message
+
+
+INT8 = "dtype: int8\nmax_metric_drop: {accuracy: 0.02}\n"
+
+
+@pytest.mark.parametrize("extra, fixed, field, words", [
+    ("max_metric_drop: {accuracy: 1}\n", "max_metric_drop: {accuracy: 0.02}\n", "max_metric_drop.accuracy",
+     "allows any accuracy"),
+    ("max_metric_drop: {accuracy: 1.0e+300}\n", "max_metric_drop: {loss: 1.0e+300}\n", "max_metric_drop.accuracy",
+     "it checks nothing"),
+    (INT8 + "quantization: {mode: dynamic, calibration_samples: 5}\n", INT8 + "quantization: {mode: dynamic}\n",
+     "quantization.calibration_samples", "dynamic quantization calibrates nothing"),
+])
+def test_budgets_and_settings_that_do_nothing_are_refused(extra: str, fixed: str, field: str, words: str) -> None:
+    """deploy passed `accuracy: 1e300` ("accuracy drop 0 limit 1e+300 ×∞ ok") and ignored a dynamic mode's
+    calibration_samples without a word."""
+    d = one(env(extra=extra))
+    assert d.path == field and words in d.message, d.format()
+    assert diags(env(extra=fixed)) == []
 
 
 def test_latency_budget() -> None:

@@ -822,6 +822,18 @@ def test_an_initializer_number_beyond_the_dtype_is_refused(init: str, key: str) 
         assert not diags(text.replace("dtype: float32", "dtype: float64"))
 
 
+@pytest.mark.parametrize("layer, key", [("{type: leaky_relu, negative_slope: 1.0e+39}", "negative_slope"),
+                                        ("{type: elu, alpha: 1.0e+300}", "alpha")])
+def test_a_layer_constant_beyond_the_dtype_is_refused(layer: str, key: str) -> None:
+    """torch could not convert it ("value cannot be converted to type float without overflow"), so its adapter
+    raised at step 1, where the reference and TensorFlow stopped at a non-finite loss."""
+    text = RECIPE.replace("    - {type: relu}\n", f"    - {layer}\n").replace("seed: 0\n", "seed: 0\ndtype: float32\n")
+    d = one(text)
+    assert d.path == f"model.layers[1].{key}" and "beyond the range of the recipe's dtype (float32: ±3.40282e+38)" \
+        in d.message, d.format()
+    assert not diags(text.replace("dtype: float32", "dtype: float64"))
+
+
 @pytest.mark.parametrize("old, new, path", [
     ("source: {type: synthetic_classification, num_samples: 64, shape: [4], num_classes: 3}",
      "source: {type: synthetic_classification, num_samples: 64, shape: [4], num_classes: 3, separation: 1.0e+300}",

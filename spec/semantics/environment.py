@@ -116,6 +116,15 @@ def check_environment(env: Environment, doc: Located) -> list[Diagnostic]:
         out.append(_diag(doc, ("tolerance", "rtol"), f"rtol {tol.rtol:g} accepts predictions off by 100% or more "
                          "(even 0 for any reference value): it checks nothing", code="tolerance",
                          expected="a value below 1"))
+    for metric, drop in (env.max_metric_drop or {}).items():
+        if metric == "accuracy" and drop >= 1:
+            out.append(_diag(doc, ("max_metric_drop", metric), f"an accuracy drop of {drop:g} allows any accuracy "
+                             "(accuracy lies between 0 and 1): it checks nothing", code="range",
+                             expected="a value below 1"))
+    q = env.quantization
+    if q is not None and q.mode == "dynamic" and "calibration_samples" in q.model_fields_set:
+        out.append(_diag(doc, ("quantization", "calibration_samples"), "calibration_samples is for `mode: static`; "
+                         "dynamic quantization calibrates nothing (deploy would ignore it)", code="range"))
     seen: set[int] = set()
     for i, b in enumerate(env.batch_sizes):  # each checked once: a repeat ran (and reported) its checks twice
         if b in seen:

@@ -335,9 +335,17 @@ def _vanishing_epsilons(recipe: Recipe, model: Model, graph: ModelGraph, doc: Lo
 
 def _initializers_beyond(recipe: Recipe, model: Model, graph: ModelGraph, doc: Located) -> list[Diagnostic]:
     """An initializer's number that the recipe's dtype cannot hold (`constant: 1e39`, `gain: 1e300` in a float32
-    recipe): the run would start from ±inf weights and stop at its first step with a non-finite loss."""
+    recipe): the run would start from ±inf weights and stop at its first step with a non-finite loss. A layer's
+    own constant likewise (leaky_relu's `negative_slope: 1e39`): torch could not convert it and its adapter
+    raised, where the reference and TensorFlow stopped at a non-finite loss."""
     out = []
     for n in graph.nodes:
+        for key in type(n.layer).model_fields:
+            number = getattr(n.layer, key, None)
+            if isinstance(number, float) and abs(number) >= OVERFLOW[recipe.dtype]:
+                out.append(_diag(doc, _node_field(recipe, model, n, key), f"{n.type} `{n.name}`'s {key} {number:g} "
+                                 f"is beyond the range of the recipe's dtype ({_range(recipe)})", code="range",
+                                 expected=f"within ±{_range(recipe, True)}"))
         for param, init in (getattr(n.layer, "initializers", None) or {}).items():
             for key in ("value", "low", "high", "mean", "std", "gain"):
                 number = getattr(init, key, None)
