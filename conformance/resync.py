@@ -222,10 +222,6 @@ class Judge:
                                    float(res.loss), result=res, state=got)
         raise AssertionError("unreachable")
 
-    def worst_tracker(self) -> WorstStep:
-        """A WorstStep over this judge's steps (one per backend judged)."""
-        return WorstStep(self)
-
     def derived_worst(self, rs: ReferenceStep, verdict: StepVerdict) -> Check | None:
         """The worst check of a judged step under the derived rules (its verdict may have been settled by their
         lower bounds, whose ratios are only upper bounds): the margin a report states. Needs the verdict's

@@ -290,7 +290,7 @@ def run_compare(prep: Prepared, sessions: dict[str, Session], progress: Any = No
                 with blamed(n, t, "step from the reference's state"):
                     v = judge.judge(rs, sessions[n])
                 verdicts[n] = v
-                worst.setdefault(n, judge.worst_tracker()).offer(rs, v)
+                worst.setdefault(n, WorstStep(judge)).offer(rs, v)
                 if not v.ok:
                     result.failing_steps[n] = result.failing_steps.get(n, 0) + 1
                     if n not in result.first_divergence:

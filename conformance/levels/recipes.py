@@ -24,13 +24,13 @@ def _at(check: Check, step: int) -> Check:
 def checks(pair: Pair, steps: int | None = STEPS) -> list[Check]:
     """The predictions of the first batch, the worst check of the whole run, and at the first failing step
     every failing check (the run stops there, or where the reference stops on a non-finite step)."""
-    from lockstep.conformance.resync import Judge
+    from lockstep.conformance.resync import Judge, WorstStep
 
     out = predictions.checks(pair)
     pair.start()
     total = pair.prep.total_steps if steps is None else min(steps, pair.prep.total_steps)
     judge = Judge(pair.prep, pair.reference, pair.dtype)
-    worst = judge.worst_tracker()  # the margin under the derived bounds, not their lower bounds
+    worst = WorstStep(judge)  # the margin under the derived bounds, not their lower bounds
     for index in range(total):
         rs = judge.reference_step(index)
         verdict = judge.judge(rs, pair.actual, scratch=True)
