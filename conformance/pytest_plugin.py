@@ -688,6 +688,7 @@ def _check_report_folder(folder: Path) -> None:
     writable, and removed again if this made it. Unlike certify, `failures/` without a report.json beside it is
     accepted: the plugin writes failing cases in place as it finds them, so a first session stopped part-way leaves
     just that."""
+    from lockstep.errors import command_line
     from lockstep.runfolder import (
         FolderError,
         foreign_report_folder,
@@ -699,11 +700,12 @@ def _check_report_folder(folder: Path) -> None:
 
     made = missing_folders(folder)
     try:
-        if (folder / "report.json").is_file():  # and refuse_others: a run's report.json is not the plugin's
-            foreign_report_folder(folder, "pytest", "--lockstep-report")
-        elif folder.is_dir():
-            refuse_others(folder, "a certification's", "pytest", "--lockstep-report")
-        writable_folder(folder, "--lockstep-report", "pytest")
+        with command_line():  # pytest's own option, said as typed: --lockstep-report
+            if (folder / "report.json").is_file():  # and refuse_others: a run's report.json is not the plugin's
+                foreign_report_folder(folder, "pytest", "--lockstep-report")
+            elif folder.is_dir():
+                refuse_others(folder, "a certification's", "pytest", "--lockstep-report")
+            writable_folder(folder, "--lockstep-report", "pytest")
     except FolderError as exc:
         raise pytest.UsageError(str(exc).removeprefix("pytest: ")) from None
     finally:
