@@ -808,6 +808,19 @@ def test_an_epsilon_float32_holds_as_0_is_refused_in_a_float32_recipe(where: str
     assert not diags(text.replace("1.0e-300", "1.0e-44"))  # a subnormal, but not 0
 
 
+@pytest.mark.parametrize("optimizer, key", [("{type: adam, learning_rate: 0.1, beta2: 0.99999999}", "beta2"),
+                                            ("{type: adamw, learning_rate: 0.1, beta1: 0.99999998}", "beta1")])
+def test_an_adam_beta_float32_holds_as_1_is_refused_in_a_float32_recipe(optimizer: str, key: str) -> None:
+    """The TensorFlow adapter's Adam went NaN at step 1 (its bias-correction bridge divided by 1 − 1ᵗ = 0) and
+    Keras's own Adam never moved the weights; torch, correcting in Python's float64, trained on."""
+    text = RECIPE.replace("optimizer: {type: sgd, learning_rate: 0.1, momentum: 0.9}", f"optimizer: {optimizer}") \
+        .replace("seed: 0\n", "seed: 0\ndtype: float32\n")
+    d = one(text)
+    assert d.path == f"optimizer.{key}" and "is 1 in float32" in d.message, d.format()
+    assert not diags(text.replace("dtype: float32", "dtype: float64"))
+    assert not diags(text.replace("0.99999999", "0.99999997").replace("0.99999998", "0.99999997"))
+
+
 @pytest.mark.parametrize("init, key", [("{type: constant, value: 1.0e+39}", "value"),
                                        ("{type: uniform, low: -1.0e+300, high: 1.0}", "low"),
                                        ("{type: glorot_uniform, gain: 1.0e+300}", "gain")])

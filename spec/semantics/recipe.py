@@ -10,6 +10,7 @@ problems are reported there, and the checks against it are skipped when it is no
 from __future__ import annotations
 
 import math
+import struct
 from pathlib import Path
 
 from lockstep.spec import distribution, resources
@@ -63,6 +64,7 @@ def check_recipe(recipe: Recipe, doc: Located, *, base_dir: Path, model: Model |
         out.append(_diag(doc, ("optimizer", "centered"), "centered RMSprop needs `rho` > 0; with rho 0 the variance "
                          "estimate v − a² is g² − g² = 0, so every step divides the gradient by epsilon alone",
                          code="range"))
+    out.extend(_betas_at_one(recipe, doc))
     start = getattr(opt, "initial_accumulator_value", 0.0)
     if start >= OVERFLOW[recipe.dtype]:  # torch could not build its session ("cannot be converted to type float")
         out.append(_diag(doc, ("optimizer", "initial_accumulator_value"), f"Adagrad's accumulator would start at "
@@ -316,6 +318,23 @@ def _model_field(recipe: Recipe, *field: str | int) -> PathParts:
 
 def _node_field(recipe: Recipe, model: Model, n: Node, *field: str | int) -> PathParts:
     return _model_field(recipe, "layers" if model.layers is not None else "nodes", n.index, *field)
+
+
+def _betas_at_one(recipe: Recipe, doc: Located) -> list[Diagnostic]:
+    """An Adam β that float32 holds as 1 (0.99999999 in a float32 recipe): a float32 moving average with β = 1 never
+    takes in a gradient, and its bias correction 1 − βᵗ is 0. Keras's Adam then never moved the weights, and the
+    TensorFlow adapter's bridge of its bias correction divided by that 0 (NaN at step 1), while torch, which corrects
+    in Python's float64, trained on."""
+    if recipe.dtype != "float32" or recipe.optimizer.type not in ("adam", "adamw"):
+        return []
+    out = []
+    for key in ("beta1", "beta2"):
+        beta = getattr(recipe.optimizer, key)
+        if struct.unpack("f", struct.pack("f", beta))[0] == 1.0:
+            out.append(_diag(doc, ("optimizer", key), f"{key} {beta!r} is 1 in float32 (the nearest float32), so a "
+                             "float32 moving average never takes in a gradient and its bias correction 1 − βᵗ is 0",
+                             code="range", expected="at most 0.99999997 in a float32 recipe"))
+    return out
 
 
 def _vanishing_epsilons(recipe: Recipe, model: Model, graph: ModelGraph, doc: Located) -> list[Diagnostic]:
