@@ -150,6 +150,13 @@ class _BridgedAdamStep:
 
     def update_step(self, gradient, variable, learning_rate):
         lr, epsilon_hat = self._bridge(learning_rate, variable.dtype)
+        index = self._get_variable_index(variable)  # type: ignore[attr-defined]
+        # β = 0: the standard's moment is this step's g (or g²) itself. Keras writes m += (g - m)(1 - β), whose
+        # (g - m) + m loses a small g to cancellation after a large m (v = 0 for g² = 1e-4 after 1e6, float32;
+        # docs/conformance.md); from a cleared moment it is 0 + (g - 0)·1, g exactly.
+        for beta, moments in ((self.beta_1, self._momentums), (self.beta_2, self._velocities)):  # type: ignore[attr-defined]
+            if float(beta) == 0.0:
+                self.assign(moments[index], ops.zeros_like(moments[index]))  # type: ignore[attr-defined]
         epsilon = self.epsilon
         self.epsilon = epsilon_hat  # ε̂, read by Keras's update_step
         try:
