@@ -228,7 +228,7 @@ class Suite:
         """Validate the options as `lockstep certify` does and load the adapter; pytest.UsageError otherwise."""
         from lockstep.adapters.checked import AdapterError, adapter_code, adapter_devices, adapter_versions, describe
         from lockstep.adapters.registry import AdapterNotFound, get
-        from lockstep.conformance.results import LEVEL_NAMES, parse_levels
+        from lockstep.conformance.results import parse_levels
         from lockstep.conformance.suite import (
             DEFAULT_EXAMPLES,
             DEFAULT_SEED,
@@ -247,10 +247,9 @@ class Suite:
         name = str(opt("lockstep_adapter")).strip()
         home = Path.cwd()
         try:
-            levels = parse_levels(opt("lockstep_level"))
-        except ValueError:
-            raise pytest.UsageError(f"--lockstep-level {opt('lockstep_level')!r}: expected 1-5, level names "
-                                    f"({', '.join(LEVEL_NAMES)}) or `all`") from None
+            levels = parse_levels(opt("lockstep_level"), "--lockstep-level")
+        except ValueError as exc:
+            raise pytest.UsageError(str(exc)) from None
         dtypes = _split(opt("lockstep_dtype"))
         if not dtypes or any(d not in DTYPES for d in dtypes):
             raise pytest.UsageError(f"--lockstep-dtype: expected float32 and/or float64, got {opt('lockstep_dtype')!r}")

@@ -36,13 +36,14 @@ DEFAULT_LEVELS: tuple[int, ...] = (1, 2, 3, 4)
 """What `all` means: level 5 starts worker processes and is asked for by name or number."""
 
 
-def parse_levels(levels: str | int | Iterable[int | str]) -> tuple[int, ...]:
-    """Levels given as numbers or names (comma-separated text, or several), or `all`; ValueError otherwise.
-    One reading for `lockstep certify --level`, the Python API and the pytest plugin's `--lockstep-level`."""
+def parse_levels(levels: str | int | Iterable[int | str], flag: str = "--level") -> tuple[int, ...]:
+    """Levels given as numbers or names (comma-separated text, or several), or `all`; ValueError otherwise, naming
+    `flag`. One reading for `lockstep certify --level`, the Python API (`levels`) and the pytest plugin's
+    `--lockstep-level`."""
     items = [levels] if isinstance(levels, (str, int)) else list(levels)
     if any(isinstance(x, str) and x.strip().lower() == "all" for x in items):
         return DEFAULT_LEVELS
-    expected = f"--level {levels!r}: expected 1-5, level names ({', '.join(LEVEL_NAMES)}) or `all`"
+    expected = f"{flag} {levels!r}: expected 1-5, level names ({', '.join(LEVEL_NAMES)}) or `all`"
     out = set()
     for x in items:
         for part in (x.split(",") if isinstance(x, str) else [x]):

@@ -723,11 +723,9 @@ def _levels(levels: str | int | Iterable[int | str]) -> tuple[int, ...]:
                             f"{_got(levels)}")
     try:
         return parse_levels(level(levels) if not isinstance(levels, Iterable) or isinstance(levels, str)
-                            else [level(x) for x in levels])
-    except ValueError as exc:  # parse_levels says `--level`, as the command reads it
-        said = str(exc)
-        raise LockstepError(spelled("levels", "--level") + said.removeprefix("--level") if said.startswith("--level")
-                            else said) from None
+                            else [level(x) for x in levels], spelled("levels", "--level"))
+    except ValueError as exc:
+        raise LockstepError(str(exc)) from None
 
 
 def _names(value: str | Iterable[str] | None, name: str, flag: str) -> tuple[str, ...] | None:
