@@ -43,7 +43,7 @@ from lockstep.errors import LockstepError, command_line
 from lockstep.spec import atomic
 from lockstep.spec.diagnostics import escape_text
 from lockstep.spec.documents import Environment
-from lockstep.spec.files import NotRegularFileError, open_regular
+from lockstep.spec.files import NotRegularFileError, open_regular, read_json_file
 
 EXPORTERS = ("spec", "torch")
 WARMUP_RUNS = 20
@@ -259,12 +259,8 @@ def _refuse_another_recipe(p: Plan, name: str) -> None:
     """A folder that holds another recipe's deployment is not this one's to replace: `deploy/<environment>`, the
     default, took a second model's deployment without a word, as `lockstep run` never takes another run's folder.
     A redeployment of the same recipe replaces its own; an unreadable deploy.json is no deployment to keep."""
-    try:
-        with open_regular(p.out / "deploy.json") as fh:
-            raw = fh.read(MAX_RECORD_BYTES + 1)
-        earlier = json.loads(raw).get("recipe") if len(raw) <= MAX_RECORD_BYTES else None
-    except (OSError, NotRegularFileError, ValueError, RecursionError, AttributeError):
-        return
+    record = read_json_file(p.out / "deploy.json", MAX_RECORD_BYTES)
+    earlier = record.get("recipe") if isinstance(record, dict) else None
     if isinstance(earlier, str) and earlier != name:
         raise DeployError(f"--out {p.out} holds the deployment of the recipe `{escape_text(earlier)}` (deploy.json), "
                           f"and this is `{escape_text(name)}`; give another --out, or remove that folder first")

@@ -102,13 +102,9 @@ def foreign_report_folder(folder: Path, prog: str = "lockstep certify", flag: st
     flag = _argument(flag)
     report = folder / "report.json"
     if report.is_file():
-        from lockstep.spec.files import open_regular
+        from lockstep.spec.files import read_json_file
 
-        try:
-            with open_regular(report) as fh:  # swapped for a FIFO since is_file(): refused, not waited on
-                head = json.loads(fh.read()) if os.fstat(fh.fileno()).st_size <= 1 << 28 else None
-        except (OSError, ValueError, RecursionError):
-            head = None
+        head = read_json_file(report, 1 << 28)  # swapped for a FIFO since is_file(): refused, not waited on
         if not (isinstance(head, dict) and "certified" in head and "checks" in head):
             raise FolderError(f"{prog}: {flag} {_shown(folder)} holds a report.json that is not a certificate; "
                               f"choose another {flag} folder")

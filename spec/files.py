@@ -9,9 +9,10 @@ refused too, without blocking.
 
 from __future__ import annotations
 
+import json
 import os
 import stat
-from typing import IO
+from typing import IO, Any
 
 __all__ = ["OUTPUT_LOCK", "NotRegularFileError", "check_regular", "file_kind", "open_regular"]
 
@@ -68,3 +69,17 @@ def open_regular(path: str | os.PathLike[str]) -> IO[bytes]:
     except BaseException:
         os.close(fd)
         raise
+
+
+def read_json_file(path: str | os.PathLike[str], limit: int) -> Any:
+    """The JSON value of a regular file of at most `limit` bytes, or None where there is none to read: missing, a
+    FIFO (refused unread), too large, unreadable or not JSON. For the records another command left, which are
+    looked at, never trusted (a certification's report.json, a deployment's deploy.json)."""
+    try:
+        with open_regular(path) as fh:
+            if os.fstat(fh.fileno()).st_size > limit:
+                return None
+            raw = fh.read(limit + 1)
+        return json.loads(raw) if len(raw) <= limit else None
+    except (OSError, ValueError, RecursionError):
+        return None

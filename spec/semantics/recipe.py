@@ -73,7 +73,7 @@ def check_recipe(recipe: Recipe, doc: Located, *, base_dir: Path, model: Model |
     if model is not None:
         graph = build_graph(model)
         found = _check_against_model(recipe, model, graph, facts, n_train, doc)
-        found += _vanishing_epsilons(recipe, model, graph, doc) + _initializers_beyond(recipe, model, graph, doc)
+        found += _vanishing_epsilons(recipe, model, graph, doc) + _numbers_beyond(recipe, model, graph, doc)
         if model.weights is not None and recipe.dtype != "float64":  # its path is the model file's, from its folder
             named = isinstance(recipe.model, str)
             beyond = _weights_beyond(recipe, model, (base_dir / recipe.model).parent if named else base_dir)
@@ -352,10 +352,10 @@ def _vanishing_epsilons(recipe: Recipe, model: Model, graph: ModelGraph, doc: Lo
             for where, eps, whose in found if isinstance(eps, float) and 0 < eps <= FLOAT32_TINY / 2]
 
 
-def _initializers_beyond(recipe: Recipe, model: Model, graph: ModelGraph, doc: Located) -> list[Diagnostic]:
-    """An initializer's number that the recipe's dtype cannot hold (`constant: 1e39`, `gain: 1e300` in a float32
-    recipe): the run would start from ±inf weights and stop at its first step with a non-finite loss. A layer's
-    own constant likewise (leaky_relu's `negative_slope: 1e39`): torch could not convert it and its adapter
+def _numbers_beyond(recipe: Recipe, model: Model, graph: ModelGraph, doc: Located) -> list[Diagnostic]:
+    """A layer's number that the recipe's dtype cannot hold: an initializer's (`constant: 1e39`, `gain: 1e300` in a
+    float32 recipe), with which the run would start from ±inf weights and stop at its first step with a non-finite
+    loss, or the layer's own constant (leaky_relu's `negative_slope: 1e39`): torch could not convert it and its adapter
     raised, where the reference and TensorFlow stopped at a non-finite loss."""
     out = []
     for n in graph.nodes:
