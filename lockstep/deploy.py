@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from lockstep import __version__
-from lockstep.errors import LockstepError, command_line
+from lockstep.errors import LockstepError, spelled
 from lockstep.spec import atomic
 from lockstep.spec.diagnostics import escape_text
 from lockstep.spec.documents import Environment
@@ -130,6 +130,25 @@ class Result:
 
 
 # ------------------------------------------------------------------------------------------ planning
+def _arg(name: str) -> str:
+    """A deploy argument as a message names it: `--weights` on the command line, `weights` to a Python caller."""
+    return spelled(name, f"--{name}")
+
+
+def _give(name: str, value: str) -> str:
+    """An argument a message asks for: `--weights PATH` on the command line, `weights='PATH'` in Python."""
+    return spelled(f"{name}={value!r}", f"--{name} {value}")
+
+
+def _exporter(name: str) -> str:
+    return _give("exporter", name)
+
+
+def _give_checkpoint(run: Path) -> str:
+    """A run folder's checkpoint, as the fix for a run folder deploy cannot read."""
+    return _give("weights", f"{run}/checkpoints/step-XXXXXXXX.npz")
+
+
 def load_environment(path: str | Path) -> Environment:
     """The validated Environment document at `path` (DeployError with the diagnostics otherwise)."""
     from lockstep.spec.resolve import resolve_file
@@ -138,9 +157,9 @@ def load_environment(path: str | Path) -> Environment:
     try:  # a name too long for the OS: an OSError from is_file
         found, exists = path.is_file(), path.exists()
     except OSError as exc:
-        raise DeployError(f"--environment {path}: cannot read it ({exc.strerror or exc})") from None
+        raise DeployError(f"{_arg('environment')} {path}: cannot read it ({exc.strerror or exc})") from None
     if not found:
-        raise DeployError(f"--environment {path}: " + ("no such file" if not exists else "not a file"))
+        raise DeployError(f"{_arg('environment')} {path}: " + ("no such file" if not exists else "not a file"))
     resolved, diags = resolve_file(path)
     if diags:
         raise DeployError(f"{path}: the environment is not valid ({len(diags)} problem{'s' * (len(diags) > 1)})",
@@ -159,7 +178,7 @@ def _run_record(run: Path) -> dict[str, Any]:
         return {}
 
     def damaged(what: str) -> DeployError:
-        return DeployError(f"{path}: {what}; give the recipe and --weights {run}/checkpoints/step-XXXXXXXX.npz")
+        return DeployError(f"{path}: {what}; give the recipe and {_give_checkpoint(run)}")
 
     try:
         with open_regular(path) as fh:  # a FIFO is refused before it could block
@@ -201,7 +220,7 @@ def _run_overrides(run: Path, record: dict[str, Any]) -> tuple[list[str], int | 
         else:
             shown = repr(text) if len(repr(text)) <= 120 else repr(text)[:117] + "..."
             raise DeployError(f"{run / 'report.json'}: `overrides` holds {shown}, which is neither `--set KEY=VALUE` "
-                              f"nor `--seed N`; give the recipe and --weights {run}/checkpoints/step-XXXXXXXX.npz")
+                              f"nor `--seed N`; give the recipe and {_give_checkpoint(run)}")
     return sets, seed
 
 
@@ -221,7 +240,7 @@ def _run_recipe(run: Path, record: dict[str, Any]) -> tuple[Path, Path | None, s
     recorded = record.get("recipe_path")
     if recorded is not None and (not isinstance(recorded, str) or not recorded.strip() or "\0" in recorded):
         raise DeployError(f"{run / 'report.json'}: `recipe_path` is {recorded!r}, not a path; give the recipe and "
-                          f"--weights {run}/checkpoints/step-XXXXXXXX.npz")
+                          f"{_give_checkpoint(run)}")
     where = run / recorded if recorded else None  # `run` records it absolute; a relative one is from the folder
     if where is not None:
         _searchable(f"{run / 'report.json'}: `recipe_path` {recorded}", where)
@@ -239,7 +258,7 @@ def _run_recipe(run: Path, record: dict[str, Any]) -> tuple[Path, Path | None, s
         else:
             said = f"the run's recipe {where} {'is not a regular file' if where.exists() else 'no longer exists'}"
         return resolved, base, f"{said}: deploying the recipe the run trained, {resolved} (relative paths from {base})"
-    fix = (f"give the recipe and --weights {run}/checkpoints/step-XXXXXXXX.npz"
+    fix = (f"give the recipe and {_give_checkpoint(run)}"
            + (" (the recipe as the run trained it: deploy applies the run's "
               f"{', '.join(map(str, record['overrides']))} only to a run folder)"
               if isinstance(record.get("overrides"), list) and record["overrides"] else ""))
@@ -262,8 +281,9 @@ def _refuse_another_recipe(p: Plan, name: str) -> None:
     record = read_json_file(p.out / "deploy.json", MAX_RECORD_BYTES)
     earlier = record.get("recipe") if isinstance(record, dict) else None
     if isinstance(earlier, str) and earlier != name:
-        raise DeployError(f"--out {p.out} holds the deployment of the recipe `{escape_text(earlier)}` (deploy.json), "
-                          f"and this is `{escape_text(name)}`; give another --out, or remove that folder first")
+        raise DeployError(f"{_arg('out')} {p.out} holds the deployment of the recipe `{escape_text(earlier)}` "
+                          f"(deploy.json), and this is `{escape_text(name)}`; give another {_arg('out')}, or "
+                          "remove that folder first")
 
 
 def _resolved_base(path: Path) -> Path:
@@ -350,17 +370,18 @@ def plan(source: str | Path, environment: str | Path, *, weights: str | Path | N
     from lockstep.checkpoint import checkpoints
 
     if exporter not in EXPORTERS:
-        raise DeployError(f"--exporter {exporter!r}: expected one of {', '.join(EXPORTERS)}")
+        raise DeployError(f"{_arg('exporter')} {exporter!r}: expected one of {', '.join(EXPORTERS)}")
     if out is not None and not os.fsdecode(out).strip():  # an unset shell variable, never "the default" (as `run`)
-        raise DeployError("--out is empty; give a folder, or leave --out out for the default")
-    for flag, value in (("RECIPE_OR_RUN", source), ("--environment", environment), ("--weights", weights),
-                        ("--out", out)):
+        raise DeployError(f"{_arg('out')} is empty; give a folder, or "
+                          + spelled("pass out=None for the default", "leave --out out for the default"))
+    for flag, value in ((spelled("source", "RECIPE_OR_RUN"), source), (_arg("environment"), environment),
+                        (_arg("weights"), weights), (_arg("out"), out)):
         if value is not None and not os.fsdecode(value).strip():  # Path('') is '.', the current folder
             raise DeployError(f"{flag} is empty; give a path")
         if value is not None and "\0" in os.fsdecode(value):
             raise DeployError(f"{flag} contains a NUL character")
         if value is not None:
-            _searchable(f"{flag} {os.fsdecode(value)}" if flag != "RECIPE_OR_RUN" else os.fsdecode(value), value)
+            _searchable(f"{flag} {os.fsdecode(value)}" if value is not source else os.fsdecode(value), value)
     weights_given = weights is not None
     env_path = Path(environment)
     env = load_environment(env_path)
@@ -377,20 +398,20 @@ def plan(source: str | Path, environment: str | Path, *, weights: str | Path | N
             found = checkpoints(src / "checkpoints")  # the newest: a damaged one is named, not passed over
             if not found:
                 raise DeployError(f"{src}: no checkpoint in {src / 'checkpoints'} (a recipe without `checkpoint:` "
-                                  "writes none); give --weights")
+                                  f"writes none); give {_arg('weights')}")
             weights = found[-1]
     elif src.is_file():
         recipe_path = src
         if weights is None:
-            raise DeployError(f"{src}: a recipe needs --weights (a checkpoint `step-XXXXXXXX.npz` or an .npz of "
-                              "canonical parameters); or give the run folder it was trained into")
+            raise DeployError(f"{src}: a recipe needs {_arg('weights')} (a checkpoint `step-XXXXXXXX.npz` or an "
+                              ".npz of canonical parameters); or give the run folder it was trained into")
     elif src.exists():
         raise DeployError(f"{src}: not a regular file (a FIFO, device or socket); give a recipe file or a run folder")
     else:
         raise DeployError(f"{src}: no such recipe or run folder")
     weights_path = Path(weights)
     if not weights_path.is_file():
-        raise DeployError(f"--weights {weights_path}: " + ("no such file" if not weights_path.exists()
+        raise DeployError(f"{_arg('weights')} {weights_path}: " + ("no such file" if not weights_path.exists()
                                                             else "not a file"))
     name = env.metadata.name
     out_dir = Path(out) if out is not None else Path("deploy") / name
@@ -417,10 +438,11 @@ def check_target(env: Environment, exporter: str = "spec") -> None:
                           "on a machine with CUDA, or deploy to `device: cpu`")
     if exporter == "torch":
         if importlib.util.find_spec("torch") is None:
-            raise DeployError("--exporter torch needs torch, which is not installed; install lockstep-standard[torch]")
+            raise DeployError(f"{_exporter('torch')} needs torch, which is not installed; install "
+                              "lockstep-standard[torch]")
         if env.dtype == "float16":
-            raise DeployError("--exporter torch exports float32 and float64 (and int8 through float32); "
-                              "a float16 target takes the spec exporter (--exporter spec)")
+            raise DeployError(f"{_exporter('torch')} exports float32 and float64 (and int8 through float32); "
+                              f"a float16 target takes the spec exporter ({_exporter('spec')})")
     from lockstep.effective import max_threads
 
     if env.threads > max_threads():
@@ -438,20 +460,19 @@ def _check_out(out: Path, inputs: list[Path]) -> None:
     from lockstep.runfolder import FolderError, check_out_arg, check_outputs
 
     try:
-        with command_line():  # deploy says its arguments as flags, to a Python caller too (`give --weights`)
-            check_out_arg(str(out), "--out", prog="deploy")  # a name too long, a parent that cannot be searched
+        check_out_arg(str(out), "--out", prog="deploy")  # a name too long, a parent that cannot be searched
         _no_broken_link(out)
         if out.exists() and not out.is_dir():
-            raise DeployError(f"--out {out}: exists and is not a folder")
+            raise DeployError(f"{_arg('out')} {out}: exists and is not a folder")
         check_outputs(out, OUTPUTS, inputs, prog="deploy")
         for name in OUTPUTS:  # a pipe, a link or a folder where an output goes: said before any work, not after it
             kind = _not_a_file(out / name)
             if kind:
-                raise DeployError(f"--out {out}: {name} is {kind}, not a regular file: deploy replaces it; remove "
-                                  "it or choose another folder")
+                raise DeployError(f"{_arg('out')} {out}: {name} is {kind}, not a regular file: deploy replaces "
+                                  "it; remove it or choose another folder")
     except FolderError as exc:
-        raise DeployError(str(exc).removeprefix("deploy: ") if str(exc).startswith("deploy: --out ") else
-                          f"--out {out}: {str(exc).removeprefix('deploy: ')}") from None
+        raise DeployError(str(exc).removeprefix("deploy: ") if str(exc).startswith(f"deploy: {_arg('out')} ") else
+                          f"{_arg('out')} {out}: {str(exc).removeprefix('deploy: ')}") from None
 
 
 def _no_broken_link(out: Path) -> None:
@@ -469,9 +490,9 @@ def _no_broken_link(out: Path) -> None:
         except OSError:
             target = "?"
         loop = os.path.lexists(at.parent / target)
-        raise DeployError(f"--out {out}: {'it' if at == out else at} is a broken symbolic link (to {target!r}, "
+        raise DeployError(f"{_arg('out')} {out}: {'it' if at == out else at} is a broken symbolic link (to {target!r}, "
                           f"{'a loop of links' if loop else 'which does not exist'}); remove the link, "
-                          f"{'' if loop else 'make its target, '}or choose another --out")
+                          f"{'' if loop else 'make its target, '}or choose another {_arg('out')}")
 
 
 def _not_a_file(path: Path) -> str | None:
@@ -496,7 +517,7 @@ def claim_out(p: Plan) -> Any:
     try:
         folder = claim(p.out, outputs=OUTPUTS, mode="resume", prog="deploy")
     except FolderError as exc:  # said as every other refusal of deploy's: `lockstep deploy: --out DIR: ...`
-        raise DeployError(f"--out {p.out}: {str(exc).removeprefix('deploy: ')}") from None
+        raise DeployError(f"{_arg('out')} {p.out}: {str(exc).removeprefix('deploy: ')}") from None
     removed = remove_stale_temporaries(folder.path)
     if removed:
         p.notes.append(f"removed {len(removed)} temporary file{'s' * (len(removed) > 1)} that an interrupted deploy "
@@ -539,7 +560,7 @@ def load_weights(path: Path, prep: Any, said: str | None = None, *,
     messages name the file (`--weights PATH` unless deploy picked it from a run folder itself)."""
     from lockstep.checkpoint import CheckpointError, load_checkpoint
 
-    said = said or f"--weights {path}"
+    said = said or f"{_arg('weights')} {path}"
 
     expected = {**prep.graph.parameters(), **prep.graph.buffers()}
     info: dict[str, Any] = {"path": str(path)}
@@ -599,8 +620,9 @@ def _run_hint(weights: Path) -> str:
     if run is None or not ((run / "report.json").is_file() or (run / RESOLVED).is_file()):
         return ""
     held = f", which {run / RESOLVED} holds" if (run / RESOLVED).is_file() else ""
+    deploy_it = spelled(f"source={str(run)!r}, weights={str(weights)!r}", f"lockstep deploy {run} --weights {weights}")
     return (f"; a run given --set or --seed trained the recipe with them{held}: deploy the run folder instead "
-            f"(lockstep deploy {run} --weights {weights}), which deploys the recipe it trained")
+            f"({deploy_it}), which deploys the recipe it trained")
 
 
 def _npz_array(z: Any, key: str, said: str) -> np.ndarray:
@@ -804,7 +826,7 @@ def deploy(p: Plan, *, progress: Any = None) -> Result:
     prep = _prepare(p)
     _check_exporter(p, prep.model)
     picked = p.run_folder is not None and not p.weights_given  # the run's newest checkpoint, not the user's --weights
-    said = f"{p.weights_path} (the run's newest checkpoint; --weights deploys another)" if picked else None
+    said = f"{p.weights_path} (the run's newest checkpoint; {_arg('weights')} deploys another)" if picked else None
     hint = p.run_folder is None  # a recipe with a run's checkpoint: deploy the run folder (not said of one)
     try:
         params, weights_info = load_weights(p.weights_path, prep, said, run_hint=hint)
@@ -824,7 +846,7 @@ def deploy(p: Plan, *, progress: Any = None) -> Result:
     if p.run_folder is not None and not p.weights_given and weights_info.get("kind") == "checkpoint" and \
             weights_info.get("step") != prep.total_steps:
         raise DeployError(f"{p.weights_path}: the run stopped at step {weights_info.get('step')} of "
-                          f"{prep.total_steps} (no final checkpoint); give --weights to deploy it anyway")
+                          f"{prep.total_steps} (no final checkpoint); give {_arg('weights')} to deploy it anyway")
     _check_metrics(p, prep)
     _refuse_another_recipe(p, prep.recipe.metadata.name)
     say(f"exporting ({p.exporter} exporter, {env.dtype}, opset {env.opset})")
@@ -840,9 +862,9 @@ def deploy(p: Plan, *, progress: Any = None) -> Result:
         if isinstance(exc, UnsupportedConstruct):
             raise DeployError(f"cannot export to ONNX: layer type `{exc.construct}`: {exc.reason}", 1) from None
         if p.exporter == "torch":  # the framework's exporter, not the standard's: say which, and the way around it
-            raise DeployError(f"cannot export to ONNX: torch.onnx.export (--exporter torch) failed on this model in "
-                              f"{'float32' if env.dtype == 'int8' else env.dtype} at opset {env.opset}: "
-                              f"{type(exc).__name__}: {_one_line(exc)}; the spec exporter (--exporter spec, the "
+            raise DeployError(f"cannot export to ONNX: torch.onnx.export ({_exporter('torch')}) failed on this model "
+                              f"in {'float32' if env.dtype == 'int8' else env.dtype} at opset {env.opset}: "
+                              f"{type(exc).__name__}: {_one_line(exc)}; the spec exporter ({_exporter('spec')}, the "
                               "default) exports from the standard itself", 1) from None
         raise DeployError(f"cannot export to ONNX: {type(exc).__name__}: {exc}", 1) from None
     per_sample = int(np.prod(prep.data.x_eval.shape[1:])) * 8
@@ -881,16 +903,16 @@ def _check_exporter(p: Plan, model: Any) -> None:
             continue
         named = f"layer `{layer.name}`" if getattr(layer, "name", None) else f"layer {i}"
         if env.opset < 14:
-            raise DeployError(f"--exporter torch cannot export {named} (multi_head_attention) at opset {env.opset}: "
-                              "torch.onnx.export writes attention as scaled_dot_product_attention, which it exports "
-                              "from opset 14 on; give the Environment `opset: 14` or later, or deploy with the spec "
-                              "exporter (--exporter spec, the default)")
+            raise DeployError(f"{_exporter('torch')} cannot export {named} (multi_head_attention) at opset "
+                              f"{env.opset}: torch.onnx.export writes attention as scaled_dot_product_attention, "
+                              "which it exports from opset 14 on; give the Environment `opset: 14` or later, or deploy "
+                              f"with the spec exporter ({_exporter('spec')}, the default)")
         if dtype == "float64" and layer.causal and layer.rotary is None:
-            raise DeployError(f"--exporter torch cannot export {named} (multi_head_attention, causal: true) in "
+            raise DeployError(f"{_exporter('torch')} cannot export {named} (multi_head_attention, causal: true) in "
                               "float64: torch.onnx.export turns nn.MultiheadAttention's causal mask into a float64 "
                               "attn_mask, which its scaled_dot_product_attention export refuses (float32 and float16 "
-                              "only); deploy it with the spec exporter (--exporter spec, the default), which writes "
-                              "float64 attention, or to a float32 target")
+                              f"only); deploy it with the spec exporter ({_exporter('spec')}, the default), which "
+                              "writes float64 attention, or to a float32 target")
 
 
 def _prepare(p: Plan) -> Any:

@@ -96,6 +96,10 @@ def test_any_integer_type_is_range_checked_as_an_int(kind: type, value: int) -> 
     _refused(call, "steps must be at least 1, got 0" if value < 1 else "no such recipe file")
 
 
+_RECIPE = str(Path(__file__).resolve().parents[1] / "examples" / "digits-mlp" / "recipe.yaml")
+_ENVIRONMENT = str(Path(__file__).resolve().parents[1] / "examples" / "onnx-cpu.environment.yaml")
+
+
 @pytest.mark.parametrize("call, python, flag, command", [
     (lambda: lockstep.compare("r.yaml", steps=0), "steps must be at least 1, got 0", "--steps",
      ["compare", "r.yaml", "--steps", "0"]),
@@ -113,6 +117,17 @@ def test_any_integer_type_is_range_checked_as_an_int(kind: type, value: int) -> 
      ["run", "r.yaml", "--out", ""]),
     (lambda: lockstep.certify("reference", report=""), "report is empty; give a folder, or pass report=None",
      "--report", ["certify", "--report", ""]),
+    (lambda: lockstep.deploy(_RECIPE, _ENVIRONMENT), "a recipe needs weights (a checkpoint", "--weights",
+     ["deploy", _RECIPE, "--environment", _ENVIRONMENT]),
+    (lambda: lockstep.deploy(_RECIPE, _ENVIRONMENT, weights=_RECIPE, exporter="nope"),
+     "exporter 'nope': expected one of spec, torch", "--exporter",
+     ["deploy", _RECIPE, "--environment", _ENVIRONMENT, "--weights", _RECIPE, "--exporter", "nope"]),
+    (lambda: lockstep.deploy(_RECIPE, "no-such-environment.yaml", weights=_RECIPE),
+     "environment no-such-environment.yaml: no such file", "--environment",
+     ["deploy", _RECIPE, "--environment", "no-such-environment.yaml", "--weights", _RECIPE]),
+    (lambda: lockstep.deploy(_RECIPE, _ENVIRONMENT, weights="no-such-weights.npz"),
+     "weights no-such-weights.npz: no such file", "--weights",
+     ["deploy", _RECIPE, "--environment", _ENVIRONMENT, "--weights", "no-such-weights.npz"]),
 ])
 def test_a_python_caller_s_argument_is_named_by_its_keyword(call: Any, python: str, flag: str, command: list[str],
                                                             capsys: pytest.CaptureFixture[str]) -> None:
