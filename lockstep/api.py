@@ -534,7 +534,10 @@ def run(recipe: PathLike | Recipe, backend: str = "reference", out: PathLike | N
             raise LockstepError(f"--tensorboard: {why}")  # while the previous run (--overwrite) is still there
         folder.start()  # --overwrite removes the previous run's files now, not before the backend was built
         resolved = resolved_yaml(eff)
-        atomic.write_text(where / RESOLVED, resolved)
+        try:
+            atomic.write_text(where / RESOLVED, resolved)
+        except OSError as exc:  # a full disk before the first step: said as once training runs, exit 2
+            raise LockstepError(cannot_write(folder.shown, exc, started=False)) from None
         if which is not None:
             try:
                 stale = tb.event_files(where / tb.FOLDER)  # an earlier run's: replaced by the history resumed
@@ -984,8 +987,12 @@ def _certify(adapter: str | Adapter, name: str, *, workers: int, threads: int, a
         if out is not None and stage is not None:
             try:
                 files = reports.write_reports(cert, out, failures=stage / "failures", trash=stage / "previous")
-            except OSError as exc:
-                raise LockstepError(f"cannot write the report to {out}: {exc.strerror or exc}") from None
+            except OSError as exc:  # a full disk: the verdict still stands (error.result), only its files are lost
+                unwritten = LockstepError(f"cannot write the report to {out}: {exc.strerror or exc}; the folder "
+                                          "holds what it held before")
+                unwritten.result = Certificate.of(dataclasses.replace(cert, checks=[
+                    dataclasses.replace(c, failure_dir=None) for c in cert.checks]))  # no reproducer was kept
+                raise unwritten from None
         return Certificate.of(cert, out, files)  # absolute: they stay right whatever the caller's folder becomes
     finally:
         if stage is not None:

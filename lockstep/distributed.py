@@ -413,14 +413,18 @@ def _write_resolved(args: argparse.Namespace, out: Path) -> dict[str, Any] | int
     from lockstep import effective
     from lockstep.effective import RESOLVED, resolved_yaml
     from lockstep.errors import LockstepError
+    from lockstep.runfolder import cannot_write
     from lockstep.spec import atomic
 
     try:
         eff = effective.read(args.recipe, getattr(args, "overrides", None), getattr(args, "seed", None))
         text = resolved_yaml(eff)
         atomic.write_text(out / RESOLVED, text)
-    except (LockstepError, OSError) as exc:
-        _say(f"cannot write {out / RESOLVED}: {getattr(exc, 'strerror', None) or exc}")
+    except LockstepError as exc:
+        _say(f"cannot write {out / RESOLVED}: {exc}")
+        return 2
+    except OSError as exc:
+        _say(cannot_write(out, exc, started=False))
         return 2
     return {"overrides": [c.said for c in eff.changes],
             "recipe_resolved": {"file": RESOLVED, "sha256": hashlib.sha256(text.encode()).hexdigest()}}
@@ -753,7 +757,8 @@ def _wait(workers: list[Worker], out: Path) -> int:
         return first.proc.returncode
     _say(f"replica {first.rank} of {len(workers)} {why or _cause(first)}; the run stopped and the other replicas were "
          f"ended{_last_checkpoint(out)}")
-    return 1
+    # a replica that said it could not read or write (exit 2: a full disk) ends the run as one process would
+    return 2 if first.proc.returncode == 2 and not why else 1
 
 
 STOPPING = {int(getattr(signal, n)) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n)}

@@ -139,14 +139,22 @@ def said(path: Path) -> str:
         return str(path)
 
 
-def cannot_write(folder: Path, exc: OSError, *, report: bool = False) -> str:
+def cannot_write(folder: Path, exc: OSError, *, report: bool = False, started: bool = True) -> str:
     """What a run says when an output cannot be written (a full disk, a folder where report.json goes): the file,
-    the reason, and, mid-run, what is kept. One wording for one process and for data-parallel replicas."""
+    the reason, and, mid-run, what is kept. One wording for one process and for data-parallel replicas.
+    `started` False: before the first step (recipe.resolved.yaml), when there is nothing to keep yet."""
     at = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
     if report:
         return f"cannot write the report in {folder}{at}: {exc.strerror or exc}"
-    return (f"cannot write in {folder}{at}: {exc.strerror or exc}; the last complete checkpoint is kept (remove the "
-            "cause, then continue with --resume)")
+    if not started:
+        return f"cannot write in {folder}{at}: {exc.strerror or exc}; nothing was trained"
+    try:
+        kept = any(Path(folder, "checkpoints").glob("step-*.npz"))
+    except OSError:
+        kept = True
+    return (f"cannot write in {folder}{at}: {exc.strerror or exc}; "
+            + ("the last complete checkpoint is kept" if kept else "no checkpoint was written yet")
+            + " (remove the cause, then continue with --resume)")
 
 
 def check_out_arg(value: str | None, flag: str = "--out", prog: str = "lockstep",

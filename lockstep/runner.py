@@ -497,10 +497,12 @@ def train(prep: Prepared, session: Session, *, out: Path | None = None, resume: 
             history.append(record)
             lines.append(line)
             if log is not None:
-                log.write(line)
+                with atomic.naming(metrics_path):
+                    log.write(line)
             if writer and checkpointed:
                 if log is not None:
-                    log.flush()  # the log reaches the checkpoint's step before the checkpoint exists
+                    with atomic.naming(metrics_path):
+                        log.flush()  # the log reaches the checkpoint's step before the checkpoint exists
                 if guard is not None:
                     guard()
                 save_checkpoint(ckpt_dir, done, session, prep, r.checkpoint.keep, history="".join(lines), params=params,
@@ -516,7 +518,8 @@ def train(prep: Prepared, session: Session, *, out: Path | None = None, resume: 
     finally:
         result.eval_time = eval_time
         if log is not None:
-            log.close()
+            with atomic.naming(metrics_path):
+                log.close()
     if writer and not result.eval_metrics:  # resumed from the final checkpoint: nothing left to train
         last_eval = next((h["eval"] for h in reversed(history) if "eval" in h), None)
         result.eval_metrics = last_eval if last_eval is not None else evaluate(prep, session)

@@ -111,6 +111,15 @@ def _named(exc: OSError, path: Path) -> OSError:
     return exc if exc.errno is None else type(exc)(exc.errno, exc.strerror, str(path))
 
 
+@contextlib.contextmanager
+def naming(path: Path) -> Iterator[None]:
+    """An OSError inside is said of `path`: a full disk fails an open file's write() with no file name."""
+    try:
+        yield
+    except OSError as exc:
+        raise _named(exc, path) from None
+
+
 def _staged(path: Path, data: bytes) -> str:
     """`data` in an fsynced temporary beside `path`, with `path`'s permissions; its name."""
     _refuse_special(path)

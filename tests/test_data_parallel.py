@@ -347,6 +347,18 @@ def test_the_replica_a_signal_ended_is_named_not_the_one_that_lost_contact(tmp_p
     assert f"replica 1 of 2 (pid 101) was {name[stopped]}" in err, err
 
 
+def test_a_replica_that_could_not_write_ends_the_run_with_exit_2(tmp_path: Path, capsys) -> None:
+    """Rank 0 said "cannot write ... No space left on device" and exited 2; rank 1, having lost contact, ended
+    otherwise, and the run exited 1, the code of a failed run, where one process exits 2 on a full disk."""
+    from lockstep import distributed
+
+    workers = [distributed.Worker(0, _Proc(100, 2), None), distributed.Worker(1, _Proc(101, 1), None)]
+    assert distributed._wait(workers, tmp_path) == 2
+    assert "replica 0 of 2 (pid 100) exited with code 2" in capsys.readouterr().err
+    workers = [distributed.Worker(0, _Proc(100, 1), None), distributed.Worker(1, _Proc(101, -15), None)]
+    assert distributed._wait(workers, tmp_path) == 1  # a failed run (or a peer killed) is still 1
+
+
 def test_a_failed_replica_is_named_with_the_last_line_of_its_stderr(capsys) -> None:
     """The replicas' stderr goes to files with no name (a SIGKILLed launcher left `lockstep-replicas-*` folders in
     the temporary folder); the last line is read from the end, however much a replica printed before it."""

@@ -386,6 +386,61 @@ def test_disk_full_is_exit_2_and_the_outcome_is_said(tmp_path: Path, capsys, mon
     assert "Traceback" not in captured.err
 
 
+def test_a_disk_full_before_the_first_step_is_exit_2_not_an_internal_error(tmp_path: Path, capsys,
+                                                                           monkeypatch) -> None:
+    """recipe.resolved.yaml is written before training, outside the guard that says a full disk mid-run: a disk
+    with no room for it gave "internal error (OSError: ...)", exit 1."""
+    real = atomic.write_bytes
+
+    def full(path, data):
+        if Path(path).name == "recipe.resolved.yaml":
+            raise OSError(28, "No space left on device", str(path))
+        return real(path, data)
+
+    monkeypatch.setattr(atomic, "write_bytes", full)
+    out = tmp_path / "out"
+    assert _run(_recipe(tmp_path), out) == 2
+    err = capsys.readouterr().err
+    assert f"cannot write in {out} ({out / 'recipe.resolved.yaml'}): No space left on device; nothing was " \
+           "trained" in err, err
+    assert "internal error" not in err and not out.exists()
+
+
+class _FullAfter:
+    """metrics.jsonl opened for appending on a disk that fills after `room` lines: write() then fails, as a real
+    full disk's does, with no file name."""
+
+    def __init__(self, fh, room: int) -> None:
+        self.fh, self.room = fh, room
+
+    def write(self, text: str) -> int:
+        if self.room <= 0:
+            raise OSError(28, "No space left on device")
+        self.room -= 1
+        return self.fh.write(text)
+
+    def __getattr__(self, name: str):
+        return getattr(self.fh, name)
+
+
+@pytest.mark.parametrize("room, kept", [(5, "no checkpoint was written yet"),
+                                        (15, "the last complete checkpoint is kept")])
+def test_a_full_disk_mid_run_names_metrics_jsonl_and_what_is_kept(tmp_path: Path, capsys, monkeypatch,
+                                                                 room: int, kept: str) -> None:
+    """A write() to the open log fails with no file name ("cannot write in OUT: No space left on device"), and the
+    message said "the last complete checkpoint is kept" of a run that had written none. Resumed once there is
+    room, the run ends as one that was never stopped."""
+    out = tmp_path / "out"
+    monkeypatch.setattr(runner, "open", lambda *a, **k: _FullAfter(open(*a, **k), room), raising=False)
+    assert _run(_recipe(tmp_path), out) == 2
+    err = capsys.readouterr().err
+    assert f"cannot write in {out} ({out / 'metrics.jsonl'}): No space left on device; {kept} (remove the cause, " \
+           "then continue with --resume)" in err, err
+    monkeypatch.undo()
+    assert _run(_recipe(tmp_path), out, "--resume") == 0
+    assert _steps(out) == list(range(1, 21))
+
+
 def test_a_run_refused_by_its_backend_leaves_no_folder_behind(tmp_path: Path, capsys) -> None:
     out = tmp_path / "new"
     assert main(["run", str(_recipe(tmp_path)), "--out", str(out), "--backend", "nope", "--quiet"]) == 2

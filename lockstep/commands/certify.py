@@ -102,6 +102,9 @@ def run(args: argparse.Namespace) -> int:
         print(exc, file=sys.stderr)
         return 2
     except LockstepError as exc:
+        progress.close()
+        if isinstance(exc.result, api.Certificate):  # checked, but its report could not be written: say the verdict
+            print(report.summary_table(exc.result))
         print(f"lockstep certify: {escape_text(str(exc))}", file=sys.stderr)
         return exc.exit_code
     finally:

@@ -374,3 +374,26 @@ def test_an_adapter_s_controls_reach_no_report_or_terminal_raw() -> None:
         bad = sorted({hex(ord(c)) for c in text if c in "\x00\x1b\r\u202e\u2066"})
         assert not bad, f"{name} holds {bad}"
     assert "line one\nline two\tend" in markdown_report(cert)  # the message's own lines are kept in its block
+
+
+def test_a_report_that_cannot_be_written_still_says_the_verdict(tmp_path: Path, capsys, monkeypatch) -> None:
+    """On a full disk certify said only "cannot write the report" (exit 2): a failed certification's verdict and
+    its failing checks were lost with the files. They are printed, without pointing at reproducers never kept."""
+    from lockstep.cli import main
+    from lockstep.conformance import report
+
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(report, "write_reports", full)
+    out = tmp_path / "report"
+    code = main(["certify", "--adapter", "lockstep.conformance.mutants.adam_no_bias_correction:"
+                 "AdamNoBiasCorrectionAdapter", "--construct", "adam", "--level", "3", "--dtype", "float64",
+                 "--examples", "2", "--report", str(out), "-q"])
+    captured = capsys.readouterr()
+    assert code == 2, captured
+    assert "NOT CERTIFIED" in captured.out and "FAIL adam.updates.float64.cpu" in captured.out, captured.out
+    assert "→" not in captured.out and "failures/" not in captured.out, captured.out
+    assert f"cannot write the report to {out}: No space left on device; the folder holds what it held before" \
+        in captured.err, captured.err
+    assert not out.exists()
