@@ -181,7 +181,7 @@ class ReferenceAdapter(Adapter):
 
     def build(self, model: Model, *, dtype: str, device: str = "cpu", recipe: Recipe | None = None) -> Session:
         if device != "cpu":
-            raise UnsupportedConstruct(f"device:{device}", "the reference backend runs on the CPU only (--device cpu)")
+            raise UnsupportedConstruct(f"device:{device}", "the reference backend runs on the CPU only (device `cpu`)")
         if dtype not in ("float32", "float64"):
             raise UnsupportedConstruct(f"dtype:{dtype}", "the reference takes float32 or float64 recipes")
         return ReferenceSession(model, recipe, dtype)

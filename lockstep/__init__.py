@@ -41,7 +41,7 @@ _API = {
     "RunResult": "lockstep.api", "Certificate": "lockstep.certificate", "Diagnostics": "lockstep.api",
     "Provenance": "lockstep.api", "Location": "lockstep.api", "TrainingFailed": "lockstep.api",
     "Comparison": "lockstep.compare", "DeployResult": "lockstep.deploy:Result", "Migration": "lockstep.api",
-    "Diagnostic": "lockstep.spec.diagnostics", "LockstepError": "lockstep.errors",
+    "Diagnostic": "lockstep.spec.diagnostics", "LockstepError": "lockstep.errors", "list_adapters": "lockstep.api",
 }
 _CALLABLE_MODULES = {"compare", "deploy"}  # modules of the same name as an API function (see above)
 
@@ -55,6 +55,15 @@ class _CallableModule(types.ModuleType):
         from lockstep import api
 
         return getattr(api, self.__name__.rpartition(".")[2])(*args, **kwargs)
+
+    @property
+    def __signature__(self) -> Any:
+        """The API function's, for `help()`, `inspect.signature` and editors (`__call__` says `*args, **kwargs`)."""
+        import inspect
+
+        from lockstep import api
+
+        return inspect.signature(getattr(api, self.__name__.rpartition(".")[2]))
 
 
 class _Package(types.ModuleType):

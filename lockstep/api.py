@@ -88,6 +88,11 @@ def _paths(value: Any, name: str) -> list[str]:
     """One path or several (any iterable of them) as strs, each checked as `_path` does."""
     if isinstance(value, (str, os.PathLike)):
         return [_path(value, name)]
+    if type(value).__name__ in ("Recipe", "Model", "Environment") and hasattr(value, "model_dump"):
+        # a pydantic model iterates over its fields: the message said "got tuple ('apiVersion', ...)"
+        raise LockstepError(f"{name}: expected a path or a list of paths, got a loaded {type(value).__name__} "
+                            "(this reads documents from files: pass the file it came from, or write it with "
+                            "lockstep.dump first)")
     if isinstance(value, (bytes, bytearray, Mapping)) or not isinstance(value, Iterable):
         raise LockstepError(f"{name}: expected a path or a list of paths, got {_got(value)}")
     paths = [_path(v, name) for v in value]
@@ -98,7 +103,8 @@ def _paths(value: Any, name: str) -> list[str]:
 
 def _flag(value: Any, name: str) -> bool:
     """A yes/no argument as a bool: `overwrite="false"` is a true string, and took it to mean "replace the run"."""
-    if isinstance(value, bool) or type(value).__name__ == "bool_":  # NumPy's bool too, as a notebook computes it
+    numpy = sys.modules.get("numpy")  # NumPy's bool too, as a notebook computes it (numpy 2 names it `bool`)
+    if isinstance(value, bool) or (numpy is not None and isinstance(value, numpy.bool_)):
         return bool(value)
     raise LockstepError(f"{name}: expected True or False, got {_got(value)}")
 
@@ -166,13 +172,26 @@ _PROVENANCE: dict[int, tuple[weakref.ref[Any], Provenance]] = {}
 
 
 def _remember(doc: Any, prov: Provenance) -> None:
+    from lockstep.spec.documents import COPY_HOOKS
+
+    if _copy_provenance not in COPY_HOOKS:
+        COPY_HOOKS.append(_copy_provenance)
     key = id(doc)
     _PROVENANCE[key] = (weakref.ref(doc, lambda _ref, key=key: _PROVENANCE.pop(key, None)), prov)
 
 
+def _copy_provenance(original: Any, copied: Any) -> None:
+    """A copy of a loaded document (`recipe.model_copy(update={"seed": 5})`) keeps its original's file: its relative
+    paths resolved against the current folder ("model.yaml does not exist"), and dump wrote a copy that did not
+    load. Its lines are the file's, as those of a document changed in place are."""
+    prov = provenance(original)
+    if prov is not None:
+        _remember(copied, prov)
+
+
 def provenance(doc: Any) -> Provenance | None:
-    """Where `doc` (as returned by `load`) was read from; None for a document built in Python or copied. Kept
-    beside the document, not in it, so that a loaded document equals the same document built by hand."""
+    """Where `doc` (as returned by `load`, or a copy of it) was read from; None for a document built in Python.
+    Kept beside the document, not in it, so that a loaded document equals the same document built by hand."""
     entry = _PROVENANCE.get(id(doc))
     return entry[1] if entry is not None and entry[0]() is doc else None
 
@@ -286,10 +305,45 @@ def _document_data(doc: Document) -> dict[str, Any]:
     from lockstep.effective import ordered
 
     try:  # an assignment in Python is not validated: what it set is checked when the data is validated again
-        return ordered(doc.model_dump(mode="json", exclude_defaults=True, warnings=False))
+        data = ordered(doc.model_dump(mode="json", exclude_defaults=True, warnings=False))
     except PydanticSerializationError as exc:  # a value no file can hold (an object() assigned to a field)
         raise LockstepError(f"the {type(doc).__name__} holds a value no document can hold (assigned in Python?): "
                             f"{' '.join(str(exc).split())[:200]}") from None
+    _refuse_lone_surrogates(doc, type(doc).__name__)  # the object's own strings: model_dump replaces a key's
+    return data
+
+
+def _refuse_lone_surrogates(value: Any, where: str) -> None:
+    """A str with a lone surrogate (Python makes them of undecodable file names and arguments) is no Unicode text:
+    no file can hold it. YAML's writer raised UnicodeEncodeError, and a label key was silently replaced by U+FFFD."""
+    from lockstep.spec.diagnostics import escape_text, format_path
+
+    def bad(text: str) -> int | None:
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            return ord(text[exc.start])
+        return None
+
+    from pydantic import BaseModel
+
+    stack: list[tuple[tuple[Any, ...], Any]] = [((), value)]
+    while stack:
+        path, item = stack.pop()
+        if isinstance(item, BaseModel):
+            pairs: Any = [(k, getattr(item, k, None)) for k in type(item).model_fields]
+            pairs += list((item.model_extra or {}).items())
+        else:
+            pairs = item.items() if isinstance(item, dict) else enumerate(item) if isinstance(item, (list, tuple)) \
+                else ()
+        for key, child in pairs:
+            code = bad(key) if isinstance(key, str) else None
+            code = code if code is not None else bad(child) if isinstance(child, str) else None
+            if code is not None:
+                field = escape_text(format_path((*path, key)))
+                raise LockstepError(f"the {where}'s {field or 'document'}: not valid Unicode text (lone surrogate "
+                                    f"U+{code:04X}), which no document can hold (assigned in Python?)")
+            stack.append(((*path, key), child))
 
 
 def dump(doc: Document | Iterable[Document], path: PathLike | None = None) -> str:
@@ -440,8 +494,16 @@ class RunResult:
 
         pts = [(h["step"], h["eval"][name]) for h in self.history if name in (h.get("eval") or {})]
         if not pts and name not in self.metrics:
-            raise KeyError(f"no evaluation metric `{name}` in this run (it has {', '.join(self.metrics) or 'none'})")
+            raise UnknownMetric(f"no evaluation metric `{name}` in this run (it has "
+                                f"{', '.join(self.metrics) or 'none'})")
         return (np.array([p[0] for p in pts], dtype=np.int64), np.array([p[1] for p in pts], dtype=np.float64))
+
+
+class UnknownMetric(LockstepError, KeyError):
+    """`RunResult.metric` of a metric the run did not evaluate: a LockstepError as every problem the API names,
+    and a KeyError as a lookup by name is (`except KeyError` keeps working)."""
+
+    __str__ = Exception.__str__  # the sentence, not KeyError's quoted repr of it
 
 
 class TrainingFailed(LockstepError):
@@ -1069,8 +1131,9 @@ def _nothing_planned(options: Any) -> str:
         have = {s.construct: s.levels for s in SPECS}
         said = "; ".join(f"`{c}` has level{'s' * (len(have[c]) != 1)} {', '.join(map(str, have[c]))}"
                          if c in have else f"`{c}` is an example recipe (level 4)" for c in options.constructs)
-        return f"no check to run: --level {levels} with --construct {','.join(options.constructs)} ({said})"
-    return f"no check to run at --level {levels}"
+        return (f"no check to run: {spelled('levels', '--level')} {levels} with {spelled('constructs', '--construct')} "
+                f"{','.join(options.constructs)} ({said})")
+    return f"no check to run at {spelled('levels', '--level')} {levels}"
 
 
 # ============================================================================================ deploy
@@ -1192,6 +1255,7 @@ def migrate(paths: PathLike | Iterable[PathLike], *, check: bool = False, out: P
     # an explicitly empty --out is a mistake, never "in place"; an unusable --out fails before any file is read
     items = _paths(paths, "paths")
     check = _flag(check, "check")
+    on_file = _callable(on_file, "on_file", "a function taking a Migration")  # before any file is written
     check_out_arg(None if out is None else _path(out, "out"), "--out", "lockstep migrate")
     out_dir = None if out is None else Path(out)
     pairs, problems = _inputs(items)
@@ -1207,8 +1271,9 @@ def migrate(paths: PathLike | Iterable[PathLike], *, check: bool = False, out: P
             raise LockstepError(f"{f}: would be written to {target}, like another input; give the files one --out "
                                 "each")
         if out_dir is not None and target.resolve() == f.resolve():  # `migrate m --out m`: the input itself
-            raise LockstepError(f"lockstep migrate: --out {out_dir}: {f} would be written over itself; --out "
-                                "writes a copy elsewhere (leave --out out to migrate the files in place)")
+            out_arg, leave = spelled("out", "--out"), spelled("pass out=None", "leave --out out")
+            raise LockstepError(f"lockstep migrate: {out_arg} {out_dir}: {f} would be written over itself; {out_arg} "
+                                f"writes a copy elsewhere ({leave} to migrate the files in place)")
         targets[f] = target.resolve()
     made: list[Path] = []  # folders this call creates under --out: removed at the end if still empty
 

@@ -52,6 +52,7 @@ class Certificate(Certification):
         p = Path(path)
         try:
             p = p / "report.json" if p.is_dir() else p
+            where = Path(os.path.abspath(p.parent))  # as certify returns it: right whatever the folder becomes
             with open_regular(p) as fh:  # a FIFO is refused, not waited on forever
                 data = json.loads(fh.read().decode("utf-8"))
             return cls(adapter=data["adapter"], adapter_versions=data["adapter_versions"],
@@ -59,9 +60,17 @@ class Certificate(Certification):
                        examples=data["examples_per_check"], levels=sorted(int(k) for k in data["levels"]),
                        dtypes=data["dtypes"], devices=data["devices"], environment=data["environment"],
                        checks=[_check(c) for c in data["checks"]], seconds=float(data["seconds"]),
-                       report_dir=p.parent, files={"json": p})
+                       report_dir=where, files=_report_files(where, p))
         except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
             raise LockstepError(f"{p}: not a certification report ({type(exc).__name__}: {exc})") from None
+
+
+def _report_files(folder: Path, json_path: Path) -> dict[str, Path]:
+    """The report files beside a report.json, as certify lists them (the json given, the others where present)."""
+    from lockstep.conformance.report import REPORT_FILES
+
+    found = {kind: folder / name for kind, name in REPORT_FILES.items() if kind != "json" and (folder / name).is_file()}
+    return {"json": Path(os.path.abspath(json_path)), **found}
 
 
 def _number(v: Any) -> float:

@@ -35,7 +35,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from lockstep.runfolder import said
+from lockstep.errors import spelled
+from lockstep.runfolder import said, switch
 from lockstep.spec import atomic
 from lockstep.spec.files import NotRegularFileError, open_regular
 
@@ -503,8 +504,8 @@ def resume_point(folder: Path, *, recipe_hash: str, total_steps: int, layout: La
             ck = read_checkpoint(path, layout, recipe_hash)
         except ForeignCheckpoint as exc:
             raise ResumeRefused(f"{said(path)}: the checkpoint is from a different recipe (hash {str(exc)[:12]}, this "
-                                f"recipe {recipe_hash[:12]}); use another --out, or --overwrite to start "
-                                f"afresh") from None
+                                f"recipe {recipe_hash[:12]}); use another {spelled('out', '--out')}, or "
+                                f"{switch('--overwrite')} to start afresh") from None
         except CheckpointError as exc:
             warn(f"{said(path)}: unreadable checkpoint skipped: {exc.reason}")
             skipped.append(path)
@@ -515,7 +516,8 @@ def resume_point(folder: Path, *, recipe_hash: str, total_steps: int, layout: La
         if ck.data_hash is not None and data_hash is not None and ck.data_hash != data_hash:
             raise ResumeRefused(f"{said(path)}: the run's data file {data_file or ''} changed since step {ck.step} was "
                                 f"trained (SHA-256 {ck.data_hash[:12]} then, {data_hash[:12]} now): resuming would "
-                                "mix two datasets in one run; restore the file, or --overwrite to start afresh")
+                                f"mix two datasets in one run; restore the file, or {switch('--overwrite')} to start "
+                                "afresh")
         for bad in skipped:
             _set_aside(bad, warn)
         return ck

@@ -137,18 +137,30 @@ def plain(value: Any) -> Any:
         return value.tolist()
     if np is not None and isinstance(value, np.generic):
         value = value.item()
-    if isinstance(value, bool) or value is None or type(value) in (str, int, float):
+    if isinstance(value, str):
+        return _unicode(value)
+    if isinstance(value, bool) or value is None or type(value) in (int, float):
         return value
     if isinstance(value, numbers.Integral):
         return int(value)
     if isinstance(value, numbers.Real):
         return float(value)
     if isinstance(value, Mapping):
-        return {k: plain(v) for k, v in value.items()}
+        return {_unicode(k) if isinstance(k, str) else k: plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [plain(v) for v in value]
     raise TypeError(f"expected a value a YAML file can hold (null, true/false, a number, a string, a list or a "
                     f"mapping), got {got(value)}")  # an object() became the string "<object object at 0x...>"
+
+
+def _unicode(text: str) -> str:
+    """`text`, if a file can hold it: a lone surrogate (Python's stand-in for an undecodable byte of a file name or
+    argument) is no Unicode text, and failed deep inside as a UnicodeEncodeError (as the `KEY=VALUE` form says)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise TypeError(f"not valid Unicode text (lone surrogate U+{ord(text[exc.start]):04X})") from None
+    return text if type(text) is str else str(text)
 
 
 @dataclass

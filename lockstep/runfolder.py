@@ -225,6 +225,11 @@ def _argument(flag: str) -> str:
     return spelled(flag.removeprefix("--"), flag)
 
 
+def switch(flag: str) -> str:
+    """A yes/no flag a message asks for: `--overwrite` on the command line, `overwrite=True` to a Python caller."""
+    return spelled(f"{flag.removeprefix('--')}=True", flag)
+
+
 def _shown(path: Path) -> str:
     return str(path).encode("unicode_escape").decode("ascii") if not str(path).isprintable() else str(path)
 
@@ -540,8 +545,10 @@ def claim(folder: str | os.PathLike[str], *, outputs: Sequence[str], inputs: Ite
                 what = "another run" if ours else "files that are not from a Lockstep run"
                 raise FolderError(
                     f"{prog}: {_shown(path)} already holds {what} ({_listed(path, found)}); "
-                    + (hint or ("continue that run with --resume, replace it with --overwrite, or choose another "
-                                "--out" if ours else "choose another --out, or --overwrite to write beside them")))
+                    + (hint or (f"continue that run with {switch('--resume')}, replace it with "
+                                f"{switch('--overwrite')}, or choose another {_argument('--out')}" if ours else
+                                f"choose another {_argument('--out')}, or {switch('--overwrite')} to write beside "
+                                "them")))
         if mode == "overwrite":  # a folder where a command writes a file is someone's: never removed with its contents
             odd = [n for n in _own_files(path, outputs) if n not in FOLDER_OUTPUTS and (path / n).is_dir()
                    and not (path / n).is_symlink()]
@@ -575,10 +582,11 @@ def restart_problem(path: Path, outputs: Sequence[str], prog: str = "lockstep ru
     foreign = [n for n in found if n not in outputs]
     if not foreign and "report.json" not in found:
         return None
-    what, fix = (("files that are not from a Lockstep run", "choose another --out, or --overwrite to write beside "
-                  "them") if foreign else ("a finished run", "replace it with --overwrite, or choose another --out"))
-    return f"{prog}: --resume: nothing to resume in {_shown(path)} (no checkpoint), and it holds {what} " \
-           f"({_listed(path, found)}); {fix}"
+    out, overwrite = _argument("--out"), switch("--overwrite")
+    what, fix = (("files that are not from a Lockstep run", f"choose another {out}, or {overwrite} to write beside "
+                  "them") if foreign else ("a finished run", f"replace it with {overwrite}, or choose another {out}"))
+    return f"{prog}: {_argument('--resume')}: nothing to resume in {_shown(path)} (no checkpoint), and it holds " \
+           f"{what} ({_listed(path, found)}); {fix}"
 
 
 def resume_note(path: Path, checkpointed: bool, outputs: Sequence[str]) -> str | None:

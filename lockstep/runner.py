@@ -129,7 +129,7 @@ def prepare_loaded(recipe: Recipe, model: Model, base: Path, steps: int | None =
                    path: Path | None = None) -> Prepared:
     """`prepare_run` for a recipe already validated (the Python API's, with its overrides applied): its data
     and initial weights, relative paths resolved against `base`; `path` names the recipe in messages."""
-    path = path if path is not None else base / f"<recipe {recipe.metadata.name}>"
+    said = path if path is not None else base / f"<recipe {recipe.metadata.name}>"  # report.json: no file, null
     graph = build_graph(model)
     try:
         data = prepare(recipe, base, model.inputs[0].dtype, input_shape=tuple(model.inputs[0].shape),
@@ -144,7 +144,7 @@ def prepare_loaded(recipe: Recipe, model: Model, base: Path, steps: int | None =
         initial.update(loaded)
     total = data.total_steps(recipe.training)
     if total < 1:
-        raise RunError(f"{path}: the recipe trains for 0 steps")
+        raise RunError(f"{said}: the recipe trains for 0 steps")
     if steps is not None:
         total = min(total, steps)
     return Prepared(recipe, model, graph, data, initial, recipe_hash(recipe, model, digest), base, total, path,

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from collections.abc import Callable
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
@@ -28,6 +29,24 @@ class Document(Strict):
         "The spec version the document was written against (`lockstep/v1`); `lockstep migrate` rewrites documents of "
         "older versions."))
     metadata: Metadata = Field(description="The document's name, and free text and labels for people and tools.")
+
+    def __copy__(self) -> Any:
+        copied = super().__copy__()
+        for hook in COPY_HOOKS:
+            hook(self, copied)
+        return copied
+
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Any:
+        copied = super().__deepcopy__(memo)
+        for hook in COPY_HOOKS:
+            hook(self, copied)
+        return copied
+
+
+COPY_HOOKS: list[Callable[[Document, Document], None]] = []
+"""Called with (original, copy) for every copy of a document (`model_copy`, `copy.copy`, `copy.deepcopy`): the
+API keeps a loaded document's file beside it (`lockstep.provenance`), and a copy's relative paths (its model,
+data and weights) mean the same files as its original's."""
 
 
 # --------------------------------------------------------------------------------------------- Model

@@ -115,7 +115,8 @@ def test_load_returns_the_validated_document_and_where_it_was_written() -> None:
     line = next(i for i, t in enumerate(DIGITS.read_text().splitlines(), 1) if "learning_rate" in t)
     assert where.where("optimizer.learning_rate").line == line, where.where("optimizer.learning_rate")
     assert where.model is not None and where.model.metadata.name == "digits-mlp"  # model.yaml, resolved
-    assert lockstep.provenance(recipe.model_copy()) is None  # a copy is no longer the file's document
+    assert lockstep.provenance(recipe.model_copy()) is where  # a copy's relative paths mean the same files
+    assert lockstep.provenance(lockstep.spec.Recipe.model_validate(recipe.model_dump())) is None  # built anew
 
 
 def test_load_refuses_invalid_and_unreadable_files_with_the_cli_s_diagnostics(tmp_path: Path) -> None:

@@ -1,0 +1,136 @@
+"""The API's objects as a Python caller handles them (sweep J, 2026-12-06): copies of a loaded document, strings
+Python makes that no file can hold, NumPy's bool, results read back, and the names the package offers. Each was a
+raw exception, a silent change or a wrong answer before."""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from tests_support import tiny_recipe
+
+import lockstep
+
+ROOT = Path(__file__).resolve().parents[1]
+DIGITS = ROOT / "examples" / "digits-mlp" / "recipe.yaml"  # `model: model.yaml`, a file beside it
+INLINE = ROOT / "examples" / "inline-model" / "recipe.yaml"
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # nothing lands in the checkout
+
+
+@pytest.mark.parametrize("make_copy", [lambda r: r.model_copy(update={"seed": 5}), copy.copy, copy.deepcopy],
+                         ids=["model_copy", "copy", "deepcopy"])
+def test_a_copy_of_a_loaded_recipe_keeps_its_file(tmp_path: Path, make_copy) -> None:
+    """`recipe.model_copy(update=...)` is pydantic's way to change a copy; the copy lost the file it came from, so
+    its `model: model.yaml` was looked for in the current folder, and dump wrote a copy that did not load."""
+    recipe = lockstep.load(DIGITS)
+    changed = make_copy(recipe)
+    assert lockstep.provenance(changed) is not None
+    assert lockstep.provenance(changed).path == DIGITS
+    with pytest.raises(lockstep.LockstepError, match=r"names a file beside recipe\.yaml"):
+        lockstep.dump(changed, tmp_path / "out" / "copy.yaml")
+    assert not (tmp_path / "out" / "copy.yaml").exists()
+    result = lockstep.run(changed, out=tmp_path / "run", steps=2)
+    assert result.steps == 2 and result.recipe.seed == changed.seed
+
+
+@pytest.mark.parametrize("field, value, said", [
+    ("description", "caf\udce9", "metadata.description"),
+    ("labels", {"caf\udce9": "x"}, "metadata.labels.caf\\udce9"),
+])
+def test_a_lone_surrogate_in_a_document_built_in_python_is_refused_by_field(tmp_path: Path, field: str, value,
+                                                                            said: str) -> None:
+    """A str with a lone surrogate (an undecodable file name's stand-in) failed dump and run with a raw
+    UnicodeEncodeError, and a label key was silently replaced by U+FFFD."""
+    recipe = lockstep.load(INLINE)
+    setattr(recipe.metadata, field, value)
+    for call in (lambda: lockstep.dump(recipe), lambda: lockstep.run(recipe, out=tmp_path / "run", steps=1)):
+        with pytest.raises(lockstep.LockstepError) as exc:
+            call()
+        assert f"{said}: not valid Unicode text (lone surrogate U+DCE9)" in str(exc.value), str(exc.value)
+        assert exc.value.exit_code == 2
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("overrides", [{"metadata.description": "caf\udce9"},
+                                       {"metadata.labels": {"caf\udce9": "x"}}])
+def test_a_lone_surrogate_in_an_override_mapping_is_refused(tmp_path: Path, overrides: dict) -> None:
+    """The `KEY=VALUE` form said so already; the mapping form failed in the recipe's hash."""
+    with pytest.raises(lockstep.LockstepError, match=r"not valid Unicode text \(lone surrogate U\+DCE9\)"):
+        lockstep.run(INLINE, out=tmp_path / "run", steps=1, overrides=overrides)
+
+
+def test_numpy_bool_is_a_yes_or_no_and_a_loaded_document_is_named_as_such() -> None:
+    """NumPy 2 names its bool `bool`, so the check for `bool_` never matched ("expected True or False, got bool
+    np.True_"); a pydantic model iterates over its fields ("got tuple ('apiVersion', 'lockstep/v1')")."""
+    assert lockstep.migrate(DIGITS, check=np.bool_(True))[0].status == "current"
+    with pytest.raises(lockstep.LockstepError) as exc:
+        lockstep.validate(lockstep.load(INLINE))
+    assert "got a loaded Recipe (this reads documents from files" in str(exc.value), str(exc.value)
+
+
+def test_migrate_refuses_an_on_file_that_is_no_function_before_writing(tmp_path: Path) -> None:
+    """`on_file=5` raised TypeError after the first file had been written."""
+    old = tmp_path / "old.yaml"
+    old.write_text(INLINE.read_text().replace("apiVersion: lockstep/v1", "apiVersion: lockstep/v1alpha1"))
+    before = old.read_text()
+    with pytest.raises(lockstep.LockstepError, match="on_file: expected a function taking a Migration or None, "
+                                                     "got int 5"):
+        lockstep.migrate(old, on_file=5)
+    assert old.read_text() == before
+
+
+def test_an_unknown_metric_is_a_lockstep_error_and_a_key_error(tmp_path: Path) -> None:
+    result = lockstep.run(INLINE, out=tmp_path / "run", steps=2)
+    with pytest.raises(lockstep.LockstepError) as exc:
+        result.metric("nope")
+    assert isinstance(exc.value, KeyError)
+    assert str(exc.value).startswith("no evaluation metric `nope` in this run (it has "), str(exc.value)
+
+
+def test_a_recipe_built_in_python_records_no_file_in_report_json(tmp_path: Path) -> None:
+    """report.json's `recipe_path` was `<cwd>/<recipe tiny>`, a file that never existed."""
+    recipe = lockstep.load(INLINE)
+    built = type(recipe).model_validate(recipe.model_dump())  # the same recipe, made in Python
+    assert lockstep.provenance(built) is None
+    result = lockstep.run(built, out=tmp_path / "run", steps=2)
+    assert json.loads((result.folder / "report.json").read_text())["recipe_path"] is None
+    from_file = lockstep.run(INLINE, out=tmp_path / "file", steps=2)
+    assert from_file.report["recipe_path"] == str(INLINE)
+
+
+def test_certificate_read_gives_back_the_certificate(tmp_path: Path) -> None:
+    """report_dir came back relative, `files` held the json alone, and the seconds differed below a millisecond."""
+    cert = lockstep.certify("reference", levels=[1], constructs=["dense"], dtypes=["float64"], examples=2,
+                            report="cert")
+    assert lockstep.Certificate.read("cert/report.json") == cert
+    assert lockstep.Certificate.read("cert") == cert
+    assert set(cert.files) == {"json", "junit", "html", "markdown"}
+
+
+def test_the_package_offers_list_adapters_and_the_real_signatures() -> None:
+    assert "list_adapters" in lockstep.__all__
+    assert any(a.name == "reference" for a in lockstep.list_adapters())
+    assert "backends" in inspect.signature(lockstep.compare).parameters
+    assert "environment" in inspect.signature(lockstep.deploy).parameters
+
+
+@pytest.mark.parametrize("resume, words", [
+    (False, "choose another out, or overwrite=True to write beside them"),
+    (True, "resume: nothing to resume in busy (no checkpoint)"),
+])
+def test_a_busy_folder_is_refused_in_the_callers_words(tmp_path: Path, resume: bool, words: str) -> None:
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "notes.txt").write_text("mine")
+    recipe = tmp_path / "tiny.yaml"
+    recipe.write_text(tiny_recipe(steps=2))
+    with pytest.raises(lockstep.LockstepError) as exc:
+        lockstep.run(recipe, out="busy", resume=resume)
+    assert words in str(exc.value) and "--" not in str(exc.value), str(exc.value)
