@@ -407,6 +407,27 @@ def test_gelu_is_x_times_the_normal_cdf_to_float64_accuracy() -> None:
     np.testing.assert_allclose(yt, want_t, rtol=1e-15, atol=0)
 
 
+def test_elu_and_tanh_gelu_slopes_far_out_are_the_normative_values() -> None:
+    """Sweep L (2026-12-06): elu's slope was computed as y + α, which cancels to 0 below x ≈ -37 where the
+    normative αeˣ is 4e-18·α at -40; tanh-gelu's was NaN (0·∞ from x² in u′) for |x| ≥ 1.3e154, where it is
+    exactly 1 or 0."""
+    from lockstep.reference.layers import elu, gelu
+    from lockstep.spec.layers import ELU, GELU
+
+    x = np.array([-40.0, -30.0, -20.0, -1e-3, 0.0, 2.0])
+    layer = ELU(type="elu", alpha=1.5)
+    _, cache = elu.forward(layer, [x], {}, None)
+    slope = elu.backward(layer, np.ones_like(x), cache)[0][0]
+    want = [1.5 * math.exp(v) if v <= 0 else 1.0 for v in x]
+    np.testing.assert_allclose(slope, want, rtol=1e-15, atol=0)
+    x = np.array([1e155, -1e155, 1e300, -1e300, 1e103])
+    layer = GELU(type="gelu", approximate="tanh")
+    with np.errstate(all="raise"):  # and no warning on the way
+        y, cache = gelu.forward(layer, [x], {}, None)
+        slope = gelu.backward(layer, np.ones_like(x), cache)[0][0]
+    assert np.array_equal(slope, [1.0, 0.0, 1.0, 0.0, 1.0]) and np.array_equal(y, [1e155, 0.0, 1e300, 0.0, 1e103])
+
+
 def test_activations_at_extremes_stay_finite() -> None:
     x = np.array([[-800.0, -30.0, 0.0, 30.0, 800.0]])
     for kind in ("sigmoid", "silu", "elu", "tanh", "softmax", "log_softmax"):

@@ -1,4 +1,5 @@
-"""elu: y = x if x > 0 else α (e^x - 1); dy/dx = 1 if x > 0 else α e^x = y + α."""
+"""elu: y = x if x > 0 else α (e^x - 1); dy/dx = 1 if x > 0 else α e^x (computed so: y + α, the same value in
+exact arithmetic, cancels to 0 below x ≈ -37, where α e^x is still 1e-16 of α)."""
 
 from __future__ import annotations
 
@@ -13,18 +14,18 @@ from lockstep.spec.layers import ELU
 def forward(layer: ELU, inputs: list[np.ndarray], params: Params, ctx: ForwardContext) -> tuple[np.ndarray, Cache]:
     (x,) = inputs
     negative = layer.alpha * np.expm1(np.minimum(x, 0.0))  # expm1: exact near 0; min: no overflow for x > 0
-    return np.where(x > 0, x, negative), (x > 0, negative)
+    return np.where(x > 0, x, negative), (x > 0, negative, x)
 
 
 def backward(layer: ELU, grad_output: np.ndarray, cache: Cache) -> Gradients:
-    positive, negative = cache
-    return [grad_output * np.where(positive, 1.0, negative + layer.alpha)], {}
+    positive, _, x = cache
+    return [grad_output * np.where(positive, 1.0, layer.alpha * np.exp(np.minimum(x, 0.0)))], {}
 
 
 def magnitude(layer: ELU, inputs: list[np.ndarray], mags: Mags, params: Params, cache: Cache
               ) -> tuple[np.ndarray, Cache]:
     """x > 0: A_x;  x ≤ 0: max(α eˣ A_x, α(eˣ + 1)) (the local slope; eˣ − 1 cancels near 0)."""
-    positive, negative = cache
+    positive, negative, _ = cache
     ex = negative / layer.alpha + 1.0  # eˣ on the negative side
     own = np.where(positive, 0.0, layer.alpha * (ex + 1.0))
     a_y = activation(np.where(positive, 1.0, layer.alpha * ex), mags[0], own)
@@ -35,7 +36,7 @@ def magnitude_backward(layer: ELU, grad: np.ndarray, grad_mag: np.ndarray, cache
                        params: Params) -> Gradients:
     """x > 0: G.  x ≤ 0: f′ = α eˣ (from x: own α eˣ, error α eˣ·A_x) or y + α (from the result: own
     |y| + α, error A_y): m(f′) = max(α eˣ A_x, A_y, |y| + α), G_x = α eˣ G + |g|·m(f′)."""
-    positive, negative = cache
+    positive, negative, _ = cache
     a_x, ex, a_y = mag_cache
     slope = layer.alpha * ex
     m = np.maximum(np.maximum(slope * a_x, a_y), np.abs(negative) + layer.alpha)

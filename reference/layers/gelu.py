@@ -32,7 +32,8 @@ def normal_cdf(x: np.ndarray) -> np.ndarray:
 def forward(layer: GELU, inputs: list[np.ndarray], params: Params, ctx: ForwardContext) -> tuple[np.ndarray, Cache]:
     (x,) = inputs
     if layer.approximate == "tanh":
-        t = np.tanh(_SQRT_2_OVER_PI * (x + _A * x**3))
+        with np.errstate(over="ignore"):  # x³ beyond float64 for |x| > 5.6e102: tanh(±∞) = ±1, the limit
+            t = np.tanh(_SQRT_2_OVER_PI * (x + _A * x**3))
         return 0.5 * x * (1.0 + t), (x, t)
     cdf = normal_cdf(x)
     return x * cdf, (x, cdf)
@@ -42,12 +43,20 @@ def backward(layer: GELU, grad_output: np.ndarray, cache: Cache) -> Gradients:
     x, aux = cache
     if layer.approximate == "tanh":
         t = aux
-        du_dx = _SQRT_2_OVER_PI * (1.0 + 3.0 * _A * x**2)
-        return [grad_output * (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t**2) * du_dx)], {}
+        return [grad_output * (0.5 * (1.0 + t) + _tanh_tail(x, t))], {}
     cdf = aux
     pdf = np.exp(-0.5 * x**2) / math.sqrt(2.0 * math.pi)
     return [grad_output * (cdf + x * pdf)], {}
 
+
+
+def _tanh_tail(x: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """½x(1 − t²)u′ of the tanh form's derivative; 0 where 1 − t² is 0 (|x| beyond about 10), where x² in u′
+    overflows for |x| ≥ 1.3e154 and 0·∞ made the gradient NaN of an input whose slope is exactly 0 or 1."""
+    sech2 = 1.0 - t**2
+    with np.errstate(over="ignore", invalid="ignore"):
+        tail = 0.5 * x * sech2 * (_SQRT_2_OVER_PI * (1.0 + 3.0 * _A * x**2))
+    return np.where(sech2 == 0.0, 0.0, tail)
 
 
 def _slope(layer: GELU, x: np.ndarray, aux: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
