@@ -975,7 +975,9 @@ def _run_checks(p: Plan, prep: Any, params: dict[str, np.ndarray], weights_info:
     x, y = prep.data.x_eval, prep.data.y_eval
     ref_session = ReferenceAdapter().build(prep.model, dtype="float64")
     ref_session.set_parameters(params)
-    reference = np.concatenate([ref_session.forward(x[i:i + 4096]) for i in range(0, len(x), 4096)])
+    with np.errstate(all="ignore"):  # said below, by sample, not as NumPy's RuntimeWarning
+        reference = np.concatenate([ref_session.forward(x[i:i + 4096]) for i in range(0, len(x), 4096)])
+    _refuse_non_finite_reference(p.weights_path, reference)
     checks: list[Check] = []
     tol = env.tolerance
     rule = Tolerance(tol.rtol, tol.atol) if tol is not None else None
@@ -1073,6 +1075,20 @@ def _unmeasured(name: str, why: str, out: np.ndarray, expected: np.ndarray, rtol
     at = tuple(int(i) for i in bad[0])
     return Check("predictions", name, False, str(float(out[at])), atol + rtol * abs(float(expected[at])), None,
                  details={**details, "message": f"{name}: {why}"})
+
+
+def _refuse_non_finite_reference(weights: Path, reference: np.ndarray) -> None:
+    """Where the float64 reference predicts NaN or ±inf with these weights (a negative batch-norm running_var, a
+    weight near float64's limit), any deployed value passed there (the check's "beyond the dtype" rule): a model
+    predicting NaN everywhere deployed with margin ×∞. There is nothing to check a deployment against."""
+    bad = np.argwhere(~np.isfinite(reference))
+    if bad.size:
+        at = tuple(int(i) for i in bad[0])
+        raise DeployError(f"{weights}: the float64 reference predicts {float(reference[at])} with these weights "
+                          f"(sample {at[0]} of the validation split, output {list(at[1:])}; {len(bad)} of "
+                          f"{reference.size} values are not finite), so there is nothing to check the deployment "
+                          "against; the weights are not a working model (a negative batch-norm running_var, or "
+                          "values near float64's limits?)")
 
 
 def _check_meaningful(env_path: Path, rtol: float, atol: float, reference: np.ndarray) -> None:

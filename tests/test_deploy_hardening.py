@@ -552,3 +552,51 @@ def test_calibration_beyond_the_training_split_is_noted(runs: dict[str, Path], e
     assert code in (0, 1), err
     report = json.loads((tmp_path / "d" / "deploy.json").read_text())
     assert any("calibration used all" in n and "asks 1000000000" in n for n in report["notes"]), report["notes"]
+
+
+NAN_BN = """apiVersion: lockstep/v1
+kind: Recipe
+metadata: {name: nan-bn}
+model:
+  apiVersion: lockstep/v1
+  kind: Model
+  metadata: {name: nan-bn}
+  inputs:
+    - {name: x, shape: [8]}
+  layers:
+    - {type: dense, name: hidden, units: 4}
+    - {type: batch_norm, name: bn}
+    - {type: dense, name: out, units: 3}
+seed: 1
+dtype: float32
+data:
+  source: {type: synthetic_classification, num_samples: 120, shape: [8], num_classes: 3}
+  split: {validation: 0.25}
+  batch_size: 16
+loss: {type: sparse_categorical_crossentropy, from_logits: true}
+optimizer: {type: sgd, learning_rate: 0.1}
+training: {steps: 2}
+checkpoint: {every: 2}
+"""
+
+
+def test_weights_whose_reference_predicts_nan_are_refused_not_passed(tmp_path: Path, env: Path, capsys) -> None:
+    """Sweep K (2026-12-06): a negative batch-norm running_var (finite, so the weights loaded) made the float64
+    reference predict NaN, where the check accepts any value (the "beyond the dtype" rule): a model predicting
+    NaN everywhere deployed with "predictions ... ×∞ ok", verdict PASS, exit 0."""
+    from lockstep.checkpoint import load_checkpoint
+
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(NAN_BN)
+    assert main(["run", str(recipe), "--out", str(tmp_path / "run"), "--quiet"]) == 0
+    _, arrays, _ = load_checkpoint(tmp_path / "run" / "checkpoints" / "step-00000002.npz")
+    weights = {k: np.asarray(v, dtype=np.float64) for k, v in arrays.items()}
+    weights["bn.running_var"] = np.array([-1.0, 1.0, 1.0, 1.0])
+    np.savez(tmp_path / "negvar.npz", **weights)
+    out = tmp_path / "dep"
+    code = main(["deploy", str(recipe), "--weights", str(tmp_path / "negvar.npz"), "--environment", str(env),
+                 "--out", str(out), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "the float64 reference predicts nan with these weights (sample 0 of the validation split" in err, err
+    assert "RuntimeWarning" not in err and "Traceback" not in err and not out.exists()

@@ -3,7 +3,9 @@
 Symmetric padding up to half the window: native `count_include_pad=False`. Otherwise (the standard's
 'same' with its odd element at the end, or larger explicit pads) `PaddedAvgPool2d`: the native window
 *sum* (`divisor_override=1`) of the zero-padded input divided by the number of in-bounds positions of
-each window, computed once at build time.
+each window, computed once at build time. TorchScript's ONNX export drops `divisor_override` (it writes an
+AveragePool, then the division: every value divided twice, 4× too small for a 2×2 window), so under
+`torch.onnx.export` the window sum is written as the window mean times the window's size, which it exports.
 """
 
 from __future__ import annotations
@@ -28,7 +30,11 @@ class PaddedAvgPool2d(nn.AvgPool2d):
         self.register_buffer("count", super().forward(ones)[0], persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return super().forward(F.pad(x, self.pre_pad)) / self.count
+        padded = F.pad(x, self.pre_pad)
+        if torch.onnx.is_in_onnx_export():  # deploy's --exporter torch: a sum its AveragePool export keeps
+            size = self.kernel_size[0] * self.kernel_size[1]  # type: ignore[index]
+            return F.avg_pool2d(padded, self.kernel_size, self.stride) * size / self.count
+        return super().forward(padded) / self.count
 
 
 def build(layer: AvgPool2d, shapes: list[Shape], dtype: torch.dtype) -> nn.Module:
