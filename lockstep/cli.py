@@ -253,6 +253,19 @@ class _WatchedOutput:
         return getattr(self.inner, name)
 
 
+def _stopped_by(exc: BaseException) -> KeyboardInterrupt | None:
+    """The Ctrl-C or SIGTERM (a KeyboardInterrupt) that caused `exc`, where a library caught it and raised its own
+    error from it; None when none did."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, KeyboardInterrupt):
+            return cause
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return None
+
+
 def _main(argv: list[str] | None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(command_of(argv))
@@ -270,6 +283,9 @@ def _main(argv: list[str] | None) -> int:
     try:
         return int(module.run(args))
     except Exception as exc:  # a bug (in Lockstep or an adapter), not bad input: one line, the traceback on request
+        stopped = _stopped_by(exc)
+        if stopped is not None:  # Ctrl-C or SIGTERM inside a library that wrapped it ("ImportError: initialization
+            raise stopped from None  # failed" of onnxruntime's import): the signal, said as such (130, 143)
         if exc is getattr(sys.stdout, "failed", None) or os.environ.get("LOCKSTEP_DEBUG"):
             raise  # standard output's own error (full, closed) is main's to say
         from lockstep.errors import internal_error

@@ -212,3 +212,26 @@ def test_certify_report_is_checked_before_the_adapter_loads(value: str, message:
     assert main(["certify", "--adapter", "no-such-adapter", "--report", report, "--quiet"]) == 2
     err = capsys.readouterr().err
     assert message in err and "unknown adapter" not in err and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize("signal_error, code, said", [("Terminated", 143, "terminated"),
+                                                      ("KeyboardInterrupt", 130, "interrupted")])
+def test_a_signal_a_library_wrapped_is_said_as_the_signal(monkeypatch, capsys, signal_error: str, code: int,
+                                                          said: str) -> None:
+    """Sweep K (2026-12-06): a SIGTERM inside `import onnxruntime` came out as "internal error (ImportError:
+    initialization failed) ... please report it", exit 1: onnxruntime's __init__ raises its own error from it."""
+    from lockstep import cli
+    from lockstep.commands import schema
+
+    stop = cli.Terminated(15) if signal_error == "Terminated" else KeyboardInterrupt()
+
+    def wrapped(args):
+        try:
+            raise stop
+        except KeyboardInterrupt as exc:
+            raise ImportError("initialization failed") from exc
+
+    monkeypatch.setattr(schema, "run", wrapped)
+    assert cli.main(["schema"]) == code
+    err = capsys.readouterr().err
+    assert err.strip() == said, err
