@@ -2,7 +2,10 @@
 
 global_norm:  ‖g‖ = √(Σ_params Σ_i g_i²) over all parameters together, the true norm: where the sum of
               squares overflows but ‖g‖ does not (float32 gradients whose norm is above 2^64, float64 above
-              2^512), it is computed on the gradients scaled by a power of two (exact) and scaled back;
+              2^512), or underflows into the subnormals or to 0 although ‖g‖ does not (float64 gradients all
+              below about 2^-500; float32 gradients square in float64 here, but an adapter summing them in
+              float32 meets this below 2^-60), it is computed on the gradients scaled by a power of two (exact)
+              and scaled back;
               g ← g · min(1, max_norm / ‖g‖), no ε (torch adds 1e-6 to ‖g‖; tf.clip_by_global_norm does
               not). ‖g‖ = 0 leaves g as is; a non-finite ‖g‖ makes every gradient NaN, as
               tf.clip_by_global_norm does, so the failure surfaces instead of hiding as a zero step.
@@ -22,18 +25,26 @@ from lockstep.spec.schedules import ClipGlobalNorm, ClipValue, GradientClipping
 Arrays = dict[str, np.ndarray]
 
 
+SMALL_SQUARES = 2.0 ** -1000
+"""A float64 sum of squares below this may hold squares that lost bits as subnormals (or vanished): ‖g‖ is then
+computed on the gradients scaled up (`scaled_norm`), as an overflowing sum is on them scaled down."""
+
+
 def global_norm(grads: Arrays) -> float:
     """‖g‖₂ over every gradient together, accumulated in float64; inf only where ‖g‖ itself is not finite."""
-    with np.errstate(over="ignore", invalid="ignore"):
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
         total = sum(float(np.sum(np.square(g, dtype=np.float64))) for g in grads.values())
-        if math.isfinite(total) or not all(np.all(np.isfinite(g)) for g in grads.values()):
+        if math.isfinite(total) and total >= SMALL_SQUARES:
             return math.sqrt(total)
-        return scaled_norm(grads)
+        if not math.isfinite(total) and not all(np.all(np.isfinite(g)) for g in grads.values()):
+            return math.sqrt(total)
+        return scaled_norm(grads)  # overflowed, or small (0 stays 0)
 
 
 def scaled_norm(grads: Arrays) -> float:
-    """‖g‖₂ of finite gradients whose sum of squares overflows: √(Σ (g·2⁻ᵉ)²)·2ᵉ with 2ᵉ above the largest |g|
-    (the scalings are exact, so only the sum's and the root's roundings remain, as in the plain form)."""
+    """‖g‖₂ of finite gradients whose sum of squares overflows or underflows: √(Σ (g·2⁻ᵉ)²)·2ᵉ with 2ᵉ just above
+    the largest |g| (the scalings are exact, so only the sum's and the root's roundings remain, as in the plain
+    form); 0 for gradients that are all 0."""
     top = max((float(np.max(np.abs(g))) for g in grads.values() if np.size(g)), default=0.0)
     e = math.frexp(top)[1]
     with np.errstate(under="ignore"):

@@ -37,12 +37,17 @@ def backend(request: pytest.FixtureRequest) -> str:
     return import_framework(request.param)
 
 
+TINY_EXPONENT = {"float32": -100, "float64": -1000}  # 2^this times N(0, 1): squares far below the dtype, values
+# still normal (TensorFlow flushes subnormals to 0)
+
+
 @st.composite
-def gradients(draw, dtype: str) -> list[np.ndarray]:
+def gradients(draw, dtype: str, tiny: bool = False) -> list[np.ndarray]:
     """One to three gradients of N(0, 1) values times 2^k, k from ordinary to the sum-of-squares overflow and
-    up to where the norm itself is near the dtype's limit."""
+    up to where the norm itself is near the dtype's limit; `tiny`: k from TINY_EXPONENT, where the squares
+    underflow, up to ordinary."""
     top = SQRT_MAX_EXPONENT[dtype]
-    k = draw(st.integers(0, 2 * top - 8), label="k")
+    k = draw(st.integers(TINY_EXPONENT[dtype], 0) if tiny else st.integers(0, 2 * top - 8), label="k")
     seed = draw(st.integers(0, 2**32 - 1), label="seed")
     rng = np.random.default_rng(seed)
     sizes = draw(st.lists(st.integers(1, 20), min_size=1, max_size=3), label="sizes")
@@ -64,8 +69,20 @@ def test_reference_norm_scales_exactly_and_overflows_only_beyond_float64(grads: 
         scaled = global_norm({k: np.ldexp(g, e) for k, g in named.items()})
     expected = math.ldexp(base, e) if math.frexp(base)[1] + e <= 1024 else math.inf
     assert math.isfinite(base), f"norm {base} of finite float64 gradients below 2^1016"
-    if math.isfinite(expected) and expected > 1e-290:
+    if math.isfinite(expected):  # and where the squares underflow (sweep L: ‖[3e-170, 4e-170]‖ was 0)
         assert scaled == pytest.approx(expected, rel=1e-14), f"‖g·2^{e}‖ = {scaled}, ‖g‖·2^{e} = {expected}"
+
+
+def test_reference_clips_gradients_whose_squares_underflow_to_the_threshold() -> None:
+    """v1-semantics: ‖g‖ is the true norm and ‖g‖ > c lands on c; the squares of [3e-170, 4e-170] are 0 in
+    float64, so ‖g‖ was 0 and nothing was clipped (sweep L)."""
+    from lockstep.reference.clipping import clip
+    from lockstep.spec.schedules import ClipGlobalNorm
+
+    clipped, norm = clip({"a": np.array([3e-170, 4e-170])}, ClipGlobalNorm(type="global_norm", max_norm=1e-171))
+    assert norm == pytest.approx(5e-170, rel=1e-15)
+    np.testing.assert_allclose(clipped["a"], [6e-172, 8e-172], rtol=1e-15)
+    assert global_norm({"a": np.zeros(3)}) == 0.0
 
 
 def test_reference_norm_of_non_finite_gradients_is_non_finite() -> None:
@@ -84,8 +101,8 @@ def _adapter_norm(backend: str, grads: list[np.ndarray], mode: str) -> tuple[flo
         from lockstep.adapters.torch import clipping
 
         ts = [torch.from_numpy(g.copy()) for g in grads]
-        native = float(clipping.total_norm(ts))
-        return (float(clipping.scaled_norm(ts)) if not math.isfinite(native) else native), native
+        norm = clipping.total_norm(ts)
+        return clipping.true_norm(ts, norm, float(norm))[1], float(norm)
     import tensorflow as tf
 
     from lockstep.adapters.tensorflow import clipping
@@ -98,17 +115,18 @@ def _adapter_norm(backend: str, grads: list[np.ndarray], mode: str) -> tuple[flo
     return float(clipping.global_norm(ts)), native
 
 
-def _check_norms(backend: str, dtype: str, mode: str) -> None:
+def _check_norms(backend: str, dtype: str, mode: str, tiny: bool = False) -> None:
     limit = float(np.finfo(dtype).max)
     eps = float(np.finfo(dtype).eps)
+    small = {"float32": 2.0 ** -60, "float64": 2.0 ** -500}[dtype]  # the adapters' SMALL_NORM
 
     @settings(max_examples=40, derandomize=True, deadline=None)
-    @given(grads=gradients(dtype))
+    @given(grads=gradients(dtype, tiny))
     def run(grads: list[np.ndarray]) -> None:
         got, native = _adapter_norm(backend, grads, mode)
         true = _true_norm(grads)
         n = sum(g.size for g in grads)
-        if math.isfinite(native):  # where the framework's norm does not overflow it is used as it is
+        if math.isfinite(native) and native >= small:  # where the framework's norm holds, it is used as it is
             assert got == native, f"{got} is not the native norm {native}"
         if true < limit * (1 - 4 * n * eps):
             assert math.isfinite(got), f"{dtype} norm {got}, true {true} (the dtype holds it)"
@@ -122,6 +140,23 @@ def _check_norms(backend: str, dtype: str, mode: str) -> None:
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_adapter_norm_is_the_true_norm_where_the_dtype_holds_it(backend: str, dtype: str) -> None:
     _check_norms(backend, dtype, "eager")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("mode", ["eager", "graph"])
+def test_adapter_norm_of_gradients_whose_squares_underflow_is_the_true_norm(backend: str, dtype: str,
+                                                                           mode: str) -> None:
+    """Sweep L (2026-12-06): the standard's norm is the true one at the small end too; torch and TensorFlow sum
+    the squares in the gradients' dtype, where float32 gradients below 2^-63 square into the subnormals (0 below
+    2^-75; TensorFlow flushes them), and float64 ones below 2^-511: ‖[3e-170, 4e-170]‖ was 0 (and clipped
+    nothing), here and in the reference. Each now takes it again scaled, as where the squares overflow."""
+    if backend == "torch" and mode == "graph":
+        pytest.skip("torch has no graph form")
+    if mode == "graph":
+        import lockstep.adapters.tensorflow  # noqa: F401 - sets TensorFlow's environment before its import
+    _check_norms(backend, dtype, mode, tiny=True)
+    true = _true_norm([np.array([3e-170, 4e-170])])
+    assert true == pytest.approx(5e-170, rel=1e-15)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -4,8 +4,9 @@ place for both graphs.
 Global norm: `tf.clip_by_global_norm` with the norm the step already computed for its non-finite check: it
 scales by exactly min(1, c / ||g||), the standard's rule (no epsilon). The norm is `tf.linalg.global_norm`,
 whose sum of squares overflows in the gradients' dtype although the norm does not (float32 norms above
-2^64); there, and only there, `global_norm` computes it again on the gradients scaled by a power of two
-(exact) and scales it back, so finite gradients never give a non-finite norm below the dtype's limit.
+2^64), or underflows (a norm below SMALL_NORM: squares in the subnormals, which TensorFlow flushes to 0);
+there, and only there, `global_norm` computes it again on the gradients scaled by a power of two (exact) and
+scales it back, so finite gradients never give a non-finite norm below the dtype's limit, nor a lost one.
 By value: `tf.clip_by_value`, the standard's clip(g, -c, c). Coupled L2 adds l2·w to every gradient after
 clipping (Keras's `weight_decay` is decoupled and its regularizers act through the loss):
 `adapters/tensorflow/optimizers.py`'s REGULARIZATION.
@@ -21,6 +22,9 @@ import numpy as np
 import tensorflow as tf
 
 Grads = list[tf.Tensor]
+SMALL_NORM = {"float32": 2.0 ** -60, "float64": 2.0 ** -500}
+"""A norm below this may come from squares that lost bits as subnormals, or vanished: computed again scaled."""
+
 
 def _beyond(grads: Grads, threshold: float) -> bool:
     """Whether a clipping threshold lies beyond the gradients' dtype, so that it clips nothing; compared in Python
@@ -57,16 +61,20 @@ def global_norm(grads: Grads) -> tf.Tensor:
     norm = tf.linalg.global_norm(grads)
     if not grads:
         return norm
+    small = SMALL_NORM.get(grads[0].dtype.name, 0.0)
     if tf.executing_eagerly():
-        return norm if math.isfinite(float(norm.numpy())) else _scaled_norm(grads)
-    return tf.cond(tf.math.is_finite(norm), lambda: norm, lambda: _scaled_norm(grads))
+        value = float(norm.numpy())
+        return norm if math.isfinite(value) and not value < small else _scaled_norm(grads)
+    plain = tf.math.is_finite(norm) & (norm >= tf.constant(small, norm.dtype))  # not cast: 2⁻⁵⁰⁰ in float32 is 0
+    return tf.cond(plain, lambda: norm, lambda: _scaled_norm(grads))
 
 
 def _scaled_norm(grads: Grads) -> tf.Tensor:
     """global_norm(g·2⁻ᵉ)·2ᵉ, 2ᵉ above the largest |g|: exact scalings. Non-finite gradients stay non-finite
-    (inf scales by 0 into NaN)."""
+    (inf scales by 0 into NaN); gradients that are all 0 give 0."""
     top = tf.reduce_max(tf.stack([tf.reduce_max(tf.abs(g)) for g in grads]))
-    e = tf.math.floor(tf.math.log(tf.cast(top, tf.float64)) / math.log(2.0)) + 1.0
+    e = tf.math.floor(tf.math.log(tf.maximum(tf.cast(top, tf.float64), 2.0 ** -1074)) / math.log(2.0)) + 1.0
+    e = tf.maximum(e, 3.0 - np.finfo(grads[0].dtype.as_numpy_dtype).maxexp)  # 2⁻ᵉ stays inside the dtype
     down = tf.cast(tf.pow(tf.constant(2.0, tf.float64), -e), grads[0].dtype)
     root = tf.cast(tf.linalg.global_norm([g * down for g in grads]), tf.float64)
     return tf.cast(root * tf.pow(tf.constant(2.0, tf.float64), e), grads[0].dtype)

@@ -9,7 +9,9 @@ Non-finite gradients must stop a step before anything changes. With global-norm 
 non-finite then, and also where `get_total_norm`'s sum of squares overflows although the norm does not
 (float32 gradients whose norm is above 2^64: torch sums the squares in the gradients' dtype); there, and
 only there, `scaled_norm` computes it again natively on the gradients scaled by a power of two (exact), so
-finite gradients stop a step only when their norm itself is beyond the dtype, as the standard says.
+finite gradients stop a step only when their norm itself is beyond the dtype, as the standard says. The same
+where the squares underflow (a norm below `SMALL_NORM`: float32 gradients below 2^-63 square into the
+subnormals, below 2^-75 to 0), where the standard's norm is still the true one.
 Otherwise the check is the one torch's own GradScaler runs: one fused
 `_amp_foreach_non_finite_check_and_unscale_` over all gradients with scale 1 (a no-op multiply).
 """
@@ -23,6 +25,8 @@ from typing import Any
 import torch
 
 EPS = 1e-6  # torch.nn.utils.clip_grads_with_norm_'s epsilon
+SMALL_NORM = {torch.float32: 2.0 ** -60, torch.float64: 2.0 ** -500}
+"""A norm below this may come from squares that lost bits as subnormals, or vanished: computed again scaled."""
 
 
 def total_norm(grads: list[torch.Tensor]) -> torch.Tensor:
@@ -32,7 +36,7 @@ def total_norm(grads: list[torch.Tensor]) -> torch.Tensor:
 def scaled_norm(grads: list[torch.Tensor]) -> torch.Tensor:
     """‖g‖ of finite gradients whose sum of squares overflowed: get_total_norm of g·2⁻ᵉ (2ᵉ above the largest
     |g|), times 2ᵉ on the host in float64, then in the gradients' dtype (inf only if ‖g‖ is beyond it)."""
-    top = max(float(g.abs().max()) for g in grads if g.numel())
+    top = max((float(g.abs().max()) for g in grads if g.numel()), default=0.0)
     e = math.frexp(top)[1]
     root = float(total_norm([torch.ldexp(g, torch.tensor(-e, device=g.device)) for g in grads]))
     try:
@@ -40,6 +44,16 @@ def scaled_norm(grads: list[torch.Tensor]) -> torch.Tensor:
     except OverflowError:
         value = math.inf
     return torch.tensor(value, dtype=grads[0].dtype, device=grads[0].device)
+
+
+def true_norm(grads: list[torch.Tensor], norm: torch.Tensor, norm_value: float) -> tuple[torch.Tensor, float]:
+    """(‖g‖, its value) as the standard means it, from get_total_norm's: again on the gradients scaled by a power
+    of two where its sum of squares overflowed (finite gradients) or underflowed (a norm below SMALL_NORM)."""
+    small = 0.0 <= norm_value < SMALL_NORM.get(grads[0].dtype, 0.0)
+    if small or (not math.isfinite(norm_value) and all(bool(torch.isfinite(g).all()) for g in grads)):
+        norm = scaled_norm(grads)
+        return norm, norm.item()
+    return norm, norm_value
 
 
 def clip_to_norm(params: list[torch.Tensor], max_norm: float, norm: torch.Tensor, norm_value: float) -> None:

@@ -268,10 +268,8 @@ class TorchSession(Session):
             value, flag_value = loss.item(), flag.item()
         else:  # one device-to-host transfer for both
             value, flag_value = torch.stack([loss.detach().double().reshape(()), flag.double().reshape(())]).tolist()
-        if self.clip_norm is not None and grads and math.isfinite(value) and not math.isfinite(flag_value) \
-                and all(bool(torch.isfinite(g).all()) for g in grads):  # finite gradients, squares overflowed
-            flag = clipping.scaled_norm(grads)
-            flag_value = flag.item()
+        if self.clip_norm is not None and grads and math.isfinite(value):  # squares overflowed or underflowed
+            flag, flag_value = clipping.true_norm(grads, flag, flag_value)
         bad_grads = not math.isfinite(flag_value) if self.clip_norm is not None else flag_value != 0.0
         if not math.isfinite(value) or bad_grads:
             for saved, live in zip(self.snapshot, self.buffers, strict=True):
