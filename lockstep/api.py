@@ -444,11 +444,46 @@ def _effective(recipe: PathLike | Recipe, overrides: Overrides | None = None, se
     path = prov.path if prov else None
     label = prov.file if prov else f"<recipe {recipe.metadata.name}>"
     loaded = prov._loaded if prov else None  # a loaded recipe's fields keep the lines they were written on
-    docs = [LoadedDocument(_document_data(recipe), label, loaded.index if loaded else 0,
+    data = _document_data(recipe)
+    docs = [LoadedDocument(data, label, loaded.index if loaded else 0,
                            loaded.line if loaded else 0, loaded.column if loaded else 0,
                            dict(loaded.positions) if loaded else {}, dict(loaded.key_positions) if loaded else {})]
+    edited = _edited_in_python(label, data, loaded.data) if loaded is not None else None
     return effective.from_documents(docs, base=prov.base_dir if prov else Path.cwd(), label=label, path=path,
-                                    where=None if prov else label, overrides=overrides, seed=seed)
+                                    where=None if prov else label, overrides=overrides, seed=seed, edited=edited)
+
+
+def _edited_in_python(label: str, now: Any, read: Any) -> Callable[[Any], str | None]:
+    """For a diagnostic of a loaded recipe: `FILE:LINE:COL (set in Python)` where its field's value is no longer the
+    one the file holds (`recipe.optimizer.learning_rate = -1` was said at the file's line alone, which reads
+    0.003): the line says where the field is, the note where its value came from."""
+    from lockstep.effective import key_parts
+
+    missing = object()
+
+    def at(data: Any, parts: tuple[Any, ...]) -> Any:
+        for part in parts:
+            if isinstance(data, dict) and part in data:
+                data = data[part]
+            elif isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data):
+                data = data[part]
+            else:
+                return missing
+        return data
+
+    def said(d: Any) -> str | None:
+        if d.file != label or not d.path:
+            return None
+        try:
+            parts = tuple(int(p) if isinstance(p, str) and p.isdigit() else p for p in key_parts(d.path))
+        except ValueError:
+            return None
+        value = at(now, parts)
+        if value is missing or value == at(read, parts):
+            return None
+        return f"{label}:{d.line}:{d.column} (set in Python)" if d.line else f"{label} (set in Python)"
+
+    return said
 
 
 # ============================================================================================ run

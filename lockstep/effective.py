@@ -17,7 +17,7 @@ import numbers
 import os
 import re
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
@@ -277,9 +277,12 @@ def _set(data: Any, change: Override) -> None:
     change.path = format_path(done)
 
 
-def attribute(d: Diagnostic, changes: list[Override], where: str | None) -> Diagnostic:
+def attribute(d: Diagnostic, changes: list[Override], where: str | None,
+              edited: Callable[[Diagnostic], str | None] | None = None) -> Diagnostic:
     """A diagnostic about an overridden field (or one it created) names the override instead of a file
-    position; one about a document built in Python names the document (`where`)."""
+    position; one about a document built in Python names the document (`where`), and one about a loaded
+    document's field changed in Python says so (`edited`: how to name it, or None where the file's value stands)
+    rather than point at the file's line, which holds the value before the change."""
     def under(path: str, prefix: str | None) -> bool:
         return prefix is not None and (path == prefix or path.startswith((prefix + ".", prefix + "[")))
 
@@ -288,7 +291,8 @@ def attribute(d: Diagnostic, changes: list[Override], where: str | None) -> Diag
             return UnlocatedDiagnostic.of(d, c.said, named=d.path == c.path)
     if where is not None:
         return UnlocatedDiagnostic.of(d, where)
-    return d
+    said = edited(d) if edited is not None else None
+    return UnlocatedDiagnostic.of(d, said) if said else d
 
 
 @dataclass
@@ -333,11 +337,12 @@ def read(path: PathLike, overrides: Overrides | str | None = None, seed: int | N
 
 
 def from_documents(docs: list[LoadedDocument], *, base: Path, label: str, path: Path | None = None,
-                   where: str | None = None, overrides: Overrides | str | None = None, seed: int | None = None
-                   ) -> EffectiveRecipe:
+                   where: str | None = None, overrides: Overrides | str | None = None, seed: int | None = None,
+                   edited: Callable[[Diagnostic], str | None] | None = None) -> EffectiveRecipe:
     """`read` for documents already loaded (a `lockstep.spec.Recipe` given to the API): relative paths resolve
-    against `base`, messages name `label`, and `where` (when given) replaces a file position in diagnostics."""
-    return _resolve(docs, _checked(overrides, seed), base=base, label=label, path=path, where=where)
+    against `base`, messages name `label`, and `where` (when given) replaces a file position in diagnostics;
+    `edited` names a diagnostic's field changed in Python since the file was read (`attribute`)."""
+    return _resolve(docs, _checked(overrides, seed), base=base, label=label, path=path, where=where, edited=edited)
 
 
 def _checked(overrides: Overrides | str | None, seed: int | None) -> list[Override]:
@@ -345,7 +350,7 @@ def _checked(overrides: Overrides | str | None, seed: int | None) -> list[Overri
 
 
 def _resolve(docs: list[LoadedDocument], changes: list[Override], *, base: Path, label: str, path: Path | None,
-             where: str | None) -> EffectiveRecipe:
+             where: str | None, edited: Callable[[Diagnostic], str | None] | None = None) -> EffectiveRecipe:
     targets = [d for d in docs if isinstance(d.data, dict) and d.data.get("kind") == "Recipe"]
     if changes:
         if len(targets) != 1:
@@ -354,7 +359,7 @@ def _resolve(docs: list[LoadedDocument], changes: list[Override], *, base: Path,
         for c in changes:
             apply(targets[0].data, c)
     valid, problems = resolve_documents(docs, base_dir=base)
-    diags = [attribute(p, changes, where) for p in problems]
+    diags = [attribute(p, changes, where, edited) for p in problems]
     if diags:
         said = f" with {', '.join(c.said for c in changes)}" if changes else ""  # a file's problem may be theirs
         raise RunError(f"{label}{said}: {_problems('the recipe', len(diags))}", 2, diags)

@@ -258,8 +258,8 @@ def test_a_loaded_recipe_edited_in_python_is_checked_where_its_fields_were_writt
     with pytest.raises(lockstep.LockstepError) as exc:
         lockstep.run(recipe, out=tmp_path / "run")
     line = lockstep.provenance(recipe).where("optimizer.learning_rate")
-    assert [d.format() for d in exc.value.diagnostics] == [
-        f"{line}: optimizer.learning_rate: expected a number > 0, got -1.0"]
+    assert [d.format() for d in exc.value.diagnostics] == [  # the line holds 0.003: the value is Python's
+        f"{line} (set in Python): optimizer.learning_rate: expected a number > 0, got -1.0"]
     assert exc.value.exit_code == 2 and not (tmp_path / "run").exists()
 
 
