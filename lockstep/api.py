@@ -316,16 +316,9 @@ def _document_data(doc: Document) -> dict[str, Any]:
 def _refuse_lone_surrogates(value: Any, where: str) -> None:
     """A str with a lone surrogate (Python makes them of undecodable file names and arguments) is no Unicode text:
     no file can hold it. YAML's writer raised UnicodeEncodeError, and a label key was silently replaced by U+FFFD."""
-    from lockstep.spec.diagnostics import escape_text, format_path
-
-    def bad(text: str) -> int | None:
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            return ord(text[exc.start])
-        return None
-
     from pydantic import BaseModel
+
+    from lockstep.spec.diagnostics import escape_text, format_path, lone_surrogate
 
     stack: list[tuple[tuple[Any, ...], Any]] = [((), value)]
     while stack:
@@ -337,8 +330,8 @@ def _refuse_lone_surrogates(value: Any, where: str) -> None:
             pairs = item.items() if isinstance(item, dict) else enumerate(item) if isinstance(item, (list, tuple)) \
                 else ()
         for key, child in pairs:
-            code = bad(key) if isinstance(key, str) else None
-            code = code if code is not None else bad(child) if isinstance(child, str) else None
+            code = lone_surrogate(key) if isinstance(key, str) else None
+            code = code if code is not None else lone_surrogate(child) if isinstance(child, str) else None
             if code is not None:
                 field = escape_text(format_path((*path, key)))
                 raise LockstepError(f"the {where}'s {field or 'document'}: not valid Unicode text (lone surrogate "
@@ -1303,8 +1296,8 @@ def migrate(paths: PathLike | Iterable[PathLike], *, check: bool = False, out: P
     for f, root in pairs:
         target = (out_dir / f.relative_to(root)) if out_dir is not None else f
         if target.resolve() in targets.values():
-            raise LockstepError(f"{f}: would be written to {target}, like another input; give the files one --out "
-                                "each")
+            raise LockstepError(f"{f}: would be written to {target}, like another input; give the files one "
+                                f"{spelled('out', '--out')} each")
         if out_dir is not None and target.resolve() == f.resolve():  # `migrate m --out m`: the input itself
             out_arg, leave = spelled("out", "--out"), spelled("pass out=None", "leave --out out")
             raise LockstepError(f"lockstep migrate: {out_arg} {out_dir}: {f} would be written over itself; {out_arg} "

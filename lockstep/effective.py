@@ -25,7 +25,14 @@ from typing import Any, Union
 from lockstep.errors import LockstepError, RunError, spelled
 from lockstep.spec import wording
 from lockstep.spec.base import INT64_MAX
-from lockstep.spec.diagnostics import Diagnostic, SpecError, UnlocatedDiagnostic, escape_text, format_path
+from lockstep.spec.diagnostics import (
+    Diagnostic,
+    SpecError,
+    UnlocatedDiagnostic,
+    escape_text,
+    format_path,
+    lone_surrogate,
+)
 from lockstep.spec.documents import Model, Recipe
 from lockstep.spec.loader import LoadedDocument, load_file, load_text
 from lockstep.spec.resolve import Resolved, resolve_documents
@@ -156,10 +163,9 @@ def plain(value: Any) -> Any:
 def _unicode(text: str) -> str:
     """`text`, if a file can hold it: a lone surrogate (Python's stand-in for an undecodable byte of a file name or
     argument) is no Unicode text, and failed deep inside as a UnicodeEncodeError (as the `KEY=VALUE` form says)."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise TypeError(f"not valid Unicode text (lone surrogate U+{ord(text[exc.start]):04X})") from None
+    code = lone_surrogate(text)
+    if code is not None:
+        raise TypeError(f"not valid Unicode text (lone surrogate U+{code:04X})")
     return text if type(text) is str else str(text)
 
 

@@ -21,6 +21,16 @@ def _escape_one(m: re.Match[str]) -> str:
     return _NAMED.get(c) or (f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}")
 
 
+def lone_surrogate(text: str) -> int | None:
+    """The first lone surrogate in `text` (Python's stand-in for an undecodable byte of a file name or argument),
+    as a code point, or None: no file can hold one, and writing one raises UnicodeEncodeError."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return ord(text[exc.start])
+    return None
+
+
 def escape_text(text: str) -> str:
     """`text` with every character a terminal would act on written as an escape (`\\x1b`, `\\n`, `\\u202e`):
     documents and file names are input, and echoing them raw would let them recolour, rewrite or forge lines."""

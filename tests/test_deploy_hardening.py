@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tests_support import tiny_recipe
 
 from lockstep import deploy as deploy_module
 from lockstep.checkpoint import CheckpointError
@@ -554,30 +555,10 @@ def test_calibration_beyond_the_training_split_is_noted(runs: dict[str, Path], e
     assert any("calibration used all" in n and "asks 1000000000" in n for n in report["notes"]), report["notes"]
 
 
-NAN_BN = """apiVersion: lockstep/v1
-kind: Recipe
-metadata: {name: nan-bn}
-model:
-  apiVersion: lockstep/v1
-  kind: Model
-  metadata: {name: nan-bn}
-  inputs:
-    - {name: x, shape: [8]}
-  layers:
-    - {type: dense, name: hidden, units: 4}
-    - {type: batch_norm, name: bn}
-    - {type: dense, name: out, units: 3}
-seed: 1
-dtype: float32
-data:
-  source: {type: synthetic_classification, num_samples: 120, shape: [8], num_classes: 3}
-  split: {validation: 0.25}
-  batch_size: 16
-loss: {type: sparse_categorical_crossentropy, from_logits: true}
-optimizer: {type: sgd, learning_rate: 0.1}
-training: {steps: 2}
-checkpoint: {every: 2}
-"""
+NAN_BN = tiny_recipe(layers="[{type: dense, name: hidden, units: 4}, {type: batch_norm, name: bn}, "
+                              "{type: dense, name: out, units: 3}]", shape="[8]", samples=120, dtype="float32",
+                     data="  split: {validation: 0.25}\n", optimizer="{type: sgd, learning_rate: 0.1}", steps=2,
+                     tail="checkpoint: {every: 2}\n")
 
 
 def test_weights_whose_reference_predicts_nan_are_refused_not_passed(tmp_path: Path, env: Path, capsys) -> None:

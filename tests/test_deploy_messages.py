@@ -15,6 +15,7 @@ import jsonschema
 import numpy as np
 import pytest
 from test_deploy_hardening import _deploy, _refused
+from tests_support import tiny_recipe
 
 from lockstep import deploy as deploy_module
 from lockstep.cli import main
@@ -281,30 +282,10 @@ def test_torch_exporter_combinations_it_cannot_export_are_refused_before_any_wor
     assert not (tmp_path / "d").exists()
 
 
-AVG_POOL = """apiVersion: lockstep/v1
-kind: Recipe
-metadata: {name: torch-avgpool}
-model:
-  apiVersion: lockstep/v1
-  kind: Model
-  metadata: {name: torch-avgpool}
-  inputs:
-    - {name: x, shape: [1, 4, 4]}
-  layers:
-    - {type: avg_pool2d, name: pool, kernel_size: 2, stride: 1, padding: %s}
-    - {type: flatten}
-    - {type: dense, name: out, units: 3}
-seed: 1
-dtype: float32
-data:
-  source: {type: synthetic_classification, num_samples: 120, shape: [1, 4, 4], num_classes: 3}
-  split: {validation: 0.25}
-  batch_size: 16
-loss: {type: sparse_categorical_crossentropy, from_logits: true}
-optimizer: {type: sgd, learning_rate: 0.1}
-training: {steps: 2}
-checkpoint: {every: 2}
-"""
+AVG_POOL = tiny_recipe(layers="[{type: avg_pool2d, name: pool, kernel_size: 2, stride: 1, padding: PADDING}, "
+                                "{type: flatten}, {type: dense, name: out, units: 3}]", shape="[1, 4, 4]",
+                       samples=120, dtype="float32", data="  split: {validation: 0.25}\n",
+                       optimizer="{type: sgd, learning_rate: 0.1}", steps=2, tail="checkpoint: {every: 2}\n")
 
 
 @pytest.mark.parametrize("padding", ["same", "[0, 1, 1, 1]"])
@@ -315,7 +296,7 @@ def test_the_torch_exporter_deploys_an_average_pool_whose_padding_torch_pools_by
     deployed model divided twice (4× too small): FAIL ×0.000134 where the spec exporter passes."""
     pytest.importorskip("torch")
     recipe = tmp_path / "recipe.yaml"
-    recipe.write_text(AVG_POOL % padding)
+    recipe.write_text(AVG_POOL.replace("PADDING", padding))
     assert main(["run", str(recipe), "--out", str(tmp_path / "run"), "--quiet"]) == 0
     env = _environment(tmp_path, "e", "tolerance: {rtol: 1.0e-4, atol: 1.0e-5}\n")
     code, _, err = _deploy([str(tmp_path / "run"), "-e", str(env), "--exporter", "torch", "--out",

@@ -38,10 +38,12 @@ LAYERS = "[{type: dense, units: 8}, {type: relu}, {type: dense, units: 3}]"
 
 
 def tiny_recipe(*, layers: str = LAYERS, samples: int = 96, dtype: str | None = "float64", data: str = "",
-                optimizer: str = "{type: adam, learning_rate: 0.02}", steps: int = 20, tail: str = "") -> str:
+                optimizer: str = "{type: adam, learning_rate: 0.02}", steps: int = 20, tail: str = "",
+                shape: str = "[4]") -> str:
     """A small classification recipe (4 features, 3 classes, batch 16) that trains in well under a second on the
     reference; tests vary what they are about. `layers` is YAML after `layers:` (a flow list, or a block list
-    starting with a newline); `data` and `tail` are extra lines of `data:` and after `training:`."""
+    starting with a newline); `data` and `tail` are extra lines of `data:` and after `training:`; `shape` the
+    per-sample input shape."""
     return (f"""apiVersion: lockstep/v1
 kind: Recipe
 metadata: {{name: tiny}}
@@ -49,11 +51,11 @@ model:
   apiVersion: lockstep/v1
   kind: Model
   metadata: {{name: m}}
-  inputs: [{{name: x, shape: [4]}}]
+  inputs: [{{name: x, shape: {shape}}}]
   layers:{'' if layers.startswith(chr(10)) else ' '}{layers}
 seed: 5
 """ + (f"dtype: {dtype}\n" if dtype else "") + f"""data:
-  source: {{type: synthetic_classification, num_samples: {samples}, shape: [4], num_classes: 3}}
+  source: {{type: synthetic_classification, num_samples: {samples}, shape: {shape}, num_classes: 3}}
 {data}  batch_size: 16
 loss: {{type: sparse_categorical_crossentropy, from_logits: true}}
 optimizer: {optimizer}
