@@ -224,8 +224,10 @@ def _define() -> type:
         def _replica_gradients(self, *args):
             """On one replica: its shard's weighted loss and gradient, summed over the replicas."""
             *batch, lo, size, weight = args
-            batch = [tf.slice(a, tf.concat([[lo], tf.zeros([len(a.shape) - 1], tf.int64)], 0),
-                              tf.concat([[size], -tf.ones([len(a.shape) - 1], tf.int64)], 0)) for a in batch]
+            batch = [tf.ensure_shape(tf.slice(a, tf.concat([[lo], tf.zeros([len(a.shape) - 1], tf.int64)], 0),
+                                              tf.concat([[size], -tf.ones([len(a.shape) - 1], tf.int64)], 0)),
+                                     [None, *a.shape[1:]])  # a tensor size loses every static dimension: Keras's
+                     for a in batch]  # batch norm on a sequence [T, C] needs T's (sweep M, 2026-12-06)
             inputs, y, masks = self._unpack(tuple(batch), True)
             context = tf.distribute.get_replica_context()
             with tf.GradientTape() as tape:

@@ -301,6 +301,16 @@ class TorchSession(Session):
         self.step += 1
         return StepResult(value, float(lr), norm)
 
+    def _twin(self) -> TorchSession:
+        """A deep copy of this session (model, optimizer and its class, scheduler), without its own twin."""
+        import copy
+
+        shadow, self._shadow = self._shadow, None
+        try:
+            return copy.deepcopy(self)
+        finally:
+            self._shadow = shadow
+
     def _non_finite(self) -> str:
         for name, s in self.slots.items():
             g = s.tensor.grad
@@ -312,10 +322,11 @@ class TorchSession(Session):
                   masks: Arrays | None = None) -> tuple[StepResult, TrainingState]:
         """On a second model of this session's (built once, on first use), so that this one's own state,
         scheduler included, is never touched: the second one moves forward step by step (its scheduler replays
-        only the steps in between), where moving this one back and forth would replay its scheduler from 0."""
+        only the steps in between), where moving this one back and forth would replay its scheduler from 0.
+        The second one is a copy of this one, not a session built anew: an adapter built on this one (its own
+        optimizer, a layer of its own) is judged on what it built; a fresh TorchSession judged stock torch."""
         if self._shadow is None:
-            model, dtype, device, recipe, allow_tf32 = self.spec
-            self._shadow = TorchSession(model, dtype=dtype, device=device, recipe=recipe, allow_tf32=allow_tf32)
+            self._shadow = self._twin()
         self._shadow.set_state(state)
         result = self._shadow.train_step(x, y, masks=masks)
         return result, self._shadow.get_state()

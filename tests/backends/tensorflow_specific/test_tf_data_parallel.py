@@ -74,3 +74,45 @@ def test_replicas_cannot_be_added_once_tensorflow_runs(monkeypatch) -> None:
     have = len(tf.config.list_logical_devices("CPU"))
     with pytest.raises(UnsupportedConstruct, match="configured before TensorFlow starts"):
         configure_logical_cpus(have + 1)
+
+
+SEQUENCE_BATCH_NORM = """apiVersion: lockstep/v1
+kind: Recipe
+metadata: {name: seq-batch-norm}
+model:
+  apiVersion: lockstep/v1
+  kind: Model
+  metadata: {name: seq-bn}
+  inputs:
+    - {name: sequence, shape: [12, 3]}
+  layers:
+    - {type: dense, name: embed, units: 8}
+    - {type: batch_norm, name: bn}
+    - {type: reshape, shape: [-1]}
+    - {type: dense, name: logits, units: 3}
+seed: 8
+dtype: float64
+data:
+  source: {type: synthetic_sequences, num_samples: 48, length: 12, features: 3, num_classes: 3}
+  batch_size: 8
+loss: {type: sparse_categorical_crossentropy, from_logits: true}
+optimizer: {type: sgd, learning_rate: 0.05}
+training: {steps: 3}
+distribution: {strategy: data_parallel, replicas: 2, batch_norm: sync}
+"""
+
+
+def test_batch_norm_on_a_sequence_trains_on_replicas(tmp_path: Path) -> None:
+    """Sweep M (2026-12-06): a replica slices its shard with tensors, which lost every static dimension, and
+    Keras's BatchNormalization on [N, T, C] (channel axis T) could not build its broadcast shape: "Failed to
+    convert elements of [1, None, 1] to Tensor" at step 1, for a recipe that trains on the reference and torch."""
+    (tmp_path / "recipe.yaml").write_text(SEQUENCE_BATCH_NORM)
+    prep = prepare_run(tmp_path / "recipe.yaml")
+    oracle = DataParallelReferenceSession(prep.model, prep.recipe, "float64", replicas=2, batch_norm="sync")
+    tf_dp = _driver(prep, 2, "sync")
+    oracle.set_parameters(prep.initial)
+    tf_dp.set_parameters(prep.initial)
+    for step in range(prep.total_steps):
+        _, x, y = prep.data.batch(step)
+        a, b = oracle.train_step(x, y), tf_dp.train_step(x, y)
+        assert b.loss == pytest.approx(a.loss, rel=1e-12), (step, a.loss, b.loss)
