@@ -222,6 +222,20 @@ class Judge:
                                    float(res.loss), result=res, state=got)
         raise AssertionError("unreachable")
 
+    def admits_no_update(self, rs: ReferenceStep) -> bool:
+        """Whether the step's derived bounds would also pass parameters that did not move (the state before the
+        step handed back as the answer), although the reference's moved: the bounds then exceed the update, and
+        a verdict of this step says nothing about it. float32 bounds grown through deep attention did so on
+        tiny-gpt (parameter tolerances of 1e20), where a backend that never trained held at every step."""
+        if rs.after is None or rs.result is None:
+            return False
+        moved = [k for k in self.net.param_specs if k in rs.after.parameters
+                 and not np.array_equal(rs.after.parameters[k], rs.before.parameters.get(k))]
+        if not moved:  # nothing moved (a learning rate of 0): there is no update to tell apart
+            return False
+        checks = self._checks(rs, rs.result, rs.before, DERIVED)
+        return all(c.ok for c in checks if c.quantity.startswith("parameter "))
+
     def derived_worst(self, rs: ReferenceStep, verdict: StepVerdict) -> Check | None:
         """The worst check of a judged step under the derived rules (its verdict may have been settled by their
         lower bounds, whose ratios are only upper bounds): the margin a report states. Needs the verdict's

@@ -18,7 +18,7 @@ from pydantic import TypeAdapter
 from lockstep.adapters.base import TrainingState
 from lockstep.adapters.reference import ReferenceAdapter
 from lockstep.cli import main
-from lockstep.compare import FIRST_STEPS, judged_steps, run_compare
+from lockstep.compare import FIRST_STEPS, format_table, judged_steps, run_compare
 from lockstep.conformance import strategies as cs
 from lockstep.conformance.checks import Check, CheckPlan, check, check_many
 from lockstep.reference import optimizers
@@ -357,3 +357,24 @@ def test_table_cells_never_run_together(capsys: pytest.CaptureFixture[str]) -> N
     for r in rows:
         for cell in r[1:]:
             assert cell in ("nan", "inf", "-inf", "FAIL") or float(cell) == float(cell), (cell, r)
+
+
+def test_compare_says_where_its_bounds_cannot_tell_an_update_from_none(capsys) -> None:
+    """Sweep N (2026-12-06): on tiny-gpt in float32 the derived bounds grow through the attention layers to
+    parameter tolerances of 1e20, and a backend whose parameters never moved held at all 120 steps. The verdict
+    stands as the bounds give it; the report now says at which steps they admit no update at all. digits-mlp's
+    bounds tell every update from none."""
+    gpt = ROOT / "examples" / "tiny-gpt" / "recipe.yaml"
+    prep = prepare_run(gpt, steps=4, dtype="float32")
+    sessions = {"reference": build_session(prep, "reference")[1],
+                "copy": ReferenceAdapter().build(prep.model, dtype="float32", recipe=prep.recipe)}
+    result = run_compare(prep, sessions)
+    assert result.blind_steps == [2, 3, 4] and result.blind_checked == 4, result.blind_steps  # step 1: lr 0
+    assert result.to_json()["verdict"]["blind_steps"] == [2, 3, 4]
+    assert "bounds: at 3 of the 4 judged steps asked (the first 3, every 10th, the last; from step 2) parameters " \
+           "that did not move would also hold" in format_table(result)
+    digits = prepare_run(ROOT / "examples" / "digits-mlp" / "recipe.yaml", steps=12)
+    result = run_compare(digits, {"reference": build_session(digits, "reference")[1],
+                                  "copy": ReferenceAdapter().build(digits.model, dtype="float32",
+                                                                   recipe=digits.recipe)})
+    assert result.blind_steps == [] and result.blind_checked == 5 and "bounds:" not in format_table(result)
