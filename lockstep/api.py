@@ -777,6 +777,13 @@ def compare(recipe: PathLike | Recipe, backends: Iterable[str] | str = ("referen
         bar.close()
     result.meta = {"recipe": prep.recipe.metadata.name, "recipe_hash": prep.recipe_hash,
                    "versions": {n: backend_versions(a, n) for n, (a, _) in built.items()}, "environment": fingerprint()}
+    spread = prep.recipe.distribution
+    if spread is not None and spread.replicas > 1:  # run silently as one process before (sweep N)
+        result.notes.append(f"the recipe's distribution ({spread.replicas} replicas"
+                            + (f", batch_norm: {spread.batch_norm}" if spread.batch_norm else "")
+                            + ") is not run: compare trains and judges one process, whose steps are the same math "
+                            "except `batch_norm: local` statistics; `lockstep run --replicas N` runs it, and "
+                            "`lockstep certify --level data_parallel` judges an adapter's replicas")
     return result
 
 

@@ -128,6 +128,7 @@ class Comparison:
     worst_derived: dict[str, tuple[int, Check]] = field(default_factory=dict)  # backend -> its worst judged step
     blind_steps: list[int] = field(default_factory=list)  # judged steps whose bounds pass parameters that stay put
     blind_checked: int = 0  # how many judged steps were asked that (BLIND_EVERY)
+    notes: list[str] = field(default_factory=list)  # what the comparison did not do that the recipe asks
     meta: dict[str, Any] = field(default_factory=dict)  # recipe name and hash, versions, machine (lockstep.api)
 
     @property
@@ -199,6 +200,7 @@ class Comparison:
             "verdict": {"kind": "re-synchronized", "judged": True, "rule": self.rule(), "every": self.every,
                         "steps_judged": self.steps_judged, "backends": verdicts,
                         "blind_steps": self.blind_steps, "blind_checked": self.blind_checked,
+                        "notes": self.notes,
                         "tiers": {"value": self.tiers[0], "floor": self.tiers[1], "derived": self.tiers[2]}},
             "first_divergence": {b: d.to_json() for b, d in self.first_divergence.items()},
             "drift": {"kind": "free-running", "judged": False, "baseline": self.backends[0],
@@ -389,7 +391,7 @@ def _cell(v: float, width: int, fmt: str = ".2e") -> str:
 
 def verdict_lines(c: Comparison) -> list[str]:
     """The summary: one verdict line per judged backend, then one drift line per pair (labelled as such)."""
-    lines = []
+    lines = [f"note: {n}" for n in c.notes]
     for b in c.judged:
         judged = sum(1 for r in c.rows if b in r.judged)
         if b in c.first_divergence:

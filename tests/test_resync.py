@@ -378,3 +378,17 @@ def test_compare_says_where_its_bounds_cannot_tell_an_update_from_none(capsys) -
                                   "copy": ReferenceAdapter().build(digits.model, dtype="float32",
                                                                    recipe=digits.recipe)})
     assert result.blind_steps == [] and result.blind_checked == 5 and "bounds:" not in format_table(result)
+
+
+def test_compare_says_it_does_not_run_the_recipes_replicas(capsys) -> None:
+    """Sweep N (2026-12-06): a recipe's `distribution` was ignored without a word ("holds", exit 0)."""
+    recipe = str(ROOT / "examples" / "digits-mlp" / "recipe.yaml")
+    bug = f"{MUTANTS}.adam_no_bias_correction:AdamNoBiasCorrectionAdapter"  # any second backend
+    code = main(["compare", recipe, "--backends", f"reference,{bug}", "--set",
+                 "distribution={strategy: data_parallel, replicas: 2}", "--steps", "2", "--format", "json", "-q"])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 1
+    assert doc["verdict"]["notes"] == [
+        "the recipe's distribution (2 replicas) is not run: compare trains and judges one process, whose steps are "
+        "the same math except `batch_norm: local` statistics; `lockstep run --replicas N` runs it, and `lockstep "
+        "certify --level data_parallel` judges an adapter's replicas"]
