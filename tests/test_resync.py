@@ -392,3 +392,26 @@ def test_compare_says_it_does_not_run_the_recipes_replicas(capsys) -> None:
         "the recipe's distribution (2 replicas) is not run: compare trains and judges one process, whose steps are "
         "the same math except `batch_norm: local` statistics; `lockstep run --replicas N` runs it, and `lockstep "
         "certify --level data_parallel` judges an adapter's replicas"]
+
+
+def test_torch_judges_its_step_on_a_copy_of_its_session_without_a_warning() -> None:
+    """The judged step runs on a deep copy of the adapter's own session (not a TorchSession built anew, which
+    judged stock torch for an adapter built on it); the copy's optimizer lost the scheduler's step wrapper, and
+    torch warned "optimizer.step() has been overridden" on a scheduled recipe's first judged step."""
+    import warnings
+
+    pytest.importorskip("torch")
+    prep = prepare_run(ROOT / "examples" / "inline-model" / "recipe.yaml", steps=3)  # a schedule
+    torch_session = build_session(prep, "torch")[1]
+    reference = build_session(prep, "reference")[1]
+    torch_session.set_parameters(prep.initial)
+    reference.set_parameters(prep.initial)
+    before = torch_session.get_parameters()
+    _, x, y = prep.data.batch(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _, got = torch_session.step_from(reference.get_state(), x, y)
+    after = torch_session.get_parameters()
+    assert all(np.array_equal(before[k], after[k]) for k in before)  # its own state is untouched
+    assert any(not np.array_equal(got.parameters[k], before[k]) for k in before)  # the copy stepped
+    assert type(torch_session._shadow) is type(torch_session)

@@ -18,7 +18,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -307,9 +307,23 @@ class TorchSession(Session):
 
         shadow, self._shadow = self._shadow, None
         try:
-            return copy.deepcopy(self)
+            twin = copy.deepcopy(self)
         finally:
             self._shadow = shadow
+        opt = twin.opt
+        if opt is not None and twin.scheduler is not None and not hasattr(opt.step, "_wrapped_by_lr_sched"):
+            # a copied optimizer has its class's step again, not the scheduler's counting wrapper (which would step
+            # the original): marked as torch's LRScheduler marks it, else its first step warns "optimizer.step()
+            # has been overridden after learning rate scheduler initialization"
+            step = opt.step
+
+            def counted(*args: Any, **kwargs: Any) -> Any:
+                opt._opt_called = True  # type: ignore[attr-defined]
+                return step(*args, **kwargs)
+
+            counted._wrapped_by_lr_sched = True  # type: ignore[attr-defined]
+            opt.step = counted  # type: ignore[method-assign]
+        return twin
 
     def _non_finite(self) -> str:
         for name, s in self.slots.items():
