@@ -15,7 +15,7 @@ import jsonschema
 import numpy as np
 import pytest
 from test_deploy_hardening import _deploy, _refused
-from tests_support import tiny_recipe
+from tests_support import run_reproducer, tiny_recipe
 
 from lockstep import deploy as deploy_module
 from lockstep.cli import main
@@ -309,16 +309,10 @@ def test_the_torch_exporter_deploys_an_average_pool_whose_padding_torch_pools_by
 def test_the_torch_avgpool_export_reproducer_still_shows_torch_s_behaviour() -> None:
     """docs/reproducers/torch-onnx-avgpool-divisor (docs/conformance.md, "Found in real frameworks"): if a torch
     release fixes its export, the adapter's export form can go and the entry should say so."""
-    import subprocess
-    import sys
-
     pytest.importorskip("torch")
     pytest.importorskip("onnxruntime")
-    script = Path(__file__).resolve().parents[1] / "docs" / "reproducers" / "torch-onnx-avgpool-divisor" / \
-        "torch_only.py"
-    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    assert "eager window sums [10.0, 14.0, 18.0], exported [2.5, 3.5, 4.5] (ratio 4)" in done.stdout, done.stdout
+    out = run_reproducer("torch-onnx-avgpool-divisor/torch_only.py")
+    assert "eager window sums [10.0, 14.0, 18.0], exported [2.5, 3.5, 4.5] (ratio 4)" in out, out
 
 
 def test_a_torch_exporter_failure_names_the_exporter_and_the_way_around(

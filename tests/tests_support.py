@@ -24,6 +24,21 @@ def fake_entry_points(monkeypatch: Any, *pairs: tuple[str, str], **targets: str)
     monkeypatch.setattr(metadata, "entry_points", lambda group=None: [e for e in eps if e.group == group])
 
 
+REPRODUCERS = Path(__file__).resolve().parents[1] / "docs" / "reproducers"
+
+
+def run_reproducer(script: str, timeout: float = 120) -> str:
+    """The standard output of docs/reproducers/`script`, a standalone script run with this Python (the framework
+    alone, no Lockstep), after it exited 0; the caller asserts it still shows the framework's behaviour (if a
+    release fixes it, the adapter's guard can go and docs/conformance.md should say so)."""
+    import sys
+
+    done = subprocess.run([sys.executable, str(REPRODUCERS / script)], capture_output=True, text=True,
+                          timeout=timeout)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
 def import_framework(name: str) -> str:
     """`name` (torch or tensorflow) imported the way its adapter needs, or the test skipped where it is not
     installed: TensorFlow's environment is set by the adapter's package before TensorFlow's own import."""

@@ -5,19 +5,14 @@ entry in docs/conformance.md and docs/adapters/onnxruntime.md should say which r
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-
-SCRIPT = Path(__file__).resolve().parents[3] / "docs" / "reproducers" / "onnxruntime-sigmoid" / "ort_only.py"
+from tests_support import run_reproducer
 
 
 def test_the_sigmoid_reproducer_still_shows_onnxruntime_s_behaviour() -> None:
     pytest.importorskip("onnxruntime")
-    done = subprocess.run([sys.executable, str(SCRIPT)], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    errors = {float(x): float(e) for x, e in re.findall(r"x = +(\S+) .* relative error (\S+)", done.stdout)}
-    assert errors[-1.0] < 1e-6 and errors[-20.0] == 1.0, done.stdout  # right near 0; 0 where σ(x) = 2e-9
-    assert errors[-13.2] > 1e-4, ("onnxruntime's Sigmoid is accurate at -13.2 now: update the docs", done.stdout)
+    out = run_reproducer("onnxruntime-sigmoid/ort_only.py")
+    errors = {float(x): float(e) for x, e in re.findall(r"x = +(\S+) .* relative error (\S+)", out)}
+    assert errors[-1.0] < 1e-6 and errors[-20.0] == 1.0, out  # right near 0; 0 where σ(x) = 2e-9
+    assert errors[-13.2] > 1e-4, ("onnxruntime's Sigmoid is accurate at -13.2 now: update the docs", out)

@@ -5,18 +5,14 @@ caches it, this fails and the entry should say it is fixed."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
+from tests_support import run_reproducer
 
 tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("keras")
 
-REPRODUCER = (Path(__file__).resolve().parents[3] / "docs" / "reproducers" / "keras-grouped-conv-recompiles"
-              / "keras_only.py")
+REPRODUCER = "keras-grouped-conv-recompiles/keras_only.py"
 
 
 def test_each_eager_grouped_conv_call_is_traced_anew(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -51,7 +47,6 @@ def test_each_eager_grouped_conv_call_is_traced_anew(monkeypatch: pytest.MonkeyP
 
 
 def test_the_reproducer_runs() -> None:
-    done = subprocess.run([sys.executable, str(REPRODUCER)], capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
-    lines = [line for line in done.stdout.splitlines() if line.startswith("  Conv2D")]
-    assert len(lines) == 3 and "groups=2) eager" in lines[1], done.stdout
+    out = run_reproducer(REPRODUCER, timeout=300)
+    lines = [line for line in out.splitlines() if line.startswith("  Conv2D")]
+    assert len(lines) == 3 and "groups=2) eager" in lines[1], out

@@ -293,14 +293,12 @@ def test_adam_with_a_beta_of_0_takes_this_step_s_moments_exactly() -> None:
     """Keras's m += (g - m)(1 - β) loses a small g after a large m when β = 0 (docs/reproducers/keras-adam-beta-zero:
     v = 0 instead of 1e-4 in float32); the adapter clears that moment first. Before, `lockstep compare` of digits-mlp
     with beta2 0 diverged at step 3 (ratio 36.5; 24.7 in float64), where torch held."""
-    import subprocess
-    import sys
+    from tests_support import run_reproducer
 
     import lockstep
 
-    script = ROOT / "docs" / "reproducers" / "keras-adam-beta-zero" / "keras_only.py"
-    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0 and "float32: v = 0 after" in done.stdout, (done.stdout, done.stderr)  # Keras alone
+    out = run_reproducer("keras-adam-beta-zero/keras_only.py", timeout=300)
+    assert "float32: v = 0 after" in out, out  # Keras alone
     recipe = ROOT / "examples" / "digits-mlp" / "recipe.yaml"
     for dtype in ("float32", "float64"):
         found = lockstep.compare(recipe, ("reference", "tensorflow"), steps=5, dtype=dtype,
