@@ -35,8 +35,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from lockstep.errors import spelled
-from lockstep.runfolder import said, switch
+from lockstep.errors import spelled, switch
+from lockstep.runfolder import said
 from lockstep.spec import atomic
 from lockstep.spec.files import NotRegularFileError, open_regular
 

@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from lockstep import __version__
-from lockstep.errors import LockstepError, spelled
+from lockstep.errors import LockstepError, argument, spelled
 from lockstep.spec import atomic
 from lockstep.spec.diagnostics import escape_text
 from lockstep.spec.documents import Environment
@@ -130,11 +130,6 @@ class Result:
 
 
 # ------------------------------------------------------------------------------------------ planning
-def _arg(name: str) -> str:
-    """A deploy argument as a message names it: `--weights` on the command line, `weights` to a Python caller."""
-    return spelled(name, f"--{name}")
-
-
 def _give(name: str, value: str) -> str:
     """An argument a message asks for: `--weights PATH` on the command line, `weights='PATH'` in Python."""
     return spelled(f"{name}={value!r}", f"--{name} {value}")
@@ -157,9 +152,9 @@ def load_environment(path: str | Path) -> Environment:
     try:  # a name too long for the OS: an OSError from is_file
         found, exists = path.is_file(), path.exists()
     except OSError as exc:
-        raise DeployError(f"{_arg('environment')} {path}: cannot read it ({exc.strerror or exc})") from None
+        raise DeployError(f"{argument('--environment')} {path}: cannot read it ({exc.strerror or exc})") from None
     if not found:
-        raise DeployError(f"{_arg('environment')} {path}: " + ("no such file" if not exists else "not a file"))
+        raise DeployError(f"{argument('--environment')} {path}: " + ("no such file" if not exists else "not a file"))
     resolved, diags = resolve_file(path)
     if diags:
         raise DeployError(f"{path}: the environment is not valid ({len(diags)} problem{'s' * (len(diags) > 1)})",
@@ -281,8 +276,8 @@ def _refuse_another_recipe(p: Plan, name: str) -> None:
     record = read_json_file(p.out / "deploy.json", MAX_RECORD_BYTES)
     earlier = record.get("recipe") if isinstance(record, dict) else None
     if isinstance(earlier, str) and earlier != name:
-        raise DeployError(f"{_arg('out')} {p.out} holds the deployment of the recipe `{escape_text(earlier)}` "
-                          f"(deploy.json), and this is `{escape_text(name)}`; give another {_arg('out')}, or "
+        raise DeployError(f"{argument('--out')} {p.out} holds the deployment of the recipe `{escape_text(earlier)}` "
+                          f"(deploy.json), and this is `{escape_text(name)}`; give another {argument('--out')}, or "
                           "remove that folder first")
 
 
@@ -370,12 +365,12 @@ def plan(source: str | Path, environment: str | Path, *, weights: str | Path | N
     from lockstep.checkpoint import checkpoints
 
     if exporter not in EXPORTERS:
-        raise DeployError(f"{_arg('exporter')} {exporter!r}: expected one of {', '.join(EXPORTERS)}")
+        raise DeployError(f"{argument('--exporter')} {exporter!r}: expected one of {', '.join(EXPORTERS)}")
     if out is not None and not os.fsdecode(out).strip():  # an unset shell variable, never "the default" (as `run`)
-        raise DeployError(f"{_arg('out')} is empty; give a folder, or "
+        raise DeployError(f"{argument('--out')} is empty; give a folder, or "
                           + spelled("pass out=None for the default", "leave --out out for the default"))
-    for flag, value in ((spelled("source", "RECIPE_OR_RUN"), source), (_arg("environment"), environment),
-                        (_arg("weights"), weights), (_arg("out"), out)):
+    for flag, value in ((spelled("source", "RECIPE_OR_RUN"), source), (argument("--environment"), environment),
+                        (argument("--weights"), weights), (argument("--out"), out)):
         if value is not None and not os.fsdecode(value).strip():  # Path('') is '.', the current folder
             raise DeployError(f"{flag} is empty; give a path")
         if value is not None and "\0" in os.fsdecode(value):
@@ -398,12 +393,12 @@ def plan(source: str | Path, environment: str | Path, *, weights: str | Path | N
             found = checkpoints(src / "checkpoints")  # the newest: a damaged one is named, not passed over
             if not found:
                 raise DeployError(f"{src}: no checkpoint in {src / 'checkpoints'} (a recipe without `checkpoint:` "
-                                  f"writes none); give {_arg('weights')}")
+                                  f"writes none); give {argument('--weights')}")
             weights = found[-1]
     elif src.is_file():
         recipe_path = src
         if weights is None:
-            raise DeployError(f"{src}: a recipe needs {_arg('weights')} (a checkpoint `step-XXXXXXXX.npz` or an "
+            raise DeployError(f"{src}: a recipe needs {argument('--weights')} (a checkpoint `step-XXXXXXXX.npz` or an "
                               ".npz of canonical parameters); or give the run folder it was trained into")
     elif src.exists():
         raise DeployError(f"{src}: not a regular file (a FIFO, device or socket); give a recipe file or a run folder")
@@ -411,7 +406,7 @@ def plan(source: str | Path, environment: str | Path, *, weights: str | Path | N
         raise DeployError(f"{src}: no such recipe or run folder")
     weights_path = Path(weights)
     if not weights_path.is_file():
-        raise DeployError(f"{_arg('weights')} {weights_path}: " + ("no such file" if not weights_path.exists()
+        raise DeployError(f"{argument('--weights')} {weights_path}: " + ("no such file" if not weights_path.exists()
                                                             else "not a file"))
     name = env.metadata.name
     out_dir = Path(out) if out is not None else Path("deploy") / name
@@ -463,16 +458,16 @@ def _check_out(out: Path, inputs: list[Path]) -> None:
         check_out_arg(str(out), "--out", prog="deploy")  # a name too long, a parent that cannot be searched
         _no_broken_link(out)
         if out.exists() and not out.is_dir():
-            raise DeployError(f"{_arg('out')} {out}: exists and is not a folder")
+            raise DeployError(f"{argument('--out')} {out}: exists and is not a folder")
         check_outputs(out, OUTPUTS, inputs, prog="deploy")
         for name in OUTPUTS:  # a pipe, a link or a folder where an output goes: said before any work, not after it
             kind = _not_a_file(out / name)
             if kind:
-                raise DeployError(f"{_arg('out')} {out}: {name} is {kind}, not a regular file: deploy replaces "
+                raise DeployError(f"{argument('--out')} {out}: {name} is {kind}, not a regular file: deploy replaces "
                                   "it; remove it or choose another folder")
     except FolderError as exc:
-        raise DeployError(str(exc).removeprefix("deploy: ") if str(exc).startswith(f"deploy: {_arg('out')} ") else
-                          f"{_arg('out')} {out}: {str(exc).removeprefix('deploy: ')}") from None
+        raise DeployError(str(exc).removeprefix("deploy: ") if str(exc).startswith(f"deploy: {argument('--out')} ") else
+                          f"{argument('--out')} {out}: {str(exc).removeprefix('deploy: ')}") from None
 
 
 def _no_broken_link(out: Path) -> None:
@@ -490,9 +485,9 @@ def _no_broken_link(out: Path) -> None:
         except OSError:
             target = "?"
         loop = os.path.lexists(at.parent / target)
-        raise DeployError(f"{_arg('out')} {out}: {'it' if at == out else at} is a broken symbolic link (to {target!r}, "
-                          f"{'a loop of links' if loop else 'which does not exist'}); remove the link, "
-                          f"{'' if loop else 'make its target, '}or choose another {_arg('out')}")
+        raise DeployError(f"{argument('--out')} {out}: {'it' if at == out else at} is a broken symbolic link (to "
+                          f"{target!r}, {'a loop of links' if loop else 'which does not exist'}); remove the link, "
+                          f"{'' if loop else 'make its target, '}or choose another {argument('--out')}")
 
 
 def _not_a_file(path: Path) -> str | None:
@@ -517,7 +512,7 @@ def claim_out(p: Plan) -> Any:
     try:
         folder = claim(p.out, outputs=OUTPUTS, mode="resume", prog="deploy")
     except FolderError as exc:  # said as every other refusal of deploy's: `lockstep deploy: --out DIR: ...`
-        raise DeployError(f"{_arg('out')} {p.out}: {str(exc).removeprefix('deploy: ')}") from None
+        raise DeployError(f"{argument('--out')} {p.out}: {str(exc).removeprefix('deploy: ')}") from None
     removed = remove_stale_temporaries(folder.path)
     if removed:
         p.notes.append(f"removed {len(removed)} temporary file{'s' * (len(removed) > 1)} that an interrupted deploy "
@@ -560,7 +555,7 @@ def load_weights(path: Path, prep: Any, said: str | None = None, *,
     messages name the file (`--weights PATH` unless deploy picked it from a run folder itself)."""
     from lockstep.checkpoint import CheckpointError, load_checkpoint
 
-    said = said or f"{_arg('weights')} {path}"
+    said = said or f"{argument('--weights')} {path}"
 
     expected = {**prep.graph.parameters(), **prep.graph.buffers()}
     info: dict[str, Any] = {"path": str(path)}
@@ -826,7 +821,8 @@ def deploy(p: Plan, *, progress: Any = None) -> Result:
     prep = _prepare(p)
     _check_exporter(p, prep.model)
     picked = p.run_folder is not None and not p.weights_given  # the run's newest checkpoint, not the user's --weights
-    said = f"{p.weights_path} (the run's newest checkpoint; {_arg('weights')} deploys another)" if picked else None
+    said = (f"{p.weights_path} (the run's newest checkpoint; {argument('--weights')} deploys another)" if picked
+            else None)
     hint = p.run_folder is None  # a recipe with a run's checkpoint: deploy the run folder (not said of one)
     try:
         params, weights_info = load_weights(p.weights_path, prep, said, run_hint=hint)
@@ -846,7 +842,7 @@ def deploy(p: Plan, *, progress: Any = None) -> Result:
     if p.run_folder is not None and not p.weights_given and weights_info.get("kind") == "checkpoint" and \
             weights_info.get("step") != prep.total_steps:
         raise DeployError(f"{p.weights_path}: the run stopped at step {weights_info.get('step')} of "
-                          f"{prep.total_steps} (no final checkpoint); give {_arg('weights')} to deploy it anyway")
+                          f"{prep.total_steps} (no final checkpoint); give {argument('--weights')} to deploy it anyway")
     _check_metrics(p, prep)
     _refuse_another_recipe(p, prep.recipe.metadata.name)
     say(f"exporting ({p.exporter} exporter, {env.dtype}, opset {env.opset})")

@@ -57,6 +57,16 @@ def spelled(name: str, flag: str | None) -> str:
     return flag if flag and _COMMAND_LINE.get() else name
 
 
+def argument(flag: str) -> str:
+    """A flag a message names as its subject: `--out` on the command line, `out` to a Python caller."""
+    return spelled(flag.removeprefix("--"), flag)
+
+
+def switch(flag: str) -> str:
+    """A yes/no flag a message asks for: `--overwrite` on the command line, `overwrite=True` to a Python caller."""
+    return spelled(f"{flag.removeprefix('--')}=True", flag)
+
+
 def internal_error(prog: str, exc: BaseException) -> str:
     """What a command says about an exception that is a bug in Lockstep (or an adapter), not bad input: one line,
     the traceback only on request, as a user was promised no traceback."""

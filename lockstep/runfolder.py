@@ -53,7 +53,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from lockstep.errors import LockstepError, spelled
+from lockstep.errors import LockstepError, argument, switch
 from lockstep.spec.files import OUTPUT_LOCK
 
 LOCK_NAME = OUTPUT_LOCK
@@ -85,7 +85,7 @@ OTHER_COMMANDS: dict[str, tuple[str, ...]] = {
 def refuse_others(folder: Path, mine: str, prog: str, flag: str) -> None:
     """FolderError when `folder` holds another command's outputs (OTHER_COMMANDS, all but `mine`): a comparison
     written into a run folder mixed with the run's files, a certification replaced a run's report.json."""
-    flag = _argument(flag)
+    flag = argument(flag)
     for whose, names in OTHER_COMMANDS.items():
         found = [n for n in names if whose != mine and os.path.lexists(folder / n)]
         if found:
@@ -99,7 +99,7 @@ def foreign_report_folder(folder: Path, prog: str = "lockstep certify", flag: st
     if not folder.is_dir():
         return
     refuse_others(folder, "a certification's", prog, flag)
-    flag = _argument(flag)
+    flag = argument(flag)
     report = folder / "report.json"
     if report.is_file():
         from lockstep.spec.files import read_json_file
@@ -161,7 +161,7 @@ def check_out_arg(value: str | None, flag: str = "--out", prog: str = "lockstep"
                   without: str = "for the default") -> None:
     """An explicitly empty folder argument is a mistake (an unset shell variable), never "use the default".
     `without`: what leaving the flag out does (`lockstep compare` has no default folder: it writes nothing)."""
-    arg = _argument(flag)
+    arg = argument(flag)
     if value is not None and not value.strip():
         leave = f"leave {flag} out" if arg == flag else f"pass {arg}=None"
         raise FolderError(f"{prog}: {arg} is empty; give a folder, or {leave} {without}")
@@ -193,7 +193,7 @@ A deployment written into RUN/checkpoints was deleted, without a word, by the ne
 
 def _outside_owned_folders(out: Path, flag: str, prog: str) -> None:
     """FolderError when `out` is, or lies in, a folder another command owns and removes (OWNED_FOLDERS)."""
-    path, flag = Path(os.path.abspath(out)), _argument(flag)
+    path, flag = Path(os.path.abspath(out)), argument(flag)
     for at in (path, *path.parents):
         owned = OWNED_FOLDERS.get(at.name)
         if owned is None or not any(os.path.lexists(at.parent / mark) for mark in owned[0]):
@@ -207,7 +207,7 @@ def writable_folder(value: str | os.PathLike[str], flag: str = "--out", prog: st
     """The folder named by an output argument, created if missing and proven writable (a probe file), so that a
     command fails before its work rather than after it. FolderError (exit 2) names the flag and the reason."""
     check_out_arg(os.fspath(value), flag, prog)
-    path, flag = Path(value), _argument(flag)
+    path, flag = Path(value), argument(flag)
     if path.exists() and not path.is_dir():
         raise FolderError(f"{prog}: {flag} {_shown(path)}: exists and is not a folder")
     try:
@@ -218,16 +218,6 @@ def writable_folder(value: str | os.PathLike[str], flag: str = "--out", prog: st
     except OSError as exc:
         raise FolderError(f"{prog}: {flag} {_shown(path)}: cannot write there ({exc.strerror or exc})") from None
     return path
-
-
-def _argument(flag: str) -> str:
-    """An output flag as a message names it: `--report` on the command line, `report` to a Python caller."""
-    return spelled(flag.removeprefix("--"), flag)
-
-
-def switch(flag: str) -> str:
-    """A yes/no flag a message asks for: `--overwrite` on the command line, `overwrite=True` to a Python caller."""
-    return spelled(f"{flag.removeprefix('--')}=True", flag)
 
 
 def _shown(path: Path) -> str:
@@ -546,8 +536,8 @@ def claim(folder: str | os.PathLike[str], *, outputs: Sequence[str], inputs: Ite
                 raise FolderError(
                     f"{prog}: {_shown(path)} already holds {what} ({_listed(path, found)}); "
                     + (hint or (f"continue that run with {switch('--resume')}, replace it with "
-                                f"{switch('--overwrite')}, or choose another {_argument('--out')}" if ours else
-                                f"choose another {_argument('--out')}, or {switch('--overwrite')} to write beside "
+                                f"{switch('--overwrite')}, or choose another {argument('--out')}" if ours else
+                                f"choose another {argument('--out')}, or {switch('--overwrite')} to write beside "
                                 "them")))
         if mode == "overwrite":  # a folder where a command writes a file is someone's: never removed with its contents
             odd = [n for n in _own_files(path, outputs) if n not in FOLDER_OUTPUTS and (path / n).is_dir()
@@ -582,10 +572,10 @@ def restart_problem(path: Path, outputs: Sequence[str], prog: str = "lockstep ru
     foreign = [n for n in found if n not in outputs]
     if not foreign and "report.json" not in found:
         return None
-    out, overwrite = _argument("--out"), switch("--overwrite")
+    out, overwrite = argument("--out"), switch("--overwrite")
     what, fix = (("files that are not from a Lockstep run", f"choose another {out}, or {overwrite} to write beside "
                   "them") if foreign else ("a finished run", f"replace it with {overwrite}, or choose another {out}"))
-    return f"{prog}: {_argument('--resume')}: nothing to resume in {_shown(path)} (no checkpoint), and it holds " \
+    return f"{prog}: {argument('--resume')}: nothing to resume in {_shown(path)} (no checkpoint), and it holds " \
            f"{what} ({_listed(path, found)}); {fix}"
 
 
