@@ -225,6 +225,22 @@ def _execution_modes(cert: Certification) -> str:
     return " · ".join(parts)
 
 
+def _blind_words(cert: Certification) -> str:
+    """Where a level-4 pass says nothing of some updates: quantities its steps changed whose bounds would also pass
+    them unmoved (`CheckResult.blind_quantities`); "" where no step asked had any."""
+    blind = [c for c in cert.checks if c.blind_quantities]
+    if not blind:
+        return ""
+    from .resync import BLIND_EVERY, FIRST_STEPS, blind_words  # (numpy and the reference: only where needed)
+
+    each = "; ".join(f"{c.name}: {blind_words(c.blind_quantities, c.blind_steps, c.blind_checked)}" for c in blind)
+    n = len(blind)
+    return (f"{n} check{'s' * (n != 1)} of example recipes had bounds that would also pass unmoved what a step "
+            f"changed, so {'their verdicts say' if n != 1 else 'its verdict says'} nothing of those updates (steps "
+            f"asked: the first {FIRST_STEPS}, every {BLIND_EVERY}th, the last; report.json `blind_quantities`): "
+            f"{each}")
+
+
 def _construct_provenance(checks: Iterable[CheckResult]) -> str:
     """A construct's provenance over its checks: `native`, or `native/written` where dtypes differ (in check
     order); `composite` for random models and example recipes, `-` where nothing declared one."""
@@ -283,6 +299,7 @@ def summary_table(cert: Certification, *, width: int = 100) -> str:
         counts_line(cert.counts()),
         _provenance_words(cert),
         *[f"execution: {modes}" for modes in [_execution_modes(cert)] if modes],
+        *[f"bounds: {words}" for words in [_blind_words(cert)] if words],
         f"{_examples_words(cert)} · {fmt_seconds(cert.seconds)} · seed {cert.seed}",
         _verdict(cert),
     ]
@@ -581,6 +598,7 @@ def html_report(cert: Certification) -> str:
              ("spec version", cert.spec_version), ("suite version", cert.suite_version),
              ("checks", counts_line(cert.counts())), ("provenance", _provenance_words(cert)),
              *((("execution", execution),) if execution else ()),
+             *((("bounds", blind),) if (blind := _blind_words(cert)) else ()),
              ("examples", _examples_words(cert)),
              ("time", fmt_seconds(cert.seconds)), ("seed", str(cert.seed)),
              ("levels", ", ".join(f"{k} {LEVELS.get(k, '')}" for k in _levels(cert))),
@@ -649,6 +667,8 @@ def _check_tip(c: CheckResult) -> str:
         s += f"; {c.support}"
     if c.execution and c.outcome != "unsupported":
         s += f"; ran {c.execution}"
+    if c.blind_quantities:
+        s += f"; bounds would pass {len(c.blind_quantities)} quantities unmoved (of {c.blind_checked} steps asked)"
     if c.outcome == "unsupported" and c.message:
         s += f"; {c.message}"
     return s
@@ -757,6 +777,7 @@ def markdown_report(cert: Certification) -> str:
            f"| checks | {_md(counts_line(cert.counts()))} |",
            f"| provenance | {_md(_provenance_words(cert))} |",
            *([f"| execution | {_md(execution)} |"] if execution else []),
+           *([f"| bounds | {_md(blind)} |"] if (blind := _blind_words(cert)) else []),
            f"| examples | {_md(_examples_words(cert))} |",
            f"| time | {fmt_seconds(cert.seconds)} |",
            f"| seed | {cert.seed} |",

@@ -111,6 +111,11 @@ class CheckResult:
     # composites, example recipes and unsupported checks (adapters/base.py, PROVENANCES)
     execution: str = ""  # how the adapter's sessions ran this check's cases (`Session.execution`: "eager",
     # "compiled"); "" where the adapter does not say or nothing ran
+    blind_steps: list[int] = field(default_factory=list)  # level 4: the sampled steps whose bounds would also pass
+    # every parameter that moved, unmoved (resync.BlindSteps): a pass says nothing of those steps' updates
+    blind_quantities: dict[str, int] = field(default_factory=dict)  # level 4: quantity ("parameter conv1.weight",
+    # "optimizer_state momentum_buffer of conv1.weight") -> steps asked where its bound would pass it unmoved
+    blind_checked: int = 0  # level 4: how many steps were asked that
 
     def __post_init__(self) -> None:
         if self.outcome == "unsupported":  # nothing ran: no evidence about anything (it showed `native`)

@@ -43,6 +43,20 @@ last one (consecutive steps are alike), and every RETRY_LOWEST-th at the cheapes
 
 RETRY_LOWEST = 8
 
+FIRST_STEPS = 3
+"""With `every` > 1, the first steps are judged anyway (warm-up, the first momentum and bias corrections)."""
+
+BLIND_EVERY = 10
+"""Whether a judged step's bounds could tell its update from none (`Judge.admits_no_update`) costs its derived
+bounds, most of a judged step's price: it is asked of the first FIRST_STEPS, every BLIND_EVERY-th and the last."""
+
+
+def judged_steps(total: int, every: int) -> set[int]:
+    """The 1-based steps judged: all with every = 1; else the first FIRST_STEPS, every N-th and the last."""
+    if every <= 1:
+        return set(range(1, total + 1))
+    return {s for s in range(1, total + 1) if s <= FIRST_STEPS or s % every == 0 or s == total}
+
 
 @dataclass
 class ReferenceStep:
@@ -222,19 +236,30 @@ class Judge:
                                    float(res.loss), result=res, state=got)
         raise AssertionError("unreachable")
 
-    def admits_no_update(self, rs: ReferenceStep) -> bool:
-        """Whether the step's derived bounds would also pass parameters that did not move (the state before the
-        step handed back as the answer), although the reference's moved: the bounds then exceed the update, and
-        a verdict of this step says nothing about it. float32 bounds grown through deep attention did so on
-        tiny-gpt (parameter tolerances of 1e20), where a backend that never trained held at every step."""
+    def unmoved_passes(self, rs: ReferenceStep) -> list[str]:
+        """The quantities the reference's step changed (parameters, buffers, optimizer states) whose derived rules
+        would also pass them unchanged (the state before the step handed back as the answer): the bounds exceed
+        their update there, and a verdict of this step says nothing of it. float32 bounds grown through deep
+        attention, recurrence or a convolution into batch norm do so: tiny-gpt's parameter tolerances reach 1e20,
+        and a backend that never trained held at every step."""
         if rs.after is None or rs.result is None:
-            return False
-        moved = [k for k in self.net.param_specs if k in rs.after.parameters
-                 and not np.array_equal(rs.after.parameters[k], rs.before.parameters.get(k))]
-        if not moved:  # nothing moved (a learning rate of 0): there is no update to tell apart
-            return False
-        checks = self._checks(rs, rs.result, rs.before, DERIVED)
-        return all(c.ok for c in checks if c.quantity.startswith("parameter "))
+            return []
+        after, before = rs.after, rs.before
+        moved = {f"{'buffer' if k in self.net.buffer_specs else 'parameter'} {k}"
+                 for k, v in after.parameters.items() if not _same(v, before.parameters.get(k))}
+        moved |= {f"optimizer_state {n} of {p}" for p, states in after.optimizer.items() for n, v in states.items()
+                  if not _same(v, before.optimizer.get(p, {}).get(n))}
+        if not moved:
+            return []
+        return [c.quantity for c in self._checks(rs, rs.result, before, DERIVED) if c.ok and c.quantity in moved]
+
+    def admits_no_update(self, rs: ReferenceStep, passes: list[str] | None = None) -> bool:
+        """Whether the step's bounds would pass every parameter that moved unmoved (`unmoved_passes`, or the list
+        given): a verdict of this step then says nothing of its update at all."""
+        passes = self.unmoved_passes(rs) if passes is None else passes
+        moved = [k for k in self.net.param_specs if rs.after is not None and k in rs.after.parameters
+                 and not _same(rs.after.parameters[k], rs.before.parameters.get(k))]
+        return bool(moved) and all(f"parameter {k}" in passes for k in moved)
 
     def derived_worst(self, rs: ReferenceStep, verdict: StepVerdict) -> Check | None:
         """The worst check of a judged step under the derived rules (its verdict may have been settled by their
@@ -266,6 +291,64 @@ class Judge:
         out.insert(2, Check(f"optimizer step count {got.step} (reference {ref.step})", 0.0 if same else 1.0, 0.0,
                             0.0 if same else math.inf))
         return out
+
+
+def _same(a: Any, b: Any) -> bool:
+    return b is not None and np.shape(a) == np.shape(b) and np.array_equal(a, b)
+
+
+@dataclass
+class BlindSteps:
+    """Where a run's sampled steps had bounds that would also pass what the step changed, unchanged
+    (`Judge.unmoved_passes`): a verdict that holds says nothing of those updates, and the report must say so.
+    `lockstep compare` and level 4 of `lockstep certify` ask the same steps (`judged_steps` with BLIND_EVERY, of
+    those judged)."""
+
+    asked: set[int]  # the 1-based steps to ask
+    steps: list[int] = field(default_factory=list)  # those where every parameter that moved would pass unmoved
+    quantities: dict[str, int] = field(default_factory=dict)  # quantity -> steps asked where it would pass unmoved
+    checked: int = 0  # how many were asked
+
+    @classmethod
+    def sampled(cls, total: int, judged: set[int] | None = None, every: int = 1) -> BlindSteps:
+        """The steps of a `total`-step run to ask: the first, every BLIND_EVERY-th (or `every`-th, if larger)
+        and the last, of the `judged` ones (default: all)."""
+        asked = judged_steps(total, max(every, BLIND_EVERY))
+        return cls(asked if judged is None else asked & judged)
+
+    def ask(self, judge: Judge, rs: ReferenceStep) -> None:
+        """Ask `rs` (the reference's step with its states kept) if it is one of the sampled steps."""
+        if rs.t not in self.asked:
+            return
+        self.checked += 1
+        passes = judge.unmoved_passes(rs)
+        for q in passes:
+            self.quantities[q] = self.quantities.get(q, 0) + 1
+        kinds = ("parameter ", "buffer ", "optimizer_state ")  # parameters first, whichever moved first
+        self.quantities = dict(sorted(self.quantities.items(),
+                                      key=lambda i: next((r for r, k in enumerate(kinds) if i[0].startswith(k)), 3)))
+        if judge.admits_no_update(rs, passes):
+            self.steps.append(rs.t)
+
+    def parameters(self) -> dict[str, int]:
+        """parameter -> steps asked where its own update could not be told from none."""
+        return {q.removeprefix("parameter "): n for q, n in self.quantities.items() if q.startswith("parameter ")}
+
+
+def blind_words(quantities: dict[str, int], steps: list[int], checked: int) -> str:
+    """`6 parameters and 18 optimizer states (at up to 15 of the 15 steps asked; parameters at every one:
+    gru.weight_ih, ...); at 14 steps, from step 2, for every parameter that moved`: `BlindSteps`'s finding."""
+    kinds = {"parameter": "parameter", "buffer": "buffer", "optimizer_state": "optimizer state"}
+    counts = {kind: sum(q.startswith(f"{key} ") for q in quantities) for key, kind in kinds.items()}
+    parts = [f"{n} {kind}{'s' * (n != 1)}" for kind, n in counts.items() if n]
+    text = " and ".join([", ".join(parts[:-1]), parts[-1]] if len(parts) > 1 else parts)
+    every = [q.removeprefix("parameter ") for q, n in quantities.items() if n == checked and q.startswith("parameter ")]
+    shown = ", ".join(every[:4]) + (f" and {len(every) - 4} more" if len(every) > 4 else "")
+    text += (f" (at up to {max(quantities.values())} of the {checked} steps asked"
+             + (f"; parameters at every one: {shown}" if every else "") + ")")
+    if steps:
+        text += f"; at {len(steps)} step{'s' * (len(steps) != 1)}, from step {steps[0]}, for every parameter that moved"
+    return text
 
 
 class WorstStep:

@@ -521,9 +521,12 @@ def run_recipe(target: Target, recipe: Path, steps: int | None, report_dir: Path
         seconds = time.perf_counter() - t0
         w = max(checks, key=lambda c: c.ratio, default=None)
         bad = next((c for c in checks if not c.ok), None)
+        blind = pair.blind  # None where the level stopped before its steps
         result = CheckResult(outcome="fail" if bad else "pass", examples=1, worst=_worst(w) if w else None,
                              seconds=seconds, message=bad.describe() if bad else "", execution=target.execution(),
-                             **base)
+                             blind_steps=list(blind.steps) if blind else [],
+                             blind_quantities=dict(blind.quantities) if blind else {},
+                             blind_checked=blind.checked if blind else 0, **base)
         if bad and report_dir is not None:
             rel = result.failure_folder
             shutil.copytree(copy, report_dir / rel, dirs_exist_ok=True)

@@ -32,13 +32,19 @@ import numpy as np
 from lockstep.adapters.base import NonFiniteError, Session
 from lockstep.adapters.checked import session_call, step_answer
 from lockstep.conformance.checks import Check, scale_of
-from lockstep.conformance.resync import Judge, StepVerdict, WorstStep
+from lockstep.conformance.resync import (
+    BLIND_EVERY,
+    FIRST_STEPS,
+    BlindSteps,
+    Judge,
+    StepVerdict,
+    WorstStep,
+    blind_words,
+    judged_steps,
+)
 from lockstep.errors import LockstepError
 from lockstep.runner import Prepared
 from lockstep.spec.atomic import strict_json
-
-FIRST_STEPS = 3
-"""With `every` > 1, the first steps are judged anyway (warm-up, the first momentum and bias corrections)."""
 
 DRIFT_FLOOR = 0.01
 """Drift is max |a − r| / (|r| + DRIFT_FLOOR·s), s the largest magnitude of the quantity's kind: a relative
@@ -101,18 +107,6 @@ def blamed(backend: str, t: int, what: str) -> contextlib.AbstractContextManager
     return session_call(what, lambda text: LockstepError(f"step {t}: the `{backend}` adapter's {text}", 1))
 
 
-BLIND_EVERY = 10
-"""Whether a judged step's bounds could tell its update from none (`Judge.admits_no_update`) costs its derived
-bounds, most of a judged step's price: it is asked of the first FIRST_STEPS, every BLIND_EVERY-th and the last."""
-
-
-def judged_steps(total: int, every: int) -> set[int]:
-    """The 1-based steps judged: all with every = 1; else the first FIRST_STEPS, every N-th and the last."""
-    if every <= 1:
-        return set(range(1, total + 1))
-    return {s for s in range(1, total + 1) if s <= FIRST_STEPS or s % every == 0 or s == total}
-
-
 @dataclass
 class Comparison:
     backends: list[str]  # as listed; the first is the drift baseline
@@ -127,6 +121,8 @@ class Comparison:
     tiers: list[int] = field(default_factory=lambda: [0, 0, 0])
     worst_derived: dict[str, tuple[int, Check]] = field(default_factory=dict)  # backend -> its worst judged step
     blind_steps: list[int] = field(default_factory=list)  # judged steps whose bounds pass parameters that stay put
+    blind_quantities: dict[str, int] = field(default_factory=dict)  # quantity -> judged steps asked where its bounds
+    # would pass it unmoved (`resync.BlindSteps`)
     blind_checked: int = 0  # how many judged steps were asked that (BLIND_EVERY)
     notes: list[str] = field(default_factory=list)  # what the comparison did not do that the recipe asks
     meta: dict[str, Any] = field(default_factory=dict)  # recipe name and hash, versions, machine (lockstep.api)
@@ -199,7 +195,8 @@ class Comparison:
             "agree": self.agree, "total_steps": self.total_steps, "steps_compared": len(self.rows),
             "verdict": {"kind": "re-synchronized", "judged": True, "rule": self.rule(), "every": self.every,
                         "steps_judged": self.steps_judged, "backends": verdicts,
-                        "blind_steps": self.blind_steps, "blind_checked": self.blind_checked,
+                        "blind_steps": self.blind_steps, "blind_quantities": self.blind_quantities,
+                        "blind_checked": self.blind_checked,
                         "notes": self.notes,
                         "tiers": {"value": self.tiers[0], "floor": self.tiers[1], "derived": self.tiers[2]}},
             "first_divergence": {b: d.to_json() for b, d in self.first_divergence.items()},
@@ -261,7 +258,7 @@ def run_compare(prep: Prepared, sessions: dict[str, Session], progress: Any = No
     result = Comparison(names, dtype, prep.total_steps, every, judged=judged)
     judge = Judge(prep, judge_session, dtype)
     steps = judged_steps(prep.total_steps, every)
-    probed = judged_steps(prep.total_steps, max(every, BLIND_EVERY)) & steps
+    blind = BlindSteps.sampled(prep.total_steps, steps, every)
     judge_session.set_parameters(prep.initial)
     for s in sessions.values():
         if s is not judge_session:
@@ -296,10 +293,10 @@ def run_compare(prep: Prepared, sessions: dict[str, Session], progress: Any = No
                 result.stopped[n] = (t, exc.quantity)
                 losses[n] = math.nan
         verdicts: dict[str, StepVerdict] = {}
-        if judged and t in probed:  # (a subset of the judged steps)
-            result.blind_checked += 1
-            if judge.admits_no_update(rs):
-                result.blind_steps.append(t)
+        if judged:
+            blind.ask(judge, rs)
+            result.blind_steps, result.blind_quantities, result.blind_checked = blind.steps, blind.quantities, \
+                blind.checked
         if t in steps or rs.stopped is not None:
             for n in judged:
                 with blamed(n, t, "step from the reference's state"):
@@ -403,12 +400,13 @@ def verdict_lines(c: Comparison) -> list[str]:
             w = c.worst(b)
             detail = f" (worst: ratio {w[1].ratio:.2e} at step {w[0]}, {w[1].quantity})" if w is not None else ""
             lines.append(f"verdict (re-synchronized, judged): {b} holds at every one of {judged} judged steps{detail}")
-    if c.blind_steps:
-        n = len(c.blind_steps)
-        lines.append(f"bounds: at {n} of the {c.blind_checked} judged steps asked (the first {FIRST_STEPS}, every "
-                     f"{max(c.every, BLIND_EVERY)}th, the last; from step {c.blind_steps[0]}) parameters that did not "
-                     "move would also hold: the derived bounds there exceed the step's own update, so a verdict of "
-                     f"{'that step' if n == 1 else 'those steps'} says little about it (compare.json "
+    if c.blind_quantities:
+        every = max(c.every, BLIND_EVERY)
+        rule = "the derived bounds" if c.dtype != "float64" else "the float64 rule"
+        lines.append(f"bounds: at the judged steps asked (the first {FIRST_STEPS}, every {every}th, the last) "
+                     f"{rule} would also pass unmoved what the step changed, for "
+                     f"{blind_words(c.blind_quantities, c.blind_steps, c.blind_checked)}: they exceed those updates, "
+                     "so the verdict says little about them (compare.json `verdict.blind_quantities`, "
                      "`verdict.blind_steps`)")
     keys = [(b, f"{b} against {c.backends[0]}") for b in c.backends[1:]]
     keys += [(f"{a}/{b}", f"{b} against {a}") for a, b in pair_names(c.backends)]

@@ -371,13 +371,18 @@ def test_compare_says_where_its_bounds_cannot_tell_an_update_from_none(capsys) -
     result = run_compare(prep, sessions)
     assert result.blind_steps == [2, 3, 4] and result.blind_checked == 4, result.blind_steps  # step 1: lr 0
     assert result.to_json()["verdict"]["blind_steps"] == [2, 3, 4]
-    assert "bounds: at 3 of the 4 judged steps asked (the first 3, every 10th, the last; from step 2) parameters " \
-           "that did not move would also hold" in format_table(result)
+    blind = result.to_json()["verdict"]["blind_quantities"]
+    assert blind["parameter attn2.value_weight"] == 3 and blind["optimizer_state exp_avg of tok.weight"] == 4, blind
+    assert "bounds: at the judged steps asked (the first 3, every 10th, the last) the derived bounds would also " \
+           "pass unmoved what the step changed, for 21 parameters and 42 optimizer states (at up to 4 of the 4 " \
+           "steps asked); at 3 steps, from step 2, for every parameter that moved: they exceed those updates" \
+           in format_table(result), format_table(result)
     digits = prepare_run(ROOT / "examples" / "digits-mlp" / "recipe.yaml", steps=12)
     result = run_compare(digits, {"reference": build_session(digits, "reference")[1],
                                   "copy": ReferenceAdapter().build(digits.model, dtype="float32",
                                                                    recipe=digits.recipe)})
     assert result.blind_steps == [] and result.blind_checked == 5 and "bounds:" not in format_table(result)
+    assert result.blind_quantities == {}
 
 
 def test_compare_says_it_does_not_run_the_recipes_replicas(capsys) -> None:

@@ -32,6 +32,7 @@ class Pair:
     actual: Session
     dtype: str  # the dtype the adapter computes in (the reference always computes in float64)
     target: Any = None  # suite.Target: the adapter under test and where it runs (level 5 builds its replicas)
+    blind: Any = None  # resync.BlindSteps: level 4's steps whose bounds could not tell an update from none
 
     def start(self) -> None:
         """Both sessions at the case's initial parameters and buffers."""
