@@ -101,10 +101,15 @@ def unknown_device(device: str, gpu: tuple[str, ...] = ("cuda",)) -> str | None:
 class UnsupportedConstruct(Exception):
     """Raised by `build` when a model or recipe uses something the adapter declares unsupported."""
 
-    def __init__(self, construct: str, reason: str) -> None:
+    def __init__(self, construct: str, reason: str, *, layer: str | None = None) -> None:
         self.construct = construct
         self.reason = reason
+        self.layer = layer  # the model's layer that uses it, where one does (a model may have several of a type)
         super().__init__(f"{construct}: {reason}")
+
+    def subject(self) -> str:
+        """What is refused, for a message: `layer `gelu_2` (gelu)` where a layer was named, else the construct."""
+        return f"layer `{self.layer}` ({self.construct})" if self.layer else self.construct
 
 
 class NonFiniteError(ArithmeticError):

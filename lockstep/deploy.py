@@ -856,7 +856,8 @@ def deploy(p: Plan, *, progress: Any = None) -> Result:
         from lockstep.adapters.base import UnsupportedConstruct
 
         if isinstance(exc, UnsupportedConstruct):
-            raise DeployError(f"cannot export to ONNX: layer type `{exc.construct}`: {exc.reason}", 1) from None
+            what = exc.subject() if exc.layer else f"layer type `{exc.construct}`"
+            raise DeployError(f"cannot export to ONNX: {what}: {exc.reason}", 1) from None
         if p.exporter == "torch":  # the framework's exporter, not the standard's: say which, and the way around it
             raise DeployError(f"cannot export to ONNX: torch.onnx.export ({_exporter('torch')}) failed on this model "
                               f"in {'float32' if env.dtype == 'int8' else env.dtype} at opset {env.opset}: "

@@ -514,7 +514,7 @@ def _train(args: argparse.Namespace, out: Path, folder: Any, n: int, replica: Re
     except (AdapterNotFound, RunError) as exc:
         _say(str(exc))
     except UnsupportedConstruct as exc:
-        _say(f"backend `{args.backend}` cannot run this recipe: {exc.construct}: {exc.reason}")
+        _say(f"backend `{args.backend}` cannot run this recipe: {exc.subject()}: {exc.reason}")
     except (ValueError, RuntimeError, AdapterRaised) as exc:
         _say(f"backend `{args.backend}`: {' '.join(str(exc).split())[:300]}")
     code = replica.agree(0 if session is not None else 2)

@@ -257,7 +257,7 @@ def build_session(prep: Prepared, backend: str, device: str = "cpu", threads: in
     except AdapterNotFound as exc:
         raise RunError(str(exc)) from None
     except UnsupportedConstruct as exc:
-        raise RunError(f"backend `{backend}` cannot run this recipe: {exc.construct}: {exc.reason}") from None
+        raise RunError(f"backend `{backend}` cannot run this recipe: {exc.subject()}: {exc.reason}") from None
     except ValueError as exc:
         raise RunError(f"backend `{backend}`: {exc}") from None
     except (KeyboardInterrupt, RunError):

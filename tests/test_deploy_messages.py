@@ -353,3 +353,20 @@ def test_the_next_deploy_removes_a_killed_deploys_temporaries(attention: Path, t
     assert f"note: removed 3 temporary files that an interrupted deploy left in {out}" in text, text
     code, text, _ = _deploy([str(attention), "-e", str(env), "--out", str(out)], capsys)
     assert code == 0 and "temporary" not in text
+
+
+def test_an_export_refusal_names_the_layer_not_only_its_type(tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """Sweep K (2026-12-06): "cannot export to ONNX: layer type `gelu`: approximate `none` has no float64 form"
+    in a model with two gelu layers left the user to find which; the refusal names the layer."""
+    pytest.importorskip("onnxruntime")
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(tiny_recipe(layers="[{type: dense, name: a, units: 5}, {type: gelu, name: smooth, "
+                                         "approximate: tanh}, {type: dense, name: b, units: 5}, {type: gelu, "
+                                         "name: exact, approximate: none}, {type: dense, name: out, units: 3}]",
+                                  steps=2, tail="checkpoint: {every: 2}\n"))
+    assert main(["run", str(recipe), "--out", str(tmp_path / "run"), "--quiet"]) == 0
+    env = _environment(tmp_path, "e", "dtype: float64\ntolerance: {rtol: 1.0e-9, atol: 1.0e-12}\n")
+    code, out, err = _deploy([str(tmp_path / "run"), "-e", str(env), "--out", str(tmp_path / "d")], capsys)
+    assert code == 1 and "Traceback" not in err, (code, out, err)
+    assert "cannot export to ONNX: layer `exact` (gelu): approximate `none` has no float64 form" in err, err

@@ -95,10 +95,10 @@ class OnnxRuntimeAdapter(Adapter):
             raise UnsupportedConstruct(f"dtype:{dtype}", f"the onnxruntime adapter runs {', '.join(self.DTYPES)}")
         for node in build_graph(model).nodes:  # refuse before any work what has no ONNX form here
             if node.type in layers.UNSUPPORTED:
-                raise UnsupportedConstruct(node.type, layers.UNSUPPORTED[node.type])
+                raise UnsupportedConstruct(node.type, layers.UNSUPPORTED[node.type], layer=node.name)
             module = layers.get(node.type)
             reason = module.problem(node.layer, dtype, self.opset) if hasattr(module, "problem") else None
             if reason:
-                raise UnsupportedConstruct(node.type, reason)
+                raise UnsupportedConstruct(node.type, reason, layer=node.name)
         return OnnxRuntimeSession(model, dtype=dtype, device=device, threads=self.threads, opset=self.opset,
                                   exporter=self.exporter, recipe=recipe)

@@ -82,7 +82,7 @@ class Exporter:
             module = layers.get(node.type)
             problem = module.problem(node.layer, self.dtype, self.opset) if hasattr(module, "problem") else None
             if problem:
-                raise UnsupportedConstruct(node.type, problem)
+                raise UnsupportedConstruct(node.type, problem, layer=node.name)
             own = {**graph.param_names(node),  # tied parameters under their owner's name
                    **{k: f"{node.name}.{k}" for k in node.layer.buffers(node.input_shapes)}}
             p = {}
