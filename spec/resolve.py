@@ -72,6 +72,13 @@ class _Nested:
         finder = getattr(self.parent, "key_location", None)
         return finder(("model", *tuple(path))) if finder else self.locate(path)
 
+    @property
+    def key_positions(self) -> dict[PathParts, tuple[int, int]]:
+        """Where the model's keys were written (the recipe's, under `model`): a key the file holds, not an
+        override's."""
+        keys = getattr(self.parent, "key_positions", None) or {}
+        return {path[1:]: at for path, at in keys.items() if path[:1] == ("model",)}
+
 
 def _internal(doc: Any, stage: str, exc: BaseException) -> Diagnostic:
     return Diagnostic(doc.file, doc.line, doc.column, "", f"internal error in lockstep's {stage} "

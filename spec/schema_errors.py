@@ -264,7 +264,7 @@ def pydantic_diagnostics(cls: type[BaseModel], exc: ValidationError, doc: Loaded
             if habit:
                 message, expected, suggestion = f"{message}: {habit}", None, None
             elif suggestion is not None and suggestion in _siblings(doc.data, path[:-1]) \
-                    and tuple(path) in doc.key_positions:
+                    and tuple(path) in getattr(doc, "key_positions", {}):
                 # `lr` written beside `learning_rate`: suggesting the key that is already there reads as a loop
                 # (an override's `lr` was not written in the file: "did you mean" is its answer)
                 message = (f"unknown field `{key}`, given beside `{suggestion}`, the field it would name; remove "

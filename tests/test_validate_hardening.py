@@ -703,6 +703,22 @@ def test_a_synonym_beside_its_field_is_not_suggested_back(version: str) -> None:
     assert alone.suggestion == "learning_rate", alone.format()
 
 
+def test_a_field_beside_its_near_name_in_an_inline_model_is_said_not_an_internal_error(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Sweep P (2026-12-07): `unit` beside `units` in a recipe's inline model was "internal error in lockstep's
+    semantic checks (AttributeError: '_Nested' object has no attribute 'key_positions')", which hid every other
+    problem of the model; an override's `filter` beside `filters` said the same (exit 2)."""
+    found = diags(RECIPE.replace("{type: dense, units: 8}", "{type: dense, units: 8, unit: 2}")
+                  .replace("metadata: {name: m}", "metadata: {}"))
+    said = {(d.path, d.line, d.column): d.message for d in found}
+    assert said[("model.layers[0].unit", 10, 31)].startswith("unknown field `unit`, given beside `units`"), said
+    assert ("model.metadata.name", 7, 13) in said, "the model's other problems are found too"
+    example = str(Path(__file__).resolve().parents[1] / "examples" / "inline-model" / "recipe.yaml")
+    assert main(["run", example, "--set", "model.layers[0].filter=6", "--steps", "1", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown field `filter`; did you mean `filters`?" in err and "internal" not in err, err
+
+
 @pytest.mark.parametrize(("arrays", "loss", "message"), [
     ({"x": [[0.0, np.nan, 1, 2]] * 2, "y": [0, 1]}, "sparse", "`d.npz`: `x` holds a non-finite value (nan) at index "
      "(0, 1)"),
