@@ -99,7 +99,10 @@ def _check_memory(recipe: Recipe, model: Model, graph: ModelGraph, facts: DataFa
     section = "layers" if model.layers is not None else "nodes"
     prefix: PathParts = ("model",)
     states = resources.optimizer_states(recipe.optimizer)
-    needs = resources.parameter_needs(graph, prefix, section, copies=resources.PARAM_COPIES, states=states)
+    checkpointed = recipe.checkpoint is not None
+    copies = resources.PARAM_COPIES + resources.CHECKPOINT_COPIES * checkpointed
+    states *= resources.STATE_COPIES + resources.CHECKPOINT_COPIES * checkpointed
+    needs = resources.parameter_needs(graph, prefix, section, copies=copies, states=states)
     b = recipe.data.batch_size
     train = resources.activation_needs(graph, prefix, section, b, resources.ACTIVATION_COPIES,
                                        f"a training batch of {b} sample{'s' * (b != 1)}")
@@ -114,7 +117,7 @@ def _check_memory(recipe: Recipe, model: Model, graph: ModelGraph, facts: DataFa
         if outputs:
             chunk.append(resources.Need(f"the model's outputs on {n_eval} evaluation samples", ("evaluation",),
                                         outputs))
-        train = train if sum(n.bytes for n in train) >= sum(n.bytes for n in chunk) else chunk
+        train = train + chunk  # the reference holds an evaluation's values into the next training step
         features = math.prod(facts.features) if facts.features is not None else 1
         targets = math.prod(facts.targets) if facts.targets else 1
         data = samples * (features * resources.FEATURE_COPIES + targets * resources.TARGET_COPIES)
