@@ -21,6 +21,7 @@ built or edited in Python; `overrides` (`--set`) and `seed` (`--seed`) change a 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import os
@@ -363,13 +364,19 @@ def dump(doc: Document | Iterable[Document], path: PathLike | None = None) -> st
     for i, d in enumerate(docs):
         item = _document_data(d)
         cls = KINDS[item["kind"]]
-        try:
-            cls.model_validate(item)
-        except ValidationError as exc:
-            diags = pydantic_diagnostics(cls, exc, LoadedDocument(item, label, i, 0, 0))
-            raise LockstepError(f"{label}: not written: the {item['kind']} is not valid", 1,
-                                [UnlocatedDiagnostic.of(x, f"<{item['kind'].lower()} {d.metadata.name}>")
-                                 for x in diags]) from None
+        # a recipe's inline model is a plain mapping to the Recipe's schema (it is resolved later): check it too
+        inline = item.get("model") if item["kind"] == "Recipe" and isinstance(item.get("model"), Mapping) else None
+        for what, body, kind in [(item["kind"], item, cls), *([("inline model", inline, KINDS["Model"])]
+                                                               if inline is not None else [])]:
+            try:
+                kind.model_validate(body)
+            except ValidationError as exc:
+                diags = pydantic_diagnostics(kind, exc, LoadedDocument(body, label, i, 0, 0))
+                if body is inline:  # said where the recipe holds it
+                    diags = [dataclasses.replace(x, path=f"model.{x.path}" if x.path else "model") for x in diags]
+                raise LockstepError(f"{label}: not written: the {what} is not valid", 1,
+                                    [UnlocatedDiagnostic.of(x, f"<{item['kind'].lower()} {d.metadata.name}>")
+                                     for x in diags]) from None
         data.append(item)
     if path is not None:
         _refuse_lost_files(docs, data, Path(path), label)

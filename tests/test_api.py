@@ -7,6 +7,7 @@ vendor certifies from its own harness: each test is one of those calls, checked 
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 import subprocess
@@ -184,6 +185,20 @@ def test_dump_refuses_a_document_made_invalid_in_python_and_writes_nothing(tmp_p
                                                  "> 0, got -1.0")
     with pytest.raises(lockstep.LockstepError, match="expected a Model, Recipe or Environment"):
         lockstep.dump({"kind": "Recipe"}, tmp_path / "dict.yaml")
+
+
+def test_dump_checks_a_recipes_inline_model_too(tmp_path: Path) -> None:
+    """Sweep P (2026-12-07): a recipe's inline model is a plain mapping to the Recipe's schema, and dump wrote
+    `units: -3` without a word (a file validate then refused)."""
+    recipe = lockstep.load(ROOT / "examples" / "huber-regression" / "recipe.yaml")
+    edited = copy.deepcopy(recipe)
+    edited.model["layers"][0]["units"] = -3
+    with pytest.raises(lockstep.LockstepError, match="not written: the inline model is not valid") as exc:
+        lockstep.dump(edited, tmp_path / "bad.yaml")
+    assert exc.value.exit_code == 1 and not (tmp_path / "bad.yaml").exists()
+    assert exc.value.diagnostics[0].format() == ("<recipe huber-regression>: model.layers[0].units: expected an "
+                                                 "integer > 0, got -3")
+    assert lockstep.dump(recipe, tmp_path / "good.yaml") and lockstep.validate(tmp_path / "good.yaml").ok
 
 
 def test_dump_of_a_loaded_recipe_into_a_folder_without_its_model_file_is_refused(tmp_path: Path) -> None:
