@@ -543,11 +543,19 @@ def read_stream(stream: BinaryIO | None, name: str = STDIN) -> str:
     return decode(raw, name)
 
 
+_WIDE_BOMS = ((b"\xff\xfe\x00\x00", "UTF-32"), (b"\x00\x00\xfe\xff", "UTF-32"), (b"\xff\xfe", "UTF-16"),
+              (b"\xfe\xff", "UTF-16"))  # the UTF-32 marks first: UTF-32LE's starts with UTF-16LE's
+
+
 def decode(raw: bytes, name: str) -> str:
     """A document's bytes as text, or SpecError: more than MAX_BYTES, binary, or not UTF-8."""
     if len(raw) > MAX_BYTES:  # a pipe or a file that grew
         raise SpecError([Diagnostic(name, 0, 0, "", f"more than {MAX_BYTES} bytes; documents are limited to "
                                     f"{MAX_BYTES} bytes", code="too-large")])
+    wide = next((enc for bom, enc in _WIDE_BOMS if raw.startswith(bom)), None)
+    if wide is not None:  # (its NUL bytes would read as binary)
+        raise SpecError([Diagnostic(name, 0, 0, "", f"{wide} text (its byte order mark says so): documents are read "
+                                    "as UTF-8; save the file as UTF-8", code="encoding")])
     if b"\x00" in raw:
         raise SpecError([Diagnostic(name, 0, 0, "", "binary file: not a YAML or JSON document", code="binary")])
     try:

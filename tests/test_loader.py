@@ -178,6 +178,19 @@ def test_files_binary_encoding_size_and_io(tmp_path: Path, monkeypatch: pytest.M
     assert exc.value.io_error and "Permission denied" in exc.value.diagnostics[0].message
 
 
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-32", "utf-32-be"])
+def test_a_utf16_or_utf32_file_is_said_as_such_not_binary(tmp_path: Path, encoding: str) -> None:
+    """Sweep P (2026-12-07): YAML 1.2 allows UTF-16 and UTF-32 with a byte order mark, and such a file was
+    "binary file: not a YAML or JSON document" (its NUL bytes); it is refused still, but named, with the fix."""
+    path = tmp_path / "wide.yaml"
+    path.write_bytes(("\ufeff" if encoding.endswith("-be") else "").encode(encoding) + "a: 1\n".encode(encoding))
+    with pytest.raises(SpecError) as exc:
+        load_file(path)
+    d = exc.value.diagnostics[0]
+    assert d.code == "encoding" and d.message == (f"{encoding[:6].upper()} text (its byte order mark says so): "
+                                                  "documents are read as UTF-8; save the file as UTF-8"), d
+
+
 # ------------------------------------------------------------------------------------------- scalars
 def test_yaml_12_core_scalars() -> None:
     text = ("a: 1e-3\nb: yes\nc: true\nd: '1e-3'\ne: 0.5\nf: 010\ng: 0o17\nh: 0x1F\ni: 1_000\nj: 1:20\n"
