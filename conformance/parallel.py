@@ -239,6 +239,24 @@ def item_name(item: tuple[Any, str, str]) -> str:
 
 
 # ------------------------------------------------------------------------------------------------ the parent
+def _start_resource_tracker() -> None:
+    """multiprocessing's resource tracker ignores SIGINT and SIGTERM but not SIGHUP: a closed terminal, or
+    `timeout -s HUP`, which signals the whole process group, killed it, and it printed seven tracebacks while the
+    command ended (exit 129). Started here with SIGHUP ignored, a disposition a child inherits, it outlives a
+    hang-up as it does a Ctrl-C (the command itself ends on SIGHUP as on SIGTERM: lockstep/cli.py)."""
+    import threading
+    from multiprocessing import resource_tracker
+
+    hup = getattr(signal, "SIGHUP", None)
+    if hup is None or threading.current_thread() is not threading.main_thread():
+        return  # (a signal's disposition can be set from the main thread only)
+    previous = signal.signal(hup, signal.SIG_IGN)
+    try:
+        resource_tracker.ensure_running()
+    finally:
+        signal.signal(hup, previous)
+
+
 class Workers:
     """A pool of up to `jobs` workers with `start` of them started now, each importing the adapter (`source`) with
     `threads` threads, for a `run` that comes later: the parent imports the adapter and plans meanwhile (the run
@@ -253,6 +271,7 @@ class Workers:
 
         self.source, self.name, self.threads = source, name, threads
         context = multiprocessing.get_context("spawn")
+        _start_resource_tracker()
         self.started = context.SimpleQueue()  # no feeder thread: what a worker put is there when it dies
         try:  # the workers' temporary files, removed with them
             self.tmp: str | None = tempfile.mkdtemp(prefix="lockstep-certify-")

@@ -125,11 +125,13 @@ def test_a_worker_holding_the_gil_ends_with_its_killed_parent(adapters: Path, tm
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds the workers through /proc")
+@pytest.mark.parametrize("group", [False, True], ids=["to-the-command", "to-its-process-group"])
 @pytest.mark.parametrize("sent, said", [("SIGTERM", "terminated"), ("SIGHUP", "hung up")])
-def test_sigterm_stops_certify_with_its_clean_up(tmp_path: Path, sent: str, said: str) -> None:
+def test_sigterm_stops_certify_with_its_clean_up(tmp_path: Path, sent: str, said: str, group: bool) -> None:
     """SIGTERM (a cancelled CI job) or SIGHUP (a closed terminal) ended `lockstep certify` by the default action: no
     clean-up ran, and the workers' temporary folder stayed. Now they are handled as Ctrl-C is: workers stopped,
-    folder removed, exit 128 + the signal's number."""
+    folder removed, exit 128 + the signal's number. Sent to the whole process group (a closed terminal, `timeout
+    -s HUP`), SIGHUP also killed multiprocessing's resource tracker, which printed seven tracebacks (sweep O)."""
     number = getattr(signal, sent)
     temporary = tmp_path / "tmp"
     temporary.mkdir()
@@ -138,9 +140,13 @@ def test_sigterm_stops_certify_with_its_clean_up(tmp_path: Path, sent: str, said
     # the signal's default action in the command, whatever this process inherited (`nohup` ignores SIGHUP, and an
     # ignored signal is left ignored)
     with command_with_workers(argv, spawned_children, 2, temporary, stderr=subprocess.PIPE, text=True,
-                              preexec_fn=lambda: signal.signal(number, signal.SIG_DFL)) as (proc, workers):
+                              preexec_fn=lambda: signal.signal(number, signal.SIG_DFL),
+                              start_new_session=group) as (proc, workers):
         time.sleep(2.0)
-        proc.send_signal(number)
+        if group:
+            os.killpg(proc.pid, number)
+        else:
+            proc.send_signal(number)
         _, err = proc.communicate(timeout=60)
         assert proc.returncode == 128 + number, (proc.returncode, err)
         assert err.strip().endswith(said) and "Traceback" not in err, err
