@@ -77,6 +77,21 @@ def safe_name(text: str, *, fallback: str = "adapter", limit: int = SAFE_NAME_BY
     return fallback if not out.strip(".") else out
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _escape_surrogate(m: re.Match[str]) -> str:
+    code = ord(m.group(0))
+    return f"\\x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"\\u{code:04x}"
+
+
+def writable_text(text: str) -> str:
+    """`text` with each lone surrogate written as a backslash escape: an adapter's message may carry one (a file
+    name through `os.fsdecode`: `caf\\xe9` for the byte 0xe9), and no report or failure file can hold one. The
+    escape keeps the byte, and one rule for every report keeps them telling the same story."""
+    return _SURROGATE.sub(_escape_surrogate, text) if isinstance(text, str) and _SURROGATE.search(text) else text
+
+
 @dataclass(frozen=True)
 class Worst:
     """The comparison nearest to (or furthest beyond) its tolerance within one check."""
@@ -118,6 +133,7 @@ class CheckResult:
     blind_checked: int = 0  # level 4: how many steps were asked that
 
     def __post_init__(self) -> None:
+        self.message, self.support = writable_text(self.message), writable_text(self.support)
         if self.outcome == "unsupported":  # nothing ran: no evidence about anything (it showed `native`)
             self.provenance = None
 

@@ -46,7 +46,7 @@ from lockstep.conformance.cases import Case
 from lockstep.conformance.checks import Check
 from lockstep.conformance.levels import MODULES, Pair, run_levels
 from lockstep.conformance.levels import data_parallel as dp
-from lockstep.conformance.results import LEVELS, Certification, CheckResult, Worst
+from lockstep.conformance.results import LEVELS, Certification, CheckResult, Worst, writable_text
 from lockstep.spec.wording import got
 
 if TYPE_CHECKING:
@@ -471,7 +471,7 @@ def write_failure(report_dir: Path, target: Target, result: CheckResult, failing
     for level, checks in failing.checks.items():
         lines.append(f"Level {level} ({LEVELS[level]}):")
         if isinstance(checks, Exception):
-            lines.append(f"- ERROR {describe(checks)}")
+            lines.append(f"- ERROR {writable_text(describe(checks))}")
         else:
             lines += [f"- {'ok  ' if c.ok else 'FAIL'} {c.describe()}" for c in checks]
         lines.append("")
