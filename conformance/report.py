@@ -326,6 +326,17 @@ def _plain(text: str) -> str:
     return _CONTROL.sub("\ufffd", text)
 
 
+def shown_text(text: str) -> str:
+    """Text as report.md and report.html show an adapter's message: its lines and tabs kept, escape sequences, NULs,
+    bells and bidi overrides replaced by U+FFFD. The failure folders' files say it the same way."""
+    return _SHOWN_CONTROL.sub("\ufffd", text)
+
+
+def one_line(text: str) -> str:
+    """`text` on one line with nothing a terminal or a YAML comment would act on: a line of its own (a comment)."""
+    return _plain(" ".join(text.split()))
+
+
 def _first_line(text: str) -> str:
     return text.strip().splitlines()[0] if text.strip() else ""
 

@@ -455,19 +455,22 @@ def write_failure(report_dir: Path, target: Target, result: CheckResult, failing
     """The shrunk case as a standalone spec in `report_dir/failures/<check>/` (the check's name made a safe folder
     name: `CheckResult.failure_folder`); (relative folder, command). The command names the folder through `shown`
     (the report folder as the user gave it) where given."""
+    from lockstep.conformance.report import one_line, shown_text
     from lockstep.spec import atomic
 
     rel = result.failure_folder
     folder = report_dir / rel
     case = failing.case
-    recipe = case.write(folder, target.dtype, note=f"lockstep certify: {target.name} fails {result.name}: "
-                                                   f"{result.message}")
+    error = result.outcome == "error"  # the adapter raised: no quantity diverged
+    what = "raises an error in" if error else "fails"
+    recipe = case.write(folder, target.dtype, note=one_line(f"lockstep certify: {target.name} {what} {result.name}: "
+                                                            f"{result.message}"))  # a YAML comment: one line
     device = f" --device {quote(target.device)}" if target.device != "cpu" else ""  # the adapter's text: quoted
     command = (f"lockstep compare {quote(str((shown or report_dir) / rel / recipe.relative_to(folder)))} "
                f"--backends {quote(f'reference,{command_name(target)}')} --conformance{device}")
-    lines = [f"# {result.name}: {target.name} diverges from the reference", "",
-             f"First diverging quantity: {result.message}", "", "Reproduce:", "", f"    {command}", "",
-             "Every comparison of this (shrunk) case:", ""]
+    lines = [f"# {result.name}: {target.name} {'raised an error' if error else 'diverges from the reference'}", "",
+             f"{'Error' if error else 'First diverging quantity'}: {result.message}", "", "Reproduce:", "",
+             f"    {command}", "", "Every comparison of this (shrunk) case:", ""]
     for level, checks in failing.checks.items():
         lines.append(f"Level {level} ({LEVELS[level]}):")
         if isinstance(checks, Exception):
@@ -475,7 +478,7 @@ def write_failure(report_dir: Path, target: Target, result: CheckResult, failing
         else:
             lines += [f"- {'ok  ' if c.ok else 'FAIL'} {c.describe()}" for c in checks]
         lines.append("")
-    atomic.write_text(folder / "README.md", "\n".join(lines))
+    atomic.write_text(folder / "README.md", shown_text("\n".join(lines)))  # as report.md shows the message
     atomic.write_json(folder / "case.json", {"check": result.name, "adapter": target.name,
                                              "case": case.to_json(), "command": command})
     return rel, command

@@ -77,3 +77,25 @@ def test_cli_a_surrogate_in_an_adapters_message_is_exit_1_with_reports(adapter: 
     assert code == 1, out
     assert f"ERROR sgd.updates.float64.cpu: {SAID}" in out.out and "internal error" not in out.err
     _check_reports(tmp_path / "r")
+
+
+def test_an_errors_failure_folder_says_an_error_in_the_reports_characters(adapter: str, tmp_path: Path) -> None:
+    """Before: the README of an error said "diverges from the reference" and "First diverging quantity:
+    RuntimeError...", and it and the recipe's comment carried the message's ESC, BEL and NUL raw (a recipe.yaml
+    holding a NUL is no YAML: the reproducer did not load)."""
+    cert = api.certify(adapter, constructs="sgd", dtypes="float64", examples=2, jobs=1, report=tmp_path / "r",
+                       log=lambda _m: None)
+    (check,) = cert.checks
+    folder = tmp_path / "r" / check.failure_dir
+    readme = (folder / "README.md").read_text(encoding="utf-8")
+    assert readme.startswith("# sgd.updates.float64.cpu: text_pkg:SurrogateSGD raised an error\n"), readme
+    assert f"\nError: {SAID} \ufffd[31mred\ufffd\ufffd end\n" in readme, readme
+    assert "diverg" not in readme.split("Reproduce:")[0], readme
+    md = (tmp_path / "r" / "report.md").read_text(encoding="utf-8")
+    assert "\ufffd[31mred\ufffd\ufffd end" in md  # the README replaces what report.md replaces, alike
+    for name in ("README.md", "recipe.yaml", "model.yaml"):
+        text = (folder / name).read_text(encoding="utf-8")
+        assert not {"\x1b", "\x07", "\x00"} & set(text), name
+    assert (folder / "recipe.yaml").read_text(encoding="utf-8").startswith(
+        f"# lockstep certify: text_pkg:SurrogateSGD raises an error in sgd.updates.float64.cpu: {SAID} ")
+    assert api.validate(folder / "recipe.yaml").ok  # the reproducer loads
