@@ -73,6 +73,30 @@ def write_reports(cert: Certification, folder: Path, failures: Path | None = Non
     return paths
 
 
+def unreplaceable(folder: Path) -> str | None:
+    """What in `folder` the next run's reports cannot replace, named: a report that is a folder, a symbolic link, a
+    pipe or a device, or a `failures` that is not a plain folder; None when nothing is in the way. Asked before any
+    check runs, since the reports are written after them all (`write_reports` would refuse it then)."""
+    import os
+    import stat
+
+    for name in (*REPORT_FILES.values(), "failures"):
+        try:
+            mode = os.lstat(folder / name).st_mode
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        except OSError as exc:
+            return f"{name}, which cannot be read ({exc.strerror or exc})"
+        want = "folder" if name == "failures" else "regular file"
+        if stat.S_ISDIR(mode) if name == "failures" else stat.S_ISREG(mode):
+            continue
+        kind = ("a symbolic link" if stat.S_ISLNK(mode) else "a folder" if stat.S_ISDIR(mode) else
+                "a regular file" if stat.S_ISREG(mode) else "a named pipe (FIFO)" if stat.S_ISFIFO(mode) else
+                "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a socket")
+        return f"{name}, which is {kind}, not a {want}"
+    return None
+
+
 # ------------------------------------------------------------------------------------------------ numbers
 
 def fmt_number(x: float) -> str:

@@ -919,6 +919,7 @@ def certify(adapter: str | Adapter, *, levels: str | int | Iterable[int | str] =
     made: list[Path] = []  # report folders this call creates: removed again if it stops before writing to them
     if explicit is not None:  # an explicit report folder is checked before anything else is loaded
         foreign_report_folder(Path(explicit))
+        _replaceable_reports(Path(explicit), explicit)
         made += missing_folders(Path(explicit))
         writable_folder(explicit, "--report", "lockstep certify")
     if chosen:
@@ -955,6 +956,19 @@ def certify(adapter: str | Adapter, *, levels: str | int | Iterable[int | str] =
         if ahead is not None:
             ahead.close()
 
+
+
+def _replaceable_reports(folder: Path, shown: PathLike) -> None:
+    """FolderError naming a report in `folder` that the run's reports could not replace (a folder, a symbolic
+    link): said before any check runs, not after them all."""
+    from lockstep.conformance.report import unreplaceable
+    from lockstep.errors import argument
+    from lockstep.runfolder import FolderError
+
+    if folder.is_dir() and (problem := unreplaceable(folder)):
+        flag = argument("--report")
+        raise FolderError(f"lockstep certify: {flag} {escape_text(os.fspath(shown))} holds {escape_text(problem)}: "
+                          f"the reports cannot replace it; remove it or choose another {flag} folder")
 
 
 def _own_name(adapter: Any, label: str, default: str, *, empty: bool = True) -> str:
@@ -1056,6 +1070,7 @@ def _certify(adapter: str | Adapter, name: str, *, workers: int, threads: int, a
         shown = Path(explicit) if explicit is not None else Path(f"certify-{safe_name(own)}")
         out = home / shown
         foreign_report_folder(out)  # a run's or a deployment's folder keeps its own report.json
+        _replaceable_reports(out, shown)
         if made is not None:
             made += missing_folders(out)
         # locked while it runs (a second certify, or a run or compare, into it is refused); this run's failing
@@ -1092,8 +1107,9 @@ def _certify(adapter: str | Adapter, name: str, *, workers: int, threads: int, a
             try:
                 files = reports.write_reports(cert, out, failures=stage / "failures", trash=stage / "previous")
             except OSError as exc:  # a full disk: the verdict still stands (error.result), only its files are lost
-                unwritten = LockstepError(f"cannot write the report to {out}: {exc.strerror or exc}; the folder "
-                                          "holds what it held before")
+                which = f" ({Path(exc.filename).name})" if isinstance(exc.filename, str) and exc.filename else ""
+                unwritten = LockstepError(f"cannot write the report to {out}{which}: {exc.strerror or exc}; the "
+                                          "folder holds what it held before")
                 unwritten.result = Certificate.of(dataclasses.replace(cert, checks=[
                     dataclasses.replace(c, failure_dir=None) for c in cert.checks]))  # no reproducer was kept
                 raise unwritten from None

@@ -397,3 +397,60 @@ def test_a_report_that_cannot_be_written_still_says_the_verdict(tmp_path: Path, 
     assert f"cannot write the report to {out}: No space left on device; the folder holds what it held before" \
         in captured.err, captured.err
     assert not out.exists()
+
+
+def _in_the_way(folder: Path, name: str, kind: str) -> None:
+    """Replace a certificate's `name` in `folder` by a folder or a symbolic link."""
+    path = folder / name
+    if path.is_dir():
+        import shutil
+
+        shutil.rmtree(path)
+    elif path.exists():
+        path.unlink()
+    if kind == "folder":
+        path.mkdir()
+    else:
+        path.symlink_to(folder.parent / "elsewhere")
+
+
+@pytest.mark.parametrize("name, kind, said", [
+    ("report.html", "folder", "report.html, which is a folder, not a regular file"),
+    ("junit.xml", "folder", "junit.xml, which is a folder, not a regular file"),
+    ("report.md", "link", "report.md, which is a symbolic link, not a regular file"),
+    ("failures", "link", "failures, which is a symbolic link, not a folder"),
+])
+@pytest.mark.parametrize("default", [False, True])
+def test_a_report_in_the_way_is_refused_before_any_check(name: str, kind: str, said: str, default: bool,
+                                                         tmp_path: Path, capsys, monkeypatch) -> None:
+    """Before: exit 2 came after every check had run ("cannot write the report to DIR: Is a directory"), and a
+    report.md that is a symbolic link was not named."""
+    from lockstep.cli import main
+    from lockstep.conformance import suite
+
+    monkeypatch.chdir(tmp_path)
+    argv = ["certify", "--adapter", "reference", "--construct", "relu", "--dtype", "float64", "--examples", "1",
+            "--jobs", "1", "-q", *([] if default else ["--report", "r"])]
+    folder = tmp_path / ("certify-reference" if default else "r")
+    assert main(argv) == 0
+    capsys.readouterr()
+    _in_the_way(folder, name, kind)
+    before = sorted(p.name for p in folder.iterdir())
+    monkeypatch.setattr(suite, "certify", lambda *a, **k: pytest.fail("a check ran"))
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    shown = "certify-reference" if default else "r"
+    assert err == (f"lockstep certify: --report {shown} holds {said}: the reports cannot replace it; remove it or "
+                   "choose another --report folder\n"), err
+    assert sorted(p.name for p in folder.iterdir()) == before
+
+
+def test_the_api_names_a_report_in_the_way(tmp_path: Path) -> None:
+    import lockstep
+    from lockstep.errors import LockstepError
+
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "report.json").write_text('{"certified": true, "checks": []}')
+    (tmp_path / "r" / "junit.xml").mkdir()
+    with pytest.raises(LockstepError, match=r"^lockstep certify: report .*r holds junit.xml, which is a folder"):
+        lockstep.certify("reference", constructs="relu", report=tmp_path / "r", log=lambda _m: None)
