@@ -914,6 +914,13 @@ def certify(adapter: str | Adapter, *, levels: str | int | Iterable[int | str] =
                             f"{escape_text(repr(dtypes))}")
     chosen = _names(constructs, "constructs", "--construct")
     chosen_devices = _names(devices, "devices", "--device")
+    if chosen:
+        known = {s.construct for s in SPECS} | {p.parent.name for p in example_recipes()}
+        unknown = [c for c in chosen if c not in known]
+        if unknown:
+            hint = get_close_matches(unknown[0], sorted(known), n=1)
+            raise LockstepError(f"{spelled('constructs', '--construct')}: unknown `{unknown[0]}`"
+                                + (f"; did you mean `{hint[0]}`?" if hint else f"; known: {', '.join(sorted(known))}"))
     explicit = report if report is not True and report is not False else None
     check_out_arg(None if explicit is None else _path(explicit, "report"), "--report", "lockstep certify")
     made: list[Path] = []  # report folders this call creates: removed again if it stops before writing to them
@@ -922,13 +929,6 @@ def certify(adapter: str | Adapter, *, levels: str | int | Iterable[int | str] =
         _replaceable_reports(Path(explicit), explicit)
         made += missing_folders(Path(explicit))
         writable_folder(explicit, "--report", "lockstep certify")
-    if chosen:
-        known = {s.construct for s in SPECS} | {p.parent.name for p in example_recipes()}
-        unknown = [c for c in chosen if c not in known]
-        if unknown:
-            hint = get_close_matches(unknown[0], sorted(known), n=1)
-            raise LockstepError(f"{spelled('constructs', '--construct')}: unknown `{unknown[0]}`"
-                                + (f"; did you mean `{hint[0]}`?" if hint else f"; known: {', '.join(sorted(known))}"))
     from lockstep.conformance.parallel import Workers, check_threads
     from lockstep.fingerprint import usable_cpus
 

@@ -214,6 +214,16 @@ def test_certify_report_is_checked_before_the_adapter_loads(value: str, message:
     assert message in err and "unknown adapter" not in err and "Traceback" not in err, err
 
 
+@pytest.mark.parametrize("option", [["--construct", "dnse"]])
+def test_certify_options_refused_make_no_report_folder(option: list[str], tmp_path: Path, capsys) -> None:
+    """An unknown construct was refused after the report folder had been made: `--report new/deep` was left."""
+    report = tmp_path / "new" / "deep"
+    assert main(["certify", "--adapter", "reference", *option, "--report", str(report), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("lockstep certify: ") and err.count("\n") == 1 and "Traceback" not in err, err
+    assert not (tmp_path / "new").exists()
+
+
 @pytest.mark.parametrize("signal_error, code, said", [("Terminated", 143, "terminated"),
                                                       ("KeyboardInterrupt", 130, "interrupted")])
 def test_a_signal_a_library_wrapped_is_said_as_the_signal(monkeypatch, capsys, signal_error: str, code: int,
