@@ -274,6 +274,16 @@ def _construct_provenance(checks: Iterable[CheckResult]) -> str:
     return "-"
 
 
+def _recipe_steps_words(cert: Certification) -> str:
+    """`the first 2 steps of each example recipe judged (--recipe-steps 2), not its whole length`; "" where the
+    example recipes were not cut short."""
+    if not cert.caps_recipes:
+        return ""
+    k = cert.recipe_steps
+    return (f"the first {k} step{'s' * (k != 1)} of each example recipe judged (--recipe-steps {k}), not its whole "
+            "length")
+
+
 def _examples_words(cert: Certification) -> str:
     return f"{sum(c.examples for c in cert.checks)} examples run ({cert.examples} per check asked)"
 
@@ -325,6 +335,7 @@ def summary_table(cert: Certification, *, width: int = 100) -> str:
         *[f"execution: {modes}" for modes in [_execution_modes(cert)] if modes],
         *[f"bounds: {words}" for words in [_blind_words(cert)] if words],
         f"{_examples_words(cert)} · {fmt_seconds(cert.seconds)} · seed {cert.seed}",
+        *[f"recipes: {words}" for words in [_recipe_steps_words(cert)] if words],
         _verdict(cert),
     ]
     for c in _problems(cert):
@@ -385,6 +396,7 @@ def junit_xml(cert: Certification) -> str:
     worst quantity, error, tolerance, ratio and the reproduce command; error -> <error>; unsupported -> <skipped>."""
     properties = {"adapter": cert.adapter, "spec_version": cert.spec_version, "suite_version": cert.suite_version,
                   "seed": str(cert.seed), "examples_per_check": str(cert.examples),
+                  **({"recipe_steps": str(cert.recipe_steps)} if cert.caps_recipes else {}),
                   "verdict": _verdict(cert),
                   **{f"version.{k}": v for k, v in cert.adapter_versions.items()},
                   **{f"environment.{k}": v for k, v in cert.environment.items()}}
@@ -635,6 +647,7 @@ def html_report(cert: Certification) -> str:
              *((("execution", execution),) if execution else ()),
              *((("bounds", blind),) if (blind := _blind_words(cert)) else ()),
              ("examples", _examples_words(cert)),
+             *((("recipes", steps),) if (steps := _recipe_steps_words(cert)) else ()),
              ("time", fmt_seconds(cert.seconds)), ("seed", str(cert.seed)),
              ("levels", ", ".join(f"{k} {LEVELS.get(k, '')}" for k in _levels(cert))),
              ("dtypes", ", ".join(cert.dtypes)), ("devices", ", ".join(cert.devices)),
@@ -814,6 +827,7 @@ def markdown_report(cert: Certification) -> str:
            *([f"| execution | {_md(execution)} |"] if execution else []),
            *([f"| bounds | {_md(blind)} |"] if (blind := _blind_words(cert)) else []),
            f"| examples | {_md(_examples_words(cert))} |",
+           *([f"| recipes | {_md(steps)} |"] if (steps := _recipe_steps_words(cert)) else []),
            f"| time | {fmt_seconds(cert.seconds)} |",
            f"| seed | {cert.seed} |",
            f"| dtypes / devices | {_md(', '.join(cert.dtypes))} / {_md(', '.join(cert.devices))} |",

@@ -186,6 +186,14 @@ class Certification:
     environment: dict[str, str]  # fingerprint: python, platform, cpu, numpy, hostname-free
     checks: list[CheckResult] = field(default_factory=list)
     seconds: float = 0.0
+    recipe_steps: int | None = None  # the steps of each example recipe judged (--recipe-steps); None: level 4
+    # judges each over its whole length (level 5 its first data_parallel.RECIPE_STEPS)
+
+    @property
+    def caps_recipes(self) -> bool:
+        """Whether `recipe_steps` cut short an example recipe that was judged (levels 4 and 5): the certificate
+        must say so, or two steps of each recipe read as their whole length."""
+        return self.recipe_steps is not None and any(c.level in (4, 5) for c in self.checks)
 
     @property
     def certified(self) -> bool:
@@ -245,6 +253,7 @@ class Certification:
             "suite_version": self.suite_version,
             "seed": self.seed,
             "examples_per_check": self.examples,
+            "recipe_steps": self.recipe_steps,
             "examples_run": sum(c.examples for c in self.checks),
             "levels": {str(k): LEVELS[k] for k in self.levels},
             "dtypes": self.dtypes,

@@ -715,7 +715,8 @@ def new_certification(adapter: Adapter, name: str, options: Options, versions: d
         adapter=name, adapter_versions=dict(adapter_versions(adapter) if versions is None else versions),
         spec_version=SPEC_VERSION, suite_version=SUITE_VERSION, seed=options.seed, examples=options.examples,
         levels=list(options.levels), dtypes=list(options.dtypes),
-        devices=list(options.devices or adapter_devices(adapter)), environment=fingerprint())
+        devices=list(options.devices or adapter_devices(adapter)), environment=fingerprint(),
+        recipe_steps=options.recipe_steps)
 
 
 def fingerprint() -> dict[str, str]:

@@ -862,7 +862,8 @@ def certify(adapter: str | Adapter, *, levels: str | int | Iterable[int | str] =
     entry point `lockstep.adapters`, or module:attribute) or an adapter object; `levels` 1-4 or their names;
     `examples` hypothesis examples per check; `seed` one seed, one set of cases (the example recipes' seeds are
     shifted by it too); `recipe_steps` caps level 4 (default: every step of each example recipe, each judged
-    from the reference's state); `threads` the adapter's intra-op threads (default: 1 per check, whatever `jobs`;
+    from the reference's state; recorded in the certificate, and refused where no example recipe is planned);
+    `threads` the adapter's intra-op threads (default: 1 per check, whatever `jobs`;
     with `jobs`, the total that the workers share); `jobs` the worker processes the
     checks run in (default 1: in this process; None: the CPUs this process may use, what the command defaults to),
     with a certificate identical to one process's (the same cases, verdicts and order). `report`: the folder of
@@ -921,6 +922,12 @@ def certify(adapter: str | Adapter, *, levels: str | int | Iterable[int | str] =
             hint = get_close_matches(unknown[0], sorted(known), n=1)
             raise LockstepError(f"{spelled('constructs', '--construct')}: unknown `{unknown[0]}`"
                                 + (f"; did you mean `{hint[0]}`?" if hint else f"; known: {', '.join(sorted(known))}"))
+    if recipe_steps is not None:  # it caps the example recipes: where none is judged it would change nothing
+        recipes = {p.parent.name for p in example_recipes()}
+        if not {4, 5} & set(chosen_levels) or (chosen and not recipes & set(chosen)):
+            raise LockstepError(f"{spelled('recipe_steps', '--recipe-steps')} {recipe_steps}: the options plan no "
+                                "level-4 check (it caps the example recipes' steps at levels 4 and 5); leave it out "
+                                "or ask for level 4 and an example recipe")
     explicit = report if report is not True and report is not False else None
     check_out_arg(None if explicit is None else _path(explicit, "report"), "--report", "lockstep certify")
     made: list[Path] = []  # report folders this call creates: removed again if it stops before writing to them

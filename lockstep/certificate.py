@@ -60,6 +60,7 @@ class Certificate(Certification):
                        examples=data["examples_per_check"], levels=sorted(int(k) for k in data["levels"]),
                        dtypes=data["dtypes"], devices=data["devices"], environment=data["environment"],
                        checks=[_check(c) for c in data["checks"]], seconds=float(data["seconds"]),
+                       recipe_steps=data.get("recipe_steps"),  # absent from certificates before it was kept
                        report_dir=where, files=_report_files(where, p))
         except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
             raise LockstepError(f"{p}: not a certification report ({type(exc).__name__}: {exc})") from None

@@ -214,7 +214,7 @@ def test_certify_report_is_checked_before_the_adapter_loads(value: str, message:
     assert message in err and "unknown adapter" not in err and "Traceback" not in err, err
 
 
-@pytest.mark.parametrize("option", [["--construct", "dnse"]])
+@pytest.mark.parametrize("option", [["--construct", "dnse"], ["--construct", "dense", "--recipe-steps", "2"]])
 def test_certify_options_refused_make_no_report_folder(option: list[str], tmp_path: Path, capsys) -> None:
     """An unknown construct was refused after the report folder had been made: `--report new/deep` was left."""
     report = tmp_path / "new" / "deep"

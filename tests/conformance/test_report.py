@@ -15,6 +15,7 @@ from lockstep.conformance.report import (
     fmt_margin,
     fmt_number,
     fmt_ratio,
+    junit_xml,
     margins_svg,
     summary_table,
     write_reports,
@@ -454,3 +455,43 @@ def test_the_api_names_a_report_in_the_way(tmp_path: Path) -> None:
     (tmp_path / "r" / "junit.xml").mkdir()
     with pytest.raises(LockstepError, match=r"^lockstep certify: report .*r holds junit.xml, which is a folder"):
         lockstep.certify("reference", constructs="relu", report=tmp_path / "r", log=lambda _m: None)
+
+
+def test_recipe_steps_are_said_where_they_cut_the_example_recipes_short() -> None:
+    """`--recipe-steps 2` was recorded nowhere: a certificate that judged two steps of each example recipe read as
+    one that judged their whole length."""
+    from lockstep.conformance.report import html_report, markdown_report
+
+    recipe = CheckResult("csv-binary", 4, "float64", "cpu", "pass", 1, Worst("loss", 0.0, 1e-10, 0.0))
+    said = "the first 2 steps of each example recipe judged (--recipe-steps 2), not its whole length"
+    capped = _cert([recipe], recipe_steps=2)
+    assert capped.to_json()["recipe_steps"] == 2
+    assert f"\nrecipes: {said}\n" in summary_table(capped, width=200)
+    assert f"| recipes | {said} |" in markdown_report(capped)
+    assert f"<tr><th>recipes</th><td>{said}</td></tr>" in html_report(capped)
+    props = {p.get("name"): p.get("value") for p in ET.fromstring(junit_xml(capped)).iter("property")}
+    assert props["recipe_steps"] == "2"
+    whole = _cert([recipe])
+    assert whole.to_json()["recipe_steps"] is None
+    for text in (summary_table(whole), markdown_report(whole), html_report(whole), junit_xml(whole)):
+        assert "recipe-steps" not in text and "recipe_steps" not in text
+    assert "recipes:" not in summary_table(_cert([], recipe_steps=2))  # no recipe judged: nothing cut short
+
+
+def test_recipe_steps_are_kept_in_report_json_and_read_back(tmp_path: Path) -> None:
+    import lockstep
+
+    cert = lockstep.certify("reference", constructs="csv-binary", levels=4, dtypes="float64", recipe_steps=1,
+                            report=tmp_path / "r", log=lambda _m: None)
+    assert cert.recipe_steps == 1 and json.loads((tmp_path / "r" / "report.json").read_text())["recipe_steps"] == 1
+    assert lockstep.Certificate.read(tmp_path / "r").recipe_steps == 1
+
+
+@pytest.mark.parametrize("options", [{"levels": "1,2"}, {"constructs": "dense"}, {"constructs": "dense,sgd"}])
+def test_recipe_steps_that_cap_no_recipe_are_refused(options: dict, tmp_path: Path) -> None:
+    import lockstep
+    from lockstep.errors import LockstepError
+
+    with pytest.raises(LockstepError, match=r"^recipe_steps 3: the options plan no level-4 check"):
+        lockstep.certify("reference", recipe_steps=3, report=tmp_path / "r", **options)
+    assert not (tmp_path / "r").exists()
