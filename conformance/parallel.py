@@ -225,6 +225,9 @@ def _run(index: int, setup: Setup) -> list[Any]:
     target = suite.Target(_WORKER["adapter"], _WORKER["name"], dtype, device)
     try:
         with checked.adapter_code("code"):  # a SystemExit sent back would end the parent: it comes back as an exception
+            said = suite.declared(target, item)  # kept by the parent should this worker not finish the item
+            if said:
+                _WORKER["started"].put((index, os.getpid(), said))
             return suite.run_item(target, item, _WORKER["options"])
     except KeyboardInterrupt as exc:  # workers ignore SIGINT: this one is the adapter's own, not the user's Ctrl-C
         raise checked.AdapterRaised(exc, "code") from None
@@ -311,12 +314,13 @@ def timed_out_message(timeout: float) -> str:
 
 
 def run(setup: Setup, jobs: int, on_done: Callable[[int, list[Any]], None],
-        error_results: Callable[[int, str, float], list[Any]], workers: Workers | None = None,
+        error_results: Callable[..., list[Any]], workers: Workers | None = None,
         timeout: float | None = None, say: Callable[[str], None] | None = None,
         order: Sequence[int] | None = None) -> None:
     """Run every planned item in up to `jobs` workers; `on_done(index, results)` is called in plan order.
-    `error_results(index, message, seconds)` makes an item's results when the workers running it kept dying or it
-    ran out of time (`seconds`: how long it ran, as far as the parent knows; 0 when unknown). `workers`:
+    `error_results(index, message, seconds, said)` makes an item's results when the workers running it kept dying or
+    it ran out of time (`seconds`: how long it ran, as far as the parent knows; 0 when unknown; `said`: what its
+    worker heard from support() before running it, `suite.declared`, or None). `workers`:
     processes started ahead for this setup (used first; a restart after a death starts new ones).
 
     `timeout`: seconds an item may run (from when its worker took it up; the worker's own start, the framework's
@@ -351,6 +355,7 @@ def run(setup: Setup, jobs: int, on_done: Callable[[int, list[Any]], None],
             handed += 1
 
     running: dict[int, tuple[int, float]] = {}  # item -> (its worker's pid, when it was taken up)
+    said: dict[int, dict[str, Any]] = {}  # item -> its support and provenance, as its worker heard them
     limit = load_limit(timeout)
     told = say is None  # without a limit: whether the user was told of workers that do not start
     # where a check runs in this process, its crash shows: one worker already, the timeout is what made it one
@@ -382,7 +387,7 @@ def run(setup: Setup, jobs: int, on_done: Callable[[int, list[Any]], None],
             while waiting and not broken:
                 # the started queue is read as the run goes, timeout or not: a pipe left unread fills (about 2,700
                 # items) and blocks every worker writing to it
-                if _overdue(started, running, has_result, timeout, timed_out):
+                if _overdue(started, running, has_result, timeout, timed_out, said):
                     moved = time.monotonic()
                 idle = not running and time.monotonic() - moved
                 if limit is not None and idle and idle > limit:
@@ -406,7 +411,8 @@ def run(setup: Setup, jobs: int, on_done: Callable[[int, list[Any]], None],
                         raise
                     except Exception as exc:  # the item raised past the suite's own handlers: its error, not the run's
                         message = f"{type(exc).__name__}: {exc}"[:2000]
-                        done[futures[future]] = error_results(futures[future], message, 0.0)
+                        done[futures[future]] = error_results(futures[future], message, 0.0,
+                                                              said.get(futures[future]))
                 hand_on()
         except BaseException:
             _stop(executor)
@@ -418,7 +424,7 @@ def run(setup: Setup, jobs: int, on_done: Callable[[int, list[Any]], None],
             _reap(list(processes.values()), SHUTDOWN_SECONDS)  # one still starting never reads its stop: killed
             pool.remove_files()
         else:
-            _drain(started, running)
+            _drain(started, running, said)
             running = {i: at for i, at in running.items() if not has_result(i)}
             stopped = time.monotonic()
             _reap(list(processes.values()), 5.0)  # the pool sent SIGTERM to the survivors
@@ -428,7 +434,7 @@ def run(setup: Setup, jobs: int, on_done: Callable[[int, list[Any]], None],
                                        "why)")
             for index in [i for i in running if i in timed_out]:  # stopped on purpose: reported, not run again
                 ran = stopped - running.pop(index)[1]
-                done[index] = error_results(index, timed_out_message(timeout or 0.0), ran)
+                done[index] = error_results(index, timed_out_message(timeout or 0.0), ran, said.get(index))
             # the pool terminates the survivors (SIGTERM) when one dies: the others' items are bystanders
             died = {pid for pid, p in processes.items() if p.exitcode not in (None, 0, -signal.SIGTERM)}
             culprits = [i for i, (pid, _) in running.items() if pid in died]
@@ -439,7 +445,7 @@ def run(setup: Setup, jobs: int, on_done: Callable[[int, list[Any]], None],
                 if deaths[index] >= ATTEMPTS:
                     done[index] = error_results(index, f"the worker process running this check died {ATTEMPTS} "
                                                        "times (killed, or a crash in native code); run it alone "
-                                                       f"{alone} to see", 0.0)
+                                                       f"{alone} to see", 0.0, said.get(index))
             hand_on()
         timed_out.clear()
         running.clear()
@@ -450,27 +456,32 @@ POLL_SECONDS = 0.25  # how often a run reads the started queue and, with a timeo
 SHUTDOWN_SECONDS = 10.0  # how long a finished pool's workers have to end before they are killed
 
 
-def _drain(started: Any, running: dict[int, tuple[int, float]]) -> int:
-    """Read what the workers said they took up (item, pid) into `running` (item -> (pid, when the parent heard));
-    how many."""
+def _drain(started: Any, running: dict[int, tuple[int, float]], said: dict[int, dict[str, Any]] | None = None
+           ) -> int:
+    """Read what the workers said they took up (item, pid) into `running` (item -> (pid, when the parent heard)),
+    and what they heard from support() for it (item, pid, answer) into `said`; how many items were taken up."""
     import time
 
     count = 0
     while not started.empty():
-        index, pid = started.get()
+        index, pid, *answer = started.get()
+        if answer:
+            if said is not None:
+                said[index] = answer[0]
+            continue
         running[index] = (pid, time.monotonic())
         count += 1
     return count
 
 
 def _overdue(started: Any, running: dict[int, tuple[int, float]], has_result: Callable[[int], bool],
-             timeout: float | None, timed_out: set[int]) -> int:
+             timeout: float | None, timed_out: set[int], said: dict[int, dict[str, Any]] | None = None) -> int:
     """Kill the worker of every item running longer than `timeout` (once each); the pool then breaks, and `run`
     reports those items as timed out. Items with a result are not running (their worker has moved on). Returns how
     many items workers took up since the last call."""
     import time
 
-    taken = _drain(started, running)
+    taken = _drain(started, running, said)
     for index in [i for i in running if has_result(i)]:
         del running[index]
     if timeout is None:

@@ -233,8 +233,13 @@ def _provenance_words(cert: Certification) -> str:
     """`provenance of the checks run: native 40 · bridged 12 · written 20`."""
     n = cert.provenance_counts()
     if not any(n.values()):  # "native 0 · bridged 0 · written 0" read as if nothing had run
-        return ("provenance of the checks run: none of one construct (example recipes and random models span "
-                "several; `lockstep adapters --details` gives each construct's)")
+        ran = [c for c in cert.checks if c.outcome != "unsupported"]
+        if all(c.level >= 4 or c.support.startswith("composite") for c in ran):
+            return ("provenance of the checks run: none of one construct (example recipes and random models span "
+                    "several; `lockstep adapters --details` gives each construct's)")
+        # a construct's own check without one: support() failed, or its worker ended before it was heard
+        return ("provenance of the checks run: none recorded (`lockstep adapters --details` gives each "
+                "construct's)")
     return "provenance of the checks run: " + " · ".join(f"{k} {v}" for k, v in n.items())
 
 

@@ -654,8 +654,8 @@ def certify(adapter: Adapter, name: str, options: Options,
 
         setup = parallel.Setup(source if source is not None else parallel.adapter_source(adapter, adapter),
                                name, asdict(options), threads, tuple(parallel.item_name(i) for i in items))
-        parallel.run(setup, jobs, hand_on, lambda index, message, seconds: _error_results(
-            items[index], message, seconds), workers, timeout, say, dispatch_order(items))
+        parallel.run(setup, jobs, hand_on, lambda index, message, seconds, said=None: _error_results(
+            items[index], message, seconds, said), workers, timeout, say, dispatch_order(items))
     else:
         for index, (item, dtype, device) in enumerate(items):
             hand_on(index, run_item(Target(adapter, name, dtype, device), item, options))
@@ -691,14 +691,29 @@ def dispatch_order(items: list[tuple[Spec | Path | dp.ExampleRecipe, str, str]])
     return order
 
 
-def _error_results(planned: tuple[Spec | Path | dp.ExampleRecipe, str, str], message: str, seconds: float = 0.0
-                   ) -> list[CheckResult]:
+def declared(target: Target, item: Spec | Path | dp.ExampleRecipe) -> dict[str, Any] | None:
+    """What the adapter's support() says of a construct's check (its `support` and `provenance`), asked in the
+    worker before the check runs, so that a check its worker could not finish (a timeout, a crash) keeps them;
+    None for example recipes (they have neither) or where support() does not answer a Support."""
+    if not isinstance(item, Spec):
+        return None
+    try:
+        with adapter_code("support()"):
+            base = _base(target, item)
+    except Exception:  # the check itself says what support() did
+        return None
+    return {k: base[k] for k in ("support", "provenance") if k in base}
+
+
+def _error_results(planned: tuple[Spec | Path | dp.ExampleRecipe, str, str], message: str, seconds: float = 0.0,
+                   said: dict[str, Any] | None = None) -> list[CheckResult]:
     """An item that could not be run at all (its worker died, or was stopped by the timeout): an error at each of
-    its levels. The adapter is not asked anything here (not even support()): this runs in the parent, and an
+    its levels, with the support and provenance its worker heard from support() before running it (`said`,
+    `declared`). The adapter is not asked anything here (not even support()): this runs in the parent, and an
     adapter that hung or crashed in a worker may do the same here, where no timeout reaches it."""
     item, dtype, device = planned
     if isinstance(item, Spec):
-        base = {"construct": item.construct, "dtype": dtype, "device": device}
+        base = {"construct": item.construct, "dtype": dtype, "device": device, **(said or {})}
         return [CheckResult(level=lv, outcome="error", message=message, seconds=seconds, **base)
                 for lv in item.levels]
     construct = item.parent.name if isinstance(item, Path) else item.path.parent.name

@@ -495,3 +495,15 @@ def test_recipe_steps_that_cap_no_recipe_are_refused(options: dict, tmp_path: Pa
     with pytest.raises(LockstepError, match=r"^recipe_steps 3: the options plan no level-4 check"):
         lockstep.certify("reference", recipe_steps=3, report=tmp_path / "r", **options)
     assert not (tmp_path / "r").exists()
+
+
+def test_no_provenance_is_said_for_what_it_is() -> None:
+    """A construct's own check without a provenance (support() failed, or its worker ended first) was said to have
+    none because "example recipes and random models span several" constructs."""
+    dense = CheckResult("dense", 1, "float64", "cpu", "error", message="timed out")
+    recipe = CheckResult("csv-binary", 4, "float64", "cpu", "pass", 1, Worst("loss", 0.0, 1e-10, 0.0))
+    composite = CheckResult("random_model", 1, "float64", "cpu", "pass", 1, Worst("output", 0.0, 1e-10, 0.0),
+                            support="composite: 2-5 random layers")
+    assert "provenance of the checks run: none recorded (" in summary_table(_cert([dense, recipe]), width=200)
+    assert "none of one construct (example recipes and random models span several" in summary_table(
+        _cert([recipe, composite]), width=200)
