@@ -844,10 +844,13 @@ def _names(value: str | Iterable[str] | None, name: str, flag: str) -> tuple[str
         raise LockstepError(f"{name}: expected names (a list, or one comma-separated string), got {_got(value)}")
     items = value.split(",") if isinstance(value, str) else [_text(v, name, "a name") for v in value]
     names = tuple(dict.fromkeys(s.strip() for s in items if s.strip()))  # named twice is asked once
+    said = spelled(name, flag)
     if not names:
-        said = spelled(name, flag)
         raise LockstepError(f"{said} {escape_text(repr(value))} names nothing; give one or more, or leave {said} out "
                             "for all")
+    if any(not s.strip() for s in items):  # `dense,`: a name lost to a typo or an unset variable, as --level says
+        raise LockstepError(f"{said} {escape_text(repr(value))}: an empty name (a comma at an end, or two in a row); "
+                            "give names separated by single commas")
     return names
 
 

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -222,6 +223,30 @@ def test_certify_options_refused_make_no_report_folder(option: list[str], tmp_pa
     err = capsys.readouterr().err
     assert err.startswith("lockstep certify: ") and err.count("\n") == 1 and "Traceback" not in err, err
     assert not (tmp_path / "new").exists()
+
+
+@pytest.mark.parametrize("option, value", [("--construct", "dense,"), ("--construct", ",dense"),
+                                           ("--construct", "dense,,relu"), ("--dtype", "float64,"),
+                                           ("--device", "cpu,"), ("--device", "cpu, ")])
+def test_certify_refuses_an_empty_item_in_a_list(option: str, value: str, tmp_path: Path, capsys) -> None:
+    """`--level 1,` was refused, but `--construct dense,`, `--dtype float64,` and `--device cpu,` were accepted."""
+    report = tmp_path / "r"
+    assert main(["certify", "--adapter", "reference", option, value, "--report", str(report), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"lockstep certify: {option} {value!r}: an empty name (a comma at an end, or two in a row); give "
+                   "names separated by single commas\n"), err
+    assert not report.exists()
+
+
+@pytest.mark.parametrize("name, value", [("constructs", ["dense", ""]), ("devices", ("cpu", " ")),
+                                         ("dtypes", "float64,")])
+def test_the_certify_api_refuses_an_empty_item_in_a_list(name: str, value: Any, tmp_path: Path) -> None:
+    import lockstep
+    from lockstep.errors import LockstepError
+
+    with pytest.raises(LockstepError, match=rf"^{name} .*: an empty name \(a comma at an end, or two in a row\)"):
+        lockstep.certify("reference", report=tmp_path / "r", **{name: value})
+    assert not (tmp_path / "r").exists()
 
 
 @pytest.mark.parametrize("signal_error, code, said", [("Terminated", 143, "terminated"),
