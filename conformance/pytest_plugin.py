@@ -44,6 +44,7 @@ PLUGIN = "lockstep-conformance"
 DTYPES = ("float32", "float64")
 RESULT = "result"  # a check's result, carried on its report from a pytest-xdist worker (`TestReport.lockstep`)
 UNREPORTED = "unreported"  # a check skipped by expectations without a result, carried likewise
+STAGE = "lockstep_stage"  # pytest-xdist's workerinput key: the controller's staging folder for failing cases
 OPTIONS = ("lockstep_level", "lockstep_dtype", "lockstep_device", "lockstep_examples", "lockstep_seed",
            "lockstep_construct", "lockstep_recipe_steps", "lockstep_report", "lockstep_expect")
 # what an explicitly empty value of each text option would have meant, had it been read as "not given": an unset CI
@@ -196,6 +197,16 @@ class Suite:
         self.home = home or Path.cwd()
         self.failures_abs = self.home / failures_dir
         self.report_abs = None if report_dir is None else self.home / report_dir
+        # with a report folder, failing cases are written into a staging folder inside it that replaces its
+        # failures/ together with the four reports (report.write_reports), as certify's: a session stopped part-way
+        # leaves the earlier certificate and its cases as they were. pytest-xdist's workers take the controller's
+        self.stage_abs: Path | None = None
+        if self.report_abs is not None:
+            from lockstep.runfolder import TRASH_PREFIX
+
+            given = getattr(config, "workerinput", {}).get(STAGE)
+            self.stage_abs = Path(given) if given else self.report_abs / f"{TRASH_PREFIX}{os.getpid()}-staged"
+        self.written_abs = self.stage_abs or self.failures_abs  # where run_check writes failures/<check>/
         # the node id segment: the name typed, or the adapter's own name for `module:attribute`
         self.segment = name if ":" not in name else str(getattr(adapter, "name", "adapter"))
         self.source = _source(adapter, config.rootpath)
@@ -374,11 +385,18 @@ class Suite:
             self.clear_failures()
 
     def clear_failures(self) -> None:
-        """A session that runs a check replaces the last one's failing cases, as certify does; one that runs none
-        (`--collect-only`, a `-k` that selects none of ours) leaves them, with the report they belong to."""
-        if not self.cleared and not self.config.getoption("collectonly", False):
+        """A session that runs a check replaces the last one's failing cases in the cache folder; one that runs none
+        (`--collect-only`, a `-k` that selects none of ours) leaves them. A report folder's are replaced only with
+        its reports, at the end (pytest_sessionfinish)."""
+        if self.stage_abs is None and not self.cleared and not self.config.getoption("collectonly", False):
             self.cleared = True
             _clear_failures(self.failures_abs)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        """pytest-xdist's workers write their failing cases into the controller's staging folder."""
+        if self.stage_abs is not None:
+            node.workerinput[STAGE] = str(self.stage_abs)
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
@@ -412,6 +430,17 @@ class Suite:
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if self.report_dir is None or hasattr(self.config, "workerinput"):
             return
+        import shutil
+
+        try:
+            self.finish(session)
+        finally:  # what was not moved into place (a stopped session's cases, or none) goes
+            if self.stage_abs is not None:
+                shutil.rmtree(self.stage_abs, ignore_errors=True)
+
+    def finish(self, session: pytest.Session) -> None:
+        """The reports, and the staged failing cases with them, unless the session was stopped or ran no check."""
+        assert self.report_dir is not None
         if session.exitstatus == pytest.ExitCode.INTERRUPTED:  # as certify: a stopped run replaces no report
             self.write_error = f"the session was interrupted: no report written to {self.report_dir}"
             return
@@ -427,7 +456,10 @@ class Suite:
 
         cert = self.certification()
         try:
-            written = report.write_reports(cert, self.report_abs or self.report_dir)
+            stage = self.stage_abs
+            written = report.write_reports(cert, self.report_abs or self.report_dir,
+                                           failures=None if stage is None else stage / "failures",
+                                           trash=None if stage is None else stage / "previous")
             if self.report_abs is not None and _still_in(self.home):  # shown as given, unless an adapter moved us
                 written = {kind: self.report_dir / path.relative_to(self.report_abs) for kind, path in written.items()}
             self.written = written
@@ -477,7 +509,7 @@ class Suite:
         if self.started is None:
             self.started = time.perf_counter()
         if p.recipe is not None:
-            r = run_recipe(self.target(p), p.recipe, self.options.recipe_steps, self.failures_abs, self.options.seed,
+            r = run_recipe(self.target(p), p.recipe, self.options.recipe_steps, self.written_abs, self.options.seed,
                            shown=self.failures_dir)
             self.results[p.index] = r
             self.together[p.index] = (p.level,)
@@ -487,7 +519,7 @@ class Suite:
             assert p.spec is not None
             levels = tuple(sorted((self.selected.get(p.group, set()) | {p.level}) - set(cached)))
             spec = Spec(p.spec.construct, levels, p.spec.strategy, p.spec.needs)
-            for r in run_check(self.target(p), spec, self.options.examples, self.options.seed, self.failures_abs,
+            for r in run_check(self.target(p), spec, self.options.examples, self.options.seed, self.written_abs,
                                shown=self.failures_dir):
                 cached[r.level] = r
                 self.results[self.by_check[r.name].index] = r
@@ -685,7 +717,7 @@ def _check_report_folder(folder: Path) -> None:
     written (under a regular file, no permission), or that holds another command's outputs (a run's, whose
     report.json the certificate would replace, or a report.json that is not a certificate). It is made to be proven
     writable, and removed again if this made it. Unlike certify, `failures/` without a report.json beside it is
-    accepted: the plugin writes failing cases in place as it finds them, so a first session stopped part-way leaves
+    accepted: earlier versions of the plugin wrote failing cases in place, and a first session stopped part-way left
     just that."""
     from lockstep.errors import command_line
     from lockstep.runfolder import (

@@ -1,0 +1,100 @@
+"""`pytest --lockstep-report=DIR`: what a session leaves in DIR. Its failing cases replace the earlier ones only
+together with the four reports (as `lockstep certify`'s), so a stopped session leaves the earlier certificate whole.
+Run by pytester against the broken reference adapter of test_pytest_plugin, in float64, with 2 examples per check."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy  # noqa: F401  (imported here, once: pytester's in-process runs forget modules they import)
+import pytest
+from test_pytest_plugin import BROKEN, FAST  # the adapter whose Adam step is wrong
+
+import lockstep.adapters.reference
+import lockstep.conformance.report
+import lockstep.conformance.suite  # noqa: F401
+
+pytest_plugins = ["pytester"]
+
+BROKEN_ADAPTER = "--lockstep-adapter=lockstep_broken_adapter:BrokenAdapter"
+
+# The broken adapter (Adam fails), stopped by Ctrl-C when it is asked to build an AdamW session: run on
+# `adam,adamw`, a session has written adam's failing case by the time it is stopped.
+STOPPING = '''
+from lockstep_broken_adapter import BrokenAdapter
+
+
+class StoppingAdapter(BrokenAdapter):
+    name = "stopping"
+
+    def build(self, model, *, dtype, device="cpu", recipe=None):
+        if recipe is not None and recipe.optimizer.type == "adamw":
+            raise KeyboardInterrupt
+        return super().build(model, dtype=dtype, device=device, recipe=recipe)
+'''
+STOPPING_ADAPTER = "--lockstep-adapter=lockstep_stopping_adapter:StoppingAdapter"
+
+
+@pytest.fixture
+def broken(pytester: pytest.Pytester) -> pytest.Pytester:
+    pytester.makepyfile(lockstep_broken_adapter=BROKEN, lockstep_stopping_adapter=STOPPING)
+    pytester.syspathinsert()
+    return pytester
+
+
+def tree(folder: Path) -> dict[str, bytes | None]:
+    """Every path under `folder` (relative) and its bytes (None for a folder)."""
+    return {str(p.relative_to(folder)): None if p.is_dir() else p.read_bytes() for p in sorted(folder.rglob("*"))}
+
+
+def test_a_stopped_session_keeps_the_earlier_certificate_and_its_cases(broken: pytest.Pytester) -> None:
+    """The failures/ of the earlier certificate were removed when the session's checks were collected, and the stopped
+    session's own cases written into DIR/failures/ beside the earlier reports, which named other cases."""
+    first = broken.runpytest(BROKEN_ADAPTER, "--lockstep-construct=adam", *FAST, "--lockstep-report=R")
+    first.assert_outcomes(failed=1)
+    (broken.path / "R" / "failures" / "adam.updates.float64.cpu" / "first-session.txt").write_text("mine\n")
+    before = tree(broken.path / "R")
+    result = broken.runpytest_subprocess(STOPPING_ADAPTER, "--lockstep-construct=adam,adamw", *FAST,
+                                         "--lockstep-report=R")
+    assert result.ret == pytest.ExitCode.INTERRUPTED, result.stdout.str()
+    result.stdout.fnmatch_lines(["*the session was interrupted: no report written to R*"])
+    assert tree(broken.path / "R") == before
+
+
+def test_a_stopped_first_session_leaves_no_failing_cases(broken: pytest.Pytester) -> None:
+    """A fresh folder was left with failures/ and no report.json, which `lockstep certify --report` refuses."""
+    result = broken.runpytest_subprocess(STOPPING_ADAPTER, "--lockstep-construct=adam,adamw", *FAST,
+                                         "--lockstep-report=R")
+    assert result.ret == pytest.ExitCode.INTERRUPTED, result.stdout.str()
+    folder = broken.path / "R"
+    assert not folder.exists() or [p.name for p in folder.iterdir() if p.name != ".lockstep.lock"] == []
+
+
+def test_failing_cases_replace_the_earlier_ones_with_the_reports(broken: pytest.Pytester) -> None:
+    first = broken.runpytest(BROKEN_ADAPTER, "--lockstep-construct=adam", *FAST, "--lockstep-report=R")
+    first.assert_outcomes(failed=1)
+    (broken.path / "R" / "failures" / "stale.case").mkdir()
+    again = broken.runpytest(BROKEN_ADAPTER, "--lockstep-construct=adam", *FAST, "--lockstep-report=R")
+    again.assert_outcomes(failed=1)
+    report = json.loads((broken.path / "R" / "report.json").read_text())
+    assert [c["failure_dir"] for c in report["checks"]] == ["failures/adam.updates.float64.cpu"]
+    assert sorted(p.name for p in (broken.path / "R" / "failures").iterdir()) == ["adam.updates.float64.cpu"]
+    assert (broken.path / "R" / "failures" / "adam.updates.float64.cpu" / "recipe.yaml").is_file()
+    assert not [p for p in (broken.path / "R").iterdir() if p.name.startswith(".lockstep-old-")]  # no stage left
+
+
+def test_under_xdist_workers_stage_and_x_keeps_the_earlier_cases(broken: pytest.Pytester) -> None:
+    """The workers write into the controller's stage; `-x` under pytest-xdist stops the session (interrupted): the
+    earlier cases stay."""
+    pytest.importorskip("xdist")
+    common = ["-p", "no:cacheprovider", "-n", "2", BROKEN_ADAPTER, "--lockstep-construct=adam,adamw", *FAST,
+              "--lockstep-report=R"]
+    first = broken.runpytest_subprocess(*common)
+    first.assert_outcomes(failed=1, passed=1)
+    assert (broken.path / "R" / "failures" / "adam.updates.float64.cpu" / "recipe.yaml").is_file()
+    (broken.path / "R" / "failures" / "adam.updates.float64.cpu" / "first-session.txt").write_text("mine\n")
+    before = tree(broken.path / "R")
+    stopped = broken.runpytest_subprocess(*common, "-x")
+    assert stopped.ret == pytest.ExitCode.INTERRUPTED, stopped.stdout.str()
+    assert tree(broken.path / "R") == before
