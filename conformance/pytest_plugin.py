@@ -233,6 +233,7 @@ class Suite:
         self.note: str | None = None  # a line for the summary: no check ran, so no report replaced the last one
         self.cleared = False  # the last session's failures/ removed (once a check of this one is about to run)
         self.together: dict[int, tuple[int, ...]] = {}  # planned index -> the levels its hypothesis run had
+        self.claimed: Any = None  # the report folder's lock (runfolder.RunFolder), held by the controller
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> Suite:
@@ -330,6 +331,13 @@ class Suite:
                 configure_threads(adapter, name, CHECK_THREADS)
         except Exception as exc:
             raise pytest.UsageError(f"--lockstep-adapter {name}: configure_threads() raised {describe(exc)}") from None
+        if suite.report_dir is not None and suite.report_abs is not None and not hasattr(config, "workerinput"):
+            inputs = [config.invocation_params.dir / Path(opt("lockstep_expect")).expanduser()] \
+                if opt("lockstep_expect") else []  # an output never overwrites an input
+            # the controller's alone under pytest-xdist; said as given, unless an adapter moved the working folder
+            shown = suite.report_dir if _still_in(suite.home) else suite.report_abs
+            suite.claimed = _claim_report_folder(shown, inputs)
+            config.add_cleanup(suite.claimed.release)
         return suite
 
     # --------------------------------------------------------------------------------------- hooks
@@ -448,7 +456,8 @@ class Suite:
             # an empty "NOT CERTIFIED" report replaced the last certificate (`--collect-only`, `-k nomatch`);
             # `lockstep certify` refuses to run no check
             shown = f"{self.report_dir}/"
-            there = (self.report_abs or self.report_dir).is_dir()
+            # a folder the lock made goes again when it is released empty
+            there = (self.report_abs or self.report_dir).is_dir() and not getattr(self.claimed, "created", False)
             where = f"{shown} left as it was" if there else f"no report written to {shown}"
             self.note = f"no check ran; {where}"
             return
@@ -741,6 +750,20 @@ def _check_report_folder(folder: Path) -> None:
         raise pytest.UsageError(str(exc).removeprefix("pytest: ")) from None
     finally:
         remove_empty(made)
+
+
+def _claim_report_folder(folder: Path, inputs: list[Path]) -> Any:
+    """Lock the report folder for the session, as certify, run and compare lock theirs (runfolder.claim): a second
+    session, or a `lockstep certify --report` into it, is refused naming this one. A usage error naming the holder
+    when another process has it. Claiming also removes the stages that a killed session left behind."""
+    from lockstep.errors import command_line
+    from lockstep.runfolder import CERTIFY_OUTPUTS, FolderError, claim
+
+    try:
+        with command_line():
+            return claim(folder, outputs=CERTIFY_OUTPUTS, inputs=inputs, mode="resume", prog="pytest")
+    except FolderError as exc:
+        raise pytest.UsageError(f"--lockstep-report {str(exc).removeprefix('pytest: ')}") from None
 
 
 def _clear_failures(folder: Path) -> None:

@@ -5,6 +5,7 @@ Run by pytester against the broken reference adapter of test_pytest_plugin, in f
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy  # noqa: F401  (imported here, once: pytester's in-process runs forget modules they import)
@@ -98,3 +99,43 @@ def test_under_xdist_workers_stage_and_x_keeps_the_earlier_cases(broken: pytest.
     stopped = broken.runpytest_subprocess(*common, "-x")
     assert stopped.ret == pytest.ExitCode.INTERRUPTED, stopped.stdout.str()
     assert tree(broken.path / "R") == before
+
+
+# ------------------------------------------------------------------------------------ the folder's lock
+def test_a_folder_another_command_holds_is_refused(pytester: pytest.Pytester) -> None:
+    """The plugin neither took nor respected the lock that certify, run and compare take: both wrote into one folder."""
+    from lockstep.runfolder import CERTIFY_OUTPUTS, claim
+
+    held = claim(pytester.path / "R", outputs=CERTIFY_OUTPUTS, mode="resume", prog="lockstep certify")
+    try:
+        result = pytester.runpytest_subprocess("--lockstep-adapter=reference", "--lockstep-construct=dense",
+                                               "--lockstep-level=1", *FAST, "--lockstep-report=R")
+    finally:
+        held.release()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stdout.str() + result.stderr.str()
+    result.stderr.fnmatch_lines([f"ERROR: --lockstep-report R is in use by another Lockstep command: pid {os.getpid()} "
+                                 "on *; wait for it to end, or choose another folder"])
+    assert "Traceback" not in result.stderr.str() + result.stdout.str()
+    assert not (pytester.path / "R" / "report.json").exists()
+
+
+CERTIFY_DURING_THE_SESSION = '''
+import subprocess
+import sys
+
+
+def test_certify_into_the_sessions_folder_is_refused():
+    done = subprocess.run([sys.executable, "-m", "lockstep", "certify", "--adapter", "reference", "--construct",
+                           "dense", "--level", "1", "--dtype", "float64", "--examples", "2", "--report", "R"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "R is in use by another Lockstep command" in done.stderr and "pytest" in done.stderr, done.stderr
+'''
+
+
+def test_certify_is_refused_while_a_session_holds_the_folder(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_certify_during=CERTIFY_DURING_THE_SESSION)
+    result = pytester.runpytest_subprocess("--lockstep-adapter=reference", "--lockstep-construct=dense",
+                                           "--lockstep-level=1", *FAST, "--lockstep-report=R", "-p", "no:randomly")
+    result.assert_outcomes(passed=2)
+    assert json.loads((pytester.path / "R" / "report.json").read_text())["certified"]
