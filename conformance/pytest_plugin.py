@@ -358,7 +358,11 @@ class Suite:
         mine = []
         grouped = config.pluginmanager.hasplugin("xdist")
         for p in self.planned:
-            item = CheckItem.from_parent(adapter, name=p.item_name, planned=p, suite=self)
+            # the id given as the string it prints: pytest 9 parses `sgd[updates-float64-cpu]` into a name and its
+            # parameters, as --lf and --ff read the ids of last session's failures back; a child of the name alone
+            # never matched them
+            item = CheckItem.from_parent(adapter, name=p.item_name, nodeid=f"{adapter.nodeid}::{p.item_name}",
+                                         planned=p, suite=self)
             item.add_marker(pytest.mark.lockstep)
             if grouped:  # `--dist loadgroup` keeps a construct's levels (one hypothesis run) on one worker
                 item.add_marker(pytest.mark.xdist_group(name=f"lockstep-{'-'.join(p.group)}"))

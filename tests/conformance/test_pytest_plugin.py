@@ -149,6 +149,20 @@ def test_x_stops_and_the_report_holds_what_ran(broken: pytest.Pytester) -> None:
     assert [c["construct"] for c in report["checks"]] == ["adam"]
 
 
+def test_lf_and_ff_select_the_checks_that_failed_last(broken: pytest.Pytester) -> None:
+    """pytest 9 matches --lf's stored ids parsed (`adam` with parameters `updates-float64-cpu`): the items' ids were
+    one name with brackets in it, so `--lf` said "1 known failures not in selected tests" and ran every check."""
+    args = (BROKEN_ADAPTER, "--lockstep-construct=dense,adam", *FAST)
+    broken.runpytest(*args).assert_outcomes(failed=1, passed=2)
+    last = broken.runpytest(*args, "--lf")
+    last.assert_outcomes(failed=1, deselected=2)
+    last.stdout.fnmatch_lines(["run-last-failure: rerun previous 1 failure"])
+    first = broken.runpytest(*args, "--ff", "-v")
+    first.assert_outcomes(failed=1, passed=2)
+    ran = [line.split()[0] for line in first.outlines if line.startswith("lockstep::") and line.split()[1:2]]
+    assert ran[0] == "lockstep::broken::adam[updates-float64-cpu]", ran
+
+
 def test_an_interrupted_session_replaces_no_report(broken: pytest.Pytester) -> None:
     """Ctrl-C wrote a "0 checks" report over the earlier one, with no word that the session had stopped."""
     first = broken.runpytest(BROKEN_ADAPTER, "--lockstep-construct=adam", *FAST, "--lockstep-report=R")
