@@ -265,10 +265,15 @@ class Suite:
         dtypes = _split(opt("lockstep_dtype"))
         if not dtypes or any(d not in DTYPES for d in dtypes):
             raise pytest.UsageError(f"--lockstep-dtype: expected float32 and/or float64, got {opt('lockstep_dtype')!r}")
+        from lockstep.spec.base import INT64_MAX
+
         examples = DEFAULT_EXAMPLES if opt("lockstep_examples") is None else opt("lockstep_examples")
         steps = opt("lockstep_recipe_steps")  # None: every step of each example
-        if examples < 1 or (steps is not None and steps < 1):
-            raise pytest.UsageError("--lockstep-examples and --lockstep-recipe-steps must be at least 1")
+        for flag, count in (("--lockstep-examples", examples), ("--lockstep-recipe-steps", steps)):
+            # certify's limits (lockstep.effective.as_integer), said with the option and the value given
+            if count is not None and not 1 <= count <= INT64_MAX:
+                bound = "at least 1" if count < 1 else f"at most {INT64_MAX} (2**63 - 1)"
+                raise pytest.UsageError(f"{flag} must be {bound}, got {count}")
         seed = DEFAULT_SEED if opt("lockstep_seed") is None else opt("lockstep_seed")
         if not 0 <= seed <= MAX_SEED:  # as `lockstep certify --seed`: a report the command can reproduce
             raise pytest.UsageError(f"--lockstep-seed {seed}: expected 0 to 2**62 (the example recipes' seeds are "

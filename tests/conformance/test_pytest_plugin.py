@@ -242,7 +242,7 @@ def test_expectations_skip_and_xfail(broken: pytest.Pytester) -> None:
     (["--lockstep-adapter=reference", "--lockstep-construct=dens"], "ERROR: *unknown `dens`; did you mean `dense`?"),
     (["--lockstep-adapter=reference", "--lockstep-construct=,"], "ERROR: --lockstep-construct ',' names no construct"),
     (["--lockstep-adapter=reference", "--lockstep-device=cuda:0"], "ERROR: *offers cpu; not cuda:0"),
-    (["--lockstep-adapter=reference", "--lockstep-examples=0"], "ERROR: *must be at least 1"),
+    (["--lockstep-adapter=reference", "--lockstep-examples=0"], "ERROR: --lockstep-examples must be at least 1, got 0"),
     (["--lockstep-adapter=reference", "--lockstep-expect=missing.toml"], "ERROR: --lockstep-expect missing.toml: "
                                                                          "cannot read*"),
     (["--lockstep-report=R"], "ERROR: --lockstep-report needs --lockstep-adapter"),

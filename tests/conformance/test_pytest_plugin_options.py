@@ -77,6 +77,21 @@ def test_collect_only_makes_no_report_folder(pytester: pytest.Pytester) -> None:
     assert not (pytester.path / "new").exists()
 
 
+# ------------------------------------------------------------------------------------ counts
+@pytest.mark.parametrize(("option", "message"), [
+    ("--lockstep-examples=0", "--lockstep-examples must be at least 1, got 0"),
+    ("--lockstep-recipe-steps=-3", "--lockstep-recipe-steps must be at least 1, got -3"),
+    (f"--lockstep-examples={2**63}", f"--lockstep-examples must be at most {2**63 - 1} (2**63 - 1), got {2**63}"),
+    ("--lockstep-recipe-steps=99999999999999999999999",
+     f"--lockstep-recipe-steps must be at most {2**63 - 1} (2**63 - 1), got 99999999999999999999999"),
+])
+def test_a_count_certify_refuses_is_named_with_its_value(pytester: pytest.Pytester, option: str, message: str) -> None:
+    """A count past 2**63 - 1 was accepted (certify's --examples refuses it), and 0 was said as "--lockstep-examples
+    and --lockstep-recipe-steps must be at least 1", naming neither the option given nor its value."""
+    usage_error(pytester.runpytest("--lockstep-adapter=reference", "--lockstep-construct=dense", option,
+                                   "--collect-only"), f"ERROR: {message}")  # accepted, it collected and ran none
+
+
 # ------------------------------------------------------------------------------------ the seed
 @pytest.mark.parametrize("seed", [-1, 2**62 + 1, 2**64])
 def test_a_seed_certify_refuses_is_a_usage_error(pytester: pytest.Pytester, seed: int) -> None:
