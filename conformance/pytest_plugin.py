@@ -588,6 +588,11 @@ class Suite:
         cert = new_certification(self.adapter, self.name, self.options, self.versions or None)
         cert.checks = [self.results[i] for i in sorted(self.results)]
         cert.seconds = 0.0 if self.started is None else time.perf_counter() - self.started
+        missing = len(self.planned) - len(cert.checks)
+        if missing > 0:  # the reports must not say CERTIFIED of checks the session left out
+            cert.selection = (f"this pytest session ran {len(cert.checks)} of the {len(self.planned)} planned checks; "
+                              f"{missing} not run (deselected by -k, --deselect, --lf or an id, stopped by -x, or "
+                              "skipped by expectations): certified for these checks only")
         return cert
 
 

@@ -294,6 +294,9 @@ def _examples_words(cert: Certification) -> str:
 
 
 def _verdict(cert: Certification) -> str:
+    """A pytest session that ran part of its plan is certified for those checks only, as its terminal says."""
+    if cert.certified and cert.selection:
+        return "CERTIFIED FOR THESE CHECKS"
     return "CERTIFIED" if cert.certified else "NOT CERTIFIED"
 
 
@@ -402,7 +405,7 @@ def junit_xml(cert: Certification) -> str:
     properties = {"adapter": cert.adapter, "spec_version": cert.spec_version, "suite_version": cert.suite_version,
                   "seed": str(cert.seed), "examples_per_check": str(cert.examples),
                   **({"recipe_steps": str(cert.recipe_steps)} if cert.caps_recipes else {}),
-                  "verdict": _verdict(cert),
+                  "verdict": _verdict(cert), **({"selection": cert.selection} if cert.selection else {}),
                   **{f"version.{k}": v for k, v in cert.adapter_versions.items()},
                   **{f"environment.{k}": v for k, v in cert.environment.items()}}
     props = "".join(f"      <property name={_xml_attr(k)} value={_xml_attr(str(v))}/>\n" for k, v in properties.items())
@@ -666,6 +669,7 @@ def html_report(cert: Certification) -> str:
         f'<p><span class="verdict {verdict_class}">{_verdict(cert)}</span> &nbsp; '
         f"{n['pass']} pass · {n['fail']} fail · {n['error']} error · {n['unsupported']} unsupported · "
         f"{_h(_provenance_words(cert))}</p>",
+        *([f"<p><b>Selection:</b> {_h(cert.selection)}</p>"] if cert.selection else []),
         "<p>Provenance says what a verdict is evidence about: <b>native</b>, the framework's own op or class "
         "(named); <b>bridged</b>, that op with a stated adjustment; <b>written</b>, the adapter's own math.</p>",
         '<table class="facts">',
@@ -828,6 +832,7 @@ def markdown_report(cert: Certification) -> str:
            f"| versions | {_md(_versions(cert) or '-')} |",
            f"| spec / suite | {_md(cert.spec_version)} / {_md(cert.suite_version)} |",
            f"| checks | {_md(counts_line(cert.counts()))} |",
+           *([f"| selection | {_md(cert.selection)} |"] if cert.selection else []),
            f"| provenance | {_md(_provenance_words(cert))} |",
            *([f"| execution | {_md(execution)} |"] if execution else []),
            *([f"| bounds | {_md(blind)} |"] if (blind := _blind_words(cert)) else []),

@@ -188,6 +188,9 @@ class Certification:
     seconds: float = 0.0
     recipe_steps: int | None = None  # the steps of each example recipe judged (--recipe-steps); None: level 4
     # judges each over its whole length (level 5 its first data_parallel.RECIPE_STEPS)
+    # a pytest session that ran fewer checks than it planned (-k, --deselect, -x, expectations): why, in words; the
+    # verdict then holds for these checks alone, and every report says so (None: the plan ran whole, as certify's)
+    selection: str | None = None
 
     @property
     def caps_recipes(self) -> bool:
@@ -264,6 +267,7 @@ class Certification:
             "provenance_counts": self.provenance_counts(),
             "coverage": self.coverage(),
             "checks": [c.to_json() for c in self.checks],
+            **({"selection": self.selection} if self.selection else {}),
         }
 
 

@@ -61,7 +61,7 @@ class Certificate(Certification):
                        dtypes=data["dtypes"], devices=data["devices"], environment=data["environment"],
                        checks=[_check(c) for c in data["checks"]], seconds=float(data["seconds"]),
                        recipe_steps=data.get("recipe_steps"),  # absent from certificates before it was kept
-                       report_dir=where, files=_report_files(where, p))
+                       selection=data.get("selection"), report_dir=where, files=_report_files(where, p))
         except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
             raise LockstepError(f"{p}: not a certification report ({type(exc).__name__}: {exc})") from None
 

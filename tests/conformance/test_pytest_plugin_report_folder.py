@@ -139,3 +139,27 @@ def test_certify_is_refused_while_a_session_holds_the_folder(pytester: pytest.Py
                                            "--lockstep-level=1", *FAST, "--lockstep-report=R", "-p", "no:randomly")
     result.assert_outcomes(passed=2)
     assert json.loads((pytester.path / "R" / "report.json").read_text())["certified"]
+
+
+# ------------------------------------------------------------------------------------ a session that ran a subset
+def test_the_reports_of_a_subset_are_certified_for_these_checks_only(broken: pytest.Pytester) -> None:
+    """With `-k dense` the broken adapter's failing Adam check was deselected, and report.json, report.md,
+    report.html and junit.xml said CERTIFIED; only the terminal said "certified for these checks"."""
+    from lockstep.certificate import Certificate
+
+    result = broken.runpytest(BROKEN_ADAPTER, "--lockstep-construct=dense,adam", *FAST, "-k", "dense",
+                              "--lockstep-report=R")
+    result.assert_outcomes(passed=2, deselected=1)
+    result.stdout.fnmatch_lines(["2 checks: 2 pass, * · certified for these checks"])
+    folder = broken.path / "R"
+    report = json.loads((folder / "report.json").read_text())
+    assert report["selection"].startswith("this pytest session ran 2 of the 3 planned checks; 1 not run"), report
+    assert "**CERTIFIED FOR THESE CHECKS**" in (folder / "report.md").read_text()
+    assert "— CERTIFIED FOR THESE CHECKS</title>" in (folder / "report.html").read_text()
+    assert '<property name="verdict" value="CERTIFIED FOR THESE CHECKS"/>' in (folder / "junit.xml").read_text()
+    assert Certificate.read(folder).selection == report["selection"]
+    whole = broken.runpytest("--lockstep-adapter=reference", "--lockstep-construct=dense", *FAST,
+                             "--lockstep-report=R")
+    whole.assert_outcomes(passed=2)
+    assert "selection" not in json.loads((folder / "report.json").read_text())  # the whole plan: certify's words
+    assert "**CERTIFIED**" in (folder / "report.md").read_text()
