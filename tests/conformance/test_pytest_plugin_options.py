@@ -92,6 +92,14 @@ def test_a_count_certify_refuses_is_named_with_its_value(pytester: pytest.Pytest
                                    "--collect-only"), f"ERROR: {message}")  # accepted, it collected and ran none
 
 
+@pytest.mark.parametrize("args", [["--lockstep-construct=dense"], ["--lockstep-level=1,2"]])
+def test_recipe_steps_that_cap_no_recipe_are_a_usage_error(pytester: pytest.Pytester, args: list[str]) -> None:
+    """Sweep O (2026-12-07): accepted and ignored, where `lockstep certify` refuses it (it plans no level-4 check)."""
+    usage_error(pytester.runpytest("--lockstep-adapter=reference", *args, "--lockstep-recipe-steps=3",
+                                   "--collect-only"),
+                "ERROR: --lockstep-recipe-steps 3: the options plan no level-4 check*")
+
+
 # ------------------------------------------------------------------------------------ the seed
 @pytest.mark.parametrize("seed", [-1, 2**62 + 1, 2**64])
 def test_a_seed_certify_refuses_is_a_usage_error(pytester: pytest.Pytester, seed: int) -> None:
