@@ -344,9 +344,14 @@ class _Reader:
             self._error(mark, top.path, "merge keys (`<<`) are not supported; write the keys out", "merge-key")
         elif key in top.first_keys:
             first = top.first_keys[key]
-            child = None if top.path is None else (*top.path, _key_part(key))
-            self._error(mark, child, f"duplicate key `{key}` (first defined on line {first[0]})", "duplicate-key",
-                        related=(first,))
+            part = key if key is None or isinstance(key, bool) else _key_part(key)  # said as YAML writes it
+            child = None if top.path is None else (*top.path, part)
+            was = next(k for k in top.first_keys if k == key)
+            said = f"duplicate key `{_key_text(key)}` (first defined on line {first[0]})"
+            if type(was) is not type(key):  # `1` and `true` (or `1.0`): one key to a mapping read into Python
+                said = (f"duplicate key: `{_key_text(key)}` and `{_key_text(was)}` (line {first[0]}) are one key "
+                        "here (equal numbers: true is 1); give distinct keys")
+            self._error(mark, child, said, "duplicate-key", related=(first,))
         else:
             top.first_keys[key] = at
             top.key, top.key_part, top.skip_value = key, _key_part(key), False
@@ -377,6 +382,11 @@ class _Reader:
 def _key_part(key: Any) -> str | int:
     """The path element for a mapping key: strings as they are, anything else as its text."""
     return key if isinstance(key, str) else str(key)
+
+
+def _key_text(key: Any) -> str:
+    """A mapping key as YAML writes it (`null`, `true`), for messages: Python's text says `None` and `True`."""
+    return format_path((key,)) if not isinstance(key, int) or isinstance(key, bool) else str(key)
 
 
 def _copy(value: Any) -> Any:

@@ -69,6 +69,17 @@ def test_duplicate_key_in_json_and_nested() -> None:
     assert (d.line, d.path, d.related) == (4, "m.x", ((2, 3),))
 
 
+def test_keys_that_python_holds_as_one_are_said_as_written() -> None:
+    """Sweep P (2026-12-07): `{1: x, true: y}` said "duplicate key `True`": two keys YAML tells apart, one to a
+    mapping read into Python (1 == True), in Python's spelling rather than the file's."""
+    (d,) = errors("a: {1: x, true: y}\n")
+    assert (d.code, d.path) == ("duplicate-key", "a.true"), d
+    assert d.message == ("duplicate key: `true` and `1` (line 1) are one key here (equal numbers: true is 1); give "
+                         "distinct keys"), d.message
+    (d,) = errors("a: {false: x, false: y}\n")
+    assert d.message == "duplicate key `false` (first defined on line 1)", d.message
+
+
 def test_merge_and_complex_keys_are_refused() -> None:
     assert errors("base: &b {x: 1}\nother:\n  <<: *b\n")[0].code == "merge-key"
     assert errors("? [1, 2]\n: 3\n")[0].code == "key"
