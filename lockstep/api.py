@@ -870,7 +870,7 @@ def certify(adapter: str | Adapter, *, levels: str | int | Iterable[int | str] =
     with `jobs`, the total that the workers share); `jobs` the worker processes the
     checks run in (default 1: in this process; None: the CPUs this process may use, what the command defaults to),
     with a certificate identical to one process's (the same cases, verdicts and order). `report`: the folder of
-    report.json, junit.xml, report.html, report.md and the failures' reproducers (True: `certify-<adapter>/`,
+    report.json, junit.xml, report.html, report.md and the failures' reproducers (True, or None: `certify-<adapter>/`,
     False: none; a relative folder is taken from the working folder of this call, whatever the adapter does with
     its own). `progress(done, total, result)` is called after each check, counting the checks the summary
     counts. `timeout`: seconds a check (a construct's levels, or an example recipe) may run before its worker
