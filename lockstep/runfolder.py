@@ -93,6 +93,13 @@ def refuse_others(folder: Path, mine: str, prog: str, flag: str) -> None:
                               f"choose another {flag} folder")
 
 
+def _is_certificate(head: object) -> bool:
+    """Whether a report.json is a certificate, so certify may replace it: every certificate holds these (sweep O:
+    a hand-made `{"certified": true, "checks": []}` passed for one, and the junit.xml beside it was replaced)."""
+    return (isinstance(head, dict) and isinstance(head.get("certified"), bool) and isinstance(head.get("checks"), list)
+            and all(isinstance(head.get(k), str) for k in ("adapter", "spec_version", "suite_version")))
+
+
 def foreign_report_folder(folder: Path, prog: str = "lockstep certify", flag: str = "--report") -> None:
     """Refuse a report folder that holds another command's outputs: a certification rewrites its own reports in
     place run after run, but replacing a run's report.json would orphan the run (deploy reads it). FolderError."""
@@ -105,7 +112,7 @@ def foreign_report_folder(folder: Path, prog: str = "lockstep certify", flag: st
         from lockstep.spec.files import read_json_file
 
         head = read_json_file(report, 1 << 28)  # swapped for a FIFO since is_file(): refused, not waited on
-        if not (isinstance(head, dict) and "certified" in head and "checks" in head):
+        if not _is_certificate(head):
             raise FolderError(f"{prog}: {flag} {_shown(folder)} holds a report.json that is not a certificate; "
                               f"choose another {flag} folder")
     elif found := [n for n in CERTIFY_OUTPUTS[1:] if os.path.lexists(folder / n)]:

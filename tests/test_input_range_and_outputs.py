@@ -122,11 +122,16 @@ def test_certify_refuses_a_run_folder_as_its_report_folder(tmp_path: Path) -> No
         lockstep.certify("reference", constructs="dense", levels=[1], dtypes=["float64"], examples=1, jobs=1,
                          report=run.folder)
     assert (run.folder / "report.json").read_bytes() == before
-    (tmp_path / "odd").mkdir()
-    (tmp_path / "odd" / "report.json").write_text('{"something": "else"}')
-    with pytest.raises(LockstepError, match="not a certificate"):
-        lockstep.certify("reference", constructs="dense", levels=[1], dtypes=["float64"], examples=1, jobs=1,
-                         report=tmp_path / "odd")
+    # sweep O (2026-12-07): a hand-made report.json of the two keys once looked at passed for a certificate, and
+    # the junit.xml beside it was replaced
+    for i, text in enumerate(['{"something": "else"}', '{"certified": true, "checks": []}']):
+        (tmp_path / f"odd{i}").mkdir()
+        (tmp_path / f"odd{i}" / "report.json").write_text(text)
+        (tmp_path / f"odd{i}" / "junit.xml").write_text("mine")
+        with pytest.raises(LockstepError, match="not a certificate"):
+            lockstep.certify("reference", constructs="dense", levels=[1], dtypes=["float64"], examples=1, jobs=1,
+                             report=tmp_path / f"odd{i}")
+        assert (tmp_path / f"odd{i}" / "junit.xml").read_text() == "mine"
     first = lockstep.certify("reference", constructs="dense", levels=[1], dtypes=["float64"], examples=1, jobs=1,
                              report=tmp_path / "cert")
     again = lockstep.certify("reference", constructs="dense", levels=[1], dtypes=["float64"], examples=1, jobs=1,

@@ -451,7 +451,8 @@ def test_the_api_names_a_report_in_the_way(tmp_path: Path) -> None:
     from lockstep.errors import LockstepError
 
     (tmp_path / "r").mkdir()
-    (tmp_path / "r" / "report.json").write_text('{"certified": true, "checks": []}')
+    (tmp_path / "r" / "report.json").write_text('{"certified": true, "checks": [], "adapter": "reference", '
+                                                '"spec_version": "lockstep/v1", "suite_version": "1.0.0"}')
     (tmp_path / "r" / "junit.xml").mkdir()
     with pytest.raises(LockstepError, match=r"^lockstep certify: report .*r holds junit.xml, which is a folder"):
         lockstep.certify("reference", constructs="relu", report=tmp_path / "r", log=lambda _m: None)
