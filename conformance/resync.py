@@ -47,7 +47,7 @@ FIRST_STEPS = 3
 """With `every` > 1, the first steps are judged anyway (warm-up, the first momentum and bias corrections)."""
 
 BLIND_EVERY = 10
-"""Whether a judged step's bounds could tell its update from none (`Judge.admits_no_update`) costs its derived
+"""Whether a judged step's bounds could tell its update from none (`Judge.unmoved_passes`) costs its derived
 bounds, most of a judged step's price: it is asked of the first FIRST_STEPS, every BLIND_EVERY-th and the last."""
 
 
@@ -236,30 +236,23 @@ class Judge:
                                    float(res.loss), result=res, state=got)
         raise AssertionError("unreachable")
 
-    def unmoved_passes(self, rs: ReferenceStep) -> list[str]:
-        """The quantities the reference's step changed (parameters, buffers, optimizer states) whose derived rules
-        would also pass them unchanged (the state before the step handed back as the answer): the bounds exceed
-        their update there, and a verdict of this step says nothing of it. float32 bounds grown through deep
-        attention, recurrence or a convolution into batch norm do so: tiny-gpt's parameter tolerances reach 1e20,
-        and a backend that never trained held at every step."""
+    def unmoved_passes(self, rs: ReferenceStep) -> tuple[set[str], list[str]]:
+        """The quantities the reference's step changed (parameters, buffers, optimizer states), and those of them
+        whose derived rules would also pass them unchanged (the state before the step handed back as the answer):
+        the bounds exceed their update there, and a verdict of this step says nothing of it. float32 bounds grown
+        through deep attention, recurrence or a convolution into batch norm do so: tiny-gpt's parameter tolerances
+        reach 1e20, and a backend that never trained held at every step."""
         if rs.after is None or rs.result is None:
-            return []
+            return set(), []
         after, before = rs.after, rs.before
         moved = {f"{'buffer' if k in self.net.buffer_specs else 'parameter'} {k}"
                  for k, v in after.parameters.items() if not _same(v, before.parameters.get(k))}
         moved |= {f"optimizer_state {n} of {p}" for p, states in after.optimizer.items() for n, v in states.items()
                   if not _same(v, before.optimizer.get(p, {}).get(n))}
         if not moved:
-            return []
-        return [c.quantity for c in self._checks(rs, rs.result, before, DERIVED) if c.ok and c.quantity in moved]
-
-    def admits_no_update(self, rs: ReferenceStep, passes: list[str] | None = None) -> bool:
-        """Whether the step's bounds would pass every parameter that moved unmoved (`unmoved_passes`, or the list
-        given): a verdict of this step then says nothing of its update at all."""
-        passes = self.unmoved_passes(rs) if passes is None else passes
-        moved = [k for k in self.net.param_specs if rs.after is not None and k in rs.after.parameters
-                 and not _same(rs.after.parameters[k], rs.before.parameters.get(k))]
-        return bool(moved) and all(f"parameter {k}" in passes for k in moved)
+            return moved, []
+        return moved, [c.quantity for c in self._checks(rs, rs.result, before, DERIVED)
+                       if c.ok and c.quantity in moved]
 
     def derived_worst(self, rs: ReferenceStep, verdict: StepVerdict) -> Check | None:
         """The worst check of a judged step under the derived rules (its verdict may have been settled by their
@@ -321,18 +314,15 @@ class BlindSteps:
         if rs.t not in self.asked:
             return
         self.checked += 1
-        passes = judge.unmoved_passes(rs)
+        moved, passes = judge.unmoved_passes(rs)
         for q in passes:
             self.quantities[q] = self.quantities.get(q, 0) + 1
         kinds = ("parameter ", "buffer ", "optimizer_state ")  # parameters first, whichever moved first
         self.quantities = dict(sorted(self.quantities.items(),
                                       key=lambda i: next((r for r, k in enumerate(kinds) if i[0].startswith(k)), 3)))
-        if judge.admits_no_update(rs, passes):
+        parameters = {q for q in moved if q.startswith("parameter ")}
+        if parameters and parameters <= set(passes):  # every parameter that moved: nothing of the update is judged
             self.steps.append(rs.t)
-
-    def parameters(self) -> dict[str, int]:
-        """parameter -> steps asked where its own update could not be told from none."""
-        return {q.removeprefix("parameter "): n for q, n in self.quantities.items() if q.startswith("parameter ")}
 
 
 def blind_words(quantities: dict[str, int], steps: list[int], checked: int) -> str:
