@@ -80,6 +80,8 @@ def unreplaceable(folder: Path) -> str | None:
     import os
     import stat
 
+    from lockstep.spec.files import file_kind
+
     for name in (*REPORT_FILES.values(), "failures"):
         try:
             mode = os.lstat(folder / name).st_mode
@@ -90,10 +92,7 @@ def unreplaceable(folder: Path) -> str | None:
         want = "folder" if name == "failures" else "regular file"
         if stat.S_ISDIR(mode) if name == "failures" else stat.S_ISREG(mode):
             continue
-        kind = ("a symbolic link" if stat.S_ISLNK(mode) else "a folder" if stat.S_ISDIR(mode) else
-                "a regular file" if stat.S_ISREG(mode) else "a named pipe (FIFO)" if stat.S_ISFIFO(mode) else
-                "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a socket")
-        return f"{name}, which is {kind}, not a {want}"
+        return f"{name}, which is {file_kind(mode)}, not a {want}"
     return None
 
 

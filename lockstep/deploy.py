@@ -500,7 +500,7 @@ def _not_a_file(path: Path) -> str | None:
         mode = os.lstat(path).st_mode
     except OSError:
         return None
-    return None if stat.S_ISREG(mode) else "a symbolic link" if stat.S_ISLNK(mode) else file_kind(mode)
+    return None if stat.S_ISREG(mode) else file_kind(mode)
 
 
 def claim_out(p: Plan) -> Any:

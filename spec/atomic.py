@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from lockstep.spec.files import file_kind
+
 
 def write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     """Write to a temporary file beside `path`, fsync it, then rename it over `path`. Only a regular file (or
@@ -177,9 +179,7 @@ def _refuse_special(path: Path) -> None:
         return
     if stat.S_ISREG(mode) or stat.S_ISDIR(mode):  # a folder: the rename says "Is a directory"
         return
-    kind = ("a symbolic link" if stat.S_ISLNK(mode) else "a named pipe (FIFO)" if stat.S_ISFIFO(mode) else
-            "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a socket")
-    raise OSError(errno.EEXIST, f"it is {kind}, not a regular file: not replaced", str(path))
+    raise OSError(errno.EEXIST, f"it is {file_kind(mode)}, not a regular file: not replaced", str(path))
 
 
 def _mode_for(path: Path) -> int:

@@ -25,7 +25,11 @@ _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY
 
 
 def file_kind(mode: int) -> str:
-    """What a stat mode names, in words ("a named pipe (FIFO)")."""
+    """What a stat (or lstat) mode names, in words ("a named pipe (FIFO)", "a symbolic link")."""
+    if stat.S_ISREG(mode):
+        return "a regular file"
+    if stat.S_ISLNK(mode):
+        return "a symbolic link"
     if stat.S_ISDIR(mode):
         return "a folder"
     if stat.S_ISFIFO(mode):
