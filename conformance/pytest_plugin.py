@@ -248,6 +248,7 @@ class Suite:
             SPECS,
             Options,
             example_recipes,
+            unused_recipe_steps,
         )
 
         opt = config.getoption
@@ -291,12 +292,8 @@ class Suite:
                 hint = get_close_matches(unknown[0], sorted(known), n=1)
                 raise pytest.UsageError(f"--lockstep-construct: unknown `{unknown[0]}`" + (
                     f"; did you mean `{hint[0]}`?" if hint else f"; known: {', '.join(sorted(known))}"))
-        if steps is not None:  # as certify: it caps the example recipes; where none is judged it changes nothing
-            recipes = {p.parent.name for p in example_recipes()}
-            if not {4, 5} & set(levels) or (constructs and not recipes & set(constructs)):
-                raise pytest.UsageError(f"--lockstep-recipe-steps {steps}: the options plan no level-4 check (it caps "
-                                        "the example recipes' steps at levels 4 and 5); leave it out or ask for "
-                                        "level 4 and an example recipe")
+        if unused := unused_recipe_steps(steps, levels, constructs):  # as certify refuses it
+            raise pytest.UsageError(f"--lockstep-recipe-steps {unused}")
         # the folders first, absolute: the adapter's code (its import included) may change the working folder
         report_dir = _from_invocation(config, opt("lockstep_report")) if opt("lockstep_report") else None
         if report_dir is not None and not hasattr(config, "workerinput"):  # before any work, as certify

@@ -20,7 +20,7 @@ import os
 import platform
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from importlib import resources
@@ -88,6 +88,16 @@ def _specs() -> list[Spec]:
 SPECS: list[Spec] = _specs()
 SPECS += [Spec(c, (dp.LEVEL,), dp.problem) for c in dp.CONSTRUCTS]  # level 5 (conformance/levels/data_parallel.py)
 COMPOSITES.update(dp.CONSTRUCTS)
+
+
+def unused_recipe_steps(steps: int | None, levels: Iterable[int], constructs: Iterable[str] | None) -> str | None:
+    """Why `--recipe-steps` (`steps`) would change nothing under these options, or None: it caps the example
+    recipes, and the options plan none at levels 4 and 5. certify and the pytest plugin refuse it so."""
+    chosen = set(constructs or ())
+    if steps is None or ({4, 5} & set(levels) and (not chosen or {p.parent.name for p in example_recipes()} & chosen)):
+        return None
+    return (f"{steps}: the options plan no level-4 check (it caps the example recipes' steps at levels 4 and 5); "
+            "leave it out or ask for level 4 and an example recipe")
 
 
 def example_recipes() -> list[Path]:

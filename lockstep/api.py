@@ -884,7 +884,14 @@ def certify(adapter: str | Adapter, *, levels: str | int | Iterable[int | str] =
     is not a string, or whose versions() or devices() answer is unusable)."""
     from difflib import get_close_matches
 
-    from lockstep.conformance.suite import DEFAULT_EXAMPLES, DEFAULT_SEED, MAX_SEED, SPECS, example_recipes
+    from lockstep.conformance.suite import (
+        DEFAULT_EXAMPLES,
+        DEFAULT_SEED,
+        MAX_SEED,
+        SPECS,
+        example_recipes,
+        unused_recipe_steps,
+    )
     from lockstep.effective import as_integer, as_seconds, as_threads
     from lockstep.runfolder import check_out_arg, foreign_report_folder, missing_folders, remove_empty, writable_folder
 
@@ -925,12 +932,8 @@ def certify(adapter: str | Adapter, *, levels: str | int | Iterable[int | str] =
             hint = get_close_matches(unknown[0], sorted(known), n=1)
             raise LockstepError(f"{spelled('constructs', '--construct')}: unknown `{unknown[0]}`"
                                 + (f"; did you mean `{hint[0]}`?" if hint else f"; known: {', '.join(sorted(known))}"))
-    if recipe_steps is not None:  # it caps the example recipes: where none is judged it would change nothing
-        recipes = {p.parent.name for p in example_recipes()}
-        if not {4, 5} & set(chosen_levels) or (chosen and not recipes & set(chosen)):
-            raise LockstepError(f"{spelled('recipe_steps', '--recipe-steps')} {recipe_steps}: the options plan no "
-                                "level-4 check (it caps the example recipes' steps at levels 4 and 5); leave it out "
-                                "or ask for level 4 and an example recipe")
+    if unused := unused_recipe_steps(recipe_steps, chosen_levels, chosen):
+        raise LockstepError(f"{spelled('recipe_steps', '--recipe-steps')} {unused}")
     explicit = report if report is not True and report is not False else None
     check_out_arg(None if explicit is None else _path(explicit, "report"), "--report", "lockstep certify")
     made: list[Path] = []  # report folders this call creates: removed again if it stops before writing to them
