@@ -28,13 +28,18 @@ API:
         number, or a loss from probabilities is within its error bound of log 0 or 1/0: float32 may then
         return inf or nan, and the first-order bound says nothing (compare such a quantity with nothing).
 
-The bounds are first order in u and assume every branch (relu's sign, max-pool's argmax, mae's sign,
-huber's clip) is the reference's: a value within its own error bound of a kink can take the other branch.
+The bounds are first order in u. A value within its own error bound of a kink (relu's and leaky_relu's 0,
+elu's 0 with α ≠ 1, a max-pool's near-tie, mae's d = 0) can take the other branch in float32 and move a
+gradient by O(|g|), not O(u): each such kink's layer or loss says how much (`branch_error`), and `_Branches`
+carries it back into the parameter gradients' `Bound.branches`, an absolute term of atol. A value exactly
+on a kink takes the standard's branch in every backend (exact ties, relu'(0) = 0), so it adds nothing.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from types import ModuleType
+from typing import Any
 
 import numpy as np
 
@@ -71,13 +76,14 @@ class Bound:
 
     `peak` is the largest magnitude on any path into the quantity: float32 values stay below their
     magnitudes, so no intermediate can overflow while peak is finite in the dtype; beyond that the bound
-    says nothing and `tolerance` is infinite (`representable` is False)."""
+    says nothing and `tolerance` is infinite (`representable` is False). `branches` is added to float32's atol."""
 
     quantity: str  # "output", "loss" or "gradient" (reference.tolerances.QUANTITIES)
     length: int
     magnitude: np.ndarray
     peak: float = 0.0
     dtype: str = "float32"  # the dtype whose underflow floor the magnitudes carry
+    branches: np.ndarray | float = 0.0  # float32: what a near-kink's other branch may add, absolute (`_Branches`)
 
     def representable(self, dtype: str) -> bool:
         """Whether every magnitude on the quantity's paths is below `dtype`'s largest finite number."""
@@ -95,7 +101,8 @@ class Bound:
         if not self.representable(dtype):
             return Tolerance(2.0 * u, np.full(np.shape(self.magnitude), np.inf))
         g = gamma(n, u) + gamma(n, UNIT_ROUNDOFF["float64"])
-        return Tolerance(2.0 * u, g * np.asarray(self.magnitude, dtype=np.float64) + n * UNDERFLOW[dtype])
+        return Tolerance(2.0 * u, g * np.asarray(self.magnitude, dtype=np.float64) + n * UNDERFLOW[dtype]
+                         + self.branches)
 
 
 @dataclass
@@ -211,6 +218,8 @@ def _model_bounds(model: Model | ReferenceModel, params: Arrays, x: np.ndarray |
     pending: dict[str, tuple[np.ndarray, np.ndarray, float]] = {
         out: (grad, seed, max(peaks[out], _peak(seed), singular))}
     grads: dict[str, Bound] = {}
+    branches = _Branches(net, values, mags, lengths, peaks, dtype)
+    branches.loss(loss, out, y, grad)
     for node, cache in reversed(tape):
         if node.name not in pending:
             continue
@@ -224,6 +233,7 @@ def _model_bounds(model: Model | ReferenceModel, params: Arrays, x: np.ndarray |
             d_inputs, _ = mod.backward(node.layer, g, cache)
         m_inputs, m_params = mod.magnitude_backward(node.layer, g, g_mag, cache, mag_caches[node.name],
                                                     local[node.name])
+        branches.backward(node, mod, g, cache, mag_caches[node.name], local[node.name])
         for short, m in m_params.items():
             m = floored(m, floor)
             name = net.graph.param_names(node)[short]
@@ -241,7 +251,63 @@ def _model_bounds(model: Model | ReferenceModel, params: Arrays, x: np.ndarray |
                 pending[src] = (d, m, max(peak, _peak(m)))
     for name, spec in net.param_specs.items():  # a parameter no loss path reaches has gradient 0, exactly
         grads.setdefault(name, Bound("gradient", n_out, np.zeros(spec.shape), 0.0, dtype))
+    for name, e in branches.parameters.items():
+        grads[name] = replace(grads[name], branches=e)
     return Bounds(outputs, loss_bound, {k: grads[k] for k in net.param_specs}, buffer_bounds)
+
+
+class _Branches:
+    """The gradients' error from kinks (relu at 0, a max-pool's near-tie) that a value's float32 error may put
+    on the other side: not first order in u, so it is carried apart, absolute. Each layer with a kink says
+    how much of |g| may go the other way (`branch_error` of reference/layers/<type>.py, where the value is
+    within its error bound of the kink but not on it: a value exactly on a kink takes the standard's branch);
+    that error then travels back like any gradient's (the layers' `magnitude_backward` with G = the error
+    and g = 0, linear in G) into the parameters' gradients."""
+
+    def __init__(self, net: ReferenceModel, values: Arrays, mags: dict[str, np.ndarray | None],
+                 lengths: dict[str, int], peaks: dict[str, float], dtype: str) -> None:
+        self.net, self.values, self.mags, self.lengths, self.peaks = net, values, mags, lengths, peaks
+        self.dtype = dtype
+        self.pending: Arrays = {}  # per value: the absolute error its gradient may carry
+        self.parameters: Arrays = {}
+
+    def _error(self, name: str) -> np.ndarray:
+        """The float32 error bound of a value of the forward (as an output's)."""
+        bound = Bound("output", self.lengths[name], _array(self.mags[name]), self.peaks[name], self.dtype)
+        return bound.tolerance(self.dtype).allowed(self.values[name])
+
+    def _add(self, into: Arrays, name: str, e: np.ndarray) -> None:
+        into[name] = into[name] + e if name in into else np.asarray(e, dtype=np.float64)
+
+    def loss(self, loss: Any, out: str, target: np.ndarray, grad: np.ndarray) -> None:
+        """The loss's own kink (mae's 0), at the model's output."""
+        rule = getattr(ref_losses.get(loss.type), "branch_error", None)
+        if rule is not None and self.dtype != "float64":
+            e = rule(loss, self.values[out], target, self._error(out), grad, unit_roundoff(self.dtype))
+            if e is not None:
+                self._add(self.pending, out, e)
+
+    def backward(self, node: Any, mod: ModuleType, g: np.ndarray, cache: object, mag_cache: object,
+                 params: Arrays) -> None:
+        """Carry the error that reached `node`'s output to its inputs and parameters; add its own kinks'."""
+        if self.dtype == "float64":  # the fixed rule: a near-tie in float64 is below any rounding asked about
+            return
+        e = self.pending.pop(node.name, None)
+        if e is not None:
+            m_inputs, m_params = mod.magnitude_backward(node.layer, np.zeros_like(g), e, cache, mag_cache, params)
+            for short, m in m_params.items():
+                self._add(self.parameters, self.net.graph.param_names(node)[short], m)
+            for src, m in zip(node.inputs, m_inputs, strict=True):
+                if m is not None:
+                    self._add(self.pending, src, m)
+        rule = getattr(mod, "branch_error", None)
+        if rule is None:
+            return
+        own = rule(node.layer, [self.values[i] for i in node.inputs], [self._error(i) for i in node.inputs], g,
+                   cache)
+        for src, m in zip(node.inputs, own, strict=True):
+            if m is not None:
+                self._add(self.pending, src, m)
 
 
 @dataclass

@@ -61,6 +61,13 @@ class Tolerance:
         return float(np.max(np.abs(a - r) / allowed))
 
 
+def kink_error(x: np.ndarray, error: np.ndarray, jump: np.ndarray) -> np.ndarray | None:
+    """`branch_error` of a kink at 0: `jump` (the derivative's change across it, times |g|) where x is within
+    its error bound of 0 but not on it; None where no value is."""
+    near = (x != 0) & (np.abs(x) <= error)
+    return np.where(near, jump, 0.0) if near.any() else None
+
+
 def underflow(dtype: str) -> float:
     """λ, the smallest normal number of `dtype`: a rounding below the normal range is absolute (≤ λ, flushed
     to zero included, as TensorFlow's CPU kernels and GPU kernels may do), not relative."""

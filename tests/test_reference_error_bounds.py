@@ -27,6 +27,7 @@ on saturated heads are reported not representable in float32 (skipped, counted i
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 
@@ -258,6 +259,21 @@ def soundness_ratios(doc: dict, seed: int, loss: dict, stress: tuple[float, floa
 
     `stress` (spread, offset): inputs offset + spread·N(0, 1) and parameters spread·N(0, 0.25): large
     spreads saturate gates and softmaxes, offsets make normalizations cancel."""
+    model = Model.model_validate(doc)
+    rng = np.random.default_rng(seed)
+    spread, offset = stress
+    state = _state(model, rng, spread)
+    x = _input(model, rng, spread=spread, offset=offset)
+    graph = build_graph(model)
+    masks = {n.name: rng.random((len(x), *n.shape)) >= n.layer.rate for n in graph.nodes if n.type == "dropout"}
+    out_shape = (len(x), *graph.output_shapes()[0])
+    return soundness_ratios_at(doc, state, x, _targets(loss, out_shape, rng), loss, masks)
+
+
+def soundness_ratios_at(doc: dict, state: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray, loss: dict,
+                        masks: dict[str, np.ndarray] | None = None) -> dict[str, float]:
+    """`soundness_ratios` at given parameters, inputs and targets; also each gradient's ratio without the
+    kinks' branch term (`without branches NAME`), where it has one."""
     from lockstep.adapters.reference import ReferenceAdapter
     from lockstep.adapters.torch import TorchAdapter
 
@@ -265,23 +281,18 @@ def soundness_ratios(doc: dict, seed: int, loss: dict, stress: tuple[float, floa
     r = _recipe(doc, loss)
     ref = ReferenceAdapter().build(model, dtype="float64", recipe=r)
     tch = TorchAdapter().build(model, dtype="float32", recipe=r)
-    rng = np.random.default_rng(seed)
-    spread, offset = stress
-    state = _state(model, rng, spread)
     ref.set_parameters(state)
     tch.set_parameters(state)
-    x = _input(model, rng, spread=spread, offset=offset)
-    graph = build_graph(model)
-    masks = {n.name: rng.random((len(x), *n.shape)) >= n.layer.rate for n in graph.nodes if n.type == "dropout"}
     out = ref.forward(x)
     compared = [("output", eb.model_bounds(model, state, x, training=False).output, tch.forward(x), out)]
-    y = _targets(loss, out.shape, rng)
     lr, gr = ref.loss_and_gradients(x, y, masks=masks)
     lt, gt = tch.loss_and_gradients(x, y, masks=masks)
     b = eb.model_bounds(model, state, x, training=True, masks=masks, loss=r.loss, y=y)
     assert b.loss is not None
     compared.append(("loss", b.loss, lt, lr))
     compared += [(f"gradient {k}", b.gradients[k], gt[k], g) for k, g in gr.items()]
+    compared += [(f"without branches {k}", dataclasses.replace(b.gradients[k], branches=0.0), gt[k], g)
+                 for k, g in gr.items() if np.any(b.gradients[k].branches)]
     ratios = {}
     for name, bound, actual, reference in compared:
         if bound.representable("float32"):  # else float32 may overflow on the way: nothing to compare
@@ -321,6 +332,7 @@ def _with_parameters(doc: dict) -> dict:
 
 def _assert_sound(key: str, ratios: dict[str, float]) -> None:
     worst = WORST.setdefault(key, {})
+    ratios = {k: v for k, v in ratios.items() if not k.startswith("without branches")}  # shown, not judged
     for name, ratio in ratios.items():
         kind = name.split(" ")[0]
         worst[kind] = max(worst.get(kind, 0.0), ratio)
@@ -379,3 +391,91 @@ def test_print_worst_ratios() -> None:
         for k, w in sorted(WORST.items()):
             print(f"  {k:40s}", "  ".join(f"{w.get(q, math.nan):.3g}" for q in ("output", "loss", "gradient")))
         print("not representable in float32, skipped:", SKIPPED)
+
+
+# ------------------------------------------------------------------------------------ kinks' other branch
+def _near_tie_case(gap: float) -> tuple[dict, dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """conv 1×1 (weights [1, 1]) → max_pool [1, 2] → flatten → dense: the two pooled values are 1 and 1 + gap,
+    from inputs that differ by 0.25 per channel, so the branch decides the conv weights' gradient."""
+    doc = _model([2, 1, 2], [
+        {"type": "conv2d", "name": "c", "filters": 1, "kernel_size": 1},
+        {"type": "max_pool2d", "name": "p", "kernel_size": [1, 2]},
+        {"type": "flatten", "name": "f"},
+        {"type": "dense", "name": "d", "units": 1}]).model_dump(mode="json", exclude_none=True)
+    state = {"c.weight": np.ones((1, 2, 1, 1)), "c.bias": np.zeros(1), "d.weight": np.ones((1, 1)),
+             "d.bias": np.zeros(1)}
+    x = np.array([[[[0.5, 0.25]], [[0.5, 0.75 + gap]]]])
+    return doc, state, x, np.array([[3.0]])
+
+
+@pytest.mark.parametrize(("gap", "carried"), [(1e-12, True), (0.0, False), (1e-3, False)])
+def test_max_pool_near_tie_carries_the_other_branch(gap: float, carried: bool) -> None:
+    """Only a runner-up within float32's error of the maximum, not equal to it, may win in float32."""
+    doc, state, x, y = _near_tie_case(gap)
+    b = eb.model_bounds(Model.model_validate(doc), state, x, training=True, loss=_recipe(doc, {"type": "mse"}).loss,
+                        y=y)
+    weight = np.asarray(b.gradients["c.weight"].branches)
+    assert (np.all(weight > 0.1) if carried else np.all(weight == 0)), (gap, weight)
+    assert np.all(np.asarray(b.gradients["d.weight"].branches) == 0), "nothing after the pool is a branch's"
+
+
+def test_max_pool_near_tie_float32_is_inside_the_bound() -> None:
+    """1 + 1e-12 rounds to 1 in float32: torch ties and routes the gradient to the first position, the
+    reference to the second; the conv weights' gradients differ by 0.25·|g|, which only the branch term allows."""
+    pytest.importorskip("torch.nn")
+    doc, state, x, y = _near_tie_case(1e-12)
+    ratios = soundness_ratios_at(doc, state, x, y, {"type": "mse"})
+    assert ratios["gradient c.weight"] <= 1.0, ratios
+    assert ratios["without branches c.weight"] > 1.0, ratios  # the case does take the other branch
+
+
+@pytest.mark.parametrize("kind", ["relu", "leaky_relu", "elu"])
+def test_activation_near_kink_carries_the_other_slope(kind: str) -> None:
+    mod = ref_layers.get(kind)
+    layer = _layer(kind)
+    x = np.array([1e-12, 0.0, -1e-12, 0.5])
+    e = np.full(4, 1e-9)
+    (got,) = mod.branch_error(layer, [x], [e], np.full(4, 2.0), None)
+    jump = {"relu": 1.0, "leaky_relu": 0.99, "elu": 0.0}[kind]  # elu's α = 1: its slope is continuous
+    assert np.allclose(got, [2 * jump, 0.0, 2 * jump, 0.0]), got
+
+
+@pytest.mark.parametrize("construct", cs.LAYERS)
+@settings(max_examples=EXAMPLES)
+@given(data=st.data(), seed=st.integers(0, 2**32 - 1))
+def test_magnitude_backward_bounds_a_perturbed_gradient(construct: str, data: st.DataObject, seed: int) -> None:
+    """A kink's error E travels back through `magnitude_backward(g = 0, G = E)`: it must bound |Jᵀδ| for every
+    |δ| ≤ E (`_Branches`), inputs and parameters alike."""
+    doc = data.draw(cs.layer_model(construct))
+    note(dump_yaml(doc))
+    model = Model.model_validate(doc)
+    rng = np.random.default_rng(seed)
+    net = eb.ReferenceModel(model)
+    state = _state(model, rng)
+    x = _input(model, rng)
+    values = net.forward_with_intermediates(x, state, {k: state[k] for k in net.buffer_specs}, training=False)
+    for node, cache in net.tape:
+        mod = ref_layers.get(node.type)
+        p = {k: state[full] for k, full in net.graph.param_names(node).items()}
+        p.update({k: state[f"{node.name}.{k}"] for k in node.layer.buffers(node.input_shapes)})
+        ins = [values[i] if i in values else x for i in node.inputs]
+        mags = [None if np.issubdtype(np.asarray(v).dtype, np.integer) else np.abs(v) for v in ins]
+        _, mag_cache = mod.magnitude(node.layer, ins, mags, p, cache)
+        e = rng.random(np.shape(values[node.name]))
+        delta = e * rng.choice([-1.0, 1.0], size=e.shape)
+        m_in, m_par = mod.magnitude_backward(node.layer, np.zeros_like(e), e, cache, mag_cache, p)
+        d_in, d_par = mod.backward(node.layer, delta, cache)
+        for got, bound in [*zip(d_in, m_in, strict=True), *((d_par[k], m_par[k]) for k in d_par)]:
+            if got is not None:
+                assert np.all(np.abs(got) <= bound * (1 + 1e-9) + 1e-300), (node.name, np.max(np.abs(got) - bound))
+
+
+def test_mae_near_zero_carries_the_other_sign() -> None:
+    """mae's d within its error of 0 may come out 0 or of the other sign: 2|g| at those elements only."""
+    from lockstep.reference import losses as ref_losses
+    from lockstep.spec.losses import MAE
+
+    pred, target = np.array([[1.0 + 1e-12, 1.0, 2.0]]), np.array([[1.0, 1.0, 1.0]])
+    _, grad = ref_losses.compute(MAE(type="mae"), pred, target)
+    got = ref_losses.get("mae").branch_error(MAE(type="mae"), pred, target, np.full(3, 1e-7), grad, U)
+    assert np.allclose(got, [[2 / 3, 0.0, 0.0]]), got

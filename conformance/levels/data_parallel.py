@@ -191,12 +191,15 @@ def step_rules(prep: Prepared, params: dict, x: Any, y: np.ndarray, masks: dict 
 
 
 def _combine(parts: list[Any], weights: list[float], extra: int) -> Any:
-    """Σ_r w_r q_r: magnitude Σ w_r M_r, the longest length plus the combination's roundings."""
+    """Σ_r w_r q_r: magnitude Σ w_r M_r (and so the kinks' errors), the longest length plus the combination's
+    roundings."""
     first = parts[0]
     return dataclasses.replace(first, length=max(p.length for p in parts) + extra,
                                magnitude=sum(w * np.asarray(p.magnitude, dtype=np.float64)
                                              for p, w in zip(parts, weights, strict=True)),
-                               peak=max(p.peak for p in parts))
+                               peak=max(p.peak for p in parts),
+                               branches=sum(w * np.asarray(p.branches, dtype=np.float64)
+                                            for p, w in zip(parts, weights, strict=True)))
 
 
 # ------------------------------------------------------------------------------------------ checks

@@ -16,6 +16,12 @@ reference's dL/d(output), `grad_mag` its magnitude G. The contract, to first ord
   parameter gradient, where the chain ends, is Σ A·G (its forward and backward paths add, which is what
   `gradient_length`'s 2·n_out + n_loss pays for).
 
+A layer with a kink also has `branch_error(layer, inputs, errors, grad, cache) -> [E or None per input]`:
+the absolute error of each input gradient where an input within its float32 error bound `errors` of a kink
+(or of a max-pool's maximum) may take the other branch. It is not first order in u and is carried apart
+(reference/error_bounds.py, `_Branches`), through `magnitude_backward` with G = E and g = 0, which must
+then be linear in G and bound |∂y/∂x|ᵀ·E.
+
 Two contributions with separate rounding chains combine by `max`: γ_p·X + γ_k·Y ≤ γ_{p+k}·max(X, Y).
 "own" below is a quantity's own rounding magnitude: its formula with every term replaced by its absolute
 value (a subtraction becomes a sum, log of a sum gets +1 for the sum's relative error).

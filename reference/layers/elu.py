@@ -8,6 +8,7 @@ import numpy as np
 from lockstep.reference.layers._magnitude import Mags, activation, activation_backward
 from lockstep.reference.layers._rules import no_excess, no_parameters, one_function
 from lockstep.reference.layers.context import Cache, ForwardContext, Gradients, Params
+from lockstep.reference.tolerances import kink_error
 from lockstep.spec.layers import ELU
 
 
@@ -42,6 +43,13 @@ def magnitude_backward(layer: ELU, grad: np.ndarray, grad_mag: np.ndarray, cache
     m = np.maximum(np.maximum(slope * a_x, a_y), np.abs(negative) + layer.alpha)
     g_neg = activation_backward(slope, m, grad, grad_mag)
     return [np.where(positive, grad_mag, g_neg)], {}
+
+
+def branch_error(layer: ELU, inputs: list[np.ndarray], errors: list[np.ndarray], grad: np.ndarray, cache: Cache
+                 ) -> list[np.ndarray | None]:
+    """An x within its error bound of 0 (not on it) may take the other side, whose slope there is α, not 1:
+    |1 − α|·|g| (plus α's e^x − 1 ≈ x, inside the first-order bound)."""
+    return [kink_error(inputs[0], errors[0], abs(1.0 - layer.alpha) * np.abs(grad))]
 
 
 # ---------------------------------------------------------- float32 rules (reference/layers/_rules.py)

@@ -7,6 +7,7 @@ import numpy as np
 from lockstep.reference.layers._magnitude import Mags
 from lockstep.reference.layers._rules import Shapes, no_excess, no_parameters
 from lockstep.reference.layers.context import Cache, ForwardContext, Gradients, Params
+from lockstep.reference.tolerances import kink_error
 from lockstep.spec.layers import LeakyReLU
 
 
@@ -32,6 +33,12 @@ def magnitude_backward(layer: LeakyReLU, grad: np.ndarray, grad_mag: np.ndarray,
                        params: Params) -> Gradients:
     """G_x = slope(x)·G (the slope is an exact constant on the reference's branch)."""
     return backward(layer, grad_mag, cache)
+
+
+def branch_error(layer: LeakyReLU, inputs: list[np.ndarray], errors: list[np.ndarray], grad: np.ndarray,
+                 cache: Cache) -> list[np.ndarray | None]:
+    """An x within its error bound of 0 (not on it) may take the other slope: |1 − slope|·|g|."""
+    return [kink_error(inputs[0], errors[0], abs(1.0 - layer.negative_slope) * np.abs(grad))]
 
 
 # ---------------------------------------------------------- float32 rules (reference/layers/_rules.py)

@@ -43,9 +43,28 @@ def magnitude(layer: MaxPool2d, inputs: list[np.ndarray], mags: Mags, params: Pa
 
 def magnitude_backward(layer: MaxPool2d, grad: np.ndarray, grad_mag: np.ndarray, cache: Cache, mag_cache: Cache,
                        params: Params) -> Gradients:
-    """G routed to the reference's argmax (a near-tie that flips the argmax is a branch change, outside
-    first-order bounds)."""
+    """G routed to the reference's argmax (a near-tie that may flip it is `branch_error`'s)."""
     return backward(layer, grad_mag, cache)
+
+
+def branch_error(layer: MaxPool2d, inputs: list[np.ndarray], errors: list[np.ndarray], grad: np.ndarray,
+                 cache: Cache) -> list[np.ndarray | None]:
+    """A window whose runner-up is within the two values' error bounds of its maximum (but not equal: an
+    exact tie is the standard's, the first) may route |g| to either: |g| at the maximum and at each such
+    candidate. A near-tie that float32 cannot resolve is common where Adam moves neighbours equally."""
+    arg, flat_shape, padded_shape, kernel, stride, out, pads = cache
+    xw = windows(pad(inputs[0], pads, -np.inf), kernel, stride, (1, 1), out).reshape(flat_shape)
+    ew = windows(pad(errors[0], pads, 0.0), kernel, stride, (1, 1), out).reshape(flat_shape)
+    top = np.take_along_axis(xw, arg[..., None], axis=-1)
+    gap = top - xw
+    near = (gap > 0) & (gap <= np.take_along_axis(ew, arg[..., None], axis=-1) + ew)
+    if not near.any():
+        return [None]
+    g = np.abs(grad)[..., None]
+    flips = np.where(near, g, 0.0)
+    np.put_along_axis(flips, arg[..., None], np.where(near.any(axis=-1, keepdims=True), g, 0.0), axis=-1)
+    dwin = flips.reshape(*flat_shape[:4], *kernel)
+    return [unpad(scatter_windows(dwin, padded_shape, kernel, stride, (1, 1), out), pads)]
 
 
 # ---------------------------------------------------------- float32 rules (reference/layers/_rules.py)

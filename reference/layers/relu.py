@@ -7,6 +7,7 @@ import numpy as np
 from lockstep.reference.layers._magnitude import Mags
 from lockstep.reference.layers._rules import exact, no_excess, no_parameters
 from lockstep.reference.layers.context import Cache, ForwardContext, Gradients, Params
+from lockstep.reference.tolerances import kink_error
 from lockstep.spec.layers import ReLU
 
 
@@ -28,8 +29,14 @@ def magnitude(layer: ReLU, inputs: list[np.ndarray], mags: Mags, params: Params,
 
 def magnitude_backward(layer: ReLU, grad: np.ndarray, grad_mag: np.ndarray, cache: Cache, mag_cache: Cache,
                        params: Params) -> Gradients:
-    """G_x = G where x > 0 (the reference's branch; a sign flip within the forward error is a branch change)."""
+    """G_x = G where x > 0 (the reference's branch; a sign flip within the forward error is `branch_error`'s)."""
     return backward(layer, grad_mag, cache)
+
+
+def branch_error(layer: ReLU, inputs: list[np.ndarray], errors: list[np.ndarray], grad: np.ndarray, cache: Cache
+                 ) -> list[np.ndarray | None]:
+    """An x within its error bound of 0 (but not 0, which is the standard's 0) may take the other slope: |g|."""
+    return [kink_error(inputs[0], errors[0], np.abs(grad))]
 
 
 # ---------------------------------------------------------- float32 rules (reference/layers/_rules.py)

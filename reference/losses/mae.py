@@ -10,6 +10,7 @@ import numpy as np
 
 from lockstep.reference.losses._common import element_target, reduce
 from lockstep.reference.losses._rules import Terms, element_length, element_terms, never
+from lockstep.reference.tolerances import kink_error
 from lockstep.spec.losses import MAE
 
 
@@ -36,3 +37,11 @@ def terms(loss: MAE, prediction: np.ndarray, target: np.ndarray, a_pred: np.ndar
         return np.abs(d) + np.abs(t), (d != 0).astype(np.float64)
 
     return element_terms(loss, prediction, target, a_pred, per)
+
+
+def branch_error(loss: MAE, prediction: np.ndarray, target: np.ndarray, error: np.ndarray, grad: np.ndarray,
+                 u: float) -> np.ndarray | None:
+    """A d = y − t within its error bound of 0 (y's, and t's rounding to the dtype), but not 0, may take the
+    other sign or 0 in float32: its gradient may move by 2|g|."""
+    t = element_target(prediction, target)
+    return kink_error(prediction - t, error + 2.0 * u * np.abs(t), 2.0 * np.abs(grad))
