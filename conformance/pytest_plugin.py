@@ -739,29 +739,18 @@ def _still_in(folder: Path) -> bool:
 
 
 def _check_report_folder(folder: Path) -> None:
-    """--lockstep-report is refused before any work, as certify's --report is: a folder that cannot be made or
-    written (under a regular file, no permission), or that holds another command's outputs (a run's, whose
-    report.json the certificate would replace, or a report.json that is not a certificate). It is made to be proven
-    writable, and removed again if this made it. Unlike certify, `failures/` without a report.json beside it is
-    accepted: earlier versions of the plugin wrote failing cases in place, and a first session stopped part-way left
-    just that."""
+    """--lockstep-report is refused before any work by certify's own rules (runfolder.check_report_folder), with its
+    words: a folder that holds another command's outputs, a report.json that is not a certificate, certify's outputs
+    without a certificate beside them (the user's own failures/, which the reports would replace), or a report that
+    is itself a folder or a link; and one that cannot be made or written (under a regular file, no permission). It
+    is made to be proven writable, and removed again if this made it."""
     from lockstep.errors import command_line
-    from lockstep.runfolder import (
-        FolderError,
-        foreign_report_folder,
-        missing_folders,
-        refuse_others,
-        remove_empty,
-        writable_folder,
-    )
+    from lockstep.runfolder import FolderError, check_report_folder, missing_folders, remove_empty, writable_folder
 
     made = missing_folders(folder)
     try:
         with command_line():  # pytest's own option, said as typed: --lockstep-report
-            if (folder / "report.json").is_file():  # and refuse_others: a run's report.json is not the plugin's
-                foreign_report_folder(folder, "pytest", "--lockstep-report")
-            elif folder.is_dir():
-                refuse_others(folder, "a certification's", "pytest", "--lockstep-report")
+            check_report_folder(folder, prog="pytest", flag="--lockstep-report")
             writable_folder(folder, "--lockstep-report", "pytest")
     except FolderError as exc:
         raise pytest.UsageError(str(exc).removeprefix("pytest: ")) from None

@@ -893,7 +893,7 @@ def certify(adapter: str | Adapter, *, levels: str | int | Iterable[int | str] =
         unused_recipe_steps,
     )
     from lockstep.effective import as_integer, as_seconds, as_threads
-    from lockstep.runfolder import check_out_arg, foreign_report_folder, missing_folders, remove_empty, writable_folder
+    from lockstep.runfolder import check_out_arg, check_report_folder, missing_folders, remove_empty, writable_folder
 
     say = _callable(log, "log", "a function taking a message") or _stderr("lockstep certify")
     progress = _callable(progress, "progress", "a function (done, total, result)")
@@ -938,8 +938,7 @@ def certify(adapter: str | Adapter, *, levels: str | int | Iterable[int | str] =
     check_out_arg(None if explicit is None else _path(explicit, "report"), "--report", "lockstep certify")
     made: list[Path] = []  # report folders this call creates: removed again if it stops before writing to them
     if explicit is not None:  # an explicit report folder is checked before anything else is loaded
-        foreign_report_folder(Path(explicit))
-        _replaceable_reports(Path(explicit), explicit)
+        check_report_folder(Path(explicit), explicit)
         made += missing_folders(Path(explicit))
         writable_folder(explicit, "--report", "lockstep certify")
     from lockstep.conformance.parallel import Workers, check_threads
@@ -969,19 +968,6 @@ def certify(adapter: str | Adapter, *, levels: str | int | Iterable[int | str] =
         if ahead is not None:
             ahead.close()
 
-
-
-def _replaceable_reports(folder: Path, shown: PathLike) -> None:
-    """FolderError naming a report in `folder` that the run's reports could not replace (a folder, a symbolic
-    link): said before any check runs, not after them all."""
-    from lockstep.conformance.report import unreplaceable
-    from lockstep.errors import argument
-    from lockstep.runfolder import FolderError
-
-    if folder.is_dir() and (problem := unreplaceable(folder)):
-        flag = argument("--report")
-        raise FolderError(f"lockstep certify: {flag} {escape_text(os.fspath(shown))} holds {escape_text(problem)}: "
-                          f"the reports cannot replace it; remove it or choose another {flag} folder")
 
 
 def _own_name(adapter: Any, label: str, default: str, *, empty: bool = True) -> str:
@@ -1030,8 +1016,8 @@ def _certify(adapter: str | Adapter, name: str, *, workers: int, threads: int, a
     from lockstep.runfolder import (
         CERTIFY_OUTPUTS,
         TRASH_PREFIX,
+        check_report_folder,
         claim,
-        foreign_report_folder,
         missing_folders,
         writable_folder,
     )
@@ -1082,8 +1068,7 @@ def _certify(adapter: str | Adapter, name: str, *, workers: int, threads: int, a
         # the default folder's name is the adapter's, made safe: its text must not climb out of the working folder
         shown = Path(explicit) if explicit is not None else Path(f"certify-{safe_name(own)}")
         out = home / shown
-        foreign_report_folder(out)  # a run's or a deployment's folder keeps its own report.json
-        _replaceable_reports(out, shown)
+        check_report_folder(out, shown)  # a run's or a deployment's folder keeps its own report.json
         if made is not None:
             made += missing_folders(out)
         # locked while it runs (a second certify, or a run or compare, into it is refused); this run's failing

@@ -100,25 +100,42 @@ def _is_certificate(head: object) -> bool:
             and all(isinstance(head.get(k), str) for k in ("adapter", "spec_version", "suite_version")))
 
 
-def foreign_report_folder(folder: Path, prog: str = "lockstep certify", flag: str = "--report") -> None:
+def foreign_report_folder(folder: Path, prog: str = "lockstep certify", flag: str = "--report",
+                          shown: str | os.PathLike[str] | None = None) -> None:
     """Refuse a report folder that holds another command's outputs: a certification rewrites its own reports in
     place run after run, but replacing a run's report.json would orphan the run (deploy reads it). FolderError."""
     if not folder.is_dir():
         return
     refuse_others(folder, "a certification's", prog, flag)
-    flag = argument(flag)
+    flag, said_as = argument(flag), _shown(Path(shown if shown is not None else folder))
     report = folder / "report.json"
     if report.is_file():
         from lockstep.spec.files import read_json_file
 
         head = read_json_file(report, 1 << 28)  # swapped for a FIFO since is_file(): refused, not waited on
         if not _is_certificate(head):
-            raise FolderError(f"{prog}: {flag} {_shown(folder)} holds a report.json that is not a certificate; "
+            raise FolderError(f"{prog}: {flag} {said_as} holds a report.json that is not a certificate; "
                               f"choose another {flag} folder")
     elif found := [n for n in CERTIFY_OUTPUTS[1:] if os.path.lexists(folder / n)]:
         # no certificate beside them: the user's own report.md or failures/ (replaced and removed before)
-        raise FolderError(f"{prog}: {flag} {_shown(folder)} holds {', '.join(found)} but no certificate report.json: "
+        raise FolderError(f"{prog}: {flag} {said_as} holds {', '.join(found)} but no certificate report.json: "
                           f"not a certification's folder; choose another {flag} folder")
+
+
+def check_report_folder(folder: Path, shown: str | os.PathLike[str] | None = None, prog: str = "lockstep certify",
+                        flag: str = "--report") -> None:
+    """FolderError for a report folder that certify's reports may not replace (foreign_report_folder) or cannot
+    (conformance.report.unreplaceable: a report that is a folder or a link), said before any check runs. The one
+    check of `lockstep certify --report` and the pytest plugin's --lockstep-report, so that both refuse alike."""
+    from lockstep.conformance.report import unreplaceable
+    from lockstep.spec.diagnostics import escape_text
+
+    foreign_report_folder(folder, prog, flag, shown)
+    if folder.is_dir() and (problem := unreplaceable(folder)):
+        flag = argument(flag)
+        raise FolderError(f"{prog}: {flag} {_shown(Path(shown if shown is not None else folder))} holds "
+                          f"{escape_text(problem)}: the reports cannot replace it; remove it or choose another "
+                          f"{flag} folder")
 
 
 class FolderError(LockstepError):

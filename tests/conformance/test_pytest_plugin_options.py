@@ -4,8 +4,6 @@ what a session that runs no check leaves of an earlier certificate. Run by pytes
 
 from __future__ import annotations
 
-import json
-
 import numpy  # noqa: F401  (imported here, once: pytester's in-process runs forget modules they import)
 import pytest
 from test_pytest_plugin import BROKEN, FAST  # the adapter whose Adam step is wrong
@@ -178,11 +176,24 @@ def test_a_report_folder_of_another_command_is_refused(pytester: pytest.Pytester
     assert {p.name: p.read_text() for p in folder.iterdir()} == files
 
 
-def test_failing_cases_without_a_report_are_not_refused(pytester: pytest.Pytester) -> None:
-    """A first session stopped part-way leaves the failing cases it wrote in place, and no report.json: the next
-    session takes the folder (lockstep certify stages its cases, and refuses such a folder)."""
-    (pytester.path / "R" / "failures" / "adam.updates.float64.cpu").mkdir(parents=True)
+@pytest.mark.parametrize(("make", "message"), [
+    ("failures/adam.updates.float64.cpu", "holds failures but no certificate report.json: not a certification's "
+                                          "folder;"),
+    ("report.html", "holds report.html, which is a folder, not a regular file: the reports cannot replace it; "
+                    "remove it or"),
+])
+def test_a_folder_certify_refuses_is_refused_alike(pytester: pytest.Pytester, make: str, message: str) -> None:
+    """failures/ without a report.json was taken, and the session's reports removed it (the user's own cases), where
+    `lockstep certify --report` refuses it; a report.html that is a folder (beside a certificate) was found only
+    after every check had run. Both are refused by certify's own check (runfolder.check_report_folder), its words."""
+    if make == "report.html":
+        pytester.runpytest(*REFERENCE, "--lockstep-report=R").assert_outcomes(passed=1)
+        (pytester.path / "R" / make).unlink()
+    (pytester.path / "R" / make).mkdir(parents=True)
+    before = sorted(str(p.relative_to(pytester.path)) for p in (pytester.path / "R").rglob("*"))
     result = pytester.runpytest(*REFERENCE, "--lockstep-report=R")
-    result.assert_outcomes(passed=1)
-    assert json.loads((pytester.path / "R" / "report.json").read_text())["certified"]
-    assert not (pytester.path / "R" / "failures").exists()  # replaced, as before, by a session that ran a check
+    usage_error(result, f"ERROR: --lockstep-report R {message} choose another --lockstep-report folder")
+    assert sorted(str(p.relative_to(pytester.path)) for p in (pytester.path / "R").rglob("*")) == before
+    with pytest.raises(LockstepError, match=message.split(":")[0]):  # certify's refusal, the same words
+        lockstep.api.certify("reference", constructs="dense", levels=1, dtypes="float64", examples=1,
+                             report=pytester.path / "R")
