@@ -296,8 +296,15 @@ class Suite:
             raise pytest.UsageError(f"--lockstep-recipe-steps {unused}")
         # the folders first, absolute: the adapter's code (its import included) may change the working folder
         report_dir = _from_invocation(config, opt("lockstep_report")) if opt("lockstep_report") else None
+        claimed = None
         if report_dir is not None and not hasattr(config, "workerinput"):  # before any work, as certify
             _check_report_folder(report_dir)
+            # locked before the adapter is imported (TensorFlow's import takes seconds), as given: a folder another
+            # command holds is said at once. The controller's alone under pytest-xdist
+            inputs = [config.invocation_params.dir / Path(opt("lockstep_expect")).expanduser()] \
+                if opt("lockstep_expect") else []  # an output never overwrites an input
+            claimed = _claim_report_folder(report_dir, inputs)
+            config.add_cleanup(claimed.release)  # also when a usage error below ends the session
         failures_dir = report_dir or _failures_home(config, name)
         try:
             with adapter_code("import"):
@@ -339,13 +346,7 @@ class Suite:
                 configure_threads(adapter, name, CHECK_THREADS)
         except Exception as exc:
             raise pytest.UsageError(f"--lockstep-adapter {name}: configure_threads() raised {describe(exc)}") from None
-        if suite.report_dir is not None and suite.report_abs is not None and not hasattr(config, "workerinput"):
-            inputs = [config.invocation_params.dir / Path(opt("lockstep_expect")).expanduser()] \
-                if opt("lockstep_expect") else []  # an output never overwrites an input
-            # the controller's alone under pytest-xdist; said as given, unless an adapter moved the working folder
-            shown = suite.report_dir if _still_in(suite.home) else suite.report_abs
-            suite.claimed = _claim_report_folder(shown, inputs)
-            config.add_cleanup(suite.claimed.release)
+        suite.claimed = claimed
         return suite
 
     # --------------------------------------------------------------------------------------- hooks

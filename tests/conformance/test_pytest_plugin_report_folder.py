@@ -119,6 +119,25 @@ def test_a_folder_another_command_holds_is_refused(pytester: pytest.Pytester) ->
     assert not (pytester.path / "R" / "report.json").exists()
 
 
+def test_a_busy_folder_is_refused_before_the_adapter_is_imported(pytester: pytest.Pytester) -> None:
+    """The lock was taken only after the adapter had been imported (seconds for TensorFlow), so a busy folder was
+    said only after that wait; now it is said first, and the adapter module is never imported."""
+    from lockstep.runfolder import CERTIFY_OUTPUTS, claim
+
+    pytester.makepyfile(lockstep_slow_adapter="from pathlib import Path\nPath('imported').write_text('yes')\n"
+                                              "from lockstep.adapters.reference import ReferenceAdapter\n")
+    held = claim(pytester.path / "R", outputs=CERTIFY_OUTPUTS, mode="resume", prog="lockstep certify")
+    try:
+        result = pytester.runpytest_subprocess("--lockstep-adapter=lockstep_slow_adapter:ReferenceAdapter",
+                                               "--lockstep-construct=dense", "--lockstep-level=1", *FAST,
+                                               "--lockstep-report=R")
+    finally:
+        held.release()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stdout.str() + result.stderr.str()
+    result.stderr.fnmatch_lines(["ERROR: --lockstep-report R is in use by another Lockstep command: *"])
+    assert not (pytester.path / "imported").exists()
+
+
 CERTIFY_DURING_THE_SESSION = '''
 import subprocess
 import sys
