@@ -1,5 +1,5 @@
 """`python -m lockstep` is the same as the `lockstep` command."""
 
-from lockstep.cli import main
+from lockstep.cli import entry
 
-raise SystemExit(main())
+raise SystemExit(entry())

@@ -181,12 +181,42 @@ def _closed_streams_to_devnull() -> bool:
     return closed
 
 
-def main(argv: list[str] | None = None) -> int:
+def entry() -> int:
+    """The `lockstep` script and `python -m lockstep`: main() for this process's own command line, which then exits
+    (so Ctrl-C after the command has finished no longer ends the process by signal: _finished)."""
+    return main(exiting=True)
+
+
+def _finished(code: int) -> None:
+    """The command has finished and said so; the process exits next. Python stops handling signals part-way
+    through its exit (the teardown after it takes a second or more with a framework or worker pool loaded, on a busy
+    machine), and a Ctrl-C there ended the process by SIGINT without a word, its exit status lost, its outputs
+    already written (sweep: `lockstep certify` after CERTIFIED). From here a Ctrl-C says so in one line and the exit
+    goes on with the command's status; the interpreter's teardown ignores it."""
+    def late(_signum: int, _frame: Any) -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # said once
+        with contextlib.suppress(OSError, ValueError):
+            print(f"lockstep: interrupted while exiting; the command had finished (exit {code})", file=sys.stderr)
+
+    with contextlib.suppress(ValueError, OSError):  # ValueError: not the main thread, where no handler can be set
+        signal.signal(signal.SIGINT, late)
+        import atexit
+
+        # once the exit starts (this callback, registered last, runs first), ignored outright: the one disposition
+        # that survives into the teardown, where a handler written in Python is replaced by the default (death)
+        atexit.register(signal.signal, signal.SIGINT, signal.SIG_IGN)
+
+
+def main(argv: list[str] | None = None, *, exiting: bool = False) -> int:
+    """The `lockstep` command line (`argv`, default sys.argv[1:]); its exit status. `exiting`: the process ends
+    when it returns (entry), so a Ctrl-C after the command has finished is said, not obeyed (_finished)."""
     closed = _closed_streams_to_devnull()
     watched = sys.stdout = _WatchedOutput(sys.stdout)
     try:
         with _sigterm_raises(), command_line():  # messages name --steps, not the API's steps
             code = _main(argv)
+        if exiting:  # before anything else: a Ctrl-C until here is caught below ("interrupted", 130)
+            _finished(code)
         sys.stdout.flush()  # here, where a failure is reported, not at exit, where Python prints it raw
         if closed and watched.written:  # the verdict went nowhere: said, as `ls >&-` says it (exit 0 hid it)
             print("lockstep: cannot write to standard output: it is closed", file=sys.stderr)

@@ -138,6 +138,48 @@ def test_ctrl_c_anywhere_is_one_word_and_exit_130(where: str, monkeypatch: pytes
     assert capsys.readouterr().err == "interrupted\n"
 
 
+# A command that has finished, and a Ctrl-C that arrives as its process exits: in the interpreter's teardown (an
+# object's __del__, where Python no longer handles signals: the ~1.4 s after certify's CERTIFIED on a busy machine),
+# in an atexit callback, or before either (a thread the exit waits for).
+LATE_CTRL_C = """
+import os, signal, sys, threading, time
+from lockstep import cli
+
+def ctrl_c():
+    os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(0.3)
+
+class Teardown:
+    def __del__(self):
+        ctrl_c()
+
+if sys.argv[1] == "teardown":
+    late = Teardown()
+elif sys.argv[1] == "atexit":
+    import atexit
+    atexit.register(ctrl_c)
+else:
+    done, finished = threading.Event(), cli._finished
+    cli._finished = lambda code: (finished(code), done.set())
+    threading.Thread(target=lambda: (done.wait(60), ctrl_c())).start()
+sys.argv[1:] = ["schema", "--kind", "Model"]
+sys.exit(cli.entry())
+"""
+
+
+@pytest.mark.parametrize("when", ["teardown", "atexit", "exiting"])
+def test_ctrl_c_after_the_command_finished_keeps_its_status(when: str) -> None:
+    """`lockstep certify` interrupted just after CERTIFIED (its reports written) ended by SIGINT, no word, no
+    status (in the teardown) or printed a traceback (in an atexit callback): the command's status stands, and a
+    Ctrl-C Python can still hear is said in one line."""
+    proc = subprocess.run([sys.executable, "-c", LATE_CTRL_C, when], capture_output=True, text=True, cwd=ROOT,
+                          timeout=120)
+    assert proc.returncode == 0, (proc.returncode, proc.stderr)
+    assert '"title": "Model"' in proc.stdout or '"Model"' in proc.stdout
+    said = "lockstep: interrupted while exiting; the command had finished (exit 0)\n"
+    assert proc.stderr == (said if when == "exiting" else ""), proc.stderr
+
+
 def test_distribution_name_is_the_free_one() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert project["name"] == DISTRIBUTION
@@ -173,7 +215,7 @@ def test_pre_commit_hook_installs_this_distribution() -> None:
     assert hook["language"] == "python" and hook["entry"] == "lockstep validate"
     assert "additional_dependencies" not in hook
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
-    assert scripts["lockstep"] == "lockstep.cli:main"
+    assert scripts["lockstep"] == "lockstep.cli:entry"
 
 
 # ------------------------------------------------------------------------------------------ output arguments
