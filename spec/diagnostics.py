@@ -113,6 +113,19 @@ class SpecError(Exception):
         super().__init__("\n".join(d.format() for d in self.diagnostics))
 
 
+def key_part(key: object) -> str:
+    """A mapping key as an element of a field path: a string as it is, any other key as YAML writes it (`null`,
+    `true`, `1.5`), so that a path under a null key reads `metadata.null.a`, not Python's `metadata.None.a`. The
+    loader keys positions by it, and every path built from data or from pydantic's locations must agree."""
+    if isinstance(key, str):
+        return key
+    if key is None:
+        return "null"
+    if isinstance(key, bool):
+        return "true" if key else "false"
+    return str(key)
+
+
 def format_path(parts: tuple[str | int, ...] | list[str | int]) -> str:
     """("layers", 2, "units") -> "layers[2].units"."""
     out = ""
@@ -120,6 +133,5 @@ def format_path(parts: tuple[str | int, ...] | list[str | int]) -> str:
         if isinstance(p, int) and not isinstance(p, bool):
             out += f"[{p}]"
         else:  # a YAML key may be null or a boolean: said as YAML says it (`metadata.null`, not `metadata.None`)
-            key = "null" if p is None else ("true" if p else "false") if isinstance(p, bool) else str(p)
-            out += ("." if out else "") + key
+            out += ("." if out else "") + key_part(p)
     return out

@@ -43,7 +43,7 @@ from yaml.events import (
     StreamStartEvent,
 )
 
-from lockstep.spec.diagnostics import Diagnostic, SpecError, format_path
+from lockstep.spec.diagnostics import Diagnostic, SpecError, format_path, key_part
 from lockstep.spec.files import NotRegularFileError, open_regular
 
 try:  # libyaml's parser is ~10x faster; PyYAML's pure one emits the same events
@@ -344,8 +344,7 @@ class _Reader:
             self._error(mark, top.path, "merge keys (`<<`) are not supported; write the keys out", "merge-key")
         elif key in top.first_keys:
             first = top.first_keys[key]
-            part = key if key is None or isinstance(key, bool) else _key_part(key)  # said as YAML writes it
-            child = None if top.path is None else (*top.path, part)
+            child = None if top.path is None else (*top.path, key_part(key))  # said as YAML writes it
             was = next(k for k in top.first_keys if k == key)
             said = f"duplicate key `{_key_text(key)}` (first defined on line {first[0]})"
             if type(was) is not type(key):  # `1` and `true` (or `1.0`): one key to a mapping read into Python
@@ -354,7 +353,7 @@ class _Reader:
             self._error(mark, child, said, "duplicate-key", related=(first,))
         else:
             top.first_keys[key] = at
-            top.key, top.key_part, top.skip_value = key, _key_part(key), False
+            top.key, top.key_part, top.skip_value = key, key_part(key), False
             if top.path is not None:
                 key_positions[(*top.path, top.key_part)] = at
 
@@ -377,11 +376,6 @@ class _Reader:
         finally:
             parser.dispose()
         return docs
-
-
-def _key_part(key: Any) -> str | int:
-    """The path element for a mapping key: strings as they are, anything else as its text."""
-    return key if isinstance(key, str) else str(key)
 
 
 def _key_text(key: Any) -> str:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lockstep.spec.base import API_VERSION, SUPPORTED_VERSIONS
+from lockstep.spec.diagnostics import key_part
 
 if TYPE_CHECKING:
     from lockstep.spec.diagnostics import Diagnostic
@@ -147,10 +148,6 @@ def _migrate(data: Any, record: bool) -> tuple[Any, list[Move]]:
     return data, moves
 
 
-def _key_part(key: Any) -> str | int:
-    return key if isinstance(key, str) else str(key)  # as the loader writes keys in paths
-
-
 def _paths_of(data: Any, renamed: list[tuple[dict[str, Any], str, str]]) -> list[Move]:
     """Each rename of one step as (old path, new path), found by where its mapping sits after the step;
     a renamed mapping's own move comes before its fields' (shorter paths first)."""
@@ -169,7 +166,7 @@ def _paths_of(data: Any, renamed: list[tuple[dict[str, Any], str, str]]) -> list
         if isinstance(node, dict):
             if id(node) in wanted:
                 where.setdefault(id(node), path)
-            stack.extend(((*path, _key_part(k)), v) for k, v in node.items())
+            stack.extend(((*path, key_part(k)), v) for k, v in node.items())  # as the loader's paths
         elif isinstance(node, list):
             stack.extend(((*path, i), v) for i, v in enumerate(node))
     moves = [((*where[id(m)], old), (*where[id(m)], new)) for m, old, new in renamed if id(m) in where]

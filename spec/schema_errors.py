@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from lockstep.spec.base import INT64_MAX, INT64_MIN
-from lockstep.spec.diagnostics import Diagnostic, format_path
+from lockstep.spec.diagnostics import Diagnostic, format_path, key_part
 from lockstep.spec.loader import LoadedDocument, LongInteger
 from lockstep.spec.wording import close_match as _close
 from lockstep.spec.wording import one_of as _one_of
@@ -93,9 +93,24 @@ def _pick(members: list[Any], tag: Any) -> Any:
     return Any
 
 
-def _walk(cls: type[BaseModel], loc: tuple[Any, ...]) -> tuple[tuple[Any, ...], type[BaseModel] | None, Any, str]:
+def _key_in(node: Any, part: Any) -> tuple[Any, Any]:
+    """(the path element, the value) of a mapping key of pydantic's location in the document's data `node`: the
+    loader's element for the key (diagnostics.key_part: `null`, `true`), where pydantic gives str(key) (`None`) or
+    a number (`1` for `true`); a key not found there is said as pydantic's text, with no value."""
+    if isinstance(node, dict):
+        key = next((k for k in node if k == part), None)
+        if key is None and part not in node:  # part is `None`: pydantic's text of a null key
+            key = next((k for k in node if not isinstance(k, str) and str(k) == part), part)
+        if key in node:
+            return key_part(key), node[key]
+    return (part if isinstance(part, str) else str(part)), None
+
+
+def _walk(cls: type[BaseModel], loc: tuple[Any, ...], data: Any = None
+          ) -> tuple[tuple[Any, ...], type[BaseModel] | None, Any, str]:
     """Field path (pydantic's union tags dropped), the model owning the last field, the last annotation,
-    and what the error is about: "value", "alternative" (one member of a union), or "key" (a mapping key)."""
+    and what the error is about: "value", "alternative" (one member of a union), or "key" (a mapping key).
+    `data`: the document's data, where a key that is not a string is found to be said as it was written."""
     path: list[Any] = []
     owner: type[BaseModel] | None = cls
     annotation: Any = cls
@@ -111,9 +126,12 @@ def _walk(cls: type[BaseModel], loc: tuple[Any, ...]) -> tuple[tuple[Any, ...], 
         about = "value"
         current = members[0] if members else Any
         path.append(part)
+        said, child = _key_in(data, part)
+        data = data[part] if isinstance(data, list) and isinstance(part, int) and -len(data) <= part < len(data) \
+            else child
         if isinstance(current, type) and issubclass(current, BaseModel):
             owner = current
-            path[-1] = part if isinstance(part, str) else str(part)  # the loader's path for a non-str key
+            path[-1] = said
             f = current.model_fields.get(part) if isinstance(part, str) else None
             annotation = f.annotation if f is not None else Any
             if f is not None and f.metadata:  # constraints live beside the type: keep them for messages
@@ -125,7 +143,7 @@ def _walk(cls: type[BaseModel], loc: tuple[Any, ...]) -> tuple[tuple[Any, ...], 
                 annotation = args[0] if args else Any
             elif origin is dict:
                 annotation = args[1] if len(args) == 2 else Any
-                path[-1] = part if isinstance(part, str) else str(part)  # the loader's path for a non-str key
+                path[-1] = said
             else:
                 annotation = Any
     return tuple(path), owner, annotation, about
@@ -248,7 +266,7 @@ def pydantic_diagnostics(cls: type[BaseModel], exc: ValidationError, doc: Loaded
             more = len(errors) - done
             break
         loc = tuple(err["loc"])
-        path, owner, annotation, about = _walk(cls, loc)
+        path, owner, annotation, about = _walk(cls, loc, doc.data)
         kind = err["type"]
         where = format_path(path)
         expected: str | None = None

@@ -677,7 +677,23 @@ def test_a_null_or_boolean_key_is_named_as_yaml_writes_it(tmp_path: Path) -> Non
     path.write_text("apiVersion: lockstep/v1\nkind: Model\nmetadata: {name: m, ~: 1, true: 2}\n"
                     "inputs: [{name: x, shape: [1]}]\nlayers: [{type: dense, units: 1}]\n")
     found = {(d.path, d.line, d.column) for d in load_and_validate(path)[1]}
-    assert found == {("metadata.null", 3, 21), ("metadata.true", 3, 11)}, found
+    assert found == {("metadata.null", 3, 21), ("metadata.true", 3, 27)}, found  # each at its key
+
+
+def test_a_path_under_a_null_or_boolean_key_names_it_as_yaml_writes_it(tmp_path: Path) -> None:
+    """Under such a key the path read `metadata.labels.None` ("key `None`: expected a string") and `metadata.None.a`
+    (a duplicate key below it); `true` read `metadata.labels.1`, located on the line of another key."""
+    from lockstep.spec.validate import load_and_validate
+
+    head = "apiVersion: lockstep/v1\nkind: Environment\nruntime: onnxruntime\ndevice: cpu\ndtype: float32\n"
+    (tmp_path / "e.yaml").write_text(head + "metadata:\n  name: e\n  labels:\n    ~: x\n    true: [1]\n")
+    found = sorted((d.line, d.column, d.path, d.message) for d in load_and_validate(tmp_path / "e.yaml")[1])
+    assert found == [(9, 5, "metadata.labels.null", "key `null`: expected a string, got null"),
+                     (10, 5, "metadata.labels.true", "key `true`: expected a string, got true"),
+                     (10, 11, "metadata.labels.true", "expected a string, got the list [1]")], found
+    (tmp_path / "d.yaml").write_text(head + "metadata:\n  name: e\n  null:\n    a: 1\n    a: 2\n")
+    found = sorted((d.line, d.column, d.path, d.message) for d in load_and_validate(tmp_path / "d.yaml")[1])
+    assert found == [(10, 5, "metadata.null.a", "duplicate key `a` (first defined on line 9)")], found
 
 
 @pytest.mark.parametrize(("written", "said"), [("1e400", "1e400"), ("-1.5E+999", "-1.5E+999"), (".inf", ".inf"),
