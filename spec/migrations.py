@@ -204,7 +204,9 @@ def _v1alpha1_to_v1(doc: dict[str, Any]) -> dict[str, Any]:
 
     - optimizer `lr` became `learning_rate`;
     - optimizer `eps` (adam, adamw, rmsprop, adagrad) became `epsilon`;
-    - the recipe-level `clip_norm: X` became `gradient_clipping: {type: global_norm, max_norm: X}`.
+    - the recipe-level `clip_norm: X` became `gradient_clipping: {type: global_norm, max_norm: X}`, and
+      `clip_norm: null` (no clipping, as no `clip_norm`: an optional field's null is its absence, in v1alpha1 as
+      in v1) `gradient_clipping: null`.
     """
     opt = doc.get("optimizer")
     if isinstance(opt, dict):
@@ -212,7 +214,8 @@ def _v1alpha1_to_v1(doc: dict[str, Any]) -> dict[str, Any]:
         if opt.get("type") in _V1ALPHA1_EPSILON:
             rename_key(opt, "eps", "epsilon")
     if doc.get("kind") == "Recipe":
-        rename_key(doc, "clip_norm", "gradient_clipping", lambda v: {"type": "global_norm", "max_norm": v})
+        rename_key(doc, "clip_norm", "gradient_clipping",
+                   lambda v: None if v is None else {"type": "global_norm", "max_norm": v})
     return doc
 
 

@@ -67,6 +67,24 @@ def test_v1alpha1_renames_keep_positions_and_copy() -> None:
     assert old["apiVersion"] == "lockstep/v1alpha1" and "lr" in old["optimizer"]  # the input is untouched
 
 
+def test_a_null_clip_norm_migrates_to_no_clipping(tmp_path: Path) -> None:
+    """`clip_norm: null` (no clipping, as in v1 an optional field's null is its absence) became
+    `gradient_clipping: {type: global_norm, max_norm: null}`, which v1 refuses: validate and migrate said
+    "gradient_clipping.max_norm: expected a number, got null"."""
+    from lockstep.spec.resolve import resolve_document
+
+    old = OLD.replace("clip_norm: 1.0", "clip_norm: null")
+    new = migrate(data(old))
+    assert new["gradient_clipping"] is None
+    assert list(new).index("gradient_clipping") == list(data(old)).index("clip_norm")
+    resolved, problems = resolve_document(load_text(old, "old.yaml")[0])
+    assert not problems and resolved is not None and resolved.document.gradient_clipping is None, problems
+    (tmp_path / "old.yaml").write_text(old)
+    assert main(["migrate", str(tmp_path / "old.yaml")]) == 0
+    assert "gradient_clipping: null" in (tmp_path / "old.yaml").read_text()
+    assert main(["validate", str(tmp_path / "old.yaml")]) == 0
+
+
 def test_sgd_eps_is_not_renamed_and_unknowns_are_left_for_validation() -> None:
     new = migrate({"apiVersion": "lockstep/v1alpha1", "kind": "Recipe", "optimizer": {"type": "sgd", "eps": 1}})
     assert new["optimizer"] == {"type": "sgd", "eps": 1}
