@@ -304,7 +304,8 @@ class RunFolder:
     """A claimed output folder; the lock is held until `release()` (or the process ends)."""
 
     def __init__(self, path: Path, fd: int, notes: list[str], created: bool = False, *, mode: Mode = "fresh",
-                 outputs: Sequence[str] = (), prog: str = "lockstep", parents: Sequence[Path] = ()) -> None:
+                 outputs: Sequence[str] = (), prog: str = "lockstep", parents: Sequence[Path] = (),
+                 had_lock: bool = True, found: Sequence[str] = ()) -> None:
         # `path` as the user gave it is what messages say; the command writes to it absolute, so that a later
         # change of the current folder (by an adapter, a callback) cannot split its files between two folders
         self.shown, self.path = path, path.absolute()
@@ -313,6 +314,9 @@ class RunFolder:
         self.created = created  # the claim made the folder: it goes again if nothing was written into it
         self.parents = [p.absolute() for p in parents]  # folders the claim made above it (`runs/`): go with it
         self.mode, self.outputs, self.prog = mode, tuple(outputs), prog
+        # whether the lock file was there before the claim, and what the folder held once claimed: a command that
+        # ends having written nothing (refused after the claim) takes away the lock file it made
+        self.had_lock, self.found = had_lock, sorted(found)
 
     def start(self) -> None:
         """Call once the command is ready to write (inputs loaded, backend built). With mode "overwrite" this is
@@ -344,18 +348,20 @@ class RunFolder:
                               "folder of that name")
 
     def release(self) -> None:
-        """Drop the lock (idempotent). The lock file stays, except in a folder that this claim created and
-        nothing was written into (a run refused by its backend leaves no empty folder behind); a claim waiting
-        on the removed file finds it gone once it has the lock, and starts again."""
+        """Drop the lock (idempotent). The lock file stays, except where this claim made it and the command wrote
+        nothing (refused after the claim: a backend that does not build, a bad --resume): the folder is left as it
+        was found, without the lock file, and a folder the claim created goes with it (no empty folder behind).
+        A claim waiting on the removed file finds it gone once it has the lock, and starts again."""
         if self._fd is None:
             return
         fd, self._fd = self._fd, None
-        if self.created:
+        if not self.had_lock:
             with contextlib.suppress(OSError):
-                if not contents(self.path) and not any(self.path.glob(f"{TRASH_PREFIX}*")):
+                if contents(self.path) == self.found and not any(self.path.glob(f"{TRASH_PREFIX}*")):
                     os.unlink(self.path / LOCK_NAME)  # still locked: no one can have taken it meanwhile
-                    os.rmdir(self.path)
-                    remove_empty(self.parents)
+                    if self.created:
+                        os.rmdir(self.path)
+                        remove_empty(self.parents)
         with contextlib.suppress(OSError):
             os.ftruncate(fd, 0)
         with contextlib.suppress(OSError):
@@ -573,13 +579,15 @@ def claim(folder: str | os.PathLike[str], *, outputs: Sequence[str], inputs: Ite
         probe = path / f".lockstep-probe-{os.getpid()}"
         probe.write_bytes(b"")
         probe.unlink()
+        found = contents(path)  # what a command that writes nothing leaves (RunFolder.release)
     except OSError as exc:
         _unclaim(path, fd, created, had_lock, parents)
         raise FolderError(f"{prog}: cannot write in {_shown(path)} ({exc.strerror or exc})") from None
     except BaseException:  # FolderError, KeyboardInterrupt: the lock goes with the refusal
         _unclaim(path, fd, created, had_lock, parents)
         raise
-    return RunFolder(path, fd, notes, created, mode=mode, outputs=outputs, prog=prog, parents=parents)
+    return RunFolder(path, fd, notes, created, mode=mode, outputs=outputs, prog=prog, parents=parents,
+                     had_lock=had_lock, found=found)
 
 
 def _listed(path: Path, found: Sequence[str]) -> str:

@@ -191,8 +191,8 @@ def test_a_clearing_marker_removes_only_a_run_s_own_files(planned: object, tmp_p
     (out / "metrics.jsonl").write_text("{}\n")
     (out / ".lockstep-clearing").write_text(json.dumps(planned))
     folder = claim(out, outputs=RUN_OUTPUTS, mode="resume")
-    folder.release()
-    assert sorted(p.name for p in out.iterdir()) == sorted([LOCK_NAME, "notes.txt"]), list(out.iterdir())
+    folder.release()  # it wrote nothing after the claim: the lock file it made goes too
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"], list(out.iterdir())
     assert (tmp_path / "elsewhere.txt").is_file()
     claim(out, outputs=RUN_OUTPUTS, mode="resume").release()  # usable again
 
@@ -445,10 +445,25 @@ def test_a_run_refused_by_its_backend_leaves_no_folder_behind(tmp_path: Path, ca
     out = tmp_path / "new"
     assert main(["run", str(_recipe(tmp_path)), "--out", str(out), "--backend", "nope", "--quiet"]) == 2
     assert "unknown adapter" in capsys.readouterr().err and not out.exists()
-    out.mkdir()  # a folder that was there before stays, with its (free) lock file
+    out.mkdir()  # a folder that was there before stays, as it was: without the lock file the run made
     assert main(["run", str(_recipe(tmp_path)), "--out", str(out), "--backend", "nope", "--quiet"]) == 2
-    assert [p.name for p in out.iterdir()] == [LOCK_NAME] and holder(out) is None
+    assert list(out.iterdir()) == [] and holder(out) is None
     assert _run(_recipe(tmp_path), out) == 0  # and counts as empty
+
+
+def test_a_run_refused_after_its_claim_leaves_the_folder_as_it_found_it(tmp_path: Path, capsys) -> None:
+    """A --resume refused late (the checkpoint is another recipe's, found once the backend was built) left a
+    .lockstep.lock in a run folder that had none (copied, restored from a backup); so did a refused backend."""
+    recipe, out = _recipe(tmp_path), tmp_path / "out"
+    assert _run(recipe, out) == 0
+    (out / LOCK_NAME).unlink()
+    before = sorted(p.name for p in out.iterdir())
+    assert _run(recipe, out, "--resume", "--set", "optimizer.learning_rate=0.5") == 2
+    assert "from a different recipe" in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == before
+    assert _run(recipe, out, "--resume", "--backend", "nope") == 2
+    assert sorted(p.name for p in out.iterdir()) == before
+    assert _run(recipe, out, "--resume") == 0  # and resumes from it
 
 
 @pytest.mark.parametrize("argv", [
@@ -593,7 +608,7 @@ def test_a_refused_claim_leaves_no_lock_file_in_the_user_s_folder(tmp_path: Path
     with pytest.raises(FolderError, match="files that are not from a Lockstep run"):
         claim(folder, outputs=RUN_OUTPUTS)
     assert sorted(p.name for p in folder.iterdir()) == ["notes.txt"]
-    claim(folder, outputs=RUN_OUTPUTS, mode="resume").release()  # a lock file that was there before stays
+    (folder / LOCK_NAME).write_bytes(b"")  # a lock file that was there before (an earlier run's) stays
     with pytest.raises(FolderError):
         claim(folder, outputs=RUN_OUTPUTS)
     assert (folder / LOCK_NAME).exists()
