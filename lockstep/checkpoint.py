@@ -218,11 +218,15 @@ def save_checkpoint(folder: Path, step: int, session: Session, prep: Prepared, k
 
 
 # ------------------------------------------------------------------------------------------------- read
-def _read_file(path: Path, cap: int | None) -> bytes:
-    """The bytes of a regular file (spec.files.open_regular: a FIFO or a device is refused, never read)."""
+def _read_file(path: Path, cap: int | None, own: bool = False) -> bytes:
+    """The bytes of a regular file (spec.files.open_regular: a FIFO or a device is refused, never read). `own`: a
+    run folder's checkpoint, which the run wrote itself: a symbolic link in its place is refused, not followed."""
     try:
-        fh = open_regular(path)
+        fh = open_regular(path, follow_symlinks=not own)
     except NotRegularFileError as exc:
+        if exc.kind == "a symbolic link":
+            raise CheckpointError("is a symbolic link, not followed: a run resumes only from the checkpoint files it "
+                                  "wrote (copy the file in its place to resume from it)") from None
         raise CheckpointError(f"is {exc.kind}, not a checkpoint file") from None
     except OSError as exc:
         raise CheckpointError(f"cannot be opened ({exc.strerror or exc})") from None
@@ -388,13 +392,16 @@ def _record_problem(rec: dict[str, Any]) -> str | None:
     return None
 
 
-def read_checkpoint(path: Path, layout: Layout | None = None, recipe_hash: str | None = None) -> Checkpoint:
+def read_checkpoint(path: Path, layout: Layout | None = None, recipe_hash: str | None = None, *,
+                    own: bool = False) -> Checkpoint:
     """The verified checkpoint at `path`. With `layout`, its entries must be exactly the session's; with
     `recipe_hash`, an intact checkpoint of another recipe raises ForeignCheckpoint. Anything unreadable or
     unverified raises CheckpointError (never another exception: the file's bytes are untrusted). Only a name
-    `step-N.npz` says a step (it must be the metadata's); a user's renamed copy is verified by its contents."""
+    `step-N.npz` says a step (it must be the metadata's); a user's renamed copy is verified by its contents.
+    `own`: a checkpoint in a run folder (a resume's), which is a file the run wrote: a symbolic link there is a
+    CheckpointError (safe by default: it is not followed to a file elsewhere), as a FIFO is."""
     try:
-        return _read(path, layout, recipe_hash)
+        return _read(path, layout, recipe_hash, own)
     except (CheckpointError, ForeignCheckpoint):
         raise
     except zipfile.BadZipFile as exc:
@@ -404,12 +411,12 @@ def read_checkpoint(path: Path, layout: Layout | None = None, recipe_hash: str |
         raise CheckpointError(f"cannot be read ({type(exc).__name__}: {text[:200]})") from None
 
 
-def _read(path: Path, layout: Layout | None, recipe_hash: str | None) -> Checkpoint:
+def _read(path: Path, layout: Layout | None, recipe_hash: str | None, own: bool = False) -> Checkpoint:
     named = step_of(path)
     cap = None
     if layout is not None:
         cap = layout.nbytes() + HISTORY_BYTES_PER_STEP * ((named or 0) + 1) + SLACK_BYTES * (1 + len(layout.params))
-    data = _read_file(path, cap)
+    data = _read_file(path, cap, own)
     zf = zipfile.ZipFile(io.BytesIO(data))
     infos: dict[str, zipfile.ZipInfo] = {}
     for info in zf.infolist():
@@ -501,7 +508,7 @@ def resume_point(folder: Path, *, recipe_hash: str, total_steps: int, layout: La
              f"leading zeros){hint}")
     for path in reversed(found):
         try:
-            ck = read_checkpoint(path, layout, recipe_hash)
+            ck = read_checkpoint(path, layout, recipe_hash, own=True)
         except ForeignCheckpoint as exc:
             raise ResumeRefused(f"{said(path)}: the checkpoint is from a different recipe (hash {str(exc)[:12]}, this "
                                 f"recipe {recipe_hash[:12]}); use another {spelled('out', '--out')}, or "

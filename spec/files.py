@@ -9,6 +9,7 @@ refused too, without blocking.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import stat
@@ -52,19 +53,27 @@ class NotRegularFileError(OSError):
         self.path = os.fspath(path)
 
 
-def check_regular(path: str | os.PathLike[str]) -> os.stat_result:
-    """The stat of `path` (symlinks followed); NotRegularFileError unless it is a regular file."""
-    st = os.stat(path)
+def check_regular(path: str | os.PathLike[str], *, follow_symlinks: bool = True) -> os.stat_result:
+    """The stat of `path` (symlinks followed, unless `follow_symlinks` is False: a link is then refused as what it
+    is); NotRegularFileError unless it is a regular file."""
+    st = os.stat(path, follow_symlinks=follow_symlinks)
     if not stat.S_ISREG(st.st_mode):
         raise NotRegularFileError(path, st.st_mode)
     return st
 
 
-def open_regular(path: str | os.PathLike[str]) -> IO[bytes]:
+def open_regular(path: str | os.PathLike[str], *, follow_symlinks: bool = True) -> IO[bytes]:
     """`path` opened for reading in binary mode, or NotRegularFileError (an OSError) if it is not a
-    regular file; other OSErrors (missing, permission) pass through."""
-    check_regular(path)
-    fd = os.open(path, _OPEN_FLAGS)
+    regular file (nor, with `follow_symlinks` False, if it is a symbolic link: a file a command wrote itself, which
+    a link put in its place is not); other OSErrors (missing, permission) pass through."""
+    check_regular(path, follow_symlinks=follow_symlinks)
+    flags = _OPEN_FLAGS | (0 if follow_symlinks else getattr(os, "O_NOFOLLOW", 0))
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP and not follow_symlinks:  # swapped for a link after the check above
+            raise NotRegularFileError(path, stat.S_IFLNK) from None
+        raise
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):  # swapped after the check above

@@ -253,6 +253,7 @@ def test_a_lone_damaged_checkpoint_is_exit_2_naming_it(world: World, tmp_path: P
 
 def _prepare_newest(folder: Path, kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
     path = folder / "checkpoints" / NEWEST
+    original = path.read_bytes()
     path.unlink()
     if kind == "empty":
         path.write_bytes(b"")
@@ -264,6 +265,9 @@ def _prepare_newest(folder: Path, kind: str, monkeypatch: pytest.MonkeyPatch) ->
         path.symlink_to("/dev/zero")
     elif kind == "dangling link":
         path.symlink_to(folder / "nowhere")
+    elif kind == "link to an intact copy":  # the run's own newest, moved out and linked to: followed before
+        (folder.parent / "elsewhere.npz").write_bytes(original)
+        path.symlink_to(folder.parent / "elsewhere.npz")
     elif kind == "unreadable":
         path.write_bytes(b"PK")
         path.chmod(0)
@@ -283,7 +287,7 @@ def _prepare_newest(folder: Path, kind: str, monkeypatch: pytest.MonkeyPatch) ->
         raise AssertionError(kind)
 
 
-KINDS = ["empty", "folder", "fifo", "device", "dangling link", "unreadable", "huge"]
+KINDS = ["empty", "folder", "fifo", "device", "dangling link", "link to an intact copy", "unreadable", "huge"]
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -298,6 +302,9 @@ def test_a_newest_that_is_not_a_checkpoint_falls_back(world: World, kind: str, t
     assert f"{NEWEST}: unreadable checkpoint skipped" in err and len(err.splitlines()) == 1, f"{kind}: {err}"
     aside = folder / "checkpoints" / (NEWEST + ".unreadable")
     assert aside.exists() or aside.is_symlink(), f"{kind}: the damaged one is not kept aside"
+    if kind == "link to an intact copy":  # safe by default: not followed, said why; the file it names is untouched
+        assert "is a symbolic link, not followed" in err, err
+        assert (tmp_path / "elsewhere.npz").is_file()
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -631,7 +631,8 @@ def test_read_text_handles_a_file_replaced_by_a_fifo(tmp_path: Path, monkeypatch
     fifo("p.yaml")
     (tmp_path / "f.yaml").write_text("a: 1\n")
     real = files.check_regular
-    monkeypatch.setattr(files, "check_regular", lambda p: real(tmp_path / "f.yaml"))  # the race: stat saw a file
+    # the race: stat saw a file
+    monkeypatch.setattr(files, "check_regular", lambda p, **kw: real(tmp_path / "f.yaml", **kw))
     with pytest.raises(SpecError) as exc:
         read_text(tmp_path / "p.yaml")
     assert exc.value.io_error and "named pipe" in exc.value.diagnostics[0].message
