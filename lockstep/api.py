@@ -631,10 +631,6 @@ def run(recipe: PathLike | Recipe, backend: str = "reference", out: PathLike | N
             raise LockstepError(f"--tensorboard: {why}")  # while the previous run (--overwrite) is still there
         folder.start()  # --overwrite removes the previous run's files now, not before the backend was built
         resolved = resolved_yaml(eff)
-        try:
-            atomic.write_text(where / RESOLVED, resolved)
-        except OSError as exc:  # a full disk before the first step: said as once training runs, exit 2
-            raise LockstepError(cannot_write(folder.shown, exc, started=False)) from None
         if which is not None:
             try:
                 stale = tb.event_files(where / tb.FOLDER)  # an earlier run's: replaced by the history resumed
@@ -673,10 +669,19 @@ def run(recipe: PathLike | Recipe, backend: str = "reference", out: PathLike | N
                 raise err
             return done
 
+        def started(records: list[dict[str, Any]]) -> None:
+            """The run starts (a resume: from a checkpoint that passed its checks): only now is recipe.resolved.yaml
+            replaced, so a refused resume leaves the one of the run it refused to continue."""
+            try:
+                atomic.write_text(where / RESOLVED, resolved)
+            except OSError as exc:  # a full disk before the first step: said as once training runs, exit 2
+                raise LockstepError(cannot_write(folder.shown, exc, started=False)) from None
+            if writer is not None:
+                writer.restart(records)
+
         try:
             result = train(prep, session, out=where, resume=resume, progress=bar, backend=backend, on_step=writer,
-                           on_start=writer.restart if writer is not None else None, guard=folder.check_in_place,
-                           say=say)
+                           on_start=started, guard=folder.check_in_place, say=say)
         except RunFailed as exc:
             bar.close()
             failed = TrainingFailed(str(exc), 1, exc.diagnostics)

@@ -447,11 +447,11 @@ def train(prep: Prepared, session: Session, *, out: Path | None = None, resume: 
     elif ckpt_dir is not None and writer:
         for stale in checkpoints(ckpt_dir):  # a fresh run must never resume into an older run's state
             stale.unlink()
+    if on_start is not None and writer:  # before any file is written: it may still refuse the run
+        on_start(list(history))
     metrics_path = out / "metrics.jsonl" if out is not None and writer else None
     if metrics_path is not None:
         atomic.write_text(metrics_path, "".join(lines))  # drops what a killed run wrote past its checkpoint
-    if on_start is not None and writer:
-        on_start(list(history))
     log = open(metrics_path, "a", encoding="utf-8") if metrics_path is not None else None
     if progress is not None:
         progress.resume(start)

@@ -630,3 +630,18 @@ def test_a_resume_refuses_a_data_file_changed_since(tmp_path: Path, capsys: pyte
     err = capsys.readouterr().err
     assert "step-00000004.npz: the run's data file d.npz changed since step 4 was trained" in err, err
     assert "mix two datasets" in err and "Traceback" not in err, err
+
+
+def test_a_refused_resume_keeps_the_runs_recipe_resolved(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Fix helper (2026-12-07): a --resume refused for its checkpoint (here: another recipe's, a `--set` away) had
+    already replaced recipe.resolved.yaml with the refused recipe, which `lockstep deploy RUN` then reads when the
+    run's own recipe has changed: the folder must keep the recipe its checkpoints were trained with."""
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(RECIPE)
+    out = tmp_path / "run"
+    assert main(["run", str(recipe), "--out", str(out), "--quiet", "--steps", "4"]) == 0
+    before = (out / "recipe.resolved.yaml").read_bytes()
+    assert main(["run", str(recipe), "--out", str(out), "--quiet", "--resume",
+                 "--set", "optimizer.learning_rate=0.5"]) == 2
+    assert "Traceback" not in capsys.readouterr().err
+    assert (out / "recipe.resolved.yaml").read_bytes() == before
