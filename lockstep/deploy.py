@@ -395,6 +395,9 @@ def plan(source: str | Path, environment: str | Path, *, weights: str | Path | N
                 raise DeployError(f"{src}: no checkpoint in {src / 'checkpoints'} (a recipe without `checkpoint:` "
                                   f"writes none); give {argument('--weights')}")
             weights = found[-1]
+            if weights.is_symlink():  # as a resume: a run's checkpoints are files it wrote (safe by default)
+                raise DeployError(f"{weights}: is a symbolic link, not followed: a run folder's checkpoints are the "
+                                  f"files the run wrote; give {argument('--weights')} to deploy the file it names")
     elif src.is_file():
         recipe_path = src
         if weights is None:

@@ -213,6 +213,19 @@ def test_a_misnamed_checkpoint_in_a_run_folder_is_still_refused_in_one_sentence(
     assert "it its" not in last and "--weights " + str(run) not in last, last  # the user gave no --weights
 
 
+def test_a_run_folder_s_newest_checkpoint_that_is_a_link_is_not_followed(
+        runs: dict[str, Path], env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """As a resume (2026-12-07): a run's checkpoints are the files it wrote; deploy RUN followed a symbolic link in
+    the newest one's place to whatever file it named. --weights still deploys the file a user names."""
+    run = _damaged_run(runs, tmp_path)
+    elsewhere = tmp_path / "elsewhere.npz"
+    (run / "checkpoints" / CKPT6).rename(elsewhere)
+    (run / "checkpoints" / CKPT6).symlink_to(elsewhere)
+    _refused([str(run), "-e", str(env), "--out", str(tmp_path / "d")], capsys,
+             "is a symbolic link, not followed", "give --weights")
+    _no_outputs(tmp_path / "d")
+
+
 def test_resume_skip_line_reads_as_a_sentence(runs: dict[str, Path], tmp_path: Path,
                                               capsys: pytest.CaptureFixture[str]) -> None:
     """`--resume` names a skipped checkpoint as "...: its metadata says ..." (it printed "it its metadata")."""
