@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from lockstep.spec.atomic import strict_json
+from lockstep.spec.atomic import strict_json, writable_text
 
 Outcome = Literal["pass", "fail", "unsupported", "error"]
 
@@ -75,21 +75,6 @@ def safe_name(text: str, *, fallback: str = "adapter", limit: int = SAFE_NAME_BY
         out = out[:-1]
     out = out.rstrip("-")
     return fallback if not out.strip(".") else out
-
-
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def _escape_surrogate(m: re.Match[str]) -> str:
-    code = ord(m.group(0))
-    return f"\\x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"\\u{code:04x}"
-
-
-def writable_text(text: str) -> str:
-    """`text` with each lone surrogate written as a backslash escape: an adapter's message may carry one (a file
-    name through `os.fsdecode`: `caf\\xe9` for the byte 0xe9), and no report or failure file can hold one. The
-    escape keeps the byte, and one rule for every report keeps them telling the same story."""
-    return _SURROGATE.sub(_escape_surrogate, text) if isinstance(text, str) and _SURROGATE.search(text) else text
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,8 @@ from lockstep.conformance.cases import Case
 from lockstep.conformance.checks import Check
 from lockstep.conformance.levels import MODULES, Pair, run_levels
 from lockstep.conformance.levels import data_parallel as dp
-from lockstep.conformance.results import LEVELS, Certification, CheckResult, Worst, writable_text
+from lockstep.conformance.results import LEVELS, Certification, CheckResult, Worst
+from lockstep.spec.atomic import writable_text
 from lockstep.spec.wording import got
 
 if TYPE_CHECKING:

@@ -874,12 +874,14 @@ def deploy(p: Plan, *, progress: Any = None) -> Result:
         raise DeployError(f"batch size {max(too_big)} needs {max(too_big) * per_sample / 2**30:.1f} GiB of inputs "
                           f"(at most {MAX_BATCH_BYTES / 2**30:.0f} GiB per batch here): lower `batch_sizes`")
     try:  # nothing is written before every check has run: a deploy that fails or is stopped leaves the folder as it was
-        return _run_checks(p, prep, params, weights_info, model, progress)
+        result = _run_checks(p, prep, params, weights_info, model, progress)
     except DeployError:
         raise
     except Exception as exc:  # onnxruntime refusing the model or a batch: the deployment failed, with the reason
         raise DeployError(f"onnxruntime failed on the exported model: {type(exc).__name__}: "
                           f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''}", 1) from None
+    _write_deployment(result, model)
+    return result
 
 
 def _one_line(exc: BaseException) -> str:
@@ -1052,17 +1054,23 @@ def _run_checks(p: Plan, prep: Any, params: dict[str, np.ndarray], weights_info:
                                   "non_finite_scales": {k: str(v) for k, v in bad_scales.items()}}
     result = Result(p, checks, lat, lock, report, "", notes)
     result.summary = summary(result)
-    try:  # one set: a failure or a signal part-way leaves the earlier deployment's four files as they were
-        atomic.write_set({p.out / "model.onnx": model,
-                          p.out / "environment.lock.json": atomic.json_text(lock).encode("utf-8"),
-                          p.out / "deploy.json": atomic.json_text(report).encode("utf-8"),
-                          p.out / "summary.txt": (result.summary + "\n").encode("utf-8")})
+    return result
+
+
+def _write_deployment(result: Result, model: bytes) -> None:
+    """The four files, as one set: a failure or a signal part-way leaves the earlier deployment's as they were.
+    Outside `_run_checks`, whose failures are onnxruntime's: a failure here is the writing's, said as such."""
+    out = result.plan.out
+    try:
+        atomic.write_set({out / "model.onnx": model,
+                          out / "environment.lock.json": atomic.utf8(atomic.json_text(result.lock)),
+                          out / "deploy.json": atomic.utf8(atomic.json_text(result.report)),
+                          out / "summary.txt": atomic.utf8(result.summary + "\n")})
     except OSError as exc:
         from lockstep.runfolder import cannot_write
 
-        raise DeployError(f"{cannot_write(p.out, exc, report=True).replace('the report', 'the deployment')}; "
+        raise DeployError(f"{cannot_write(out, exc, report=True).replace('the report', 'the deployment')}; "
                           "the folder holds what it held before") from None
-    return result
 
 
 def _unmeasured(name: str, why: str, out: np.ndarray, expected: np.ndarray, rtol: float, atol: float,

@@ -11,6 +11,7 @@ import errno
 import json
 import math
 import os
+import re
 import signal
 import stat
 import tempfile
@@ -192,8 +193,28 @@ def _mode_for(path: Path) -> int:
         return 0o666 & ~umask
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _escape_surrogate(m: re.Match[str]) -> str:
+    code = ord(m.group(0))
+    return f"\\x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"\\u{code:04x}"
+
+
+def writable_text(text: str) -> str:
+    """`text` with each lone surrogate written as a backslash escape: a path or a message may carry one (a file
+    name through `os.fsdecode`: `caf\\xe9` for the byte 0xe9), and no UTF-8 file can hold one. The escape keeps
+    the byte, and one rule for every output keeps them telling the same story."""
+    return _SURROGATE.sub(_escape_surrogate, text) if isinstance(text, str) and _SURROGATE.search(text) else text
+
+
+def utf8(text: str) -> bytes:
+    """`text` as UTF-8, a lone surrogate as its backslash escape (`writable_text`), never UnicodeEncodeError."""
+    return writable_text(text).encode("utf-8")
+
+
 def write_text(path: str | os.PathLike[str], text: str) -> None:
-    write_bytes(path, text.encode("utf-8"))
+    write_bytes(path, utf8(text))
 
 
 def write_json(path: str | os.PathLike[str], obj: Any) -> None:

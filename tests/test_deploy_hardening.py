@@ -594,3 +594,16 @@ def test_weights_whose_reference_predicts_nan_are_refused_not_passed(tmp_path: P
     assert code == 2, err
     assert "the float64 reference predicts nan with these weights (sample 0 of the validation split" in err, err
     assert "RuntimeWarning" not in err and "Traceback" not in err and not out.exists()
+
+
+def test_an_out_folder_whose_name_is_not_utf8_deploys(runs: dict[str, Path], env: Path, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """Sweep S (2026-12-07): a byte that is not UTF-8 in --out (legal on Linux; Python sees a lone surrogate) ran
+    every check, then failed writing summary.txt, said as "onnxruntime failed on the exported model" (exit 1).
+    The byte is written as its escape, as every report writes it; a failure to write is no onnxruntime failure."""
+    out = tmp_path / os.fsdecode(b"dep-\xff")
+    code, _, err = _deploy([str(runs["ck"]), "-e", str(env), "--out", str(out)], capsys)
+    assert code == 0, err
+    assert "dep-\\xff" in (out / "summary.txt").read_text(encoding="utf-8")
+    assert json.loads((out / "deploy.json").read_text(encoding="utf-8"))["outputs"]["model.onnx"].endswith(
+        os.fsdecode(b"dep-\xff") + "/model.onnx")
