@@ -798,8 +798,8 @@ def requirement_checks(requirements: dict[str, str]) -> list[Check]:
 
     out = []
     for pkg, spec in requirements.items():
-        try:
-            installed = metadata.version(pkg)
+        try:  # `python` is the interpreter, as in pip's Requires-Python: no package of that name is installed
+            installed = platform.python_version() if pkg.lower() == "python" else metadata.version(pkg)
         except metadata.PackageNotFoundError:
             out.append(Check("requirement", f"requirement {pkg}{spec}", False, None, spec or "any",
                              details={"package": pkg, "message": f"{pkg} is not installed"}))

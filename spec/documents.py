@@ -256,7 +256,7 @@ class Environment(Document):
     threads: PositiveInt = Field(1, description="Intra-op threads the runtime may use.")
     requirements: dict[str, str] = Field(default_factory=dict, description=(
         "Package name to PEP 440 version specifier (`>=1.17`, `~=2.2`, `==2.13.0`) that the target must satisfy; "
-        "`\"\"` accepts any version."))
+        "`\"\"` accepts any version; `python` names the interpreter itself."))
     tolerance: Tolerance | None = Field(None, description=(
         "How closely deployed predictions must match the float64 reference. Required, except for `int8` (judged by "
         "`max_metric_drop`; a tolerance given there is checked too)."))

@@ -370,3 +370,15 @@ def test_an_export_refusal_names_the_layer_not_only_its_type(tmp_path: Path,
     code, out, err = _deploy([str(tmp_path / "run"), "-e", str(env), "--out", str(tmp_path / "d")], capsys)
     assert code == 1 and "Traceback" not in err, (code, out, err)
     assert "cannot export to ONNX: layer `exact` (gelu): approximate `none` has no float64 form" in err, err
+
+
+def test_a_python_requirement_is_the_interpreter_s_version() -> None:
+    """Sweep S (2026-12-07): `requirements: {python: ">=3.11"}` failed on Python 3.11.7 with "python is not
+    installed": no package is named python; the name stands for the interpreter, as Requires-Python does."""
+    import platform
+
+    from lockstep.deploy import requirement_checks
+
+    ok, too_new = requirement_checks({"python": ">=3.8", "Python": ">=99"})
+    assert ok.ok and ok.observed == platform.python_version(), ok
+    assert not too_new.ok and "does not satisfy >=99" in too_new.details["message"], too_new
