@@ -77,7 +77,10 @@ def _got(value: Any) -> str:
 def _path(value: Any, name: str) -> str:
     """`value` (str or os.PathLike) as a str; LockstepError naming the argument for another type or a NUL
     character, which the OS would otherwise report as a TypeError or ValueError from deep inside a command."""
-    text = os.fspath(value) if isinstance(value, os.PathLike) else value
+    try:
+        text = os.fspath(value) if isinstance(value, os.PathLike) else value
+    except TypeError:  # its __fspath__ returned neither str nor bytes
+        text = None
     if not isinstance(text, str):
         raise LockstepError(f"{name}: expected a path (str or os.PathLike), got {_got(value)}")
     if "\0" in text:

@@ -376,3 +376,17 @@ def test_certificate_read_refuses_a_fifo_without_waiting(tmp_path: Path) -> None
     os.mkfifo(tmp_path / "report.json")
     for named in (tmp_path, tmp_path / "report.json"):
         _refused(lambda g=named: lockstep.Certificate.read(g), "not a certification report", "named pipe")
+
+
+class _NoPath:
+    """An os.PathLike whose __fspath__ returns neither str nor bytes."""
+
+    def __fspath__(self) -> Any:
+        return 5
+
+
+@pytest.mark.parametrize("call", [lockstep.load, lockstep.run, lockstep.validate])
+def test_a_path_like_that_gives_no_path_is_a_lockstep_error(call: Callable[[Any], Any]) -> None:
+    """Sweep S (2026-12-07): os.fspath's own TypeError came out of every path argument."""
+    with pytest.raises(lockstep.LockstepError, match="expected a path"):
+        call(_NoPath())
