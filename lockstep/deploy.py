@@ -383,6 +383,7 @@ def plan(source: str | Path, environment: str | Path, *, weights: str | Path | N
     check_target(env, exporter)
     src = Path(source)
     run_folder = None
+    picked = False  # the weights are the run folder's newest checkpoint, which deploy chose itself
     recipe_base, note = None, None
     record: dict[str, Any] = {}
     if src.is_dir():
@@ -394,7 +395,7 @@ def plan(source: str | Path, environment: str | Path, *, weights: str | Path | N
             if not found:
                 raise DeployError(f"{src}: no checkpoint in {src / 'checkpoints'} (a recipe without `checkpoint:` "
                                   f"writes none); give {argument('--weights')}")
-            weights = found[-1]
+            weights, picked = found[-1], True
             if weights.is_symlink():  # as a resume: a run's checkpoints are files it wrote (safe by default)
                 raise DeployError(f"{weights}: is a symbolic link, not followed: a run folder's checkpoints are the "
                                   f"files the run wrote; give {argument('--weights')} to deploy the file it names")
@@ -409,8 +410,11 @@ def plan(source: str | Path, environment: str | Path, *, weights: str | Path | N
         raise DeployError(f"{src}: no such recipe or run folder")
     weights_path = Path(weights)
     if not weights_path.is_file():
-        raise DeployError(f"{argument('--weights')} {weights_path}: " + ("no such file" if not weights_path.exists()
-                                                            else "not a file"))
+        what = "no such file" if not weights_path.exists() else "not a file"
+        if picked:  # the user gave no --weights: the message must not say they did
+            raise DeployError(f"the run's newest checkpoint {weights_path}: {what}; give {argument('--weights')} to "
+                              "deploy another checkpoint of the run")
+        raise DeployError(f"{argument('--weights')} {weights_path}: {what}")
     name = env.metadata.name
     out_dir = Path(out) if out is not None else Path("deploy") / name
     _check_out(out_dir, [*_recipe_inputs(recipe_path, recipe_base), weights_path, env_path])
@@ -844,6 +848,11 @@ def deploy(p: Plan, *, progress: Any = None) -> Result:
         _check_exporter(p, prep.model)
     if p.run_folder is not None and not p.weights_given and weights_info.get("kind") == "checkpoint" and \
             weights_info.get("step") != prep.total_steps:
+        from lockstep.runfolder import in_use
+
+        if (live := in_use(p.run_folder)) is not None:  # not stopped: still training (its checkpoints rotate)
+            raise DeployError(f"{p.run_folder}: the run is still training ({live}); its newest checkpoint is step "
+                              f"{weights_info.get('step')} of {prep.total_steps}: deploy it when it has finished")
         raise DeployError(f"{p.weights_path}: the run stopped at step {weights_info.get('step')} of "
                           f"{prep.total_steps} (no final checkpoint); give {argument('--weights')} to deploy it anyway")
     _check_metrics(p, prep)

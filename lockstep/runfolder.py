@@ -383,6 +383,26 @@ def holder(folder: Path) -> dict[str, object] | None:
         return None
 
 
+def in_use(folder: Path) -> str | None:
+    """The live command that holds the folder's lock, described (pid, host, start, command); None when none does.
+    Tried with a shared lock that is given back at once, so asking never blocks a run that starts meanwhile."""
+    try:
+        fd = os.open(Path(folder) / LOCK_NAME, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return _describe(holder(folder))
+    except OSError:
+        return None
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
 def _describe(info: dict[str, object] | None) -> str:
     if not isinstance(info, dict):
         return "another process (it has not said which)"

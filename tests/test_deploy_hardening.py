@@ -260,6 +260,20 @@ def test_explicit_weights_of_an_unfinished_run_are_deployed(runs: dict[str, Path
              "stopped at step 3 of 6", "give --weights")
 
 
+def test_a_run_still_training_is_said_to_be_training_not_stopped(runs: dict[str, Path], env: Path, tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """Sweep S (2026-12-07): a run folder locked by a live run was said to have "stopped", with --weights as the
+    way on, which races the run's checkpoint rotation. The lock's holder is named."""
+    from lockstep.runfolder import claim
+
+    run = tmp_path / "live"
+    shutil.copytree(runs["ck3"], run)
+    with claim(run, outputs=("metrics.jsonl",), mode="resume", prog="lockstep run"):
+        _refused([str(run), "-e", str(env), "--out", str(tmp_path / "d")], capsys,
+                 "the run is still training (pid ", "deploy it when it has finished")
+    _refused([str(run), "-e", str(env), "--out", str(tmp_path / "d")], capsys, "stopped at step 3 of 6")
+
+
 # -------------------------------------------------------------------------------------- 4. --out ''
 def test_empty_out_is_refused(runs: dict[str, Path], env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
                               monkeypatch: pytest.MonkeyPatch) -> None:
@@ -607,3 +621,17 @@ def test_an_out_folder_whose_name_is_not_utf8_deploys(runs: dict[str, Path], env
     assert "dep-\\xff" in (out / "summary.txt").read_text(encoding="utf-8")
     assert json.loads((out / "deploy.json").read_text(encoding="utf-8"))["outputs"]["model.onnx"].endswith(
         os.fsdecode(b"dep-\xff") + "/model.onnx")
+
+
+@pytest.mark.parametrize("kind", ["fifo", "folder"])
+def test_a_run_s_newest_checkpoint_that_is_no_file_is_not_said_as_weights(
+        runs: dict[str, Path], env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str) -> None:
+    """Sweep S (2026-12-07): the message said `--weights PATH: not a file` to a user who gave no --weights."""
+    run = _damaged_run(runs, tmp_path)
+    newest = run / "checkpoints" / CKPT6
+    newest.unlink()
+    os.mkfifo(newest) if kind == "fifo" else newest.mkdir()
+    last = _refused([str(run), "-e", str(env), "--out", str(tmp_path / "d")], capsys,
+                    f"the run's newest checkpoint {newest}: not a file; give --weights")
+    assert "--weights " + str(newest) not in last, last
+    _no_outputs(tmp_path / "d")
