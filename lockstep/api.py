@@ -347,8 +347,9 @@ def dump(doc: Document | Iterable[Document], path: PathLike | None = None) -> st
     """`doc` (or several documents, separated by `---`) as YAML, written atomically to `path` when given (a
     `.json` path gets JSON); returns the text. Fields equal to the standard's default are left out, so a dumped
     document reads like a hand-written one and `load(dump(load(f)))` equals `load(f)`. The document is checked
-    against the schema first (it may have been edited in Python, where assignments are not validated): an
-    invalid one raises LockstepError (exit_code 1) and nothing is written."""
+    against the schema first (it may have been edited in Python, where assignments are not validated), an
+    Environment also against the checks beyond it (a deploy is the first to read one): an invalid one raises
+    LockstepError (exit_code 1) and nothing is written."""
     from pydantic import ValidationError
 
     from lockstep.spec.documents import KINDS, Document
@@ -380,6 +381,14 @@ def dump(doc: Document | Iterable[Document], path: PathLike | None = None) -> st
                 raise LockstepError(f"{label}: not written: the {what} is not valid", 1,
                                     [UnlocatedDiagnostic.of(x, f"<{item['kind'].lower()} {d.metadata.name}>")
                                      for x in diags]) from None
+        if item["kind"] == "Environment":  # no `run` reads it before a deploy: its checks beyond the schema too
+            from lockstep.spec.semantics.environment import check_environment
+
+            diags = check_environment(cls.model_validate(item), LoadedDocument(item, label, i, 0, 0))
+            if diags:
+                raise LockstepError(f"{label}: not written: the Environment is not valid", 1,
+                                    [UnlocatedDiagnostic.of(x, f"<environment {d.metadata.name}>")
+                                     for x in diags])
         data.append(item)
     if path is not None:
         _refuse_lost_files(docs, data, Path(path), label)

@@ -201,6 +201,18 @@ def test_dump_checks_a_recipes_inline_model_too(tmp_path: Path) -> None:
     assert lockstep.dump(recipe, tmp_path / "good.yaml") and lockstep.validate(tmp_path / "good.yaml").ok
 
 
+@pytest.mark.parametrize("update", [{"tolerance": None}, {"batch_sizes": [1, 1]},
+                                    {"requirements": {"onnx": ">>=1"}}])
+def test_dump_checks_an_environment_beyond_its_schema(tmp_path: Path, update: dict) -> None:
+    """Sweep S (2026-12-07): dump wrote Environments that load and validate then refused (no tolerance for
+    float32, a batch size twice, a specifier that is not PEP 440): no `run` reads one before a deploy does."""
+    env = lockstep.load(ROOT / "examples" / "onnx-cpu.environment.yaml")
+    with pytest.raises(lockstep.LockstepError, match="not written: the Environment is not valid") as exc:
+        lockstep.dump(env.model_copy(update=update), tmp_path / "bad.yaml")
+    assert exc.value.exit_code == 1 and exc.value.diagnostics and not (tmp_path / "bad.yaml").exists()
+    assert lockstep.dump(env, tmp_path / "good.yaml") and lockstep.validate(tmp_path / "good.yaml").ok
+
+
 def test_dump_of_a_loaded_recipe_into_a_folder_without_its_model_file_is_refused(tmp_path: Path) -> None:
     """digits-mlp names `model: model.yaml`: its dump into another folder loaded nowhere ("no such file")."""
     recipe = lockstep.load(DIGITS)
