@@ -862,6 +862,7 @@ def deploy(p: Plan, *, progress: Any = None) -> Result:
     if env.dtype == "int8" and q is not None and q.mode == "static" and q.calibration_samples > len(prep.data.x_train):
         p.notes.append(f"int8 calibration used all {len(prep.data.x_train)} training samples (calibration_samples "
                        f"asks {q.calibration_samples})")
+    p.notes.extend(_beyond_range(params, env.dtype))
     try:
         model = export_onnx(prep, params, env, p.exporter)
     except Exception as exc:  # an exporter failure on a valid model: the deployment fails, with the reason
@@ -891,6 +892,23 @@ def deploy(p: Plan, *, progress: Any = None) -> Result:
                           f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''}", 1) from None
     _write_deployment(result, model)
     return result
+
+
+def _beyond_range(params: dict[str, np.ndarray], dtype: str) -> list[str]:
+    """A note per array whose finite values exceed the deployed dtype's largest: they are exported as ±inf, and
+    the predictions' non-finite verdict would otherwise not say why (int8 keeps float32 weights)."""
+    kind = "float32" if dtype == "int8" else dtype
+    if kind not in ("float16", "float32"):
+        return []
+    top = float(np.finfo(kind).max)
+    out = []
+    for name, w in params.items():
+        a = np.abs(np.asarray(w, dtype=np.float64))
+        big = a[np.isfinite(a) & (a > top)]
+        if big.size:
+            out.append(f"{name} holds {big.size} value(s) up to {float(big.max()):.3g}, beyond {kind}'s largest "
+                       f"({top:.6g}): exported as ±inf")
+    return out
 
 
 def _one_line(exc: BaseException) -> str:

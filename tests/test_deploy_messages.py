@@ -382,3 +382,17 @@ def test_a_python_requirement_is_the_interpreter_s_version() -> None:
     ok, too_new = requirement_checks({"python": ">=3.8", "Python": ">=99"})
     assert ok.ok and ok.observed == platform.python_version(), ok
     assert not too_new.ok and "does not satisfy >=99" in too_new.details["message"], too_new
+
+
+def test_weights_beyond_the_deployed_dtype_s_range_are_noted() -> None:
+    """Sweep S (2026-12-07): weights finite in float64 but beyond float16's (or float32's) range were exported as
+    inf, and the failing verdict said only "non-finite"."""
+    from lockstep.deploy import _beyond_range
+
+    params = {"w": np.array([1.0, 7e4, -8e4]), "b": np.array([1e39]), "ok": np.array([np.inf, 1.0])}
+    assert _beyond_range(params, "float16") == [
+        "w holds 2 value(s) up to 8e+04, beyond float16's largest (65504): exported as ±inf",
+        "b holds 1 value(s) up to 1e+39, beyond float16's largest (65504): exported as ±inf"]
+    assert _beyond_range(params, "int8") == _beyond_range(params, "float32") == [
+        "b holds 1 value(s) up to 1e+39, beyond float32's largest (3.40282e+38): exported as ±inf"]
+    assert _beyond_range(params, "float64") == []
