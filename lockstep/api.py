@@ -910,7 +910,14 @@ def certify(adapter: str | Adapter, *, levels: str | int | Iterable[int | str] =
         unused_recipe_steps,
     )
     from lockstep.effective import as_integer, as_seconds, as_threads
-    from lockstep.runfolder import check_out_arg, check_report_folder, missing_folders, remove_empty, writable_folder
+    from lockstep.runfolder import (
+        check_out_arg,
+        check_report_folder,
+        missing_folders,
+        refuse_busy,
+        remove_empty,
+        writable_folder,
+    )
 
     say = _callable(log, "log", "a function taking a message") or _stderr("lockstep certify")
     progress = _callable(progress, "progress", "a function (done, total, result)")
@@ -956,6 +963,7 @@ def certify(adapter: str | Adapter, *, levels: str | int | Iterable[int | str] =
     made: list[Path] = []  # report folders this call creates: removed again if it stops before writing to them
     if explicit is not None:  # an explicit report folder is checked before anything else is loaded
         check_report_folder(Path(explicit), explicit)
+        refuse_busy(Path(explicit), "lockstep certify")
         made += missing_folders(Path(explicit))
         writable_folder(explicit, "--report", "lockstep certify")
     from lockstep.conformance.parallel import Workers, check_threads

@@ -403,6 +403,18 @@ def in_use(folder: Path) -> str | None:
         os.close(fd)
 
 
+def refuse_busy(folder: Path, prog: str) -> None:
+    """FolderError, in `claim`'s words, where a live command holds `folder`: asked before slow work (an adapter's
+    import), so that a busy folder is refused at once; `claim` still decides when it comes."""
+    if (live := in_use(folder)) is not None:
+        raise FolderError(_busy(folder, prog, live))
+
+
+def _busy(folder: Path, prog: str, holder_said: str) -> str:
+    return (f"{prog}: {_shown(folder)} is in use by another Lockstep command: {holder_said}; wait for it to end, "
+            "or choose another folder")
+
+
 def _describe(info: dict[str, object] | None) -> str:
     if not isinstance(info, dict):
         return "another process (it has not said which)"
@@ -451,8 +463,7 @@ def _lock(folder: Path, prog: str) -> int:
                 raise FolderError(f"{prog}: {_shown(folder)} is in use by a command still running in this process "
                                   f"(started {info.get('started', '?')}: a callback of a run, or a thread, started "
                                   "this one); choose another folder, or wait for that one to return") from None
-            raise FolderError(f"{prog}: {_shown(folder)} is in use by another Lockstep command: {_describe(info)}; "
-                              "wait for it to end, or choose another folder") from None
+            raise FolderError(_busy(folder, prog, _describe(info))) from None
         except OSError as exc:  # e.g. a file system without locks
             os.close(fd)
             raise FolderError(f"{prog}: cannot lock {_shown(folder / LOCK_NAME)} ({exc.strerror or exc})") from None

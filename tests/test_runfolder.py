@@ -73,6 +73,15 @@ def test_a_folder_this_process_holds_is_said_so(tmp_path: Path) -> None:
     assert "another Lockstep command" not in str(refused.value)
 
 
+def test_certify_refuses_a_busy_report_folder_before_loading_its_adapter(held, capsys) -> None:
+    """Fix helper (2026-12-07): certify found a busy --report folder only after the adapter's import (3.5 s for
+    torch, more for TensorFlow). An adapter that does not exist shows the order: the folder is said first."""
+    folder, proc = held
+    assert main(["certify", "--adapter", "no-such-adapter", "--report", str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert f"is in use by another Lockstep command: pid {proc.pid} on " in err and "no-such-adapter" not in err, err
+
+
 def test_a_live_holder_is_named_and_a_dead_one_releases_the_lock(held, capsys) -> None:
     folder, proc = held
     with pytest.raises(FolderError, match=rf"in use by another Lockstep command: pid {proc.pid} on "):
