@@ -5,7 +5,10 @@ A replica is a `TorchReplicaSession`: the ordinary `TorchSession` (native module
 scheduler, clipping) whose module is wrapped in `torch.nn.parallel.DistributedDataParallel`; every step
 it receives the *global* batch and the global dropout masks, takes its own shard (spec/distribution.py),
 and lets DDP average the gradients (its all-reduce: gloo on the CPU, NCCL on CUDA). Nothing is
-all-reduced by hand. What the session adds to a torch script are the standard's rules:
+all-reduced by hand; DDP's communication hook is `reduce_each_gradient` (one native all_reduce per gradient,
+not per bucket), so that the order of additions does not depend on DDP's bucket layout, which DDP rebuilds
+after a process's first iteration and a resumed process would otherwise sum in another order than the
+uninterrupted run did. What the session adds to a torch script are the standard's rules:
 - each replica's loss is scaled by `N·w_r` before backward (`w_r = n_r/n` for `mean`, 1 for `sum`), so
   DDP's average is the gradient of the global batch also when the last batch's shards are uneven; the
   reported loss is `Σ_r w_r L_r` (one all_reduce of a scalar);
@@ -32,6 +35,7 @@ import datetime
 import os
 import socket
 import traceback
+import typing
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -189,6 +193,31 @@ def synchronize_batch_norm(net: nn.Module, device: str, group: Any = None) -> in
     return len(found)
 
 
+# ---------------------------------------------------------------------------------- gradient reduction
+def reduce_each_gradient(state: tuple[Any, int], bucket: dist.GradBucket) -> torch.futures.Future[torch.Tensor]:
+    """DDP's communication hook: the mean over the replicas of a bucket's gradients, one all_reduce per gradient.
+
+    DDP's own hook all-reduces a bucket as one flat tensor, and a collective sums an element of it in an order
+    that depends on its offset there (gloo's ring, from 3 replicas on). DDP lays its buckets out anew after the
+    first iteration of a *process*, so a run resumed from a checkpoint took another order at its first step
+    than the uninterrupted run had: not bit for bit (docs/distributed.md). A gradient's own all_reduce
+    depends on its shape and the replica count only, whatever the bucket holds."""
+    group, replicas = state
+    flat = bucket.buffer()
+    sizes = [g.numel() for g in bucket.gradients()]
+    if sum(sizes) != flat.numel():  # a layout this hook does not know: the bucket whole, as DDP's own hook
+        parts = [flat]
+    else:
+        parts = list(flat.split(sizes))
+    works = [dist.all_reduce(part, group=group, async_op=True) for part in parts]
+    done = torch.futures.collect_all([w.get_future() for w in works])
+    return done.then(lambda _: flat.div_(replicas))
+
+
+# DDP checks a hook's annotations as objects (this module's are strings: `from __future__ import annotations`)
+reduce_each_gradient.__annotations__ = typing.get_type_hints(reduce_each_gradient)
+
+
 # ------------------------------------------------------------------------------------------ a replica
 class TorchReplicaSession(TorchSession):
     """One replica of a data-parallel run (this process's rank of the default process group).
@@ -217,6 +246,8 @@ class TorchReplicaSession(TorchSession):
         self.ddp = (nn.parallel.DistributedDataParallel(self.net, device_ids=ids, process_group=group,
                                                        **_NO_BUFFER_SYNC)
                     if self.params and replicas > 1 else None)
+        if self.ddp is not None:
+            self.ddp.register_comm_hook((group, replicas), reduce_each_gradient)
         self.reduction = recipe.loss.reduction if recipe is not None else "mean"
         self._last: tuple[int, int] = (0, 0)
         self.distribution = {"strategy": "data_parallel", "replicas": replicas, "batch_norm": batch_norm}

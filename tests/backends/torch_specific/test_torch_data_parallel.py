@@ -63,6 +63,71 @@ def test_processes_equal_the_reference_semantics_step_by_step(tmp_path: Path, no
             assert all(np.array_equal(p[k], got) for p in each[1:]), f"replicas disagree on {k}"
 
 
+WIDE = """\
+apiVersion: lockstep/v1
+kind: Recipe
+metadata: {name: dp-wide}
+model:
+  apiVersion: lockstep/v1
+  kind: Model
+  metadata: {name: m}
+  inputs: [{name: x, shape: [8]}]
+  layers:
+    - {type: dense, units: 16}
+    - {type: silu}
+    - {type: dropout, rate: 0.2}
+    - {type: dense, units: 2}
+seed: 4
+dtype: float64
+data:
+  source: {type: synthetic_regression, num_samples: 60, shape: [8], targets: 2, noise: 0.1}
+  batch_size: 30
+loss: {type: huber, delta: 1.0}
+optimizer: {type: adam, learning_rate: 0.02}
+training: {steps: 6}
+"""
+
+
+def test_a_session_built_anew_continues_bit_for_bit_on_3_replicas(tmp_path: Path) -> None:
+    """A resume builds its replicas' sessions anew, in new processes, and must continue the uninterrupted run bit for
+    bit on the same count (docs/distributed.md). DDP lays its gradient buckets out again after the first iteration
+    of a process, and gloo's ring sums an element of a 3-replica bucket in an order set by its offset there: the
+    resumed run's first step summed in another order (~3e-17 apart). Rebuilding the session in the pool's
+    processes builds a new DDP, as a new process does."""
+    from lockstep.adapters.torch.distributed import TorchDataParallelSession
+
+    path = tmp_path / "wide.yaml"  # 178 parameters (write()'s 57 happened to sum alike in either layout)
+    path.write_text(WIDE)
+    prep = prepare_run(path)
+
+    def session() -> TorchDataParallelSession:
+        return TorchDataParallelSession(prep.model, dtype="float64", recipe=prep.recipe, replicas=3, batch_norm=None)
+
+    def steps(s: TorchDataParallelSession, first: int, last: int) -> list[float]:
+        losses = []
+        for step in range(first, last):
+            _, x, y = prep.data.batch(step)
+            losses.append(s.train_step(x, y, masks=masks_for(prep, step, len(x))).loss)
+        return losses
+
+    whole = session()
+    whole.set_parameters(prep.initial)
+    want = steps(whole, 0, 6)
+    want_params = whole.get_parameters()
+    first = session()
+    first.set_parameters(prep.initial)
+    got = steps(first, 0, 3)
+    params, (at, state) = first.get_parameters(), first.get_optimizer_state()
+    resumed = session()
+    resumed.set_parameters(params)
+    resumed.set_optimizer_state(at, state)
+    got += steps(resumed, 3, 6)
+    assert got == want, [(a, b) for a, b in zip(got, want, strict=True)]
+    final = resumed.get_parameters()
+    assert all(np.array_equal(final[k], v) for k, v in want_params.items()), \
+        {k: float(np.max(np.abs(final[k] - v))) for k, v in want_params.items()}
+
+
 def test_lockstep_run_launches_the_replicas_and_rank_0_writes(tmp_path: Path) -> None:
     path = write(tmp_path, norm="sync", replicas=3, samples=43, steps=6)
     ref, out = tmp_path / "ref", tmp_path / "out"
