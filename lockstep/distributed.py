@@ -405,14 +405,14 @@ def _plan(args: argparse.Namespace, n: int) -> tuple[Prepared, int] | int:
     return prep, n
 
 
-def _write_resolved(args: argparse.Namespace, out: Path) -> dict[str, Any] | int:
+def _write_resolved(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     """recipe.resolved.yaml written as `lockstep run` writes it in one process, and report.json's `overrides` and
-    `recipe_resolved` entries; the exit code (2) after saying why where it cannot be written."""
+    `recipe_resolved` entries; RunError (exit 2) saying why where it cannot be written."""
     import hashlib
 
     from lockstep import effective
     from lockstep.effective import RESOLVED, resolved_yaml
-    from lockstep.errors import LockstepError
+    from lockstep.errors import LockstepError, RunError
     from lockstep.runfolder import cannot_write
     from lockstep.spec import atomic
 
@@ -421,11 +421,9 @@ def _write_resolved(args: argparse.Namespace, out: Path) -> dict[str, Any] | int
         text = resolved_yaml(eff)
         atomic.write_text(out / RESOLVED, text)
     except LockstepError as exc:
-        _say(f"cannot write {out / RESOLVED}: {exc}")
-        return 2
+        raise RunError(f"cannot write {out / RESOLVED}: {exc}") from None
     except OSError as exc:
-        _say(cannot_write(out, exc, started=False))
-        return 2
+        raise RunError(cannot_write(out, exc, started=False)) from None
     return {"overrides": [c.said for c in eff.changes],
             "recipe_resolved": {"file": RESOLVED, "sha256": hashlib.sha256(text.encode()).hexdigest()}}
 
@@ -539,13 +537,12 @@ def _train(args: argparse.Namespace, out: Path, folder: Any, n: int, replica: Re
                               **replica.info}}
     if hasattr(session, "batch_norm_note") and batch_norm == "sync":
         extra["distribution"]["sync_batch_norm"] = session.batch_norm_note()
-    # what a one-process run records: recipe.resolved.yaml and the overrides in force (every replica agrees on
-    # the outcome: one that stopped alone would leave the others waiting in a collective)
-    resolved = _write_resolved(args, out) if replica.writer else {}
-    code = replica.agree(resolved if isinstance(resolved, int) else 0)
-    if code:
-        return code
-    extra.update(resolved if isinstance(resolved, dict) else {})
+
+    def started(records: list[dict[str, Any]]) -> None:
+        """What a one-process run records when it starts (a resume: from a checkpoint that passed its checks, so
+        a refused one leaves the folder's recipe.resolved.yaml as it was): that file and the overrides in force.
+        The runner calls it on rank 0 and shares its RunError with every rank."""
+        extra.update(_write_resolved(args, out))
 
     def report(result: Any, error: str | None = None) -> int:
         if not replica.writer:
@@ -565,7 +562,7 @@ def _train(args: argparse.Namespace, out: Path, folder: Any, n: int, replica: Re
 
     try:
         result = train(prep, session, out=out, resume=args.resume, progress=progress if replica.writer else None,
-                       backend=args.backend, replica=replica,
+                       backend=args.backend, replica=replica, on_start=started,
                        guard=folder.check_in_place if folder is not None else None)
     except RunFailed as exc:
         progress.close()

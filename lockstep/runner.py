@@ -447,8 +447,7 @@ def train(prep: Prepared, session: Session, *, out: Path | None = None, resume: 
     elif ckpt_dir is not None and writer:
         for stale in checkpoints(ckpt_dir):  # a fresh run must never resume into an older run's state
             stale.unlink()
-    if on_start is not None and writer:  # before any file is written: it may still refuse the run
-        on_start(list(history))
+    _start(on_start, history, replica)  # before any file is written: it may still refuse the run
     metrics_path = out / "metrics.jsonl" if out is not None and writer else None
     if metrics_path is not None:
         atomic.write_text(metrics_path, "".join(lines))  # drops what a killed run wrote past its checkpoint
@@ -524,6 +523,25 @@ def train(prep: Prepared, session: Session, *, out: Path | None = None, resume: 
         last_eval = next((h["eval"] for h in reversed(history) if "eval" in h), None)
         result.eval_metrics = last_eval if last_eval is not None else evaluate(prep, session)
     return result
+
+
+def _start(on_start: Callable[[list[dict[str, Any]]], None] | None, history: list[dict[str, Any]],
+           replica: Replica | None) -> None:
+    """`on_start` on the writer; in a data-parallel run every rank gets the RunError it raised, as a resume point
+    is shared: a writer that stopped alone would leave the other replicas waiting in their first step."""
+    if replica is None:
+        if on_start is not None:
+            on_start(list(history))
+        return
+    failed: RunError | None = None
+    if on_start is not None and replica.writer:
+        try:
+            on_start(list(history))
+        except RunError as exc:
+            failed = exc
+    failed = replica.share(failed)
+    if failed is not None:
+        raise failed
 
 
 def _kept(ckpt_dir: Path | None, last_ckpt: int) -> str:

@@ -4,6 +4,7 @@ checkpoints across replica counts, and the command's refusals."""
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import time
@@ -214,6 +215,25 @@ def test_reference_replicas_write_what_they_were_and_resume_on_other_counts_bit_
     losses = [[json.loads(line)["loss"] for line in (d / "metrics.jsonl").read_text().splitlines()]
               for d in (one, split)]
     assert losses[0] == losses[1], losses  # (the run stopped at --steps 8 also evaluated there: that line differs)
+
+
+def test_a_refused_resume_leaves_the_resolved_recipe_as_it_was(tmp_path: Path, capsys) -> None:
+    """recipe.resolved.yaml was written before the checkpoint was checked: a --resume refused as another recipe
+    left the run folder naming a recipe that never trained (report.json's sha256 no longer matched it). It is
+    written when the run starts, as one process writes it."""
+    path = write(tmp_path, replicas=2, steps=8)
+    out = tmp_path / "out"
+    assert main(["run", str(path), "--backend", "reference", "--steps", "4", "--out", str(out), "-q"]) == 0
+    before = (out / "recipe.resolved.yaml").read_bytes()
+    capsys.readouterr()
+    code = main(["run", str(path), "--backend", "reference", "--replicas", "2", "--resume", "--set", "seed=9",
+                 "--out", str(out), "-q"])
+    err = capsys.readouterr().err
+    assert code == 2 and "a different recipe" in err, (code, err)
+    assert (out / "recipe.resolved.yaml").read_bytes() == before
+    assert main(["run", str(path), "--backend", "reference", "--resume", "--out", str(out), "-q"]) == 0
+    sha = _report(out)["recipe_resolved"]["sha256"]
+    assert sha == hashlib.sha256((out / "recipe.resolved.yaml").read_bytes()).hexdigest()
 
 
 def test_a_resume_that_changes_local_statistics_says_so(tmp_path: Path, capsys) -> None:
