@@ -116,6 +116,27 @@ class World:
         return cls(index, len(workers), 0, TF_CONFIG)
 
 
+class LostContact(RuntimeError):
+    """A collective by which the replicas agree failed: another replica died or hung (its launcher names it)."""
+
+
+def _guarded(collective: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """`collective` raising LostContact where the engine reports a failed collective (_lost_contact), so that a
+    caller tells a peer's death from its own failure: it came out of `agree` as an internal error."""
+
+    def call(value: Any) -> Any:
+        try:
+            return collective(value)
+        except LostContact:
+            raise
+        except Exception as exc:
+            if not _lost_contact(exc):
+                raise
+            raise LostContact(str(exc)) from exc
+
+    return call
+
+
 @dataclass
 class Replica:
     """A rank's handle on its group, for the runner: who it is and how ranks agree on one value."""
@@ -146,7 +167,8 @@ def join(backend: str, world: World | None, device: str) -> Replica:
         from lockstep.adapters.tensorflow import distributed as tf_dp
 
         share, agree, info = tf_dp.join_workers(world.size)
-        return Replica(world.rank, world.size, share, agree, {"engine": "processes", "launcher": TF_CONFIG, **info})
+        return Replica(world.rank, world.size, _guarded(share), _guarded(agree),
+                       {"engine": "processes", "launcher": TF_CONFIG, **info})
     if name != "torch":
         return Replica(info={"engine": "in-process"})
     import torch
@@ -171,7 +193,7 @@ def join(backend: str, world: World | None, device: str) -> Replica:
     info.update({"engine": "processes", "launcher": world.launcher if world else "lockstep",
                  "master_addr": os.environ.get("MASTER_ADDR") if world else "127.0.0.1",
                  "master_port": os.environ.get("MASTER_PORT") if world else None})
-    return Replica(rank, size, lambda obj: torch_dp.share(obj, objects), agree, info)
+    return Replica(rank, size, _guarded(lambda obj: torch_dp.share(obj, objects)), _guarded(agree), info)
 
 
 def leave(backend: str) -> None:
@@ -469,6 +491,9 @@ def train_replicas(args: argparse.Namespace, loaded: tuple[Any, Any, Path], n: i
             code = _train(args, out, folder, n, replica)
     except KeyboardInterrupt as exc:  # Ctrl-C 130; SIGTERM/SIGHUP (the CLI's Terminated) 143/129, as one process
         code = 128 + int(getattr(exc, "signum", signal.SIGINT))
+    except LostContact as exc:  # while the replicas agreed (on a build, the folder): the launcher names the dead one
+        _say(f"replica {replica.rank}: lost contact with the other replicas ({_short(exc)})")
+        code = 1
     finally:
         if folder is not None:
             folder.release()
@@ -502,7 +527,7 @@ def _train(args: argparse.Namespace, out: Path, folder: Any, n: int, replica: Re
     assert not isinstance(planned, int)
     prep, n = planned
     batch_norm = prep.recipe.distribution.batch_norm if prep.recipe.distribution is not None else None
-    session = None
+    session, problem = None, ""
     try:
         adapter = get(args.backend)
         versions = backend_versions(adapter, args.backend)  # refused before any run folder is written
@@ -510,13 +535,17 @@ def _train(args: argparse.Namespace, out: Path, folder: Any, n: int, replica: Re
             session = data_parallel_session(adapter, prep.model, dtype=prep.recipe.dtype, device=args.device,
                                             recipe=prep.recipe, replicas=n, batch_norm=batch_norm)
     except (AdapterNotFound, RunError) as exc:
-        _say(str(exc))
+        problem = str(exc)
     except UnsupportedConstruct as exc:
-        _say(f"backend `{args.backend}` cannot run this recipe: {exc.subject()}: {exc.reason}")
+        problem = f"backend `{args.backend}` cannot run this recipe: {exc.subject()}: {exc.reason}"
     except (ValueError, RuntimeError, AdapterRaised) as exc:
-        _say(f"backend `{args.backend}`: {' '.join(str(exc).split())[:300]}")
+        problem = f"backend `{args.backend}`: {' '.join(str(exc).split())[:300]}"
+    # said once the replicas agree: a build that failed because a replica died (DDP's first broadcast) is a lost
+    # contact, which the agreement raises, not the backend's fault
     code = replica.agree(0 if session is not None else 2)
     if code:
+        if problem:
+            _say(problem)
         return code
     assert session is not None
     if folder is not None:

@@ -237,6 +237,39 @@ def test_a_killed_worker_ends_the_run_naming_its_rank_and_resume_continues_on_on
     assert json.loads((out / "report.json").read_text())["steps"] == 400
 
 
+DIES_IN_DDP = """\
+import importlib.abc, os, signal, sys
+
+class Finder(importlib.abc.MetaPathFinder):  # replica 1 SIGKILLs itself entering DDP's constructor
+    def find_spec(self, name, path, target=None):
+        if name == "lockstep.adapters.torch.distributed":
+            sys.meta_path.remove(self)
+            import torch.nn.parallel as par
+            par.DistributedDataParallel.__init__ = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)
+        return None
+
+if os.environ.get("RANK") == "1":
+    sys.meta_path.insert(0, Finder())
+"""
+
+
+def test_a_replica_killed_while_the_sessions_are_built_is_named_without_an_internal_error(tmp_path: Path) -> None:
+    """Rank 0, waiting in DDP's first broadcast for a replica that died, said the build's gloo error as the backend's,
+    then "internal error ... please report it": the agreement after the failed build raised it. A collective of the
+    agreement that fails is a lost contact, and the launcher names the replica that died."""
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(DIES_IN_DDP)
+    path = write(tmp_path, replicas=2, steps=4)
+    done = _lockstep("run", str(path), "--backend", "torch", "--out", str(tmp_path / "out"), "-q",
+                     env={"PYTHONPATH": str(hook)})
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 1, done.stderr
+    assert "internal error" not in done.stderr and "backend `torch`" not in done.stderr, done.stderr
+    assert lines[0].startswith("lockstep run: replica 0: lost contact with the other replicas ("), done.stderr
+    assert "replica 1 of 2 (pid " in lines[-1] and "was killed by SIGKILL" in lines[-1], done.stderr
+
+
 @pytest.mark.slow
 def test_torchrun_starts_the_same_workers(tmp_path: Path) -> None:
     torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent))
