@@ -642,6 +642,16 @@ def restart_problem(path: Path, outputs: Sequence[str], prog: str = "lockstep ru
            f"{what} ({_listed(path, found)}); {fix}"
 
 
+def _foreign_checkpoints(path: Path, newest: Path) -> str:
+    """Why a recipe without a `checkpoint:` section may not --resume a folder with checkpoints: they are another
+    recipe's (the section is in the recipe hash), and training from step 0 beside them mixed two runs in one folder,
+    which a later --resume of the other recipe then continued over (as claim refuses another run's folder)."""
+    return (f"lockstep run: {argument('--resume')}: {_shown(path)} holds checkpoints of another recipe "
+            f"({_shown(newest.relative_to(path))}), and this recipe writes none (no `checkpoint:` section); "
+            f"continue that run with its own recipe, replace it with {switch('--overwrite')}, or choose another "
+            f"{argument('--out')}")
+
+
 def resume_note(path: Path, checkpointed: bool, outputs: Sequence[str]) -> str | None:
     """What `--resume` says before it trains from step 0 (None: there is a checkpoint to resume from), or FolderError
     where it must not (restart_problem; `checkpoints` not a folder). One wording for one process and the replicas."""
@@ -652,6 +662,8 @@ def resume_note(path: Path, checkpointed: bool, outputs: Sequence[str]) -> str |
         raise FolderError(f"lockstep run: {ckpts} is not a folder; remove it, or use another --out")
     if checkpointed and checkpoints(ckpts):
         return None
+    if not checkpointed and (found := checkpoints(ckpts)):
+        raise FolderError(_foreign_checkpoints(path, found[-1]))
     problem = restart_problem(path, outputs)
     if problem is not None:
         raise FolderError(problem)

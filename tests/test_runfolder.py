@@ -248,6 +248,32 @@ def test_resume_with_nothing_to_resume_never_replaces_a_finished_run_or_foreign_
     assert sorted(p.name for p in foreign.iterdir()) == ["notes.txt"]
 
 
+def _files(out: Path) -> dict[str, bytes]:
+    """The run's files below `out` by name (the lock file aside: a refused claim writes its holder into it)."""
+    return {p.name: p.read_bytes() for p in out.rglob("*") if p.is_file() and p.name != LOCK_NAME}
+
+
+def test_resume_of_a_recipe_without_checkpoints_refuses_another_recipes_checkpoints(tmp_path: Path,
+                                                                                      capsys) -> None:
+    """A run killed after its checkpoints, resumed with its `checkpoint:` section dropped (another recipe), trained
+    the other recipe from step 0 into the folder beside the first one's checkpoints, exit 0; a later --resume of
+    the first continued over it without a word (sweep R, F8)."""
+    out = tmp_path / "out"
+    assert _run(_recipe(tmp_path), out, "--steps", "10") == 0
+    (out / "report.json").unlink()  # as a kill leaves it: checkpoints, metrics, no report
+    before = _files(out)
+    no_ckpt = _recipe(tmp_path, TINY.replace("checkpoint: {every: 10, keep: 2}\n", ""), "nock.yaml")
+    capsys.readouterr()
+    assert _run(no_ckpt, out, "--resume") == 2
+    err = capsys.readouterr().err
+    assert f"--resume: {out} holds checkpoints of another recipe (checkpoints/step-00000010.npz), and this recipe " \
+           "writes none (no `checkpoint:` section); continue that run with its own recipe, replace it with " \
+           "--overwrite, or choose another --out" in err, err
+    assert "Traceback" not in err and _files(out) == before
+    assert _run(no_ckpt, out, "--resume", "--set", "checkpoint=null") == 2  # the override spelling too
+    assert _run(no_ckpt, out, "--overwrite") == 0 and not (out / "checkpoints").exists()
+
+
 # ------------------------------------------------------------------------------------ outputs never over inputs
 def test_an_output_never_overwrites_an_input(tmp_path: Path, capsys) -> None:
     folder = tmp_path / "w"
