@@ -658,6 +658,10 @@ def resume_note(path: Path, checkpointed: bool, outputs: Sequence[str]) -> str |
     from lockstep.checkpoint import checkpoints
 
     ckpts = path / "checkpoints"
+    if ckpts.is_symlink():  # tensorboard.problem's twin: a resume writes and prunes checkpoints, never through a link
+        raise FolderError(f"lockstep run: {argument('--resume')}: {_shown(ckpts)} is a symbolic link; a resume writes "
+                          "and prunes the checkpoints in it, so it must be a folder of the run's own; remove the "
+                          f"link, or choose another {argument('--out')}")
     if checkpointed and ckpts.exists() and not ckpts.is_dir():
         raise FolderError(f"lockstep run: {ckpts} is not a folder; remove it, or use another --out")
     if checkpointed and checkpoints(ckpts):

@@ -274,6 +274,25 @@ def test_resume_of_a_recipe_without_checkpoints_refuses_another_recipes_checkpoi
     assert _run(no_ckpt, out, "--overwrite") == 0 and not (out / "checkpoints").exists()
 
 
+def test_resume_refuses_a_checkpoints_folder_that_is_a_symbolic_link(tmp_path: Path, capsys) -> None:
+    """RUN/checkpoints linked to another run's: --resume resumed from that run's checkpoint, wrote into it and
+    pruned its checkpoints, without its lock (sweep R, F3); tensorboard/ as a link was refused already."""
+    other, out = tmp_path / "other", tmp_path / "out"
+    assert _run(_recipe(tmp_path), other, "--steps", "10") == 0
+    before = sorted((p.name, p.read_bytes()) for p in (other / "checkpoints").iterdir())
+    out.mkdir()
+    (out / "checkpoints").symlink_to(other / "checkpoints")
+    capsys.readouterr()
+    for recipe in (_recipe(tmp_path), _recipe(tmp_path, TINY.replace("checkpoint: {every: 10, keep: 2}\n", ""),
+                                              "nock.yaml")):
+        assert _run(recipe, out, "--resume") == 2
+        err = capsys.readouterr().err
+        assert f"--resume: {out / 'checkpoints'} is a symbolic link; a resume writes and prunes the checkpoints in " \
+               "it, so it must be a folder of the run's own; remove the link, or choose another --out" in err, err
+    assert sorted((p.name, p.read_bytes()) for p in (other / "checkpoints").iterdir()) == before
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoints"]
+
+
 # ------------------------------------------------------------------------------------ outputs never over inputs
 def test_an_output_never_overwrites_an_input(tmp_path: Path, capsys) -> None:
     folder = tmp_path / "w"
