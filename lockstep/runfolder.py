@@ -549,6 +549,44 @@ def _finish_interrupted(folder: Path, outputs: Sequence[str]) -> list[str]:
     return notes
 
 
+def _stale_temporary(folder: Path, name: str, outputs: Sequence[str]) -> bool:
+    """Whether `name` in `folder` is a temporary of the atomic writer (spec/atomic.py) for one of `outputs`, or, in
+    `checkpoints/`, for a checkpoint: left by a write killed before its rename (no one else writes there while
+    the lock is held). Only regular files: a folder or a link so named is someone's, left alone."""
+    from lockstep.spec.atomic import temporary_of
+
+    target = temporary_of(name)
+    if target is None:
+        return False
+    if folder.name == "checkpoints":
+        from lockstep.checkpoint import step_of
+
+        ours = step_of(Path(target)) is not None
+    else:
+        ours = target in outputs and target not in FOLDER_OUTPUTS
+    return ours and stat.S_ISREG(os.lstat(folder / name).st_mode)
+
+
+def _remove_stale_temporaries(path: Path, outputs: Sequence[str]) -> list[str]:
+    """Remove the temporaries that killed atomic writes left in the folder and its checkpoints/ (they piled up,
+    run after run); a note naming them, or none. Called holding the lock."""
+    removed = []
+    folders = [path] + ([path / "checkpoints"] if "checkpoints" in outputs else [])
+    for folder in folders:
+        if folder.is_symlink() or not folder.is_dir():
+            continue
+        for name in sorted(os.listdir(folder)):
+            if _stale_temporary(folder, name, outputs):
+                os.unlink(folder / name)
+                removed.append(str((folder / name).relative_to(path)))
+    if not removed:
+        return []
+    shown = ", ".join(_shown(Path(n)) for n in removed[:3]) + (f" and {len(removed) - 3} more" if len(removed) > 3
+                                                              else "")
+    return [f"{_shown(path)}: removed {len(removed)} temporary file{'s' * (len(removed) > 1)} of a write that was "
+            f"interrupted ({shown})"]
+
+
 def contents(folder: Path) -> list[str]:
     """What the folder holds besides Lockstep's own bookkeeping (the lock, an interrupted clearing's trash)."""
     with os.scandir(folder) as it:
@@ -591,7 +629,7 @@ def claim(folder: str | os.PathLike[str], *, outputs: Sequence[str], inputs: Ite
             notes.append(note)
         if mode == "fresh":
             found = contents(path)
-            if found:
+            if [n for n in found if not _stale_temporary(path, n, outputs)]:
                 ours = [n for n in found if n in outputs]
                 what = "another run" if ours else "files that are not from a Lockstep run"
                 raise FolderError(
@@ -600,6 +638,8 @@ def claim(folder: str | os.PathLike[str], *, outputs: Sequence[str], inputs: Ite
                                 f"{switch('--overwrite')}, or choose another {argument('--out')}" if ours else
                                 f"choose another {argument('--out')}, or {switch('--overwrite')} to write beside "
                                 "them")))
+        if mode != "overwrite":  # --overwrite removes them with the previous run's files (start)
+            notes += _remove_stale_temporaries(path, outputs)
         if mode == "overwrite":  # a folder where a command writes a file is someone's: never removed with its contents
             odd = [n for n in _own_files(path, outputs) if n not in FOLDER_OUTPUTS and (path / n).is_dir()
                    and not (path / n).is_symlink()]

@@ -123,6 +123,17 @@ def naming(path: Path) -> Iterator[None]:
         raise _named(exc, path) from None
 
 
+_TEMPORARY = re.compile(r"\.(.+)\.(?:[a-z0-9_]{8}|[0-9]+-[0-9a-f]{8}\.old)\.tmp", re.S)
+"""The names this module gives its temporaries: `_staged`'s (tempfile's 8 characters) and `_keep`'s links."""
+
+
+def temporary_of(name: str) -> str | None:
+    """The file whose atomic temporary `name` is (`.report.json.k3j_x9a2.tmp`: report.json), None for any other
+    name: a write killed before its rename leaves one, which the folder's next locked owner removes."""
+    m = _TEMPORARY.fullmatch(name)
+    return m.group(1) if m else None
+
+
 def _staged(path: Path, data: bytes) -> str:
     """`data` in an fsynced temporary beside `path`, with `path`'s permissions; its name."""
     _refuse_special(path)

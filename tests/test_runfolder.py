@@ -293,6 +293,31 @@ def test_resume_refuses_a_checkpoints_folder_that_is_a_symbolic_link(tmp_path: P
     assert sorted(p.name for p in out.iterdir()) == ["checkpoints"]
 
 
+def test_temporaries_of_killed_writes_are_removed_by_the_next_run(tmp_path: Path, capsys) -> None:
+    """A SIGKILL during an atomic write (a checkpoint, the report) left its temporary, which no later --resume
+    removed: they piled up run after run (sweep R, F2). Only the atomic writer's own names go."""
+    out = tmp_path / "out"
+    assert _run(_recipe(tmp_path), out, "--steps", "10") == 0
+    stale = [out / "checkpoints" / ".step-00000020.npz.2f0jmf8h.tmp", out / ".report.json.k3j_x9a2.tmp",
+             out / ".metrics.jsonl.4242-deadbeef.old.tmp"]
+    kept = [out / ".notes.txt.abcdefgh.tmp", out / "checkpoints" / ".mine.tmp", out / ".report.json.tmp"]
+    for p in stale + kept:
+        p.write_bytes(b"partial")
+    (out / ".loss.svg.linkedxx.tmp").symlink_to(tmp_path / "tiny.yaml")  # a link so named: not a temporary
+    capsys.readouterr()
+    assert _run(_recipe(tmp_path), out, "--resume") == 0
+    err = capsys.readouterr().err
+    assert f"{out}: removed 3 temporary files of a write that was interrupted (.metrics.jsonl.4242-deadbeef.old.tmp, " \
+           ".report.json.k3j_x9a2.tmp, checkpoints/.step-00000020.npz.2f0jmf8h.tmp)" in err, err
+    assert not any(p.exists() for p in stale) and all(p.exists() for p in kept)
+    assert (out / ".loss.svg.linkedxx.tmp").is_symlink()
+    fresh = tmp_path / "fresh"  # a fresh run into a folder holding only such a temporary
+    fresh.mkdir()
+    (fresh / ".report.json.k3j_x9a2.tmp").write_bytes(b"partial")
+    assert _run(_recipe(tmp_path), fresh, "--steps", "3") == 0
+    assert not (fresh / ".report.json.k3j_x9a2.tmp").exists() and "removed 1 temporary file " in capsys.readouterr().err
+
+
 # ------------------------------------------------------------------------------------ outputs never over inputs
 def test_an_output_never_overwrites_an_input(tmp_path: Path, capsys) -> None:
     folder = tmp_path / "w"
