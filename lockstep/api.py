@@ -708,7 +708,7 @@ def run(recipe: PathLike | Recipe, backend: str = "reference", out: PathLike | N
             raise
         except OSError as exc:  # disk full, permissions: the last complete checkpoint is still there
             bar.close()
-            raise LockstepError(cannot_write(folder.shown, exc)) from None
+            raise LockstepError(cannot_write(folder.shown, exc, checkpointed=checkpointed)) from None
         bar.close()
         return finish(result)
     finally:

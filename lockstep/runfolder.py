@@ -163,15 +163,20 @@ def said(path: Path) -> str:
         return str(path)
 
 
-def cannot_write(folder: Path, exc: OSError, *, report: bool = False, started: bool = True) -> str:
+def cannot_write(folder: Path, exc: OSError, *, report: bool = False, started: bool = True,
+                 checkpointed: bool = True) -> str:
     """What a run says when an output cannot be written (a full disk, a folder where report.json goes): the file,
     the reason, and, mid-run, what is kept. One wording for one process and for data-parallel replicas.
-    `started` False: before the first step (recipe.resolved.yaml), when there is nothing to keep yet."""
+    `started` False: before the first step (recipe.resolved.yaml), when there is nothing to keep yet.
+    `checkpointed` False: the recipe writes no checkpoints, so --resume has nothing to continue from."""
     at = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
     if report:
         return f"cannot write the report in {folder}{at}: {exc.strerror or exc}"
     if not started:
         return f"cannot write in {folder}{at}: {exc.strerror or exc}; nothing was trained"
+    if not checkpointed:
+        return (f"cannot write in {folder}{at}: {exc.strerror or exc}; the recipe writes no checkpoints, so there "
+                f"is nothing to resume (remove the cause, then run it again with {switch('--overwrite')})")
     try:
         kept = any(Path(folder, "checkpoints").glob("step-*.npz"))
     except OSError:

@@ -451,7 +451,7 @@ def train(prep: Prepared, session: Session, *, out: Path | None = None, resume: 
     metrics_path = out / "metrics.jsonl" if out is not None and writer else None
     if metrics_path is not None:
         atomic.write_text(metrics_path, "".join(lines))  # drops what a killed run wrote past its checkpoint
-    log = open(metrics_path, "a", encoding="utf-8") if metrics_path is not None else None
+    log = atomic.LineLog(metrics_path) if metrics_path is not None else None  # never ends in half a line
     if progress is not None:
         progress.resume(start)
     result = RunResult(prep.total_steps, history[-1]["loss"] if history else math.nan, {}, history, [],

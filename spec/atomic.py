@@ -134,6 +134,39 @@ def temporary_of(name: str) -> str | None:
     return m.group(1) if m else None
 
 
+class LineLog:
+    """A log appended a whole line at a time (metrics.jsonl): each line goes in os.write calls of its own, and one
+    that fails part-way (a full disk, a file-size limit, an interrupt) is cut back to the end of the line before,
+    so the file never ends in half a record, as a buffered file's flush left it."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._fd: int | None = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC | os.O_NOFOLLOW)
+
+    def write(self, line: str) -> None:
+        """Append `line` whole, or raise with the file as it was (OSError names the file)."""
+        assert self._fd is not None, "written after close()"
+        data = line.encode("utf-8")
+        end = os.lseek(self._fd, 0, os.SEEK_END)
+        try:
+            while data:
+                data = data[os.write(self._fd, data):]
+        except BaseException as exc:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, end)
+            if isinstance(exc, OSError):
+                raise _named(exc, self.path) from None
+            raise
+
+    def flush(self) -> None:
+        """Nothing to do: every line is with the kernel once write() returns (kept for a file's interface)."""
+
+    def close(self) -> None:
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            os.close(fd)
+
+
 def _staged(path: Path, data: bytes) -> str:
     """`data` in an fsynced temporary beside `path`, with `path`'s permissions; its name."""
     _refuse_special(path)

@@ -485,21 +485,18 @@ def test_a_disk_full_before_the_first_step_is_exit_2_not_an_internal_error(tmp_p
     assert "internal error" not in err and not out.exists()
 
 
-class _FullAfter:
-    """metrics.jsonl opened for appending on a disk that fills after `room` lines: write() then fails, as a real
-    full disk's does, with no file name."""
+def _full_after(room: int):
+    """metrics.jsonl's appends on a disk that fills after `room` lines: write() then fails, as a real full disk's
+    does, with no file name."""
+    real, left = atomic.LineLog.write, [room]
 
-    def __init__(self, fh, room: int) -> None:
-        self.fh, self.room = fh, room
-
-    def write(self, text: str) -> int:
-        if self.room <= 0:
+    def write(self, line: str) -> None:
+        if left[0] <= 0:
             raise OSError(28, "No space left on device")
-        self.room -= 1
-        return self.fh.write(text)
+        left[0] -= 1
+        real(self, line)
 
-    def __getattr__(self, name: str):
-        return getattr(self.fh, name)
+    return write
 
 
 @pytest.mark.parametrize("room, kept", [(5, "no checkpoint was written yet"),
@@ -510,7 +507,7 @@ def test_a_full_disk_mid_run_names_metrics_jsonl_and_what_is_kept(tmp_path: Path
     message said "the last complete checkpoint is kept" of a run that had written none. Resumed once there is
     room, the run ends as one that was never stopped."""
     out = tmp_path / "out"
-    monkeypatch.setattr(runner, "open", lambda *a, **k: _FullAfter(open(*a, **k), room), raising=False)
+    monkeypatch.setattr(atomic.LineLog, "write", _full_after(room))
     assert _run(_recipe(tmp_path), out) == 2
     err = capsys.readouterr().err
     assert f"cannot write in {out} ({out / 'metrics.jsonl'}): No space left on device; {kept} (remove the cause, " \
@@ -518,6 +515,23 @@ def test_a_full_disk_mid_run_names_metrics_jsonl_and_what_is_kept(tmp_path: Path
     monkeypatch.undo()
     assert _run(_recipe(tmp_path), out, "--resume") == 0
     assert _steps(out) == list(range(1, 21))
+
+
+def test_a_file_size_limit_mid_line_leaves_metrics_jsonl_whole(tmp_path: Path) -> None:
+    """Under `ulimit -f` (or a full disk) a buffered metrics.jsonl was flushed in part: the file ended in half a
+    JSON line, and a recipe without checkpoints was told to "continue with --resume" (sweep R, F6)."""
+    recipe = _recipe(tmp_path, TINY.replace("checkpoint: {every: 10, keep: 2}\n", ""), "nock.yaml")
+    out = tmp_path / "out"
+    code = ("import resource, sys; resource.setrlimit(resource.RLIMIT_FSIZE, (1500, 1500)); "
+            "from lockstep.cli import main; sys.exit(main(sys.argv[1:]))")
+    done = subprocess.run([sys.executable, "-c", code, "run", str(recipe), "--out", str(out), "--quiet"],
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert f"cannot write in {out} ({out / 'metrics.jsonl'}): File too large; the recipe writes no checkpoints, " \
+           "so there is nothing to resume (remove the cause, then run it again with --overwrite)" in done.stderr
+    text = (out / "metrics.jsonl").read_text()
+    assert text.endswith("\n") and 0 < len(text) <= 1500 and "Traceback" not in done.stderr
+    assert [json.loads(line)["step"] for line in text.splitlines()] == list(range(1, text.count("\n") + 1))
 
 
 def test_a_run_refused_by_its_backend_leaves_no_folder_behind(tmp_path: Path, capsys) -> None:
