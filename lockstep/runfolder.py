@@ -250,7 +250,12 @@ def writable_folder(value: str | os.PathLike[str], flag: str = "--out", prog: st
 
 
 def _shown(path: Path) -> str:
-    return str(path).encode("unicode_escape").decode("ascii") if not str(path).isprintable() else str(path)
+    return _escaped(str(path))
+
+
+def _escaped(text: str) -> str:
+    """`text` as a message may print it: escaped (`\\x1b`) where it holds a character that is not printable."""
+    return text.encode("unicode_escape").decode("ascii") if not text.isprintable() else text
 
 
 def check_outputs(folder: Path, outputs: Iterable[str], inputs: Iterable[str | os.PathLike[str]],
@@ -423,9 +428,9 @@ def _busy(folder: Path, prog: str, holder_said: str) -> str:
 def _describe(info: dict[str, object] | None) -> str:
     if not isinstance(info, dict):
         return "another process (it has not said which)"
-    cmd = str(info.get("command", "")).strip()
-    return (f"pid {info.get('pid', '?')} on {info.get('host', '?')}, started {info.get('started', '?')}"
-            + (f" (`{cmd[:200]}`)" if cmd else ""))
+    cmd = str(info.get("command", "")).strip()  # the lock file's text, as the folder's name is: escaped
+    return _escaped(f"pid {info.get('pid', '?')} on {info.get('host', '?')}, started {info.get('started', '?')}"
+                    + (f" (`{cmd[:200]}`)" if cmd else ""))
 
 
 def _open_lock(folder: Path, prog: str) -> int | None:

@@ -97,6 +97,26 @@ def test_a_live_holder_is_named_and_a_dead_one_releases_the_lock(held, capsys) -
     assert (folder / LOCK_NAME).is_file()
 
 
+def test_the_holders_command_line_is_printed_escaped(tmp_path: Path) -> None:
+    """The refusal printed the lock file's command line raw, its escape sequences acting on the terminal (a
+    recipe named `b\\x1b[2J.yaml`), while the folder's name in the same message was escaped (sweep R, F7)."""
+    import fcntl
+
+    folder = tmp_path / "out"
+    folder.mkdir()
+    fd = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # another open file: this process's claim is refused as another's is
+        os.write(fd, json.dumps({"pid": 1, "host": "h\x07", "started": "now",
+                                 "command": "lockstep run b\x1b[2J\x1b[31m.yaml"}).encode())
+        with pytest.raises(FolderError) as refused:
+            claim(folder, outputs=RUN_OUTPUTS, mode="resume")
+    finally:
+        os.close(fd)
+    assert "pid 1 on h\\x07, started now (`lockstep run b\\x1b[2J\\x1b[31m.yaml`)" in str(refused.value)
+    assert str(refused.value).isprintable(), str(refused.value)
+
+
 def test_two_runs_into_one_folder_at_once_one_wins(tmp_path: Path) -> None:
     """Both exited 0 and left a mix before; now exactly one runs and the other is refused (busy or not empty)."""
     recipe = _recipe(tmp_path, TINY.replace("steps: 20", "steps: 300"))
