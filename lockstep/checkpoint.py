@@ -29,7 +29,7 @@ import re
 import sys
 import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -105,6 +105,7 @@ class Checkpoint:
     history_text: str  # metrics.jsonl up to `step`, byte for byte
     distribution: dict[str, Any] | None = None  # the replicas that wrote it (a data-parallel run), else None
     data_hash: str | None = None  # SHA-256 of the recipe's data file when it was written (None: generated data)
+    trained_by: list[dict[str, Any]] = field(default_factory=list)  # every {backend, replicas} up to `step`
 
     @property
     def history_lines(self) -> list[str]:
@@ -114,6 +115,32 @@ class Checkpoint:
     @property
     def history(self) -> list[dict[str, Any]]:
         return [atomic.read_json_line(line) for line in self.history_lines]
+
+
+def trained_by(point: Checkpoint | None, backend: str, distribution: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Every backend (and replica count) that trained a run, in the order they first did: the resumed
+    checkpoint's, then this session's. Each checkpoint carries it, so a second resume on one backend still says
+    that another trained the steps before (report.json's `trained_by`); it was lost after one resume."""
+    lineage = list(point.trained_by) if point is not None else []
+    now = _trainer(backend, distribution)
+    return lineage + ([now] if now not in lineage else [])
+
+
+def _trainer(backend: str, distribution: dict[str, Any] | None) -> dict[str, Any]:
+    replicas = distribution.get("replicas") if isinstance(distribution, dict) else None
+    return {"backend": backend, "replicas": replicas if type(replicas) is int and replicas >= 1 else 1}
+
+
+def _trained_by(body: dict[str, Any], distribution: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The metadata's `trained_by`, checked; a checkpoint written before it was recorded: the one that wrote it."""
+    found = body.get("trained_by")
+    if found is None:
+        return [_trainer(body["backend"], distribution)]
+    if not isinstance(found, list) or not found or not all(
+            isinstance(e, dict) and set(e) == {"backend", "replicas"} and isinstance(e["backend"], str)
+            and type(e["replicas"]) is int and e["replicas"] >= 1 for e in found):
+        raise CheckpointError("its metadata has an invalid `trained_by`")
+    return [dict(e) for e in found]
 
 
 def _lines(text: str) -> list[str]:
@@ -175,14 +202,15 @@ def _entry(a: np.ndarray) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------------ write
 def save_checkpoint(folder: Path, step: int, session: Session, prep: Prepared, keep: int, *,
                     history: str = "", backend: str = "", distribution: dict[str, Any] | None = None,
-                    scheduled: Callable[[int], bool] | None = None, params: dict[str, np.ndarray] | None = None
-                    ) -> Path:
+                    scheduled: Callable[[int], bool] | None = None, params: dict[str, np.ndarray] | None = None,
+                    lineage: list[dict[str, Any]] | None = None) -> Path:
     """Write `step-XXXXXXXX.npz` atomically (parameters, buffers, optimizer state, metrics so far, hashes);
     then keep the newest `keep` checkpoints up to this step. `distribution` (strategy, replicas, batch_norm)
     records what a data-parallel run was: nothing in the arrays is per replica. `scheduled(step)`: whether the
     recipe writes a checkpoint at that step; an earlier one it does not (where a `--steps` cap stopped, then
     resumed) goes, so that the folder holds the checkpoints an uninterrupted run would. `params`: the session's
-    parameters, where the caller has them already."""
+    parameters, where the caller has them already. `lineage`: every backend that trained the run (trained_by;
+    default: this one)."""
     given = session.get_parameters() if params is None else params
     params = {k: np.ascontiguousarray(v, dtype=ARRAY_DTYPE) for k, v in given.items()}
     opt_step, raw_state = session.get_optimizer_state()
@@ -196,6 +224,7 @@ def save_checkpoint(folder: Path, step: int, session: Session, prep: Prepared, k
         body["distribution"] = {k: distribution.get(k) for k in ("strategy", "replicas", "batch_norm")}
     if getattr(prep, "data_hash", None):
         body["data_hash"] = prep.data_hash
+    body["trained_by"] = lineage if lineage is not None else trained_by(None, backend, distribution)
     meta = _canonical({"format": FORMAT, "sha256": _meta_digest(body), "checkpoint": body})
     arrays: dict[str, np.ndarray] = {f"param/{k}": v for k, v in params.items()}
     arrays.update({f"opt/{p}/{n}": a for p, s in state.items() for n, a in s.items()})
@@ -468,8 +497,9 @@ def _read(path: Path, layout: Layout | None, recipe_hash: str | None, own: bool 
     data_hash = body.get("data_hash")
     if data_hash is not None and (not isinstance(data_hash, str) or not re.fullmatch(r"[0-9a-f]{64}", data_hash)):
         raise CheckpointError("its metadata has an invalid data hash")
+    dist = dist if isinstance(dist, dict) else None
     return Checkpoint(path, step, opt_step, theirs, body["backend"], body["dtype"], params, state, history,
-                      dist if isinstance(dist, dict) else None, data_hash)
+                      dist, data_hash, _trained_by(body, dist))
 
 
 def load_checkpoint(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray], dict[str, dict[str, np.ndarray]]]:

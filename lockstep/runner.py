@@ -32,6 +32,7 @@ from lockstep.adapters.base import NonFiniteError, Session, UnsupportedConstruct
 from lockstep.adapters.checked import AnswerError, forward_answer, session_call, step_answer
 from lockstep.checkpoint import Checkpoint, Layout, ResumeRefused, checkpoints, resume_point, save_checkpoint
 from lockstep.checkpoint import load_checkpoint as load_checkpoint  # re-exported: tools and tests read checkpoints
+from lockstep.checkpoint import trained_by as trained_by_of
 from lockstep.errors import RunError
 from lockstep.reference import losses, metrics
 from lockstep.reference.data import DataError, Dataset, prepare
@@ -361,6 +362,7 @@ class RunResult:
     resumed_from: int | None = None  # the checkpoint step a --resume continued from
     eval_time: float = 0.0
     resumed_backend: str | None = None  # the backend that wrote that checkpoint
+    trained_by: list[dict[str, Any]] | None = None  # every backend and replica count, where more than one trained it
 
 
 def _resume_point(ckpt_dir: Path, prep: Prepared, session: Session, replica: Replica | None = None,
@@ -458,6 +460,8 @@ def train(prep: Prepared, session: Session, *, out: Path | None = None, resume: 
                        session, resumed_from)
     if resumed_from is not None and point is not None and backend and point.backend != backend:
         result.resumed_backend = point.backend
+    lineage = trained_by_of(point, backend, getattr(session, "distribution", None))
+    result.trained_by = lineage if len(lineage) > 1 else None
     every = r.evaluation.every
     full_steps = prep.data.total_steps(r.training)  # the recipe's own, which a `--steps` cap may stop short of
     eval_time = 0.0
@@ -506,7 +510,7 @@ def train(prep: Prepared, session: Session, *, out: Path | None = None, resume: 
                     guard()
                 save_checkpoint(ckpt_dir, done, session, prep, r.checkpoint.keep, history="".join(lines), params=params,
                                 backend=backend, distribution=getattr(session, "distribution", None),
-                                scheduled=lambda s: s % r.checkpoint.every == 0 or s == full_steps)
+                                scheduled=lambda s: s % r.checkpoint.every == 0 or s == full_steps, lineage=lineage)
                 last_ckpt = done
             if on_step is not None:
                 on_step(record)
@@ -620,6 +624,7 @@ def write_report(out: Path, prep: Prepared, result: RunResult, *, backend: str, 
         "total_steps": prep.total_steps,
         "resumed_from": result.resumed_from,
         **({"resumed_from_backend": result.resumed_backend} if result.resumed_backend else {}),
+        **({"trained_by": result.trained_by} if result.trained_by else {}),
         "final_train_loss": result.history[-1]["loss"] if result.history else None,
         "final_metrics": result.eval_metrics,
         "evaluated_on": "validation" if prep.data.held_out else "training",

@@ -645,3 +645,35 @@ def test_a_refused_resume_keeps_the_runs_recipe_resolved(tmp_path: Path, capsys:
                  "--set", "optimizer.learning_rate=0.5"]) == 2
     assert "Traceback" not in capsys.readouterr().err
     assert (out / "recipe.resolved.yaml").read_bytes() == before
+
+
+def _rewritten_meta(world: World, change) -> bytes:
+    """The newest checkpoint with `change(body)` applied to its metadata and the digest recomputed."""
+    def entries_change(entries: dict[str, bytes]) -> None:
+        doc = json.loads(np.lib.format.read_array(io.BytesIO(entries["meta.npy"])).tobytes())
+        change(doc["checkpoint"])
+        doc["sha256"] = ckpt._meta_digest(doc["checkpoint"])
+        meta = io.BytesIO()
+        np.lib.format.write_array(meta, np.frombuffer(ckpt._canonical(doc), dtype=np.uint8))
+        entries["meta.npy"] = meta.getvalue()
+    return _rezip(world.files[NEWEST], entries_change)
+
+
+def test_trained_by_is_carried_and_a_checkpoint_written_before_it_still_reads(world: World, tmp_path: Path) -> None:
+    """Every checkpoint lists the backends (and replica counts) that trained the run, so that a second resume on
+    one backend still says another trained the first steps (sweep R, F5); one written before the list was kept
+    reads as trained by the backend that wrote it, and a forged list is refused as unreadable."""
+    assert read_checkpoint(_write(tmp_path / NEWEST, world.files[NEWEST])).trained_by == [
+        {"backend": "", "replicas": 1}]
+    old = _rewritten_meta(world, lambda body: (body.pop("trained_by"), body.update(backend="torch")))
+    (tmp_path / "old").mkdir()
+    (tmp_path / "bad").mkdir()
+    point = read_checkpoint(_write(tmp_path / "old" / NEWEST, old))
+    assert point.trained_by == [{"backend": "torch", "replicas": 1}]
+    assert ckpt.trained_by(point, "reference", {"replicas": 2}) == [{"backend": "torch", "replicas": 1},
+                                                                     {"backend": "reference", "replicas": 2}]
+    assert ckpt.trained_by(point, "torch", None) == [{"backend": "torch", "replicas": 1}]
+    for bad in ([], [{"backend": "torch"}], [{"backend": "torch", "replicas": 0}], "torch"):
+        forged = _rewritten_meta(world, lambda body, bad=bad: body.update(trained_by=bad))
+        with pytest.raises(CheckpointError, match="invalid `trained_by`"):
+            read_checkpoint(_write(tmp_path / "bad" / NEWEST, forged))

@@ -181,6 +181,22 @@ def test_a_backend_alias_is_the_backend_in_folders_checkpoints_and_reports(tmp_p
     assert report["backend"] == "torch" and "resumed_from_backend" not in report, report.get("resumed_from_backend")
 
 
+def test_every_backend_that_trained_a_run_stays_in_its_report_after_any_resume(tmp_path: Path, capsys) -> None:
+    """Steps on torch, then two resumes on the reference: the second report named the reference alone, though
+    the torch steps are in its parameters (sweep R, F5). Each checkpoint carries the list; the report says it."""
+    pytest.importorskip("torch")
+    recipe, out = ROOT / "examples" / "inline-model" / "recipe.yaml", tmp_path / "run"
+    every = ["--set", "checkpoint={every: 1}", "--quiet", "--out", str(out)]
+    assert main(["run", str(recipe), "--backend", "torch", "--steps", "2", *every]) == 0
+    assert "trained_by" not in json.loads((out / "report.json").read_text())  # one backend: no list
+    assert main(["run", str(recipe), "--backend", "reference", "--steps", "3", "--resume", *every]) == 0
+    assert main(["run", str(recipe), "--backend", "reference", "--steps", "4", "--resume", *every]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["trained_by"] == [{"backend": "torch", "replicas": 1}, {"backend": "reference", "replicas": 1}]
+    assert (report["backend"], report["resumed_from"]) == ("reference", 3) and "resumed_from_backend" not in report
+    capsys.readouterr()
+
+
 def test_bad_input_never_tracebacks(tmp_path: Path, capsys) -> None:
     assert main(["run", str(tmp_path / "missing.yaml")]) == 2
     (tmp_path / "bad.yaml").write_text("apiVersion: lockstep/v1\nkind: Recipe\nmetadata: {name: x}\nseed: -1\n")
