@@ -712,6 +712,10 @@ def resume_note(path: Path, checkpointed: bool, outputs: Sequence[str]) -> str |
         raise FolderError(f"lockstep run: {argument('--resume')}: {_shown(ckpts)} is a symbolic link; a resume writes "
                           "and prunes the checkpoints in it, so it must be a folder of the run's own; remove the "
                           f"link, or choose another {argument('--out')}")
+    if linked := [n for n in outputs if n not in FOLDER_OUTPUTS and os.path.islink(path / n)]:
+        raise FolderError(f"lockstep run: {argument('--resume')}: {_shown(path / linked[0])} is a symbolic link; "
+                          "a resume replaces the run's files and never writes through a link (found now, not after "
+                          f"training); remove the link, or choose another {argument('--out')}")
     if checkpointed and ckpts.exists() and not ckpts.is_dir():
         raise FolderError(f"lockstep run: {ckpts} is not a folder; remove it, or use another --out")
     if checkpointed and checkpoints(ckpts):

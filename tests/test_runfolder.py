@@ -311,6 +311,15 @@ def test_resume_refuses_a_checkpoints_folder_that_is_a_symbolic_link(tmp_path: P
                "it, so it must be a folder of the run's own; remove the link, or choose another --out" in err, err
     assert sorted((p.name, p.read_bytes()) for p in (other / "checkpoints").iterdir()) == before
     assert sorted(p.name for p in out.iterdir()) == ["checkpoints"]
+    (out / "checkpoints").unlink()
+    shutil.copytree(other / "checkpoints", out / "checkpoints")
+    for name in ("metrics.jsonl", "report.json", "recipe.resolved.yaml", "loss.svg"):  # refused before training
+        (out / name).symlink_to(other / name)
+        assert _run(_recipe(tmp_path), out, "--resume") == 2
+        err = capsys.readouterr().err
+        assert f"--resume: {out / name} is a symbolic link; a resume replaces the run's files and never writes " \
+               "through a link (found now, not after training)" in err, err
+        (out / name).unlink()
 
 
 def test_temporaries_of_killed_writes_are_removed_by_the_next_run(tmp_path: Path, capsys) -> None:
