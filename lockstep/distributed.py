@@ -606,7 +606,7 @@ def _train(args: argparse.Namespace, out: Path, folder: Any, n: int, replica: Re
         return exc.exit_code
     except OSError as exc:
         progress.close()
-        _say(cannot_write(out, exc))
+        _say(cannot_write(out, exc, checkpointed=prep.recipe.checkpoint is not None))
         return 2
     except FolderError as exc:  # the run folder went (check_in_place); the other replicas lose contact and end
         progress.close()
