@@ -572,6 +572,9 @@ def load_weights(path: Path, prep: Any, said: str | None = None, *,
             raise DeployError(f"{said}: cannot read it: not an .npz checkpoint or weights file (not a zip "
                               "archive); give a checkpoint `step-XXXXXXXX.npz` or an .npz of canonical parameters")
         info["sha256"] = hashlib.sha256(raw).hexdigest()
+        names = zipfile.ZipFile(io.BytesIO(raw)).namelist()
+        if twice := sorted({n for n in names if names.count(n) > 1}):  # np.load would take one of them unsaid
+            raise DeployError(f"{said}: `{twice[0].removesuffix('.npy')}` is stored twice in the archive")
         with np.load(io.BytesIO(raw), allow_pickle=False) as z:
             files = list(z.files)
             is_checkpoint = "meta" in files and any(k.startswith("param/") for k in files)

@@ -182,6 +182,8 @@ def _read_npz_header(path: str | os.PathLike[str]) -> dict[str, ArrayInfo]:
                 if not member.filename.endswith(".npy"):
                     continue
                 name = member.filename[:-4]
+                if name in out:  # numpy reads one of them, and which one is the zip library's choice
+                    raise ValueError(f"array `{name}` is stored twice in the archive")
                 if member.compress_type == zipfile.ZIP_STORED:
                     limit = member.compress_size
                 elif member.compress_type == zipfile.ZIP_DEFLATED:

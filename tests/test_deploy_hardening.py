@@ -504,6 +504,32 @@ def test_weights_with_arrays_the_model_lacks_are_refused(runs: dict[str, Path], 
                    capsys)[0] == 0
 
 
+def _npz_with_twice(path: Path, arrays: dict[str, np.ndarray], name: str) -> None:
+    """An .npz that holds `name` twice (np.savez cannot write one; a zip tool can)."""
+    import io
+    import warnings
+
+    with warnings.catch_warnings(), zipfile.ZipFile(path, "w") as z:
+        warnings.simplefilter("ignore")  # zipfile warns of the duplicate name
+        for key, a in [*arrays.items(), (name, np.zeros_like(arrays[name]))]:
+            buf = io.BytesIO()
+            np.save(buf, a)
+            z.writestr(f"{key}.npy", buf.getvalue())
+
+
+def test_weights_that_hold_an_array_twice_are_refused(runs: dict[str, Path], env: Path, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """Sweep S (2026-12-07): np.load took the last of two entries of one name without a word."""
+    from lockstep.checkpoint import load_checkpoint
+
+    _, arrays, _ = load_checkpoint(runs["ck"] / "checkpoints" / CKPT6)
+    weights = tmp_path / "w.npz"
+    _npz_with_twice(weights, arrays, "hidden1.weight" if "hidden1.weight" in arrays else sorted(arrays)[0])
+    _refused([str(runs["recipe"]), "-e", str(env), "-w", str(weights), "--out", str(tmp_path / "o")], capsys,
+             "is stored twice in the archive")
+    _no_outputs(tmp_path / "o")
+
+
 def _environment(runs: dict[str, Path], name: str, extra: str, batch_sizes: str = "[1, 4]") -> Path:
     path = runs["root"] / f"{name}.yaml"
     path.write_text(f"apiVersion: lockstep/v1\nkind: Environment\nmetadata: {{name: {name}}}\nruntime: onnxruntime\n"

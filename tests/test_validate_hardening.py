@@ -326,6 +326,22 @@ def test_an_npz_member_whose_size_its_compression_cannot_produce(tmp_path: Path)
         read_npz_header(tmp_path / "d.npz")
 
 
+def test_an_npz_that_holds_an_array_twice_is_refused(tmp_path: Path) -> None:
+    """Sweep S (2026-12-07): numpy reads one of two entries of one name, which one being the zip library's choice."""
+    import io
+    import warnings
+    import zipfile
+
+    with warnings.catch_warnings(), zipfile.ZipFile(tmp_path / "d.npz", "w") as z:
+        warnings.simplefilter("ignore")  # zipfile warns of the duplicate name
+        for value in (0.0, 1.0):
+            buf = io.BytesIO()
+            np.save(buf, np.full(3, value))
+            z.writestr("x.npy", buf.getvalue())
+    with pytest.raises(ValueError, match="array `x` is stored twice in the archive"):
+        read_npz_header(tmp_path / "d.npz")
+
+
 def test_honest_npz_and_npy_files_read(tmp_path: Path) -> None:
     np.savez_compressed(tmp_path / "c.npz", x=np.zeros((100, 4)), y=np.arange(100))
     np.savez(tmp_path / "s.npz", x=np.zeros((3, 2), dtype=np.float32), s=np.array(["ab", "c"]), b=np.ones(2, bool))
