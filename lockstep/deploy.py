@@ -517,7 +517,7 @@ def claim_out(p: Plan) -> Any:
     from lockstep.runfolder import FolderError, claim
 
     try:
-        folder = claim(p.out, outputs=OUTPUTS, mode="resume", prog="deploy")
+        folder = claim(p.out, outputs=OUTPUTS, mode="resume", prog="deploy", tidy=False)  # its own, below
     except FolderError as exc:  # said as every other refusal of deploy's: `lockstep deploy: --out DIR: ...`
         raise DeployError(f"{argument('--out')} {p.out}: {str(exc).removeprefix('deploy: ')}") from None
     removed = remove_stale_temporaries(folder.path)

@@ -416,12 +416,17 @@ def in_use(folder: Path) -> str | None:
 def refuse_busy(folder: Path, prog: str) -> None:
     """FolderError, in `claim`'s words, where a live command holds `folder`: asked before slow work (an adapter's
     import), so that a busy folder is refused at once; `claim` still decides when it comes."""
-    if (live := in_use(folder)) is not None:
-        raise FolderError(_busy(folder, prog, live))
+    if in_use(folder) is not None:
+        raise FolderError(_busy(folder, prog, holder(folder)))
 
 
-def _busy(folder: Path, prog: str, holder_said: str) -> str:
-    return (f"{prog}: {_shown(folder)} is in use by another Lockstep command: {holder_said}; wait for it to end, "
+def _busy(folder: Path, prog: str, info: dict[str, object] | None) -> str:
+    """The refusal of a folder whose lock is held, by what its lock file says of the holder (`info`)."""
+    if isinstance(info, dict) and info.get("pid") == os.getpid() and info.get("host") == socket.gethostname():
+        return (f"{prog}: {_shown(folder)} is in use by a command still running in this process (started "
+                f"{_escaped(str(info.get('started', '?')))}: a callback of a run, or a thread, started this one); "
+                "choose another folder, or wait for that one to return")
+    return (f"{prog}: {_shown(folder)} is in use by another Lockstep command: {_describe(info)}; wait for it to end, "
             "or choose another folder")
 
 
@@ -469,11 +474,7 @@ def _lock(folder: Path, prog: str) -> int:
             with contextlib.suppress(OSError, ValueError, UnicodeDecodeError):
                 info = json.loads(os.pread(fd, 65536, 0).decode("utf-8") or "null")
             os.close(fd)
-            if isinstance(info, dict) and info.get("pid") == os.getpid() and info.get("host") == socket.gethostname():
-                raise FolderError(f"{prog}: {_shown(folder)} is in use by a command still running in this process "
-                                  f"(started {info.get('started', '?')}: a callback of a run, or a thread, started "
-                                  "this one); choose another folder, or wait for that one to return") from None
-            raise FolderError(_busy(folder, prog, _describe(info))) from None
+            raise FolderError(_busy(folder, prog, info)) from None
         except OSError as exc:  # e.g. a file system without locks
             os.close(fd)
             raise FolderError(f"{prog}: cannot lock {_shown(folder / LOCK_NAME)} ({exc.strerror or exc})") from None
@@ -605,7 +606,7 @@ def contents(folder: Path) -> list[str]:
 
 def claim(folder: str | os.PathLike[str], *, outputs: Sequence[str], inputs: Iterable[str | os.PathLike[str]] = (),
           mode: Mode = "fresh", prog: str = "lockstep", hint: str | None = None,
-          checkpointed: bool | None = None) -> RunFolder:
+          checkpointed: bool | None = None, tidy: bool = True) -> RunFolder:
     """Create (if needed), lock and prepare `folder` for a command that writes `outputs` into it.
 
     mode "fresh": the folder must be new or empty; "resume": whatever is there is kept; "overwrite": the
@@ -613,7 +614,8 @@ def claim(folder: str | os.PathLike[str], *, outputs: Sequence[str], inputs: Ite
     checked first: no output may be or contain one. `hint` ends the refusal of a non-empty folder (default:
     how to get past it with the flags of `lockstep run`). `checkpointed`, for a run's --resume: whether its recipe
     writes checkpoints; with nothing to resume, the folder is refused as resume_note says, or the note is added to
-    `notes`. Raises FolderError (exit 2), leaving the folder as it was."""
+    `notes`. `tidy`: remove the temporaries of killed atomic writes of `outputs` (False: the command removes its
+    own, deploy's kept links too). Raises FolderError (exit 2), leaving the folder as it was."""
     path = Path(folder)
     inputs = list(inputs)
     length = len(os.fsencode(path.absolute()))
@@ -648,7 +650,7 @@ def claim(folder: str | os.PathLike[str], *, outputs: Sequence[str], inputs: Ite
                                 f"{switch('--overwrite')}, or choose another {argument('--out')}" if ours else
                                 f"choose another {argument('--out')}, or {switch('--overwrite')} to write beside "
                                 "them")))
-        if mode != "overwrite":  # --overwrite removes them with the previous run's files (start)
+        if mode != "overwrite" and tidy:  # --overwrite removes them with the previous run's files (start)
             notes += _remove_stale_temporaries(path, outputs)
         if mode == "overwrite":  # a folder where a command writes a file is someone's: never removed with its contents
             odd = [n for n in _own_files(path, outputs) if n not in FOLDER_OUTPUTS and (path / n).is_dir()
