@@ -26,7 +26,6 @@ import logging
 import math
 import os
 import platform
-import re
 import sys
 import time
 import warnings
@@ -527,22 +526,17 @@ def claim_out(p: Plan) -> Any:
     return folder
 
 
-_TEMPORARY = re.compile(r"\.(?:" + "|".join(re.escape(name) for name in OUTPUTS) +
-                        r")\.(?:[a-z0-9_]{8}|\d+-[0-9a-f]{8}\.old)\.tmp")
-"""The temporaries deploy's atomic writes make beside an output (`atomic.write_set`): `.model.onnx.k3j9_x2a.tmp`
-(the new file, before its rename) and `.model.onnx.4242-0a1b2c3d.old.tmp` (a link to the old one, kept for an undo)."""
-
-
 def remove_stale_temporaries(folder: Path) -> list[str]:
     """Remove what a deploy killed part-way (SIGKILL: no handler runs) left of its own temporaries in `folder`,
-    which this deploy holds locked (no other deploy is writing there): regular files named as deploy names them,
-    nothing else. The names removed."""
+    which this deploy holds locked (no other deploy is writing there): regular files that `atomic.write_set` names
+    for one of its outputs (the new file before its rename, or the link to the old one kept for an undo), nothing
+    else. The names removed."""
     import stat
 
     removed = []
     try:
         with os.scandir(folder) as it:
-            entries = [e for e in it if _TEMPORARY.fullmatch(e.name)]
+            entries = [e for e in it if atomic.temporary_of(e.name) in OUTPUTS]
     except OSError:
         return removed
     for entry in sorted(entries, key=lambda e: e.name):

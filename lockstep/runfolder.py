@@ -393,30 +393,35 @@ def holder(folder: Path) -> dict[str, object] | None:
         return None
 
 
-def in_use(folder: Path) -> str | None:
-    """The live command that holds the folder's lock, described (pid, host, start, command); None when none does.
-    Tried with a shared lock that is given back at once, so asking never blocks a run that starts meanwhile."""
+def _held(folder: Path) -> bool:
+    """Whether a live command holds the folder's lock. Tried with a shared lock that is given back at once, so
+    asking never blocks a run that starts meanwhile."""
     try:
         fd = os.open(Path(folder) / LOCK_NAME, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
-        return None
+        return False
     try:
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
     except BlockingIOError:
-        return _describe(holder(folder))
+        return True
     except OSError:
-        return None
+        return False
     else:
         fcntl.flock(fd, fcntl.LOCK_UN)
-        return None
+        return False
     finally:
         os.close(fd)
+
+
+def in_use(folder: Path) -> str | None:
+    """The live command that holds the folder's lock, described (pid, host, start, command); None when none does."""
+    return _describe(holder(folder)) if _held(folder) else None
 
 
 def refuse_busy(folder: Path, prog: str) -> None:
     """FolderError, in `claim`'s words, where a live command holds `folder`: asked before slow work (an adapter's
     import), so that a busy folder is refused at once; `claim` still decides when it comes."""
-    if in_use(folder) is not None:
+    if _held(folder):
         raise FolderError(_busy(folder, prog, holder(folder)))
 
 
