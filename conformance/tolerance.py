@@ -230,24 +230,60 @@ def resync_rules(recipe: object, dtype: str, t: int, batch: BatchRules | None, g
     """Rules of step t (1-based) from the reference's `before` state (a TrainingState) to its `after`, under
     `batch` (the rules of its batch at `before`: `batch_rules`, or `value_batch_rules` for a lower bound).
     `grads` are the reference's gradients of the batch before clipping; float64 needs no batch rules
-    (None: the loss against |L|, `loss_value`, as its scale)."""
+    (None: the loss against |L|, `loss_value`, as its scale, and the gradients against their largest |g|)."""
     opt = recipe.optimizer  # type: ignore[attr-defined]
     w0, w1 = before.parameters, after.parameters  # type: ignore[attr-defined]
-    s0, s1 = before.optimizer, after.optimizer  # type: ignore[attr-defined]
+    s1 = after.optimizer  # type: ignore[attr-defined]
     lr_rule = learning_rate_rule(dtype, opt.learning_rate, t - 1)
     if dtype == "float64":
         loss_rule = batch.loss if batch is not None else float64_rule("loss", abs(loss_value))
+        # the gradients' allowed error against their largest |g|, in either tier: the magnitude pass's M (the
+        # batch rules' scale) grows by orders through attention and recurrences, and carried it would wave through
+        # any update (lstm-sequences: 1e18)
+        g_rule = float64_rule("gradient", scale_of(list(grads.values())))
+        deltas = {k: np.broadcast_to(g_rule.allowed(g), np.shape(g)).astype(np.float64) for k, g in grads.items()}
+        carried, carried_states = _carried(recipe, dtype, t, deltas, grads, before, after, lr)
         pscale = scale_of(w1)
         names = {n for s in s1.values() for n in s}
         sscale = {n: scale_of([s[n] for s in s1.values() if n in s]) for n in names}
-        return StepRules(loss_rule, lr_rule, {k: float64_rule("parameter", pscale) for k in w1},
-                         {p: {n: float64_rule("optimizer_state", sscale[n]) for n in s} for p, s in s1.items()})
+        return StepRules(loss_rule, lr_rule, {k: _larger(float64_rule("parameter", pscale), carried.get(k))
+                                              for k in w1},
+                         {p: {n: _larger(float64_rule("optimizer_state", sscale[n]), carried_states.get(p, {}).get(n))
+                              for n in s} for p, s in s1.items()})
     assert batch is not None, "float32 needs the batch's rules"
     u = T.unit_roundoff(dtype)
-    lam = T.underflow(dtype)  # a rounding below the normal range is absolute (≤ λ, flushed to zero too)
     # δ elementwise: the batch bound of each gradient element (2u|g| + atol, as `check` allows it)
     deltas = {k: np.broadcast_to(batch.gradients[k].allowed(g), np.shape(g)).astype(np.float64)
               for k, g in grads.items()}
+    carried, carried_states = _carried(recipe, dtype, t, deltas, grads, before, after, lr)
+    params = {k: Tolerance(2.0 * u, a) for k, a in carried.items()}
+    states = {k: {n: Tolerance(2.0 * u, a) for n, a in s.items()} for k, s in carried_states.items()}
+    for k in w1:
+        if k not in params:  # a buffer: this batch's bound plus the rounding of the statistic handed over
+            atol = np.asarray(batch.buffers[k].atol) if k in batch.buffers else 0.0
+            params[k] = Tolerance(2.0 * u, atol + u * np.abs(np.asarray(w0[k], dtype=np.float64)))
+    return StepRules(batch.loss, lr_rule, params, states)
+
+
+def _larger(fixed: Tolerance, carried: np.ndarray | None) -> Tolerance:
+    """float64's fixed rule, widened elementwise where the gradient's own allowed error, carried through the
+    optimizer, is larger: an optimizer that divides by |g| (Adam, RMSprop, Adagrad) turns a round-off gradient's
+    allowed 1e-12 into a step no fixed rule bounds (docs/spec/v1-semantics.md, Re-synchronized comparison)."""
+    if carried is None:
+        return fixed
+    return Tolerance(fixed.rtol, np.maximum(fixed.atol, carried))
+
+
+def _carried(recipe: object, dtype: str, t: int, deltas: Arrays, grads: Arrays, before: object, after: object,
+             lr: float) -> tuple[Arrays, dict[str, Arrays]]:
+    """The atol of every parameter and optimizer state after one step from the reference's state, where the
+    step's gradients are off by at most `deltas` (elementwise) and the state arrives rounded to `dtype`:
+    (parameters, {parameter: {state name: atol}}). Clipping and L2 first, as the backend does them."""
+    opt = recipe.optimizer  # type: ignore[attr-defined]
+    w0, w1 = before.parameters, after.parameters  # type: ignore[attr-defined]
+    s0, s1 = before.optimizer, after.optimizer  # type: ignore[attr-defined]
+    u = T.unit_roundoff(dtype)
+    lam = T.underflow(dtype)  # a rounding below the normal range is absolute (≤ λ, flushed to zero too)
     grads = {k: np.asarray(g, dtype=np.float64) for k, g in grads.items()}
     clip = getattr(recipe, "gradient_clipping", None)
     if clip is not None and clip.type == "global_norm":  # as StepTracker.step, elementwise
@@ -269,22 +305,17 @@ def resync_rules(recipe: object, dtype: str, t: int, batch: BatchRules | None, g
         deltas = {k: d + l2 * u * np.abs(w0[k]) + 3 * u * np.abs(grads[k]) for k, d in deltas.items()}
     c_opt = T.optimizer_ops(opt.type)
     w_rounding = T.parameter_roundings(opt.type)  # w handed over rounded (AdamW also rounds w·(1 − lr·wd))
-    params: dict[str, Tolerance] = {}
-    states: dict[str, dict[str, Tolerance]] = {}
+    params: Arrays = {}
+    states: dict[str, Arrays] = {}
     for k, g in grads.items():
         after_k = s1.get(k, {})
         dd, ds = T.one_step_errors(opt, s0.get(k, {}), after_k, g, deltas[k], t, u)
         w_old, w_new = np.asarray(w0[k], dtype=np.float64), np.asarray(w1[k], dtype=np.float64)
-        atol = lr * dd + c_opt * u * np.abs(w_new - w_old) + w_rounding * u * np.abs(w_old) \
+        params[k] = lr * dd + c_opt * u * np.abs(w_new - w_old) + w_rounding * u * np.abs(w_old) \
             + (c_opt + w_rounding) * lam  # each of the update's roundings, below the normal range
-        params[k] = Tolerance(2.0 * u, atol)
-        states[k] = {n: Tolerance(2.0 * u, (ds[n] if n in ds else T.FUNCTION_ULPS * u * np.abs(v)) + c_opt * lam)
+        states[k] = {n: (ds[n] if n in ds else T.FUNCTION_ULPS * u * np.abs(v)) + c_opt * lam
                      for n, v in after_k.items()}
-    for k in w1:
-        if k not in params:  # a buffer: this batch's bound plus the rounding of the statistic handed over
-            atol = np.asarray(batch.buffers[k].atol) if k in batch.buffers else 0.0
-            params[k] = Tolerance(2.0 * u, atol + u * np.abs(np.asarray(w0[k], dtype=np.float64)))
-    return StepRules(batch.loss, lr_rule, params, states)
+    return params, states
 
 
 def value_batch_rules(model: object, batch_size: int, loss: object, loss_value: float, grads: Arrays,

@@ -464,3 +464,40 @@ def test_a_max_pool_near_tie_that_float32_cannot_resolve_is_allowed_for(tmp_path
     result = run_compare(prep, {"reference": build_session(prep, "reference")[1],
                                 "torch": build_session(prep, "torch")[1]})
     assert result.agree, format_table(result)
+
+
+def test_float64_carries_a_gradient_s_allowed_error_through_adam(tmp_path: Path) -> None:
+    """2026-12-07: float64 compare said DIVERGE for correct torch and TensorFlow on tiny-attention with
+    `use_bias: true`: the attention's key bias has a gradient that is pure round-off (softmax cancels it), Adam
+    divides by it, and a 1e-17 difference, inside the gradient's own rule, moved the bias beyond the fixed
+    parameter rule (ratio 1.15 at step 1, 17 of 20 steps). A backend whose every gradient element is off by a
+    tenth of the float64 gradient rule's atol now holds; a planted ε bug still fails at step 1."""
+    from lockstep.conformance.mutants import MUTANTS
+    from lockstep.conformance.mutants._base import MutantAdapter, MutantSession
+
+    class _Session(MutantSession):
+        def optimizer_step(self, opt, name, param, grad, state, lr, t):  # type: ignore[no-untyped-def]
+            rng = np.random.default_rng(t)
+            scale = max(float(np.max(np.abs(g))) for g in self._all_grads.values())
+            wobble = 0.1 * T.FLOAT64_ATOL * scale * rng.choice([-1.0, 1.0], size=np.shape(grad))
+            return super().optimizer_step(opt, name, param, grad + wobble, state, lr, t)
+
+        def clip_gradients(self, grads, clip):  # type: ignore[no-untyped-def]
+            self._all_grads = grads  # the step's gradients, for their scale
+            return super().clip_gradients(grads, clip)
+
+    class _Adapter(MutantAdapter):
+        session_class = _Session
+
+    folder = ROOT / "examples" / "tiny-attention"
+    (tmp_path / "model.yaml").write_text(
+        (folder / "model.yaml").read_text(encoding="utf-8").replace("use_bias: false", "use_bias: true"),
+        encoding="utf-8")
+    (tmp_path / "recipe.yaml").write_text((folder / "recipe.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+    prep = prepare_run(tmp_path / "recipe.yaml", steps=4, dtype="float64")
+    result = run_compare(prep, {"reference": build_session(prep, "reference")[1],
+                                "wobbly": _Adapter().build(prep.model, dtype="float64", recipe=prep.recipe),
+                                "mutant": MUTANTS["adam_epsilon_placement"].load().build(
+                                    prep.model, dtype="float64", recipe=prep.recipe)})
+    assert "wobbly" not in result.first_divergence, result.first_divergence["wobbly"]
+    assert result.first_divergence["mutant"].step == 1, result.first_divergence["mutant"]
