@@ -60,6 +60,9 @@ def build_parser(command: str | None = None, *, every: bool = False) -> argparse
     parser = argparse.ArgumentParser(
         prog="lockstep",
         description="Lockstep: portable, verifiable deep-learning training.",
+        epilog="Exit codes: 0 success; 1 the command's negative verdict (invalid, diverges, not certified, a failed "
+               "run or deployment check); 2 usage or I/O error; 3 internal error (a bug: please report it); 130 and "
+               "143 interrupted (Ctrl-C, SIGTERM).",
     )
     parser.add_argument("--version", action="version", version=f"lockstep {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -322,7 +325,7 @@ def _main(argv: list[str] | None) -> int:
             raise stopped from None  # failed" of onnxruntime's import): the signal, said as such (130, 143)
         if exc is getattr(sys.stdout, "failed", None) or os.environ.get("LOCKSTEP_DEBUG"):
             raise  # standard output's own error (full, closed) is main's to say
-        from lockstep.errors import internal_error
+        from lockstep.errors import INTERNAL_ERROR, internal_error
 
         print(internal_error(f"lockstep {args.command}", exc), file=sys.stderr)
-        return 1
+        return INTERNAL_ERROR

@@ -67,6 +67,12 @@ def switch(flag: str) -> str:
     return spelled(f"{flag.removeprefix('--')}=True", flag)
 
 
+INTERNAL_ERROR = 3
+"""Every command's exit status for a bug in Lockstep or an adapter: apart from each command's verdicts (1: invalid,
+diverges, not certified, failed) and from usage and I/O errors (2), so that a CI gate cannot read a crash as a
+verdict (pytest's 3 too)."""
+
+
 def internal_error(prog: str, exc: BaseException) -> str:
     """What a command says about an exception that is a bug in Lockstep (or an adapter), not bad input: one line,
     the traceback only on request, as a user was promised no traceback."""

@@ -250,10 +250,29 @@ def test_a_bug_is_one_line_not_a_traceback(monkeypatch: pytest.MonkeyPatch, caps
 
     monkeypatch.setattr(schema, "run", broken)
     monkeypatch.delenv("LOCKSTEP_DEBUG", raising=False)
-    assert main(["schema"]) == 1
+    assert main(["schema"]) == 3  # apart from every verdict (1) and usage error (2)
     err = capsys.readouterr().err
     assert err == ("lockstep schema: internal error (ZeroDivisionError: planted); set LOCKSTEP_DEBUG=1 for the "
                    "traceback and please report it\n"), err
     monkeypatch.setenv("LOCKSTEP_DEBUG", "1")
     with pytest.raises(ZeroDivisionError):
         main(["schema"])
+
+
+def test_an_internal_error_is_never_a_verdict(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    """An internal error exited 1, which `validate` (invalid), `compare` (diverges) and `certify` (not certified)
+    use for their verdicts, so a CI gate read a crash in Lockstep as a verdict on the user's files (validate's own
+    catch said 2, a usage error). Every command now exits 3 for it."""
+    import lockstep.api
+
+    def broken(*args: object, **kwargs: object) -> object:
+        raise KeyError("planted")
+
+    monkeypatch.delenv("LOCKSTEP_DEBUG", raising=False)
+    monkeypatch.setattr(lockstep.api, "validate", broken)
+    assert main(["validate", "examples/digits-mlp/recipe.yaml"]) == 3
+    assert "lockstep validate: internal error (KeyError: 'planted')" in capsys.readouterr().err
+    monkeypatch.setattr(lockstep.api, "certify", broken)
+    assert main(["certify", "--adapter", "reference", "--construct", "dense", "--level", "1", "--report",
+                 str(Path(__file__).parent / "no-such-folder-made")]) == 3
+    assert "lockstep certify: internal error (KeyError: 'planted')" in capsys.readouterr().err

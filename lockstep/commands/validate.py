@@ -26,14 +26,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--memory-limit", type=memory_size, metavar="SIZE",
                         help="memory a recipe's run may need (16GiB, 512M, 8e9, none); default: LOCKSTEP_MEMORY_LIMIT, "
                              "else the memory available on this machine")
-    parser.epilog = (f"Exit codes: 0 every document is valid, 1 a document is invalid, 2 usage error or a path "
-                     f"that cannot be read. Files over {MAX_BYTES // (1024 * 1024)} MiB and documents nested "
-                     f"deeper than {MAX_DEPTH} levels are refused as invalid (1).")
+    parser.epilog = ("Exit codes: 0 every document is valid, 1 a document is invalid, 2 usage error or a path "
+                     f"that cannot be read, 3 internal error. Files over {MAX_BYTES // (1024 * 1024)} MiB and "
+                     f"documents nested deeper than {MAX_DEPTH} levels are refused as invalid (1).")
 
 
 def run(args: argparse.Namespace) -> int:
     from lockstep.api import validate
-    from lockstep.errors import internal_error
+    from lockstep.errors import INTERNAL_ERROR, internal_error
     from lockstep.spec import resources
     from lockstep.spec.diagnostics import escape_text
 
@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
         if os.environ.get("LOCKSTEP_DEBUG"):
             raise
         print(internal_error("lockstep validate", exc), file=sys.stderr)
-        return 2
+        return INTERNAL_ERROR
     out = render(args.format, list(result), files=result.files, documents=result.documents,
                  per_document=result.per_document, path_problems=result.path_problems, quiet=args.quiet)
     if out:
