@@ -210,6 +210,13 @@ def _finished(code: int) -> None:
         atexit.register(signal.signal, signal.SIGINT, signal.SIG_IGN)
 
 
+def _stopped(word: str) -> None:
+    """Say that a signal stopped the command, unless this process is a replica of `lockstep run --replicas`, whose
+    launcher passed the signal on and says it once (replica 0 shares its stderr: "terminated" came twice)."""
+    if os.environ.get("LOCKSTEP_LAUNCHER") != str(os.getppid()):  # distributed.ENV_LAUNCHER, not imported here
+        print(word, file=sys.stderr)
+
+
 def main(argv: list[str] | None = None, *, exiting: bool = False) -> int:
     """The `lockstep` command line (`argv`, default sys.argv[1:]); its exit status. `exiting`: the process ends
     when it returns (entry), so a Ctrl-C after the command has finished is said, not obeyed (_finished)."""
@@ -227,12 +234,12 @@ def main(argv: list[str] | None = None, *, exiting: bool = False) -> int:
         return code
     except Terminated as ended:  # SIGTERM or SIGHUP: the clean-ups have run on the way out
         try:  # after SIGHUP the terminal may be gone
-            print("hung up" if ended.signum == getattr(signal, "SIGHUP", None) else "terminated", file=sys.stderr)
+            _stopped("hung up" if ended.signum == getattr(signal, "SIGHUP", None) else "terminated")
         except OSError:
             pass
         return 128 + ended.signum
     except KeyboardInterrupt:  # Ctrl-C at any point, the start-up's imports included: one word, no traceback
-        print("interrupted", file=sys.stderr)
+        _stopped("interrupted")
         return 130
     except OSError as exc:  # standard output on a full disk (`> /dev/full`), a vanished terminal...
         if exc is not watched.failed or isinstance(exc, BrokenPipeError):

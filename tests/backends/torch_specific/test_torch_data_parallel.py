@@ -195,6 +195,29 @@ def test_sigterm_to_the_launcher_is_terminated_143_not_interrupted(tmp_path: Pat
     assert not _children_with_rank(proc.pid, 0) and not _children_with_rank(proc.pid, 1)
 
 
+def test_sigterm_to_the_launcher_while_replicas_start_is_said_once(tmp_path: Path) -> None:
+    """Sweep R (2026-12-07): a SIGTERM to the launcher while its replicas were still importing printed "terminated"
+    twice: replica 0 shares the launcher's stderr and said it too. The launcher alone says it now."""
+    from lockstep.distributed import ENV_LAUNCHER
+
+    assert ENV_LAUNCHER == "LOCKSTEP_LAUNCHER", "cli._stopped reads the launcher's variable by this name"
+    path = write(tmp_path, replicas=2, samples=43, steps=4000)
+    proc = subprocess.Popen([sys.executable, "-m", "lockstep", "run", str(path), "--backend", "torch", "--out",
+                             str(tmp_path / "out"), "-q"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while _children_with_rank(proc.pid, 0) is None:
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.02)
+        time.sleep(0.3)  # replica 0 is importing: its handler is installed, training is far off
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 143 and err.strip().splitlines() == ["terminated"], (proc.returncode, err)
+
+
 def test_one_replica_on_a_missing_gpu_is_refused_as_one_process_is(tmp_path: Path, capsys) -> None:
     """It tried to join an NCCL group and said "Distributed package doesn't have NCCL built in" (exit 1)."""
     import torch
