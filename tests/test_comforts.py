@@ -74,6 +74,18 @@ def test_channels_last_after_a_layer_names_that_layer() -> None:
     assert found.endswith("looks channels-last ([H, W, C], Keras's default): give `c` an input of shape [1, 8, 8]")
 
 
+@pytest.mark.parametrize("shape, layer", [
+    ([16, 4, 4], "{type: conv2d, filters: 8, kernel_size: 5}"),  # 16 channels on 4×4: [4, 16, 4] fails too
+    ([16, 4, 4], "{type: max_pool2d, kernel_size: 2, padding: 2}"),
+])
+def test_no_channels_hint_where_the_fixed_shape_fails_too(shape: list[int], layer: str) -> None:
+    """Sweep W (2026-12-07): a 16-channel 4×4 map under a 5×5 kernel was told "looks channels-last: write the input
+    as [4, 16, 4]", which the layer refuses as well."""
+    text = MODEL + f"inputs: [{{name: x, shape: {shape}}}]\nlayers:\n  - {layer}\n  - {{type: flatten}}\n"
+    (found,) = _diags(text)
+    assert "cannot take" in found and "channels-last" not in found, found
+
+
 def test_a_channels_first_shape_that_does_not_fit_gets_no_channels_hint() -> None:
     text = MODEL + "inputs: [{name: x, shape: [1, 2, 2]}]\nlayers:\n  - {type: conv2d, filters: 2, kernel_size: 3}\n"
     (found,) = _diags(text)

@@ -81,6 +81,10 @@ def _channels_hint(node: Node, model: Model) -> str:
     if len(shape) != 3 or shape[-1] > 4 or shape[0] <= shape[-1]:
         return ""
     fixed = [shape[-1], *shape[:-1]]
+    try:  # a hint only where the fixed shape is one this layer takes ([16, 4, 4] under a 5×5 kernel: 16 channels)
+        node.layer.output_shape([tuple(fixed)])
+    except ShapeError:
+        return ""
     source = node.inputs[0]
     fix = (f"write the input `{source}` as `shape: {fixed}` (and its data in that layout)"
            if source in {i.name for i in model.inputs} else f"give `{node.name}` an input of shape {fixed}")
