@@ -15,7 +15,7 @@ import numpy as np
 
 from acme_lockstep import framework as acme
 from lockstep.adapters.base import (
-    NATIVE,
+    PREPARED,
     Adapter,
     Arrays,
     NonFiniteError,
@@ -23,12 +23,16 @@ from lockstep.adapters.base import (
     StepResult,
     Support,
     UnsupportedConstruct,
+    native,
 )
 
 if TYPE_CHECKING:
     from lockstep.spec.documents import Model, Recipe
 
-SUPPORTED = {"dense", "relu", "tanh", "mse", "sgd", "constant", "warmup"}  # spec v1 type names acme runs
+SUPPORTED = {  # spec v1 type names acme runs, each with the acme class that computes it (its provenance's note)
+    "dense": "acme.Linear", "relu": "acme.ReLU", "tanh": "acme.Tanh", "mse": "acme.MSELoss", "sgd": "acme.SGD",
+    "constant": "acme.ConstantLR", "warmup": "acme.ConstantLR's warm-up",
+}
 DTYPES = {"float32": np.float32, "float64": np.float64}
 REASONS = {  # why acme does not run a construct, where there is more to say than "not in the subset"
     "global_norm": "acme has no gradient clipping",
@@ -69,8 +73,10 @@ class AcmeAdapter(Adapter):
             return Support("unsupported", "acme runs on the CPU only")
         if dtype not in DTYPES:
             return Support("unsupported", f"acme computes in float32 or float64, not {dtype}")
-        if construct in SUPPORTED or construct in _prepared_by_the_standard():
-            return NATIVE
+        if construct in SUPPORTED:
+            return native(SUPPORTED[construct])
+        if construct in _prepared_by_the_standard():
+            return PREPARED
         return Support("unsupported", REASONS.get(construct, f"not in acme {acme.__version__}'s subset"))
 
     def build(self, model: Model, *, dtype: str, device: str = "cpu", recipe: Recipe | None = None) -> Session:
@@ -144,12 +150,12 @@ class AcmeSession(Session):
         missing = [k for k in self.slots if k not in params]
         if missing:
             raise KeyError(f"missing parameters: {', '.join(missing)}")
-        for k, native in self._native().items():
+        for k, held in self._native().items():
             value = np.asarray(params[k], dtype=np.float64)
-            needed = self._flip(k, native).shape
+            needed = self._flip(k, held).shape
             if value.shape != needed:
                 raise ValueError(f"`{k}` has shape {list(value.shape)}, the model needs {list(needed)}")
-            native[...] = self._flip(k, value)  # in place: acme's optimizer holds these arrays
+            held[...] = self._flip(k, value)  # in place: acme's optimizer holds these arrays
 
     def get_parameters(self) -> Arrays:
         return {k: np.array(self._flip(k, a), dtype=np.float64) for k, a in self._native().items()}
