@@ -495,6 +495,8 @@ class Suite:
 
         if hasattr(self.config, "workerinput"):
             return
+        for note in getattr(self.claimed, "notes", []):  # reports a killed session left half replaced, made whole
+            terminalreporter.write_line(f"lockstep: {note}")
         if self.note and not (self.results or self.unreported or self.write_error):
             terminalreporter.write_line(f"lockstep: {self.note}")
             return

@@ -1101,6 +1101,8 @@ def _certify(adapter: str | Adapter, name: str, *, workers: int, threads: int, a
         folder = claim(writable_folder(out, "--report", "lockstep certify"), outputs=CERTIFY_OUTPUTS,
                        mode="resume", prog="lockstep certify")
         folder.created = folder.created or any(os.path.abspath(m) == os.path.abspath(out) for m in made or [])
+        for note in folder.notes:  # reports a killed certify left half replaced, made one run's again
+            say(note)
         stage = out / f"{TRASH_PREFIX}{os.getpid()}-staged"
         chosen = dataclasses.replace(chosen, report_dir=stage, report_shown=shown)
     try:

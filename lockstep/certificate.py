@@ -14,6 +14,7 @@ from typing import Any
 
 from lockstep.conformance.results import Certification, CheckResult, Worst
 from lockstep.errors import LockstepError
+from lockstep.spec.atomic import JOURNAL
 
 
 @dataclass
@@ -53,6 +54,10 @@ class Certificate(Certification):
         try:
             p = p / "report.json" if p.is_dir() else p
             where = Path(os.path.abspath(p.parent))  # as certify returns it: right whatever the folder becomes
+            if os.path.lexists(where / JOURNAL):  # a set being renamed into place, or one a killed certify split
+                raise LockstepError(f"{p}: {JOURNAL} beside it says that the reports there are being replaced, or "
+                                    "were when a certify was killed: they may be of two runs; read it once that "
+                                    "certify has ended, or certify into that folder again")
             with open_regular(p) as fh:  # a FIFO is refused, not waited on forever
                 data = json.loads(fh.read().decode("utf-8"))
             return cls(adapter=data["adapter"], adapter_versions=data["adapter_versions"],

@@ -519,6 +519,7 @@ def claim_out(p: Plan) -> Any:
         folder = claim(p.out, outputs=OUTPUTS, mode="resume", prog="deploy", tidy=False)  # its own, below
     except FolderError as exc:  # said as every other refusal of deploy's: `lockstep deploy: --out DIR: ...`
         raise DeployError(f"{argument('--out')} {p.out}: {str(exc).removeprefix('deploy: ')}") from None
+    p.notes.extend(folder.notes)  # a deployment a killed deploy left half written, made whole again
     removed = remove_stale_temporaries(folder.path)
     if removed:
         p.notes.append(f"removed {len(removed)} temporary file{'s' * (len(removed) > 1)} that an interrupted deploy "

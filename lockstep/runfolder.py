@@ -54,12 +54,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 from lockstep.errors import LockstepError, argument, switch
+from lockstep.spec.atomic import JOURNAL
 from lockstep.spec.files import OUTPUT_LOCK
 
 LOCK_NAME = OUTPUT_LOCK
 CLEARING_NAME = ".lockstep-clearing"  # present while an --overwrite removes the previous run's files
 TRASH_PREFIX = ".lockstep-old-"  # the previous run's files on their way out (removed at the next claim)
-BOOKKEEPING = (LOCK_NAME, CLEARING_NAME)
+BOOKKEEPING = (LOCK_NAME, CLEARING_NAME, JOURNAL)  # JOURNAL: a set of files being renamed into place (spec.atomic)
 FOLDER_OUTPUTS = frozenset({"checkpoints", "tensorboard", "failures"})  # outputs that are folders; the rest are files
 PATH_MAX = 4096  # Linux's; os.pathconf may say less for a file system
 DEEPEST = 160  # the longest path below a claimed folder a command writes (an atomic temporary of a checkpoint, an
@@ -544,6 +545,15 @@ def _clear(folder: Path, names: Sequence[str]) -> None:
     shutil.rmtree(trash, ignore_errors=True)
 
 
+def _recovered(folder: Path, outputs: Sequence[str]) -> list[str]:
+    """Make whole a set of the outputs that a killed command left half renamed (`atomic.recover`): before anything
+    else reads or removes them, its kept links among them. A note saying what was done, or none."""
+    from lockstep.spec.atomic import recover
+
+    said = recover(folder, [n for n in outputs if n not in FOLDER_OUTPUTS])
+    return [f"{_shown(folder)}: {said}"] if said else []
+
+
 def _finish_interrupted(folder: Path, outputs: Sequence[str]) -> list[str]:
     """Finish an --overwrite that a kill interrupted, and drop the trash of earlier ones."""
     notes = []
@@ -641,7 +651,7 @@ def claim(folder: str | os.PathLike[str], *, outputs: Sequence[str], inputs: Ite
     fd = _lock(path, prog)
     try:
         _write_holder(fd, prog)
-        notes = _finish_interrupted(path, outputs)
+        notes = _recovered(path, outputs) + _finish_interrupted(path, outputs)
         if mode == "resume" and checkpointed is not None and (note := resume_note(path, checkpointed, outputs)):
             notes.append(note)
         if mode == "fresh":

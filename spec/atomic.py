@@ -16,11 +16,11 @@ import signal
 import stat
 import tempfile
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from lockstep.spec.files import file_kind
+from lockstep.spec.files import NotRegularFileError, file_kind, open_regular
 
 
 def write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
@@ -35,7 +35,11 @@ def write_set(files: Mapping[Path, bytes], before: Callable[[], None] | None = N
     """Write several files as one set: each to an fsynced temporary beside it first, then all renamed in a row,
     with Ctrl-C, SIGTERM and SIGHUP held back until the last rename (a certificate's four reports were replaced
     one by one, and a kill between two left a mix of two runs). `before()` runs first inside that window (a
-    folder swapped in with the files). Only SIGKILL, in a window of microseconds, can still split the set.
+    folder swapped in with the files).
+
+    SIGKILL between two renames cannot be held back: a set of files in one folder is therefore recorded in a
+    journal (JOURNAL) before its first rename and the record removed after its last, and whoever writes into the
+    folder next finishes the set first (`recover`; write_set itself does, for the files it is given).
 
     A rename that fails part-way (an immutable or read-only-mounted file, a folder in the way) undoes the ones
     before it: each file it replaces is first kept as a hard link, which is put back. A file that cannot be
@@ -43,6 +47,11 @@ def write_set(files: Mapping[Path, bytes], before: Callable[[], None] | None = N
     nothing changed yet. `undo()` then reverses what `before()` did."""
     staged: list[tuple[str, Path]] = []
     kept: dict[Path, str | None] = {}  # path -> a hard link to what it held (None: it held nothing)
+    journal: Path | None = None
+    for folder in {Path(path).parent for path in files}:
+        if os.path.lexists(folder / JOURNAL):  # a set a killed writer left half renamed: made whole first
+            with naming(folder / JOURNAL):
+                recover(folder, [Path(path).name for path in files if Path(path).parent == folder])
     try:
         for path, data in files.items():
             staged.append((_staged(Path(path), data), Path(path)))
@@ -56,6 +65,8 @@ def write_set(files: Mapping[Path, bytes], before: Callable[[], None] | None = N
                     staged.sort(key=lambda item: kept[item[1]] != "")  # the ones that cannot be undone first
                 done: list[Path] = []
                 try:
+                    if len(staged) > 1:
+                        journal = _journal(staged, kept)  # a full disk here undoes before(), as a failed rename
                     for tmp, path in staged:
                         try:
                             os.replace(tmp, path)
@@ -70,6 +81,10 @@ def write_set(files: Mapping[Path, bytes], before: Callable[[], None] | None = N
                             undo()
                     raise
             finally:  # inside the window: a signal acted on at its end finds no kept link
+                if journal is not None:  # the set is whole (new, or old again): its record goes before the links
+                    _fsync_dir(journal.parent)
+                    with contextlib.suppress(OSError):
+                        os.unlink(journal)
                 for link in kept.values():
                     if link:
                         with contextlib.suppress(OSError):
@@ -79,6 +94,111 @@ def write_set(files: Mapping[Path, bytes], before: Callable[[], None] | None = N
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
         raise
+
+
+JOURNAL = ".lockstep-writing"
+"""The record of a set of files being renamed into place, in their folder (`write_set`): there from before the first
+rename to after the last, so one found where no writer is alive means a kill may have split the set (`recover`)."""
+
+
+def _journal(staged: list[tuple[str, Path]], kept: dict[Path, str | None]) -> Path | None:
+    """Record the set in its folder's JOURNAL, fsynced, before its first rename: each file's name, its staged
+    temporary and that temporary's inode (how `recover` tells a rename done), and its kept link ("" where the old
+    file could not be linked; None where there was none). None for a set spread over several folders: no record."""
+    folder = staged[0][1].parent
+    if any(path.parent != folder for _, path in staged):
+        return None
+    record = {"files": [{"name": path.name, "new": os.path.basename(tmp), "inode": os.stat(tmp).st_ino,
+                         "old": os.path.basename(kept[path]) if kept[path] else kept[path]} for tmp, path in staged]}
+    journal = folder / JOURNAL
+    with naming(journal):
+        fd = os.open(journal, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+        try:
+            os.write(fd, (json.dumps(record) + "\n").encode("utf-8"))
+            os.fsync(fd)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(journal)
+            raise
+        finally:
+            os.close(fd)
+    _fsync_dir(folder)
+    return journal
+
+
+def recover(folder: Path, names: Iterable[str]) -> str | None:
+    """Make the set a killed `write_set` left in `folder` whole again, from its JOURNAL: finished (every staged file
+    renamed into place: each was complete and fsynced before the journal was written) or, where a staged file is
+    gone, rolled back to the kept old files (a file that had none removed). Call it holding the folder's lock,
+    before anything else touches the set. The journal is a file in the folder, not an authority: only `names` (the
+    caller's own outputs) and their temporaries are touched, a file counts as renamed only when its inode is the
+    one recorded, and a journal that names other files is another command's, left alone. What was done, in words;
+    None when nothing was; OSError where the folder cannot be changed (the journal stays, for the next try)."""
+    journal, allowed = folder / JOURNAL, set(names)
+    try:
+        with open_regular(journal, follow_symlinks=False) as fh:
+            record = json.loads(fh.read(1 << 20))
+    except (FileNotFoundError, NotADirectoryError, NotRegularFileError):
+        return None  # a folder or a link of that name is no journal: writing the next one fails on it, named
+    except (ValueError, RecursionError):
+        record = None
+    files = record.get("files") if isinstance(record, dict) else None
+    entries = [f for f in files if _recorded(f)] if isinstance(files, list) else []
+    if any(f["name"] not in allowed for f in entries):
+        return None
+    if not entries:  # empty or torn (killed while writing it: before any rename), or not Lockstep's
+        os.unlink(journal)
+        return f"removed an unreadable {JOURNAL} (a write killed before it replaced any file)"
+
+    def inode(name: str) -> int | None:
+        try:
+            st = os.lstat(folder / name)
+        except OSError:
+            return None
+        return st.st_ino if stat.S_ISREG(st.st_mode) else None
+
+    todo = [f for f in entries if inode(f["name"]) != f["inode"]]
+    forward, lost = all(inode(f["new"]) == f["inode"] for f in todo), []
+    for f in entries:
+        if forward and f in todo:
+            os.replace(folder / f["new"], folder / f["name"])
+        elif not forward and f not in todo:
+            if f["old"] and inode(f["old"]) is not None:
+                os.replace(folder / f["old"], folder / f["name"])
+            elif f["old"] is None:
+                os.unlink(folder / f["name"])
+            else:
+                lost.append(f["name"])
+    for f in entries:
+        for tmp in (f["new"], f["old"]):
+            if tmp and inode(tmp) is not None:
+                os.unlink(folder / tmp)
+    _fsync_dir(folder)
+    os.unlink(journal)
+    _fsync_dir(folder)
+    listed = ", ".join(f["name"] for f in entries)
+    if lost:
+        return (f"a write of {listed} was killed part-way and cannot be rolled back ({', '.join(lost)} replaced a "
+                "file that could not be kept): they may be a mix of two writes; write them again")
+    return (f"finished a write of {listed} that was killed part-way: all are the new files" if forward else
+            f"rolled back a write of {listed} that was killed part-way: all are the earlier files again")
+
+
+def _recorded(f: object) -> bool:
+    """Whether a journal's entry is one `recover` may act on: a name, with temporaries named as that file's own."""
+    return (isinstance(f, dict) and isinstance(f.get("name"), str) and isinstance(f.get("new"), str)
+            and temporary_of(f["new"]) == f["name"] and type(f.get("inode")) is int and "old" in f
+            and (f["old"] in (None, "") or (isinstance(f["old"], str) and temporary_of(f["old"]) == f["name"])))
+
+
+def _fsync_dir(folder: Path) -> None:
+    """The folder's entries (renames, a new or removed file) on disk, where the file system allows it."""
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def _keep(path: Path) -> str | None:

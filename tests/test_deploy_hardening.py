@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import zipfile
 from pathlib import Path
 
@@ -661,3 +662,57 @@ def test_a_run_s_newest_checkpoint_that_is_no_file_is_not_said_as_weights(
                     f"the run's newest checkpoint {newest}: not a file; give --weights")
     assert "--weights " + str(newest) not in last, last
     _no_outputs(tmp_path / "d")
+
+
+# ------------------------------------------------------------------------------- a deploy killed part-way
+def _killed_deploy(args: list[str], *, renames: int | None = None) -> None:
+    """`lockstep deploy ARGS` in a fresh Python, killed (as SIGKILL: no handler runs) after `renames` of its four
+    renames, or, with None, while its checks run (before anything is written)."""
+    from tests_support import KILLED, killed_after_renames
+
+    kill = "" if renames is not None else "d.latency = lambda *a, **k: os._exit(137)\n"
+    code = (f"import os, sys\nsys.path[:0] = {sys.path!r}\nimport lockstep.deploy as d\nd.MIN_TIMED_SECONDS = 0.0\n"
+            f"{kill}from lockstep.cli import main\nraise SystemExit(main(['deploy', *{args!r}, '--quiet']))\n")
+    done = killed_after_renames(99 if renames is None else renames, code)
+    assert done.returncode == KILLED, (done.stdout, done.stderr)
+
+
+def _one_deployment(out: Path) -> int:
+    """The step of the weights that all four outputs in `out` are the deployment of (asserted: one deployment)."""
+    import hashlib
+
+    lock = json.loads((out / "environment.lock.json").read_text())
+    report = json.loads((out / "deploy.json").read_text())
+    assert hashlib.sha256((out / "model.onnx").read_bytes()).hexdigest() == lock["model_sha256"], "model vs lock"
+    step = report["weights"]["step"]
+    assert f"(step {step})" in (out / "summary.txt").read_text(), "summary vs deploy.json"
+    return step
+
+
+def test_a_deploy_killed_between_two_renames_leaves_one_deployment(runs: dict[str, Path], env: Path,
+                                                                   tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """Sweep (strace, 2026-12-07): a deploy SIGKILLed between two of its four renames left the new model.onnx
+    beside the earlier deployment's deploy.json, summary.txt and lock (a PASS for a model never checked), and the
+    next deploy removed the kept links that could have restored them. The next deploy into the folder (here one
+    refused after it took the folder) makes it one deployment again first: the one the killed deploy had
+    checked and written out in full."""
+    out = tmp_path / "d"
+    assert _deploy([str(runs["ck"]), "-e", str(env), "--out", str(out)], capsys)[0] == 0
+    assert _one_deployment(out) == 6
+    before = {name: (out / name).read_bytes() for name in deploy_module.OUTPUTS}
+    _killed_deploy([str(runs["ck3"]), "-e", str(env), "-w", str(runs["ck3"] / "checkpoints" / CKPT3),
+                    "--out", str(out)], renames=1)
+    assert (out / "model.onnx").read_bytes() != before["model.onnx"]  # the kill did split the set
+    assert (out / "deploy.json").read_bytes() == before["deploy.json"]
+    _refused([str(runs["ck3"]), "-e", str(env), "--out", str(out)], capsys, "the run stopped at step 3 of 6")
+    assert _one_deployment(out) == 3
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == [".lockstep.lock"]
+    code, text, err = _deploy([str(runs["ck"]), "-e", str(env), "--out", str(out)], capsys)
+    assert code == 0 and "note:" not in text and _one_deployment(out) == 6, (text, err)
+    _killed_deploy([str(runs["ck3"]), "-e", str(env), "-w", str(runs["ck3"] / "checkpoints" / CKPT3),
+                    "--out", str(out)], renames=2)
+    code, text, err = _deploy([str(runs["ck"]), "-e", str(env), "--out", str(out)], capsys)
+    assert code == 0 and _one_deployment(out) == 6, (text, err)
+    assert (f"note: {out}: finished a write of model.onnx, environment.lock.json, deploy.json, summary.txt that "
+            "was killed part-way: all are the new files") in text, text

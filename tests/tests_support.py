@@ -191,3 +191,31 @@ def failing_rename_of(monkeypatch: Any, name: str) -> None:
         real(src, dst, *args, **kwargs)
 
     monkeypatch.setattr(os, "replace", replace)
+
+
+KILLED = 137
+
+
+def killed_after_renames(renames: int, code: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """Run `code` in a fresh Python that dies as under SIGKILL (os._exit: no handler, no `finally`) just before the
+    rename of a staged file into place that would follow `renames` of them (spec.atomic.write_set's), or before
+    its journal is removed after them all, so that a set of files is left half replaced, as a kill between two
+    renames leaves it. Exits KILLED when it died there."""
+    import sys
+
+    prelude = (
+        "import os\n"
+        "_real, _done = os.replace, [0]\n"
+        "def _replace(src, dst, *args, **kwargs):\n"
+        "    if str(src).endswith('.tmp') and not str(src).endswith('.old.tmp'):\n"
+        f"        if _done[0] == {renames}:\n"
+        f"            os._exit({KILLED})\n"
+        "        _done[0] += 1\n"
+        "    _real(src, dst, *args, **kwargs)\n"
+        "_real_unlink = os.unlink\n"
+        "def _unlink(path, *args, **kwargs):\n"
+        f"    if os.path.basename(path) == '.lockstep-writing' and _done[0] == {renames}:\n"
+        f"        os._exit({KILLED})\n"
+        "    _real_unlink(path, *args, **kwargs)\n"
+        "os.replace, os.unlink = _replace, _unlink\n")
+    return subprocess.run([sys.executable, "-c", prelude + code], capture_output=True, text=True, timeout=timeout)
