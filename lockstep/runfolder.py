@@ -651,6 +651,8 @@ def claim(folder: str | os.PathLike[str], *, outputs: Sequence[str], inputs: Ite
     fd = _lock(path, prog)
     try:
         _write_holder(fd, prog)
+        if had_lock and not contents(path):  # only the lock of a killed command: an empty folder, as it was
+            had_lock = False
         notes = _recovered(path, outputs) + _finish_interrupted(path, outputs)
         if mode == "resume" and checkpointed is not None and (note := resume_note(path, checkpointed, outputs)):
             notes.append(note)

@@ -716,3 +716,22 @@ def test_a_deploy_killed_between_two_renames_leaves_one_deployment(runs: dict[st
     assert code == 0 and _one_deployment(out) == 6, (text, err)
     assert (f"note: {out}: finished a write of model.onnx, environment.lock.json, deploy.json, summary.txt that "
             "was killed part-way: all are the new files") in text, text
+
+
+def test_a_deploy_killed_in_a_new_folder_leaves_an_empty_folder_to_the_next(runs: dict[str, Path], env: Path,
+                                                                           tmp_path: Path,
+                                                                           capsys: pytest.CaptureFixture[str]
+                                                                           ) -> None:
+    """A deploy SIGKILLed into a folder it made left that folder holding only its lock file, for good: a deploy
+    refused after taking the folder kept it (the lock file "was there before"). A folder that holds only a dead
+    command's lock is an empty folder: the next deploy works without a word, and one that writes nothing leaves
+    the folder empty."""
+    out = tmp_path / "new"
+    _killed_deploy([str(runs["ck"]), "-e", str(env), "--out", str(out)])
+    assert os.listdir(out) == [".lockstep.lock"]
+    _refused([str(runs["ck3"]), "-e", str(env), "--out", str(out)], capsys, "the run stopped at step 3 of 6")
+    assert os.listdir(out) == []
+    _killed_deploy([str(runs["ck"]), "-e", str(env), "--out", str(out)])
+    code, text, err = _deploy([str(runs["ck"]), "-e", str(env), "--out", str(out)], capsys)
+    assert code == 0 and "note:" not in text and err == "", (text, err)
+    assert _one_deployment(out) == 6
