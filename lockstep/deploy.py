@@ -520,11 +520,36 @@ def claim_out(p: Plan) -> Any:
     except FolderError as exc:  # said as every other refusal of deploy's: `lockstep deploy: --out DIR: ...`
         raise DeployError(f"{argument('--out')} {p.out}: {str(exc).removeprefix('deploy: ')}") from None
     p.notes.extend(folder.notes)  # a deployment a killed deploy left half written, made whole again
+    try:
+        _refuse_foreign(p.out)  # once made whole: a set's first files without its deploy.json are a deploy's
+    except DeployError:
+        folder.release()
+        raise
     removed = remove_stale_temporaries(folder.path)
     if removed:
         p.notes.append(f"removed {len(removed)} temporary file{'s' * (len(removed) > 1)} that an interrupted deploy "
                        f"left in {p.out} ({', '.join(removed[:3])}{' ...' if len(removed) > 3 else ''})")
     return folder
+
+
+def _refuse_foreign(out: Path) -> None:
+    """DeployError (exit 2) for an --out that holds a deploy.json that is not a deployment's record, or deploy's
+    other outputs without one: someone else's files, which deploy replaced without a word, as certify refuses a
+    report.json that is not a certificate (runfolder.foreign_report_folder)."""
+    record = out / "deploy.json"
+    if os.path.lexists(record):
+        if not _is_deployment(read_json_file(record, MAX_RECORD_BYTES)):
+            raise DeployError(f"{argument('--out')} {out} holds a deploy.json that is not a Lockstep deployment's; "
+                              f"choose another {argument('--out')} folder")
+    elif found := [n for n in OUTPUTS if os.path.lexists(out / n)]:
+        raise DeployError(f"{argument('--out')} {out} holds {', '.join(found)} but no deploy.json: not a "
+                          f"deployment's folder; choose another {argument('--out')} folder")
+
+
+def _is_deployment(record: object) -> bool:
+    """Whether a deploy.json is a deployment's record (every deploy has written these), so deploy may replace it."""
+    return (isinstance(record, dict) and record.get("verdict") in ("pass", "fail")
+            and isinstance(record.get("recipe"), str) and isinstance(record.get("checks"), list))
 
 
 def remove_stale_temporaries(folder: Path) -> list[str]:

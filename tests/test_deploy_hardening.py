@@ -375,9 +375,33 @@ def test_another_recipe_s_deployment_is_not_replaced(runs: dict[str, Path], env:
                     f"--out {out} holds the deployment of the recipe `tiny-attention` (deploy.json), and this is "
                     f"`{report['recipe']}`; give another --out")
     assert (out / "model.onnx").read_bytes() == before["model.onnx"], last
-    (out / "deploy.json").write_text("{not json")  # no deployment to keep: replaced, as a broken file should be
+    (out / "deploy.json").write_text(json.dumps(report))
     assert _deploy([str(runs["ck"]), "-e", str(env), "--out", str(out)], capsys)[0] == 0
     assert json.loads((out / "deploy.json").read_text())["recipe"] == report["recipe"]
+
+
+@pytest.mark.parametrize("garbage", ["{not json", "[]", '{"verdict": "pass"}', "", None])
+def test_a_deploy_json_that_is_no_deployment_is_refused_not_replaced(runs: dict[str, Path], env: Path,
+                                                                     tmp_path: Path, garbage: str | None,
+                                                                     capsys: pytest.CaptureFixture[str],
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A deploy.json that is not a deployment's record (someone's own file of that name, not JSON) was replaced by
+    the next deploy without a word, with the model.onnx beside it. It is someone else's: refused before any work
+    (exit 2), as certify refuses a report.json that is not a certificate. So is a model.onnx without a deploy.json
+    (None): deploy writes the two together."""
+    out = tmp_path / "d"
+    out.mkdir()
+    if garbage is None:
+        (out / "model.onnx").write_bytes(b"the user's own model")
+    else:
+        (out / "deploy.json").write_text(garbage)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    monkeypatch.setattr(deploy_module, "export_onnx", lambda *a, **k: pytest.fail("exported before the refusal"))
+    last = _refused([str(runs["ck"]), "-e", str(env), "--out", str(out)], capsys, f"--out {out} holds ",
+                    "choose another --out folder")
+    assert ("model.onnx but no deploy.json: not a deployment's folder" if garbage is None else
+            "a deploy.json that is not a Lockstep deployment's") in last, last
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # not even a lock file left behind
 
 
 @pytest.mark.parametrize("inside", ["checkpoints", "checkpoints/mine", "tensorboard/x"])
