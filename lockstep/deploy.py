@@ -911,10 +911,25 @@ def deploy(p: Plan, *, progress: Any = None) -> Result:
     except DeployError:
         raise
     except Exception as exc:  # onnxruntime refusing the model or a batch: the deployment failed, with the reason
+        if not _raised_by_onnxruntime(exc):
+            raise  # a bug of Lockstep's own: said as an internal error (lockstep.cli), not blamed on onnxruntime
         raise DeployError(f"onnxruntime failed on the exported model: {type(exc).__name__}: "
                           f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''}", 1) from None
     _write_deployment(result, model)
     return result
+
+
+def _raised_by_onnxruntime(exc: BaseException) -> bool:
+    """Whether onnxruntime raised `exc`: one of its own errors (Fail, InvalidArgument, ...: they derive from
+    Exception, not from one base of their own), or one raised in its Python code (its session wrapper's
+    ValueError). Anything else inside the checks is a bug of Lockstep's, which "onnxruntime failed" misreported."""
+    if type(exc).__module__.split(".")[0] == "onnxruntime":
+        return True
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    module = tb.tb_frame.f_globals.get("__name__", "") if tb is not None else ""
+    return isinstance(module, str) and module.split(".")[0] == "onnxruntime"
 
 
 def _beyond_range(params: dict[str, np.ndarray], dtype: str) -> list[str]:

@@ -759,3 +759,58 @@ def test_a_deploy_killed_in_a_new_folder_leaves_an_empty_folder_to_the_next(runs
     code, text, err = _deploy([str(runs["ck"]), "-e", str(env), "--out", str(out)], capsys)
     assert code == 0 and "note:" not in text and err == "", (text, err)
     assert _one_deployment(out) == 6
+
+
+@pytest.mark.parametrize("error", [KeyError("input"), ValueError("shapes (1,2) and (3,) not aligned")])
+def test_a_bug_inside_the_checks_is_not_blamed_on_onnxruntime(runs: dict[str, Path], env: Path, tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str],
+                                                              monkeypatch: pytest.MonkeyPatch,
+                                                              error: Exception) -> None:
+    """Every exception inside the checks was said as "onnxruntime failed on the exported model" (exit 1), a bug
+    of Lockstep's own included. Only onnxruntime's own errors are now; anything else is Lockstep's internal error,
+    one line, no traceback, nothing written."""
+    def bug(*_a: object, **_k: object) -> None:
+        raise error
+
+    monkeypatch.setattr(deploy_module, "_check_meaningful", bug)
+    out = tmp_path / "d"
+    code, _, err = _deploy([str(runs["ck"]), "-e", str(env), "--out", str(out)], capsys)
+    assert code == 1 and err.strip() == (f"lockstep deploy: internal error ({type(error).__name__}: {error}); set "
+                                         "LOCKSTEP_DEBUG=1 for the traceback and please report it"), err
+    _no_outputs(out)
+
+
+def test_onnxruntime_s_own_error_is_said_as_onnxruntime_s(runs: dict[str, Path], env: Path, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str],
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """onnxruntime refusing the model (its errors derive from Exception, not one base class) still fails the
+    deployment as onnxruntime's (exit 1), with its reason."""
+    monkeypatch.setattr(deploy_module, "export_onnx", lambda *a, **k: b"not a model")
+    out = tmp_path / "d"
+    code, _, err = _deploy([str(runs["ck"]), "-e", str(env), "--out", str(out)], capsys)
+    assert code == 1 and err.startswith("lockstep deploy: onnxruntime failed on the exported model: "
+                                        "InvalidProtobuf: "), err
+    _no_outputs(out)
+
+
+def test_onnxruntime_s_errors_are_told_from_lockstep_s_by_where_they_were_raised() -> None:
+    """onnxruntime's Python wrapper raises a plain ValueError for a missing input, its C++ side its own classes;
+    both are onnxruntime's. A KeyError raised here is not."""
+    ort = pytest.importorskip("onnxruntime")
+    onnx = pytest.importorskip("onnx")
+    helper, TensorProto = onnx.helper, onnx.TensorProto
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])
+    model = helper.make_model(helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g", [x], [y]),
+                              opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    raised = []
+    for feed in ({}, {"x": np.zeros(1, np.float64)}):
+        with pytest.raises(Exception) as info:
+            session.run(None, feed)
+        raised.append((type(info.value).__name__, deploy_module._raised_by_onnxruntime(info.value)))
+    with pytest.raises(KeyError) as bug:
+        {}["input"]
+    assert raised == [("ValueError", True), ("InvalidArgument", True)], raised
+    assert not deploy_module._raised_by_onnxruntime(bug.value)
