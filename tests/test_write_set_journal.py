@@ -145,3 +145,26 @@ def test_a_journal_that_cannot_be_written_leaves_the_set_as_it_was(tmp_path: Pat
     assert info.value.filename == str(tmp_path / atomic.JOURNAL) and said == ["before", "undo"], (info.value, said)
     assert {n: t for n, t in ((p.name, p.is_file() and p.read_text()) for p in tmp_path.iterdir())} == {
         "a": "old", "b": "old", atomic.JOURNAL: False}
+
+
+def test_certify_finishes_reports_a_killed_certify_left_half_replaced_and_says_so(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`lockstep certify --report DIR` into a folder whose reports a SIGKILL left of two runs: the claim finishes
+    them before any check runs, and certify says so on its progress lines."""
+    from lockstep.cli import main
+
+    folder = tmp_path / "cr"
+    argv = ["certify", "--adapter", "reference", "--construct", "dense", "--level", "1", "--examples", "2",
+            "--jobs", "1", "--report", str(folder)]
+    assert main([*argv, "-q"]) == 0
+    files = {str(folder / n): (folder / n).read_bytes() + b"\n"
+             for n in ("report.json", "junit.xml", "report.html", "report.md")}
+    done = killed_after_renames(2, "from pathlib import Path\nfrom lockstep.spec import atomic\n"
+                                   f"atomic.write_set({{Path(k): v for k, v in {files!r}.items()}})\n")
+    assert done.returncode == KILLED and (folder / atomic.JOURNAL).is_file(), done.stderr
+    capsys.readouterr()
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert err.startswith(f"lockstep certify: {folder}: finished a write of report.json, junit.xml, report.html, "
+                          "report.md that was killed part-way: all are the new files\n"), err
+    assert not [p for p in folder.iterdir() if p.name.startswith(".") and p.name != ".lockstep.lock"]

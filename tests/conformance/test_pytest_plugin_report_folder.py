@@ -182,3 +182,22 @@ def test_the_reports_of_a_subset_are_certified_for_these_checks_only(broken: pyt
     whole.assert_outcomes(passed=2)
     assert "selection" not in json.loads((folder / "report.json").read_text())  # the whole plan: certify's words
     assert "**CERTIFIED**" in (folder / "report.md").read_text()
+
+
+def test_reports_a_killed_session_left_half_replaced_are_finished_and_said(broken: pytest.Pytester) -> None:
+    """A session SIGKILLed between two of the reports' renames left them of two sessions; the next session's claim
+    of the folder finishes the set (lockstep.spec.atomic.recover) and says so in its terminal summary."""
+    from tests_support import KILLED, killed_after_renames
+
+    first = broken.runpytest(BROKEN_ADAPTER, "--lockstep-construct=adam", *FAST, "--lockstep-report=R")
+    first.assert_outcomes(failed=1)
+    folder = broken.path / "R"
+    files = {str(folder / n): (folder / n).read_bytes() + b"\n" for n in ("report.json", "junit.xml", "report.md")}
+    done = killed_after_renames(1, f"from pathlib import Path\nfrom lockstep.spec import atomic\n"
+                                   f"atomic.write_set({{Path(k): v for k, v in {files!r}.items()}})\n")
+    assert done.returncode == KILLED and (folder / ".lockstep-writing").is_file(), done.stderr
+    again = broken.runpytest(BROKEN_ADAPTER, "--lockstep-construct=adam", *FAST, "--lockstep-report=R")
+    again.assert_outcomes(failed=1)
+    again.stdout.fnmatch_lines(["lockstep: R: finished a write of report.json, junit.xml, report.md that was "
+                                "killed part-way: all are the new files"])
+    assert not [p for p in folder.iterdir() if p.name.startswith(".") and p.name != ".lockstep.lock"]
