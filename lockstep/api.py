@@ -1311,18 +1311,22 @@ class Migration:
 
 
 def migrate(paths: PathLike | Iterable[PathLike], *, check: bool = False, out: PathLike | None = None,
-            on_file: Callable[[Migration], None] | None = None) -> list[Migration]:
+            overwrite: bool = False, on_file: Callable[[Migration], None] | None = None) -> list[Migration]:
     """Rewrite documents to the current spec version, in place or under `out` (keeping paths relative to the
     folder or glob each was found through); `check` writes nothing. A file is written only when every document
-    in it is valid after migration; writes are atomic; leading comments (modelines) are kept. Under `out`, what a
-    document names goes beside it (data and weights files copied; a model file not among `paths` migrated or
-    copied as if it were), files already under `out` are not read again as input, and a file not written leaves
-    nothing there (nor an `out` folder this call made). LockstepError (exit_code 2) for paths that name no
-    document or an unusable `out`, before any file is written. `on_file` hears each file's Migration as soon as
-    it is done, so that an interrupted call has said which files it had already written."""
+    in it is valid after migration; writes are atomic; leading comments (modelines) are kept. A model file a
+    recipe names (by a path the loader follows) is migrated, or checked, with it. Under `out`, what a document
+    names goes beside it (data and weights files copied; a model file not among `paths` migrated or copied as if
+    it were), files already under `out` are not read again as input, and a file not written leaves nothing there
+    (nor an `out` folder this call made). Every file is read and planned before any is written: under `out`, a
+    symbolic link where a file would go, a file that would land on an input, or an existing file with other
+    content (unless `overwrite`; equal content is a re-run, left as it is) stops the call with nothing written.
+    LockstepError (exit_code 2) for that, for paths that name no document at all or an unusable `out`; a path
+    among others that names no readable document is an "unreadable" Migration. `on_file` hears each file's
+    Migration as soon as it is done, so that an interrupted call has said which files it had already written."""
 
     from lockstep.runfolder import check_out_arg, missing_folders, remove_empty, writable_folder
-    from lockstep.spec.atomic import write_text
+    from lockstep.spec.atomic import utf8, write_text
     from lockstep.spec.diagnostics import SpecError, format_path
     from lockstep.spec.loader import load_text, read_text
     from lockstep.spec.migrations import (
@@ -1330,34 +1334,47 @@ def migrate(paths: PathLike | Iterable[PathLike], *, check: bool = False, out: P
         companions,
         copy_file,
         migrate_document,
+        named_files,
         needs_migration,
         outdated_versions,
     )
+    from lockstep.spec.paths import resolve_path
     from lockstep.spec.validate import check_header, validate_document
 
     # an explicitly empty --out is a mistake, never "in place"; an unusable --out fails before any file is read
     items = _paths(paths, "paths")
     check = _flag(check, "check")
+    overwrite = _flag(overwrite, "overwrite")
     on_file = _callable(on_file, "on_file", "a function taking a Migration")  # before any file is written
     check_out_arg(None if out is None else _path(out, "out"), "--out", "lockstep migrate")
-    out_dir = None if out is None else Path(out)
+    if overwrite and out is None:
+        raise LockstepError(f"{spelled('overwrite', '--overwrite')} replaces files under "
+                            f"{spelled('out', '--out DIR')}; in place, migrate rewrites the files it was given")
+    out_dir = None if out is None else Path(os.path.abspath(out))
     pairs, problems = _inputs(items)
-    if problems:
+    if problems and not pairs:
         n = len(problems)
-        raise LockstepError(f"{n} path{'s' * (n != 1)} name no readable document", 2, problems)
+        raise LockstepError(f"lockstep migrate: nothing to migrate: {n} path{'s' * (n != 1)} "
+                            f"name{'s' * (n == 1)} no readable document", 2, problems)
     if out_dir is not None:  # `migrate ip --out ip/new`: ip/new holds outputs, not more inputs
         pairs = [(f, root) for f, root in pairs if _within(root, out_dir) or not _within(f, out_dir)]
     targets: dict[Path, Path] = {}
+    outs: set[Path] = set()  # every target, resolved
+
+    def place(f: Path, target: Path) -> None:
+        targets[f] = target
+        outs.add(target.resolve())
+
     for f, root in pairs:
-        target = (out_dir / f.relative_to(root)) if out_dir is not None else f
-        if target.resolve() in targets.values():
+        target = Path(os.path.abspath(out_dir / f.relative_to(root))) if out_dir is not None else f
+        if target.resolve() in outs:
             raise LockstepError(f"{f}: would be written to {target}, like another input; give the files one "
                                 f"{spelled('out', '--out')} each")
         if out_dir is not None and target.resolve() == f.resolve():  # `migrate m --out m`: the input itself
             out_arg, leave = spelled("out", "--out"), spelled("pass out=None", "leave --out out")
-            raise LockstepError(f"lockstep migrate: {out_arg} {out_dir}: {f} would be written over itself; {out_arg} "
+            raise LockstepError(f"lockstep migrate: {out_arg} {out}: {f} would be written over itself; {out_arg} "
                                 f"writes a copy elsewhere ({leave} to migrate the files in place)")
-        targets[f] = target.resolve()
+        place(f, target if out_dir is not None else target.resolve())
     made: list[Path] = []  # folders this call creates under --out: removed at the end if still empty
 
     def tidy() -> None:
@@ -1371,39 +1388,48 @@ def migrate(paths: PathLike | Iterable[PathLike], *, check: bool = False, out: P
             tidy()
             raise
     sources = {f.resolve() for f in targets}  # every document read, so that none is overwritten by a copy
+    read: set[Path] = set(sources)  # every file read (documents, data, weights): never a destination
     copied: set[Path] = set()
+    # what each file that will be written needs: its text, the files copied beside it, the model files it names
+    plans: dict[int, tuple[str, list[tuple[Path, Path]], list[Migration]]] = {}
 
-    def write(f: Path, text: str, done: Migration, copies: list[tuple[Path, Path]], models: list[tuple[Path, Path]]
-              ) -> Migration:
-        new_files: list[Path] = []
-        copies = [(source, dest) for source, dest in copies if dest.resolve() not in copied]  # once per run
-        for source, dest in models:  # a model file it names, not given: placed first (a recipe written before
-            if source.resolve() in sources:  # its model, then a stop, left a recipe naming a missing file)
+    def plan(f: Path, text: str, done: Migration, copies: list[tuple[Path, Path]], models: list[tuple[Path, Path]]
+             ) -> Migration:
+        copies = [(source, dest) for source, dest in copies if dest not in copied]  # once per run
+        needs: list[Migration] = []
+        for source, dest in models:  # a model file it names, not given: planned (and later written) first
+            if source.resolve() in sources:
                 continue
             sources.add(source.resolve())
-            targets[source] = dest.resolve()
+            read.add(source.resolve())
+            place(source, dest)
             placed = one(source)
             record(placed)
             if placed.status not in ("migrated", "copied"):
                 return Migration(f, "invalid", None, done.versions,
                                  message=f"{f}: not written: the model file it names, {source}, was not written")
-        try:
-            for source, dest in copies:  # what the document names first: once written, it finds them
-                made.extend(missing_folders(dest.parent))
-                if not dest.exists():
-                    new_files.append(dest)
-                copy_file(source, dest)
-            made.extend(missing_folders(targets[f].parent))
-            write_text(targets[f], text)
-        except OSError as exc:
-            for p in new_files:  # a file not written leaves nothing of its own behind
-                with contextlib.suppress(OSError):
-                    p.unlink()
-            return Migration(f, "unwritable", targets[f], done.versions,
-                             message=f"{f}: cannot write {targets[f]}: {exc.strerror or exc}")
-        copied.update(dest.resolve() for _source, dest in copies)
-        done.named = copies
+            needs.append(placed)
+        copied.update(dest for _source, dest in copies)
+        plans[id(done)] = (text, copies, needs)
         return done
+
+    def follow(f: Path, docs: list[Any]) -> None:
+        """In place (and --check), the model files `f`'s recipes name are migrated (or checked) as if given."""
+        for doc in docs:
+            for field_path, written in named_files(doc.data):
+                if field_path != ("model",):
+                    continue
+                try:
+                    model = resolve_path(f.parent, written)  # the loader's rule: inside the folder unless allowed
+                    if not model.is_file() or model in sources:
+                        continue
+                    shown = Path(os.path.normpath(f.parent / written))  # as the user would name it
+                    shown = shown if shown.resolve() == model else model
+                except (OSError, ValueError):  # validation says why
+                    continue
+                sources.add(model)
+                place(shown, model)
+                record(one(shown))
 
     def named(f: Path, docs: list[Any]
               ) -> tuple[list[tuple[Path, Path]], list[tuple[Path, Path]], list[Diagnostic]]:
@@ -1416,7 +1442,7 @@ def migrate(paths: PathLike | Iterable[PathLike], *, check: bool = False, out: P
                 if source.resolve() == dest.resolve():
                     continue  # --out is the document's own folder: already there
                 if field_path == ("model",):
-                    if source.resolve() not in sources and dest.resolve() in targets.values():
+                    if source.resolve() not in sources and dest.resolve() in outs:
                         diags.append(Diagnostic(doc.file, *doc.locate(field_path), format_path(field_path),
                                                 f"its copy would overwrite the output of another input, {dest}",
                                                 code="path"))
@@ -1426,12 +1452,13 @@ def migrate(paths: PathLike | Iterable[PathLike], *, check: bool = False, out: P
                     diags.append(Diagnostic(doc.file, *doc.locate(field_path), format_path(field_path),
                                             f"its copy would overwrite the input {dest}", code="path"))
                 else:
+                    read.add(source.resolve())
                     copies.append((source, dest))
         return copies, models, diags
 
     def not_placed(f: Path, versions: list[str], diags: list[Diagnostic]) -> Migration:
         return Migration(f, "invalid", None, versions, diags,
-                         f"{f}: not written: a file it names cannot be placed beside it under {out_dir}")
+                         f"{f}: not written: a file it names cannot be placed beside it under {out}")
 
     def one(f: Path) -> Migration:
         try:
@@ -1439,6 +1466,8 @@ def migrate(paths: PathLike | Iterable[PathLike], *, check: bool = False, out: P
             docs = load_text(text, str(f))
         except SpecError as exc:
             return Migration(f, "unreadable", diagnostics=exc.diagnostics, io_error=exc.io_error)
+        if out_dir is None or check:
+            follow(f, docs)
         old = [d.data for d in docs]
         if not any(needs_migration(d) for d in old):
             header = [d for doc in docs for d in check_header(doc)]
@@ -1447,8 +1476,8 @@ def migrate(paths: PathLike | Iterable[PathLike], *, check: bool = False, out: P
             if check or out_dir is None:
                 return Migration(f, "current")
             copies, models, diags = named(f, docs)  # copied, so that the files under --out find each other
-            return not_placed(f, [], diags) if diags else write(f, text, Migration(f, "copied", targets[f]), copies,
-                                                                 models)
+            return not_placed(f, [], diags) if diags else plan(f, text, Migration(f, "copied", targets[f]), copies,
+                                                                models)
         versions = sorted({v for d in old for v in outdated_versions(d)})
         diags = []
         for doc in docs:
@@ -1463,22 +1492,113 @@ def migrate(paths: PathLike | Iterable[PathLike], *, check: bool = False, out: P
         copies, models, diags = named(f, docs) if out_dir is not None else ([], [], [])
         if diags:
             return not_placed(f, versions, diags)
-        return write(f, _render(f, text, [doc.data for doc in docs]), Migration(f, "migrated", targets[f], versions),
-                     copies, models)
+        return plan(f, _render(f, text, [doc.data for doc in docs]), Migration(f, "migrated", targets[f], versions),
+                    copies, models)
+
+    def refused() -> list[Diagnostic]:
+        """What under `out` must not be written: a link on the way, an input, a file with other content."""
+        found: dict[Path, str] = {}
+        for m in planned:
+            text, copies, _needs = plans[id(m)]
+            for dest, content in [(targets[m.file], utf8(text)), *((d, s) for s, d in copies)]:
+                where, why = _refusal(dest, out_dir, content, read, overwrite)  # type: ignore[arg-type]
+                if why:
+                    found.setdefault(where, why)
+        return [UnlocatedDiagnostic(str(p), 0, 0, "", why, code="path", where=str(p)) for p, why in found.items()]
+
+    def write(m: Migration) -> Migration:
+        text, copies, needs = plans[id(m)]
+        f = m.file
+        if any(final[id(n)].status not in ("migrated", "copied") for n in needs):
+            return Migration(f, "invalid", None, m.versions,
+                             message=f"{f}: not written: the model file it names was not written")
+        new_files: list[Path] = []
+        try:
+            for source, dest in copies:  # what the document names first: once written, it finds them
+                made.extend(missing_folders(dest.parent))
+                if not dest.exists():
+                    new_files.append(dest)
+                elif _same(dest, source):
+                    continue
+                copy_file(source, dest)
+            made.extend(missing_folders(targets[f].parent))
+            if not _same(targets[f], utf8(text)):
+                write_text(targets[f], text)
+        except OSError as exc:
+            for p in new_files:  # a file not written leaves nothing of its own behind
+                with contextlib.suppress(OSError):
+                    p.unlink()
+            return Migration(f, "unwritable", targets[f], m.versions,
+                             message=f"{f}: cannot write {targets[f]}: {exc.strerror or exc}")
+        m.named = copies
+        return m
 
     results: list[Migration] = []  # a model file a recipe names comes before the recipe
 
     def record(done: Migration) -> None:
         results.append(done)
-        if on_file is not None:
-            on_file(done)
 
+    final: dict[int, Migration] = {}
     try:
+        for d in problems:  # a path among others that names no readable document: said, the rest migrated
+            record(Migration(Path(d.file), "unreadable", diagnostics=[d], io_error=True))
         for f, _root in pairs:
             record(one(f))
-        return results
+        planned = [m for m in results if id(m) in plans]
+        if out_dir is not None and planned:
+            stop = refused()
+            if stop:
+                n = len(stop)
+                raise LockstepError(f"lockstep migrate: nothing written: {n} file{'s' * (n != 1)} under {out} "
+                                    "cannot be written", 2, stop)
+        done: list[Migration] = []
+        for m in results:
+            final[id(m)] = write(m) if id(m) in plans else m
+            done.append(final[id(m)])
+            if on_file is not None:
+                on_file(final[id(m)])
+        return done
     finally:
         tidy()
+
+
+def _refusal(dest: Path, out_dir: Path, content: bytes | Path, inputs: set[Path], overwrite: bool
+             ) -> tuple[Path, str]:
+    """(the path it is about: `dest` or a link on the way, why) `dest` under `out_dir` must not be written with
+    `content` (bytes, or the file to copy); why is "" when it may."""
+    part = dest
+    while part != out_dir and part.is_relative_to(out_dir):  # a link under --out leads anywhere, inputs included
+        if os.path.islink(part):
+            held = "" if part == dest else f", where {dest.relative_to(part)} would go"
+            return part, (f"is a symbolic link (to {os.readlink(part)}{held}); lockstep migrate never writes "
+                          "through a link under --out: remove it, or choose another --out")
+        part = part.parent
+    try:
+        if dest.resolve() in inputs:
+            return dest, "is one of the files migrate reads; an output never overwrites an input"
+        if not dest.exists():
+            return dest, ""
+        if not dest.is_file():
+            return dest, "exists and is not a file"
+    except OSError as exc:
+        return dest, f"cannot be checked: {exc.strerror or exc}"
+    if overwrite or _same(dest, content):
+        return dest, ""
+    return dest, "exists with other content; remove it, choose another --out, or pass --overwrite to replace it"
+
+
+def _same(path: Path, content: bytes | Path) -> bool:
+    """Whether the regular file `path` already holds `content` (bytes, or a file's): a re-run writes nothing."""
+    import filecmp
+
+    try:
+        if not path.is_file():
+            return False
+        if isinstance(content, Path):
+            return filecmp.cmp(path, content, shallow=False)
+        return path.stat().st_size == len(content) and path.read_bytes() == content
+    except OSError:
+        return False
 
 
 def _within(path: Path, folder: Path) -> bool:

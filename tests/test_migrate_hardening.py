@@ -142,7 +142,7 @@ def test_a_file_under_out_is_read_when_named_or_searched_from_inside(tmp_path: P
     sub.mkdir()
     for name in ("real2.yaml", "model.yaml", "points.csv"):
         (sub / name).write_text((ip / name).read_text())
-    assert main(["migrate", str(ip), "--out", str(sub)]) == 0
+    assert main(["migrate", str(ip), "--out", str(sub), "--overwrite"]) == 0  # sub's old copies: replaced
     (sub / "old.yaml").write_text(CSV_RECIPE)
     assert main(["migrate", str(ip), "--out", str(sub)]) == 0
     assert "lockstep/v1alpha1" in (sub / "old.yaml").read_text()  # under --out: an output, not an input

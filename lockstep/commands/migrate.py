@@ -1,9 +1,13 @@
-"""`lockstep migrate PATH... [--check] [--in-place | --out DIR]`: rewrite documents to the current spec version
-(`lockstep.migrate`).
+"""`lockstep migrate PATH... [--check] [--in-place | --out DIR [--overwrite]]`: rewrite documents to the current
+spec version (`lockstep.migrate`).
 
 Files are rewritten in place by default (`--in-place` says so explicitly) or written under `--out
 DIR`, keeping their paths relative to the folder or glob they were found through, with the data, weights
-and model files they name beside them (so that the copies run as the originals did). `--check` writes
+and model files they name beside them (so that the copies run as the originals did). Every file is planned
+before any is written: under `--out`, a symbolic link where a file would go, a file that would land on an
+input, or an existing file with other content (unless `--overwrite`) stops the command with nothing written;
+a file that already holds what would be written (a re-run) is left as it is. A model file a recipe names is
+migrated (or checked) with it, in place as under `--out`. `--check` writes
 nothing and exits 1 when a file needs migrating, for CI. A file is written only when every document
 in it is valid after migration; writes are atomic.
 
@@ -21,6 +25,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from lockstep.api import Migration
+    from lockstep.spec.diagnostics import Diagnostic
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,6 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--in-place", action="store_true", help="rewrite each file where it is (the default)")
     where.add_argument("--out", metavar="DIR", help="write the migrated files under DIR instead")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="with --out: replace files already in DIR that hold other content (without it, "
+                             "migrate refuses them and writes nothing; files holding the same content are fine)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -45,15 +53,14 @@ def run(args: argparse.Namespace) -> int:
         _say(m)
 
     try:
-        results = migrate(args.paths, check=args.check, out=args.out, on_file=say)
+        results = migrate(args.paths, check=args.check, out=args.out, overwrite=args.overwrite, on_file=say)
     except FolderError as exc:  # its sentence names the command already
         print(exc, file=sys.stderr)
         return 2
     except LockstepError as exc:
-        for d in exc.diagnostics:  # paths that name no document: one line each, as `lockstep validate` says them
-            print(d.format(), file=sys.stderr)
-        if not exc.diagnostics:
-            print(escape_text(str(exc)), file=sys.stderr)
+        for d in exc.diagnostics:  # paths that name no document, files not to write: one line each
+            print(_line(d), file=sys.stderr)
+        print(escape_text(str(exc)), file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the command line then says which, and exits as for it
         written = sum(m.status in ("migrated", "copied") for m in said)
@@ -67,7 +74,7 @@ def _say(m: Migration) -> None:
     from lockstep.spec.migrations import CURRENT
 
     for d in m.diagnostics:
-        print(d.format(), file=sys.stderr)
+        print(_line(d), file=sys.stderr)
     moved = "" if m.target is None or m.target == m.file.resolve() else f" -> {m.target}"
     if m.status == "current":
         print(f"{m.file}: already {CURRENT}")
@@ -83,3 +90,13 @@ def _say(m: Migration) -> None:
     for source, copy in m.named:
         print(f"{source}: named by {m.file}, copied -> {copy}")
     sys.stdout.flush()
+
+
+def _line(d: Diagnostic) -> str:
+    """A diagnostic's line; one about a whole path (a missing file, a broken link) names the path without the
+    `:0:0` of a position it does not have."""
+    from lockstep.spec.diagnostics import escape_text
+
+    if d.line == 0 and d.column == 0:
+        return f"{escape_text(d.file) if d.file else repr('')}: {d.body()}"
+    return d.format()
