@@ -8,7 +8,7 @@ instead of an ImportError traceback.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from importlib import metadata
 
@@ -158,9 +158,11 @@ class Listing:
     source: str = "built-in"
 
 
-def available(extra: Iterable[str] = ()) -> list[Listing]:
+def available(extra: Iterable[str] = (),
+              load: Callable[[str, str, Callable[[], Listing]], Listing] | None = None) -> list[Listing]:
     """Every known adapter with its versions and devices, or the reason it cannot be used here; `extra` adds
-    adapters named `module:attribute` (as compare and certify take them)."""
+    adapters named `module:attribute` (as compare and certify take them). `load(name, source, build)` returns
+    `build()`'s row, or its own when it stops it: `lockstep adapters` bounds and announces a slow import there."""
     found = registered()  # once: each of the calls below would scan every installed distribution again
     eps, known = entry_points(found), names(found)
     hidden = {target(ep): f"entry point {ep.value}, registered as `{name}`, which names the built-in adapter"
@@ -169,11 +171,15 @@ def available(extra: Iterable[str] = ()) -> list[Listing]:
     for name in dict.fromkeys([*known, *hidden, *(e for e in extra if ":" in e and e not in known)]):
         source = ("built-in" if name in BUILTIN else f"entry point {eps[name].value}" if name in eps else
                   hidden.get(name, "module:attribute"))
-        try:
-            adapter = get(name, found)
-            rows.append(Listing(name, True, adapter_versions(adapter), list(adapter_devices(adapter)), source=source))
-        except (AdapterNotFound, AdapterError) as exc:  # AdapterError: versions() or devices() unusable, said which
-            rows.append(Listing(name, False, reason=str(exc), source=source))
-        except Exception as exc:  # a broken third-party adapter must not hide the others
-            rows.append(Listing(name, False, reason=describe(exc), source=source))
+
+        def build(name: str = name, source: str = source) -> Listing:
+            try:
+                adapter = get(name, found)
+                return Listing(name, True, adapter_versions(adapter), list(adapter_devices(adapter)), source=source)
+            except (AdapterNotFound, AdapterError) as exc:  # AdapterError: versions() or devices() unusable
+                return Listing(name, False, reason=str(exc), source=source)
+            except Exception as exc:  # a broken third-party adapter must not hide the others
+                return Listing(name, False, reason=describe(exc), source=source)
+
+        rows.append(build() if load is None else load(name, source, build))
     return rows

@@ -6,7 +6,9 @@ keeps meaning the built-in one): a vendor's CI must not read "installed" from a 
 package. Each such adapter is named on stderr with its entry point and the distribution that installed it. A built-in
 adapter whose framework is simply not installed is listed as unavailable and is no error. `--adapter A` lists
 only A (exit 2 when no adapter here is called A, rather than a listing that silently leaves it out). With
-`--details`, a construct whose support() raises or answers no Support shows `error` and the exit is 1.
+`--details`, a construct whose support() raises or answers no Support shows `error` and the exit is 1; the
+unusable adapters are said, and exit 1, as without it. An adapter loading for NOTICE_SECONDS is named on stderr
+(a hanging import left the command silent), and one still loading at certify's limit is stopped and listed.
 Every answer is read through adapters/checked.py: a hostile adapter is a listed reason, never a traceback.
 """
 
@@ -15,7 +17,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import threading
+from collections.abc import Callable, Iterable
 from dataclasses import asdict
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from lockstep.adapters.registry import Listing
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -106,13 +114,67 @@ def _print_details(details: dict[str, dict]) -> None:
         print()
 
 
-def run(args: argparse.Namespace) -> int:
+NOTICE_SECONDS = 5.0
+"""How long an adapter may load before `lockstep adapters` says which one it is waiting for (a third-party import
+that hangs left the command silent)."""
+
+
+def _load(name: str, source: str, build: Callable[[], Listing]) -> Listing:
+    """`build()`, announced on stderr once it has taken NOTICE_SECONDS, and stopped after certify's limit on an
+    adapter's loading (conformance.parallel.LOAD_SECONDS): the row then says so, and the listing goes on."""
+    from lockstep.adapters.registry import Listing
+    from lockstep.api import LockstepError, _bounded
+    from lockstep.conformance.parallel import LOAD_SECONDS
+
+    def notice() -> None:
+        print(f"lockstep adapters: still loading the adapter `{_shown(name)}` ({_shown(source)}) after "
+              f"{NOTICE_SECONDS:g} s; it is stopped at {LOAD_SECONDS:g} s", file=sys.stderr, flush=True)
+
+    timer = threading.Timer(NOTICE_SECONDS, notice)
+    timer.daemon = True
+    timer.start()
+    try:
+        return _bounded(LOAD_SECONDS, build, f"loading the adapter `{name}`")
+    except LockstepError:
+        return Listing(name, False, reason=f"adapter `{name}` ({source}) failed to load: still loading after "
+                       f"{LOAD_SECONDS:g} s, stopped (lockstep certify gives an adapter's loading as long)",
+                       source=source)
+    finally:
+        timer.cancel()
+
+
+def _unusable(rows: list[Listing], skip: Iterable[str] = ()) -> int:
+    """Say on stderr each installed third-party adapter that cannot be used (failed to load, registered twice), each
+    `module:attribute` asked for that cannot, and each entry point hidden by a built-in name; how many."""
     from lockstep.adapters.registry import BUILTIN, GROUP, entry_points, registered, shadowed, target
-    from lockstep.api import list_adapters
+
+    found = registered()  # once, for both notes below
+    eps = entry_points(found)
+    broken = [r for r in rows if not r.available and r.name in eps and r.name not in BUILTIN and r.name not in skip]
+    for r in broken:
+        ep = eps[r.name]
+        dist = getattr(ep, "dist", None)
+        by = f", installed by {dist.name} {dist.version}" if dist is not None else ""
+        cause = r.reason.split(" failed to load: ", 1)[-1]
+        print(f"lockstep adapters: the adapter `{r.name}` cannot be used: entry point "
+              f"`{_shown(f'{ep.name} = {ep.value}')}` (group {GROUP}{_shown(by)}): {_shown(cause)}", file=sys.stderr)
+    named = [r for r in rows if not r.available and r.source == "module:attribute" and r.name not in skip]
+    for r in named:  # asked for by --adapter
+        print(f"lockstep adapters: the adapter `{_shown(r.name)}` cannot be used: {_shown(r.reason)}", file=sys.stderr)
+    hidden = shadowed(found)
+    for name, ep in hidden:  # `--adapter torch` would certify the built-in one, not the vendor's
+        print(f"lockstep adapters: the entry point `{_shown(f'{ep.name} = {ep.value}')}` (group {GROUP}) has the name "
+              f"of a built-in adapter, which `{_shown(name)}` keeps meaning; name it `{_shown(target(ep))}`, or "
+              "register it under a name of its own", file=sys.stderr)
+    return len(broken) + len(named) + len(hidden)
+
+
+def run(args: argparse.Namespace) -> int:
+    from lockstep.adapters.registry import available
     from lockstep.commands import stdout_to_stderr
 
     with stdout_to_stderr(args.format == "json"):  # an adapter's own prints
-        rows = list_adapters([a.strip() for a in args.adapter or () if ":" in a])  # module:attribute, as certify
+        rows = available([a.strip() for a in args.adapter or () if ":" in a], load=_load)  # module:attribute
     if args.adapter is not None:  # a filter, like `pip list`'s names: a name that matches nothing is refused
         from lockstep.api import canonical_backend
         from lockstep.spec.diagnostics import escape_text
@@ -125,8 +187,10 @@ def run(args: argparse.Namespace) -> int:
         known = [r.name for r in rows]
         unknown = [a for a in wanted if a not in known]
         for name in unknown:
+            comma = ("; --adapter takes one name: repeat it (--adapter " + " --adapter ".join(
+                p.strip() for p in name.split(",") if p.strip()) + ")") if "," in name else ""
             print(f"lockstep adapters: `{escape_text(name)}` is not an available adapter here: no adapter has that "
-                  f"name (known: {', '.join(known)})", file=sys.stderr)
+                  f"name (known: {', '.join(known)}){escape_text(comma)}", file=sys.stderr)
         if unknown:
             return 2
         args.adapter = wanted
@@ -145,7 +209,8 @@ def run(args: argparse.Namespace) -> int:
         errors = _errors(details)
         for line in errors:
             print(line, file=sys.stderr)
-        return 2 if missing else 1 if errors else 0
+        unusable = _unusable(rows, skip=missing)  # as without --details: a broken package is never hidden
+        return 2 if missing else 1 if errors or unusable else 0
     if args.format == "json":
         print(json.dumps([asdict(r) for r in rows], indent=2))
     else:
@@ -156,22 +221,4 @@ def run(args: argparse.Namespace) -> int:
                 print(f"{r.name:<{width}}{_shown(', '.join(r.devices)):<18}{versions}")
             else:
                 print(f"{r.name:<{width}}unavailable: {_shown(r.reason)}")
-    found = registered()  # once, for both notes below
-    eps = entry_points(found)
-    broken = [r for r in rows if not r.available and r.name in eps and r.name not in BUILTIN]
-    for r in broken:
-        ep = eps[r.name]
-        dist = getattr(ep, "dist", None)
-        by = f", installed by {dist.name} {dist.version}" if dist is not None else ""
-        cause = r.reason.split(" failed to load: ", 1)[-1]
-        print(f"lockstep adapters: the adapter `{r.name}` cannot be used: entry point "
-              f"`{_shown(f'{ep.name} = {ep.value}')}` (group {GROUP}{_shown(by)}): {_shown(cause)}", file=sys.stderr)
-    named = [r for r in rows if not r.available and r.source == "module:attribute"]  # asked for by --adapter
-    for r in named:
-        print(f"lockstep adapters: the adapter `{_shown(r.name)}` cannot be used: {_shown(r.reason)}", file=sys.stderr)
-    hidden = shadowed(found)
-    for name, ep in hidden:  # `--adapter torch` would certify the built-in one, not the vendor's
-        print(f"lockstep adapters: the entry point `{_shown(f'{ep.name} = {ep.value}')}` (group {GROUP}) has the name "
-              f"of a built-in adapter, which `{_shown(name)}` keeps meaning; name it `{_shown(target(ep))}`, or "
-              "register it under a name of its own", file=sys.stderr)
-    return 1 if broken or named or hidden else 0
+    return 1 if _unusable(rows) else 0
