@@ -1481,9 +1481,10 @@ def migrate(paths: PathLike | Iterable[PathLike], *, check: bool = False, out: P
         versions = sorted({v for d in old for v in outdated_versions(d)})
         diags = []
         for doc in docs:
+            renamed = []
             if needs_migration(doc.data):
-                migrate_document(doc)  # renamed fields keep their lines: diagnostics point at the old names
-            diags.extend(validate_document(doc)[1])
+                renamed = migrate_document(doc)  # renamed fields keep their lines: diagnostics point at the old names
+            diags.extend(_as_written(validate_document(doc)[1], renamed))
         if check:
             return Migration(f, "needed", None, versions, diags)
         if diags:
@@ -1560,6 +1561,22 @@ def migrate(paths: PathLike | Iterable[PathLike], *, check: bool = False, out: P
         return done
     finally:
         tidy()
+
+
+def _as_written(diags: list[Diagnostic], renamed: list[tuple[tuple[Any, ...], tuple[Any, ...]]]
+                ) -> list[Diagnostic]:
+    """Diagnostics on a renamed field say the name the file has (`gradient_clipping.max_norm` was written
+    `clip_norm`): the path is the migrated one, the line the old one, and the user reads the old name there."""
+    from lockstep.spec.diagnostics import format_path
+
+    said = []
+    for d in diags:
+        old = next((o for o, n in sorted(renamed, key=lambda m: -len(m[1]))
+                    if o != n and (d.path == format_path(n) or d.path.startswith((f"{format_path(n)}.",
+                                                                                  f"{format_path(n)}[")))), None)
+        said.append(d if old is None else dataclasses.replace(
+            d, message=f"{d.message} (written as `{format_path(old)}` before migration)"))
+    return said
 
 
 def _refusal(dest: Path, out_dir: Path, content: bytes | Path, inputs: set[Path], overwrite: bool

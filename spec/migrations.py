@@ -108,8 +108,9 @@ def migrate(data: dict[str, Any]) -> dict[str, Any]:
     return _migrate(data, record=False)[0]
 
 
-def migrate_document(doc: LoadedDocument) -> None:
-    """Migrate `doc.data` and move the recorded positions of renamed fields with them.
+def migrate_document(doc: LoadedDocument) -> list[Move]:
+    """Migrate `doc.data` and move the recorded positions of renamed fields with them; the renames, as
+    (old field path, new field path), so that a message can say the name the file has.
 
     Without the move, a diagnostic on `optimizer.learning_rate` would point at the enclosing mapping
     (or the document's first line), since `learning_rate` is written nowhere in the file: the user
@@ -120,6 +121,7 @@ def migrate_document(doc: LoadedDocument) -> None:
         if isinstance(table, dict):
             for old, new in moves:
                 _move(table, old, new)
+    return moves
 
 
 # (mapping, old key, new key) of each `rename_key` during one recorded step; None when not recording
