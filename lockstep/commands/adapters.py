@@ -120,8 +120,9 @@ that hangs left the command silent)."""
 
 
 def _load(name: str, source: str, build: Callable[[], Listing]) -> Listing:
-    """`build()`, announced on stderr once it has taken NOTICE_SECONDS, and stopped after certify's limit on an
-    adapter's loading (conformance.parallel.LOAD_SECONDS): the row then says so, and the listing goes on."""
+    """`build()`, announced on stderr once it has taken NOTICE_SECONDS (a third-party adapter), and stopped after
+    certify's limit on an adapter's loading (conformance.parallel.LOAD_SECONDS): the row says so, the listing goes
+    on."""
     from lockstep.adapters.registry import Listing
     from lockstep.api import LockstepError, _bounded
     from lockstep.conformance.parallel import LOAD_SECONDS
@@ -132,7 +133,8 @@ def _load(name: str, source: str, build: Callable[[], Listing]) -> Listing:
 
     timer = threading.Timer(NOTICE_SECONDS, notice)
     timer.daemon = True
-    timer.start()
+    if source != "built-in":  # a framework's own import is slow on a cold disk, and no one's hang
+        timer.start()
     try:
         return _bounded(LOAD_SECONDS, build, f"loading the adapter `{name}`")
     except LockstepError:
