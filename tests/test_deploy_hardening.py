@@ -775,7 +775,7 @@ def test_a_bug_inside_the_checks_is_not_blamed_on_onnxruntime(runs: dict[str, Pa
     monkeypatch.setattr(deploy_module, "_check_meaningful", bug)
     out = tmp_path / "d"
     code, _, err = _deploy([str(runs["ck"]), "-e", str(env), "--out", str(out)], capsys)
-    assert code == 1 and err.strip() == (f"lockstep deploy: internal error ({type(error).__name__}: {error}); set "
+    assert code == 3 and err.strip() == (f"lockstep deploy: internal error ({type(error).__name__}: {error}); set "
                                          "LOCKSTEP_DEBUG=1 for the traceback and please report it"), err
     _no_outputs(out)
 
