@@ -31,7 +31,8 @@ import numpy as np
 
 from lockstep.adapters.base import NonFiniteError, Session
 from lockstep.adapters.checked import session_call, step_answer
-from lockstep.conformance.checks import Check, scale_of
+from lockstep.conformance.checks import Check, check, scale_of
+from lockstep.conformance.levels._pair import handed
 from lockstep.conformance.resync import (
     BLIND_EVERY,
     FIRST_STEPS,
@@ -43,7 +44,7 @@ from lockstep.conformance.resync import (
     judged_steps,
 )
 from lockstep.errors import LockstepError
-from lockstep.runner import Prepared
+from lockstep.runner import EVAL_CHUNK, Prepared
 from lockstep.spec.atomic import strict_json
 
 DRIFT_FLOOR = 0.01
@@ -51,6 +52,9 @@ DRIFT_FLOOR = 0.01
 difference that measures elements near 0 against 1% of their kind's scale instead of against 0."""
 
 JUDGE = "reference"
+
+PREDICTION = "prediction"
+"""The judged quantity of the eval-mode outputs (`forward(training=False)` on the recipe's evaluation data)."""
 
 
 @dataclass
@@ -71,6 +75,8 @@ class StepRow:
     diffs: dict[str, PairDiff]  # each later backend against the first (drift)
     pairs: dict[str, PairDiff] = field(default_factory=dict)  # "a/b": every other pair of later backends (drift)
     judged: dict[str, StepVerdict] = field(default_factory=dict)  # backend -> its re-synchronized step
+    predictions: dict[str, Check] = field(default_factory=dict)  # backend -> its eval-mode outputs at the
+    # reference's state after this step (evaluation steps only), also folded into `judged`
 
 
 def pair_names(backends: list[str]) -> list[tuple[str, str]]:
@@ -125,6 +131,9 @@ class Comparison:
     # would pass it unmoved (`resync.BlindSteps`)
     blind_checked: int = 0  # how many judged steps were asked that (BLIND_EVERY)
     notes: list[str] = field(default_factory=list)  # what the comparison did not do that the recipe asks
+    evaluated_on: str = "validation"  # the data the predictions are judged on: "validation" or "training"
+    eval_samples: int = 0
+    stopped_by: str = ""  # an adapter's error that ended the comparison early (the rows so far are kept)
     meta: dict[str, Any] = field(default_factory=dict)  # recipe name and hash, versions, machine (lockstep.api)
 
     @property
@@ -135,6 +144,11 @@ class Comparison:
     @property
     def steps_judged(self) -> int:
         return sum(1 for r in self.rows if r.judged)
+
+    @property
+    def prediction_steps(self) -> list[int]:
+        """The judged steps whose eval-mode outputs were judged too (the recipe's evaluation steps)."""
+        return [r.step for r in self.rows if r.predictions]
 
     def worst(self, backend: str) -> tuple[int, Check] | None:
         """(step, check) of the judged step with the largest error/tolerance ratio, under the derived rules."""
@@ -197,6 +211,9 @@ class Comparison:
                         "steps_judged": self.steps_judged, "backends": verdicts,
                         "blind_steps": self.blind_steps, "blind_quantities": self.blind_quantities,
                         "blind_checked": self.blind_checked,
+                        "predictions": {"judged_at": self.prediction_steps, "on": self.evaluated_on,
+                                        "samples": self.eval_samples, "mode": "forward(training=False)",
+                                        "rule": _output_rule(self.dtype)},
                         "notes": self.notes,
                         "tiers": {"value": self.tiers[0], "floor": self.tiers[1], "derived": self.tiers[2]}},
             "first_divergence": {b: d.to_json() for b, d in self.first_divergence.items()},
@@ -217,8 +234,14 @@ def _row_json(r: StepRow) -> dict[str, Any]:
                          for k, d in r.pairs.items()},
             "judged": {b: {"holds": v.ok, "ratio": v.worst.ratio if v.worst else 0.0,
                            "quantity": v.worst.quantity if v.worst else "", "derived": v.derived,
-                           **({"failed": [c.quantity for c in v.failed]} if v.failed else {})}
+                           **({"failed": [c.quantity for c in v.failed]} if v.failed else {}),
+                           **({PREDICTION: _check_json(r.predictions[b])} if b in r.predictions else {})}
                        for b, v in r.judged.items()}}
+
+
+def _check_json(c: Check) -> dict[str, Any]:
+    return {"holds": c.ok, "error": c.error, "tolerance": c.tolerance, "ratio": c.ratio,
+            **({"why": c.why} if c.why else {})}
 
 
 def drift(loss: float, base_loss: float, params: dict[str, np.ndarray], base: dict[str, np.ndarray]) -> PairDiff:
@@ -241,6 +264,65 @@ def drift(loss: float, base_loss: float, params: dict[str, np.ndarray], base: di
     return PairDiff(float(loss_rel), worst, where)
 
 
+def evaluation_steps(prep: Prepared, steps: set[int]) -> set[int]:
+    """The judged steps after which the recipe evaluates (`evaluation.every`, its last step, and the last step
+    compared, where `lockstep run --steps` evaluates too): their eval-mode outputs are judged as well."""
+    every = prep.recipe.evaluation.every
+    full = prep.data.total_steps(prep.recipe.training)
+    return {t for t in steps if (every and t % every == 0) or t in (full, prep.total_steps)}
+
+
+def eval_outputs(session: Session, x: np.ndarray) -> list[np.ndarray]:
+    """`forward(training=False)` on `x` in the runner's chunks (runner.evaluate), one array per chunk."""
+    from lockstep.adapters.checked import forward_answer
+
+    return [np.asarray(forward_answer(session.forward(handed(x[i:i + EVAL_CHUNK]), training=False)))
+            for i in range(0, len(x), EVAL_CHUNK)]
+
+
+def judge_predictions(judge: Judge, rs: Any, sessions: dict[str, Session], names: list[str]) -> dict[str, Check]:
+    """Each backend's eval-mode outputs on the recipe's evaluation data at the reference's exact state after step
+    `rs.t` (set, forward, its own state set back), against the reference's under `output_rule`: the worst chunk.
+
+    Runs after the step's training-mode judgement: the reference's forward here replaces its caches, which that
+    judgement's derived bounds may reuse."""
+    from lockstep.conformance.tolerance import output_rule
+
+    assert rs.after is not None
+    x = judge.prep.data.x_eval
+    state = rs.after
+    expected = eval_outputs(judge.reference, x)
+    judge.serial += 1  # the reference's caches are no longer this step's
+    rules = [output_rule(judge.net, state.parameters, x[i:i + EVAL_CHUNK], e, judge.dtype)
+             for i, e in zip(range(0, len(x), EVAL_CHUNK), expected, strict=True)]
+    found: dict[str, Check] = {}
+    for n in names:
+        s = sessions[n]
+        with blamed(n, rs.t, "forward(training=False) at the reference's state"):
+            own = s.get_state()
+            s.set_state(handed(state))
+            try:
+                got = eval_outputs(s, x)
+            finally:
+                s.set_state(own)
+        if len(got) != len(expected):
+            found[n] = Check(PREDICTION, math.inf, 0.0, math.inf, f"{len(got)} output chunks, the reference's "
+                             f"{len(expected)}")
+            continue
+        checks = [check(PREDICTION, g, e, rule) for g, e, rule in zip(got, expected, rules, strict=True)]
+        found[n] = max(checks, key=lambda c: c.ratio)
+    return found
+
+
+def _fold(v: StepVerdict, p: Check) -> None:
+    """A step's verdict with its predictions' check: it fails where they fail, and they may be its worst."""
+    if not p.ok:
+        v.ok = False
+        v.failed.append(p)
+    if v.worst is None or p.ratio > v.worst.ratio:
+        v.worst = p
+
+
 def run_compare(prep: Prepared, sessions: dict[str, Session], progress: Any = None, *,
                 reference: Session | None = None, build: Callable[[str], Session] | None = None,
                 every: int = 1) -> Comparison:
@@ -255,9 +337,12 @@ def run_compare(prep: Prepared, sessions: dict[str, Session], progress: Any = No
     if judge_session is None:
         raise ValueError("the re-synchronized comparison needs the reference session (or `build`)")
     judged = [n for n in names if n != JUDGE]
-    result = Comparison(names, dtype, prep.total_steps, every, judged=judged)
+    result = Comparison(names, dtype, prep.total_steps, every, judged=judged,
+                        evaluated_on="validation" if prep.data.held_out else "training",
+                        eval_samples=len(prep.data.x_eval))
     judge = Judge(prep, judge_session, dtype)
     steps = judged_steps(prep.total_steps, every)
+    evaluated = evaluation_steps(prep, steps)
     blind = BlindSteps.sampled(prep.total_steps, steps, every)
     judge_session.set_parameters(prep.initial)
     for s in sessions.values():
@@ -297,12 +382,22 @@ def run_compare(prep: Prepared, sessions: dict[str, Session], progress: Any = No
             blind.ask(judge, rs)
             result.blind_steps, result.blind_quantities, result.blind_checked = blind.steps, blind.quantities, \
                 blind.checked
+        predicted: dict[str, Check] = {}
         if t in steps or rs.stopped is not None:
             for n in judged:
                 with blamed(n, t, "step from the reference's state"):
                     v = judge.judge(rs, sessions[n])
                 verdicts[n] = v
                 worst.setdefault(n, WorstStep(judge)).offer(rs, v)
+            predicted = judge_predictions(judge, rs, sessions, judged) if t in evaluated and rs.after is not None \
+                and judged else {}
+            for n in judged:
+                v = verdicts[n]
+                if n in predicted:
+                    _fold(v, predicted[n])
+                    w = worst[n]  # the output bound is derived: it may be the closest call
+                    if w.check is None or predicted[n].ratio > w.check.ratio:
+                        w.step, w.check = t, predicted[n]
                 if not v.ok:
                     result.failing_steps[n] = result.failing_steps.get(n, 0) + 1
                     if n not in result.first_divergence:
@@ -315,7 +410,7 @@ def run_compare(prep: Prepared, sessions: dict[str, Session], progress: Any = No
                  if n in params and base in params}
         pairs = {f"{a}/{b}": drift(losses[b], losses[a], params[b], params[a]) for a, b in pair_names(names)
                  if a in params and b in params}
-        result.rows.append(StepRow(t, losses, diffs, pairs, verdicts))
+        result.rows.append(StepRow(t, losses, diffs, pairs, verdicts, predicted))
         if progress is not None:
             progress.update(t, losses[base])
         if rs.stopped is not None:  # the reference cannot go on: nothing left to judge from
@@ -344,6 +439,11 @@ def format_table(c: Comparison) -> str:
         "  masks), runs one native training step and must match the reference's step",
         f"  under {rule}; `ratio` is that step's largest error/tolerance (an upper bound where",
         "  the derived bounds' cheap lower bounds already pass): at most 1 holds.",
+        f"predictions: judged at {_steps_words(c.prediction_steps)}: each backend's",
+        f"  forward(training=False) on the {c.evaluated_on} data ({c.eval_samples} samples) from the reference's "
+        "state after the step",
+        f"  must match the reference's under {_output_rule(c.dtype)}; a miss fails that step (quantity "
+        f"`{PREDICTION}`).",
         "drift: free-running, shown, not judged. Each backend also trains on its own from the same initial bits;",
         f"  Δ = max |a - r| / (|r| + {DRIFT_FLOOR:g} s) against `{first}` (s: the largest magnitude of the quantity's "
         "kind);",
@@ -379,6 +479,19 @@ def format_table(c: Comparison) -> str:
     return "\n".join(lines)
 
 
+def _output_rule(dtype: str) -> str:
+    return "the float64 rule" if dtype == "float64" else "the derived output bound"
+
+
+def _steps_words(steps: list[int]) -> str:
+    """`steps 50, 100 and 300`, `step 3`, `no step` (a few, then how many more)."""
+    if not steps:
+        return "no step (none of the recipe's evaluation steps was compared)"
+    shown = [str(s) for s in steps[:8]] + ([f"{len(steps) - 8} more"] if len(steps) > 8 else [])
+    text = shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " and " + shown[-1]
+    return f"step{'s' * (len(steps) != 1)} {text} (the recipe's evaluation steps)"
+
+
 def _cell(v: float, width: int, fmt: str = ".2e") -> str:
     """`v` right-aligned in `width`, after at least one space: a value wider than its column (a loss of
     -6.903626714e+112) must not run into the one before it."""
@@ -399,7 +512,10 @@ def verdict_lines(c: Comparison) -> list[str]:
         else:
             w = c.worst(b)
             detail = f" (worst: ratio {w[1].ratio:.2e} at step {w[0]}, {w[1].quantity})" if w is not None else ""
-            lines.append(f"verdict (re-synchronized, judged): {b} holds at every one of {judged} judged steps{detail}")
+            said = len(c.prediction_steps)
+            also = f", predictions at {said} of them" if said else ""
+            lines.append(f"verdict (re-synchronized, judged): {b} holds at every one of {judged} judged steps{also}"
+                         f"{detail}")
     if c.blind_quantities:
         every = max(c.every, BLIND_EVERY)
         rule = "the derived bounds" if c.dtype != "float64" else "the float64 rule"
