@@ -741,6 +741,10 @@ def _compare_sessions(recipe: PathLike | Recipe, backends: Iterable[str] | str, 
     given = backends.split(",") if isinstance(backends, str) else [_text(b, "backends", "an adapter name")
                                                                    for b in backends]
     names = [canonical_backend(b.strip()) for b in given if b.strip()]
+    if names and any(not b.strip() for b in given):  # `reference,torch,$EXTRA` with EXTRA unset ran two, silently
+        raise LockstepError(f"{spelled('backends', '--backends')} {escape_text(repr(backends))}: an empty name (a "
+                            "comma at an end, or two in a row: an unset shell variable?); give names separated by "
+                            "single commas")
     if len(names) < 2:
         example = spelled('backends=["reference", "torch"]', "--backends reference,torch")
         raise LockstepError(f"give two or more backends, e.g. {example}")
