@@ -621,7 +621,7 @@ def contents(folder: Path) -> list[str]:
 
 def claim(folder: str | os.PathLike[str], *, outputs: Sequence[str], inputs: Iterable[str | os.PathLike[str]] = (),
           mode: Mode = "fresh", prog: str = "lockstep", hint: str | None = None,
-          checkpointed: bool | None = None, tidy: bool = True) -> RunFolder:
+          checkpointed: bool | None = None, tidy: bool = True, earlier: str = "another run") -> RunFolder:
     """Create (if needed), lock and prepare `folder` for a command that writes `outputs` into it.
 
     mode "fresh": the folder must be new or empty; "resume": whatever is there is kept; "overwrite": the
@@ -630,7 +630,8 @@ def claim(folder: str | os.PathLike[str], *, outputs: Sequence[str], inputs: Ite
     how to get past it with the flags of `lockstep run`). `checkpointed`, for a run's --resume: whether its recipe
     writes checkpoints; with nothing to resume, the folder is refused as resume_note says, or the note is added to
     `notes`. `tidy`: remove the temporaries of killed atomic writes of `outputs` (False: the command removes its
-    own, deploy's kept links too). Raises FolderError (exit 2), leaving the folder as it was."""
+    own, deploy's kept links too). `earlier`: what a fresh claim calls a folder holding some of `outputs` ("an earlier
+comparison"). Raises FolderError (exit 2), leaving the folder as it was."""
     path = Path(folder)
     inputs = list(inputs)
     length = len(os.fsencode(path.absolute()))
@@ -660,7 +661,7 @@ def claim(folder: str | os.PathLike[str], *, outputs: Sequence[str], inputs: Ite
             found = contents(path)
             if [n for n in found if not _stale_temporary(path, n, outputs)]:
                 ours = [n for n in found if n in outputs]
-                what = "another run" if ours else "files that are not from a Lockstep run"
+                what = earlier if ours else "files that are not from a Lockstep run"
                 raise FolderError(
                     f"{prog}: {_shown(path)} already holds {what} ({_listed(path, found)}); "
                     + (hint or (f"continue that run with {switch('--resume')}, replace it with "

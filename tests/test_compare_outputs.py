@@ -52,3 +52,45 @@ def test_an_empty_backend_name_is_refused(recipe: Path, backends: str, capsys: p
     assert main(["compare", str(recipe), "--backends", backends, "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "an empty name" in err and "--backends" in err and len(err.strip().splitlines()) == 1, err
+
+
+def _compare(recipe: Path, *extra: str) -> int:
+    return main(["compare", str(recipe), "--backends", f"reference,{SAME}", "--quiet", *extra])
+
+
+def test_overwrite_replaces_no_compare_json_that_is_not_a_comparison_s(
+        recipe: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A user's own compare.json and compare.svg in --out were replaced by --overwrite (sweep V, f3)."""
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "compare.json").write_text('{"my": "settings"}', encoding="utf-8")
+    (out / "compare.svg").write_text("<svg>mine</svg>", encoding="utf-8")
+    for flags in ([], ["--overwrite"]):
+        assert _compare(recipe, "--out", str(out), *flags) == 2
+        err = capsys.readouterr().err
+        assert "compare.json that is not a comparison's" in err and len(err.strip().splitlines()) == 1, err
+    assert (out / "compare.json").read_text(encoding="utf-8") == '{"my": "settings"}'
+    assert (out / "compare.svg").read_text(encoding="utf-8") == "<svg>mine</svg>"
+    (out / "compare.json").unlink()
+    assert _compare(recipe, "--out", str(out), "--overwrite") == 2
+    assert "compare.svg but no compare.json" in capsys.readouterr().err
+    assert (out / "compare.svg").read_text(encoding="utf-8") == "<svg>mine</svg>"
+
+
+def test_overwrite_replaces_an_earlier_comparison(recipe: Path, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep", encoding="utf-8")
+    assert _compare(recipe, "--out", str(out)) == 2
+    err = capsys.readouterr().err
+    assert "files that are not from a Lockstep run" in err and "beside them" in err, err
+    assert _compare(recipe, "--out", str(out), "--overwrite") == 0
+    first = json.loads((out / "compare.json").read_text(encoding="utf-8"))
+    assert first["agree"] is True
+    assert _compare(recipe, "--out", str(out)) == 2
+    err = capsys.readouterr().err
+    assert "an earlier comparison" in err and "another run" not in err, err
+    assert _compare(recipe, "--out", str(out), "--overwrite", "--steps", "2") == 0
+    assert json.loads((out / "compare.json").read_text(encoding="utf-8"))["steps_compared"] == 2
+    assert (out / "notes.txt").read_text(encoding="utf-8") == "keep"

@@ -71,6 +71,32 @@ def _usage(message: str) -> int:
 OUTPUTS = ("compare.json", "compare.svg")
 
 
+def is_comparison(doc: object) -> bool:
+    """Whether a compare.json is a comparison's, so that --overwrite may replace it (and the compare.svg beside it):
+    every one holds these (sweep V: a user's own `{"my": "settings"}` compare.json was replaced)."""
+    verdict = doc.get("verdict") if isinstance(doc, dict) else None
+    return (isinstance(doc, dict) and isinstance(verdict, dict) and verdict.get("kind") == "re-synchronized"
+            and isinstance(doc.get("agree"), bool) and isinstance(doc.get("backends"), list)
+            and isinstance(doc.get("steps"), list) and isinstance(doc.get("judge"), str))
+
+
+def foreign_outputs(folder: Path, shown: str) -> str | None:
+    """Why --out may not take `folder`'s compare.json and compare.svg for a comparison's (None: it may): a
+    compare.json that is not one, or a compare.svg with no comparison beside it, is someone else's file."""
+    import os
+
+    from lockstep.spec.files import read_json_file
+
+    out = folder / "compare.json"
+    if os.path.lexists(out):
+        if not out.is_file() or out.is_symlink() or not is_comparison(read_json_file(out, 1 << 28)):
+            return f"--out {shown} holds a compare.json that is not a comparison's; choose another --out"
+    elif os.path.lexists(folder / "compare.svg"):
+        return (f"--out {shown} holds compare.svg but no compare.json: not a comparison's folder; choose another "
+                "--out")
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
     from lockstep import api
     from lockstep.errors import LockstepError
@@ -89,11 +115,18 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.out is not None:  # checked and locked before any training: no run is wasted on it
             check_out_arg(args.out, "--out", "lockstep compare", without="to write nothing")
+            ours = False
             if Path(args.out).is_dir():  # --overwrite wrote beside a run's files (or a deployment's)
                 refuse_others(Path(args.out), "a comparison's", "lockstep compare", "--out")
+                if problem := foreign_outputs(Path(args.out), escape_text(args.out)):
+                    return _usage(problem)
+                ours = (Path(args.out) / "compare.json").exists()
             folder = claim(Path(args.out), outputs=OUTPUTS, inputs=recipe_inputs(args.recipe),
                            mode="overwrite" if args.overwrite else "fresh", prog="lockstep compare",
-                           hint="choose another --out, or --overwrite to replace its compare.json and compare.svg")
+                           earlier="an earlier comparison",
+                           hint="choose another --out, or --overwrite to replace its compare.json and compare.svg"
+                           if ours else "choose another --out, or --overwrite to write compare.json and compare.svg "
+                           "beside them")
         if args.conformance:
             prep, built = api._compare_sessions(args.recipe, args.backends, device=args.device, steps=args.steps,
                                                 overrides=args.overrides, seed=args.seed, dtype=args.dtype,
