@@ -727,10 +727,11 @@ def canonical_backend(name: str) -> str:
 
 
 def _compare_sessions(recipe: PathLike | Recipe, backends: Iterable[str] | str, *, device: str, steps: int | None,
-                      overrides: Overrides | None, seed: int | None, dtype: str | None, threads: int | None
-                      ) -> tuple[Any, dict[str, tuple[Adapter, Any]]]:
+                      overrides: Overrides | None, seed: int | None, dtype: str | None, threads: int | None,
+                      said: list[str] | None = None) -> tuple[Any, dict[str, tuple[Adapter, Any]]]:
     """The prepared recipe (overrides, seed and dtype applied) and an (adapter, session) per backend, every input
-    checked first (LockstepError, exit 2)."""
+    checked first (LockstepError, exit 2). `said`, where given, receives the changes as the user wrote them
+    (`--set k=v`, `--seed 3`), for compare.json."""
     from lockstep.effective import as_integer, as_threads
     from lockstep.runner import build_session, prepare_loaded
 
@@ -758,6 +759,8 @@ def _compare_sessions(recipe: PathLike | Recipe, backends: Iterable[str] | str, 
     if dtype is not None and dtype not in ("float32", "float64"):
         raise LockstepError(f"{spelled('dtype', '--dtype')} {escape_text(repr(dtype))}: expected float32 or float64")
     eff = _effective(recipe, overrides, seed)
+    if said is not None:
+        said.extend(c.said for c in eff.changes)
     doc = eff.recipe if dtype is None or dtype == eff.recipe.dtype else eff.recipe.model_copy(update={"dtype": dtype})
     prep = prepare_loaded(doc, eff.model, eff.base, steps, eff.path)
     # the reference is the CPU oracle whatever `device`
@@ -785,25 +788,42 @@ def compare(recipe: PathLike | Recipe, backends: Iterable[str] | str = ("referen
     (the per-step table as NumPy arrays) and `.to_json()` (what `--format json` prints)."""
     from lockstep.compare import run_compare
     from lockstep.effective import as_integer
-    from lockstep.fingerprint import fingerprint
     from lockstep.progress import Progress
-    from lockstep.runner import backend_versions, build_session
+    from lockstep.runner import build_session
 
     progress = _flag(progress, "progress")
     every = as_integer(every, "every", 1, "--every") if every is not None else every
     if every is None:
         raise LockstepError("every: expected an integer, got None")
+    said: list[str] = []
     prep, built = _compare_sessions(recipe, backends, device=device, steps=steps, overrides=overrides, seed=seed,
-                                    dtype=dtype, threads=threads)
+                                    dtype=dtype, threads=threads, said=said)
     names = list(built)
     reference = built["reference"][1] if "reference" in built else build_session(prep, "reference", "cpu", threads)[1]
     bar = Progress(prep.total_steps, label=f"compare {','.join(names)}", enabled=progress)
     try:
         result = run_compare(prep, {n: session for n, (_, session) in built.items()}, bar, reference=reference,
                              every=every)
+    except LockstepError as exc:  # an adapter failed mid-run: the rows so far, described as a finished one's
+        partial = getattr(exc, "comparison", None)
+        if partial is not None:
+            _describe_comparison(partial, prep, built, said, steps, dtype)
+        raise
     finally:
         bar.close()
+    _describe_comparison(result, prep, built, said, steps, dtype)
+    return result
+
+
+def _describe_comparison(result: Comparison, prep: Any, built: dict[str, tuple[Adapter, Any]], said: list[str],
+                         steps: int | None, dtype: str | None) -> None:
+    """compare.json's record of what was compared: the recipe, the arguments that changed it (as a run's
+    report.json keeps `overrides`), the versions, the machine; and the notes on what it did not run."""
+    from lockstep.fingerprint import fingerprint
+    from lockstep.runner import backend_versions
+
     result.meta = {"recipe": prep.recipe.metadata.name, "recipe_hash": prep.recipe_hash,
+                   "overrides": said, "steps_given": None if steps is None else int(steps), "dtype_given": dtype,
                    "versions": {n: backend_versions(a, n) for n, (a, _) in built.items()}, "environment": fingerprint()}
     spread = prep.recipe.distribution
     if spread is not None and spread.replicas > 1:  # run silently as one process before (sweep N)
@@ -812,7 +832,6 @@ def compare(recipe: PathLike | Recipe, backends: Iterable[str] | str = ("referen
                             + ") is not run: compare trains and judges one process, whose steps are the same math "
                             "except `batch_norm: local` statistics; `lockstep run --replicas N` runs it, and "
                             "`lockstep certify --level data_parallel` judges an adapter's replicas")
-    return result
 
 
 # ============================================================================================ certify

@@ -133,13 +133,14 @@ class Comparison:
     notes: list[str] = field(default_factory=list)  # what the comparison did not do that the recipe asks
     evaluated_on: str = "validation"  # the data the predictions are judged on: "validation" or "training"
     eval_samples: int = 0
-    stopped_by: str = ""  # an adapter's error that ended the comparison early (the rows so far are kept)
+    stopped_by: tuple[int, str] | None = None  # (step, message): an adapter's error ended the comparison there;
+    # `rows` holds the steps compared before it
     meta: dict[str, Any] = field(default_factory=dict)  # recipe name and hash, versions, machine (lockstep.api)
 
     @property
     def agree(self) -> bool:
-        """Every judged backend holds at every judged step (drift is not judged)."""
-        return not self.first_divergence
+        """Every judged backend holds at every judged step (drift is not judged), and none failed to answer."""
+        return not self.first_divergence and self.stopped_by is None
 
     @property
     def steps_judged(self) -> int:
@@ -222,6 +223,7 @@ class Comparison:
                       "growth_per_step": drift_growth,
                       "stopped": {b: {"step": s, "quantity": q} for b, (s, q) in self.stopped.items()}},
             "stopped": {b: {"step": s, "quantity": q} for b, (s, q) in self.stopped.items()},
+            "error": None if self.stopped_by is None else {"step": self.stopped_by[0], "message": self.stopped_by[1]},
             "steps": [_row_json(r) for r in self.rows],
         })
 
@@ -350,74 +352,81 @@ def run_compare(prep: Prepared, sessions: dict[str, Session], progress: Any = No
             s.set_parameters(prep.initial)
     base = names[0]
     worst: dict[str, WorstStep] = {}  # per backend: its judged step of the largest ratio under the derived rules
-    for index in range(prep.total_steps):
-        t = index + 1
-        rs = judge.reference_step(index, keep=t in steps)
-        if rs.stopped is not None and t not in steps:  # a failed step changes nothing: the state before is now
-            rs.before = judge_session.get_state()
-        losses: dict[str, float] = {}
-        params: dict[str, dict[str, np.ndarray]] = {}
-        for n in names:
-            s = sessions[n]
-            if s is judge_session:
-                if rs.stopped is not None:
-                    result.stopped[n] = (t, rs.stopped)
+    t = 0
+    try:
+        for index in range(prep.total_steps):
+            t = index + 1
+            rs = judge.reference_step(index, keep=t in steps)
+            if rs.stopped is not None and t not in steps:  # a failed step changes nothing: the state before is now
+                rs.before = judge_session.get_state()
+            losses: dict[str, float] = {}
+            params: dict[str, dict[str, np.ndarray]] = {}
+            for n in names:
+                s = sessions[n]
+                if s is judge_session:
+                    if rs.stopped is not None:
+                        result.stopped[n] = (t, rs.stopped)
+                        losses[n] = math.nan
+                    else:
+                        losses[n] = float(rs.result.loss)  # type: ignore[union-attr]
+                        params[n] = rs.after.parameters if rs.after is not None else s.get_parameters()
+                    continue
+                if n in result.stopped:
                     losses[n] = math.nan
-                else:
-                    losses[n] = float(rs.result.loss)  # type: ignore[union-attr]
-                    params[n] = rs.after.parameters if rs.after is not None else s.get_parameters()
-                continue
-            if n in result.stopped:
-                losses[n] = math.nan
-                continue
-            try:
-                with blamed(n, t, "train_step()"):
-                    losses[n] = float(step_answer(s.train_step(rs.x, rs.y, masks=rs.masks)).loss)
-                    params[n] = s.get_parameters()
-            except NonFiniteError as exc:
-                result.stopped[n] = (t, exc.quantity)
-                losses[n] = math.nan
-        verdicts: dict[str, StepVerdict] = {}
-        if judged:
-            blind.ask(judge, rs)
-            result.blind_steps, result.blind_quantities, result.blind_checked = blind.steps, blind.quantities, \
-                blind.checked
-        predicted: dict[str, Check] = {}
-        if t in steps or rs.stopped is not None:
-            for n in judged:
-                with blamed(n, t, "step from the reference's state"):
-                    v = judge.judge(rs, sessions[n])
-                verdicts[n] = v
-                worst.setdefault(n, WorstStep(judge)).offer(rs, v)
-            predicted = judge_predictions(judge, rs, sessions, judged) if t in evaluated and rs.after is not None \
-                and judged else {}
-            for n in judged:
-                v = verdicts[n]
-                if n in predicted:
-                    _fold(v, predicted[n])
-                    w = worst[n]  # the output bound is derived: it may be the closest call
-                    if w.check is None or predicted[n].ratio > w.check.ratio:
-                        w.step, w.check = t, predicted[n]
-                if not v.ok:
-                    result.failing_steps[n] = result.failing_steps.get(n, 0) + 1
-                    if n not in result.first_divergence:
-                        c = v.failed[0] if v.failed else v.worst
-                        assert c is not None
-                        result.first_divergence[n] = Divergence(t, c.quantity, c.error, c.tolerance, c.ratio,
-                                                                c.why)
-        result.tiers = list(judge.tiers)
-        diffs = {n: drift(losses[n], losses[base], params[n], params[base]) for n in names[1:]
-                 if n in params and base in params}
-        pairs = {f"{a}/{b}": drift(losses[b], losses[a], params[b], params[a]) for a, b in pair_names(names)
-                 if a in params and b in params}
-        result.rows.append(StepRow(t, losses, diffs, pairs, verdicts, predicted))
-        if progress is not None:
-            progress.update(t, losses[base])
-        if rs.stopped is not None:  # the reference cannot go on: nothing left to judge from
-            break
-    for n, w in worst.items():  # its margin under the derived bounds (lower tiers give upper bounds)
-        if w.check is not None and w.step is not None:
-            result.worst_derived[n] = (w.step, w.check)
+                    continue
+                try:
+                    with blamed(n, t, "train_step()"):
+                        losses[n] = float(step_answer(s.train_step(rs.x, rs.y, masks=rs.masks)).loss)
+                        params[n] = s.get_parameters()
+                except NonFiniteError as exc:
+                    result.stopped[n] = (t, exc.quantity)
+                    losses[n] = math.nan
+            verdicts: dict[str, StepVerdict] = {}
+            if judged:
+                blind.ask(judge, rs)
+                result.blind_steps, result.blind_quantities, result.blind_checked = blind.steps, blind.quantities, \
+                    blind.checked
+            predicted: dict[str, Check] = {}
+            if t in steps or rs.stopped is not None:
+                for n in judged:
+                    with blamed(n, t, "step from the reference's state"):
+                        v = judge.judge(rs, sessions[n])
+                    verdicts[n] = v
+                    worst.setdefault(n, WorstStep(judge)).offer(rs, v)
+                predicted = judge_predictions(judge, rs, sessions, judged) if t in evaluated and rs.after is not None \
+                    and judged else {}
+                for n in judged:
+                    v = verdicts[n]
+                    if n in predicted:
+                        _fold(v, predicted[n])
+                        w = worst[n]  # the output bound is derived: it may be the closest call
+                        if w.check is None or predicted[n].ratio > w.check.ratio:
+                            w.step, w.check = t, predicted[n]
+                    if not v.ok:
+                        result.failing_steps[n] = result.failing_steps.get(n, 0) + 1
+                        if n not in result.first_divergence:
+                            c = v.failed[0] if v.failed else v.worst
+                            assert c is not None
+                            result.first_divergence[n] = Divergence(t, c.quantity, c.error, c.tolerance, c.ratio,
+                                                                    c.why)
+            result.tiers = list(judge.tiers)
+            diffs = {n: drift(losses[n], losses[base], params[n], params[base]) for n in names[1:]
+                     if n in params and base in params}
+            pairs = {f"{a}/{b}": drift(losses[b], losses[a], params[b], params[a]) for a, b in pair_names(names)
+                     if a in params and b in params}
+            result.rows.append(StepRow(t, losses, diffs, pairs, verdicts, predicted))
+            if progress is not None:
+                progress.update(t, losses[base])
+            if rs.stopped is not None:  # the reference cannot go on: nothing left to judge from
+                break
+    except LockstepError as exc:  # an adapter's error: the rows judged so far go with it (the command shows them)
+        result.stopped_by = (t, str(exc))
+        exc.comparison = result  # type: ignore[attr-defined]
+        raise
+    finally:
+        for n, w in worst.items():  # its margin under the derived bounds (lower tiers give upper bounds)
+            if w.check is not None and w.step is not None:
+                result.worst_derived[n] = (w.step, w.check)
     return result
 
 
@@ -431,7 +440,8 @@ def format_table(c: Comparison) -> str:
     shown = "every step" if c.every <= 1 else f"the judged steps: the first {FIRST_STEPS}, every {c.every}th, the last"
     last = c.rows[-1].step if c.rows else 0
     span = (f"{c.total_steps} step{'s' * (c.total_steps != 1)}" if last >= c.total_steps else
-            f"the first {last} of {c.total_steps} steps, where the reference stopped")
+            f"the first {last} of {c.total_steps} steps, where "
+            f"{'an adapter failed' if c.stopped_by is not None else 'the reference stopped'}")
     lines = [
         f"{c.dtype} comparison of {', '.join(c.backends)} over {span} (rows: {shown})",
         f"verdict: re-synchronized, judged. Each judged step of {judged_list} starts from the reference's exact",
@@ -502,6 +512,10 @@ def _cell(v: float, width: int, fmt: str = ".2e") -> str:
 def verdict_lines(c: Comparison) -> list[str]:
     """The summary: one verdict line per judged backend, then one drift line per pair (labelled as such)."""
     lines = [f"note: {n}" for n in c.notes]
+    if c.stopped_by is not None:
+        lines.append(f"stopped: at step {c.stopped_by[0]} an adapter failed (below): the {len(c.rows)} step"
+                     f"{'s' * (len(c.rows) != 1)} above {'were' if len(c.rows) != 1 else 'was'} compared before it, "
+                     "and no verdict covers the rest")
     for b in c.judged:
         judged = sum(1 for r in c.rows if b in r.judged)
         if b in c.first_divergence:
@@ -514,6 +528,8 @@ def verdict_lines(c: Comparison) -> list[str]:
             detail = f" (worst: ratio {w[1].ratio:.2e} at step {w[0]}, {w[1].quantity})" if w is not None else ""
             said = len(c.prediction_steps)
             also = f", predictions at {said} of them" if said else ""
+            if c.stopped_by is not None:
+                also += f", before the adapter error at step {c.stopped_by[0]}"
             lines.append(f"verdict (re-synchronized, judged): {b} holds at every one of {judged} judged steps{also}"
                          f"{detail}")
     if c.blind_quantities:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -94,3 +95,62 @@ def test_overwrite_replaces_an_earlier_comparison(recipe: Path, tmp_path: Path,
     assert _compare(recipe, "--out", str(out), "--overwrite", "--steps", "2") == 0
     assert json.loads((out / "compare.json").read_text(encoding="utf-8"))["steps_compared"] == 2
     assert (out / "notes.txt").read_text(encoding="utf-8") == "keep"
+
+
+RAISER = """\
+from lockstep.conformance.mutants._base import MutantAdapter, MutantSession
+
+
+class _Session(MutantSession):
+    calls = 0
+
+    def train_step(self, x, y, *, masks=None):
+        type(self).calls += 1
+        if type(self).calls >= 5:  # the free run's and the judged steps' calls: fails in step 3
+            raise RuntimeError("driver crashed")
+        return super().train_step(x, y, masks=masks)
+
+
+class Raiser(MutantAdapter):
+    name = "raiser"
+    session_class = _Session
+"""
+
+
+@pytest.fixture
+def raiser(tmp_path: Path) -> Iterator[str]:
+    (tmp_path / "raiser_adapter.py").write_text(RAISER, encoding="utf-8")
+    sys.path.insert(0, str(tmp_path))
+    try:
+        yield "raiser_adapter:Raiser"
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("raiser_adapter", None)
+
+
+def test_an_adapter_error_mid_run_keeps_the_steps_compared(recipe: Path, tmp_path: Path, raiser: str,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """An adapter raising at step 3 lost steps 1 and 2: only the error line was said, nothing written (f10)."""
+    out = tmp_path / "o"
+    code = main(["compare", str(recipe), "--backends", f"reference,{raiser}", "--quiet", "--out", str(out)])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert re.search(r"^ +1 ", captured.out, re.M) and re.search(r"^ +2 ", captured.out, re.M), captured.out
+    assert "stopped: at step 3 an adapter failed" in captured.out
+    assert "RuntimeError: driver crashed" in captured.err and len(captured.err.strip().splitlines()) == 1
+    doc = json.loads((out / "compare.json").read_text(encoding="utf-8"))
+    assert doc["agree"] is False and doc["error"]["step"] == 3 and "driver crashed" in doc["error"]["message"]
+    assert [r["step"] for r in doc["steps"]] == [1, 2]
+    assert (out / "compare.svg").is_file()
+
+
+def test_compare_json_records_the_arguments_given(recipe: Path, tmp_path: Path) -> None:
+    out = tmp_path / "o"
+    assert _compare(recipe, "--out", str(out), "--set", "optimizer.learning_rate=0.02", "--seed", "4", "--steps",
+                    "3", "--dtype", "float32") == 0
+    doc = json.loads((out / "compare.json").read_text(encoding="utf-8"))
+    assert doc["overrides"] == ["--set optimizer.learning_rate=0.02", "--seed 4"]
+    assert (doc["steps_given"], doc["dtype_given"]) == (3, "float32")
+    assert _compare(recipe, "--out", str(out), "--overwrite") == 0
+    doc = json.loads((out / "compare.json").read_text(encoding="utf-8"))
+    assert (doc["overrides"], doc["steps_given"], doc["dtype_given"]) == ([], None, None)

@@ -148,6 +148,15 @@ def run(args: argparse.Namespace) -> int:
         print(exc, file=sys.stderr)
         return 2
     except LockstepError as exc:
+        partial = getattr(exc, "comparison", None)  # an adapter failed mid-run: the steps compared before it
+        if partial is not None and partial.rows:
+            _show(partial, args)
+            if folder is not None:
+                from lockstep.spec.atomic import held_signals
+
+                with held_signals():
+                    folder.start()
+                    _write(partial, folder)
         for d in exc.diagnostics:
             print(d.format(), file=sys.stderr)
         _usage(escape_text(str(exc)))  # 2: bad input; 1: a backend that failed (its session raised)
