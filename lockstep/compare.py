@@ -563,38 +563,66 @@ def verdict_lines(c: Comparison) -> list[str]:
 
 
 # ------------------------------------------------------------------------------------------- plot
+RATIO_RANGE = (1e-17, 1e6)
+"""The ratio panel's drawn range: an exact step (ratio 0) is drawn at its floor, a failing one beyond 1e6 (or
+non-finite) at its top, and the legend counts both."""
+
+
+def _clamped(pts: list[tuple[float, float]], lo: float, hi: float) -> tuple[list[tuple[float, float]], str]:
+    """`pts` drawn within [lo, hi] (non-finite above), and what the legend says of those moved."""
+    below = sum(1 for _, v in pts if v < lo)
+    above = sum(1 for _, v in pts if not v <= hi)
+    said = [f"{below} below {lo:g} drawn at it"] if below else []
+    said += [f"{above} above {hi:g} or non-finite drawn at {hi:g}"] if above else []
+    return [(s, hi if not v <= hi else max(v, lo)) for s, v in pts], f" ({'; '.join(said)})" if said else ""
+
+
 def plot(c: Comparison, path: Path) -> None:
-    """One SVG, three panels: the free-running losses; their drift (log axis); the judged steps' worst
-    error/tolerance ratio per backend (log axis, the line at 1 is the verdict's threshold)."""
-    from lockstep.plot import line_chart
+    """One SVG, three panels sharing the step axis: the free-running losses (a log axis above a 50× range, as a
+    run's plot); their drift (log axis); the judged steps' worst error/tolerance ratio per backend (log axis, the
+    line at 1 is the verdict's threshold). A lone point is a dot; what is not drawn is counted in the legend."""
+    from lockstep.plot import _log_scale, line_chart
     from lockstep.spec.atomic import write_text
 
-    losses = {b: [(r.step, r.losses[b]) for r in c.rows if math.isfinite(r.losses.get(b, math.nan))]
-              for b in c.backends}
+    first = c.rows[0].step if c.rows else 0
+    last = c.rows[-1].step if c.rows else 1
+    span = (first - 0.5, last + 0.5) if first == last else (first, last)
+    losses: dict[str, list[tuple[float, float]]] = {}
+    for b in c.backends:  # non-finite losses go in: the chart counts them ("(n non-finite not drawn)")
+        stop = f" (stopped at step {c.stopped[b][0]}: non-finite {c.stopped[b][1]})" if b in c.stopped else ""
+        losses[b + stop] = [(r.step, r.losses.get(b, math.nan)) for r in c.rows]
+    log_loss = _log_scale([v for pts in losses.values() for _, v in pts if math.isfinite(v)])
     top = line_chart(losses, title=f"loss per step ({c.dtype}, free-running from the same initial bits)",
-                     xlabel="optimizer step", ylabel="training loss")
-    floor = 1e-17
+                     xlabel="optimizer step", ylabel="training loss" + (" (log scale)" if log_loss else ""),
+                     log_y=log_loss, x_range=span)
+    floor = RATIO_RANGE[0]
     diffs: dict[str, list[tuple[float, float]]] = {}
+
+    def add(label: str, pts: list[tuple[float, float]]) -> None:
+        finite = [(s, v) for s, v in pts if math.isfinite(v)]
+        drawn, said = _clamped(finite, floor, math.inf)
+        gone = len(pts) - len(finite)
+        diffs[label + said + (f" ({gone} non-finite not drawn)" if gone else "")] = drawn
+
     for b in c.backends[1:]:
-        diffs[f"parameters: {b} vs {c.backends[0]}"] = [(r.step, max(r.diffs[b].param_rel, floor)) for r in c.rows
-                                                        if b in r.diffs and math.isfinite(r.diffs[b].param_rel)]
-        diffs[f"loss: {b} vs {c.backends[0]}"] = [(r.step, max(r.diffs[b].loss_rel, floor)) for r in c.rows
-                                                  if b in r.diffs and math.isfinite(r.diffs[b].loss_rel)]
+        add(f"parameters: {b} vs {c.backends[0]}", [(r.step, r.diffs[b].param_rel) for r in c.rows if b in r.diffs])
+        add(f"loss: {b} vs {c.backends[0]}", [(r.step, r.diffs[b].loss_rel) for r in c.rows if b in r.diffs])
     for a, b in pair_names(c.backends):
         key = f"{a}/{b}"
-        diffs[f"parameters: {b} vs {a}"] = [(r.step, max(r.pairs[key].param_rel, floor)) for r in c.rows
-                                            if key in r.pairs and math.isfinite(r.pairs[key].param_rel)]
+        add(f"parameters: {b} vs {a}", [(r.step, r.pairs[key].param_rel) for r in c.rows if key in r.pairs])
     middle = line_chart(diffs, title="drift: largest relative difference per step (free-running, not judged)",
-                        xlabel="optimizer step", ylabel="relative difference", log_y=True)
+                        xlabel="optimizer step", ylabel="relative difference", log_y=True, x_range=span)
     ratios: dict[str, list[tuple[float, float]]] = {}
     for b in c.judged:
-        ratios[f"{b}: worst error/tolerance"] = [
-            (r.step, max(min(r.judged[b].worst.ratio, 1e6), floor)) for r in c.rows  # type: ignore[union-attr]
-            if b in r.judged and r.judged[b].worst is not None]
+        pts = [(r.step, r.judged[b].worst.ratio) for r in c.rows  # type: ignore[union-attr]
+               if b in r.judged and r.judged[b].worst is not None]
+        drawn, said = _clamped(pts, *RATIO_RANGE)
+        ratios[f"{b}: worst error/tolerance{said}"] = drawn
     if c.rows:
-        ratios["1: the verdict's threshold"] = [(c.rows[0].step, 1.0), (c.rows[-1].step, 1.0)]
+        ratios["1: the verdict's threshold"] = [(span[0], 1.0), (span[1], 1.0)]
     bottom = line_chart(ratios, title=f"verdict: each judged step re-synchronized to the reference ({c.dtype})",
-                        xlabel="optimizer step", ylabel="error / tolerance", log_y=True)
+                        xlabel="optimizer step", ylabel=f"error / tolerance (drawn in {RATIO_RANGE[0]:g} to "
+                        f"{RATIO_RANGE[1]:g})", log_y=True, x_range=span)
     write_text(path, _stack([top, middle, bottom]))
 
 

@@ -87,11 +87,12 @@ def _fmt_log(t: float) -> str:
 
 def line_chart(series: dict[str, list[tuple[float, float]]], *, title: str, xlabel: str, ylabel: str,
                points: dict[str, list[tuple[float, float]]] | None = None, log_y: bool = False,
-               width: int = 720, height: int = 400) -> str:
+               width: int = 720, height: int = 400, x_range: tuple[float, float] | None = None) -> str:
     """Series are drawn as lines, `points` as dots; y can be log-scaled (non-positive values dropped).
 
     Any float is accepted (±inf, NaN, 1e308, subnormals, empty series): non-finite points are not drawn
-    and the legend says how many there were."""
+    and the legend says how many there were. A series with one drawable point is a dot (a line of one point
+    draws nothing). `x_range`: the x axis spans at least it, so that stacked panels share their x axis."""
     points = points or {}
 
     def drawable(p: tuple[float, float]) -> bool:
@@ -107,7 +108,8 @@ def line_chart(series: dict[str, list[tuple[float, float]]], *, title: str, xlab
     lines = {name: keep(pts) for name, pts in series.items()}
     dots = {name: keep(pts) for name, pts in points.items()}
     allxy = [p for pts in (*lines.values(), *dots.values()) for p in pts] or [(0.0, 0.0), (1.0, 1.0)]
-    x0, x1 = _span(min(p[0] for p in allxy), max(p[0] for p in allxy))
+    xs = [p[0] for p in allxy] + ([_clamp(float(v)) for v in x_range if math.isfinite(v)] if x_range else [])
+    x0, x1 = _span(min(xs), max(xs))
     y0, y1 = _span(min(p[1] for p in allxy), max(p[1] for p in allxy))
     pad = 0.04 * (y1 - y0)  # keep the extremes off the frame
     y0, y1 = y0 - pad, y1 + pad
@@ -139,7 +141,9 @@ def line_chart(series: dict[str, list[tuple[float, float]]], *, title: str, xlab
     for i, (name, pts) in enumerate(series.items()):
         color = COLORS[i % len(COLORS)]
         good = _envelope(lines[name], pw)
-        if good:
+        if len(good) == 1:
+            out.append(f'<circle cx="{sx(good[0][0]):.1f}" cy="{sy(good[0][1]):.1f}" r="3" fill="{color}"/>')
+        elif good:
             path = " ".join(f"{'M' if j == 0 else 'L'}{sx(x):.1f},{sy(y):.1f}" for j, (x, y) in enumerate(good))
             out.append(f'<path d="{path}" fill="none" stroke="{color}" stroke-width="1.5"/>')
         legend.append((_legend_name(name, len(pts) - len(lines[name]), log_y), color, "line"))

@@ -154,3 +154,58 @@ def test_compare_json_records_the_arguments_given(recipe: Path, tmp_path: Path) 
     assert _compare(recipe, "--out", str(out), "--overwrite") == 0
     doc = json.loads((out / "compare.json").read_text(encoding="utf-8"))
     assert (doc["overrides"], doc["steps_given"], doc["dtype_given"]) == ([], None, None)
+
+
+def _panels(svg: str) -> list[str]:
+    return svg.split("<svg x=")[1:]
+
+
+def _x_ticks(panel: str) -> list[str]:
+    return re.findall(r'y="368" text-anchor="middle">([^<]*)<', panel)
+
+
+def _comparison(recipe: Path, steps: int | None = None):  # type: ignore[no-untyped-def]
+    from lockstep.compare import run_compare
+    from lockstep.conformance.mutants._base import MutantAdapter
+    from lockstep.runner import build_session, prepare_run
+
+    prep = prepare_run(recipe, steps=steps)
+    return run_compare(prep, {"reference": build_session(prep, "reference")[1],
+                              "same": MutantAdapter().build(prep.model, dtype="float64", recipe=prep.recipe)})
+
+
+def test_plot_of_one_step_draws_a_dot_in_every_panel(recipe: Path, tmp_path: Path) -> None:
+    """`--steps 1` wrote three empty panels: a line of one point draws nothing (f6)."""
+    from lockstep.compare import plot
+
+    plot(_comparison(recipe, steps=1), tmp_path / "c.svg")
+    panels = _panels((tmp_path / "c.svg").read_text(encoding="utf-8"))
+    assert [p.count("<circle") >= 1 for p in panels] == [True, True, True]
+    assert panels[0].count("<circle") == 2  # one per backend's loss
+
+
+def test_plot_says_what_it_does_not_draw_and_shares_the_step_axis(recipe: Path, tmp_path: Path) -> None:
+    """A backend that stopped just ended its line; the ratio panel's clamp was silent; the panels' x axes
+    disagreed where the losses ended early; the loss panel was linear over any range."""
+    import dataclasses
+    import math
+
+    from lockstep.compare import plot
+
+    c = _comparison(recipe)
+    for r in c.rows[3:]:
+        r.losses["same"] = math.nan
+    c.stopped["same"] = (4, "loss")
+    c.rows[0].judged["same"].worst = dataclasses.replace(c.rows[0].judged["same"].worst, ratio=1e9)  # type: ignore
+    for r, v in zip(c.rows, [1000.0, 100.0, 10.0, 1.0, 0.5, 0.2], strict=True):
+        r.losses["reference"] = v
+    c.rows[-1].losses["reference"] = math.nan  # the last step's loss is not drawn: the axis still reaches it
+    plot(c, tmp_path / "c.svg")
+    svg = (tmp_path / "c.svg").read_text(encoding="utf-8")
+    panels = _panels(svg)
+    assert "same (stopped at step 4: non-finite loss) (3 non-finite or non-positive not drawn)" in panels[0]
+    assert "(log scale)" in panels[0]
+    assert "1 above 1e+06 or non-finite drawn at 1e+06" in panels[2]
+    assert "drawn in 1e-17 to 1e+06" in panels[2]
+    ticks = [_x_ticks(p) for p in panels]
+    assert ticks[0] == ticks[1] == ticks[2] and ticks[0][-1] == "6", ticks
