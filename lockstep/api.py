@@ -780,7 +780,10 @@ def compare(recipe: PathLike | Recipe, backends: Iterable[str] | str = ("referen
     """`lockstep compare`: one recipe on several backends from the same initial bits and batches. Every step (or
     with `every=N` the first three, every N-th and the last) of every backend is judged re-synchronized: it
     starts from the reference's exact state after the step before, so a verdict is about one step's math, on any
-    machine; the free-running trajectories are tabulated as drift, not judged (`lockstep.compare`). The
+    machine; at the steps after which the recipe evaluates, each backend's eval-mode predictions from the
+    reference's state are judged too (quantity `prediction`); the free-running trajectories are tabulated as
+    drift, not judged (`lockstep.compare`). An adapter that fails mid-run raises LockstepError whose
+    `comparison` holds the steps compared before it. The
     reference is the judge whether listed or not, and runs on the CPU. `overrides` and `seed` as in `run`;
     `dtype` runs the recipe in another dtype; `threads` as in `run`.
 

@@ -7,7 +7,10 @@ parameters, buffers, optimizer state and step count are compared with the refere
 the derived one-step bounds, float64 under the fixed rule (conformance/resync.py, the same judgement as level
 4 of `lockstep certify`; docs/spec/v1-semantics.md, "Re-synchronized comparison"). Nothing carries over from
 one step to the next, so a divergence names a difference in one step's math, at any run length and on any
-machine. Every step is judged, or with `every=N` the first `FIRST_STEPS`, every N-th and the last.
+machine. Every step is judged, or with `every=N` the first `FIRST_STEPS`, every N-th and the last. At the judged
+steps after which the recipe evaluates, the **predictions** are judged too: each backend, set to the reference's
+state after the step, runs `forward(training=False)` on the evaluation data, under level 1's `output_rule`
+(quantity `prediction`): a backend whose inference mode is wrong held at every training step before.
 
 **Drift (shown, not judged).** Every listed backend also trains freely from the same initial bits on the same
 batches; the table and plot show the per-step losses and relative differences of those trajectories and how
