@@ -282,3 +282,14 @@ def test_global_norm_clipping_lands_on_the_ball(values: list[float], max_norm: f
     assert after <= max_norm * (1 + 1e-14) and (norm > max_norm or np.array_equal(out["w"], g["w"]))
     if norm > max_norm:
         assert after == pytest.approx(max_norm, rel=1e-14)
+
+
+def test_centered_rmsprop_takes_the_root_of_0_where_v_minus_a_squared_rounds_below_it() -> None:
+    """Sweep X (2026-12-07): under a steady gradient v − a² = ρᵗ(1 − ρᵗ)g² falls below v's rounding and came out
+    negative: the reference's √ gave NaN, as torch.optim.RMSprop's does (docs/conformance.md, found in real
+    frameworks). The standard takes √max(v − a², 0): the step divides by ε there."""
+    g = 2.5736387869968325  # v − a² = −8.9e-16 at step 9 in float64: NaN there before
+    w, s = run({"type": "rmsprop", "learning_rate": 1e-7, "rho": 0.01, "centered": True}, grads=[[g]] * 12, w0=[0.0])
+    assert np.all(np.isfinite(w)), w
+    x = s["square_avg"] - s["grad_avg"] ** 2
+    assert x[0] <= 0.0 or x[0] < 1e-15 * s["square_avg"][0], x

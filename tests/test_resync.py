@@ -501,3 +501,28 @@ def test_float64_carries_a_gradient_s_allowed_error_through_adam(tmp_path: Path)
                                     prep.model, dtype="float64", recipe=prep.recipe)})
     assert "wobbly" not in result.first_divergence, result.first_divergence["wobbly"]
     assert result.first_divergence["mutant"].step == 1, result.first_divergence["mutant"]
+
+
+def test_centered_rmsprop_bound_covers_a_root_that_rounds_to_0() -> None:
+    """Sweep X (2026-12-07): with a steady gradient, v − a² (1e-8 v at step 4, ρ = 0.01) lies within the float32
+    rounding of the handed-over v; a correct backend that computes it ≤ 0 divides by ε, not by 1e-4|g|, and the
+    first-order bound g·Δroot/den² allowed 0.0068 of a difference of 13.7 (ratio 2.0e3). The bound now takes g/den
+    over every den the root's error allows."""
+    opt = TypeAdapter(Optimizer).validate_python({"type": "rmsprop", "learning_rate": 1.0, "rho": 0.01,
+                                                  "centered": True})
+    g = np.array([0.7, -1.3, 2.1])
+    state = optimizers.init_states(opt, {"p": np.zeros(3)})["p"]
+    for s in range(1, 4):
+        state = _direction(opt, state, g, s)[1]
+    u = 2.0 ** -24
+    worst = 0.0
+    for scale in (1.0, 0.3, 3.0, 1e-3):  # a backend computing in float32 from the state rounded to it
+        s2 = {k: (v * scale**(1 + (k == "square_avg"))).astype(np.float32) for k, v in state.items()}
+        d2, _ = _direction(opt, s2, (g * scale).astype(np.float32), 4)
+        d_ref, after_ref = _direction(opt, {k: v * scale**(1 + (k == "square_avg")) for k, v in state.items()},
+                                      g * scale, 4)
+        b, _ = T.one_step_errors(opt, {k: v * scale**(1 + (k == "square_avg")) for k, v in state.items()},
+                                 after_ref, g * scale, np.zeros(3), 4, u)
+        worst = max(worst, float(np.max(np.abs(d2.astype(np.float64) - d_ref) / b)))
+    assert worst <= 1.0 + 1e-12, f"|Δd| up to {worst:.3g}× the bound"
+    assert worst > 0.5, "some handed-over states do round v − a² to 0: the case is the one asked about"

@@ -21,7 +21,7 @@ against the reference (tests/test_provenance.py):
   `b = μb + (1 - d)g`, `w -= lr·b` (Nesterov `g + μb`).
 - RMSprop: no mapping. Keras divides by `√(v + ε)` (ε inside the root: no scalar ε̂ gives `√v + ε` for
   every v) and keeps the learning rate inside the momentum buffer. `StandardRMSprop.update_step` writes
-  `den = √v + ε` (centered `√(v - a²) + ε`), `b = μb + g/den`, `w -= lr·b`.
+  `den = √v + ε` (centered `√max(v - a², 0) + ε`), `b = μb + g/den`, `w -= lr·b`.
 - Adagrad: no mapping. Keras divides by `√(s + ε)` (ε inside the root again) and its Constant initializer
   rounds the initial accumulator through float32. `StandardAdagrad` writes `w -= lr·g/(√s + ε)`.
 
@@ -187,7 +187,7 @@ class StandardRMSprop(keras.optimizers.RMSprop):
         if self.centered:
             a = self._average_gradients[i]
             self.assign(a, rho * a + (1 - rho) * g)
-            den = ops.sqrt(v - a * a) + self.epsilon
+            den = ops.sqrt(ops.maximum(v - a * a, 0.0)) + self.epsilon  # the standard's clamp: v ≥ a² up to rounding
         else:
             den = ops.sqrt(v) + self.epsilon
         if self.momentum > 0:
