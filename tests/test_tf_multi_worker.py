@@ -115,3 +115,21 @@ def test_two_workers_train_the_reference_replicas_run(tmp_path: Path) -> None:
     dist = json.loads((tmp_path / "worker0" / "report.json").read_text())["distribution"]
     assert dist["tensorflow_strategy"] == "MultiWorkerMirroredStrategy" and dist["launcher"] == "TF_CONFIG", dist
     assert dist["world_size"] == 2 and dist["batch_norm"] == "sync" and len(dist["workers"]) == 2, dist
+
+
+def test_a_worker_whose_peer_never_starts_gives_up_in_its_timeout(tmp_path: Path) -> None:
+    """Sweep 2026-12-07: worker 1 killed while importing left worker 0 waiting in TensorFlow's native start-up with
+    no deadline (LOCKSTEP_TF_COLLECTIVE_TIMEOUT covers collectives only), deaf to its signals, for good. It now
+    ends within the timeout, saying it lost contact."""
+    pytest.importorskip("tensorflow")
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(RECIPE)
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE")}
+    env.update(TF_CPP_MIN_LOG_LEVEL="2", LOCKSTEP_TF_COLLECTIVE_TIMEOUT="5",
+               TF_CONFIG=_config(2, 0, [_free_port(), _free_port()]))  # worker 1 never starts
+    done = subprocess.run([sys.executable, "-m", "lockstep", "run", str(recipe), "--backend", "tensorflow", "--quiet",
+                           "--out", str(tmp_path / "worker0")], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0 and done.stderr.strip().splitlines()[-1] == (
+        "lockstep run: replica 0: lost contact with the other replicas (not every worker of TF_CONFIG started "
+        "within 5 s; LOCKSTEP_TF_COLLECTIVE_TIMEOUT); stopped"), (done.returncode, done.stderr)
+    assert "Traceback" not in done.stderr

@@ -128,8 +128,42 @@ def _worker_strategy() -> Any:
         tf.get_logger().setLevel("ERROR")  # "using CollectiveAllReduceStrategy eagerly" for the few eager collectives
         timeout = float(os.environ.get(COLLECTIVE_TIMEOUT_ENV, "") or DEFAULT_COLLECTIVE_TIMEOUT_S)
         options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=timeout)
-        _STRATEGIES[MULTI_WORKER] = tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
+        watchdog = _watchdog(timeout)
+        try:
+            _STRATEGIES[MULTI_WORKER] = tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
+        finally:
+            watchdog.kill()
+            watchdog.wait()
     return _STRATEGIES[MULTI_WORKER]
+
+
+_WATCHDOG = """import os, sys, time
+parent, timeout, message = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
+time.sleep(timeout)
+if os.getppid() == parent:
+    sys.stderr.write(message + "\\n")
+    sys.stderr.flush()
+    os.kill(parent, 9)
+"""
+
+
+def _watchdog(timeout: float) -> Any:
+    """A process that ends this one, saying why, unless killed within `timeout`: the strategy waits in
+    TensorFlow's native start-up for every worker of TF_CONFIG, with no deadline of its own, holding the
+    interpreter (no thread or signal handler of ours runs), so a worker that died before joining hung the others
+    for good (the collective timeout covers only collectives)."""
+    import json
+    import subprocess
+    import sys
+
+    try:
+        rank = int(json.loads(os.environ.get("TF_CONFIG", "{}")).get("task", {}).get("index", 0))
+    except (ValueError, TypeError, AttributeError):
+        rank = 0
+    message = (f"lockstep run: replica {rank}: lost contact with the other replicas (not every worker of TF_CONFIG "
+               f"started within {timeout:g} s; {COLLECTIVE_TIMEOUT_ENV}); stopped")
+    return subprocess.Popen([sys.executable, "-I", "-S", "-c", _WATCHDOG, str(os.getpid()), str(timeout), message],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
 
 
 def join_workers(workers: int) -> tuple[Callable[[Any], Any], Callable[[int], int], dict[str, Any]]:
