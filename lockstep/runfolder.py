@@ -54,7 +54,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from lockstep.errors import LockstepError, argument, switch
-from lockstep.spec.atomic import JOURNAL
+from lockstep.spec.atomic import JOURNAL, fsync_dir
 from lockstep.spec.files import OUTPUT_LOCK
 
 LOCK_NAME = OUTPUT_LOCK
@@ -507,15 +507,6 @@ def _write_holder(fd: int, prog: str) -> None:
     os.fsync(fd)
 
 
-def _fsync_dir(folder: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
 def _own_files(folder: Path, outputs: Sequence[str]) -> list[str]:
     """The names in `folder` that belong to a run with these outputs: the outputs and their atomic temporaries."""
     with os.scandir(folder) as it:
@@ -533,15 +524,15 @@ def _clear(folder: Path, names: Sequence[str]) -> None:
     marker = folder / CLEARING_NAME
     if not marker.exists():
         marker.write_text(json.dumps(list(names)) + "\n", encoding="utf-8")
-        _fsync_dir(folder)
+        fsync_dir(folder)
     trash = folder / f"{TRASH_PREFIX}{os.getpid()}-{os.urandom(4).hex()}"
     trash.mkdir()
     for n in names:
         with contextlib.suppress(FileNotFoundError):
             os.rename(folder / n, trash / n)
-    _fsync_dir(folder)
+    fsync_dir(folder)
     marker.unlink()
-    _fsync_dir(folder)
+    fsync_dir(folder)
     shutil.rmtree(trash, ignore_errors=True)
 
 

@@ -82,7 +82,7 @@ def write_set(files: Mapping[Path, bytes], before: Callable[[], None] | None = N
                     raise
             finally:  # inside the window: a signal acted on at its end finds no kept link
                 if journal is not None:  # the set is whole (new, or old again): its record goes before the links
-                    _fsync_dir(journal.parent)
+                    fsync_dir(journal.parent)
                     with contextlib.suppress(OSError):
                         os.unlink(journal)
                 for link in kept.values():
@@ -122,7 +122,7 @@ def _journal(staged: list[tuple[str, Path]], kept: dict[Path, str | None]) -> Pa
             raise
         finally:
             os.close(fd)
-    _fsync_dir(folder)
+    fsync_dir(folder)
     return journal
 
 
@@ -173,9 +173,9 @@ def recover(folder: Path, names: Iterable[str]) -> str | None:
         for tmp in (f["new"], f["old"]):
             if tmp and inode(tmp) is not None:
                 os.unlink(folder / tmp)
-    _fsync_dir(folder)
+    fsync_dir(folder)
     os.unlink(journal)
-    _fsync_dir(folder)
+    fsync_dir(folder)
     listed = ", ".join(f["name"] for f in entries)
     if lost:
         return (f"a write of {listed} was killed part-way and cannot be rolled back ({', '.join(lost)} replaced a "
@@ -191,7 +191,7 @@ def _recorded(f: object) -> bool:
             and (f["old"] in (None, "") or (isinstance(f["old"], str) and temporary_of(f["old"]) == f["name"])))
 
 
-def _fsync_dir(folder: Path) -> None:
+def fsync_dir(folder: Path) -> None:
     """The folder's entries (renames, a new or removed file) on disk, where the file system allows it."""
     with contextlib.suppress(OSError):
         fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
