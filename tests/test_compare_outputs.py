@@ -10,32 +10,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests_support import tiny_recipe
 
 from lockstep.cli import main
 
-RECIPE = """\
-apiVersion: lockstep/v1
-kind: Recipe
-metadata: {name: tiny}
-model:
-  apiVersion: lockstep/v1
-  kind: Model
-  metadata: {name: m}
-  inputs:
-    - {name: x, shape: [4]}
-  layers:
-    - {type: dense, name: hidden, units: 8}
-    - {type: relu}
-    - {type: dense, name: out, units: 2}
-seed: 1
-dtype: float64
-data:
-  source: {type: synthetic_regression, num_samples: 64, shape: [4], targets: 2, noise: 0.1}
-  batch_size: 16
-loss: {type: mse}
-optimizer: {type: adam, learning_rate: 0.01}
-training: {steps: 6}
-"""
+RECIPE = tiny_recipe(layers="[{type: dense, name: hidden, units: 8}, {type: relu}, {type: dense, name: out, units: 3}]",
+                     samples=64, steps=6)
 
 SAME = "lockstep.conformance.mutants._base:MutantAdapter"  # the reference under another name: agrees
 

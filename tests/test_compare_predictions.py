@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from tests_support import tiny_recipe
 
 from lockstep.cli import main
 from lockstep.compare import format_table, run_compare
@@ -17,31 +18,9 @@ from lockstep.runner import build_session, prepare_run
 
 PREDICTION = "prediction"  # the quantity compare.json and the table name
 
-RECIPE = """\
-apiVersion: lockstep/v1
-kind: Recipe
-metadata: {name: tiny}
-model:
-  apiVersion: lockstep/v1
-  kind: Model
-  metadata: {name: m}
-  inputs:
-    - {name: x, shape: [4]}
-  layers:
-    - {type: dense, name: hidden, units: 8}
-    - {type: relu}
-    - {type: dense, name: out, units: 2}
-seed: 1
-dtype: DTYPE
-data:
-  source: {type: synthetic_regression, num_samples: 64, shape: [4], targets: 2, noise: 0.1}
-  batch_size: 16
-  split: {validation: 0.25}
-loss: {type: mse}
-optimizer: {type: adam, learning_rate: 0.01}
-training: {steps: 6}
-evaluation: {every: 2, metrics: [loss, mse]}
-"""
+RECIPE = tiny_recipe(layers="[{type: dense, name: hidden, units: 8}, {type: relu}, {type: dense, name: out, units: 3}]",
+                     samples=64, steps=6, dtype="DTYPE", data="  split: {validation: 0.25}\n",
+                     tail="evaluation: {every: 2, metrics: [loss, accuracy]}\n")
 
 
 class _EvalBugSession(MutantSession):
