@@ -32,7 +32,7 @@ import signal
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 """Set in each worker's environment before anything that reads them loads (torch's OpenMP, NumPy's BLAS)."""
@@ -49,10 +49,71 @@ LIMIT_CEILING = 1e9
 """The longest limit set (31 years): a larger --timeout (1e10, written for "no limit") would overflow the system's
 timers and thread waits."""
 
+_T = TypeVar("_T")
 
 def load_limit(timeout: float | None) -> float | None:
     """Seconds loading the adapter may take with `timeout` (None: no limit)."""
     return None if timeout is None else min(max(timeout, LOAD_SECONDS), LIMIT_CEILING)
+
+
+def bounded(timeout: float | None, work: Callable[[], _T], what: str) -> _T:
+    """`work()`, or with a timeout, LockstepError once it has run `parallel.load_limit(timeout)` seconds (the
+    timeout, 120 s at least: parallel.LOAD_SECONDS).
+
+    In the main thread, `work` runs right there under a SIGALRM timer: adapter code keeps the thread it has
+    without a timeout (an import may set signal handlers, which only the main thread can), and a hang that returns
+    to Python, or a native one that checks for signals (a regular expression), is stopped, as are SIGTERM and Ctrl-C
+    during it. Off the main thread (or where SIGALRM is someone else's), it runs in a thread of its own, left running
+    in the background when it hangs. A hang in native code that never checks for signals is out of reach either
+    way (SIGKILL ends it)."""
+    if timeout is None:
+        return work()
+    import signal
+    import threading
+
+    from lockstep.adapters.checked import PassThrough
+    from lockstep.errors import LockstepError
+
+    limit = load_limit(timeout) or 0.0
+    late = LockstepError(f"{what} still running after {limit:g} s (--timeout {timeout:g}; loading gets "
+                         f"{LOAD_SECONDS:g} s at least)")
+    alarm = getattr(signal, "SIGALRM", None)
+    mine = (alarm is not None and threading.current_thread() is threading.main_thread()
+            and signal.getsignal(alarm) in (signal.SIG_DFL, None) and signal.getitimer(signal.ITIMER_REAL)[0] == 0)
+    if mine:
+        class TimedOut(PassThrough):
+            """SIGALRM's: a BaseException that adapter code's `except Exception` does not swallow, and that
+            `adapter_code` lets pass."""
+
+        def ring(_signum: int, _frame: Any) -> None:
+            raise TimedOut
+
+        signal.signal(alarm, ring)
+        try:
+            signal.setitimer(signal.ITIMER_REAL, limit)
+            return work()
+        except TimedOut:
+            raise late from None
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(alarm, signal.SIG_DFL)
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["result"] = work()
+        except BaseException as exc:  # handed to the caller's thread, raised there
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, name="lockstep-certify-load", daemon=True)
+    thread.start()
+    thread.join(limit)
+    if thread.is_alive():
+        raise late
+    if "error" in box:
+        raise box["error"]
+    return box["result"]
+
 
 
 class WorkerSetupError(RuntimeError):

@@ -30,12 +30,10 @@ import weakref
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar, Union
+from typing import TYPE_CHECKING, Any, Union
 
 from lockstep.errors import LockstepError, spelled
 from lockstep.spec.diagnostics import Diagnostic, UnlocatedDiagnostic, escape_text
-
-_T = TypeVar("_T")
 
 if TYPE_CHECKING:
     import numpy as np
@@ -1060,7 +1058,7 @@ def _certify(adapter: str | Adapter, name: str, *, workers: int, threads: int, a
     )
     from lockstep.certificate import Certificate
     from lockstep.conformance import report as reports
-    from lockstep.conformance.parallel import WorkerSetupError, adapter_source
+    from lockstep.conformance.parallel import WorkerSetupError, adapter_source, bounded
     from lockstep.conformance.results import safe_name
     from lockstep.conformance.suite import Options, adapter_levels, plan
     from lockstep.conformance.suite import certify as run_suite
@@ -1100,7 +1098,7 @@ def _certify(adapter: str | Adapter, name: str, *, workers: int, threads: int, a
             raise LockstepError(f"adapter `{name}`: {exc}") from None
         return instance, own, source, offered, versions
 
-    instance, own, source, offered, versions = _bounded(
+    instance, own, source, offered, versions = bounded(
         timeout, load, f"adapter `{name}`: loading it (its import, configure_threads(), devices(), versions())")
     if chosen_devices:
         missing = [d for d in chosen_devices if d not in offered]
@@ -1108,8 +1106,8 @@ def _certify(adapter: str | Adapter, name: str, *, workers: int, threads: int, a
             raise LockstepError(f"adapter `{name}` offers {', '.join(offered)}; not {missing[0]}")
     chosen = Options(devices=tuple(chosen_devices or offered), **options)
     # the progress counts what the summary counts: one result per level of a construct, one per example recipe
-    planned = _bounded(timeout, lambda: list(plan(instance, chosen)),
-                       f"adapter `{name}`: planning the checks")
+    planned = bounded(timeout, lambda: list(plan(instance, chosen)),
+                      f"adapter `{name}`: planning the checks")
     total = sum(len(item.levels) if hasattr(item, "levels") else 1 for item, _, _ in planned)
     workers = min(workers, max(len(planned), 1))  # as the suite runs them: one item runs in this process
     if not total:  # an empty certificate ("NOT CERTIFIED", exit 1) replaced the earlier one
@@ -1172,65 +1170,6 @@ def _certify(adapter: str | Adapter, name: str, *, workers: int, threads: int, a
             folder.release()
 
 
-def _bounded(timeout: float | None, work: Callable[[], _T], what: str) -> _T:
-    """`work()`, or with a timeout, LockstepError once it has run `parallel.load_limit(timeout)` seconds (the
-    timeout, 120 s at least: parallel.LOAD_SECONDS).
-
-    In the main thread, `work` runs right there under a SIGALRM timer: adapter code keeps the thread it has
-    without a timeout (an import may set signal handlers, which only the main thread can), and a hang that returns
-    to Python, or a native one that checks for signals (a regular expression), is stopped, as are SIGTERM and Ctrl-C
-    during it. Off the main thread (or where SIGALRM is someone else's), it runs in a thread of its own, left running
-    in the background when it hangs. A hang in native code that never checks for signals is out of reach either
-    way (SIGKILL ends it)."""
-    if timeout is None:
-        return work()
-    import signal
-    import threading
-
-    from lockstep.adapters.checked import PassThrough
-    from lockstep.conformance.parallel import LOAD_SECONDS, load_limit
-
-    limit = load_limit(timeout) or 0.0
-    late = LockstepError(f"{what} still running after {limit:g} s (--timeout {timeout:g}; loading gets "
-                         f"{LOAD_SECONDS:g} s at least)")
-    alarm = getattr(signal, "SIGALRM", None)
-    mine = (alarm is not None and threading.current_thread() is threading.main_thread()
-            and signal.getsignal(alarm) in (signal.SIG_DFL, None) and signal.getitimer(signal.ITIMER_REAL)[0] == 0)
-    if mine:
-        class TimedOut(PassThrough):
-            """SIGALRM's: a BaseException that adapter code's `except Exception` does not swallow, and that
-            `adapter_code` lets pass."""
-
-        def ring(_signum: int, _frame: Any) -> None:
-            raise TimedOut
-
-        signal.signal(alarm, ring)
-        try:
-            signal.setitimer(signal.ITIMER_REAL, limit)
-            return work()
-        except TimedOut:
-            raise late from None
-        finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(alarm, signal.SIG_DFL)
-    box: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            box["result"] = work()
-        except BaseException as exc:  # handed to the caller's thread, raised there
-            box["error"] = exc
-
-    thread = threading.Thread(target=target, name="lockstep-certify-load", daemon=True)
-    thread.start()
-    thread.join(limit)
-    if thread.is_alive():
-        raise late
-    if "error" in box:
-        raise box["error"]
-    return box["result"]
-
-
 def _nothing_planned(options: Any) -> str:
     """Why no check matches the options (a construct without the asked level): said, exit 2, nothing written."""
     from lockstep.conformance.suite import SPECS
@@ -1288,22 +1227,38 @@ def schema_text(kind: str | None = None, version: str | None = None) -> str:
     from lockstep.spec.documents import KINDS
     from lockstep.spec.schema_export import SCHEMA_ROOT, VERSION, document_schema, kind_schema, render
 
+    # `recipe` is `Recipe` and `V1` is `v1`: names as a user types them, here and in `lockstep schema`.
+    if isinstance(kind, str):
+        kind = next((k for k in KINDS if k.lower() == kind.lower()), kind)
     if kind is not None and (not isinstance(kind, str) or kind not in KINDS):
         raise LockstepError(f"kind {escape_text(repr(kind))}: expected one of {', '.join(KINDS)}")
     if version is not None and not isinstance(version, str):
         raise LockstepError(f"version: expected a spec version such as v1 (a string), got {_got(version)}")
     if version is not None and not version.strip():  # an unset shell variable, never "the current version"
         raise LockstepError("the spec version is empty; give one such as v1, or leave it out for the current version")
-    wanted = (version or VERSION).removeprefix("lockstep/")
+    wanted = (version or VERSION).lower().removeprefix("lockstep/")
     found = {p.name for p in SCHEMA_ROOT.iterdir() if p.is_dir() and any(p.glob("*.schema.json"))} \
         if SCHEMA_ROOT.is_dir() else set()
     known = sorted(found | {VERSION})
     if wanted not in known:
-        raise LockstepError(f"unknown spec version `{version}`; this lockstep has " + ", ".join(known))
+        raise LockstepError(_migrated_version(wanted)
+                            or f"unknown spec version `{version}`; this lockstep has " + ", ".join(known))
     path = SCHEMA_ROOT / wanted / f"{kind.lower() if kind else 'document'}.schema.json"
     if path.is_file():
         return path.read_text(encoding="utf-8")
     return render(kind_schema(kind) if kind else document_schema())  # only the current version can be generated
+
+
+def _migrated_version(version: str) -> str:
+    """For a version lockstep reads only through migration: that no schema is published for it, and what to do."""
+    from lockstep.spec import migrations
+
+    full = f"lockstep/{version}"
+    if full not in migrations.MIGRATABLE:
+        return ""
+    current = migrations.CURRENT.removeprefix("lockstep/")
+    return (f"no schema is published for {full}; lockstep reads it by migrating it, and `lockstep migrate` "
+            f"rewrites it to {migrations.CURRENT} (`lockstep schema --version {current}`)")
 
 
 def schema(kind: str | None = None, version: str | None = None) -> dict[str, Any]:

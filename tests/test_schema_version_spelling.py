@@ -27,3 +27,17 @@ def test_a_migratable_version_points_at_migrate(capsys: pytest.CaptureFixture[st
 def test_an_unknown_version_is_still_unknown(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["schema", "--version", "v9"]) == 2
     assert "unknown spec version `v9`; this lockstep has v1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("kind", "version"), [("recipe", "V1"), ("MODEL", "Lockstep/V1"), (None, "V1")])
+def test_the_python_api_reads_names_as_the_cli_does(kind: str | None, version: str) -> None:
+    import lockstep
+
+    assert lockstep.schema(kind, version) == lockstep.schema(kind and kind.capitalize(), "v1")
+
+
+def test_the_python_api_points_a_migratable_version_at_migrate() -> None:
+    import lockstep
+
+    with pytest.raises(lockstep.LockstepError, match="no schema is published for lockstep/v1alpha1"):
+        lockstep.schema(version="V1alpha1")

@@ -124,8 +124,8 @@ def _load(name: str, source: str, build: Callable[[], Listing]) -> Listing:
     certify's limit on an adapter's loading (conformance.parallel.LOAD_SECONDS): the row says so, the listing goes
     on."""
     from lockstep.adapters.registry import Listing
-    from lockstep.api import LockstepError, _bounded
-    from lockstep.conformance.parallel import LOAD_SECONDS
+    from lockstep.conformance.parallel import LOAD_SECONDS, bounded
+    from lockstep.errors import LockstepError
 
     def notice() -> None:
         print(f"lockstep adapters: still loading the adapter `{_shown(name)}` ({_shown(source)}) after "
@@ -136,7 +136,7 @@ def _load(name: str, source: str, build: Callable[[], Listing]) -> Listing:
     if source != "built-in":  # a framework's own import is slow on a cold disk, and no one's hang
         timer.start()
     try:
-        return _bounded(LOAD_SECONDS, build, f"loading the adapter `{name}`")
+        return bounded(LOAD_SECONDS, build, f"loading the adapter `{name}`")
     except LockstepError:
         return Listing(name, False, reason=f"adapter `{name}` ({source}) failed to load: still loading after "
                        f"{LOAD_SECONDS:g} s, stopped (lockstep certify gives an adapter's loading as long)",

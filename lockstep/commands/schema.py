@@ -17,18 +17,13 @@ from lockstep.spec.documents import KINDS
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--kind", choices=list(KINDS), type=_kind,
                         help="one document kind, in any case (default: any document)")
-    parser.add_argument("--version", default=None, metavar="V", type=_version,
+    parser.add_argument("--version", default=None, metavar="V",
                         help="spec version, e.g. v1 or lockstep/v1, in any case (default: the current version)")
 
 
 def _kind(text: str) -> str:
     """`recipe` is `Recipe`: the kind's name as a user types it; anything else is left for `choices` to refuse."""
     return next((k for k in KINDS if k.lower() == text.lower()), text)
-
-
-def _version(text: str) -> str:
-    """`V1` is `v1`, as `--kind` takes `recipe` for `Recipe`: versions are lower-case names."""
-    return text.lower()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -38,21 +33,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         text = schema_text(args.kind, args.version)
     except LockstepError as exc:
-        print(f"lockstep schema: {escape_text(_migrated(args.version) or str(exc))}", file=sys.stderr)
+        print(f"lockstep schema: {escape_text(str(exc))}", file=sys.stderr)
         return exc.exit_code
     sys.stdout.write(text)
     return 0
 
-
-def _migrated(version: str | None) -> str:
-    """For a version lockstep reads only through migration: that no schema is published for it, and what to do."""
-    from lockstep.spec import migrations
-
-    if not version:
-        return ""
-    full = version if version.startswith("lockstep/") else f"lockstep/{version}"
-    if full not in migrations.MIGRATABLE:
-        return ""
-    current = migrations.CURRENT.removeprefix("lockstep/")
-    return (f"no schema is published for {full}; lockstep reads it by migrating it, and `lockstep migrate` "
-            f"rewrites it to {migrations.CURRENT} (`lockstep schema --version {current}`)")
