@@ -1202,8 +1202,10 @@ def deploy(source: PathLike, environment: PathLike, *, weights: PathLike | None 
     folder = claim_out(p)
     try:
         return run_deploy(p, progress=say)
-    except OSError as exc:  # disk full or the folder vanished while writing outputs
-        raise LockstepError(f"cannot write the outputs: {exc.strerror or exc}") from None
+    except OSError as exc:  # the outputs' own writing says so itself (DeployError); this is any other file's
+        named = f" ({escape_text(str(exc.filename))})" if exc.filename else ""
+        raise LockstepError(f"deploy stopped: {exc.strerror or exc}{named}; the folder holds what it held before") \
+            from None
     finally:
         folder.release()
 

@@ -396,3 +396,16 @@ def test_weights_beyond_the_deployed_dtype_s_range_are_noted() -> None:
     assert _beyond_range(params, "int8") == _beyond_range(params, "float32") == [
         "b holds 1 value(s) up to 1e+39, beyond float32's largest (3.40282e+38): exported as ±inf"]
     assert _beyond_range(params, "float64") == []
+
+
+def test_an_os_error_outside_the_writing_is_not_called_a_write_failure(
+        attention: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Reading a checkpoint on a failing disk is not "cannot write the outputs": the file is named, nothing written."""
+    def failing(*_args: object, **_kwargs: object) -> None:
+        raise OSError(5, "Input/output error", str(attention / "checkpoints" / "bad.npz"))
+
+    monkeypatch.setattr(deploy_module, "load_weights", failing)
+    out = tmp_path / "out"
+    last = _refused([str(attention), "--environment", str(EXAMPLES / "onnx-cpu.environment.yaml"), "--out", str(out)],
+                    capsys, "deploy stopped: Input/output error", "bad.npz", "holds what it held before")
+    assert "write" not in last and not (out / "deploy.json").exists(), last
