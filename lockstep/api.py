@@ -1156,9 +1156,11 @@ def _certify(adapter: str | Adapter, name: str, *, workers: int, threads: int, a
             try:
                 files = reports.write_reports(cert, out, failures=stage / "failures", trash=stage / "previous")
             except OSError as exc:  # a full disk: the verdict still stands (error.result), only its files are lost
+                from lockstep.spec.atomic import left_behind
+
                 which = f" ({Path(exc.filename).name})" if isinstance(exc.filename, str) and exc.filename else ""
-                unwritten = LockstepError(f"cannot write the report to {out}{which}: {exc.strerror or exc}; the "
-                                          "folder holds what it held before")
+                unwritten = LockstepError(f"cannot write the report to {out}{which}: {exc.strerror or exc}; "
+                                          f"{left_behind(exc)}")
                 unwritten.result = Certificate.of(dataclasses.replace(cert, checks=[
                     dataclasses.replace(c, failure_dir=None) for c in cert.checks]))  # no reproducer was kept
                 raise unwritten from None

@@ -1135,7 +1135,7 @@ def _write_deployment(result: Result, model: bytes) -> None:
         from lockstep.runfolder import cannot_write
 
         raise DeployError(f"{cannot_write(out, exc, report=True).replace('the report', 'the deployment')}; "
-                          "the folder holds what it held before") from None
+                          f"{atomic.left_behind(exc)}") from None
 
 
 def _unmeasured(name: str, why: str, out: np.ndarray, expected: np.ndarray, rtol: float, atol: float,

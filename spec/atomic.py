@@ -48,6 +48,7 @@ def write_set(files: Mapping[Path, bytes], before: Callable[[], None] | None = N
     staged: list[tuple[str, Path]] = []
     kept: dict[Path, str | None] = {}  # path -> a hard link to what it held (None: it held nothing)
     journal: Path | None = None
+    whole = True  # False: a failed rename's undo failed too, and the journal and kept links stay for `recover`
     for folder in {Path(path).parent for path in files}:
         if os.path.lexists(folder / JOURNAL):  # a set a killed writer left half renamed: made whole first
             with naming(folder / JOURNAL):
@@ -75,13 +76,15 @@ def write_set(files: Mapping[Path, bytes], before: Callable[[], None] | None = N
                         done.append(path)
                 except BaseException:
                     for path in reversed(done):
-                        _put_back(path, kept.get(path, ""))
+                        whole = _put_back(path, kept.get(path, "")) and whole
                     if undo is not None:
                         with contextlib.suppress(OSError):
                             undo()
                     raise
             finally:  # inside the window: a signal acted on at its end finds no kept link
-                if journal is not None:  # the set is whole (new, or old again): its record goes before the links
+                if journal is not None and not whole:  # a mix of two sets: the record and the kept links stay,
+                    kept.clear()  # and the folder's next writer rolls it back (`recover`), said there
+                if journal is not None and whole:  # the set is whole (new, or old again): its record goes first
                     fsync_dir(journal.parent)
                     with contextlib.suppress(OSError):
                         os.unlink(journal)
@@ -89,11 +92,25 @@ def write_set(files: Mapping[Path, bytes], before: Callable[[], None] | None = N
                     if link:
                         with contextlib.suppress(OSError):
                             os.unlink(link)
-    except BaseException:
+    except BaseException as exc:
         for tmp, _ in staged:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
+        if isinstance(exc, OSError) and journal is not None and not whole:
+            raise SplitSet(exc.errno, exc.strerror, exc.filename) from exc
         raise
+
+
+class SplitSet(OSError):
+    """`write_set` failed part-way and could not undo it: its folder holds a mix of the two sets, recorded in its
+    journal, until the next writer there rolls it back (`recover`)."""
+
+
+def left_behind(exc: OSError) -> str:
+    """What a failed `write_set` left in the folder, in words, for the caller's message."""
+    if isinstance(exc, SplitSet):
+        return "the folder holds a mix of the earlier files and the new ones until the next write there rolls it back"
+    return "the folder holds what it held before"
 
 
 JOURNAL = ".lockstep-writing"
@@ -220,13 +237,19 @@ def _keep(path: Path) -> str | None:
     return ""
 
 
-def _put_back(path: Path, link: str | None) -> None:
-    """Undo one rename of a set that failed later: the kept file back, or the new one removed."""
-    with contextlib.suppress(OSError):
+def _put_back(path: Path, link: str | None) -> bool:
+    """Undo one rename of a set that failed later: the kept file back, or the new one removed; False where that
+    failed too, or where the file it replaced could not be kept ("")."""
+    try:
+        if link == "":
+            return False
         if link:
             os.replace(link, path)
         elif link is None:
             os.unlink(path)
+    except OSError:
+        return False
+    return True
 
 
 def _named(exc: OSError, path: Path) -> OSError:

@@ -168,3 +168,72 @@ def test_certify_finishes_reports_a_killed_certify_left_half_replaced_and_says_s
     assert err.startswith(f"lockstep certify: {folder}: finished a write of report.json, junit.xml, report.html, "
                           "report.md that was killed part-way: all are the new files\n"), err
     assert not [p for p in folder.iterdir() if p.name.startswith(".") and p.name != ".lockstep.lock"]
+
+
+@pytest.mark.parametrize("linkable", [True, False])
+def test_a_set_whose_undo_fails_keeps_its_journal_for_the_next_writer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                       linkable: bool) -> None:
+    """A rename failed part-way and putting an earlier one back failed too (or its old file could not be kept):
+    the journal was removed all the same, and the folder held a mix of two sets that no one would ever see. The
+    journal (and the kept links) now stay, and the next writer rolls the set back, or says it cannot."""
+    for name in NAMES:
+        (tmp_path / name).write_text("old")
+    real_replace, real_link = os.replace, os.link
+
+    def replace(src: object, dst: object, *args: object, **kwargs: object) -> None:
+        if Path(dst).name == "c" or (Path(dst).name == "b" and ".old." in Path(str(src)).name):
+            raise PermissionError(1, "Operation not permitted", str(dst))
+        real_replace(src, dst, *args, **kwargs)
+
+    def link(src: object, dst: object, *args: object, **kwargs: object) -> None:
+        if Path(str(src)).name == "b":
+            raise PermissionError(1, "Operation not permitted", str(src))
+        real_link(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "replace", replace)
+    if not linkable:
+        monkeypatch.setattr(os, "link", link)
+    with pytest.raises(atomic.SplitSet) as info:
+        atomic.write_set({tmp_path / n: b"new" for n in NAMES})
+    monkeypatch.undo()
+    assert info.value.filename == str(tmp_path / "c") and info.value.strerror == "Operation not permitted"
+    shown = {n: (tmp_path / n).read_text() for n in NAMES}
+    assert shown == {"a": "old", "b": "new", "c": "old"}, shown  # the mix the undo could not mend
+    assert (tmp_path / atomic.JOURNAL).is_file()
+    said = atomic.recover(tmp_path, NAMES)
+    if linkable:
+        assert said == "rolled back a write of a, b, c that was killed part-way: all are the earlier files again"
+        assert _files(tmp_path) == dict.fromkeys(NAMES, "old")
+    else:
+        assert said is not None and "cannot be rolled back (b replaced a file that could not be kept)" in said, said
+        assert set(_files(tmp_path)) == set(NAMES)
+    assert not list(tmp_path.glob(".*.tmp")) and not (tmp_path / atomic.JOURNAL).exists()
+
+
+def test_a_split_set_is_said_so_by_the_command_that_wrote_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """deploy and certify said "the folder holds what it held before" of a set whose undo had failed."""
+    import lockstep.deploy as deploy_module
+
+    out = tmp_path / "out"
+    out.mkdir()
+    for name in ("model.onnx", "environment.lock.json", "deploy.json", "summary.txt"):
+        (out / name).write_text("old")
+    real_replace = os.replace
+
+    def replace(src: object, dst: object, *args: object, **kwargs: object) -> None:
+        if Path(dst).name == "summary.txt" or (Path(dst).name == "model.onnx" and ".old." in Path(str(src)).name):
+            raise PermissionError(1, "Operation not permitted", str(dst))
+        real_replace(src, dst, *args, **kwargs)
+
+    class Plan:
+        pass
+
+    class Result:
+        plan, lock, report, summary = Plan(), {}, {}, "s"
+
+    Result.plan.out = out
+    monkeypatch.setattr(os, "replace", replace)
+    with pytest.raises(LockstepError) as info:
+        deploy_module._write_deployment(Result(), b"new")  # type: ignore[arg-type]
+    monkeypatch.undo()
+    assert "a mix of the earlier files and the new ones until the next write there rolls it back" in str(info.value)
