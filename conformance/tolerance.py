@@ -14,6 +14,7 @@ depends on what the backend returned.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -123,8 +124,10 @@ class StepTracker:
         return float(sum(np.sum(np.abs(g)) * self.parameter_atol(k) for k, g in grads.items()))
 
     def step(self, rules: BatchRules, grads: Arrays, params_before: Arrays, params_after: Arrays,
-             states_after: dict[str, Arrays], lr: float) -> None:
-        """Record step k+1 from the reference's gradients, parameters (before/after) and state (after)."""
+             states_after: dict[str, Arrays], lr: float, drift: Mapping[str, float] | None = None) -> None:
+        """Record step k+1 from the reference's gradients, parameters (before/after) and state (after). `drift`:
+        per parameter, how far the reference's gradient moves at the adapter's parameters (the earlier steps'
+        differences fed back through the loss's curvature), added to the step's gradient bound."""
         self.k += 1
         if self.dtype == "float64":
             return
@@ -132,7 +135,8 @@ class StepTracker:
             self.buffer_atol[k] = self.buffer_atol.get(k, 0.0) + np.asarray(rule.atol)
         r = self.recipe
         u = T.unit_roundoff(self.dtype)
-        deltas = {k: float(np.max(rules.gradients[k].allowed(g))) if np.size(g) else 0.0 for k, g in grads.items()}
+        deltas = {k: (float(np.max(rules.gradients[k].allowed(g))) if np.size(g) else 0.0) + (drift or {}).get(k, 0.0)
+                  for k, g in grads.items()}
         clip = getattr(r, "gradient_clipping", None)
         if clip is not None and clip.type == "global_norm":
             norm = math.sqrt(sum(float(np.sum(g * g)) for g in grads.values()))
