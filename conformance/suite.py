@@ -548,7 +548,7 @@ def run_recipe(target: Target, recipe: Path, steps: int | None, report_dir: Path
             cap = f" --steps {steps}" if steps is not None else ""
             result.failure_dir = rel
             result.reproduce = (f"lockstep compare {quote(str((shown or report_dir) / rel / recipe.name))} "
-                                f"--backends {quote(f'reference,{target.name}')}{cap}{dev}")
+                                f"--backends {quote(f'reference,{command_name(target)}')}{cap}{dev}")
         return result
 
 

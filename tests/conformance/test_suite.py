@@ -123,6 +123,19 @@ def test_reference_passes_its_own_checks_in_float64() -> None:
             assert r.worst is not None and r.worst.ratio == 0.0, r  # the same code: bit for bit
 
 
+def test_an_example_recipe_s_reproducer_names_an_adapter_object_as_a_command_finds_it(tmp_path: Path, capsys) -> None:
+    """Level 4's command named an adapter object handed to `lockstep.certify` by its `name` ("epsilon-inside"),
+    which no command can find ("unknown adapter"); levels 1-3 named it `module:Class`, as it now does too."""
+    import shlex
+
+    recipe = Path(__file__).resolve().parents[2] / "examples" / "digits-mlp" / "recipe.yaml"
+    result = suite.run_recipe(_target(EpsilonInside()), recipe, 2, tmp_path)
+    assert result.outcome == "fail" and result.reproduce is not None, result
+    args = shlex.split(result.reproduce)
+    assert args[:2] == ["lockstep", "compare"] and f"reference,{__name__}:EpsilonInside" in args, args
+    assert main([*args[1:], "-q"]) == 1, capsys.readouterr()
+
+
 def test_a_planted_bug_fails_with_a_shrunk_reproducer(tmp_path: Path, capsys) -> None:
     (result,) = suite.run_check(_target(EpsilonInside()), SPEC_BY_NAME["adam"], report_dir=tmp_path)
     assert result.outcome == "fail" and result.examples >= 1, result
