@@ -232,23 +232,34 @@ def main(argv: list[str] | None = None, *, exiting: bool = False) -> int:
             print("lockstep: cannot write to standard output: it is closed", file=sys.stderr)
             return code or 1
         return code
-    except Terminated as ended:  # SIGTERM or SIGHUP: the clean-ups have run on the way out
-        try:  # after SIGHUP the terminal may be gone
-            _stopped("hung up" if ended.signum == getattr(signal, "SIGHUP", None) else "terminated")
-        except OSError:
-            pass
-        return 128 + ended.signum
-    except KeyboardInterrupt:  # Ctrl-C at any point, the start-up's imports included: one word, no traceback
-        _stopped("interrupted")
-        return 130
+    except KeyboardInterrupt as ended:  # Ctrl-C or SIGTERM at any point, the start-up's imports included
+        return _said_stopped(ended)
     except OSError as exc:  # standard output on a full disk (`> /dev/full`), a vanished terminal...
+        if (stopped := _stopped_by(exc)) is not None:
+            return _said_stopped(stopped)
         if exc is not watched.failed or isinstance(exc, BrokenPipeError):
             raise
         print(f"lockstep: cannot write to standard output: {exc.strerror or exc}", file=sys.stderr)
         watched.silence()
         return 1
+    except Exception as exc:  # a signal during the start-up's imports, wrapped by Python ("Error calling
+        if (stopped := _stopped_by(exc)) is None:  # __set_name__" of a class being made) or by a library
+            raise
+        return _said_stopped(stopped)
     finally:
         sys.stdout = watched.inner
+
+
+def _said_stopped(ended: KeyboardInterrupt) -> int:
+    """One word for the signal that stopped the command (the clean-ups have run on the way out); its exit status."""
+    if isinstance(ended, Terminated):  # SIGTERM or SIGHUP
+        try:  # after SIGHUP the terminal may be gone
+            _stopped("hung up" if ended.signum == getattr(signal, "SIGHUP", None) else "terminated")
+        except OSError:
+            pass
+        return 128 + ended.signum
+    _stopped("interrupted")  # Ctrl-C: one word, no traceback
+    return 130
 
 
 class _WatchedOutput:

@@ -312,3 +312,23 @@ def test_a_signal_a_library_wrapped_is_said_as_the_signal(monkeypatch, capsys, s
     assert cli.main(["schema"]) == code
     err = capsys.readouterr().err
     assert err.strip() == said, err
+
+
+@pytest.mark.parametrize(("signame", "code", "word"), [("SIGTERM", 143, "terminated"), ("SIGINT", 130, "interrupted")])
+def test_a_signal_while_a_start_up_import_makes_a_class_is_one_word(signame: str, code: int, word: str) -> None:
+    """Python 3.11 wraps what `__set_name__` raises in a RuntimeError: a SIGTERM or Ctrl-C while an import made a
+    dataclass (Checkpoint's fields, during certify's start-up) printed a traceback and exited 1, "not certified"."""
+    script = (
+        "import os, signal, sys, time\n"
+        "import lockstep.cli as cli\n"
+        f"def fake_main(argv):\n"
+        "    class D:\n"
+        "        def __set_name__(self, owner, name):\n"
+        f"            os.kill(os.getpid(), signal.{signame}); time.sleep(0.5)\n"
+        "    class C:\n"
+        "        x = D()\n"
+        "    return 0\n"
+        "cli._main = fake_main\n"
+        "sys.exit(cli.main([]))\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert (done.returncode, done.stderr) == (code, f"{word}\n"), (done.returncode, done.stderr)
