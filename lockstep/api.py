@@ -1129,47 +1129,69 @@ def _certify(adapter: str | Adapter, name: str, *, workers: int, threads: int, a
             say(note)
         stage = out / f"{TRASH_PREFIX}{os.getpid()}-staged"
         chosen = dataclasses.replace(chosen, report_dir=stage, report_shown=shown)
+    written: list[Certificate] = []  # once its reports stand in `out`: a signal after that says so (`certificate`)
     try:
-        say(f"adapter `{name}`, levels {','.join(map(str, chosen.levels))}, {', '.join(chosen.dtypes)}, devices "
-            f"{', '.join(chosen_devices or offered)}, {chosen.examples} examples per check, seed {chosen.seed}"
-            + (f", {workers} worker processes × {threads} thread{'s' * (threads != 1)}" if workers > 1 else "")
-            + (f", each check stopped after {timeout:g} s" if timeout is not None else ""))
-        count = [0]
-
-        def each(_item_done: int, _items: int, result: CheckResult) -> None:
-            count[0] += 1
-            if progress is not None:
-                progress(count[0], total, result)
-
         try:
-            cert = run_suite(instance, name, chosen, each, jobs=workers, source=source, threads=threads or 1,
-                             workers=ahead, versions=versions, timeout=timeout, items=planned,
-                             say=say)
-        except WorkerSetupError as exc:  # the worker processes cannot load or plan the adapter
-            raise LockstepError(f"adapter `{name}`: {exc}") from None
-        if workers > 1:
-            cert.environment["jobs"] = str(workers)
-        if timeout is not None:
-            cert.environment["timeout"] = f"{timeout:g} s per check"
-        files: dict[str, Path] = {}
-        if out is not None and stage is not None:
-            try:
-                files = reports.write_reports(cert, out, failures=stage / "failures", trash=stage / "previous")
-            except OSError as exc:  # a full disk: the verdict still stands (error.result), only its files are lost
-                from lockstep.spec.atomic import left_behind
+            say(f"adapter `{name}`, levels {','.join(map(str, chosen.levels))}, {', '.join(chosen.dtypes)}, devices "
+                f"{', '.join(chosen_devices or offered)}, {chosen.examples} examples per check, seed {chosen.seed}"
+                + (f", {workers} worker processes × {threads} thread{'s' * (threads != 1)}" if workers > 1 else "")
+                + (f", each check stopped after {timeout:g} s" if timeout is not None else ""))
+            count = [0]
 
-                which = f" ({Path(exc.filename).name})" if isinstance(exc.filename, str) and exc.filename else ""
-                unwritten = LockstepError(f"cannot write the report to {out}{which}: {exc.strerror or exc}; "
-                                          f"{left_behind(exc)}")
-                unwritten.result = Certificate.of(dataclasses.replace(cert, checks=[
-                    dataclasses.replace(c, failure_dir=None) for c in cert.checks]))  # no reproducer was kept
-                raise unwritten from None
-        return Certificate.of(cert, out, files)  # absolute: they stay right whatever the caller's folder becomes
-    finally:
-        if stage is not None:
-            shutil.rmtree(stage, ignore_errors=True)
-        if folder is not None:
-            folder.release()
+            def each(_item_done: int, _items: int, result: CheckResult) -> None:
+                count[0] += 1
+                if progress is not None:
+                    progress(count[0], total, result)
+
+            try:
+                cert = run_suite(instance, name, chosen, each, jobs=workers, source=source, threads=threads or 1,
+                                 workers=ahead, versions=versions, timeout=timeout, items=planned,
+                                 say=say)
+            except WorkerSetupError as exc:  # the worker processes cannot load or plan the adapter
+                raise LockstepError(f"adapter `{name}`: {exc}") from None
+            if workers > 1:
+                cert.environment["jobs"] = str(workers)
+            if timeout is not None:
+                cert.environment["timeout"] = f"{timeout:g} s per check"
+            files: dict[str, Path] = {}
+            if out is not None and stage is not None:
+                try:
+                    files = reports.write_reports(cert, out, failures=stage / "failures", trash=stage / "previous")
+                except OSError as exc:  # a full disk: the verdict still stands (error.result), only its files are lost
+                    from lockstep.spec.atomic import left_behind
+
+                    which = f" ({Path(exc.filename).name})" if isinstance(exc.filename, str) and exc.filename else ""
+                    unwritten = LockstepError(f"cannot write the report to {out}{which}: {exc.strerror or exc}; "
+                                              f"{left_behind(exc)}")
+                    unwritten.result = Certificate.of(dataclasses.replace(cert, checks=[
+                        dataclasses.replace(c, failure_dir=None) for c in cert.checks]))  # no reproducer was kept
+                    raise unwritten from None
+                except KeyboardInterrupt:  # held through the renames, acted on at their end: did the reports go in?
+                    if _reports_stand(cert, out):
+                        written.append(Certificate.of(cert, out, {k: out / n for k, n in reports.REPORT_FILES.items()}))
+                    raise
+            written.append(Certificate.of(cert, out, files))  # absolute: right whatever the caller's folder becomes
+            return written[-1]
+        finally:
+            if stage is not None:
+                shutil.rmtree(stage, ignore_errors=True)
+            if folder is not None:
+                folder.release()
+    except KeyboardInterrupt as stop:
+        if written:
+            stop.certificate = written[-1]  # type: ignore[attr-defined]
+        raise
+
+
+def _reports_stand(cert: Any, out: Path) -> bool:
+    """Whether `out/report.json` is this certification's: a signal held through `write_reports`'s renames is acted
+    on at their end, whether they all went in or were undone."""
+    from lockstep.spec.atomic import json_text
+
+    try:
+        return json.loads((out / "report.json").read_bytes()) == json.loads(json_text(cert.to_json()))
+    except (OSError, ValueError):
+        return False
 
 
 def _nothing_planned(options: Any) -> str:

@@ -8,9 +8,10 @@ standalone spec per failure, reproducible with the `lockstep compare ... --confo
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
-from typing import TextIO
+from typing import Any, TextIO
 
 from lockstep.commands import CommaList
 
@@ -101,6 +102,11 @@ def run(args: argparse.Namespace) -> int:
     except FolderError as exc:  # its sentence names the command already
         print(exc, file=sys.stderr)
         return 2
+    except KeyboardInterrupt as stop:  # Ctrl-C or SIGTERM: before the reports went in, the folder is as it was
+        progress.close()
+        if (written := getattr(stop, "certificate", None)) is not None:
+            _verdict(written, stopped=True)
+        raise
     except LockstepError as exc:
         progress.close()
         if isinstance(exc.result, api.Certificate):  # checked, but its report could not be written: say the verdict
@@ -109,10 +115,31 @@ def run(args: argparse.Namespace) -> int:
         return exc.exit_code
     finally:
         progress.close()
-    print(report.summary_table(cert))
+    try:
+        _verdict(cert)
+    except KeyboardInterrupt:
+        _verdict(cert, stopped=True, table=False)
+        raise
+    return 0 if cert.certified else 1
+
+
+def _verdict(cert: Any, stopped: bool = False, table: bool = True) -> None:
+    """The summary and where the reports are; `stopped`: a signal came once they were written, which the command's
+    last word ("terminated") must not be taken to undo."""
+    from lockstep.conformance import report
     from lockstep.runfolder import said
+    from lockstep.spec.diagnostics import escape_text
 
     paths = cert.files
-    print(f"report: {escape_text(said(paths['html']))} (also {paths['json'].name}, {paths['junit'].name}, "
-          f"{paths['markdown'].name})")
-    return 0 if cert.certified else 1
+    if table:
+        print(report.summary_table(cert))
+    if not paths:
+        return
+    shown = (f"{escape_text(said(paths['html']))} (also {paths['json'].name}, {paths['junit'].name}, "
+             f"{paths['markdown'].name})")
+    if stopped:
+        with contextlib.suppress(OSError):
+            print(f"lockstep certify: stopped after this run's report was written: {shown} is this run's, "
+                  f"{'CERTIFIED' if cert.certified else 'NOT CERTIFIED'}", file=sys.stderr)
+        return
+    print(f"report: {shown}")
