@@ -265,11 +265,21 @@ def check_outputs(folder: Path, outputs: Iterable[str], inputs: Iterable[str | o
     root = Path(os.path.abspath(folder))
     with contextlib.suppress(OSError, RuntimeError):
         root = root.resolve()
+    from lockstep.spec.atomic import temporary_of
+
+    outputs = list(outputs)
     for inp in inputs:
         try:
             source = Path(inp).resolve()
         except (OSError, RuntimeError):
             continue
+        top = source.relative_to(root).parts[0] if source.is_relative_to(root) and source != root else None
+        if top is not None and top not in outputs and (_is_own(top, outputs) or temporary_of(top) in outputs
+                                                      or top.startswith(TRASH_PREFIX)):
+            # a killed write's temporary, or an interrupted --overwrite's trash: the claim removes those
+            raise FolderError(f"{prog}: the input {_shown(Path(inp))} is named as a file this command removes from "
+                              f"{_shown(root)} (a temporary of an interrupted write); rename it, or choose another "
+                              "output folder")
         for name in (*outputs, *BOOKKEEPING):
             target = root / name
             with contextlib.suppress(OSError, RuntimeError):

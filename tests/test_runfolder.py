@@ -806,3 +806,33 @@ def test_no_command_writes_into_a_folder_another_command_removes(tmp_path: Path)
             check_out_arg(str(out), "--out", "lockstep run")
     for out in (run / "deploy", report / "more", tmp_path / "checkpoints", tmp_path / "failures" / "x"):
         check_out_arg(str(out), "--out", "lockstep run")  # beside the outputs, or no owner: allowed
+
+
+@pytest.mark.parametrize(("name", "mode"), [(".report.json.abcdefgh.tmp", "fresh"),
+                                            (".metrics.jsonl.abcdefgh.tmp", "overwrite"),
+                                            (".loss.svg.12-0123abcd.old.tmp", "resume"),
+                                            (".lockstep-old-1-x/d.csv", "overwrite")])
+def test_an_input_named_as_a_temporary_the_claim_removes_is_refused(tmp_path: Path, name: str, mode: str) -> None:
+    """The claim removes a killed write's temporaries and an interrupted --overwrite's trash: a data file so named
+    in --out was deleted (exit 2, "no such data file"; with --overwrite the run trained and exited 0)."""
+    data = tmp_path / "o" / name
+    data.parent.mkdir(parents=True)
+    data.write_bytes(b"keep me")
+    with pytest.raises(FolderError, match="is named as a file this command removes"):
+        claim(tmp_path / "o", outputs=RUN_OUTPUTS, inputs=[data], mode=mode, prog="lockstep run")  # type: ignore[arg-type]
+    assert data.read_bytes() == b"keep me"
+
+
+def test_a_run_whose_data_is_named_as_a_temporary_keeps_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rows = "\n".join(f"{i % 3},{i % 5},{i % 7},{i % 2},{i % 3}" for i in range(32))
+    data = tmp_path / "o" / ".metrics.jsonl.abcdefgh.tmp"
+    data.parent.mkdir()
+    data.write_text("a,b,c,d,y\n" + rows + "\n")
+    recipe = _recipe(tmp_path, tiny_recipe().replace(
+        "source: {type: synthetic_classification, num_samples: 96, shape: [4], num_classes: 3}",
+        "source: {type: csv, path: o/.metrics.jsonl.abcdefgh.tmp, target: y, header: true, "
+        "target_type: class_index}"))
+    assert main(["validate", str(recipe)]) == 0
+    assert _run(recipe, tmp_path / "o", "--overwrite") == 2
+    assert "is named as a file this command removes" in capsys.readouterr().err
+    assert data.read_text().startswith("a,b,c,d,y\n")
