@@ -402,6 +402,11 @@ def resolved_yaml(eff: EffectiveRecipe) -> str:
 
     data = eff.recipe.model_dump(mode="json", exclude_none=True)
     data["model"] = eff.model.model_dump(mode="json", exclude_none=True)
+    weights = data["model"].get("weights")
+    if isinstance(weights, dict) and isinstance(weights.get("path"), str) and not Path(weights["path"]).is_absolute():
+        # written beside a model file of its own: said from the recipe's folder, where the inline model now is
+        weights["path"] = Path(os.path.relpath(eff.model_dir.absolute() / weights["path"], eff.base.absolute())
+                               ).as_posix()
     source = str(eff.path.resolve()) if eff.path is not None else eff.label
     lines = ["The recipe this run trained (lockstep run): every default filled in, its model inline.",
              f"From: {source}", f"Relative paths in it (data, weights) are relative to {eff.base.resolve()}"]

@@ -105,7 +105,8 @@ def _model_dir(recipe: Recipe, base: Path) -> Path:
 def recipe_hash(recipe: Recipe, model: Model, weights_sha256: str | None = None) -> str:
     """sha256 of the canonical JSON (sorted keys, no spaces) of the validated recipe with its model resolved.
 
-    Defaults are filled in, so two spellings of one recipe hash alike; a weights file adds its digest. The
+    Defaults are filled in, so two spellings of one recipe hash alike; a weights file counts by its digest, not by
+    the path it is named by (recipe.resolved.yaml, its model inline, names it from the recipe's folder). The
     `distribution` section is left out: a checkpoint holds no per-replica state, so a run may resume on another
     replica count (the checkpoint records the one it was written with, and resuming says what changed)."""
     doc = recipe.model_dump(mode="json")
@@ -113,6 +114,7 @@ def recipe_hash(recipe: Recipe, model: Model, weights_sha256: str | None = None)
     doc["model"] = model.model_dump(mode="json")
     if weights_sha256 is not None:
         doc["model"]["weights"]["sha256"] = weights_sha256
+        doc["model"]["weights"].pop("path", None)
     canonical = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 

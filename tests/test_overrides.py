@@ -205,3 +205,38 @@ def test_list_indexes_both_ways_and_one_string_override(tiny: Path) -> None:
         _effective(tiny, ["model.layers[0].units=0"])
     assert [d.format() for d in exc.value.diagnostics] == [
         "--set model.layers[0].units=0: expected an integer > 0, got 0"]
+
+
+def test_the_resolved_recipe_names_a_model_file_s_weights_from_the_recipe_s_folder(tmp_path: Path) -> None:
+    """recipe.resolved.yaml inlines a model written in models/model.yaml with `weights: {path: w.npz}` (models/w.npz),
+    but kept `w.npz`, which its header says is relative to the recipe's folder: validate said it did not exist, and a
+    ./w.npz there trained silently instead. It names models/w.npz now, and hashes as the run's recipe."""
+    import numpy as np
+
+    from lockstep.reference.initializers import initial_parameters
+    from lockstep.runner import prepare_loaded
+    from lockstep.spec.graph import build_graph
+
+    text = tiny_recipe(steps=3)
+    start, end = text.index("model:\n"), text.index("seed: 5")
+    model = "\n".join(line[2:] for line in text[start:end].splitlines()[1:]) + "\n"
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "model.yaml").write_text(model)
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(text[:start] + "model: models/model.yaml\n" + text[end:])
+    params = initial_parameters(build_graph(_effective(recipe).model), 5)
+    np.savez(tmp_path / "models" / "w.npz", **{k: v * 0.5 for k, v in params.items()})
+    np.savez(tmp_path / "w.npz", **{k: v * 3.0 for k, v in params.items()})  # another file of that name, beside
+    (tmp_path / "models" / "model.yaml").write_text(model + "weights: {path: w.npz}\n")
+    assert _run(recipe, tmp_path / "out") == 0
+    resolved = tmp_path / "out" / "recipe.resolved.yaml"
+    assert yaml.safe_load(resolved.read_text())["model"]["weights"]["path"] == "models/w.npz"
+    copied = tmp_path / "resolved.yaml"  # beside the recipe, where its header says its paths start
+    copied.write_text(resolved.read_text())
+    assert main(["validate", str(copied)]) == 0
+    assert _run(copied, tmp_path / "again") == 0
+    losses = [(tmp_path / f / "metrics.jsonl").read_text().splitlines()[0] for f in ("out", "again")]
+    assert losses[0] == losses[1], losses
+    again = _effective(copied)
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert prepare_loaded(again.recipe, again.model, again.base).recipe_hash == report["recipe_hash"]
