@@ -318,7 +318,7 @@ def prepare(recipe: Recipe, base_dir: Path, input_dtype: str = "float", *,
     where = _describe(recipe, base_dir)
     n = len(x)
     perm = stream(recipe.seed, "data", "split").permutation(n)
-    n_eval = math.ceil(n * recipe.data.split.validation)
+    n_eval = recipe.data.split.held_out(n)
     if n - n_eval < 1:
         raise DataError(f"{where}: {n} samples leave no training sample after holding out {n_eval}")
     train, held = perm[: n - n_eval], perm[n - n_eval:]

@@ -6,6 +6,7 @@ generator (docs/spec/v1-semantics.md, "Randomness"), so every backend sees the s
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Literal, Union
 
 from pydantic import Field, model_validator
@@ -133,8 +134,16 @@ class Split(Strict):
     """The last `validation` fraction of a seeded permutation is held out for evaluation."""
 
     validation: Probability = Field(0.0, description=(
-        "Fraction held out: the last `ceil(n * validation)` samples of a seeded permutation. 0: no hold-out "
-        "(evaluation uses the training split)."))
+        "Fraction held out: the last `ceil(n * validation)` samples of a seeded permutation, the product taken "
+        "exactly on the decimal as written (0.07 of 100 samples is 7). 0: no hold-out (evaluation uses the "
+        "training split)."))
+
+    def held_out(self, n: int) -> int:
+        """How many of `n` samples are held out: exact on the shortest decimal of `validation`, since float64's
+        product rounded 100 × 0.07 up to 7.000000000000001 and held out 8."""
+        from fractions import Fraction
+
+        return math.ceil(Fraction(repr(float(self.validation))) * n)
 
 
 class Data(Strict):

@@ -41,7 +41,7 @@ def check_recipe(recipe: Recipe, doc: Located, *, base_dir: Path, model: Model |
 
     n_train = None
     if facts.samples is not None:
-        held = math.ceil(facts.samples * recipe.data.split.validation)
+        held = recipe.data.split.held_out(facts.samples)
         n_train = facts.samples - held
         b = recipe.data.batch_size
         if n_train < 1:
@@ -108,7 +108,7 @@ def _check_memory(recipe: Recipe, model: Model, graph: ModelGraph, facts: DataFa
                                        f"a training batch of {b} sample{'s' * (b != 1)}")
     samples = facts.samples if facts.samples is not None else facts.approx_samples
     if samples is not None:
-        held = math.ceil(samples * recipe.data.split.validation)
+        held = recipe.data.split.held_out(samples)
         n_eval = held or samples
         c = min(n_eval, resources.EVAL_CHUNK)
         chunk = resources.activation_needs(graph, prefix, section, c, 1, f"evaluation ({c} sample{'s' * (c != 1)} "
