@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import glob
 import itertools
+import json
 import os
 import stat
 import sys
@@ -156,8 +157,29 @@ def _own_output(f: Path, root: Path) -> bool:
         if (folder / OUTPUT_LOCK).exists():
             return True
         if folder == root or folder == folder.parent:
-            return False
+            break
         folder = folder.parent
+    # a report folder copied without its lock (a CI artifact), or searched from inside (a failing case's folder): a
+    # file of those names holding the fields of the record Lockstep writes under it, and no apiVersion
+    try:
+        if f.is_symlink() or not f.is_file() or f.stat().st_size > 64 << 20:
+            return False
+        record = json.loads(f.read_bytes())
+    except (OSError, ValueError, RecursionError):
+        return False
+    return (isinstance(record, dict) and "apiVersion" not in record
+            and any(keys <= record.keys() for keys in OUTPUT_RECORDS[f.name]))
+
+
+OUTPUT_RECORDS: dict[str, tuple[frozenset[str], ...]] = {
+    "report.json": (frozenset({"certified", "checks", "adapter"}), frozenset({"recipe_hash", "status", "backend"})),
+    "case.json": (frozenset({"check", "case", "command"}),),
+    "compare.json": (frozenset({"agree", "backends", "recipe_hash"}),),
+    "deploy.json": (frozenset({"verdict", "checks", "recipe_hash"}),),
+    "environment.lock.json": (frozenset({"runtime", "providers_used", "model_sha256"}),),
+}
+"""Per file of OUTPUT_JSON, the fields that mark it as the record a command writes (a certificate or a run's report,
+a failing case, a comparison, a deployment and its lock)."""
 
 
 def _link_problem(link: Path, folder: Path) -> Diagnostic | None:

@@ -350,6 +350,31 @@ def test_a_folder_search_skips_the_json_reports_lockstep_wrote(tmp_path: Path, c
     assert main(["validate", str(tmp_path / "elsewhere")]) == 1
 
 
+def test_lockstep_s_records_are_skipped_in_a_copy_without_the_lock_and_from_inside(tmp_path: Path, capsys) -> None:
+    """A report folder copied without its hidden lock (a CI artifact) failed on its report.json and every case.json,
+    as did `lockstep validate DIR/failures/<case>/` (the search stopped at the folder given). A record is known by its
+    fields now too (OUTPUT_RECORDS); a `{}` report.json is still read, and rejected."""
+    import shutil
+
+    from lockstep.spec.validate import OUTPUT_RECORDS
+
+    recipe = Path(__file__).resolve().parents[1] / "examples" / "inline-model" / "recipe.yaml"
+    assert main(["run", str(recipe), "--steps", "1", "--out", str(tmp_path / "run"), "-q"]) == 0
+    case = tmp_path / "run" / "failures" / "relu.predictions.float64.cpu"
+    case.mkdir(parents=True)
+    (case / "case.json").write_text(json.dumps({"check": "relu.predictions.float64.cpu", "adapter": "mut",
+                                                "case": {"construct": "relu"}, "command": "lockstep compare x"}))
+    (case / "model.yaml").write_text(GOOD)
+    shutil.copytree(tmp_path / "run", tmp_path / "artifact", ignore=shutil.ignore_patterns(".lockstep.lock"))
+    report = json.loads((tmp_path / "artifact" / "report.json").read_text())
+    assert any(keys <= report.keys() for keys in OUTPUT_RECORDS["report.json"]), sorted(report)
+    capsys.readouterr()
+    assert main(["validate", str(tmp_path / "artifact")]) == 0, capsys.readouterr().out
+    assert main(["validate", str(tmp_path / "run" / "failures" / "relu.predictions.float64.cpu")]) == 0
+    (tmp_path / "artifact" / "report.json").write_text("{}")
+    assert main(["validate", str(tmp_path / "artifact")]) == 1
+
+
 def test_a_document_piped_in_is_validated_as_stdin(tmp_path: Path) -> None:
     """`lockstep validate -`, as check-jsonschema reads it: one stream, named `<stdin>`, its relative paths
     resolved against the current folder; the same checks as a file's (size, UTF-8), and exit codes alike."""
