@@ -64,10 +64,13 @@ class Certificate(Certification):
                        spec_version=data["spec_version"], suite_version=data["suite_version"], seed=data["seed"],
                        examples=data["examples_per_check"], levels=sorted(int(k) for k in data["levels"]),
                        dtypes=data["dtypes"], devices=data["devices"], environment=data["environment"],
-                       checks=[_check(c) for c in data["checks"]], seconds=float(data["seconds"]),
+                       checks=[_check(c, i) for i, c in enumerate(_list(data["checks"], "checks"))],
+                       seconds=float(data["seconds"]),
                        recipe_steps=data.get("recipe_steps"),  # absent from certificates before it was kept
                        selection=data.get("selection"), report_dir=where, files=_report_files(where, p))
-        except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
+        except _NotACheck as exc:
+            raise LockstepError(f"{p} is not a certification report: {exc}") from None
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
             raise LockstepError(f"{p}: not a certification report ({type(exc).__name__}: {exc})") from None
 
 
@@ -83,12 +86,39 @@ def _number(v: Any) -> float:
     return float(v)  # report.json writes inf and nan as the strings "inf" and "nan"
 
 
-def _check(d: dict[str, Any]) -> CheckResult:
+class _NotACheck(ValueError):
+    """A report.json entry that no certify writes: said as `checks[3].outcome: ...` (a ValueError, so `read` names
+    the file and says it is not a certification report)."""
+
+
+def _list(v: Any, where: str) -> list[Any]:
+    if not isinstance(v, list):
+        raise _NotACheck(f"{where}: expected a list, got {type(v).__name__}")
+    return v
+
+
+def _check(d: Any, i: int = 0) -> CheckResult:
+    """One entry of report.json's `checks`, refused (ValueError naming `checks[i].field`) unless it is an object with
+    the fields certify writes, of their types and vocabularies: a bad entry must fail here, not later in `counts()`
+    or `.name`."""
+    from lockstep.conformance.results import LEVELS
+
+    where = f"checks[{i}]"
+    if not isinstance(d, dict):
+        raise _NotACheck(f"{where}: expected an object, got {type(d).__name__}")
+    for key, kinds in (("construct", str), ("dtype", str), ("device", str), ("outcome", str)):
+        if not isinstance(d.get(key), kinds):
+            raise _NotACheck(f"{where}.{key}: expected text, got {d.get(key)!r}"[:300])
+    if d["outcome"] not in ("pass", "fail", "unsupported", "error"):
+        raise _NotACheck(f"{where}.outcome: expected pass, fail, unsupported or error, got {d['outcome']!r}"[:300])
+    level = d.get("level")
+    if isinstance(level, bool) or not isinstance(level, int) or level not in LEVELS:
+        raise _NotACheck(f"{where}.level: expected one of {', '.join(map(str, LEVELS))}, got {level!r}"[:300])
     names = {f.name for f in fields(CheckResult)}
     c = CheckResult(**{k: v for k, v in d.items() if k in names and k != "worst"})
     w = d.get("worst")
     if w:
-        c.worst = Worst(w["quantity"], _number(w["error"]), _number(w["tolerance"]), _number(w["ratio"]))
+        if not isinstance(w, dict):
+            raise _NotACheck(f"{where}.worst: expected an object, got {type(w).__name__}")
+        c.worst = Worst(str(w["quantity"]), _number(w["error"]), _number(w["tolerance"]), _number(w["ratio"]))
     return c
-
-
