@@ -186,14 +186,27 @@ def _copy_provenance(original: Any, copied: Any) -> None:
     """A copy of a loaded document (`recipe.model_copy(update={"seed": 5})`) keeps its original's file: its relative
     paths resolved against the current folder ("model.yaml does not exist"), and dump wrote a copy that did not
     load. Its lines are the file's, as those of a document changed in place are."""
-    prov = provenance(original)
+    prov = _known_provenance(original)
     if prov is not None:
         _remember(copied, prov)
 
 
 def provenance(doc: Any) -> Provenance | None:
     """Where `doc` (as returned by `load`, or a copy of it) was read from; None for a document built in Python.
-    Kept beside the document, not in it, so that a loaded document equals the same document built by hand."""
+    Kept beside the document, not in it, so that a loaded document equals the same document built by hand.
+    Anything but a document (a path, None, a dict) is a LockstepError naming `doc`: None would read as "built in
+    Python"."""
+    from lockstep.spec.documents import Document
+
+    if not isinstance(doc, Document):
+        hint = " (lockstep.load(path) reads the file; provenance takes what it returns)" if isinstance(
+            doc, (str, os.PathLike)) else ""
+        raise LockstepError(f"doc: expected a Model, Recipe or Environment (as lockstep.load returns it), got "
+                            f"{_got(doc)}{hint}")
+    return _known_provenance(doc)
+
+
+def _known_provenance(doc: Any) -> Provenance | None:
     entry = _PROVENANCE.get(id(doc))
     return entry[1] if entry is not None and entry[0]() is doc else None
 
