@@ -13,6 +13,7 @@ import re
 import textwrap
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 from xml.sax.saxutils import escape as xml_escape
 from xml.sax.saxutils import quoteattr
@@ -44,7 +45,7 @@ def write_reports(cert: Certification, folder: Path, failures: Path | None = Non
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     paths = {kind: folder / name for kind, name in REPORT_FILES.items()}
-    texts = {"json": json_text(cert.to_json()),
+    texts = {"json": json_text(unicode_json(cert.to_json())),
              "junit": junit_xml(cert), "html": html_report(cert), "markdown": markdown_report(cert)}
 
     moved: list[tuple[Path, Path]] = []  # the renames swap_failures made, for unswap
@@ -94,6 +95,22 @@ def unreplaceable(folder: Path) -> str | None:
             continue
         return f"{name}, which is {file_kind(mode)}, not a {want}"
     return None
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def unicode_json(value: Any) -> Any:
+    """`value` (report.json's content) with each lone surrogate in its strings, keys included, replaced by U+FFFD, as
+    report.md, report.html and junit.xml show it: an adapter's `versions()` or message may carry one (Python's
+    stand-in for an undecodable byte), and `\\udcff` in JSON is no Unicode text a JSON reader accepts."""
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {unicode_json(k): unicode_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [unicode_json(v) for v in value]
+    return value
 
 
 # ------------------------------------------------------------------------------------------------ numbers
