@@ -439,10 +439,31 @@ def junit_xml(cert: Certification) -> str:
         cases = "".join(_junit_case(c, classname) for c in checks)
         suites.append(f"  <testsuite {attrs}>\n    <properties>\n{props}    </properties>\n{cases}  </testsuite>\n")
     n = cert.counts()
-    top = (f"name={_xml_attr(f'lockstep certify {cert.adapter}')} tests=\"{len(cert.checks)}\" "
-           f"failures=\"{n['fail']}\" errors=\"{n['error']}\" skipped=\"{n['unsupported']}\" "
+    tests, errors = len(cert.checks), n["error"]
+    if not cert.certified and not n["fail"] and not n["error"]:  # nothing ran: NOT CERTIFIED, exit 1, and a JUnit
+        # reader must not show it green (every case skipped, no failure): one error case says why
+        classname = f"lockstep.certify.{cert.adapter}"
+        why = _nothing_ran_words(cert)
+        case = (f"    <testcase classname={_xml_attr(classname)} name=\"no check ran\" time=\"0.000\">\n"
+                f"      <error message={_xml_attr(why)} type=\"nothing-ran\">{_xml_text(why)}</error>\n"
+                "    </testcase>\n")
+        suites.append(f"  <testsuite name={_xml_attr(classname)} tests=\"1\" failures=\"0\" errors=\"1\" "
+                      f"skipped=\"0\" time=\"0.000\">\n    <properties>\n{props}    </properties>\n{case}"
+                      "  </testsuite>\n")
+        tests, errors = tests + 1, errors + 1
+    top = (f"name={_xml_attr(f'lockstep certify {cert.adapter}')} tests=\"{tests}\" "
+           f"failures=\"{n['fail']}\" errors=\"{errors}\" skipped=\"{n['unsupported']}\" "
            f"time=\"{cert.seconds:.3f}\"")
     return f'<?xml version="1.0" encoding="utf-8"?>\n<testsuites {top}>\n{"".join(suites)}</testsuites>\n'
+
+
+def _nothing_ran_words(cert: Certification) -> str:
+    """Why a certification that ran no check is NOT CERTIFIED, in one sentence."""
+    if not cert.checks:
+        return "no check ran: nothing was planned, so nothing is certified (NOT CERTIFIED)"
+    k = len(cert.checks)
+    asked = f"all {k} checks asked are" if k > 1 else "the one check asked is"
+    return f"no check ran: {asked} unsupported by adapter {cert.adapter}, so nothing is certified (NOT CERTIFIED)"
 
 
 def _junit_case(c: CheckResult, classname: str) -> str:
