@@ -552,7 +552,7 @@ class Suite:
 
     def describe(self, r: CheckResult) -> str:
         """The failure text: what diverged first, error vs tolerance, the failure folder and how to reproduce."""
-        from lockstep.conformance.report import fmt_margin
+        from lockstep.conformance.report import fmt_margin, unmeasured
 
         examples = f"{r.examples} example{'s' if r.examples != 1 else ''}"
         if r.outcome == "error":
@@ -563,8 +563,9 @@ class Suite:
                  f"  first diverging quantity: {r.message}"]
         if r.worst is not None:
             w = r.worst
-            lines.append(f"  worst:                    {w.quantity}: error {w.error:.3g}, tolerance {w.tolerance:.3g}, "
-                         f"margin {fmt_margin(w)}")
+            said = ("error none, tolerance none" if unmeasured(w)  # no comparison could be made, as the reports say
+                    else f"error {w.error:.3g}, tolerance {w.tolerance:.3g}")
+            lines.append(f"  worst:                    {w.quantity}: {said}, margin {fmt_margin(w)}")
         if r.failure_dir:
             folder = _shown(self.failures_abs / r.failure_dir)
             lines.append(f"  failure folder:           {folder}/ (README.md lists every comparison)")

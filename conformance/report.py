@@ -45,7 +45,7 @@ def write_reports(cert: Certification, folder: Path, failures: Path | None = Non
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     paths = {kind: folder / name for kind, name in REPORT_FILES.items()}
-    texts = {"json": json_text(unicode_json(cert.to_json())),
+    texts = {"json": json_text(unicode_json(_json(cert))),
              "junit": junit_xml(cert), "html": html_report(cert), "markdown": markdown_report(cert)}
 
     moved: list[tuple[Path, Path]] = []  # the renames swap_failures made, for unswap
@@ -72,6 +72,15 @@ def write_reports(cert: Certification, folder: Path, failures: Path | None = Non
 
     write_set({paths[k]: texts[k].encode("utf-8") for k in paths}, before=swap_failures, undo=unswap)
     return paths
+
+
+def _json(cert: Certification) -> dict[str, Any]:
+    """report.json's content: `Certification.to_json` with each worst said as the other reports say it."""
+    data = cert.to_json()
+    for d, c in zip(data.get("checks", []), cert.checks, strict=False):
+        if c.worst is not None and isinstance(d.get("worst"), dict):
+            d["worst"] = worst_json(d["worst"], c.worst)
+    return data
 
 
 def unreplaceable(folder: Path) -> str | None:
@@ -139,10 +148,31 @@ def fmt_ratio(x: float) -> str:
     return s
 
 
+def unmeasured(worst: Worst) -> bool:
+    """Whether `worst` is a comparison that could not be made (a shape, a non-finite value where a finite one is due, a
+    missing name: conformance/checks.py's error inf, tolerance 0, ratio inf, with what was wrong in its quantity):
+    no error was measured and no tolerance applied, and every report says `none` for both and for the margin."""
+    return math.isinf(worst.ratio) and math.isinf(worst.error) and worst.tolerance == 0.0
+
+
+def failure_kind(worst: Worst | None) -> str:
+    """What a failing worst is, in one word (JUnit's failure `type`): `shape`, `non-finite` (a non-finite value, or a
+    ratio that is not finite), `missing` (a quantity the adapter did not give), or `tolerance`."""
+    if worst is None:
+        return "tolerance"
+    if unmeasured(worst):
+        q = worst.quantity
+        return "shape" if " (shape [" in q else "non-finite" if " (non-finite" in q else "missing"
+    return "non-finite" if math.isnan(worst.ratio) or math.isinf(worst.ratio) else "tolerance"
+
+
 def fmt_margin(worst: Worst | None) -> str:
-    """×N with N = 1/ratio; "×∞" when the error is 0; "non-finite" when the ratio is inf or nan; "" without a worst."""
+    """×N with N = 1/ratio; "×∞" when the error is 0; "non-finite" when the ratio is inf or nan; "none" where no
+    comparison could be made (`unmeasured`); "" without a worst."""
     if worst is None:
         return ""
+    if unmeasured(worst):
+        return "none"
     if math.isnan(worst.ratio) or math.isinf(worst.ratio):
         return "non-finite"
     if worst.ratio <= 0 or math.isinf(worst.margin):
@@ -161,9 +191,28 @@ def fmt_seconds(seconds: float) -> str:
 
 
 def _worst_words(worst: Worst) -> str:
-    """`gradient w: error 1.23e-5 vs tolerance 1e-5 (ratio 1.23, margin ×0.813)`."""
-    return (f"{worst.quantity}: error {fmt_number(worst.error)} vs tolerance {fmt_number(worst.tolerance)} "
+    """`gradient w: error 1.23e-5 vs tolerance 1e-5 (ratio 1.23, margin ×0.813)`; `output (shape [1, 2], the
+    reference's [1, 1]): error none vs tolerance none (ratio inf, margin none)` where none could be measured, as
+    report.json says it (null, null, "inf", null)."""
+    return (f"{worst.quantity}: error {fmt_error(worst)} vs tolerance {fmt_tolerance(worst)} "
             f"(ratio {fmt_ratio(worst.ratio)}, margin {fmt_margin(worst)})")
+
+
+def fmt_error(worst: Worst) -> str:
+    return "none" if unmeasured(worst) else fmt_number(worst.error)
+
+
+def fmt_tolerance(worst: Worst) -> str:
+    return "none" if unmeasured(worst) else fmt_number(worst.tolerance)
+
+
+def worst_json(worst: dict[str, Any], w: Worst) -> dict[str, Any]:
+    """report.json's `worst` (CheckResult.to_json's) saying what the other reports say: null error, tolerance and
+    margin where no comparison could be made (their `none`; checks.py's placeholders inf and 0 read as a measured
+    error against a tolerance of 0, and 1/inf as a margin of 0)."""
+    if unmeasured(w):
+        return {**worst, "error": None, "tolerance": None, "margin": None}
+    return worst
 
 
 # ------------------------------------------------------------------------------------------------ ordering
@@ -482,7 +531,7 @@ def _junit_case(c: CheckResult, classname: str) -> str:
         message = _worst_words(c.worst) if c.worst is not None else (_first_line(c.message) or "failed")
         if c.reproduce:
             message += f"; reproduce: {c.reproduce}"
-        kind = "non-finite" if c.worst is not None and fmt_margin(c.worst) == "non-finite" else "tolerance"
+        kind = failure_kind(c.worst)
         tag = "failure"
     else:
         message, kind, tag = _first_line(c.message) or "error", "error", "error"
@@ -528,6 +577,8 @@ def margins_svg(cert: Certification) -> str:
     lo, hi = lo - pad, hi + pad
     has_zero = "zero" in kinds.values()
     has_nonfinite = "nonfinite" in kinds.values()
+    band_kinds = {failure_kind(c.worst) for c in checks if c.worst is not None and kinds[id(c)] == "nonfinite"}
+    band_words = "non-finite" if band_kinds <= {"non-finite"} else "no ratio"  # a shape mismatch is not non-finite
 
     # x layout in units (levels separated by a gap, constructs side by side, a slot per check), then scaled
     slot, min_group, construct_gap, level_gap = 10.0, 14.0, 4.0, 22.0
@@ -598,7 +649,7 @@ def margins_svg(cert: Certification) -> str:
                'stroke-width="1.5" stroke-dasharray="6 3"/>')
     if has_nonfinite:
         out.append(f'<line x1="{ml}" y1="{top}" x2="{plot_right}" y2="{top}" stroke="#888" stroke-dasharray="2 2"/>'
-                   f'<text x="{ml - 8}" y="{mt + band / 2 + 4}" text-anchor="end">non-finite</text>')
+                   f'<text x="{ml - 8}" y="{mt + band / 2 + 4}" text-anchor="end">{band_words}</text>')
     zero_y = top + ph + band / 2
     if has_zero:
         out.append(f'<line x1="{ml}" y1="{top + ph}" x2="{plot_right}" y2="{top + ph}" stroke="#888" '
@@ -785,8 +836,8 @@ def _html_checks(cert: Certification) -> str:
                 f"<td>{_h(c.provenance or '-')}</td>", f"<td>{_h(c.support)}</td>",
                 f"<td>{_h(c.execution or '-')}</td>", f'<td class="num">{c.examples}</td>',
                 f"<td>{_h(w.quantity) if w else ''}</td>",
-                f'<td class="num">{fmt_number(w.error) if w else ""}</td>',
-                f'<td class="num">{fmt_number(w.tolerance) if w else ""}</td>',
+                f'<td class="num">{fmt_error(w) if w else ""}</td>',
+                f'<td class="num">{fmt_tolerance(w) if w else ""}</td>',
                 f'<td class="num">{_h(fmt_margin(w))}</td>', f'<td class="num">{fmt_seconds(c.seconds)}</td>']
         rows.append("<tr>" + "".join(cols) + "</tr>")
     rows.append("</table>")

@@ -7,6 +7,7 @@ Kept out of lockstep/api.py because it extends the conformance suite's `Certific
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -120,5 +121,9 @@ def _check(d: Any, i: int = 0) -> CheckResult:
     if w:
         if not isinstance(w, dict):
             raise _NotACheck(f"{where}.worst: expected an object, got {type(w).__name__}")
-        c.worst = Worst(str(w["quantity"]), _number(w["error"]), _number(w["tolerance"]), _number(w["ratio"]))
+        # null error and tolerance: a comparison that could not be made (report.unmeasured), whose Worst holds
+        # conformance/checks.py's placeholders, inf and 0
+        error = math.inf if w["error"] is None else _number(w["error"])
+        tolerance = 0.0 if w["tolerance"] is None else _number(w["tolerance"])
+        c.worst = Worst(str(w["quantity"]), error, tolerance, _number(w["ratio"]))
     return c
