@@ -223,6 +223,10 @@ class Suite:
         self.selected: dict[tuple[str, str, str], set[int]] = {}  # group -> levels to run (after -k, -m, ...)
         self.cache: dict[tuple[str, str, str], dict[int, CheckResult]] = {}
         self.results: dict[int, CheckResult] = {}  # planned index -> result, for the reports
+        # the planned indices whose items pytest ran and reported: a layer's levels share one hypothesis run, so a
+        # level's result is known before its own item runs, and `-x` may stop the session before it does; the
+        # reports hold only what pytest reported (serial and pytest-xdist alike)
+        self.reported: set[int] = set()
         self.started: float | None = None
         self.selection: list[str] = []  # `lockstep::...` node ids given as arguments
         self.written: dict[str, Path] | None = None
@@ -433,6 +437,8 @@ class Suite:
         from lockstep.conformance.results import CheckResult
 
         for key, value in getattr(report, "lockstep", None) or ():
+            if key == RESULT:
+                self.reported.add(value["index"])
             if key == RESULT and value["index"] not in self.results:
                 if self.started is None:
                     self.started = time.perf_counter()
@@ -447,6 +453,7 @@ class Suite:
             first = next((line.strip() for line in str(report.longrepr or "").splitlines() if line.strip()), "")
             self.results[p.index] = CheckResult(p.construct, p.level, p.dtype, p.device, "error",
                                                 message=f"no result: {first or 'the process running it ended'}")
+            self.reported.add(p.index)
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if self.report_dir is None or hasattr(self.config, "workerinput"):
@@ -465,7 +472,7 @@ class Suite:
         if session.exitstatus == pytest.ExitCode.INTERRUPTED:  # as certify: a stopped run replaces no report
             self.write_error = f"the session was interrupted: no report written to {self.report_dir}"
             return
-        if not self.results or self.config.getoption("collectonly", False):
+        if not self.ran() or self.config.getoption("collectonly", False):
             # an empty "NOT CERTIFIED" report replaced the last certificate (`--collect-only`, `-k nomatch`);
             # `lockstep certify` refuses to run no check
             shown = f"{self.report_dir}/"
@@ -479,6 +486,12 @@ class Suite:
         cert = self.certification()
         try:
             stage = self.stage_abs
+            if stage is not None:  # the failing cases of levels pytest never ran (-x): not in the reports either
+                import shutil
+
+                for i, r in self.results.items():
+                    if i not in self.reported and r.failure_dir:
+                        shutil.rmtree(stage / r.failure_dir, ignore_errors=True)
             written = report.write_reports(cert, self.report_abs or self.report_dir,
                                            failures=None if stage is None else stage / "failures",
                                            trash=None if stage is None else stage / "previous")
@@ -497,10 +510,10 @@ class Suite:
             return
         for note in getattr(self.claimed, "notes", []):  # reports a killed session left half replaced, made whole
             terminalreporter.write_line(f"lockstep: {note}")
-        if self.note and not (self.results or self.unreported or self.write_error):
+        if self.note and not (self.ran() or self.unreported or self.write_error):
             terminalreporter.write_line(f"lockstep: {self.note}")
             return
-        if not (self.results or self.unreported or self.write_error):
+        if not (self.ran() or self.unreported or self.write_error):
             return  # nothing of ours ran here (deselected, or pytest-xdist's controller)
         cert = self.certification()
         counts = cert.counts()
@@ -593,14 +606,21 @@ class Suite:
         from lockstep.conformance.suite import new_certification
 
         cert = new_certification(self.adapter, self.name, self.options, self.versions or None)
-        cert.checks = [self.results[i] for i in sorted(self.results)]
+        cert.checks = self.ran()
         cert.seconds = 0.0 if self.started is None else time.perf_counter() - self.started
         missing = len(self.planned) - len(cert.checks)
         if missing > 0:  # the reports must not say CERTIFIED of checks the session left out
+            verdict = "certified for these checks only" if cert.certified else "not certified (a verdict on these " \
+                "checks only)"
             cert.selection = (f"this pytest session ran {len(cert.checks)} of the {len(self.planned)} planned checks; "
                               f"{missing} not run (deselected by -k, --deselect, --lf or an id, stopped by -x, or "
-                              "skipped by expectations): certified for these checks only")
+                              f"skipped by expectations): {verdict}")
         return cert
+
+    def ran(self) -> list[CheckResult]:
+        """The results of the checks pytest ran and reported, in lockstep certify's order: a level whose result came
+        with another level's hypothesis run but whose own item never ran (`-x` stopped the session) is not one."""
+        return [self.results[i] for i in sorted(self.results) if i in self.reported]
 
 
 # ------------------------------------------------------------------------------------------------ nodes
