@@ -581,7 +581,11 @@ class Suite:
             lines.append(f"  worst:                    {w.quantity}: {said}, margin {fmt_margin(w)}")
         if r.failure_dir:
             folder = _shown(self.failures_abs / r.failure_dir)
-            lines.append(f"  failure folder:           {folder}/ (README.md lists every comparison)")
+            # a generated case's folder has the README that lists every comparison (suite.write_failure); an example
+            # recipe's (level 4) holds the recipe and model as they ran, as certify's does, and no README
+            said = ("README.md lists every comparison" if (self.written_abs / r.failure_dir / "README.md").is_file()
+                    else "the recipe and model as they ran; the command below replays every step")
+            lines.append(f"  failure folder:           {folder}/ ({said})")
         if r.reproduce:
             lines.append(f"  reproduce:                {r.reproduce}")
         return "\n".join(lines)
