@@ -302,6 +302,7 @@ class Suite:
         report_dir = _from_invocation(config, opt("lockstep_report")) if opt("lockstep_report") else None
         claimed = None
         if report_dir is not None and not hasattr(config, "workerinput"):  # before any work, as certify
+            _check_junitxml(config, report_dir)
             _check_report_folder(report_dir)
             # locked before the adapter is imported (TensorFlow's import takes seconds), as given: a folder another
             # command holds is said at once. The controller's alone under pytest-xdist
@@ -784,6 +785,24 @@ def _check_report_folder(folder: Path) -> None:
         raise pytest.UsageError(str(exc).removeprefix("pytest: ")) from None
     finally:
         remove_empty(made)
+
+
+def _check_junitxml(config: pytest.Config, folder: Path) -> None:
+    """pytest's `--junitxml` file must not be one of the report folder's reports: pytest said "generated xml file"
+    of a file Lockstep's reports then replaced (or the reverse). A usage error naming both options, before any
+    work. The paths are compared as pytest's junitxml makes its own (user and variables expanded, absolute from the
+    working folder) and resolved, so that a link to the folder is the folder."""
+    from lockstep.conformance.report import REPORT_FILES
+
+    given = getattr(config.option, "xmlpath", None)
+    if not given:
+        return
+    theirs = os.path.realpath(os.path.abspath(os.path.expanduser(os.path.expandvars(given))))
+    for name in REPORT_FILES.values():
+        if os.path.realpath(os.path.abspath(folder / name)) == theirs:
+            raise pytest.UsageError(f"--junitxml={given} is {name} of --lockstep-report={folder}, where Lockstep "
+                                    f"writes its own reports: the two would overwrite each other; give --junitxml "
+                                    f"another file, or --lockstep-report another folder")
 
 
 def _claim_report_folder(folder: Path, inputs: list[Path]) -> Any:
