@@ -45,7 +45,7 @@ def write_reports(cert: Certification, folder: Path, failures: Path | None = Non
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     paths = {kind: folder / name for kind, name in REPORT_FILES.items()}
-    texts = {"json": json_text(unicode_json(_json(cert))),
+    texts = {"json": report_json_text(cert),
              "junit": junit_xml(cert), "html": html_report(cert), "markdown": markdown_report(cert)}
 
     moved: list[tuple[Path, Path]] = []  # the renames swap_failures made, for unswap
@@ -72,6 +72,11 @@ def write_reports(cert: Certification, folder: Path, failures: Path | None = Non
 
     write_set({paths[k]: texts[k].encode("utf-8") for k in paths}, before=swap_failures, undo=unswap)
     return paths
+
+
+def report_json_text(cert: Certification) -> str:
+    """report.json's text, as `write_reports` writes it."""
+    return json_text(unicode_json(_json(cert)))
 
 
 def _json(cert: Certification) -> dict[str, Any]:

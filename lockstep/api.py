@@ -1199,11 +1199,11 @@ def _certify(adapter: str | Adapter, name: str, *, workers: int, threads: int, a
 def _reports_stand(cert: Any, out: Path) -> bool:
     """Whether `out/report.json` is this certification's: a signal held through `write_reports`'s renames is acted
     on at their end, whether they all went in or were undone."""
-    from lockstep.spec.atomic import json_text
+    from lockstep.conformance.report import report_json_text
 
     try:
-        return json.loads((out / "report.json").read_bytes()) == json.loads(json_text(cert.to_json()))
-    except (OSError, ValueError):
+        return (out / "report.json").read_text(encoding="utf-8") == report_json_text(cert)
+    except (OSError, UnicodeDecodeError):
         return False
 
 
