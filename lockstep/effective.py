@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Union
 
 from lockstep.errors import LockstepError, RunError, spelled
-from lockstep.spec import wording
+from lockstep.spec import resources, wording
 from lockstep.spec.base import INT64_MAX
 from lockstep.spec.diagnostics import (
     Diagnostic,
@@ -364,6 +364,10 @@ def _resolve(docs: list[LoadedDocument], changes: list[Override], *, base: Path,
         targets[0].data = copy.deepcopy(targets[0].data)
         for c in changes:
             apply(targets[0].data, c)
+    try:  # a bad LOCKSTEP_MEMORY_LIMIT is a usage error, as `lockstep validate` says it: it was reported as a
+        resources.memory_limit()  # problem at line 1 of the model file, and "the recipe is not valid"
+    except ValueError as exc:
+        raise RunError(f"{resources.ENV}: {exc}", 2) from None
     valid, problems = resolve_documents(docs, base_dir=base)
     diags = [attribute(p, changes, where, edited) for p in problems]
     if diags:

@@ -1,0 +1,50 @@
+"""A bad LOCKSTEP_MEMORY_LIMIT is a usage error for `lockstep run` as for `lockstep validate`: named by the
+environment variable, exit 2, no file position (it was reported at line 1 of the model file, as if the recipe
+were not valid)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lockstep.cli import main
+
+MODEL = """apiVersion: lockstep/v1
+kind: Model
+metadata: {name: m}
+inputs: [{name: x, shape: [2]}]
+layers: [{type: dense, units: 2}]
+"""
+RECIPE = """apiVersion: lockstep/v1
+kind: Recipe
+metadata: {name: r}
+model: model.yaml
+seed: 1
+dtype: float64
+data:
+  source: {type: csv, path: d.csv, target: y, header: true, target_type: class_index}
+  batch_size: 2
+loss: {type: sparse_categorical_crossentropy, from_logits: true}
+optimizer: {type: sgd, learning_rate: 0.1}
+training: {steps: 1}
+"""
+
+
+def test_bad_memory_limit_is_a_usage_error_for_run_as_for_validate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "model.yaml").write_text(MODEL)
+    (tmp_path / "recipe.yaml").write_text(RECIPE)
+    (tmp_path / "d.csv").write_text("a,b,y\n0,1,0\n1,0,1\n")
+    monkeypatch.setenv("LOCKSTEP_MEMORY_LIMIT", "garbage")
+    assert main(["validate", str(tmp_path / "recipe.yaml")]) == 2
+    said_by_validate = capsys.readouterr().err
+    assert main(["run", str(tmp_path / "recipe.yaml"), "-q", "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == said_by_validate.strip().replace("lockstep validate:", "lockstep run:")
+    assert "LOCKSTEP_MEMORY_LIMIT: `garbage` is not a size" in err
+    assert "model.yaml" not in err and "not valid" not in err
+    assert not (tmp_path / "out").exists()
+    monkeypatch.setenv("LOCKSTEP_MEMORY_LIMIT", "none")  # the same recipe runs once the variable is a size
+    assert main(["validate", str(tmp_path / "recipe.yaml")]) == 0
+    assert main(["run", str(tmp_path / "recipe.yaml"), "-q", "--out", str(tmp_path / "out")]) == 0
