@@ -27,7 +27,8 @@ from lockstep.spec.paths import missing_file, resolve_path
 from lockstep.spec.semantics.located import Located
 from lockstep.spec.semantics.located import diag as _diag
 
-__all__ = ["DIGITS_CLASSES", "DIGITS_SAMPLES", "DIGITS_SHAPES", "LARGEST_CLASS", "MAX_CSV_BYTES", "WIDE_FLOAT",
+__all__ = ["DIGITS_CLASSES", "DIGITS_SAMPLES", "DIGITS_SHAPES", "LARGEST_CLASS", "LARGEST_CSV_CLASS",
+           "MAX_CSV_BYTES", "WIDE_FLOAT",
            "DataFacts", "apply_preprocessing", "csv_records", "csv_row", "data_feature_shape", "is_class_index",
            "num_classes", "num_samples", "source_facts", "total_steps"]
 
@@ -39,6 +40,7 @@ WIDE_FLOAT = ("wider than the float64 the reference computes in (its values woul
               "become inf): save the data as float64")
 """Why float128 (long double) data is refused, by validation and by a run alike."""
 LARGEST_CLASS = 2**63  # a class index must be below it: an int64, as every backend holds class targets
+LARGEST_CSV_CLASS = int(math.nextafter(float(LARGEST_CLASS), 0))  # 2**63 - 1024: the largest a csv cell's float64 holds
 
 
 @dataclass
@@ -228,12 +230,26 @@ def csv_row(row: list[str], width: int, names: list[str], col: int, target_type:
         if not math.isfinite(v):
             raise ValueError(f"`{cell.strip()}` in column {_column(names, c)} is not a finite number")
         if c == col and target_type == "class_index" and not is_class_index(v):
-            raise ValueError(f"target `{cell.strip()}` is not a class index (an integer from 0 to 2**63 - 1)")
+            said = _read_as(cell, v)
+            raise ValueError(f"target `{cell.strip()}` is not a class index{said} (an integer from 0 to 2**63 - "
+                             f"{LARGEST_CLASS - LARGEST_CSV_CLASS}, the largest float64 below 2**63"
+                             f"{'' if said else ': a cell is read as a float64'})")
         if c == col and probabilities and not 0.0 <= v <= 1.0:
             raise ValueError(f"target `{cell.strip()}` in column {_column(names, c)} is outside [0, 1]: `{loss}` "
                              "takes probabilities (or 0/1 labels) as targets")
         out.append(v)
     return out
+
+
+def _read_as(cell: str, v: float) -> str:
+    """What an integer cell's text became as a float64, where that is another number (9223372036854775807 is
+    9223372036854775808): said beside the range, which the text alone seemed to be within."""
+    text = cell.strip().lstrip("+")
+    try:
+        exact = int(text) if text.isdigit() and text.isascii() else None
+    except ValueError:  # more digits than int() converts (leading zeros)
+        exact = None
+    return "" if exact is None or exact == v else f": read as a float64, as every cell is, it is {int(v)}"
 
 
 def is_class_index(v: float) -> bool:
