@@ -261,20 +261,49 @@ def _column(names: list[str], c: int) -> str:
     return f"`{names[c]}`" if c < len(names) else str(c + 1)
 
 
+SAMPLE_CSV_CHARS = 2**20
+"""How much of a csv over MAX_CSV_BYTES validation reads (whole records, after the header): its rows are checked as
+a run checks them, and the row count is estimated from them. A record that is not whole within MAX_CSV_BYTES +
+SAMPLE_CSV_CHARS characters (a header of a million columns) is not judged."""
+
+
+class _Head:
+    """The lines of a text file, as csv_records takes them, up to `budget` characters in all: a large csv is read
+    by the same reader as a small one (a leading blank line, CR-only line endings, quoted newlines), its first
+    records only. `cut` when the budget ended inside a line (the record that holds it is incomplete)."""
+
+    def __init__(self, fh: Any, budget: int) -> None:
+        self.fh, self.budget, self.chars, self.nbytes, self.cut = fh, budget, 0, 0, False
+
+    def __iter__(self) -> _Head:
+        return self
+
+    def __next__(self) -> str:
+        if self.cut or self.chars >= self.budget:
+            self.cut = True
+            raise StopIteration
+        line = self.fh.readline(self.budget - self.chars)
+        if not line:
+            raise StopIteration
+        self.chars += len(line)
+        self.nbytes += len(line.encode("utf-8", "surrogatepass"))
+        if self.chars >= self.budget and not line.endswith(("\n", "\r")):
+            self.cut = True
+        return line
+
+
 def _csv_facts(s: Any, full: Path, facts: DataFacts, doc: Located, out: list[Diagnostic]) -> None:
-    """Rows, columns and the target column's range of a csv source (a large file: its size, from its first MiB)."""
+    """Rows, columns and the target column's range of a csv source. A file over MAX_CSV_BYTES: its header and
+    target checked, and its first records (SAMPLE_CSV_CHARS) read as a run reads them, the rows estimated."""
+    head: _Head | None = None
     try:
         with open_regular(full) as raw, io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as fh:
             size = os.fstat(raw.fileno()).st_size
-            if size > MAX_CSV_BYTES:  # not read whole at validation: the memory check gets an estimate
-                sample = fh.read(2**20)
-                rows_seen = max(sample.count("\n"), 1)
-                head = next(csv.reader([sample.split("\n", 1)[0]], delimiter=s.delimiter), [])
-                facts.approx_samples = size * rows_seen // max(len(sample.encode()), 1)
-                facts.features = (max(len(head) - 1, 0),)
-                return
-            rows = csv_records(fh, s.delimiter)
+            head = _Head(fh, MAX_CSV_BYTES + SAMPLE_CSV_CHARS) if size > MAX_CSV_BYTES else None  # not read whole
+            rows = csv_records(head if head is not None else fh, s.delimiter)
             first = next(rows, None)
+            if head is not None and (first is None or head.cut):  # no whole first record: nothing to say
+                return
             if first is None:
                 out.append(_diag(doc, ("data", "source", "path"), f"`{s.path}` is empty", code="data"))
                 return
@@ -290,6 +319,8 @@ def _csv_facts(s: Any, full: Path, facts: DataFacts, doc: Located, out: list[Dia
                 return
             count, target, features = 0, _Range(), _Range()
             for line, row in data_rows:
+                if head is not None and head.cut:  # the budget ended inside this record
+                    break
                 count += 1
                 if col is not None:  # a bad cell or row: a run stops there, so validation says so (once)
                     try:
@@ -299,7 +330,11 @@ def _csv_facts(s: Any, full: Path, facts: DataFacts, doc: Located, out: list[Dia
                         return
                     target.add(values[col], f"line {line}")
                     features.add_all(values[:col] + values[col + 1:], f"line {line}")
+                if head is not None and head.chars >= SAMPLE_CSV_CHARS:
+                    break
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        if head is not None and head.cut:  # a record cut by the budget: the rest of the file would complete it
+            return
         out.append(_diag(doc, ("data", "source", "path"), f"cannot read `{s.path}`: {exc}", code="data"))
         return
     if isinstance(s.target, str):
@@ -315,6 +350,10 @@ def _csv_facts(s: Any, full: Path, facts: DataFacts, doc: Located, out: list[Dia
     elif col is None:
         out.append(_diag(doc, ("data", "source", "target"), f"target column {s.target} is outside the {width} "
                          f"columns of `{s.path}`", code="data"))
+        return
+    if head is not None:  # a large file: its width is known, its rows estimated (the memory check), not counted
+        facts.approx_samples = size * max(count, 1) // max(head.nbytes, 1)
+        facts.features = (width - 1,)
         return
     if count < 1:
         out.append(_diag(doc, ("data", "source", "path"), f"`{s.path}` has no data rows", code="data"))
