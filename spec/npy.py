@@ -23,8 +23,8 @@ from typing import IO, Any
 
 from lockstep.spec.files import open_regular
 
-__all__ = ["MAX_NPY_HEADER", "ArrayInfo", "Values", "read_npy_file", "read_npy_header", "read_npz_header",
-           "reads_once", "scan_npz_values"]
+__all__ = ["MAX_HEADER_CHARS", "MAX_NPY_HEADER", "ArrayInfo", "Values", "read_npy_file", "read_npy_header",
+           "read_npz_header", "reads_once", "scan_npz_values"]
 
 MAX_NPY_HEADER = 64 * 1024
 MAX_DEFLATE_RATIO = 1032  # deflate's largest possible expansion (258 bytes from 2 bits), plus slack below
@@ -59,25 +59,57 @@ class ArrayInfo:
         return {"b": "bool", "?": "bool"}.get(self.kind, self.descr)
 
 
-_CODES = {"f": ("f", 4), "d": ("f", 8), "e": ("f", 2), "g": ("f", 16), "b": ("i", 1),
-          "B": ("u", 1), "h": ("i", 2), "H": ("u", 2), "i": ("i", 4), "I": ("u", 4), "l": ("i", struct.calcsize("l")),
-          "L": ("u", struct.calcsize("L")), "q": ("i", 8), "Q": ("u", 8)}
-"""A descr's type code without a size: its kind and bytes, as numpy reads it (`<b` is int8, not bool)."""
+_LONG, _POINTER = struct.calcsize("l"), struct.calcsize("P")
+_CODES = {"f": ("f", 4), "d": ("f", 8), "e": ("f", 2), "g": ("f", 0), "b": ("i", 1), "?": ("b", 1),
+          "B": ("u", 1), "h": ("i", 2), "H": ("u", 2), "i": ("i", 4), "I": ("u", 4), "l": ("i", _LONG),
+          "L": ("u", _LONG), "q": ("i", 8), "Q": ("u", 8), "n": ("i", _POINTER), "N": ("u", _POINTER),
+          "p": ("i", _POINTER), "P": ("u", _POINTER)}
+"""A real-number descr's type code without a size: its kind and bytes, as numpy reads it (`<b` is int8, not bool;
+0: the C long double's size)."""
+_SIZES = {"f": (2, 4, 8, 0), "i": (1, 2, 4, 8), "u": (1, 2, 4, 8), "b": (1,)}
+"""The sizes numpy reads after a real kind's letter (`<f8`; `b1` is bool; 0: the C long double's size)."""
+_NAMES = {"bool": ("b", 1), "bool_": ("b", 1), "byte": ("i", 1), "ubyte": ("u", 1), "short": ("i", 2),
+          "ushort": ("u", 2), "intc": ("i", 4), "uintc": ("u", 4), "long": ("i", _LONG), "ulong": ("u", _LONG),
+          "longlong": ("i", 8), "ulonglong": ("u", 8), "int": ("i", _POINTER), "int_": ("i", _POINTER),
+          "intp": ("i", _POINTER), "uint": ("u", _POINTER), "uintp": ("u", _POINTER), "int8": ("i", 1),
+          "int16": ("i", 2), "int32": ("i", 4), "int64": ("i", 8), "uint8": ("u", 1), "uint16": ("u", 2),
+          "uint32": ("u", 4), "uint64": ("u", 8), "half": ("f", 2), "single": ("f", 4), "double": ("f", 8),
+          "float": ("f", 8), "longdouble": ("f", 0), "float16": ("f", 2), "float32": ("f", 4), "float64": ("f", 8),
+          "float128": ("f", 16), "object": ("O", 8), "object_": ("O", 8)}
+"""numpy's names of real-number dtypes (np.dtype("float64"), as np.load reads a descr), without a byte order."""
+MAX_HEADER_CHARS = 10_000
+"""numpy's limit on a header's text (np.load's max_header_size): a longer one is refused by a run."""
+_KEYS = {"descr", "fortran_order", "shape"}
+
+
+def _long_double() -> int:
+    import ctypes  # only for `g` and `longdouble`: 16 bytes on x86-64 Linux, 8 on Windows and ARM macOS
+
+    return ctypes.sizeof(ctypes.c_longdouble)
 
 
 def _itemsize(descr: str) -> tuple[str, int | None]:
+    """(numpy's kind letter, bytes per element) of a dtype string, as np.dtype reads it; ValueError for a
+    real-number descr numpy does not read (`<f3`, `<u`, `<f8[ns]`). Other strings numpy may or may not read
+    (bytes, dates): their kind, or "V", and the data checks refuse them as not real numbers, as a run does."""
+    if descr in _NAMES:
+        kind, size = _NAMES[descr]
+        return kind, size or _long_double()
     m = _DESCR.fullmatch(descr)
     if m is None:
         return "V", None
-    kind, digits = m.group(1), m.group(2)
-    if kind == "?":
-        return "b", 1
-    if kind == "O":
+    code, digits = m.group(1), m.group(2)
+    if code in _CODES or code in _SIZES:  # a real number's letter: exactly as numpy reads it, or refused
+        if "[" in descr or (code not in _CODES if not digits else int(digits) not in
+                            [n or _long_double() for n in _SIZES.get(code, ())]):
+            raise ValueError(f"its header's descr {descr!r} is not a dtype numpy reads")
+        kind, size = _CODES[code] if not digits else (code, int(digits))
+        return kind, size or _long_double()
+    if code == "O":
         return "O", 8
-    if not digits:  # a type code (`<f`, `<d`), as numpy reads it (np.dtype): numpy writes kind and size (`<f4`)
-        return _CODES.get(kind, (kind, None))
-    size = int(digits)
-    return kind, size * 4 if kind == "U" else size
+    if not digits:
+        return code, None
+    return code, int(digits) * 4 if code == "U" else int(digits)
 
 
 def read_npy_header(fh: IO[bytes], available: int | None = None) -> tuple[ArrayInfo, int]:
@@ -89,6 +121,8 @@ def read_npy_header(fh: IO[bytes], available: int | None = None) -> tuple[ArrayI
     if len(version) != 2:
         raise ValueError("truncated .npy header")
     major = version[0]
+    if major in (1, 2, 3) and version[1] != 0:  # numpy reads versions 1.0, 2.0 and 3.0
+        raise ValueError(f"unknown .npy format version {major}.{version[1]}")
     if major == 1:
         size_bytes, fmt = 2, "<H"
     elif major in (2, 3):
@@ -105,19 +139,27 @@ def read_npy_header(fh: IO[bytes], available: int | None = None) -> tuple[ArrayI
     if len(body) != length:
         raise ValueError("truncated .npy header")
     try:
-        header = ast.literal_eval(body.decode("utf-8" if major == 3 else "latin-1"))
+        text = body.decode("utf-8" if major == 3 else "latin-1")
+        header = ast.literal_eval(text)
     except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError, UnicodeDecodeError):
         raise ValueError("unreadable .npy header") from None
+    if len(text) > MAX_HEADER_CHARS:  # np.load refuses it (max_header_size)
+        raise ValueError(f"its header is {len(text):,} characters long; numpy reads at most {MAX_HEADER_CHARS:,}")
+    if isinstance(header, dict) and set(header) != _KEYS:  # as numpy reads a header: these keys, no others
+        raise ValueError(f"its header holds {', '.join(sorted(map(repr, header))) or 'no keys'}; numpy reads "
+                         "exactly 'descr', 'fortran_order' and 'shape'")
     shape = header.get("shape") if isinstance(header, dict) else None
     if not isinstance(shape, tuple) or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0
                                                for s in shape):
         raise ValueError("unreadable .npy header")
-    descr = header.get("descr")
+    if not isinstance(header["fortran_order"], bool):  # 1 is not True to numpy
+        raise ValueError(f"its header's fortran_order is {header['fortran_order']!r}, not True or False")
+    descr = header["descr"]
     if isinstance(descr, str) and descr:
         kind, itemsize = _itemsize(descr)
     else:
         kind, itemsize, descr = "V", None, str(descr)  # structured dtypes
-    info = ArrayInfo(tuple(shape), descr, kind, itemsize, header.get("fortran_order") is True)
+    info = ArrayInfo(tuple(shape), descr, kind, itemsize, header["fortran_order"])
     head = 6 + 2 + size_bytes + length
     promised = info.nbytes
     if available is not None and promised is not None and kind != "O" and promised > available - head:

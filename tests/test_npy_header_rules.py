@@ -1,0 +1,123 @@
+"""An .npy header is read as numpy reads it (np.load): exactly the keys descr, fortran_order and shape, a
+fortran_order that is a bool, a descr that np.dtype reads, at most 10,000 characters, versions 1.0, 2.0 and 3.0.
+`fortran_order: 1`, a missing or extra key and a descr such as '<f3' validated and then stopped the run (exit 2);
+a descr numpy writes by name ('float64') was refused as "dtype float64; it must be real numbers" although a run
+reads it. Checked against numpy itself, which lockstep.spec does not import."""
+
+from __future__ import annotations
+
+import io
+import string
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lockstep.cli import main
+from lockstep.spec.npy import read_npy_header
+
+NAMES = sorted(k for k in np.sctypeDict if isinstance(k, str) and len(k) > 1)
+DESCRS = sorted({p + c + n for p in ("", "<", ">", "=", "|", "!") for c in string.ascii_letters + "?"
+                 for n in ("", "0", "1", "2", "3", "4", "5", "8", "08", "12", "16", "32", "64")}
+                | set(NAMES) | {"<" + n for n in NAMES} | {"<f8[ns]", "<M8[ns]", "<m8", "", " <f8", "<f8 ", "f8,f8"})
+
+
+def _npy(header: str, version: tuple[int, int] = (1, 0), data: bytes = b"") -> bytes:
+    text = header + " " * (-(len(header) + 11) % 64) + "\n"
+    size = struct.pack("<H" if version[0] == 1 else "<I", len(text))
+    return b"\x93NUMPY" + bytes(version) + size + text.encode("latin-1" if version[0] < 3 else "utf-8") + data
+
+
+def _numpy_reads(blob: bytes) -> np.ndarray | None:
+    try:
+        return np.load(io.BytesIO(blob), allow_pickle=False)
+    except (ValueError, TypeError, OSError, EOFError):
+        return None
+
+
+def _ours(blob: bytes):  # type: ignore[no-untyped-def]
+    try:
+        return read_npy_header(io.BytesIO(blob), len(blob))[0]
+    except ValueError:
+        return None
+
+
+@pytest.mark.parametrize("descr", DESCRS)
+def test_a_real_descr_is_read_as_numpy_reads_it(descr: str) -> None:
+    blob = _npy(f"{{'descr': {descr!r}, 'fortran_order': False, 'shape': (0,), }}")
+    theirs, ours = _numpy_reads(blob), _ours(blob)
+    if theirs is not None and theirs.dtype.kind in "fiub":  # a run takes it: validation must too, as that dtype
+        assert ours is not None and (ours.kind, ours.itemsize) == (theirs.dtype.kind, theirs.dtype.itemsize), descr
+        assert ours.dtype_name == theirs.dtype.name, descr
+    elif theirs is None:  # a run refuses it: validation refuses the file, or the array as not real numbers
+        assert ours is None or ours.kind not in "fiub", (descr, ours)
+
+
+@pytest.mark.parametrize("header", [
+    "{'descr': '<f8', 'fortran_order': 1, 'shape': (0,)}",
+    "{'descr': '<f8', 'fortran_order': 0, 'shape': (0,)}",
+    "{'descr': '<f8', 'fortran_order': None, 'shape': (0,)}",
+    "{'descr': '<f8', 'shape': (0,)}",
+    "{'descr': '<f8', 'fortran_order': False, 'shape': (0,), 'evil': 1}",
+    "{'descr': '<f8', 'fortran_order': False}",
+    "{'fortran_order': False, 'shape': (0,)}",
+    "{}",
+    "{'descr': '<f8', 'fortran_order': False, 'shape': (0,)" + " " * 10_010 + "}",
+])
+def test_a_header_numpy_refuses_is_refused(header: str) -> None:
+    blob = _npy(header)
+    assert _numpy_reads(blob) is None
+    assert _ours(blob) is None, header
+
+
+@pytest.mark.parametrize("version", [(1, 0), (2, 0), (3, 0), (1, 1), (2, 1)])
+def test_versions_are_read_as_numpy_reads_them(version: tuple[int, int]) -> None:
+    blob = _npy("{'descr': '<f8', 'fortran_order': True, 'shape': (0,), }", version)
+    assert (_numpy_reads(blob) is None) == (_ours(blob) is None), version
+
+
+MODEL = """apiVersion: lockstep/v1
+kind: Model
+metadata: {name: m}
+inputs: [{name: x, shape: [2]}]
+layers: [{type: dense, units: 3}]
+"""
+RECIPE = """apiVersion: lockstep/v1
+kind: Recipe
+metadata: {name: r}
+model: model.yaml
+seed: 1
+dtype: float64
+data:
+  source: {type: npz, path: d.npz}
+  batch_size: 4
+loss: {type: sparse_categorical_crossentropy, from_logits: true}
+optimizer: {type: sgd, learning_rate: 0.1}
+training: {steps: 2}
+"""
+
+
+@pytest.mark.parametrize(("header", "valid"), [
+    ("{'descr': '<f8', 'fortran_order': 1, 'shape': (8, 2)}", False),
+    ("{'descr': '<f8', 'shape': (8, 2)}", False),
+    ("{'descr': '<f8', 'fortran_order': False, 'shape': (8, 2), 'evil': 28813}", False),
+    ("{'descr': '<f3', 'fortran_order': False, 'shape': (8, 2)}", False),
+    ("{'descr': 'float64', 'fortran_order': False, 'shape': (8, 2)}", True),
+    ("{'descr': 'double', 'fortran_order': True, 'shape': (8, 2)}", True),
+    ("{'descr': '<f8', 'fortran_order': False, 'shape': (8, 2)}", True),
+], ids=["fortran-order-1", "no-fortran-order", "extra-key", "f3", "float64", "double", "f8"])
+def test_validate_and_run_agree_on_a_header(tmp_path: Path, header: str, valid: bool,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    import zipfile
+
+    (tmp_path / "model.yaml").write_text(MODEL)
+    (tmp_path / "recipe.yaml").write_text(RECIPE)
+    x = np.arange(16, dtype="<f8").reshape(8, 2) / 16
+    y = io.BytesIO()
+    np.save(y, np.arange(8, dtype=np.int64) % 3)
+    with zipfile.ZipFile(tmp_path / "d.npz", "w") as z:
+        z.writestr("x.npy", _npy(header, data=x.tobytes()))
+        z.writestr("y.npy", y.getvalue())
+    assert main(["validate", str(tmp_path / "recipe.yaml")]) == (0 if valid else 1), capsys.readouterr().out
+    assert main(["run", str(tmp_path / "recipe.yaml"), "-q", "--out", str(tmp_path / "out")]) == (0 if valid else 2)
