@@ -230,7 +230,7 @@ def main(argv: list[str] | None = None, *, exiting: bool = False) -> int:
         sys.stdout.flush()  # here, where a failure is reported, not at exit, where Python prints it raw
         if closed and watched.written:  # the verdict went nowhere: said, as `ls >&-` says it (exit 0 hid it)
             print("lockstep: cannot write to standard output: it is closed", file=sys.stderr)
-            return code or 1
+            return _output_lost(code)
         return code
     except KeyboardInterrupt as ended:  # Ctrl-C or SIGTERM at any point, the start-up's imports included
         return _said_stopped(ended)
@@ -241,13 +241,20 @@ def main(argv: list[str] | None = None, *, exiting: bool = False) -> int:
             raise
         print(f"lockstep: cannot write to standard output: {exc.strerror or exc}", file=sys.stderr)
         watched.silence()
-        return 1
+        return _output_lost(0)
     except Exception as exc:  # a signal during the start-up's imports, wrapped by Python ("Error calling
         if (stopped := _stopped_by(exc)) is None:  # __set_name__" of a class being made) or by a library
             raise
         return _said_stopped(stopped)
     finally:
         sys.stdout = watched.inner
+
+
+def _output_lost(code: int) -> int:
+    """The exit status when standard output could not be written: 2, an I/O error, as every command's table has
+    it (and `ls` exits). It was 1, which `validate`, `compare` and `certify` use for a verdict: a gate read a full
+    disk as "invalid", "diverged" or "not certified". An internal error (3) or a signal's status stands."""
+    return code if code > 2 else 2
 
 
 def _said_stopped(ended: KeyboardInterrupt) -> int:

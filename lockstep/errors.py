@@ -28,6 +28,21 @@ class LockstepError(Exception):
         self.diagnostics: list[Any] = list(diagnostics or [])
         self.result: Any = None
         super().__init__(message)
+        for line in _noted(self.diagnostics):  # a traceback (a notebook, a script) shows why, not only "not valid"
+            self.add_note(line)
+
+
+_NOTED = 20
+
+
+def _noted(diagnostics: list[Any]) -> list[str]:
+    """The located problems as a traceback's notes (PEP 678) under the one sentence: a Python caller saw "the
+    recipe is not valid (1 problem)" and had to know to print `error.diagnostics`. `str(error)` is unchanged: it is
+    the sentence the command prints, and the command prints the diagnostics itself."""
+    lines = [d.format() if callable(getattr(d, "format", None)) else str(d) for d in diagnostics[:_NOTED]]
+    if len(diagnostics) > _NOTED:
+        lines.append(f"... and {len(diagnostics) - _NOTED} more (error.diagnostics holds them all)")
+    return lines
 
 
 class RunError(LockstepError):

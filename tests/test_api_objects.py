@@ -134,3 +134,26 @@ def test_a_busy_folder_is_refused_in_the_callers_words(tmp_path: Path, resume: b
     with pytest.raises(lockstep.LockstepError) as exc:
         lockstep.run(recipe, out="busy", resume=resume)
     assert words in str(exc.value) and "--" not in str(exc.value), str(exc.value)
+
+
+def test_a_traceback_says_why_a_document_is_not_valid(tmp_path: Path) -> None:
+    """`dump` of an edited recipe said only "nan.yaml: not written: the Recipe is not valid" in a traceback: the
+    reason sat in `error.diagnostics`. The located problems are the exception's notes now (PEP 678), below the
+    sentence, which stays the command's; a long list is cut at 20 lines and says how many it left out."""
+    import pickle
+    import traceback
+
+    recipe = lockstep.load(DIGITS)
+    recipe.optimizer.learning_rate = float("nan")
+    with pytest.raises(lockstep.LockstepError) as refused:
+        lockstep.dump(recipe, tmp_path / "nan.yaml")
+    shown = "".join(traceback.format_exception(refused.value))
+    assert str(refused.value).endswith("not written: the Recipe is not valid"), str(refused.value)
+    assert "<recipe digits-mlp>: optimizer.learning_rate: expected a finite number, got .nan" in shown, shown
+    assert not (tmp_path / "nan.yaml").exists()
+    again = pickle.loads(pickle.dumps(refused.value))  # a worker's error crosses processes with its notes
+    assert again.__notes__ == refused.value.__notes__ and str(again) == str(refused.value)
+
+    many = lockstep.LockstepError("x: not valid", 1, [f"problem {i}" for i in range(25)])
+    assert many.__notes__ == [*(f"problem {i}" for i in range(20)), "... and 5 more (error.diagnostics holds them all)"]
+    assert not hasattr(lockstep.LockstepError("no diagnostics"), "__notes__")

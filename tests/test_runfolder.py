@@ -696,15 +696,15 @@ def test_an_input_the_os_cannot_name_is_said_not_a_traceback(argv: list[str], tm
                                    "--out", "{out}", "-q"]])
 def test_a_closed_standard_output_is_no_traceback(args: list[str], tmp_path: Path) -> None:
     """`lockstep validate x.yaml >&-`: Python's sys.stdout is None, and the first print raised AttributeError; a
-    comparison's outputs were lost. Then it exited 0 with its verdict printed nowhere: now it says so and exits 1,
-    as `ls >&-` and a full disk do, with the comparison's outputs written."""
+    comparison's outputs were lost. Then it exited 0 with its verdict printed nowhere: now it says so and exits 2,
+    an I/O error, as `ls >&-` does (1 is a verdict), with the comparison's outputs written."""
     recipe, out = _recipe(tmp_path), tmp_path / "out"
     if args[0] == "compare":
         pytest.importorskip("torch")
     proc = subprocess.run([sys.executable, "-m", "lockstep", *[a.format(recipe=recipe, out=out) for a in args]],
                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=300,
                           preexec_fn=lambda: os.close(1))
-    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
     assert proc.stderr.strip().splitlines()[-1] == "lockstep: cannot write to standard output: it is closed"
     if args[0] == "compare":
         assert {p.name for p in out.iterdir()} >= {"compare.json", "compare.svg"}
