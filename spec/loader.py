@@ -425,6 +425,42 @@ def _json_compatible(text: str) -> str:
     return _JSON_ESCAPES.sub(fix, text)
 
 
+# JSON's keys that YAML's flow mappings do not take as they are, in a text json.loads has read: a key whose `:`
+# is on a later line (YAML's implicit keys are one line) and a key over 1024 characters (YAML's limit for an
+# implicit key). The first gets its `:` moved up to the key (the `:`'s own place becomes a space, so every line
+# keeps its length and every later token its column); the second is made an explicit key (`? "key"`), in the
+# two blanks before it where there are two, so no column moves (after `{"` with none, that line's later columns
+# shift by two). Valid JSON was refused as "invalid JSON: did not find expected ',' or '}'". A tab, which JSON
+# holds only as a blank (a string's is escaped), becomes a space: PyYAML's own parser (where libyaml is missing)
+# refused a tab-indented file ("found character '\\t' that cannot start any token").
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)  # every string in turn: in JSON, each `"` outside one
+_BEFORE_COLON = re.compile(r"[ \t\r\n]*:")  # starts one, so none is read from inside another
+_LONGEST_KEY = 1000  # YAML's 1024, less a margin
+
+
+def _json_for_yaml(text: str) -> str:
+    text = text.replace("\t", " ")
+    parts: list[str] = []
+    done = 0
+    for m in _JSON_STRING.finditer(text):
+        if (after := _BEFORE_COLON.match(text, m.end())) is None:
+            continue  # a value
+        gap = after.group(0)[:-1]
+        long = after.end() - m.start() > _LONGEST_KEY  # YAML measures from the key to its `:`
+        if "\n" not in gap and "\r" not in gap and not long:
+            continue
+        start = m.start()
+        before = text[done:start]
+        if long:
+            blanks = len(before) - len(before.rstrip(" \t"))
+            before = before[: len(before) - 2] + "? " if blanks >= 2 else before + "? "
+        parts += [before, m.group(0)]
+        colon = m.end() + len(gap)
+        parts.append(":" + gap + " " if ("\n" in gap or "\r" in gap) else gap + ":")
+        done = colon + 1
+    return "".join(parts) + text[done:] if parts else text
+
+
 def _json_error(text: str, file: str, exc: json.JSONDecodeError) -> Diagnostic:
     """One located diagnostic for text that is not JSON; a trailing comma (which YAML would accept) by name."""
     before = text[: exc.pos].rstrip()
@@ -444,8 +480,9 @@ def _refuse_constant(name: str) -> Any:
     raise _JsonConstant(name)
 
 
-def _check_json(text: str, file: str) -> None:
-    """A `.json` file must be JSON, not merely YAML: JSON tools and the schema read it as JSON."""
+def _check_json(text: str, file: str) -> bool:
+    """A `.json` file must be JSON, not merely YAML: JSON tools and the schema read it as JSON. False where Python
+    could not read it to the end (too deep, a number too long), which the YAML reader then says."""
     try:
         json.loads(text, parse_constant=_refuse_constant)
     except json.JSONDecodeError as exc:
@@ -456,7 +493,8 @@ def _check_json(text: str, file: str) -> None:
         raise SpecError([Diagnostic(file, line, col, "", f"invalid JSON: `{exc}` is not a JSON value (JSON has no "
                                     "NaN or infinity)", code="json")]) from None
     except (RecursionError, ValueError, MemoryError):
-        return  # nested too deep or a number too long for Python: the YAML reader below says which, located
+        return False  # nested too deep or a number too long for Python: the YAML reader below says which, located
+    return True
 
 
 def load_text(text: str, file: str = "<string>") -> list[LoadedDocument]:
@@ -467,10 +505,11 @@ def load_text(text: str, file: str = "<string>") -> list[LoadedDocument]:
     if "\x00" in text:
         raise SpecError([Diagnostic(file, 0, 0, "", "binary file: not a YAML or JSON document", code="binary")])
     is_json = file.lower().endswith(".json")
-    if is_json:
-        _check_json(text, file)
+    read = is_json and _check_json(text, file)
     if is_json or text.lstrip("\ufeff \t\r\n")[:1] in ("{", "["):
         text = _json_compatible(text)
+    if read:  # JSON to the end (its tabs are blanks), after the escapes, which change a key's length
+        text = _json_for_yaml(text)
     reader = _Reader(file)
     try:
         docs = reader.read(text)

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lockstep.spec import files, loader
 from lockstep.spec.diagnostics import SpecError
@@ -219,6 +221,40 @@ def test_json_is_read_like_python_reads_it() -> None:
              "e": {}, "l": []}
     for text in (json.dumps(value), json.dumps(value, ensure_ascii=False, indent="\t")):
         assert load_text(text, "f.json")[0].data == json.loads(text)
+
+
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6) | st.text(min_size=1, max_size=3)
+                                                                .map(lambda k: k * 400), inner, max_size=3),
+    max_leaves=8)
+
+
+@settings(max_examples=150, derandomize=True, deadline=None)
+@given(value=st.dictionaries(st.text(max_size=5), _JSON_VALUES, max_size=4),
+       blanks=st.sampled_from(["", " ", "\n", "\n   ", " \t\r\n  ", "\r"]), indent=st.sampled_from([None, 2, "\t"]),
+       pure=st.booleans())
+def test_any_json_text_is_read_as_python_reads_it(value: dict, blanks: str, indent: object, pure: bool) -> None:
+    """JSON allows blanks and line breaks between a key and its `:` and keys of any length; YAML's flow mappings
+    take neither (an implicit key is one line, at most 1024 characters), and such valid JSON was refused."""
+    text = json.dumps(value, indent=indent, separators=(", ", blanks + ": ") if indent is None else None)
+    if indent is not None:
+        text = text.replace('": ', f'"{blanks}: ')
+    with pytest.MonkeyPatch.context() as patch:
+        if pure:
+            patch.setattr(loader, "_Parser", yaml.SafeLoader)
+        assert load_text(text, "f.json")[0].data == json.loads(text), text
+
+
+def test_a_json_key_with_its_colon_on_a_later_line_or_over_1024_characters_keeps_its_position() -> None:
+    long = "k" * 1100
+    text = f'{{"a"\n   : {{"b"\n\n : 1,\n  "{long}": 2, "c": 3}},\n "d": [1]}}'
+    doc = load_text(text, "f.json")[0]
+    assert doc.data == json.loads(text)
+    line5 = text.splitlines()[4]
+    assert [doc.locate(p) for p in (("a", "b"), ("a", long), ("a", "c"), ("d", 0))] == [
+        (4, 4), (5, line5.index(": 2") + 3), (5, line5.index(": 3") + 3), (6, 8)], doc.positions
 
 
 # ---------------------------------------------------------------------------------------- round trip
