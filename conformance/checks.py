@@ -37,8 +37,9 @@ class Check:
     peaks, two elements, read "error 2.6e-07 > tolerance 2.3e-07" on a check that passed.)"""
 
     quantity: str
-    error: float  # |a - r| at the element where the ratio is largest
-    tolerance: float  # rtol |r| + atol at that element
+    error: float  # |a - r| at the element where the ratio is largest; inf where none can be measured (`why`)
+    tolerance: float  # rtol |r| + atol at that element: at a non-finite value's, the one it had to meet; 0 where
+    # no element could be compared (a shape, a missing name)
     ratio: float  # max over elements of |a - r| / (rtol |r| + atol): <= 1 passes; 1/ratio is the margin
     why: str = ""  # where no error can be measured: what was wrong ("shape [3], the reference's [2, 3]")
 
@@ -74,8 +75,9 @@ def check(quantity: str, actual: np.ndarray | float, reference: np.ndarray | flo
     # an infinite tolerance marks an element the dtype cannot represent (reference/error_bounds.py): any
     # value, inf and nan included, is accepted there; everywhere else a non-finite value fails
     bounded = np.isfinite(allowed)
-    if not np.all(np.isfinite(a) | ~bounded):
-        return Check(quantity, math.inf, 0.0, math.inf, _non_finite_why(a, r, bounded))
+    if not np.all(np.isfinite(a) | ~bounded):  # no error to measure; the tolerance of that element was due
+        at = _non_finite_at(a, bounded)
+        return Check(quantity, math.inf, float(allowed[at]), math.inf, _non_finite_why(a, r, at))
     with np.errstate(invalid="ignore", over="ignore"):  # a huge error over a tiny tolerance is an inf ratio
         diff = np.where(bounded, np.abs(a - r), 0.0)
         ratios = np.where(bounded, diff / np.where(bounded, allowed, 1.0), 0.0)
@@ -87,9 +89,13 @@ def _shape_why(got: tuple[int, ...], want: tuple[int, ...]) -> str:
     return f"shape {list(got)}, the reference's {list(want)}"
 
 
-def _non_finite_why(a: np.ndarray, r: np.ndarray, bounded: np.ndarray) -> str:
-    """The first non-finite value where a finite one is due, and the reference's value there."""
-    at = tuple(int(i) for i in np.argwhere(~np.isfinite(a) & bounded)[0]) if a.ndim else ()
+def _non_finite_at(a: np.ndarray, bounded: np.ndarray) -> tuple[int, ...]:
+    """The index of the first non-finite value where a finite one is due."""
+    return tuple(int(i) for i in np.argwhere(~np.isfinite(a) & bounded)[0]) if a.ndim else ()
+
+
+def _non_finite_why(a: np.ndarray, r: np.ndarray, at: tuple[int, ...]) -> str:
+    """The non-finite value at `at` (`_non_finite_at`), where a finite one is due, and the reference's value there."""
     where = f" at index {at}" if at else ""
     return f"non-finite ({float(a[at])}{where}; the reference's is {float(r[at]):.6g})"
 
@@ -177,9 +183,10 @@ class CheckPlan:
                 out[i] = Check(quantity, 0.0, 0.0, 0.0)
             elif any_bad[i]:
                 shape, part = self.shapes[i], slice(start, start + size)
-                why = _non_finite_why(a[part].reshape(shape), self.r[part].reshape(shape),
-                                      self.bounded[part].reshape(shape))
-                out[i] = Check(quantity, math.inf, 0.0, math.inf, why)
+                got, bounded = a[part].reshape(shape), self.bounded[part].reshape(shape)
+                at = _non_finite_at(got, bounded)
+                why = _non_finite_why(got, self.r[part].reshape(shape), at)
+                out[i] = Check(quantity, math.inf, float(self.allowed[part].reshape(shape)[at]), math.inf, why)
             else:
                 seg = ratios[start:start + size]
                 k = int(np.argmax(seg))

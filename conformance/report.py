@@ -3,7 +3,8 @@ the terminal summary table, and the margin plot (inline SVG, no plotting library
 
 Everything here renders a `Certification` (conformance/results.py); nothing runs an adapter. Numbers read the
 same everywhere: errors and tolerances to 3 significant digits, the margin as ×N (1/ratio; ×∞ when the error is
-0; "non-finite" when the adapter produced inf/nan, i.e. the ratio is infinite)."""
+0; "non-finite" when the ratio of a measured error is infinite); "none" for an error and its margin where none was
+measured (the adapter produced inf/nan, a shape, a missing name) and for a tolerance where none applied."""
 
 from __future__ import annotations
 
@@ -154,10 +155,17 @@ def fmt_ratio(x: float) -> str:
 
 
 def unmeasured(worst: Worst) -> bool:
-    """Whether `worst` is a comparison that could not be made (a shape, a non-finite value where a finite one is due, a
-    missing name: conformance/checks.py's error inf, tolerance 0, ratio inf, with what was wrong in its quantity):
-    no error was measured and no tolerance applied, and every report says `none` for both and for the margin."""
-    return math.isinf(worst.ratio) and math.isinf(worst.error) and worst.tolerance == 0.0
+    """Whether `worst` is a comparison that could not be made at any element (a shape, a missing name:
+    conformance/checks.py's error inf, tolerance 0, ratio inf, with what was wrong in its quantity): no error was
+    measured and no tolerance applied, and every report says `none` for both and for the margin."""
+    return math.isinf(worst.ratio) and not math.isfinite(worst.error) and worst.tolerance == 0.0
+
+
+def no_error(worst: Worst) -> bool:
+    """Whether no finite error was measured: a comparison that could not be made (`unmeasured`), or a non-finite
+    value where a finite one is due (checks.py's error inf and ratio inf, the tolerance of that element kept, what
+    was wrong in its quantity). Every report says `none` for its error and its margin, and its tolerance as it is."""
+    return not math.isfinite(worst.error)
 
 
 def failure_kind(worst: Worst | None) -> str:
@@ -173,10 +181,10 @@ def failure_kind(worst: Worst | None) -> str:
 
 def fmt_margin(worst: Worst | None) -> str:
     """×N with N = 1/ratio; "×∞" when the error is 0; "non-finite" when the ratio is inf or nan; "none" where no
-    comparison could be made (`unmeasured`); "" without a worst."""
+    error was measured (`no_error`); "" without a worst."""
     if worst is None:
         return ""
-    if unmeasured(worst):
+    if no_error(worst):
         return "none"
     if math.isnan(worst.ratio) or math.isinf(worst.ratio):
         return "non-finite"
@@ -197,14 +205,15 @@ def fmt_seconds(seconds: float) -> str:
 
 def _worst_words(worst: Worst) -> str:
     """`gradient w: error 1.23e-5 vs tolerance 1e-5 (ratio 1.23, margin ×0.813)`; `output (shape [1, 2], the
-    reference's [1, 1]): error none vs tolerance none (ratio inf, margin none)` where none could be measured, as
-    report.json says it (null, null, "inf", null)."""
+    reference's [1, 1]): error none vs tolerance none (ratio inf, margin none)` where no comparison could be made,
+    `output (non-finite (nan; the reference's is 0.5)): error none vs tolerance 1e-12 (ratio inf, margin none)` where
+    a value was not finite, as report.json says them (null, null or the tolerance, "inf", null)."""
     return (f"{worst.quantity}: error {fmt_error(worst)} vs tolerance {fmt_tolerance(worst)} "
             f"(ratio {fmt_ratio(worst.ratio)}, margin {fmt_margin(worst)})")
 
 
 def fmt_error(worst: Worst) -> str:
-    return "none" if unmeasured(worst) else fmt_number(worst.error)
+    return "none" if no_error(worst) else fmt_number(worst.error)
 
 
 def fmt_tolerance(worst: Worst) -> str:
@@ -212,11 +221,12 @@ def fmt_tolerance(worst: Worst) -> str:
 
 
 def worst_json(worst: dict[str, Any], w: Worst) -> dict[str, Any]:
-    """report.json's `worst` (CheckResult.to_json's) saying what the other reports say: null error, tolerance and
-    margin where no comparison could be made (their `none`; checks.py's placeholders inf and 0 read as a measured
-    error against a tolerance of 0, and 1/inf as a margin of 0)."""
-    if unmeasured(w):
-        return {**worst, "error": None, "tolerance": None, "margin": None}
+    """report.json's `worst` (CheckResult.to_json's) saying what the other reports say: null error and margin where
+    no error was measured (`no_error`), null tolerance where no tolerance applied either (`unmeasured`): their
+    `none` (checks.py's placeholders inf and 0 read as a measured error against a tolerance of 0, and 1/inf as a
+    margin of 0)."""
+    if no_error(w):
+        return {**worst, "error": None, "tolerance": None if unmeasured(w) else worst["tolerance"], "margin": None}
     return worst
 
 

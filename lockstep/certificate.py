@@ -121,8 +121,8 @@ def _check(d: Any, i: int = 0) -> CheckResult:
     if w:
         if not isinstance(w, dict):
             raise _NotACheck(f"{where}.worst: expected an object, got {type(w).__name__}")
-        # null error and tolerance: a comparison that could not be made (report.unmeasured), whose Worst holds
-        # conformance/checks.py's placeholders, inf and 0
+        # null error: none was measured (report.no_error); null tolerance: none applied either (report.unmeasured).
+        # The Worst holds conformance/checks.py's placeholders, inf and 0
         error = math.inf if w["error"] is None else _number(w["error"])
         tolerance = 0.0 if w["tolerance"] is None else _number(w["tolerance"])
         c.worst = Worst(str(w["quantity"]), error, tolerance, _number(w["ratio"]))

@@ -100,8 +100,10 @@ class Divergence:
     why: str = ""  # where no error can be measured: what was wrong ("non-finite (nan; the reference's is 3.05)")
 
     def describe(self) -> str:
+        if self.why:  # no error measured (a shape, a non-finite value: its tolerance kept): what was wrong
+            return f"{self.quantity}: {self.why}"
         if not math.isfinite(self.error) and self.tolerance == 0.0:
-            return f"{self.quantity}: {self.why}" if self.why else self.quantity
+            return self.quantity
         return (f"{self.quantity}: error {self.error:.3g} > tolerance {self.tolerance:.3g} "
                 f"(ratio {self.ratio:.3g})")
 

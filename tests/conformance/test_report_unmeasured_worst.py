@@ -34,19 +34,20 @@ def _write(tmp_path: Path, actual: np.ndarray) -> Path:
     return tmp_path / "r"
 
 
-@pytest.mark.parametrize(("actual", "why", "kind"), [
-    (np.full((1, 1), np.nan), "non-finite (nan at index (0, 0); the reference's is 0)", "non-finite"),
-    (np.zeros((1, 2)), "shape [1, 2], the reference's [1, 1]", "shape"),
+@pytest.mark.parametrize(("actual", "why", "kind", "tolerance"), [  # a NaN's element had a tolerance to meet
+    (np.full((1, 1), np.nan), "non-finite (nan at index (0, 0); the reference's is 0)", "non-finite", 1e-12),
+    (np.zeros((1, 2)), "shape [1, 2], the reference's [1, 1]", "shape", None),
 ])
 def test_the_four_reports_say_an_unmeasured_worst_alike(tmp_path: Path, actual: np.ndarray, why: str,
-                                                        kind: str) -> None:
+                                                        kind: str, tolerance: float | None) -> None:
     folder = _write(tmp_path, actual)
     by = {c["construct"]: c["worst"] for c in json.loads((folder / "report.json").read_text())["checks"]}
-    assert by["relu"] == {"quantity": f"output ({why})", "error": None, "tolerance": None, "ratio": "inf",
+    assert by["relu"] == {"quantity": f"output ({why})", "error": None, "tolerance": tolerance, "ratio": "inf",
                           "margin": None}
     assert by["tanh"]["tolerance"] == 1e-300 and by["tanh"]["ratio"] == "inf"  # measured: its figures stay
     assert math.isclose(by["dense"]["margin"], 10)
-    words = f"output ({why}): error none vs tolerance none (ratio inf, margin none)"
+    said = "none" if tolerance is None else f"{tolerance:g}"
+    words = f"output ({why}): error none vs tolerance {said} (ratio inf, margin none)"
     failures = {c.get("name"): c.find("failure") for c in ET.parse(folder / "junit.xml").getroot().iter("testcase")}
     assert failures["relu[float64,cpu]"].get("type") == kind
     assert failures["relu[float64,cpu]"].get("message").startswith(words)
@@ -55,8 +56,8 @@ def test_the_four_reports_say_an_unmeasured_worst_alike(tmp_path: Path, actual: 
     md = (folder / "report.md").read_text()
     assert words.replace("[", "\\[").replace("]", "\\]") in md and "(ratio inf, margin non-finite)" in md
     html = (folder / "report.html").read_text()
-    assert "error none vs tolerance none (ratio inf, margin none)" in html
-    assert html.count('<td class="num">none</td>') == 3  # error, tolerance, margin of the relu row
+    assert f"error none vs tolerance {said} (ratio inf, margin none)" in html
+    assert html.count('<td class="num">none</td>') == (3 if tolerance is None else 2)  # the relu row's
     if kind == "shape":
         assert ">non-finite</text>" not in html and ">no ratio</text>" in html  # the margin plot's band
     back = lockstep.Certificate.read(folder)  # null error and tolerance read back as the Worst written
