@@ -2,8 +2,8 @@
 the terminal summary table, and the margin plot (inline SVG, no plotting library).
 
 Everything here renders a `Certification` (conformance/results.py); nothing runs an adapter. Numbers read the
-same everywhere: errors and tolerances to 3 significant digits, the margin as ×N (1/ratio; ×∞ when the error is
-0; "non-finite" when the ratio of a measured error is infinite); "none" for an error and its margin where none was
+same everywhere: errors and tolerances to 3 significant digits, the margin as ×N by one rule (`margin_of`: 1/ratio;
+×∞ when the error is 0; ×0 when a measured error's ratio is inf); "none" for an error and its margin where none was
 measured (the adapter produced inf/nan, a shape, a missing name) and for a tolerance where none applied."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from urllib.parse import quote
 from xml.sax.saxutils import escape as xml_escape
 from xml.sax.saxutils import quoteattr
 
-from lockstep.spec.atomic import json_text, write_set
+from lockstep.spec.atomic import json_text, strict_json, write_set
 from lockstep.spec.diagnostics import UNSAFE, UNSAFE_BEYOND_C0
 from lockstep.spec.formats import plural
 
@@ -179,18 +179,28 @@ def failure_kind(worst: Worst | None) -> str:
     return "non-finite" if math.isnan(worst.ratio) or math.isinf(worst.ratio) else "tolerance"
 
 
+def margin_of(worst: Worst) -> float | None:
+    """The margin every report states (report.json's `margin`, ×N elsewhere; docs/conformance.md, "Reports"): how many
+    times the measured error fits in its tolerance, 1/ratio. inf where the error is 0 (ratio 0, or one so small that
+    1/ratio overflows); 0 where the ratio is inf though the error was measured (finite, and huge against a tiny
+    tolerance, or not 0 against a tolerance of 0: it fits no times); None where no error was measured (`no_error`)
+    or the ratio is not a number."""
+    if no_error(worst) or math.isnan(worst.ratio):
+        return None
+    if worst.ratio <= 0:
+        return math.inf
+    return 0.0 if math.isinf(worst.ratio) else 1.0 / worst.ratio  # 1/5e-324 is inf, not an error
+
+
 def fmt_margin(worst: Worst | None) -> str:
-    """×N with N = 1/ratio; "×∞" when the error is 0; "non-finite" when the ratio is inf or nan; "none" where no
-    error was measured (`no_error`); "" without a worst."""
+    """`margin_of` as ×N: "×∞" when the error is 0, "×0" when a measured error's ratio is inf, "none" where there is
+    no margin (no error measured); "" without a worst."""
     if worst is None:
         return ""
-    if no_error(worst):
+    margin = margin_of(worst)
+    if margin is None:
         return "none"
-    if math.isnan(worst.ratio) or math.isinf(worst.ratio):
-        return "non-finite"
-    if worst.ratio <= 0 or math.isinf(worst.margin):
-        return "×∞"
-    return "×" + fmt_ratio(worst.margin)
+    return "×∞" if math.isinf(margin) else "×" + fmt_ratio(margin)
 
 
 def fmt_seconds(seconds: float) -> str:
@@ -221,13 +231,14 @@ def fmt_tolerance(worst: Worst) -> str:
 
 
 def worst_json(worst: dict[str, Any], w: Worst) -> dict[str, Any]:
-    """report.json's `worst` (CheckResult.to_json's) saying what the other reports say: null error and margin where
-    no error was measured (`no_error`), null tolerance where no tolerance applied either (`unmeasured`): their
-    `none` (checks.py's placeholders inf and 0 read as a measured error against a tolerance of 0, and 1/inf as a
-    margin of 0)."""
+    """report.json's `worst` (CheckResult.to_json's) saying what the other reports say: the margin by `margin_of`
+    (null where they say none), null error where no error was measured (`no_error`), null tolerance where no
+    tolerance applied either (`unmeasured`): their `none` (checks.py's placeholders inf and 0 read as a measured
+    error against a tolerance of 0)."""
+    out = {**worst, "margin": strict_json(margin_of(w))}
     if no_error(w):
-        return {**worst, "error": None, "tolerance": None if unmeasured(w) else worst["tolerance"], "margin": None}
-    return worst
+        out.update(error=None, tolerance=None if unmeasured(w) else worst["tolerance"])
+    return out
 
 
 # ------------------------------------------------------------------------------------------------ ordering
