@@ -585,8 +585,12 @@ class Suite:
         if r.failure_dir:
             folder = _shown(self.failures_abs / r.failure_dir)
             # a generated case's folder has the README that lists every comparison (suite.write_failure); an example
-            # recipe's (level 4) holds the recipe and model as they ran, as certify's does, and no README
-            said = ("README.md lists every comparison" if (self.written_abs / r.failure_dir / "README.md").is_file()
+            # recipe's (level 4) holds the recipe and model as they ran and a README naming the failing step
+            # (suite.run_recipe), as certify's do; the README is promised only where it was written
+            readme = (self.written_abs / r.failure_dir / "README.md").is_file()
+            said = ("README.md lists every comparison" if readme and r.level != 4
+                    else "the recipe and model as they ran, and README.md naming the failing step and quantity; the "
+                    "command below replays every step" if readme
                     else "the recipe and model as they ran; the command below replays every step")
             lines.append(f"  failure folder:           {folder}/ ({said})")
         if r.reproduce:

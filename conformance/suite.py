@@ -48,6 +48,7 @@ from lockstep.conformance.levels import MODULES, Pair, run_levels
 from lockstep.conformance.levels import data_parallel as dp
 from lockstep.conformance.results import LEVELS, Certification, CheckResult, Worst
 from lockstep.spec.atomic import writable_text
+from lockstep.spec.formats import plural
 from lockstep.spec.wording import got
 
 if TYPE_CHECKING:
@@ -472,7 +473,7 @@ def write_failure(report_dir: Path, target: Target, result: CheckResult, failing
     """The shrunk case as a standalone spec in `report_dir/failures/<check>/` (the check's name made a safe folder
     name: `CheckResult.failure_folder`); (relative folder, command). The command names the folder through `shown`
     (the report folder as the user gave it) where given."""
-    from lockstep.conformance.report import one_line, shown_text
+    from lockstep.conformance.report import one_line
     from lockstep.spec import atomic
 
     rel = result.failure_folder
@@ -485,20 +486,34 @@ def write_failure(report_dir: Path, target: Target, result: CheckResult, failing
     device = f" --device {quote(target.device)}" if target.device != "cpu" else ""  # the adapter's text: quoted
     command = (f"lockstep compare {quote(str((shown or report_dir) / rel / recipe.relative_to(folder)))} "
                f"--backends {quote(f'reference,{command_name(target)}')} --conformance{device}")
-    lines = [f"# {result.name}: {target.name} {'raised an error' if error else 'diverges from the reference'}", "",
-             f"{'Error' if error else 'First diverging quantity'}: {result.message}", "", "Reproduce:", "",
-             f"    {command}", "", "Every comparison of this (shrunk) case:", ""]
-    for level, checks in failing.checks.items():
-        lines.append(f"Level {level} ({LEVELS[level]}):")
-        if isinstance(checks, Exception):
-            lines.append(f"- ERROR {writable_text(describe(checks))}")
-        else:
-            lines += [f"- {'ok  ' if c.ok else 'FAIL'} {c.describe()}" for c in checks]
-        lines.append("")
-    atomic.write_text(folder / "README.md", shown_text("\n".join(lines)))  # as report.md shows the message
+    title = f"{result.name}: {target.name} {'raised an error' if error else 'diverges from the reference'}"
+    write_readme(folder, title, [f"{'Error' if error else 'First diverging quantity'}: {result.message}"], command,
+                 "Every comparison of this (shrunk) case:", failing.checks)
     atomic.write_json(folder / "case.json", {"check": result.name, "adapter": target.name,
                                              "case": case.to_json(), "command": command})
     return rel, command
+
+
+def write_readme(folder: Path, title: str, said: list[str], command: str, listed: str,
+                 checks: dict[int, list[Check] | Exception]) -> None:
+    """A failure folder's README.md, written atomically: the title, what failed (`said`, a paragraph each), the
+    command that reproduces it, and under `listed` every comparison made, by level (an adapter's error as one line).
+    One form for a generated case's folder (`write_failure`) and an example recipe's (`run_recipe`)."""
+    from lockstep.conformance.report import shown_text
+    from lockstep.spec import atomic
+
+    lines = [f"# {title}", ""]
+    for paragraph in said:
+        lines += [paragraph, ""]
+    lines += ["Reproduce:", "", f"    {command}", "", listed, ""]
+    for level, found in checks.items():
+        lines.append(f"Level {level} ({LEVELS[level]}):")
+        if isinstance(found, Exception):
+            lines.append(f"- ERROR {writable_text(describe(found))}")
+        else:
+            lines += [f"- {'ok  ' if c.ok else 'FAIL'} {c.describe()}" for c in found]
+        lines.append("")
+    atomic.write_text(folder / "README.md", shown_text("\n".join(lines)))  # as report.md shows the message
 
 
 # ---------------------------------------------------------------------------------------- recipes
@@ -539,6 +554,7 @@ def run_recipe(target: Target, recipe: Path, steps: int | None, report_dir: Path
             return CheckResult(outcome="error", examples=1, message=describe(exc)[:2000],
                                seconds=time.perf_counter() - t0, **base)
         seconds = time.perf_counter() - t0
+        total = pair.prep.total_steps if steps is None else min(steps, pair.prep.total_steps)  # as the level judged
         w = max(checks, key=lambda c: c.ratio, default=None)
         bad = next((c for c in checks if not c.ok), None)
         blind = pair.blind  # None where the level stopped before its steps
@@ -555,7 +571,25 @@ def run_recipe(target: Target, recipe: Path, steps: int | None, report_dir: Path
             result.failure_dir = rel
             result.reproduce = (f"lockstep compare {quote(str((shown or report_dir) / rel / recipe.name))} "
                                 f"--backends {quote(f'reference,{command_name(target)}')}{cap}{dev}")
+            write_readme(report_dir / rel, f"{result.name}: {target.name} diverges from the reference",
+                         _recipe_said(name, recipe.name, bad, target.dtype, seed, total), result.reproduce,
+                         "Its comparisons (the first batch's predictions from the initial weights, then the failing "
+                         "quantities of the first failing step, or where no step failed the closest call of all):",
+                         {4: checks})
         return result
+
+
+def _recipe_said(name: str, file: str, bad: Check, dtype: str, seed: int, total: int) -> list[str]:
+    """What a level-4 failure's README says failed: the example recipe as it ran, its failing step and quantity."""
+    import re
+
+    shifted = f", its seed shifted by {seed} (--seed)" if seed != DEFAULT_SEED else ""
+    at = re.match(r"step (\d+) (.*)", bad.quantity, re.S)
+    where = (f"step {at.group(1)} of {total}, {at.group(2)}" if at
+             else f"before step 1, {bad.quantity} of the first batch from the initial weights")
+    return [f"Example recipe: {name} (`{file}` here, with its model and data, is the example as it ran: dtype "
+            f"{dtype}{shifted}, {plural(total, 'step')}, each judged from the reference's exact state before it)",
+            f"Failed at: {where}", f"First diverging quantity: {bad.describe()}"]
 
 
 def _shift_seed(path: Path, shift: int) -> None:

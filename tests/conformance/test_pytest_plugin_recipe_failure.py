@@ -1,5 +1,6 @@
 """The plugin's failure text of an example recipe (level 4) promised "(README.md lists every comparison)", but that
-folder holds the recipe and model as they ran, as certify's does, and no README: it now says what is there."""
+folder held the recipe and model as they ran, as certify's did, and no README: it says what is there. Since certify
+writes a README naming the failing step there too (suite.run_recipe), the text promises that README."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ class Off(ReferenceAdapter):
 
 
 @pytest.mark.parametrize("report", [True, False])
-def test_a_recipe_failure_promises_no_readme(pytester: pytest.Pytester, report: bool) -> None:
+def test_a_recipe_failure_promises_its_readme(pytester: pytest.Pytester, report: bool) -> None:
     pytester.makepyfile(lockstep_off=OFF)
     pytester.syspathinsert()
     folder = ["--lockstep-report=R"] if report else ["-p", "no:cacheprovider"]
@@ -37,7 +38,9 @@ def test_a_recipe_failure_promises_no_readme(pytester: pytest.Pytester, report: 
     result.assert_outcomes(failed=1)
     text = result.stdout.str()
     line = next(x for x in text.splitlines() if "failure folder:" in x)
-    assert "README.md" not in line and "the recipe and model as they ran" in line, line
+    assert "README.md naming the failing step and quantity" in line and "the recipe and model as they ran" in line
+    assert "lists every comparison" not in line, line
     if report:
         where = pytester.path / "R" / "failures" / "csv-binary.recipes.float64.cpu"
-        assert (where / "recipe.yaml").is_file() and not (where / "README.md").exists()
+        assert (where / "recipe.yaml").is_file() and (where / "README.md").is_file()
+        assert "Failed at: before step 1, output of the first batch" in (where / "README.md").read_text()
