@@ -581,6 +581,7 @@ def load_weights(path: Path, prep: Any, said: str | None = None, *,
     """Canonical parameters and buffers from a run checkpoint or a plain .npz; (arrays, provenance). `said`: how
     messages name the file (`--weights PATH` unless deploy picked it from a run folder itself)."""
     from lockstep.checkpoint import CheckpointError, load_checkpoint
+    from lockstep.reference.data import load_npz
 
     said = said or f"{argument('--weights')} {path}"
 
@@ -595,7 +596,7 @@ def load_weights(path: Path, prep: Any, said: str | None = None, *,
         names = zipfile.ZipFile(io.BytesIO(raw)).namelist()
         if twice := sorted({n for n in names if names.count(n) > 1}):  # np.load would take one of them unsaid
             raise DeployError(f"{said}: `{twice[0].removesuffix('.npy')}` is stored twice in the archive")
-        with np.load(io.BytesIO(raw), allow_pickle=False) as z:
+        with load_npz(io.BytesIO(raw)) as z:
             files = list(z.files)
             is_checkpoint = "meta" in files and any(k.startswith("param/") for k in files)
             arrays = {} if is_checkpoint else {k: _npz_array(z, k, said) for k in files}

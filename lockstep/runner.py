@@ -35,7 +35,7 @@ from lockstep.checkpoint import load_checkpoint as load_checkpoint  # re-exporte
 from lockstep.checkpoint import trained_by as trained_by_of
 from lockstep.errors import RunError
 from lockstep.reference import losses, metrics
-from lockstep.reference.data import DataError, Dataset, prepare
+from lockstep.reference.data import DataError, Dataset, load_npz, prepare
 from lockstep.reference.initializers import initial_parameters
 from lockstep.reference.random import dropout_mask
 from lockstep.runfolder import said
@@ -179,7 +179,7 @@ def _load_weights(model: Model, base: Path, initial: dict[str, np.ndarray], dtyp
     try:
         path = resolve_path(base, model.weights.path)
         raw = path.read_bytes()
-        with np.load(io.BytesIO(raw), allow_pickle=False) as z:
+        with load_npz(io.BytesIO(raw)) as z:
             arrays = {k: z[k] for k in z.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise RunError(f"{model.weights.path}: cannot read weights ({exc})") from None

@@ -13,10 +13,12 @@ then filling one array, so its text is never held in memory.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import math
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -147,6 +149,17 @@ def load_digits() -> tuple[np.ndarray, np.ndarray]:
         return z["images"].astype(np.float64), z["targets"].astype(np.int64)
 
 
+@contextlib.contextmanager
+def load_npz(fh: Any) -> Iterator[Any]:
+    """np.load(fh) of an .npz, its arrays read within the block: numpy's notice that a header was written by
+    Python 2 (`(3L,)`, which it reads, as validation does) is not printed beside lockstep's own output."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Reading `.npy` or `.npz` file required additional header parsing",
+                                UserWarning)
+        with np.load(fh, allow_pickle=False) as z:
+            yield z
+
+
 def _fits_memory(path: Path, what: str, values: int) -> None:
     """DataError unless `values` float64 numbers, in the copies data preparation makes, fit the memory limit."""
     try:
@@ -172,7 +185,7 @@ def _load_npz(path: Path, features: str, targets: str, *, probabilities: bool = 
     _fits_memory(path, f"`{features}` {list(arrays[features].shape)} and `{targets}` {list(arrays[targets].shape)}",
                  math.prod(arrays[features].shape) + math.prod(arrays[targets].shape))
     try:
-        with open_regular(path) as fh, np.load(fh, allow_pickle=False) as z:
+        with open_regular(path) as fh, load_npz(fh) as z:
             x, y = z[features], z[targets]
     except (OSError, ValueError, EOFError) as exc:
         raise DataError(f"{path}: not a readable .npz file ({exc})") from None

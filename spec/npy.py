@@ -13,9 +13,14 @@ from __future__ import annotations
 import ast
 import contextlib
 import contextvars
+import functools
+import io
+import math
 import os
 import re
 import struct
+import sys
+import tokenize
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -112,6 +117,38 @@ def _itemsize(descr: str) -> tuple[str, int | None]:
     return code, int(digits) * 4 if code == "U" else int(digits)
 
 
+def _literal(text: str, major: int) -> Any:
+    """The header's Python literal, as numpy reads it: a header of version 1.0 or 2.0 that is not Python 3 syntax
+    is read again without the `L` of Python 2's long integers (`(3L,)`), numpy's `_filter_header`."""
+    try:
+        return ast.literal_eval(text)
+    except SyntaxError:
+        if major > 2:
+            raise ValueError("unreadable .npy header") from None
+    except (ValueError, TypeError, MemoryError, RecursionError):
+        raise ValueError("unreadable .npy header") from None
+    try:
+        tokens, number = [], False
+        for token in tokenize.generate_tokens(io.StringIO(text).readline):
+            if not (number and token.type == tokenize.NAME and token.string == "L"):
+                tokens.append(token)
+            number = token.type == tokenize.NUMBER
+        return ast.literal_eval(tokenize.untokenize(tokens))
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError, tokenize.TokenError):
+        raise ValueError("unreadable .npy header") from None
+
+
+@functools.cache
+def _max_dims() -> int:
+    """numpy's most axes of an array: 64 from numpy 2, 32 before (read from its metadata: numpy is not imported)."""
+    try:
+        from importlib.metadata import version
+
+        return 64 if int(version("numpy").split(".")[0]) >= 2 else 32
+    except (ImportError, ValueError):  # no numpy installed (or an odd version): the smaller limit
+        return 32
+
+
 def read_npy_header(fh: IO[bytes], available: int | None = None) -> tuple[ArrayInfo, int]:
     """(the header's array, the header's length in bytes) of the .npy stream at `fh`; with `available`
     (the bytes of the whole .npy), ValueError unless the data the header promises is all there."""
@@ -140,18 +177,22 @@ def read_npy_header(fh: IO[bytes], available: int | None = None) -> tuple[ArrayI
         raise ValueError("truncated .npy header")
     try:
         text = body.decode("utf-8" if major == 3 else "latin-1")
-        header = ast.literal_eval(text)
-    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError, UnicodeDecodeError):
+    except UnicodeDecodeError:
         raise ValueError("unreadable .npy header") from None
     if len(text) > MAX_HEADER_CHARS:  # np.load refuses it (max_header_size)
         raise ValueError(f"its header is {len(text):,} characters long; numpy reads at most {MAX_HEADER_CHARS:,}")
-    if isinstance(header, dict) and set(header) != _KEYS:  # as numpy reads a header: these keys, no others
+    header = _literal(text, major)
+    if not isinstance(header, dict):
+        raise ValueError("unreadable .npy header")
+    if set(header) != _KEYS:  # as numpy reads a header: these keys, no others
         raise ValueError(f"its header holds {', '.join(sorted(map(repr, header))) or 'no keys'}; numpy reads "
                          "exactly 'descr', 'fortran_order' and 'shape'")
-    shape = header.get("shape") if isinstance(header, dict) else None
+    shape = header["shape"]
     if not isinstance(shape, tuple) or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0
-                                               for s in shape):
-        raise ValueError("unreadable .npy header")
+                                               for s in shape):  # numpy: "an integer is required" for True
+        raise ValueError(f"its header's shape {shape!r} is not a tuple of whole numbers from 0")
+    if len(shape) > _max_dims():
+        raise ValueError(f"its header's shape has {len(shape)} axes; numpy holds at most {_max_dims()}")
     if not isinstance(header["fortran_order"], bool):  # 1 is not True to numpy
         raise ValueError(f"its header's fortran_order is {header['fortran_order']!r}, not True or False")
     descr = header["descr"]
@@ -160,6 +201,8 @@ def read_npy_header(fh: IO[bytes], available: int | None = None) -> tuple[ArrayI
     else:
         kind, itemsize, descr = "V", None, str(descr)  # structured dtypes
     info = ArrayInfo(tuple(shape), descr, kind, itemsize, header["fortran_order"])
+    if math.prod(s for s in shape if s) * (itemsize or 1) > sys.maxsize:  # even of a 0-size array: (0, 2**62)
+        raise ValueError(f"its header's shape {list(shape)} is larger than numpy can hold")
     head = 6 + 2 + size_bytes + length
     promised = info.nbytes
     if available is not None and promised is not None and kind != "O" and promised > available - head:
