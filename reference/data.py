@@ -33,7 +33,7 @@ from lockstep.spec.files import NotRegularFileError, file_kind, open_regular
 from lockstep.spec.losses import CLASS_INDEX_LOSSES
 from lockstep.spec.npy import read_npz_header
 from lockstep.spec.paths import resolve_path
-from lockstep.spec.semantics.data import LARGEST_CLASS, WIDE_FLOAT, csv_records, csv_row
+from lockstep.spec.semantics.data import LARGEST_CLASS, WIDE_FLOAT, class_index_range, csv_records, csv_row
 
 PROBABILITY_LOSSES = ("binary_crossentropy", "categorical_crossentropy")  # targets are probabilities in [0, 1]
 
@@ -461,7 +461,8 @@ def _class_indices(y: np.ndarray, where: str) -> np.ndarray:
         raise DataError(f"{where}: class targets must be integers")
     largest = y.max().item() if y.size else 0  # compared as a Python number: no cast of 2**63 to float16
     if largest >= LARGEST_CLASS:  # before the cast, which would wrap it to a negative number
-        raise DataError(f"{where}: class target {largest:g} is not a class index (an integer from 0 to 2**63 - 1)")
+        raise DataError(f"{where}: class target {int(largest)} is not a class index "
+                        f"({class_index_range(y.dtype.kind, y.dtype.itemsize)})")
     y = y.astype(np.int64)
     if y.size and y.min() < 0:
         raise DataError(f"{where}: class targets must be non-negative (found {int(y.min())})")

@@ -356,8 +356,9 @@ def _values(data: bytes, info: ArrayInfo) -> Values:
         return next(itertools.compress(itertools.count(), flags), None)
 
     def at(flat: int) -> tuple[float, tuple[int, ...]]:
-        """The element at a flat position, and its index as numpy names it (row-major, or column-major as stored)."""
-        value, index = float(items[flat]), []
+        """The element at a flat position (an integer array's as the integer, exactly), and its index as numpy
+        names it (row-major, or column-major as stored)."""
+        value, index = (items[flat] if info.kind in "iub" else float(items[flat])), []
         for d in (info.shape if info.fortran else info.shape[::-1]):
             flat, r = divmod(flat, d)
             index.append(r)

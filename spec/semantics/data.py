@@ -29,7 +29,8 @@ from lockstep.spec.semantics.located import diag as _diag
 
 __all__ = ["DIGITS_CLASSES", "DIGITS_SAMPLES", "DIGITS_SHAPES", "LARGEST_CLASS", "LARGEST_CSV_CLASS",
            "MAX_CSV_BYTES", "WIDE_FLOAT",
-           "DataFacts", "apply_preprocessing", "csv_records", "csv_row", "data_feature_shape", "is_class_index",
+           "DataFacts", "apply_preprocessing", "class_index_range", "csv_records", "csv_row", "data_feature_shape",
+           "is_class_index",
            "num_classes", "num_samples", "source_facts", "total_steps"]
 
 DIGITS_SHAPES: dict[str, Shape] = {"flat": (64,), "image": (1, 8, 8)}
@@ -231,8 +232,7 @@ def csv_row(row: list[str], width: int, names: list[str], col: int, target_type:
             raise ValueError(f"`{cell.strip()}` in column {_column(names, c)} is not a finite number")
         if c == col and target_type == "class_index" and not is_class_index(v):
             said = _read_as(cell, v)
-            raise ValueError(f"target `{cell.strip()}` is not a class index{said} (an integer from 0 to 2**63 - "
-                             f"{LARGEST_CLASS - LARGEST_CSV_CLASS}, the largest float64 below 2**63"
+            raise ValueError(f"target `{cell.strip()}` is not a class index{said} ({class_index_range()}"
                              f"{'' if said else ': a cell is read as a float64'})")
         if c == col and probabilities and not 0.0 <= v <= 1.0:
             raise ValueError(f"target `{cell.strip()}` in column {_column(names, c)} is outside [0, 1]: `{loss}` "
@@ -250,6 +250,16 @@ def _read_as(cell: str, v: float) -> str:
     except ValueError:  # more digits than int() converts (leading zeros)
         exact = None
     return "" if exact is None or exact == v else f": read as a float64, as every cell is, it is {int(v)}"
+
+
+def class_index_range(kind: str = "f", itemsize: int = 8) -> str:
+    """The class indices that values of a numpy kind and size can be, said alike of a csv cell (a float64) and of an
+    .npz array: whole numbers from 0 below LARGEST_CLASS (an int64, as every backend holds class targets), so at
+    most 2**63 - 1 in an integer array and the largest float below 2**63 in a float one (2**63 - 1024 in float64)."""
+    if kind == "f":
+        below = 2 ** (63 - (24 if itemsize == 4 else 53))  # the spacing of that float just below 2**63
+        return f"an integer from 0 to 2**63 - {below}, the largest float{8 * itemsize} below 2**63"
+    return "an integer from 0 to 2**63 - 1, the largest int64"
 
 
 def is_class_index(v: float) -> bool:

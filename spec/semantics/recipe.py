@@ -507,16 +507,16 @@ def _check_target_values(loss: str, facts: DataFacts, last: int, recipe: Recipe,
     classes = one_hot.num_classes if one_hot is not None else last if loss in CLASS_INDEX_LOSSES else None
     if classes is None:
         return []
-    if facts.target_fraction is not None:  # a run: "class targets must be integers"
+    if facts.target_fraction is not None:  # a run: "class targets must be integers"; past it, every one whole
         value, at = facts.target_fraction
         return [_diag(doc, where, f"{what} holds {value:g} ({at}); class indices are whole numbers", code="data",
                       expected=f"class indices 0 to {classes - 1}")]
     if low < 0:
-        return [_diag(doc, where, f"{what} holds {low:g} ({low_line}); class indices are 0 or more",
+        return [_diag(doc, where, f"{what} holds {int(low)} ({low_line}); class indices are 0 or more",
                       code="data", expected=f"class indices 0 to {classes - 1}")]
     if high >= classes:
         by = "one_hot's num_classes gives" if one_hot is not None else "the model's outputs give"
-        return [_diag(doc, where, f"{what} holds class {high:g} ({high_line}), but {by} {classes} classes "
+        return [_diag(doc, where, f"{what} holds class {int(high)} ({high_line}), but {by} {classes} classes "
                       f"(0 to {classes - 1})", code="data", expected=f"class indices 0 to {classes - 1}")]
     return []
 
