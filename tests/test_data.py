@@ -183,7 +183,7 @@ def test_bool_and_float16_class_targets_are_class_indices(targets: np.ndarray, t
     ("a,b,label\n1,2,0\n3,x,1\n", "d.csv:3: `x` in column `b` is not a number"),
     ("a,b,label\n1,2,0\n3,1\n", "d.csv:3: 2 cells, expected 3"),
     ("a,b,label\n1,nan,0\n", "d.csv:2: `nan` in column `b` is not a finite number"),
-    ("a,b,label\n1,2,0\n1,2,0.5\n", "d.csv:3: target `0.5` is not a class index"),
+    ("a,b,label\n1,2,0\n1,2,0.5\n", "d.csv:3: target `0.5` in column `label` is not a class index"),
     ("a,b\n1,2\n", "no column `label`"),
     ("a,b,label\n", "no data rows"),
     ("", "empty file"),

@@ -183,7 +183,7 @@ def test_a_class_index_beyond_int64_is_refused(tmp_path: Path, capsys) -> None:
     """It became -9223372036854775808 (a numpy cast warning, then a non-finite loss or a run of loss 1e36)."""
     (tmp_path / "data.csv").write_text("a,b,y\n1,2,0\n3,4,1\n5,6,1e20\n7,8,2\n")
     path = _recipe(tmp_path, "{type: csv, path: data.csv, target: y, target_type: class_index}", "{type: mse}")
-    _refused(path, capsys, ":4: target `1e20` is not a class index (an integer from 0 to 2**63 - 1024")
+    _refused(path, capsys, ":4: target `1e20` in column `y` is not a class index (an integer from 0 to 2**63 - 1024")
 
 
 def test_fractional_class_targets_in_a_csv_are_refused_by_validate(tmp_path: Path, capsys) -> None:

@@ -341,7 +341,7 @@ def test_an_empty_model_path_is_named_as_empty(folder: Path) -> None:
     ("1,2,3,4,nan", "`d.csv`:8: `nan` in column `label` is not a finite number"),
     ("1,2,3,4", "`d.csv`:8: 4 cells, expected 5"),
     ("1,2,3,4,0,7", "`d.csv`:8: 6 cells, expected 5"),
-    ("1,2,3,4,0.5", "`d.csv`:8: target `0.5` is not a class index"),
+    ("1,2,3,4,0.5", "`d.csv`:8: target `0.5` in column `label` is not a class index"),
     ("1,2,3,5_0,0", "`d.csv`:8: `5_0` in column `d` is not a number"),
 ])
 def test_a_csv_cell_or_row_that_a_run_refuses_is_invalid(folder: Path, row: str, message: str) -> None:

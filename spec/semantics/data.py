@@ -7,6 +7,7 @@ applied. Problems met on the way (a missing array or column, an unreadable file)
 from __future__ import annotations
 
 import csv
+import decimal
 import difflib
 import io
 import itertools
@@ -218,7 +219,8 @@ def csv_row(row: list[str], width: int, names: list[str], col: int, target_type:
         fast = None
     if fast is not None and all(map(math.isfinite, fast)):
         v = fast[col] if 0 <= col < width else 0.0
-        if not (target_type == "class_index" and not is_class_index(v)) and not (probabilities and not 0 <= v <= 1):
+        if not (target_type == "class_index" and not (is_class_index(v) and _exact(row[col], v))) \
+                and not (probabilities and not 0 <= v <= 1):
             return fast
     out = []  # cell by cell, for the message naming the first bad one
     for c, cell in enumerate(row):
@@ -232,8 +234,12 @@ def csv_row(row: list[str], width: int, names: list[str], col: int, target_type:
             raise ValueError(f"`{cell.strip()}` in column {_column(names, c)} is not a finite number")
         if c == col and target_type == "class_index" and not is_class_index(v):
             said = _read_as(cell, v)
-            raise ValueError(f"target `{cell.strip()}` is not a class index{said} ({class_index_range()}"
-                             f"{'' if said else ': a cell is read as a float64'})")
+            raise ValueError(f"target `{cell.strip()}` in column {_column(names, c)} is not a class index{said} "
+                             f"({class_index_range()}{'' if said else ': a cell is read as a float64'})")
+        if c == col and target_type == "class_index" and not _exact(cell, v):  # 9223372036854774785: ...784
+            above = f" (above 2**53 = {2**53}, a float64 holds only some integers)" if v >= 2**53 else ""
+            raise ValueError(f"target `{cell.strip()}` in column {_column(names, c)} is not a class index"
+                             f"{_read_as(cell, v)}, not the number the cell says{above}")
         if c == col and probabilities and not 0.0 <= v <= 1.0:
             raise ValueError(f"target `{cell.strip()}` in column {_column(names, c)} is outside [0, 1]: `{loss}` "
                              "takes probabilities (or 0/1 labels) as targets")
@@ -242,14 +248,23 @@ def csv_row(row: list[str], width: int, names: list[str], col: int, target_type:
 
 
 def _read_as(cell: str, v: float) -> str:
-    """What an integer cell's text became as a float64, where that is another number (9223372036854775807 is
-    9223372036854775808): said beside the range, which the text alone seemed to be within."""
-    text = cell.strip().lstrip("+")
+    """What a cell's text became as a float64, where that is another number (9223372036854775807 is
+    9223372036854775808, 0.99999999999999999999 is 1), a whole number: said beside the class index it seemed to
+    be."""
+    return "" if not v.is_integer() or _exact(cell, v) else f": read as a float64, as every cell is, it is {int(v)}"
+
+
+def _exact(cell: str, v: float) -> bool:
+    """Whether the float64 `v` is exactly the number a cell's text says (a class index must be: 9223372036854774785
+    becomes 9223372036854774784, another class). A cell of up to 15 digits always is; others are compared as
+    decimals, exactly."""
+    text = cell.strip()
+    if len(text) <= 15 and text.isdigit() and text.isascii():
+        return True
     try:
-        exact = int(text) if text.isdigit() and text.isascii() else None
-    except ValueError:  # more digits than int() converts (leading zeros)
-        exact = None
-    return "" if exact is None or exact == v else f": read as a float64, as every cell is, it is {int(v)}"
+        return decimal.Decimal(text) == decimal.Decimal(v)
+    except (ArithmeticError, ValueError):  # not a decimal (csv_row has refused it before)
+        return True
 
 
 def class_index_range(kind: str = "f", itemsize: int = 8) -> str:
