@@ -1230,11 +1230,13 @@ def deploy(source: PathLike, environment: PathLike, *, weights: PathLike | None 
     (deploy.json), `result.summary`. LockstepError (exit_code 2) for inputs found unusable before any work."""
     from lockstep.deploy import claim_out, plan
     from lockstep.deploy import deploy as run_deploy
+    from lockstep.effective import check_memory_limit
 
     say = progress if callable(progress) else _stderr("lockstep deploy") if _flag(progress, "progress") else None
     for name, value in (("source", source), ("environment", environment), ("weights", weights), ("out", out)):
         if value is not None or name in ("source", "environment"):
             _path(value, name)
+    check_memory_limit()  # as run says it (it was said as the recipe's problem, `recipe.yaml: LOCKSTEP_...`)
     p = plan(source, environment, weights=weights, out=out, exporter=_text(exporter, "exporter", "an exporter name"))
     folder = claim_out(p)
     try:

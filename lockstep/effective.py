@@ -355,6 +355,15 @@ def _checked(overrides: Overrides | str | None, seed: int | None) -> list[Overri
     return parse_overrides(overrides, seed)
 
 
+def check_memory_limit() -> None:
+    """LOCKSTEP_MEMORY_LIMIT as every command reads it (run, compare, deploy, validate): one that is not a size is
+    a usage error naming the variable, RunError with exit code 2 and no file or line (no document is at fault)."""
+    try:
+        resources.memory_limit()
+    except ValueError as exc:
+        raise RunError(f"{resources.ENV}: {exc}", 2) from None
+
+
 def _resolve(docs: list[LoadedDocument], changes: list[Override], *, base: Path, label: str, path: Path | None,
              where: str | None, edited: Callable[[Diagnostic], str | None] | None = None) -> EffectiveRecipe:
     targets = [d for d in docs if isinstance(d.data, dict) and d.data.get("kind") == "Recipe"]
@@ -364,10 +373,7 @@ def _resolve(docs: list[LoadedDocument], changes: list[Override], *, base: Path,
         targets[0].data = copy.deepcopy(targets[0].data)
         for c in changes:
             apply(targets[0].data, c)
-    try:  # a bad LOCKSTEP_MEMORY_LIMIT is a usage error, as `lockstep validate` says it: it was reported as a
-        resources.memory_limit()  # problem at line 1 of the model file, and "the recipe is not valid"
-    except ValueError as exc:
-        raise RunError(f"{resources.ENV}: {exc}", 2) from None
+    check_memory_limit()  # it was reported as a problem at line 1 of the model file, "the recipe is not valid"
     valid, problems = resolve_documents(docs, base_dir=base)
     diags = [attribute(p, changes, where, edited) for p in problems]
     if diags:

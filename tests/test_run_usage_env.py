@@ -48,3 +48,33 @@ def test_bad_memory_limit_is_a_usage_error_for_run_as_for_validate(tmp_path: Pat
     monkeypatch.setenv("LOCKSTEP_MEMORY_LIMIT", "none")  # the same recipe runs once the variable is a size
     assert main(["validate", str(tmp_path / "recipe.yaml")]) == 0
     assert main(["run", str(tmp_path / "recipe.yaml"), "-q", "--out", str(tmp_path / "out")]) == 0
+
+
+def test_bad_memory_limit_is_said_alike_by_deploy_compare_and_validate(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """deploy said it as the recipe's problem (`lockstep deploy: /…/recipe.yaml: LOCKSTEP_MEMORY_LIMIT: …`); every
+    command now says it as run does, from one check (lockstep.effective.check_memory_limit)."""
+    (tmp_path / "model.yaml").write_text(MODEL)
+    (tmp_path / "recipe.yaml").write_text(RECIPE + "checkpoint: {every: 1}\n")
+    (tmp_path / "d.csv").write_text("a,b,y\n0,1,0\n1,0,1\n")
+    (tmp_path / "env.yaml").write_text("apiVersion: lockstep/v1\nkind: Environment\nmetadata: {name: e}\n"
+                                       "runtime: onnxruntime\ndevice: cpu\ndtype: float32\n"
+                                       "tolerance: {rtol: 1.0e-4, atol: 1.0e-5}\n")
+    monkeypatch.setenv("LOCKSTEP_MEMORY_LIMIT", "none")
+    assert main(["run", str(tmp_path / "recipe.yaml"), "-q", "--out", str(tmp_path / "run")]) == 0
+    weights = next((tmp_path / "run" / "checkpoints").glob("step-*.npz"))
+    capsys.readouterr()
+    monkeypatch.setenv("LOCKSTEP_MEMORY_LIMIT", "lots")
+    words = "LOCKSTEP_MEMORY_LIMIT: `lots` is not a size (say `16GiB`, `512M`, `8e9` bytes, or `none`)"
+    for command in (["validate", str(tmp_path / "recipe.yaml")],
+                    ["run", str(tmp_path / "recipe.yaml"), "-q", "--out", str(tmp_path / "out")],
+                    ["compare", str(tmp_path / "recipe.yaml"), "--backends", "reference,torch"],
+                    ["deploy", str(tmp_path / "run"), "--environment", str(tmp_path / "env.yaml"),
+                     "--out", str(tmp_path / "d1")],
+                    ["deploy", str(tmp_path / "recipe.yaml"), "--weights", str(weights), "--environment",
+                     str(tmp_path / "env.yaml"), "--out", str(tmp_path / "d2")]):
+        assert main(command) == 2, command
+        captured = capsys.readouterr()
+        assert captured.err.strip() == f"lockstep {command[0]}: {words}", (command, captured.err)
+        assert not captured.out, (command, captured.out)
+    assert not (tmp_path / "d1").exists() and not (tmp_path / "d2").exists()
