@@ -102,21 +102,46 @@ def _model_dir(recipe: Recipe, base: Path) -> Path:
     return resolve_path(base, recipe.model).parent if isinstance(recipe.model, str) else base
 
 
-def recipe_hash(recipe: Recipe, model: Model, weights_sha256: str | None = None) -> str:
-    """sha256 of the canonical JSON (sorted keys, no spaces) of the validated recipe with its model resolved.
+def recipe_hash(recipe: Recipe, model: Model, weights_sha256: str | None = None, base: Path | None = None) -> str:
+    """sha256 of the canonical JSON (sorted keys, no spaces) of the validated recipe with its model resolved: what
+    a checkpoint must have been trained by to be resumed (or deployed) with this recipe.
 
     Defaults are filled in, so two spellings of one recipe hash alike; a weights file counts by its digest, not by
-    the path it is named by (recipe.resolved.yaml, its model inline, names it from the recipe's folder). The
-    `distribution` section is left out: a checkpoint holds no per-replica state, so a run may resume on another
-    replica count (the checkpoint records the one it was written with, and resuming says what changed)."""
+    the path it is named by (recipe.resolved.yaml, its model inline, names it from the recipe's folder); a data file
+    by the path it resolves to from the recipe's folder `base` (`./d.csv` is `d.csv`). Left out: what the standard
+    says no tool reads, the recipe's and the model's `metadata.description` and `metadata.labels` (hashed as their
+    defaults, so a recipe without them hashes as it did before they were left out), and the `distribution`
+    section: a checkpoint holds no per-replica state, so a run may resume on another replica count (the
+    checkpoint records the one it was written with, and resuming says what changed)."""
     doc = recipe.model_dump(mode="json")
     doc.pop("distribution", None)
     doc["model"] = model.model_dump(mode="json")
+    for part in (doc, doc["model"]):
+        part["metadata"].update(description="", labels={})
+    source = doc["data"]["source"]
+    if source.get("type") in ("npz", "csv"):
+        source["path"] = _hashed_path(base, source["path"])
     if weights_sha256 is not None:
         doc["model"]["weights"]["sha256"] = weights_sha256
         doc["model"]["weights"].pop("path", None)
     canonical = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def _hashed_path(base: Path | None, path: str) -> str:
+    """A data path as the hash counts it: where it leads from the recipe's folder (resolve_path, as the loader
+    follows it), relative to that folder, with `/`; spelled-alike paths normalized when no folder is known."""
+    import os
+    import posixpath
+
+    from lockstep.spec.paths import resolve_path
+
+    if base is not None:
+        try:
+            return Path(os.path.relpath(resolve_path(base, path), Path(base).resolve())).as_posix()
+        except (OSError, ValueError):  # refused or unreadable: validation said so; the text as written
+            pass
+    return posixpath.normpath(path.replace(os.sep, "/")) if path else path
 
 
 def prepare_run(path: str | Path, steps: int | None = None, dtype: str | None = None) -> Prepared:
@@ -150,7 +175,7 @@ def prepare_loaded(recipe: Recipe, model: Model, base: Path, steps: int | None =
         raise RunError(f"{said}: the recipe trains for 0 steps")
     if steps is not None:
         total = min(total, steps)
-    return Prepared(recipe, model, graph, data, initial, recipe_hash(recipe, model, digest), base, total, path,
+    return Prepared(recipe, model, graph, data, initial, recipe_hash(recipe, model, digest, base), base, total, path,
                     _data_hash(recipe, base))
 
 
