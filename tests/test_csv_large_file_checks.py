@@ -9,29 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from tests_support import file_recipe
 
 from lockstep.cli import main
 from lockstep.spec.semantics import data
 
-MODEL = """apiVersion: lockstep/v1
-kind: Model
-metadata: {name: m}
-inputs: [{name: x, shape: [2]}]
-layers: [{type: dense, units: 2}]
-"""
-RECIPE = """apiVersion: lockstep/v1
-kind: Recipe
-metadata: {name: r}
-model: model.yaml
-seed: 1
-dtype: float64
-data:
-  source: {type: csv, path: d.csv, target_type: class_index, SOURCE}
-  batch_size: 4
-loss: {type: sparse_categorical_crossentropy, from_logits: true}
-optimizer: {type: sgd, learning_rate: 0.1}
-training: {steps: 2}
-"""
+MODEL, RECIPE = file_recipe("{type: csv, path: d.csv, target_type: class_index, SOURCE}", batch_size=4, steps=2)
 ROWS = "".join(f"0.{i % 97:02d},0.{(i * 7) % 89:02d},{i % 2}\n" for i in range(400))  # about 5 KB
 
 

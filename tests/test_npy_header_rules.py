@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tests_support import file_recipe
 
 from lockstep.cli import main
 from lockstep.spec.npy import read_npy_header
@@ -120,25 +121,7 @@ def test_a_shape_is_read_as_numpy_reads_it(shape: str) -> None:
         assert ours is not None and ours.shape == theirs.shape
 
 
-MODEL = """apiVersion: lockstep/v1
-kind: Model
-metadata: {name: m}
-inputs: [{name: x, shape: [2]}]
-layers: [{type: dense, units: 3}]
-"""
-RECIPE = """apiVersion: lockstep/v1
-kind: Recipe
-metadata: {name: r}
-model: model.yaml
-seed: 1
-dtype: float64
-data:
-  source: {type: npz, path: d.npz}
-  batch_size: 4
-loss: {type: sparse_categorical_crossentropy, from_logits: true}
-optimizer: {type: sgd, learning_rate: 0.1}
-training: {steps: 2}
-"""
+MODEL, RECIPE = file_recipe("{type: npz, path: d.npz}", units=3, batch_size=4, steps=2)
 
 
 @pytest.mark.parametrize(("header", "valid"), [

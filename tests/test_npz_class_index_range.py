@@ -10,31 +10,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tests_support import file_recipe
 
 from lockstep.cli import main
 from lockstep.reference.data import DataError, _class_indices
 from lockstep.spec.semantics import data, recipe
 from lockstep.spec.semantics.data import LARGEST_CSV_CLASS, class_index_range, csv_row
 
-MODEL = """apiVersion: lockstep/v1
-kind: Model
-metadata: {name: m}
-inputs: [{name: x, shape: [2]}]
-layers: [{type: dense, units: 2}]
-"""
-RECIPE = """apiVersion: lockstep/v1
-kind: Recipe
-metadata: {name: r}
-model: model.yaml
-seed: 1
-dtype: float64
-data:
-  source: {type: npz, path: d.npz, features: x, targets: y}
-  batch_size: 2
-loss: {type: sparse_categorical_crossentropy, from_logits: true}
-optimizer: {type: sgd, learning_rate: 0.1}
-training: {steps: 1}
-"""
+MODEL, RECIPE = file_recipe("{type: npz, path: d.npz, features: x, targets: y}")
 
 
 def test_the_range_is_the_largest_value_of_the_kind_below_2_63() -> None:

@@ -12,31 +12,14 @@ import json
 from pathlib import Path
 
 import pytest
+from tests_support import file_recipe
 
 from lockstep.cli import main
 from lockstep.effective import read
 from lockstep.runner import recipe_hash
 
-MODEL = """apiVersion: lockstep/v1
-kind: Model
-metadata: {name: m}
-inputs: [{name: x, shape: [2]}]
-layers: [{type: dense, units: 2}]
-"""
-RECIPE = """apiVersion: lockstep/v1
-kind: Recipe
-metadata: {name: r}
-model: model.yaml
-seed: 1
-dtype: float64
-data:
-  source: {type: csv, path: d.csv, target: y, header: true, target_type: class_index}
-  batch_size: 2
-loss: {type: sparse_categorical_crossentropy, from_logits: true}
-optimizer: {type: sgd, learning_rate: 0.1}
-training: {steps: 4}
-checkpoint: {every: 1}
-"""
+MODEL, RECIPE = file_recipe("{type: csv, path: d.csv, target: y, header: true, target_type: class_index}", steps=4,
+                             tail="checkpoint: {every: 1}\n")
 
 
 @pytest.fixture

@@ -7,28 +7,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from tests_support import file_recipe
 
 from lockstep.cli import main
 
-MODEL = """apiVersion: lockstep/v1
-kind: Model
-metadata: {name: m}
-inputs: [{name: x, shape: [2]}]
-layers: [{type: dense, units: 2}]
-"""
-RECIPE = """apiVersion: lockstep/v1
-kind: Recipe
-metadata: {name: r}
-model: model.yaml
-seed: 1
-dtype: float64
-data:
-  source: {type: csv, path: d.csv, target: y, header: true, target_type: class_index}
-  batch_size: 2
-loss: {type: sparse_categorical_crossentropy, from_logits: true}
-optimizer: {type: sgd, learning_rate: 0.1}
-training: {steps: 1}
-"""
+MODEL, RECIPE = file_recipe("{type: csv, path: d.csv, target: y, header: true, target_type: class_index}")
 
 
 def test_bad_memory_limit_is_a_usage_error_for_run_as_for_validate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

@@ -78,6 +78,28 @@ training: {{steps: {steps}}}
 {tail}""")
 
 
+def file_recipe(source: str, *, units: int = 2, batch_size: int = 2, steps: int = 1, tail: str = "") -> tuple[str, str]:
+    """A Model file's text (x: [2] -> one dense layer of `units`) and a float64 Recipe's naming it as
+    `model: model.yaml`, whose data `source` is the YAML mapping given (a csv or npz beside them): what the tests of
+    file data sources, run folders and hashes write, each with its own source. `tail` is lines after `training:`."""
+    model = ("apiVersion: lockstep/v1\nkind: Model\nmetadata: {name: m}\ninputs: [{name: x, shape: [2]}]\n"
+             f"layers: [{{type: dense, units: {units}}}]\n")
+    recipe = f"""apiVersion: lockstep/v1
+kind: Recipe
+metadata: {{name: r}}
+model: model.yaml
+seed: 1
+dtype: float64
+data:
+  source: {source}
+  batch_size: {batch_size}
+loss: {{type: sparse_categorical_crossentropy, from_logits: true}}
+optimizer: {{type: sgd, learning_rate: 0.1}}
+training: {{steps: {steps}}}
+{tail}"""
+    return model, recipe
+
+
 RESUMABLE = """apiVersion: lockstep/v1
 kind: Recipe
 metadata: {name: resumable}
