@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         counts = cert.counts()
         n_examples = sum(c.examples for c in cert.checks)
         ran = [c for c in cert.checks if c.worst is not None and c.outcome == "pass"]
-        min_margin = min((c.worst.margin for c in ran), default=float("inf"))
+        min_margin = min((m for c in ran if (m := c.worst.margin) is not None), default=float("inf"))
         print(f"{seed:>5}{len(cert.checks):>8}{n_examples:>10}{counts['fail']:>6}{counts['error']:>7}"
               f"{counts['unsupported']:>9}{cert.seconds:>9.1f}{n_examples / cert.seconds:>8.1f}{min_margin:>12.3g}",
               flush=True)

@@ -566,7 +566,7 @@ class Suite:
 
     def describe(self, r: CheckResult) -> str:
         """The failure text: what diverged first, error vs tolerance, the failure folder and how to reproduce."""
-        from lockstep.conformance.report import fmt_margin, no_error, unmeasured
+        from lockstep.conformance.report import fmt_margin
 
         examples = f"{r.examples} example{'s' if r.examples != 1 else ''}"
         if r.outcome == "error":
@@ -577,9 +577,9 @@ class Suite:
                  f"  first diverging quantity: {r.message}"]
         if r.worst is not None:
             w = r.worst
-            # none where no error was measured or no tolerance applied, as the reports say (report.no_error)
-            error = "none" if no_error(w) else f"{w.error:.3g}"
-            tolerance = "none" if unmeasured(w) else f"{w.tolerance:.3g}"
+            # none where no error was measured or no tolerance applied, as the reports say (Worst.no_error)
+            error = "none" if w.no_error else f"{w.error:.3g}"
+            tolerance = "none" if w.unmeasured else f"{w.tolerance:.3g}"
             lines.append(f"  worst:                    {w.quantity}: error {error}, tolerance {tolerance}, "
                          f"margin {fmt_margin(w)}")
         if r.failure_dir:

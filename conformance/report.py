@@ -19,7 +19,7 @@ from urllib.parse import quote
 from xml.sax.saxutils import escape as xml_escape
 from xml.sax.saxutils import quoteattr
 
-from lockstep.spec.atomic import json_text, strict_json, write_set
+from lockstep.spec.atomic import json_text, write_set
 from lockstep.spec.diagnostics import UNSAFE, UNSAFE_BEYOND_C0
 from lockstep.spec.formats import plural
 
@@ -81,12 +81,9 @@ def report_json_text(cert: Certification) -> str:
 
 
 def _json(cert: Certification) -> dict[str, Any]:
-    """report.json's content: `Certification.to_json` with each worst said as the other reports say it."""
-    data = cert.to_json()
-    for d, c in zip(data.get("checks", []), cert.checks, strict=False):
-        if c.worst is not None and isinstance(d.get("worst"), dict):
-            d["worst"] = worst_json(d["worst"], c.worst)
-    return data
+    """report.json's content: `Certification.to_json`, whose worsts (`Worst.to_json`) say what the other reports
+    say by the same rule."""
+    return cert.to_json()
 
 
 def unreplaceable(folder: Path) -> str | None:
@@ -155,17 +152,13 @@ def fmt_ratio(x: float) -> str:
 
 
 def unmeasured(worst: Worst) -> bool:
-    """Whether `worst` is a comparison that could not be made at any element (a shape, a missing name:
-    conformance/checks.py's error inf, tolerance 0, ratio inf, with what was wrong in its quantity): no error was
-    measured and no tolerance applied, and every report says `none` for both and for the margin."""
-    return math.isinf(worst.ratio) and not math.isfinite(worst.error) and worst.tolerance == 0.0
+    """`Worst.unmeasured`: no comparison could be made at any element (error, tolerance and margin none)."""
+    return worst.unmeasured
 
 
 def no_error(worst: Worst) -> bool:
-    """Whether no finite error was measured: a comparison that could not be made (`unmeasured`), or a non-finite
-    value where a finite one is due (checks.py's error inf and ratio inf, the tolerance of that element kept, what
-    was wrong in its quantity). Every report says `none` for its error and its margin, and its tolerance as it is."""
-    return not math.isfinite(worst.error)
+    """`Worst.no_error`: no finite error was measured (error and margin none, the tolerance as it is)."""
+    return worst.no_error
 
 
 def failure_kind(worst: Worst | None) -> str:
@@ -180,16 +173,10 @@ def failure_kind(worst: Worst | None) -> str:
 
 
 def margin_of(worst: Worst) -> float | None:
-    """The margin every report states (report.json's `margin`, ×N elsewhere; docs/conformance.md, "Reports"): how many
-    times the measured error fits in its tolerance, 1/ratio. inf where the error is 0 (ratio 0, or one so small that
-    1/ratio overflows); 0 where the ratio is inf though the error was measured (finite, and huge against a tiny
-    tolerance, or not 0 against a tolerance of 0: it fits no times); None where no error was measured (`no_error`)
-    or the ratio is not a number."""
-    if no_error(worst) or math.isnan(worst.ratio):
-        return None
-    if worst.ratio <= 0:
-        return math.inf
-    return 0.0 if math.isinf(worst.ratio) else 1.0 / worst.ratio  # 1/5e-324 is inf, not an error
+    """The margin every report states (`Worst.margin`, the one rule; report.json's `margin`, ×N elsewhere;
+    docs/conformance.md, "Reports"): 1/ratio, inf where the error is 0, 0 where a measured error's ratio is inf,
+    None where no error was measured or the ratio is not a number."""
+    return worst.margin
 
 
 def fmt_margin(worst: Worst | None) -> str:
@@ -228,17 +215,6 @@ def fmt_error(worst: Worst) -> str:
 
 def fmt_tolerance(worst: Worst) -> str:
     return "none" if unmeasured(worst) else fmt_number(worst.tolerance)
-
-
-def worst_json(worst: dict[str, Any], w: Worst) -> dict[str, Any]:
-    """report.json's `worst` (CheckResult.to_json's) saying what the other reports say: the margin by `margin_of`
-    (null where they say none), null error where no error was measured (`no_error`), null tolerance where no
-    tolerance applied either (`unmeasured`): their `none` (checks.py's placeholders inf and 0 read as a measured
-    error against a tolerance of 0)."""
-    out = {**worst, "margin": strict_json(margin_of(w))}
-    if no_error(w):
-        out.update(error=None, tolerance=None if unmeasured(w) else worst["tolerance"])
-    return out
 
 
 # ------------------------------------------------------------------------------------------------ ordering

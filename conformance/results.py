@@ -79,7 +79,11 @@ def safe_name(text: str, *, fallback: str = "adapter", limit: int = SAFE_NAME_BY
 
 @dataclass(frozen=True)
 class Worst:
-    """The comparison nearest to (or furthest beyond) its tolerance within one check."""
+    """The comparison nearest to (or furthest beyond) its tolerance within one check.
+
+    The one rule by which every report and every JSON says it (report.json, `Certification.to_json`, the pytest
+    plugin's transfer from its workers, report.md, report.html, junit.xml, the terminal, the pytest failure text;
+    docs/conformance.md "Reports"): `margin`, `no_error` and `unmeasured` here, `to_json` and `from_json`."""
 
     quantity: str  # e.g. "output", "loss", "gradient dense.weight", "step 2 parameter dense.bias"
     error: float  # |a - r| at the element of that quantity where the ratio is largest
@@ -87,9 +91,50 @@ class Worst:
     ratio: float  # max over elements of |a - r| / (rtol |r| + atol); <= 1 passes
 
     @property
-    def margin(self) -> float:
-        """How many times the observed error fits in the tolerance (inf when the error is 0)."""
-        return math.inf if self.ratio == 0 else 1.0 / self.ratio
+    def unmeasured(self) -> bool:
+        """Whether this is a comparison that could not be made at any element (a shape, a missing name:
+        conformance/checks.py's error inf, tolerance 0, ratio inf, with what was wrong in its quantity): no error was
+        measured and no tolerance applied; every report says `none` (JSON null) for both and for the margin."""
+        return math.isinf(self.ratio) and not math.isfinite(self.error) and self.tolerance == 0.0
+
+    @property
+    def no_error(self) -> bool:
+        """Whether no finite error was measured: a comparison that could not be made (`unmeasured`), or a non-finite
+        value where a finite one is due (checks.py's error inf and ratio inf, the tolerance of that element kept,
+        what was wrong in its quantity). Every report says `none` (null) for its error and its margin, and its
+        tolerance as it is."""
+        return not math.isfinite(self.error)
+
+    @property
+    def margin(self) -> float | None:
+        """The margin every report states: how many times the measured error fits in its tolerance, 1/ratio. inf
+        where the error is 0 (ratio 0, or one so small that 1/ratio overflows); 0 where the ratio is inf though the
+        error was measured (finite, and huge against a tiny tolerance, or not 0 against a tolerance of 0: it fits
+        no times); None where no error was measured (`no_error`) or the ratio is not a number."""
+        if self.no_error or math.isnan(self.ratio):
+            return None
+        if self.ratio <= 0:
+            return math.inf
+        return 0.0 if math.isinf(self.ratio) else 1.0 / self.ratio  # 1/5e-324 is inf, not an error
+
+    def to_json(self) -> dict[str, Any]:
+        """As report.json says it: null error and margin where no error was measured (`no_error`), null tolerance
+        where no tolerance applied either (`unmeasured`): the other reports' `none` (checks.py's placeholders inf
+        and 0 would read as a measured error against a tolerance of 0); every other non-finite number as the text
+        "inf", "-inf" or "nan" (`strict_json`)."""
+        return {"quantity": self.quantity,
+                "error": None if self.no_error else strict_json(self.error),
+                "tolerance": None if self.unmeasured else strict_json(self.tolerance),
+                "ratio": strict_json(self.ratio),
+                "margin": strict_json(self.margin)}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Worst:
+        """The Worst `to_json` wrote, saying what it said: a null error reads back as inf and a null tolerance as 0
+        (checks.py's placeholders); the margin is derived, not read."""
+        error, tolerance = d["error"], d["tolerance"]
+        return cls(str(d["quantity"]), math.inf if error is None else float(error),
+                   0.0 if tolerance is None else float(tolerance), float(d["ratio"]))
 
 
 @dataclass
@@ -138,12 +183,11 @@ class CheckResult:
         return f"failures/{safe_name(self.name, fallback='check')}"
 
     def to_json(self) -> dict[str, Any]:
+        """As report.json holds it (`Worst.to_json`); what the pytest plugin's workers send to the controller."""
         d = asdict(self)
         d["level_name"] = self.level_name
         if self.worst is not None:
-            d["worst"]["margin"] = strict_json(self.worst.margin)
-            for k in ("error", "tolerance", "ratio"):
-                d["worst"][k] = strict_json(d["worst"][k])
+            d["worst"] = self.worst.to_json()
         return d
 
     @classmethod
@@ -151,7 +195,7 @@ class CheckResult:
         """The CheckResult `to_json` wrote (the pytest plugin's workers send theirs to the controller so)."""
         fields = {k: v for k, v in d.items() if k not in ("level_name", "worst")}
         w = d.get("worst")
-        worst = None if w is None else Worst(w["quantity"], *(float(w[k]) for k in ("error", "tolerance", "ratio")))
+        worst = None if w is None else Worst.from_json(w)
         return cls(**fields, worst=worst)
 
 

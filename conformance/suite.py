@@ -449,7 +449,7 @@ def _worst(c: Check) -> Worst:
     name) keeps what was wrong in its quantity (`output (shape [1, 2], the reference's [1, 1])`), the only text every
     report, pytest-xdist's transfer and `Certificate.read` carry: its error inf is a placeholder, and so is its
     tolerance 0 where no element could be compared (a non-finite value keeps the tolerance its element had to meet);
-    the reports say them as `none` (report.no_error, report.unmeasured)."""
+    the reports say them as `none` (Worst.no_error, Worst.unmeasured)."""
     quantity = f"{c.quantity} ({' '.join(c.why.split())})" if c.why else c.quantity
     return Worst(quantity, c.error, c.tolerance, c.ratio)
 

@@ -7,7 +7,6 @@ Kept out of lockstep/api.py because it extends the conformance suite's `Certific
 from __future__ import annotations
 
 import json
-import math
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -83,10 +82,6 @@ def _report_files(folder: Path, json_path: Path) -> dict[str, Path]:
     return {"json": Path(os.path.abspath(json_path)), **found}
 
 
-def _number(v: Any) -> float:
-    return float(v)  # report.json writes inf and nan as the strings "inf" and "nan"
-
-
 class _NotACheck(ValueError):
     """A report.json entry that no certify writes: said as `checks[3].outcome: ...` (a ValueError, so `read` names
     the file and says it is not a certification report)."""
@@ -121,9 +116,7 @@ def _check(d: Any, i: int = 0) -> CheckResult:
     if w:
         if not isinstance(w, dict):
             raise _NotACheck(f"{where}.worst: expected an object, got {type(w).__name__}")
-        # null error: none was measured (report.no_error); null tolerance: none applied either (report.unmeasured).
-        # The Worst holds conformance/checks.py's placeholders, inf and 0
-        error = math.inf if w["error"] is None else _number(w["error"])
-        tolerance = 0.0 if w["tolerance"] is None else _number(w["tolerance"])
-        c.worst = Worst(str(w["quantity"]), error, tolerance, _number(w["ratio"]))
+        # as Worst.to_json wrote it: a null error (none measured) reads back as inf, a null tolerance (none applied)
+        # as 0, conformance/checks.py's placeholders
+        c.worst = Worst.from_json(w)
     return c

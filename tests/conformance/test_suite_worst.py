@@ -51,7 +51,7 @@ def _consistent(r: CheckResult) -> None:
     """pass ⇔ the worst ratio over every case is at most 1 (the figure and the verdict never disagree)."""
     assert r.worst is not None, f"{r.name}: no figure"
     if r.outcome == "pass":
-        assert r.worst.ratio <= 1.0, f"{r.name} reads pass with ratio {r.worst.ratio:.3g} (margin {r.worst.margin:.3g})"
+        assert r.worst.ratio <= 1.0, f"{r.name} reads pass with ratio {r.worst.ratio:.3g} (margin {r.worst.margin})"
     else:
         assert r.worst.ratio > 1.0, f"{r.name} reads {r.outcome} with ratio {r.worst.ratio:.3g}"
 
