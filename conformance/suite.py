@@ -389,11 +389,13 @@ def run_check(target: Target, spec: Spec, examples: int = DEFAULT_EXAMPLES, seed
     t0 = time.perf_counter()
     seen = _explore(target, spec, examples, seed)
     seconds = time.perf_counter() - t0
-    return sorted(_results(target, spec, seen, seconds, report_dir, base, shown) + skipped, key=lambda r: r.level)
+    return sorted(_results(target, spec, seen, seconds, report_dir, base, shown, examples, seed) + skipped,
+                  key=lambda r: r.level)
 
 
 def _results(target: Target, spec: Spec, seen: _Explored, seconds: float, report_dir: Path | None,
-             base: dict[str, Any], shown: Path | None = None) -> list[CheckResult]:
+             base: dict[str, Any], shown: Path | None = None, examples: int = DEFAULT_EXAMPLES,
+             seed: int = DEFAULT_SEED) -> list[CheckResult]:
     per = seconds / max(len(spec.levels), 1)
     if seen.ran == 0 and seen.unsupported is not None:
         return [CheckResult(level=lv, outcome="unsupported", message=seen.unsupported, seconds=per, **base)
@@ -427,7 +429,8 @@ def _results(target: Target, spec: Spec, seen: _Explored, seconds: float, report
             result = CheckResult(level=lv, outcome="fail", examples=n, worst=worst, seconds=per,
                                  message=first_bad.describe(), **base)
         if report_dir is not None:
-            result.failure_dir, result.reproduce = write_failure(report_dir, target, result, failing, shown=shown)
+            result.failure_dir, result.reproduce = write_failure(report_dir, target, result, failing, shown=shown,
+                                                                 examples=examples, seed=seed)
         out.append(result)
     return out
 
@@ -469,10 +472,12 @@ def command_name(target: Target) -> str:
 
 
 def write_failure(report_dir: Path, target: Target, result: CheckResult, failing: _Diverged, *,
-                  shown: Path | None = None) -> tuple[str, str]:
+                  shown: Path | None = None, examples: int = DEFAULT_EXAMPLES,
+                  seed: int = DEFAULT_SEED) -> tuple[str, str]:
     """The shrunk case as a standalone spec in `report_dir/failures/<check>/` (the check's name made a safe folder
     name: `CheckResult.failure_folder`); (relative folder, command). The command names the folder through `shown`
-    (the report folder as the user gave it) where given."""
+    (the report folder as the user gave it) where given. A level-5 case (data_parallel) is reproduced by certify's
+    own search (`examples`, `seed`): `lockstep compare` judges one process, not the recipe's replicas."""
     from lockstep.conformance.report import one_line
     from lockstep.spec import atomic
 
@@ -483,29 +488,56 @@ def write_failure(report_dir: Path, target: Target, result: CheckResult, failing
     what = "raises an error in" if error else "fails"
     recipe = case.write(folder, target.dtype, note=one_line(f"lockstep certify: {target.name} {what} {result.name}: "
                                                             f"{result.message}"))  # a YAML comment: one line
-    device = f" --device {quote(target.device)}" if target.device != "cpu" else ""  # the adapter's text: quoted
-    command = (f"lockstep compare {quote(str((shown or report_dir) / rel / recipe.relative_to(folder)))} "
-               f"--backends {quote(f'reference,{command_name(target)}')} --conformance{device}")
+    said = [f"{'Error' if error else 'First diverging quantity'}: {result.message}"]
+    more: list[str] = []
+    if result.level == dp.LEVEL:
+        assert isinstance(case, dp.DataParallelCase)
+        command = certify_command(target, result.construct, dp.LEVEL, (shown or report_dir) / dp.rerun_folder(rel),
+                                  examples=examples, seed=seed)
+        said.insert(0, f"Generated case: {dp.case_words(case)}")
+        more = [dp.RERUN_WORDS.format(what=f"with the same search ({plural(examples, 'example')}, seed {seed}), "
+                                           "which finds this case again,", folder=dp.rerun_folder(rel)),
+                *dp.watch_words(target, (shown or report_dir) / rel / recipe.relative_to(folder), case.replicas,
+                                case.batch_norm, None, in_recipe=True)]
+    else:
+        device = f" --device {quote(target.device)}" if target.device != "cpu" else ""  # the adapter's text: quoted
+        command = (f"lockstep compare {quote(str((shown or report_dir) / rel / recipe.relative_to(folder)))} "
+                   f"--backends {quote(f'reference,{command_name(target)}')} --conformance{device}")
     title = f"{result.name}: {target.name} {'raised an error' if error else 'diverges from the reference'}"
-    write_readme(folder, title, [f"{'Error' if error else 'First diverging quantity'}: {result.message}"], command,
-                 "Every comparison of this (shrunk) case:", failing.checks)
+    write_readme(folder, title, said, command, "Every comparison of this (shrunk) case:", failing.checks, more=more)
     atomic.write_json(folder / "case.json", {"check": result.name, "adapter": target.name,
                                              "case": case.to_json(), "command": command})
     return rel, command
 
 
+def certify_command(target: Target, construct: str, level: int, report: Path, *, examples: int | None = None,
+                    seed: int | None = None, recipe_steps: int | None = None) -> str:
+    """The `lockstep certify` line that runs one check again as it ran (its level, construct, dtype, device; a
+    generated case's `examples` and `seed`, an example recipe's `recipe_steps`), its report into `report`: the
+    report it reproduces is left as it is."""
+    device = f" --device {quote(target.device)}" if target.device != "cpu" else ""  # the adapter's text: quoted
+    search = f" --examples {examples} --seed {seed}" if examples is not None and seed is not None else ""
+    steps = f" --recipe-steps {recipe_steps}" if recipe_steps is not None else ""
+    return (f"lockstep certify --adapter {quote(command_name(target))} --level {level} --construct {quote(construct)} "
+            f"--dtype {quote(target.dtype)}{device}{search}{steps} --report {quote(str(report))}")
+
+
 def write_readme(folder: Path, title: str, said: list[str], command: str, listed: str,
-                 checks: dict[int, list[Check] | Exception]) -> None:
+                 checks: dict[int, list[Check] | Exception], *, more: Iterable[str] = ()) -> None:
     """A failure folder's README.md, written atomically: the title, what failed (`said`, a paragraph each), the
-    command that reproduces it, and under `listed` every comparison made, by level (an adapter's error as one line).
-    One form for a generated case's folder (`write_failure`) and an example recipe's (`run_recipe`)."""
+    command that reproduces it and `more` paragraphs on it, and under `listed` every comparison made, by level (an
+    adapter's error as one line). One form for a generated case's folder (`write_failure`) and an example recipe's
+    (`run_recipe`, and level 5's `data_parallel.run_recipe`)."""
     from lockstep.conformance.report import shown_text
     from lockstep.spec import atomic
 
     lines = [f"# {title}", ""]
     for paragraph in said:
         lines += [paragraph, ""]
-    lines += ["Reproduce:", "", f"    {command}", "", listed, ""]
+    lines += ["Reproduce:", "", f"    {command}", ""]
+    for paragraph in more:
+        lines += [paragraph, ""]
+    lines += [listed, ""]
     for level, found in checks.items():
         lines.append(f"Level {level} ({LEVELS[level]}):")
         if isinstance(found, Exception):
@@ -664,7 +696,8 @@ def run_item(target: Target, item: Spec | Path | dp.ExampleRecipe, options: Opti
     if isinstance(item, dp.ExampleRecipe):
         try:
             with adapter_code("data-parallel engine"):
-                return dp.run_recipe(target, item.path, options.recipe_steps or dp.RECIPE_STEPS, options.report_dir)
+                return dp.run_recipe(target, item.path, options.recipe_steps or dp.RECIPE_STEPS, options.report_dir,
+                                     shown=options.report_shown)
         except AdapterRaised as exc:
             return [CheckResult(construct=item.path.parent.name, level=dp.LEVEL, dtype=target.dtype,
                                 device=target.device, outcome="error", message=str(exc)[:2000])]

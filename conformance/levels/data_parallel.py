@@ -43,6 +43,7 @@ from lockstep.conformance.levels._pair import handed
 from lockstep.conformance.tolerance import BatchRules, StepTracker, float64_rule, learning_rate_rule
 from lockstep.reference import data_parallel as dp
 from lockstep.reference import schedules
+from lockstep.spec.formats import plural
 
 if TYPE_CHECKING:
     from lockstep.conformance.levels._pair import Pair
@@ -401,8 +402,54 @@ RECIPE_STEPS = 5
 starts worker processes' collectives, and the generated cases already cover whole epochs and uneven batches."""
 
 
-def run_recipe(target: Any, recipe: Path, steps: int, report_dir: Path | None) -> list[CheckResult]:
-    """Level 5 on one example recipe: its first `steps` steps on 2 and 3 replicas in `target.dtype`."""
+RERUN_WORDS = ("It runs level 5 again on this check alone, {what} and writes its report into `{folder}/` in the "
+               "report folder, beside `failures/`, leaving this report as it is. `lockstep compare` does not "
+               "reproduce it: it judges one process and leaves the recipe's replicas out.")
+"""What a level-5 failure's README says of its reproduce command (`suite.certify_command`)."""
+
+
+def rerun_folder(failure_folder: str) -> str:
+    """Where a level-5 failure's reproduce command writes its report, relative to the report folder: beside
+    `failures/` (certify refuses a report folder inside it, which the next certification removes)."""
+    return f"rerun-{Path(failure_folder).name}"
+
+
+def case_words(case: DataParallelCase) -> str:
+    """A generated level-5 case in words, for its failure's README."""
+    mode = f" (batch_norm: {case.batch_norm})" if case.batch_norm else ""
+    short = f", an epoch's last of {case.samples % case.batch}" if case.samples % case.batch else ""
+    return (f"{case.replicas} replicas{mode}, {plural(case.samples, 'sample')} in batches of {case.batch}{short}, "
+            f"{plural(case.steps, 'step')}; `recipe.yaml` here, with its model, weights and data, is the case as it "
+            "ran")
+
+
+def watch_words(target: Any, recipe: Path, replicas: int, mode: str | None, steps: int | None, *,
+                in_recipe: bool) -> list[str]:
+    """A level-5 failure README's paragraph on the `lockstep run` lines that train `recipe` (as the README names
+    it) on `replicas` replicas and in one process: a view of the engine, no verdict. `in_recipe`: the recipe
+    states that distribution already (a generated case); else it is given with `--set` (an example recipe)."""
+    from lockstep.conformance.suite import command_name
+
+    device = f" --device {shlex.quote(target.device)}" if target.device != "cpu" else ""
+    cap = f" --steps {steps}" if steps is not None else ""
+    run = f"lockstep run {shlex.quote(str(recipe))} --backend {shlex.quote(command_name(target))}{device}{cap}"
+    spread = (f" --replicas {replicas}" if in_recipe else " --set " + shlex.quote(
+        f"distribution={{strategy: data_parallel, replicas: {replicas}"
+        + (f", batch_norm: {mode}" if mode else "") + "}"))
+    local = ("; with `batch_norm: local` one process differs by design: its statistics are the whole batch's"
+             if mode == "local" else "")
+    return [f"To watch the engine train outside the judgement, compare the losses (`metrics.jsonl`) of {replicas} "
+            f"replicas and of one process. Free-running, they are no verdict: in float32 two trajectories part by "
+            f"rounding alone{local}.\n\n"
+            f"    {run}{spread} --out runs/{replicas}-replicas\n"
+            f"    {run} --replicas 1 --out runs/one-process"]
+
+
+def run_recipe(target: Any, recipe: Path, steps: int, report_dir: Path | None, *,
+               shown: Path | None = None) -> list[CheckResult]:
+    """Level 5 on one example recipe: its first `steps` steps on 2 and 3 replicas in `target.dtype`. A failure is
+    written to `report_dir/failures/<check>/` (the recipe as it ran and a README); `shown`: the report folder as
+    the reproduce command names it (default: `report_dir`)."""
     from lockstep.conformance import suite
     from lockstep.conformance.results import CheckResult
     from lockstep.runner import RunError, prepare_run
@@ -418,6 +465,7 @@ def run_recipe(target: Any, recipe: Path, steps: int, report_dir: Path | None) -
         suite._set_dtype(path, target.dtype)
         all_checks: list[Check] = []
         skipped: list[str] = []
+        ran: list[tuple[int, str | None, list[Check]]] = []  # (replicas, batch_norm, its checks), in order
         try:
             prep = prepare_run(path, steps)
             pair = suite.build_pair(target, prep)
@@ -427,7 +475,9 @@ def run_recipe(target: Any, recipe: Path, steps: int, report_dir: Path | None) -
                     continue
                 pair.prep = dataclasses.replace(prep, recipe=prep.recipe.model_copy(
                     update={"distribution": _distribution(n, mode)}))
-                all_checks += compare(pair, n, mode, steps)
+                found = compare(pair, n, mode, steps)
+                ran.append((n, mode, found))
+                all_checks += found
         except UnsupportedConstruct as exc:
             return [CheckResult(outcome="unsupported", message=f"{exc.construct}: {exc.reason}", **base)]
         except RunError as exc:
@@ -445,7 +495,39 @@ def run_recipe(target: Any, recipe: Path, steps: int, report_dir: Path | None) -
         if bad and report_dir is not None:
             rel = result.failure_folder  # a safe folder name: the device part is the adapter's text
             shutil.copytree(copy, report_dir / rel, dirs_exist_ok=True)
+            where = (shown or report_dir) / rel
+            total = min(steps, prep.total_steps)  # as compare judged
             result.failure_dir = rel
-            result.reproduce = (f"lockstep certify --adapter {shlex.quote(str(target.name))} --level 5 "
-                                f"--construct {shlex.quote(recipe.parent.name)}")
+            result.reproduce = suite.certify_command(target, recipe.parent.name, LEVEL,
+                                                     (shown or report_dir) / rerun_folder(rel), recipe_steps=steps)
+            write_failure(report_dir / rel, where / recipe.name, target, result, bad, ran, skipped, total)
         return [result]
+
+
+def write_failure(folder: Path, recipe: Path, target: Any, result: CheckResult, bad: Check,
+                  ran: list[tuple[int, str | None, list[Check]]], skipped: list[str], total: int) -> None:
+    """The README of an example recipe's level-5 failure in `folder` (the recipe copied there as it ran; `recipe`:
+    that copy as the commands name it): the replica counts run and skipped, the one and the step that failed first,
+    `result.reproduce`, the `lockstep run` lines that show the engine, and that step's comparisons."""
+    import re
+
+    from lockstep.conformance import suite
+
+    n, mode, checks = next((n, mode, found) for n, mode, found in ran if any(c is bad for c in found))
+    variant = f"{n} replicas" + (f" (batch_norm: {mode})" if mode else "")
+    at = re.match(r"step (\d+) ", bad.quantity)
+    step = [c for c in checks if at and c.quantity.startswith(at.group(0))] or [c for c in checks if not c.ok]
+    names = ", ".join(f"{k} replicas" + (f" (batch_norm: {m})" if m else "") for k, m, _ in ran)
+    said = [f"Example recipe: {result.construct} (`{recipe.name}` here, with its model and data, is the example as "
+            f"it ran: dtype {target.dtype}, its first {plural(total, 'step')} on each replica count, every step "
+            "judged from the reference's exact state before it)",
+            f"Ran on: {names}" + (f"; not run: {'; '.join(skipped)}" if skipped else ""),
+            f"Failed first on: {variant}" + (f", step {at.group(1)} of {total}" if at else ""),
+            f"First diverging quantity: {bad.describe()}"]
+    more = [RERUN_WORDS.format(what="with the same dtype and steps,", folder=rerun_folder(result.failure_folder)),
+            *watch_words(target, recipe, n, mode, total, in_recipe=False)]
+    suite.write_readme(folder, f"{result.name}: {target.name} diverges from the reference", said,
+                       result.reproduce or "", f"The comparisons of that step ({variant}, then the adapter's one "
+                       "process from the same state where the semantics equal one process, then the replicas' "
+                       "shards and parameters):" if at else f"The failing comparisons ({variant}):", {LEVEL: step},
+                       more=more)

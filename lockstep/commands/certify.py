@@ -2,7 +2,8 @@
 
 Exit 0 certified (every supported check passed), 1 not certified, 2 usage error or unusable adapter.
 Writes DIR/report.json, DIR/junit.xml, DIR/report.html, DIR/report.md and DIR/failures/<check>/ (a
-standalone spec per failure, reproducible with the `lockstep compare ... --conformance` command it names).
+standalone spec per failure, reproducible with the command it names: `lockstep compare ... --conformance`, or
+for a data-parallel failure (level 5) `lockstep certify ... --level 5 --construct C`).
 """
 
 from __future__ import annotations
