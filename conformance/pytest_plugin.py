@@ -583,13 +583,18 @@ class Suite:
             lines.append(f"  worst:                    {w.quantity}: error {error}, tolerance {tolerance}, "
                          f"margin {fmt_margin(w)}")
         if r.failure_dir:
+            from lockstep.conformance.suite import readme_name
+
             folder = _shown(self.failures_abs / r.failure_dir)
             # a generated case's folder has the README that lists every comparison (suite.write_failure); an example
             # recipe's (level 4) holds the recipe and model as they ran and a README naming the failing step
-            # (suite.run_recipe), as certify's do; the README is promised only where it was written
-            readme = (self.written_abs / r.failure_dir / "README.md").is_file()
-            said = ("README.md lists every comparison" if readme and r.level != 4
-                    else "the recipe and model as they ran, and README.md naming the failing step and quantity; the "
+            # (suite.run_recipe), as certify's do, named so that it leaves a README of the recipe's own as it is
+            # (suite.readme_name); the README is promised only where it was written
+            planned = self.by_check.get(r.name)
+            name = readme_name(planned.recipe.parent if planned is not None and planned.recipe is not None else None)
+            readme = (self.written_abs / r.failure_dir / name).is_file()
+            said = (f"{name} lists every comparison" if readme and r.level != 4
+                    else f"the recipe and model as they ran, and {name} naming the failing step and quantity; the "
                     "command below replays every step" if readme
                     else "the recipe and model as they ran; the command below replays every step")
             lines.append(f"  failure folder:           {folder}/ ({said})")

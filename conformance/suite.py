@@ -522,16 +522,34 @@ def certify_command(target: Target, construct: str, level: int, report: Path, *,
             f"--dtype {quote(target.dtype)}{device}{search}{steps} --report {quote(str(report))}")
 
 
+def readme_name(source: Path | None = None) -> str:
+    """The name of a failure folder's README: README.md, unless the example recipe's folder copied into it
+    (`source`) holds a file of that name (in any case: a case-insensitive file system has one), whose copy is kept
+    as it is: then FAILURE-README.md (FAILURE-README-2.md, ... where that is taken too)."""
+    if source is None:
+        return "README.md"
+    try:
+        taken = {p.name.lower() for p in source.iterdir()}
+    except OSError:
+        taken = set()
+    names = ("README.md", "FAILURE-README.md", *(f"FAILURE-README-{i}.md" for i in range(2, len(taken) + 3)))
+    return next(n for n in names if n.lower() not in taken)
+
+
 def write_readme(folder: Path, title: str, said: list[str], command: str, listed: str,
-                 checks: dict[int, list[Check] | Exception], *, more: Iterable[str] = ()) -> None:
-    """A failure folder's README.md, written atomically: the title, what failed (`said`, a paragraph each), the
-    command that reproduces it and `more` paragraphs on it, and under `listed` every comparison made, by level (an
-    adapter's error as one line). One form for a generated case's folder (`write_failure`) and an example recipe's
-    (`run_recipe`, and level 5's `data_parallel.run_recipe`)."""
+                 checks: dict[int, list[Check] | Exception], *, more: Iterable[str] = (),
+                 name: str = "README.md") -> None:
+    """A failure folder's README (`name`: `readme_name`), written atomically: the title, what failed (`said`, a
+    paragraph each), the command that reproduces it and `more` paragraphs on it, and under `listed` every
+    comparison made, by level (an adapter's error as one line). One form for a generated case's folder
+    (`write_failure`) and an example recipe's (`run_recipe`, and level 5's `data_parallel.run_recipe`)."""
     from lockstep.conformance.report import shown_text
     from lockstep.spec import atomic
 
     lines = [f"# {title}", ""]
+    if name != "README.md":  # the recipe's own README was copied with it (readme_name)
+        lines += ["(`README.md` here is the example recipe's own, copied with it as it is; this file is the "
+                  "failure's.)", ""]
     for paragraph in said:
         lines += [paragraph, ""]
     lines += ["Reproduce:", "", f"    {command}", ""]
@@ -545,7 +563,7 @@ def write_readme(folder: Path, title: str, said: list[str], command: str, listed
         else:
             lines += [f"- {'ok  ' if c.ok else 'FAIL'} {c.describe()}" for c in found]
         lines.append("")
-    atomic.write_text(folder / "README.md", shown_text("\n".join(lines)))  # as report.md shows the message
+    atomic.write_text(folder / name, shown_text("\n".join(lines)))  # as report.md shows the message
 
 
 # ---------------------------------------------------------------------------------------- recipes
@@ -607,7 +625,7 @@ def run_recipe(target: Target, recipe: Path, steps: int | None, report_dir: Path
                          _recipe_said(name, recipe.name, bad, target.dtype, seed, total), result.reproduce,
                          "Its comparisons (the first batch's predictions from the initial weights, then the failing "
                          "quantities of the first failing step, or where no step failed the closest call of all):",
-                         {4: checks})
+                         {4: checks}, name=readme_name(recipe.parent))
         return result
 
 

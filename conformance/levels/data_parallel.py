@@ -500,13 +500,16 @@ def run_recipe(target: Any, recipe: Path, steps: int, report_dir: Path | None, *
             result.failure_dir = rel
             result.reproduce = suite.certify_command(target, recipe.parent.name, LEVEL,
                                                      (shown or report_dir) / rerun_folder(rel), recipe_steps=steps)
-            write_failure(report_dir / rel, where / recipe.name, target, result, bad, ran, skipped, total)
+            write_failure(report_dir / rel, where / recipe.name, target, result, bad, ran, skipped, total,
+                          suite.readme_name(recipe.parent))
         return [result]
 
 
 def write_failure(folder: Path, recipe: Path, target: Any, result: CheckResult, bad: Check,
-                  ran: list[tuple[int, str | None, list[Check]]], skipped: list[str], total: int) -> None:
-    """The README of an example recipe's level-5 failure in `folder` (the recipe copied there as it ran; `recipe`:
+                  ran: list[tuple[int, str | None, list[Check]]], skipped: list[str], total: int,
+                  name: str = "README.md") -> None:
+    """The README (`name`: suite.readme_name) of an example recipe's level-5 failure in `folder` (the recipe copied
+    there as it ran; `recipe`:
     that copy as the commands name it): the replica counts run and skipped, the one and the step that failed first,
     `result.reproduce`, the `lockstep run` lines that show the engine, and that step's comparisons."""
     import re
@@ -530,4 +533,4 @@ def write_failure(folder: Path, recipe: Path, target: Any, result: CheckResult, 
                        result.reproduce or "", f"The comparisons of that step ({variant}, then the adapter's one "
                        "process from the same state where the semantics equal one process, then the replicas' "
                        "shards and parameters):" if at else f"The failing comparisons ({variant}):", {LEVEL: step},
-                       more=more)
+                       more=more, name=name)
