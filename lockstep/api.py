@@ -252,12 +252,16 @@ def validate(paths: PathLike | Iterable[PathLike], *, memory_limit: Limit | int 
     """Validate every document under `paths` (files, folders searched for .yaml/.yml/.json, globs, `-` for
     standard input): the same diagnostics, in the same order, as `lockstep validate`. Never raises for bad
     documents or paths; those are diagnostics (`result.io_error` when a path could not be read); only what cannot
-    be a path at all (another type, a NUL character) raises LockstepError. `memory_limit` (bytes, or "16GiB"):
+    be a path at all (another type, a NUL character), and a LOCKSTEP_MEMORY_LIMIT that is no size where
+    `memory_limit` is not given, raise LockstepError (exit_code 2). `memory_limit` (bytes, or "16GiB"):
     what a recipe's run may need, default LOCKSTEP_MEMORY_LIMIT or this machine's available memory."""
+    from lockstep.effective import check_memory_limit
     from lockstep.spec.resources import using_memory_limit
     from lockstep.spec.validate import validate_paths
 
     items = _paths(paths, "paths")
+    if memory_limit is None:  # a LOCKSTEP_MEMORY_LIMIT that is no size is a usage error (exit_code 2), as every
+        check_memory_limit()  # command says it; it was said as a problem of whichever document came first
     with using_memory_limit(_limit(memory_limit)):
         r = validate_paths(items)
     return Diagnostics(r.diagnostics, files=r.files, documents=r.documents, io_error=r.io_error,
@@ -946,7 +950,7 @@ def certify(adapter: str | Adapter, *, levels: str | int | Iterable[int | str] =
         example_recipes,
         unused_recipe_steps,
     )
-    from lockstep.effective import as_integer, as_seconds, as_threads
+    from lockstep.effective import as_integer, as_seconds, as_threads, check_memory_limit
     from lockstep.runfolder import (
         check_out_arg,
         check_report_folder,
@@ -979,6 +983,7 @@ def certify(adapter: str | Adapter, *, levels: str | int | Iterable[int | str] =
     threads = as_threads(threads)
     jobs = as_integer(jobs, "jobs", 1, "--jobs")
     timeout = as_seconds(timeout, "timeout", "--timeout")
+    check_memory_limit()  # once, as run says it: every check of the certification said it as its own error
     chosen_levels = _levels(levels)
     chosen_dtypes = _names(dtypes, "dtypes", "--dtype") if dtypes is not None else ()
     if not chosen_dtypes or any(d not in ("float32", "float64") for d in chosen_dtypes):

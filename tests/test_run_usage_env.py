@@ -55,9 +55,27 @@ def test_bad_memory_limit_is_said_alike_by_deploy_compare_and_validate(
                     ["deploy", str(tmp_path / "run"), "--environment", str(tmp_path / "env.yaml"),
                      "--out", str(tmp_path / "d1")],
                     ["deploy", str(tmp_path / "recipe.yaml"), "--weights", str(weights), "--environment",
-                     str(tmp_path / "env.yaml"), "--out", str(tmp_path / "d2")]):
+                     str(tmp_path / "env.yaml"), "--out", str(tmp_path / "d2")],
+                    ["certify", "--adapter", "reference", "--construct", "dense", "--level", "1,4", "-q",
+                     "--report", str(tmp_path / "c")]):  # certify said it as an error of each check, exit 1
         assert main(command) == 2, command
         captured = capsys.readouterr()
         assert captured.err.strip() == f"lockstep {command[0]}: {words}", (command, captured.err)
         assert not captured.out, (command, captured.out)
-    assert not (tmp_path / "d1").exists() and not (tmp_path / "d2").exists()
+    assert not any((tmp_path / d).exists() for d in ("d1", "d2", "c"))
+
+
+def test_the_python_api_says_a_bad_memory_limit_as_the_commands_do(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """`lockstep.validate` reported it as a problem of the first model document (exit_code 1, a diagnostic at
+    model.yaml:1:1); it is the commands' usage error now, and a `memory_limit` given wins over the variable."""
+    import lockstep
+
+    (tmp_path / "model.yaml").write_text(MODEL)
+    (tmp_path / "recipe.yaml").write_text(RECIPE)
+    (tmp_path / "d.csv").write_text("a,b,y\n0,1,0\n1,0,1\n")
+    monkeypatch.setenv("LOCKSTEP_MEMORY_LIMIT", "lots")
+    with pytest.raises(lockstep.LockstepError) as refused:
+        lockstep.validate(tmp_path)
+    assert refused.value.exit_code == 2 and str(refused.value).startswith("LOCKSTEP_MEMORY_LIMIT: `lots`"), refused
+    assert lockstep.validate(tmp_path, memory_limit="1GiB").ok

@@ -33,18 +33,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from lockstep.api import validate
-    from lockstep.effective import check_memory_limit
     from lockstep.errors import INTERNAL_ERROR, LockstepError, internal_error
     from lockstep.spec.diagnostics import escape_text
 
-    if args.memory_limit is None:  # a bad LOCKSTEP_MEMORY_LIMIT is a usage error, as a bad --memory-limit is (it
-        try:  # was reported as an error in whichever document came first, exit 1), said as every command says it
-            check_memory_limit()
-        except LockstepError as exc:
-            print(f"lockstep validate: {escape_text(str(exc))}", file=sys.stderr)
-            return exc.exit_code
     try:
         result = validate(args.paths, memory_limit=args.memory_limit)
+    except LockstepError as exc:  # a bad LOCKSTEP_MEMORY_LIMIT, said as every command says it
+        print(f"lockstep validate: {escape_text(str(exc))}", file=sys.stderr)
+        return exc.exit_code
     except Exception as exc:  # a bug, not bad input: still no traceback unless asked for
         if os.environ.get("LOCKSTEP_DEBUG"):
             raise
