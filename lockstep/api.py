@@ -677,7 +677,8 @@ def run(recipe: PathLike | Recipe, backend: str = "reference", out: PathLike | N
         def finish(result: Any, error: str | None = None) -> RunResult:
             """report.json and loss.svg written (LockstepError, exit 2, when they cannot be), as a RunResult."""
             try:
-                folder.check_in_place()  # else write_report would make a new folder of that name
+                # else write_report would make a new folder of that name
+                folder.check_in_place(unwritten="its report.json and loss.svg were")
                 write_report(where, prep, result, backend=backend, device=device, versions=versions,
                              wall=time.perf_counter() - t0, error=error, extra=extra)
                 report = json.loads((where / "report.json").read_text(encoding="utf-8"))
@@ -686,8 +687,9 @@ def run(recipe: PathLike | Recipe, backend: str = "reference", out: PathLike | N
                 report, problem = {}, cannot_write(folder.shown, exc, report=True)
             except FolderError as exc:  # the folder went: its outcome is still said, its report is not written
                 report, problem = {}, str(exc).removeprefix("lockstep run: ")
-            done = RunResult(eff.recipe, eff.model, backend, device, where, session.get_parameters(),
-                             list(result.history), dict(result.eval_metrics),
+            # where the folder went, if it was moved: its metrics.jsonl is there
+            done = RunResult(eff.recipe, eff.model, backend, device, folder.moved_to() or where,
+                             session.get_parameters(), list(result.history), dict(result.eval_metrics),
                              result.history[-1]["step"] if result.history else 0, result.resumed_from,
                              prep.recipe_hash, report.get("environment") or _fingerprint(), report)
             if problem is not None:

@@ -578,7 +578,7 @@ def _train(args: argparse.Namespace, out: Path, folder: Any, n: int, replica: Re
             return 0
         try:
             if folder is not None:
-                folder.check_in_place()
+                folder.check_in_place(unwritten="its report.json and loss.svg were")
             write_report(out, prep, result, backend=args.backend, device=args.device, versions=versions,
                          wall=time.perf_counter() - t0, error=error, extra=extra)
         except OSError as exc:

@@ -352,10 +352,13 @@ class RunFolder:
             raise FolderError(f"{self.prog}: cannot remove the previous run's files in {_shown(self.shown)} "
                               f"({exc.strerror or exc})") from None
 
-    def check_in_place(self) -> None:
+    def check_in_place(self, step: int | None = None, *, unwritten: str | None = None) -> None:
         """FolderError (exit 2) when the folder was moved or removed while claimed: its lock file is no longer the
-        one this claim holds. Checked before a run writes a file by path (a checkpoint, the report): that write
-        would make a new, unlocked folder of the same name, and the run's files would end up in two places."""
+        one this claim holds. Checked before a command writes a file by path (a checkpoint, the report,
+        compare.json): that write would make a new, unlocked folder of the same name, and the command's files would
+        end up in two places. The message says what became of the folder (`moved_to`) and what is not written:
+        `step`, a run's checkpoint at that step (the run stops there); `unwritten`, files that a command that has
+        done its work leaves unwritten ("compare.json and compare.svg were")."""
         if self._fd is None:
             return
         try:
@@ -363,10 +366,42 @@ class RunFolder:
             same = (held.st_dev, held.st_ino) == (there.st_dev, there.st_ino)
         except OSError:
             same = False
-        if not same:
-            raise FolderError(f"{self.prog}: {_shown(self.shown)} was moved or removed while the run wrote into it "
-                              "(its lock file is gone); the run stopped rather than start a second, unlocked "
-                              "folder of that name")
+        if same:
+            return
+        what = {"lockstep run": "run", "lockstep compare": "comparison"}.get(self.prog, "command")
+        gone, now = self.whereabouts()
+        if step is not None:
+            outcome = (f"the run stopped at step {step} rather than write that step's checkpoint into a second, "
+                       "unlocked folder of that name")
+        else:
+            outcome = (f"{unwritten or 'its outputs were'} not written, rather than into a second, unlocked folder "
+                       "of that name")
+        kept = ("; the result is on standard output" if what == "comparison" else
+                f"; what it wrote before is in {_shown(Path(said(now)))}" if now is not None and what == "run" else "")
+        raise FolderError(f"{self.prog}: {_shown(self.shown)} {gone} while the {what} held it; {outcome}{kept}")
+
+    def moved_to(self) -> Path | None:
+        """Where the claimed folder is now, found from the lock file this claim holds open (Linux: /proc), when it
+        was moved (renamed) while claimed; None when it is where it was claimed, was removed, or is not known."""
+        return self.whereabouts()[1]
+
+    def whereabouts(self) -> tuple[str, Path | None]:
+        """What became of the claimed folder, in words ("was moved to X", "was removed", "was moved or removed":
+        not known here), and its path when it was moved."""
+        if self._fd is None:
+            return "was released", None
+        try:
+            target = os.readlink(f"/proc/self/fd/{self._fd}")
+        except OSError:  # no /proc (macOS): the lock file's path is not known
+            return "was moved or removed", None
+        if target.endswith(" (deleted)"):
+            if os.path.lexists(self.path):  # a folder of that name, but not the one claimed (or its lock file gone)
+                return "was removed (or its lock file was)", None
+            return "was removed", None
+        now = Path(target).parent
+        if now == self.path:
+            return "lost its lock file", None
+        return f"was moved to {_shown(Path(said(now)))}", now
 
     def release(self) -> None:
         """Drop the lock (idempotent). The lock file stays, except where this claim made it and the command wrote

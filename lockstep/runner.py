@@ -442,11 +442,11 @@ def train(prep: Prepared, session: Session, *, out: Path | None = None, resume: 
           progress: Progress | None = None, backend: str = "",
           on_step: Callable[[dict[str, Any]], None] | None = None, replica: Replica | None = None,
           on_start: Callable[[list[dict[str, Any]]], None] | None = None,
-          guard: Callable[[], None] | None = None, say: Callable[[str], None] | None = None) -> RunResult:
+          guard: Callable[[int], None] | None = None, say: Callable[[str], None] | None = None) -> RunResult:
     """Run the recipe on `session` (already built). With `out`, write metrics.jsonl and checkpoints; `on_step`
     sees each step's metrics.jsonl record once it is logged (TensorBoard event files are written from it), and
     `on_start` the records the run starts from (a resume's, from its checkpoint; none for a fresh run);
-    `guard()` is called before each checkpoint is written (the run folder's `check_in_place`: it raises when the
+    `guard(step)` is called before each checkpoint is written (the run folder's `check_in_place`: it raises when the
     folder went); `say` hears the notes about the resume (default: stderr, `lockstep run: ` first).
 
     In a data-parallel run with a process per replica (`replica`, lockstep/distributed.py) every rank trains and
@@ -534,7 +534,7 @@ def train(prep: Prepared, session: Session, *, out: Path | None = None, resume: 
                     with atomic.naming(metrics_path):
                         log.flush()  # the log reaches the checkpoint's step before the checkpoint exists
                 if guard is not None:
-                    guard()
+                    guard(done)
                 save_checkpoint(ckpt_dir, done, session, prep, r.checkpoint.keep, history="".join(lines), params=params,
                                 backend=backend, distribution=getattr(session, "distribution", None),
                                 scheduled=lambda s: s % r.checkpoint.every == 0 or s == full_steps, lineage=lineage)

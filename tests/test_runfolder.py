@@ -630,8 +630,81 @@ def test_a_run_folder_that_goes_mid_run_stops_the_run(how: str, tmp_path: Path, 
     recipe = _recipe(tmp_path, TINY.replace("checkpoint: {every: 10, keep: 2}", "checkpoint: {every: 5, keep: 5}"))
     code = _run(recipe, out)
     err = capsys.readouterr().err
-    assert code == 2 and f"{out} was moved or removed while the run wrote into it" in err, (code, err)
+    said = (f"{out} was moved to {tmp_path / 'elsewhere'} while the run held it; the run stopped at step 10 rather "
+            f"than write that step's checkpoint" if how == "moved" else
+            f"{out} was removed while the run held it; the run stopped at step 10 rather than write")
+    assert code == 2 and said in err, (code, err)
+    assert (f"what it wrote before is in {tmp_path / 'elsewhere'}" in err) == (how == "moved"), err
     assert not out.exists() and calls == [5], calls  # nothing recreated; the second checkpoint not written
+
+
+SAME = "lockstep.conformance.mutants._base:MutantAdapter"  # the reference under another name: agrees
+
+
+@pytest.mark.parametrize("how", ["moved", "removed"])
+def test_a_run_folder_that_goes_after_the_last_step_says_the_run_trained(
+        how: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run without checkpoints whose folder was moved (`mv out elsewhere`) trained every step, then said "the
+    run stopped rather than start a second, unlocked folder" and "outputs in out/", a folder that was no more."""
+    out, elsewhere = tmp_path / "out", tmp_path / "elsewhere"
+    real = runner.train
+
+    def train(*args: object, **kw: object) -> object:
+        result = real(*args, **kw)
+        out.rename(elsewhere) if how == "moved" else shutil.rmtree(out)
+        return result
+
+    monkeypatch.setattr(runner, "train", train)
+    code = _run(_recipe(tmp_path, TINY.replace("checkpoint: {every: 10, keep: 2}\n", "")), out)
+    printed = capsys.readouterr()
+    assert code == 2 and "Traceback" not in printed.err and "stopped" not in printed.err, printed.err
+    where = f"moved to {elsewhere}" if how == "moved" else "removed"
+    assert (f"lockstep run: {out} was {where} while the run held it; its report.json and loss.svg were not written, "
+            f"rather than into a second, unlocked folder of that name") in printed.err, printed.err
+    assert "tiny: 20 steps on reference" in printed.out, printed.out
+    assert (f"outputs in {elsewhere}/" if how == "moved" else "no outputs kept") in printed.out, printed.out
+    assert not out.exists()
+    if how == "moved":
+        assert _steps(elsewhere) == list(range(1, 21)) and not (elsewhere / "report.json").exists()
+
+
+@pytest.mark.parametrize("how", ["moved", "removed"])
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_a_compare_folder_that_goes_mid_comparison_is_said_as_the_comparison_s(
+        how: str, overwrite: bool, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """`mv out elsewhere` while `lockstep compare --out out` ran: it said "... while the run wrote into it; the run
+    stopped", `lockstep run`'s words, of a comparison that had finished. Now the comparison's words, its result
+    printed, its files in neither folder, exit 2; with --overwrite the earlier comparison's files are left as
+    they were, not removed from the folder that went."""
+    from lockstep import api
+
+    out, elsewhere = tmp_path / "out", tmp_path / "elsewhere"
+    recipe = _recipe(tmp_path, tiny_recipe(steps=3))
+    argv = ["compare", str(recipe), "--backends", f"reference,{SAME}", "--quiet", "--out", str(out)]
+    if overwrite:
+        assert main(argv) == 0
+        capsys.readouterr()
+    earlier = sorted(p.name for p in out.iterdir()) if overwrite else []
+    real = api.compare
+
+    def compare(*args: object, **kw: object) -> object:
+        result = real(*args, **kw)
+        out.rename(elsewhere) if how == "moved" else shutil.rmtree(out)
+        return result
+
+    monkeypatch.setattr(api, "compare", compare)
+    code = main([*argv, *(["--overwrite"] if overwrite else [])])
+    printed = capsys.readouterr()
+    where = f"moved to {elsewhere}" if how == "moved" else "removed"
+    assert code == 2 and "Traceback" not in printed.err and "run" not in printed.err, printed.err
+    assert (f"lockstep compare: {out} was {where} while the comparison held it; compare.json and compare.svg were "
+            "not written, rather than into a second, unlocked folder of that name; the result is on standard "
+            "output") in printed.err, printed.err
+    assert "verdict (re-synchronized, judged)" in printed.out, printed.out
+    assert not out.exists()
+    if how == "moved":
+        assert sorted(p.name for p in elsewhere.iterdir()) == (earlier or [LOCK_NAME])
 
 
 def test_a_set_of_files_is_written_whole_when_a_signal_arrives_between_two(tmp_path: Path) -> None:

@@ -4,7 +4,9 @@ step's math, at any run length, on any machine), and the free-running drift of t
 beside it, not judged (lockstep/compare.py).
 
 Exit 0 when every judged step of every backend holds, 1 when one does not, 2 for bad input (invalid recipe,
-unknown, unavailable or repeated backend, bad arguments, an unusable --out), always before any training.
+unknown, unavailable or repeated backend, bad arguments, an unusable --out), always before any training, and 2
+when --out cannot take the result once it is there (a full disk; the folder moved or removed meanwhile: the
+result is printed, its files are not written).
 """
 
 from __future__ import annotations
@@ -138,11 +140,7 @@ def run(args: argparse.Namespace) -> int:
                                  threads=args.threads, progress=not args.quiet)
         code = _show(result, args)
         if folder is not None:
-            from lockstep.spec.atomic import held_signals
-
-            with held_signals():  # a SIGTERM between removing the earlier files and writing these left neither
-                folder.start()
-                code = max(code, _write(result, folder))
+            code = max(code, _write(result, folder))
         return code
     except FolderError as exc:  # its sentence names the command already
         print(exc, file=sys.stderr)
@@ -152,11 +150,10 @@ def run(args: argparse.Namespace) -> int:
         if partial is not None and partial.rows:
             _show(partial, args)
             if folder is not None:
-                from lockstep.spec.atomic import held_signals
-
-                with held_signals():
-                    folder.start()
+                try:
                     _write(partial, folder)
+                except FolderError as gone:  # said, and then why the comparison stopped
+                    print(gone, file=sys.stderr)
         for d in exc.diagnostics:
             print(d.format(), file=sys.stderr)
         _usage(escape_text(str(exc)))  # 2: bad input; 1: a backend that failed (its session raised)
@@ -178,16 +175,19 @@ def _show(result, args: argparse.Namespace) -> int:
 
 def _write(result, folder: RunFolder) -> int:
     """compare.json and the plot, into the folder claimed (by its absolute path: a backend that changed the current
-    folder does not move them), which must still be where it was claimed."""
+    folder does not move them), which must still be where it was claimed: moved or removed while the comparison
+    ran, FolderError (exit 2) saying so, with the earlier comparison's files (--overwrite) left as they were."""
     from lockstep.compare import plot
-    from lockstep.spec.atomic import write_json
+    from lockstep.spec.atomic import held_signals, write_json
 
-    folder.check_in_place()
-    try:
-        write_json(folder.path / "compare.json", result.to_json())
-        plot(result, folder.path / "compare.svg")
-    except OSError as exc:
-        return _usage(f"cannot write to {folder.shown}: {exc.strerror or exc}")
+    folder.check_in_place(unwritten="compare.json and compare.svg were")  # the result is on standard output
+    with held_signals():  # a SIGTERM between removing the earlier files and writing these left neither
+        folder.start()
+        try:
+            write_json(folder.path / "compare.json", result.to_json())
+            plot(result, folder.path / "compare.svg")
+        except OSError as exc:
+            return _usage(f"cannot write to {folder.shown}: {exc.strerror or exc}")
     return 0
 
 

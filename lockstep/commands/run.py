@@ -90,6 +90,7 @@ def _summary(r: RunResult) -> None:
     metrics = ", ".join(f"{k} {v:.4g}" for k, v in r.metrics.items())
     resumed = f" (resumed at step {r.resumed_from})" if r.resumed_from else ""
     evaluated = f"eval {metrics}; " if metrics else ""  # `evaluation: {metrics: []}` evaluates nothing
+    # the folder where its files are (a folder moved mid-run: where it went); one removed mid-run kept nothing
+    kept = f"outputs in {said(r.folder)}/" if r.folder.is_dir() else "no outputs kept (its folder was removed)"
     print(f"{r.recipe.metadata.name}: {r.steps} step{'s' * (r.steps != 1)} on {r.backend}{resumed}; final train loss "
-          f"{r.final_loss:.4g}; "
-          f"{evaluated}outputs in {said(r.folder)}/")
+          f"{r.final_loss:.4g}; {evaluated}{kept}")
