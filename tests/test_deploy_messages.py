@@ -409,3 +409,33 @@ def test_an_os_error_outside_the_writing_is_not_called_a_write_failure(
     last = _refused([str(attention), "--environment", str(EXAMPLES / "onnx-cpu.environment.yaml"), "--out", str(out)],
                     capsys, "deploy stopped: Input/output error", "bad.npz", "holds what it held before")
     assert "write" not in last and not (out / "deploy.json").exists(), last
+
+
+def test_an_exporter_that_prints_does_not_spoil_deploy_json_output(tmp_path: Path, capfd: pytest.CaptureFixture[str],
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """`lockstep deploy --format json` prints deploy.json on standard output; what the exporter, the runtime or an
+    adapter printed meanwhile (from Python, or natively on descriptor 1) landed in front of it: json.loads failed.
+    It goes to stderr now, as under `compare --format json` and `adapters --format json`."""
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    from lockstep.adapters.onnxruntime import export
+
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(tiny_recipe(dtype="float32", steps=2, tail="checkpoint: {every: 2}\n"))
+    assert main(["run", str(recipe), "--out", str(tmp_path / "run"), "--quiet"]) == 0
+    real = export.export_model
+
+    def chatty(*args: object, **kwargs: object) -> object:
+        print("CHATTY export")
+        os.write(1, b"NATIVE export\n")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(export, "export_model", chatty)
+    env = _environment(tmp_path, "e", "tolerance: {rtol: 1.0e-4, atol: 1.0e-5}\n")
+    capfd.readouterr()
+    code = main(["deploy", str(tmp_path / "run"), "-e", str(env), "--out", str(tmp_path / "d"), "--format", "json",
+                 "--quiet"])
+    out, err = capfd.readouterr()
+    assert code == 0, err
+    assert json.loads(out) == json.loads((tmp_path / "d" / "deploy.json").read_text())  # the whole of stdout
+    assert "CHATTY export" in err and "NATIVE export" in err, err

@@ -319,10 +319,13 @@ def test_an_adapter_that_changes_the_folder_does_not_move_the_outputs(
     ["adapters", "--format", "json", "--adapter", "hostile_pkg:Chatty"],
     ["adapters", "--details", "--format", "json", "--adapter", "hostile_pkg:Chatty"],
     ["compare", str(RECIPE), "--backends", "reference,hostile_pkg:Chatty", "--steps", "2", "-q", "--format", "json"],
+    ["compare", str(RECIPE), "--backends", "reference,hostile_pkg:Chatty", "--steps", "2", "-q", "--format", "json",
+     "--conformance"],
 ])
 def test_an_adapter_that_prints_does_not_spoil_a_json_output(hostile: str, argv: list[str], tmp_path: Path) -> None:
     """An adapter's print (and a native write to descriptor 1) landed in front of the JSON document: json.load
-    failed on `lockstep adapters --format json` and `lockstep compare --format json`, exit 0."""
+    failed on `lockstep adapters --format json` and `lockstep compare --format json` (and, until 2026-12-07, on
+    `lockstep compare --conformance --format json`), exit 0."""
     proc = subprocess.run([sys.executable, "-m", "lockstep", *argv], capture_output=True, text=True, timeout=300,
                           cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(tmp_path)})
     json.loads(proc.stdout)  # the whole of standard output is the document

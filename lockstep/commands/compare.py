@@ -130,10 +130,12 @@ def run(args: argparse.Namespace) -> int:
                            if ours else "choose another --out, or --overwrite to write compare.json and compare.svg "
                            "beside them")
         if args.conformance:
-            prep, built = api._compare_sessions(args.recipe, args.backends, device=args.device, steps=args.steps,
-                                                overrides=args.overrides, seed=args.seed, dtype=args.dtype,
-                                                threads=args.threads)
-            return _conformance(prep, built, list(built), args)
+            with stdout_to_stderr(args.format == "json"):  # an adapter's prints (its import, build, every level)
+                prep, built = api._compare_sessions(args.recipe, args.backends, device=args.device, steps=args.steps,
+                                                    overrides=args.overrides, seed=args.seed, dtype=args.dtype,
+                                                    threads=args.threads)
+                report = _conformance(prep, built, list(built), args)
+            return 2 if report is None else _show_conformance(report, prep, list(built), args)
         with stdout_to_stderr(args.format == "json"):  # an adapter's prints
             result = api.compare(args.recipe, args.backends, device=args.device, steps=args.steps,
                                  overrides=args.overrides, seed=args.seed, every=args.every, dtype=args.dtype,
@@ -191,18 +193,18 @@ def _write(result, folder: RunFolder) -> int:
     return 0
 
 
-def _conformance(prep, built, names: list[str], args: argparse.Namespace) -> int:
-    """The conformance levels 1-3 on this recipe, the reference against each other backend."""
+def _conformance(prep, built, names: list[str], args: argparse.Namespace) -> dict[str, list[dict]] | None:
+    """The conformance levels 1-3 on this recipe, the reference against each other backend: per backend, its
+    comparisons (None, said: the first backend is not the reference)."""
     from lockstep.conformance.levels import Pair, run_levels
 
     if names[0] != "reference":
         print("lockstep compare: --conformance compares against the reference: give --backends reference,A",
               file=sys.stderr)
-        return 2
+        return None
     from lockstep.runner import build_session
 
     report: dict[str, list[dict]] = {}
-    ok = True
     for i, name in enumerate(names[1:]):
         # each backend is judged from a reference that has not trained yet: the one shared before had taken the
         # first backend's steps, and every backend after it "diverged" (optimizer step count 3, reference 6)
@@ -218,7 +220,12 @@ def _conformance(prep, built, names: list[str], args: argparse.Namespace) -> int
                 rows.append({"level": level, "quantity": c.quantity, "error": c.error, "tolerance": c.tolerance,
                              "ratio": c.ratio, "ok": c.ok, "text": c.describe()})
         report[name] = rows
-        ok = ok and all(r["ok"] for r in rows)
+    return report
+
+
+def _show_conformance(report: dict[str, list[dict]], prep, names: list[str], args: argparse.Namespace) -> int:
+    """Print `_conformance`'s comparisons (text or JSON); 0 when every one holds, 1 when one does not."""
+    ok = all(r["ok"] for rows in report.values() for r in rows)
     if args.format == "json":
         print(json.dumps(strict_json({"agree": ok, "dtype": prep.recipe.dtype, "backends": names,
                                       "checks": {b: [{k: v for k, v in r.items() if k != "text"} for r in rows]

@@ -36,12 +36,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from lockstep import api
+    from lockstep.commands import stdout_to_stderr
     from lockstep.errors import LockstepError
     from lockstep.spec.diagnostics import escape_text
 
     try:
-        result = api.deploy(args.source, args.environment, weights=args.weights, out=args.out,
-                            exporter=args.exporter, progress=not args.quiet)
+        with stdout_to_stderr(args.format == "json"):  # the exporter's, the runtime's and the adapters' prints
+            result = api.deploy(args.source, args.environment, weights=args.weights, out=args.out,
+                                exporter=args.exporter, progress=not args.quiet)
     except LockstepError as exc:
         for d in exc.diagnostics:
             print(d.format(), file=sys.stderr)
