@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from lockstep.reference.layers._act import sigmoid
-from lockstep.reference.layers._magnitude import Mags, activation, sigmoid_slope, tanh_slope, times
+from lockstep.reference.layers._magnitude import Mags, activation, sigmoid_slope, tanh_slope
 from lockstep.reference.layers._rules import (
     Shapes,
     recurrent_backward_excess,
@@ -104,32 +104,44 @@ def magnitude(layer: LSTM, inputs: list[np.ndarray], mags: Mags, params: Params,
 
 def magnitude_backward(layer: LSTM, grad: np.ndarray, grad_mag: np.ndarray, cache: Cache, mag_cache: Cache,
                        params: Params) -> Gradients:
-    """BPTT on magnitudes: every product of the signal with a cached value c is G(|c| + A_c), the gate
-    derivatives s(1 − s), 1 − g², 1 − tanh²c carry their own magnitudes; G_h ← G_z|W_hh|ᵀ, G_c ← G_c(f + A_f);
-    dW_ih: Σ A_xᵀ G_z, dW_hh: Σ A_hᵀ G_z, db: Σ G_z, dx: G_z|W_ih|ᵀ."""
+    """BPTT on magnitudes, by the backward pass's rules (docs/spec/v1-semantics.md § Tolerances): a signal δ
+    (magnitude G) times a cached value c is |c|·G + |δ|·A_c, a gate derivative f′ carries its own m(f′) as
+    |f′|·G + |δ|·m(f′), with δ the reference's own signal (dh, dc, the gates' dz, carried beside G as `backward`
+    computes them); G_h ← G_z|W_hh|ᵀ, G_c ← f·G_c + |dc|·A_f. dW_ih: Σ A_xᵀ G_z, dW_hh: Σ A_hᵀ G_z, db: Σ G_z,
+    dx: G_z|W_ih|ᵀ. (G in place of |δ| in those products, the rule before 2026-12-07, compounds G/|δ| at every
+    step: lstm-sequences' weight gradients had magnitudes 4e20 × |g|, and float32 judged none of their updates.)
+    With `grad` 0 it carries an absolute error G alone (`_Branches`): then |c|·G and |f′|·G."""
     x, w_ih, w_hh, _, c_prev, gates, tanh_c = cache
     a_x, a_hprev, a_cprev, a_gates = mag_cache
     n, steps, _ = x.shape
     hs = layer.units
     g_z_all = np.zeros((n, steps, 4 * hs))
     g_h, g_c = np.zeros((n, hs)), np.zeros((n, hs))
+    dh, dc = np.zeros((n, hs)), np.zeros((n, hs))  # the signals themselves, as `backward` has them
+    abs_w_hh = np.abs(w_hh)
     for t in reversed(range(steps)):
         i, f, g, o = gates[t]
         a_i, a_f, a_g, a_o, a_tc = a_gates[t]
         if layer.return_sequences:
-            g_h = g_h + grad_mag[:, t]
+            g_h, dh = g_h + grad_mag[:, t], dh + grad[:, t]
         elif t == steps - 1:
-            g_h = g_h + grad_mag
+            g_h, dh = g_h + grad_mag, dh + grad
         tc = tanh_c[t]
         d_tc, m_tc = tanh_slope(tc, a_tc)
-        g_o = times(g_h, tc, a_tc)
-        g_c = g_c + g_h * (o * d_tc + a_o * d_tc + o * m_tc)
+        do = dh * tc
+        g_o = g_h * np.abs(tc) + np.abs(dh) * a_tc
+        g_c = g_c + g_h * o * d_tc + np.abs(dh) * (a_o * d_tc + o * m_tc)  # dc += dh·o·(1 − tanh²c)
+        dc = dc + dh * o * d_tc
+        signals = [(dc * g, g_c * np.abs(g) + np.abs(dc) * a_g),  # di, df, dg, do: value and magnitude
+                   (dc * c_prev[t], g_c * np.abs(c_prev[t]) + np.abs(dc) * a_cprev[t]),
+                   (dc * i, g_c * i + np.abs(dc) * a_i), (do, g_o)]
         slopes = [sigmoid_slope(i, a_i), sigmoid_slope(f, a_f), tanh_slope(g, a_g), sigmoid_slope(o, a_o)]
-        signals = [times(g_c, g, a_g), times(g_c, c_prev[t], a_cprev[t]), times(g_c, i, a_i), g_o]
-        g_z = np.concatenate([sig * (np.abs(d) + m) for sig, (d, m) in zip(signals, slopes, strict=True)], axis=1)
+        g_z = np.concatenate([gm * np.abs(d) + np.abs(v) * m for (v, gm), (d, m) in zip(signals, slopes, strict=True)],
+                             axis=1)
+        dz = np.concatenate([v * d for (v, _), (d, _) in zip(signals, slopes, strict=True)], axis=1)
         g_z_all[:, t] = g_z
-        g_h = g_z @ np.abs(w_hh).T
-        g_c = times(g_c, f, a_f)
+        g_h, dh = g_z @ abs_w_hh.T, dz @ w_hh.T
+        g_c, dc = g_c * f + np.abs(dc) * a_f, dc * f
     grads = {
         "weight_ih": np.einsum("ntf,ntg->fg", a_x, g_z_all),
         "weight_hh": np.einsum("nth,ntg->hg", a_hprev, g_z_all),
