@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from lockstep.reference.layers._act import sigmoid
-from lockstep.reference.layers._magnitude import Mags, activation, sigmoid_slope, tanh_slope, times
+from lockstep.reference.layers._magnitude import Mags, activation, sigmoid_slope, tanh_slope
 from lockstep.reference.layers._rules import (
     Shapes,
     recurrent_backward_excess,
@@ -101,9 +101,12 @@ def magnitude(layer: GRU, inputs: list[np.ndarray], mags: Mags, params: Params, 
 
 def magnitude_backward(layer: GRU, grad: np.ndarray, grad_mag: np.ndarray, cache: Cache, mag_cache: Cache,
                        params: Params) -> Gradients:
-    """BPTT on magnitudes: signal × cached c is G(|c| + A_c) (1 − z has magnitude max(A_z, |1 − z|), h − n
-    A_h + A_n); gate derivatives carry their own; G_h ← G_h(z + A_z) + G_c|W_hh|ᵀ; parameter gradients
-    Σ A_xᵀ G_a, Σ A_hᵀ G_c, Σ G_a, Σ G_c; dx: G_a|W_ih|ᵀ."""
+    """BPTT on magnitudes, by the backward pass's rules (docs/spec/v1-semantics.md § Tolerances), as lstm's: a
+    signal δ (magnitude G) times a cached c is |c|·G + |δ|·A_c (1 − z has magnitude max(A_z, |1 − z|), h − n
+    A_h + A_n), a gate derivative f′ gives |f′|·G + |δ|·m(f′), with δ the reference's own signal (dh and the
+    gates', carried beside G as `backward` computes them); G_h ← z·G_h + |dh|·A_z + G_c|W_hh|ᵀ; parameter
+    gradients Σ A_xᵀ G_a, Σ A_hᵀ G_c, Σ G_a, Σ G_c; dx: G_a|W_ih|ᵀ. (G in place of |δ|, the rule before
+    2026-12-07, compounded G/|δ| at every step.) With `grad` 0 it carries an absolute error G alone."""
     x, w_ih, w_hh, h_prev, states = cache
     a_x, a_hprev, a_states = mag_cache
     n_batch, steps, _ = x.shape
@@ -111,24 +114,33 @@ def magnitude_backward(layer: GRU, grad: np.ndarray, grad_mag: np.ndarray, cache
     g_a_all = np.zeros((n_batch, steps, 3 * hs))
     g_c_all = np.zeros((n_batch, steps, 3 * hs))
     g_h = np.zeros((n_batch, hs))
+    dh = np.zeros((n_batch, hs))  # the signal itself, as `backward` has it
+    abs_w_hh = np.abs(w_hh)
     for t in reversed(range(steps)):
         r, z, n, c_n = states[t]
         a_r, a_z, a_n, a_cn = a_states[t]
         if layer.return_sequences:
-            g_h = g_h + grad_mag[:, t]
+            g_h, dh = g_h + grad_mag[:, t], dh + grad[:, t]
         elif t == steps - 1:
-            g_h = g_h + grad_mag
-        g_dn = times(g_h, 1.0 - z, np.maximum(a_z, np.abs(1.0 - z)))
-        g_dz = times(g_h, h_prev[:, t] - n, a_hprev[:, t] + a_n)
+            g_h, dh = g_h + grad_mag, dh + grad
+        diff = h_prev[:, t] - n
+        dn, dz = dh * (1.0 - z), dh * diff
+        g_dn = g_h * np.abs(1.0 - z) + np.abs(dh) * np.maximum(a_z, np.abs(1.0 - z))
+        g_dz = g_h * np.abs(diff) + np.abs(dh) * (a_hprev[:, t] + a_n)
         d_n, m_n = tanh_slope(n, a_n)
         d_r, m_r = sigmoid_slope(r, a_r)
         d_z, m_z = sigmoid_slope(z, a_z)
-        g_an = g_dn * (np.abs(d_n) + m_n)
-        g_ar = g_an * (np.abs(c_n) * d_r + a_cn * d_r + np.abs(c_n) * m_r)
-        g_az = g_dz * (d_z + m_z)
+        da_n = dn * d_n
+        g_an = g_dn * np.abs(d_n) + np.abs(dn) * m_n
+        da_r = da_n * c_n * d_r
+        g_ar = g_an * np.abs(c_n) * d_r + np.abs(da_n) * (a_cn * d_r + np.abs(c_n) * m_r)
+        da_z = dz * d_z
+        g_az = g_dz * d_z + np.abs(dz) * m_z
         g_a_all[:, t] = np.concatenate([g_ar, g_az, g_an], axis=1)
-        g_c_all[:, t] = np.concatenate([g_ar, g_az, times(g_an, r, a_r)], axis=1)
-        g_h = times(g_h, z, a_z) + g_c_all[:, t] @ np.abs(w_hh).T
+        g_c_all[:, t] = np.concatenate([g_ar, g_az, g_an * r + np.abs(da_n) * a_r], axis=1)
+        dc = np.concatenate([da_r, da_z, da_n * r], axis=1)
+        g_h = g_h * z + np.abs(dh) * a_z + g_c_all[:, t] @ abs_w_hh.T
+        dh = dh * z + dc @ w_hh.T
     grads = {
         "weight_ih": np.einsum("ntf,ntg->fg", a_x, g_a_all),
         "weight_hh": np.einsum("nth,ntg->hg", a_hprev, g_c_all),
