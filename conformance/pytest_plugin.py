@@ -3,8 +3,9 @@
 A vendor's CI already speaks pytest: with this plugin each planned check (conformance.suite.plan) is one item,
 `lockstep::<adapter>::<construct>[<level>-<dtype>-<device>]`, so `-k`, `-x`, `-m lockstep`, `--lf`, `--junitxml`
 and test dashboards treat the suite like the vendor's own tests, next to them in one run. Checks run through
-suite.run_check / suite.run_recipe, exactly as `lockstep certify` runs them, and `--lockstep-report DIR` writes the
-same reports (report.json, junit.xml, report.html, report.md).
+suite.run_check / suite.run_item (an example recipe at level 4, or at level 5: data_parallel), exactly as `lockstep
+certify` runs them, and `--lockstep-report DIR` writes the same reports (report.json, junit.xml, report.html,
+report.md).
 
 The plugin is registered under `pytest11`, so every pytest run on a machine with Lockstep installed loads this
 module: without `--lockstep-adapter` it only adds its options. It imports nothing else, collects nothing and
@@ -63,8 +64,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="run the conformance suite against adapter A: a name (built-in or entry point "
                          "`lockstep.adapters`) or module:attribute. Without it the plugin does nothing")
     group.addoption("--lockstep-level", metavar="L", default="all",
-                    help="levels, comma-separated: 1 predictions, 2 gradients, 3 updates, 4 recipes, or `all` "
-                         "(default)")
+                    help="levels, comma-separated: 1 predictions, 2 gradients, 3 updates, 4 recipes, "
+                         "5 data_parallel, or `all` (default: 1-4; level 5 runs only when named)")
     group.addoption("--lockstep-dtype", metavar="D", default="float32,float64",
                     help="dtypes, comma-separated (default: float32,float64)")
     group.addoption("--lockstep-device", metavar="X", default=None,
@@ -76,7 +77,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--lockstep-construct", metavar="C", default=None,
                     help="only these constructs or example recipes, comma-separated (e.g. dense,sgd,digits-mlp)")
     group.addoption("--lockstep-recipe-steps", metavar="K", type=int, default=None,
-                    help="level 4: optimizer steps of each example recipe (default: lockstep certify's)")
+                    help="levels 4 and 5: optimizer steps of each example recipe (default: lockstep certify's: "
+                         "every step at level 4, 5 at level 5)")
     group.addoption("--lockstep-report", metavar="DIR", default=None,
                     help="write lockstep certify's reports into DIR at the end of the session (failing cases "
                          "in DIR/failures/; without it they go to pytest's cache folder)")
@@ -148,15 +150,15 @@ class Expectations:
 # ------------------------------------------------------------------------------------------------ the plan
 @dataclass(frozen=True)
 class Planned:
-    """One item: a construct (or example recipe) at one level in one dtype on one device."""
+    """One item: a construct (or example recipe, at level 4 or 5) at one level in one dtype on one device."""
 
     index: int  # report order (the order of lockstep certify)
     construct: str
     level: int
     dtype: str
     device: str
-    spec: Spec | None = None  # None for an example recipe (level 4)
-    recipe: Path | None = None
+    spec: Spec | None = None  # None for an example recipe (levels 4 and 5)
+    recipe: Path | None = None  # the example's recipe.yaml (at level 4, or 5: data_parallel.ExampleRecipe)
 
     @property
     def check(self) -> str:
@@ -188,6 +190,7 @@ class Suite:
     def __init__(self, config: pytest.Config, adapter: Adapter, name: str, options: Options,
                  expectations: Expectations, failures_dir: Path, report_dir: Path | None, *,
                  home: Path | None = None) -> None:
+        from lockstep.conformance.levels.data_parallel import ExampleRecipe
         from lockstep.conformance.suite import Spec, plan
 
         self.config, self.adapter, self.name, self.options = config, adapter, name, options
@@ -214,6 +217,8 @@ class Suite:
         for item, dtype, device in plan(adapter, options):
             if isinstance(item, Path):
                 self.planned.append(Planned(len(self.planned), item.parent.name, 4, dtype, device, recipe=item))
+            elif isinstance(item, ExampleRecipe):  # level 5 (data_parallel) on an example recipe
+                self.planned.append(Planned(len(self.planned), item.name, 5, dtype, device, recipe=item.path))
             else:
                 for level in item.levels:
                     one = Spec(item.construct, (level,), item.strategy, item.needs)
@@ -378,7 +383,8 @@ class Suite:
             item = CheckItem.from_parent(adapter, name=p.item_name, nodeid=f"{adapter.nodeid}::{p.item_name}",
                                          planned=p, suite=self)
             item.add_marker(pytest.mark.lockstep)
-            if grouped:  # `--dist loadgroup` keeps a construct's levels (one hypothesis run) on one worker
+            if grouped and p.spec is not None:  # `--dist loadgroup` keeps a construct's levels (one hypothesis
+                # run) on one worker; an example recipe's levels 4 and 5 share none
                 item.add_marker(pytest.mark.xdist_group(name=f"lockstep-{'-'.join(p.group)}"))
             expected = self.expectations.match(p.check)
             if expected is not None and expected[0] == "xfail":
@@ -542,13 +548,16 @@ class Suite:
 
     def result(self, p: Planned) -> CheckResult:
         """The check's result, running its group's hypothesis run once for every selected level."""
-        from lockstep.conformance.suite import Spec, run_check, run_recipe
+        from dataclasses import replace
+
+        from lockstep.conformance.levels.data_parallel import ExampleRecipe
+        from lockstep.conformance.suite import Spec, run_check, run_item
 
         if self.started is None:
             self.started = time.perf_counter()
-        if p.recipe is not None:
-            r = run_recipe(self.target(p), p.recipe, self.options.recipe_steps, self.written_abs, self.options.seed,
-                           shown=self.failures_dir)
+        if p.recipe is not None:  # as certify runs an example recipe at level 4 or 5 (suite.run_item)
+            options = replace(self.options, report_dir=self.written_abs, report_shown=self.failures_dir)
+            (r,) = run_item(self.target(p), p.recipe if p.level == 4 else ExampleRecipe(p.recipe), options)
             self.results[p.index] = r
             self.together[p.index] = (p.level,)
             return r
@@ -587,16 +596,20 @@ class Suite:
 
             folder = _shown(self.failures_abs / r.failure_dir)
             # a generated case's folder has the README that lists every comparison (suite.write_failure); an example
-            # recipe's (level 4) holds the recipe and model as they ran and a README naming the failing step
-            # (suite.run_recipe), as certify's do, named so that it leaves a README of the recipe's own as it is
-            # (suite.readme_name); the README is promised only where it was written
+            # recipe's (levels 4 and 5) holds the recipe and model as they ran and a README naming the failing step
+            # (suite.run_recipe, data_parallel.run_recipe), as certify's do, named so that it leaves a README of the
+            # recipe's own as it is (suite.readme_name); the README is promised only where it was written
             planned = self.by_check.get(r.name)
-            name = readme_name(planned.recipe.parent if planned is not None and planned.recipe is not None else None)
+            source = planned.recipe if planned is not None else None  # an example recipe's, or None
+            recipe = source is not None
+            name = readme_name(source.parent if source is not None else None)
             readme = (self.written_abs / r.failure_dir / name).is_file()
-            said = (f"{name} lists every comparison" if readme and r.level != 4
-                    else f"the recipe and model as they ran, and {name} naming the failing step and quantity; the "
-                    "command below replays every step" if readme
-                    else "the recipe and model as they ran; the command below replays every step")
+            command = ("the command below replays every step" if r.level == 4
+                       else "the command below judges level 5 on this check alone again")
+            said = (f"{name} lists every comparison" if readme and not recipe
+                    else f"the recipe and model as they ran, and {name} naming the failing step and quantity"
+                    + (" and the replicas" if r.level != 4 else "") + f"; {command}" if readme
+                    else f"the recipe and model as they ran; {command}")
             lines.append(f"  failure folder:           {folder}/ ({said})")
         if r.reproduce:
             lines.append(f"  reproduce:                {r.reproduce}")
@@ -608,10 +621,11 @@ class Suite:
         import shlex
 
         o = self.options
-        levels = self.together.get(self.by_check[r.name].index, (r.level,)) if r.name in self.by_check else (r.level,)
+        planned = self.by_check.get(r.name)
+        levels = self.together.get(planned.index, (r.level,)) if planned is not None else (r.level,)
         cmd = ["lockstep", "certify", "--adapter", self.name, "--construct", r.construct,
                "--level", ",".join(map(str, levels)), "--dtype", r.dtype, "--device", r.device]
-        if r.level == 4:
+        if planned is not None and planned.recipe is not None:  # an example recipe, at level 4 or 5
             cmd += [] if o.recipe_steps is None else ["--recipe-steps", str(o.recipe_steps)]
         else:
             cmd += ["--examples", str(o.examples)]
