@@ -257,6 +257,8 @@ class Suite:
             SPECS,
             Options,
             example_recipes,
+            nothing_planned,
+            plan_size,
             unused_recipe_steps,
         )
 
@@ -303,6 +305,9 @@ class Suite:
                     f"; did you mean `{hint[0]}`?" if hint else f"; known: {', '.join(sorted(known))}"))
         if unused := unused_recipe_steps(steps, levels, constructs):  # as certify refuses it
             raise pytest.UsageError(f"--lockstep-recipe-steps {unused}")
+        planned = Options(levels=levels, dtypes=dtypes, constructs=constructs)
+        if not plan_size(planned):  # as certify refuses it: a session with no check of ours must not pass unseen
+            raise pytest.UsageError(nothing_planned(planned, "--lockstep-level", "--lockstep-construct"))
         # the folders first, absolute: the adapter's code (its import included) may change the working folder
         report_dir = _from_invocation(config, opt("lockstep_report")) if opt("lockstep_report") else None
         claimed = None

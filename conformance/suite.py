@@ -700,6 +700,19 @@ def plan(adapter: Adapter, options: Options) -> Iterator[tuple[Spec | Path | dp.
                         yield dp.ExampleRecipe(recipe), dtype, device
 
 
+def nothing_planned(options: Options, level_flag: str = "--level", construct_flag: str = "--construct") -> str:
+    """Why `plan` gives nothing under these options (a construct without the asked level), as certify and the pytest
+    plugin refuse them, naming the options as the caller spells them."""
+    levels = ", ".join(map(str, options.levels))
+    if options.constructs:
+        have = {s.construct: s.levels for s in SPECS}
+        said = "; ".join(f"`{c}` has level{'s' * (len(have[c]) != 1)} {', '.join(map(str, have[c]))}"
+                         if c in have else f"`{c}` is an example recipe (levels 4, {dp.LEVEL})"
+                         for c in options.constructs)
+        return f"no check to run: {level_flag} {levels} with {construct_flag} {','.join(options.constructs)} ({said})"
+    return f"no check to run at {level_flag} {levels}"
+
+
 def plan_size(options: Options) -> int:
     """How many items `plan` gives, before any adapter is loaded: a plan asks the adapter only for its devices, so
     without `options.devices` this counts one device (the CPU every adapter offers), a lower bound."""

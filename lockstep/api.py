@@ -1216,16 +1216,9 @@ def _reports_stand(cert: Any, out: Path) -> bool:
 
 def _nothing_planned(options: Any) -> str:
     """Why no check matches the options (a construct without the asked level): said, exit 2, nothing written."""
-    from lockstep.conformance.suite import SPECS
+    from lockstep.conformance.suite import nothing_planned
 
-    levels = ", ".join(map(str, options.levels))
-    if options.constructs:
-        have = {s.construct: s.levels for s in SPECS}
-        said = "; ".join(f"`{c}` has level{'s' * (len(have[c]) != 1)} {', '.join(map(str, have[c]))}"
-                         if c in have else f"`{c}` is an example recipe (level 4)" for c in options.constructs)
-        return (f"no check to run: {spelled('levels', '--level')} {levels} with {spelled('constructs', '--construct')} "
-                f"{','.join(options.constructs)} ({said})")
-    return f"no check to run at {spelled('levels', '--level')} {levels}"
+    return nothing_planned(options, spelled("levels", "--level"), spelled("constructs", "--construct"))
 
 
 # ============================================================================================ deploy

@@ -98,6 +98,28 @@ def test_recipe_steps_that_cap_no_recipe_are_a_usage_error(pytester: pytest.Pyte
                 "ERROR: --lockstep-recipe-steps 3: the options plan no level-4 check*")
 
 
+# ------------------------------------------------------------------------------------ options that plan no check
+@pytest.mark.parametrize(("level", "construct", "said"), [
+    ("1", "sgd", "`sgd` has level 3"),  # a construct of another level
+    ("4", "dense", "`dense` has levels 1, 2"),
+    ("5", "dense", "`dense` has levels 1, 2"),  # a level with no check of that construct
+    ("1", "csv-binary", "`csv-binary` is an example recipe (levels 4, 5)"),
+    ("4", "data_parallel", "`data_parallel` has level 5"),
+])
+def test_options_that_plan_no_check_are_a_usage_error(pytester: pytest.Pytester, level: str, construct: str,
+                                                      said: str) -> None:
+    """The session ran none of the suite and said only "no tests ran" (exit 5; exit 0 beside the vendor's own
+    tests), where `lockstep certify` refuses these options (exit 2) in these words; the report folder is left alone."""
+    with pytest.raises(LockstepError, match=f"^no check to run: levels {level} with constructs {construct} "):
+        lockstep.api.certify("reference", levels=level, constructs=construct, report=False)
+    pytester.makepyfile(test_own="def test_vendor_own_test():\n    pass\n")
+    result = pytester.runpytest("--lockstep-adapter=reference", f"--lockstep-level={level}",
+                                f"--lockstep-construct={construct}", "--lockstep-report=R")
+    usage_error(result, f"ERROR: no check to run: --lockstep-level {level} with --lockstep-construct {construct} "
+                        f"({said})")
+    assert not (pytester.path / "R").exists()
+
+
 # ------------------------------------------------------------------------------------ the seed
 @pytest.mark.parametrize("seed", [-1, 2**62 + 1, 2**64])
 def test_a_seed_certify_refuses_is_a_usage_error(pytester: pytest.Pytester, seed: int) -> None:
