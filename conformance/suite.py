@@ -513,13 +513,14 @@ def write_failure(report_dir: Path, target: Target, result: CheckResult, failing
 def certify_command(target: Target, construct: str, level: int, report: Path, *, examples: int | None = None,
                     seed: int | None = None, recipe_steps: int | None = None) -> str:
     """The `lockstep certify` line that runs one check again as it ran (its level, construct, dtype, device; a
-    generated case's `examples` and `seed`, an example recipe's `recipe_steps`), its report into `report`: the
-    report it reproduces is left as it is."""
+    generated case's `examples`, an example recipe's `recipe_steps`; the `seed`, which draws the cases and shifts
+    the recipe's own), its report into `report`: the report it reproduces is left as it is."""
     device = f" --device {quote(target.device)}" if target.device != "cpu" else ""  # the adapter's text: quoted
-    search = f" --examples {examples} --seed {seed}" if examples is not None and seed is not None else ""
+    search = f" --examples {examples}" if examples is not None else ""
     steps = f" --recipe-steps {recipe_steps}" if recipe_steps is not None else ""
+    seeded = f" --seed {seed}" if seed is not None else ""
     return (f"lockstep certify --adapter {quote(command_name(target))} --level {level} --construct {quote(construct)} "
-            f"--dtype {quote(target.dtype)}{device}{search}{steps} --report {quote(str(report))}")
+            f"--dtype {quote(target.dtype)}{device}{search}{steps}{seeded} --report {quote(str(report))}")
 
 
 def readme_name(source: Path | None = None) -> str:
@@ -728,7 +729,7 @@ def run_item(target: Target, item: Spec | Path | dp.ExampleRecipe, options: Opti
         try:
             with adapter_code("data-parallel engine"):
                 return dp.run_recipe(target, item.path, options.recipe_steps or dp.RECIPE_STEPS, options.report_dir,
-                                     shown=options.report_shown)
+                                     seed=options.seed, shown=options.report_shown)
         except AdapterRaised as exc:
             return [CheckResult(construct=item.path.parent.name, level=dp.LEVEL, dtype=target.dtype,
                                 device=target.device, outcome="error", message=str(exc)[:2000])]

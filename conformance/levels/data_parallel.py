@@ -445,11 +445,13 @@ def watch_words(target: Any, recipe: Path, replicas: int, mode: str | None, step
             f"    {run} --replicas 1 --out runs/one-process"]
 
 
-def run_recipe(target: Any, recipe: Path, steps: int, report_dir: Path | None, *,
+def run_recipe(target: Any, recipe: Path, steps: int, report_dir: Path | None, *, seed: int = 0,
                shown: Path | None = None) -> list[CheckResult]:
-    """Level 5 on one example recipe: its first `steps` steps on 2 and 3 replicas in `target.dtype`. A failure is
-    written to `report_dir/failures/<check>/` (the recipe as it ran and a README); `shown`: the report folder as
-    the reproduce command names it (default: `report_dir`)."""
+    """Level 5 on one example recipe: its first `steps` steps on 2 and 3 replicas in `target.dtype`. A `seed` other
+    than the default shifts the recipe's own seed by it, as level 4 does (suite.run_recipe): its initial weights,
+    data, order and dropout masks follow, so `--seed` varies the recipes at level 5 too. A failure is written to
+    `report_dir/failures/<check>/` (the recipe as it ran and a README); `shown`: the report folder as the reproduce
+    command names it (default: `report_dir`)."""
     from lockstep.conformance import suite
     from lockstep.conformance.results import CheckResult
     from lockstep.runner import RunError, prepare_run
@@ -463,6 +465,8 @@ def run_recipe(target: Any, recipe: Path, steps: int, report_dir: Path | None, *
         shutil.copytree(recipe.parent, copy)
         path = copy / recipe.name
         suite._set_dtype(path, target.dtype)
+        if seed != suite.DEFAULT_SEED:
+            suite._shift_seed(path, seed)
         all_checks: list[Check] = []
         skipped: list[str] = []
         ran: list[tuple[int, str | None, list[Check]]] = []  # (replicas, batch_norm, its checks), in order
@@ -499,19 +503,20 @@ def run_recipe(target: Any, recipe: Path, steps: int, report_dir: Path | None, *
             total = min(steps, prep.total_steps)  # as compare judged
             result.failure_dir = rel
             result.reproduce = suite.certify_command(target, recipe.parent.name, LEVEL,
-                                                     (shown or report_dir) / rerun_folder(rel), recipe_steps=steps)
+                                                     (shown or report_dir) / rerun_folder(rel), recipe_steps=steps,
+                                                     seed=seed)
             write_failure(report_dir / rel, where / recipe.name, target, result, bad, ran, skipped, total,
-                          suite.readme_name(recipe.parent))
+                          suite.readme_name(recipe.parent), seed=seed)
         return [result]
 
 
 def write_failure(folder: Path, recipe: Path, target: Any, result: CheckResult, bad: Check,
                   ran: list[tuple[int, str | None, list[Check]]], skipped: list[str], total: int,
-                  name: str = "README.md") -> None:
+                  name: str = "README.md", *, seed: int = 0) -> None:
     """The README (`name`: suite.readme_name) of an example recipe's level-5 failure in `folder` (the recipe copied
-    there as it ran; `recipe`:
-    that copy as the commands name it): the replica counts run and skipped, the one and the step that failed first,
-    `result.reproduce`, the `lockstep run` lines that show the engine, and that step's comparisons."""
+    there as it ran, its seed shifted by `seed`; `recipe`: that copy as the commands name it): the replica counts run
+    and skipped, the one and the step that failed first, `result.reproduce`, the `lockstep run` lines that show the
+    engine, and that step's comparisons."""
     import re
 
     from lockstep.conformance import suite
@@ -521,13 +526,15 @@ def write_failure(folder: Path, recipe: Path, target: Any, result: CheckResult, 
     at = re.match(r"step (\d+) ", bad.quantity)
     step = [c for c in checks if at and c.quantity.startswith(at.group(0))] or [c for c in checks if not c.ok]
     names = ", ".join(f"{k} replicas" + (f" (batch_norm: {m})" if m else "") for k, m, _ in ran)
+    shifted = f", its seed shifted by {seed} (--seed)" if seed != suite.DEFAULT_SEED else ""
     said = [f"Example recipe: {result.construct} (`{recipe.name}` here, with its model and data, is the example as "
-            f"it ran: dtype {target.dtype}, its first {plural(total, 'step')} on each replica count, every step "
-            "judged from the reference's exact state before it)",
+            f"it ran: dtype {target.dtype}{shifted}, its first {plural(total, 'step')} on each replica count, every "
+            "step judged from the reference's exact state before it)",
             f"Ran on: {names}" + (f"; not run: {'; '.join(skipped)}" if skipped else ""),
             f"Failed first on: {variant}" + (f", step {at.group(1)} of {total}" if at else ""),
             f"First diverging quantity: {bad.describe()}"]
-    more = [RERUN_WORDS.format(what="with the same dtype and steps,", folder=rerun_folder(result.failure_folder)),
+    more = [RERUN_WORDS.format(what="with the same dtype, steps and seed,",
+                               folder=rerun_folder(result.failure_folder)),
             *watch_words(target, recipe, n, mode, total, in_recipe=False)]
     suite.write_readme(folder, f"{result.name}: {target.name} diverges from the reference", said,
                        result.reproduce or "", f"The comparisons of that step ({variant}, then the adapter's one "

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import lockstep
+import lockstep.conformance.suite
 from lockstep.cli import main
 from lockstep.conformance.mutants.dp_gradient_sum import DPGradientSumAdapter
 
@@ -36,7 +37,7 @@ def test_an_example_recipes_level_5_failure_has_a_readme(tmp_path: Path) -> None
     assert f"First diverging quantity: {c.message.split('; skipped')[0]}" in readme
     rerun = tmp_path / "r" / "rerun-csv-binary.data_parallel.float64.cpu"
     assert c.reproduce == (f"lockstep certify --adapter {NAME} --level 5 --construct csv-binary --dtype float64 "
-                           f"--recipe-steps 2 --report {rerun}")
+                           f"--recipe-steps 2 --seed 0 --report {rerun}")
     assert f"Reproduce:\n\n    {c.reproduce}\n" in readme and "`lockstep compare` does not reproduce it" in readme
     run = f"lockstep run {folder / 'recipe.yaml'} --backend {NAME} --steps 2"
     assert f"    {run} --set 'distribution={{strategy: data_parallel, replicas: 2}}' --out runs/2-replicas\n" in readme
@@ -69,3 +70,29 @@ def test_a_generated_level_5_case_names_the_command_that_reproduces_it(tmp_path:
     again = rerun / c.failure_dir / "case.json"
     assert again.read_text().split('"case"')[1].split('"command"')[0] == \
         (folder / "case.json").read_text().split('"case"')[1].split('"command"')[0]
+
+
+def test_level_5_shifts_an_example_recipes_seed_as_level_4_does(tmp_path: Path) -> None:
+    """`certify --seed S` drew other generated cases and shifted the recipes' seeds at level 4, but level 5 ran every
+    example recipe from its own seed whatever S: the same level-5 recipe cases at every seed. It now shifts it by
+    S, as level 4 does; the failure's recipe, README and reproduce line (`--seed S`) say so."""
+    import yaml
+
+    options = dict(levels=[5], dtypes=["float64"], constructs=["csv-binary"], recipe_steps=2)
+    (plain,) = lockstep.certify(DPGradientSumAdapter(), seed=0, report=False, **options).checks
+    (c,) = lockstep.certify(DPGradientSumAdapter(), seed=3, report=tmp_path / "r", **options).checks
+    assert c.outcome == plain.outcome == "fail"
+    assert (c.message, c.worst) != (plain.message, plain.worst)  # another case: other weights, data and order
+    example = next(p for p in lockstep.conformance.suite.example_recipes() if p.parent.name == "csv-binary")
+    folder = tmp_path / "r" / c.failure_dir
+    own = yaml.safe_load(example.read_text())["seed"]
+    assert yaml.safe_load((folder / "recipe.yaml").read_text())["seed"] == own + 3  # as level 4 shifts it
+    readme = (folder / "README.md").read_text()
+    assert "is the example as it ran: dtype float64, its seed shifted by 3 (--seed), its first 2 steps" in readme
+    rerun = tmp_path / "r" / "rerun-csv-binary.data_parallel.float64.cpu"
+    assert c.reproduce == (f"lockstep certify --adapter {NAME} --level 5 --construct csv-binary --dtype float64 "
+                           f"--recipe-steps 2 --seed 3 --report {rerun}")
+    assert f"    {c.reproduce}\n" in readme and "with the same dtype, steps and seed," in readme
+    assert main([*shlex.split(c.reproduce)[1:], "--quiet"]) == 1  # the same case again
+    again = lockstep.Certificate.read(rerun / "report.json").checks[0]
+    assert (again.message, again.worst) == (c.message, c.worst)
