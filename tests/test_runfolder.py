@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 from xml.etree import ElementTree
 
@@ -641,20 +642,24 @@ def test_a_run_folder_that_goes_mid_run_stops_the_run(how: str, tmp_path: Path, 
 SAME = "lockstep.conformance.mutants._base:MutantAdapter"  # the reference under another name: agrees
 
 
+def _then_gone(real: Callable[..., object], out: Path, elsewhere: Path, how: str) -> Callable[..., object]:
+    """`real`, after which its command's folder is moved away (`mv out elsewhere`) or removed."""
+
+    def call(*args: object, **kw: object) -> object:
+        result = real(*args, **kw)
+        out.rename(elsewhere) if how == "moved" else shutil.rmtree(out)
+        return result
+
+    return call
+
+
 @pytest.mark.parametrize("how", ["moved", "removed"])
 def test_a_run_folder_that_goes_after_the_last_step_says_the_run_trained(
         how: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     """A run without checkpoints whose folder was moved (`mv out elsewhere`) trained every step, then said "the
     run stopped rather than start a second, unlocked folder" and "outputs in out/", a folder that was no more."""
     out, elsewhere = tmp_path / "out", tmp_path / "elsewhere"
-    real = runner.train
-
-    def train(*args: object, **kw: object) -> object:
-        result = real(*args, **kw)
-        out.rename(elsewhere) if how == "moved" else shutil.rmtree(out)
-        return result
-
-    monkeypatch.setattr(runner, "train", train)
+    monkeypatch.setattr(runner, "train", _then_gone(runner.train, out, elsewhere, how))
     code = _run(_recipe(tmp_path, TINY.replace("checkpoint: {every: 10, keep: 2}\n", "")), out)
     printed = capsys.readouterr()
     assert code == 2 and "Traceback" not in printed.err and "stopped" not in printed.err, printed.err
@@ -686,14 +691,7 @@ def test_a_compare_folder_that_goes_mid_comparison_is_said_as_the_comparison_s(
         assert main(argv) == 0
         capsys.readouterr()
     earlier = sorted(p.name for p in out.iterdir()) if overwrite else []
-    real = api.compare
-
-    def compare(*args: object, **kw: object) -> object:
-        result = real(*args, **kw)
-        out.rename(elsewhere) if how == "moved" else shutil.rmtree(out)
-        return result
-
-    monkeypatch.setattr(api, "compare", compare)
+    monkeypatch.setattr(api, "compare", _then_gone(api.compare, out, elsewhere, how))
     code = main([*argv, *(["--overwrite"] if overwrite else [])])
     printed = capsys.readouterr()
     where = f"moved to {elsewhere}" if how == "moved" else "removed"

@@ -9,45 +9,17 @@ import shutil
 from pathlib import Path
 
 import numpy  # noqa: F401  (imported here, once: pytester's in-process runs forget modules they import)
+import planted_adapters
 import pytest
+from planted_adapters import Off
 
 import lockstep
-from lockstep.adapters.reference import ReferenceAdapter
 from lockstep.conformance import suite
 from lockstep.conformance.mutants.dp_gradient_sum import DPGradientSumAdapter
 
 pytest_plugins = ["pytester"]
 
 OWN = "# csv-binary\n\nThe example's own notes.\n"
-
-OFF = '''
-from lockstep.adapters.reference import ReferenceAdapter
-
-
-class Off(ReferenceAdapter):
-    """Eval-mode outputs 1 % off: level 4 fails before any step."""
-
-    name = "off"
-
-    def build(self, model, *, dtype, device="cpu", recipe=None):
-        session = super().build(model, dtype=dtype, device=device, recipe=recipe)
-        forward = session.forward
-        session.forward = lambda x, *, training=False, masks=None: forward(x, training=training, masks=masks) * 1.01
-        return session
-'''
-
-
-class Off(ReferenceAdapter):
-    """As OFF's (the pytest plugin's run imports that one, from a module of its own)."""
-
-    name = "off"
-
-    def build(self, model, *, dtype, device="cpu", recipe=None):
-        session = super().build(model, dtype=dtype, device=device, recipe=recipe)
-        forward = session.forward
-        session.forward = lambda x, *, training=False, masks=None: forward(x, training=training, masks=masks) * 1.01
-        return session
-
 
 @pytest.fixture
 def documented(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
@@ -87,7 +59,7 @@ def test_a_recipe_readme_is_kept_in_its_failure_folder(tmp_path: Path, documente
 
 
 def test_the_plugin_names_the_readme_it_wrote(pytester: pytest.Pytester, documented: Path) -> None:
-    pytester.makepyfile(lockstep_off=OFF)
+    pytester.makepyfile(lockstep_off=Path(planted_adapters.__file__).read_text())
     pytester.syspathinsert()
     result = pytester.runpytest("--lockstep-adapter=lockstep_off:Off", "--lockstep-construct=csv-binary",
                                 "--lockstep-level=4", "--lockstep-dtype=float64", "--lockstep-recipe-steps=1",

@@ -8,33 +8,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from planted_adapters import Late, Off
 
 import lockstep
 from lockstep.adapters.reference import ReferenceAdapter
-
-
-class Off(ReferenceAdapter):
-    """Eval-mode outputs 1 % off: the first batch's predictions fail, before any step."""
-
-    name = "off"
-
-    def build(self, model, *, dtype, device="cpu", recipe=None):
-        session = super().build(model, dtype=dtype, device=device, recipe=recipe)
-        forward = session.forward
-        session.forward = lambda x, *, training=False, masks=None: forward(x, training=training, masks=masks) * 1.01
-        return session
-
-
-class Late(ReferenceAdapter):
-    """Each updated parameter 0.1 % off: step 1 fails, the predictions from the initial weights pass."""
-
-    name = "late"
-
-    def build(self, model, *, dtype, device="cpu", recipe=None):
-        session = super().build(model, dtype=dtype, device=device, recipe=recipe)
-        step = session.optimizer_step
-        session.optimizer_step = lambda *args: step(*args) * 1.001
-        return session
 
 
 @pytest.mark.parametrize(("adapter", "seed", "failed"), [

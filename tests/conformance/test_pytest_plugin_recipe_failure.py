@@ -4,7 +4,10 @@ writes a README naming the failing step there too (suite.run_recipe), the text p
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy  # noqa: F401  (imported here, once: pytester's in-process runs forget modules they import)
+import planted_adapters
 import pytest
 
 import lockstep.adapters.reference
@@ -12,24 +15,10 @@ import lockstep.conformance.suite  # noqa: F401
 
 pytest_plugins = ["pytester"]
 
-OFF = '''
-from lockstep.adapters.reference import ReferenceAdapter
-
-
-class Off(ReferenceAdapter):
-    name = "off"
-
-    def build(self, model, *, dtype, device="cpu", recipe=None):
-        session = super().build(model, dtype=dtype, device=device, recipe=recipe)
-        forward = session.forward
-        session.forward = lambda x, *, training=False, masks=None: forward(x, training=training, masks=masks) * 1.01
-        return session
-'''
-
 
 @pytest.mark.parametrize("report", [True, False])
 def test_a_recipe_failure_promises_its_readme(pytester: pytest.Pytester, report: bool) -> None:
-    pytester.makepyfile(lockstep_off=OFF)
+    pytester.makepyfile(lockstep_off=Path(planted_adapters.__file__).read_text())
     pytester.syspathinsert()
     folder = ["--lockstep-report=R"] if report else ["-p", "no:cacheprovider"]
     result = pytester.runpytest("--lockstep-adapter=lockstep_off:Off", "--lockstep-construct=csv-binary",
