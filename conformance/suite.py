@@ -98,8 +98,8 @@ def unused_recipe_steps(steps: int | None, levels: Iterable[int], constructs: It
     chosen = set(constructs or ())
     if steps is None or ({4, 5} & set(levels) and (not chosen or {p.parent.name for p in example_recipes()} & chosen)):
         return None
-    return (f"{steps}: the options plan no level-4 check (it caps the example recipes' steps at levels 4 and 5); "
-            "leave it out or ask for level 4 and an example recipe")
+    return (f"{steps}: the options plan no example recipe at level 4 or 5 (it caps the example recipes' steps "
+            "there); leave it out or ask for level 4 or 5 and an example recipe")
 
 
 def example_recipes() -> list[Path]:

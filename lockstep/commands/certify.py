@@ -37,7 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--construct", action=CommaList, default=None, metavar="C",
                         help="only these constructs or example recipes, comma-separated (e.g. adam,conv2d,small-cnn)")
     parser.add_argument("--recipe-steps", type=int, default=None, metavar="K",
-                        help="level 4: judge only the first K steps of each example recipe (default: every step)")
+                        help="levels 4 and 5: judge only the first K steps of each example recipe (default: "
+                             "every step at level 4, 5 at level 5)")
     parser.add_argument("--threads", type=int, default=None, metavar="N",
                         help="the adapter's intra-op threads (default: 1 per check, with any --jobs, so that "
                              "--jobs never changes a figure); inter-op 1")

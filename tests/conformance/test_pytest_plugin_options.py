@@ -92,10 +92,11 @@ def test_a_count_certify_refuses_is_named_with_its_value(pytester: pytest.Pytest
 
 @pytest.mark.parametrize("args", [["--lockstep-construct=dense"], ["--lockstep-level=1,2"]])
 def test_recipe_steps_that_cap_no_recipe_are_a_usage_error(pytester: pytest.Pytester, args: list[str]) -> None:
-    """Sweep O (2026-12-07): accepted and ignored, where `lockstep certify` refuses it (it plans no level-4 check)."""
+    """Sweep O (2026-12-07): accepted and ignored, where `lockstep certify` refuses it (it plans no example recipe
+    at level 4 or 5)."""
     usage_error(pytester.runpytest("--lockstep-adapter=reference", *args, "--lockstep-recipe-steps=3",
                                    "--collect-only"),
-                "ERROR: --lockstep-recipe-steps 3: the options plan no level-4 check*")
+                "ERROR: --lockstep-recipe-steps 3: the options plan no example recipe at level 4 or 5*")
 
 
 # ------------------------------------------------------------------------------------ options that plan no check

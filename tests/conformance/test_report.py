@@ -499,7 +499,7 @@ def test_recipe_steps_that_cap_no_recipe_are_refused(options: dict, tmp_path: Pa
     import lockstep
     from lockstep.errors import LockstepError
 
-    with pytest.raises(LockstepError, match=r"^recipe_steps 3: the options plan no level-4 check"):
+    with pytest.raises(LockstepError, match=r"^recipe_steps 3: the options plan no example recipe at level 4 or 5"):
         lockstep.certify("reference", recipe_steps=3, report=tmp_path / "r", **options)
     assert not (tmp_path / "r").exists()
 
