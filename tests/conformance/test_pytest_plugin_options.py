@@ -220,3 +220,10 @@ def test_a_folder_certify_refuses_is_refused_alike(pytester: pytest.Pytester, ma
     with pytest.raises(LockstepError, match=message.split(":")[0]):  # certify's refusal, the same words
         lockstep.api.certify("reference", constructs="dense", levels=1, dtypes="float64", examples=1,
                              report=pytester.path / "R")
+
+
+def test_a_bad_memory_limit_is_one_usage_error(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    """LOCKSTEP_MEMORY_LIMIT=lots made every check an error (as certify did), not one usage error as the commands."""
+    monkeypatch.setenv("LOCKSTEP_MEMORY_LIMIT", "lots")
+    usage_error(pytester.runpytest("--lockstep-adapter=reference", "--lockstep-construct=dense", "--collect-only"),
+                "ERROR: LOCKSTEP_MEMORY_LIMIT: `lots` is not a size*")
