@@ -1174,6 +1174,12 @@ def _certify(adapter: str | Adapter, name: str, *, workers: int, threads: int, a
             if timeout is not None:
                 cert.environment["timeout"] = f"{timeout:g} s per check"
             files: dict[str, Path] = {}
+            if folder is not None:  # moved or removed while it ran: no second, unlocked folder of that name
+                try:
+                    folder.check_in_place(unwritten="its reports and failing cases were")
+                except LockstepError as gone:
+                    gone.result = _unkept(cert)  # the verdict stands
+                    raise
             if out is not None and stage is not None:
                 try:
                     files = reports.write_reports(cert, out, failures=stage / "failures", trash=stage / "previous")
@@ -1183,8 +1189,7 @@ def _certify(adapter: str | Adapter, name: str, *, workers: int, threads: int, a
                     which = f" ({Path(exc.filename).name})" if isinstance(exc.filename, str) and exc.filename else ""
                     unwritten = LockstepError(f"cannot write the report to {out}{which}: {exc.strerror or exc}; "
                                               f"{left_behind(exc)}")
-                    unwritten.result = Certificate.of(dataclasses.replace(cert, checks=[
-                        dataclasses.replace(c, failure_dir=None) for c in cert.checks]))  # no reproducer was kept
+                    unwritten.result = _unkept(cert)  # no reproducer was kept
                     raise unwritten from None
                 except KeyboardInterrupt:  # held through the renames, acted on at their end: did the reports go in?
                     if _reports_stand(cert, out):
@@ -1201,6 +1206,14 @@ def _certify(adapter: str | Adapter, name: str, *, workers: int, threads: int, a
         if written:
             stop.certificate = written[-1]  # type: ignore[attr-defined]
         raise
+
+
+def _unkept(cert: Any) -> Any:
+    """The Certificate of a certification whose reports and failing cases were not written: its verdict, no files."""
+    from lockstep.certificate import Certificate
+
+    return Certificate.of(dataclasses.replace(cert, checks=[dataclasses.replace(c, failure_dir=None)
+                                                            for c in cert.checks]))
 
 
 def _reports_stand(cert: Any, out: Path) -> bool:

@@ -907,3 +907,37 @@ def test_a_run_whose_data_is_named_as_a_temporary_keeps_it(tmp_path: Path, capsy
     assert _run(recipe, tmp_path / "o", "--overwrite") == 2
     assert "is named as a file this command removes" in capsys.readouterr().err
     assert data.read_text().startswith("a,b,c,d,y\n")
+
+
+@pytest.mark.parametrize("how", ["moved", "removed"])
+def test_a_certify_report_folder_that_goes_mid_certification_is_not_made_again(
+        how: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """`mv rep elsewhere` while `lockstep certify --report rep` ran: certify made `rep` again, a second, unlocked
+    folder of that name, and wrote its reports there, the moved folder keeping only the lock. Now it says so, as
+    run and compare do, prints the verdict, writes no report and exits 2."""
+    from lockstep import api
+
+    rep, elsewhere = tmp_path / "rep", tmp_path / "elsewhere"
+    real = api.certify
+
+    def certify(*args: object, progress: Callable[..., None] | None = None, **kw: object) -> object:
+        def moved_once(done: int, total: int, result: object) -> None:
+            if done == 1:
+                rep.rename(elsewhere) if how == "moved" else shutil.rmtree(rep)
+            if progress is not None:
+                progress(done, total, result)
+
+        return real(*args, progress=moved_once, **kw)
+
+    monkeypatch.setattr(api, "certify", certify)
+    code = main(["certify", "--adapter", "reference", "--construct", "dense", "--level", "1", "--examples", "1",
+                 "-q", "--jobs", "1", "--report", str(rep)])
+    printed = capsys.readouterr()
+    where = f"moved to {elsewhere}" if how == "moved" else "removed"
+    assert code == 2 and "Traceback" not in printed.err, printed.err
+    assert (f"lockstep certify: {rep} was {where} while the certification held it; its reports and failing cases "
+            "were not written, rather than into a second, unlocked folder of that name") in printed.err, printed.err
+    assert "CERTIFIED" in printed.out, printed.out
+    assert not rep.exists()
+    if how == "moved":
+        assert not (elsewhere / "report.json").exists()

@@ -102,6 +102,9 @@ def run(args: argparse.Namespace) -> int:
                            progress=progress, log=None if not args.quiet else lambda _m: None, threads=args.threads,
                            jobs=args.jobs, timeout=args.timeout)
     except FolderError as exc:  # its sentence names the command already
+        progress.close()
+        if isinstance(exc.result, api.Certificate):  # the folder went while it ran: the verdict, not the reports
+            print(report.summary_table(exc.result))
         print(exc, file=sys.stderr)
         return 2
     except KeyboardInterrupt as stop:  # Ctrl-C or SIGTERM: before the reports went in, the folder is as it was
