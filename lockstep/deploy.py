@@ -111,6 +111,7 @@ class Plan:
     # the trained recipe's, which its header names; its overrides are in it already (`overrides` only reports them)
     recipe_base: Path | None = None
     notes: list[str] = field(default_factory=list)  # what the summary says besides the checks (the recipe used)
+    claimed: Any = None  # the --out folder's claim (runfolder.RunFolder), set by claim_out
 
 
 @dataclass
@@ -520,6 +521,7 @@ def claim_out(p: Plan) -> Any:
     except FolderError as exc:  # said as every other refusal of deploy's: `lockstep deploy: --out DIR: ...`
         raise DeployError(f"{argument('--out')} {p.out}: {str(exc).removeprefix('deploy: ')}") from None
     p.notes.extend(folder.notes)  # a deployment a killed deploy left half written, made whole again
+    p.claimed = folder
     try:
         _refuse_foreign(p.out)  # once made whole: a set's first files without its deploy.json are a deploy's
     except DeployError:
@@ -1127,6 +1129,15 @@ def _write_deployment(result: Result, model: bytes) -> None:
     """The four files, as one set: a failure or a signal part-way leaves the earlier deployment's as they were.
     Outside `_run_checks`, whose failures are onnxruntime's: a failure here is the writing's, said as such."""
     out = result.plan.out
+    if result.plan.claimed is not None:  # moved or removed meanwhile: no second, unlocked folder of that name
+        from lockstep.runfolder import FolderError
+
+        try:
+            result.plan.claimed.check_in_place(unwritten="its four files were")
+        except FolderError as exc:
+            gone = DeployError(str(exc).removeprefix("deploy: "))
+            gone.result = result  # checked: its verdict is said, though not written
+            raise gone from None
     try:
         atomic.write_set({out / "model.onnx": model,
                           out / "environment.lock.json": atomic.utf8(atomic.json_text(result.lock)),
@@ -1135,8 +1146,10 @@ def _write_deployment(result: Result, model: bytes) -> None:
     except OSError as exc:
         from lockstep.runfolder import cannot_write
 
-        raise DeployError(f"{cannot_write(out, exc, report=True).replace('the report', 'the deployment')}; "
-                          f"{atomic.left_behind(exc)}") from None
+        unwritten = DeployError(f"{cannot_write(out, exc, report=True).replace('the report', 'the deployment')}; "
+                                f"{atomic.left_behind(exc)}")
+        unwritten.result = result
+        raise unwritten from None
 
 
 def _unmeasured(name: str, why: str, out: np.ndarray, expected: np.ndarray, rtol: float, atol: float,

@@ -368,8 +368,8 @@ class RunFolder:
             same = False
         if same:
             return
-        what = {"lockstep run": "run", "lockstep compare": "comparison", "lockstep certify": "certification"}.get(
-            self.prog, "command")
+        what = {"lockstep run": "run", "lockstep compare": "comparison", "lockstep certify": "certification",
+                "deploy": "deployment"}.get(self.prog, "command")
         gone, now = self.whereabouts()
         if step is not None:
             outcome = (f"the run stopped at step {step} rather than write that step's checkpoint into a second, "
@@ -377,7 +377,7 @@ class RunFolder:
         else:
             outcome = (f"{unwritten or 'its outputs were'} not written, rather than into a second, unlocked folder "
                        "of that name")
-        kept = ("; the result is on standard output" if what in ("comparison", "certification") else
+        kept = ("; the result is on standard output" if what in ("comparison", "certification", "deployment") else
                 f"; what it wrote before is in {_shown(Path(said(now)))}" if now is not None and what == "run" else "")
         raise FolderError(f"{self.prog}: {_shown(self.shown)} {gone} while the {what} held it; {outcome}{kept}")
 

@@ -439,3 +439,45 @@ def test_an_exporter_that_prints_does_not_spoil_deploy_json_output(tmp_path: Pat
     assert code == 0, err
     assert json.loads(out) == json.loads((tmp_path / "d" / "deploy.json").read_text())  # the whole of stdout
     assert "CHATTY export" in err and "NATIVE export" in err, err
+
+
+@pytest.mark.parametrize("how", ["moved", "removed"])
+def test_an_out_folder_that_goes_mid_deploy_is_not_made_again(
+        how: str, attention: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """`mv out elsewhere` while deploy checked: it made `out` again, a second, unlocked folder of that name, and
+    wrote its four files there (the moved folder kept only the lock). Now it says so, as run, compare and certify
+    do, prints its verdict without an `outputs:` line, writes nothing and exits 2."""
+    out, elsewhere = tmp_path / "out", tmp_path / "elsewhere"
+    real = deploy_module._run_checks
+
+    def checks(*args: object, **kw: object) -> object:
+        result = real(*args, **kw)
+        out.rename(elsewhere) if how == "moved" else shutil.rmtree(out)
+        return result
+
+    monkeypatch.setattr(deploy_module, "_run_checks", checks)
+    where = f"moved to {elsewhere}" if how == "moved" else "removed"
+    _refused([str(attention), "--environment", str(EXAMPLES / "onnx-cpu.environment.yaml"), "--out", str(out)],
+             capsys, f"{out} was {where} while the deployment held it; its four files were not written, rather than "
+             "into a second, unlocked folder of that name; the result is on standard output")
+    assert not out.exists() and not (how == "moved" and (elsewhere / "deploy.json").exists())
+    monkeypatch.undo()
+    code, printed, _ = _deploy([str(attention), "--environment", str(EXAMPLES / "onnx-cpu.environment.yaml"),
+                                "--out", str(tmp_path / "again")], capsys)
+    assert code == 0 and "outputs:" in printed  # the same deploy, its folder left alone, writes them
+
+
+def test_a_deploy_whose_files_cannot_be_written_still_says_its_verdict(
+        attention: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """A full disk at the end: the checks had run, and only 'cannot write the deployment' was said."""
+    from lockstep.spec import atomic
+
+    def full(*_args: object, **_kwargs: object) -> None:
+        raise OSError(28, "No space left on device", str(tmp_path / "out" / "model.onnx"))
+
+    monkeypatch.setattr(atomic, "write_set", full)
+    code, printed, err = _deploy([str(attention), "--environment", str(EXAMPLES / "onnx-cpu.environment.yaml"),
+                                  "--out", str(tmp_path / "out")], capsys)
+    assert code == 2 and "No space left on device" in err.strip().splitlines()[-1], err
+    assert "verdict: PASS" in printed and "outputs:" not in printed, printed

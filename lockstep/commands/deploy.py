@@ -11,8 +11,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from lockstep.spec.atomic import json_text
+
+if TYPE_CHECKING:
+    from lockstep.deploy import Result
 
 PROG = "lockstep deploy"
 
@@ -45,12 +49,21 @@ def run(args: argparse.Namespace) -> int:
             result = api.deploy(args.source, args.environment, weights=args.weights, out=args.out,
                                 exporter=args.exporter, progress=not args.quiet)
     except LockstepError as exc:
+        from lockstep.deploy import Result
+
+        if isinstance(exc.result, Result):  # checked, but its files could not be written: the verdict still said
+            _say(exc.result, args.format, written=False)
         for d in exc.diagnostics:
             print(d.format(), file=sys.stderr)
         print(f"{PROG}: {escape_text(str(exc))}", file=sys.stderr)
         return exc.exit_code
-    if args.format == "json":
+    _say(result, args.format)
+    return 0 if result.ok else 1
+
+
+def _say(result: Result, form: str, written: bool = True) -> None:
+    """The deployment's report on standard output; without its `outputs:` line where none was written."""
+    if form == "json":
         print(json_text(result.report), end="")  # as deploy.json is written: "nan", never a bare NaN
     else:
-        print(result.summary)
-    return 0 if result.ok else 1
+        print(result.summary if written else result.summary.rsplit("\n", 1)[0])
