@@ -305,13 +305,10 @@ class Suite:
                     f"; did you mean `{hint[0]}`?" if hint else f"; known: {', '.join(sorted(known))}"))
         if unused := unused_recipe_steps(steps, levels, constructs):  # as certify refuses it
             raise pytest.UsageError(f"--lockstep-recipe-steps {unused}")
-        from lockstep.effective import check_memory_limit
-        from lockstep.errors import LockstepError
+        from lockstep.spec.resources import memory_limit_problem
 
-        try:  # one usage error, as certify says it: every check reported it as its own error
-            check_memory_limit()
-        except LockstepError as exc:
-            raise pytest.UsageError(str(exc)) from None
+        if (problem := memory_limit_problem()) is not None:  # one usage error, as certify says it: every check
+            raise pytest.UsageError(problem)  # reported it as its own error
         planned = Options(levels=levels, dtypes=dtypes, constructs=constructs)
         if not plan_size(planned):  # as certify refuses it: a session with no check of ours must not pass unseen
             raise pytest.UsageError(nothing_planned(planned, "--lockstep-level", "--lockstep-construct"))

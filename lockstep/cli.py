@@ -97,8 +97,20 @@ whose peer died, a hung kernel) would never see it, and SIGTERM would no longer 
 _WATCH: dict[str, Any] = {}  # the process's one watch: its pipe's write end and whether a command is running
 
 
+_RAISED: list[KeyboardInterrupt] = []
+"""The stop this command's handlers raised (Terminated, or Ctrl-C's KeyboardInterrupt), if any: a library that
+caught it and raised an error of its own without it as cause (pydantic-core's SchemaError, whose text alone says
+"Terminated: 15") still ended the command by that signal (`_stopped_by`)."""
+
+
 def _terminate(signum: int, _frame: Any) -> None:
-    raise Terminated(signum)
+    _RAISED[:] = [Terminated(signum)]
+    raise _RAISED[0]
+
+
+def _interrupt(_signum: int, _frame: Any) -> None:
+    _RAISED[:] = [KeyboardInterrupt()]
+    raise _RAISED[0]
 
 
 def _watch_for_term() -> int:
@@ -138,6 +150,7 @@ def _sigterm_raises() -> Iterator[None]:
     command is still running (`_watch_for_term`); each unless ignored by whoever started us (`nohup`), and none where
     main() runs in a thread other than the main one (no handler can be set there) or the process already uses
     Python's wakeup fd (an event loop): the process's own handling then stands."""
+    _RAISED.clear()
     try:
         previous = {n: signal.getsignal(n) for n in ENDING}
         wakeup = signal.set_wakeup_fd(_watch_for_term())  # raises ValueError off the main thread
@@ -148,6 +161,9 @@ def _sigterm_raises() -> Iterator[None]:
         for n, handler in previous.items():
             if handler != signal.SIG_IGN:
                 signal.signal(n, _terminate)
+        interrupt = signal.getsignal(signal.SIGINT)
+        if interrupt is signal.default_int_handler:  # Ctrl-C as Python raises it, and remembered
+            signal.signal(signal.SIGINT, _interrupt)
     except (ValueError, OSError, AttributeError):
         yield
         return
@@ -158,6 +174,8 @@ def _sigterm_raises() -> Iterator[None]:
         _WATCH["running"] = False
         for n, handler in previous.items():  # None: set outside Python, the default
             signal.signal(n, handler if handler is not None else signal.SIG_DFL)
+        if interrupt is signal.default_int_handler and signal.getsignal(signal.SIGINT) is _interrupt:
+            signal.signal(signal.SIGINT, interrupt)
         signal.set_wakeup_fd(-1)
 
 
@@ -325,7 +343,7 @@ def _stopped_by(exc: BaseException) -> KeyboardInterrupt | None:
             return cause
         seen.add(id(cause))
         cause = cause.__cause__ or cause.__context__
-    return None
+    return _RAISED[0] if _RAISED else None  # raised here, then lost by a library that said it in its own words
 
 
 def _main(argv: list[str] | None) -> int:

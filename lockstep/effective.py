@@ -358,10 +358,8 @@ def _checked(overrides: Overrides | str | None, seed: int | None) -> list[Overri
 def check_memory_limit() -> None:
     """LOCKSTEP_MEMORY_LIMIT as every command reads it (run, compare, deploy, validate): one that is not a size is
     a usage error naming the variable, RunError with exit code 2 and no file or line (no document is at fault)."""
-    try:
-        resources.memory_limit()
-    except ValueError as exc:
-        raise RunError(f"{resources.ENV}: {exc}", 2) from None
+    if (problem := resources.memory_limit_problem()) is not None:
+        raise RunError(problem, 2)
 
 
 def _resolve(docs: list[LoadedDocument], changes: list[Override], *, base: Path, label: str, path: Path | None,

@@ -137,6 +137,16 @@ def _available() -> int | None:
         return None
 
 
+def memory_limit_problem() -> str | None:
+    """What is wrong with LOCKSTEP_MEMORY_LIMIT ("LOCKSTEP_MEMORY_LIMIT: `lots` is not a size ..."), or None: one
+    sentence, said as a usage error by every command and by the pytest plugin."""
+    try:
+        memory_limit()
+    except ValueError as exc:
+        return f"{ENV}: {exc}"
+    return None
+
+
 def memory_limit() -> Limit:
     """The limit in force: --memory-limit, else LOCKSTEP_MEMORY_LIMIT, else the available memory.
     ValueError when the environment variable is not a size."""

@@ -320,7 +320,8 @@ def test_a_signal_while_a_start_up_import_makes_a_class_is_one_word(signame: str
     dataclass (Checkpoint's fields, during certify's start-up) printed a traceback and exited 1, "not certified"."""
     script = (
         "import os, signal, sys, time\n"
-        "import lockstep.cli as cli\n"
+        "signal.signal(signal.SIGINT, signal.default_int_handler)\n"  # as a shell's foreground job has it: a
+        "import lockstep.cli as cli\n"  # background job (a CI runner's `cmd &`) starts with SIGINT ignored
         f"def fake_main(argv):\n"
         "    class D:\n"
         "        def __set_name__(self, owner, name):\n"
@@ -328,6 +329,29 @@ def test_a_signal_while_a_start_up_import_makes_a_class_is_one_word(signame: str
         "    class C:\n"
         "        x = D()\n"
         "    return 0\n"
+        "cli._main = fake_main\n"
+        "sys.exit(cli.main([]))\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert (done.returncode, done.stderr) == (code, f"{word}\n"), (done.returncode, done.stderr)
+
+
+@pytest.mark.parametrize(("signame", "code", "word"), [("SIGTERM", 143, "terminated"), ("SIGINT", 130, "interrupted")])
+def test_a_signal_a_library_said_in_its_own_error_is_one_word(signame: str, code: int, word: str) -> None:
+    """A SIGTERM reaching a data-parallel replica while pydantic-core built a schema came out as its SchemaError,
+    whose text alone said "Terminated: 15" (no cause): "lockstep run: internal error (SchemaError: ...)", exit 143
+    by luck, and a traceback-like screen before the launcher's "terminated". The stop the command's own handler
+    raised is remembered, and said as the signal (cli._stopped_by)."""
+    script = (
+        "import os, signal, sys, time\n"
+        "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+        "import lockstep.cli as cli\n"
+        "def fake_main(argv):\n"
+        "    said = None\n"
+        "    try:\n"
+        f"        os.kill(os.getpid(), signal.{signame}); time.sleep(0.5)\n"
+        "    except BaseException as exc:\n"
+        "        said = repr(exc)\n"
+        "    raise RuntimeError('Error building \"model\" validator: ' + str(said))\n"  # outside: no context
         "cli._main = fake_main\n"
         "sys.exit(cli.main([]))\n")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)

@@ -226,7 +226,7 @@ def test_a_split_set_is_said_so_by_the_command_that_wrote_it(tmp_path: Path, mon
         real_replace(src, dst, *args, **kwargs)
 
     class Plan:
-        pass
+        claimed = None  # no folder claim to check (deploy.claim_out's)
 
     class Result:
         plan, lock, report, summary = Plan(), {}, {}, "s"
