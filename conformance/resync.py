@@ -241,7 +241,7 @@ class Judge:
         whose derived rules would also pass them unchanged (the state before the step handed back as the answer):
         the bounds exceed their update there, and a verdict of this step says nothing of it. float32 bounds grown
         through deep attention, recurrence or a convolution into batch norm do so: tiny-gpt's parameter tolerances
-        reach 1e20, and a backend that never trained held at every step."""
+        are 1e13 × its updates, and a backend that never trained held at every step."""
         if rs.after is None or rs.result is None:
             return set(), []
         after, before = rs.after, rs.before

@@ -241,3 +241,58 @@ def killed_after_renames(renames: int, code: str, timeout: float = 300) -> subpr
         "    _real_unlink(path, *args, **kwargs)\n"
         "os.replace, os.unlink = _replace, _unlink\n")
     return subprocess.run([sys.executable, "-c", prelude + code], capture_output=True, text=True, timeout=timeout)
+
+
+# ------------------------------------------------------------- what float32 judging can see (conformance tests)
+def first_batch_bound_ratios(recipe: Path, prefix: str) -> dict[str, float]:
+    """The float32 bound of each gradient whose parameter's name starts with `prefix`, on the recipe's first batch,
+    relative to the gradient: the median over its nonzero elements of allowed error / |g| (the reference's
+    gradient at the initial parameters; docs/conformance.md, "What a float32 comparison can see")."""
+    import numpy as np
+
+    from lockstep.adapters.reference import ReferenceAdapter
+    from lockstep.reference.error_bounds import model_bounds
+    from lockstep.runner import load_recipe, masks_for, prepare_loaded
+
+    doc, model, base = load_recipe(recipe)
+    prep = prepare_loaded(doc, model, base, 1)
+    _, x, y = prep.data.batch(0)
+    masks = masks_for(prep, 0, len(x))
+    session = ReferenceAdapter().build(prep.model, dtype="float64", recipe=prep.recipe)
+    session.set_parameters(prep.initial)
+    _, grads = session.loss_and_gradients(x, y, masks=masks)
+    bounds = model_bounds(prep.model, prep.initial, x, training=True, masks=masks, loss=prep.recipe.loss, y=y,
+                          dtype="float32")
+    ratios = {}
+    for k, g in grads.items():
+        if k.startswith(prefix):
+            nonzero = g != 0
+            ratios[k] = float(np.median(bounds.gradients[k].tolerance("float32").allowed(g)[nonzero]
+                                        / np.abs(g[nonzero])))
+    return ratios
+
+
+def plant_torch_gradient_bug(monkeypatch: Any, parameter: str, change: Callable[[Any], None]) -> None:
+    """torch's sessions with `change` applied, in place, to `parameter`'s gradient (its canonical view, a torch
+    tensor) after every backward and before the optimizer steps: a backward-only bug, the forward exact."""
+    from lockstep.adapters.torch.session import TorchSession
+
+    real = TorchSession._loss_backward
+
+    def planted(self: TorchSession, *args: Any, **kwargs: Any) -> Any:
+        loss = real(self, *args, **kwargs)
+        slot = self.slots[parameter]
+        if slot.tensor.grad is not None:
+            change(slot.view(slot.tensor.grad))
+        return loss
+
+    monkeypatch.setattr(TorchSession, "_loss_backward", planted)
+
+
+def compare_with_torch(recipe: Path, capsys: Any, steps: int) -> tuple[int, str]:
+    """`lockstep compare RECIPE --backends reference,torch --steps STEPS` (one thread): its exit code and output."""
+    from lockstep.cli import main
+
+    code = main(["compare", str(recipe), "--backends", "reference,torch", "--steps", str(steps), "--quiet",
+                 "--threads", "1"])
+    return code, capsys.readouterr().out

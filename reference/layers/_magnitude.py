@@ -81,17 +81,16 @@ def softmax(y: np.ndarray, shift: np.ndarray, a: np.ndarray, axis: int) -> np.nd
     return np.maximum(prop, own)
 
 
-def softmax_backward(y: np.ndarray, a_y: np.ndarray, grad: np.ndarray | None, grad_mag: np.ndarray,
+def softmax_backward(y: np.ndarray, a_y: np.ndarray, grad: np.ndarray, grad_mag: np.ndarray,
                      axis: int) -> np.ndarray:
     """dx = y(g − Σ g y): y(G + Σ G y) for g's error, |g − Σ g y|·A_y + y Σ |g| A_y for y's; own rounding
-    y(|g| + Σ |g| y) is no larger than the first (the cancellation is in the magnitude, not the value).
-    `grad` None (a signal known only by its bound, inside attention): |g| ≤ G."""
+    y(|g| + Σ |g| y) is no larger than the first (the cancellation is in the magnitude, not the value). `grad` is
+    the signal's value (the reference's), never its bound G: G in its place, as attention's rule had it before
+    2026-12-07, compounds G/|g| through every softmax on the path."""
     def total(v: np.ndarray) -> np.ndarray:
         return np.sum(v, axis=axis, keepdims=True)
 
     signal = y * (grad_mag + total(grad_mag * y))
-    if grad is None:
-        return signal + (grad_mag + total(grad_mag * y)) * a_y + y * total(grad_mag * a_y)
     return signal + np.abs(grad - total(grad * y)) * a_y + y * total(np.abs(grad) * a_y)
 
 

@@ -151,18 +151,30 @@ def magnitude(layer: MultiHeadAttention, inputs: list[np.ndarray], mags: Mags, p
 
 def magnitude_backward(layer: MultiHeadAttention, grad: np.ndarray, grad_mag: np.ndarray, cache: Cache,
                        mag_cache: Cache, params: Params) -> Gradients:
-    """G_o = G|W_o|ᵀ; G_A = G_o(|V| + A_V)ᵀ, G_V = (a + A_a)ᵀ G_o; scores: the softmax backward rule × scale;
-    G_Q = G_s(|K| + A_K), G_K = G_sᵀ(|Q| + A_Q); weights Σ A_xᵀ G_Q (…), A_oᵀ G; biases Σ G; dx Σ G_Q|W_Q|ᵀ …."""
+    """The backward's products by the rule of docs/spec/v1-semantics.md § Tolerances, with the reference's own
+    signals (do, da, ds, as `backward` computes them) beside their magnitudes: a signal δ (magnitude G) times a
+    cached value c is |c|·G + |δ|·A_c. G_o = G|W_o|ᵀ; G_A = G_o|V|ᵀ + |do|A_Vᵀ, G_V = aᵀG_o + A_aᵀ|do|; scores:
+    the softmax backward rule with the signal da, × scale; G_Q = G_s|K| + |ds|A_K, G_K = G_sᵀ|Q| + |ds|ᵀA_Q
+    (rotary: then turned back); weights Σ A_xᵀ G_Q (…), Σ A_oᵀ G; biases Σ G; dx Σ G_Q|W_Q|ᵀ ….
+    (G(|c| + A_c), the rule before 2026-12-07, took a signal's bound for its value: G/|δ| compounded through
+    the softmax and the scores, to gradient bounds of 1e4 × |g| on tiny-attention and 1e31 on tiny-gpt.)
+    With `grad` 0 it carries an absolute error G alone (`_Branches`): then |c|·G."""
     x, q, k, v, a, _, scale, _ = cache
     a_x, a_q, a_k, a_v, a_a, a_o = mag_cache
     e = x.shape[2]
     h = layer.num_heads
+    do = _heads(grad @ params["output_weight"].T, h)
     g_do = _heads(grad_mag @ np.abs(params["output_weight"]).T, h)
-    g_da = np.einsum("nhid,nhjd->nhij", g_do, np.abs(v) + a_v)
-    g_dv = np.einsum("nhij,nhid->nhjd", a + a_a, g_do)
-    g_ds = softmax_backward(a, a_a, None, g_da, -1) * scale
-    g_dq = _rope_magnitude_backward(layer, np.einsum("nhij,nhjd->nhid", g_ds, np.abs(k) + a_k))
-    g_dk = _rope_magnitude_backward(layer, np.einsum("nhij,nhid->nhjd", g_ds, np.abs(q) + a_q))
+    da = np.einsum("nhid,nhjd->nhij", do, v)
+    g_da = np.einsum("nhid,nhjd->nhij", g_do, np.abs(v)) + np.einsum("nhid,nhjd->nhij", np.abs(do), a_v)
+    g_dv = np.einsum("nhij,nhid->nhjd", a, g_do) + np.einsum("nhij,nhid->nhjd", a_a, np.abs(do))
+    ds = a * (da - (da * a).sum(axis=-1, keepdims=True)) * scale
+    g_ds = softmax_backward(a, a_a, da, g_da, -1) * scale
+    abs_ds = np.abs(ds)
+    g_dq = _rope_magnitude_backward(layer, np.einsum("nhij,nhjd->nhid", g_ds, np.abs(k))
+                                    + np.einsum("nhij,nhjd->nhid", abs_ds, a_k))
+    g_dk = _rope_magnitude_backward(layer, np.einsum("nhij,nhid->nhjd", g_ds, np.abs(q))
+                                    + np.einsum("nhij,nhid->nhjd", abs_ds, a_q))
     a_x2 = a_x.reshape(-1, e)
     g_x = np.zeros(x.shape)
     grads: Params = {}

@@ -13,10 +13,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
-
-from lockstep.runner import load_recipe, prepare_loaded
+from tests_support import compare_with_torch, first_batch_bound_ratios, plant_torch_gradient_bug
 
 ROOT = Path(__file__).resolve().parents[2]
 LSTM = ROOT / "examples" / "lstm-sequences" / "recipe.yaml"
@@ -32,21 +30,7 @@ def test_recurrent_gradient_bounds_stay_near_the_gradients(recipe: Path, layer: 
     """The first batch of lstm-sequences (16 steps, 12 units) and embedding-gru (12 steps): the float32 bound of
     each of the layer's gradients relative to the gradient, median over its elements. weight_hh's is the widest:
     Σ A_hᵀ G, h's forward magnitude by the parameter rule."""
-    from lockstep.adapters.reference import ReferenceAdapter
-    from lockstep.reference.error_bounds import model_bounds
-    from lockstep.runner import masks_for
-
-    doc, model, base = load_recipe(recipe)
-    prep = prepare_loaded(doc, model, base, 1)
-    _, x, y = prep.data.batch(0)
-    masks = masks_for(prep, 0, len(x))
-    session = ReferenceAdapter().build(prep.model, dtype="float64", recipe=prep.recipe)
-    session.set_parameters(prep.initial)
-    _, grads = session.loss_and_gradients(x, y, masks=masks)
-    bounds = model_bounds(prep.model, prep.initial, x, training=True, masks=masks, loss=prep.recipe.loss, y=y,
-                          dtype="float32")
-    relative = {k: float(np.median(bounds.gradients[k].tolerance("float32").allowed(g) / np.abs(g)))
-                for k, g in grads.items() if k.startswith(f"{layer}.")}
+    relative = first_batch_bound_ratios(recipe, f"{layer}.")
     assert all(v < largest for v in relative.values()), relative
     assert sorted(k for k, v in relative.items() if v >= most) == [f"{layer}.weight_hh"], relative
 
@@ -59,21 +43,12 @@ def test_compare_sees_a_halved_gate_gradient_in_float32(recipe: Path, bias: str,
     GRU's update gate): the forward is exact, so only the update can show it. It was judged agreement at every
     step (exit 0); now step 1 fails, on that bias (its optimizer state: ratio 32 and 13)."""
     pytest.importorskip("torch")
-    from lockstep.adapters.torch.session import TorchSession
-    from lockstep.cli import main
 
-    real = TorchSession._loss_backward
+    def halve_second_gate(grad: object) -> None:
+        units = grad.shape[0] // gates  # type: ignore[attr-defined]
+        grad[units:2 * units] *= 0.5  # type: ignore[index]  # (i, f, g, o): f; (r, z, n): z
 
-    def halved(self: TorchSession, *args: object, **kwargs: object) -> object:
-        loss = real(self, *args, **kwargs)
-        grad = self.slots[bias].tensor.grad
-        if grad is not None:
-            units = grad.shape[0] // gates
-            grad[units:2 * units] *= 0.5  # (i, f, g, o): f; (r, z, n): z
-        return loss
-
-    monkeypatch.setattr(TorchSession, "_loss_backward", halved)
-    code = main(["compare", str(recipe), "--backends", "reference,torch", "--steps", "3", "--quiet", "--threads", "1"])
-    out = capsys.readouterr().out
+    plant_torch_gradient_bug(monkeypatch, bias, halve_second_gate)
+    code, out = compare_with_torch(recipe, capsys, steps=3)
     assert code == 1, out
     assert "torch DIVERGES from the reference at step 1" in out and f"of {bias}" in out, out
