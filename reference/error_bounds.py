@@ -25,8 +25,10 @@ API:
         rtol = 1e-10, atol = max(1e-12, 2γ_n(2⁻⁵³))·s with s = `scale` if given (the doc's kind scale: the
         largest |r| among the reference tensors of that kind), else this bound's largest M.
         .representable(dtype): False where a magnitude on the quantity's paths exceeds the dtype's largest
-        number, or a loss from probabilities is within its error bound of log 0 or 1/0: float32 may then
-        return inf or nan, and the first-order bound says nothing (compare such a quantity with nothing).
+        number, or a loss from probabilities is within its error bound of log 0 or 1/0, or a gradient's path
+        crosses a layer whose backward a backend may compute beyond first order (`backward_first_order`:
+        attention's scores so large that their rounding, exponentiated, is not 1 + that rounding): float32 may
+        then return inf or nan, and the first-order bound says nothing (compare such a quantity with nothing).
 
 The bounds are first order in u. A value within its own error bound of a kink (relu's and leaky_relu's 0,
 elu's 0 with α ≠ 1, a max-pool's near-tie, mae's d = 0) can take the other branch in float32 and move a
@@ -226,6 +228,9 @@ def _model_bounds(model: Model | ReferenceModel, params: Arrays, x: np.ndarray |
         g, g_mag, peak = pending.pop(node.name)
         peak = max(peak, peaks[node.name])
         mod = ref_layers.get(node.type)
+        first_order = getattr(mod, "backward_first_order", None)
+        if first_order is not None and not first_order(node.layer, cache, dtype):
+            peak = np.inf  # a backend's backward may form a factor e^E, E ≥ 1: the bounds say nothing beyond it
         if reuse:  # the session's own backward already sent each input its share
             g = net.output_gradients.get(node.name, g)
             d_inputs = [None] if node.type == "embedding" else [0.0] * len(node.inputs)  # as `backward` returns

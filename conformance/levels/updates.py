@@ -50,8 +50,12 @@ def checks(pair: Pair, steps: int | None = None) -> list[Check]:
         try:
             res_a = step_answer(pair.actual.train_step(handed(x), handed(y), masks=handed(masks)))
         except NonFiniteError as exc:
-            out.append(Check(f"{label} non-finite {exc.quantity} (the reference's is finite)", float("inf"),
-                             0.0, float("inf")))
+            if pair.dtype != "float64" and not _representable(pair, before, x, y, masks, res_r.grad_norm):
+                out.append(Check(f"{label} non-finite {exc.quantity} where {pair.dtype} cannot represent the step "
+                                 "(allowed)", 0.0, 0.0, 0.0))
+            else:
+                out.append(Check(f"{label} non-finite {exc.quantity} (the reference's is finite)", float("inf"),
+                                 0.0, float("inf")))
             break
         lr_rule = learning_rate_rule(pair.dtype, recipe.optimizer.learning_rate, step)
         out.append(check(f"{label} learning_rate", res_a.learning_rate,
@@ -73,6 +77,23 @@ def checks(pair: Pair, steps: int | None = None) -> list[Check]:
     else:
         out += _state_checks(pair, tracker, f"step {compared}")
     return out
+
+
+def _representable(pair: Pair, before: dict, x, y, masks, grad_norm: float | None) -> bool:
+    """Whether the dtype can represent this step's loss and gradients, as level 4 asks it (resync.Judge): where not
+    (a magnitude beyond the dtype's range, attention's backward beyond first order), a backend's non-finite step
+    is allowed, not a failure (torch's fused attention backward returned inf for scores of 1e9)."""
+    import numpy as np
+
+    from lockstep.reference.error_bounds import model_bounds
+
+    recipe = pair.prep.recipe
+    b = model_bounds(pair.prep.model, before, x, training=True, masks=masks, loss=recipe.loss, y=y, dtype=pair.dtype)
+    clip = recipe.gradient_clipping
+    norm_ok = (clip is None or clip.type != "global_norm" or grad_norm is None
+               or bool(grad_norm < float(np.finfo(pair.dtype).max)))
+    return bool(b.loss is not None and b.loss.representable(pair.dtype)
+                and all(g.representable(pair.dtype) for g in b.gradients.values()) and norm_ok)
 
 
 def _state_checks(pair: Pair, tracker: StepTracker, label: str) -> list[Check]:

@@ -22,6 +22,11 @@ the absolute error of each input gradient where an input within its float32 erro
 (reference/error_bounds.py, `_Branches`), through `magnitude_backward` with G = E and g = 0, which must
 then be linear in G and bound |∂y/∂x|ᵀ·E.
 
+A layer whose backward a backend may compute beyond the first-order regime also has
+`backward_first_order(layer, cache, dtype) -> bool`: where it is False, every gradient whose path crosses the layer
+is not representable (`Bound.peak` infinite). multi_head_attention's: a fused kernel recomputes the scores and
+exponentiates them against a stored log-sum-exp, a factor e^E with E the scores' rounding, first order while E < 1.
+
 Two contributions with separate rounding chains combine by `max`: γ_p·X + γ_k·Y ≤ γ_{p+k}·max(X, Y).
 "own" below is a quantity's own rounding magnitude: its formula with every term replaced by its absolute
 value (a subtraction becomes a sum, log of a sum gets +1 for the sum's relative error).

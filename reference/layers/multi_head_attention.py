@@ -18,6 +18,7 @@ import numpy as np
 from lockstep.reference.layers._magnitude import Mags, absolute, softmax, softmax_backward
 from lockstep.reference.layers._rules import FUNCTION_ULPS, PRODUCT_ROUNDING, Shapes, first, no_excess
 from lockstep.reference.layers.context import Cache, ForwardContext, Gradients, Params
+from lockstep.reference.tolerances import gamma, unit_roundoff
 from lockstep.spec.layers import MultiHeadAttention, Rotary
 
 _PROJECTIONS = ("query", "key", "value")
@@ -189,6 +190,26 @@ def magnitude_backward(layer: MultiHeadAttention, grad: np.ndarray, grad_mag: np
     if layer.use_bias:
         grads["output_bias"] = g2.sum(axis=0)
     return [g_x], grads
+
+
+def backward_first_order(layer: MultiHeadAttention, cache: Cache, dtype: str) -> bool:
+    """Whether the first-order bounds hold for the gradients through the layer in `dtype` (where not,
+    reference/error_bounds.py makes them not representable). A fused kernel's backward (torch's
+    scaled_dot_product_attention on CPU) recomputes the scores and exponentiates them against the log-sum-exp the
+    forward stored: e^(ŝ − lse), whose exponent is off by up to E = γ_{2d+3}·S + γ_{T+2c_f+2}·(1 + log T), S the
+    largest scale·Σ_d |q_d||k_d| of an unmasked pair (each of the two roundings of one score is within γ_{d+1}·S,
+    lse's own sum is u|lse| ≤ u(S + log T), its exp, sum and log the second term). The factor e^E is first order
+    only while E < 1, as a probability's error must stay below p for log p. Scores of 1e9 (E ≈ 1e3) gave torch
+    gradients of inf, or 1e37 where the reference's are 1e9; the reference's own softmax shifts by the row's
+    maximum and never forms that factor."""
+    _, q, k, _, _, _, scale, _ = cache
+    t, d = q.shape[2], q.shape[3]
+    s = np.einsum("nhid,nhjd->nhij", np.abs(q), np.abs(k)) * scale
+    if layer.causal:
+        s = np.where(np.triu(np.ones((t, t), dtype=bool), k=1), 0.0, s)
+    u = unit_roundoff(dtype)
+    e = gamma(2 * d + 3, u) * float(s.max(initial=0.0)) + gamma(t + 2 * FUNCTION_ULPS + 2, u) * (1.0 + math.log(t))
+    return e < 1.0
 
 
 # ---------------------------------------------------------- float32 rules (reference/layers/_rules.py)
