@@ -146,6 +146,8 @@ class Replica:
     share: Callable[[Any], Any] = field(default=lambda obj: obj)  # rank 0's value, on every rank
     agree: Callable[[int], int] = field(default=lambda code: code)  # the largest of every rank's code
     info: dict[str, Any] = field(default_factory=dict)  # the process group, for report.json
+    # what a rank does before its process ends with `code` (TensorFlow's workers outlive worker 0: `outlive_first`)
+    finish: Callable[[int], None] = field(default=lambda code: None)
 
     @property
     def writer(self) -> bool:
@@ -168,7 +170,7 @@ def join(backend: str, world: World | None, device: str) -> Replica:
 
         share, agree, info = tf_dp.join_workers(world.size)
         return Replica(world.rank, world.size, _guarded(share), _guarded(agree),
-                       {"engine": "processes", "launcher": TF_CONFIG, **info})
+                       {"engine": "processes", "launcher": TF_CONFIG, **info}, tf_dp.outlive_first)
     if name != "torch":
         return Replica(info={"engine": "in-process"})
     import torch
@@ -498,6 +500,7 @@ def train_replicas(args: argparse.Namespace, loaded: tuple[Any, Any, Path], n: i
         if folder is not None:
             folder.release()
     if replica.size > 1:  # a process of a group: end without gloo's destructors, which can abort (SIGABRT) at exit
+        replica.finish(code)
         _exit(code)
     with contextlib.suppress(Exception):
         leave(args.backend)

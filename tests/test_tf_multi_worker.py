@@ -133,3 +133,31 @@ def test_a_worker_whose_peer_never_starts_gives_up_in_its_timeout(tmp_path: Path
         "lockstep run: replica 0: lost contact with the other replicas (not every worker of TF_CONFIG started "
         "within 5 s; LOCKSTEP_TF_COLLECTIVE_TIMEOUT); stopped"), (done.returncode, done.stderr)
     assert "Traceback" not in done.stderr
+
+
+def test_a_worker_that_finished_outlives_worker_0(monkeypatch: pytest.MonkeyPatch) -> None:
+    """CI (2026-12-07): worker 1 left as soon as its part of the last collective was done, closing the socket worker 0
+    was still reading: worker 0 said "lost contact with the other replicas (UnavailableError: Graph execution error)"
+    and exited 1 on a run that had trained (TensorFlow's issue #58434). A finished worker other than 0 now waits
+    until worker 0's address refuses connections; a failed one, and worker 0, leave at once."""
+    import socket
+    import threading
+    import time
+
+    from lockstep.adapters.tensorflow.distributed import outlive_first
+
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+    monkeypatch.setenv("TF_CONFIG", _config(2, 1, [port, _free_port()]))
+    done = threading.Event()
+    waiter = threading.Thread(target=lambda: (outlive_first(0), done.set()), daemon=True)
+    waiter.start()
+    time.sleep(0.5)
+    assert not done.is_set()  # worker 0 still serves: worker 1 stays
+    server.close()
+    assert done.wait(5)  # worker 0 gone: worker 1 ends
+    started = time.monotonic()
+    outlive_first(1)  # a failed worker 1 leaves at once (how the others learn of it)
+    monkeypatch.setenv("TF_CONFIG", _config(2, 0, [port, _free_port()]))
+    outlive_first(0)  # worker 0 never waits
+    assert time.monotonic() - started < 1.0

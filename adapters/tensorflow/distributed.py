@@ -137,6 +137,35 @@ def _worker_strategy() -> Any:
     return _STRATEGIES[MULTI_WORKER]
 
 
+def outlive_first(code: int) -> None:
+    """A worker other than worker 0 that has trained to the end waits, before its process ends, until worker 0's
+    has (its address refuses connections), at most the collective timeout. TensorFlow's collectives pull data from
+    the peer's server: a worker that left once its own part of the last collective was done closed the socket that
+    worker 0 was still reading ("lost contact with the other replicas (UnavailableError: Graph execution error)",
+    exit 1, on a run that had trained; TensorFlow's issue #58434). Worker 0 ends last of none: it writes the run."""
+    import json
+    import socket
+    import time
+
+    try:
+        config = json.loads(os.environ.get("TF_CONFIG", "{}"))
+        index, first = int(config["task"]["index"]), str(config["cluster"]["worker"][0])
+        host, port = first.rsplit(":", 1)
+        address = (host.strip("[]"), int(port))
+    except (ValueError, KeyError, IndexError, TypeError):
+        return
+    if code != 0 or index == 0:  # a failed worker leaves at once: that is how the others learn of it
+        return
+    deadline = time.monotonic() + float(os.environ.get(COLLECTIVE_TIMEOUT_ENV, "") or DEFAULT_COLLECTIVE_TIMEOUT_S)
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(address, timeout=1.0):
+                pass
+        except OSError:  # refused (worker 0 has ended) or unreachable: nothing left to serve
+            return
+        time.sleep(0.05)
+
+
 _WATCHDOG = """import os, sys, time
 parent, timeout, message = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
 time.sleep(timeout)
