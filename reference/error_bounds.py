@@ -30,6 +30,9 @@ API:
         attention's scores so large that their rounding, exponentiated, is not 1 + that rounding): float32 may
         then return inf or nan, and the first-order bound says nothing (compare such a quantity with nothing).
 
+In float32 the loss's M is the smaller of the magnitude pass's and the adjoint form's (`_Adjoint`: each node's own
+rounding weighed by the reference's ∂L/∂q), where that form applies.
+
 The bounds are first order in u. A value within its own error bound of a kink (relu's and leaky_relu's 0,
 elu's 0 with α ≠ 1, a max-pool's near-tie, mae's d = 0) can take the other branch in float32 and move a
 gradient by O(|g|), not O(u): each such kink's layer or loss says how much (`branch_error`), and `_Branches`
@@ -212,6 +215,7 @@ def _model_bounds(model: Model | ReferenceModel, params: Arrays, x: np.ndarray |
     n_loss = n.loss - n.outputs[out]
     n_out = n.outputs[out]
     loss_m = np.asarray(loss_magnitude(own, grad, a_pred))
+    adjoint = _Adjoint(net, values, mags, local, n, loss, pred, y, dtype)
     # log p and 1/p are linear to first order only while p's error bound stays below p
     singular = np.inf if near_singularity(loss, pred, y, gamma(n_out, unit_roundoff(dtype)) * a_pred) else 0.0
     loss_bound = Bound("loss", n_out + n_loss, loss_m, max(peaks[out], _peak(loss_m), singular), dtype)
@@ -239,6 +243,7 @@ def _model_bounds(model: Model | ReferenceModel, params: Arrays, x: np.ndarray |
         m_inputs, m_params = mod.magnitude_backward(node.layer, g, g_mag, cache, mag_caches[node.name],
                                                     local[node.name])
         branches.backward(node, mod, g, cache, mag_caches[node.name], local[node.name])
+        adjoint.node(node, mod, g, cache, peak)
         for short, m in m_params.items():
             m = floored(m, floor)
             name = net.graph.param_names(node)[short]
@@ -258,7 +263,93 @@ def _model_bounds(model: Model | ReferenceModel, params: Arrays, x: np.ndarray |
         grads.setdefault(name, Bound("gradient", n_out, np.zeros(spec.shape), 0.0, dtype))
     for name, e in branches.parameters.items():
         grads[name] = replace(grads[name], branches=e)
+    tight = adjoint.magnitude(pending, loss_bound.length)
+    if tight is not None and tight < float(loss_m):
+        loss_bound = replace(loss_bound, magnitude=np.asarray(tight))
     return Bounds(outputs, loss_bound, {k: grads[k] for k in net.param_specs}, buffer_bounds)
+
+
+class _Adjoint:
+    """The loss's bound in the adjoint form (docs/spec/v1-semantics.md § Tolerances, "The loss, adjoint form"):
+    to first order L̂ − L = Σ_q ∂L/∂q · ε_q + ε_L, ε_q the rounding node q adds given its inputs, within
+    γ_{k_q}·own_q (its forward rule with A = |inputs|, k_q its own length), ε_L the loss's own, and a float
+    input's rounding u|x|. The magnitude pass's `loss_magnitude` carries every node's error through |W| after
+    |W| instead, which compounds each layer's cancellation (a dense layer's Σ|w||x| / |Σ wx|, ×3–5 a layer)
+    and charges every rounding the whole path's length: a bound of 1.9e4 on tiny-gpt's first loss of 5.08, where
+    this form gives about 1e-3. It needs the loss to be differentiable along the way: a model with a kink
+    (relu, leaky_relu, elu, max_pool2d; mae), or a node whose backward is beyond first order (attention's
+    scores, `backward_first_order`), keeps the pass's bound. A layer of several operations says each one's
+    own rounding, gradient and length (`own_roundings`), so that its inside does not compound either."""
+
+    KINKS = ("relu", "leaky_relu", "elu", "max_pool2d")
+    CURVED = ("softmax", "log_softmax", "sigmoid", "tanh", "silu", "gelu", "lstm", "gru", "multi_head_attention",
+              "layer_norm", "rms_norm", "batch_norm")
+    LIMIT = 2.0 ** -10
+    """The form is first order: where an exponential's (or a normalization's) input is large enough that its own
+    rounding γ_n·|x| is not small, the first-order terms no longer bound the error (e^δ ≠ 1 + δ), and the loose
+    pass's bound stays. Below 2⁻¹⁰ the second-order terms are under 2⁻¹⁰ of the first, which the factor 2 on
+    the form covers."""
+
+    def __init__(self, net: ReferenceModel, values: Arrays, mags: dict[str, np.ndarray | None],
+                 local: dict[str, Arrays], lengths: Lengths, loss: Any, pred: np.ndarray, target: np.ndarray,
+                 dtype: str) -> None:
+        self.values, self.mags, self.local, self.lengths = values, mags, local, lengths
+        self.dtype, self.u, self.floor = dtype, unit_roundoff(dtype), UNDERFLOW[dtype] / unit_roundoff(dtype)
+        self.usable = dtype != "float64" and getattr(loss, "type", None) != "mae" and not any(
+            node.type in self.KINKS for node, _ in net.tape)
+        self.error = 0.0  # Σ γ_k·|∂L/∂q|·own_q so far: an absolute bound on the loss's error
+        out = max(lengths.outputs.values())
+        if self.usable and getattr(loss, "from_logits", False):  # softplus, log-sum-exp of the predictions
+            self.usable = gamma(out + 1, self.u) * float(np.max(np.abs(pred), initial=0.0)) <= self.LIMIT
+        if self.usable:
+            own, _ = loss_terms(loss, pred, target, np.abs(pred))
+            n_loss = int(lengths.loss or 0) - out
+            self._add(n_loss, [(np.ones(()), np.asarray(own))])
+
+    def _add(self, k: int, pairs: list[tuple[np.ndarray, np.ndarray]]) -> None:
+        g = gamma(max(int(k), 1), self.u)
+        self.error += g * sum(float(np.sum(np.abs(d) * floored(own, self.floor))) for d, own in pairs)
+
+    def node(self, node: Any, mod: ModuleType, g: np.ndarray, cache: object, peak: float) -> None:
+        """Add node q's own rounding, weighed by its output's gradient `g` (the peak on its paths: `peak`)."""
+        if not self.usable:
+            return
+        if not np.isfinite(peak):
+            self.usable = False
+            return
+        inputs = [self.values[i] for i in node.inputs]
+        if node.type in self.CURVED and not self._small(node, mod, inputs, cache):
+            self.usable = False
+            return
+        k = self.lengths.values[node.name] - max(self.lengths.values[i] for i in node.inputs)
+        rule = getattr(mod, "own_roundings", None)
+        if rule is not None:
+            for d, own, k_own in rule(node.layer, inputs, g, self.local[node.name], cache):
+                self._add(k_own, [(d, own)])
+            return
+        exact = [None if self.mags[i] is None else np.abs(v) for i, v in zip(node.inputs, inputs, strict=True)]
+        own, _ = mod.magnitude(node.layer, inputs, exact, self.local[node.name], cache)
+        self._add(k, [(g, own)])
+
+    def _small(self, node: Any, mod: ModuleType, inputs: list[np.ndarray], cache: object) -> bool:
+        """Whether the inputs of a curved node (and attention's scores) are small enough for the form (`LIMIT`)."""
+        for name, x in zip(node.inputs, inputs, strict=True):
+            if self.mags[name] is not None and gamma(self.lengths.values[name] + 1, self.u) * float(
+                    np.max(np.abs(x), initial=0.0)) > self.LIMIT:
+                return False
+        exponent = getattr(mod, "exponent_error", None)
+        return exponent is None or exponent(node.layer, cache, self.dtype) <= self.LIMIT
+
+    def magnitude(self, inputs: dict[str, tuple[np.ndarray, np.ndarray, float]], length: int) -> float | None:
+        """The M that makes the loss's tolerance (γ_n·M, n = `length`) cover the adjoint bound, with the float
+        inputs' rounding (`inputs`: their pending gradients); None where the form does not apply."""
+        if not self.usable:
+            return None
+        for name, (d, _, _) in inputs.items():
+            if self.mags.get(name) is not None:
+                self._add(1, [(d, np.abs(self.values[name]))])
+        m = 2.0 * self.error / gamma(max(int(length), 1), self.u)  # 2: see LIMIT
+        return m if np.isfinite(m) else None
 
 
 class _Branches:

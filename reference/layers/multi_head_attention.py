@@ -192,6 +192,38 @@ def magnitude_backward(layer: MultiHeadAttention, grad: np.ndarray, grad_mag: np
     return [g_x], grads
 
 
+def own_roundings(layer: MultiHeadAttention, inputs: list[np.ndarray], grad: np.ndarray, params: Params,
+                  cache: Cache) -> list[tuple[np.ndarray, np.ndarray, int]]:
+    """(∂L/∂q, own_q, k_q) for each value q the layer computes, its output's gradient `grad`: the adjoint form of
+    the loss's magnitude (reference/error_bounds.py, `_Adjoint`) weighs each operation's own rounding, within
+    γ_{k_q}·own_q, by its own gradient. The projections' |x||W| + |b| by the gradients of Q, K, V (before rotary),
+    rotary's |cos||q| + |sin||partner(q)|, the scores' |Q||K|ᵀ/√d by ∂L/∂s, the softmax's own by da, AV's a|V| by
+    do, the output projection's |o||W_o| + |b_o| by `grad`; each with its own length of `reduction_length`. The
+    layer's forward rule taken whole would carry the scores' rounding through the softmax and AV as a magnitude
+    first, and charge every operation the whole layer's length: the compounding the form avoids."""
+    x, q, k, v, a, o, scale, _ = cache
+    h, t, d = layer.num_heads, x.shape[1], x.shape[2] // layer.num_heads
+    projection = x.shape[2] + PRODUCT_ROUNDING + 1
+    ap = absolute(params)
+    do = _heads(grad @ params["output_weight"].T, h)
+    da = np.einsum("nhid,nhjd->nhij", do, v)
+    dl_ds = a * (da - (da * a).sum(axis=-1, keepdims=True))  # ∂L/∂s, s the scaled scores; masked entries 0
+    live = a > 0
+    s = np.einsum("nhid,nhjd->nhij", q, k) * scale
+    s_max = np.where(live, s, -np.inf).max(axis=-1, keepdims=True)
+    out = [(grad, _dense(layer, ap, "output", np.abs(o)), projection),
+           (do, np.einsum("nhij,nhjd->nhid", a, np.abs(v)), t),
+           (da, softmax(a, np.where(live, np.abs(s - s_max), 0.0), np.zeros_like(a), -1), t + 2 * FUNCTION_ULPS),
+           (dl_ds, np.einsum("nhid,nhjd->nhij", np.abs(q), np.abs(k)) * scale, d + 1)]
+    before = {"value": np.einsum("nhij,nhid->nhjd", a, do)}
+    for name, turned, d_turned in (("query", q, np.einsum("nhij,nhjd->nhid", dl_ds, k) * scale),
+                                   ("key", k, np.einsum("nhij,nhid->nhjd", dl_ds, q) * scale)):
+        if layer.rotary is not None:  # the tables' rounding, a product, the pair's sum
+            out.append((d_turned, _rope_magnitude(layer, np.abs(_rope(layer, turned, inverse=True))), 3))
+        before[name] = _rope(layer, d_turned, inverse=True)
+    return out + [(_merge(before[name]), _dense(layer, ap, name, np.abs(x)), projection) for name in _PROJECTIONS]
+
+
 def backward_first_order(layer: MultiHeadAttention, cache: Cache, dtype: str) -> bool:
     """Whether the first-order bounds hold for the gradients through the layer in `dtype` (where not,
     reference/error_bounds.py makes them not representable). A fused kernel's backward (torch's
@@ -202,14 +234,19 @@ def backward_first_order(layer: MultiHeadAttention, cache: Cache, dtype: str) ->
     only while E < 1, as a probability's error must stay below p for log p. Scores of 1e9 (E ≈ 1e3) gave torch
     gradients of inf, or 1e37 where the reference's are 1e9; the reference's own softmax shifts by the row's
     maximum and never forms that factor."""
+    return exponent_error(layer, cache, dtype) < 1.0
+
+
+def exponent_error(layer: MultiHeadAttention, cache: Cache, dtype: str) -> float:
+    """E of `backward_first_order`: how far `dtype`'s rounding of the scores and their log-sum-exp may move an
+    exponent of the softmax (the loss's adjoint form asks for it to be small, reference/error_bounds.py)."""
     _, q, k, _, _, _, scale, _ = cache
     t, d = q.shape[2], q.shape[3]
     s = np.einsum("nhid,nhjd->nhij", np.abs(q), np.abs(k)) * scale
     if layer.causal:
         s = np.where(np.triu(np.ones((t, t), dtype=bool), k=1), 0.0, s)
     u = unit_roundoff(dtype)
-    e = gamma(2 * d + 3, u) * float(s.max(initial=0.0)) + gamma(t + 2 * FUNCTION_ULPS + 2, u) * (1.0 + math.log(t))
-    return e < 1.0
+    return gamma(2 * d + 3, u) * float(s.max(initial=0.0)) + gamma(t + 2 * FUNCTION_ULPS + 2, u) * (1.0 + math.log(t))
 
 
 # ---------------------------------------------------------- float32 rules (reference/layers/_rules.py)
