@@ -42,6 +42,7 @@ on a kink takes the standard's branch in every backend (exact ties, relu'(0) = 0
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from types import ModuleType
 from typing import Any
@@ -209,13 +210,12 @@ def _model_bounds(model: Model | ReferenceModel, params: Arrays, x: np.ndarray |
         raise ValueError("a loss needs a model with exactly one output")
     out = net.output_names[0]
     pred, a_pred = values[out], _array(mags[out])
-    _, grad = ref_losses.compute(loss, pred, y)  # type: ignore[arg-type]
+    loss_value, grad = ref_losses.compute(loss, pred, y)  # type: ignore[arg-type]
     own, seed = loss_terms(loss, pred, y, a_pred)
     own, seed = float(floored(np.asarray(own), floor)), floored(seed, floor)
     n_loss = n.loss - n.outputs[out]
     n_out = n.outputs[out]
     loss_m = np.asarray(loss_magnitude(own, grad, a_pred))
-    adjoint = _Adjoint(net, values, mags, local, n, loss, pred, y, dtype)
     # log p and 1/p are linear to first order only while p's error bound stays below p
     singular = np.inf if near_singularity(loss, pred, y, gamma(n_out, unit_roundoff(dtype)) * a_pred) else 0.0
     loss_bound = Bound("loss", n_out + n_loss, loss_m, max(peaks[out], _peak(loss_m), singular), dtype)
@@ -226,6 +226,7 @@ def _model_bounds(model: Model | ReferenceModel, params: Arrays, x: np.ndarray |
     grads: dict[str, Bound] = {}
     branches = _Branches(net, values, mags, lengths, peaks, dtype)
     branches.loss(loss, out, y, grad)
+    adjoint = _Adjoint(net, values, mags, local, n, loss, pred, y, dtype, branches.error)
     for node, cache in reversed(tape):
         if node.name not in pending:
             continue
@@ -264,8 +265,8 @@ def _model_bounds(model: Model | ReferenceModel, params: Arrays, x: np.ndarray |
     for name, e in branches.parameters.items():
         grads[name] = replace(grads[name], branches=e)
     tight = adjoint.magnitude(pending, loss_bound.length)
-    if tight is not None and tight < float(loss_m):
-        loss_bound = replace(loss_bound, magnitude=np.asarray(tight))
+    if tight is not None and tight < float(loss_m):  # never below |L|: `value_bounds`' M, a lower bound of this one
+        loss_bound = replace(loss_bound, magnitude=np.asarray(max(tight, abs(float(loss_value)))))
     return Bounds(outputs, loss_bound, {k: grads[k] for k in net.param_specs}, buffer_bounds)
 
 
@@ -276,12 +277,12 @@ class _Adjoint:
     input's rounding u|x|. The magnitude pass's `loss_magnitude` carries every node's error through |W| after
     |W| instead, which compounds each layer's cancellation (a dense layer's Σ|w||x| / |Σ wx|, ×3–5 a layer)
     and charges every rounding the whole path's length: a bound of 1.9e4 on tiny-gpt's first loss of 5.08, where
-    this form gives about 1e-3. It needs the loss to be differentiable along the way: a model with a kink
-    (relu, leaky_relu, elu, max_pool2d; mae), or a node whose backward is beyond first order (attention's
-    scores, `backward_first_order`), keeps the pass's bound. A layer of several operations says each one's
+    this form gives about 1e-3. A kink (relu, leaky_relu, elu, max_pool2d) adds what an input computed on its other side
+    moves beyond the form's linear weight (`kink_loss_error`: |g|·e where the input is within its error bound e of
+    the kink, e the magnitude pass's bound); the mae loss, or a node whose backward is beyond first order
+    (attention's scores, `backward_first_order`), keeps the pass's bound. A layer of several operations says each one's
     own rounding, gradient and length (`own_roundings`), so that its inside does not compound either."""
 
-    KINKS = ("relu", "leaky_relu", "elu", "max_pool2d")
     CURVED = ("softmax", "log_softmax", "sigmoid", "tanh", "silu", "gelu", "lstm", "gru", "multi_head_attention",
               "layer_norm", "rms_norm", "batch_norm")
     LIMIT = 2.0 ** -10
@@ -292,11 +293,10 @@ class _Adjoint:
 
     def __init__(self, net: ReferenceModel, values: Arrays, mags: dict[str, np.ndarray | None],
                  local: dict[str, Arrays], lengths: Lengths, loss: Any, pred: np.ndarray, target: np.ndarray,
-                 dtype: str) -> None:
-        self.values, self.mags, self.local, self.lengths = values, mags, local, lengths
+                 dtype: str, errors: Callable[[str], np.ndarray]) -> None:
+        self.values, self.mags, self.local, self.lengths, self.errors = values, mags, local, lengths, errors
         self.dtype, self.u, self.floor = dtype, unit_roundoff(dtype), UNDERFLOW[dtype] / unit_roundoff(dtype)
-        self.usable = dtype != "float64" and getattr(loss, "type", None) != "mae" and not any(
-            node.type in self.KINKS for node, _ in net.tape)
+        self.usable = dtype != "float64" and getattr(loss, "type", None) != "mae"
         self.error = 0.0  # Σ γ_k·|∂L/∂q|·own_q so far: an absolute bound on the loss's error
         out = max(lengths.outputs.values())
         if self.usable and getattr(loss, "from_logits", False):  # softplus, log-sum-exp of the predictions
@@ -322,6 +322,9 @@ class _Adjoint:
             self.usable = False
             return
         k = self.lengths.values[node.name] - max(self.lengths.values[i] for i in node.inputs)
+        kink = getattr(mod, "kink_loss_error", None)
+        if kink is not None:
+            self.error += kink(node.layer, inputs, [self.errors(i) for i in node.inputs], g, cache)
         rule = getattr(mod, "own_roundings", None)
         if rule is not None:
             for d, own, k_own in rule(node.layer, inputs, g, self.local[node.name], cache):
@@ -367,7 +370,7 @@ class _Branches:
         self.pending: Arrays = {}  # per value: the absolute error its gradient may carry
         self.parameters: Arrays = {}
 
-    def _error(self, name: str) -> np.ndarray:
+    def error(self, name: str) -> np.ndarray:
         """The float32 error bound of a value of the forward (as an output's)."""
         bound = Bound("output", self.lengths[name], _array(self.mags[name]), self.peaks[name], self.dtype)
         return bound.tolerance(self.dtype).allowed(self.values[name])
@@ -379,7 +382,7 @@ class _Branches:
         """The loss's own kink (mae's 0), at the model's output."""
         rule = getattr(ref_losses.get(loss.type), "branch_error", None)
         if rule is not None and self.dtype != "float64":
-            e = rule(loss, self.values[out], target, self._error(out), grad, unit_roundoff(self.dtype))
+            e = rule(loss, self.values[out], target, self.error(out), grad, unit_roundoff(self.dtype))
             if e is not None:
                 self._add(self.pending, out, e)
 
@@ -399,7 +402,7 @@ class _Branches:
         rule = getattr(mod, "branch_error", None)
         if rule is None:
             return
-        own = rule(node.layer, [self.values[i] for i in node.inputs], [self._error(i) for i in node.inputs], g,
+        own = rule(node.layer, [self.values[i] for i in node.inputs], [self.error(i) for i in node.inputs], g,
                    cache)
         for src, m in zip(node.inputs, own, strict=True):
             if m is not None:

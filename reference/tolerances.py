@@ -68,6 +68,14 @@ def kink_error(x: np.ndarray, error: np.ndarray, jump: np.ndarray) -> np.ndarray
     return np.where(near, jump, 0.0) if near.any() else None
 
 
+def kink_shift(x: np.ndarray, error: np.ndarray, grad: np.ndarray, jump: float) -> float:
+    """`kink_loss_error` of a kink at 0: the loss's adjoint form weighs x's error by the slope on the reference's side;
+    an x within its error bound of 0 (or on it) may be computed on the other, and the output then moves by up to
+    jump·error more, which the output's gradient carries to the loss: Σ jump·|g|·error there."""
+    near = np.abs(x) <= error
+    return float(jump * np.sum(np.where(near, np.abs(grad) * error, 0.0)))
+
+
 def underflow(dtype: str) -> float:
     """λ, the smallest normal number of `dtype`: a rounding below the normal range is absolute (≤ λ, flushed
     to zero included, as TensorFlow's CPU kernels and GPU kernels may do), not relative."""

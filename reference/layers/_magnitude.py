@@ -27,6 +27,14 @@ A layer whose backward a backend may compute beyond the first-order regime also 
 is not representable (`Bound.peak` infinite). multi_head_attention's: a fused kernel recomputes the scores and
 exponentiates them against a stored log-sum-exp, a factor e^E with E the scores' rounding, first order while E < 1.
 
+For the loss's adjoint form (reference/error_bounds.py, `_Adjoint`: each value's own rounding weighed by the reference's
+∂L/∂value) a layer may also have `own_roundings(layer, inputs, grad, params, cache) -> [(∂L/∂q, own_q, k_q)]`, one
+triple per value q it computes inside (multi_head_attention: without it the layer's forward rule at A = |inputs|
+stands for its own rounding, its inside compounded); a kink's layer `kink_loss_error(layer, inputs, errors, grad,
+cache) -> float`, what an input computed on the kink's other side moves the loss beyond the form's linear weight;
+and `exponent_error(layer, cache, dtype) -> float`, how far the dtype's rounding may move an exponent inside it
+(the form asks for it to be small).
+
 Two contributions with separate rounding chains combine by `max`: γ_p·X + γ_k·Y ≤ γ_{p+k}·max(X, Y).
 "own" below is a quantity's own rounding magnitude: its formula with every term replaced by its absolute
 value (a subtraction becomes a sum, log of a sum gets +1 for the sum's relative error).

@@ -8,7 +8,7 @@ import numpy as np
 from lockstep.reference.layers._magnitude import Mags, activation, activation_backward
 from lockstep.reference.layers._rules import no_excess, no_parameters, one_function
 from lockstep.reference.layers.context import Cache, ForwardContext, Gradients, Params
-from lockstep.reference.tolerances import kink_error
+from lockstep.reference.tolerances import kink_error, kink_shift
 from lockstep.spec.layers import ELU
 
 
@@ -50,6 +50,12 @@ def branch_error(layer: ELU, inputs: list[np.ndarray], errors: list[np.ndarray],
     """An x within its error bound of 0 (not on it) may take the other side, whose slope there is α, not 1:
     |1 − α|·|g| (plus α's e^x − 1 ≈ x, inside the first-order bound)."""
     return [kink_error(inputs[0], errors[0], abs(1.0 - layer.alpha) * np.abs(grad))]
+
+
+def kink_loss_error(layer: ELU, inputs: list[np.ndarray], errors: list[np.ndarray], grad: np.ndarray, cache: Cache
+                    ) -> float:
+    """The loss's error an input computed across 0 adds beyond the adjoint form's (`kink_shift`, jump |1 − α|)."""
+    return kink_shift(inputs[0], errors[0], grad, abs(1.0 - layer.alpha))
 
 
 # ---------------------------------------------------------- float32 rules (reference/layers/_rules.py)

@@ -7,7 +7,7 @@ import numpy as np
 from lockstep.reference.layers._magnitude import Mags
 from lockstep.reference.layers._rules import Shapes, no_excess, no_parameters
 from lockstep.reference.layers.context import Cache, ForwardContext, Gradients, Params
-from lockstep.reference.tolerances import kink_error
+from lockstep.reference.tolerances import kink_error, kink_shift
 from lockstep.spec.layers import LeakyReLU
 
 
@@ -39,6 +39,12 @@ def branch_error(layer: LeakyReLU, inputs: list[np.ndarray], errors: list[np.nda
                  cache: Cache) -> list[np.ndarray | None]:
     """An x within its error bound of 0 (not on it) may take the other slope: |1 − slope|·|g|."""
     return [kink_error(inputs[0], errors[0], abs(1.0 - layer.negative_slope) * np.abs(grad))]
+
+
+def kink_loss_error(layer: LeakyReLU, inputs: list[np.ndarray], errors: list[np.ndarray], grad: np.ndarray,
+                    cache: Cache) -> float:
+    """The loss's error an input computed across 0 adds beyond the adjoint form's (`kink_shift`, jump |1 − slope|)."""
+    return kink_shift(inputs[0], errors[0], grad, abs(1.0 - layer.negative_slope))
 
 
 # ---------------------------------------------------------- float32 rules (reference/layers/_rules.py)

@@ -67,6 +67,21 @@ def branch_error(layer: MaxPool2d, inputs: list[np.ndarray], errors: list[np.nda
     return [unpad(scatter_windows(dwin, padded_shape, kernel, stride, (1, 1), out), pads)]
 
 
+def kink_loss_error(layer: MaxPool2d, inputs: list[np.ndarray], errors: list[np.ndarray], grad: np.ndarray,
+                    cache: Cache) -> float:
+    """The loss's error beyond the adjoint form's, which moves a window's output with its maximum x_a: a candidate
+    j with x_a − x_j ≤ e_a + e_j (an exact tie included) may be computed the larger, and the output is then
+    larger by x̂_j − x̂_a ≤ e_a + e_j: Σ |g|·max_j (e_a + e_j) over such windows."""
+    arg, flat_shape, _, kernel, stride, out, pads = cache
+    xw = windows(pad(inputs[0], pads, -np.inf), kernel, stride, (1, 1), out).reshape(flat_shape)
+    ew = windows(pad(errors[0], pads, 0.0), kernel, stride, (1, 1), out).reshape(flat_shape)
+    top = np.take_along_axis(xw, arg[..., None], axis=-1)
+    e_top = np.take_along_axis(ew, arg[..., None], axis=-1)
+    near = top - xw <= e_top + ew
+    np.put_along_axis(near, arg[..., None], False, axis=-1)
+    return float(np.sum(np.abs(grad) * np.where(near, e_top + ew, 0.0).max(axis=-1)))
+
+
 # ---------------------------------------------------------- float32 rules (reference/layers/_rules.py)
 reduction_length = exact  # it selects values and never rounds
 batch_length = no_parameters

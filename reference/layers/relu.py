@@ -7,7 +7,7 @@ import numpy as np
 from lockstep.reference.layers._magnitude import Mags
 from lockstep.reference.layers._rules import exact, no_excess, no_parameters
 from lockstep.reference.layers.context import Cache, ForwardContext, Gradients, Params
-from lockstep.reference.tolerances import kink_error
+from lockstep.reference.tolerances import kink_error, kink_shift
 from lockstep.spec.layers import ReLU
 
 
@@ -37,6 +37,12 @@ def branch_error(layer: ReLU, inputs: list[np.ndarray], errors: list[np.ndarray]
                  ) -> list[np.ndarray | None]:
     """An x within its error bound of 0 (but not 0, which is the standard's 0) may take the other slope: |g|."""
     return [kink_error(inputs[0], errors[0], np.abs(grad))]
+
+
+def kink_loss_error(layer: ReLU, inputs: list[np.ndarray], errors: list[np.ndarray], grad: np.ndarray,
+                    cache: Cache) -> float:
+    """The loss's error an input computed across 0 adds beyond the adjoint form's (`kink_shift`, slope jump 1)."""
+    return kink_shift(inputs[0], errors[0], grad, 1.0)
 
 
 # ---------------------------------------------------------- float32 rules (reference/layers/_rules.py)

@@ -21,6 +21,7 @@ from tests_support import compare_with_torch
 from lockstep.conformance import strategies as cs
 from lockstep.reference import error_bounds as eb
 from lockstep.reference.layers import multi_head_attention as mha
+from lockstep.reference.layers import relu
 from lockstep.reference.layers.context import ForwardContext
 from lockstep.reference.model import ReferenceModel
 from lockstep.reference.tolerances import loss_magnitude
@@ -83,11 +84,21 @@ def _bounds(layers: list[dict], shape: list[int], scale: float = 1.0) -> tuple[f
     return float(b.loss.magnitude), float(loss_magnitude(own, grad, b.output.magnitude))
 
 
-def test_a_model_with_a_kink_keeps_the_magnitude_pass() -> None:
-    """relu: an input that crosses 0 moves the loss by what the reference's derivative 0 does not weigh."""
-    m, pass_m = _bounds([{"type": "dense", "name": "a", "units": 6}, {"type": "relu", "name": "r"},
-                         {"type": "dense", "name": "b", "units": 2}], [5])
-    assert m == pytest.approx(pass_m, rel=1e-12)
+def test_a_relu_input_on_its_kink_adds_its_error_bound_times_the_gradient() -> None:
+    """x·w = 1·1 + (−1)·1 = 0 exactly in float64, with a nonzero error bound e: float32 may compute it on either side
+    of relu's kink, where the reference's derivative 0 weighs its error by nothing. The kink's term |g|·e is what
+    the bound adds for it (`kink_loss_error`); without the term the bound would be smaller by exactly that."""
+    doc = cs.model_doc("m", [2], [{"type": "dense", "name": "a", "units": 2}, {"type": "relu", "name": "r"},
+                                  {"type": "dense", "name": "b", "units": 1}])
+    model = Model.model_validate(doc)
+    params = {"a.weight": np.array([[1.0, 0.5], [1.0, 0.25]]), "a.bias": np.zeros(2),
+              "b.weight": np.array([[2.0], [3.0]]), "b.bias": np.zeros(1)}
+    x, y = np.array([[1.0, -1.0]]), np.array([[1.0]])
+    mse = _loss_recipe(doc, {"type": "mse"}).loss
+    with_kink = float(eb.model_bounds(model, params, x, training=True, loss=mse, y=y).loss.magnitude)
+    with mock.patch.object(relu, "kink_loss_error", lambda *args: 0.0):
+        without = float(eb.model_bounds(model, params, x, training=True, loss=mse, y=y).loss.magnitude)
+    assert with_kink > without > 0, (with_kink, without)
 
 
 def test_a_smooth_model_takes_the_smaller_adjoint_form() -> None:
@@ -96,6 +107,28 @@ def test_a_smooth_model_takes_the_smaller_adjoint_form() -> None:
                                               {"type": "tanh", "name": f"t{i}"})]
     m, pass_m = _bounds([*layers, {"type": "dense", "name": "out", "units": 2}], [8])
     assert m < pass_m / 5, (m, pass_m)
+
+
+def test_the_loss_bound_never_falls_below_the_value_tiers() -> None:
+    """Level 4 and `compare` try `value_bounds` first (M = |L|, documented a lower bound of the derived M) and judge a
+    step that passes there no further: an adjoint M below |L| would let such a step skip a stricter judgement. Eight
+    dense → tanh layers, targets 100 away: the form alone gives M < |L| here."""
+    layers = [x for i in range(8) for x in ({"type": "dense", "name": f"d{i}", "units": 4},
+                                              {"type": "tanh", "name": f"t{i}"})]
+    doc = cs.model_doc("m", [4], [*layers, {"type": "dense", "name": "out", "units": 1}])
+    model = Model.model_validate(doc)
+    rng = np.random.default_rng(3)
+    params = {k: rng.normal(size=s.shape) * 0.3 for k, s in build_graph(model).parameters().items()}
+    x, y = rng.normal(size=(4, 4)), np.full((4, 1), 100.0)
+    mse = _loss_recipe(doc, {"type": "mse"}).loss
+    b = eb.model_bounds(model, params, x, training=True, loss=mse, y=y)
+    net = ReferenceModel(model)
+    out = net.forward_with_intermediates(x, params, {}, training=True)[net.output_names[0]]
+    from lockstep.reference import losses
+
+    loss, _ = losses.compute(mse, out, y)
+    value = eb.value_bounds(model, 4, loss=mse, loss_value=loss, gradients={})
+    assert float(b.loss.magnitude) >= float(value.loss.magnitude) == pytest.approx(abs(loss))
 
 
 def test_large_inputs_to_an_exponential_keep_the_magnitude_pass() -> None:
