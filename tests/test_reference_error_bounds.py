@@ -35,6 +35,7 @@ import numpy as np
 import pytest
 from hypothesis import given, note, settings
 from hypothesis import strategies as st
+from tests_support import loss_recipe
 
 from lockstep.conformance import strategies as cs
 from lockstep.reference import error_bounds as eb
@@ -48,7 +49,7 @@ from lockstep.reference.tolerances import (
     layer_length,
     loss_length,
 )
-from lockstep.spec.documents import Model, Recipe
+from lockstep.spec.documents import Model
 from lockstep.spec.graph import build_graph
 from lockstep.spec.layers import LAYER_TYPES
 from lockstep.spec.loader import dump_yaml
@@ -138,7 +139,7 @@ def test_model_bounds_lengths_and_shapes() -> None:
     rng = np.random.default_rng(0)
     params = {k: rng.normal(size=s.shape) for k, s in build_graph(model).parameters().items()}
     x = rng.normal(size=(5, 3))
-    mse = _recipe(cs.model_doc("m", [3], []), {"type": "mse"}).loss
+    mse = loss_recipe(cs.model_doc("m", [3], []), {"type": "mse"}).loss
     b = eb.model_bounds(model, params, x, training=True, loss=mse, y=rng.normal(size=(5, 2)))
     graph = build_graph(model)
     n_out = sum(layer_length(nd.layer, nd.input_shapes) for nd in graph.nodes)
@@ -167,7 +168,7 @@ def test_graph_fan_out_sums_gradient_magnitudes() -> None:
     model = Model.model_validate(doc)
     params = {"d.weight": np.eye(2), "d.bias": np.zeros(2)}
     x = np.array([[1.0, -1.0]])
-    mse = _recipe(cs.model_doc("m", [2], []), {"type": "mse", "reduction": "sum"}).loss
+    mse = loss_recipe(cs.model_doc("m", [2], []), {"type": "mse", "reduction": "sum"}).loss
     b = eb.model_bounds(model, params, x, training=True, loss=mse, y=np.zeros((1, 2)))
     seed = eb.loss_terms(mse, 2 * x, np.zeros((1, 2)), 2 * np.abs(x))[1]
     assert np.allclose(b.gradients["d.bias"].magnitude, 2 * seed[0])  # both paths of the fan-out
@@ -183,7 +184,7 @@ def test_several_inputs_and_an_embedding() -> None:
     rng = np.random.default_rng(2)
     params = {k: rng.normal(size=s.shape) for k, s in build_graph(model).parameters().items()}
     x = {"ids": np.array([[0, 4, 4], [1, 2, 3]]), "f": rng.normal(size=(2, 3, 2))}
-    mse = _recipe(cs.model_doc("m", [3], []), {"type": "mse"}).loss
+    mse = loss_recipe(cs.model_doc("m", [3], []), {"type": "mse"}).loss
     b = eb.model_bounds(model, params, x, training=True, loss=mse, y=np.zeros((2, 3, 1)))
     a_c = np.concatenate([np.abs(params["e.weight"])[x["ids"]], np.abs(x["f"])], axis=-1)
     assert np.allclose(b.output.magnitude, a_c @ np.abs(params["d.weight"]) + np.abs(params["d.bias"]))
@@ -215,14 +216,6 @@ def test_saturated_softmax_underflow_term() -> None:
 
 
 # ------------------------------------------------------------------------------------------ soundness
-def _recipe(model_doc: dict, loss: dict) -> Recipe:
-    return Recipe.model_validate({
-        "apiVersion": "lockstep/v1", "kind": "Recipe", "metadata": {"name": "case"}, "model": model_doc,
-        "seed": 0, "dtype": "float32",
-        "data": {"source": {"type": "synthetic_regression", "num_samples": 8, "shape": [1]}, "batch_size": 4},
-        "loss": loss, "optimizer": {"type": "sgd", "learning_rate": 0.1}, "training": {"steps": 1}})
-
-
 def _state(model: Model, rng: np.random.Generator, spread: float = 1.0) -> dict[str, np.ndarray]:
     """Parameters ~ N(0, 0.25·spread²), buffers positive (running variances must be), as the backend tests draw
     them (tests/backends/backend_support.py)."""
@@ -278,7 +271,7 @@ def soundness_ratios_at(doc: dict, state: dict[str, np.ndarray], x: np.ndarray, 
     from lockstep.adapters.torch import TorchAdapter
 
     model = Model.model_validate(doc)
-    r = _recipe(doc, loss)
+    r = loss_recipe(doc, loss)
     ref = ReferenceAdapter().build(model, dtype="float64", recipe=r)
     tch = TorchAdapter().build(model, dtype="float32", recipe=r)
     ref.set_parameters(state)
@@ -412,7 +405,7 @@ def _near_tie_case(gap: float) -> tuple[dict, dict[str, np.ndarray], np.ndarray,
 def test_max_pool_near_tie_carries_the_other_branch(gap: float, carried: bool) -> None:
     """Only a runner-up within float32's error of the maximum, not equal to it, may win in float32."""
     doc, state, x, y = _near_tie_case(gap)
-    b = eb.model_bounds(Model.model_validate(doc), state, x, training=True, loss=_recipe(doc, {"type": "mse"}).loss,
+    b = eb.model_bounds(Model.model_validate(doc), state, x, training=True, loss=loss_recipe(doc, {"type": "mse"}).loss,
                         y=y)
     weight = np.asarray(b.gradients["c.weight"].branches)
     assert (np.all(weight > 0.1) if carried else np.all(weight == 0)), (gap, weight)

@@ -243,6 +243,18 @@ def killed_after_renames(renames: int, code: str, timeout: float = 300) -> subpr
     return subprocess.run([sys.executable, "-c", prelude + code], capture_output=True, text=True, timeout=timeout)
 
 
+def loss_recipe(model_doc: dict, loss: dict) -> Any:
+    """A one-step float32 Recipe of `model_doc` with `loss` (synthetic data, plain SGD): the recipe that the bound
+    tests take a loss spec from."""
+    from lockstep.spec.documents import Recipe
+
+    return Recipe.model_validate({
+        "apiVersion": "lockstep/v1", "kind": "Recipe", "metadata": {"name": "case"}, "model": model_doc,
+        "seed": 0, "dtype": "float32",
+        "data": {"source": {"type": "synthetic_regression", "num_samples": 8, "shape": [1]}, "batch_size": 4},
+        "loss": loss, "optimizer": {"type": "sgd", "learning_rate": 0.1}, "training": {"steps": 1}})
+
+
 # ------------------------------------------------------------- what float32 judging can see (conformance tests)
 def first_batch_bound_ratios(recipe: Path, prefix: str) -> dict[str, float]:
     """The float32 bound of each gradient whose parameter's name starts with `prefix`, on the recipe's first batch,

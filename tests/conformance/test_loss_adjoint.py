@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from hypothesis import given, note, settings
 from hypothesis import strategies as st
-from tests_support import compare_with_torch
+from tests_support import compare_with_torch, loss_recipe
 
 from lockstep.conformance import strategies as cs
 from lockstep.reference import error_bounds as eb
@@ -25,7 +25,7 @@ from lockstep.reference.layers import relu
 from lockstep.reference.layers.context import ForwardContext
 from lockstep.reference.model import ReferenceModel
 from lockstep.reference.tolerances import loss_magnitude
-from lockstep.spec.documents import Model, Recipe
+from lockstep.spec.documents import Model
 from lockstep.spec.graph import build_graph
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,14 +57,6 @@ def test_tiny_gpt_first_loss_bound_is_a_few_ten_thousandths() -> None:
     assert allowed < 1e-3 * abs(loss), (allowed, loss)
 
 
-def _loss_recipe(model_doc: dict, loss: dict) -> Recipe:
-    return Recipe.model_validate({
-        "apiVersion": "lockstep/v1", "kind": "Recipe", "metadata": {"name": "case"}, "model": model_doc,
-        "seed": 0, "dtype": "float32",
-        "data": {"source": {"type": "synthetic_regression", "num_samples": 8, "shape": [1]}, "batch_size": 4},
-        "loss": loss, "optimizer": {"type": "sgd", "learning_rate": 0.1}, "training": {"steps": 1}})
-
-
 def _bounds(layers: list[dict], shape: list[int], scale: float = 1.0) -> tuple[float, float]:
     """(the loss's float32 M, the magnitude pass's M) of an mse on a 4-sample batch, parameters N(0, scale²)."""
     from lockstep.reference import losses
@@ -76,7 +68,7 @@ def _bounds(layers: list[dict], shape: list[int], scale: float = 1.0) -> tuple[f
     x = rng.normal(size=(4, *shape))
     net = ReferenceModel(model)
     out = net.forward_with_intermediates(x, params, {}, training=True)[net.output_names[0]]
-    mse = _loss_recipe(doc, {"type": "mse"}).loss
+    mse = loss_recipe(doc, {"type": "mse"}).loss
     y = rng.normal(size=out.shape)
     b = eb.model_bounds(model, params, x, training=True, loss=mse, y=y)
     _, grad = losses.compute(mse, out, y)
@@ -94,7 +86,7 @@ def test_a_relu_input_on_its_kink_adds_its_error_bound_times_the_gradient() -> N
     params = {"a.weight": np.array([[1.0, 0.5], [1.0, 0.25]]), "a.bias": np.zeros(2),
               "b.weight": np.array([[2.0], [3.0]]), "b.bias": np.zeros(1)}
     x, y = np.array([[1.0, -1.0]]), np.array([[1.0]])
-    mse = _loss_recipe(doc, {"type": "mse"}).loss
+    mse = loss_recipe(doc, {"type": "mse"}).loss
     with_kink = float(eb.model_bounds(model, params, x, training=True, loss=mse, y=y).loss.magnitude)
     with mock.patch.object(relu, "kink_loss_error", lambda *args: 0.0):
         without = float(eb.model_bounds(model, params, x, training=True, loss=mse, y=y).loss.magnitude)
@@ -120,7 +112,7 @@ def test_the_loss_bound_never_falls_below_the_value_tiers() -> None:
     rng = np.random.default_rng(3)
     params = {k: rng.normal(size=s.shape) * 0.3 for k, s in build_graph(model).parameters().items()}
     x, y = rng.normal(size=(4, 4)), np.full((4, 1), 100.0)
-    mse = _loss_recipe(doc, {"type": "mse"}).loss
+    mse = loss_recipe(doc, {"type": "mse"}).loss
     b = eb.model_bounds(model, params, x, training=True, loss=mse, y=y)
     net = ReferenceModel(model)
     out = net.forward_with_intermediates(x, params, {}, training=True)[net.output_names[0]]
@@ -181,7 +173,7 @@ def test_float32_attention_loss_is_inside_the_adjoint_bound(t: int, heads: int, 
     target = rng.normal(size=y64.shape)
     loss64 = float(np.mean((y64 - target) ** 2))
     loss32 = float(np.mean((y32.astype(np.float32) - target.astype(np.float32)) ** 2, dtype=np.float32))
-    mse = _loss_recipe(doc, {"type": "mse"}).loss
+    mse = loss_recipe(doc, {"type": "mse"}).loss
     b = eb.model_bounds(model, params, x, training=True, loss=mse, y=target)
     allowed = float(b.loss.tolerance("float32").allowed(np.asarray(loss64)))
     assert abs(loss32 - loss64) <= allowed, (loss32, loss64, allowed)
