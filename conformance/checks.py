@@ -79,10 +79,17 @@ def check(quantity: str, actual: np.ndarray | float, reference: np.ndarray | flo
         at = _non_finite_at(a, bounded)
         return Check(quantity, math.inf, float(allowed[at]), math.inf, _non_finite_why(a, r, at))
     with np.errstate(invalid="ignore", over="ignore"):  # a huge error over a tiny tolerance is an inf ratio
-        diff = np.where(bounded, np.abs(a - r), 0.0)
+        diff = np.where(bounded, measured(a, r), 0.0)
         ratios = np.where(bounded, diff / np.where(bounded, allowed, 1.0), 0.0)
     at = np.unravel_index(int(np.argmax(ratios)), ratios.shape) if ratios.ndim else ()
     return Check(quantity, float(diff[at]), float(allowed[at]), float(ratios[at]))
+
+
+def measured(a: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """|a − r|, but the largest float where two finite values differ by more than it (1e308 against −1e308): an
+    error was measured, and read as inf it said "no finite error" (`Worst.no_error`), as a non-finite value does."""
+    diff = np.abs(a - r)
+    return np.where(np.isinf(diff) & np.isfinite(a) & np.isfinite(r), np.finfo(np.float64).max, diff)
 
 
 def _shape_why(got: tuple[int, ...], want: tuple[int, ...]) -> str:
@@ -170,7 +177,7 @@ class CheckPlan:
         a = np.concatenate(parts)
         bad = ~(np.isfinite(a) | ~self.bounded)
         with np.errstate(invalid="ignore", over="ignore"):
-            diff = np.where(self.bounded, np.abs(a - self.r), 0.0)
+            diff = np.where(self.bounded, measured(a, self.r), 0.0)
             ratios = np.where(self.bounded, diff / self.safe_allowed, 0.0)
         nonempty = self.sizes > 0
         starts = self.starts[nonempty]

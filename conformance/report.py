@@ -162,14 +162,16 @@ def no_error(worst: Worst) -> bool:
 
 
 def failure_kind(worst: Worst | None) -> str:
-    """What a failing worst is, in one word (JUnit's failure `type`): `shape`, `non-finite` (a non-finite value, or a
-    ratio that is not finite), `missing` (a quantity the adapter did not give), or `tolerance`."""
+    """What a failing worst is, in one word (JUnit's failure `type`): `shape`, `non-finite` (a non-finite value where
+    a finite one is due, or a ratio that is not a number), `missing` (a quantity the adapter did not give), or
+    `tolerance` (a measured error over its tolerance: also one whose ratio overflowed, 1e308 against 1e-300, which
+    was typed `non-finite`)."""
     if worst is None:
         return "tolerance"
     if unmeasured(worst):
         q = worst.quantity
         return "shape" if " (shape [" in q else "non-finite" if " (non-finite" in q else "missing"
-    return "non-finite" if math.isnan(worst.ratio) or math.isinf(worst.ratio) else "tolerance"
+    return "non-finite" if worst.no_error or math.isnan(worst.ratio) else "tolerance"
 
 
 def margin_of(worst: Worst) -> float | None:
