@@ -11,7 +11,7 @@ from lockstep.spec.documents import Environment
 from lockstep.spec.semantics.located import Located
 from lockstep.spec.semantics.located import diag as _diag
 
-__all__ = ["check_environment", "valid_requirement", "valid_specifier"]
+__all__ = ["check_environment", "unsatisfiable", "valid_requirement", "valid_specifier"]
 
 FLOAT32_EPS = 2.0**-23
 
@@ -44,6 +44,44 @@ def valid_specifier(spec: str) -> bool:
     if not spec.strip():
         return True
     return all(_CLAUSE.match(clause) for clause in spec.split(","))
+
+
+_PLAIN = re.compile(r"^\s*(==|<=|>=|<|>)\s*v?([0-9]+(?:\.[0-9]+)*)\s*$", re.IGNORECASE)
+
+
+def _release(text: str) -> tuple[int, ...]:
+    parts = [int(p) for p in text.split(".")]
+    while len(parts) > 1 and parts[-1] == 0:  # 1.0 == 1 (PEP 440 pads releases with zeros)
+        parts.pop()
+    return tuple(parts)
+
+
+def unsatisfiable(spec: str) -> str | None:
+    """Why no version meets `spec` (`>=1.17,<1.0`: deploy then refused every installed version), or None where some
+    may. Only clauses of plain release numbers (`==`, `<`, `<=`, `>`, `>=`) are weighed; any other clause (`!=`,
+    `~=`, `==1.*`, a pre-release) leaves the answer None rather than guess: the check never refuses a satisfiable
+    range."""
+    lower: tuple[tuple[int, ...], bool, str] | None = None  # (release, inclusive, clause)
+    upper: tuple[tuple[int, ...], bool, str] | None = None
+    for clause in (c for c in spec.split(",") if c.strip()):
+        m = _PLAIN.match(clause)
+        if m is None:
+            return None
+        op, version = m.group(1), _release(m.group(2))
+        text = clause.strip()
+        if op in ("==", ">=", ">"):
+            bound = (version, op != ">", text)
+            if lower is None or bound[0] > lower[0] or (bound[0] == lower[0] and not bound[1]):
+                lower = bound
+        if op in ("==", "<=", "<"):
+            bound = (version, op != "<", text)
+            if upper is None or bound[0] < upper[0] or (bound[0] == upper[0] and not bound[1]):
+                upper = bound
+    if lower is None or upper is None:
+        return None
+    if lower[0] > upper[0] or (lower[0] == upper[0] and not (lower[1] and upper[1])):
+        return f"`{lower[2]}` and `{upper[2]}` leave no version" if lower[2] != upper[2] else None
+    return None
 
 
 def valid_requirement(name: str) -> bool:
@@ -100,6 +138,9 @@ def check_environment(env: Environment, doc: Located) -> list[Diagnostic]:
             out.append(_diag(doc, ("requirements", pkg), f"`{spec}` is not a version specifier for `{pkg}`",
                              _specifier_suggestion(spec), code="requirement",
                              expected="PEP 440 specifiers such as `>=1.17`, `==2.13.0`, `~=2.2` or `>=2.2,<3`"))
+        elif (why := unsatisfiable(spec)) is not None:
+            out.append(_diag(doc, ("requirements", pkg), f"no version of `{pkg}` meets `{spec}`: {why}",
+                             code="requirement", expected="a range some version is in, such as `>=1.17,<2`"))
     out += _check_deploy_dtype(env, doc)
     tol = env.tolerance
     eps = {"float32": FLOAT32_EPS, "float16": 2.0**-10}.get(env.dtype)
