@@ -364,8 +364,8 @@ def prepare(recipe: Recipe, base_dir: Path, input_dtype: str = "float", *,
     y_train, y_eval = _targets(recipe, y_train, where, train), \
         _targets(recipe, y_eval, where, held if n_eval else train)
     if output_shape is not None:
-        y_train, y_eval = _fit_targets(recipe, y_train, tuple(output_shape), where), \
-            _fit_targets(recipe, y_eval, tuple(output_shape), where)
+        y_train, y_eval = _fit_targets(recipe, y_train, tuple(output_shape), where, train), \
+            _fit_targets(recipe, y_eval, tuple(output_shape), where, held if n_eval else train)
     elif y_train.ndim == 1 and recipe.loss.type not in CLASS_INDEX_LOSSES:
         y_train, y_eval = y_train[:, None], y_eval[:, None]
     return Dataset(x_train, y_train, x_eval, y_eval, recipe.data.batch_size, recipe.data.shuffle,
@@ -495,14 +495,18 @@ def _in_range(a: np.ndarray, dtype: np.dtype, what: str, where: str, rows: np.nd
     return out
 
 
-def _fit_targets(recipe: Recipe, y: np.ndarray, out: tuple[int, ...], where: str) -> np.ndarray:
-    """Check targets against the model's per-sample output shape (class axis last)."""
+def _fit_targets(recipe: Recipe, y: np.ndarray, out: tuple[int, ...], where: str, rows: np.ndarray) -> np.ndarray:
+    """Check targets against the model's per-sample output shape (class axis last); a class beyond the outputs names
+    its sample (`rows`: each row's index in the source), as a value beyond the dtype's range does."""
     if recipe.loss.type in CLASS_INDEX_LOSSES:
         if tuple(y.shape[1:]) != out[:-1]:
             raise DataError(f"{where}: class targets have shape {list(y.shape[1:])} per sample; a model output "
                             f"of shape {list(out)} needs {list(out[:-1])}")
         if out and y.size and y.max() >= out[-1]:
-            raise DataError(f"{where}: class {int(y.max())} is out of range for a model with {out[-1]} outputs")
+            first = tuple(int(i) for i in np.argwhere(y >= out[-1])[0])
+            at = f" {list(first[1:])}" if len(first) > 1 else ""
+            raise DataError(f"{where}: sample {int(rows[first[0]])}'s class{at} {int(y[first])} is out of range for a "
+                            f"model with {out[-1]} outputs (classes 0 to {out[-1] - 1})")
         return y
     if y.ndim == 1 and out == (1,):
         y = y[:, None]

@@ -139,6 +139,16 @@ def test_one_hot_targets() -> None:
     assert d.y_eval.shape == (10, 3)
 
 
+def test_a_class_beyond_the_outputs_names_its_sample_and_position(tmp_path: Path) -> None:
+    """Per-position classes ([N, T], a sequence model's): the first one beyond the outputs, by its source row."""
+    y = np.zeros((4, 3), dtype=np.int64)
+    y[2, 1] = 7
+    np.savez(tmp_path / "d.npz", x=np.zeros((4, 3)), y=y)
+    with pytest.raises(DataError, match=re.escape("sample 2's class [1] 7 is out of range for a model with 5 outputs "
+                                                  "(classes 0 to 4)")):
+        prepare(recipe({"type": "npz", "path": "d.npz"}), tmp_path, output_shape=(3, 5))
+
+
 def test_targets_are_fitted_to_the_model_output(tmp_path: Path) -> None:
     np.savez(tmp_path / "d.npz", x=np.zeros((6, 3)), y=np.arange(6.0))
     src = {"type": "npz", "path": "d.npz"}
@@ -146,7 +156,8 @@ def test_targets_are_fitted_to_the_model_output(tmp_path: Path) -> None:
     assert d.y_train.shape == (6, 1) and d.y_train.dtype == np.float64
     with pytest.raises(DataError, match=re.escape("targets have shape [] per sample but the model outputs shape [2]")):
         prepare(recipe(src, loss="mse"), tmp_path, output_shape=(2,))
-    with pytest.raises(DataError, match="class 5 is out of range for a model with 3 outputs"):
+    with pytest.raises(DataError, match=re.escape("sample 3's class 3 is out of range for a model with 3 outputs "
+                                                  "(classes 0 to 2)")):
         prepare(recipe(src), tmp_path, output_shape=(3,))
     with pytest.raises(DataError, match=re.escape("samples have shape [3] but the model input has shape [4]")):
         prepare(recipe(src), tmp_path, input_shape=(4,))
