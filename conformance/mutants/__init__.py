@@ -4,8 +4,8 @@ Each mutant (one file here) is the reference adapter with exactly one bug of a k
 (Adam's ε placement, RMSprop's ε inside the root, SGD momentum formulations, coupled vs decoupled decay,
 loss reduction and label smoothing, 'same' padding, gate order, batch-norm momentum, a late schedule, a
 warm-up one step short, a learning rate one float32 ulp off, 0·log 0 at saturated probabilities, relu's kink
-and max-pool ties taking the other branch, a derivative from the wrong saved tensor, a norm's statistics held
-constant in its backward, Nesterov with dampening). `detect` certifies one with the suite's default settings, restricted
+and max-pool ties taking the other branch, a derivative from the wrong saved tensor, attention's scale by the
+head width, a norm's statistics held constant in its backward, Nesterov with dampening). `detect` certifies one with the suite's default settings, restricted
 to the constructs it touches, and says which check caught it after how many examples;
 `python -m lockstep.conformance.mutants` prints the table for all of them (docs/conformance.md, "The suite
 proves its own power").
@@ -124,6 +124,8 @@ MUTANTS: dict[str, Mutant] = {m.name: m for m in (
     _m("relu_kink_gradient", "ReLUKinkGradientAdapter", "relu'(0) = 1 (mask x ≥ 0)", ("relu",)),
     _m("tanh_gradient_from_input", "TanhGradientFromInputAdapter",
        "tanh′ from the input, 1 − x², not the output's 1 − y²", ("tanh",)),
+    _m("attention_scale_by_width", "AttentionScaleByWidthAdapter",
+       "attention scores scaled by 1/d, the head width, not 1/√d", ("multi_head_attention",)),
     _m("layer_norm_statistics_detached", "LayerNormStatisticsDetachedAdapter",
        "layer_norm's input gradient with μ and σ² held constant", ("layer_norm",)),
     _m("global_norm_overflow", "GlobalNormOverflowAdapter",

@@ -89,12 +89,14 @@ def _dense(layer: MultiHeadAttention, params: Params, name: str, a: np.ndarray) 
     return y + params[f"{name}_bias"] if layer.use_bias else y
 
 
-def forward(layer: MultiHeadAttention, inputs: list[np.ndarray], params: Params, ctx: ForwardContext
-            ) -> tuple[np.ndarray, Cache]:
+def forward(layer: MultiHeadAttention, inputs: list[np.ndarray], params: Params, ctx: ForwardContext, *,
+            scale: float | None = None) -> tuple[np.ndarray, Cache]:
+    """`scale`: the scores' factor, the standard's 1/√d where None (a planted bug passes another:
+    conformance/mutants/attention_scale_by_width.py); the backward takes the one the forward cached."""
     (x,) = inputs
     t = x.shape[1]
     h = layer.num_heads
-    scale = 1.0 / math.sqrt(x.shape[2] // h)
+    scale = 1.0 / math.sqrt(x.shape[2] // h) if scale is None else scale
     q, k, v = (_heads(_dense(layer, params, name, x), h) for name in _PROJECTIONS)
     q, k = _rope(layer, q), _rope(layer, k)  # rotary: the rotated ones are cached
     s = np.einsum("nhid,nhjd->nhij", q, k) * scale
