@@ -5,8 +5,9 @@ Each mutant (one file here) is the reference adapter with exactly one bug of a k
 loss reduction and label smoothing, 'same' padding, gate order, batch-norm momentum, a late schedule, a
 warm-up one step short, a learning rate one float32 ulp off, 0·log 0 at saturated probabilities, relu's kink
 and max-pool ties taking the other branch, a derivative from the wrong saved tensor, attention's scale by the
-head width, a norm's statistics held constant in its backward, Nesterov with dampening). `detect` certifies one with the suite's default settings, restricted
-to the constructs it touches, and says which check caught it after how many examples;
+head width, a norm's statistics held constant in its backward, Nesterov with dampening). `detect` certifies one
+with the suite's default settings, restricted to the constructs it touches, and says which check caught it after
+how many examples;
 `python -m lockstep.conformance.mutants` prints the table for all of them (docs/conformance.md, "The suite
 proves its own power").
 The `export_*` mutants plant exporter bugs in the onnxruntime adapter's ONNX export (`_export.py`); their
