@@ -304,11 +304,11 @@ class _Adjoint:
         if self.usable:
             own, _ = loss_terms(loss, pred, target, np.abs(pred))
             n_loss = int(lengths.loss or 0) - out
-            self._add(n_loss, [(np.ones(()), np.asarray(own))])
+            self.error = self._share(n_loss, np.ones(()), np.asarray(own))
 
-    def _add(self, k: int, pairs: list[tuple[np.ndarray, np.ndarray]]) -> None:
-        g = gamma(max(int(k), 1), self.u)
-        self.error += g * sum(float(np.sum(np.abs(d) * floored(own, self.floor))) for d, own in pairs)
+    def _share(self, k: int, d: np.ndarray, own: np.ndarray) -> float:
+        """γ_k·Σ|d|·own: one value's own rounding (within γ_k·own) weighed by the loss's derivative d."""
+        return gamma(max(int(k), 1), self.u) * float(np.sum(np.abs(d) * floored(own, self.floor)))
 
     def node(self, node: Any, mod: ModuleType, g: np.ndarray, cache: object, peak: float) -> None:
         """Add node q's own rounding, weighed by its output's gradient `g` (the peak on its paths: `peak`)."""
@@ -328,11 +328,11 @@ class _Adjoint:
         rule = getattr(mod, "own_roundings", None)
         if rule is not None:
             for d, own, k_own in rule(node.layer, inputs, g, self.local[node.name], cache):
-                self._add(k_own, [(d, own)])
+                self.error += self._share(k_own, d, own)
             return
         exact = [None if self.mags[i] is None else np.abs(v) for i, v in zip(node.inputs, inputs, strict=True)]
         own, _ = mod.magnitude(node.layer, inputs, exact, self.local[node.name], cache)
-        self._add(k, [(g, own)])
+        self.error += self._share(k, g, own)
 
     def _small(self, node: Any, mod: ModuleType, inputs: list[np.ndarray], cache: object) -> bool:
         """Whether the inputs of a curved node (and attention's scores) are small enough for the form (`LIMIT`)."""
@@ -348,10 +348,9 @@ class _Adjoint:
         inputs' rounding (`inputs`: their pending gradients); None where the form does not apply."""
         if not self.usable:
             return None
-        for name, (d, _, _) in inputs.items():
-            if self.mags.get(name) is not None:
-                self._add(1, [(d, np.abs(self.values[name]))])
-        m = 2.0 * self.error / gamma(max(int(length), 1), self.u)  # 2: see LIMIT
+        rounded = sum(self._share(1, d, np.abs(self.values[name]))
+                      for name, (d, _, _) in inputs.items() if self.mags.get(name) is not None)
+        m = 2.0 * (self.error + rounded) / gamma(max(int(length), 1), self.u)  # 2: see LIMIT
         return m if np.isfinite(m) else None
 
 
@@ -368,12 +367,15 @@ class _Branches:
         self.net, self.values, self.mags, self.lengths, self.peaks = net, values, mags, lengths, peaks
         self.dtype = dtype
         self.pending: Arrays = {}  # per value: the absolute error its gradient may carry
+        self._errors: Arrays = {}  # `error` by value: a kink's input is asked for by the branches and the adjoint
         self.parameters: Arrays = {}
 
     def error(self, name: str) -> np.ndarray:
         """The float32 error bound of a value of the forward (as an output's)."""
-        bound = Bound("output", self.lengths[name], _array(self.mags[name]), self.peaks[name], self.dtype)
-        return bound.tolerance(self.dtype).allowed(self.values[name])
+        if name not in self._errors:
+            bound = Bound("output", self.lengths[name], _array(self.mags[name]), self.peaks[name], self.dtype)
+            self._errors[name] = bound.tolerance(self.dtype).allowed(self.values[name])
+        return self._errors[name]
 
     def _add(self, into: Arrays, name: str, e: np.ndarray) -> None:
         into[name] = into[name] + e if name in into else np.asarray(e, dtype=np.float64)
