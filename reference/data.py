@@ -377,9 +377,8 @@ def _tokens_within(a: np.ndarray, vocabulary: int, where: str, rows: np.ndarray)
     first batch, with a traceback, after the run folder was made)."""
     bad = (a < 0) | (a >= vocabulary)
     if a.size and bad.any():
-        first = tuple(int(i) for i in np.argwhere(bad)[0])
-        at = f" {list(first[1:])}" if len(first) > 1 else ""
-        raise DataError(f"{where}: sample {int(rows[first[0]])}'s token{at} is {a[first]:g}, outside the embedding's "
+        sample, at, first = _first_sample(bad, rows)
+        raise DataError(f"{where}: sample {sample}'s token{at} is {a[first]:g}, outside the embedding's "
                         f"input_dim {vocabulary} (tokens 0 to {vocabulary - 1})")
 
 
@@ -480,6 +479,17 @@ def _targets(recipe: Recipe, y: np.ndarray, where: str, rows: np.ndarray | None 
     return _in_range(y, dtype, "target", where, rows)
 
 
+def _first_sample(bad: np.ndarray, rows: np.ndarray | None) -> tuple[int, str, tuple[int, ...]]:
+    """Where the first True of `bad` is, as the refusals say it: its sample (`rows`: each row's index in the source;
+    None: the array's own), its position within the sample (" [i, j]", or "" for a per-sample scalar) and its
+    index in `bad`."""
+    first = tuple(int(i) for i in np.argwhere(bad)[0])
+    if not first:  # a 0-d array
+        return 0, "", first
+    sample = int(rows[first[0]]) if rows is not None else first[0]
+    return sample, f" {list(first[1:])}" if len(first) > 1 else "", first
+
+
 def _in_range(a: np.ndarray, dtype: np.dtype, what: str, where: str, rows: np.ndarray | None = None) -> np.ndarray:
     """`a` in the recipe's dtype; a finite value beyond that dtype's range (1e300 in a float32 recipe) is refused
     here, naming its sample (`rows`: each row's index in the source), rather than becoming ±inf that stops the
@@ -487,9 +497,7 @@ def _in_range(a: np.ndarray, dtype: np.dtype, what: str, where: str, rows: np.nd
     with np.errstate(over="ignore"):
         out = a.astype(dtype)
     if np.issubdtype(dtype, np.floating) and not np.all(np.isfinite(out)):
-        first = tuple(int(i) for i in np.argwhere(~np.isfinite(out))[0])
-        sample = int(rows[first[0]]) if rows is not None and len(first) else first[0] if first else 0
-        at = f" {list(first[1:])}" if len(first) > 1 else ""
+        sample, at, first = _first_sample(~np.isfinite(out), rows)
         raise DataError(f"{where}: sample {sample}'s {what}{at} is {float(a[first]):.6g}, beyond the range of the "
                         f"recipe's dtype ({dtype}: ±{float(np.finfo(dtype).max):.6g})")
     return out
@@ -503,9 +511,8 @@ def _fit_targets(recipe: Recipe, y: np.ndarray, out: tuple[int, ...], where: str
             raise DataError(f"{where}: class targets have shape {list(y.shape[1:])} per sample; a model output "
                             f"of shape {list(out)} needs {list(out[:-1])}")
         if out and y.size and y.max() >= out[-1]:
-            first = tuple(int(i) for i in np.argwhere(y >= out[-1])[0])
-            at = f" {list(first[1:])}" if len(first) > 1 else ""
-            raise DataError(f"{where}: sample {int(rows[first[0]])}'s class{at} {int(y[first])} is out of range for a "
+            sample, at, first = _first_sample(y >= out[-1], rows)
+            raise DataError(f"{where}: sample {sample}'s class{at} {int(y[first])} is out of range for a "
                             f"model with {out[-1]} outputs (classes 0 to {out[-1] - 1})")
         return y
     if y.ndim == 1 and out == (1,):
