@@ -16,7 +16,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from lockstep.adapters.tensorflow.layers._base import Slot, Slots
+from lockstep.adapters.tensorflow.layers._base import PLACEHOLDER, Slot, Slots
 from lockstep.spec.base import Shape
 from lockstep.spec.layers import resolve_padding
 
@@ -66,7 +66,8 @@ def build_conv(layer, shape: Shape, dtype: str) -> keras.layers.Layer:
     n = layer.spatial
     kernel, stride, dilation, pads = layer.geometry(shape)
     common = dict(filters=layer.filters, kernel_size=kernel, dilation_rate=dilation, groups=layer.groups,
-                  use_bias=layer.use_bias, data_format="channels_last", dtype=dtype)
+                  use_bias=layer.use_bias, data_format="channels_last", dtype=dtype,
+                  kernel_initializer=PLACEHOLDER, bias_initializer=PLACEHOLDER)
     strided_dilated = any(s > 1 for s in stride) and any(d > 1 for d in dilation)
     if not strided_dilated:
         if all(p == (0, 0) for p in pads):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from lockstep.adapters.tensorflow.layers._base import Layout, Slot, Slots
+from lockstep.adapters.tensorflow.layers._base import PLACEHOLDER, Layout, Slot, Slots
 from lockstep.spec.base import Shape
 from lockstep.spec.layers import Dense
 
@@ -46,7 +46,8 @@ class TiedDense(keras.layers.Layer):
 def build(layer: Dense, shapes: list[Shape], dtype: str, channels_last: bool = False) -> keras.layers.Layer:
     if layer.tied_to:
         return TiedDense(layer.units, layer.use_bias, dtype=dtype)
-    return keras.layers.Dense(layer.units, use_bias=layer.use_bias, dtype=dtype)
+    return keras.layers.Dense(layer.units, use_bias=layer.use_bias, dtype=dtype, kernel_initializer=PLACEHOLDER,
+                              bias_initializer=PLACEHOLDER)
 
 
 def tie(m: TiedDense, short: str, owner: keras.layers.Embedding, owned: str) -> None:

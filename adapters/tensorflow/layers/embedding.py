@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import keras
 
-from lockstep.adapters.tensorflow.layers._base import Layout, Slot, Slots
+from lockstep.adapters.tensorflow.layers._base import PLACEHOLDER, Layout, Slot, Slots
 from lockstep.spec.base import Shape
 from lockstep.spec.layers import Embedding
 
@@ -17,7 +17,7 @@ LAYOUT: Layout = "channels_first"
 
 
 def build(layer: Embedding, shapes: list[Shape], dtype: str, channels_last: bool = False) -> keras.layers.Embedding:
-    return keras.layers.Embedding(layer.input_dim, layer.output_dim, dtype=dtype)
+    return keras.layers.Embedding(layer.input_dim, layer.output_dim, dtype=dtype, embeddings_initializer=PLACEHOLDER)
 
 
 def slots(m: keras.layers.Embedding) -> Slots:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import keras
 
-from lockstep.adapters.tensorflow.layers._base import Layout, Slot, Slots, gate_columns
+from lockstep.adapters.tensorflow.layers._base import PLACEHOLDER, Layout, Slot, Slots, gate_columns
 from lockstep.adapters.tensorflow.layers._recurrent import weight_slots
 from lockstep.spec.base import Shape
 from lockstep.spec.layers import GRU
@@ -20,7 +20,9 @@ KERAS_BLOCK_OF = (1, 0, 2)  # the standard's r, z, n are Keras's blocks 1 (r), 0
 
 def build(layer: GRU, shapes: list[Shape], dtype: str, channels_last: bool = False) -> keras.layers.GRU:
     return keras.layers.GRU(layer.units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
-                            reset_after=True, return_sequences=layer.return_sequences, dtype=dtype)
+                            reset_after=True, return_sequences=layer.return_sequences, dtype=dtype,
+                            kernel_initializer=PLACEHOLDER, recurrent_initializer=PLACEHOLDER,
+                            bias_initializer=PLACEHOLDER)
 
 
 def slots(m: keras.layers.GRU) -> Slots:

@@ -25,7 +25,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from lockstep.adapters.tensorflow.layers._base import Layout, Slot, Slots
+from lockstep.adapters.tensorflow.layers._base import PLACEHOLDER, Layout, Slot, Slots
 from lockstep.reference.layers.multi_head_attention import rotary_tables
 from lockstep.spec.base import Shape
 from lockstep.spec.layers import MultiHeadAttention
@@ -108,7 +108,8 @@ def build(layer: MultiHeadAttention, shapes: list[Shape], dtype: str, channels_l
     head = e // layer.num_heads
     rotary = None if layer.rotary is None else (*rotary_tables(layer.rotary, t, head), layer.rotary.pairing)
     return SelfAttention(layer.causal, rotary, num_heads=layer.num_heads, key_dim=head, value_dim=head,
-                         use_bias=layer.use_bias, dropout=0.0, dtype=dtype)
+                         use_bias=layer.use_bias, dropout=0.0, dtype=dtype, kernel_initializer=PLACEHOLDER,
+                         bias_initializer=PLACEHOLDER)
 
 
 def slots(m: SelfAttention) -> Slots:

@@ -11,7 +11,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from lockstep.adapters.tensorflow.layers._base import Layout, Slot, Slots
+from lockstep.adapters.tensorflow.layers._base import PLACEHOLDER, Layout, Slot, Slots
 from lockstep.reference.layers.positional_embedding import sinusoidal_table
 from lockstep.spec.base import Shape
 from lockstep.spec.layers import PositionalEmbedding
@@ -25,7 +25,8 @@ class Positions(keras.layers.Layer):
     def __init__(self, layer: PositionalEmbedding, length: int, d: int, **kwargs) -> None:
         super().__init__(**kwargs)
         self.length = length
-        self.table = (keras.layers.Embedding(layer.max_length, d, dtype=kwargs.get("dtype"))
+        self.table = (keras.layers.Embedding(layer.max_length, d, dtype=kwargs.get("dtype"),
+                                             embeddings_initializer=PLACEHOLDER)
                       if layer.encoding == "learned" else None)
         self.code = None if self.table is not None else np.asarray(sinusoidal_table(length, d, layer.base))
 
