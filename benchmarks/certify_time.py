@@ -16,6 +16,12 @@ fields, array seed, batch, steps, targets), per run and over all seeds; `--share
 issue 13 (every check under the run's seed itself, so checks sharing a strategy drew the same cases), for
 comparison.
 
+`--against B [--pairs K]` runs this certification for `--adapter` and for adapter B alternately, K pairs (default 3),
+each run in a fresh process (one framework imported per process, as `lockstep certify` has it), and prints every
+run's time, each pair's ratio and the ratio of the medians: a ratio between two adapters measured in one sitting,
+whose pairs show how much the host moves it (issue 13's goal, TensorFlow within 2x torch:
+`--adapter tensorflow --against torch`).
+
 `--own` splits the time between the adapter's own calls (its sessions' protocol methods and `build`, each timed
 exclusive of the others it calls) and everything else (hypothesis, writing the cases, the reference, the rules),
 and prints the adapter's calls by method: what a faster adapter could remove at most.
@@ -52,11 +58,19 @@ def main(argv: list[str] | None = None) -> int:
                     help="time the adapter's own calls (its sessions' methods and build) apart from the rest")
     ap.add_argument("--shared-seed", action="store_true",
                     help="every check draws under the run's seed itself (the draws before issue 13), to compare")
+    ap.add_argument("--against", metavar="B", help="also time adapter B, alternately, and print the ratio A/B")
+    ap.add_argument("--pairs", type=int, default=3, help="with --against: how many (A, B) runs (default 3)")
     args = ap.parse_args(argv)
     try:
         seeds = seed_list(args.seeds)
     except ValueError as exc:
         ap.error(str(exc))
+    if args.against is not None:
+        if args.pairs < 1:
+            ap.error("--pairs must be at least 1")
+        if args.cases or args.own or args.shared_seed:
+            ap.error("--against times whole runs: --cases, --own and --shared-seed are for one adapter")
+        return _against(args, argv if argv is not None else sys.argv[1:])
 
     t0 = time.perf_counter()
     from lockstep.adapters.registry import get
@@ -116,6 +130,52 @@ def main(argv: list[str] | None = None) -> int:
         own.close()
     print(f"false alarms: {totals['fail'] + totals['error']}")
     return 0 if totals["fail"] + totals["error"] == 0 else 1
+
+
+def _child_argv(argv: list[str], adapter: str) -> list[str]:
+    """This run's arguments for one adapter's run alone: --adapter replaced, --against and --pairs dropped."""
+    out: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+            continue
+        name = arg.split("=", 1)[0]
+        if name in ("--adapter", "--against", "--pairs"):
+            skip = "=" not in arg
+            continue
+        out.append(arg)
+    return ["--adapter", adapter, *out]
+
+
+def _against(args: argparse.Namespace, argv: list[str]) -> int:
+    """A and B alternately, each run in a fresh process; every run's seconds, each pair's ratio, the medians'."""
+    import re
+    import statistics
+    import subprocess
+
+    times: dict[str, list[float]] = {args.adapter: [], args.against: []}
+    alarms = 0
+    for pair in range(1, args.pairs + 1):
+        for name in (args.adapter, args.against):
+            run = subprocess.run([sys.executable, __file__, *_child_argv(argv, name)], capture_output=True,
+                                 text=True, check=False)
+            total = re.search(r"^total: .*?, ([\d.]+) s,", run.stdout, re.M)
+            alarm = re.search(r"^false alarms: (\d+)$", run.stdout, re.M)
+            if total is None or alarm is None:
+                print(f"{name}: the run did not finish (exit {run.returncode}):\n{run.stdout[-2000:]}"
+                      f"{run.stderr[-2000:]}", file=sys.stderr)
+                return 2
+            times[name].append(float(total.group(1)))
+            alarms += int(alarm.group(1))
+        a, b = times[args.adapter][-1], times[args.against][-1]
+        print(f"pair {pair}: {args.adapter} {a:.1f} s, {args.against} {b:.1f} s, ratio {a / b:.2f}", flush=True)
+    ratios = [a / b for a, b in zip(times[args.adapter], times[args.against], strict=True)]
+    med_a, med_b = statistics.median(times[args.adapter]), statistics.median(times[args.against])
+    print(f"medians: {args.adapter} {med_a:.1f} s, {args.against} {med_b:.1f} s; ratio of the medians "
+          f"{med_a / med_b:.2f} (pairs {min(ratios):.2f}-{max(ratios):.2f})")
+    print(f"false alarms: {alarms}")
+    return 0 if alarms == 0 else 1
 
 
 class _OwnTimer:

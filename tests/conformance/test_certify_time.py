@@ -63,3 +63,30 @@ def _seed_list():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.seed_list
+
+
+def test_against_alternates_two_adapters_and_prints_the_ratio(capsys) -> None:
+    """Each pair's run of A and of B in fresh processes, their ratio, and the ratio of the medians."""
+    rc = _script().main(["--adapter=reference", "--against", "reference", "--pairs", "2", "--levels", "1",
+                         "--dtype", "float64", "--examples", "2"])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    pairs = re.findall(r"^pair (\d): reference ([\d.]+) s, reference ([\d.]+) s, ratio ([\d.]+)$", out, re.M)
+    assert [p[0] for p in pairs] == ["1", "2"], out
+    assert all(float(a) > 0 and float(r) == pytest.approx(float(a) / float(b), abs=0.01) for _, a, b, r in pairs), out
+    assert re.search(r"^medians: reference [\d.]+ s, reference [\d.]+ s; ratio of the medians [\d.]+ \(pairs "
+                     r"[\d.]+-[\d.]+\)$", out, re.M) and out.rstrip().endswith("false alarms: 0"), out
+
+
+def test_against_says_when_a_run_does_not_finish(capsys) -> None:
+    rc = _script().main(["--adapter", "reference", "--against", "no-such-adapter", "--pairs", "1", "--levels", "1",
+                         "--examples", "1"])
+    assert rc == 2
+    assert "no-such-adapter: the run did not finish" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("extra", [["--pairs", "0"], ["--own"], ["--cases"]])
+def test_against_refuses_what_it_cannot_do(extra: list[str]) -> None:
+    with pytest.raises(SystemExit) as err:
+        _script().main(["--adapter", "reference", "--against", "torch", *extra])
+    assert err.value.code == 2
