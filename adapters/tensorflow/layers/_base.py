@@ -29,8 +29,8 @@ Layout = Literal["channels_first", "channels_last", "any"]
 PLACEHOLDER = "zeros"
 """The initializer of every Keras variable that holds a canonical parameter. The standard's initial parameters
 (the reference's initializers, `set_parameters`) overwrite each one before any use, so Keras's random
-initializers (glorot_uniform, orthogonal: a QR decomposition) would only cost time: eagerly, about a third of
-building a conformance case's session (docs/benchmarks.md)."""
+initializers (glorot_uniform, orthogonal: a QR decomposition) would only cost time: about a fifth of building a
+small session (docs/adapters/tensorflow.md, "Initial values"). Only for layers all of whose variables are slots."""
 
 
 @dataclass(frozen=True)
