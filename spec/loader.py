@@ -165,6 +165,29 @@ class BeyondFloat(float):
         return number
 
 
+class BelowFloat(float):
+    """A non-zero number written below float64's smallest (`1e-400`): zero (with its sign), as YAML and JSON read
+    it, but said as written, not as `0.0`, in a message refusing it (`learning_rate: 1e-400` read "expected a
+    number > 0, got 0.0")."""
+
+    written: str
+
+    def __new__(cls, text: str) -> BelowFloat:
+        number = super().__new__(cls, text)
+        number.written = text
+        return number
+
+
+def _read_float(text: str) -> float:
+    """A float literal, marked where float64 cannot hold what it says (beyond its range, or non-zero below it)."""
+    number = float(text)
+    if math.isinf(number):
+        return BeyondFloat(text)
+    if number == 0.0 and any(c in "123456789" for c in text.lower().partition("e")[0]):
+        return BelowFloat(text)
+    return number
+
+
 def _resolve_plain(value: str) -> Any:
     """A plain (unquoted) scalar by the YAML 1.2 core schema."""
     if not value:
@@ -181,8 +204,7 @@ def _resolve_plain(value: str) -> Any:
             except ValueError:  # more digits than Python converts (sys.int_info): keep the text, marked as a number
                 return LongInteger(value)
         if _FLOAT_RE.fullmatch(value):
-            number = float(value)
-            return BeyondFloat(value) if math.isinf(number) else number
+            return _read_float(value)
         if _INF_RE.fullmatch(value):
             return -math.inf if first == "-" else math.inf
         if _NAN_RE.fullmatch(value):

@@ -43,6 +43,9 @@ def real(value: float) -> str:
         if written is not None:
             return f"{written} (beyond float64's range, ±1.8e308)"
         return ".inf" if value > 0 else "-.inf"
+    written = getattr(value, "written", None)  # loader.BelowFloat: `1e-400` read as 0
+    if value == 0.0 and written is not None:
+        return f"{written} (below float64's smallest, 4.9e-324: read as {value!r})"
     return repr(value)
 
 

@@ -723,6 +723,23 @@ def test_a_number_beyond_float64_is_said_as_written(written: str, said: str) -> 
         d.format()
 
 
+@pytest.mark.parametrize(("written", "zero"), [("1e-400", "0.0"), ("-2.5E-999", "-0.0"), ("2.4e-324", "0.0")])
+def test_a_nonzero_number_below_float64_is_said_as_written(written: str, zero: str) -> None:
+    """`1e-400` reads as 0 (YAML's and JSON's way); its refusal said "got 0.0", which the user never wrote."""
+    d = one(RECIPE.replace("learning_rate: 0.1", f"learning_rate: {written}"))
+    assert d.path == "optimizer.learning_rate" and d.message == (
+        f"expected a number > 0, got {written} (below float64's smallest, 4.9e-324: read as {zero})"), d.format()
+
+
+@pytest.mark.parametrize("written", ["0.0e-5", "0e-400", "-0.0", "5e-324", "1e-320"])
+def test_zero_and_subnormal_numbers_read_as_themselves(written: str) -> None:
+    """A zero written as one is 0, and a subnormal is its value: neither is marked below float64."""
+    from lockstep.spec.loader import BelowFloat, _resolve_plain
+
+    value = _resolve_plain(written)
+    assert not isinstance(value, BelowFloat) and value == float(written), (written, value)
+
+
 @pytest.mark.parametrize("version", ["lockstep/v1", "lockstep/v1alpha1"])
 def test_a_synonym_beside_its_field_is_not_suggested_back(version: str) -> None:
     """`lr` beside `learning_rate` said "did you mean `learning_rate`?" (in v1alpha1 too, where the migration's
