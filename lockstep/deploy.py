@@ -43,6 +43,7 @@ from lockstep.spec import atomic
 from lockstep.spec.diagnostics import escape_text
 from lockstep.spec.documents import Environment
 from lockstep.spec.files import NotRegularFileError, open_regular, read_json_file
+from lockstep.spec.formats import plural
 
 EXPORTERS = ("spec", "torch")
 WARMUP_RUNS = 20
@@ -886,8 +887,8 @@ def deploy(p: Plan, *, progress: Any = None) -> Result:
     say(f"exporting ({p.exporter} exporter, {env.dtype}, opset {env.opset})")
     q = env.quantization
     if env.dtype == "int8" and q is not None and q.mode == "static" and q.calibration_samples > len(prep.data.x_train):
-        p.notes.append(f"int8 calibration used all {len(prep.data.x_train)} training samples (calibration_samples "
-                       f"asks {q.calibration_samples})")
+        p.notes.append(f"int8 calibration used all {plural(len(prep.data.x_train), 'training sample')} "
+                       f"(calibration_samples asks {q.calibration_samples})")
     p.notes.extend(_beyond_range(params, env.dtype))
     try:
         model = export_onnx(prep, params, env, p.exporter)

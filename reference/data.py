@@ -30,6 +30,7 @@ from lockstep.reference.random import stream
 from lockstep.spec import resources as memory
 from lockstep.spec.documents import Recipe, Training
 from lockstep.spec.files import NotRegularFileError, file_kind, open_regular
+from lockstep.spec.formats import plural
 from lockstep.spec.losses import CLASS_INDEX_LOSSES
 from lockstep.spec.npy import read_npz_header
 from lockstep.spec.paths import resolve_path
@@ -338,8 +339,8 @@ def prepare(recipe: Recipe, base_dir: Path, input_dtype: str = "float", *,
     x_train, y_train = x[train], y[train]
     x_eval, y_eval = (x[held], y[held]) if n_eval else (x_train, y_train)
     if recipe.data.drop_last and len(x_train) < recipe.data.batch_size:
-        raise DataError(f"{where}: batch_size {recipe.data.batch_size} exceeds the {len(x_train)} training "
-                        "samples and drop_last is set: no batch would remain")
+        raise DataError(f"{where}: batch_size {recipe.data.batch_size} exceeds the "
+                        f"{plural(len(x_train), 'training sample')} and drop_last is set: no batch would remain")
     if input_shape is not None and tuple(x_train.shape[1:]) != tuple(input_shape):
         raise DataError(f"{where}: samples have shape {list(x_train.shape[1:])} but the model input has shape "
                         f"{list(input_shape)}")

@@ -519,6 +519,9 @@ def test_batch_size_fits_the_training_split(folder: Path) -> None:
     d = one(recipe(batch="101", source="{type: synthetic_classification, num_samples: 100, shape: [4], "
                    "num_classes: 3}\n  drop_last: true"), folder)
     assert "no batch would remain" in d.message
+    d = one(recipe(batch="4", source="{type: synthetic_classification, num_samples: 2, shape: [4], "
+                   "num_classes: 3}\n  split: {validation: 0.5}"), folder)  # counts of one are said in the singular
+    assert "exceeds the 1 training sample (1 of 2 is held out for validation)" in d.message, d.message
 
 
 def test_split_must_leave_training_samples(folder: Path) -> None:

@@ -17,6 +17,7 @@ from lockstep.spec import distribution, resources
 from lockstep.spec.base import FLOAT_MAX, OVERFLOW, Shape
 from lockstep.spec.diagnostics import Diagnostic
 from lockstep.spec.documents import Model, Recipe
+from lockstep.spec.formats import plural
 from lockstep.spec.graph import ModelGraph, Node, build_graph
 from lockstep.spec.losses import CLASS_INDEX_LOSSES
 from lockstep.spec.npy import read_npz_header, scan_npz_values
@@ -49,11 +50,13 @@ def check_recipe(recipe: Recipe, doc: Located, *, base_dir: Path, model: Model |
                              "leaves no training sample", code="range"))
             n_train = None
         elif b > n_train:
-            split = f" ({held} of {facts.samples} are held out for validation)" if held else ""
+            verb = "is" if held == 1 else "are"
+            split = f" ({held} of {facts.samples} {verb} held out for validation)" if held else ""
             what = ("drop_last is set, so no batch would remain" if recipe.data.drop_last
                     else "every batch would be the whole training split")
-            out.append(_diag(doc, ("data", "batch_size"), f"batch_size {b} exceeds the {n_train} training "
-                             f"samples{split}: {what}", code="range", expected=f"at most {n_train}"))
+            out.append(_diag(doc, ("data", "batch_size"), f"batch_size {b} exceeds the "
+                             f"{plural(n_train, 'training sample')}{split}: {what}", code="range",
+                             expected=f"at most {n_train}"))
     total = _total_steps(recipe, n_train)
     out.extend(_check_schedule(recipe, total, doc))
     opt = recipe.optimizer
@@ -412,8 +415,9 @@ def _check_batch_norm(recipe: Recipe, graph: ModelGraph, n_train: int | None, re
         spatial = math.prod(n.input_shapes[0][1:])
         if b * spatial < 2:
             return [_diag(doc, ("data", "batch_size"), f"batch_norm `{n.name}` of the model{ref} normalizes each "
-                          f"channel over the batch, and a batch of {b} sample(s) of shape {list(n.input_shapes[0])} "
-                          "gives it one value per channel", code="range", expected="at least 2")]
+                          f"channel over the batch, and a batch of {plural(b, 'sample')} of shape "
+                          f"{list(n.input_shapes[0])} gives it one value per channel", code="range",
+                          expected="at least 2")]
         if n_train is not None and not recipe.data.drop_last and n_train % b and (n_train % b) * spatial < 2:
             return [_diag(doc, ("data", "batch_size"), f"the last batch of every epoch holds {n_train % b} sample of "
                           f"the {n_train} training samples, and batch_norm `{n.name}` of the model{ref} needs two or "
