@@ -359,7 +359,7 @@ def _recipe_steps_words(cert: Certification) -> str:
 
 
 def _examples_words(cert: Certification) -> str:
-    return f"{sum(c.examples for c in cert.checks)} examples run ({cert.examples} per check asked)"
+    return f"{plural(sum(c.examples for c in cert.checks), 'example')} run ({cert.examples} per check asked)"
 
 
 def _verdict(cert: Certification) -> str:

@@ -31,6 +31,7 @@ from lockstep.conformance.levels._pair import handed
 from lockstep.conformance.tolerance import BatchRules, StepRules, batch_rules, resync_rules, value_batch_rules
 from lockstep.reference import schedules
 from lockstep.runner import Prepared, masks_for
+from lockstep.spec.formats import plural
 
 Arrays = dict[str, np.ndarray]
 
@@ -334,7 +335,7 @@ def blind_words(quantities: dict[str, int], steps: list[int], checked: int) -> s
     text = " and ".join([", ".join(parts[:-1]), parts[-1]] if len(parts) > 1 else parts)
     every = [q.removeprefix("parameter ") for q, n in quantities.items() if n == checked and q.startswith("parameter ")]
     shown = ", ".join(every[:4]) + (f" and {len(every) - 4} more" if len(every) > 4 else "")
-    text += (f" (at up to {max(quantities.values())} of the {checked} steps asked"
+    text += (f" (at up to {max(quantities.values())} of the {plural(checked, 'step')} asked"
              + (f"; parameters at every one: {shown}" if every else "") + ")")
     if steps:
         text += f"; at {len(steps)} step{'s' * (len(steps) != 1)}, from step {steps[0]}, for every parameter that moved"

@@ -49,6 +49,7 @@ from lockstep.conformance.resync import (
 from lockstep.errors import LockstepError
 from lockstep.runner import EVAL_CHUNK, Prepared
 from lockstep.spec.atomic import strict_json
+from lockstep.spec.formats import plural
 
 DRIFT_FLOOR = 0.01
 """Drift is max |a − r| / (|r| + DRIFT_FLOOR·s), s the largest magnitude of the quantity's kind: a relative
@@ -455,8 +456,8 @@ def format_table(c: Comparison) -> str:
         f"  under {rule}; `ratio` is that step's largest error/tolerance (an upper bound where",
         "  the derived bounds' cheap lower bounds already pass): at most 1 holds.",
         f"predictions: judged at {_steps_words(c.prediction_steps)}: each backend's",
-        f"  forward(training=False) on the {c.evaluated_on} data ({c.eval_samples} samples) from the reference's "
-        "state after the step",
+        f"  forward(training=False) on the {c.evaluated_on} data ({plural(c.eval_samples, 'sample')}) from the "
+        "reference's state after the step",
         f"  must match the reference's under {_output_rule(c.dtype)}; a miss fails that step (quantity "
         f"`{PREDICTION}`).",
         "drift: free-running, shown, not judged. Each backend also trains on its own from the same initial bits;",

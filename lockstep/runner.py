@@ -41,6 +41,7 @@ from lockstep.reference.random import dropout_mask
 from lockstep.runfolder import said
 from lockstep.spec import atomic
 from lockstep.spec.documents import Model, Recipe
+from lockstep.spec.formats import plural
 from lockstep.spec.graph import ModelGraph, build_graph
 
 if TYPE_CHECKING:
@@ -359,10 +360,10 @@ def evaluate(prep: Prepared, session: Session,
         outs = [np.asarray(forward_answer(session.forward(x[i:i + EVAL_CHUNK], training=False)))
                 for i in range(0, len(x), EVAL_CHUNK)]
         if any(o.ndim == 0 for o in outs):
-            raise AnswerError(f"forward() returned an array of shape [] for {len(x)} examples")
+            raise AnswerError(f"forward() returned an array of shape [] for {plural(len(x), 'example')}")
         out = outs[0] if len(outs) == 1 else np.concatenate(outs)
         if len(out) != len(x):
-            raise AnswerError(f"forward() returned {len(out)} outputs for {len(x)} examples")
+            raise AnswerError(f"forward() returned {plural(len(out), 'output')} for {plural(len(x), 'example')}")
     result: dict[str, float] = {}
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         for m in r.evaluation.metrics:

@@ -201,7 +201,7 @@ def _load_npz(path: Path, features: str, targets: str, *, probabilities: bool = 
             first = np.argwhere(~np.isfinite(a))[0]
             raise DataError(f"{path}: `{key}` holds a non-finite value at index {tuple(int(i) for i in first)}")
     if len(x) != len(y):
-        raise DataError(f"{path}: `{features}` has {len(x)} samples but `{targets}` has {len(y)}")
+        raise DataError(f"{path}: `{features}` has {plural(len(x), 'sample')} but `{targets}` has {len(y)}")
     if probabilities and y.size and (y.min() < 0 or y.max() > 1):
         first = np.argwhere((y < 0) | (y > 1))[0]
         index = tuple(int(i) for i in first)
@@ -334,7 +334,8 @@ def prepare(recipe: Recipe, base_dir: Path, input_dtype: str = "float", *,
     perm = stream(recipe.seed, "data", "split").permutation(n)
     n_eval = recipe.data.split.held_out(n)
     if n - n_eval < 1:
-        raise DataError(f"{where}: {n} samples leave no training sample after holding out {n_eval}")
+        raise DataError(f"{where}: {plural(n, 'sample')} leave{'s' * (n == 1)} no training sample after holding "
+                        f"out {n_eval}")
     train, held = perm[: n - n_eval], perm[n - n_eval:]
     x_train, y_train = x[train], y[train]
     x_eval, y_eval = (x[held], y[held]) if n_eval else (x_train, y_train)

@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass
 
 from lockstep.spec.documents import Recipe
+from lockstep.spec.formats import plural
 from lockstep.spec.graph import ModelGraph
 
 PathParts = tuple[str | int, ...]
@@ -26,7 +27,7 @@ def shard_bounds(batch: int, replicas: int) -> list[tuple[int, int]]:
     `replicas` divides the batch size, and the last batch of an epoch, when shorter, is split as evenly as
     it can be. Concatenating the shards in rank order gives the global batch back, each sample once."""
     if replicas < 1 or batch < 0:
-        raise ValueError(f"a batch of {batch} samples cannot be split over {replicas} replicas")
+        raise ValueError(f"a batch of {plural(batch, 'sample')} cannot be split over {plural(replicas, 'replica')}")
     small, extra = divmod(batch, replicas)
     bounds, start = [], 0
     for rank in range(replicas):

@@ -18,8 +18,9 @@ __all__ = ["FORMATS", "github", "json_text", "junit", "plural", "render", "summa
 FORMATS = ("text", "json", "github", "junit")
 
 
-def plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """`1 step`, `2 steps`; `many` where the plural is not the word and an s (`class`, `classes`)."""
+    return f"{n} {word if n == 1 else many or word + 's'}"
 
 
 def summary(files: int, documents: int, errors: int) -> str:

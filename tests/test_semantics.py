@@ -493,6 +493,10 @@ def test_warmup_must_end_before_training(folder: Path) -> None:
     # with epochs the length is known from the data: 100 samples / batch 10 = 10 steps per epoch
     d = one(recipe(schedule="{type: constant, warmup: {steps: 30}}", training="{epochs: 2}"), folder)
     assert "20 training steps (2 epochs)" in d.message
+    d = one(recipe(schedule="{type: constant, warmup: {steps: 1}}", training="{steps: 1}"), folder)  # singulars
+    assert "the warm-up of 1 step does not end before training does (1 training step)" in d.message, d.message
+    d = one(recipe(schedule="{type: step, step_size: 1, warmup: {steps: 1}}", training="{steps: 2}"), folder)
+    assert "first decays after 1 step but 1 step follows the warm-up" in d.message, d.message
 
 
 def test_cosine_and_step_schedules_fit_the_run(folder: Path) -> None:

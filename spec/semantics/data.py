@@ -23,6 +23,7 @@ from lockstep.spec.base import Shape
 from lockstep.spec.diagnostics import Diagnostic
 from lockstep.spec.documents import Recipe
 from lockstep.spec.files import open_regular
+from lockstep.spec.formats import plural
 from lockstep.spec.npy import read_npz_header, scan_npz_values
 from lockstep.spec.paths import missing_file, resolve_path
 from lockstep.spec.semantics.located import Located
@@ -153,7 +154,7 @@ def _npz_facts(s: Any, full: Path, facts: DataFacts, doc: Located, out: list[Dia
         return
     x, y = arrays[s.features], arrays[s.targets]
     if x.shape[0] != y.shape[0]:
-        out.append(_diag(doc, ("data", "source", "path"), f"`{s.features}` has {x.shape[0]} samples but "
+        out.append(_diag(doc, ("data", "source", "path"), f"`{s.features}` has {plural(x.shape[0], 'sample')} but "
                          f"`{s.targets}` has {y.shape[0]} in `{s.path}`", code="data"))
         return
     facts.samples, facts.features = x.shape[0], x.shape[1:]

@@ -148,15 +148,15 @@ def _check_schedule(recipe: Recipe, total: int | None, doc: Located) -> list[Dia
                          expected=f"at most {lr}"))
     if total is None:
         return out
-    run = f"{total} training steps" + ("" if recipe.training.steps is not None else
+    run = plural(total, "training step") + ("" if recipe.training.steps is not None else
                                        f" ({recipe.training.epochs} epochs)")
     warm = sched.warmup.steps if sched.warmup is not None else 0
     if warm and warm >= total:
-        out.append(_diag(doc, ("schedule", "warmup", "steps"), f"the warm-up of {warm} steps does not end before "
-                         f"training does ({run})", code="range", expected=f"fewer than {total}"))
+        out.append(_diag(doc, ("schedule", "warmup", "steps"), f"the warm-up of {plural(warm, 'step')} does not end "
+                         f"before training does ({run})", code="range", expected=f"fewer than {total}"))
     else:
         left = total - warm
-        after = f"{left} steps follow the warm-up" if warm else f"training has {run}"
+        after = (f"{plural(left, 'step')} follow{'s' * (left == 1)} the warm-up" if warm else f"training has {run}")
         if sched.type == "cosine" and sched.decay_steps > left:
             out.append(_diag(doc, ("schedule", "decay_steps"), f"cosine decays over {sched.decay_steps} steps but "
                              f"{after}: the learning rate would still be decaying when training ends",
@@ -169,7 +169,7 @@ def _check_schedule(recipe: Recipe, total: int | None, doc: Located) -> list[Dia
                              f"{run})", code="range", expected="a gamma that keeps the learning rate finite"))
         if sched.type == "step" and sched.step_size >= left:
             out.append(_diag(doc, ("schedule", "step_size"), f"the step schedule first decays after "
-                             f"{sched.step_size} steps but {after}: it would never decay", code="range",
+                             f"{plural(sched.step_size, 'step')} but {after}: it would never decay", code="range",
                              expected=f"fewer than {left}"))
     for key in ("evaluation", "checkpoint"):
         section = getattr(recipe, key)
@@ -481,12 +481,14 @@ def _check_loss(recipe: Recipe, graph: ModelGraph, facts: DataFacts, ref: str, d
         out.append(_diag(doc, here, msg + _flatten_hint(graph), code="loss"))
         return out
     if sparse and facts.classes is not None and facts.classes != last:
-        out.append(_diag(doc, here, f"{facts.label} has {facts.classes} classes but {said} ({last} values per sample "
-                         "on the class axis)", code="loss", expected=f"an output of {facts.classes} classes"))
+        out.append(_diag(doc, here, f"{facts.label} has {plural(facts.classes, 'class', 'classes')} but {said} "
+                         f"({plural(last, 'value')} per sample on the class axis)", code="loss",
+                         expected=f"an output of {plural(facts.classes, 'class', 'classes')}"))
     if loss.type == "categorical_crossentropy" and facts.target_kind == "onehot" and facts.classes != last:
         i = [p.type for p in recipe.data.preprocessing].index("one_hot")
-        out.append(_diag(doc, ("data", "preprocessing", i, "num_classes"), f"one_hot makes {facts.classes} classes "
-                         f"but {said}", code="loss", expected=str(last)))
+        made = plural(facts.classes, "class", "classes")
+        out.append(_diag(doc, ("data", "preprocessing", i, "num_classes"), f"one_hot makes {made} but {said}",
+                         code="loss", expected=str(last)))
     out.extend(_check_target_values(loss.type, facts, last, recipe, doc))
     if loss.type == "binary_crossentropy" and facts.target_kind == "class" and facts.classes not in (None, 2):
         out.append(_diag(doc, here, f"`binary_crossentropy` takes 0/1 targets; {facts.label} has {facts.classes} "
