@@ -568,6 +568,14 @@ def write_readme(folder: Path, title: str, said: list[str], command: str, listed
 
 
 # ---------------------------------------------------------------------------------------- recipes
+def prepare_failure(exc: Exception, copy: Path, recipe: Path) -> str:
+    """Why an example recipe did not prepare (levels 4 and 5), said of the example, not of its temporary copy
+    `copy` (gone when this is read)."""
+    said = "; ".join([str(exc).replace(str(copy), recipe.name),
+                      *(d.body() for d in getattr(exc, "diagnostics", ()) or ())])
+    return f"the example {recipe.parent.name} does not prepare: {said}"
+
+
 def run_recipe(target: Target, recipe: Path, steps: int | None, report_dir: Path | None, seed: int = DEFAULT_SEED,
                *, shown: Path | None = None) -> CheckResult:
     """Level 4 on one example recipe in `target.dtype`: every step (or the first `steps`) judged re-synchronized.
@@ -596,11 +604,8 @@ def run_recipe(target: Target, recipe: Path, steps: int | None, report_dir: Path
                 checks = MODULES[4].checks(pair, steps)
         except UnsupportedConstruct as exc:
             return CheckResult(outcome="unsupported", message=f"{exc.construct}: {exc.reason}", **base)
-        except RunError as exc:  # said of the example, not of its temporary copy (gone when this is read)
-            said = "; ".join([str(exc).replace(str(path), recipe.name),
-                              *(d.body() for d in getattr(exc, "diagnostics", ()) or ())])
-            return CheckResult(outcome="error", message=f"the example {recipe.parent.name} does not prepare: {said}",
-                               **base)
+        except RunError as exc:
+            return CheckResult(outcome="error", message=prepare_failure(exc, path, recipe), **base)
         except Exception as exc:
             return CheckResult(outcome="error", examples=1, message=describe(exc)[:2000],
                                seconds=time.perf_counter() - t0, **base)

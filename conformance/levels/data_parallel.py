@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lockstep.adapters.base import NonFiniteError, Session, UnsupportedConstruct
-from lockstep.adapters.checked import step_answer
+from lockstep.adapters.checked import describe, step_answer
 from lockstep.conformance.cases import Case, draw_targets
 from lockstep.conformance.checks import Check, check, scale_of
 from lockstep.conformance.levels._pair import handed
@@ -485,9 +485,9 @@ def run_recipe(target: Any, recipe: Path, steps: int, report_dir: Path | None, *
         except UnsupportedConstruct as exc:
             return [CheckResult(outcome="unsupported", message=f"{exc.construct}: {exc.reason}", **base)]
         except RunError as exc:
-            return [CheckResult(outcome="error", message=f"the example does not prepare: {exc}", **base)]
+            return [CheckResult(outcome="error", message=suite.prepare_failure(exc, path, recipe), **base)]
         except Exception as exc:
-            return [CheckResult(outcome="error", examples=1, message=f"{type(exc).__name__}: {exc}"[:2000],
+            return [CheckResult(outcome="error", examples=1, message=describe(exc)[:2000],
                                 seconds=time.perf_counter() - t0, **base)]
         seconds = time.perf_counter() - t0
         worst = max(all_checks, key=lambda c: c.ratio, default=None)

@@ -96,3 +96,25 @@ def test_level_5_shifts_an_example_recipes_seed_as_level_4_does(tmp_path: Path) 
     assert main([*shlex.split(c.reproduce)[1:], "--quiet"]) == 1  # the same case again
     again = lockstep.Certificate.read(rerun / "report.json").checks[0]
     assert (again.message, again.worst) == (c.message, c.worst)
+
+
+@pytest.mark.parametrize("level", [4, 5])
+def test_an_example_that_does_not_prepare_is_said_of_the_example(tmp_path: Path, level: int) -> None:
+    """Levels 4 and 5 prepare a temporary copy of each example recipe; level 5 said a preparation failure with the
+    copy's path (gone when read) and without the example's name, level 4 of the example: both now as level 4."""
+    import shutil
+
+    from lockstep.adapters.reference import ReferenceAdapter
+    from lockstep.conformance.levels import data_parallel
+
+    example = tmp_path / "csv-binary"
+    shutil.copytree(Path(lockstep.conformance.suite.__file__).parents[1] / "examples" / "csv-binary", example)
+    (example / "points.csv").write_text("x1,x2,inside\n1.0,oops,0\n")
+    if level == 4:
+        target = lockstep.conformance.suite.Target(ReferenceAdapter(), "reference", "float64", "cpu")
+        (r,) = [lockstep.conformance.suite.run_recipe(target, example / "recipe.yaml", 2, None)]
+    else:
+        target = lockstep.conformance.suite.Target(DPGradientSumAdapter(), NAME, "float64", "cpu")
+        (r,) = data_parallel.run_recipe(target, example / "recipe.yaml", 2, None)
+    assert r.outcome == "error" and r.message.startswith("the example csv-binary does not prepare: "), r.message
+    assert "lockstep-" not in r.message and "points.csv" in r.message, r.message
