@@ -153,29 +153,26 @@ class LongInteger(str):
     no field takes such a value, and its message must not call it a quoted string."""
 
 
-class BeyondFloat(float):
+class _WrittenFloat(float):
+    """A float that keeps the text it was written as, for messages that refuse it."""
+
+    written: str
+
+    def __new__(cls, text: str) -> _WrittenFloat:
+        number = super().__new__(cls, text)
+        number.written = text
+        return number
+
+
+class BeyondFloat(_WrittenFloat):
     """A number written beyond float64's range (`1e400`): infinite, as YAML and JSON read it, but said as written,
     not as `.inf`, in a message refusing it."""
 
-    written: str
 
-    def __new__(cls, text: str) -> BeyondFloat:
-        number = super().__new__(cls, text)
-        number.written = text
-        return number
-
-
-class BelowFloat(float):
+class BelowFloat(_WrittenFloat):
     """A non-zero number written below float64's smallest (`1e-400`): zero (with its sign), as YAML and JSON read
     it, but said as written, not as `0.0`, in a message refusing it (`learning_rate: 1e-400` read "expected a
     number > 0, got 0.0")."""
-
-    written: str
-
-    def __new__(cls, text: str) -> BelowFloat:
-        number = super().__new__(cls, text)
-        number.written = text
-        return number
 
 
 def _read_float(text: str) -> float:

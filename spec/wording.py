@@ -38,12 +38,11 @@ def real(value: float) -> str:
     """A float input as YAML writes it: `3.0` stays `3.0` (an integer field must say why it refuses it)."""
     if math.isnan(value):
         return ".nan"
+    written = getattr(value, "written", None)  # loader.BeyondFloat (`1e400`, read as ±inf), BelowFloat (`1e-400`, 0)
     if math.isinf(value):
-        written = getattr(value, "written", None)  # loader.BeyondFloat: `1e400` read as infinity
         if written is not None:
             return f"{written} (beyond float64's range, ±1.8e308)"
         return ".inf" if value > 0 else "-.inf"
-    written = getattr(value, "written", None)  # loader.BelowFloat: `1e-400` read as 0
     if value == 0.0 and written is not None:
         return f"{written} (below float64's smallest, 4.9e-324: read as {value!r})"
     return repr(value)

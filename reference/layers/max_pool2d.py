@@ -47,17 +47,25 @@ def magnitude_backward(layer: MaxPool2d, grad: np.ndarray, grad_mag: np.ndarray,
     return backward(layer, grad_mag, cache)
 
 
+def _windows_at_top(x: np.ndarray, error: np.ndarray, cache: Cache
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Each window's values and error bounds (flattened, padding -inf and 0), and the reference's maximum and its
+    error bound: what both kink rules (the gradient's `branch_error`, the loss's `kink_loss_error`) compare."""
+    arg, flat_shape, _, kernel, stride, out, pads = cache
+    xw = windows(pad(x, pads, -np.inf), kernel, stride, (1, 1), out).reshape(flat_shape)
+    ew = windows(pad(error, pads, 0.0), kernel, stride, (1, 1), out).reshape(flat_shape)
+    return xw, ew, np.take_along_axis(xw, arg[..., None], axis=-1), np.take_along_axis(ew, arg[..., None], axis=-1)
+
+
 def branch_error(layer: MaxPool2d, inputs: list[np.ndarray], errors: list[np.ndarray], grad: np.ndarray,
                  cache: Cache) -> list[np.ndarray | None]:
     """A window whose runner-up is within the two values' error bounds of its maximum (but not equal: an
     exact tie is the standard's, the first) may route |g| to either: |g| at the maximum and at each such
     candidate. A near-tie that float32 cannot resolve is common where Adam moves neighbours equally."""
     arg, flat_shape, padded_shape, kernel, stride, out, pads = cache
-    xw = windows(pad(inputs[0], pads, -np.inf), kernel, stride, (1, 1), out).reshape(flat_shape)
-    ew = windows(pad(errors[0], pads, 0.0), kernel, stride, (1, 1), out).reshape(flat_shape)
-    top = np.take_along_axis(xw, arg[..., None], axis=-1)
+    xw, ew, top, e_top = _windows_at_top(inputs[0], errors[0], cache)
     gap = top - xw
-    near = (gap > 0) & (gap <= np.take_along_axis(ew, arg[..., None], axis=-1) + ew)
+    near = (gap > 0) & (gap <= e_top + ew)
     if not near.any():
         return [None]
     g = np.abs(grad)[..., None]
@@ -72,11 +80,8 @@ def kink_loss_error(layer: MaxPool2d, inputs: list[np.ndarray], errors: list[np.
     """The loss's error beyond the adjoint form's, which moves a window's output with its maximum x_a: a candidate
     j with x_a − x_j ≤ e_a + e_j (an exact tie included) may be computed the larger, and the output is then
     larger by x̂_j − x̂_a ≤ e_a + e_j: Σ |g|·max_j (e_a + e_j) over such windows."""
-    arg, flat_shape, _, kernel, stride, out, pads = cache
-    xw = windows(pad(inputs[0], pads, -np.inf), kernel, stride, (1, 1), out).reshape(flat_shape)
-    ew = windows(pad(errors[0], pads, 0.0), kernel, stride, (1, 1), out).reshape(flat_shape)
-    top = np.take_along_axis(xw, arg[..., None], axis=-1)
-    e_top = np.take_along_axis(ew, arg[..., None], axis=-1)
+    arg = cache[0]
+    xw, ew, top, e_top = _windows_at_top(inputs[0], errors[0], cache)
     near = top - xw <= e_top + ew
     np.put_along_axis(near, arg[..., None], False, axis=-1)
     return float(np.sum(np.abs(grad) * np.where(near, e_top + ew, 0.0).max(axis=-1)))
