@@ -27,12 +27,12 @@ from __future__ import annotations
 
 import os
 import pickle
-import traceback
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from lockstep.adapters import replica_wire
 from lockstep.adapters.base import Arrays, NonFiniteError, Session, StepResult, UnsupportedConstruct
 from lockstep.reference.data_parallel import shard_bounds
 
@@ -388,34 +388,13 @@ def _serve(conn: Connection, most: int) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
     os.environ[MAX_REPLICAS_ENV] = str(most)
-    session: Any = None
     try:
         configure_logical_cpus(most)
     except Exception as exc:
         conn.send(("error", f"{type(exc).__name__}: {exc}"))
         return
     conn.send(("ok", None))
-    while True:
-        try:
-            op, payload = conn.recv()
-        except (EOFError, OSError):
-            break
-        if op == "close":
-            break
-        try:
-            if op == "build":
-                session = None
-                session = TFDataParallelSession(**payload)
-                conn.send(("ok", None))
-            else:
-                method, args, kwargs = payload
-                conn.send(("ok", getattr(session, method)(*args, **kwargs)))
-        except NonFiniteError as exc:
-            conn.send(("nonfinite", exc.quantity))
-        except UnsupportedConstruct as exc:
-            conn.send(("unsupported", (exc.construct, exc.reason)))
-        except Exception as exc:
-            conn.send(("error", f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}"))
+    replica_wire.serve(conn, lambda payload: TFDataParallelSession(**payload))
 
 
 class _Worker:
@@ -450,16 +429,10 @@ class _Worker:
 
     def reply(self) -> Any:
         try:
-            status, value = self.conn.recv()
+            answer = self.conn.recv()
         except (EOFError, OSError):
             raise RuntimeError(f"the TensorFlow replica process died (exit code {self.proc.exitcode})") from None
-        if status == "nonfinite":
-            raise NonFiniteError(value)
-        if status == "unsupported":
-            raise UnsupportedConstruct(*value)
-        if status == "error":
-            raise RuntimeError(f"TensorFlow replicas: {value}")
-        return value
+        return replica_wire.value(answer, "TensorFlow replicas")
 
     def ask(self, op: str, payload: Any) -> Any:
         self.conn.send((op, payload))

@@ -34,7 +34,6 @@ import atexit
 import datetime
 import os
 import socket
-import traceback
 import typing
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -44,6 +43,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
+from lockstep.adapters import replica_wire
 from lockstep.adapters.base import Arrays, NonFiniteError, Session, StepResult
 from lockstep.adapters.data_parallel import DEFAULT_TIMEOUT_S, collective_timeout
 from lockstep.adapters.torch.session import TorchSession
@@ -335,26 +335,7 @@ def _serve(rank: int, size: int, port: int, conn: Connection) -> None:
         conn.send(("error", f"{type(exc).__name__}: {exc}"))
         return
     conn.send(("ok", None))
-    session: TorchReplicaSession | None = None
-    while True:
-        try:
-            op, payload = conn.recv()
-        except (EOFError, OSError):
-            break
-        if op == "close":
-            break
-        try:
-            if op == "build":
-                session = None
-                session = TorchReplicaSession(**payload, group=groups[payload["replicas"]])
-                conn.send(("ok", None))
-            else:
-                method, args, kwargs = payload
-                conn.send(("ok", getattr(session, method)(*args, **kwargs)))
-        except NonFiniteError as exc:
-            conn.send(("nonfinite", exc.quantity))
-        except Exception as exc:
-            conn.send(("error", f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}"))
+    replica_wire.serve(conn, lambda payload: TorchReplicaSession(**payload, group=groups[payload["replicas"]]))
     conn.close()
     os._exit(0)  # not through the interpreter's exit, where gloo's threads can abort the process
 
@@ -402,16 +383,12 @@ class ReplicaPool:
 
     def _reply(self, rank: int) -> Any:
         try:
-            status, value = self.conns[rank].recv()
+            answer = self.conns[rank].recv()
         except (EOFError, OSError):
             code = self.procs[rank].exitcode
             self.close()
             raise RuntimeError(f"replica {rank} of {self.size} died (exit code {code})") from None
-        if status == "nonfinite":
-            raise NonFiniteError(value)
-        if status == "error":
-            raise RuntimeError(f"replica {rank}: {value}")
-        return value
+        return replica_wire.value(answer, f"replica {rank}")
 
     def all(self, op: str, payload: Any, replicas: int | None = None) -> list[Any]:
         """Send one command to the first `replicas` ranks (default: all; they run it together) and return each

@@ -1,0 +1,86 @@
+"""The replica processes' command loop (adapters/replica_wire.py), framework-free: what a replica raises reaches the
+driver as the same exception, for torch's gloo ranks and TensorFlow's worker alike."""
+
+from __future__ import annotations
+
+import threading
+from multiprocessing import Pipe
+from typing import Any
+
+import pytest
+
+from lockstep.adapters import replica_wire
+from lockstep.adapters.base import NonFiniteError, UnsupportedConstruct
+
+
+class _Session:
+    def __init__(self, scale: float) -> None:
+        self.scale = scale
+
+    def times(self, x: float) -> float:
+        return self.scale * x
+
+    def step(self) -> None:
+        raise NonFiniteError("gradient of dense.weight")
+
+    def layer(self) -> None:
+        raise UnsupportedConstruct("gru", "no such kernel here")
+
+    def broken(self) -> None:
+        raise ValueError("shapes (2, 3) and (4,) do not align")
+
+
+def _build(payload: dict[str, Any]) -> _Session:
+    if payload.get("scale") == 0:
+        raise UnsupportedConstruct("distribution", "zero replicas")
+    return _Session(**payload)
+
+
+@pytest.fixture
+def driver() -> Any:
+    here, there = Pipe()
+    thread = threading.Thread(target=replica_wire.serve, args=(there, _build), daemon=True)
+    thread.start()
+
+    def ask(op: str, payload: Any) -> Any:
+        here.send((op, payload))
+        return replica_wire.value(here.recv(), "replica 0")
+
+    yield ask
+    here.send(("close", None))
+    thread.join(timeout=5)
+    assert not thread.is_alive(), "serve() did not return on close"
+
+
+def test_build_then_calls(driver: Any) -> None:
+    assert driver("build", {"scale": 3.0}) is None
+    assert driver("call", ("times", (2.0,), {})) == 6.0
+    assert driver("build", {"scale": 0.5}) is None  # a new session replaces the old one
+    assert driver("call", ("times", (), {"x": 4.0})) == 2.0
+
+
+def test_exceptions_cross_as_themselves(driver: Any) -> None:
+    driver("build", {"scale": 1.0})
+    with pytest.raises(NonFiniteError) as nonfinite:
+        driver("call", ("step", (), {}))
+    assert nonfinite.value.quantity == "gradient of dense.weight"
+    with pytest.raises(UnsupportedConstruct) as unsupported:
+        driver("call", ("layer", (), {}))
+    assert (unsupported.value.construct, unsupported.value.reason) == ("gru", "no such kernel here")
+    with pytest.raises(RuntimeError, match=r"^replica 0: ValueError: shapes \(2, 3\) and \(4,\) do not align"):
+        driver("call", ("broken", (), {}))
+    assert driver("call", ("times", (5.0,), {})) == 5.0  # the loop goes on after each
+
+
+def test_a_build_that_fails_is_said(driver: Any) -> None:
+    with pytest.raises(UnsupportedConstruct, match="zero replicas"):
+        driver("build", {"scale": 0})
+
+
+def test_serve_returns_when_the_driver_goes_away() -> None:
+    here, there = Pipe()
+    thread = threading.Thread(target=replica_wire.serve, args=(there, _build), daemon=True)
+    thread.start()
+    here.close()
+    thread.join(timeout=5)
+    assert not thread.is_alive()
