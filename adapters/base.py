@@ -112,6 +112,20 @@ class UnsupportedConstruct(Exception):
         return f"layer `{self.layer}` ({self.construct})" if self.layer else self.construct
 
 
+def layer_part(type_name: str, part: str, unsupported: dict[str, str], missing: str) -> Any:
+    """A backend's module for a spec layer type (`adapters/<backend>/layers/<type>.py`, found through the construct
+    registry, whose MissingPart names the file to write). A type the backend declares in `unsupported` raises
+    UnsupportedConstruct with its reason (the suite reports it unsupported, a run refuses it by name); a name
+    that is no spec layer raises KeyError(`missing`)."""
+    from lockstep.spec import constructs
+
+    if type_name in unsupported:
+        raise UnsupportedConstruct(type_name, unsupported[type_name])
+    if type_name not in constructs.names("layer"):
+        raise KeyError(missing)
+    return constructs.get(type_name, "layer").load(part)
+
+
 class NonFiniteError(ArithmeticError):
     """A step produced a non-finite loss or gradient; raised before any parameter changes."""
 

@@ -5,7 +5,7 @@ exception it would be in one process, whichever framework raised it. Framework-f
 
 The wire: the driver sends `(op, payload)`: `("build", kwargs)`, `("call", (method, args, kwargs))` or
 `("close", None)`; the replica answers `(status, value)` with status `ok`, `nonfinite` (value: the quantity),
-`unsupported` (value: construct, reason) or `error` (value: the message and a short traceback).
+`unsupported` (value: construct, reason, layer) or `error` (value: the message and a short traceback).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ def failure(exc: BaseException) -> tuple[str, Any]:
     if isinstance(exc, NonFiniteError):
         return "nonfinite", exc.quantity
     if isinstance(exc, UnsupportedConstruct):
-        return "unsupported", (exc.construct, exc.reason)
+        return "unsupported", (exc.construct, exc.reason, exc.layer)
     return "error", f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}"
 
 
@@ -56,7 +56,8 @@ def value(answer: tuple[str, Any], where: str) -> Any:
     if status == "nonfinite":
         raise NonFiniteError(result)
     if status == "unsupported":
-        raise UnsupportedConstruct(*result)
+        construct, reason, layer = result
+        raise UnsupportedConstruct(construct, reason, layer=layer)
     if status == "error":
         raise RuntimeError(f"{where}: {result}")
     return result

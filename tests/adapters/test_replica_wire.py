@@ -24,7 +24,7 @@ class _Session:
         raise NonFiniteError("gradient of dense.weight")
 
     def layer(self) -> None:
-        raise UnsupportedConstruct("gru", "no such kernel here")
+        raise UnsupportedConstruct("gru", "no such kernel here", layer="gru_2")
 
     def broken(self) -> None:
         raise ValueError("shapes (2, 3) and (4,) do not align")
@@ -66,7 +66,8 @@ def test_exceptions_cross_as_themselves(driver: Any) -> None:
     assert nonfinite.value.quantity == "gradient of dense.weight"
     with pytest.raises(UnsupportedConstruct) as unsupported:
         driver("call", ("layer", (), {}))
-    assert (unsupported.value.construct, unsupported.value.reason) == ("gru", "no such kernel here")
+    assert (unsupported.value.construct, unsupported.value.reason, unsupported.value.layer) == (
+        "gru", "no such kernel here", "gru_2")
     with pytest.raises(RuntimeError, match=r"^replica 0: ValueError: shapes \(2, 3\) and \(4,\) do not align"):
         driver("call", ("broken", (), {}))
     assert driver("call", ("times", (5.0,), {})) == 5.0  # the loop goes on after each

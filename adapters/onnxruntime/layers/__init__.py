@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
+from lockstep.adapters.base import layer_part
 from lockstep.spec import constructs
 
 TYPES: tuple[str, ...] = constructs.names("layer")
@@ -25,10 +26,4 @@ accepts a declaration here instead of a module, and `get` refuses the type with 
 def get(type_name: str) -> ModuleType:
     """The ONNX export of a spec layer type, adapters/onnxruntime/layers/<type>.py:
     MissingPart names the file to write when the module is missing."""
-    if type_name in UNSUPPORTED:  # declared: the suite reports it unsupported, a run refuses it by name
-        from lockstep.adapters.base import UnsupportedConstruct
-
-        raise UnsupportedConstruct(type_name, UNSUPPORTED[type_name])
-    if type_name not in TYPES:
-        raise KeyError(f"no ONNX export for layer `{type_name}`")
-    return constructs.get(type_name, "layer").load("onnx")
+    return layer_part(type_name, "onnx", UNSUPPORTED, f"no ONNX export for layer `{type_name}`")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
+from lockstep.adapters.base import layer_part
 from lockstep.spec import constructs
 
 TYPES: tuple[str, ...] = constructs.names("layer")
@@ -22,10 +23,4 @@ accepts a declaration here instead of a module, and `get` refuses the type with 
 def get(type_name: str) -> ModuleType:
     """The torch mapping of a spec layer type, adapters/torch/layers/<type>.py:
     MissingPart names the file to write when the module is missing."""
-    if type_name in UNSUPPORTED:  # declared: the suite reports it unsupported, a run refuses it by name
-        from lockstep.adapters.base import UnsupportedConstruct
-
-        raise UnsupportedConstruct(type_name, UNSUPPORTED[type_name])
-    if type_name not in TYPES:
-        raise KeyError(f"no torch mapping for layer `{type_name}`")
-    return constructs.get(type_name, "layer").load("torch")
+    return layer_part(type_name, "torch", UNSUPPORTED, f"no torch mapping for layer `{type_name}`")
