@@ -1560,14 +1560,26 @@ def migrate(paths: PathLike | Iterable[PathLike], *, check: bool = False, out: P
             made.extend(missing_folders(targets[f].parent))
             if not _same(targets[f], utf8(text)):
                 write_text(targets[f], text)
-        except OSError as exc:
+        except (OSError, KeyboardInterrupt) as exc:
+            if isinstance(exc, KeyboardInterrupt) and written(m):  # held through the rename, acted on at its end
+                m.named = copies
+                raise
             for p in new_files:  # a file not written leaves nothing of its own behind
                 with contextlib.suppress(OSError):
                     p.unlink()
+            if isinstance(exc, KeyboardInterrupt):
+                raise
             return Migration(f, "unwritable", targets[f], m.versions,
                              message=f"{f}: cannot write {targets[f]}: {exc.strerror or exc}")
         m.named = copies
         return m
+
+    def written(m: Migration) -> bool:
+        """Whether `m`'s target holds what it was to be written with (a stop acted on after the rename)."""
+        try:
+            return _same(targets[m.file], utf8(plans[id(m)][0]))
+        except OSError:
+            return False
 
     results: list[Migration] = []  # a model file a recipe names comes before the recipe
 
@@ -1589,7 +1601,12 @@ def migrate(paths: PathLike | Iterable[PathLike], *, check: bool = False, out: P
                                     "cannot be written", 2, stop)
         done: list[Migration] = []
         for m in results:
-            final[id(m)] = write(m) if id(m) in plans else m
+            try:
+                final[id(m)] = write(m) if id(m) in plans else m
+            except KeyboardInterrupt:  # a file written before the stop is listed as written
+                if id(m) in plans and written(m) and on_file is not None:
+                    on_file(m)
+                raise
             done.append(final[id(m)])
             if on_file is not None:
                 on_file(final[id(m)])

@@ -145,6 +145,22 @@ def _give_checkpoint(run: Path) -> str:
     return _give("weights", f"{run}/checkpoints/step-XXXXXXXX.npz")
 
 
+_WRITTEN: list[tuple[Environment, Any]] = []
+"""The Environment `load_environment` read last, with its loaded document (where each field was written): deploy's
+own checks of a field (threads, batch sizes) name its file, line and column as validate does."""
+
+
+def at_field(env: Environment, field: tuple[str | int, ...], message: str) -> str:
+    """`message` opened by the environment file, the field's line and column and its name, where they are known."""
+    from lockstep.spec.diagnostics import format_path
+
+    if not _WRITTEN or _WRITTEN[0][0] is not env:  # an Environment made in Python: no file to name
+        return message
+    loaded = _WRITTEN[0][1]
+    line, col = loaded.locate(field)
+    return f"{loaded.file}:{line}:{col}: {format_path(field)}: {message}"
+
+
 def load_environment(path: str | Path) -> Environment:
     """The validated Environment document at `path` (DeployError with the diagnostics otherwise)."""
     from lockstep.spec.resolve import resolve_file
@@ -160,10 +176,11 @@ def load_environment(path: str | Path) -> Environment:
     if diags:
         raise DeployError(f"{path}: the environment is not valid ({len(diags)} problem{'s' * (len(diags) > 1)})",
                           2, diags)
-    envs = [r.document for r in resolved if isinstance(r.document, Environment)]
+    envs = [r for r in resolved if isinstance(r.document, Environment)]
     if len(envs) != 1:
         raise DeployError(f"{path}: expected exactly one Environment document, found {len(envs)}")
-    return envs[0]
+    _WRITTEN[:] = [(envs[0].document, envs[0].loaded)]  # type: ignore[list-item]
+    return envs[0].document  # type: ignore[return-value]
 
 
 def _run_record(run: Path) -> dict[str, Any]:
@@ -449,8 +466,9 @@ def check_target(env: Environment, exporter: str = "spec") -> None:
     from lockstep.effective import max_threads
 
     if env.threads > max_threads():
-        raise DeployError(f"threads {env.threads}: this machine has {os.cpu_count() or 1} CPU cores; onnxruntime "
-                          f"would start {env.threads} threads (at most {max_threads()} here)")
+        raise DeployError(at_field(env, ("threads",), f"{env.threads}: this machine has {os.cpu_count() or 1} CPU "
+                                   f"cores; onnxruntime would start {env.threads} threads (at most {max_threads()} "
+                                   "here)"))
     if env.dtype == "int8" and importlib.util.find_spec("onnxruntime.quantization") is None:
         raise DeployError("an int8 target needs onnxruntime.quantization, which this onnxruntime lacks")
 
@@ -479,23 +497,12 @@ def _check_out(out: Path, inputs: list[Path]) -> None:
 
 
 def _no_broken_link(out: Path) -> None:
-    """--out, or a folder on its way, that is a symbolic link leading nowhere (its target missing, or a loop): said
-    as such, where making the folder said "cannot create the folder (File exists)" of a path that shows nothing."""
-    for at in (out, *out.parents):
-        if not os.path.islink(at):
-            if os.path.lexists(at):
-                return  # an existing folder (or file) on the way: the checks after this one say what is wrong
-            continue
-        if os.path.exists(at):
-            return
-        try:
-            target = os.readlink(at)
-        except OSError:
-            target = "?"
-        loop = os.path.lexists(at.parent / target)
-        raise DeployError(f"{argument('--out')} {out}: {'it' if at == out else at} is a broken symbolic link (to "
-                          f"{target!r}, {'a loop of links' if loop else 'which does not exist'}); remove the link, "
-                          f"{'' if loop else 'make its target, '}or choose another {argument('--out')}")
+    """--out, or a folder on its way, that is a symbolic link leading nowhere: said as such (runfolder.broken_link)."""
+    from lockstep.runfolder import broken_link
+
+    said = broken_link(out)
+    if said is not None:
+        raise DeployError(f"{argument('--out')} {out}: {said}, or choose another {argument('--out')}")
 
 
 def _not_a_file(path: Path) -> str | None:
@@ -908,8 +915,11 @@ def deploy(p: Plan, *, progress: Any = None) -> Result:
     too_big = [b for b in {*env.batch_sizes, env.latency_budget.batch_size if env.latency_budget else 1}
                if b * per_sample > MAX_BATCH_BYTES]
     if too_big:
-        raise DeployError(f"batch size {max(too_big)} needs {max(too_big) * per_sample / 2**30:.1f} GiB of inputs "
-                          f"(at most {MAX_BATCH_BYTES / 2**30:.0f} GiB per batch here): lower `batch_sizes`")
+        big = max(too_big)
+        field: tuple[str | int, ...] = (("batch_sizes", env.batch_sizes.index(big)) if big in env.batch_sizes
+                                        else ("latency_budget", "batch_size"))
+        raise DeployError(at_field(env, field, f"batch size {big} needs {big * per_sample / 2**30:.1f} GiB of inputs "
+                                   f"(at most {MAX_BATCH_BYTES / 2**30:.0f} GiB per batch here): lower it"))
     try:  # nothing is written before every check has run: a deploy that fails or is stopped leaves the folder as it was
         result = _run_checks(p, prep, params, weights_info, model, progress)
     except DeployError:

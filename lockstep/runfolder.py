@@ -509,12 +509,37 @@ def _open_lock(folder: Path, prog: str) -> int | None:
     return fd
 
 
+def broken_link(path: Path) -> str | None:
+    """Where `path`, or a folder on its way, is a symbolic link leading nowhere (its target missing, or a loop of
+    links), what to say of it ("it is a broken symbolic link (to 'x', which does not exist); remove the link, make
+    its target"); None otherwise. Making the folder said "cannot create the folder (File exists)" of it."""
+    for at in (path, *path.parents):
+        if not os.path.islink(at):
+            if os.path.lexists(at):
+                return None  # an existing folder (or file) on the way: what is wrong with it is said elsewhere
+            continue
+        if os.path.exists(at):
+            return None
+        try:
+            target = os.readlink(at)
+        except OSError:
+            target = "?"
+        loop = os.path.lexists(at.parent / target)
+        return (f"{'it' if at == path else _shown(at)} is a broken symbolic link (to {target!r}, "
+                f"{'a loop of links' if loop else 'which does not exist'}); remove the link"
+                f"{'' if loop else ', make its target'}")
+    return None
+
+
 def _lock(folder: Path, prog: str) -> int:
     """An exclusive lock on the folder's lock file; FolderError naming the holder when another has it."""
     for _ in range(10):
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
+            said = broken_link(folder)  # "(File exists)" of a path that shows nothing
+            if said is not None:
+                raise FolderError(f"{prog}: {_shown(folder)}: {said}, or choose another folder") from None
             raise FolderError(f"{prog}: cannot create the folder {_shown(folder)} ({exc.strerror or exc})") from None
         fd = _open_lock(folder, prog)
         if fd is None:

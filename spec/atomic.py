@@ -55,7 +55,7 @@ def write_set(files: Mapping[Path, bytes], before: Callable[[], None] | None = N
                 recover(folder, [Path(path).name for path in files if Path(path).parent == folder])
     try:
         for path, data in files.items():
-            staged.append((_staged(Path(path), data), Path(path)))
+            _staged(Path(path), data, staged)
         with held_signals():
             try:
                 if before is not None:
@@ -310,24 +310,31 @@ class LineLog:
             os.close(fd)
 
 
-def _staged(path: Path, data: bytes) -> str:
-    """`data` in an fsynced temporary beside `path`, with `path`'s permissions; its name."""
+def _staged(path: Path, data: bytes, staged: list[tuple[str, Path]]) -> None:
+    """`data` in an fsynced temporary beside `path`, with `path`'s permissions, added to `staged` as (its name,
+    `path`) as soon as it exists: a Ctrl-C between making it and noting it left an empty temporary behind."""
     _refuse_special(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = -1, ""
     try:
+        with held_signals():  # made and noted together; a signal held here is acted on below, inside the try
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+            staged.append((tmp, path))
         os.fchmod(fd, _mode_for(path))
         with os.fdopen(fd, "wb") as fh:
+            fd = -1  # closed with fh from here
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
     except BaseException as exc:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+        if fd >= 0:
+            os.close(fd)
+        if tmp:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
         if isinstance(exc, OSError):
             raise _named(exc, path) from None
         raise
-    return tmp
 
 
 @contextlib.contextmanager

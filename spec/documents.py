@@ -71,8 +71,23 @@ class WeightsFile(Strict):
         "loaded, the rest are initialized as usual, unknown keys are ignored."))
 
 
+def _not_null(*names: str) -> dict[str, Any]:
+    return {name: {"not": {"type": "null"}} for name in names}
+
+
+def _absent(*names: str) -> dict[str, Any]:
+    return {name: {"type": "null"} for name in names}
+
+
 class Model(Document):
     """A sequence (`layers`) or a graph (`nodes` with `inputs`, and `outputs`)."""
+
+    # the one-form rule in the schema too, so that an editor and check-jsonschema refuse what validate does
+    model_config = ConfigDict(**Document.model_config, json_schema_extra={"oneOf": [
+        {"required": ["layers"], "properties": {**_not_null("layers"), **_absent("nodes", "outputs")}},
+        {"required": ["nodes", "outputs"], "properties": {
+            **_not_null("nodes"), **_absent("layers"), "outputs": {"type": "array", "minItems": 1},
+            "nodes": {"items": {"required": ["name", "inputs"], "properties": _not_null("name", "inputs")}}}}]})
 
     kind: Literal["Model"] = Field(description=(
         "`Model`: a neural network (inputs, and layers as a sequence or a graph)."))
@@ -111,6 +126,9 @@ class Regularization(Strict):
 
 
 class Training(Strict):
+    model_config = ConfigDict(**Strict.model_config, json_schema_extra={  # exactly one, in the schema too
+        "oneOf": [{"required": [f], "properties": _not_null(f)} for f in ("steps", "epochs")]})
+
     steps: PositiveInt | None = Field(None, description=(
         "Train for this many optimizer steps (give `steps` or `epochs`, not both)."))
     epochs: PositiveInt | None = Field(None, description=(
@@ -256,7 +274,8 @@ class Environment(Document):
     threads: PositiveInt = Field(1, description="Intra-op threads the runtime may use.")
     requirements: dict[str, str] = Field(default_factory=dict, description=(
         "Package name to PEP 440 version specifier (`>=1.17`, `~=2.2`, `==2.13.0`) that the target must satisfy; "
-        "`\"\"` accepts any version; `python` names the interpreter itself."))
+        "`\"\"` accepts any version; `python` names the interpreter itself. Names compare as the package index "
+        "compares them (PEP 503: `ONNX_Runtime` is `onnx-runtime`), so two entries for one package are an error."))
     tolerance: Tolerance | None = Field(None, description=(
         "How closely deployed predictions must match the float64 reference. Required, except for `int8` (judged by "
         "`max_metric_drop`; a tolerance given there is checked too)."))

@@ -412,8 +412,11 @@ def _copy(value: Any) -> Any:
 
 
 def _char_offset_to_line_col(text: str, offset: int) -> tuple[int, int]:
+    """Line and column (from 1) of a character, the lines ended as YAML 1.2 and editors end them: LF, CRLF or a
+    lone CR (a file saved with classic Mac line ends had every JSON error on line 1)."""
     before = text[:offset]
-    return before.count("\n") + 1, len(before) - (before.rfind("\n") + 1) + 1
+    line = before.count("\n") + before.count("\r") - before.count("\r\n") + 1
+    return line, len(before) - max(before.rfind("\n"), before.rfind("\r"))
 
 
 def _byte_offset_to_line_col(text: str, offset: int) -> tuple[int, int]:
@@ -488,7 +491,8 @@ def _json_error(text: str, file: str, exc: json.JSONDecodeError) -> Diagnostic:
         closer = text[exc.pos]
         return Diagnostic(file, line, col, "", f"invalid JSON: a trailing comma before `{closer}` (JSON allows "
                           "none; remove it)", code="json")
-    return Diagnostic(file, exc.lineno, exc.colno, "", f"invalid JSON: {exc.msg}", code="json")
+    line, col = _char_offset_to_line_col(text, exc.pos)  # json counts lines by LF alone
+    return Diagnostic(file, line, col, "", f"invalid JSON: {exc.msg}", code="json")
 
 
 class _JsonConstant(ValueError):
@@ -516,6 +520,14 @@ def _check_json(text: str, file: str) -> bool:
     return True
 
 
+_YAML11_BREAK = re.compile("[\x85\u2028\u2029]")
+"""NEL, LINE SEPARATOR and PARAGRAPH SEPARATOR: line breaks to PyYAML and libyaml (YAML 1.1), ordinary characters to
+YAML 1.2. Read raw, `# note<U+2028>seed: 5` set a seed in a comment and `"a<U+0085>b"` loaded as `a b`, so a YAML
+text holding one is refused (JSON holds them in strings only, where they are escaped for the reader above)."""
+_BREAK_NAMES = {"\x85": "NEXT LINE", "\u2028": "LINE SEPARATOR", "\u2029": "PARAGRAPH SEPARATOR"}
+_BREAK_ESCAPES = {"\x85": "N", "\u2028": "L", "\u2029": "P"}
+
+
 def load_text(text: str, file: str = "<string>") -> list[LoadedDocument]:
     """All documents in `text`; raises SpecError with located diagnostics for anything unreadable.
 
@@ -527,6 +539,14 @@ def load_text(text: str, file: str = "<string>") -> list[LoadedDocument]:
     read = is_json and _check_json(text, file)
     if is_json or text.lstrip("\ufeff \t\r\n")[:1] in ("{", "["):
         text = _json_compatible(text)
+    elif (odd := _YAML11_BREAK.search(text)) is not None:
+        line, col = _char_offset_to_line_col(text, odd.start())
+        char = odd.group(0)
+        raise SpecError([Diagnostic(file, line, col, "", f"character U+{ord(char):04X} ({_BREAK_NAMES[char]}): the "
+                                    "YAML reader takes it for a line break, as YAML 1.1 did (YAML 1.2 does not), so "
+                                    "this file would mean one thing here and another to other tools; remove it, or "
+                                    f"write it as the escape `\\{_BREAK_ESCAPES[char]}` inside a double-quoted "
+                                    "string", code="yaml")])
     if read:  # JSON to the end (its tabs are blanks), after the escapes, which change a key's length
         text = _json_for_yaml(text)
     reader = _Reader(file)

@@ -288,9 +288,18 @@ def companions(doc: LoadedDocument, source: Path, target: Path
                                        f"of {source.name}, so the copy written to {target} would not find it; copy "
                                        "the file into that folder and name it from there, or migrate in place",
                                        code="path"))
-        elif full.is_file():
+        elif _regular(full):
             placed.append((field, shown, dest))
     return placed, problems
+
+
+def _regular(path: Path) -> bool:
+    """Whether `path` is a regular file; False where it cannot be looked at (a name too long, a folder not open to
+    us: pathlib's is_file raises those), which validation reports at the field."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False
 
 
 def copy_file(source: Path, target: Path) -> None:

@@ -7,6 +7,7 @@ list of inputs) resolves it here, so that they agree on what a path means and on
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from pathlib import Path
@@ -28,8 +29,12 @@ def resolve_path(base_dir: Path, relative: str) -> Path:
         full = (p if p.is_absolute() else Path(base_dir) / p).resolve()
         root = Path(base_dir).resolve()
     except (OSError, ValueError, RuntimeError) as exc:  # NUL bytes, symlink loops
-        shown = relative.encode("unicode_escape").decode("ascii")
-        raise ValueError(f"`{shown}` is not a usable path ({exc})") from None
+        raise ValueError(f"`{_shown(relative)}` is not a usable path ({exc})") from None
+    try:
+        os.lstat(full)
+    except OSError as exc:  # a missing file is said where it is read; a name too long or a folder not open to us
+        if exc.errno not in (errno.ENOENT, errno.ENOTDIR):  # here, since pathlib's is_file() raises them
+            raise ValueError(f"`{_shown(relative)}` is not a usable path ({exc.strerror})") from None
     if os.environ.get("LOCKSTEP_ALLOW_OUTSIDE_PATHS") != "1":
         how = None
         if p.is_absolute():
@@ -40,6 +45,12 @@ def resolve_path(base_dir: Path, relative: str) -> Path:
             raise ValueError(f"`{relative}` {how} the spec's folder {root} "
                              "(set LOCKSTEP_ALLOW_OUTSIDE_PATHS=1 to allow other paths)")
     return full
+
+
+def _shown(relative: str, most: int = 80) -> str:
+    """The path as written, escaped (NUL bytes, line breaks) and cut to `most` characters."""
+    text = relative.encode("unicode_escape").decode("ascii")
+    return text if len(text) <= most else f"{text[:most - 1]}…"
 
 
 def missing_file(what: str, relative: str, full: Path) -> str:

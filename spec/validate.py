@@ -97,7 +97,7 @@ def expand_paths(paths: list[str]) -> tuple[list[Path], list[Diagnostic]]:
             continue
         if is_pattern(raw):
             # a pattern picks folders (searched) and documents: `configs/*` skips configs/README.md
-            matches = [Path(m) for m in sorted(glob.glob(raw, recursive=True))
+            matches = [Path(m) for m in sorted(set(recursive_glob(raw)))
                        if os.path.isdir(m) or m.lower().endswith(DOCUMENT_SUFFIXES)]
             if not matches:
                 problems.append(Diagnostic(raw, 0, 0, "", "no .yaml, .yml or .json file matches this pattern",
@@ -135,6 +135,8 @@ def expand_paths(paths: list[str]) -> tuple[list[Path], list[Diagnostic]]:
                     problems.append(odd)
                 elif p.exists():  # pragma: no cover - neither a file, a folder nor anything else
                     files.append(p)
+                elif p.is_symlink() and (odd := _link_problem(p, p.parent)) is not None:  # a loop, or broken
+                    problems.append(odd)
                 else:
                     problems.append(Diagnostic(str(p), 0, 0, "", "no such file or folder", code="io"))
             except OSError as exc:
@@ -199,6 +201,37 @@ def _link_problem(link: Path, folder: Path) -> Diagnostic | None:
     return Diagnostic(str(link), 0, 0, "", f"a symbolic link out of the folder {root} (to "
                       f"{target}): not followed; name the file itself to validate it, or set "
                       "LOCKSTEP_ALLOW_OUTSIDE_PATHS=1", code="io")
+
+
+def recursive_glob(pattern: str) -> list[str]:
+    """`glob.glob(pattern, recursive=True)`, except that `**` does not go into symbolic links to folders (os.walk's
+    rule, and pathlib's): glob follows them, so a link to a folder above (`a/up -> ..`) repeats the tree under
+    itself until paths grow too long, and two such links made `lockstep validate '**'` run for hours. A link that
+    `**` meets is still a match itself (a folder search then refuses or follows it as any link). Hidden names are
+    skipped, as glob skips them."""
+    if pattern.endswith(os.sep) and pattern.strip(os.sep):  # `a/**/`: the folders, written as folders
+        return [os.path.join(m, "") for m in recursive_glob(pattern.rstrip(os.sep)) if os.path.isdir(m)]
+    parts = Path(pattern).parts
+    if "**" not in parts:  # no recursion: glob's expansion is finite
+        return glob.glob(pattern)
+    at = parts.index("**")
+    head, tail = (os.path.join(*parts[:at]) if at else ""), parts[at + 1:]
+    tops = glob.glob(head) if glob.has_magic(head) else [head]
+    out: list[str] = []
+    for top in tops:
+        if top and not os.path.isdir(top):
+            continue
+        for folder, subfolders, files in os.walk(top or os.curdir):
+            subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
+            shown = os.path.relpath(folder) if not top else folder  # `**/x.yaml` gives `a/x.yaml`, as glob does
+            shown = "" if shown == os.curdir else shown
+            if tail:
+                out.extend(recursive_glob(os.path.join(shown, *tail)))
+            else:
+                if shown and folder == top:  # `a/**` matches `a/` itself, as glob has it
+                    out.append(os.path.join(shown, ""))
+                out.extend(os.path.join(shown, n) for n in [*subfolders, *files] if not n.startswith("."))
+    return out
 
 
 def fixed_part(pattern: str) -> Path:

@@ -189,3 +189,27 @@ def test_plot_says_what_it_does_not_draw_and_shares_the_step_axis(recipe: Path, 
     assert "drawn in 1e-17 to 1e+06" in panels[2]
     ticks = [_x_ticks(p) for p in panels]
     assert ticks[0] == ticks[1] == ticks[2] and ticks[0][-1] == "6", ticks
+
+
+def test_a_stop_acted_on_after_the_files_are_written_says_so(recipe: Path, tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str],
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C held through writing compare.json and compare.svg is acted on after them: the exit status says
+    stopped (130) and the files are the new ones, whole; the command said nothing of that (sweep 2026-12-07)."""
+    import signal
+
+    import lockstep.compare
+
+    real = lockstep.compare.plot
+
+    def plot_then_ctrl_c(*args, **kwargs):
+        real(*args, **kwargs)
+        signal.raise_signal(signal.SIGINT)  # held: acted on when the writing ends
+
+    monkeypatch.setattr(lockstep.compare, "plot", plot_then_ctrl_c)
+    out = tmp_path / "o"
+    assert _compare(recipe, "--out", str(out)) == 130
+    err = capsys.readouterr().err
+    assert f"stopped after compare.json and compare.svg were written to {out}" in err, err
+    assert json.loads((out / "compare.json").read_text(encoding="utf-8"))["agree"] is True
+    assert (out / "compare.svg").read_text(encoding="utf-8").rstrip().endswith("</svg>")

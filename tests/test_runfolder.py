@@ -390,12 +390,18 @@ def test_bad_out_values_are_exit_2_before_any_work(tmp_path: Path, capsys, monke
     (tmp_path / "file").write_text("")
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
+    os.symlink("nowhere", tmp_path / "dangling")
+    os.symlink("loop", tmp_path / "loop")
     cases = {
         "": "--out is empty",
         "  ": "--out is empty",
         str(tmp_path / "file"): "exists and is not a folder",
         str(tmp_path / "file" / "sub"): "cannot create the folder",  # a path under a regular file: as root too
         str(fifo): "exists and is not a folder",
+        # these said "cannot create the folder (File exists)" of a path that shows nothing
+        str(tmp_path / "dangling"): "it is a broken symbolic link (to 'nowhere', which does not exist)",
+        str(tmp_path / "dangling" / "sub"): "dangling is a broken symbolic link (to 'nowhere'",
+        str(tmp_path / "loop"): "it is a broken symbolic link (to 'loop', a loop of links); remove the link, or",
     }
     for value, message in cases.items():
         assert main(["run", str(recipe), "--out", value, "--quiet"]) == 2, value

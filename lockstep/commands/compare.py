@@ -183,13 +183,21 @@ def _write(result, folder: RunFolder) -> int:
     from lockstep.spec.atomic import held_signals, write_json
 
     folder.check_in_place(unwritten="compare.json and compare.svg were")  # the result is on standard output
-    with held_signals():  # a SIGTERM between removing the earlier files and writing these left neither
-        folder.start()
-        try:
-            write_json(folder.path / "compare.json", result.to_json())
-            plot(result, folder.path / "compare.svg")
-        except OSError as exc:
-            return _usage(f"cannot write to {folder.shown}: {exc.strerror or exc}")
+    written = False
+    try:
+        with held_signals():  # a SIGTERM between removing the earlier files and writing these left neither
+            folder.start()
+            try:
+                write_json(folder.path / "compare.json", result.to_json())
+                plot(result, folder.path / "compare.svg")
+                written = True
+            except OSError as exc:
+                return _usage(f"cannot write to {folder.shown}: {exc.strerror or exc}")
+    except KeyboardInterrupt:  # held through the writing, acted on at its end: the exit status says stopped, so
+        if written:  # this says that the files are the new ones, whole
+            print(f"lockstep compare: stopped after compare.json and compare.svg were written to {folder.shown}",
+                  file=sys.stderr)
+        raise
     return 0
 
 

@@ -84,6 +84,11 @@ def unsatisfiable(spec: str) -> str | None:
     return None
 
 
+def normalized_name(name: str) -> str:
+    """A distribution name as the package index compares names (PEP 503): `ONNX_Runtime` is `onnx-runtime`."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
 def valid_requirement(name: str) -> bool:
     """Whether `name` is a PEP 508 distribution name."""
     return bool(_PACKAGE.match(name))
@@ -130,7 +135,13 @@ def _check_deploy_dtype(env: Environment, doc: Located) -> list[Diagnostic]:
 def check_environment(env: Environment, doc: Located) -> list[Diagnostic]:
     """Requirement names and specifiers, a tolerance that can be met and means something, the budget."""
     out = []
+    first: dict[str, str] = {}  # PEP 503's normalized name -> the key that named it first
     for pkg, spec in env.requirements.items():
+        same = first.setdefault(normalized_name(pkg), pkg)
+        if same != pkg:
+            out.append(_diag(doc, ("requirements", pkg), f"`{pkg}` and `{same}` name one package (names compare "
+                             "without case, and with `-`, `_` and `.` alike: PEP 503); give it one entry",
+                             code="requirement", expected=f"one entry for `{same}`"))
         if not valid_requirement(pkg):
             out.append(_diag(doc, ("requirements", pkg), f"`{pkg}` is not a package name", code="requirement",
                              expected="a PEP 508 name such as `onnxruntime` or `torch`"))

@@ -47,6 +47,8 @@ _EXPECTED_RANK = {"conv1d": 2, "conv2d": 3, "max_pool2d": 3, "avg_pool2d": 3, "l
 
 
 def _reshape_example(shape: Shape, rank: int, kind: str) -> list[int] | None:
+    if not shape:  # one number per sample: no reshape gives it the rank
+        return None
     n = math.prod(shape)
     if rank == 3:
         if len(shape) == 1:

@@ -182,9 +182,10 @@ def test_a_recipe_without_weights_is_a_usage_error(tmp_path: Path, capsys) -> No
     ("runtime: onnxruntime\ndtype: int8\n", "max_metric_drop"),
     ("runtime: onnxruntime\n", "needs `tolerance`"),
     ("runtime: onnxruntime\nquantization: {mode: static}\ntolerance: {rtol: 1.0e-4, atol: 1.0e-5}\n", "int8"),
-    ("runtime: onnxruntime\nthreads: 100000\ntolerance: {rtol: 1.0e-4, atol: 1.0e-5}\n", "threads 100000"),
+    ("runtime: onnxruntime\nthreads: 100000\ntolerance: {rtol: 1.0e-4, atol: 1.0e-5}\n",
+     "bad.environment.yaml:5:10: threads: 100000"),  # deploy's own checks name the field's line, as validate
     ("runtime: onnxruntime\nbatch_sizes: [1, 100000000]\ntolerance: {rtol: 1.0e-4, atol: 1.0e-5}\n",
-     "batch size 100000000 needs"),
+     "bad.environment.yaml:5:18: batch_sizes[1]: batch size 100000000 needs"),
 ])
 def test_an_unusable_environment_is_refused_before_any_work(digits_run: Path, tmp_path: Path, capsys, text: str,
                                                             needle: str) -> None:
