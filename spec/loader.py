@@ -643,11 +643,11 @@ def decode(raw: bytes, name: str) -> str:
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        head = raw[: exc.start]
-        line = head.count(b"\n") + 1
-        column = len(head[head.rfind(b"\n") + 1:].decode("utf-8", "replace")) + 1
-        raise SpecError([Diagnostic(name, line, column, "", f"not valid UTF-8 text (byte 0x{raw[exc.start]:02x})",
-                                    code="encoding")]) from None
+        bom = 3 if raw.startswith(b"\xef\xbb\xbf") else 0  # utf-8-sig counts from after the BOM
+        head = raw[bom: bom + exc.start].decode("utf-8", "replace")
+        line, column = _char_offset_to_line_col(head, len(head))
+        raise SpecError([Diagnostic(name, line, column, "", f"not valid UTF-8 text (byte "
+                                    f"0x{raw[bom + exc.start]:02x})", code="encoding")]) from None
 
 
 def load_file(path: str | os.PathLike[str]) -> list[LoadedDocument]:
@@ -661,6 +661,14 @@ class _Dumper(_BaseDumper):  # type: ignore[misc, valid-type]
     what we write reads back the same with this loader and with YAML 1.1 tools alike."""
 
 
+def _represent_str(dumper: Any, value: str) -> Any:
+    """A string holding NEL, U+2028 or U+2029 is written double-quoted, where they become the escapes `\\N`, `\\L`,
+    `\\P`: written raw (PyYAML's choice), the loader refuses them and YAML 1.1 tools fold them into spaces."""
+    style = '"' if _YAML11_BREAK.search(value) else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _represent_str)
 _Dumper.add_implicit_resolver(_FLOAT, re.compile(r"^(?:[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?)$"),
                               list("-+0123456789."))
 _Dumper.add_implicit_resolver(_INT, re.compile(r"^(?:0o[0-7]+|0x[0-9a-fA-F]+)$"), list("0"))

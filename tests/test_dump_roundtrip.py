@@ -7,10 +7,11 @@ from pathlib import Path
 
 import strategies as docs
 from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import lockstep
 from lockstep.spec.documents import KINDS
-from lockstep.spec.loader import dump_yaml
+from lockstep.spec.loader import dump_yaml, load_text
 
 
 @settings(max_examples=60, deadline=None)
@@ -45,3 +46,16 @@ def test_several_documents_dump_as_one_stream(tmp_path: Path) -> None:
     assert text.count("---\n") == 1
     assert lockstep.load(tmp_path / "both.yaml", kind="Model") == model
     assert lockstep.load(tmp_path / "both.yaml", kind="Environment") == env
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(text=st.text(alphabet=st.sampled_from(["a", " ", "\n", "\t", "'", '"', "#", ":", "\x85", "\u2028", "\u2029",
+                                               "\ufeff", "é", "1", "e", "-"]), max_size=12),
+       block=st.booleans())
+def test_every_string_reads_back_as_written(text: str, block: bool) -> None:
+    """NEL, U+2028 and U+2029 were written raw (PyYAML's choice), which YAML 1.1 readers fold into spaces and the
+    loader refuses (spec/loader.py): a JSON recipe's description holding one made a run's recipe.resolved.yaml
+    unreadable. They are written as escapes in a double-quoted string now."""
+    data = {"metadata": {"description": text, "labels": {text or "k": text}}}
+    written = dump_yaml(data, block=block)
+    assert load_text(written, "x.yaml")[0].data == data, written
