@@ -194,8 +194,9 @@ def test_plot_says_what_it_does_not_draw_and_shares_the_step_axis(recipe: Path, 
 def test_a_stop_acted_on_after_the_files_are_written_says_so(recipe: Path, tmp_path: Path,
                                                               capsys: pytest.CaptureFixture[str],
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    """Ctrl-C held through writing compare.json and compare.svg is acted on after them: the exit status says
-    stopped (130) and the files are the new ones, whole; the command said nothing of that (sweep 2026-12-07)."""
+    """A SIGTERM held through writing compare.json and compare.svg is acted on after them: the exit status says
+    stopped (130 or 143) and the files are the new ones, whole; the command said nothing of that (sweep
+    2026-12-07). SIGTERM, not SIGINT: pytest-xdist's workers ignore SIGINT."""
     import signal
 
     import lockstep.compare
@@ -208,7 +209,7 @@ def test_a_stop_acted_on_after_the_files_are_written_says_so(recipe: Path, tmp_p
 
     monkeypatch.setattr(lockstep.compare, "plot", plot_then_ctrl_c)
     out = tmp_path / "o"
-    assert _compare(recipe, "--out", str(out)) == 130
+    assert _compare(recipe, "--out", str(out)) in (130, 143)  # 143 where the command installed its SIGTERM handler
     err = capsys.readouterr().err
     assert f"stopped after compare.json and compare.svg were written to {out}" in err, err
     assert json.loads((out / "compare.json").read_text(encoding="utf-8"))["agree"] is True

@@ -212,15 +212,22 @@ def test_a_signal_right_after_the_temporary_is_made_leaves_none(tmp_path: Path,
     made = []
     real = atomic.tempfile.mkstemp
 
-    def mkstemp_then_ctrl_c(*args, **kwargs):
+    def mkstemp_then_stop(*args, **kwargs):
         fd, name = real(*args, **kwargs)
         made.append(name)
-        signal.raise_signal(signal.SIGINT)  # held while the temporary is noted, acted on right after
+        signal.raise_signal(signal.SIGTERM)  # held while the temporary is noted, acted on right after
         return fd, name
 
-    monkeypatch.setattr(atomic.tempfile, "mkstemp", mkstemp_then_ctrl_c)
-    with pytest.raises(KeyboardInterrupt):
-        atomic.write_bytes(tmp_path / "x.yaml", b"a: 1\n")
+    def stop(_signum: int, _frame: object) -> None:  # as lockstep's commands take SIGTERM (xdist ignores SIGINT)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(atomic.tempfile, "mkstemp", mkstemp_then_stop)
+    before = signal.signal(signal.SIGTERM, stop)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            atomic.write_bytes(tmp_path / "x.yaml", b"a: 1\n")
+    finally:
+        signal.signal(signal.SIGTERM, before)
     assert made and sorted(p.name for p in tmp_path.iterdir()) == []
 
 
