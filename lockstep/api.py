@@ -161,11 +161,15 @@ class Provenance:
     def where(self, path: str = "") -> Location:
         """The line and column of a field (`"optimizer.learning_rate"`, `"model.layers[2].units"`; `""`: the
         document), or of the nearest enclosing one that the file spells out (a default is not written)."""
-        if self._loaded is None:
-            return Location(self.file, 0, 0)
         from lockstep.effective import key_parts
 
-        parts = tuple(int(p) if isinstance(p, str) and p.isdigit() else p for p in key_parts(path)) if path else ()
+        _text(path, "path", "a dotted field path such as optimizer.learning_rate")
+        try:
+            parts = tuple(int(p) if isinstance(p, str) and p.isdigit() else p for p in key_parts(path)) if path else ()
+        except ValueError as exc:  # said as every bad argument is, naming it
+            raise LockstepError(f"path: {exc}") from None
+        if self._loaded is None:
+            return Location(self.file, 0, 0)
         line, column = self._loaded.locate(parts) if parts else (self._loaded.line, self._loaded.column)
         return Location(self.file, line, column)
 
@@ -383,6 +387,15 @@ def dump(doc: Document | Iterable[Document], path: PathLike | None = None) -> st
     for i, d in enumerate(docs):
         item = _document_data(d)
         cls = KINDS[item["kind"]]
+        unplaced = f"<{item['kind'].lower()} {d.metadata.name}>"
+        prov = _known_provenance(d)
+        loaded = prov._loaded if prov is not None else None  # a loaded document edited in Python: said as run says it
+        edited = _edited_in_python(prov.file, item, loaded.data) if prov is not None and loaded is not None else None
+
+        def placed(x: Diagnostic, edited: Callable[[Any], str | None] | None = edited, unplaced: str = unplaced
+                   ) -> UnlocatedDiagnostic:
+            return UnlocatedDiagnostic.of(x, (edited(x) if edited is not None else None) or unplaced)
+
         # a recipe's inline model is a plain mapping to the Recipe's schema (it is resolved later): check it too
         inline = item.get("model") if item["kind"] == "Recipe" and isinstance(item.get("model"), Mapping) else None
         for what, body, kind in [(item["kind"], item, cls), *([("inline model", inline, KINDS["Model"])]
@@ -390,20 +403,24 @@ def dump(doc: Document | Iterable[Document], path: PathLike | None = None) -> st
             try:
                 kind.model_validate(body)
             except ValidationError as exc:
-                diags = pydantic_diagnostics(kind, exc, LoadedDocument(body, label, i, 0, 0))
+                whole = body is item and prov is not None and loaded is not None
+                at = (LoadedDocument(body, prov.file, loaded.index, loaded.line, loaded.column, dict(loaded.positions),
+                                     dict(loaded.key_positions)) if whole else LoadedDocument(body, label, i, 0, 0))
+                diags = pydantic_diagnostics(kind, exc, at)  # type: ignore[arg-type]
                 if body is inline:  # said where the recipe holds it
                     diags = [dataclasses.replace(x, path=f"model.{x.path}" if x.path else "model") for x in diags]
                 raise LockstepError(f"{label}: not written: the {what} is not valid", 1,
-                                    [UnlocatedDiagnostic.of(x, f"<{item['kind'].lower()} {d.metadata.name}>")
-                                     for x in diags]) from None
+                                    [placed(x) for x in diags]) from None
         if item["kind"] == "Environment":  # no `run` reads it before a deploy: its checks beyond the schema too
             from lockstep.spec.semantics.environment import check_environment
 
-            diags = check_environment(cls.model_validate(item), LoadedDocument(item, label, i, 0, 0))
+            at = (LoadedDocument(item, prov.file, loaded.index, loaded.line, loaded.column, dict(loaded.positions),
+                                 dict(loaded.key_positions)) if prov is not None and loaded is not None
+                  else LoadedDocument(item, label, i, 0, 0))
+            diags = check_environment(cls.model_validate(item), at)  # type: ignore[arg-type]
             if diags:
                 raise LockstepError(f"{label}: not written: the Environment is not valid", 1,
-                                    [UnlocatedDiagnostic.of(x, f"<environment {d.metadata.name}>")
-                                     for x in diags])
+                                    [placed(x) for x in diags])
         data.append(item)
     if path is not None:
         _refuse_lost_files(docs, data, Path(path), label)
@@ -514,9 +531,12 @@ def _edited_in_python(label: str, now: Any, read: Any) -> Callable[[Any], str | 
 
 
 # ============================================================================================ run
-@dataclass
+@dataclass(eq=False)
 class RunResult:
-    """A finished (or resumed-to-the-end) run: what the run folder holds, as Python objects and arrays."""
+    """A finished (or resumed-to-the-end) run: what the run folder holds, as Python objects and arrays.
+
+    `==` is identity: field by field it reached the parameters' arrays and raised NumPy's "truth value of an array
+    is ambiguous", and two runs always differ in their timings; compare `parameters` with NumPy instead."""
 
     recipe: Recipe  # the effective recipe: overrides and seed applied
     model: Model
@@ -885,7 +905,7 @@ def _levels(levels: str | int | Iterable[int | str]) -> tuple[int, ...]:
         return int(x) if isinstance(x, numbers.Integral) and not isinstance(x, bool) else x
 
     if not isinstance(levels, (str, numbers.Integral)) and (not isinstance(levels, Iterable)
-                                                             or isinstance(levels, Mapping)):
+                                                             or isinstance(levels, (Mapping, bytes, bytearray))):
         raise LockstepError(f"levels: expected 1-5, level names or `all` (one, a list, or comma-separated), got "
                             f"{_got(levels)}")
     try:
@@ -1271,7 +1291,18 @@ def list_adapters(extra: Iterable[str] = ()) -> list[Listing]:
     names = [extra] if isinstance(extra, str) else extra
     if not isinstance(names, Iterable) or isinstance(names, (bytes, Mapping)):
         raise LockstepError(f"extra: expected adapter names (`module:attribute`), got {_got(extra)}")
-    return available([_text(n, "extra", "an adapter name") for n in names])
+    given = [_text(n, "extra", "an adapter name") for n in names]
+    from lockstep.adapters.registry import builtin_key
+    from lockstep.adapters.registry import names as known
+
+    listed = set(known())
+    for name in given:  # each was dropped without a word: `--adapter A` refuses what it does not know
+        if not name.strip() or "\0" in name:
+            raise LockstepError(f"extra {escape_text(repr(name))}: expected an adapter name (`module:attribute`)")
+        if ":" not in name and name not in listed and builtin_key(name) not in listed:
+            raise LockstepError(f"extra `{escape_text(name)}`: no adapter of that name here; give it as "
+                                "`module:attribute`, or a listed name")
+    return available(given)
 
 
 # ============================================================================================ schema

@@ -181,6 +181,12 @@ def test_dump_refuses_a_document_made_invalid_in_python_and_writes_nothing(tmp_p
     with pytest.raises(lockstep.LockstepError) as exc:
         lockstep.dump(recipe, tmp_path / "bad.yaml")
     assert exc.value.exit_code == 1 and not (tmp_path / "bad.yaml").exists()
+    assert exc.value.diagnostics[0].format() == (f"{DIGITS}:31:18 (set in Python): optimizer.learning_rate: "
+                                                 "expected a number > 0, got -1.0")  # as run says it
+    built = type(recipe).model_validate(lockstep.load(DIGITS).model_dump())  # made in Python: no file to name
+    built.optimizer.learning_rate = -1.0
+    with pytest.raises(lockstep.LockstepError) as exc:
+        lockstep.dump(built, tmp_path / "bad.yaml")
     assert exc.value.diagnostics[0].format() == ("<recipe digits-mlp>: optimizer.learning_rate: expected a number "
                                                  "> 0, got -1.0")
     with pytest.raises(lockstep.LockstepError, match="expected a Model, Recipe or Environment"):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import inspect
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -149,7 +150,8 @@ def test_a_traceback_says_why_a_document_is_not_valid(tmp_path: Path) -> None:
         lockstep.dump(recipe, tmp_path / "nan.yaml")
     shown = "".join(traceback.format_exception(refused.value))
     assert str(refused.value).endswith("not written: the Recipe is not valid"), str(refused.value)
-    assert "<recipe digits-mlp>: optimizer.learning_rate: expected a finite number, got .nan" in shown, shown
+    assert "recipe.yaml:31:18 (set in Python): optimizer.learning_rate: expected a finite number, got .nan" in shown, \
+        shown
     assert not (tmp_path / "nan.yaml").exists()
     again = pickle.loads(pickle.dumps(refused.value))  # a worker's error crosses processes with its notes
     assert again.__notes__ == refused.value.__notes__ and str(again) == str(refused.value)
@@ -157,3 +159,51 @@ def test_a_traceback_says_why_a_document_is_not_valid(tmp_path: Path) -> None:
     many = lockstep.LockstepError("x: not valid", 1, [f"problem {i}" for i in range(25)])
     assert many.__notes__ == [*(f"problem {i}" for i in range(20)), "... and 5 more (error.diagnostics holds them all)"]
     assert not hasattr(lockstep.LockstepError("no diagnostics"), "__notes__")
+
+
+# ---------------------------------------------------------------- an API sweep's findings (2026-12-07)
+@pytest.mark.parametrize("path, said", [(5, "path: expected a dotted field path"), (b"seed", "got bytes"),
+                                        ("optimizer..x", "path: `optimizer..x` is not a dotted field path")])
+def test_provenance_where_names_a_bad_path(path, said: str) -> None:
+    """where(5) raised AttributeError from inside, where(b"seed") TypeError, a malformed path a bare ValueError."""
+    prov = lockstep.provenance(lockstep.load(DIGITS))
+    with pytest.raises(lockstep.LockstepError, match=re.escape(said)) as raised:
+        prov.where(path)
+    assert raised.value.exit_code == 2
+    assert prov.where("optimizer.learning_rate").line > 0
+
+
+def test_run_results_compare_as_objects_not_field_by_field(tmp_path: Path) -> None:
+    """`a == b` reached the parameters' arrays and raised NumPy's "truth value of an array is ambiguous"."""
+    a = lockstep.run(INLINE, out=tmp_path / "a", steps=2)
+    b = copy.deepcopy(a)
+    assert a == a and a != b and not (a == b)
+    assert all(np.array_equal(a.parameters[k], b.parameters[k]) for k in a.parameters)
+
+
+def test_dump_says_a_field_set_in_python_at_its_line(tmp_path: Path) -> None:
+    """run said `recipe.yaml:LINE:COL (set in Python)`; dump said `<recipe NAME>` with no line (python-api.md
+    promises both)."""
+    recipe = lockstep.load(DIGITS)
+    recipe.optimizer.learning_rate = -1
+    line = next(i for i, text in enumerate(DIGITS.read_text().splitlines(), 1) if "learning_rate" in text
+                and not text.lstrip().startswith("#"))
+    with pytest.raises(lockstep.LockstepError) as raised:
+        lockstep.dump(recipe, tmp_path / "m.yaml")
+    (d,) = raised.value.diagnostics
+    assert d.format().startswith(f"{DIGITS}:{line}:") and "(set in Python): optimizer.learning_rate" in d.format(), \
+        d.format()
+    assert not (tmp_path / "m.yaml").exists()
+
+
+@pytest.mark.parametrize("extra", ["nocolon", "", ",", "a\0b", ["reference", "nope"]])
+def test_list_adapters_refuses_an_extra_name_it_cannot_use(extra) -> None:
+    """Each was dropped without a word, where `lockstep adapters --adapter A` refuses a name it does not know."""
+    with pytest.raises(lockstep.LockstepError, match="extra") as raised:
+        lockstep.list_adapters(extra=extra)
+    assert raised.value.exit_code == 2
+
+
+def test_list_adapters_takes_listed_names_and_module_attributes() -> None:
+    rows = lockstep.list_adapters(extra=["reference", "PyTorch", "lockstep.conformance.mutants._base:MutantAdapter"])
+    assert "lockstep.conformance.mutants._base:MutantAdapter" in [r.name for r in rows]
