@@ -54,10 +54,31 @@ def adapter_code(what: str) -> Iterator[None]:
     (UnsupportedConstruct must reach its handlers)."""
     try:
         yield
-    except (Exception, KeyboardInterrupt, PassThrough):
+    except (Exception, PassThrough):
         raise
+    except KeyboardInterrupt as exc:
+        if a_stop(exc):
+            raise
+        raise AdapterRaised(exc, what) from None
     except BaseException as exc:
         raise AdapterRaised(exc, what) from None
+
+
+def a_stop(exc: KeyboardInterrupt) -> bool:
+    """Whether a KeyboardInterrupt out of an adapter's code is a signal's (Ctrl-C, SIGTERM: the command stops) or one
+    the adapter raised itself (its error, as a worker process reports it: `--jobs 1` stopped the whole command
+    where `--jobs 2` reported an error). Told apart only where `lockstep`'s command line has its own handlers in
+    place, which remember what they raised; anywhere else every KeyboardInterrupt is taken for a stop."""
+    import signal
+    import sys
+
+    cli = sys.modules.get("lockstep.cli")
+    try:
+        if cli is None or signal.getsignal(signal.SIGINT) is not cli._interrupt:
+            return True
+    except ValueError:  # pragma: no cover - not the main interpreter
+        return True
+    return any(exc is raised for raised in cli._RAISED)
 
 
 def safe_str(value: object, unshowable: str | None = None) -> str:
@@ -170,8 +191,8 @@ class session_call:  # lower case: used as a function, `with session_call(...):`
         return None
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any) -> bool:
-        if exc is None or isinstance(exc, (NonFiniteError, LockstepError, KeyboardInterrupt, PassThrough,
-                                           GeneratorExit)) or os.environ.get("LOCKSTEP_DEBUG"):
+        if exc is None or isinstance(exc, (NonFiniteError, LockstepError, PassThrough, GeneratorExit)) or \
+                (isinstance(exc, KeyboardInterrupt) and a_stop(exc)) or os.environ.get("LOCKSTEP_DEBUG"):
             return False
         held = exc if isinstance(exc, Exception) else AdapterRaised(exc, self.what)
         text = str(held) if isinstance(held, AnswerError) else f"{self.what} raised {describe(held)}"

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -65,7 +66,9 @@ def check(quantity: str, actual: np.ndarray | float, reference: np.ndarray | flo
     """Compare elementwise under `rule` (its atol may be an array of the reference's shape)."""
     if actual is None:  # an adapter's answer: np.asarray(None) is a NaN of shape [], which said "shape []"
         return Check(quantity, math.inf, 0.0, math.inf, "None, where the adapter's array is due")
-    a = np.asarray(actual, dtype=np.float64)
+    a, unreal = real(actual)
+    if a is None:
+        return Check(quantity, math.inf, 0.0, math.inf, unreal)
     r = np.asarray(reference, dtype=np.float64)
     if a.shape != r.shape:
         return Check(quantity, math.inf, 0.0, math.inf, _shape_why(a.shape, r.shape))
@@ -83,6 +86,21 @@ def check(quantity: str, actual: np.ndarray | float, reference: np.ndarray | flo
         ratios = np.where(bounded, diff / np.where(bounded, allowed, 1.0), 0.0)
     at = np.unravel_index(int(np.argmax(ratios)), ratios.shape) if ratios.ndim else ()
     return Check(quantity, float(diff[at]), float(allowed[at]), float(ratios[at]))
+
+
+def real(actual: Any) -> tuple[np.ndarray | None, str]:
+    """An adapter's answer as float64, or None and why it is no array of real numbers: a complex answer read as
+    float64 lost its imaginary part without a word (`forward = ref + 1j` was certified), and text or objects
+    are no numbers to compare."""
+    a = np.asarray(actual)
+    if np.iscomplexobj(a):
+        return None, f"complex values ({a.dtype}), where real numbers are due"
+    if a.dtype.kind in "USVM":  # text ("1.5" reads as a number), bytes, records, dates
+        return None, f"not numbers ({a.dtype}), where real numbers are due"
+    try:
+        return np.asarray(a, dtype=np.float64), ""
+    except (TypeError, ValueError):
+        return None, f"not numbers ({a.dtype}), where real numbers are due"
 
 
 def measured(a: np.ndarray, r: np.ndarray) -> np.ndarray:
@@ -164,9 +182,12 @@ class CheckPlan:
         """The Checks of these values (in the plan's order): the same as `check` of each."""
         out: list[Check | None] = [None] * len(self.quantities)
         parts, ok = [], []
-        for i, (a, shape, size) in enumerate(zip(actuals, self.shapes, self.sizes, strict=True)):
-            a = np.asarray(a, dtype=np.float64)
-            if a.shape != shape:
+        for i, (given, shape, size) in enumerate(zip(actuals, self.shapes, self.sizes, strict=True)):
+            a, unreal = real(given)
+            if a is None:
+                out[i] = Check(self.quantities[i], math.inf, 0.0, math.inf, unreal)
+                parts.append(np.zeros(size))
+            elif a.shape != shape:
                 out[i] = Check(self.quantities[i], math.inf, 0.0, math.inf, _shape_why(a.shape, shape))
                 parts.append(np.zeros(size))
             else:

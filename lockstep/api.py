@@ -1071,6 +1071,8 @@ def _own_name(adapter: Any, label: str, default: str, *, empty: bool = True) -> 
             own = getattr(adapter, "name", default)
     except Exception as exc:
         raise LockstepError(f"{label}: reading its `name` raised {describe(exc)}") from None
+    if isinstance(own, str):  # a subclass of str as plain text: its own __str__ or methods could raise anywhere later
+        own = str.__getitem__(own, slice(None))
     if not isinstance(own, str) or (not empty and not own.strip()):
         raise LockstepError(f"{label}: its `name` is {_got(own)}; expected {'a' if empty else 'a non-empty'} string "
                             "(the name its certificate and reproduce commands use)")

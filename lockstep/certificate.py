@@ -60,17 +60,19 @@ class Certificate(Certification):
                                     "certify has ended, or certify into that folder again")
             with open_regular(p) as fh:  # a FIFO is refused, not waited on forever
                 data = json.loads(fh.read().decode("utf-8"))
-            return cls(adapter=data["adapter"], adapter_versions=data["adapter_versions"],
+            cert = cls(adapter=data["adapter"], adapter_versions=data["adapter_versions"],
                        spec_version=data["spec_version"], suite_version=data["suite_version"], seed=data["seed"],
-                       examples=data["examples_per_check"], levels=sorted(int(k) for k in data["levels"]),
+                       examples=data["examples_per_check"], levels=_levels(data["levels"]),
                        dtypes=data["dtypes"], devices=data["devices"], environment=data["environment"],
                        checks=[_check(c, i) for i, c in enumerate(_list(data["checks"], "checks"))],
                        seconds=float(data["seconds"]),
                        recipe_steps=data.get("recipe_steps"),  # absent from certificates before it was kept
                        selection=data.get("selection"), report_dir=where, files=_report_files(where, p))
+            cert.to_json(), cert.provenance_counts(), cert.execution_counts()  # what a caller asks of it: here
+            return cert
         except _NotACheck as exc:
             raise LockstepError(f"{p} is not a certification report: {exc}") from None
-        except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
+        except (OSError, ValueError, LookupError, TypeError, AttributeError, ArithmeticError, RecursionError) as exc:
             raise LockstepError(f"{p}: not a certification report ({type(exc).__name__}: {exc})") from None
 
 
@@ -93,6 +95,25 @@ def _list(v: Any, where: str) -> list[Any]:
     return v
 
 
+def _levels(v: Any) -> list[int]:
+    """report.json's `levels` (level number as text -> its name), as the sorted numbers; `"12"` read as [1, 2] and
+    `{"9": ...}` passed here and raised KeyError later."""
+    from lockstep.conformance.results import LEVELS
+
+    if not isinstance(v, dict) or not all(isinstance(k, str) and k.isdigit() and k == str(int(k)) and int(k) in LEVELS
+                                          for k in v):
+        raise _NotACheck(f"levels: expected an object keyed by level numbers {', '.join(map(str, LEVELS))}, got "
+                         f"{v!r}"[:300])
+    return sorted(int(k) for k in v)
+
+
+_CHECK_FIELDS: dict[str, tuple[type | None, ...]] = {
+    "examples": (int,), "seconds": (int, float), "support": (str,), "message": (str,), "failure_dir": (str, None),
+    "reproduce": (str, None), "provenance": (str, None), "execution": (str,), "blind_steps": (list,),
+    "blind_quantities": (dict,), "blind_checked": (int,)}
+"""The type of each optional field of a check as certify writes it (None: null)."""
+
+
 def _check(d: Any, i: int = 0) -> CheckResult:
     """One entry of report.json's `checks`, refused (ValueError naming `checks[i].field`) unless it is an object with
     the fields certify writes, of their types and vocabularies: a bad entry must fail here, not later in `counts()`
@@ -110,6 +131,13 @@ def _check(d: Any, i: int = 0) -> CheckResult:
     level = d.get("level")
     if isinstance(level, bool) or not isinstance(level, int) or level not in LEVELS:
         raise _NotACheck(f"{where}.level: expected one of {', '.join(map(str, LEVELS))}, got {level!r}"[:300])
+    for key, kinds in _CHECK_FIELDS.items():
+        v = d.get(key, ...)
+        if v is ... or (v is None and None in kinds):
+            continue
+        if isinstance(v, bool) or not isinstance(v, tuple(k for k in kinds if k is not None)):
+            wanted = " or ".join("null" if k is None else k.__name__ for k in kinds)
+            raise _NotACheck(f"{where}.{key}: expected {wanted}, got {v!r}"[:300])
     names = {f.name for f in fields(CheckResult)}
     c = CheckResult(**{k: v for k, v in d.items() if k in names and k != "worst"})
     w = d.get("worst")

@@ -249,6 +249,10 @@ def main(argv: list[str] | None = None, *, exiting: bool = False) -> int:
         if closed and watched.written:  # the verdict went nowhere: said, as `ls >&-` says it (exit 0 hid it)
             print("lockstep: cannot write to standard output: it is closed", file=sys.stderr)
             return _output_lost(code)
+        if watched.closed_inside:  # an adapter closed it while the command ran: what came after went nowhere
+            print("lockstep: standard output was closed while the command ran (by code it ran: an adapter?); what "
+                  "it printed after that is lost", file=sys.stderr)
+            return _output_lost(code)
         return code
     except KeyboardInterrupt as ended:  # Ctrl-C or SIGTERM at any point, the start-up's imports included
         return _said_stopped(ended)
@@ -295,11 +299,25 @@ class _WatchedOutput:
         self.inner = inner.inner if isinstance(inner, _WatchedOutput) else inner
         self.failed: OSError | None = None
         self.written = False  # whether anything was printed
+        self.closed_inside = False  # code the command ran (an adapter) closed it: what followed went to /dev/null
+
+    def _closed(self) -> bool:
+        """Whether the stream was closed under us (`sys.stdout.close()` in an adapter): said at the end, not raised
+        as Python's "I/O operation on closed file" from the command's last print (a traceback, exit 1)."""
+        if not getattr(self.inner, "closed", False):
+            return False
+        self.closed_inside = True
+        self.inner = open(os.devnull, "w")  # lives as long as the process
+        return True
 
     def write(self, text: str) -> int:
         self.written = self.written or bool(text)
         try:
             return self.inner.write(text)
+        except ValueError:
+            if self._closed():
+                return len(text)
+            raise
         except UnicodeEncodeError:  # a path's byte that is not UTF-8 (a lone surrogate): its escape, as files write it
             from lockstep.spec.atomic import writable_text
 
@@ -314,6 +332,9 @@ class _WatchedOutput:
     def flush(self) -> None:
         try:
             self.inner.flush()
+        except ValueError:
+            if not self._closed():
+                raise
         except BrokenPipeError:
             self.silence()
             with contextlib.suppress(OSError):

@@ -155,11 +155,12 @@ def default_out(out: str | os.PathLike[str] | None, recipe_name: str, backend: s
     return Path(f"runs/{recipe_name}-{re.sub(r'[^A-Za-z0-9_.-]+', '_', backend)}")
 
 
-def said(path: Path) -> str:
-    """`path` as a message shows it: relative to the current folder where it lies under it (`runs/x`), else as it
-    is. The API returns folders absolute (RunFolder.path); the command line says them as a user would type them."""
+def said(path: Path, start: Path | None = None) -> str:
+    """`path` as a message shows it: relative to the current folder (or `start`, the one the command began in)
+    where it lies under it (`runs/x`), else as it is. The API returns folders absolute (RunFolder.path); the
+    command line says them as a user would type them."""
     try:
-        return str(path.relative_to(Path.cwd())) if path.is_absolute() else str(path)
+        return str(path.relative_to(start or Path.cwd())) if path.is_absolute() else str(path)
     except (ValueError, OSError):  # outside the current folder, or no current folder any more
         return str(path)
 

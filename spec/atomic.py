@@ -378,13 +378,15 @@ def _refuse_special(path: Path) -> None:
 
 
 def _mode_for(path: Path) -> int:
-    """Keep an existing file's permissions; new files get the usual 0o666 less the umask."""
+    """Keep an existing file's permissions; new files get the usual 0o666 less the umask, but always the owner's
+    read and write: an adapter's `os.umask(0o777)` left a certificate's four reports mode 000, unreadable to the
+    command that wrote them."""
     try:
         return path.stat().st_mode & 0o777
     except FileNotFoundError:
         umask = os.umask(0)
         os.umask(umask)
-        return 0o666 & ~umask
+        return (0o666 & ~umask) | 0o600
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")

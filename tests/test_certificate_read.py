@@ -42,6 +42,15 @@ def test_an_untouched_report_reads(tmp_path: Path) -> None:
     (lambda d: d["checks"][3].__setitem__("construct", None), "checks[3].construct: expected text"),
     (lambda d: d["checks"][3].__setitem__("worst", [1]), "checks[3].worst: expected an object, got list"),
     (lambda d: d.__setitem__("checks", {}), "checks: expected a list, got dict"),
+    # read, then raised in to_json or the counts (sweep 2026-12-07)
+    (lambda d: d.__setitem__("levels", {"9": "x"}), "levels: expected an object keyed by level numbers"),
+    (lambda d: d.__setitem__("levels", "12"), "levels: expected an object keyed by level numbers"),
+    (lambda d: d.__setitem__("levels", {"01": "predictions"}), "levels: expected an object keyed by level numbers"),
+    (lambda d: d["checks"][0].__setitem__("examples", None), "checks[0].examples: expected int, got None"),
+    (lambda d: d["checks"][0].__setitem__("examples", True), "checks[0].examples: expected int, got True"),
+    (lambda d: d["checks"][0].__setitem__("provenance", []), "checks[0].provenance: expected str or null, got []"),
+    (lambda d: d["checks"][0].__setitem__("execution", [1]), "checks[0].execution: expected str, got [1]"),
+    (lambda d: d["checks"][0].__setitem__("blind_quantities", []), "checks[0].blind_quantities: expected dict"),
 ])
 def test_a_check_no_certify_writes_is_refused_on_read(tmp_path: Path, edit: Any, words: str) -> None:
     data = _report(tmp_path)

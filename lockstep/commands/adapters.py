@@ -101,7 +101,8 @@ def _print_details(details: dict[str, dict]) -> None:
                   for k in ("native", "bridged", "written", "unsupported", "error")}
         if not counts["error"]:
             del counts["error"]
-        print(f"{name}: " + ", ".join(f"{k} {v}" for k, v in counts.items()) + " (constructs × float32, float64)")
+        print(f"{_shown(name)}: " + ", ".join(f"{k} {v}" for k, v in counts.items()) + " (constructs × float32, "
+              "float64)")
         print(f"  execution: {_shown(detail['execution'] or 'not stated by the adapter')}")
         width = max(len(r["construct"]) for r in rows) + 2
         for r in rows:
@@ -158,7 +159,7 @@ def _unusable(rows: list[Listing], skip: Iterable[str] = ()) -> int:
         dist = getattr(ep, "dist", None)
         by = f", installed by {dist.name} {dist.version}" if dist is not None else ""
         cause = r.reason.split(" failed to load: ", 1)[-1]
-        print(f"lockstep adapters: the adapter `{r.name}` cannot be used: entry point "
+        print(f"lockstep adapters: the adapter `{_shown(r.name)}` cannot be used: entry point "
               f"`{_shown(f'{ep.name} = {ep.value}')}` (group {GROUP}{_shown(by)}): {_shown(cause)}", file=sys.stderr)
     named = [r for r in rows if not r.available and r.source == "module:attribute" and r.name not in skip]
     for r in named:  # asked for by --adapter
@@ -216,11 +217,12 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps([asdict(r) for r in rows], indent=2))
     else:
-        width = max(len(r.name) for r in rows) + 2
+        names = {r.name: _shown(r.name) for r in rows}  # an entry point's name is the vendor's text: escapes shown
+        width = max(len(n) for n in names.values()) + 2
         for r in rows:
             if r.available:
                 versions = _shown(", ".join(f"{k} {v}" for k, v in r.versions.items()))
-                print(f"{r.name:<{width}}{_shown(', '.join(r.devices)):<18}{versions}")
+                print(f"{names[r.name]:<{width}}{_shown(', '.join(r.devices)):<18}{versions}")
             else:
-                print(f"{r.name:<{width}}unavailable: {_shown(r.reason)}")
+                print(f"{names[r.name]:<{width}}unavailable: {_shown(r.reason)}")
     return 1 if _unusable(rows) else 0

@@ -12,6 +12,7 @@ import argparse
 import contextlib
 import sys
 import time
+from pathlib import Path
 from typing import Any, TextIO
 
 from lockstep.commands import CommaList
@@ -88,6 +89,7 @@ class _Progress:
 
 
 def run(args: argparse.Namespace) -> int:
+    start = _here()  # where the user is: an adapter run in this process may change the current folder
     from lockstep import api
     from lockstep.conformance import report
     from lockstep.errors import LockstepError
@@ -110,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt as stop:  # Ctrl-C or SIGTERM: before the reports went in, the folder is as it was
         progress.close()
         if (written := getattr(stop, "certificate", None)) is not None:
-            _verdict(written, stopped=True)
+            _verdict(written, start, stopped=True)
         raise
     except LockstepError as exc:
         progress.close()
@@ -121,14 +123,21 @@ def run(args: argparse.Namespace) -> int:
     finally:
         progress.close()
     try:
-        _verdict(cert)
+        _verdict(cert, start)
     except KeyboardInterrupt:
-        _verdict(cert, stopped=True, table=False)
+        _verdict(cert, start, stopped=True, table=False)
         raise
     return 0 if cert.certified else 1
 
 
-def _verdict(cert: Any, stopped: bool = False, table: bool = True) -> None:
+def _here() -> Path | None:
+    try:
+        return Path.cwd()
+    except OSError:  # the current folder was removed
+        return None
+
+
+def _verdict(cert: Any, start: Path | None, stopped: bool = False, table: bool = True) -> None:
     """The summary and where the reports are; `stopped`: a signal came once they were written, which the command's
     last word ("terminated") must not be taken to undo."""
     from lockstep.conformance import report
@@ -140,7 +149,7 @@ def _verdict(cert: Any, stopped: bool = False, table: bool = True) -> None:
         print(report.summary_table(cert))
     if not paths:
         return
-    shown = (f"{escape_text(said(paths['html']))} (also {paths['json'].name}, {paths['junit'].name}, "
+    shown = (f"{escape_text(said(paths['html'], start))} (also {paths['json'].name}, {paths['junit'].name}, "
              f"{paths['markdown'].name})")
     if stopped:
         with contextlib.suppress(OSError):

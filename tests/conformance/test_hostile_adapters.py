@@ -152,11 +152,26 @@ def test_cli_build_system_exit_is_exit_1_with_reports(tmp_path: Path, capsys: py
     _well_formed(tmp_path / "r")
 
 
-def test_keyboard_interrupt_in_build_still_interrupts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_keyboard_interrupt_raised_by_the_adapter(tmp_path: Path) -> None:
+    """Through the API in one process it stops the run (it cannot be told from Ctrl-C there). The command line's
+    own signal handlers remember what they raised, so there an adapter's own KeyboardInterrupt is its check's error,
+    as in a worker process: `--jobs 1` stopped the command (130, no report) where `--jobs 2` reported the error."""
+    import subprocess
+    import sys
+
     with pytest.raises(KeyboardInterrupt):
         lockstep.certify(BuildInterrupt(), report=tmp_path / "api", **FAST)
-    assert main(["certify", "--adapter", _module("BuildInterrupt"), *CLI_FAST, "--report", str(tmp_path / "r")]) == 130
-    assert "interrupted" in capsys.readouterr().err
+    code = (f"import signal, sys; sys.path[:0] = {[str(Path(__file__).parent), str(Path(__file__).parents[1])]!r}; "
+            "signal.signal(signal.SIGINT, signal.default_int_handler); from lockstep.cli import main; "
+            f"sys.exit(main(['certify', '--adapter', 'test_hostile_adapters:BuildInterrupt', *{CLI_FAST!r}, "
+            "'--report', sys.argv[1], '--jobs', sys.argv[2]]))")
+    for jobs in ("1", "2"):
+        done = subprocess.run([sys.executable, "-c", code, str(tmp_path / f"r{jobs}"), jobs], capture_output=True,
+                              text=True, timeout=300)
+        assert done.returncode == 1, (jobs, done.stdout + done.stderr)
+        assert "ERROR relu.predictions.float64.cpu: KeyboardInterrupt" in done.stdout, (jobs, done.stdout)
+    first, second = (json.loads((tmp_path / f"r{j}" / "report.json").read_text())["checks"] for j in "12")
+    assert [c["message"] for c in first] == [c["message"] for c in second]
 
 
 HOSTILE_MODULE = '''
@@ -412,8 +427,8 @@ def test_cli_report_path_printed_is_where_the_reports_are(tmp_path: Path, monkey
     monkeypatch.setattr(BuildExit, "build", _wanderer(elsewhere, nan=False).build)
     assert main(["certify", "--adapter", _module("BuildExit"), *CLI_FAST, "--report", "r"]) == 0
     printed = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("report: "))
-    path = Path(printed.split()[1])
-    assert path.is_absolute() and path.is_file() and path == start / "r" / "report.html"
+    path = Path(printed.split()[1])  # from the folder the command began in, though the adapter moved away
+    assert path == Path("r/report.html") and (start / path).is_file(), printed
     assert not list(elsewhere.iterdir())
 
 
@@ -424,3 +439,66 @@ def test_unusable_levels_are_one_line_before_any_check(levels: Any, shown: str, 
         lockstep.certify(_adapter(levels=levels), report=tmp_path / "r", **FAST)
     assert str(info.value).startswith(f"adapter `hostile`: `levels` is {shown}; expected the levels"), info.value
     assert not (tmp_path / "r" / "report.json").exists()
+
+
+# ------------------------------------------------------------------------------ a certify sweep's findings (2026-12-07)
+def test_complex_answers_fail_rather_than_lose_their_imaginary_part() -> None:
+    """forward = reference + 1j and gradients + 3j were CERTIFIED: np.asarray(..., float64) dropped the imaginary
+    part without a word."""
+    from planted_adapters import Imaginary
+
+    cert = lockstep.certify(Imaginary(), report=False, **{**FAST, "constructs": "dense", "levels": "1,2"})
+    assert not cert.certified
+    assert {c.level_name: c.outcome for c in cert.checks} == {"predictions": "fail", "gradients": "fail"}
+    assert all("complex values (complex128), where real numbers are due" in c.message for c in cert.checks), \
+        [c.message for c in cert.checks]
+
+
+class StdoutCloser(ReferenceAdapter):
+    name = "closer"
+
+    def build(self, model: Any, *, dtype: str, device: str = "cpu", recipe: Any = None) -> Any:
+        import sys
+
+        sys.stdout.close()
+        return super().build(model, dtype=dtype, device=device, recipe=recipe)
+
+
+def test_an_adapter_closing_standard_output_is_said_not_a_traceback(tmp_path: Path) -> None:
+    """The report was written CERTIFIED, then the command's last print raised "I/O operation on closed file": an
+    internal error with a traceback, exit 1."""
+    import subprocess
+    import sys
+
+    code = (f"import sys; sys.path[:0] = {[str(Path(__file__).parent), str(Path(__file__).parents[1])]!r}; "
+            "from lockstep.cli import main; "
+            f"sys.exit(main(['certify', '--adapter', 'test_hostile_adapters:StdoutCloser', "
+            f"'--construct', 'relu', '--dtype', 'float64', '--examples', '2', '--jobs', '1', '--level', '1', "
+            f"'--report', {str(tmp_path / 'r')!r}]))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "standard output was closed while the command ran" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr and "internal error" not in done.stderr, done.stderr
+    assert json.loads((tmp_path / "r" / "report.json").read_text())["certified"] is True
+
+
+def test_an_adapter_umask_leaves_the_reports_readable(tmp_path: Path) -> None:
+    """os.umask(0o777) in an adapter left the four reports mode 000."""
+    def build(self: Any, model: Any, *, dtype: str, device: str = "cpu", recipe: Any = None) -> Any:
+        os.umask(0o777)
+        return ReferenceAdapter.build(self, model, dtype=dtype, device=device, recipe=recipe)
+
+    before = os.umask(0o022)
+    try:
+        cert = lockstep.certify(_adapter(build=build), report=tmp_path / "r", **FAST)
+    finally:
+        os.umask(before)
+    for path in cert.files.values():
+        assert path.stat().st_mode & 0o600 == 0o600, (path, oct(path.stat().st_mode))
+
+
+def test_a_name_that_is_a_hostile_str_subclass_is_used_as_plain_text(tmp_path: Path) -> None:
+    """A `name` whose __str__ raised made certify exit 3 (internal error)."""
+    odd = type("S", (str,), {"__str__": lambda s: 1 / 0, "__repr__": lambda s: 1 / 0})("odd")
+    cert = lockstep.certify(_adapter(odd), report=tmp_path / "r", **FAST)
+    assert cert.certified and type(cert.adapter) is str and cert.adapter == "odd"
