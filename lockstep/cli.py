@@ -314,14 +314,14 @@ class _WatchedOutput:
         self.written = self.written or bool(text)
         try:
             return self.inner.write(text)
-        except ValueError:
-            if self._closed():
-                return len(text)
-            raise
         except UnicodeEncodeError:  # a path's byte that is not UTF-8 (a lone surrogate): its escape, as files write it
             from lockstep.spec.atomic import writable_text
 
             return self.inner.write(writable_text(text))
+        except ValueError:  # after UnicodeEncodeError, one of its kind
+            if self._closed():
+                return len(text)
+            raise
         except BrokenPipeError:  # `| head` has read enough: the rest goes nowhere and the command ends with its
             self.silence()  # own exit code (a 0 here passed invalid specs through a `set -o pipefail` gate)
             return len(text)

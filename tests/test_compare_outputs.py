@@ -207,9 +207,17 @@ def test_a_stop_acted_on_after_the_files_are_written_says_so(recipe: Path, tmp_p
         real(*args, **kwargs)
         signal.raise_signal(signal.SIGINT)  # held: acted on when the writing ends
 
+    def stop(_signum: int, _frame: object) -> None:  # whatever an earlier test in this worker left for SIGTERM
+        raise KeyboardInterrupt
+
     monkeypatch.setattr(lockstep.compare, "plot", plot_then_ctrl_c)
     out = tmp_path / "o"
-    assert _compare(recipe, "--out", str(out)) in (130, 143)  # 143 where the command installed its SIGTERM handler
+    before = signal.signal(signal.SIGTERM, stop)
+    try:
+        code = _compare(recipe, "--out", str(out))
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    assert code in (130, 143), code  # 143 where the command installed its SIGTERM handler
     err = capsys.readouterr().err
     assert f"stopped after compare.json and compare.svg were written to {out}" in err, err
     assert json.loads((out / "compare.json").read_text(encoding="utf-8"))["agree"] is True
