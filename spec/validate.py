@@ -225,8 +225,8 @@ def recursive_glob(pattern: str) -> list[str]:
             subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
             shown = os.path.relpath(folder) if not top else folder  # `**/x.yaml` gives `a/x.yaml`, as glob does
             shown = "" if shown == os.curdir else shown
-            if tail:
-                out.extend(recursive_glob(os.path.join(shown, *tail)))
+            if tail:  # the folder's own name escaped: `a[1]/*.yaml` would match in `a1/`
+                out.extend(recursive_glob(os.path.join(glob.escape(shown), *tail)))
             else:
                 if shown and folder == top:  # `a/**` matches `a/` itself, as glob has it
                     out.append(os.path.join(shown, ""))

@@ -68,7 +68,7 @@ def test_an_empty_input_shape_is_a_shape_error() -> None:
 
 
 # ------------------------------------------------------------------ `**` and symbolic links
-NAMES = st.sampled_from(["a", "b", ".h", "c.yaml", "d.json", ".e.yaml", "f.txt"])
+NAMES = st.sampled_from(["a", "b", ".h", "c.yaml", "d.json", ".e.yaml", "f.txt", "a[b]", "g*"])
 
 
 @st.composite
@@ -118,6 +118,21 @@ def test_a_double_star_over_link_cycles_ends(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     assert "1 file, 1 document, 0 errors" in done.stdout, done.stdout
     assert sorted(recursive_glob(str(tmp_path / "**" / "*.yaml"))) == [str(tmp_path / "a" / "env.yaml")]
+
+
+def test_a_double_star_takes_folder_names_as_written(tmp_path: Path) -> None:
+    """A folder named `a[1]` is that folder, not the pattern `a[1]` (which names `a1`)."""
+    for folder in ("a[1]", "a1", "b*"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "x.yaml").write_text("x: 1\n")
+    here = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        got = sorted(recursive_glob("**/x.yaml"))
+        want = sorted(glob.glob("**/x.yaml", recursive=True))
+    finally:
+        os.chdir(here)
+    assert got == want == ["a1/x.yaml", "a[1]/x.yaml", "b*/x.yaml"], (got, want)
 
 
 # ------------------------------------------------------------------ line breaks
