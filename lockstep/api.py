@@ -372,7 +372,7 @@ def dump(doc: Document | Iterable[Document], path: PathLike | None = None) -> st
     from pydantic import ValidationError
 
     from lockstep.spec.documents import KINDS, Document
-    from lockstep.spec.loader import LoadedDocument, dump_yaml
+    from lockstep.spec.loader import dump_yaml
     from lockstep.spec.validate import pydantic_diagnostics
 
     iterable = isinstance(doc, Iterable) and not isinstance(doc, (str, bytes, bytearray, Mapping))
@@ -391,6 +391,7 @@ def dump(doc: Document | Iterable[Document], path: PathLike | None = None) -> st
         prov = _known_provenance(d)
         loaded = prov._loaded if prov is not None else None  # a loaded document edited in Python: said as run says it
         edited = _edited_in_python(prov.file, item, loaded.data) if prov is not None and loaded is not None else None
+        where = _placed_as(item, prov.file if prov is not None and loaded is not None else label, loaded, i)
 
         def placed(x: Diagnostic, edited: Callable[[Any], str | None] | None = edited, unplaced: str = unplaced
                    ) -> UnlocatedDiagnostic:
@@ -403,10 +404,8 @@ def dump(doc: Document | Iterable[Document], path: PathLike | None = None) -> st
             try:
                 kind.model_validate(body)
             except ValidationError as exc:
-                whole = body is item and prov is not None and loaded is not None
-                at = (LoadedDocument(body, prov.file, loaded.index, loaded.line, loaded.column, dict(loaded.positions),
-                                     dict(loaded.key_positions)) if whole else LoadedDocument(body, label, i, 0, 0))
-                diags = pydantic_diagnostics(kind, exc, at)  # type: ignore[arg-type]
+                at = where if body is item else _placed_as(body, label, None, i)  # an inline model: the recipe's
+                diags = pydantic_diagnostics(kind, exc, at)
                 if body is inline:  # said where the recipe holds it
                     diags = [dataclasses.replace(x, path=f"model.{x.path}" if x.path else "model") for x in diags]
                 raise LockstepError(f"{label}: not written: the {what} is not valid", 1,
@@ -414,10 +413,7 @@ def dump(doc: Document | Iterable[Document], path: PathLike | None = None) -> st
         if item["kind"] == "Environment":  # no `run` reads it before a deploy: its checks beyond the schema too
             from lockstep.spec.semantics.environment import check_environment
 
-            at = (LoadedDocument(item, prov.file, loaded.index, loaded.line, loaded.column, dict(loaded.positions),
-                                 dict(loaded.key_positions)) if prov is not None and loaded is not None
-                  else LoadedDocument(item, label, i, 0, 0))
-            diags = check_environment(cls.model_validate(item), at)  # type: ignore[arg-type]
+            diags = check_environment(cls.model_validate(item), where)
             if diags:
                 raise LockstepError(f"{label}: not written: the Environment is not valid", 1,
                                     [placed(x) for x in diags])
@@ -475,7 +471,6 @@ def _effective(recipe: PathLike | Recipe, overrides: Overrides | None = None, se
     once, its model resolved. Messages and exit codes are `lockstep run`'s (2: bad input)."""
     from lockstep import effective
     from lockstep.spec.documents import Recipe
-    from lockstep.spec.loader import LoadedDocument
 
     if isinstance(recipe, (str, os.PathLike)):
         if not _path(recipe, "recipe"):
@@ -489,12 +484,21 @@ def _effective(recipe: PathLike | Recipe, overrides: Overrides | None = None, se
     label = prov.file if prov else f"<recipe {recipe.metadata.name}>"
     loaded = prov._loaded if prov else None  # a loaded recipe's fields keep the lines they were written on
     data = _document_data(recipe)
-    docs = [LoadedDocument(data, label, loaded.index if loaded else 0,
-                           loaded.line if loaded else 0, loaded.column if loaded else 0,
-                           dict(loaded.positions) if loaded else {}, dict(loaded.key_positions) if loaded else {})]
+    docs = [_placed_as(data, label, loaded)]
     edited = _edited_in_python(label, data, loaded.data) if loaded is not None else None
     return effective.from_documents(docs, base=prov.base_dir if prov else Path.cwd(), label=label, path=path,
                                     where=None if prov else label, overrides=overrides, seed=seed, edited=edited)
+
+
+def _placed_as(data: Any, label: str, loaded: LoadedDocument | None, index: int = 0) -> LoadedDocument:
+    """`data` (a document's fields, perhaps changed in Python) at the lines and columns where `loaded` had them, so
+    that its diagnostics name the file's lines; at none where it was not loaded (`index`: among the call's)."""
+    from lockstep.spec.loader import LoadedDocument
+
+    if loaded is None:
+        return LoadedDocument(data, label, index, 0, 0)
+    return LoadedDocument(data, label, loaded.index, loaded.line, loaded.column, dict(loaded.positions),
+                          dict(loaded.key_positions))
 
 
 def _edited_in_python(label: str, now: Any, read: Any) -> Callable[[Any], str | None]:
@@ -1596,6 +1600,7 @@ def migrate(paths: PathLike | Iterable[PathLike], *, check: bool = False, out: P
         except (OSError, KeyboardInterrupt) as exc:
             if isinstance(exc, KeyboardInterrupt) and written(m):  # held through the rename, acted on at its end
                 m.named = copies
+                landed.append(m)  # listed as written by the loop below, which the stop passes through
                 raise
             for p in new_files:  # a file not written leaves nothing of its own behind
                 with contextlib.suppress(OSError):
@@ -1614,6 +1619,7 @@ def migrate(paths: PathLike | Iterable[PathLike], *, check: bool = False, out: P
         except OSError:
             return False
 
+    landed: list[Migration] = []  # a file written before a stop came (`write`)
     results: list[Migration] = []  # a model file a recipe names comes before the recipe
 
     def record(done: Migration) -> None:
@@ -1637,7 +1643,7 @@ def migrate(paths: PathLike | Iterable[PathLike], *, check: bool = False, out: P
             try:
                 final[id(m)] = write(m) if id(m) in plans else m
             except KeyboardInterrupt:  # a file written before the stop is listed as written
-                if id(m) in plans and written(m) and on_file is not None:
+                if any(x is m for x in landed) and on_file is not None:
                     on_file(m)
                 raise
             done.append(final[id(m)])

@@ -72,6 +72,7 @@ class WeightsFile(Strict):
 
 
 def _not_null(*names: str) -> dict[str, Any]:
+    """Schema properties saying each of `names`, where given, is not null (with `required`: given and not null)."""
     return {name: {"not": {"type": "null"}} for name in names}
 
 
@@ -227,7 +228,7 @@ class LatencyBudget(Strict):
     """A latency limit at one batch size: `p50_ms`, `p99_ms` or both (a budget stating neither limits nothing)."""
 
     model_config = ConfigDict(**Strict.model_config, json_schema_extra={
-        "anyOf": [{"required": [limit], "properties": {limit: {"not": {"type": "null"}}}} for limit in LATENCY_LIMITS]})
+        "anyOf": [{"required": [limit], "properties": _not_null(limit)} for limit in LATENCY_LIMITS]})
 
     batch_size: PositiveInt = Field(1, description=(
         "The batch size latency is measured at; must be one of `batch_sizes`."))
