@@ -55,7 +55,7 @@ from typing import Any, Literal
 
 from lockstep.errors import LockstepError, argument, switch
 from lockstep.spec.atomic import JOURNAL, fsync_dir
-from lockstep.spec.files import OUTPUT_LOCK
+from lockstep.spec.files import OUTPUT_LOCK, file_kind
 
 LOCK_NAME = OUTPUT_LOCK
 CLEARING_NAME = ".lockstep-clearing"  # present while an --overwrite removes the previous run's files
@@ -743,6 +743,7 @@ comparison"). Raises FolderError (exit 2), leaving the folder as it was."""
         probe = path / f".lockstep-probe-{os.getpid()}"
         probe.write_bytes(b"")
         probe.unlink()
+        _journal_name_free(path, prog)
         found = contents(path)  # what a command that writes nothing leaves (RunFolder.release)
     except OSError as exc:
         _unclaim(path, fd, created, had_lock, parents)
@@ -752,6 +753,18 @@ comparison"). Raises FolderError (exit 2), leaving the folder as it was."""
         raise
     return RunFolder(path, fd, notes, created, mode=mode, outputs=outputs, prog=prog, parents=parents,
                      had_lock=had_lock, found=found)
+
+
+def _journal_name_free(path: Path, prog: str) -> None:
+    """Refuse a folder whose JOURNAL name is taken by something that is not a journal (a folder, a FIFO, a link):
+    the command's set of outputs would fail on it only once written, after all its work."""
+    try:
+        mode = os.lstat(path / JOURNAL).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    if not stat.S_ISREG(mode):
+        raise FolderError(f"{prog}: {_shown(path / JOURNAL)} is {file_kind(mode)}, where Lockstep keeps the record "
+                          "of a set of files being replaced; remove it, or choose another folder")
 
 
 def _listed(path: Path, found: Sequence[str]) -> str:

@@ -947,3 +947,30 @@ def test_a_certify_report_folder_that_goes_mid_certification_is_not_made_again(
     assert not rep.exists()
     if how == "moved":
         assert not (elsewhere / "report.json").exists()
+
+
+@pytest.mark.parametrize("kind", ["folder", "fifo", "link"])
+def test_a_journal_name_that_is_no_file_is_refused_before_any_work(tmp_path: Path, kind: str) -> None:
+    """A folder, FIFO or link named like the journal of a set of files being replaced made the command fail only
+    when it wrote its outputs, after all its work (certify: every check run, then exit 2)."""
+    out = tmp_path / "out"
+    out.mkdir()
+    journal = out / atomic.JOURNAL
+    {"folder": journal.mkdir, "fifo": lambda: os.mkfifo(journal),
+     "link": lambda: journal.symlink_to(tmp_path / "elsewhere")}[kind]()
+    with pytest.raises(FolderError, match=r"\.lockstep-writing is a (folder|named pipe|symbolic link)") as caught:
+        claim(out, outputs=RUN_OUTPUTS, mode="resume", prog="lockstep run")
+    assert "remove it, or choose another folder" in str(caught.value)
+    assert sorted(p.name for p in out.iterdir()) == [atomic.JOURNAL], "the refusal leaves the folder as it was"
+
+
+def test_a_journal_file_is_still_recovered_not_refused(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / atomic.JOURNAL).write_text("")  # torn: killed while writing it, before any rename
+    folder = claim(out, outputs=RUN_OUTPUTS, mode="resume", prog="lockstep run")
+    try:
+        assert any("unreadable .lockstep-writing" in note for note in folder.notes), folder.notes
+        assert not (out / atomic.JOURNAL).exists()
+    finally:
+        folder.release()
