@@ -22,6 +22,7 @@ Why it is built this way:
 
 from __future__ import annotations
 
+import bisect
 import json
 import math
 import os
@@ -219,13 +220,14 @@ def _resolve_plain(value: str) -> Any:
 class _Reader:
     """Builds every document of one text from parser events."""
 
-    def __init__(self, file: str) -> None:
+    def __init__(self, file: str, columns: Columns | None = None) -> None:
         self.file = file
+        self.columns = columns if columns is not None else Columns()  # the file's columns, where its text was rewritten
         self.errors: list[Diagnostic] = []
         self.nodes = 0  # every node of the file so far, aliases expanded (MAX_NODES bounds the file's memory)
 
     def _error(self, mark: Any, path: PathParts | None, message: str, code: str, **kw: Any) -> None:
-        self.errors.append(Diagnostic(self.file, mark.line + 1, mark.column + 1, format_path(path or ()),
+        self.errors.append(Diagnostic(self.file, *self.columns.at(mark), format_path(path or ()),
                                       message, code=code, **kw))
 
     def _scalar(self, ev: ScalarEvent, path: PathParts | None) -> Any:
@@ -258,6 +260,7 @@ class _Reader:
         stack: list[_Frame] = []
         nodes = self.nodes
         get_event = parser.get_event
+        at = self.columns.at
         root_set = False
 
         while True:
@@ -301,14 +304,14 @@ class _Reader:
                                      "for a document)",
                                      "too-large", mark)
                     if path is not None:
-                        positions[path] = (mark.line + 1, mark.column + 1)
+                        positions[path] = at(mark)
                     value = _copy(value) if height else value
                 else:
                     nodes += 1
                     if nodes > MAX_NODES:
                         raise _Abort(f"more than {MAX_NODES} values in one file (the limit)", "too-large", mark)
                     if path is not None:
-                        positions[path] = (mark.line + 1, mark.column + 1)
+                        positions[path] = at(mark)
                     if cls is ScalarEvent:
                         value, height, scalar = self._scalar(ev, path), 0, ev
                         if ev.anchor is not None:
@@ -355,7 +358,7 @@ class _Reader:
     def _key(self, top: _Frame, key: Any, scalar: Any, mark: Any, key_positions: dict[PathParts, tuple[int, int]]
              ) -> None:
         """A mapping key arrived (`scalar` is its event, None when it was a list, mapping or alias)."""
-        at = (mark.line + 1, mark.column + 1)
+        at = self.columns.at(mark)
         top.expect_value, top.skip_value = True, True
         if isinstance(key, (dict, list)):
             self._error(mark, top.path, "mapping keys must be plain scalars (a string, most often)", "key")
@@ -424,46 +427,97 @@ def _byte_offset_to_line_col(text: str, offset: int) -> tuple[int, int]:
                                     offset)
 
 
+class Columns:
+    """Where a rewrite of a file's text (the JSON forms YAML does not read as they are, below) made a line longer or
+    shorter: a column in the rewritten text is said as the file has it. Lines are never added or removed. Built from
+    the rewritten text and its edits, each (offset in it, length there, length in the text before)."""
+
+    def __init__(self, text: str = "", edits: list[tuple[int, int, int]] | None = None,
+                 then: Columns | None = None) -> None:
+        self.lines: dict[int, list[tuple[int, int, int]]] = {}
+        self.then = then  # the rewrite before this one (its columns are the ones this one's edits map back to)
+        if edits:
+            starts = [0, *(m.end() for m in _LINE_END.finditer(text))]
+            for offset, new, old in edits:
+                line = bisect.bisect_right(starts, offset)
+                self.lines.setdefault(line, []).append((offset - starts[line - 1] + 1, new, old))
+
+    def after(self, earlier: Columns) -> Columns:
+        """This rewrite, made of the text `earlier`'s gave: both, this one's columns mapped back through that one's."""
+        if not self.lines:
+            return earlier
+        self.then = earlier if earlier.lines or earlier.then is not None else None
+        return self
+
+    def column(self, line: int, column: int) -> int:
+        """The file's column (from 1) of what the rewritten text has at (`line`, `column`)."""
+        found = column
+        for start, new, old in self.lines.get(line, ()):
+            if column >= start + new:
+                found -= new - old
+            elif column > start:  # inside an edit: where it begins
+                found -= column - start
+        return self.then.column(line, found) if self.then is not None else found
+
+    def at(self, mark: Any) -> tuple[int, int]:
+        """A YAML mark as (line, column) from 1, the column the file's."""
+        if not self.lines:  # the text as the file has it (nearly every file): no lookup on every node
+            return mark.line + 1, mark.column + 1
+        return mark.line + 1, self.column(mark.line + 1, mark.column + 1)
+
+
+_LINE_END = re.compile(r"\r\n|\r|\n")
+
+
 # JSON that YAML does not read as it is: surrogate-pair escapes (`json.dumps` writes them for emoji), raw
 # C1 controls and raw line separators (U+2028/9, which YAML folds) inside strings. They only occur
 # inside JSON strings, so rewriting them as YAML escapes of the same characters keeps the meaning
-# (columns after them on that line shift by the escape's length).
+# (the columns after them on that line are said as the file has them: `Columns`).
 _JSON_ESCAPES = re.compile(r"\\(?:u([dD][89abAB][0-9a-fA-F]{2})\\u([dD][c-fC-F][0-9a-fA-F]{2})|.)"
                            r"|[\x7f-\x9f\u2028\u2029]", re.S)
 _RAW = re.compile(r"[\x7f-\x9f\u2028\u2029]")
 
 
-def _json_compatible(text: str) -> str:
+def _json_compatible(text: str) -> tuple[str, Columns]:
     if "\\u" not in text and not _RAW.search(text):
-        return text
+        return text, Columns()
+    edits: list[tuple[int, int, int]] = []
+    grown = [0]
 
     def fix(m: re.Match[str]) -> str:
         if m.group(1):
             high, low = int(m.group(1), 16), int(m.group(2), 16)
-            return f"\\U{0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00):08X}"
-        found = m.group(0)
-        return f"\\u{ord(found):04X}" if len(found) == 1 else found
+            new = f"\\U{0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00):08X}"
+        else:
+            found = m.group(0)
+            new = f"\\u{ord(found):04X}" if len(found) == 1 else found
+        if len(new) != m.end() - m.start():
+            edits.append((m.start() + grown[0], len(new), m.end() - m.start()))
+            grown[0] += len(new) - (m.end() - m.start())
+        return new
 
-    return _JSON_ESCAPES.sub(fix, text)
+    out = _JSON_ESCAPES.sub(fix, text)
+    return out, Columns(out, edits)
 
 
 # JSON's keys that YAML's flow mappings do not take as they are, in a text json.loads has read: a key whose `:`
 # is on a later line (YAML's implicit keys are one line) and a key over 1024 characters (YAML's limit for an
 # implicit key). The first gets its `:` moved up to the key (the `:`'s own place becomes a space, so every line
 # keeps its length and every later token its column); the second is made an explicit key (`? "key"`), in the
-# two blanks before it where there are two, so no column moves (after `{"` with none, that line's later columns
-# shift by two). Valid JSON was refused as "invalid JSON: did not find expected ',' or '}'". A tab, which JSON
-# holds only as a blank (a string's is escaped), becomes a space: PyYAML's own parser (where libyaml is missing)
-# refused a tab-indented file ("found character '\\t' that cannot start any token").
+# two blanks before it where there are two (where there are fewer, the later columns of that line are said as
+# the file has them: `Columns`). Valid JSON was refused as "invalid JSON: did not find expected ',' or '}'". A tab,
+# which JSON holds only as a blank (a string's is escaped), becomes a space: PyYAML's own parser (where libyaml is
+# missing) refused a tab-indented file ("found character '\\t' that cannot start any token").
 _JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)  # every string in turn: in JSON, each `"` outside one
 _BEFORE_COLON = re.compile(r"[ \t\r\n]*:")  # starts one, so none is read from inside another
 _LONGEST_KEY = 1000  # YAML's 1024, less a margin
 
 
-def _json_for_yaml(text: str) -> str:
+def _json_for_yaml(text: str) -> tuple[str, Columns]:
     text = text.replace("\t", " ")
     parts: list[str] = []
-    done = 0
+    edits: list[tuple[int, int, int]] = []  # the `? ` put before a long key where it had fewer than two blanks
+    done = length = 0
     for m in _JSON_STRING.finditer(text):
         if (after := _BEFORE_COLON.match(text, m.end())) is None:
             continue  # a value
@@ -474,13 +528,17 @@ def _json_for_yaml(text: str) -> str:
         start = m.start()
         before = text[done:start]
         if long:
-            blanks = len(before) - len(before.rstrip(" \t"))
-            before = before[: len(before) - 2] + "? " if blanks >= 2 else before + "? "
+            blanks = min(len(before) - len(before.rstrip(" \t")), 2)
+            before = before[: len(before) - blanks] + "? "
+            if blanks < 2:
+                edits.append((length + len(before) - 2, 2, blanks))
         parts += [before, m.group(0)]
         colon = m.end() + len(gap)
         parts.append(":" + gap + " " if ("\n" in gap or "\r" in gap) else gap + ":")
+        length += sum(map(len, parts[-3:]))
         done = colon + 1
-    return "".join(parts) + text[done:] if parts else text
+    out = "".join(parts) + text[done:] if parts else text
+    return out, Columns(out, edits)
 
 
 def _json_error(text: str, file: str, exc: json.JSONDecodeError) -> Diagnostic:
@@ -537,8 +595,9 @@ def load_text(text: str, file: str = "<string>") -> list[LoadedDocument]:
         raise SpecError([Diagnostic(file, 0, 0, "", "binary file: not a YAML or JSON document", code="binary")])
     is_json = file.lower().endswith(".json")
     read = is_json and _check_json(text, file)
+    columns = Columns()
     if is_json or text.lstrip("\ufeff \t\r\n")[:1] in ("{", "["):
-        text = _json_compatible(text)
+        text, columns = _json_compatible(text)
     elif (odd := _YAML11_BREAK.search(text)) is not None:
         line, col = _char_offset_to_line_col(text, odd.start())
         char = odd.group(0)
@@ -548,17 +607,18 @@ def load_text(text: str, file: str = "<string>") -> list[LoadedDocument]:
                                     f"write it as the escape `\\{_BREAK_ESCAPES[char]}` inside a double-quoted "
                                     "string", code="yaml")])
     if read:  # JSON to the end (its tabs are blanks), after the escapes, which change a key's length
-        text = _json_for_yaml(text)
-    reader = _Reader(file)
+        text, rewritten = _json_for_yaml(text)
+        columns = rewritten.after(columns)
+    reader = _Reader(file, columns)
     try:
         docs = reader.read(text)
     except _Abort as exc:
-        line, col = (exc.mark.line + 1, exc.mark.column + 1) if exc.mark is not None else (0, 0)
+        line, col = columns.at(exc.mark) if exc.mark is not None else (0, 0)
         raise SpecError([*reader.errors, Diagnostic(file, line, col, "", exc.message, code=exc.code)]
                         ) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
+        line, col = columns.at(mark) if mark else (0, 0)
         problem = exc.problem or exc.context or "not valid YAML"
         if "maximum nesting depth" in problem:  # libyaml ≥ 0.2.6 stops its scanner, which reads ahead, at 1000
             raise SpecError([*reader.errors, Diagnostic(file, line, col, "", f"nested deeper than {MAX_DEPTH} "
@@ -572,11 +632,13 @@ def load_text(text: str, file: str = "<string>") -> list[LoadedDocument]:
     except yaml.reader.ReaderError as exc:  # libyaml counts bytes of UTF-8, PyYAML characters
         line, col = (_byte_offset_to_line_col(text, exc.position) if _Parser.__name__.startswith("C")
                      else _char_offset_to_line_col(text, exc.position))
+        col = columns.column(line, col)
         what = f"character U+{exc.character:04X}" if isinstance(exc.character, int) else "byte"
         raise SpecError([Diagnostic(file, line, col, "", f"unreadable text: {what}: {exc.reason}",
                                     code="yaml")]) from None
     except UnicodeEncodeError as exc:  # a lone surrogate in a str handed to us (files decode as UTF-8 first)
         line, col = _char_offset_to_line_col(text, exc.start)
+        col = columns.column(line, col)
         raise SpecError([Diagnostic(file, line, col, "", f"not valid Unicode text (lone surrogate "
                                     f"U+{ord(text[exc.start]):04X})", code="encoding")]) from None
     except yaml.YAMLError as exc:  # pragma: no cover - every PyYAML error above is marked or a reader error

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -255,6 +256,41 @@ def test_a_json_key_with_its_colon_on_a_later_line_or_over_1024_characters_keeps
     line5 = text.splitlines()[4]
     assert [doc.locate(p) for p in (("a", "b"), ("a", long), ("a", "c"), ("d", 0))] == [
         (4, 4), (5, line5.index(": 2") + 3), (5, line5.index(": 3") + 3), (6, 8)], doc.positions
+
+
+_ODD_TEXT = st.text(st.sampled_from(["a", "é", "\U0001F389", "\x85", "\x7f", "\u2028", "\u2029", '"', "\\", "\n"]),
+                    max_size=4) | st.text(min_size=1, max_size=2).map(lambda k: k * 600)
+
+
+def _key_paths(value: object, path: tuple = ()) -> list[tuple]:
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in [(*path, k), *_key_paths(v, (*path, k))]]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in _key_paths(v, (*path, i))]
+    return []
+
+
+@settings(max_examples=150, derandomize=True, deadline=None)
+@given(value=st.dictionaries(_ODD_TEXT, st.recursive(st.integers() | _ODD_TEXT, lambda inner: st.lists(
+           inner, max_size=2) | st.dictionaries(_ODD_TEXT, inner, max_size=2), max_leaves=5), max_size=4),
+       ascii_only=st.booleans(), indent=st.sampled_from([None, 1, "\t"]), crlf=st.booleans(), pure=st.booleans())
+def test_every_json_key_is_located_at_its_column_in_the_file(value: dict, ascii_only: bool, indent: object,
+                                                               crlf: bool, pure: bool) -> None:
+    """JSON is rewritten where YAML does not read it as it is (surrogate-pair escapes, raw C1 controls and line
+    separators, keys over 1024 characters); a key after one on its line was said a few columns off (2 per emoji as
+    `json.dumps` writes it, 5 per raw NEL, 2 after a long key with one blank before it)."""
+    text = json.dumps(value, ensure_ascii=ascii_only, indent=indent)
+    if crlf:
+        text = text.replace("\n", "\r\n")
+    with pytest.MonkeyPatch.context() as patch:
+        if pure:
+            patch.setattr(loader, "_Parser", yaml.SafeLoader)
+        doc = load_text(text, "f.json")[0]
+    lines = re.split(r"\r\n|\r|\n", text)
+    for path in _key_paths(value):
+        line, column = doc.key_location(path)
+        written = json.dumps(path[-1], ensure_ascii=ascii_only)
+        assert lines[line - 1][column - 1:].startswith(written), (path, (line, column), text)
 
 
 # ---------------------------------------------------------------------------------------- round trip
