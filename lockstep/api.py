@@ -26,13 +26,13 @@ import hashlib
 import json
 import os
 import sys
-import weakref
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
 from lockstep.errors import LockstepError, spelled
+from lockstep.spec.beside import Beside
 from lockstep.spec.diagnostics import Diagnostic, UnlocatedDiagnostic, escape_text
 
 if TYPE_CHECKING:
@@ -174,25 +174,10 @@ class Provenance:
         return Location(self.file, line, column)
 
 
-_PROVENANCE: dict[int, tuple[weakref.ref[Any], Provenance]] = {}
-
-
-def _remember(doc: Any, prov: Provenance) -> None:
-    from lockstep.spec.documents import COPY_HOOKS
-
-    if _copy_provenance not in COPY_HOOKS:
-        COPY_HOOKS.append(_copy_provenance)
-    key = id(doc)
-    _PROVENANCE[key] = (weakref.ref(doc, lambda _ref, key=key: _PROVENANCE.pop(key, None)), prov)
-
-
-def _copy_provenance(original: Any, copied: Any) -> None:
-    """A copy of a loaded document (`recipe.model_copy(update={"seed": 5})`) keeps its original's file: its relative
-    paths resolved against the current folder ("model.yaml does not exist"), and dump wrote a copy that did not
-    load. Its lines are the file's, as those of a document changed in place are."""
-    prov = _known_provenance(original)
-    if prov is not None:
-        _remember(copied, prov)
+_PROVENANCE: Beside[Provenance] = Beside(copied=True)
+"""A `load`ed document's Provenance. A copy of it (`recipe.model_copy(update={"seed": 5})`) keeps its original's file:
+its relative paths resolved against the current folder ("model.yaml does not exist"), and dump wrote a copy that did
+not load. Its lines are the file's, as those of a document changed in place are."""
 
 
 def provenance(doc: Any) -> Provenance | None:
@@ -211,8 +196,7 @@ def provenance(doc: Any) -> Provenance | None:
 
 
 def _known_provenance(doc: Any) -> Provenance | None:
-    entry = _PROVENANCE.get(id(doc))
-    return entry[1] if entry is not None and entry[0]() is doc else None
+    return _PROVENANCE.get(doc)
 
 
 # ============================================================================================ diagnostics
@@ -317,7 +301,7 @@ def load(path: PathLike, kind: str | None = None) -> Document:
         raise LockstepError(f"{path}: the document is not valid ({n} problem{'s' * (n != 1)})", 1, diags)
     obj = resolved.document
     model = resolved.model.document if resolved.model is not None else None
-    _remember(obj, Provenance(str(path), doc.index, model, doc, path.absolute()))
+    _PROVENANCE.put(obj, Provenance(str(path), doc.index, model, doc, path.absolute()))
     return obj
 
 

@@ -40,6 +40,7 @@ import numpy as np
 from lockstep import __version__
 from lockstep.errors import LockstepError, argument, spelled
 from lockstep.spec import atomic
+from lockstep.spec.beside import Beside
 from lockstep.spec.diagnostics import escape_text
 from lockstep.spec.documents import Environment
 from lockstep.spec.files import NotRegularFileError, open_regular, read_json_file
@@ -145,18 +146,18 @@ def _give_checkpoint(run: Path) -> str:
     return _give("weights", f"{run}/checkpoints/step-XXXXXXXX.npz")
 
 
-_WRITTEN: list[tuple[Environment, Any]] = []
-"""The Environment `load_environment` read last, with its loaded document (where each field was written): deploy's
-own checks of a field (threads, batch sizes) name its file, line and column as validate does."""
+_LOADED: Beside[Any] = Beside()
+"""The loaded document (where each field was written) of an Environment `load_environment` read: deploy's own checks
+of a field (threads, batch sizes) name its file, line and column as validate does."""
 
 
 def at_field(env: Environment, field: tuple[str | int, ...], message: str) -> str:
     """`message` opened by the environment file, the field's line and column and its name, where they are known."""
     from lockstep.spec.diagnostics import format_path
 
-    if not _WRITTEN or _WRITTEN[0][0] is not env:  # an Environment made in Python: no file to name
+    loaded = _LOADED.get(env)
+    if loaded is None:  # an Environment made in Python: no file to name
         return message
-    loaded = _WRITTEN[0][1]
     line, col = loaded.locate(field)
     return f"{loaded.file}:{line}:{col}: {format_path(field)}: {message}"
 
@@ -179,7 +180,7 @@ def load_environment(path: str | Path) -> Environment:
     envs = [r for r in resolved if isinstance(r.document, Environment)]
     if len(envs) != 1:
         raise DeployError(f"{path}: expected exactly one Environment document, found {len(envs)}")
-    _WRITTEN[:] = [(envs[0].document, envs[0].loaded)]  # type: ignore[list-item]
+    _LOADED.put(envs[0].document, envs[0].loaded)
     return envs[0].document  # type: ignore[return-value]
 
 
