@@ -12,6 +12,7 @@ import math
 import numpy as np
 
 from lockstep.reference.layers._magnitude import Mags, normalize, normalize_backward
+from lockstep.reference.layers._moments import centred, inverse_root_mean_square
 from lockstep.reference.layers._rules import FUNCTION_ULPS, Shapes, first, no_excess
 from lockstep.reference.layers.context import Cache, ForwardContext, Gradients, Params
 from lockstep.spec.layers import LayerNorm
@@ -21,10 +22,9 @@ def forward(layer: LayerNorm, inputs: list[np.ndarray], params: Params, ctx: For
             ) -> tuple[np.ndarray, Cache]:
     (x,) = inputs
     axes = tuple(range(x.ndim - layer.dims, x.ndim))
-    mean = x.mean(axis=axes, keepdims=True)
-    var = x.var(axis=axes, keepdims=True)
-    inv_std = 1.0 / np.sqrt(var + layer.epsilon)
-    x_hat = (x - mean) * inv_std
+    dev, _ = centred(x, axes)
+    inv_std = inverse_root_mean_square(dev, axes, layer.epsilon)
+    x_hat = dev * inv_std
     weight = params["weight"]
     return weight * x_hat + params["bias"], (x_hat, inv_std, weight, axes)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from lockstep.reference.layers._act import log_softmax
 from lockstep.reference.layers._magnitude import Mags
 from lockstep.reference.layers._rules import FUNCTION_ULPS, Shapes, first, no_excess, no_parameters
 from lockstep.reference.layers.context import Cache, ForwardContext, Gradients, Params
@@ -18,8 +19,7 @@ def forward(layer: LogSoftmax, inputs: list[np.ndarray], params: Params, ctx: Fo
             ) -> tuple[np.ndarray, Cache]:
     (x,) = inputs
     ax = batched_axis(layer.axis)
-    shifted = x - x.max(axis=ax, keepdims=True)
-    y = shifted - np.log(np.exp(shifted).sum(axis=ax, keepdims=True))
+    y = log_softmax(x, ax)
     return y, y
 
 

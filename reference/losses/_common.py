@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from lockstep.reference.layers._act import log_softmax, sigmoid  # noqa: F401 - shared with the layers, named here too
+
 
 def reduce(values: np.ndarray, reduction: str) -> tuple[float, float]:
     """The reduced loss and ∂(reduced)/∂(each value): 1 for `sum`, 1/m for `mean` over all m values."""
@@ -68,18 +70,8 @@ def xdivy(x: np.ndarray, y: np.ndarray) -> np.ndarray:
         return np.where(x == 0, 0.0, x / y)
 
 
-def log_softmax(y: np.ndarray) -> np.ndarray:
-    """log softmax over the last axis, shifted by the row maximum so that no exponential overflows."""
-    z = y - y.max(axis=-1, keepdims=True)
-    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
-
-
-def softplus(y: np.ndarray) -> np.ndarray:
-    """log(1 + e^y) = max(y, 0) + log1p(e^-|y|), exact for large |y|."""
-    return np.logaddexp(0.0, y)
-
-
-def sigmoid(y: np.ndarray) -> np.ndarray:
-    """σ(y) with e^-|y| only, so no exponential overflows."""
-    e = np.exp(-np.abs(y))
-    return np.where(y >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+def xlog1py(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """x log(1 + y) with 0 log(1 + y) = 0 for every y: xlogy of 1 + y without rounding 1 + y (log(1 − p) of a
+    probability p = 1e-10 lost 8 digits to 1 − p)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(x == 0, 0.0, x * np.log1p(y))

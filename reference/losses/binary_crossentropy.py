@@ -1,7 +1,9 @@
 """binary_crossentropy: ℓ = −(t log p + (1 − t) log(1 − p)) per element, then reduced.
 
 Label smoothing first: t ← t (1 − s) + s/2.
-From logits (p = σ(y)) the stable form ℓ = softplus(y) − t y is used, ∂ℓ/∂y = σ(y) − t.
+From logits (p = σ(y)) the stable form ℓ = max(y, 0) − t y + log1p(e^−|y|) is used (its first two terms exact for
+t ∈ {0, 1}: softplus(y) − t y cancelled to 0 for t = 1 at y ≥ 37, where ℓ = e^−y), ∂ℓ/∂y = (1 − t) σ(y) − t σ(−y)
+(= σ(y) − t, without σ(y) − 1's cancellation).
 From probabilities nothing is clipped: p must lie in [0, 1], a term whose weight (t or 1 − t) is 0
 contributes 0 (0 log 0 = 0), and a 0 or 1 against a nonzero weight gives +inf, which the runner
 reports as a non-finite loss. ∂ℓ/∂p = −t/p + (1 − t)/(1 − p), each term 0 where its weight is 0.
@@ -11,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lockstep.reference.losses._common import element_target, reduce, sigmoid, smooth, softplus, xdivy, xlogy
+from lockstep.reference.losses._common import element_target, reduce, sigmoid, smooth, xdivy, xlog1py, xlogy
 from lockstep.reference.losses._rules import Terms, element_length, element_terms
 from lockstep.spec.losses import BinaryCrossentropy
 
@@ -21,7 +23,10 @@ Cache = tuple[np.ndarray, np.ndarray, float]
 def forward(loss: BinaryCrossentropy, prediction: np.ndarray, target: np.ndarray) -> tuple[float, Cache]:
     y = prediction
     t = smooth(element_target(y, target), loss.label_smoothing, 2)
-    per = softplus(y) - t * y if loss.from_logits else -(xlogy(t, y) + xlogy(1.0 - t, 1.0 - y))
+    if loss.from_logits:
+        per = (np.maximum(y, 0.0) - t * y) + np.log1p(np.exp(-np.abs(y)))
+    else:  # log(1 − y) as log1p(−y): 1 − y rounds away a small y's digits
+        per = -(xlogy(t, y) + xlog1py(1.0 - t, -y))
     value, scale = reduce(per, loss.reduction)
     return value, (y, t, scale)
 
@@ -29,7 +34,7 @@ def forward(loss: BinaryCrossentropy, prediction: np.ndarray, target: np.ndarray
 def backward(loss: BinaryCrossentropy, cache: Cache) -> np.ndarray:
     y, t, scale = cache
     if loss.from_logits:
-        return (sigmoid(y) - t) * scale
+        return ((1.0 - t) * sigmoid(y) - t * sigmoid(-y)) * scale
     return (xdivy(1.0 - t, 1.0 - y) - xdivy(t, y)) * scale
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from lockstep.reference.layers._act import softmax_less
 from lockstep.reference.losses._common import log_softmax, reduce, smooth, xdivy, xlogy
 from lockstep.reference.losses._rules import Terms, categorical_singular, categorical_terms, class_length
 from lockstep.spec.losses import CategoricalCrossentropy, SparseCategoricalCrossentropy
@@ -44,7 +45,7 @@ def forward(loss: CategoricalCrossentropy, prediction: np.ndarray, target: np.nd
 def backward(loss: CategoricalCrossentropy | SparseCategoricalCrossentropy, cache: Cache) -> np.ndarray:
     y, t, logp, scale = cache
     if loss.from_logits:
-        return (np.exp(logp) * t.sum(axis=-1, keepdims=True) - t) * scale
+        return softmax_less(logp, t.sum(axis=-1, keepdims=True), t) * scale
     return -xdivy(t, y) * scale
 
 
