@@ -1,8 +1,9 @@
 """`python -m lockstep.examples [DEST]`: copy the example documents into DEST (default `examples`), a new folder.
 
 The tutorials start from `examples/…`, which a clone has and a `pip install` does not (the wheel ships them inside
-the package, where no one should edit them). Each copied document's `$schema` comment is pointed at the installed
-JSON Schema, since the relative path it has in a clone leads nowhere in the copy."""
+the package, where no one should edit them). The JSON Schemas come along into DEST/schemas/, and each copied
+document's `$schema` comment is pointed at its copy there, relative as in a clone: the copy can be moved and committed
+(an absolute path into the installed package broke on every other machine). `lockstep validate DEST` skips them."""
 
 from __future__ import annotations
 
@@ -41,8 +42,9 @@ def main(argv: list[str] | None = None) -> int:
                 shutil.copytree(source / name, staging / name, ignore=SKIPPED)
             for path in source.glob("*.yaml"):
                 shutil.copy2(path, staging / path.name)
+            shutil.copytree(schemas, staging / "schemas", ignore=SKIPPED)
             for path in staging.rglob("*.yaml"):
-                _point_schema_comment(path, schemas)
+                _point_schema_comment(path, staging / "schemas")
             umask = os.umask(0)
             os.umask(umask)
             os.chmod(staging, 0o777 & ~umask)  # mkdtemp's 0700 would make the copy private
@@ -58,14 +60,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _point_schema_comment(path: Path, schemas: Path) -> None:
-    """`$schema=../../spec/schemas/v1/model.schema.json` → the installed schema's absolute path, where it exists."""
+    """`$schema=../../spec/schemas/v1/model.schema.json` → the copied schema's path relative to `path`, where it
+    exists."""
     text = path.read_text(encoding="utf-8")
 
-    def installed(m: re.Match[str]) -> str:
+    def copied(m: re.Match[str]) -> str:
         target = schemas / m.group(2)
-        return f"{m.group(1)}{target}" if target.is_file() else m.group(0)
+        return f"{m.group(1)}{Path(os.path.relpath(target, path.parent)).as_posix()}" if target.is_file() \
+            else m.group(0)
 
-    fixed = SCHEMA_COMMENT.sub(installed, text)
+    fixed = SCHEMA_COMMENT.sub(copied, text)
     if fixed != text:
         path.write_text(fixed, encoding="utf-8")
 

@@ -99,10 +99,12 @@ def problems(recipe: Recipe, graph: ModelGraph, n_train: int | None, total_steps
     mode = dist.batch_norm if dist is not None else None
     if norms and mode is None:
         names = ", ".join(f"`{name}`" for name, _ in norms[:3]) + (" ..." if len(norms) > 3 else "")
+        section = "" if dist is not None else (" (the recipe has no `distribution` section: add `distribution: "
+                                               "{strategy: data_parallel, batch_norm: local}`, or `sync`)")
         out.append(Problem(("distribution",) if dist is not None else ("model",),
                            f"the model has batch_norm ({names}): a data-parallel recipe must say what its statistics "
                            "are over: `distribution.batch_norm: local` (each replica's own shard) or `sync` (the "
-                           "whole global batch)", "`batch_norm: local` or `batch_norm: sync`"))
+                           f"whole global batch){section}", "`batch_norm: local` or `batch_norm: sync`"))
     if norms and mode == "local":
         shard = b // n
         smallest = min(hi - lo for lo, hi in shard_bounds(last, n)) if reached and last >= n else shard

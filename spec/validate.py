@@ -115,7 +115,8 @@ def expand_paths(paths: list[str]) -> tuple[list[Path], list[Diagnostic]]:
                     found, odd_files = [], 0
                     for f in sorted(p.rglob("*")):
                         if f.suffix.lower() not in DOCUMENT_SUFFIXES or \
-                                any(part.startswith(".") for part in f.relative_to(p).parts) or _own_output(f, p):
+                                any(part.startswith(".") for part in f.relative_to(p).parts) or _own_output(f, p) \
+                                or _json_schema(f):
                             continue
                         if f.is_symlink() and (odd := _link_problem(f, p)) is not None:
                             problems.append(odd)
@@ -171,6 +172,23 @@ def _own_output(f: Path, root: Path) -> bool:
         return False
     return (isinstance(record, dict) and "apiVersion" not in record
             and any(keys <= record.keys() for keys in OUTPUT_RECORDS[f.name]))
+
+
+def _json_schema(f: Path) -> bool:
+    """Whether `f` is a JSON Schema (its `$schema` names a json-schema.org meta-schema): the schemas editors.md
+    copies beside a project's specs (`lockstep schema --kind Model > schemas/model.schema.json`) were each reported
+    as a document missing `apiVersion` and `kind`. A Lockstep document has no `$schema` field."""
+    if f.suffix.lower() != ".json":
+        return False
+    try:
+        if f.is_symlink() or not f.is_file() or f.stat().st_size > 64 << 20:
+            return False
+        record = json.loads(f.read_bytes())
+    except (OSError, ValueError, RecursionError):
+        return False
+    meta = record.get("$schema") if isinstance(record, dict) else None
+    return isinstance(meta, str) and "apiVersion" not in record and meta.split("://", 1)[-1].startswith(
+        ("json-schema.org/", "www.json-schema.org/"))
 
 
 OUTPUT_RECORDS: dict[str, tuple[frozenset[str], ...]] = {

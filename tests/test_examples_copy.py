@@ -29,9 +29,12 @@ def test_the_examples_are_copied_into_a_new_folder_and_validate(tmp_path: Path, 
     assert done.stdout.startswith(f"copied {len(recipes)} example recipes into examples/: ")
     assert (copied / "onnx-cpu.environment.yaml").is_file() and not list(copied.rglob("*.pyc"))
     assert oct(copied.stat().st_mode & 0o777) == oct(0o777 & ~_umask()), "a folder like any other"
-    for path in copied.rglob("*.yaml"):  # the editor's schema comment leads to a schema in the copy too
-        for target in re.findall(r"\$schema=(\S+)", path.read_text(encoding="utf-8")):
+    for path in copied.rglob("*.yaml"):  # the editor's schema comment leads to a schema in the copy, relative
+        for target in re.findall(r"\$schema=(\S+)", path.read_text(encoding="utf-8")):  # (movable, committable)
+            assert not os.path.isabs(target) and (path.parent / target).resolve().is_relative_to(copied.resolve())
             assert (path.parent / target).is_file(), (path, target)
+    assert sorted(p.name for p in (copied / "schemas" / "v1").glob("*.json")) == sorted(
+        p.name for p in (ROOT / "spec" / "schemas" / "v1").glob("*.json"))
     assert lockstep(["validate", str(copied)]) == 0, capsys.readouterr()
 
 

@@ -350,6 +350,25 @@ def test_a_folder_search_skips_the_json_reports_lockstep_wrote(tmp_path: Path, c
     assert main(["validate", str(tmp_path / "elsewhere")]) == 1
 
 
+def test_a_folder_search_skips_json_schemas_copied_beside_the_specs(tmp_path: Path, capsys) -> None:
+    """editors.md has a project keep the schemas beside its specs (`lockstep schema --kind Model > schemas/...`);
+    `lockstep validate .` then reported each as a document missing `apiVersion` and `kind`. A file whose `$schema`
+    names a json-schema.org meta-schema is skipped by a folder search, read when named; one that holds `apiVersion`
+    is still validated."""
+    (tmp_path / "schemas").mkdir()
+    for kind in ("Model", "Recipe"):
+        assert main(["schema", "--kind", kind]) == 0
+        (tmp_path / "schemas" / f"{kind.lower()}.schema.json").write_text(capsys.readouterr().out)
+    model = yaml.safe_load((Path(__file__).resolve().parents[1] / "examples" / "digits-mlp" / "model.yaml").read_text())
+    (tmp_path / "model.json").write_text(json.dumps(model))
+    assert main(["validate", str(tmp_path)]) == 0, capsys.readouterr()
+    assert "1 file, 1 document, 0 errors" in capsys.readouterr().out
+    assert main(["validate", str(tmp_path / "schemas" / "model.schema.json")]) == 1
+    (tmp_path / "odd.json").write_text('{"$schema": "https://json-schema.org/draft/2020-12/schema", "apiVersion": 1}')
+    assert main(["validate", str(tmp_path)]) == 1
+    assert "odd.json" in capsys.readouterr().out
+
+
 def test_lockstep_s_records_are_skipped_in_a_copy_without_the_lock_and_from_inside(tmp_path: Path, capsys) -> None:
     """A report folder copied without its hidden lock (a CI artifact) failed on its report.json and every case.json,
     as did `lockstep validate DIR/failures/<case>/` (the search stopped at the folder given). A record is known by its

@@ -27,7 +27,9 @@ if TYPE_CHECKING:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--format", choices=["text", "json"], default="text")
+    parser.add_argument("--format", choices=["text", "json"], default="text",
+                        help="what to print: the table (default) or JSON for scripts (a list of the adapters; with "
+                             "--details, what each declares)")
     parser.add_argument("--details", action="store_true",
                         help="every construct each available adapter runs, with its provenance per dtype: native "
                              "(the framework's own op or class, named), bridged (with a stated adjustment) or "

@@ -28,7 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the Environment document of the target (runtime onnxruntime)")
     parser.add_argument("--weights", "-w", metavar="CKPT",
                         help="a checkpoint (step-XXXXXXXX.npz) or an .npz of canonical parameters "
-                             "(default for a run folder: its latest checkpoint)")
+                             "(default for a run folder: its final checkpoint; a run that did not finish needs "
+                             "--weights)")
     parser.add_argument("--out", metavar="DIR", help="output folder (default: deploy/<environment name>)")
     parser.add_argument("--format", choices=("text", "json"), default="text",
                         help="what to print: the text summary (default) or deploy.json")

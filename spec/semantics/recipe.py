@@ -132,7 +132,7 @@ def _check_memory(recipe: Recipe, model: Model, graph: ModelGraph, facts: DataFa
                                     ("data", "source"), data * resources.FLOAT_BYTES))
     needs.extend(train)
     if total_steps is not None:
-        needs.append(resources.Need(f"the run's history ({total_steps:,} steps)", ("training",),
+        needs.append(resources.Need(f"the records of the run's history ({total_steps:,} steps)", ("training",),
                                     total_steps * resources.HISTORY_BYTES_PER_STEP))
     found = resources.too_much(needs, limit, "to run this recipe")
     return [] if found is None else [_diag(doc, found[0].path, found[1], code="memory")]
