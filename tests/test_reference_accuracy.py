@@ -159,3 +159,41 @@ def test_log_softmax_and_cross_entropy_from_logits_keep_every_digit_at_saturatio
         ctx.prec = DIGITS
         others = sum(Decimal(w).exp() for j, w in enumerate(want) if j != k)  # 1 − p_k, the others' share
     assert _close(float(grad[0, k]), float(-others), 1e-13), (row, grad, -others)
+
+
+# ------------------------------------------------------------------------------------------ cosine schedule's end
+_PI = Decimal("3.14159265358979323846264338327950288419716939937510582097494459230781640628620899862803482534211706")
+
+
+def _sin(x: Decimal) -> Decimal:
+    """sin x by its Taylor series, in DIGITS digits (|x| ≤ π/2 here)."""
+    with localcontext() as ctx:
+        ctx.prec = DIGITS
+        term, total, n = x, x, 1
+        while abs(term) > Decimal(10) ** -(DIGITS - 5):
+            term = -term * x * x / ((2 * n) * (2 * n + 1))
+            total += term
+            n += 1
+        return total
+
+
+@settings(max_examples=100, derandomize=True, deadline=None)
+@given(big_t=st.sampled_from([1, 2, 3, 10, 999, 10**5, 10**6, 10**7, 10**9]), back=st.integers(0, 3),
+       lo=st.sampled_from([0.0, 1e-6]))
+def test_the_cosine_schedule_keeps_its_digits_up_to_its_end(big_t: int, back: int, lo: float) -> None:
+    """lr(t) = min + (base − min)(1 + cos(πt/T))/2: 1 + cos cancelled near T (one step before the end of 10⁶:
+    5.7e-6 wrong; of 10⁷: 1e-3); it is held at min exactly from T on and is base at 0."""
+    from pydantic import TypeAdapter
+
+    from lockstep.reference import schedules
+    from lockstep.spec.schedules import Schedule
+
+    schedule = TypeAdapter(Schedule).validate_python({"type": "cosine", "decay_steps": big_t, "min_learning_rate": lo})
+    t = max(big_t - back, 0)
+    got = schedules.learning_rate(schedule, 1.0, t)
+    with localcontext() as ctx:
+        ctx.prec = DIGITS
+        half = _sin(_PI * (big_t - t) / (2 * big_t))
+        want = float(Decimal(lo) + (1 - Decimal(lo)) * half * half)
+    assert _close(got, want, 4e-16 * 8), (big_t, t, got, want)
+    assert schedules.learning_rate(schedule, 1.0, big_t) == lo and schedules.learning_rate(schedule, 1.0, 0) == 1.0

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 class TFOps:
     """reference/schedules/_ops.py's arithmetic on float64 tensors, inside the optimizer's graph."""
 
-    cos = staticmethod(tf.cos)
+    sin = staticmethod(tf.sin)
     minimum = staticmethod(tf.minimum)
     maximum = staticmethod(tf.maximum)
     floor = staticmethod(tf.floor)

@@ -15,7 +15,7 @@ from typing import Any
 class ScalarOps:
     """Python floats: the reference's own evaluation of every schedule."""
 
-    cos = staticmethod(math.cos)
+    sin = staticmethod(math.sin)
     minimum = staticmethod(min)
     maximum = staticmethod(max)
     floor = staticmethod(math.floor)
