@@ -258,7 +258,7 @@ def _run_recipe(run: Path, record: dict[str, Any]) -> tuple[Path, Path | None, s
     where = run / recorded if recorded else None  # `run` records it absolute; a relative one is from the folder
     if where is not None:
         _searchable(f"{run / 'report.json'}: `recipe_path` {recorded}", where)
-    if where is not None and where.is_file():
+    if where is not None and where.is_file() and _holds_a_recipe(where):
         return where, None, None
     if where is None:
         for name in ("recipe.yaml", "recipe.yml", "recipe.json"):
@@ -270,18 +270,38 @@ def _run_recipe(run: Path, record: dict[str, Any]) -> tuple[Path, Path | None, s
         if where is None:
             said = "report.json names no recipe"
         else:
-            said = f"the run's recipe {where} {'is not a regular file' if where.exists() else 'no longer exists'}"
+            said = f"the run's recipe {where} {_not_the_recipe(where)}"
         return resolved, base, f"{said}: deploying the recipe the run trained, {resolved} (relative paths from {base})"
     fix = (f"give the recipe and {_give_checkpoint(run)}"
            + (" (the recipe as the run trained it: deploy applies the run's "
               f"{', '.join(map(str, record['overrides']))} only to a run folder)"
               if isinstance(record.get("overrides"), list) and record["overrides"] else ""))
     if where is not None:
-        gone = "is not a regular file" if where.exists() else "no longer exists"
-        raise DeployError(f"{run}: the run's recipe {where} {gone}, and the run folder has no {RESOLVED} (the "
-                          f"recipe it trained); {fix}")
+        raise DeployError(f"{run}: the run's recipe {where} {_not_the_recipe(where)}, and the run folder has no "
+                          f"{RESOLVED} (the recipe it trained); {fix}")
     raise DeployError(f"{run}: a run folder that does not name its recipe (report.json has no `recipe_path`, and "
                       f"there is no {RESOLVED}); {fix}")
+
+
+def _holds_a_recipe(path: Path) -> bool:
+    """Whether the file a run's report.json names as its recipe reads as a Recipe document. report.json is data in
+    a folder (a CI artifact, a download): a `recipe_path` edited to name /etc/passwd had its first line printed in
+    deploy's refusal, where a recipe that is gone falls back to the run's own recipe.resolved.yaml."""
+    from lockstep.spec.diagnostics import SpecError
+    from lockstep.spec.loader import load_file
+
+    try:
+        docs = load_file(path)
+    except (SpecError, OSError, ValueError):
+        return False
+    return any(isinstance(d.data, dict) and d.data.get("kind") == "Recipe" for d in docs)
+
+
+def _not_the_recipe(path: Path) -> str:
+    """Why a run's recorded recipe is not used, in words."""
+    if not path.exists():
+        return "no longer exists"
+    return "is not a regular file" if not path.is_file() else "is not a Lockstep recipe (any more)"
 
 
 RESOLVED_BASE = "# Relative paths in it (data, weights) are relative to "
@@ -1081,6 +1101,8 @@ def _run_checks(p: Plan, prep: Any, params: dict[str, np.ndarray], weights_info:
         if rule is not None:
             c = check(f"predictions at batch {b}", out, expected, rule)
             details = {"batch_size": b, "samples": len(rows), "rtol": tol.rtol, "atol": tol.atol}
+            if out.size and np.isfinite(out).all():  # `observed` is the error where the ratio peaks; this, anywhere
+                details["max_abs_error"] = float(np.max(np.abs(out - expected)))
             if c.why:  # no error to measure (a NaN or inf where the reference is finite): the value, its limit, why
                 checks.append(_unmeasured(c.quantity, c.why, out, expected, tol.rtol, tol.atol, details))
             else:

@@ -114,6 +114,25 @@ def test_a_relative_recipe_path_is_read_from_the_run_folder(runs: dict[str, Path
              f"the run's recipe {run / 'gone.yaml'} no longer exists, and the run folder has no recipe.resolved.yaml")
 
 
+def test_a_recipe_path_naming_a_file_that_is_no_recipe_never_shows_that_file(
+        runs: dict[str, Path], env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """report.json is data in a folder (a CI artifact): its `recipe_path` edited to name /etc/passwd had that file's
+    first line printed in deploy's refusal. A file that is no Recipe document is passed over as a recipe that is
+    gone: the run's own recipe.resolved.yaml is deployed, with a note."""
+    run = _damaged_run(runs, tmp_path)
+    secret = tmp_path / "secret.txt"
+    secret.write_text("SECRET-TOKEN-1234: do not print\n")
+    report = run / "report.json"
+    report.write_text(json.dumps({**json.loads(report.read_text()), "recipe_path": str(secret)}))
+    code, out, err = _deploy([str(run), "-e", str(env), "--out", str(tmp_path / "d")], capsys)
+    assert code == 0 and "SECRET-TOKEN" not in out + err, (code, out, err)
+    assert f"the run's recipe {secret} is not a Lockstep recipe (any more): deploying the recipe the run trained" in out
+    (run / "recipe.resolved.yaml").unlink()
+    message = _refused([str(run), "-e", str(env), "--out", str(tmp_path / "d2")], capsys,
+                       f"the run's recipe {secret} is not a Lockstep recipe (any more), and the run folder has no")
+    assert "SECRET-TOKEN" not in message
+
+
 @pytest.mark.parametrize(("damage", "needle"), [
     ({"recipe_path": 5}, "`recipe_path` is 5, not a path"),
     ({"recipe_path": float("nan")}, "`recipe_path` is nan, not a path"),
