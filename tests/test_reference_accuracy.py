@@ -5,6 +5,7 @@ cross-entropy, log_softmax and cross-entropy from logits at saturation (found by
 
 from __future__ import annotations
 
+import math
 from decimal import Decimal, localcontext
 
 import numpy as np
@@ -197,3 +198,28 @@ def test_the_cosine_schedule_keeps_its_digits_up_to_its_end(big_t: int, back: in
         want = float(Decimal(lo) + (1 - Decimal(lo)) * half * half)
     assert _close(got, want, 4e-16 * 8), (big_t, t, got, want)
     assert schedules.learning_rate(schedule, 1.0, big_t) == lo and schedules.learning_rate(schedule, 1.0, 0) == 1.0
+
+
+# ------------------------------------------------------------------------------------------ gelu's tanh form
+@settings(max_examples=200, derandomize=True, deadline=None)
+@given(x=st.floats(-30.0, 30.0) | st.sampled_from([-5.0, -8.0, -12.0, 0.0, 1e-300, 3.0]))
+def test_gelu_tanh_keeps_every_digit_for_large_negative_inputs(x: float) -> None:
+    """½x(1 + tanh u) cancelled for x ≪ 0 (2.8e-10 wrong at x = −5, −0.0 for −3.1e-21 at −8)."""
+    from lockstep.reference import layers as reference_layers
+
+    layer = LAYER_TYPES["gelu"].model_validate({"type": "gelu", "approximate": "tanh"})
+    y, cache = reference_layers.gelu.forward(layer, [np.array([x])], {}, ForwardContext())
+    (dx,), _ = reference_layers.gelu.backward(layer, np.array([1.0]), cache)
+    with localcontext() as ctx:
+        ctx.prec = DIGITS
+        d = Decimal(x)
+        c = Decimal(math.sqrt(2.0 / math.pi))  # the reference's √(2/π) is float64's: the same constant here
+        a = Decimal(reference_layers.gelu._A)  # float64's 0.044715, as the reference has it
+        u = c * (d + a * d ** 3)
+        e = (2 * u).exp()
+        t = (e - 1) / (e + 1)
+        want_y = d * (1 + t) / 2
+        want_dx = (1 + t) / 2 + d * (1 - t * t) / 2 * c * (1 + 3 * a * d * d)
+    rel = 2.2e-16 * (8.0 + 4.0 * abs(float(u)))  # e^2u's condition: u's own rounding, times 2|u|
+    assert _close(float(y[0]), float(want_y), rel), (x, y, want_y)
+    assert _close(float(dx[0]), float(want_dx), rel) or abs(float(dx[0]) - float(want_dx)) <= 1e-16, (x, dx, want_dx)
