@@ -403,8 +403,13 @@ def test_gelu_is_x_times_the_normal_cdf_to_float64_accuracy() -> None:
     assert y[6] == pytest.approx(0.8413447460685429, rel=1e-15)  # Φ(1)
     assert y[1] == pytest.approx(-10 * 7.619853024160527e-24, rel=1e-13)  # Φ(-10): no cancellation
     yt = forward({"type": "gelu", "approximate": "tanh"}, [[9]], [x.reshape(1, -1)]).ravel()
-    want_t = [0.5 * v * (1 + math.tanh(math.sqrt(2 / math.pi) * (v + 0.044715 * v**3))) for v in x]
-    np.testing.assert_allclose(yt, want_t, rtol=1e-15, atol=0)
+    def half_one_plus_tanh(u: float) -> float:  # ½(1 + tanh u) = σ(2u), which keeps its digits for u ≪ 0
+        e = math.exp(-abs(2 * u))
+        return 1 / (1 + e) if u >= 0 else e / (1 + e)
+
+    want_t = [v * half_one_plus_tanh(math.sqrt(2 / math.pi) * (v + 0.044715 * v**3)) for v in x]
+    np.testing.assert_allclose(yt, want_t, rtol=1e-15, atol=0)  # against 400 digits: test_reference_accuracy.py
+    assert yt[1] < 0, "½x(1 + tanh u) gave −0.0 at −10; the value is x·e^(2u)/(1 + e^(2u)), −7e-45, not 0"
 
 
 def test_elu_and_tanh_gelu_slopes_far_out_are_the_normative_values() -> None:
