@@ -62,6 +62,8 @@ def _global_norm(grads: Arrays, clipping: ClipGlobalNorm, norm: float) -> Arrays
     if norm <= clipping.max_norm:
         return dict(grads)
     scale = clipping.max_norm / norm
+    if scale < SMALL_SQUARES:  # subnormal or 0 (max_norm 1e-300 against a norm of 5e300): g/‖g‖ first, then c
+        return {k: (g / norm) * clipping.max_norm for k, g in grads.items()}
     return {k: g * scale for k, g in grads.items()}
 
 

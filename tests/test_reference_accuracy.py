@@ -9,6 +9,7 @@ import math
 from decimal import Decimal, localcontext
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -223,3 +224,16 @@ def test_gelu_tanh_keeps_every_digit_for_large_negative_inputs(x: float) -> None
     rel = 2.2e-16 * (8.0 + 4.0 * abs(float(u)))  # e^2u's condition: u's own rounding, times 2|u|
     assert _close(float(y[0]), float(want_y), rel), (x, y, want_y)
     assert _close(float(dx[0]), float(want_dx), rel) or abs(float(dx[0]) - float(want_dx)) <= 1e-16, (x, dx, want_dx)
+
+
+def test_global_norm_clipping_lands_on_a_tiny_max_norm_against_a_huge_norm() -> None:
+    """max_norm / ‖g‖ underflowed to 0 (1e-300 / 5e300), and every clipped gradient was 0; the standard says the
+    clipped norm lands on max_norm."""
+    from lockstep.reference import clipping
+    from lockstep.spec.schedules import ClipGlobalNorm
+
+    grads = {"w": np.array([3e300, -4e300]), "b": np.array([0.0])}
+    clipped, norm = clipping.clip(grads, ClipGlobalNorm(type="global_norm", max_norm=1e-300))
+    assert norm == 5e300
+    assert np.allclose(clipped["w"], [6e-301, -8e-301], rtol=1e-15, atol=0), clipped
+    assert clipping.global_norm(clipped) == pytest.approx(1e-300, rel=1e-15)
