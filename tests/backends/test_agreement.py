@@ -483,7 +483,7 @@ RESUME_OPTIMIZERS = [
 def test_resume_from_canonical_state_is_bit_identical(backend: str, opt: dict, at: int) -> None:
     """get/set_parameters + get/set_optimizer_state carry everything: a run stopped after `at` steps and continued
     in a fresh session ends with the bits (parameters, buffers, state), losses and learning rates of an
-    uninterrupted one, and its learning rate is the standard's closed form."""
+    uninterrupted one, and its learning rate is the standard's closed form (to its last bits)."""
     extra = {"schedule": {"type": "cosine", "decay_steps": 4, "warmup": {"steps": 2}},
              "regularization": {"l2": 0.01}}
     rng = np.random.default_rng(3)
@@ -503,7 +503,9 @@ def test_resume_from_canonical_state_is_bit_identical(backend: str, opt: dict, a
     assert all(np.array_equal(a[k], b[k]) for k in a)
     sa, sb = whole.get_optimizer_state()[1], second.get_optimizer_state()[1]
     assert all(np.array_equal(sa[p][n], sb[p][n]) for p in sa for n in sa[p])
-    assert resumed[-1].learning_rate == ref_schedules.learning_rate(whole.recipe.schedule, opt["learning_rate"], 5)
+    # the closed form to an ulp or two: each framework's own cos or sin (its libm) rounds the last bit its own way
+    assert resumed[-1].learning_rate == pytest.approx(
+        ref_schedules.learning_rate(whole.recipe.schedule, opt["learning_rate"], 5), rel=1e-15, abs=0)
 
 
 # ------------------------------------------------------------------------------------------ examples
