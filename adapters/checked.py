@@ -24,6 +24,26 @@ class PassThrough(BaseException):
     `adapter_code` lets it pass."""
 
 
+class RunnerOutcome(PassThrough):
+    """A test runner's own outcome raised while adapter code ran, held until the check is out of hypothesis: the
+    runner re-raises `outcome` (the pytest plugin). pytest-timeout's `--timeout-method=signal` raises its Failed
+    from a SIGALRM handler inside whatever runs; as the adapter's error it was reported wrongly, and hypothesis,
+    which takes pytest's Failed for the test's failure, ran the example again, with no timer left: the session hung
+    for good on a hanging adapter."""
+
+    def __init__(self, outcome: BaseException) -> None:
+        super().__init__(str(outcome))
+        self.outcome = outcome
+
+
+def runner_outcome(exc: BaseException) -> bool:
+    """Whether `exc` is pytest's own (a timeout's Failed, a skip or an exit), where pytest is loaded."""
+    import sys
+
+    outcomes = sys.modules.get("_pytest.outcomes")
+    return outcomes is not None and isinstance(exc, outcomes.OutcomeException)
+
+
 class AdapterRaised(Exception):
     """Adapter code raised a BaseException that is not an Exception (SystemExit, GeneratorExit, a class of its
     own), held as an ordinary exception: it is the caller's error to report, never the end of the command. Only
@@ -50,8 +70,8 @@ def _restored(message: str, what: str) -> AdapterRaised:
 @contextmanager
 def adapter_code(what: str) -> Iterator[None]:
     """Around a call into the adapter (`what`: "build()", "devices()", "session", ...): a BaseException other
-    than KeyboardInterrupt (or a PassThrough) comes out as AdapterRaised. Exceptions pass unchanged
-    (UnsupportedConstruct must reach its handlers)."""
+    than KeyboardInterrupt (or a PassThrough) comes out as AdapterRaised, pytest's own outcomes as RunnerOutcome.
+    Exceptions pass unchanged (UnsupportedConstruct must reach its handlers)."""
     try:
         yield
     except (Exception, PassThrough):
@@ -61,6 +81,8 @@ def adapter_code(what: str) -> Iterator[None]:
             raise
         raise AdapterRaised(exc, what) from None
     except BaseException as exc:
+        if runner_outcome(exc):
+            raise RunnerOutcome(exc) from exc
         raise AdapterRaised(exc, what) from None
 
 

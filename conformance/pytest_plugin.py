@@ -704,7 +704,12 @@ class CheckItem(pytest.Item):
                 suite.unreported += 1
                 self.payload.append((UNREPORTED, p.index))
             _skip(f"{self.skip_reason} (expected skip, {suite.expectations.source})")
-        r = suite.result(p)
+        from lockstep.adapters.checked import RunnerOutcome
+
+        try:
+            r = suite.result(p)
+        except RunnerOutcome as stopped:  # pytest-timeout's Failed out of the adapter's code: pytest's, as raised
+            raise stopped.outcome from None
         self.payload.append((RESULT, {"index": p.index, "result": r.to_json()}))
         if r.outcome == "pass":
             return
