@@ -4,6 +4,8 @@ what a session that runs no check leaves of an earlier certificate. Run by pytes
 
 from __future__ import annotations
 
+import json
+
 import numpy  # noqa: F401  (imported here, once: pytester's in-process runs forget modules they import)
 import pytest
 from test_pytest_plugin import BROKEN, FAST  # the adapter whose Adam step is wrong
@@ -227,3 +229,15 @@ def test_a_bad_memory_limit_is_one_usage_error(pytester: pytest.Pytester, monkey
     monkeypatch.setenv("LOCKSTEP_MEMORY_LIMIT", "lots")
     usage_error(pytester.runpytest("--lockstep-adapter=reference", "--lockstep-construct=dense", "--collect-only"),
                 "ERROR: LOCKSTEP_MEMORY_LIMIT: `lots` is not a size*")
+
+
+def test_a_dtype_or_device_named_twice_is_planned_once(pytester: pytest.Pytester) -> None:
+    """`--lockstep-dtype=float32,float32` planned every check twice under one test id (the progress ended at 50%),
+    and report.json listed the dtype twice and counted both; certify asks a value named twice once."""
+    report = pytester.path / "r"
+    result = pytester.runpytest("--lockstep-adapter=reference", "--lockstep-construct=dense", "--lockstep-level=1",
+                                "--lockstep-dtype=float32,float32", "--lockstep-device=cpu,cpu",
+                                "--lockstep-examples=1", "-p", "no:cacheprovider", f"--lockstep-report={report}")
+    result.assert_outcomes(passed=1)
+    record = json.loads((report / "report.json").read_text())
+    assert record["dtypes"] == ["float32"] and len(record["checks"]) == 1, record
