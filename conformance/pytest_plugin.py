@@ -587,10 +587,9 @@ class Suite:
         from lockstep.conformance.report import fmt_margin
 
         examples = f"{r.examples} example{'s' if r.examples != 1 else ''}"
-        if r.outcome == "error":
-            return (f"{r.name}: ERROR: the check could not complete on {self.segment} ({examples})\n"
-                    f"  {r.message}\n"
-                    f"  (run it alone: {self.alone(r)})")
+        if r.outcome == "error":  # the case it was running is kept too, as a failing one's: shown the same way
+            return "\n".join([f"{r.name}: ERROR: the check could not complete on {self.segment} ({examples})",
+                              f"  {r.message}", f"  (run it alone: {self.alone(r)})", *self._kept(r)])
         lines = [f"{r.name}: {self.segment} diverges from the reference (first failure after {examples})",
                  f"  first diverging quantity: {r.message}"]
         if r.worst is not None:
@@ -600,6 +599,11 @@ class Suite:
             tolerance = "none" if w.unmeasured else f"{w.tolerance:.3g}"
             lines.append(f"  worst:                    {w.quantity}: error {error}, tolerance {tolerance}, "
                          f"margin {fmt_margin(w)}")
+        return "\n".join([*lines, *self._kept(r)])
+
+    def _kept(self, r: CheckResult) -> list[str]:
+        """The lines naming the check's failure folder (its case as a spec file) and how to reproduce it."""
+        lines: list[str] = []
         if r.failure_dir:
             from lockstep.conformance.suite import readme_name
 
@@ -622,7 +626,7 @@ class Suite:
             lines.append(f"  failure folder:           {folder}/ ({said})")
         if r.reproduce:
             lines.append(f"  reproduce:                {r.reproduce}")
-        return "\n".join(lines)
+        return lines
 
     def alone(self, r: CheckResult) -> str:
         """The `lockstep certify` command that runs this check alone on the same cases: the levels its hypothesis

@@ -241,3 +241,35 @@ def test_a_dtype_or_device_named_twice_is_planned_once(pytester: pytest.Pytester
     result.assert_outcomes(passed=1)
     record = json.loads((report / "report.json").read_text())
     assert record["dtypes"] == ["float32"] and len(record["checks"]) == 1, record
+
+
+RAISES_IN_FORWARD = '''
+from lockstep.adapters.reference import ReferenceAdapter
+
+
+class RaisesInForward(ReferenceAdapter):
+    name = "raisesinforward"
+
+    def build(self, model, *, dtype, device="cpu", recipe=None):
+        session = super().build(model, dtype=dtype, device=device, recipe=recipe)
+
+        def forward(x, *, training=False, masks=None):
+            raise RuntimeError("boom")
+
+        session.forward = forward
+        return session
+'''
+
+
+def test_an_erroring_check_shows_its_case_as_a_spec_file(pytester: pytest.Pytester) -> None:
+    """A check whose adapter raised kept its case (failures/<check>/recipe.yaml and README) as a failing one does,
+    but the item's text said only the error and the certify command: a failing example is shown as a spec file."""
+    pytester.makepyfile(lockstep_raises_in_forward=RAISES_IN_FORWARD)
+    pytester.syspathinsert()
+    result = pytester.runpytest("--lockstep-adapter=lockstep_raises_in_forward:RaisesInForward",
+                                "--lockstep-construct=dense", "--lockstep-level=1", *FAST, "-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    out = result.stdout.str()
+    assert "ERROR: the check could not complete" in out and "RuntimeError: boom" in out, out
+    assert "failure folder:" in out and "dense.predictions.float64.cpu/" in out, out
+    assert "reproduce:                lockstep compare " in out and "recipe.yaml --backends reference," in out, out
