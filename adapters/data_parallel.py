@@ -39,6 +39,23 @@ def collective_timeout() -> int:
     return seconds
 
 
+BACKEND_VARIABLE = "LOCKSTEP_DIST_BACKEND"
+COLLECTIVE_BACKENDS = ("gloo", "nccl", "mpi", "ucc")
+"""torch.distributed's process-group backends, one of which LOCKSTEP_DIST_BACKEND may name."""
+
+
+def collective_backend() -> str | None:
+    """The process-group backend LOCKSTEP_DIST_BACKEND names (None: unset, the device's own). ValueError naming the
+    variable for any other name (`bogus` was an internal error from torch's AssertionError, exit 3)."""
+    import os
+
+    raw = os.environ.get(BACKEND_VARIABLE, "").strip()
+    if raw and raw not in COLLECTIVE_BACKENDS:
+        raise ValueError(f"{BACKEND_VARIABLE}={raw!r}: expected one of {', '.join(COLLECTIVE_BACKENDS)} (torch's "
+                         "process-group backends); unset, it is nccl for CUDA and gloo for the CPU")
+    return raw or None
+
+
 def engine_kind(backend: str, adapter: Adapter | None = None) -> str | None:
     """"processes" (one process per replica), "in-process" (every replica in this process) or None (the
     backend has no data-parallel engine). A third-party adapter declares one with a `data_parallel` method and

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from lockstep.adapters.data_parallel import collective_timeout, data_parallel_session, engine_kind
+from lockstep.adapters.data_parallel import collective_backend, collective_timeout, data_parallel_session, engine_kind
 
 if TYPE_CHECKING:
     import argparse
@@ -246,8 +246,16 @@ def _usable_cpus() -> int:
 def max_local_replicas() -> int:
     """How many replicas one machine may start (processes that each load a framework, or TensorFlow devices):
     LOCKSTEP_MAX_REPLICAS, else twice the usable CPUs and at least 8."""
-    env = os.environ.get("LOCKSTEP_MAX_REPLICAS", "").strip()
-    return int(env) if env.isdigit() and int(env) > 0 else max(8, 2 * _usable_cpus())
+    env = os.environ.get(MAX_REPLICAS_VARIABLE, "").strip()
+    if not env:
+        return max(8, 2 * _usable_cpus())
+    if not env.isdigit() or int(env) < 1:  # `abc`, 0 and -5 were dropped without a word for the default
+        raise ValueError(f"{MAX_REPLICAS_VARIABLE}={env!r}: expected a whole number of replicas, at least 1; unset, "
+                         f"it is {max(8, 2 * _usable_cpus())} here (twice the usable CPUs, at least 8)")
+    return int(env)
+
+
+MAX_REPLICAS_VARIABLE = "LOCKSTEP_MAX_REPLICAS"
 
 
 def requested(args: argparse.Namespace, recipe: Recipe, world: World | None = None) -> int | None:
@@ -311,8 +319,10 @@ def run_command(args: argparse.Namespace) -> int | None:
     if getattr(args, "tensorboard", False):
         _say("--tensorboard is not available with data-parallel replicas in this release; leave it out")
         return 2
-    try:
+    try:  # the environment's settings, before any replica starts
         collective_timeout()
+        collective_backend()
+        most = max_local_replicas()
     except ValueError as exc:
         _say(str(exc))
         return 2
@@ -340,7 +350,6 @@ def run_command(args: argparse.Namespace) -> int | None:
         _say(f"backend `{args.backend}` has no data-parallel engine (torch, tensorflow and reference have one); "
              "run it without replicas")
         return 2
-    most = max_local_replicas()
     starts_here = (kind == "processes" and world is None) or (_is_tensorflow(args.backend) and world is None)
     if starts_here and n > most:
         _say(f"{n} replicas would run {n} copies of the model on this machine's {_usable_cpus()} CPUs; at most {most} "

@@ -288,9 +288,16 @@ def test_checkpoints_record_their_replicas_inside_the_verified_metadata(tmp_path
     (["--replicas", "2"], {"LOCKSTEP_DIST_TIMEOUT": "abc"}, "LOCKSTEP_DIST_TIMEOUT='abc': expected a whole number of "
      "seconds from 1 to 604800"),
     (["--replicas", "2"], {"LOCKSTEP_DIST_TIMEOUT": "-1"}, "LOCKSTEP_DIST_TIMEOUT='-1': expected a whole number"),
+    # torch's AssertionError ("Unknown backend type bogus") was an internal error, exit 3
+    (["--replicas", "2", "--backend", "torch"], {"LOCKSTEP_DIST_BACKEND": "bogus"},
+     "LOCKSTEP_DIST_BACKEND='bogus': expected one of gloo, nccl, mpi, ucc"),
+    # `abc`, 0 and -5 were dropped without a word for the default cap
+    (["--replicas", "2"], {"LOCKSTEP_MAX_REPLICAS": "abc"}, "LOCKSTEP_MAX_REPLICAS='abc': expected a whole number of "
+     "replicas, at least 1"),
+    (["--replicas", "2"], {"LOCKSTEP_MAX_REPLICAS": "0"}, "LOCKSTEP_MAX_REPLICAS='0': expected"),
 ], ids=["zero", "divide", "no-engine", "in-process-under-torchrun", "bad-rank", "rank-outside", "mismatch", "too-many",
         "empty-out", "threads", "empty-out-under-torchrun", "negative-steps", "zero-steps", "misspelt-backend",
-        "bad-timeout", "negative-timeout"])
+        "bad-timeout", "negative-timeout", "bad-collective-backend", "bad-max-replicas", "zero-max-replicas"])
 def test_refusals_exit_2_with_one_line(tmp_path: Path, capsys, monkeypatch, args: list[str], env: dict,
                                        words: str) -> None:
     for k, v in env.items():

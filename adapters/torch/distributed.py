@@ -45,7 +45,7 @@ from torch import nn
 
 from lockstep.adapters import replica_wire
 from lockstep.adapters.base import Arrays, NonFiniteError, Session, StepResult
-from lockstep.adapters.data_parallel import DEFAULT_TIMEOUT_S, collective_timeout
+from lockstep.adapters.data_parallel import DEFAULT_TIMEOUT_S, collective_backend, collective_timeout
 from lockstep.adapters.torch.session import TorchSession
 from lockstep.reference.data_parallel import shard_bounds, shard_weights, take
 
@@ -82,13 +82,15 @@ SYNC_NOTE_CUDA = "native: nn.SyncBatchNorm"
 
 
 # --------------------------------------------------------------------------------------- process group
-BACKEND_ENV = "LOCKSTEP_DIST_BACKEND"
-
-
 def backend_for(device: str) -> str:
     """The collective backend of a device: NCCL for CUDA, gloo for the CPU; LOCKSTEP_DIST_BACKEND overrides it
-    (gloo also runs CUDA tensors, e.g. several replicas sharing one GPU, which NCCL refuses)."""
-    return os.environ.get(BACKEND_ENV) or ("nccl" if device.startswith("cuda") else "gloo")
+    (gloo also runs CUDA tensors, e.g. several replicas sharing one GPU, which NCCL refuses). The launcher refused
+    a bad one before any replica started, so a bad one here falls back to the device's own."""
+    try:
+        chosen = collective_backend()
+    except ValueError:
+        chosen = None
+    return chosen or ("nccl" if device.startswith("cuda") else "gloo")
 
 
 def init_process_group(rank: int, size: int, device: str, init_method: str = "env://",
