@@ -134,13 +134,20 @@ def problem(construct: str = "data_parallel", allowed: frozenset[str] | None = N
         # engine fails them rather than erroring (one-sample shards under `sync`:
         # tests/backends/torch_specific/test_torch_data_parallel.py)
         shardable = mode is not None
+        # an uneven last batch (the edge of sharding) in three cases of four, shrinking towards it: drawn among all
+        # remainders, it came in about one case of four, and a float64 run of 10 missed a replica skipping its
+        # short shard (dp_skip_uneven_shard) at the default seed
+        uneven = draw(st.integers(0, 3)) < 3
         per = draw(st.integers(1, 3))
         if shardable and per * spatial < 2:
             per = 2
+        if uneven:  # room for a remainder that is not a multiple of the replicas (and, `local`, 2 values a shard)
+            per = max(per, 3 if shardable and spatial < 2 else 2)
         batch = replicas * per
         fits = [r for r in range(batch)
                 if r == 0 or (r >= replicas and (not shardable or r // replicas * spatial >= 2))]
-        last = draw(st.sampled_from(sorted(fits, key=lambda r: (r % replicas == 0, r))))  # uneven first (shrinks there)
+        odd = [r for r in fits if r % replicas]
+        last = draw(st.sampled_from(odd if uneven and odd else sorted(fits, key=lambda r: (r % replicas == 0, r))))
         samples = batch * draw(st.integers(1, 2)) + last
         per_epoch = math.ceil(samples / batch)
         model = {"apiVersion": "lockstep/v1", "kind": "Model", "metadata": {"name": f"{construct}-case"},
