@@ -186,17 +186,23 @@ def _exit_with_parent() -> None:
     threading.Thread(target=watch, name="lockstep-exit-with-parent", daemon=True).start()
 
 
-def _die_with_parent() -> None:
+def die_with_parent(parent_pid: int | None = None) -> None:
     """Linux: the kernel kills this worker when the parent's thread that started it ends (PR_SET_PDEATHSIG), even
     while the worker's main thread holds the GIL in native code, where `_exit_with_parent`'s watch cannot run. The
     thread that starts workers is the one that called certify, which outlives them. If the parent died before the
-    request, no signal will come: the worker ends now."""
+    request, no signal will come: the worker ends now. `parent_pid`: the process to die with (default: the
+    multiprocessing parent, certify's; a pytest-xdist worker gives its controller's: a SIGTERM to the controller left
+    workers hung in an adapter running for good)."""
     import ctypes
     import multiprocessing
     import sys
 
-    parent = multiprocessing.parent_process()
-    if not sys.platform.startswith("linux") or parent is None:
+    if parent_pid is None:
+        parent = multiprocessing.parent_process()
+        if parent is None:
+            return
+        parent_pid = parent.pid
+    if not sys.platform.startswith("linux"):
         return
     try:
         libc = ctypes.CDLL(None, use_errno=True)
@@ -204,7 +210,7 @@ def _die_with_parent() -> None:
             return
     except (OSError, AttributeError):
         return
-    if os.getppid() != parent.pid:
+    if os.getppid() != parent_pid:
         os._exit(1)
 
 
@@ -229,7 +235,7 @@ def _init(source: str | bytes, name: str, threads: int, started: Any, tmp: str |
     """Worker start: threads first, then the adapter (the framework's import, the slow part). An error is kept and
     raised by each task (a failing initializer would only break the pool without saying why)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it stops the workers
-    _die_with_parent()
+    die_with_parent()
     _exit_with_parent()
     _own_group(tmp)
     for variable in THREAD_VARIABLES:

@@ -94,6 +94,10 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(f"--{given[0].replace('_', '-')} needs --lockstep-adapter")
         return
     config.addinivalue_line("markers", "lockstep: a Lockstep conformance check (pytest --lockstep-adapter=A)")
+    if hasattr(config, "workerinput"):  # a pytest-xdist worker ends with its controller, as certify's workers do
+        from lockstep.conformance.parallel import die_with_parent
+
+        die_with_parent(os.getppid())
     config.pluginmanager.register(Suite.from_config(config), PLUGIN)
 
 

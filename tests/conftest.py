@@ -12,7 +12,7 @@ import yaml  # noqa: F401 - see below
 from hypothesis import HealthCheck, settings
 
 import lockstep.conformance.suite
-import lockstep.spec.loader  # noqa: F401
+import lockstep.spec.loader
 
 # pytester's in-process runs (the plugin tests) restore sys.modules afterwards, dropping every module the run
 # imported first: a worker whose first YAML dump happened inside one then held two `yaml` modules, and dumps
@@ -22,6 +22,11 @@ import lockstep.spec.loader  # noqa: F401
 # torch's OpenMP reads its wait policy when torch loads, which a test module may do before the adapter package
 # sets its default (adapters/torch/__init__.py): set it here first, the same way, unless the caller chose one
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# TensorFlow reads TF_ENABLE_ONEDNN_OPTS once, at its import, which a test module may do (`pytest.importorskip`)
+# before the adapter package sets it: its import here sets it first (it does not import TensorFlow). A test that
+# compared a serial certification in this process with worker processes' failed when run alone: oneDNN's float32
+# kernels here, not in the workers
+import lockstep.adapters.tensorflow  # noqa: F401
 
 settings.register_profile(
     "ci",
