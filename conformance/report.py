@@ -349,13 +349,14 @@ def _construct_provenance(checks: Iterable[CheckResult]) -> str:
 
 
 def _recipe_steps_words(cert: Certification) -> str:
-    """`the first 2 steps of each example recipe judged (--recipe-steps 2), not its whole length`; "" where the
-    example recipes were not cut short."""
+    """`at most the first 2 steps of each example recipe judged (--recipe-steps 2): a longer one was cut short`; ""
+    where no example recipe was judged. "At most": a cap above a recipe's length judges it whole (`--recipe-steps
+    99999` was said to have cut a 300-step recipe short)."""
     if not cert.caps_recipes:
         return ""
     k = cert.recipe_steps
-    return (f"the first {k} step{'s' * (k != 1)} of each example recipe judged (--recipe-steps {k}), not its whole "
-            "length")
+    return (f"at most the first {k} step{'s' * (k != 1)} of each example recipe judged (--recipe-steps {k}): a "
+            "longer one was cut short")
 
 
 def _examples_words(cert: Certification) -> str:

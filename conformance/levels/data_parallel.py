@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lockstep.adapters.base import NonFiniteError, Session, UnsupportedConstruct
-from lockstep.adapters.checked import describe, step_answer
+from lockstep.adapters.checked import describe, safe_str, step_answer
 from lockstep.conformance.cases import Case, draw_targets
 from lockstep.conformance.checks import Check, check, scale_of
 from lockstep.conformance.levels._pair import handed
@@ -342,7 +342,14 @@ def _replica_checks(actual: Session, label: str, n: int, replicas: int, epochs: 
     out = []
     reported = getattr(actual, "last_shards", None)
     if callable(reported):
-        got = [tuple(s) for s in reported()]
+        answer = reported()
+        try:
+            got = [tuple(s) for s in answer]
+            if not all(len(s) == 2 and all(isinstance(b, (int, np.integer)) for b in s) for s in got):
+                raise TypeError
+        except TypeError:  # a string was "ValueError: not enough values to unpack"
+            raise TypeError(f"last_shards() returned {safe_str(answer)[:200]!r}: expected (start, end) pairs of "
+                            "sample indices, one per replica") from None
         want = dp.shard_bounds(n, replicas)
         out.append(_exact(f"{label} replica shards {got} (the standard's {want})", got == want))
         done = epochs.record(step, got)
@@ -499,10 +506,12 @@ def run_recipe(target: Any, recipe: Path, steps: int, report_dir: Path | None, *
         seconds = time.perf_counter() - t0
         worst = max(all_checks, key=lambda c: c.ratio, default=None)
         bad = next((c for c in all_checks if not c.ok), None)
-        note = ("; skipped " + "; ".join(skipped)) if skipped else ""
+        said = [bad.describe()] if bad else []
+        if skipped:  # a message that opened with "; skipped 3 replicas: ..." where nothing came before it
+            said.append("skipped " + "; ".join(skipped))
         result = CheckResult(outcome="fail" if bad else "pass", examples=1 if all_checks else 0,
                              worst=suite._worst(worst) if worst else None, seconds=seconds,
-                             message=(bad.describe() if bad else "") + note, **base)
+                             message="; ".join(said), **base)
         if bad and report_dir is not None:
             rel = result.failure_folder  # a safe folder name: the device part is the adapter's text
             shutil.copytree(copy, report_dir / rel, dirs_exist_ok=True)

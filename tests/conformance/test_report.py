@@ -470,7 +470,7 @@ def test_recipe_steps_are_said_where_they_cut_the_example_recipes_short() -> Non
     from lockstep.conformance.report import html_report, markdown_report
 
     recipe = CheckResult("csv-binary", 4, "float64", "cpu", "pass", 1, Worst("loss", 0.0, 1e-10, 0.0))
-    said = "the first 2 steps of each example recipe judged (--recipe-steps 2), not its whole length"
+    said = "at most the first 2 steps of each example recipe judged (--recipe-steps 2): a longer one was cut short"
     capped = _cert([recipe], recipe_steps=2)
     assert capped.to_json()["recipe_steps"] == 2
     assert f"\nrecipes: {said}\n" in summary_table(capped, width=200)
