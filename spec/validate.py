@@ -164,29 +164,28 @@ def _own_output(f: Path, root: Path) -> bool:
         folder = folder.parent
     # a report folder copied without its lock (a CI artifact), or searched from inside (a failing case's folder): a
     # file of those names holding the fields of the record Lockstep writes under it, and no apiVersion
+    record = _json_object(f)
+    return (record is not None and "apiVersion" not in record
+            and any(keys <= record.keys() for keys in OUTPUT_RECORDS[f.name]))
+
+
+def _json_object(f: Path) -> dict[str, Any] | None:
+    """The JSON object a regular file (not a link, at most 64 MiB) holds; None for anything else or unreadable."""
     try:
         if f.is_symlink() or not f.is_file() or f.stat().st_size > 64 << 20:
-            return False
+            return None
         record = json.loads(f.read_bytes())
     except (OSError, ValueError, RecursionError):
-        return False
-    return (isinstance(record, dict) and "apiVersion" not in record
-            and any(keys <= record.keys() for keys in OUTPUT_RECORDS[f.name]))
+        return None
+    return record if isinstance(record, dict) else None
 
 
 def _json_schema(f: Path) -> bool:
     """Whether `f` is a JSON Schema (its `$schema` names a json-schema.org meta-schema): the schemas editors.md
     copies beside a project's specs (`lockstep schema --kind Model > schemas/model.schema.json`) were each reported
     as a document missing `apiVersion` and `kind`. A Lockstep document has no `$schema` field."""
-    if f.suffix.lower() != ".json":
-        return False
-    try:
-        if f.is_symlink() or not f.is_file() or f.stat().st_size > 64 << 20:
-            return False
-        record = json.loads(f.read_bytes())
-    except (OSError, ValueError, RecursionError):
-        return False
-    meta = record.get("$schema") if isinstance(record, dict) else None
+    record = _json_object(f) if f.suffix.lower() == ".json" else None
+    meta = record.get("$schema") if record is not None else None
     return isinstance(meta, str) and "apiVersion" not in record and meta.split("://", 1)[-1].startswith(
         ("json-schema.org/", "www.json-schema.org/"))
 
