@@ -70,6 +70,8 @@ def test_every_report_says_the_tolerance_a_non_finite_value_had(tmp_path: Path) 
     assert words in html and html.count('<td class="num">none</td>') == 2  # the error and the margin
     assert lockstep.Certificate.read(folder).checks[0].worst == w  # read back as written
     fake = SimpleNamespace(segment="a on float64/cpu", failures_abs=tmp_path, written_abs=tmp_path)
+    fake._kept = lambda r: Suite._kept(fake, r)  # describe's own helper, on the fake
+    fake.by_check = {}
     text = Suite.describe(fake, result)  # the pytest plugin's failure text
     assert f"worst:                    {quantity}: error none, tolerance 1e-12, margin none" in text, text
 
