@@ -20,12 +20,16 @@ for part in PARTS:
 packages.append("lockstep.examples")
 package_dir["lockstep.examples"] = "examples"
 
+# Folders of data alone are packages too, named, so that their files are package data of their own package (setuptools
+# warns, and means to stop shipping them, where a folder of data inside a package is not listed as one)
+packages += ["lockstep.spec.schemas", "lockstep.spec.schemas.v1", "lockstep.reference.datasets"]
+
 setup(
     packages=packages,
     package_dir=package_dir,
     package_data={
-        "lockstep.spec": ["schemas/*/*.json"],
-        "lockstep.reference": ["datasets/*.npz"],
+        "lockstep.spec.schemas.v1": ["*.json"],
+        "lockstep.reference.datasets": ["*.npz"],
         # an example ships whole: its data, and the text and script its data was made from (tiny-gpt)
         "lockstep.examples": ["*.yaml", "*/*.yaml", "*/*.csv", "*/*.npz", "*/*.md", "*/*.txt", "*/make_data.py"],
     },
