@@ -431,11 +431,25 @@ def _plan(args: argparse.Namespace, n: int) -> tuple[Prepared, int] | int:
         return exc.exit_code
     found = distribution.problems(prep.recipe, prep.graph, len(prep.data.x_train), prep.total_steps, n)
     if found:
-        source = "--replicas" if args.replicas is not None else "the recipe's distribution"
+        source = _count_source(args)
         for p in found:
             _say(f"{n} replicas ({source}): {'.'.join(map(str, p.path))}: {p.message}")
         return 2
     return prep, n
+
+
+def _count_source(args: argparse.Namespace) -> str:
+    """Where the replica count came from, for a refusal: under torchrun it was said to be the recipe's
+    distribution, which the recipe did not have."""
+    if args.replicas is not None:
+        return "--replicas"
+    try:
+        world = World.from_env() or World.from_tf_config()
+    except ValueError:
+        world = None
+    if world is None or world.launcher == "lockstep":
+        return "the recipe's distribution"
+    return "TF_CONFIG's workers" if world.launcher == TF_CONFIG else f"{world.launcher}'s WORLD_SIZE"
 
 
 def _write_resolved(args: argparse.Namespace, out: Path) -> dict[str, Any]:

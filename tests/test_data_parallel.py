@@ -441,3 +441,25 @@ def test_a_stopped_replica_is_named_not_the_one_that_timed_out_waiting(tmp_path:
         proc.kill()
         proc.wait()
     assert not distributed._halted(proc.pid)
+
+
+@pytest.mark.parametrize(("replicas", "env", "said"), [
+    (None, {}, "the recipe's distribution"),
+    (3, {"RANK": "0", "WORLD_SIZE": "3"}, "--replicas"),
+    (None, {"RANK": "0", "WORLD_SIZE": "3"}, "torchrun's WORLD_SIZE"),
+    (None, {"RANK": "0", "WORLD_SIZE": "3", "LOCKSTEP_LAUNCHER": "1"}, "the recipe's distribution"),
+    (None, {"TF_CONFIG": '{"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": 0}}'},
+     "TF_CONFIG's workers"),
+])
+def test_a_refused_replica_count_names_where_it_came_from(monkeypatch, replicas, env, said) -> None:
+    """Under torchrun (WORLD_SIZE=3, no `distribution` in the recipe) a count the recipe cannot run was said to be
+    "3 replicas (the recipe's distribution)"."""
+    import argparse
+
+    from lockstep import distributed
+
+    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "TF_CONFIG", distributed.ENV_LAUNCHER):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(distributed.ENV_LAUNCHER if name == "LOCKSTEP_LAUNCHER" else name, value)
+    assert distributed._count_source(argparse.Namespace(replicas=replicas)) == said
