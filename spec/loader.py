@@ -434,13 +434,18 @@ class Columns:
 
     def __init__(self, text: str = "", edits: list[tuple[int, int, int]] | None = None,
                  then: Columns | None = None) -> None:
-        self.lines: dict[int, list[tuple[int, int, int]]] = {}
+        # per line, its edits in order as (columns where each begins, where each ends, the growth up to each's end)
+        self.lines: dict[int, tuple[list[int], list[int], list[int]]] = {}
         self.then = then  # the rewrite before this one (its columns are the ones this one's edits map back to)
         if edits:
             starts = [0, *(m.end() for m in _LINE_END.finditer(text))]
             for offset, new, old in edits:
                 line = bisect.bisect_right(starts, offset)
-                self.lines.setdefault(line, []).append((offset - starts[line - 1] + 1, new, old))
+                begins, ends, grown = self.lines.setdefault(line, ([], [], []))
+                column = offset - starts[line - 1] + 1
+                begins.append(column)
+                ends.append(column + new)
+                grown.append((grown[-1] if grown else 0) + new - old)
 
     def after(self, earlier: Columns) -> Columns:
         """This rewrite, made of the text `earlier`'s gave: both, this one's columns mapped back through that one's."""
@@ -452,11 +457,13 @@ class Columns:
     def column(self, line: int, column: int) -> int:
         """The file's column (from 1) of what the rewritten text has at (`line`, `column`)."""
         found = column
-        for start, new, old in self.lines.get(line, ()):
-            if column >= start + new:
-                found -= new - old
-            elif column > start:  # inside an edit: where it begins
-                found -= column - start
+        if line in self.lines:  # a line with many edits (json.dumps's one line of emoji) is searched, not walked
+            begins, ends, grown = self.lines[line]
+            before = bisect.bisect_right(ends, column)  # the edits that end at or before the column
+            if before:
+                found -= grown[before - 1]
+            if before < len(begins) and column > begins[before]:  # inside an edit: where it begins
+                found -= column - begins[before]
         return self.then.column(line, found) if self.then is not None else found
 
     def at(self, mark: Any) -> tuple[int, int]:

@@ -186,8 +186,8 @@ def _json_schema(f: Path) -> bool:
     as a document missing `apiVersion` and `kind`. A Lockstep document has no `$schema` field."""
     record = _json_object(f) if f.suffix.lower() == ".json" else None
     meta = record.get("$schema") if record is not None else None
-    return isinstance(meta, str) and "apiVersion" not in record and meta.split("://", 1)[-1].startswith(
-        ("json-schema.org/", "www.json-schema.org/"))
+    return (isinstance(meta, str) and "apiVersion" not in record and "kind" not in record  # a document's own: said
+            and meta.split("://", 1)[-1].lower().startswith(("json-schema.org/", "www.json-schema.org/")))
 
 
 OUTPUT_RECORDS: dict[str, tuple[frozenset[str], ...]] = {

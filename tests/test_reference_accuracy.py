@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lockstep.reference import layers
-from lockstep.reference.layers._moments import inverse_root_mean_square
+from lockstep.reference.layers._moments import normalize
 from lockstep.reference.layers.context import ForwardContext
 from lockstep.spec.layers import LAYER_TYPES
 
@@ -64,6 +64,22 @@ def test_batch_norm_at_an_offset_and_beyond_the_squares_range() -> None:
         assert np.allclose(out[:, 0], want, rtol=1e-12, atol=1e-12), (x, out[:, 0], want)
 
 
+def test_a_spread_beyond_float64_s_largest_number_still_normalizes() -> None:
+    """x − x₀ overflowed for finite inputs whose spread passes 1.8e308 ([−1e308, 1e308, 0, 0]: NaN); scaled first,
+    nothing overflows, and x̂ is the exact math's."""
+    for row in ([-1e308, 1e308, 0.0, 0.0], [1.7e308, -1.7e308, 1e308, -5e307]):
+        x = np.array([row])
+        layer = LAYER_TYPES["layer_norm"].model_validate({"type": "layer_norm", "dims": 1, "epsilon": EPSILON})
+        got = layers.layer_norm.forward(layer, [x], {"weight": np.ones(4), "bias": np.zeros(4)}, ForwardContext())[0]
+        assert np.allclose(got[0], _exact(row, True), rtol=1e-13, atol=1e-15), (row, got)
+        bn = LAYER_TYPES["batch_norm"].model_validate({"type": "batch_norm", "epsilon": EPSILON})
+        buffers = {"running_mean": np.zeros(1), "running_var": np.ones(1)}
+        out, _ = layers.batch_norm.forward(bn, [x.reshape(4, 1)], {"weight": np.ones(1), "bias": np.zeros(1)},
+                                           ForwardContext(training=True, buffers=buffers))
+        assert np.allclose(out[:, 0], _exact(row, True), rtol=1e-13, atol=1e-15), (row, out[:, 0])
+        assert np.isfinite(buffers["running_mean"]).all() and buffers["running_var"][0] == np.inf  # beyond M
+
+
 @settings(max_examples=200, derandomize=True, deadline=None)
 @given(v=st.lists(st.floats(-1e6, 1e6), min_size=1, max_size=9), epsilon=st.sampled_from([1e-12, 1e-5, 1.0]))
 def test_the_scaled_root_is_the_unscaled_one_bit_for_bit_where_nothing_overflows(v: list[float],
@@ -71,7 +87,7 @@ def test_the_scaled_root_is_the_unscaled_one_bit_for_bit_where_nothing_overflows
     """A power-of-two scale rounds nothing: the reference's figures elsewhere do not move."""
     a = np.array([v])
     plain = 1.0 / np.sqrt((a * a).mean(axis=(1,), keepdims=True) + epsilon)
-    assert inverse_root_mean_square(a, (1,), epsilon).tobytes() == plain.tobytes(), v
+    assert normalize(a, (1,), epsilon, centre=False)[1].tobytes() == plain.tobytes(), v
 
 
 # ------------------------------------------------------------------------------------------ losses at saturation

@@ -365,8 +365,12 @@ def test_a_folder_search_skips_json_schemas_copied_beside_the_specs(tmp_path: Pa
     assert "1 file, 1 document, 0 errors" in capsys.readouterr().out
     assert main(["validate", str(tmp_path / "schemas" / "model.schema.json")]) == 1
     (tmp_path / "odd.json").write_text('{"$schema": "https://json-schema.org/draft/2020-12/schema", "apiVersion": 1}')
+    (tmp_path / "kinded.json").write_text('{"$schema": "https://json-schema.org/draft/2020-12/schema", '
+                                          '"kind": "Model"}')
+    (tmp_path / "schemas" / "upper.json").write_text('{"$schema": "HTTPS://JSON-SCHEMA.ORG/draft/2020-12/schema"}')
     assert main(["validate", str(tmp_path)]) == 1
-    assert "odd.json" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "odd.json" in out and "kinded.json" in out and "upper.json" not in out, out
 
 
 def test_lockstep_s_records_are_skipped_in_a_copy_without_the_lock_and_from_inside(tmp_path: Path, capsys) -> None:

@@ -17,7 +17,7 @@ import math
 import numpy as np
 
 from lockstep.reference.layers._magnitude import Mags, normalize, normalize_backward
-from lockstep.reference.layers._moments import centred, inverse_root_mean_square
+from lockstep.reference.layers._moments import normalize as normalize_moments
 from lockstep.reference.layers._rules import FUNCTION_ULPS, Shapes, first, no_excess
 from lockstep.reference.layers.context import Cache, ForwardContext, Gradients, Params
 from lockstep.spec.layers import BatchNorm
@@ -52,11 +52,9 @@ def forward(layer: BatchNorm, inputs: list[np.ndarray], params: Params, ctx: For
     m = x.size // x.shape[1]
     if m < 2:  # the unbiased variance needs two values; torch refuses too
         raise ValueError(f"batch_norm in training needs more than one value per channel, got {list(x.shape)}")
-    dev, kept_mean = centred(x, axes)
+    x_hat, inv_std, kept_mean, kept_var = normalize_moments(x, axes, layer.epsilon)
     mean = kept_mean.reshape(x.shape[1])
-    var = (dev * dev).mean(axis=axes)  # biased: it normalizes (∞ where it passes float64's range: the buffer's value)
-    inv_std = inverse_root_mean_square(dev, axes, layer.epsilon)
-    x_hat = dev * inv_std
+    var = kept_var.reshape(x.shape[1])  # biased: it normalizes (∞ where it passes float64's range: the buffer's value)
     mom = layer.momentum
     running_mean[...] = (1.0 - mom) * running_mean + mom * mean  # in place: the caller's buffers
     running_var[...] = (1.0 - mom) * running_var + mom * var * (m / (m - 1))

@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from lockstep.reference.layers._magnitude import Mags, normalize, normalize_backward
-from lockstep.reference.layers._moments import centred, inverse_root_mean_square
+from lockstep.reference.layers._moments import normalize as normalize_moments
 from lockstep.reference.layers._rules import FUNCTION_ULPS, Shapes, first, no_excess
 from lockstep.reference.layers.context import Cache, ForwardContext, Gradients, Params
 from lockstep.spec.layers import LayerNorm
@@ -22,9 +22,7 @@ def forward(layer: LayerNorm, inputs: list[np.ndarray], params: Params, ctx: For
             ) -> tuple[np.ndarray, Cache]:
     (x,) = inputs
     axes = tuple(range(x.ndim - layer.dims, x.ndim))
-    dev, _ = centred(x, axes)
-    inv_std = inverse_root_mean_square(dev, axes, layer.epsilon)
-    x_hat = dev * inv_std
+    x_hat, inv_std, _, _ = normalize_moments(x, axes, layer.epsilon)
     weight = params["weight"]
     return weight * x_hat + params["bias"], (x_hat, inv_std, weight, axes)
 

@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from lockstep.reference.layers._magnitude import Mags
-from lockstep.reference.layers._moments import inverse_root_mean_square
+from lockstep.reference.layers._moments import normalize
 from lockstep.reference.layers._rules import FUNCTION_ULPS, Shapes, first, no_excess
 from lockstep.reference.layers.context import Cache, ForwardContext, Gradients, Params
 from lockstep.spec.layers import RMSNorm
@@ -27,8 +27,7 @@ def forward(layer: RMSNorm, inputs: list[np.ndarray], params: Params, ctx: Forwa
             ) -> tuple[np.ndarray, Cache]:
     (x,) = inputs
     axes = _axes(layer, x.ndim)
-    inv_rms = inverse_root_mean_square(x, axes, layer.epsilon)
-    x_hat = x * inv_rms
+    x_hat, inv_rms, _, _ = normalize(x, axes, layer.epsilon, centre=False)
     weight = params["weight"] if layer.scale else None
     return (x_hat if weight is None else weight * x_hat), (x, x_hat, inv_rms, weight, axes)
 
