@@ -169,12 +169,16 @@ def _own_output(f: Path, root: Path) -> bool:
             and any(keys <= record.keys() for keys in OUTPUT_RECORDS[f.name]))
 
 
-def _json_object(f: Path) -> dict[str, Any] | None:
-    """The JSON object a regular file (not a link, at most 64 MiB) holds; None for anything else or unreadable."""
+def _json_object(f: Path, holding: bytes | None = None) -> dict[str, Any] | None:
+    """The JSON object a regular file (not a link, at most 64 MiB) holds; None for anything else or unreadable, and
+    without parsing it for a file whose bytes (in lower case) lack `holding`."""
     try:
         if f.is_symlink() or not f.is_file() or f.stat().st_size > 64 << 20:
             return None
-        record = json.loads(f.read_bytes())
+        raw = f.read_bytes()
+        if holding is not None and holding not in raw.lower():
+            return None
+        record = json.loads(raw)
     except (OSError, ValueError, RecursionError):
         return None
     return record if isinstance(record, dict) else None
@@ -184,7 +188,8 @@ def _json_schema(f: Path) -> bool:
     """Whether `f` is a JSON Schema (its `$schema` names a json-schema.org meta-schema): the schemas editors.md
     copies beside a project's specs (`lockstep schema --kind Model > schemas/model.schema.json`) were each reported
     as a document missing `apiVersion` and `kind`. A Lockstep document has no `$schema` field."""
-    record = _json_object(f) if f.suffix.lower() == ".json" else None
+    # every JSON document of a folder search comes here: one that names no meta-schema is not parsed twice
+    record = _json_object(f, b"json-schema.org") if f.suffix.lower() == ".json" else None
     meta = record.get("$schema") if record is not None else None
     return (isinstance(meta, str) and "apiVersion" not in record and "kind" not in record  # a document's own: said
             and meta.split("://", 1)[-1].lower().startswith(("json-schema.org/", "www.json-schema.org/")))
