@@ -27,6 +27,18 @@ def failure(exc: BaseException) -> tuple[str, Any]:
     return "error", f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}"
 
 
+def answer(conn: Connection, reply: tuple[str, Any]) -> bool:
+    """Send `reply` to the driver; False when the driver has gone (killed mid-command: the pipe is broken), which
+    ends the replica quietly instead of with a BrokenPipeError traceback on the terminal the driver shared."""
+    try:
+        conn.send(reply)
+    except (BrokenPipeError, ConnectionResetError, EOFError):
+        return False
+    except Exception as exc:  # a value that does not pickle: the driver hears why
+        return answer(conn, failure(exc))
+    return True
+
+
 def serve(conn: Connection, build: Callable[[dict[str, Any]], Any]) -> None:
     """Answer the driver's commands until it says `close` or goes away: `build` makes the session that the later
     calls are made on (the previous one dropped first, so two never hold memory at once)."""
@@ -42,12 +54,14 @@ def serve(conn: Connection, build: Callable[[dict[str, Any]], Any]) -> None:
             if op == "build":
                 session = None
                 session = build(payload)
-                conn.send(("ok", None))
+                reply: tuple[str, Any] = ("ok", None)
             else:
                 method, args, kwargs = payload
-                conn.send(("ok", getattr(session, method)(*args, **kwargs)))
+                reply = ("ok", getattr(session, method)(*args, **kwargs))
         except Exception as exc:
-            conn.send(failure(exc))
+            reply = failure(exc)
+        if not answer(conn, reply):
+            break
 
 
 def value(answer: tuple[str, Any], where: str) -> Any:

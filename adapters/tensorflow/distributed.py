@@ -391,10 +391,10 @@ def _serve(conn: Connection, most: int) -> None:
     try:
         configure_logical_cpus(most)
     except Exception as exc:
-        conn.send(("error", f"{type(exc).__name__}: {exc}"))
+        replica_wire.answer(conn, ("error", f"{type(exc).__name__}: {exc}"))
         return
-    conn.send(("ok", None))
-    replica_wire.serve(conn, lambda payload: TFDataParallelSession(**payload))
+    if replica_wire.answer(conn, ("ok", None)):
+        replica_wire.serve(conn, lambda payload: TFDataParallelSession(**payload))
 
 
 class _Worker:

@@ -334,10 +334,10 @@ def _serve(rank: int, size: int, port: int, conn: Connection) -> None:
         groups = {n: dist.new_group(list(range(n))) for n in range(1, size)}  # every rank creates every group
         groups[size] = None
     except Exception as exc:
-        conn.send(("error", f"{type(exc).__name__}: {exc}"))
+        replica_wire.answer(conn, ("error", f"{type(exc).__name__}: {exc}"))
         return
-    conn.send(("ok", None))
-    replica_wire.serve(conn, lambda payload: TorchReplicaSession(**payload, group=groups[payload["replicas"]]))
+    if replica_wire.answer(conn, ("ok", None)):
+        replica_wire.serve(conn, lambda payload: TorchReplicaSession(**payload, group=groups[payload["replicas"]]))
     conn.close()
     os._exit(0)  # not through the interpreter's exit, where gloo's threads can abort the process
 

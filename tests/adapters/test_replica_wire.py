@@ -29,6 +29,9 @@ class _Session:
     def broken(self) -> None:
         raise ValueError("shapes (2, 3) and (4,) do not align")
 
+    def unpicklable(self) -> Any:
+        return lambda: None
+
 
 def _build(payload: dict[str, Any]) -> _Session:
     if payload.get("scale") == 0:
@@ -85,3 +88,47 @@ def test_serve_returns_when_the_driver_goes_away() -> None:
     here.close()
     thread.join(timeout=5)
     assert not thread.is_alive()
+
+
+class _Slow(_Session):
+    """A session whose call outlasts its driver: the driver is killed while the replica computes."""
+
+    def __init__(self, scale: float, gate: threading.Event) -> None:
+        super().__init__(scale)
+        self.gate = gate
+
+    def wait(self) -> float:
+        self.gate.wait(5)
+        return self.scale
+
+
+def test_a_driver_gone_mid_command_ends_the_loop_quietly() -> None:
+    """The answer to a command whose driver was killed meanwhile meets a broken pipe: serve returns (the replica
+    exits) instead of raising BrokenPipeError, whose traceback the replica printed on the driver's terminal."""
+    gate = threading.Event()
+    here, there = Pipe()
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            replica_wire.serve(there, lambda payload: _Slow(payload["scale"], gate))
+        except BaseException as exc:  # the assertion below names it
+            errors.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    here.send(("build", {"scale": 2.0}))
+    assert replica_wire.value(here.recv(), "replica 0") is None
+    here.send(("call", ("wait", (), {})))
+    here.close()
+    gate.set()
+    thread.join(timeout=5)
+    assert not thread.is_alive() and errors == [], f"serve() raised {errors!r} for a driver that went away"
+    assert replica_wire.answer(there, ("ok", None)) is False
+
+
+def test_a_value_that_does_not_pickle_is_an_error_the_driver_hears(driver: Any) -> None:
+    driver("build", {"scale": 1.0})
+    with pytest.raises(RuntimeError, match=r"^replica 0: .*(pickle|Pickl)"):
+        driver("call", ("unpicklable", (), {}))
+    assert driver("call", ("times", (3.0,), {})) == 3.0
