@@ -493,6 +493,9 @@ def train_replicas(args: argparse.Namespace, loaded: tuple[Any, Any, Path], n: i
     launched = world is not None and world.launcher == "lockstep"
     if launched:
         _die_with_launcher()
+    planned = _plan(args, n)  # the same files on every rank: each refuses alone, before any waits at a rendezvous
+    if isinstance(planned, int):
+        return planned
     try:
         replica = join(args.backend, world, args.device)
     except (RuntimeError, ValueError, OSError) as exc:
@@ -513,7 +516,7 @@ def train_replicas(args: argparse.Namespace, loaded: tuple[Any, Any, Path], n: i
                 code = 2
         code = replica.agree(code)
         if code == 0:
-            code = _train(args, out, folder, n, replica)
+            code = _train(args, out, folder, planned, replica)
     except KeyboardInterrupt as exc:  # Ctrl-C 130; SIGTERM/SIGHUP (the CLI's Terminated) 143/129, as one process
         code = 128 + int(getattr(exc, "signum", signal.SIGINT))
     except LostContact as exc:  # while the replicas agreed (on a build, the folder): the launcher names the dead one
@@ -538,7 +541,7 @@ def _exit(code: int) -> None:
     os._exit(code)
 
 
-def _train(args: argparse.Namespace, out: Path, folder: Any, n: int, replica: Replica) -> int:
+def _train(args: argparse.Namespace, out: Path, folder: Any, planned: tuple[Prepared, int], replica: Replica) -> int:
     from lockstep.adapters.base import UnsupportedConstruct
     from lockstep.adapters.checked import AdapterRaised, adapter_code
     from lockstep.adapters.registry import AdapterNotFound, get
@@ -546,11 +549,6 @@ def _train(args: argparse.Namespace, out: Path, folder: Any, n: int, replica: Re
     from lockstep.runfolder import FolderError, cannot_write
     from lockstep.runner import RunError, RunFailed, backend_versions, train, write_report
 
-    planned = _plan(args, n)
-    code = replica.agree(planned if isinstance(planned, int) else 0)
-    if code:
-        return code
-    assert not isinstance(planned, int)
     prep, n = planned
     batch_norm = prep.recipe.distribution.batch_norm if prep.recipe.distribution is not None else None
     session, problem = None, ""

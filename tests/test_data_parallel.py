@@ -310,6 +310,26 @@ def test_refusals_exit_2_with_one_line(tmp_path: Path, capsys, monkeypatch, args
     assert not (tmp_path / "out" / "metrics.jsonl").exists() and not (tmp_path / "runs").exists()
 
 
+def test_a_count_the_recipe_cannot_run_is_refused_before_the_rendezvous(tmp_path: Path, capsys, monkeypatch) -> None:
+    """Under torchrun's variables a replica count the recipe cannot split was refused only after
+    init_process_group: one process started by hand with WORLD_SIZE=5 waited at the rendezvous for ranks that never
+    came (until the collective timeout); every rank refuses it alone now, as it refuses a bad --out."""
+    pytest.importorskip("torch")
+    from lockstep.distributed import free_port
+
+    for k, v in {"RANK": "0", "WORLD_SIZE": "5", "LOCAL_RANK": "0", "MASTER_ADDR": "127.0.0.1",
+                 "MASTER_PORT": str(free_port()), "LOCKSTEP_DIST_TIMEOUT": "20"}.items():
+        monkeypatch.setenv(k, v)
+    path = write(tmp_path, replicas=None)
+    t0 = time.monotonic()
+    code = main(["run", str(path), "--backend", "torch", "--out", str(tmp_path / "out"), "-q"])
+    err = capsys.readouterr().err
+    assert code == 2 and "5 replicas (torchrun's WORLD_SIZE): data.batch_size: 5 replicas do not divide batch_size " \
+        "12" in err, (code, err)
+    assert time.monotonic() - t0 < 15, f"refused after {time.monotonic() - t0:.1f} s: {err}"
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_model_with_batch_norm_and_replicas_asked_on_the_command_line_must_state_the_mode(tmp_path: Path,
                                                                                              capsys) -> None:
     path = write(tmp_path, replicas=None)
