@@ -11,14 +11,15 @@ this costs nothing, on a GPU it stops the host from queueing the update ahead of
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import torch
@@ -38,18 +39,70 @@ if TYPE_CHECKING:
     from lockstep.spec.documents import Model, Recipe
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
+F = TypeVar("F", bound=Callable[..., Any])
 TF32_ENV = "LOCKSTEP_ALLOW_TF32"
 
 
 def configure_tf32(allow: bool | None = None) -> bool:
     """TF32 off (the standard's float32 is IEEE float32); on with `allow=True` or LOCKSTEP_ALLOW_TF32=1.
 
-    These are process-wide torch flags: the last session built decides them."""
+    These are process-wide torch flags: the last session built decides them. From torch 2.9 through the
+    `fp32_precision` settings: writing the legacy `allow_tf32` flags there made the caller's own
+    `torch.get_float32_matmul_precision()` raise afterwards (torch refuses a mix of the two APIs)."""
     if allow is None:
         allow = os.environ.get(TF32_ENV, "").strip().lower() in ("1", "true", "yes", "on")
-    torch.backends.cuda.matmul.allow_tf32 = allow
-    torch.backends.cudnn.allow_tf32 = allow
+    if hasattr(torch.backends.cuda.matmul, "fp32_precision"):
+        mode = "tf32" if allow else "ieee"
+        torch.backends.cuda.matmul.fp32_precision = mode
+        torch.backends.cudnn.conv.fp32_precision = mode
+        torch.backends.cudnn.rnn.fp32_precision = mode
+    else:
+        torch.backends.cuda.matmul.allow_tf32 = allow
+        torch.backends.cudnn.allow_tf32 = allow
     return allow
+
+
+def tf32_allowed() -> tuple[bool, bool]:
+    """Whether TF32 is allowed for (cuBLAS matmuls, cuDNN convolutions), read through the API configure_tf32 wrote."""
+    if hasattr(torch.backends.cuda.matmul, "fp32_precision"):
+        return (torch.backends.cuda.matmul.fp32_precision == "tf32",
+                torch.backends.cudnn.conv.fp32_precision == "tf32")
+    return torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+
+
+def _caller_modes_on() -> bool:
+    """Whether the caller's thread has a mode on that would change what a session computes: grad off
+    (`torch.no_grad()`, `set_grad_enabled(False)`), inference mode, or autocast."""
+    if not torch.is_grad_enabled() or torch.is_inference_mode_enabled():
+        return True
+    try:
+        return torch.is_autocast_enabled("cpu") or torch.is_autocast_enabled("cuda")
+    except TypeError:  # torch before 2.4: no device argument
+        return torch.is_autocast_enabled() or torch.is_autocast_cpu_enabled()
+
+
+@contextmanager
+def own_modes() -> Iterator[None]:
+    """The session's work in torch's default modes whatever its caller's: under the caller's `torch.no_grad()` a
+    run recorded no graph, skipped every backward and reported `ok` with the parameters unmoved; under
+    `torch.autocast` it trained in bfloat16. Free when no mode is on (checking costs under a microsecond)."""
+    if not _caller_modes_on():
+        yield
+        return
+    with (torch.inference_mode(False), torch.enable_grad(), torch.autocast("cpu", enabled=False),
+          torch.autocast("cuda", enabled=False)):
+        yield
+
+
+def _in_own_modes(method: F) -> F:
+    """`method` run under `own_modes` (the session's protocol methods, its construction included: parameters made
+    in inference mode cannot be trained outside it)."""
+    @functools.wraps(method)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        with own_modes():
+            return method(*args, **kwargs)
+
+    return run  # type: ignore[return-value]
 
 
 def to_numpy(t: torch.Tensor) -> np.ndarray:
@@ -80,6 +133,14 @@ def _native_output_silenced() -> Iterator[None]:
             os.close(fd)
 
 
+def _protocol_in_own_modes(cls: type[TorchSession]) -> type[TorchSession]:
+    for name in ("__init__", "set_parameters", "get_parameters", "forward", "export", "loss_and_gradients",
+                 "train_step", "step_from", "get_optimizer_state", "set_optimizer_state"):
+        setattr(cls, name, _in_own_modes(cls.__dict__[name]))
+    return cls
+
+
+@_protocol_in_own_modes
 class TorchSession(Session):
     """One spec model as torch modules on one device in one dtype; with a recipe, it trains."""
 

@@ -15,6 +15,7 @@ import torch
 from backend_support import assert_checks, judged_checks, random_input, random_state, sessions, state_checks
 
 from lockstep.adapters.torch import TorchAdapter
+from lockstep.adapters.torch.session import tf32_allowed
 from lockstep.conformance import strategies as cs
 from lockstep.conformance.checks import compare, compare_dicts
 from lockstep.runner import masks_for, prepare_run
@@ -33,7 +34,7 @@ def test_examples_on_cuda(path: Path, dtype: str) -> None:
     prep = prepare_run(path, steps=steps)
     r = prep.recipe.model_copy(update={"dtype": dtype})
     ref, gpu = sessions(prep.model, r, dtype, device="cuda")
-    assert not torch.backends.cuda.matmul.allow_tf32 and not torch.backends.cudnn.allow_tf32
+    assert tf32_allowed() == (False, False)
     ref.set_parameters(prep.initial)
     gpu.set_parameters(prep.initial)
     if dtype == "float32":  # never free-running: each step from the reference's state

@@ -6,6 +6,7 @@ the reference, on torch and TensorFlow alike, is tests/backends/test_agreement.p
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 
 import numpy as np
@@ -18,7 +19,7 @@ from pydantic import TypeAdapter
 
 from lockstep.adapters.base import NonFiniteError
 from lockstep.adapters.torch import TorchAdapter, schedules
-from lockstep.adapters.torch.session import configure_tf32
+from lockstep.adapters.torch.session import configure_tf32, tf32_allowed
 from lockstep.conformance import strategies as cs
 from lockstep.conformance.checks import compare, compare_dicts
 from lockstep.reference import schedules as ref_schedules
@@ -103,10 +104,55 @@ def test_grad_norm_is_reported_only_when_clipping_computes_it() -> None:
 def test_tf32_is_off_unless_asked(monkeypatch) -> None:
     monkeypatch.delenv("LOCKSTEP_ALLOW_TF32", raising=False)
     assert configure_tf32() is False
-    assert not torch.backends.cuda.matmul.allow_tf32 and not torch.backends.cudnn.allow_tf32
+    assert tf32_allowed() == (False, False)
     monkeypatch.setenv("LOCKSTEP_ALLOW_TF32", "1")
-    assert configure_tf32() is True and torch.backends.cudnn.allow_tf32
-    assert configure_tf32(False) is False and not torch.backends.cuda.matmul.allow_tf32
+    assert configure_tf32() is True and tf32_allowed() == (True, True)
+    assert configure_tf32(False) is False and tf32_allowed() == (False, False)
+
+
+def test_tf32_setting_leaves_the_callers_precision_readable() -> None:
+    """configure_tf32 wrote torch's legacy `allow_tf32` flags: after a session, the caller's own
+    `torch.get_float32_matmul_precision()` raised ("a mix of the legacy and new APIs", torch 2.9 on)."""
+    before = torch.get_float32_matmul_precision()
+    try:
+        torch.set_float32_matmul_precision("high")
+        configure_tf32(False)
+        torch.get_float32_matmul_precision()  # raised
+    finally:
+        torch.set_float32_matmul_precision(before)
+        configure_tf32(False)
+
+
+def _steps_under(mode: str) -> tuple[list[float], dict, np.ndarray]:
+    """Build a float32 session, train 3 steps and predict, all under the caller's `mode`."""
+    modes = {"none": contextlib.nullcontext, "no_grad": torch.no_grad, "inference_mode": torch.inference_mode,
+             "grad_disabled": lambda: torch.set_grad_enabled(False),
+             "autocast": lambda: torch.autocast("cpu", dtype=torch.bfloat16)}
+    doc = cs.model_doc("m", [3], [{"type": "dense", "name": "a", "units": 4}, {"type": "tanh"},
+                                  {"type": "dense", "name": "b", "units": 3}])
+    model = Model.model_validate(doc)
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=(5, 3)), rng.normal(size=(5, 3))
+    with modes[mode]():
+        sgd = recipe(doc, None, {"type": "sgd", "learning_rate": 0.1})
+        s = TorchAdapter().build(model, dtype="float32", recipe=sgd)
+        s.set_parameters(random_state(model, np.random.default_rng(0)))
+        losses = [s.train_step(x, y).loss for _ in range(3)]
+        return losses, s.get_parameters(), s.forward(x)
+
+
+@pytest.mark.parametrize("mode", ["no_grad", "inference_mode", "grad_disabled", "autocast"])
+def test_the_callers_torch_modes_change_nothing(mode: str) -> None:
+    """Under the caller's `torch.no_grad()` a run recorded no graph, skipped every backward and reported `ok` with
+    its parameters unmoved; under `torch.autocast` it trained in bfloat16. A session works in torch's default modes
+    whatever its caller's: the same bits."""
+    losses, params, out = _steps_under("none")
+    losses_m, params_m, out_m = _steps_under(mode)
+    assert losses_m == losses, (mode, losses_m, losses)
+    for name, value in params.items():
+        assert np.array_equal(params_m[name], value), (mode, name, np.abs(params_m[name] - value).max())
+    assert np.array_equal(out_m, out), (mode, np.abs(out_m - out).max())
+    assert torch.is_grad_enabled()  # the caller's mode ended with its block, not changed by the session
 
 
 @pytest.mark.parametrize("loss", [{"type": "categorical_crossentropy", "from_logits": True},
