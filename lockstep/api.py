@@ -612,11 +612,10 @@ def run(recipe: PathLike | Recipe, backend: str = "reference", out: PathLike | N
     from lockstep.effective import RESOLVED, as_integer, as_threads, resolved_yaml
     from lockstep.progress import Progress
     from lockstep.runfolder import (
-        RUN_OUTPUTS,
         FolderError,
         cannot_write,
         check_out_arg,
-        claim,
+        claim_run,
         default_out,
         recipe_inputs,
     )
@@ -652,9 +651,8 @@ def run(recipe: PathLike | Recipe, backend: str = "reference", out: PathLike | N
     folder_path = default_out(out, name, backend)
     inputs = recipe_inputs(eff.path or eff.base / "<recipe>", (eff.recipe, eff.model, eff.base))
     checkpointed = eff.recipe.checkpoint is not None
-    folder = claim(folder_path, outputs=RUN_OUTPUTS, inputs=inputs,
-                   mode="resume" if resume else "overwrite" if overwrite else "fresh", prog="lockstep run",
-                   checkpointed=checkpointed if resume else None)  # (its note about nothing to resume, in notes)
+    folder = claim_run(folder_path, inputs=inputs, mode="resume" if resume else "overwrite" if overwrite else "fresh",
+                       checkpointed=checkpointed if resume else None)  # (its note about nothing to resume, in notes)
     writer = None
     try:
         for note in folder.notes:

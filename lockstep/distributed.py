@@ -482,7 +482,7 @@ def _checkpointed(args: argparse.Namespace, recipe: Any) -> bool | None:
 
 def train_replicas(args: argparse.Namespace, loaded: tuple[Any, Any, Path], n: int, world: World | None) -> int:
     """Train as this process's replica (rank 0 of an in-process engine, or one rank of a launched group)."""
-    from lockstep.runfolder import RUN_OUTPUTS, FolderError, claim, recipe_inputs
+    from lockstep.runfolder import FolderError, claim_run, recipe_inputs
 
     recipe = loaded[0]
     try:
@@ -507,8 +507,8 @@ def train_replicas(args: argparse.Namespace, loaded: tuple[Any, Any, Path], n: i
         if replica.writer and not launched:  # torchrun, or an in-process engine: rank 0 holds the folder
             mode = "resume" if args.resume else "overwrite" if args.overwrite else "fresh"
             try:
-                folder = claim(out, outputs=RUN_OUTPUTS, inputs=recipe_inputs(args.recipe, loaded), mode=mode,
-                               prog="lockstep run", checkpointed=_checkpointed(args, recipe))
+                folder = claim_run(out, inputs=recipe_inputs(args.recipe, loaded), mode=mode,
+                                   checkpointed=_checkpointed(args, recipe))
                 for note in folder.notes:
                     _say(note)
             except FolderError as exc:
@@ -688,14 +688,14 @@ class Worker:
 def launch(args: argparse.Namespace, loaded: tuple[Any, Any, Path], n: int) -> int:
     """Hold the run folder and start `n` workers (this same command, with torchrun's variables); exit with
     theirs, or 1 naming the first worker that died and why."""
-    from lockstep.runfolder import RUN_OUTPUTS, FolderError, claim, recipe_inputs
+    from lockstep.runfolder import FolderError, claim_run, recipe_inputs
 
     recipe = loaded[0]
     mode = "resume" if args.resume else "overwrite" if args.overwrite else "fresh"
     try:
         out = out_folder(args, recipe)
-        folder = claim(out, outputs=RUN_OUTPUTS, inputs=recipe_inputs(args.recipe, loaded), mode=mode,
-                       prog="lockstep run", checkpointed=_checkpointed(args, recipe))
+        folder = claim_run(out, inputs=recipe_inputs(args.recipe, loaded), mode=mode,
+                           checkpointed=_checkpointed(args, recipe))
     except FolderError as exc:
         print(exc, file=sys.stderr)
         return 2

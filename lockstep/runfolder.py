@@ -83,12 +83,13 @@ OTHER_COMMANDS: dict[str, tuple[str, ...]] = {
 """Files that say which other command a folder belongs to (`certify --report` would replace its report.json)."""
 
 
-def refuse_others(folder: Path, mine: str, prog: str, flag: str) -> None:
-    """FolderError when `folder` holds another command's outputs (OTHER_COMMANDS, all but `mine`): a comparison
-    written into a run folder mixed with the run's files, a certification replaced a run's report.json."""
+def refuse_others(folder: Path, mine: str, prog: str, flag: str, beside: tuple[str, ...] = ()) -> None:
+    """FolderError when `folder` holds another command's outputs (OTHER_COMMANDS, all but `mine` and those `beside`
+    it): a comparison written into a run folder mixed with the run's files, a certification replaced a run's
+    report.json."""
     flag = argument(flag)
     for whose, names in OTHER_COMMANDS.items():
-        found = [n for n in names if whose != mine and os.path.lexists(folder / n)]
+        found = [n for n in names if whose != mine and whose not in beside and os.path.lexists(folder / n)]
         if found:
             raise FolderError(f"{prog}: {flag} {_shown(folder)} holds {whose} outputs ({', '.join(found)}); "
                               f"choose another {flag} folder")
@@ -753,6 +754,17 @@ comparison"). Raises FolderError (exit 2), leaving the folder as it was."""
         raise
     return RunFolder(path, fd, notes, created, mode=mode, outputs=outputs, prog=prog, parents=parents,
                      had_lock=had_lock, found=found)
+
+
+def claim_run(folder: str | os.PathLike[str], *, inputs: Iterable[str | os.PathLike[str]], mode: Mode,
+              checkpointed: bool | None) -> RunFolder:
+    """`claim` for `lockstep run`'s folder, refusing first one that holds a certification's or a comparison's
+    outputs: `--overwrite` replaced a certificate's report.json and left its junit.xml and report.html beside the
+    run's files (a deployment may sit in its run's folder)."""
+    path = Path(folder)
+    if path.is_dir():
+        refuse_others(path, "a run's", "lockstep run", "--out", beside=("a deployment's",))
+    return claim(path, outputs=RUN_OUTPUTS, inputs=inputs, mode=mode, prog="lockstep run", checkpointed=checkpointed)
 
 
 def _journal_name_free(path: Path, prog: str) -> None:

@@ -799,6 +799,29 @@ def test_compare_refuses_a_folder_holding_another_command_s_outputs(tmp_path: Pa
     assert sorted(p.name for p in out.iterdir()) == before
 
 
+@pytest.mark.parametrize("mode", [[], ["--overwrite"], ["--resume"]], ids=["fresh", "overwrite", "resume"])
+def test_run_refuses_a_certification_s_folder(tmp_path: Path, capsys, mode: list[str]) -> None:
+    """`run --out CERT --overwrite` replaced the certificate's report.json and left its junit.xml, report.html and
+    report.md beside a run's files (Certificate.read then failed on it); a fresh run called the certificate
+    "another run", to continue with --resume."""
+    recipe, out = _recipe(tmp_path), tmp_path / "cert"
+    assert main(["certify", "--adapter", "reference", "--level", "1", "--dtype", "float64", "--construct", "dense",
+                 "--examples", "1", "--report", str(out), "--quiet"]) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    capsys.readouterr()
+    assert _run(recipe, out, "--steps", "1", *mode) == 2
+    assert f"--out {out} holds a certification's outputs (junit.xml, report.html)" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+
+
+def test_run_keeps_a_deployment_beside_it(tmp_path: Path) -> None:
+    """A deployment written into its run's folder is no other command's folder to the run: --resume goes on."""
+    recipe, out = _recipe(tmp_path), tmp_path / "run"
+    assert _run(recipe, out, "--steps", "2") == 0
+    (out / "deploy.json").write_text("{}")
+    assert _run(recipe, out, "--steps", "3", "--resume") == 0
+
+
 def test_a_refused_claim_leaves_no_lock_file_in_the_user_s_folder(tmp_path: Path) -> None:
     """A folder refused for holding other files kept a .lockstep.lock with this command's pid and command line."""
     folder = tmp_path / "mine"
