@@ -65,6 +65,18 @@ class _CallableModule(types.ModuleType):
 
         return inspect.signature(getattr(api, self.__name__.rpartition(".")[2]))
 
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        """Pickled as the API function (a module cannot be): `ProcessPoolExecutor().submit(lockstep.compare, ...)`
+        raised "cannot pickle '_CallableModule' object" where `lockstep.run` worked."""
+        return _api_function, (self.__name__.rpartition(".")[2],)
+
+
+def _api_function(name: str) -> Any:
+    """What a pickled `lockstep.compare` or `lockstep.deploy` becomes: `lockstep.api`'s function of that name."""
+    from lockstep import api
+
+    return getattr(api, name)
+
 
 class _Package(types.ModuleType):
     def __setattr__(self, name: str, value: Any) -> None:

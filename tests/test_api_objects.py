@@ -123,6 +123,17 @@ def test_the_package_offers_list_adapters_and_the_real_signatures() -> None:
     assert "environment" in inspect.signature(lockstep.deploy).parameters
 
 
+def test_every_api_function_pickles_for_a_process_pool() -> None:
+    """`lockstep.compare` and `lockstep.deploy` are modules made callable: pickling them (a ProcessPoolExecutor's
+    submit does) raised "cannot pickle '_CallableModule' object" where `lockstep.run` worked."""
+    import pickle
+
+    from lockstep import api
+
+    for name in ("compare", "deploy", "run", "validate", "certify"):
+        assert pickle.loads(pickle.dumps(getattr(lockstep, name))) is getattr(api, name), name
+
+
 @pytest.mark.parametrize("resume, words", [
     (False, "choose another out, or overwrite=True to write beside them"),
     (True, "resume: nothing to resume in busy (no checkpoint)"),
