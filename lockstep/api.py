@@ -495,8 +495,8 @@ def _edited_in_python(label: str, now: Any, read: Any) -> Callable[[Any], str | 
 
     def at(data: Any, parts: tuple[Any, ...]) -> Any:
         for part in parts:
-            if isinstance(data, dict) and part in data:
-                data = data[part]
+            if isinstance(data, dict) and (part in data or str(part) in data):  # a key "1" is part 1 of the path
+                data = data[part if part in data else str(part)]
             elif isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data):
                 data = data[part]
             else:
@@ -510,8 +510,8 @@ def _edited_in_python(label: str, now: Any, read: Any) -> Callable[[Any], str | 
             parts = tuple(int(p) if isinstance(p, str) and p.isdigit() else p for p in key_parts(d.path))
         except ValueError:
             return None
-        value = at(now, parts)
-        if value is missing or value == at(read, parts):
+        value, was = at(now, parts), at(read, parts)
+        if value is was is missing or value == was:  # (a field the file held, removed in Python, is an edit too)
             return None
         return f"{label}:{d.line}:{d.column} (set in Python)" if d.line else f"{label} (set in Python)"
 

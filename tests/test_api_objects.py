@@ -8,7 +8,9 @@ import copy
 import inspect
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -205,6 +207,23 @@ def test_dump_says_a_field_set_in_python_at_its_line(tmp_path: Path) -> None:
     assert d.format().startswith(f"{DIGITS}:{line}:") and "(set in Python): optimizer.learning_rate" in d.format(), \
         d.format()
     assert not (tmp_path / "m.yaml").exists()
+
+
+@pytest.mark.parametrize(("edit", "said"), [
+    (lambda r: setattr(r, "optimizer", {"type": "adam"}), "(set in Python): optimizer.learning_rate: missing"),
+    (lambda r: setattr(r.metadata, "labels", {1: 2}), "(set in Python): metadata.labels.1: expected a string"),
+], ids=["field-removed", "integer-key"])
+def test_an_edit_that_removes_a_field_or_uses_an_integer_key_is_said_as_set_in_python(edit: Callable[[Any], None],
+                                                                                       said: str) -> None:
+    """A field the file held and Python removed was said at the file's line alone (which holds the field: the
+    message contradicted the file); a key 1 set in Python (JSON's "1") was not recognised as an edit."""
+    for call in (lambda r: lockstep.run(r, out="never", steps=1), lockstep.dump):
+        recipe = lockstep.load(DIGITS)
+        edit(recipe)
+        with pytest.raises(lockstep.LockstepError) as raised:
+            call(recipe)
+        shown = [d.format() for d in raised.value.diagnostics]
+        assert len(shown) == 1 and shown[0].startswith(f"{DIGITS}:") and said in shown[0], shown
 
 
 @pytest.mark.parametrize("extra", ["nocolon", "", ",", "a\0b", ["reference", "nope"]])
