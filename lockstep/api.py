@@ -313,11 +313,41 @@ def _document_data(doc: Document) -> dict[str, Any]:
 
     try:  # an assignment in Python is not validated: what it set is checked when the data is validated again
         data = ordered(doc.model_dump(mode="json", exclude_defaults=True, warnings=False))
-    except PydanticSerializationError as exc:  # a value no file can hold (an object() assigned to a field)
+    except (PydanticSerializationError, ValueError) as exc:  # a value no file can hold (an object() assigned to a
+        # field, a list holding itself: "Circular reference detected")
         raise LockstepError(f"the {type(doc).__name__} holds a value no document can hold (assigned in Python?): "
                             f"{' '.join(str(exc).split())[:200]}") from None
     _refuse_lone_surrogates(doc, type(doc).__name__)  # the object's own strings: model_dump replaces a key's
+    _keep_non_finite(doc, data)
     return data
+
+
+def _keep_non_finite(doc: Any, data: Any) -> None:
+    """Put back into `data` the NaN and ±inf that pydantic's JSON dump turned into None inside untyped mappings (an
+    inline model's): `layers[0].name = nan` trained under a made-up name, and a shape's nan was "got null"; the
+    values are judged as a file's `.nan` would be. Typed fields keep theirs already."""
+    import math
+
+    from pydantic import BaseModel
+
+    stack: list[tuple[Any, Any]] = [(doc, data)]
+    while stack:
+        obj, out = stack.pop()
+        if isinstance(out, dict) and isinstance(obj, (BaseModel, dict)):
+            if isinstance(obj, BaseModel):
+                source = {**(obj.model_extra or {}), **{k: getattr(obj, k, None) for k in type(obj).model_fields}}
+            else:
+                source = {k if isinstance(k, str) else str(k): v for k, v in obj.items()}
+            pairs: list[tuple[Any, Any]] = [(k, source[k]) for k in out if k in source]
+        elif isinstance(out, list) and isinstance(obj, (list, tuple)) and len(obj) == len(out):
+            pairs = list(enumerate(obj))
+        else:
+            continue
+        for key, value in pairs:
+            if isinstance(value, float) and not math.isfinite(value) and out[key] is None:
+                out[key] = value
+            else:
+                stack.append((value, out[key]))
 
 
 def _refuse_lone_surrogates(value: Any, where: str) -> None:

@@ -226,6 +226,35 @@ def test_an_edit_that_removes_a_field_or_uses_an_integer_key_is_said_as_set_in_p
         assert len(shown) == 1 and shown[0].startswith(f"{DIGITS}:") and said in shown[0], shown
 
 
+@pytest.mark.parametrize(("edit", "said"), [
+    (lambda r: r.model["layers"][0].__setitem__("name", float("nan")), "model.layers[0].name: expected a string, "
+     "got .nan"),
+    (lambda r: r.model["inputs"][0].__setitem__("shape", [2, 6, float("-inf")]), "model.inputs[0].shape[2]: expected "
+     "an integer, got -.inf"),
+], ids=["nan-name", "inf-size"])
+def test_a_non_finite_value_in_an_inline_model_is_judged_as_a_file_s(tmp_path: Path, edit: Callable[[Any], None],
+                                                                      said: str) -> None:
+    """pydantic's JSON dump turned a NaN in the inline model's mapping into null: a layer named nan trained under a
+    made-up name, and a shape's nan was "got null"."""
+    for call in (lambda r: lockstep.run(r, out=tmp_path / "never", steps=1), lockstep.dump):
+        recipe = lockstep.load(INLINE)
+        edit(recipe)
+        with pytest.raises(lockstep.LockstepError) as raised:
+            call(recipe)
+        shown = [d.format() for d in raised.value.diagnostics]
+        assert len(shown) == 1 and said in shown[0], shown
+    assert not (tmp_path / "never").exists()
+
+
+def test_a_document_holding_itself_is_a_lockstep_error() -> None:
+    """A list appended to itself raised pydantic's ValueError ("Circular reference detected") from run and dump."""
+    recipe = lockstep.load(INLINE)
+    recipe.model["layers"].append(recipe.model["layers"])
+    for call in (lambda r: lockstep.run(r, out="never", steps=1), lockstep.dump):
+        with pytest.raises(lockstep.LockstepError, match=r"holds a value no document can hold .*Circular reference"):
+            call(recipe)
+
+
 @pytest.mark.parametrize("extra", ["nocolon", "", ",", "a\0b", ["reference", "nope"]])
 def test_list_adapters_refuses_an_extra_name_it_cannot_use(extra) -> None:
     """Each was dropped without a word, where `lockstep adapters --adapter A` refuses a name it does not know."""
