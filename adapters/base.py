@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 
+from lockstep.spec.wording import digits
+
 if TYPE_CHECKING:
     from lockstep.spec.documents import Model, Recipe
 
@@ -93,7 +95,7 @@ def unknown_device(device: str, gpu: tuple[str, ...] = ("cuda",)) -> str | None:
     """Why `device` is no device name of the standard's (`cpu`, `cuda`, `cuda:N`; `gpu` names are an adapter's
     aliases), or None: one rule for every adapter (TensorFlow took `cpu:1` and `cuda:-1` as names)."""
     kind, colon, index = device.partition(":")
-    if (kind == "cpu" and not colon) or (kind in gpu and (not colon or index.isdigit())):
+    if (kind == "cpu" and not colon) or (kind in gpu and (not colon or digits(index))):
         return None
     return f"unknown device `{device}` ({', '.join(('cpu', *gpu))} or {gpu[0]}:N)"
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from lockstep.spec.wording import digits
+
 if TYPE_CHECKING:
     from lockstep.adapters.base import Adapter, Session
     from lockstep.spec.documents import Model, Recipe
@@ -32,7 +34,7 @@ def collective_timeout() -> int:
     raw = os.environ.get(TIMEOUT_VARIABLE, "").strip()
     if not raw:
         return DEFAULT_TIMEOUT_S
-    seconds = int(raw) if raw.isdigit() else 0
+    seconds = int(raw) if digits(raw) else 0
     if not 1 <= seconds <= MAX_TIMEOUT_S:
         raise ValueError(f"{TIMEOUT_VARIABLE}={raw!r}: expected a whole number of seconds from 1 to {MAX_TIMEOUT_S} "
                          f"(a week); unset, it is {DEFAULT_TIMEOUT_S}")

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from lockstep.spec.atomic import strict_json, writable_text
+from lockstep.spec.wording import digits
 
 Outcome = Literal["pass", "fail", "unsupported", "error"]
 
@@ -48,7 +49,7 @@ def parse_levels(levels: str | int | Iterable[int | str], flag: str = "--level")
     for x in items:
         for part in (x.split(",") if isinstance(x, str) else [x]):
             p = str(part).strip().lower()
-            if p.isdigit() and int(p) in LEVELS:
+            if digits(p) and int(p) in LEVELS:
                 out.add(int(p))
             elif p in LEVEL_NAMES:
                 out.add(LEVEL_NAMES[p])

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Union
 from lockstep.errors import LockstepError, spelled
 from lockstep.spec.beside import Beside
 from lockstep.spec.diagnostics import Diagnostic, UnlocatedDiagnostic, escape_text
+from lockstep.spec.wording import digits
 
 if TYPE_CHECKING:
     import numpy as np
@@ -165,7 +166,7 @@ class Provenance:
 
         _text(path, "path", "a dotted field path such as optimizer.learning_rate")
         try:
-            parts = tuple(int(p) if isinstance(p, str) and p.isdigit() else p for p in key_parts(path)) if path else ()
+            parts = tuple(int(p) if isinstance(p, str) and digits(p) else p for p in key_parts(path)) if path else ()
         except ValueError as exc:  # said as every bad argument is, naming it
             raise LockstepError(f"path: {exc}") from None
         if self._loaded is None:
@@ -537,7 +538,7 @@ def _edited_in_python(label: str, now: Any, read: Any) -> Callable[[Any], str | 
         if d.file != label or not d.path:
             return None
         try:
-            parts = tuple(int(p) if isinstance(p, str) and p.isdigit() else p for p in key_parts(d.path))
+            parts = tuple(int(p) if isinstance(p, str) and digits(p) else p for p in key_parts(d.path))
         except ValueError:
             return None
         value, was = at(now, parts), at(read, parts)

@@ -99,8 +99,9 @@ def _levels(v: Any) -> list[int]:
     """report.json's `levels` (level number as text -> its name), as the sorted numbers; `"12"` read as [1, 2] and
     `{"9": ...}` passed here and raised KeyError later."""
     from lockstep.conformance.results import LEVELS
+    from lockstep.spec.wording import digits
 
-    if not isinstance(v, dict) or not all(isinstance(k, str) and k.isdigit() and k == str(int(k)) and int(k) in LEVELS
+    if not isinstance(v, dict) or not all(isinstance(k, str) and digits(k) and k == str(int(k)) and int(k) in LEVELS
                                           for k in v):
         raise _NotACheck(f"levels: expected an object keyed by level numbers {', '.join(map(str, LEVELS))}, got "
                          f"{v!r}"[:300])

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from lockstep.adapters.data_parallel import collective_backend, collective_timeout, data_parallel_session, engine_kind
+from lockstep.spec.wording import digits
 
 if TYPE_CHECKING:
     import argparse
@@ -77,7 +78,7 @@ class World:
         values = {}
         for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
             raw = env.get(name, "0" if name == "LOCAL_RANK" else "")
-            if not raw.strip().isdigit():
+            if not digits(raw.strip()):
                 raise ValueError(f"the environment variable {name}={raw!r} is not a non-negative integer "
                                  "(RANK and WORLD_SIZE come from torchrun or `lockstep run --replicas N`)")
             values[name] = int(raw)
@@ -249,7 +250,7 @@ def max_local_replicas() -> int:
     env = os.environ.get(MAX_REPLICAS_VARIABLE, "").strip()
     if not env:
         return max(8, 2 * _usable_cpus())
-    if not env.isdigit() or int(env) < 1:  # `abc`, 0 and -5 were dropped without a word for the default
+    if not digits(env) or int(env) < 1:  # `abc`, 0 and -5 were dropped without a word for the default
         raise ValueError(f"{MAX_REPLICAS_VARIABLE}={env!r}: expected a whole number of replicas, at least 1; unset, "
                          f"it is {max(8, 2 * _usable_cpus())} here (twice the usable CPUs, at least 8)")
     return int(env)
@@ -674,7 +675,7 @@ def _die_with_launcher() -> None:
 
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
     launcher = os.environ.get(ENV_LAUNCHER, "")
-    if launcher.isdigit() and os.getppid() != int(launcher):
+    if digits(launcher) and os.getppid() != int(launcher):
         os._exit(1)
 
 

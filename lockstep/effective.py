@@ -36,7 +36,7 @@ from lockstep.spec.diagnostics import (
 from lockstep.spec.documents import Model, Recipe
 from lockstep.spec.loader import LoadedDocument, load_file, load_text
 from lockstep.spec.resolve import Resolved, resolve_documents
-from lockstep.spec.wording import got
+from lockstep.spec.wording import digits, got
 
 __all__ = [
     "EffectiveRecipe",
@@ -112,7 +112,7 @@ def as_threads(value: Any, name: str = "threads", flag: str = "--threads") -> in
         raise LockstepError(f"{spelled(name, flag)} {number}: this machine has {os.cpu_count() or 1} CPU cores; "
                             f"at most {max_threads()} threads here")
     asked = os.environ.get("OMP_NUM_THREADS", "").strip()
-    if number is None and asked.isdigit() and int(asked) > max_threads():  # the default: crashed torch alike
+    if number is None and digits(asked) and int(asked) > max_threads():  # the default: crashed torch alike
         raise LockstepError(f"OMP_NUM_THREADS={asked[:20]}: this machine has {os.cpu_count() or 1} CPU cores; at "
                             f"most {max_threads()} threads here (lower it, or give {spelled(name, flag)})")
     return number
@@ -252,7 +252,7 @@ def _set(data: Any, change: Override) -> None:
     for i, part in enumerate(parts):
         last = i == len(parts) - 1
         if isinstance(node, list):
-            if isinstance(part, str) and part.isdigit():
+            if isinstance(part, str) and digits(part):
                 part = parts[i] = int(part)
             if not isinstance(part, int) or not 0 <= part < len(node):
                 raise LockstepError(f"{change.said}: `{format_path(done) or 'the recipe'}` is a list of {len(node)} "
@@ -265,7 +265,7 @@ def _set(data: Any, change: Override) -> None:
                     raise LockstepError(f"{change.said}: `{format_path([*done, part])}` is {wording.said(node[part])}, "
                                         "not a mapping")
                 following = parts[i + 1]
-                if isinstance(following, int) or following.isdigit():  # (it said "is a mapping, not a list")
+                if isinstance(following, int) or digits(following):  # (it said "is a mapping, not a list")
                     where = format_path([*done, part])
                     raise LockstepError(f"{change.said}: `{where}` is not in the recipe, so it has no item "
                                         f"{following} to set; give the whole list: --set '{where}=[...]'")

@@ -31,7 +31,7 @@ def default_threads() -> int:
     """The runner's default intra-op thread count: OMP_NUM_THREADS where the environment sets it (the usual way
     to ask every framework for fewer threads), else the CPUs this process may run on (its affinity mask)."""
     asked = os.environ.get("OMP_NUM_THREADS", "").strip()
-    if asked.isdigit() and int(asked) > 0:
+    if asked.isascii() and asked.isdigit() and int(asked) > 0:  # not `²` (a leaf: no spec import)
         return int(asked)
     return usable_cpus()
 

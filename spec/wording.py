@@ -9,7 +9,7 @@ import json
 import math
 from typing import Any
 
-__all__ = ["close_match", "one_of", "said"]
+__all__ = ["close_match", "digits", "one_of", "said"]
 
 
 def said(value: Any) -> str:
@@ -85,3 +85,9 @@ def got(value: Any) -> str:
     except Exception:
         return type(value).__name__
     return escape_text(f"{type(value).__name__} {shown if len(shown) <= 60 else shown[:57] + '...'}")
+
+
+def digits(text: str) -> bool:
+    """Whether `text` is a non-empty run of the digits 0-9, as `int()` reads a count: `str.isdigit` also takes `²` and
+    other Unicode digits that `int()` refuses (OMP_NUM_THREADS=² was an internal error)."""
+    return text.isascii() and text.isdigit()

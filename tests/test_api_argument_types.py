@@ -369,6 +369,17 @@ def test_omp_num_threads_beyond_the_limit_is_refused_like_threads(tiny: Path, tm
     assert not (tmp_path / "a").exists()
 
 
+def test_omp_num_threads_of_other_digits_is_no_count(tiny: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                                     ) -> None:
+    """OMP_NUM_THREADS=² (a digit to str.isdigit, not to int()) was an internal ValueError; it is no count, as `abc`
+    is not: the default threads."""
+    from lockstep.fingerprint import default_threads, usable_cpus
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "\u00b2")
+    assert default_threads() == usable_cpus()
+    assert lockstep.run(tiny, out=tmp_path / "a", steps=1, log=lambda m: None).steps == 1
+
+
 def test_certificate_read_refuses_a_fifo_without_waiting(tmp_path: Path) -> None:
     """It waited forever on a FIFO named report.json (load refuses FIFOs)."""
     import os

@@ -295,9 +295,14 @@ def test_checkpoints_record_their_replicas_inside_the_verified_metadata(tmp_path
     (["--replicas", "2"], {"LOCKSTEP_MAX_REPLICAS": "abc"}, "LOCKSTEP_MAX_REPLICAS='abc': expected a whole number of "
      "replicas, at least 1"),
     (["--replicas", "2"], {"LOCKSTEP_MAX_REPLICAS": "0"}, "LOCKSTEP_MAX_REPLICAS='0': expected"),
+    # str.isdigit takes `²`, which int() refuses: each was an internal error (ValueError)
+    ([], {"RANK": "\u00b2", "WORLD_SIZE": "2"}, "RANK='\u00b2' is not a non-negative integer"),
+    (["--replicas", "2"], {"LOCKSTEP_MAX_REPLICAS": "\u00b2"}, "LOCKSTEP_MAX_REPLICAS='\u00b2': expected"),
+    (["--replicas", "2"], {"LOCKSTEP_DIST_TIMEOUT": "\u00b2"}, "LOCKSTEP_DIST_TIMEOUT='\u00b2': expected"),
 ], ids=["zero", "divide", "no-engine", "in-process-under-torchrun", "bad-rank", "rank-outside", "mismatch", "too-many",
         "empty-out", "threads", "empty-out-under-torchrun", "negative-steps", "zero-steps", "misspelt-backend",
-        "bad-timeout", "negative-timeout", "bad-collective-backend", "bad-max-replicas", "zero-max-replicas"])
+        "bad-timeout", "negative-timeout", "bad-collective-backend", "bad-max-replicas", "zero-max-replicas",
+        "superscript-rank", "superscript-max-replicas", "superscript-timeout"])
 def test_refusals_exit_2_with_one_line(tmp_path: Path, capsys, monkeypatch, args: list[str], env: dict,
                                        words: str) -> None:
     for k, v in env.items():

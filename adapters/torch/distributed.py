@@ -48,6 +48,7 @@ from lockstep.adapters.base import Arrays, NonFiniteError, Session, StepResult
 from lockstep.adapters.data_parallel import DEFAULT_TIMEOUT_S, collective_backend, collective_timeout
 from lockstep.adapters.torch.session import TorchSession
 from lockstep.reference.data_parallel import shard_bounds, shard_weights, take
+from lockstep.spec.wording import digits
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
@@ -316,7 +317,7 @@ def threads_per_replica(replicas: int) -> int:
     """Intra-op threads for each of `replicas` processes on this machine: OMP_NUM_THREADS if set, else the
     usable CPUs shared out (torchrun sets OMP_NUM_THREADS=1; oversubscribed pools only cost)."""
     env = os.environ.get("OMP_NUM_THREADS", "").strip()
-    if env.isdigit() and int(env) > 0:
+    if digits(env) and int(env) > 0:
         return int(env)
     try:
         cpus = len(os.sched_getaffinity(0))

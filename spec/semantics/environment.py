@@ -10,6 +10,7 @@ from lockstep.spec.diagnostics import Diagnostic
 from lockstep.spec.documents import Environment
 from lockstep.spec.semantics.located import Located
 from lockstep.spec.semantics.located import diag as _diag
+from lockstep.spec.wording import digits
 
 __all__ = ["check_environment", "unsatisfiable", "valid_requirement", "valid_specifier"]
 
@@ -100,7 +101,7 @@ def _specifier_suggestion(spec: str) -> str | None:
         return f"=={s}"
     if s.startswith("^") and _BARE_VERSION.match(s[1:]):
         major = s[1:].lstrip("v").split(".")[0]
-        return f">={s[1:]},<{int(major) + 1}" if major.isdigit() else None
+        return f">={s[1:]},<{int(major) + 1}" if digits(major) else None
     if s.startswith("~") and not s.startswith("~=") and _BARE_VERSION.match(s[1:]):
         return f"~={s[1:]}" if "." in s else None
     if s.startswith("=") and not s.startswith("==") and _BARE_VERSION.match(s[1:]):
