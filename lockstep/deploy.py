@@ -905,7 +905,9 @@ def deploy(p: Plan, *, progress: Any = None) -> Result:
             weights_info.get("step") != prep.total_steps:
         from lockstep.runfolder import in_use
 
-        if (live := in_use(p.run_folder)) is not None:  # not stopped: still training (its checkpoints rotate)
+        ours = p.claimed is not None and _same_place(p.claimed.path, p.run_folder)  # --out is the run's folder: the
+        # lock there is this deployment's own
+        if not ours and (live := in_use(p.run_folder)) is not None:  # not stopped: still training (checkpoints rotate)
             raise DeployError(f"{p.run_folder}: the run is still training ({live}); its newest checkpoint is step "
                               f"{weights_info.get('step')} of {prep.total_steps}: deploy it when it has finished")
         raise DeployError(f"{p.weights_path}: the run stopped at step {weights_info.get('step')} of "
@@ -1308,3 +1310,11 @@ def main_error(prog: str, exc: DeployError) -> int:
         print(d.format(), file=sys.stderr)
     print(f"{prog}: {exc}", file=sys.stderr)
     return exc.exit_code
+
+
+def _same_place(a: Path, b: Path) -> bool:
+    """Whether two paths name one folder (a relative and an absolute spelling, a link)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False

@@ -294,6 +294,16 @@ def test_a_run_still_training_is_said_to_be_training_not_stopped(runs: dict[str,
     _refused([str(run), "-e", str(env), "--out", str(tmp_path / "d")], capsys, "stopped at step 3 of 6")
 
 
+def test_an_unfinished_run_deployed_into_its_own_folder_is_said_stopped(runs: dict[str, Path], env: Path,
+                                                                        tmp_path: Path,
+                                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """`--out` the run's own folder: the deployment's own lock there was taken for a live run, "the run is still
+    training (pid <this process>)"."""
+    run = tmp_path / "stopped"
+    shutil.copytree(runs["ck3"], run)
+    _refused([str(run), "-e", str(env), "--out", str(run)], capsys, "stopped at step 3 of 6", "give --weights")
+
+
 # -------------------------------------------------------------------------------------- 4. --out ''
 def test_empty_out_is_refused(runs: dict[str, Path], env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
                               monkeypatch: pytest.MonkeyPatch) -> None:
