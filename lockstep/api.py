@@ -593,6 +593,8 @@ class RunResult:
         """(steps, values) of one evaluation metric over the run (`"loss"`, `"accuracy"`, `"mse"`, `"mae"`)."""
         import numpy as np
 
+        if not isinstance(name, str):  # a list raised TypeError ("unhashable type") from the lookup below
+            raise LockstepError(f"metric: expected a metric name (str), got {_got(name)}")
         pts = [(h["step"], h["eval"][name]) for h in self.history if name in (h.get("eval") or {})]
         if not pts and name not in self.metrics:
             raise UnknownMetric(f"no evaluation metric `{name}` in this run (it has "

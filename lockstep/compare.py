@@ -157,8 +157,20 @@ class Comparison:
         """The judged steps whose eval-mode outputs were judged too (the recipe's evaluation steps)."""
         return [r.step for r in self.rows if r.predictions]
 
+    def _known(self, name: Any, argument: str, names: list[str]) -> None:
+        """LockstepError for a name this comparison has no column of (a list raised TypeError, an unknown name
+        gave None, as a backend with nothing to report does)."""
+        if not isinstance(name, str):
+            from lockstep.spec.wording import got
+
+            raise LockstepError(f"{argument}: expected a name (str), got {got(name)}")
+        if name not in names:
+            raise LockstepError(f"{argument}: no `{name}` in this comparison (it has {', '.join(names) or 'none'})")
+
     def worst(self, backend: str) -> tuple[int, Check] | None:
-        """(step, check) of the judged step with the largest error/tolerance ratio, under the derived rules."""
+        """(step, check) of the judged step with the largest error/tolerance ratio, under the derived rules; None
+        for a backend with no judged step (the first, the baseline)."""
+        self._known(backend, "backend", list(self.backends))
         if backend in self.worst_derived:
             return self.worst_derived[backend]
         found = [(r.step, r.judged[backend].worst) for r in self.rows if backend in r.judged]
@@ -168,6 +180,7 @@ class Comparison:
     def growth(self, key: str) -> float | None:
         """Drift growth per step of a later backend (or "a/b" pair): the geometric mean factor of its largest
         relative parameter difference from the first step where it is nonzero to the last step."""
+        self._known(key, "key", [*self.backends[1:], *(f"{a}/{b}" for a, b in pair_names(self.backends))])
         pts = [(r.step, (r.diffs.get(key) or r.pairs.get(key))) for r in self.rows]
         pts = [(s, d.param_rel) for s, d in pts if d is not None and math.isfinite(d.param_rel) and d.param_rel > 0]
         if len(pts) < 2 or pts[-1][0] == pts[0][0]:

@@ -273,6 +273,17 @@ def test_run_problems_are_lockstep_errors_with_the_cli_s_exit_codes(tiny: Path, 
 def test_compare_and_certify_return_objects(tiny: Path, tmp_path: Path) -> None:
     c = lockstep.compare(tiny, backends=["reference", "reference_twin:ReferenceTwin"], steps=4)
     assert isinstance(c, lockstep.Comparison) and c.agree and len(c.rows) == 4
+    twin = c.backends[1]
+    assert c.worst(c.backends[0]) is None and c.worst(twin) is not None
+    # a list raised TypeError ("unhashable type"); an unknown name gave None, as the baseline's nothing-to-say does
+    for call, words in [(lambda: c.worst(["torch"]), "backend: expected a name (str), got list"),
+                        (lambda: c.worst("torch"), f"backend: no `torch` in this comparison (it has reference, "
+                                                   f"{twin})"),
+                        (lambda: c.growth(["torch"]), "key: expected a name (str), got list"),
+                        (lambda: c.growth("reference"), f"key: no `reference` in this comparison (it has {twin})")]:
+        with pytest.raises(lockstep.LockstepError) as raised:
+            call()
+        assert str(raised.value).startswith(words), str(raised.value)
     seen: list[tuple[int, int]] = []
     cert = lockstep.certify("reference", levels="predictions,updates", dtypes="float64", constructs=["dense", "sgd"],
                             examples=2, report=tmp_path / "cert", progress=lambda d, t, r: seen.append((d, t)),

@@ -96,6 +96,8 @@ def test_an_unknown_metric_is_a_lockstep_error_and_a_key_error(tmp_path: Path) -
         result.metric("nope")
     assert isinstance(exc.value, KeyError)
     assert str(exc.value).startswith("no evaluation metric `nope` in this run (it has "), str(exc.value)
+    with pytest.raises(lockstep.LockstepError, match=r"^metric: expected a metric name \(str\), got list"):
+        result.metric(["loss"])  # TypeError ("unhashable type: 'list'") from the lookup
 
 
 def test_a_recipe_built_in_python_records_no_file_in_report_json(tmp_path: Path) -> None:
