@@ -85,10 +85,14 @@ class Model(Document):
 
     # the one-form rule in the schema too, so that an editor and check-jsonschema refuse what validate does
     model_config = ConfigDict(**Document.model_config, json_schema_extra={"oneOf": [
-        {"required": ["layers"], "properties": {**_not_null("layers"), **_absent("nodes", "outputs")}},
+        {"required": ["layers"], "properties": {
+            "layers": {**_not_null("layers")["layers"], "items": {"properties": _absent("inputs")}},  # a sequence's
+            **_absent("nodes", "outputs")}},                                                   # layers name no inputs
         {"required": ["nodes", "outputs"], "properties": {
-            **_not_null("nodes"), **_absent("layers"), "outputs": {"type": "array", "minItems": 1},
-            "nodes": {"items": {"required": ["name", "inputs"], "properties": _not_null("name", "inputs")}}}}]})
+            **_absent("layers"), "outputs": {"type": "array", "minItems": 1},
+            # one `nodes` entry: two (not null, then the items) kept only the last, and `nodes: null` passed
+            "nodes": {**_not_null("nodes")["nodes"], "items": {"required": ["name", "inputs"], "properties": {
+                **_not_null("name"), "inputs": {**_not_null("inputs")["inputs"], "minItems": 1}}}}}}]})
 
     kind: Literal["Model"] = Field(description=(
         "`Model`: a neural network (inputs, and layers as a sequence or a graph)."))

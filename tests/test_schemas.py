@@ -185,12 +185,33 @@ def test_inline_model_in_a_recipe_is_checked() -> None:
     {**GOOD_MODEL, "metadata": {"name": "m", "owner": "me"}},
     {**GOOD_MODEL, "layers": [{"type": "dense"}]},
     {**GOOD_MODEL, "layers": [{"type": "dens", "units": 2}]},
+    # the schema let it through (sweep 2026-12-07): `nodes` was in the graph branch twice, and the second entry (its
+    # items) replaced the first (not null)
+    {**{k: v for k, v in GOOD_MODEL.items() if k != "layers"}, "nodes": None, "outputs": ["x"]},
 ])
 def test_model_schema_rejects_what_pydantic_rejects(bad: dict) -> None:
     from pydantic import ValidationError
 
     with pytest.raises(ValidationError):
         KINDS["Model"].model_validate(bad)
+    assert list(Validator(committed("model")).iter_errors(bad))
+
+
+@pytest.mark.parametrize("bad", [
+    {**{k: v for k, v in GOOD_MODEL.items() if k != "layers"},
+     "nodes": [{"type": "dense", "name": "d", "units": 2, "inputs": []}], "outputs": ["d"]},
+    {**GOOD_MODEL, "layers": [{"type": "dense", "units": 2, "inputs": ["x"]}]},
+], ids=["node-without-inputs", "inputs-in-a-sequence"])
+def test_model_schema_rejects_what_validate_rejects(bad: dict, tmp_path: Path) -> None:
+    """Rules validate checks beyond pydantic that guarantees.md says the schema holds too: the schema let a node's
+    empty `inputs` and a sequence layer's `inputs` through (sweep 2026-12-07)."""
+    import json
+
+    import lockstep
+
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps(bad))
+    assert lockstep.validate([path])
     assert list(Validator(committed("model")).iter_errors(bad))
 
 
