@@ -320,6 +320,7 @@ def _staged(path: Path, data: bytes, staged: list[tuple[str, Path]]) -> None:
         with held_signals():  # made and noted together; a signal held here is acted on below, inside the try
             fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
             staged.append((tmp, path))
+        _keep_owner(fd, path)
         os.fchmod(fd, _mode_for(path))
         with os.fdopen(fd, "wb") as fh:
             fd = -1  # closed with fh from here
@@ -375,6 +376,23 @@ def _refuse_special(path: Path) -> None:
     if stat.S_ISREG(mode) or stat.S_ISDIR(mode):  # a folder: the rename says "Is a directory"
         return
     raise OSError(errno.EEXIST, f"it is {file_kind(mode)}, not a regular file: not replaced", str(path))
+
+
+def _keep_owner(fd: int, path: Path) -> None:
+    """Give the replacement an existing file's owner and group where this process may (root: both; a member of the
+    file's group: the group): `lockstep migrate` of a shared, group-writable spec made it the migrating user's own,
+    with their primary group, locking the team out of a file mode 660 had shared. Where it may not, the file
+    becomes the writer's, as any editor's save-by-rename does."""
+    try:
+        st = path.stat()
+    except OSError:
+        return
+    if hasattr(os, "fchown"):
+        try:
+            os.fchown(fd, st.st_uid, st.st_gid)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.fchown(fd, -1, st.st_gid)
 
 
 def _mode_for(path: Path) -> int:

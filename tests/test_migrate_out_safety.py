@@ -188,3 +188,41 @@ def test_a_missing_path_is_said_without_a_position(tmp_path: Path, capsys: pytes
     assert main(["migrate", str(tmp_path / "missing.yaml")]) == 2
     err = capsys.readouterr().err
     assert f"{tmp_path / 'missing.yaml'}: no such file or folder" in err and ":0:0" not in err
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="giving a file to another owner needs root")
+def test_in_place_keeps_the_file_s_owner_group_and_mode(tmp_path: Path) -> None:
+    """The migrated file was the migrating user's, with their primary group (root:root for nobody:users 660): a
+    shared, group-writable spec locked its team out. Owner, group and mode are kept where the writer may."""
+    path = tmp_path / "m.yaml"
+    path.write_text(OLD_MODEL)
+    os.chown(path, 65534, 100)
+    os.chmod(path, 0o660)
+    assert main(["migrate", str(path)]) == 0
+    st = path.stat()
+    assert f"apiVersion: {CURRENT}" in path.read_text()
+    assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (65534, 100, 0o660), (st.st_uid, st.st_gid, oct(st.st_mode))
+
+
+def test_keep_owner_keeps_the_group_where_the_owner_cannot_be_kept(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """As a member of the file's group, not its owner: the group is kept (fchown to another owner is refused)."""
+    from lockstep.spec import atomic
+
+    path = tmp_path / "f"
+    path.write_text("x")
+    calls: list[tuple[int, int]] = []
+
+    def fchown(fd: int, uid: int, gid: int) -> None:
+        calls.append((uid, gid))
+        if uid != -1:
+            raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "fchown", fchown)
+    fd = os.open(tmp_path / "g", os.O_WRONLY | os.O_CREAT)
+    try:
+        atomic._keep_owner(fd, path)
+    finally:
+        os.close(fd)
+    st = path.stat()
+    assert calls == [(st.st_uid, st.st_gid), (-1, st.st_gid)]
