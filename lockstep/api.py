@@ -25,6 +25,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -1563,8 +1564,8 @@ def migrate(paths: PathLike | Iterable[PathLike], *, check: bool = False, out: P
             if check or out_dir is None:
                 return Migration(f, "current")
             copies, models, diags = named(f, docs)  # copied, so that the files under --out find each other
-            return not_placed(f, [], diags) if diags else plan(f, text, Migration(f, "copied", targets[f]), copies,
-                                                                models)
+            return not_placed(f, [], diags) if diags else plan(f, _placed_text(f, targets[f], text),
+                                                                Migration(f, "copied", targets[f]), copies, models)
         versions = sorted({v for d in old for v in outdated_versions(d)})
         diags = []
         for doc in docs:
@@ -1580,8 +1581,8 @@ def migrate(paths: PathLike | Iterable[PathLike], *, check: bool = False, out: P
         copies, models, diags = named(f, docs) if out_dir is not None else ([], [], [])
         if diags:
             return not_placed(f, versions, diags)
-        return plan(f, _render(f, text, [doc.data for doc in docs]), Migration(f, "migrated", targets[f], versions),
-                    copies, models)
+        return plan(f, _placed_text(f, targets[f], _render(f, text, [doc.data for doc in docs])),
+                    Migration(f, "migrated", targets[f], versions), copies, models)
 
     def refused() -> list[Diagnostic]:
         """What under `out` must not be written: a link on the way, an input, a file with other content."""
@@ -1731,13 +1732,16 @@ def _within(path: Path, folder: Path) -> bool:
         return False
 
 
+_DOCUMENT_START = re.compile(r"---[ \t]*(#.*)?")  # `---`, `--- # a comment` (its header was lost), not `--- {a: 1}`
+
+
 def _leading_comments(text: str) -> str:
     """The comment block at the top of a YAML file (modelines, licence headers), kept verbatim, with a bare
     document-start line (`---`) and directives (`%YAML 1.2`) among it: a file that opens with `---`, or with a
     directive, and then its comments lost them all."""
     keep = []
     for line in text.splitlines(keepends=True):
-        if line.lstrip().startswith("#") or not line.strip() or line.rstrip("\r\n").rstrip() == "---" \
+        if line.lstrip().startswith("#") or not line.strip() or _DOCUMENT_START.fullmatch(line.rstrip("\r\n")) \
                 or line.startswith("%"):
             keep.append(line)
         else:
@@ -1747,14 +1751,42 @@ def _leading_comments(text: str) -> str:
 
 
 def _render(path: Path, original: str, documents: list[object]) -> str:
-    """Migrated documents as the file's format: JSON stays JSON; YAML keeps its leading comments, and a file
-    whose lines end in CRLF keeps CRLF throughout (the kept header was CRLF, the rest LF)."""
+    """Migrated documents as the file's format: JSON stays JSON; YAML keeps its leading comments; a file whose
+    lines end in CRLF keeps CRLF throughout (the kept header was CRLF, the rest LF; JSON became LF), and one that
+    opens with a UTF-8 byte-order mark keeps it (`original` is the text after it)."""
     from lockstep.spec.loader import dump_yaml
 
     if path.suffix.lower() == ".json" and len(documents) == 1:
-        return json.dumps(documents[0], indent=2, ensure_ascii=False) + "\n"
-    text = (_leading_comments(original) + "---\n".join(dump_yaml(d) for d in documents)).replace("\r\n", "\n")
+        text = json.dumps(documents[0], indent=2, ensure_ascii=False) + "\n"
+    else:
+        text = (_leading_comments(original) + "---\n".join(dump_yaml(d) for d in documents)).replace("\r\n", "\n")
     return text.replace("\n", "\r\n") if original.split("\n", 1)[0].endswith("\r") else text
+
+
+_MODELINE = re.compile(r"^(\s*#\s*yaml-language-server:\s*\$schema=)(\S+)", re.MULTILINE)
+
+
+def _placed_text(source: Path, target: Path, text: str) -> str:
+    """A file's text as written at `target`: the header's relative `$schema=` modelines pointed from there (a copy
+    one folder deeper under --out kept `../schemas/...`, which named nothing), and the source's UTF-8 byte-order
+    mark kept (`text` is what follows it)."""
+    if target.parent.absolute() != source.parent.absolute() and source.suffix.lower() != ".json":
+        header = _leading_comments(text)
+
+        def repoint(m: re.Match[str]) -> str:
+            value = m.group(2)
+            if "://" in value or os.path.isabs(value):
+                return m.group(0)
+            there = os.path.normpath(os.path.join(source.parent.absolute(), value))
+            return m.group(1) + Path(os.path.relpath(there, target.parent.absolute())).as_posix()
+
+        text = _MODELINE.sub(repoint, header) + text[len(header):] if header and text.startswith(header) else text
+    try:
+        with open(source, "rb") as fh:
+            bom = fh.read(3) == b"\xef\xbb\xbf"
+    except OSError:
+        bom = False
+    return "\ufeff" + text if bom else text
 
 
 def _inputs(raw_paths: list[str]) -> tuple[list[tuple[Path, Path]], list[Diagnostic]]:

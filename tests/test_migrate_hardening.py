@@ -348,3 +348,49 @@ def test_a_current_recipe_with_an_old_inline_model_names_the_models_version(tmp_
     assert f"needs migrating from lockstep/v1alpha1 to {CURRENT}" in capsys.readouterr().out
     assert main(["migrate", str(tmp_path / "r.yaml")]) == 0
     assert f"migrated from lockstep/v1alpha1 to {CURRENT}" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------- 2026-12-07 sweep: header, BOM, JSON CRLF, --out
+OLD_MODEL = MODEL.replace("lockstep/v1\n", "lockstep/v1alpha1\n", 1)
+
+
+def test_comments_after_a_commented_document_start_line_are_kept(tmp_path: Path) -> None:
+    """`--- # start` on line 1 lost the whole header, modeline included (a bare `---` kept it)."""
+    path = tmp_path / "m.yaml"
+    path.write_text("--- # start\n# licence: MIT\n# yaml-language-server: $schema=x\n" + OLD_MODEL)
+    assert main(["migrate", str(path)]) == 0
+    text = path.read_text()
+    assert text.startswith("--- # start\n# licence: MIT\n# yaml-language-server: $schema=x\n"), text
+    assert load_text(text, str(path))[0].data["apiVersion"] == CURRENT
+
+
+@pytest.mark.parametrize("name", ["m.yaml", "m.json"])
+def test_a_byte_order_mark_and_crlf_are_kept(tmp_path: Path, name: str) -> None:
+    """A UTF-8 byte-order mark was dropped from YAML and JSON files, and a CRLF JSON file became LF."""
+    import json
+
+    path = tmp_path / name
+    data = load_text(OLD_MODEL, "m")[0].data
+    text = json.dumps(data, indent=2) + "\n" if name.endswith(".json") else OLD_MODEL
+    path.write_bytes(b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode())
+    assert main(["migrate", str(path)]) == 0
+    raw = path.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf") and raw.count(b"\n") == raw.count(b"\r\n") > 5, raw[:80]
+    assert load_text(raw.decode("utf-8-sig"), str(path))[0].data["apiVersion"] == CURRENT
+
+
+def test_relative_modelines_point_from_where_out_writes(tmp_path: Path) -> None:
+    """`migrate specs --out specs/v1` (versioning.md's own example) kept `$schema=../schemas/...` in files one folder
+    deeper, naming nothing; copies of current files too. URLs and absolute paths are kept as written."""
+    (tmp_path / "schemas").mkdir()
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    line = "# yaml-language-server: $schema=../schemas/model.schema.json\n"
+    (specs / "old.yaml").write_text(line + "# yaml-language-server: $schema=https://example.com/s.json\n" + OLD_MODEL)
+    (specs / "cur.yaml").write_text(line + MODEL)
+    assert main(["migrate", str(specs), "--out", str(specs / "v1")]) == 0
+    for name in ("old.yaml", "cur.yaml"):
+        text = (specs / "v1" / name).read_text()
+        assert text.startswith("# yaml-language-server: $schema=../../schemas/model.schema.json\n"), (name, text)
+    assert "$schema=https://example.com/s.json\n" in (specs / "v1" / "old.yaml").read_text()
+    assert (specs / "old.yaml").read_text().startswith(line)  # the inputs as they were
