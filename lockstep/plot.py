@@ -35,9 +35,11 @@ def _span(lo: float, hi: float) -> tuple[float, float]:
     return mid - half, mid + half
 
 
-def _ticks(lo: float, hi: float, n: int = 5) -> list[float]:
+def _ticks(lo: float, hi: float, n: int = 5, whole: bool = False) -> list[float]:
+    """About `n` round ticks in [lo, hi]; `whole`: whole numbers only (a step axis: a 3-step run's was labelled
+    1.5 and 2.5)."""
     lo, hi = _span(lo, hi)
-    raw = (hi - lo) / n
+    raw = max((hi - lo) / n, 1.0) if whole else (hi - lo) / n
     mag = 10 ** math.floor(math.log10(raw))
     step = next(m * mag for m in (1, 2, 5, 10) if m * mag >= raw)
     start = math.ceil(lo / step) * step
@@ -127,7 +129,7 @@ def line_chart(series: dict[str, list[tuple[float, float]]], *, title: str, xlab
            '<rect width="100%" height="100%" fill="white"/>',
            f'<text x="{width / 2}" y="22" text-anchor="middle" font-size="15">{text(title)}</text>',
            f'<rect x="{ml}" y="{mt}" width="{pw}" height="{ph}" fill="none" stroke="#888"/>']
-    for t in _ticks(x0, x1):
+    for t in _ticks(x0, x1, whole=True):  # x is a step count in every chart
         out.append(f'<line x1="{sx(t):.1f}" y1="{mt + ph}" x2="{sx(t):.1f}" y2="{mt + ph + 5}" stroke="#888"/>'
                    f'<text x="{sx(t):.1f}" y="{mt + ph + 18}" text-anchor="middle">{_fmt(t)}</text>')
     for t in (_log_ticks(y0, y1) if log_y else _ticks(y0, y1)):

@@ -72,3 +72,10 @@ def test_a_line_and_dots_of_one_name_keep_their_own_values() -> None:
     root = _check_svg(svg, None)
     (path,) = [e for e in root.iter(f"{SVG}path")]
     assert path.get("d", "").count("L") == 1, path.get("d")  # the line has its two points, not the one dot
+
+
+def test_the_step_axis_is_labelled_in_whole_steps() -> None:
+    """A 3-step run's chart (and compare.svg's) labelled steps 1.5 and 2.5."""
+    svg = line_chart({"loss": [(1, 1.0), (2, 0.5), (3, 0.25)]}, title="t", xlabel="step", ylabel="loss")
+    labels = re.findall(r'y="368" text-anchor="middle">([^<]+)</text>', svg)  # under the plot area (height 400)
+    assert labels == ["1", "2", "3"], labels
