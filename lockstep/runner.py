@@ -432,8 +432,10 @@ def _scheduled_eval(prep: Prepared, step: int) -> bool:
 def _without_cap_eval(prep: Prepared, history: list[dict[str, Any]], lines: list[str]) -> None:
     """A checkpoint written where `--steps` stopped holds that stop's evaluation in its last record; the run it
     resumes into is the recipe's own, whose metrics.jsonl has no evaluation there (bit for bit an uninterrupted
-    run's)."""
-    if history and "eval" in history[-1] and not _scheduled_eval(prep, history[-1]["step"]):
+    run's). Not where this run stops too (resumed with the same `--steps`): the evaluation is its final one (it
+    was removed, and the step-50 evaluation was reported as a `--steps 61` run's final metrics)."""
+    if history and "eval" in history[-1] and not _scheduled_eval(prep, history[-1]["step"]) \
+            and history[-1]["step"] != prep.total_steps:
         last = dict(history[-1])
         del last["eval"]
         history[-1], lines[-1] = last, atomic.json_line(last)

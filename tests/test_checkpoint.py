@@ -594,6 +594,25 @@ def test_a_resume_after_a_steps_cap_is_bitwise_the_uninterrupted_run(world: Worl
             (runs["whole"] / "checkpoints" / name).read_bytes(), name
 
 
+def test_a_resume_with_the_same_cap_at_its_last_checkpoint_is_the_capped_run(world: World, tmp_path: Path) -> None:
+    """A `--steps 3` run killed after its step-3 checkpoint, before its report: resumed with the same `--steps 3`,
+    the stop's evaluation was removed as a cap's, and the step-2 evaluation was reported as the final one (report.json
+    `final_metrics`, the summary line, metrics.jsonl and loss.svg all differed from the uninterrupted run's)."""
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(RECIPE.replace("training: {steps: 6}", "training: {steps: 6}\nevaluation: {every: 2}")
+                      .replace("checkpoint: {every: 2, keep: 3}", "checkpoint: {every: 1, keep: 10}"))
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    assert main(["run", str(recipe), "--out", str(whole), "--quiet", "--steps", "3"]) == 0
+    shutil.copytree(whole, killed)
+    (killed / "report.json").unlink()
+    (killed / "loss.svg").unlink()
+    assert main(["run", str(recipe), "--out", str(killed), "--quiet", "--steps", "3", "--resume"]) == 0
+    for name in ("metrics.jsonl", "loss.svg"):
+        assert (killed / name).read_bytes() == (whole / name).read_bytes(), name
+    final = [json.loads((folder / "report.json").read_text())["final_metrics"] for folder in (whole, killed)]
+    assert final[0] == final[1], final
+
+
 def test_a_resume_after_a_steps_cap_keeps_the_uninterrupted_runs_checkpoints(tmp_path: Path) -> None:
     """`--steps 3` writes a checkpoint where it stops, off the recipe's every-2 schedule; the run resumed from it
     kept step-3 beside steps 2, 4 and 6 (and, under `keep`, in place of an older scheduled one)."""
