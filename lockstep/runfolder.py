@@ -60,6 +60,8 @@ from lockstep.spec.files import OUTPUT_LOCK, file_kind
 LOCK_NAME = OUTPUT_LOCK
 CLEARING_NAME = ".lockstep-clearing"  # present while an --overwrite removes the previous run's files
 TRASH_PREFIX = ".lockstep-old-"  # the previous run's files on their way out (removed at the next claim)
+TENSORBOARD_PROBE = ".lockstep-tensorboard-probe"  # a writer tried before the run (lockstep/tensorboard.py `problem`)
+PROBE_PREFIX = ".lockstep-probe-"  # an empty file proving the folder writable (`claim`)
 BOOKKEEPING = (LOCK_NAME, CLEARING_NAME, JOURNAL)  # JOURNAL: a set of files being renamed into place (spec.atomic)
 FOLDER_OUTPUTS = frozenset({"checkpoints", "tensorboard", "failures"})  # outputs that are folders; the rest are files
 PATH_MAX = 4096  # Linux's; os.pathconf may say less for a file system
@@ -633,9 +635,15 @@ def _finish_interrupted(folder: Path, outputs: Sequence[str]) -> list[str]:
         _clear(folder, names)
         notes.append(f"{_shown(folder)}: finished removing a previous run's files (an --overwrite was interrupted)")
     with os.scandir(folder) as it:
-        for entry in it:
-            if entry.name.startswith(TRASH_PREFIX) and entry.is_dir(follow_symlinks=False):
+        for entry in it:  # what a command killed while it held the lock left: its trash, its probes (a kill during
+            # --tensorboard's writer check, seconds of TensorFlow's import, left the folder refused for good)
+            if (entry.name.startswith(TRASH_PREFIX) or entry.name == TENSORBOARD_PROBE) \
+                    and entry.is_dir(follow_symlinks=False):
                 shutil.rmtree(entry.path, ignore_errors=True)
+            elif entry.name.startswith(PROBE_PREFIX) and entry.is_file(follow_symlinks=False) \
+                    and entry.stat(follow_symlinks=False).st_size == 0:
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
     return notes
 
 
@@ -741,7 +749,7 @@ comparison"). Raises FolderError (exit 2), leaving the folder as it was."""
                 raise FolderError(f"{prog}: {_shown(path / odd[0])} is a folder, where --overwrite would replace a "
                                   "file of an earlier run: it is not that file; remove it, or choose another --out")
         # a probe: an unwritable folder is found here, not after the first training step
-        probe = path / f".lockstep-probe-{os.getpid()}"
+        probe = path / f"{PROBE_PREFIX}{os.getpid()}"
         probe.write_bytes(b"")
         probe.unlink()
         _journal_name_free(path, prog)

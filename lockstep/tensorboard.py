@@ -18,6 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
+from lockstep.runfolder import TENSORBOARD_PROBE
+
 FOLDER = "tensorboard"  # inside the run folder
 
 
@@ -112,7 +114,8 @@ def open_writer(folder: Path, which: str | None = None) -> Writer:
     return _PackageWriter(Path(folder)) if which == "tensorboard" else _TensorFlowWriter(Path(folder))
 
 
-PROBE = ".lockstep-tensorboard-probe"  # longer than FOLDER: a path the probe fits in, the event files fit in too
+PROBE = TENSORBOARD_PROBE  # longer than FOLDER: a path the probe fits in, the event files fit in too (a kill's
+# leftover is removed at the folder's next claim)
 
 
 def problem(run_folder: Path, shown: Path, which: str, *, resume: bool) -> str | None:

@@ -822,6 +822,25 @@ def test_run_keeps_a_deployment_beside_it(tmp_path: Path) -> None:
     assert _run(recipe, out, "--steps", "3", "--resume") == 0
 
 
+def test_probes_a_killed_run_left_are_removed_at_the_next_claim(tmp_path: Path) -> None:
+    """A kill during --tensorboard's writer check (seconds: TensorFlow's import) left `.lockstep-tensorboard-probe/`,
+    and every later run into the folder, --resume included, was refused: "files that are not from a Lockstep run"."""
+    recipe, out = _recipe(tmp_path), tmp_path / "run"
+    assert _run(recipe, out, "--steps", "2") == 0
+    for folder in (out, tmp_path / "fresh"):
+        (folder / ".lockstep-tensorboard-probe").mkdir(parents=True)
+        (folder / ".lockstep-tensorboard-probe" / "events.out.tfevents.1.host").write_bytes(b"x")
+        (folder / ".lockstep-probe-4242").write_bytes(b"")
+    assert _run(recipe, out, "--resume") == 0
+    assert _run(recipe, tmp_path / "fresh", "--steps", "1") == 0
+    for folder in (out, tmp_path / "fresh"):
+        assert not [p.name for p in folder.iterdir() if "probe" in p.name], sorted(p.name for p in folder.iterdir())
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / ".lockstep-probe-1").write_text("a file of the user's, not empty")
+    assert _run(recipe, tmp_path / "mine", "--steps", "1") == 2  # not a probe: left alone, and the folder refused
+    assert (tmp_path / "mine" / ".lockstep-probe-1").read_text().startswith("a file")
+
+
 def test_a_refused_claim_leaves_no_lock_file_in_the_user_s_folder(tmp_path: Path) -> None:
     """A folder refused for holding other files kept a .lockstep.lock with this command's pid and command line."""
     folder = tmp_path / "mine"
