@@ -214,18 +214,28 @@ def _finished(code: int) -> None:
     machine), and a Ctrl-C there ended the process by SIGINT without a word, its exit status lost, its outputs
     already written (sweep: `lockstep certify` after CERTIFIED). From here a Ctrl-C says so in one line and the exit
     goes on with the command's status; the interpreter's teardown ignores it."""
-    def late(_signum: int, _frame: Any) -> None:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # said once
+    words = {signal.SIGINT: "interrupted", **{n: "hung up" if n == getattr(signal, "SIGHUP", None) else "terminated"
+                                              for n in ENDING}}
+
+    def late(signum: int, _frame: Any) -> None:
+        for n in words:  # said once
+            with contextlib.suppress(ValueError, OSError):
+                signal.signal(n, signal.SIG_IGN)
         with contextlib.suppress(OSError, ValueError):
-            print(f"lockstep: interrupted while exiting; the command had finished (exit {code})", file=sys.stderr)
+            print(f"lockstep: {words.get(signum, 'stopped')} while exiting; the command had finished (exit {code})",
+                  file=sys.stderr)
 
-    with contextlib.suppress(ValueError, OSError):  # ValueError: not the main thread, where no handler can be set
-        signal.signal(signal.SIGINT, late)
-        import atexit
+    import atexit
 
-        # once the exit starts (this callback, registered last, runs first), ignored outright: the one disposition
-        # that survives into the teardown, where a handler written in Python is replaced by the default (death)
-        atexit.register(signal.signal, signal.SIGINT, signal.SIG_IGN)
+    for n in words:  # SIGTERM and SIGHUP too ("handled as Ctrl-C is"): they ended the process by signal, status lost
+        with contextlib.suppress(ValueError, OSError):  # ValueError: not the main thread, where none can be set
+            if n != signal.SIGINT and signal.getsignal(n) == signal.SIG_IGN:  # ignored by whoever started us (nohup)
+                continue
+            signal.signal(n, late)
+            # once the exit starts (this callback, registered last, runs first), ignored outright: the one
+            # disposition that survives into the teardown, where a handler written in Python is replaced by the
+            # default (death)
+            atexit.register(signal.signal, n, signal.SIG_IGN)
 
 
 def _stopped(word: str) -> None:
@@ -240,6 +250,8 @@ def main(argv: list[str] | None = None, *, exiting: bool = False) -> int:
     when it returns (entry), so a Ctrl-C after the command has finished is said, not obeyed (_finished)."""
     closed = _closed_streams_to_devnull()
     watched = sys.stdout = _WatchedOutput(sys.stdout)
+    errors = sys.stderr
+    sys.stderr = _QuietErrors(errors)
     try:
         with _sigterm_raises(), command_line():  # messages name --steps, not the API's steps
             code = _main(argv)
@@ -270,6 +282,7 @@ def main(argv: list[str] | None = None, *, exiting: bool = False) -> int:
         return _said_stopped(stopped)
     finally:
         sys.stdout = watched.inner
+        sys.stderr = errors
 
 
 def _output_lost(code: int) -> int:
@@ -349,6 +362,41 @@ class _WatchedOutput:
             os.dup2(os.open(os.devnull, os.O_WRONLY), self.inner.fileno())
         except (OSError, ValueError, AttributeError):
             pass
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+class _QuietErrors:
+    """Standard error as it is, except that what it refuses (`2>/dev/full`, `2>&1 | head -1`, a closed stream) is
+    dropped, as coreutils drop a diagnostic that cannot be written: messages and progress are a view of the command,
+    and a failing one stopped a run at its first progress line, exit 1 (taken for the run folder's error, "no
+    space left" in a folder that had room). The command goes on and exits with its own status."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner.inner if isinstance(inner, _QuietErrors) else inner
+
+    def write(self, text: str) -> int:
+        try:
+            return self.inner.write(text)
+        except (OSError, ValueError):  # ValueError: closed under us
+            self._drop()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self.inner.flush()
+        except (OSError, ValueError):
+            self._drop()
+
+    def _drop(self) -> None:
+        """From now on to /dev/null, the descriptor too (the frameworks' native logging, and Python's own flush at
+        exit, which would print a raw error)."""
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), self.inner.fileno())
+        with contextlib.suppress(OSError, ValueError):
+            self.inner.flush()  # what it refused now goes to /dev/null
+        self.inner = open(os.devnull, "w")  # lives as long as the process
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)

@@ -54,13 +54,20 @@ class Progress:
             width = 28
             filled = int(width * step / max(self.total, 1))
             bar = "#" * filled + "." * (width - filled)
-            self.stream.write(f"\r{self.label} {step:>{len(str(self.total))}}/{self.total} [{bar}] "
-                              f"loss {loss:<10.4g}{self._eval(4)} {rate:7.1f} step/s  eta {_duration(eta)} \x1b[K")
-            self.stream.flush()
+            self._write(f"\r{self.label} {step:>{len(str(self.total))}}/{self.total} [{bar}] "
+                        f"loss {loss:<10.4g}{self._eval(4)} {rate:7.1f} step/s  eta {_duration(eta)} \x1b[K")
         elif step % self.every == 0 or step == self.total:
-            self.stream.write(f"{self.label} step {step}/{self.total} loss {loss:.6g}{self._eval(6)} ({rate:.1f} "
-                              f"step/s, eta {_duration(eta)})\n")
+            self._write(f"{self.label} step {step}/{self.total} loss {loss:.6g}{self._eval(6)} ({rate:.1f} "
+                        f"step/s, eta {_duration(eta)})\n")
+
+    def _write(self, text: str) -> None:
+        """Progress is a view of the run: a stream that refuses it (a full disk, a closed pipe) ends the display,
+        not the run (it stopped training at the first line, exit 1)."""
+        try:
+            self.stream.write(text)
             self.stream.flush()
+        except (OSError, ValueError):
+            self.enabled = self.tty = False
 
     def _eval(self, digits: int) -> str:
         """` eval@40 loss 0.31 accuracy 0.92`: the latest evaluation and its step, or nothing before the first."""
@@ -72,6 +79,5 @@ class Progress:
     def close(self) -> None:
         """End the live line so that later messages start on a fresh one."""
         if self.enabled and self.tty:
-            self.stream.write("\n")
-            self.stream.flush()
+            self._write("\n")
             self.tty = False

@@ -145,8 +145,10 @@ LATE_CTRL_C = """
 import os, signal, sys, threading, time
 from lockstep import cli
 
+SIG = getattr(signal, sys.argv[2])
+
 def ctrl_c():
-    os.kill(os.getpid(), signal.SIGINT)
+    os.kill(os.getpid(), SIG)
     time.sleep(0.3)
 
 class Teardown:
@@ -167,16 +169,19 @@ sys.exit(cli.entry())
 """
 
 
+@pytest.mark.parametrize(("name", "word"), [("SIGINT", "interrupted"), ("SIGTERM", "terminated"),
+                                            ("SIGHUP", "hung up")])
 @pytest.mark.parametrize("when", ["teardown", "atexit", "exiting"])
-def test_ctrl_c_after_the_command_finished_keeps_its_status(when: str) -> None:
+def test_ctrl_c_after_the_command_finished_keeps_its_status(when: str, name: str, word: str) -> None:
     """`lockstep certify` interrupted just after CERTIFIED (its reports written) ended by SIGINT, no word, no
     status (in the teardown) or printed a traceback (in an atexit callback): the command's status stands, and a
-    Ctrl-C Python can still hear is said in one line."""
-    proc = subprocess.run([sys.executable, "-c", LATE_CTRL_C, when], capture_output=True, text=True, cwd=ROOT,
+    Ctrl-C Python can still hear is said in one line. SIGTERM and SIGHUP there ended the process by signal (-15,
+    -1), its status lost: they are handled as Ctrl-C is."""
+    proc = subprocess.run([sys.executable, "-c", LATE_CTRL_C, when, name], capture_output=True, text=True, cwd=ROOT,
                           timeout=120)
     assert proc.returncode == 0, (proc.returncode, proc.stderr)
     assert '"title": "Model"' in proc.stdout or '"Model"' in proc.stdout
-    said = "lockstep: interrupted while exiting; the command had finished (exit 0)\n"
+    said = f"lockstep: {word} while exiting; the command had finished (exit 0)\n"
     assert proc.stderr == (said if when == "exiting" else ""), proc.stderr
 
 

@@ -131,6 +131,20 @@ def test_progress_shows_the_latest_evaluation_metrics() -> None:
     assert lines[-1].startswith("r step 40/40 loss 0.025 eval@40 loss 0.05 accuracy 1 (")
 
 
+def test_progress_that_cannot_be_written_ends_quietly() -> None:
+    """A stream that refuses a write (a full disk, a closed pipe) raised out of the run's loop: the display stops,
+    not the run."""
+    class Full(io.StringIO):
+        def write(self, text: str) -> int:
+            raise OSError(28, "No space left on device")
+
+    p = Progress(40, label="r", stream=Full())
+    for s in range(1, 41):
+        p.update(s, 1.0 / s)
+    p.close()
+    assert not p.enabled and p.done == 40
+
+
 def test_the_plot_shows_the_learning_rate_and_every_evaluation_metric() -> None:
     history = [{"step": s, "loss": 1.0 / s, "lr": 0.1 * 0.9**s,
                 **({"eval": {"loss": 1.5 / s, "accuracy": s / 30, "mae": 0.5 / s}} if s % 10 == 0 else {})}

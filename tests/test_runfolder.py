@@ -787,6 +787,20 @@ def test_a_closed_standard_output_is_no_traceback(args: list[str], tmp_path: Pat
         assert {p.name for p in out.iterdir()} >= {"compare.json", "compare.svg"}
 
 
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full here")
+def test_a_standard_error_that_refuses_writes_does_not_stop_a_run(tmp_path: Path) -> None:
+    """`2>/dev/full` (or `2>&1 | head -1`): the first progress line raised, and the run stopped there with exit 1,
+    said as the run folder's "no space left" (no checkpoint, no report). Messages and progress are a view: the run
+    goes on, quietly, and exits with its own status."""
+    recipe, out = _recipe(tmp_path), tmp_path / "out"
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run([sys.executable, "-m", "lockstep", "run", str(recipe), "--out", str(out)],
+                              stdout=subprocess.PIPE, stderr=full, text=True, timeout=300)
+    assert proc.returncode == 0, proc.returncode
+    assert "steps on reference" in proc.stdout, proc.stdout
+    assert {"report.json", "metrics.jsonl", "checkpoints", "loss.svg"} <= {p.name for p in out.iterdir()}
+
+
 def test_compare_refuses_a_folder_holding_another_command_s_outputs(tmp_path: Path, capsys) -> None:
     """`compare --out RUN --overwrite` wrote compare.json beside a run's files (the run folder then refused both)."""
     pytest.importorskip("torch")
