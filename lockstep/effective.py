@@ -131,7 +131,7 @@ def as_seconds(value: Any, name: str, flag: str | None = None) -> float | None:
         seconds = math.inf if value > 0 else -math.inf
     if not (math.isfinite(seconds) and seconds > 0):
         shown = f"{seconds:g}" if isinstance(value, float) or not math.isinf(seconds) else str(value)[:40]
-        raise LockstepError(f"{spelled(name, flag)} must be a number of seconds above 0, got {shown}")
+        raise LockstepError(f"{spelled(name, flag)} must be a finite number of seconds above 0, got {shown}")
     return seconds
 
 

@@ -109,7 +109,7 @@ _ENVIRONMENT = str(Path(__file__).resolve().parents[1] / "examples" / "onnx-cpu.
      ["certify", "--level", ""]),
     (lambda: lockstep.certify("reference", seed=-1), "seed -1: expected 0 to 2**62", "--seed",
      ["certify", "--seed", "-1"]),
-    (lambda: lockstep.certify("reference", timeout=0), "timeout must be a number of seconds above 0, got 0",
+    (lambda: lockstep.certify("reference", timeout=0), "timeout must be a finite number of seconds above 0, got 0",
      "--timeout", ["certify", "--timeout", "0"]),
     (lambda: lockstep.compare("r.yaml", backends="torch"), 'give two or more backends, e.g. backends=["reference", ',
      "--backends", ["compare", "r.yaml", "--backends", "torch"]),

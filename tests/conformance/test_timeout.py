@@ -87,10 +87,10 @@ def test_a_timeout_that_is_not_reached_changes_nothing() -> None:
 
 
 @pytest.mark.parametrize("value, said", [
-    (0, "timeout must be a number of seconds above 0, got 0"),
-    (-1.5, "timeout must be a number of seconds above 0, got -1.5"),
-    (math.nan, "timeout must be a number of seconds above 0, got nan"),
-    (math.inf, "timeout must be a number of seconds above 0, got inf"),
+    (0, "timeout must be a finite number of seconds above 0, got 0"),
+    (-1.5, "timeout must be a finite number of seconds above 0, got -1.5"),
+    (math.nan, "timeout must be a finite number of seconds above 0, got nan"),
+    (math.inf, "timeout must be a finite number of seconds above 0, got inf"),
     ("5", "timeout: expected seconds (a number), got str '5'"),
     (True, "timeout: expected seconds (a number), got bool True"),
 ])
@@ -176,7 +176,7 @@ def test_a_keyboard_interrupt_from_adapter_code_in_a_worker_is_that_checks_error
 def test_a_timeout_beyond_floats_is_refused_in_one_line() -> None:
     with pytest.raises(LockstepError) as info:
         api.certify("reference", constructs="relu", timeout=10**400, report=False)
-    assert str(info.value).startswith("timeout must be a number of seconds above 0, got 1000000")
+    assert str(info.value).startswith("timeout must be a finite number of seconds above 0, got 1000000")
 
 
 SLOW = '''
