@@ -21,6 +21,7 @@ built or edited in Python; `overrides` (`--set`) and `seed` (`--seed`) change a 
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import hashlib
 import json
@@ -303,7 +304,10 @@ def load(path: PathLike, kind: str | None = None) -> Document:
         raise LockstepError(f"{path}: the document is not valid ({n} problem{'s' * (n != 1)})", 1, diags)
     obj = resolved.document
     model = resolved.model.document if resolved.model is not None else None
-    _PROVENANCE.put(obj, Provenance(str(path), doc.index, model, doc, path.absolute()))
+    # the file's data as read, apart from the object's: an inline model is the same dict in both (pydantic keeps an
+    # untyped mapping as given), and an edit of it in Python was its own "as read" (never said "set in Python")
+    read = dataclasses.replace(doc, data=copy.deepcopy(doc.data))
+    _PROVENANCE.put(obj, Provenance(str(path), doc.index, model, read, path.absolute()))
     return obj
 
 
@@ -389,6 +393,7 @@ def dump(doc: Document | Iterable[Document], path: PathLike | None = None) -> st
 
     from lockstep.spec.documents import KINDS, Document
     from lockstep.spec.loader import dump_yaml
+    from lockstep.spec.resolve import nested_model
     from lockstep.spec.validate import pydantic_diagnostics
 
     iterable = isinstance(doc, Iterable) and not isinstance(doc, (str, bytes, bytearray, Mapping))
@@ -420,7 +425,7 @@ def dump(doc: Document | Iterable[Document], path: PathLike | None = None) -> st
             try:
                 kind.model_validate(body)
             except ValidationError as exc:
-                at = where if body is item else _placed_as(body, label, None, i)  # an inline model: the recipe's
+                at = where if body is item else nested_model(where, body)  # an inline model: inside the recipe
                 diags = pydantic_diagnostics(kind, exc, at)
                 if body is inline:  # said where the recipe holds it
                     diags = [dataclasses.replace(x, path=f"model.{x.path}" if x.path else "model") for x in diags]

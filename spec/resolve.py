@@ -80,6 +80,12 @@ class _Nested:
         return {path[1:]: at for path, at in keys.items() if path[:1] == ("model",)}
 
 
+def nested_model(recipe: Any, data: Any) -> Any:
+    """A recipe document's inline `model` (`data`) as a document located inside it: its problems said at the
+    recipe's lines (`model.layers[2].units`), by `resolve` and by the API's `dump` alike."""
+    return _Nested(recipe, data)
+
+
 def _internal(doc: Any, stage: str, exc: BaseException) -> Diagnostic:
     return Diagnostic(doc.file, doc.line, doc.column, "", f"internal error in lockstep's {stage} "
                       f"({type(exc).__name__}: {exc}); please report it with this document", code="internal")

@@ -202,8 +202,9 @@ def test_dump_checks_a_recipes_inline_model_too(tmp_path: Path) -> None:
     with pytest.raises(lockstep.LockstepError, match="not written: the inline model is not valid") as exc:
         lockstep.dump(edited, tmp_path / "bad.yaml")
     assert exc.value.exit_code == 1 and not (tmp_path / "bad.yaml").exists()
-    assert exc.value.diagnostics[0].format() == ("<recipe huber-regression>: model.layers[0].units: expected an "
-                                                 "integer > 0, got -3")
+    said = exc.value.diagnostics[0].format()  # at the recipe's line, as run says it (it was `<recipe NAME>`)
+    assert said.startswith(str(ROOT / "examples" / "huber-regression" / "recipe.yaml") + ":") and said.endswith(
+        " (set in Python): model.layers[0].units: expected an integer > 0, got -3"), said
     assert lockstep.dump(recipe, tmp_path / "good.yaml") and lockstep.validate(tmp_path / "good.yaml").ok
 
 

@@ -248,6 +248,19 @@ def test_a_non_finite_value_in_an_inline_model_is_judged_as_a_file_s(tmp_path: P
     assert not (tmp_path / "never").exists()
 
 
+def test_an_inline_model_edited_in_place_is_said_as_set_in_python(tmp_path: Path) -> None:
+    """The inline model's dict was shared with what `load` kept as read (pydantic keeps an untyped mapping as given):
+    an edit in place was its own "as read", never said "(set in Python)"; dump said `<recipe NAME>` with no line."""
+    for call in (lambda r: lockstep.run(r, out=tmp_path / "never", steps=1), lockstep.dump):
+        recipe = lockstep.load(INLINE)
+        recipe.model["layers"][0]["filters"] = -3
+        with pytest.raises(lockstep.LockstepError) as raised:
+            call(recipe)
+        shown = [d.format() for d in raised.value.diagnostics]
+        assert len(shown) == 1 and shown[0].startswith(f"{INLINE}:") and \
+            "(set in Python): model.layers[0].filters: expected an integer > 0, got -3" in shown[0], shown
+
+
 def test_a_document_holding_itself_is_a_lockstep_error() -> None:
     """A list appended to itself raised pydantic's ValueError ("Circular reference detected") from run and dump."""
     recipe = lockstep.load(INLINE)
