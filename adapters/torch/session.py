@@ -44,21 +44,28 @@ TF32_ENV = "LOCKSTEP_ALLOW_TF32"
 
 
 def configure_tf32(allow: bool | None = None) -> bool:
-    """TF32 off (the standard's float32 is IEEE float32); on with `allow=True` or LOCKSTEP_ALLOW_TF32=1.
+    """TF32 off (the standard's float32 is IEEE float32); on with `allow=True` or LOCKSTEP_ALLOW_TF32=1. The CPU's
+    float32 matmuls, convolutions and recurrences stay float32 either way: a caller's
+    `torch.set_float32_matmul_precision("medium")` or `torch.backends.mkldnn.matmul.fp32_precision = "bf16"` changed
+    a CPU run's float32 losses.
 
-    These are process-wide torch flags: the last session built decides them. From torch 2.9 through the
-    `fp32_precision` settings: writing the legacy `allow_tf32` flags there made the caller's own
-    `torch.get_float32_matmul_precision()` raise afterwards (torch refuses a mix of the two APIs)."""
+    These are process-wide torch flags: the last session built decides them. Both of torch's APIs are written, and
+    agree: torch refuses a read of either while they disagree (writing only the legacy `allow_tf32` flags made the
+    caller's `torch.get_float32_matmul_precision()` raise afterwards; only the `fp32_precision` settings, a read of
+    `torch.backends.cudnn.allow_tf32`)."""
     if allow is None:
         allow = os.environ.get(TF32_ENV, "").strip().lower() in ("1", "true", "yes", "on")
-    if hasattr(torch.backends.cuda.matmul, "fp32_precision"):
+    torch.set_float32_matmul_precision("high" if allow else "highest")
+    torch.backends.cudnn.allow_tf32 = allow
+    if hasattr(torch.backends.cuda.matmul, "fp32_precision"):  # torch 2.9 on
         mode = "tf32" if allow else "ieee"
-        torch.backends.cuda.matmul.fp32_precision = mode
-        torch.backends.cudnn.conv.fp32_precision = mode
-        torch.backends.cudnn.rnn.fp32_precision = mode
+        for backend in (torch.backends.cuda.matmul, torch.backends.cudnn.conv, torch.backends.cudnn.rnn):
+            backend.fp32_precision = mode
+        for name in ("matmul", "conv", "rnn"):
+            if hasattr(getattr(torch.backends.mkldnn, name, None), "fp32_precision"):
+                getattr(torch.backends.mkldnn, name).fp32_precision = "ieee"
     else:
         torch.backends.cuda.matmul.allow_tf32 = allow
-        torch.backends.cudnn.allow_tf32 = allow
     return allow
 
 

@@ -110,29 +110,46 @@ def test_tf32_is_off_unless_asked(monkeypatch) -> None:
     assert configure_tf32(False) is False and tf32_allowed() == (False, False)
 
 
-def test_tf32_setting_leaves_the_callers_precision_readable() -> None:
+@pytest.mark.parametrize("allow", [False, True])
+def test_tf32_setting_leaves_every_precision_setting_readable(allow: bool) -> None:
     """configure_tf32 wrote torch's legacy `allow_tf32` flags: after a session, the caller's own
-    `torch.get_float32_matmul_precision()` raised ("a mix of the legacy and new APIs", torch 2.9 on)."""
-    before = torch.get_float32_matmul_precision()
+    `torch.get_float32_matmul_precision()` raised ("a mix of the legacy and new APIs", torch 2.9 on); writing only the
+    new `fp32_precision` settings made a read of `torch.backends.cudnn.allow_tf32` raise instead."""
     try:
         torch.set_float32_matmul_precision("high")
-        configure_tf32(False)
-        torch.get_float32_matmul_precision()  # raised
+        configure_tf32(allow)
+        assert torch.get_float32_matmul_precision() == ("high" if allow else "highest")
+        assert torch.backends.cuda.matmul.allow_tf32 is allow and torch.backends.cudnn.allow_tf32 is allow
+        assert tf32_allowed() == (allow, allow)
     finally:
-        torch.set_float32_matmul_precision(before)
         configure_tf32(False)
 
 
-def _steps_under(mode: str) -> tuple[list[float], dict, np.ndarray]:
-    """Build a float32 session, train 3 steps and predict, all under the caller's `mode`."""
+def test_the_callers_cpu_precision_does_not_reach_a_float32_session() -> None:
+    """`torch.set_float32_matmul_precision("medium")` (bfloat16 matmuls where the CPU has them) or mkldnn's own
+    `fp32_precision = "bf16"` set by the caller changed a CPU run's float32 losses: a session is IEEE float32."""
+    losses, params, _ = _steps_under("none", width=64)
+    try:
+        torch.set_float32_matmul_precision("medium")
+        if hasattr(getattr(torch.backends.mkldnn, "matmul", None), "fp32_precision"):
+            torch.backends.mkldnn.matmul.fp32_precision = "bf16"
+        losses_m, params_m, _ = _steps_under("none", width=64)
+    finally:
+        configure_tf32(False)
+    assert losses_m == losses and all(np.array_equal(params_m[k], v) for k, v in params.items()), (losses_m, losses)
+
+
+def _steps_under(mode: str, width: int = 3) -> tuple[list[float], dict, np.ndarray]:
+    """Build a float32 session (`width` inputs and units), train 3 steps and predict, all under the caller's
+    `mode`."""
     modes = {"none": contextlib.nullcontext, "no_grad": torch.no_grad, "inference_mode": torch.inference_mode,
              "grad_disabled": lambda: torch.set_grad_enabled(False),
              "autocast": lambda: torch.autocast("cpu", dtype=torch.bfloat16)}
-    doc = cs.model_doc("m", [3], [{"type": "dense", "name": "a", "units": 4}, {"type": "tanh"},
-                                  {"type": "dense", "name": "b", "units": 3}])
+    doc = cs.model_doc("m", [width], [{"type": "dense", "name": "a", "units": width + 1}, {"type": "tanh"},
+                                      {"type": "dense", "name": "b", "units": 3}])
     model = Model.model_validate(doc)
     rng = np.random.default_rng(3)
-    x, y = rng.normal(size=(5, 3)), rng.normal(size=(5, 3))
+    x, y = rng.normal(size=(5 * width, width)), rng.normal(size=(5 * width, 3))
     with modes[mode]():
         sgd = recipe(doc, None, {"type": "sgd", "learning_rate": 0.1})
         s = TorchAdapter().build(model, dtype="float32", recipe=sgd)
