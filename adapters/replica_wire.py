@@ -28,14 +28,19 @@ def failure(exc: BaseException) -> tuple[str, Any]:
 
 
 def answer(conn: Connection, reply: tuple[str, Any]) -> bool:
-    """Send `reply` to the driver; False when the driver has gone (killed mid-command: the pipe is broken), which
-    ends the replica quietly instead of with a BrokenPipeError traceback on the terminal the driver shared."""
+    """Send `reply` to the driver; False when the driver has gone (killed mid-command: the pipe is broken or closed),
+    which ends the replica quietly instead of with a BrokenPipeError traceback on the terminal the driver shared. A
+    value that does not pickle is answered with why (pickled first, so that a send that fails is never retried)."""
+    from multiprocessing.reduction import ForkingPickler
+
     try:
-        conn.send(reply)
-    except (BrokenPipeError, ConnectionResetError, EOFError):
+        data = ForkingPickler.dumps(reply)
+    except Exception as exc:
+        data = ForkingPickler.dumps(failure(exc))
+    try:
+        conn.send_bytes(data)
+    except (OSError, EOFError):
         return False
-    except Exception as exc:  # a value that does not pickle: the driver hears why
-        return answer(conn, failure(exc))
     return True
 
 

@@ -132,3 +132,15 @@ def test_a_value_that_does_not_pickle_is_an_error_the_driver_hears(driver: Any) 
     with pytest.raises(RuntimeError, match=r"^replica 0: .*(pickle|Pickl)"):
         driver("call", ("unpicklable", (), {}))
     assert driver("call", ("times", (3.0,), {})) == 3.0
+
+
+def test_an_answer_to_a_closed_connection_is_false_at_once() -> None:
+    """A send error other than a broken pipe (a closed handle) was answered as a value that would not pickle,
+    whose answer failed the same way: a RecursionError after 39 s and 989 chained exceptions."""
+    import time
+
+    here, there = Pipe()
+    there.close()
+    t0 = time.monotonic()
+    assert replica_wire.answer(there, ("ok", 1)) is False
+    assert time.monotonic() - t0 < 1
