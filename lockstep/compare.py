@@ -179,8 +179,10 @@ class Comparison:
 
     def growth(self, key: str) -> float | None:
         """Drift growth per step of a later backend (or "a/b" pair): the geometric mean factor of its largest
-        relative parameter difference from the first step where it is nonzero to the last step."""
-        self._known(key, "key", [*self.backends[1:], *(f"{a}/{b}" for a, b in pair_names(self.backends))])
+        relative parameter difference from the first step where it is nonzero to the last step; None for the
+        baseline (the first backend) and where it never drifts."""
+        self._known(key, "key", [*self.backends, *(f"{a}/{b}" for a, b in pair_names(self.backends))])  # the
+        # baseline's: None, as its `worst`
         pts = [(r.step, (r.diffs.get(key) or r.pairs.get(key))) for r in self.rows]
         pts = [(s, d.param_rel) for s, d in pts if d is not None and math.isfinite(d.param_rel) and d.param_rel > 0]
         if len(pts) < 2 or pts[-1][0] == pts[0][0]:

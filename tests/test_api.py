@@ -276,12 +276,13 @@ def test_compare_and_certify_return_objects(tiny: Path, tmp_path: Path) -> None:
     assert isinstance(c, lockstep.Comparison) and c.agree and len(c.rows) == 4
     twin = c.backends[1]
     assert c.worst(c.backends[0]) is None and c.worst(twin) is not None
+    assert c.growth(c.backends[0]) is None  # the baseline's, as its worst (an unknown name is said below)
     # a list raised TypeError ("unhashable type"); an unknown name gave None, as the baseline's nothing-to-say does
     for call, words in [(lambda: c.worst(["torch"]), "backend: expected a name (str), got list"),
                         (lambda: c.worst("torch"), f"backend: no `torch` in this comparison (it has reference, "
                                                    f"{twin})"),
                         (lambda: c.growth(["torch"]), "key: expected a name (str), got list"),
-                        (lambda: c.growth("reference"), f"key: no `reference` in this comparison (it has {twin})")]:
+                        (lambda: c.growth("torch"), f"key: no `torch` in this comparison (it has reference, {twin})")]:
         with pytest.raises(lockstep.LockstepError) as raised:
             call()
         assert str(raised.value).startswith(words), str(raised.value)
