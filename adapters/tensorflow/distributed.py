@@ -35,6 +35,7 @@ import numpy as np
 from lockstep.adapters import replica_wire
 from lockstep.adapters.base import Arrays, NonFiniteError, Session, StepResult, UnsupportedConstruct
 from lockstep.reference.data_parallel import shard_bounds
+from lockstep.spec.wording import digits
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
@@ -54,7 +55,8 @@ def configure_logical_cpus(replicas: int) -> None:
     current = tf.config.get_logical_device_configuration(cpu) or []
     if len(current) >= replicas:
         return
-    want = max(replicas, int(os.environ.get(MAX_REPLICAS_ENV, "0") or 0))
+    raw = os.environ.get(MAX_REPLICAS_ENV, "").strip()  # the driver's, for its worker: anything else is not a count
+    want = max(replicas, int(raw) if digits(raw) else 0)
     try:
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * want)
     except RuntimeError:
