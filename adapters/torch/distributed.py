@@ -46,7 +46,7 @@ from torch import nn
 from lockstep.adapters import replica_wire
 from lockstep.adapters.base import Arrays, NonFiniteError, Session, StepResult
 from lockstep.adapters.data_parallel import DEFAULT_TIMEOUT_S, collective_backend, collective_timeout
-from lockstep.adapters.torch.session import TorchSession
+from lockstep.adapters.torch.session import TorchSession, protocol_in_own_modes
 from lockstep.reference.data_parallel import shard_bounds, shard_weights, take
 from lockstep.spec.wording import digits
 
@@ -222,6 +222,7 @@ reduce_each_gradient.__annotations__ = typing.get_type_hints(reduce_each_gradien
 
 
 # ------------------------------------------------------------------------------------------ a replica
+@protocol_in_own_modes
 class TorchReplicaSession(TorchSession):
     """One replica of a data-parallel run (this process's rank of the default process group).
 

@@ -140,14 +140,20 @@ def _native_output_silenced() -> Iterator[None]:
             os.close(fd)
 
 
-def _protocol_in_own_modes(cls: type[TorchSession]) -> type[TorchSession]:
+_T = TypeVar("_T", bound=type)
+
+
+def protocol_in_own_modes(cls: _T) -> _T:
+    """`cls` with the session protocol's methods it defines itself (construction included) run under `own_modes`:
+    TorchSession, and a subclass's overrides (TorchReplicaSession's DDP build and step)."""
     for name in ("__init__", "set_parameters", "get_parameters", "forward", "export", "loss_and_gradients",
                  "train_step", "step_from", "get_optimizer_state", "set_optimizer_state"):
-        setattr(cls, name, _in_own_modes(cls.__dict__[name]))
+        if name in cls.__dict__:
+            setattr(cls, name, _in_own_modes(cls.__dict__[name]))
     return cls
 
 
-@_protocol_in_own_modes
+@protocol_in_own_modes
 class TorchSession(Session):
     """One spec model as torch modules on one device in one dtype; with a recipe, it trains."""
 
