@@ -224,6 +224,11 @@ def _finished(code: int) -> None:
         with contextlib.suppress(OSError, ValueError):
             print(f"lockstep: {words.get(signum, 'stopped')} while exiting; the command had finished (exit {code})",
                   file=sys.stderr)
+        import threading
+
+        # an exit that hangs (a library's thread the interpreter waits for) ends TERM_GRACE_SECONDS later, with the
+        # command's status, as a command that does not stop does: ignoring the signal left it to SIGKILL
+        threading.Thread(target=_exit_later, args=(code,), name="lockstep-exit-grace", daemon=True).start()
 
     import atexit
 
@@ -236,6 +241,16 @@ def _finished(code: int) -> None:
             # disposition that survives into the teardown, where a handler written in Python is replaced by the
             # default (death)
             atexit.register(signal.signal, n, signal.SIG_IGN)
+
+
+def _exit_later(code: int) -> None:
+    import time
+
+    time.sleep(TERM_GRACE_SECONDS)
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
 
 
 def _stopped(word: str) -> None:

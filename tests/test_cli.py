@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import time
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -183,6 +184,30 @@ def test_ctrl_c_after_the_command_finished_keeps_its_status(when: str, name: str
     assert '"title": "Model"' in proc.stdout or '"Model"' in proc.stdout
     said = f"lockstep: {word} while exiting; the command had finished (exit 0)\n"
     assert proc.stderr == (said if when == "exiting" else ""), proc.stderr
+
+
+HUNG_EXIT = """
+import os, signal, sys, threading, time
+from lockstep import cli
+
+cli.TERM_GRACE_SECONDS = 1.0
+threading.Thread(target=time.sleep, args=(60,)).start()  # a library's thread the interpreter's exit waits for
+done, finished = threading.Event(), cli._finished
+cli._finished = lambda code: (finished(code), done.set())
+threading.Thread(target=lambda: (done.wait(60), os.kill(os.getpid(), signal.SIGTERM)), daemon=True).start()
+sys.argv[1:] = ["schema", "--kind", "Model"]
+sys.exit(cli.entry())
+"""
+
+
+def test_a_sigterm_to_an_exit_that_hangs_ends_it_with_the_command_s_status() -> None:
+    """After the command had finished, SIGTERM was said and then ignored: an exit waiting on a library's thread was
+    left to SIGKILL. It ends TERM_GRACE_SECONDS later (1 s here), with the command's status."""
+    t0 = time.monotonic()
+    proc = subprocess.run([sys.executable, "-c", HUNG_EXIT], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert proc.returncode == 0, (proc.returncode, proc.stderr)
+    assert proc.stderr == "lockstep: terminated while exiting; the command had finished (exit 0)\n", proc.stderr
+    assert time.monotonic() - t0 < 30, "waited for the hung thread"
 
 
 def test_distribution_name_is_the_free_one() -> None:
