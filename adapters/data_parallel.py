@@ -29,15 +29,31 @@ def collective_timeout() -> int:
     LOCKSTEP_DIST_TIMEOUT, default 300. ValueError naming the variable for anything but a whole number of
     seconds from 1 to a week (`abc` was "cannot join the replicas' process group", exit 1; `-1` timed out at
     once)."""
+    return seconds_variable(TIMEOUT_VARIABLE, DEFAULT_TIMEOUT_S)
+
+
+WORKER_TIMEOUT_VARIABLE = "LOCKSTEP_TF_COLLECTIVE_TIMEOUT"
+DEFAULT_WORKER_TIMEOUT_S = 600
+
+
+def worker_timeout() -> int:
+    """Seconds a TF_CONFIG worker waits for the others (LOCKSTEP_TF_COLLECTIVE_TIMEOUT, default 600), checked as
+    LOCKSTEP_DIST_TIMEOUT is (`abc` was "cannot join ...: could not convert string to float", exit 1)."""
+    return seconds_variable(WORKER_TIMEOUT_VARIABLE, DEFAULT_WORKER_TIMEOUT_S)
+
+
+def seconds_variable(name: str, default: int) -> int:
+    """The environment's `name` as a whole number of seconds from 1 to a week, `default` unset; ValueError naming
+    it otherwise."""
     import os
 
-    raw = os.environ.get(TIMEOUT_VARIABLE, "").strip()
+    raw = os.environ.get(name, "").strip()
     if not raw:
-        return DEFAULT_TIMEOUT_S
+        return default
     seconds = int(raw) if digits(raw) else 0
     if not 1 <= seconds <= MAX_TIMEOUT_S:
-        raise ValueError(f"{TIMEOUT_VARIABLE}={raw!r}: expected a whole number of seconds from 1 to {MAX_TIMEOUT_S} "
-                         f"(a week); unset, it is {DEFAULT_TIMEOUT_S}")
+        raise ValueError(f"{name}={raw!r}: expected a whole number of seconds from 1 to {MAX_TIMEOUT_S} "
+                         f"(a week); unset, it is {default}")
     return seconds
 
 

@@ -27,12 +27,19 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from lockstep.adapters.data_parallel import collective_backend, collective_timeout, data_parallel_session, engine_kind
+from lockstep.adapters.data_parallel import (
+    TIMEOUT_VARIABLE,
+    collective_backend,
+    collective_timeout,
+    data_parallel_session,
+    engine_kind,
+    worker_timeout,
+)
 from lockstep.spec.wording import digits
 
 if TYPE_CHECKING:
@@ -84,6 +91,9 @@ class World:
             values[name] = int(raw)
         if values["WORLD_SIZE"] < 1 or values["RANK"] >= values["WORLD_SIZE"]:
             raise ValueError(f"RANK={values['RANK']} is not a rank of WORLD_SIZE={values['WORLD_SIZE']}")
+        port = env.get("MASTER_PORT")  # torch's own words came after the start-up, exit 1 ("invalid literal")
+        if port is not None and not (digits(port.strip()) and 1 <= int(port) <= 65535):
+            raise ValueError(f"the environment variable MASTER_PORT={port!r} is not a TCP port (1 to 65535)")
         return cls(values["RANK"], values["WORLD_SIZE"], values["LOCAL_RANK"],
                    "lockstep" if env.get(ENV_LAUNCHER) else "torchrun")
 
@@ -174,6 +184,10 @@ def join(backend: str, world: World | None, device: str) -> Replica:
                        {"engine": "processes", "launcher": TF_CONFIG, **info}, tf_dp.outlive_first)
     if name != "torch":
         return Replica(info={"engine": "in-process"})
+    # c10d logs a rendezvous that fails (a master that never comes, a host that does not resolve) as a 40-frame C++
+    # backtrace before the exception this command says in one line; read when torch loads, so only if it has not
+    if "torch" not in sys.modules:
+        os.environ.setdefault("TORCH_CPP_LOG_LEVEL", "FATAL")
     import torch
     import torch.distributed as dist
 
@@ -185,7 +199,8 @@ def join(backend: str, world: World | None, device: str) -> Replica:
         rank, size, method = world.rank, world.size, "env://"
     if device.startswith("cuda") and size > 1:
         torch.cuda.set_device(world.local_rank if world is not None else 0)
-    info = torch_dp.init_process_group(rank, size, device, method)
+    with _join_deadline(torch_dp.TIMEOUT.total_seconds() + 10 if world is not None else None):
+        info = torch_dp.init_process_group(rank, size, device, method)
     objects = dist.new_group(backend="gloo") if info["backend"] != "gloo" else None
 
     def agree(code: int) -> int:
@@ -197,6 +212,33 @@ def join(backend: str, world: World | None, device: str) -> Replica:
                  "master_addr": os.environ.get("MASTER_ADDR") if world else "127.0.0.1",
                  "master_port": os.environ.get("MASTER_PORT") if world else None})
     return Replica(rank, size, _guarded(lambda obj: torch_dp.share(obj, objects)), _guarded(agree), info)
+
+
+@contextlib.contextmanager
+def _join_deadline(seconds: float | None) -> Iterator[None]:
+    """End this process (exit 1, said in one line) if joining the group takes longer than `seconds`: torch's store
+    client waits without a deadline for a handshake from a MASTER_PORT that another program holds (a server that
+    accepts and never answers: no timeout, for good). The main thread is in native code then; only the process can
+    be ended."""
+    if seconds is None:
+        yield
+        return
+    import threading
+
+    joined = threading.Event()
+
+    def watch() -> None:
+        if not joined.wait(seconds):
+            where = f"{os.environ.get('MASTER_ADDR', '?')}:{os.environ.get('MASTER_PORT', '?')}"
+            _say(f"cannot join the replicas' process group: no answer from {where} within {seconds:g} s (is it this "
+                 f"run's rank 0, or another program's port? {TIMEOUT_VARIABLE} sets the wait)")
+            _exit(1)
+
+    threading.Thread(target=watch, name="lockstep-join-deadline", daemon=True).start()
+    try:
+        yield
+    finally:
+        joined.set()
 
 
 def leave(backend: str) -> None:
@@ -322,6 +364,8 @@ def run_command(args: argparse.Namespace) -> int | None:
         return 2
     try:  # the environment's settings, before any replica starts
         collective_timeout()
+        if world is not None and world.launcher == TF_CONFIG:
+            worker_timeout()
         collective_backend()
         most = max_local_replicas()
     except ValueError as exc:
@@ -331,10 +375,18 @@ def run_command(args: argparse.Namespace) -> int | None:
         _say("--threads is not available with data-parallel replicas in this release (each replica keeps its "
              "framework's own default threads); leave it out")
         return 2
+    started = "" if world is None else (
+        f"TF_CONFIG names {world.size} workers (one replica each)" if world.launcher == TF_CONFIG else
+        f"{world.launcher} started {world.size} processes (WORLD_SIZE={world.size})")
     if world is not None and args.replicas is not None and args.replicas != world.size:
-        started = (f"TF_CONFIG names {world.size} workers (one replica each)" if world.launcher == TF_CONFIG else
-                   f"{world.launcher} started {world.size} processes (WORLD_SIZE={world.size})")
         _say(f"--replicas {args.replicas}, but {started}; give the same count, or leave --replicas out")
+        return 2
+    stated = recipe.distribution.replicas if recipe.distribution is not None and \
+        "replicas" in recipe.distribution.model_fields_set else None
+    if world is not None and world.launcher != "lockstep" and args.replicas is None and stated is not None \
+            and stated != world.size:  # it trained world.size replicas without a word (local batch norm: another run)
+        _say(f"the recipe's distribution.replicas is {stated}, but {started}; start {stated}, or give --replicas "
+             f"{world.size} to override the recipe")
         return 2
     kind = engine_kind(args.backend)
     if kind is None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import os
 import time
 from pathlib import Path
 
@@ -299,10 +300,26 @@ def test_checkpoints_record_their_replicas_inside_the_verified_metadata(tmp_path
     ([], {"RANK": "\u00b2", "WORLD_SIZE": "2"}, "RANK='\u00b2' is not a non-negative integer"),
     (["--replicas", "2"], {"LOCKSTEP_MAX_REPLICAS": "\u00b2"}, "LOCKSTEP_MAX_REPLICAS='\u00b2': expected"),
     (["--replicas", "2"], {"LOCKSTEP_DIST_TIMEOUT": "\u00b2"}, "LOCKSTEP_DIST_TIMEOUT='\u00b2': expected"),
+    # torch's "invalid literal for int()" came after the start-up, exit 1
+    (["--backend", "torch"], {"RANK": "0", "WORLD_SIZE": "2", "MASTER_PORT": "abc"},
+     "MASTER_PORT='abc' is not a TCP port (1 to 65535)"),
+    (["--backend", "torch"], {"RANK": "0", "WORLD_SIZE": "2", "MASTER_PORT": "99999"}, "MASTER_PORT='99999' is not"),
+    # the recipe's replicas: 2 was replaced by the world's size without a word (with local batch norm, another run)
+    (["--backend", "torch"], {"RANK": "0", "WORLD_SIZE": "3"}, "the recipe's distribution.replicas is 2, but torchrun "
+     "started 3 processes (WORLD_SIZE=3); start 2, or give --replicas 3 to override the recipe"),
+    (["--backend", "tensorflow"], {"TF_CONFIG": '{"cluster": {"worker": ["127.0.0.1:1"]}, "task": {"type": "worker", '
+                                                '"index": 0}}'}, "the recipe's distribution.replicas is 2, but "
+     "TF_CONFIG names 1 workers"),
+    # float('abc') was "cannot join the replicas' process group", exit 1
+    (["--backend", "tensorflow"], {"TF_CONFIG": '{"cluster": {"worker": ["127.0.0.1:1", "127.0.0.1:2"]}, "task": '
+                                                '{"type": "worker", "index": 0}}',
+                                   "LOCKSTEP_TF_COLLECTIVE_TIMEOUT": "abc"},
+     "LOCKSTEP_TF_COLLECTIVE_TIMEOUT='abc': expected a whole number of seconds"),
 ], ids=["zero", "divide", "no-engine", "in-process-under-torchrun", "bad-rank", "rank-outside", "mismatch", "too-many",
         "empty-out", "threads", "empty-out-under-torchrun", "negative-steps", "zero-steps", "misspelt-backend",
         "bad-timeout", "negative-timeout", "bad-collective-backend", "bad-max-replicas", "zero-max-replicas",
-        "superscript-rank", "superscript-max-replicas", "superscript-timeout"])
+        "superscript-rank", "superscript-max-replicas", "superscript-timeout", "bad-master-port", "large-master-port",
+        "recipe-replicas-under-torchrun", "recipe-replicas-under-tf-config", "bad-tf-worker-timeout"])
 def test_refusals_exit_2_with_one_line(tmp_path: Path, capsys, monkeypatch, args: list[str], env: dict,
                                        words: str) -> None:
     for k, v in env.items():
@@ -333,6 +350,28 @@ def test_a_count_the_recipe_cannot_run_is_refused_before_the_rendezvous(tmp_path
         "12" in err, (code, err)
     assert time.monotonic() - t0 < 15, f"refused after {time.monotonic() - t0:.1f} s: {err}"
     assert not (tmp_path / "out").exists()
+
+
+def test_a_master_port_that_never_answers_ends_the_join(tmp_path: Path) -> None:
+    """A MASTER_PORT held by another program (a server that accepts and never answers): torch's store client waited
+    for its handshake for good, past LOCKSTEP_DIST_TIMEOUT (killed after 410 s); the join ends, said in one line."""
+    import socket
+    import subprocess
+    import sys
+
+    pytest.importorskip("torch")
+    path = write(tmp_path)
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(8)
+        env = {**os.environ, "RANK": "1", "WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1",
+               "MASTER_PORT": str(server.getsockname()[1]), "LOCKSTEP_DIST_TIMEOUT": "2"}
+        proc = subprocess.run([sys.executable, "-m", "lockstep", "run", str(path), "--backend", "torch", "--out",
+                               str(tmp_path / "out"), "-q"], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1, (proc.returncode, proc.stderr)
+    assert proc.stderr.strip().splitlines()[-1].startswith("lockstep run: cannot join the replicas' process group: "
+                                                           "no answer from 127.0.0.1:"), proc.stderr
+    assert "Traceback" not in proc.stderr and "frame #" not in proc.stderr, proc.stderr
 
 
 def test_a_model_with_batch_norm_and_replicas_asked_on_the_command_line_must_state_the_mode(tmp_path: Path,

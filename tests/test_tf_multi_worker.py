@@ -135,6 +135,29 @@ def test_a_worker_whose_peer_never_starts_gives_up_in_its_timeout(tmp_path: Path
     assert "Traceback" not in done.stderr
 
 
+def test_a_worker_address_in_use_is_said_in_one_line(tmp_path: Path) -> None:
+    """A TF_CONFIG worker address another program holds was an internal error, exit 3 ("UnknownError: Could not start
+    gRPC server ... please report it")."""
+    import socket
+
+    pytest.importorskip("tensorflow")
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(RECIPE.replace("replicas: 2", "replicas: 1"))
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE")}
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        env.update(TF_CPP_MIN_LOG_LEVEL="3", TF_CONFIG=_config(1, 0, [port]))
+        done = subprocess.run([sys.executable, "-m", "lockstep", "run", str(recipe), "--backend", "tensorflow",
+                               "--quiet", "--out", str(tmp_path / "w0")], env=env, capture_output=True, text=True,
+                              timeout=300)
+    assert done.returncode == 1, (done.returncode, done.stderr)
+    assert done.stderr.strip().splitlines()[-1].startswith(
+        f"lockstep run: cannot join the replicas' process group: TF_CONFIG's workers (127.0.0.1:{port}): "), done.stderr
+    assert "internal error" not in done.stderr and "Traceback" not in done.stderr
+
+
 def test_a_worker_that_finished_outlives_worker_0(monkeypatch: pytest.MonkeyPatch) -> None:
     """CI (2026-12-07): worker 1 left as soon as its part of the last collective was done, closing the socket worker 0
     was still reading: worker 0 said "lost contact with the other replicas (UnavailableError: Graph execution error)"

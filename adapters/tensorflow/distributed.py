@@ -34,6 +34,7 @@ import numpy as np
 
 from lockstep.adapters import replica_wire
 from lockstep.adapters.base import Arrays, NonFiniteError, Session, StepResult, UnsupportedConstruct
+from lockstep.adapters.data_parallel import WORKER_TIMEOUT_VARIABLE, worker_timeout
 from lockstep.reference.data_parallel import shard_bounds
 from lockstep.spec.wording import digits
 
@@ -90,8 +91,7 @@ def TFDataParallelSession(model: Model, *, dtype: str, device: str = "cpu", reci
 
 
 _STRATEGIES: dict[int | str, Any] = {}
-COLLECTIVE_TIMEOUT_ENV = "LOCKSTEP_TF_COLLECTIVE_TIMEOUT"
-DEFAULT_COLLECTIVE_TIMEOUT_S = 600.0
+COLLECTIVE_TIMEOUT_ENV = WORKER_TIMEOUT_VARIABLE
 """How long a worker waits in one collective (the first one waits for every worker to start) before it gives
 the run up as lost: a dead worker ends the others' runs, exit 1, instead of hanging them."""
 MULTI_WORKER = "multi-worker"
@@ -128,7 +128,7 @@ def _worker_strategy() -> Any:
 
     if MULTI_WORKER not in _STRATEGIES:
         tf.get_logger().setLevel("ERROR")  # "using CollectiveAllReduceStrategy eagerly" for the few eager collectives
-        timeout = float(os.environ.get(COLLECTIVE_TIMEOUT_ENV, "") or DEFAULT_COLLECTIVE_TIMEOUT_S)
+        timeout = float(worker_timeout())
         options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=timeout)
         watchdog = _watchdog(timeout)
         try:
@@ -158,7 +158,7 @@ def outlive_first(code: int) -> None:
         return
     if code != 0 or index == 0:  # a failed worker leaves at once: that is how the others learn of it
         return
-    deadline = time.monotonic() + float(os.environ.get(COLLECTIVE_TIMEOUT_ENV, "") or DEFAULT_COLLECTIVE_TIMEOUT_S)
+    deadline = time.monotonic() + float(worker_timeout())
     while time.monotonic() < deadline:
         try:
             with socket.create_connection(address, timeout=1.0):
@@ -197,13 +197,28 @@ def _watchdog(timeout: float) -> Any:
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
 
 
+def _workers() -> list[str]:
+    """TF_CONFIG's worker addresses, as written (for a message)."""
+    import json
+
+    try:
+        return [str(w) for w in json.loads(os.environ.get("TF_CONFIG", "{}"))["cluster"]["worker"]]
+    except (ValueError, KeyError, TypeError):
+        return []
+
+
 def join_workers(workers: int) -> tuple[Callable[[Any], Any], Callable[[int], int], dict[str, Any]]:
     """The workers' agreement for the runner, over the strategy's own collectives (no channel of ours): `share`
     (worker 0's object on every worker, pickled: the workers are one trusted job) and `agree` (the largest of
     every worker's code), and what report.json records."""
     import tensorflow as tf
 
-    strategy = _worker_strategy()
+    try:
+        strategy = _worker_strategy()
+    except (tf.errors.OpError, ValueError) as exc:  # a worker address in use or without a port: TensorFlow's own
+        # errors were an internal error, exit 3 ("Could not start gRPC server", "Could not parse port")
+        text = " ".join(str(exc).split())[:200]
+        raise RuntimeError(f"TF_CONFIG's workers ({', '.join(_workers())}): {type(exc).__name__}: {text}") from None
     if strategy.num_replicas_in_sync != workers:
         raise RuntimeError(f"TF_CONFIG names {workers} workers, but the strategy has {strategy.num_replicas_in_sync} "
                            "replicas (one device per worker is supported)")
