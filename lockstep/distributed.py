@@ -376,8 +376,9 @@ def run_command(args: argparse.Namespace) -> int | None:
              "framework's own default threads); leave it out")
         return 2
     started = "" if world is None else (
-        f"TF_CONFIG names {world.size} workers (one replica each)" if world.launcher == TF_CONFIG else
-        f"{world.launcher} started {world.size} processes (WORLD_SIZE={world.size})")
+        f"TF_CONFIG names {world.size} worker{'s' * (world.size != 1)} (one replica each)"
+        if world.launcher == TF_CONFIG else
+        f"{world.launcher} started {world.size} process{'es' * (world.size != 1)} (WORLD_SIZE={world.size})")
     if world is not None and args.replicas is not None and args.replicas != world.size:
         _say(f"--replicas {args.replicas}, but {started}; give the same count, or leave --replicas out")
         return 2

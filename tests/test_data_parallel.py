@@ -309,7 +309,7 @@ def test_checkpoints_record_their_replicas_inside_the_verified_metadata(tmp_path
      "started 3 processes (WORLD_SIZE=3); start 2, or give --replicas 3 to override the recipe"),
     (["--backend", "tensorflow"], {"TF_CONFIG": '{"cluster": {"worker": ["127.0.0.1:1"]}, "task": {"type": "worker", '
                                                 '"index": 0}}'}, "the recipe's distribution.replicas is 2, but "
-     "TF_CONFIG names 1 workers"),
+     "TF_CONFIG names 1 worker (one replica each)"),
     # float('abc') was "cannot join the replicas' process group", exit 1
     (["--backend", "tensorflow"], {"TF_CONFIG": '{"cluster": {"worker": ["127.0.0.1:1", "127.0.0.1:2"]}, "task": '
                                                 '{"type": "worker", "index": 0}}',
