@@ -178,8 +178,13 @@ def test_ctrl_c_after_the_command_finished_keeps_its_status(when: str, name: str
     status (in the teardown) or printed a traceback (in an atexit callback): the command's status stands, and a
     Ctrl-C Python can still hear is said in one line. SIGTERM and SIGHUP there ended the process by signal (-15,
     -1), its status lost: they are handled as Ctrl-C is."""
+    import signal
+
+    def default_disposition() -> None:  # a runner that ignores SIGHUP (pytest-xdist's workers) passes that on
+        signal.signal(getattr(signal, name), signal.SIG_DFL if name != "SIGINT" else signal.default_int_handler)
+
     proc = subprocess.run([sys.executable, "-c", LATE_CTRL_C, when, name], capture_output=True, text=True, cwd=ROOT,
-                          timeout=120)
+                          timeout=120, preexec_fn=default_disposition)
     assert proc.returncode == 0, (proc.returncode, proc.stderr)
     assert '"title": "Model"' in proc.stdout or '"Model"' in proc.stdout
     said = f"lockstep: {word} while exiting; the command had finished (exit 0)\n"
