@@ -29,7 +29,7 @@ from lockstep.checkpoint import CheckpointError, Layout, read_checkpoint, resume
 from lockstep.cli import main
 from lockstep.runner import Prepared, RunError, build_session, prepare_run, train
 
-# Small on purpose (about 2.3 KB): one weight, Adam's two states, six steps; every byte gets flipped.
+# Small on purpose (about 2.6 KB): one weight, Adam's two states, six steps; every byte gets flipped.
 RECIPE = """apiVersion: lockstep/v1
 kind: Recipe
 metadata: {name: flips}
