@@ -231,6 +231,35 @@ def step_answer(answer: Any) -> Any:
     return answer
 
 
+def session_answer(answer: Any) -> Any:
+    """build()'s answer: a session (None was "'NoneType' object has no attribute 'set_parameters'", an internal
+    error, exit 3)."""
+    if not all(callable(getattr(answer, m, None)) for m in ("set_parameters", "get_parameters", "forward")):
+        raise AnswerError(f"build() returned {got(answer)}; expected a session (lockstep.adapters.base.Session: "
+                          "set_parameters, get_parameters, forward, ...)")
+    return answer
+
+
+def parameters_answer(answer: Any) -> Mapping[str, Any]:
+    """get_parameters()'s answer: a mapping of canonical name to array (None was an AttributeError, exit 3)."""
+    if not isinstance(answer, Mapping) or any(v is None for v in answer.values()):
+        raise AnswerError(f"get_parameters() returned {got(answer)}; expected a mapping of canonical parameter name "
+                          "to array")
+    return answer
+
+
+def optimizer_state_answer(answer: Any) -> tuple[int, Mapping[str, Mapping[str, Any]]]:
+    """get_optimizer_state()'s answer: (step count, {parameter: {state name: array}})."""
+    import numbers
+
+    pair = tuple(answer) if isinstance(answer, (tuple, list)) else None
+    if pair is None or len(pair) != 2 or isinstance(pair[0], bool) or not isinstance(pair[0], numbers.Integral) \
+            or not isinstance(pair[1], Mapping) or not all(isinstance(v, Mapping) for v in pair[1].values()):
+        raise AnswerError(f"get_optimizer_state() returned {got(answer)}; expected a pair (the step count, a mapping "
+                          "of parameter name to its state's arrays by name)")
+    return int(pair[0]), pair[1]
+
+
 def forward_answer(answer: Any) -> Any:
     """forward()'s answer: an array of numbers (None or text would compare as an array of shape [])."""
     if answer is None or isinstance(answer, (str, bytes, Mapping)):

@@ -40,6 +40,7 @@ from lockstep.adapters.checked import (
     adapter_versions,
     checked_support,
     describe,
+    session_answer,
 )
 from lockstep.conformance import strategies as cs
 from lockstep.conformance.cases import Case
@@ -165,7 +166,8 @@ def build_pair(target: Target, prep: Prepared, *, few_calls: bool = False) -> Pa
 
     reference = ReferenceAdapter().build(prep.model, dtype="float64", recipe=prep.recipe)
     with adapter_code("build()"):
-        actual = target.adapter.build(prep.model, dtype=target.dtype, device=target.device, recipe=prep.recipe)
+        actual = session_answer(target.adapter.build(prep.model, dtype=target.dtype, device=target.device,
+                                                     recipe=prep.recipe))
         if few_calls:
             actual.expect_few_calls()
         execution = getattr(actual, "execution", "")  # a third-party session need not subclass Session

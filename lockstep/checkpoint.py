@@ -28,7 +28,7 @@ import os
 import re
 import sys
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -203,17 +203,19 @@ def _entry(a: np.ndarray) -> dict[str, Any]:
 def save_checkpoint(folder: Path, step: int, session: Session, prep: Prepared, keep: int, *,
                     history: str = "", backend: str = "", distribution: dict[str, Any] | None = None,
                     scheduled: Callable[[int], bool] | None = None, params: dict[str, np.ndarray] | None = None,
-                    lineage: list[dict[str, Any]] | None = None) -> Path:
+                    lineage: list[dict[str, Any]] | None = None,
+                    optimizer: tuple[int, Mapping[str, Mapping[str, Any]]] | None = None) -> Path:
     """Write `step-XXXXXXXX.npz` atomically (parameters, buffers, optimizer state, metrics so far, hashes);
     then keep the newest `keep` checkpoints up to this step. `distribution` (strategy, replicas, batch_norm)
     records what a data-parallel run was: nothing in the arrays is per replica. `scheduled(step)`: whether the
     recipe writes a checkpoint at that step; an earlier one it does not (where a `--steps` cap stopped, then
     resumed) goes, so that the folder holds the checkpoints an uninterrupted run would. `params`: the session's
     parameters, where the caller has them already. `lineage`: every backend that trained the run (trained_by;
-    default: this one)."""
+    default: this one). `optimizer`: the session's get_optimizer_state(), where the caller has it already (the
+    runner checks the adapter's answer first)."""
     given = session.get_parameters() if params is None else params
     params = {k: np.ascontiguousarray(v, dtype=ARRAY_DTYPE) for k, v in given.items()}
-    opt_step, raw_state = session.get_optimizer_state()
+    opt_step, raw_state = session.get_optimizer_state() if optimizer is None else optimizer
     state = {p: {n: np.ascontiguousarray(a, dtype=ARRAY_DTYPE) for n, a in s.items()} for p, s in raw_state.items()}
     text = np.frombuffer(history.encode("utf-8"), dtype=TEXT_DTYPE)
     body = {"step": int(step), "optimizer_step": int(opt_step), "recipe_hash": prep.recipe_hash,

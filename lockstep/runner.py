@@ -29,7 +29,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lockstep.adapters.base import NonFiniteError, Session, UnsupportedConstruct
-from lockstep.adapters.checked import AnswerError, forward_answer, session_call, step_answer
+from lockstep.adapters.checked import (
+    AnswerError,
+    a_stop,
+    forward_answer,
+    optimizer_state_answer,
+    parameters_answer,
+    session_answer,
+    session_call,
+    step_answer,
+)
 from lockstep.checkpoint import Checkpoint, Layout, ResumeRefused, checkpoints, resume_point, save_checkpoint
 from lockstep.checkpoint import load_checkpoint as load_checkpoint  # re-exported: tools and tests read checkpoints
 from lockstep.checkpoint import trained_by as trained_by_of
@@ -282,15 +291,20 @@ def build_session(prep: Prepared, backend: str, device: str = "cpu", threads: in
                            f"{', '.join(map(str, levels))}); deploy a trained model to it with `lockstep deploy`")
         backend_versions(adapter, backend)  # an unusable answer is refused here, before any run folder is written
         configure_threads(adapter, backend, threads)
-        session = adapter.build(prep.model, dtype=prep.recipe.dtype, device=device, recipe=prep.recipe)
+        session = session_answer(adapter.build(prep.model, dtype=prep.recipe.dtype, device=device, recipe=prep.recipe))
     except AdapterNotFound as exc:
         raise RunError(str(exc)) from None
     except UnsupportedConstruct as exc:
         raise RunError(f"backend `{backend}` cannot run this recipe: {exc.subject()}: {exc.reason}") from None
     except ValueError as exc:
         raise RunError(f"backend `{backend}`: {exc}") from None
-    except (KeyboardInterrupt, RunError):
+    except RunError:
         raise
+    except KeyboardInterrupt as exc:
+        if a_stop(exc):  # Ctrl-C; one the adapter raised itself is its failure (it stopped run as if interrupted)
+            raise
+        raise RunError(f"backend `{backend}` could not build a session: KeyboardInterrupt raised by the adapter: "
+                       f"{' '.join(str(exc).split())[:300]}") from None
     except BaseException as exc:  # a third-party adapter's failure (RuntimeError, SystemExit...): said, no traceback
         raise RunError(f"backend `{backend}` could not build a session: {type(exc).__name__}: "
                        f"{' '.join(str(exc).split())[:300]}") from None
@@ -511,7 +525,8 @@ def train(prep: Prepared, session: Session, *, out: Path | None = None, resume: 
                 done % r.checkpoint.every == 0 or done == prep.total_steps)
             params = None  # fetched once where checked: the checkpoint writes these
             if quantity is None and (checkpointed or done == prep.total_steps):  # the next step's loss says it
-                params = session.get_parameters()  # elsewhere; nothing after these steps does
+                with _adapter_failure(done, backend, "get_parameters()", result, ckpt_dir, last_ckpt, replica):
+                    params = parameters_answer(session.get_parameters())  # elsewhere; nothing after these steps does
                 quantity = _nonfinite_parameter(params)
             if quantity is not None:
                 raise RunFailed(f"step {done}: non-finite {quantity}; the run stopped ({_kept(ckpt_dir, last_ckpt)})",
@@ -538,9 +553,12 @@ def train(prep: Prepared, session: Session, *, out: Path | None = None, resume: 
                         log.flush()  # the log reaches the checkpoint's step before the checkpoint exists
                 if guard is not None:
                     guard(done)
+                with _adapter_failure(done, backend, "get_optimizer_state()", result, ckpt_dir, last_ckpt, replica):
+                    optimizer = optimizer_state_answer(session.get_optimizer_state())  # apart from the file's errors
                 save_checkpoint(ckpt_dir, done, session, prep, r.checkpoint.keep, history="".join(lines), params=params,
                                 backend=backend, distribution=getattr(session, "distribution", None),
-                                scheduled=lambda s: s % r.checkpoint.every == 0 or s == full_steps, lineage=lineage)
+                                scheduled=lambda s: s % r.checkpoint.every == 0 or s == full_steps, lineage=lineage,
+                                optimizer=optimizer)
                 last_ckpt = done
             if on_step is not None:
                 on_step(record)

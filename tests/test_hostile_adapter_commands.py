@@ -119,6 +119,20 @@ class RaisingStep(_Spoiled):
 class NoneForward(_Spoiled):
     spoil, with_ = "forward", staticmethod(lambda *a, **k: None)
 
+class NoneParameters(_Spoiled):
+    spoil, with_ = "get_parameters", staticmethod(lambda *a, **k: None)
+
+class TextStepOptimizerState(_Spoiled):
+    spoil, with_ = "get_optimizer_state", staticmethod(lambda *a, **k: ("x", {}))
+
+class NoneBuild(ReferenceAdapter):
+    def build(self, *args, **kwargs):
+        return None
+
+class InterruptingBuild(ReferenceAdapter):
+    def build(self, *args, **kwargs):
+        raise KeyboardInterrupt("licence server said stop")
+
 class NumberNote(ReferenceAdapter):
     def support(self, construct, *, dtype, device):
         from lockstep.adapters.base import Support
@@ -165,6 +179,23 @@ def test_run_and_compare_refuse_an_unusable_adapter_before_any_folder(
     assert said in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
     assert err.startswith(f"lockstep {command}: "), err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("command", ["run", "compare"])
+@pytest.mark.parametrize("attribute, said", [
+    ("NoneBuild", "backend `{b}`: build() returned None; expected a session"),  # internal error, exit 3
+    ("InterruptingBuild", "backend `{b}` could not build a session: KeyboardInterrupt raised by the adapter: licence "
+     "server said stop"),  # "interrupted", exit 130, as if Ctrl-C had been pressed
+])
+def test_a_build_that_answers_wrongly_is_the_adapter_s_fault(hostile: str, attribute: str, said: str, command: str,
+                                                             tmp_path: Path, capsys: pytest.CaptureFixture[str]
+                                                             ) -> None:
+    backend, out = f"{hostile}:{attribute}", tmp_path / "out"
+    argv = ([command, str(RECIPE), "--backend", backend, "--out", str(out), "-q"] if command == "run" else
+            [command, str(RECIPE), "--backends", f"reference,{backend}", "--steps", "2", "-q"])
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert said.format(b=backend) in err and "internal error" not in err and "Traceback" not in err, err
 
 
 def test_adapters_lists_each_unusable_adapter_with_its_reason(hostile: str, monkeypatch: pytest.MonkeyPatch,
@@ -336,13 +367,18 @@ def test_an_adapter_that_prints_does_not_spoil_a_json_output(hostile: str, argv:
     ("NoneStep", "step 1: the `{b}` adapter's train_step() returned None; expected a StepResult"),
     ("RaisingStep", "step 1: the `{b}` adapter's train_step() raised RuntimeError: vendor kernel exploded"),
     ("NoneForward", "step 30: the `{b}` adapter's forward() returned None; expected an array of the model's outputs"),
+    # these two were internal errors (exit 3, "please report it"), with a run folder of two files
+    ("NoneParameters", "step 2: the `{b}` adapter's get_parameters() returned None; expected a mapping"),
+    ("TextStepOptimizerState", "step 2: the `{b}` adapter's get_optimizer_state() returned tuple ('x', {{}}); "
+     "expected a pair"),
 ])
 def test_a_session_that_raises_or_answers_wrongly_fails_the_run_as_the_adapter_s_fault(
         hostile: str, attribute: str, said: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Before, each was "internal error (AttributeError: 'NoneType' object has no attribute 'loss') ... please
     report it", with no report: now a failed run (exit 1) whose report says what the adapter did."""
     backend, out = f"{hostile}:{attribute}", tmp_path / "out"
-    assert main(["run", str(RECIPE), "--backend", backend, "--out", str(out), "-q"]) == 1
+    assert main(["run", str(RECIPE), "--backend", backend, "--out", str(out), "-q", "--set",
+                 "checkpoint={every: 2}"]) == 1
     err = capsys.readouterr().err
     assert said.format(b=backend) in err and "internal error" not in err and "Traceback" not in err, err
     report = json.loads((out / "report.json").read_text())
