@@ -371,9 +371,17 @@ def _nan_on(device: str) -> Hostile:
     return _adapter("nan", devices=lambda self: [device], support=support, build=build)
 
 
-@pytest.mark.parametrize("device, folder", [("x/../../../../dev-escaped", "relu.predictions.float64.x-dev-escaped"),
-                                            ("npu/0", "relu.predictions.float64.npu-0"),
-                                            ("cuda:0", "relu.predictions.float64.cuda-0")])
+def _hashed(name: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(name.encode()).hexdigest()[:8]
+
+
+@pytest.mark.parametrize("device, folder", [
+    ("x/../../../../dev-escaped", "relu.predictions.float64.x-dev-escaped-" + _hashed(
+        "relu.predictions.float64.x/../../../../dev-escaped")),
+    ("npu/0", "relu.predictions.float64.npu-0-" + _hashed("relu.predictions.float64.npu/0")),
+    ("cuda:0", "relu.predictions.float64.cuda-0")])
 def test_failure_folders_stay_in_the_report_folder(device: str, folder: str, tmp_path: Path) -> None:
     out = tmp_path / "a" / "b" / "c" / "r"
     cert = lockstep.certify(_nan_on(device), report=out, **FAST)
@@ -385,6 +393,18 @@ def test_failure_folders_stay_in_the_report_folder(device: str, folder: str, tmp
     assert not any((tmp_path / "a" / "b" / "c").glob("*dev-escaped*"))
     assert failed[0].reproduce is not None and f"failures/{folder}/recipe.yaml" in failed[0].reproduce
     _well_formed(out)
+
+
+@pytest.mark.parametrize("devices", [("x:0", "x/0"), (".", ".."), ("a b", "a/b", "a-b")])
+def test_two_devices_never_share_a_failure_folder(devices: tuple[str, ...]) -> None:
+    """`x:0` and `x/0` (or `.` and `..`) were both `failures/dense.predictions.float64.x-0`: one check's reproducer
+    replayed the other's case, and the README named the wrong device."""
+    from lockstep.conformance.results import CheckResult
+
+    folders = [CheckResult("dense", 1, "float64", d, "fail", 2).failure_folder for d in devices]
+    assert len(set(folders)) == len(folders), folders
+    assert all(f.startswith("failures/dense.predictions.float64") and "/" not in f[len("failures/"):]
+               for f in folders), folders
 
 
 # ------------------------------------------------------------------------------ 6. an adapter that changes folder
