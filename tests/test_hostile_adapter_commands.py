@@ -125,6 +125,11 @@ class NoneParameters(_Spoiled):
 class TextStepOptimizerState(_Spoiled):
     spoil, with_ = "get_optimizer_state", staticmethod(lambda *a, **k: ("x", {}))
 
+class ManyDevices(ReferenceAdapter):
+    name = "many"
+    def devices(self):
+        return ["cpu", "cuda:0", "tpu:7"]
+
 class NoneBuild(ReferenceAdapter):
     def build(self, *args, **kwargs):
         return None
@@ -196,6 +201,14 @@ def test_a_build_that_answers_wrongly_is_the_adapter_s_fault(hostile: str, attri
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert said.format(b=backend) in err and "internal error" not in err and "Traceback" not in err, err
+
+
+def test_a_long_device_list_does_not_run_into_the_versions(hostile: str, capsys: pytest.CaptureFixture[str]
+                                                           ) -> None:
+    """`cpu, cuda:0, tpu:7lockstep 0.1.0`: the devices' column was 18 wide whatever they were."""
+    main(["adapters", "--adapter", f"{hostile}:ManyDevices"])
+    line = next(li for li in capsys.readouterr().out.splitlines() if "tpu:7" in li)
+    assert "tpu:7  " in line and "tpu:7lockstep" not in line, line
 
 
 def test_adapters_lists_each_unusable_adapter_with_its_reason(hostile: str, monkeypatch: pytest.MonkeyPatch,

@@ -113,7 +113,7 @@ def _print_details(details: dict[str, dict]) -> None:
                 print(f"  {r['construct']:<{width}}{a['status']:<18}{_shown(a['note'])}")
                 continue
             for first, (dt, s) in zip((True, False), (("float32", a), ("float64", b)), strict=True):
-                print(f"  {r['construct'] if first else '':<{width}}{dt + ': ' + s['status']:<18}{_shown(s['note'])}")
+                print(f"  {r['construct'] if first else '':<{width}}{dt + ': ' + s['status']:<22}{_shown(s['note'])}")
         print()
 
 
@@ -221,10 +221,12 @@ def run(args: argparse.Namespace) -> int:
     else:
         names = {r.name: _shown(r.name) for r in rows}  # an entry point's name is the vendor's text: escapes shown
         width = max(len(n) for n in names.values()) + 2
+        shown_devices = {r.name: _shown(", ".join(r.devices)) for r in rows if r.available}
+        device_width = max([16, *map(len, shown_devices.values())]) + 2  # `cpu, cuda:0, tpu:7` ran into the versions
         for r in rows:
             if r.available:
                 versions = _shown(", ".join(f"{k} {v}" for k, v in r.versions.items()))
-                print(f"{names[r.name]:<{width}}{_shown(', '.join(r.devices)):<18}{versions}")
+                print(f"{names[r.name]:<{width}}{shown_devices[r.name]:<{device_width}}{versions}")
             else:
                 print(f"{names[r.name]:<{width}}unavailable: {_shown(r.reason)}")
     return 1 if _unusable(rows) else 0
