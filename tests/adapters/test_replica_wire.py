@@ -139,7 +139,7 @@ def test_an_answer_to_a_closed_connection_is_false_at_once() -> None:
     whose answer failed the same way: a RecursionError after 39 s and 989 chained exceptions."""
     import time
 
-    here, there = Pipe()
+    _here, there = Pipe()
     there.close()
     t0 = time.monotonic()
     assert replica_wire.answer(there, ("ok", 1)) is False
