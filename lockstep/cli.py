@@ -373,13 +373,24 @@ class _WatchedOutput:
 
     def silence(self) -> None:
         """Point the file descriptor at /dev/null: Python's own flush at exit would print a second, raw error."""
-        try:
-            os.dup2(os.open(os.devnull, os.O_WRONLY), self.inner.fileno())
-        except (OSError, ValueError, AttributeError):
-            pass
+        _to_devnull(self.inner)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
+
+
+def _to_devnull(stream: Any) -> None:
+    """Point `stream`'s file descriptor at /dev/null (where it has one)."""
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+    except OSError:
+        return
+    try:
+        os.dup2(null, stream.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+    finally:
+        os.close(null)
 
 
 class _QuietErrors:
@@ -407,8 +418,7 @@ class _QuietErrors:
     def _drop(self) -> None:
         """From now on to /dev/null, the descriptor too (the frameworks' native logging, and Python's own flush at
         exit, which would print a raw error)."""
-        with contextlib.suppress(OSError, ValueError, AttributeError):
-            os.dup2(os.open(os.devnull, os.O_WRONLY), self.inner.fileno())
+        _to_devnull(self.inner)
         with contextlib.suppress(OSError, ValueError):
             self.inner.flush()  # what it refused now goes to /dev/null
         self.inner = open(os.devnull, "w")  # lives as long as the process
