@@ -90,13 +90,17 @@ def a_stop(exc: KeyboardInterrupt) -> bool:
     """Whether a KeyboardInterrupt out of an adapter's code is a signal's (Ctrl-C, SIGTERM: the command stops) or one
     the adapter raised itself (its error, as a worker process reports it: `--jobs 1` stopped the whole command
     where `--jobs 2` reported an error). Told apart only where `lockstep`'s command line has its own handlers in
-    place, which remember what they raised; anywhere else every KeyboardInterrupt is taken for a stop."""
+    place, which remember what they raised; anywhere else every KeyboardInterrupt is taken for a stop. A command
+    whose SIGINT its parent ignores (a background job of a script) hears no Ctrl-C at all: there too only what
+    its handlers raised (SIGTERM's) is a stop."""
     import signal
     import sys
 
     cli = sys.modules.get("lockstep.cli")
     try:
-        if cli is None or signal.getsignal(signal.SIGINT) is not cli._interrupt:
+        if cli is None or not cli._WATCH.get("running"):
+            return True
+        if signal.getsignal(signal.SIGINT) not in (cli._interrupt, signal.SIG_IGN):
             return True
     except ValueError:  # pragma: no cover - not the main interpreter
         return True

@@ -199,7 +199,8 @@ def test_a_build_that_answers_wrongly_is_the_adapter_s_fault(hostile: str, attri
     argv = ([command, str(RECIPE), "--backend", backend, "--out", str(out), "-q"] if command == "run" else
             [command, str(RECIPE), "--backends", f"reference,{backend}", "--steps", "2", "-q"])
     # a command line of its own: a KeyboardInterrupt is told from Ctrl-C only where the command's signal handlers
-    # are in place (the main thread of its own process; not a pytest-xdist worker's)
+    # are in place (the main thread of its own process; not a pytest-xdist worker's); CI starts it as a background
+    # job, whose SIGINT is ignored (every KeyboardInterrupt was taken for a stop there)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.run([sys.executable, "-m", "lockstep", *argv], capture_output=True, text=True, env=env,
                           timeout=300)
