@@ -214,16 +214,14 @@ def _finished(code: int) -> None:
     machine), and a Ctrl-C there ended the process by SIGINT without a word, its exit status lost, its outputs
     already written (sweep: `lockstep certify` after CERTIFIED). From here a Ctrl-C says so in one line and the exit
     goes on with the command's status; the interpreter's teardown ignores it."""
-    words = {signal.SIGINT: "interrupted", **{n: "hung up" if n == getattr(signal, "SIGHUP", None) else "terminated"
-                                              for n in ENDING}}
+    handled = (signal.SIGINT, *ENDING)
 
     def late(signum: int, _frame: Any) -> None:
-        for n in words:  # said once
+        for n in handled:  # said once
             with contextlib.suppress(ValueError, OSError):
                 signal.signal(n, signal.SIG_IGN)
         with contextlib.suppress(OSError, ValueError):
-            print(f"lockstep: {words.get(signum, 'stopped')} while exiting; the command had finished (exit {code})",
-                  file=sys.stderr)
+            print(f"lockstep: {_word(signum)} while exiting; the command had finished (exit {code})", file=sys.stderr)
         import threading
 
         # an exit that hangs (a library's thread the interpreter waits for) ends TERM_GRACE_SECONDS later, with the
@@ -232,7 +230,7 @@ def _finished(code: int) -> None:
 
     import atexit
 
-    for n in words:  # SIGTERM and SIGHUP too ("handled as Ctrl-C is"): they ended the process by signal, status lost
+    for n in handled:  # SIGTERM and SIGHUP too ("handled as Ctrl-C is"): they ended the process by signal, status lost
         with contextlib.suppress(ValueError, OSError):  # ValueError: not the main thread, where none can be set
             if n != signal.SIGINT and signal.getsignal(n) == signal.SIG_IGN:  # ignored by whoever started us (nohup)
                 continue
@@ -311,12 +309,19 @@ def _said_stopped(ended: KeyboardInterrupt) -> int:
     """One word for the signal that stopped the command (the clean-ups have run on the way out); its exit status."""
     if isinstance(ended, Terminated):  # SIGTERM or SIGHUP
         try:  # after SIGHUP the terminal may be gone
-            _stopped("hung up" if ended.signum == getattr(signal, "SIGHUP", None) else "terminated")
+            _stopped(_word(ended.signum))
         except OSError:
             pass
         return 128 + ended.signum
-    _stopped("interrupted")  # Ctrl-C: one word, no traceback
+    _stopped(_word(signal.SIGINT))  # Ctrl-C: one word, no traceback
     return 130
+
+
+def _word(signum: int) -> str:
+    """The one word a signal that stops the command is said with."""
+    if signum == signal.SIGINT:
+        return "interrupted"
+    return "hung up" if signum == getattr(signal, "SIGHUP", None) else "terminated"
 
 
 class _WatchedOutput:
