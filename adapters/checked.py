@@ -235,12 +235,13 @@ def step_answer(answer: Any) -> Any:
     return answer
 
 
-def session_answer(answer: Any) -> Any:
-    """build()'s answer: a session (None was "'NoneType' object has no attribute 'set_parameters'", an internal
-    error, exit 3)."""
-    if not all(callable(getattr(answer, m, None)) for m in ("set_parameters", "get_parameters", "forward")):
-        raise AnswerError(f"build() returned {got(answer)}; expected a session (lockstep.adapters.base.Session: "
-                          "set_parameters, get_parameters, forward, ...)")
+def session_answer(answer: Any, call: str = "build()",
+                   methods: tuple[str, ...] = ("set_parameters", "get_parameters", "forward")) -> Any:
+    """build()'s answer (or data_parallel()'s: `call`, with the `methods` its users call): a session (None was
+    "'NoneType' object has no attribute 'set_parameters'", an internal error, exit 3)."""
+    if not all(callable(getattr(answer, m, None)) for m in methods):
+        raise AnswerError(f"{call} returned {got(answer)}; expected a session (lockstep.adapters.base.Session: "
+                          f"{', '.join(methods)}, ...)")
     return answer
 
 

@@ -108,14 +108,11 @@ def data_parallel_session(adapter: Adapter, model: Model, *, dtype: str, device:
 
     custom = getattr(adapter, "data_parallel", None)
     if callable(custom):
-        session = custom(model, dtype=dtype, device=device, recipe=recipe, replicas=replicas, batch_norm=batch_norm,
-                         driver=driver)
-        missing = [m for m in ("set_parameters", "get_parameters", "train_step") if not callable(
-            getattr(session, m, None))]
-        if missing:  # None was "AttributeError: 'NoneType' object has no attribute 'set_parameters'"
-            raise TypeError(f"data_parallel() returned {type(session).__name__}, not a session (it has no "
-                            f"{', '.join(missing)})")
-        return session
+        from lockstep.adapters.checked import session_answer
+
+        return session_answer(custom(model, dtype=dtype, device=device, recipe=recipe, replicas=replicas,
+                                     batch_norm=batch_norm, driver=driver),
+                              "data_parallel()", ("set_parameters", "get_parameters", "train_step"))
     if isinstance(adapter, ReferenceAdapter):
         from lockstep.adapters.reference_parallel import DataParallelReferenceSession
 

@@ -618,6 +618,9 @@ def _train(args: argparse.Namespace, out: Path, folder: Any, planned: tuple[Prep
         problem = f"backend `{args.backend}` cannot run this recipe: {exc.subject()}: {exc.reason}"
     except (ValueError, RuntimeError, AdapterRaised) as exc:
         problem = f"backend `{args.backend}`: {' '.join(str(exc).split())[:300]}"
+    except Exception as exc:  # a third-party data_parallel()'s own failure (TypeError...), as build_session says it
+        problem = f"backend `{args.backend}` could not build a session: {type(exc).__name__}: " \
+                  f"{' '.join(str(exc).split())[:300]}"
     # said once the replicas agree: a build that failed because a replica died (DDP's first broadcast) is a lost
     # contact, which the agreement raises, not the backend's fault
     code = replica.agree(0 if session is not None else 2)

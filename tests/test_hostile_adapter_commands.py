@@ -138,6 +138,14 @@ class InterruptingBuild(ReferenceAdapter):
     def build(self, *args, **kwargs):
         raise KeyboardInterrupt("licence server said stop")
 
+class NoneDataParallel(ReferenceAdapter):
+    def data_parallel(self, *args, **kwargs):
+        return None
+
+class TypeErrorDataParallel(ReferenceAdapter):
+    def data_parallel(self, *args, **kwargs):
+        raise TypeError("replicas must be a power of two")
+
 class NumberNote(ReferenceAdapter):
     def support(self, construct, *, dtype, device):
         from lockstep.adapters.base import Support
@@ -207,6 +215,20 @@ def test_a_build_that_answers_wrongly_is_the_adapter_s_fault(hostile: str, attri
     assert proc.returncode == 2, (proc.returncode, proc.stderr)
     err = proc.stderr
     assert said.format(b=backend) in err and "internal error" not in err and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize("attribute, said", [
+    ("NoneDataParallel", "backend `{b}`: data_parallel() returned None; expected a session"),
+    ("TypeErrorDataParallel", "backend `{b}` could not build a session: TypeError: replicas must be a power of two"),
+])  # both were internal errors (exit 3, "please report it") under --replicas; build() said them as the adapter's
+def test_a_data_parallel_session_that_fails_is_the_adapter_s_fault(hostile: str, attribute: str, said: str,
+                                                                   tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    backend, out = f"{hostile}:{attribute}", tmp_path / "out"
+    assert main(["run", str(RECIPE), "--backend", backend, "--replicas", "2", "--out", str(out), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert said.format(b=backend) in err and "internal error" not in err and "Traceback" not in err, err
+    assert not out.exists()
 
 
 def test_a_long_device_list_does_not_run_into_the_versions(hostile: str, capsys: pytest.CaptureFixture[str]

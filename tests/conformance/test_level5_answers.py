@@ -41,7 +41,7 @@ def _only_check(adapter: ReferenceAdapter) -> Any:
 
 def test_data_parallel_returning_no_session_is_said() -> None:
     check = _only_check(NoSession())
-    assert check.outcome == "error" and "data_parallel() returned NoneType, not a session" in check.message, check
+    assert check.outcome == "error" and "data_parallel() returned None; expected a session" in check.message, check
 
 
 def test_shards_that_are_not_pairs_are_said() -> None:
