@@ -62,8 +62,23 @@ class Check:
         return f"{self.quantity}: error {self.error:.3g} {op} tolerance {self.tolerance:.3g} (ratio {self.ratio:.3g})"
 
 
-def check(quantity: str, actual: np.ndarray | float, reference: np.ndarray | float, rule: Tolerance) -> Check:
+class Missing:
+    """A name absent from an adapter's answer to `call` ("get_parameters()"): `check` says it missing (a NaN in
+    its place said "shape [], the reference's [1, 1]")."""
+
+    def __init__(self, call: str) -> None:
+        self.call = call
+
+
+def entry(answer: Any, name: str, call: str) -> Any:
+    """`answer[name]`, or Missing(call) where the adapter's answer to `call` has no such name."""
+    return answer[name] if name in answer else Missing(call)
+
+
+def check(quantity: str, actual: Any, reference: np.ndarray | float, rule: Tolerance) -> Check:
     """Compare elementwise under `rule` (its atol may be an array of the reference's shape)."""
+    if isinstance(actual, Missing):
+        return Check(quantity, math.inf, 0.0, math.inf, f"missing from {actual.call}'s answer")
     if actual is None:  # an adapter's answer: np.asarray(None) is a NaN of shape [], which said "shape []"
         return Check(quantity, math.inf, 0.0, math.inf, "None, where the adapter's array is due")
     a, unreal = real(actual)

@@ -182,10 +182,12 @@ class CheckResult:
     def failure_folder(self) -> str:
         """Where its failing case goes, relative to the report folder: `failures/<name>`, the name made safe as one
         folder name (`safe_name`): the device part is the adapter's text, and `x/../../..` must not climb out. A name
-        changed beyond `:` -> `-` ends in a hash of the name, so that two checks never share a folder."""
+        changed beyond `:` -> `-`, or whose device has a `-` of its own, ends in a hash of the name, so that two
+        checks never share a folder."""
         safe = safe_name(self.name, fallback="check")
-        if safe != self.name.replace(":", "-"):  # changed beyond `cuda:0` -> `cuda-0`: two devices (`x:0` and `x/0`,
-            # `.` and `..`) shared one folder, and one check's reproducer replayed the other's case
+        if safe != self.name.replace(":", "-") or "-" in self.device:  # changed beyond `cuda:0` -> `cuda-0`, or a
+            # device `cuda-0` that `cuda:0` becomes: two devices (`x:0` and `x/0`, `.` and `..`, `x:0` and `x-0`)
+            # shared one folder, and one check's reproducer replayed the other's case
             digest = hashlib.sha256(self.name.encode("utf-8", "surrogatepass")).hexdigest()[:8]
             safe = f"{safe_name(self.name, fallback='check', limit=SAFE_NAME_BYTES - 9)}-{digest}"
         return f"failures/{safe}"

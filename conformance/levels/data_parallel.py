@@ -36,9 +36,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lockstep.adapters.base import NonFiniteError, Session, UnsupportedConstruct
-from lockstep.adapters.checked import describe, safe_str, step_answer
+from lockstep.adapters.checked import describe, optimizer_state_answer, parameters_answer, safe_str, step_answer
 from lockstep.conformance.cases import Case, draw_targets
-from lockstep.conformance.checks import Check, check, scale_of
+from lockstep.conformance.checks import Check, check, entry, scale_of
 from lockstep.conformance.levels._pair import handed
 from lockstep.conformance.tolerance import BatchRules, StepTracker, float64_rule, learning_rate_rule
 from lockstep.reference import data_parallel as dp
@@ -297,17 +297,18 @@ def compare(pair: Pair, replicas: int, batch_norm: str | None, steps: int | None
             out.append(check(f"{where} loss", res.loss, res_r.loss, rules.loss))
             out.append(check(f"{where} learning_rate", res.learning_rate,
                              schedules.learning_rate(recipe.schedule, recipe.optimizer.learning_rate, t), lr_rule))
-            after = session.get_parameters()
+            after = parameters_answer(session.get_parameters())
             for k, v in after_r.items():
                 rule = tracker.parameter_rule(k, after_r) if k in grads_r else tracker.buffer_rule(k, after_r)
                 if sensitive.get(k):
                     rule = type(rule)(rule.rtol, rule.atol + sensitive[k])
-                out.append(check(f"{where} parameter {k}", after.get(k, float("nan")), v, rule))
-            _, states = session.get_optimizer_state()
+                out.append(check(f"{where} parameter {k}", entry(after, k, "get_parameters()"), v, rule))
+            _, states = optimizer_state_answer(session.get_optimizer_state())
             for p, s in states_r.items():
                 for n, v in s.items():
-                    out.append(check(f"{where} optimizer_state {n} of {p}", states.get(p, {}).get(n, float("nan")),
-                                     v, tracker.state_rule(p, n, states_r)))
+                    out.append(check(f"{where} optimizer_state {n} of {p}",
+                                     entry(states.get(p, {}), n, "get_optimizer_state()"), v,
+                                     tracker.state_rule(p, n, states_r)))
         out += _replica_checks(actual, label, len(y), replicas, epochs, step)
         if stop:
             break

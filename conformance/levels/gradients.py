@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import math
 
-from lockstep.adapters.checked import gradients_answer
-from lockstep.conformance.checks import Check, check
+from lockstep.adapters.checked import gradients_answer, parameters_answer
+from lockstep.conformance.checks import Check, check, entry
 from lockstep.conformance.levels._pair import Pair, handed
 from lockstep.conformance.tolerance import batch_rules
 
@@ -23,13 +23,13 @@ def checks(pair: Pair) -> list[Check]:
     rules = batch_rules(pair.model, pair.prep.initial, x, y, masks, pair.prep.recipe.loss, loss_r, grads_r,
                         pair.dtype, {k: after_r[k] for k in buffers})
     out = [check("loss", loss_a, loss_r, rules.loss)]
-    out += [check(f"gradient {k}", grads_a[k], g, rules.gradients[k]) if k in grads_a
-            else Check(f"gradient {k}", math.inf, 0.0, math.inf, "missing from loss_and_gradients()'s answer")
+    out += [check(f"gradient {k}", entry(grads_a, k, "loss_and_gradients()"), g, rules.gradients[k])
             for k, g in grads_r.items()]
     out += [Check(f"gradient {k}", math.inf, 0.0, math.inf, "not a parameter of the model")
             for k in grads_a if k not in grads_r]  # a name outside the standard's canonical ones
     if buffers:
-        after_a = pair.actual.get_parameters()
-        out += [check(f"buffer {k}", after_a.get(k, float("nan")), after_r[k], rules.buffers[k]) for k in buffers]
+        after_a = parameters_answer(pair.actual.get_parameters())
+        out += [check(f"buffer {k}", entry(after_a, k, "get_parameters()"), after_r[k], rules.buffers[k])
+                for k in buffers]
     return out
 

@@ -9,8 +9,8 @@ at every step; in float64 everything is compared at every step.
 from __future__ import annotations
 
 from lockstep.adapters.base import NonFiniteError
-from lockstep.adapters.checked import step_answer
-from lockstep.conformance.checks import Check, check
+from lockstep.adapters.checked import optimizer_state_answer, parameters_answer, step_answer
+from lockstep.conformance.checks import Check, check, entry
 from lockstep.conformance.levels._pair import Pair, handed
 from lockstep.conformance.tolerance import (
     FLOAT32_PARAMETER_STEPS,
@@ -70,10 +70,10 @@ def checks(pair: Pair, steps: int | None = None) -> list[Check]:
             loss_rule = type(loss_rule)(loss_rule.rtol, loss_rule.atol + feedback)
         out.append(check(f"{label} loss", res_a.loss, res_r.loss, loss_rule))
         tracker.step(rules, grads_r, before, after_r, states_r, res_r.learning_rate, drift)
-        after_a = pair.actual.get_parameters()
+        after_a = parameters_answer(pair.actual.get_parameters())
         for k, v in after_r.items():
             rule = tracker.parameter_rule(k, after_r) if k in grads_r else tracker.buffer_rule(k, after_r)
-            out.append(check(f"{label} parameter {k}", after_a.get(k, float("nan")), v, rule))
+            out.append(check(f"{label} parameter {k}", entry(after_a, k, "get_parameters()"), v, rule))
     else:
         out += _state_checks(pair, tracker, f"step {compared}")
     return out
@@ -98,12 +98,12 @@ def _representable(pair: Pair, before: dict, x, y, masks, grad_norm: float | Non
 
 def _state_checks(pair: Pair, tracker: StepTracker, label: str) -> list[Check]:
     step_r, states_r = pair.reference.get_optimizer_state()
-    step_a, states_a = pair.actual.get_optimizer_state()
+    step_a, states_a = optimizer_state_answer(pair.actual.get_optimizer_state())
     out = [Check(f"{label} optimizer step count {step_a} (reference {step_r})", 0.0 if step_a == step_r else 1.0,
                  0.0, 0.0 if step_a == step_r else float("inf"))]
     for p, states in states_r.items():
         for n, v in states.items():
-            got = states_a.get(p, {}).get(n, float("nan"))
+            got = entry(states_a.get(p, {}), n, "get_optimizer_state()")
             out.append(check(f"{label} optimizer_state {n} of {p}", got, v, tracker.state_rule(p, n, states_r)))
     return out
 
@@ -116,7 +116,7 @@ def _gradient_drift(pair: Pair, before: dict, grads_r: dict, x, y, masks) -> dic
     check at the step before has failed already."""
     import numpy as np
 
-    theirs = pair.actual.get_parameters()
+    theirs = parameters_answer(pair.actual.get_parameters())
     if set(theirs) != set(before) or not all(np.all(np.isfinite(np.asarray(v, dtype=np.float64)))
                                             for v in theirs.values()):
         return {}

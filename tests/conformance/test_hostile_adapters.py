@@ -98,6 +98,10 @@ def test_a_session_raising_a_base_exception_errs_only_its_level(tmp_path: Path) 
     ("loss_and_gradients", (1.0, {"relu_in": None}), "gradients",
      "AnswerError: loss_and_gradients() returned None as the gradient of `relu_in`"),
     ("train_step", None, "updates", "AnswerError: train_step() returned None; expected a StepResult"),
+    # these two were "AttributeError: 'NoneType' object has no attribute 'get'" and "ValueError: too many values to
+    # unpack", in Lockstep's words, not naming the call
+    ("get_parameters", None, "updates", "AnswerError: get_parameters() returned None; expected a mapping"),
+    ("get_optimizer_state", [], "updates", "AnswerError: get_optimizer_state() returned list []; expected a pair"),
 ])
 def test_a_session_answer_of_the_wrong_kind_is_said_as_such(call: str, answer: Any, level: str, said: str) -> None:
     """Before: "shape [], the reference's [3, 4]" for a None output, and "AttributeError: 'NoneType' object has no
@@ -113,6 +117,20 @@ def test_a_session_answer_of_the_wrong_kind_is_said_as_such(call: str, answer: A
     cert = lockstep.certify(_adapter(build=build), report=False, **{**FAST, "constructs": "dense,sgd"})
     check = next(c for c in cert.checks if c.level_name == level)
     assert check.outcome == "error" and check.message.startswith(said), check.message
+
+
+def test_a_missing_parameter_is_said_missing() -> None:
+    """It was a NaN in its place: "shape [], the reference's [1, 1]"."""
+    class Session(ReferenceSession):
+        def get_parameters(self) -> Any:
+            return {k: v for k, v in super().get_parameters().items() if not k.endswith("weight")}
+
+    def build(self: Any, model: Any, *, dtype: str, device: str = "cpu", recipe: Any = None) -> Any:
+        return Session(model, recipe, dtype)
+
+    cert = lockstep.certify(_adapter(build=build), report=False, levels=3, **{**FAST, "constructs": "sgd"})
+    (check,) = cert.checks
+    assert check.outcome == "fail" and "weight: missing from get_parameters()'s answer" in check.message, check
 
 
 def test_a_missing_gradient_is_said_missing(tmp_path: Path) -> None:
@@ -395,10 +413,10 @@ def test_failure_folders_stay_in_the_report_folder(device: str, folder: str, tmp
     _well_formed(out)
 
 
-@pytest.mark.parametrize("devices", [("x:0", "x/0"), (".", ".."), ("a b", "a/b", "a-b")])
+@pytest.mark.parametrize("devices", [("x:0", "x/0"), (".", ".."), ("a b", "a/b", "a-b"), ("cuda:0", "cuda-0")])
 def test_two_devices_never_share_a_failure_folder(devices: tuple[str, ...]) -> None:
-    """`x:0` and `x/0` (or `.` and `..`) were both `failures/dense.predictions.float64.x-0`: one check's reproducer
-    replayed the other's case, and the README named the wrong device."""
+    """`x:0` and `x/0` (or `.` and `..`, or `cuda:0` and `cuda-0`) were both `failures/dense.predictions.float64.x-0`:
+    one check's reproducer replayed the other's case, and the README named the wrong device."""
     from lockstep.conformance.results import CheckResult
 
     folders = [CheckResult("dense", 1, "float64", d, "fail", 2).failure_folder for d in devices]
