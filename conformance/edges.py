@@ -35,6 +35,8 @@ CLASSES: dict[str, str] = {
             "mae at 0, huber at ±δ) and exact max-pool ties, exact in float32",
     "saturated": "logits of ±20…±1000: sigmoid/softmax outputs exactly 0 and 1 in the dtype, targets of weight 0 "
                  "on the saturated side (0·log 0)",
+    "unnormalized": "soft target rows that do not sum to 1 (an all-zero row, rows scaled by ½ or 1.6): the "
+                    "standard never renormalizes, and a gradient taken as softmax(y) - t is right only for sums of 1",
     "offset": "logits with a large common offset (±100…±700) and spread: softmax, log_softmax, attention scores",
     "magnitude": "inputs (and regression targets) near the dtype's limits: ×max^¼ or ×tiny^¼",
     "constant": "inputs constant over the normalized axes: zero variance (x̂ from ε alone)",
@@ -86,7 +88,7 @@ LOSS_EDGES: dict[str, tuple[str, ...]] = {
     "mae": ("kink", "magnitude", "tiny_shape"),
     "huber": ("kink", "magnitude", "tiny_shape"),
     "binary_crossentropy": ("saturated", "tiny_shape"),
-    "categorical_crossentropy": ("saturated", "tiny_shape"),
+    "categorical_crossentropy": ("saturated", "unnormalized", "tiny_shape"),
     "sparse_categorical_crossentropy": ("saturated", "tiny_shape"),
     "nll": ("saturated", "tiny_shape"),
 }
@@ -158,6 +160,8 @@ def apply(case: Case, rng: np.random.Generator, graph: Any, weights: dict[str, n
         elif not integer_input:
             x = x * float(rng.choice([20.0, 100.0, 1000.0]))
         y = _saturated_targets(case, graph, weights, x, y)
+    elif edge == "unnormalized" and case.targets == "probabilities":
+        y = _unnormalized_targets(rng, y)
     elif edge == "constant" and not integer_input:
         x = np.broadcast_to(x.reshape(x.shape[0], -1)[:, :1].reshape((x.shape[0],) + (1,) * (x.ndim - 1)),
                             x.shape).copy()
@@ -200,6 +204,16 @@ def _probe_at_kink(case: Case, rng: np.random.Generator, weights: dict[str, np.n
     return out
 
 
+def _unnormalized_targets(rng: np.random.Generator, y: np.ndarray) -> np.ndarray:
+    """Probability rows scaled so that their sums are not 1: the first row all zeros (a padded position), the others
+    ×0, ×½, ×1 or ×1.6 (capped at 1: targets stay in [0, 1]). Powers of two and 1.6 keep the rows exact enough;
+    the sums are what matters."""
+    rows = y.reshape(-1, y.shape[-1])
+    scale = rng.choice([0.0, 0.5, 1.0, 1.6], size=(rows.shape[0], 1))
+    scale[0] = 0.0
+    return np.minimum(rows * scale, 1.0).reshape(y.shape)
+
+
 def _saturated_targets(case: Case, graph: Any, weights: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray
                        ) -> np.ndarray:
     """Targets of weight 0 where the output saturates: the class the logits pick (binary: the side of 0)."""
@@ -223,7 +237,8 @@ def _saturated_targets(case: Case, graph: Any, weights: dict[str, np.ndarray], x
 def reached(case: Case, dtype: str = "float32") -> dict[str, bool]:
     """Which edges the case's arrays actually reach, measured on the reference's forward in float64 with the
     values cast to `dtype`: an exact kink value (0 into relu/leaky_relu/elu, mae's d = 0, huber's |d| = δ), a
-    max-pool tie, a probability exactly 0 or 1, a target of weight 0 against it, |logit| ≥ 100."""
+    max-pool tie, a probability exactly 0 or 1, a target of weight 0 against it, |logit| ≥ 100, a
+    target row of probabilities whose sum is not 1."""
     from lockstep.reference.model import ReferenceModel
     from lockstep.spec.documents import Model
 
@@ -235,6 +250,8 @@ def reached(case: Case, dtype: str = "float32") -> dict[str, bool]:
         out = np.asarray(net.forward(x, weights, {k: v.copy() for k, v in weights.items()}))
     inputs = {"x": np.asarray(x, dtype=np.float64), **values}
     got = {"kink": False, "tie": False, "saturated": False, "zero_weight": False, "large_logits": False,
+           "unnormalized": case.targets == "probabilities" and bool(np.any(np.abs(np.sum(
+               np.asarray(y, dtype=np.float64), axis=-1) - 1) > 1e-6)),
            "overflow_norm": "overflow_norm" in case.edges and _sum_of_squares_overflows(case, net, weights, x, y, kind)}
     for nd in net.graph.nodes:
         a = np.asarray(inputs[nd.inputs[0]], dtype=np.float64).astype(kind)
@@ -347,7 +364,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--examples must be at least 1 and --seed not negative")
     rows = census(args.examples, args.seed, args.dtype)
     names = list(CLASSES)
-    reach = ["kink", "tie", "saturated", "zero_weight", "large_logits", "overflow_norm"]
+    reach = ["kink", "tie", "saturated", "zero_weight", "large_logits", "unnormalized", "overflow_norm"]
     print("| check | cases | " + " | ".join(names) + " | reached: " + " | ".join(reach) + " |")
     print("| --- " * (2 + len(names) + len(reach)) + "|")
     total = {k: 0 for k in names}

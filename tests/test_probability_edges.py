@@ -174,6 +174,23 @@ def test_nonzero_weight_at_the_edge_is_infinite(backend: str, dtype: str) -> Non
     assert value == math.inf
 
 
+@given(data=st.data())
+def test_categorical_from_logits_with_rows_not_summing_to_1(backend: str, data: st.DataObject) -> None:
+    """Targets are never renormalized: an all-zero row (a padded position) adds 0 and has gradient 0, a row summing
+    to s has softmax(y)·s - t. TensorFlow's op took the gradient as softmax(y) - t (docs/reproducers/
+    keras-soft-target-gradient): the all-zero row got softmax(y)."""
+    rows, classes = data.draw(st.integers(1, 4), label="rows"), data.draw(st.integers(2, 5), label="classes")
+    y = np.array(data.draw(st.lists(st.floats(-30, 30), min_size=rows * classes, max_size=rows * classes),
+                           label="logits")).reshape(rows, classes)
+    t = np.array(data.draw(st.lists(st.sampled_from([0.0, 0.25, 0.5, 1.0]), min_size=rows * classes,
+                                    max_size=rows * classes), label="targets")).reshape(rows, classes)
+    t[0] = 0.0
+    doc = {"type": "categorical_crossentropy", "from_logits": True,
+           "label_smoothing": data.draw(st.sampled_from([0.0, 0.0, 0.1]), label="s"),
+           "reduction": data.draw(st.sampled_from(["mean", "sum"]), label="reduction")}
+    assert_agrees(backend, doc, y, t, data.draw(st.sampled_from(DTYPES), label="dtype"))
+
+
 _p = st.one_of(st.sampled_from([0.0, 1.0]), st.floats(0.01, 0.99))
 
 

@@ -14,6 +14,9 @@ Divergences closed here (docs/adapters/tensorflow.md):
   (0 log 0 = 0, v1-semantics § Losses), and their native gradients with respect to p are `xdivy(t, p)` /
   `xdivy(1 - t, 1 - p)`, exactly 0 there too (a plain `t * log(p)` gives 0 · (-inf) = NaN at a saturated
   sigmoid or softmax).
+- soft targets: from logits, TensorFlow's op gives the gradient softmax(y) - t, the loss's only where a target row
+  sums to 1; the standard's is softmax(y)·Σt - t (targets never renormalized): a term of value 0 adds the rest
+  (`_row_sum_gradient`), so the loss stays Keras's own (bridged).
 - label smoothing: Keras's binary (t(1 - s) + s/2) and categorical (t(1 - s) + s/C) smoothing are the
   standard's; sparse CE has no smoothing in Keras, so with smoothing the targets are one-hot encoded
   and Keras's categorical CE (from logits) takes them.
@@ -87,6 +90,15 @@ def _nll(loss: Any, dtype: str) -> LossFn:
     return nll
 
 
+def _row_sum_gradient(y: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
+    """Per row, a term of value 0 whose gradient is softmax(y)·(Σt - 1). TensorFlow's softmax cross-entropy (under
+    Keras's CategoricalCrossentropy from logits) computes the loss -Σ t log softmax(y) of any targets, but its
+    gradient softmax(y) - t is that loss's only where a row sums to 1; the standard never renormalizes (an all-zero
+    row, a padded position, added softmax(y) where its gradient is 0): docs/reproducers/keras-soft-target-gradient."""
+    lse = tf.reduce_logsumexp(y, axis=-1)
+    return (tf.reduce_sum(target, axis=-1) - 1) * (lse - tf.stop_gradient(lse))
+
+
 def _cross_entropy(loss: Any, dtype: str, sparse: bool) -> LossFn:
     red, s = loss.reduction, loss.label_smoothing
     kred = KERAS_REDUCTION[red]
@@ -96,9 +108,15 @@ def _cross_entropy(loss: Any, dtype: str, sparse: bool) -> LossFn:
             return lambda y, target: native(target, y)
         native = keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=s, reduction=kred,
                                                       dtype=dtype)
-        if sparse:
+        if sparse:  # one-hot rows, smoothed or not, sum to 1: the native gradient is the standard's
             return lambda y, target: native(tf.one_hot(tf.cast(target, tf.int64), tf.shape(y)[-1], dtype=y.dtype), y)
-        return lambda y, target: native(target, y)
+
+        def categorical_logits(y: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
+            target = tf.cast(target, y.dtype)
+            rows = smooth(target, s, tf.cast(tf.shape(y)[-1], y.dtype))
+            return native(target, y) + _reduce(_row_sum_gradient(y, rows), red)
+
+        return categorical_logits
 
     def categorical_probs(p: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
         classes = tf.shape(p)[-1]

@@ -5,7 +5,8 @@ Each mutant (one file here) is the reference adapter with exactly one bug of a k
 loss reduction and label smoothing, 'same' padding, gate order, batch-norm momentum, a late schedule, a
 warm-up one step short, a learning rate one float32 ulp off, 0·log 0 at saturated probabilities, relu's kink
 and max-pool ties taking the other branch, a derivative from the wrong saved tensor, attention's scale by the
-head width, a norm's statistics held constant in its backward, Nesterov with dampening). `detect` certifies one
+head width, a norm's statistics held constant in its backward, Nesterov with dampening, a softmax cross-entropy
+gradient that takes every target row as summing to 1). `detect` certifies one
 with the suite's default settings, restricted to the constructs it touches, and says which check caught it after
 how many examples;
 `python -m lockstep.conformance.mutants` prints the table for all of them (docs/conformance.md, "The suite
@@ -122,6 +123,9 @@ MUTANTS: dict[str, Mutant] = {m.name: m for m in (
     _m("probability_zero_log_zero", "ProbabilityZeroLogZeroAdapter",
        "cross-entropy from probabilities without 0·log 0 = 0 (NaN at a saturated output)",
        ("binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy")),
+    _m("soft_target_gradient", "SoftTargetGradientAdapter",
+       "categorical cross-entropy from logits differentiated as softmax(y) − t (TensorFlow's op)",
+       ("categorical_crossentropy",)),
     _m("relu_kink_gradient", "ReLUKinkGradientAdapter", "relu'(0) = 1 (mask x ≥ 0)", ("relu",)),
     _m("tanh_gradient_from_input", "TanhGradientFromInputAdapter",
        "tanh′ from the input, 1 − x², not the output's 1 − y²", ("tanh",)),

@@ -76,6 +76,20 @@ def test_saturated_edge_gives_exact_probabilities_against_zero_weights(dtype: st
     assert hits >= 10, f"only {hits} of 20 saturated {loss} cases reach exact 0/1 under a zero weight in {dtype}"
 
 
+@SETTINGS
+@given(seed=seeds, batch=st.integers(1, 5))
+def test_unnormalized_edge_gives_target_rows_not_summing_to_1(seed: int, batch: int) -> None:
+    """TensorFlow's softmax cross-entropy took its gradient as softmax(y) - t, right only for rows summing to 1
+    (docs/reproducers/keras-soft-target-gradient): the class reaches rows that do not, inside [0, 1]."""
+    loss = "categorical_crossentropy"
+    model = cs.model_doc(f"case-{loss}", [3], [{"type": "dense", "name": "out", "units": 4}])
+    case = Case(loss, model, {"loss": {"type": loss, "from_logits": True}}, seed=seed, batch=batch,
+                targets="probabilities", edges=("unnormalized",))
+    _, _, y = case.arrays("float32")
+    assert np.all((y >= 0) & (y <= 1)) and np.all(y[0] == 0), f"targets {y}"
+    assert edges.reached(case)["unnormalized"], f"every row sums to 1: {y}"
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_magnitude_scale_keeps_products_and_squares_finite(dtype: str) -> None:
     info = np.finfo(np.float32 if dtype == "float32" else np.float64)
