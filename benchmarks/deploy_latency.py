@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.recipes.split(","):
         prep = prepare_run(ROOT / "examples" / name / "recipe.yaml")
         ort_session = open_session(export_model(prep.model, prep.initial, dtype=args.dtype).SerializeToString(),
-                                   "cpu", args.threads)
+                                   "cpu", args.threads, args.dtype)
         native = TorchSession(prep.model, dtype=args.dtype)
         native.set_parameters(prep.initial)
         native.net.eval()

@@ -1070,7 +1070,7 @@ def _run_checks(p: Plan, prep: Any, params: dict[str, np.ndarray], weights_info:
             progress(msg)
 
     env = p.environment
-    session = open_session(model, env.device, env.threads)
+    session = open_session(model, env.device, env.threads, env.dtype)
     input_names = list(prep.graph.input_shapes)
     name = input_names[0]
     float_np = np.float32 if env.dtype == "int8" else NUMPY[env.dtype]

@@ -89,7 +89,7 @@ class OnnxRuntimeSession(Session):
     def inference_session(self) -> Any:
         """The onnxruntime.InferenceSession of the current parameters (opened on first use)."""
         if self._ort is None:
-            self._ort = open_session(self.proto().SerializeToString(), self.device, self.threads)
+            self._ort = open_session(self.proto().SerializeToString(), self.device, self.threads, self.dtype)
         return self._ort
 
     def feeds(self, x: np.ndarray | Arrays) -> dict[str, np.ndarray]:
@@ -122,12 +122,21 @@ class OnnxRuntimeSession(Session):
         raise UnsupportedConstruct("training", PREDICTIONS_ONLY)
 
 
-def open_session(model: bytes, device: str, threads: int) -> Any:
-    """An InferenceSession with `threads` intra-op threads (one inter-op thread) on `device`'s provider."""
+FLOAT16_DISABLED = ["NchwcTransformer"]
+"""Graph optimizers left out for a float16 graph: onnxruntime's NCHWc layout transformer (ORT_ENABLE_ALL, CPU) ends
+the process with a segmentation fault while it opens a float16 graph with a Transpose into a MatMul, which every
+recurrent layer returning sequences into a dense layer exports (onnxruntime 1.32;
+docs/reproducers/onnxruntime-float16-nchwc). It rewrites float32 convolutions only, so a float16 graph loses nothing."""
+
+
+def open_session(model: bytes, device: str, threads: int, dtype: str = "float32") -> Any:
+    """An InferenceSession with `threads` intra-op threads (one inter-op thread) on `device`'s provider, for a graph
+    computing in `dtype`."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.log_severity_level = 3  # errors only: warnings about unused initializers are not the user's
-    return ort.InferenceSession(model, sess_options=options, providers=providers(device))
+    return ort.InferenceSession(model, sess_options=options, providers=providers(device),
+                                disabled_optimizers=FLOAT16_DISABLED if dtype == "float16" else None)

@@ -122,6 +122,32 @@ def test_recipe_with_weights_file_and_a_float64_target(tmp_path: Path, capsys) -
     assert [c["batch_size"] for c in report["checks"] if c["kind"] == "predictions"] == [1, 7]
 
 
+@pytest.mark.parametrize("layer", ["lstm", "gru"])
+def test_a_float16_sequence_into_dense_deploys(layer: str, tmp_path: Path) -> None:
+    """A recurrent layer's sequence into a dense layer exports a Transpose into a MatMul, and onnxruntime's NCHWc
+    layout transformer ended the process (SIGSEGV, exit 139, no message) while it opened that graph in float16
+    (docs/reproducers/onnxruntime-float16-nchwc). Its own process: a crash must fail this test, not end the worker."""
+    import subprocess
+    import sys
+
+    (tmp_path / "model.yaml").write_text(
+        "apiVersion: lockstep/v1\nkind: Model\nmetadata: {name: seq}\ninputs: [{name: x, shape: [3, 2]}]\n"
+        f"layers:\n  - {{type: {layer}, name: r, units: 4, return_sequences: true}}\n"
+        "  - {type: dense, name: d, units: 3}\n")
+    (tmp_path / "recipe.yaml").write_text(
+        "apiVersion: lockstep/v1\nkind: Recipe\nmetadata: {name: seq}\nmodel: model.yaml\nseed: 0\n"
+        "dtype: float32\ndata: {source: {type: npz, path: data.npz}, split: {validation: 0.5}, batch_size: 4}\n"
+        "loss: {type: mse}\noptimizer: {type: sgd, learning_rate: 0.01}\ntraining: {steps: 1}\n")
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "data.npz", x=rng.normal(size=(8, 3, 2)), y=rng.normal(size=(8, 3, 3)))
+    np.savez(tmp_path / "w.npz", **prepare_run(tmp_path / "recipe.yaml").initial)
+    proc = subprocess.run([sys.executable, "-m", "lockstep", "deploy", str(tmp_path / "recipe.yaml"), "--weights",
+                           str(tmp_path / "w.npz"), "--environment", str(ENVS["onnx-cpu-float16"]), "--out",
+                           str(tmp_path / "o"), "--quiet"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode in (0, 1), (proc.returncode, proc.stderr)
+    _all_but_latency_hold(_report(tmp_path / "o"))
+
+
 # ------------------------------------------------------------------------------------------ failures
 def test_a_perturbed_onnx_graph_fails_deploy(digits_run: Path, tmp_path: Path, capsys, monkeypatch) -> None:
     """One bias nudged by 1e-2 in the exported graph: the predictions checks fail, exit 1."""
