@@ -140,6 +140,23 @@ def _native_output_silenced() -> Iterator[None]:
             os.close(fd)
 
 
+@contextmanager
+def _attention_fast_path_off() -> Iterator[None]:
+    """nn.MultiheadAttention's fast path off for the duration: in eval mode under no_grad, with biases (the spec's
+    default), it runs `aten::_native_multi_head_attention`, which the TorchScript exporter cannot export at any
+    opset ("... to ONNX opset version 17 is not supported"). The caller's setting is restored."""
+    mha = getattr(torch.backends, "mha", None)
+    if mha is None or not hasattr(mha, "set_fastpath_enabled"):
+        yield
+        return
+    before = mha.get_fastpath_enabled()
+    mha.set_fastpath_enabled(False)
+    try:
+        yield
+    finally:
+        mha.set_fastpath_enabled(before)
+
+
 _T = TypeVar("_T", bound=type)
 
 
@@ -297,7 +314,8 @@ class TorchSession(Session):
         names = {n: {0: "N"} for n in (*self.input_names, *graph.outputs)}
         from lockstep.adapters.torch.layers import rms_norm
 
-        with warnings.catch_warnings(), torch.no_grad(), rms_norm.decomposed(self.net), _native_output_silenced():
+        with warnings.catch_warnings(), torch.no_grad(), rms_norm.decomposed(self.net), _attention_fast_path_off(), \
+                _native_output_silenced():
             warnings.simplefilter("ignore")
             torch.onnx.export(self.net, tuple(example), str(path), dynamo=False, opset_version=opset,
                               input_names=self.input_names, output_names=list(graph.outputs), dynamic_axes=names,

@@ -148,6 +148,31 @@ def test_a_float16_sequence_into_dense_deploys(layer: str, tmp_path: Path) -> No
     _all_but_latency_hold(_report(tmp_path / "o"))
 
 
+@pytest.mark.parametrize("causal", [False, True])
+def test_attention_with_biases_exports_through_torch(causal: bool, tmp_path: Path, capsys) -> None:
+    """The spec's default attention (`use_bias: true`) failed `--exporter torch` at every opset: under no_grad in
+    eval mode nn.MultiheadAttention took its fast path, `aten::_native_multi_head_attention`, which the TorchScript
+    exporter cannot export ("... to ONNX opset version 17 is not supported")."""
+    pytest.importorskip("torch")
+    (tmp_path / "model.yaml").write_text(
+        "apiVersion: lockstep/v1\nkind: Model\nmetadata: {name: attn}\ninputs: [{name: x, shape: [4, 4]}]\n"
+        f"layers:\n  - {{type: multi_head_attention, name: a, num_heads: 2, causal: {str(causal).lower()}}}\n")
+    (tmp_path / "recipe.yaml").write_text(
+        "apiVersion: lockstep/v1\nkind: Recipe\nmetadata: {name: attn}\nmodel: model.yaml\nseed: 0\n"
+        "dtype: float32\ndata: {source: {type: npz, path: data.npz}, split: {validation: 0.5}, batch_size: 4}\n"
+        "loss: {type: mse}\noptimizer: {type: sgd, learning_rate: 0.01}\ntraining: {steps: 1}\n")
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "data.npz", x=rng.normal(size=(8, 4, 4)), y=rng.normal(size=(8, 4, 4)))
+    np.savez(tmp_path / "w.npz", **prepare_run(tmp_path / "recipe.yaml").initial)
+    code, _, err = _deploy([str(tmp_path / "recipe.yaml"), "--weights", str(tmp_path / "w.npz"), "--environment",
+                            str(ENVS["onnx-cpu"]), "--out", str(tmp_path / "o"), "--exporter", "torch"], capsys)
+    assert code in (0, 1), err
+    _all_but_latency_hold(_report(tmp_path / "o"))
+    import torch
+
+    assert torch.backends.mha.get_fastpath_enabled(), "the caller's fast-path setting was not restored"
+
+
 # ------------------------------------------------------------------------------------------ failures
 def test_a_perturbed_onnx_graph_fails_deploy(digits_run: Path, tmp_path: Path, capsys, monkeypatch) -> None:
     """One bias nudged by 1e-2 in the exported graph: the predictions checks fail, exit 1."""
