@@ -901,13 +901,15 @@ def deploy(p: Plan, *, progress: Any = None) -> Result:
             del p.notes[recorded[2]:]
             raise mismatch from None
         _check_exporter(p, prep.model)
+    except DeployError:
+        if picked and (live := _live_run(p)) is not None:  # the newest checkpoint went while it was read: a run
+            # still training rotates them ("No such file or directory" said nothing of the run)
+            raise DeployError(f"{p.run_folder}: the run is still training ({live}); its newest checkpoint was "
+                              f"replaced while it was read: deploy it when it has finished") from None
+        raise
     if p.run_folder is not None and not p.weights_given and weights_info.get("kind") == "checkpoint" and \
             weights_info.get("step") != prep.total_steps:
-        from lockstep.runfolder import in_use
-
-        ours = p.claimed is not None and _same_place(p.claimed.path, p.run_folder)  # --out is the run's folder: the
-        # lock there is this deployment's own
-        if not ours and (live := in_use(p.run_folder)) is not None:  # not stopped: still training (checkpoints rotate)
+        if (live := _live_run(p)) is not None:  # not stopped: still training (checkpoints rotate)
             raise DeployError(f"{p.run_folder}: the run is still training ({live}); its newest checkpoint is step "
                               f"{weights_info.get('step')} of {prep.total_steps}: deploy it when it has finished")
         raise DeployError(f"{p.weights_path}: the run stopped at step {weights_info.get('step')} of "
@@ -1056,6 +1058,16 @@ def _check_metrics(p: Plan, prep: Any) -> None:
                 raise DeployError(f"{p.environment_path}: max_metric_drop: `accuracy` needs class targets; "
                                   f"{prep.recipe.metadata.name} trains `{loss}` on real-valued targets "
                                   f"({float(y.ravel()[real[0]]):g} among them); use `loss`, `mse` or `mae`")
+
+
+def _live_run(p: Plan) -> str | None:
+    """Who holds the run folder being deployed, where a run still trains in it (None where it stopped, or where the
+    lock is this deployment's own: --out is the run's folder)."""
+    from lockstep.runfolder import in_use
+
+    if p.run_folder is None or (p.claimed is not None and _same_place(p.claimed.path, p.run_folder)):
+        return None
+    return in_use(p.run_folder)
 
 
 def _run_checks(p: Plan, prep: Any, params: dict[str, np.ndarray], weights_info: dict[str, Any], model: bytes,

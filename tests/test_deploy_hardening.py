@@ -294,6 +294,25 @@ def test_a_run_still_training_is_said_to_be_training_not_stopped(runs: dict[str,
     _refused([str(run), "-e", str(env), "--out", str(tmp_path / "d")], capsys, "stopped at step 3 of 6")
 
 
+def test_a_checkpoint_rotated_away_while_read_is_said_a_run_still_training(
+        runs: dict[str, Path], env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sweep (2026-12-08): a live run with frequent checkpoints removed the newest one between its pick and its
+    read, and the deployment said only "cannot read it ([Errno 2] No such file or directory)"."""
+    from lockstep.runfolder import claim
+
+    def rotated(path: Path, *args: object, **kwargs: object) -> None:
+        raise deploy_module.DeployError(f"{path}: cannot read it ([Errno 2] No such file or directory)")
+
+    run = tmp_path / "live"
+    shutil.copytree(runs["ck3"], run)
+    monkeypatch.setattr(deploy_module, "load_weights", rotated)
+    with claim(run, outputs=("metrics.jsonl",), mode="resume", prog="lockstep run"):
+        _refused([str(run), "-e", str(env), "--out", str(tmp_path / "d")], capsys,
+                 "the run is still training (pid ", "its newest checkpoint was replaced while it was read")
+    _refused([str(run), "-e", str(env), "--out", str(tmp_path / "d")], capsys, "No such file or directory")
+
+
 def test_an_unfinished_run_deployed_into_its_own_folder_is_said_stopped(runs: dict[str, Path], env: Path,
                                                                         tmp_path: Path,
                                                                         capsys: pytest.CaptureFixture[str]) -> None:
