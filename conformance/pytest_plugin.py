@@ -59,22 +59,25 @@ EMPTY = {"lockstep_adapter": ("an adapter", " to run no check"), "lockstep_level
 
 # ------------------------------------------------------------------------------------------------ options
 def pytest_addoption(parser: pytest.Parser) -> None:
+    from lockstep.commands import CommaList  # lists add up when repeated, as certify's own options do (last-wins
+    # made `--lockstep-construct=dense --lockstep-construct=tanh` certify tanh alone, without a word)
+
     group = parser.getgroup("lockstep", "Lockstep conformance suite (docs/certify.md)")
     group.addoption("--lockstep-adapter", metavar="A", default=None,
                     help="run the conformance suite against adapter A: a name (built-in or entry point "
                          "`lockstep.adapters`) or module:attribute. Without it the plugin does nothing")
-    group.addoption("--lockstep-level", metavar="L", default="all",
+    group.addoption("--lockstep-level", action=CommaList, metavar="L", default="all",
                     help="levels, comma-separated: 1 predictions, 2 gradients, 3 updates, 4 recipes, "
                          "5 data_parallel, or `all` (default: 1-4; level 5 runs only when named)")
-    group.addoption("--lockstep-dtype", metavar="D", default="float32,float64",
+    group.addoption("--lockstep-dtype", action=CommaList, metavar="D", default="float32,float64",
                     help="dtypes, comma-separated (default: float32,float64)")
-    group.addoption("--lockstep-device", metavar="X", default=None,
+    group.addoption("--lockstep-device", action=CommaList, metavar="X", default=None,
                     help="devices, comma-separated (default: every device the adapter offers)")
     group.addoption("--lockstep-examples", metavar="N", type=int, default=None,
                     help="hypothesis examples per check (default: lockstep certify's)")
     group.addoption("--lockstep-seed", metavar="S", type=int, default=None,
                     help="seed of the generated cases (default: lockstep certify's)")
-    group.addoption("--lockstep-construct", metavar="C", default=None,
+    group.addoption("--lockstep-construct", action=CommaList, metavar="C", default=None,
                     help="only these constructs or example recipes, comma-separated (e.g. dense,sgd,digits-mlp)")
     group.addoption("--lockstep-recipe-steps", metavar="K", type=int, default=None,
                     help="levels 4 and 5: optimizer steps of each example recipe (default: lockstep certify's: "

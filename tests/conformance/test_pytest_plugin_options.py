@@ -273,3 +273,17 @@ def test_an_erroring_check_shows_its_case_as_a_spec_file(pytester: pytest.Pytest
     assert "ERROR: the check could not complete" in out and "RuntimeError: boom" in out, out
     assert "failure folder:" in out and "dense.predictions.float64.cpu/" in out, out
     assert "reproduce:                lockstep compare " in out and "recipe.yaml --backends reference," in out, out
+
+
+# ------------------------------------------------------------------------------------------- repeated options
+def test_repeated_list_options_add_up_as_certify_s_do(pytester: pytest.Pytester) -> None:
+    """`--lockstep-construct=dense --lockstep-construct=tanh` collected tanh alone, and `--lockstep-level=1
+    --lockstep-level=2` level 2 alone (argparse's last-wins), where `lockstep certify --construct dense --construct
+    tanh` runs both: a smaller certificate than asked for, without a word."""
+    result = pytester.runpytest("--lockstep-adapter=reference", "--lockstep-construct=dense",
+                                "--lockstep-construct=tanh", "--lockstep-level=1", "--lockstep-level=2",
+                                "--lockstep-dtype=float64", "--lockstep-dtype=float32", "--lockstep-examples=2",
+                                "--collect-only", "-q")
+    ids = {line.split("::")[-1] for line in result.stdout.lines if line.startswith("lockstep::")}
+    assert ids == {f"{c}[{lv}-{d}-cpu]" for c in ("dense", "tanh") for lv in ("predictions", "gradients")
+                   for d in ("float32", "float64")}, result.stdout.str()
