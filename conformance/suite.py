@@ -853,18 +853,19 @@ def new_certification(adapter: Adapter, name: str, options: Options, versions: d
         adapter=name, adapter_versions=dict(adapter_versions(adapter) if versions is None else versions),
         spec_version=SPEC_VERSION, suite_version=SUITE_VERSION, seed=options.seed, examples=options.examples,
         levels=list(options.levels), dtypes=list(options.dtypes),
-        devices=list(options.devices or adapter_devices(adapter)), environment=fingerprint(),
+        devices=list(options.devices or adapter_devices(adapter)), environment=fingerprint(name),
         recipe_steps=options.recipe_steps)
 
 
-def fingerprint() -> dict[str, str]:
+def fingerprint(adapter: str | None = None) -> dict[str, str]:
     """The environment a certificate was produced in, flat strings (lockstep/fingerprint.py: CPU model and ISA,
-    threads, oneDNN/MKL settings, framework builds; no host names or user names)."""
+    threads, oneDNN/MKL settings, framework builds; no host names or user names). `adapter`: the threads of that
+    adapter only (a process that certified another adapter, or ran a recipe, before recorded theirs too)."""
     import json
 
     from lockstep import fingerprint as machine
 
-    fp = machine.fingerprint()
+    fp = machine.fingerprint(None if adapter is None else [adapter])
     cpu = fp["cpu"]
     env = {"python": platform.python_version(), "implementation": platform.python_implementation(),
            "platform": platform.platform(terse=True), "machine": platform.machine(),

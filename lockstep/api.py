@@ -621,11 +621,11 @@ class TrainingFailed(LockstepError):
     exit_code = 1
 
 
-def _fingerprint() -> dict[str, Any]:
-    """The machine fingerprint (lockstep/fingerprint.py): CPU, threads, library builds."""
+def _fingerprint(backend: str) -> dict[str, Any]:
+    """The machine fingerprint (lockstep/fingerprint.py): CPU, `backend`'s threads, library builds."""
     from lockstep.fingerprint import fingerprint
 
-    return dict(fingerprint())
+    return dict(fingerprint([backend]))
 
 
 def run(recipe: PathLike | Recipe, backend: str = "reference", out: PathLike | None = None, resume: bool = False,
@@ -736,7 +736,7 @@ def run(recipe: PathLike | Recipe, backend: str = "reference", out: PathLike | N
             done = RunResult(eff.recipe, eff.model, backend, device, folder.moved_to() or where,
                              session.get_parameters(), list(result.history), dict(result.eval_metrics),
                              result.history[-1]["step"] if result.history else 0, result.resumed_from,
-                             prep.recipe_hash, report.get("environment") or _fingerprint(), report)
+                             prep.recipe_hash, report.get("environment") or _fingerprint(backend), report)
             if problem is not None:
                 err = LockstepError(problem, 2)
                 err.result = done
@@ -889,7 +889,8 @@ def _describe_comparison(result: Comparison, prep: Any, built: dict[str, tuple[A
 
     result.meta = {"recipe": prep.recipe.metadata.name, "recipe_hash": prep.recipe_hash,
                    "overrides": said, "steps_given": None if steps is None else int(steps), "dtype_given": dtype,
-                   "versions": {n: backend_versions(a, n) for n, (a, _) in built.items()}, "environment": fingerprint()}
+                   "versions": {n: backend_versions(a, n) for n, (a, _) in built.items()},
+                   "environment": fingerprint(list(built))}
     spread = prep.recipe.distribution
     if spread is not None and spread.replicas > 1:  # run silently as one process before (sweep N)
         result.notes.append(f"the recipe's distribution ({spread.replicas} replicas"

@@ -13,6 +13,7 @@ import os
 import platform
 import re
 import sys
+from collections.abc import Collection
 from typing import Any
 
 ENV = ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "KMP_BLOCKTIME",
@@ -174,11 +175,13 @@ def _numpy() -> dict[str, Any]:
     return out
 
 
-def fingerprint() -> dict[str, Any]:
-    """The whole fingerprint: CPU, the thread settings each backend ran with, environment, builds."""
+def fingerprint(backends: Collection[str] | None = None) -> dict[str, Any]:
+    """The whole fingerprint: CPU, the thread settings each backend ran with (of `backends` only where given: a
+    process that ran or certified others before, through the Python API, recorded theirs too), environment,
+    builds."""
     out: dict[str, Any] = {
         "python": platform.python_version(), "platform": platform.platform(terse=True),
-        "cpu": cpu(), "threads": {k: dict(v) for k, v in _THREADS.items()},
+        "cpu": cpu(), "threads": {k: dict(v) for k, v in _THREADS.items() if backends is None or k in backends},
         "env": {k: os.environ[k] for k in ENV if k in os.environ},
         "numpy": _numpy(),
     }

@@ -640,11 +640,11 @@ def _say_resumed(prep: Prepared, point: Checkpoint, session: Session, backend: s
 
 
 # -------------------------------------------------------------------------------------------- report
-def _environment() -> dict[str, Any]:
+def _environment(backend: str) -> dict[str, Any]:
     """The machine fingerprint (lockstep/fingerprint.py): float32 numbers depend on the CPU and threads."""
     from lockstep.fingerprint import fingerprint
 
-    return fingerprint()
+    return fingerprint([backend])
 
 
 def write_report(out: Path, prep: Prepared, result: RunResult, *, backend: str, device: str,
@@ -676,7 +676,7 @@ def write_report(out: Path, prep: Prepared, result: RunResult, *, backend: str, 
         "final_train_loss": result.history[-1]["loss"] if result.history else None,
         "final_metrics": result.eval_metrics,
         "evaluated_on": "validation" if prep.data.held_out else "training",
-        "environment": _environment(),
+        "environment": _environment(backend),
         "timings": {
             "total_s": wall,
             "train_s": sum(times),
