@@ -45,6 +45,8 @@ PLUGIN = "lockstep-conformance"
 DTYPES = ("float32", "float64")
 RESULT = "result"  # a check's result, carried on its report from a pytest-xdist worker (`TestReport.lockstep`)
 UNREPORTED = "unreported"  # a check skipped by expectations without a result, carried likewise
+DECLARED = "declared"  # what support() said of a check, carried on its setup report: a worker that then crashes
+# running it sends no result, and its error keeps the provenance (as certify's `suite.declared`)
 STAGE = "lockstep_stage"  # pytest-xdist's workerinput key: the controller's staging folder for failing cases
 OPTIONS = ("lockstep_level", "lockstep_dtype", "lockstep_device", "lockstep_examples", "lockstep_seed",
            "lockstep_construct", "lockstep_recipe_steps", "lockstep_report", "lockstep_expect")
@@ -235,6 +237,7 @@ class Suite:
         self.selected: dict[tuple[str, str, str], set[int]] = {}  # group -> levels to run (after -k, -m, ...)
         self.cache: dict[tuple[str, str, str], dict[int, CheckResult]] = {}
         self.results: dict[int, CheckResult] = {}  # planned index -> result, for the reports
+        self.declared: dict[int, dict[str, Any]] = {}  # planned index -> its support and provenance (DECLARED)
         # the planned indices whose items pytest ran and reported: a layer's levels share one hypothesis run, so a
         # level's result is known before its own item runs, and `-x` may stop the session before it does; the
         # reports hold only what pytest reported (serial and pytest-xdist alike)
@@ -453,6 +456,8 @@ class Suite:
         outcome = yield
         if isinstance(item, CheckItem) and call.when == "call" and item.payload:
             outcome.get_result().lockstep = list(item.payload)
+        elif isinstance(item, CheckItem) and call.when == "setup" and item.declared is not None:
+            outcome.get_result().lockstep = [(DECLARED, {"index": item.planned.index, **item.declared})]
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Under pytest-xdist the controller runs no check: it gathers the workers' results from their reports,
@@ -469,13 +474,16 @@ class Suite:
             elif key == UNREPORTED and value not in self.unreported_items:
                 self.unreported_items.add(value)
                 self.unreported += 1
+            elif key == DECLARED:
+                self.declared[value["index"]] = {k: v for k, v in value.items() if k != "index"}
         p = self.by_node.get(report.nodeid)
         if report.failed and not getattr(report, "lockstep", None) and p is not None and p.index not in self.results:
             # no result came back: pytest-xdist's report of a worker that crashed running it (the adapter ended the
             # process). It is an error of that check; the reports said "0 checks: 0 fail, 0 error" before
             first = next((line.strip() for line in str(report.longrepr or "").splitlines() if line.strip()), "")
             self.results[p.index] = CheckResult(p.construct, p.level, p.dtype, p.device, "error",
-                                                message=f"no result: {first or 'the process running it ended'}")
+                                                message=f"no result: {first or 'the process running it ended'}",
+                                                **self.declared.get(p.index, {}))
             self.reported.add(p.index)
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
@@ -545,7 +553,9 @@ class Suite:
         if tr.config.getoption("verbose") > 0 and cert.checks:
             tr.write_line(summary_table(cert))
         reported = sum(counts.values())
-        verdict = "" if not reported else " · certified for these checks" if cert.certified else " · NOT certified"
+        # as the reports say it: "certified for these checks" only of a session that ran part of its plan
+        verdict = "" if not reported else " · NOT certified" if not cert.certified else \
+            " · certified for these checks" if cert.selection else " · CERTIFIED"
         unreported = f", {self.unreported} skipped by expectations (not reported)" if self.unreported else ""
         tr.write_line(f"{counts_line(counts)}{unreported}{verdict}")
         if self.written:
@@ -698,6 +708,15 @@ class CheckItem(pytest.Item):
         expected = suite.expectations.match(planned.check)
         self.skip_reason = expected[1] if expected is not None and expected[0] == "skip" else None
         self.payload: list[tuple[str, Any]] = []  # what the controller needs of this check (makereport)
+        self.declared: dict[str, Any] | None = None  # support() of it, for the controller (pytest-xdist's workers)
+
+    def setup(self) -> None:
+        """In a pytest-xdist worker: what support() says of the check, sent before it runs (DECLARED)."""
+        p = self.planned
+        if p.spec is not None and self.skip_reason is None and hasattr(self.config, "workerinput"):
+            from lockstep.conformance.suite import declared
+
+            self.declared = declared(self.suite.target(p), p.spec)
 
     def runtest(self) -> None:
         p, suite = self.planned, self.suite

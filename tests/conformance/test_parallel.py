@@ -382,6 +382,11 @@ def test_checks_whose_xdist_worker_crashed_are_errors_in_the_reports(pytester: p
     assert "0 error" not in (pytester.path / "rep" / "report.md").read_text(encoding="utf-8")
     assert f"{len(outcomes)} checks: 0 pass, 0 fail, {len(outcomes)} error" in result.stdout.str(), \
         result.stdout.str()
+    # what support() declared is kept, as certify --jobs keeps it (the plugin's were null: its provenance counts
+    # differed from the command's for the same adapter and options)
+    assert all(c["provenance"] == "written" and c["support"].startswith("written") for c in report["checks"]), \
+        [(c["provenance"], c["support"]) for c in report["checks"]]
+    assert report["provenance_counts"]["written"] == len(outcomes), report["provenance_counts"]
 
 
 XDIST_TORCH_CONSTRUCTS = "dense,relu,mse,adam,random_model"
