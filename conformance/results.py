@@ -41,16 +41,17 @@ DEFAULT_LEVELS: tuple[int, ...] = (1, 2, 3, 4)
 def parse_levels(levels: str | int | Iterable[int | str], flag: str = "--level") -> tuple[int, ...]:
     """Levels given as numbers or names (comma-separated text, or several), or `all`; ValueError otherwise, naming
     `flag`. One reading for `lockstep certify --level`, the Python API (`levels`) and the pytest plugin's
-    `--lockstep-level`."""
+    `--lockstep-level`. `all` in a list adds the default levels (`all,5` is 1-5: repeated options add up, and
+    `--level all --level 5` was refused)."""
     items = [levels] if isinstance(levels, (str, int)) else list(levels)
-    if any(isinstance(x, str) and x.strip().lower() == "all" for x in items):
-        return DEFAULT_LEVELS
     expected = f"{flag} {levels!r}: expected 1-5, level names ({', '.join(LEVEL_NAMES)}) or `all`"
     out = set()
     for x in items:
         for part in (x.split(",") if isinstance(x, str) else [x]):
             p = str(part).strip().lower()
-            if digits(p) and int(p) in LEVELS:
+            if p == "all":
+                out.update(DEFAULT_LEVELS)
+            elif digits(p) and int(p) in LEVELS:
                 out.add(int(p))
             elif p in LEVEL_NAMES:
                 out.add(LEVEL_NAMES[p])

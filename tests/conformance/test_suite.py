@@ -315,3 +315,20 @@ def test_certify_unwritable_report_folder_exits_2(tmp_path: Path, capsys) -> Non
     assert "not a folder" in capsys.readouterr().err
     assert main(["certify", "--adapter", "reference", "--construct", "dense", "--report", str(blocker / "r")]) == 2
     assert "cannot write there" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("given, levels", [("all", (1, 2, 3, 4)), ("all,5", (1, 2, 3, 4, 5)), ("1,all", (1, 2, 3, 4)),
+                                           (["all", "data_parallel"], (1, 2, 3, 4, 5)), ("2", (2,))])
+def test_all_adds_the_default_levels_in_a_list(given: object, levels: tuple[int, ...]) -> None:
+    """`--level all --level 5` (repeated options add up to `all,5`) was refused: `all` counted only alone."""
+    from lockstep.conformance.results import parse_levels
+
+    assert parse_levels(given) == levels
+
+
+@pytest.mark.parametrize("given", ["", "all,x", ",all", ["all", "x"]])
+def test_a_level_list_with_a_bad_part_is_refused_even_beside_all(given: object) -> None:
+    from lockstep.conformance.results import parse_levels
+
+    with pytest.raises(ValueError, match="expected 1-5"):
+        parse_levels(given)
