@@ -122,6 +122,21 @@ def test_recipe_with_weights_file_and_a_float64_target(tmp_path: Path, capsys) -
     assert [c["batch_size"] for c in report["checks"] if c["kind"] == "predictions"] == [1, 7]
 
 
+def _layers_recipe(tmp: Path, x_shape: list[int], y_shape: list[int], *layers: str) -> None:
+    """tmp/recipe.yaml of a sequential model of `layers` (flow-style YAML) on 8 random samples (mse, one step), and
+    tmp/w.npz, its initial weights."""
+    (tmp / "model.yaml").write_text(
+        f"apiVersion: lockstep/v1\nkind: Model\nmetadata: {{name: m}}\ninputs: [{{name: x, shape: {x_shape}}}]\n"
+        "layers:\n" + "".join(f"  - {layer}\n" for layer in layers))
+    (tmp / "recipe.yaml").write_text(
+        "apiVersion: lockstep/v1\nkind: Recipe\nmetadata: {name: m}\nmodel: model.yaml\nseed: 0\n"
+        "dtype: float32\ndata: {source: {type: npz, path: data.npz}, split: {validation: 0.5}, batch_size: 4}\n"
+        "loss: {type: mse}\noptimizer: {type: sgd, learning_rate: 0.01}\ntraining: {steps: 1}\n")
+    rng = np.random.default_rng(0)
+    np.savez(tmp / "data.npz", x=rng.normal(size=(8, *x_shape)), y=rng.normal(size=(8, *y_shape)))
+    np.savez(tmp / "w.npz", **prepare_run(tmp / "recipe.yaml").initial)
+
+
 @pytest.mark.parametrize("layer", ["lstm", "gru"])
 def test_a_float16_sequence_into_dense_deploys(layer: str, tmp_path: Path) -> None:
     """A recurrent layer's sequence into a dense layer exports a Transpose into a MatMul, and onnxruntime's NCHWc
@@ -130,17 +145,8 @@ def test_a_float16_sequence_into_dense_deploys(layer: str, tmp_path: Path) -> No
     import subprocess
     import sys
 
-    (tmp_path / "model.yaml").write_text(
-        "apiVersion: lockstep/v1\nkind: Model\nmetadata: {name: seq}\ninputs: [{name: x, shape: [3, 2]}]\n"
-        f"layers:\n  - {{type: {layer}, name: r, units: 4, return_sequences: true}}\n"
-        "  - {type: dense, name: d, units: 3}\n")
-    (tmp_path / "recipe.yaml").write_text(
-        "apiVersion: lockstep/v1\nkind: Recipe\nmetadata: {name: seq}\nmodel: model.yaml\nseed: 0\n"
-        "dtype: float32\ndata: {source: {type: npz, path: data.npz}, split: {validation: 0.5}, batch_size: 4}\n"
-        "loss: {type: mse}\noptimizer: {type: sgd, learning_rate: 0.01}\ntraining: {steps: 1}\n")
-    rng = np.random.default_rng(0)
-    np.savez(tmp_path / "data.npz", x=rng.normal(size=(8, 3, 2)), y=rng.normal(size=(8, 3, 3)))
-    np.savez(tmp_path / "w.npz", **prepare_run(tmp_path / "recipe.yaml").initial)
+    _layers_recipe(tmp_path, [3, 2], [3, 3], f"{{type: {layer}, name: r, units: 4, return_sequences: true}}",
+                   "{type: dense, name: d, units: 3}")
     proc = subprocess.run([sys.executable, "-m", "lockstep", "deploy", str(tmp_path / "recipe.yaml"), "--weights",
                            str(tmp_path / "w.npz"), "--environment", str(ENVS["onnx-cpu-float16"]), "--out",
                            str(tmp_path / "o"), "--quiet"], capture_output=True, text=True, timeout=300)
@@ -154,16 +160,8 @@ def test_attention_with_biases_exports_through_torch(causal: bool, tmp_path: Pat
     eval mode nn.MultiheadAttention took its fast path, `aten::_native_multi_head_attention`, which the TorchScript
     exporter cannot export ("... to ONNX opset version 17 is not supported")."""
     pytest.importorskip("torch")
-    (tmp_path / "model.yaml").write_text(
-        "apiVersion: lockstep/v1\nkind: Model\nmetadata: {name: attn}\ninputs: [{name: x, shape: [4, 4]}]\n"
-        f"layers:\n  - {{type: multi_head_attention, name: a, num_heads: 2, causal: {str(causal).lower()}}}\n")
-    (tmp_path / "recipe.yaml").write_text(
-        "apiVersion: lockstep/v1\nkind: Recipe\nmetadata: {name: attn}\nmodel: model.yaml\nseed: 0\n"
-        "dtype: float32\ndata: {source: {type: npz, path: data.npz}, split: {validation: 0.5}, batch_size: 4}\n"
-        "loss: {type: mse}\noptimizer: {type: sgd, learning_rate: 0.01}\ntraining: {steps: 1}\n")
-    rng = np.random.default_rng(0)
-    np.savez(tmp_path / "data.npz", x=rng.normal(size=(8, 4, 4)), y=rng.normal(size=(8, 4, 4)))
-    np.savez(tmp_path / "w.npz", **prepare_run(tmp_path / "recipe.yaml").initial)
+    _layers_recipe(tmp_path, [4, 4], [4, 4],
+                   f"{{type: multi_head_attention, name: a, num_heads: 2, causal: {str(causal).lower()}}}")
     code, _, err = _deploy([str(tmp_path / "recipe.yaml"), "--weights", str(tmp_path / "w.npz"), "--environment",
                             str(ENVS["onnx-cpu"]), "--out", str(tmp_path / "o"), "--exporter", "torch"], capsys)
     assert code in (0, 1), err
