@@ -87,7 +87,7 @@ class Model(Document):
     model_config = ConfigDict(**Document.model_config, json_schema_extra={"oneOf": [
         {"required": ["layers"], "properties": {
             "layers": {**_not_null("layers")["layers"], "items": {"properties": _absent("inputs")}},  # a sequence's
-            **_absent("nodes", "outputs")}},                                                   # layers name no inputs
+            **_absent("nodes", "outputs"), "inputs": {"maxItems": 1}}},  # layers name no inputs; one model input
         {"required": ["nodes", "outputs"], "properties": {
             **_absent("layers"), "outputs": {"type": "array", "minItems": 1},
             # one `nodes` entry: two (not null, then the items) kept only the last, and `nodes: null` passed
@@ -220,6 +220,11 @@ class Recipe(Document):
 
 # --------------------------------------------------------------------------------------- Environment
 class Tolerance(Strict):
+    # validate's rules (spec/semantics/environment.py) in the schema too: not both 0, rtol below 1
+    model_config = ConfigDict(**Strict.model_config, json_schema_extra={
+        "not": {"required": ["rtol", "atol"], "properties": {"rtol": {"const": 0}, "atol": {"const": 0}}},
+        "allOf": [{"properties": {"rtol": {"exclusiveMaximum": 1}}}]})  # not on the field: Real's own extra
+
     rtol: NonNegativeFloat = Field(description=(
         "Relative tolerance: every prediction `y` must satisfy `|y - y_ref| <= atol + rtol * |y_ref|`."))
     atol: NonNegativeFloat = Field(description="Absolute tolerance in the same inequality.")
@@ -252,6 +257,10 @@ class LatencyBudget(Strict):
 class Quantization(Strict):
     """How an int8 target is quantized from the float32 export (onnxruntime.quantization)."""
 
+    model_config = ConfigDict(**Strict.model_config, json_schema_extra={  # calibration is `static`'s alone
+        "if": {"not": {"required": ["mode"], "properties": {"mode": {"const": "static"}}}},
+        "then": {"not": {"required": ["calibration_samples"]}}})
+
     mode: Literal["dynamic", "static"] = Field("dynamic", description=(
         "`dynamic`: int8 weights, activations quantized at run time (`quantize_dynamic`). `static`: weights and "
         "activations, activation ranges calibrated on the recipe's training data (`quantize_static`, QDQ)."))
@@ -264,20 +273,36 @@ DeployDType = Literal["float32", "float64", "float16", "int8"]
 
 
 class Environment(Document):
+    # validate's rules across fields (spec/semantics/environment.py) in the schema too, so that an editor and
+    # check-jsonschema refuse what validate refuses: int8 is judged by max_metric_drop on onnxruntime, every other
+    # dtype by its tolerance, quantization is int8's; an accuracy drop below 1; `gpu` is TensorFlow's device name
+    model_config = ConfigDict(**Document.model_config, json_schema_extra={"allOf": [
+        {"if": {"required": ["dtype"], "properties": {"dtype": {"const": "int8"}}},
+         "then": {"required": ["max_metric_drop"], "properties": {
+             "max_metric_drop": {"type": "object", "minProperties": 1}, "runtime": {"const": "onnxruntime"}}},
+         "else": {"required": ["tolerance"], "properties": {"tolerance": {"not": {"type": "null"}},
+                                                            "quantization": {"type": "null"}}}},
+        {"properties": {"max_metric_drop": {"properties": {"accuracy": {"exclusiveMaximum": 1}}}}},
+        {"if": {"properties": {"runtime": {"enum": ["onnxruntime", "torch"]}}},
+         "then": {"properties": {"device": {"not": {"pattern": "^gpu"}}}}}]})
+
     kind: Literal["Environment"] = Field(description=(
         "`Environment`: a deployment target (runtime, device, dtype, tolerance, latency budget)."))
     runtime: Literal["onnxruntime", "torch", "tensorflow"] = Field(description="The runtime the model is deployed on.")
-    device: Annotated[str, Field(pattern=r"^(cpu|cuda(:\d+)?|gpu(:\d+)?)$")] = Field("cpu", description=(
+    # [0-9], not \d: pydantic's \d takes any Unicode digit (`cuda:٣` validated, and the adapter read it as cuda:3)
+    device: Annotated[str, Field(pattern=r"^(cpu|cuda(:[0-9]+)?|gpu(:[0-9]+)?)$")] = Field("cpu", description=(
         "`cpu`, `cuda` or `cuda:N` (`gpu`/`gpu:N` for TensorFlow)."))
     dtype: DeployDType = Field("float32", description=(
         "The type the deployed model computes in: `float32`, `float64`, `float16`, or `int8` (the float32 export "
         "quantized, see `quantization`)."))
     batch_sizes: list[PositiveInt] = Field(default_factory=lambda: [1], min_length=1, description=(
-        "Batch sizes the deployed model must accept; predictions are checked at each."))
+        "Batch sizes the deployed model must accept; predictions are checked at each."),
+        json_schema_extra={"uniqueItems": True})
     opset: Annotated[int, Field(ge=13, le=23)] = Field(17, description=(
         "The ONNX opset to export with (runtime `onnxruntime`)."))
     threads: PositiveInt = Field(1, description="Intra-op threads the runtime may use.")
-    requirements: dict[str, str] = Field(default_factory=dict, description=(
+    requirements: dict[str, str] = Field(default_factory=dict, json_schema_extra={"propertyNames": {  # PEP 508 names
+        "pattern": "^([A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9])$"}}, description=(
         "Package name to PEP 440 version specifier (`>=1.17`, `~=2.2`, `==2.13.0`) that the target must satisfy; "
         "`\"\"` accepts any version; `python` names the interpreter itself. Names compare as the package index "
         "compares them (PEP 503: `ONNX_Runtime` is `onnx-runtime`), so two entries for one package are an error."))

@@ -311,7 +311,9 @@ class Reshape(LayerBase):
     type: Literal["reshape"] = Field(description="`reshape`: a per-sample reshape in row-major order.")
     shape: list[Int] = Field(min_length=1, description=(
         "The per-sample target shape (no batch axis), row-major; one entry may be `-1` (inferred). Zero and other "
-        "negative sizes are errors."))
+        "negative sizes are errors."), json_schema_extra={  # `_check` in the schema too (check-jsonschema, editors)
+        "items": {"type": "integer", "minimum": -1, "maximum": 2**63 - 1, "not": {"const": 0}},
+        "contains": {"const": -1}, "minContains": 0, "maxContains": 1})
 
     @field_validator("shape")
     @classmethod

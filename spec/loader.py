@@ -73,7 +73,9 @@ PathParts = tuple[str | int, ...]
 
 _TAG = "tag:yaml.org,2002:"
 _STR, _INT, _FLOAT, _BOOL, _NULL = (_TAG + t for t in ("str", "int", "float", "bool", "null"))
-_KEEP_TEXT = {_TAG + "timestamp", _TAG + "binary"}  # standard tags whose text we keep; the schema judges it
+_TYPED = {_TAG + "timestamp": "a date and time", _TAG + "binary": "bytes"}  # standard tags other readers turn into
+# values no document field holds: refused, where their text was kept (`!!binary YWJj` was the name "YWJj" here, and
+# bytes to check-jsonschema: one file, two meanings)
 _MAP_TAGS = {None, "!", _TAG + "map"}
 _SEQ_TAGS = {None, "!", _TAG + "seq"}
 
@@ -245,8 +247,11 @@ class _Reader:
                 return float(resolved) if tag == _FLOAT else resolved
             self._error(ev.start_mark, path, f"`{value}` is not a valid `!!{tag[len(_TAG):]}`", "tag")
             return value
-        if tag in _KEEP_TEXT:
-            return value
+        if tag in _TYPED:
+            self._error(ev.start_mark, path, f"the tag `!!{tag[len(_TAG):]}` is not allowed: other YAML readers make "
+                        f"{_TYPED[tag]} of `{value[:40]}`, which no field holds; write the text without the tag",
+                        "tag")
+            return None
         self._error(ev.start_mark, path, f"the tag `{tag}` is not allowed: only plain YAML and JSON values are "
                     "read (nothing in a spec is ever executed)", "tag")
         return None
@@ -389,6 +394,11 @@ class _Reader:
                 if ev.__class__ is StreamEndEvent:
                     break
                 if ev.__class__ is DocumentStartEvent:
+                    if ev.version is not None and tuple(ev.version) != (1, 2):  # `%YAML 1.1`: its readers take
+                        # `010` for 8 and `yes` for true, this one for 10 and "yes" (YAML 1.2): one file, two meanings
+                        raise _Abort(f"the directive `%YAML {'.'.join(map(str, ev.version))}` asks for a YAML version "
+                                     "this reader does not follow: specs are YAML 1.2 (`010` is ten, `yes` is text); "
+                                     "remove the directive, or write `%YAML 1.2`", "yaml", ev.start_mark)
                     if len(docs) >= MAX_DOCUMENTS:
                         raise _Abort(f"more than {MAX_DOCUMENTS} documents in one file (the limit); split it",
                                      "too-large", ev.start_mark)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from lockstep.spec.base import NonNegativeFloat, PositiveFloat, Probability, Strict
 
@@ -21,6 +21,11 @@ class _Optimizer(Strict):
 
 class SGD(_Optimizer):
     """b_1 = g; b_t = momentum b_{t-1} + (1 - dampening) g; step = g + momentum b_t (nesterov) or b_t."""
+
+    # validate's rule (spec/semantics/recipe.py) in the schema too: Nesterov with momentum 0 does nothing
+    model_config = ConfigDict(**_Optimizer.model_config, json_schema_extra={
+        "if": {"required": ["nesterov"], "properties": {"nesterov": {"const": True}}},
+        "then": {"required": ["momentum"], "properties": {"momentum": {"exclusiveMinimum": 0}}}})
 
     type: Literal["sgd"] = Field(description=(
         "`sgd`: stochastic gradient descent, with optional momentum (PyTorch's formulation)."))

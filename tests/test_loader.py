@@ -111,8 +111,31 @@ def test_explicit_standard_tags_with_bad_values(text: str) -> None:
 
 
 def test_explicit_standard_tags() -> None:
-    data = load_text("a: !!str 5\nb: !!int '7'\nc: !!float 2\nd: !!binary aGk=\ne: !!timestamp 2024-01-01\n", "f")
-    assert data[0].data == {"a": "5", "b": 7, "c": 2.0, "d": "aGk=", "e": "2024-01-01"}
+    data = load_text("a: !!str 5\nb: !!int '7'\nc: !!float 2\n", "f")
+    assert data[0].data == {"a": "5", "b": 7, "c": 2.0}
+
+
+@pytest.mark.parametrize("text, said", [("d: !!binary aGk=\n", "`!!binary` is not allowed: other YAML readers make "
+                                         "bytes"),
+                                        ("e: !!timestamp 2024-01-01\n", "`!!timestamp` is not allowed")])
+def test_tags_other_readers_turn_into_bytes_or_dates_are_refused(text: str, said: str) -> None:
+    """Their text was kept: `name: !!binary YWJj` validated as the name "YWJj", which check-jsonschema reads as
+    bytes and refuses (one file, two meanings)."""
+    (d,) = errors(text)
+    assert d.code == "tag" and (d.line, d.column) == (1, 4) and said in d.message, d
+
+
+def test_a_yaml_1_1_directive_is_refused() -> None:
+    """`%YAML 1.1` then `threads: 010`: read as 10 here (YAML 1.2) and as 8 by the YAML 1.1 readers it asks for."""
+    (d,) = errors("%YAML 1.1\n---\nthreads: 010\n")
+    assert d.code == "yaml" and "%YAML 1.1" in d.message and (d.line, d.column) == (1, 1), d
+    for version in ("1.0", "1.3"):  # the parser's own refusal
+        (d,) = errors(f"%YAML {version}\n---\nthreads: 010\n")
+        assert d.code == "yaml" and (d.line, d.column) == (1, 1), d
+
+
+def test_the_yaml_1_2_directive_is_read() -> None:
+    assert load_text("%YAML 1.2\n---\nthreads: 010\n", "f")[0].data == {"threads": 10}
 
 
 def test_alias_bomb_fails_fast() -> None:
