@@ -264,3 +264,50 @@ def test_field_reference_page_is_up_to_date() -> None:
                          text=True, check=True).stdout
     assert (ROOT / "docs" / "spec" / "v1-fields.md").read_text() == out, (
         "docs/spec/v1-fields.md is stale: python docs/tools/gen_spec_reference.py > docs/spec/v1-fields.md")
+
+
+_ENV = "apiVersion: lockstep/v1\nkind: Environment\nmetadata: {name: e}\nruntime: onnxruntime\n"
+_SEQ = "apiVersion: lockstep/v1\nkind: Model\nmetadata: {name: m}\n"
+
+
+@pytest.mark.parametrize("text", [
+    _ENV + "tolerance: {rtol: 1.5, atol: 0.1}\n",  # checks nothing
+    _ENV + "tolerance: {rtol: 0, atol: 0.0}\n",  # bit for bit
+    _ENV,  # a float32 target without a tolerance
+    _ENV + "dtype: int8\n",  # int8 without max_metric_drop
+    _ENV + "dtype: int8\nmax_metric_drop: {accuracy: 1.0}\n",
+    _ENV + "tolerance: {rtol: 0.01, atol: 0.01}\nquantization: {mode: static}\n",  # quantization of a float32
+    _ENV + "dtype: int8\nmax_metric_drop: {loss: 0.1}\nquantization: {calibration_samples: 8}\n",  # dynamic
+    _ENV + "tolerance: {rtol: 0.01, atol: 0.01}\nbatch_sizes: [1, 4, 1]\n",
+    _ENV + "tolerance: {rtol: 0.01, atol: 0.01}\nrequirements: {'$schema': '>=1'}\n",
+    _ENV + "tolerance: {rtol: 0.01, atol: 0.01}\ndevice: gpu:0\n",  # onnxruntime names it cuda
+    _ENV + "tolerance: {rtol: 0.01, atol: 0.01}\ndevice: 'cuda:٣'\n",  # \d took any Unicode digit
+    _SEQ + "inputs: [{name: x, shape: [6]}, {name: z, shape: [6]}]\nlayers: [{type: dense, units: 2}]\n",
+    _SEQ + "inputs: [{name: x, shape: [6]}]\nlayers: [{type: reshape, shape: [0, -1]}]\n",
+    _SEQ + "inputs: [{name: x, shape: [6]}]\nlayers: [{type: reshape, shape: [-1, -1]}]\n",
+], ids=["rtol-1.5", "both-0", "no-tolerance", "int8-no-drop", "accuracy-drop-1", "float32-quantized",
+        "dynamic-calibrated", "repeated-batch", "package-name", "gpu-on-onnxruntime", "arabic-digit", "two-inputs",
+        "reshape-0", "reshape-two-minus-1"])
+def test_the_schema_refuses_what_validate_refuses_across_fields(text: str, tmp_path: Path) -> None:
+    """Rules validate enforced and the schema did not state, though JSON Schema can (a differential fuzz of the
+    two, 2026-12-08): check-jsonschema and editors accepted each of these documents."""
+    path = tmp_path / "doc.yaml"
+    path.write_text(text, encoding="utf-8")
+    (doc,) = load_file(path)
+    assert list(Validator(committed("document")).iter_errors(doc.data)), f"the schema accepts:\n{text}"
+    assert main(["validate", str(path)]) == 1
+
+
+def test_the_schema_keeps_accepting_what_validate_accepts(tmp_path: Path) -> None:
+    for text in (_ENV + "tolerance: {rtol: 0.5, atol: 0}\nbatch_sizes: [1, 4]\nrequirements: {onnxruntime: '>=1.17'}\n",
+                 _ENV + "dtype: int8\nmax_metric_drop: {accuracy: 0.02}\nquantization: {mode: static, "
+                        "calibration_samples: 8}\n",
+                 _SEQ + "inputs: [{name: x, shape: [6]}]\nlayers: [{type: reshape, shape: [2, -1]}]\n"):
+        (doc,) = load_file(_write(tmp_path, text))
+        assert not list(Validator(committed("document")).iter_errors(doc.data)), text
+        assert main(["validate", str(tmp_path / "doc.yaml")]) == 0, text
+
+
+def _write(tmp: Path, text: str) -> Path:
+    (tmp / "doc.yaml").write_text(text, encoding="utf-8")
+    return tmp / "doc.yaml"
