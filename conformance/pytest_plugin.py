@@ -61,7 +61,7 @@ EMPTY = {"lockstep_adapter": ("an adapter", " to run no check"), "lockstep_level
 
 # ------------------------------------------------------------------------------------------------ options
 def pytest_addoption(parser: pytest.Parser) -> None:
-    from lockstep.commands import CommaList  # lists add up when repeated, as certify's own options do (last-wins
+    from lockstep.arglists import CommaList  # lists add up when repeated, as certify's own options do (last-wins
     # made `--lockstep-construct=dense --lockstep-construct=tanh` certify tanh alone, without a word)
 
     group = parser.getgroup("lockstep", "Lockstep conformance suite (docs/certify.md)")

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from lockstep.commands import CommaList
+from lockstep.arglists import CommaList
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -17,7 +17,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lockstep.commands import CommaList, stdout_to_stderr
+from lockstep.arglists import CommaList
+from lockstep.commands import stdout_to_stderr
 from lockstep.spec.atomic import json_text, strict_json
 
 if TYPE_CHECKING:
