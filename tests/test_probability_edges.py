@@ -180,7 +180,10 @@ def test_categorical_from_logits_with_rows_not_summing_to_1(backend: str, data: 
     to s has softmax(y)·s - t. TensorFlow's op took the gradient as softmax(y) - t (docs/reproducers/
     keras-soft-target-gradient): the all-zero row got softmax(y)."""
     rows, classes = data.draw(st.integers(1, 4), label="rows"), data.draw(st.integers(2, 5), label="classes")
-    y = np.array(data.draw(st.lists(st.floats(-30, 30), min_size=rows * classes, max_size=rows * classes),
+    # moderate logits: the one-shot float32 rule here is no bound for log_softmax's cancellation at saturated
+    # logits (torch, Keras's own loss and this adapter round -log(1 + e^-9) alike); the conformance suite's edge
+    # classes judge those under the standard's rules
+    y = np.array(data.draw(st.lists(st.floats(-2, 2), min_size=rows * classes, max_size=rows * classes),
                            label="logits")).reshape(rows, classes)
     t = np.array(data.draw(st.lists(st.sampled_from([0.0, 0.25, 0.5, 1.0]), min_size=rows * classes,
                                     max_size=rows * classes), label="targets")).reshape(rows, classes)

@@ -84,9 +84,9 @@ PROVENANCE: dict[str, Support | dict[str, Support]] = {
     "binary_crossentropy": written("from probabilities -(t log p + (1 - t) log(1 - p)) in tf ops (Keras clips p "
                                    "to [1e-7, 1 - 1e-7]); from logits native keras.losses.BinaryCrossentropy"),
     "categorical_crossentropy": written("from probabilities -Σ t log p in tf ops (Keras clips and renormalizes "
-                                        "p); from logits keras.losses.CategoricalCrossentropy plus a term of "
-                                        "value 0 giving the gradient softmax(y)·(Σt - 1) that TensorFlow's op "
-                                        "leaves out where a target row does not sum to 1"),
+                                        "p); from logits -Σ t log_softmax(y) in tf ops (Keras's "
+                                        "CategoricalCrossentropy takes the gradient as softmax(y) - t, wrong for "
+                                        "target rows not summing to 1)"),
     "sparse_categorical_crossentropy": written("from probabilities -Σ t log p in tf ops; from logits native "
                                                "keras.losses.SparseCategoricalCrossentropy (with label smoothing "
                                                "CategoricalCrossentropy of one-hot targets)"),

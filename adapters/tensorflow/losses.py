@@ -15,8 +15,8 @@ Divergences closed here (docs/adapters/tensorflow.md):
   `xdivy(1 - t, 1 - p)`, exactly 0 there too (a plain `t * log(p)` gives 0 · (-inf) = NaN at a saturated
   sigmoid or softmax).
 - soft targets: from logits, TensorFlow's op gives the gradient softmax(y) - t, the loss's only where a target row
-  sums to 1; the standard's is softmax(y)·Σt - t (targets never renormalized): a term of value 0 adds the rest
-  (`_row_sum_gradient`), so the loss stays Keras's own (bridged).
+  sums to 1; the standard's is softmax(y)·Σt - t (targets never renormalized): categorical cross-entropy from
+  logits is `-Σ t log_softmax(y)` in TensorFlow ops (sparse targets, one-hot rows, keep Keras's loss).
 - label smoothing: Keras's binary (t(1 - s) + s/2) and categorical (t(1 - s) + s/C) smoothing are the
   standard's; sparse CE has no smoothing in Keras, so with smoothing the targets are one-hot encoded
   and Keras's categorical CE (from logits) takes them.
@@ -90,15 +90,6 @@ def _nll(loss: Any, dtype: str) -> LossFn:
     return nll
 
 
-def _row_sum_gradient(y: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
-    """Per row, a term of value 0 whose gradient is softmax(y)·(Σt - 1). TensorFlow's softmax cross-entropy (under
-    Keras's CategoricalCrossentropy from logits) computes the loss -Σ t log softmax(y) of any targets, but its
-    gradient softmax(y) - t is that loss's only where a row sums to 1; the standard never renormalizes (an all-zero
-    row, a padded position, added softmax(y) where its gradient is 0): docs/reproducers/keras-soft-target-gradient."""
-    lse = tf.reduce_logsumexp(y, axis=-1)
-    return (tf.reduce_sum(target, axis=-1) - 1) * (lse - tf.stop_gradient(lse))
-
-
 def _cross_entropy(loss: Any, dtype: str, sparse: bool) -> LossFn:
     red, s = loss.reduction, loss.label_smoothing
     kred = KERAS_REDUCTION[red]
@@ -106,15 +97,20 @@ def _cross_entropy(loss: Any, dtype: str, sparse: bool) -> LossFn:
         if sparse and s == 0.0:
             native = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction=kred, dtype=dtype)
             return lambda y, target: native(target, y)
-        native = keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=s, reduction=kred,
-                                                      dtype=dtype)
-        if sparse:  # one-hot rows, smoothed or not, sum to 1: the native gradient is the standard's
-            return lambda y, target: native(tf.one_hot(tf.cast(target, tf.int64), tf.shape(y)[-1], dtype=y.dtype), y)
+        if sparse:  # one-hot rows, smoothed or not, sum to 1: Keras's gradient is the standard's
+            onehot = keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=s, reduction=kred,
+                                                          dtype=dtype)
+            return lambda y, target: onehot(tf.one_hot(tf.cast(target, tf.int64), tf.shape(y)[-1], dtype=y.dtype), y)
 
         def categorical_logits(y: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
-            target = tf.cast(target, y.dtype)
-            rows = smooth(target, s, tf.cast(tf.shape(y)[-1], y.dtype))
-            return native(target, y) + _reduce(_row_sum_gradient(y, rows), red)
+            """-Σ t log_softmax(y): TensorFlow's softmax cross-entropy (under Keras's CategoricalCrossentropy from
+            logits) computes that loss for any targets, but takes its gradient as softmax(y) - t, the loss's only
+            where a row sums to 1 (an all-zero row, a padded position, got softmax(y) where its gradient is 0:
+            docs/reproducers/keras-soft-target-gradient). LogSoftmax's own gradient, g - softmax(y)·Σg, is the
+            standard's softmax(y)·Σt - t, exactly 0 for a row of zeros (a zero-valued correction term on the native
+            loss left an ulp of softmax there)."""
+            rows = smooth(tf.cast(target, y.dtype), s, tf.cast(tf.shape(y)[-1], y.dtype))
+            return _reduce(-tf.reduce_sum(rows * tf.nn.log_softmax(y, axis=-1), axis=-1), red)
 
         return categorical_logits
 
