@@ -291,7 +291,7 @@ def test_a_crlf_file_stays_crlf(tmp_path: Path) -> None:
     assert data.count(b"\n") == data.count(b"\r\n") > 10
 
 
-@pytest.mark.parametrize("directive", ["%YAML 1.1", "%YAML 1.2", "%TAG !e! tag:example.com,2000:"])
+@pytest.mark.parametrize("directive", ["%YAML 1.2", "%TAG !e! tag:example.com,2000:"])  # `%YAML 1.1` is refused
 def test_comments_after_a_directive_are_kept(tmp_path: Path, directive: str) -> None:
     """A file opening with `%YAML 1.2` then `---` lost its licence header and modeline."""
     path = tmp_path / "r.yaml"
