@@ -122,11 +122,14 @@ class OnnxRuntimeSession(Session):
         raise UnsupportedConstruct("training", PREDICTIONS_ONLY)
 
 
-FLOAT16_DISABLED = ["NchwcTransformer"]
-"""Graph optimizers left out for a float16 graph: onnxruntime's NCHWc layout transformer (ORT_ENABLE_ALL, CPU) ends
-the process with a segmentation fault while it opens a float16 graph with a Transpose into a MatMul, which every
-recurrent layer returning sequences into a dense layer exports (onnxruntime 1.32;
-docs/reproducers/onnxruntime-float16-nchwc). It rewrites float32 convolutions only, so a float16 graph loses nothing."""
+DISABLED = {"float16": ["NchwcTransformer"], "float64": ["NoopElimination"]}
+"""Graph optimizers left out, by the graph's dtype (onnxruntime 1.32). float16: the NCHWc layout transformer
+(ORT_ENABLE_ALL, CPU) ends the process with a segmentation fault while it opens a float16 graph with a Transpose into
+a MatMul, which every recurrent layer returning sequences into a dense layer exports
+(docs/reproducers/onnxruntime-float16-nchwc); it rewrites float32 convolutions only, so a float16 graph loses
+nothing. float64: NoopElimination deletes an `Add(x, ε)` whose float64 ε is 0 in float32 (below about 1e-45), so
+layer_norm and rms_norm with such an ε gave NaN on a constant row where the standard gives 0; what it removes
+elsewhere costs a float64 graph next to nothing."""
 
 
 def open_session(model: bytes, device: str, threads: int, dtype: str = "float32") -> Any:
@@ -139,4 +142,4 @@ def open_session(model: bytes, device: str, threads: int, dtype: str = "float32"
     options.inter_op_num_threads = 1
     options.log_severity_level = 3  # errors only: warnings about unused initializers are not the user's
     return ort.InferenceSession(model, sess_options=options, providers=providers(device),
-                                disabled_optimizers=FLOAT16_DISABLED if dtype == "float16" else None)
+                                disabled_optimizers=DISABLED.get(dtype))

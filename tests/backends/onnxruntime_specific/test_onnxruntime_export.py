@@ -158,3 +158,17 @@ def test_export_writes_a_checked_file(tmp_path) -> None:
     path = session.export(tmp_path / "m.onnx")
     onnx.checker.check_model(onnx.load(str(path)), full_check=True)
     assert {i.name for i in onnx.load(str(path)).graph.initializer} == {"dense_0.weight", "dense_0.bias"}
+
+
+@pytest.mark.parametrize("kind, row", [("rms_norm", [0.0, 0.0, 0.0, 0.0]), ("layer_norm", [3.0, 3.0, 3.0, 3.0])])
+def test_a_float64_epsilon_that_float32_holds_as_0_is_kept(kind: str, row: list[float]) -> None:
+    """onnxruntime's NoopElimination deleted `Add(x, 1e-50)` from a float64 graph (1e-50 is 0 in float32): a
+    constant row normalized to NaN where the standard (and every other backend) gives 0 (sweep, 2026-12-08)."""
+    from lockstep.spec.documents import Model
+
+    doc = {"apiVersion": "lockstep/v1", "kind": "Model", "metadata": {"name": "m"},
+           "inputs": [{"name": "x", "shape": [4]}], "layers": [{"type": kind, "name": "n", "epsilon": 1e-50}]}
+    session = OnnxRuntimeAdapter().build(Model.model_validate(doc), dtype="float64")
+    session.set_parameters({"n.weight": np.ones(4)} | ({"n.bias": np.zeros(4)} if kind == "layer_norm" else {}))
+    y = session.forward(np.array([row]))
+    assert np.array_equal(y, np.zeros((1, 4))), y
