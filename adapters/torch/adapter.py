@@ -69,7 +69,8 @@ PROVENANCE: dict[str, Support | dict[str, Support]] = {
                                                "loss); from logits native F.cross_entropy(label_smoothing)"),
     "nll": native("F.nll_loss"),
     # optimizers
-    "sgd": native("torch.optim.SGD(momentum, dampening, nesterov)"), "adam": native("torch.optim.Adam"),
+    "sgd": native("torch.optim.SGD(momentum, dampening, nesterov); Nesterov with dampening refused, as torch.optim.SGD "
+                 "refuses it"), "adam": native("torch.optim.Adam"),
     "adamw": native("torch.optim.AdamW"), "rmsprop": native("torch.optim.RMSprop(alpha=rho)"),
     "adagrad": native("torch.optim.Adagrad(lr_decay=0)"),
     "l2": written("with AdamW (whose weight_decay is decoupled) the session adds l2·w to the gradients "
