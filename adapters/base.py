@@ -91,6 +91,28 @@ PREPARED = written("prepared by the standard (data, initial weights) and handed 
 UNDECLARED = written("no provenance declared for this construct (counted as written)")
 
 
+def embedding_index_limits(graph: Any) -> dict[str, int]:
+    """Model input -> the smallest `input_dim` of the embeddings it feeds: the indices a session must refuse outside
+    [0, limit) itself where its framework does not (a CUDA assert poisons torch's context; Keras's `take` wraps a
+    negative index to the table's end, the standard's error)."""
+    limits: dict[str, int] = {}
+    for node in graph.nodes:
+        if node.type == "embedding":
+            for src in node.inputs:
+                if src in graph.input_shapes:
+                    limits[src] = min(limits.get(src, node.layer.input_dim), node.layer.input_dim)
+    return limits
+
+
+def check_indices(name: str, values: Any, limit: int) -> None:
+    """IndexError where the array `values` of input `name` holds an index outside [0, limit)."""
+    import numpy as np
+
+    a = np.asarray(values)
+    if a.size and (a.min() < 0 or a.max() >= limit):
+        raise IndexError(f"input `{name}` holds indices outside [0, {limit})")
+
+
 def unknown_device(device: str, gpu: tuple[str, ...] = ("cuda",)) -> str | None:
     """Why `device` is no device name of the standard's (`cpu`, `cuda`, `cuda:N`; `gpu` names are an adapter's
     aliases), or None: one rule for every adapter (TensorFlow took `cpu:1` and `cuda:-1` as names)."""

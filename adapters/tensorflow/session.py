@@ -36,6 +36,8 @@ from lockstep.adapters.base import (
     StepResult,
     TrainingState,
     UnsupportedConstruct,
+    check_indices,
+    embedding_index_limits,
 )
 from lockstep.adapters.tensorflow import losses, optimizers
 from lockstep.adapters.tensorflow.clipping import clip_and_regularize, global_norm
@@ -132,6 +134,7 @@ class TFSession(Session):
             self.net = TFModel(model, dtype)
         graph = self.net.graph
         self.int_inputs = {k for k, v in graph.input_dtypes.items() if v == "int64"}
+        self.index_limits = embedding_index_limits(graph)  # Keras's take wraps a negative index to the table's end
         self.input_spec = {k: tf.TensorSpec((None, *s), tf.int64 if k in self.int_inputs else DTYPES[dtype])
                            for k, s in graph.input_shapes.items()}
         self.mask_spec = {k: tf.TensorSpec((None, *s), tf.bool) for k, s in self.net.dropout_shapes.items()}
@@ -180,6 +183,8 @@ class TFSession(Session):
     def _input_args(self, x: np.ndarray | Arrays) -> list[tf.Tensor]:
         if not isinstance(x, dict):
             x = {self.net.input_names[0]: x}
+        for k, limit in self.index_limits.items():
+            check_indices(k, x[k], limit)
         return [tf.convert_to_tensor(np.asarray(x[k], dtype=np.int64 if k in self.int_inputs else self.np_dtype))
                 for k in self.input_spec]
 

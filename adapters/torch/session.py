@@ -31,6 +31,8 @@ from lockstep.adapters.base import (
     StepResult,
     TrainingState,
     UnsupportedConstruct,
+    check_indices,
+    embedding_index_limits,
 )
 from lockstep.adapters.torch import clipping, losses, optimizers, schedules
 from lockstep.adapters.torch.model import build_model
@@ -226,14 +228,7 @@ class TorchSession(Session):
     def _index_limits(self) -> dict[int, int]:
         """Input position -> smallest embedding size it feeds: checked on the host before a CUDA transfer,
         since an out-of-range index on the device is an assert that poisons the CUDA context."""
-        limits: dict[int, int] = {}
-        for node in self.model.graph.nodes:
-            if node.type == "embedding":
-                for src in node.inputs:
-                    if src in self.input_names:
-                        i = self.input_names.index(src)
-                        limits[i] = min(limits.get(i, node.layer.input_dim), node.layer.input_dim)
-        return limits
+        return {self.input_names.index(k): v for k, v in embedding_index_limits(self.model.graph).items()}
 
     def _tensor(self, a: np.ndarray, integer: bool) -> torch.Tensor:
         """The batch as a tensor without a copy where torch can share the array's memory (a runner batch)."""
@@ -255,9 +250,7 @@ class TorchSession(Session):
         if len(arrays) != len(self.input_names):
             raise ValueError(f"the model takes inputs {self.input_names}; pass a dict of arrays")
         for i, limit in self.index_limits.items():
-            a = np.asarray(arrays[i])
-            if a.size and (a.min() < 0 or a.max() >= limit):
-                raise IndexError(f"input `{self.input_names[i]}` holds indices outside [0, {limit})")
+            check_indices(self.input_names[i], arrays[i], limit)
         return [self._tensor(a, integer) for a, integer in zip(arrays, self.int_inputs, strict=True)]
 
     def _target(self, y: np.ndarray) -> torch.Tensor:

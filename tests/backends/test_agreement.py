@@ -562,3 +562,22 @@ def test_example_recipes(backend: str, path: Path, dtype: str) -> None:
     x_eval = prep.data.x_eval[:64]
     checks.append(compare("eval output", actual.forward(x_eval), ref.forward(x_eval), dtype))
     assert_checks(checks)
+
+
+@pytest.mark.parametrize("tokens", [[0, -1], [0, 5], [-5, 1]])
+def test_embedding_indices_outside_the_table_are_errors(backend: str, tokens: list[int]) -> None:
+    """v1.md: "An index outside [0, input_dim) is an error, never clamped." Keras's take wrapped -1 to the last row
+    (the TensorFlow session returned W[4] for it); torch raises on its own."""
+    import numpy as np
+
+    from lockstep.adapters.registry import get
+    from lockstep.spec.documents import Model
+
+    doc = {"apiVersion": "lockstep/v1", "kind": "Model", "metadata": {"name": "m"},
+           "inputs": [{"name": "tok", "shape": [2], "dtype": "int64"}],
+           "layers": [{"type": "embedding", "name": "e", "input_dim": 5, "output_dim": 2}]}
+    session = get(backend).build(Model.model_validate(doc), dtype="float64")
+    session.set_parameters({"e.weight": np.arange(10.0).reshape(5, 2)})
+    assert np.array_equal(session.forward(np.array([[0, 4]])), [[[0.0, 1.0], [8.0, 9.0]]])
+    with pytest.raises(IndexError):
+        session.forward(np.array([tokens]))

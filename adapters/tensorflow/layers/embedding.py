@@ -1,7 +1,8 @@
 """embedding -> keras.layers.Embedding; its `embeddings` `[input_dim, output_dim]` is the canonical weight.
 
-Out-of-range indices: TensorFlow's gather raises on the CPU (the standard's error); on GPUs it returns
-zeros instead, which the runner never feeds (the data pipeline checks indices against `input_dim`).
+Out-of-range indices: the session refuses them on the host (`TFSession._input_args`): Keras's `take` wraps a
+negative index to the table's end (W[-1] was W[input_dim - 1]), and on GPUs gather returns zeros for one past it;
+the standard's answer is an error (the runner's data pipeline checks indices against `input_dim` too).
 Its gradient is an IndexedSlices, densified by the session before clipping and the optimizer step,
 so every row's optimizer state decays every step as the standard's dense update says."""
 
