@@ -902,7 +902,8 @@ def deploy(p: Plan, *, progress: Any = None) -> Result:
             raise mismatch from None
         _check_exporter(p, prep.model)
     except DeployError:
-        if picked and (live := _live_run(p)) is not None:  # the newest checkpoint went while it was read: a run
+        if picked and not p.weights_path.exists() and (live := _live_run(p)) is not None:  # the newest checkpoint
+            # went while it was read (a damaged one keeps its own reason): a run
             # still training rotates them ("No such file or directory" said nothing of the run)
             raise DeployError(f"{p.run_folder}: the run is still training ({live}); its newest checkpoint was "
                               f"replaced while it was read: deploy it when it has finished") from None

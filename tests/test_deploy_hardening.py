@@ -302,6 +302,7 @@ def test_a_checkpoint_rotated_away_while_read_is_said_a_run_still_training(
     from lockstep.runfolder import claim
 
     def rotated(path: Path, *args: object, **kwargs: object) -> None:
+        path.unlink()  # the run's rotation, between the pick and the read
         raise deploy_module.DeployError(f"{path}: cannot read it ([Errno 2] No such file or directory)")
 
     run = tmp_path / "live"
@@ -310,7 +311,25 @@ def test_a_checkpoint_rotated_away_while_read_is_said_a_run_still_training(
     with claim(run, outputs=("metrics.jsonl",), mode="resume", prog="lockstep run"):
         _refused([str(run), "-e", str(env), "--out", str(tmp_path / "d")], capsys,
                  "the run is still training (pid ", "its newest checkpoint was replaced while it was read")
-    _refused([str(run), "-e", str(env), "--out", str(tmp_path / "d")], capsys, "No such file or directory")
+    _refused([str(run), "-e", str(env), "--out", str(tmp_path / "d")], capsys, "no checkpoint in")  # it went
+
+
+def test_a_damaged_checkpoint_of_a_live_run_keeps_its_own_reason(
+        runs: dict[str, Path], env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only a checkpoint that went is "replaced while it was read": a damaged one in a live run's folder was said so
+    too, its reason ("not a zip file") dropped."""
+    from lockstep.runfolder import claim
+
+    def damaged(path: Path, *args: object, **kwargs: object) -> None:
+        raise deploy_module.DeployError(f"{path}: cannot read it (File is not a zip file)")
+
+    run = tmp_path / "live"
+    shutil.copytree(runs["ck3"], run)
+    monkeypatch.setattr(deploy_module, "load_weights", damaged)
+    with claim(run, outputs=("metrics.jsonl",), mode="resume", prog="lockstep run"):
+        last = _refused([str(run), "-e", str(env), "--out", str(tmp_path / "d")], capsys, "File is not a zip file")
+    assert "replaced while it was read" not in last, last
 
 
 def test_an_unfinished_run_deployed_into_its_own_folder_is_said_stopped(runs: dict[str, Path], env: Path,
