@@ -311,3 +311,12 @@ def test_the_schema_keeps_accepting_what_validate_accepts(tmp_path: Path) -> Non
 def _write(tmp: Path, text: str) -> Path:
     (tmp / "doc.yaml").write_text(text, encoding="utf-8")
     return tmp / "doc.yaml"
+
+
+def test_a_package_name_ending_in_a_newline_is_refused_by_both(tmp_path: Path) -> None:
+    """`{"onnx\\n": ""}`: Python's `$` passes a final newline, so validate accepted what check-jsonschema refuses."""
+    path = tmp_path / "env.json"
+    path.write_text(json.dumps({"apiVersion": "lockstep/v1", "kind": "Environment", "metadata": {"name": "e"},
+                                "runtime": "onnxruntime", "tolerance": {"rtol": 0.01, "atol": 0.01},
+                                "requirements": {"onnx\n": ""}}), encoding="utf-8")
+    assert main(["validate", str(path)]) == 1

@@ -92,7 +92,7 @@ def normalized_name(name: str) -> str:
 
 def valid_requirement(name: str) -> bool:
     """Whether `name` is a PEP 508 distribution name."""
-    return bool(_PACKAGE.match(name))
+    return bool(_PACKAGE.fullmatch(name))  # not match: `$` passes a final newline (`onnx\n`), which the schema refuses
 
 
 def _specifier_suggestion(spec: str) -> str | None:
